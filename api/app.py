@@ -1,0 +1,64 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from sqlmodel import Session
+
+from api import errors
+from api.limits import BodyLimit
+from api.routes import auth, cases, processes, public, tasks
+from engine import timers
+from engine.settings import Settings, get_settings
+from storage.db import engine_for
+
+log = logging.getLogger(__name__)
+
+
+def _tick_once(settings: Settings) -> int:
+    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+        return timers.tick(session=session, settings=settings)
+
+
+async def _tick_forever(settings: Settings) -> None:
+    # The embedded default has no Celery beat: this loop plays its part inside the API process.
+    while True:
+        await asyncio.sleep(settings.timer_tick_seconds)
+        try:
+            await run_in_threadpool(_tick_once, settings)
+        except Exception:  # noqa: BLE001 - a failing tick must not stop the next one
+            log.exception("timer tick failed")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        ticker = None
+        if settings.timer_tick_seconds > 0 and not settings.broker_url:
+            ticker = asyncio.create_task(_tick_forever(settings))
+        yield
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
+    app = FastAPI(title="Shubbak", version="0.1.0", lifespan=lifespan,
+                  description="Case management for one-stop citizen service centers (شبّاك).")
+    app.state.settings = settings
+    errors.install(app)
+    for module in (auth, processes, cases, tasks, public):
+        app.include_router(module.router)
+
+    def limit_for(path: str) -> int:
+        return settings.max_deploy_bytes if path.startswith("/api/processes") else settings.max_request_bytes
+
+    app.add_middleware(BodyLimit, limit_for=limit_for)
+    return app

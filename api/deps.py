@@ -1,0 +1,54 @@
+"""Dependencies shared by the routers: the settings, a database session, the signed-in actor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlmodel import Session
+
+from engine.errors import Forbidden, Unauthorized
+from engine.settings import Settings
+from engine.users import Actor, actor_from_token
+from storage.db import engine_for
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_session(settings: SettingsDep) -> Iterator[Session]:
+    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def current_actor(session: SessionDep, settings: SettingsDep,
+                  token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    if not token:
+        raise Unauthorized("sign in first: send 'Authorization: Bearer <token>'")
+    return actor_from_token(session=session, token=token, settings=settings)
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def require(*roles: str):  # type: ignore[no-untyped-def]
+    """A dependency that lets through only actors holding one of ``roles`` (declared on the route)."""
+
+    def check(actor: CurrentActor) -> Actor:
+        if not actor.has(*roles):
+            raise Forbidden(f"this needs one of the roles: {', '.join(roles)}")
+        return actor
+
+    return Depends(check)

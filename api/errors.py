@@ -1,0 +1,21 @@
+"""The one place where domain errors become HTTP responses."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from engine.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited, TooLarge, Unauthorized
+
+_STATUS = {NotFound: 404, Unauthorized: 401, Forbidden: 403, Conflict: 409, Invalid: 422, TooLarge: 413,
+           RateLimited: 429}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, Invalid):
+            return JSONResponse({"detail": exc.details, "message": exc.message}, status_code=status)
+        return JSONResponse({"detail": exc.message}, status_code=status, headers=headers)

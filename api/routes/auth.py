@@ -1,0 +1,40 @@
+"""Sign-in and users."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.security import OAuth2PasswordRequestForm
+from sqlmodel import select
+
+from api.deps import CurrentActor, SessionDep, SettingsDep, require
+from api.schemas import Token, UserCreate, UserPublic
+from engine import users
+from engine.errors import NotFound
+from storage.models import User
+
+router = APIRouter(prefix="/api", tags=["auth"])
+
+
+@router.post("/auth/token", response_model=Token)
+def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep,
+          settings: SettingsDep) -> Token:
+    user = users.authenticate(session=session, username=form.username, password=form.password,
+                              settings=settings)
+    return Token(access_token=users.issue_token(user, settings))
+
+
+@router.post("/users", response_model=UserPublic, status_code=201, dependencies=[require("admin")])
+def create_user(body: UserCreate, session: SessionDep, settings: SettingsDep) -> UserPublic:
+    user = users.create_user(session=session, username=body.username, password=body.password,
+                             full_name=body.full_name, roles=body.roles, settings=settings)
+    return UserPublic.of(user)
+
+
+@router.get("/me", response_model=UserPublic)
+def me(actor: CurrentActor, session: SessionDep) -> UserPublic:
+    user = session.exec(select(User).where(User.username == actor.username)).first()
+    if user is None:
+        raise NotFound("your user no longer exists")
+    return UserPublic.of(user)

@@ -1,0 +1,42 @@
+"""Deploying and listing services' process versions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Response, UploadFile
+
+from api.deps import CurrentActor, SessionDep, SettingsDep, require
+from api.schemas import ProcessPublic
+from engine import processes
+from engine.errors import Invalid
+
+router = APIRouter(prefix="/api", tags=["processes"])
+
+
+@router.post("/processes", status_code=201, dependencies=[require("analyst", "admin")])
+async def deploy(files: Annotated[list[UploadFile], File()], session: SessionDep, settings: SettingsDep,
+                 actor: CurrentActor, response: Response) -> dict[str, Any]:
+    contents: dict[str, bytes] = {}
+    for upload in files:
+        name = upload.filename or ""
+        if name in contents:
+            raise Invalid("the same file name was sent twice",
+                          [{"file": name, "element_id": None, "message": "send each file once"}])
+        contents[name] = await upload.read()
+    row, created = processes.deploy(session=session, files=contents, actor=actor, settings=settings)
+    if not created:
+        response.status_code = 200
+    return {"process_id": row.process_id, "version": row.version, "sha256": row.sha256,
+            "service_code": row.service_code, "created": created}
+
+
+@router.get("/processes", response_model=list[ProcessPublic], dependencies=[require("analyst", "admin",
+                                                                                     "supervisor", "auditor")])
+def list_processes(session: SessionDep, service_code: str | None = None) -> list[ProcessPublic]:
+    return [ProcessPublic.of(row) for row in processes.list_versions(session, service_code=service_code)]
+
+
+@router.get("/services")
+def list_services(session: SessionDep, _actor: CurrentActor) -> list[dict[str, Any]]:
+    return processes.list_services(session)

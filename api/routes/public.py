@@ -1,0 +1,29 @@
+"""Routes that need no sign-in: citizens' tracking and the health check."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import text
+
+from api.deps import SessionDep, SettingsDep
+from api.schemas import TrackPublic, utc
+from engine import public
+
+router = APIRouter(tags=["public"])
+
+
+@router.get("/api/public/track/{tracking_number}", response_model=TrackPublic)
+def track(tracking_number: str, phone_last4: Annotated[str, Query(pattern=r"^\d{4}$")], session: SessionDep,
+          settings: SettingsDep) -> TrackPublic:
+    found = public.track(session=session, tracking_number=tracking_number, phone_last4=phone_last4,
+                         settings=settings)
+    found["updated_at"] = utc(found["updated_at"])
+    return TrackPublic(**found)
+
+
+@router.get("/healthz")
+def healthz(session: SessionDep) -> dict[str, str]:
+    session.execute(text("SELECT 1"))
+    return {"status": "ok"}

@@ -1,0 +1,196 @@
+"""Public models of the API: what goes in (…Create) and what comes out (…Public)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from storage.models import AuditEvent, Case, ProcessVersion, Task, User
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back without a zone; every stored time is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=2, max_length=64)
+    password: str = Field(min_length=8, max_length=256)
+    full_name: str = Field(min_length=1, max_length=200)
+    roles: list[str] = Field(default_factory=list, max_length=50)
+
+
+class UserPublic(BaseModel):
+    id: int
+    username: str
+    full_name: str
+    roles: list[str]
+
+    @classmethod
+    def of(cls, user: User) -> UserPublic:
+        assert user.id is not None
+        return cls(id=user.id, username=user.username, full_name=user.full_name, roles=list(user.roles))
+
+
+class ProcessPublic(BaseModel):
+    process_id: str
+    version: int
+    sha256: str
+    service_code: str
+    created_by: str
+    created_at: datetime | None
+    lanes: list[str]
+    user_tasks: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: ProcessVersion) -> ProcessPublic:
+        return cls(process_id=row.process_id, version=row.version, sha256=row.sha256,
+                   service_code=row.service_code, created_by=row.created_by, created_at=utc(row.created_at),
+                   lanes=row.meta.get("lanes", []), user_tasks=row.meta.get("user_tasks", {}))
+
+
+class CitizenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    national_id: str = Field(max_length=32)
+    full_name: str = Field(max_length=200)
+    phone: str = Field(max_length=32)
+
+
+class CaseCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service_code: str = Field(min_length=1, max_length=100)
+    citizen: CitizenIn
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskComplete(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class CaseCancel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class TaskPublic(BaseModel):
+    id: str
+    case_id: int
+    tracking_number: str
+    service_code: str
+    name: str
+    title: str
+    lane: str
+    state: str
+    claimed_by: str | None
+    created_at: datetime | None
+    due_at: datetime | None
+    form: str | None
+
+    @classmethod
+    def of(cls, task: Task) -> TaskPublic:
+        return cls(id=task.id, case_id=task.case_id, tracking_number=task.tracking_number,
+                   service_code=task.service_code, name=task.name, title=task.title, lane=task.lane,
+                   state=task.state, claimed_by=task.claimed_by, created_at=utc(task.created_at),
+                   due_at=utc(task.due_at), form=task.form)
+
+
+class TaskDetail(TaskPublic):
+    form_schema: dict[str, Any] | None = None
+
+
+class CitizenPublic(BaseModel):
+    national_id: str
+    full_name: str
+    phone: str
+
+
+class CasePublic(BaseModel):
+    id: int
+    tracking_number: str
+    status: str
+    service_code: str
+    process_version: int
+    current_step: str | None
+    outcome: str | None
+    data: dict[str, Any]
+    citizen: CitizenPublic
+    tasks: list[TaskPublic]
+    created_at: datetime | None
+    updated_at: datetime | None
+    due_at: datetime | None
+    completed_at: datetime | None
+
+    @classmethod
+    def of(cls, case: Case, tasks: list[Task], version: int) -> CasePublic:
+        assert case.id is not None
+        return cls(id=case.id, tracking_number=case.tracking_number, status=case.status,
+                   service_code=case.service_code, process_version=version, current_step=case.current_step,
+                   outcome=case.outcome, data=case.data,
+                   citizen=CitizenPublic(national_id=case.national_id, full_name=case.citizen_name,
+                                         phone=case.phone),
+                   tasks=[TaskPublic.of(t) for t in tasks], created_at=utc(case.created_at),
+                   updated_at=utc(case.updated_at), due_at=utc(case.due_at), completed_at=utc(case.completed_at))
+
+
+class CaseSummary(BaseModel):
+    id: int
+    tracking_number: str
+    status: str
+    service_code: str
+    current_step: str | None
+    national_id: str
+    citizen_name: str
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, case: Case) -> CaseSummary:
+        assert case.id is not None
+        return cls(id=case.id, tracking_number=case.tracking_number, status=case.status,
+                   service_code=case.service_code, current_step=case.current_step, national_id=case.national_id,
+                   citizen_name=case.citizen_name, created_at=utc(case.created_at), updated_at=utc(case.updated_at))
+
+
+class CasePage(BaseModel):
+    items: list[CaseSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class EventPublic(BaseModel):
+    seq: int
+    at: str
+    actor: str
+    kind: str
+    task: str | None
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def of(cls, ev: AuditEvent) -> EventPublic:
+        return cls(seq=ev.seq, at=ev.at, actor=ev.actor, kind=ev.kind, task=ev.task, data=ev.data,
+                   prev_hash=ev.prev_hash, hash=ev.hash)
+
+
+class TrackPublic(BaseModel):
+    """What anyone holding the tracking number and the phone's last digits may see: no personal data."""
+
+    tracking_number: str
+    service: dict[str, Any]
+    status: str
+    current_step: str | None
+    current_step_ar: str | None
+    updated_at: datetime | None

@@ -1,0 +1,166 @@
+"""``shubbak``: serve, migrate, users, processes and audit from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+from sqlmodel import Session
+
+from engine import audit, processes
+from engine.bpmn.compiler import PackageRefused
+from engine.errors import DomainError, Invalid
+from engine.packages import find_packages, read_package
+from engine.settings import Settings, get_settings
+from engine.users import Actor, create_user
+from storage.db import engine_for
+from storage.migrate import upgrade
+
+CLI_ACTOR = Actor("cli", frozenset({"admin"}), "Command line")
+
+
+def _session(settings: Settings) -> Session:
+    return Session(engine_for(settings.database_url), expire_on_commit=False)
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    upgrade(settings.database_url)
+    print(f"database is up to date ({_safe_url(settings.database_url)})")
+    return 0
+
+
+def deploy_folder(settings: Settings, root: Path) -> int:
+    """Deploy every package under ``root``; unchanged content keeps its version. Returns failures."""
+    failures = 0
+    with _session(settings) as session:
+        for folder in find_packages(root):
+            try:
+                row, created = processes.deploy(session=session, files=read_package(folder), actor=CLI_ACTOR,
+                                                settings=settings)
+            except Invalid as exc:
+                failures += 1
+                print(f"REFUSED {folder}: {exc.message}", file=sys.stderr)
+                for d in exc.details:
+                    print(f"  - {d.get('file') or ''} {d.get('element_id') or ''}: "
+                          f"{d.get('message') or d.get('msg')}", file=sys.stderr)
+                continue
+            state = "deployed" if created else "unchanged"
+            print(f"{state:>9} {row.service_code} v{row.version} ({row.sha256[:12]})")
+    return failures
+
+
+def cmd_deploy(settings: Settings, args: argparse.Namespace) -> int:
+    return 1 if deploy_folder(settings, Path(args.dir)) else 0
+
+
+def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
+    password = args.password or getpass.getpass("password: ")
+    with _session(settings) as session:
+        user = create_user(session=session, username=args.username, password=password,
+                           full_name=args.full_name or args.username, roles=args.roles, settings=settings)
+    print(f"user {user.username} created with roles {', '.join(user.roles) or '(none)'}")
+    return 0
+
+
+def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
+    broken = 0
+    with _session(settings) as session:
+        for link in audit.verify_all(session):
+            broken += 1
+            print(f"BROKEN {link}")
+    if broken:
+        print(f"{broken} case chain(s) broken")
+        return 1
+    print("every case's audit chain holds")
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from engine.demo import DEMO_PASSWORD, ensure_demo_users
+
+    if args.prepare:
+        upgrade(settings.database_url)
+        if settings.processes_dir.is_dir():
+            deploy_folder(settings, settings.processes_dir)
+    if args.demo:
+        if settings.environment == "production":
+            print("refusing to create demo users in production", file=sys.stderr)
+            return 2
+        with _session(settings) as session:
+            demo = ensure_demo_users(session, settings)
+        print(f"\nDemo users (password for all: {DEMO_PASSWORD}):")
+        for username, roles in demo:
+            print(f"  {username:<11} {', '.join(roles)}")
+        print()
+    print(f"Shubbak on http://{args.host}:{args.port}  (API docs: /docs)")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, workers=1, log_level=args.log_level,
+                access_log=args.access_log)
+    return 0
+
+
+def cmd_tick(settings: Settings, _args: argparse.Namespace) -> int:
+    from engine.timers import tick
+
+    with _session(settings) as session:
+        moved = tick(session=session, settings=settings)
+    print(f"{moved} case(s) advanced by due timers")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="shubbak", description="Shubbak case management")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve the web app and API")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--prepare", action="store_true", help="migrate and deploy processes/ first")
+    s.add_argument("--demo", action="store_true", help="create and print demo users of each role")
+    s.add_argument("--log-level", default="info")
+    s.add_argument("--no-access-log", dest="access_log", action="store_false")
+    s.set_defaults(func=cmd_serve)
+    sub.add_parser("migrate", help="create or upgrade the database tables").set_defaults(func=cmd_migrate)
+    sub.add_parser("tick", help="advance due timers of all open cases once").set_defaults(func=cmd_tick)
+    users = sub.add_parser("users", help="manage users").add_subparsers(dest="users_command", required=True)
+    add = users.add_parser("add", help="add a user")
+    add.add_argument("username")
+    add.add_argument("--full-name")
+    add.add_argument("--password", help="prompted for when not given")
+    add.add_argument("--role", dest="roles", action="append", default=[], help="repeat for several roles")
+    add.set_defaults(func=cmd_users_add)
+    procs = sub.add_parser("processes", help="deploy services").add_subparsers(dest="processes_command",
+                                                                              required=True)
+    dep = procs.add_parser("deploy", help="deploy every service folder under DIR")
+    dep.add_argument("dir")
+    dep.set_defaults(func=cmd_deploy)
+    aud = sub.add_parser("audit", help="audit tools").add_subparsers(dest="audit_command", required=True)
+    aud.add_parser("verify", help="check every case's hash chain").set_defaults(func=cmd_audit_verify)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = get_settings()
+    try:
+        return int(args.func(settings, args))
+    except PackageRefused as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

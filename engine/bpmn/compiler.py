@@ -1,0 +1,291 @@
+"""Turn a set of uploaded files into a runnable process, or a list of problems an analyst can act on.
+
+A package is the BPMN (one or more files), its DMN tables, its JSON Schema forms and an optional
+``service.toml``. Everything is checked before anything is stored: unsafe XML, scripts outside the
+allowed language, missing forms, diagrams SpiffWorkflow cannot run. ``compile_package`` either returns a
+``CompiledProcess`` or raises ``PackageRefused`` with every problem found, each naming its file and element.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+
+from engine.bpmn.parser import ShubbakParser
+from engine.bpmn.safe_xml import XmlRefused, is_bpmn, is_dmn, parse_untrusted_xml
+from engine.bpmn.scripts import check_bpmn_scripts, check_dmn_expressions
+from engine.errors import Invalid
+from engine.service_info import ServiceInfo, parse_service_toml
+
+ALLOWED_SUFFIXES = (".bpmn", ".dmn", ".json", ".toml")
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+
+
+@dataclass(frozen=True)
+class UserTaskInfo:
+    """What the inbox needs to know of a user task, read from the diagram once at deploy time."""
+
+    name: str
+    title: str
+    title_ar: str | None
+    lane: str
+    form: str | None
+    sla_days: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "title": self.title, "title_ar": self.title_ar, "lane": self.lane,
+                "form": self.form, "sla_days": self.sla_days}
+
+
+@dataclass
+class CompiledProcess:
+    process_id: str
+    service: ServiceInfo
+    spec: BpmnProcessSpec
+    subprocess_specs: dict[str, BpmnProcessSpec]
+    user_tasks: dict[str, UserTaskInfo]
+    forms: dict[str, dict[str, Any]]
+    sha256: str
+    has_layout: bool
+    start_lanes: frozenset[str] = frozenset()
+    version: int = 0
+    validators: dict[str, Draft202012Validator] = field(default_factory=dict)
+
+    @property
+    def lanes(self) -> list[str]:
+        return sorted({t.lane for t in self.user_tasks.values()})
+
+    def meta(self) -> dict[str, Any]:
+        return {"user_tasks": {k: v.as_dict() for k, v in self.user_tasks.items()},
+                "lanes": self.lanes, "start_lanes": sorted(self.start_lanes), "has_layout": self.has_layout}
+
+    def validator(self, form: str) -> Draft202012Validator:
+        found = self.validators.get(form)
+        if found is None:
+            found = self.validators[form] = Draft202012Validator(self.forms[form])
+        return found
+
+
+class PackageRefused(Invalid):
+    """A package that cannot run; ``details`` lists ``{"file", "element_id", "message"}`` entries."""
+
+
+def content_hash(files: dict[str, bytes]) -> str:
+    """Hash of the names and contents: the same files give the same version, whatever their order."""
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode("utf-8") + b"\0" + hashlib.sha256(files[name]).digest())
+    return h.hexdigest()
+
+
+def _problem(file: str | None, element_id: str | None, message: str) -> dict[str, Any]:
+    return {"file": file, "element_id": element_id or None, "message": message}
+
+
+def compile_package(files: dict[str, bytes], *, max_xml_bytes: int, default_lane: str,
+                    max_files: int = 50) -> CompiledProcess:
+    problems: list[dict[str, Any]] = []
+    if not files:
+        raise PackageRefused("no files", [_problem(None, None, "send at least one .bpmn file")])
+    if len(files) > max_files:
+        raise PackageRefused("too many files", [_problem(None, None, f"at most {max_files} files per deploy")])
+    for name in files:
+        if PurePosixPath(name).name != name or not name.lower().endswith(ALLOWED_SUFFIXES):
+            problems.append(_problem(name, None, "only plain .bpmn, .dmn, .json and service.toml file names"
+                                     " are accepted"))
+    if problems:
+        raise PackageRefused("unacceptable files", problems)
+
+    service: ServiceInfo | None = None
+    bpmn_roots: dict[str, etree._Element] = {}
+    dmn_roots: dict[str, etree._Element] = {}
+    forms: dict[str, dict[str, Any]] = {}
+    for name, content in sorted(files.items()):
+        lower = name.lower()
+        if lower.endswith(".toml"):
+            if name != "service.toml":
+                problems.append(_problem(name, None, "the only TOML file accepted is service.toml"))
+                continue
+            try:
+                service = parse_service_toml(_text(content, name), name)
+            except Invalid as exc:
+                problems.extend(exc.details)
+            continue
+        if lower.endswith(".json"):
+            forms_problem = _load_form(name, content, forms)
+            if forms_problem:
+                problems.append(forms_problem)
+            continue
+        try:
+            root = parse_untrusted_xml(content, filename=name, max_bytes=max_xml_bytes)
+        except XmlRefused as exc:
+            problems.append(_problem(name, None, exc.message))
+            continue
+        if lower.endswith(".bpmn"):
+            if not is_bpmn(root):
+                problems.append(_problem(name, None, "this is not a BPMN 2.0 document "
+                                         "(its root must be bpmn:definitions)"))
+                continue
+            bpmn_roots[name] = root
+            problems.extend(_problem(name, eid, msg) for eid, msg in check_bpmn_scripts(root))
+        else:
+            if not is_dmn(root):
+                problems.append(_problem(name, None, "this is not a DMN document (its root must be definitions "
+                                         "in a DMN namespace)"))
+                continue
+            dmn_roots[name] = root
+            problems.extend(_problem(name, eid, msg) for eid, msg in check_dmn_expressions(root))
+    if not bpmn_roots and not problems:
+        problems.append(_problem(None, None, "the package has no .bpmn file"))
+    if problems:
+        raise PackageRefused("the diagram cannot be deployed", problems)
+    return _build(files, service, bpmn_roots, dmn_roots, forms, default_lane)
+
+
+def _text(content: bytes, name: str) -> str:
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Invalid("not UTF-8", [_problem(name, None, "the file is not UTF-8 text")]) from exc
+
+
+def _load_form(name: str, content: bytes, forms: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    try:
+        schema = json.loads(content)
+    except (UnicodeDecodeError, ValueError) as exc:
+        return _problem(name, None, f"the form is not valid JSON: {exc}")
+    if not isinstance(schema, dict):
+        return _problem(name, None, "a form must be a JSON Schema object")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.path) or "(root)"
+        return _problem(name, where, f"not a valid JSON Schema: {exc.message}")
+    forms[name] = schema
+    return None
+
+
+def _build(files: dict[str, bytes], service: ServiceInfo | None, bpmn_roots: dict[str, etree._Element],
+           dmn_roots: dict[str, etree._Element], forms: dict[str, dict[str, Any]],
+           default_lane: str) -> CompiledProcess:
+    parser = ShubbakParser()
+    try:
+        for name, root in bpmn_roots.items():
+            parser.add_bpmn_xml(root, filename=name)
+        for name, root in dmn_roots.items():
+            parser.add_dmn_xml(root, filename=name)
+        process_id = _choose_process(parser, service, bpmn_roots)
+        spec = parser.get_spec(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id)
+    except ValidationException as exc:
+        raise PackageRefused("the diagram cannot run", [_validation_problem(exc)]) from exc
+    except SpiffWorkflowException as exc:
+        raise PackageRefused("the diagram cannot run", [_problem(None, None, str(exc))]) from exc
+    except (KeyError, AttributeError, TypeError, ValueError, IndexError) as exc:
+        # SpiffWorkflow's parser assumes well-formed BPMN in places; a descriptive diagram from another
+        # tool can trip those assumptions. The analyst still deserves an answer, not a crash.
+        raise PackageRefused("the diagram cannot run",
+                             [_problem(None, None, f"the diagram could not be read ({type(exc).__name__}: {exc})")]
+                             ) from exc
+    if service is None:
+        service = ServiceInfo(code=process_id)
+    user_tasks, problems = _user_tasks(spec, subprocess_specs, forms, service, default_lane, bpmn_roots)
+    if problems:
+        raise PackageRefused("the diagram cannot run", problems)
+    has_layout = any(root.find(".//{http://www.omg.org/spec/BPMN/20100524/DI}BPMNShape") is not None
+                     for root in bpmn_roots.values())
+    return CompiledProcess(process_id=process_id, service=service, spec=spec, subprocess_specs=subprocess_specs,
+                           user_tasks=user_tasks, forms=forms, sha256=content_hash(files), has_layout=has_layout,
+                           start_lanes=_first_lanes(spec, user_tasks, default_lane))
+
+
+def _first_lanes(spec: BpmnProcessSpec, user_tasks: dict[str, UserTaskInfo], default_lane: str) -> frozenset[str]:
+    """Lanes of the user tasks a new case can reach before any other user task: who registers requests."""
+    seen: set[str] = set()
+    lanes: set[str] = set()
+    todo = [spec.start]
+    while todo:
+        task_spec = todo.pop()
+        if task_spec.name in seen:
+            continue
+        seen.add(task_spec.name)
+        if getattr(task_spec, "manual", False) and task_spec.bpmn_id in user_tasks:
+            lanes.add(user_tasks[task_spec.bpmn_id].lane)
+            continue
+        todo.extend(task_spec.outputs)
+    return frozenset(lanes or {default_lane})
+
+
+def _validation_problem(exc: ValidationException) -> dict[str, Any]:
+    message = str(exc.args[0]) if exc.args else str(exc)
+    name = getattr(exc, "name", "") or ""
+    if name:
+        message = f"{message} (element '{name}')"
+    return _problem(getattr(exc, "file_name", None) or None, getattr(exc, "id", None) or None, message)
+
+
+def _choose_process(parser: SpiffBpmnParser, service: ServiceInfo | None,
+                    bpmn_roots: dict[str, etree._Element]) -> str:
+    executable = parser.get_process_ids()
+    if service is not None and service.process_id:
+        if service.process_id not in parser.process_parsers:
+            raise ValidationException(f"service.toml names process '{service.process_id}', which is not in "
+                                      f"the diagrams", file_name="service.toml", id=service.process_id)
+        return service.process_id
+    if service is not None and service.code in executable:
+        return service.code
+    if len(executable) == 1:
+        return str(executable[0])
+    file = next(iter(bpmn_roots), None)
+    if not executable:
+        raise ValidationException("no executable process: mark the process to run with isExecutable=\"true\"",
+                                  file_name=file)
+    raise ValidationException(f"{len(executable)} executable processes ({', '.join(sorted(executable))}): mark "
+                              "only one as executable, or name it as process_id in service.toml",
+                              file_name=file)
+
+
+def _user_tasks(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec],
+                forms: dict[str, dict[str, Any]], service: ServiceInfo, default_lane: str,
+                bpmn_roots: dict[str, etree._Element]) -> tuple[dict[str, UserTaskInfo], list[dict[str, Any]]]:
+    tasks: dict[str, UserTaskInfo] = {}
+    problems: list[dict[str, Any]] = []
+    for process_spec in [spec, *subprocess_specs.values()]:
+        for task_spec in process_spec.task_specs.values():
+            if not getattr(task_spec, "manual", False):
+                continue
+            bpmn_id = task_spec.bpmn_id or task_spec.name
+            props = (getattr(task_spec, "extensions", None) or {}).get("properties", {}) or {}
+            form = props.get("formJsonSchemaFilename")
+            file = _file_of(bpmn_id, bpmn_roots)
+            if form and form not in forms:
+                problems.append(_problem(file, bpmn_id, f"the task's form '{form}' was not sent with the diagram"))
+            sla = service.tasks.get(bpmn_id).sla_days if bpmn_id in service.tasks else None
+            if sla is None and props.get("slaDays"):
+                try:
+                    sla = float(props["slaDays"])
+                except ValueError:
+                    problems.append(_problem(file, bpmn_id, "the slaDays property must be a number"))
+            tasks[bpmn_id] = UserTaskInfo(
+                name=bpmn_id, title=(task_spec.bpmn_name or bpmn_id).strip()[:255],
+                title_ar=props.get("title_ar"), lane=(task_spec.lane or default_lane).strip()[:100],
+                form=form, sla_days=sla)
+    return tasks, problems
+
+
+def _file_of(element_id: str, roots: dict[str, etree._Element]) -> str | None:
+    for name, root in roots.items():
+        if root.xpath("//*[@id=$i]", i=element_id):
+            return name
+    return next(iter(roots), None)

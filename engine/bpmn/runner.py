@@ -1,0 +1,168 @@
+"""Run a case's workflow: start it, complete a user task, advance timers, and read what the inbox needs.
+
+Every function here works on an in-memory ``BpmnWorkflow``; loading and saving it is the caller's job.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.task import Task as SpiffTask
+from SpiffWorkflow.util.task import TaskState
+
+from engine.bpmn.compiler import CompiledProcess
+from engine.bpmn.scripts import RestrictedScriptEngine
+from engine.bpmn.serializer import serializer
+
+SCRIPT_ENGINE = RestrictedScriptEngine()
+
+
+class ProcessFailed(Exception):
+    """The diagram itself failed on this case (a script error, a gateway with no way out, a runaway loop)."""
+
+    def __init__(self, message: str, element_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.element_id = element_id
+
+
+@dataclass(frozen=True)
+class ReadyTask:
+    id: str
+    name: str
+
+
+@dataclass
+class Limits:
+    max_steps: int = 10_000
+    max_seconds: float = 5.0
+
+
+def start(process: CompiledProcess, data: dict[str, Any], limits: Limits) -> BpmnWorkflow:
+    workflow = BpmnWorkflow(process.spec, process.subprocess_specs, script_engine=SCRIPT_ENGINE)
+    for task in workflow.get_tasks(state=TaskState.READY):
+        task.data.update(data)
+    advance(workflow, limits)
+    return workflow
+
+
+def load(process: CompiledProcess, state: str) -> BpmnWorkflow:
+    workflow = serializer.loads(state, process.spec, process.subprocess_specs)
+    workflow.script_engine = SCRIPT_ENGINE
+    return workflow
+
+
+def dump(workflow: BpmnWorkflow) -> str:
+    return serializer.dumps(workflow)
+
+
+def advance(workflow: BpmnWorkflow, limits: Limits) -> None:
+    """Fire due timers and run every engine task until the workflow waits for people, time or the end."""
+    counter = _Guard(limits)
+    try:
+        workflow.refresh_timers()
+        workflow.do_engine_steps(will_complete_task=counter)
+    except ProcessFailed:
+        raise
+    except SpiffWorkflowException as exc:
+        raise ProcessFailed(_describe(exc), _element_of(exc)) from exc
+    except RecursionError as exc:
+        raise ProcessFailed("the diagram nests too deeply to run") from exc
+
+
+class _Guard:
+    """Stops a diagram that loops through engine tasks forever (a cycle of scripts with no wait)."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.steps = 0
+        self.deadline = time.monotonic() + limits.max_seconds
+
+    def __call__(self, task: SpiffTask) -> None:
+        self.steps += 1
+        if self.steps > self.limits.max_steps or time.monotonic() > self.deadline:
+            raise ProcessFailed(
+                f"the process ran {self.steps} automatic steps without waiting for anyone; it probably "
+                "loops forever", task.task_spec.bpmn_id)
+
+
+def complete(workflow: BpmnWorkflow, task_id: str, data: dict[str, Any], limits: Limits) -> SpiffTask:
+    task = find_ready(workflow, task_id)
+    if task is None:
+        raise LookupError(task_id)
+    task.data.update(data)
+    try:
+        task.run()
+    except SpiffWorkflowException as exc:
+        raise ProcessFailed(_describe(exc), _element_of(exc)) from exc
+    advance(workflow, limits)
+    return task
+
+
+def find_ready(workflow: BpmnWorkflow, task_id: str) -> SpiffTask | None:
+    try:
+        task = workflow.get_task_from_id(UUID(task_id))
+    except (ValueError, KeyError, SpiffWorkflowException):
+        return None
+    if task is None or task.state != TaskState.READY or not task.task_spec.manual:
+        return None
+    return task
+
+
+def ready_user_tasks(workflow: BpmnWorkflow) -> list[ReadyTask]:
+    return [ReadyTask(id=str(t.id), name=t.task_spec.bpmn_id or t.task_spec.name)
+            for t in workflow.get_tasks(state=TaskState.READY, manual=True)]
+
+
+def waits_on_timer(workflow: BpmnWorkflow) -> bool:
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        if isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
+            return True
+    return False
+
+
+def is_completed(workflow: BpmnWorkflow) -> bool:
+    return bool(workflow.is_completed())
+
+
+def end_event(workflow: BpmnWorkflow) -> str | None:
+    """The BPMN id of the (last) end event the top-level process reached, if it has ended."""
+    ends = [t for t in workflow.get_tasks(state=TaskState.COMPLETED)
+            if isinstance(t.task_spec, EndEvent) and t.workflow is workflow]
+    if not ends:
+        return None
+    return str(max(ends, key=lambda t: t.last_state_change).task_spec.bpmn_id)
+
+
+def case_data(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """The data a person would call 'the case's data': what the latest step produced."""
+    if workflow.is_completed() and workflow.data:
+        return dict(workflow.data)
+    task = workflow.last_task
+    if task is None:
+        ready = workflow.get_tasks(state=TaskState.READY)
+        return dict(ready[0].data) if ready else {}
+    return dict(task.data)
+
+
+def _describe(exc: SpiffWorkflowException) -> str:
+    notes = getattr(exc, "notes", None) or []
+    text = str(exc.args[0]) if exc.args else type(exc).__name__
+    if notes:
+        text += " (" + "; ".join(str(n) for n in notes) + ")"
+    return text
+
+
+def _element_of(exc: SpiffWorkflowException) -> str | None:
+    task = getattr(exc, "task", None)
+    if task is not None:
+        return str(task.task_spec.bpmn_id or task.task_spec.name)
+    spec = getattr(exc, "task_spec", None)
+    return str(spec.bpmn_id or spec.name) if spec is not None else None

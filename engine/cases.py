@@ -1,0 +1,150 @@
+"""Commands and queries on cases: open, read, list, cancel. Each command is one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from engine import audit, processes, tracking, workflows
+from engine.bpmn import runner
+from engine.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.identity import check_citizen
+from engine.settings import Settings
+from engine.users import Actor
+from storage.models import Case, ProcessVersion, Task
+
+_TRACKING_ATTEMPTS = 8
+
+
+def load_case(session: Session, case_id: int) -> Case:
+    """The case row, detached: commands write it back only through ``workflows.save``'s versioned UPDATE."""
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} does not exist")
+    session.expunge(case)
+    return case
+
+
+def process_failed(exc: runner.ProcessFailed) -> Invalid:
+    return Invalid(f"the process could not go on: {exc.message}",
+                   [{"loc": ["process", exc.element_id or ""], "element_id": exc.element_id,
+                     "msg": exc.message, "type": "process_failed"}])
+
+
+def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], data: dict[str, Any],
+              actor: Actor, settings: Settings) -> Case:
+    version = processes.latest_version(session, service_code)
+    assert version.id is not None
+    process = processes.cache.get(session, version.id, settings)
+    start_lanes = set(process.start_lanes)
+    if not (actor.has("admin") or actor.roles & start_lanes):
+        raise Forbidden(f"opening a '{service_code}' case needs one of the roles: "
+                        f"{', '.join(sorted(start_lanes | {'admin'}))}")
+    person = check_citizen(citizen, settings)
+    start_data = {**data, "citizen": person.model_dump()}
+    try:
+        workflow = runner.start(process, start_data, workflows.limits(settings))
+    except runner.ProcessFailed as exc:
+        raise process_failed(exc) from exc
+    values = workflows.snapshot(workflow, process)
+    now = datetime.now(UTC)
+    sla = process.service.sla_days
+    for _ in range(_TRACKING_ATTEMPTS):
+        case = Case(tracking_number=tracking.new_tracking_number(settings.tracking_digits),
+                    service_code=version.service_code, process_version_id=version.id,
+                    national_id=person.national_id, citizen_name=person.full_name, phone=person.phone,
+                    created_by=actor.username, created_at=now, updated_at=now, due_at=workflows.due(now, sla),
+                    **{k: v for k, v in values.items() if k != "status"}, status=values["status"])
+        session.add(case)
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()  # a tracking number collision: draw another
+            continue
+        break
+    else:  # pragma: no cover - needs eight collisions in a row
+        raise Conflict("could not draw a free tracking number; try again")
+    session.expunge(case)
+    # The opened event carries what replay needs to start the same case again.
+    events: list[tuple[str, str | None, dict[str, Any]]] = [
+        ("case_opened", None, {"service_code": version.service_code, "process_version": version.version,
+                               "sha256": version.sha256, "data": start_data})]
+    workflows.save(session, case, workflow, process, actor=actor.username, events=events, settings=settings)
+    return case
+
+
+def can_read(session: Session, case: Case, actor: Actor, settings: Settings) -> bool:
+    if actor.reads_everything:
+        return True
+    process = processes.cache.get(session, case.process_version_id, settings)
+    return bool(actor.roles & set(process.lanes))
+
+
+def get_case(*, session: Session, case_id: int, actor: Actor, settings: Settings) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} does not exist")
+    if not can_read(session, case, actor, settings):
+        raise Forbidden("your roles do not include a lane of this case's service")
+    return case
+
+
+def ready_tasks(session: Session, case_id: int) -> list[Task]:
+    return list(session.exec(select(Task).where(Task.case_id == case_id, Task.state == "ready")
+                             .order_by(col(Task.created_at))).all())
+
+
+@dataclass
+class CaseFilter:
+    status: str | None = None
+    service_code: str | None = None
+    tracking_number: str | None = None
+    national_id: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+def list_cases(*, session: Session, actor: Actor, filters: CaseFilter) -> tuple[list[Case], int]:
+    query = select(Case)
+    count = select(func.count()).select_from(Case)
+    conditions = []
+    if filters.status:
+        conditions.append(col(Case.status) == filters.status)
+    if filters.service_code:
+        conditions.append(col(Case.service_code) == filters.service_code)
+    if filters.tracking_number:
+        conditions.append(col(Case.tracking_number) == tracking.normalise(filters.tracking_number))
+    if filters.national_id:
+        conditions.append(col(Case.national_id) == filters.national_id.strip())
+    if not actor.reads_everything:
+        visible = [v.id for v in session.exec(select(ProcessVersion)).all()
+                   if actor.roles & set(v.meta.get("lanes", []))]
+        conditions.append(col(Case.process_version_id).in_(visible))
+    for cond in conditions:
+        query = query.where(cond)
+        count = count.where(cond)
+    rows = session.exec(query.order_by(col(Case.id).desc()).offset(filters.offset).limit(filters.limit)).all()
+    return list(rows), int(session.exec(count).one())
+
+
+def cancel_case(*, session: Session, case_id: int, reason: str, actor: Actor, settings: Settings) -> Case:
+    if not actor.has("supervisor", "admin"):
+        raise Forbidden("only supervisors and admins cancel cases")
+    if not reason.strip():
+        raise Invalid("a reason is required", [{"loc": ["body", "reason"], "field": "reason",
+                                                "msg": "say why the case is cancelled", "type": "missing"}])
+    case = load_case(session, case_id)
+    if case.status != "open":
+        raise Conflict(f"the case is already {case.status}")
+    process = processes.cache.get(session, case.process_version_id, settings)
+    workflow = workflows.load(case, process, settings)
+    workflow.cancel()
+    workflows.save(session, case, workflow, process, actor=actor.username, settings=settings,
+                   events=[("case_cancelled", None, {"reason": reason.strip()})],
+                   extra={"status": "cancelled", "current_step": None})
+    return case

@@ -1,0 +1,70 @@
+"""What a citizen sees without signing in: the status of their request, and nothing personal."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from collections import defaultdict, deque
+from typing import Any
+
+from sqlmodel import Session, select
+
+from engine import processes, tracking
+from engine.errors import NotFound, RateLimited
+from engine.settings import Settings
+from storage.models import Case, Task
+
+_NOT_FOUND = "no request matches this tracking number and phone"
+
+
+class FailureWindow:
+    """Counts failed guesses per tracking number, so the 10,000 phone endings cannot simply be tried.
+
+    Kept in memory: with several API processes each keeps its own count (see docs/deployment.md)."""
+
+    def __init__(self) -> None:
+        self._fails: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def blocked(self, key: str, settings: Settings) -> bool:
+        with self._lock:
+            q = self._fails.get(key)
+            if not q:
+                return False
+            horizon = time.monotonic() - settings.public_track_window_seconds
+            while q and q[0] < horizon:
+                q.popleft()
+            return len(q) >= settings.public_track_max_failures
+
+    def fail(self, key: str) -> None:
+        with self._lock:
+            self._fails[key].append(time.monotonic())
+
+
+failures = FailureWindow()
+
+
+class TooManyAttempts(RateLimited):
+    """Too many wrong guesses for one tracking number in the window."""
+
+
+def track(*, session: Session, tracking_number: str, phone_last4: str, settings: Settings) -> dict[str, Any]:
+    number = tracking.normalise(tracking_number)
+    if failures.blocked(number, settings):
+        raise TooManyAttempts("too many attempts for this tracking number; try again later")
+    case = session.exec(select(Case).where(Case.tracking_number == number)).first() if tracking.is_valid(
+        number) else None
+    # Same answer for an unknown number and wrong digits: the endpoint must not confirm that a number exists.
+    if case is None or len(phone_last4) != 4 or not hmac.compare_digest(case.phone[-4:], phone_last4):
+        failures.fail(number)
+        raise NotFound(_NOT_FOUND)
+    process = processes.cache.get(session, case.process_version_id, settings)
+    ready = session.exec(select(Task.name).where(Task.case_id == case.id, Task.state == "ready")).all()
+    titles_ar = [process.user_tasks[n].title_ar or process.user_tasks[n].title
+                 for n in ready if n in process.user_tasks]
+    return {"tracking_number": case.tracking_number,
+            "service": {"code": case.service_code, "name": process.service.name.model_dump()
+                        if process.service.name else None},
+            "status": case.status, "current_step": case.current_step,
+            "current_step_ar": "، ".join(dict.fromkeys(titles_ar)) or None, "updated_at": case.updated_at}

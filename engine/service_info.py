@@ -1,0 +1,74 @@
+"""``service.toml``: what a service is called, who runs it, its SLA, papers and fee rule."""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from engine.errors import Invalid
+
+
+class Names(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ar: str = Field(min_length=1, max_length=200)
+    en: str = Field(min_length=1, max_length=200)
+
+
+class Document(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    required: bool = True
+    ar: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class Fee(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    currency: str = Field(default="EGP", pattern=r"^[A-Z]{3}$")
+    amount: float | None = Field(default=None, ge=0)
+    decision: str | None = None
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> Fee:
+        if self.amount is not None and self.decision is not None:
+            raise ValueError("a fee is either a fixed amount or a DMN decision, not both")
+        return self
+
+
+class TaskSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sla_days: float | None = Field(default=None, gt=0)
+
+
+class ServiceInfo(BaseModel):
+    """The parsed ``service.toml``; every field but ``code`` has a default so a bare BPMN deploys too."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
+    process_id: str | None = None
+    name: Names | None = None
+    agency: Names | None = None
+    sla_days: float | None = Field(default=None, gt=0)
+    fee: Fee | None = None
+    documents: list[Document] = Field(default_factory=list)
+    tasks: dict[str, TaskSettings] = Field(default_factory=dict)
+
+
+def parse_service_toml(text: str, filename: str = "service.toml") -> ServiceInfo:
+    """Parse and check a ``service.toml``; problems come back as one ``Invalid`` listing each of them."""
+    try:
+        raw: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise Invalid("service.toml is not valid TOML",
+                      [{"file": filename, "element_id": None, "message": f"not valid TOML: {exc}"}]) from exc
+    try:
+        return ServiceInfo.model_validate(raw)
+    except ValidationError as exc:
+        details = [
+            {"file": filename, "element_id": ".".join(str(p) for p in err["loc"]) or None,
+             "message": err["msg"]}
+            for err in exc.errors()
+        ]
+        raise Invalid("service.toml has problems", details) from exc

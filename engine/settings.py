@@ -1,0 +1,78 @@
+"""Every knob of Shubbak, in one typed class.
+
+Read from the environment with the prefix ``SHUBBAK_`` (``SHUBBAK_DATABASE_URL``...). Nothing else in the
+code base reads ``os.environ``: a setting that is not here does not exist.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHUBBAK_", env_file=None, extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    var_dir: Path = Path("var")
+    database_url: str = "sqlite:///var/shubbak.db"
+    storage_url: str = "file://var/documents"
+    broker_url: str | None = None
+
+    secret_key: str = DEV_SECRET
+    # Argon2id cost; the defaults are argon2-cffi's recommended ones (RFC 9106 low-memory profile).
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_kib: int = Field(default=65536, ge=64)
+    token_minutes: int = Field(default=12 * 60, ge=1)
+
+    # Limits: named here, never written into code.
+    max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_deploy_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_xml_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_files_per_deploy: int = Field(default=50, ge=1)
+    max_page_size: int = Field(default=200, ge=1)
+    # A diagram that runs longer than this between two waits is stopped and the command refused.
+    max_engine_steps: int = Field(default=10_000, ge=10)
+    max_engine_seconds: float = Field(default=5.0, gt=0)
+
+    # Citizens' identity rules.
+    national_id_pattern: str = r"^\d{10,14}$"
+    national_id_check_egypt_birth_date: bool = True
+    phone_pattern: str = r"^\+[1-9]\d{7,14}$"
+
+    # Tracking numbers: random digits plus one check digit.
+    tracking_digits: int = Field(default=10, ge=6, le=18)
+
+    # Public tracking: failed guesses allowed per tracking number and window before refusing.
+    public_track_max_failures: int = Field(default=10, ge=1)
+    public_track_window_seconds: int = Field(default=900, ge=1)
+
+    # Where the in-process tick advances due timers (embedded default); 0 turns it off.
+    timer_tick_seconds: float = Field(default=30.0, ge=0)
+
+    # Role that acts on user tasks drawn outside any lane.
+    default_lane: str = "front_desk"
+
+    # Warm cache of restored workflows, checked against the case's version on every use.
+    workflow_cache_size: int = Field(default=2048, ge=0)
+
+    processes_dir: Path = Path("processes")
+    demo_data: bool = False
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        # A forgotten secret in production means anybody can mint tokens: refuse to start.
+        if self.environment == "production" and (self.secret_key == DEV_SECRET or len(self.secret_key) < 32):
+            raise ValueError("SHUBBAK_SECRET_KEY must be set to a random string of 32+ characters in production")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,125 @@
+"""Users, roles, passwords and bearer tokens.
+
+Built-in roles: ``admin`` (users and processes), ``analyst`` (processes), ``supervisor`` (reads every case,
+cancels), ``auditor`` (reads every case and its events, changes nothing). Every other role is a lane name:
+holding it lets a user act on the user tasks drawn in that lane.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from engine.errors import Conflict, Invalid, Unauthorized
+from engine.settings import Settings
+from storage.models import User
+
+BUILTIN_ROLES = frozenset({"admin", "analyst", "supervisor", "auditor"})
+READ_ALL_ROLES = frozenset({"admin", "supervisor", "auditor"})
+_ROLE = re.compile(r"^[^\s,][^,]{0,99}$")
+_USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
+
+
+
+@lru_cache(maxsize=4)
+def _hasher(time_cost: int, memory_kib: int) -> tuple[PasswordHasher, str]:
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+    # Verifying against a dummy hash keeps a login for an unknown user as slow as a wrong password.
+    return hasher, hasher.hash("not-a-password")
+
+
+def hasher_for(settings: Settings) -> tuple[PasswordHasher, str]:
+    return _hasher(settings.password_time_cost, settings.password_memory_kib)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: enough to decide permissions without another query."""
+
+    username: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    full_name: str = ""
+
+    def has(self, *roles: str) -> bool:
+        return any(r in self.roles for r in roles)
+
+    @property
+    def reads_everything(self) -> bool:
+        return bool(self.roles & READ_ALL_ROLES)
+
+
+SYSTEM = Actor("system", frozenset({"system"}), "Shubbak")
+
+
+def create_user(*, session: Session, username: str, password: str, full_name: str, roles: list[str],
+                settings: Settings) -> User:
+    problems = []
+    if not _USERNAME.match(username):
+        problems.append({"field": "username", "msg": "2 to 64 letters, digits or . _ @ -"})
+    if len(password) < 8:
+        problems.append({"field": "password", "msg": "at least 8 characters"})
+    if not full_name.strip():
+        problems.append({"field": "full_name", "msg": "required"})
+    bad_roles = [r for r in roles if not _ROLE.match(r)]
+    if bad_roles:
+        problems.append({"field": "roles", "msg": f"not valid role names: {bad_roles}"})
+    if problems:
+        raise Invalid("the user's details are not valid", problems)
+    if session.exec(select(User.id).where(User.username == username)).first() is not None:
+        raise Conflict(f"the username '{username}' is taken")
+    user = User(username=username, full_name=full_name.strip(), password_hash=hasher_for(settings)[0].hash(password),
+                roles=sorted(set(roles)))
+    session.add(user)
+    try:
+        session.commit()
+    except IntegrityError as exc:  # two admins creating the same username at once
+        session.rollback()
+        raise Conflict(f"the username '{username}' is taken") from exc
+    return user
+
+
+def authenticate(*, session: Session, username: str, password: str, settings: Settings) -> User:
+    hasher, dummy = hasher_for(settings)
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None or not user.active:
+        _verify(hasher, dummy, password)
+        raise Unauthorized("wrong username or password")
+    if not _verify(hasher, user.password_hash, password):
+        raise Unauthorized("wrong username or password")
+    return user
+
+
+def _verify(hasher: PasswordHasher, hashed: str, password: str) -> bool:
+    try:
+        return hasher.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def issue_token(user: User, settings: Settings) -> str:
+    now = datetime.now(UTC)
+    claims = {"sub": user.username, "iat": now, "exp": now + timedelta(minutes=settings.token_minutes)}
+    return jwt.encode(claims, settings.secret_key, algorithm="HS256")
+
+
+def actor_from_token(*, session: Session, token: str, settings: Settings) -> Actor:
+    try:
+        claims = jwt.decode(token, settings.secret_key, algorithms=["HS256"], options={"require": ["sub", "exp"]})
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("the token is not valid or has expired") from exc
+    user = session.exec(select(User).where(User.username == claims["sub"])).first()
+    if user is None or not user.active:
+        raise Unauthorized("the token's user no longer exists")
+    return actor_of(user)
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(username=user.username, roles=frozenset(user.roles), full_name=user.full_name)

@@ -1,0 +1,1 @@
+"""JSON Schema forms: validate submitted data and describe fields in Arabic and English."""

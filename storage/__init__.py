@@ -1,0 +1,1 @@
+"""Persistence: database tables, sessions, migrations, and (later) document storage backends."""

@@ -1,0 +1,123 @@
+"""The tables. Only engine commands write them (see docs/architecture.md).
+
+``case.state`` holds the one serialized SpiffWorkflow state of a case; ``task`` and the status columns of
+``case`` are projections of it, rewritten in the same transaction whenever the case advances, so that
+inboxes and searches never load a workflow.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(sa_type=DateTime(timezone=True), **kw)  # type: ignore[call-overload]
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True, index=True)
+    full_name: str = Field(max_length=200)
+    password_hash: str = Field(max_length=255)
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    active: bool = True
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class ProcessVersion(SQLModel, table=True):
+    """One immutable, content-addressed version of a service's diagrams, forms and metadata."""
+
+    __tablename__ = "process_version"
+    __table_args__ = (UniqueConstraint("service_code", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    service_code: str = Field(max_length=100, index=True)
+    process_id: str = Field(max_length=255)
+    version: int
+    sha256: str = Field(max_length=64, unique=True)
+    files: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    service: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_by: str = Field(max_length=64)
+    created_at: datetime = _ts(default_factory=utcnow)
+    retired: bool = False
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "case_file"
+    __table_args__ = (Index("ix_case_status_service", "status", "service_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tracking_number: str = Field(max_length=32, unique=True)
+    service_code: str = Field(max_length=100)
+    process_version_id: int = Field(foreign_key="process_version.id", index=True)
+    status: str = Field(max_length=16, default="open")
+    national_id: str = Field(max_length=32, index=True)
+    citizen_name: str = Field(max_length=200)
+    phone: str = Field(max_length=32)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    state: str = Field(sa_column=Column(Text, nullable=False))
+    state_format: str = Field(max_length=32)
+    version: int = 1
+    current_step: str | None = Field(default=None, max_length=255)
+    outcome: str | None = Field(default=None, max_length=255)
+    due_at: datetime | None = _ts(default=None, nullable=True)
+    waiting_timers: bool = Field(default=False, index=True)
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    audit_seq: int = 0
+    audit_head: str = Field(default="", max_length=64)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+    completed_at: datetime | None = _ts(default=None, nullable=True)
+
+
+class Task(SQLModel, table=True):
+    """Projection of one user task of a case; ``id`` is SpiffWorkflow's task id."""
+
+    __tablename__ = "task"
+    __table_args__ = (Index("ix_task_inbox", "state", "lane", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    # Copied from the case (they never change) so the inbox answers from this table alone.
+    tracking_number: str = Field(max_length=32)
+    service_code: str = Field(max_length=100)
+    name: str = Field(max_length=255)
+    title: str = Field(max_length=255)
+    lane: str = Field(max_length=100)
+    form: str | None = Field(default=None, max_length=255)
+    state: str = Field(max_length=16, default="ready")
+    claimed_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts(default_factory=utcnow)
+    due_at: datetime | None = _ts(default=None, nullable=True)
+    completed_by: str | None = Field(default=None, max_length=64)
+    completed_at: datetime | None = _ts(default=None, nullable=True)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One link of a case's hash chain. Rows are only ever inserted."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id")
+    seq: int
+    at: str = Field(max_length=40)
+    actor: str = Field(max_length=64)
+    kind: str = Field(max_length=40)
+    task: str | None = Field(default=None, max_length=255)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)

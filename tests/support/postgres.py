@@ -1,0 +1,61 @@
+"""A PostgreSQL server for the tests: the one ``.ci/run`` started, or one started here on loopback."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LocalPostgres:
+    """Starts ``postgres`` from the machine's packages in a temporary folder, as the postgres user."""
+
+    def __init__(self) -> None:
+        self.dir: Path | None = None
+        self.port = free_port()
+
+    @staticmethod
+    def binaries() -> Path | None:
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        return Path(found[-1]).parent if found else None
+
+    def start(self) -> str:
+        bin_dir = self.binaries()
+        if bin_dir is None:
+            raise RuntimeError("PostgreSQL binaries (initdb) are not installed")
+        self.dir = Path(tempfile.mkdtemp(prefix="shubbak-pg-"))
+        run_as: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            if shutil.which("runuser") is None:
+                raise RuntimeError("running as root without runuser: cannot start PostgreSQL")
+            shutil.chown(self.dir, user="postgres")
+            run_as = ["runuser", "-u", "postgres", "--"]
+        data = self.dir / "data"
+        subprocess.run([*run_as, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "shubbak",
+                        "--no-sync"], check=True, capture_output=True)
+        subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(self.dir / "log"),
+                        "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                              "-c full_page_writes=off -c synchronous_commit=off -c max_connections=200",
+                        "start"], check=True, capture_output=True)
+        self._run_as = run_as
+        self._bin = bin_dir
+        return f"postgresql+psycopg://shubbak@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        if self.dir is None:
+            return
+        subprocess.run([*self._run_as, str(self._bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate",
+                        "stop"], capture_output=True)
+        time.sleep(0.1)
+        shutil.rmtree(self.dir, ignore_errors=True)
