@@ -37,9 +37,9 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def append(session: Session, case: Case, *, actor: str, kind: str, task: str | None = None,
-           data: dict[str, Any] | None = None) -> AuditEvent:
-    """Add the next link of the case's chain to the session; the caller's transaction commits it."""
+def build(case: Case, *, actor: str, kind: str, task: str | None = None,
+          data: dict[str, Any] | None = None) -> AuditEvent:
+    """The next link of the case's chain; advances ``case.audit_seq``/``audit_head`` in memory only."""
     assert case.id is not None
     seq = case.audit_seq + 1
     at = now_iso()
@@ -47,12 +47,10 @@ def append(session: Session, case: Case, *, actor: str, kind: str, task: str | N
     prev = case.audit_head or GENESIS
     digest = event_hash(case_id=case.id, seq=seq, at=at, actor=actor, kind=kind, task=task, data=clean,
                         prev_hash=prev)
-    event = AuditEvent(case_id=case.id, seq=seq, at=at, actor=actor, kind=kind, task=task, data=clean,
-                       prev_hash=prev, hash=digest)
-    session.add(event)
     case.audit_seq = seq
     case.audit_head = digest
-    return event
+    return AuditEvent(case_id=case.id, seq=seq, at=at, actor=actor, kind=kind, task=task, data=clean,
+                      prev_hash=prev, hash=digest)
 
 
 @dataclass(frozen=True)

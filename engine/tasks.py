@@ -70,13 +70,12 @@ def _set_claim(session: Session, task: Task, actor: Actor, to: str | None, kind:
         session.rollback()
         raise Conflict("the task was claimed, released or completed by someone else at the same moment")
     case = load_case(session, task.case_id)
-    audit.append(session, case, actor=actor.username, kind=kind, task=task.name, data={"task_id": task.id})
-    moved = session.execute(update(Case).where(col(Case.id) == case.id, col(Case.version) == case.version)
-                            .values(audit_seq=case.audit_seq, audit_head=case.audit_head, version=case.version + 1))
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
-        raise Conflict("the case was changed by someone else at the same moment; try again")
-    session.commit()
+    version = case.version
+    event = audit.build(case, actor=actor.username, kind=kind, task=task.name, data={"task_id": task.id})
+    workflows.claim_case(session, task.case_id, version, {"audit_seq": case.audit_seq,
+                                                          "audit_head": case.audit_head, "version": version + 1})
+    session.add(event)
+    workflows.commit_or_conflict(session)
     session.refresh(task)
     return task
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 
@@ -108,25 +109,44 @@ def save(session: Session, case: Case, workflow: BpmnWorkflow, process: Compiled
     """
     assert case.id is not None
     now = datetime.now(UTC)
-    values = snapshot(workflow, process)
-    if values["status"] == "completed":
+    values = {**snapshot(workflow, process), **(extra or {})}
+    if values["status"] != "open":
         values["completed_at"] = now
+    if values["status"] == "completed":
         events = [*events, ("case_completed", None, {"end_event": values["outcome"]})]
-    if extra:
-        values.update(extra)
+    loaded_version = case.version
+    rows = [audit.build(case, actor=actor, kind=kind, task=task, data=data) for kind, task, data in events]
+    values.update(audit_seq=case.audit_seq, audit_head=case.audit_head, updated_at=now,
+                  version=loaded_version + 1)
+    # The versioned UPDATE goes first: it either takes the case (row lock on PostgreSQL, the write lock
+    # on SQLite) or tells us we lost, before anything else is written.
+    claim_case(session, case.id, loaded_version, values)
     _sync_tasks(session, case, workflow, process, now, completed)
-    for kind, task, data in events:
-        audit.append(session, case, actor=actor, kind=kind, task=task, data=data)
-    values.update(audit_seq=case.audit_seq, audit_head=case.audit_head, updated_at=now, version=case.version + 1)
-    result = session.execute(update(Case).where(col(Case.id) == case.id, col(Case.version) == case.version)
-                             .values(**values))
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
-        raise Conflict("the case was changed by someone else at the same moment; reload and try again")
-    session.commit()
+    session.add_all(rows)
+    commit_or_conflict(session)
     for key, value in values.items():
         setattr(case, key, value)
     workflow_cache(settings).give_back(settings.database_url, case.id, case.version, workflow)
+
+
+LOST_RACE = "the case was changed by someone else at the same moment; reload and try again"
+
+
+def claim_case(session: Session, case_id: int, version: int, values: dict[str, Any]) -> None:
+    """``UPDATE case … WHERE version = <loaded>``; a Conflict (and a rollback) when someone got there first."""
+    result = session.execute(update(Case).where(col(Case.id) == case_id, col(Case.version) == version)
+                             .values(**values))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise Conflict(LOST_RACE)
+
+
+def commit_or_conflict(session: Session) -> None:
+    try:
+        session.commit()
+    except IntegrityError as exc:  # a unique key (event seq, task id) taken by a concurrent command
+        session.rollback()
+        raise Conflict(LOST_RACE) from exc
 
 
 def _sync_tasks(session: Session, case: Case, workflow: BpmnWorkflow, process: CompiledProcess, now: datetime,

@@ -1,0 +1,32 @@
+# Shubbak: `make run` serves the embedded default, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+
+.PHONY: install run test lint bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/shubbak serve --prepare --demo
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check engine api storage forms cli admin_ui tests bench
+	$(BIN)/mypy engine api storage forms cli
+
+bench: install
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,84 @@
+"""Sign-in, tokens, users and roles."""
+
+from __future__ import annotations
+
+from tests.support.api import Api
+
+
+def test_token_with_right_password_and_me(api: Api) -> None:
+    admin = api.user("admin")
+    r = api.client.post("/api/users", headers=admin, json={
+        "username": "mona", "password": "s3cret-pass", "full_name": "منى علي", "roles": ["front_desk"]})
+    assert r.status_code == 201, r.text
+    assert r.json()["roles"] == ["front_desk"]
+    r = api.client.post("/api/auth/token", data={"username": "mona", "password": "s3cret-pass"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["token_type"] == "bearer" and body["access_token"]
+    me = api.client.get("/api/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.status_code == 200
+    assert me.json()["username"] == "mona" and me.json()["full_name"] == "منى علي"
+
+
+def test_password_is_stored_hashed_with_argon2(api: Api) -> None:
+    from sqlmodel import Session, select
+
+    from storage.db import engine_for
+    from storage.models import User
+
+    api.user("front_desk", username="hashcheck", password="plain-text-pw")
+    with Session(engine_for(api.settings.database_url)) as session:
+        user = session.exec(select(User).where(User.username == "hashcheck")).one()
+    assert user.password_hash.startswith("$argon2id$")
+    assert "plain-text-pw" not in user.password_hash
+
+
+def test_wrong_password_and_unknown_user_are_401(api: Api) -> None:
+    api.user("front_desk", username="karim", password="right-password")
+    for form in ({"username": "karim", "password": "wrong-password"},
+                 {"username": "nobody", "password": "right-password"}):
+        r = api.client.post("/api/auth/token", data=form)
+        assert r.status_code == 401
+        assert r.json()["detail"] == "wrong username or password"
+
+
+def test_every_api_route_needs_a_token(api: Api) -> None:
+    for method, path in [("get", "/api/me"), ("get", "/api/tasks"), ("get", "/api/cases"),
+                         ("get", "/api/cases/1"), ("get", "/api/cases/1/events"), ("get", "/api/services"),
+                         ("get", "/api/processes"), ("post", "/api/tasks/x/claim")]:
+        r = getattr(api.client, method)(path)
+        assert r.status_code == 401, (method, path, r.status_code)
+        assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_forged_or_expired_token_is_401(api: Api) -> None:
+    import jwt
+
+    r = api.client.get("/api/me", headers={"Authorization": "Bearer not.a.token"})
+    assert r.status_code == 401
+    forged = jwt.encode({"sub": "admin", "exp": 4102444800}, "another-secret-" + "y" * 32, algorithm="HS256")
+    assert api.client.get("/api/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+    expired = jwt.encode({"sub": "admin", "exp": 1}, api.settings.secret_key, algorithm="HS256")
+    assert api.client.get("/api/me", headers={"Authorization": f"Bearer {expired}"}).status_code == 401
+
+
+def test_only_admin_creates_users_and_duplicates_conflict(api: Api) -> None:
+    body = {"username": "dup", "password": "password1", "full_name": "Dup", "roles": []}
+    clerk = api.user("front_desk")
+    assert api.client.post("/api/users", headers=clerk, json=body).status_code == 403
+    admin = api.user("admin")
+    assert api.client.post("/api/users", headers=admin, json=body).status_code == 201
+    r = api.client.post("/api/users", headers=admin, json=body)
+    assert r.status_code == 409
+    assert "taken" in r.json()["detail"]
+
+
+def test_bad_user_fields_are_422_per_field(api: Api) -> None:
+    admin = api.user("admin")
+    r = api.client.post("/api/users", headers=admin, json={"username": "a b c", "password": "password1",
+                                                            "full_name": "X", "roles": ["ok", "bad,role"]})
+    assert r.status_code == 422
+    fields = {d["field"] for d in r.json()["detail"]}
+    assert fields == {"username", "roles"}
+    r = api.client.post("/api/users", headers=admin, json={"username": "abc", "password": "short"})
+    assert r.status_code == 422
