@@ -23,27 +23,35 @@ class BodyLimit:
             await _too_large(send, limit)
             return
         seen = 0
-        started = False
+        exceeded = False
+        replaced = False
 
-        async def send_tracking(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
+        async def guarded_send(message: Message) -> None:
+            # The framework may catch our error while parsing and answer 400 on its own; when the body
+            # was over the limit, the client gets the 413 that explains why instead.
+            nonlocal replaced
+            if exceeded:
+                if message["type"] == "http.response.start" and not replaced:
+                    replaced = True
+                    await _too_large(send, limit)
+                return
             await send(message)
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    exceeded = True
                     raise _BodyTooLarge
             return message
 
         try:
-            await self.app(scope, limited_receive, send_tracking)
+            await self.app(scope, limited_receive, guarded_send)
         except _BodyTooLarge:
-            if not started:
+            if not replaced:
+                replaced = True
                 await _too_large(send, limit)
 
 
