@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -16,6 +16,7 @@ from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.identity import check_citizen
 from engine.settings import Settings
 from engine.users import Actor
+from storage.db import write_lock
 from storage.models import Case, ProcessVersion, Task
 
 _TRACKING_ATTEMPTS = 8
@@ -51,30 +52,31 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
         workflow = runner.start(process, start_data, workflows.limits(settings))
     except runner.ProcessFailed as exc:
         raise process_failed(exc) from exc
-    values = workflows.snapshot(workflow, process)
+    values, _ready = workflows.snapshot(workflow, process)
     now = datetime.now(UTC)
     sla = process.service.sla_days
-    for _ in range(_TRACKING_ATTEMPTS):
-        case = Case(tracking_number=tracking.new_tracking_number(settings.tracking_digits),
-                    service_code=version.service_code, process_version_id=version.id,
-                    national_id=person.national_id, citizen_name=person.full_name, phone=person.phone,
-                    created_by=actor.username, created_at=now, updated_at=now, due_at=workflows.due(now, sla),
-                    **{k: v for k, v in values.items() if k != "status"}, status=values["status"])
-        session.add(case)
-        try:
-            session.flush()
-        except IntegrityError:
-            session.rollback()  # a tracking number collision: draw another
-            continue
-        break
-    else:  # pragma: no cover - needs eight collisions in a row
-        raise Conflict("could not draw a free tracking number; try again")
-    session.expunge(case)
-    # The opened event carries what replay needs to start the same case again.
-    events: list[tuple[str, str | None, dict[str, Any]]] = [
-        ("case_opened", None, {"service_code": version.service_code, "process_version": version.version,
-                               "sha256": version.sha256, "data": start_data})]
-    workflows.save(session, case, workflow, process, actor=actor.username, events=events, settings=settings)
+    with write_lock(session):
+        for _ in range(_TRACKING_ATTEMPTS):
+            case = Case(tracking_number=tracking.new_tracking_number(settings.tracking_digits),
+                        service_code=version.service_code, process_version_id=version.id,
+                        national_id=person.national_id, citizen_name=person.full_name, phone=person.phone,
+                        created_by=actor.username, created_at=now, updated_at=now,
+                        due_at=workflows.due(now, sla), **values)
+            session.add(case)
+            try:
+                session.flush()
+            except IntegrityError:
+                session.rollback()  # a tracking number collision: draw another
+                continue
+            break
+        else:  # pragma: no cover - needs eight collisions in a row
+            raise Conflict("could not draw a free tracking number; try again")
+        session.expunge(case)
+        # The opened event carries what replay needs to start the same case again.
+        events: list[tuple[str, str | None, dict[str, Any]]] = [
+            ("case_opened", None, {"service_code": version.service_code, "process_version": version.version,
+                                   "sha256": version.sha256, "data": start_data})]
+        workflows.save(session, case, workflow, process, actor=actor.username, events=events, settings=settings)
     return case
 
 
@@ -94,9 +96,14 @@ def get_case(*, session: Session, case_id: int, actor: Actor, settings: Settings
     return case
 
 
-def ready_tasks(session: Session, case_id: int) -> list[Task]:
-    return list(session.exec(select(Task).where(Task.case_id == case_id, Task.state == "ready")
-                             .order_by(col(Task.created_at))).all())
+_TASKS = Task.__table__  # type: ignore[attr-defined]
+_READY_OF_CASE = (select(_TASKS).where(_TASKS.c.case_id == bindparam("case_id"), _TASKS.c.state == "ready")
+                  .order_by(_TASKS.c.created_at, _TASKS.c.id))
+
+
+def ready_tasks(session: Session, case_id: int) -> list[Any]:
+    """Rows of the case's ready tasks (read-only; attribute access like ``Task``), oldest first."""
+    return list(session.connection().execute(_READY_OF_CASE, {"case_id": case_id}).all())
 
 
 @dataclass

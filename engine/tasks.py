@@ -14,19 +14,24 @@ from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.settings import Settings
 from engine.users import Actor
 from forms.validation import form_errors
+from storage.db import write_lock
 from storage.models import Case, Task
 
 
 def inbox(*, session: Session, actor: Actor, service_code: str | None = None, lane: str | None = None,
-          limit: int = 100, offset: int = 0) -> list[Task]:
-    """Ready tasks of the actor's lanes, oldest first, answered from the indexed projection alone."""
+          limit: int = 100, offset: int = 0) -> list[Any]:
+    """Ready tasks of the actor's lanes, oldest first, answered from the indexed projection alone.
+
+    Plain rows, not ORM objects: the inbox is the most frequent read of all and needs no identity map."""
     lanes = sorted(actor.roles) if lane is None else ([lane] if lane in actor.roles else [])
     if not lanes:
         return []
-    query = select(Task).where(Task.state == "ready", col(Task.lane).in_(lanes))
+    tasks = Task.__table__  # type: ignore[attr-defined]
+    query = select(tasks).where(tasks.c.state == "ready", tasks.c.lane.in_(lanes))
     if service_code:
-        query = query.where(Task.service_code == service_code)
-    return list(session.exec(query.order_by(col(Task.created_at), col(Task.id)).offset(offset).limit(limit)).all())
+        query = query.where(tasks.c.service_code == service_code)
+    query = query.order_by(tasks.c.created_at, tasks.c.id).offset(offset).limit(limit)
+    return list(session.connection().execute(query).all())
 
 
 def _task_for(session: Session, task_id: str, actor: Actor) -> Task:
@@ -61,6 +66,11 @@ def unclaim(*, session: Session, task_id: str, actor: Actor) -> Task:
 
 
 def _set_claim(session: Session, task: Task, actor: Actor, to: str | None, kind: str) -> Task:
+    with write_lock(session):
+        return _write_claim(session, task, actor, to, kind)
+
+
+def _write_claim(session: Session, task: Task, actor: Actor, to: str | None, kind: str) -> Task:
     previous = task.claimed_by
     changed = session.execute(update(Task).where(col(Task.id) == task.id, col(Task.state) == "ready",
                                                  col(Task.claimed_by).is_(None) if previous is None
@@ -74,7 +84,7 @@ def _set_claim(session: Session, task: Task, actor: Actor, to: str | None, kind:
     event = audit.build(case, actor=actor.username, kind=kind, task=task.name, data={"task_id": task.id})
     workflows.claim_case(session, task.case_id, version, {"audit_seq": case.audit_seq,
                                                           "audit_head": case.audit_head, "version": version + 1})
-    session.add(event)
+    workflows.append_events(session, [event])
     workflows.commit_or_conflict(session)
     session.refresh(task)
     return task

@@ -1,8 +1,13 @@
-"""The periodic tick: fire due BPMN timers of every case that waits on one."""
+"""The periodic tick: fire the BPMN timers that have fallen due, in every open case.
+
+Each case keeps ``timer_due_at``, the due time of the earliest timer it waits on (written with its state),
+so a tick reads only the cases whose time has come, whatever the number of cases waiting on later timers.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
 
@@ -17,30 +22,40 @@ from storage.models import Case
 log = logging.getLogger(__name__)
 
 
-def tick(*, session: Session, settings: Settings, batch: int = 500) -> int:
-    """Advance every open case that waits on a timer; returns how many cases moved."""
+def tick(*, session: Session, settings: Settings, batch: int = 500, now: datetime | None = None) -> int:
+    """Advance every open case with a due timer once; returns how many cases moved."""
+    now = now or datetime.now(UTC)
     moved = 0
-    ids = session.exec(select(Case.id).where(col(Case.waiting_timers).is_(True), Case.status == "open")
-                       .order_by(col(Case.id)).limit(batch)).all()
-    for case_id in ids:
-        assert case_id is not None
-        case = load_case(session, case_id)
-        process = processes.cache.get(session, case.process_version_id, settings)
-        workflow = workflows.load(case, process, settings)
-        before = runner.dump(workflow)
-        try:
-            runner.advance(workflow, workflows.limits(settings))
-        except runner.ProcessFailed as exc:
-            log.warning("case %s: timer step failed at %s: %s", case.tracking_number, exc.element_id, exc.message)
-            continue
-        if runner.dump(workflow) == before:
-            workflows.workflow_cache(settings).give_back(settings.database_url, case_id, case.version,
-                                                         workflow)
-            continue
-        try:
-            workflows.save(session, case, workflow, process, actor=SYSTEM.username, settings=settings,
-                           events=[("timer_fired", None, {})])
-        except Conflict:
-            continue  # a person moved the case meanwhile; the next tick looks again
-        moved += 1
-    return moved
+    last_id = 0
+    while True:
+        # Keyset pages by id: each due case is visited once per tick, even one whose timer does not fire.
+        ids = session.exec(select(Case.id).where(col(Case.timer_due_at) <= now, Case.status == "open",
+                                                 col(Case.id) > last_id)
+                           .order_by(col(Case.id)).limit(batch)).all()
+        session.rollback()  # end the read transaction before the commands open their own
+        if not ids:
+            return moved
+        for case_id in ids:
+            assert case_id is not None
+            moved += _advance(session, case_id, settings)
+        last_id = ids[-1] or last_id
+
+
+def _advance(session: Session, case_id: int, settings: Settings) -> int:
+    case = load_case(session, case_id)
+    process = processes.cache.get(session, case.process_version_id, settings)
+    workflow = workflows.load(case, process, settings)
+    try:
+        runner.advance(workflow, workflows.limits(settings))
+    except runner.ProcessFailed as exc:
+        log.warning("case %s: timer step failed at %s: %s", case.tracking_number, exc.element_id, exc.message)
+        return 0
+    if runner.dump(workflow) == case.state:
+        workflows.workflow_cache(settings).give_back(settings.database_url, case_id, case.version, workflow)
+        return 0
+    try:
+        workflows.save(session, case, workflow, process, actor=SYSTEM.username, settings=settings,
+                       events=[("timer_fired", None, {})])
+    except Conflict:
+        return 0  # a person moved the case meanwhile; the next tick looks again
+    return 1

@@ -13,13 +13,15 @@ successful commit, and a version mismatch simply means restoring from the stored
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 
 from engine import audit
@@ -28,7 +30,8 @@ from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.serializer import STATE_FORMAT
 from engine.errors import Conflict
 from engine.settings import Settings
-from storage.models import Case, Task
+from storage.db import write_lock
+from storage.models import AuditEvent, Case, Task
 
 
 class WorkflowCache:
@@ -83,20 +86,30 @@ def due(start: datetime, days: float | None) -> datetime | None:
     return start + timedelta(days=days) if days else None
 
 
-def snapshot(workflow: BpmnWorkflow, process: CompiledProcess) -> dict[str, Any]:
-    """The case's projection columns, read from the workflow."""
-    done = runner.is_completed(workflow)
-    ready = runner.ready_user_tasks(workflow)
-    titles = [process.user_tasks[t.name].title if t.name in process.user_tasks else t.name for t in ready]
+def snapshot(workflow: BpmnWorkflow, process: CompiledProcess) -> tuple[dict[str, Any], list[runner.ReadyTask]]:
+    """The case's projection columns read from the workflow, and its ready user tasks."""
+    found = runner.scan(workflow)
+    titles = [process.user_tasks[t.name].title if t.name in process.user_tasks else t.name for t in found.ready]
     return {
-        "status": "completed" if done else "open",
+        "status": "completed" if found.completed else "open",
         "data": audit.canonical(runner.case_data(workflow)),
         "state": runner.dump(workflow),
         "state_format": STATE_FORMAT,
         "current_step": ", ".join(dict.fromkeys(titles))[:255] or None,
-        "outcome": runner.end_event(workflow) if done else None,
-        "waiting_timers": runner.waits_on_timer(workflow),
-    }
+        "outcome": found.end_event,
+        "timer_due_at": found.next_timer,
+    }, found.ready
+
+
+# Statements built once: building SQL expressions costs more than running them on this hot path.
+_CASES = Case.__table__  # type: ignore[attr-defined]
+_TASKS = Task.__table__  # type: ignore[attr-defined]
+_EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+_READY_IDS = select(_TASKS.c.id).where(_TASKS.c.case_id == bindparam("case_id"), _TASKS.c.state == "ready")
+_COMPLETE_TASK = (update(_TASKS).where(_TASKS.c.id == bindparam("task_id"))
+                  .values(state="completed", completed_by=bindparam("by"), completed_at=bindparam("at")))
+_INSERT_TASK = insert(_TASKS)
+_INSERT_EVENT = insert(_EVENTS)
 
 
 def save(session: Session, case: Case, workflow: BpmnWorkflow, process: CompiledProcess, *,
@@ -109,9 +122,11 @@ def save(session: Session, case: Case, workflow: BpmnWorkflow, process: Compiled
     """
     assert case.id is not None
     now = datetime.now(UTC)
-    values = {**snapshot(workflow, process), **(extra or {})}
+    values, ready = snapshot(workflow, process)
+    values.update(extra or {})
     if values["status"] != "open":
         values["completed_at"] = now
+        values["timer_due_at"] = None
     if values["status"] == "completed":
         events = [*events, ("case_completed", None, {"end_event": values["outcome"]})]
     loaded_version = case.version
@@ -120,13 +135,30 @@ def save(session: Session, case: Case, workflow: BpmnWorkflow, process: Compiled
                   version=loaded_version + 1)
     # The versioned UPDATE goes first: it either takes the case (row lock on PostgreSQL, the write lock
     # on SQLite) or tells us we lost, before anything else is written.
-    claim_case(session, case.id, loaded_version, values)
-    _sync_tasks(session, case, workflow, process, now, completed)
-    session.add_all(rows)
-    commit_or_conflict(session)
+    with write_lock(session):
+        claim_case(session, case.id, loaded_version, values)
+        conn = session.connection()
+        _sync_tasks(conn, case, ready, process, now, completed)
+        conn.execute(_INSERT_EVENT, [_event_row(ev) for ev in rows])
+        commit_or_conflict(session)
     for key, value in values.items():
         setattr(case, key, value)
     workflow_cache(settings).give_back(settings.database_url, case.id, case.version, workflow)
+
+
+def _event_row(ev: AuditEvent) -> dict[str, Any]:
+    return {"case_id": ev.case_id, "seq": ev.seq, "at": ev.at, "actor": ev.actor, "kind": ev.kind, "task": ev.task,
+            "data": ev.data, "prev_hash": ev.prev_hash, "hash": ev.hash}
+
+
+def append_events(session: Session, events: list[AuditEvent]) -> None:
+    session.connection().execute(_INSERT_EVENT, [_event_row(ev) for ev in events])
+
+
+@lru_cache(maxsize=32)
+def _case_update(columns: frozenset[str]) -> Any:
+    return (update(_CASES).where(_CASES.c.id == bindparam("w_id"), _CASES.c.version == bindparam("w_version"))
+            .values({name: bindparam(name) for name in sorted(columns)}))
 
 
 LOST_RACE = "the case was changed by someone else at the same moment; reload and try again"
@@ -134,9 +166,9 @@ LOST_RACE = "the case was changed by someone else at the same moment; reload and
 
 def claim_case(session: Session, case_id: int, version: int, values: dict[str, Any]) -> None:
     """``UPDATE case … WHERE version = <loaded>``; a Conflict (and a rollback) when someone got there first."""
-    result = session.execute(update(Case).where(col(Case.id) == case_id, col(Case.version) == version)
-                             .values(**values))
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    result = session.connection().execute(_case_update(frozenset(values)),
+                                          {**values, "w_id": case_id, "w_version": version})
+    if result.rowcount != 1:
         session.rollback()
         raise Conflict(LOST_RACE)
 
@@ -149,25 +181,28 @@ def commit_or_conflict(session: Session) -> None:
         raise Conflict(LOST_RACE) from exc
 
 
-def _sync_tasks(session: Session, case: Case, workflow: BpmnWorkflow, process: CompiledProcess, now: datetime,
-                completed: tuple[str, str] | None) -> None:
-    ready = {t.id: t for t in runner.ready_user_tasks(workflow)}
-    known = set(session.exec(select(Task.id).where(Task.case_id == case.id, Task.state == "ready")).all())
-    gone = known - ready.keys()
+def _sync_tasks(conn: Connection, case: Case, ready: list[runner.ReadyTask], process: CompiledProcess,
+                now: datetime, completed: tuple[str, str] | None) -> None:
+    ready_by_id = {t.id: t for t in ready}
+    known = set(conn.execute(_READY_IDS, {"case_id": case.id}).scalars())
+    gone = known - ready_by_id.keys()
     if completed is not None and completed[0] in gone:
-        session.execute(update(Task).where(col(Task.id) == completed[0])
-                        .values(state="completed", completed_by=completed[1], completed_at=now))
+        conn.execute(_COMPLETE_TASK, {"task_id": completed[0], "by": completed[1], "at": now})
         gone.discard(completed[0])
     if gone:
         # Ready tasks that vanished without being completed were withdrawn by the diagram
         # (an interrupting boundary event, a terminate end, a cancelled case).
-        session.execute(update(Task).where(col(Task.id).in_(gone)).values(state="cancelled", completed_at=now))
-    for task_id, ready_task in ready.items():
+        conn.execute(update(_TASKS).where(_TASKS.c.id.in_(gone)).values(state="cancelled", completed_at=now))
+    new_rows = []
+    for task_id, ready_task in ready_by_id.items():
         if task_id in known:
             continue
         info = process.user_tasks.get(ready_task.name)
-        session.add(Task(
-            id=task_id, case_id=case.id, tracking_number=case.tracking_number, service_code=case.service_code,
-            name=ready_task.name, title=info.title if info else ready_task.name,
-            lane=info.lane if info else "", form=info.form if info else None, created_at=now,
-            due_at=due(now, info.sla_days if info else None)))
+        new_rows.append({
+            "id": task_id, "case_id": case.id, "tracking_number": case.tracking_number,
+            "service_code": case.service_code, "name": ready_task.name,
+            "title": info.title if info else ready_task.name, "lane": info.lane if info else "",
+            "form": info.form if info else None, "state": "ready", "claimed_by": None, "created_at": now,
+            "due_at": due(now, info.sla_days if info else None), "completed_by": None, "completed_at": None})
+    if new_rows:
+        conn.execute(_INSERT_TASK, new_rows)

@@ -72,7 +72,8 @@ class Case(SQLModel, table=True):
     current_step: str | None = Field(default=None, max_length=255)
     outcome: str | None = Field(default=None, max_length=255)
     due_at: datetime | None = _ts(default=None, nullable=True)
-    waiting_timers: bool = Field(default=False, index=True)
+    # When the earliest timer the case waits on falls due: the periodic tick looks only at these cases.
+    timer_due_at: datetime | None = _ts(default=None, nullable=True, index=True)
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     audit_seq: int = 0
     audit_head: str = Field(default="", max_length=64)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -117,28 +118,63 @@ def find_ready(workflow: BpmnWorkflow, task_id: str) -> SpiffTask | None:
 
 
 def ready_user_tasks(workflow: BpmnWorkflow) -> list[ReadyTask]:
-    return [ReadyTask(id=str(t.id), name=t.task_spec.bpmn_id or t.task_spec.name)
-            for t in workflow.get_tasks(state=TaskState.READY, manual=True)]
+    return scan(workflow).ready
 
 
-def waits_on_timer(workflow: BpmnWorkflow) -> bool:
-    for task in workflow.get_tasks(state=TaskState.WAITING):
-        if isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
-            return True
-    return False
+@dataclass
+class Scan:
+    """What the projections need, read from the workflow in one pass over its tasks."""
+
+    ready: list[ReadyTask]
+    next_timer: datetime | None
+    completed: bool
+    end_event: str | None
+
+
+def _all_tasks(workflow: BpmnWorkflow) -> list[SpiffTask]:
+    tasks = list(workflow.tasks.values())
+    for sub in workflow.subprocesses.values():
+        tasks.extend(sub.tasks.values())
+    return tasks
+
+
+def scan(workflow: BpmnWorkflow) -> Scan:
+    ready: list[ReadyTask] = []
+    next_timer: datetime | None = None
+    completed = bool(workflow.is_completed())
+    last_end: SpiffTask | None = None
+    for task in _all_tasks(workflow):
+        state = task.state
+        spec = task.task_spec
+        if state == TaskState.READY and spec.manual:
+            ready.append(ReadyTask(id=str(task.id), name=spec.bpmn_id or spec.name))
+        elif state == TaskState.WAITING:
+            definition = getattr(spec, "event_definition", None)
+            if isinstance(definition, TimerEventDefinition):
+                due = _timer_due(definition, task)
+                next_timer = due if next_timer is None else min(next_timer, due)
+        elif (completed and state == TaskState.COMPLETED and isinstance(spec, EndEvent)
+              and task.workflow is workflow
+              and (last_end is None or task.last_state_change > last_end.last_state_change)):
+            last_end = task
+    end = str(last_end.task_spec.bpmn_id) if last_end is not None else None
+    return Scan(ready=ready, next_timer=next_timer, completed=completed, end_event=end)
+
+
+def _timer_due(definition: TimerEventDefinition, task: SpiffTask) -> datetime:
+    """When a waiting timer falls due; 'now' when its value cannot be read, so the tick looks every time."""
+    value = getattr(definition.details(task), "value", None)
+    if isinstance(value, str):
+        try:
+            due = datetime.fromisoformat(value)
+        except ValueError:
+            return datetime.now(UTC)
+        return due if due.tzinfo else due.replace(tzinfo=UTC)
+    return datetime.now(UTC)
 
 
 def is_completed(workflow: BpmnWorkflow) -> bool:
     return bool(workflow.is_completed())
-
-
-def end_event(workflow: BpmnWorkflow) -> str | None:
-    """The BPMN id of the (last) end event the top-level process reached, if it has ended."""
-    ends = [t for t in workflow.get_tasks(state=TaskState.COMPLETED)
-            if isinstance(t.task_spec, EndEvent) and t.workflow is workflow]
-    if not ends:
-        return None
-    return str(max(ends, key=lambda t: t.last_state_change).task_spec.bpmn_id)
 
 
 def case_data(workflow: BpmnWorkflow) -> dict[str, Any]:

@@ -19,7 +19,7 @@ def test_tick_fires_due_timer(api: Api) -> None:
     assert case["tasks"] == [] and case["status"] == "open"
     with Session(engine_for(api.settings.database_url)) as session:
         row = session.get(Case, case["id"])
-        assert row is not None and row.waiting_timers
+        assert row is not None and row.timer_due_at is not None
         assert timers.tick(session=session, settings=api.settings) == 0  # not due yet: nothing moves
     assert make_timers_due(api.settings, case["id"]) == 1
     with Session(engine_for(api.settings.database_url)) as session:
@@ -31,4 +31,4 @@ def test_tick_fires_due_timer(api: Api) -> None:
     assert kinds == ["case_opened", "timer_fired"]
     with Session(engine_for(api.settings.database_url)) as session:
         row = session.get(Case, case["id"])
-        assert row is not None and not row.waiting_timers
+        assert row is not None and row.timer_due_at is None

@@ -24,12 +24,13 @@ def make_timers_due(settings: Settings, case_id: int) -> int:
         process = processes.cache.get(session, case.process_version_id, settings)
         workflow = runner.load(process, case.state)
         moved = 0
-        past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+        past = datetime.now(UTC) - timedelta(seconds=1)
         for task in workflow.get_tasks(state=TaskState.WAITING):
             if isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
-                task.internal_data["event_value"] = past
+                task.internal_data["event_value"] = past.isoformat()
                 moved += 1
-        session.execute(update(Case).where(col(Case.id) == case_id).values(state=runner.dump(workflow)))
+        session.execute(update(Case).where(col(Case.id) == case_id).values(state=runner.dump(workflow),
+                                                                         timer_due_at=past))
         session.commit()
     workflows.workflow_cache(settings).clear()
     return moved

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 21:17:07.891299
+Create Date: 2026-11-22 21:30:15.357261
 """
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def upgrade() -> None:
     sa.Column('current_step', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('due_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('waiting_timers', sa.Boolean(), nullable=False),
+    sa.Column('timer_due_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('audit_seq', sa.Integer(), nullable=False),
     sa.Column('audit_head', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -81,7 +81,7 @@ def upgrade() -> None:
     with op.batch_alter_table('case_file', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_case_file_national_id'), ['national_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_case_file_process_version_id'), ['process_version_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_case_file_waiting_timers'), ['waiting_timers'], unique=False)
+        batch_op.create_index(batch_op.f('ix_case_file_timer_due_at'), ['timer_due_at'], unique=False)
         batch_op.create_index('ix_case_status_service', ['status', 'service_code'], unique=False)
 
     op.create_table('audit_event',
@@ -132,7 +132,7 @@ def downgrade() -> None:
     op.drop_table('audit_event')
     with op.batch_alter_table('case_file', schema=None) as batch_op:
         batch_op.drop_index('ix_case_status_service')
-        batch_op.drop_index(batch_op.f('ix_case_file_waiting_timers'))
+        batch_op.drop_index(batch_op.f('ix_case_file_timer_due_at'))
         batch_op.drop_index(batch_op.f('ix_case_file_process_version_id'))
         batch_op.drop_index(batch_op.f('ix_case_file_national_id'))
 

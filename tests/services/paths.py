@@ -1,0 +1,64 @@
+"""The documented paths of the real services (``processes/<service>/paths.json``), as test parameters."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+PROCESSES = ROOT / "processes"
+SERVICES = ("birth_certificate", "building_permit", "complaint")
+
+
+@dataclass(frozen=True)
+class Step:
+    task: str
+    lane: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ServicePath:
+    service: str
+    name: str
+    start_data: dict[str, Any]
+    steps: tuple[Step, ...]
+    end_event: str
+    expected_data: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return f"{self.service}-{self.name}"
+
+    @property
+    def case_data(self) -> dict[str, Any]:
+        """What the front desk sends as the case's data: the citizen travels apart (and is checked)."""
+        return {k: v for k, v in self.start_data.items() if k != "citizen"}
+
+
+def service_paths(service: str) -> list[ServicePath]:
+    raw = json.loads((PROCESSES / service / "paths.json").read_text(encoding="utf-8"))
+    return [ServicePath(service=service, name=p["name"], start_data=p["start_data"],
+                        steps=tuple(Step(s["task"], s["lane"], s["data"]) for s in p["steps"]),
+                        end_event=p["end_event"], expected_data=p.get("expected_data", {}))
+            for p in raw]
+
+
+def all_paths() -> list[ServicePath]:
+    return [path for service in SERVICES for path in service_paths(service)]
+
+
+def lanes_of(service: str) -> set[str]:
+    """Every lane some documented path of ``service`` passes through."""
+    return {step.lane for path in service_paths(service) for step in path.steps}
+
+
+def find_path(service: str, name: str) -> ServicePath:
+    return next(p for p in service_paths(service) if p.name == name)
+
+
+PATHS = [pytest.param(path, id=path.id) for path in all_paths()]

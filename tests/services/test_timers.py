@@ -1,0 +1,170 @@
+"""The non-interrupting boundary timers of the real services, made due without waiting days for them.
+
+A case is brought through the API to the task that carries the timer; the timer's computed due time
+(``internal_data["event_value"]``, the ISO datetime SpiffWorkflow's DurationTimerEventDefinition stores
+when it first evaluates "P10D"/"P5D") is then moved into the past in the stored state, exactly as if the
+days had passed. The periodic tick must fire it, leave the user task waiting (the timer does not
+interrupt), and the case must still finish along its normal path.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.task import Task as SpiffTask
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import update
+from sqlmodel import Session, col
+
+from engine import processes
+from engine.bpmn import runner
+from engine.settings import Settings
+from engine.timers import tick
+from engine.workflows import workflow_cache
+from storage.db import engine_for
+from storage.models import Case
+from tests.services.paths import PROCESSES, ServicePath, find_path
+from tests.support.api import Api
+
+# (service, path walked, task carrying the timer, boundary timer, the escalation end event it leads to)
+TIMERS = [
+    pytest.param("building_permit", "approved", "engineering_review", "review_overdue", "escalate_review",
+                 id="building_permit-review_overdue"),
+    pytest.param("complaint", "municipal_resolved", "resolve_municipal", "overdue_municipal",
+                 "escalate_municipal", id="complaint-overdue_municipal"),
+    pytest.param("complaint", "utilities_not_resolvable", "resolve_utilities", "overdue_utilities",
+                 "escalate_utilities", id="complaint-overdue_utilities"),
+    pytest.param("complaint", "licensing_resolved_email", "resolve_licensing", "overdue_licensing",
+                 "escalate_licensing", id="complaint-overdue_licensing"),
+]
+
+
+def _walk_to(api: Api, path: ServicePath, task_name: str) -> tuple[dict[str, Any], int]:
+    """Open a case and complete its steps up to ``task_name``; returns the case and that step's index."""
+    assert api.deploy(PROCESSES / path.service, api.user("analyst")).status_code == 201
+    r = api.open_case(path.service, api.user("front_desk"), data=path.case_data)
+    assert r.status_code == 201, r.text
+    case: dict[str, Any] = r.json()
+    index = [step.task for step in path.steps].index(task_name)
+    for step in path.steps[:index]:
+        r = api.complete(case["tasks"][0]["id"], step.data, api.user(step.lane))
+        assert r.status_code == 200, r.text
+        case = r.json()
+    assert [t["name"] for t in case["tasks"]] == [task_name]
+    return case, index
+
+
+def _waiting_timers(workflow: Any) -> list[SpiffTask]:
+    return [t for t in workflow.get_tasks(state=TaskState.WAITING)
+            if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)]
+
+
+def _make_timer_due(settings: Settings, case_id: int, timer_id: str) -> None:
+    """Move the waiting timer's due time into the past in the stored state (same version).
+
+    The warm copy of the workflow still holds the old due time, so it is dropped.
+    """
+    with Session(engine_for(settings.database_url)) as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        assert case.timer_due_at is not None
+        process = processes.cache.get(session, case.process_version_id, settings)
+        workflow = runner.load(process, case.state)
+        timers = _waiting_timers(workflow)
+        assert [t.task_spec.bpmn_id for t in timers] == [timer_id]
+        due = datetime.fromisoformat(timers[0].internal_data["event_value"])
+        assert due > datetime.now(UTC) + timedelta(days=4)  # armed days ahead when the task became ready
+        past = datetime.now(UTC) - timedelta(minutes=1)
+        timers[0].internal_data["event_value"] = past.isoformat()
+        session.execute(update(Case).where(col(Case.id) == case_id)
+                        .values(state=runner.dump(workflow), timer_due_at=past))
+        session.commit()
+    workflow_cache(settings).clear()
+
+
+def _stored(settings: Settings, case_id: int) -> tuple[Case, Any]:
+    """The case row and its workflow restored from the stored state."""
+    with Session(engine_for(settings.database_url)) as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        process = processes.cache.get(session, case.process_version_id, settings)
+        return case, runner.load(process, case.state)
+
+
+def _events(api: Api, case_id: int) -> list[dict[str, Any]]:
+    r = api.client.get(f"/api/cases/{case_id}/events", headers=api.user("auditor"))
+    assert r.status_code == 200, r.text
+    return list(r.json())
+
+
+def _tick(settings: Settings) -> int:
+    with Session(engine_for(settings.database_url)) as session:
+        return tick(session=session, settings=settings)
+
+
+@pytest.mark.parametrize(("service", "path_name", "task_name", "timer_id", "escalation"), TIMERS)
+def test_due_boundary_timer_fires_without_interrupting(sqlite_api: Api, service: str, path_name: str,
+                                                       task_name: str, timer_id: str,
+                                                       escalation: str) -> None:
+    api, settings = sqlite_api, sqlite_api.settings
+    path = find_path(service, path_name)
+    case, index = _walk_to(api, path, task_name)
+    waiting_task = case["tasks"][0]
+    events_before = _events(api, case["id"])
+
+    _make_timer_due(settings, case["id"], timer_id)
+    assert _tick(settings) == 1
+
+    events = _events(api, case["id"])
+    assert [e["kind"] for e in events] == [*(e["kind"] for e in events_before), "timer_fired"]
+    assert events[-1]["actor"] == "system"
+    after = api.client.get(f"/api/cases/{case['id']}", headers=api.user("auditor")).json()
+    assert after["status"] == "open"
+    assert after["outcome"] is None
+    assert after["data"] == case["data"]
+    assert [(t["id"], t["name"], t["state"]) for t in after["tasks"]] == [
+        (waiting_task["id"], task_name, "ready")]
+    stored, workflow = _stored(settings, case["id"])
+    assert stored.timer_due_at is None
+    completed = {t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.COMPLETED)}
+    assert {timer_id, escalation} <= completed
+    assert [t.name for t in runner.ready_user_tasks(workflow)] == [task_name]
+    assert _tick(settings) == 0  # fired once; nothing more is due
+
+    for step in path.steps[index:]:
+        assert [t["name"] for t in after["tasks"]] == [step.task]
+        r = api.complete(after["tasks"][0]["id"], step.data, api.user(step.lane))
+        assert r.status_code == 200, r.text
+        after = r.json()
+    assert after["status"] == "completed"
+    assert after["outcome"] == path.end_event
+    assert {key: after["data"].get(key) for key in path.expected_data} == path.expected_data
+
+
+@pytest.mark.parametrize(("service", "path_name", "task_name", "armed"), [
+    pytest.param("building_permit", "approved", "engineering_review", True, id="timer_not_yet_due"),
+    pytest.param("birth_certificate", "found_and_issued", "registry_check", False, id="no_timer"),
+])
+def test_tick_leaves_cases_without_due_timers_alone(sqlite_api: Api, service: str, path_name: str,
+                                                    task_name: str, armed: bool) -> None:
+    api, settings = sqlite_api, sqlite_api.settings
+    case, _ = _walk_to(api, find_path(service, path_name), task_name)
+    with Session(engine_for(settings.database_url)) as session:
+        stored = session.get(Case, case["id"])
+        assert stored is not None
+        assert (stored.timer_due_at is not None) is armed
+        before = (stored.version, stored.state, stored.updated_at)
+    events_before = _events(api, case["id"])
+
+    assert _tick(settings) == 0  # the warm copy
+    workflow_cache(settings).clear()
+    assert _tick(settings) == 0  # and a cold restore
+
+    with Session(engine_for(settings.database_url)) as session:
+        stored = session.get(Case, case["id"])
+        assert stored is not None
+        assert (stored.version, stored.state, stored.updated_at) == before
+    assert _events(api, case["id"]) == events_before

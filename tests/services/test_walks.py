@@ -1,0 +1,60 @@
+"""Every documented path of every real service, walked through the API by the lanes owning each step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.services.paths import PATHS, PROCESSES, SERVICES, ServicePath, all_paths, lanes_of
+from tests.support.api import CITIZEN, Api
+
+
+def test_every_service_documents_its_paths() -> None:
+    assert {path.service for path in all_paths()} == set(SERVICES)
+    assert len({path.id for path in all_paths()}) == len(all_paths())
+
+
+def _inbox_ids(api: Api, headers: dict[str, str]) -> list[str]:
+    r = api.client.get("/api/tasks", headers=headers)
+    assert r.status_code == 200, r.text
+    return [t["id"] for t in r.json()]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_walk(sqlite_api: Api, path: ServicePath) -> None:
+    api = sqlite_api
+    assert api.deploy(PROCESSES / path.service, api.user("analyst")).status_code == 201
+    r = api.open_case(path.service, api.user("front_desk"), data=path.case_data, citizen=CITIZEN)
+    assert r.status_code == 201, r.text
+    case: dict[str, Any] = r.json()
+    assert case["status"] == "open"
+    assert case["data"]["citizen"] == CITIZEN
+
+    for number, step in enumerate(path.steps):
+        assert [t["name"] for t in case["tasks"]] == [step.task], f"before step {number}"
+        task = case["tasks"][0]
+        assert task["lane"] == step.lane
+        owner = api.user(step.lane)
+        stranger = api.user(sorted(lanes_of(path.service) - {step.lane})[0])
+        assert task["id"] in _inbox_ids(api, owner)
+        assert task["id"] not in _inbox_ids(api, stranger)
+        if number == 0:
+            assert api.complete(task["id"], step.data, stranger).status_code == 403
+        r = api.complete(task["id"], step.data, owner)
+        assert r.status_code == 200, r.text
+        case = r.json()
+
+    assert case["status"] == "completed"
+    assert case["outcome"] == path.end_event
+    assert case["tasks"] == []
+    assert case["completed_at"] is not None
+    assert {key: case["data"].get(key) for key in path.expected_data} == path.expected_data
+
+    events = api.client.get(f"/api/cases/{case['id']}/events", headers=api.user("auditor")).json()
+    assert [(e["kind"], e["task"]) for e in events] == [
+        ("case_opened", None),
+        *[("task_completed", step.task) for step in path.steps],
+        ("case_completed", None),
+    ]
+    assert events[-1]["data"] == {"end_event": path.end_event}
