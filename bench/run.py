@@ -1,0 +1,119 @@
+"""`make bench`: the building permit lifecycle three ways, the inbox under 100,000 open cases, server memory.
+
+Prints cases/s for (a) bare SpiffWorkflow with a serialize+restore after every user task, (b) Shubbak's engine
+commands with database commits, (c) the HTTP API under uvicorn driven by concurrent clients; then the inbox
+latency and the server's memory. The last line is `ratio api/bare = X.XX`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from sqlmodel import Session
+
+from bench import bare, direct, http, seed
+from bench.workload import SERVICE
+from engine import processes
+from engine.packages import read_package
+from engine.settings import Settings
+from engine.users import Actor, create_user, issue_token
+from storage.db import dispose, engine_for
+from storage.migrate import upgrade
+from tests.support.postgres import free_port
+
+SECRET = "bench-secret-" + "b" * 32
+ADMIN = Actor("bench_admin", frozenset({"admin"}))
+
+
+def prepare(folder: Path, name: str) -> tuple[Settings, dict[str, str]]:
+    url = f"sqlite:///{folder / name}"
+    settings = Settings(database_url=url, environment="test", secret_key=SECRET, timer_tick_seconds=0,
+                        password_time_cost=1, password_memory_kib=64, var_dir=folder)
+    upgrade(url)
+    env = {"SHUBBAK_DATABASE_URL": url, "SHUBBAK_SECRET_KEY": SECRET, "SHUBBAK_ENVIRONMENT": "test",
+           "SHUBBAK_TIMER_TICK_SECONDS": "0", "SHUBBAK_VAR_DIR": str(folder)}
+    with Session(engine_for(url)) as session:
+        processes.deploy(session=session, files=read_package(SERVICE), actor=ADMIN, settings=settings)
+    return settings, env
+
+
+def tokens(settings: Settings) -> dict[str, dict[str, str]]:
+    out = {}
+    with Session(engine_for(settings.database_url)) as session:
+        for lane in ("front_desk", "engineering"):
+            user = create_user(session=session, username=f"http_{lane}", password="bench-password",
+                               full_name=lane, roles=[lane], settings=settings)
+            out[lane] = {"Authorization": f"Bearer {issue_token(user, settings)}"}
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--bare-cases", type=int, default=500)
+    p.add_argument("--direct-cases", type=int, default=500)
+    p.add_argument("--http-cases", type=int, default=10_000, help="also the count for the memory figure")
+    p.add_argument("--clients", type=int, default=8)
+    p.add_argument("--inbox-cases", type=int, default=100_000)
+    p.add_argument("--inbox-requests", type=int, default=300)
+    args = p.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="shubbak-bench-") as tmp:
+        folder = Path(tmp)
+        print(f"Shubbak benchmark, {date.today().isoformat()}, SQLite (embedded default)")
+
+        bare.run(20)  # warm-up
+        bare_rate = bare.run(args.bare_cases)
+        print(f"(a) bare SpiffWorkflow, serialize+restore per user task: {bare_rate:8.1f} cases/s")
+
+        settings, env = prepare(folder, "direct.db")
+        direct.run(settings, 20)
+        direct_rate = direct.run(settings, args.direct_cases)
+        dispose(settings.database_url)
+        print(f"(b) engine commands + SQLite commits:                     {direct_rate:8.1f} cases/s"
+              f"   ratio engine/bare = {direct_rate / bare_rate:.2f}")
+
+        settings, env = prepare(folder, "http.db")
+        headers = tokens(settings)
+        port = free_port()
+        with http.server(env, port) as proc:
+            base = f"http://127.0.0.1:{port}"
+            http.run(base, headers, 20, args.clients)
+            rss_before = http.rss_mb(proc.pid)
+            api_rate = http.run(base, headers, args.http_cases, args.clients)
+            rss_after = http.rss_mb(proc.pid)
+        dispose(settings.database_url)
+        print(f"(c) HTTP API, uvicorn, {args.clients} concurrent clients:           {api_rate:8.1f} cases/s"
+              f"   ratio api/bare = {api_rate / bare_rate:.2f}")
+        print(f"    server memory: {rss_before:.0f} MB after warm-up, {rss_after:.0f} MB after "
+              f"{args.http_cases + 20} cases")
+
+        settings, env = prepare(folder, "inbox.db")
+        seed.seed_open_cases(settings, args.inbox_cases)
+        headers = tokens(settings)
+        dispose(settings.database_url)
+        gc.collect()
+        port = free_port()
+        with http.server(env, port):
+            base = f"http://127.0.0.1:{port}"
+            http.latencies(base, "/api/tasks", headers["front_desk"], 20)
+            ms = http.latencies(base, "/api/tasks", headers["front_desk"], args.inbox_requests)
+            ms_service = http.latencies(base, "/api/tasks?service_code=building_permit&limit=50",
+                                        headers["front_desk"], args.inbox_requests)
+        print(f"    GET /api/tasks with {args.inbox_cases} open cases (100 oldest of the lane): "
+              f"p50 {pct(ms, 50):.1f} ms, p95 {pct(ms, 95):.1f} ms")
+        print(f"    GET /api/tasks?service_code=…&limit=50: p50 {pct(ms_service, 50):.1f} ms, "
+              f"p95 {pct(ms_service, 95):.1f} ms")
+        print(f"ratio api/bare = {api_rate / bare_rate:.2f}")
+
+
+if __name__ == "__main__":
+    main()

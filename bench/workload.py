@@ -1,0 +1,25 @@
+"""The benchmark's workload: the building permit's approved path (register, review, hand over)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICE = ROOT / "processes" / "building_permit"
+CITIZEN = {"national_id": "29001011234567", "full_name": "سارة أحمد محمود", "phone": "+201001234567"}
+
+
+@dataclass(frozen=True)
+class Step:
+    task: str
+    lane: str
+    data: dict[str, Any]
+
+
+def approved_path() -> list[Step]:
+    paths = json.loads((SERVICE / "paths.json").read_text(encoding="utf-8"))
+    path = next(p for p in paths if p["name"] == "approved")
+    return [Step(s["task"], s["lane"], s["data"]) for s in path["steps"]]
