@@ -5,7 +5,16 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from engine.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited, TooLarge, Unauthorized
+from engine.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unauthorized,
+)
 
 _STATUS = {NotFound: 404, Unauthorized: 401, Forbidden: 403, Conflict: 409, Invalid: 422, TooLarge: 413,
            RateLimited: 429}

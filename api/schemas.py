@@ -19,7 +19,7 @@ def utc(value: datetime | None) -> datetime | None:
 
 class Token(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
 
 
 class UserCreate(BaseModel):

@@ -6,13 +6,12 @@ import time
 
 from sqlmodel import Session
 
+from bench.workload import CITIZEN, approved_path
 from engine import cases as case_commands
 from engine import tasks as task_commands
 from engine.settings import Settings
 from engine.users import Actor
 from storage.db import engine_for
-
-from bench.workload import CITIZEN, approved_path
 
 
 def run(settings: Settings, count: int) -> float:

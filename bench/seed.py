@@ -13,14 +13,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert
 from sqlmodel import Session, select
 
+from bench.workload import CITIZEN
 from engine import cases as case_commands
 from engine.settings import Settings
 from engine.tracking import new_tracking_number
 from engine.users import Actor
 from storage.db import engine_for
 from storage.models import Case, Task
-
-from bench.workload import CITIZEN
 
 
 def seed_open_cases(settings: Settings, count: int, batch: int = 5000) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine import audit, processes, tracking, workflows
+from engine import processes, tracking, workflows
 from engine.bpmn import runner
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.identity import check_citizen
@@ -129,8 +129,8 @@ def list_cases(*, session: Session, actor: Actor, filters: CaseFilter) -> tuple[
     if filters.national_id:
         conditions.append(col(Case.national_id) == filters.national_id.strip())
     if not actor.reads_everything:
-        visible = [v.id for v in session.exec(select(ProcessVersion)).all()
-                   if actor.roles & set(v.meta.get("lanes", []))]
+        visible = [vid for vid, meta in session.exec(select(ProcessVersion.id, ProcessVersion.meta)).all()
+                   if actor.roles & set(meta.get("lanes", []))]
         conditions.append(col(Case.process_version_id).in_(visible))
     for cond in conditions:
         query = query.where(cond)

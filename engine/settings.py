@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105 - refused in production
 
 
 class Settings(BaseSettings):

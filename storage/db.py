@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,7 @@ def write_lock(session: Session) -> AbstractContextManager[object]:
     bind = session.get_bind()
     if bind.dialect.name != "sqlite":
         return nullcontext()
-    key = str(bind.url)
+    key = str(bind.engine.url)
     lock = _sqlite_writers.get(key)
     if lock is None:
         with _lock:

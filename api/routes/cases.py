@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from api.deps import CurrentActor, SessionDep, SettingsDep
 from api.schemas import CaseCancel, CaseCreate, CasePage, CasePublic, CaseSummary, EventPublic
 from engine import cases, processes
 from engine.settings import Settings
 from storage.models import AuditEvent, Case
-from sqlmodel import Session
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 

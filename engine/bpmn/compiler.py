@@ -271,7 +271,8 @@ def _user_tasks(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSp
             file = _file_of(bpmn_id, bpmn_roots)
             if form and form not in forms:
                 problems.append(_problem(file, bpmn_id, f"the task's form '{form}' was not sent with the diagram"))
-            sla = service.tasks.get(bpmn_id).sla_days if bpmn_id in service.tasks else None
+            task_settings = service.tasks.get(bpmn_id)
+            sla = task_settings.sla_days if task_settings is not None else None
             if sla is None and props.get("slaDays"):
                 try:
                     sla = float(props["slaDays"])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
-from sqlmodel import Session, col
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import update
+from sqlmodel import Session, col
 
 from engine import processes, workflows
 from engine.bpmn import runner

@@ -1,0 +1,1 @@
+"""Server-rendered pages (Jinja2, Arabic right-to-left first, English) that call engine commands directly."""
