@@ -46,7 +46,8 @@ class ServiceInfo(BaseModel):
     """The parsed ``service.toml``; every field but ``code`` has a default so a bare BPMN deploys too."""
 
     model_config = ConfigDict(extra="forbid")
-    code: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
+    # BPMN ids are XML names (tools often start them with "_"); a code is used in URLs and file names.
+    code: str = Field(pattern=r"^[A-Za-z_][\w.-]{0,99}$")
     process_id: str | None = None
     name: Names | None = None
     agency: Names | None = None

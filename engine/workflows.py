@@ -13,16 +13,16 @@ successful commit, and a version mismatch simply means restoring from the stored
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
-from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 
 from engine import audit
 from engine.bpmn import runner

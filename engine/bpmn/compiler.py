@@ -17,6 +17,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from lxml import etree
+from pydantic import ValidationError
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -199,7 +200,13 @@ def _build(files: dict[str, bytes], service: ServiceInfo | None, bpmn_roots: dic
                              [_problem(None, None, f"the diagram could not be read ({type(exc).__name__}: {exc})")]
                              ) from exc
     if service is None:
-        service = ServiceInfo(code=process_id)
+        try:
+            service = ServiceInfo(code=process_id)
+        except ValidationError as exc:
+            raise PackageRefused("the process id cannot be a service code", [_problem(
+                _file_of(process_id, bpmn_roots), process_id,
+                f"the process id '{process_id}' cannot serve as the service code (letters, digits, _ . - only): "
+                "send a service.toml naming the service's code")]) from exc
     user_tasks, problems = _user_tasks(spec, subprocess_specs, forms, service, default_lane, bpmn_roots)
     if problems:
         raise PackageRefused("the diagram cannot run", problems)

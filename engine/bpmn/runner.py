@@ -76,6 +76,8 @@ def advance(workflow: BpmnWorkflow, limits: Limits) -> None:
         raise ProcessFailed(_describe(exc), _element_of(exc)) from exc
     except RecursionError as exc:
         raise ProcessFailed("the diagram nests too deeply to run") from exc
+    except Exception as exc:  # noqa: BLE001 - SpiffWorkflow raises bare exceptions too (e.g. 'Invalid duration')
+        raise ProcessFailed(f"{type(exc).__name__}: {exc}") from exc
 
 
 class _Guard:
@@ -103,6 +105,8 @@ def complete(workflow: BpmnWorkflow, task_id: str, data: dict[str, Any], limits:
         task.run()
     except SpiffWorkflowException as exc:
         raise ProcessFailed(_describe(exc), _element_of(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - a diagram's failure must refuse the step, never crash the request
+        raise ProcessFailed(f"{type(exc).__name__}: {exc}", task.task_spec.bpmn_id) from exc
     advance(workflow, limits)
     return task
 

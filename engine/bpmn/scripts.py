@@ -36,6 +36,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
+from engine.bpmn.relax import TIMER_KINDS, timer_expression
 from engine.bpmn.safe_xml import BPMN_NS, DMN_NAMESPACES
 
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -492,10 +493,27 @@ def check_bpmn_scripts(root: Any) -> list[tuple[str, str]]:
         if kind is None or (required is not None and (parent is None or _local(parent) != required)):
             continue
         text = (element.text or "").strip()
+        local = _local(element)
+        if text and local in TIMER_KINDS:
+            text, _ = timer_expression(local, text)  # bare ISO 8601 text is a literal, not an expression
         message = _problem(text, kind[1]) if text else None
         if message is not None:
-            problems.append((_owner_id(element), f"{kind[0]}: {message}"))
+            problems.append((_owner_id(element), _describe(kind[0], text, message) if kind[1] == "eval"
+                             else f"{kind[0]}: {message}"))
     return problems
+
+
+_FOREIGN = re.compile(r"^\s*[#$]\{|\b(?:and|or|not)\b.*\bthen\b|^\s*=")
+
+
+def _describe(kind: str, text: str, message: str) -> str:
+    """Quote the refused expression, and say so when it is written in another engine's expression language."""
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    out = f'{kind} "{shown}": {message}'
+    if _FOREIGN.search(text):
+        out += (" (this looks like a Camunda/JUEL ${...} or FEEL expression; Shubbak reads Python expressions "
+                "over the case's data, such as: amount > 100 and decision == \"approve\")")
+    return out
 
 
 def check_dmn_expressions(root: Any) -> list[tuple[str, str]]:

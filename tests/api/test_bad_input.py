@@ -145,3 +145,59 @@ def test_script_failing_at_run_time_refuses_the_step_and_keeps_the_case(sqlite_a
     # Nothing was lost or half-done: the same task takes a good answer.
     done = api.complete(task_id, {"divisor": 4}, clerk).json()
     assert done["status"] == "completed" and done["data"]["result"] == 25.0
+
+
+def _one_task_process(process_id: str, extra: str = "", flow_to_task: str = "") -> bytes:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">
+  <bpmn:process id="{process_id}" isExecutable="true">
+    <bpmn:startEvent id="s"/>
+    {extra}
+    <bpmn:userTask id="t" name="Do it"/>
+    <bpmn:endEvent id="e"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="{flow_to_task or 't'}"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e"/>
+  </bpmn:process>
+</bpmn:definitions>""".encode()
+
+
+def test_tool_style_process_id_deploys_without_service_toml(sqlite_api: Api) -> None:
+    r = sqlite_api.client.post("/api/processes", files=[("files", ("x.bpmn", _one_task_process("_Process_2")))],
+                               headers=sqlite_api.user("analyst"))
+    assert r.status_code == 201, r.text
+    assert r.json()["service_code"] == "_Process_2"
+
+
+def test_process_id_unfit_for_a_code_is_422_naming_it(sqlite_api: Api) -> None:
+    r = sqlite_api.client.post("/api/processes", files=[("files", ("x.bpmn", _one_task_process("a" * 150)))],
+                               headers=sqlite_api.user("analyst"))
+    assert r.status_code == 422
+    assert "service.toml" in r.json()["detail"][0]["message"]
+
+
+def test_timer_that_evaluates_to_nonsense_refuses_the_case_cleanly(sqlite_api: Api) -> None:
+    timer = ('<bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition><bpmn:timeDuration>'
+             'str(7) + " days"</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>'
+             '<bpmn:sequenceFlow id="f0" sourceRef="wait" targetRef="t"/>')
+    bpmn = _one_task_process("odd_timer", extra=timer, flow_to_task="wait")
+    r = sqlite_api.client.post("/api/processes", files=[("files", ("x.bpmn", bpmn))],
+                               headers=sqlite_api.user("analyst"))
+    assert r.status_code == 201, r.text
+    r = sqlite_api.open_case("odd_timer", sqlite_api.user("admin"))
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["msg"]
+    assert sqlite_api.client.get("/api/cases", headers=sqlite_api.user("admin")).json()["total"] == 0
+
+
+def test_foreign_expression_language_is_named_in_the_refusal(sqlite_api: Api) -> None:
+    bpmn = (TEST_PROCESSES / "test_permit" / "test_permit.bpmn").read_bytes().replace(
+        b'decision == "approve"', b"${decision == 'approve'}")
+    from engine.packages import read_package
+
+    files = read_package(TEST_PROCESSES / "test_permit")
+    files["test_permit.bpmn"] = bpmn
+    r = sqlite_api.client.post("/api/processes", files=[("files", (n, c)) for n, c in files.items()],
+                               headers=sqlite_api.user("analyst"))
+    assert r.status_code == 422
+    message = r.json()["detail"][0]["message"]
+    assert "${decision == 'approve'}" in message and "JUEL" in message

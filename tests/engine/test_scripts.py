@@ -410,8 +410,10 @@ def test_check_bpmn_scripts_finds_every_refused_source_with_its_owner() -> None:
         ("s1", "script: imports are not allowed in scripts (line 2)"),
         ("u1", "pre-script: 'open()' cannot be used in scripts (line 1)"),
         ("u1", f"post-script: {WHILE_REFUSED} (line 1)"),
-        ("flow1", "condition: names starting with '_' are not allowed in expressions ('__class__') (line 1)"),
-        ("timer1", "timer expression: '__import__()' cannot be used in expressions (line 1)"),
+        ("flow1", 'condition "x.__class__": names starting with \'_\' are not allowed in expressions '
+                  "('__class__') (line 1)"),
+        ("timer1", 'timer expression "__import__(\'os\')": \'__import__()\' cannot be used in expressions '
+                   "(line 1)"),
     ]
 
 
