@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from bench import bare, direct, http, seed
+from bench import bare, direct, history, http, seed
 from bench.workload import SERVICE
 from engine import processes
 from engine.packages import read_package
@@ -64,6 +64,7 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--inbox-cases", type=int, default=100_000)
     p.add_argument("--inbox-requests", type=int, default=300)
+    p.add_argument("--history-loops", type=int, default=100)
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="shubbak-bench-") as tmp:
@@ -80,6 +81,14 @@ def main() -> None:
         dispose(settings.database_url)
         print(f"(b) engine commands + SQLite commits:                     {direct_rate:8.1f} cases/s"
               f"   ratio engine/bare = {direct_rate / bare_rate:.2f}")
+
+        for cold in (False, True):
+            settings, env = prepare(folder, f"history-{cold}.db")
+            grown = history.run(settings, args.history_loops, cold=cold)
+            dispose(settings.database_url)
+            print(f"    step cost with history ({args.history_loops} return loops, {'cold' if cold else 'warm'}): "
+                  f"{grown['first_ms']:.1f} ms per step in the first loops, {grown['last_ms']:.1f} ms in the last; "
+                  f"state {grown['first_state_kb']:.0f} KB -> {grown['last_state_kb']:.0f} KB")
 
         settings, env = prepare(folder, "http.db")
         headers = tokens(settings)

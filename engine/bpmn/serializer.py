@@ -12,25 +12,58 @@ import json
 from typing import Any
 from uuid import UUID
 
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_SERIALIZER_VERSION
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
 
 #: Stored beside every state; bump it and add an upgrade function when the shape below changes.
 STATE_FORMAT = f"shubbak-1/spiff-{SPIFF_SERIALIZER_VERSION}"
 
 
+_FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
+_MEMO = "_shubbak_finished_tasks"
+
+
 class InstanceOnlyConverter(BpmnWorkflowConverter):
-    """Converts a top-level workflow leaving out ``spec`` and ``subprocess_specs``."""
+    """Converts a top-level workflow leaving out ``spec`` and ``subprocess_specs``.
+
+    A finished task (completed or cancelled) never changes again: its state, data, children and times are
+    final. Its converted form is remembered on the workflow object, so a case kept warm in memory converts
+    only the tasks that can still change, and a step does not cost more as the case's history grows. The
+    save-and-restore tests compare this output with a fresh conversion after every step.
+    """
 
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
-        dct: dict[str, Any] = WorkflowConverter.to_dict(self, workflow)
-        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
-        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
-        return dct
+        # The fields of SpiffWorkflow's WorkflowConverter.to_dict, with the task tree converted our way.
+        return {
+            "data": self.registry.convert(self.registry.clean(workflow.data)),
+            "correlations": workflow.correlations,
+            "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+            "success": workflow.success,
+            "completed": workflow.completed,
+            "tasks": self._tasks_to_dict(workflow),
+            "root": str(workflow.task_tree.id),
+            "subprocesses": self.mapping_to_dict(workflow.subprocesses),
+            "bpmn_events": self.registry.convert(workflow.bpmn_events),
+        }
+
+    def _tasks_to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        memo: dict[UUID, Any] = workflow.__dict__.setdefault(_MEMO, {})
+        out: dict[str, Any] = {}
+        convert = self.registry.convert
+        for task_id, task in workflow.tasks.items():
+            if task.state & _FINISHED:
+                found = memo.get(task_id)
+                if found is None:
+                    found = memo[task_id] = convert(task)
+                out[str(task_id)] = found
+            else:
+                out[str(task_id)] = convert(task)
+        return out
 
     def restore(self, dct: dict[str, Any], spec: BpmnProcessSpec,
                 subprocess_specs: dict[str, BpmnProcessSpec]) -> BpmnWorkflow:
