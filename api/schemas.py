@@ -178,11 +178,13 @@ class EventPublic(BaseModel):
     data: dict[str, Any]
     prev_hash: str
     hash: str
+    # On the last event of a command that moved the workflow: digests of what it left (engine/audit.py).
+    after: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, ev: AuditEvent) -> EventPublic:
         return cls(seq=ev.seq, at=ev.at, actor=ev.actor, kind=ev.kind, task=ev.task, data=ev.data,
-                   prev_hash=ev.prev_hash, hash=ev.hash)
+                   prev_hash=ev.prev_hash, hash=ev.hash, after=ev.after)
 
 
 class TrackPublic(BaseModel):

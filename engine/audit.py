@@ -1,8 +1,14 @@
 """The audit trail: append-only, one hash chain per case.
 
 Each event's hash is SHA-256 over the previous event's hash and a canonical JSON of the event's content
-(case, sequence number, time, actor, kind, task, data). Changing, removing, inserting or reordering any
-event breaks the chain from that point on, and ``verify`` names the first broken link.
+(case, sequence number, time, actor, kind, task, data, and ``after`` when there is one). Changing, removing,
+inserting or reordering any event breaks the chain from that point on, and ``verify`` names the first broken
+link (engine/verify.py says which kind of change it was).
+
+``after`` is what a command that advanced the workflow left behind, written on its last event: SHA-256 of the
+stored state and of the case's data, the status, the outcome and the ready tasks. It lets ``verify`` tell a
+case whose stored state or data was changed from the events without running anything, and lets replay
+compare its own result with the recorded one after every step.
 """
 
 from __future__ import annotations
@@ -11,11 +17,12 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
+from engine import clock
 from storage.models import AuditEvent, Case
 
 GENESIS = "0" * 64
@@ -27,30 +34,56 @@ def canonical(value: Any) -> Any:
 
 
 def event_hash(*, case_id: int, seq: int, at: str, actor: str, kind: str, task: str | None,
-               data: Any, prev_hash: str) -> str:
-    body = json.dumps({"case_id": case_id, "seq": seq, "at": at, "actor": actor, "kind": kind, "task": task,
-                       "data": data}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+               data: Any, prev_hash: str, after: Any = None) -> str:
+    content = {"case_id": case_id, "seq": seq, "at": at, "actor": actor, "kind": kind, "task": task, "data": data}
+    if after is not None:  # absent from events that carry none, so their hashes are what they always were
+        content["after"] = after
+    body = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
+def hash_of(ev: AuditEvent, *, seq: int | None = None) -> str:
+    """The hash ``ev``'s content gives (at ``seq`` instead of its own, to recognise a renumbered event)."""
+    return event_hash(case_id=ev.case_id, seq=ev.seq if seq is None else seq, at=ev.at, actor=ev.actor,
+                      kind=ev.kind, task=ev.task, data=ev.data, prev_hash=ev.prev_hash, after=ev.after)
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    return clock.iso(clock.now())
 
 
-def build(case: Case, *, actor: str, kind: str, task: str | None = None,
-          data: dict[str, Any] | None = None) -> AuditEvent:
-    """The next link of the case's chain; advances ``case.audit_seq``/``audit_head`` in memory only."""
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def data_digest(data: Any) -> str:
+    """SHA-256 of a canonical JSON of the case's data (key order does not matter, values do)."""
+    return sha256_text(json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+
+
+def after_of(*, state: str, data: Any, status: str, outcome: str | None,
+             ready: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """The ``after`` of a command's last event; ``ready`` is (task name, task id) of the ready user tasks."""
+    return {"state_sha256": sha256_text(state), "data_sha256": data_digest(data), "status": status,
+            "outcome": outcome, "ready": sorted([name, task_id] for name, task_id in ready)}
+
+
+def build(case: Case, *, actor: str, kind: str, task: str | None = None, data: dict[str, Any] | None = None,
+          at: datetime | None = None, after: dict[str, Any] | None = None) -> AuditEvent:
+    """The next link of the case's chain; advances ``case.audit_seq``/``audit_head`` in memory only.
+
+    ``at`` is the command's moment (engine/clock.py), the real time now when not given."""
     assert case.id is not None
     seq = case.audit_seq + 1
-    at = now_iso()
+    when = clock.iso(at) if at is not None else now_iso()
     clean = canonical(data or {})
     prev = case.audit_head or GENESIS
-    digest = event_hash(case_id=case.id, seq=seq, at=at, actor=actor, kind=kind, task=task, data=clean,
-                        prev_hash=prev)
+    digest = event_hash(case_id=case.id, seq=seq, at=when, actor=actor, kind=kind, task=task, data=clean,
+                        prev_hash=prev, after=after)
     case.audit_seq = seq
     case.audit_head = digest
-    return AuditEvent(case_id=case.id, seq=seq, at=at, actor=actor, kind=kind, task=task, data=clean,
-                      prev_hash=prev, hash=digest)
+    return AuditEvent(case_id=case.id, seq=seq, at=when, actor=actor, kind=kind, task=task, data=clean,
+                      prev_hash=prev, hash=digest, after=after)
 
 
 @dataclass(frozen=True)
@@ -77,9 +110,7 @@ def verify_chain(case: Case, events: Iterable[AuditEvent]) -> BrokenLink | None:
         if ev.prev_hash != prev:
             return BrokenLink(case.id, case.tracking_number, ev.seq,
                               "prev_hash is not the previous event's hash")
-        digest = event_hash(case_id=case.id, seq=ev.seq, at=ev.at, actor=ev.actor, kind=ev.kind, task=ev.task,
-                            data=ev.data, prev_hash=ev.prev_hash)
-        if digest != ev.hash:
+        if hash_of(ev) != ev.hash:
             return BrokenLink(case.id, case.tracking_number, ev.seq, "the event's content does not match its hash")
         prev = ev.hash
         expected_seq += 1

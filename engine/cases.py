@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine import processes, tracking, workflows
+from engine import clock, processes, tracking, workflows
 from engine.bpmn import runner
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.identity import check_citizen
@@ -48,12 +47,12 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
                         f"{', '.join(sorted(start_lanes | {'admin'}))}")
     person = check_citizen(citizen, settings)
     start_data = {**data, "citizen": person.model_dump()}
+    now = clock.now()  # the case's first moment: its scripts and timers run at it, its first event records it
     try:
-        workflow = runner.start(process, start_data, workflows.limits(settings))
+        workflow = runner.start(process, start_data, workflows.limits(settings), at=now)
     except runner.ProcessFailed as exc:
         raise process_failed(exc) from exc
     values, _ready = workflows.snapshot(workflow, process)
-    now = datetime.now(UTC)
     sla = process.service.sla_days
     with write_lock(session):
         for _ in range(_TRACKING_ATTEMPTS):
@@ -76,7 +75,8 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
         events: list[tuple[str, str | None, dict[str, Any]]] = [
             ("case_opened", None, {"service_code": version.service_code, "process_version": version.version,
                                    "sha256": version.sha256, "data": start_data})]
-        workflows.save(session, case, workflow, process, actor=actor.username, events=events, settings=settings)
+        workflows.save(session, case, workflow, process, actor=actor.username, events=events, settings=settings,
+                       at=now)
     return case
 
 

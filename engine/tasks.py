@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from engine import audit, processes, workflows
+from engine import audit, clock, processes, workflows
 from engine.bpmn import runner
 from engine.cases import load_case, process_failed
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
@@ -105,13 +105,14 @@ def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Act
         if problems:
             raise Invalid("the form has errors", problems)
     workflow = workflows.load(case, process, settings)
+    moment = clock.now()  # the step's moment: scripts and timers run at it, its events record it (replay too)
     try:
-        runner.complete(workflow, task.id, data, workflows.limits(settings))
+        runner.complete(workflow, task.id, data, workflows.limits(settings), at=moment)
     except LookupError as exc:
         raise Conflict("the task is no longer waiting for input") from exc
     except runner.ProcessFailed as exc:
         raise process_failed(exc) from exc
-    workflows.save(session, case, workflow, process, actor=actor.username, settings=settings,
+    workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=moment,
                    completed=(task.id, actor.username),
                    events=[("task_completed", task.name, {"task_id": task.id, "data": data})])
     return case

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from engine import audit
+from engine import audit, clock
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.serializer import STATE_FORMAT
@@ -114,14 +114,17 @@ _INSERT_EVENT = insert(_EVENTS)
 
 def save(session: Session, case: Case, workflow: BpmnWorkflow, process: CompiledProcess, *,
          actor: str, events: list[tuple[str, str | None, dict[str, Any]]], settings: Settings,
-         completed: tuple[str, str] | None = None, extra: dict[str, Any] | None = None) -> None:
+         completed: tuple[str, str] | None = None, extra: dict[str, Any] | None = None,
+         at: datetime | None = None) -> None:
     """Write the advanced workflow, its projections and ``events`` (kind, task, data) in one commit.
 
-    ``completed`` is ``(task_id, username)`` of the user task this command completed, if any.
+    ``completed`` is ``(task_id, username)`` of the user task this command completed, if any. ``at`` is the
+    command's moment (engine/clock.py), the one the workflow ran at: the events' time and the rows' timestamps.
+    The last event carries ``after``, what the step left behind (engine/audit.py).
     Raises Conflict, writing nothing, when the case moved on since it was loaded.
     """
     assert case.id is not None
-    now = datetime.now(UTC)
+    now = at or clock.now()
     values, ready = snapshot(workflow, process)
     values.update(extra or {})
     if values["status"] != "open":
@@ -130,7 +133,11 @@ def save(session: Session, case: Case, workflow: BpmnWorkflow, process: Compiled
     if values["status"] == "completed":
         events = [*events, ("case_completed", None, {"end_event": values["outcome"]})]
     loaded_version = case.version
-    rows = [audit.build(case, actor=actor, kind=kind, task=task, data=data) for kind, task, data in events]
+    after = audit.after_of(state=values["state"], data=values["data"], status=values["status"],
+                           outcome=values["outcome"], ready=[(t.name, t.id) for t in ready])
+    last = len(events) - 1
+    rows = [audit.build(case, actor=actor, kind=kind, task=task, data=data, at=now,
+                        after=after if i == last else None) for i, (kind, task, data) in enumerate(events)]
     values.update(audit_seq=case.audit_seq, audit_head=case.audit_head, updated_at=now,
                   version=loaded_version + 1)
     # The versioned UPDATE goes first: it either takes the case (row lock on PostgreSQL, the write lock
@@ -148,7 +155,7 @@ def save(session: Session, case: Case, workflow: BpmnWorkflow, process: Compiled
 
 def _event_row(ev: AuditEvent) -> dict[str, Any]:
     return {"case_id": ev.case_id, "seq": ev.seq, "at": ev.at, "actor": ev.actor, "kind": ev.kind, "task": ev.task,
-            "data": ev.data, "prev_hash": ev.prev_hash, "hash": ev.hash}
+            "data": ev.data, "prev_hash": ev.prev_hash, "hash": ev.hash, "after": ev.after}
 
 
 def append_events(session: Session, events: list[AuditEvent]) -> None:

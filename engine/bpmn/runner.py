@@ -7,22 +7,25 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState
 
+from engine import clock
+from engine.bpmn import clocked
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.scripts import RestrictedScriptEngine
 from engine.bpmn.serializer import serializer
 
 SCRIPT_ENGINE = RestrictedScriptEngine()
+clocked.install()  # timers read the engine's clock: a command's moment, or a replayed event's
 
 
 class ProcessFailed(Exception):
@@ -46,11 +49,13 @@ class Limits:
     max_seconds: float = 5.0
 
 
-def start(process: CompiledProcess, data: dict[str, Any], limits: Limits) -> BpmnWorkflow:
+def start(process: CompiledProcess, data: dict[str, Any], limits: Limits, *,
+          at: datetime | None = None) -> BpmnWorkflow:
+    """A new workflow with ``data``, run until it waits; ``at`` is the moment it runs at (see engine/clock.py)."""
     workflow = BpmnWorkflow(process.spec, process.subprocess_specs, script_engine=SCRIPT_ENGINE)
     for task in workflow.get_tasks(state=TaskState.READY):
         task.data.update(data)
-    advance(workflow, limits)
+    advance(workflow, limits, at=at)
     return workflow
 
 
@@ -64,12 +69,13 @@ def dump(workflow: BpmnWorkflow) -> str:
     return serializer.dumps(workflow)
 
 
-def advance(workflow: BpmnWorkflow, limits: Limits) -> None:
+def advance(workflow: BpmnWorkflow, limits: Limits, *, at: datetime | None = None) -> None:
     """Fire due timers and run every engine task until the workflow waits for people, time or the end."""
     counter = _Guard(limits)
     try:
-        workflow.refresh_timers()
-        workflow.do_engine_steps(will_complete_task=counter)
+        with clock.frozen(at):
+            workflow.refresh_timers()
+            workflow.do_engine_steps(will_complete_task=counter)
     except ProcessFailed:
         raise
     except SpiffWorkflowException as exc:
@@ -96,18 +102,20 @@ class _Guard:
                 "loops forever", task.task_spec.bpmn_id)
 
 
-def complete(workflow: BpmnWorkflow, task_id: str, data: dict[str, Any], limits: Limits) -> SpiffTask:
+def complete(workflow: BpmnWorkflow, task_id: str, data: dict[str, Any], limits: Limits, *,
+             at: datetime | None = None) -> SpiffTask:
     task = find_ready(workflow, task_id)
     if task is None:
         raise LookupError(task_id)
     task.data.update(data)
-    try:
-        task.run()
-    except SpiffWorkflowException as exc:
-        raise ProcessFailed(_describe(exc), _element_of(exc)) from exc
-    except Exception as exc:  # noqa: BLE001 - a diagram's failure must refuse the step, never crash the request
-        raise ProcessFailed(f"{type(exc).__name__}: {exc}", task.task_spec.bpmn_id) from exc
-    advance(workflow, limits)
+    with clock.frozen(at) as moment:
+        try:
+            task.run()
+        except SpiffWorkflowException as exc:
+            raise ProcessFailed(_describe(exc), _element_of(exc)) from exc
+        except Exception as exc:  # noqa: BLE001 - a diagram's failure must refuse the step, never crash the request
+            raise ProcessFailed(f"{type(exc).__name__}: {exc}", task.task_spec.bpmn_id) from exc
+        advance(workflow, limits, at=moment)
     return task
 
 
@@ -175,6 +183,52 @@ def _timer_due(definition: TimerEventDefinition, task: SpiffTask) -> datetime:
             return datetime.now(UTC)
         return due if due.tzinfo else due.replace(tzinfo=UTC)
     return datetime.now(UTC)
+
+
+def _is_timer(task: SpiffTask) -> bool:
+    return isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition)
+
+
+def waiting_timers(workflow: BpmnWorkflow) -> dict[UUID, str]:
+    """The timer events the workflow waits on: task id -> BPMN id."""
+    return {task.id: str(task.task_spec.bpmn_id) for task in _all_tasks(workflow)
+            if task.state == TaskState.WAITING and _is_timer(task)}
+
+
+_FIRED = TaskState.READY | TaskState.STARTED | TaskState.COMPLETED
+
+
+def fired_timers(workflow: BpmnWorkflow, waiting: dict[UUID, str]) -> list[str]:
+    """BPMN ids of the timers of ``waiting`` (taken before a step) that fired during it, sorted.
+
+    A timer withdrawn by the step (its task cancelled, or gone from the tree) did not fire."""
+    fired = []
+    for task_id, name in waiting.items():
+        try:
+            task = workflow.get_task_from_id(task_id)
+        except (KeyError, SpiffWorkflowException):
+            continue
+        if task is not None and task.state & _FIRED:
+            fired.append(name)
+    return sorted(fired)
+
+
+def force_timers(workflow: BpmnWorkflow, names: set[str] | None, moment: datetime) -> list[str]:
+    """Make the waiting timers named in ``names`` (every waiting timer when None) due at ``moment``.
+
+    Replay uses it when a recorded ``timer_fired`` says a timer fired that its own clock has not made due:
+    the timer's due time was moved (as tests do to avoid waiting days), or the event predates the engine's
+    clock. Cycle timers are left alone. Returns the BPMN ids moved."""
+    moved = []
+    just_before = (moment - timedelta(microseconds=1)).isoformat()  # SpiffWorkflow fires when due < now
+    for task in _all_tasks(workflow):
+        if task.state == TaskState.WAITING and _is_timer(task):
+            name = str(task.task_spec.bpmn_id)
+            if (names is None or name in names) and not isinstance(task.task_spec.event_definition,
+                                                                    CycleTimerEventDefinition):
+                task.internal_data["event_value"] = just_before
+                moved.append(name)
+    return sorted(moved)
 
 
 def is_completed(workflow: BpmnWorkflow) -> bool:

@@ -36,6 +36,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
+from engine import clock
 from engine.bpmn.relax import TIMER_KINDS, timer_expression
 from engine.bpmn.safe_xml import BPMN_NS, DMN_NAMESPACES
 
@@ -273,13 +274,13 @@ def _as_datetime(value: object, helper: str) -> dt.datetime:
 
 
 def today() -> str:
-    """Today's date in UTC, as ``YYYY-MM-DD``."""
-    return dt.datetime.now(dt.UTC).date().isoformat()
+    """Today's date in UTC, as ``YYYY-MM-DD`` (the step's moment: see engine/clock.py)."""
+    return clock.now().date().isoformat()
 
 
 def now() -> str:
-    """The current moment in UTC, as an ISO 8601 string with offset."""
-    return dt.datetime.now(dt.UTC).isoformat()
+    """The current moment in UTC, as an ISO 8601 string with offset (the step's moment: see engine/clock.py)."""
+    return clock.now().isoformat()
 
 
 def days_between(a: str, b: str) -> int:

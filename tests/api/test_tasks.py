@@ -130,8 +130,10 @@ def test_events_form_a_hash_chain(permit: Api) -> None:
     assert events[0]["prev_hash"] == "0" * 64
     assert events[1]["prev_hash"] == events[0]["hash"]
     for ev in events:
-        body = json.dumps({"case_id": case["id"], "seq": ev["seq"], "at": ev["at"], "actor": ev["actor"],
-                           "kind": ev["kind"], "task": ev["task"], "data": ev["data"]},
-                          sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        content = {"case_id": case["id"], "seq": ev["seq"], "at": ev["at"], "actor": ev["actor"],
+                   "kind": ev["kind"], "task": ev["task"], "data": ev["data"]}
+        assert ev["after"] is not None  # each of these events is the last one its command wrote
+        content["after"] = ev["after"]
+        body = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         assert hashlib.sha256((ev["prev_hash"] + body).encode()).hexdigest() == ev["hash"]
     assert events[1]["data"]["data"] == {"area": 120, "purpose": "family house"}
