@@ -23,7 +23,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check engine api storage forms cli admin_ui tests bench
-	$(BIN)/mypy engine api storage forms cli
+	$(BIN)/mypy engine api storage forms cli admin_ui
 
 bench: install
 	$(BIN)/python -m bench.run

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
+from admin_ui import web
 from api import errors
 from api.limits import BodyLimit
 from api.routes import auth, cases, processes, public, tasks
@@ -61,4 +62,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return settings.max_deploy_bytes if path.startswith("/api/processes") else settings.max_request_bytes
 
     app.add_middleware(BodyLimit, limit_for=limit_for)
+    web.install(app, settings)  # the pages (admin_ui/): front desk, inbox, case pages, public tracking
     return app

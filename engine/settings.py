@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     # Warm cache of restored workflows, checked against the case's version on every use.
     workflow_cache_size: int = Field(default=2048, ge=0)
 
+    # The pages: the center's clock for dates, and the address printed in receipts' QR codes (the
+    # request's own address when not set, which is wrong behind a proxy that rewrites the host).
+    display_timezone: str = "Africa/Cairo"
+    public_url: str | None = None
+
     processes_dir: Path = Path("processes")
     demo_data: bool = False
 

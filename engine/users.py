@@ -19,7 +19,7 @@ from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from engine.errors import Conflict, Invalid, Unauthorized
+from engine.errors import Conflict, Invalid, NotFound, Unauthorized
 from engine.settings import Settings
 from storage.models import User
 
@@ -130,3 +130,29 @@ _ACTOR_BY_NAME = select(_USERS.c.username, _USERS.c.roles, _USERS.c.active, _USE
 
 def actor_of(user: User) -> Actor:
     return Actor(username=user.username, roles=frozenset(user.roles), full_name=user.full_name)
+
+
+LANGUAGES = ("ar", "en")
+CALENDARS = ("gregory", "islamic")
+
+
+def set_preferences(*, session: Session, username: str, language: str | None = None,
+                    calendar: str | None = None) -> User:
+    """Remember the language and calendar a user reads the pages in."""
+    problems = []
+    if language is not None and language not in LANGUAGES:
+        problems.append({"field": "language", "msg": f"one of: {', '.join(LANGUAGES)}"})
+    if calendar is not None and calendar not in CALENDARS:
+        problems.append({"field": "calendar", "msg": f"one of: {', '.join(CALENDARS)}"})
+    if problems:
+        raise Invalid("the preferences are not valid", problems)
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"no user '{username}'")
+    if language is not None:
+        user.language = language
+    if calendar is not None:
+        user.calendar = calendar
+    session.add(user)
+    session.commit()
+    return user

@@ -38,8 +38,14 @@ def form_errors(validator: Draft202012Validator, data: dict[str, Any]) -> list[d
             "label": field_labels(validator.schema, path),
             "msg": _reason(err),
             "type": f"form.{err.validator}",
+            **({"limit": err.validator_value} if err.validator in _LIMITS else {}),
         })
     return out
+
+
+# Validators whose value a person needs to fix the field ("at least 20"): passed on as ``limit``.
+_LIMITS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
+                     "pattern", "const", "multipleOf"})
 
 
 def _missing_name(err: ValidationError) -> str | None:

@@ -32,6 +32,9 @@ class User(SQLModel, table=True):
     roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     active: bool = True
     created_at: datetime = _ts(default_factory=utcnow)
+    # What the pages speak and which calendar their dates use, remembered per user ('ar'/'en', 'gregory'/'islamic').
+    language: str = Field(default="ar", max_length=8, sa_column_kwargs={"server_default": "ar"})
+    calendar: str = Field(default="gregory", max_length=16, sa_column_kwargs={"server_default": "gregory"})
 
 
 class ProcessVersion(SQLModel, table=True):

@@ -1,0 +1,202 @@
+"""JSON Schema forms as page fields: labels in both languages, the right input for each type, and the
+server's validation problems (``forms.validation.form_errors``) written next to the field they concern.
+
+Browsers' own checks are off (``novalidate``): the server's messages are the only ones, the same in every
+browser and in both languages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from admin_ui.i18n import N_, Lang
+
+_ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٫", "01234567890123456789.")
+PREFIX = "data."
+
+
+@dataclass
+class Field:
+    """One input of a page's form, ready for ``templates/_field.html``."""
+
+    name: str
+    label: str
+    label_other: str = ""
+    widget: str = "text"  # text | number | textarea | select | radio | checkbox
+    required: bool = False
+    value: Any = ""
+    error: str | None = None
+    hint: str = ""
+    options: list[tuple[str, str]] = field(default_factory=list)
+    attrs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return "f-" + self.name.replace(".", "-")
+
+    @property
+    def described(self) -> str:
+        """Ids of the hint and the error, for ``aria-describedby``."""
+        return " ".join(([f"{self.id}-hint"] if self.hint else []) + ([f"{self.id}-error"] if self.error else []))
+
+
+def _labels(node: Mapping[str, Any], lang: Lang) -> tuple[str, str]:
+    names = {"en": node.get("title") or "", "ar": node.get("x-title-ar") or node.get("title") or ""}
+    return names[lang.code], names[lang.other] if names[lang.other] != names[lang.code] else ""
+
+
+def schema_fields(schema: Mapping[str, Any], lang: Lang, values: Mapping[str, Any] | None = None,
+                  errors: Mapping[str, str] | None = None, prefix: str = PREFIX) -> list[Field]:
+    """The form's top-level properties as fields, in the schema's order."""
+    values = values or {}
+    errors = errors or {}
+    required = set(schema.get("required", []))
+    out = []
+    for name, node in (schema.get("properties") or {}).items():
+        if not isinstance(node, dict):
+            continue
+        label, other = _labels(node, lang)
+        hint = node.get("x-description-ar" if lang.code == "ar" else "description") or node.get("description") or ""
+        f = Field(name=prefix + name, label=label or name, label_other=other, required=name in required,
+                  value=values.get(name, ""), error=errors.get(name), hint=hint)
+        _widget(f, node, lang)
+        out.append(f)
+    return out
+
+
+def _widget(f: Field, node: Mapping[str, Any], lang: Lang) -> None:
+    kind = node.get("type")
+    if "enum" in node:
+        titles = (node.get("x-enum-titles") or {}).get(lang.code) or [str(v) for v in node["enum"]]
+        f.options = [(str(v), str(t)) for v, t in zip(node["enum"], titles, strict=False)]
+        f.widget = "radio" if len(f.options) <= 4 else "select"
+    elif kind == "boolean":
+        f.widget = "checkbox"
+    elif kind in ("number", "integer"):
+        f.widget = "number"
+        f.attrs = {"inputmode": "numeric" if kind == "integer" else "decimal"}
+        for key, attr in (("minimum", "min"), ("maximum", "max")):
+            if key in node:
+                f.attrs[attr] = str(node[key])
+        f.attrs["step"] = "1" if kind == "integer" else "any"
+    elif node.get("x-widget") == "textarea":
+        f.widget = "textarea"
+    if "maxLength" in node:
+        f.attrs["maxlength"] = str(node["maxLength"])
+    if kind == "string" and node.get("examples"):
+        f.attrs["placeholder"] = str(node["examples"][0])
+
+
+def parse(schema: Mapping[str, Any], form: Mapping[str, Any], prefix: str = PREFIX) -> tuple[dict[str, Any],
+                                                                                             dict[str, str]]:
+    """Typed data for the schema from a submitted page form, and the raw strings to show again."""
+    data: dict[str, Any] = {}
+    raw: dict[str, str] = {}
+    for name, node in (schema.get("properties") or {}).items():
+        if not isinstance(node, dict):
+            continue
+        text = str(form.get(prefix + name, "") or "").strip()
+        kind = node.get("type")
+        if kind == "boolean":
+            data[name] = text in ("true", "on", "1")
+            raw[name] = "true" if data[name] else ""
+            continue
+        raw[name] = text
+        if not text:
+            continue  # absent, not empty: "required" is the message a person understands
+        data[name] = _number(text, kind) if kind in ("number", "integer") else text
+    return data, raw
+
+
+def _number(text: str, kind: str) -> Any:
+    plain = text.translate(_ARABIC_DIGITS).replace(",", "").replace("٬", "")
+    try:
+        value = float(plain)
+    except ValueError:
+        return text  # left as text: the schema reports it as "not a number"
+    if kind == "integer" and value.is_integer():
+        return int(value)
+    return value
+
+
+def messages(problems: list[dict[str, Any]], schema: Mapping[str, Any], lang: Lang) -> dict[str, str]:
+    """One message per top-level field (``""`` for the form as a whole), in the reader's language."""
+    out: dict[str, str] = {}
+    for problem in problems:
+        name = str(problem.get("field", "")).split(".")[0]
+        node = (schema.get("properties") or {}).get(name) or {}
+        out.setdefault(name, message(problem, node, lang))
+    return out
+
+
+def message(problem: Mapping[str, Any], node: Mapping[str, Any], lang: Lang) -> str:
+    kind = str(problem.get("type", "")).removeprefix("form.")
+    limit = problem.get("limit")
+    _ = lang.gettext
+    if kind == "required":
+        return _("This field is required")
+    if kind == "type":
+        if node.get("type") == "integer":
+            return _("Enter a whole number")
+        return _("Enter a number") if node.get("type") == "number" else _("This value is not valid")
+    if kind in ("minimum", "exclusiveMinimum"):
+        return _("Must be at least %(limit)s", limit=lang.number(limit))
+    if kind in ("maximum", "exclusiveMaximum"):
+        return _("Must be at most %(limit)s", limit=lang.number(limit))
+    if kind == "minLength":
+        return _("Write at least %(limit)s characters", limit=limit)
+    if kind == "maxLength":
+        return _("Write at most %(limit)s characters", limit=limit)
+    if kind == "pattern":
+        examples = node.get("examples") or []
+        if examples:
+            return _("Not in the expected form, for example %(example)s", example=examples[0])
+        return _("Not in the expected form")
+    if kind == "enum":
+        return _("Choose one of the options")
+    if kind == "const":
+        return _("This must be confirmed")
+    if lang.code == "ar" and problem.get("msg_ar"):
+        return str(problem["msg_ar"])
+    return str(problem.get("msg", ""))
+
+
+def citizen_fields(lang: Lang, values: Mapping[str, str], errors: Mapping[str, str]) -> list[Field]:
+    """The citizen's identity at the window: national ID, full name, phone."""
+    _ = lang.gettext
+    specs = [("national_id", N_("National ID"), {"inputmode": "numeric", "maxlength": "14", "autocomplete": "off"}),
+             ("full_name", N_("Full name"), {"maxlength": "200", "autocomplete": "off"}),
+             ("phone", N_("Mobile phone"), {"inputmode": "tel", "maxlength": "16", "placeholder": "+201001234567",
+                                        "dir": "ltr", "autocomplete": "off"})]
+    return [Field(name=f"citizen.{name}", label=_(label), required=True, value=values.get(name, ""),
+                  error=errors.get(name), attrs=attrs) for name, label, attrs in specs]
+
+
+def labels_of(forms: Mapping[str, Mapping[str, Any]], lang: Lang) -> dict[str, tuple[str, dict[str, str]]]:
+    """Every property named in a service's forms: its label and its enum titles, for showing case data."""
+    out: dict[str, tuple[str, dict[str, str]]] = {}
+    for schema in forms.values():
+        for name, node in (schema.get("properties") or {}).items():
+            if not isinstance(node, dict) or name in out:
+                continue
+            titles = (node.get("x-enum-titles") or {}).get(lang.code) or []
+            out[name] = (_labels(node, lang)[0] or name,
+                         {str(v): str(t) for v, t in zip(node.get("enum", []), titles, strict=False)})
+    return out
+
+
+def show_value(value: Any, options: Mapping[str, str], lang: Lang) -> str:
+    """A stored value as a person reads it: yes/no, a formatted number, or the option's title."""
+    if isinstance(value, bool):
+        return lang.gettext("Yes") if value else lang.gettext("No")
+    if isinstance(value, int | float):
+        return lang.number(value)
+    return options.get(str(value), str(value))
+
+
+def summary(data: Mapping[str, Any], schemas: Mapping[str, Mapping[str, Any]], lang: Lang) -> list[tuple[str, str]]:
+    """A case's data as (label, value) in the reader's words, in the order its forms name the fields."""
+    return [(label, show_value(data[name], options, lang))
+            for name, (label, options) in labels_of(schemas, lang).items() if data.get(name) not in (None, "")]

@@ -1,0 +1,192 @@
+"""What every page shares: who is looking (and in which language), rendering, and refusals as pages.
+
+Page routes use ``PageRoute``: a domain error raised anywhere in a page (its dependencies included) becomes a
+page in the reader's language with the matching status, never the API's JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlmodel import Session, select
+from starlette.datastructures import FormData
+
+from admin_ui import session as cookie
+from admin_ui.i18n import ERROR_DEFAULT, ERROR_HEADINGS, INBOX_WORDS, N_, STATUS_WORDS, TRACK_WORDS, Lang, choose
+from engine import intake
+from engine.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unauthorized,
+)
+from engine.settings import Settings
+from engine.users import BUILTIN_ROLES, Actor, actor_of
+from storage.db import engine_for
+from storage.models import User
+
+TEMPLATES = Path(__file__).with_name("templates")
+templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "svg"]),
+                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_STATUS = {NotFound: 404, Unauthorized: 401, Forbidden: 403, Conflict: 409, Invalid: 422, TooLarge: 413,
+           RateLimited: 429}
+
+
+class SignInRequired(Exception):
+    """The page needs a signed-in user; the reader is sent to the sign-in page and back."""
+
+
+@dataclass
+class Viewer:
+    """The reader of a page: their language, and who they are when signed in."""
+
+    lang: Lang
+    user: User | None = None
+    actor: Actor | None = None
+    nav: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def signed_in(self) -> Actor:
+        if self.actor is None:
+            raise SignInRequired
+        return self.actor
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with Session(engine_for(settings_of(request).database_url), expire_on_commit=False) as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_session)]
+
+
+def get_viewer(request: Request, db: DbSession) -> Viewer:
+    settings = settings_of(request)
+    name = cookie.username(request, settings)
+    user = db.exec(select(User).where(User.username == name)).first() if name else None
+    if user is not None and not user.active:
+        cookie.sign_out(request)
+        user = None
+    if user is None:
+        viewer = Viewer(Lang(choose(cookie.chosen_language(request)), "gregory", settings.display_timezone))
+    else:
+        actor = actor_of(user)
+        viewer = Viewer(Lang(choose(user.language), user.calendar, settings.display_timezone), user, actor,
+                        _nav(db, actor))
+    request.state.viewer = viewer
+    return viewer
+
+
+def _nav(db: Session, actor: Actor) -> list[tuple[str, str]]:
+    """The pages of the reader's roles: (path, English label for the catalog)."""
+    items = []
+    if can_use_desk(db, actor):
+        items.append(("/desk", N_("Front desk")))
+    if lane_roles(actor):
+        items.append(("/inbox", N_("Inbox")))
+    items.append(("/cases", N_("Cases")))
+    return items
+
+
+def lane_roles(actor: Actor) -> set[str]:
+    return set(actor.roles - BUILTIN_ROLES)
+
+
+def can_use_desk(db: Session, actor: Actor) -> bool:
+    return bool(intake.catalog(db, actor))
+
+
+CurrentViewer = Annotated[Viewer, Depends(get_viewer)]
+
+
+def signed_in(viewer: CurrentViewer) -> Viewer:
+    viewer.signed_in  # noqa: B018 - raises SignInRequired for anonymous readers
+    return viewer
+
+
+SignedIn = Annotated[Viewer, Depends(signed_in)]
+
+
+async def checked_form(request: Request) -> FormData:
+    """The submitted form, once its CSRF token matched the session's: every page POST depends on this."""
+    form = await request.form()
+    cookie.check_csrf(request, form.get(cookie.CSRF_FIELD))
+    return form
+
+
+CheckedForm = Annotated[FormData, Depends(checked_form)]
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    viewer: Viewer = getattr(request.state, "viewer", None) or Viewer(
+        Lang(choose(cookie.chosen_language(request)), "gregory", settings_of(request).display_timezone))
+    lang = viewer.lang
+    html = templates.get_template(template).render(
+        request=request, viewer=viewer, lang=lang, _=lang.gettext, csrf=cookie.csrf_token(request),
+        csrf_field=cookie.CSRF_FIELD, flashes=cookie.pop_flashes(request), path=request.url.path,
+        current=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        status_words=STATUS_WORDS, track_words=TRACK_WORDS, inbox_words=INBOX_WORDS, **context)
+    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+# Pages load only their own scripts and styles; bpmn-js sets inline styles on the diagram's SVG.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+                               "object-src 'self'; frame-src 'self'; frame-ancestors 'self'; form-action 'self'; "
+                               "base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only paths of this site: never send a reader on to another site after signing in."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+def refusal(request: Request, exc: DomainError) -> HTMLResponse:
+    status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
+    return render(request, "error.html", status_code=status, message=exc.message,
+                  heading=ERROR_HEADINGS.get(status, ERROR_DEFAULT))
+
+
+class PageRoute(APIRoute):
+    """A route whose refusals are pages: sign-in redirects, and domain errors in the reader's words."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SignInRequired:
+                return redirect("/login?next=" + quote(request.url.path + (
+                    f"?{request.url.query}" if request.url.query else ""), safe="/?=&"))
+            except DomainError as exc:
+                return refusal(request, exc)
+
+        return page_handler

@@ -1,0 +1,11 @@
+"""The pages, one module per place in the center: sign-in, front desk, inbox, cases, public tracking."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from admin_ui.routes import auth, cases, desk, inbox, public
+
+router = APIRouter(include_in_schema=False)
+for _module in (auth, desk, inbox, cases, public):
+    router.include_router(_module.router)

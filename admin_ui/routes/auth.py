@@ -1,0 +1,73 @@
+"""Signing in and out, the reader's language and calendar, and the way in to the pages of their roles."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from admin_ui import session as cookie
+from admin_ui.pages import (
+    CheckedForm,
+    CurrentViewer,
+    DbSession,
+    PageRoute,
+    Viewer,
+    redirect,
+    render,
+    safe_next,
+    settings_of,
+)
+from engine import users
+from engine.errors import Unauthorized
+
+router = APIRouter(route_class=PageRoute)
+
+
+def home_of(viewer: Viewer) -> str:
+    """Where a user starts: the first page of their roles (front desk, inbox, cases)."""
+    return viewer.nav[0][0] if viewer.nav else "/cases"
+
+
+@router.get("/")
+def home(viewer: CurrentViewer) -> Response:
+    return redirect(home_of(viewer) if viewer.actor else "/login")
+
+
+@router.get("/login")
+def login_page(request: Request, viewer: CurrentViewer, next: str = "") -> Response:  # noqa: A002 - the usual name
+    if viewer.actor is not None:
+        return redirect(safe_next(next, home_of(viewer)))
+    return render(request, "login.html", next=safe_next(next, ""), error=None, username="")
+
+
+@router.post("/login")
+def login(request: Request, form: CheckedForm, db: DbSession, viewer: CurrentViewer) -> Response:
+    username = str(form.get("username", "")).strip()
+    password = str(form.get("password", ""))
+    target = safe_next(str(form.get("next", "")), "")
+    try:
+        user = users.authenticate(session=db, username=username, password=password, settings=settings_of(request))
+    except Unauthorized:
+        return render(request, "login.html", status_code=401, next=target, username=username,
+                      error=viewer.lang.gettext("Wrong username or password. Check both and try again."))
+    cookie.sign_in(request, user.username)
+    return redirect(target or "/")
+
+
+@router.post("/logout")
+def logout(request: Request, _form: CheckedForm, viewer: CurrentViewer) -> Response:
+    cookie.sign_out(request)
+    cookie.flash(request, viewer.lang.gettext("You have signed out."))
+    return redirect("/login")
+
+
+@router.post("/preferences")
+def preferences(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> Response:
+    """The language switch (and calendar): remembered on the user, or in the session before signing in."""
+    language = str(form.get("language", "")) or None
+    calendar = str(form.get("calendar", "")) or None
+    if viewer.user is not None:
+        users.set_preferences(session=db, username=viewer.user.username, language=language, calendar=calendar)
+    elif language in users.LANGUAGES:
+        cookie.choose_language(request, language)
+    return redirect(safe_next(str(form.get("next", "")), "/"))

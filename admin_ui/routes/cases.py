@@ -1,0 +1,68 @@
+"""Finding a case, and the case page: status, citizen, data, documents, timeline and diagram."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlmodel import col, select
+
+from admin_ui import diagram, documents, forms
+from admin_ui.i18n import N_
+from admin_ui.labels import load as load_labels
+from admin_ui.pages import SECURITY_HEADERS, DbSession, PageRoute, SignedIn, render, settings_of
+from admin_ui.timeline import full_names, story
+from engine import cases, processes, tracking
+from engine.errors import NotFound
+from storage.models import AuditEvent, ProcessVersion
+
+router = APIRouter(route_class=PageRoute)
+
+
+@router.get("/cases")
+def case_list(request: Request, viewer: SignedIn, db: DbSession, q: str = "", status: str = "") -> HTMLResponse:
+    """Recent cases the reader may see; ``q`` finds a tracking number or a citizen's national ID."""
+    actor = viewer.signed_in
+    query = q.strip()
+    base = cases.CaseFilter(status=status if status in ("open", "completed", "cancelled") else None, limit=50)
+    if query and ("-" in query or tracking.is_valid(query)):
+        base.tracking_number = query
+    elif query:
+        base.national_id = query
+    rows, total = cases.list_cases(session=db, actor=actor, filters=base)
+    if query and not rows and base.tracking_number:  # digits that happen to pass the check: try an ID too
+        base.tracking_number, base.national_id = None, query
+        rows, total = cases.list_cases(session=db, actor=actor, filters=base)
+    return render(request, "cases.html", rows=rows, total=total, q=q, status=status, labels=load_labels(db))
+
+
+@router.get("/cases/{case_id}")
+def case_page(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+    settings = settings_of(request)
+    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings)
+    assert case.id is not None
+    process = processes.cache.get(db, case.process_version_id, settings)
+    version = db.get(ProcessVersion, case.process_version_id)
+    assert version is not None
+    events = list(db.exec(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(col(AuditEvent.seq))))
+    labels = load_labels(db)
+    lang = viewer.lang
+    done, current = diagram.marks(db, case)
+    ready = cases.ready_tasks(db, case.id)
+    return render(request, "case.html", case=case, service_name=labels.service(case.service_code, lang),
+                  version=version, steps=labels.steps_of(case.service_code, [t.name for t in ready], lang),
+                  ready=ready, labels=labels,
+                  summary=forms.summary(case.data, process.forms, lang),
+                  timeline=story(events, process.forms, labels, case.service_code, lang, full_names(db, events)),
+                  has_diagram=diagram.bpmn_of(version) is not None, done_ids=done, current_ids=current,
+                  docs=documents.of_case(db, case, lang), documents_ready=documents.available(),
+                  fee_currency=process.service.fee.currency if process.service.fee else "EGP")
+
+
+@router.get("/cases/{case_id}/diagram.bpmn")
+def case_diagram(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -> Response:
+    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings_of(request))
+    version = db.get(ProcessVersion, case.process_version_id)
+    content = diagram.bpmn_of(version) if version is not None else None
+    if content is None:
+        raise NotFound(N_("This service's diagram has no layout to draw."))
+    return Response(content, media_type="application/xml", headers=SECURITY_HEADERS)

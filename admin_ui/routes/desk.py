@@ -1,0 +1,166 @@
+"""The front desk: find the citizen, choose the service, fill the intake, see the fee, register, print."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+
+from admin_ui import documents, forms, qr
+from admin_ui import session as cookie
+from admin_ui.i18n import N_, Lang
+from admin_ui.labels import load as load_labels
+from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, redirect, render, settings_of
+from engine import cases, intake, processes, tasks
+from engine.bpmn.compiler import CompiledProcess
+from engine.errors import DomainError, Forbidden, Invalid
+from engine.identity import check_citizen
+from engine.service_info import ServiceInfo
+from engine.users import Actor
+from storage.models import Case
+
+router = APIRouter(route_class=PageRoute)
+CITIZEN_KEYS = ("national_id", "full_name", "phone")
+
+
+def _fold(text: str) -> str:
+    """Search text without case, Arabic diacritics or letter variants: "أ إ آ" as "ا", "ة" as "ه", "ى" as "ي"."""
+    text = "".join(ch for ch in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(ch))
+    return re.sub("[أإآ]", "ا", text).replace("ة", "ه").replace("ى", "ي").replace("ـ", "")
+
+
+def _matches(query: str, service: dict[str, Any]) -> bool:
+    names = service.get("name") or {}
+    haystack = _fold(" ".join([service["service_code"], str(names.get("ar", "")), str(names.get("en", ""))]))
+    return all(word in haystack for word in _fold(query).split())
+
+
+def _catalog(db: DbSession, actor: Actor) -> list[dict[str, Any]]:
+    services = intake.catalog(db, actor)
+    if not services:
+        raise Forbidden(N_("The front desk is for the roles that register requests."))
+    return services
+
+
+def _earlier(db: DbSession, actor: Actor, national_id: str) -> list[Case]:
+    if not national_id.strip():
+        return []
+    rows, _total = cases.list_cases(session=db, actor=actor, filters=cases.CaseFilter(national_id=national_id,
+                                                                                       limit=20))
+    return rows
+
+
+@router.get("/desk")
+def desk(request: Request, viewer: SignedIn, db: DbSession, national_id: str = "", q: str = "") -> HTMLResponse:
+    actor = viewer.signed_in
+    services = _catalog(db, actor)
+    earlier = _earlier(db, actor, national_id)
+    return render(request, "desk.html", services=[s for s in services if _matches(q, s)], q=q,
+                  national_id=national_id.strip(), earlier=earlier, labels=load_labels(db),
+                  searched=bool(national_id.strip()))
+
+
+def _process(db: DbSession, request: Request, service_code: str, actor: Actor) -> CompiledProcess:
+    version = processes.latest_version(db, service_code)
+    assert version.id is not None
+    process = processes.cache.get(db, version.id, settings_of(request))
+    if not intake.may_open(actor, process.start_lanes):
+        raise Forbidden(N_("Your roles do not register requests of this service."))
+    return process
+
+
+def _intake_page(request: Request, process: CompiledProcess, lang: Lang, citizen: dict[str, str],
+                 values: dict[str, Any], errors: dict[str, str], citizen_errors: dict[str, str],
+                 status_code: int = 200, fee: Any = None) -> HTMLResponse:
+    _task, schema = intake.intake_form(process)
+    service = process.service
+    return render(request, "intake.html", status_code=status_code, service=service,
+                  service_name=lang.pick(service.name.model_dump() if service.name else None, service.code),
+                  citizen_fields=forms.citizen_fields(lang, citizen, citizen_errors),
+                  fields=forms.schema_fields(schema or {}, lang, values, errors), form_error=errors.get(""),
+                  fee=fee, fee_rule=service.fee, documents=documents.checklist(service, lang),
+                  documents_ready=documents.available())
+
+
+@router.get("/desk/{service_code}")
+def intake_page(request: Request, service_code: str, viewer: SignedIn, db: DbSession,
+                national_id: str = "") -> HTMLResponse:
+    actor = viewer.signed_in
+    process = _process(db, request, service_code, actor)
+    earlier = _earlier(db, actor, national_id)
+    citizen = {"national_id": national_id.strip()}
+    if earlier:  # prefill from the citizen's latest case
+        citizen.update(full_name=earlier[0].citizen_name, phone=earlier[0].phone)
+    return _intake_page(request, process, viewer.lang, citizen, {}, {}, {})
+
+
+@router.post("/desk/{service_code}")
+async def register(request: Request, service_code: str, form: CheckedForm, viewer: SignedIn,
+                   db: DbSession) -> Response:
+    scans = await documents.uploads(form)
+    return await run_in_threadpool(_register, request, service_code, form, scans, viewer.signed_in, viewer.lang, db)
+
+
+def _register(request: Request, service_code: str, form: Any, scans: list[documents.Upload], actor: Actor,
+              lang: Lang, db: DbSession) -> Response:
+    settings = settings_of(request)
+    process = _process(db, request, service_code, actor)
+    task, schema = intake.intake_form(process)
+    data, raw = forms.parse(schema or {}, form)
+    citizen = {key: str(form.get(f"citizen.{key}", "")).strip() for key in CITIZEN_KEYS}
+    citizen_errors: dict[str, str] = {}
+    try:
+        check_citizen(citizen, settings)
+    except Invalid as exc:
+        for d in exc.details:
+            key = str(d.get("field", "")).split(".")[-1]
+            citizen_errors.setdefault(key, str(d.get("msg_ar") if lang.code == "ar" else d.get("msg")))
+    errors = forms.messages(intake.check_intake(process, data), schema or {}, lang)
+    if citizen_errors or errors:
+        return _intake_page(request, process, lang, citizen, raw, errors, citizen_errors, status_code=422)
+    if form.get("action") == "preview":
+        result = intake.preview(session=db, service_code=service_code, citizen=citizen, data=data, actor=actor,
+                                settings=settings)
+        return _intake_page(request, process, lang, citizen, raw, {}, {}, fee=result.get("fee"))
+    case = cases.open_case(session=db, service_code=service_code, citizen=citizen, data={}, actor=actor,
+                           settings=settings)
+    assert case.id is not None
+    documents.attach(db, case, scans, actor, settings)
+    waiting = [t for t in cases.ready_tasks(db, case.id) if task is not None and t.name == task.name]
+    if waiting:
+        try:
+            tasks.complete(session=db, task_id=waiting[0].id, data=data, actor=actor, settings=settings)
+        except DomainError as exc:
+            cookie.flash(request, lang.gettext("The request was opened but its intake could not be completed: "
+                                               "%(reason)s", reason=exc.message), "error")
+            return redirect(f"/tasks/{waiting[0].id}")
+    cookie.flash(request, lang.gettext("Request registered: %(number)s", number=case.tracking_number))
+    return redirect(f"/cases/{case.id}/receipt")
+
+
+def fee_of(case: Case, service: ServiceInfo) -> Any:
+    """What the citizen pays: the amount the diagram worked out, else the service's fixed fee."""
+    if case.data.get("fee") is not None:
+        return case.data["fee"]
+    return service.fee.amount if service.fee is not None else None
+
+
+@router.get("/cases/{case_id}/receipt")
+def receipt(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+    settings = settings_of(request)
+    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings)
+    process = processes.cache.get(db, case.process_version_id, settings)
+    base = (settings.public_url or str(request.base_url)).rstrip("/")
+    link = f"{base}/track?number={case.tracking_number}"
+    lang = viewer.lang
+    service = process.service
+    return render(request, "receipt.html", case=case, service=service,
+                  service_name=lang.pick(service.name.model_dump() if service.name else None, case.service_code),
+                  fee=fee_of(case, service), currency=service.fee.currency if service.fee else "EGP",
+                  received=documents.received(db, case, process.service, lang), documents_ready=documents.available(),
+                  qr=Markup(qr.svg(link)), link=link)  # noqa: S704 - segno writes the SVG, no user markup in it

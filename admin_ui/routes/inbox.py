@@ -1,0 +1,118 @@
+"""A department's inbox and the work on one task: claim, release, read the case, decide."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlmodel import col, select
+
+from admin_ui import documents, forms
+from admin_ui import session as cookie
+from admin_ui.labels import load as load_labels
+from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, Viewer, redirect, render, safe_next, settings_of
+from admin_ui.timeline import earlier_steps, full_names
+from engine import cases, processes, tasks
+from engine.errors import DomainError, Forbidden, Invalid, NotFound
+from storage.models import AuditEvent, Task
+
+router = APIRouter(route_class=PageRoute)
+STATUSES = ("all", "unclaimed", "mine", "overdue")
+
+
+def _overdue(row: Any, now: datetime) -> bool:
+    due = row.due_at
+    if due is None:
+        return False
+    return (due if due.tzinfo else due.replace(tzinfo=UTC)) < now
+
+
+@router.get("/inbox")
+def inbox(request: Request, viewer: SignedIn, db: DbSession, service: str = "", status: str = "all") -> HTMLResponse:
+    actor = viewer.signed_in
+    now = datetime.now(UTC)
+    rows = tasks.inbox(session=db, actor=actor, service_code=service or None,
+                       limit=settings_of(request).max_page_size)
+    all_services = sorted({r.service_code for r in tasks.inbox(session=db, actor=actor, limit=1000)} | (
+        {service} if service else set()))
+    status = status if status in STATUSES else "all"
+    keep = {"all": lambda r: True, "unclaimed": lambda r: r.claimed_by is None,
+            "mine": lambda r: r.claimed_by == actor.username, "overdue": lambda r: _overdue(r, now)}[status]
+    items = [{"row": r, "overdue": _overdue(r, now)} for r in rows if keep(r)]
+    return render(request, "inbox.html", items=items, labels=load_labels(db), service=service, status=status,
+                  statuses=STATUSES, services=all_services, now=now)
+
+
+def _back(form: Any, default: str = "/inbox") -> str:
+    return safe_next(str(form.get("next", "")), default)
+
+
+@router.post("/tasks/{task_id}/claim")
+def claim(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+    task = tasks.claim(session=db, task_id=task_id, actor=viewer.signed_in)
+    cookie.flash(request, viewer.lang.gettext("You took %(number)s.", number=task.tracking_number))
+    return redirect(_back(form))
+
+
+@router.post("/tasks/{task_id}/release")
+def release(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+    task = tasks.unclaim(session=db, task_id=task_id, actor=viewer.signed_in)
+    cookie.flash(request, viewer.lang.gettext("You released %(number)s.", number=task.tracking_number))
+    return redirect(_back(form))
+
+
+def _task_page(request: Request, task_id: str, viewer: Viewer, db: DbSession, values: dict[str, Any] | None = None,
+               errors: dict[str, str] | None = None, status_code: int = 200) -> HTMLResponse:
+    actor = viewer.signed_in
+    settings = settings_of(request)
+    task = db.get(Task, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} does not exist")
+    if task.lane not in actor.roles:
+        raise Forbidden(f"this task belongs to the lane '{task.lane}', which is not one of your roles")
+    case = cases.get_case(session=db, case_id=task.case_id, actor=actor, settings=settings)
+    process = processes.cache.get(db, case.process_version_id, settings)
+    schema = process.forms.get(task.form) if task.form else None
+    events = list(db.exec(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(col(AuditEvent.seq))))
+    labels = load_labels(db)
+    lang = viewer.lang
+    return render(request, "task.html", status_code=status_code, task=task, case=case,
+                  title=labels.step(task.service_code, task.name, lang, task.title),
+                  service_name=labels.service(case.service_code, lang),
+                  fields=forms.schema_fields(schema or {}, lang, values, errors or {}),
+                  form_error=(errors or {}).get(""), summary=forms.summary(case.data, process.forms, lang),
+                  earlier=earlier_steps(events, process.forms, labels, case.service_code, lang, full_names(db, events)),
+                  docs=documents.of_case(db, case, lang), documents_ready=documents.available(),
+                  fee_currency=process.service.fee.currency if process.service.fee else "EGP")
+
+
+@router.get("/tasks/{task_id}")
+def task_page(request: Request, task_id: str, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+    return _task_page(request, task_id, viewer, db)
+
+
+@router.post("/tasks/{task_id}")
+def complete(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+    actor = viewer.signed_in
+    settings = settings_of(request)
+    task = db.get(Task, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} does not exist")
+    case = cases.get_case(session=db, case_id=task.case_id, actor=actor, settings=settings)
+    process = processes.cache.get(db, case.process_version_id, settings)
+    schema = (process.forms.get(task.form) if task.form else None) or {}
+    data, raw = forms.parse(schema, form)
+    try:
+        tasks.complete(session=db, task_id=task_id, data=data, actor=actor, settings=settings)
+    except Invalid as exc:
+        errors = forms.messages(exc.details, schema, viewer.lang) if exc.details else {"": exc.message}
+        return _task_page(request, task_id, viewer, db, raw, errors or {"": exc.message}, status_code=422)
+    except DomainError as exc:
+        cookie.flash(request, exc.message, "error")
+        return redirect(f"/tasks/{task_id}")
+    title = load_labels(db).step(task.service_code, task.name, viewer.lang, task.title)
+    cookie.flash(request, viewer.lang.gettext("Done: “%(step)s” for %(number)s.", step=title,
+                                              number=task.tracking_number))
+    return redirect("/inbox")

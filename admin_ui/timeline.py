@@ -1,0 +1,83 @@
+"""A case's audit events told in plain words, and the earlier steps (with their notes) a reviewer reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from admin_ui.forms import labels_of, show_value
+from admin_ui.i18n import N_, Lang
+from admin_ui.labels import Labels
+from storage.models import AuditEvent, User
+
+# The sentence of each kind of event; the catalogs translate them. Unknown kinds fall back to their name.
+SENTENCES = {
+    "case_opened": N_("%(actor)s registered the request"),
+    "task_claimed": N_("%(actor)s took “%(step)s”"),
+    "task_released": N_("%(actor)s released “%(step)s”"),
+    "task_completed": N_("%(actor)s completed “%(step)s”"),
+    "timer_fired": N_("A deadline of the service passed"),
+    "case_completed": N_("The case was closed"),
+    "case_cancelled": N_("%(actor)s cancelled the case"),
+    "document_added": N_("%(actor)s attached a document"),
+    "document_waived": N_("%(actor)s waived a document"),
+}
+
+
+@dataclass
+class Entry:
+    at: datetime
+    text: str
+    details: list[tuple[str, str]] = field(default_factory=list)
+    kind: str = ""
+    who: str = ""
+
+
+def _when(event: AuditEvent) -> datetime:
+    return datetime.fromisoformat(event.at)
+
+
+def full_names(db: Session, events: list[AuditEvent]) -> dict[str, str]:
+    names = {ev.actor for ev in events}
+    rows = db.exec(select(User.username, User.full_name).where(col(User.username).in_(names))).all()
+    return {username: full_name for username, full_name in rows}
+
+
+def story(events: list[AuditEvent], schemas: dict[str, dict[str, Any]], labels: Labels, service_code: str,
+          lang: Lang, people: dict[str, str]) -> list[Entry]:
+    """Every event, oldest first, as a sentence in the reader's language with what was decided."""
+    entries = []
+    for ev in events:
+        actor = people.get(ev.actor) or (lang.gettext("The system") if ev.actor == "system" else ev.actor)
+        step = labels.step(service_code, ev.task, lang) if ev.task else ""
+        sentence = SENTENCES.get(ev.kind)
+        text = lang.gettext(sentence, actor=actor, step=step) if sentence else f"{actor}: {ev.kind}"
+        details = _details(ev, schemas, lang)
+        if ev.kind == "case_cancelled" and ev.data.get("reason"):
+            details = [(lang.gettext("Reason"), str(ev.data["reason"]))]
+        entries.append(Entry(_when(ev), text, details, ev.kind, actor))
+    return entries
+
+
+def _details(ev: AuditEvent, schemas: dict[str, dict[str, Any]], lang: Lang) -> list[tuple[str, str]]:
+    if ev.kind != "task_completed":
+        return []
+    data = ev.data.get("data") or {}
+    out = []
+    for name, (label, options) in labels_of(schemas, lang).items():
+        value = data.get(name)
+        if value in (None, ""):
+            continue
+        out.append((label, show_value(value, options, lang)))
+    return out
+
+
+def earlier_steps(events: list[AuditEvent], schemas: dict[str, dict[str, Any]], labels: Labels,
+                  service_code: str, lang: Lang, people: dict[str, str]) -> list[Entry]:
+    """The completed steps before this one, each with what its people wrote and decided."""
+    return [Entry(_when(ev), labels.step(service_code, ev.task or "", lang), _details(ev, schemas, lang),
+                  ev.kind, people.get(ev.actor, ev.actor))
+            for ev in events if ev.kind == "task_completed"]

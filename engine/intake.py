@@ -1,0 +1,94 @@
+"""What the front desk needs before a case exists: the services a clerk may open, the first form to fill,
+and a dry run that shows the fee the diagram will charge without writing anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from engine import audit, processes, workflows
+from engine.bpmn import runner
+from engine.bpmn.compiler import CompiledProcess, UserTaskInfo
+from engine.cases import process_failed
+from engine.errors import Forbidden, Invalid
+from engine.identity import check_citizen
+from engine.settings import Settings
+from engine.users import Actor
+from forms.validation import form_errors
+
+
+def may_open(actor: Actor, start_lanes: set[str] | frozenset[str]) -> bool:
+    """The rule of ``cases.open_case``: holders of the lanes a new case reaches first, and admins."""
+    return actor.has("admin") or bool(actor.roles & set(start_lanes))
+
+
+def catalog(session: Session, actor: Actor) -> list[dict[str, Any]]:
+    """The live services this actor may open, as ``processes.list_services`` describes them."""
+    latest = {}
+    for row in processes.list_versions(session):
+        if not row.retired:
+            latest[row.service_code] = row
+    return [processes.service_summary(row) for row in latest.values()
+            if may_open(actor, set(row.meta.get("start_lanes", [])))]
+
+
+def intake_tasks(process: CompiledProcess) -> list[UserTaskInfo]:
+    """The user tasks a new case reaches before any other: the intake the clerk fills at the window."""
+    found: dict[str, UserTaskInfo] = {}
+    seen: set[str] = set()
+    todo = [process.spec.start]
+    while todo:
+        spec = todo.pop()
+        if spec.name in seen:
+            continue
+        seen.add(spec.name)
+        if getattr(spec, "manual", False) and spec.bpmn_id in process.user_tasks:
+            found[spec.bpmn_id] = process.user_tasks[spec.bpmn_id]
+            continue
+        todo.extend(spec.outputs)
+    return sorted(found.values(), key=lambda t: t.name)
+
+
+def intake_form(process: CompiledProcess) -> tuple[UserTaskInfo | None, dict[str, Any] | None]:
+    """The intake task with a form (the first, by name, when a diagram has several) and its schema."""
+    for task in intake_tasks(process):
+        if task.form:
+            return task, process.forms[task.form]
+    return None, None
+
+
+def check_intake(process: CompiledProcess, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The intake form's problems with ``data`` (``forms.validation.form_errors`` entries)."""
+    task, _schema = intake_form(process)
+    if task is None or task.form is None:
+        return []
+    return form_errors(process.validator(task.form), data)
+
+
+def preview(*, session: Session, service_code: str, citizen: dict[str, Any], data: dict[str, Any],
+            actor: Actor, settings: Settings) -> dict[str, Any]:
+    """Run the start of a case in memory only, completing its intake with ``data``: the case data it would
+    have after registration (the fee worked out by the diagram's decision table, for one). Nothing is stored."""
+    version = processes.latest_version(session, service_code)
+    assert version.id is not None
+    process = processes.cache.get(session, version.id, settings)
+    if not may_open(actor, process.start_lanes):
+        raise Forbidden(f"opening a '{service_code}' case needs one of the roles: "
+                        f"{', '.join(sorted(process.start_lanes | {'admin'}))}")
+    person = check_citizen(citizen, settings)
+    problems = check_intake(process, data)
+    if problems:
+        raise Invalid("the form has errors", problems)
+    task, _schema = intake_form(process)
+    limits = workflows.limits(settings)
+    try:
+        workflow = runner.start(process, {"citizen": person.model_dump()}, limits)
+        ready = [t for t in runner.scan(workflow).ready if task is not None and t.name == task.name]
+        if ready:
+            runner.complete(workflow, ready[0].id, data, limits)
+    except runner.ProcessFailed as exc:
+        raise process_failed(exc) from exc
+    result: dict[str, Any] = audit.canonical(runner.case_data(workflow))
+    return result

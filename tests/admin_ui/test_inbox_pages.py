@@ -1,0 +1,103 @@
+"""The department's inbox: its lanes' tasks oldest first, overdue marked, filters, claim, release, decide."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, col
+
+from storage.db import engine_for
+from storage.models import Task
+from tests.admin_ui.test_desk_pages import register
+from tests.support.pages import Pages
+
+
+def _open_review(pages: Pages, purpose: str = "بيت العائلة") -> str:
+    """A test_permit case registered by a clerk, waiting for review; returns its tracking number."""
+    pages.as_user("front_desk")
+    r = register(pages, "test_permit", {"data.area": "120", "data.purpose": purpose})
+    receipt = pages.client.get(r.headers["location"]).text
+    found = re.search(r'id="tracking-number" dir="ltr">([\d-]+)<', receipt)
+    assert found is not None
+    return found.group(1)
+
+
+def _rows(html: str) -> list[str]:
+    return re.findall(r'<a href="/tasks/[\w-]+" class="num">([\d-]+)</a>', html)
+
+
+def test_inbox_lists_the_lanes_tasks_oldest_first_with_overdue_marked(pages: Pages) -> None:
+    first, second = _open_review(pages), _open_review(pages)
+    with Session(engine_for(pages.settings.database_url)) as db:
+        db.execute(update(Task).where(col(Task.tracking_number) == first, col(Task.state) == "ready")
+                   .values(due_at=datetime.now(UTC) - timedelta(days=1)))
+        db.commit()
+    pages.as_user("reviewer")
+    page = pages.client.get("/inbox").text
+    assert _rows(page) == [first, second]
+    assert page.count('class="overdue"') == 1 and "متأخرة" in page
+    assert "مراجعة الطلب" in page and "ترخيص تجريبي" in page
+    overdue = pages.client.get("/inbox", params={"status": "overdue"}).text
+    assert _rows(overdue) == [first]
+    assert _rows(pages.client.get("/inbox", params={"service": "building_permit"}).text) == []
+    pages.as_user("engineering")
+    assert _rows(pages.client.get("/inbox").text) == []  # another department's lane
+
+
+def test_claim_and_release(pages: Pages) -> None:
+    number = _open_review(pages)
+    me = pages.as_user("reviewer")
+    page = pages.client.get("/inbox").text
+    task_id = re.search(r'action="/tasks/([\w-]+)/claim"', page)
+    assert task_id is not None
+    r = pages.post(f"/tasks/{task_id.group(1)}/claim", {"next": "/inbox?status=mine"}, token_from="/inbox")
+    assert r.status_code == 303 and r.headers["location"] == "/inbox?status=mine"
+    mine = pages.client.get("/inbox?status=mine").text
+    assert _rows(mine) == [number] and f"استلمت الطلب {number}" in mine and me in mine
+    assert _rows(pages.client.get("/inbox?status=unclaimed").text) == []
+    pages.post(f"/tasks/{task_id.group(1)}/release", {}, token_from="/inbox")
+    assert _rows(pages.client.get("/inbox?status=unclaimed").text) == [number]
+
+
+def test_a_task_claimed_by_someone_else_cannot_be_taken(pages: Pages) -> None:
+    _open_review(pages)
+    pages.as_user("reviewer")
+    task_id = re.search(r'action="/tasks/([\w-]+)/claim"', pages.client.get("/inbox").text)
+    assert task_id is not None
+    pages.post(f"/tasks/{task_id.group(1)}/claim", {}, token_from="/inbox")
+    other = pages.as_user("reviewer")
+    page = pages.client.get(f"/tasks/{task_id.group(1)}").text
+    assert other not in re.findall(r"استلم (\S+) هذه المرحلة", page)
+    r = pages.post(f"/tasks/{task_id.group(1)}/claim", {}, token_from="/inbox")
+    assert r.status_code == 409 and "قام شخص آخر بتعديل هذا قبلك" in r.text
+
+
+def test_task_page_shows_the_case_earlier_notes_and_the_decision_form(pages: Pages) -> None:
+    _open_review(pages, purpose="مبنى سكني من ثلاثة أدوار")
+    pages.as_user("reviewer")
+    task_id = re.search(r'href="/tasks/([\w-]+)"', pages.client.get("/inbox").text)
+    assert task_id is not None
+    page = pages.client.get(f"/tasks/{task_id.group(1)}").text
+    assert "سارة أحمد محمود" in page and "مبنى سكني من ثلاثة أدوار" in page  # the case and the clerk's entry
+    assert "تسجيل الطلب" in page  # the earlier step, by its Arabic title
+    assert '<legend>القرار' in page and 'value="approve"' in page and 'value="reject"' in page
+    assert '<label for="f-data-notes">ملاحظات' in page
+
+
+def test_completing_returns_to_the_inbox_with_a_confirmation(pages: Pages) -> None:
+    number = _open_review(pages)
+    pages.as_user("reviewer")
+    task_id = re.search(r'href="/tasks/([\w-]+)"', pages.client.get("/inbox").text)
+    assert task_id is not None
+    empty = pages.post(f"/tasks/{task_id.group(1)}", {}, token_from="/inbox")
+    assert empty.status_code == 422
+    assert '<p class="error" id="f-data-decision-error">هذا الحقل مطلوب</p>' in empty.text
+    r = pages.post(f"/tasks/{task_id.group(1)}", {"data.decision": "approve", "data.notes": "مطابق"},
+                   token_from="/inbox")
+    assert r.status_code == 303 and r.headers["location"] == "/inbox"
+    inbox = pages.client.get("/inbox").text
+    assert f"تم: «مراجعة الطلب» للطلب {number}." in inbox and _rows(inbox) == []
+    again = pages.client.get(f"/tasks/{task_id.group(1)}").text
+    assert "تم إنجاز هذه المرحلة بالفعل" in again
