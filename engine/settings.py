@@ -67,8 +67,40 @@ class Settings(BaseSettings):
     display_timezone: str = "Africa/Cairo"
     public_url: str | None = None
 
+    # Documents: scanned papers of every case (see docs/deployment.md). ``storage_url`` is
+    # ``file://FOLDER`` (embedded default) or ``minio://KEY:SECRET@HOST:PORT/BUCKET[?secure=true&region=R]``;
+    # the keys may instead come from the two settings below, which keeps them out of the URL.
+    storage_access_key: str | None = None
+    storage_secret_key: str | None = None
+    # A private certificate authority for MinIO behind TLS (PEM file); the system's CAs otherwise.
+    storage_ca_file: Path | None = None
+    max_document_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    # Room for the multipart framing around the file (boundaries, part headers, the kind field).
+    max_document_form_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Allowed types, decided by each file's first bytes (known: see engine/files.py KNOWN_TYPES).
+    document_types: list[str] = Field(default_factory=lambda: ["application/pdf", "image/jpeg", "image/png",
+                                                               "image/tiff"], min_length=1)
+    # Bytes read or written at a time while streaming a document to or from storage.
+    document_chunk_bytes: int = Field(default=1024 * 1024, ge=4096)
+    # MinIO multipart part size (S3's minimum is 5 MiB) and how many parts upload at once: the server holds
+    # about (parts + 2) x part size of one upload in memory.
+    document_part_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
+    document_parallel_parts: int = Field(default=1, ge=1, le=8)
+    max_filename_chars: int = Field(default=150, ge=16, le=255)
+    # The role that works the front desk: it holds paper originals kept at the front desk.
+    front_desk_role: str = "front_desk"
+
     processes_dir: Path = Path("processes")
     demo_data: bool = False
+
+    @model_validator(mode="after")
+    def _known_document_types(self) -> Settings:
+        from engine.files import KNOWN_TYPES
+
+        unknown = sorted(set(self.document_types) - KNOWN_TYPES.keys())
+        if unknown:
+            raise ValueError(f"SHUBBAK_DOCUMENT_TYPES: unknown types {unknown}; known: {sorted(KNOWN_TYPES)}")
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

@@ -19,6 +19,8 @@ from storage.migrate import upgrade
 from tests.support.api import Api
 from tests.support.postgres import LocalPostgres
 
+pytest_plugins = ["tests.support.documents"]
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PROCESSES = Path(__file__).resolve().parent / "processes"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -1,0 +1,147 @@
+"""Where the scanned papers of cases are kept: one small interface, two backends.
+
+``file://FOLDER`` keeps them in a folder (the embedded default of ``make run``); ``minio://…`` keeps them in a
+MinIO (or any S3-compatible) bucket. Objects are written once under keys the engine makes up
+(``cases/<case id>/<random hex>``), never overwritten, and read back as a stream of chunks. ``put`` streams:
+the data is pulled from a reader a chunk at a time, and a failed write leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+MIB = 1024 * 1024
+_KEY = re.compile(r"^[a-z0-9]+(/[a-z0-9_-]+)*$")
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class StorageError(Exception):
+    """The store could not do what was asked (unreachable, refused, misconfigured)."""
+
+
+class ObjectMissing(StorageError):
+    """No object under that key."""
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """How to reach a store; built from the settings by ``engine.documents.store_for``."""
+
+    url: str
+    access_key: str | None = None
+    secret_key: str | None = None
+    ca_file: str | None = None
+    chunk_bytes: int = MIB
+    part_bytes: int = 8 * MIB
+    parallel_parts: int = 1
+
+
+class Download:
+    """An object being read: its size, and its bytes as an iterator of chunks. Close it when done."""
+
+    def __init__(self, size: int, chunks: Iterator[bytes], close: object) -> None:
+        self.size = size
+        self._chunks = chunks
+        self._close = close
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        if callable(self._close):
+            self._close()
+
+
+class ObjectStore(ABC):
+    name: str
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """Make the store ready to use (create the folder or bucket if missing); raises StorageError."""
+
+    @abstractmethod
+    def put(self, key: str, data: Readable, *, content_type: str) -> None:
+        """Write ``data`` (read until it returns b"") under ``key``. On any error nothing stays stored."""
+
+    @abstractmethod
+    def open(self, key: str) -> Download:
+        """Start reading ``key``; raises ObjectMissing."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove ``key``; nothing happens if it is not there."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+
+def check_key(key: str) -> str:
+    """Keys are made by Shubbak, never by users; anything else (``..``, absolute paths) is a bug."""
+    if not _KEY.match(key) or len(key) > 255:
+        raise ValueError(f"not a valid object key: {key!r}")
+    return key
+
+
+def open_store(config: StoreConfig) -> ObjectStore:
+    scheme = config.url.split("://", 1)[0].lower() if "://" in config.url else ""
+    if scheme == "file":
+        from storage.documents.filesystem import FilesystemStore
+
+        return FilesystemStore(config.url[len("file://"):], chunk_bytes=config.chunk_bytes)
+    if scheme == "minio":
+        from storage.documents.minio_store import MinioStore
+
+        return MinioStore(minio_target(config), config)
+    raise StorageError("SHUBBAK_STORAGE_URL must start with file:// or minio://")
+
+
+@dataclass(frozen=True)
+class MinioTarget:
+    endpoint: str
+    bucket: str
+    access_key: str
+    secret_key: str
+    secure: bool
+    region: str | None
+
+
+def minio_target(config: StoreConfig) -> MinioTarget:
+    """``minio://KEY:SECRET@HOST:PORT/BUCKET?secure=true&region=R`` (the settings' keys win over the URL's)."""
+    parts = urlsplit(config.url)
+    query = parse_qs(parts.query)
+    bucket = parts.path.strip("/")
+    access = config.access_key or unquote(parts.username or "")
+    secret = config.secret_key or unquote(parts.password or "")
+    if not parts.hostname or not bucket or "/" in bucket:
+        raise StorageError("a MinIO storage URL looks like minio://KEY:SECRET@HOST:9000/BUCKET")
+    if not access or not secret:
+        raise StorageError("MinIO needs an access key and a secret key (in the URL or SHUBBAK_STORAGE_*_KEY)")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    endpoint = f"{host}:{parts.port}" if parts.port else host
+    secure = query.get("secure", ["false"])[-1].lower() in {"1", "true", "yes"}
+    return MinioTarget(endpoint=endpoint, bucket=bucket, access_key=access, secret_key=secret, secure=secure,
+                       region=query.get("region", [None])[-1])
+
+
+_stores: dict[StoreConfig, ObjectStore] = {}
+_lock = threading.Lock()
+
+
+def store_for(config: StoreConfig) -> ObjectStore:
+    """One store (and connection pool) per configuration for the life of the process."""
+    found = _stores.get(config)
+    if found is None:
+        with _lock:
+            found = _stores.get(config)
+            if found is None:
+                found = _stores[config] = open_store(config)
+    return found

@@ -1,0 +1,101 @@
+"""Documents in a MinIO bucket (or any S3-compatible server), through the ``minio`` SDK.
+
+The only module of Shubbak that imports ``minio``. Uploads stream with ``put_object(length=-1)``: the SDK
+reads one part at a time from the reader and sends it (as a single PUT when the whole file fits in one part,
+as a multipart upload otherwise, which the SDK aborts if anything fails).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from typing import Any
+
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+from urllib3.exceptions import HTTPError
+
+from storage.documents import (
+    Download,
+    MinioTarget,
+    ObjectMissing,
+    ObjectStore,
+    Readable,
+    StorageError,
+    StoreConfig,
+    check_key,
+)
+
+_MISSING = {"NoSuchKey", "NoSuchObject"}
+
+
+def _http_client(ca_file: str) -> urllib3.PoolManager:
+    """What the SDK uses by default, trusting a private certificate authority."""
+    timeout = 5 * 60
+    retries = urllib3.Retry(total=5, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504])
+    context = ssl.create_default_context(cafile=ca_file)
+    return urllib3.PoolManager(timeout=urllib3.Timeout(connect=timeout, read=timeout), maxsize=10,
+                               ssl_context=context, retries=retries)
+
+
+class MinioStore(ObjectStore):
+    name = "minio"
+
+    def __init__(self, target: MinioTarget, config: StoreConfig) -> None:
+        self.target = target
+        self.bucket = target.bucket
+        self.config = config
+        self.client = Minio(target.endpoint, access_key=target.access_key, secret_key=target.secret_key,
+                            secure=target.secure, region=target.region,
+                            http_client=_http_client(config.ca_file) if target.secure and config.ca_file else None)
+
+    def prepare(self) -> None:
+        try:
+            if not self.client.bucket_exists(self.bucket):
+                self.client.make_bucket(self.bucket)
+        except S3Error as exc:
+            if exc.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:  # made by a twin process
+                raise StorageError(f"MinIO refused to prepare bucket {self.bucket}: {exc.code}") from exc
+        except (HTTPError, OSError) as exc:
+            raise StorageError(f"MinIO at {self.target.endpoint} cannot be reached: {exc}") from exc
+
+    def put(self, key: str, data: Readable, *, content_type: str) -> None:
+        check_key(key)
+        try:
+            self.client.put_object(self.bucket, key, data, length=-1, content_type=content_type,  # type: ignore[arg-type]
+                                   part_size=self.config.part_bytes,
+                                   num_parallel_uploads=self.config.parallel_parts)
+        except BaseException:
+            # The SDK aborts a failed multipart upload; a failed single PUT stores nothing. Removing the key
+            # as well covers a failure after the server stored the object but before we heard so.
+            with contextlib.suppress(Exception):
+                self.client.remove_object(self.bucket, key)
+            raise
+
+    def open(self, key: str) -> Download:
+        try:
+            response: Any = self.client.get_object(self.bucket, check_key(key))
+        except S3Error as exc:
+            if exc.code in _MISSING:
+                raise ObjectMissing(key) from exc
+            raise StorageError(f"MinIO refused to read {key}: {exc.code}") from exc
+
+        def close() -> None:
+            response.close()
+            response.release_conn()
+
+        size = int(response.headers.get("Content-Length", "0"))
+        return Download(size, response.stream(self.config.chunk_bytes), close)
+
+    def delete(self, key: str) -> None:
+        self.client.remove_object(self.bucket, check_key(key))
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.stat_object(self.bucket, check_key(key))
+        except S3Error as exc:
+            if exc.code in _MISSING:
+                return False
+            raise
+        return True

@@ -1,0 +1,142 @@
+"""The document store's contract, run against both backends: a folder, and MinIO (moto's S3 server)."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storage.documents import (
+    MIB,
+    ObjectMissing,
+    ObjectStore,
+    StorageError,
+    StoreConfig,
+    minio_target,
+    open_store,
+)
+
+
+@pytest.fixture
+def store(storage_url: str) -> ObjectStore:
+    found = open_store(StoreConfig(url=storage_url, chunk_bytes=64 * 1024, part_bytes=5 * MIB))
+    found.prepare()
+    return found
+
+
+class Failing:
+    """A reader that gives ``good`` bytes, then fails as a dropped connection would."""
+
+    def __init__(self, good: int) -> None:
+        self.left = good
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            raise ConnectionResetError("the client went away")
+        n = min(self.left, size if size > 0 else 1 << 20, 1 << 20)
+        self.left -= n
+        return os.urandom(n)
+
+
+def _read_all(store: ObjectStore, key: str) -> tuple[int, list[bytes]]:
+    download = store.open(key)
+    try:
+        return download.size, list(download)
+    finally:
+        download.close()
+
+
+def test_what_is_put_is_read_back_in_chunks(store: ObjectStore) -> None:
+    data = os.urandom(300 * 1024)
+    store.put("cases/1/small", io.BytesIO(data), content_type="application/pdf")
+    size, chunks = _read_all(store, "cases/1/small")
+    assert size == len(data)
+    assert b"".join(chunks) == data
+    assert len(chunks) > 1  # streamed, not read whole
+
+
+def test_a_file_larger_than_a_part_streams_in_parts(store: ObjectStore) -> None:
+    data = os.urandom(12 * MIB)  # three 5 MiB parts on MinIO
+    store.put("cases/1/large", io.BytesIO(data), content_type="image/tiff")
+    size, chunks = _read_all(store, "cases/1/large")
+    assert size == len(data)
+    assert b"".join(chunks) == data
+
+
+@pytest.mark.parametrize("good", [0, 100, 7 * MIB], ids=["at-once", "in-first-part", "in-second-part"])
+def test_a_failed_put_leaves_nothing(store: ObjectStore, good: int) -> None:
+    with pytest.raises(ConnectionResetError):
+        store.put("cases/1/broken", Failing(good), content_type="application/pdf")
+    assert not store.exists("cases/1/broken")
+    with pytest.raises(ObjectMissing):
+        store.open("cases/1/broken")
+    if store.name == "filesystem":
+        assert [p for p in Path(getattr(store, "root")).rglob("*") if p.is_file()] == []
+    else:
+        client: Any = getattr(store, "client")
+        assert client._list_multipart_uploads(getattr(store, "bucket")).uploads == []
+
+
+def test_exists_and_delete(store: ObjectStore) -> None:
+    store.put("cases/2/a", io.BytesIO(b"%PDF-1.4 x"), content_type="application/pdf")
+    assert store.exists("cases/2/a")
+    assert not store.exists("cases/2/b")
+    store.delete("cases/2/a")
+    store.delete("cases/2/a")  # deleting what is gone is not an error
+    assert not store.exists("cases/2/a")
+
+
+def test_reading_a_missing_object_is_object_missing(store: ObjectStore) -> None:
+    with pytest.raises(ObjectMissing):
+        store.open("cases/3/nothing")
+
+
+@pytest.mark.parametrize("key", ["../etc/passwd", "/abs/path", "cases/../../x", "Cases/1/A", "cases//1", ""])
+def test_keys_that_could_escape_are_refused(store: ObjectStore, key: str) -> None:
+    with pytest.raises(ValueError, match="not a valid object key"):
+        store.put(key, io.BytesIO(b"x"), content_type="application/pdf")
+
+
+def test_prepare_creates_the_folder_or_bucket_and_can_run_again(storage_url: str) -> None:
+    fresh = open_store(StoreConfig(url=storage_url))
+    assert not _ready(fresh)
+    fresh.prepare()
+    fresh.prepare()
+    assert _ready(fresh)
+
+
+def _ready(store: ObjectStore) -> bool:
+    if store.name == "filesystem":
+        return Path(getattr(store, "root")).is_dir()
+    client: Any = getattr(store, "client")
+    return bool(client.bucket_exists(getattr(store, "bucket")))
+
+
+def test_minio_urls_name_endpoint_keys_bucket_tls_and_region() -> None:
+    target = minio_target(StoreConfig(url="minio://AKIA:s%2Fcr%40t@minio.center.local:9000/scans?secure=true"
+                                          "&region=me-south-1"))
+    assert (target.endpoint, target.bucket, target.access_key, target.secret_key, target.secure, target.region) == (
+        "minio.center.local:9000", "scans", "AKIA", "s/cr@t", True, "me-south-1")
+    plain = minio_target(StoreConfig(url="minio://k:s@10.0.0.5:9000/docs"))
+    assert (plain.secure, plain.region) == (False, None)
+
+
+def test_keys_from_settings_win_over_the_url() -> None:
+    target = minio_target(StoreConfig(url="minio://minio:9000/docs", access_key="from-env", secret_key="secret"))
+    assert (target.access_key, target.secret_key, target.endpoint) == ("from-env", "secret", "minio:9000")
+
+
+@pytest.mark.parametrize("url, words", [
+    ("minio://k:s@host:9000", "looks like minio://"),
+    ("minio://k:s@host:9000/a/b", "looks like minio://"),
+    ("minio://host:9000/docs", "needs an access key"),
+    ("s3://k:s@host/docs", "must start with file:// or minio://"),
+    ("var/documents", "must start with file:// or minio://"),
+    ("file://", "names a folder"),
+])
+def test_bad_storage_urls_are_refused_with_the_reason(url: str, words: str) -> None:
+    with pytest.raises(StorageError, match=words):
+        open_store(StoreConfig(url=url))
