@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -14,12 +15,14 @@ from sqlmodel import Session
 from admin_ui import web
 from api import errors
 from api.limits import BodyLimit
-from api.routes import auth, cases, processes, public, tasks
+from api.routes import auth, cases, documents, processes, public, tasks
+from engine import documents as document_store
 from engine import timers
 from engine.settings import Settings, get_settings
 from storage.db import engine_for
 
 log = logging.getLogger(__name__)
+_DOCUMENT_UPLOAD = re.compile(r"^/api/cases/[^/]+/documents/?$")
 
 
 def _tick_once(settings: Settings) -> int:
@@ -42,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The document store's folder or bucket is made on start: a misconfigured store stops the start.
+        await run_in_threadpool(document_store.store_for(settings).prepare)
         ticker = None
         if settings.timer_tick_seconds > 0 and not settings.broker_url:
             ticker = asyncio.create_task(_tick_forever(settings))
@@ -55,10 +60,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Case management for one-stop citizen service centers (شبّاك).")
     app.state.settings = settings
     errors.install(app)
-    for module in (auth, processes, cases, tasks, public):
+    for module in (auth, processes, cases, tasks, documents, public):
         app.include_router(module.router)
 
     def limit_for(path: str) -> int:
+        if _DOCUMENT_UPLOAD.match(path):
+            return settings.max_document_bytes + settings.max_document_form_bytes
         return settings.max_deploy_bytes if path.startswith("/api/processes") else settings.max_request_bytes
 
     app.add_middleware(BodyLimit, limit_for=limit_for)

@@ -9,10 +9,12 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
+from engine import documents
 from engine.errors import Forbidden, Unauthorized
 from engine.settings import Settings
 from engine.users import Actor, actor_from_token
 from storage.db import engine_for
+from storage.documents import ObjectStore
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
@@ -31,6 +33,13 @@ def get_session(settings: SettingsDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_store(settings: SettingsDep) -> ObjectStore:
+    return documents.store_for(settings)
+
+
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
 
 
 def current_actor(session: SessionDep, settings: SettingsDep,

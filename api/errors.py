@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from engine.errors import (
     Conflict,
+    Corrupted,
     DomainError,
     Forbidden,
     Invalid,
@@ -17,7 +18,7 @@ from engine.errors import (
 )
 
 _STATUS = {NotFound: 404, Unauthorized: 401, Forbidden: 403, Conflict: 409, Invalid: 422, TooLarge: 413,
-           RateLimited: 429}
+           RateLimited: 429, Corrupted: 500}
 
 
 def install(app: FastAPI) -> None:

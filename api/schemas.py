@@ -7,7 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from storage.models import AuditEvent, Case, ProcessVersion, Task, User
+from engine.checklist import Checklist
+from engine.custody import Original
+from storage.models import AuditEvent, Case, Document, DocumentWaiver, ProcessVersion, Task, User
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -196,3 +198,102 @@ class TrackPublic(BaseModel):
     current_step: str | None
     current_step_ar: str | None
     updated_at: datetime | None
+
+
+class DocumentPublic(BaseModel):
+    id: int
+    case_id: int
+    kind: str
+    version: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_by: str
+    uploaded_at: datetime | None
+
+    @classmethod
+    def of(cls, doc: Document) -> DocumentPublic:
+        assert doc.id is not None
+        return cls(id=doc.id, case_id=doc.case_id, kind=doc.kind, version=doc.version, filename=doc.filename,
+                   content_type=doc.content_type, size=doc.size, sha256=doc.sha256, uploaded_by=doc.uploaded_by,
+                   uploaded_at=utc(doc.uploaded_at))
+
+
+class WaiverCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class WaiverPublic(BaseModel):
+    kind: str
+    reason: str
+    waived_by: str
+    waived_at: datetime | None
+
+    @classmethod
+    def of(cls, waiver: DocumentWaiver) -> WaiverPublic:
+        return cls(kind=waiver.kind, reason=waiver.reason, waived_by=waiver.waived_by,
+                   waived_at=utc(waiver.waived_at))
+
+
+class ChecklistItem(BaseModel):
+    kind: str
+    ar: str
+    en: str
+    required: bool
+    present: bool
+    versions: int
+    latest: DocumentPublic | None
+    waiver: WaiverPublic | None
+
+
+class ChecklistPublic(BaseModel):
+    complete: bool
+    missing: list[str]
+    blocking: list[str]
+    items: list[ChecklistItem]
+
+    @classmethod
+    def of(cls, found: Checklist) -> ChecklistPublic:
+        return cls(complete=found.complete, missing=found.missing, blocking=found.blocking, items=[
+            ChecklistItem(kind=i.paper.kind, ar=i.paper.ar, en=i.paper.en, required=i.paper.required,
+                          present=bool(i.documents), versions=len(i.documents),
+                          latest=DocumentPublic.of(i.latest) if i.latest else None,
+                          waiver=WaiverPublic.of(i.waiver) if i.waiver else None)
+            for i in found.items])
+
+
+class OriginalMove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(min_length=1, max_length=64)
+    to: str = Field(min_length=1, max_length=100)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class CustodyStep(BaseModel):
+    action: str
+    location: str
+    actor: str
+    at: datetime | None
+    note: str | None
+
+
+class OriginalPublic(BaseModel):
+    kind: str
+    location: str
+    awaiting_receipt: bool
+    moved_by: str
+    moved_at: datetime | None
+    received_by: str | None
+    received_at: datetime | None
+    history: list[CustodyStep]
+
+    @classmethod
+    def of(cls, found: Original) -> OriginalPublic:
+        return cls(kind=found.kind, location=found.location, awaiting_receipt=found.awaiting_receipt,
+                   moved_by=found.moved_by, moved_at=utc(found.moved_at), received_by=found.received_by,
+                   received_at=utc(found.received_at),
+                   history=[CustodyStep(action=m.action, location=m.location, actor=m.actor, at=utc(m.at),
+                                        note=m.note) for m in found.history])

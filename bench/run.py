@@ -17,9 +17,8 @@ from pathlib import Path
 from sqlmodel import Session
 
 from bench import bare, direct, history, http, seed
-from bench.workload import SERVICE
+from bench.workload import package
 from engine import processes
-from engine.packages import read_package
 from engine.settings import Settings
 from engine.users import Actor, create_user, issue_token
 from storage.db import dispose, engine_for
@@ -38,7 +37,7 @@ def prepare(folder: Path, name: str) -> tuple[Settings, dict[str, str]]:
     env = {"SHUBBAK_DATABASE_URL": url, "SHUBBAK_SECRET_KEY": SECRET, "SHUBBAK_ENVIRONMENT": "test",
            "SHUBBAK_TIMER_TICK_SECONDS": "0", "SHUBBAK_VAR_DIR": str(folder)}
     with Session(engine_for(url)) as session:
-        processes.deploy(session=session, files=read_package(SERVICE), actor=ADMIN, settings=settings)
+        processes.deploy(session=session, files=package(), actor=ADMIN, settings=settings)
     return settings, env
 
 

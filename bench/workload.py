@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.packages import read_package
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE = ROOT / "processes" / "building_permit"
 CITIZEN = {"national_id": "29001011234567", "full_name": "سارة أحمد محمود", "phone": "+201001234567"}
@@ -17,6 +19,14 @@ class Step:
     task: str
     lane: str
     data: dict[str, Any]
+
+
+def package() -> dict[str, bytes]:
+    """The building permit's files with its papers marked optional: the lifecycle benchmarks compare the engine
+    with bare SpiffWorkflow, which has no papers; scanning them is measured on its own (bench/documents.py)."""
+    files = read_package(SERVICE)
+    files["service.toml"] = files["service.toml"].replace(b"required = true", b"required = false")
+    return files
 
 
 def approved_path() -> list[Step]:

@@ -41,5 +41,9 @@ class TooLarge(DomainError):
     """The input is over a size limit named in the settings."""
 
 
+class Corrupted(DomainError):
+    """Stored data no longer matches what was recorded of it (a checksum, a missing file): never served."""
+
+
 class RateLimited(DomainError):
     """Too many attempts in a short time; the caller should wait."""

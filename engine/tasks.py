@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from engine import audit, clock, processes, workflows
+from engine import checklist, clock, processes, workflows
 from engine.bpmn import runner
 from engine.cases import load_case, process_failed
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
@@ -80,11 +80,7 @@ def _write_claim(session: Session, task: Task, actor: Actor, to: str | None, kin
         session.rollback()
         raise Conflict("the task was claimed, released or completed by someone else at the same moment")
     case = load_case(session, task.case_id)
-    version = case.version
-    event = audit.build(case, actor=actor.username, kind=kind, task=task.name, data={"task_id": task.id})
-    workflows.claim_case(session, task.case_id, version, {"audit_seq": case.audit_seq,
-                                                          "audit_head": case.audit_head, "version": version + 1})
-    workflows.append_events(session, [event])
+    workflows.append_to_chain(session, case, actor=actor.username, events=[(kind, task.name, {"task_id": task.id})])
     workflows.commit_or_conflict(session)
     session.refresh(task)
     return task
@@ -104,6 +100,8 @@ def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Act
         problems = form_errors(process.validator(info.form), data)
         if problems:
             raise Invalid("the form has errors", problems)
+    # The checklist of papers goes into the task's data (gateways read it); intake refuses missing papers.
+    data = {**data, **checklist.task_data(session, case, process, task.name)}
     workflow = workflows.load(case, process, settings)
     moment = clock.now()  # the step's moment: scripts and timers run at it, its events record it (replay too)
     try:

@@ -22,13 +22,14 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
 from sqlmodel import Session
 
 from engine import audit, clock
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.serializer import STATE_FORMAT
-from engine.errors import Conflict
+from engine.errors import Conflict, NotFound
 from engine.settings import Settings
 from storage.db import write_lock
 from storage.models import AuditEvent, Case, Task
@@ -160,6 +161,35 @@ def _event_row(ev: AuditEvent) -> dict[str, Any]:
 
 def append_events(session: Session, events: list[AuditEvent]) -> None:
     session.connection().execute(_INSERT_EVENT, [_event_row(ev) for ev in events])
+
+
+def lock_case(session: Session, case_id: int) -> Case:
+    """The case row read afresh inside the caller's transaction and kept from other writers until it ends
+    (``FOR UPDATE`` on PostgreSQL; on SQLite the caller holds ``write_lock``). Detached, like
+    ``cases.load_case``: it is written back only through ``append_to_chain``'s versioned UPDATE."""
+    case = session.execute(select(Case).where(_CASES.c.id == case_id).with_for_update()
+                           .options(defer(Case.state), defer(Case.data))  # type: ignore[arg-type]
+                           .execution_options(populate_existing=True)).scalars().first()
+    if case is None:
+        session.rollback()
+        raise NotFound(f"case {case_id} does not exist")
+    session.expunge(case)
+    return case
+
+
+def append_to_chain(session: Session, case: Case, *, actor: str,
+                    events: list[tuple[str, str | None, dict[str, Any]]]) -> list[AuditEvent]:
+    """Append ``events`` (kind, task, data) to the case's hash chain inside the caller's transaction: the
+    versioned case UPDATE first (Conflict, rolled back, when the case moved on since ``case`` was read), then
+    the events. For commands that change no workflow state; the caller writes its rows and commits."""
+    assert case.id is not None
+    version = case.version
+    rows = [audit.build(case, actor=actor, kind=kind, task=task, data=data) for kind, task, data in events]
+    claim_case(session, case.id, version, {"audit_seq": case.audit_seq, "audit_head": case.audit_head,
+                                           "version": version + 1})
+    append_events(session, rows)
+    case.version = version + 1
+    return rows
 
 
 @lru_cache(maxsize=32)

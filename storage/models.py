@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -181,3 +181,57 @@ class AuditAccess(SQLModel, table=True):
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+class Document(SQLModel, table=True):
+    """One scan of one paper of a case, kept in the document store under ``storage_key``.
+
+    Rows are only inserted: a new scan of the same kind is the next ``version``, and the earlier ones stay.
+    """
+
+    __tablename__ = "document"
+    __table_args__ = (UniqueConstraint("case_id", "kind", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    kind: str = Field(max_length=64)
+    version: int
+    filename: str = Field(max_length=255)
+    content_type: str = Field(max_length=100)
+    size: int = Field(sa_type=BigInteger)  # type: ignore[call-overload]
+    sha256: str = Field(max_length=64)
+    storage_key: str = Field(max_length=255, unique=True)
+    uploaded_by: str = Field(max_length=64)
+    uploaded_at: datetime = _ts(default_factory=utcnow)
+
+
+class DocumentWaiver(SQLModel, table=True):
+    """A supervisor's decision that a case may go past intake without one required document."""
+
+    __tablename__ = "document_waiver"
+    __table_args__ = (UniqueConstraint("case_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id")
+    kind: str = Field(max_length=64)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    waived_by: str = Field(max_length=64)
+    waived_at: datetime = _ts(default_factory=utcnow)
+
+
+class CustodyMove(SQLModel, table=True):
+    """One step in the travels of a paper original: sent somewhere (``moved``) or confirmed there (``received``).
+
+    Rows are only inserted; where an original is now is its last row.
+    """
+
+    __tablename__ = "custody_move"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    kind: str = Field(max_length=64)
+    action: str = Field(max_length=16)
+    location: str = Field(max_length=100)
+    actor: str = Field(max_length=64)
+    at: datetime = _ts(default_factory=utcnow)
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -60,6 +60,8 @@ class CompiledProcess:
     sha256: str
     has_layout: bool
     start_lanes: frozenset[str] = frozenset()
+    # The user tasks a new case reaches first (the front desk's intake): past them, papers must be complete.
+    intake_tasks: frozenset[str] = frozenset()
     version: int = 0
     validators: dict[str, Draft202012Validator] = field(default_factory=dict)
 
@@ -214,13 +216,14 @@ def _build(files: dict[str, bytes], service: ServiceInfo | None, bpmn_roots: dic
                      for root in bpmn_roots.values())
     return CompiledProcess(process_id=process_id, service=service, spec=spec, subprocess_specs=subprocess_specs,
                            user_tasks=user_tasks, forms=forms, sha256=content_hash(files), has_layout=has_layout,
-                           start_lanes=_first_lanes(spec, user_tasks, default_lane))
+                           start_lanes=_first_lanes(spec, user_tasks, default_lane),
+                           intake_tasks=_first_user_tasks(spec, user_tasks))
 
 
-def _first_lanes(spec: BpmnProcessSpec, user_tasks: dict[str, UserTaskInfo], default_lane: str) -> frozenset[str]:
-    """Lanes of the user tasks a new case can reach before any other user task: who registers requests."""
+def _first_user_tasks(spec: BpmnProcessSpec, user_tasks: dict[str, UserTaskInfo]) -> frozenset[str]:
+    """Names of the user tasks a new case can reach before any other user task: the intake."""
     seen: set[str] = set()
-    lanes: set[str] = set()
+    found: set[str] = set()
     todo = [spec.start]
     while todo:
         task_spec = todo.pop()
@@ -228,9 +231,15 @@ def _first_lanes(spec: BpmnProcessSpec, user_tasks: dict[str, UserTaskInfo], def
             continue
         seen.add(task_spec.name)
         if getattr(task_spec, "manual", False) and task_spec.bpmn_id in user_tasks:
-            lanes.add(user_tasks[task_spec.bpmn_id].lane)
+            found.add(task_spec.bpmn_id)
             continue
         todo.extend(task_spec.outputs)
+    return frozenset(found)
+
+
+def _first_lanes(spec: BpmnProcessSpec, user_tasks: dict[str, UserTaskInfo], default_lane: str) -> frozenset[str]:
+    """Lanes of the user tasks a new case can reach before any other user task: who registers requests."""
+    lanes = {user_tasks[name].lane for name in _first_user_tasks(spec, user_tasks)}
     return frozenset(lanes or {default_lane})
 
 

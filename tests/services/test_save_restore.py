@@ -19,6 +19,7 @@ from engine.settings import Settings
 from engine.workflows import workflow_cache
 from storage.db import engine_for
 from storage.models import Case, Task
+from tests.services.papers import provide_papers
 from tests.services.paths import PATHS, PROCESSES, ServicePath
 from tests.support.api import Api
 
@@ -53,6 +54,7 @@ def test_save_restore_between_every_step(sqlite_api: Api, path: ServicePath,
     r = api.open_case(path.service, api.user("front_desk"), data=path.case_data)
     assert r.status_code == 201, r.text
     case: dict[str, Any] = r.json()
+    provide_papers(api, path.service, case["id"])
 
     for number, step in enumerate(path.steps):
         _assert_round_trip(settings, case["id"])

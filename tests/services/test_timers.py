@@ -26,6 +26,7 @@ from engine.timers import tick
 from engine.workflows import workflow_cache
 from storage.db import engine_for
 from storage.models import Case
+from tests.services.papers import provide_papers
 from tests.services.paths import PROCESSES, ServicePath, find_path
 from tests.support.api import Api
 
@@ -48,6 +49,7 @@ def _walk_to(api: Api, path: ServicePath, task_name: str) -> tuple[dict[str, Any
     r = api.open_case(path.service, api.user("front_desk"), data=path.case_data)
     assert r.status_code == 201, r.text
     case: dict[str, Any] = r.json()
+    provide_papers(api, path.service, case["id"])
     index = [step.task for step in path.steps].index(task_name)
     for step in path.steps[:index]:
         r = api.complete(case["tasks"][0]["id"], step.data, api.user(step.lane))
