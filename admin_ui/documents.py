@@ -1,8 +1,6 @@
-"""The documents of a case as the pages show them: the service's checklist, scans attached at the window,
-and the files a reviewer opens.
-
-Placeholder until the documents service (engine/documents.py) lands: the checklist comes from service.toml,
-uploads are read but not stored, and pages say "documents: coming with the documents service".
+"""The documents of a case as the pages show them: the service's checklist, scans attached at the window or
+on a task, and the files a reviewer opens. Every action is an engine command (``engine.documents``,
+``engine.checklist``); this module only turns page forms into their arguments and their answers into rows.
 """
 
 from __future__ import annotations
@@ -14,50 +12,120 @@ from sqlmodel import Session
 from starlette.datastructures import FormData, UploadFile
 
 from admin_ui.i18n import Lang
+from engine import checklist, files
+from engine import documents as scans
+from engine.errors import DomainError, Invalid
 from engine.service_info import ServiceInfo
 from engine.settings import Settings
 from engine.users import Actor
 from storage.models import Case
 
 FIELD_PREFIX = "scan."
+_PDF = "application/pdf"
+
+
+@dataclass
+class _Part:
+    """One part of an upload form, as ``engine.documents.upload`` reads them."""
+
+    name: str
+    filename: str | None
+    content_type: str | None
+    source: Any
+
+    def read(self, size: int = -1, /) -> bytes:
+        data: bytes = self.source.read(size)
+        return data
+
+
+class _Text:
+    def __init__(self, text: str) -> None:
+        self._data = text.encode()
+
+    def read(self, size: int = -1, /) -> bytes:
+        size = len(self._data) if size < 0 else size
+        out, self._data = self._data[:size], self._data[size:]
+        return out
 
 
 @dataclass(frozen=True)
 class Upload:
     kind: str
-    filename: str
-    content_type: str
-    content: bytes
+    file: UploadFile
 
 
-def available() -> bool:
-    """Whether documents are stored yet (the documents service has not landed)."""
-    return False
-
-
-def checklist(service: ServiceInfo, lang: Lang) -> list[dict[str, Any]]:
+def checklist_of(service: ServiceInfo, lang: Lang) -> list[dict[str, Any]]:
     return [{"kind": d.kind, "label": d.ar if lang.code == "ar" else d.en, "required": d.required,
              "field": FIELD_PREFIX + d.kind} for d in service.documents]
 
 
-async def uploads(form: FormData) -> list[Upload]:
-    found = []
-    for key, value in form.multi_items():
-        if key.startswith(FIELD_PREFIX) and isinstance(value, UploadFile) and value.filename:
-            found.append(Upload(key.removeprefix(FIELD_PREFIX), value.filename,
-                                value.content_type or "application/octet-stream", await value.read()))
-    return found
+def uploads(form: FormData) -> list[Upload]:
+    """The scans of a page form: fields ``scan.<kind>`` holding a chosen file."""
+    return [Upload(key.removeprefix(FIELD_PREFIX), value) for key, value in form.multi_items()
+            if key.startswith(FIELD_PREFIX) and isinstance(value, UploadFile) and value.filename]
 
 
-def attach(db: Session, case: Case, scans: list[Upload], actor: Actor, settings: Settings) -> None:
-    """Store the scans on the case (nothing yet: the documents service has not landed)."""
+def precheck(found: list[Upload], settings: Settings, lang: Lang) -> dict[str, str]:
+    """Refuse, before a case is opened, a file that is no accepted scan (judged by its first bytes)."""
+    problems = {}
+    for scan in found:
+        head = scan.file.file.read(files.SNIFF_BYTES)
+        scan.file.file.seek(0)
+        kind = files.detect(head)
+        if not head:
+            problems[scan.kind] = lang.gettext("The file is empty: scan the paper again.")
+        elif kind is None or kind.mime not in settings.document_types:
+            problems[scan.kind] = lang.gettext("Only PDF, JPEG, PNG or TIFF scans are accepted.")
+    return problems
 
 
-def received(db: Session, case: Case, service: ServiceInfo, lang: Lang) -> list[dict[str, Any]]:
-    """The checklist with what the case holds of each kind (nothing known yet)."""
-    return [{**item, "received": None} for item in checklist(service, lang)]
+def attach(db: Session, case: Case, found: list[Upload], actor: Actor, settings: Settings) -> list[str]:
+    """Store each scan as the next version of its kind; the messages of those refused."""
+    assert case.id is not None
+    store = scans.store_for(settings)
+    refused = []
+    for scan in found:
+        parts = [_Part("kind", None, None, _Text(scan.kind)),
+                 _Part("file", scan.file.filename, scan.file.content_type, scan.file.file)]
+        try:
+            scans.upload(session=db, actor=actor, settings=settings, store=store, case_id=case.id, parts=parts)
+        except Invalid as exc:
+            reasons = "; ".join(str(d.get("msg")) for d in exc.details) or exc.message
+            refused.append(f"{scan.file.filename}: {reasons}")
+        except DomainError as exc:
+            refused.append(f"{scan.file.filename}: {exc.message}")
+    return refused
 
 
-def of_case(db: Session, case: Case, lang: Lang) -> list[dict[str, Any]]:
-    """The case's stored documents, newest first (none yet: the documents service has not landed)."""
-    return []
+def received(db: Session, case: Case, actor: Actor, settings: Settings, lang: Lang) -> list[dict[str, Any]]:
+    """The service's papers with what the case holds of each: scanned, waived, or missing."""
+    assert case.id is not None
+    found = checklist.for_case(session=db, actor=actor, settings=settings, case_id=case.id)
+    return [{"kind": i.paper.kind, "label": i.paper.ar if lang.code == "ar" else i.paper.en,
+             "required": i.paper.required, "received": bool(i.documents), "waived": i.waiver is not None,
+             "versions": len(i.documents)} for i in found.items]
+
+
+def of_case(db: Session, case: Case, actor: Actor, settings: Settings, lang: Lang) -> list[dict[str, Any]]:
+    """The latest scan of each kind, for the viewer: PDFs in a frame, images inline."""
+    assert case.id is not None
+    labels = {d["kind"]: d["label"] for d in received(db, case, actor, settings, lang)}
+    order = {kind: n for n, kind in enumerate(labels)}
+    latest = {}
+    for doc in scans.list_documents(session=db, actor=actor, settings=settings, case_id=case.id):
+        latest[doc.kind] = doc
+    return [{"id": d.id, "kind": d.kind, "url": f"/documents/{d.id}", "label": labels.get(d.kind, d.kind),
+             "filename": d.filename, "version": d.version, "is_pdf": d.content_type == _PDF,
+             "is_image": d.content_type.startswith("image/") and d.content_type != "image/tiff", "size": d.size}
+            for d in sorted(latest.values(), key=lambda d: (order.get(d.kind, len(order)), d.kind))]
+
+
+def panel(db: Session, case: Case, lanes: list[str], actor: Actor, settings: Settings,
+          lang: Lang) -> dict[str, Any]:
+    """What ``templates/_documents.html`` shows of a case: its papers, its scans, and the reader's forms."""
+    papers = received(db, case, actor, settings, lang)
+    blocking = [p for p in papers if p["required"] and not p["received"] and not p["waived"]]
+    docs = of_case(db, case, actor, settings, lang)
+    return {"papers": papers, "docs": docs, "scans": {d["kind"]: d for d in docs},
+            "can_attach": case.status == "open" and bool(actor.roles & set(lanes)),
+            "can_waive": case.status == "open" and actor.has("supervisor") and bool(blocking)}

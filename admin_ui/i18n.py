@@ -53,6 +53,12 @@ ENGINE_MESSAGES = (N_("your roles do not include a lane of this case's service")
                    N_("the task is already completed"), N_("wrong username or password"))
 
 
+def ltr(text: str) -> str:
+    """``text`` isolated as left-to-right (LRI … PDI): a tracking number inside an Arabic sentence keeps its
+    order (4821-9135-567, not 567-9135-4821)."""
+    return f"\u2066{text}\u2069"
+
+
 def po_path(language: str) -> Path:
     return LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
 

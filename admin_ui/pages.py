@@ -6,7 +6,7 @@ page in the reader's language with the matching status, never the API's JSON.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -124,11 +124,16 @@ def signed_in(viewer: CurrentViewer) -> Viewer:
 SignedIn = Annotated[Viewer, Depends(signed_in)]
 
 
-async def checked_form(request: Request) -> FormData:
-    """The submitted form, once its CSRF token matched the session's: every page POST depends on this."""
+async def checked_form(request: Request) -> AsyncIterator[FormData]:
+    """The submitted form, once its CSRF token matched the session's: every page POST depends on this.
+
+    Its uploaded files (spooled to disk when large) are closed when the page is done with them."""
     form = await request.form()
-    cookie.check_csrf(request, form.get(cookie.CSRF_FIELD))
-    return form
+    try:
+        cookie.check_csrf(request, form.get(cookie.CSRF_FIELD))
+        yield form
+    finally:
+        await form.close()
 
 
 CheckedForm = Annotated[FormData, Depends(checked_form)]

@@ -22,8 +22,10 @@ SENTENCES = {
     "timer_fired": N_("A deadline of the service passed"),
     "case_completed": N_("The case was closed"),
     "case_cancelled": N_("%(actor)s cancelled the case"),
-    "document_added": N_("%(actor)s attached a document"),
-    "document_waived": N_("%(actor)s waived a document"),
+    "document_uploaded": N_("%(actor)s scanned “%(paper)s”"),
+    "document_waived": N_("%(actor)s waived “%(paper)s”"),
+    "original_received": N_("%(actor)s received the paper original of “%(paper)s”"),
+    "original_moved": N_("%(actor)s sent the paper original of “%(paper)s” on"),
 }
 
 
@@ -47,17 +49,22 @@ def full_names(db: Session, events: list[AuditEvent]) -> dict[str, str]:
 
 
 def story(events: list[AuditEvent], schemas: dict[str, dict[str, Any]], labels: Labels, service_code: str,
-          lang: Lang, people: dict[str, str]) -> list[Entry]:
-    """Every event, oldest first, as a sentence in the reader's language with what was decided."""
+          lang: Lang, people: dict[str, str], papers: dict[str, str]) -> list[Entry]:
+    """Every event, oldest first, as a sentence in the reader's language with what was decided.
+
+    ``papers`` names the service's document kinds in the reader's language."""
     entries = []
     for ev in events:
         actor = people.get(ev.actor) or (lang.gettext("The system") if ev.actor == "system" else ev.actor)
         step = labels.step(service_code, ev.task, lang) if ev.task else ""
+        paper = papers.get(str(ev.data.get("kind")), str(ev.data.get("kind", "")))
         sentence = SENTENCES.get(ev.kind)
-        text = lang.gettext(sentence, actor=actor, step=step) if sentence else f"{actor}: {ev.kind}"
+        text = lang.gettext(sentence, actor=actor, step=step, paper=paper) if sentence else f"{actor}: {ev.kind}"
         details = _details(ev, schemas, lang)
-        if ev.kind == "case_cancelled" and ev.data.get("reason"):
+        if ev.data.get("reason"):
             details = [(lang.gettext("Reason"), str(ev.data["reason"]))]
+        elif ev.kind == "document_uploaded" and ev.data.get("filename"):
+            details = [(lang.gettext("File"), str(ev.data["filename"]))]
         entries.append(Entry(_when(ev), text, details, ev.kind, actor))
     return entries
 

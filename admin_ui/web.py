@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -11,6 +12,16 @@ from admin_ui import routes, session
 from engine.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
+# Page forms that carry scans: the front desk's intake (one per paper of the service) and "attach scans".
+_SCAN_FORMS = re.compile(r"^/(desk/[^/]+|cases/\d+/documents)/?$")
+MAX_SCANS_PER_FORM = 12
+
+
+def body_limit(path: str, settings: Settings) -> int | None:
+    """The request body limit of a page that takes scans; None for every other path (the API's default)."""
+    if _SCAN_FORMS.match(path):
+        return settings.max_document_bytes * MAX_SCANS_PER_FORM + settings.max_request_bytes
+    return None
 
 
 def install(app: FastAPI, settings: Settings) -> None:

@@ -64,6 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
 
     def limit_for(path: str) -> int:
+        page = web.body_limit(path, settings)
+        if page is not None:
+            return page
         if _DOCUMENT_UPLOAD.match(path):
             return settings.max_document_bytes + settings.max_document_form_bytes
         return settings.max_deploy_bytes if path.startswith("/api/processes") else settings.max_request_bytes

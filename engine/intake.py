@@ -36,19 +36,7 @@ def catalog(session: Session, actor: Actor) -> list[dict[str, Any]]:
 
 def intake_tasks(process: CompiledProcess) -> list[UserTaskInfo]:
     """The user tasks a new case reaches before any other: the intake the clerk fills at the window."""
-    found: dict[str, UserTaskInfo] = {}
-    seen: set[str] = set()
-    todo = [process.spec.start]
-    while todo:
-        spec = todo.pop()
-        if spec.name in seen:
-            continue
-        seen.add(spec.name)
-        if getattr(spec, "manual", False) and spec.bpmn_id in process.user_tasks:
-            found[spec.bpmn_id] = process.user_tasks[spec.bpmn_id]
-            continue
-        todo.extend(spec.outputs)
-    return sorted(found.values(), key=lambda t: t.name)
+    return [process.user_tasks[name] for name in sorted(process.intake_tasks) if name in process.user_tasks]
 
 
 def intake_form(process: CompiledProcess) -> tuple[UserTaskInfo | None, dict[str, Any] | None]:

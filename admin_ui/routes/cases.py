@@ -38,7 +38,8 @@ def case_list(request: Request, viewer: SignedIn, db: DbSession, q: str = "", st
 @router.get("/cases/{case_id}")
 def case_page(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -> HTMLResponse:
     settings = settings_of(request)
-    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings)
+    actor = viewer.signed_in
+    case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=settings)
     assert case.id is not None
     process = processes.cache.get(db, case.process_version_id, settings)
     version = db.get(ProcessVersion, case.process_version_id)
@@ -52,9 +53,10 @@ def case_page(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -
                   version=version, steps=labels.steps_of(case.service_code, [t.name for t in ready], lang),
                   ready=ready, labels=labels,
                   summary=forms.summary(case.data, process.forms, lang),
-                  timeline=story(events, process.forms, labels, case.service_code, lang, full_names(db, events)),
+                  timeline=story(events, process.forms, labels, case.service_code, lang, full_names(db, events),
+                                 {d.kind: d.ar if lang.code == "ar" else d.en for d in process.service.documents}),
                   has_diagram=diagram.bpmn_of(version) is not None, done_ids=done, current_ids=current,
-                  docs=documents.of_case(db, case, lang), documents_ready=documents.available(),
+                  **documents.panel(db, case, process.lanes, actor, settings, lang),
                   fee_currency=process.service.fee.currency if process.service.fee else "EGP")
 
 

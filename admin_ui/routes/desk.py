@@ -13,7 +13,7 @@ from markupsafe import Markup
 
 from admin_ui import documents, forms, qr
 from admin_ui import session as cookie
-from admin_ui.i18n import N_, Lang
+from admin_ui.i18n import N_, Lang, ltr
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, redirect, render, settings_of
 from engine import cases, intake, processes, tasks
@@ -76,15 +76,15 @@ def _process(db: DbSession, request: Request, service_code: str, actor: Actor) -
 
 def _intake_page(request: Request, process: CompiledProcess, lang: Lang, citizen: dict[str, str],
                  values: dict[str, Any], errors: dict[str, str], citizen_errors: dict[str, str],
-                 status_code: int = 200, fee: Any = None) -> HTMLResponse:
+                 status_code: int = 200, fee: Any = None, scan_errors: dict[str, str] | None = None) -> HTMLResponse:
     _task, schema = intake.intake_form(process)
     service = process.service
     return render(request, "intake.html", status_code=status_code, service=service,
                   service_name=lang.pick(service.name.model_dump() if service.name else None, service.code),
                   citizen_fields=forms.citizen_fields(lang, citizen, citizen_errors),
                   fields=forms.schema_fields(schema or {}, lang, values, errors), form_error=errors.get(""),
-                  fee=fee, fee_rule=service.fee, documents=documents.checklist(service, lang),
-                  documents_ready=documents.available())
+                  fee=fee, fee_rule=service.fee, documents=documents.checklist_of(service, lang),
+                  scan_errors=scan_errors or {})
 
 
 @router.get("/desk/{service_code}")
@@ -102,12 +102,10 @@ def intake_page(request: Request, service_code: str, viewer: SignedIn, db: DbSes
 @router.post("/desk/{service_code}")
 async def register(request: Request, service_code: str, form: CheckedForm, viewer: SignedIn,
                    db: DbSession) -> Response:
-    scans = await documents.uploads(form)
-    return await run_in_threadpool(_register, request, service_code, form, scans, viewer.signed_in, viewer.lang, db)
+    return await run_in_threadpool(_register, request, service_code, form, viewer.signed_in, viewer.lang, db)
 
 
-def _register(request: Request, service_code: str, form: Any, scans: list[documents.Upload], actor: Actor,
-              lang: Lang, db: DbSession) -> Response:
+def _register(request: Request, service_code: str, form: Any, actor: Actor, lang: Lang, db: DbSession) -> Response:
     settings = settings_of(request)
     process = _process(db, request, service_code, actor)
     task, schema = intake.intake_form(process)
@@ -121,8 +119,11 @@ def _register(request: Request, service_code: str, form: Any, scans: list[docume
             key = str(d.get("field", "")).split(".")[-1]
             citizen_errors.setdefault(key, str(d.get("msg_ar") if lang.code == "ar" else d.get("msg")))
     errors = forms.messages(intake.check_intake(process, data), schema or {}, lang)
-    if citizen_errors or errors:
-        return _intake_page(request, process, lang, citizen, raw, errors, citizen_errors, status_code=422)
+    scans = documents.uploads(form)
+    scan_errors = documents.precheck(scans, settings, lang)
+    if citizen_errors or errors or scan_errors:
+        return _intake_page(request, process, lang, citizen, raw, errors, citizen_errors, status_code=422,
+                            scan_errors=scan_errors)
     if form.get("action") == "preview":
         result = intake.preview(session=db, service_code=service_code, citizen=citizen, data=data, actor=actor,
                                 settings=settings)
@@ -130,16 +131,18 @@ def _register(request: Request, service_code: str, form: Any, scans: list[docume
     case = cases.open_case(session=db, service_code=service_code, citizen=citizen, data={}, actor=actor,
                            settings=settings)
     assert case.id is not None
-    documents.attach(db, case, scans, actor, settings)
+    refused = documents.attach(db, case, scans, actor, settings)
     waiting = [t for t in cases.ready_tasks(db, case.id) if task is not None and t.name == task.name]
     if waiting:
         try:
             tasks.complete(session=db, task_id=waiting[0].id, data=data, actor=actor, settings=settings)
         except DomainError as exc:
-            cookie.flash(request, lang.gettext("The request was opened but its intake could not be completed: "
-                                               "%(reason)s", reason=exc.message), "error")
+            reasons = [*refused, *_reasons(exc, lang)]
+            cookie.flash(request, lang.gettext("The request %(number)s was opened but its intake is not complete: "
+                                               "%(reason)s", number=ltr(case.tracking_number),
+                                               reason="; ".join(reasons)), "error")
             return redirect(f"/tasks/{waiting[0].id}")
-    cookie.flash(request, lang.gettext("Request registered: %(number)s", number=case.tracking_number))
+    cookie.flash(request, lang.gettext("Request registered: %(number)s", number=ltr(case.tracking_number)))
     return redirect(f"/cases/{case.id}/receipt")
 
 
@@ -148,6 +151,13 @@ def fee_of(case: Case, service: ServiceInfo) -> Any:
     if case.data.get("fee") is not None:
         return case.data["fee"]
     return service.fee.amount if service.fee is not None else None
+
+
+def _reasons(exc: DomainError, lang: Lang) -> list[str]:
+    """The engine's refusal in the reader's words where it gives them (``msg_ar``), else its message."""
+    details = exc.details if isinstance(exc, Invalid) else []
+    words = [str(d.get("msg_ar") if lang.code == "ar" and d.get("msg_ar") else d.get("msg")) for d in details]
+    return words or [exc.message]
 
 
 @router.get("/cases/{case_id}/receipt")
@@ -162,5 +172,5 @@ def receipt(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -> 
     return render(request, "receipt.html", case=case, service=service,
                   service_name=lang.pick(service.name.model_dump() if service.name else None, case.service_code),
                   fee=fee_of(case, service), currency=service.fee.currency if service.fee else "EGP",
-                  received=documents.received(db, case, process.service, lang), documents_ready=documents.available(),
+                  received=documents.received(db, case, viewer.signed_in, settings, lang),
                   qr=Markup(qr.svg(link)), link=link)  # noqa: S704 - segno writes the SVG, no user markup in it

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 
 from admin_ui import documents, forms
 from admin_ui import session as cookie
+from admin_ui.i18n import ltr
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, Viewer, redirect, render, safe_next, settings_of
 from admin_ui.timeline import earlier_steps, full_names
@@ -52,14 +53,14 @@ def _back(form: Any, default: str = "/inbox") -> str:
 @router.post("/tasks/{task_id}/claim")
 def claim(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
     task = tasks.claim(session=db, task_id=task_id, actor=viewer.signed_in)
-    cookie.flash(request, viewer.lang.gettext("You took %(number)s.", number=task.tracking_number))
+    cookie.flash(request, viewer.lang.gettext("You took %(number)s.", number=ltr(task.tracking_number)))
     return redirect(_back(form))
 
 
 @router.post("/tasks/{task_id}/release")
 def release(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
     task = tasks.unclaim(session=db, task_id=task_id, actor=viewer.signed_in)
-    cookie.flash(request, viewer.lang.gettext("You released %(number)s.", number=task.tracking_number))
+    cookie.flash(request, viewer.lang.gettext("You released %(number)s.", number=ltr(task.tracking_number)))
     return redirect(_back(form))
 
 
@@ -84,7 +85,7 @@ def _task_page(request: Request, task_id: str, viewer: Viewer, db: DbSession, va
                   fields=forms.schema_fields(schema or {}, lang, values, errors or {}),
                   form_error=(errors or {}).get(""), summary=forms.summary(case.data, process.forms, lang),
                   earlier=earlier_steps(events, process.forms, labels, case.service_code, lang, full_names(db, events)),
-                  docs=documents.of_case(db, case, lang), documents_ready=documents.available(),
+                  **documents.panel(db, case, process.lanes, actor, settings, lang),
                   fee_currency=process.service.fee.currency if process.service.fee else "EGP")
 
 
@@ -114,5 +115,5 @@ def complete(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn
         return redirect(f"/tasks/{task_id}")
     title = load_labels(db).step(task.service_code, task.name, viewer.lang, task.title)
     cookie.flash(request, viewer.lang.gettext("Done: “%(step)s” for %(number)s.", step=title,
-                                              number=task.tracking_number))
+                                              number=ltr(task.tracking_number)))
     return redirect("/inbox")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col
 
+from admin_ui.i18n import ltr
 from storage.db import engine_for
 from storage.models import Task
 from tests.admin_ui.test_desk_pages import register
@@ -55,7 +56,7 @@ def test_claim_and_release(pages: Pages) -> None:
     r = pages.post(f"/tasks/{task_id.group(1)}/claim", {"next": "/inbox?status=mine"}, token_from="/inbox")
     assert r.status_code == 303 and r.headers["location"] == "/inbox?status=mine"
     mine = pages.client.get("/inbox?status=mine").text
-    assert _rows(mine) == [number] and f"استلمت الطلب {number}" in mine and me in mine
+    assert _rows(mine) == [number] and f"استلمت الطلب {ltr(number)}" in mine and me in mine
     assert _rows(pages.client.get("/inbox?status=unclaimed").text) == []
     pages.post(f"/tasks/{task_id.group(1)}/release", {}, token_from="/inbox")
     assert _rows(pages.client.get("/inbox?status=unclaimed").text) == [number]
@@ -98,6 +99,6 @@ def test_completing_returns_to_the_inbox_with_a_confirmation(pages: Pages) -> No
                    token_from="/inbox")
     assert r.status_code == 303 and r.headers["location"] == "/inbox"
     inbox = pages.client.get("/inbox").text
-    assert f"تم: «مراجعة الطلب» للطلب {number}." in inbox and _rows(inbox) == []
+    assert f"تم: «مراجعة الطلب» للطلب {ltr(number)}." in inbox and _rows(inbox) == []
     again = pages.client.get(f"/tasks/{task_id.group(1)}").text
     assert "تم إنجاز هذه المرحلة بالفعل" in again

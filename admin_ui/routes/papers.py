@@ -1,0 +1,62 @@
+"""Scans on the pages: open one in the viewer, attach one to a case, and a supervisor's waiver."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+
+from admin_ui import documents
+from admin_ui import session as cookie
+from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, redirect, safe_next, settings_of
+from engine import cases, checklist
+from engine import documents as scans
+
+router = APIRouter(route_class=PageRoute)
+
+
+@router.get("/documents/{document_id}")
+def view(request: Request, document_id: int, viewer: SignedIn, db: DbSession) -> Response:
+    """The scan itself, inline: the browser's PDF viewer or image, in the page's frame or a tab of its own."""
+    settings = settings_of(request)
+    doc, chunks = scans.open_content(session=db, actor=viewer.signed_in, settings=settings,
+                                     store=scans.store_for(settings), document_id=document_id)
+    ascii_name = doc.filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    return StreamingResponse(chunks, media_type=doc.content_type, headers={
+        "Content-Length": str(doc.size), "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
+        "Content-Disposition": f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(doc.filename, safe='')}"})
+
+
+@router.post("/cases/{case_id}/documents")
+async def attach(request: Request, case_id: int, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+    """Scans chosen on a task or case page (fields ``scan.<kind>``), stored as the next version of their kind."""
+    settings = settings_of(request)
+    lang = viewer.lang
+    found = documents.uploads(form)
+    back = safe_next(str(form.get("next", "")), f"/cases/{case_id}")
+    problems = documents.precheck(found, settings, lang)
+    if problems or not found:
+        cookie.flash(request, "; ".join(problems.values()) or lang.gettext("Choose a scan first."), "error")
+        return redirect(back)
+
+    def store() -> list[str]:
+        case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings)
+        return documents.attach(db, case, found, viewer.signed_in, settings)
+
+    refused = await run_in_threadpool(store)
+    if refused:
+        cookie.flash(request, "; ".join(refused), "error")
+    else:
+        cookie.flash(request, lang.gettext("Scans attached: %(count)s", count=lang.number(len(found))))
+    return redirect(back)
+
+
+@router.post("/cases/{case_id}/waivers")
+def waive(request: Request, case_id: int, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+    """A supervisor lets the case past intake without one required paper, saying why."""
+    checklist.waive(session=db, actor=viewer.signed_in, settings=settings_of(request), case_id=case_id,
+                    kind=str(form.get("kind", "")), reason=str(form.get("reason", "")))
+    cookie.flash(request, viewer.lang.gettext("The paper was waived."))
+    return redirect(f"/cases/{case_id}")
