@@ -143,7 +143,8 @@ class Scan:
     end_event: str | None
 
 
-def _all_tasks(workflow: BpmnWorkflow) -> list[SpiffTask]:
+def all_tasks(workflow: BpmnWorkflow) -> list[SpiffTask]:
+    """Every task of the workflow and of its subprocesses."""
     tasks = list(workflow.tasks.values())
     for sub in workflow.subprocesses.values():
         tasks.extend(sub.tasks.values())
@@ -155,7 +156,7 @@ def scan(workflow: BpmnWorkflow) -> Scan:
     next_timer: datetime | None = None
     completed = bool(workflow.is_completed())
     last_end: SpiffTask | None = None
-    for task in _all_tasks(workflow):
+    for task in all_tasks(workflow):
         state = task.state
         spec = task.task_spec
         if state == TaskState.READY and spec.manual:
@@ -191,7 +192,7 @@ def _is_timer(task: SpiffTask) -> bool:
 
 def waiting_timers(workflow: BpmnWorkflow) -> dict[UUID, str]:
     """The timer events the workflow waits on: task id -> BPMN id."""
-    return {task.id: str(task.task_spec.bpmn_id) for task in _all_tasks(workflow)
+    return {task.id: str(task.task_spec.bpmn_id) for task in all_tasks(workflow)
             if task.state == TaskState.WAITING and _is_timer(task)}
 
 
@@ -221,7 +222,7 @@ def force_timers(workflow: BpmnWorkflow, names: set[str] | None, moment: datetim
     clock. Cycle timers are left alone. Returns the BPMN ids moved."""
     moved = []
     just_before = (moment - timedelta(microseconds=1)).isoformat()  # SpiffWorkflow fires when due < now
-    for task in _all_tasks(workflow):
+    for task in all_tasks(workflow):
         if task.state == TaskState.WAITING and _is_timer(task):
             name = str(task.task_spec.bpmn_id)
             if (names is None or name in names) and not isinstance(task.task_spec.event_definition,

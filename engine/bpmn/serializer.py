@@ -96,6 +96,11 @@ class StateSerializer:
               subprocess_specs: dict[str, BpmnProcessSpec]) -> BpmnWorkflow:
         return self._converter.restore(json.loads(state), spec, subprocess_specs)
 
+    @property
+    def registry(self) -> Any:
+        """SpiffWorkflow's converter registry (spec diffs for migrations compare specs through it)."""
+        return self._inner.registry
+
     def full_dumps(self, workflow: BpmnWorkflow) -> str:
         """SpiffWorkflow's own format, spec included: what bare SpiffWorkflow would store (benchmarks)."""
         return self._inner.serialize_json(workflow)
