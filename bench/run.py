@@ -2,7 +2,8 @@
 
 Prints cases/s for (a) bare SpiffWorkflow with a serialize+restore after every user task, (b) Shubbak's engine
 commands with database commits, (c) the HTTP API under uvicorn driven by concurrent clients; then the inbox
-latency and the server's memory. The last line is `ratio api/bare = X.XX`.
+latency and the server's memory; then (d) document uploads through the API against the minio SDK's put_object
+to the same S3 server. The last line is `ratio api/bare = X.XX`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from bench import bare, direct, history, http, seed
+from bench import bare, direct, documents, history, http, seed
 from bench.workload import package
 from engine import processes
 from engine.settings import Settings
@@ -64,6 +65,8 @@ def main() -> None:
     p.add_argument("--inbox-cases", type=int, default=100_000)
     p.add_argument("--inbox-requests", type=int, default=300)
     p.add_argument("--history-loops", type=int, default=100)
+    p.add_argument("--document-files", type=int, default=20, help="files uploaded each way (API, direct)")
+    p.add_argument("--document-mb", type=int, default=10, help="size of each uploaded file")
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="shubbak-bench-") as tmp:
@@ -120,6 +123,14 @@ def main() -> None:
               f"p50 {pct(ms, 50):.1f} ms, p95 {pct(ms, 95):.1f} ms")
         print(f"    GET /api/tasks?service_code=…&limit=50: p50 {pct(ms_service, 50):.1f} ms, "
               f"p95 {pct(ms_service, 95):.1f} ms")
+
+        settings, env = prepare(folder, "documents.db")
+        docs = documents.run(settings, env, files=args.document_files, size_mb=args.document_mb)
+        dispose(settings.database_url)
+        print(f"(d) document uploads, {docs.files} x {docs.size_mb} MB to moto's S3 server: through the API "
+              f"{docs.api_mb_s:.1f} MB/s, direct minio put_object {docs.direct_mb_s:.1f} MB/s"
+              f"   ratio api/direct = {docs.ratio:.2f}")
+        print(f"    server memory after the uploads: {docs.server_rss_mb:.0f} MB")
         print(f"ratio api/bare = {api_rate / bare_rate:.2f}")
 
 

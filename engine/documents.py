@@ -38,7 +38,7 @@ def store_for(settings: Settings) -> ObjectStore:
         url=settings.storage_url, access_key=settings.storage_access_key, secret_key=settings.storage_secret_key,
         ca_file=str(settings.storage_ca_file) if settings.storage_ca_file else None,
         chunk_bytes=settings.document_chunk_bytes, part_bytes=settings.document_part_bytes,
-        parallel_parts=settings.document_parallel_parts))
+        parallel_parts=settings.document_parallel_parts, single_put_bytes=settings.document_single_put_bytes))
 
 
 class FormPart(Protocol):
@@ -79,8 +79,10 @@ class Received:
 
 
 def upload(*, session: Session, actor: Actor, settings: Settings, store: ObjectStore, case_id: int,
-           parts: Iterable[FormPart]) -> Document:
-    """Store the form's file as the next version of its kind; one commit. Refusals store nothing."""
+           parts: Iterable[FormPart], size_hint: int | None = None) -> Document:
+    """Store the form's file as the next version of its kind; one commit. Refusals store nothing.
+
+    ``size_hint``: the form's length when known, an upper bound of the file's size."""
     case = load_case(session, case_id)
     assert case.id is not None
     process = processes.cache.get(session, case.process_version_id, settings)
@@ -97,7 +99,8 @@ def upload(*, session: Session, actor: Actor, settings: Settings, store: ObjectS
             if part.name == "kind" and kind is None:
                 kind = _check_kind(_field_text(part), kinds)
             elif part.name == "file" and received is None:
-                received = _receive(store=store, settings=settings, case_id=case.id, part=part)
+                received = _receive(store=store, settings=settings, case_id=case.id, part=part,
+                                    size_hint=size_hint)
             else:
                 raise Invalid("unexpected form field", [_problem(part.name, "send one 'kind' and one 'file'")])
         if kind is None or received is None:
@@ -156,7 +159,8 @@ class _Intake:
         return data
 
 
-def _receive(*, store: ObjectStore, settings: Settings, case_id: int, part: FormPart) -> Received:
+def _receive(*, store: ObjectStore, settings: Settings, case_id: int, part: FormPart,
+             size_hint: int | None) -> Received:
     head = b""
     while len(head) < files.SNIFF_BYTES and (piece := part.read(settings.document_chunk_bytes)):
         head += piece
@@ -175,7 +179,7 @@ def _receive(*, store: ObjectStore, settings: Settings, case_id: int, part: Form
     key = f"cases/{case_id}/{uuid.uuid4().hex}"
     intake = _Intake(head, part, settings.max_document_bytes, settings.document_chunk_bytes)
     try:
-        store.put(key, intake, content_type=found.mime)
+        store.put(key, intake, content_type=found.mime, size_hint=size_hint)
     except BaseException:
         store.delete(key)
         raise
@@ -263,6 +267,9 @@ def _checked(download: Download, doc: Document) -> Iterator[bytes]:
             held = chunk
     finally:
         download.close()
-    _check(doc, digest.hexdigest())
+    try:
+        _check(doc, digest.hexdigest())
+    except Corrupted as exc:  # the response has started: breaking the connection is all that is left to do
+        raise OSError(exc.message) from None
     if held is not None:
         yield held

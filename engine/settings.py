@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # about (parts + 2) x part size of one upload in memory.
     document_part_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
     document_parallel_parts: int = Field(default=1, ge=1, le=8)
+    # An upload whose request is at most this long goes to MinIO in one PUT (held in memory once, twice
+    # while it is assembled); larger ones go in parts.
+    document_single_put_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
     max_filename_chars: int = Field(default=150, ge=16, le=255)
     # The role that works the front desk: it holds paper originals kept at the front desk.
     front_desk_role: str = "front_desk"

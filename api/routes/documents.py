@@ -34,11 +34,12 @@ async def upload(case_id: int, request: Request, session: SessionDep, settings: 
                  store: StoreDep) -> DocumentPublic:
     """Scan a paper into the case (multipart fields ``kind`` and ``file``): streamed to the document store."""
     boundary = multipart.boundary_of(request.headers.get("content-type"))
+    length = request.headers.get("content-length", "")
 
     def run() -> DocumentPublic:
         form = multipart.StreamingForm(multipart.body_chunks(request), boundary)
         doc = documents.upload(session=session, actor=actor, settings=settings, store=store, case_id=case_id,
-                               parts=form)
+                               parts=form, size_hint=int(length) if length.isdigit() else None)
         return DocumentPublic.of(doc)
 
     return await run_in_threadpool(run)

@@ -43,6 +43,7 @@ class StoreConfig:
     chunk_bytes: int = MIB
     part_bytes: int = 8 * MIB
     parallel_parts: int = 1
+    single_put_bytes: int = 16 * MIB
 
 
 class Download:
@@ -69,8 +70,11 @@ class ObjectStore(ABC):
         """Make the store ready to use (create the folder or bucket if missing); raises StorageError."""
 
     @abstractmethod
-    def put(self, key: str, data: Readable, *, content_type: str) -> None:
-        """Write ``data`` (read until it returns b"") under ``key``. On any error nothing stays stored."""
+    def put(self, key: str, data: Readable, *, content_type: str, size_hint: int | None = None) -> None:
+        """Write ``data`` (read until it returns b"") under ``key``. On any error nothing stays stored.
+
+        ``size_hint`` is an upper bound of the size when one is known (the request's length): a store may use
+        it to send a small file in one piece."""
 
     @abstractmethod
     def open(self, key: str) -> Download:

@@ -32,7 +32,7 @@ class FilesystemStore(ObjectStore):
         except OSError as exc:
             raise StorageError(f"cannot create the documents folder {self.root}: {exc}") from exc
 
-    def put(self, key: str, data: Readable, *, content_type: str) -> None:
+    def put(self, key: str, data: Readable, *, content_type: str, size_hint: int | None = None) -> None:
         # Written beside the store under a temporary name and renamed into place once complete and on disk:
         # a reader never sees half a file, and a failure leaves only the temporary file, which is removed.
         target = self._path(key)

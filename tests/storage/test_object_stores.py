@@ -140,3 +140,23 @@ def test_keys_from_settings_win_over_the_url() -> None:
 def test_bad_storage_urls_are_refused_with_the_reason(url: str, words: str) -> None:
     with pytest.raises(StorageError, match=words):
         open_store(StoreConfig(url=url))
+
+
+@pytest.mark.parametrize("hint, parts", [(None, "-2"), (6 * MIB + 100, ""), (40 * MIB, "-2")],
+                         ids=["no-hint", "small", "over-single-put"])
+def test_minio_sends_a_file_known_to_be_small_in_one_put(s3_endpoint: str | None, hint: int | None,
+                                                         parts: str) -> None:
+    if s3_endpoint is None:
+        from tests.conftest import missing
+
+        missing("no S3 server (moto[server]) could be started")
+    from tests.support.documents import minio_url
+
+    store: Any = open_store(StoreConfig(url=minio_url(str(s3_endpoint)), part_bytes=5 * MIB,
+                                        single_put_bytes=16 * MIB))
+    store.prepare()
+    data = os.urandom(6 * MIB)
+    store.put("cases/4/hinted", io.BytesIO(data), content_type="application/pdf", size_hint=hint)
+    etag = store.client.stat_object(store.bucket, "cases/4/hinted").etag
+    assert etag.endswith(parts) and etag.count("-") == (1 if parts else 0)  # a multipart ETag ends in -<parts>
+    assert b"".join(_read_all(store, "cases/4/hinted")[1]) == data
