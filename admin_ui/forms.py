@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from admin_ui.i18n import N_, Lang
+from admin_ui.i18n import N_, Lang, ltr
 
 _ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٫", "01234567890123456789.")
 PREFIX = "data."
@@ -152,7 +152,7 @@ def message(problem: Mapping[str, Any], node: Mapping[str, Any], lang: Lang) -> 
     if kind == "pattern":
         examples = node.get("examples") or []
         if examples:
-            return _("Not in the expected form, for example %(example)s", example=examples[0])
+            return _("Not in the expected form, for example %(example)s", example=ltr(str(examples[0])))
         return _("Not in the expected form")
     if kind == "enum":
         return _("Choose one of the options")

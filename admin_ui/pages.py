@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from starlette.datastructures import FormData
 
 from admin_ui import session as cookie
-from admin_ui.i18n import ERROR_DEFAULT, ERROR_HEADINGS, INBOX_WORDS, N_, STATUS_WORDS, TRACK_WORDS, Lang, choose
+from admin_ui.i18n import ERROR_DEFAULT, ERROR_HEADINGS, INBOX_WORDS, N_, STATUS_WORDS, TRACK_WORDS, Lang, choose, ltr
 from engine import intake
 from engine.errors import (
     Conflict,
@@ -147,7 +147,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         request=request, viewer=viewer, lang=lang, _=lang.gettext, csrf=cookie.csrf_token(request),
         csrf_field=cookie.CSRF_FIELD, flashes=cookie.pop_flashes(request), path=request.url.path,
         current=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
-        status_words=STATUS_WORDS, track_words=TRACK_WORDS, inbox_words=INBOX_WORDS, **context)
+        status_words=STATUS_WORDS, track_words=TRACK_WORDS, inbox_words=INBOX_WORDS, ltr=ltr, **context)
     return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 
 

