@@ -15,9 +15,9 @@ from sqlmodel import Session
 from admin_ui import web
 from api import errors
 from api.limits import BodyLimit
-from api.routes import auth, cases, documents, processes, public, tasks
+from api.routes import audit, auth, cases, documents, processes, public, tasks
 from engine import documents as document_store
-from engine import timers
+from engine import ledger, timers
 from engine.settings import Settings, get_settings
 from storage.db import engine_for
 
@@ -27,7 +27,9 @@ _DOCUMENT_UPLOAD = re.compile(r"^/api/cases/[^/]+/documents/?$")
 
 def _tick_once(settings: Settings) -> int:
     with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
-        return timers.tick(session=session, settings=settings)
+        moved = timers.tick(session=session, settings=settings)
+        ledger.seal_if_due(session=session, settings=settings)  # the daily seal of every case's chain head
+        return moved
 
 
 async def _tick_forever(settings: Settings) -> None:
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (auth, processes, cases, tasks, documents, public):
         app.include_router(module.router)
+    app.include_router(audit.router)
 
     def limit_for(path: str) -> int:
         page = web.body_limit(path, settings)

@@ -189,6 +189,68 @@ class EventPublic(BaseModel):
                    prev_hash=ev.prev_hash, hash=ev.hash, after=ev.after)
 
 
+class DivergencePublic(BaseModel):
+    seq: int
+    expected: Any
+    actual: Any
+
+
+class ReplayPublic(BaseModel):
+    """``GET /api/cases/{id}/replay``: did re-running the recorded steps reach the recorded state?"""
+
+    consistent: bool
+    events_replayed: int
+    divergence: DivergencePublic | None
+
+
+class HistoryStep(BaseModel):
+    """Where the case stood right after one event (the time-travel page highlights ``ready``, ``waiting``
+    and ``completed`` BPMN element ids on the diagram of ``process_version``)."""
+
+    seq: int
+    at: str
+    actor: str
+    kind: str
+    task: str | None
+    event_data: dict[str, Any]
+    process_version: int
+    status: str
+    ready: list[str]
+    waiting: list[str]
+    completed: list[str]
+    data: dict[str, Any]
+    diff: dict[str, Any]
+
+
+class HistoryPublic(BaseModel):
+    case_id: int
+    tracking_number: str
+    steps: list[HistoryStep]
+    replay: ReplayPublic
+
+
+class AuditCaseSummary(CaseSummary):
+    outcome: str | None
+    completed_at: datetime | None
+    officers: list[str]
+
+
+class AuditCasePage(BaseModel):
+    items: list[AuditCaseSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class AccessPublic(BaseModel):
+    seq: int
+    at: str
+    actor: str
+    action: str
+    case_id: int | None
+    detail: dict[str, Any]
+
+
 class TrackPublic(BaseModel):
     """What anyone holding the tracking number and the phone's last digits may see: no personal data."""
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from engine import audit, processes
+from cli import audit as audit_commands
+from engine import processes
 from engine.bpmn.compiler import PackageRefused
 from engine.errors import DomainError, Invalid
 from engine.packages import find_packages, read_package
@@ -61,19 +62,6 @@ def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
         user = create_user(session=session, username=args.username, password=password,
                            full_name=args.full_name or args.username, roles=args.roles, settings=settings)
     print(f"user {user.username} created with roles {', '.join(user.roles) or '(none)'}")
-    return 0
-
-
-def cmd_audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
-    broken = 0
-    with _session(settings) as session:
-        for link in audit.verify_all(session):
-            broken += 1
-            print(f"BROKEN {link}")
-    if broken:
-        print(f"{broken} case chain(s) broken")
-        return 1
-    print("every case's audit chain holds")
     return 0
 
 
@@ -144,8 +132,7 @@ def parser() -> argparse.ArgumentParser:
     dep = procs.add_parser("deploy", help="deploy every service folder under DIR")
     dep.add_argument("dir")
     dep.set_defaults(func=cmd_deploy)
-    aud = sub.add_parser("audit", help="audit tools").add_subparsers(dest="audit_command", required=True)
-    aud.add_parser("verify", help="check every case's hash chain").set_defaults(func=cmd_audit_verify)
+    audit_commands.add_commands(sub)
     return p
 
 

@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from api.deps import CurrentActor, SessionDep, SettingsDep
 from api.schemas import CaseCancel, CaseCreate, CasePage, CasePublic, CaseSummary, EventPublic
-from engine import cases, processes
+from engine import auditors, cases, processes
 from engine.settings import Settings
 from storage.models import AuditEvent, Case
 
@@ -45,7 +45,9 @@ def list_cases(session: SessionDep, settings: SettingsDep, actor: CurrentActor,
 @router.get("/{case_id}", response_model=CasePublic)
 def get_case(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> CasePublic:
     case = cases.get_case(session=session, case_id=case_id, actor=actor, settings=settings)
-    return case_view(session, case, settings)
+    view = case_view(session, case, settings)
+    auditors.note_read(session=session, actor=actor, action="case", case_id=case_id)
+    return view
 
 
 @router.post("/{case_id}/cancel", response_model=CasePublic)
@@ -59,4 +61,6 @@ def cancel_case(case_id: int, body: CaseCancel, session: SessionDep, settings: S
 def events(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> list[EventPublic]:
     cases.get_case(session=session, case_id=case_id, actor=actor, settings=settings)
     rows = session.exec(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(col(AuditEvent.seq)))
-    return [EventPublic.of(ev) for ev in rows]
+    out = [EventPublic.of(ev) for ev in rows]
+    auditors.note_read(session=session, actor=actor, action="events", case_id=case_id)
+    return out

@@ -1,0 +1,150 @@
+"""What auditors do: find cases, read them, replay them, step through their history, export them.
+
+Each of these reads is recorded in the access log (engine/access_log.py) with who read what and when,
+after the read itself succeeded. Holders of ``auditor`` and ``admin`` may use them; an admin's reads through
+these doors are recorded too. An auditor's plain reads of a case (``GET /api/cases/{id}``, its events) are
+recorded by :func:`note_read`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
+
+from engine import access_log, export, replay, tracking
+from engine.errors import Forbidden, Invalid
+from engine.settings import Settings
+from engine.users import Actor
+from storage.models import AuditAccess, AuditEvent, Case, User
+
+ROLES = ("auditor", "admin")
+STATUSES = ("open", "completed", "cancelled")
+
+
+def _require(actor: Actor) -> None:
+    if not actor.has(*ROLES):
+        raise Forbidden(f"this needs one of the roles: {', '.join(ROLES)}")
+
+
+def note_read(*, session: Session, actor: Actor, action: str, case_id: int | None = None,
+              detail: dict[str, Any] | None = None) -> None:
+    """Record a read in the access log when the reader is an auditor (other roles' reads are their work)."""
+    if actor.has("auditor"):
+        access_log.record(session=session, actor=actor, action=action, case_id=case_id, detail=detail)
+
+
+def replay_case(*, session: Session, case_id: int, actor: Actor, settings: Settings) -> replay.ReplayResult:
+    _require(actor)
+    result = replay.replay_case(session=session, case_id=case_id, settings=settings)
+    access_log.record(session=session, actor=actor, action="replay", case_id=case_id,
+                      detail={"consistent": result.consistent, "events_replayed": result.events_replayed})
+    return result
+
+
+def case_history(*, session: Session, case_id: int, actor: Actor, settings: Settings) -> replay.History:
+    _require(actor)
+    found = replay.history(session=session, case_id=case_id, settings=settings)
+    access_log.record(session=session, actor=actor, action="history", case_id=case_id,
+                      detail={"steps": len(found.steps)})
+    return found
+
+
+def export_case(*, session: Session, case_id: int, actor: Actor, settings: Settings) -> tuple[str, bytes]:
+    _require(actor)
+    name, data = export.build(session=session, case_id=case_id, exported_by=actor.username, settings=settings)
+    access_log.record(session=session, actor=actor, action="export", case_id=case_id,
+                      detail={"file": name, "bytes": len(data)})
+    return name, data
+
+
+def reads(*, session: Session, actor: Actor, case_id: int | None = None, limit: int = 100,
+          offset: int = 0) -> list[AuditAccess]:
+    """The access log, newest first; reading it is recorded too."""
+    _require(actor)
+    rows = access_log.reads(session, case_id=case_id, limit=limit, offset=offset)
+    for row in rows:
+        session.expunge(row)
+    access_log.record(session=session, actor=actor, action="access_log", case_id=case_id,
+                      detail={"limit": limit, "offset": offset})
+    return rows
+
+
+@dataclass
+class Search:
+    tracking_number: str | None = None
+    national_id: str | None = None
+    service_code: str | None = None
+    officer: str | None = None
+    status: str | None = None
+    center: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    limit: int = 50
+    offset: int = 0
+
+    def recorded(self) -> dict[str, Any]:
+        return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in self.__dict__.items()
+                if v is not None and k not in ("limit", "offset")}
+
+
+@dataclass
+class Found:
+    case: Case
+    officers: list[str]
+
+
+def search(*, session: Session, actor: Actor, query: Search) -> tuple[list[Found], int]:
+    """Cases matching every given filter, newest first, with who acted on each; the search is recorded."""
+    _require(actor)
+    conditions = _conditions(session, query)
+    rows = session.exec(select(Case).where(*conditions).order_by(col(Case.id).desc())
+                        .offset(query.offset).limit(query.limit)).all()
+    total = int(session.exec(select(func.count()).select_from(Case).where(*conditions)).one())
+    ids = [c.id for c in rows]
+    officers: dict[int, set[str]] = {}
+    if ids:
+        for case_id, who in session.exec(select(AuditEvent.case_id, AuditEvent.actor)
+                                         .where(col(AuditEvent.case_id).in_(ids)).distinct()).all():
+            officers.setdefault(case_id, set()).add(who)
+    found = [Found(case=c, officers=sorted(officers.get(c.id or 0, set()) - {"system"})) for c in rows]
+    for item in found:
+        session.expunge(item.case)
+    access_log.record(session=session, actor=actor, action="search", detail={
+        "query": query.recorded(), "total": total, "case_ids": ids})
+    return found, total
+
+
+def _conditions(session: Session, query: Search) -> list[Any]:
+    if query.center:
+        raise Invalid("searching by center is not available yet", [{
+            "loc": ["query", "center"], "field": "center", "type": "not_implemented",
+            "msg": "cases do not record a service center yet; search by service, officer or date instead"}])
+    if query.status is not None and query.status not in STATUSES:
+        raise Invalid("unknown status", [{"loc": ["query", "status"], "field": "status", "type": "enum",
+                                          "msg": f"one of: {', '.join(STATUSES)}"}])
+    conditions: list[Any] = []
+    if query.tracking_number:
+        conditions.append(col(Case.tracking_number) == tracking.normalise(query.tracking_number))
+    if query.national_id:
+        conditions.append(col(Case.national_id) == query.national_id.strip())
+    if query.service_code:
+        conditions.append(col(Case.service_code) == query.service_code)
+    if query.status:
+        conditions.append(col(Case.status) == query.status)
+    if query.date_from:
+        conditions.append(col(Case.created_at) >= datetime.combine(query.date_from, time.min, UTC))
+    if query.date_to:
+        conditions.append(col(Case.created_at) < datetime.combine(query.date_to + timedelta(days=1), time.min, UTC))
+    if query.officer:
+        who = query.officer.strip()
+        # An officer is whoever acted on the case (opened it, claimed, completed, cancelled...): by username,
+        # or by full name as the auditor may know them.
+        names = set(session.exec(select(User.username).where(or_(col(User.username) == who,
+                                                                 col(User.full_name) == who))).all()) | {who}
+        acted = select(AuditEvent.case_id).where(col(AuditEvent.actor).in_(names))
+        conditions.append(col(Case.id).in_(acted))
+    return conditions

@@ -1,0 +1,88 @@
+"""Citizens never learn who decided: nothing a citizen sees names an officer.
+
+Cases are walked through the API by officers with names of their own (returned and approved, rejected, claimed
+and waiting, cancelled), and every citizen-facing output is read after every step: today that is the public
+tracking answer (``GET /api/public/track/...``); the tracking and receipt pages of admin_ui and the messages to
+citizens join this list as they are built. Each text is scanned for every officer's username and full name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import TEST_PROCESSES
+from tests.support.api import CITIZEN, Api
+from tests.support.audit import APPROVE, CORRECT, OFFICERS, REGISTER, RETURN, deploy, login
+
+PHONE_LAST4 = CITIZEN["phone"][-4:]
+
+
+def _track(api: Api, case: dict[str, Any]) -> str:
+    r = api.client.get(f"/api/public/track/{case['tracking_number']}", params={"phone_last4": PHONE_LAST4})
+    assert r.status_code == 200, r.text
+    return r.text
+
+
+def _complete(api: Api, case: dict[str, Any], data: dict[str, Any], who: str, seen: list[str]) -> dict[str, Any]:
+    task = case["tasks"][0]
+    assert api.client.post(f"/api/tasks/{task['id']}/claim", headers=login(api, who)).status_code == 200
+    seen.append(_track(api, case))  # claimed: someone is working on it
+    r = api.complete(task["id"], data, login(api, who))
+    assert r.status_code == 200, r.text
+    seen.append(_track(api, r.json()))
+    return dict(r.json())
+
+
+def _walk(api: Api, steps: list[tuple[dict[str, Any], str]], seen: list[str]) -> dict[str, Any]:
+    r = api.open_case("audit_case", login(api, "clerk_hoda"))
+    assert r.status_code == 201, r.text
+    case = dict(r.json())
+    seen.append(_track(api, case))
+    for data, who in steps:
+        case = _complete(api, case, data, who, seen)
+    return case
+
+
+def _leaks(text: str) -> list[str]:
+    lowered = text.casefold()
+    return [name for username, (full_name, _roles) in OFFICERS.items() for name in (username, full_name)
+            if name.casefold() in lowered]
+
+
+def test_officer_names_never_reach_citizens(sqlite_api: Api) -> None:
+    api = sqlite_api
+    deploy(api)
+    seen: list[str] = []
+    clerk, reviewer = "clerk_hoda", "reviewer_karim"
+    approved = _walk(api, [(REGISTER, clerk), (RETURN, reviewer), (CORRECT, clerk), (APPROVE, reviewer),
+                           ({}, clerk)], seen)
+    rejected = _walk(api, [(REGISTER, clerk), ({"decision": "reject", "notes": "not allowed here"}, reviewer)],
+                     seen)
+    waiting = _walk(api, [(REGISTER, clerk)], seen)
+    claimed = api.client.post(f"/api/tasks/{waiting['tasks'][0]['id']}/claim", headers=login(api, reviewer))
+    assert claimed.status_code == 200
+    seen.append(_track(api, waiting))
+    cancelled = _walk(api, [(REGISTER, clerk)], seen)
+    r = api.client.post(f"/api/cases/{cancelled['id']}/cancel", json={"reason": "asked by the citizen"},
+                        headers=login(api, "supervisor_laila"))
+    assert r.status_code == 200, r.text
+    seen.append(_track(api, cancelled))
+    assert (approved["status"], rejected["outcome"], r.json()["status"]) == ("completed", "end_rejected",
+                                                                               "cancelled")
+
+    assert len(seen) == 24
+    assert [_leaks(text) for text in seen] == [[] for _ in seen]
+    # The scan would see them: the auditor's view of the same case names both officers.
+    events = api.client.get(f"/api/cases/{approved['id']}/events", headers=login(api, "auditor_mona")).text
+    assert _leaks(events) == ["clerk_hoda", "reviewer_karim"]
+
+
+def test_another_service_names_no_officer(sqlite_api: Api) -> None:
+    api = sqlite_api
+    assert api.deploy(TEST_PROCESSES / "test_permit", api.user("analyst")).status_code == 201
+    case = api.open_case("test_permit", login(api, "clerk_hoda")).json()
+    seen = [_track(api, case)]
+    case = _complete(api, case, {"area": 10, "purpose": "a shop"}, "clerk_hoda", seen)
+    case = _complete(api, case, {"decision": "approve", "notes": "ok"}, "reviewer_karim", seen)
+    _complete(api, case, {}, "clerk_hoda", seen)
+    assert [_leaks(text) for text in seen] == [[] for _ in seen]
