@@ -6,6 +6,7 @@ code base reads ``os.environ``: a setting that is not here does not exist.
 
 from __future__ import annotations
 
+import base64
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -93,6 +94,18 @@ class Settings(BaseSettings):
     # The role that works the front desk: it holds paper originals kept at the front desk.
     front_desk_role: str = "front_desk"
 
+    # Auditors (docs/auditor-guide.md). The installation's Ed25519 signing key: the 32-byte private seed in
+    # base64. It signs the ledger's seals and case-file exports; its public half is published
+    # (`shubbak audit public-key`). Required in production; in development a key is generated once under var_dir.
+    signing_key: str | None = None
+    # Public keys (hex) of retired signing keys whose old seals and exports are still trusted.
+    trusted_public_keys: list[str] = Field(default_factory=list)
+    # Seal the ledger (a Merkle root over every case's chain head) this often, from the periodic tick.
+    seal_interval_hours: float = Field(default=24.0, gt=0)
+    # Where each seal is also written, outside the database, so that rolling the database back is noticed;
+    # copy it somewhere the database's administrators cannot write. ``var_dir/ledger-anchor.jsonl`` when unset.
+    ledger_anchor_file: Path | None = None
+
     processes_dir: Path = Path("processes")
     demo_data: bool = False
 
@@ -111,6 +124,26 @@ class Settings(BaseSettings):
         if self.environment == "production" and (self.secret_key == DEV_SECRET or len(self.secret_key) < 32):
             raise ValueError("SHUBBAK_SECRET_KEY must be set to a random string of 32+ characters in production")
         return self
+
+    @model_validator(mode="after")
+    def _signing_key_in_production(self) -> Settings:
+        # Seals and exports signed with a key anyone could know prove nothing: refuse to start without one.
+        if self.signing_key is not None and not _is_signing_seed(self.signing_key):
+            raise ValueError("SHUBBAK_SIGNING_KEY must be 32 random bytes in base64 (`shubbak audit new-key`)")
+        if self.environment == "production" and self.signing_key is None:
+            raise ValueError("SHUBBAK_SIGNING_KEY must be set in production (`shubbak audit new-key` makes one)")
+        return self
+
+    @property
+    def anchor_file(self) -> Path:
+        return self.ledger_anchor_file or self.var_dir / "ledger-anchor.jsonl"
+
+
+def _is_signing_seed(text: str) -> bool:
+    try:
+        return len(base64.b64decode(text.strip(), validate=True)) == 32
+    except ValueError:
+        return False
 
 
 @lru_cache
