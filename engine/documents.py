@@ -38,7 +38,7 @@ def store_for(settings: Settings) -> ObjectStore:
         url=settings.storage_url, access_key=settings.storage_access_key, secret_key=settings.storage_secret_key,
         ca_file=str(settings.storage_ca_file) if settings.storage_ca_file else None,
         chunk_bytes=settings.document_chunk_bytes, part_bytes=settings.document_part_bytes,
-        parallel_parts=settings.document_parallel_parts, single_put_bytes=settings.document_single_put_bytes))
+        single_put_bytes=settings.document_single_put_bytes))
 
 
 class FormPart(Protocol):

@@ -83,10 +83,9 @@ class Settings(BaseSettings):
                                                                "image/tiff"], min_length=1)
     # Bytes read or written at a time while streaming a document to or from storage.
     document_chunk_bytes: int = Field(default=1024 * 1024, ge=4096)
-    # MinIO multipart part size (S3's minimum is 5 MiB) and how many parts upload at once: the server holds
-    # about (parts + 2) x part size of one upload in memory.
+    # MinIO multipart part size (S3's minimum is 5 MiB): the server holds about three parts of one upload in
+    # memory while it streams.
     document_part_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
-    document_parallel_parts: int = Field(default=1, ge=1, le=8)
     # An upload whose request is at most this long goes to MinIO in one PUT (held in memory once, twice
     # while it is assembled); larger ones go in parts.
     document_single_put_bytes: int = Field(default=16 * 1024 * 1024, ge=0)

@@ -42,7 +42,6 @@ class StoreConfig:
     ca_file: str | None = None
     chunk_bytes: int = MIB
     part_bytes: int = 8 * MIB
-    parallel_parts: int = 1
     single_put_bytes: int = 16 * MIB
 
 

@@ -69,8 +69,10 @@ class MinioStore(ObjectStore):
             # A file known to be small goes as one PUT, not a multipart upload of four requests or more.
             part = max(part, size_hint)
         try:
+            # One part at a time: the SDK's parallel uploads leave their threads waiting forever when the
+            # upload fails midway (a client gone, a file over the limit), and the parts would pile up in memory.
             self.client.put_object(self.bucket, key, data, length=-1, content_type=content_type,  # type: ignore[arg-type]
-                                   part_size=part, num_parallel_uploads=self.config.parallel_parts)
+                                   part_size=part, num_parallel_uploads=1)
         except BaseException:
             # The SDK aborts a failed multipart upload; a failed single PUT stores nothing. Removing the key
             # as well covers a failure after the server stored the object but before we heard so.
