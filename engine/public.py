@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import threading
-import time
-from collections import defaultdict, deque
 from typing import Any
 
 from sqlmodel import Session, select
@@ -13,33 +10,10 @@ from sqlmodel import Session, select
 from engine import processes, tracking
 from engine.errors import NotFound, RateLimited
 from engine.settings import Settings
+from engine.throttle import FailureWindow
 from storage.models import Case, Task
 
 _NOT_FOUND = "no request matches this tracking number and phone"
-
-
-class FailureWindow:
-    """Counts failed guesses per tracking number, so the 10,000 phone endings cannot simply be tried.
-
-    Kept in memory: with several API processes each keeps its own count (see docs/deployment.md)."""
-
-    def __init__(self) -> None:
-        self._fails: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def blocked(self, key: str, settings: Settings) -> bool:
-        with self._lock:
-            q = self._fails.get(key)
-            if not q:
-                return False
-            horizon = time.monotonic() - settings.public_track_window_seconds
-            while q and q[0] < horizon:
-                q.popleft()
-            return len(q) >= settings.public_track_max_failures
-
-    def fail(self, key: str) -> None:
-        with self._lock:
-            self._fails[key].append(time.monotonic())
 
 
 failures = FailureWindow()
@@ -51,7 +25,8 @@ class TooManyAttempts(RateLimited):
 
 def track(*, session: Session, tracking_number: str, phone_last4: str, settings: Settings) -> dict[str, Any]:
     number = tracking.normalise(tracking_number)
-    if failures.blocked(number, settings):
+    if failures.blocked(number, limit=settings.public_track_max_failures,
+                        window_seconds=settings.public_track_window_seconds):
         raise TooManyAttempts("too many attempts for this tracking number; try again later")
     case = session.exec(select(Case).where(Case.tracking_number == number)).first() if tracking.is_valid(
         number) else None

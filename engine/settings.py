@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Public tracking: failed guesses allowed per tracking number and window before refusing.
     public_track_max_failures: int = Field(default=10, ge=1)
     public_track_window_seconds: int = Field(default=900, ge=1)
+    # Sign-in: wrong passwords allowed per username and window before refusing (429).
+    login_max_failures: int = Field(default=10, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
 
     # Where the in-process tick advances due timers (embedded default); 0 turns it off.
     timer_tick_seconds: float = Field(default=30.0, ge=0)

@@ -19,8 +19,9 @@ from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from engine.errors import Conflict, Invalid, NotFound, Unauthorized
+from engine.errors import Conflict, Invalid, NotFound, RateLimited, Unauthorized
 from engine.settings import Settings
+from engine.throttle import FailureWindow
 from storage.models import User
 
 BUILTIN_ROLES = frozenset({"admin", "analyst", "supervisor", "auditor"})
@@ -87,14 +88,27 @@ def create_user(*, session: Session, username: str, password: str, full_name: st
     return user
 
 
+login_failures = FailureWindow()
+
+
+class TooManyLogins(RateLimited):
+    """Too many wrong passwords for one username in the window."""
+
+
 def authenticate(*, session: Session, username: str, password: str, settings: Settings) -> User:
+    key = f"{settings.database_url}|{username}"  # per database, like every other in-memory cache here
+    if login_failures.blocked(key, limit=settings.login_max_failures, window_seconds=settings.login_window_seconds):
+        raise TooManyLogins("too many wrong passwords for this user; try again later")
     hasher, dummy = hasher_for(settings)
     user = session.exec(select(User).where(User.username == username)).first()
     if user is None or not user.active:
         _verify(hasher, dummy, password)
+        login_failures.fail(key)
         raise Unauthorized("wrong username or password")
     if not _verify(hasher, user.password_hash, password):
+        login_failures.fail(key)
         raise Unauthorized("wrong username or password")
+    login_failures.forget(key)
     return user
 
 

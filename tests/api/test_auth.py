@@ -82,3 +82,22 @@ def test_bad_user_fields_are_422_per_field(api: Api) -> None:
     assert fields == {"username", "roles"}
     r = api.client.post("/api/users", headers=admin, json={"username": "abc", "password": "short"})
     assert r.status_code == 422
+
+
+def test_repeated_wrong_passwords_are_stopped_then_forgotten_after_success(api: Api) -> None:
+    from engine.users import login_failures
+
+    api.user("front_desk", username="guessme", password="the-right-one")
+    limit = api.settings.login_max_failures
+    for _ in range(limit - 1):
+        assert api.client.post("/api/auth/token", data={"username": "guessme", "password": "nope-nope"}
+                               ).status_code == 401
+    # A success before the limit clears the count.
+    assert api.client.post("/api/auth/token", data={"username": "guessme", "password": "the-right-one"}
+                           ).status_code == 200
+    for _ in range(limit):
+        api.client.post("/api/auth/token", data={"username": "guessme", "password": "nope-nope"})
+    r = api.client.post("/api/auth/token", data={"username": "guessme", "password": "the-right-one"})
+    assert r.status_code == 429
+    assert "too many" in r.json()["detail"]
+    login_failures.forget(f"{api.settings.database_url}|guessme")
