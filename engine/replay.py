@@ -117,11 +117,13 @@ class _Run:
     version: ProcessVersion
     cancelled: bool = False
     ids: dict[str, UUID] = field(default_factory=dict)
+    # The ready user tasks after the last event (every event ends with a scan): the next event acts on these.
+    ready: list[runner.ReadyTask] = field(default_factory=list)
 
-    def status(self) -> str:
+    def status(self, completed: bool | None = None) -> str:
         if self.cancelled:
             return "cancelled"
-        return "completed" if self.workflow.is_completed() else "open"
+        return "completed" if (self.workflow.is_completed() if completed is None else completed) else "open"
 
 
 def _load_version(session: Session, seq: int, *, sha256: str | None, service_code: str | None,
@@ -146,13 +148,9 @@ def _failed(seq: int, what: str, exc: Exception) -> _Diverged:
     return _Diverged(Divergence(seq, what, f"the process failed: {detail}"))
 
 
-def _ready_names(run: _Run) -> list[str]:
-    return sorted(t.name for t in runner.scan(run.workflow).ready)
-
-
 def _find_ready(run: _Run, ev: AuditEvent) -> str:
     """The replay's id of the ready task the event acted on (by recorded id once seen, else by name)."""
-    ready = runner.scan(run.workflow).ready
+    ready = run.ready
     recorded = str(ev.data.get("task_id") or "")
     known = run.ids.get(recorded)
     if known is not None:
@@ -212,7 +210,8 @@ def _migrate(session: Session, run: _Run, ev: AuditEvent, settings: Settings) ->
     process = processes.cache.get(session, version.id, settings)
     migrate(run.workflow, process)
     runner.advance(run.workflow, workflows.limits(settings), at=clock.parse(ev.at))
-    return _Run(workflow=run.workflow, process=process, version=version, cancelled=run.cancelled, ids=run.ids)
+    return _Run(workflow=run.workflow, process=process, version=version, cancelled=run.cancelled, ids=run.ids,
+                ready=run.ready)
 
 
 def _apply(session: Session, run: _Run, ev: AuditEvent, settings: Settings) -> _Run:
@@ -230,7 +229,7 @@ def _apply(session: Session, run: _Run, ev: AuditEvent, settings: Settings) -> _
             run.workflow.cancel()
             run.cancelled = True
         elif kind == "case_completed":
-            end = runner.scan(run.workflow).end_event
+            end = runner.scan(run.workflow).end_event  # not cached: only once per case
             if not run.workflow.is_completed() or end != ev.data.get("end_event"):
                 raise _Diverged(Divergence(ev.seq, {"status": "completed", "end_event": ev.data.get("end_event")},
                                            {"status": run.status(), "end_event": end}))
@@ -246,9 +245,12 @@ def _apply(session: Session, run: _Run, ev: AuditEvent, settings: Settings) -> _
 
 
 def _projection(run: _Run) -> dict[str, Any]:
+    """One scan of the workflow: status, outcome, ready task names and data (and ``run.ready`` refreshed)."""
     found = runner.scan(run.workflow)
-    return {"status": run.status(), "outcome": found.end_event, "ready": sorted(t.name for t in found.ready),
-            "data": audit.canonical(runner.case_data(run.workflow))}
+    run.ready = found.ready
+    return {"status": run.status(found.completed), "outcome": found.end_event,
+            "ready": sorted(t.name for t in found.ready),
+            "data": audit.canonical(runner.case_data(run.workflow, found.completed))}
 
 
 def _check_after(run: _Run, ev: AuditEvent) -> dict[str, Any]:
@@ -278,7 +280,7 @@ def _map_ids(run: _Run, recorded: list[list[str]]) -> None:
     for name, task_id in recorded:
         if task_id in run.ids:
             continue
-        for t in runner.scan(run.workflow).ready:
+        for t in run.ready:
             if t.name == name and t.id not in taken:
                 run.ids[task_id] = UUID(t.id)
                 taken.add(t.id)
@@ -293,9 +295,9 @@ def _shape(workflow: BpmnWorkflow) -> Counter[tuple[str, str]]:
     return out
 
 
-def _check_stored(session: Session, case: Case, run: _Run, last_seq: int, settings: Settings) -> None:
-    """The stored projection and state must be what the events give."""
-    mine = _projection(run)
+def _check_stored(session: Session, case: Case, run: _Run, mine: dict[str, Any], last_seq: int,
+                  settings: Settings) -> None:
+    """The stored projection and state must be what the events give (``mine``: the replay's projection)."""
     assert case.id is not None
     stored = {"status": case.status, "outcome": case.outcome}
     if stored != {"status": mine["status"], "outcome": mine["outcome"]}:
@@ -347,12 +349,14 @@ def _walk(session: Session, case: Case, events: list[AuditEvent], settings: Sett
           ) -> Iterator[tuple[AuditEvent, _Run, dict[str, Any]]]:
     """Apply the events one by one, yielding each with the replay's run and projection after it."""
     run: _Run | None = None
+    mine: dict[str, Any] = {}
     for ev in events:
         run = _start(session, ev, settings) if run is None else _apply(session, run, ev, settings)
-        yield ev, run, _check_after(run, ev)
+        mine = _check_after(run, ev)
+        yield ev, run, mine
     if run is None:
         raise _Diverged(Divergence(0, "a case_opened event", "no events"))
-    _check_stored(session, case, run, events[-1].seq, settings)
+    _check_stored(session, case, run, mine, events[-1].seq, settings)
 
 
 def _load(session: Session, case_id: int) -> tuple[Case, list[AuditEvent]]:

@@ -236,9 +236,11 @@ def is_completed(workflow: BpmnWorkflow) -> bool:
     return bool(workflow.is_completed())
 
 
-def case_data(workflow: BpmnWorkflow) -> dict[str, Any]:
-    """The data a person would call 'the case's data': what the latest step produced."""
-    if workflow.is_completed() and workflow.data:
+def case_data(workflow: BpmnWorkflow, completed: bool | None = None) -> dict[str, Any]:
+    """The data a person would call 'the case's data': what the latest step produced.
+
+    ``completed`` saves a walk of the tree when the caller already knows (from ``scan``)."""
+    if (workflow.is_completed() if completed is None else completed) and workflow.data:
         return dict(workflow.data)
     task = workflow.last_task
     if task is None:
