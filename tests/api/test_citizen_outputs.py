@@ -1,26 +1,51 @@
 """Citizens never learn who decided: nothing a citizen sees names an officer.
 
 Cases are walked through the API by officers with names of their own (returned and approved, rejected, claimed
-and waiting, cancelled), and every citizen-facing output is read after every step: today that is the public
-tracking answer (``GET /api/public/track/...``); the tracking and receipt pages of admin_ui and the messages to
-citizens join this list as they are built. Each text is scanned for every officer's username and full name.
+and waiting, cancelled), and every citizen-facing output is read after every step: the public tracking answer
+(``GET /api/public/track/...``), the tracking page (``POST /track``, read by a visitor who is not signed in) and
+the printed part of the receipt the front desk hands over (``/cases/{id}/receipt``). Messages to citizens join
+this list when they are built. Each text is scanned for every officer's username and full name.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from fastapi.testclient import TestClient
 
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import CITIZEN, Api
 from tests.support.audit import APPROVE, CORRECT, OFFICERS, REGISTER, RETURN, deploy, login
+from tests.support.pages import Pages
 
 PHONE_LAST4 = CITIZEN["phone"][-4:]
+_PRINTED_RECEIPT = re.compile(r'<article class="receipt.*?</article>', re.S)
 
 
 def _track(api: Api, case: dict[str, Any]) -> str:
+    """What the citizen reads: the public API's answer, and the tracking page as a visitor sees it."""
     r = api.client.get(f"/api/public/track/{case['tracking_number']}", params={"phone_last4": PHONE_LAST4})
     assert r.status_code == 200, r.text
-    return r.text
+    visitor = Pages(TestClient(api.client.app), api.settings)  # its own cookies: nobody signed in
+    page = visitor.post("/track", {"number": case["tracking_number"], "phone_last4": PHONE_LAST4},
+                        token_from="/track")
+    assert page.status_code == 200, page.text
+    assert 'id="track-status"' in page.text
+    return r.text + page.text
+
+
+def _receipt(api: Api, case: dict[str, Any]) -> str:
+    """The part of the receipt that is printed and handed to the citizen (the page's header is not printed)."""
+    desk = Pages(TestClient(api.client.app, follow_redirects=False), api.settings)
+    login(api, "clerk_hoda")
+    assert desk.sign_in("clerk_hoda").status_code == 303
+    page = desk.client.get(f"/cases/{case['id']}/receipt")
+    assert page.status_code == 200, page.text
+    printed = _PRINTED_RECEIPT.search(page.text)
+    assert printed is not None and case["tracking_number"] in printed.group(0)
+    assert "هدى عبد السلام" in page.text  # the clerk's name is on the screen, in the header that is not printed
+    return printed.group(0)
 
 
 def _complete(api: Api, case: dict[str, Any], data: dict[str, Any], who: str, seen: list[str]) -> dict[str, Any]:
@@ -38,6 +63,7 @@ def _walk(api: Api, steps: list[tuple[dict[str, Any], str]], seen: list[str]) ->
     assert r.status_code == 201, r.text
     case = dict(r.json())
     seen.append(_track(api, case))
+    seen.append(_receipt(api, case))
     for data, who in steps:
         case = _complete(api, case, data, who, seen)
     return case
@@ -70,7 +96,7 @@ def test_officer_names_never_reach_citizens(sqlite_api: Api) -> None:
     assert (approved["status"], rejected["outcome"], r.json()["status"]) == ("completed", "end_rejected",
                                                                                "cancelled")
 
-    assert len(seen) == 24
+    assert len(seen) == 28
     assert [_leaks(text) for text in seen] == [[] for _ in seen]
     # The scan would see them: the auditor's view of the same case names both officers.
     events = api.client.get(f"/api/cases/{approved['id']}/events", headers=login(api, "auditor_mona")).text
