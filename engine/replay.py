@@ -11,7 +11,7 @@ scripts' dates and timers' due times come out as they did:
   the replay's clock has not made due (its due time was moved, as tests do to avoid waiting days) is made
   due, and only the ones named;
 * ``case_cancelled``, ``case_completed`` (the end event must be the recorded one), ``case_migrated``
-  (``{"from_version", "to_version", "to_sha256"}``: the workflow moves to that version with
+  (``{"from_version", "from_sha256", "to_version", "to_sha256"}``: the workflow moves to that version with
   engine/bpmn/migrate.py, as the migration command must);
 * any other kind (documents, custody, waivers) does not change the workflow and is passed over.
 
@@ -201,9 +201,11 @@ def _fire_timers(run: _Run, ev: AuditEvent, settings: Settings) -> None:
 
 def _migrate(session: Session, run: _Run, ev: AuditEvent, settings: Settings) -> _Run:
     info = ev.data
-    if info.get("from_version") != run.version.version:
-        raise _Diverged(Divergence(ev.seq, {"from_version": info.get("from_version")},
-                                   {"from_version": run.version.version}))
+    if info.get("from_version") != run.version.version or info.get("from_sha256", run.version.sha256) != \
+            run.version.sha256:
+        raise _Diverged(Divergence(ev.seq, {"from_version": info.get("from_version"),
+                                            "from_sha256": info.get("from_sha256")},
+                                   {"from_version": run.version.version, "from_sha256": run.version.sha256}))
     version = _load_version(session, ev.seq, sha256=info.get("to_sha256"), service_code=run.version.service_code,
                             number=info.get("to_version"))
     assert version.id is not None
