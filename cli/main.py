@@ -10,8 +10,8 @@ from pathlib import Path
 from sqlmodel import Session
 
 from cli import audit as audit_commands
-from engine import processes
-from engine.bpmn.compiler import PackageRefused
+from engine import process_tests, processes, workflows
+from engine.bpmn.compiler import PATHS_FILE, PackageRefused, compile_package
 from engine.errors import DomainError, Invalid
 from engine.packages import find_packages, read_package
 from engine.settings import Settings, get_settings
@@ -42,10 +42,7 @@ def deploy_folder(settings: Settings, root: Path) -> int:
                                                 settings=settings)
             except Invalid as exc:
                 failures += 1
-                print(f"REFUSED {folder}: {exc.message}", file=sys.stderr)
-                for d in exc.details:
-                    print(f"  - {d.get('file') or ''} {d.get('element_id') or ''}: "
-                          f"{d.get('message') or d.get('msg')}", file=sys.stderr)
+                _print_refusal(folder, exc)
                 continue
             state = "deployed" if created else "unchanged"
             print(f"{state:>9} {row.service_code} v{row.version} ({row.sha256[:12]})")
@@ -54,6 +51,37 @@ def deploy_folder(settings: Settings, root: Path) -> int:
 
 def cmd_deploy(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if deploy_folder(settings, Path(args.dir)) else 0
+
+
+def cmd_test(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the ``paths.json`` cases of every service folder under DIR: a line per case; 1 on any failure."""
+    failures = 0
+    for folder in find_packages(Path(args.dir)):
+        files = read_package(folder)
+        try:
+            process = compile_package(files, max_xml_bytes=settings.max_xml_bytes,
+                                      default_lane=settings.default_lane, max_files=settings.max_files_per_deploy)
+            if PATHS_FILE not in files:
+                print(f"   no tests {folder}: add a {PATHS_FILE} (docs/analyst-guide.md)")
+                continue
+            outcomes = process_tests.run_all(process, files[PATHS_FILE], workflows.limits(settings))
+        except Invalid as exc:
+            failures += 1
+            _print_refusal(folder, exc)
+            continue
+        for outcome in outcomes:
+            failures += not outcome.passed
+            word = "ok" if outcome.passed else "FAILED"
+            print(f"{word:>9} {process.service.code} {outcome.name}"
+                  + ("" if outcome.passed else f": {outcome.message}"))
+    return 1 if failures else 0
+
+
+def _print_refusal(folder: Path, exc: Invalid) -> None:
+    print(f"REFUSED {folder}: {exc.message}", file=sys.stderr)
+    for d in exc.details:
+        print(f"  - {d.get('file') or ''} {d.get('element_id') or ''}: "
+              f"{d.get('message') or d.get('msg')}", file=sys.stderr)
 
 
 def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -132,6 +160,9 @@ def parser() -> argparse.ArgumentParser:
     dep = procs.add_parser("deploy", help="deploy every service folder under DIR")
     dep.add_argument("dir")
     dep.set_defaults(func=cmd_deploy)
+    test = procs.add_parser("test", help="run the paths.json test cases of every service folder under DIR")
+    test.add_argument("dir")
+    test.set_defaults(func=cmd_test)
     audit_commands.add_commands(sub)
     return p
 

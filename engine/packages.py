@@ -1,7 +1,8 @@
 """Read service packages from a folder tree such as ``processes/``.
 
 A package is a folder holding one or more ``.bpmn`` files, its ``.dmn`` tables, an optional
-``service.toml`` and its forms in ``forms/*.json``. Other files (tests, notes) are not deployed.
+``service.toml``, its forms in ``forms/*.json`` and its test cases in ``paths.json`` (run before a deploy
+is accepted: engine/process_tests.py). Other files (notes, drafts) are not deployed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def find_packages(root: Path) -> list[Path]:
 def read_package(folder: Path) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     candidates = [*folder.glob("*.bpmn"), *folder.glob("*.dmn"), *folder.glob("service.toml"),
-                  *(folder / "forms").glob("*.json")]
+                  *folder.glob("paths.json"), *(folder / "forms").glob("*.json")]
     for path in sorted(candidates):
         if path.name in files:
             raise Invalid(f"two files named {path.name} in {folder}",

@@ -11,8 +11,11 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine.bpmn.compiler import CompiledProcess, compile_package, content_hash
+from engine import process_tests
+from engine.bpmn import runner
+from engine.bpmn.compiler import PATHS_FILE, CompiledProcess, PackageRefused, compile_package, content_hash
 from engine.errors import Conflict, Forbidden, NotFound
+from engine.refusals_ar import with_arabic
 from engine.settings import Settings
 from engine.users import Actor
 from storage.models import ProcessVersion
@@ -79,8 +82,13 @@ def deploy(*, session: Session, files: dict[str, bytes], actor: Actor, settings:
     existing = session.exec(select(ProcessVersion).where(ProcessVersion.sha256 == sha)).first()
     if existing is not None:
         return existing, False
-    compiled = compile_package(files, max_xml_bytes=settings.max_xml_bytes, default_lane=settings.default_lane,
-                               max_files=settings.max_files_per_deploy)
+    try:
+        compiled = compile_package(files, max_xml_bytes=settings.max_xml_bytes, default_lane=settings.default_lane,
+                                   max_files=settings.max_files_per_deploy)
+        check_tests(compiled, files, settings)
+    except PackageRefused as exc:
+        exc.details = with_arabic(exc.details)
+        raise
     code = compiled.service.code
     latest = session.exec(select(func.max(ProcessVersion.version))
                           .where(ProcessVersion.service_code == code)).one()
@@ -102,6 +110,17 @@ def deploy(*, session: Session, files: dict[str, bytes], actor: Actor, settings:
     compiled.version = row.version
     cache.put(settings.database_url, row.id, compiled)
     return row, True
+
+
+def check_tests(process: CompiledProcess, files: dict[str, bytes], settings: Settings) -> None:
+    """Run the package's ``paths.json`` cases in memory; PackageRefused naming every failing case."""
+    content = files.get(PATHS_FILE)
+    if content is None:
+        return
+    limits = runner.Limits(max_steps=settings.max_engine_steps, max_seconds=settings.max_engine_seconds)
+    problems = process_tests.failures_as_problems(process_tests.run_all(process, content, limits))
+    if problems:
+        raise PackageRefused(f"{len(problems)} of the service's test cases failed", problems)
 
 
 def latest_version(session: Session, service_code: str) -> ProcessVersion:

@@ -31,6 +31,8 @@ from engine.service_info import ServiceInfo, parse_service_toml
 
 ALLOWED_SUFFIXES = (".bpmn", ".dmn", ".json", ".toml")
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+#: The analyst's test cases (engine/process_tests.py): part of the package's content, not of the diagram.
+PATHS_FILE = "paths.json"
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,8 @@ def compile_package(files: dict[str, bytes], *, max_xml_bytes: int, default_lane
             except Invalid as exc:
                 problems.extend(exc.details)
             continue
+        if name == PATHS_FILE:
+            continue  # run by deploy (engine/process_tests.py), never read as a form
         if lower.endswith(".json"):
             forms_problem = _load_form(name, content, forms)
             if forms_problem:

@@ -75,7 +75,8 @@ def test_missing_form_is_refused_naming_the_task(api: Api) -> None:
     r = api.client.post("/api/processes", files=files, headers=api.user("analyst"))
     assert r.status_code == 422
     assert r.json()["detail"] == [{"file": "test_permit.bpmn", "element_id": "review",
-                                   "message": "the task's form 'review.json' was not sent with the diagram"}]
+                                   "message": "the task's form 'review.json' was not sent with the diagram",
+                                   "message_ar": "نموذج المهمة 'review.json' لم يُرسل مع المخطط"}]
     assert api.client.get("/api/processes", headers=api.user("analyst")).json() == []
 
 

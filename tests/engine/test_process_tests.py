@@ -1,0 +1,161 @@
+"""Analysts' test cases (paths.json): run in memory, by `shubbak processes test`, and before every deploy."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cli.main import main
+from engine import process_tests, refusals_ar
+from engine.bpmn import runner
+from engine.bpmn.compiler import compile_package
+from engine.errors import Invalid
+from engine.packages import read_package
+from tests.conftest import TEST_PROCESSES
+from tests.support.api import Api
+
+APPROVED: dict[str, Any] = {
+    "name": "approved", "start_data": {"citizen": {"national_id": "1", "full_name": "x", "phone": "0100"}},
+    "steps": [{"task": "register", "lane": "front_desk", "data": {"area": 10, "purpose": "shop"}},
+              {"task": "review", "lane": "reviewer", "data": {"decision": "approve"}},
+              {"task": "hand_over", "lane": "front_desk", "data": {}}],
+    "end_event": "end_approved", "expected_data": {"fee": 25.0}}
+REJECTED: dict[str, Any] = {
+    "name": "rejected", "start_data": {},
+    "steps": [{"task": "register", "lane": "front_desk", "data": {"area": 10, "purpose": "shop"}},
+              {"task": "review", "lane": "reviewer", "data": {"decision": "reject"}}],
+    "end_event": "end_rejected"}
+
+
+def _package(tmp_path: Path, cases: list[dict[str, Any]]) -> Path:
+    folder = tmp_path / "test_permit"
+    shutil.copytree(TEST_PROCESSES / "test_permit", folder)
+    (folder / "paths.json").write_text(json.dumps(cases), encoding="utf-8")
+    return folder
+
+
+def _outcomes(folder: Path) -> list[process_tests.Outcome]:
+    files = read_package(folder)
+    process = compile_package(files, max_xml_bytes=1_000_000, default_lane="front_desk")
+    return process_tests.run_all(process, files["paths.json"], runner.Limits())
+
+
+def test_passing_cases(tmp_path: Path) -> None:
+    assert _outcomes(_package(tmp_path, [APPROVED, REJECTED])) == [
+        process_tests.Outcome("approved"), process_tests.Outcome("rejected")]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"end_event": "end_rejected"}, "the case ended at 'end_approved', not at 'end_rejected'"),
+    ({"expected_data": {"fee": 30.0, "nothing": 1}},
+     "the case's data differs: fee is 25.0, expected 30.0; nothing is \"(missing)\", expected 1"),
+    ({"steps": [APPROVED["steps"][0], {"task": "review", "lane": "front_desk", "data": {"decision": "approve"}}]},
+     "step 2 (review): the task is in the lane 'reviewer', not 'front_desk'"),
+    ({"steps": [APPROVED["steps"][0], APPROVED["steps"][2]]},
+     "step 2 (hand_over): the task is not waiting; the tasks waiting are: review"),
+    ({"steps": [{"task": "register", "lane": "front_desk", "data": {"area": 10}}]},
+     "step 1 (register): the form 'register.json' refuses the data: purpose: "),
+    ({"steps": APPROVED["steps"][:2]},
+     "after the last step the case has not ended: it waits for hand_over, not at 'end_approved'"),
+    ({"steps": [*APPROVED["steps"], APPROVED["steps"][2]]},
+     "step 4 (hand_over): the task is not waiting; the case had ended at 'end_approved'"),
+    ({"steps": [{"task": "register", "lane": "front_desk", "data": {"area": "ten", "purpose": "shop"}}]},
+     "step 1 (register): the form 'register.json' refuses the data: area: "),
+])
+def test_a_failing_case_says_what_failed(tmp_path: Path, change: dict[str, Any], message: str) -> None:
+    [outcome] = _outcomes(_package(tmp_path, [{**APPROVED, **change}]))
+    assert outcome.name == "approved"
+    assert outcome.message is not None and outcome.message.startswith(message), outcome.message
+
+
+def test_a_script_failure_names_the_element(tmp_path: Path) -> None:
+    folder = _package(tmp_path, [APPROVED])
+    bpmn = folder / "test_permit.bpmn"
+    bpmn.write_text(bpmn.read_text(encoding="utf-8").replace("area * 2.5", "area * rate"), encoding="utf-8")
+    [outcome] = _outcomes(folder)
+    assert outcome.message is not None
+    assert outcome.message.startswith("the process failed at 'compute_fee': ")
+    assert "rate" in outcome.message
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"{", "not valid JSON"), (b"{}", "paths.json must be a list"),
+    (b'[{"steps": []}]', 'each test case needs a "name"'),
+    (b'[{"name": "a", "steps": []}]', "give the end event"),
+    (b'[{"name": "a", "end_event": "e", "steps": [{"data": {}}]}]', 'each step needs a "task"'),
+    (b'[{"name": "a", "end_event": "e"}, {"name": "a", "end_event": "e"}]', "two test cases have this name"),
+])
+def test_malformed_paths_json_is_refused(content: bytes, message: str) -> None:
+    with pytest.raises(Invalid) as caught:
+        process_tests.parse_cases(content)
+    assert caught.value.details[0]["file"] == "paths.json"
+    assert message in caught.value.details[0]["message"]
+
+
+def test_cli_prints_a_line_per_case_and_fails_on_a_failure(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _package(tmp_path, [APPROVED, REJECTED])
+    assert main(["processes", "test", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines() == ["       ok test_permit approved", "       ok test_permit rejected"]
+    (folder / "paths.json").write_text(json.dumps([APPROVED, {**REJECTED, "end_event": "end_approved"}]))
+    assert main(["processes", "test", str(tmp_path)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "       ok test_permit approved",
+        "   FAILED test_permit rejected: the case ended at 'end_rejected', not at 'end_approved'"]
+
+
+def test_cli_runs_every_real_service(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["processes", "test", str(TEST_PROCESSES.parent.parent / "processes")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) >= 8
+    assert all(line.startswith("       ok ") for line in lines)
+
+
+def test_a_deploy_whose_tests_fail_is_refused_naming_the_case(sqlite_api: Api, tmp_path: Path) -> None:
+    api = sqlite_api
+    analyst = api.user("analyst")
+    folder = _package(tmp_path, [APPROVED, {**REJECTED, "expected_data": {"fee": 1}}])
+    r = api.deploy(folder, analyst)
+    assert r.status_code == 422
+    assert r.json()["detail"] == [{"file": "paths.json", "element_id": "rejected",
+                                   "message": "the case's data differs: fee is 25.0, expected 1",
+                                   "message_ar": "بيانات الحالة في نهايتها تختلف عن المتوقع (expected_data)"}]
+    assert api.client.get("/api/processes", headers=analyst).json() == []
+    (folder / "paths.json").write_text(json.dumps([APPROVED, REJECTED]))
+    r = api.deploy(folder, analyst)
+    assert r.status_code == 201, r.text
+
+
+def test_cli_deploy_refuses_a_failing_package(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.settings import get_settings
+
+    monkeypatch.setenv("SHUBBAK_DATABASE_URL", sqlite_url)
+    get_settings.cache_clear()
+    try:
+        _package(tmp_path, [{**APPROVED, "end_event": "nowhere"}])
+        assert main(["processes", "deploy", str(tmp_path)]) == 1
+        err = capsys.readouterr().err
+        assert "1 of the service's test cases failed" in err
+        assert "paths.json approved: the case ended at 'end_approved', not at 'nowhere'" in err
+    finally:
+        get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(("message", "arabic"), [
+    ("step 2 (review): the task is in the lane 'reviewer', not 'front_desk'",
+     "الخطوة 2 (review): المهمة في المسار 'reviewer' وليست في 'front_desk'"),
+    ("the case ended at 'end_approved', not at 'end_rejected'",
+     "انتهت الحالة عند 'end_approved' وليس عند 'end_rejected'"),
+    ("no executable process: mark the process to run with isExecutable=\"true\"",
+     "لا توجد عملية قابلة للتشغيل: علّم العملية المطلوب تشغيلها بـ isExecutable=\"true\""),
+    ("something rare", None),
+])
+def test_common_refusals_have_arabic(message: str, arabic: str | None) -> None:
+    assert refusals_ar.arabic(message) == arabic
+    assert refusals_ar.with_arabic([{"file": None, "message": message}]) == [
+        {"file": None, "message": message, "message_ar": arabic}]
