@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-from sqlmodel import Session, col, select
 
 from engine import clock
 from storage.models import AuditEvent, Case
@@ -119,24 +117,3 @@ def verify_chain(case: Case, events: Iterable[AuditEvent]) -> BrokenLink | None:
                           f"the case records {case.audit_seq} events ending in {case.audit_head[:12]}…, but the "
                           f"chain has {expected_seq - 1} ending in {prev[:12]}…")
     return None
-
-
-def verify_all(session: Session, batch: int = 500) -> Iterator[BrokenLink]:
-    """Check every case's chain, streaming cases in id order a batch at a time."""
-    last_id = 0
-    while True:
-        cases = session.exec(select(Case).where(col(Case.id) > last_id).order_by(col(Case.id)).limit(batch)).all()
-        if not cases:
-            return
-        ids = [c.id for c in cases]
-        events = session.exec(select(AuditEvent).where(col(AuditEvent.case_id).in_(ids))
-                              .order_by(col(AuditEvent.case_id), col(AuditEvent.seq))).all()
-        by_case: dict[int, list[AuditEvent]] = {}
-        for ev in events:
-            by_case.setdefault(ev.case_id, []).append(ev)
-        for case in cases:
-            assert case.id is not None
-            broken = verify_chain(case, by_case.get(case.id, []))
-            if broken is not None:
-                yield broken
-        last_id = ids[-1] or last_id
