@@ -53,12 +53,14 @@ class ProcessPublic(BaseModel):
     created_at: datetime | None
     lanes: list[str]
     user_tasks: dict[str, Any]
+    retired: bool = False
 
     @classmethod
     def of(cls, row: ProcessVersion) -> ProcessPublic:
         return cls(process_id=row.process_id, version=row.version, sha256=row.sha256,
                    service_code=row.service_code, created_by=row.created_by, created_at=utc(row.created_at),
-                   lanes=row.meta.get("lanes", []), user_tasks=row.meta.get("user_tasks", {}))
+                   lanes=row.meta.get("lanes", []), user_tasks=row.meta.get("user_tasks", {}),
+                   retired=row.retired)
 
 
 class CitizenIn(BaseModel):
@@ -359,3 +361,43 @@ class OriginalPublic(BaseModel):
                    received_at=utc(found.received_at),
                    history=[CustodyStep(action=m.action, location=m.location, actor=m.actor, at=utc(m.at),
                                         note=m.note) for m in found.history])
+
+
+class MigrationRequest(BaseModel):
+    """``POST /api/services/{code}/migrations``: move open cases of older versions to ``to_version``."""
+
+    model_config = ConfigDict(extra="forbid")
+    to_version: int = Field(ge=1)
+    dry_run: bool = True
+
+
+class CaseMovePublic(BaseModel):
+    case_id: int
+    tracking_number: str
+    from_version: int
+    movable: bool
+    moved: bool
+    reason: str | None
+
+
+class MigrationPublic(BaseModel):
+    service_code: str
+    to_version: int
+    dry_run: bool
+    cases: list[CaseMovePublic]
+    moved: int
+    not_moved: int
+
+
+class VersionPublic(BaseModel):
+    service_code: str
+    version: int
+    sha256: str
+    created_by: str
+    created_at: datetime | None
+    retired: bool
+
+    @classmethod
+    def of(cls, row: ProcessVersion) -> VersionPublic:
+        return cls(service_code=row.service_code, version=row.version, sha256=row.sha256, created_by=row.created_by,
+                   created_at=utc(row.created_at), retired=row.retired)

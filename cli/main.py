@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from cli import audit as audit_commands
-from engine import process_tests, processes, workflows
+from engine import case_migration, process_tests, processes, workflows
 from engine.bpmn.compiler import PATHS_FILE, PackageRefused, compile_package
 from engine.errors import DomainError, Invalid
 from engine.packages import find_packages, read_package
@@ -75,6 +75,21 @@ def cmd_test(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{word:>9} {process.service.code} {outcome.name}"
                   + ("" if outcome.passed else f": {outcome.message}"))
     return 1 if failures else 0
+
+
+def cmd_migrate_cases(settings: Settings, args: argparse.Namespace) -> int:
+    """Move the open cases of SERVICE's older versions to --to (or only list them with --dry-run)."""
+    command = case_migration.dry_run if args.dry_run else case_migration.migrate
+    with _session(settings) as session:
+        moves = command(session=session, service_code=args.service, to_version=args.to, actor=CLI_ACTOR,
+                        settings=settings)
+    for m in moves:
+        word = ("movable" if m.movable else "stays") if args.dry_run else ("moved" if m.moved else "NOT MOVED")
+        print(f"{word:>9} {m.tracking_number} v{m.from_version} -> v{args.to}" + (f": {m.reason}" if m.reason else ""))
+    stuck = [m for m in moves if not m.moved]
+    if not args.dry_run:
+        print(f"{len(moves) - len(stuck)} case(s) moved to v{args.to}, {len(stuck)} not moved")
+    return 1 if not args.dry_run and any(m.movable and not m.moved for m in moves) else 0
 
 
 def _print_refusal(folder: Path, exc: Invalid) -> None:
@@ -163,6 +178,11 @@ def parser() -> argparse.ArgumentParser:
     test = procs.add_parser("test", help="run the paths.json test cases of every service folder under DIR")
     test.add_argument("dir")
     test.set_defaults(func=cmd_test)
+    mig = procs.add_parser("migrate", help="move open cases of SERVICE's older versions to a newer one")
+    mig.add_argument("service")
+    mig.add_argument("--to", type=int, required=True, metavar="VERSION")
+    mig.add_argument("--dry-run", action="store_true", help="only list which cases can move, and why not")
+    mig.set_defaults(func=cmd_migrate_cases)
     audit_commands.add_commands(sub)
     return p
 

@@ -124,10 +124,13 @@ def check_tests(process: CompiledProcess, files: dict[str, bytes], settings: Set
 
 
 def latest_version(session: Session, service_code: str) -> ProcessVersion:
+    """The version new cases start on: the newest not retired. Conflict when every version is retired."""
     row = session.exec(select(ProcessVersion)
                        .where(ProcessVersion.service_code == service_code, col(ProcessVersion.retired).is_(False))
                        .order_by(col(ProcessVersion.version).desc()).limit(1)).first()
     if row is None:
+        if session.exec(select(ProcessVersion.id).where(ProcessVersion.service_code == service_code)).first():
+            raise Conflict(f"the service '{service_code}' is retired: it takes no new cases (its open cases go on)")
         raise NotFound(f"no service '{service_code}'")
     return row
 

@@ -116,11 +116,12 @@ _INSERT_EVENT = insert(_EVENTS)
 def save(session: Session, case: Case, workflow: BpmnWorkflow, process: CompiledProcess, *,
          actor: str, events: list[tuple[str, str | None, dict[str, Any]]], settings: Settings,
          completed: tuple[str, str] | None = None, extra: dict[str, Any] | None = None,
-         at: datetime | None = None) -> None:
+         at: datetime | None = None, refresh_tasks: bool = False) -> None:
     """Write the advanced workflow, its projections and ``events`` (kind, task, data) in one commit.
 
     ``completed`` is ``(task_id, username)`` of the user task this command completed, if any. ``at`` is the
     command's moment (engine/clock.py), the one the workflow ran at: the events' time and the rows' timestamps.
+    ``refresh_tasks`` rewrites the title, lane and form of the ready rows kept (a case moved to a new version).
     The last event carries ``after``, what the step left behind (engine/audit.py).
     Raises Conflict, writing nothing, when the case moved on since it was loaded.
     """
@@ -146,7 +147,7 @@ def save(session: Session, case: Case, workflow: BpmnWorkflow, process: Compiled
     with write_lock(session):
         claim_case(session, case.id, loaded_version, values)
         conn = session.connection()
-        _sync_tasks(conn, case, ready, process, now, completed)
+        _sync_tasks(conn, case, ready, process, now, completed, refresh_tasks)
         conn.execute(_INSERT_EVENT, [_event_row(ev) for ev in rows])
         commit_or_conflict(session)
     for key, value in values.items():
@@ -219,7 +220,7 @@ def commit_or_conflict(session: Session) -> None:
 
 
 def _sync_tasks(conn: Connection, case: Case, ready: list[runner.ReadyTask], process: CompiledProcess,
-                now: datetime, completed: tuple[str, str] | None) -> None:
+                now: datetime, completed: tuple[str, str] | None, refresh: bool = False) -> None:
     ready_by_id = {t.id: t for t in ready}
     known = set(conn.execute(_READY_IDS, {"case_id": case.id}).scalars())
     gone = known - ready_by_id.keys()
@@ -233,6 +234,10 @@ def _sync_tasks(conn: Connection, case: Case, ready: list[runner.ReadyTask], pro
     new_rows = []
     for task_id, ready_task in ready_by_id.items():
         if task_id in known:
+            kept = process.user_tasks.get(ready_task.name)
+            if refresh and kept is not None:
+                conn.execute(update(_TASKS).where(_TASKS.c.id == task_id)
+                             .values(title=kept.title, lane=kept.lane, form=kept.form))
             continue
         info = process.user_tasks.get(ready_task.name)
         new_rows.append({
