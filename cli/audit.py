@@ -16,7 +16,7 @@ from engine.users import Actor
 from storage.db import engine_for
 from storage.models import Case
 
-CLI_AUDITOR = Actor("cli", frozenset({"admin"}), "Command line")
+CLI_AUDITOR = Actor("cli", frozenset({"auditor"}), "Command line")  # exports read scans, as auditors do
 
 
 def _session(settings: Settings) -> Session:

@@ -55,7 +55,7 @@ def case_history(*, session: Session, case_id: int, actor: Actor, settings: Sett
 
 def export_case(*, session: Session, case_id: int, actor: Actor, settings: Settings) -> tuple[str, bytes]:
     _require(actor)
-    name, data = export.build(session=session, case_id=case_id, exported_by=actor.username, settings=settings)
+    name, data = export.build(session=session, case_id=case_id, actor=actor, settings=settings)
     access_log.record(session=session, actor=actor, action="export", case_id=case_id,
                       detail={"file": name, "bytes": len(data)})
     return name, data

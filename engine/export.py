@@ -2,8 +2,10 @@
 
 Members: ``manifest.json`` (what is inside, with the SHA-256 and size of every other member), ``case.json``
 (the case row), ``state.json`` (its stored workflow state), ``events.json`` (its whole hash chain),
-``process/v<N>/...`` (the files of each process version the case ran on), and ``ledger.json`` (the latest
-seal with this case's sealed head and its Merkle proof) once the case has been sealed.
+``process/v<N>/...`` (the files of each process version the case ran on), ``documents/<kind>/v<N>-<name>``
+(every version of every scan, read back from the document store and checked against its recorded SHA-256),
+and ``ledger.json`` (the latest seal with this case's sealed head and its Merkle proof) once the case has been
+sealed. Each scan's SHA-256 is also in its ``document_uploaded`` event, so the chain vouches for the bytes.
 
 The zip's comment holds the installation's public key and an Ed25519 signature over every byte before the
 comment, so a changed byte anywhere in the file fails :func:`check`. A signature only says "signed by this
@@ -22,21 +24,17 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from engine import audit, clock, ledger, processes, signing
+from engine import audit, clock, documents, ledger, processes, signing
 from engine.bpmn.compiler import content_hash
-from engine.errors import NotFound
+from engine.errors import Corrupted, Forbidden, NotFound
 from engine.settings import Settings
+from engine.users import Actor
 from storage.models import AuditEvent, Case, ProcessVersion
 
 FORMAT = "shubbak-case-file/1"
 _PREFIX = b"shubbak-signature:v1:"
 _COMMENT_BYTES = len(_PREFIX) + 64 + 1 + 128  # public key hex, ":", signature hex
 _EOCD = b"PK\x05\x06"
-DOCUMENTS_NOT_INCLUDED = {
-    "included": False,
-    "reason": "scanned documents are not part of case files yet: they join under documents/, each with its "
-              "SHA-256 here, once the document store (engine/documents.py) is in place",
-}
 
 
 def _json(value: Any) -> bytes:
@@ -81,8 +79,40 @@ def _ledger_proof(session: Session, case_id: int) -> dict[str, Any] | None:
             "proof": ledger.merkle_proof(hashes, order.index(case_id))}
 
 
-def build(*, session: Session, case_id: int, exported_by: str, settings: Settings) -> tuple[str, bytes]:
-    """``(file name, archive bytes)`` of one case. Reads only."""
+def _scans(session: Session, case_id: int, actor: Actor, settings: Settings,
+           members: dict[str, bytes]) -> dict[str, Any]:
+    """Every version of every scan into ``members``; what the manifest says of them."""
+    try:
+        rows = documents.list_documents(session=session, actor=actor, settings=settings, case_id=case_id)
+    except Forbidden:
+        return {"included": False, "reason": f"{actor.username} may not read this case's scans"}
+    store = documents.store_for(settings)
+    files, unreadable = [], []
+    for doc in rows:
+        entry = {"id": doc.id, "kind": doc.kind, "version": doc.version, "filename": doc.filename,
+                 "content_type": doc.content_type, "size": doc.size, "sha256": doc.sha256,
+                 "uploaded_by": doc.uploaded_by}
+        assert doc.id is not None
+        try:
+            _doc, chunks = documents.open_content(session=session, actor=actor, settings=settings, store=store,
+                                                  document_id=doc.id, verify=True)
+            content = b"".join(chunks)
+        except Corrupted as exc:  # the store lost or changed it: the case file says so, and does not hold
+            unreadable.append({**entry, "reason": exc.message})
+            continue
+        name = f"documents/{doc.kind}/v{doc.version}-{doc.id}-{_safe(doc.filename)}"
+        members[name] = content
+        files.append({**entry, "member": name})
+    return {"included": True, "files": files, "unreadable": unreadable}
+
+
+def _safe(filename: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in filename)[-80:] or "file"
+
+
+def build(*, session: Session, case_id: int, actor: Actor, settings: Settings) -> tuple[str, bytes]:
+    """``(file name, archive bytes)`` of one case, exported by ``actor`` (whose right to read the scans
+    decides whether they are in it). Reads only; the archive is built in memory."""
     case = session.get(Case, case_id)
     if case is None:
         raise NotFound(f"case {case_id} does not exist")
@@ -98,15 +128,16 @@ def build(*, session: Session, case_id: int, exported_by: str, settings: Setting
         for name, content in sorted(processes.decode_files(row.files).items()):
             members[f"process/v{row.version}/{name}"] = content
         versions.append({"version": row.version, "sha256": row.sha256, "service_code": row.service_code})
+    scans = _scans(session, case_id, actor, settings, members)
     proof = _ledger_proof(session, case_id)
     if proof is not None:
         members["ledger.json"] = _json(proof)
     key = signing.installation_key(settings)
     moment = clock.now()
     manifest = {
-        "format": FORMAT, "exported_at": clock.iso(moment), "exported_by": exported_by,
+        "format": FORMAT, "exported_at": clock.iso(moment), "exported_by": actor.username,
         "case": {"id": case.id, "tracking_number": case.tracking_number, "service_code": case.service_code},
-        "process_versions": versions, "public_key": signing.public_hex(key), "documents": DOCUMENTS_NOT_INCLUDED,
+        "process_versions": versions, "public_key": signing.public_hex(key), "documents": scans,
         "members": {name: {"sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
                     for name, content in members.items()},
     }
@@ -217,6 +248,7 @@ def _check_events(case: dict[str, Any], events: list[dict[str, Any]], files: dic
         if audit.data_digest(case.get("data")) != after.get("data_sha256"):
             out.problems.append(f"case.json's data is not the data event {last['seq']} recorded")
     _check_versions(events, files, manifest, out)
+    _check_documents(events, files, manifest, out)
     if "ledger.json" in files:
         _check_ledger(case, events, _load(files, "ledger.json", out), out)
 
@@ -232,6 +264,29 @@ def _check_versions(events: list[dict[str, Any]], files: dict[str, bytes], manif
         package = {name[len(prefix):]: content for name, content in files.items() if name.startswith(prefix)}
         if number is None or content_hash(package) != sha:
             out.problems.append(f"the process version the events name ({str(sha)[:12]}…) is not the one enclosed")
+
+
+def _check_documents(events: list[dict[str, Any]], files: dict[str, bytes], manifest: dict[str, Any],
+                     out: Checked) -> None:
+    """Every scan the events record is in the file with the bytes they record (when scans are included)."""
+    scans = manifest.get("documents", {})
+    if not scans.get("included"):
+        return
+    for entry in scans.get("unreadable", []):
+        out.problems.append(f"scan {entry.get('kind')} v{entry.get('version')} could not be read back when "
+                            f"exported: {entry.get('reason')}")
+    enclosed = {entry.get("id"): entry for entry in scans.get("files", [])}
+    for ev in events:
+        if ev.get("kind") != "document_uploaded":
+            continue
+        recorded = ev.get("data", {})
+        entry = enclosed.get(recorded.get("document_id"))
+        content = files.get(entry.get("member", "")) if entry else None
+        if content is None:
+            out.problems.append(f"the scan recorded by event {ev.get('seq')} is not in the case file")
+        elif hashlib.sha256(content).hexdigest() != recorded.get("sha256"):
+            out.problems.append(f"the scan recorded by event {ev.get('seq')} is not the file event "
+                                f"{ev.get('seq')} recorded")
 
 
 def _check_ledger(case: dict[str, Any], events: list[dict[str, Any]], found: Any, out: Checked) -> None:

@@ -66,7 +66,8 @@ def test_replay_and_history_over_http(walked: tuple[Api, People, dict[str, Any],
         (1, "case_opened", ["register"], []), (2, "task_completed", ["review"], ["review_overdue"])]
     second = body["steps"][1]
     assert second["actor"] == "clerk_hoda" and second["process_version"] == 1
-    assert second["event_data"]["data"] == REGISTER
+    # The intake task's recorded data: the form, and the papers' checklist it was completed with.
+    assert second["event_data"]["data"] == {**REGISTER, "documents_complete": True, "documents_missing": []}
     assert second["diff"]["added"]["fee"] == 300.0 and second["data"]["area"] == 120
     assert {"start", "register", "compute_fee"} <= set(second["completed"])
 

@@ -17,14 +17,25 @@ from engine import export, ledger, signing
 from engine.settings import get_settings
 from storage.db import engine_for
 from tests.support.api import Api
-from tests.support.audit import People, deploy, returned_and_resubmitted, sql
+from tests.support.audit import People, deploy, login, returned_and_resubmitted, sql
+from tests.support.documents import PDF
+
+
+def _scan(api: Api, case_id: int, who: dict[str, str], content: bytes = PDF) -> dict[str, object]:
+    r = api.client.post(f"/api/cases/{case_id}/documents", data={"kind": "site_plan"},
+                        files={"file": ("مخطط الموقع.pdf", content, "application/pdf")}, headers=who)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
 
 
 @pytest.fixture
 def exported(api: Api) -> tuple[Api, dict[str, object], bytes]:
     deploy(api)
     people = People(api)
-    case = returned_and_resubmitted(api, people)
+    opened = api.open_case("audit_case", people.clerk).json()
+    _scan(api, opened["id"], people.clerk)
+    _scan(api, opened["id"], people.clerk, PDF + b"% a better scan\n")
+    case = returned_and_resubmitted(api, people, opened=opened)
     with Session(engine_for(api.settings.database_url)) as session:
         ledger.seal(session=session, settings=api.settings)
     r = api.client.get(f"/api/cases/{case['id']}/export", headers=people.auditor)
@@ -48,19 +59,25 @@ def test_export_holds_what_an_auditor_needs(exported: tuple[Api, dict[str, objec
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
     assert names == ["manifest.json", "case.json", "state.json", "events.json", "process/v1/audit_case.bpmn",
                      "process/v1/correct.json", "process/v1/register.json", "process/v1/review.json",
-                     "process/v1/service.toml", "ledger.json"]
+                     "process/v1/service.toml", "documents/site_plan/v1-1-مخطط_الموقع.pdf",
+                     "documents/site_plan/v2-2-مخطط_الموقع.pdf", "ledger.json"]
     manifest = checked.manifest
     assert manifest is not None
     assert manifest["case"] == {"id": case["id"], "tracking_number": case["tracking_number"],
                                 "service_code": "audit_case"}
     assert manifest["exported_by"] == "auditor_mona"
     assert set(manifest["members"]) == set(names) - {"manifest.json"}
-    assert manifest["documents"]["included"] is False  # the document store is not part of case files yet
+    scans = manifest["documents"]
+    assert (scans["included"], scans["unreadable"]) == (True, [])
+    assert [(f["kind"], f["version"], f["filename"], f["uploaded_by"]) for f in scans["files"]] == [
+        ("site_plan", 1, "مخطط الموقع.pdf", "clerk_hoda"), ("site_plan", 2, "مخطط الموقع.pdf", "clerk_hoda")]
     archive = zipfile.ZipFile(io.BytesIO(data))
+    assert archive.read(scans["files"][0]["member"]) == PDF
     events = json.loads(archive.read("events.json"))
-    assert [e["kind"] for e in events] == ["case_opened", *["task_completed"] * 5, "case_completed"]
+    assert [e["kind"] for e in events] == ["case_opened", "document_uploaded", "document_uploaded",
+                                           *["task_completed"] * 5, "case_completed"]
     assert json.loads(archive.read("case.json"))["audit_head"] == events[-1]["hash"]
-    assert json.loads(archive.read("ledger.json"))["leaf"]["audit_seq"] == 7
+    assert json.loads(archive.read("ledger.json"))["leaf"]["audit_seq"] == 9
 
 
 def test_a_changed_byte_anywhere_fails_the_check(exported: tuple[Api, dict[str, object], bytes]) -> None:
@@ -108,6 +125,29 @@ def test_a_file_signed_with_another_key_fails_against_the_published_one(
     assert any("not with the installation's published key" in p for p in with_key.problems)
 
 
+def test_a_changed_scan_in_the_store_is_named(exported: tuple[Api, dict[str, object], bytes]) -> None:
+    """A scan changed in the document store after it was recorded: the case file does not hold, and says which."""
+    api, case, _data = exported
+    [stored] = [p for p in (api.settings.var_dir / "documents").rglob("*") if p.is_file() and p.read_bytes() == PDF]
+    stored.write_bytes(PDF.replace(b"Catalog", b"Catalox"))
+    data = api.client.get(f"/api/cases/{case['id']}/export", headers=login(api, "auditor_mona")).content
+    problems = export.check(data, expected_key=_published(api)).problems
+    assert len(problems) == 2
+    assert problems[0].startswith("scan site_plan v1 could not be read back when exported: the stored file of "
+                                  "document 1 does not match its recorded SHA-256")
+    assert problems[1] == "the scan recorded by event 2 is not in the case file"
+
+
+def test_an_admin_exports_without_the_scans(exported: tuple[Api, dict[str, object], bytes]) -> None:
+    """Admins administer; they do not read citizens' papers (engine/documents.py), so their case files say so."""
+    api, case, _data = exported
+    data = api.client.get(f"/api/cases/{case['id']}/export", headers=login(api, "admin_sami")).content
+    checked = export.check(data, expected_key=_published(api))
+    assert checked.problems == []
+    assert checked.manifest is not None
+    assert checked.manifest["documents"] == {"included": False, "reason": "admin_sami may not read this case's scans"}
+
+
 def test_a_tampered_database_exports_a_file_that_says_so(api: Api) -> None:
     """The export signs what the database holds; the file's own checks still find data that is not the events'."""
     deploy(api)
@@ -117,6 +157,8 @@ def test_a_tampered_database_exports_a_file_that_says_so(api: Api) -> None:
     data = api.client.get(f"/api/cases/{case['id']}/export", headers=people.auditor).content
     assert export.check(data, expected_key=_published(api)).problems == [
         "case.json's data is not the data event 7 recorded"]
+    assert json.loads(zipfile.ZipFile(io.BytesIO(data)).read("manifest.json"))["documents"] == {
+        "included": True, "files": [], "unreadable": []}
     assert "ledger.json" not in zipfile.ZipFile(io.BytesIO(data)).namelist()  # never sealed
 
 

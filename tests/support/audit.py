@@ -67,11 +67,15 @@ def step(api: Api, case: dict[str, Any], data: dict[str, Any], who: dict[str, st
 
 
 def returned_and_resubmitted(api: Api, people: People, *, finish: bool = True,
-                             citizen: dict[str, str] | None = None) -> dict[str, Any]:
-    """register → review (returned) → correct → review (approved) → hand over: the auditors' story."""
-    r = api.open_case("audit_case", people.clerk, citizen=citizen or CITIZEN)
-    assert r.status_code == 201, r.text
-    case = step(api, r.json(), REGISTER, people.clerk)
+                             citizen: dict[str, str] | None = None,
+                             opened: dict[str, Any] | None = None) -> dict[str, Any]:
+    """register → review (returned) → correct → review (approved) → hand over: the auditors' story
+    (on a case already ``opened``, or a new one)."""
+    if opened is None:
+        r = api.open_case("audit_case", people.clerk, citizen=citizen or CITIZEN)
+        assert r.status_code == 201, r.text
+        opened = dict(r.json())
+    case = step(api, opened, REGISTER, people.clerk)
     case = step(api, case, RETURN, people.reviewer)
     case = step(api, case, CORRECT, people.clerk)
     case = step(api, case, APPROVE, people.reviewer)
