@@ -22,6 +22,7 @@ SENTENCES = {
     "timer_fired": N_("A deadline of the service passed"),
     "case_completed": N_("The case was closed"),
     "case_cancelled": N_("%(actor)s cancelled the case"),
+    "case_migrated": N_("%(actor)s moved the case to version %(version)s of the service"),
     "document_uploaded": N_("%(actor)s scanned “%(paper)s”"),
     "document_waived": N_("%(actor)s waived “%(paper)s”"),
     "original_received": N_("%(actor)s received the paper original of “%(paper)s”"),
@@ -59,7 +60,8 @@ def story(events: list[AuditEvent], schemas: dict[str, dict[str, Any]], labels: 
         step = labels.step(service_code, ev.task, lang) if ev.task else ""
         paper = papers.get(str(ev.data.get("kind")), str(ev.data.get("kind", "")))
         sentence = SENTENCES.get(ev.kind)
-        text = lang.gettext(sentence, actor=actor, step=step, paper=paper) if sentence else f"{actor}: {ev.kind}"
+        text = (lang.gettext(sentence, actor=actor, step=step, paper=paper, version=ev.data.get("to_version", ""))
+                if sentence else f"{actor}: {ev.kind}")
         details = _details(ev, schemas, lang)
         if ev.data.get("reason"):
             details = [(lang.gettext("Reason"), str(ev.data["reason"]))]

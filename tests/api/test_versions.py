@@ -5,6 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
+from cli.main import main
+from engine.settings import get_settings
+from tests.conftest import ROOT
 from tests.support.api import Api
 from tests.support.audit import APPROVE, REGISTER, SERVICE, People, deploy, step
 from tests.support.versions import second_version
@@ -125,3 +130,16 @@ def test_a_retired_service_takes_no_new_cases_and_its_open_cases_go_on(api: Api,
                                         encoding="utf-8")
     assert api.deploy(fresh, analyst).json()["version"] == 2
     assert api.open_case("audit_case", people.clerk).json()["process_version"] == 2
+
+
+def test_the_command_line_and_the_api_give_the_same_version_for_the_same_files(
+        sqlite_api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SHUBBAK_DATABASE_URL", sqlite_api.settings.database_url)
+    get_settings.cache_clear()
+    try:
+        assert main(["processes", "deploy", str(ROOT / "processes" / "building_permit")]) == 0
+    finally:
+        get_settings.cache_clear()
+    assert capsys.readouterr().out.startswith(" deployed building_permit v1 ")
+    r = sqlite_api.deploy(ROOT / "processes" / "building_permit", sqlite_api.user("analyst"))
+    assert (r.status_code, r.json()["version"], r.json()["created"]) == (200, 1, False)
