@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,19 +47,22 @@ class StoreConfig:
 
 
 class Download:
-    """An object being read: its size, and its bytes as an iterator of chunks. Close it when done."""
+    """An object being read: its size, and its bytes as an iterator of chunks. Close it when done.
+
+    If nobody iterates or closes it (a client that goes away before the response starts), it is closed when it
+    is collected: an open file or connection is never left to the garbage collector's warning."""
 
     def __init__(self, size: int, chunks: Iterator[bytes], close: object) -> None:
         self.size = size
         self._chunks = chunks
-        self._close = close
+        self._finalizer = weakref.finalize(self, close) if callable(close) else None
 
     def __iter__(self) -> Iterator[bytes]:
         return self._chunks
 
     def close(self) -> None:
-        if callable(self._close):
-            self._close()
+        if self._finalizer is not None:
+            self._finalizer()  # runs the close once, whoever calls first
 
 
 class ObjectStore(ABC):
