@@ -6,13 +6,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import col, select
 
-from admin_ui import diagram, documents, forms
+from admin_ui import diagram, documents, forms, history
 from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import SECURITY_HEADERS, DbSession, PageRoute, SignedIn, render, settings_of
 from admin_ui.timeline import full_names, story
-from engine import cases, processes, tracking
-from engine.errors import NotFound
+from engine import auditors, cases, processes, tracking
+from engine.errors import Forbidden, NotFound
 from storage.models import AuditEvent, ProcessVersion
 
 router = APIRouter(route_class=PageRoute)
@@ -56,15 +56,52 @@ def case_page(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -
                   timeline=story(events, process.forms, labels, case.service_code, lang, full_names(db, events),
                                  {d.kind: d.ar if lang.code == "ar" else d.en for d in process.service.documents}),
                   has_diagram=diagram.bpmn_of(version) is not None, done_ids=done, current_ids=current,
+                  can_travel=actor.has(*auditors.ROLES),
                   **documents.panel(db, case, process.lanes, actor, settings, lang),
                   fee_currency=process.service.fee.currency if process.service.fee else "EGP")
 
 
 @router.get("/cases/{case_id}/diagram.bpmn")
-def case_diagram(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -> Response:
-    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings_of(request))
-    version = db.get(ProcessVersion, case.process_version_id)
+def case_diagram(request: Request, case_id: int, viewer: SignedIn, db: DbSession,
+                 version_id: int | None = None) -> Response:
+    """The case's diagram; ``version_id`` an earlier version of its service (for the auditors' time travel)."""
+    actor = viewer.signed_in
+    case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=settings_of(request))
+    wanted = case.process_version_id if version_id is None else version_id
+    if wanted != case.process_version_id and not actor.has(*auditors.ROLES):
+        raise Forbidden(N_("Earlier versions of the diagram are for auditors."))
+    version = db.get(ProcessVersion, wanted)
+    if version is not None and version.service_code != case.service_code:
+        version = None
     content = diagram.bpmn_of(version) if version is not None else None
     if content is None:
         raise NotFound(N_("This service's diagram has no layout to draw."))
     return Response(content, media_type="application/xml", headers=SECURITY_HEADERS)
+
+
+@router.get("/cases/{case_id}/history")
+def case_history(request: Request, case_id: int, viewer: SignedIn, db: DbSession, step: int = 1) -> HTMLResponse:
+    """Time travel for auditors: the case as it stood after each event, with the diagram, data and diff."""
+    settings = settings_of(request)
+    actor = viewer.signed_in
+    found = auditors.case_history(session=db, case_id=case_id, actor=actor, settings=settings)
+    case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=settings)
+    lang = viewer.lang
+    labels = load_labels(db)
+    events = list(db.exec(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(col(AuditEvent.seq))))
+    total = len(found.steps)
+    number = min(max(step, 1), total) if total else 0
+    shown = None
+    has_diagram = False
+    entries = {}
+    if total:
+        process = processes.cache.get(db, found.steps[number - 1].process_version_id, settings)
+        papers = {d.kind: d.ar if lang.code == "ar" else d.en for d in process.service.documents}
+        told = story(events, process.forms, labels, case.service_code, lang, full_names(db, events), papers)
+        entries = {ev.seq: entry for ev, entry in zip(events, told, strict=True)}
+        shown = history.show(found, number, entries, process.forms, lang)
+        version = db.get(ProcessVersion, shown.step.process_version_id)
+        has_diagram = version is not None and diagram.bpmn_of(version) is not None
+    return render(request, "history.html", case=case, service_name=labels.service(case.service_code, lang),
+                  history=found, total=total, number=number, shown=shown, entries=entries,
+                  has_diagram=has_diagram)
