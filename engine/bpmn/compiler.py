@@ -25,7 +25,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine.bpmn.parser import ShubbakParser
 from engine.bpmn.safe_xml import XmlRefused, is_bpmn, is_dmn, parse_untrusted_xml
-from engine.bpmn.scripts import check_bpmn_scripts, check_dmn_expressions
+from engine.bpmn.script_checks import check_bpmn_scripts, check_dmn_expressions
 from engine.errors import Invalid
 from engine.service_info import ServiceInfo, parse_service_toml
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-import re
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -32,13 +31,10 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from types import CodeType
 from typing import Any, cast
 
-from lxml import etree
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
 from engine import clock
-from engine.bpmn.relax import TIMER_KINDS, timer_expression
-from engine.bpmn.safe_xml import BPMN_NS, DMN_NAMESPACES
 
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 MAX_RANGE = 100_000
@@ -425,136 +421,3 @@ class RestrictedScriptEngine(PythonScriptEngine):
                 line_number=err.line,
                 error_line=error_line,
             ) from err
-
-
-_BPMN_SOURCES: dict[str, tuple[str, str]] = {
-    f"{{{BPMN_NS}}}script": ("script", "exec"),
-    f"{{{BPMN_NS}}}conditionExpression": ("condition", "eval"),
-    f"{{{SPIFF_NS}}}preScript": ("pre-script", "exec"),
-    f"{{{SPIFF_NS}}}postScript": ("post-script", "exec"),
-    f"{{{BPMN_NS}}}timeDuration": ("timer expression", "eval"),
-    f"{{{BPMN_NS}}}timeDate": ("timer expression", "eval"),
-    f"{{{BPMN_NS}}}timeCycle": ("timer expression", "eval"),
-    f"{{{BPMN_NS}}}loopCardinality": ("loop cardinality", "eval"),
-    f"{{{BPMN_NS}}}completionCondition": ("completion condition", "eval"),
-    f"{{{BPMN_NS}}}condition": ("condition", "eval"),
-}
-# Where each kind of source must sit to be run by SpiffWorkflow; elsewhere it is inert.
-_BPMN_PARENTS: dict[str, str] = {
-    "script": "scriptTask",
-    "timeDuration": "timerEventDefinition",
-    "timeDate": "timerEventDefinition",
-    "timeCycle": "timerEventDefinition",
-    "condition": "conditionalEventDefinition",
-}
-# Wrappers between a source and the flow node that owns it.
-_WRAPPERS = frozenset(
-    {"extensionElements", "multiInstanceLoopCharacteristics", "standardLoopCharacteristics"}
-)
-_DMN_LENIENT = re.compile(r"\bimport\b|__|\b(?:" + "|".join(sorted(FORBIDDEN_CALLS)) + r")\s*\(")
-_DMN_QUESTION_MARK = re.compile(r"(\?)(?=(?:[^'\"]|['\"][^'\"]*['\"])*$)")  # as SpiffWorkflow's DMNEngine
-
-
-def _local(element: Any) -> str:
-    tag = getattr(element, "tag", None)
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
-
-
-def _owner_id(element: Any) -> str:
-    """The id of the flow node or sequence flow a source belongs to (or of the nearest element with one)."""
-    for ancestor in element.iterancestors():
-        local = _local(ancestor)
-        if local in _WRAPPERS or local.endswith("EventDefinition"):
-            continue
-        owner = ancestor.get("id")
-        if owner:
-            return str(owner)
-    return ""
-
-
-def _problem(source: str, mode: str) -> str | None:
-    try:
-        check_script(source, mode=mode)
-    except ScriptRefused as err:
-        return err.message
-    return None
-
-
-def check_bpmn_scripts(root: Any) -> list[tuple[str, str]]:
-    """Every refused script or expression in a parsed BPMN document, as ``(element_id, message)``.
-
-    Checks script tasks, sequence-flow conditions, SpiffWorkflow pre/post scripts, timer expressions and
-    multi-instance expressions. Empty sources are not problems; odd input gives ``[]``, never an error.
-    """
-    problems: list[tuple[str, str]] = []
-    for element in root.iter() if isinstance(root, etree._Element) else ():
-        kind = _BPMN_SOURCES.get(element.tag) if isinstance(element.tag, str) else None
-        parent = element.getparent()
-        required = _BPMN_PARENTS.get(_local(element))
-        if kind is None or (required is not None and (parent is None or _local(parent) != required)):
-            continue
-        text = (element.text or "").strip()
-        local = _local(element)
-        if text and local in TIMER_KINDS:
-            text, _ = timer_expression(local, text)  # bare ISO 8601 text is a literal, not an expression
-        message = _problem(text, kind[1]) if text else None
-        if message is not None:
-            problems.append((_owner_id(element), _describe(kind[0], text, message) if kind[1] == "eval"
-                             else f"{kind[0]}: {message}"))
-    return problems
-
-
-_FOREIGN = re.compile(r"^\s*[#$]\{|\b(?:and|or|not)\b.*\bthen\b|^\s*=")
-
-
-def _describe(kind: str, text: str, message: str) -> str:
-    """Quote the refused expression, and say so when it is written in another engine's expression language."""
-    shown = text if len(text) <= 80 else text[:77] + "..."
-    out = f'{kind} "{shown}": {message}'
-    if _FOREIGN.search(text):
-        out += (" (this looks like a Camunda/JUEL ${...} or FEEL expression; Shubbak reads Python expressions "
-                "over the case's data, such as: amount > 100 and decision == \"approve\")")
-    return out
-
-
-def check_dmn_expressions(root: Any) -> list[tuple[str, str]]:
-    """Every refused expression in a parsed DMN document, as ``(element_id, message)``.
-
-    Input expressions and output entries are checked strictly. Input entries are unary tests that
-    SpiffWorkflow rewrites before running (``< 200`` becomes ``x < 200``, ``-`` means "any"); they are
-    checked strictly in the forms SpiffWorkflow would run them, and when neither parses, only for
-    imports, dunders and forbidden calls. The id is the entry's own, else its rule's.
-    """
-    problems: list[tuple[str, str]] = []
-    for element in root.iter() if isinstance(root, etree._Element) else ():
-        tag = element.tag if isinstance(element.tag, str) else ""
-        namespace, _, local = tag.lstrip("{").partition("}")
-        parent = element.getparent()
-        if namespace not in DMN_NAMESPACES or local != "text" or parent is None:
-            continue
-        text = (element.text or "").strip()
-        kind = _local(parent)
-        if not text or kind not in ("inputExpression", "inputEntry", "outputEntry"):
-            continue
-        message = _input_entry_problem(text) if kind == "inputEntry" else _problem(text, "eval")
-        if message is not None:
-            owner = parent.get("id") or _owner_id(parent)
-            label = re.sub(r"(?<!^)([A-Z])", r" \1", kind).lower()
-            problems.append((str(owner), f"{label}: {message}"))
-    return problems
-
-
-def _input_entry_problem(text: str) -> str | None:
-    if text == "-":
-        return None
-    expression = _DMN_QUESTION_MARK.sub("dmninputexpr", text)
-    for candidate in (expression, f"v {expression}"):
-        try:
-            check_script(candidate, mode="eval")
-            return None
-        except ScriptRefused as err:
-            if not err.syntax_error:
-                return err.message
-    if _DMN_LENIENT.search(text):
-        return "imports, names with '__' and calls such as open() or eval() are not allowed in expressions"
-    return None

@@ -15,6 +15,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine.bpmn import scripts
 from engine.bpmn.safe_xml import parse_untrusted_xml
+from engine.bpmn.script_checks import check_bpmn_scripts, check_dmn_expressions
 from engine.bpmn.scripts import (
     HELPERS,
     SAFE_BUILTINS,
@@ -22,8 +23,6 @@ from engine.bpmn.scripts import (
     RestrictedScriptEngine,
     ScriptRefused,
     add_days,
-    check_bpmn_scripts,
-    check_dmn_expressions,
     check_script,
     days_between,
     now,
