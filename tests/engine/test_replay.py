@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 from typing import Any
 
 import pytest
 from sqlmodel import Session
 
-from engine import clock, processes, replay, workflows
-from engine.bpmn import runner
-from engine.bpmn.migrate import migrate
-from engine.cases import load_case
+from engine import clock, replay
 from engine.timers import tick
 from storage.db import engine_for
 from tests.conftest import TEST_PROCESSES
@@ -33,6 +29,7 @@ from tests.support.audit import (
     step,
 )
 from tests.support.clock import make_timers_due
+from tests.support.versions import second_version
 
 
 def _replay(api: Api, case_id: int) -> replay.ReplayResult:
@@ -181,54 +178,13 @@ def test_broken_chain_is_not_replayed(api: Api, people: People) -> None:
         "seq": 2, "expected": "an unbroken hash chain", "actual": "the event's content does not match its hash"}}
 
 
-def _second_version(api: Api, tmp_path: Any) -> None:
-    """audit_case v2: an approved request is double-checked by the reviewer before it is handed over."""
-    folder = tmp_path / "audit_case_v2"
-    shutil.copytree(TEST_PROCESSES / "audit_case", folder)
-    bpmn = folder / "audit_case.bpmn"
-    text = bpmn.read_text(encoding="utf-8")
-    text = text.replace('<bpmn:flowNodeRef>decision</bpmn:flowNodeRef>',
-                        '<bpmn:flowNodeRef>decision</bpmn:flowNodeRef>\n<bpmn:flowNodeRef>double_check'
-                        '</bpmn:flowNodeRef>')
-    text = text.replace('sourceRef="decision" targetRef="hand_over"', 'sourceRef="decision" targetRef="double_check"')
-    text = text.replace('<bpmn:userTask id="hand_over" name="Hand over">',
-                        '<bpmn:userTask id="double_check" name="Double-check"><bpmn:incoming>f_approve'
-                        '</bpmn:incoming><bpmn:outgoing>f_checked</bpmn:outgoing></bpmn:userTask>\n'
-                        '<bpmn:sequenceFlow id="f_checked" sourceRef="double_check" targetRef="hand_over" />\n'
-                        '<bpmn:userTask id="hand_over" name="Hand over">')
-    text = text.replace("<bpmn:incoming>f_approve</bpmn:incoming>\n      <bpmn:outgoing>f_handed",
-                        "<bpmn:incoming>f_checked</bpmn:incoming>\n      <bpmn:outgoing>f_handed")
-    bpmn.write_text(text, encoding="utf-8")
-    r = api.deploy(folder, api.user("analyst"))
-    assert r.status_code == 201, r.text
-    assert r.json()["version"] == 2
-
-
-def _migrate_like_the_command_will(api: Api, case_id: int) -> None:
-    """A stand-in for the migration command (not built yet): move the case with engine/bpmn/migrate.py and
-    record ``case_migrated``, in one save, as the command must."""
-    settings = api.settings
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
-        case = load_case(session, case_id)
-        old = processes.cache.get(session, case.process_version_id, settings)
-        target = processes.latest_version(session, "audit_case")
-        assert target.id is not None
-        new = processes.cache.get(session, target.id, settings)
-        workflow = runner.load(old, case.state)
-        moment = clock.now()
-        migrate(workflow, new)
-        runner.advance(workflow, workflows.limits(settings), at=moment)
-        workflows.save(session, case, workflow, new, actor="analyst", settings=settings, at=moment,
-                       events=[("case_migrated", None, {"from_version": old.version, "to_version": new.version,
-                                                        "to_sha256": target.sha256})],
-                       extra={"process_version_id": target.id})
-
-
 def test_migrated_case_replays_across_versions(api: Api, people: People, tmp_path: Any) -> None:
     r = api.open_case("audit_case", people.clerk)
     case = step(api, r.json(), REGISTER, people.clerk)
-    _second_version(api, tmp_path)
-    _migrate_like_the_command_will(api, case["id"])
+    second_version(api, tmp_path)
+    moved = api.client.post("/api/services/audit_case/migrations", json={"to_version": 2, "dry_run": False},
+                            headers=api.user("analyst"))
+    assert moved.status_code == 200, moved.text
     case = api.client.get(f"/api/cases/{case['id']}", headers=people.clerk).json()
     assert case["process_version"] == 2
     case = step(api, case, APPROVE, people.reviewer)
