@@ -21,6 +21,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine import clock
 from engine.bpmn import clocked
 from engine.bpmn.compiler import CompiledProcess
+from engine.bpmn.fast import ShubbakWorkflow
 from engine.bpmn.scripts import RestrictedScriptEngine
 from engine.bpmn.serializer import serializer
 
@@ -52,7 +53,7 @@ class Limits:
 def start(process: CompiledProcess, data: dict[str, Any], limits: Limits, *,
           at: datetime | None = None) -> BpmnWorkflow:
     """A new workflow with ``data``, run until it waits; ``at`` is the moment it runs at (see engine/clock.py)."""
-    workflow = BpmnWorkflow(process.spec, process.subprocess_specs, script_engine=SCRIPT_ENGINE)
+    workflow = ShubbakWorkflow(process.spec, process.subprocess_specs, script_engine=SCRIPT_ENGINE)
     for task in workflow.get_tasks(state=TaskState.READY):
         task.data.update(data)
     advance(workflow, limits, at=at)

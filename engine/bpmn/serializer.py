@@ -20,6 +20,8 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
+from engine.bpmn.fast import ShubbakWorkflow
+
 #: Stored beside every state; bump it and add an upgrade function when the shape below changes.
 STATE_FORMAT = f"shubbak-1/spiff-{SPIFF_SERIALIZER_VERSION}"
 
@@ -81,7 +83,7 @@ class StateSerializer:
 
     def __init__(self) -> None:
         self._inner = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
-        self._converter = InstanceOnlyConverter(BpmnWorkflow, self._inner.registry)
+        self._converter = InstanceOnlyConverter(ShubbakWorkflow, self._inner.registry)
         self._encoder = self._inner._encoder_cls
 
     def dumps(self, workflow: BpmnWorkflow) -> str:
