@@ -3,51 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 
-from bench.workload import CITIZEN, ROOT, approved_path
+from bench.workload import CITIZEN, approved_path
+from tests.support.process import memory_mb, serve
 
-
-@contextmanager
-def server(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """Start `shubbak serve` on 127.0.0.1:port with ``env`` and wait until it answers."""
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--log-level",
-                             "warning", "--no-access-log"], cwd=ROOT, env={**os.environ, **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr and proc.poll() is not None else ""
-                raise RuntimeError(f"the API server did not start: {err[-2000:]}")
-            time.sleep(0.1)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+# One way to run and measure a server process, shared with the tests that measure it from outside.
+server = serve
+rss_mb = memory_mb
 
 
 async def _lifecycles(base: str, headers: dict[str, dict[str, str]], count: int, clients: int) -> None:
