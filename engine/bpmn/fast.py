@@ -24,6 +24,8 @@ _NOT_FINISHED = TaskState.NOT_FINISHED_MASK
 
 
 class ShubbakWorkflow(BpmnWorkflow):
+    completed: bool  # set by SpiffWorkflow's Workflow; declared for the type checker
+
     def is_completed(self) -> bool:
         # SpiffWorkflow walks the tree to the first unfinished task, past every finished one; every task of this
         # workflow is in ``self.tasks``, so looking at each once, without the walk, gives the same answer.

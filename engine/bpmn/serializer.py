@@ -103,12 +103,5 @@ class StateSerializer:
         """SpiffWorkflow's converter registry (spec diffs for migrations compare specs through it)."""
         return self._inner.registry
 
-    def full_dumps(self, workflow: BpmnWorkflow) -> str:
-        """SpiffWorkflow's own format, spec included: what bare SpiffWorkflow would store (benchmarks)."""
-        return self._inner.serialize_json(workflow)
-
-    def full_loads(self, state: str) -> BpmnWorkflow:
-        return self._inner.deserialize_json(state)
-
 
 serializer = StateSerializer()
