@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 from sqlmodel import Session
 
-from engine import audit, clock
+from engine import audit, clock, hooks
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.serializer import STATE_FORMAT
@@ -149,6 +149,8 @@ def save(session: Session, case: Case, workflow: BpmnWorkflow, process: Compiled
         conn = session.connection()
         _sync_tasks(conn, case, ready, process, now, completed, refresh_tasks)
         conn.execute(_INSERT_EVENT, [_event_row(ev) for ev in rows])
+        hooks.after_events(hooks.Written(conn=conn, case=case, events=rows, at=now, values=values, ready=ready,
+                                         completed=completed, process=process, settings=settings))
         commit_or_conflict(session)
     for key, value in values.items():
         setattr(case, key, value)
@@ -189,8 +191,14 @@ def append_to_chain(session: Session, case: Case, *, actor: str,
     claim_case(session, case.id, version, {"audit_seq": case.audit_seq, "audit_head": case.audit_head,
                                            "version": version + 1})
     append_events(session, rows)
+    hooks.after_events(hooks.Written(conn=session.connection(), case=case, events=rows,
+                                     at=clock.now() if not rows else _moment(rows[-1])))
     case.version = version + 1
     return rows
+
+
+def _moment(event: AuditEvent) -> datetime:
+    return clock.parse(event.at)
 
 
 @lru_cache(maxsize=32)
