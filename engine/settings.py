@@ -137,6 +137,12 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def public_base_url(self) -> str:
+        """The site's address without a trailing slash, to prefix links sent to citizens (rating links);
+        empty when ``public_url`` is not set, which leaves such links relative."""
+        return (self.public_url or "").rstrip("/")
+
+    @property
     def anchor_file(self) -> Path:
         return self.ledger_anchor_file or self.var_dir / "ledger-anchor.jsonl"
 
