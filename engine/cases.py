@@ -60,7 +60,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
                         service_code=version.service_code, process_version_id=version.id,
                         national_id=person.national_id, citizen_name=person.full_name, phone=person.phone,
                         created_by=actor.username, created_at=now, updated_at=now,
-                        due_at=workflows.due(now, sla), **values)
+                        due_at=workflows.due(now, sla), center_id=actor.center_id, **values)
             session.add(case)
             try:
                 session.flush()

@@ -1,33 +1,67 @@
-"""Demo users of every role for the embedded default (``make run``); never created in production."""
+"""Demo users of every role for the embedded default (``make run``); never created in production.
+
+The demo also has a small tree of service centers (a governorate, two cities, a district) with a clerk in
+each city and the district, and a leader of the governorate who sees all three below it (engine/centers.py).
+"""
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from engine.settings import Settings
 from engine.users import create_user
 from storage.models import User
+from storage.models_centers import Center
 
 DEMO_PASSWORD = "shubbak-demo"  # noqa: S105 - printed on start of the demo, refused in production
 
-DEMO_USERS: list[tuple[str, str, list[str]]] = [
-    ("admin", "مدير النظام — System administrator", ["admin"]),
-    ("analyst", "محللة الأعمال — Business analyst", ["analyst"]),
-    ("supervisor", "المشرف — Supervisor", ["supervisor"]),
-    ("auditor", "المراجع — Auditor", ["auditor"]),
-    ("clerk", "موظف الشباك — Front-desk clerk", ["front_desk"]),
-    ("engineer", "مهندس المراجعة — Engineering reviewer", ["engineering"]),
-    ("registrar", "موظف السجل المدني — Civil registry officer", ["civil_registry"]),
-    ("municipal", "الخدمات البلدية — Municipal services officer", ["municipal_services"]),
-    ("utilities", "المرافق — Utilities officer", ["utilities"]),
-    ("licensing", "التراخيص — Licensing officer", ["licensing"]),
+# (code, Arabic name, English name, level, parent code)
+DEMO_CENTERS: list[tuple[str, str, str, str, str | None]] = [
+    ("GIZ", "محافظة الجيزة", "Giza Governorate", "governorate", None),
+    ("GIZ-DOK", "مركز خدمات الدقي", "Dokki service center", "city", "GIZ"),
+    ("GIZ-HAR", "مركز خدمات الهرم", "Haram service center", "city", "GIZ"),
+    ("GIZ-DOK-MOH", "مكتب المهندسين", "Mohandessin office", "district", "GIZ-DOK"),
+]
+
+# (username, full name, roles, center code or None for every center)
+DEMO_USERS: list[tuple[str, str, list[str], str | None]] = [
+    ("admin", "مدير النظام — System administrator", ["admin"], None),
+    ("analyst", "محللة الأعمال — Business analyst", ["analyst"], None),
+    ("supervisor", "المشرف — Supervisor", ["supervisor"], None),
+    ("auditor", "المراجع — Auditor", ["auditor"], None),
+    ("clerk", "موظف الشباك — Front-desk clerk", ["front_desk"], "GIZ-DOK"),
+    ("engineer", "مهندس المراجعة — Engineering reviewer", ["engineering"], None),
+    ("registrar", "موظف السجل المدني — Civil registry officer", ["civil_registry"], None),
+    ("municipal", "الخدمات البلدية — Municipal services officer", ["municipal_services"], None),
+    ("utilities", "المرافق — Utilities officer", ["utilities"], None),
+    ("licensing", "التراخيص — Licensing officer", ["licensing"], None),
+    ("clerk_haram", "موظف شباك الهرم — Haram front-desk clerk", ["front_desk"], "GIZ-HAR"),
+    ("clerk_mohandessin", "موظف شباك المهندسين — Mohandessin front-desk clerk", ["front_desk"], "GIZ-DOK-MOH"),
+    ("governor", "قيادة المحافظة — Governorate leadership", ["supervisor"], "GIZ"),
 ]
 
 
+def ensure_demo_centers(session: Session) -> dict[str, int]:
+    """Create the demo centers that are missing; returns each demo center's id by code."""
+    ids: dict[str, int] = {}
+    for code, name_ar, name_en, level, parent in DEMO_CENTERS:
+        center = session.exec(select(Center).where(col(Center.code) == code)).first()
+        if center is None:
+            center = Center(code=code, name_ar=name_ar, name_en=name_en, level=level,
+                            parent_id=ids[parent] if parent else None)
+            session.add(center)
+            session.commit()
+            session.refresh(center)
+        assert center.id is not None
+        ids[code] = center.id
+    return ids
+
+
 def ensure_demo_users(session: Session, settings: Settings) -> list[tuple[str, list[str]]]:
-    """Create the demo users that are missing; returns every demo user with its roles."""
-    for username, full_name, roles in DEMO_USERS:
+    """Create the demo centers and users that are missing; returns every demo user with its roles."""
+    centers = ensure_demo_centers(session)
+    for username, full_name, roles, center in DEMO_USERS:
         if session.exec(select(User.id).where(User.username == username)).first() is None:
             create_user(session=session, username=username, password=DEMO_PASSWORD, full_name=full_name,
-                        roles=roles, settings=settings)
-    return [(u, r) for u, _, r in DEMO_USERS]
+                        roles=roles, settings=settings, center_id=centers[center] if center else None)
+    return [(u, r) for u, _, r, _ in DEMO_USERS]

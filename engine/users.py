@@ -16,6 +16,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -49,6 +50,8 @@ class Actor:
     username: str
     roles: frozenset[str] = field(default_factory=frozenset)
     full_name: str = ""
+    # The service center the user works at (engine/centers.py); None = every center.
+    center_id: int | None = None
 
     def has(self, *roles: str) -> bool:
         return any(r in self.roles for r in roles)
@@ -62,7 +65,7 @@ SYSTEM = Actor("system", frozenset({"system"}), "Shubbak")
 
 
 def create_user(*, session: Session, username: str, password: str, full_name: str, roles: list[str],
-                settings: Settings) -> User:
+                settings: Settings, center_id: int | None = None) -> User:
     problems = []
     if not _USERNAME.match(username):
         problems.append({"field": "username", "msg": "2 to 64 letters, digits or . _ @ -"})
@@ -78,7 +81,7 @@ def create_user(*, session: Session, username: str, password: str, full_name: st
     if session.exec(select(User.id).where(User.username == username)).first() is not None:
         raise Conflict(f"the username '{username}' is taken")
     user = User(username=username, full_name=full_name.strip(), password_hash=hasher_for(settings)[0].hash(password),
-                roles=sorted(set(roles)))
+                roles=sorted(set(roles)), center_id=center_id)
     session.add(user)
     try:
         session.commit()
@@ -133,17 +136,20 @@ def actor_from_token(*, session: Session, token: str, settings: Settings) -> Act
     row = session.connection().execute(_ACTOR_BY_NAME, {"username": claims["sub"]}).first()
     if row is None or not row.active:
         raise Unauthorized("the token's user no longer exists")
-    return Actor(username=row.username, roles=frozenset(row.roles), full_name=row.full_name)
+    return Actor(username=row.username, roles=frozenset(row.roles), full_name=row.full_name,
+                 center_id=row.center_id)
 
 
 _USERS = User.__table__  # type: ignore[attr-defined]
 # Every request runs this: a prepared Core query, no ORM object.
-_ACTOR_BY_NAME = select(_USERS.c.username, _USERS.c.roles, _USERS.c.active, _USERS.c.full_name).where(
+_ACTOR_BY_NAME = core_select(_USERS.c.username, _USERS.c.roles, _USERS.c.active, _USERS.c.full_name,
+                             _USERS.c.center_id).where(
     _USERS.c.username == bindparam("username"))
 
 
 def actor_of(user: User) -> Actor:
-    return Actor(username=user.username, roles=frozenset(user.roles), full_name=user.full_name)
+    return Actor(username=user.username, roles=frozenset(user.roles), full_name=user.full_name,
+                 center_id=user.center_id)
 
 
 LANGUAGES = ("ar", "en")

@@ -253,6 +253,7 @@ def _sync_tasks(conn: Connection, case: Case, ready: list[runner.ReadyTask], pro
             "service_code": case.service_code, "name": ready_task.name,
             "title": info.title if info else ready_task.name, "lane": info.lane if info else "",
             "form": info.form if info else None, "state": "ready", "claimed_by": None, "created_at": now,
-            "due_at": due(now, info.sla_days if info else None), "completed_by": None, "completed_at": None})
+            "due_at": due(now, info.sla_days if info else None), "completed_by": None, "completed_at": None,
+            "center_id": case.center_id})
     if new_rows:
         conn.execute(_INSERT_TASK, new_rows)

@@ -35,6 +35,8 @@ class User(SQLModel, table=True):
     # What the pages speak and which calendar their dates use, remembered per user ('ar'/'en', 'gregory'/'islamic').
     language: str = Field(default="ar", max_length=8, sa_column_kwargs={"server_default": "ar"})
     calendar: str = Field(default="gregory", max_length=16, sa_column_kwargs={"server_default": "gregory"})
+    # The service center the user works at (storage/models_centers.py); none = every center.
+    center_id: int | None = Field(default=None, foreign_key="center.id", index=True)
 
 
 class ProcessVersion(SQLModel, table=True):
@@ -84,6 +86,8 @@ class Case(SQLModel, table=True):
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
     completed_at: datetime | None = _ts(default=None, nullable=True)
+    # The center of the clerk who opened the case (engine/centers.py).
+    center_id: int | None = Field(default=None, foreign_key="center.id", index=True)
 
 
 class Task(SQLModel, table=True):
@@ -107,6 +111,12 @@ class Task(SQLModel, table=True):
     due_at: datetime | None = _ts(default=None, nullable=True)
     completed_by: str | None = Field(default=None, max_length=64)
     completed_at: datetime | None = _ts(default=None, nullable=True)
+    # Copied from the case, so the inbox scopes by center from this table alone.
+    center_id: int | None = Field(default=None, foreign_key="center.id", index=True)
+    # Escalation (engine/escalation.py): when the lane was reminded, how far the task has gone up.
+    reminded_at: datetime | None = _ts(default=None, nullable=True)
+    escalation_level: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    escalated_at: datetime | None = _ts(default=None, nullable=True)
 
 
 class AuditEvent(SQLModel, table=True):
@@ -235,3 +245,6 @@ class CustodyMove(SQLModel, table=True):
     actor: str = Field(max_length=64)
     at: datetime = _ts(default_factory=utcnow)
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+from storage.models_centers import *  # noqa: E402,F401,F403

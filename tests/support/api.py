@@ -26,11 +26,12 @@ class Api:
         self.client = client
         self.settings = settings
 
-    def user(self, *roles: str, username: str | None = None, password: str = "correct horse") -> dict[str, str]:
+    def user(self, *roles: str, username: str | None = None, password: str = "correct horse",
+             center_id: int | None = None) -> dict[str, str]:
         name = username or f"u{next(_counter)}_{'_'.join(roles) or 'none'}"[:60]
         with Session(engine_for(self.settings.database_url)) as session:
             user = create_user(session=session, username=name, password=password, full_name=name.title(),
-                               roles=list(roles), settings=self.settings)
+                               roles=list(roles), settings=self.settings, center_id=center_id)
             token = issue_token(user, self.settings)
         return {"Authorization": f"Bearer {token}"}
 

@@ -1,0 +1,94 @@
+"""Service centers and who sees which.
+
+Centers form a tree: a governorate holds cities, a city holds districts. A user with a center sees that center
+and every center below it; a user without one (and every admin) sees all centers. Cases take the center of the
+clerk who opens them; tasks the center of their case.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session, col, select
+
+from engine.errors import Conflict, Invalid, NotFound
+from engine.users import Actor
+from storage.models_centers import CENTER_LEVELS, Center
+
+_PARENT_LEVEL = {"governorate": None, "city": "governorate", "district": "city"}
+
+
+def center_of(actor: Actor) -> int | None:
+    """The center the actor works at, or None (every center: admins, the system, users without one)."""
+    return actor.center_id
+
+
+def tree(session: Session) -> dict[int | None, list[int]]:
+    """Children of each center id (None: the top-level centers)."""
+    children: dict[int | None, list[int]] = {}
+    for cid, parent in session.exec(select(Center.id, Center.parent_id)).all():
+        assert cid is not None
+        children.setdefault(parent, []).append(cid)
+    return children
+
+
+def below(session: Session, center_id: int) -> set[int]:
+    """The center and every center under it."""
+    children = tree(session)
+    found, todo = set(), [center_id]
+    while todo:
+        cid = todo.pop()
+        if cid in found:
+            continue
+        found.add(cid)
+        todo.extend(children.get(cid, []))
+    return found
+
+
+def visible_center_ids(session: Session, actor: Actor) -> set[int] | None:
+    """The centers whose cases and tasks the actor sees; None means all of them (no filter)."""
+    center = center_of(actor)
+    if center is None or actor.has("admin"):
+        return None
+    return below(session, center)
+
+
+def create_center(*, session: Session, code: str, name_ar: str, name_en: str, level: str,
+                  parent_code: str | None = None) -> Center:
+    """Add a center under ``parent_code`` (a governorate has none; a city sits in a governorate, a district
+    in a city)."""
+    problems = []
+    if not code.strip():
+        problems.append({"field": "code", "msg": "required"})
+    if level not in CENTER_LEVELS:
+        problems.append({"field": "level", "msg": f"one of: {', '.join(CENTER_LEVELS)}"})
+    if not name_ar.strip() or not name_en.strip():
+        problems.append({"field": "name", "msg": "an Arabic and an English name are required"})
+    if problems:
+        raise Invalid("the center's details are not valid", problems)
+    parent = None
+    if parent_code is not None:
+        parent = session.exec(select(Center).where(col(Center.code) == parent_code)).first()
+        if parent is None:
+            raise NotFound(f"center '{parent_code}' does not exist")
+    if (parent.level if parent else None) != _PARENT_LEVEL[level]:
+        raise Invalid("a center sits under the level above it",
+                      [{"field": "parent_code", "msg": f"a {level} sits under "
+                        f"{_PARENT_LEVEL[level] or 'no center'}"}])
+    if session.exec(select(Center.id).where(col(Center.code) == code)).first() is not None:
+        raise Conflict(f"center '{code}' exists")
+    center = Center(code=code.strip(), name_ar=name_ar.strip(), name_en=name_en.strip(), level=level,
+                    parent_id=parent.id if parent else None)
+    session.add(center)
+    session.commit()
+    session.refresh(center)
+    return center
+
+
+def by_code(session: Session, code: str) -> Center:
+    center = session.exec(select(Center).where(col(Center.code) == code)).first()
+    if center is None:
+        raise NotFound(f"center '{code}' does not exist")
+    return center
+
+
+def list_centers(session: Session) -> list[Center]:
+    return list(session.exec(select(Center).order_by(col(Center.id))).all())

@@ -1,0 +1,72 @@
+"""Centers: who sees which, and cases and tasks taking the center of the clerk who opened them."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, col, select
+
+from engine import centers
+from engine.errors import Conflict, Invalid, NotFound
+from engine.settings import Settings
+from engine.users import Actor
+from storage.db import engine_for
+from storage.models import Case, Task
+from tests.conftest import TEST_PROCESSES
+from tests.support.api import Api
+
+
+def _tree(session: Session) -> dict[str, int]:
+    made = {}
+    for code, level, parent in [("GOV", "governorate", None), ("CITY-A", "city", "GOV"),
+                                ("CITY-B", "city", "GOV"), ("DIST-A1", "district", "CITY-A")]:
+        center = centers.create_center(session=session, code=code, name_ar=code, name_en=code, level=level,
+                                       parent_code=parent)
+        assert center.id is not None
+        made[code] = center.id
+    return made
+
+
+def test_visible_centers_are_own_and_below(settings: Settings) -> None:
+    with Session(engine_for(settings.database_url)) as session:
+        ids = _tree(session)
+        see = centers.visible_center_ids
+        assert see(session, Actor("gov", frozenset({"supervisor"}), center_id=ids["GOV"])) == set(ids.values())
+        assert see(session, Actor("a", frozenset({"front_desk"}), center_id=ids["CITY-A"])) == {
+            ids["CITY-A"], ids["DIST-A1"]}
+        assert see(session, Actor("b", frozenset({"front_desk"}), center_id=ids["CITY-B"])) == {ids["CITY-B"]}
+        assert see(session, Actor("d", frozenset({"front_desk"}), center_id=ids["DIST-A1"])) == {ids["DIST-A1"]}
+        assert see(session, Actor("nowhere", frozenset({"front_desk"}))) is None
+        assert see(session, Actor("admin", frozenset({"admin"}), center_id=ids["DIST-A1"])) is None
+        assert centers.center_of(Actor("d", center_id=ids["DIST-A1"])) == ids["DIST-A1"]
+
+
+def test_center_refusals(settings: Settings) -> None:
+    with Session(engine_for(settings.database_url)) as session:
+        _tree(session)
+        with pytest.raises(Conflict):
+            centers.create_center(session=session, code="GOV", name_ar="x", name_en="x", level="governorate")
+        with pytest.raises(Invalid):  # a district under a governorate skips the city
+            centers.create_center(session=session, code="D2", name_ar="x", name_en="x", level="district",
+                                  parent_code="GOV")
+        with pytest.raises(Invalid):
+            centers.create_center(session=session, code="X", name_ar="x", name_en="x", level="village")
+        with pytest.raises(NotFound):
+            centers.create_center(session=session, code="C3", name_ar="x", name_en="x", level="city",
+                                  parent_code="NOPE")
+
+
+def test_case_and_its_tasks_take_the_clerks_center(api: Api) -> None:
+    with Session(engine_for(api.settings.database_url)) as session:
+        ids = _tree(session)
+    assert api.deploy(TEST_PROCESSES / "test_permit", api.user("analyst")).status_code == 201
+    clerk = api.user("front_desk", center_id=ids["DIST-A1"])
+    case = api.open_case("test_permit", clerk).json()
+    r = api.complete(case["tasks"][0]["id"], {"area": 120, "purpose": "family house"}, clerk)
+    assert r.status_code == 200, r.text
+    with Session(engine_for(api.settings.database_url)) as session:
+        row = session.get(Case, case["id"])
+        assert row is not None and row.center_id == ids["DIST-A1"]
+        tasks = session.exec(select(Task.name, Task.center_id).where(col(Task.case_id) == case["id"])
+                             .order_by(col(Task.created_at))).all()
+    assert [(name, center) for name, center in tasks] == [("register", ids["DIST-A1"]),
+                                                           ("review", ids["DIST-A1"])]
