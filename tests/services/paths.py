@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 
+from engine.packages import find_packages
 from tests.conftest import ROOT
 
 PROCESSES = ROOT / "processes"
-SERVICES = ("birth_certificate", "building_permit", "complaint")
+# Every service folder in processes/ (as `shubbak processes deploy` finds them): a new service is walked as
+# soon as its folder exists.
+SERVICES = tuple(folder.name for folder in find_packages(PROCESSES))
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,14 @@ def all_paths() -> list[ServicePath]:
 def lanes_of(service: str) -> set[str]:
     """Every lane some documented path of ``service`` passes through."""
     return {step.lane for path in service_paths(service) for step in path.steps}
+
+
+def ready_task(case: dict[str, Any], step: Step) -> dict[str, Any]:
+    """The waiting task a step completes. After a parallel split several tasks wait at once (in different
+    lanes); a path lists them in the order it completes them."""
+    found = [t for t in case["tasks"] if t["name"] == step.task]
+    assert len(found) == 1, f"{step.task} is not waiting; waiting: {[t['name'] for t in case['tasks']]}"
+    return found[0]
 
 
 def find_path(service: str, name: str) -> ServicePath:

@@ -11,7 +11,7 @@ import pytest
 
 from engine import export, signing
 from tests.services.papers import provide_papers
-from tests.services.paths import PATHS, PROCESSES, ServicePath, service_paths
+from tests.services.paths import PATHS, PROCESSES, ServicePath, ready_task, service_paths
 from tests.support.api import CITIZEN, Api
 
 
@@ -25,7 +25,7 @@ def test_path_replays_and_exports(sqlite_api: Api, path: ServicePath) -> None:
     case: dict[str, Any] = r.json()
     provide_papers(api, path.service, case["id"], how)
     for step in path.steps:
-        r = api.complete(case["tasks"][0]["id"], step.data, api.user(step.lane))
+        r = api.complete(ready_task(case, step)["id"], step.data, api.user(step.lane))
         assert r.status_code == 200, r.text
         case = r.json()
     assert case["outcome"] == path.end_event
