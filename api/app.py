@@ -15,7 +15,7 @@ from sqlmodel import Session
 from admin_ui import web
 from api import errors
 from api.limits import BodyLimit
-from api.routes import audit, auth, cases, documents, processes, public, services, tasks
+from api.routes import audit, auth, cases, documents, processes, public, ratings, services, tasks
 from engine import documents as document_store
 from engine import ledger, timers
 from engine.settings import Settings, get_settings
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (auth, processes, services, cases, tasks, documents, public):
         app.include_router(module.router)
     app.include_router(audit.router)
+    app.include_router(ratings.router)
 
     def limit_for(path: str) -> int:
         page = web.body_limit(path, settings)

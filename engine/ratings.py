@@ -10,10 +10,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
-from engine import tracking
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from engine import cases, clock, tracking
+from engine.errors import Conflict, Invalid, NotFound, RateLimited
 from engine.settings import Settings
+from engine.throttle import FailureWindow
+from engine.users import Actor
+from storage.db import write_lock
+from storage.models import Case
+from storage.models_ratings import Rating
 
 
 def _key(settings: Settings) -> bytes:
@@ -36,3 +47,110 @@ def rating_path(tracking_number: str, settings: Settings) -> str:
     """The page where the citizen rates the case: ``/rate/<tracking>?t=<token>`` (prefix the public URL)."""
     number = tracking.normalise(tracking_number)
     return f"/rate/{quote(number)}?t={rating_token(number, settings)}"
+
+
+SCORES = ("happy", "neutral", "unhappy")
+# Reasons a citizen may pick instead of (or besides) writing one; the pages word them (admin_ui/i18n.py).
+REASONS = ("waiting_time", "staff_courtesy", "clear_information", "speed", "fees", "documents_asked")
+
+_NOT_FOUND = "no request matches this rating link"
+failures = FailureWindow()
+
+
+class TooManyAttempts(RateLimited):
+    """Too many wrong rating links for one tracking number in the window."""
+
+
+@dataclass(frozen=True)
+class RatingInput:
+    score: str
+    reason_code: str | None = None
+    reason: str | None = None
+
+
+def check_input(given: RatingInput, settings: Settings) -> RatingInput:
+    """The rating cleaned up, or Invalid naming each wrong field."""
+    problems: list[dict[str, Any]] = []
+    if given.score not in SCORES:
+        problems.append({"loc": ["body", "score"], "field": "score", "type": "enum",
+                         "msg": f"choose one of: {', '.join(SCORES)}"})
+    code = (given.reason_code or "").strip() or None
+    if code is not None and code not in REASONS:
+        problems.append({"loc": ["body", "reason_code"], "field": "reason_code", "type": "enum",
+                         "msg": f"choose one of: {', '.join(REASONS)}"})
+    reason = (given.reason or "").strip() or None
+    if reason is not None and len(reason) > settings.rating_reason_max_chars:
+        problems.append({"loc": ["body", "reason"], "field": "reason", "type": "too_long",
+                         "msg": f"at most {settings.rating_reason_max_chars} characters"})
+    if problems:
+        raise Invalid("the rating has errors", problems)
+    return RatingInput(score=given.score, reason_code=code, reason=reason)
+
+
+def case_of_link(*, session: Session, tracking_number: str, token: str, settings: Settings) -> Case:
+    """The case a rating link names, or NotFound: an unknown number and a wrong token get the same answer.
+
+    Wrong links count against the tracking number like wrong phone digits on the tracking page (429)."""
+    number = tracking.normalise(tracking_number)
+    if failures.blocked(number, limit=settings.public_track_max_failures,
+                        window_seconds=settings.public_track_window_seconds):
+        raise TooManyAttempts("too many attempts for this tracking number; try again later")
+    case = (session.exec(select(Case).where(Case.tracking_number == number)).first()
+            if tracking.is_valid(number) else None)
+    if case is None or not token_matches(number, token, settings):
+        failures.fail(number)
+        raise NotFound(_NOT_FOUND)
+    return case
+
+
+def check_rateable(session: Session, case: Case) -> None:
+    """Conflict unless the case is completed and not rated yet."""
+    if case.status != "completed":
+        raise Conflict(f"only a completed request can be rated; this one is {case.status}")
+    if session.exec(select(Rating.id).where(Rating.case_id == case.id)).first() is not None:
+        raise Conflict(ALREADY_RATED)
+
+
+ALREADY_RATED = "this request has already been rated; a request is rated once"
+
+
+def rate(*, session: Session, tracking_number: str, token: str, rating: RatingInput,
+         settings: Settings) -> Rating:
+    """The citizen rates their case from the link sent when it completed."""
+    given = check_input(rating, settings)
+    case = case_of_link(session=session, tracking_number=tracking_number, token=token, settings=settings)
+    return _store(session, case, given, channel="link", opened_by=None)
+
+
+def rate_at_desk(*, session: Session, case_id: int, rating: RatingInput, actor: Actor,
+                 settings: Settings) -> Rating:
+    """The citizen rates on the counter's tablet, on a page a clerk who may read the case opened."""
+    given = check_input(rating, settings)
+    case = cases.get_case(session=session, case_id=case_id, actor=actor, settings=settings)
+    return _store(session, case, given, channel="desk", opened_by=actor.username)
+
+
+def get_rating(*, session: Session, case_id: int, actor: Actor, settings: Settings) -> Rating:
+    """A case's rating, for staff who may read the case; NotFound when it has not been rated."""
+    cases.get_case(session=session, case_id=case_id, actor=actor, settings=settings)
+    found = session.exec(select(Rating).where(Rating.case_id == case_id)).first()
+    if found is None:
+        raise NotFound("this case has not been rated")
+    return found
+
+
+def _store(session: Session, case: Case, given: RatingInput, *, channel: str, opened_by: str | None) -> Rating:
+    assert case.id is not None
+    check_rateable(session, case)
+    row = Rating(case_id=case.id, service_code=case.service_code, center_id=getattr(case, "center_id", None),
+                 clerk=case.created_by, score=given.score, reason_code=given.reason_code, reason=given.reason,
+                 channel=channel, opened_by=opened_by, created_at=clock.now())
+    with write_lock(session):
+        session.add(row)
+        try:
+            session.commit()
+        except IntegrityError as exc:  # the unique case_id: a second rating that arrived at the same moment
+            session.rollback()
+            raise Conflict(ALREADY_RATED) from exc
+    session.refresh(row)
+    return row

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     # Public tracking: failed guesses allowed per tracking number and window before refusing.
     public_track_max_failures: int = Field(default=10, ge=1)
     public_track_window_seconds: int = Field(default=900, ge=1)
+    # Ratings (docs/citizen-guide.md): the longest reason a citizen may write with a face. Wrong rating links
+    # count against the same limit per tracking number as wrong phone digits on the tracking page.
+    rating_reason_max_chars: int = Field(default=500, ge=1, le=5000)
+    # Complaints resolved can be reopened by the citizen for this many days (copied into each new complaint's
+    # data at open, so a case keeps the window it started with and replay reads the same).
+    complaint_reopen_days: int = Field(default=14, ge=1, le=365)
+    reopen_reason_max_chars: int = Field(default=1000, ge=1, le=5000)
     # Sign-in: wrong passwords allowed per username and window before refusing (429).
     login_max_failures: int = Field(default=10, ge=1)
     login_window_seconds: int = Field(default=900, ge=1)
