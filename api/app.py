@@ -15,7 +15,7 @@ from sqlmodel import Session
 from admin_ui import web
 from api import errors
 from api.limits import BodyLimit
-from api.routes import audit, auth, cases, documents, processes, public, ratings, services, tasks
+from api.routes import audit, auth, cases, documents, drafts, processes, public, ratings, services, tasks
 from engine import documents as document_store
 from engine import ledger, timers
 from engine.settings import Settings, get_settings
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Case management for one-stop citizen service centers (شبّاك).")
     app.state.settings = settings
     errors.install(app)
-    for module in (auth, processes, services, cases, tasks, documents, public):
+    for module in (auth, processes, services, drafts, cases, tasks, documents, public):
         app.include_router(module.router)
     app.include_router(audit.router)
     app.include_router(ratings.router)

@@ -32,6 +32,83 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), t) for p, t in [
     (r"^the case ended at '(.+?)', not at '(.+?)'$", "انتهت الحالة عند '\\1' وليس عند '\\2'"),
     (r"^the case's data differs", "بيانات الحالة في نهايتها تختلف عن المتوقع (expected_data)"),
     (r"^the process failed at '(.+?)'", "فشلت العملية عند '\\1'"),
+    # Rarer refusals of the diagram itself (engine/bpmn/parser.py, compiler.py, safe_xml.py).
+    (r"^this (exclusive|inclusive) gateway '(.*?)' has (\d+) outgoing flows without a condition and no default",
+     "لهذه البوابة '\\2' \\3 مسارات خارجة بلا شرط ولا مسار افتراضي"),
+    (r"^this flow leaves an event and has a condition", "هذا المسار يخرج من حدث وعليه شرط، وBPMN لا يفحص الشروط "
+                                                        "إلا على المسارات الخارجة من الأنشطة والبوابات"),
+    (r"^this timer event does not say when it fires", "حدث المؤقت هذا لا يذكر متى ينطلق"),
+    (r"^this timer event's value is empty", "قيمة حدث المؤقت هذا فارغة"),
+    (r"^this service task does not say what it calls", "مهمة الخدمة هذه لا تذكر ما تستدعيه، وشبّاك لا يستدعي أنظمة "
+                                                       "خارجية"),
+    (r"^this service task calls '(.+?)'", "مهمة الخدمة هذه تستدعي '\\1'، وشبّاك لا يستدعي أنظمة خارجية"),
+    (r"^this sub-process is empty", "هذه العملية الفرعية فارغة: لا خطوات مرسومة داخلها"),
+    (r"^this sub-process has (.+?) start events", "لهذه العملية الفرعية عدد خاطئ من أحداث البداية (\\1)"),
+    (r"^this sub-process has no end event", "هذه العملية الفرعية بلا حدث نهاية"),
+    (r"^the process has no start event", "العملية بلا حدث بداية: تبدأ الحالة عند حدث البداية"),
+    (r"^an end event ends its path", "حدث النهاية ينهي مساره: لا يجوز أن تخرج منه مسارات"),
+    (r"^this multi-instance activity", "إعدادات النشاط متعدد النسخ غير مكتملة أو متعارضة"),
+    (r"^this looping activity has neither", "هذا النشاط المتكرر بلا شرط تكرار ولا حد أقصى، فلن يتوقف"),
+    (r"^this call activity does not say which process", "نشاط الاستدعاء هذا لا يذكر العملية التي يستدعيها"),
+    (r"^Shubbak cannot run an? (.+)$", "شبّاك لا يستطيع تشغيل هذا العنصر (\\1)"),
+    (r"^the process '(.+?)' is called by a call activity but is not in the files",
+     "العملية '\\1' يستدعيها نشاط استدعاء لكنها ليست ضمن الملفات المرسلة"),
+    (r"^the process '(.+?)' is called by a call activity but is marked as not executable",
+     "العملية '\\1' يستدعيها نشاط استدعاء لكنها معلّمة بأنها غير قابلة للتشغيل"),
+    (r"^a sequence flow from this element leads to '(.+?)'", "مسار تسلسل من هذا العنصر يقود إلى '\\1' خارج "
+                                                             "العملية نفسها"),
+    (r"^two processes have the id '(.+?)'", "عمليتان لهما المعرّف نفسه '\\1'"),
+    (r"^two elements have the id '(.+?)'", "عنصران لهما المعرّف نفسه '\\1'"),
+    (r"^this boundary event does not say what it catches", "حدث الحدود هذا لا يذكر ما يلتقطه"),
+    (r"^this event refers to an undefined (\w+)", "هذا الحدث يشير إلى تعريف غير موجود (\\1)"),
+    (r"^a cancel event can only be attached to a transaction", "حدث الإلغاء لا يُلحق إلا بمعاملة (transaction)"),
+    (r"^this conditional event has no condition", "هذا الحدث الشرطي بلا شرط"),
+    (r"^the slaDays property must be a number", "خاصية slaDays يجب أن تكون رقمًا"),
+    (r"^the process id '(.+?)' cannot serve as the service code", "معرّف العملية '\\1' لا يصلح رمزًا للخدمة: "
+                                                                  "أرسل service.toml يذكر رمز الخدمة"),
+    (r"^service\.toml names process '(.+?)'", "ملف service.toml يذكر العملية '\\1' وهي ليست في المخططات"),
+    (r"^the diagram could not be read", "تعذّرت قراءة المخطط"),
+    (r"^this element could not be read", "تعذّرت قراءة هذا العنصر"),
+    (r"^The file is not well-formed XML", "الملف ليس XML سليم البنية"),
+    (r"^The file is empty", "الملف فارغ"),
+    (r"^The file contains a DOCTYPE", "الملف يحتوي على تصريح DOCTYPE، ومخططات BPMN وDMN لا تحتاجه"),
+    (r"^The file is .+ larger than the .+ allowed", "الملف أكبر من الحجم المسموح به للمخطط"),
+    (r"^this is not a DMN document", "هذا ليس مستند DMN"),
+    (r"^this is not valid Python", "هذا ليس Python صالحًا"),
+    (r"^only plain \.bpmn, \.dmn, \.json and service\.toml", "تُقبل فقط ملفات .bpmn و.dmn و.json وservice.toml"),
+    (r"^the form has no (.+)$", "النموذج بلا \\1"),
+]]
+
+# What to do about a refusal, where it is obvious: (pattern, fix in English, fix in Arabic).
+_FIXES: list[tuple[re.Pattern[str], str, str]] = [(re.compile(p), en, ar) for p, en, ar in [
+    (r"gateway .* without a condition",
+     "add a condition to each outgoing flow, or mark one flow as the gateway's default",
+     "أضف شرطًا لكل مسار خارج، أو اجعل أحدها المسار الافتراضي للبوابة"),
+    (r"^this flow leaves an event and has a condition", "put a gateway after the event and give it the condition",
+     "ضع بوابة بعد الحدث وانقل الشرط إليها"),
+    (r"^this timer event", "give it a duration (such as P7D for 7 days), a date or a cycle",
+     "أعطه مدة (مثل P7D لسبعة أيام) أو تاريخًا أو دورة"),
+    (r"^this service task", "make it a user task if a person does the work, or a script task for a calculation",
+     "اجعلها مهمة مستخدم إن كان شخص يؤدي العمل، أو مهمة نص برمجي إن كانت حسابًا"),
+    (r"^this sub-process is empty", "draw its steps inside it, from a start event to an end event, or make it a task",
+     "ارسم خطواتها داخلها من حدث بداية إلى حدث نهاية، أو اجعلها مهمة"),
+    (r"^this sub-process has .+ start events", "keep exactly one start event inside it",
+     "أبقِ حدث بداية واحدًا فقط داخلها"),
+    (r"^this sub-process has no end event", "draw an end event inside it", "ارسم حدث نهاية داخلها"),
+    (r"^the process has no start event", "draw a start event", "ارسم حدث بداية"),
+    (r"^an end event ends its path", "remove the flows leaving the end event", "احذف المسارات الخارجة من حدث النهاية"),
+    (r"^the task's form '(.+?)' was not sent", "add the form file, or correct the task's formJsonSchemaFilename",
+     "أضف ملف النموذج، أو صحّح اسم النموذج في خصائص المهمة"),
+    (r"^no executable process", "mark the process as executable", "علّم العملية بأنها قابلة للتشغيل"),
+    (r"^two elements have the id", "give each element its own id", "أعطِ كل عنصر معرّفًا خاصًا به"),
+    (r"^this event refers to an undefined", "define it in the diagram or remove the reference",
+     "عرّفه في المخطط أو احذف الإشارة إليه"),
+    (r"(is not allowed in|cannot be used in|names starting with '_' are not allowed)",
+     "use only the case's data, arithmetic, comparisons and the listed helper functions",
+     "استخدم بيانات الحالة والعمليات الحسابية والمقارنات والدوال المساعدة المسموح بها فقط"),
+    (r"^step \d+ \(.+?\)|^the case ended at|^after the last step|^the case's data differs",
+     "correct the diagram, or the test case in paths.json if the rule changed on purpose",
+     "صحّح المخطط، أو حالة الاختبار في paths.json إن كان تغيير القاعدة مقصودًا"),
 ]]
 
 
@@ -41,6 +118,14 @@ def arabic(message: str) -> str | None:
         found = pattern.search(message)
         if found is not None:
             return found.expand(template)
+    return None
+
+
+def fix(message: str) -> tuple[str, str] | None:
+    """What to do about a refusal (English, Arabic), when it is obvious; None otherwise."""
+    for pattern, english, arabic_fix in _FIXES:
+        if pattern.search(message):
+            return english, arabic_fix
     return None
 
 
