@@ -13,6 +13,7 @@ from engine import clock, processes, tracking, workflows
 from engine.bpmn import runner
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.identity import check_citizen
+from engine.queue import links as queue_links
 from engine.settings import Settings
 from engine.users import Actor
 from storage.db import write_lock
@@ -37,7 +38,9 @@ def process_failed(exc: runner.ProcessFailed) -> Invalid:
 
 
 def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], data: dict[str, Any],
-              actor: Actor, settings: Settings) -> Case:
+              actor: Actor, settings: Settings, ticket: str | None = None) -> Case:
+    """Open a case; ``ticket`` is the number of the called queue ticket it is opened from, tied to it in
+    the same transaction (engine/queue/links.py)."""
     version = processes.latest_version(session, service_code)
     assert version.id is not None
     process = processes.cache.get(session, version.id, settings)
@@ -54,6 +57,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
         raise process_failed(exc) from exc
     values, _ready = workflows.snapshot(workflow, process)
     sla = process.service.sla_days
+    ticket_id = queue_links.linkable(session, ticket, settings) if ticket else None
     with write_lock(session):
         for _ in range(_TRACKING_ATTEMPTS):
             case = Case(tracking_number=tracking.new_tracking_number(settings.tracking_digits),
@@ -71,6 +75,9 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
         else:  # pragma: no cover - needs eight collisions in a row
             raise Conflict("could not draw a free tracking number; try again")
         session.expunge(case)
+        if ticket_id is not None:
+            assert case.id is not None
+            queue_links.link(session, ticket_id, case.id, now)
         # The opened event carries what replay needs to start the same case again.
         events: list[tuple[str, str | None, dict[str, Any]]] = [
             ("case_opened", None, {"service_code": version.service_code, "process_version": version.version,

@@ -115,8 +115,38 @@ class Settings(BaseSettings):
     # copy it somewhere the database's administrators cannot write. ``var_dir/ledger-anchor.jsonl`` when unset.
     ledger_anchor_file: Path | None = None
 
+    # The hall's queue (docs/front-desk.md). A counter calls the waiting ticket with the highest effective
+    # wait: seconds waited (since issue, kept across a transfer) times its priority class's weight; ties go to
+    # the earlier ticket.
+    queue_priority_weights: dict[str, float] = Field(default_factory=lambda: {
+        "elderly": 3.0, "disabled": 3.0, "pregnant": 2.0, "normal": 1.0})
+    # Estimated wait: the median of the last N called->done service times of a category within the window
+    # (the default service time when there are none), times the tickets ahead, divided by its open counters.
+    queue_estimate_samples: int = Field(default=20, ge=1)
+    queue_estimate_window_hours: float = Field(default=8.0, gt=0)
+    queue_default_service_seconds: int = Field(default=300, ge=1)
+    # The kiosk issues tickets without sign-in: at most this many per address and window (429 beyond).
+    queue_issue_max_per_ip: int = Field(default=20, ge=1)
+    queue_issue_window_seconds: int = Field(default=60, ge=1)
+    # The board's server-sent events: how often a stream looks for new calls, how often it sends a keep-alive,
+    # and how long one stream lasts before the browser reconnects (from the last call it saw).
+    queue_board_poll_ms: int = Field(default=500, ge=50)
+    queue_board_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    queue_board_stream_seconds: float = Field(default=300.0, gt=0)
+    queue_board_calls: int = Field(default=8, ge=1)
+
     processes_dir: Path = Path("processes")
     demo_data: bool = False
+
+    @model_validator(mode="after")
+    def _queue_weights(self) -> Settings:
+        # Every priority class the kiosk offers needs a positive weight, and no class may be invented here.
+        from engine.queue.ordering import PRIORITIES
+
+        weights = self.queue_priority_weights
+        if set(weights) != set(PRIORITIES) or any(w <= 0 for w in weights.values()):
+            raise ValueError(f"SHUBBAK_QUEUE_PRIORITY_WEIGHTS: one positive weight for each of {list(PRIORITIES)}")
+        return self
 
     @model_validator(mode="after")
     def _known_document_types(self) -> Settings:

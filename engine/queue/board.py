@@ -1,0 +1,51 @@
+"""What the display board shows: the latest calls and recalls, and each counter's current ticket.
+
+The board's stream reads ``queue_call`` after the last id it sent, so a call made through any API process
+reaches every board.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from engine.queue import config
+from engine.queue.ordering import aware
+from storage.models_queue import QueueCall
+
+
+def call_view(call: QueueCall) -> dict[str, Any]:
+    return {"id": call.id, "ticket": call.ticket_number, "category": call.category_code,
+            "counter": call.counter_number, "counter_name": call.counter_name, "kind": call.kind,
+            "at": aware(call.at).isoformat()}
+
+
+def latest(session: Session, limit: int) -> Sequence[QueueCall]:
+    """The last ``limit`` calls, newest first."""
+    return session.exec(select(QueueCall).order_by(col(QueueCall.id).desc()).limit(limit)).all()
+
+
+def after(session: Session, last_id: int, limit: int = 100) -> Sequence[QueueCall]:
+    """Calls made since the call ``last_id``, oldest first: what a board has not shown yet."""
+    return session.exec(select(QueueCall).where(col(QueueCall.id) > last_id).order_by(col(QueueCall.id))
+                        .limit(limit)).all()
+
+
+def last_id(session: Session) -> int:
+    return int(session.exec(select(func.coalesce(func.max(QueueCall.id), 0))).one() or 0)
+
+
+def counters_now(session: Session) -> list[dict[str, Any]]:
+    """Each counter with the ticket it is on (its latest call's ticket while that ticket is still active)."""
+    from engine.queue.tickets import at_counter
+
+    out = []
+    for counter in config.counters(session):
+        assert counter.id is not None
+        ticket = at_counter(session, counter.id)
+        out.append({"number": counter.number, "name": counter.name, "open": counter.open,
+                    "categories": counter.categories, "ticket": ticket.number if ticket else None,
+                    "status": ticket.status if ticket else None})
+    return out

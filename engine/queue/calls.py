@@ -1,0 +1,206 @@
+"""What a counter does with tickets: call the next one, call one by number, recall, no-show, serve, done, transfer.
+
+Two counters calling at the same moment never get the same ticket. On PostgreSQL each candidate is taken with
+``SELECT ... FOR UPDATE SKIP LOCKED`` (a ticket another counter is taking is skipped, not waited for) and the
+counter's own row is locked, so one counter's double click calls once; on SQLite the process's write lock
+queues the callers. Either way the ticket moves with ``UPDATE ... WHERE status = 'waiting'``, so a ticket is
+called at most once.
+
+A transfer ends the ticket (``transferred``) and issues a new one in the other category that keeps the
+priority class and the original ``waiting_since``: the citizen already waited, and goes on waiting from the
+same moment in the other line rather than starting again at its end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from engine import clock
+from engine.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from engine.queue import config, tickets
+from engine.queue.ordering import Waiting, calling_order
+from engine.settings import Settings
+from engine.users import Actor
+from storage.db import write_lock
+from storage.models_queue import QueueCall, QueueCounter, QueueTicket
+
+
+def _clerk(actor: Actor, settings: Settings) -> None:
+    if not actor.has(settings.front_desk_role, "admin"):
+        raise Forbidden(f"working a counter needs the role {settings.front_desk_role}")
+
+
+@contextmanager
+def _command(session: Session) -> Iterator[None]:
+    """One transaction under the write lock; a refusal rolls back (and so frees any row it locked)."""
+    with write_lock(session):
+        try:
+            yield
+        except DomainError:
+            session.rollback()
+            raise
+
+
+def _counter(session: Session, number: int) -> QueueCounter:
+    found = session.exec(select(QueueCounter).where(QueueCounter.number == number).with_for_update()
+                         .execution_options(populate_existing=True)).first()
+    if found is None:
+        raise NotFound(f"counter {number} does not exist")
+    return found
+
+
+def _free(session: Session, counter: QueueCounter) -> None:
+    assert counter.id is not None
+    busy = tickets.at_counter(session, counter.id)
+    if busy is not None:
+        raise Conflict(f"counter {counter.number} is still on ticket {busy.number} ({busy.status}): "
+                       "finish it, transfer it or mark it no-show first")
+
+
+def _announce(session: Session, ticket: QueueTicket, counter: QueueCounter, kind: str, at: datetime) -> None:
+    assert ticket.id is not None
+    session.add(QueueCall(ticket_id=ticket.id, ticket_number=ticket.number, category_code=ticket.category_code,
+                          counter_number=counter.number, counter_name=counter.name, kind=kind, at=at,
+                          center_id=counter.center_id))
+
+
+def _take(session: Session, ticket_id: int, counter: QueueCounter, actor: Actor, now: datetime) -> bool:
+    """Move one waiting ticket to ``counter``; False when another counter has it (or is taking it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        free = session.exec(select(QueueTicket.id).where(QueueTicket.id == ticket_id, QueueTicket.status == "waiting")
+                            .with_for_update(skip_locked=True)).first()
+        if free is None:
+            return False
+    moved = session.execute(update(QueueTicket).where(col(QueueTicket.id) == ticket_id,
+                                                      col(QueueTicket.status) == "waiting")
+                            .values(status="called", called_at=now, counter_id=counter.id, called_by=actor.username))
+    return bool(moved.rowcount)  # type: ignore[attr-defined]
+
+
+def _reload(session: Session, ticket_id: int) -> QueueTicket:
+    found = session.get(QueueTicket, ticket_id, populate_existing=True)
+    assert found is not None
+    return found
+
+
+def call_next(*, session: Session, counter_number: int, actor: Actor, settings: Settings) -> QueueTicket:
+    """Call the waiting ticket with the highest effective wait (engine/queue/ordering.py) among the
+    counter's categories. 404 when none waits; 409 while the counter is still on another ticket."""
+    _clerk(actor, settings)
+    now = clock.now()
+    with _command(session):
+        counter = _counter(session, counter_number)
+        _free(session, counter)
+        waiting = tickets.waiting(session, settings, counter.categories)
+        order = calling_order([Waiting(t.id, t.priority, t.waiting_since) for t in waiting if t.id is not None],
+                              now, settings.queue_priority_weights)
+        chosen = next((w.id for w in order if _take(session, w.id, counter, actor, now)), None)
+        if chosen is None:
+            raise NotFound(f"no ticket is waiting for counter {counter.number}")
+        ticket = _reload(session, chosen)
+        _announce(session, ticket, counter, "call", now)
+        session.commit()
+    return ticket
+
+
+def call_ticket(*, session: Session, number: str, counter_number: int, actor: Actor,
+                settings: Settings) -> QueueTicket:
+    """Call one waiting ticket by its number, out of turn (409 when it is not waiting: called twice)."""
+    _clerk(actor, settings)
+    now = clock.now()
+    with _command(session):
+        counter = _counter(session, counter_number)
+        ticket = tickets.by_number(session, number, settings)
+        if ticket.status != "waiting":
+            raise Conflict(f"ticket {ticket.number} was already called ({ticket.status})")
+        if ticket.category_code not in counter.categories:
+            raise Conflict(f"counter {counter.number} does not serve {ticket.category_code}")
+        _free(session, counter)
+        assert ticket.id is not None
+        if not _take(session, ticket.id, counter, actor, now):
+            raise Conflict(f"ticket {ticket.number} was already called by another counter")
+        ticket = _reload(session, ticket.id)
+        _announce(session, ticket, counter, "call", now)
+        session.commit()
+    return ticket
+
+
+def _move(session: Session, number: str, settings: Settings, actor: Actor, allowed: tuple[str, ...],
+          change: Callable[[QueueTicket, datetime], None]) -> QueueTicket:
+    _clerk(actor, settings)
+    now = clock.now()
+    with _command(session):
+        ticket = tickets.by_number(session, number, settings, lock=True)
+        if ticket.status not in allowed:
+            raise Conflict(f"ticket {ticket.number} is {ticket.status}; this needs it {' or '.join(allowed)}")
+        change(ticket, now)
+        session.add(ticket)
+        session.commit()
+    return ticket
+
+
+def recall(*, session: Session, number: str, actor: Actor, settings: Settings) -> QueueTicket:
+    """Announce a called ticket again on the board."""
+    def again(ticket: QueueTicket, now: datetime) -> None:
+        ticket.recalls += 1
+        counter = session.get(QueueCounter, ticket.counter_id)
+        assert counter is not None
+        _announce(session, ticket, counter, "recall", now)
+
+    return _move(session, number, settings, actor, ("called",), again)
+
+
+def no_show(*, session: Session, number: str, actor: Actor, settings: Settings) -> QueueTicket:
+    """The citizen did not come to the counter: the ticket ends, the counter is free."""
+    def gone(ticket: QueueTicket, now: datetime) -> None:
+        ticket.status, ticket.finished_at = "no_show", now
+
+    return _move(session, number, settings, actor, ("called",), gone)
+
+
+def serve(*, session: Session, number: str, actor: Actor, settings: Settings) -> QueueTicket:
+    """The citizen is at the counter."""
+    def start(ticket: QueueTicket, now: datetime) -> None:
+        ticket.status, ticket.served_at = "serving", now
+
+    return _move(session, number, settings, actor, ("called",), start)
+
+
+def done(*, session: Session, number: str, actor: Actor, settings: Settings) -> QueueTicket:
+    """The citizen was served: called->done is the service time the estimates learn from."""
+    def finish(ticket: QueueTicket, now: datetime) -> None:
+        ticket.status, ticket.finished_at = "done", now
+        ticket.served_at = ticket.served_at or ticket.called_at
+
+    return _move(session, number, settings, actor, ("called", "serving"), finish)
+
+
+def transfer(*, session: Session, number: str, category_code: str, actor: Actor,
+             settings: Settings) -> QueueTicket:
+    """Send the citizen to another category's line; returns the new ticket (the old one is ``transferred``)."""
+    _clerk(actor, settings)
+    target = config.category(session, category_code)
+    now = clock.now()
+    with _command(session):
+        old = tickets.by_number(session, number, settings, lock=True)
+        if old.status not in tickets.ACTIVE:
+            raise Conflict(f"ticket {old.number} is {old.status}; only a called or served ticket is transferred")
+        if old.category_code == target.code:
+            raise Invalid("the ticket is already in this category",
+                          [{"field": "category", "msg": f"ticket {old.number} is already in {target.code}"}])
+        day = tickets.day_of(now, settings)
+        seq = tickets.next_seq(session, target.code, day)
+        new = QueueTicket(number=tickets.number_of(target.letter, seq), day=day, seq=seq, category_code=target.code,
+                          priority=old.priority, status="waiting", issued_at=now, waiting_since=old.waiting_since,
+                          transferred_from_id=old.id, center_id=old.center_id)
+        session.add(new)
+        old.status, old.finished_at, old.transferred_to = "transferred", now, new.number
+        session.add(old)
+        session.commit()
+        session.refresh(new)
+    return new

@@ -1,0 +1,101 @@
+"""Service categories and counters: what the kiosk offers and which windows call which tickets.
+
+A migration seeds a usual list (civil registry, permits, traffic, utilities, complaints; three windows);
+administrators change it with ``save_category`` / ``save_counter`` (``PUT /api/queue/...``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from sqlmodel import Session, col, select
+
+from engine.errors import Forbidden, Invalid, NotFound
+from engine.users import Actor
+from storage.db import write_lock
+from storage.models_queue import QueueCategory, QueueCounter
+
+_CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+_LETTER = re.compile(r"^[A-Z]{1,3}$")
+
+
+def categories(session: Session, *, active_only: bool = True) -> Sequence[QueueCategory]:
+    query = select(QueueCategory).order_by(col(QueueCategory.position), col(QueueCategory.id))
+    if active_only:
+        query = query.where(col(QueueCategory.active).is_(True))
+    return session.exec(query).all()
+
+
+def category(session: Session, code: str, *, field: str = "category") -> QueueCategory:
+    """An active category; an unknown or retired one is bad input (422), named after ``field``."""
+    found = session.exec(select(QueueCategory).where(QueueCategory.code == code)).first()
+    if found is None or not found.active:
+        raise Invalid("unknown service category", [{"field": field, "msg": f"no active category '{code}'",
+                                                    "msg_ar": "فئة خدمة غير معروفة"}])
+    return found
+
+
+def counters(session: Session) -> Sequence[QueueCounter]:
+    return session.exec(select(QueueCounter).order_by(col(QueueCounter.number))).all()
+
+
+def counter(session: Session, number: int) -> QueueCounter:
+    found = session.exec(select(QueueCounter).where(QueueCounter.number == number)).first()
+    if found is None:
+        raise NotFound(f"counter {number} does not exist")
+    return found
+
+
+def _admin(actor: Actor) -> None:
+    if not actor.has("admin"):
+        raise Forbidden("only administrators change the queue's categories and counters")
+
+
+def save_category(*, session: Session, code: str, letter: str, name_ar: str, name_en: str, services: list[str],
+                  position: int = 0, active: bool = True, actor: Actor) -> QueueCategory:
+    """Create or change the category ``code``. Its letter starts its tickets' numbers and must be its own."""
+    _admin(actor)
+    problems = []
+    if not _CODE.match(code):
+        problems.append({"field": "code", "msg": "lower-case letters, digits and _, 2 to 40 characters"})
+    if not _LETTER.match(letter):
+        problems.append({"field": "letter", "msg": "one to three capital Latin letters"})
+    if not name_ar.strip() or not name_en.strip():
+        problems.append({"field": "name", "msg": "both the Arabic and the English names are needed"})
+    with write_lock(session):
+        other = session.exec(select(QueueCategory).where(QueueCategory.letter == letter,
+                                                         QueueCategory.code != code)).first()
+        if other is not None:
+            problems.append({"field": "letter", "msg": f"the letter {letter} belongs to '{other.code}'"})
+        if problems:
+            raise Invalid("the category is not valid", problems)
+        row = session.exec(select(QueueCategory).where(QueueCategory.code == code)).first() or QueueCategory(
+            code=code, letter=letter, name_ar=name_ar, name_en=name_en)
+        row.letter, row.name_ar, row.name_en = letter, name_ar.strip(), name_en.strip()
+        row.services, row.position, row.active = list(dict.fromkeys(services)), position, active
+        session.add(row)
+        session.commit()
+        session.refresh(row)
+    return row
+
+
+def save_counter(*, session: Session, number: int, name: str, categories: list[str], open: bool = True,
+                 actor: Actor) -> QueueCounter:
+    """Create or change window ``number``: the categories it calls, and whether it is open (estimates count
+    only open counters)."""
+    _admin(actor)
+    if number < 1:
+        raise Invalid("the counter is not valid", [{"field": "number", "msg": "a counter's number is 1 or more"}])
+    if not name.strip():
+        raise Invalid("the counter is not valid", [{"field": "name", "msg": "a counter needs a name"}])
+    for i, code in enumerate(categories):
+        category(session, code, field=f"categories.{i}")
+    with write_lock(session):
+        row = session.exec(select(QueueCounter).where(QueueCounter.number == number)).first() or QueueCounter(
+            number=number, name=name)
+        row.name, row.categories, row.open = name.strip(), list(dict.fromkeys(categories)), open
+        session.add(row)
+        session.commit()
+        session.refresh(row)
+    return row

@@ -1,0 +1,37 @@
+"""A case opened at the front desk from a called ticket: the ticket records the case, in the case's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import Session, col
+
+from engine.errors import Conflict
+from engine.queue import tickets
+from engine.settings import Settings
+from storage.models_queue import QueueTicket
+
+
+def linkable(session: Session, number: str, settings: Settings) -> int:
+    """The id of today's ticket ``number`` when a case may be opened from it: called or being served, and
+    not yet tied to a case. 404 for an unknown number, 409 otherwise."""
+    ticket = tickets.by_number(session, number, settings)
+    if ticket.status not in tickets.ACTIVE:
+        raise Conflict(f"ticket {ticket.number} is {ticket.status}: a case is opened from a called ticket")
+    if ticket.case_id is not None:
+        raise Conflict(f"ticket {ticket.number} already has a case")
+    assert ticket.id is not None
+    return ticket.id
+
+
+def link(session: Session, ticket_id: int, case_id: int, at: datetime) -> None:
+    """Tie the ticket to its case (the caller commits); a called ticket is now being served."""
+    moved = session.execute(update(QueueTicket).where(col(QueueTicket.id) == ticket_id,
+                                                      col(QueueTicket.case_id).is_(None),
+                                                      col(QueueTicket.status).in_(tickets.ACTIVE))
+                            .values(case_id=case_id, status="serving"))
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        raise Conflict("the ticket was taken by another case or closed in the meantime")
+    session.execute(update(QueueTicket).where(col(QueueTicket.id) == ticket_id,
+                                              col(QueueTicket.served_at).is_(None)).values(served_at=at))

@@ -1,0 +1,108 @@
+"""Issuing tickets and finding them by the number the citizen holds.
+
+A ticket's number is its category's letter and its place in that category's day, ``P-014``: the sequence
+starts again at 1 every day (the center's day, ``SHUBBAK_DISPLAY_TIMEZONE``) and never repeats within it,
+because one row per category and day is incremented in place (an upsert) in the issuing transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from engine import clock
+from engine.errors import Invalid, NotFound
+from engine.queue import config
+from engine.queue.ordering import PRIORITIES
+from engine.settings import Settings
+from storage.db import write_lock
+from storage.models_queue import QueueSequence, QueueTicket
+
+_NUMBER = re.compile(r"^([A-Za-z]{1,3})-?(\d{1,4})$")
+_SEQ: Table = QueueSequence.__table__  # type: ignore[attr-defined]
+ACTIVE = ("called", "serving")
+
+
+def day_of(moment: datetime, settings: Settings) -> date:
+    """The center's calendar day at ``moment``: numbering starts again each day."""
+    return moment.astimezone(ZoneInfo(settings.display_timezone)).date()
+
+
+def number_of(letter: str, seq: int) -> str:
+    return f"{letter}-{seq:03d}"
+
+
+def normalise(number: str) -> str:
+    """``p14``, ``P-14`` and ``P-014`` are the same ticket; anything else is no ticket (404, not 422)."""
+    found = _NUMBER.match(number.strip())
+    if found is None:
+        raise NotFound(f"no ticket {number!r} today")
+    return number_of(found.group(1).upper(), int(found.group(2)))
+
+
+def next_seq(session: Session, category_code: str, day: date, center_key: int = 0) -> int:
+    """Take the next number of the category's day: an atomic upsert, so that two kiosks never share one."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = insert(_SEQ).values(category_code=category_code, day=day, center_key=center_key, last=1)
+    upsert = upsert.on_conflict_do_update(index_elements=["category_code", "day", "center_key"],
+                                          set_={"last": _SEQ.c.last + 1})
+    return int(session.execute(upsert.returning(_SEQ.c.last)).scalar_one())
+
+
+def check_priority(priority: str) -> None:
+    if priority not in PRIORITIES:
+        raise Invalid("unknown priority class", [{"field": "priority", "msg": f"one of {', '.join(PRIORITIES)}",
+                                                  "msg_ar": "فئة أولوية غير معروفة"}])
+
+
+def issue(*, session: Session, category_code: str, priority: str, settings: Settings) -> QueueTicket:
+    """A new waiting ticket of ``category_code`` for a citizen of class ``priority`` (the kiosk's button)."""
+    check_priority(priority)
+    category = config.category(session, category_code)
+    now = clock.now()
+    day = day_of(now, settings)
+    with write_lock(session):
+        seq = next_seq(session, category.code, day)
+        ticket = QueueTicket(number=number_of(category.letter, seq), day=day, seq=seq, category_code=category.code,
+                             priority=priority, status="waiting", issued_at=now, waiting_since=now,
+                             center_id=category.center_id)
+        session.add(ticket)
+        session.commit()
+        session.refresh(ticket)
+    return ticket
+
+
+def by_number(session: Session, number: str, settings: Settings, *, lock: bool = False) -> QueueTicket:
+    """Today's ticket with this number; ``lock`` takes its row until the transaction ends (PostgreSQL)."""
+    wanted = normalise(number)
+    query = select(QueueTicket).where(QueueTicket.day == day_of(clock.now(), settings),
+                                      QueueTicket.number == wanted).order_by(col(QueueTicket.id).desc())
+    query = query.execution_options(populate_existing=True)
+    if lock:
+        query = query.with_for_update()
+    found = session.exec(query).first()
+    if found is None:
+        raise NotFound(f"no ticket {wanted} today")
+    return found
+
+
+def waiting(session: Session, settings: Settings, categories: Sequence[str] | None = None) -> Sequence[QueueTicket]:
+    """Today's waiting tickets (of ``categories`` when given), oldest first."""
+    query = select(QueueTicket).where(QueueTicket.status == "waiting",
+                                      QueueTicket.day == day_of(clock.now(), settings))
+    if categories is not None:
+        query = query.where(col(QueueTicket.category_code).in_(list(categories)))
+    return session.exec(query.order_by(col(QueueTicket.waiting_since), col(QueueTicket.id))).all()
+
+
+def at_counter(session: Session, counter_id: int) -> QueueTicket | None:
+    """The ticket a counter is working on (called or being served), if any."""
+    return session.exec(select(QueueTicket).where(QueueTicket.counter_id == counter_id,
+                                                  col(QueueTicket.status).in_(ACTIVE))).first()
