@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from admin_ui.routes import auth, cases, desk, inbox, papers, public
+from admin_ui.routes import auth, cases, desk, inbox, papers, public, ratings
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth, desk, inbox, cases, papers, public):
+for _module in (auth, desk, inbox, cases, papers, public, ratings):
     router.include_router(_module.router)
