@@ -98,7 +98,8 @@ def test_validate_reports_the_gateway_with_its_name_arabic_and_fix(api: Api) -> 
     files = _files()
     files[BPMN] = files[BPMN].replace('<bpmn:userTask id="hand_over" name="Hand over">',
                                       '<bpmn:serviceTask id="hand_over" name="Hand over">').replace(
-        "</bpmn:userTask>\n    <bpmn:endEvent id=\"end_approved\"", "</bpmn:serviceTask>\n    <bpmn:endEvent id=\"end_approved\"")
+        '</bpmn:userTask>\n    <bpmn:endEvent id="end_approved"',
+        '</bpmn:serviceTask>\n    <bpmn:endEvent id="end_approved"')
     r = api.client.post(URL + "/validate", json={"files": files}, headers=analyst)
     problems = r.json()["problems"]
     assert [(p["element_id"], p["element_name"]) for p in problems] == [("hand_over", "Hand over")], problems

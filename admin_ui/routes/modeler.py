@@ -1,0 +1,145 @@
+"""The analysts' web modeler: the page (bpmn-js, dmn-js, the forms' JSON with a live preview) and the calls
+its script makes: open the draft, save it, validate it, publish it, preview a form.
+
+The calls answer JSON and are page routes like the others: the session cookie says who is calling and each
+POST carries the page's CSRF token in the ``X-CSRF-Token`` header. They call engine/drafts.py directly.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from admin_ui import forms
+from admin_ui import session as cookie
+from admin_ui.i18n import N_
+from admin_ui.labels import load as load_labels
+from admin_ui.pages import SECURITY_HEADERS, DbSession, PageRoute, SignedIn, Viewer, render, settings_of, templates
+from admin_ui.routes.analyst import ELEMENT_WORDS, analyst
+from engine import diagram_report, drafts, processes
+from engine.bpmn.compiler import PackageRefused
+from engine.errors import Conflict, Invalid, TooLarge
+
+router = APIRouter(route_class=PageRoute)
+MAX_PREVIEW_BYTES = 256 * 1024
+
+
+def _json(body: Any, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+async def _posted(request: Request, viewer: Viewer, limit: int) -> Any:
+    analyst(viewer)
+    cookie.check_csrf(request, request.headers.get("x-csrf-token"))
+    body = await request.body()
+    if len(body) > limit:
+        raise TooLarge("the request is too large")
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise Invalid("not JSON", [{"file": None, "element_id": None, "message": "the request is not JSON"}]) from exc
+
+
+def _files(body: Any) -> dict[str, bytes]:
+    files = body.get("files") if isinstance(body, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise Invalid("files missing", [{"file": None, "element_id": None,
+                                         "message": "send the files as an object of names and texts"}])
+    return processes.decode_files(files)
+
+
+def _limit(request: Request) -> int:
+    settings = settings_of(request)
+    return settings.max_deploy_bytes + settings.max_request_bytes
+
+
+def _problems(found: list[dict[str, Any]], viewer: Viewer) -> list[dict[str, Any]]:
+    """The report's problems with the reason and fix in the reader's language."""
+    arabic = viewer.lang.code == "ar"
+    out = []
+    for p in found:
+        kind = p.get("element_type")
+        out.append({**p, "reason": (p.get("message_ar") if arabic else None) or p["message"],
+                    "remedy": (p.get("fix_ar") if arabic else p.get("fix")) or "",
+                    "kind": viewer.lang.gettext(ELEMENT_WORDS[kind]) if kind in ELEMENT_WORDS else (kind or "")})
+    return out
+
+
+def _state(draft: drafts.Draft) -> dict[str, Any]:
+    return {"revision": draft.revision, "saved_by": draft.saved_by,
+            "saved_at": draft.saved_at.isoformat() if draft.saved_at else None,
+            "base_version": draft.base_version, "published_version": draft.published_version}
+
+
+@router.get("/services/{code}/modeler")
+def modeler_page(request: Request, code: str, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+    analyst(viewer)
+    draft = drafts.open_draft(session=db, service_code=code, actor=viewer.signed_in)
+    return render(request, "modeler.html", code=code, draft=draft, labels=load_labels(db))
+
+
+@router.get("/services/{code}/draft.json")
+def draft_json(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
+    analyst(viewer)
+    draft = drafts.open_draft(session=db, service_code=code, actor=viewer.signed_in)
+    return _json({"files": processes.encode_files(draft.files), **_state(draft)})
+
+
+@router.post("/services/{code}/draft")
+async def save(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
+    body = await _posted(request, viewer, _limit(request))
+    revision = body.get("revision") if isinstance(body, dict) else None
+    draft = drafts.save_draft(session=db, service_code=code, files=_files(body),
+                              revision=revision if isinstance(revision, int) else -1, actor=viewer.signed_in,
+                              settings=settings_of(request))
+    return _json({**_state(draft), "message": viewer.lang.gettext("Draft saved (revision %(revision)s).",
+                                                                   revision=viewer.lang.number(draft.revision))})
+
+
+@router.post("/services/{code}/draft/validate")
+async def validate(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
+    body = await _posted(request, viewer, _limit(request))
+    files = _files(body)
+    drafts.check_files(files, settings_of(request))
+    found = _problems(diagram_report.validate(files, settings_of(request)), viewer)
+    message = (viewer.lang.gettext("Problems found: %(count)s", count=viewer.lang.number(len(found))) if found
+               else viewer.lang.gettext("No problems: the service can be published."))
+    return _json({"problems": found, "message": message})
+
+
+@router.post("/services/{code}/draft/publish")
+async def publish(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
+    await _posted(request, viewer, 1024)
+    settings = settings_of(request)
+    try:
+        version, created = drafts.publish_draft(session=db, service_code=code, actor=viewer.signed_in,
+                                                settings=settings)
+    except (PackageRefused, Invalid) as exc:
+        draft = drafts.open_draft(session=db, service_code=code, actor=viewer.signed_in)
+        found = _problems(diagram_report.report(exc.details, draft.files, settings), viewer)
+        return _json({"problems": found, "message": viewer.lang.gettext(
+            "Not published: %(reason)s", reason=exc.message)}, status_code=422)
+    except Conflict as exc:
+        return _json({"problems": [], "message": exc.message}, status_code=409)
+    lang = viewer.lang
+    words = (N_("Published as version %(version)s.") if created
+             else N_("These files are already version %(version)s: nothing new was published."))
+    return _json({"version": version.version, "created": created, "message": lang.gettext(
+        words, version=lang.number(version.version)), "migrate": f"/services/{code}/migrations?to={version.version}",
+        "problems": []})
+
+
+@router.post("/services/{code}/form-preview")
+async def form_preview(request: Request, code: str, viewer: SignedIn) -> HTMLResponse:
+    """The form as the intake and task pages draw it, for the JSON Schema being edited."""
+    body = await _posted(request, viewer, MAX_PREVIEW_BYTES)
+    schema = body.get("schema") if isinstance(body, dict) else None
+    if not isinstance(schema, dict):
+        raise Invalid("a form must be a JSON Schema object", [])
+    fields = forms.schema_fields(schema, viewer.lang)
+    html = templates.get_template("_form_preview.html").render(fields=fields, lang=viewer.lang,
+                                                                _=viewer.lang.gettext)
+    return HTMLResponse(html, headers=SECURITY_HEADERS)
