@@ -15,9 +15,9 @@ from sqlmodel import Session
 from admin_ui import web
 from api import errors
 from api.limits import BodyLimit
-from api.routes import audit, auth, cases, documents, drafts, processes, public, ratings, services, tasks
+from api.routes import audit, auth, cases, documents, drafts, processes, public, ratings, services, supervisor, tasks
 from engine import documents as document_store
-from engine import ledger, timers
+from engine import escalation, ledger, timers
 from engine.settings import Settings, get_settings
 from storage.db import engine_for
 
@@ -28,6 +28,7 @@ _DOCUMENT_UPLOAD = re.compile(r"^/api/cases/[^/]+/documents/?$")
 def _tick_once(settings: Settings) -> int:
     with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
         moved = timers.tick(session=session, settings=settings)
+        escalation.tick(session=session, settings=settings)  # SLA reminders and escalation levels
         ledger.seal_if_due(session=session, settings=settings)  # the daily seal of every case's chain head
         return moved
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(audit.router)
     app.include_router(ratings.router)
+    app.include_router(supervisor.router)
 
     def limit_for(path: str) -> int:
         page = web.body_limit(path, settings)

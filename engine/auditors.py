@@ -15,11 +15,12 @@ from typing import Any
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from engine import access_log, export, replay, tracking
+from engine import access_log, centers, export, replay, tracking
 from engine.errors import Forbidden, Invalid
 from engine.settings import Settings
 from engine.users import Actor
 from storage.models import AuditAccess, AuditEvent, Case, User
+from storage.models_centers import Center
 
 ROLES = ("auditor", "admin")
 STATUSES = ("open", "completed", "cancelled")
@@ -119,14 +120,20 @@ def search(*, session: Session, actor: Actor, query: Search) -> tuple[list[Found
 
 
 def _conditions(session: Session, query: Search) -> list[Any]:
+    in_centers: set[int] | None = None
     if query.center:
-        raise Invalid("searching by center is not available yet", [{
-            "loc": ["query", "center"], "field": "center", "type": "not_implemented",
-            "msg": "cases do not record a service center yet; search by service, officer or date instead"}])
+        # A center's code: the cases of that center and of every center below it (engine/centers.py).
+        found = session.exec(select(Center.id).where(col(Center.code) == query.center.strip())).first()
+        if found is None:
+            raise Invalid("unknown center", [{"loc": ["query", "center"], "field": "center", "type": "unknown",
+                                              "msg": f"no center with the code '{query.center}'"}])
+        in_centers = centers.below(session, found)
     if query.status is not None and query.status not in STATUSES:
         raise Invalid("unknown status", [{"loc": ["query", "status"], "field": "status", "type": "enum",
                                           "msg": f"one of: {', '.join(STATUSES)}"}])
     conditions: list[Any] = []
+    if in_centers is not None:
+        conditions.append(col(Case.center_id).in_(in_centers))
     if query.tracking_number:
         conditions.append(col(Case.tracking_number) == tracking.normalise(query.tracking_number))
     if query.national_id:

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine import clock, processes, tracking, workflows
+from engine import centers, clock, processes, tracking, workflows
 from engine.bpmn import runner
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.identity import check_citizen
@@ -64,7 +64,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
                         service_code=version.service_code, process_version_id=version.id,
                         national_id=person.national_id, citizen_name=person.full_name, phone=person.phone,
                         created_by=actor.username, created_at=now, updated_at=now,
-                        due_at=workflows.due(now, sla), center_id=actor.center_id, **values)
+                        due_at=workflows.due(now, sla, settings), center_id=actor.center_id, **values)
             session.add(case)
             try:
                 session.flush()
@@ -88,6 +88,8 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
 
 
 def can_read(session: Session, case: Case, actor: Actor, settings: Settings) -> bool:
+    if actor.center_id is not None and not centers.sees(session, actor, case.center_id):
+        return False
     if actor.reads_everything:
         return True
     process = processes.cache.get(session, case.process_version_id, settings)
@@ -135,6 +137,9 @@ def list_cases(*, session: Session, actor: Actor, filters: CaseFilter) -> tuple[
         conditions.append(col(Case.tracking_number) == tracking.normalise(filters.tracking_number))
     if filters.national_id:
         conditions.append(col(Case.national_id) == filters.national_id.strip())
+    seen_centers = centers.visible_center_ids(session, actor)
+    if seen_centers is not None:
+        conditions.append(col(Case.center_id).in_(seen_centers))
     if not actor.reads_everything:
         visible = [vid for vid, meta in session.exec(select(ProcessVersion.id, ProcessVersion.meta)).all()
                    if actor.roles & set(meta.get("lanes", []))]

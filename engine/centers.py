@@ -51,6 +51,13 @@ def visible_center_ids(session: Session, actor: Actor) -> set[int] | None:
     return below(session, center)
 
 
+def sees(session: Session, actor: Actor, center_id: int | None) -> bool:
+    """Whether the actor sees a case or task of ``center_id`` (one of no center is seen only by those who see
+    every center)."""
+    visible = visible_center_ids(session, actor)
+    return visible is None or center_id in visible
+
+
 def create_center(*, session: Session, code: str, name_ar: str, name_en: str, level: str,
                   parent_code: str | None = None) -> Center:
     """Add a center under ``parent_code`` (a governorate has none; a city sits in a governorate, a district

@@ -42,6 +42,31 @@ class TaskSettings(BaseModel):
     sla_days: float | None = Field(default=None, gt=0)
 
 
+class EscalationLevel(BaseModel):
+    """Escalation goes up to this level when a task is this many working days past its due time."""
+
+    model_config = ConfigDict(extra="forbid")
+    after_days: float = Field(ge=0)
+    role: str = Field(pattern=r"^[^\s,][^,]{0,99}$")
+
+
+class Escalation(BaseModel):
+    """``[escalation]`` (docs/analyst-guide.md): when a task reminds its lane, and who it goes up to.
+
+    Level 1 is "overdue" (the supervisors' queue); ``levels`` are levels 2, 3, ... in order."""
+
+    model_config = ConfigDict(extra="forbid")
+    remind_hours: float | None = Field(default=None, ge=0)
+    levels: list[EscalationLevel] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Escalation:
+        afters = [level.after_days for level in self.levels]
+        if afters != sorted(afters):
+            raise ValueError("escalation levels go in order of after_days")
+        return self
+
+
 class ServiceInfo(BaseModel):
     """The parsed ``service.toml``; every field but ``code`` has a default so a bare BPMN deploys too."""
 
@@ -55,6 +80,7 @@ class ServiceInfo(BaseModel):
     fee: Fee | None = None
     documents: list[Document] = Field(default_factory=list)
     tasks: dict[str, TaskSettings] = Field(default_factory=dict)
+    escalation: Escalation = Field(default_factory=Escalation)  # docs/analyst-guide.md
 
 
 def parse_service_toml(text: str, filename: str = "service.toml") -> ServiceInfo:

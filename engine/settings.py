@@ -7,6 +7,7 @@ code base reads ``os.environ``: a setting that is not here does not exist.
 from __future__ import annotations
 
 import base64
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -66,6 +67,18 @@ class Settings(BaseSettings):
 
     # Where the in-process tick advances due timers (embedded default); 0 turns it off.
     timer_tick_seconds: float = Field(default=30.0, ge=0)
+
+    # SLAs count working days (engine/calendars.py, docs/leadership.md). The country picks the weekend and the
+    # time zone the days are counted in (EG, SA: Friday+Saturday; AE: Saturday+Sunday); the weekend days
+    # (mon..sun) and the zone may be given instead. Public holidays: ISO dates here and/or in a file, one a line.
+    sla_country: str = "EG"
+    sla_weekend_days: list[str] | None = None
+    sla_timezone: str | None = None
+    sla_holidays: list[date] = Field(default_factory=list)
+    sla_holidays_file: Path | None = None
+    # Escalation (engine/escalation.py): a ready task reminds its lane once this many hours before it is due.
+    escalation_remind_hours: float = Field(default=24.0, ge=0)
+    escalation_batch: int = Field(default=500, ge=1)
 
     # Role that acts on user tasks drawn outside any lane.
     default_lane: str = "front_desk"

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from engine import checklist, clock, processes, workflows
+from engine import centers, checklist, clock, processes, workflows
 from engine.bpmn import runner
 from engine.cases import load_case, process_failed
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
@@ -28,6 +28,9 @@ def inbox(*, session: Session, actor: Actor, service_code: str | None = None, la
         return []
     tasks = Task.__table__  # type: ignore[attr-defined]
     query = select(tasks).where(tasks.c.state == "ready", tasks.c.lane.in_(lanes))
+    seen_centers = centers.visible_center_ids(session, actor)
+    if seen_centers is not None:
+        query = query.where(tasks.c.center_id.in_(seen_centers))
     if service_code:
         query = query.where(tasks.c.service_code == service_code)
     query = query.order_by(tasks.c.created_at, tasks.c.id).offset(offset).limit(limit)
@@ -40,6 +43,8 @@ def _task_for(session: Session, task_id: str, actor: Actor) -> Task:
         raise NotFound(f"task {task_id} does not exist")
     if task.lane not in actor.roles:
         raise Forbidden(f"this task belongs to the lane '{task.lane}', which is not one of your roles")
+    if actor.center_id is not None and not centers.sees(session, actor, task.center_id):
+        raise Forbidden("this task belongs to a center you do not see")
     return task
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 from sqlmodel import Session
 
-from engine import audit, clock, hooks
+from engine import audit, calendars, clock, hooks
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.serializer import STATE_FORMAT
@@ -83,8 +83,9 @@ def limits(settings: Settings) -> runner.Limits:
     return runner.Limits(max_steps=settings.max_engine_steps, max_seconds=settings.max_engine_seconds)
 
 
-def due(start: datetime, days: float | None) -> datetime | None:
-    return start + timedelta(days=days) if days else None
+def due(start: datetime, days: float | None, settings: Settings) -> datetime | None:
+    """When an SLA of ``days`` working days started at ``start`` falls due (engine/calendars.py)."""
+    return calendars.due(start, days, settings)
 
 
 def snapshot(workflow: BpmnWorkflow, process: CompiledProcess) -> tuple[dict[str, Any], list[runner.ReadyTask]]:
@@ -147,7 +148,7 @@ def save(session: Session, case: Case, workflow: BpmnWorkflow, process: Compiled
     with write_lock(session):
         claim_case(session, case.id, loaded_version, values)
         conn = session.connection()
-        _sync_tasks(conn, case, ready, process, now, completed, refresh_tasks)
+        _sync_tasks(conn, case, ready, process, now, completed, settings, refresh_tasks)
         conn.execute(_INSERT_EVENT, [_event_row(ev) for ev in rows])
         hooks.after_events(hooks.Written(conn=conn, case=case, events=rows, at=now, values=values, ready=ready,
                                          completed=completed, process=process, settings=settings))
@@ -228,7 +229,8 @@ def commit_or_conflict(session: Session) -> None:
 
 
 def _sync_tasks(conn: Connection, case: Case, ready: list[runner.ReadyTask], process: CompiledProcess,
-                now: datetime, completed: tuple[str, str] | None, refresh: bool = False) -> None:
+                now: datetime, completed: tuple[str, str] | None, settings: Settings,
+                refresh: bool = False) -> None:
     ready_by_id = {t.id: t for t in ready}
     known = set(conn.execute(_READY_IDS, {"case_id": case.id}).scalars())
     gone = known - ready_by_id.keys()
@@ -253,7 +255,7 @@ def _sync_tasks(conn: Connection, case: Case, ready: list[runner.ReadyTask], pro
             "service_code": case.service_code, "name": ready_task.name,
             "title": info.title if info else ready_task.name, "lane": info.lane if info else "",
             "form": info.form if info else None, "state": "ready", "claimed_by": None, "created_at": now,
-            "due_at": due(now, info.sla_days if info else None), "completed_by": None, "completed_at": None,
+            "due_at": due(now, info.sla_days if info else None, settings), "completed_by": None, "completed_at": None,
             "center_id": case.center_id})
     if new_rows:
         conn.execute(_INSERT_TASK, new_rows)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -293,16 +294,27 @@ def _user_tasks(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSp
                 problems.append(_problem(file, bpmn_id, f"the task's form '{form}' was not sent with the diagram"))
             task_settings = service.tasks.get(bpmn_id)
             sla = task_settings.sla_days if task_settings is not None else None
-            if sla is None and props.get("slaDays"):
-                try:
-                    sla = float(props["slaDays"])
-                except ValueError:
-                    problems.append(_problem(file, bpmn_id, "the slaDays property must be a number"))
+            # service.toml's [tasks.<id>] sla_days wins over the diagram's spiff:property (sla_days or slaDays).
+            prop = next((p for p in ("sla_days", "slaDays") if props.get(p)), None)
+            if sla is None and prop is not None:
+                sla = _positive_number(props[prop])
+                if sla is None:
+                    problems.append(_problem(file, bpmn_id, f"the {prop} property must be a number of working "
+                                                            "days above 0"))
+                    sla = None
             tasks[bpmn_id] = UserTaskInfo(
                 name=bpmn_id, title=(task_spec.bpmn_name or bpmn_id).strip()[:255],
                 title_ar=props.get("title_ar"), lane=(task_spec.lane or default_lane).strip()[:100],
                 form=form, sla_days=sla)
     return tasks, problems
+
+
+def _positive_number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
 
 
 def _file_of(element_id: str, roots: dict[str, etree._Element]) -> str | None:

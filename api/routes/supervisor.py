@@ -1,0 +1,55 @@
+"""The supervisors' overdue queue and reassignment (engine/escalation.py, docs/leadership.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import CurrentActor, SessionDep, SettingsDep
+from api.schemas import TaskPublic
+from engine import calendars, clock, escalation
+
+router = APIRouter(prefix="/api/supervisor", tags=["supervisor"])
+
+
+class OverdueTask(TaskPublic):
+    center_id: int | None
+    escalation_level: int
+    reminded_at: datetime | None
+    escalated_at: datetime | None
+    # Working days past the due time at the moment of the request (engine/calendars.py).
+    overdue_days: float
+
+
+class Reassign(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # A username of the task's lane, or null to give the task back to the whole lane.
+    to: str | None = Field(default=None, max_length=64)
+
+
+def _overdue(row: Any, now: datetime, settings: Any) -> OverdueTask:
+    due_at = escalation.aware(row.due_at)
+    return OverdueTask(**TaskPublic.of(row).model_dump(), center_id=row.center_id,
+                       escalation_level=row.escalation_level, reminded_at=row.reminded_at,
+                       escalated_at=row.escalated_at,
+                       overdue_days=round(calendars.calendar_for(settings).working_days_between(due_at, now), 3))
+
+
+@router.get("/overdue", response_model=list[OverdueTask])
+def overdue(session: SessionDep, settings: SettingsDep, actor: CurrentActor, service_code: str | None = None,
+            limit: Annotated[int, Query(ge=1)] = 100,
+            offset: Annotated[int, Query(ge=0)] = 0) -> list[OverdueTask]:
+    now = clock.now()
+    rows = escalation.overdue(session=session, actor=actor, settings=settings, now=now, service_code=service_code,
+                              limit=min(limit, settings.max_page_size), offset=offset)
+    return [_overdue(row, now, settings) for row in rows]
+
+
+@router.post("/tasks/{task_id}/reassign", response_model=TaskPublic)
+def reassign(task_id: str, body: Reassign, session: SessionDep, settings: SettingsDep,
+             actor: CurrentActor) -> TaskPublic:
+    return TaskPublic.of(escalation.reassign(session=session, task_id=task_id, to=body.to, actor=actor,
+                                             settings=settings))
