@@ -15,7 +15,20 @@ from sqlmodel import Session
 from admin_ui import web
 from api import errors
 from api.limits import BodyLimit
-from api.routes import audit, auth, cases, documents, drafts, processes, public, ratings, services, supervisor, tasks
+from api.routes import (
+    audit,
+    auth,
+    cases,
+    documents,
+    drafts,
+    processes,
+    public,
+    ratings,
+    reports,
+    services,
+    supervisor,
+    tasks,
+)
 from engine import documents as document_store
 from engine import escalation, ledger, timers
 from engine.settings import Settings, get_settings
@@ -66,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (auth, processes, services, drafts, cases, tasks, documents, public):
         app.include_router(module.router)
     app.include_router(audit.router)
+    app.include_router(reports.router)
     app.include_router(ratings.router)
     app.include_router(supervisor.router)
 

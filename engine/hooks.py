@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
+from engine.reports import hook as reports_hook
+
 if TYPE_CHECKING:  # pragma: no cover
     from engine.bpmn.compiler import CompiledProcess
     from engine.bpmn.runner import ReadyTask
@@ -46,4 +48,4 @@ def after_events(written: Written) -> None:
         hook(written)
 
 
-_HOOKS: list[Any] = []
+_HOOKS: list[Any] = [reports_hook.record]

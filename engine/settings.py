@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     # Warm cache of restored workflows, checked against the case's version on every use.
     workflow_cache_size: int = Field(default=2048, ge=0)
 
+    # Leadership's figures (engine/reports/): the longest date range one report covers, and the range
+    # shown when none is asked for (the last N days up to today).
+    report_max_days: int = Field(default=366, ge=1)
+    report_default_days: int = Field(default=30, ge=1)
+
     # The pages: the center's clock for dates, and the address printed in receipts' QR codes (the
     # request's own address when not set, which is wrong behind a proxy that rewrites the host).
     display_timezone: str = "Africa/Cairo"

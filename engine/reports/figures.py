@@ -1,0 +1,174 @@
+"""The figures leadership reads, from the aggregates (counts over the range) and from the live projections
+(what is open now). Each function checks the scope first (engine/reports/scope.py) and returns plain dicts.
+
+Ranges: a case is counted as opened on the day it was opened and as completed, rejected, on time, late or
+cancelled on the day it ended; a task's time counts on the day it was completed. ``open``, ``backlog`` and
+``overdue`` figures are about now: an open case has no end date, so the range does not apply to them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.engine import Connection
+
+from engine import clock
+from engine.reports.buckets import percentile
+from engine.reports.scope import Scope
+from storage.models import Case, Task
+from storage.models_reports import ReportCaseTime, ReportDay, ReportOfficerTime, ReportStepTime
+
+_DAY = ReportDay.__table__  # type: ignore[attr-defined]
+_CASE_TIME = ReportCaseTime.__table__  # type: ignore[attr-defined]
+_STEP_TIME = ReportStepTime.__table__  # type: ignore[attr-defined]
+_OFFICER_TIME = ReportOfficerTime.__table__  # type: ignore[attr-defined]
+_CASES = Case.__table__  # type: ignore[attr-defined]
+_TASKS = Task.__table__  # type: ignore[attr-defined]
+
+
+def _where(table: Any, scope: Scope, *, days: bool = True, service: bool = True, lane: bool = False) -> list[Any]:
+    """The scope's conditions on an aggregate (``days``) or live table; center 0 is "no center"."""
+    conditions = []
+    if days:
+        conditions += [table.c.day >= scope.start, table.c.day <= scope.end]
+    if scope.center_ids is not None:
+        conditions.append(table.c.center_id.in_(sorted(scope.center_ids)))
+    if service and scope.service_code:
+        conditions.append(table.c.service_code == scope.service_code)
+    if lane and scope.lane:
+        conditions.append(table.c.lane == scope.lane)
+    return conditions
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _avg(seconds: float, count: int) -> float | None:
+    return round(seconds / count, 1) if count else None
+
+
+def sla(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
+    """Per service: cases opened and ended in the range, on time and late, breaches (late in the range plus
+    open past due now), compliance (on time / completed) and the time per case (average, 90th percentile)."""
+    now = clock.now()
+    out: dict[str, dict[str, Any]] = defaultdict(lambda: dict.fromkeys(
+        ("opened", "completed", "rejected", "cancelled", "on_time", "late", "open", "open_overdue"), 0))
+    sums = [func.coalesce(func.sum(_DAY.c[c]), 0) for c in
+            ("opened", "completed", "rejected", "cancelled", "on_time", "late")]
+    for row in conn.execute(select(_DAY.c.service_code, *sums).where(*_where(_DAY, scope))
+                            .group_by(_DAY.c.service_code)):
+        out[row[0]].update(zip(("opened", "completed", "rejected", "cancelled", "on_time", "late"),
+                               map(int, row[1:]), strict=True))
+    live = (select(_CASES.c.service_code, func.count(),
+                   func.sum(case((_CASES.c.due_at < now, 1), else_=0)))
+            .where(_CASES.c.status == "open", *_where(_CASES, scope, days=False))
+            .group_by(_CASES.c.service_code))
+    for service_code, count, overdue in conn.execute(live):
+        out[service_code].update(open=int(count), open_overdue=int(overdue or 0))
+    times: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    seconds: dict[str, float] = defaultdict(float)
+    for service_code, bucket, count, total in conn.execute(
+            select(_CASE_TIME.c.service_code, _CASE_TIME.c.bucket, func.sum(_CASE_TIME.c.count),
+                   func.sum(_CASE_TIME.c.seconds)).where(*_where(_CASE_TIME, scope))
+            .group_by(_CASE_TIME.c.service_code, _CASE_TIME.c.bucket)):
+        times[service_code].append((bucket, int(count)))
+        seconds[service_code] += float(total)
+    result = []
+    for service_code in sorted(out):
+        counts = out[service_code]
+        result.append({"service_code": service_code, **counts,
+                       "breached": counts["late"] + counts["open_overdue"],
+                       "compliance": _ratio(counts["on_time"], counts["completed"]),
+                       "avg_case_seconds": _avg(seconds[service_code], counts["completed"]),
+                       "p90_case_seconds": percentile(times[service_code], 0.9)})
+    return result
+
+
+def steps(conn: Connection, scope: Scope, titles: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Per user task of ``scope.service_code`` (and lane, when given): tasks completed in the range, their
+    ready-to-completed time (average, 90th percentile), the share on time, and how many wait now (overdue)."""
+    now = clock.now()
+    buckets: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0, 0.0])
+    for name, lane, bucket, count, on_time, total in conn.execute(
+            select(_STEP_TIME.c.name, _STEP_TIME.c.lane, _STEP_TIME.c.bucket, func.sum(_STEP_TIME.c.count),
+                   func.sum(_STEP_TIME.c.on_time), func.sum(_STEP_TIME.c.seconds))
+            .where(*_where(_STEP_TIME, scope, lane=True))
+            .group_by(_STEP_TIME.c.name, _STEP_TIME.c.lane, _STEP_TIME.c.bucket)):
+        buckets[(name, lane)].append((bucket, int(count)))
+        t = totals[(name, lane)]
+        t[0] += int(count)
+        t[1] += int(on_time)
+        t[2] += float(total)
+    waiting: dict[tuple[str, str], tuple[int, int]] = {}
+    for name, lane, count, overdue in conn.execute(
+            select(_TASKS.c.name, _TASKS.c.lane, func.count(), func.sum(case((_TASKS.c.due_at < now, 1), else_=0)))
+            .where(_TASKS.c.state == "ready", *_where(_TASKS, scope, days=False, lane=True))
+            .group_by(_TASKS.c.name, _TASKS.c.lane)):
+        waiting[(name, lane)] = (int(count), int(overdue or 0))
+    result = []
+    for name, lane in sorted(totals.keys() | waiting.keys()):
+        count, on_time, total = totals.get((name, lane), [0, 0, 0.0])
+        ready, overdue = waiting.get((name, lane), (0, 0))
+        result.append({"name": name, "title": (titles or {}).get(name, name), "lane": lane, "count": int(count),
+                       "avg_seconds": _avg(total, int(count)), "p90_seconds": percentile(buckets[(name, lane)], 0.9),
+                       "on_time": int(on_time), "compliance": _ratio(int(on_time), int(count)),
+                       "waiting": ready, "overdue_open": overdue})
+    return result
+
+
+def departments(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
+    """Per lane (department): tasks completed in the range and the share on time; backlog (ready now) and
+    how much of it is past due."""
+    now = clock.now()
+    out: dict[str, dict[str, Any]] = defaultdict(lambda: {"completed": 0, "on_time": 0, "backlog": 0,
+                                                          "overdue": 0})
+    for lane, count, on_time in conn.execute(
+            select(_STEP_TIME.c.lane, func.sum(_STEP_TIME.c.count), func.sum(_STEP_TIME.c.on_time))
+            .where(*_where(_STEP_TIME, scope, lane=True)).group_by(_STEP_TIME.c.lane)):
+        out[lane].update(completed=int(count), on_time=int(on_time))
+    for lane, count, overdue in conn.execute(
+            select(_TASKS.c.lane, func.count(), func.sum(case((_TASKS.c.due_at < now, 1), else_=0)))
+            .where(_TASKS.c.state == "ready", *_where(_TASKS, scope, days=False, lane=True))
+            .group_by(_TASKS.c.lane)):
+        out[lane].update(backlog=int(count), overdue=int(overdue or 0))
+    return [{"department": lane, **row, "compliance": _ratio(row["on_time"], row["completed"])}
+            for lane, row in sorted(out.items())]
+
+
+def throughput(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
+    """Per day of the range: cases opened and completed, and user tasks completed (in the lane, when given)."""
+    days: dict[date, dict[str, int]] = {d: {"opened": 0, "completed": 0, "tasks_completed": 0} for d in scope.days}
+    for day, opened, completed in conn.execute(
+            select(_DAY.c.day, func.sum(_DAY.c.opened), func.sum(_DAY.c.completed))
+            .where(*_where(_DAY, scope)).group_by(_DAY.c.day)):
+        days[_date(day)].update(opened=int(opened), completed=int(completed))
+    for day, count in conn.execute(select(_STEP_TIME.c.day, func.sum(_STEP_TIME.c.count))
+                                   .where(*_where(_STEP_TIME, scope, lane=True)).group_by(_STEP_TIME.c.day)):
+        days[_date(day)]["tasks_completed"] = int(count)
+    return [{"day": day.isoformat(), **row} for day, row in sorted(days.items())]
+
+
+def officers(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
+    """Per officer: user tasks completed in the range and the median handling time (claimed, else ready, to
+    completed)."""
+    buckets: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    for officer, bucket, count, total in conn.execute(
+            select(_OFFICER_TIME.c.officer, _OFFICER_TIME.c.bucket, func.sum(_OFFICER_TIME.c.count),
+                   func.sum(_OFFICER_TIME.c.seconds))
+            .where(*_where(_OFFICER_TIME, scope, lane=True))
+            .group_by(_OFFICER_TIME.c.officer, _OFFICER_TIME.c.bucket)):
+        buckets[officer].append((bucket, int(count)))
+        totals[officer][0] += int(count)
+        totals[officer][1] += float(total)
+    return [{"officer": officer, "completed": int(t[0]), "avg_seconds": _avg(t[1], int(t[0])),
+             "median_seconds": percentile(buckets[officer], 0.5)} for officer, t in sorted(totals.items())]
+
+
+def _date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

@@ -1,0 +1,58 @@
+"""Who may read the figures, and over what: dates, centers, service, department."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlmodel import Session
+
+from engine import centers, clock
+from engine.errors import Forbidden, Invalid
+from engine.settings import Settings
+from engine.users import Actor
+
+READERS = ("supervisor", "admin")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """``start``..``end`` are UTC days, both included. ``center_ids`` None: every center (and cases of none)."""
+
+    start: date
+    end: date
+    center_ids: frozenset[int] | None = None
+    service_code: str | None = None
+    lane: str | None = None
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+
+def scope_for(*, session: Session, actor: Actor, settings: Settings, start: date | None = None,
+              end: date | None = None, center: str | None = None, service_code: str | None = None,
+              lane: str | None = None) -> Scope:
+    """The checked scope: Forbidden for other roles or a center outside the actor's; Invalid for a reversed or
+    too long range. Without dates: the last ``report_default_days`` days up to today."""
+    if not actor.has(*READERS):
+        raise Forbidden("the figures are for supervisors and admins")
+    end = end or clock.now().date()
+    start = start or end - timedelta(days=settings.report_default_days - 1)
+    if start > end:
+        raise Invalid("the range ends before it starts",
+                      [{"loc": ["query", "from"], "field": "from", "msg": "on or before 'to'", "type": "range"}])
+    if (end - start).days + 1 > settings.report_max_days:
+        raise Invalid(f"a report covers at most {settings.report_max_days} days",
+                      [{"loc": ["query", "to"], "field": "to", "type": "range",
+                        "msg": f"at most {settings.report_max_days} days after 'from'"}])
+    visible = centers.visible_center_ids(session, actor)
+    chosen: set[int] | None = visible
+    if center:
+        wanted = centers.by_code(session, center)
+        assert wanted.id is not None
+        if visible is not None and wanted.id not in visible:
+            raise Forbidden(f"center '{center}' is outside the centers you see")
+        chosen = centers.below(session, wanted.id)
+    return Scope(start=start, end=end, center_ids=frozenset(chosen) if chosen is not None else None,
+                 service_code=service_code or None, lane=lane or None)

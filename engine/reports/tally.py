@@ -1,0 +1,136 @@
+"""What a set of cases and tasks adds to the report aggregates, and how it is added (upserts).
+
+One ``Tally`` is filled by the hook for one transaction (a case opened, a task completed, a case ended) and by
+the rebuild for every case at once; ``add_to`` writes it with ``INSERT … ON CONFLICT DO UPDATE`` adding to the
+counters, on SQLite and PostgreSQL alike. Rows are written table by table in a fixed order, so two
+transactions that touch the same counters queue up instead of deadlocking.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from engine.reports.buckets import bucket
+from storage.models_reports import ReportCaseTime, ReportDay, ReportOfficerTime, ReportStepTime
+
+REJECTED_MARK = "reject"
+
+
+def is_rejected(outcome: str | None) -> bool:
+    """A completed case was rejected when the end event it reached has "reject" in its id
+    (``request_rejected``, ``rejected_incomplete``...): docs/leadership.md."""
+    return REJECTED_MARK in (outcome or "").lower()
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone; they were written in UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def day_of(moment: datetime) -> date:
+    return aware(moment).astimezone(UTC).date()
+
+
+def seconds_between(start: datetime, end: datetime) -> float:
+    return max(0.0, (aware(end) - aware(start)).total_seconds())
+
+
+_DayKey = tuple[date, str, int]
+
+
+@dataclass
+class Tally:
+    days: defaultdict[_DayKey, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    case_times: defaultdict[tuple[str, date, int, int], list[float]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0.0]))
+    step_times: defaultdict[tuple[str, date, int, str, str, int], list[float]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0, 0.0]))
+    officer_times: defaultdict[tuple[date, int, str, str, str, int], list[float]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0.0]))
+
+    def opened(self, *, service_code: str, center_id: int | None, at: datetime) -> None:
+        self.days[(day_of(at), service_code, center_id or 0)]["opened"] += 1
+
+    def ended(self, *, service_code: str, center_id: int | None, status: str, outcome: str | None,
+              opened_at: datetime, due_at: datetime | None, at: datetime) -> None:
+        """A case left the open state at ``at``: completed (on time or late, maybe rejected) or cancelled."""
+        key = (day_of(at), service_code, center_id or 0)
+        counts = self.days[key]
+        if status != "completed":
+            counts["cancelled"] += 1
+            return
+        counts["completed"] += 1
+        counts["rejected"] += int(is_rejected(outcome))
+        counts["on_time" if due_at is None or aware(at) <= aware(due_at) else "late"] += 1
+        spent = seconds_between(opened_at, at)
+        row = self.case_times[(service_code, key[0], key[2], bucket(spent))]
+        row[0] += 1
+        row[1] += spent
+
+    def task_done(self, *, service_code: str, center_id: int | None, lane: str, name: str, officer: str,
+                  ready_at: datetime, claimed_at: datetime | None, due_at: datetime | None,
+                  at: datetime) -> None:
+        day, center = day_of(at), center_id or 0
+        spent = seconds_between(ready_at, at)
+        step = self.step_times[(service_code, day, center, lane, name, bucket(spent))]
+        step[0] += 1
+        step[1] += int(due_at is None or aware(at) <= aware(due_at))
+        step[2] += spent
+        handled = seconds_between(claimed_at or ready_at, at)
+        mine = self.officer_times[(day, center, officer, service_code, lane, bucket(handled))]
+        mine[0] += 1
+        mine[1] += handled
+
+    def __bool__(self) -> bool:
+        return bool(self.days or self.case_times or self.step_times or self.officer_times)
+
+    def rows(self) -> list[tuple[Any, list[dict[str, Any]]]]:
+        """(table, rows) in the fixed writing order."""
+        day_rows = [{"day": d, "service_code": s, "center_id": c, "opened": n["opened"],
+                     "completed": n["completed"], "rejected": n["rejected"], "on_time": n["on_time"],
+                     "late": n["late"], "cancelled": n["cancelled"]} for (d, s, c), n in sorted(self.days.items())]
+        case_rows = [{"service_code": s, "day": d, "center_id": c, "bucket": b, "count": int(v[0]),
+                      "seconds": v[1]} for (s, d, c, b), v in sorted(self.case_times.items())]
+        step_rows = [{"service_code": s, "day": d, "center_id": c, "lane": ln, "name": n, "bucket": b,
+                      "count": int(v[0]), "on_time": int(v[1]), "seconds": v[2]}
+                     for (s, d, c, ln, n, b), v in sorted(self.step_times.items())]
+        officer_rows = [{"day": d, "center_id": c, "officer": o, "service_code": s, "lane": ln, "bucket": b,
+                         "count": int(v[0]), "seconds": v[1]}
+                        for (d, c, o, s, ln, b), v in sorted(self.officer_times.items())]
+        return [(ReportDay, day_rows), (ReportCaseTime, case_rows), (ReportStepTime, step_rows),
+                (ReportOfficerTime, officer_rows)]
+
+
+_KEYS = {
+    ReportDay: ("day", "service_code", "center_id"),
+    ReportCaseTime: ("service_code", "day", "center_id", "bucket"),
+    ReportStepTime: ("service_code", "day", "center_id", "lane", "name", "bucket"),
+    ReportOfficerTime: ("day", "center_id", "officer", "service_code", "lane", "bucket"),
+}
+_statements: dict[tuple[str, str], Any] = {}
+
+
+def _upsert(dialect: str, model: Any) -> Any:
+    key = (dialect, model.__tablename__)
+    if key not in _statements:
+        table = model.__table__
+        stmt = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
+        keys = _KEYS[model]
+        _statements[key] = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c.name: table.c[c.name] + stmt.excluded[c.name] for c in table.columns if c.name not in keys})
+    return _statements[key]
+
+
+def add_to(conn: Connection, tally: Tally, *, chunk: int = 5000) -> None:
+    """Add the tally's counts to the aggregate tables, inside the caller's transaction."""
+    for model, rows in tally.rows():
+        statement = _upsert(conn.dialect.name, model)
+        for start in range(0, len(rows), chunk):
+            conn.execute(statement, rows[start:start + chunk])

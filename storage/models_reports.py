@@ -1,0 +1,85 @@
+"""Report aggregates: counters and duration histograms kept as cases advance (engine/reports/).
+
+Written only by the reports hook inside a case's transaction (engine/hooks.py) and by the rebuild
+(engine/reports/rebuild.py), which recomputes them from the cases and tasks. Read by engine/reports/figures.py.
+``center_id`` 0 means "no center"; ``day`` is the UTC date of the moment counted. A duration row counts the
+durations that fell in one log-scale bucket (engine/reports/buckets.py) and their exact sum of seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import DateTime
+from sqlmodel import Field, SQLModel
+
+__all__ = ["ReportCaseTime", "ReportClaim", "ReportDay", "ReportOfficerTime", "ReportStepTime"]
+
+
+class ReportDay(SQLModel, table=True):
+    """Cases of one service at one center on one day: opened that day, and ended that day (by how)."""
+
+    __tablename__ = "report_day"
+
+    day: date = Field(primary_key=True)
+    service_code: str = Field(primary_key=True, max_length=100)
+    center_id: int = Field(primary_key=True)
+    opened: int = 0
+    completed: int = 0
+    rejected: int = 0
+    on_time: int = 0
+    late: int = 0
+    cancelled: int = 0
+
+
+class ReportCaseTime(SQLModel, table=True):
+    """Opened-to-completed durations of the cases completed on ``day``."""
+
+    __tablename__ = "report_case_time"
+
+    service_code: str = Field(primary_key=True, max_length=100)
+    day: date = Field(primary_key=True)
+    center_id: int = Field(primary_key=True)
+    bucket: int = Field(primary_key=True)
+    count: int = 0
+    seconds: float = 0.0
+
+
+class ReportStepTime(SQLModel, table=True):
+    """Ready-to-completed durations of one user task (``name``, in ``lane``) completed on ``day``."""
+
+    __tablename__ = "report_step_time"
+
+    service_code: str = Field(primary_key=True, max_length=100)
+    day: date = Field(primary_key=True)
+    center_id: int = Field(primary_key=True)
+    lane: str = Field(primary_key=True, max_length=100)
+    name: str = Field(primary_key=True, max_length=255)
+    bucket: int = Field(primary_key=True)
+    count: int = 0
+    on_time: int = 0
+    seconds: float = 0.0
+
+
+class ReportOfficerTime(SQLModel, table=True):
+    """Handling times (claimed, or else ready, to completed) of the tasks an officer completed on ``day``."""
+
+    __tablename__ = "report_officer_time"
+
+    day: date = Field(primary_key=True)
+    center_id: int = Field(primary_key=True)
+    officer: str = Field(primary_key=True, max_length=64)
+    service_code: str = Field(primary_key=True, max_length=100)
+    lane: str = Field(primary_key=True, max_length=100)
+    bucket: int = Field(primary_key=True)
+    count: int = 0
+    seconds: float = 0.0
+
+
+class ReportClaim(SQLModel, table=True):
+    """When a ready task was last claimed: its handling time starts there. Gone when the task is done."""
+
+    __tablename__ = "report_claim"
+
+    task_id: str = Field(primary_key=True, max_length=36)
+    claimed_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
