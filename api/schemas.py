@@ -75,6 +75,8 @@ class CaseCreate(BaseModel):
     service_code: str = Field(min_length=1, max_length=100)
     citizen: CitizenIn
     data: dict[str, Any] = Field(default_factory=dict)
+    # The called queue ticket the case is opened from (engine/queue/links.py), e.g. "P-014".
+    ticket: str | None = Field(default=None, max_length=16)
 
 
 class TaskComplete(BaseModel):

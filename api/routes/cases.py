@@ -25,7 +25,7 @@ def case_view(session: Session, case: Case, settings: Settings) -> CasePublic:
 @router.post("", response_model=CasePublic, status_code=201)
 def open_case(body: CaseCreate, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> CasePublic:
     case = cases.open_case(session=session, service_code=body.service_code, citizen=body.citizen.model_dump(),
-                           data=body.data, actor=actor, settings=settings)
+                           data=body.data, actor=actor, settings=settings, ticket=body.ticket)
     return case_view(session, case, settings)
 
 

@@ -30,7 +30,7 @@ from storage.db import write_lock
 from storage.models_queue import QueueCall, QueueCounter, QueueTicket
 
 
-def _clerk(actor: Actor, settings: Settings) -> None:
+def check_clerk(actor: Actor, settings: Settings) -> None:
     if not actor.has(settings.front_desk_role, "admin"):
         raise Forbidden(f"working a counter needs the role {settings.front_desk_role}")
 
@@ -91,7 +91,7 @@ def _reload(session: Session, ticket_id: int) -> QueueTicket:
 def call_next(*, session: Session, counter_number: int, actor: Actor, settings: Settings) -> QueueTicket:
     """Call the waiting ticket with the highest effective wait (engine/queue/ordering.py) among the
     counter's categories. 404 when none waits; 409 while the counter is still on another ticket."""
-    _clerk(actor, settings)
+    check_clerk(actor, settings)
     now = clock.now()
     with _command(session):
         counter = _counter(session, counter_number)
@@ -111,7 +111,7 @@ def call_next(*, session: Session, counter_number: int, actor: Actor, settings: 
 def call_ticket(*, session: Session, number: str, counter_number: int, actor: Actor,
                 settings: Settings) -> QueueTicket:
     """Call one waiting ticket by its number, out of turn (409 when it is not waiting: called twice)."""
-    _clerk(actor, settings)
+    check_clerk(actor, settings)
     now = clock.now()
     with _command(session):
         counter = _counter(session, counter_number)
@@ -132,7 +132,7 @@ def call_ticket(*, session: Session, number: str, counter_number: int, actor: Ac
 
 def _move(session: Session, number: str, settings: Settings, actor: Actor, allowed: tuple[str, ...],
           change: Callable[[QueueTicket, datetime], None]) -> QueueTicket:
-    _clerk(actor, settings)
+    check_clerk(actor, settings)
     now = clock.now()
     with _command(session):
         ticket = tickets.by_number(session, number, settings, lock=True)
@@ -183,7 +183,7 @@ def done(*, session: Session, number: str, actor: Actor, settings: Settings) -> 
 def transfer(*, session: Session, number: str, category_code: str, actor: Actor,
              settings: Settings) -> QueueTicket:
     """Send the citizen to another category's line; returns the new ticket (the old one is ``transferred``)."""
-    _clerk(actor, settings)
+    check_clerk(actor, settings)
     target = config.category(session, category_code)
     now = clock.now()
     with _command(session):

@@ -17,16 +17,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from engine import clock
-from engine.errors import Invalid, NotFound
+from engine.errors import Invalid, NotFound, RateLimited
 from engine.queue import config
 from engine.queue.ordering import PRIORITIES
 from engine.settings import Settings
+from engine.throttle import FailureWindow
 from storage.db import write_lock
 from storage.models_queue import QueueSequence, QueueTicket
 
 _NUMBER = re.compile(r"^([A-Za-z]{1,3})-?(\d{1,4})$")
 _SEQ: Table = QueueSequence.__table__  # type: ignore[attr-defined]
 ACTIVE = ("called", "serving")
+# Tickets issued per kiosk address in the window (kept in memory per process, like the other throttles).
+kiosk_issues = FailureWindow()
 
 
 def day_of(moment: datetime, settings: Settings) -> date:
@@ -62,8 +65,15 @@ def check_priority(priority: str) -> None:
                                                   "msg_ar": "فئة أولوية غير معروفة"}])
 
 
-def issue(*, session: Session, category_code: str, priority: str, settings: Settings) -> QueueTicket:
-    """A new waiting ticket of ``category_code`` for a citizen of class ``priority`` (the kiosk's button)."""
+def issue(*, session: Session, category_code: str, priority: str, settings: Settings,
+          client: str | None = None) -> QueueTicket:
+    """A new waiting ticket of ``category_code`` for a citizen of class ``priority`` (the kiosk's button).
+
+    The kiosk needs no sign-in: ``client`` (the caller's address) may take at most
+    ``SHUBBAK_QUEUE_ISSUE_MAX_PER_IP`` tickets per ``SHUBBAK_QUEUE_ISSUE_WINDOW_SECONDS`` (429 beyond)."""
+    if client is not None and kiosk_issues.blocked(client, limit=settings.queue_issue_max_per_ip,
+                                                   window_seconds=settings.queue_issue_window_seconds):
+        raise RateLimited("too many tickets from this kiosk in a short time; wait a minute")
     check_priority(priority)
     category = config.category(session, category_code)
     now = clock.now()
@@ -76,6 +86,8 @@ def issue(*, session: Session, category_code: str, priority: str, settings: Sett
         session.add(ticket)
         session.commit()
         session.refresh(ticket)
+    if client is not None:
+        kiosk_issues.fail(client)
     return ticket
 
 

@@ -1,0 +1,285 @@
+"""The hall's queue: the kiosk issues tickets (no sign-in, throttled per address), counters call and finish
+them (front desk), the display board reads the calls and follows them as server-sent events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
+
+from api.deps import CurrentActor, SessionDep, SettingsDep
+from api.schemas import utc
+from engine.queue import board, calls, config, estimate, tickets
+from engine.settings import Settings
+from storage.db import engine_for
+from storage.models_queue import QueueCategory, QueueCounter, QueueTicket
+
+router = APIRouter(prefix="/api/queue", tags=["queue"])
+
+
+class TicketIssue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    category: str = Field(min_length=1, max_length=40)
+    priority: str = Field(default="normal", max_length=16)
+
+
+class TicketCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    counter: int
+
+
+class TicketTransfer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    category: str = Field(min_length=1, max_length=40)
+
+
+class CategoryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    letter: str = Field(min_length=1, max_length=4)
+    name_ar: str = Field(min_length=1, max_length=100)
+    name_en: str = Field(min_length=1, max_length=100)
+    services: list[str] = Field(default_factory=list)
+    position: int = 0
+    active: bool = True
+
+
+class CounterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    categories: list[str] = Field(default_factory=list)
+    open: bool = True
+
+
+class TicketPublic(BaseModel):
+    number: str
+    category: str
+    priority: str
+    status: Literal["waiting", "called", "serving", "done", "no_show", "transferred"]
+    issued_at: datetime
+    waiting_since: datetime
+    called_at: datetime | None
+    counter: int | None
+    recalls: int
+    transferred_to: str | None
+    case_id: int | None
+    estimated_wait_seconds: float | None = None
+
+
+class CategoryPublic(BaseModel):
+    code: str
+    letter: str
+    name: dict[str, str]
+    services: list[str]
+    waiting: int
+    open_counters: int
+    service_seconds: float
+    estimated_wait_seconds: float | None
+
+
+class CounterPublic(BaseModel):
+    number: int
+    name: str
+    categories: list[str]
+    open: bool
+    ticket: str | None = None
+    status: str | None = None
+
+
+class CallPublic(BaseModel):
+    id: int
+    ticket: str
+    category: str
+    counter: int
+    counter_name: str
+    kind: str
+    at: str
+
+
+class BoardPublic(BaseModel):
+    calls: list[CallPublic]
+    counters: list[CounterPublic]
+    categories: list[CategoryPublic]
+    last_call_id: int
+
+
+def ticket_view(session: Session, ticket: QueueTicket, settings: Settings) -> TicketPublic:
+    counter = session.get(QueueCounter, ticket.counter_id) if ticket.counter_id is not None else None
+    return TicketPublic(number=ticket.number, category=ticket.category_code, priority=ticket.priority,
+                        status=ticket.status,  # type: ignore[arg-type]
+                        issued_at=utc(ticket.issued_at), waiting_since=utc(ticket.waiting_since),  # type: ignore[arg-type]
+                        called_at=utc(ticket.called_at), counter=counter.number if counter else None,
+                        recalls=ticket.recalls, transferred_to=ticket.transferred_to, case_id=ticket.case_id,
+                        estimated_wait_seconds=estimate.for_ticket(session, ticket, settings))
+
+
+def _category_view(category: QueueCategory, found: estimate.Estimate) -> CategoryPublic:
+    return CategoryPublic(code=category.code, letter=category.letter,
+                          name={"ar": category.name_ar, "en": category.name_en}, services=category.services,
+                          waiting=found.waiting, open_counters=found.open_counters,
+                          service_seconds=found.service_seconds, estimated_wait_seconds=found.wait_seconds)
+
+
+def _categories(session: Session, settings: Settings) -> list[CategoryPublic]:
+    found = estimate.estimates(session, settings)
+    return [_category_view(c, found[c.code]) for c in config.categories(session)]
+
+
+@router.get("/categories", response_model=list[CategoryPublic])
+def list_categories(session: SessionDep, settings: SettingsDep) -> list[CategoryPublic]:
+    """The kiosk's buttons, each with its estimated wait (no sign-in)."""
+    return _categories(session, settings)
+
+
+@router.put("/categories/{code}", response_model=CategoryPublic)
+def save_category(code: str, body: CategoryIn, session: SessionDep, settings: SettingsDep,
+                  actor: CurrentActor) -> CategoryPublic:
+    row = config.save_category(session=session, code=code, actor=actor, **body.model_dump())
+    found = estimate.estimates(session, settings)
+    return _category_view(row, found.get(row.code) or estimate.Estimate(row.code, 0, 0, 0.0, None))
+
+
+@router.get("/counters", response_model=list[CounterPublic])
+def list_counters(session: SessionDep) -> list[CounterPublic]:
+    return [CounterPublic(**c) for c in board.counters_now(session)]
+
+
+@router.put("/counters/{number}", response_model=CounterPublic)
+def save_counter(number: int, body: CounterIn, session: SessionDep, actor: CurrentActor) -> CounterPublic:
+    row = config.save_counter(session=session, number=number, actor=actor, **body.model_dump())
+    return CounterPublic(number=row.number, name=row.name, categories=row.categories, open=row.open)
+
+
+@router.post("/tickets", response_model=TicketPublic, status_code=201)
+def issue_ticket(body: TicketIssue, request: Request, session: SessionDep, settings: SettingsDep) -> TicketPublic:
+    """The kiosk: no sign-in, at most SHUBBAK_QUEUE_ISSUE_MAX_PER_IP tickets per address and window."""
+    client = request.client.host if request.client else "unknown"
+    ticket = tickets.issue(session=session, category_code=body.category, priority=body.priority,
+                           settings=settings, client=client)
+    return ticket_view(session, ticket, settings)
+
+
+@router.get("/tickets", response_model=list[TicketPublic])
+def list_waiting(session: SessionDep, settings: SettingsDep, actor: CurrentActor,
+                 category: Annotated[list[str] | None, Query()] = None) -> list[TicketPublic]:
+    """Today's waiting tickets (of the given categories), for the counters."""
+    calls.check_clerk(actor, settings)
+    return [ticket_view(session, t, settings) for t in tickets.waiting(session, settings, category)]
+
+
+@router.get("/tickets/{number}", response_model=TicketPublic)
+def get_ticket(number: str, session: SessionDep, settings: SettingsDep) -> TicketPublic:
+    """A ticket by the number the citizen holds (today's), with its status and estimated wait."""
+    return ticket_view(session, tickets.by_number(session, number, settings), settings)
+
+
+@router.post("/counters/{number}/call-next", response_model=TicketPublic)
+def call_next(number: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> TicketPublic:
+    ticket = calls.call_next(session=session, counter_number=number, actor=actor, settings=settings)
+    return ticket_view(session, ticket, settings)
+
+
+@router.post("/tickets/{number}/call", response_model=TicketPublic)
+def call_ticket(number: str, body: TicketCall, session: SessionDep, settings: SettingsDep,
+                actor: CurrentActor) -> TicketPublic:
+    ticket = calls.call_ticket(session=session, number=number, counter_number=body.counter, actor=actor,
+                               settings=settings)
+    return ticket_view(session, ticket, settings)
+
+
+def _act(action: str):  # type: ignore[no-untyped-def]
+    command = getattr(calls, action)
+
+    def route(number: str, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> TicketPublic:
+        ticket = command(session=session, number=number, actor=actor, settings=settings)
+        return ticket_view(session, ticket, settings)
+
+    route.__name__ = f"{action}_ticket"
+    return route
+
+
+for _path, _action in (("recall", "recall"), ("no-show", "no_show"), ("serve", "serve"), ("done", "done")):
+    router.add_api_route(f"/tickets/{{number}}/{_path}", _act(_action), methods=["POST"],
+                         response_model=TicketPublic)
+
+
+@router.post("/tickets/{number}/transfer", response_model=TicketPublic)
+def transfer(number: str, body: TicketTransfer, session: SessionDep, settings: SettingsDep,
+             actor: CurrentActor) -> TicketPublic:
+    """End the ticket and queue the citizen in another category; answers the new ticket."""
+    ticket = calls.transfer(session=session, number=number, category_code=body.category, actor=actor,
+                            settings=settings)
+    return ticket_view(session, ticket, settings)
+
+
+def board_now(session: Session, settings: Settings) -> BoardPublic:
+    latest = board.latest(session, settings.queue_board_calls)
+    return BoardPublic(calls=[CallPublic(**board.call_view(c)) for c in latest],
+                       counters=[CounterPublic(**c) for c in board.counters_now(session)],
+                       categories=_categories(session, settings), last_call_id=board.last_id(session))
+
+
+@router.get("/board", response_model=BoardPublic)
+def get_board(session: SessionDep, settings: SettingsDep) -> BoardPublic:
+    """What the display board shows now (no sign-in: numbers and windows only, nothing personal)."""
+    return board_now(session, settings)
+
+
+# Streams open in this process; the tests read it to see that a closed stream really ended.
+open_streams = 0
+
+
+def _calls_after(settings: Settings, cursor: int) -> list[dict[str, Any]]:
+    with Session(engine_for(settings.database_url)) as session:
+        return [board.call_view(c) for c in board.after(session, cursor)]
+
+
+def _last_call_id(settings: Settings) -> int:
+    with Session(engine_for(settings.database_url)) as session:
+        return board.last_id(session)
+
+
+async def _events(request: Request, settings: Settings, cursor: int) -> AsyncIterator[str]:
+    """Calls after ``cursor`` as they are made. The database is read in the thread pool for a moment per poll;
+    the waits between polls are asyncio sleeps, so an open board holds no thread. The stream ends when the
+    board goes away (Starlette cancels it) or after SHUBBAK_QUEUE_BOARD_STREAM_SECONDS; the browser then
+    reconnects with the last id it saw (Last-Event-ID)."""
+    global open_streams
+    open_streams += 1
+    try:
+        poll = settings.queue_board_poll_ms / 1000
+        yield f"retry: {settings.queue_board_poll_ms}\n: calls after {cursor}\n\n"
+        started = last_sent = time.monotonic()
+        while time.monotonic() - started < settings.queue_board_stream_seconds:
+            if await request.is_disconnected():
+                break
+            for call in await run_in_threadpool(_calls_after, settings, cursor):
+                cursor = call["id"]
+                last_sent = time.monotonic()
+                yield f"id: {cursor}\nevent: call\ndata: {json.dumps(call, ensure_ascii=False)}\n\n"
+            if time.monotonic() - last_sent >= settings.queue_board_heartbeat_seconds:
+                last_sent = time.monotonic()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(poll)
+    finally:
+        open_streams -= 1
+
+
+@router.get("/board/events")
+async def board_events(request: Request, settings: SettingsDep, after: Annotated[int | None, Query(ge=0)] = None,
+                       last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
+    """Server-sent events: one ``call`` event per call or recall, from ``Last-Event-ID`` (a reconnecting
+    browser), else ``after``, else from now."""
+    cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+    if cursor is None:
+        cursor = await run_in_threadpool(_last_call_id, settings)
+    return StreamingResponse(_events(request, settings, cursor), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

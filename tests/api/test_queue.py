@@ -1,0 +1,191 @@
+"""The queue over HTTP: the kiosk without sign-in, the counters' actions and every refusal, the board and its
+stream, and a case opened from a called ticket."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from engine.queue import tickets
+from tests.conftest import TEST_PROCESSES, make_settings
+from tests.support.api import Api
+
+
+@pytest.fixture(autouse=True)
+def _fresh_kiosk_throttle() -> Iterator[None]:
+    tickets.kiosk_issues.forget("testclient")
+    yield
+    tickets.kiosk_issues.forget("testclient")
+
+
+def issue(api: Api, category: str = "permits", priority: str = "normal") -> dict[str, object]:
+    r = api.client.post("/api/queue/tickets", json={"category": category, "priority": priority})
+    assert r.status_code == 201, r.text
+    found: dict[str, object] = r.json()
+    return found
+
+
+def test_the_kiosk_issues_tickets_without_sign_in(api: Api) -> None:
+    first = issue(api)
+    assert (first["number"], first["status"], first["priority"]) == ("P-001", "waiting", "normal")
+    assert first["estimated_wait_seconds"] == 0  # nobody ahead
+    second = issue(api, priority="elderly")
+    assert second["number"] == "P-002"
+    assert second["estimated_wait_seconds"] == 300 * 1 / 2  # default service time, one ahead, two counters
+    assert issue(api, "traffic")["number"] == "T-001"
+    cats = {c["code"]: c for c in api.client.get("/api/queue/categories").json()}
+    assert cats["permits"]["waiting"] == 2 and cats["permits"]["name"]["ar"] == "التراخيص"
+    assert cats["permits"]["estimated_wait_seconds"] == 300.0
+    got = api.client.get("/api/queue/tickets/p-2")
+    assert got.status_code == 200 and got.json()["number"] == "P-002"
+
+
+def test_kiosk_refusals(api: Api) -> None:
+    r = api.client.post("/api/queue/tickets", json={"category": "weddings"})
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "category"
+    r = api.client.post("/api/queue/tickets", json={"category": "permits", "priority": "vip"})
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "priority"
+    assert api.client.post("/api/queue/tickets", json={"category": "permits", "x": 1}).status_code == 422
+    assert api.client.get("/api/queue/tickets/P-404").status_code == 404
+    assert api.client.get("/api/queue/tickets/nonsense").status_code == 404
+
+
+def test_the_kiosk_is_throttled_per_address(tmp_path: Path, sqlite_url: str) -> None:
+    settings = make_settings(sqlite_url, tmp_path, queue_issue_max_per_ip=2)
+    with TestClient(create_app(settings)) as client:
+        codes = [client.post("/api/queue/tickets", json={"category": "permits"}).status_code for _ in range(3)]
+    assert codes == [201, 201, 429]
+
+
+def test_counters_call_recall_serve_and_finish(api: Api) -> None:
+    clerk = api.user("front_desk")
+    first, second = issue(api), issue(api)
+    assert api.client.post("/api/queue/counters/1/call-next").status_code == 401
+    assert api.client.post("/api/queue/counters/1/call-next", headers=api.user("engineering")).status_code == 403
+    assert api.client.post("/api/queue/counters/9/call-next", headers=clerk).status_code == 404
+    called = api.client.post("/api/queue/counters/1/call-next", headers=clerk)
+    assert called.status_code == 200
+    assert (called.json()["number"], called.json()["status"], called.json()["counter"]) == (first["number"],
+                                                                                           "called", 1)
+    assert api.client.post("/api/queue/counters/1/call-next", headers=clerk).status_code == 409  # still busy
+    # Calling a ticket that was already called: 409.
+    again = api.client.post(f"/api/queue/tickets/{first['number']}/call", json={"counter": 3}, headers=clerk)
+    assert again.status_code == 409
+    assert api.client.post("/api/queue/tickets/P-404/call", json={"counter": 3}, headers=clerk).status_code == 404
+    recalled = api.client.post(f"/api/queue/tickets/{first['number']}/recall", headers=clerk)
+    assert recalled.status_code == 200 and recalled.json()["recalls"] == 1
+    assert api.client.post(f"/api/queue/tickets/{first['number']}/serve", headers=clerk).json()["status"] == "serving"
+    assert api.client.post(f"/api/queue/tickets/{first['number']}/recall", headers=clerk).status_code == 409
+    assert api.client.post(f"/api/queue/tickets/{first['number']}/done", headers=clerk).json()["status"] == "done"
+    assert api.client.post(f"/api/queue/tickets/{first['number']}/done", headers=clerk).status_code == 409
+    assert api.client.post("/api/queue/tickets/P-404/done", headers=clerk).status_code == 404
+    # Out of turn, by number, at counter 3.
+    out = api.client.post(f"/api/queue/tickets/{second['number']}/call", json={"counter": 3}, headers=clerk)
+    assert out.status_code == 200 and out.json()["counter"] == 3
+    gone = api.client.post(f"/api/queue/tickets/{second['number']}/no-show", headers=clerk)
+    assert gone.status_code == 200 and gone.json()["status"] == "no_show"
+    assert api.client.post("/api/queue/counters/1/call-next", headers=clerk).status_code == 404  # nobody waits
+    board = api.client.get("/api/queue/board").json()
+    assert [(c["ticket"], c["kind"], c["counter"]) for c in board["calls"]] == [
+        (second["number"], "call", 3), (first["number"], "recall", 1), (first["number"], "call", 1)]
+
+
+def test_transfer_and_the_waiting_list(api: Api) -> None:
+    clerk = api.user("front_desk")
+    ticket = issue(api, priority="disabled")
+    number = ticket["number"]
+    assert api.client.get("/api/queue/tickets").status_code == 401
+    waiting = api.client.get("/api/queue/tickets", params={"category": ["permits"]}, headers=clerk).json()
+    assert [t["number"] for t in waiting] == [number]
+    assert api.client.post(f"/api/queue/tickets/{number}/transfer", json={"category": "traffic"},
+                           headers=clerk).status_code == 409  # not called yet
+    api.client.post("/api/queue/counters/1/call-next", headers=clerk)
+    bad = api.client.post(f"/api/queue/tickets/{number}/transfer", json={"category": "weddings"}, headers=clerk)
+    assert bad.status_code == 422
+    moved = api.client.post(f"/api/queue/tickets/{number}/transfer", json={"category": "traffic"}, headers=clerk)
+    assert moved.status_code == 200
+    new = moved.json()
+    assert (new["number"], new["status"], new["priority"], new["waiting_since"]) == (
+        "T-001", "waiting", "disabled", ticket["waiting_since"])
+    old = api.client.get(f"/api/queue/tickets/{number}").json()
+    assert (old["status"], old["transferred_to"]) == ("transferred", "T-001")
+    assert api.client.post("/api/queue/counters/2/call-next", headers=clerk).json()["number"] == "T-001"
+
+
+def test_administrators_set_categories_and_counters(api: Api) -> None:
+    admin, clerk = api.user("admin"), api.user("front_desk")
+    body = {"letter": "J", "name_ar": "الجوازات", "name_en": "Passports", "services": ["passport"]}
+    assert api.client.put("/api/queue/categories/passports", json=body, headers=clerk).status_code == 403
+    r = api.client.put("/api/queue/categories/passports", json=body, headers=admin)
+    assert r.status_code == 200 and r.json()["letter"] == "J"
+    taken = api.client.put("/api/queue/categories/visas", json={**body, "letter": "P"}, headers=admin)
+    assert taken.status_code == 422
+    bad = api.client.put("/api/queue/counters/4", json={"name": "Window 4", "categories": ["nope"]}, headers=admin)
+    assert bad.status_code == 422
+    r = api.client.put("/api/queue/counters/4", json={"name": "Window 4", "categories": ["passports"]}, headers=admin)
+    assert r.status_code == 200
+    assert issue(api, "passports")["number"] == "J-001"
+    assert api.client.post("/api/queue/counters/4/call-next", headers=clerk).json()["number"] == "J-001"
+    counters = {c["number"]: c for c in api.client.get("/api/queue/counters").json()}
+    assert (counters[4]["ticket"], counters[4]["status"]) == ("J-001", "called")
+
+
+def test_a_case_opened_from_a_called_ticket_is_linked(api: Api) -> None:
+    api.deploy(TEST_PROCESSES / "test_permit", api.user("analyst"))
+    clerk = api.user("front_desk")
+    waiting = issue(api)
+    refused = api.client.post("/api/cases", json={"service_code": "test_permit", "citizen": _citizen(),
+                                                   "ticket": waiting["number"]}, headers=clerk)
+    assert refused.status_code == 409  # not called yet
+    unknown = api.client.post("/api/cases", json={"service_code": "test_permit", "citizen": _citizen(),
+                                                   "ticket": "P-404"}, headers=clerk)
+    assert unknown.status_code == 404
+    api.client.post("/api/queue/counters/1/call-next", headers=clerk)
+    opened = api.client.post("/api/cases", json={"service_code": "test_permit", "citizen": _citizen(),
+                                                  "ticket": waiting["number"]}, headers=clerk)
+    assert opened.status_code == 201, opened.text
+    ticket = api.client.get(f"/api/queue/tickets/{waiting['number']}").json()
+    assert (ticket["case_id"], ticket["status"]) == (opened.json()["id"], "serving")
+    twice = api.client.post("/api/cases", json={"service_code": "test_permit", "citizen": _citizen(),
+                                                 "ticket": waiting["number"]}, headers=clerk)
+    assert twice.status_code == 409
+    listed = api.client.get("/api/cases", headers=clerk).json()
+    assert listed["total"] == 1  # the refused openings left nothing behind
+
+
+def _citizen() -> dict[str, str]:
+    return {"national_id": "29001011234567", "full_name": "سارة أحمد محمود", "phone": "+201001234567"}
+
+
+def test_the_board_stream_sends_each_call(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(database_url, tmp_path, queue_board_stream_seconds=0.5, queue_board_poll_ms=50)
+    with TestClient(create_app(settings)) as client:
+        api = Api(client, settings)
+        clerk = api.user("front_desk")
+        issue(api)
+        issue(api, "traffic")
+        start = client.get("/api/queue/board").json()["last_call_id"]
+        client.post("/api/queue/counters/1/call-next", headers=clerk)
+        client.post("/api/queue/counters/2/call-next", headers=clerk)
+        client.post("/api/queue/tickets/P-001/recall", headers=clerk)
+        with client.stream("GET", f"/api/queue/board/events?after={start}") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            text = "".join(stream.iter_text())
+        events = [json.loads(line[len("data: "):]) for line in text.splitlines() if line.startswith("data: ")]
+        assert [(e["ticket"], e["counter"], e["kind"]) for e in events] == [
+            ("P-001", 1, "call"), ("T-001", 2, "call"), ("P-001", 1, "recall")]
+        assert f"id: {events[-1]['id']}" in text
+        # A reconnecting board gives the last id it saw and gets only what came after.
+        client.post("/api/queue/tickets/P-001/done", headers=clerk)
+        client.post("/api/queue/counters/3/call-next", headers=clerk)  # nothing waits for counter 3
+        client.post("/api/queue/tickets/T-001/recall", headers=clerk)
+        with client.stream("GET", "/api/queue/board/events",
+                           headers={"Last-Event-ID": str(events[-1]["id"])}) as stream:
+            later = "".join(stream.iter_text())
+        assert [json.loads(line[6:])["ticket"] for line in later.splitlines() if line.startswith("data: ")] == [
+            "T-001"]

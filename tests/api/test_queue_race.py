@@ -1,0 +1,98 @@
+"""Counters calling at the same moment, over real HTTP through uvicorn: every ticket is called exactly once.
+And a board that goes away ends its stream without holding the server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import httpx
+from sqlmodel import Session, select
+
+from api.app import create_app
+from api.routes import queue as queue_routes
+from engine.queue import tickets
+from engine.settings import Settings
+from storage.db import engine_for
+from storage.models_queue import QueueCall, QueueTicket
+from tests.conftest import make_settings
+from tests.support.api import Api
+from tests.support.server import serving
+
+COUNTERS = 6
+ROUNDS = 4
+
+
+def _race(base: str, paths: list[str], headers: dict[str, str]) -> list[httpx.Response]:
+    barrier = threading.Barrier(len(paths))
+    answers: list[httpx.Response] = []
+    lock = threading.Lock()
+
+    def contender(path: str) -> None:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            barrier.wait()
+            answer = client.post(path, headers=headers)
+        with lock:
+            answers.append(answer)
+
+    threads = [threading.Thread(target=contender, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
+
+
+def test_counters_calling_at_once_never_share_a_ticket(api: Api, settings: Settings) -> None:
+    admin, clerk = api.user("admin"), api.user("front_desk")
+    for n in range(10, 10 + COUNTERS):
+        r = api.client.put(f"/api/queue/counters/{n}", json={"name": f"Window {n}", "categories": ["permits"]},
+                           headers=admin)
+        assert r.status_code == 200
+    with Session(engine_for(settings.database_url)) as session:
+        issued = [tickets.issue(session=session, category_code="permits", priority=p, settings=settings).number
+                  for p in ["normal", "elderly", "pregnant", "disabled"] * (COUNTERS * ROUNDS // 4)]
+    called: list[str] = []
+    with serving(create_app(settings)) as base:
+        for _ in range(ROUNDS):
+            answers = _race(base, [f"/api/queue/counters/{n}/call-next" for n in range(10, 10 + COUNTERS)], clerk)
+            assert [a.status_code for a in answers] == [200] * COUNTERS, [a.text for a in answers]
+            numbers = [a.json()["number"] for a in answers]
+            assert len(set(numbers)) == COUNTERS
+            called += numbers
+            with httpx.Client(base_url=base) as client:
+                for number in numbers:
+                    assert client.post(f"/api/queue/tickets/{number}/done", headers=clerk).status_code == 200
+        # Nobody is left: every counter hears so.
+        empty = _race(base, [f"/api/queue/counters/{n}/call-next" for n in range(10, 10 + COUNTERS)], clerk)
+        assert [a.status_code for a in empty] == [404] * COUNTERS
+        # One counter's double click calls once.
+        with Session(engine_for(settings.database_url)) as session:
+            for _ in range(3):
+                tickets.issue(session=session, category_code="permits", priority="normal", settings=settings)
+        clicks = _race(base, ["/api/queue/counters/10/call-next"] * COUNTERS, clerk)
+        assert Counter(a.status_code for a in clicks) == {200: 1, 409: COUNTERS - 1}
+    assert sorted(called) == sorted(issued)
+    with Session(engine_for(settings.database_url)) as session:
+        calls = Counter(c.ticket_number for c in session.exec(select(QueueCall)))
+        assert set(calls.values()) == {1} and len(calls) == COUNTERS * ROUNDS + 1
+        statuses = Counter(t.status for t in session.exec(select(QueueTicket)))
+        assert statuses == {"done": COUNTERS * ROUNDS, "called": 1, "waiting": 2}
+
+
+def test_a_closed_board_ends_its_stream(database_url: str, tmp_path: object) -> None:
+    settings = make_settings(database_url, tmp_path, queue_board_poll_ms=50)  # type: ignore[arg-type]
+    with serving(create_app(settings)) as base:
+        before = queue_routes.open_streams
+        with httpx.Client(base_url=base, timeout=10) as client:
+            with client.stream("GET", "/api/queue/board/events") as stream:
+                first = next(stream.iter_lines())
+                assert first.startswith("retry: 50")
+                assert queue_routes.open_streams == before + 1
+            # The client went away: the server notices and the generator ends.
+            deadline = time.monotonic() + 10
+            while queue_routes.open_streams != before and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert queue_routes.open_streams == before
+            assert client.get("/healthz").status_code == 200
