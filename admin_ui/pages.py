@@ -102,6 +102,8 @@ def _nav(db: Session, actor: Actor) -> list[tuple[str, str]]:
     if lane_roles(actor):
         items.append(("/inbox", N_("Inbox")))
     items.append(("/cases", N_("Cases")))
+    if actor.has("supervisor", "admin"):
+        items.append(("/supervisor/overdue", N_("Overdue")))
     if actor.has("analyst", "admin"):
         items.append(("/services", N_("Services")))
     return items

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from admin_ui.routes import analyst, auth, cases, desk, inbox, modeler, papers, public, ratings
+from admin_ui.routes import analyst, auth, cases, desk, inbox, modeler, papers, public, ratings, supervisor
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth, desk, inbox, cases, papers, public, analyst, modeler, ratings):
+for _module in (auth, desk, inbox, cases, papers, public, analyst, modeler, ratings, supervisor):
     router.include_router(_module.router)

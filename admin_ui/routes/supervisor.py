@@ -1,0 +1,63 @@
+"""The supervisors' page of overdue tasks: how late, how far escalated, and reassignment (engine/escalation.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlmodel import Session, col, select
+
+from admin_ui import session as cookie
+from admin_ui.i18n import ltr
+from admin_ui.labels import load as load_labels
+from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, redirect, render, settings_of
+from engine import calendars, centers, clock, escalation
+from storage.models import User
+from storage.models_centers import Center
+
+router = APIRouter(route_class=PageRoute)
+
+
+def _officers(db: Session) -> Any:
+    """For a lane and a center: the active users of the lane who see that center (a reassignment's choices)."""
+    users = db.exec(select(User).where(col(User.active).is_(True)).order_by(col(User.username))).all()
+    below = {cid: centers.below(db, cid) for cid in {u.center_id for u in users} if cid is not None}
+
+    def of(lane: str, center_id: int | None) -> list[str]:
+        return [u.username for u in users
+                if lane in u.roles and (u.center_id is None or center_id in below[u.center_id])]
+    return of
+
+
+@router.get("/supervisor/overdue")
+def overdue_page(request: Request, viewer: SignedIn, db: DbSession, service: str = "") -> HTMLResponse:
+    settings = settings_of(request)
+    actor = viewer.signed_in
+    now = clock.now()
+    rows = escalation.overdue(session=db, actor=actor, settings=settings, now=now, service_code=service or None,
+                              limit=settings.max_page_size)
+    calendar = calendars.calendar_for(settings)
+    center_names = {c.id: (c.name_ar, c.name_en) for c in db.exec(select(Center)).all()}
+    items: list[dict[str, Any]] = []
+    officers = _officers(db)
+    for row in rows:
+        names = center_names.get(row.center_id)
+        items.append({"row": row, "officers": officers(row.lane, row.center_id),
+                      "days": calendar.working_days_between(escalation.aware(row.due_at), now),
+                      "center": (names[0] if viewer.lang.code == "ar" else names[1]) if names else "—"})
+    return render(request, "overdue.html", items=items, labels=load_labels(db), service=service)
+
+
+@router.post("/supervisor/tasks/{task_id}/reassign")
+def reassign(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+    to = str(form.get("to", "")).strip() or None
+    task = escalation.reassign(session=db, task_id=task_id, to=to, actor=viewer.signed_in,
+                               settings=settings_of(request))
+    number = ltr(task.tracking_number)
+    if to is None:
+        cookie.flash(request, viewer.lang.gettext("%(number)s went back to its lane.", number=number))
+    else:
+        cookie.flash(request, viewer.lang.gettext("%(number)s was given to %(officer)s.", number=number,
+                                                  officer=to))
+    return redirect("/supervisor/overdue")
