@@ -29,6 +29,7 @@ from api.routes import (
     supervisor,
     tasks,
 )
+from api.routes import queue as queue_routes
 from engine import documents as document_store
 from engine import escalation, ledger, timers
 from engine.settings import Settings, get_settings
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(reports.router)
     app.include_router(ratings.router)
+    app.include_router(queue_routes.router)
     app.include_router(supervisor.router)
 
     def limit_for(path: str) -> int:
