@@ -20,15 +20,16 @@ transaction. Every query and command respects the actor's centers (engine/center
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select as core_select
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from engine import calendars, centers, clock, processes, workflows
-from engine.bpmn.compiler import CompiledProcess
 from engine.cases import load_case
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.service_info import Escalation
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 SUPERVISING = ("supervisor", "admin")
 _TASKS = Task.__table__  # type: ignore[attr-defined]
+_CASES = Case.__table__  # type: ignore[attr-defined]
 
 
 def aware(moment: datetime) -> datetime:
@@ -75,14 +77,25 @@ def role_of_level(rules: Escalation, level: int) -> str | None:
 
 
 def tick(*, session: Session, settings: Settings, now: datetime | None = None) -> TickResult:
-    """Remind and escalate every ready task whose time has come; one transaction per task written."""
+    """Remind and escalate every ready task whose time has come; one transaction per task written.
+
+    Deciding reads only the task rows and the rules of their process version; a case is loaded (and its chain
+    appended to) only for a task that is reminded or goes up a level."""
     moment = now or clock.now()
     result = TickResult()
     widest = max([settings.escalation_remind_hours, *(_service_remind_hours(session))])
-    result.reminded = _pages(session, settings, moment,
-                             (col(Task.reminded_at).is_(None),
-                              col(Task.due_at) <= moment + timedelta(hours=widest)), _remind)
-    result.escalated = _pages(session, settings, moment, (col(Task.due_at) < moment,), _escalate)
+    for row in _candidates(session, settings, col(Task.reminded_at).is_(None),
+                           col(Task.due_at) <= moment + timedelta(hours=widest)):
+        rules = _rules(session, row.process_version_id, settings)
+        if aware(row.due_at) - timedelta(hours=remind_hours(rules, settings)) <= moment:
+            result.reminded += _write(session, moment, row, _remind)
+    calendar = calendars.calendar_for(settings)
+    for row in _candidates(session, settings, col(Task.due_at) < moment):
+        rules = _rules(session, row.process_version_id, settings)
+        # Overdue at all (even on a weekend) is level 1; working days overdue decide the levels above.
+        target = max(1, level_for(rules, calendar.working_days_between(aware(row.due_at), moment)))
+        if target > row.escalation_level:
+            result.escalated += _write(session, moment, row, _escalate, rules, target)
     return result
 
 
@@ -95,84 +108,68 @@ def _service_remind_hours(session: Session) -> list[float]:
     return found
 
 
-def _pages(session: Session, settings: Settings, moment: datetime, conditions: tuple[Any, ...],
-           act: Any) -> int:
-    done = 0
+def _candidates(session: Session, settings: Settings, *conditions: Any) -> Iterator[Any]:
+    """Ready tasks with a due time matching ``conditions``, with their case's process version, in keyset pages."""
     last_id = ""
     while True:
-        # Keyset pages by task id: each candidate is visited once per tick.
-        rows = session.exec(select(Task.id, Task.case_id).where(
-            col(Task.state) == "ready", col(Task.due_at).is_not(None), col(Task.id) > last_id, *conditions)
-            .order_by(col(Task.id)).limit(settings.escalation_batch)).all()
+        rows = session.connection().execute(
+            core_select(_TASKS.c.id, _TASKS.c.case_id, _TASKS.c.due_at, _TASKS.c.escalation_level,
+                        _CASES.c.process_version_id)
+            .join_from(_TASKS, _CASES, _CASES.c.id == _TASKS.c.case_id)
+            .where(_TASKS.c.state == "ready", _TASKS.c.due_at.is_not(None), _TASKS.c.id > last_id, *conditions)
+            .order_by(_TASKS.c.id).limit(settings.escalation_batch)).all()
         session.rollback()  # end the read transaction before each task's own
         if not rows:
-            return done
-        for task_id, case_id in rows:
-            try:
-                with clock.frozen(moment):
-                    done += act(session, settings, moment, task_id, case_id)
-            except Conflict:
-                session.rollback()  # someone moved the case meanwhile: the next tick looks again
-        last_id = rows[-1][0]
+            return
+        yield from rows
+        last_id = rows[-1].id
 
 
-def _rules(session: Session, case: Case, settings: Settings) -> tuple[CompiledProcess, Escalation]:
-    process = processes.cache.get(session, case.process_version_id, settings)
-    return process, process.service.escalation
+def _rules(session: Session, version_id: int, settings: Settings) -> Escalation:
+    return processes.cache.get(session, version_id, settings).service.escalation
 
 
-def _remind(session: Session, settings: Settings, moment: datetime, task_id: str, case_id: int) -> int:
-    with write_lock(session):
-        task = session.get(Task, task_id)
-        if task is None or task.state != "ready" or task.reminded_at is not None or task.due_at is None:
-            session.rollback()
-            return 0
-        case = load_case(session, case_id)
-        _process, rules = _rules(session, case, settings)
-        due_at = aware(task.due_at)
-        if due_at - timedelta(hours=remind_hours(rules, settings)) > moment:
-            session.rollback()
-            return 0
-        changed = session.execute(update(Task).where(col(Task.id) == task_id, col(Task.reminded_at).is_(None),
-                                                     col(Task.state) == "ready").values(reminded_at=moment))
-        if changed.rowcount != 1:  # type: ignore[attr-defined]
-            session.rollback()
-            return 0
-        workflows.append_to_chain(session, case, actor=SYSTEM.username, events=[(
-            "task_reminded", task.name, {"task_id": task.id, "lane": task.lane, "title": task.title,
-                                         "due_at": clock.iso(due_at)})])
-        workflows.commit_or_conflict(session)
+def _write(session: Session, moment: datetime, row: Any, act: Any, *args: Any) -> int:
+    try:
+        with clock.frozen(moment), write_lock(session):
+            return int(act(session, moment, row, *args))
+    except Conflict:
+        return 0  # someone moved the case meanwhile: the next tick looks again
+
+
+def _remind(session: Session, moment: datetime, row: Any) -> int:
+    task = session.get(Task, row.id)
+    assert task is not None and task.due_at is not None
+    changed = session.execute(update(Task).where(col(Task.id) == row.id, col(Task.reminded_at).is_(None),
+                                                 col(Task.state) == "ready").values(reminded_at=moment))
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        return 0
+    case = load_case(session, row.case_id)
+    workflows.append_to_chain(session, case, actor=SYSTEM.username, events=[(
+        "task_reminded", task.name, {"task_id": task.id, "lane": task.lane, "title": task.title,
+                                     "due_at": clock.iso(aware(task.due_at))})])
+    workflows.commit_or_conflict(session)
     return 1
 
 
-def _escalate(session: Session, settings: Settings, moment: datetime, task_id: str, case_id: int) -> int:
-    with write_lock(session):
-        task = session.get(Task, task_id)
-        if task is None or task.state != "ready" or task.due_at is None:
-            session.rollback()
-            return 0
-        case = load_case(session, case_id)
-        _process, rules = _rules(session, case, settings)
-        due_at = aware(task.due_at)
-        overdue = calendars.calendar_for(settings).working_days_between(due_at, moment)
-        # Overdue at all (even on a weekend) is level 1; working days overdue decide the levels above.
-        target = max(1, level_for(rules, overdue)) if moment > due_at else 0
-        current = task.escalation_level
-        if target <= current:
-            session.rollback()
-            return 0
-        changed = session.execute(update(Task).where(col(Task.id) == task_id, col(Task.state) == "ready",
-                                                     col(Task.escalation_level) == current)
-                                  .values(escalation_level=target, escalated_at=moment))
-        if changed.rowcount != 1:  # type: ignore[attr-defined]
-            session.rollback()
-            return 0
-        events: list[tuple[str, str | None, dict[str, Any]]] = [
-            ("task_escalated", task.name, {"task_id": task.id, "level": level, "role": role_of_level(rules, level),
-                                           "lane": task.lane, "due_at": clock.iso(due_at)})
-            for level in range(current + 1, target + 1)]
-        workflows.append_to_chain(session, case, actor=SYSTEM.username, events=events)
-        workflows.commit_or_conflict(session)
+def _escalate(session: Session, moment: datetime, row: Any, rules: Escalation, target: int) -> int:
+    task = session.get(Task, row.id)
+    assert task is not None and task.due_at is not None
+    current = row.escalation_level
+    changed = session.execute(update(Task).where(col(Task.id) == row.id, col(Task.state) == "ready",
+                                                 col(Task.escalation_level) == current)
+                              .values(escalation_level=target, escalated_at=moment))
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        return 0
+    case = load_case(session, row.case_id)
+    events: list[tuple[str, str | None, dict[str, Any]]] = [
+        ("task_escalated", task.name, {"task_id": task.id, "level": level, "role": role_of_level(rules, level),
+                                       "lane": task.lane, "due_at": clock.iso(aware(task.due_at))})
+        for level in range(current + 1, target + 1)]
+    workflows.append_to_chain(session, case, actor=SYSTEM.username, events=events)
+    workflows.commit_or_conflict(session)
     return 1
 
 

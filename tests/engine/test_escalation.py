@@ -237,3 +237,38 @@ def test_boundary_timers_on_user_tasks_work_as_drawn(session: Session, settings:
     session.expire_all()
     done = session.get(Case, case.id)
     assert done is not None and (done.status, done.outcome) == ("completed", "end_late")
+
+
+def _package(file: str, old: str, new: str) -> dict[str, bytes]:
+    files = read_package(TEST_PROCESSES / "sla_escalation")
+    text = files[file].decode()
+    assert old in text
+    files[file] = text.replace(old, new).encode()
+    return files
+
+
+BPMN, TOML = "sla_escalation.bpmn", "service.toml"
+
+
+@pytest.mark.parametrize(("file", "old", "new", "problem"), [
+    (BPMN, 'name="sla_days" value="2"', 'name="sla_days" value="two"', "sla_days property"),
+    (BPMN, 'name="sla_days" value="2"', 'name="sla_days" value="-1"', "sla_days property"),
+    (TOML, "after_days = 4", "after_days = 1", "in order of after_days"),
+    (TOML, "remind_hours = 6", "remind_hour = 6", "remind_hour"),
+])
+def test_bad_slas_and_escalation_rules_are_refused_at_deploy(session: Session, settings: Settings, file: str,
+                                                             old: str, new: str, problem: str) -> None:
+    analyst = Actor("analyst", frozenset({"analyst"}))
+    with pytest.raises(Invalid) as refused:
+        processes.deploy(session=session, files=_package(file, old, new), actor=analyst, settings=settings)
+    assert problem in str(refused.value.details)
+
+
+def test_service_toml_sla_wins_over_the_diagrams_property(session: Session, settings: Settings) -> None:
+    analyst = Actor("analyst", frozenset({"analyst"}))
+    files = _package(TOML, "[tasks.intake]", "[tasks.check]\nsla_days = 4\n\n[tasks.intake]")
+    version, _ = processes.deploy(session=session, files=files, actor=analyst, settings=settings)
+    assert version.id is not None
+    compiled = processes.cache.get(session, version.id, settings)
+    assert (compiled.user_tasks["check"].sla_days, compiled.user_tasks["intake"].sla_days) == (4.0, 1.0)
+    assert compiled.user_tasks["sign"].sla_days is None
