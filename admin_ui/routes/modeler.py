@@ -121,7 +121,8 @@ async def publish(request: Request, code: str, viewer: SignedIn, db: DbSession) 
         draft = drafts.open_draft(session=db, service_code=code, actor=viewer.signed_in)
         found = _problems(diagram_report.report(exc.details, draft.files, settings), viewer)
         return _json({"problems": found, "message": viewer.lang.gettext(
-            "Not published: %(reason)s", reason=exc.message)}, status_code=422)
+            "Not published: problems found: %(count)s (listed below).", count=viewer.lang.number(len(found)))},
+            status_code=422)
     except Conflict as exc:
         return _json({"problems": [], "message": exc.message}, status_code=409)
     lang = viewer.lang

@@ -10,7 +10,7 @@
   const outcome = $("outcome");
   const state = { files: {}, revision: 0, bpmn: null, dmn: null, text: null, dirty: new Set() };
 
-  const bpmn = new window.BpmnJS({ container: $("bpmn-canvas"), keyboard: { bindTo: document } });
+  const bpmn = new window.BpmnJS({ container: $("bpmn-canvas") });
   const dmn = window.DmnJS ? new window.DmnJS({ container: $("dmn-canvas") }) : null;
   window.shubbakModeler = bpmn; // for tests and the browser's console
 
