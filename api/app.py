@@ -29,6 +29,7 @@ from api.routes import (
     supervisor,
     tasks,
 )
+from api.routes import centers as center_routes
 from api.routes import queue as queue_routes
 from engine import documents as document_store
 from engine import escalation, ledger, timers
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ratings.router)
     app.include_router(queue_routes.router)
     app.include_router(supervisor.router)
+    app.include_router(center_routes.router)
 
     def limit_for(path: str) -> int:
         page = web.body_limit(path, settings)

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from engine.errors import Conflict, Invalid, NotFound
 from engine.users import Actor
+from storage.models import User
 from storage.models_centers import CENTER_LEVELS, Center
 
 _PARENT_LEVEL = {"governorate": None, "city": "governorate", "district": "city"}
@@ -99,3 +100,15 @@ def by_code(session: Session, code: str) -> Center:
 
 def list_centers(session: Session) -> list[Center]:
     return list(session.exec(select(Center).order_by(col(Center.id))).all())
+
+
+def set_user_center(*, session: Session, username: str, center_code: str | None) -> User:
+    """Move a user to a center (``None``: no center, i.e. every center). Their next request sees the change."""
+    user = session.exec(select(User).where(col(User.username) == username)).first()
+    if user is None:
+        raise NotFound(f"user '{username}' does not exist")
+    user.center_id = by_code(session, center_code).id if center_code is not None else None
+    session.add(user)
+    session.commit()
+    session.refresh(user)
+    return user

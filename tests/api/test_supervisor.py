@@ -120,3 +120,31 @@ def test_centers_scope_inbox_cases_and_the_overdue_queue(sla: Api) -> None:
 
     assert by_center("GOV") == [case_id] and by_center("A") == [case_id] and by_center("A1") == [case_id]
     assert by_center("B") == []
+
+
+def test_admins_build_the_center_tree_and_place_users(api: Api) -> None:
+    admin = api.user("admin")
+    clerk_name = "clerk_of_dokki"
+    clerk = api.user("front_desk", username=clerk_name)
+
+    def add(code: str, level: str, parent: str | None = None, headers: dict[str, str] = admin) -> Any:
+        return api.client.post("/api/centers", json={"code": code, "name_ar": code, "name_en": code,
+                                                     "level": level, "parent": parent}, headers=headers)
+
+    assert add("GZ", "governorate").status_code == 201
+    dokki = add("GZ-D", "city", "GZ")
+    assert dokki.status_code == 201 and dokki.json()["parent_id"] is not None
+    assert add("GZ-H", "city", "GZ", headers=clerk).status_code == 403
+    assert add("GZ", "governorate").status_code == 409
+    assert add("X", "district", "GZ").status_code == 422  # a district sits in a city
+    assert add("Y", "city", "NOPE").status_code == 404
+    assert [c["code"] for c in api.client.get("/api/centers", headers=clerk).json()] == ["GZ", "GZ-D"]
+    r = api.client.put(f"/api/users/{clerk_name}/center", json={"center": "GZ-D"}, headers=admin)
+    assert r.status_code == 200 and r.json()["center_id"] == dokki.json()["id"]
+    assert api.client.put("/api/users/ghost/center", json={"center": "GZ-D"}, headers=admin).status_code == 404
+    assert api.client.put(f"/api/users/{clerk_name}/center", json={"center": "NOPE"},
+                          headers=admin).status_code == 404
+    assert api.client.put(f"/api/users/{clerk_name}/center", json={"center": None},
+                          headers=clerk).status_code == 403
+    assert api.client.put(f"/api/users/{clerk_name}/center", json={"center": None},
+                          headers=admin).json()["center_id"] is None

@@ -1,0 +1,65 @@
+"""Service centers: the tree of governorates, cities and districts, and which center a user works at."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import CurrentActor, SessionDep, require
+from engine import centers
+from storage.models_centers import Center
+
+router = APIRouter(prefix="/api", tags=["centers"])
+
+
+class CenterCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, max_length=32)
+    name_ar: str = Field(min_length=1, max_length=200)
+    name_en: str = Field(min_length=1, max_length=200)
+    level: Literal["governorate", "city", "district"]
+    parent: str | None = Field(default=None, max_length=32)  # the parent center's code
+
+
+class CenterPublic(BaseModel):
+    id: int
+    code: str
+    name_ar: str
+    name_en: str
+    level: str
+    parent_id: int | None
+
+    @classmethod
+    def of(cls, center: Center) -> CenterPublic:
+        assert center.id is not None
+        return cls(id=center.id, code=center.code, name_ar=center.name_ar, name_en=center.name_en,
+                   level=center.level, parent_id=center.parent_id)
+
+
+class UserCenter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    center: str | None = Field(default=None, max_length=32)  # a center's code; null: every center
+
+
+class UserCenterPublic(BaseModel):
+    username: str
+    center_id: int | None
+
+
+@router.get("/centers", response_model=list[CenterPublic])
+def list_centers(session: SessionDep, _actor: CurrentActor) -> list[CenterPublic]:
+    return [CenterPublic.of(c) for c in centers.list_centers(session)]
+
+
+@router.post("/centers", response_model=CenterPublic, status_code=201, dependencies=[require("admin")])
+def create_center(body: CenterCreate, session: SessionDep) -> CenterPublic:
+    return CenterPublic.of(centers.create_center(session=session, code=body.code, name_ar=body.name_ar,
+                                                 name_en=body.name_en, level=body.level, parent_code=body.parent))
+
+
+@router.put("/users/{username}/center", response_model=UserCenterPublic, dependencies=[require("admin")])
+def set_user_center(username: str, body: UserCenter, session: SessionDep) -> UserCenterPublic:
+    user = centers.set_user_center(session=session, username=username, center_code=body.center)
+    return UserCenterPublic(username=user.username, center_id=user.center_id)
