@@ -56,13 +56,14 @@ def _earlier(db: DbSession, actor: Actor, national_id: str) -> list[Case]:
 
 
 @router.get("/desk")
-def desk(request: Request, viewer: SignedIn, db: DbSession, national_id: str = "", q: str = "") -> HTMLResponse:
+def desk(request: Request, viewer: SignedIn, db: DbSession, national_id: str = "", q: str = "",
+         ticket: str = "") -> HTMLResponse:
     actor = viewer.signed_in
     services = _catalog(db, actor)
     earlier = _earlier(db, actor, national_id)
     return render(request, "desk.html", services=[s for s in services if _matches(q, s)], q=q,
                   national_id=national_id.strip(), earlier=earlier, labels=load_labels(db),
-                  searched=bool(national_id.strip()))
+                  searched=bool(national_id.strip()), ticket=ticket.strip()[:16])
 
 
 def _process(db: DbSession, request: Request, service_code: str, actor: Actor) -> CompiledProcess:
@@ -76,7 +77,8 @@ def _process(db: DbSession, request: Request, service_code: str, actor: Actor) -
 
 def _intake_page(request: Request, process: CompiledProcess, lang: Lang, citizen: dict[str, str],
                  values: dict[str, Any], errors: dict[str, str], citizen_errors: dict[str, str],
-                 status_code: int = 200, fee: Any = None, scan_errors: dict[str, str] | None = None) -> HTMLResponse:
+                 status_code: int = 200, fee: Any = None, scan_errors: dict[str, str] | None = None,
+                 ticket: str = "") -> HTMLResponse:
     _task, schema = intake.intake_form(process)
     service = process.service
     return render(request, "intake.html", status_code=status_code, service=service,
@@ -84,19 +86,19 @@ def _intake_page(request: Request, process: CompiledProcess, lang: Lang, citizen
                   citizen_fields=forms.citizen_fields(lang, citizen, citizen_errors),
                   fields=forms.schema_fields(schema or {}, lang, values, errors), form_error=errors.get(""),
                   fee=fee, fee_rule=service.fee, documents=documents.checklist_of(service, lang),
-                  scan_errors=scan_errors or {})
+                  scan_errors=scan_errors or {}, ticket=ticket)
 
 
 @router.get("/desk/{service_code}")
 def intake_page(request: Request, service_code: str, viewer: SignedIn, db: DbSession,
-                national_id: str = "") -> HTMLResponse:
+                national_id: str = "", ticket: str = "") -> HTMLResponse:
     actor = viewer.signed_in
     process = _process(db, request, service_code, actor)
     earlier = _earlier(db, actor, national_id)
     citizen = {"national_id": national_id.strip()}
     if earlier:  # prefill from the citizen's latest case
         citizen.update(full_name=earlier[0].citizen_name, phone=earlier[0].phone)
-    return _intake_page(request, process, viewer.lang, citizen, {}, {}, {})
+    return _intake_page(request, process, viewer.lang, citizen, {}, {}, {}, ticket=ticket.strip()[:16])
 
 
 @router.post("/desk/{service_code}")
@@ -111,6 +113,7 @@ def _register(request: Request, service_code: str, form: Any, actor: Actor, lang
     task, schema = intake.intake_form(process)
     data, raw = forms.parse(schema or {}, form)
     citizen = {key: str(form.get(f"citizen.{key}", "")).strip() for key in CITIZEN_KEYS}
+    ticket = str(form.get("ticket", "")).strip()[:16]  # the called queue ticket the case is opened from
     citizen_errors: dict[str, str] = {}
     try:
         check_citizen(citizen, settings)
@@ -123,13 +126,13 @@ def _register(request: Request, service_code: str, form: Any, actor: Actor, lang
     scan_errors = documents.precheck(scans, settings, lang)
     if citizen_errors or errors or scan_errors:
         return _intake_page(request, process, lang, citizen, raw, errors, citizen_errors, status_code=422,
-                            scan_errors=scan_errors)
+                            scan_errors=scan_errors, ticket=ticket)
     if form.get("action") == "preview":
         result = intake.preview(session=db, service_code=service_code, citizen=citizen, data=data, actor=actor,
                                 settings=settings)
-        return _intake_page(request, process, lang, citizen, raw, {}, {}, fee=result.get("fee"))
+        return _intake_page(request, process, lang, citizen, raw, {}, {}, fee=result.get("fee"), ticket=ticket)
     case = cases.open_case(session=db, service_code=service_code, citizen=citizen, data={}, actor=actor,
-                           settings=settings)
+                           settings=settings, ticket=ticket or None)
     assert case.id is not None
     refused = documents.attach(db, case, scans, actor, settings)
     waiting = [t for t in cases.ready_tasks(db, case.id) if task is not None and t.name == task.name]

@@ -1,0 +1,135 @@
+"""The hall's queue in pages: the kiosk (no sign-in), the clerk's counter, and the display board, which follows
+the calls by server-sent events (``/api/queue/board/events``) and speaks each one (static/board.js)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from admin_ui import session as cookie
+from admin_ui.i18n import N_, Lang, ltr
+from admin_ui.pages import CheckedForm, CurrentViewer, DbSession, PageRoute, SignedIn, redirect, render, settings_of
+from engine.errors import Conflict, Invalid, NotFound
+from engine.queue import board, calls, config, estimate, tickets
+from engine.queue.ordering import PRIORITIES
+from engine.settings import Settings
+from storage.models_queue import QueueCategory
+
+router = APIRouter(route_class=PageRoute)
+
+PRIORITY_WORDS = {"normal": N_("Regular"), "elderly": N_("Elderly"), "disabled": N_("Person with a disability"),
+                  "pregnant": N_("Pregnant")}
+STATUS_WORDS = {"waiting": N_("Waiting"), "called": N_("Called"), "serving": N_("Being served"), "done": N_("Done"),
+                "no_show": N_("Did not come"), "transferred": N_("Transferred")}
+
+ACTION_WORDS = [("recall", N_("Recall")), ("serve", N_("Start serving")), ("done", N_("Done")),
+                ("no-show", N_("Did not come"))]
+
+
+def _wait_words(lang: Lang, seconds: float | None) -> str:
+    if seconds is None:
+        return lang.gettext("No counter is open for this service now")
+    minutes = math.ceil(seconds / 60)  # rounded up: better a pleasant surprise than a broken promise
+    if minutes < 1:
+        return lang.gettext("Less than a minute")
+    return lang.gettext("About %(minutes)s min", minutes=lang.number(minutes))
+
+
+def _categories(db: DbSession, settings: Settings, lang: Lang) -> list[dict[str, Any]]:
+    found = estimate.estimates(db, settings)
+    return [{"code": c.code, "letter": c.letter, "name": _name(lang, c), "waiting": found[c.code].waiting,
+             "wait": _wait_words(lang, found[c.code].wait_seconds)} for c in config.categories(db)]
+
+
+def _name(lang: Lang, category: QueueCategory) -> str:
+    return lang.pick({"ar": category.name_ar, "en": category.name_en}, category.code)
+
+
+@router.get("/queue/kiosk")
+def kiosk(request: Request, viewer: CurrentViewer, db: DbSession) -> HTMLResponse:
+    return render(request, "queue_kiosk.html", categories=_categories(db, settings_of(request), viewer.lang),
+                  priorities=[(p, PRIORITY_WORDS[p]) for p in PRIORITIES[::-1]], error=None)
+
+
+@router.post("/queue/kiosk")
+def kiosk_issue(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> Response:
+    settings = settings_of(request)
+    client = request.client.host if request.client else "unknown"
+    ticket = tickets.issue(session=db, category_code=str(form.get("category", "")),
+                           priority=str(form.get("priority", "normal")), settings=settings, client=client)
+    return redirect(f"/queue/ticket/{ticket.number}")
+
+
+@router.get("/queue/ticket/{number}")
+def ticket_page(request: Request, number: str, viewer: CurrentViewer, db: DbSession) -> HTMLResponse:
+    settings = settings_of(request)
+    ticket = tickets.by_number(db, number, settings)
+    category = config.category(db, ticket.category_code)
+    return render(request, "queue_ticket.html", ticket=ticket, category=_name(viewer.lang, category),
+                  priority=PRIORITY_WORDS.get(ticket.priority, ticket.priority),
+                  status=STATUS_WORDS.get(ticket.status, ticket.status),
+                  wait=_wait_words(viewer.lang, estimate.for_ticket(db, ticket, settings))
+                  if ticket.status == "waiting" else None)
+
+
+@router.get("/queue/counter")
+def counter_page(request: Request, viewer: SignedIn, db: DbSession, counter: int | None = None) -> HTMLResponse:
+    settings = settings_of(request)
+    calls.check_clerk(viewer.signed_in, settings)
+    counters = config.counters(db)
+    chosen = config.counter(db, counter) if counter is not None else None
+    current = tickets.at_counter(db, chosen.id) if chosen is not None and chosen.id is not None else None
+    mine = chosen.categories if chosen is not None else None
+    names = {c.code: _name(viewer.lang, c) for c in config.categories(db)}
+    waiting = [{"number": t.number, "category": names.get(t.category_code, t.category_code),
+                "priority": PRIORITY_WORDS.get(t.priority, t.priority), "since": t.waiting_since}
+               for t in tickets.waiting(db, settings, mine)]
+    return render(request, "queue_counter.html", counters=counters, chosen=chosen, ticket=current,
+                  ticket_category=names.get(current.category_code, "") if current else "",
+                  ticket_status=STATUS_WORDS.get(current.status, "") if current else "",
+                  waiting=waiting, categories=_categories(db, settings, viewer.lang), names=names,
+                  actions=ACTION_WORDS)
+
+
+_ACTIONS = {"recall": calls.recall, "no-show": calls.no_show, "serve": calls.serve, "done": calls.done}
+
+
+@router.post("/queue/counter/{number}")
+def counter_action(request: Request, number: int, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+    settings = settings_of(request)
+    actor = viewer.signed_in
+    lang = viewer.lang
+    action = str(form.get("action", ""))
+    ticket = str(form.get("ticket", ""))
+    try:
+        if action == "call-next":
+            called = calls.call_next(session=db, counter_number=number, actor=actor, settings=settings)
+            cookie.flash(request, lang.gettext("Ticket %(number)s called", number=ltr(called.number)))
+        elif action == "transfer":
+            moved = calls.transfer(session=db, number=ticket, category_code=str(form.get("category", "")),
+                                   actor=actor, settings=settings)
+            cookie.flash(request, lang.gettext("Transferred: the citizen's new ticket is %(number)s",
+                                               number=ltr(moved.number)))
+        elif action in _ACTIONS:
+            _ACTIONS[action](session=db, number=ticket, actor=actor, settings=settings)
+        else:
+            raise Invalid("unknown action", [{"field": "action", "msg": "unknown action"}])
+    except NotFound:
+        if action != "call-next":
+            raise
+        cookie.flash(request, lang.gettext("Nobody is waiting for this counter."), "error")
+    except Conflict as exc:
+        cookie.flash(request, exc.message, "error")
+    return redirect(f"/queue/counter?counter={number}")
+
+
+@router.get("/queue/board")
+def board_page(request: Request, viewer: CurrentViewer, db: DbSession) -> HTMLResponse:
+    settings = settings_of(request)
+    names = {c.code: _name(viewer.lang, c) for c in config.categories(db)}
+    return render(request, "queue_board.html", calls=board.latest(db, settings.queue_board_calls),
+                  counters=board.counters_now(db), categories=_categories(db, settings, viewer.lang),
+                  last_id=board.last_id(db), names=names)
