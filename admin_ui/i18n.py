@@ -40,7 +40,7 @@ def N_(message: str) -> str:  # noqa: N802 - gettext's name for "mark for the ca
 # Words chosen by code at run time: marked here so the catalogs (and their test) know them.
 STATUS_WORDS = {"open": N_("In progress"), "completed": N_("Completed"), "cancelled": N_("Cancelled")}
 TRACK_WORDS = {"open": N_("Your request is being worked on"), "completed": N_("Your request is complete"),
-               "cancelled": N_("Your request was cancelled")}
+               "cancelled": N_("Your request was cancelled"), "resolved": N_("Your complaint was resolved")}
 INBOX_WORDS = {"all": N_("All"), "unclaimed": N_("Not taken yet"), "mine": N_("Taken by me"),
                "overdue": N_("Overdue")}
 ERROR_HEADINGS = {401: N_("Sign in first"), 403: N_("You cannot open this page"), 404: N_("Not found"),

@@ -19,6 +19,7 @@ from api.routes import (
     audit,
     auth,
     cases,
+    complaints,
     documents,
     drafts,
     processes,
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(reports.router)
     app.include_router(ratings.router)
+    app.include_router(complaints.router)
     app.include_router(queue_routes.router)
     app.include_router(supervisor.router)
     app.include_router(center_routes.router)

@@ -264,6 +264,8 @@ class TrackPublic(BaseModel):
     current_step: str | None
     current_step_ar: str | None
     updated_at: datetime | None
+    # A resolved complaint reads "resolved" while the citizen may reopen it, until this moment.
+    reopen_until: datetime | None = None
 
 
 class DocumentPublic(BaseModel):

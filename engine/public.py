@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from engine import processes, tracking
+from engine import complaints, processes, tracking
 from engine.errors import NotFound, RateLimited
 from engine.settings import Settings
 from engine.throttle import FailureWindow
@@ -23,7 +23,9 @@ class TooManyAttempts(RateLimited):
     """Too many wrong guesses for one tracking number in the window."""
 
 
-def track(*, session: Session, tracking_number: str, phone_last4: str, settings: Settings) -> dict[str, Any]:
+def verified_case(*, session: Session, tracking_number: str, phone_last4: str, settings: Settings) -> Case:
+    """The case of a tracking number whose phone ends in ``phone_last4``; NotFound otherwise, counted per number
+    (TooManyAttempts past the limit)."""
     number = tracking.normalise(tracking_number)
     if failures.blocked(number, limit=settings.public_track_max_failures,
                         window_seconds=settings.public_track_window_seconds):
@@ -34,12 +36,22 @@ def track(*, session: Session, tracking_number: str, phone_last4: str, settings:
     if case is None or len(phone_last4) != 4 or not hmac.compare_digest(case.phone[-4:], phone_last4):
         failures.fail(number)
         raise NotFound(_NOT_FOUND)
+    return case
+
+
+def track(*, session: Session, tracking_number: str, phone_last4: str, settings: Settings) -> dict[str, Any]:
+    case = verified_case(session=session, tracking_number=tracking_number, phone_last4=phone_last4,
+                         settings=settings)
     process = processes.cache.get(session, case.process_version_id, settings)
     ready = session.exec(select(Task.name).where(Task.case_id == case.id, Task.state == "ready")).all()
     titles_ar = [process.user_tasks[n].title_ar or process.user_tasks[n].title
                  for n in ready if n in process.user_tasks]
+    # A resolved complaint the citizen may still reopen reads as resolved, with the end of that time.
+    reopen_until = complaints.window_end(session, case)
     return {"tracking_number": case.tracking_number,
             "service": {"code": case.service_code, "name": process.service.name.model_dump()
                         if process.service.name else None},
-            "status": case.status, "current_step": case.current_step,
-            "current_step_ar": "، ".join(dict.fromkeys(titles_ar)) or None, "updated_at": case.updated_at}
+            "status": "resolved" if reopen_until is not None else case.status,
+            "current_step": case.current_step,
+            "current_step_ar": "، ".join(dict.fromkeys(titles_ar)) or None, "updated_at": case.updated_at,
+            "reopen_until": reopen_until}

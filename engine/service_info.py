@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from engine.errors import Invalid
 
+# The settings a service may copy into its cases' data (``case_settings`` in service.toml): never a secret.
+CASE_SETTINGS = ("complaint_reopen_days",)
+
 
 class Names(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -80,6 +83,16 @@ class ServiceInfo(BaseModel):
     fee: Fee | None = None
     documents: list[Document] = Field(default_factory=list)
     tasks: dict[str, TaskSettings] = Field(default_factory=dict)
+    # Settings copied into each new case's data at open, under "settings" (only those of CASE_SETTINGS): the
+    # diagram reads them (a timer's duration), and the case keeps the values it started with.
+    case_settings: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _known_case_settings(self) -> ServiceInfo:
+        unknown = sorted(set(self.case_settings) - set(CASE_SETTINGS))
+        if unknown:
+            raise ValueError(f"case_settings: {unknown} cannot be given to cases; known: {list(CASE_SETTINGS)}")
+        return self
     escalation: Escalation = Field(default_factory=Escalation)  # docs/analyst-guide.md
 
 

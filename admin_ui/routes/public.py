@@ -3,12 +3,15 @@ and the current step, and nothing personal."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from admin_ui.pages import CheckedForm, CurrentViewer, DbSession, PageRoute, render, settings_of
-from engine import public
-from engine.errors import NotFound, RateLimited
+from admin_ui.i18n import N_
+from admin_ui.pages import CheckedForm, CurrentViewer, DbSession, PageRoute, Viewer, render, settings_of
+from engine import complaints, public
+from engine.errors import Conflict, Invalid, NotFound, RateLimited
 
 router = APIRouter(route_class=PageRoute)
 
@@ -31,9 +34,57 @@ def track(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSess
     except NotFound:
         return render(request, "track.html", status_code=404, number=number, result=None,
                       error=_("No request matches this tracking number and phone. Check both and try again."))
+    return _result(request, viewer, found, last4)
+
+
+def _result(request: Request, viewer: Viewer, found: dict[str, Any], last4: str, status_code: int = 200,
+            **extra: Any) -> HTMLResponse:
     names = {"ar": found.get("current_step_ar") or found.get("current_step"), "en": found.get("current_step")}
-    return render(request, "track.html", number=found["tracking_number"], error=None, result={
-        "number": found["tracking_number"], "status": found["status"],
-        "service": viewer.lang.pick((found.get("service") or {}).get("name"), (found.get("service") or {})
-                                    .get("code", "")),
-        "step": viewer.lang.pick(names) if found.get("current_step") else "", "updated_at": found["updated_at"]})
+    resolved = found.get("reopen_until") is not None
+    context = {"reopen_error": None, "reason": "", "answered": None, **extra}
+    return render(request, "track.html", status_code=status_code, number=found["tracking_number"], error=None,
+                  last4=last4 if resolved else "", max_reason=settings_of(request).reopen_reason_max_chars,
+                  result={
+                      "number": found["tracking_number"], "status": found["status"],
+                      "service": viewer.lang.pick((found.get("service") or {}).get("name"),
+                                                  (found.get("service") or {}).get("code", "")),
+                      "step": viewer.lang.pick(names) if found.get("current_step") and not resolved else "",
+                      "updated_at": found["updated_at"], "reopen_until": found.get("reopen_until")},
+                  **context)
+
+
+REOPEN_WORDS = {complaints.WINDOW_ENDED: N_("The time to reopen this complaint has ended. The center can register "
+                                            "a new complaint that refers to it."),
+                complaints.NOT_REOPENABLE: N_("Only a complaint closed as resolved can be reopened, while its time "
+                                              "to reopen lasts.")}
+
+
+@router.post("/track/reopen")
+def reopen(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> HTMLResponse:
+    """The citizen reopens a resolved complaint (with a reason) or accepts its resolution."""
+    number = str(form.get("number", "")).strip()[:40]
+    last4 = str(form.get("phone_last4", "")).strip()
+    reopen_it = form.get("answer") != "accept"
+    reason = str(form.get("reason", ""))[:20_000]
+    _ = viewer.lang.gettext
+    settings = settings_of(request)
+    try:
+        complaints.answer(session=db, tracking_number=number, phone_last4=last4, reopen=reopen_it, reason=reason,
+                          settings=settings)
+    except RateLimited:
+        return render(request, "track.html", status_code=429, number=number, result=None,
+                      error=_("Too many attempts for this tracking number. Try again later."))
+    except NotFound:
+        return render(request, "track.html", status_code=404, number=number, result=None,
+                      error=_("No request matches this tracking number and phone. Check both and try again."))
+    except (Invalid, Conflict) as exc:
+        found = public.track(session=db, tracking_number=number, phone_last4=last4, settings=settings)
+        if isinstance(exc, Invalid):
+            message = _("Say why the complaint is not resolved (at most %(count)s characters).",
+                        count=viewer.lang.number(settings.reopen_reason_max_chars))
+        else:
+            message = _(REOPEN_WORDS.get(exc.message, exc.message))
+        return _result(request, viewer, found, last4, status_code=422 if isinstance(exc, Invalid) else 409,
+                       reopen_error=message, reason=reason.strip())
+    found = public.track(session=db, tracking_number=number, phone_last4=last4, settings=settings)
+    return _result(request, viewer, found, last4, answered="reopened" if reopen_it else "accepted")

@@ -20,6 +20,7 @@ def track(tracking_number: str, phone_last4: Annotated[str, Query(pattern=r"^\d{
     found = public.track(session=session, tracking_number=tracking_number, phone_last4=phone_last4,
                          settings=settings)
     found["updated_at"] = utc(found["updated_at"])
+    found["reopen_until"] = utc(found["reopen_until"])
     return TrackPublic(**found)
 
 

@@ -1,0 +1,26 @@
+"""The citizen's answer to a resolved complaint, with the tracking page's proof (no sign-in)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from api.deps import SessionDep, SettingsDep
+from api.routes.public import track
+from api.schemas import TrackPublic
+from engine import complaints
+
+router = APIRouter(tags=["public"])
+
+
+class ReopenIn(BaseModel):
+    phone_last4: str = Field(pattern=r"^\d{4}$")
+    reason: str = Field(max_length=5000, description="why the complaint is not resolved (required)")
+
+
+@router.post("/api/public/track/{tracking_number}/reopen", response_model=TrackPublic)
+def reopen(tracking_number: str, body: ReopenIn, session: SessionDep, settings: SettingsDep) -> TrackPublic:
+    """Reopen a complaint closed as resolved, within its time to reopen: it goes back to its department."""
+    complaints.answer(session=session, tracking_number=tracking_number, phone_last4=body.phone_last4, reopen=True,
+                      reason=body.reason, settings=settings)
+    return track(tracking_number, body.phone_last4, session, settings)
