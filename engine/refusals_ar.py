@@ -77,6 +77,21 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), t) for p, t in [
     (r"^this is not valid Python", "هذا ليس Python صالحًا"),
     (r"^only plain \.bpmn, \.dmn, \.json and service\.toml", "تُقبل فقط ملفات .bpmn و.dmn و.json وservice.toml"),
     (r"^the form has no (.+)$", "النموذج بلا \\1"),
+    (r'^(?:condition|timer expression|loop cardinality|completion condition) "(.*)": this is not valid Python.*'
+     r"(Camunda/JUEL|FEEL)", "الشرط أو التعبير \"\\1\" ليس Python صالحًا؛ يبدو مكتوبًا بلغة تعبيرات محرك آخر "
+                             "(Camunda/JUEL أو FEEL)، وشبّاك يقرأ تعبيرات Python على بيانات الحالة"),
+    (r'^(?:condition|timer expression|loop cardinality|completion condition) "(.*)": this is not valid Python',
+     "الشرط أو التعبير \"\\1\" ليس Python صالحًا"),
+    (r"^(?:script|pre-script|post-script): this is not valid Python", "النص البرمجي ليس Python صالحًا"),
+    (r"^this element (?:takes data from|puts data into) the process's data (?:input|output) '(.*?)'",
+     "هذا العنصر يتبادل البيانات مع مدخل أو مخرج العملية '\\1' عبر ارتباط بيانات، وشبّاك لا يشغّله: "
+     "كل مهمة ترى بيانات الحالة بأسمائها"),
+    (r"^this element (?:takes data from|puts data into) the data store '(.*?)'",
+     "هذا العنصر يتبادل البيانات مع مخزن البيانات '\\1'، وشبّاك بلا مخازن بيانات (بيانات الحالة محفوظة معها)"),
+    (r"^this element (?:takes data from|puts data into) the data object '(.*?)'",
+     "هذا العنصر يستخدم كائن البيانات '\\1' لكنه غير معرّف في هذه العملية"),
+    (r"^this element (?:takes data from|puts data into) '(.*?)' through a data association, but nothing",
+     "هذا العنصر يشير عبر ارتباط بيانات إلى '\\1' ولا يوجد في المخطط عنصر بهذا المعرّف"),
 ]]
 
 # What to do about a refusal, where it is obvious: (pattern, fix in English, fix in Arabic).
@@ -103,6 +118,12 @@ _FIXES: list[tuple[re.Pattern[str], str, str]] = [(re.compile(p), en, ar) for p,
     (r"^two elements have the id", "give each element its own id", "أعطِ كل عنصر معرّفًا خاصًا به"),
     (r"^this event refers to an undefined", "define it in the diagram or remove the reference",
      "عرّفه في المخطط أو احذف الإشارة إليه"),
+    (r"Camunda/JUEL .* or FEEL expression", "write the condition in Python over the case's data, such as: "
+                                            "amount > 100 and decision == \"approve\"",
+     "اكتب الشرط بلغة Python على بيانات الحالة، مثل: amount > 100 and decision == \"approve\""),
+    (r"through a data association|the data store",
+     "remove the data association: every task sees the case's data by name",
+     "احذف ارتباط البيانات: كل مهمة ترى بيانات الحالة بأسمائها"),
     (r"(is not allowed in|cannot be used in|names starting with '_' are not allowed)",
      "use only the case's data, arithmetic, comparisons and the listed helper functions",
      "استخدم بيانات الحالة والعمليات الحسابية والمقارنات والدوال المساعدة المسموح بها فقط"),
