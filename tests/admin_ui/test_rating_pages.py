@@ -73,6 +73,7 @@ def test_the_counter_tablet_rates_a_case_the_clerk_may_read(pages: Pages) -> Non
     api = Api(pages.client, pages.settings)
     case = _completed(pages, api.user("front_desk", username="clerk_hala"))
     pages.as_user("front_desk")
+    assert f'href="/desk/rate/{case["id"]}"' in pages.client.get(f"/cases/{case['id']}").text
     kiosk = pages.client.get(f"/desk/rate/{case['id']}")
     assert kiosk.status_code == 200 and "kiosk" in kiosk.text and 'value="happy"' in kiosk.text
     r = pages.post(f"/desk/rate/{case['id']}", {"score": "happy"}, token_from=f"/desk/rate/{case['id']}")
