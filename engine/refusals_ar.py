@@ -153,3 +153,39 @@ def fix(message: str) -> tuple[str, str] | None:
 def with_arabic(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``details`` with ``message_ar`` added to each problem that has a ``message``."""
     return [{**d, "message_ar": arabic(str(d["message"]))} if "message" in d else d for d in details]
+
+
+# Why a case cannot move to a new version (engine/bpmn/migrate.py), one sentence per element.
+_MOVES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), t) for p, t in [
+    (r"^'(.+?)'(.*?), already done, is not in the new version$", "'{0}'{1} أُنجز ولم يعد في الإصدار الجديد"),
+    (r"^'(.+?)'(.*?), already done, changed in the new version \((.+)\)$",
+     "'{0}'{1} أُنجز وتغيّر في الإصدار الجديد ({2})"),
+    (r"^'(.+?)'(.*?), where the case waits, is not in the new version$",
+     "'{0}'{1} الذي ينتظر عنده الطلب لم يعد في الإصدار الجديد"),
+    (r"^the subprocess '(.+?)' it runs is not in the new version$", "العملية الفرعية '{0}' التي يجريها الطلب لم تعد "
+                                                                     "في الإصدار الجديد"),
+    (r"^the case is already on version (\d+)$", "الطلب على الإصدار {0} بالفعل"),
+]]
+_CHANGE_WORDS = {"name": "الاسم", "type": "النوع", "incoming flows": "المسارات الداخلة",
+                 "outgoing flows": "المسارات الخارجة", "conditions": "الشروط", "default flow": "المسار الافتراضي",
+                 "script": "النص البرمجي", "lane": "المسار", "properties": "الخصائص", "event": "الحدث",
+                 "documentation": "التوثيق", "its definition": "تعريفه"}
+
+
+def migration_reason_ar(reason: str) -> str | None:
+    """The Arabic of why a case cannot move (``; ``-joined sentences), or None when a part is not known."""
+    out = []
+    for part in reason.split("; "):
+        for pattern, template in _MOVES:
+            found = pattern.match(part)
+            if found is not None:
+                groups = list(found.groups())
+                if len(groups) == 3:
+                    groups[2] = "، ".join(_CHANGE_WORDS.get(w, w) for w in groups[2].split(", "))
+                if len(groups) >= 2 and groups[1].startswith(" (in '"):
+                    groups[1] = " (في '" + groups[1][len(" (in '"):]
+                out.append(template.format(*groups))
+                break
+        else:
+            return None
+    return "؛ ".join(out)

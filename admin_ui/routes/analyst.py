@@ -3,6 +3,7 @@ changed between two versions, retiring, and moving open cases to a new version (
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,6 +16,7 @@ from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, Viewer, redirect, render, settings_of
 from engine import case_migration, drafts, processes, versions
 from engine.errors import Forbidden, NotFound
+from engine.refusals_ar import migration_reason_ar
 from storage.models import ProcessVersion, ServiceDraft
 
 router = APIRouter(route_class=PageRoute)
@@ -90,7 +92,7 @@ def migration_page(request: Request, code: str, viewer: SignedIn, db: DbSession,
     moves = case_migration.dry_run(session=db, service_code=code, to_version=target, actor=viewer.signed_in,
                                    settings=settings_of(request))
     return render(request, "migration.html", code=code, rows=rows, to=target, moves=moves, done=False,
-                  labels=load_labels(db))
+                  labels=load_labels(db), why=_why(viewer))
 
 
 @router.post("/services/{code}/migrations")
@@ -105,7 +107,16 @@ def migrate(request: Request, code: str, form: CheckedForm, viewer: SignedIn, db
     moves = case_migration.migrate(session=db, service_code=code, to_version=target, actor=viewer.signed_in,
                                    settings=settings_of(request))
     return render(request, "migration.html", code=code, rows=rows, to=target, moves=moves, done=True,
-                  labels=load_labels(db))
+                  labels=load_labels(db), why=_why(viewer))
+
+
+def _why(viewer: Viewer) -> Callable[[str | None], str]:
+    """Why a case cannot move, in the reader's language (Arabic where the sentence is a known one)."""
+    def why(reason: str | None) -> str:
+        if not reason:
+            return ""
+        return (migration_reason_ar(reason) or reason) if viewer.lang.code == "ar" else reason
+    return why
 
 
 # Kinds of diagram elements, as the diff and the modeler's problems name them.

@@ -82,7 +82,8 @@ def test_dry_run_then_migrate_all_movable(pages: Pages, tmp_path: Path) -> None:
     rows = dict(re.findall(r'<tr data-case="(\d+)">(.*?)</tr>', page, re.S))
     assert "<td>نعم</td>" in rows[str(waiting["id"])]
     refused = rows[str(decided["id"])]
-    assert "<td>لا</td>" in refused and "&#39;decision&#39;, already done, changed" in refused
+    assert "<td>لا</td>" in refused
+    assert "&#39;decision&#39; أُنجز وتغيّر في الإصدار الجديد (الشروط، المسارات الخارجة)" in refused
     r = pages.post("/services/audit_case/migrations", {"to": "2"}, token_from="/services/audit_case/migrations")
     assert r.status_code == 200
     assert "نُقل من الطلبات: 1 من 2" in r.text
