@@ -104,6 +104,7 @@ def _nav(db: Session, actor: Actor) -> list[tuple[str, str]]:
     items.append(("/cases", N_("Cases")))
     if actor.has("supervisor", "admin"):
         items.append(("/supervisor/overdue", N_("Overdue")))
+        items.append(("/reports", N_("Performance")))
     if actor.has("analyst", "admin"):
         items.append(("/services", N_("Services")))
     return items

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from admin_ui.routes import analyst, auth, cases, desk, inbox, modeler, papers, public, ratings, supervisor
+from admin_ui.routes import (
+    analyst,
+    auth,
+    cases,
+    desk,
+    inbox,
+    modeler,
+    papers,
+    public,
+    ratings,
+    reports,
+    supervisor,
+)
 from admin_ui.routes import queue as queue_pages
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth, desk, inbox, cases, papers, public, analyst, modeler, ratings, supervisor):
+for _module in (auth, desk, inbox, cases, papers, public, analyst, modeler, ratings, supervisor, reports):
     router.include_router(_module.router)
 router.include_router(queue_pages.router)  # the hall's kiosk, counters and display board

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 
 from engine.clock import parse
-from engine.reports.tally import Tally, add_to
+from engine.reports.tally import Tally, write_fresh
 from storage.models import AuditEvent, Case, Task
 from storage.models_reports import ReportCaseTime, ReportClaim, ReportDay, ReportOfficerTime, ReportStepTime
 
@@ -34,7 +34,7 @@ def rebuild(conn: Connection) -> dict[str, int]:
     cases = _count_cases(conn, tally)
     claims = _claims(conn)
     tasks = _count_tasks(conn, tally, claims)
-    add_to(conn, tally)
+    write_fresh(conn, tally)
     ready = set(_stream(conn, select(_TASKS.c.id).where(_TASKS.c.state == "ready")).scalars())
     claims = {task_id: at for task_id, at in claims.items() if task_id in ready}
     if claims:

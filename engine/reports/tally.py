@@ -128,6 +128,24 @@ def _upsert(dialect: str, model: Any) -> Any:
     return _statements[key]
 
 
+def write_fresh(conn: Connection, tally: Tally) -> None:
+    """Write the tally into emptied aggregate tables (the rebuild): COPY on PostgreSQL, which takes millions of
+    rows in seconds where row-by-row upserts take minutes; plain inserts on SQLite."""
+    if conn.dialect.name != "postgresql":
+        for model, rows in tally.rows():
+            for start in range(0, len(rows), 5000):
+                conn.execute(model.__table__.insert(), rows[start:start + 5000])
+        return
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    for model, rows in tally.rows():
+        if not rows:
+            continue
+        columns = list(rows[0])
+        with cursor.copy(f"COPY {model.__tablename__} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+
+
 def add_to(conn: Connection, tally: Tally, *, chunk: int = 5000) -> None:
     """Add the tally's counts to the aggregate tables, inside the caller's transaction."""
     for model, rows in tally.rows():

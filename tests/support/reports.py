@@ -201,8 +201,9 @@ def expected_steps(data: Dataset, start: date, end: date, wanted: set[int] | Non
     return out
 
 
-def expected_departments(data: Dataset, start: date, end: date, wanted: set[int] | None = None) -> dict[str, Any]:
-    steps = expected_steps(data, start, end, wanted)
+def expected_departments(data: Dataset, start: date, end: date, wanted: set[int] | None = None,
+                         now: datetime = NOW) -> dict[str, Any]:
+    steps = expected_steps(data, start, end, wanted, now)
     lanes = {"register": "front_desk", "review": "reviewer", "hand_over": "front_desk"}
     out: dict[str, dict[str, int]] = {}
     for name, row in steps.items():

@@ -1,0 +1,124 @@
+"""Leadership's dashboard: the figures of engine/reports/ with charts, filters kept in the URL, exports."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlmodel import Session, col, select
+
+from admin_ui import charts, diagram, report_export
+from admin_ui.i18n import N_, Lang
+from admin_ui.labels import load as load_labels
+from admin_ui.pages import DbSession, PageRoute, SignedIn, render, settings_of
+from engine import processes
+from engine.errors import Forbidden, Invalid, NotFound
+from engine.reports.read import report
+from engine.reports.scope import READERS
+from storage.models import ProcessVersion
+from storage.models_centers import Center
+
+router = APIRouter(route_class=PageRoute)
+TABLES = ("sla", "departments", "steps", "throughput", "officers", "satisfaction")
+From = Annotated[str, Query(alias="from")]
+
+
+def _day(text: str, field: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Invalid(N_("The dates must be like 2026-03-31."),
+                      [{"field": field, "msg": "a date YYYY-MM-DD", "type": "date"}]) from None
+
+
+def _filters(start: str, end: str, center: str, service: str, department: str) -> dict[str, Any]:
+    return {"start": _day(start, "from"), "end": _day(end, "to"), "center": center or None,
+            "service_code": service or None, "department": department or None}
+
+
+def duration(seconds: float | None, lang: Lang) -> str:
+    """A duration in the unit a reader takes in at a glance."""
+    if seconds is None:
+        return "—"
+    if seconds < 3600:
+        return lang.gettext("%(n)s min", n=lang.number(round(seconds / 60, 1)))
+    if seconds < 86_400:
+        return lang.gettext("%(n)s h", n=lang.number(round(seconds / 3600, 1)))
+    return lang.gettext("%(n)s d", n=lang.number(round(seconds / 86_400, 1)))
+
+
+def _services(db: Session) -> list[str]:
+    return sorted(set(db.exec(select(ProcessVersion.service_code)).all()))
+
+
+@router.get("/reports")
+def dashboard(request: Request, viewer: SignedIn, db: DbSession, start: From = "", to: str = "",
+              center: str = "", service: str = "", department: str = "") -> HTMLResponse:
+    actor = viewer.signed_in
+    if not actor.has(*READERS):
+        raise Forbidden(N_("The performance figures are for supervisors and admins."))
+    settings = settings_of(request)
+    lang = viewer.lang
+    filters = _filters(start, to, center, service, department)
+    common = {"session": db, "actor": actor, "settings": settings, **filters}
+    tables: dict[str, list[dict[str, Any]]] = {}
+    scope = None
+    for name in TABLES:
+        if name == "steps" and not filters["service_code"]:
+            tables[name] = []
+            continue
+        scope, tables[name] = report(name, **common)
+    assert scope is not None
+    labels = load_labels(db)
+    lanes = tables["departments"]
+    backlog = charts.bars([(r["department"], r["department"], r["backlog"], lang.number(r["backlog"]))
+                           for r in lanes])
+    compliance = charts.bars([(r["department"], r["department"], round((r["compliance"] or 0) * 100, 1),
+                               "—" if r["compliance"] is None else f"{lang.number(round(r['compliance'] * 100, 1))}%")
+                              for r in lanes], top=100)
+    daily = charts.line([(r["day"], r["completed"]) for r in tables["throughput"]])
+    heat = {r["name"]: {"seconds": r["avg_seconds"], "label": duration(r["avg_seconds"], lang)}
+            for r in tables["steps"] if r["avg_seconds"] is not None}
+    query = {"from": scope.start.isoformat(), "to": scope.end.isoformat(), "center": center, "service": service,
+             "department": department}
+    has_diagram = False
+    if filters["service_code"]:
+        try:
+            has_diagram = diagram.bpmn_of(processes.latest_version(db, filters["service_code"])) is not None
+        except NotFound:
+            has_diagram = False
+    return render(request, "reports.html", tables=tables, labels=labels, backlog=backlog, compliance=compliance,
+                  daily=daily, heat=json.dumps(heat, ensure_ascii=False), has_diagram=has_diagram,
+                  scope=scope, filters=query, query=urlencode({k: v for k, v in query.items() if v}),
+                  services=_services(db), centers=db.exec(select(Center).order_by(col(Center.code))).all(),
+                  duration=lambda s: duration(s, lang))
+
+
+@router.get("/reports/diagram.bpmn")
+def heat_diagram(request: Request, viewer: SignedIn, db: DbSession, service: str) -> Response:
+    if not viewer.signed_in.has(*READERS):
+        raise Forbidden(N_("The performance figures are for supervisors and admins."))
+    content = diagram.bpmn_of(processes.latest_version(db, service))
+    if content is None:
+        raise NotFound(N_("This service's diagram has no layout to draw."))
+    return Response(content, media_type="application/xml")
+
+
+@router.get("/reports/export/{name}.{kind}")
+def export(request: Request, name: str, kind: str, viewer: SignedIn, db: DbSession, start: From = "",
+           to: str = "", center: str = "", service: str = "", department: str = "") -> Response:
+    if name not in TABLES or kind not in ("csv", "xlsx"):
+        raise NotFound(N_("There is no such export."))
+    filters = _filters(start, to, center, service, department)
+    scope, rows = report(name, session=db, actor=viewer.signed_in, settings=settings_of(request), **filters)
+    filename = f"{name}_{scope.start.isoformat()}_{scope.end.isoformat()}.{kind}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if kind == "csv":
+        return Response(report_export.to_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)
+    return Response(report_export.to_xlsx(rows, name), media_type=report_export.XLSX_TYPE, headers=headers)
