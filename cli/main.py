@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from cli import audit as audit_commands
-from engine import case_migration, process_tests, processes, workflows
+from engine import case_migration, centers, process_tests, processes, workflows
 from engine.bpmn.compiler import PATHS_FILE, PackageRefused, compile_package
 from engine.errors import DomainError, Invalid
 from engine.packages import find_packages, read_package
@@ -102,8 +102,10 @@ def _print_refusal(folder: Path, exc: Invalid) -> None:
 def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
     password = args.password or getpass.getpass("password: ")
     with _session(settings) as session:
+        center = centers.by_code(session, args.center).id if args.center else None
         user = create_user(session=session, username=args.username, password=password,
-                           full_name=args.full_name or args.username, roles=args.roles, settings=settings)
+                           full_name=args.full_name or args.username, roles=args.roles, settings=settings,
+                           center_id=center)
     print(f"user {user.username} created with roles {', '.join(user.roles) or '(none)'}")
     return 0
 
@@ -135,11 +137,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_tick(settings: Settings, _args: argparse.Namespace) -> int:
+    from engine import escalation
     from engine.timers import tick
 
     with _session(settings) as session:
         moved = tick(session=session, settings=settings)
-    print(f"{moved} case(s) advanced by due timers")
+        sla = escalation.tick(session=session, settings=settings)
+    print(f"{moved} case(s) advanced by due timers; {sla.reminded} task(s) reminded, {sla.escalated} escalated")
     return 0
 
 
@@ -169,6 +173,7 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--full-name")
     add.add_argument("--password", help="prompted for when not given")
     add.add_argument("--role", dest="roles", action="append", default=[], help="repeat for several roles")
+    add.add_argument("--center", help="the code of the service center the user works at (none: every center)")
     add.set_defaults(func=cmd_users_add)
     procs = sub.add_parser("processes", help="deploy services").add_subparsers(dest="processes_command",
                                                                               required=True)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, col, select
 
+from cli.main import main
 from engine import centers
 from engine.errors import Conflict, Invalid, NotFound
-from engine.settings import Settings
+from engine.settings import Settings, get_settings
 from engine.users import Actor
 from storage.db import engine_for
-from storage.models import Case, Task
+from storage.models import Case, Task, User
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import Api
 
@@ -70,3 +71,26 @@ def test_case_and_its_tasks_take_the_clerks_center(api: Api) -> None:
                              .order_by(col(Task.created_at))).all()
     assert [(name, center) for name, center in tasks] == [("register", ids["DIST-A1"]),
                                                            ("review", ids["DIST-A1"])]
+
+
+def test_cli_adds_a_user_at_a_center_and_ticks_escalation(settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    with Session(engine_for(settings.database_url)) as session:
+        ids = _tree(session)
+    monkeypatch.setenv("SHUBBAK_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("SHUBBAK_VAR_DIR", str(settings.var_dir))
+    monkeypatch.setenv("SHUBBAK_PASSWORD_TIME_COST", "1")
+    monkeypatch.setenv("SHUBBAK_PASSWORD_MEMORY_KIB", "64")
+    get_settings.cache_clear()
+    try:
+        assert main(["users", "add", "clerk_a1", "--password", "correct horse", "--role", "front_desk",
+                     "--center", "DIST-A1"]) == 0
+        assert main(["users", "add", "clerk_x", "--password", "correct horse", "--center", "NOPE"]) == 1
+        assert main(["tick"]) == 0
+        assert "0 task(s) reminded, 0 escalated" in capsys.readouterr().out
+    finally:
+        get_settings.cache_clear()
+    with Session(engine_for(settings.database_url)) as session:
+        user = session.exec(select(User).where(col(User.username) == "clerk_a1")).one()
+        assert user.center_id == ids["DIST-A1"]
+        assert session.exec(select(User).where(col(User.username) == "clerk_x")).first() is None
