@@ -136,3 +136,23 @@ def test_the_modelers_calls(pages: Pages) -> None:
     assert r.json()["migrate"] == "/services/audit_case/migrations?to=2"
     r = pages.client.post("/services/audit_case/draft/publish", json={}, headers=headers)
     assert r.json()["created"] is False and "الإصدار 2" in r.json()["message"]
+
+
+def test_an_english_reader_gets_the_problems_in_english(pages: Pages) -> None:
+    api = Api(pages.client, pages.settings)
+    deploy(api)
+    pages.as_user("analyst")
+    assert pages.post("/preferences", {"language": "en", "next": "/services"}, token_from="/services"
+                      ).status_code == 303
+    page = pages.client.get("/services/audit_case/modeler").text
+    assert ">Save draft<" in page and 'lang="en"' in page
+    files = pages.client.get("/services/audit_case/draft.json").json()["files"]
+    broken = {**files, "audit_case.bpmn": files["audit_case.bpmn"].replace(' default="f_reject"', "").replace(
+        '<bpmn:conditionExpression>decision == "return"</bpmn:conditionExpression>', "")}
+    body = pages.client.post("/services/audit_case/draft/validate", json={"files": broken},
+                             headers={"X-CSRF-Token": _csrf(pages)}).json()
+    assert body["message"] == "Problems found: 1"
+    problem = body["problems"][0]
+    assert problem["kind"] == "exclusive gateway"
+    assert problem["reason"].startswith("this exclusive gateway 'Decision?' has 2 outgoing flows")
+    assert problem["remedy"] == "add a condition to each outgoing flow, or mark one flow as the gateway's default"
