@@ -5,12 +5,16 @@ Drafts never run: a case opened while a draft is saved starts on the newest publ
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlmodel import Session
 
+from cli.main import main
 from engine import processes
 from engine.packages import read_package
+from engine.settings import get_settings
 from engine.users import Actor
 from storage.db import engine_for
 from tests.support.api import Api
@@ -162,3 +166,41 @@ def test_publish_refuses_a_stale_draft_and_another_service(api: Api) -> None:
     r = api.client.post(URL + "/publish", headers=amal)
     assert r.status_code == 422 and "another_case" in r.json()["detail"][0]["message"]
     assert api.client.get("/api/services/another_case/draft", headers=amal).status_code == 404  # nothing deployed
+
+
+def test_the_command_line_and_the_modeler_give_one_version(sqlite_api: Api, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """The modeler publishes; the folder holding the same files, deployed by `shubbak processes deploy`, is
+    the same version; then the other way round: the command line first, the modeler's publish finds it."""
+    api = sqlite_api
+    monkeypatch.setenv("SHUBBAK_DATABASE_URL", api.settings.database_url)
+    get_settings.cache_clear()
+    try:
+        deploy(api)
+        analyst = api.user("analyst")
+        changed = _renamed(_files())
+        assert _save(api, analyst, changed, 0).status_code == 200
+        r = api.client.post(URL + "/publish", headers=analyst)
+        assert (r.status_code, r.json()["version"]) == (201, 2)
+        folder = _write(tmp_path / "v2", changed)
+        assert main(["processes", "deploy", str(folder)]) == 0
+        assert capsys.readouterr().out.split() == ["unchanged", "audit_case", "v2", f"({r.json()['sha256'][:12]})"]
+
+        third = _renamed(_files(), "Give the permit")
+        assert main(["processes", "deploy", str(_write(tmp_path / "v3", third))]) == 0
+        assert capsys.readouterr().out.split()[:3] == ["deployed", "audit_case", "v3"]
+        assert _save(api, analyst, third, 1).status_code == 200
+        r = api.client.post(URL + "/publish", headers=analyst)
+        assert (r.status_code, r.json()["version"], r.json()["created"]) == (200, 3, False)
+    finally:
+        get_settings.cache_clear()
+
+
+def _write(folder: Path, files: dict[str, str]) -> Path:
+    """A service folder as processes/ holds it: forms under forms/."""
+    for name, text in files.items():
+        path = folder / ("forms" if name.endswith(".json") and name != "paths.json" else "") / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return folder
