@@ -1,10 +1,12 @@
-"""The non-interrupting boundary timers of the real services, made due without waiting days for them.
+"""The boundary timers of the real services, made due without waiting days for them.
 
 A case is brought through the API to the task that carries the timer; the timer's computed due time
 (``internal_data["event_value"]``, the ISO datetime SpiffWorkflow's DurationTimerEventDefinition stores
-when it first evaluates "P10D"/"P5D") is then moved into the past in the stored state, exactly as if the
+when it first evaluates "P10D", "P3D"...) is then moved into the past in the stored state, exactly as if the
 days had passed. The periodic tick must fire it, leave the user task waiting (the timer does not
-interrupt), and the case must still finish along its normal path.
+interrupt), and the case must still finish along its normal path. An interrupting timer (a deadline: unpaid
+fee, vehicle not brought back) withdraws its task and ends the case at the lapse end event, and the case
+still replays to its record.
 """
 
 from __future__ import annotations
@@ -44,6 +46,27 @@ TIMERS = [
     pytest.param("commercial_activity_license", "violations_remedied_then_approved", "civil_defense_inspection",
                  "civil_defense_overdue", "escalate_civil_defense",
                  id="commercial_activity_license-civil_defense_overdue"),
+    pytest.param("marriage_certificate_extract", "archive_record_issued", "archive_retrieval", "archive_overdue",
+                 "escalate_archive", id="marriage_certificate_extract-archive_overdue"),
+    pytest.param("vehicle_ownership_transfer", "transferred", "traffic_review", "traffic_overdue",
+                 "escalate_traffic", id="vehicle_ownership_transfer-traffic_overdue"),
+    pytest.param("utility_connection", "connected", "install_meter", "installation_overdue",
+                 "escalate_installation", id="utility_connection-installation_overdue"),
+    pytest.param("social_pension", "granted", "field_research", "research_overdue", "escalate_research",
+                 id="social_pension-research_overdue"),
+    pytest.param("inquiry_suggestion", "answered_by_supervisor", "answer_inquiry", "answer_overdue",
+                 "escalate_answer", id="inquiry_suggestion-answer_overdue"),
+]
+
+# Interrupting timers: (service, path walked, task carrying the timer, boundary timer, end event it leads to).
+# When one fires, the task is withdrawn and the case ends there.
+DEADLINES = [
+    pytest.param("road_occupancy_permit", "sidewalk_approved", "collect_fee", "payment_deadline", "approval_lapsed",
+                 id="road_occupancy_permit-payment_deadline"),
+    pytest.param("vehicle_license_renewal", "failed_repaired_renewed", "repair_vehicle", "repair_deadline",
+                 "request_lapsed", id="vehicle_license_renewal-repair_deadline"),
+    pytest.param("utility_connection", "connected", "pay_connection_fee", "payment_deadline", "request_lapsed",
+                 id="utility_connection-payment_deadline"),
 ]
 
 
@@ -82,7 +105,7 @@ def _make_timer_due(settings: Settings, case_id: int, timer_id: str) -> None:
         timers = _waiting_timers(workflow)
         assert [t.task_spec.bpmn_id for t in timers] == [timer_id]
         due = datetime.fromisoformat(timers[0].internal_data["event_value"])
-        assert due > datetime.now(UTC) + timedelta(days=4)  # armed days ahead when the task became ready
+        assert due > datetime.now(UTC) + timedelta(days=2)  # armed days ahead (P3D is the shortest timer)
         past = datetime.now(UTC) - timedelta(minutes=1)
         timers[0].internal_data["event_value"] = past.isoformat()
         session.execute(update(Case).where(col(Case.id) == case_id)
@@ -146,6 +169,33 @@ def test_due_boundary_timer_fires_without_interrupting(sqlite_api: Api, service:
     assert after["status"] == "completed"
     assert after["outcome"] == path.end_event
     assert {key: after["data"].get(key) for key in path.expected_data} == path.expected_data
+
+
+@pytest.mark.parametrize(("service", "path_name", "task_name", "timer_id", "end_event"), DEADLINES)
+def test_due_deadline_withdraws_the_task_and_ends_the_case(sqlite_api: Api, service: str, path_name: str,
+                                                           task_name: str, timer_id: str, end_event: str) -> None:
+    api, settings = sqlite_api, sqlite_api.settings
+    case, _ = _walk_to(api, find_path(service, path_name), task_name)
+    events_before = _events(api, case["id"])
+
+    _make_timer_due(settings, case["id"], timer_id)
+    assert _tick(settings) == 1
+
+    auditor = api.user("auditor")
+    after = api.client.get(f"/api/cases/{case['id']}", headers=auditor).json()
+    assert (after["status"], after["outcome"], after["tasks"]) == ("completed", end_event, [])
+    assert after["data"]["outcome"] == "lapsed"
+    events = _events(api, case["id"])
+    assert [e["kind"] for e in events] == [*(e["kind"] for e in events_before), "timer_fired", "case_completed"]
+    assert events[-2]["data"]["timers"] == [timer_id]
+    stored, workflow = _stored(settings, case["id"])
+    assert stored.timer_due_at is None
+    assert runner.is_completed(workflow)
+    withdrawn = api.complete(case["tasks"][0]["id"], {}, api.user("front_desk"))
+    assert (withdrawn.status_code, withdrawn.json()) == (409, {"detail": "the task is already cancelled"})
+    replayed = api.client.get(f"/api/cases/{case['id']}/replay", headers=auditor).json()
+    assert replayed == {"consistent": True, "events_replayed": len(events), "divergence": None}
+    assert _tick(settings) == 0
 
 
 @pytest.mark.parametrize(("service", "path_name", "task_name", "armed"), [
