@@ -4,7 +4,8 @@ Prints cases/s for (a) bare SpiffWorkflow with a serialize+restore after every u
 commands with database commits, (c) the HTTP API under uvicorn driven by concurrent clients; then the inbox
 latency and the server's memory; then (d) document uploads through the API against the minio SDK's put_object
 to the same S3 server; then (e) the auditors' figures (bench/audit.py: replaying a 50-event case, `audit verify`
-over 100,000 cases). The last line is `ratio api/bare = X.XX`.
+over 100,000 cases); then (f) leadership's report routes over 1,000,000 cases in PostgreSQL (bench/reports.py).
+The last line is `ratio api/bare = X.XX`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from bench import audit, bare, direct, documents, history, http, seed
+from bench import audit, bare, direct, documents, history, http, reports, seed
 from bench.workload import package
 from engine import processes
 from engine.settings import Settings
@@ -78,6 +79,8 @@ def main() -> None:
     p.add_argument("--document-mb", type=int, default=10, help="size of each uploaded file")
     p.add_argument("--audit-cases", type=int, default=100_000, help="cases `audit verify` checks")
     p.add_argument("--replay-repetitions", type=int, default=50)
+    p.add_argument("--report-cases", type=int, default=1_000_000, help="cases of the reports benchmark (PostgreSQL)")
+    p.add_argument("--report-requests", type=int, default=100, help="requests to each report route")
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="shubbak-bench-") as tmp:
@@ -145,6 +148,8 @@ def main() -> None:
 
         for line in audit.report(lambda name: prepare_empty(folder, name), cases=args.audit_cases,
                                  repetitions=args.replay_repetitions):
+            print(line, flush=True)
+        for line in reports.report(folder, cases=args.report_cases, requests=args.report_requests):
             print(line, flush=True)
         print(f"ratio api/bare = {api_rate / bare_rate:.2f}")
 
