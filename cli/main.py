@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from cli import audit as audit_commands
+from cli import reports as report_commands
 from engine import case_migration, centers, process_tests, processes, workflows
 from engine.bpmn.compiler import PATHS_FILE, PackageRefused, compile_package
 from engine.errors import DomainError, Invalid
@@ -189,6 +190,7 @@ def parser() -> argparse.ArgumentParser:
     mig.add_argument("--dry-run", action="store_true", help="only list which cases can move, and why not")
     mig.set_defaults(func=cmd_migrate_cases)
     audit_commands.add_commands(sub)
+    report_commands.add_commands(sub)
     return p
 
 
