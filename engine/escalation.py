@@ -194,9 +194,8 @@ def _escalated_to_actor(session: Session, task: Any, actor: Actor, settings: Set
         return True
     if task.escalation_level < 2:
         return False
-    case = session.get(Case, task.case_id)
-    assert case is not None
-    rules = processes.cache.get(session, case.process_version_id, settings).service.escalation
+    version_id = session.exec(select(Case.process_version_id).where(col(Case.id) == task.case_id)).one()
+    rules = processes.cache.get(session, version_id, settings).service.escalation
     reached = {role_of_level(rules, level) for level in range(2, min(task.escalation_level, len(rules.levels) + 1)
                                                                + 1)}
     return bool(actor.roles & reached)
@@ -215,9 +214,11 @@ def overdue(*, session: Session, actor: Actor, settings: Settings, now: datetime
         query = query.where(_TASKS.c.center_id.in_(visible))
     if service_code:
         query = query.where(_TASKS.c.service_code == service_code)
-    if not actor.has(*SUPERVISING):
-        query = query.where(_TASKS.c.escalation_level >= 2)
-    rows = session.connection().execute(query.order_by(_TASKS.c.due_at, _TASKS.c.id)).all()
+    query = query.order_by(_TASKS.c.due_at, _TASKS.c.id)
+    if actor.has(*SUPERVISING):
+        return list(session.connection().execute(query.offset(offset).limit(limit)).all())
+    # A role named by escalation levels: the tasks escalated to level 2 or above, those that reached its level.
+    rows = session.connection().execute(query.where(_TASKS.c.escalation_level >= 2)).all()
     mine = [row for row in rows if _escalated_to_actor(session, row, actor, settings)]
     return mine[offset:offset + limit]
 

@@ -272,3 +272,24 @@ def test_service_toml_sla_wins_over_the_diagrams_property(session: Session, sett
     compiled = processes.cache.get(session, version.id, settings)
     assert (compiled.user_tasks["check"].sla_days, compiled.user_tasks["intake"].sla_days) == (4.0, 1.0)
     assert compiled.user_tasks["sign"].sla_days is None
+
+
+def test_overdue_queue_pages_most_overdue_first(session: Session, settings: Settings, people: People) -> None:
+    first, first_check = _at_check(session, settings, people)
+    with clock.frozen(T0 + timedelta(hours=1)):
+        second = cases.open_case(session=session, service_code="sla_escalation", citizen=CITIZEN, data={},
+                                 actor=people.clerk, settings=settings)
+    assert second.id is not None
+    _complete(session, settings, second.id, "intake", people.clerk, T0 + timedelta(hours=1))
+    [second_check] = _ready(session, second.id)
+    later = cairo(2026, 12, 10, 10, 0)
+
+    def page(offset: int, limit: int) -> list[str]:
+        return [r.id for r in escalation.overdue(session=session, actor=people.supervisor, settings=settings,
+                                                 now=later, offset=offset, limit=limit)]
+
+    assert page(0, 10) == [first_check.id, second_check.id]
+    assert page(1, 1) == [second_check.id] and page(2, 1) == []
+    escalation.tick(session=session, settings=settings, now=later)
+    assert [r.id for r in escalation.overdue(session=session, actor=people.director, settings=settings, now=later,
+                                             offset=1, limit=5)] == [second_check.id]
