@@ -94,7 +94,8 @@ class Task(SQLModel, table=True):
     """Projection of one user task of a case; ``id`` is SpiffWorkflow's task id."""
 
     __tablename__ = "task"
-    __table_args__ = (Index("ix_task_inbox", "state", "lane", "created_at"),)
+    # ix_task_due: the overdue queue and the escalation tick (ready tasks by due time).
+    __table_args__ = (Index("ix_task_inbox", "state", "lane", "created_at"), Index("ix_task_due", "state", "due_at"))
 
     id: str = Field(primary_key=True, max_length=36)
     case_id: int = Field(foreign_key="case_file.id", index=True)

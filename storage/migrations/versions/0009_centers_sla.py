@@ -40,12 +40,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('escalation_level', sa.Integer(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('escalated_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f('ix_task_center_id'), ['center_id'], unique=False)
+        batch_op.create_index('ix_task_due', ['state', 'due_at'], unique=False)
         batch_op.create_foreign_key('fk_task_center_id', 'center', ['center_id'], ['id'])
 
 
 def downgrade() -> None:
     with op.batch_alter_table('task', schema=None) as batch_op:
         batch_op.drop_constraint('fk_task_center_id', type_='foreignkey')
+        batch_op.drop_index('ix_task_due')
         batch_op.drop_index(batch_op.f('ix_task_center_id'))
         batch_op.drop_column('escalated_at')
         batch_op.drop_column('escalation_level')
