@@ -8,11 +8,13 @@
   const base = `/services/${encodeURIComponent(code)}`;
   const $ = (id) => document.getElementById(id);
   const outcome = $("outcome");
-  const state = { files: {}, revision: 0, bpmn: null, dmn: null, text: null, dirty: new Set() };
+  // baseline: each diagram as the editor exports it right after opening; an export equal to it means nothing
+  // was changed, and the file keeps its bytes (the same files give the same version).
+  const state = { files: {}, revision: 0, bpmn: null, dmn: null, text: null, baseline: {} };
 
   const bpmn = new window.BpmnJS({ container: $("bpmn-canvas") });
   const dmn = window.DmnJS ? new window.DmnJS({ container: $("dmn-canvas") }) : null;
-  window.shubbakModeler = bpmn; // for tests and the browser's console
+  window.shubbakModeler = bpmn; // for tests and the browser's console (window.shubbakDmn: the tables)
 
   const say = (text, kind) => { outcome.textContent = text; outcome.className = kind ? `flash ${kind}` : ""; };
 
@@ -38,9 +40,14 @@
   }
 
   // Keep what the editors hold in state.files; an untouched diagram keeps its bytes (same files, same version).
+  async function exported(editor, name) {
+    const { xml } = await editor.saveXML({ format: true });
+    if (xml !== state.baseline[name]) state.files[name] = xml;
+  }
+
   async function collect() {
-    if (state.bpmn && state.dirty.has(state.bpmn)) state.files[state.bpmn] = (await bpmn.saveXML({ format: true })).xml;
-    if (dmn && state.dmn && state.dirty.has(state.dmn)) state.files[state.dmn] = (await dmn.saveXML({ format: true })).xml;
+    if (state.bpmn && state.baseline[state.bpmn] !== undefined) await exported(bpmn, state.bpmn);
+    if (dmn && state.dmn && state.baseline[state.dmn] !== undefined) await exported(dmn, state.dmn);
     if (state.text !== null) state.files[state.text] = $("text-content").value;
   }
 
@@ -49,6 +56,7 @@
     state.bpmn = name;
     try {
       await bpmn.importXML(state.files[name]);
+      state.baseline[name] = (await bpmn.saveXML({ format: true })).xml;
       bpmn.get("canvas").zoom("fit-viewport", "auto");
       root.dataset.bpmnReady = "true";
     } catch (error) {
@@ -62,11 +70,10 @@
     state.dmn = name;
     try {
       await dmn.importXML(state.files[name]);
-      const views = dmn.getViews();
-      const table = views.find((v) => v.type === "decisionTable");
+      state.baseline[name] = (await dmn.saveXML({ format: true })).xml;
+      const table = dmn.getViews().find((v) => v.type === "decisionTable");
       if (table) await dmn.open(table);
-      const viewer = dmn.getActiveViewer();
-      if (viewer) viewer.on("elements.changed", () => state.dirty.add(state.dmn));
+      window.shubbakDmn = dmn;
       root.dataset.dmnReady = "true";
     } catch (error) {
       $("dmn-canvas").textContent = root.dataset.failed + error.message;
@@ -183,7 +190,6 @@
     }
   }));
 
-  bpmn.on("commandStack.changed", () => { if (state.bpmn) state.dirty.add(state.bpmn); });
   $("bpmn-file").addEventListener("change", (e) => showBpmn(e.target.value));
   $("dmn-file").addEventListener("change", (e) => showDmn(e.target.value));
   $("text-file").addEventListener("change", (e) => showText(e.target.value));

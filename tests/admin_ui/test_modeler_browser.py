@@ -49,6 +49,13 @@ DROP_CONDITIONS = """() => {
 # Said on the console by the browser (the page has no favicon; failed loads are caught by status below) and
 # by dmn-js's bundled Inferno, whose production build still prints its development notice.
 QUIET = ("Failed to load resource", "It looks like you're using a minified copy of the development build of Inferno")
+ANNOTATE_RULE = """() => {
+  // The fee table's first rule gets an annotation (its description): the table is edited, the fees are not.
+  const viewer = window.shubbakDmn.getActiveViewer();
+  const row = viewer.get("sheet").getRoot().rows[0];
+  viewer.get("modeling").updateProperties(row, { description: "Reviewed in 2026" });
+  return row.businessObject.id;
+}"""
 UNDO_TWICE = """() => { const stack = window.shubbakModeler.get("commandStack"); stack.undo(); stack.undo(); }"""
 
 
@@ -139,6 +146,7 @@ def walk_the_modeler(sqlite_settings: Settings, shots: Path) -> list[Path]:
         page.evaluate(UNDO_TWICE)
 
         assert page.evaluate(ADD_TASK) == "archive_copy"
+        rule = page.evaluate(ANNOTATE_RULE)
         page.get_by_role("button", name="نشر").click()
         expect(page.locator("#outcome")).to_have_text("احفظ المسودة قبل النشر.")
         page.get_by_role("button", name="حفظ المسودة").click()
@@ -178,8 +186,10 @@ def walk_the_modeler(sqlite_settings: Settings, shots: Path) -> list[Path]:
         walk.shot(page, "migration-done")
         page.goto("/services/building_permit?a=1&b=2")
         expect(page.locator("#diff tr.added", has_text="archive_copy")).to_contain_text("Archive a copy")
-        # Only what was edited changed: the decision table and the forms went back byte for byte.
-        expect(page.locator("#diff tr.changed td[colspan]")).to_have_text(["building_permit.bpmn", "paths.json"])
+        # Only what was edited changed: the forms went back byte for byte.
+        expect(page.locator("#diff tr.changed", has_text=rule)).to_contain_text("content")
+        expect(page.locator("#diff tr.changed td[colspan]")).to_have_text(
+            ["building_permit.bpmn", "building_permit_fee.dmn", "paths.json"])
         expect(page.locator("#versions tbody tr")).to_have_count(2)
         assert errors == [], errors
         assert refused == ["422 services/building_permit/draft/publish"]  # the refused publish, nothing else
@@ -189,6 +199,7 @@ def walk_the_modeler(sqlite_settings: Settings, shots: Path) -> list[Path]:
                                                        ProcessVersion.version == 2)).one()
         assert v2.created_by == "analyst"
         assert v2.meta["user_tasks"]["archive_copy"]["lane"] == "front_desk"
+        assert "Reviewed in 2026" in v2.files["building_permit_fee.dmn"]
         assert session.exec(select(ServiceDraft)).one().saved_by == "analyst"
         for case_id in found["cases"]:
             case = session.get(Case, case_id)
