@@ -6,8 +6,8 @@ production) and does, for every ready task with a due time:
 * **remind** once, when the due time is ``remind_hours`` away or less (the service's ``[escalation]
   remind_hours``, else the setting ``escalation_remind_hours``): a ``task_reminded`` event on the case's chain
   and ``task.reminded_at``. The event goes through engine/hooks.py like every other, so a writer of messages
-  registered there sees it in the same transaction: its data carries ``task_id``, ``lane``, ``title``,
-  ``due_at`` (ISO) — enough to write a message to the lane's officers.
+  registered there sees it in the same transaction: ``sla_events.reminders_in(case, events)`` reads the lanes
+  to remind (task, lane, title, due time) — enough to write a message to the lane's officers.
 * **escalate**: a task past its due time is at level 1 (it shows in the supervisors' overdue queue); each of
   the service's ``[[escalation.levels]]`` (``after_days`` working days overdue, ``role``) is level 2, 3, ...
   Each level reached writes a ``task_escalated`` event and sets ``task.escalation_level``/``escalated_at``.
@@ -29,7 +29,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from engine import calendars, centers, clock, processes, workflows
+from engine import calendars, centers, clock, processes, sla_events, workflows
 from engine.cases import load_case
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.service_info import Escalation
@@ -147,7 +147,7 @@ def _remind(session: Session, moment: datetime, row: Any) -> int:
         return 0
     case = load_case(session, row.case_id)
     workflows.append_to_chain(session, case, actor=SYSTEM.username, events=[(
-        "task_reminded", task.name, {"task_id": task.id, "lane": task.lane, "title": task.title,
+        sla_events.TASK_REMINDED, task.name, {"task_id": task.id, "lane": task.lane, "title": task.title,
                                      "due_at": clock.iso(aware(task.due_at))})])
     workflows.commit_or_conflict(session)
     return 1
@@ -165,7 +165,7 @@ def _escalate(session: Session, moment: datetime, row: Any, rules: Escalation, t
         return 0
     case = load_case(session, row.case_id)
     events: list[tuple[str, str | None, dict[str, Any]]] = [
-        ("task_escalated", task.name, {"task_id": task.id, "level": level, "role": role_of_level(rules, level),
+        (sla_events.TASK_ESCALATED, task.name, {"task_id": task.id, "level": level, "role": role_of_level(rules, level),
                                        "lane": task.lane, "due_at": clock.iso(aware(task.due_at))})
         for level in range(current + 1, target + 1)]
     workflows.append_to_chain(session, case, actor=SYSTEM.username, events=events)
@@ -260,7 +260,8 @@ def reassign(*, session: Session, task_id: str, to: str | None, actor: Actor, se
             raise Conflict("the task was completed at the same moment")
         case = load_case(session, task.case_id)
         workflows.append_to_chain(session, case, actor=actor.username, events=[(
-            "task_reassigned", task.name, {"task_id": task.id, "from": previous, "to": to, "lane": task.lane})])
+            sla_events.TASK_REASSIGNED, task.name,
+            {"task_id": task.id, "from": previous, "to": to, "lane": task.lane})])
         workflows.commit_or_conflict(session)
     session.refresh(task)
     return task

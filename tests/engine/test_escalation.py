@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session, col, select
 
-from engine import cases, clock, escalation, processes, tasks, timers
+from engine import cases, clock, escalation, hooks, processes, sla_events, tasks, timers
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.escalation import aware
 from engine.packages import read_package
@@ -293,3 +293,27 @@ def test_overdue_queue_pages_most_overdue_first(session: Session, settings: Sett
     escalation.tick(session=session, settings=settings, now=later)
     assert [r.id for r in escalation.overdue(session=session, actor=people.director, settings=settings, now=later,
                                              offset=1, limit=5)] == [second_check.id]
+
+
+def test_hooks_see_reminders_and_escalations_in_the_cases_transaction(
+        session: Session, settings: Settings, people: People, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Any] = []
+
+    def record(written: hooks.Written) -> None:
+        seen.extend(sla_events.reminders_in(written.case, written.events))
+        seen.extend(sla_events.escalations_in(written.case, written.events))
+
+    case, check = _at_check(session, settings, people)
+    monkeypatch.setattr(hooks, "_HOOKS", [*hooks._HOOKS, record])
+    assert check.due_at is not None
+    due = aware(check.due_at)
+    escalation.tick(session=session, settings=settings, now=due - timedelta(hours=1))
+    escalation.tick(session=session, settings=settings, now=cairo(2026, 12, 2, 10, 0))
+    assert seen == [
+        sla_events.Reminder(case_id=case.id, tracking_number=case.tracking_number, service_code="sla_escalation",
+                            task_id=check.id, task_name="check", title="Check", lane="officer",
+                            due_at=clock.iso(due)),
+        sla_events.Escalated(case_id=case.id, tracking_number=case.tracking_number, task_id=check.id,
+                             task_name="check", lane="officer", level=1, role="supervisor"),
+        sla_events.Escalated(case_id=case.id, tracking_number=case.tracking_number, task_id=check.id,
+                             task_name="check", lane="officer", level=2, role="director")]
