@@ -59,7 +59,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
         raise process_failed(exc) from exc
     values, _ready = workflows.snapshot(workflow, process)
     sla = process.service.sla_days
-    ticket_id = queue_links.linkable(session, ticket, settings) if ticket else None
+    ticket_id = queue_links.linkable(session, ticket, settings, actor.center_id) if ticket else None
     with write_lock(session):
         for _ in range(_TRACKING_ATTEMPTS):
             case = Case(tracking_number=tracking.new_tracking_number(settings.tracking_digits),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -38,8 +39,8 @@ def _wait_words(lang: Lang, seconds: float | None) -> str:
     return lang.gettext("About %(minutes)s min", minutes=lang.number(minutes))
 
 
-def _categories(db: DbSession, settings: Settings, lang: Lang) -> list[dict[str, Any]]:
-    found = estimate.estimates(db, settings)
+def _categories(db: DbSession, settings: Settings, lang: Lang, center_id: int | None = None) -> list[dict[str, Any]]:
+    found = estimate.estimates(db, settings, center_id)
     return [{"code": c.code, "letter": c.letter, "name": _name(lang, c), "waiting": found[c.code].waiting,
              "wait": _wait_words(lang, found[c.code].wait_seconds)} for c in config.categories(db)]
 
@@ -48,27 +49,38 @@ def _name(lang: Lang, category: QueueCategory) -> str:
     return lang.pick({"ar": category.name_ar, "en": category.name_en}, category.code)
 
 
+def _center(center: str) -> str:
+    """A kiosk's or a board's center, by its code in the address (``?center=``): the machine's bookmark."""
+    return center.strip()[:32]
+
+
 @router.get("/queue/kiosk")
-def kiosk(request: Request, viewer: CurrentViewer, db: DbSession) -> HTMLResponse:
-    return render(request, "queue_kiosk.html", categories=_categories(db, settings_of(request), viewer.lang),
-                  priorities=[(p, PRIORITY_WORDS[p]) for p in PRIORITIES[::-1]], error=None)
+def kiosk(request: Request, viewer: CurrentViewer, db: DbSession, center: str = "") -> HTMLResponse:
+    center_id = config.center_id_of(db, _center(center))
+    return render(request, "queue_kiosk.html", center=_center(center),
+                  categories=_categories(db, settings_of(request), viewer.lang, center_id),
+                  priorities=[(p, PRIORITY_WORDS[p]) for p in PRIORITIES[::-1]])
 
 
 @router.post("/queue/kiosk")
 def kiosk_issue(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> Response:
     settings = settings_of(request)
     client = request.client.host if request.client else "unknown"
+    center = _center(str(form.get("center", "")))
     ticket = tickets.issue(session=db, category_code=str(form.get("category", "")),
-                           priority=str(form.get("priority", "normal")), settings=settings, client=client)
-    return redirect(f"/queue/ticket/{ticket.number}")
+                           priority=str(form.get("priority", "normal")), settings=settings, client=client,
+                           center_id=config.center_id_of(db, center))
+    return redirect(f"/queue/ticket/{ticket.number}" + (f"?center={quote(center)}" if center else ""))
 
 
 @router.get("/queue/ticket/{number}")
-def ticket_page(request: Request, number: str, viewer: CurrentViewer, db: DbSession) -> HTMLResponse:
+def ticket_page(request: Request, number: str, viewer: CurrentViewer, db: DbSession,
+                center: str = "") -> HTMLResponse:
     settings = settings_of(request)
-    ticket = tickets.by_number(db, number, settings)
+    ticket = tickets.by_number(db, number, settings, center_id=config.center_id_of(db, _center(center)))
     category = config.category(db, ticket.category_code)
     return render(request, "queue_ticket.html", ticket=ticket, category=_name(viewer.lang, category),
+                  center=_center(center),
                   priority=PRIORITY_WORDS.get(ticket.priority, ticket.priority),
                   status=STATUS_WORDS.get(ticket.status, ticket.status),
                   wait=_wait_words(viewer.lang, estimate.for_ticket(db, ticket, settings))
@@ -78,19 +90,20 @@ def ticket_page(request: Request, number: str, viewer: CurrentViewer, db: DbSess
 @router.get("/queue/counter")
 def counter_page(request: Request, viewer: SignedIn, db: DbSession, counter: int | None = None) -> HTMLResponse:
     settings = settings_of(request)
-    calls.check_clerk(viewer.signed_in, settings)
-    counters = config.counters(db)
-    chosen = config.counter(db, counter) if counter is not None else None
+    actor = viewer.signed_in
+    calls.check_clerk(actor, settings)
+    counters = config.counters(db, actor.center_id)  # the windows of the clerk's center
+    chosen = config.counter(db, counter, actor.center_id) if counter is not None else None
     current = tickets.at_counter(db, chosen.id) if chosen is not None and chosen.id is not None else None
     mine = chosen.categories if chosen is not None else None
     names = {c.code: _name(viewer.lang, c) for c in config.categories(db)}
     waiting = [{"number": t.number, "category": names.get(t.category_code, t.category_code),
                 "priority": PRIORITY_WORDS.get(t.priority, t.priority), "since": t.waiting_since}
-               for t in tickets.waiting(db, settings, mine)]
+               for t in tickets.waiting(db, settings, mine, actor.center_id)]
     return render(request, "queue_counter.html", counters=counters, chosen=chosen, ticket=current,
                   ticket_category=names.get(current.category_code, "") if current else "",
                   ticket_status=STATUS_WORDS.get(current.status, "") if current else "",
-                  waiting=waiting, categories=_categories(db, settings, viewer.lang), names=names,
+                  waiting=waiting, categories=_categories(db, settings, viewer.lang, actor.center_id), names=names,
                   actions=ACTION_WORDS)
 
 
@@ -127,9 +140,10 @@ def counter_action(request: Request, number: int, form: CheckedForm, viewer: Sig
 
 
 @router.get("/queue/board")
-def board_page(request: Request, viewer: CurrentViewer, db: DbSession) -> HTMLResponse:
+def board_page(request: Request, viewer: CurrentViewer, db: DbSession, center: str = "") -> HTMLResponse:
     settings = settings_of(request)
-    names = {c.code: _name(viewer.lang, c) for c in config.categories(db)}
-    return render(request, "queue_board.html", calls=board.latest(db, settings.queue_board_calls),
-                  counters=board.counters_now(db), categories=_categories(db, settings, viewer.lang),
-                  last_id=board.last_id(db), names=names)
+    center_id = config.center_id_of(db, _center(center))
+    return render(request, "queue_board.html", calls=board.latest(db, settings.queue_board_calls, center_id),
+                  counters=board.counters_now(db, center_id),
+                  categories=_categories(db, settings, viewer.lang, center_id), last_id=board.last_id(db),
+                  center=_center(center))

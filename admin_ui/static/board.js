@@ -44,7 +44,9 @@
     if (cell) { cell.textContent = call.ticket; }
   }
 
-  var source = new EventSource("/api/queue/board/events?after=" + encodeURIComponent(root.getAttribute("data-after") || "0"));
+  var center = root.getAttribute("data-center");
+  var source = new EventSource("/api/queue/board/events?after=" + encodeURIComponent(root.getAttribute("data-after") || "0") +
+                               (center ? "&center=" + encodeURIComponent(center) : ""));
   source.addEventListener("call", function (event) {
     var call = JSON.parse(event.data);
     show(call);

@@ -30,6 +30,7 @@ class TicketIssue(BaseModel):
     model_config = ConfigDict(extra="forbid")
     category: str = Field(min_length=1, max_length=40)
     priority: str = Field(default="normal", max_length=16)
+    center: str | None = Field(default=None, max_length=32)  # the kiosk's center (its code), if there are centers
 
 
 class TicketCall(BaseModel):
@@ -57,6 +58,7 @@ class CounterIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     categories: list[str] = Field(default_factory=list)
     open: bool = True
+    center: str | None = Field(default=None, max_length=32)
 
 
 class TicketPublic(BaseModel):
@@ -128,15 +130,18 @@ def _category_view(category: QueueCategory, found: estimate.Estimate) -> Categor
                           service_seconds=found.service_seconds, estimated_wait_seconds=found.wait_seconds)
 
 
-def _categories(session: Session, settings: Settings) -> list[CategoryPublic]:
-    found = estimate.estimates(session, settings)
+CenterQuery = Annotated[str | None, Query(max_length=32, description="the center's code, if there are centers")]
+
+
+def _categories(session: Session, settings: Settings, center_id: int | None = None) -> list[CategoryPublic]:
+    found = estimate.estimates(session, settings, center_id)
     return [_category_view(c, found[c.code]) for c in config.categories(session)]
 
 
 @router.get("/categories", response_model=list[CategoryPublic])
-def list_categories(session: SessionDep, settings: SettingsDep) -> list[CategoryPublic]:
+def list_categories(session: SessionDep, settings: SettingsDep, center: CenterQuery = None) -> list[CategoryPublic]:
     """The kiosk's buttons, each with its estimated wait (no sign-in)."""
-    return _categories(session, settings)
+    return _categories(session, settings, config.center_id_of(session, center))
 
 
 @router.put("/categories/{code}", response_model=CategoryPublic)
@@ -148,13 +153,15 @@ def save_category(code: str, body: CategoryIn, session: SessionDep, settings: Se
 
 
 @router.get("/counters", response_model=list[CounterPublic])
-def list_counters(session: SessionDep) -> list[CounterPublic]:
-    return [CounterPublic(**c) for c in board.counters_now(session)]
+def list_counters(session: SessionDep, center: CenterQuery = None) -> list[CounterPublic]:
+    return [CounterPublic(**c) for c in board.counters_now(session, config.center_id_of(session, center))]
 
 
 @router.put("/counters/{number}", response_model=CounterPublic)
 def save_counter(number: int, body: CounterIn, session: SessionDep, actor: CurrentActor) -> CounterPublic:
-    row = config.save_counter(session=session, number=number, actor=actor, **body.model_dump())
+    row = config.save_counter(session=session, number=number, actor=actor, name=body.name,
+                              categories=body.categories, open=body.open,
+                              center_id=config.center_id_of(session, body.center))
     return CounterPublic(number=row.number, name=row.name, categories=row.categories, open=row.open)
 
 
@@ -163,7 +170,7 @@ def issue_ticket(body: TicketIssue, request: Request, session: SessionDep, setti
     """The kiosk: no sign-in, at most SHUBBAK_QUEUE_ISSUE_MAX_PER_IP tickets per address and window."""
     client = request.client.host if request.client else "unknown"
     ticket = tickets.issue(session=session, category_code=body.category, priority=body.priority,
-                           settings=settings, client=client)
+                           settings=settings, client=client, center_id=config.center_id_of(session, body.center))
     return ticket_view(session, ticket, settings)
 
 
@@ -172,13 +179,14 @@ def list_waiting(session: SessionDep, settings: SettingsDep, actor: CurrentActor
                  category: Annotated[list[str] | None, Query()] = None) -> list[TicketPublic]:
     """Today's waiting tickets (of the given categories), for the counters."""
     calls.check_clerk(actor, settings)
-    return [ticket_view(session, t, settings) for t in tickets.waiting(session, settings, category)]
+    return [ticket_view(session, t, settings) for t in tickets.waiting(session, settings, category, actor.center_id)]
 
 
 @router.get("/tickets/{number}", response_model=TicketPublic)
-def get_ticket(number: str, session: SessionDep, settings: SettingsDep) -> TicketPublic:
+def get_ticket(number: str, session: SessionDep, settings: SettingsDep, center: CenterQuery = None) -> TicketPublic:
     """A ticket by the number the citizen holds (today's), with its status and estimated wait."""
-    return ticket_view(session, tickets.by_number(session, number, settings), settings)
+    found = tickets.by_number(session, number, settings, center_id=config.center_id_of(session, center))
+    return ticket_view(session, found, settings)
 
 
 @router.post("/counters/{number}/call-next", response_model=TicketPublic)
@@ -220,34 +228,34 @@ def transfer(number: str, body: TicketTransfer, session: SessionDep, settings: S
     return ticket_view(session, ticket, settings)
 
 
-def board_now(session: Session, settings: Settings) -> BoardPublic:
-    latest = board.latest(session, settings.queue_board_calls)
+def board_now(session: Session, settings: Settings, center_id: int | None = None) -> BoardPublic:
+    latest = board.latest(session, settings.queue_board_calls, center_id)
     return BoardPublic(calls=[CallPublic(**board.call_view(c)) for c in latest],
-                       counters=[CounterPublic(**c) for c in board.counters_now(session)],
-                       categories=_categories(session, settings), last_call_id=board.last_id(session))
+                       counters=[CounterPublic(**c) for c in board.counters_now(session, center_id)],
+                       categories=_categories(session, settings, center_id), last_call_id=board.last_id(session))
 
 
 @router.get("/board", response_model=BoardPublic)
-def get_board(session: SessionDep, settings: SettingsDep) -> BoardPublic:
+def get_board(session: SessionDep, settings: SettingsDep, center: CenterQuery = None) -> BoardPublic:
     """What the display board shows now (no sign-in: numbers and windows only, nothing personal)."""
-    return board_now(session, settings)
+    return board_now(session, settings, config.center_id_of(session, center))
 
 
 # Streams open in this process; the tests read it to see that a closed stream really ended.
 open_streams = 0
 
 
-def _calls_after(settings: Settings, cursor: int) -> list[dict[str, Any]]:
+def _calls_after(settings: Settings, cursor: int, center_id: int | None) -> list[dict[str, Any]]:
     with Session(engine_for(settings.database_url)) as session:
-        return [board.call_view(c) for c in board.after(session, cursor)]
+        return [board.call_view(c) for c in board.after(session, cursor, center_id)]
 
 
-def _last_call_id(settings: Settings) -> int:
+def _start(settings: Settings, center: str | None) -> tuple[int | None, int]:
     with Session(engine_for(settings.database_url)) as session:
-        return board.last_id(session)
+        return config.center_id_of(session, center), board.last_id(session)
 
 
-async def _events(request: Request, settings: Settings, cursor: int) -> AsyncIterator[str]:
+async def _events(request: Request, settings: Settings, cursor: int, center_id: int | None) -> AsyncIterator[str]:
     """Calls after ``cursor`` as they are made. The database is read in the thread pool for a moment per poll;
     the waits between polls are asyncio sleeps, so an open board holds no thread. The stream ends when the
     board goes away (Starlette cancels it) or after SHUBBAK_QUEUE_BOARD_STREAM_SECONDS; the browser then
@@ -261,7 +269,7 @@ async def _events(request: Request, settings: Settings, cursor: int) -> AsyncIte
         while time.monotonic() - started < settings.queue_board_stream_seconds:
             if await request.is_disconnected():
                 break
-            for call in await run_in_threadpool(_calls_after, settings, cursor):
+            for call in await run_in_threadpool(_calls_after, settings, cursor, center_id):
                 cursor = call["id"]
                 last_sent = time.monotonic()
                 yield f"id: {cursor}\nevent: call\ndata: {json.dumps(call, ensure_ascii=False)}\n\n"
@@ -275,11 +283,13 @@ async def _events(request: Request, settings: Settings, cursor: int) -> AsyncIte
 
 @router.get("/board/events")
 async def board_events(request: Request, settings: SettingsDep, after: Annotated[int | None, Query(ge=0)] = None,
-                       last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
-    """Server-sent events: one ``call`` event per call or recall, from ``Last-Event-ID`` (a reconnecting
-    browser), else ``after``, else from now."""
+                       last_event_id: Annotated[str | None, Header()] = None,
+                       center: CenterQuery = None) -> StreamingResponse:
+    """Server-sent events: one ``call`` event per call or recall of the center, from ``Last-Event-ID`` (a
+    reconnecting browser), else ``after``, else from now."""
+    center_id, now_id = await run_in_threadpool(_start, settings, center)
     cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
     if cursor is None:
-        cursor = await run_in_threadpool(_last_call_id, settings)
-    return StreamingResponse(_events(request, settings, cursor), media_type="text/event-stream",
+        cursor = now_id
+    return StreamingResponse(_events(request, settings, cursor, center_id), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -22,27 +22,29 @@ def call_view(call: QueueCall) -> dict[str, Any]:
             "at": aware(call.at).isoformat()}
 
 
-def latest(session: Session, limit: int) -> Sequence[QueueCall]:
-    """The last ``limit`` calls, newest first."""
-    return session.exec(select(QueueCall).order_by(col(QueueCall.id).desc()).limit(limit)).all()
+def latest(session: Session, limit: int, center_id: int | None = None) -> Sequence[QueueCall]:
+    """The last ``limit`` calls of a center, newest first."""
+    return session.exec(select(QueueCall).where(config.same_center(QueueCall.center_id, center_id))
+                        .order_by(col(QueueCall.id).desc()).limit(limit)).all()
 
 
-def after(session: Session, last_id: int, limit: int = 100) -> Sequence[QueueCall]:
-    """Calls made since the call ``last_id``, oldest first: what a board has not shown yet."""
-    return session.exec(select(QueueCall).where(col(QueueCall.id) > last_id).order_by(col(QueueCall.id))
-                        .limit(limit)).all()
+def after(session: Session, last_id: int, center_id: int | None = None, limit: int = 100) -> Sequence[QueueCall]:
+    """A center's calls made since the call ``last_id``, oldest first: what its board has not shown yet."""
+    return session.exec(select(QueueCall).where(col(QueueCall.id) > last_id,
+                                                config.same_center(QueueCall.center_id, center_id))
+                        .order_by(col(QueueCall.id)).limit(limit)).all()
 
 
 def last_id(session: Session) -> int:
     return int(session.exec(select(func.coalesce(func.max(QueueCall.id), 0))).one() or 0)
 
 
-def counters_now(session: Session) -> list[dict[str, Any]]:
+def counters_now(session: Session, center_id: int | None = None) -> list[dict[str, Any]]:
     """Each counter with the ticket it is on (its latest call's ticket while that ticket is still active)."""
     from engine.queue.tickets import at_counter
 
     out = []
-    for counter in config.counters(session):
+    for counter in config.counters(session, center_id):
         assert counter.id is not None
         ticket = at_counter(session, counter.id)
         out.append({"number": counter.number, "name": counter.name, "open": counter.open,

@@ -46,9 +46,11 @@ def _command(session: Session) -> Iterator[None]:
             raise
 
 
-def _counter(session: Session, number: int) -> QueueCounter:
-    found = session.exec(select(QueueCounter).where(QueueCounter.number == number).with_for_update()
-                         .execution_options(populate_existing=True)).first()
+def _counter(session: Session, number: int, center_id: int | None) -> QueueCounter:
+    """The clerk's window ``number`` at the clerk's center, its row locked (one call at a time per window)."""
+    found = session.exec(select(QueueCounter).where(QueueCounter.number == number,
+                                                    config.same_center(QueueCounter.center_id, center_id))
+                         .with_for_update().execution_options(populate_existing=True)).first()
     if found is None:
         raise NotFound(f"counter {number} does not exist")
     return found
@@ -94,9 +96,9 @@ def call_next(*, session: Session, counter_number: int, actor: Actor, settings: 
     check_clerk(actor, settings)
     now = clock.now()
     with _command(session):
-        counter = _counter(session, counter_number)
+        counter = _counter(session, counter_number, actor.center_id)
         _free(session, counter)
-        waiting = tickets.waiting(session, settings, counter.categories)
+        waiting = tickets.waiting(session, settings, counter.categories, counter.center_id)
         order = calling_order([Waiting(t.id, t.priority, t.waiting_since) for t in waiting if t.id is not None],
                               now, settings.queue_priority_weights)
         chosen = next((w.id for w in order if _take(session, w.id, counter, actor, now)), None)
@@ -114,8 +116,8 @@ def call_ticket(*, session: Session, number: str, counter_number: int, actor: Ac
     check_clerk(actor, settings)
     now = clock.now()
     with _command(session):
-        counter = _counter(session, counter_number)
-        ticket = tickets.by_number(session, number, settings)
+        counter = _counter(session, counter_number, actor.center_id)
+        ticket = tickets.by_number(session, number, settings, center_id=counter.center_id)
         if ticket.status != "waiting":
             raise Conflict(f"ticket {ticket.number} was already called ({ticket.status})")
         if ticket.category_code not in counter.categories:
@@ -135,7 +137,7 @@ def _move(session: Session, number: str, settings: Settings, actor: Actor, allow
     check_clerk(actor, settings)
     now = clock.now()
     with _command(session):
-        ticket = tickets.by_number(session, number, settings, lock=True)
+        ticket = tickets.by_number(session, number, settings, center_id=actor.center_id, lock=True)
         if ticket.status not in allowed:
             raise Conflict(f"ticket {ticket.number} is {ticket.status}; this needs it {' or '.join(allowed)}")
         change(ticket, now)
@@ -187,14 +189,14 @@ def transfer(*, session: Session, number: str, category_code: str, actor: Actor,
     target = config.category(session, category_code)
     now = clock.now()
     with _command(session):
-        old = tickets.by_number(session, number, settings, lock=True)
+        old = tickets.by_number(session, number, settings, center_id=actor.center_id, lock=True)
         if old.status not in tickets.ACTIVE:
             raise Conflict(f"ticket {old.number} is {old.status}; only a called or served ticket is transferred")
         if old.category_code == target.code:
             raise Invalid("the ticket is already in this category",
                           [{"field": "category", "msg": f"ticket {old.number} is already in {target.code}"}])
         day = tickets.day_of(now, settings)
-        seq = tickets.next_seq(session, target.code, day)
+        seq = tickets.next_seq(session, target.code, day, old.center_id or 0)
         new = QueueTicket(number=tickets.number_of(target.letter, seq), day=day, seq=seq, category_code=target.code,
                           priority=old.priority, status="waiting", issued_at=now, waiting_since=old.waiting_since,
                           transferred_from_id=old.id, center_id=old.center_id)

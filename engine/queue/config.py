@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
+from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
 from engine.errors import Forbidden, Invalid, NotFound
 from engine.users import Actor
 from storage.db import write_lock
+from storage.models_centers import Center
 from storage.models_queue import QueueCategory, QueueCounter
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
@@ -36,12 +39,30 @@ def category(session: Session, code: str, *, field: str = "category") -> QueueCa
     return found
 
 
-def counters(session: Session) -> Sequence[QueueCounter]:
-    return session.exec(select(QueueCounter).order_by(col(QueueCounter.number))).all()
+def same_center(column: Any, center_id: int | None) -> ColumnElement[bool]:
+    """Rows of ``center_id``; ``None`` is the installation without centers (or its rows with none)."""
+    return col(column).is_(None) if center_id is None else col(column) == center_id
 
 
-def counter(session: Session, number: int) -> QueueCounter:
-    found = session.exec(select(QueueCounter).where(QueueCounter.number == number)).first()
+def center_id_of(session: Session, code: str | None) -> int | None:
+    """The id of the center ``code`` (a kiosk's or a board's), None without one; 422 for an unknown code."""
+    if not code:
+        return None
+    found = session.exec(select(Center.id).where(Center.code == code)).first()
+    if found is None:
+        raise Invalid("unknown center", [{"field": "center", "msg": f"no center '{code}'", "msg_ar": "مركز غير معروف"}])
+    return found
+
+
+def counters(session: Session, center_id: int | None = None) -> Sequence[QueueCounter]:
+    """The windows of one center (of the installation without centers when ``center_id`` is None)."""
+    return session.exec(select(QueueCounter).where(same_center(QueueCounter.center_id, center_id))
+                        .order_by(col(QueueCounter.number))).all()
+
+
+def counter(session: Session, number: int, center_id: int | None = None) -> QueueCounter:
+    found = session.exec(select(QueueCounter).where(QueueCounter.number == number,
+                                                    same_center(QueueCounter.center_id, center_id))).first()
     if found is None:
         raise NotFound(f"counter {number} does not exist")
     return found
@@ -81,9 +102,9 @@ def save_category(*, session: Session, code: str, letter: str, name_ar: str, nam
 
 
 def save_counter(*, session: Session, number: int, name: str, categories: list[str], open: bool = True,
-                 actor: Actor) -> QueueCounter:
-    """Create or change window ``number``: the categories it calls, and whether it is open (estimates count
-    only open counters)."""
+                 actor: Actor, center_id: int | None = None) -> QueueCounter:
+    """Create or change window ``number`` of ``center_id``: the categories it calls, and whether it is open
+    (estimates count only open counters)."""
     _admin(actor)
     if number < 1:
         raise Invalid("the counter is not valid", [{"field": "number", "msg": "a counter's number is 1 or more"}])
@@ -92,8 +113,8 @@ def save_counter(*, session: Session, number: int, name: str, categories: list[s
     for i, code in enumerate(categories):
         category(session, code, field=f"categories.{i}")
     with write_lock(session):
-        row = session.exec(select(QueueCounter).where(QueueCounter.number == number)).first() or QueueCounter(
-            number=number, name=name)
+        row = session.exec(select(QueueCounter).where(QueueCounter.number == number, same_center(
+            QueueCounter.center_id, center_id))).first() or QueueCounter(number=number, name=name, center_id=center_id)
         row.name, row.categories, row.open = name.strip(), list(dict.fromkeys(categories)), open
         session.add(row)
         session.commit()

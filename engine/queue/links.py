@@ -13,10 +13,10 @@ from engine.settings import Settings
 from storage.models_queue import QueueTicket
 
 
-def linkable(session: Session, number: str, settings: Settings) -> int:
-    """The id of today's ticket ``number`` when a case may be opened from it: called or being served, and
-    not yet tied to a case. 404 for an unknown number, 409 otherwise."""
-    ticket = tickets.by_number(session, number, settings)
+def linkable(session: Session, number: str, settings: Settings, center_id: int | None = None) -> int:
+    """The id of today's ticket ``number`` at the clerk's center when a case may be opened from it: called or
+    being served, and not yet tied to a case. 404 for an unknown number, 409 otherwise."""
+    ticket = tickets.by_number(session, number, settings, center_id=center_id)
     if ticket.status not in tickets.ACTIVE:
         raise Conflict(f"ticket {ticket.number} is {ticket.status}: a case is opened from a called ticket")
     if ticket.case_id is not None:

@@ -66,11 +66,12 @@ def check_priority(priority: str) -> None:
 
 
 def issue(*, session: Session, category_code: str, priority: str, settings: Settings,
-          client: str | None = None) -> QueueTicket:
+          client: str | None = None, center_id: int | None = None) -> QueueTicket:
     """A new waiting ticket of ``category_code`` for a citizen of class ``priority`` (the kiosk's button).
 
     The kiosk needs no sign-in: ``client`` (the caller's address) may take at most
-    ``SHUBBAK_QUEUE_ISSUE_MAX_PER_IP`` tickets per ``SHUBBAK_QUEUE_ISSUE_WINDOW_SECONDS`` (429 beyond)."""
+    ``SHUBBAK_QUEUE_ISSUE_MAX_PER_IP`` tickets per ``SHUBBAK_QUEUE_ISSUE_WINDOW_SECONDS`` (429 beyond).
+    ``center_id`` is the kiosk's center: each center numbers its own tickets."""
     if client is not None and kiosk_issues.blocked(client, limit=settings.queue_issue_max_per_ip,
                                                    window_seconds=settings.queue_issue_window_seconds):
         raise RateLimited("too many tickets from this kiosk in a short time; wait a minute")
@@ -79,10 +80,10 @@ def issue(*, session: Session, category_code: str, priority: str, settings: Sett
     now = clock.now()
     day = day_of(now, settings)
     with write_lock(session):
-        seq = next_seq(session, category.code, day)
+        seq = next_seq(session, category.code, day, center_id or 0)
         ticket = QueueTicket(number=number_of(category.letter, seq), day=day, seq=seq, category_code=category.code,
                              priority=priority, status="waiting", issued_at=now, waiting_since=now,
-                             center_id=category.center_id)
+                             center_id=center_id)
         session.add(ticket)
         session.commit()
         session.refresh(ticket)
@@ -91,11 +92,14 @@ def issue(*, session: Session, category_code: str, priority: str, settings: Sett
     return ticket
 
 
-def by_number(session: Session, number: str, settings: Settings, *, lock: bool = False) -> QueueTicket:
-    """Today's ticket with this number; ``lock`` takes its row until the transaction ends (PostgreSQL)."""
+def by_number(session: Session, number: str, settings: Settings, *, center_id: int | None = None,
+              lock: bool = False) -> QueueTicket:
+    """Today's ticket with this number at ``center_id``; ``lock`` takes its row until the transaction ends
+    (PostgreSQL)."""
     wanted = normalise(number)
     query = select(QueueTicket).where(QueueTicket.day == day_of(clock.now(), settings),
-                                      QueueTicket.number == wanted).order_by(col(QueueTicket.id).desc())
+                                      QueueTicket.number == wanted, config.same_center(QueueTicket.center_id,
+                                                                                       center_id)).order_by(col(QueueTicket.id).desc())
     query = query.execution_options(populate_existing=True)
     if lock:
         query = query.with_for_update()
@@ -105,10 +109,12 @@ def by_number(session: Session, number: str, settings: Settings, *, lock: bool =
     return found
 
 
-def waiting(session: Session, settings: Settings, categories: Sequence[str] | None = None) -> Sequence[QueueTicket]:
-    """Today's waiting tickets (of ``categories`` when given), oldest first."""
+def waiting(session: Session, settings: Settings, categories: Sequence[str] | None = None,
+            center_id: int | None = None) -> Sequence[QueueTicket]:
+    """Today's waiting tickets of a center (of ``categories`` when given), oldest first."""
     query = select(QueueTicket).where(QueueTicket.status == "waiting",
-                                      QueueTicket.day == day_of(clock.now(), settings))
+                                      QueueTicket.day == day_of(clock.now(), settings),
+                                      config.same_center(QueueTicket.center_id, center_id))
     if categories is not None:
         query = query.where(col(QueueTicket.category_code).in_(list(categories)))
     return session.exec(query.order_by(col(QueueTicket.waiting_since), col(QueueTicket.id))).all()

@@ -189,3 +189,28 @@ def test_the_board_stream_sends_each_call(tmp_path: Path, database_url: str) -> 
             later = "".join(stream.iter_text())
         assert [json.loads(line[6:])["ticket"] for line in later.splitlines() if line.startswith("data: ")] == [
             "T-001"]
+
+
+def test_kiosks_and_boards_of_a_center(api: Api) -> None:
+    admin = api.user("admin")
+    r = api.client.post("/api/centers", json={"code": "giza", "name_ar": "الجيزة", "name_en": "Giza",
+                                              "level": "governorate"}, headers=admin)
+    assert r.status_code == 201, r.text
+    giza = r.json()["id"]
+    r = api.client.put("/api/queue/counters/1", json={"name": "Giza 1", "categories": ["permits"], "center": "giza"},
+                       headers=admin)
+    assert r.status_code == 200
+    bad = api.client.post("/api/queue/tickets", json={"category": "permits", "center": "atlantis"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "center"
+    ticket = api.client.post("/api/queue/tickets", json={"category": "permits", "center": "giza"}).json()
+    plain = issue(api)
+    assert ticket["number"] == plain["number"] == "P-001"
+    assert api.client.get("/api/queue/tickets/P-001", params={"center": "giza"}).json()["estimated_wait_seconds"] == 0
+    clerk = api.user("front_desk", center_id=giza)
+    called = api.client.post("/api/queue/counters/1/call-next", headers=clerk)
+    assert called.status_code == 200 and called.json()["counter"] == 1
+    board = api.client.get("/api/queue/board", params={"center": "giza"}).json()
+    assert [(c["ticket"], c["counter_name"]) for c in board["calls"]] == [("P-001", "Giza 1")]
+    assert api.client.get("/api/queue/board").json()["calls"] == []  # the center-less hall heard nothing
+    waiting = api.client.get("/api/queue/categories").json()
+    assert next(c for c in waiting if c["code"] == "permits")["waiting"] == 1  # the center-less ticket

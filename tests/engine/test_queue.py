@@ -235,3 +235,32 @@ def test_weights_must_name_every_class(tmp_path: object) -> None:
     with pytest.raises(ValidationError):
         make_settings("sqlite://", tmp_path, queue_priority_weights={  # type: ignore[arg-type]
             "elderly": 0, "disabled": 1, "pregnant": 1, "normal": 1})
+
+
+def test_each_center_numbers_and_calls_its_own_tickets(settings: Settings, db: Session) -> None:
+    from engine.centers import create_center
+
+    giza = create_center(session=db, code="giza", name_ar="الجيزة", name_en="Giza", level="governorate").id
+    cairo = create_center(session=db, code="cairo", name_ar="القاهرة", name_en="Cairo", level="governorate").id
+    for center in (giza, cairo):
+        config.save_counter(session=db, number=1, name="Window 1", categories=["permits"], actor=ADMIN,
+                            center_id=center)
+    with clock.frozen(at(0)):
+        here = tickets.issue(session=db, category_code="permits", priority="normal", settings=settings,
+                             center_id=giza)
+        there = tickets.issue(session=db, category_code="permits", priority="elderly", settings=settings,
+                              center_id=cairo)
+    assert (here.number, there.number) == ("P-001", "P-001")  # each center counts its own
+    giza_clerk = Actor("g", frozenset({"front_desk"}), "G", center_id=giza)
+    cairo_clerk = Actor("c", frozenset({"front_desk"}), "C", center_id=cairo)
+    with clock.frozen(at(600)):
+        assert estimate.estimates(db, settings, giza)["permits"].waiting == 1
+        called = calls.call_next(session=db, counter_number=1, actor=giza_clerk, settings=settings)
+        assert (called.id, called.center_id) == (here.id, giza)
+        assert calls.done(session=db, number="P-001", actor=giza_clerk, settings=settings).id == here.id
+        # The Cairo ticket is still waiting for Cairo's window; Giza's window has nobody left.
+        with pytest.raises(NotFound):
+            calls.call_next(session=db, counter_number=1, actor=giza_clerk, settings=settings)
+        assert calls.call_next(session=db, counter_number=1, actor=cairo_clerk, settings=settings).id == there.id
+    assert [c.center_id for c in board.latest(db, 5, giza)] == [giza]
+    assert board.counters_now(db, cairo)[0]["ticket"] == "P-001"
