@@ -11,7 +11,8 @@ from cli.main import main
 from engine.settings import get_settings
 from storage.db import engine_for
 from storage.models import ProcessVersion
-from tests.services.paths import PROCESSES, SERVICES
+from tests.services.paths import PROCESSES, SERVICES, service_paths
+from tests.support.api import Api
 
 
 @pytest.fixture
@@ -54,3 +55,15 @@ def test_deploy_folder_twice(cli_on_test_db: str, capsys: pytest.CaptureFixture[
     assert [(row.id, row.service_code, row.version, row.sha256) for row in again] == [
         (row.id, row.service_code, row.version, row.sha256) for row in first]
     assert printed == _report("unchanged", first)
+
+
+def test_every_service_deploys_and_takes_a_case(api: Api) -> None:
+    """On SQLite and on PostgreSQL: each service of the catalog deploys and a case waits at its intake."""
+    analyst = api.user("analyst")
+    for service in SERVICES:
+        r = api.deploy(PROCESSES / service, analyst)
+        assert r.status_code == 201, r.text
+        intake = service_paths(service)[0].steps[0]
+        r = api.open_case(service, api.user(intake.lane))
+        assert r.status_code == 201, r.text
+        assert [(t["name"], t["lane"]) for t in r.json()["tasks"]] == [(intake.task, intake.lane)]
