@@ -27,6 +27,10 @@ SENTENCES = {
     "document_waived": N_("%(actor)s waived “%(paper)s”"),
     "original_received": N_("%(actor)s received the paper original of “%(paper)s”"),
     "original_moved": N_("%(actor)s sent the paper original of “%(paper)s” on"),
+    "task_reminded": N_("“%(step)s” falls due soon: its department was reminded"),
+    "task_escalated": N_("“%(step)s” is overdue: escalated to level %(level)s"),
+    "task_reassigned": N_("%(actor)s gave “%(step)s” to %(officer)s"),
+    "task_reassigned_lane": N_("%(actor)s gave “%(step)s” back to its department"),
 }
 
 
@@ -44,7 +48,8 @@ def _when(event: AuditEvent) -> datetime:
 
 
 def full_names(db: Session, events: list[AuditEvent]) -> dict[str, str]:
-    names = {ev.actor for ev in events}
+    names = {ev.actor for ev in events} | {str(ev.data["to"]) for ev in events
+                                           if ev.kind == "task_reassigned" and ev.data.get("to")}
     rows = db.exec(select(User.username, User.full_name).where(col(User.username).in_(names))).all()
     return {username: full_name for username, full_name in rows}
 
@@ -59,8 +64,11 @@ def story(events: list[AuditEvent], schemas: dict[str, dict[str, Any]], labels: 
         actor = people.get(ev.actor) or (lang.gettext("The system") if ev.actor == "system" else ev.actor)
         step = labels.step(service_code, ev.task, lang) if ev.task else ""
         paper = papers.get(str(ev.data.get("kind")), str(ev.data.get("kind", "")))
-        sentence = SENTENCES.get(ev.kind)
-        text = (lang.gettext(sentence, actor=actor, step=step, paper=paper, version=ev.data.get("to_version", ""))
+        kind = "task_reassigned_lane" if ev.kind == "task_reassigned" and not ev.data.get("to") else ev.kind
+        sentence = SENTENCES.get(kind)
+        officer = str(ev.data.get("to") or "")
+        text = (lang.gettext(sentence, actor=actor, step=step, paper=paper, version=ev.data.get("to_version", ""),
+                             officer=people.get(officer) or officer, level=lang.number(ev.data.get("level", 0)))
                 if sentence else f"{actor}: {ev.kind}")
         details = _details(ev, schemas, lang)
         if ev.data.get("reason"):

@@ -21,8 +21,8 @@ def test_overdue_page_lists_late_tasks_and_reassigns_them(pages: Pages) -> None:
         db.execute(update(Task).where(col(Task.tracking_number) == late, col(Task.state) == "ready")
                    .values(due_at=datetime.now(UTC) - timedelta(days=1)))
         db.commit()
-        task_id = db.exec(select(Task.id).where(col(Task.tracking_number) == late,
-                                                col(Task.state) == "ready")).one()
+        task_id, case_id = db.exec(select(Task.id, Task.case_id).where(col(Task.tracking_number) == late,
+                                                                       col(Task.state) == "ready")).one()
     pages.as_user("reviewer")
     assert pages.client.get("/supervisor/overdue").status_code == 403  # not a supervisor
     pages.as_user("supervisor")
@@ -41,6 +41,9 @@ def test_overdue_page_lists_late_tasks_and_reassigns_them(pages: Pages) -> None:
     assert r.status_code == 303
     with Session(engine_for(pages.settings.database_url)) as db:
         assert db.exec(select(Task.claimed_by).where(col(Task.id) == task_id)).one() is None
+    story = pages.client.get(f"/cases/{case_id}").text
+    assert f"«مراجعة الطلب» إلى {officer.title()}" in story  # the officer's full name
+    assert "«مراجعة الطلب» إلى قسمها" in story
     r = pages.post(f"/supervisor/tasks/{task_id}/reassign", {"to": "supervisor_nobody"},
                    token_from="/supervisor/overdue")
     assert r.status_code == 404
