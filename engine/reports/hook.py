@@ -8,7 +8,7 @@ done. Everything is written on the case's connection, so it commits or rolls bac
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -40,9 +40,10 @@ def record(written: Written) -> None:
     if opened:
         tally.opened(service_code=case.service_code, center_id=center, at=at)
     for event in written.events:
-        if event.kind == "task_claimed":
+        held = holds(event.kind, event.data)
+        if held is True:
             _remember_claim(conn, str(event.data.get("task_id")), at)
-        elif event.kind == "task_released":
+        elif held is False:
             conn.execute(_FORGET_CLAIM, {"task_id": str(event.data.get("task_id"))})
     if written.completed is not None:
         task_id, officer = written.completed
@@ -59,6 +60,18 @@ def record(written: Written) -> None:
         conn.execute(_FORGET_CASE_CLAIMS, {"case_id": case.id})
     if tally:
         add_to(conn, tally)
+
+
+def holds(kind: str, data: dict[str, Any]) -> bool | None:
+    """Whether the event gives the task to an officer (True: a claim, or a supervisor's reassignment to a named
+    officer), takes it back to the lane (False), or says nothing of who holds it (None)."""
+    if kind == "task_claimed":
+        return True
+    if kind == "task_released":
+        return False
+    if kind == "task_reassigned":
+        return data.get("to") is not None
+    return None
 
 
 def _remember_claim(conn: Connection, task_id: str, at: object) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 
 from engine.clock import parse
+from engine.reports.hook import holds
 from engine.reports.tally import Tally, write_fresh
 from storage.models import AuditEvent, Case, Task
 from storage.models_reports import ReportCaseTime, ReportClaim, ReportDay, ReportOfficerTime, ReportStepTime
@@ -61,14 +62,14 @@ def _count_cases(conn: Connection, tally: Tally) -> int:
 
 
 def _claims(conn: Connection) -> dict[str, datetime]:
-    """The standing claim of each task, replayed from the claim and release events in chain order."""
+    """The standing claim of each task, replayed from the claim, release and reassignment events in chain order."""
     query = (select(_EVENTS.c.kind, _EVENTS.c.at, _EVENTS.c.data)
-             .where(_EVENTS.c.kind.in_(("task_claimed", "task_released")))
+             .where(_EVENTS.c.kind.in_(("task_claimed", "task_released", "task_reassigned")))
              .order_by(_EVENTS.c.case_id, _EVENTS.c.seq))
     claims: dict[str, datetime] = {}
     for row in _stream(conn, query):
         task_id = str(row.data.get("task_id"))
-        if row.kind == "task_claimed":
+        if holds(row.kind, row.data):
             claims[task_id] = parse(row.at)
         else:
             claims.pop(task_id, None)

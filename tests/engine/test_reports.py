@@ -10,17 +10,20 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from engine import clock
+from engine import cases, clock, escalation, tasks
 from engine.errors import Forbidden, Invalid
 from engine.reports.buckets import RATIO, bucket, percentile, upper
 from engine.reports.read import report
 from engine.reports.rebuild import rebuild
 from engine.settings import Settings
-from engine.users import Actor
+from engine.users import Actor, create_user
 from storage.db import engine_for
 from storage.models_ratings import Rating
 from storage.models_reports import ReportCaseTime, ReportClaim, ReportDay, ReportOfficerTime, ReportStepTime
+from tests.conftest import TEST_PROCESSES
 from tests.support import reports as data
+from tests.support.api import CITIZEN
+from tests.support.pages import deploy
 from tests.support.reports import BASE, NOW, Dataset, seed
 
 BOSS = Actor("boss", frozenset({"supervisor"}))
@@ -196,3 +199,32 @@ def test_satisfaction_counts_ratings_given_in_the_range(settings: Settings, data
                  "unhappy": chosen.count("unhappy"), "rated": len(chosen),
                  "happy_share": round(chosen.count("happy") / len(chosen), 4)}] if chosen else []
         assert rows == want, (days, center)
+
+
+def test_a_reassignment_starts_the_officers_handling_time(settings: Settings) -> None:
+    deploy(settings, TEST_PROCESSES / "test_permit")
+    clerk, officer = Actor("clerk", frozenset({"front_desk"})), Actor("rev9", frozenset({"reviewer"}))
+    t0 = BASE
+    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+        create_user(session=session, username="rev9", password="correct horse", full_name="Rev", roles=["reviewer"],
+                    settings=settings)
+        with clock.frozen(t0):
+            case = cases.open_case(session=session, service_code="test_permit", citizen=CITIZEN, data={},
+                                   actor=clerk, settings=settings)
+        with clock.frozen(t0 + timedelta(minutes=5)):
+            tasks.complete(session=session, task_id=cases.ready_tasks(session, case.id)[0].id,
+                           data={"area": 100, "purpose": "house"}, actor=clerk, settings=settings)
+        review = cases.ready_tasks(session, case.id)[0].id
+        with clock.frozen(t0 + timedelta(days=2)):
+            escalation.reassign(session=session, task_id=review, to="rev9", actor=BOSS, settings=settings)
+        with clock.frozen(t0 + timedelta(days=2, hours=3)):
+            tasks.complete(session=session, task_id=review, data={"decision": "reject"}, actor=officer,
+                           settings=settings)
+    [row] = [r for r in run(settings, "officers", *ALL) if r["officer"] == "rev9"]
+    assert row["completed"] == 1 and row["avg_seconds"] == 3 * 3600.0
+    assert bucketed(row["median_seconds"], 3 * 3600.0)
+    before = _aggregates(settings)
+    with Session(engine_for(settings.database_url)) as session:
+        rebuild(session.connection())
+        session.commit()
+    assert _aggregates(settings) == before
