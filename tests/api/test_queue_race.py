@@ -12,8 +12,9 @@ from sqlmodel import Session, select
 
 from api.app import create_app
 from api.routes import queue as queue_routes
-from engine.queue import tickets
+from engine.queue import calls, tickets
 from engine.settings import Settings
+from engine.users import Actor
 from storage.db import engine_for
 from storage.models_queue import QueueCall, QueueTicket
 from tests.conftest import make_settings
@@ -96,3 +97,40 @@ def test_a_closed_board_ends_its_stream(database_url: str, tmp_path: object) -> 
                 time.sleep(0.05)
             assert queue_routes.open_streams == before
             assert client.get("/healthz").status_code == 200
+
+
+def test_open_boards_hold_no_server_thread(sqlite_url: str, tmp_path: object) -> None:
+    """More open boards than the server has worker threads (40): the API still answers, and a call made
+    meanwhile reaches every board."""
+    settings = make_settings(sqlite_url, tmp_path, queue_board_poll_ms=100)  # type: ignore[arg-type]
+    boards = 45
+    connected = threading.Barrier(boards + 1)
+    heard: list[str] = []
+    lock = threading.Lock()
+    with serving(create_app(settings)) as base:
+
+        def board() -> None:
+            with httpx.Client(base_url=base, timeout=30) as client, \
+                    client.stream("GET", "/api/queue/board/events") as stream:
+                lines = stream.iter_lines()
+                next(lines)  # connected
+                connected.wait()
+                for line in lines:
+                    if line.startswith("data: "):
+                        with lock:
+                            heard.append(line)
+                        return
+
+        threads = [threading.Thread(target=board) for _ in range(boards)]
+        for t in threads:
+            t.start()
+        connected.wait(timeout=30)
+        with httpx.Client(base_url=base, timeout=5) as client:
+            assert client.get("/healthz").status_code == 200
+            assert client.post("/api/queue/tickets", json={"category": "permits"}).status_code == 201
+        with Session(engine_for(settings.database_url)) as session:
+            calls.call_next(session=session, counter_number=1, actor=Actor("c", frozenset({"front_desk"})),
+                            settings=settings)
+        for t in threads:
+            t.join(timeout=30)
+    assert len(heard) == boards and all('"ticket": "P-001"' in line for line in heard)
