@@ -31,9 +31,12 @@ from api.routes import (
     tasks,
 )
 from api.routes import centers as center_routes
+from api.routes import messages as message_routes
 from api.routes import queue as queue_routes
 from engine import documents as document_store
 from engine import escalation, ledger, timers
+from engine.messages import gateways as message_gateways
+from engine.messages import send as message_sender
 from engine.settings import Settings, get_settings
 from storage.db import engine_for
 
@@ -46,7 +49,8 @@ def _tick_once(settings: Settings) -> int:
         moved = timers.tick(session=session, settings=settings)
         escalation.tick(session=session, settings=settings)  # SLA reminders and escalation levels
         ledger.seal_if_due(session=session, settings=settings)  # the daily seal of every case's chain head
-        return moved
+    message_sender.drain(settings=settings)  # messages whose retry fell due (also when the fast loop is off)
+    return moved
 
 
 async def _tick_forever(settings: Settings) -> None:
@@ -59,6 +63,17 @@ async def _tick_forever(settings: Settings) -> None:
             log.exception("timer tick failed")
 
 
+async def _send_forever(settings: Settings) -> None:
+    # The embedded default has no Celery worker: this loop sends the outbox from the API process, outside any
+    # request, every few seconds (engine/messages/send.py).
+    while True:
+        await asyncio.sleep(settings.message_poll_seconds)
+        try:
+            await run_in_threadpool(message_sender.drain, settings=settings)
+        except Exception:  # noqa: BLE001 - a failing round must not stop the next one
+            log.exception("sending messages failed")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -66,14 +81,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # The document store's folder or bucket is made on start: a misconfigured store stops the start.
         await run_in_threadpool(document_store.store_for(settings).prepare)
-        ticker = None
+        # A misconfigured gateway stops the start too, not the first message.
+        message_gateways.for_channel("sms", settings)
+        message_gateways.for_channel("email", settings)
+        loops = []
         if settings.timer_tick_seconds > 0 and not settings.broker_url:
-            ticker = asyncio.create_task(_tick_forever(settings))
+            loops.append(asyncio.create_task(_tick_forever(settings)))
+        if settings.message_poll_seconds > 0 and not settings.broker_url:
+            loops.append(asyncio.create_task(_send_forever(settings)))
         yield
-        if ticker is not None:
-            ticker.cancel()
+        for loop in loops:
+            loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+                await loop
 
     app = FastAPI(title="Shubbak", version="0.1.0", lifespan=lifespan,
                   description="Case management for one-stop citizen service centers (شبّاك).")
@@ -84,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(reports.router)
     app.include_router(ratings.router)
+    app.include_router(message_routes.router)
     app.include_router(complaints.router)
     app.include_router(queue_routes.router)
     app.include_router(supervisor.router)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,6 +68,9 @@ class CitizenIn(BaseModel):
     national_id: str = Field(max_length=32)
     full_name: str = Field(max_length=200)
     phone: str = Field(max_length=32)
+    # The language of the citizen's messages (Arabic when not given) and an optional e-mail address.
+    language: Literal["ar", "en"] | None = None
+    email: str | None = Field(default=None, max_length=254)
 
 
 class CaseCreate(BaseModel):
@@ -405,3 +408,22 @@ class VersionPublic(BaseModel):
     def of(cls, row: ProcessVersion) -> VersionPublic:
         return cls(service_code=row.service_code, version=row.version, sha256=row.sha256, created_by=row.created_by,
                    created_at=utc(row.created_at), retired=row.retired)
+
+
+class MessagePublic(BaseModel):
+    """One message to the case's citizen and how its sending went (``status``: pending, sending, sent,
+    failed; ``last_error`` from the gateway)."""
+
+    id: int
+    stage: str
+    channel: str
+    recipient: str
+    language: str
+    body: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    gateway: str | None
+    created_at: datetime
+    sent_at: datetime | None

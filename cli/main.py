@@ -6,6 +6,7 @@ import argparse
 import getpass
 import sys
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session
 
@@ -137,6 +138,42 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _celery(settings: Settings, what: str) -> Any:
+    if not settings.broker_url:
+        print(f"refusing to start the {what}: set SHUBBAK_BROKER_URL (redis://...); without a broker the API "
+              "process sends messages and advances timers itself", file=sys.stderr)
+        return None
+    from engine.messages import gateways
+    from engine.worker import app
+
+    gateways.for_channel("sms", settings)  # a misconfigured gateway stops the start, not the first message
+    gateways.for_channel("email", settings)
+    return app
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """A Celery worker: sends the outbox (and, with --beat, runs the periodic jobs too)."""
+    app = _celery(settings, "worker")
+    if app is None:
+        return 2
+    argv = ["worker", f"--loglevel={args.log_level}", f"--concurrency={args.concurrency}", f"--pool={args.pool}"]
+    if args.beat:
+        argv += ["--beat", f"--schedule={settings.var_dir / 'celerybeat-schedule'}"]
+    app.worker_main(argv)
+    return 0
+
+
+def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
+    """Celery beat: due timers, ledger seals and the outbox's dispatch, each at its interval (engine/worker.py)."""
+    app = _celery(settings, "beat")
+    if app is None:
+        return 2
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    app.start(["beat", f"--loglevel={args.log_level}",
+               f"--schedule={settings.var_dir / 'celerybeat-schedule'}"])
+    return 0
+
+
 def cmd_tick(settings: Settings, _args: argparse.Namespace) -> int:
     from engine import escalation
     from engine.timers import tick
@@ -168,6 +205,15 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="create or upgrade the database tables").set_defaults(func=cmd_migrate)
     sub.add_parser("tick", help="advance due timers of all open cases once").set_defaults(func=cmd_tick)
+    worker = sub.add_parser("worker", help="run a Celery worker (needs SHUBBAK_BROKER_URL): sends messages")
+    worker.add_argument("--concurrency", type=int, default=2)
+    worker.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"])
+    worker.add_argument("--beat", action="store_true", help="also run beat inside this worker (one worker only)")
+    worker.add_argument("--log-level", default="INFO")
+    worker.set_defaults(func=cmd_worker)
+    beat = sub.add_parser("beat", help="run Celery beat (needs SHUBBAK_BROKER_URL): timers, seals, messages")
+    beat.add_argument("--log-level", default="INFO")
+    beat.set_defaults(func=cmd_beat)
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="users_command", required=True)
     add = users.add_parser("add", help="add a user")
     add.add_argument("username")

@@ -49,7 +49,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
         raise Forbidden(f"opening a '{service_code}' case needs one of the roles: "
                         f"{', '.join(sorted(start_lanes | {'admin'}))}")
     person = check_citizen(citizen, settings)
-    start_data = {**data, "citizen": person.model_dump()}
+    start_data = {**data, "citizen": person.model_dump(exclude_none=True)}
     if process.service.case_settings:  # what the diagram reads of the settings (service.toml case_settings)
         start_data["settings"] = {name: getattr(settings, name) for name in process.service.case_settings}
     now = clock.now()  # the case's first moment: its scripts and timers run at it, its first event records it

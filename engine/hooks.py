@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
+from engine.messages import outbox as messages_outbox
 from engine.reports import hook as reports_hook
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,4 +49,4 @@ def after_events(written: Written) -> None:
         hook(written)
 
 
-_HOOKS: list[Any] = [reports_hook.record]
+_HOOKS: list[Any] = [reports_hook.record, messages_outbox.write_messages]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -19,6 +19,10 @@ class Citizen(BaseModel):
     national_id: str = Field(max_length=32)
     full_name: str = Field(max_length=200)
     phone: str = Field(max_length=32)
+    # Optional: the language of the citizen's messages (Arabic when not given) and an address for e-mails.
+    # Left out of the case's data when not given (``model_dump(exclude_none=True)``).
+    language: Literal["ar", "en"] | None = None
+    email: str | None = Field(default=None, max_length=254)
 
 
 def _egypt_birth_date_ok(nid: str) -> bool:
@@ -51,9 +55,15 @@ def check_citizen(raw: dict[str, Any], settings: Settings) -> Citizen:
     if not re.fullmatch(settings.phone_pattern, phone):
         problems.append(_p("phone", "the phone number must be in international form, e.g. +201001234567",
                            "رقم الهاتف يجب أن يكون بالصيغة الدولية مثل ‎+201001234567"))
+    language = raw.get("language") or None
+    if language not in (None, "ar", "en"):
+        problems.append(_p("language", "the language of messages must be ar or en", "لغة الرسائل: ar أو en"))
+    email = str(raw.get("email") or "").strip() or None
+    if email is not None and not re.fullmatch(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+", email):
+        problems.append(_p("email", "the e-mail address is not valid", "البريد الإلكتروني غير صحيح"))
     if problems:
         raise Invalid("the citizen's details are not valid", problems)
-    return Citizen(national_id=nid, full_name=name, phone=phone)
+    return Citizen(national_id=nid, full_name=name, phone=phone, language=language, email=email)
 
 
 def _p(field: str, en: str, ar: str) -> dict[str, Any]:

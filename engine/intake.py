@@ -72,7 +72,7 @@ def preview(*, session: Session, service_code: str, citizen: dict[str, Any], dat
     task, _schema = intake_form(process)
     limits = workflows.limits(settings)
     try:
-        workflow = runner.start(process, {"citizen": person.model_dump()}, limits)
+        workflow = runner.start(process, {"citizen": person.model_dump(exclude_none=True)}, limits)
         ready = [t for t in runner.scan(workflow).ready if task is not None and t.name == task.name]
         if ready:
             runner.complete(workflow, ready[0].id, data, limits)

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from engine.errors import Invalid
+from engine.messages.config import MessageSettings
 
 # The settings a service may copy into its cases' data (``case_settings`` in service.toml): never a secret.
 CASE_SETTINGS = ("complaint_reopen_days",)
@@ -83,6 +84,7 @@ class ServiceInfo(BaseModel):
     fee: Fee | None = None
     documents: list[Document] = Field(default_factory=list)
     tasks: dict[str, TaskSettings] = Field(default_factory=dict)
+    messages: MessageSettings = Field(default_factory=MessageSettings)  # docs/analyst-guide.md
     # Settings copied into each new case's data at open, under "settings" (only those of CASE_SETTINGS): the
     # diagram reads them (a timer's duration), and the case keeps the values it started with.
     case_settings: list[str] = Field(default_factory=list)

@@ -10,7 +10,7 @@ import base64
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +67,28 @@ class Settings(BaseSettings):
 
     # Where the in-process tick advances due timers (embedded default); 0 turns it off.
     timer_tick_seconds: float = Field(default=30.0, ge=0)
+
+    # Messages to citizens (docs/messages.md). Each channel's gateway by name (engine/messages/gateways.py)
+    # and its options, checked against that gateway's own schema (JSON in the environment). No e-mail
+    # gateway: no e-mails.
+    sms_gateway: str = "log"
+    sms_gateway_options: dict[str, Any] = Field(default_factory=dict)
+    email_gateway: str | None = None
+    email_gateway_options: dict[str, Any] = Field(default_factory=dict)
+    # A failed send is tried again after base * 2**(attempt-1) seconds, at most cap; failed for good after
+    # max attempts (staff see it on the case).
+    message_retry_base_seconds: float = Field(default=5.0, gt=0)
+    message_retry_cap_seconds: float = Field(default=900.0, gt=0)
+    message_max_attempts: int = Field(default=8, ge=1)
+    # A sender holds a claimed message this long; a sender that died meanwhile leaves it to the next one,
+    # which sends it again under the same idempotency key.
+    message_lease_seconds: float = Field(default=60.0, gt=0)
+    # How often pending messages are looked for: by Celery beat, or (embedded default, no broker) by a loop in
+    # the API process; 0 turns the embedded loop off.
+    message_poll_seconds: float = Field(default=2.0, ge=0)
+    message_batch: int = Field(default=100, ge=1)
+    # Lanes whose tasks are not "a department received your papers" (besides the front desk's role).
+    message_silent_lanes: list[str] = Field(default_factory=lambda: ["supervisor"])
 
     # SLAs count working days (engine/calendars.py, docs/leadership.md). The country picks the weekend and the
     # time zone the days are counted in (EG, SA: Friday+Saturday; AE: Saturday+Sunday); the weekend days

@@ -3,8 +3,9 @@
 Cases are walked through the API by officers with names of their own (returned and approved, rejected, claimed
 and waiting, cancelled), and every citizen-facing output is read after every step: the public tracking answer
 (``GET /api/public/track/...``), the tracking page (``POST /track``, read by a visitor who is not signed in) and
-the printed part of the receipt the front desk hands over (``/cases/{id}/receipt``). Messages to citizens join
-this list when they are built. Each text is scanned for every officer's username and full name.
+the printed part of the receipt the front desk hands over (``/cases/{id}/receipt``), and every message the
+outbox holds for the citizen (SMS and e-mail, subject and text). Each text is scanned for every officer's
+username and full name.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ import re
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlmodel import Session
 
+from storage.db import engine_for
+from storage.models_messages import OutboxMessage
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import CITIZEN, Api
 from tests.support.audit import APPROVE, CORRECT, OFFICERS, REGISTER, RETURN, deploy, login
@@ -58,6 +63,13 @@ def _complete(api: Api, case: dict[str, Any], data: dict[str, Any], who: str, se
     return dict(r.json())
 
 
+def _messages(api: Api) -> tuple[set[str], list[str]]:
+    """The stages messaged and every text the citizens are sent (subjects of e-mails included)."""
+    with Session(engine_for(api.settings.database_url)) as session:
+        rows = list(session.execute(select(OutboxMessage)).scalars())
+    return {r.stage for r in rows}, [f"{r.subject or ''} {r.body}" for r in rows]
+
+
 def _walk(api: Api, steps: list[tuple[dict[str, Any], str]], seen: list[str]) -> dict[str, Any]:
     r = api.open_case("audit_case", login(api, "clerk_hoda"))
     assert r.status_code == 201, r.text
@@ -98,6 +110,9 @@ def test_officer_names_never_reach_citizens(sqlite_api: Api) -> None:
 
     assert len(seen) == 28
     assert [_leaks(text) for text in seen] == [[] for _ in seen]
+    stages, texts = _messages(api)
+    assert stages == {"received", "department", "returned", "ready_for_pickup", "completed", "rejected"}
+    assert [_leaks(text) for text in texts] == [[] for _ in texts]
     # The scan would see them: the auditor's view of the same case names both officers.
     events = api.client.get(f"/api/cases/{approved['id']}/events", headers=login(api, "auditor_mona")).text
     assert _leaks(events) == ["clerk_hoda", "reviewer_karim"]
@@ -112,3 +127,6 @@ def test_another_service_names_no_officer(sqlite_api: Api) -> None:
     case = _complete(api, case, {"decision": "approve", "notes": "ok"}, "reviewer_karim", seen)
     _complete(api, case, {}, "clerk_hoda", seen)
     assert [_leaks(text) for text in seen] == [[] for _ in seen]
+    stages, texts = _messages(api)
+    assert "completed" in stages
+    assert [_leaks(text) for text in texts] == [[] for _ in texts]

@@ -1,0 +1,112 @@
+"""Write the messages a case's step calls for into the outbox, inside the step's transaction.
+
+``write_messages`` is a hook of engine/hooks.py: it runs after ``workflows.save`` inserted the events and
+before the commit, so a message exists exactly when its event does. It sends nothing (engine/messages/send.py
+does, later, outside any request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
+
+from engine.messages import stages, templates
+from engine.settings import Settings
+from storage.models_messages import OutboxMessage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.bpmn.compiler import CompiledProcess
+    from engine.hooks import Written
+    from storage.models import Case
+
+_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+_INSERT = insert(_OUTBOX)
+
+
+def idempotency_key(case_id: int, seq: int, stage: str, channel: str, ref: str | None) -> str:
+    """The same message always gets the same key: retries and restarted workers send it under it."""
+    return hashlib.sha256(f"{case_id}:{seq}:{stage}:{channel}:{ref or ''}".encode()).hexdigest()
+
+
+def write_messages(written: Written) -> None:
+    """The hook: one outbox row per stage reached and channel the citizen can be reached on."""
+    process, settings = written.process, written.settings
+    if process is None or settings is None or not written.events:
+        return  # only a step of the workflow (workflows.save) reaches a stage
+    quiet = {settings.front_desk_role, *settings.message_silent_lanes}
+    found = stages.reached(written, process, quiet)
+    if not found:
+        return
+    case = written.case
+    if any(r.stage in stages.READY_STAGES for r in found):
+        sent_before = _sent_refs(written.conn, case)
+        found = [r for r in found if r.stage not in stages.READY_STAGES or (r.stage, r.ref) not in sent_before]
+    data = written.values.get("data") or {}
+    citizen = data.get("citizen") if isinstance(data, dict) else None
+    language = templates.language_of(citizen)
+    channels = [("sms", case.phone)]
+    email = citizen.get("email") if isinstance(citizen, dict) else None
+    if settings.email_gateway and email:
+        channels.append(("email", str(email)))
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, str | None]] = set()
+    for r in found:
+        if (r.stage, r.ref) in seen:
+            continue
+        seen.add((r.stage, r.ref))
+        text = templates.render(r.stage, language, _params(r, case, data, process, language, written.at, settings),
+                                process.service.messages)
+        for channel, recipient in channels:
+            assert case.id is not None
+            rows.append({"case_id": case.id, "event_seq": r.seq, "stage": r.stage, "ref": r.ref,
+                         "channel": channel, "recipient": recipient, "language": language,
+                         "subject": text.subject if channel == "email" else None, "body": text.body,
+                         "idempotency_key": idempotency_key(case.id, r.seq, r.stage, channel, r.ref),
+                         "status": "pending", "attempts": 0, "next_attempt_at": written.at, "lease_until": None,
+                         "last_error": None, "gateway": None, "gateway_ref": None, "created_at": written.at,
+                         "sent_at": None})
+    if rows:
+        written.conn.execute(_INSERT, rows)
+
+
+def _sent_refs(conn: Connection, case: Case) -> set[tuple[str, str | None]]:
+    query = select(_OUTBOX.c.stage, _OUTBOX.c.ref).where(_OUTBOX.c.case_id == case.id).distinct()
+    return {(stage, ref) for stage, ref in conn.execute(query)}
+
+
+def _params(r: stages.Reached, case: Case, data: dict[str, Any], process: CompiledProcess, language: str,
+            at: datetime, settings: Settings) -> dict[str, str]:
+    service = process.service
+    names = service.messages.departments.get(r.ref or "") if r.stage == "department" else None
+    params = {
+        "tracking_number": case.tracking_number,
+        "service": getattr(service.name, language) if service.name else service.code,
+        "department": (getattr(names, language) if names else (r.ref or "").replace("_", " ")),
+        "at": at.astimezone(ZoneInfo(settings.display_timezone)).strftime("%Y-%m-%d %H:%M"),
+        "fee": _amount(data.get("fee")),
+        "currency": service.fee.currency if service.fee else "",
+    }
+    if r.stage == "completed":
+        # Imported here: engine.ratings reads cases through engine.cases, which imports engine.workflows,
+        # which imports this module's hook list (engine/hooks.py): a top-level import would be a cycle.
+        from engine.ratings import rating_path
+
+        params["rating_url"] = settings.public_base_url + rating_path(case.tracking_number, settings)
+    return params
+
+
+def _amount(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return ""
+    return f"{value:,.2f}".rstrip("0").rstrip(".") if value else ""
+
+
+def for_case(conn: Connection, case_id: int) -> list[Any]:
+    """The case's messages, oldest first (rows with OutboxMessage's columns)."""
+    query = select(_OUTBOX).where(_OUTBOX.c.case_id == case_id).order_by(_OUTBOX.c.id)
+    return list(conn.execute(query).all())

@@ -1,0 +1,112 @@
+"""Send the outbox: claim a message, hand it to its gateway, record what happened. Never inside a request.
+
+Claiming is one conditional UPDATE (pending and due, or sending with an expired lease -> sending, attempt + 1,
+lease), so two senders never hold the same message. The result is written only by the holder of that
+attempt. A sender that dies between "the gateway accepted" and "marked sent" leaves the message ``sending``;
+when its lease runs out another sender takes it and sends it again under the same idempotency key, which the
+gateway uses to drop the repeat: the citizen gets it once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlmodel import Session
+
+from engine.messages import gateways
+from engine.settings import Settings
+from storage.db import engine_for
+from storage.models_messages import OutboxMessage
+
+log = logging.getLogger("shubbak.messages")
+_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    message_id: int
+    status: str  # sent, pending (to be tried again at retry_at), failed, or skipped (not ours to send now)
+    retry_at: datetime | None = None
+    error: str | None = None
+
+
+def backoff(attempt: int, settings: Settings) -> timedelta:
+    """How long to wait after failed attempt number ``attempt`` (1, 2, ...): base * 2**(attempt-1), capped."""
+    seconds = settings.message_retry_base_seconds * 2 ** min(attempt - 1, 32)
+    return timedelta(seconds=min(seconds, settings.message_retry_cap_seconds))
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return or_(and_(_OUTBOX.c.status == "pending", _OUTBOX.c.next_attempt_at <= now),
+               and_(_OUTBOX.c.status == "sending", _OUTBOX.c.lease_until < now))
+
+
+def due_ids(*, settings: Settings, now: datetime | None = None) -> list[int]:
+    """Messages to send now (pending and due, or abandoned by a sender whose lease ran out), oldest first."""
+    moment = now or datetime.now(UTC)
+    with Session(engine_for(settings.database_url)) as session:
+        query = select(_OUTBOX.c.id).where(_due(moment)).order_by(_OUTBOX.c.id).limit(settings.message_batch)
+        return [int(i) for i in session.connection().execute(query).scalars()]
+
+
+def send_one(*, message_id: int, settings: Settings, now: datetime | None = None) -> Attempt:
+    """Claim the message, send it through its channel's gateway, write the result; one attempt."""
+    moment = now or datetime.now(UTC)
+    engine = engine_for(settings.database_url)
+    with Session(engine) as session:
+        claimed = session.connection().execute(
+            update(_OUTBOX).where(_OUTBOX.c.id == message_id, _due(moment))
+            .values(status="sending", attempts=_OUTBOX.c.attempts + 1,
+                    lease_until=moment + timedelta(seconds=settings.message_lease_seconds)))
+        if claimed.rowcount != 1:
+            session.rollback()
+            return Attempt(message_id, "skipped")
+        row = session.connection().execute(select(_OUTBOX).where(_OUTBOX.c.id == message_id)).one()
+        session.commit()
+    attempt = int(row.attempts)
+    gateway: gateways.Gateway | None = None
+    try:
+        gateway = gateways.for_channel(row.channel, settings)
+        if gateway is None:
+            raise gateways.Permanent(f"no gateway is configured for {row.channel}")
+        reference = gateway.send(gateways.Outgoing(channel=row.channel, recipient=row.recipient, subject=row.subject,
+                                                   body=row.body, idempotency_key=row.idempotency_key,
+                                                   language=row.language))
+    except gateways.SendFailed as exc:
+        return _failed(message_id, attempt, exc, gateway, settings, moment)
+    _finish(message_id, attempt, settings, status="sent", sent_at=datetime.now(UTC), lease_until=None,
+            gateway=gateway.name, gateway_ref=reference[:255], last_error=None)
+    return Attempt(message_id, "sent")
+
+
+def _failed(message_id: int, attempt: int, exc: gateways.SendFailed, gateway: gateways.Gateway | None,
+            settings: Settings, moment: datetime) -> Attempt:
+    error = str(exc)[:2000]
+    name = gateway.name if gateway is not None else None
+    if exc.retryable and attempt < settings.message_max_attempts:
+        retry_at = moment + backoff(attempt, settings)
+        _finish(message_id, attempt, settings, status="pending", next_attempt_at=retry_at, lease_until=None,
+                last_error=error, gateway=name)
+        log.warning("message %s: attempt %s failed, next at %s: %s", message_id, attempt, retry_at, error)
+        return Attempt(message_id, "pending", retry_at, error)
+    _finish(message_id, attempt, settings, status="failed", lease_until=None, last_error=error, gateway=name)
+    log.error("message %s failed for good after %s attempt(s): %s", message_id, attempt, error)
+    return Attempt(message_id, "failed", None, error)
+
+
+def _finish(message_id: int, attempt: int, settings: Settings, **values: object) -> None:
+    # Only the holder of this attempt writes its result: a sender that outlived its lease, whose message was
+    # taken over meanwhile, changes nothing.
+    with Session(engine_for(settings.database_url)) as session:
+        session.connection().execute(update(_OUTBOX).where(_OUTBOX.c.id == message_id,
+                                                           _OUTBOX.c.status == "sending",
+                                                           _OUTBOX.c.attempts == attempt).values(**values))
+        session.commit()
+
+
+def drain(*, settings: Settings, now: datetime | None = None) -> list[Attempt]:
+    """Send every message due now, one at a time (the embedded sender and the worker's periodic task)."""
+    return [send_one(message_id=i, settings=settings, now=now) for i in due_ids(settings=settings, now=now)]

@@ -1,0 +1,85 @@
+"""The words of each stage's message, in Arabic and English, and how they are filled in.
+
+Defaults live here; a service rewords any of them in its ``service.toml`` (``[messages.templates.<stage>]``).
+A template may only use the placeholders of ``config.PLACEHOLDERS``: none of them names an officer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.messages.config import MessageSettings
+
+LANGUAGES = ("ar", "en")
+DEFAULT_LANGUAGE = "ar"
+
+DEFAULTS: dict[str, dict[str, str]] = {
+    "received": {
+        "ar": "شبّاك: تم استلام طلبكم ({service}) برقم {tracking_number} وسداد الرسوم {fee} {currency}. "
+              "تابعوا الطلب بهذا الرقم.",
+        "en": "Shubbak: your request ({service}) was received as {tracking_number}; fees paid: {fee} {currency}. "
+              "Track it with this number.",
+    },
+    # The default "received" words when the case has no fee in its data.
+    "received_free": {
+        "ar": "شبّاك: تم استلام طلبكم ({service}) برقم {tracking_number}. تابعوا الطلب بهذا الرقم.",
+        "en": "Shubbak: your request ({service}) was received as {tracking_number}. Track it with this number.",
+    },
+    "department": {
+        "ar": "شبّاك: وصلت أوراق طلبكم {tracking_number} إلى {department} في {at}.",
+        "en": "Shubbak: the papers of your request {tracking_number} reached {department} at {at}.",
+    },
+    "returned": {
+        "ar": "شبّاك: طلبكم {tracking_number} يحتاج إلى استكمال أو تصحيح. يرجى مراجعة المركز.",
+        "en": "Shubbak: your request {tracking_number} needs corrections. Please visit the center.",
+    },
+    "ready_for_pickup": {
+        "ar": "شبّاك: طلبكم {tracking_number} ({service}) جاهز للاستلام من المركز.",
+        "en": "Shubbak: your request {tracking_number} ({service}) is ready for pickup at the center.",
+    },
+    "completed": {
+        "ar": "شبّاك: اكتمل طلبكم {tracking_number}. شكرًا لكم، قيّموا الخدمة: {rating_url}",
+        "en": "Shubbak: your request {tracking_number} is complete. Thank you; rate the service: {rating_url}",
+    },
+    "rejected": {
+        "ar": "شبّاك: نعتذر، لم يتم قبول طلبكم {tracking_number}. يرجى مراجعة المركز لمعرفة الأسباب.",
+        "en": "Shubbak: we are sorry, your request {tracking_number} was not accepted. Please visit the center "
+              "for the reasons.",
+    },
+}
+
+SUBJECTS = {
+    "ar": "شبّاك: طلبكم {tracking_number}",
+    "en": "Shubbak: your request {tracking_number}",
+}
+
+
+@dataclass(frozen=True)
+class Text:
+    subject: str
+    body: str
+
+
+def language_of(citizen: Any) -> str:
+    """The citizen's language from the intake data (``citizen.language``); Arabic when missing or unknown."""
+    found = citizen.get("language") if isinstance(citizen, dict) else None
+    return found if found in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def template(stage: str, language: str, overrides: MessageSettings, params: dict[str, str]) -> str:
+    wording = overrides.templates.get(stage)
+    own = getattr(wording, language) if wording is not None else None
+    if own:
+        return str(own)
+    if stage == "received" and not params.get("fee"):
+        stage = "received_free"
+    return DEFAULTS[stage][language]
+
+
+def render(stage: str, language: str, params: dict[str, str], overrides: MessageSettings) -> Text:
+    """The message of ``stage`` in ``language`` with ``params`` filled in (a missing one reads as empty)."""
+    values = {key: params.get(key, "") for key in ("tracking_number", "service", "department", "at", "fee",
+                                                   "currency", "rating_url")}
+    body = template(stage, language, overrides, values).format_map(values)
+    return Text(subject=SUBJECTS[language].format_map(values), body=" ".join(body.split()))

@@ -1,0 +1,153 @@
+"""A real Celery worker (``shubbak worker``) on a real ``redis-server`` sends the outbox of a PostgreSQL
+database: killed with SIGKILL in the middle of a send, restarted, the citizen still gets the SMS exactly once;
+a gateway that is down is tried again with backoff until it answers. Everything on loopback, with timeouts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from tests.conftest import ROOT, _postgres_db, make_settings, missing
+from tests.support.api import Api
+from tests.support.outbox import one_message, received
+from tests.support.postgres import free_port
+from tests.support.redis import LocalRedis
+from tests.support.sms_gateway import SmsGateway
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    server = LocalRedis()
+    try:
+        url = server.start()
+    except RuntimeError as exc:
+        server.stop()
+        missing(f"no redis-server could be started: {exc}")
+        return
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    server = request.getfixturevalue("postgres_template")
+    if server is None:
+        missing("no PostgreSQL server could be started (the worker is another process: it needs PostgreSQL)")
+    yield from _postgres_db(server)
+
+
+@contextmanager
+def worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``shubbak worker --beat`` in its own process group (so that SIGKILL reaches beat and the pool too)."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "cli.main", "worker", "--pool", "solo", "--beat",
+                                 "--log-level", "INFO"], cwd=ROOT, env={**os.environ, **env}, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=20)
+
+
+def wait_for(what: str, check: Callable[[], bool], log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; worker log:\n{log.read_text()[-4000:]}")
+        time.sleep(0.1)
+
+
+def _env(api: Api, broker: str, gateway_url: str, var_dir: Path) -> dict[str, str]:
+    return {"SHUBBAK_DATABASE_URL": api.settings.database_url, "SHUBBAK_BROKER_URL": broker,
+            "SHUBBAK_ENVIRONMENT": "test", "SHUBBAK_VAR_DIR": str(var_dir), "SHUBBAK_SMS_GATEWAY": "http",
+            "SHUBBAK_SMS_GATEWAY_OPTIONS": json.dumps({"url": gateway_url, "timeout_seconds": 30}),
+            "SHUBBAK_MESSAGE_POLL_SECONDS": "0.3", "SHUBBAK_MESSAGE_LEASE_SECONDS": "3",
+            "SHUBBAK_MESSAGE_RETRY_BASE_SECONDS": "0.5", "SHUBBAK_MESSAGE_RETRY_CAP_SECONDS": "2",
+            "SHUBBAK_TIMER_TICK_SECONDS": "3600"}
+
+
+def _api(pg_url: str, tmp_path: Path) -> Api:
+    settings = make_settings(pg_url, tmp_path)
+    return Api(TestClient(create_app(settings)), settings)
+
+
+def _status(api: Api) -> tuple[str, int]:
+    row = received(api)[0]
+    return str(row.status), int(row.attempts)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_worker_killed_mid_send_delivers_once_after_restart(redis_url: str, pg_url: str, tmp_path: Path) -> None:
+    api = _api(pg_url, tmp_path)
+    msg = one_message(api, datetime.now(UTC) - timedelta(seconds=1))
+    log = tmp_path / "worker.log"
+    with SmsGateway() as gateway:
+        env = _env(api, redis_url, gateway.url, tmp_path)
+        gateway.hold.clear()  # the gateway takes the SMS (it goes to the phone) and keeps the sender waiting
+        with worker(env, log) as first:
+            wait_for("the first send to reach the gateway", lambda: gateway.arrived.wait(0.1), log)
+            kill(first)  # between "the gateway accepted" and "marked sent"
+        gateway.hold.set()
+        assert gateway.delivered == {msg.idempotency_key: 1}
+        assert _status(api) == ("sending", 1)
+        with worker(env, log):
+            wait_for("the restarted worker to send", lambda: _status(api)[0] == "sent", log)
+    assert [r["key"] for r in gateway.requests] == [msg.idempotency_key] * 2  # sent again, same key
+    assert gateway.delivered == {msg.idempotency_key: 1}  # the citizen got it once
+    assert _status(api) == ("sent", 2)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_gateway_that_is_down_is_retried_until_it_comes_back(redis_url: str, pg_url: str, tmp_path: Path) -> None:
+    api = _api(pg_url, tmp_path)
+    msg = one_message(api, datetime.now(UTC) - timedelta(seconds=1))
+    port = free_port()
+    log = tmp_path / "worker.log"
+    env = _env(api, redis_url, f"http://127.0.0.1:{port}/messages", tmp_path)
+    with worker(env, log):
+        wait_for("two refused attempts", lambda: _status(api)[1] >= 2, log)
+        assert _status(api)[0] in ("pending", "sending")
+        assert "did not answer" in (received(api)[0].last_error or "")
+        with SmsGateway(port) as gateway:
+            wait_for("the send once the gateway is back", lambda: _status(api)[0] == "sent", log)
+    assert gateway.delivered == {msg.idempotency_key: 1}
+    assert [r["key"] for r in gateway.requests] == [msg.idempotency_key]
+
+
+def test_worker_and_beat_refuse_to_start_without_a_broker(tmp_path: Path) -> None:
+    env = {**os.environ, "SHUBBAK_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "SHUBBAK_BROKER_URL": ""}
+    for command in ("worker", "beat"):
+        done = subprocess.run([sys.executable, "-m", "cli.main", command], cwd=ROOT, env=env, capture_output=True,
+                              timeout=60)
+        assert done.returncode == 2
+        assert b"SHUBBAK_BROKER_URL" in done.stderr
+
+
