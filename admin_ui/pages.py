@@ -99,6 +99,7 @@ def _nav(db: Session, actor: Actor) -> list[tuple[str, str]]:
     items = []
     if can_use_desk(db, actor):
         items.append(("/desk", N_("Front desk")))
+        items.append(("/queue/counter", N_("Counter")))  # the hall's queue (admin_ui/routes/queue.py)
     if lane_roles(actor):
         items.append(("/inbox", N_("Inbox")))
     items.append(("/cases", N_("Cases")))

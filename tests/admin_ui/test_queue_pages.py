@@ -58,6 +58,7 @@ def test_the_counter_calls_recalls_transfers_and_opens_a_case(pages: Pages) -> N
     pages.as_user("front_desk")
     page = pages.client.get("/queue/counter?counter=1")
     assert page.status_code == 200 and number in page.text and 'id="call-next"' in page.text
+    assert '<a href="/queue/counter" aria-current="page">الشباك</a>' in page.text  # in the clerk's menu
     r = pages.post("/queue/counter/1", {"action": "call-next"}, token_from="/queue/counter?counter=1")
     assert (r.status_code, r.headers["location"]) == (303, "/queue/counter?counter=1")
     page = pages.client.get("/queue/counter?counter=1")
