@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from engine import escalation
 from storage.db import engine_for
 from storage.models import Task
 from tests.admin_ui.test_inbox_pages import _open_review
@@ -41,7 +42,12 @@ def test_overdue_page_lists_late_tasks_and_reassigns_them(pages: Pages) -> None:
     assert r.status_code == 303
     with Session(engine_for(pages.settings.database_url)) as db:
         assert db.exec(select(Task.claimed_by).where(col(Task.id) == task_id)).one() is None
+    with Session(engine_for(pages.settings.database_url)) as db:
+        ticked = escalation.tick(session=db, settings=pages.settings)
+    assert (ticked.reminded, ticked.escalated) == (1, 1)  # the late one; the other is due in 3 working days
     story = pages.client.get(f"/cases/{case_id}").text
+    assert "اقترب موعد «مراجعة الطلب»: ذُكِّر القسم المختص" in story
+    assert "تأخرت «مراجعة الطلب»: صُعِّدت إلى المستوى" in story
     assert f"«مراجعة الطلب» إلى {officer.title()}" in story  # the officer's full name
     assert "«مراجعة الطلب» إلى قسمها" in story
     r = pages.post(f"/supervisor/tasks/{task_id}/reassign", {"to": "supervisor_nobody"},
