@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -264,3 +265,29 @@ def test_each_center_numbers_and_calls_its_own_tickets(settings: Settings, db: S
         assert calls.call_next(session=db, counter_number=1, actor=cairo_clerk, settings=settings).id == there.id
     assert [c.center_id for c in board.latest(db, 5, giza)] == [giza]
     assert board.counters_now(db, cairo)[0]["ticket"] == "P-001"
+
+
+@pytest.fixture
+def pg_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    from tests.conftest import _postgres_db, _reason, missing
+
+    server = request.getfixturevalue("postgres_template")
+    if server is None:
+        missing(_reason[0])
+    for url in _postgres_db(server):
+        yield make_settings(url, tmp_path)
+
+
+@pytest.mark.postgres
+def test_a_ticket_another_counter_is_taking_is_skipped_not_waited_for(pg_settings: Settings) -> None:
+    settings = pg_settings
+    with Session(engine_for(settings.database_url), expire_on_commit=False) as db:
+        first = issue(db, settings, 0)
+        second = issue(db, settings, 1)
+        with engine_for(settings.database_url).connect() as other:
+            # Another counter's transaction holds the first ticket's row, in the middle of taking it.
+            other.execute(select(QueueTicket.id).where(QueueTicket.id == first.id).with_for_update())
+            db.connection().exec_driver_sql("SET lock_timeout = '3s'")  # waiting would fail the test, not hang it
+            assert call(db, settings, 10, counter=1).number == second.number
+            other.rollback()
+        assert call(db, settings, 11, counter=3).number == first.number  # released: the next counter takes it
