@@ -134,8 +134,10 @@ def counter_action(request: Request, number: int, form: CheckedForm, viewer: Sig
         if action != "call-next":
             raise
         cookie.flash(request, lang.gettext("Nobody is waiting for this counter."), "error")
-    except Conflict as exc:
-        cookie.flash(request, exc.message, "error")
+    except Conflict:
+        # The page offers only what the ticket allows: a refusal means someone else acted meanwhile.
+        cookie.flash(request, lang.gettext("The ticket or the counter changed meanwhile; this is how they are now."),
+                     "error")
     return redirect(f"/queue/counter?counter={number}")
 
 

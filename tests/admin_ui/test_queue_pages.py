@@ -86,6 +86,10 @@ def test_the_counter_calls_recalls_transfers_and_opens_a_case(pages: Pages) -> N
     assert r.status_code == 303
     page = pages.client.get("/queue/counter?counter=1")
     assert "T-001" in page.text and 'id="call-next"' in page.text
+    # A stale page (the ticket was transferred meanwhile) gets the page back with why, not an error page.
+    r = pages.post("/queue/counter/1", {"action": "recall", "ticket": number}, token_from="/queue/counter?counter=1")
+    assert r.status_code == 303
+    assert "تغيّرت التذكرة أو الشباك في هذه الأثناء" in pages.client.get("/queue/counter?counter=1").text
     # Nothing waits for counter 1: said on the page, not an error page.
     pages.post("/queue/counter/1", {"action": "call-next"}, token_from="/queue/counter?counter=1")
     assert "لا أحد ينتظر هذا الشباك." in pages.client.get("/queue/counter?counter=1").text
