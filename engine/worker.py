@@ -40,6 +40,11 @@ def _advance_timers(settings: Settings) -> int:
         return timers.tick(session=session, settings=settings)
 
 
+def _remind_and_escalate(settings: Settings) -> Any:
+    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+        return escalation.tick(session=session, settings=settings)
+
+
 def _seal(settings: Settings) -> Any:
     with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
         return ledger.seal_if_due(session=session, settings=settings)
@@ -63,6 +68,8 @@ def _dispatch_outbox(settings: Settings) -> int:
 PERIODIC: list[Periodic] = [
     Periodic("outbox", lambda s: s.message_poll_seconds or 2.0, _dispatch_outbox),
     Periodic("timers", lambda s: s.timer_tick_seconds or 30.0, _advance_timers),
+    # SLA reminders of tasks near their due time, and escalation of overdue ones (engine/escalation.py).
+    Periodic("escalation", lambda s: s.timer_tick_seconds or 30.0, _remind_and_escalate),
     Periodic("ledger_seal", lambda s: s.timer_tick_seconds or 30.0, _seal),
     Periodic("escalation", lambda s: s.timer_tick_seconds or 30.0, _escalate),
 ]

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from api.app import create_app
 from engine.messages import send
 from storage.db import engine_for
 from storage.models_messages import OutboxMessage
+from tests.conftest import make_settings
 from tests.support.api import CITIZEN, Api
 from tests.support.audit import APPROVE, CORRECT, REGISTER, RETURN, deploy, login
 
@@ -92,3 +97,18 @@ def test_the_log_gateway_sends_them_all_once(api: Api) -> None:
     with Session(engine_for(api.settings.database_url)) as session:
         keys = session.execute(select(func.count(func.distinct(OutboxMessage.idempotency_key)))).scalar_one()
     assert keys == 5
+
+
+def test_without_a_broker_the_api_process_sends_in_the_background(sqlite_url: str, tmp_path: Path) -> None:
+    settings = make_settings(sqlite_url, tmp_path, message_poll_seconds=0.1)
+    with TestClient(create_app(settings)) as client:
+        api = Api(client, settings)
+        deploy(api)
+        case = dict(api.open_case("audit_case", login(api, "clerk_hoda")).json())
+        _step(api, case, REGISTER, "clerk_hoda")  # the request returns before anything is sent
+        deadline = time.monotonic() + 20
+        while {m["status"] for m in _messages(api, case["id"])} != {"sent"}:
+            assert time.monotonic() < deadline, _messages(api, case["id"])
+            time.sleep(0.05)
+        assert [(m["stage"], m["gateway"]) for m in _messages(api, case["id"])] == [("received", "log"),
+                                                                                   ("department", "log")]

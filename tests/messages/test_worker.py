@@ -20,8 +20,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.conftest import ROOT, _postgres_db, make_settings, missing
+from engine.settings import Settings
+from engine.worker import beat_schedule
+from tests.conftest import ROOT, TEST_PROCESSES, _postgres_db, make_settings, missing
 from tests.support.api import Api
+from tests.support.clock import make_timers_due
 from tests.support.outbox import one_message, received
 from tests.support.postgres import free_port
 from tests.support.redis import LocalRedis
@@ -151,3 +154,31 @@ def test_worker_and_beat_refuse_to_start_without_a_broker(tmp_path: Path) -> Non
         assert b"SHUBBAK_BROKER_URL" in done.stderr
 
 
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_beat_in_the_worker_advances_due_timers_of_open_cases(redis_url: str, pg_url: str, tmp_path: Path) -> None:
+    api = _api(pg_url, tmp_path)
+    api.deploy(TEST_PROCESSES / "timer_demo", api.user("analyst"))
+    clerk = api.user("front_desk")
+    case = api.open_case("timer_demo", clerk).json()
+    assert make_timers_due(api.settings, case["id"]) == 1
+    log = tmp_path / "worker.log"
+    env = {**_env(api, redis_url, "http://127.0.0.1:9/unused", tmp_path), "SHUBBAK_TIMER_TICK_SECONDS": "0.5"}
+
+    def moved() -> bool:
+        tasks = api.client.get(f"/api/cases/{case['id']}", headers=clerk).json()["tasks"]
+        return [t["name"] for t in tasks] == ["t_after"]
+
+    with worker(env, log):
+        wait_for("beat to fire the due timer", moved, log)
+    kinds = [e["kind"] for e in api.client.get(f"/api/cases/{case['id']}/events", headers=clerk).json()]
+    assert kinds == ["case_opened", "timer_fired"]
+
+
+def test_beat_schedules_every_periodic_job(sqlite_settings: Settings) -> None:
+    schedule = beat_schedule(sqlite_settings)
+    assert {name: (entry["task"], entry["args"]) for name, entry in schedule.items()} == {
+        f"shubbak-{job}": ("shubbak.periodic", (job,)) for job in ("outbox", "timers", "escalation", "ledger_seal")}
+    assert schedule["shubbak-outbox"]["schedule"] == 2.0
