@@ -13,9 +13,18 @@ from admin_ui.pages import SECURITY_HEADERS, DbSession, PageRoute, SignedIn, ren
 from admin_ui.timeline import full_names, story
 from engine import auditors, cases, processes, tracking
 from engine.errors import Forbidden, NotFound
+from engine.messages import outbox
 from storage.models import AuditEvent, ProcessVersion
 
 router = APIRouter(route_class=PageRoute)
+
+# The case's messages to the citizen (docs/messages.md): what each stage and status is called on the page.
+MESSAGE_STAGES = {"received": N_("Request received"), "department": N_("Papers reached a department"),
+                  "returned": N_("Returned for corrections"), "ready_for_pickup": N_("Ready for pickup"),
+                  "completed": N_("Request completed"), "rejected": N_("Request rejected")}
+MESSAGE_STATUSES = {"pending": N_("Waiting to be sent"), "sending": N_("Being sent"), "sent": N_("Sent"),
+                    "failed": N_("Failed: the citizen was not told")}
+MESSAGE_CHANNELS = {"sms": N_("SMS"), "email": N_("E-mail")}
 
 
 @router.get("/cases")
@@ -57,6 +66,8 @@ def case_page(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -
                                  {d.kind: d.ar if lang.code == "ar" else d.en for d in process.service.documents}),
                   has_diagram=diagram.bpmn_of(version) is not None, done_ids=done, current_ids=current,
                   can_travel=actor.has(*auditors.ROLES),
+                  messages=outbox.for_case(db.connection(), case.id), message_stages=MESSAGE_STAGES,
+                  message_statuses=MESSAGE_STATUSES, message_channels=MESSAGE_CHANNELS,
                   **documents.panel(db, case, process.lanes, actor, settings, lang),
                   fee_currency=process.service.fee.currency if process.service.fee else "EGP")
 
