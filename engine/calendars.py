@@ -3,7 +3,8 @@
 A calendar is the weekend (per country: Egypt and Saudi Arabia rest on Friday and Saturday, the UAE on
 Saturday and Sunday), a list of public holidays, and the time zone whose days are counted. The installation's
 calendar comes from the settings (``sla_country``, ``sla_weekend_days``, ``sla_holidays``,
-``sla_holidays_file``, ``sla_timezone``).
+``sla_holidays_file``, ``sla_timezone``); a center adds its own holidays and those of the centers above it
+(a governorate's national day, say: engine/centers.py ``holidays_of``).
 
 How a due time is computed (``add_working_days``), documented for leadership in docs/leadership.md:
 
@@ -18,7 +19,7 @@ How a due time is computed (``add_working_days``), documented for leadership in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -52,6 +53,10 @@ class WorkCalendar:
     def __post_init__(self) -> None:
         if len(self.weekend) >= 7:
             raise ValueError("a calendar needs at least one working day in the week")
+
+    def with_holidays(self, extra: frozenset[date]) -> WorkCalendar:
+        """This calendar plus a center's own holidays."""
+        return self if extra <= self.holidays else replace(self, holidays=self.holidays | extra)
 
     def is_working_day(self, day: date) -> bool:
         return day.weekday() not in self.weekend and day not in self.holidays
@@ -154,8 +159,11 @@ def _calendar(country: str, weekend: tuple[str, ...], tz: str | None, holidays: 
                         holidays=frozenset(days), tz=ZoneInfo(tz or (known[1] if known else "UTC")))
 
 
-def due(start: datetime, days: float | None, settings: Settings) -> datetime | None:
-    """When something started at ``start`` with an SLA of ``days`` working days falls due (None: no SLA)."""
+def due(start: datetime, days: float | None, settings: Settings,
+        holidays: frozenset[date] = frozenset()) -> datetime | None:
+    """When something started at ``start`` with an SLA of ``days`` working days falls due (None: no SLA).
+
+    ``holidays``: the center's own, on top of the installation's (engine/centers.py ``holidays_of``)."""
     if not days:
         return None
-    return calendar_for(settings).add_working_days(start, days)
+    return calendar_for(settings).with_holidays(holidays).add_working_days(start, days)

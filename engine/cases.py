@@ -59,6 +59,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
         raise process_failed(exc) from exc
     values, _ready = workflows.snapshot(workflow, process)
     sla = process.service.sla_days
+    holidays = centers.holidays_of(session.connection(), actor.center_id) if sla else frozenset()
     ticket_id = queue_links.linkable(session, ticket, settings, actor.center_id) if ticket else None
     with write_lock(session):
         for _ in range(_TRACKING_ATTEMPTS):
@@ -66,7 +67,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
                         service_code=version.service_code, process_version_id=version.id,
                         national_id=person.national_id, citizen_name=person.full_name, phone=person.phone,
                         created_by=actor.username, created_at=now, updated_at=now,
-                        due_at=workflows.due(now, sla, settings), center_id=actor.center_id, **values)
+                        due_at=workflows.due(now, sla, settings, holidays), center_id=actor.center_id, **values)
             session.add(case)
             try:
                 session.flush()

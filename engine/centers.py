@@ -7,6 +7,10 @@ clerk who opens them; tasks the center of their case.
 
 from __future__ import annotations
 
+from datetime import date
+
+from sqlalchemy import select as core_select
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from engine.errors import Conflict, Invalid, NotFound
@@ -44,6 +48,33 @@ def below(session: Session, center_id: int) -> set[int]:
     return found
 
 
+_CENTERS = Center.__table__  # type: ignore[attr-defined]
+_HOLIDAYS = core_select(_CENTERS.c.id, _CENTERS.c.parent_id, _CENTERS.c.holidays)
+
+
+def holiday_map(conn: Connection) -> dict[int, frozenset[date]]:
+    """Each center's holidays: its own and those of every center above it (one query for all centers)."""
+    rows = {row.id: row for row in conn.execute(_HOLIDAYS)}
+    found: dict[int, frozenset[date]] = {}
+    for center_id in rows:
+        days: set[date] = set()
+        cid: int | None = center_id
+        seen: set[int] = set()
+        while cid is not None and cid in rows and cid not in seen:
+            seen.add(cid)
+            days.update(date.fromisoformat(d) for d in rows[cid].holidays or [])
+            cid = rows[cid].parent_id
+        found[center_id] = frozenset(days)
+    return found
+
+
+def holidays_of(conn: Connection, center_id: int | None) -> frozenset[date]:
+    """The holidays a case or task of ``center_id`` keeps besides the installation's (none without a center)."""
+    if center_id is None:
+        return frozenset()
+    return holiday_map(conn).get(center_id, frozenset())
+
+
 def visible_center_ids(session: Session, actor: Actor) -> set[int] | None:
     """The centers whose cases and tasks the actor sees; None means all of them (no filter)."""
     center = center_of(actor)
@@ -59,8 +90,20 @@ def sees(session: Session, actor: Actor, center_id: int | None) -> bool:
     return visible is None or center_id in visible
 
 
+def _dates(holidays: list[date] | list[str] | None) -> list[str]:
+    problems, days = [], set()
+    for value in holidays or []:
+        try:
+            days.add(value if isinstance(value, date) else date.fromisoformat(value))
+        except ValueError:
+            problems.append({"field": "holidays", "msg": f"'{value}' is not a date (YYYY-MM-DD)"})
+    if problems:
+        raise Invalid("the center's holidays are not valid", problems)
+    return [d.isoformat() for d in sorted(days)]
+
+
 def create_center(*, session: Session, code: str, name_ar: str, name_en: str, level: str,
-                  parent_code: str | None = None) -> Center:
+                  parent_code: str | None = None, holidays: list[date] | list[str] | None = None) -> Center:
     """Add a center under ``parent_code`` (a governorate has none; a city sits in a governorate, a district
     in a city)."""
     problems = []
@@ -84,7 +127,7 @@ def create_center(*, session: Session, code: str, name_ar: str, name_en: str, le
     if session.exec(select(Center.id).where(col(Center.code) == code)).first() is not None:
         raise Conflict(f"center '{code}' exists")
     center = Center(code=code.strip(), name_ar=name_ar.strip(), name_en=name_en.strip(), level=level,
-                    parent_id=parent.id if parent else None)
+                    parent_id=parent.id if parent else None, holidays=_dates(holidays))
     session.add(center)
     session.commit()
     session.refresh(center)
@@ -112,3 +155,13 @@ def set_user_center(*, session: Session, username: str, center_code: str | None)
     session.commit()
     session.refresh(user)
     return user
+
+
+def set_holidays(*, session: Session, code: str, holidays: list[date] | list[str]) -> Center:
+    """Replace a center's own holidays. Due times computed from now on count them; stored ones stay."""
+    center = by_code(session, code)
+    center.holidays = _dates(holidays)
+    session.add(center)
+    session.commit()
+    session.refresh(center)
+    return center

@@ -20,7 +20,7 @@ transaction. Every query and command respects the actor's centers (engine/center
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -89,14 +89,28 @@ def tick(*, session: Session, settings: Settings, now: datetime | None = None) -
         rules = _rules(session, row.process_version_id, settings)
         if aware(row.due_at) - timedelta(hours=remind_hours(rules, settings)) <= moment:
             result.reminded += _write(session, moment, row, _remind)
-    calendar = calendars.calendar_for(settings)
+    calendar = center_calendars(session, settings)
     for row in _candidates(session, settings, col(Task.due_at) < moment):
         rules = _rules(session, row.process_version_id, settings)
         # Overdue at all (even on a weekend) is level 1; working days overdue decide the levels above.
-        target = max(1, level_for(rules, calendar.working_days_between(aware(row.due_at), moment)))
+        late = calendar(row.center_id).working_days_between(aware(row.due_at), moment)
+        target = max(1, level_for(rules, late))
         if target > row.escalation_level:
             result.escalated += _write(session, moment, row, _escalate, rules, target)
     return result
+
+
+def center_calendars(session: Session, settings: Settings) -> Callable[[int | None], calendars.WorkCalendar]:
+    """The working-day calendar of each center (the installation's plus the center's holidays), read once."""
+    base = calendars.calendar_for(settings)
+    holidays = centers.holiday_map(session.connection())
+    made: dict[int | None, calendars.WorkCalendar] = {}
+
+    def of(center_id: int | None) -> calendars.WorkCalendar:
+        if center_id not in made:
+            made[center_id] = base.with_holidays(holidays.get(center_id, frozenset()) if center_id else frozenset())
+        return made[center_id]
+    return of
 
 
 def _service_remind_hours(session: Session) -> list[float]:
@@ -114,7 +128,7 @@ def _candidates(session: Session, settings: Settings, *conditions: Any) -> Itera
     while True:
         rows = session.connection().execute(
             core_select(_TASKS.c.id, _TASKS.c.case_id, _TASKS.c.due_at, _TASKS.c.escalation_level,
-                        _CASES.c.process_version_id)
+                        _TASKS.c.center_id, _CASES.c.process_version_id)
             .join_from(_TASKS, _CASES, _CASES.c.id == _TASKS.c.case_id)
             .where(_TASKS.c.state == "ready", _TASKS.c.due_at.is_not(None), _TASKS.c.id > last_id, *conditions)
             .order_by(_TASKS.c.id).limit(settings.escalation_batch)).all()

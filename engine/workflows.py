@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 from sqlmodel import Session
 
-from engine import audit, calendars, clock, hooks
+from engine import audit, calendars, centers, clock, hooks
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.serializer import STATE_FORMAT
@@ -83,9 +83,11 @@ def limits(settings: Settings) -> runner.Limits:
     return runner.Limits(max_steps=settings.max_engine_steps, max_seconds=settings.max_engine_seconds)
 
 
-def due(start: datetime, days: float | None, settings: Settings) -> datetime | None:
-    """When an SLA of ``days`` working days started at ``start`` falls due (engine/calendars.py)."""
-    return calendars.due(start, days, settings)
+def due(start: datetime, days: float | None, settings: Settings,
+        holidays: frozenset[date] = frozenset()) -> datetime | None:
+    """When an SLA of ``days`` working days started at ``start`` falls due (engine/calendars.py); ``holidays``
+    are the case's center's own (engine/centers.py)."""
+    return calendars.due(start, days, settings, holidays)
 
 
 def snapshot(workflow: BpmnWorkflow, process: CompiledProcess) -> tuple[dict[str, Any], list[runner.ReadyTask]]:
@@ -242,6 +244,7 @@ def _sync_tasks(conn: Connection, case: Case, ready: list[runner.ReadyTask], pro
         # (an interrupting boundary event, a terminate end, a cancelled case).
         conn.execute(update(_TASKS).where(_TASKS.c.id.in_(gone)).values(state="cancelled", completed_at=now))
     new_rows = []
+    holidays: frozenset[date] | None = None  # the center's own, read once and only for a new task with an SLA
     for task_id, ready_task in ready_by_id.items():
         if task_id in known:
             kept = process.user_tasks.get(ready_task.name)
@@ -250,12 +253,15 @@ def _sync_tasks(conn: Connection, case: Case, ready: list[runner.ReadyTask], pro
                              .values(title=kept.title, lane=kept.lane, form=kept.form))
             continue
         info = process.user_tasks.get(ready_task.name)
+        sla = info.sla_days if info else None
+        if sla and holidays is None:
+            holidays = centers.holidays_of(conn, case.center_id)
         new_rows.append({
             "id": task_id, "case_id": case.id, "tracking_number": case.tracking_number,
             "service_code": case.service_code, "name": ready_task.name,
             "title": info.title if info else ready_task.name, "lane": info.lane if info else "",
             "form": info.form if info else None, "state": "ready", "claimed_by": None, "created_at": now,
-            "due_at": due(now, info.sla_days if info else None, settings), "completed_by": None, "completed_at": None,
+            "due_at": due(now, sla, settings, holidays or frozenset()), "completed_by": None, "completed_at": None,
             "center_id": case.center_id})
     if new_rows:
         conn.execute(_INSERT_TASK, new_rows)

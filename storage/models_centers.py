@@ -6,6 +6,7 @@ user sees: their own and every center below it.
 
 from __future__ import annotations
 
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 __all__ = ["CENTER_LEVELS", "Center"]
@@ -22,3 +23,6 @@ class Center(SQLModel, table=True):
     name_en: str = Field(max_length=200)
     level: str = Field(max_length=16)
     parent_id: int | None = Field(default=None, foreign_key="center.id", index=True)
+    # The center's own public holidays (ISO dates; e.g. a governorate's national day), on top of the
+    # installation's calendar; a center also keeps the holidays of the centers above it (engine/calendars.py).
+    holidays: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

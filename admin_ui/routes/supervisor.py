@@ -12,7 +12,7 @@ from admin_ui import session as cookie
 from admin_ui.i18n import ltr
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, redirect, render, settings_of
-from engine import calendars, centers, clock, escalation
+from engine import centers, clock, escalation
 from storage.models import User
 from storage.models_centers import Center
 
@@ -37,14 +37,14 @@ def overdue_page(request: Request, viewer: SignedIn, db: DbSession, service: str
     now = clock.now()
     rows = escalation.overdue(session=db, actor=actor, settings=settings, now=now, service_code=service or None,
                               limit=settings.max_page_size)
-    calendar = calendars.calendar_for(settings)
+    calendar = escalation.center_calendars(db, settings)
     center_names = {c.id: (c.name_ar, c.name_en) for c in db.exec(select(Center)).all()}
     items: list[dict[str, Any]] = []
     officers = _officers(db)
     for row in rows:
         names = center_names.get(row.center_id)
         items.append({"row": row, "officers": officers(row.lane, row.center_id),
-                      "days": calendar.working_days_between(escalation.aware(row.due_at), now),
+                      "days": calendar(row.center_id).working_days_between(escalation.aware(row.due_at), now),
                       "center": (names[0] if viewer.lang.code == "ar" else names[1]) if names else "—"})
     return render(request, "overdue.html", items=items, labels=load_labels(db), service=service)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from fastapi import APIRouter
@@ -21,6 +22,7 @@ class CenterCreate(BaseModel):
     name_en: str = Field(min_length=1, max_length=200)
     level: Literal["governorate", "city", "district"]
     parent: str | None = Field(default=None, max_length=32)  # the parent center's code
+    holidays: list[date] = Field(default_factory=list, max_length=366)  # the center's own public holidays
 
 
 class CenterPublic(BaseModel):
@@ -30,12 +32,18 @@ class CenterPublic(BaseModel):
     name_en: str
     level: str
     parent_id: int | None
+    holidays: list[str]
 
     @classmethod
     def of(cls, center: Center) -> CenterPublic:
         assert center.id is not None
         return cls(id=center.id, code=center.code, name_ar=center.name_ar, name_en=center.name_en,
-                   level=center.level, parent_id=center.parent_id)
+                   level=center.level, parent_id=center.parent_id, holidays=list(center.holidays))
+
+
+class Holidays(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    holidays: list[date] = Field(max_length=366)
 
 
 class UserCenter(BaseModel):
@@ -56,7 +64,13 @@ def list_centers(session: SessionDep, _actor: CurrentActor) -> list[CenterPublic
 @router.post("/centers", response_model=CenterPublic, status_code=201, dependencies=[require("admin")])
 def create_center(body: CenterCreate, session: SessionDep) -> CenterPublic:
     return CenterPublic.of(centers.create_center(session=session, code=body.code, name_ar=body.name_ar,
-                                                 name_en=body.name_en, level=body.level, parent_code=body.parent))
+                                                 name_en=body.name_en, level=body.level, parent_code=body.parent,
+                                                 holidays=body.holidays))
+
+
+@router.put("/centers/{code}/holidays", response_model=CenterPublic, dependencies=[require("admin")])
+def set_holidays(code: str, body: Holidays, session: SessionDep) -> CenterPublic:
+    return CenterPublic.of(centers.set_holidays(session=session, code=code, holidays=body.holidays))
 
 
 @router.put("/users/{username}/center", response_model=UserCenterPublic, dependencies=[require("admin")])

@@ -30,12 +30,11 @@ class Reassign(BaseModel):
     to: str | None = Field(default=None, max_length=64)
 
 
-def _overdue(row: Any, now: datetime, settings: Any) -> OverdueTask:
+def _overdue(row: Any, now: datetime, calendar: calendars.WorkCalendar) -> OverdueTask:
     due_at = escalation.aware(row.due_at)
     return OverdueTask(**TaskPublic.of(row).model_dump(), center_id=row.center_id,
                        escalation_level=row.escalation_level, reminded_at=row.reminded_at,
-                       escalated_at=row.escalated_at,
-                       overdue_days=round(calendars.calendar_for(settings).working_days_between(due_at, now), 3))
+                       escalated_at=row.escalated_at, overdue_days=round(calendar.working_days_between(due_at, now), 3))
 
 
 @router.get("/overdue", response_model=list[OverdueTask])
@@ -45,7 +44,8 @@ def overdue(session: SessionDep, settings: SettingsDep, actor: CurrentActor, ser
     now = clock.now()
     rows = escalation.overdue(session=session, actor=actor, settings=settings, now=now, service_code=service_code,
                               limit=min(limit, settings.max_page_size), offset=offset)
-    return [_overdue(row, now, settings) for row in rows]
+    calendar = escalation.center_calendars(session, settings)
+    return [_overdue(row, now, calendar(row.center_id)) for row in rows]
 
 
 @router.post("/tasks/{task_id}/reassign", response_model=TaskPublic)

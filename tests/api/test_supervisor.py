@@ -148,3 +148,9 @@ def test_admins_build_the_center_tree_and_place_users(api: Api) -> None:
                           headers=clerk).status_code == 403
     assert api.client.put(f"/api/users/{clerk_name}/center", json={"center": None},
                           headers=admin).json()["center_id"] is None
+    r = api.client.put("/api/centers/GZ/holidays", json={"holidays": ["2027-03-20", "2026-03-20"]}, headers=admin)
+    assert r.status_code == 200 and r.json()["holidays"] == ["2026-03-20", "2027-03-20"]
+    assert api.client.put("/api/centers/GZ/holidays", json={"holidays": ["20/03/2027"]},
+                          headers=admin).status_code == 422
+    assert api.client.put("/api/centers/GZ/holidays", json={"holidays": []}, headers=clerk).status_code == 403
+    assert api.client.put("/api/centers/NOPE/holidays", json={"holidays": []}, headers=admin).status_code == 404

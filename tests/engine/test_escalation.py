@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import Session, col, select
 
-from engine import cases, clock, escalation, hooks, processes, sla_events, tasks, timers
+from engine import cases, centers, clock, escalation, hooks, processes, sla_events, tasks, timers
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.escalation import aware
 from engine.packages import read_package
@@ -317,3 +317,37 @@ def test_hooks_see_reminders_and_escalations_in_the_cases_transaction(
                              task_name="check", lane="officer", level=1, role="supervisor"),
         sla_events.Escalated(case_id=case.id, tracking_number=case.tracking_number, task_id=check.id,
                              task_name="check", lane="officer", level=2, role="director")]
+
+
+def test_a_centers_holidays_and_those_above_it_move_due_times(session: Session, settings: Settings,
+                                                             people: People) -> None:
+    centers.create_center(session=session, code="GOV", name_ar="م", name_en="Gov", level="governorate",
+                          holidays=["2026-11-29"])  # the governorate's national day: Sunday
+    city = centers.create_center(session=session, code="CITY", name_ar="م", name_en="City", level="city",
+                                 parent_code="GOV", holidays=[date(2026, 11, 30)])
+    elsewhere = centers.create_center(session=session, code="OTHER", name_ar="م", name_en="Other",
+                                      level="governorate")
+    assert centers.holidays_of(session.connection(), city.id) == {date(2026, 11, 29), date(2026, 11, 30)}
+    assert centers.holidays_of(session.connection(), None) == frozenset()
+    local = Actor("clerk", people.clerk.roles, center_id=city.id)
+    away = Actor("clerk", people.clerk.roles, center_id=elsewhere.id)
+    with clock.frozen(T0):
+        at_city = cases.open_case(session=session, service_code="sla_escalation", citizen=CITIZEN, data={},
+                                  actor=local, settings=settings)
+        at_other = cases.open_case(session=session, service_code="sla_escalation", citizen=CITIZEN, data={},
+                                   actor=away, settings=settings)
+    assert at_city.id is not None and at_other.id is not None
+    assert at_city.due_at is not None and at_other.due_at is not None
+    assert aware(at_city.due_at) == cairo(2026, 12, 7, 10, 0)  # Sunday and Monday off: 5 days end a Monday
+    assert aware(at_other.due_at) == cairo(2026, 12, 3, 10, 0)
+    [intake] = _ready(session, at_city.id)
+    assert intake.due_at is not None and aware(intake.due_at) == cairo(2026, 12, 1, 10, 0)  # Tuesday
+    [other_intake] = _ready(session, at_other.id)
+    # On Thursday 3 December the city's intake is 2 working days late (level 2), the other's 4 (level 3).
+    assert escalation.tick(session=session, settings=settings, now=cairo(2026, 12, 3, 10, 0)).escalated == 2
+    session.expire_all()
+    levels = {t.id: t.escalation_level for t in session.exec(select(Task)).all()}
+    assert (levels[intake.id], levels[other_intake.id]) == (2, 3)
+    with pytest.raises(Invalid):
+        centers.set_holidays(session=session, code="CITY", holidays=["30/11/2026"])
+    assert centers.set_holidays(session=session, code="CITY", holidays=[]).holidays == []

@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column('name_en', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column('level', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column('parent_id', sa.Integer(), nullable=True),
+        sa.Column('holidays', sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(['parent_id'], ['center.id'], name='fk_center_parent_id'),
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('code'),
