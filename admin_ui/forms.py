@@ -164,14 +164,23 @@ def message(problem: Mapping[str, Any], node: Mapping[str, Any], lang: Lang) -> 
 
 
 def citizen_fields(lang: Lang, values: Mapping[str, str], errors: Mapping[str, str]) -> list[Field]:
-    """The citizen's identity at the window: national ID, full name, phone."""
+    """The citizen's identity at the window: national ID, full name, phone; the language of their messages and
+    an optional e-mail address."""
     _ = lang.gettext
     specs = [("national_id", N_("National ID"), {"inputmode": "numeric", "maxlength": "14", "autocomplete": "off"}),
              ("full_name", N_("Full name"), {"maxlength": "200", "autocomplete": "off"}),
              ("phone", N_("Mobile phone"), {"inputmode": "tel", "maxlength": "16", "placeholder": "+201001234567",
                                         "dir": "ltr", "autocomplete": "off"})]
-    return [Field(name=f"citizen.{name}", label=_(label), required=True, value=values.get(name, ""),
-                  error=errors.get(name), attrs=attrs) for name, label, attrs in specs]
+    fields = [Field(name=f"citizen.{name}", label=_(label), required=True, value=values.get(name, ""),
+                    error=errors.get(name), attrs=attrs) for name, label, attrs in specs]
+    # The citizen's messages (docs/messages.md): their language, and an e-mail address if they want e-mails too.
+    fields.append(Field(name="citizen.language", label=_("Language of messages"), widget="radio",
+                        value=values.get("language") or "ar", error=errors.get("language"),
+                        options=[("ar", "العربية"), ("en", "English")]))
+    fields.append(Field(name="citizen.email", label=_("E-mail (optional)"), value=values.get("email", ""),
+                        error=errors.get("email"), attrs={"inputmode": "email", "maxlength": "254", "dir": "ltr",
+                                                          "autocomplete": "off"}))
+    return fields
 
 
 def labels_of(forms: Mapping[str, Mapping[str, Any]], lang: Lang) -> dict[str, tuple[str, dict[str, str]]]:

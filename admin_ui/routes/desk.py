@@ -25,7 +25,7 @@ from engine.users import Actor
 from storage.models import Case
 
 router = APIRouter(route_class=PageRoute)
-CITIZEN_KEYS = ("national_id", "full_name", "phone")
+CITIZEN_KEYS = ("national_id", "full_name", "phone", "language", "email")
 
 
 def _fold(text: str) -> str:

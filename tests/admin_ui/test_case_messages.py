@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlmodel import Session
 
 from engine.messages import send
 from storage.db import engine_for
+from storage.models import Case
 from storage.models_messages import OutboxMessage
 from tests.admin_ui.test_case_pages import _case_id
+from tests.admin_ui.test_desk_pages import register
 from tests.admin_ui.test_inbox_pages import _open_review
 from tests.support.pages import Pages
 
@@ -49,3 +51,24 @@ def test_a_case_without_messages_says_so(pages: Pages) -> None:
         session.commit()
     page = pages.client.get(f"/cases/{_case_id(pages, number)}").text
     assert 'id="messages"' not in page and "لا رسائل بعد." in page
+
+
+def test_the_front_desk_records_the_language_and_e_mail_of_the_messages(pages: Pages) -> None:
+    pages.as_user("front_desk")
+    form = pages.client.get("/desk/test_permit").text
+    assert re.search(r'name="citizen.language" value="ar" id="[\w-]+"\s+checked>', form)  # Arabic unless asked
+    refused = register(pages, "test_permit", {"data.area": "120", "data.purpose": "shop",
+                                              "citizen.email": "not an address"})
+    assert refused.status_code == 422 and "البريد الإلكتروني غير صحيح" in refused.text
+    r = register(pages, "test_permit", {"data.area": "120", "data.purpose": "shop", "citizen.language": "en",
+                                        "citizen.email": "sara@example.org"})
+    assert r.status_code == 303, r.text
+    number = re.search(r'id="tracking-number" dir="ltr">([\d-]+)<', pages.client.get(r.headers["location"]).text)
+    assert number is not None
+    with Session(engine_for(pages.settings.database_url)) as session:
+        case = session.execute(select(Case).where(Case.tracking_number == number.group(1))).scalar_one()
+        languages = set(session.execute(select(OutboxMessage.language)
+                                        .where(OutboxMessage.case_id == case.id)).scalars())
+    assert {k: case.data["citizen"][k] for k in ("language", "email")} == {"language": "en",
+                                                                          "email": "sara@example.org"}
+    assert languages == {"en"}
