@@ -50,15 +50,10 @@ def _seal(settings: Settings) -> Any:
         return ledger.seal_if_due(session=session, settings=settings)
 
 
-def _escalate(settings: Settings) -> Any:
-    """SLA reminders and escalation levels (engine/escalation.py)."""
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
-        return escalation.tick(session=session, settings=settings)
-
-
 def _dispatch_outbox(settings: Settings) -> int:
     """Hand every due message to a ``send_message`` task (any worker takes it; the claim makes a message
     handed out twice harmless)."""
+    send.give_up_abandoned(settings=settings)
     ids = send.due_ids(settings=settings)
     for message_id in ids:
         send_message.delay(message_id)
@@ -71,7 +66,6 @@ PERIODIC: list[Periodic] = [
     # SLA reminders of tasks near their due time, and escalation of overdue ones (engine/escalation.py).
     Periodic("escalation", lambda s: s.timer_tick_seconds or 30.0, _remind_and_escalate),
     Periodic("ledger_seal", lambda s: s.timer_tick_seconds or 30.0, _seal),
-    Periodic("escalation", lambda s: s.timer_tick_seconds or 30.0, _escalate),
 ]
 
 
