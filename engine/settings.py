@@ -87,8 +87,9 @@ class Settings(BaseSettings):
     # the API process; 0 turns the embedded loop off.
     message_poll_seconds: float = Field(default=2.0, ge=0)
     message_batch: int = Field(default=100, ge=1)
-    # Lanes whose tasks are not "a department received your papers" (besides the front desk's role).
-    message_silent_lanes: list[str] = Field(default_factory=lambda: ["supervisor"])
+    # Lanes whose tasks are not "a department received your papers" (besides the front desk's role); "citizen"
+    # is the citizen's own step (a resolved complaint's time to reopen, engine/complaints.py).
+    message_silent_lanes: list[str] = Field(default_factory=lambda: ["supervisor", "citizen"])
 
     # SLAs count working days (engine/calendars.py, docs/leadership.md). The country picks the weekend and the
     # time zone the days are counted in (EG, SA: Friday+Saturday; AE: Saturday+Sunday); the weekend days

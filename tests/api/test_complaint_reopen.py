@@ -127,3 +127,13 @@ def test_refusals(api: Api) -> None:
     path = find_path("complaint", "municipal_resolved")
     opened = api.open_case("complaint", api.user("front_desk"), data=path.case_data).json()
     assert _reopen(api, opened).status_code == 409
+
+
+def test_the_citizens_own_step_sends_no_department_message(api: Api) -> None:
+    case = _resolved(api, find_path("complaint", "municipal_resolved"))
+    r = api.client.get(f"/api/cases/{case['id']}/messages", headers=api.user("supervisor"))
+    assert r.status_code == 200, r.text
+    # The citizen lane is not a department that "received the papers": only the departments that did.
+    found = r.json()
+    assert [m["stage"] for m in found] == ["received", "department"]
+    assert "citizen" not in found[1]["body"]
