@@ -61,7 +61,8 @@ def story(events: list[AuditEvent], schemas: dict[str, dict[str, Any]], labels: 
     ``papers`` names the service's document kinds in the reader's language."""
     entries = []
     for ev in events:
-        actor = people.get(ev.actor) or (lang.gettext("The system") if ev.actor == "system" else ev.actor)
+        actor = people.get(ev.actor) or (lang.gettext("The system") if ev.actor == "system" else
+                                         lang.gettext("The citizen") if ev.actor == "citizen" else ev.actor)
         step = labels.step(service_code, ev.task, lang) if ev.task else ""
         paper = papers.get(str(ev.data.get("kind")), str(ev.data.get("kind", "")))
         kind = "task_reassigned_lane" if ev.kind == "task_reassigned" and not ev.data.get("to") else ev.kind

@@ -43,6 +43,11 @@ def test_a_resolved_complaint_is_reopened_from_the_tracking_page(pages: Pages) -
     api = Api(pages.client, pages.settings)
     inbox = api.client.get("/api/tasks", headers=api.user("municipal_services")).json()
     assert [t["name"] for t in inbox if t["case_id"] == case["id"]] == ["resolve_municipal"]
+    # Staff read on the case's timeline that the citizen reopened it, and why.
+    pages.as_user("municipal_services")
+    staff = pages.client.get(f"/cases/{case['id']}")
+    assert staff.status_code == 200 and "المواطن أنجز" in staff.text and "عادت القمامة بعد يومين" in staff.text
+    pages.sign_out()
     again = pages.post("/track/reopen", {"number": case["tracking_number"], "phone_last4": "4567",
                                          "answer": "reopen", "reason": "مرة أخرى"}, token_from="/track")
     assert again.status_code == 409 and 'id="reopen-error"' in again.text
