@@ -39,16 +39,31 @@ def backoff(attempt: int, settings: Settings) -> timedelta:
     return timedelta(seconds=min(seconds, settings.message_retry_cap_seconds))
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
+def _due(now: datetime, settings: Settings) -> ColumnElement[bool]:
     return or_(and_(_OUTBOX.c.status == "pending", _OUTBOX.c.next_attempt_at <= now),
-               and_(_OUTBOX.c.status == "sending", _OUTBOX.c.lease_until < now))
+               and_(_OUTBOX.c.status == "sending", _OUTBOX.c.lease_until < now,
+                    _OUTBOX.c.attempts < settings.message_max_attempts))
+
+
+def give_up_abandoned(*, settings: Settings, now: datetime | None = None) -> int:
+    """Messages whose senders kept dying while sending them, as many times as attempts are allowed: failed
+    (a message that crashes every sender must not hold them forever)."""
+    moment = now or datetime.now(UTC)
+    with Session(engine_for(settings.database_url)) as session:
+        done = session.connection().execute(
+            update(_OUTBOX).where(_OUTBOX.c.status == "sending", _OUTBOX.c.lease_until < moment,
+                                  _OUTBOX.c.attempts >= settings.message_max_attempts)
+            .values(status="failed", lease_until=None,
+                    last_error="the sender stopped while sending, at every attempt"))
+        session.commit()
+        return int(done.rowcount or 0)
 
 
 def due_ids(*, settings: Settings, now: datetime | None = None) -> list[int]:
     """Messages to send now (pending and due, or abandoned by a sender whose lease ran out), oldest first."""
     moment = now or datetime.now(UTC)
     with Session(engine_for(settings.database_url)) as session:
-        query = select(_OUTBOX.c.id).where(_due(moment)).order_by(_OUTBOX.c.id).limit(settings.message_batch)
+        query = select(_OUTBOX.c.id).where(_due(moment, settings)).order_by(_OUTBOX.c.id).limit(settings.message_batch)
         return [int(i) for i in session.connection().execute(query).scalars()]
 
 
@@ -58,7 +73,7 @@ def send_one(*, message_id: int, settings: Settings, now: datetime | None = None
     engine = engine_for(settings.database_url)
     with Session(engine) as session:
         claimed = session.connection().execute(
-            update(_OUTBOX).where(_OUTBOX.c.id == message_id, _due(moment))
+            update(_OUTBOX).where(_OUTBOX.c.id == message_id, _due(moment, settings))
             .values(status="sending", attempts=_OUTBOX.c.attempts + 1,
                     lease_until=moment + timedelta(seconds=settings.message_lease_seconds)))
         if claimed.rowcount != 1:
@@ -77,6 +92,10 @@ def send_one(*, message_id: int, settings: Settings, now: datetime | None = None
                                                    language=row.language))
     except gateways.SendFailed as exc:
         return _failed(message_id, attempt, exc, gateway, settings, moment)
+    except Exception as exc:  # noqa: BLE001 - a gateway's bug (or its misconfiguration) is one failed attempt
+        log.exception("message %s: the gateway failed unexpectedly", message_id)
+        return _failed(message_id, attempt, gateways.Retryable(f"unexpected error: {exc!r}"), gateway, settings,
+                       moment)
     _finish(message_id, attempt, settings, status="sent", sent_at=datetime.now(UTC), lease_until=None,
             gateway=gateway.name, gateway_ref=reference[:255], last_error=None)
     return Attempt(message_id, "sent")
@@ -109,4 +128,5 @@ def _finish(message_id: int, attempt: int, settings: Settings, **values: object)
 
 def drain(*, settings: Settings, now: datetime | None = None) -> list[Attempt]:
     """Send every message due now, one at a time (the embedded sender and the worker's periodic task)."""
+    give_up_abandoned(settings=settings, now=now)
     return [send_one(message_id=i, settings=settings, now=now) for i in due_ids(settings=settings, now=now)]

@@ -193,3 +193,34 @@ def test_gateway_options_are_checked_by_the_gateways_own_schema() -> None:
 def test_backoff_doubles_up_to_its_cap(sqlite_url: str, tmp_path: Path) -> None:
     settings = make_settings(sqlite_url, tmp_path, message_retry_base_seconds=5, message_retry_cap_seconds=60)
     assert [send.backoff(n, settings).total_seconds() for n in range(1, 7)] == [5, 10, 20, 40, 60, 60]
+
+
+def test_a_message_every_sender_died_on_fails_after_max_attempts(database_url: str, tmp_path: Path) -> None:
+    api = _api(database_url, tmp_path)  # the log gateway
+    msg = _one_message(api)
+    with Session(engine_for(api.settings.database_url)) as session:  # four senders died holding it
+        session.execute(update(_OUTBOX).where(_OUTBOX.c.id == msg.id)
+                        .values(status="sending", attempts=4, lease_until=T0))
+        session.commit()
+    assert send.drain(settings=api.settings, now=T0 + timedelta(seconds=1)) == []
+    [row] = _rows(api)
+    assert (row.status, row.attempts, row.last_error) == ("failed", 4, "the sender stopped while sending, at "
+                                                                       "every attempt")
+
+
+class _Broken(gateways.Gateway):
+    name = "broken"
+    channels = ("sms",)
+
+    def send(self, message: gateways.Outgoing) -> str:
+        raise KeyError("a bug in a gateway")
+
+
+def test_a_gateway_that_raises_something_unexpected_costs_one_attempt(sqlite_url: str, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(gateways.GATEWAYS, "broken", _Broken)
+    api = _api(sqlite_url, tmp_path, sms_gateway="broken")
+    msg = _one_message(api)
+    result = send.send_one(message_id=msg.id, settings=api.settings, now=T0)
+    assert (result.status, result.retry_at) == ("pending", T0 + timedelta(seconds=10))
+    assert "a bug in a gateway" in (result.error or "")
