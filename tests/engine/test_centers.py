@@ -7,11 +7,13 @@ from sqlmodel import Session, col, select
 
 from cli.main import main
 from engine import centers
+from engine.demo import DEMO_CENTERS, ensure_demo_users
 from engine.errors import Conflict, Invalid, NotFound
 from engine.settings import Settings, get_settings
-from engine.users import Actor
+from engine.users import Actor, actor_of
 from storage.db import engine_for
 from storage.models import Case, Task, User
+from storage.models_centers import Center
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import Api
 
@@ -94,3 +96,17 @@ def test_cli_adds_a_user_at_a_center_and_ticks_escalation(settings: Settings, mo
         user = session.exec(select(User).where(col(User.username) == "clerk_a1")).one()
         assert user.center_id == ids["DIST-A1"]
         assert session.exec(select(User).where(col(User.username) == "clerk_x")).first() is None
+
+
+def test_demo_has_a_tree_of_centers_with_users_in_them(sqlite_settings: Settings) -> None:
+    with Session(engine_for(sqlite_settings.database_url)) as session:
+        first = ensure_demo_users(session, sqlite_settings)
+        assert ensure_demo_users(session, sqlite_settings) == first  # a second start adds nothing
+        users = {u.username: u for u in session.exec(select(User)).all()}
+        assert len(session.exec(select(Center)).all()) == len(DEMO_CENTERS) == 4
+        governor = centers.visible_center_ids(session, actor_of(users["governor"]))
+        dokki = centers.visible_center_ids(session, actor_of(users["clerk"]))
+        haram = centers.visible_center_ids(session, actor_of(users["clerk_haram"]))
+        assert governor is not None and dokki is not None and haram is not None
+        assert len(governor) == 4 and len(dokki) == 2 and len(haram) == 1 and not dokki & haram
+        assert centers.visible_center_ids(session, actor_of(users["admin"])) is None
