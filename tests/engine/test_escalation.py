@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session, col, select
 
-from engine import cases, centers, clock, escalation, hooks, processes, sla_events, tasks, timers
+from engine import cases, centers, clock, escalation, hooks, processes, replay, sla_events, tasks, timers, verify
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.escalation import aware
 from engine.packages import read_package
@@ -351,3 +351,22 @@ def test_a_centers_holidays_and_those_above_it_move_due_times(session: Session, 
     with pytest.raises(Invalid):
         centers.set_holidays(session=session, code="CITY", holidays=["30/11/2026"])
     assert centers.set_holidays(session=session, code="CITY", holidays=[]).holidays == []
+
+
+def test_cases_with_sla_events_replay_and_verify(session: Session, settings: Settings, people: People) -> None:
+    """Reminders, escalations and reassignments join the chain without moving the case: replay passes over
+    them and still reaches the stored state; the chain verifies."""
+    case, check = _at_check(session, settings, people)
+    assert case.id is not None and check.due_at is not None
+    escalation.tick(session=session, settings=settings, now=cairo(2026, 12, 20, 10, 0))
+    escalation.reassign(session=session, task_id=check.id, to="officer2", actor=people.supervisor,
+                        settings=settings)
+    _complete(session, settings, case.id, "check", people.officer2, cairo(2026, 12, 20, 11, 0))
+    kinds = [e.kind for e in session.exec(select(AuditEvent).where(col(AuditEvent.case_id) == case.id)
+                                          .order_by(col(AuditEvent.seq))).all()]
+    assert kinds == ["case_opened", "task_completed", "task_reminded", "task_escalated", "task_escalated",
+                     "task_escalated", "task_reassigned", "task_completed"]
+    result = replay.replay_case(session=session, case_id=case.id, settings=settings)
+    assert result.consistent and result.events_replayed == len(kinds)
+    report = verify.Report()
+    assert verify.verify_cases(session, report) == {} and report.ok and report.events == len(kinds)
