@@ -162,7 +162,7 @@ def change_tasks(s: Sealed) -> Any:
 
 
 def delete_case(s: Sealed) -> Any:
-    for table in ("audit_event", "task"):
+    for table in ("audit_event", "task", "outbox_message"):
         sql(s.api, f"DELETE FROM {table} WHERE case_id = :c", c=s.done)
     sql(s.api, "DELETE FROM case_file WHERE id = :c", c=s.done)
     return ("deleted_case", s.done, 7), "sealed in seal 1 at event 7, the case no longer exists"
