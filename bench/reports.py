@@ -2,8 +2,9 @@
 
 The cases are written by SQL (``generate_series``), not by the engine: one year of cases of every deployed
 service, spread over eleven centers (a governorate's three cities and eight districts), each case's user tasks
-(up to three, the service's first ones) with ready and completed moments, one case in 25 stalled open, one in
-ten completed ones rejected, a third of completed cases rated. The report aggregates are then built by the
+(up to three, the service's first ones) with ready and completed moments, done by four officers of the task's
+lane at the case's center; one case in 25 stalled open, one in ten completed ones rejected, a third of completed
+cases rated. The report aggregates are then built by the
 production rebuild (engine/reports/rebuild.py, ``shubbak reports rebuild``), the same counting the hook does as
 cases advance; its time is printed too. Then the API server runs on that database and each route is asked
 ``requests`` times in a row, over the full year (the longest range allowed) unless said otherwise.
@@ -22,7 +23,7 @@ from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
 from bench import http
-from engine import processes
+from engine import centers, processes
 from engine.packages import read_package
 from engine.reports.rebuild import rebuild
 from engine.settings import Settings
@@ -94,7 +95,7 @@ INSERT INTO task (id, case_id, tracking_number, service_code, name, title, lane,
                   completed_by, completed_at, center_id, escalation_level)
 SELECT md5(c.id::text || ':' || s.k)::uuid::text, c.id, c.tracking_number, c.service_code, s.name, s.title, s.lane,
        t.state, w.ready, w.ready + interval '3 days',
-       CASE WHEN t.state = 'completed' THEN 'officer_' || c.center_id || '_' || (c.id % 5) END,
+       CASE WHEN t.state = 'completed' THEN s.lane || '_' || c.center_id || '_' || (c.id % 4) END,
        CASE WHEN t.state <> 'ready' THEN w.done END, c.center_id, 0
 FROM case_file c
 CROSS JOIN LATERAL (SELECT interval '1 hour'
@@ -125,11 +126,10 @@ def seed(url: str, settings: Settings, cases: int, end: datetime) -> dict[str, f
         services = _services(session, settings)
         ids = []
         for code, level, parent in CENTERS:
-            parent_id = session.connection().execute(text("SELECT id FROM center WHERE code = :c"),
-                                                     {"c": parent}).scalar() if parent else None
-            ids.append(session.connection().execute(
-                text("INSERT INTO center (code, name_ar, name_en, level, parent_id) VALUES (:c, :c, :c, :l, :p) "
-                     "RETURNING id"), {"c": code, "l": level, "p": parent_id}).scalar_one())
+            made = centers.create_center(session=session, code=code, name_ar=code, name_en=code, level=level,
+                                         parent_code=parent)
+            assert made.id is not None
+            ids.append(made.id)
         conn = session.connection()
         conn.execute(text("CREATE TEMP TABLE bench_service (idx int, code text, version_id int, sla float8)"))
         conn.execute(text("CREATE TEMP TABLE bench_step (service_code text, k int, n int, name text, lane text, "

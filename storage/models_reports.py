@@ -4,6 +4,10 @@ Written only by the reports hook inside a case's transaction (engine/hooks.py) a
 (engine/reports/rebuild.py), which recomputes them from the cases and tasks. Read by engine/reports/figures.py.
 ``center_id`` 0 means "no center"; ``day`` is the UTC date of the moment counted. A duration row counts the
 durations that fell in one log-scale bucket (engine/reports/buckets.py) and their exact sum of seconds.
+
+Duration rows come in two grains: ``d`` (``day`` is that day) and ``m`` (``day`` is the first of the month, the
+whole month's durations). A range reads whole months from the monthly rows and only its loose days from the
+daily ones, so a year reads about as many rows as two months.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from datetime import date, datetime
 from sqlalchemy import DateTime
 from sqlmodel import Field, SQLModel
 
-__all__ = ["ReportCaseTime", "ReportClaim", "ReportDay", "ReportOfficerTime", "ReportStepTime"]
+__all__ = ["ReportCaseTime", "ReportClaim", "ReportDay", "ReportLaneDay", "ReportOfficerTime", "ReportStepTime"]
 
 
 class ReportDay(SQLModel, table=True):
@@ -32,13 +36,27 @@ class ReportDay(SQLModel, table=True):
     cancelled: int = 0
 
 
+class ReportLaneDay(SQLModel, table=True):
+    """User tasks of one lane (department) of one service at one center completed on one day."""
+
+    __tablename__ = "report_lane_day"
+
+    day: date = Field(primary_key=True)
+    service_code: str = Field(primary_key=True, max_length=100)
+    center_id: int = Field(primary_key=True)
+    lane: str = Field(primary_key=True, max_length=100)
+    completed: int = 0
+    on_time: int = 0
+
+
 class ReportCaseTime(SQLModel, table=True):
     """Opened-to-completed durations of the cases completed on ``day``."""
 
     __tablename__ = "report_case_time"
 
-    service_code: str = Field(primary_key=True, max_length=100)
+    grain: str = Field(primary_key=True, max_length=1)
     day: date = Field(primary_key=True)
+    service_code: str = Field(primary_key=True, max_length=100)
     center_id: int = Field(primary_key=True)
     bucket: int = Field(primary_key=True)
     count: int = 0
@@ -51,6 +69,7 @@ class ReportStepTime(SQLModel, table=True):
     __tablename__ = "report_step_time"
 
     service_code: str = Field(primary_key=True, max_length=100)
+    grain: str = Field(primary_key=True, max_length=1)
     day: date = Field(primary_key=True)
     center_id: int = Field(primary_key=True)
     lane: str = Field(primary_key=True, max_length=100)
@@ -66,6 +85,7 @@ class ReportOfficerTime(SQLModel, table=True):
 
     __tablename__ = "report_officer_time"
 
+    grain: str = Field(primary_key=True, max_length=1)
     day: date = Field(primary_key=True)
     center_id: int = Field(primary_key=True)
     officer: str = Field(primary_key=True, max_length=64)

@@ -9,19 +9,20 @@ cancelled on the day it ended; a task's time counts on the day it was completed.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Connection
 
 from engine import clock
 from engine.reports.buckets import percentile
 from engine.reports.scope import Scope
 from storage.models import Case, Task
-from storage.models_reports import ReportCaseTime, ReportDay, ReportOfficerTime, ReportStepTime
+from storage.models_reports import ReportCaseTime, ReportDay, ReportLaneDay, ReportOfficerTime, ReportStepTime
 
 _DAY = ReportDay.__table__  # type: ignore[attr-defined]
+_LANE_DAY = ReportLaneDay.__table__  # type: ignore[attr-defined]
 _CASE_TIME = ReportCaseTime.__table__  # type: ignore[attr-defined]
 _STEP_TIME = ReportStepTime.__table__  # type: ignore[attr-defined]
 _OFFICER_TIME = ReportOfficerTime.__table__  # type: ignore[attr-defined]
@@ -29,10 +30,45 @@ _CASES = Case.__table__  # type: ignore[attr-defined]
 _TASKS = Task.__table__  # type: ignore[attr-defined]
 
 
+def _next_month(first: date) -> date:
+    return (first + timedelta(days=32)).replace(day=1)
+
+
+def spans(start: date, end: date) -> tuple[list[date], list[tuple[date, date]]]:
+    """The whole months inside ``start``..``end`` (their first days), and the loose days around them."""
+    month = start.replace(day=1)
+    if month < start:
+        month = _next_month(month)
+    months = []
+    while _next_month(month) - timedelta(days=1) <= end:
+        months.append(month)
+        month = _next_month(month)
+    if not months:
+        return [], [(start, end)]
+    loose = []
+    if start < months[0]:
+        loose.append((start, months[0] - timedelta(days=1)))
+    after = _next_month(months[-1])
+    if after <= end:
+        loose.append((after, end))
+    return months, loose
+
+
+def _grained(table: Any, scope: Scope) -> Any:
+    """Rows of a duration table that make up the range: monthly rows of its whole months, daily rows of the rest."""
+    months, loose = spans(scope.start, scope.end)
+    parts = [and_(table.c.grain == "d", table.c.day >= a, table.c.day <= b) for a, b in loose]
+    if months:
+        parts.append(and_(table.c.grain == "m", table.c.day >= months[0], table.c.day <= months[-1]))
+    return or_(*parts)
+
+
 def _where(table: Any, scope: Scope, *, days: bool = True, service: bool = True, lane: bool = False) -> list[Any]:
     """The scope's conditions on an aggregate (``days``) or live table; center 0 is "no center"."""
     conditions = []
-    if days:
+    if days and "grain" in table.c:
+        conditions.append(_grained(table, scope))
+    elif days:
         conditions += [table.c.day >= scope.start, table.c.day <= scope.end]
     if scope.center_ids is not None:
         conditions.append(table.c.center_id.in_(sorted(scope.center_ids)))
@@ -128,8 +164,8 @@ def departments(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
     out: dict[str, dict[str, Any]] = defaultdict(lambda: {"completed": 0, "on_time": 0, "backlog": 0,
                                                           "overdue": 0})
     for lane, count, on_time in conn.execute(
-            select(_STEP_TIME.c.lane, func.sum(_STEP_TIME.c.count), func.sum(_STEP_TIME.c.on_time))
-            .where(*_where(_STEP_TIME, scope, lane=True)).group_by(_STEP_TIME.c.lane)):
+            select(_LANE_DAY.c.lane, func.sum(_LANE_DAY.c.completed), func.sum(_LANE_DAY.c.on_time))
+            .where(*_where(_LANE_DAY, scope, lane=True)).group_by(_LANE_DAY.c.lane)):
         out[lane].update(completed=int(count), on_time=int(on_time))
     for lane, count, overdue in conn.execute(
             select(_TASKS.c.lane, func.count(), func.sum(case((_TASKS.c.due_at < now, 1), else_=0)))
@@ -147,8 +183,8 @@ def throughput(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
             select(_DAY.c.day, func.sum(_DAY.c.opened), func.sum(_DAY.c.completed))
             .where(*_where(_DAY, scope)).group_by(_DAY.c.day)):
         days[_date(day)].update(opened=int(opened), completed=int(completed))
-    for day, count in conn.execute(select(_STEP_TIME.c.day, func.sum(_STEP_TIME.c.count))
-                                   .where(*_where(_STEP_TIME, scope, lane=True)).group_by(_STEP_TIME.c.day)):
+    for day, count in conn.execute(select(_LANE_DAY.c.day, func.sum(_LANE_DAY.c.completed))
+                                   .where(*_where(_LANE_DAY, scope, lane=True)).group_by(_LANE_DAY.c.day)):
         days[_date(day)]["tasks_completed"] = int(count)
     return [{"day": day.isoformat(), **row} for day, row in sorted(days.items())]
 

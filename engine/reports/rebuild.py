@@ -18,7 +18,14 @@ from engine.clock import parse
 from engine.reports.hook import holds
 from engine.reports.tally import Tally, write_fresh
 from storage.models import AuditEvent, Case, Task
-from storage.models_reports import ReportCaseTime, ReportClaim, ReportDay, ReportOfficerTime, ReportStepTime
+from storage.models_reports import (
+    ReportCaseTime,
+    ReportClaim,
+    ReportDay,
+    ReportLaneDay,
+    ReportOfficerTime,
+    ReportStepTime,
+)
 
 _CASES = Case.__table__  # type: ignore[attr-defined]
 _TASKS = Task.__table__  # type: ignore[attr-defined]
@@ -29,7 +36,7 @@ _BATCH = 20_000
 def rebuild(conn: Connection) -> dict[str, int]:
     """Empty the aggregates and count everything again, inside the caller's transaction; returns how many
     cases and completed tasks were counted."""
-    for model in (ReportDay, ReportCaseTime, ReportStepTime, ReportOfficerTime, ReportClaim):
+    for model in (ReportDay, ReportLaneDay, ReportCaseTime, ReportStepTime, ReportOfficerTime, ReportClaim):
         conn.execute(delete(model.__table__))  # type: ignore[attr-defined,union-attr]
     tally = Tally()
     cases = _count_cases(conn, tally)

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from engine.reports.buckets import bucket
-from storage.models_reports import ReportCaseTime, ReportDay, ReportOfficerTime, ReportStepTime
+from storage.models_reports import ReportCaseTime, ReportDay, ReportLaneDay, ReportOfficerTime, ReportStepTime
 
 REJECTED_MARK = "reject"
 
@@ -37,6 +37,11 @@ def day_of(moment: datetime) -> date:
     return aware(moment).astimezone(UTC).date()
 
 
+def grains(day: date) -> tuple[tuple[str, date], tuple[str, date]]:
+    """The daily and the monthly row a moment of ``day`` adds to."""
+    return ("d", day), ("m", day.replace(day=1))
+
+
 def seconds_between(start: datetime, end: datetime) -> float:
     return max(0.0, (aware(end) - aware(start)).total_seconds())
 
@@ -47,11 +52,13 @@ _DayKey = tuple[date, str, int]
 @dataclass
 class Tally:
     days: defaultdict[_DayKey, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
-    case_times: defaultdict[tuple[str, date, int, int], list[float]] = field(
+    lanes: defaultdict[tuple[date, str, int, str], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0]))
+    case_times: defaultdict[tuple[str, date, str, int, int], list[float]] = field(
         default_factory=lambda: defaultdict(lambda: [0, 0.0]))
-    step_times: defaultdict[tuple[str, date, int, str, str, int], list[float]] = field(
+    step_times: defaultdict[tuple[str, str, date, int, str, str, int], list[float]] = field(
         default_factory=lambda: defaultdict(lambda: [0, 0, 0.0]))
-    officer_times: defaultdict[tuple[date, int, str, str, str, int], list[float]] = field(
+    officer_times: defaultdict[tuple[str, date, int, str, str, str, int], list[float]] = field(
         default_factory=lambda: defaultdict(lambda: [0, 0.0]))
 
     def opened(self, *, service_code: str, center_id: int | None, at: datetime) -> None:
@@ -60,8 +67,8 @@ class Tally:
     def ended(self, *, service_code: str, center_id: int | None, status: str, outcome: str | None,
               opened_at: datetime, due_at: datetime | None, at: datetime) -> None:
         """A case left the open state at ``at``: completed (on time or late, maybe rejected) or cancelled."""
-        key = (day_of(at), service_code, center_id or 0)
-        counts = self.days[key]
+        day, center = day_of(at), center_id or 0
+        counts = self.days[(day, service_code, center)]
         if status != "completed":
             counts["cancelled"] += 1
             return
@@ -69,49 +76,60 @@ class Tally:
         counts["rejected"] += int(is_rejected(outcome))
         counts["on_time" if due_at is None or aware(at) <= aware(due_at) else "late"] += 1
         spent = seconds_between(opened_at, at)
-        row = self.case_times[(service_code, key[0], key[2], bucket(spent))]
-        row[0] += 1
-        row[1] += spent
+        b = bucket(spent)
+        for grain, first in grains(day):
+            row = self.case_times[(grain, first, service_code, center, b)]
+            row[0] += 1
+            row[1] += spent
 
     def task_done(self, *, service_code: str, center_id: int | None, lane: str, name: str, officer: str,
                   ready_at: datetime, claimed_at: datetime | None, due_at: datetime | None,
                   at: datetime) -> None:
         day, center = day_of(at), center_id or 0
         spent = seconds_between(ready_at, at)
-        step = self.step_times[(service_code, day, center, lane, name, bucket(spent))]
-        step[0] += 1
-        step[1] += int(due_at is None or aware(at) <= aware(due_at))
-        step[2] += spent
+        on_time = int(due_at is None or aware(at) <= aware(due_at))
         handled = seconds_between(claimed_at or ready_at, at)
-        mine = self.officer_times[(day, center, officer, service_code, lane, bucket(handled))]
-        mine[0] += 1
-        mine[1] += handled
+        lane_row = self.lanes[(day, service_code, center, lane)]
+        lane_row[0] += 1
+        lane_row[1] += on_time
+        spent_bucket, handled_bucket = bucket(spent), bucket(handled)
+        for grain, first in grains(day):
+            step = self.step_times[(service_code, grain, first, center, lane, name, spent_bucket)]
+            step[0] += 1
+            step[1] += on_time
+            step[2] += spent
+            mine = self.officer_times[(grain, first, center, officer, service_code, lane, handled_bucket)]
+            mine[0] += 1
+            mine[1] += handled
 
     def __bool__(self) -> bool:
-        return bool(self.days or self.case_times or self.step_times or self.officer_times)
+        return bool(self.days or self.lanes or self.case_times or self.step_times or self.officer_times)
 
     def rows(self) -> list[tuple[Any, list[dict[str, Any]]]]:
         """(table, rows) in the fixed writing order."""
         day_rows = [{"day": d, "service_code": s, "center_id": c, "opened": n["opened"],
                      "completed": n["completed"], "rejected": n["rejected"], "on_time": n["on_time"],
                      "late": n["late"], "cancelled": n["cancelled"]} for (d, s, c), n in sorted(self.days.items())]
-        case_rows = [{"service_code": s, "day": d, "center_id": c, "bucket": b, "count": int(v[0]),
-                      "seconds": v[1]} for (s, d, c, b), v in sorted(self.case_times.items())]
-        step_rows = [{"service_code": s, "day": d, "center_id": c, "lane": ln, "name": n, "bucket": b,
+        lane_rows = [{"day": d, "service_code": s, "center_id": c, "lane": ln, "completed": v[0], "on_time": v[1]}
+                     for (d, s, c, ln), v in sorted(self.lanes.items())]
+        case_rows = [{"grain": g, "day": d, "service_code": s, "center_id": c, "bucket": b, "count": int(v[0]),
+                      "seconds": v[1]} for (g, d, s, c, b), v in sorted(self.case_times.items())]
+        step_rows = [{"service_code": s, "grain": g, "day": d, "center_id": c, "lane": ln, "name": n, "bucket": b,
                       "count": int(v[0]), "on_time": int(v[1]), "seconds": v[2]}
-                     for (s, d, c, ln, n, b), v in sorted(self.step_times.items())]
-        officer_rows = [{"day": d, "center_id": c, "officer": o, "service_code": s, "lane": ln, "bucket": b,
-                         "count": int(v[0]), "seconds": v[1]}
-                        for (d, c, o, s, ln, b), v in sorted(self.officer_times.items())]
-        return [(ReportDay, day_rows), (ReportCaseTime, case_rows), (ReportStepTime, step_rows),
-                (ReportOfficerTime, officer_rows)]
+                     for (s, g, d, c, ln, n, b), v in sorted(self.step_times.items())]
+        officer_rows = [{"grain": g, "day": d, "center_id": c, "officer": o, "service_code": s, "lane": ln,
+                         "bucket": b, "count": int(v[0]), "seconds": v[1]}
+                        for (g, d, c, o, s, ln, b), v in sorted(self.officer_times.items())]
+        return [(ReportDay, day_rows), (ReportLaneDay, lane_rows), (ReportCaseTime, case_rows),
+                (ReportStepTime, step_rows), (ReportOfficerTime, officer_rows)]
 
 
 _KEYS = {
     ReportDay: ("day", "service_code", "center_id"),
-    ReportCaseTime: ("service_code", "day", "center_id", "bucket"),
-    ReportStepTime: ("service_code", "day", "center_id", "lane", "name", "bucket"),
-    ReportOfficerTime: ("day", "center_id", "officer", "service_code", "lane", "bucket"),
+    ReportLaneDay: ("day", "service_code", "center_id", "lane"),
+    ReportCaseTime: ("grain", "day", "service_code", "center_id", "bucket"),
+    ReportStepTime: ("service_code", "grain", "day", "center_id", "lane", "name", "bucket"),
+    ReportOfficerTime: ("grain", "day", "center_id", "officer", "service_code", "lane", "bucket"),
 }
 _statements: dict[tuple[str, str], Any] = {}
 

@@ -13,13 +13,21 @@ from sqlmodel import Session
 from engine import cases, clock, escalation, tasks
 from engine.errors import Forbidden, Invalid
 from engine.reports.buckets import RATIO, bucket, percentile, upper
+from engine.reports.figures import spans
 from engine.reports.read import report
 from engine.reports.rebuild import rebuild
 from engine.settings import Settings
 from engine.users import Actor, create_user
 from storage.db import engine_for
 from storage.models_ratings import Rating
-from storage.models_reports import ReportCaseTime, ReportClaim, ReportDay, ReportOfficerTime, ReportStepTime
+from storage.models_reports import (
+    ReportCaseTime,
+    ReportClaim,
+    ReportDay,
+    ReportLaneDay,
+    ReportOfficerTime,
+    ReportStepTime,
+)
 from tests.conftest import TEST_PROCESSES
 from tests.support import reports as data
 from tests.support.api import CITIZEN
@@ -54,7 +62,9 @@ def dataset(settings: Settings) -> Dataset:
     return seed(settings)
 
 
-SCOPES = [(ALL, None), (FIRST_DAYS, None), (ALL, "CITY-A"), (FIRST_DAYS, "CITY-B"), (ALL, "GOV")]
+MARCH_ON = (date(2026, 3, 1), NOW.date())  # a whole month (its monthly rows) and a loose day
+SCOPES = [(ALL, None), (FIRST_DAYS, None), (ALL, "CITY-A"), (FIRST_DAYS, "CITY-B"), (ALL, "GOV"),
+          (MARCH_ON, None), (MARCH_ON, "CITY-B")]
 
 
 def _wanted(dataset: Dataset, center: str | None) -> set[int] | None:
@@ -133,7 +143,7 @@ def test_a_department_filter_keeps_its_lane(settings: Settings, dataset: Dataset
 def _aggregates(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
     out = {}
     with Session(engine_for(settings.database_url)) as session:
-        for model in (ReportDay, ReportCaseTime, ReportStepTime, ReportOfficerTime, ReportClaim):
+        for model in (ReportDay, ReportLaneDay, ReportCaseTime, ReportStepTime, ReportOfficerTime, ReportClaim):
             table = model.__table__  # type: ignore[attr-defined]
             rows = session.connection().execute(select(table).order_by(*table.primary_key.columns)).all()
             out[table.name] = [tuple(round(v, 3) if isinstance(v, float) else v for v in row) for row in rows]
@@ -169,6 +179,15 @@ def test_refusals(settings: Settings, dataset: Dataset) -> None:
     with Session(engine_for(settings.database_url)) as session, clock.frozen(NOW):
         [mine] = report("sla", session=session, actor=local, settings=settings, start=ALL[0], end=ALL[1])[1]
     assert mine["opened"] == data.expected_sla(dataset, *ALL, {dataset.centers["CITY-A"]})["opened"]
+
+
+def test_spans_read_whole_months_from_monthly_rows() -> None:
+    assert spans(date(2026, 3, 1), date(2026, 3, 31)) == ([date(2026, 3, 1)], [])
+    assert spans(date(2026, 3, 2), date(2026, 3, 31)) == ([], [(date(2026, 3, 2), date(2026, 3, 31))])
+    assert spans(date(2026, 1, 15), date(2026, 4, 2)) == (
+        [date(2026, 2, 1), date(2026, 3, 1)], [(date(2026, 1, 15), date(2026, 1, 31)),
+                                               (date(2026, 4, 1), date(2026, 4, 2))])
+    assert spans(date(2025, 12, 1), date(2026, 1, 31)) == ([date(2025, 12, 1), date(2026, 1, 1)], [])
 
 
 def test_buckets() -> None:

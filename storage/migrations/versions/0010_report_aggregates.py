@@ -1,4 +1,4 @@
-"""reports: per-day counters and duration histograms kept as cases advance
+"""reports: per-day counters, daily and monthly duration histograms kept as cases advance
 
 Revision ID: 0010
 Revises: 0004
@@ -34,18 +34,30 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('day', 'service_code', 'center_id'),
     )
     op.create_table(
-        'report_case_time',
-        sa.Column('service_code', _s(100), nullable=False),
+        'report_lane_day',
         sa.Column('day', sa.Date(), nullable=False),
+        sa.Column('service_code', _s(100), nullable=False),
+        sa.Column('center_id', sa.Integer(), nullable=False),
+        sa.Column('lane', _s(100), nullable=False),
+        sa.Column('completed', sa.Integer(), nullable=False),
+        sa.Column('on_time', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('day', 'service_code', 'center_id', 'lane'),
+    )
+    op.create_table(
+        'report_case_time',
+        sa.Column('grain', _s(1), nullable=False),
+        sa.Column('day', sa.Date(), nullable=False),
+        sa.Column('service_code', _s(100), nullable=False),
         sa.Column('center_id', sa.Integer(), nullable=False),
         sa.Column('bucket', sa.Integer(), nullable=False),
         sa.Column('count', sa.Integer(), nullable=False),
         sa.Column('seconds', sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint('service_code', 'day', 'center_id', 'bucket'),
+        sa.PrimaryKeyConstraint('grain', 'day', 'service_code', 'center_id', 'bucket'),
     )
     op.create_table(
         'report_step_time',
         sa.Column('service_code', _s(100), nullable=False),
+        sa.Column('grain', _s(1), nullable=False),
         sa.Column('day', sa.Date(), nullable=False),
         sa.Column('center_id', sa.Integer(), nullable=False),
         sa.Column('lane', _s(100), nullable=False),
@@ -54,10 +66,11 @@ def upgrade() -> None:
         sa.Column('count', sa.Integer(), nullable=False),
         sa.Column('on_time', sa.Integer(), nullable=False),
         sa.Column('seconds', sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint('service_code', 'day', 'center_id', 'lane', 'name', 'bucket'),
+        sa.PrimaryKeyConstraint('service_code', 'grain', 'day', 'center_id', 'lane', 'name', 'bucket'),
     )
     op.create_table(
         'report_officer_time',
+        sa.Column('grain', _s(1), nullable=False),
         sa.Column('day', sa.Date(), nullable=False),
         sa.Column('center_id', sa.Integer(), nullable=False),
         sa.Column('officer', _s(64), nullable=False),
@@ -66,7 +79,7 @@ def upgrade() -> None:
         sa.Column('bucket', sa.Integer(), nullable=False),
         sa.Column('count', sa.Integer(), nullable=False),
         sa.Column('seconds', sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint('day', 'center_id', 'officer', 'service_code', 'lane', 'bucket'),
+        sa.PrimaryKeyConstraint('grain', 'day', 'center_id', 'officer', 'service_code', 'lane', 'bucket'),
     )
     op.create_table(
         'report_claim',
@@ -77,5 +90,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ('report_claim', 'report_officer_time', 'report_step_time', 'report_case_time', 'report_day'):
+    for table in ('report_claim', 'report_officer_time', 'report_step_time', 'report_case_time', 'report_lane_day',
+                  'report_day'):
         op.drop_table(table)
