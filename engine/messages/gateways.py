@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from engine.errors import Invalid
 from engine.settings import Settings
@@ -97,6 +97,18 @@ class HttpSmsOptions(GatewayOptions):
     id_field: str = "id"
     headers: dict[str, str] = Field(default_factory=dict)
     timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("body")
+    @classmethod
+    def _known_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            _fill(value, {name: "" for name in BODY_FIELDS})
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"the body may only use {{{'}, {'.join(BODY_FIELDS)}}}: {exc!r}") from exc
+        return value
+
+
+BODY_FIELDS = ("to", "text", "sender", "key", "language")
 
 
 class HttpSmsGateway(Gateway):

@@ -188,6 +188,9 @@ def test_gateway_options_are_checked_by_the_gateways_own_schema() -> None:
     assert unknown.value.details[0]["loc"][-1] == "pasword"
     with pytest.raises(Invalid, match="no sms gateway called 'smtp'"):
         gateways.build("smtp", {}, "sms")
+    with pytest.raises(Invalid) as body:
+        gateways.build("http", {"url": "http://127.0.0.1/", "body": {"msisdn": "{phone}"}}, "sms")
+    assert "the body may only use {to}, {text}" in body.value.details[0]["msg"]
 
 
 def test_backoff_doubles_up_to_its_cap(sqlite_url: str, tmp_path: Path) -> None:
