@@ -81,7 +81,9 @@ class ReportStepTime(SQLModel, table=True):
 
 
 class ReportOfficerTime(SQLModel, table=True):
-    """Handling times (claimed, or else ready, to completed) of the tasks an officer completed on ``day``."""
+    """Handling times (claimed, or else ready, to completed) of the tasks an officer completed on ``day``, in one
+    lane, of every service together: an officer's rows are per department, not per service (a front-desk officer
+    serves every service, and a row per service would multiply what a year's figures read)."""
 
     __tablename__ = "report_officer_time"
 
@@ -89,7 +91,6 @@ class ReportOfficerTime(SQLModel, table=True):
     day: date = Field(primary_key=True)
     center_id: int = Field(primary_key=True)
     officer: str = Field(primary_key=True, max_length=64)
-    service_code: str = Field(primary_key=True, max_length=100)
     lane: str = Field(primary_key=True, max_length=100)
     bucket: int = Field(primary_key=True)
     count: int = 0

@@ -62,10 +62,9 @@ def throughput(session: SessionDep, settings: SettingsDep, actor: Readers, start
 
 @router.get("/officers")
 def officers(session: SessionDep, settings: SettingsDep, actor: Readers, start: From = None, end: To = None,
-             center: Center = None, service_code: str | None = None,
-             department: Department = None) -> list[dict[str, Any]]:
-    """Per officer: completed, avg_seconds, median_seconds."""
-    return _run("officers", session, settings, actor, start, end, center, service_code, department)
+             center: Center = None, department: Department = None) -> list[dict[str, Any]]:
+    """Per officer: completed, avg_seconds, median_seconds; every service together."""
+    return _run("officers", session, settings, actor, start, end, center, None, department)
 
 
 @router.get("/satisfaction")

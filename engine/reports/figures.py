@@ -191,13 +191,13 @@ def throughput(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
 
 def officers(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
     """Per officer: user tasks completed in the range and the median handling time (claimed, else ready, to
-    completed)."""
+    completed). By center and department; an officer's figures cover every service (the filter does not apply)."""
     buckets: dict[str, list[tuple[int, int]]] = defaultdict(list)
     totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
     for officer, bucket, count, total in conn.execute(
             select(_OFFICER_TIME.c.officer, _OFFICER_TIME.c.bucket, func.sum(_OFFICER_TIME.c.count),
                    func.sum(_OFFICER_TIME.c.seconds))
-            .where(*_where(_OFFICER_TIME, scope, lane=True))
+            .where(*_where(_OFFICER_TIME, scope, service=False, lane=True))
             .group_by(_OFFICER_TIME.c.officer, _OFFICER_TIME.c.bucket)):
         buckets[officer].append((bucket, int(count)))
         totals[officer][0] += int(count)

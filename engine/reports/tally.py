@@ -58,7 +58,7 @@ class Tally:
         default_factory=lambda: defaultdict(lambda: [0, 0.0]))
     step_times: defaultdict[tuple[str, str, date, int, str, str, int], list[float]] = field(
         default_factory=lambda: defaultdict(lambda: [0, 0, 0.0]))
-    officer_times: defaultdict[tuple[str, date, int, str, str, str, int], list[float]] = field(
+    officer_times: defaultdict[tuple[str, date, int, str, str, int], list[float]] = field(
         default_factory=lambda: defaultdict(lambda: [0, 0.0]))
 
     def opened(self, *, service_code: str, center_id: int | None, at: datetime) -> None:
@@ -98,7 +98,7 @@ class Tally:
             step[0] += 1
             step[1] += on_time
             step[2] += spent
-            mine = self.officer_times[(grain, first, center, officer, service_code, lane, handled_bucket)]
+            mine = self.officer_times[(grain, first, center, officer, lane, handled_bucket)]
             mine[0] += 1
             mine[1] += handled
 
@@ -117,9 +117,9 @@ class Tally:
         step_rows = [{"service_code": s, "grain": g, "day": d, "center_id": c, "lane": ln, "name": n, "bucket": b,
                       "count": int(v[0]), "on_time": int(v[1]), "seconds": v[2]}
                      for (s, g, d, c, ln, n, b), v in sorted(self.step_times.items())]
-        officer_rows = [{"grain": g, "day": d, "center_id": c, "officer": o, "service_code": s, "lane": ln,
-                         "bucket": b, "count": int(v[0]), "seconds": v[1]}
-                        for (g, d, c, o, s, ln, b), v in sorted(self.officer_times.items())]
+        officer_rows = [{"grain": g, "day": d, "center_id": c, "officer": o, "lane": ln, "bucket": b,
+                         "count": int(v[0]), "seconds": v[1]}
+                        for (g, d, c, o, ln, b), v in sorted(self.officer_times.items())]
         return [(ReportDay, day_rows), (ReportLaneDay, lane_rows), (ReportCaseTime, case_rows),
                 (ReportStepTime, step_rows), (ReportOfficerTime, officer_rows)]
 
@@ -129,7 +129,7 @@ _KEYS = {
     ReportLaneDay: ("day", "service_code", "center_id", "lane"),
     ReportCaseTime: ("grain", "day", "service_code", "center_id", "bucket"),
     ReportStepTime: ("service_code", "grain", "day", "center_id", "lane", "name", "bucket"),
-    ReportOfficerTime: ("grain", "day", "center_id", "officer", "service_code", "lane", "bucket"),
+    ReportOfficerTime: ("grain", "day", "center_id", "officer", "lane", "bucket"),
 }
 _statements: dict[tuple[str, str], Any] = {}
 

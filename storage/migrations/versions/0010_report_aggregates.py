@@ -74,12 +74,11 @@ def upgrade() -> None:
         sa.Column('day', sa.Date(), nullable=False),
         sa.Column('center_id', sa.Integer(), nullable=False),
         sa.Column('officer', _s(64), nullable=False),
-        sa.Column('service_code', _s(100), nullable=False),
         sa.Column('lane', _s(100), nullable=False),
         sa.Column('bucket', sa.Integer(), nullable=False),
         sa.Column('count', sa.Integer(), nullable=False),
         sa.Column('seconds', sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint('grain', 'day', 'center_id', 'officer', 'service_code', 'lane', 'bucket'),
+        sa.PrimaryKeyConstraint('grain', 'day', 'center_id', 'officer', 'lane', 'bucket'),
     )
     op.create_table(
         'report_claim',
