@@ -52,7 +52,8 @@ def record(written: Written) -> None:
             tally.task_done(service_code=case.service_code, center_id=center, lane=row.lane, name=row.name,
                             officer=officer, ready_at=row.created_at, claimed_at=row.claimed_at,
                             due_at=row.due_at, at=at)
-            conn.execute(_FORGET_CLAIM, {"task_id": task_id})
+            if row.claimed_at is not None:
+                conn.execute(_FORGET_CLAIM, {"task_id": task_id})
     status = written.values.get("status")
     if status in ("completed", "cancelled") and (opened or case.status == "open"):
         tally.ended(service_code=case.service_code, center_id=center, status=status,
