@@ -11,6 +11,18 @@ from openpyxl import Workbook
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+#: A text cell starting with one of these is a formula to a spreadsheet program (CSV/formula injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: Any) -> Any:
+    """A value as a CSV cell: text a spreadsheet would run as a formula gets a leading apostrophe; numbers
+    stay."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def columns(rows: list[dict[str, Any]]) -> list[str]:
     return list(rows[0]) if rows else []
 
@@ -21,7 +33,7 @@ def to_csv(rows: list[dict[str, Any]]) -> bytes:
     names = columns(rows)
     writer.writerow(names)
     for row in rows:
-        writer.writerow(["" if row[n] is None else row[n] for n in names])
+        writer.writerow(["" if row[n] is None else cell(row[n]) for n in names])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -34,6 +46,10 @@ def to_xlsx(rows: list[dict[str, Any]], title: str) -> bytes:
     sheet.append(names)
     for row in rows:
         sheet.append([row[n] for n in names])
+    for line in sheet.iter_rows():
+        for item in line:
+            if item.data_type == "f":  # openpyxl takes text starting with "=" for a formula: keep it text
+                item.data_type = "s"
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
