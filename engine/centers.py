@@ -107,7 +107,8 @@ def create_center(*, session: Session, code: str, name_ar: str, name_en: str, le
     """Add a center under ``parent_code`` (a governorate has none; a city sits in a governorate, a district
     in a city)."""
     problems = []
-    if not code.strip():
+    code = code.strip()
+    if not code:
         problems.append({"field": "code", "msg": "required"})
     if level not in CENTER_LEVELS:
         problems.append({"field": "level", "msg": f"one of: {', '.join(CENTER_LEVELS)}"})
@@ -126,7 +127,7 @@ def create_center(*, session: Session, code: str, name_ar: str, name_en: str, le
                         f"{_PARENT_LEVEL[level] or 'no center'}"}])
     if session.exec(select(Center.id).where(col(Center.code) == code)).first() is not None:
         raise Conflict(f"center '{code}' exists")
-    center = Center(code=code.strip(), name_ar=name_ar.strip(), name_en=name_en.strip(), level=level,
+    center = Center(code=code, name_ar=name_ar.strip(), name_en=name_en.strip(), level=level,
                     parent_id=parent.id if parent else None, holidays=_dates(holidays))
     session.add(center)
     session.commit()

@@ -48,6 +48,8 @@ def test_center_refusals(settings: Settings) -> None:
         _tree(session)
         with pytest.raises(Conflict):
             centers.create_center(session=session, code="GOV", name_ar="x", name_en="x", level="governorate")
+        with pytest.raises(Conflict):  # the code is stored stripped: " GOV " is the same center
+            centers.create_center(session=session, code=" GOV ", name_ar="x", name_en="x", level="governorate")
         with pytest.raises(Invalid):  # a district under a governorate skips the city
             centers.create_center(session=session, code="D2", name_ar="x", name_en="x", level="district",
                                   parent_code="GOV")
