@@ -94,7 +94,7 @@ def counter_page(request: Request, viewer: SignedIn, db: DbSession, counter: int
     calls.check_clerk(actor, settings)
     counters = config.counters(db, actor.center_id)  # the windows of the clerk's center
     chosen = config.counter(db, counter, actor.center_id) if counter is not None else None
-    current = tickets.at_counter(db, chosen.id) if chosen is not None and chosen.id is not None else None
+    current = tickets.at_counter(db, chosen.id, settings) if chosen is not None and chosen.id is not None else None
     mine = chosen.categories if chosen is not None else None
     names = {c.code: _name(viewer.lang, c) for c in config.categories(db)}
     waiting = [{"number": t.number, "category": names.get(t.category_code, t.category_code),
@@ -146,6 +146,6 @@ def board_page(request: Request, viewer: CurrentViewer, db: DbSession, center: s
     settings = settings_of(request)
     center_id = config.center_id_of(db, _center(center))
     return render(request, "queue_board.html", calls=board.latest(db, settings.queue_board_calls, center_id),
-                  counters=board.counters_now(db, center_id),
+                  counters=board.counters_now(db, center_id, settings=settings),
                   categories=_categories(db, settings, viewer.lang, center_id), last_id=board.last_id(db),
                   center=_center(center))

@@ -153,8 +153,9 @@ def save_category(code: str, body: CategoryIn, session: SessionDep, settings: Se
 
 
 @router.get("/counters", response_model=list[CounterPublic])
-def list_counters(session: SessionDep, center: CenterQuery = None) -> list[CounterPublic]:
-    return [CounterPublic(**c) for c in board.counters_now(session, config.center_id_of(session, center))]
+def list_counters(session: SessionDep, settings: SettingsDep, center: CenterQuery = None) -> list[CounterPublic]:
+    return [CounterPublic(**c) for c in board.counters_now(session, config.center_id_of(session, center),
+                                                           settings=settings)]
 
 
 @router.put("/counters/{number}", response_model=CounterPublic)
@@ -231,7 +232,7 @@ def transfer(number: str, body: TicketTransfer, session: SessionDep, settings: S
 def board_now(session: Session, settings: Settings, center_id: int | None = None) -> BoardPublic:
     latest = board.latest(session, settings.queue_board_calls, center_id)
     return BoardPublic(calls=[CallPublic(**board.call_view(c)) for c in latest],
-                       counters=[CounterPublic(**c) for c in board.counters_now(session, center_id)],
+                       counters=[CounterPublic(**c) for c in board.counters_now(session, center_id, settings=settings)],
                        categories=_categories(session, settings, center_id), last_call_id=board.last_id(session))
 
 

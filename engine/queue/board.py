@@ -13,6 +13,7 @@ from sqlmodel import Session, col, func, select
 
 from engine.queue import config
 from engine.queue.ordering import aware
+from engine.settings import Settings
 from storage.models_queue import QueueCall
 
 
@@ -39,14 +40,14 @@ def last_id(session: Session) -> int:
     return int(session.exec(select(func.coalesce(func.max(QueueCall.id), 0))).one() or 0)
 
 
-def counters_now(session: Session, center_id: int | None = None) -> list[dict[str, Any]]:
+def counters_now(session: Session, center_id: int | None = None, *, settings: Settings) -> list[dict[str, Any]]:
     """Each counter with the ticket it is on (its latest call's ticket while that ticket is still active)."""
     from engine.queue.tickets import at_counter
 
     out = []
     for counter in config.counters(session, center_id):
         assert counter.id is not None
-        ticket = at_counter(session, counter.id)
+        ticket = at_counter(session, counter.id, settings)
         out.append({"number": counter.number, "name": counter.name, "open": counter.open,
                     "categories": counter.categories, "ticket": ticket.number if ticket else None,
                     "status": ticket.status if ticket else None})

@@ -56,9 +56,9 @@ def _counter(session: Session, number: int, center_id: int | None) -> QueueCount
     return found
 
 
-def _free(session: Session, counter: QueueCounter) -> None:
+def _free(session: Session, counter: QueueCounter, settings: Settings) -> None:
     assert counter.id is not None
-    busy = tickets.at_counter(session, counter.id)
+    busy = tickets.at_counter(session, counter.id, settings)
     if busy is not None:
         raise Conflict(f"counter {counter.number} is still on ticket {busy.number} ({busy.status}): "
                        "finish it, transfer it or mark it no-show first")
@@ -97,7 +97,7 @@ def call_next(*, session: Session, counter_number: int, actor: Actor, settings: 
     now = clock.now()
     with _command(session):
         counter = _counter(session, counter_number, actor.center_id)
-        _free(session, counter)
+        _free(session, counter, settings)
         waiting = tickets.waiting(session, settings, counter.categories, counter.center_id)
         order = calling_order([Waiting(t.id, t.priority, t.waiting_since) for t in waiting if t.id is not None],
                               now, settings.queue_priority_weights)
@@ -122,7 +122,7 @@ def call_ticket(*, session: Session, number: str, counter_number: int, actor: Ac
             raise Conflict(f"ticket {ticket.number} was already called ({ticket.status})")
         if ticket.category_code not in counter.categories:
             raise Conflict(f"counter {counter.number} does not serve {ticket.category_code}")
-        _free(session, counter)
+        _free(session, counter, settings)
         assert ticket.id is not None
         if not _take(session, ticket.id, counter, actor, now):
             raise Conflict(f"ticket {ticket.number} was already called by another counter")

@@ -120,7 +120,9 @@ def waiting(session: Session, settings: Settings, categories: Sequence[str] | No
     return session.exec(query.order_by(col(QueueTicket.waiting_since), col(QueueTicket.id))).all()
 
 
-def at_counter(session: Session, counter_id: int) -> QueueTicket | None:
-    """The ticket a counter is working on (called or being served), if any."""
+def at_counter(session: Session, counter_id: int, settings: Settings) -> QueueTicket | None:
+    """The ticket a counter is working on today (called or being served), if any. A ticket left open when the
+    center closed does not hold the counter the next day: its number is no longer today's to act on."""
     return session.exec(select(QueueTicket).where(QueueTicket.counter_id == counter_id,
+                                                  QueueTicket.day == day_of(clock.now(), settings),
                                                   col(QueueTicket.status).in_(ACTIVE))).first()

@@ -124,6 +124,19 @@ def test_a_counter_works_one_ticket_at_a_time(settings: Settings, db: Session) -
         call(db, settings, 12, counter=42)
 
 
+def test_a_ticket_left_open_overnight_does_not_block_its_counter_the_next_day(settings: Settings,
+                                                                            db: Session) -> None:
+    left = issue(db, settings, 0)
+    assert call(db, settings, 60).number == left.number  # the clerk went home without finishing it
+    next_day = 24 * 3600
+    today = issue(db, settings, next_day)
+    assert today.number == left.number  # numbering started again: P-001 is today's ticket now
+    with clock.frozen(at(next_day + 1)):
+        assert [c["ticket"] for c in board.counters_now(db, settings=settings)][0] is None
+    assert call(db, settings, next_day + 60).id == today.id
+    assert act(db, settings, next_day + 61, "done", today.number).id == today.id
+
+
 def test_recall_no_show_serve_and_done(settings: Settings, db: Session) -> None:
     ticket = issue(db, settings, 0)
     with pytest.raises(Conflict):
@@ -225,7 +238,7 @@ def test_categories_and_counters_are_configured_by_administrators(settings: Sett
     config.save_counter(session=db, number=4, name="Window 4", categories=["passports"], actor=ADMIN)
     assert call(db, settings, 5, counter=4).number == "J-001"
     with clock.frozen(at(5)):
-        shown = board.counters_now(db)
+        shown = board.counters_now(db, settings=settings)
     assert [(c["number"], c["ticket"]) for c in shown] == [(1, None), (2, None), (3, None), (4, "J-001")]
     assert [board.call_view(c)["ticket"] for c in board.latest(db, 5)] == ["J-001"]
 
@@ -263,8 +276,8 @@ def test_each_center_numbers_and_calls_its_own_tickets(settings: Settings, db: S
         with pytest.raises(NotFound):
             calls.call_next(session=db, counter_number=1, actor=giza_clerk, settings=settings)
         assert calls.call_next(session=db, counter_number=1, actor=cairo_clerk, settings=settings).id == there.id
+        assert board.counters_now(db, cairo, settings=settings)[0]["ticket"] == "P-001"
     assert [c.center_id for c in board.latest(db, 5, giza)] == [giza]
-    assert board.counters_now(db, cairo)[0]["ticket"] == "P-001"
 
 
 @pytest.fixture
