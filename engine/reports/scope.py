@@ -13,6 +13,9 @@ from engine.settings import Settings
 from engine.users import Actor
 
 READERS = ("supervisor", "admin")
+# Days a range may name: wide of any real figures, narrow enough that the day and month arithmetic stays in
+# the calendar (a range ending in December 9999 would run past date.max).
+EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,10 @@ def scope_for(*, session: Session, actor: Actor, settings: Settings, start: date
     too long range. Without dates: the last ``report_default_days`` days up to today."""
     if not actor.has(*READERS):
         raise Forbidden("the figures are for supervisors and admins")
+    for field, day in (("from", start), ("to", end)):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise Invalid("the dates are out of range", [{"loc": ["query", field], "field": field, "type": "range",
+                                                          "msg": f"between {EARLIEST} and {LATEST}"}])
     end = end or clock.now().date()
     start = start or end - timedelta(days=settings.report_default_days - 1)
     if start > end:

@@ -172,6 +172,9 @@ def test_refusals(settings: Settings, dataset: Dataset) -> None:
                    end=date(2026, 3, 1))
         with pytest.raises(Invalid):
             report("steps", session=session, actor=BOSS, settings=settings)
+        for far in ({"start": date(9999, 12, 1), "end": date(9999, 12, 31)}, {"end": date(1, 1, 2)}):
+            with pytest.raises(Invalid):  # not an OverflowError (a 500) in the date arithmetic
+                report("sla", session=session, actor=BOSS, settings=settings, **far)
         local = Actor("local", frozenset({"supervisor"}), center_id=dataset.centers["CITY-A"])
         with pytest.raises(Forbidden):
             report("sla", session=session, actor=local, settings=settings, center="CITY-B")
