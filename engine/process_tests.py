@@ -65,7 +65,7 @@ def parse_cases(content: bytes) -> list[PathCase]:
     """The cases of a ``paths.json``; Invalid (naming the file and the case) when it is malformed."""
     try:
         raw = json.loads(content)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # nested too deep: RecursionError
         raise _refused(f"not valid JSON: {exc}") from exc
     if not isinstance(raw, list):
         raise _refused("paths.json must be a list of test cases")

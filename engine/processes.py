@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -14,7 +15,7 @@ from sqlmodel import Session, col, select
 from engine import process_tests
 from engine.bpmn import runner
 from engine.bpmn.compiler import PATHS_FILE, CompiledProcess, PackageRefused, compile_package, content_hash
-from engine.errors import Conflict, Forbidden, NotFound
+from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.refusals_ar import with_arabic
 from engine.settings import Settings
 from engine.users import Actor
@@ -69,8 +70,16 @@ def encode_files(files: dict[str, bytes]) -> dict[str, str]:
 
 
 def decode_files(files: dict[str, str]) -> dict[str, bytes]:
-    return {name: base64.b64decode(text[7:]) if text.startswith("base64:") else text.encode("utf-8")
-            for name, text in files.items()}
+    """Names to bytes; Invalid naming the file when its text is not base64 (after ``base64:``) or not UTF-8."""
+    out = {}
+    for name, text in files.items():
+        try:
+            out[name] = base64.b64decode(text[7:]) if text.startswith("base64:") else text.encode("utf-8")
+        except (binascii.Error, UnicodeEncodeError) as exc:
+            raise Invalid("a file's content cannot be read", [{"file": name, "element_id": None, "message": (
+                "the content after 'base64:' is not valid base64" if text.startswith("base64:")
+                else "the content is not valid Unicode text")}]) from exc
+    return out
 
 
 def deploy(*, session: Session, files: dict[str, bytes], actor: Actor, settings: Settings

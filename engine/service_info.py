@@ -102,7 +102,7 @@ def parse_service_toml(text: str, filename: str = "service.toml") -> ServiceInfo
     """Parse and check a ``service.toml``; problems come back as one ``Invalid`` listing each of them."""
     try:
         raw: dict[str, Any] = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:  # nested too deep: RecursionError
         raise Invalid("service.toml is not valid TOML",
                       [{"file": filename, "element_id": None, "message": f"not valid TOML: {exc}"}]) from exc
     try:

@@ -12,6 +12,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 from admin_ui import forms
 from admin_ui import session as cookie
@@ -39,7 +41,7 @@ async def _posted(request: Request, viewer: Viewer, limit: int) -> Any:
         raise TooLarge("the request is too large")
     try:
         return json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # nested too deep: RecursionError
         raise Invalid("not JSON", [{"file": None, "element_id": None, "message": "the request is not JSON"}]) from exc
 
 
@@ -140,7 +142,11 @@ async def form_preview(request: Request, code: str, viewer: SignedIn) -> HTMLRes
     schema = body.get("schema") if isinstance(body, dict) else None
     if not isinstance(schema, dict):
         raise Invalid("a form must be a JSON Schema object", [])
-    fields = forms.schema_fields(schema, viewer.lang)
+    try:  # a half-typed schema is refused (422), as a deploy would refuse it, instead of failing to draw
+        Draft202012Validator.check_schema(schema)
+        fields = forms.schema_fields(schema, viewer.lang)
+    except (SchemaError, RecursionError, TypeError, AttributeError, LookupError) as exc:
+        raise Invalid("the form is not a valid JSON Schema", []) from exc
     html = templates.get_template("_form_preview.html").render(fields=fields, lang=viewer.lang,
                                                                 _=viewer.lang.gettext)
     return HTMLResponse(html, headers=SECURITY_HEADERS)

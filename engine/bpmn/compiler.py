@@ -171,7 +171,7 @@ def _text(content: bytes, name: str) -> str:
 def _load_form(name: str, content: bytes, forms: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     try:
         schema = json.loads(content)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # nested too deep: RecursionError
         return _problem(name, None, f"the form is not valid JSON: {exc}")
     if not isinstance(schema, dict):
         return _problem(name, None, "a form must be a JSON Schema object")
@@ -180,6 +180,8 @@ def _load_form(name: str, content: bytes, forms: dict[str, dict[str, Any]]) -> d
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.path) or "(root)"
         return _problem(name, where, f"not a valid JSON Schema: {exc.message}")
+    except RecursionError:
+        return _problem(name, None, "not a valid JSON Schema: it is nested too deeply")
     forms[name] = schema
     return None
 

@@ -156,3 +156,25 @@ def test_an_english_reader_gets_the_problems_in_english(pages: Pages) -> None:
     assert problem["kind"] == "exclusive gateway"
     assert problem["reason"].startswith("this exclusive gateway 'Decision?' has 2 outgoing flows")
     assert problem["remedy"] == "add a condition to each outgoing flow, or mark one flow as the gateway's default"
+
+
+def test_the_modelers_calls_refuse_half_typed_forms_and_unreadable_files_with_a_422(pages: Pages) -> None:
+    api = Api(pages.client, pages.settings)
+    deploy(api)
+    pages.as_user("analyst")
+    headers = {"X-CSRF-Token": _csrf(pages), "Content-Type": "application/json"}
+    half_typed = [{"required": 5}, {"properties": {"a": {"enum": 5}}},
+                  {"properties": {"a": {"type": "string", "examples": 5}}},
+                  {"properties": {"a": {"enum": ["x"], "x-enum-titles": {"ar": 5}}}}]
+    for schema in half_typed:  # the live preview posts the form as the analyst types it
+        r = pages.client.post("/services/audit_case/form-preview", json={"schema": schema}, headers=headers)
+        assert r.status_code == 422, schema
+    deep = '{"schema": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    assert pages.client.post("/services/audit_case/form-preview", content=deep, headers=headers).status_code == 422
+    files = pages.client.get("/services/audit_case/draft.json").json()["files"]
+    for text in ("base64:a", "\\ud800"):  # not base64; a lone surrogate is no UTF-8 text
+        body = '{"revision": 0, "files": {"audit_case.bpmn": "' + text + '"}}'
+        for path in ("/draft", "/draft/validate"):
+            r = pages.client.post("/services/audit_case" + path, content=body, headers=headers)
+            assert r.status_code == 422, (path, text)
+    assert pages.client.get("/services/audit_case/draft.json").json()["files"] == files

@@ -204,3 +204,21 @@ def _write(folder: Path, files: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return folder
+
+
+def test_unreadable_or_too_deeply_nested_files_are_refused_by_name_not_a_server_error(api: Api) -> None:
+    deploy(api)
+    analyst = api.user("analyst")
+    bad = {**_files(), BPMN: "base64:a"}  # not base64: one character too many
+    for r in (_save(api, analyst, bad, 0), api.client.post(URL + "/validate", json={"files": bad}, headers=analyst)):
+        assert r.status_code == 422 and r.json()["detail"][0]["file"] == BPMN, r.text
+
+    deep = "[" * 100_000  # json and tomllib recurse: nesting this deep raised RecursionError
+    schema = '{"properties": {"a": ' * 400 + "{}" + "}}" * 400  # checking this schema recursed as deep
+    for name, content, words in [("paths.json", deep, "not valid JSON"), ("deep.json", deep, "not valid JSON"),
+                                 ("deep.json", schema, "nested too deeply"),
+                                 ("service.toml", "a = " + deep, "not valid TOML")]:
+        r = api.client.post(URL + "/validate", json={"files": {**_files(), name: content}}, headers=analyst)
+        assert r.status_code == 200, (name, r.text)
+        problems = r.json()["problems"]
+        assert [p["file"] for p in problems] == [name] and words in problems[0]["message"], problems
