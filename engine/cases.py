@@ -90,6 +90,13 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
     return case
 
 
+def check_center(session: Session, case: Case, actor: Actor) -> None:
+    """Forbidden when the case belongs to a center the actor does not see (engine/centers.py): commands that
+    write to a case call this, as reads do through ``can_read``."""
+    if actor.center_id is not None and not centers.sees(session, actor, case.center_id):
+        raise Forbidden("this case belongs to a center you do not see")
+
+
 def can_read(session: Session, case: Case, actor: Actor, settings: Settings) -> bool:
     if actor.center_id is not None and not centers.sees(session, actor, case.center_id):
         return False
@@ -161,6 +168,7 @@ def cancel_case(*, session: Session, case_id: int, reason: str, actor: Actor, se
         raise Invalid("a reason is required", [{"loc": ["body", "reason"], "field": "reason",
                                                 "msg": "say why the case is cancelled", "type": "missing"}])
     case = load_case(session, case_id)
+    check_center(session, case, actor)
     if case.status != "open":
         raise Conflict(f"the case is already {case.status}")
     process = processes.cache.get(session, case.process_version_id, settings)

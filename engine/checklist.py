@@ -101,6 +101,7 @@ def waive(*, session: Session, actor: Actor, settings: Settings, case_id: int, k
         raise Invalid("a reason is required", [{"loc": ["body", "reason"], "field": "reason", "type": "missing",
                                                 "msg": "say why the case may go on without this paper"}])
     case = cases.load_case(session, case_id)
+    cases.check_center(session, case, actor)
     process = processes.cache.get(session, case.process_version_id, settings)
     required = [p.kind for p in process.service.documents if p.required]
     if kind not in required:

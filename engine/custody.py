@@ -85,6 +85,7 @@ def move(*, session: Session, actor: Actor, settings: Settings, case_id: int, ki
          note: str | None = None) -> Original:
     """Record that the original of ``kind`` goes to ``to``; one commit, an audit event."""
     case = cases.load_case(session, case_id)
+    cases.check_center(session, case, actor)
     process = processes.cache.get(session, case.process_version_id, settings)
     _check_kind(process, kind)
     places = [FRONT_DESK, *departments(process, settings), RETURNED, ARCHIVED]
@@ -123,6 +124,7 @@ def move(*, session: Session, actor: Actor, settings: Settings, case_id: int, ki
 def confirm_receipt(*, session: Session, actor: Actor, settings: Settings, case_id: int, kind: str) -> Original:
     """Someone where the original was sent confirms it arrived; one commit, an audit event."""
     case = cases.load_case(session, case_id)
+    cases.check_center(session, case, actor)
     _check_kind(processes.cache.get(session, case.process_version_id, settings), kind)
     with write_lock(session):
         case = workflows.lock_case(session, case_id)

@@ -18,9 +18,9 @@ from typing import Protocol
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from engine import files, processes, workflows
+from engine import centers, files, processes, workflows
 from engine.bpmn.compiler import CompiledProcess
-from engine.cases import load_case
+from engine.cases import check_center, load_case
 from engine.errors import Conflict, Corrupted, Forbidden, Invalid, NotFound, TooLarge
 from engine.settings import Settings
 from engine.users import Actor
@@ -60,9 +60,13 @@ def may_read(actor: Actor, process: CompiledProcess, settings: Settings, uploade
 
 def _readable_case(session: Session, case_id: int, actor: Actor, settings: Settings,
                    uploaded_by: str | None = None) -> CompiledProcess:
-    version_id = session.execute(select(col(Case.process_version_id)).where(col(Case.id) == case_id)).scalar()
-    if version_id is None:
+    row = session.execute(select(col(Case.process_version_id), col(Case.center_id))
+                          .where(col(Case.id) == case_id)).first()
+    if row is None:
         raise NotFound(f"case {case_id} does not exist")
+    version_id, center_id = row
+    if actor.center_id is not None and not centers.sees(session, actor, center_id):
+        raise Forbidden("this case belongs to a center you do not see")
     process = processes.cache.get(session, version_id, settings)
     if not may_read(actor, process, settings, uploaded_by):
         raise Forbidden("the scans of a case are for its lanes, auditors, supervisors and the front desk")
@@ -85,6 +89,7 @@ def upload(*, session: Session, actor: Actor, settings: Settings, store: ObjectS
     ``size_hint``: the form's length when known, an upper bound of the file's size."""
     case = load_case(session, case_id)
     assert case.id is not None
+    check_center(session, case, actor)
     process = processes.cache.get(session, case.process_version_id, settings)
     if not actor.roles & set(process.lanes):
         raise Forbidden(f"scanning papers into this case needs one of its lanes: {', '.join(process.lanes)}")

@@ -112,3 +112,35 @@ def test_demo_has_a_tree_of_centers_with_users_in_them(sqlite_settings: Settings
         assert governor is not None and dokki is not None and haram is not None
         assert len(governor) == 4 and len(dokki) == 2 and len(haram) == 1 and not dokki & haram
         assert centers.visible_center_ids(session, actor_of(users["admin"])) is None
+
+
+def test_another_centers_case_is_not_written_to_nor_its_scans_read(api: Api) -> None:
+    """A supervisor or clerk of one city does not cancel, waive papers of, scan into, move the originals of, or
+    read the scans of a case of another city (403); one of the governorate above both does."""
+    from tests.support.documents import PDF
+
+    with Session(engine_for(api.settings.database_url)) as session:
+        ids = _tree(session)
+    assert api.deploy(TEST_PROCESSES / "papers", api.user("analyst")).status_code == 201
+    clerk_a = api.user("front_desk", center_id=ids["CITY-A"])
+    case = api.open_case("papers", clerk_a).json()
+    url = f"/api/cases/{case['id']}"
+    scan = {"data": {"kind": "photo"}, "files": {"file": ("p.pdf", PDF, "application/pdf")}}
+    r = api.client.post(f"{url}/documents", headers=clerk_a, **scan)  # type: ignore[arg-type]
+    assert r.status_code == 201, r.text
+    document_id = r.json()["id"]
+    boss_b, clerk_b = api.user("supervisor", center_id=ids["CITY-B"]), api.user("front_desk", center_id=ids["CITY-B"])
+    refused = [
+        api.client.post(f"{url}/cancel", json={"reason": "not ours"}, headers=boss_b),
+        api.client.post(f"{url}/waivers", json={"kind": "site_plan", "reason": "not ours"}, headers=boss_b),
+        api.client.post(f"{url}/documents", headers=clerk_b, **scan),  # type: ignore[arg-type]
+        api.client.post(f"{url}/originals", json={"kind": "photo", "to": "front_desk"}, headers=clerk_b),
+        api.client.post(f"{url}/originals/photo/receipt", headers=clerk_b),
+        api.client.get(f"{url}/documents", headers=clerk_b),
+        api.client.get(f"/api/documents/{document_id}/content", headers=boss_b),
+    ]
+    assert [r.status_code for r in refused] == [403] * len(refused), [r.text for r in refused]
+    boss_gov = api.user("supervisor", center_id=ids["GOV"])
+    assert api.client.get(f"{url}/documents", headers=boss_gov).status_code == 200
+    r = api.client.post(f"{url}/cancel", json={"reason": "withdrawn"}, headers=boss_gov)
+    assert (r.status_code, r.json()["status"]) == (200, "cancelled")
