@@ -62,7 +62,8 @@ def export(case_id: int, session: SessionDep, settings: SettingsDep, actor: Curr
 def search(session: SessionDep, settings: SettingsDep, actor: CurrentActor,
            tracking_number: str | None = None, national_id: str | None = None, service_code: str | None = None,
            officer: str | None = None, status: str | None = None,
-           center: Annotated[str | None, Query(description="not available yet: cases record no center")] = None,
+           center: Annotated[str | None, Query(description="a center's code: its cases and those of the "
+                                                "centers below it")] = None,
            date_from: Annotated[date | None, Query(alias="from")] = None,
            date_to: Annotated[date | None, Query(alias="to")] = None,
            limit: Annotated[int, Query(ge=1)] = 50, offset: Annotated[int, Query(ge=0)] = 0) -> AuditCasePage:
