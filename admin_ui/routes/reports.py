@@ -15,7 +15,7 @@ from admin_ui import charts, diagram, report_export
 from admin_ui.i18n import N_, Lang
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import DbSession, PageRoute, SignedIn, render, settings_of
-from engine import processes
+from engine import centers, processes
 from engine.errors import Forbidden, Invalid, NotFound
 from engine.reports.read import report
 from engine.reports.scope import READERS
@@ -93,10 +93,13 @@ def dashboard(request: Request, viewer: SignedIn, db: DbSession, start: From = "
             has_diagram = diagram.bpmn_of(processes.latest_version(db, filters["service_code"])) is not None
         except NotFound:
             has_diagram = False
+    visible = centers.visible_center_ids(db, actor)  # the choices: the centers the reader may ask about
+    choices = [c for c in db.exec(select(Center).order_by(col(Center.code))).all()
+               if visible is None or c.id in visible]
     return render(request, "reports.html", tables=tables, labels=labels, backlog=backlog, compliance=compliance,
                   daily=daily, heat=json.dumps(heat, ensure_ascii=False), has_diagram=has_diagram,
                   scope=scope, filters=query, query=urlencode({k: v for k, v in query.items() if v}),
-                  services=_services(db), centers=db.exec(select(Center).order_by(col(Center.code))).all(),
+                  services=_services(db), centers=choices,
                   duration=lambda s: duration(s, lang))
 
 

@@ -95,3 +95,22 @@ def test_bad_filters_and_unknown_exports_are_refused(pages: Pages) -> None:
     assert pages.client.get("/reports?from=2026-03-10&to=2026-03-01").status_code == 422
     assert pages.client.get("/reports/export/secrets.csv").status_code == 404
     assert pages.client.get("/reports/export/sla.pdf").status_code == 404
+
+
+def test_a_city_supervisor_is_offered_only_the_centers_they_see(pages: Pages, dataset: Dataset) -> None:
+    from sqlmodel import Session
+
+    from engine import centers
+    from storage.db import engine_for
+
+    name = pages.user("supervisor")
+    with Session(engine_for(pages.settings.database_url)) as session:
+        centers.set_user_center(session=session, username=name, center_code="CITY-A")
+    pages.sign_out()
+    assert pages.sign_in(name).status_code == 303
+    page = pages.client.get(f"/reports?{QUERY}")
+    assert page.status_code == 200
+    offered = set(re.findall(r'<option value="([^"]+)"', page.text[page.text.index('name="center"'):
+                                                                    page.text.index('name="service"')]))
+    assert offered == {"CITY-A"}
+    assert pages.client.get(f"/reports?{QUERY}&center=CITY-B").status_code == 403
