@@ -283,13 +283,16 @@ async def _events(request: Request, settings: Settings, cursor: int, center_id: 
 
 
 @router.get("/board/events")
-async def board_events(request: Request, settings: SettingsDep, after: Annotated[int | None, Query(ge=0)] = None,
+async def board_events(request: Request, settings: SettingsDep,
+                       after: Annotated[int | None, Query(ge=0, le=config.NUMBER_MAX)] = None,
                        last_event_id: Annotated[str | None, Header()] = None,
                        center: CenterQuery = None) -> StreamingResponse:
     """Server-sent events: one ``call`` event per call or recall of the center, from ``Last-Event-ID`` (a
     reconnecting browser), else ``after``, else from now."""
     center_id, now_id = await run_in_threadpool(_start, settings, center)
-    cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+    given = (last_event_id or "").strip()  # a browser sends back an id it was given; anything else is ignored
+    known = given.isascii() and given.isdigit() and len(given) <= 10 and int(given) <= config.NUMBER_MAX
+    cursor = int(given) if known else after
     if cursor is None:
         cursor = now_id
     return StreamingResponse(_events(request, settings, cursor, center_id), media_type="text/event-stream",

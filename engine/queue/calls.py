@@ -48,6 +48,8 @@ def _command(session: Session) -> Iterator[None]:
 
 def _counter(session: Session, number: int, center_id: int | None) -> QueueCounter:
     """The clerk's window ``number`` at the clerk's center, its row locked (one call at a time per window)."""
+    if not config.valid_number(number):
+        raise NotFound(f"counter {number} does not exist")
     found = session.exec(select(QueueCounter).where(QueueCounter.number == number,
                                                     config.same_center(QueueCounter.center_id, center_id))
                          .with_for_update().execution_options(populate_existing=True)).first()

@@ -21,6 +21,12 @@ from storage.models_queue import QueueCategory, QueueCounter
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 _LETTER = re.compile(r"^[A-Z]{1,3}$")
+#: The largest number the database's integer columns hold: a counter number beyond it names no counter.
+NUMBER_MAX = 2**31 - 1
+
+
+def valid_number(number: int) -> bool:
+    return 1 <= number <= NUMBER_MAX
 
 
 def categories(session: Session, *, active_only: bool = True) -> Sequence[QueueCategory]:
@@ -61,6 +67,8 @@ def counters(session: Session, center_id: int | None = None) -> Sequence[QueueCo
 
 
 def counter(session: Session, number: int, center_id: int | None = None) -> QueueCounter:
+    if not valid_number(number):
+        raise NotFound(f"counter {number} does not exist")
     found = session.exec(select(QueueCounter).where(QueueCounter.number == number,
                                                     same_center(QueueCounter.center_id, center_id))).first()
     if found is None:
@@ -106,8 +114,9 @@ def save_counter(*, session: Session, number: int, name: str, categories: list[s
     """Create or change window ``number`` of ``center_id``: the categories it calls, and whether it is open
     (estimates count only open counters)."""
     _admin(actor)
-    if number < 1:
-        raise Invalid("the counter is not valid", [{"field": "number", "msg": "a counter's number is 1 or more"}])
+    if not valid_number(number):
+        raise Invalid("the counter is not valid", [{"field": "number",
+                                                    "msg": f"a counter's number is 1 to {NUMBER_MAX}"}])
     if not name.strip():
         raise Invalid("the counter is not valid", [{"field": "name", "msg": "a counter needs a name"}])
     for i, code in enumerate(categories):

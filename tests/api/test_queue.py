@@ -95,6 +95,18 @@ def test_counters_call_recall_serve_and_finish(api: Api) -> None:
         (second["number"], "call", 3), (first["number"], "recall", 1), (first["number"], "call", 1)]
 
 
+def test_counter_numbers_and_board_ids_beyond_the_database_integers_are_refused_not_500(api: Api) -> None:
+    clerk, admin = api.user("front_desk"), api.user("admin")
+    ticket = issue(api)
+    huge = 2**31  # one past PostgreSQL's integer
+    assert api.client.post(f"/api/queue/counters/{huge}/call-next", headers=clerk).status_code == 404
+    assert api.client.post(f"/api/queue/tickets/{ticket['number']}/call", json={"counter": huge},
+                           headers=clerk).status_code == 404
+    put = api.client.put(f"/api/queue/counters/{huge}", json={"name": "Window", "categories": []}, headers=admin)
+    assert put.status_code == 422 and put.json()["detail"][0]["field"] == "number"
+    assert api.client.get(f"/api/queue/board/events?after={huge}").status_code == 422
+
+
 def test_transfer_and_the_waiting_list(api: Api) -> None:
     clerk = api.user("front_desk")
     ticket = issue(api, priority="disabled")
@@ -189,6 +201,10 @@ def test_the_board_stream_sends_each_call(tmp_path: Path, database_url: str) -> 
             later = "".join(stream.iter_text())
         assert [json.loads(line[6:])["ticket"] for line in later.splitlines() if line.startswith("data: ")] == [
             "T-001"]
+        # An id no board was given (beyond the database's integers) is ignored: the stream starts from now.
+        with client.stream("GET", "/api/queue/board/events", headers={"Last-Event-ID": "9" * 12}) as stream:
+            assert stream.status_code == 200
+            assert "data: " not in "".join(stream.iter_text())
 
 
 def test_kiosks_and_boards_of_a_center(api: Api) -> None:
