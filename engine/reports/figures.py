@@ -16,6 +16,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Connection
 
 from engine import clock
+from engine.complaints import CITIZEN_ACTOR, CITIZEN_LANE
 from engine.reports.buckets import percentile
 from engine.reports.scope import Scope
 from storage.models import Case, Task
@@ -163,13 +164,16 @@ def departments(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
     now = clock.now()
     out: dict[str, dict[str, Any]] = defaultdict(lambda: {"completed": 0, "on_time": 0, "backlog": 0,
                                                           "overdue": 0})
+    # The citizen's own tasks (a complaint's time to reopen) are no department's work.
     for lane, count, on_time in conn.execute(
             select(_LANE_DAY.c.lane, func.sum(_LANE_DAY.c.completed), func.sum(_LANE_DAY.c.on_time))
-            .where(*_where(_LANE_DAY, scope, lane=True)).group_by(_LANE_DAY.c.lane)):
+            .where(*_where(_LANE_DAY, scope, lane=True), _LANE_DAY.c.lane != CITIZEN_LANE)
+            .group_by(_LANE_DAY.c.lane)):
         out[lane].update(completed=int(count), on_time=int(on_time))
     for lane, count, overdue in conn.execute(
             select(_TASKS.c.lane, func.count(), func.sum(case((_TASKS.c.due_at < now, 1), else_=0)))
-            .where(_TASKS.c.state == "ready", *_where(_TASKS, scope, days=False, lane=True))
+            .where(_TASKS.c.state == "ready", *_where(_TASKS, scope, days=False, lane=True),
+                   _TASKS.c.lane != CITIZEN_LANE)
             .group_by(_TASKS.c.lane)):
         out[lane].update(backlog=int(count), overdue=int(overdue or 0))
     return [{"department": lane, **row, "compliance": _ratio(row["on_time"], row["completed"])}
@@ -184,7 +188,8 @@ def throughput(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
             .where(*_where(_DAY, scope)).group_by(_DAY.c.day)):
         days[_date(day)].update(opened=int(opened), completed=int(completed))
     for day, count in conn.execute(select(_LANE_DAY.c.day, func.sum(_LANE_DAY.c.completed))
-                                   .where(*_where(_LANE_DAY, scope, lane=True)).group_by(_LANE_DAY.c.day)):
+                                   .where(*_where(_LANE_DAY, scope, lane=True), _LANE_DAY.c.lane != CITIZEN_LANE)
+                                   .group_by(_LANE_DAY.c.day)):
         days[_date(day)]["tasks_completed"] = int(count)
     return [{"day": day.isoformat(), **row} for day, row in sorted(days.items())]
 
@@ -197,7 +202,7 @@ def officers(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
     for officer, bucket, count, total in conn.execute(
             select(_OFFICER_TIME.c.officer, _OFFICER_TIME.c.bucket, func.sum(_OFFICER_TIME.c.count),
                    func.sum(_OFFICER_TIME.c.seconds))
-            .where(*_where(_OFFICER_TIME, scope, service=False, lane=True))
+            .where(*_where(_OFFICER_TIME, scope, service=False, lane=True), _OFFICER_TIME.c.officer != CITIZEN_ACTOR)
             .group_by(_OFFICER_TIME.c.officer, _OFFICER_TIME.c.bucket)):
         buckets[officer].append((bucket, int(count)))
         totals[officer][0] += int(count)

@@ -250,3 +250,23 @@ def test_a_reassignment_starts_the_officers_handling_time(settings: Settings) ->
         rebuild(session.connection())
         session.commit()
     assert _aggregates(settings) == before
+
+
+def test_the_citizen_is_neither_a_department_nor_an_officer(settings: Settings, dataset: Dataset) -> None:
+    """A complaint's time to reopen is a task in the citizen's lane that the citizen completes: it is no
+    department's backlog or work, and the citizen is no officer."""
+    from engine.complaints import CITIZEN_ACTOR, CITIZEN_LANE
+    from engine.reports.tally import Tally, add_to
+
+    before = {name: run(settings, name, *ALL) for name in ("departments", "officers", "throughput")}
+    tally = Tally()
+    done = BASE + timedelta(days=2)
+    tally.task_done(service_code="test_permit", center_id=dataset.centers["CITY-A"], lane=CITIZEN_LANE,
+                    name="reopen_window", officer=CITIZEN_ACTOR, ready_at=done - timedelta(hours=5), claimed_at=None,
+                    due_at=None, at=done)
+    with engine_for(settings.database_url).begin() as conn:
+        add_to(conn, tally)
+    after = {name: run(settings, name, *ALL) for name in ("departments", "officers", "throughput")}
+    assert CITIZEN_LANE not in {row["department"] for row in after["departments"]}
+    assert CITIZEN_ACTOR not in {row["officer"] for row in after["officers"]}
+    assert after == before
