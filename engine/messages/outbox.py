@@ -82,11 +82,11 @@ def _sent_refs(conn: Connection, case: Case) -> set[tuple[str, str | None]]:
 def _params(r: stages.Reached, case: Case, data: dict[str, Any], process: CompiledProcess, language: str,
             at: datetime, settings: Settings) -> dict[str, str]:
     service = process.service
-    names = service.messages.departments.get(r.ref or "") if r.stage == "department" else None
     params = {
         "tracking_number": case.tracking_number,
         "service": getattr(service.name, language) if service.name else service.code,
-        "department": (getattr(names, language) if names else (r.ref or "").replace("_", " ")),
+        "department": templates.department_name(r.ref or "", language, service.messages)
+        if r.stage == "department" else "",
         "at": at.astimezone(ZoneInfo(settings.display_timezone)).strftime("%Y-%m-%d %H:%M"),
         "fee": _amount(data.get("fee")),
         "currency": service.fee.currency if service.fee else "",

@@ -49,6 +49,33 @@ DEFAULTS: dict[str, dict[str, str]] = {
     },
 }
 
+# The citizens' names of the catalog's departments (its lanes), when a service does not name them itself
+# (``[messages.departments]``): a lane's id is a role's code, not words for an Arabic or English message.
+DEPARTMENTS: dict[str, dict[str, str]] = {
+    "civil_registry": {"ar": "مكتب السجل المدني", "en": "the civil registry"},
+    "engineering": {"ar": "الإدارة الهندسية", "en": "the engineering department"},
+    "civil_defense": {"ar": "الحماية المدنية", "en": "civil defence"},
+    "licensing": {"ar": "إدارة التراخيص", "en": "the licensing department"},
+    "municipal_services": {"ar": "إدارة الخدمات المحلية", "en": "municipal services"},
+    "health_office": {"ar": "مكتب الصحة", "en": "the health office"},
+    "medical_commission": {"ar": "القومسيون الطبي", "en": "the medical commission"},
+    "traffic": {"ar": "إدارة المرور", "en": "the traffic department"},
+    "utilities": {"ar": "إدارة المرافق", "en": "the utilities department"},
+    "social_affairs": {"ar": "إدارة الشؤون الاجتماعية", "en": "the social affairs department"},
+    "vehicle_inspection": {"ar": "الفحص الفني للمركبات", "en": "vehicle inspection"},
+    "notary": {"ar": "مكتب الشهر العقاري والتوثيق", "en": "the notary office"},
+}
+
+
+def department_name(lane: str, language: str, overrides: MessageSettings) -> str:
+    """The name of department ``lane`` in ``language``: the service's own, else the catalog's, else the lane's id."""
+    own = overrides.departments.get(lane)
+    if own is not None:
+        return str(getattr(own, language))
+    known = DEPARTMENTS.get(lane)
+    return known[language] if known is not None else lane.replace("_", " ")
+
+
 SUBJECTS = {
     "ar": "شبّاك: طلبكم {tracking_number}",
     "en": "Shubbak: your request {tracking_number}",
