@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
+from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -110,20 +112,25 @@ def save_draft(*, session: Session, service_code: str, files: dict[str, bytes], 
         who = f" by {row.saved_by}" if row is not None else ""
         raise Conflict(f"the draft was saved{who} since you opened it (revision {current}, yours {revision}): "
                        "open it again")
-    if row is None:
-        row = ServiceDraft(service_code=service_code, revision=0, saved_by=actor.username)
     # Saving acknowledges the versions published so far: publishing then will not undo one unseen.
-    row.base_version = newest.version if newest else None
-    row.files = processes.encode_files(files)
-    row.revision = current + 1
-    row.saved_by = actor.username
-    row.saved_at = clock.now()
-    session.add(row)
+    values: dict[str, Any] = {"base_version": newest.version if newest else None, "saved_by": actor.username,
+                              "files": processes.encode_files(files), "revision": current + 1,
+                              "saved_at": clock.now()}
+    same_moment = Conflict("the draft was saved by someone else at the same moment: open it again")
+    if row is None:
+        row = ServiceDraft(service_code=service_code, **values)
+        session.add(row)
+    else:  # only if the row still has the revision read above: a save in between is refused, not overwritten
+        changed = session.execute(update(ServiceDraft).where(col(ServiceDraft.id) == row.id,
+                                                             col(ServiceDraft.revision) == current).values(**values))
+        if changed.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()
+            raise same_moment
     try:
         session.commit()
     except IntegrityError as exc:  # two first saves at the same moment
         session.rollback()
-        raise Conflict("the draft was saved by someone else at the same moment: open it again") from exc
+        raise same_moment from exc
     session.refresh(row)
     return Draft(service_code, files, row.revision, row.base_version, row.saved_by, row.saved_at,
                  _published(session, files))

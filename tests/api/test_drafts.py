@@ -12,7 +12,8 @@ import pytest
 from sqlmodel import Session
 
 from cli.main import main
-from engine import processes
+from engine import drafts, processes
+from engine.errors import Conflict
 from engine.packages import read_package
 from engine.settings import get_settings
 from engine.users import Actor
@@ -222,3 +223,33 @@ def test_unreadable_or_too_deeply_nested_files_are_refused_by_name_not_a_server_
         assert r.status_code == 200, (name, r.text)
         problems = r.json()["problems"]
         assert [p["file"] for p in problems] == [name] and words in problems[0]["message"], problems
+
+
+def test_a_save_made_while_another_is_under_way_is_refused_not_lost(api: Api,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Amal and Omar both opened revision 1; Omar's save lands between Amal's read of the draft and her write.
+    Amal's save must be refused: writing over revision 2 would lose Omar's work without a word."""
+    deploy(api)
+    assert _save(api, api.user("analyst"), _renamed(_files(), "First"), 0).status_code == 200
+    amal, omar = Actor("amal", frozenset({"analyst"})), Actor("omar", frozenset({"analyst"}))
+    db = engine_for(api.settings.database_url)
+    newest = drafts._newest
+    between: list[int] = []
+
+    def omar_saves_meanwhile(session: Session, service_code: str) -> Any:
+        if not between:  # Amal has read revision 1 and is about to write
+            between.append(0)
+            with Session(db) as other:
+                between.append(drafts.save_draft(session=other, service_code=service_code, files=omars,
+                                                 revision=1, actor=omar, settings=api.settings).revision)
+        return newest(session, service_code)
+
+    omars = processes.decode_files(_renamed(_files(), "Omar's"))
+    monkeypatch.setattr(drafts, "_newest", omar_saves_meanwhile)
+    with Session(db) as session, pytest.raises(Conflict):
+        drafts.save_draft(session=session, service_code="audit_case",
+                          files=processes.decode_files(_renamed(_files(), "Amal's")), revision=1, actor=amal,
+                          settings=api.settings)
+    assert between == [0, 2]
+    kept = api.client.get(URL, headers=api.user("analyst")).json()
+    assert (kept["revision"], kept["saved_by"]) == (2, "omar") and "Omar's" in kept["files"][BPMN]
