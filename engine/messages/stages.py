@@ -6,7 +6,8 @@ Generic rules, so that any service gets its messages without configuration (docs
 - returned: a ready user task whose id speaks of correcting or returning (``correct``, ``return``, ``amend``);
 - ready_for_pickup: a ready user task whose id speaks of handing over (``hand_over``, ``pickup``, ``deliver``);
 - rejected: the case ended at an end event whose id speaks of refusal (``reject``, ``refus``, ``not_found``,
-  ``denied``, ``declin``); completed: it ended anywhere else.
+  ``denied``, ``declin``) or of a request that lapsed or went to the prosecution (``lapse``, ``prosecut``);
+  completed: it ended anywhere else.
 A service's ``[messages] stages`` table maps its own BPMN ids to stages; a stage named there is recognised only
 by that table, its generic rule is off.
 """
@@ -25,7 +26,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _RETURNED = re.compile(r"correct|return|amend", re.I)
 _PICKUP = re.compile(r"hand_?over|pick_?up|deliver|collect", re.I)
-_REFUSED = re.compile(r"reject|refus|not_found|denied|declin", re.I)
+# Ends where the request was not granted: refused, or lapsed (an unpaid fee) or referred elsewhere (the
+# prosecution): the citizen must not read "your request is complete, rate the service".
+_REFUSED = re.compile(r"reject|refus|not_found|denied|declin|lapse|prosecut", re.I)
 
 # Stages a ready task can mean; the others come from events.
 READY_STAGES = ("department", "returned", "ready_for_pickup")
