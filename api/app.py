@@ -42,6 +42,7 @@ from storage.db import engine_for
 
 log = logging.getLogger(__name__)
 _DOCUMENT_UPLOAD = re.compile(r"^/api/cases/[^/]+/documents/?$")
+_DRAFT = re.compile(r"^/api/services/[^/]+/draft(/validate)?/?$")
 
 
 def _tick_once(settings: Settings) -> int:
@@ -116,7 +117,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return page
         if _DOCUMENT_UPLOAD.match(path):
             return settings.max_document_bytes + settings.max_document_form_bytes
-        return settings.max_deploy_bytes if path.startswith("/api/processes") else settings.max_request_bytes
+        if path.startswith("/api/processes") or _DRAFT.match(path):
+            return settings.max_deploy_bytes  # a whole service's files, like the modeler's own calls
+        return settings.max_request_bytes
 
     app.add_middleware(BodyLimit, limit_for=limit_for)
     web.install(app, settings)  # the pages (admin_ui/): front desk, inbox, case pages, public tracking

@@ -253,3 +253,18 @@ def test_a_save_made_while_another_is_under_way_is_refused_not_lost(api: Api,
     assert between == [0, 2]
     kept = api.client.get(URL, headers=api.user("analyst")).json()
     assert (kept["revision"], kept["saved_by"]) == (2, "omar") and "Omar's" in kept["files"][BPMN]
+
+
+def test_a_draft_may_be_as_large_as_a_deploy_not_larger(api: Api) -> None:
+    """The API's draft routes take a whole service's files, like ``/api/processes`` and the modeler's calls:
+    a body over the ordinary request limit is read (and judged on its content), one over the deploy limit is 413."""
+    deploy(api)
+    analyst = api.user("analyst")
+    files = _files()
+    padding = api.settings.max_request_bytes + 1024
+    assert padding < api.settings.max_deploy_bytes
+    files[BPMN] = files[BPMN].replace("</bpmn:definitions>", "<!--" + "x" * padding + "--></bpmn:definitions>")
+    r = api.client.post(URL + "/validate", json={"files": files}, headers=analyst)
+    assert r.status_code == 200, r.text
+    over = {"files": {BPMN: "x" * (api.settings.max_deploy_bytes + 1)}, "revision": 0}
+    assert api.client.put(URL, json=over, headers=analyst).status_code == 413
