@@ -42,7 +42,7 @@ STATUS_WORDS = {"open": N_("In progress"), "completed": N_("Completed"), "cancel
 TRACK_WORDS = {"open": N_("Your request is being worked on"), "completed": N_("Your request is complete"),
                "cancelled": N_("Your request was cancelled"), "resolved": N_("Your complaint was resolved")}
 INBOX_WORDS = {"all": N_("All"), "unclaimed": N_("Not taken yet"), "mine": N_("Taken by me"),
-               "overdue": N_("Overdue")}
+               "due_soon": N_("Due soon"), "overdue": N_("Overdue")}
 ERROR_HEADINGS = {401: N_("Sign in first"), 403: N_("You cannot open this page"), 404: N_("Not found"),
                   409: N_("Someone else changed this first"), 413: N_("The upload is too large"),
                   422: N_("Something is missing or wrong"), 429: N_("Too many attempts")}

@@ -105,13 +105,16 @@ class TaskPublic(BaseModel):
     created_at: datetime | None
     due_at: datetime | None
     form: str | None
+    reminded_at: datetime | None = None  # the lane was reminded: the task is near its due time
+    escalation_level: int = 0  # 0 until overdue; then the level its service's escalation rules reached
 
     @classmethod
     def of(cls, task: Task) -> TaskPublic:
         return cls(id=task.id, case_id=task.case_id, tracking_number=task.tracking_number,
                    service_code=task.service_code, name=task.name, title=task.title, lane=task.lane,
                    state=task.state, claimed_by=task.claimed_by, created_at=utc(task.created_at),
-                   due_at=utc(task.due_at), form=task.form)
+                   due_at=utc(task.due_at), form=task.form, reminded_at=utc(task.reminded_at),
+                   escalation_level=task.escalation_level or 0)
 
 
 class TaskDetail(TaskPublic):

@@ -20,7 +20,7 @@ from engine.errors import DomainError, Forbidden, Invalid, NotFound
 from storage.models import AuditEvent, Task
 
 router = APIRouter(route_class=PageRoute)
-STATUSES = ("all", "unclaimed", "mine", "overdue")
+STATUSES = ("all", "unclaimed", "mine", "due_soon", "overdue")
 
 
 def _overdue(row: Any, now: datetime) -> bool:
@@ -40,10 +40,17 @@ def inbox(request: Request, viewer: SignedIn, db: DbSession, service: str = "", 
         {service} if service else set()))
     status = status if status in STATUSES else "all"
     keep = {"all": lambda r: True, "unclaimed": lambda r: r.claimed_by is None,
-            "mine": lambda r: r.claimed_by == actor.username, "overdue": lambda r: _overdue(r, now)}[status]
-    items = [{"row": r, "overdue": _overdue(r, now)} for r in rows if keep(r)]
+            "mine": lambda r: r.claimed_by == actor.username, "due_soon": lambda r: _due_soon(r, now),
+            "overdue": lambda r: _overdue(r, now)}[status]
+    items = [{"row": r, "overdue": _overdue(r, now), "due_soon": _due_soon(r, now)} for r in rows if keep(r)]
+    # The lane's reminder (engine/escalation.py): tasks the tick found near their due time, not yet late.
+    due_soon = sum(1 for r in rows if _due_soon(r, now))
     return render(request, "inbox.html", items=items, labels=load_labels(db), service=service, status=status,
-                  statuses=STATUSES, services=all_services, now=now)
+                  statuses=STATUSES, services=all_services, now=now, due_soon=due_soon)
+
+
+def _due_soon(row: Any, now: datetime) -> bool:
+    return row.reminded_at is not None and not _overdue(row, now)
 
 
 def _back(form: Any, default: str = "/inbox") -> str:

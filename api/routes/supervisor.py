@@ -17,8 +17,6 @@ router = APIRouter(prefix="/api/supervisor", tags=["supervisor"])
 
 class OverdueTask(TaskPublic):
     center_id: int | None
-    escalation_level: int
-    reminded_at: datetime | None
     escalated_at: datetime | None
     # Working days past the due time at the moment of the request (engine/calendars.py).
     overdue_days: float
@@ -32,9 +30,8 @@ class Reassign(BaseModel):
 
 def _overdue(row: Any, now: datetime, calendar: calendars.WorkCalendar) -> OverdueTask:
     due_at = escalation.aware(row.due_at)
-    return OverdueTask(**TaskPublic.of(row).model_dump(), center_id=row.center_id,
-                       escalation_level=row.escalation_level, reminded_at=row.reminded_at,
-                       escalated_at=row.escalated_at, overdue_days=round(calendar.working_days_between(due_at, now), 3))
+    return OverdueTask(**TaskPublic.of(row).model_dump(), center_id=row.center_id, escalated_at=row.escalated_at,
+                       overdue_days=round(calendar.working_days_between(due_at, now), 3))
 
 
 @router.get("/overdue", response_model=list[OverdueTask])

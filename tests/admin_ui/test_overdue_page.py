@@ -9,8 +9,9 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from engine import escalation
+from engine.users import issue_token
 from storage.db import engine_for
-from storage.models import Task
+from storage.models import Task, User
 from tests.admin_ui.test_inbox_pages import _open_review
 from tests.support.pages import Pages
 
@@ -53,3 +54,32 @@ def test_overdue_page_lists_late_tasks_and_reassigns_them(pages: Pages) -> None:
     r = pages.post(f"/supervisor/tasks/{task_id}/reassign", {"to": "supervisor_nobody"},
                    token_from="/supervisor/overdue")
     assert r.status_code == 404
+
+
+def test_the_lane_sees_its_reminders_in_the_inbox(pages: Pages) -> None:
+    """A task the tick found near its due time is announced to its lane: a notice at the top of the inbox,
+    a 'due soon' mark on the row, a filter of its own, and the reminder's moment in the API's inbox."""
+    soon, later = _open_review(pages), _open_review(pages)
+    with Session(engine_for(pages.settings.database_url)) as db:
+        for number, due in ((soon, timedelta(hours=2)), (later, timedelta(days=5))):
+            db.execute(update(Task).where(col(Task.tracking_number) == number, col(Task.state) == "ready")
+                       .values(due_at=datetime.now(UTC) + due))
+        db.commit()
+    reviewer = pages.as_user("reviewer")
+    before = pages.client.get("/inbox").text
+    assert "badge soon" not in before and "flash reminder" not in before  # nobody was reminded yet
+    with Session(engine_for(pages.settings.database_url)) as db:
+        assert escalation.tick(session=db, settings=pages.settings).reminded == 1
+    page = pages.client.get("/inbox").text
+    assert "مهام أقسامك التي يقترب موعدها: 1." in page
+    marks = {number: '<span class="badge soon">يقترب موعدها</span>' in cells for number, cells in
+             re.findall(r'class="num">([\d-]+)</a>(.*?)</tr>', page, re.S)}
+    assert marks == {soon: True, later: False}
+    filtered = pages.client.get("/inbox", params={"status": "due_soon"}).text
+    assert re.findall(r'<a href="/tasks/[\w-]+" class="num">([\d-]+)</a>', filtered) == [soon]
+    with Session(engine_for(pages.settings.database_url)) as db:
+        user = db.exec(select(User).where(col(User.username) == reviewer)).one()
+    token = issue_token(user, pages.settings)
+    listed = pages.client.get("/api/tasks", headers={"Authorization": f"Bearer {token}"}).json()
+    reminded = {t["tracking_number"]: t["reminded_at"] is not None for t in listed}
+    assert reminded == {soon: True, later: False}
