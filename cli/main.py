@@ -134,7 +134,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print()
     print(f"Shubbak on http://{args.host}:{args.port}  (API docs: /docs)")
     uvicorn.run(create_app(settings), host=args.host, port=args.port, workers=1, log_level=args.log_level,
-                access_log=args.access_log)
+                access_log=args.access_log, timeout_graceful_shutdown=settings.shutdown_grace_seconds)
     return 0
 
 

@@ -175,6 +175,9 @@ class Settings(BaseSettings):
     queue_board_heartbeat_seconds: float = Field(default=15.0, gt=0)
     queue_board_stream_seconds: float = Field(default=300.0, gt=0)
     queue_board_calls: int = Field(default=8, ge=1)
+    # A stopping server (``shubbak serve``) waits this long for the requests in flight, then ends them: an open
+    # board's stream would otherwise hold every restart for SHUBBAK_QUEUE_BOARD_STREAM_SECONDS.
+    shutdown_grace_seconds: int = Field(default=10, ge=1)
 
     processes_dir: Path = Path("processes")
     demo_data: bool = False
