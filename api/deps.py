@@ -52,6 +52,15 @@ def current_actor(session: SessionDep, settings: SettingsDep,
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
+def optional_actor(session: SessionDep, settings: SettingsDep,
+                   token: Annotated[str | None, Depends(oauth2)]) -> Actor | None:
+    """The signed-in actor on a route that also answers the public; None when no token is sent (a bad one is 401)."""
+    return actor_from_token(session=session, token=token, settings=settings) if token else None
+
+
+OptionalActor = Annotated[Actor | None, Depends(optional_actor)]
+
+
 def require(*roles: str):  # type: ignore[no-untyped-def]
     """A dependency that lets through only actors holding one of ``roles`` (declared on the route)."""
 

@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
-from api.deps import CurrentActor, SessionDep, SettingsDep
+from api.deps import CurrentActor, OptionalActor, SessionDep, SettingsDep
 from api.schemas import utc
 from engine.queue import board, calls, config, estimate, tickets
 from engine.settings import Settings
@@ -72,7 +72,7 @@ class TicketPublic(BaseModel):
     counter: int | None
     recalls: int
     transferred_to: str | None
-    case_id: int | None
+    case_id: int | None  # staff only: null in answers to the public (kiosk, the citizen's lookup)
     estimated_wait_seconds: float | None = None
 
 
@@ -184,10 +184,13 @@ def list_waiting(session: SessionDep, settings: SettingsDep, actor: CurrentActor
 
 
 @router.get("/tickets/{number}", response_model=TicketPublic)
-def get_ticket(number: str, session: SessionDep, settings: SettingsDep, center: CenterQuery = None) -> TicketPublic:
-    """A ticket by the number the citizen holds (today's), with its status and estimated wait."""
+def get_ticket(number: str, session: SessionDep, settings: SettingsDep, actor: OptionalActor,
+               center: CenterQuery = None) -> TicketPublic:
+    """A ticket by the number the citizen holds (today's), with its status and estimated wait. Ticket numbers
+    are easy to guess, so the case it led to is named only to signed-in staff."""
     found = tickets.by_number(session, number, settings, center_id=config.center_id_of(session, center))
-    return ticket_view(session, found, settings)
+    view = ticket_view(session, found, settings)
+    return view if actor is not None else view.model_copy(update={"case_id": None})
 
 
 @router.post("/counters/{number}/call-next", response_model=TicketPublic)

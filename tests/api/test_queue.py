@@ -161,8 +161,10 @@ def test_a_case_opened_from_a_called_ticket_is_linked(api: Api) -> None:
     opened = api.client.post("/api/cases", json={"service_code": "test_permit", "citizen": _citizen(),
                                                   "ticket": waiting["number"]}, headers=clerk)
     assert opened.status_code == 201, opened.text
-    ticket = api.client.get(f"/api/queue/tickets/{waiting['number']}").json()
+    ticket = api.client.get(f"/api/queue/tickets/{waiting['number']}", headers=clerk).json()
     assert (ticket["case_id"], ticket["status"]) == (opened.json()["id"], "serving")
+    public = api.client.get(f"/api/queue/tickets/{waiting['number']}").json()
+    assert (public["case_id"], public["status"]) == (None, "serving")  # the public never learns the case
     twice = api.client.post("/api/cases", json={"service_code": "test_permit", "citizen": _citizen(),
                                                  "ticket": waiting["number"]}, headers=clerk)
     assert twice.status_code == 409

@@ -42,7 +42,7 @@ def test_ticket_case_messages_rating(api: Api) -> None:
         "service_code": "building_permit", "citizen": CITIZEN, "data": path.case_data, "ticket": number})
     assert r.status_code == 201, r.text
     case: dict[str, Any] = r.json()
-    ticket = api.client.get(f"/api/queue/tickets/{number}").json()
+    ticket = api.client.get(f"/api/queue/tickets/{number}", headers=clerk).json()
     assert (ticket["case_id"], ticket["status"]) == (case["id"], "serving")
     assert _messages(api, case["id"], supervisor) == []  # nothing is said before the request is registered
 
