@@ -217,6 +217,15 @@ class Settings(BaseSettings):
             raise ValueError("SHUBBAK_SIGNING_KEY must be set in production (`shubbak audit new-key` makes one)")
         return self
 
+    @model_validator(mode="after")
+    def _public_url_in_production(self) -> Settings:
+        # Messages carry links (the rating page): a relative link in an SMS leads nowhere. Refuse to start.
+        if self.public_url is not None and not self.public_url.startswith(("https://", "http://")):
+            raise ValueError("SHUBBAK_PUBLIC_URL must be an absolute address (https://...)")
+        if self.environment == "production" and not self.public_url:
+            raise ValueError("SHUBBAK_PUBLIC_URL must be set in production: links sent to citizens start with it")
+        return self
+
     @property
     def public_base_url(self) -> str:
         """The site's address without a trailing slash, to prefix links sent to citizens (rating links);

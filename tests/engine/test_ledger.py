@@ -81,14 +81,19 @@ def test_seal_if_due_seals_once_per_interval(api: Api) -> None:
         assert ledger.seal_if_due(session=session, settings=hourly) is not None
 
 
-def test_production_needs_a_real_signing_key(tmp_path: Path) -> None:
+def test_production_needs_a_real_signing_key_and_its_public_address(tmp_path: Path) -> None:
     secret = "s" * 40
     with pytest.raises(ValidationError, match="SHUBBAK_SIGNING_KEY must be set in production"):
         Settings(environment="production", secret_key=secret)
     with pytest.raises(ValidationError, match="32 random bytes in base64"):
         Settings(environment="production", secret_key=secret, signing_key="change-me")
     seed = signing.new_seed()
-    key = Settings(environment="production", secret_key=secret, signing_key=seed, var_dir=tmp_path)
+    with pytest.raises(ValidationError, match="SHUBBAK_PUBLIC_URL must be set in production"):
+        Settings(environment="production", secret_key=secret, signing_key=seed, var_dir=tmp_path)
+    with pytest.raises(ValidationError, match="SHUBBAK_PUBLIC_URL must be an absolute address"):
+        Settings(environment="production", secret_key=secret, signing_key=seed, public_url="center.example")
+    key = Settings(environment="production", secret_key=secret, signing_key=seed, var_dir=tmp_path,
+                   public_url="https://center.example")
     assert signing.installation_public_key(key) == signing.public_hex(signing.private_key(seed))
     assert not (tmp_path / signing.DEV_KEY_FILE).exists()
 
