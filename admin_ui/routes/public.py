@@ -25,16 +25,22 @@ def track_page(request: Request, _viewer: CurrentViewer, number: str = "") -> HT
 def track(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> HTMLResponse:
     number = str(form.get("number", "")).strip()[:40]
     last4 = str(form.get("phone_last4", "")).strip()
-    _ = viewer.lang.gettext
     try:
         found = public.track(session=db, tracking_number=number, phone_last4=last4, settings=settings_of(request))
-    except RateLimited:
+    except (RateLimited, NotFound) as exc:
+        return _not_traced(request, viewer, number, exc)
+    return _result(request, viewer, found, last4)
+
+
+def _not_traced(request: Request, viewer: Viewer, number: str, exc: RateLimited | NotFound) -> HTMLResponse:
+    """The tracking page again, saying why the number and phone found nothing (the same words for a wrong number
+    and a wrong phone), or that there were too many tries."""
+    _ = viewer.lang.gettext
+    if isinstance(exc, RateLimited):
         return render(request, "track.html", status_code=429, number=number, result=None,
                       error=_("Too many attempts for this tracking number. Try again later."))
-    except NotFound:
-        return render(request, "track.html", status_code=404, number=number, result=None,
-                      error=_("No request matches this tracking number and phone. Check both and try again."))
-    return _result(request, viewer, found, last4)
+    return render(request, "track.html", status_code=404, number=number, result=None,
+                  error=_("No request matches this tracking number and phone. Check both and try again."))
 
 
 def _result(request: Request, viewer: Viewer, found: dict[str, Any], last4: str, status_code: int = 200,
@@ -71,12 +77,8 @@ def reopen(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSes
     try:
         complaints.answer(session=db, tracking_number=number, phone_last4=last4, reopen=reopen_it, reason=reason,
                           settings=settings)
-    except RateLimited:
-        return render(request, "track.html", status_code=429, number=number, result=None,
-                      error=_("Too many attempts for this tracking number. Try again later."))
-    except NotFound:
-        return render(request, "track.html", status_code=404, number=number, result=None,
-                      error=_("No request matches this tracking number and phone. Check both and try again."))
+    except (RateLimited, NotFound) as exc:
+        return _not_traced(request, viewer, number, exc)
     except (Invalid, Conflict) as exc:
         found = public.track(session=db, tracking_number=number, phone_last4=last4, settings=settings)
         if isinstance(exc, Invalid):
