@@ -19,30 +19,14 @@ from storage.db import engine_for
 from storage.models_queue import QueueCall, QueueTicket
 from tests.conftest import make_settings
 from tests.support.api import Api
-from tests.support.server import serving
+from tests.support.server import at_once, serving
 
 COUNTERS = 6
 ROUNDS = 4
 
 
 def _race(base: str, paths: list[str], headers: dict[str, str]) -> list[httpx.Response]:
-    barrier = threading.Barrier(len(paths))
-    answers: list[httpx.Response] = []
-    lock = threading.Lock()
-
-    def contender(path: str) -> None:
-        with httpx.Client(base_url=base, timeout=60) as client:
-            barrier.wait()
-            answer = client.post(path, headers=headers)
-        with lock:
-            answers.append(answer)
-
-    threads = [threading.Thread(target=contender, args=(p,)) for p in paths]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return answers
+    return at_once(base, [(path, None, headers) for path in paths])
 
 
 def test_counters_calling_at_once_never_share_a_ticket(api: Api, settings: Settings) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
-import httpx
 from sqlmodel import Session, select
 
 from api.app import create_app
@@ -15,30 +13,14 @@ from storage.db import engine_for
 from storage.models import AuditEvent, Case, Task
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import Api
-from tests.support.server import serving
+from tests.support.server import at_once, serving
 
 CONTENDERS = 6
 ROUNDS = 4
 
 
 def _race(base: str, path: str, body: dict[str, object] | None, headers: list[dict[str, str]]) -> list[int]:
-    barrier = threading.Barrier(len(headers))
-    codes: list[int] = []
-    lock = threading.Lock()
-
-    def contender(h: dict[str, str]) -> None:
-        with httpx.Client(base_url=base, timeout=60) as client:
-            barrier.wait()
-            code = client.post(path, json=body, headers=h).status_code
-        with lock:
-            codes.append(code)
-
-    threads = [threading.Thread(target=contender, args=(h,)) for h in headers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return codes
+    return [answer.status_code for answer in at_once(base, [(path, body, h) for h in headers])]
 
 
 def test_concurrent_completion_has_one_winner(api: Api, settings: Settings) -> None:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -30,3 +31,25 @@ def serving(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+def at_once(base: str, posts: list[tuple[str, dict[str, object] | None, dict[str, str]]]) -> list[httpx.Response]:
+    """POST each (path, JSON body or None, headers) from its own thread and client, all released together at a
+    barrier so that they reach the server at the same moment; the answers in the order they came back."""
+    barrier = threading.Barrier(len(posts))
+    answers: list[httpx.Response] = []
+    lock = threading.Lock()
+
+    def contender(path: str, body: dict[str, object] | None, headers: dict[str, str]) -> None:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            barrier.wait()
+            answer = client.post(path, json=body, headers=headers)
+        with lock:
+            answers.append(answer)
+
+    threads = [threading.Thread(target=contender, args=post) for post in posts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
