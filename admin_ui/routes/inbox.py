@@ -39,12 +39,13 @@ def inbox(request: Request, viewer: SignedIn, db: DbSession, service: str = "", 
     all_services = sorted({r.service_code for r in tasks.inbox(session=db, actor=actor, limit=1000)} | (
         {service} if service else set()))
     status = status if status in STATUSES else "all"
-    keep = {"all": lambda r: True, "unclaimed": lambda r: r.claimed_by is None,
-            "mine": lambda r: r.claimed_by == actor.username, "due_soon": lambda r: _due_soon(r, now),
-            "overdue": lambda r: _overdue(r, now)}[status]
-    items = [{"row": r, "overdue": _overdue(r, now), "due_soon": _due_soon(r, now)} for r in rows if keep(r)]
+    marked = [{"row": r, "overdue": _overdue(r, now), "due_soon": _due_soon(r, now)} for r in rows]
+    keep = {"all": lambda i: True, "unclaimed": lambda i: i["row"].claimed_by is None,
+            "mine": lambda i: i["row"].claimed_by == actor.username, "due_soon": lambda i: i["due_soon"],
+            "overdue": lambda i: i["overdue"]}[status]
+    items = [item for item in marked if keep(item)]
     # The lane's reminder (engine/escalation.py): tasks the tick found near their due time, not yet late.
-    due_soon = sum(1 for r in rows if _due_soon(r, now))
+    due_soon = sum(1 for item in marked if item["due_soon"])
     return render(request, "inbox.html", items=items, labels=load_labels(db), service=service, status=status,
                   statuses=STATUSES, services=all_services, now=now, due_soon=due_soon)
 
