@@ -11,7 +11,8 @@ from sqlmodel import Session, col, select
 
 from engine import centers, clock, processes, tracking, workflows
 from engine.bpmn import runner
-from engine.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.bpmn.compiler import CompiledProcess
+from engine.errors import Conflict, Forbidden, Invalid, NotFound, ScriptOverLimit
 from engine.identity import check_citizen
 from engine.queue import links as queue_links
 from engine.settings import Settings
@@ -31,7 +32,13 @@ def load_case(session: Session, case_id: int) -> Case:
     return case
 
 
-def process_failed(exc: runner.ProcessFailed) -> Invalid:
+def process_failed(exc: runner.ProcessFailed, process: CompiledProcess | None = None) -> Invalid | ScriptOverLimit:
+    """The refusal for a diagram that failed: a 409 when a script went over a limit, else a 422."""
+    if exc.limit is not None:
+        name = runner.element_name(process, exc.element_id) if process is not None else None
+        where = f"the script of '{name}' ({exc.element_id})" if name else f"the script of '{exc.element_id}'"
+        return ScriptOverLimit(f"the step could not run: {where} was stopped: {exc.message}; the case was not "
+                               "changed", limit=exc.limit, element_id=exc.element_id)
     return Invalid(f"the process could not go on: {exc.message}",
                    [{"loc": ["process", exc.element_id or ""], "element_id": exc.element_id,
                      "msg": exc.message, "type": "process_failed"}])
@@ -56,7 +63,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
     try:
         workflow = runner.start(process, start_data, workflows.limits(settings), at=now)
     except runner.ProcessFailed as exc:
-        raise process_failed(exc) from exc
+        raise process_failed(exc, process) from exc
     values, _ready = workflows.snapshot(workflow, process)
     sla = process.service.sla_days
     holidays = centers.holidays_of(session.connection(), actor.center_id) if sla else frozenset()

@@ -47,3 +47,14 @@ class Corrupted(DomainError):
 
 class RateLimited(DomainError):
     """Too many attempts in a short time; the caller should wait."""
+
+
+class ScriptOverLimit(Conflict):
+    """A script of the diagram went over its time or memory limit: the step was refused, the case left as it was.
+
+    ``limit`` is "time", "memory", "depth" or "busy"; ``element_id`` the script's element."""
+
+    def __init__(self, message: str, *, limit: str, element_id: str | None) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.element_id = element_id

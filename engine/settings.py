@@ -182,6 +182,15 @@ class Settings(BaseSettings):
     processes_dir: Path = Path("processes")
     demo_data: bool = False
 
+    # Scripts bounded inside a step (docs/security.md, "Scripts"). Every BPMN script, and every condition or DMN
+    # cell that is not a plain comparison, runs in a sandbox process with at most this much wall-clock time and
+    # memory; over either, the step is refused (409) and the incident is recorded on the case.
+    script_seconds: float = Field(default=2.0, gt=0, le=60)
+    script_memory_mib: int = Field(default=256, ge=32, le=8192)
+    # Sandboxes (child processes) one server process runs at the same moment; a script waits for a free one at
+    # most script_seconds.
+    script_sandboxes: int = Field(default=8, ge=1, le=256)
+
     @model_validator(mode="after")
     def _queue_weights(self) -> Settings:
         # Every priority class the kiosk offers needs a positive weight, and no class may be invented here.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import update
@@ -16,6 +17,8 @@ from engine.users import Actor
 from forms.validation import form_errors
 from storage.db import write_lock
 from storage.models import Case, Task
+
+log = logging.getLogger(__name__)
 
 
 def inbox(*, session: Session, actor: Actor, service_code: str | None = None, lane: str | None = None,
@@ -114,8 +117,30 @@ def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Act
     except LookupError as exc:
         raise Conflict("the task is no longer waiting for input") from exc
     except runner.ProcessFailed as exc:
-        raise process_failed(exc) from exc
+        refusal = process_failed(exc, process)
+        if exc.limit is not None and exc.limit != "busy":
+            _record_script_incident(session, case.id, task, exc, refusal.message, actor)
+        raise refusal from exc
     workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=moment,
                    completed=(task.id, actor.username),
                    events=[("task_completed", task.name, {"task_id": task.id, "data": data})])
     return case
+
+
+def _record_script_incident(session: Session, case_id: int | None, task: Task, exc: runner.ProcessFailed,
+                            message: str, actor: Actor) -> None:
+    """Put a script's breach of its limit on the case's record (``script_limit``), in a transaction of its own.
+
+    The step itself is not written: the case's state, data and tasks stay as they were. Replay passes over
+    the event (it moves nothing)."""
+    assert case_id is not None
+    session.rollback()  # end the step's read transaction; nothing of the step was written
+    try:
+        with write_lock(session):
+            case = workflows.lock_case(session, case_id)
+            workflows.append_to_chain(session, case, actor=actor.username, events=[(
+                "script_limit", task.name, {"task_id": task.id, "element_id": exc.element_id, "limit": exc.limit,
+                                            "message": message})])
+            workflows.commit_or_conflict(session)
+    except Conflict:  # the case moved meanwhile: the refusal stands, the incident is in the log
+        log.warning("case %s: the script limit incident at %s could not be recorded", case_id, exc.element_id)

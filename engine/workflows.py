@@ -26,7 +26,7 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session
 
 from engine import audit, calendars, centers, clock, hooks
-from engine.bpmn import runner
+from engine.bpmn import runner, sandbox
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.serializer import STATE_FORMAT
 from engine.errors import Conflict, NotFound
@@ -80,7 +80,14 @@ def load(case: Case, process: CompiledProcess, settings: Settings) -> BpmnWorkfl
 
 
 def limits(settings: Settings) -> runner.Limits:
-    return runner.Limits(max_steps=settings.max_engine_steps, max_seconds=settings.max_engine_seconds)
+    return runner.Limits(max_steps=settings.max_engine_steps, max_seconds=settings.max_engine_seconds,
+                         script=_script_bounds(settings.script_seconds, settings.script_memory_mib,
+                                               settings.script_sandboxes))
+
+
+@lru_cache(maxsize=8)
+def _script_bounds(seconds: float, memory_mib: int, sandboxes: int) -> sandbox.Bounds:
+    return sandbox.Bounds(seconds=seconds, memory_mib=memory_mib, sandboxes=sandboxes)
 
 
 def due(start: datetime, days: float | None, settings: Settings,

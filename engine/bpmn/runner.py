@@ -6,7 +6,7 @@ Every function here works on an in-memory ``BpmnWorkflow``; loading and saving i
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -19,7 +19,7 @@ from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
-from engine.bpmn import clocked
+from engine.bpmn import clocked, sandbox
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.fast import ShubbakWorkflow
 from engine.bpmn.scripts import RestrictedScriptEngine
@@ -30,12 +30,16 @@ clocked.install()  # timers read the engine's clock: a command's moment, or a re
 
 
 class ProcessFailed(Exception):
-    """The diagram itself failed on this case (a script error, a gateway with no way out, a runaway loop)."""
+    """The diagram itself failed on this case (a script error, a gateway with no way out, a runaway loop).
 
-    def __init__(self, message: str, element_id: str | None = None) -> None:
+    ``limit`` names the bound a script went over ("time", "memory", "depth", or "busy" when no sandbox was
+    free), None for other failures: the command records such an incident on the case."""
+
+    def __init__(self, message: str, element_id: str | None = None, limit: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.element_id = element_id
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class ReadyTask:
 class Limits:
     max_steps: int = 10_000
     max_seconds: float = 5.0
+    script: sandbox.Bounds = field(default_factory=sandbox.Bounds)
 
 
 def start(process: CompiledProcess, data: dict[str, Any], limits: Limits, *,
@@ -74,13 +79,15 @@ def advance(workflow: BpmnWorkflow, limits: Limits, *, at: datetime | None = Non
     """Fire due timers and run every engine task until the workflow waits for people, time or the end."""
     counter = _Guard(limits)
     try:
-        with clock.frozen(at):
+        with clock.frozen(at), sandbox.bounded(limits.script):
             workflow.refresh_timers()
             workflow.do_engine_steps(will_complete_task=counter)
     except ProcessFailed:
         raise
+    except sandbox.ScriptLimitExceeded as exc:
+        raise _over_limit(exc) from exc
     except SpiffWorkflowException as exc:
-        raise ProcessFailed(_describe(exc), _element_of(exc)) from exc
+        raise _failed(exc) from exc
     except RecursionError as exc:
         raise ProcessFailed("the diagram nests too deeply to run") from exc
     except Exception as exc:  # noqa: BLE001 - SpiffWorkflow raises bare exceptions too (e.g. 'Invalid duration')
@@ -111,9 +118,12 @@ def complete(workflow: BpmnWorkflow, task_id: str, data: dict[str, Any], limits:
     task.data.update(data)
     with clock.frozen(at) as moment:
         try:
-            task.run()
+            with sandbox.bounded(limits.script):
+                task.run()
+        except sandbox.ScriptLimitExceeded as exc:
+            raise _over_limit(exc.at_element(str(task.task_spec.bpmn_id))) from exc
         except SpiffWorkflowException as exc:
-            raise ProcessFailed(_describe(exc), _element_of(exc)) from exc
+            raise _failed(exc) from exc
         except Exception as exc:  # noqa: BLE001 - a diagram's failure must refuse the step, never crash the request
             raise ProcessFailed(f"{type(exc).__name__}: {exc}", task.task_spec.bpmn_id) from exc
         advance(workflow, limits, at=moment)
@@ -248,6 +258,27 @@ def case_data(workflow: BpmnWorkflow, completed: bool | None = None) -> dict[str
         ready = workflow.get_tasks(state=TaskState.READY)
         return dict(ready[0].data) if ready else {}
     return dict(task.data)
+
+
+def element_name(process: CompiledProcess, element_id: str | None) -> str | None:
+    """The name an analyst gave the element ``element_id`` (in the process or one of its sub-processes)."""
+    for spec in (process.spec, *process.subprocess_specs.values()):
+        for task_spec in spec.task_specs.values():
+            if element_id is not None and task_spec.bpmn_id == element_id:
+                return str(task_spec.bpmn_name) if task_spec.bpmn_name else None
+    return None
+
+
+def _over_limit(limit: sandbox.ScriptLimitExceeded, wrapper: SpiffWorkflowException | None = None) -> ProcessFailed:
+    """The ProcessFailed for a script over its limit, naming the element that ran it."""
+    element = limit.element_id or (_element_of(wrapper) if wrapper is not None else None)
+    return ProcessFailed(limit.message, element, limit=limit.limit)
+
+
+def _failed(exc: SpiffWorkflowException) -> ProcessFailed:
+    """What SpiffWorkflow's failure means for the case: a script's limit (wrapped on the way) or its error."""
+    limit = sandbox.limit_in(exc)
+    return _over_limit(limit, exc) if limit is not None else ProcessFailed(_describe(exc), _element_of(exc))
 
 
 def _describe(exc: SpiffWorkflowException) -> str:

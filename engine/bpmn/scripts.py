@@ -14,15 +14,17 @@ real sandbox; this module narrows what a script can *say* and what it can *reach
 * :data:`HELPERS` are the only functions offered besides builtins, and no function (or any other callable)
   is left in task data afterwards: it could not be serialized and would outlive the script.
 
-What is *not* protected: CPU and memory. ``range`` is capped, ``pow`` and constant ``**`` exponents are
-capped, but ``x ** y`` on variables, ``"a" * 10**9``, nested ``for`` loops and recursion can still burn a
-worker; that must be bounded where scripts run (a time limit on the task, a memory limit on the worker).
+CPU and memory are bounded where scripts run (engine/bpmn/sandbox.py): every script, and every expression
+that :func:`is_bounded` cannot prove cheap, runs in a child process with a memory limit and a wall-clock
+limit, and gives back only JSON values (:func:`json_problem`). Constant exponents, shifts and repetitions
+over a bound are refused before anything runs, so a deploy names them.
 """
 
 from __future__ import annotations
 
 import ast
 import datetime as dt
+import math
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -35,11 +37,16 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
 from engine import clock
+from engine.bpmn import sandbox
 
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 MAX_RANGE = 100_000
 MAX_EXPONENT = 10_000
 MAX_SOURCE_CHARS = 100_000
+# Bounds of what a constant part of a script may ask for; a deploy refuses more (see _constant_problem).
+MAX_CONSTANT_BITS = 100_000  # a constant power or shift such as 2**100000 (about 30,000 digits)
+MAX_REPEAT = 1_000_000  # items or characters made by repeating a literal, as in "a" * 1000000
+MAX_DATA_DEPTH = 100  # how deeply lists and dicts may nest in the data a script leaves
 _CACHE_LIMIT = 4096
 _CACHEABLE_CHARS = 4096  # longer scripts run once per task, not millions of times; don't hold them
 
@@ -109,6 +116,7 @@ class _Verdict:
 
     code: CodeType | None
     may_mutate: bool = False
+    bounded: bool = False
     message: str = ""
     line: int | None = None
     syntax_error: bool = False
@@ -127,10 +135,11 @@ def check_script(source: str, *, mode: str = "exec") -> None:
     _checked(source, mode)
 
 
-def _checked(source: str, mode: str) -> tuple[CodeType, bool]:
+def _checked(source: str, mode: str) -> _Verdict:
     """Check and compile ``source`` once (later calls with the same text are a dict lookup).
 
-    Returns the code and whether it could change task data (see :meth:`RestrictedEnvironment.evaluate`).
+    Returns the verdict: its code, whether it could change task data (see :meth:`RestrictedEnvironment.evaluate`)
+    and whether it is bounded enough to run in this process (see :func:`is_bounded`).
     """
     if mode not in ("exec", "eval"):
         raise ValueError(f"mode must be 'exec' or 'eval', not {mode!r}")
@@ -148,7 +157,7 @@ def _checked(source: str, mode: str) -> tuple[CodeType, bool]:
     if verdict.code is None:
         # A fresh exception each time: re-raising a cached one would grow its traceback forever.
         raise ScriptRefused(verdict.message, verdict.line, syntax_error=verdict.syntax_error)
-    return verdict.code, verdict.may_mutate
+    return verdict
 
 
 def _verdict(source: str, mode: str) -> _Verdict:
@@ -177,12 +186,21 @@ def _verdict(source: str, mode: str) -> _Verdict:
         return _Verdict(None, message=f"this could not be compiled ({type(err).__name__})", syntax_error=True)
     kinds = {type(node) for node in ast.walk(tree)}
     # Changing task data from an expression takes a method (an attribute) and a call; see evaluate().
-    return _Verdict(code, may_mutate=ast.Call in kinds and ast.Attribute in kinds)
+    return _Verdict(code, may_mutate=ast.Call in kinds and ast.Attribute in kinds,
+                    bounded=mode == "eval" and is_bounded(tree))
 
 
 def _first_problem(tree: ast.AST, where: str) -> tuple[str, int | None] | None:
     """The earliest construct outside the allow-list, as (message, line), or None when all is allowed."""
-    problems = (problem for node in ast.walk(tree) if (problem := _node_problem(node, where)) is not None)
+    nodes = list(ast.walk(tree))
+    operands = {id(side) for node in nodes if isinstance(node, ast.BinOp) for side in (node.left, node.right)}
+    problems = [problem for node in nodes if (problem := _node_problem(node, where)) is not None]
+    # Constant folding starts at the outermost operation of each expression, so each node is folded once.
+    for node in nodes:
+        if isinstance(node, ast.BinOp | ast.AugAssign) and id(node) not in operands:
+            message = _constant_problem(node, where)
+            if message is not None:
+                problems.append((message, node.lineno))
     # ast.walk is breadth-first; the analyst should hear about the first offending line, not the shallowest.
     return min(problems, key=lambda problem: problem[1] or sys.maxsize, default=None)
 
@@ -206,6 +224,93 @@ def _node_problem(node: ast.AST, where: str) -> tuple[str, int | None] | None:
         exponent = node.right if isinstance(node, ast.BinOp) else node.value
         if _is_big_constant(exponent):
             return f"exponents above {MAX_EXPONENT:,} are not allowed in {where}", line
+    return None
+
+
+class _TooBig(Exception):
+    """A constant part of a script whose value would be over a bound (the message says which)."""
+
+
+_NUMBER_OPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+    ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b, ast.RShift: lambda a, b: a >> b,
+}  # fmt: skip
+
+
+def _constant(node: ast.AST, where: str) -> Any:
+    """The value of a constant part of a script, worked out without ever making a huge one.
+
+    Raises _TooBig when the value would be over a bound; returns None when the part is not constant (or is
+    not a plain number, text or list literal).
+    """
+    if isinstance(node, ast.Constant) and not isinstance(node.value, bool):
+        return node.value if isinstance(node.value, int | float | str | bytes) else None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        value = _constant(node.operand, where)
+        return (-value if isinstance(node.op, ast.USub) else value) if isinstance(value, int | float) else None
+    if isinstance(node, ast.List | ast.Tuple):
+        return [None] * len(node.elts)  # only its length matters here
+    if not isinstance(node, ast.BinOp):
+        return None
+    left, right = _constant(node.left, where), _constant(node.right, where)
+    if isinstance(node.op, ast.Mult):
+        _check_repeat(left, right, where)
+        _check_repeat(right, left, where)
+    if left is None or right is None:
+        return None
+    numbers = all(isinstance(v, int | float) for v in (left, right))
+    if isinstance(node.op, ast.Pow) and numbers:
+        return _power(left, right, where)
+    if isinstance(node.op, ast.LShift) and isinstance(left, int) and isinstance(right, int):
+        if right > MAX_CONSTANT_BITS:
+            raise _TooBig(f"shifts by more than {MAX_CONSTANT_BITS:,} bits are not allowed in {where}")
+        return left << max(right, 0)
+    operation = _NUMBER_OPS.get(type(node.op))
+    if operation is None or not numbers:
+        return None
+    try:
+        return operation(left, right)
+    except (ArithmeticError, ValueError):
+        return None
+
+
+def _power(base: int | float, exponent: int | float, where: str) -> Any:
+    if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1:
+        if math.log2(abs(base)) * exponent > MAX_CONSTANT_BITS:
+            raise _TooBig(f"a power whose result has more than {MAX_CONSTANT_BITS:,} bits is not allowed in {where}")
+    elif abs(exponent) > MAX_EXPONENT:
+        return None  # a float power overflows or underflows at once: nothing to bound
+    try:
+        return base**exponent
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+
+
+def _check_repeat(sequence: Any, count: Any, where: str) -> None:
+    """Refuse ``sequence * count`` when a literal text or list would be repeated past MAX_REPEAT items."""
+    literal = isinstance(sequence, str | bytes | list)
+    if literal and isinstance(count, int) and max(len(sequence), 1) * count > MAX_REPEAT:
+        raise _TooBig(f"repeating text or a list to more than {MAX_REPEAT:,} items is not allowed in {where}")
+
+
+def _constant_problem(node: ast.BinOp | ast.AugAssign, where: str) -> str | None:
+    """Why a constant power, shift or repetition in ``node`` is refused, or None.
+
+    ``x **= 10**10`` and ``x <<= 10**10`` are refused like their constant forms; ``x *= 10**10`` is not, as
+    ``x`` may be a number (its cost is bounded when the script runs)."""
+    try:
+        if isinstance(node, ast.BinOp):
+            _constant(node, where)
+            return None
+        value = _constant(node.value, where)
+        if isinstance(node.op, ast.Pow) and isinstance(value, int) and value > MAX_EXPONENT:
+            return f"exponents above {MAX_EXPONENT:,} are not allowed in {where}"
+        if isinstance(node.op, ast.LShift) and isinstance(value, int) and value > MAX_CONSTANT_BITS:
+            return f"shifts by more than {MAX_CONSTANT_BITS:,} bits are not allowed in {where}"
+    except _TooBig as err:
+        return str(err)
+    except RecursionError:
+        return f"this constant is nested too deeply for {where}"
     return None
 
 
@@ -335,46 +440,193 @@ def _refuse_callables(context: dict[str, Any]) -> None:
         raise ValueError(f"task data can only hold values, not functions: '{key}' held one and was removed")
 
 
+JSON_VALUES = "text, numbers, true/false, null, and lists and dicts of them with text keys"
+_MAX_INT_BITS = 14_000  # about 4,200 digits: Python will not write a longer int as text (sys.int_info)
+_KIND_NAMES = {"generator": "a generator", "map": "a map(...)", "range": "a range(...)", "bytes": "bytes",
+               "set": "a set", "frozenset": "a set", "filter": "a filter(...)", "zip": "a zip(...)"}
+
+
+def json_problem(data: Mapping[str, Any]) -> str | None:
+    """Why ``data`` is not made of JSON values only, naming the top-level key; None when it is.
+
+    This is what may remain in a case's data after a script: a generator, a ``range``, a set, bytes, a number
+    too large to write or a list that holds itself would not survive saving the case, or would change meaning.
+    """
+    for key, value in data.items():
+        if type(key) is not str:
+            return f"the key {key!r} is not text"
+        problem = _value_problem(value)
+        if problem is not None:
+            return f"'{key}' {problem}"
+    return None
+
+
+def _value_problem(value: Any) -> str | None:
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if item.bit_length() > _MAX_INT_BITS:
+                return "holds a number too large to keep (more than 4,000 digits)"
+        elif kind is float:
+            if not math.isfinite(item):
+                return f"holds {item!r}, which is not a number JSON can hold"
+        elif kind is list or kind is tuple or kind is dict:
+            if depth >= MAX_DATA_DEPTH:
+                return f"nests lists or dicts deeper than {MAX_DATA_DEPTH} levels (or holds itself)"
+            if kind is dict:
+                if any(type(k) is not str for k in item):
+                    return "holds a dict whose keys are not all text"
+                stack.extend((v, depth + 1) for v in item.values())
+            else:
+                stack.extend((v, depth + 1) for v in item)
+        else:
+            what = _KIND_NAMES.get(kind.__name__, "a function" if callable(item) else kind.__name__)
+            return f"holds {what}, which is not a JSON value"
+    return None
+
+
+def _not_json(problem: str) -> ValueError:
+    return ValueError(f"only JSON values ({JSON_VALUES}) may remain in the case's data: {problem}")
+
+
+def run_script(source: str, context: dict[str, Any], external: Mapping[str, Any]) -> None:
+    """Run a script on ``context`` (the task's data) in this process and leave only JSON values in it.
+
+    Used by the sandbox's child process (engine/bpmn/sandbox_child.py): in the server, scripts never run
+    in-process. Functions a script defines are dropped afterwards, as SpiffWorkflow does."""
+    code = _checked(source, "exec").code
+    assert code is not None  # _checked raises for a refused source
+    overwrites = sorted((set(HELPERS) | set(external)) & set(context))
+    if overwrites:
+        raise ValueError(f"the case's data has fields named like the helper functions: {', '.join(overwrites)}; "
+                         "rename them")
+    context.update(HELPERS)
+    context.update(external)
+    context["__builtins__"] = dict(SAFE_BUILTINS)
+    try:
+        exec(code, context)  # noqa: S102 - checked against the allow-list above
+    finally:
+        for key in list(context):
+            value = context[key]
+            if key == "__builtins__" or key in HELPERS or key in external or callable(value):
+                context.pop(key)
+    problem = json_problem(context)
+    if problem is not None:
+        raise _not_json(problem)
+
+
+def run_expression(source: str, context: dict[str, Any], external: Mapping[str, Any]) -> Any:
+    """Evaluate an expression over ``context`` in this process; its value must be a JSON value.
+
+    The server calls it directly only for expressions :func:`is_bounded` proves cheap; the others run in
+    the sandbox's child process."""
+    verdict = _checked(source, "eval")
+    scope: dict[str, Any] = dict(HELPERS)
+    scope.update(external)
+    scope.update(context)
+    scope["__builtins__"] = dict(SAFE_BUILTINS)  # last, so task data cannot replace it
+    assert verdict.code is not None
+    result = eval(verdict.code, scope)  # noqa: S307 - checked against the allow-list above
+    if _find_callable({"result": result}) is not None:  # DMN outputs are stored in task data
+        raise ValueError("an expression must give a value, not a function")
+    problem = _value_problem(result)
+    if problem is not None:
+        raise ValueError(f"an expression must give a JSON value ({JSON_VALUES}); this one {problem}")
+    if verdict.may_mutate:  # e.g. `items.append(len)`; checked only then, as conditions run very often
+        _refuse_callables(context)
+        problem = json_problem(context)
+        if problem is not None:
+            raise _not_json(problem)
+    return result
+
+
+# What an expression may use to run in the server's own process: each of these costs at most about the size
+# of the data it reads (no loops, no repetition, no powers, no formatting), so nothing needs to stop it.
+_BOUNDED_NODES: tuple[type[ast.AST], ...] = (
+    ast.Expression, ast.BoolOp, ast.Compare, ast.UnaryOp, ast.IfExp, ast.Constant, ast.Name, ast.Subscript,
+    ast.Slice, ast.List, ast.Tuple, ast.Dict, ast.Set, ast.Call, ast.Attribute, ast.BinOp, ast.Starred,
+    ast.keyword, ast.expr_context, ast.boolop, ast.cmpop, ast.unaryop, ast.operator,
+)  # fmt: skip
+_BOUNDED_OPS = (ast.Sub, ast.Div, ast.FloorDiv, ast.BitAnd, ast.BitOr, ast.BitXor, ast.RShift)
+_BOUNDED_CALLS = frozenset(
+    {"len", "abs", "bool", "float", "int", "str", "min", "max", "any", "all", "isinstance", "sorted", "list"}
+    | {"tuple", "set", "range", "reversed", "enumerate", "zip"} | set(HELPERS)
+)
+_BOUNDED_METHODS = frozenset(
+    {"get", "lower", "upper", "casefold", "strip", "lstrip", "rstrip", "startswith", "endswith", "keys"}
+    | {"values", "items", "count", "index", "isdigit", "isalpha", "isalnum"}
+)
+
+
+def is_bounded(tree: ast.AST) -> bool:
+    """Whether an (already allowed) expression is cheap enough to run in the server's process.
+
+    Conditions and DMN cells are mostly comparisons of the case's fields; they skip the sandbox's round trip.
+    Anything with a loop (comprehensions), a lambda, a power, a repetition, a ``%`` or an f-string, or a call
+    outside a short list of linear functions, runs in the sandbox."""
+    nodes = list(ast.walk(tree))
+    methods = {id(node.func) for node in nodes if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)}
+    for node in nodes:
+        if not isinstance(node, _BOUNDED_NODES):
+            return False
+        if isinstance(node, ast.BinOp) and not (isinstance(node.op, _BOUNDED_OPS) or _numeric_step(node)):
+            return False
+        if isinstance(node, ast.Attribute) and (id(node) not in methods or node.attr not in _BOUNDED_METHODS):
+            return False
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (
+                node.func.id not in _BOUNDED_CALLS or (node.func.id in ("min", "max", "sorted") and node.keywords)):
+            return False
+        if isinstance(node, ast.Call) and not isinstance(node.func, ast.Name | ast.Attribute):
+            return False
+    return True
+
+
+def _numeric_step(node: ast.BinOp) -> bool:
+    """``x + 1`` or ``price * 1.15``: a number constant on one side keeps the result as small as ``x``."""
+    sides = (node.left, node.right)
+    if isinstance(node.op, ast.Add):
+        return any(isinstance(s, ast.Constant) and type(s.value) in (int, float) for s in sides)
+    if isinstance(node.op, ast.Mult):
+        return any(isinstance(s, ast.Constant) and type(s.value) is float for s in sides)
+    return False
+
+
 class RestrictedEnvironment(TaskDataEnvironment):
-    """SpiffWorkflow's task-data environment, with every source checked and restricted builtins."""
+    """SpiffWorkflow's task-data environment: every source checked, scripts run in the sandbox.
+
+    Scripts and expressions that :func:`is_bounded` cannot prove cheap run in a child process bounded in
+    time and memory (engine/bpmn/sandbox.py); what they leave in the data comes back as JSON."""
 
     def __init__(self) -> None:
         super().__init__(dict(HELPERS))
 
-    def _scope(self, external_context: Mapping[str, Any] | None) -> dict[str, Any]:
-        scope: dict[str, Any] = dict(self.globals)
-        scope.update(external_context or {})
-        return scope
-
     def evaluate(
         self, expression: str, context: dict[str, Any], external_context: Mapping[str, Any] | None = None
     ) -> Any:
-        code, may_mutate = _checked(expression, "eval")
-        self._prepare_context(context)
-        scope = self._scope(external_context)
-        scope.update(context)
-        scope["__builtins__"] = dict(SAFE_BUILTINS)  # last, so task data cannot replace it
-        result = eval(code, scope)  # noqa: S307 - checked against the allow-list above
-        if _find_callable({"result": result}) is not None:  # DMN outputs are stored in task data
-            raise ValueError("an expression must give a value, not a function")
-        if may_mutate:  # e.g. `items.append(len)`; checked only then, as conditions run very often
-            _refuse_callables(context)
+        verdict = _checked(expression, "eval")
+        if verdict.bounded:
+            return run_expression(expression, context, external_context or {})
+        sent = {key: value for key, value in context.items() if key != "__builtins__"}
+        result, changed = sandbox.run("eval", expression, sent, external_context or {},
+                                      want_context=verdict.may_mutate)
+        if changed is not None:
+            context.clear()
+            context.update(changed)
         return result
 
     def execute(
         self, script: str, context: dict[str, Any], external_context: Mapping[str, Any] | None = None
     ) -> bool:
-        code, _ = _checked(script, "exec")  # before touching task data: a refused script runs no line
-        self.check_for_overwrite(context, external_context or {})
-        self._prepare_context(context)
-        context.update(self._scope(external_context))
-        context["__builtins__"] = dict(SAFE_BUILTINS)
-        try:
-            exec(code, context)  # noqa: S102 - checked against the allow-list above
-        finally:
-            self._remove_globals_and_functions_from_context(context, external_context)
-            context.pop("__builtins__", None)
-        _refuse_callables(context)
+        _checked(script, "exec")  # before touching task data: a refused script runs no line
+        context.pop("__builtins__", None)  # SpiffWorkflow's exec() may have left the real ones in older data
+        _, changed = sandbox.run("exec", script, context, external_context or {}, want_context=True)
+        assert changed is not None
+        context.clear()
+        context.update(changed)
         return True
 
 
@@ -382,7 +634,9 @@ class RestrictedScriptEngine(PythonScriptEngine):
     """The script engine every Shubbak workflow runs with.
 
     A refused script or expression becomes a ``WorkflowTaskException`` naming the problem and its line,
-    before any of it runs; errors while running are wrapped by SpiffWorkflow the same way.
+    before any of it runs; errors while running are wrapped by SpiffWorkflow the same way. A script over
+    its time or memory limit raises :class:`sandbox.ScriptLimitExceeded` naming its element, unwrapped, so
+    the command can record the incident.
     """
 
     def __init__(self, environment: RestrictedEnvironment | None = None) -> None:
@@ -400,11 +654,29 @@ class RestrictedScriptEngine(PythonScriptEngine):
 
     def evaluate(self, task: Any, expression: str, external_context: Mapping[str, Any] | None = None) -> Any:
         self._refuse(task, expression, "eval")
-        return super().evaluate(task, expression, external_context)
+        try:
+            return super().evaluate(task, expression, external_context)
+        except WorkflowTaskException as exc:
+            limit = _limit_of(exc, task)
+            if limit is None:
+                raise
+            raise limit from None
 
     def execute(self, task: Any, script: str, external_context: Mapping[str, Any] | None = None) -> Any:
         self._refuse(task, script, "exec")
-        return super().execute(task, script, external_context)
+        try:
+            return self.environment.execute(script, task.data, external_context or {})
+        except sandbox.ScriptLimitExceeded as exc:
+            raise exc.at_element(_element(task)) from None
+        except Exception as err:  # noqa: BLE001 - wrapped as SpiffWorkflow does, with the sandbox's line
+            line = getattr(err, "script_line", None)
+            if not line:
+                raise self.create_task_exec_exception(task, script, err) from err
+            lines = script.splitlines()
+            error_line = lines[line - 1] if line <= len(lines) else ""
+            detail = type(err).__name__ + (f":{err.args[0]}" if err.args else "")
+            raise WorkflowTaskException(detail, task=task, exception=err, line_number=line,
+                                        error_line=error_line) from err
 
     @staticmethod
     def _refuse(task: Any, source: str, mode: str) -> None:
@@ -421,3 +693,14 @@ class RestrictedScriptEngine(PythonScriptEngine):
                 line_number=err.line,
                 error_line=error_line,
             ) from err
+
+
+def _element(task: Any) -> str:
+    spec = task.task_spec
+    return str(spec.bpmn_id or spec.name)
+
+
+def _limit_of(exc: BaseException, task: Any) -> sandbox.ScriptLimitExceeded | None:
+    """The limit breach behind a wrapped exception, tied to ``task``'s element, if there is one."""
+    found = sandbox.limit_in(exc)
+    return found.at_element(_element(task)) if found is not None else None
