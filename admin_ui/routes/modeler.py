@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -90,9 +91,18 @@ def draft_json(request: Request, code: str, viewer: SignedIn, db: DbSession) -> 
     return _json({"files": processes.encode_files(draft.files), **_state(draft)})
 
 
+# The calls below read the request's body on the event loop (``await``), then do their work (decoding,
+# compiling, running the analysts' paths, the database) in a worker thread: a deploy takes seconds, and
+# the server keeps answering meanwhile (tests/api/test_event_loop.py).
+
+
 @router.post("/services/{code}/draft")
 async def save(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
     body = await _posted(request, viewer, _limit(request))
+    return await run_in_threadpool(_save, request, code, body, viewer, db)
+
+
+def _save(request: Request, code: str, body: Any, viewer: Viewer, db: DbSession) -> JSONResponse:
     revision = body.get("revision") if isinstance(body, dict) else None
     draft = drafts.save_draft(session=db, service_code=code, files=_files(body),
                               revision=revision if isinstance(revision, int) else -1, actor=viewer.signed_in,
@@ -104,6 +114,10 @@ async def save(request: Request, code: str, viewer: SignedIn, db: DbSession) -> 
 @router.post("/services/{code}/draft/validate")
 async def validate(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
     body = await _posted(request, viewer, _limit(request))
+    return await run_in_threadpool(_validate, request, body, viewer)
+
+
+def _validate(request: Request, body: Any, viewer: Viewer) -> JSONResponse:
     files = _files(body)
     drafts.check_files(files, settings_of(request))
     found = _problems(diagram_report.validate(files, settings_of(request)), viewer)
@@ -115,6 +129,10 @@ async def validate(request: Request, code: str, viewer: SignedIn, db: DbSession)
 @router.post("/services/{code}/draft/publish")
 async def publish(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
     await _posted(request, viewer, 1024)
+    return await run_in_threadpool(_publish, request, code, viewer, db)
+
+
+def _publish(request: Request, code: str, viewer: Viewer, db: DbSession) -> JSONResponse:
     settings = settings_of(request)
     try:
         version, created = drafts.publish_draft(session=db, service_code=code, actor=viewer.signed_in,
@@ -139,6 +157,10 @@ async def publish(request: Request, code: str, viewer: SignedIn, db: DbSession) 
 async def form_preview(request: Request, code: str, viewer: SignedIn) -> HTMLResponse:
     """The form as the intake and task pages draw it, for the JSON Schema being edited."""
     body = await _posted(request, viewer, MAX_PREVIEW_BYTES)
+    return await run_in_threadpool(_form_preview, body, viewer)
+
+
+def _form_preview(body: Any, viewer: Viewer) -> HTMLResponse:
     schema = body.get("schema") if isinstance(body, dict) else None
     if not isinstance(schema, dict):
         raise Invalid("a form must be a JSON Schema object", [])

@@ -15,15 +15,17 @@ router = APIRouter(prefix="/api", tags=["processes"])
 
 
 @router.post("/processes", status_code=201, dependencies=[require("analyst", "admin")])
-async def deploy(files: Annotated[list[UploadFile], File()], session: SessionDep, settings: SettingsDep,
-                 actor: CurrentActor, response: Response) -> dict[str, Any]:
+def deploy(files: Annotated[list[UploadFile], File()], session: SessionDep, settings: SettingsDep,
+           actor: CurrentActor, response: Response) -> dict[str, Any]:
+    """A plain ``def``: compiling the diagram and running its paths takes seconds, in a worker thread, while the
+    event loop keeps answering other requests (tests/api/test_event_loop.py)."""
     contents: dict[str, bytes] = {}
     for upload in files:
         name = upload.filename or ""
         if name in contents:
             raise Invalid("the same file name was sent twice",
                           [{"file": name, "element_id": None, "message": "send each file once"}])
-        contents[name] = await upload.read()
+        contents[name] = upload.file.read()  # already received and spooled by the form parser
     row, created = processes.deploy(session=session, files=contents, actor=actor, settings=settings)
     if not created:
         response.status_code = 200
