@@ -58,7 +58,9 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     used = cpu.ru_utime + cpu.ru_stime
     soft = int(math.ceil(used + float(request.get("seconds", 2.0)) + 1))
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
+    # Only the soft limit moves (SIGXCPU ends the process there): a hard limit, once lowered, cannot be raised
+    # again for the next script.
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.getrlimit(resource.RLIMIT_CPU)[1]))
     context = request["context"]
     external = request.get("external") or {}
     try:
