@@ -31,6 +31,7 @@ SENTENCES = {
     "task_escalated": N_("“%(step)s” is overdue: escalated to level %(level)s"),
     "task_reassigned": N_("%(actor)s gave “%(step)s” to %(officer)s"),
     "task_reassigned_lane": N_("%(actor)s gave “%(step)s” back to its department"),
+    "script_limit": N_("“%(step)s” was not completed: a script of the service went over its limit"),
 }
 
 
@@ -74,6 +75,8 @@ def story(events: list[AuditEvent], schemas: dict[str, dict[str, Any]], labels: 
         details = _details(ev, schemas, lang)
         if ev.data.get("reason"):
             details = [(lang.gettext("Reason"), str(ev.data["reason"]))]
+        elif ev.kind == "script_limit":  # which element, which limit: in the analysts' words (English)
+            details = [(lang.gettext("Reason"), str(ev.data.get("message", "")))]
         elif ev.kind == "document_uploaded" and ev.data.get("filename"):
             details = [(lang.gettext("File"), str(ev.data["filename"]))]
         entries.append(Entry(_when(ev), text, details, ev.kind, actor))

@@ -18,6 +18,7 @@ from engine.packages import read_package
 from engine.settings import Settings
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import Api
+from tests.support.pages import Pages
 from tests.support.server import serving
 
 PERMIT = TEST_PROCESSES / "test_permit"
@@ -218,3 +219,16 @@ def test_the_modeler_names_the_element_of_a_refused_constant(api: Api) -> None:
     [problem] = [p for p in found if p["element_id"] == "compute_fee"]
     assert problem["element_name"] == "Compute fee"
     assert "repeating text or a list" in problem["message"] and problem["message_ar"].startswith("تكرار نص")
+
+
+def test_the_case_page_tells_the_incident_in_arabic(api: Api) -> None:
+    case, clerk = _open(api)
+    r = api.complete(case["tasks"][0]["id"], {"area": 12, "purpose": "deep recursion"}, clerk)
+    assert r.status_code == 409, r.text
+    with TestClient(api.client.app, follow_redirects=False) as browser:
+        pages = Pages(browser, api.settings)
+        pages.as_user("front_desk")
+        page = pages.client.get(f"/cases/{case['id']}")
+    assert page.status_code == 200
+    assert "لم تُنجز: تجاوز نص برمجي في الخدمة حدّه" in page.text
+    assert "the script of &#39;Compute fee&#39; (compute_fee) was stopped" in page.text
