@@ -39,6 +39,7 @@ from engine import clock
 
 ROOT = Path(__file__).resolve().parents[2]
 _HEADER = struct.Struct(">I")
+SPAWN_GRACE_SECONDS = 0.05  # how long a script waits for a busy sandbox before starting another
 _START = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
           "from engine.bpmn.sandbox_child import main; main()")
 
@@ -178,20 +179,36 @@ class _Pool:
     cond: threading.Condition = field(default_factory=threading.Condition)
 
     def take(self, bounds: Bounds) -> _Child:
-        deadline = time.monotonic() + bounds.seconds
+        """An idle child, or a new one. A script waits briefly for a busy child to come back before a new one
+        is started (most scripts take well under a millisecond, a new child about 50 ms and 20 MB), and at most
+        its time limit when ``bounds.sandboxes`` children are lent out (then "busy")."""
+        started = time.monotonic()
+        deadline, grace_end = started + bounds.seconds, started + SPAWN_GRACE_SECONDS
         with self.cond:
             if self.owner != os.getpid():  # forked (a worker pool): the parent's pipes are not ours
                 self.idle, self.lent, self.owner = {}, 0, os.getpid()
-            while self.lent >= bounds.sandboxes:
-                if not self.cond.wait(max(deadline - time.monotonic(), 0)) and time.monotonic() >= deadline:
-                    raise ScriptLimitExceeded(
-                        "busy", f"all {bounds.sandboxes} script sandboxes of this server were busy for "
-                        f"{bounds.seconds:g} s; try again")
+            while True:
+                now = time.monotonic()
+                if self.lent >= bounds.sandboxes:
+                    if now >= deadline:
+                        raise ScriptLimitExceeded(
+                            "busy", f"all {bounds.sandboxes} script sandboxes of this server were busy for "
+                            f"{bounds.seconds:g} s; try again")
+                    self.cond.wait(deadline - now)
+                    continue
+                ready = self.idle.get(bounds.memory_mib)
+                if ready:
+                    child: _Child | None = ready.pop()
+                    break
+                if self.lent == 0 or now >= grace_end:
+                    child = None
+                    break
+                self.cond.wait(grace_end - now)
             self.lent += 1
-            ready = self.idle.get(bounds.memory_mib)
-            child = ready.pop() if ready else None
         if child is not None and child.proc.poll() is None:
             return child
+        if child is not None:
+            child.kill()  # it died while idle (killed from outside): reap it, start another
         try:
             return _Child(bounds.memory_mib)
         except BaseException:
