@@ -182,6 +182,10 @@ class Settings(BaseSettings):
     processes_dir: Path = Path("processes")
     demo_data: bool = False
 
+    # Every field has an owner (forms/ownership.py): the citizen's contact details change only by an audited
+    # correction (engine/citizen_correction.py), whose reason is kept in the audit trail.
+    correction_reason_max_chars: int = Field(default=1000, ge=1, le=5000)
+
     @model_validator(mode="after")
     def _queue_weights(self) -> Settings:
         # Every priority class the kiosk offers needs a positive weight, and no class may be invented here.

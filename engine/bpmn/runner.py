@@ -5,6 +5,7 @@ Every function here works on an in-memory ``BpmnWorkflow``; loading and saving i
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -248,6 +249,17 @@ def case_data(workflow: BpmnWorkflow, completed: bool | None = None) -> dict[str
         ready = workflow.get_tasks(state=TaskState.READY)
         return dict(ready[0].data) if ready else {}
     return dict(task.data)
+
+
+def set_field(workflow: BpmnWorkflow, name: str, value: Any) -> None:
+    """Give the top-level field ``name`` the value ``value`` wherever the workflow holds it: every task's data
+    (finished ones too, so the case's data and any branch that inherits later read the new value) and the
+    workflow's own. For an audited correction (engine/citizen_correction.py) and its replay."""
+    for data in [workflow.data, *(sub.data for sub in workflow.subprocesses.values()),
+                 *(task.data for task in all_tasks(workflow))]:
+        if name in data:
+            data[name] = copy.deepcopy(value)
+    serializer.forget_finished(workflow)
 
 
 def _describe(exc: SpiffWorkflowException) -> str:
