@@ -2,7 +2,9 @@
 server's validation problems (``forms.validation.form_errors``) written next to the field they concern.
 
 Browsers' own checks are off (``novalidate``): the server's messages are the only ones, the same in every
-browser and in both languages.
+browser and in both languages. A property marked ``readOnly`` is shown with the case's value and cannot be sent;
+a posted field the form does not let the step write is passed on to the engine, which refuses it by name
+(forms/ownership.py), as it does on the API.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from admin_ui.i18n import N_, Lang, ltr
+from forms import ownership
 
 _ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٫", "01234567890123456789.")
 PREFIX = "data."
@@ -31,6 +34,7 @@ class Field:
     hint: str = ""
     options: list[tuple[str, str]] = field(default_factory=list)
     attrs: dict[str, str] = field(default_factory=dict)
+    read_only: bool = False  # shown, never sent: the form marks it readOnly (forms/ownership.py)
 
     @property
     def id(self) -> str:
@@ -48,10 +52,12 @@ def _labels(node: Mapping[str, Any], lang: Lang) -> tuple[str, str]:
 
 
 def schema_fields(schema: Mapping[str, Any], lang: Lang, values: Mapping[str, Any] | None = None,
-                  errors: Mapping[str, str] | None = None, prefix: str = PREFIX) -> list[Field]:
-    """The form's top-level properties as fields, in the schema's order."""
+                  errors: Mapping[str, str] | None = None, prefix: str = PREFIX,
+                  case_data: Mapping[str, Any] | None = None) -> list[Field]:
+    """The form's top-level properties as fields, in the schema's order; read-only ones show ``case_data``."""
     values = values or {}
     errors = errors or {}
+    _writable, read_only = ownership.form_fields(schema)
     required = set(schema.get("required", []))
     out = []
     for name, node in (schema.get("properties") or {}).items():
@@ -61,6 +67,9 @@ def schema_fields(schema: Mapping[str, Any], lang: Lang, values: Mapping[str, An
         hint = node.get("x-description-ar" if lang.code == "ar" else "description") or node.get("description") or ""
         f = Field(name=prefix + name, label=label or name, label_other=other, required=name in required,
                   value=values.get(name, ""), error=errors.get(name), hint=hint)
+        if name in read_only:
+            shown = (case_data or {}).get(name, "")
+            f.read_only, f.required, f.value = True, False, "true" if shown is True else shown
         _widget(f, node, lang)
         out.append(f)
     return out
@@ -91,11 +100,19 @@ def _widget(f: Field, node: Mapping[str, Any], lang: Lang) -> None:
 
 def parse(schema: Mapping[str, Any], form: Mapping[str, Any], prefix: str = PREFIX) -> tuple[dict[str, Any],
                                                                                              dict[str, str]]:
-    """Typed data for the schema from a submitted page form, and the raw strings to show again."""
+    """Typed data for the schema from a submitted page form, and the raw strings to show again.
+
+    Posted ``data.*`` fields the form does not let the step write (not in the form, or read-only) are kept as
+    text: the engine refuses them by name, as it does on the API, and nothing is written."""
     data: dict[str, Any] = {}
     raw: dict[str, str] = {}
+    writable, _read_only = ownership.form_fields(schema)
+    for key in form:
+        name = str(key)[len(prefix):] if str(key).startswith(prefix) else None
+        if name and name not in writable:
+            data[name] = str(form.get(key, "") or "")
     for name, node in (schema.get("properties") or {}).items():
-        if not isinstance(node, dict):
+        if not isinstance(node, dict) or name not in writable:
             continue
         text = str(form.get(prefix + name, "") or "").strip()
         kind = node.get("type")
@@ -124,9 +141,15 @@ def _number(text: str, kind: str) -> Any:
 def messages(problems: list[dict[str, Any]], schema: Mapping[str, Any], lang: Lang) -> dict[str, str]:
     """One message per top-level field (``""`` for the form as a whole), in the reader's language."""
     out: dict[str, str] = {}
+    writable, _read_only = ownership.form_fields(schema)
     for problem in problems:
         name = str(problem.get("field", "")).split(".")[0]
         node = (schema.get("properties") or {}).get(name) or {}
+        if str(problem.get("type", "")).startswith("ownership.") and name not in writable:
+            # A field the page does not offer (or shows read-only): said above the form, naming the field.
+            said = message(problem, node, lang)
+            out[""] = f"{out['']}; {said}" if out.get("") else said
+            continue
         out.setdefault(name, message(problem, node, lang))
     return out
 

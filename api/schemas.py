@@ -82,6 +82,17 @@ class CaseCreate(BaseModel):
     ticket: str | None = Field(default=None, max_length=16)
 
 
+class CitizenCorrection(BaseModel):
+    """The contact details to correct (only those sent change; an empty e-mail removes it) and why."""
+
+    model_config = ConfigDict(extra="forbid")
+    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=254)
+    language: Literal["ar", "en"] | None = None
+    # Checked by the engine, which says what is wrong in English and Arabic (a missing reason is a 422 too).
+    reason: str = Field(default="", max_length=5000)
+
+
 class TaskComplete(BaseModel):
     model_config = ConfigDict(extra="forbid")
     data: dict[str, Any] = Field(default_factory=dict)
@@ -136,6 +147,9 @@ class CasePublic(BaseModel):
     current_step: str | None
     outcome: str | None
     data: dict[str, Any]
+    # Who wrote each top-level field of ``data``: "citizen", "start", "diagram" or "task:<BPMN id>"
+    # (docs/security.md); null for a case opened before the record was kept.
+    owners: dict[str, str] | None = None
     citizen: CitizenPublic
     tasks: list[TaskPublic]
     created_at: datetime | None
@@ -148,7 +162,7 @@ class CasePublic(BaseModel):
         assert case.id is not None
         return cls(id=case.id, tracking_number=case.tracking_number, status=case.status,
                    service_code=case.service_code, process_version=version, current_step=case.current_step,
-                   outcome=case.outcome, data=case.data,
+                   outcome=case.outcome, data=case.data, owners=case.owners,
                    citizen=CitizenPublic(national_id=case.national_id, full_name=case.citizen_name,
                                          phone=case.phone),
                    tasks=[TaskPublic.of(t) for t in tasks], created_at=utc(case.created_at),

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine import centers, clock, processes, tracking, workflows
+from engine import centers, clock, owners, processes, tracking, workflows
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
 from engine.errors import Conflict, Forbidden, Invalid, NotFound, ScriptOverLimit
@@ -56,6 +56,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
         raise Forbidden(f"opening a '{service_code}' case needs one of the roles: "
                         f"{', '.join(sorted(start_lanes | {'admin'}))}")
     person = check_citizen(citizen, settings)
+    owners.check_open(process, data)
     start_data = {**data, "citizen": person.model_dump(exclude_none=True)}
     if process.service.case_settings:  # what the diagram reads of the settings (service.toml case_settings)
         start_data["settings"] = {name: getattr(settings, name) for name in process.service.case_settings}
@@ -93,7 +94,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
             ("case_opened", None, {"service_code": version.service_code, "process_version": version.version,
                                    "sha256": version.sha256, "data": start_data})]
         workflows.save(session, case, workflow, process, actor=actor.username, events=events, settings=settings,
-                       at=now)
+                       at=now, opened=True)
     return case
 
 

@@ -16,6 +16,7 @@ from engine.errors import Forbidden, Invalid
 from engine.identity import check_citizen
 from engine.settings import Settings
 from engine.users import Actor
+from forms import ownership
 from forms.validation import form_errors
 
 
@@ -48,11 +49,13 @@ def intake_form(process: CompiledProcess) -> tuple[UserTaskInfo | None, dict[str
 
 
 def check_intake(process: CompiledProcess, data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The intake form's problems with ``data`` (``forms.validation.form_errors`` entries)."""
-    task, _schema = intake_form(process)
+    """The intake form's problems with ``data``: the fields it may not write (forms/ownership.py), then the
+    form's own (``forms.validation.form_errors`` entries)."""
+    task, schema = intake_form(process)
     if task is None or task.form is None:
-        return []
-    return form_errors(process.validator(task.form), data)
+        return ownership.with_form(None, data)
+    refused = ownership.with_form(schema, data)
+    return refused or form_errors(process.validator(task.form), data)
 
 
 def preview(*, session: Session, service_code: str, citizen: dict[str, Any], data: dict[str, Any],

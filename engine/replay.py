@@ -13,12 +13,14 @@ scripts' dates and timers' due times come out as they did:
 * ``case_cancelled``, ``case_completed`` (the end event must be the recorded one), ``case_migrated``
   (``{"from_version", "from_sha256", "to_version", "to_sha256"}``: the workflow moves to that version with
   engine/bpmn/migrate.py, as the migration command must);
+* ``citizen_corrected``: the citizen's details become the recorded ``after`` (engine/citizen_correction.py);
 * any other kind (documents, custody, waivers) does not change the workflow and is passed over.
 
 After every event that carries ``after`` (the last event of each command), the replay's status, outcome,
 ready task names and SHA-256 of the data must equal the recorded ones. At the end the stored projection must
-agree too: ``case.status``, ``outcome``, ``data``, the ready rows of the ``task`` table, the process version,
-and the stored state itself (its tasks' names and states, and its data). The first difference is the
+agree too: ``case.status``, ``outcome``, ``data``, the record of who wrote each field (forms/ownership.py,
+built here from the events as the commands built it), the ready rows of the ``task`` table, the process
+version, and the stored state itself (its tasks' names and states, and its data). The first difference is the
 divergence. Nothing is written: the workflows are plain objects and the session only reads.
 """
 
@@ -40,6 +42,7 @@ from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.migrate import migrate
 from engine.errors import NotFound
 from engine.settings import Settings
+from forms import ownership
 from storage.models import AuditEvent, Case, ProcessVersion, Task
 
 # Events that never change the workflow: replay checks what it can of them and goes on.
@@ -119,6 +122,9 @@ class _Run:
     ids: dict[str, UUID] = field(default_factory=dict)
     # The ready user tasks after the last event (every event ends with a scan): the next event acts on these.
     ready: list[runner.ReadyTask] = field(default_factory=list)
+    # Who wrote each field (forms/ownership.py), and the data it was worked out on.
+    owners: dict[str, str] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
 
     def status(self, completed: bool | None = None) -> str:
         if self.cancelled:
@@ -213,7 +219,7 @@ def _migrate(session: Session, run: _Run, ev: AuditEvent, settings: Settings) ->
     migrate(run.workflow, process)
     runner.advance(run.workflow, workflows.limits(settings), at=clock.parse(ev.at))
     return _Run(workflow=run.workflow, process=process, version=version, cancelled=run.cancelled, ids=run.ids,
-                ready=run.ready)
+                ready=run.ready, owners=run.owners, data=run.data)
 
 
 def _apply(session: Session, run: _Run, ev: AuditEvent, settings: Settings) -> _Run:
@@ -237,6 +243,8 @@ def _apply(session: Session, run: _Run, ev: AuditEvent, settings: Settings) -> _
                                            {"status": run.status(), "end_event": end}))
         elif kind == "case_migrated":
             return _migrate(session, run, ev, settings)
+        elif kind == "citizen_corrected":
+            runner.set_field(run.workflow, ownership.CITIZEN_FIELD, ev.data.get("after"))
         elif kind == "case_opened":
             raise _Diverged(Divergence(ev.seq, "case_opened only as the first event", "a second case_opened"))
     except _Diverged:
@@ -246,18 +254,25 @@ def _apply(session: Session, run: _Run, ev: AuditEvent, settings: Settings) -> _
     return run
 
 
-def _projection(run: _Run) -> dict[str, Any]:
-    """One scan of the workflow: status, outcome, ready task names and data (and ``run.ready`` refreshed)."""
+def _projection(run: _Run, ev: AuditEvent) -> dict[str, Any]:
+    """One scan of the workflow: status, outcome, ready task names and data (and ``run.ready`` refreshed, and
+    the owners of the data after ``ev``)."""
     found = runner.scan(run.workflow)
     run.ready = found.ready
+    data = audit.canonical(runner.case_data(run.workflow, found.completed))
+    run.owners = ownership.record_after(run.owners, run.data, data, _written(ev))
+    run.data = data
     return {"status": run.status(found.completed), "outcome": found.end_event,
-            "ready": sorted(t.name for t in found.ready),
-            "data": audit.canonical(runner.case_data(run.workflow, found.completed))}
+            "ready": sorted(t.name for t in found.ready), "data": data}
+
+
+def _written(ev: AuditEvent) -> dict[str, str]:
+    return ownership.written_by(ev.kind, ev.task, ev.data)
 
 
 def _check_after(run: _Run, ev: AuditEvent) -> dict[str, Any]:
     """Compare with what the command recorded it left behind; returns the replay's projection."""
-    mine = _projection(run)
+    mine = _projection(run, ev)
     after = ev.after
     if after is None:
         return mine
@@ -311,6 +326,8 @@ def _check_stored(session: Session, case: Case, run: _Run, mine: dict[str, Any],
     if case.data != mine["data"]:
         raise _Diverged(Divergence(last_seq, {"stored": {"data": case.data}},
                                    {"data": mine["data"], "diff": diff(case.data, mine["data"])}))
+    if case.owners is not None and case.owners != run.owners:  # None: opened before owners were recorded
+        raise _Diverged(Divergence(last_seq, {"stored": {"owners": case.owners}}, {"owners": run.owners}))
     rows = session.exec(select(Task.name).where(Task.case_id == case.id, Task.state == "ready")).all()
     if sorted(rows) != mine["ready"]:
         raise _Diverged(Divergence(last_seq, {"stored": {"ready_tasks": sorted(rows)}}, {"ready": mine["ready"]}))
@@ -375,6 +392,26 @@ def replay_case(*, session: Session, case_id: int, settings: Settings) -> Replay
         return _replay(session, case, events, settings)
     finally:
         session.rollback()  # end the read transaction; nothing was written
+
+
+def owners_of(*, session: Session, case_id: int, settings: Settings) -> dict[str, str]:
+    """Who wrote each field of the case, worked out from its trail (for a case opened before the record was
+    kept). A trail that does not replay gives what it can: each task's fields as its own, the rest the diagram's."""
+    case, events = _load(session, case_id)
+    try:
+        found: dict[str, str] | None = None
+        for _ev, walked, _mine in _walk(session, case, events, settings):
+            found = walked.owners
+        if found is not None:
+            return found
+    except _Diverged:
+        pass
+    finally:
+        session.rollback()
+    written: dict[str, str] = {}
+    for ev in events:
+        written.update(_written(ev))
+    return {**{k: ownership.DIAGRAM for k in case.data}, **written}
 
 
 def history(*, session: Session, case_id: int, settings: Settings) -> History:

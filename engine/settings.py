@@ -190,6 +190,9 @@ class Settings(BaseSettings):
     # Sandboxes (child processes) one server process runs at the same moment; a script waits for a free one at
     # most script_seconds.
     script_sandboxes: int = Field(default=8, ge=1, le=256)
+    # Every field has an owner (forms/ownership.py): the citizen's contact details change only by an audited
+    # correction (engine/citizen_correction.py), whose reason is kept in the audit trail.
+    correction_reason_max_chars: int = Field(default=1000, ge=1, le=5000)
 
     @model_validator(mode="after")
     def _queue_weights(self) -> Settings:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from engine import centers, checklist, clock, processes, workflows
+from engine import centers, checklist, clock, owners, processes, workflows
 from engine.bpmn import runner
 from engine.cases import load_case, process_failed
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
@@ -103,6 +103,8 @@ def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Act
         raise Conflict(f"the task is claimed by {task.claimed_by}")
     case = load_case(session, task.case_id)
     process = processes.cache.get(session, case.process_version_id, settings)
+    # Every field has an owner (forms/ownership.py): refused before anything runs, so nothing is written.
+    owners.check_task(session, case, process, task.name, data, settings)
     info = process.user_tasks.get(task.name)
     if info is not None and info.form:
         problems = form_errors(process.validator(info.form), data)

@@ -31,6 +31,7 @@ from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.serializer import STATE_FORMAT
 from engine.errors import Conflict, NotFound
 from engine.settings import Settings
+from forms import ownership
 from storage.db import write_lock
 from storage.models import AuditEvent, Case, Task
 
@@ -126,18 +127,26 @@ _INSERT_EVENT = insert(_EVENTS)
 def save(session: Session, case: Case, workflow: BpmnWorkflow, process: CompiledProcess, *,
          actor: str, events: list[tuple[str, str | None, dict[str, Any]]], settings: Settings,
          completed: tuple[str, str] | None = None, extra: dict[str, Any] | None = None,
-         at: datetime | None = None, refresh_tasks: bool = False) -> None:
+         at: datetime | None = None, refresh_tasks: bool = False, opened: bool = False) -> None:
     """Write the advanced workflow, its projections and ``events`` (kind, task, data) in one commit.
 
     ``completed`` is ``(task_id, username)`` of the user task this command completed, if any. ``at`` is the
     command's moment (engine/clock.py), the one the workflow ran at: the events' time and the rows' timestamps.
     ``refresh_tasks`` rewrites the title, lane and form of the ready rows kept (a case moved to a new version).
     The last event carries ``after``, what the step left behind (engine/audit.py).
+    The record of owners is brought up to date from the events (who they say wrote what) and the change of
+    the data (forms/ownership.py); ``opened`` says the case is new.
     Raises Conflict, writing nothing, when the case moved on since it was loaded.
     """
     assert case.id is not None
     now = at or clock.now()
     values, ready = snapshot(workflow, process)
+    if opened or case.owners is not None:  # None: a case from before the record, left without one
+        written: dict[str, str] = {}
+        for kind, task, data in events:
+            written.update(ownership.written_by(kind, task, data))
+        values["owners"] = ownership.record_after({} if opened else case.owners or {}, {} if opened else case.data,
+                                                  values["data"], written)
     values.update(extra or {})
     if values["status"] != "open":
         values["completed_at"] = now

@@ -88,6 +88,9 @@ class Case(SQLModel, table=True):
     completed_at: datetime | None = _ts(default=None, nullable=True)
     # The center of the clerk who opened the case (engine/centers.py).
     center_id: int | None = Field(default=None, foreign_key="center.id", index=True)
+    # Who wrote each top-level field of ``data`` (forms/ownership.py): "citizen", "start", "diagram" or
+    # "task:<BPMN id>". NULL for cases opened before the record was kept (engine/owners.py works it out).
+    owners: dict[str, str] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
 
 
 class Task(SQLModel, table=True):

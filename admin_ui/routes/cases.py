@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import col, select
 
 from admin_ui import diagram, documents, forms, history
-from admin_ui.i18n import N_
+from admin_ui import session as cookie
+from admin_ui.i18n import N_, Lang
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import SECURITY_HEADERS, DbSession, PageRoute, SignedIn, render, settings_of
+from admin_ui.pages import (
+    SECURITY_HEADERS,
+    CheckedForm,
+    DbSession,
+    PageRoute,
+    SignedIn,
+    Viewer,
+    redirect,
+    render,
+    settings_of,
+)
 from admin_ui.timeline import full_names, story
-from engine import auditors, cases, processes, tracking
-from engine.errors import Forbidden, NotFound
+from engine import auditors, cases, citizen_correction, processes, tracking
+from engine.errors import Forbidden, Invalid, NotFound
 from engine.messages import outbox
-from storage.models import AuditEvent, ProcessVersion
+from engine.settings import Settings
+from engine.users import Actor
+from storage.models import AuditEvent, Case, ProcessVersion
 
 router = APIRouter(route_class=PageRoute)
 
 # The case's messages to the citizen (docs/messages.md): what each stage and status is called on the page.
 MESSAGE_STAGES = {"received": N_("Request received"), "department": N_("Papers reached a department"),
                   "returned": N_("Returned for corrections"), "ready_for_pickup": N_("Ready for pickup"),
-                  "completed": N_("Request completed"), "rejected": N_("Request rejected")}
+                  "completed": N_("Request completed"), "rejected": N_("Request rejected"),
+                  "contact_corrected": N_("Contact details corrected")}
 MESSAGE_STATUSES = {"pending": N_("Waiting to be sent"), "sending": N_("Being sent"), "sent": N_("Sent"),
                     "failed": N_("Failed: the citizen was not told")}
 MESSAGE_CHANNELS = {"sms": N_("SMS"), "email": N_("E-mail")}
@@ -46,6 +62,13 @@ def case_list(request: Request, viewer: SignedIn, db: DbSession, q: str = "", st
 
 @router.get("/cases/{case_id}")
 def case_page(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+    return _case_page(request, case_id, viewer, db)
+
+
+def _case_page(request: Request, case_id: int, viewer: Viewer, db: DbSession, status_code: int = 200,
+               correction: dict[str, Any] | None = None) -> HTMLResponse:
+    """The case page; ``correction`` is a refused correction of the citizen's details: what was typed and
+    the refusal's words (``values``, ``errors`` by field, "" for the form as a whole)."""
     settings = settings_of(request)
     actor = viewer.signed_in
     case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=settings)
@@ -58,7 +81,9 @@ def case_page(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -
     lang = viewer.lang
     done, current = diagram.marks(db, case)
     ready = cases.ready_tasks(db, case.id)
-    return render(request, "case.html", case=case, service_name=labels.service(case.service_code, lang),
+    return render(request, "case.html", status_code=status_code, case=case,
+                  service_name=labels.service(case.service_code, lang),
+                  correction=_correction_form(case, actor, settings, lang, correction),
                   version=version, steps=labels.steps_of(case.service_code, [t.name for t in ready], lang),
                   ready=ready, labels=labels,
                   summary=forms.summary(case.data, process.forms, lang),
@@ -70,6 +95,51 @@ def case_page(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -
                   message_statuses=MESSAGE_STATUSES, message_channels=MESSAGE_CHANNELS,
                   **documents.panel(db, case, process.lanes, actor, settings, lang),
                   fee_currency=process.service.fee.currency if process.service.fee else "EGP")
+
+
+def _correction_form(case: Case, actor: Actor, settings: Settings, lang: Lang,
+                     refused: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The fields of the correction of the citizen's contact details, for those who may make one."""
+    if case.status != "open" or not citizen_correction.may_correct(actor, settings):
+        return None
+    citizen = case.data.get("citizen") or {}
+    values = (refused or {}).get("values") or {k: citizen.get(k) or "" for k in citizen_correction.CONTACT_FIELDS}
+    errors = (refused or {}).get("errors") or {}
+    fields = [f for f in forms.citizen_fields(lang, values, errors) if f.name != "citizen.national_id"
+              and f.name != "citizen.full_name"]
+    for f in fields:
+        f.name = f.name.replace("citizen.", "correction.")
+        f.required = False
+    return {"fields": fields, "reason": values.get("reason", ""), "reason_error": errors.get("reason"),
+            "error": errors.get("")}
+
+
+@router.post("/cases/{case_id}/citizen-correction")
+def correct_citizen(request: Request, case_id: int, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+    """The front desk or a supervisor corrects the citizen's contact details, saying why (docs/security.md)."""
+    lang = viewer.lang
+    settings = settings_of(request)
+    values = {k: str(form.get(f"correction.{k}", "") or "").strip() for k in citizen_correction.CONTACT_FIELDS}
+    reason = str(form.get("reason", "") or "")
+    citizen = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings).data.get(
+        "citizen") or {}
+    # Only what the clerk changed: the page shows every detail, and Arabic is the language when none is set.
+    changes = {k: v for k, v in values.items() if v != (citizen.get(k) or ("ar" if k == "language" else ""))}
+    try:
+        citizen_correction.correct(session=db, case_id=case_id, changes=changes, reason=reason,
+                                   actor=viewer.signed_in, settings=settings)
+    except Invalid as exc:
+        db.rollback()
+        errors: dict[str, str] = {}
+        for d in exc.details or [{"field": "", "msg": exc.message}]:
+            key = str(d.get("field", "")).split(".")[-1]
+            said = str(d.get("msg_ar") if lang.code == "ar" and d.get("msg_ar") else d.get("msg"))
+            errors[key] = f"{errors[key]}; {said}" if key in errors else said
+        return _case_page(request, case_id, viewer, db, status_code=422,
+                          correction={"values": {**values, "reason": reason}, "errors": errors})
+    cookie.flash(request, lang.gettext("The citizen's contact details were corrected; the citizen is told on the "
+                                       "old and the new phone."))
+    return redirect(f"/cases/{case_id}")
 
 
 @router.get("/cases/{case_id}/diagram.bpmn")

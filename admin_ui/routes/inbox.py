@@ -90,7 +90,7 @@ def _task_page(request: Request, task_id: str, viewer: Viewer, db: DbSession, va
     return render(request, "task.html", status_code=status_code, task=task, case=case,
                   title=labels.step(task.service_code, task.name, lang, task.title),
                   service_name=labels.service(case.service_code, lang),
-                  fields=forms.schema_fields(schema or {}, lang, values, errors or {}),
+                  fields=forms.schema_fields(schema or {}, lang, values, errors or {}, case_data=case.data),
                   form_error=(errors or {}).get(""), summary=forms.summary(case.data, process.forms, lang),
                   earlier=earlier_steps(events, process.forms, labels, case.service_code, lang, full_names(db, events)),
                   **documents.panel(db, case, process.lanes, actor, settings, lang),

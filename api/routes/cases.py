@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 from sqlmodel import Session, col, select
 
 from api.deps import CurrentActor, SessionDep, SettingsDep
-from api.schemas import CaseCancel, CaseCreate, CasePage, CasePublic, CaseSummary, EventPublic
-from engine import auditors, cases, processes
+from api.schemas import CaseCancel, CaseCreate, CasePage, CasePublic, CaseSummary, CitizenCorrection, EventPublic
+from engine import auditors, cases, citizen_correction, processes
 from engine.settings import Settings
 from storage.models import AuditEvent, Case
 
@@ -54,6 +54,16 @@ def get_case(case_id: int, session: SessionDep, settings: SettingsDep, actor: Cu
 def cancel_case(case_id: int, body: CaseCancel, session: SessionDep, settings: SettingsDep,
                 actor: CurrentActor) -> CasePublic:
     case = cases.cancel_case(session=session, case_id=case_id, reason=body.reason, actor=actor, settings=settings)
+    return case_view(session, case, settings)
+
+
+@router.post("/{case_id}/citizen-correction", response_model=CasePublic)
+def correct_citizen(case_id: int, body: CitizenCorrection, session: SessionDep, settings: SettingsDep,
+                    actor: CurrentActor) -> CasePublic:
+    """Correct the citizen's contact details (front desk or supervisor, with a reason; docs/security.md)."""
+    changes = body.model_dump(exclude_unset=True, exclude={"reason"})
+    case = citizen_correction.correct(session=session, case_id=case_id, changes=changes, reason=body.reason,
+                                      actor=actor, settings=settings)
     return case_view(session, case, settings)
 
 

@@ -5,6 +5,7 @@ Every function here works on an in-memory ``BpmnWorkflow``; loading and saving i
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -279,6 +280,15 @@ def _failed(exc: SpiffWorkflowException) -> ProcessFailed:
     """What SpiffWorkflow's failure means for the case: a script's limit (wrapped on the way) or its error."""
     limit = sandbox.limit_in(exc)
     return _over_limit(limit, exc) if limit is not None else ProcessFailed(_describe(exc), _element_of(exc))
+def set_field(workflow: BpmnWorkflow, name: str, value: Any) -> None:
+    """Give the top-level field ``name`` the value ``value`` wherever the workflow holds it: every task's data
+    (finished ones too, so the case's data and any branch that inherits later read the new value) and the
+    workflow's own. For an audited correction (engine/citizen_correction.py) and its replay."""
+    for data in [workflow.data, *(sub.data for sub in workflow.subprocesses.values()),
+                 *(task.data for task in all_tasks(workflow))]:
+        if name in data:
+            data[name] = copy.deepcopy(value)
+    serializer.forget_finished(workflow)
 
 
 def _describe(exc: SpiffWorkflowException) -> str:

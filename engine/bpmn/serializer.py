@@ -78,6 +78,11 @@ class InstanceOnlyConverter(BpmnWorkflowConverter):
         return workflow
 
 
+def forget_finished(workflow: BpmnWorkflow) -> None:
+    """Drop the remembered forms of finished tasks: for the rare command that rewrites their data."""
+    workflow.__dict__.pop(_MEMO, None)
+
+
 class StateSerializer:
     """Dump and load case states; one instance per process (it holds SpiffWorkflow's converter registry)."""
 
@@ -97,6 +102,9 @@ class StateSerializer:
     def loads(self, state: str, spec: BpmnProcessSpec,
               subprocess_specs: dict[str, BpmnProcessSpec]) -> BpmnWorkflow:
         return self._converter.restore(json.loads(state), spec, subprocess_specs)
+
+    def forget_finished(self, workflow: BpmnWorkflow) -> None:
+        forget_finished(workflow)
 
     @property
     def registry(self) -> Any:

@@ -22,7 +22,7 @@ from storage.models_messages import OutboxMessage
 if TYPE_CHECKING:  # pragma: no cover
     from engine.bpmn.compiler import CompiledProcess
     from engine.hooks import Written
-    from storage.models import Case
+    from storage.models import AuditEvent, Case
 
 _OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 _INSERT = insert(_OUTBOX)
@@ -38,6 +38,10 @@ def write_messages(written: Written) -> None:
     process, settings = written.process, written.settings
     if process is None or settings is None or not written.events:
         return  # only a step of the workflow (workflows.save) reaches a stage
+    corrections = [ev for ev in written.events if ev.kind == CORRECTED]
+    if corrections:
+        _write_correction(written, corrections[-1], process, settings)
+        return
     quiet = {settings.front_desk_role, *settings.message_silent_lanes}
     found = stages.reached(written, process, quiet)
     if not found:
@@ -72,6 +76,40 @@ def write_messages(written: Written) -> None:
                          "sent_at": None})
     if rows:
         written.conn.execute(_INSERT, rows)
+
+
+#: The audit event of a correction of the citizen's contact details (engine/citizen_correction.py).
+CORRECTED = "citizen_corrected"
+#: Its message: not a stage of the service (a service can neither reword nor silence it).
+CORRECTED_STAGE = "contact_corrected"
+
+
+def _write_correction(written: Written, event: AuditEvent, process: CompiledProcess, settings: Settings) -> None:
+    """The citizen hears of the correction on the phone (and e-mail) they had and on the new one."""
+    before, after = event.data.get("before") or {}, event.data.get("after") or {}
+    language = templates.language_of(after)
+    # (channel, recipient) -> "old" or "new": the ref of the row; a detail that did not change is told once.
+    channels: dict[tuple[str, str], str] = {}
+    for side, details in (("old", before), ("new", after)):
+        if details.get("phone"):
+            channels.setdefault(("sms", str(details["phone"])), side)
+        if settings.email_gateway and details.get("email"):
+            channels.setdefault(("email", str(details["email"])), side)
+    case = written.case
+    assert case.id is not None
+    text = templates.render(CORRECTED_STAGE, language,
+                            _params(stages.Reached(CORRECTED_STAGE, event.seq), case, {}, process, language,
+                                    written.at, settings), process.service.messages)
+    rows = []
+    for (channel, recipient), side in channels.items():
+        rows.append({"case_id": case.id, "event_seq": event.seq, "stage": CORRECTED_STAGE, "ref": side,
+                     "channel": channel, "recipient": recipient, "language": language,
+                     "subject": text.subject if channel == "email" else None, "body": text.body,
+                     "idempotency_key": idempotency_key(case.id, event.seq, CORRECTED_STAGE, channel, side),
+                     "status": "pending", "attempts": 0, "next_attempt_at": written.at, "lease_until": None,
+                     "last_error": None, "gateway": None, "gateway_ref": None, "created_at": written.at,
+                     "sent_at": None})
+    written.conn.execute(_INSERT, rows)
 
 
 def _sent_refs(conn: Connection, case: Case) -> set[tuple[str, str | None]]:

@@ -47,6 +47,14 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "en": "Shubbak: we are sorry, your request {tracking_number} was not accepted. Please visit the center "
               "for the reasons.",
     },
+    # Not a stage: sent to the old and the new phone when the center corrects the citizen's contact details
+    # (engine/citizen_correction.py); a service can neither reword nor silence it.
+    "contact_corrected": {
+        "ar": "شبّاك: تم تصحيح بيانات الاتصال في طلبكم {tracking_number} بالمركز في {at}. إن لم تطلبوا ذلك "
+              "يرجى مراجعة المركز.",
+        "en": "Shubbak: the contact details of your request {tracking_number} were corrected at the center at {at}. "
+              "If you did not ask for this, please visit the center.",
+    },
 }
 
 # The citizens' names of the catalog's departments (its lanes), when a service does not name them itself

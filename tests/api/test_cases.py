@@ -18,14 +18,14 @@ def permit(api: Api) -> Api:
 
 
 def test_open_case_returns_tracking_number_and_first_task(permit: Api) -> None:
-    r = permit.open_case("test_permit", permit.user("front_desk"), data={"channel": "counter 3"})
+    r = permit.open_case("test_permit", permit.user("front_desk"), data={"purpose": "a shop front"})
     assert r.status_code == 201, r.text
     case = r.json()
     assert case["status"] == "open" and case["service_code"] == "test_permit" and case["process_version"] == 1
     assert tracking.is_valid(case["tracking_number"])
     assert [(t["name"], t["lane"], t["title"], t["form"]) for t in case["tasks"]] == [
         ("register", "front_desk", "Register request", "register.json")]
-    assert case["data"]["channel"] == "counter 3"
+    assert case["data"]["purpose"] == "a shop front"
     assert case["data"]["citizen"] == CITIZEN
     assert case["citizen"] == CITIZEN
     assert case["due_at"] is not None

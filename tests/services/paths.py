@@ -39,8 +39,9 @@ class ServicePath:
 
     @property
     def case_data(self) -> dict[str, Any]:
-        """What the front desk sends as the case's data: the citizen travels apart (and is checked)."""
-        return {k: v for k, v in self.start_data.items() if k != "citizen"}
+        """What the front desk sends as the case's data: the citizen travels apart (and is checked), and the
+        case's ``settings`` are the engine's to copy in (forms/ownership.py refuses them from the front desk)."""
+        return {k: v for k, v in self.start_data.items() if k not in ("citizen", "settings")}
 
 
 def service_paths(service: str) -> list[ServicePath]:
