@@ -182,6 +182,11 @@ class Settings(BaseSettings):
     processes_dir: Path = Path("processes")
     demo_data: bool = False
 
+    # Access policy (engine/policy.py, docs/security.md): the display board's event streams one client address
+    # may hold open at once in one API process; one more is refused (429), so nobody can hold the server's
+    # connections with a loop of streams.
+    queue_board_streams_per_client: int = Field(default=4, ge=1)
+
     @model_validator(mode="after")
     def _queue_weights(self) -> Settings:
         # Every priority class the kiosk offers needs a positive weight, and no class may be invented here.

@@ -14,7 +14,7 @@ from admin_ui import session as cookie
 from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, Viewer, redirect, render, settings_of
-from engine import case_migration, drafts, processes, versions
+from engine import case_migration, policy, processes, versions
 from engine.errors import Forbidden, NotFound
 from engine.refusals_ar import migration_reason_ar
 from storage.models import ProcessVersion, ServiceDraft
@@ -23,7 +23,7 @@ router = APIRouter(route_class=PageRoute)
 
 
 def analyst(viewer: Viewer) -> None:
-    if not viewer.signed_in.has(*drafts.ROLES):
+    if not policy.may(viewer.signed_in, "services.deploy"):
         raise Forbidden(N_("These pages are for analysts."))
 
 

@@ -11,7 +11,7 @@ from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import SECURITY_HEADERS, DbSession, PageRoute, SignedIn, render, settings_of
 from admin_ui.timeline import full_names, story
-from engine import auditors, cases, processes, tracking
+from engine import auditors, cases, policy, processes, tracking
 from engine.errors import Forbidden, NotFound
 from engine.messages import outbox
 from storage.models import AuditEvent, ProcessVersion
@@ -37,10 +37,10 @@ def case_list(request: Request, viewer: SignedIn, db: DbSession, q: str = "", st
         base.tracking_number = query
     elif query:
         base.national_id = query
-    rows, total = cases.list_cases(session=db, actor=actor, filters=base)
+    rows, total = cases.list_cases(session=db, actor=actor, filters=base, settings=settings_of(request))
     if query and not rows and base.tracking_number:  # digits that happen to pass the check: try an ID too
         base.tracking_number, base.national_id = None, query
-        rows, total = cases.list_cases(session=db, actor=actor, filters=base)
+        rows, total = cases.list_cases(session=db, actor=actor, filters=base, settings=settings_of(request))
     return render(request, "cases.html", rows=rows, total=total, q=q, status=status, labels=load_labels(db))
 
 
@@ -65,7 +65,8 @@ def case_page(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -
                   timeline=story(events, process.forms, labels, case.service_code, lang, full_names(db, events),
                                  {d.kind: d.ar if lang.code == "ar" else d.en for d in process.service.documents}),
                   has_diagram=diagram.bpmn_of(version) is not None, done_ids=done, current_ids=current,
-                  can_travel=actor.has(*auditors.ROLES),
+                  can_travel=policy.may(actor, "audit.case"),
+                  can_rate=policy.may_on_case(db, actor, "rating.desk", case, settings),
                   messages=outbox.for_case(db.connection(), case.id), message_stages=MESSAGE_STAGES,
                   message_statuses=MESSAGE_STATUSES, message_channels=MESSAGE_CHANNELS,
                   **documents.panel(db, case, process.lanes, actor, settings, lang),
@@ -79,7 +80,7 @@ def case_diagram(request: Request, case_id: int, viewer: SignedIn, db: DbSession
     actor = viewer.signed_in
     case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=settings_of(request))
     wanted = case.process_version_id if version_id is None else version_id
-    if wanted != case.process_version_id and not actor.has(*auditors.ROLES):
+    if wanted != case.process_version_id and not policy.may(actor, "audit.case"):
         raise Forbidden(N_("Earlier versions of the diagram are for auditors."))
     version = db.get(ProcessVersion, wanted)
     if version is not None and version.service_code != case.service_code:

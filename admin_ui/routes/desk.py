@@ -40,18 +40,18 @@ def _matches(query: str, service: dict[str, Any]) -> bool:
     return all(word in haystack for word in _fold(query).split())
 
 
-def _catalog(db: DbSession, actor: Actor) -> list[dict[str, Any]]:
-    services = intake.catalog(db, actor)
+def _catalog(request: Request, db: DbSession, actor: Actor) -> list[dict[str, Any]]:
+    services = intake.catalog(db, actor, settings_of(request))
     if not services:
         raise Forbidden(N_("The front desk is for the roles that register requests."))
     return services
 
 
-def _earlier(db: DbSession, actor: Actor, national_id: str) -> list[Case]:
+def _earlier(request: Request, db: DbSession, actor: Actor, national_id: str) -> list[Case]:
     if not national_id.strip():
         return []
-    rows, _total = cases.list_cases(session=db, actor=actor, filters=cases.CaseFilter(national_id=national_id,
-                                                                                       limit=20))
+    rows, _total = cases.list_cases(session=db, actor=actor, settings=settings_of(request),
+                                    filters=cases.CaseFilter(national_id=national_id, limit=20))
     return rows
 
 
@@ -59,8 +59,8 @@ def _earlier(db: DbSession, actor: Actor, national_id: str) -> list[Case]:
 def desk(request: Request, viewer: SignedIn, db: DbSession, national_id: str = "", q: str = "",
          ticket: str = "") -> HTMLResponse:
     actor = viewer.signed_in
-    services = _catalog(db, actor)
-    earlier = _earlier(db, actor, national_id)
+    services = _catalog(request, db, actor)
+    earlier = _earlier(request, db, actor, national_id)
     return render(request, "desk.html", services=[s for s in services if _matches(q, s)], q=q,
                   national_id=national_id.strip(), earlier=earlier, labels=load_labels(db),
                   searched=bool(national_id.strip()), ticket=ticket.strip()[:16])
@@ -70,7 +70,7 @@ def _process(db: DbSession, request: Request, service_code: str, actor: Actor) -
     version = processes.latest_version(db, service_code)
     assert version.id is not None
     process = processes.cache.get(db, version.id, settings_of(request))
-    if not intake.may_open(actor, process.start_lanes):
+    if not intake.may_open(actor, process.start_lanes, settings_of(request)):
         raise Forbidden(N_("Your roles do not register requests of this service."))
     return process
 
@@ -94,7 +94,7 @@ def intake_page(request: Request, service_code: str, viewer: SignedIn, db: DbSes
                 national_id: str = "", ticket: str = "") -> HTMLResponse:
     actor = viewer.signed_in
     process = _process(db, request, service_code, actor)
-    earlier = _earlier(db, actor, national_id)
+    earlier = _earlier(request, db, actor, national_id)
     citizen = {"national_id": national_id.strip()}
     if earlier:  # prefill from the citizen's latest case
         citizen.update(full_name=earlier[0].citizen_name, phone=earlier[0].phone)

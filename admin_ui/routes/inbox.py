@@ -16,8 +16,8 @@ from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, Viewer, redirect, render, safe_next, settings_of
 from admin_ui.timeline import earlier_steps, full_names
 from engine import cases, processes, tasks
-from engine.errors import DomainError, Forbidden, Invalid, NotFound
-from storage.models import AuditEvent, Task
+from engine.errors import DomainError, Invalid
+from storage.models import AuditEvent
 
 router = APIRouter(route_class=PageRoute)
 STATUSES = ("all", "unclaimed", "mine", "due_soon", "overdue")
@@ -60,14 +60,14 @@ def _back(form: Any, default: str = "/inbox") -> str:
 
 @router.post("/tasks/{task_id}/claim")
 def claim(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
-    task = tasks.claim(session=db, task_id=task_id, actor=viewer.signed_in)
+    task = tasks.claim(session=db, task_id=task_id, actor=viewer.signed_in, settings=settings_of(request))
     cookie.flash(request, viewer.lang.gettext("You took %(number)s.", number=ltr(task.tracking_number)))
     return redirect(_back(form))
 
 
 @router.post("/tasks/{task_id}/release")
 def release(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
-    task = tasks.unclaim(session=db, task_id=task_id, actor=viewer.signed_in)
+    task = tasks.unclaim(session=db, task_id=task_id, actor=viewer.signed_in, settings=settings_of(request))
     cookie.flash(request, viewer.lang.gettext("You released %(number)s.", number=ltr(task.tracking_number)))
     return redirect(_back(form))
 
@@ -76,12 +76,8 @@ def _task_page(request: Request, task_id: str, viewer: Viewer, db: DbSession, va
                errors: dict[str, str] | None = None, status_code: int = 200) -> HTMLResponse:
     actor = viewer.signed_in
     settings = settings_of(request)
-    task = db.get(Task, task_id)
-    if task is None:
-        raise NotFound(f"task {task_id} does not exist")
-    if task.lane not in actor.roles:
-        raise Forbidden(f"this task belongs to the lane '{task.lane}', which is not one of your roles")
-    case = cases.get_case(session=db, case_id=task.case_id, actor=actor, settings=settings)
+    task = tasks.task_for(session=db, task_id=task_id, actor=actor, settings=settings, action="task.read")
+    case = cases.load_case(db, task.case_id)
     process = processes.cache.get(db, case.process_version_id, settings)
     schema = process.forms.get(task.form) if task.form else None
     events = list(db.exec(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(col(AuditEvent.seq))))
@@ -106,10 +102,8 @@ def task_page(request: Request, task_id: str, viewer: SignedIn, db: DbSession) -
 def complete(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
     actor = viewer.signed_in
     settings = settings_of(request)
-    task = db.get(Task, task_id)
-    if task is None:
-        raise NotFound(f"task {task_id} does not exist")
-    case = cases.get_case(session=db, case_id=task.case_id, actor=actor, settings=settings)
+    task = tasks.task_for(session=db, task_id=task_id, actor=actor, settings=settings)
+    case = cases.load_case(db, task.case_id)
     process = processes.cache.get(db, case.process_version_id, settings)
     schema = (process.forms.get(task.form) if task.form else None) or {}
     data, raw = forms.parse(schema, form)

@@ -98,7 +98,8 @@ def rate(request: Request, form: CheckedForm, _viewer: CurrentViewer, db: DbSess
 @router.get("/desk/rate/{case_id}")
 def desk_rate_page(request: Request, viewer: SignedIn, db: DbSession, case_id: int) -> HTMLResponse:
     action = f"/desk/rate/{case_id}"
-    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings_of(request))
+    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings_of(request),
+                          action="rating.desk")
     try:
         ratings.check_rateable(db, case)
     except DomainError as exc:
@@ -110,7 +111,8 @@ def desk_rate_page(request: Request, viewer: SignedIn, db: DbSession, case_id: i
 def desk_rate(request: Request, form: CheckedForm, viewer: SignedIn, db: DbSession, case_id: int) -> HTMLResponse:
     action = f"/desk/rate/{case_id}"
     given = _given(form)
-    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings_of(request))
+    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings_of(request),
+                          action="rating.desk")
     try:
         ratings.rate_at_desk(session=db, case_id=case_id, rating=given, actor=viewer.signed_in,
                              settings=settings_of(request))

@@ -1,0 +1,119 @@
+"""The access-policy matrix's world: centers, services, cases, a task and a paper, and one user per role and
+place, seeded once per database; and the routes of the app with the action each declares.
+
+The centers: a governorate ``GOV`` holding two cities, ``CITY-A`` and ``CITY-B``. Every case, task and paper of
+the matrix belongs to ``CITY-A``; each role is held by a user at ``CITY-A`` (own center), at ``CITY-B`` (a
+sibling) and at ``GOV`` (the parent). The lanes: ``reviewer`` holds the task's own lane; ``officer`` a lane of
+another service; ``front_desk`` the case's first lane, which is not the task's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from sqlmodel import Session
+
+from engine import centers
+from engine.settings import Settings
+from engine.users import create_user, issue_token
+from storage.db import engine_for
+from tests.conftest import TEST_PROCESSES
+from tests.support.api import CITIZEN, Api
+from tests.support.documents import PDF
+
+PLACES = ("own", "sibling", "parent")
+CENTER_OF_PLACE = {"own": "CITY-A", "sibling": "CITY-B", "parent": "GOV"}
+ROLES = ("admin", "analyst", "supervisor", "auditor", "front_desk", "reviewer", "officer")
+# Framework routes that carry no dependencies: FastAPI's own documentation pages and the static files.
+FRAMEWORK = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}
+
+
+@dataclass
+class World:
+    api: Api
+    case_id: int
+    tracking_number: str
+    task_id: str
+    document_id: int
+    headers: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)  # (role, place) -> bearer
+
+
+def routes(app: FastAPI) -> Iterator[tuple[str, str, Any]]:
+    """(method, full path, route) of every route the app answers, included routers walked down."""
+
+    def walk(items: list[Any], prefix: str) -> Iterator[tuple[str, Any]]:
+        for item in items:
+            if hasattr(item, "original_router"):  # an included router (FastAPI keeps its own routes apart)
+                yield from walk(item.original_router.routes, prefix + item.include_context.prefix)
+            elif hasattr(item, "path"):
+                yield prefix + item.path, item
+
+    for path, route in walk(list(app.routes), ""):
+        for method in sorted(getattr(route, "methods", None) or {"GET"}):
+            if method != "HEAD":
+                yield method, path, route
+
+
+def declared_action(route: Any) -> str | None:
+    """The action a route declares to the policy (api/deps.py ``allow``), None when it declares none."""
+    if not isinstance(route, APIRoute):
+        return None
+    found = [d.call.policy_action for d in route.dependant.dependencies
+             if hasattr(d.call, "policy_action")]
+    return found[0] if len(found) == 1 else None
+
+
+def seed(api: Api) -> World:
+    """Deploy, open and advance the matrix's cases once; make one user per role and place."""
+    settings: Settings = api.settings
+    with Session(engine_for(settings.database_url)) as session:
+        ids = {}
+        for code, level, parent in [("GOV", "governorate", None), ("CITY-A", "city", "GOV"),
+                                    ("CITY-B", "city", "GOV")]:
+            made = centers.create_center(session=session, code=code, name_ar=code, name_en=code, level=level,
+                                         parent_code=parent)
+            assert made.id is not None
+            ids[code] = made.id
+    analyst = api.user("analyst")
+    for service in ("test_permit", "papers", "sla_escalation"):
+        assert api.deploy(TEST_PROCESSES / service, analyst).status_code == 201
+    clerk = api.user("front_desk", center_id=ids["CITY-A"])
+    case = api.open_case("test_permit", clerk).json()
+    case = api.complete(case["tasks"][0]["id"], {"area": 120, "purpose": "family house"}, clerk).json()
+    papers = api.open_case("papers", clerk).json()
+    r = api.client.post(f"/api/cases/{papers['id']}/documents", data={"kind": "national_id_copy"},
+                        files={"file": ("id.pdf", PDF, "application/pdf")}, headers=clerk)
+    assert r.status_code == 201, r.text
+    world = World(api=api, case_id=case["id"], tracking_number=case["tracking_number"],
+                  task_id=case["tasks"][0]["id"], document_id=r.json()["id"])
+    with Session(engine_for(settings.database_url)) as session:
+        for role in ROLES:
+            for place in PLACES:
+                user = create_user(session=session, username=f"m_{role}_{place}", password="correct horse",
+                                   full_name=f"{role} {place}", roles=[role], settings=settings,
+                                   center_id=ids[CENTER_OF_PLACE[place]])
+                world.headers[role, place] = {"Authorization": f"Bearer {issue_token(user, settings)}"}
+    return world
+
+
+def fill(path: str, world: World) -> str:
+    """A path of the matrix's world: the ``CITY-A`` case, its task and paper; made-up names elsewhere (a
+    service, user, center or ticket that does not exist, so that no allowed call changes what others see)."""
+    values = {"case_id": world.case_id, "task_id": world.task_id, "document_id": world.document_id,
+              "tracking_number": world.tracking_number, "code": "no_such_code", "username": "no_such_user",
+              "number": "1", "kind": "national_id_copy", "a": 1, "b": 2, "version": 1}
+    out = path
+    for key, value in values.items():
+        out = out.replace("{" + key + "}", str(value))
+    return out
+
+
+# Bodies that a call passing the policy can send without changing the world: each is refused by the route's
+# own validation (422), except opening a case, which really opens one (at the caller's center).
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/cases"): {"service_code": "test_permit", "citizen": CITIZEN, "data": {}},
+}
