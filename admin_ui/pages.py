@@ -130,6 +130,26 @@ def signed_in(viewer: CurrentViewer) -> Viewer:
 SignedIn = Annotated[Viewer, Depends(signed_in)]
 
 
+def allow(action: str) -> Any:
+    """Declare the page's action in the access policy (engine/policy.py) and check it before the page reads
+    its form, like the API's routes (api/deps.py): a signed-out reader is sent to sign in, a refusal is the
+    error page (403). tests/admin_ui/test_policy_pages.py reads the declarations from the route table."""
+    rule = policy.rule(action)  # an action the policy does not know stops the app from being built
+    if policy.PUBLIC in rule.who:
+        def gate() -> None:
+            """Anyone may: nothing to check."""
+
+        gate.policy_action = action  # type: ignore[attr-defined]
+        return Depends(gate)
+
+    def guard(request: Request, viewer: CurrentViewer, db: DbSession) -> None:
+        policy.authorize_path(session=db, actor=viewer.signed_in, action=action, settings=settings_of(request),
+                              params=request.path_params)
+
+    guard.policy_action = action  # type: ignore[attr-defined]
+    return Depends(guard)
+
+
 async def checked_form(request: Request) -> AsyncIterator[FormData]:
     """The submitted form, once its CSRF token matched the session's: every page POST depends on this.
 

@@ -75,15 +75,8 @@ def allow(action: str) -> Any:
     def guard(request: Request, session: SessionDep, settings: SettingsDep, actor: OptionalActor) -> None:
         if actor is None:
             raise Unauthorized("sign in first: send 'Authorization: Bearer <token>'")
-        params = request.path_params
-        policy.authorize(session=session, actor=actor, action=action, settings=settings,
-                         case_id=_number(params.get("case_id")), task_id=params.get("task_id"),
-                         document_id=_number(params.get("document_id")))
+        policy.authorize_path(session=session, actor=actor, action=action, settings=settings,
+                              params=request.path_params)
 
     guard.policy_action = action  # type: ignore[attr-defined]
     return Depends(guard)
-
-
-def _number(value: Any) -> int | None:
-    """A path's id as a number, or None when it is not one (the route's own validation answers 422 then)."""
-    return int(value) if isinstance(value, str) and value.isdecimal() and len(value) < 19 else None

@@ -9,7 +9,7 @@ from sqlmodel import col, select
 from admin_ui import diagram, documents, forms, history
 from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import SECURITY_HEADERS, DbSession, PageRoute, SignedIn, render, settings_of
+from admin_ui.pages import SECURITY_HEADERS, DbSession, PageRoute, SignedIn, allow, render, settings_of
 from admin_ui.timeline import full_names, story
 from engine import auditors, cases, policy, processes, tracking
 from engine.errors import Forbidden, NotFound
@@ -27,7 +27,7 @@ MESSAGE_STATUSES = {"pending": N_("Waiting to be sent"), "sending": N_("Being se
 MESSAGE_CHANNELS = {"sms": N_("SMS"), "email": N_("E-mail")}
 
 
-@router.get("/cases")
+@router.get("/cases", dependencies=[allow("cases.list")])
 def case_list(request: Request, viewer: SignedIn, db: DbSession, q: str = "", status: str = "") -> HTMLResponse:
     """Recent cases the reader may see; ``q`` finds a tracking number or a citizen's national ID."""
     actor = viewer.signed_in
@@ -44,7 +44,7 @@ def case_list(request: Request, viewer: SignedIn, db: DbSession, q: str = "", st
     return render(request, "cases.html", rows=rows, total=total, q=q, status=status, labels=load_labels(db))
 
 
-@router.get("/cases/{case_id}")
+@router.get("/cases/{case_id}", dependencies=[allow("case.read")])
 def case_page(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -> HTMLResponse:
     settings = settings_of(request)
     actor = viewer.signed_in
@@ -73,7 +73,7 @@ def case_page(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -
                   fee_currency=process.service.fee.currency if process.service.fee else "EGP")
 
 
-@router.get("/cases/{case_id}/diagram.bpmn")
+@router.get("/cases/{case_id}/diagram.bpmn", dependencies=[allow("case.read")])
 def case_diagram(request: Request, case_id: int, viewer: SignedIn, db: DbSession,
                  version_id: int | None = None) -> Response:
     """The case's diagram; ``version_id`` an earlier version of its service (for the auditors' time travel)."""
@@ -91,7 +91,7 @@ def case_diagram(request: Request, case_id: int, viewer: SignedIn, db: DbSession
     return Response(content, media_type="application/xml", headers=SECURITY_HEADERS)
 
 
-@router.get("/cases/{case_id}/history")
+@router.get("/cases/{case_id}/history", dependencies=[allow("audit.case")])
 def case_history(request: Request, case_id: int, viewer: SignedIn, db: DbSession, step: int = 1) -> HTMLResponse:
     """Time travel for auditors: the case as it stood after each event, with the diagram, data and diff."""
     settings = settings_of(request)

@@ -15,7 +15,7 @@ from admin_ui import documents, forms, qr
 from admin_ui import session as cookie
 from admin_ui.i18n import N_, Lang, ltr
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, redirect, render, settings_of
+from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, allow, redirect, render, settings_of
 from engine import cases, intake, processes, tasks
 from engine.bpmn.compiler import CompiledProcess
 from engine.errors import DomainError, Forbidden, Invalid
@@ -55,7 +55,7 @@ def _earlier(request: Request, db: DbSession, actor: Actor, national_id: str) ->
     return rows
 
 
-@router.get("/desk")
+@router.get("/desk", dependencies=[allow("desk.register")])
 def desk(request: Request, viewer: SignedIn, db: DbSession, national_id: str = "", q: str = "",
          ticket: str = "") -> HTMLResponse:
     actor = viewer.signed_in
@@ -89,7 +89,7 @@ def _intake_page(request: Request, process: CompiledProcess, lang: Lang, citizen
                   scan_errors=scan_errors or {}, ticket=ticket)
 
 
-@router.get("/desk/{service_code}")
+@router.get("/desk/{service_code}", dependencies=[allow("desk.register")])
 def intake_page(request: Request, service_code: str, viewer: SignedIn, db: DbSession,
                 national_id: str = "", ticket: str = "") -> HTMLResponse:
     actor = viewer.signed_in
@@ -101,7 +101,7 @@ def intake_page(request: Request, service_code: str, viewer: SignedIn, db: DbSes
     return _intake_page(request, process, viewer.lang, citizen, {}, {}, {}, ticket=ticket.strip()[:16])
 
 
-@router.post("/desk/{service_code}")
+@router.post("/desk/{service_code}", dependencies=[allow("desk.register")])
 async def register(request: Request, service_code: str, form: CheckedForm, viewer: SignedIn,
                    db: DbSession) -> Response:
     return await run_in_threadpool(_register, request, service_code, form, viewer.signed_in, viewer.lang, db)
@@ -163,7 +163,7 @@ def _reasons(exc: DomainError, lang: Lang) -> list[str]:
     return words or [exc.message]
 
 
-@router.get("/cases/{case_id}/receipt")
+@router.get("/cases/{case_id}/receipt", dependencies=[allow("case.read")])
 def receipt(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -> HTMLResponse:
     settings = settings_of(request)
     case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings)

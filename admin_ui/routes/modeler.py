@@ -19,7 +19,17 @@ from admin_ui import forms
 from admin_ui import session as cookie
 from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import SECURITY_HEADERS, DbSession, PageRoute, SignedIn, Viewer, render, settings_of, templates
+from admin_ui.pages import (
+    SECURITY_HEADERS,
+    DbSession,
+    PageRoute,
+    SignedIn,
+    Viewer,
+    allow,
+    render,
+    settings_of,
+    templates,
+)
 from admin_ui.routes.analyst import ELEMENT_WORDS, analyst
 from engine import diagram_report, drafts, processes
 from engine.bpmn.compiler import PackageRefused
@@ -76,21 +86,21 @@ def _state(draft: drafts.Draft) -> dict[str, Any]:
             "base_version": draft.base_version, "published_version": draft.published_version}
 
 
-@router.get("/services/{code}/modeler")
+@router.get("/services/{code}/modeler", dependencies=[allow("services.deploy")])
 def modeler_page(request: Request, code: str, viewer: SignedIn, db: DbSession) -> HTMLResponse:
     analyst(viewer)
     draft = drafts.open_draft(session=db, service_code=code, actor=viewer.signed_in)
     return render(request, "modeler.html", code=code, draft=draft, labels=load_labels(db))
 
 
-@router.get("/services/{code}/draft.json")
+@router.get("/services/{code}/draft.json", dependencies=[allow("services.deploy")])
 def draft_json(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
     analyst(viewer)
     draft = drafts.open_draft(session=db, service_code=code, actor=viewer.signed_in)
     return _json({"files": processes.encode_files(draft.files), **_state(draft)})
 
 
-@router.post("/services/{code}/draft")
+@router.post("/services/{code}/draft", dependencies=[allow("services.deploy")])
 async def save(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
     body = await _posted(request, viewer, _limit(request))
     revision = body.get("revision") if isinstance(body, dict) else None
@@ -101,7 +111,7 @@ async def save(request: Request, code: str, viewer: SignedIn, db: DbSession) -> 
                                                                    revision=viewer.lang.number(draft.revision))})
 
 
-@router.post("/services/{code}/draft/validate")
+@router.post("/services/{code}/draft/validate", dependencies=[allow("services.deploy")])
 async def validate(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
     body = await _posted(request, viewer, _limit(request))
     files = _files(body)
@@ -112,7 +122,7 @@ async def validate(request: Request, code: str, viewer: SignedIn, db: DbSession)
     return _json({"problems": found, "message": message})
 
 
-@router.post("/services/{code}/draft/publish")
+@router.post("/services/{code}/draft/publish", dependencies=[allow("services.deploy")])
 async def publish(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
     await _posted(request, viewer, 1024)
     settings = settings_of(request)
@@ -135,7 +145,7 @@ async def publish(request: Request, code: str, viewer: SignedIn, db: DbSession) 
         "problems": []})
 
 
-@router.post("/services/{code}/form-preview")
+@router.post("/services/{code}/form-preview", dependencies=[allow("services.deploy")])
 async def form_preview(request: Request, code: str, viewer: SignedIn) -> HTMLResponse:
     """The form as the intake and task pages draw it, for the JSON Schema being edited."""
     body = await _posted(request, viewer, MAX_PREVIEW_BYTES)

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from admin_ui import charts, diagram, report_export
 from admin_ui.i18n import N_, Lang
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import DbSession, PageRoute, SignedIn, render, settings_of
+from admin_ui.pages import DbSession, PageRoute, SignedIn, allow, render, settings_of
 from engine import policy, processes
 from engine.errors import Forbidden, Invalid, NotFound
 from engine.reports.read import report
@@ -56,7 +56,7 @@ def _services(db: Session) -> list[str]:
     return sorted(set(db.exec(select(ProcessVersion.service_code)).all()))
 
 
-@router.get("/reports")
+@router.get("/reports", dependencies=[allow("reports.read")])
 def dashboard(request: Request, viewer: SignedIn, db: DbSession, start: From = "", to: str = "",
               center: str = "", service: str = "", department: str = "") -> HTMLResponse:
     actor = viewer.signed_in
@@ -102,7 +102,7 @@ def dashboard(request: Request, viewer: SignedIn, db: DbSession, start: From = "
                   duration=lambda s: duration(s, lang))
 
 
-@router.get("/reports/diagram.bpmn")
+@router.get("/reports/diagram.bpmn", dependencies=[allow("reports.read")])
 def heat_diagram(request: Request, viewer: SignedIn, db: DbSession, service: str) -> Response:
     if not policy.may(viewer.signed_in, "reports.read"):
         raise Forbidden(N_("The performance figures are for supervisors and admins."))
@@ -112,7 +112,7 @@ def heat_diagram(request: Request, viewer: SignedIn, db: DbSession, service: str
     return Response(content, media_type="application/xml")
 
 
-@router.get("/reports/export/{name}.{kind}")
+@router.get("/reports/export/{name}.{kind}", dependencies=[allow("reports.read")])
 def export(request: Request, name: str, kind: str, viewer: SignedIn, db: DbSession, start: From = "",
            to: str = "", center: str = "", service: str = "", department: str = "") -> Response:
     if name not in TABLES or kind not in ("csv", "xlsx"):

@@ -11,17 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from api.app import create_app
 from engine import centers
 from engine.settings import Settings
 from engine.users import create_user, issue_token
 from storage.db import engine_for
-from tests.conftest import TEST_PROCESSES
+from tests.conftest import TEST_PROCESSES, _postgres_db, _reason, _sqlite, make_settings, missing
 from tests.support.api import CITIZEN, Api
 from tests.support.documents import PDF
 
@@ -30,6 +34,59 @@ CENTER_OF_PLACE = {"own": "CITY-A", "sibling": "CITY-B", "parent": "GOV"}
 ROLES = ("admin", "analyst", "supervisor", "auditor", "front_desk", "reviewer", "officer")
 # Framework routes that carry no dependencies: FastAPI's own documentation pages and the static files.
 FRAMEWORK = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}
+
+
+# The expectations, written out by hand on purpose: they are what docs/security.md promises a center's manager,
+# and engine/policy.py must keep them; they are not read from the policy table they check.
+EVERY_ROLE = frozenset(ROLES)
+# action: (the matrix's roles that may take it (None: anyone, signed in or not), bound to the case's center:
+# a sibling center's user is refused, the parent center's is not; admins see every center).
+EXPECTED: dict[str, tuple[frozenset[str] | None, bool]] = {
+    "public": (None, False),
+    "queue.ticket": (None, False),
+    "me": (EVERY_ROLE, False),
+    "catalog.read": (EVERY_ROLE, False),
+    "inbox": (EVERY_ROLE, False),
+    "cases.list": (EVERY_ROLE, False),
+    "users.manage": (frozenset({"admin"}), False),
+    "queue.configure": (frozenset({"admin"}), False),
+    "queue.work": (frozenset({"front_desk", "admin"}), False),
+    "services.deploy": (frozenset({"analyst", "admin"}), False),
+    "services.read": (frozenset({"analyst", "admin", "supervisor", "auditor"}), False),
+    "case.open": (frozenset({"front_desk", "admin"}), False),
+    "case.read": (frozenset({"front_desk", "reviewer", "supervisor", "auditor", "admin"}), True),
+    "case.papers": (frozenset({"front_desk", "reviewer", "supervisor", "auditor"}), True),
+    "case.scan": (frozenset({"front_desk", "reviewer"}), True),
+    "case.custody": (frozenset({"front_desk", "reviewer", "supervisor"}), True),
+    "case.waive": (frozenset({"supervisor"}), True),
+    "case.cancel": (frozenset({"supervisor", "admin"}), True),
+    "task.read": (frozenset({"reviewer", "supervisor", "auditor", "admin"}), True),
+    "task.act": (frozenset({"reviewer"}), True),
+    "task.reassign": (frozenset({"supervisor", "admin"}), True),
+    "tasks.overdue": (frozenset({"supervisor", "admin"}), False),
+    "audit.case": (frozenset({"auditor", "admin"}), True),
+    "audit.search": (frozenset({"auditor", "admin"}), False),
+    "reports.read": (frozenset({"supervisor", "admin"}), False),
+    # Taken by the pages only (the counter's screens).
+    "desk.register": (frozenset({"front_desk", "admin"}), False),
+    "rating.desk": (frozenset({"front_desk"}), True),
+}
+
+
+def expected(action: str, role: str | None, place: str, *, signed_out: int) -> int | str:
+    """What a caller must get: ``ok`` (anything but a refusal), 403, or ``signed_out`` (the API's 401, the
+    pages' redirect to sign in)."""
+    allowed, bound = EXPECTED[action]
+    if allowed is None:
+        return "ok"
+    if role is None:
+        return signed_out
+    if role not in allowed:
+        return 403
+    if bound and place == "sibling" and role != "admin":
+        return 403
+    return "ok"
+
 
 
 @dataclass
@@ -67,6 +124,18 @@ def declared_action(route: Any) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def undeclared(app: FastAPI) -> list[str]:
+    """Routes of the app (API and pages) that declare no action, or one without expectations."""
+    found = []
+    for method, path, route in routes(app):
+        if path in FRAMEWORK:
+            continue
+        action = declared_action(route)
+        if action is None or action not in EXPECTED:
+            found.append(f"{method} {path}: {action or 'no action declared'}")
+    return found
+
+
 def seed(api: Api) -> World:
     """Deploy, open and advance the matrix's cases once; make one user per role and place."""
     settings: Settings = api.settings
@@ -98,6 +167,27 @@ def seed(api: Api) -> World:
                                    center_id=ids[CENTER_OF_PLACE[place]])
                 world.headers[role, place] = {"Authorization": f"Bearer {issue_token(user, settings)}"}
     return world
+
+
+def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+           sqlite_template: Path) -> Iterator[World]:
+    """The body of a module's fixture: one seeded database per module and database kind (``request.param``:
+    sqlite or postgres), shared by every route's test."""
+    tmp = tmp_path_factory.mktemp("matrix")
+    if request.param == "sqlite":
+        urls = _sqlite(tmp, sqlite_template)
+    else:
+        server = request.getfixturevalue("postgres_template")
+        if server is None:
+            missing(_reason[0])
+        urls = _postgres_db(server)
+    url = next(urls)
+    settings = make_settings(url, tmp, queue_board_stream_seconds=0.05, queue_board_poll_ms=50)
+    try:
+        with TestClient(create_app(settings)) as client:
+            yield seed(Api(client, settings))
+    finally:
+        urls.close()
 
 
 def fill(path: str, world: World) -> str:
