@@ -9,7 +9,7 @@ another service; ``front_desk`` the case's first lane, which is not the task's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,7 +119,7 @@ def declared_action(route: Any) -> str | None:
     """The action a route declares to the policy (api/deps.py ``allow``), None when it declares none."""
     if not isinstance(route, APIRoute):
         return None
-    found = [d.call.policy_action for d in route.dependant.dependencies
+    found = [getattr(d.call, "policy_action") for d in route.dependant.dependencies  # noqa: B009
              if hasattr(d.call, "policy_action")]
     return found[0] if len(found) == 1 else None
 
@@ -181,6 +181,7 @@ def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         if server is None:
             missing(_reason[0])
         urls = _postgres_db(server)
+    assert isinstance(urls, Generator)
     url = next(urls)
     settings = make_settings(url, tmp, queue_board_stream_seconds=0.05, queue_board_poll_ms=50)
     try:
