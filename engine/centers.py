@@ -124,8 +124,13 @@ def list_centers(session: Session) -> list[Center]:
     return list(session.exec(select(Center).order_by(col(Center.id))).all())
 
 
-def set_user_center(*, session: Session, username: str, center_code: str | None) -> User:
-    """Move a user to a center (``None``: no center, i.e. every center). Their next request sees the change."""
+def set_user_center(*, session: Session, username: str, center_code: str | None,
+                    installation_wide: bool = False) -> User:
+    """Move a user to a center, or (``installation_wide``, on purpose) to none: every center. Their next
+    request sees the change."""
+    if (center_code is None) != installation_wide:
+        raise Invalid("give the center the user works at, or make them installation-wide staff on purpose",
+                      [{"field": "center", "msg": "a center's code, or installation_wide: true (not both)"}])
     user = session.exec(select(User).where(col(User.username) == username)).first()
     if user is None:
         raise NotFound(f"user '{username}' does not exist")

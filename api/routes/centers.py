@@ -48,7 +48,8 @@ class Holidays(BaseModel):
 
 class UserCenter(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    center: str | None = Field(default=None, max_length=32)  # a center's code; null: every center
+    center: str | None = Field(default=None, max_length=32)  # a center's code
+    installation_wide: bool = False  # instead of a center, on purpose: the user sees every center
 
 
 class UserCenterPublic(BaseModel):
@@ -75,5 +76,6 @@ def set_holidays(code: str, body: Holidays, session: SessionDep) -> CenterPublic
 
 @router.put("/users/{username}/center", dependencies=[allow("users.manage")], response_model=UserCenterPublic)
 def set_user_center(username: str, body: UserCenter, session: SessionDep) -> UserCenterPublic:
-    user = centers.set_user_center(session=session, username=username, center_code=body.center)
+    user = centers.set_user_center(session=session, username=username, center_code=body.center,
+                                   installation_wide=body.installation_wide)
     return UserCenterPublic(username=user.username, center_id=user.center_id)
