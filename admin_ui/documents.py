@@ -12,7 +12,7 @@ from sqlmodel import Session
 from starlette.datastructures import FormData, UploadFile
 
 from admin_ui.i18n import Lang
-from engine import checklist, files
+from engine import checklist, files, policy
 from engine import documents as scans
 from engine.errors import DomainError, Invalid
 from engine.service_info import ServiceInfo
@@ -125,7 +125,9 @@ def panel(db: Session, case: Case, lanes: list[str], actor: Actor, settings: Set
     """What ``templates/_documents.html`` shows of a case: its papers, its scans, and the reader's forms."""
     papers = received(db, case, actor, settings, lang)
     blocking = [p for p in papers if p["required"] and not p["received"] and not p["waived"]]
-    docs = of_case(db, case, actor, settings, lang)
+    # Who opens the scans is the policy's (case.papers): an admin reads the case, not its citizen's papers.
+    docs = of_case(db, case, actor, settings, lang) if policy.may(actor, "case.papers", settings,
+                                                                   lanes=lanes) else []
     return {"papers": papers, "docs": docs, "scans": {d["kind"]: d for d in docs},
-            "can_attach": case.status == "open" and bool(actor.roles & set(lanes)),
-            "can_waive": case.status == "open" and actor.has("supervisor") and bool(blocking)}
+            "can_attach": case.status == "open" and policy.may(actor, "case.scan", settings, lanes=lanes),
+            "can_waive": case.status == "open" and policy.may(actor, "case.waive", settings) and bool(blocking)}

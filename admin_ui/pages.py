@@ -21,7 +21,7 @@ from starlette.datastructures import FormData
 
 from admin_ui import session as cookie
 from admin_ui.i18n import ERROR_DEFAULT, ERROR_HEADINGS, INBOX_WORDS, N_, STATUS_WORDS, TRACK_WORDS, Lang, choose, ltr
-from engine import intake
+from engine import intake, policy
 from engine.errors import (
     Conflict,
     DomainError,
@@ -89,24 +89,24 @@ def get_viewer(request: Request, db: DbSession) -> Viewer:
     else:
         actor = actor_of(user)
         viewer = Viewer(Lang(choose(user.language), user.calendar, settings.display_timezone), user, actor,
-                        _nav(db, actor))
+                        _nav(db, actor, settings))
     request.state.viewer = viewer
     return viewer
 
 
-def _nav(db: Session, actor: Actor) -> list[tuple[str, str]]:
-    """The pages of the reader's roles: (path, English label for the catalog)."""
+def _nav(db: Session, actor: Actor, settings: Settings) -> list[tuple[str, str]]:
+    """The pages of the reader's roles (engine/policy.py): (path, English label for the catalog)."""
     items = []
-    if can_use_desk(db, actor):
+    if can_use_desk(db, actor, settings):
         items.append(("/desk", N_("Front desk")))
         items.append(("/queue/counter", N_("Counter")))  # the hall's queue (admin_ui/routes/queue.py)
     if lane_roles(actor):
         items.append(("/inbox", N_("Inbox")))
     items.append(("/cases", N_("Cases")))
-    if actor.has("supervisor", "admin"):
+    if policy.may(actor, "reports.read", settings):
         items.append(("/supervisor/overdue", N_("Overdue")))
         items.append(("/reports", N_("Performance")))
-    if actor.has("analyst", "admin"):
+    if policy.may(actor, "services.deploy", settings):
         items.append(("/services", N_("Services")))
     return items
 
@@ -115,8 +115,8 @@ def lane_roles(actor: Actor) -> set[str]:
     return set(actor.roles - BUILTIN_ROLES)
 
 
-def can_use_desk(db: Session, actor: Actor) -> bool:
-    return bool(intake.catalog(db, actor))
+def can_use_desk(db: Session, actor: Actor, settings: Settings) -> bool:
+    return bool(intake.catalog(db, actor, settings))
 
 
 CurrentViewer = Annotated[Viewer, Depends(get_viewer)]
@@ -128,6 +128,26 @@ def signed_in(viewer: CurrentViewer) -> Viewer:
 
 
 SignedIn = Annotated[Viewer, Depends(signed_in)]
+
+
+def allow(action: str) -> Any:
+    """Declare the page's action in the access policy (engine/policy.py) and check it before the page reads
+    its form, like the API's routes (api/deps.py): a signed-out reader is sent to sign in, a refusal is the
+    error page (403). tests/admin_ui/test_policy_pages.py reads the declarations from the route table."""
+    rule = policy.rule(action)  # an action the policy does not know stops the app from being built
+    if policy.PUBLIC in rule.who:
+        def gate() -> None:
+            """Anyone may: nothing to check."""
+
+        gate.policy_action = action  # type: ignore[attr-defined]
+        return Depends(gate)
+
+    def guard(request: Request, viewer: CurrentViewer, db: DbSession) -> None:
+        policy.authorize_path(session=db, actor=viewer.signed_in, action=action, settings=settings_of(request),
+                              params=request.path_params)
+
+    guard.policy_action = action  # type: ignore[attr-defined]
+    return Depends(guard)
 
 
 async def checked_form(request: Request) -> AsyncIterator[FormData]:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
-from engine import documents
-from engine.errors import Forbidden, Unauthorized
+from engine import documents, policy
+from engine.errors import Unauthorized
 from engine.settings import Settings
 from engine.users import Actor, actor_from_token
 from storage.db import engine_for
@@ -42,16 +42,6 @@ def get_store(settings: SettingsDep) -> ObjectStore:
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 
 
-def current_actor(session: SessionDep, settings: SettingsDep,
-                  token: Annotated[str | None, Depends(oauth2)]) -> Actor:
-    if not token:
-        raise Unauthorized("sign in first: send 'Authorization: Bearer <token>'")
-    return actor_from_token(session=session, token=token, settings=settings)
-
-
-CurrentActor = Annotated[Actor, Depends(current_actor)]
-
-
 def optional_actor(session: SessionDep, settings: SettingsDep,
                    token: Annotated[str | None, Depends(oauth2)]) -> Actor | None:
     """The signed-in actor on a route that also answers the public; None when no token is sent (a bad one is 401)."""
@@ -61,12 +51,32 @@ def optional_actor(session: SessionDep, settings: SettingsDep,
 OptionalActor = Annotated[Actor | None, Depends(optional_actor)]
 
 
-def require(*roles: str):  # type: ignore[no-untyped-def]
-    """A dependency that lets through only actors holding one of ``roles`` (declared on the route)."""
+def current_actor(actor: OptionalActor) -> Actor:
+    if actor is None:
+        raise Unauthorized("sign in first: send 'Authorization: Bearer <token>'")
+    return actor
 
-    def check(actor: CurrentActor) -> Actor:
-        if not actor.has(*roles):
-            raise Forbidden(f"this needs one of the roles: {', '.join(roles)}")
-        return actor
 
-    return Depends(check)
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def allow(action: str) -> Any:
+    """Declare the route's action in the access policy (engine/policy.py) and check it before the route reads
+    its input: the roles, and the center and lane of the case or task its path names. Every route declares
+    one; tests/api/test_policy_matrix.py reads the declarations from the app's route table."""
+    rule = policy.rule(action)  # an action the policy does not know stops the app from being built
+    if policy.PUBLIC in rule.who:
+        def gate() -> None:
+            """Anyone may: nothing to check and nothing opened (an open board's stream holds no session)."""
+
+        gate.policy_action = action  # type: ignore[attr-defined]
+        return Depends(gate)
+
+    def guard(request: Request, session: SessionDep, settings: SettingsDep, actor: OptionalActor) -> None:
+        if actor is None:
+            raise Unauthorized("sign in first: send 'Authorization: Bearer <token>'")
+        policy.authorize_path(session=session, actor=actor, action=action, settings=settings,
+                              params=request.path_params)
+
+    guard.policy_action = action  # type: ignore[attr-defined]
+    return Depends(guard)

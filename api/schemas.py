@@ -30,6 +30,10 @@ class UserCreate(BaseModel):
     password: str = Field(min_length=8, max_length=256)
     full_name: str = Field(min_length=1, max_length=200)
     roles: list[str] = Field(default_factory=list, max_length=50)
+    # Where the user works (a center's code): they see that center and the centers below it. A user without a
+    # center sees every center, so that takes ``installation_wide: true``, on purpose (docs/security.md).
+    center: str | None = Field(default=None, max_length=64)
+    installation_wide: bool = False
 
 
 class UserPublic(BaseModel):
@@ -37,11 +41,13 @@ class UserPublic(BaseModel):
     username: str
     full_name: str
     roles: list[str]
+    center_id: int | None = None
 
     @classmethod
     def of(cls, user: User) -> UserPublic:
         assert user.id is not None
-        return cls(id=user.id, username=user.username, full_name=user.full_name, roles=list(user.roles))
+        return cls(id=user.id, username=user.username, full_name=user.full_name, roles=list(user.roles),
+                   center_id=user.center_id)
 
 
 class ProcessPublic(BaseModel):

@@ -76,7 +76,7 @@ def _case_and_clerk(settings: Settings) -> tuple[int, dict[str, str]]:
         case = cases.open_case(session=session, service_code="building_permit", citizen=CITIZEN, data={},
                                actor=Actor("bench_clerk", frozenset({"front_desk"})), settings=settings)
         user = create_user(session=session, username="docs_clerk", password="bench-password", full_name="Clerk",
-                           roles=["front_desk"], settings=settings)
+                           roles=["front_desk"], settings=settings, installation_wide=True)
         assert case.id is not None
         return case.id, {"Authorization": f"Bearer {issue_token(user, settings)}"}
 

@@ -178,7 +178,8 @@ def report(folder: Path, *, cases: int = 1_000_000, requests: int = 100) -> list
         took = seed(url, settings, cases, end)
         with Session(engine_for(url)) as session:
             user = create_user(session=session, username="bench_supervisor", password="bench-password",
-                               full_name="Supervisor", roles=["supervisor"], settings=settings)
+                               full_name="Supervisor", roles=["supervisor"], settings=settings,
+                               installation_wide=True)
             headers = {"Authorization": f"Bearer {issue_token(user, settings)}"}
         dispose(url)
         lines.append(f"(f) reports with {cases:,} cases and {int(took['tasks']):,} completed tasks in PostgreSQL "

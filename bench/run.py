@@ -57,7 +57,7 @@ def tokens(settings: Settings) -> dict[str, dict[str, str]]:
     with Session(engine_for(settings.database_url)) as session:
         for lane in ("front_desk", "engineering"):
             user = create_user(session=session, username=f"http_{lane}", password="bench-password",
-                               full_name=lane, roles=[lane], settings=settings)
+                               full_name=lane, roles=[lane], settings=settings, installation_wide=True)
             out[lane] = {"Authorization": f"Bearer {issue_token(user, settings)}"}
     return out
 

@@ -107,7 +107,7 @@ def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
         center = centers.by_code(session, args.center).id if args.center else None
         user = create_user(session=session, username=args.username, password=password,
                            full_name=args.full_name or args.username, roles=args.roles, settings=settings,
-                           center_id=center)
+                           center_id=center, installation_wide=args.installation_wide)
     print(f"user {user.username} created with roles {', '.join(user.roles) or '(none)'}")
     return 0
 
@@ -220,7 +220,11 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--full-name")
     add.add_argument("--password", help="prompted for when not given")
     add.add_argument("--role", dest="roles", action="append", default=[], help="repeat for several roles")
-    add.add_argument("--center", help="the code of the service center the user works at (none: every center)")
+    where = add.add_mutually_exclusive_group(required=True)
+    where.add_argument("--center", help="the code of the service center the user works at (they see it and the "
+                       "centers below it)")
+    where.add_argument("--installation-wide", action="store_true",
+                       help="staff of the whole installation: sees every center (say so on purpose)")
     add.set_defaults(func=cmd_users_add)
     procs = sub.add_parser("processes", help="deploy services").add_subparsers(dest="processes_command",
                                                                               required=True)

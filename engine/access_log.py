@@ -84,8 +84,12 @@ def head(session: Session) -> tuple[int, str]:
     return (last.seq, last.hash) if last else (0, GENESIS)
 
 
-def reads(session: Session, *, case_id: int | None = None, limit: int = 100, offset: int = 0) -> list[AuditAccess]:
+def reads(session: Session, *, case_id: int | None = None, limit: int = 100, offset: int = 0,
+          in_cases: Any = None) -> list[AuditAccess]:
+    """Entries newest first; ``in_cases`` (a query of case ids) keeps those about these cases only."""
     query = select(AuditAccess)
     if case_id is not None:
         query = query.where(AuditAccess.case_id == case_id)
+    if in_cases is not None:
+        query = query.where(col(AuditAccess.case_id).in_(in_cases))
     return list(session.exec(query.order_by(col(AuditAccess.seq).desc()).offset(offset).limit(limit)).all())

@@ -1,9 +1,11 @@
 """What auditors do: find cases, read them, replay them, step through their history, export them.
 
 Each of these reads is recorded in the access log (engine/access_log.py) with who read what and when,
-after the read itself succeeded. Holders of ``auditor`` and ``admin`` may use them; an admin's reads through
-these doors are recorded too. An auditor's plain reads of a case (``GET /api/cases/{id}``, its events) are
-recorded by :func:`note_read`.
+after the read itself succeeded. Holders of ``auditor`` and ``admin`` may use them (engine/policy.py:
+``audit.case``, ``audit.search``), and only on the cases of the centers they see: an auditor of a center
+reads that center's cases and those of the centers below it, in every door here, searches and exports
+included; an admin's reads through these doors are recorded too. An auditor's plain reads of a case
+(``GET /api/cases/{id}``, its events) are recorded by :func:`note_read`.
 """
 
 from __future__ import annotations
@@ -15,20 +17,23 @@ from typing import Any
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from engine import access_log, centers, export, replay, tracking
-from engine.errors import Forbidden, Invalid
+from engine import access_log, centers, export, policy, replay, tracking
+from engine.errors import Invalid, NotFound
 from engine.settings import Settings
 from engine.users import Actor
 from storage.models import AuditAccess, AuditEvent, Case, User
 from storage.models_centers import Center
 
-ROLES = ("auditor", "admin")
 STATUSES = ("open", "completed", "cancelled")
 
 
-def _require(actor: Actor) -> None:
-    if not actor.has(*ROLES):
-        raise Forbidden(f"this needs one of the roles: {', '.join(ROLES)}")
+def _case_for_audit(session: Session, case_id: int, actor: Actor, settings: Settings) -> None:
+    """NotFound for no such case; Forbidden for a role that does not audit, or a case of another center."""
+    policy.require(actor, "audit.case", settings)
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} does not exist")
+    policy.check_case(session, actor, "audit.case", case, settings)
 
 
 def note_read(*, session: Session, actor: Actor, action: str, case_id: int | None = None,
@@ -39,7 +44,7 @@ def note_read(*, session: Session, actor: Actor, action: str, case_id: int | Non
 
 
 def replay_case(*, session: Session, case_id: int, actor: Actor, settings: Settings) -> replay.ReplayResult:
-    _require(actor)
+    _case_for_audit(session, case_id, actor, settings)
     result = replay.replay_case(session=session, case_id=case_id, settings=settings)
     access_log.record(session=session, actor=actor, action="replay", case_id=case_id,
                       detail={"consistent": result.consistent, "events_replayed": result.events_replayed})
@@ -47,7 +52,7 @@ def replay_case(*, session: Session, case_id: int, actor: Actor, settings: Setti
 
 
 def case_history(*, session: Session, case_id: int, actor: Actor, settings: Settings) -> replay.History:
-    _require(actor)
+    _case_for_audit(session, case_id, actor, settings)
     found = replay.history(session=session, case_id=case_id, settings=settings)
     access_log.record(session=session, actor=actor, action="history", case_id=case_id,
                       detail={"steps": len(found.steps)})
@@ -55,18 +60,21 @@ def case_history(*, session: Session, case_id: int, actor: Actor, settings: Sett
 
 
 def export_case(*, session: Session, case_id: int, actor: Actor, settings: Settings) -> tuple[str, bytes]:
-    _require(actor)
+    _case_for_audit(session, case_id, actor, settings)
     name, data = export.build(session=session, case_id=case_id, actor=actor, settings=settings)
     access_log.record(session=session, actor=actor, action="export", case_id=case_id,
                       detail={"file": name, "bytes": len(data)})
     return name, data
 
 
-def reads(*, session: Session, actor: Actor, case_id: int | None = None, limit: int = 100,
+def reads(*, session: Session, actor: Actor, settings: Settings, case_id: int | None = None, limit: int = 100,
           offset: int = 0) -> list[AuditAccess]:
-    """The access log, newest first; reading it is recorded too."""
-    _require(actor)
-    rows = access_log.reads(session, case_id=case_id, limit=limit, offset=offset)
+    """The access log, newest first; reading it is recorded too. An auditor of a center reads the entries about
+    the cases of their centers (searches and other entries naming no case are for installation-wide staff)."""
+    policy.require(actor, "audit.search", settings)
+    seen = policy.centers_seen(session, actor)
+    in_cases = select(Case.id).where(col(Case.center_id).in_(seen)) if seen is not None else None
+    rows = access_log.reads(session, case_id=case_id, limit=limit, offset=offset, in_cases=in_cases)
     for row in rows:
         session.expunge(row)
     access_log.record(session=session, actor=actor, action="access_log", case_id=case_id,
@@ -98,10 +106,14 @@ class Found:
     officers: list[str]
 
 
-def search(*, session: Session, actor: Actor, query: Search) -> tuple[list[Found], int]:
-    """Cases matching every given filter, newest first, with who acted on each; the search is recorded."""
-    _require(actor)
+def search(*, session: Session, actor: Actor, query: Search, settings: Settings) -> tuple[list[Found], int]:
+    """Cases matching every given filter at the centers the actor sees, newest first, with who acted on each;
+    the search is recorded."""
+    policy.require(actor, "audit.search", settings)
     conditions = _conditions(session, query)
+    seen = policy.centers_seen(session, actor)
+    if seen is not None:
+        conditions.append(col(Case.center_id).in_(seen))
     rows = session.exec(select(Case).where(*conditions).order_by(col(Case.id).desc())
                         .offset(query.offset).limit(query.limit)).all()
     total = int(session.exec(select(func.count()).select_from(Case).where(*conditions)).one())

@@ -15,15 +15,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from engine import clock, processes, workflows
+from engine import clock, policy, processes, workflows
 from engine.bpmn import migrate as bpmn_migrate
 from engine.bpmn import runner
-from engine.errors import Conflict, DomainError, Forbidden, NotFound
+from engine.errors import Conflict, DomainError, NotFound
 from engine.settings import Settings
 from engine.users import Actor
 from storage.models import Case, ProcessVersion
-
-MIGRATE_ROLES = ("analyst", "admin")
 
 
 @dataclass(frozen=True)
@@ -61,8 +59,7 @@ def _open_cases(session: Session, target: ProcessVersion) -> list[tuple[Case, Pr
 
 
 def _check(actor: Actor) -> None:
-    if not actor.has(*MIGRATE_ROLES):
-        raise Forbidden("only analysts and admins migrate cases")
+    policy.require(actor, "services.deploy")
 
 
 def dry_run(*, session: Session, service_code: str, to_version: int, actor: Actor,

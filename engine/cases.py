@@ -9,10 +9,10 @@ from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine import centers, clock, owners, processes, tracking, workflows
+from engine import centers, clock, owners, policy, processes, tracking, workflows
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
-from engine.errors import Conflict, Forbidden, Invalid, NotFound, ScriptOverLimit
+from engine.errors import Conflict, Invalid, NotFound, ScriptOverLimit
 from engine.identity import check_citizen
 from engine.queue import links as queue_links
 from engine.settings import Settings
@@ -51,10 +51,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
     version = processes.latest_version(session, service_code)
     assert version.id is not None
     process = processes.cache.get(session, version.id, settings)
-    start_lanes = set(process.start_lanes)
-    if not (actor.has("admin") or actor.roles & start_lanes):
-        raise Forbidden(f"opening a '{service_code}' case needs one of the roles: "
-                        f"{', '.join(sorted(start_lanes | {'admin'}))}")
+    policy.require(actor, "case.open", settings, lanes=process.start_lanes)
     person = check_citizen(citizen, settings)
     owners.check_open(process, data)
     start_data = {**data, "citizen": person.model_dump(exclude_none=True)}
@@ -98,28 +95,12 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
     return case
 
 
-def check_center(session: Session, case: Case, actor: Actor) -> None:
-    """Forbidden when the case belongs to a center the actor does not see (engine/centers.py): commands that
-    write to a case call this, as reads do through ``can_read``."""
-    if actor.center_id is not None and not centers.sees(session, actor, case.center_id):
-        raise Forbidden("this case belongs to a center you do not see")
-
-
-def can_read(session: Session, case: Case, actor: Actor, settings: Settings) -> bool:
-    if actor.center_id is not None and not centers.sees(session, actor, case.center_id):
-        return False
-    if actor.reads_everything:
-        return True
-    process = processes.cache.get(session, case.process_version_id, settings)
-    return bool(actor.roles & set(process.lanes))
-
-
-def get_case(*, session: Session, case_id: int, actor: Actor, settings: Settings) -> Case:
+def get_case(*, session: Session, case_id: int, actor: Actor, settings: Settings, action: str = "case.read") -> Case:
+    """The case, if the policy lets the actor take ``action`` on it (engine/policy.py: centers, then roles)."""
     case = session.get(Case, case_id)
     if case is None:
         raise NotFound(f"case {case_id} does not exist")
-    if not can_read(session, case, actor, settings):
-        raise Forbidden("your roles do not include a lane of this case's service")
+    policy.check_case(session, actor, action, case, settings)
     return case
 
 
@@ -143,7 +124,7 @@ class CaseFilter:
     offset: int = 0
 
 
-def list_cases(*, session: Session, actor: Actor, filters: CaseFilter) -> tuple[list[Case], int]:
+def list_cases(*, session: Session, actor: Actor, filters: CaseFilter, settings: Settings) -> tuple[list[Case], int]:
     query = select(Case)
     count = select(func.count()).select_from(Case)
     conditions = []
@@ -155,10 +136,10 @@ def list_cases(*, session: Session, actor: Actor, filters: CaseFilter) -> tuple[
         conditions.append(col(Case.tracking_number) == tracking.normalise(filters.tracking_number))
     if filters.national_id:
         conditions.append(col(Case.national_id) == filters.national_id.strip())
-    seen_centers = centers.visible_center_ids(session, actor)
+    seen_centers = policy.centers_seen(session, actor)
     if seen_centers is not None:
         conditions.append(col(Case.center_id).in_(seen_centers))
-    if not actor.reads_everything:
+    if not policy.may(actor, "case.read", settings):  # a lane holder: the services of their lanes only
         visible = [vid for vid, meta in session.exec(select(ProcessVersion.id, ProcessVersion.meta)).all()
                    if actor.roles & set(meta.get("lanes", []))]
         conditions.append(col(Case.process_version_id).in_(visible))
@@ -170,13 +151,12 @@ def list_cases(*, session: Session, actor: Actor, filters: CaseFilter) -> tuple[
 
 
 def cancel_case(*, session: Session, case_id: int, reason: str, actor: Actor, settings: Settings) -> Case:
-    if not actor.has("supervisor", "admin"):
-        raise Forbidden("only supervisors and admins cancel cases")
+    policy.require(actor, "case.cancel", settings)
     if not reason.strip():
         raise Invalid("a reason is required", [{"loc": ["body", "reason"], "field": "reason",
                                                 "msg": "say why the case is cancelled", "type": "missing"}])
     case = load_case(session, case_id)
-    check_center(session, case, actor)
+    policy.check_case(session, actor, "case.cancel", case, settings)
     if case.status != "open":
         raise Conflict(f"the case is already {case.status}")
     process = processes.cache.get(session, case.process_version_id, settings)

@@ -1,8 +1,7 @@
-"""Service centers and who sees which.
+"""Service centers: the tree of governorates, cities and districts, and their holidays.
 
-Centers form a tree: a governorate holds cities, a city holds districts. A user with a center sees that center
-and every center below it; a user without one (and every admin) sees all centers. Cases take the center of the
-clerk who opens them; tasks the center of their case.
+Centers form a tree: a governorate holds cities, a city holds districts. Cases take the center of the clerk who
+opens them; tasks the center of their case. Who sees which center is the access policy's (engine/policy.py).
 """
 
 from __future__ import annotations
@@ -14,16 +13,10 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from engine.errors import Conflict, Invalid, NotFound
-from engine.users import Actor
 from storage.models import User
 from storage.models_centers import CENTER_LEVELS, Center
 
 _PARENT_LEVEL = {"governorate": None, "city": "governorate", "district": "city"}
-
-
-def center_of(actor: Actor) -> int | None:
-    """The center the actor works at, or None (every center: admins, the system, users without one)."""
-    return actor.center_id
 
 
 def tree(session: Session) -> dict[int | None, list[int]]:
@@ -73,21 +66,6 @@ def holidays_of(conn: Connection, center_id: int | None) -> frozenset[date]:
     if center_id is None:
         return frozenset()
     return holiday_map(conn).get(center_id, frozenset())
-
-
-def visible_center_ids(session: Session, actor: Actor) -> set[int] | None:
-    """The centers whose cases and tasks the actor sees; None means all of them (no filter)."""
-    center = center_of(actor)
-    if center is None or actor.has("admin"):
-        return None
-    return below(session, center)
-
-
-def sees(session: Session, actor: Actor, center_id: int | None) -> bool:
-    """Whether the actor sees a case or task of ``center_id`` (one of no center is seen only by those who see
-    every center)."""
-    visible = visible_center_ids(session, actor)
-    return visible is None or center_id in visible
 
 
 def _dates(holidays: list[date] | list[str] | None) -> list[str]:
@@ -146,8 +124,13 @@ def list_centers(session: Session) -> list[Center]:
     return list(session.exec(select(Center).order_by(col(Center.id))).all())
 
 
-def set_user_center(*, session: Session, username: str, center_code: str | None) -> User:
-    """Move a user to a center (``None``: no center, i.e. every center). Their next request sees the change."""
+def set_user_center(*, session: Session, username: str, center_code: str | None,
+                    installation_wide: bool = False) -> User:
+    """Move a user to a center, or (``installation_wide``, on purpose) to none: every center. Their next
+    request sees the change."""
+    if (center_code is None) != installation_wide:
+        raise Invalid("give the center the user works at, or make them installation-wide staff on purpose",
+                      [{"field": "center", "msg": "a center's code, or installation_wide: true (not both)"}])
     user = session.exec(select(User).where(col(User.username) == username)).first()
     if user is None:
         raise NotFound(f"user '{username}' does not exist")

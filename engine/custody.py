@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from engine import cases, processes, workflows
+from engine import cases, policy, processes, workflows
 from engine.bpmn.compiler import CompiledProcess
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.settings import Settings
@@ -85,7 +85,7 @@ def move(*, session: Session, actor: Actor, settings: Settings, case_id: int, ki
          note: str | None = None) -> Original:
     """Record that the original of ``kind`` goes to ``to``; one commit, an audit event."""
     case = cases.load_case(session, case_id)
-    cases.check_center(session, case, actor)
+    policy.require_center(session, actor, case.center_id)
     process = processes.cache.get(session, case.process_version_id, settings)
     _check_kind(process, kind)
     places = [FRONT_DESK, *departments(process, settings), RETURNED, ARCHIVED]
@@ -124,7 +124,7 @@ def move(*, session: Session, actor: Actor, settings: Settings, case_id: int, ki
 def confirm_receipt(*, session: Session, actor: Actor, settings: Settings, case_id: int, kind: str) -> Original:
     """Someone where the original was sent confirms it arrived; one commit, an audit event."""
     case = cases.load_case(session, case_id)
-    cases.check_center(session, case, actor)
+    policy.require_center(session, actor, case.center_id)
     _check_kind(processes.cache.get(session, case.process_version_id, settings), kind)
     with write_lock(session):
         case = workflows.lock_case(session, case_id)

@@ -70,5 +70,6 @@ def ensure_demo_users(session: Session, settings: Settings) -> list[tuple[str, l
     for username, full_name, roles, center in DEMO_USERS:
         if session.exec(select(User.id).where(User.username == username)).first() is None:
             create_user(session=session, username=username, password=DEMO_PASSWORD, full_name=full_name,
-                        roles=roles, settings=settings, center_id=centers[center] if center else None)
+                        roles=roles, settings=settings, center_id=centers[center] if center else None,
+                        installation_wide=not center)
     return [(u, r) for u, _, r, _ in DEMO_USERS]

@@ -18,9 +18,9 @@ from typing import Protocol
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from engine import centers, files, processes, workflows
+from engine import files, policy, processes, workflows
 from engine.bpmn.compiler import CompiledProcess
-from engine.cases import check_center, load_case
+from engine.cases import load_case
 from engine.errors import Conflict, Corrupted, Forbidden, Invalid, NotFound, TooLarge
 from engine.settings import Settings
 from engine.users import Actor
@@ -52,9 +52,9 @@ class FormPart(Protocol):
 
 
 def may_read(actor: Actor, process: CompiledProcess, settings: Settings, uploaded_by: str | None = None) -> bool:
-    """Who may see a case's scans: the lanes of its process, auditors and supervisors, the front desk (which
-    scanned them), and the uploader. Admins administer: they read scans only if they hold a lane."""
-    return (bool(actor.roles & set(process.lanes)) or actor.has("auditor", "supervisor", settings.front_desk_role)
+    """Who may see a case's scans (the policy's ``case.papers``, engine/policy.py), and the uploader. Admins
+    administer: they read scans only if they hold a lane."""
+    return (policy.may(actor, "case.papers", settings, lanes=process.lanes)
             or (uploaded_by is not None and actor.username == uploaded_by))
 
 
@@ -65,8 +65,7 @@ def _readable_case(session: Session, case_id: int, actor: Actor, settings: Setti
     if row is None:
         raise NotFound(f"case {case_id} does not exist")
     version_id, center_id = row
-    if actor.center_id is not None and not centers.sees(session, actor, center_id):
-        raise Forbidden("this case belongs to a center you do not see")
+    policy.require_center(session, actor, center_id)
     process = processes.cache.get(session, version_id, settings)
     if not may_read(actor, process, settings, uploaded_by):
         raise Forbidden("the scans of a case are for its lanes, auditors, supervisors and the front desk")
@@ -89,10 +88,8 @@ def upload(*, session: Session, actor: Actor, settings: Settings, store: ObjectS
     ``size_hint``: the form's length when known, an upper bound of the file's size."""
     case = load_case(session, case_id)
     assert case.id is not None
-    check_center(session, case, actor)
+    policy.check_case(session, actor, "case.scan", case, settings)
     process = processes.cache.get(session, case.process_version_id, settings)
-    if not actor.roles & set(process.lanes):
-        raise Forbidden(f"scanning papers into this case needs one of its lanes: {', '.join(process.lanes)}")
     if case.status != "open":
         raise Conflict(f"the case is {case.status}: no more papers can be added to it")
     kinds = [d.kind for d in process.service.documents]

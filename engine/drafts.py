@@ -17,15 +17,13 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine import clock, processes
+from engine import clock, policy, processes
 from engine.bpmn.compiler import ALLOWED_SUFFIXES, PackageRefused, compile_package, content_hash
-from engine.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
+from engine.errors import Conflict, Invalid, NotFound, TooLarge
 from engine.refusals_ar import with_arabic
 from engine.settings import Settings
 from engine.users import Actor
 from storage.models import ProcessVersion, ServiceDraft
-
-ROLES = processes.DEPLOY_ROLES
 
 
 @dataclass(frozen=True)
@@ -46,8 +44,7 @@ class Draft:
 
 
 def _check(actor: Actor) -> None:
-    if not actor.has(*ROLES):
-        raise Forbidden("only analysts and admins edit services")
+    policy.require(actor, "services.deploy")
 
 
 def _newest(session: Session, service_code: str) -> ProcessVersion | None:

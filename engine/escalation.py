@@ -29,7 +29,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from engine import calendars, centers, clock, processes, sla_events, workflows
+from engine import calendars, centers, clock, policy, processes, sla_events, workflows
 from engine.cases import load_case
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.service_info import Escalation
@@ -189,17 +189,8 @@ def _escalate(session: Session, moment: datetime, row: Any, rules: Escalation, t
 
 # --- the overdue queue and reassignment ---------------------------------------------------------------------
 
-def escalation_roles(session: Session) -> set[str]:
-    """Roles named by any live service's escalation levels."""
-    roles: set[str] = set()
-    for service in session.exec(select(ProcessVersion.service).where(col(ProcessVersion.retired).is_(False))).all():
-        for level in ((service or {}).get("escalation") or {}).get("levels") or []:
-            roles.add(level["role"])
-    return roles
-
-
-def _may_supervise(session: Session, actor: Actor) -> bool:
-    return actor.has(*SUPERVISING) or bool(actor.roles & escalation_roles(session))
+def _may_supervise(session: Session, actor: Actor, settings: Settings) -> bool:
+    return policy.may(actor, "tasks.overdue", settings, escalation=policy.escalation_roles(session))
 
 
 def _escalated_to_actor(session: Session, task: Any, actor: Actor, settings: Settings) -> bool:
@@ -218,12 +209,12 @@ def _escalated_to_actor(session: Session, task: Any, actor: Actor, settings: Set
 def overdue(*, session: Session, actor: Actor, settings: Settings, now: datetime | None = None,
             service_code: str | None = None, limit: int = 100, offset: int = 0) -> list[Any]:
     """Ready tasks past their due time that the actor supervises, most overdue first (plain rows)."""
-    if not _may_supervise(session, actor):
+    if not _may_supervise(session, actor, settings):
         raise Forbidden("the overdue queue is for supervisors (and the roles tasks are escalated to)")
     moment = now or clock.now()
     query = select(_TASKS).where(_TASKS.c.state == "ready", _TASKS.c.due_at.is_not(None),
                                  _TASKS.c.due_at < moment)
-    visible = centers.visible_center_ids(session, actor)
+    visible = policy.centers_seen(session, actor)
     if visible is not None:
         query = query.where(_TASKS.c.center_id.in_(visible))
     if service_code:
@@ -246,9 +237,7 @@ def reassign(*, session: Session, task_id: str, to: str | None, actor: Actor, se
     task = session.get(Task, task_id)
     if task is None:
         raise NotFound(f"task {task_id} does not exist")
-    visible = centers.visible_center_ids(session, actor)
-    if visible is not None and task.center_id not in visible:
-        raise Forbidden("this task belongs to a center you do not see")
+    policy.require_center(session, actor, task.center_id)
     if not _escalated_to_actor(session, task, actor, settings):
         raise Forbidden("only supervisors (and the role a task was escalated to) reassign tasks")
     if task.state != "ready":

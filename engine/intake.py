@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlmodel import Session
 
-from engine import audit, processes, workflows
+from engine import audit, policy, processes, workflows
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess, UserTaskInfo
 from engine.cases import process_failed
-from engine.errors import Forbidden, Invalid
+from engine.errors import Invalid
 from engine.identity import check_citizen
 from engine.settings import Settings
 from engine.users import Actor
@@ -20,19 +20,19 @@ from forms import ownership
 from forms.validation import form_errors
 
 
-def may_open(actor: Actor, start_lanes: set[str] | frozenset[str]) -> bool:
-    """The rule of ``cases.open_case``: holders of the lanes a new case reaches first, and admins."""
-    return actor.has("admin") or bool(actor.roles & set(start_lanes))
+def may_open(actor: Actor, start_lanes: set[str] | frozenset[str], settings: Settings) -> bool:
+    """The policy's ``case.open`` (engine/policy.py): holders of the lanes a new case reaches first, admins."""
+    return policy.may(actor, "case.open", settings, lanes=start_lanes)
 
 
-def catalog(session: Session, actor: Actor) -> list[dict[str, Any]]:
+def catalog(session: Session, actor: Actor, settings: Settings) -> list[dict[str, Any]]:
     """The live services this actor may open, as ``processes.list_services`` describes them."""
     latest = {}
     for row in processes.list_versions(session):
         if not row.retired:
             latest[row.service_code] = row
     return [processes.service_summary(row) for row in latest.values()
-            if may_open(actor, set(row.meta.get("start_lanes", [])))]
+            if may_open(actor, set(row.meta.get("start_lanes", [])), settings)]
 
 
 def intake_tasks(process: CompiledProcess) -> list[UserTaskInfo]:
@@ -65,9 +65,7 @@ def preview(*, session: Session, service_code: str, citizen: dict[str, Any], dat
     version = processes.latest_version(session, service_code)
     assert version.id is not None
     process = processes.cache.get(session, version.id, settings)
-    if not may_open(actor, process.start_lanes):
-        raise Forbidden(f"opening a '{service_code}' case needs one of the roles: "
-                        f"{', '.join(sorted(process.start_lanes | {'admin'}))}")
+    policy.require(actor, "case.open", settings, lanes=process.start_lanes)
     person = check_citizen(citizen, settings)
     problems = check_intake(process, data)
     if problems:

@@ -12,16 +12,14 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine import process_tests
+from engine import policy, process_tests
 from engine.bpmn import runner
 from engine.bpmn.compiler import PATHS_FILE, CompiledProcess, PackageRefused, compile_package, content_hash
-from engine.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.errors import Conflict, Invalid, NotFound
 from engine.refusals_ar import with_arabic
 from engine.settings import Settings
 from engine.users import Actor
 from storage.models import ProcessVersion
-
-DEPLOY_ROLES = ("analyst", "admin")
 
 
 class ProcessCache:
@@ -85,8 +83,7 @@ def decode_files(files: dict[str, str]) -> dict[str, bytes]:
 def deploy(*, session: Session, files: dict[str, bytes], actor: Actor, settings: Settings
            ) -> tuple[ProcessVersion, bool]:
     """Store a new version, or return the existing one with the same content. ``(version, created)``."""
-    if not actor.has(*DEPLOY_ROLES):
-        raise Forbidden("only analysts and admins deploy processes")
+    policy.require(actor, "services.deploy")
     sha = content_hash(files)
     existing = session.exec(select(ProcessVersion).where(ProcessVersion.sha256 == sha)).first()
     if existing is not None:

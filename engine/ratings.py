@@ -3,6 +3,10 @@
 The link sent when a case completes carries a token: an HMAC of the tracking number under a key derived from
 the installation's secret. Whoever holds the link may rate that one case and no other; a wrong token gets the
 same answer as an unknown case, so the link reveals nothing about other numbers.
+
+A rating is the citizen's: besides the link, only the front desk of the case's center may hand the counter's
+tablet to the citizen (engine/policy.py ``rating.desk``). No other role casts one, whatever it may read: an
+auditor or a supervisor who could would use up the citizen's one rating.
 """
 
 from __future__ import annotations
@@ -124,9 +128,9 @@ def rate(*, session: Session, tracking_number: str, token: str, rating: RatingIn
 
 def rate_at_desk(*, session: Session, case_id: int, rating: RatingInput, actor: Actor,
                  settings: Settings) -> Rating:
-    """The citizen rates on the counter's tablet, on a page a clerk who may read the case opened."""
+    """The citizen rates on the counter's tablet, on a page the front desk of the case's center opened."""
+    case = cases.get_case(session=session, case_id=case_id, actor=actor, settings=settings, action="rating.desk")
     given = check_input(rating, settings)
-    case = cases.get_case(session=session, case_id=case_id, actor=actor, settings=settings)
     return _store(session, case, given, channel="desk", opened_by=actor.username)
 
 

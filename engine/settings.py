@@ -193,6 +193,10 @@ class Settings(BaseSettings):
     # Every field has an owner (forms/ownership.py): the citizen's contact details change only by an audited
     # correction (engine/citizen_correction.py), whose reason is kept in the audit trail.
     correction_reason_max_chars: int = Field(default=1000, ge=1, le=5000)
+    # Access policy (engine/policy.py, docs/security.md): the display board's event streams one client address
+    # may hold open at once in one API process; one more is refused (429), so nobody can hold the server's
+    # connections with a loop of streams.
+    queue_board_streams_per_client: int = Field(default=4, ge=1)
 
     @model_validator(mode="after")
     def _queue_weights(self) -> Settings:

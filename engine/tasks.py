@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from engine import centers, checklist, clock, owners, processes, workflows
+from engine import checklist, clock, owners, policy, processes, workflows
 from engine.bpmn import runner
 from engine.cases import load_case, process_failed
-from engine.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.errors import Conflict, Invalid, NotFound
 from engine.settings import Settings
 from engine.users import Actor
 from forms.validation import form_errors
@@ -31,7 +31,7 @@ def inbox(*, session: Session, actor: Actor, service_code: str | None = None, la
         return []
     tasks = Task.__table__  # type: ignore[attr-defined]
     query = select(tasks).where(tasks.c.state == "ready", tasks.c.lane.in_(lanes))
-    seen_centers = centers.visible_center_ids(session, actor)
+    seen_centers = policy.centers_seen(session, actor)
     if seen_centers is not None:
         query = query.where(tasks.c.center_id.in_(seen_centers))
     if service_code:
@@ -40,19 +40,18 @@ def inbox(*, session: Session, actor: Actor, service_code: str | None = None, la
     return list(session.connection().execute(query).all())
 
 
-def _task_for(session: Session, task_id: str, actor: Actor) -> Task:
+def task_for(*, session: Session, task_id: str, actor: Actor, settings: Settings | None = None,
+             action: str = "task.act") -> Task:
+    """The task, if the policy lets the actor take ``action`` on it (engine/policy.py: its lane, its center)."""
     task = session.get(Task, task_id)
     if task is None:
         raise NotFound(f"task {task_id} does not exist")
-    if task.lane not in actor.roles:
-        raise Forbidden(f"this task belongs to the lane '{task.lane}', which is not one of your roles")
-    if actor.center_id is not None and not centers.sees(session, actor, task.center_id):
-        raise Forbidden("this task belongs to a center you do not see")
+    policy.check_task(session, actor, action, task, settings)
     return task
 
 
-def claim(*, session: Session, task_id: str, actor: Actor) -> Task:
-    task = _task_for(session, task_id, actor)
+def claim(*, session: Session, task_id: str, actor: Actor, settings: Settings | None = None) -> Task:
+    task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
     if task.state != "ready":
         raise Conflict(f"the task is already {task.state}")
     if task.claimed_by == actor.username:
@@ -62,8 +61,8 @@ def claim(*, session: Session, task_id: str, actor: Actor) -> Task:
     return _set_claim(session, task, actor, actor.username, "task_claimed")
 
 
-def unclaim(*, session: Session, task_id: str, actor: Actor) -> Task:
-    task = _task_for(session, task_id, actor)
+def unclaim(*, session: Session, task_id: str, actor: Actor, settings: Settings | None = None) -> Task:
+    task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
     if task.state != "ready":
         raise Conflict(f"the task is already {task.state}")
     if task.claimed_by is None:
@@ -96,7 +95,7 @@ def _write_claim(session: Session, task: Task, actor: Actor, to: str | None, kin
 
 def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Actor,
              settings: Settings) -> Case:
-    task = _task_for(session, task_id, actor)
+    task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
     if task.state != "ready":
         raise Conflict(f"the task is already {task.state}")
     if task.claimed_by is not None and task.claimed_by != actor.username:

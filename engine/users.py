@@ -1,8 +1,9 @@
 """Users, roles, passwords and bearer tokens.
 
-Built-in roles: ``admin`` (users and processes), ``analyst`` (processes), ``supervisor`` (reads every case,
-cancels), ``auditor`` (reads every case and its events, changes nothing). Every other role is a lane name:
-holding it lets a user act on the user tasks drawn in that lane.
+Built-in roles: ``admin`` (users and processes), ``analyst`` (processes), ``supervisor`` (reads the cases of
+their centers, cancels), ``auditor`` (reads the cases of their centers and their events, changes nothing).
+Every other role is a lane name: holding it lets a user act on the user tasks drawn in that lane. What each
+may do is the access policy's (engine/policy.py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from engine.throttle import FailureWindow
 from storage.models import User
 
 BUILTIN_ROLES = frozenset({"admin", "analyst", "supervisor", "auditor"})
-READ_ALL_ROLES = frozenset({"admin", "supervisor", "auditor"})
 _ROLE = re.compile(r"^[^\s,][^,]{0,99}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 
@@ -50,23 +50,26 @@ class Actor:
     username: str
     roles: frozenset[str] = field(default_factory=frozenset)
     full_name: str = ""
-    # The service center the user works at (engine/centers.py); None = every center.
+    # The service center the user works at (engine/centers.py); None = installation-wide staff (every center).
     center_id: int | None = None
 
     def has(self, *roles: str) -> bool:
         return any(r in self.roles for r in roles)
-
-    @property
-    def reads_everything(self) -> bool:
-        return bool(self.roles & READ_ALL_ROLES)
 
 
 SYSTEM = Actor("system", frozenset({"system"}), "Shubbak")
 
 
 def create_user(*, session: Session, username: str, password: str, full_name: str, roles: list[str],
-                settings: Settings, center_id: int | None = None) -> User:
+                settings: Settings, center_id: int | None = None, installation_wide: bool = False) -> User:
+    """Add a user who works at ``center_id``, or, only when ``installation_wide`` says so on purpose, one who
+    sees every center (engine/policy.py): forgetting the center must not open every center's cases."""
     problems = []
+    if center_id is None and not installation_wide:
+        problems.append({"field": "center", "msg": "give the center the user works at, or create installation-wide "
+                         "staff on purpose (installation_wide)"})
+    if center_id is not None and installation_wide:
+        problems.append({"field": "center", "msg": "a user works at one center or is installation-wide, not both"})
     if not _USERNAME.match(username):
         problems.append({"field": "username", "msg": "2 to 64 letters, digits or . _ @ -"})
     if len(password) < 8:

@@ -14,16 +14,16 @@ from lxml import etree
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from engine import policy
 from engine.bpmn.safe_xml import parse_untrusted_xml
-from engine.errors import Forbidden, NotFound
-from engine.processes import DEPLOY_ROLES, decode_files
+from engine.errors import NotFound
+from engine.processes import decode_files
 from engine.settings import Settings
 from engine.users import Actor
 from storage.models import ProcessVersion
 
 _DI = ("http://www.omg.org/spec/BPMN/20100524/DI", "http://www.omg.org/spec/DD/20100524/DI",
        "http://www.omg.org/spec/DD/20100524/DC", "https://www.omg.org/spec/DMN/20191111/DMNDI/")
-READ_ROLES = ("analyst", "admin", "auditor")
 
 
 def get_version(session: Session, service_code: str, version: int) -> ProcessVersion:
@@ -38,8 +38,7 @@ def diff_versions(*, session: Session, service_code: str, a: int, b: int, actor:
                   settings: Settings) -> dict[str, Any]:
     """What changed from version ``a`` to ``b``: diagram elements by id (added, removed, changed with what
     changed: name, type, lane, attributes, content such as conditions and scripts), forms and service.toml."""
-    if not actor.has(*READ_ROLES):
-        raise Forbidden("only analysts, admins and auditors compare versions")
+    policy.require(actor, "services.read")
     old, new = get_version(session, service_code, a), get_version(session, service_code, b)
     old_files, new_files = decode_files(old.files), decode_files(new.files)
     old_el, new_el = _elements(old_files, settings), _elements(new_files, settings)
@@ -115,8 +114,7 @@ def _content(el: Any) -> str:
 
 def retire_version(*, session: Session, service_code: str, version: int, actor: Actor) -> ProcessVersion:
     """Stop new cases on one version; open cases keep running. Retiring twice is harmless."""
-    if not actor.has(*DEPLOY_ROLES):
-        raise Forbidden("only analysts and admins retire versions")
+    policy.require(actor, "services.deploy")
     row = get_version(session, service_code, version)
     row.retired = True
     session.add(row)
@@ -127,8 +125,7 @@ def retire_version(*, session: Session, service_code: str, version: int, actor: 
 
 def retire_service(*, session: Session, service_code: str, actor: Actor) -> list[ProcessVersion]:
     """Retire every version of a service: it takes no new cases and leaves the list of services."""
-    if not actor.has(*DEPLOY_ROLES):
-        raise Forbidden("only analysts and admins retire services")
+    policy.require(actor, "services.deploy")
     found = session.exec(select(ProcessVersion.id).where(ProcessVersion.service_code == service_code)).first()
     if found is None:
         raise NotFound(f"no service '{service_code}'")

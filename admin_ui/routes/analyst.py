@@ -13,8 +13,8 @@ from sqlmodel import Session, select
 from admin_ui import session as cookie
 from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, Viewer, redirect, render, settings_of
-from engine import case_migration, drafts, processes, versions
+from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, Viewer, allow, redirect, render, settings_of
+from engine import case_migration, policy, processes, versions
 from engine.errors import Forbidden, NotFound
 from engine.refusals_ar import migration_reason_ar
 from storage.models import ProcessVersion, ServiceDraft
@@ -23,7 +23,7 @@ router = APIRouter(route_class=PageRoute)
 
 
 def analyst(viewer: Viewer) -> None:
-    if not viewer.signed_in.has(*drafts.ROLES):
+    if not policy.may(viewer.signed_in, "services.deploy"):
         raise Forbidden(N_("These pages are for analysts."))
 
 
@@ -34,7 +34,7 @@ def _versions(db: Session, code: str) -> list[ProcessVersion]:
     return rows
 
 
-@router.get("/services")
+@router.get("/services", dependencies=[allow("services.deploy")])
 def service_list(request: Request, viewer: SignedIn, db: DbSession) -> HTMLResponse:
     analyst(viewer)
     newest: dict[str, ProcessVersion] = {}
@@ -48,7 +48,7 @@ def service_list(request: Request, viewer: SignedIn, db: DbSession) -> HTMLRespo
                   labels=load_labels(db))
 
 
-@router.get("/services/{code}")
+@router.get("/services/{code}", dependencies=[allow("services.deploy")])
 def service_page(request: Request, code: str, viewer: SignedIn, db: DbSession, a: int | None = None,
                  b: int | None = None) -> HTMLResponse:
     analyst(viewer)
@@ -64,7 +64,7 @@ def service_page(request: Request, code: str, viewer: SignedIn, db: DbSession, a
                   b=b if b is not None else numbers[-1], labels=load_labels(db))
 
 
-@router.post("/services/{code}/versions/{version}/retire")
+@router.post("/services/{code}/versions/{version}/retire", dependencies=[allow("services.deploy")])
 def retire_version(request: Request, code: str, version: int, form: CheckedForm, viewer: SignedIn,
                    db: DbSession) -> Response:
     analyst(viewer)
@@ -74,7 +74,7 @@ def retire_version(request: Request, code: str, version: int, form: CheckedForm,
     return redirect(f"/services/{code}")
 
 
-@router.post("/services/{code}/retire")
+@router.post("/services/{code}/retire", dependencies=[allow("services.deploy")])
 def retire_service(request: Request, code: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
     analyst(viewer)
     versions.retire_service(session=db, service_code=code, actor=viewer.signed_in)
@@ -82,7 +82,7 @@ def retire_service(request: Request, code: str, form: CheckedForm, viewer: Signe
     return redirect(f"/services/{code}")
 
 
-@router.get("/services/{code}/migrations")
+@router.get("/services/{code}/migrations", dependencies=[allow("services.deploy")])
 def migration_page(request: Request, code: str, viewer: SignedIn, db: DbSession, to: int | None = None) -> HTMLResponse:
     """The dry run: every open case of an older version, movable or not and why."""
     analyst(viewer)
@@ -95,7 +95,7 @@ def migration_page(request: Request, code: str, viewer: SignedIn, db: DbSession,
                   labels=load_labels(db), why=_why(viewer))
 
 
-@router.post("/services/{code}/migrations")
+@router.post("/services/{code}/migrations", dependencies=[allow("services.deploy")])
 def migrate(request: Request, code: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> HTMLResponse:
     """Move every movable case, each in its own transaction; the page shows each case's result."""
     analyst(viewer)

@@ -12,6 +12,7 @@ from admin_ui.pages import (
     DbSession,
     PageRoute,
     Viewer,
+    allow,
     redirect,
     render,
     safe_next,
@@ -28,19 +29,19 @@ def home_of(viewer: Viewer) -> str:
     return viewer.nav[0][0] if viewer.nav else "/cases"
 
 
-@router.get("/")
+@router.get("/", dependencies=[allow("public")])
 def home(viewer: CurrentViewer) -> Response:
     return redirect(home_of(viewer) if viewer.actor else "/login")
 
 
-@router.get("/login")
+@router.get("/login", dependencies=[allow("public")])
 def login_page(request: Request, viewer: CurrentViewer, next: str = "") -> Response:  # noqa: A002 - the usual name
     if viewer.actor is not None:
         return redirect(safe_next(next, home_of(viewer)))
     return render(request, "login.html", next=safe_next(next, ""), error=None, username="")
 
 
-@router.post("/login")
+@router.post("/login", dependencies=[allow("public")])
 def login(request: Request, form: CheckedForm, db: DbSession, viewer: CurrentViewer) -> Response:
     username = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
@@ -54,14 +55,14 @@ def login(request: Request, form: CheckedForm, db: DbSession, viewer: CurrentVie
     return redirect(target or "/")
 
 
-@router.post("/logout")
+@router.post("/logout", dependencies=[allow("public")])
 def logout(request: Request, _form: CheckedForm, viewer: CurrentViewer) -> Response:
     cookie.sign_out(request)
     cookie.flash(request, viewer.lang.gettext("You have signed out."))
     return redirect("/login")
 
 
-@router.post("/preferences")
+@router.post("/preferences", dependencies=[allow("public")])
 def preferences(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> Response:
     """The language switch (and calendar): remembered on the user, or in the session before signing in."""
     language = str(form.get("language", "")) or None

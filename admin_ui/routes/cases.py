@@ -19,12 +19,13 @@ from admin_ui.pages import (
     PageRoute,
     SignedIn,
     Viewer,
+    allow,
     redirect,
     render,
     settings_of,
 )
 from admin_ui.timeline import full_names, story
-from engine import auditors, cases, citizen_correction, processes, tracking
+from engine import auditors, cases, citizen_correction, policy, processes, tracking
 from engine.errors import Forbidden, Invalid, NotFound
 from engine.messages import outbox
 from engine.settings import Settings
@@ -43,7 +44,7 @@ MESSAGE_STATUSES = {"pending": N_("Waiting to be sent"), "sending": N_("Being se
 MESSAGE_CHANNELS = {"sms": N_("SMS"), "email": N_("E-mail")}
 
 
-@router.get("/cases")
+@router.get("/cases", dependencies=[allow("cases.list")])
 def case_list(request: Request, viewer: SignedIn, db: DbSession, q: str = "", status: str = "") -> HTMLResponse:
     """Recent cases the reader may see; ``q`` finds a tracking number or a citizen's national ID."""
     actor = viewer.signed_in
@@ -53,14 +54,14 @@ def case_list(request: Request, viewer: SignedIn, db: DbSession, q: str = "", st
         base.tracking_number = query
     elif query:
         base.national_id = query
-    rows, total = cases.list_cases(session=db, actor=actor, filters=base)
+    rows, total = cases.list_cases(session=db, actor=actor, filters=base, settings=settings_of(request))
     if query and not rows and base.tracking_number:  # digits that happen to pass the check: try an ID too
         base.tracking_number, base.national_id = None, query
-        rows, total = cases.list_cases(session=db, actor=actor, filters=base)
+        rows, total = cases.list_cases(session=db, actor=actor, filters=base, settings=settings_of(request))
     return render(request, "cases.html", rows=rows, total=total, q=q, status=status, labels=load_labels(db))
 
 
-@router.get("/cases/{case_id}")
+@router.get("/cases/{case_id}", dependencies=[allow("case.read")])
 def case_page(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -> HTMLResponse:
     return _case_page(request, case_id, viewer, db)
 
@@ -90,7 +91,8 @@ def _case_page(request: Request, case_id: int, viewer: Viewer, db: DbSession, st
                   timeline=story(events, process.forms, labels, case.service_code, lang, full_names(db, events),
                                  {d.kind: d.ar if lang.code == "ar" else d.en for d in process.service.documents}),
                   has_diagram=diagram.bpmn_of(version) is not None, done_ids=done, current_ids=current,
-                  can_travel=actor.has(*auditors.ROLES),
+                  can_travel=policy.may(actor, "audit.case"),
+                  can_rate=policy.may_on_case(db, actor, "rating.desk", case, settings),
                   messages=outbox.for_case(db.connection(), case.id), message_stages=MESSAGE_STAGES,
                   message_statuses=MESSAGE_STATUSES, message_channels=MESSAGE_CHANNELS,
                   **documents.panel(db, case, process.lanes, actor, settings, lang),
@@ -114,7 +116,7 @@ def _correction_form(case: Case, actor: Actor, settings: Settings, lang: Lang,
             "error": errors.get("")}
 
 
-@router.post("/cases/{case_id}/citizen-correction")
+@router.post("/cases/{case_id}/citizen-correction", dependencies=[allow("case.correct")])
 def correct_citizen(request: Request, case_id: int, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
     """The front desk or a supervisor corrects the citizen's contact details, saying why (docs/security.md)."""
     lang = viewer.lang
@@ -142,14 +144,14 @@ def correct_citizen(request: Request, case_id: int, form: CheckedForm, viewer: S
     return redirect(f"/cases/{case_id}")
 
 
-@router.get("/cases/{case_id}/diagram.bpmn")
+@router.get("/cases/{case_id}/diagram.bpmn", dependencies=[allow("case.read")])
 def case_diagram(request: Request, case_id: int, viewer: SignedIn, db: DbSession,
                  version_id: int | None = None) -> Response:
     """The case's diagram; ``version_id`` an earlier version of its service (for the auditors' time travel)."""
     actor = viewer.signed_in
     case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=settings_of(request))
     wanted = case.process_version_id if version_id is None else version_id
-    if wanted != case.process_version_id and not actor.has(*auditors.ROLES):
+    if wanted != case.process_version_id and not policy.may(actor, "audit.case"):
         raise Forbidden(N_("Earlier versions of the diagram are for auditors."))
     version = db.get(ProcessVersion, wanted)
     if version is not None and version.service_code != case.service_code:
@@ -160,7 +162,7 @@ def case_diagram(request: Request, case_id: int, viewer: SignedIn, db: DbSession
     return Response(content, media_type="application/xml", headers=SECURITY_HEADERS)
 
 
-@router.get("/cases/{case_id}/history")
+@router.get("/cases/{case_id}/history", dependencies=[allow("audit.case")])
 def case_history(request: Request, case_id: int, viewer: SignedIn, db: DbSession, step: int = 1) -> HTMLResponse:
     """Time travel for auditors: the case as it stood after each event, with the diagram, data and diff."""
     settings = settings_of(request)

@@ -15,7 +15,7 @@ from admin_ui import documents, forms, qr
 from admin_ui import session as cookie
 from admin_ui.i18n import N_, Lang, ltr
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, redirect, render, settings_of
+from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, allow, redirect, render, settings_of
 from engine import cases, intake, processes, tasks
 from engine.bpmn.compiler import CompiledProcess
 from engine.errors import DomainError, Forbidden, Invalid
@@ -40,27 +40,27 @@ def _matches(query: str, service: dict[str, Any]) -> bool:
     return all(word in haystack for word in _fold(query).split())
 
 
-def _catalog(db: DbSession, actor: Actor) -> list[dict[str, Any]]:
-    services = intake.catalog(db, actor)
+def _catalog(request: Request, db: DbSession, actor: Actor) -> list[dict[str, Any]]:
+    services = intake.catalog(db, actor, settings_of(request))
     if not services:
         raise Forbidden(N_("The front desk is for the roles that register requests."))
     return services
 
 
-def _earlier(db: DbSession, actor: Actor, national_id: str) -> list[Case]:
+def _earlier(request: Request, db: DbSession, actor: Actor, national_id: str) -> list[Case]:
     if not national_id.strip():
         return []
-    rows, _total = cases.list_cases(session=db, actor=actor, filters=cases.CaseFilter(national_id=national_id,
-                                                                                       limit=20))
+    rows, _total = cases.list_cases(session=db, actor=actor, settings=settings_of(request),
+                                    filters=cases.CaseFilter(national_id=national_id, limit=20))
     return rows
 
 
-@router.get("/desk")
+@router.get("/desk", dependencies=[allow("desk.register")])
 def desk(request: Request, viewer: SignedIn, db: DbSession, national_id: str = "", q: str = "",
          ticket: str = "") -> HTMLResponse:
     actor = viewer.signed_in
-    services = _catalog(db, actor)
-    earlier = _earlier(db, actor, national_id)
+    services = _catalog(request, db, actor)
+    earlier = _earlier(request, db, actor, national_id)
     return render(request, "desk.html", services=[s for s in services if _matches(q, s)], q=q,
                   national_id=national_id.strip(), earlier=earlier, labels=load_labels(db),
                   searched=bool(national_id.strip()), ticket=ticket.strip()[:16])
@@ -70,7 +70,7 @@ def _process(db: DbSession, request: Request, service_code: str, actor: Actor) -
     version = processes.latest_version(db, service_code)
     assert version.id is not None
     process = processes.cache.get(db, version.id, settings_of(request))
-    if not intake.may_open(actor, process.start_lanes):
+    if not intake.may_open(actor, process.start_lanes, settings_of(request)):
         raise Forbidden(N_("Your roles do not register requests of this service."))
     return process
 
@@ -89,19 +89,19 @@ def _intake_page(request: Request, process: CompiledProcess, lang: Lang, citizen
                   scan_errors=scan_errors or {}, ticket=ticket)
 
 
-@router.get("/desk/{service_code}")
+@router.get("/desk/{service_code}", dependencies=[allow("desk.register")])
 def intake_page(request: Request, service_code: str, viewer: SignedIn, db: DbSession,
                 national_id: str = "", ticket: str = "") -> HTMLResponse:
     actor = viewer.signed_in
     process = _process(db, request, service_code, actor)
-    earlier = _earlier(db, actor, national_id)
+    earlier = _earlier(request, db, actor, national_id)
     citizen = {"national_id": national_id.strip()}
     if earlier:  # prefill from the citizen's latest case
         citizen.update(full_name=earlier[0].citizen_name, phone=earlier[0].phone)
     return _intake_page(request, process, viewer.lang, citizen, {}, {}, {}, ticket=ticket.strip()[:16])
 
 
-@router.post("/desk/{service_code}")
+@router.post("/desk/{service_code}", dependencies=[allow("desk.register")])
 async def register(request: Request, service_code: str, form: CheckedForm, viewer: SignedIn,
                    db: DbSession) -> Response:
     return await run_in_threadpool(_register, request, service_code, form, viewer.signed_in, viewer.lang, db)
@@ -163,7 +163,7 @@ def _reasons(exc: DomainError, lang: Lang) -> list[str]:
     return words or [exc.message]
 
 
-@router.get("/cases/{case_id}/receipt")
+@router.get("/cases/{case_id}/receipt", dependencies=[allow("case.read")])
 def receipt(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -> HTMLResponse:
     settings = settings_of(request)
     case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings)

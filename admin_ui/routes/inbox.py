@@ -13,11 +13,22 @@ from admin_ui import documents, forms
 from admin_ui import session as cookie
 from admin_ui.i18n import ltr
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, Viewer, redirect, render, safe_next, settings_of
+from admin_ui.pages import (
+    CheckedForm,
+    DbSession,
+    PageRoute,
+    SignedIn,
+    Viewer,
+    allow,
+    redirect,
+    render,
+    safe_next,
+    settings_of,
+)
 from admin_ui.timeline import earlier_steps, full_names
 from engine import cases, processes, tasks
-from engine.errors import DomainError, Forbidden, Invalid, NotFound
-from storage.models import AuditEvent, Task
+from engine.errors import DomainError, Invalid
+from storage.models import AuditEvent
 
 router = APIRouter(route_class=PageRoute)
 STATUSES = ("all", "unclaimed", "mine", "due_soon", "overdue")
@@ -30,7 +41,7 @@ def _overdue(row: Any, now: datetime) -> bool:
     return (due if due.tzinfo else due.replace(tzinfo=UTC)) < now
 
 
-@router.get("/inbox")
+@router.get("/inbox", dependencies=[allow("inbox")])
 def inbox(request: Request, viewer: SignedIn, db: DbSession, service: str = "", status: str = "all") -> HTMLResponse:
     actor = viewer.signed_in
     now = datetime.now(UTC)
@@ -58,16 +69,16 @@ def _back(form: Any, default: str = "/inbox") -> str:
     return safe_next(str(form.get("next", "")), default)
 
 
-@router.post("/tasks/{task_id}/claim")
+@router.post("/tasks/{task_id}/claim", dependencies=[allow("task.act")])
 def claim(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
-    task = tasks.claim(session=db, task_id=task_id, actor=viewer.signed_in)
+    task = tasks.claim(session=db, task_id=task_id, actor=viewer.signed_in, settings=settings_of(request))
     cookie.flash(request, viewer.lang.gettext("You took %(number)s.", number=ltr(task.tracking_number)))
     return redirect(_back(form))
 
 
-@router.post("/tasks/{task_id}/release")
+@router.post("/tasks/{task_id}/release", dependencies=[allow("task.act")])
 def release(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
-    task = tasks.unclaim(session=db, task_id=task_id, actor=viewer.signed_in)
+    task = tasks.unclaim(session=db, task_id=task_id, actor=viewer.signed_in, settings=settings_of(request))
     cookie.flash(request, viewer.lang.gettext("You released %(number)s.", number=ltr(task.tracking_number)))
     return redirect(_back(form))
 
@@ -76,12 +87,8 @@ def _task_page(request: Request, task_id: str, viewer: Viewer, db: DbSession, va
                errors: dict[str, str] | None = None, status_code: int = 200) -> HTMLResponse:
     actor = viewer.signed_in
     settings = settings_of(request)
-    task = db.get(Task, task_id)
-    if task is None:
-        raise NotFound(f"task {task_id} does not exist")
-    if task.lane not in actor.roles:
-        raise Forbidden(f"this task belongs to the lane '{task.lane}', which is not one of your roles")
-    case = cases.get_case(session=db, case_id=task.case_id, actor=actor, settings=settings)
+    task = tasks.task_for(session=db, task_id=task_id, actor=actor, settings=settings, action="task.read")
+    case = cases.load_case(db, task.case_id)
     process = processes.cache.get(db, case.process_version_id, settings)
     schema = process.forms.get(task.form) if task.form else None
     events = list(db.exec(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(col(AuditEvent.seq))))
@@ -97,19 +104,17 @@ def _task_page(request: Request, task_id: str, viewer: Viewer, db: DbSession, va
                   fee_currency=process.service.fee.currency if process.service.fee else "EGP")
 
 
-@router.get("/tasks/{task_id}")
+@router.get("/tasks/{task_id}", dependencies=[allow("task.read")])
 def task_page(request: Request, task_id: str, viewer: SignedIn, db: DbSession) -> HTMLResponse:
     return _task_page(request, task_id, viewer, db)
 
 
-@router.post("/tasks/{task_id}")
+@router.post("/tasks/{task_id}", dependencies=[allow("task.act")])
 def complete(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
     actor = viewer.signed_in
     settings = settings_of(request)
-    task = db.get(Task, task_id)
-    if task is None:
-        raise NotFound(f"task {task_id} does not exist")
-    case = cases.get_case(session=db, case_id=task.case_id, actor=actor, settings=settings)
+    task = tasks.task_for(session=db, task_id=task_id, actor=actor, settings=settings)
+    case = cases.load_case(db, task.case_id)
     process = processes.cache.get(db, case.process_version_id, settings)
     schema = (process.forms.get(task.form) if task.form else None) or {}
     data, raw = forms.parse(schema, form)

@@ -20,7 +20,17 @@ from admin_ui import forms
 from admin_ui import session as cookie
 from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import SECURITY_HEADERS, DbSession, PageRoute, SignedIn, Viewer, render, settings_of, templates
+from admin_ui.pages import (
+    SECURITY_HEADERS,
+    DbSession,
+    PageRoute,
+    SignedIn,
+    Viewer,
+    allow,
+    render,
+    settings_of,
+    templates,
+)
 from admin_ui.routes.analyst import ELEMENT_WORDS, analyst
 from engine import diagram_report, drafts, processes
 from engine.bpmn.compiler import PackageRefused
@@ -77,14 +87,14 @@ def _state(draft: drafts.Draft) -> dict[str, Any]:
             "base_version": draft.base_version, "published_version": draft.published_version}
 
 
-@router.get("/services/{code}/modeler")
+@router.get("/services/{code}/modeler", dependencies=[allow("services.deploy")])
 def modeler_page(request: Request, code: str, viewer: SignedIn, db: DbSession) -> HTMLResponse:
     analyst(viewer)
     draft = drafts.open_draft(session=db, service_code=code, actor=viewer.signed_in)
     return render(request, "modeler.html", code=code, draft=draft, labels=load_labels(db))
 
 
-@router.get("/services/{code}/draft.json")
+@router.get("/services/{code}/draft.json", dependencies=[allow("services.deploy")])
 def draft_json(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
     analyst(viewer)
     draft = drafts.open_draft(session=db, service_code=code, actor=viewer.signed_in)
@@ -96,7 +106,7 @@ def draft_json(request: Request, code: str, viewer: SignedIn, db: DbSession) -> 
 # the server keeps answering meanwhile (tests/api/test_event_loop.py).
 
 
-@router.post("/services/{code}/draft")
+@router.post("/services/{code}/draft", dependencies=[allow("services.deploy")])
 async def save(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
     body = await _posted(request, viewer, _limit(request))
     return await run_in_threadpool(_save, request, code, body, viewer, db)
@@ -111,7 +121,7 @@ def _save(request: Request, code: str, body: Any, viewer: Viewer, db: DbSession)
                                                                    revision=viewer.lang.number(draft.revision))})
 
 
-@router.post("/services/{code}/draft/validate")
+@router.post("/services/{code}/draft/validate", dependencies=[allow("services.deploy")])
 async def validate(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
     body = await _posted(request, viewer, _limit(request))
     return await run_in_threadpool(_validate, request, body, viewer)
@@ -126,7 +136,7 @@ def _validate(request: Request, body: Any, viewer: Viewer) -> JSONResponse:
     return _json({"problems": found, "message": message})
 
 
-@router.post("/services/{code}/draft/publish")
+@router.post("/services/{code}/draft/publish", dependencies=[allow("services.deploy")])
 async def publish(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
     await _posted(request, viewer, 1024)
     return await run_in_threadpool(_publish, request, code, viewer, db)
@@ -153,7 +163,7 @@ def _publish(request: Request, code: str, viewer: Viewer, db: DbSession) -> JSON
         "problems": []})
 
 
-@router.post("/services/{code}/form-preview")
+@router.post("/services/{code}/form-preview", dependencies=[allow("services.deploy")])
 async def form_preview(request: Request, code: str, viewer: SignedIn) -> HTMLResponse:
     """The form as the intake and task pages draw it, for the JSON Schema being edited."""
     body = await _posted(request, viewer, MAX_PREVIEW_BYTES)

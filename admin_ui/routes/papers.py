@@ -10,14 +10,14 @@ from fastapi.responses import Response, StreamingResponse
 
 from admin_ui import documents
 from admin_ui import session as cookie
-from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, redirect, safe_next, settings_of
+from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, allow, redirect, safe_next, settings_of
 from engine import cases, checklist
 from engine import documents as scans
 
 router = APIRouter(route_class=PageRoute)
 
 
-@router.get("/documents/{document_id}")
+@router.get("/documents/{document_id}", dependencies=[allow("case.papers")])
 def view(request: Request, document_id: int, viewer: SignedIn, db: DbSession) -> Response:
     """The scan itself, inline: the browser's PDF viewer or image, in the page's frame or a tab of its own."""
     settings = settings_of(request)
@@ -29,7 +29,7 @@ def view(request: Request, document_id: int, viewer: SignedIn, db: DbSession) ->
         "Content-Disposition": f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(doc.filename, safe='')}"})
 
 
-@router.post("/cases/{case_id}/documents")
+@router.post("/cases/{case_id}/documents", dependencies=[allow("case.scan")])
 async def attach(request: Request, case_id: int, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
     """Scans chosen on a task or case page (fields ``scan.<kind>``), stored as the next version of their kind."""
     settings = settings_of(request)
@@ -53,7 +53,7 @@ async def attach(request: Request, case_id: int, form: CheckedForm, viewer: Sign
     return redirect(back)
 
 
-@router.post("/cases/{case_id}/waivers")
+@router.post("/cases/{case_id}/waivers", dependencies=[allow("case.waive")])
 def waive(request: Request, case_id: int, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
     """A supervisor lets the case past intake without one required paper, saying why."""
     checklist.waive(session=db, actor=viewer.signed_in, settings=settings_of(request), case_id=case_id,

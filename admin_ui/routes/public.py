@@ -9,19 +9,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from admin_ui.i18n import N_
-from admin_ui.pages import CheckedForm, CurrentViewer, DbSession, PageRoute, Viewer, render, settings_of
+from admin_ui.pages import CheckedForm, CurrentViewer, DbSession, PageRoute, Viewer, allow, render, settings_of
 from engine import complaints, public
 from engine.errors import Conflict, Invalid, NotFound, RateLimited
 
 router = APIRouter(route_class=PageRoute)
 
 
-@router.get("/track")
+@router.get("/track", dependencies=[allow("public")])
 def track_page(request: Request, _viewer: CurrentViewer, number: str = "") -> HTMLResponse:
     return render(request, "track.html", number=number[:40], result=None, error=None)
 
 
-@router.post("/track")
+@router.post("/track", dependencies=[allow("public")])
 def track(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> HTMLResponse:
     number = str(form.get("number", "")).strip()[:40]
     last4 = str(form.get("phone_last4", "")).strip()
@@ -65,7 +65,7 @@ REOPEN_WORDS = {complaints.WINDOW_ENDED: N_("The time to reopen this complaint h
                                               "to reopen lasts.")}
 
 
-@router.post("/track/reopen")
+@router.post("/track/reopen", dependencies=[allow("public")])
 def reopen(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> HTMLResponse:
     """The citizen reopens a resolved complaint (with a reason) or accepts its resolution."""
     number = str(form.get("number", "")).strip()[:40]

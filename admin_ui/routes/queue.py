@@ -12,7 +12,17 @@ from fastapi.responses import HTMLResponse, Response
 
 from admin_ui import session as cookie
 from admin_ui.i18n import N_, Lang, ltr
-from admin_ui.pages import CheckedForm, CurrentViewer, DbSession, PageRoute, SignedIn, redirect, render, settings_of
+from admin_ui.pages import (
+    CheckedForm,
+    CurrentViewer,
+    DbSession,
+    PageRoute,
+    SignedIn,
+    allow,
+    redirect,
+    render,
+    settings_of,
+)
 from engine.errors import Conflict, Invalid, NotFound
 from engine.queue import board, calls, config, estimate, tickets
 from engine.queue.ordering import PRIORITIES
@@ -54,7 +64,7 @@ def _center(center: str) -> str:
     return center.strip()[:32]
 
 
-@router.get("/queue/kiosk")
+@router.get("/queue/kiosk", dependencies=[allow("public")])
 def kiosk(request: Request, viewer: CurrentViewer, db: DbSession, center: str = "") -> HTMLResponse:
     center_id = config.center_id_of(db, _center(center))
     return render(request, "queue_kiosk.html", center=_center(center),
@@ -62,7 +72,7 @@ def kiosk(request: Request, viewer: CurrentViewer, db: DbSession, center: str = 
                   priorities=[(p, PRIORITY_WORDS[p]) for p in PRIORITIES[::-1]])
 
 
-@router.post("/queue/kiosk")
+@router.post("/queue/kiosk", dependencies=[allow("public")])
 def kiosk_issue(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> Response:
     settings = settings_of(request)
     client = request.client.host if request.client else "unknown"
@@ -73,7 +83,7 @@ def kiosk_issue(request: Request, form: CheckedForm, viewer: CurrentViewer, db: 
     return redirect(f"/queue/ticket/{ticket.number}" + (f"?center={quote(center)}" if center else ""))
 
 
-@router.get("/queue/ticket/{number}")
+@router.get("/queue/ticket/{number}", dependencies=[allow("queue.ticket")])
 def ticket_page(request: Request, number: str, viewer: CurrentViewer, db: DbSession,
                 center: str = "") -> HTMLResponse:
     settings = settings_of(request)
@@ -87,7 +97,7 @@ def ticket_page(request: Request, number: str, viewer: CurrentViewer, db: DbSess
                   if ticket.status == "waiting" else None)
 
 
-@router.get("/queue/counter")
+@router.get("/queue/counter", dependencies=[allow("queue.work")])
 def counter_page(request: Request, viewer: SignedIn, db: DbSession, counter: int | None = None) -> HTMLResponse:
     settings = settings_of(request)
     actor = viewer.signed_in
@@ -110,7 +120,7 @@ def counter_page(request: Request, viewer: SignedIn, db: DbSession, counter: int
 _ACTIONS = {"recall": calls.recall, "no-show": calls.no_show, "serve": calls.serve, "done": calls.done}
 
 
-@router.post("/queue/counter/{number}")
+@router.post("/queue/counter/{number}", dependencies=[allow("queue.work")])
 def counter_action(request: Request, number: int, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
     settings = settings_of(request)
     actor = viewer.signed_in
@@ -141,7 +151,7 @@ def counter_action(request: Request, number: int, form: CheckedForm, viewer: Sig
     return redirect(f"/queue/counter?counter={number}")
 
 
-@router.get("/queue/board")
+@router.get("/queue/board", dependencies=[allow("public")])
 def board_page(request: Request, viewer: CurrentViewer, db: DbSession, center: str = "") -> HTMLResponse:
     settings = settings_of(request)
     center_id = config.center_id_of(db, _center(center))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from admin_ui.i18n import N_
-from admin_ui.pages import CheckedForm, CurrentViewer, DbSession, PageRoute, SignedIn, render, settings_of
+from admin_ui.pages import CheckedForm, CurrentViewer, DbSession, PageRoute, SignedIn, allow, render, settings_of
 from engine import cases, processes, ratings
 from engine.errors import Conflict, DomainError, Invalid, NotFound, RateLimited
 from storage.models import Case
@@ -63,7 +63,7 @@ def _field_errors(exc: Invalid) -> dict[str, str]:
     return {str(d.get("field")): words.get(str(d.get("field")), str(d.get("msg"))) for d in exc.details}
 
 
-@router.get("/rate/{number}")
+@router.get("/rate/{number}", dependencies=[allow("public")])
 def rate_page(request: Request, _viewer: CurrentViewer, db: DbSession, number: str, t: str = "") -> HTMLResponse:
     action = f"/rate/{number[:40]}"
     case = None
@@ -76,7 +76,7 @@ def rate_page(request: Request, _viewer: CurrentViewer, db: DbSession, number: s
     return _page(request, db, case, action=action, kiosk=False, token=t[:64])
 
 
-@router.post("/rate/{number}")
+@router.post("/rate/{number}", dependencies=[allow("public")])
 def rate(request: Request, form: CheckedForm, _viewer: CurrentViewer, db: DbSession, number: str) -> HTMLResponse:
     action = f"/rate/{number[:40]}"
     token = str(form.get("t", ""))[:64]
@@ -95,10 +95,11 @@ def rate(request: Request, form: CheckedForm, _viewer: CurrentViewer, db: DbSess
     return _page(request, db, case, action=action, kiosk=False, done=True)
 
 
-@router.get("/desk/rate/{case_id}")
+@router.get("/desk/rate/{case_id}", dependencies=[allow("rating.desk")])
 def desk_rate_page(request: Request, viewer: SignedIn, db: DbSession, case_id: int) -> HTMLResponse:
     action = f"/desk/rate/{case_id}"
-    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings_of(request))
+    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings_of(request),
+                          action="rating.desk")
     try:
         ratings.check_rateable(db, case)
     except DomainError as exc:
@@ -106,11 +107,12 @@ def desk_rate_page(request: Request, viewer: SignedIn, db: DbSession, case_id: i
     return _page(request, db, case, action=action, kiosk=True)
 
 
-@router.post("/desk/rate/{case_id}")
+@router.post("/desk/rate/{case_id}", dependencies=[allow("rating.desk")])
 def desk_rate(request: Request, form: CheckedForm, viewer: SignedIn, db: DbSession, case_id: int) -> HTMLResponse:
     action = f"/desk/rate/{case_id}"
     given = _given(form)
-    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings_of(request))
+    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings_of(request),
+                          action="rating.desk")
     try:
         ratings.rate_at_desk(session=db, case_id=case_id, rating=given, actor=viewer.signed_in,
                              settings=settings_of(request))

@@ -14,11 +14,10 @@ from sqlmodel import Session, col, select
 from admin_ui import charts, diagram, report_export
 from admin_ui.i18n import N_, Lang
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import DbSession, PageRoute, SignedIn, render, settings_of
-from engine import centers, processes
+from admin_ui.pages import DbSession, PageRoute, SignedIn, allow, render, settings_of
+from engine import policy, processes
 from engine.errors import Forbidden, Invalid, NotFound
 from engine.reports.read import report
-from engine.reports.scope import READERS
 from storage.models import ProcessVersion
 from storage.models_centers import Center
 
@@ -57,11 +56,11 @@ def _services(db: Session) -> list[str]:
     return sorted(set(db.exec(select(ProcessVersion.service_code)).all()))
 
 
-@router.get("/reports")
+@router.get("/reports", dependencies=[allow("reports.read")])
 def dashboard(request: Request, viewer: SignedIn, db: DbSession, start: From = "", to: str = "",
               center: str = "", service: str = "", department: str = "") -> HTMLResponse:
     actor = viewer.signed_in
-    if not actor.has(*READERS):
+    if not policy.may(actor, "reports.read"):
         raise Forbidden(N_("The performance figures are for supervisors and admins."))
     settings = settings_of(request)
     lang = viewer.lang
@@ -93,7 +92,7 @@ def dashboard(request: Request, viewer: SignedIn, db: DbSession, start: From = "
             has_diagram = diagram.bpmn_of(processes.latest_version(db, filters["service_code"])) is not None
         except NotFound:
             has_diagram = False
-    visible = centers.visible_center_ids(db, actor)  # the choices: the centers the reader may ask about
+    visible = policy.centers_seen(db, actor)  # the choices: the centers the reader may ask about
     choices = [c for c in db.exec(select(Center).order_by(col(Center.code))).all()
                if visible is None or c.id in visible]
     return render(request, "reports.html", tables=tables, labels=labels, backlog=backlog, compliance=compliance,
@@ -103,9 +102,9 @@ def dashboard(request: Request, viewer: SignedIn, db: DbSession, start: From = "
                   duration=lambda s: duration(s, lang))
 
 
-@router.get("/reports/diagram.bpmn")
+@router.get("/reports/diagram.bpmn", dependencies=[allow("reports.read")])
 def heat_diagram(request: Request, viewer: SignedIn, db: DbSession, service: str) -> Response:
-    if not viewer.signed_in.has(*READERS):
+    if not policy.may(viewer.signed_in, "reports.read"):
         raise Forbidden(N_("The performance figures are for supervisors and admins."))
     content = diagram.bpmn_of(processes.latest_version(db, service))
     if content is None:
@@ -113,7 +112,7 @@ def heat_diagram(request: Request, viewer: SignedIn, db: DbSession, service: str
     return Response(content, media_type="application/xml")
 
 
-@router.get("/reports/export/{name}.{kind}")
+@router.get("/reports/export/{name}.{kind}", dependencies=[allow("reports.read")])
 def export(request: Request, name: str, kind: str, viewer: SignedIn, db: DbSession, start: From = "",
            to: str = "", center: str = "", service: str = "", department: str = "") -> Response:
     if name not in TABLES or kind not in ("csv", "xlsx"):

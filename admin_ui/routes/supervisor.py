@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from admin_ui import session as cookie
 from admin_ui.i18n import ltr
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, redirect, render, settings_of
+from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, allow, redirect, render, settings_of
 from engine import centers, clock, escalation
 from storage.models import User
 from storage.models_centers import Center
@@ -30,7 +30,7 @@ def _officers(db: Session) -> Any:
     return of
 
 
-@router.get("/supervisor/overdue")
+@router.get("/supervisor/overdue", dependencies=[allow("tasks.overdue")])
 def overdue_page(request: Request, viewer: SignedIn, db: DbSession, service: str = "") -> HTMLResponse:
     settings = settings_of(request)
     actor = viewer.signed_in
@@ -49,7 +49,7 @@ def overdue_page(request: Request, viewer: SignedIn, db: DbSession, service: str
     return render(request, "overdue.html", items=items, labels=load_labels(db), service=service)
 
 
-@router.post("/supervisor/tasks/{task_id}/reassign")
+@router.post("/supervisor/tasks/{task_id}/reassign", dependencies=[allow("task.reassign")])
 def reassign(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
     to = str(form.get("to", "")).strip() or None
     task = escalation.reassign(session=db, task_id=task_id, to=to, actor=viewer.signed_in,

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import CurrentActor, SessionDep, SettingsDep, require
+from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.schemas import (
     AccessPublic,
     AuditCasePage,
@@ -26,7 +26,6 @@ from engine import auditors, signing
 from engine.replay import ReplayResult
 
 router = APIRouter(tags=["audit"])
-AUDIT = [require(*auditors.ROLES)]
 
 
 def _replay(result: ReplayResult) -> ReplayPublic:
@@ -35,12 +34,12 @@ def _replay(result: ReplayResult) -> ReplayPublic:
                         divergence=DivergencePublic(seq=d.seq, expected=d.expected, actual=d.actual) if d else None)
 
 
-@router.get("/api/cases/{case_id}/replay", response_model=ReplayPublic, dependencies=AUDIT)
+@router.get("/api/cases/{case_id}/replay", dependencies=[allow("audit.case")], response_model=ReplayPublic)
 def replay(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> ReplayPublic:
     return _replay(auditors.replay_case(session=session, case_id=case_id, actor=actor, settings=settings))
 
 
-@router.get("/api/cases/{case_id}/history", response_model=HistoryPublic, dependencies=AUDIT)
+@router.get("/api/cases/{case_id}/history", dependencies=[allow("audit.case")], response_model=HistoryPublic)
 def history(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> HistoryPublic:
     found = auditors.case_history(session=session, case_id=case_id, actor=actor, settings=settings)
     assert found.result is not None
@@ -50,7 +49,7 @@ def history(case_id: int, session: SessionDep, settings: SettingsDep, actor: Cur
                          replay=_replay(found.result))
 
 
-@router.get("/api/cases/{case_id}/export", dependencies=AUDIT,
+@router.get("/api/cases/{case_id}/export", dependencies=[allow("audit.case")],
             responses={200: {"content": {"application/zip": {}}, "description": "the signed case file"}})
 def export(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> Response:
     name, data = auditors.export_case(session=session, case_id=case_id, actor=actor, settings=settings)
@@ -58,7 +57,7 @@ def export(case_id: int, session: SessionDep, settings: SettingsDep, actor: Curr
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@router.get("/api/audit/cases", response_model=AuditCasePage, dependencies=AUDIT)
+@router.get("/api/audit/cases", dependencies=[allow("audit.search")], response_model=AuditCasePage)
 def search(session: SessionDep, settings: SettingsDep, actor: CurrentActor,
            tracking_number: str | None = None, national_id: str | None = None, service_code: str | None = None,
            officer: str | None = None, status: str | None = None,
@@ -68,7 +67,7 @@ def search(session: SessionDep, settings: SettingsDep, actor: CurrentActor,
            date_to: Annotated[date | None, Query(alias="to")] = None,
            limit: Annotated[int, Query(ge=1)] = 50, offset: Annotated[int, Query(ge=0)] = 0) -> AuditCasePage:
     limit = min(limit, settings.max_page_size)
-    found, total = auditors.search(session=session, actor=actor, query=auditors.Search(
+    found, total = auditors.search(session=session, actor=actor, settings=settings, query=auditors.Search(
         tracking_number=tracking_number, national_id=national_id, service_code=service_code, officer=officer,
         status=status, center=center, date_from=date_from, date_to=date_to, limit=limit, offset=offset))
     items = [AuditCaseSummary(**CaseSummary.of(f.case).model_dump(), outcome=f.case.outcome,
@@ -76,17 +75,17 @@ def search(session: SessionDep, settings: SettingsDep, actor: CurrentActor,
     return AuditCasePage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/api/audit/reads", response_model=list[AccessPublic], dependencies=AUDIT)
+@router.get("/api/audit/reads", dependencies=[allow("audit.search")], response_model=list[AccessPublic])
 def reads(session: SessionDep, settings: SettingsDep, actor: CurrentActor, case_id: int | None = None,
           limit: Annotated[int, Query(ge=1)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> list[AccessPublic]:
     """The access log, newest first: who read what, when (reading it is recorded as well)."""
-    rows = auditors.reads(session=session, actor=actor, case_id=case_id, limit=min(limit, settings.max_page_size),
-                          offset=offset)
+    rows = auditors.reads(session=session, actor=actor, settings=settings, case_id=case_id,
+                          limit=min(limit, settings.max_page_size), offset=offset)
     return [AccessPublic(seq=r.seq, at=r.at, actor=r.actor, action=r.action, case_id=r.case_id, detail=r.detail)
             for r in rows]
 
 
-@router.get("/api/audit/public-key")
+@router.get("/api/audit/public-key", dependencies=[allow("public")])
 def public_key(settings: SettingsDep) -> dict[str, Any]:
     """The installation's published signing key: case files and ledger seals must be signed with it."""
     return {"algorithm": "Ed25519", "public_key": signing.installation_public_key(settings)}

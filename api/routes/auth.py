@@ -8,16 +8,16 @@ from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlmodel import select
 
-from api.deps import CurrentActor, SessionDep, SettingsDep, require
+from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.schemas import Token, UserCreate, UserPublic
-from engine import users
+from engine import centers, users
 from engine.errors import NotFound
 from storage.models import User
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
 
-@router.post("/auth/token", response_model=Token)
+@router.post("/auth/token", dependencies=[allow("public")], response_model=Token)
 def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep,
           settings: SettingsDep) -> Token:
     user = users.authenticate(session=session, username=form.username, password=form.password,
@@ -25,14 +25,16 @@ def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: Sessio
     return Token(access_token=users.issue_token(user, settings))
 
 
-@router.post("/users", response_model=UserPublic, status_code=201, dependencies=[require("admin")])
+@router.post("/users", dependencies=[allow("users.manage")], response_model=UserPublic, status_code=201)
 def create_user(body: UserCreate, session: SessionDep, settings: SettingsDep) -> UserPublic:
+    center_id = centers.by_code(session, body.center).id if body.center is not None else None
     user = users.create_user(session=session, username=body.username, password=body.password,
-                             full_name=body.full_name, roles=body.roles, settings=settings)
+                             full_name=body.full_name, roles=body.roles, settings=settings, center_id=center_id,
+                             installation_wide=body.installation_wide)
     return UserPublic.of(user)
 
 
-@router.get("/me", response_model=UserPublic)
+@router.get("/me", dependencies=[allow("me")], response_model=UserPublic)
 def me(actor: CurrentActor, session: SessionDep) -> UserPublic:
     user = session.exec(select(User).where(User.username == actor.username)).first()
     if user is None:

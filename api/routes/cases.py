@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from sqlmodel import Session, col, select
 
-from api.deps import CurrentActor, SessionDep, SettingsDep
+from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.schemas import CaseCancel, CaseCreate, CasePage, CasePublic, CaseSummary, CitizenCorrection, EventPublic
 from engine import auditors, cases, citizen_correction, processes
 from engine.settings import Settings
@@ -22,27 +22,27 @@ def case_view(session: Session, case: Case, settings: Settings) -> CasePublic:
     return CasePublic.of(case, cases.ready_tasks(session, case.id), version)
 
 
-@router.post("", response_model=CasePublic, status_code=201)
+@router.post("", dependencies=[allow("case.open")], response_model=CasePublic, status_code=201)
 def open_case(body: CaseCreate, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> CasePublic:
     case = cases.open_case(session=session, service_code=body.service_code, citizen=body.citizen.model_dump(),
                            data=body.data, actor=actor, settings=settings, ticket=body.ticket)
     return case_view(session, case, settings)
 
 
-@router.get("", response_model=CasePage)
+@router.get("", dependencies=[allow("cases.list")], response_model=CasePage)
 def list_cases(session: SessionDep, settings: SettingsDep, actor: CurrentActor,
                status: Literal["open", "completed", "cancelled"] | None = None,
                service_code: str | None = None, tracking_number: str | None = None,
                national_id: str | None = None,
                limit: Annotated[int, Query(ge=1)] = 50, offset: Annotated[int, Query(ge=0)] = 0) -> CasePage:
     limit = min(limit, settings.max_page_size)
-    rows, total = cases.list_cases(session=session, actor=actor, filters=cases.CaseFilter(
+    rows, total = cases.list_cases(session=session, actor=actor, settings=settings, filters=cases.CaseFilter(
         status=status, service_code=service_code, tracking_number=tracking_number, national_id=national_id,
         limit=limit, offset=offset))
     return CasePage(items=[CaseSummary.of(c) for c in rows], total=total, limit=limit, offset=offset)
 
 
-@router.get("/{case_id}", response_model=CasePublic)
+@router.get("/{case_id}", dependencies=[allow("case.read")], response_model=CasePublic)
 def get_case(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> CasePublic:
     case = cases.get_case(session=session, case_id=case_id, actor=actor, settings=settings)
     view = case_view(session, case, settings)
@@ -50,14 +50,15 @@ def get_case(case_id: int, session: SessionDep, settings: SettingsDep, actor: Cu
     return view
 
 
-@router.post("/{case_id}/cancel", response_model=CasePublic)
+@router.post("/{case_id}/cancel", dependencies=[allow("case.cancel")], response_model=CasePublic)
 def cancel_case(case_id: int, body: CaseCancel, session: SessionDep, settings: SettingsDep,
                 actor: CurrentActor) -> CasePublic:
     case = cases.cancel_case(session=session, case_id=case_id, reason=body.reason, actor=actor, settings=settings)
     return case_view(session, case, settings)
 
 
-@router.post("/{case_id}/citizen-correction", response_model=CasePublic)
+@router.post("/{case_id}/citizen-correction", dependencies=[allow("case.correct")],
+             response_model=CasePublic)
 def correct_citizen(case_id: int, body: CitizenCorrection, session: SessionDep, settings: SettingsDep,
                     actor: CurrentActor) -> CasePublic:
     """Correct the citizen's contact details (front desk or supervisor, with a reason; docs/security.md)."""
@@ -67,7 +68,7 @@ def correct_citizen(case_id: int, body: CitizenCorrection, session: SessionDep, 
     return case_view(session, case, settings)
 
 
-@router.get("/{case_id}/events", response_model=list[EventPublic])
+@router.get("/{case_id}/events", dependencies=[allow("case.read")], response_model=list[EventPublic])
 def events(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> list[EventPublic]:
     cases.get_case(session=session, case_id=case_id, actor=actor, settings=settings)
     rows = session.exec(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(col(AuditEvent.seq)))

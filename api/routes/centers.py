@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CurrentActor, SessionDep, require
+from api.deps import CurrentActor, SessionDep, allow
 from engine import centers
 from storage.models_centers import Center
 
@@ -48,7 +48,8 @@ class Holidays(BaseModel):
 
 class UserCenter(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    center: str | None = Field(default=None, max_length=32)  # a center's code; null: every center
+    center: str | None = Field(default=None, max_length=32)  # a center's code
+    installation_wide: bool = False  # instead of a center, on purpose: the user sees every center
 
 
 class UserCenterPublic(BaseModel):
@@ -56,24 +57,25 @@ class UserCenterPublic(BaseModel):
     center_id: int | None
 
 
-@router.get("/centers", response_model=list[CenterPublic])
+@router.get("/centers", dependencies=[allow("catalog.read")], response_model=list[CenterPublic])
 def list_centers(session: SessionDep, _actor: CurrentActor) -> list[CenterPublic]:
     return [CenterPublic.of(c) for c in centers.list_centers(session)]
 
 
-@router.post("/centers", response_model=CenterPublic, status_code=201, dependencies=[require("admin")])
+@router.post("/centers", dependencies=[allow("users.manage")], response_model=CenterPublic, status_code=201)
 def create_center(body: CenterCreate, session: SessionDep) -> CenterPublic:
     return CenterPublic.of(centers.create_center(session=session, code=body.code, name_ar=body.name_ar,
                                                  name_en=body.name_en, level=body.level, parent_code=body.parent,
                                                  holidays=body.holidays))
 
 
-@router.put("/centers/{code}/holidays", response_model=CenterPublic, dependencies=[require("admin")])
+@router.put("/centers/{code}/holidays", dependencies=[allow("users.manage")], response_model=CenterPublic)
 def set_holidays(code: str, body: Holidays, session: SessionDep) -> CenterPublic:
     return CenterPublic.of(centers.set_holidays(session=session, code=code, holidays=body.holidays))
 
 
-@router.put("/users/{username}/center", response_model=UserCenterPublic, dependencies=[require("admin")])
+@router.put("/users/{username}/center", dependencies=[allow("users.manage")], response_model=UserCenterPublic)
 def set_user_center(username: str, body: UserCenter, session: SessionDep) -> UserCenterPublic:
-    user = centers.set_user_center(session=session, username=username, center_code=body.center)
+    user = centers.set_user_center(session=session, username=username, center_code=body.center,
+                                   installation_wide=body.installation_wide)
     return UserCenterPublic(username=user.username, center_id=user.center_id)

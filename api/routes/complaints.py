@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, allow
 from api.routes.public import track
 from api.schemas import TrackPublic
 from engine import complaints
@@ -18,7 +18,7 @@ class ReopenIn(BaseModel):
     reason: str = Field(max_length=5000, description="why the complaint is not resolved (required)")
 
 
-@router.post("/api/public/track/{tracking_number}/reopen", response_model=TrackPublic)
+@router.post("/api/public/track/{tracking_number}/reopen", dependencies=[allow("public")], response_model=TrackPublic)
 def reopen(tracking_number: str, body: ReopenIn, session: SessionDep, settings: SettingsDep) -> TrackPublic:
     """Reopen a complaint closed as resolved, within its time to reopen: it goes back to its department."""
     complaints.answer(session=session, tracking_number=tracking_number, phone_last4=body.phone_last4, reopen=True,

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from api import multipart
-from api.deps import CurrentActor, SessionDep, SettingsDep, StoreDep
+from api.deps import CurrentActor, SessionDep, SettingsDep, StoreDep, allow
 from api.schemas import (
     ChecklistPublic,
     DocumentPublic,
@@ -29,7 +29,8 @@ _FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipar
                    "file": {"type": "string", "format": "binary"}}}}}}}
 
 
-@router.post("/cases/{case_id}/documents", response_model=DocumentPublic, status_code=201, openapi_extra=_FORM)
+@router.post("/cases/{case_id}/documents", dependencies=[allow("case.scan")], response_model=DocumentPublic,
+             status_code=201, openapi_extra=_FORM)
 async def upload(case_id: int, request: Request, session: SessionDep, settings: SettingsDep, actor: CurrentActor,
                  store: StoreDep) -> DocumentPublic:
     """Scan a paper into the case (multipart fields ``kind`` and ``file``): streamed to the document store."""
@@ -45,7 +46,7 @@ async def upload(case_id: int, request: Request, session: SessionDep, settings: 
     return await run_in_threadpool(run)
 
 
-@router.get("/cases/{case_id}/documents", response_model=list[DocumentPublic])
+@router.get("/cases/{case_id}/documents", dependencies=[allow("case.papers")], response_model=list[DocumentPublic])
 def list_documents(case_id: int, session: SessionDep, settings: SettingsDep,
                    actor: CurrentActor) -> list[DocumentPublic]:
     """Every version of every scan of the case, by kind."""
@@ -58,7 +59,7 @@ def _disposition(filename: str) -> str:
     return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-@router.get("/documents/{document_id}/content", response_class=StreamingResponse)
+@router.get("/documents/{document_id}/content", dependencies=[allow("case.papers")], response_class=StreamingResponse)
 def content(document_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor, store: StoreDep,
             verify: bool = False) -> StreamingResponse:
     """The scan's bytes. ``?verify=true`` checks the stored file against its SHA-256 before sending anything."""
@@ -70,13 +71,14 @@ def content(document_id: int, session: SessionDep, settings: SettingsDep, actor:
         "X-Content-SHA256": doc.sha256})
 
 
-@router.get("/cases/{case_id}/checklist", response_model=ChecklistPublic)
+@router.get("/cases/{case_id}/checklist", dependencies=[allow("case.read")], response_model=ChecklistPublic)
 def case_checklist(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> ChecklistPublic:
     """The service's papers: which are scanned, which are missing, which a supervisor waived."""
     return ChecklistPublic.of(checklist.for_case(session=session, actor=actor, settings=settings, case_id=case_id))
 
 
-@router.post("/cases/{case_id}/waivers", response_model=WaiverPublic, status_code=201)
+@router.post("/cases/{case_id}/waivers", dependencies=[allow("case.waive")], response_model=WaiverPublic,
+             status_code=201)
 def waive(case_id: int, body: WaiverCreate, session: SessionDep, settings: SettingsDep,
           actor: CurrentActor) -> WaiverPublic:
     """A supervisor lets the case past intake without a required paper (an audit event)."""
@@ -84,14 +86,15 @@ def waive(case_id: int, body: WaiverCreate, session: SessionDep, settings: Setti
                                            kind=body.kind, reason=body.reason))
 
 
-@router.get("/cases/{case_id}/originals", response_model=list[OriginalPublic])
+@router.get("/cases/{case_id}/originals", dependencies=[allow("case.read")], response_model=list[OriginalPublic])
 def originals(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> list[OriginalPublic]:
     """Where each recorded paper original of the case is, and how it got there."""
     found = custody.originals(session=session, actor=actor, settings=settings, case_id=case_id)
     return [OriginalPublic.of(o) for o in found]
 
 
-@router.post("/cases/{case_id}/originals", response_model=OriginalPublic, status_code=201)
+@router.post("/cases/{case_id}/originals", dependencies=[allow("case.custody")], response_model=OriginalPublic,
+             status_code=201)
 def move_original(case_id: int, body: OriginalMove, session: SessionDep, settings: SettingsDep,
                   actor: CurrentActor) -> OriginalPublic:
     """Record that a paper original goes somewhere (``front_desk``, a department, ``returned_to_citizen``,
@@ -100,7 +103,8 @@ def move_original(case_id: int, body: OriginalMove, session: SessionDep, setting
                                           kind=body.kind, to=body.to, note=body.note))
 
 
-@router.post("/cases/{case_id}/originals/{kind}/receipt", response_model=OriginalPublic)
+@router.post("/cases/{case_id}/originals/{kind}/receipt", dependencies=[allow("case.custody")],
+             response_model=OriginalPublic)
 def confirm_receipt(case_id: int, kind: str, session: SessionDep, settings: SettingsDep,
                     actor: CurrentActor) -> OriginalPublic:
     """Someone where the original was sent confirms that it arrived."""

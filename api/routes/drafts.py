@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentActor, SessionDep, SettingsDep, require
+from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from engine import diagram_report, drafts, processes
 
-router = APIRouter(prefix="/api/services", tags=["processes"], dependencies=[require("analyst", "admin")])
+router = APIRouter(prefix="/api/services", tags=["processes"])
 
 
 class DraftFiles(BaseModel):
@@ -39,12 +39,12 @@ class DraftPublic(DraftFiles):
                    saved_at=draft.saved_at, published_version=draft.published_version)
 
 
-@router.get("/{code}/draft", response_model=DraftPublic)
+@router.get("/{code}/draft", dependencies=[allow("services.deploy")], response_model=DraftPublic)
 def get_draft(code: str, session: SessionDep, actor: CurrentActor) -> DraftPublic:
     return DraftPublic.of(drafts.open_draft(session=session, service_code=code, actor=actor))
 
 
-@router.put("/{code}/draft", response_model=DraftPublic)
+@router.put("/{code}/draft", dependencies=[allow("services.deploy")], response_model=DraftPublic)
 def save_draft(code: str, body: DraftSave, session: SessionDep, settings: SettingsDep,
                actor: CurrentActor) -> DraftPublic:
     return DraftPublic.of(drafts.save_draft(session=session, service_code=code,
@@ -52,7 +52,7 @@ def save_draft(code: str, body: DraftSave, session: SessionDep, settings: Settin
                                             actor=actor, settings=settings))
 
 
-@router.post("/{code}/draft/validate")
+@router.post("/{code}/draft/validate", dependencies=[allow("services.deploy")])
 def validate(code: str, body: DraftFiles, settings: SettingsDep, actor: CurrentActor) -> dict[str, Any]:
     """Every problem a deploy of these files would meet (element id and name, reason, fix); none: publishable."""
     files = processes.decode_files(body.files)
@@ -61,7 +61,7 @@ def validate(code: str, body: DraftFiles, settings: SettingsDep, actor: CurrentA
     return {"service_code": code, "valid": not problems, "problems": problems}
 
 
-@router.post("/{code}/draft/publish", status_code=201)
+@router.post("/{code}/draft/publish", dependencies=[allow("services.deploy")], status_code=201)
 def publish(code: str, session: SessionDep, settings: SettingsDep, actor: CurrentActor,
             response: Response) -> dict[str, Any]:
     row, created = drafts.publish_draft(session=session, service_code=code, actor=actor, settings=settings)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Response, UploadFile
 
-from api.deps import CurrentActor, SessionDep, SettingsDep, require
+from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.schemas import ProcessPublic
 from engine import processes
 from engine.errors import Invalid
@@ -14,7 +14,7 @@ from engine.errors import Invalid
 router = APIRouter(prefix="/api", tags=["processes"])
 
 
-@router.post("/processes", status_code=201, dependencies=[require("analyst", "admin")])
+@router.post("/processes", dependencies=[allow("services.deploy")], status_code=201)
 def deploy(files: Annotated[list[UploadFile], File()], session: SessionDep, settings: SettingsDep,
            actor: CurrentActor, response: Response) -> dict[str, Any]:
     """A plain ``def``: compiling the diagram and running its paths takes seconds, in a worker thread, while the
@@ -33,12 +33,11 @@ def deploy(files: Annotated[list[UploadFile], File()], session: SessionDep, sett
             "service_code": row.service_code, "created": created}
 
 
-@router.get("/processes", response_model=list[ProcessPublic], dependencies=[require("analyst", "admin",
-                                                                                     "supervisor", "auditor")])
+@router.get("/processes", dependencies=[allow("services.read")], response_model=list[ProcessPublic])
 def list_processes(session: SessionDep, service_code: str | None = None) -> list[ProcessPublic]:
     return [ProcessPublic.of(row) for row in processes.list_versions(session, service_code=service_code)]
 
 
-@router.get("/services")
+@router.get("/services", dependencies=[allow("catalog.read")])
 def list_services(session: SessionDep, _actor: CurrentActor) -> list[dict[str, Any]]:
     return processes.list_services(session)

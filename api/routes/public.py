@@ -7,14 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import text
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, allow
 from api.schemas import TrackPublic, utc
 from engine import public
 
 router = APIRouter(tags=["public"])
 
 
-@router.get("/api/public/track/{tracking_number}", response_model=TrackPublic)
+@router.get("/api/public/track/{tracking_number}", dependencies=[allow("public")], response_model=TrackPublic)
 def track(tracking_number: str, phone_last4: Annotated[str, Query(pattern=r"^\d{4}$")], session: SessionDep,
           settings: SettingsDep) -> TrackPublic:
     found = public.track(session=session, tracking_number=tracking_number, phone_last4=phone_last4,
@@ -24,7 +24,7 @@ def track(tracking_number: str, phone_last4: Annotated[str, Query(pattern=r"^\d{
     return TrackPublic(**found)
 
 
-@router.get("/healthz")
+@router.get("/healthz", dependencies=[allow("public")])
 def healthz(session: SessionDep) -> dict[str, str]:
     session.execute(text("SELECT 1"))
     return {"status": "ok"}

@@ -16,8 +16,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
-from api.deps import CurrentActor, OptionalActor, SessionDep, SettingsDep
+from api.deps import CurrentActor, OptionalActor, SessionDep, SettingsDep, allow
 from api.schemas import utc
+from engine import policy
+from engine.errors import RateLimited
 from engine.queue import board, calls, config, estimate, tickets
 from engine.settings import Settings
 from storage.db import engine_for
@@ -138,13 +140,13 @@ def _categories(session: Session, settings: Settings, center_id: int | None = No
     return [_category_view(c, found[c.code]) for c in config.categories(session)]
 
 
-@router.get("/categories", response_model=list[CategoryPublic])
+@router.get("/categories", dependencies=[allow("public")], response_model=list[CategoryPublic])
 def list_categories(session: SessionDep, settings: SettingsDep, center: CenterQuery = None) -> list[CategoryPublic]:
     """The kiosk's buttons, each with its estimated wait (no sign-in)."""
     return _categories(session, settings, config.center_id_of(session, center))
 
 
-@router.put("/categories/{code}", response_model=CategoryPublic)
+@router.put("/categories/{code}", dependencies=[allow("queue.configure")], response_model=CategoryPublic)
 def save_category(code: str, body: CategoryIn, session: SessionDep, settings: SettingsDep,
                   actor: CurrentActor) -> CategoryPublic:
     row = config.save_category(session=session, code=code, actor=actor, **body.model_dump())
@@ -152,13 +154,13 @@ def save_category(code: str, body: CategoryIn, session: SessionDep, settings: Se
     return _category_view(row, found.get(row.code) or estimate.Estimate(row.code, 0, 0, 0.0, None))
 
 
-@router.get("/counters", response_model=list[CounterPublic])
+@router.get("/counters", dependencies=[allow("public")], response_model=list[CounterPublic])
 def list_counters(session: SessionDep, settings: SettingsDep, center: CenterQuery = None) -> list[CounterPublic]:
     return [CounterPublic(**c) for c in board.counters_now(session, config.center_id_of(session, center),
                                                            settings=settings)]
 
 
-@router.put("/counters/{number}", response_model=CounterPublic)
+@router.put("/counters/{number}", dependencies=[allow("queue.configure")], response_model=CounterPublic)
 def save_counter(number: int, body: CounterIn, session: SessionDep, actor: CurrentActor) -> CounterPublic:
     row = config.save_counter(session=session, number=number, actor=actor, name=body.name,
                               categories=body.categories, open=body.open,
@@ -166,7 +168,7 @@ def save_counter(number: int, body: CounterIn, session: SessionDep, actor: Curre
     return CounterPublic(number=row.number, name=row.name, categories=row.categories, open=row.open)
 
 
-@router.post("/tickets", response_model=TicketPublic, status_code=201)
+@router.post("/tickets", dependencies=[allow("public")], response_model=TicketPublic, status_code=201)
 def issue_ticket(body: TicketIssue, request: Request, session: SessionDep, settings: SettingsDep) -> TicketPublic:
     """The kiosk: no sign-in, at most SHUBBAK_QUEUE_ISSUE_MAX_PER_IP tickets per address and window."""
     client = request.client.host if request.client else "unknown"
@@ -175,7 +177,7 @@ def issue_ticket(body: TicketIssue, request: Request, session: SessionDep, setti
     return ticket_view(session, ticket, settings)
 
 
-@router.get("/tickets", response_model=list[TicketPublic])
+@router.get("/tickets", dependencies=[allow("queue.work")], response_model=list[TicketPublic])
 def list_waiting(session: SessionDep, settings: SettingsDep, actor: CurrentActor,
                  category: Annotated[list[str] | None, Query()] = None) -> list[TicketPublic]:
     """Today's waiting tickets (of the given categories), for the counters."""
@@ -183,23 +185,25 @@ def list_waiting(session: SessionDep, settings: SettingsDep, actor: CurrentActor
     return [ticket_view(session, t, settings) for t in tickets.waiting(session, settings, category, actor.center_id)]
 
 
-@router.get("/tickets/{number}", response_model=TicketPublic)
+@router.get("/tickets/{number}", dependencies=[allow("queue.ticket")], response_model=TicketPublic)
 def get_ticket(number: str, session: SessionDep, settings: SettingsDep, actor: OptionalActor,
                center: CenterQuery = None) -> TicketPublic:
     """A ticket by the number the citizen holds (today's), with its status and estimated wait. Ticket numbers
-    are easy to guess, so the case it led to is named only to signed-in staff."""
+    are easy to guess, so the case it led to is named only to staff of the ticket's center (engine/policy.py)."""
     found = tickets.by_number(session, number, settings, center_id=config.center_id_of(session, center))
     view = ticket_view(session, found, settings)
-    return view if actor is not None else view.model_copy(update={"case_id": None})
+    if policy.sees_ticket_case(session, actor, found.center_id):
+        return view
+    return view.model_copy(update={"case_id": None})
 
 
-@router.post("/counters/{number}/call-next", response_model=TicketPublic)
+@router.post("/counters/{number}/call-next", dependencies=[allow("queue.work")], response_model=TicketPublic)
 def call_next(number: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> TicketPublic:
     ticket = calls.call_next(session=session, counter_number=number, actor=actor, settings=settings)
     return ticket_view(session, ticket, settings)
 
 
-@router.post("/tickets/{number}/call", response_model=TicketPublic)
+@router.post("/tickets/{number}/call", dependencies=[allow("queue.work")], response_model=TicketPublic)
 def call_ticket(number: str, body: TicketCall, session: SessionDep, settings: SettingsDep,
                 actor: CurrentActor) -> TicketPublic:
     ticket = calls.call_ticket(session=session, number=number, counter_number=body.counter, actor=actor,
@@ -220,10 +224,10 @@ def _act(action: str):  # type: ignore[no-untyped-def]
 
 for _path, _action in (("recall", "recall"), ("no-show", "no_show"), ("serve", "serve"), ("done", "done")):
     router.add_api_route(f"/tickets/{{number}}/{_path}", _act(_action), methods=["POST"],
-                         response_model=TicketPublic)
+                         response_model=TicketPublic, dependencies=[allow("queue.work")])
 
 
-@router.post("/tickets/{number}/transfer", response_model=TicketPublic)
+@router.post("/tickets/{number}/transfer", dependencies=[allow("queue.work")], response_model=TicketPublic)
 def transfer(number: str, body: TicketTransfer, session: SessionDep, settings: SettingsDep,
              actor: CurrentActor) -> TicketPublic:
     """End the ticket and queue the citizen in another category; answers the new ticket."""
@@ -239,7 +243,7 @@ def board_now(session: Session, settings: Settings, center_id: int | None = None
                        categories=_categories(session, settings, center_id), last_call_id=board.last_id(session))
 
 
-@router.get("/board", response_model=BoardPublic)
+@router.get("/board", dependencies=[allow("public")], response_model=BoardPublic)
 def get_board(session: SessionDep, settings: SettingsDep, center: CenterQuery = None) -> BoardPublic:
     """What the display board shows now (no sign-in: numbers and windows only, nothing personal)."""
     return board_now(session, settings, config.center_id_of(session, center))
@@ -247,6 +251,12 @@ def get_board(session: SessionDep, settings: SettingsDep, center: CenterQuery = 
 
 # Streams open in this process; the tests read it to see that a closed stream really ended.
 open_streams = 0
+# Streams open in this process per client address (SHUBBAK_QUEUE_BOARD_STREAMS_PER_CLIENT).
+streams_of: dict[str, int] = {}
+
+
+class TooManyStreams(RateLimited):
+    """One client address holds as many board streams as it may."""
 
 
 def _calls_after(settings: Settings, cursor: int, center_id: int | None) -> list[dict[str, Any]]:
@@ -259,7 +269,8 @@ def _start(settings: Settings, center: str | None) -> tuple[int | None, int]:
         return config.center_id_of(session, center), board.last_id(session)
 
 
-async def _events(request: Request, settings: Settings, cursor: int, center_id: int | None) -> AsyncIterator[str]:
+async def _events(request: Request, settings: Settings, cursor: int, center_id: int | None,
+                  client: str) -> AsyncIterator[str]:
     """Calls after ``cursor`` as they are made. The database is read in the thread pool for a moment per poll;
     the waits between polls are asyncio sleeps, so an open board holds no thread. The stream ends when the
     board goes away (Starlette cancels it) or after SHUBBAK_QUEUE_BOARD_STREAM_SECONDS; the browser then
@@ -283,20 +294,40 @@ async def _events(request: Request, settings: Settings, cursor: int, center_id: 
             await asyncio.sleep(poll)
     finally:
         open_streams -= 1
+        _release(client)
 
 
-@router.get("/board/events")
+def _release(client: str) -> None:
+    left = streams_of.get(client, 0) - 1
+    if left > 0:
+        streams_of[client] = left
+    else:
+        streams_of.pop(client, None)
+
+
+@router.get("/board/events", dependencies=[allow("public")])
 async def board_events(request: Request, settings: SettingsDep,
                        after: Annotated[int | None, Query(ge=0, le=config.NUMBER_MAX)] = None,
                        last_event_id: Annotated[str | None, Header()] = None,
                        center: CenterQuery = None) -> StreamingResponse:
     """Server-sent events: one ``call`` event per call or recall of the center, from ``Last-Event-ID`` (a
     reconnecting browser), else ``after``, else from now."""
-    center_id, now_id = await run_in_threadpool(_start, settings, center)
+    client = request.client.host if request.client else "unknown"
+    if streams_of.get(client, 0) >= settings.queue_board_streams_per_client:
+        raise TooManyStreams(f"this address already follows the board {settings.queue_board_streams_per_client} "
+                             "times; close one first")
+    # Counted before the first await, so that streams opened at the same moment cannot all pass the check; the
+    # stream's end (or a refusal before it starts) gives the place back.
+    streams_of[client] = streams_of.get(client, 0) + 1
+    try:
+        center_id, now_id = await run_in_threadpool(_start, settings, center)
+    except BaseException:
+        _release(client)
+        raise
     given = (last_event_id or "").strip()  # a browser sends back an id it was given; anything else is ignored
     known = given.isascii() and given.isdigit() and len(given) <= 10 and int(given) <= config.NUMBER_MAX
     cursor = int(given) if known else after
     if cursor is None:
         cursor = now_id
-    return StreamingResponse(_events(request, settings, cursor, center_id), media_type="text/event-stream",
+    return StreamingResponse(_events(request, settings, cursor, center_id, client), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from api.deps import CurrentActor, SessionDep, SettingsDep
+from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.schemas import utc
 from engine import ratings, tracking
 from storage.models import Case
@@ -46,7 +46,7 @@ class RatingStaff(RatingPublic):
     opened_by: str | None
 
 
-@router.post("/api/public/ratings", response_model=RatingPublic, status_code=201)
+@router.post("/api/public/ratings", dependencies=[allow("public")], response_model=RatingPublic, status_code=201)
 def rate(body: RatingCreate, session: SessionDep, settings: SettingsDep) -> RatingPublic:
     row = ratings.rate(session=session, tracking_number=body.tracking_number, token=body.token,
                        rating=ratings.RatingInput(body.score, body.reason_code, body.reason), settings=settings)
@@ -54,7 +54,7 @@ def rate(body: RatingCreate, session: SessionDep, settings: SettingsDep) -> Rati
                         reason_code=row.reason_code, reason=row.reason, created_at=utc(row.created_at))
 
 
-@router.get("/api/cases/{case_id}/rating", response_model=RatingStaff)
+@router.get("/api/cases/{case_id}/rating", dependencies=[allow("case.read")], response_model=RatingStaff)
 def case_rating(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> RatingStaff:
     row = ratings.get_rating(session=session, case_id=case_id, actor=actor, settings=settings)
     return _staff(session, row)

@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import SessionDep, SettingsDep, require
+from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from engine.reports.read import report
 from engine.users import Actor
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])
 
-Readers = Annotated[Actor, require("supervisor", "admin")]
+Readers = CurrentActor
 From = Annotated[date | None, Query(alias="from", description="first day (UTC), included")]
 To = Annotated[date | None, Query(alias="to", description="last day (UTC), included")]
 Center = Annotated[str | None, Query(description="a center's code: that center and every center below it")]
@@ -28,7 +28,7 @@ def _run(name: str, session: SessionDep, settings: SettingsDep, actor: Actor, st
     return rows
 
 
-@router.get("/sla")
+@router.get("/sla", dependencies=[allow("reports.read")])
 def sla(session: SessionDep, settings: SettingsDep, actor: Readers, start: From = None, end: To = None,
         center: Center = None, service_code: str | None = None) -> list[dict[str, Any]]:
     """Per service: opened, completed, rejected, cancelled, on_time, late, open, open_overdue, breached,
@@ -36,7 +36,7 @@ def sla(session: SessionDep, settings: SettingsDep, actor: Readers, start: From 
     return _run("sla", session, settings, actor, start, end, center, service_code, None)
 
 
-@router.get("/steps")
+@router.get("/steps", dependencies=[allow("reports.read")])
 def steps(session: SessionDep, settings: SettingsDep, actor: Readers, service_code: str, start: From = None,
           end: To = None, center: Center = None, department: Department = None) -> list[dict[str, Any]]:
     """Per user task of the service: name, title, lane, count, avg_seconds, p90_seconds, on_time, compliance,
@@ -44,7 +44,7 @@ def steps(session: SessionDep, settings: SettingsDep, actor: Readers, service_co
     return _run("steps", session, settings, actor, start, end, center, service_code, department)
 
 
-@router.get("/departments")
+@router.get("/departments", dependencies=[allow("reports.read")])
 def departments(session: SessionDep, settings: SettingsDep, actor: Readers, start: From = None, end: To = None,
                 center: Center = None, service_code: str | None = None,
                 department: Department = None) -> list[dict[str, Any]]:
@@ -52,7 +52,7 @@ def departments(session: SessionDep, settings: SettingsDep, actor: Readers, star
     return _run("departments", session, settings, actor, start, end, center, service_code, department)
 
 
-@router.get("/throughput")
+@router.get("/throughput", dependencies=[allow("reports.read")])
 def throughput(session: SessionDep, settings: SettingsDep, actor: Readers, start: From = None, end: To = None,
                center: Center = None, service_code: str | None = None,
                department: Department = None) -> list[dict[str, Any]]:
@@ -60,14 +60,14 @@ def throughput(session: SessionDep, settings: SettingsDep, actor: Readers, start
     return _run("throughput", session, settings, actor, start, end, center, service_code, department)
 
 
-@router.get("/officers")
+@router.get("/officers", dependencies=[allow("reports.read")])
 def officers(session: SessionDep, settings: SettingsDep, actor: Readers, start: From = None, end: To = None,
              center: Center = None, department: Department = None) -> list[dict[str, Any]]:
     """Per officer: completed, avg_seconds, median_seconds; every service together."""
     return _run("officers", session, settings, actor, start, end, center, None, department)
 
 
-@router.get("/satisfaction")
+@router.get("/satisfaction", dependencies=[allow("reports.read")])
 def satisfaction(session: SessionDep, settings: SettingsDep, actor: Readers, start: From = None, end: To = None,
                  center: Center = None, service_code: str | None = None) -> list[dict[str, Any]]:
     """Per service: happy, neutral, unhappy, rated, happy_share."""

@@ -6,33 +6,32 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import CurrentActor, SessionDep, SettingsDep, require
+from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.schemas import CaseMovePublic, MigrationPublic, MigrationRequest, VersionPublic
 from engine import case_migration, versions
 
 router = APIRouter(prefix="/api/services", tags=["processes"])
 
 
-@router.get("/{code}/versions/{a}/diff/{b}", dependencies=[require("analyst", "admin", "auditor")])
+@router.get("/{code}/versions/{a}/diff/{b}", dependencies=[allow("services.read")])
 def diff(code: str, a: int, b: int, session: SessionDep, settings: SettingsDep,
          actor: CurrentActor) -> dict[str, Any]:
     return versions.diff_versions(session=session, service_code=code, a=a, b=b, actor=actor, settings=settings)
 
 
-@router.post("/{code}/versions/{version}/retire", response_model=VersionPublic,
-             dependencies=[require("analyst", "admin")])
+@router.post("/{code}/versions/{version}/retire", dependencies=[allow("services.deploy")], response_model=VersionPublic)
 def retire_version(code: str, version: int, session: SessionDep, actor: CurrentActor) -> VersionPublic:
     return VersionPublic.of(versions.retire_version(session=session, service_code=code, version=version,
                                                     actor=actor))
 
 
-@router.post("/{code}/retire", response_model=list[VersionPublic], dependencies=[require("analyst", "admin")])
+@router.post("/{code}/retire", dependencies=[allow("services.deploy")], response_model=list[VersionPublic])
 def retire_service(code: str, session: SessionDep, actor: CurrentActor) -> list[VersionPublic]:
     return [VersionPublic.of(row) for row in versions.retire_service(session=session, service_code=code,
                                                                      actor=actor)]
 
 
-@router.post("/{code}/migrations", response_model=MigrationPublic, dependencies=[require("analyst", "admin")])
+@router.post("/{code}/migrations", dependencies=[allow("services.deploy")], response_model=MigrationPublic)
 def migrate(code: str, body: MigrationRequest, session: SessionDep, settings: SettingsDep,
             actor: CurrentActor) -> MigrationPublic:
     command = case_migration.dry_run if body.dry_run else case_migration.migrate

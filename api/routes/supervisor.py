@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CurrentActor, SessionDep, SettingsDep
+from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.schemas import TaskPublic
 from engine import calendars, clock, escalation
 
@@ -34,7 +34,7 @@ def _overdue(row: Any, now: datetime, calendar: calendars.WorkCalendar) -> Overd
                        overdue_days=round(calendar.working_days_between(due_at, now), 3))
 
 
-@router.get("/overdue", response_model=list[OverdueTask])
+@router.get("/overdue", dependencies=[allow("tasks.overdue")], response_model=list[OverdueTask])
 def overdue(session: SessionDep, settings: SettingsDep, actor: CurrentActor, service_code: str | None = None,
             limit: Annotated[int, Query(ge=1)] = 100,
             offset: Annotated[int, Query(ge=0)] = 0) -> list[OverdueTask]:
@@ -45,7 +45,7 @@ def overdue(session: SessionDep, settings: SettingsDep, actor: CurrentActor, ser
     return [_overdue(row, now, calendar(row.center_id)) for row in rows]
 
 
-@router.post("/tasks/{task_id}/reassign", response_model=TaskPublic)
+@router.post("/tasks/{task_id}/reassign", dependencies=[allow("task.reassign")], response_model=TaskPublic)
 def reassign(task_id: str, body: Reassign, session: SessionDep, settings: SettingsDep,
              actor: CurrentActor) -> TaskPublic:
     return TaskPublic.of(escalation.reassign(session=session, task_id=task_id, to=body.to, actor=actor,

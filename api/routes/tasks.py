@@ -6,17 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import CurrentActor, SessionDep, SettingsDep
+from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.routes.cases import case_view
 from api.schemas import CasePublic, TaskComplete, TaskDetail, TaskPublic
 from engine import cases, processes, tasks
-from engine.errors import Forbidden, NotFound
-from storage.models import Task
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
 
-@router.get("", response_model=list[TaskPublic])
+@router.get("", dependencies=[allow("inbox")], response_model=list[TaskPublic])
 def inbox(session: SessionDep, settings: SettingsDep, actor: CurrentActor, service_code: str | None = None,
           lane: str | None = None, limit: Annotated[int, Query(ge=1)] = 100,
           offset: Annotated[int, Query(ge=0)] = 0) -> list[TaskPublic]:
@@ -25,30 +23,26 @@ def inbox(session: SessionDep, settings: SettingsDep, actor: CurrentActor, servi
     return [TaskPublic.of(t) for t in rows]
 
 
-@router.get("/{task_id}", response_model=TaskDetail)
+@router.get("/{task_id}", dependencies=[allow("task.read")], response_model=TaskDetail)
 def task_detail(task_id: str, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> TaskDetail:
-    task = session.get(Task, task_id)
-    if task is None:
-        raise NotFound(f"task {task_id} does not exist")
-    if task.lane not in actor.roles and not actor.reads_everything:
-        raise Forbidden(f"this task belongs to the lane '{task.lane}', which is not one of your roles")
-    case = cases.get_case(session=session, case_id=task.case_id, actor=actor, settings=settings)
+    task = tasks.task_for(session=session, task_id=task_id, actor=actor, settings=settings, action="task.read")
+    case = cases.load_case(session, task.case_id)
     process = processes.cache.get(session, case.process_version_id, settings)
     schema = process.forms.get(task.form) if task.form else None
     return TaskDetail(**TaskPublic.of(task).model_dump(), form_schema=schema)
 
 
-@router.post("/{task_id}/claim", response_model=TaskPublic)
-def claim(task_id: str, session: SessionDep, actor: CurrentActor) -> TaskPublic:
-    return TaskPublic.of(tasks.claim(session=session, task_id=task_id, actor=actor))
+@router.post("/{task_id}/claim", dependencies=[allow("task.act")], response_model=TaskPublic)
+def claim(task_id: str, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> TaskPublic:
+    return TaskPublic.of(tasks.claim(session=session, task_id=task_id, actor=actor, settings=settings))
 
 
-@router.post("/{task_id}/unclaim", response_model=TaskPublic)
-def unclaim(task_id: str, session: SessionDep, actor: CurrentActor) -> TaskPublic:
-    return TaskPublic.of(tasks.unclaim(session=session, task_id=task_id, actor=actor))
+@router.post("/{task_id}/unclaim", dependencies=[allow("task.act")], response_model=TaskPublic)
+def unclaim(task_id: str, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> TaskPublic:
+    return TaskPublic.of(tasks.unclaim(session=session, task_id=task_id, actor=actor, settings=settings))
 
 
-@router.post("/{task_id}/complete", response_model=CasePublic)
+@router.post("/{task_id}/complete", dependencies=[allow("task.act")], response_model=CasePublic)
 def complete(task_id: str, body: TaskComplete, session: SessionDep, settings: SettingsDep,
              actor: CurrentActor) -> CasePublic:
     case = tasks.complete(session=session, task_id=task_id, data=body.data, actor=actor, settings=settings)

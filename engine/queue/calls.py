@@ -20,8 +20,8 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from engine import clock
-from engine.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from engine import clock, policy
+from engine.errors import Conflict, DomainError, Invalid, NotFound
 from engine.queue import config, tickets
 from engine.queue.ordering import Waiting, calling_order
 from engine.settings import Settings
@@ -31,8 +31,7 @@ from storage.models_queue import QueueCall, QueueCounter, QueueTicket
 
 
 def check_clerk(actor: Actor, settings: Settings) -> None:
-    if not actor.has(settings.front_desk_role, "admin"):
-        raise Forbidden(f"working a counter needs the role {settings.front_desk_role}")
+    policy.require(actor, "queue.work", settings)
 
 
 @contextmanager

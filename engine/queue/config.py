@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
-from engine.errors import Forbidden, Invalid, NotFound
+from engine import policy
+from engine.errors import Invalid, NotFound
 from engine.users import Actor
 from storage.db import write_lock
 from storage.models_centers import Center
@@ -77,8 +78,7 @@ def counter(session: Session, number: int, center_id: int | None = None) -> Queu
 
 
 def _admin(actor: Actor) -> None:
-    if not actor.has("admin"):
-        raise Forbidden("only administrators change the queue's categories and counters")
+    policy.require(actor, "queue.configure")
 
 
 def save_category(*, session: Session, code: str, letter: str, name_ar: str, name_en: str, services: list[str],

@@ -7,12 +7,11 @@ from datetime import date, timedelta
 
 from sqlmodel import Session
 
-from engine import centers, clock
+from engine import centers, clock, policy
 from engine.errors import Forbidden, Invalid
 from engine.settings import Settings
 from engine.users import Actor
 
-READERS = ("supervisor", "admin")
 # Days a range may name: wide of any real figures, narrow enough that the day and month arithmetic stays in
 # the calendar (a range ending in December 9999 would run past date.max).
 EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
@@ -38,8 +37,7 @@ def scope_for(*, session: Session, actor: Actor, settings: Settings, start: date
               lane: str | None = None) -> Scope:
     """The checked scope: Forbidden for other roles or a center outside the actor's; Invalid for a reversed or
     too long range. Without dates: the last ``report_default_days`` days up to today."""
-    if not actor.has(*READERS):
-        raise Forbidden("the figures are for supervisors and admins")
+    policy.require(actor, "reports.read", settings)
     for field, day in (("from", start), ("to", end)):
         if day is not None and not EARLIEST <= day <= LATEST:
             raise Invalid("the dates are out of range", [{"loc": ["query", field], "field": field, "type": "range",
@@ -53,7 +51,7 @@ def scope_for(*, session: Session, actor: Actor, settings: Settings, start: date
         raise Invalid(f"a report covers at most {settings.report_max_days} days",
                       [{"loc": ["query", "to"], "field": "to", "type": "range",
                         "msg": f"at most {settings.report_max_days} days after 'from'"}])
-    visible = centers.visible_center_ids(session, actor)
+    visible = policy.centers_seen(session, actor)
     chosen: set[int] | None = visible
     if center:
         wanted = centers.by_code(session, center)

@@ -8,7 +8,8 @@ from tests.support.api import Api
 def test_token_with_right_password_and_me(api: Api) -> None:
     admin = api.user("admin")
     r = api.client.post("/api/users", headers=admin, json={
-        "username": "mona", "password": "s3cret-pass", "full_name": "منى علي", "roles": ["front_desk"]})
+        "username": "mona", "password": "s3cret-pass", "full_name": "منى علي", "roles": ["front_desk"],
+        "installation_wide": True})
     assert r.status_code == 201, r.text
     assert r.json()["roles"] == ["front_desk"]
     r = api.client.post("/api/auth/token", data={"username": "mona", "password": "s3cret-pass"})
@@ -63,7 +64,7 @@ def test_forged_or_expired_token_is_401(api: Api) -> None:
 
 
 def test_only_admin_creates_users_and_duplicates_conflict(api: Api) -> None:
-    body = {"username": "dup", "password": "password1", "full_name": "Dup", "roles": []}
+    body = {"username": "dup", "password": "password1", "full_name": "Dup", "roles": [], "installation_wide": True}
     clerk = api.user("front_desk")
     assert api.client.post("/api/users", headers=clerk, json=body).status_code == 403
     admin = api.user("admin")
@@ -76,7 +77,8 @@ def test_only_admin_creates_users_and_duplicates_conflict(api: Api) -> None:
 def test_bad_user_fields_are_422_per_field(api: Api) -> None:
     admin = api.user("admin")
     r = api.client.post("/api/users", headers=admin, json={"username": "a b c", "password": "password1",
-                                                            "full_name": "X", "roles": ["ok", "bad,role"]})
+                                                            "full_name": "X", "roles": ["ok", "bad,role"],
+                                                            "installation_wide": True})
     assert r.status_code == 422
     fields = {d["field"] for d in r.json()["detail"]}
     assert fields == {"username", "roles"}

@@ -86,8 +86,9 @@ def test_a_closed_board_ends_its_stream(database_url: str, tmp_path: object) -> 
 def test_open_boards_hold_no_server_thread(sqlite_url: str, tmp_path: object) -> None:
     """More open boards than the server has worker threads (40): the API still answers, and a call made
     meanwhile reaches every board."""
-    settings = make_settings(sqlite_url, tmp_path, queue_board_poll_ms=100)  # type: ignore[arg-type]
-    boards = 45
+    boards = 45  # all from one address: the cap per client (tests/api/test_policy_breaker.py) is raised for this
+    settings = make_settings(sqlite_url, tmp_path, queue_board_poll_ms=100,  # type: ignore[arg-type]
+                             queue_board_streams_per_client=boards)
     connected = threading.Barrier(boards + 1)
     heard: list[str] = []
     lock = threading.Lock()

@@ -147,7 +147,12 @@ def test_admins_build_the_center_tree_and_place_users(api: Api) -> None:
                           headers=admin).status_code == 404
     assert api.client.put(f"/api/users/{clerk_name}/center", json={"center": None},
                           headers=clerk).status_code == 403
-    assert api.client.put(f"/api/users/{clerk_name}/center", json={"center": None},
+    r = api.client.put(f"/api/users/{clerk_name}/center", json={"center": None}, headers=admin)
+    assert r.status_code == 422 and [d["field"] for d in r.json()["detail"]] == ["center"]  # no center by accident
+    r = api.client.put(f"/api/users/{clerk_name}/center", json={"center": "GZ-D", "installation_wide": True},
+                       headers=admin)
+    assert r.status_code == 422
+    assert api.client.put(f"/api/users/{clerk_name}/center", json={"center": None, "installation_wide": True},
                           headers=admin).json()["center_id"] is None
     r = api.client.put("/api/centers/GZ/holidays", json={"holidays": ["2027-03-20", "2026-03-20"]}, headers=admin)
     assert r.status_code == 200 and r.json()["holidays"] == ["2026-03-20", "2027-03-20"]

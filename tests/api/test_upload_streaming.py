@@ -42,7 +42,7 @@ def prepare(settings: Settings) -> tuple[int, dict[str, str]]:
         case = cases.open_case(session=session, service_code="papers", citizen=CITIZEN, data={},
                                actor=Actor("clerk", frozenset({"front_desk"})), settings=settings)
         user = create_user(session=session, username="clerk", password="streaming-test", full_name="Clerk",
-                           roles=["front_desk"], settings=settings)
+                           roles=["front_desk"], settings=settings, installation_wide=True)
         assert case.id is not None
         return case.id, {"Authorization": f"Bearer {issue_token(user, settings)}"}
 

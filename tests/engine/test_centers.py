@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import Session, col, select
 
 from cli.main import main
-from engine import centers
+from engine import centers, policy
 from engine.demo import DEMO_CENTERS, ensure_demo_users
 from engine.errors import Conflict, Invalid, NotFound
 from engine.settings import Settings, get_settings
@@ -32,7 +32,7 @@ def _tree(session: Session) -> dict[str, int]:
 def test_visible_centers_are_own_and_below(settings: Settings) -> None:
     with Session(engine_for(settings.database_url)) as session:
         ids = _tree(session)
-        see = centers.visible_center_ids
+        see = policy.centers_seen
         assert see(session, Actor("gov", frozenset({"supervisor"}), center_id=ids["GOV"])) == set(ids.values())
         assert see(session, Actor("a", frozenset({"front_desk"}), center_id=ids["CITY-A"])) == {
             ids["CITY-A"], ids["DIST-A1"]}
@@ -40,7 +40,6 @@ def test_visible_centers_are_own_and_below(settings: Settings) -> None:
         assert see(session, Actor("d", frozenset({"front_desk"}), center_id=ids["DIST-A1"])) == {ids["DIST-A1"]}
         assert see(session, Actor("nowhere", frozenset({"front_desk"}))) is None
         assert see(session, Actor("admin", frozenset({"admin"}), center_id=ids["DIST-A1"])) is None
-        assert centers.center_of(Actor("d", center_id=ids["DIST-A1"])) == ids["DIST-A1"]
 
 
 def test_center_refusals(settings: Settings) -> None:
@@ -90,6 +89,12 @@ def test_cli_adds_a_user_at_a_center_and_ticks_escalation(settings: Settings, mo
         assert main(["users", "add", "clerk_a1", "--password", "correct horse", "--role", "front_desk",
                      "--center", "DIST-A1"]) == 0
         assert main(["users", "add", "clerk_x", "--password", "correct horse", "--center", "NOPE"]) == 1
+        # No center is not a default: staff of the whole installation are made so on purpose.
+        with pytest.raises(SystemExit):
+            main(["users", "add", "clerk_y", "--password", "correct horse", "--role", "front_desk"])
+        assert "one of the arguments --center --installation-wide is required" in capsys.readouterr().err
+        assert main(["users", "add", "hq_auditor", "--password", "correct horse", "--role", "auditor",
+                     "--installation-wide"]) == 0
         assert main(["tick"]) == 0
         assert "0 task(s) reminded, 0 escalated" in capsys.readouterr().out
     finally:
@@ -106,12 +111,12 @@ def test_demo_has_a_tree_of_centers_with_users_in_them(sqlite_settings: Settings
         assert ensure_demo_users(session, sqlite_settings) == first  # a second start adds nothing
         users = {u.username: u for u in session.exec(select(User)).all()}
         assert len(session.exec(select(Center)).all()) == len(DEMO_CENTERS) == 4
-        governor = centers.visible_center_ids(session, actor_of(users["governor"]))
-        dokki = centers.visible_center_ids(session, actor_of(users["clerk"]))
-        haram = centers.visible_center_ids(session, actor_of(users["clerk_haram"]))
+        governor = policy.centers_seen(session, actor_of(users["governor"]))
+        dokki = policy.centers_seen(session, actor_of(users["clerk"]))
+        haram = policy.centers_seen(session, actor_of(users["clerk_haram"]))
         assert governor is not None and dokki is not None and haram is not None
         assert len(governor) == 4 and len(dokki) == 2 and len(haram) == 1 and not dokki & haram
-        assert centers.visible_center_ids(session, actor_of(users["admin"])) is None
+        assert policy.centers_seen(session, actor_of(users["admin"])) is None
 
 
 def test_another_centers_case_is_not_written_to_nor_its_scans_read(api: Api) -> None:

@@ -62,7 +62,8 @@ def people(session: Session, settings: Settings) -> People:
                         ("outsider", ["front_desk"]), ("supervisor", ["supervisor"]), ("director", ["director"]),
                         ("governor", ["governor"])]:
         made[name] = actor_of(create_user(session=session, username=name, password="correct horse",
-                                          full_name=name.title(), roles=roles, settings=settings))
+                                          full_name=name.title(), roles=roles, settings=settings,
+                                          installation_wide=True))
     return People(**made)
 
 

@@ -229,7 +229,7 @@ def test_a_reassignment_starts_the_officers_handling_time(settings: Settings) ->
     t0 = BASE
     with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
         create_user(session=session, username="rev9", password="correct horse", full_name="Rev", roles=["reviewer"],
-                    settings=settings)
+                    settings=settings, installation_wide=True)
         with clock.frozen(t0):
             case = cases.open_case(session=session, service_code="test_permit", citizen=CITIZEN, data={},
                                    actor=clerk, settings=settings)

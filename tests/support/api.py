@@ -31,7 +31,8 @@ class Api:
         name = username or f"u{next(_counter)}_{'_'.join(roles) or 'none'}"[:60]
         with Session(engine_for(self.settings.database_url)) as session:
             user = create_user(session=session, username=name, password=password, full_name=name.title(),
-                               roles=list(roles), settings=self.settings, center_id=center_id)
+                               roles=list(roles), settings=self.settings, center_id=center_id,
+                               installation_wide=center_id is None)
             token = issue_token(user, self.settings)
         return {"Authorization": f"Bearer {token}"}
 

@@ -32,7 +32,7 @@ def add_user(settings: Settings, *roles: str, username: str | None = None, full_
     name = username or f"p{next(_counter)}_{'_'.join(roles) or 'none'}"[:60]
     with Session(engine_for(settings.database_url)) as session:
         create_user(session=session, username=name, password=PASSWORD, full_name=full_name or name.title(),
-                    roles=list(roles), settings=settings)
+                    roles=list(roles), settings=settings, installation_wide=True)
     return name
 
 
