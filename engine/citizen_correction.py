@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlmodel import Session
 
-from engine import clock, processes, workflows
+from engine import clock, policy, processes, workflows
 from engine.bpmn import runner
-from engine.cases import check_center, load_case
+from engine.cases import load_case
 from engine.errors import Conflict, Forbidden, Invalid
 from engine.identity import check_citizen
 from engine.settings import Settings
@@ -35,7 +35,7 @@ def _problem(field: str, kind: str, en: str, ar: str) -> dict[str, Any]:
 
 
 def may_correct(actor: Actor, settings: Settings) -> bool:
-    return actor.has(settings.front_desk_role, "supervisor")
+    return policy.may(actor, "case.correct", settings)
 
 
 def correct(*, session: Session, case_id: int, changes: dict[str, Any], reason: str, actor: Actor,
@@ -47,7 +47,7 @@ def correct(*, session: Session, case_id: int, changes: dict[str, Any], reason: 
     if not may_correct(actor, settings):
         raise Forbidden("only the front desk and supervisors correct a citizen's contact details")
     case = load_case(session, case_id)
-    check_center(session, case, actor)
+    policy.require_center(session, actor, case.center_id)
     text = (reason or "").strip()
     problems = []
     if not text:

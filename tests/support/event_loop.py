@@ -39,6 +39,7 @@ NOT_BLOCKING: dict[str, str] = {
     "engine.errors.Forbidden": "builds an exception: no I/O",
     "engine.errors.NotFound": "builds an exception: no I/O",
     "engine.files.detect": "compares an upload's first bytes (already read) with known magic numbers: no I/O",
+    "engine.policy.may": "compares the actor's roles with the policy table in memory: no I/O",
 }
 
 
