@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from engine import centers, clock, processes, tracking, workflows
 from engine.bpmn import runner
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
-from engine.identity import check_citizen
+from engine.identity import check_citizen, normalise_national_id
 from engine.queue import links as queue_links
 from engine.settings import Settings
 from engine.users import Actor
@@ -146,7 +146,7 @@ def list_cases(*, session: Session, actor: Actor, filters: CaseFilter) -> tuple[
     if filters.tracking_number:
         conditions.append(col(Case.tracking_number) == tracking.normalise(filters.tracking_number))
     if filters.national_id:
-        conditions.append(col(Case.national_id) == filters.national_id.strip())
+        conditions.append(col(Case.national_id) == normalise_national_id(filters.national_id))
     seen_centers = centers.visible_center_ids(session, actor)
     if seen_centers is not None:
         conditions.append(col(Case.center_id).in_(seen_centers))

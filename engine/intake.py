@@ -16,7 +16,7 @@ from engine.errors import Forbidden, Invalid
 from engine.identity import check_citizen
 from engine.settings import Settings
 from engine.users import Actor
-from forms.validation import form_errors
+from forms.validation import checked
 
 
 def may_open(actor: Actor, start_lanes: set[str] | frozenset[str]) -> bool:
@@ -47,12 +47,12 @@ def intake_form(process: CompiledProcess) -> tuple[UserTaskInfo | None, dict[str
     return None, None
 
 
-def check_intake(process: CompiledProcess, data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The intake form's problems with ``data`` (``forms.validation.form_errors`` entries)."""
+def check_intake(process: CompiledProcess, data: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``data`` as the intake form stores it, and its problems (``forms.validation.checked``)."""
     task, _schema = intake_form(process)
     if task is None or task.form is None:
-        return []
-    return form_errors(process.validator(task.form), data)
+        return data, []
+    return checked(process.validator(task.form), data)
 
 
 def preview(*, session: Session, service_code: str, citizen: dict[str, Any], data: dict[str, Any],
@@ -66,7 +66,7 @@ def preview(*, session: Session, service_code: str, citizen: dict[str, Any], dat
         raise Forbidden(f"opening a '{service_code}' case needs one of the roles: "
                         f"{', '.join(sorted(process.start_lanes | {'admin'}))}")
     person = check_citizen(citizen, settings)
-    problems = check_intake(process, data)
+    data, problems = check_intake(process, data)
     if problems:
         raise Invalid("the form has errors", problems)
     task, _schema = intake_form(process)
