@@ -10,6 +10,7 @@ from admin_ui import diagram, documents, forms, history
 from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import SECURITY_HEADERS, DbSession, PageRoute, SignedIn, render, settings_of
+from admin_ui.params import PageId, PageVersionId
 from admin_ui.timeline import full_names, story
 from engine import auditors, cases, processes, tracking
 from engine.errors import Forbidden, NotFound
@@ -45,7 +46,7 @@ def case_list(request: Request, viewer: SignedIn, db: DbSession, q: str = "", st
 
 
 @router.get("/cases/{case_id}")
-def case_page(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+def case_page(request: Request, case_id: PageId, viewer: SignedIn, db: DbSession) -> HTMLResponse:
     settings = settings_of(request)
     actor = viewer.signed_in
     case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=settings)
@@ -73,8 +74,8 @@ def case_page(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -
 
 
 @router.get("/cases/{case_id}/diagram.bpmn")
-def case_diagram(request: Request, case_id: int, viewer: SignedIn, db: DbSession,
-                 version_id: int | None = None) -> Response:
+def case_diagram(request: Request, case_id: PageId, viewer: SignedIn, db: DbSession,
+                 version_id: PageVersionId = None) -> Response:
     """The case's diagram; ``version_id`` an earlier version of its service (for the auditors' time travel)."""
     actor = viewer.signed_in
     case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=settings_of(request))
@@ -91,7 +92,7 @@ def case_diagram(request: Request, case_id: int, viewer: SignedIn, db: DbSession
 
 
 @router.get("/cases/{case_id}/history")
-def case_history(request: Request, case_id: int, viewer: SignedIn, db: DbSession, step: int = 1) -> HTMLResponse:
+def case_history(request: Request, case_id: PageId, viewer: SignedIn, db: DbSession, step: int = 1) -> HTMLResponse:
     """Time travel for auditors: the case as it stood after each event, with the diagram, data and diff."""
     settings = settings_of(request)
     actor = viewer.signed_in
