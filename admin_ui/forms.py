@@ -15,8 +15,8 @@ from typing import Any
 
 from admin_ui.i18n import N_, Lang, ltr
 from forms import ownership
+from forms.digits import parse_number
 
-_ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٫", "01234567890123456789.")
 PREFIX = "data."
 
 
@@ -123,19 +123,8 @@ def parse(schema: Mapping[str, Any], form: Mapping[str, Any], prefix: str = PREF
         raw[name] = text
         if not text:
             continue  # absent, not empty: "required" is the message a person understands
-        data[name] = _number(text, kind) if kind in ("number", "integer") else text
+        data[name] = parse_number(text, kind) if kind in ("number", "integer") else text
     return data, raw
-
-
-def _number(text: str, kind: str) -> Any:
-    plain = text.translate(_ARABIC_DIGITS).replace(",", "").replace("٬", "")
-    try:
-        value = float(plain)
-    except ValueError:
-        return text  # left as text: the schema reports it as "not a number"
-    if kind == "integer" and value.is_integer():
-        return int(value)
-    return value
 
 
 def messages(problems: list[dict[str, Any]], schema: Mapping[str, Any], lang: Lang) -> dict[str, str]:

@@ -14,7 +14,9 @@ from sqlmodel import Session
 
 from admin_ui import web
 from api import errors
+from api import openapi as api_openapi
 from api.limits import BodyLimit
+from api.nul import RefuseNul
 from api.routes import (
     audit,
     auth,
@@ -121,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return settings.max_deploy_bytes  # a whole service's files, like the modeler's own calls
         return settings.max_request_bytes
 
+    app.add_middleware(RefuseNul)  # inside the size limit: it reads JSON and form bodies whole
     app.add_middleware(BodyLimit, limit_for=limit_for)
     web.install(app, settings)  # the pages (admin_ui/): front desk, inbox, case pages, public tracking
+    api_openapi.install(app)  # the refusals every route may answer, declared in the OpenAPI document
     return app

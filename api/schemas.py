@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.params import DB_INT_MAX
 from engine.checklist import Checklist
 from engine.custody import Original
 from storage.models import AuditEvent, Case, Document, DocumentWaiver, ProcessVersion, Task, User
@@ -397,7 +398,7 @@ class MigrationRequest(BaseModel):
     """``POST /api/services/{code}/migrations``: move open cases of older versions to ``to_version``."""
 
     model_config = ConfigDict(extra="forbid")
-    to_version: int = Field(ge=1)
+    to_version: int = Field(ge=1, le=DB_INT_MAX)
     dry_run: bool = True
 
 

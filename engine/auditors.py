@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from engine import access_log, centers, export, policy, replay, tracking
 from engine.errors import Invalid, NotFound
+from engine.identity import normalise_national_id
 from engine.settings import Settings
 from engine.users import Actor
 from storage.models import AuditAccess, AuditEvent, Case, User
@@ -149,7 +150,7 @@ def _conditions(session: Session, query: Search) -> list[Any]:
     if query.tracking_number:
         conditions.append(col(Case.tracking_number) == tracking.normalise(query.tracking_number))
     if query.national_id:
-        conditions.append(col(Case.national_id) == query.national_id.strip())
+        conditions.append(col(Case.national_id) == normalise_national_id(query.national_id))
     if query.service_code:
         conditions.append(col(Case.service_code) == query.service_code)
     if query.status:

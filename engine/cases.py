@@ -13,7 +13,7 @@ from engine import centers, clock, owners, policy, processes, tracking, workflow
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
 from engine.errors import Conflict, Invalid, NotFound, ScriptOverLimit
-from engine.identity import check_citizen
+from engine.identity import check_citizen, normalise_national_id
 from engine.queue import links as queue_links
 from engine.settings import Settings
 from engine.users import Actor
@@ -135,7 +135,7 @@ def list_cases(*, session: Session, actor: Actor, filters: CaseFilter, settings:
     if filters.tracking_number:
         conditions.append(col(Case.tracking_number) == tracking.normalise(filters.tracking_number))
     if filters.national_id:
-        conditions.append(col(Case.national_id) == filters.national_id.strip())
+        conditions.append(col(Case.national_id) == normalise_national_id(filters.national_id))
     seen_centers = policy.centers_seen(session, actor)
     if seen_centers is not None:
         conditions.append(col(Case.center_id).in_(seen_centers))

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from engine.errors import Invalid
 from engine.settings import Settings
+from forms.digits import ascii_digits
 
 # Governorate codes of Egypt's 14-digit national numbers (digits 8-9): 01-04, 11-19, 21-35, 88 (abroad).
 _EG_GOVERNORATES = {1, 2, 3, 4, *range(11, 20), *range(21, 36), 88}
@@ -37,13 +38,18 @@ def _egypt_birth_date_ok(nid: str) -> bool:
     return born <= date.today() and int(nid[7:9]) in _EG_GOVERNORATES
 
 
+def normalise_national_id(text: str) -> str:
+    """A national ID as stored and searched: Arabic-Indic digits as ASCII, no surrounding spaces."""
+    return ascii_digits(text.strip())
+
+
 def check_citizen(raw: dict[str, Any], settings: Settings) -> Citizen:
     """Normalise and check; every problem is listed, each with its field, in Arabic and English."""
     problems: list[dict[str, Any]] = []
-    nid = str(raw.get("national_id", "")).strip()
+    nid = normalise_national_id(str(raw.get("national_id", "")))
     name = " ".join(str(raw.get("full_name", "")).split())
-    phone = re.sub(r"[\s-]", "", str(raw.get("phone", "")))
-    if not re.fullmatch(settings.national_id_pattern, nid):
+    phone = re.sub(r"[\s-]", "", ascii_digits(str(raw.get("phone", ""))))
+    if not re.fullmatch(settings.national_id_pattern, nid, re.ASCII):
         problems.append(_p("national_id", "the national ID must be 10 to 14 digits",
                            "الرقم القومي يجب أن يتكون من 10 إلى 14 رقمًا"))
     elif settings.national_id_check_egypt_birth_date and len(nid) == 14 and not _egypt_birth_date_ok(nid):
@@ -52,7 +58,7 @@ def check_citizen(raw: dict[str, Any], settings: Settings) -> Citizen:
     if not name or len(name) > 200:
         problems.append(_p("full_name", "the citizen's full name is required (at most 200 characters)",
                            "اسم المواطن بالكامل مطلوب"))
-    if not re.fullmatch(settings.phone_pattern, phone):
+    if not re.fullmatch(settings.phone_pattern, phone, re.ASCII):
         problems.append(_p("phone", "the phone number must be in international form, e.g. +201001234567",
                            "رقم الهاتف يجب أن يكون بالصيغة الدولية مثل ‎+201001234567"))
     language = raw.get("language") or None

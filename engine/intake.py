@@ -16,8 +16,7 @@ from engine.errors import Invalid
 from engine.identity import check_citizen
 from engine.settings import Settings
 from engine.users import Actor
-from forms import ownership
-from forms.validation import form_errors
+from forms.validation import checked
 
 
 def may_open(actor: Actor, start_lanes: set[str] | frozenset[str], settings: Settings) -> bool:
@@ -48,14 +47,12 @@ def intake_form(process: CompiledProcess) -> tuple[UserTaskInfo | None, dict[str
     return None, None
 
 
-def check_intake(process: CompiledProcess, data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The intake form's problems with ``data``: the fields it may not write (forms/ownership.py), then the
-    form's own (``forms.validation.form_errors`` entries)."""
-    task, schema = intake_form(process)
+def check_intake(process: CompiledProcess, data: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``data`` as the intake form stores it, and its problems (``forms.validation.checked``)."""
+    task, _schema = intake_form(process)
     if task is None or task.form is None:
-        return ownership.with_form(None, data)
-    refused = ownership.with_form(schema, data)
-    return refused or form_errors(process.validator(task.form), data)
+        return data, []
+    return checked(process.validator(task.form), data)
 
 
 def preview(*, session: Session, service_code: str, citizen: dict[str, Any], data: dict[str, Any],
@@ -67,7 +64,7 @@ def preview(*, session: Session, service_code: str, citizen: dict[str, Any], dat
     process = processes.cache.get(session, version.id, settings)
     policy.require(actor, "case.open", settings, lanes=process.start_lanes)
     person = check_citizen(citizen, settings)
-    problems = check_intake(process, data)
+    data, problems = check_intake(process, data)
     if problems:
         raise Invalid("the form has errors", problems)
     task, _schema = intake_form(process)

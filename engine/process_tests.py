@@ -25,7 +25,7 @@ from typing import Any
 from engine.bpmn import runner
 from engine.bpmn.compiler import PATHS_FILE, CompiledProcess
 from engine.errors import Invalid
-from forms.validation import form_errors
+from forms.validation import checked
 
 
 @dataclass(frozen=True)
@@ -132,12 +132,13 @@ def _walk(process: CompiledProcess, case: PathCase, limits: runner.Limits) -> No
         info = process.user_tasks.get(step.task)
         if step.lane is not None and info is not None and info.lane != step.lane:
             raise _Failed(f"{where}: the task is in the lane '{info.lane}', not '{step.lane}'")
+        step_data = step.data
         if info is not None and info.form:
-            problems = form_errors(process.validator(info.form), step.data)
+            step_data, problems = checked(process.validator(info.form), step.data)
             if problems:
                 said = "; ".join(f"{p['field'] or '(form)'}: {p['msg']}" for p in problems)
                 raise _Failed(f"{where}: the form '{info.form}' refuses the data: {said}")
-        runner.complete(workflow, ready[0].id, {**papers, **step.data}, limits)
+        runner.complete(workflow, ready[0].id, {**papers, **step_data}, limits)
     found = runner.scan(workflow)
     if not found.completed:
         waiting = ", ".join(sorted(t.name for t in found.ready)) or "a timer or a message"

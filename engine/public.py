@@ -11,6 +11,7 @@ from engine import complaints, processes, tracking
 from engine.errors import NotFound, RateLimited
 from engine.settings import Settings
 from engine.throttle import FailureWindow
+from forms.digits import ascii_digits, only_ascii_digits
 from storage.models import Case, Task
 
 _NOT_FOUND = "no request matches this tracking number and phone"
@@ -27,13 +28,15 @@ def verified_case(*, session: Session, tracking_number: str, phone_last4: str, s
     """The case of a tracking number whose phone ends in ``phone_last4``; NotFound otherwise, counted per number
     (TooManyAttempts past the limit)."""
     number = tracking.normalise(tracking_number)
+    last4 = ascii_digits(phone_last4.strip())
     if failures.blocked(number, limit=settings.public_track_max_failures,
                         window_seconds=settings.public_track_window_seconds):
         raise TooManyAttempts("too many attempts for this tracking number; try again later")
     case = session.exec(select(Case).where(Case.tracking_number == number)).first() if tracking.is_valid(
         number) else None
     # Same answer for an unknown number and wrong digits: the endpoint must not confirm that a number exists.
-    if case is None or len(phone_last4) != 4 or not hmac.compare_digest(case.phone[-4:], phone_last4):
+    if case is None or len(last4) != 4 or not only_ascii_digits(last4) or not hmac.compare_digest(
+            case.phone[-4:].encode(), last4.encode()):
         failures.fail(number)
         raise NotFound(_NOT_FOUND)
     return case

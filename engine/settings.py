@@ -44,9 +44,9 @@ class Settings(BaseSettings):
     max_engine_seconds: float = Field(default=5.0, gt=0)
 
     # Citizens' identity rules.
-    national_id_pattern: str = r"^\d{10,14}$"
+    national_id_pattern: str = r"^[0-9]{10,14}$"
     national_id_check_egypt_birth_date: bool = True
-    phone_pattern: str = r"^\+[1-9]\d{7,14}$"
+    phone_pattern: str = r"^\+[1-9][0-9]{7,14}$"
 
     # Tracking numbers: random digits plus one check digit.
     tracking_digits: int = Field(default=10, ge=6, le=18)

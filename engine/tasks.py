@@ -14,7 +14,7 @@ from engine.cases import load_case, process_failed
 from engine.errors import Conflict, Invalid, NotFound
 from engine.settings import Settings
 from engine.users import Actor
-from forms.validation import form_errors
+from forms.validation import checked
 from storage.db import write_lock
 from storage.models import Case, Task
 
@@ -106,7 +106,7 @@ def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Act
     owners.check_task(session, case, process, task.name, data, settings)
     info = process.user_tasks.get(task.name)
     if info is not None and info.form:
-        problems = form_errors(process.validator(info.form), data)
+        data, problems = checked(process.validator(info.form), data)
         if problems:
             raise Invalid("the form has errors", problems)
     # The checklist of papers goes into the task's data (gateways read it); intake refuses missing papers.

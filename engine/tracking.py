@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import secrets
 
+from forms.digits import ascii_digits, only_ascii_digits
+
+# What people put between the groups of digits: spaces and dashes (a phone's keyboard has several dashes).
+_SEPARATORS = str.maketrans("", "", " \t\u00a0-\u2010\u2011\u2012\u2013\u2014\u2212")
+
 _D = (
     (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 4, 0, 6, 7, 8, 9, 5), (2, 3, 4, 0, 1, 7, 8, 9, 5, 6),
     (3, 4, 0, 1, 2, 8, 9, 5, 6, 7), (4, 0, 1, 2, 3, 9, 5, 6, 7, 8), (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
@@ -29,9 +34,14 @@ def check_digit(digits: str) -> str:
     return str(_INV[c])
 
 
+def _digits(number: str) -> str:
+    return ascii_digits(number).translate(_SEPARATORS)
+
+
 def is_valid(number: str) -> bool:
-    digits = number.replace("-", "").replace(" ", "")
-    if not digits.isdigit() or len(digits) < 2:
+    """The Verhoeff check of a number as typed (Arabic digits too); False for anything that is not digits."""
+    digits = _digits(number)
+    if not only_ascii_digits(digits) or len(digits) < 2:
         return False
     c = 0
     for i, ch in enumerate(reversed(digits)):
@@ -47,6 +57,9 @@ def new_tracking_number(length: int = 10) -> str:
 
 
 def normalise(number: str) -> str:
-    """Accept what citizens type (spaces, no dashes) and give back the stored form."""
-    digits = "".join(ch for ch in number if ch.isdigit())
+    """Accept what citizens type (spaces, no dashes, Arabic-Indic digits) and give back the stored form. Text
+    that is not digits comes back without its separators, and :func:`is_valid` says no to it."""
+    digits = _digits(number)
+    if not only_ascii_digits(digits):
+        return digits
     return "-".join(digits[i:i + 4] for i in range(0, len(digits), 4))

@@ -7,6 +7,15 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from forms.digits import normalise_form_data
+
+
+def checked(validator: Draft202012Validator, data: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``data`` as the form stores it (digits typed in Arabic made ASCII where the form expects digits:
+    forms/digits.py) and its problems (:func:`form_errors`). Every face's data goes through here."""
+    data = normalise_form_data(validator.schema, data)
+    return data, form_errors(validator, data)
+
 
 def field_labels(schema: dict[str, Any], path: list[str | int]) -> dict[str, str | None]:
     """English and Arabic titles of the field at ``path`` (``title`` and ``x-title-ar`` in the schema)."""

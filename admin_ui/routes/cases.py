@@ -24,6 +24,7 @@ from admin_ui.pages import (
     render,
     settings_of,
 )
+from admin_ui.params import PageId, PageVersionId
 from admin_ui.timeline import full_names, story
 from engine import auditors, cases, citizen_correction, policy, processes, tracking
 from engine.errors import Forbidden, Invalid, NotFound
@@ -62,7 +63,7 @@ def case_list(request: Request, viewer: SignedIn, db: DbSession, q: str = "", st
 
 
 @router.get("/cases/{case_id}", dependencies=[allow("case.read")])
-def case_page(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+def case_page(request: Request, case_id: PageId, viewer: SignedIn, db: DbSession) -> HTMLResponse:
     return _case_page(request, case_id, viewer, db)
 
 
@@ -117,7 +118,7 @@ def _correction_form(case: Case, actor: Actor, settings: Settings, lang: Lang,
 
 
 @router.post("/cases/{case_id}/citizen-correction", dependencies=[allow("case.correct")])
-def correct_citizen(request: Request, case_id: int, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+def correct_citizen(request: Request, case_id: PageId, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
     """The front desk or a supervisor corrects the citizen's contact details, saying why (docs/security.md)."""
     lang = viewer.lang
     settings = settings_of(request)
@@ -145,8 +146,8 @@ def correct_citizen(request: Request, case_id: int, form: CheckedForm, viewer: S
 
 
 @router.get("/cases/{case_id}/diagram.bpmn", dependencies=[allow("case.read")])
-def case_diagram(request: Request, case_id: int, viewer: SignedIn, db: DbSession,
-                 version_id: int | None = None) -> Response:
+def case_diagram(request: Request, case_id: PageId, viewer: SignedIn, db: DbSession,
+                 version_id: PageVersionId = None) -> Response:
     """The case's diagram; ``version_id`` an earlier version of its service (for the auditors' time travel)."""
     actor = viewer.signed_in
     case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=settings_of(request))
@@ -163,7 +164,7 @@ def case_diagram(request: Request, case_id: int, viewer: SignedIn, db: DbSession
 
 
 @router.get("/cases/{case_id}/history", dependencies=[allow("audit.case")])
-def case_history(request: Request, case_id: int, viewer: SignedIn, db: DbSession, step: int = 1) -> HTMLResponse:
+def case_history(request: Request, case_id: PageId, viewer: SignedIn, db: DbSession, step: int = 1) -> HTMLResponse:
     """Time travel for auditors: the case as it stood after each event, with the diagram, data and diff."""
     settings = settings_of(request)
     actor = viewer.signed_in

@@ -16,6 +16,7 @@ from admin_ui import session as cookie
 from admin_ui.i18n import N_, Lang, ltr
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, allow, redirect, render, settings_of
+from admin_ui.params import PageId
 from engine import cases, intake, processes, tasks
 from engine.bpmn.compiler import CompiledProcess
 from engine.errors import DomainError, Forbidden, Invalid
@@ -121,7 +122,8 @@ def _register(request: Request, service_code: str, form: Any, actor: Actor, lang
         for d in exc.details:
             key = str(d.get("field", "")).split(".")[-1]
             citizen_errors.setdefault(key, str(d.get("msg_ar") if lang.code == "ar" else d.get("msg")))
-    errors = forms.messages(intake.check_intake(process, data), schema or {}, lang)
+    data, problems = intake.check_intake(process, data)
+    errors = forms.messages(problems, schema or {}, lang)
     scans = documents.uploads(form)
     scan_errors = documents.precheck(scans, settings, lang)
     if citizen_errors or errors or scan_errors:
@@ -164,7 +166,7 @@ def _reasons(exc: DomainError, lang: Lang) -> list[str]:
 
 
 @router.get("/cases/{case_id}/receipt", dependencies=[allow("case.read")])
-def receipt(request: Request, case_id: int, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+def receipt(request: Request, case_id: PageId, viewer: SignedIn, db: DbSession) -> HTMLResponse:
     settings = settings_of(request)
     case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings)
     process = processes.cache.get(db, case.process_version_id, settings)

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from admin_ui.i18n import N_
 from admin_ui.pages import CheckedForm, CurrentViewer, DbSession, PageRoute, SignedIn, allow, render, settings_of
+from admin_ui.params import PageId
 from engine import cases, processes, ratings
 from engine.errors import Conflict, DomainError, Invalid, NotFound, RateLimited
 from storage.models import Case
@@ -96,7 +97,7 @@ def rate(request: Request, form: CheckedForm, _viewer: CurrentViewer, db: DbSess
 
 
 @router.get("/desk/rate/{case_id}", dependencies=[allow("rating.desk")])
-def desk_rate_page(request: Request, viewer: SignedIn, db: DbSession, case_id: int) -> HTMLResponse:
+def desk_rate_page(request: Request, viewer: SignedIn, db: DbSession, case_id: PageId) -> HTMLResponse:
     action = f"/desk/rate/{case_id}"
     case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings_of(request),
                           action="rating.desk")
@@ -108,7 +109,7 @@ def desk_rate_page(request: Request, viewer: SignedIn, db: DbSession, case_id: i
 
 
 @router.post("/desk/rate/{case_id}", dependencies=[allow("rating.desk")])
-def desk_rate(request: Request, form: CheckedForm, viewer: SignedIn, db: DbSession, case_id: int) -> HTMLResponse:
+def desk_rate(request: Request, form: CheckedForm, viewer: SignedIn, db: DbSession, case_id: PageId) -> HTMLResponse:
     action = f"/desk/rate/{case_id}"
     given = _given(form)
     case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings_of(request),

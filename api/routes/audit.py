@@ -5,12 +5,12 @@ Every read here is recorded in the access log by the engine (engine/auditors.py)
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
+from api.params import IsoDate, Limit, Offset, OptionalRowId, RowId
 from api.schemas import (
     AccessPublic,
     AuditCasePage,
@@ -35,12 +35,12 @@ def _replay(result: ReplayResult) -> ReplayPublic:
 
 
 @router.get("/api/cases/{case_id}/replay", dependencies=[allow("audit.case")], response_model=ReplayPublic)
-def replay(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> ReplayPublic:
+def replay(case_id: RowId, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> ReplayPublic:
     return _replay(auditors.replay_case(session=session, case_id=case_id, actor=actor, settings=settings))
 
 
 @router.get("/api/cases/{case_id}/history", dependencies=[allow("audit.case")], response_model=HistoryPublic)
-def history(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> HistoryPublic:
+def history(case_id: RowId, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> HistoryPublic:
     found = auditors.case_history(session=session, case_id=case_id, actor=actor, settings=settings)
     assert found.result is not None
     return HistoryPublic(case_id=found.case_id, tracking_number=found.tracking_number,
@@ -51,7 +51,7 @@ def history(case_id: int, session: SessionDep, settings: SettingsDep, actor: Cur
 
 @router.get("/api/cases/{case_id}/export", dependencies=[allow("audit.case")],
             responses={200: {"content": {"application/zip": {}}, "description": "the signed case file"}})
-def export(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> Response:
+def export(case_id: RowId, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> Response:
     name, data = auditors.export_case(session=session, case_id=case_id, actor=actor, settings=settings)
     return Response(data, media_type="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -63,9 +63,9 @@ def search(session: SessionDep, settings: SettingsDep, actor: CurrentActor,
            officer: str | None = None, status: str | None = None,
            center: Annotated[str | None, Query(description="a center's code: its cases and those of the "
                                                 "centers below it")] = None,
-           date_from: Annotated[date | None, Query(alias="from")] = None,
-           date_to: Annotated[date | None, Query(alias="to")] = None,
-           limit: Annotated[int, Query(ge=1)] = 50, offset: Annotated[int, Query(ge=0)] = 0) -> AuditCasePage:
+           date_from: Annotated[IsoDate | None, Query(alias="from")] = None,
+           date_to: Annotated[IsoDate | None, Query(alias="to")] = None,
+           limit: Limit = 50, offset: Offset = 0) -> AuditCasePage:
     limit = min(limit, settings.max_page_size)
     found, total = auditors.search(session=session, actor=actor, settings=settings, query=auditors.Search(
         tracking_number=tracking_number, national_id=national_id, service_code=service_code, officer=officer,
@@ -76,8 +76,8 @@ def search(session: SessionDep, settings: SettingsDep, actor: CurrentActor,
 
 
 @router.get("/api/audit/reads", dependencies=[allow("audit.search")], response_model=list[AccessPublic])
-def reads(session: SessionDep, settings: SettingsDep, actor: CurrentActor, case_id: int | None = None,
-          limit: Annotated[int, Query(ge=1)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> list[AccessPublic]:
+def reads(session: SessionDep, settings: SettingsDep, actor: CurrentActor, case_id: OptionalRowId = None,
+          limit: Limit = 100, offset: Offset = 0) -> list[AccessPublic]:
     """The access log, newest first: who read what, when (reading it is recorded as well)."""
     rows = auditors.reads(session=session, actor=actor, settings=settings, case_id=case_id,
                           limit=min(limit, settings.max_page_size), offset=offset)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from sqlmodel import Session, col, select
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
+from api.params import Limit, Offset, RowId
 from api.schemas import CaseCancel, CaseCreate, CasePage, CasePublic, CaseSummary, CitizenCorrection, EventPublic
 from engine import auditors, cases, citizen_correction, processes
 from engine.settings import Settings
@@ -34,7 +35,7 @@ def list_cases(session: SessionDep, settings: SettingsDep, actor: CurrentActor,
                status: Literal["open", "completed", "cancelled"] | None = None,
                service_code: str | None = None, tracking_number: str | None = None,
                national_id: str | None = None,
-               limit: Annotated[int, Query(ge=1)] = 50, offset: Annotated[int, Query(ge=0)] = 0) -> CasePage:
+               limit: Limit = 50, offset: Offset = 0) -> CasePage:
     limit = min(limit, settings.max_page_size)
     rows, total = cases.list_cases(session=session, actor=actor, settings=settings, filters=cases.CaseFilter(
         status=status, service_code=service_code, tracking_number=tracking_number, national_id=national_id,
@@ -43,7 +44,7 @@ def list_cases(session: SessionDep, settings: SettingsDep, actor: CurrentActor,
 
 
 @router.get("/{case_id}", dependencies=[allow("case.read")], response_model=CasePublic)
-def get_case(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> CasePublic:
+def get_case(case_id: RowId, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> CasePublic:
     case = cases.get_case(session=session, case_id=case_id, actor=actor, settings=settings)
     view = case_view(session, case, settings)
     auditors.note_read(session=session, actor=actor, action="case", case_id=case_id)
@@ -51,7 +52,7 @@ def get_case(case_id: int, session: SessionDep, settings: SettingsDep, actor: Cu
 
 
 @router.post("/{case_id}/cancel", dependencies=[allow("case.cancel")], response_model=CasePublic)
-def cancel_case(case_id: int, body: CaseCancel, session: SessionDep, settings: SettingsDep,
+def cancel_case(case_id: RowId, body: CaseCancel, session: SessionDep, settings: SettingsDep,
                 actor: CurrentActor) -> CasePublic:
     case = cases.cancel_case(session=session, case_id=case_id, reason=body.reason, actor=actor, settings=settings)
     return case_view(session, case, settings)
@@ -59,7 +60,7 @@ def cancel_case(case_id: int, body: CaseCancel, session: SessionDep, settings: S
 
 @router.post("/{case_id}/citizen-correction", dependencies=[allow("case.correct")],
              response_model=CasePublic)
-def correct_citizen(case_id: int, body: CitizenCorrection, session: SessionDep, settings: SettingsDep,
+def correct_citizen(case_id: RowId, body: CitizenCorrection, session: SessionDep, settings: SettingsDep,
                     actor: CurrentActor) -> CasePublic:
     """Correct the citizen's contact details (front desk or supervisor, with a reason; docs/security.md)."""
     changes = body.model_dump(exclude_unset=True, exclude={"reason"})
@@ -69,7 +70,7 @@ def correct_citizen(case_id: int, body: CitizenCorrection, session: SessionDep, 
 
 
 @router.get("/{case_id}/events", dependencies=[allow("case.read")], response_model=list[EventPublic])
-def events(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> list[EventPublic]:
+def events(case_id: RowId, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> list[EventPublic]:
     cases.get_case(session=session, case_id=case_id, actor=actor, settings=settings)
     rows = session.exec(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(col(AuditEvent.seq)))
     out = [EventPublic.of(ev) for ev in rows]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CurrentActor, SessionDep, allow
+from api.params import IsoDate
 from engine import centers
 from storage.models_centers import Center
 
@@ -22,7 +22,7 @@ class CenterCreate(BaseModel):
     name_en: str = Field(min_length=1, max_length=200)
     level: Literal["governorate", "city", "district"]
     parent: str | None = Field(default=None, max_length=32)  # the parent center's code
-    holidays: list[date] = Field(default_factory=list, max_length=366)  # the center's own public holidays
+    holidays: list[IsoDate] = Field(default_factory=list, max_length=366)  # the center's own public holidays
 
 
 class CenterPublic(BaseModel):
@@ -43,7 +43,7 @@ class CenterPublic(BaseModel):
 
 class Holidays(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    holidays: list[date] = Field(max_length=366)
+    holidays: list[IsoDate] = Field(max_length=366)
 
 
 class UserCenter(BaseModel):

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import SessionDep, SettingsDep, allow
+from api.params import LAST4_PATTERN
 from api.routes.public import track
 from api.schemas import TrackPublic
 from engine import complaints
@@ -14,7 +15,7 @@ router = APIRouter(tags=["public"])
 
 
 class ReopenIn(BaseModel):
-    phone_last4: str = Field(pattern=r"^\d{4}$")
+    phone_last4: str = Field(pattern=LAST4_PATTERN)
     reason: str = Field(max_length=5000, description="why the complaint is not resolved (required)")
 
 

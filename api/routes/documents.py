@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from api import multipart
 from api.deps import CurrentActor, SessionDep, SettingsDep, StoreDep, allow
+from api.params import RowId
 from api.schemas import (
     ChecklistPublic,
     DocumentPublic,
@@ -20,6 +21,7 @@ from api.schemas import (
     WaiverPublic,
 )
 from engine import checklist, custody, documents
+from forms.digits import only_ascii_digits
 
 router = APIRouter(prefix="/api", tags=["documents"])
 
@@ -31,7 +33,7 @@ _FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipar
 
 @router.post("/cases/{case_id}/documents", dependencies=[allow("case.scan")], response_model=DocumentPublic,
              status_code=201, openapi_extra=_FORM)
-async def upload(case_id: int, request: Request, session: SessionDep, settings: SettingsDep, actor: CurrentActor,
+async def upload(case_id: RowId, request: Request, session: SessionDep, settings: SettingsDep, actor: CurrentActor,
                  store: StoreDep) -> DocumentPublic:
     """Scan a paper into the case (multipart fields ``kind`` and ``file``): streamed to the document store."""
     boundary = multipart.boundary_of(request.headers.get("content-type"))
@@ -40,14 +42,14 @@ async def upload(case_id: int, request: Request, session: SessionDep, settings: 
     def run() -> DocumentPublic:
         form = multipart.StreamingForm(multipart.body_chunks(request), boundary)
         doc = documents.upload(session=session, actor=actor, settings=settings, store=store, case_id=case_id,
-                               parts=form, size_hint=int(length) if length.isdigit() else None)
+                               parts=form, size_hint=int(length) if only_ascii_digits(length) else None)
         return DocumentPublic.of(doc)
 
     return await run_in_threadpool(run)
 
 
 @router.get("/cases/{case_id}/documents", dependencies=[allow("case.papers")], response_model=list[DocumentPublic])
-def list_documents(case_id: int, session: SessionDep, settings: SettingsDep,
+def list_documents(case_id: RowId, session: SessionDep, settings: SettingsDep,
                    actor: CurrentActor) -> list[DocumentPublic]:
     """Every version of every scan of the case, by kind."""
     rows = documents.list_documents(session=session, actor=actor, settings=settings, case_id=case_id)
@@ -60,7 +62,7 @@ def _disposition(filename: str) -> str:
 
 
 @router.get("/documents/{document_id}/content", dependencies=[allow("case.papers")], response_class=StreamingResponse)
-def content(document_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor, store: StoreDep,
+def content(document_id: RowId, session: SessionDep, settings: SettingsDep, actor: CurrentActor, store: StoreDep,
             verify: bool = False) -> StreamingResponse:
     """The scan's bytes. ``?verify=true`` checks the stored file against its SHA-256 before sending anything."""
     doc, chunks = documents.open_content(session=session, actor=actor, settings=settings, store=store,
@@ -72,14 +74,14 @@ def content(document_id: int, session: SessionDep, settings: SettingsDep, actor:
 
 
 @router.get("/cases/{case_id}/checklist", dependencies=[allow("case.read")], response_model=ChecklistPublic)
-def case_checklist(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> ChecklistPublic:
+def case_checklist(case_id: RowId, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> ChecklistPublic:
     """The service's papers: which are scanned, which are missing, which a supervisor waived."""
     return ChecklistPublic.of(checklist.for_case(session=session, actor=actor, settings=settings, case_id=case_id))
 
 
 @router.post("/cases/{case_id}/waivers", dependencies=[allow("case.waive")], response_model=WaiverPublic,
              status_code=201)
-def waive(case_id: int, body: WaiverCreate, session: SessionDep, settings: SettingsDep,
+def waive(case_id: RowId, body: WaiverCreate, session: SessionDep, settings: SettingsDep,
           actor: CurrentActor) -> WaiverPublic:
     """A supervisor lets the case past intake without a required paper (an audit event)."""
     return WaiverPublic.of(checklist.waive(session=session, actor=actor, settings=settings, case_id=case_id,
@@ -87,7 +89,7 @@ def waive(case_id: int, body: WaiverCreate, session: SessionDep, settings: Setti
 
 
 @router.get("/cases/{case_id}/originals", dependencies=[allow("case.read")], response_model=list[OriginalPublic])
-def originals(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> list[OriginalPublic]:
+def originals(case_id: RowId, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> list[OriginalPublic]:
     """Where each recorded paper original of the case is, and how it got there."""
     found = custody.originals(session=session, actor=actor, settings=settings, case_id=case_id)
     return [OriginalPublic.of(o) for o in found]
@@ -95,7 +97,7 @@ def originals(case_id: int, session: SessionDep, settings: SettingsDep, actor: C
 
 @router.post("/cases/{case_id}/originals", dependencies=[allow("case.custody")], response_model=OriginalPublic,
              status_code=201)
-def move_original(case_id: int, body: OriginalMove, session: SessionDep, settings: SettingsDep,
+def move_original(case_id: RowId, body: OriginalMove, session: SessionDep, settings: SettingsDep,
                   actor: CurrentActor) -> OriginalPublic:
     """Record that a paper original goes somewhere (``front_desk``, a department, ``returned_to_citizen``,
     ``archived``)."""
@@ -105,7 +107,7 @@ def move_original(case_id: int, body: OriginalMove, session: SessionDep, setting
 
 @router.post("/cases/{case_id}/originals/{kind}/receipt", dependencies=[allow("case.custody")],
              response_model=OriginalPublic)
-def confirm_receipt(case_id: int, kind: str, session: SessionDep, settings: SettingsDep,
+def confirm_receipt(case_id: RowId, kind: str, session: SessionDep, settings: SettingsDep,
                     actor: CurrentActor) -> OriginalPublic:
     """Someone where the original was sent confirms that it arrived."""
     return OriginalPublic.of(custody.confirm_receipt(session=session, actor=actor, settings=settings,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from api.deps import CurrentActor, OptionalActor, SessionDep, SettingsDep, allow
+from api.params import DB_INT_MAX
 from api.schemas import utc
 from engine import policy
 from engine.errors import RateLimited
@@ -51,7 +52,7 @@ class CategoryIn(BaseModel):
     name_ar: str = Field(min_length=1, max_length=100)
     name_en: str = Field(min_length=1, max_length=100)
     services: list[str] = Field(default_factory=list)
-    position: int = 0
+    position: int = Field(default=0, ge=-DB_INT_MAX, le=DB_INT_MAX)
     active: bool = True
 
 
@@ -305,7 +306,15 @@ def _release(client: str) -> None:
         streams_of.pop(client, None)
 
 
-@router.get("/board/events", dependencies=[allow("public")])
+class EventStream(StreamingResponse):
+    """Server-sent events: the OpenAPI document names ``text/event-stream`` as the answer."""
+
+    media_type = "text/event-stream"
+
+
+@router.get("/board/events", dependencies=[allow("public")], response_class=EventStream,
+            responses={200: {"description": "a stream of `call` events", "content": {"text/event-stream": {
+                "schema": {"type": "string"}}}}})
 async def board_events(request: Request, settings: SettingsDep,
                        after: Annotated[int | None, Query(ge=0, le=config.NUMBER_MAX)] = None,
                        last_event_id: Annotated[str | None, Header()] = None,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
+from api.params import RowId
 from api.schemas import utc
 from engine import ratings, tracking
 from storage.models import Case
@@ -55,7 +56,7 @@ def rate(body: RatingCreate, session: SessionDep, settings: SettingsDep) -> Rati
 
 
 @router.get("/api/cases/{case_id}/rating", dependencies=[allow("case.read")], response_model=RatingStaff)
-def case_rating(case_id: int, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> RatingStaff:
+def case_rating(case_id: RowId, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> RatingStaff:
     row = ratings.get_rating(session=session, case_id=case_id, actor=actor, settings=settings)
     return _staff(session, row)
 

@@ -8,14 +8,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
+from api.params import IsoDate
 from engine.reports.read import report
 from engine.users import Actor
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])
 
 Readers = CurrentActor
-From = Annotated[date | None, Query(alias="from", description="first day (UTC), included")]
-To = Annotated[date | None, Query(alias="to", description="last day (UTC), included")]
+From = Annotated[IsoDate | None, Query(alias="from", description="first day (UTC), included")]
+To = Annotated[IsoDate | None, Query(alias="to", description="last day (UTC), included")]
 Center = Annotated[str | None, Query(description="a center's code: that center and every center below it")]
 Department = Annotated[str | None, Query(description="a lane (department)")]
 

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
+from api.params import VersionNumber
 from api.schemas import CaseMovePublic, MigrationPublic, MigrationRequest, VersionPublic
 from engine import case_migration, versions
 
@@ -14,13 +15,13 @@ router = APIRouter(prefix="/api/services", tags=["processes"])
 
 
 @router.get("/{code}/versions/{a}/diff/{b}", dependencies=[allow("services.read")])
-def diff(code: str, a: int, b: int, session: SessionDep, settings: SettingsDep,
+def diff(code: str, a: VersionNumber, b: VersionNumber, session: SessionDep, settings: SettingsDep,
          actor: CurrentActor) -> dict[str, Any]:
     return versions.diff_versions(session=session, service_code=code, a=a, b=b, actor=actor, settings=settings)
 
 
 @router.post("/{code}/versions/{version}/retire", dependencies=[allow("services.deploy")], response_model=VersionPublic)
-def retire_version(code: str, version: int, session: SessionDep, actor: CurrentActor) -> VersionPublic:
+def retire_version(code: str, version: VersionNumber, session: SessionDep, actor: CurrentActor) -> VersionPublic:
     return VersionPublic.of(versions.retire_version(session=session, service_code=code, version=version,
                                                     actor=actor))
 

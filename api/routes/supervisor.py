@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
+from api.params import Limit, Offset
 from api.schemas import TaskPublic
 from engine import calendars, clock, escalation
 
@@ -36,8 +37,8 @@ def _overdue(row: Any, now: datetime, calendar: calendars.WorkCalendar) -> Overd
 
 @router.get("/overdue", dependencies=[allow("tasks.overdue")], response_model=list[OverdueTask])
 def overdue(session: SessionDep, settings: SettingsDep, actor: CurrentActor, service_code: str | None = None,
-            limit: Annotated[int, Query(ge=1)] = 100,
-            offset: Annotated[int, Query(ge=0)] = 0) -> list[OverdueTask]:
+            limit: Limit = 100,
+            offset: Offset = 0) -> list[OverdueTask]:
     now = clock.now()
     rows = escalation.overdue(session=session, actor=actor, settings=settings, now=now, service_code=service_code,
                               limit=min(limit, settings.max_page_size), offset=offset)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
+from api.params import Limit, Offset
 from api.routes.cases import case_view
 from api.schemas import CasePublic, TaskComplete, TaskDetail, TaskPublic
 from engine import cases, processes, tasks
@@ -16,8 +15,8 @@ router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
 @router.get("", dependencies=[allow("inbox")], response_model=list[TaskPublic])
 def inbox(session: SessionDep, settings: SettingsDep, actor: CurrentActor, service_code: str | None = None,
-          lane: str | None = None, limit: Annotated[int, Query(ge=1)] = 100,
-          offset: Annotated[int, Query(ge=0)] = 0) -> list[TaskPublic]:
+          lane: str | None = None, limit: Limit = 100,
+          offset: Offset = 0) -> list[TaskPublic]:
     rows = tasks.inbox(session=session, actor=actor, service_code=service_code, lane=lane,
                        limit=min(limit, settings.max_page_size), offset=offset)
     return [TaskPublic.of(t) for t in rows]

@@ -22,10 +22,11 @@ from engine.queue import config
 from engine.queue.ordering import PRIORITIES
 from engine.settings import Settings
 from engine.throttle import FailureWindow
+from forms.digits import ascii_digits
 from storage.db import write_lock
-from storage.models_queue import QueueSequence, QueueTicket
+from storage.models_queue import QueueCategory, QueueSequence, QueueTicket
 
-_NUMBER = re.compile(r"^([A-Za-z]{1,3})-?(\d{1,4})$")
+_NUMBER = re.compile(r"([A-Za-z]{1,3})-?([0-9]{1,4})")
 _SEQ: Table = QueueSequence.__table__  # type: ignore[attr-defined]
 ACTIVE = ("called", "serving")
 # Tickets issued per kiosk address in the window (kept in memory per process, like the other throttles).
@@ -42,8 +43,8 @@ def number_of(letter: str, seq: int) -> str:
 
 
 def normalise(number: str) -> str:
-    """``p14``, ``P-14`` and ``P-014`` are the same ticket; anything else is no ticket (404, not 422)."""
-    found = _NUMBER.match(number.strip())
+    """``p14``, ``P-14``, ``P-014`` and ``P-١٤`` are the same ticket; anything else is no ticket (404, not 422)."""
+    found = _NUMBER.fullmatch(ascii_digits(number.strip()))
     if found is None:
         raise NotFound(f"no ticket {number!r} today")
     return number_of(found.group(1).upper(), int(found.group(2)))
@@ -111,7 +112,14 @@ def by_number(session: Session, number: str, settings: Settings, *, center_id: i
 
 def waiting(session: Session, settings: Settings, categories: Sequence[str] | None = None,
             center_id: int | None = None) -> Sequence[QueueTicket]:
-    """Today's waiting tickets of a center (of ``categories`` when given), oldest first."""
+    """Today's waiting tickets of a center (of ``categories`` when given), oldest first. A category that does
+    not exist is bad input (422 naming it), not an empty list: a mistyped filter must not look like no one waits."""
+    if categories:
+        known = set(session.exec(select(QueueCategory.code).where(col(QueueCategory.code).in_(list(categories)))))
+        problems = [{"field": f"category.{i}", "msg": f"no category '{code}'", "msg_ar": "فئة خدمة غير معروفة"}
+                    for i, code in enumerate(categories) if code not in known]
+        if problems:
+            raise Invalid("unknown service category", problems)
     query = select(QueueTicket).where(QueueTicket.status == "waiting",
                                       QueueTicket.day == day_of(clock.now(), settings),
                                       config.same_center(QueueTicket.center_id, center_id))
