@@ -30,6 +30,7 @@ from engine import centers
 from engine.errors import Forbidden, NotFound, Unauthorized
 from engine.settings import Settings
 from engine.users import BUILTIN_ROLES, Actor
+from storage.bounds import DB_INT_MAX
 from storage.models import Case, Document, ProcessVersion, Task
 
 ADMIN, ANALYST, SUPERVISOR, AUDITOR = "admin", "analyst", "supervisor", "auditor"
@@ -294,7 +295,11 @@ def authorize_path(*, session: Session, actor: Actor | None, action: str, settin
 
 
 def _number(value: Any) -> int | None:
-    return int(value) if isinstance(value, str) and value.isdecimal() and len(value) < 19 else None
+    # A number the database cannot hold (storage/bounds.py) is left to the route's own parameter, a 422.
+    if not (isinstance(value, str) and value.isascii() and value.isdecimal() and len(value) < 19):
+        return None
+    number = int(value)
+    return number if number <= DB_INT_MAX else None
 
 
 def _escalation(session: Session, action: str) -> set[str]:
