@@ -33,6 +33,7 @@ from api.routes import (
 from api.routes import centers as center_routes
 from api.routes import messages as message_routes
 from api.routes import queue as queue_routes
+from api.routes import users as user_routes
 from engine import documents as document_store
 from engine import escalation, ledger, timers
 from engine.messages import gateways as message_gateways
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(queue_routes.router)
     app.include_router(supervisor.router)
     app.include_router(center_routes.router)
+    app.include_router(user_routes.router)  # the user lifecycle (docs/security.md)
 
     def limit_for(path: str) -> int:
         page = web.body_limit(path, settings)

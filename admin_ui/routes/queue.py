@@ -12,7 +12,17 @@ from fastapi.responses import HTMLResponse, Response
 
 from admin_ui import session as cookie
 from admin_ui.i18n import N_, Lang, ltr
-from admin_ui.pages import CheckedForm, CurrentViewer, DbSession, PageRoute, SignedIn, redirect, render, settings_of
+from admin_ui.pages import (
+    CheckedForm,
+    CurrentViewer,
+    DbSession,
+    PageRoute,
+    SignedIn,
+    client_of,
+    redirect,
+    render,
+    settings_of,
+)
 from engine.errors import Conflict, Invalid, NotFound
 from engine.queue import board, calls, config, estimate, tickets
 from engine.queue.ordering import PRIORITIES
@@ -65,7 +75,7 @@ def kiosk(request: Request, viewer: CurrentViewer, db: DbSession, center: str = 
 @router.post("/queue/kiosk")
 def kiosk_issue(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> Response:
     settings = settings_of(request)
-    client = request.client.host if request.client else "unknown"
+    client = client_of(request)
     center = _center(str(form.get("center", "")))
     ticket = tickets.issue(session=db, category_code=str(form.get("category", "")),
                            priority=str(form.get("priority", "normal")), settings=settings, client=client,
