@@ -250,6 +250,18 @@ class Settings(BaseSettings):
             raise ValueError("SHUBBAK_PUBLIC_URL must be set in production: links sent to citizens start with it")
         return self
 
+    @model_validator(mode="after")
+    def _trusted_proxies_are_networks(self) -> Settings:
+        import ipaddress
+
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"SHUBBAK_TRUSTED_PROXIES: {entry!r} is not an address or a network (CIDR)"
+                                 ) from None
+        return self
+
     @property
     def public_base_url(self) -> str:
         """The site's address without a trailing slash, to prefix links sent to citizens (rating links);

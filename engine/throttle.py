@@ -51,8 +51,8 @@ class Rule:
 
     @classmethod
     def fixed(cls, scope: str, *, limit: int, window_seconds: float) -> Rule:
-        """At most ``limit`` failures per window; the next try waits out the window."""
-        return cls(scope, limit, window_seconds, window_seconds, window_seconds)
+        """At most ``limit`` failures per window: the ``limit``-th makes the next try wait out the window."""
+        return cls(scope, limit - 1, window_seconds, window_seconds, window_seconds)
 
 
 class Throttled(RateLimited):
