@@ -120,6 +120,8 @@ def _nav(db: Session, actor: Actor) -> list[tuple[str, str]]:
         items.append(("/reports", N_("Performance")))
     if actor.has("analyst", "admin"):
         items.append(("/services", N_("Services")))
+    if actor.has("admin"):
+        items.append(("/admin/users", N_("Users")))
     return items
 
 
