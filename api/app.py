@@ -35,7 +35,7 @@ from api.routes import messages as message_routes
 from api.routes import queue as queue_routes
 from api.routes import users as user_routes
 from engine import documents as document_store
-from engine import escalation, ledger, timers
+from engine import escalation, ledger, throttle, timers
 from engine.messages import gateways as message_gateways
 from engine.messages import send as message_sender
 from engine.settings import Settings, get_settings
@@ -51,6 +51,7 @@ def _tick_once(settings: Settings) -> int:
         moved = timers.tick(session=session, settings=settings)
         escalation.tick(session=session, settings=settings)  # SLA reminders and escalation levels
         ledger.seal_if_due(session=session, settings=settings)  # the daily seal of every case's chain head
+    throttle.purge(settings)  # expired counters of failed attempts (docs/security.md)
     message_sender.drain(settings=settings)  # messages whose retry fell due (also when the fast loop is off)
     return moved
 

@@ -148,12 +148,13 @@ def change_password(*, session: Session, actor: Actor, current_password: str, ne
     return user
 
 
-def sign_out(*, session: Session, username: str) -> User:
-    """End every token and page cookie the user holds (all devices): raise the session version."""
+def sign_out(*, session: Session, username: str, actor: str | None = None) -> User:
+    """End every token and page cookie the user holds (all devices): raise the session version. ``actor`` is
+    who did it when not the user themselves (the command line)."""
     user = by_username(session, username)
     user.session_version += 1
     session.add(user)
-    user_events.add(session, user, actor=username, kind="signed_out")
+    user_events.add(session, user, actor=actor or username, kind="signed_out")
     session.commit()
     return user
 
