@@ -35,7 +35,7 @@ from api.routes import messages as message_routes
 from api.routes import queue as queue_routes
 from api.routes import users as user_routes
 from engine import documents as document_store
-from engine import escalation, ledger, throttle, timers
+from engine import escalation, ledger, redact, throttle, timers
 from engine.messages import gateways as message_gateways
 from engine.messages import send as message_sender
 from engine.settings import Settings, get_settings
@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Shubbak", version="0.1.0", lifespan=lifespan,
                   description="Case management for one-stop citizen service centers (شبّاك).")
     app.state.settings = settings
+    redact.install_access_log_redaction()  # no personal data from query strings in the access log
     errors.install(app)
     for module in (auth, processes, services, drafts, cases, tasks, documents, public):
         app.include_router(module.router)
