@@ -6,7 +6,7 @@ import io
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api.app import create_app
 from cli.main import main
@@ -26,7 +26,7 @@ def cli(sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
 def events(settings: Settings, username: str) -> list[tuple[str, str]]:
     with Session(engine_for(settings.database_url)) as session:
         user = session.exec(select(User).where(User.username == username)).one()
-        rows = session.exec(select(UserEvent).where(UserEvent.user_id == user.id).order_by(UserEvent.seq)).all()
+        rows = session.exec(select(UserEvent).where(UserEvent.user_id == user.id).order_by(col(UserEvent.seq))).all()
         return [(e.actor, e.kind) for e in rows]
 
 

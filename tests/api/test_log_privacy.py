@@ -74,8 +74,10 @@ def test_the_log_gateway_masks_phones_links_and_codes(sqlite_settings: Settings,
     body = (f"طلبك 1234-5678-90 اكتمل. قيّمه: https://center.example/rate/1234567890?t={token} "
             "رمز التحقق ٤٨٢٩١٣")
     caplog.set_level(logging.INFO, logger="shubbak.messages")
-    for_channel("sms", sqlite_settings).send(Outgoing(channel="sms", recipient=PHONE, subject=None, body=body,
-                                                      idempotency_key="k" * 40, language="ar"))
+    gateway = for_channel("sms", sqlite_settings)
+    assert gateway is not None and gateway.name == "log"
+    gateway.send(Outgoing(channel="sms", recipient=PHONE, subject=None, body=body, idempotency_key="k" * 40,
+                          language="ar"))
     lines = [r.getMessage() for r in caplog.records if r.name == "shubbak.messages"]
     assert len(lines) == 1
     line = lines[0]
