@@ -6,15 +6,17 @@ looked at again, ``base_delay * 2**(n-1)`` seconds after its n-th extra failure,
 forgets its failures ``window_seconds`` after the last one. A fixed limit per window is the rule whose delays
 are the window itself.
 
-Where the counters live: the database's ``throttle_counter`` table, or Redis when ``SHUBBAK_BROKER_URL`` is set,
-so that N API processes do not allow N times the guesses. A key is stored as SHA-256 of the rule's scope and the
-key, so a megabyte typed as a username costs one row of 64 characters; rows expire and are deleted (the next
-clean-up, every ``throttle_cleanup_every`` writes on average, and ``shubbak tick``). Redis expires its own.
+Where the counters live: the database's ``throttle_counter`` table, or Redis when ``SHUBBAK_BROKER_URL`` is set
+(the database again while Redis does not answer), so that N API processes do not allow N times the guesses. A
+key is stored as SHA-256 of the rule's scope and the key, so a megabyte typed as a username costs one row of 64
+characters; rows expire and are deleted (the next clean-up, every ``throttle_cleanup_every`` writes on average,
+and the periodic tick). Redis expires its own.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import random
 import threading
@@ -134,7 +136,7 @@ class RedisCounters:
     def __init__(self, url: str) -> None:
         import redis
 
-        self.client: Any = redis.Redis.from_url(url, socket_timeout=5)
+        self.client: Any = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)
 
     def wait_until(self, keys: Sequence[str], now: float) -> float:
         pipe = self.client.pipeline(transaction=False)
@@ -159,13 +161,44 @@ class RedisCounters:
         return 0  # Redis expires keys itself
 
 
+class RedisOrDatabase:
+    """Redis while it answers; the database's counters (shared too) while it does not, so an outage of Redis
+    neither stops sign-ins nor lifts the limits."""
+
+    def __init__(self, redis_counters: RedisCounters, database: DatabaseCounters) -> None:
+        self.redis = redis_counters
+        self.database = database
+
+    def _try(self, name: str, *args: Any) -> Any:
+        import redis
+
+        try:
+            return getattr(self.redis, name)(*args)
+        except redis.RedisError:
+            log.warning("Redis did not answer; failed attempts are counted in the database meanwhile")
+            return getattr(self.database, name)(*args)
+
+    def wait_until(self, keys: Sequence[str], now: float) -> float:
+        return float(self._try("wait_until", keys, now))
+
+    def fail(self, rule: Rule, key: str, now: float) -> int:
+        return int(self._try("fail", rule, key, now))
+
+    def forget(self, keys: Sequence[str]) -> None:
+        self._try("forget", keys)
+
+    def purge(self, now: float) -> int:
+        return self.database.purge(now)  # what was counted there during an outage
+
+
 _lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=16)
 def _counters(database_url: str, broker_url: str | None) -> Counters:
     if broker_url and broker_url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisCounters(broker_url)
+        return RedisOrDatabase(RedisCounters(broker_url), DatabaseCounters(database_url))
     return DatabaseCounters(database_url)
 
 

@@ -20,6 +20,7 @@ from admin_ui.pages import (
 )
 from engine import accounts, users
 from engine.errors import Unauthorized
+from engine.throttle import Throttled
 
 router = APIRouter(route_class=PageRoute)
 
@@ -52,6 +53,12 @@ def login(request: Request, form: CheckedForm, db: DbSession, viewer: CurrentVie
     except Unauthorized:
         return render(request, "login.html", status_code=401, next=target, username=username,
                       error=viewer.lang.gettext("Wrong username or password. Check both and try again."))
+    except Throttled as exc:
+        page = render(request, "login.html", status_code=429, next=target, username=username,
+                      error=viewer.lang.gettext("Too many wrong passwords. Wait %(seconds)s seconds and try again.",
+                                                seconds=viewer.lang.number(exc.retry_after)))
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     cookie.sign_in(request, user.username, user.session_version)
     return redirect(target or "/")
 

@@ -89,3 +89,13 @@ def test_only_admins_open_the_users_pages(pages: Pages) -> None:
     pages.sign_out()
     r = pages.client.get("/admin/users")
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+def test_the_sign_in_page_says_how_long_to_wait(pages: Pages) -> None:
+    name = pages.user("front_desk")
+    for _ in range(pages.settings.login_free_failures + 1):
+        assert pages.sign_in(name, "not the password").status_code == 401
+    r = pages.sign_in(name, PASSWORD)
+    assert r.status_code == 429 and r.headers["retry-after"] == "2"
+    assert "انتظر ٢ ثانية" in r.text or "انتظر 2 ثانية" in r.text
+    assert f'value="{name}"' in r.text  # the form is there again, with the username kept

@@ -269,3 +269,16 @@ def test_with_a_broker_the_counters_live_in_redis(sqlite_url: str, tmp_path: Any
     keys = client.keys(throttle.RedisCounters.PREFIX + "*")
     assert keys and all(len(k) == len(throttle.RedisCounters.PREFIX) + 64 for k in keys)
     assert all(0 < client.ttl(k) <= settings.login_address_max_delay_seconds for k in keys)
+
+
+def test_while_redis_is_down_the_database_counts(sqlite_url: str, tmp_path: Any, clock: Clock) -> None:
+    from tests.support.postgres import free_port
+
+    settings = make_settings(sqlite_url, tmp_path, broker_url=f"redis://127.0.0.1:{free_port()}/0")
+    with TestClient(create_app(settings)) as a:
+        Api(a, settings).user("front_desk", username="outage")
+        for _ in range(settings.login_free_failures + 1):
+            assert login(a, "outage", "wrong wrong").status_code == 401
+        r = login(a, "outage", PASSWORD)
+        assert r.status_code == 429  # still slowed, and not a 500
+    assert rows(settings)
