@@ -139,7 +139,6 @@ def test_client_address_reads_only_trusted_hops() -> None:
         Settings(trusted_proxies=["not a network"])
 
 
-@pytest.mark.slow
 def test_megabyte_usernames_leave_no_memory_and_one_row(api: Api, clock: Clock) -> None:
     huge = "u" * 1_000_000  # a megabyte (a form field may hold up to 1 MiB)
     login(api.client, huge, "x")  # first-call caches are not what is measured

@@ -279,3 +279,21 @@ def test_development_secret_is_random_private_and_kept(tmp_path: object, setting
     assert other.signing_secret != made
     with pytest.raises(ValueError, match="SHUBBAK_SECRET_KEY"):
         Settings(environment="production", var_dir=var, signing_key="A" * 43 + "=", public_url="https://x.example")
+
+
+def test_a_development_install_without_a_secret_refuses_the_old_constant(sqlite_url: str, tmp_path: object) -> None:
+    from pathlib import Path
+
+    from tests.conftest import make_settings
+
+    dev = make_settings(sqlite_url, Path(str(tmp_path)), environment="development", secret_key=None)
+    with TestClient(create_app(dev)) as client:
+        api = Api(client, dev)
+        own = api.user("admin", username="admin")
+        assert client.get("/api/me", headers=own).status_code == 200  # signed with the random secret
+        old_constant = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105 - the constant once in the code
+        for claims in ({"sub": "admin", "exp": 4102444800}, {"sub": "admin", "exp": 4102444800, "sv": 0}):
+            forged = jwt.encode(claims, old_constant, algorithm="HS256")
+            r = client.get("/api/me", headers=bearer(forged))
+            assert r.status_code == 401 and r.json()["detail"] == "the token is not valid or has expired"
+        assert (Path(str(tmp_path)) / "secret-key").is_file()
