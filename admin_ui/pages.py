@@ -22,6 +22,7 @@ from starlette.datastructures import FormData
 from admin_ui import session as cookie
 from admin_ui.i18n import ERROR_DEFAULT, ERROR_HEADINGS, INBOX_WORDS, N_, STATUS_WORDS, TRACK_WORDS, Lang, choose, ltr
 from engine import intake, policy
+from engine.client_address import client_address
 from engine.errors import (
     Conflict,
     DomainError,
@@ -33,6 +34,7 @@ from engine.errors import (
     Unauthorized,
 )
 from engine.settings import Settings
+from engine.throttle import Throttled
 from engine.users import BUILTIN_ROLES, Actor, actor_of
 from storage.db import engine_for
 from storage.models import User
@@ -77,13 +79,23 @@ def get_session(request: Request) -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(get_session)]
 
 
+def client_of(request: Request) -> str:
+    """The reader's address; X-Forwarded-For believed only from SHUBBAK_TRUSTED_PROXIES (engine/client_address.py)."""
+    return client_address(request.client.host if request.client else None,
+                          request.headers.getlist("x-forwarded-for"), settings_of(request).trusted_proxies)
+
+
 def get_viewer(request: Request, db: DbSession) -> Viewer:
     settings = settings_of(request)
-    name = cookie.username(request, settings)
-    user = db.exec(select(User).where(User.username == name)).first() if name else None
-    if user is not None and not user.active:
-        cookie.sign_out(request)
-        user = None
+    signed = cookie.username(request, settings)
+    user = None
+    if signed is not None:
+        name, version = signed
+        user = db.exec(select(User).where(User.username == name)).first()
+        # Deactivated, or the cookie's session was ended (signed out, new password): out at this click.
+        if user is not None and (not user.active or user.session_version != version):
+            cookie.sign_out(request)
+            user = None
     if user is None:
         viewer = Viewer(Lang(choose(cookie.chosen_language(request)), "gregory", settings.display_timezone))
     else:
@@ -108,6 +120,8 @@ def _nav(db: Session, actor: Actor, settings: Settings) -> list[tuple[str, str]]
         items.append(("/reports", N_("Performance")))
     if policy.may(actor, "services.deploy", settings):
         items.append(("/services", N_("Services")))
+    if actor.has("admin"):
+        items.append(("/admin/users", N_("Users")))
     return items
 
 
@@ -201,8 +215,11 @@ def safe_next(target: str | None, default: str = "/") -> str:
 
 def refusal(request: Request, exc: DomainError) -> HTMLResponse:
     status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
-    return render(request, "error.html", status_code=status, message=exc.message,
+    page = render(request, "error.html", status_code=status, message=exc.message,
                   heading=ERROR_HEADINGS.get(status, ERROR_DEFAULT))
+    if isinstance(exc, Throttled):
+        page.headers["Retry-After"] = str(exc.retry_after)
+    return page
 
 
 class PageRoute(APIRoute):

@@ -3,7 +3,8 @@ the CSRF token every form sends back, the language chosen before signing in, and
 
 The cookie is signed, not encrypted: it holds nothing secret beyond the CSRF token, which only the pages of
 this site can read back (HttpOnly keeps it from scripts). The user row is read again on every request, so a
-deactivated user is out at their next click.
+deactivated user is out at their next click, and so is a cookie whose session version is no longer the user's
+(signed out, password changed): a copy of an old cookie opens nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class CsrfRefused(Forbidden):
 
 def install(app: FastAPI, settings: Settings) -> None:
     # A key of its own, derived from the secret: a leaked session signature says nothing about API tokens.
-    key = hmac.new(settings.secret_key.encode(), b"shubbak pages session", hashlib.sha256).hexdigest()
+    key = hmac.new(settings.signing_secret.encode(), b"shubbak pages session", hashlib.sha256).hexdigest()
     app.add_middleware(SessionMiddleware, secret_key=key, session_cookie=COOKIE,
                        max_age=settings.token_minutes * 60, same_site="lax",
                        https_only=settings.environment == "production")
@@ -57,12 +58,13 @@ def check_csrf(request: Request, submitted: object) -> None:
         raise CsrfRefused(N_("The form has expired or did not come from this site. Reload the page and try again."))
 
 
-def sign_in(request: Request, username: str) -> None:
-    """A fresh session for the user: a new CSRF token, nothing carried over (no session fixation)."""
+def sign_in(request: Request, username: str, session_version: int) -> None:
+    """A fresh session for the user: a new CSRF token, nothing carried over (no session fixation). The user's
+    session version goes in too: raising it (sign-out, new password, deactivation) ends this cookie."""
     language = _data(request).get("lang")
     data = _data(request)
     data.clear()
-    data.update(user=username, at=int(time.time()), csrf=secrets.token_urlsafe(32))
+    data.update(user=username, sv=session_version, at=int(time.time()), csrf=secrets.token_urlsafe(32))
     if language:
         data["lang"] = language
 
@@ -74,16 +76,18 @@ def sign_out(request: Request) -> None:
         _data(request)["lang"] = language
 
 
-def username(request: Request, settings: Settings) -> str | None:
+def username(request: Request, settings: Settings) -> tuple[str, int] | None:
+    """(username, session version) of the signed-in reader, or None."""
     data = _data(request)
     name = data.get("user")
     at = data.get("at")
-    if not isinstance(name, str) or not isinstance(at, int):
+    version = data.get("sv")
+    if not isinstance(name, str) or not isinstance(at, int) or not isinstance(version, int):
         return None
     if time.time() - at > settings.token_minutes * 60:  # the cookie is re-signed on use: expire on sign-in age
         data.clear()
         return None
-    return name
+    return name, version
 
 
 def chosen_language(request: Request) -> str | None:

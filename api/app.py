@@ -35,8 +35,9 @@ from api.routes import (
 from api.routes import centers as center_routes
 from api.routes import messages as message_routes
 from api.routes import queue as queue_routes
+from api.routes import users as user_routes
 from engine import documents as document_store
-from engine import escalation, ledger, timers
+from engine import escalation, ledger, redact, throttle, timers
 from engine.messages import gateways as message_gateways
 from engine.messages import send as message_sender
 from engine.settings import Settings, get_settings
@@ -52,6 +53,7 @@ def _tick_once(settings: Settings) -> int:
         moved = timers.tick(session=session, settings=settings)
         escalation.tick(session=session, settings=settings)  # SLA reminders and escalation levels
         ledger.seal_if_due(session=session, settings=settings)  # the daily seal of every case's chain head
+    throttle.purge(settings)  # expired counters of failed attempts (docs/security.md)
     message_sender.drain(settings=settings)  # messages whose retry fell due (also when the fast loop is off)
     return moved
 
@@ -101,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Shubbak", version="0.1.0", lifespan=lifespan,
                   description="Case management for one-stop citizen service centers (شبّاك).")
     app.state.settings = settings
+    redact.install_access_log_redaction()  # no personal data from query strings in the access log
     errors.install(app)
     for module in (auth, processes, services, drafts, cases, tasks, documents, public):
         app.include_router(module.router)
@@ -112,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(queue_routes.router)
     app.include_router(supervisor.router)
     app.include_router(center_routes.router)
+    app.include_router(user_routes.router)  # the user lifecycle (docs/security.md)
 
     def limit_for(path: str) -> int:
         page = web.body_limit(path, settings)

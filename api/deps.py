@@ -10,6 +10,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
 from engine import documents, policy
+from engine.client_address import client_address as address_of
 from engine.errors import Unauthorized
 from engine.settings import Settings
 from engine.users import Actor, actor_from_token
@@ -55,6 +56,16 @@ def current_actor(actor: OptionalActor) -> Actor:
     if actor is None:
         raise Unauthorized("sign in first: send 'Authorization: Bearer <token>'")
     return actor
+
+
+def client_address(request: Request, settings: SettingsDep) -> str:
+    """The caller's address; X-Forwarded-For believed only from SHUBBAK_TRUSTED_PROXIES (engine/client_address.py)."""
+    return address_of(request.client.host if request.client else None,
+                      request.headers.getlist("x-forwarded-for"), settings.trusted_proxies)
+
+
+ClientAddress = Annotated[str, Depends(client_address)]
+
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]

@@ -16,6 +16,7 @@ from engine.errors import (
     TooLarge,
     Unauthorized,
 )
+from engine.throttle import Throttled
 
 _STATUS = {NotFound: 404, Unauthorized: 401, Forbidden: 403, Conflict: 409, Invalid: 422, TooLarge: 413,
            RateLimited: 429, Corrupted: 500}
@@ -26,6 +27,8 @@ def install(app: FastAPI) -> None:
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, Throttled):  # how long to wait, in whole seconds (RFC 9110)
+            headers = {"Retry-After": str(exc.retry_after)}
         if isinstance(exc, Invalid):
             return JSONResponse({"detail": exc.details, "message": exc.message}, status_code=status)
         return JSONResponse({"detail": exc.message}, status_code=status, headers=headers)

@@ -12,7 +12,8 @@ from sqlmodel import Session
 
 from cli import audit as audit_commands
 from cli import reports as report_commands
-from engine import case_migration, centers, process_tests, processes, workflows
+from cli import users as user_commands
+from engine import case_migration, centers, process_tests, processes, throttle, workflows
 from engine.bpmn.compiler import PATHS_FILE, PackageRefused, compile_package
 from engine.errors import DomainError, Invalid
 from engine.packages import find_packages, read_package
@@ -181,6 +182,7 @@ def cmd_tick(settings: Settings, _args: argparse.Namespace) -> int:
     with _session(settings) as session:
         moved = tick(session=session, settings=settings)
         sla = escalation.tick(session=session, settings=settings)
+    throttle.purge(settings)  # expired counters of failed attempts
     print(f"{moved} case(s) advanced by due timers; {sla.reminded} task(s) reminded, {sla.escalated} escalated")
     return 0
 
@@ -226,6 +228,7 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--installation-wide", action="store_true",
                        help="staff of the whole installation: sees every center (say so on purpose)")
     add.set_defaults(func=cmd_users_add)
+    user_commands.add_commands(users)  # list, deactivate, activate, passwd, sign-out
     procs = sub.add_parser("processes", help="deploy services").add_subparsers(dest="processes_command",
                                                                               required=True)
     dep = procs.add_parser("deploy", help="deploy every service folder under DIR")

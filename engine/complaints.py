@@ -61,7 +61,7 @@ def _refusal(session: Session, case: Case) -> Conflict:
 
 
 def answer(*, session: Session, tracking_number: str, phone_last4: str, reopen: bool, reason: str | None,
-           settings: Settings) -> Case:
+           settings: Settings, client: str | None = None) -> Case:
     """The citizen reopens the resolved complaint (``reason`` required) or accepts its resolution.
 
     NotFound (the tracking page's answer) for a wrong number or digits; Conflict when the case does not wait
@@ -75,7 +75,7 @@ def answer(*, session: Session, tracking_number: str, phone_last4: str, reopen: 
             {"loc": ["body", "reason"], "field": "reason", "type": "too_long",
              "msg": f"at most {settings.reopen_reason_max_chars} characters"}])
     found = public.verified_case(session=session, tracking_number=tracking_number, phone_last4=phone_last4,
-                                 settings=settings)
+                                 settings=settings, client=client)
     session.expunge(found)
     assert found.id is not None
     task = waiting_task(session, found.id)

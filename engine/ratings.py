@@ -21,10 +21,9 @@ from urllib.parse import quote
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from engine import cases, clock, tracking
-from engine.errors import Conflict, Invalid, NotFound, RateLimited
+from engine import cases, clock, public, throttle, tracking
+from engine.errors import Conflict, Invalid, NotFound
 from engine.settings import Settings
-from engine.throttle import FailureWindow
 from engine.users import Actor
 from storage.db import write_lock
 from storage.models import Case
@@ -33,7 +32,7 @@ from storage.models_ratings import Rating
 
 def _key(settings: Settings) -> bytes:
     # A key of its own, derived from the secret: a rating token says nothing about sessions or API tokens.
-    return hmac.new(settings.secret_key.encode(), b"shubbak rating link", hashlib.sha256).digest()
+    return hmac.new(settings.signing_secret.encode(), b"shubbak rating link", hashlib.sha256).digest()
 
 
 def rating_token(tracking_number: str, settings: Settings) -> str:
@@ -58,11 +57,7 @@ SCORES = ("happy", "neutral", "unhappy")
 REASONS = ("waiting_time", "staff_courtesy", "clear_information", "speed", "fees", "documents_asked")
 
 _NOT_FOUND = "no request matches this rating link"
-failures = FailureWindow()
 
-
-class TooManyAttempts(RateLimited):
-    """Too many wrong rating links for one tracking number in the window."""
 
 
 @dataclass(frozen=True)
@@ -91,18 +86,17 @@ def check_input(given: RatingInput, settings: Settings) -> RatingInput:
     return RatingInput(score=given.score, reason_code=code, reason=reason)
 
 
-def case_of_link(*, session: Session, tracking_number: str, token: str, settings: Settings) -> Case:
+def case_of_link(*, session: Session, tracking_number: str, token: str, settings: Settings,
+                 client: str | None = None) -> Case:
     """The case a rating link names, or NotFound: an unknown number and a wrong token get the same answer.
 
     Wrong links count against the tracking number like wrong phone digits on the tracking page (429)."""
     number = tracking.normalise(tracking_number)
-    if failures.blocked(number, limit=settings.public_track_max_failures,
-                        window_seconds=settings.public_track_window_seconds):
-        raise TooManyAttempts("too many attempts for this tracking number; try again later")
+    pairs = public.check_guesses(settings, number, client)
     case = (session.exec(select(Case).where(Case.tracking_number == number)).first()
             if tracking.is_valid(number) else None)
     if case is None or not token_matches(number, token, settings):
-        failures.fail(number)
+        throttle.fail(settings, *pairs)
         raise NotFound(_NOT_FOUND)
     return case
 
@@ -119,10 +113,11 @@ ALREADY_RATED = "this request has already been rated; a request is rated once"
 
 
 def rate(*, session: Session, tracking_number: str, token: str, rating: RatingInput,
-         settings: Settings) -> Rating:
+         settings: Settings, client: str | None = None) -> Rating:
     """The citizen rates their case from the link sent when it completed."""
     given = check_input(rating, settings)
-    case = case_of_link(session=session, tracking_number=tracking_number, token=token, settings=settings)
+    case = case_of_link(session=session, tracking_number=tracking_number, token=token, settings=settings,
+                        client=client)
     return _store(session, case, given, channel="link", opened_by=None)
 
 

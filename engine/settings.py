@@ -15,8 +15,6 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105 - refused in production
-
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHUBBAK_", env_file=None, extra="ignore")
@@ -27,7 +25,9 @@ class Settings(BaseSettings):
     storage_url: str = "file://var/documents"
     broker_url: str | None = None
 
-    secret_key: str = DEV_SECRET
+    # Signs tokens, page cookies and rating links. Unset in development: a random one is made once under
+    # var_dir (engine/secret.py); required in production.
+    secret_key: str | None = None
     # Argon2id cost; the defaults are argon2-cffi's recommended ones (RFC 9106 low-memory profile).
     password_time_cost: int = Field(default=3, ge=1)
     password_memory_kib: int = Field(default=65536, ge=64)
@@ -61,8 +61,8 @@ class Settings(BaseSettings):
     # data at open, so a case keeps the window it started with and replay reads the same).
     complaint_reopen_days: int = Field(default=14, ge=1, le=365)
     reopen_reason_max_chars: int = Field(default=1000, ge=1, le=5000)
-    # Sign-in: wrong passwords allowed per username and window before refusing (429).
-    login_max_failures: int = Field(default=10, ge=1)
+    # Sign-in: a username's or an address's wrong passwords are forgotten this long after the last one (the
+    # growing delays are set in the accounts block below).
     login_window_seconds: int = Field(default=900, ge=1)
 
     # Where the in-process tick advances due timers (embedded default); 0 turns it off.
@@ -197,6 +197,29 @@ class Settings(BaseSettings):
     # may hold open at once in one API process; one more is refused (429), so nobody can hold the server's
     # connections with a loop of streams.
     queue_board_streams_per_client: int = Field(default=4, ge=1)
+    # Accounts, sessions, throttles and logs (docs/security.md).
+    # New passwords: at least this many characters, this many different ones, never containing the username;
+    # at most max_chars (a password is hashed whole: a megabyte would cost the server, not the guesser).
+    password_min_chars: int = Field(default=10, ge=8, le=128)
+    password_min_distinct_chars: int = Field(default=5, ge=1, le=64)
+    password_max_chars: int = Field(default=256, ge=64, le=4096)
+    # Sign-in is slowed, never locked: after login_free_failures wrong passwords for one username (or from one
+    # address), each further one makes the next try wait base * 2**(n-1) seconds, at most the cap. The cap per
+    # username stays short so the real user gets in after a short wait; an address is held much longer.
+    # A key forgets its failures login_window_seconds after the last one (set above).
+    login_free_failures: int = Field(default=5, ge=1)
+    login_base_delay_seconds: float = Field(default=2.0, gt=0)
+    login_user_max_delay_seconds: float = Field(default=60.0, gt=0)
+    login_address_free_failures: int = Field(default=20, ge=1)
+    login_address_max_delay_seconds: float = Field(default=900.0, gt=0)
+    # Public tracking (and rating links, reopening): wrong guesses allowed per client address and window, on top
+    # of public_track_max_failures per tracking number.
+    public_track_max_failures_per_address: int = Field(default=30, ge=1)
+    # Addresses (or networks, CIDR) of the load balancers and proxies in front of the API. Only a request coming
+    # from one of them may name the client in X-Forwarded-For, and only hops added by them are believed.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # One clean-up of expired throttle counters every this many writes, on average (0: only `shubbak tick`).
+    throttle_cleanup_every: int = Field(default=100, ge=0)
 
     @model_validator(mode="after")
     def _queue_weights(self) -> Settings:
@@ -220,7 +243,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:
         # A forgotten secret in production means anybody can mint tokens: refuse to start.
-        if self.environment == "production" and (self.secret_key == DEV_SECRET or len(self.secret_key) < 32):
+        if self.environment == "production" and (self.secret_key is None or len(self.secret_key) < 32):
             raise ValueError("SHUBBAK_SECRET_KEY must be set to a random string of 32+ characters in production")
         return self
 
@@ -242,11 +265,33 @@ class Settings(BaseSettings):
             raise ValueError("SHUBBAK_PUBLIC_URL must be set in production: links sent to citizens start with it")
         return self
 
+    @model_validator(mode="after")
+    def _trusted_proxies_are_networks(self) -> Settings:
+        import ipaddress
+
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"SHUBBAK_TRUSTED_PROXIES: {entry!r} is not an address or a network (CIDR)"
+                                 ) from None
+        return self
+
     @property
     def public_base_url(self) -> str:
         """The site's address without a trailing slash, to prefix links sent to citizens (rating links);
         empty when ``public_url`` is not set, which leaves such links relative."""
         return (self.public_url or "").rstrip("/")
+
+    @property
+    def signing_secret(self) -> str:
+        """The secret that signs tokens and cookies: the setting, or (development, test) the one kept under
+        var_dir, made on first use (engine/secret.py)."""
+        if self.secret_key is not None:
+            return self.secret_key
+        from engine.secret import development_secret
+
+        return development_secret(self.var_dir)
 
     @property
     def anchor_file(self) -> Path:

@@ -21,9 +21,10 @@ from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from engine.errors import Conflict, Invalid, NotFound, RateLimited, Unauthorized
+from engine import throttle, user_events
+from engine.errors import Conflict, Invalid, NotFound, Unauthorized
 from engine.settings import Settings
-from engine.throttle import FailureWindow
+from engine.throttle import Rule, Throttled
 from storage.models import User
 
 BUILTIN_ROLES = frozenset({"admin", "analyst", "supervisor", "auditor"})
@@ -60,8 +61,28 @@ class Actor:
 SYSTEM = Actor("system", frozenset({"system"}), "Shubbak")
 
 
+def password_problems(password: str, *, username: str, settings: Settings,
+                      field_name: str = "password") -> list[dict[str, str]]:
+    """What is wrong with ``password`` as a new password (the strength rules of the settings); empty when fine."""
+    problems = []
+    if len(password) < settings.password_min_chars:
+        problems.append(f"at least {settings.password_min_chars} characters")
+    if len(password) > settings.password_max_chars:
+        problems.append(f"at most {settings.password_max_chars} characters")
+    if len(set(password)) < settings.password_min_distinct_chars:
+        problems.append(f"at least {settings.password_min_distinct_chars} different characters")
+    if username and username.casefold() in password.casefold():
+        problems.append("must not contain the username")
+    return [{"field": field_name, "msg": msg} for msg in problems]
+
+
+def hash_password(password: str, settings: Settings) -> str:
+    return hasher_for(settings)[0].hash(password)
+
+
 def create_user(*, session: Session, username: str, password: str, full_name: str, roles: list[str],
-                settings: Settings, center_id: int | None = None, installation_wide: bool = False) -> User:
+                settings: Settings, center_id: int | None = None, installation_wide: bool = False,
+                actor: Actor = SYSTEM) -> User:
     """Add a user who works at ``center_id``, or, only when ``installation_wide`` says so on purpose, one who
     sees every center (engine/policy.py): forgetting the center must not open every center's cases."""
     problems = []
@@ -72,8 +93,7 @@ def create_user(*, session: Session, username: str, password: str, full_name: st
         problems.append({"field": "center", "msg": "a user works at one center or is installation-wide, not both"})
     if not _USERNAME.match(username):
         problems.append({"field": "username", "msg": "2 to 64 letters, digits or . _ @ -"})
-    if len(password) < 8:
-        problems.append({"field": "password", "msg": "at least 8 characters"})
+    problems += password_problems(password, username=username, settings=settings)
     if not full_name.strip():
         problems.append({"field": "full_name", "msg": "required"})
     bad_roles = [r for r in roles if not _ROLE.match(r)]
@@ -83,10 +103,13 @@ def create_user(*, session: Session, username: str, password: str, full_name: st
         raise Invalid("the user's details are not valid", problems)
     if session.exec(select(User.id).where(User.username == username)).first() is not None:
         raise Conflict(f"the username '{username}' is taken")
-    user = User(username=username, full_name=full_name.strip(), password_hash=hasher_for(settings)[0].hash(password),
+    user = User(username=username, full_name=full_name.strip(), password_hash=hash_password(password, settings),
                 roles=sorted(set(roles)), center_id=center_id)
     session.add(user)
     try:
+        session.flush()
+        user_events.add(session, user, actor=actor.username, kind="created",
+                        data={"full_name": user.full_name, "roles": user.roles, "center_id": center_id})
         session.commit()
     except IntegrityError as exc:  # two admins creating the same username at once
         session.rollback()
@@ -94,31 +117,50 @@ def create_user(*, session: Session, username: str, password: str, full_name: st
     return user
 
 
-login_failures = FailureWindow()
+def valid_role(role: str) -> bool:
+    return _ROLE.match(role) is not None
 
 
-class TooManyLogins(RateLimited):
-    """Too many wrong passwords for one username in the window."""
+class TooManyLogins(Throttled):
+    """Too many wrong passwords for one username, or from one address: wait ``retry_after`` seconds."""
 
 
-def authenticate(*, session: Session, username: str, password: str, settings: Settings) -> User:
-    key = f"{settings.database_url}|{username}"  # per database, like every other in-memory cache here
-    if login_failures.blocked(key, limit=settings.login_max_failures, window_seconds=settings.login_window_seconds):
-        raise TooManyLogins("too many wrong passwords for this user; try again later")
+def login_rules(settings: Settings) -> tuple[Rule, Rule]:
+    """(per username, per client address): slowed with a growing delay, never locked for good."""
+    window = settings.login_window_seconds
+    return (Rule("login-user", settings.login_free_failures, window, settings.login_base_delay_seconds,
+                 settings.login_user_max_delay_seconds),
+            Rule("login-address", settings.login_address_free_failures, window, settings.login_base_delay_seconds,
+                 settings.login_address_max_delay_seconds))
+
+
+def authenticate(*, session: Session, username: str, password: str, settings: Settings,
+                 client: str | None = None) -> User:
+    """The user whose password this is; Unauthorized otherwise, TooManyLogins while the username or the client
+    address must wait after repeated failures (nothing is checked meanwhile, so waiting costs the guesser)."""
+    by_user, by_address = login_rules(settings)
+    # A name no user can have is never stored nor looked up: it counts against the address only.
+    plausible = _USERNAME.match(username) is not None
+    pairs = ([(by_user, username)] if plausible else []) + ([(by_address, client)] if client else [])
+    if pairs:
+        throttle.check(settings, "too many wrong passwords; wait and try again", *pairs, error=TooManyLogins)
     hasher, dummy = hasher_for(settings)
-    user = session.exec(select(User).where(User.username == username)).first()
-    if user is None or not user.active:
-        _verify(hasher, dummy, password)
-        login_failures.fail(key)
+    user = session.exec(select(User).where(User.username == username)).first() if plausible else None
+    if user is None or not user.active or not verify_password(hasher, user.password_hash, password[:_MAX_VERIFIED]):
+        if user is None or not user.active:
+            verify_password(hasher, dummy, password[:_MAX_VERIFIED])
+        throttle.fail(settings, *pairs)
         raise Unauthorized("wrong username or password")
-    if not _verify(hasher, user.password_hash, password):
-        login_failures.fail(key)
-        raise Unauthorized("wrong username or password")
-    login_failures.forget(key)
+    if plausible:
+        throttle.forget(settings, (by_user, username))
     return user
 
 
-def _verify(hasher: PasswordHasher, hashed: str, password: str) -> bool:
+# No password longer than this can be set; a longer one is cut before hashing, so a megabyte costs no more.
+_MAX_VERIFIED = 4096
+
+
+def verify_password(hasher: PasswordHasher, hashed: str, password: str) -> bool:
     try:
         return hasher.verify(hashed, password)
     except (VerificationError, InvalidHashError):
@@ -126,19 +168,26 @@ def _verify(hasher: PasswordHasher, hashed: str, password: str) -> bool:
 
 
 def issue_token(user: User, settings: Settings) -> str:
+    """A bearer token carrying the user's session version: raising the version ends it (and every other)."""
     now = datetime.now(UTC)
-    claims = {"sub": user.username, "iat": now, "exp": now + timedelta(minutes=settings.token_minutes)}
-    return jwt.encode(claims, settings.secret_key, algorithm="HS256")
+    claims = {"sub": user.username, "sv": user.session_version, "iat": now,
+              "exp": now + timedelta(minutes=settings.token_minutes)}
+    return jwt.encode(claims, settings.signing_secret, algorithm="HS256")
 
 
 def actor_from_token(*, session: Session, token: str, settings: Settings) -> Actor:
     try:
-        claims = jwt.decode(token, settings.secret_key, algorithms=["HS256"], options={"require": ["sub", "exp"]})
+        claims = jwt.decode(token, settings.signing_secret, algorithms=["HS256"],
+                            options={"require": ["sub", "exp", "sv"]})
     except jwt.PyJWTError as exc:
         raise Unauthorized("the token is not valid or has expired") from exc
+    # One indexed lookup per request, the same one that reads the roles: the version check costs nothing more.
     row = session.connection().execute(_ACTOR_BY_NAME, {"username": claims["sub"]}).first()
     if row is None or not row.active:
         raise Unauthorized("the token's user no longer exists")
+    if row.session_version != claims["sv"]:
+        raise Unauthorized("this sign-in has ended (signed out, password changed or user deactivated); "
+                           "sign in again")
     return Actor(username=row.username, roles=frozenset(row.roles), full_name=row.full_name,
                  center_id=row.center_id)
 
@@ -146,7 +195,7 @@ def actor_from_token(*, session: Session, token: str, settings: Settings) -> Act
 _USERS = User.__table__  # type: ignore[attr-defined]
 # Every request runs this: a prepared Core query, no ORM object.
 _ACTOR_BY_NAME = core_select(_USERS.c.username, _USERS.c.roles, _USERS.c.active, _USERS.c.full_name,
-                             _USERS.c.center_id).where(
+                             _USERS.c.center_id, _USERS.c.session_version).where(
     _USERS.c.username == bindparam("username"))
 
 

@@ -37,6 +37,9 @@ class User(SQLModel, table=True):
     calendar: str = Field(default="gregory", max_length=16, sa_column_kwargs={"server_default": "gregory"})
     # The service center the user works at (storage/models_centers.py); none = every center.
     center_id: int | None = Field(default=None, foreign_key="center.id", index=True)
+    # Raised by a sign-out, a deactivation or a new password: every token and page cookie carries the number
+    # it was issued under, and one that does not match is refused (engine/users.py ``actor_from_token``).
+    session_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class ProcessVersion(SQLModel, table=True):
@@ -251,6 +254,7 @@ class CustodyMove(SQLModel, table=True):
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
+from storage.models_accounts import *  # noqa: E402,F401,F403
 from storage.models_centers import *  # noqa: E402,F401,F403
 from storage.models_drafts import *  # noqa: E402,F401,F403
 from storage.models_messages import *  # noqa: E402,F401,F403

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from admin_ui.routes import accounts as account_pages
 from admin_ui.routes import (
     analyst,
     auth,
@@ -23,3 +24,4 @@ router = APIRouter(include_in_schema=False)
 for _module in (auth, desk, inbox, cases, papers, public, analyst, modeler, ratings, supervisor, reports):
     router.include_router(_module.router)
 router.include_router(queue_pages.router)  # the hall's kiosk, counters and display board
+router.include_router(account_pages.router)  # one's password; admins' users pages

@@ -13,13 +13,15 @@ from admin_ui.pages import (
     PageRoute,
     Viewer,
     allow,
+    client_of,
     redirect,
     render,
     safe_next,
     settings_of,
 )
-from engine import users
+from engine import accounts, users
 from engine.errors import Unauthorized
+from engine.throttle import Throttled
 
 router = APIRouter(route_class=PageRoute)
 
@@ -47,16 +49,26 @@ def login(request: Request, form: CheckedForm, db: DbSession, viewer: CurrentVie
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "")), "")
     try:
-        user = users.authenticate(session=db, username=username, password=password, settings=settings_of(request))
+        user = users.authenticate(session=db, username=username, password=password, settings=settings_of(request),
+                                  client=client_of(request))
     except Unauthorized:
         return render(request, "login.html", status_code=401, next=target, username=username,
                       error=viewer.lang.gettext("Wrong username or password. Check both and try again."))
-    cookie.sign_in(request, user.username)
+    except Throttled as exc:
+        page = render(request, "login.html", status_code=429, next=target, username=username,
+                      error=viewer.lang.gettext("Too many wrong passwords. Wait %(seconds)s seconds and try again.",
+                                                seconds=viewer.lang.number(exc.retry_after)))
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    cookie.sign_in(request, user.username, user.session_version)
     return redirect(target or "/")
 
 
 @router.post("/logout", dependencies=[allow("public")])
-def logout(request: Request, _form: CheckedForm, viewer: CurrentViewer) -> Response:
+def logout(request: Request, _form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> Response:
+    """Sign out: this cookie, and every other token and cookie of the user, stop working at once."""
+    if viewer.user is not None:
+        accounts.sign_out(session=db, username=viewer.user.username)
     cookie.sign_out(request)
     cookie.flash(request, viewer.lang.gettext("You have signed out."))
     return redirect("/login")

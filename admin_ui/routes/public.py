@@ -9,7 +9,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from admin_ui.i18n import N_
-from admin_ui.pages import CheckedForm, CurrentViewer, DbSession, PageRoute, Viewer, allow, render, settings_of
+from admin_ui.pages import (
+    CheckedForm,
+    CurrentViewer,
+    DbSession,
+    PageRoute,
+    Viewer,
+    allow,
+    client_of,
+    render,
+    settings_of,
+)
 from engine import complaints, public
 from engine.errors import Conflict, Invalid, NotFound, RateLimited
 
@@ -26,7 +36,8 @@ def track(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSess
     number = str(form.get("number", "")).strip()[:40]
     last4 = str(form.get("phone_last4", "")).strip()
     try:
-        found = public.track(session=db, tracking_number=number, phone_last4=last4, settings=settings_of(request))
+        found = public.track(session=db, tracking_number=number, phone_last4=last4, settings=settings_of(request),
+                             client=client_of(request))
     except (RateLimited, NotFound) as exc:
         return _not_traced(request, viewer, number, exc)
     return _result(request, viewer, found, last4)
@@ -76,7 +87,7 @@ def reopen(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSes
     settings = settings_of(request)
     try:
         complaints.answer(session=db, tracking_number=number, phone_last4=last4, reopen=reopen_it, reason=reason,
-                          settings=settings)
+                          settings=settings, client=client_of(request))
     except (RateLimited, NotFound) as exc:
         return _not_traced(request, viewer, number, exc)
     except (Invalid, Conflict) as exc:

@@ -19,6 +19,7 @@ from admin_ui.pages import (
     PageRoute,
     SignedIn,
     allow,
+    client_of,
     redirect,
     render,
     settings_of,
@@ -75,7 +76,7 @@ def kiosk(request: Request, viewer: CurrentViewer, db: DbSession, center: str = 
 @router.post("/queue/kiosk", dependencies=[allow("public")])
 def kiosk_issue(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> Response:
     settings = settings_of(request)
-    client = request.client.host if request.client else "unknown"
+    client = client_of(request)
     center = _center(str(form.get("center", "")))
     ticket = tickets.issue(session=db, category_code=str(form.get("category", "")),
                            priority=str(form.get("priority", "normal")), settings=settings, client=client,

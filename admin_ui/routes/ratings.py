@@ -9,7 +9,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from admin_ui.i18n import N_
-from admin_ui.pages import CheckedForm, CurrentViewer, DbSession, PageRoute, SignedIn, allow, render, settings_of
+from admin_ui.pages import (
+    CheckedForm,
+    CurrentViewer,
+    DbSession,
+    PageRoute,
+    SignedIn,
+    allow,
+    client_of,
+    render,
+    settings_of,
+)
 from admin_ui.params import PageId
 from engine import cases, processes, ratings
 from engine.errors import Conflict, DomainError, Invalid, NotFound, RateLimited
@@ -70,7 +80,7 @@ def rate_page(request: Request, _viewer: CurrentViewer, db: DbSession, number: s
     case = None
     try:
         case = ratings.case_of_link(session=db, tracking_number=number[:40], token=t[:64],
-                                    settings=settings_of(request))
+                                    settings=settings_of(request), client=client_of(request))
         ratings.check_rateable(db, case)
     except DomainError as exc:
         return _refused(request, db, exc, case, action=action, kiosk=False)
@@ -85,7 +95,7 @@ def rate(request: Request, form: CheckedForm, _viewer: CurrentViewer, db: DbSess
     case = None
     try:
         case = ratings.case_of_link(session=db, tracking_number=number[:40], token=token,
-                                    settings=settings_of(request))
+                                    settings=settings_of(request), client=client_of(request))
         ratings.rate(session=db, tracking_number=number[:40], token=token, rating=given,
                      settings=settings_of(request))
     except Invalid as exc:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlmodel import select
 
-from api.deps import CurrentActor, SessionDep, SettingsDep, allow
+from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
 from api.schemas import Token, UserCreate, UserPublic
 from engine import centers, users
 from engine.errors import NotFound
@@ -19,9 +19,9 @@ router = APIRouter(prefix="/api", tags=["auth"])
 
 @router.post("/auth/token", dependencies=[allow("public")], response_model=Token)
 def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep,
-          settings: SettingsDep) -> Token:
+          settings: SettingsDep, client: ClientAddress) -> Token:
     user = users.authenticate(session=session, username=form.username, password=form.password,
-                              settings=settings)
+                              settings=settings, client=client)
     return Token(access_token=users.issue_token(user, settings))
 
 

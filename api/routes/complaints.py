@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.deps import SessionDep, SettingsDep, allow
+from api.deps import ClientAddress, SessionDep, SettingsDep, allow
 from api.params import LAST4_PATTERN
 from api.routes.public import track
 from api.schemas import TrackPublic
@@ -20,8 +20,9 @@ class ReopenIn(BaseModel):
 
 
 @router.post("/api/public/track/{tracking_number}/reopen", dependencies=[allow("public")], response_model=TrackPublic)
-def reopen(tracking_number: str, body: ReopenIn, session: SessionDep, settings: SettingsDep) -> TrackPublic:
+def reopen(tracking_number: str, body: ReopenIn, session: SessionDep, settings: SettingsDep,
+           client: ClientAddress) -> TrackPublic:
     """Reopen a complaint closed as resolved, within its time to reopen: it goes back to its department."""
     complaints.answer(session=session, tracking_number=tracking_number, phone_last4=body.phone_last4, reopen=True,
-                      reason=body.reason, settings=settings)
-    return track(tracking_number, body.phone_last4, session, settings)
+                      reason=body.reason, settings=settings, client=client)
+    return track(tracking_number, body.phone_last4, session, settings, client)

@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
-from api.deps import CurrentActor, OptionalActor, SessionDep, SettingsDep, allow
+from api.deps import ClientAddress, CurrentActor, OptionalActor, SessionDep, SettingsDep, allow
 from api.params import DB_INT_MAX
 from api.schemas import utc
 from engine import policy
@@ -170,9 +170,8 @@ def save_counter(number: int, body: CounterIn, session: SessionDep, actor: Curre
 
 
 @router.post("/tickets", dependencies=[allow("public")], response_model=TicketPublic, status_code=201)
-def issue_ticket(body: TicketIssue, request: Request, session: SessionDep, settings: SettingsDep) -> TicketPublic:
+def issue_ticket(body: TicketIssue, session: SessionDep, settings: SettingsDep, client: ClientAddress) -> TicketPublic:
     """The kiosk: no sign-in, at most SHUBBAK_QUEUE_ISSUE_MAX_PER_IP tickets per address and window."""
-    client = request.client.host if request.client else "unknown"
     ticket = tickets.issue(session=session, category_code=body.category, priority=body.priority,
                            settings=settings, client=client, center_id=config.center_id_of(session, body.center))
     return ticket_view(session, ticket, settings)

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from api.deps import CurrentActor, SessionDep, SettingsDep, allow
+from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
 from api.params import RowId
 from api.schemas import utc
 from engine import ratings, tracking
@@ -48,9 +48,10 @@ class RatingStaff(RatingPublic):
 
 
 @router.post("/api/public/ratings", dependencies=[allow("public")], response_model=RatingPublic, status_code=201)
-def rate(body: RatingCreate, session: SessionDep, settings: SettingsDep) -> RatingPublic:
+def rate(body: RatingCreate, session: SessionDep, settings: SettingsDep, client: ClientAddress) -> RatingPublic:
     row = ratings.rate(session=session, tracking_number=body.tracking_number, token=body.token,
-                       rating=ratings.RatingInput(body.score, body.reason_code, body.reason), settings=settings)
+                       rating=ratings.RatingInput(body.score, body.reason_code, body.reason), settings=settings,
+                       client=client)
     return RatingPublic(tracking_number=tracking.normalise(body.tracking_number), score=row.score,
                         reason_code=row.reason_code, reason=row.reason, created_at=utc(row.created_at))
 

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from engine import redact
 from engine.errors import Invalid
 from engine.settings import Settings
 
@@ -80,8 +81,9 @@ class LogGateway(Gateway):
     channels = ("sms", "email")
 
     def send(self, message: Outgoing) -> str:
-        log.info("message %s to %s (%s): %s", message.idempotency_key[:16], message.recipient, message.channel,
-                 message.body)
+        # Masked: no full number, no link token, no code in the log (the outbox keeps the message itself).
+        log.info("message %s to %s (%s): %s", message.idempotency_key[:16], redact.recipient(message.recipient),
+                 message.channel, redact.text(message.body))
         return f"log:{message.idempotency_key[:16]}"
 
 

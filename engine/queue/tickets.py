@@ -16,12 +16,11 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from engine import clock
-from engine.errors import Invalid, NotFound, RateLimited
+from engine import clock, throttle
+from engine.errors import Invalid, NotFound
 from engine.queue import config
 from engine.queue.ordering import PRIORITIES
 from engine.settings import Settings
-from engine.throttle import FailureWindow
 from forms.digits import ascii_digits
 from storage.db import write_lock
 from storage.models_queue import QueueCategory, QueueSequence, QueueTicket
@@ -30,7 +29,6 @@ _NUMBER = re.compile(r"([A-Za-z]{1,3})-?([0-9]{1,4})")
 _SEQ: Table = QueueSequence.__table__  # type: ignore[attr-defined]
 ACTIVE = ("called", "serving")
 # Tickets issued per kiosk address in the window (kept in memory per process, like the other throttles).
-kiosk_issues = FailureWindow()
 
 
 def day_of(moment: datetime, settings: Settings) -> date:
@@ -73,9 +71,11 @@ def issue(*, session: Session, category_code: str, priority: str, settings: Sett
     The kiosk needs no sign-in: ``client`` (the caller's address) may take at most
     ``SHUBBAK_QUEUE_ISSUE_MAX_PER_IP`` tickets per ``SHUBBAK_QUEUE_ISSUE_WINDOW_SECONDS`` (429 beyond).
     ``center_id`` is the kiosk's center: each center numbers its own tickets."""
-    if client is not None and kiosk_issues.blocked(client, limit=settings.queue_issue_max_per_ip,
-                                                   window_seconds=settings.queue_issue_window_seconds):
-        raise RateLimited("too many tickets from this kiosk in a short time; wait a minute")
+    per_address = throttle.Rule.fixed("kiosk-address", limit=settings.queue_issue_max_per_ip,
+                                      window_seconds=settings.queue_issue_window_seconds)
+    if client is not None:
+        throttle.check(settings, "too many tickets from this kiosk in a short time; wait a minute",
+                       (per_address, client))
     check_priority(priority)
     category = config.category(session, category_code)
     now = clock.now()
@@ -89,7 +89,7 @@ def issue(*, session: Session, category_code: str, priority: str, settings: Sett
         session.commit()
         session.refresh(ticket)
     if client is not None:
-        kiosk_issues.fail(client)
+        throttle.fail(settings, (per_address, client))
     return ticket
 
 

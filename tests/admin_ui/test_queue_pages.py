@@ -4,25 +4,15 @@ case from the called ticket."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from sqlmodel import Session
 
-from engine.queue import tickets
 from storage.db import engine_for
 from storage.models_queue import QueueTicket
 from tests.support.api import CITIZEN
 from tests.support.pages import Pages
 
 CITIZEN_FORM = {f"citizen.{k}": v for k, v in CITIZEN.items()}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_kiosk_throttle() -> Iterator[None]:
-    tickets.kiosk_issues.forget("testclient")
-    yield
-    tickets.kiosk_issues.forget("testclient")
 
 
 def take(pages: Pages, category: str, priority: str = "normal") -> str:

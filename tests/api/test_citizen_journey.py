@@ -4,27 +4,17 @@ stage through a real (loopback) SMS gateway, and the rating link of the last mes
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from engine.messages import send
-from engine.queue import tickets
 from tests.conftest import TEST_PROCESSES, make_settings
 from tests.support.api import CITIZEN, Api
 from tests.support.sms_gateway import SmsGateway
-
-
-@pytest.fixture(autouse=True)
-def _fresh_kiosk_throttle() -> Iterator[None]:
-    tickets.kiosk_issues.forget("testclient")
-    yield
-    tickets.kiosk_issues.forget("testclient")
 
 
 def test_ticket_case_messages_rating(database_url: str, tmp_path: Path) -> None:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from engine.queue import tickets
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import CITIZEN, Api
 
@@ -112,14 +109,6 @@ def test_a_numeric_field_with_other_characters_is_a_422_naming_it(sqlite_api: Ap
     assert [d["field"] for d in r.json()["detail"]] == ["area"]
 
 
-@pytest.fixture
-def _fresh_kiosk_throttle() -> Iterator[None]:
-    tickets.kiosk_issues.forget("testclient")
-    yield
-    tickets.kiosk_issues.forget("testclient")
-
-
-@pytest.mark.usefixtures("_fresh_kiosk_throttle")
 def test_queue_ticket_numbers_in_arabic_digits(api: Api) -> None:
     issued = api.client.post("/api/queue/tickets", json={"category": "permits"})
     assert issued.status_code == 201, issued.text

@@ -4,23 +4,13 @@ stream, and a case opened from a called ticket."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from engine.queue import tickets
 from tests.conftest import TEST_PROCESSES, make_settings
 from tests.support.api import Api
-
-
-@pytest.fixture(autouse=True)
-def _fresh_kiosk_throttle() -> Iterator[None]:
-    tickets.kiosk_issues.forget("testclient")
-    yield
-    tickets.kiosk_issues.forget("testclient")
 
 
 def issue(api: Api, category: str = "permits", priority: str = "normal") -> dict[str, object]:

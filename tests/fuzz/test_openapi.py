@@ -33,7 +33,6 @@ from sqlmodel import Session, select
 from api.app import create_app
 from cli.main import deploy_folder
 from engine.demo import ensure_demo_users
-from engine.queue import tickets
 from engine.users import issue_token
 from storage.db import engine_for
 from storage.models import User
@@ -87,7 +86,6 @@ def test_the_api_survives_a_fuzzer(database_url: str, tmp_path: Path) -> None:
         admin = session.exec(select(User).where(User.username == "admin")).one()
         token = issue_token(admin, settings)
     app = create_app(settings)
-    tickets.kiosk_issues.forget("testclient")
     with TestClient(app) as client:
         known = _seed(Api(client, settings))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
@@ -123,7 +121,6 @@ def test_the_api_survives_a_fuzzer(database_url: str, tmp_path: Path) -> None:
                     failures.append(f"{label}\n{_short(exc)}")
     finally:
         asgi.shutdown_lifespans()  # the app Schemathesis started for its calls, before the database goes
-        tickets.kiosk_issues.forget("testclient")
-    spent = time.monotonic() - started
+        spent = time.monotonic() - started
     assert operations >= 70, f"only {operations} operations in the OpenAPI document"
     assert not failures, f"{len(failures)} failing runs in {spent:.0f}s:\n\n" + "\n\n".join(failures)

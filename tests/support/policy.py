@@ -49,6 +49,7 @@ EXPECTED: dict[str, tuple[frozenset[str] | None, bool]] = {
     "inbox": (EVERY_ROLE, False),
     "cases.list": (EVERY_ROLE, False),
     "users.manage": (frozenset({"admin"}), False),
+    "users.record": (frozenset({"admin", "auditor"}), False),
     "queue.configure": (frozenset({"admin"}), False),
     "queue.work": (frozenset({"front_desk", "admin"}), False),
     "services.deploy": (frozenset({"analyst", "admin"}), False),
