@@ -12,7 +12,8 @@ from storage.models_accounts import UserEvent
 
 class UserUpdate(BaseModel):
     """An admin's change to a user: only the fields sent are changed. ``center: null`` with
-    ``installation_wide: true`` makes the user installation-wide staff (no center); ``password`` sets a new one and ends the user's sessions."""
+    ``installation_wide: true`` makes the user installation-wide staff (no center); ``password`` sets a new
+    one and ends the user's sessions."""
 
     model_config = ConfigDict(extra="forbid")
     active: bool | None = None

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import text
 
 from api.deps import ClientAddress, SessionDep, SettingsDep, allow
+from api.params import LAST4_PATTERN
 from api.schemas import TrackPublic, utc
 from engine import public
 
@@ -15,7 +16,7 @@ router = APIRouter(tags=["public"])
 
 
 @router.get("/api/public/track/{tracking_number}", dependencies=[allow("public")], response_model=TrackPublic)
-def track(tracking_number: str, phone_last4: Annotated[str, Query(pattern=r"^\d{4}$")], session: SessionDep,
+def track(tracking_number: str, phone_last4: Annotated[str, Query(pattern=LAST4_PATTERN)], session: SessionDep,
           settings: SettingsDep, client: ClientAddress) -> TrackPublic:
     found = public.track(session=session, tracking_number=tracking_number, phone_last4=phone_last4,
                          settings=settings, client=client)
