@@ -207,7 +207,7 @@ def test_the_front_desk_of_the_cases_center_hands_over_the_tablet(pages: Pages) 
 def test_a_user_is_made_at_a_center_or_installation_wide_on_purpose(world: Centers) -> None:
     api = world.api
     admin = api.user("admin")
-    body = {"username": "nowhere", "password": "password1", "full_name": "No Where", "roles": ["auditor"]}
+    body = {"username": "nowhere", "password": "password12", "full_name": "No Where", "roles": ["auditor"]}
     r = api.client.post("/api/users", json=body, headers=admin)
     assert r.status_code == 422 and [d["field"] for d in r.json()["detail"]] == ["center"]
     r = api.client.post("/api/users", json={**body, "center": "CITY-A", "installation_wide": True}, headers=admin)
@@ -216,7 +216,7 @@ def test_a_user_is_made_at_a_center_or_installation_wide_on_purpose(world: Cente
     assert r.status_code == 404 and r.json() == {"detail": "center 'NOPE' does not exist"}
     r = api.client.post("/api/users", json={**body, "center": "CITY-B"}, headers=admin)
     assert r.status_code == 201 and r.json()["center_id"] == world.ids["CITY-B"]
-    token = api.client.post("/api/auth/token", data={"username": "nowhere", "password": "password1"}).json()
+    token = api.client.post("/api/auth/token", data={"username": "nowhere", "password": "password12"}).json()
     r = api.client.get(f"/api/cases/{world.case['id']}/history",
                        headers={"Authorization": f"Bearer {token['access_token']}"})
     assert r.status_code == 403  # the new auditor works at CITY-B: CITY-A's case is not theirs
