@@ -16,6 +16,7 @@ from engine.errors import Invalid
 from engine.identity import check_citizen
 from engine.settings import Settings
 from engine.users import Actor
+from forms import ownership
 from forms.validation import checked
 
 
@@ -48,10 +49,14 @@ def intake_form(process: CompiledProcess) -> tuple[UserTaskInfo | None, dict[str
 
 
 def check_intake(process: CompiledProcess, data: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """``data`` as the intake form stores it, and its problems (``forms.validation.checked``)."""
-    task, _schema = intake_form(process)
+    """``data`` as the intake form stores it, and its problems: the fields it may not write
+    (forms/ownership.py), then the form's own (``forms.validation.checked``)."""
+    task, schema = intake_form(process)
     if task is None or task.form is None:
-        return data, []
+        return data, ownership.with_form(None, data)
+    refused = ownership.with_form(schema, data)
+    if refused:
+        return data, refused
     return checked(process.validator(task.form), data)
 
 
