@@ -47,7 +47,8 @@ def problems_in(scope: Scope, body: bytes | None) -> list[list[str | int]]:
     if body:
         kind = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
         if kind == b"application/json":
-            with contextlib.suppress(ValueError):  # not JSON: the route says so (422 or 400) in its own words
+            # Not JSON, or nested past what the parser follows: the route says so (422 or 400) in its own words.
+            with contextlib.suppress(ValueError, RecursionError):
                 found += _in(json.loads(body), ["body"])
         elif kind == b"application/x-www-form-urlencoded":
             found += _in_query(body, "body")
