@@ -48,7 +48,7 @@ def refusals_for(method: str, operation: dict[str, Any]) -> list[int]:
         codes.append(400)
     if method in _WRITES:
         codes += [409, 413]
-    if _THROTTLED_TAGS & set(operation.get("tags", [])):
+    if _THROTTLED_TAGS & set(operation.get("tags", [])) or "429" in operation.get("responses", {}):
         codes.append(429)
     return sorted(codes)
 

@@ -169,7 +169,8 @@ def save_counter(number: int, body: CounterIn, session: SessionDep, actor: Curre
     return CounterPublic(number=row.number, name=row.name, categories=row.categories, open=row.open)
 
 
-@router.post("/tickets", dependencies=[allow("public")], response_model=TicketPublic, status_code=201)
+@router.post("/tickets", dependencies=[allow("public")], response_model=TicketPublic, status_code=201,
+             responses={429: {"description": "Too many tickets from this kiosk in a short time: wait"}})
 def issue_ticket(body: TicketIssue, session: SessionDep, settings: SettingsDep, client: ClientAddress) -> TicketPublic:
     """The kiosk: no sign-in, at most SHUBBAK_QUEUE_ISSUE_MAX_PER_IP tickets per address and window."""
     ticket = tickets.issue(session=session, category_code=body.category, priority=body.priority,

@@ -52,7 +52,8 @@ def user_event_list(username: str, session: SessionDep, settings: SettingsDep,
                          chain_intact=user_events.broken_link(whole) is None)
 
 
-@router.post("/me/password", dependencies=[allow("me")], status_code=204)
+@router.post("/me/password", dependencies=[allow("me")], status_code=204,
+             responses={429: {"description": "Too many wrong current passwords: wait (Retry-After)"}})
 def change_password(body: PasswordChange, session: SessionDep, settings: SettingsDep, actor: CurrentActor,
                     client: ClientAddress) -> Response:
     """A new password for the signed-in user. Every token and page cookie issued before stops working,
