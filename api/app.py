@@ -13,7 +13,8 @@ from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
 from admin_ui import web
-from api import errors
+from api import errors, observability
+from api import metrics as metrics_route
 from api.limits import BodyLimit
 from api.routes import (
     audit,
@@ -123,4 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(BodyLimit, limit_for=limit_for)
     web.install(app, settings)  # the pages (admin_ui/): front desk, inbox, case pages, public tracking
+    # Operations (docs/deployment.md): /metrics, and a request id, metrics and a JSON log line per request;
+    # added last, so it is the outermost of the app's middlewares and sees every answer's final status.
+    metrics_route.install(app, settings)
+    app.add_middleware(observability.Observe, settings=settings)
     return app

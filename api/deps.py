@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
+from api import observability
 from engine import documents
 from engine.errors import Forbidden, Unauthorized
 from engine.settings import Settings
@@ -46,7 +47,9 @@ def current_actor(session: SessionDep, settings: SettingsDep,
                   token: Annotated[str | None, Depends(oauth2)]) -> Actor:
     if not token:
         raise Unauthorized("sign in first: send 'Authorization: Bearer <token>'")
-    return actor_from_token(session=session, token=token, settings=settings)
+    actor = actor_from_token(session=session, token=token, settings=settings)
+    observability.note_user(actor.username)  # for the request's log line
+    return actor
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
@@ -55,7 +58,10 @@ CurrentActor = Annotated[Actor, Depends(current_actor)]
 def optional_actor(session: SessionDep, settings: SettingsDep,
                    token: Annotated[str | None, Depends(oauth2)]) -> Actor | None:
     """The signed-in actor on a route that also answers the public; None when no token is sent (a bad one is 401)."""
-    return actor_from_token(session=session, token=token, settings=settings) if token else None
+    actor = actor_from_token(session=session, token=token, settings=settings) if token else None
+    if actor is not None:
+        observability.note_user(actor.username)
+    return actor
 
 
 OptionalActor = Annotated[Actor | None, Depends(optional_actor)]

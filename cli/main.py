@@ -116,6 +116,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.observability import logging_config
     from engine.demo import DEMO_PASSWORD, ensure_demo_users
 
     if args.prepare:
@@ -134,7 +135,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print()
     print(f"Shubbak on http://{args.host}:{args.port}  (API docs: /docs)")
     uvicorn.run(create_app(settings), host=args.host, port=args.port, workers=1, log_level=args.log_level,
-                access_log=args.access_log, timeout_graceful_shutdown=settings.shutdown_grace_seconds)
+                # one JSON line per request of our own (api/observability.py) instead of uvicorn's access log
+                log_config=logging_config(settings, args.log_level, access=args.access_log), access_log=False,
+                timeout_graceful_shutdown=settings.shutdown_grace_seconds)
     return 0
 
 

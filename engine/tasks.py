@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from engine import centers, checklist, clock, processes, workflows
+from engine import centers, checklist, clock, metrics, processes, workflows
 from engine.bpmn import runner
 from engine.cases import load_case, process_failed
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
@@ -93,6 +94,7 @@ def _write_claim(session: Session, task: Task, actor: Actor, to: str | None, kin
 
 def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Actor,
              settings: Settings) -> Case:
+    started = time.perf_counter()
     task = _task_for(session, task_id, actor)
     if task.state != "ready":
         raise Conflict(f"the task is already {task.state}")
@@ -118,4 +120,5 @@ def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Act
     workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=moment,
                    completed=(task.id, actor.username),
                    events=[("task_completed", task.name, {"task_id": task.id, "data": data})])
+    metrics.observe_step(case.service_code, task.name, started)
     return case
