@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from engine import escalation, ledger, timers
 from engine.messages import send
+from engine.reports import projector
 from engine.settings import Settings, get_settings
 from storage.db import engine_for
 
@@ -66,6 +67,8 @@ PERIODIC: list[Periodic] = [
     # SLA reminders of tasks near their due time, and escalation of overdue ones (engine/escalation.py).
     Periodic("escalation", lambda s: s.timer_tick_seconds or 30.0, _remind_and_escalate),
     Periodic("ledger_seal", lambda s: s.timer_tick_seconds or 30.0, _seal),
+    # The report aggregates, counted from the audit events after they commit (engine/reports/projector.py).
+    Periodic("reports", lambda s: s.report_project_seconds or 2.0, projector.catch_up),
 ]
 
 
