@@ -80,7 +80,8 @@ def load(case: Case, process: CompiledProcess, settings: Settings) -> BpmnWorkfl
 
 
 def limits(settings: Settings) -> runner.Limits:
-    return runner.Limits(max_steps=settings.max_engine_steps, max_seconds=settings.max_engine_seconds)
+    return runner.Limits(max_steps=settings.max_engine_steps, max_seconds=settings.max_engine_seconds,
+                         keep_finished=settings.workflow_keep_finished)
 
 
 def due(start: datetime, days: float | None, settings: Settings,
