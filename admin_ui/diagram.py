@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from engine.processes import decode_files
-from storage.models import Case, ProcessVersion, Task
+from engine.catalog.processes import decode_files
+from storage.models.cases import Case, Task
+from storage.models.catalog import ProcessVersion
 
 
 def bpmn_of(version: ProcessVersion) -> bytes | None:

@@ -1,6 +1,6 @@
 """The documents of a case as the pages show them: the service's checklist, scans attached at the window or
-on a task, and the files a reviewer opens. Every action is an engine command (``engine.documents``,
-``engine.checklist``); this module only turns page forms into their arguments and their answers into rows.
+on a task, and the files a reviewer opens. Every action is an engine command (``engine.cases.documents``,
+``engine.cases.checklist``); this module only turns page forms into their arguments and their answers into rows.
 """
 
 from __future__ import annotations
@@ -12,13 +12,15 @@ from sqlmodel import Session
 from starlette.datastructures import FormData, UploadFile
 
 from admin_ui.i18n import Lang
-from engine import checklist, files, policy
-from engine import documents as scans
-from engine.errors import DomainError, Invalid
-from engine.service_info import ServiceInfo
-from engine.settings import Settings
-from engine.users import Actor
-from storage.models import Case
+from engine.cases import checklist
+from engine.cases import documents as scans
+from engine.catalog.service_info import ServiceInfo
+from engine.core import files
+from engine.core.errors import DomainError, Invalid
+from engine.core.settings import Settings
+from engine.people import policy
+from engine.people.users import Actor
+from storage.models.cases import Case
 
 FIELD_PREFIX = "scan."
 _PDF = "application/pdf"
@@ -26,7 +28,7 @@ _PDF = "application/pdf"
 
 @dataclass
 class _Part:
-    """One part of an upload form, as ``engine.documents.upload`` reads them."""
+    """One part of an upload form, as ``engine.cases.documents.upload`` reads them."""
 
     name: str
     filename: str | None

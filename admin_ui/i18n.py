@@ -22,7 +22,7 @@ from babel.numbers import format_currency, format_decimal
 from babel.support import Translations
 from hijridate import Gregorian
 
-from engine.users import LANGUAGES
+from engine.people.users import LANGUAGES
 
 LOCALE_DIR = Path(__file__).with_name("locale")
 DEFAULT_LANGUAGE = "ar"

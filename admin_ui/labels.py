@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from admin_ui.i18n import Lang
-from storage.models import ProcessVersion
+from storage.models.catalog import ProcessVersion
 
 
 @dataclass

@@ -12,7 +12,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 from admin_ui.i18n import po_path
-from engine.users import LANGUAGES
+from engine.people.users import LANGUAGES
 
 PACKAGE = Path(__file__).parent
 METHODS = [("**.py", "python"), ("templates/**.html", "jinja2")]

@@ -21,23 +21,15 @@ from starlette.datastructures import FormData
 
 from admin_ui import session as cookie
 from admin_ui.i18n import ERROR_DEFAULT, ERROR_HEADINGS, INBOX_WORDS, N_, STATUS_WORDS, TRACK_WORDS, Lang, choose, ltr
-from engine import intake, policy
-from engine.client_address import client_address
-from engine.errors import (
-    Conflict,
-    DomainError,
-    Forbidden,
-    Invalid,
-    NotFound,
-    RateLimited,
-    TooLarge,
-    Unauthorized,
-)
-from engine.settings import Settings
-from engine.throttle import Throttled
-from engine.users import BUILTIN_ROLES, Actor, actor_of
+from engine.cases import intake
+from engine.core.client_address import client_address
+from engine.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited, TooLarge, Unauthorized
+from engine.core.settings import Settings
+from engine.core.throttle import Throttled
+from engine.people import policy
+from engine.people.users import BUILTIN_ROLES, Actor, actor_of
 from storage.db import engine_for
-from storage.models import User
+from storage.models.people import User
 
 TEMPLATES = Path(__file__).with_name("templates")
 templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "svg"]),
@@ -80,7 +72,7 @@ DbSession = Annotated[Session, Depends(get_session)]
 
 
 def client_of(request: Request) -> str:
-    """The reader's address; X-Forwarded-For believed only from SHUBBAK_TRUSTED_PROXIES (engine/client_address.py)."""
+    """The reader's address; X-Forwarded-For believed only from SHUBBAK_TRUSTED_PROXIES (engine/core/client_address.py)."""
     return client_address(request.client.host if request.client else None,
                           request.headers.getlist("x-forwarded-for"), settings_of(request).trusted_proxies)
 
@@ -107,7 +99,7 @@ def get_viewer(request: Request, db: DbSession) -> Viewer:
 
 
 def _nav(db: Session, actor: Actor, settings: Settings) -> list[tuple[str, str]]:
-    """The pages of the reader's roles (engine/policy.py): (path, English label for the catalog)."""
+    """The pages of the reader's roles (engine/people/policy.py): (path, English label for the catalog)."""
     items = []
     if can_use_desk(db, actor, settings):
         items.append(("/desk", N_("Front desk")))
@@ -145,7 +137,7 @@ SignedIn = Annotated[Viewer, Depends(signed_in)]
 
 
 def allow(action: str) -> Any:
-    """Declare the page's action in the access policy (engine/policy.py) and check it before the page reads
+    """Declare the page's action in the access policy (engine/people/policy.py) and check it before the page reads
     its form, like the API's routes (api/deps.py): a signed-out reader is sent to sign in, a refusal is the
     error page (403). tests/admin_ui/test_policy_pages.py reads the declarations from the route table."""
     rule = policy.rule(action)  # an action the policy does not know stops the app from being built

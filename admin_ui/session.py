@@ -19,8 +19,8 @@ from fastapi import FastAPI, Request
 from starlette.middleware.sessions import SessionMiddleware
 
 from admin_ui.i18n import N_
-from engine.errors import Forbidden
-from engine.settings import Settings
+from engine.core.errors import Forbidden
+from engine.core.settings import Settings
 
 COOKIE = "shubbak_session"
 CSRF_FIELD = "csrf_token"

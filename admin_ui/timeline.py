@@ -11,7 +11,8 @@ from sqlmodel import Session, col, select
 from admin_ui.forms import labels_of, show_value
 from admin_ui.i18n import N_, Lang
 from admin_ui.labels import Labels
-from storage.models import AuditEvent, User
+from storage.models.audit import AuditEvent
+from storage.models.people import User
 
 # The sentence of each kind of event; the catalogs translate them. Unknown kinds fall back to their name.
 SENTENCES = {

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from admin_ui import routes, session
-from engine.settings import Settings
+from engine.core.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
 # Page forms that carry scans: the front desk's intake (one per paper of the service) and "attach scans".

@@ -36,11 +36,13 @@ from api.routes import centers as center_routes
 from api.routes import messages as message_routes
 from api.routes import queue as queue_routes
 from api.routes import users as user_routes
-from engine import documents as document_store
-from engine import escalation, ledger, redact, throttle, timers
+from engine.audit import ledger
+from engine.cases import documents as document_store
+from engine.cases import escalation, timers
+from engine.core import redact, throttle
+from engine.core.settings import Settings, get_settings
 from engine.messages import gateways as message_gateways
 from engine.messages import send as message_sender
-from engine.settings import Settings, get_settings
 from storage.db import engine_for
 
 log = logging.getLogger(__name__)

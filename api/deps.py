@@ -9,11 +9,12 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
-from engine import documents, policy
-from engine.client_address import client_address as address_of
-from engine.errors import Unauthorized
-from engine.settings import Settings
-from engine.users import Actor, actor_from_token
+from engine.cases import documents
+from engine.core.client_address import client_address as address_of
+from engine.core.errors import Unauthorized
+from engine.core.settings import Settings
+from engine.people import policy
+from engine.people.users import Actor, actor_from_token
 from storage.db import engine_for
 from storage.documents import ObjectStore
 
@@ -59,7 +60,7 @@ def current_actor(actor: OptionalActor) -> Actor:
 
 
 def client_address(request: Request, settings: SettingsDep) -> str:
-    """The caller's address; X-Forwarded-For believed only from SHUBBAK_TRUSTED_PROXIES (engine/client_address.py)."""
+    """The caller's address; X-Forwarded-For believed only from SHUBBAK_TRUSTED_PROXIES (engine/core/client_address.py)."""
     return address_of(request.client.host if request.client else None,
                       request.headers.getlist("x-forwarded-for"), settings.trusted_proxies)
 
@@ -72,7 +73,7 @@ CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
 def allow(action: str) -> Any:
-    """Declare the route's action in the access policy (engine/policy.py) and check it before the route reads
+    """Declare the route's action in the access policy (engine/people/policy.py) and check it before the route reads
     its input: the roles, and the center and lane of the case or task its path names. Every route declares
     one; tests/api/test_policy_matrix.py reads the declarations from the app's route table."""
     rule = policy.rule(action)  # an action the policy does not know stops the app from being built

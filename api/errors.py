@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from engine.errors import (
+from engine.core.errors import (
     Conflict,
     Corrupted,
     DomainError,
@@ -16,7 +16,7 @@ from engine.errors import (
     TooLarge,
     Unauthorized,
 )
-from engine.throttle import Throttled
+from engine.core.throttle import Throttled
 
 _STATUS = {NotFound: 404, Unauthorized: 401, Forbidden: 403, Conflict: 409, Invalid: 422, TooLarge: 413,
            RateLimited: 429, Corrupted: 500}

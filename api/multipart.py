@@ -17,7 +17,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from engine.errors import Invalid
+from engine.core.errors import Invalid
 
 _MAX_HEADER_BYTES = 16 * 1024
 _END = ("end", b"")

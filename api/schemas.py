@@ -8,9 +8,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.params import DB_INT_MAX
-from engine.checklist import Checklist
-from engine.custody import Original
-from storage.models import AuditEvent, Case, Document, DocumentWaiver, ProcessVersion, Task, User
+from engine.cases.checklist import Checklist
+from engine.cases.custody import Original
+from storage.models.audit import AuditEvent
+from storage.models.cases import Case, Document, DocumentWaiver, Task
+from storage.models.catalog import ProcessVersion
+from storage.models.people import User
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -211,7 +214,7 @@ class EventPublic(BaseModel):
     data: dict[str, Any]
     prev_hash: str
     hash: str
-    # On the last event of a command that moved the workflow: digests of what it left (engine/audit.py).
+    # On the last event of a command that moved the workflow: digests of what it left (engine/audit/chain.py).
     after: dict[str, Any] | None = None
 
     @classmethod

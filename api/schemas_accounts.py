@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from storage.models import User
-from storage.models_accounts import UserEvent
+from storage.models.accounts import UserEvent
+from storage.models.people import User
 
 
 class UserUpdate(BaseModel):
@@ -19,7 +19,7 @@ class UserUpdate(BaseModel):
     active: bool | None = None
     roles: list[str] | None = Field(default=None, max_length=50)
     center: str | None = Field(default=None, max_length=32)
-    # With ``center: null``: the user is installation-wide staff on purpose (engine/policy.py).
+    # With ``center: null``: the user is installation-wide staff on purpose (engine/people/policy.py).
     installation_wide: bool | None = None
     full_name: str | None = Field(default=None, max_length=200)
     password: str | None = Field(default=None, max_length=4096)

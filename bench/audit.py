@@ -22,16 +22,21 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlmodel import Session
 
-from engine import audit, clock, ledger, processes, replay, verify, workflows
-from engine import cases as case_commands
-from engine import tasks as task_commands
+from engine.audit import chain as audit
+from engine.audit import ledger, replay, verify
 from engine.bpmn import runner
-from engine.packages import read_package
-from engine.settings import Settings
-from engine.tracking import new_tracking_number
-from engine.users import Actor
+from engine.cases import lifecycle as case_commands
+from engine.cases import tasks as task_commands
+from engine.cases import workflows
+from engine.cases.tracking import new_tracking_number
+from engine.catalog import processes
+from engine.catalog.packages import read_package
+from engine.core import clock
+from engine.core.settings import Settings
+from engine.people.users import Actor
 from storage.db import engine_for
-from storage.models import AuditEvent, Case, Task
+from storage.models.audit import AuditEvent
+from storage.models.cases import Case, Task
 from tests.conftest import TEST_PROCESSES
 
 SERVICE = TEST_PROCESSES / "audit_case"

@@ -7,10 +7,10 @@ import time
 from sqlmodel import Session
 
 from bench.workload import CITIZEN, approved_path
-from engine import cases as case_commands
-from engine import tasks as task_commands
-from engine.settings import Settings
-from engine.users import Actor
+from engine.cases import lifecycle as case_commands
+from engine.cases import tasks as task_commands
+from engine.core.settings import Settings
+from engine.people.users import Actor
 from storage.db import engine_for
 
 

@@ -25,9 +25,9 @@ from sqlmodel import Session
 
 from bench import http
 from bench.workload import CITIZEN
-from engine import cases
-from engine.settings import Settings
-from engine.users import Actor, create_user, issue_token
+from engine.cases import lifecycle as cases
+from engine.core.settings import Settings
+from engine.people.users import Actor, create_user, issue_token
 from storage.db import dispose, engine_for
 from storage.documents import StoreConfig, open_store
 from tests.support.postgres import free_port

@@ -14,11 +14,11 @@ import time
 from sqlmodel import Session
 
 from bench.workload import CITIZEN, SERVICE
-from engine import cases as case_commands
-from engine import tasks as task_commands
-from engine import workflows
-from engine.settings import Settings
-from engine.users import Actor
+from engine.cases import lifecycle as case_commands
+from engine.cases import tasks as task_commands
+from engine.cases import workflows
+from engine.core.settings import Settings
+from engine.people.users import Actor
 from storage.db import engine_for
 
 _PATHS = json.loads((SERVICE / "paths.json").read_text(encoding="utf-8"))

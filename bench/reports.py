@@ -23,11 +23,12 @@ from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
 from bench import http
-from engine import centers, processes
-from engine.packages import read_package
+from engine.catalog import processes
+from engine.catalog.packages import read_package
+from engine.core.settings import Settings
+from engine.people import centers
+from engine.people.users import Actor, create_user, issue_token
 from engine.reports.rebuild import rebuild
-from engine.settings import Settings
-from engine.users import Actor, create_user, issue_token
 from storage.db import dispose, engine_for
 from storage.migrate import upgrade
 from tests.support.postgres import LocalPostgres, free_port

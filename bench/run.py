@@ -21,9 +21,9 @@ from sqlmodel import Session
 
 from bench import audit, bare, direct, documents, history, http, reports, seed
 from bench.workload import package
-from engine import processes
-from engine.settings import Settings
-from engine.users import Actor, create_user, issue_token
+from engine.catalog import processes
+from engine.core.settings import Settings
+from engine.people.users import Actor, create_user, issue_token
 from storage.db import dispose, engine_for
 from storage.migrate import upgrade
 from tests.support.postgres import free_port

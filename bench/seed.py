@@ -14,12 +14,12 @@ from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from bench.workload import CITIZEN
-from engine import cases as case_commands
-from engine.settings import Settings
-from engine.tracking import new_tracking_number
-from engine.users import Actor
+from engine.cases import lifecycle as case_commands
+from engine.cases.tracking import new_tracking_number
+from engine.core.settings import Settings
+from engine.people.users import Actor
 from storage.db import engine_for
-from storage.models import Case, Task
+from storage.models.cases import Case, Task
 
 
 def seed_open_cases(settings: Settings, count: int, batch: int = 5000) -> None:

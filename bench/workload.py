@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.packages import read_package
+from engine.catalog.packages import read_package
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE = ROOT / "processes" / "building_permit"

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from engine import auditors, export, ledger, replay, signing, verify
-from engine.settings import Settings
-from engine.users import Actor
+from engine.audit import auditors, export, ledger, replay, signing, verify
+from engine.core.settings import Settings
+from engine.people.users import Actor
 from storage.db import engine_for
-from storage.models import Case
+from storage.models.cases import Case
 
 CLI_AUDITOR = Actor("cli", frozenset({"auditor"}), "Command line")  # exports read scans, as auditors do
 

@@ -13,12 +13,17 @@ from sqlmodel import Session
 from cli import audit as audit_commands
 from cli import reports as report_commands
 from cli import users as user_commands
-from engine import case_migration, centers, process_tests, processes, throttle, workflows
 from engine.bpmn.compiler import PATHS_FILE, PackageRefused, compile_package
-from engine.errors import DomainError, Invalid
-from engine.packages import find_packages, read_package
-from engine.settings import Settings, get_settings
-from engine.users import Actor, create_user
+from engine.cases import version_moves as case_migration
+from engine.cases import workflows
+from engine.catalog import analyst_tests as process_tests
+from engine.catalog import processes
+from engine.catalog.packages import find_packages, read_package
+from engine.core import throttle
+from engine.core.errors import DomainError, Invalid
+from engine.core.settings import Settings, get_settings
+from engine.people import centers
+from engine.people.users import Actor, create_user
 from storage.db import engine_for
 from storage.migrate import upgrade
 
@@ -117,7 +122,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
-    from engine.demo import DEMO_PASSWORD, ensure_demo_users
+    from engine.people.demo import DEMO_PASSWORD, ensure_demo_users
 
     if args.prepare:
         upgrade(settings.database_url)
@@ -144,8 +149,8 @@ def _celery(settings: Settings, what: str) -> Any:
         print(f"refusing to start the {what}: set SHUBBAK_BROKER_URL (redis://...); without a broker the API "
               "process sends messages and advances timers itself", file=sys.stderr)
         return None
+    from cli.worker import app
     from engine.messages import gateways
-    from engine.worker import app
 
     gateways.for_channel("sms", settings)  # a misconfigured gateway stops the start, not the first message
     gateways.for_channel("email", settings)
@@ -165,7 +170,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
-    """Celery beat: due timers, ledger seals and the outbox's dispatch, each at its interval (engine/worker.py)."""
+    """Celery beat: due timers, ledger seals and the outbox's dispatch, each at its interval (cli/worker.py)."""
     app = _celery(settings, "beat")
     if app is None:
         return 2
@@ -176,8 +181,8 @@ def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_tick(settings: Settings, _args: argparse.Namespace) -> int:
-    from engine import escalation
-    from engine.timers import tick
+    from engine.cases import escalation
+    from engine.cases.timers import tick
 
     with _session(settings) as session:
         moved = tick(session=session, settings=settings)

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlmodel import Session
 
+from engine.core.settings import Settings
 from engine.reports.rebuild import rebuild
-from engine.settings import Settings
 from storage.db import engine_for
 
 

@@ -1,6 +1,6 @@
 """``shubbak users list|deactivate|activate|passwd|sign-out``: the user lifecycle from the command line.
 
-Every change is recorded as an event of the user, by ``cli`` (engine/user_events.py).
+Every change is recorded as an event of the user, by ``cli`` (engine/people/user_events.py).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlmodel import Session
 
-from engine import accounts
-from engine.errors import Invalid
-from engine.settings import Settings
-from engine.users import Actor
+from engine.core.errors import Invalid
+from engine.core.settings import Settings
+from engine.people import accounts
+from engine.people.users import Actor
 from storage.db import engine_for
 
 CLI_ACTOR = Actor("cli", frozenset({"admin"}), "Command line")

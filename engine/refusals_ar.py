@@ -166,7 +166,7 @@ def with_arabic(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**d, "message_ar": arabic(str(d["message"]))} if "message" in d else d for d in details]
 
 
-# Why a case cannot move to a new version (engine/bpmn/migrate.py), one sentence per element.
+# Why a case cannot move to a new version (engine/bpmn/diff.py), one sentence per element.
 _MOVES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), t) for p, t in [
     (r"^'(.+?)'(.*?), already done, is not in the new version$", "'{0}'{1} أُنجز ولم يعد في الإصدار الجديد"),
     (r"^'(.+?)'(.*?), already done, changed in the new version \((.+)\)$",

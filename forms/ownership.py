@@ -7,9 +7,9 @@ The rules, shared by the engine (which refuses) and the pages (which show the re
 * a user task without a form (a diagram drawn with another tool) writes new fields, and fields that this
   same task wrote before (an earlier round of a loop); never a field written by another task, by the diagram
   (a script or a DMN table) or at opening, and never the citizen's details;
-* opening a case writes the citizen (checked apart, by engine/identity.py) and the fields of the service's
+* opening a case writes the citizen (checked apart, by engine/people/identity.py) and the fields of the service's
   start form (the form of the intake task a new case reaches first); nothing else;
-* the citizen's details change only through the audited correction (engine/citizen_correction.py);
+* the citizen's details change only through the audited correction (engine/cases/citizen_correction.py);
 * the papers' fields (``documents_complete``, ``documents_missing``) are worked out by the engine at every step.
 
 The record of owners maps each top-level field to one of: ``citizen``, ``start`` (given when the case was
@@ -32,7 +32,7 @@ TASK = "task:"
 CITIZEN_FIELD = "citizen"
 #: What the engine puts in a case's data from its settings at opening (service.toml ``case_settings``).
 SETTINGS_FIELD = "settings"
-#: Written by the engine with every step of a service that lists papers (engine/checklist.py).
+#: Written by the engine with every step of a service that lists papers (engine/cases/checklist.py).
 PAPERS_FIELDS = frozenset({"documents_complete", "documents_missing"})
 
 #: ``(English, Arabic)`` title of a user task by its BPMN id, for "written by the step ...".

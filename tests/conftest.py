@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from api.app import create_app
-from engine.settings import Settings
+from engine.core.settings import Settings
 from storage.db import dispose
 from storage.migrate import upgrade
 from tests.support.api import Api

@@ -6,10 +6,10 @@ import pytest
 from sqlmodel import Session
 
 from cli.main import main
-from engine import clock
+from engine.core import clock
+from engine.core.settings import Settings
+from engine.people.users import Actor
 from engine.reports.read import report
-from engine.settings import Settings
-from engine.users import Actor
 from storage.db import engine_for
 from tests.support.reports import BASE, NOW, seed
 

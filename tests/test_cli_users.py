@@ -10,10 +10,10 @@ from sqlmodel import Session, col, select
 
 from api.app import create_app
 from cli.main import main
-from engine.settings import Settings
+from engine.core.settings import Settings
 from storage.db import engine_for
-from storage.models import User
-from storage.models_accounts import UserEvent
+from storage.models.accounts import UserEvent
+from storage.models.people import User
 from tests.support.api import Api
 
 

@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401
-from engine.settings import Settings
+from engine.core.settings import Settings
 from storage.db import engine_for
 
 

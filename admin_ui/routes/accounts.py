@@ -20,8 +20,8 @@ from admin_ui.pages import (
     render,
     settings_of,
 )
-from engine import accounts, centers
-from engine.errors import Forbidden, Invalid, Unauthorized
+from engine.core.errors import Forbidden, Invalid, Unauthorized
+from engine.people import accounts, centers
 
 router = APIRouter(route_class=PageRoute)
 

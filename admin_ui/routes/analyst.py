@@ -14,10 +14,13 @@ from admin_ui import session as cookie
 from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, Viewer, allow, redirect, render, settings_of
-from engine import case_migration, policy, processes, versions
-from engine.errors import Forbidden, NotFound
+from engine.cases import version_moves as case_migration
+from engine.catalog import processes, versions
+from engine.core.errors import Forbidden, NotFound
+from engine.people import policy
 from engine.refusals_ar import migration_reason_ar
-from storage.models import ProcessVersion, ServiceDraft
+from storage.models.catalog import ProcessVersion
+from storage.models.drafts import ServiceDraft
 
 router = APIRouter(route_class=PageRoute)
 

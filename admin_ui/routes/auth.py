@@ -19,9 +19,9 @@ from admin_ui.pages import (
     safe_next,
     settings_of,
 )
-from engine import accounts, users
-from engine.errors import Unauthorized
-from engine.throttle import Throttled
+from engine.core.errors import Unauthorized
+from engine.core.throttle import Throttled
+from engine.people import accounts, users
 
 router = APIRouter(route_class=PageRoute)
 

@@ -26,12 +26,18 @@ from admin_ui.pages import (
 )
 from admin_ui.params import PageId, PageVersionId
 from admin_ui.timeline import full_names, story
-from engine import auditors, cases, citizen_correction, policy, processes, tracking
-from engine.errors import Forbidden, Invalid, NotFound
+from engine.audit import auditors
+from engine.cases import citizen_correction, tracking
+from engine.cases import lifecycle as cases
+from engine.catalog import processes
+from engine.core.errors import Forbidden, Invalid, NotFound
+from engine.core.settings import Settings
 from engine.messages import outbox
-from engine.settings import Settings
-from engine.users import Actor
-from storage.models import AuditEvent, Case, ProcessVersion
+from engine.people import policy
+from engine.people.users import Actor
+from storage.models.audit import AuditEvent
+from storage.models.cases import Case
+from storage.models.catalog import ProcessVersion
 
 router = APIRouter(route_class=PageRoute)
 

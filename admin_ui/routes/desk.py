@@ -17,13 +17,15 @@ from admin_ui.i18n import N_, Lang, ltr
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, allow, redirect, render, settings_of
 from admin_ui.params import PageId
-from engine import cases, intake, processes, tasks
 from engine.bpmn.compiler import CompiledProcess
-from engine.errors import DomainError, Forbidden, Invalid
-from engine.identity import check_citizen
-from engine.service_info import ServiceInfo
-from engine.users import Actor
-from storage.models import Case
+from engine.cases import intake, tasks
+from engine.cases import lifecycle as cases
+from engine.catalog import processes
+from engine.catalog.service_info import ServiceInfo
+from engine.core.errors import DomainError, Forbidden, Invalid
+from engine.people.identity import check_citizen
+from engine.people.users import Actor
+from storage.models.cases import Case
 
 router = APIRouter(route_class=PageRoute)
 CITIZEN_KEYS = ("national_id", "full_name", "phone", "language", "email")

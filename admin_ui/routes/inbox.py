@@ -26,9 +26,11 @@ from admin_ui.pages import (
     settings_of,
 )
 from admin_ui.timeline import earlier_steps, full_names
-from engine import cases, processes, tasks
-from engine.errors import DomainError, Invalid
-from storage.models import AuditEvent
+from engine.cases import lifecycle as cases
+from engine.cases import tasks
+from engine.catalog import processes
+from engine.core.errors import DomainError, Invalid
+from storage.models.audit import AuditEvent
 
 router = APIRouter(route_class=PageRoute)
 STATUSES = ("all", "unclaimed", "mine", "due_soon", "overdue")
@@ -55,7 +57,7 @@ def inbox(request: Request, viewer: SignedIn, db: DbSession, service: str = "", 
             "mine": lambda i: i["row"].claimed_by == actor.username, "due_soon": lambda i: i["due_soon"],
             "overdue": lambda i: i["overdue"]}[status]
     items = [item for item in marked if keep(item)]
-    # The lane's reminder (engine/escalation.py): tasks the tick found near their due time, not yet late.
+    # The lane's reminder (engine/cases/escalation.py): tasks the tick found near their due time, not yet late.
     due_soon = sum(1 for item in marked if item["due_soon"])
     return render(request, "inbox.html", items=items, labels=load_labels(db), service=service, status=status,
                   statuses=STATUSES, services=all_services, now=now, due_soon=due_soon)

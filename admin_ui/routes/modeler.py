@@ -2,7 +2,7 @@
 its script makes: open the draft, save it, validate it, publish it, preview a form.
 
 The calls answer JSON and are page routes like the others: the session cookie says who is calling and each
-POST carries the page's CSRF token in the ``X-CSRF-Token`` header. They call engine/drafts.py directly.
+POST carries the page's CSRF token in the ``X-CSRF-Token`` header. They call engine/catalog/drafts.py directly.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from admin_ui.pages import (
     templates,
 )
 from admin_ui.routes.analyst import ELEMENT_WORDS, analyst
-from engine import diagram_report, drafts, processes
 from engine.bpmn.compiler import PackageRefused
-from engine.errors import Conflict, Invalid, TooLarge
+from engine.catalog import deploy_checks as diagram_report
+from engine.catalog import drafts, processes
+from engine.core.errors import Conflict, Invalid, TooLarge
 
 router = APIRouter(route_class=PageRoute)
 MAX_PREVIEW_BYTES = 256 * 1024

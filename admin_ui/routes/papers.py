@@ -12,8 +12,9 @@ from admin_ui import documents
 from admin_ui import session as cookie
 from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, allow, redirect, safe_next, settings_of
 from admin_ui.params import PageId
-from engine import cases, checklist
-from engine import documents as scans
+from engine.cases import checklist
+from engine.cases import documents as scans
+from engine.cases import lifecycle as cases
 
 router = APIRouter(route_class=PageRoute)
 

@@ -20,8 +20,8 @@ from admin_ui.pages import (
     render,
     settings_of,
 )
-from engine import complaints, public
-from engine.errors import Conflict, Invalid, NotFound, RateLimited
+from engine.cases import complaints, public
+from engine.core.errors import Conflict, Invalid, NotFound, RateLimited
 
 router = APIRouter(route_class=PageRoute)
 

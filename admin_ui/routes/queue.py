@@ -24,11 +24,11 @@ from admin_ui.pages import (
     render,
     settings_of,
 )
-from engine.errors import Conflict, Invalid, NotFound
+from engine.core.errors import Conflict, Invalid, NotFound
+from engine.core.settings import Settings
 from engine.queue import board, calls, config, estimate, tickets
 from engine.queue.ordering import PRIORITIES
-from engine.settings import Settings
-from storage.models_queue import QueueCategory
+from storage.models.queue import QueueCategory
 
 router = APIRouter(route_class=PageRoute)
 

@@ -21,9 +21,11 @@ from admin_ui.pages import (
     settings_of,
 )
 from admin_ui.params import PageId
-from engine import cases, processes, ratings
-from engine.errors import Conflict, DomainError, Invalid, NotFound, RateLimited
-from storage.models import Case
+from engine.cases import lifecycle as cases
+from engine.cases import ratings
+from engine.catalog import processes
+from engine.core.errors import Conflict, DomainError, Invalid, NotFound, RateLimited
+from storage.models.cases import Case
 
 router = APIRouter(route_class=PageRoute)
 

@@ -15,11 +15,12 @@ from admin_ui import charts, diagram, report_export
 from admin_ui.i18n import N_, Lang
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import DbSession, PageRoute, SignedIn, allow, render, settings_of
-from engine import policy, processes
-from engine.errors import Forbidden, Invalid, NotFound
+from engine.catalog import processes
+from engine.core.errors import Forbidden, Invalid, NotFound
+from engine.people import policy
 from engine.reports.read import report
-from storage.models import ProcessVersion
-from storage.models_centers import Center
+from storage.models.catalog import ProcessVersion
+from storage.models.centers import Center
 
 router = APIRouter(route_class=PageRoute)
 TABLES = ("sla", "departments", "steps", "throughput", "officers", "satisfaction")

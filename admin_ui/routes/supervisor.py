@@ -1,4 +1,4 @@
-"""The supervisors' page of overdue tasks: how late, how far escalated, and reassignment (engine/escalation.py)."""
+"""The supervisors' page of overdue tasks: how late, how far escalated, and reassignment (engine/cases/escalation.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from admin_ui import session as cookie
 from admin_ui.i18n import ltr
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, allow, redirect, render, settings_of
-from engine import centers, clock, escalation
-from storage.models import User
-from storage.models_centers import Center
+from engine.cases import escalation
+from engine.core import clock
+from engine.people import centers
+from storage.models.centers import Center
+from storage.models.people import User
 
 router = APIRouter(route_class=PageRoute)
 

@@ -1,6 +1,6 @@
 """Auditors: search every case, replay one, step through its history, export it; the published key.
 
-Every read here is recorded in the access log by the engine (engine/auditors.py).
+Every read here is recorded in the access log by the engine (engine/audit/auditors.py).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from api.schemas import (
     ReplayPublic,
     utc,
 )
-from engine import auditors, signing
-from engine.replay import ReplayResult
+from engine.audit import auditors, signing
+from engine.audit.replay import ReplayResult
 
 router = APIRouter(tags=["audit"])
 

@@ -10,9 +10,9 @@ from sqlmodel import select
 
 from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
 from api.schemas import Token, UserCreate, UserPublic
-from engine import centers, users
-from engine.errors import NotFound
-from storage.models import User
+from engine.core.errors import NotFound
+from engine.people import centers, users
+from storage.models.people import User
 
 router = APIRouter(prefix="/api", tags=["auth"])
 

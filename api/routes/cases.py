@@ -10,9 +10,13 @@ from sqlmodel import Session, col, select
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.params import Limit, Offset, RowId
 from api.schemas import CaseCancel, CaseCreate, CasePage, CasePublic, CaseSummary, CitizenCorrection, EventPublic
-from engine import auditors, cases, citizen_correction, processes
-from engine.settings import Settings
-from storage.models import AuditEvent, Case
+from engine.audit import auditors
+from engine.cases import citizen_correction
+from engine.cases import lifecycle as cases
+from engine.catalog import processes
+from engine.core.settings import Settings
+from storage.models.audit import AuditEvent
+from storage.models.cases import Case
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 

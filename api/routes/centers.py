@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CurrentActor, SessionDep, allow
 from api.params import IsoDate
-from engine import centers
-from storage.models_centers import Center
+from engine.people import centers
+from storage.models.centers import Center
 
 router = APIRouter(prefix="/api", tags=["centers"])
 

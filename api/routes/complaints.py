@@ -9,7 +9,7 @@ from api.deps import ClientAddress, SessionDep, SettingsDep, allow
 from api.params import LAST4_PATTERN
 from api.routes.public import track
 from api.schemas import TrackPublic
-from engine import complaints
+from engine.cases import complaints
 
 router = APIRouter(tags=["public"])
 

@@ -20,7 +20,7 @@ from api.schemas import (
     WaiverCreate,
     WaiverPublic,
 )
-from engine import checklist, custody, documents
+from engine.cases import checklist, custody, documents
 from forms.digits import only_ascii_digits
 
 router = APIRouter(prefix="/api", tags=["documents"])

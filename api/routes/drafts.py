@@ -9,7 +9,8 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
-from engine import diagram_report, drafts, processes
+from engine.catalog import deploy_checks as diagram_report
+from engine.catalog import drafts, processes
 
 router = APIRouter(prefix="/api/services", tags=["processes"])
 

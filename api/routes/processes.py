@@ -8,8 +8,8 @@ from fastapi import APIRouter, File, Response, UploadFile
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.schemas import ProcessPublic
-from engine import processes
-from engine.errors import Invalid
+from engine.catalog import processes
+from engine.core.errors import Invalid
 
 router = APIRouter(prefix="/api", tags=["processes"])
 

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from api.deps import ClientAddress, SessionDep, SettingsDep, allow
 from api.params import LAST4_PATTERN
 from api.schemas import TrackPublic, utc
-from engine import public
+from engine.cases import public
 
 router = APIRouter(tags=["public"])
 

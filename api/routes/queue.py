@@ -19,12 +19,12 @@ from sqlmodel import Session
 from api.deps import ClientAddress, CurrentActor, OptionalActor, SessionDep, SettingsDep, allow
 from api.params import DB_INT_MAX
 from api.schemas import utc
-from engine import policy
-from engine.errors import RateLimited
+from engine.core.errors import RateLimited
+from engine.core.settings import Settings
+from engine.people import policy
 from engine.queue import board, calls, config, estimate, tickets
-from engine.settings import Settings
 from storage.db import engine_for
-from storage.models_queue import QueueCategory, QueueCounter, QueueTicket
+from storage.models.queue import QueueCategory, QueueCounter, QueueTicket
 
 router = APIRouter(prefix="/api/queue", tags=["queue"])
 
@@ -190,7 +190,7 @@ def list_waiting(session: SessionDep, settings: SettingsDep, actor: CurrentActor
 def get_ticket(number: str, session: SessionDep, settings: SettingsDep, actor: OptionalActor,
                center: CenterQuery = None) -> TicketPublic:
     """A ticket by the number the citizen holds (today's), with its status and estimated wait. Ticket numbers
-    are easy to guess, so the case it led to is named only to staff of the ticket's center (engine/policy.py)."""
+    are easy to guess, so the case it led to is named only to staff of the ticket's center (engine/people/policy.py)."""
     found = tickets.by_number(session, number, settings, center_id=config.center_id_of(session, center))
     view = ticket_view(session, found, settings)
     if policy.sees_ticket_case(session, actor, found.center_id):

@@ -12,9 +12,9 @@ from sqlmodel import Session
 from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
 from api.params import RowId
 from api.schemas import utc
-from engine import ratings, tracking
-from storage.models import Case
-from storage.models_ratings import Rating
+from engine.cases import ratings, tracking
+from storage.models.cases import Case
+from storage.models.ratings import Rating
 
 router = APIRouter(tags=["ratings"])
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.params import IsoDate
+from engine.people.users import Actor
 from engine.reports.read import report
-from engine.users import Actor
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])
 

@@ -9,7 +9,8 @@ from fastapi import APIRouter
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.params import VersionNumber
 from api.schemas import CaseMovePublic, MigrationPublic, MigrationRequest, VersionPublic
-from engine import case_migration, versions
+from engine.cases import version_moves as case_migration
+from engine.catalog import versions
 
 router = APIRouter(prefix="/api/services", tags=["processes"])
 

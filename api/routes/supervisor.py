@@ -1,4 +1,4 @@
-"""The supervisors' overdue queue and reassignment (engine/escalation.py, docs/leadership.md)."""
+"""The supervisors' overdue queue and reassignment (engine/cases/escalation.py, docs/leadership.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.params import Limit, Offset
 from api.schemas import TaskPublic
-from engine import calendars, clock, escalation
+from engine.cases import escalation
+from engine.core import calendars, clock
 
 router = APIRouter(prefix="/api/supervisor", tags=["supervisor"])
 
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/api/supervisor", tags=["supervisor"])
 class OverdueTask(TaskPublic):
     center_id: int | None
     escalated_at: datetime | None
-    # Working days past the due time at the moment of the request (engine/calendars.py).
+    # Working days past the due time at the moment of the request (engine/core/calendars.py).
     overdue_days: float
 
 

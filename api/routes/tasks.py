@@ -8,7 +8,9 @@ from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.params import Limit, Offset
 from api.routes.cases import case_view
 from api.schemas import CasePublic, TaskComplete, TaskDetail, TaskPublic
-from engine import cases, processes, tasks
+from engine.cases import lifecycle as cases
+from engine.cases import tasks
+from engine.catalog import processes
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 

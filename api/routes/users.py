@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
 from api.schemas_accounts import PasswordChange, UserEventList, UserEventView, UserList, UserUpdate, UserView
-from engine import accounts, centers, user_events
+from engine.people import accounts, centers, user_events
 
 router = APIRouter(prefix="/api", tags=["users"])
 

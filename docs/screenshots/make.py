@@ -21,9 +21,11 @@ sys.path.insert(0, str(ROOT))
 
 from sqlmodel import Session  # noqa: E402
 
-from engine import cases, clock, documents, tasks  # noqa: E402
-from engine.settings import Settings  # noqa: E402
-from engine.users import Actor  # noqa: E402
+from engine.cases import documents, tasks
+from engine.cases import lifecycle as cases
+from engine.core import clock  # noqa: E402
+from engine.core.settings import Settings  # noqa: E402
+from engine.people.users import Actor  # noqa: E402
 from storage.db import engine_for  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402

@@ -1,4 +1,4 @@
-"""SpiffWorkflow's timers read the engine's clock (``engine/clock.py``) instead of the system time.
+"""SpiffWorkflow's timers read the engine's clock (``engine/core/clock.py``) instead of the system time.
 
 SpiffWorkflow 3.2 asks ``datetime.now(timezone.utc)`` in its timer module when it arms a duration timer and
 when it checks whether a timer has fired. That module's ``datetime`` is replaced by a subclass whose
@@ -12,7 +12,7 @@ from datetime import datetime, tzinfo
 
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 
-from engine import clock
+from engine.core import clock
 
 
 class EngineDatetime(datetime):

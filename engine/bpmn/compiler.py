@@ -27,12 +27,12 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from engine.bpmn.parser import ShubbakParser
 from engine.bpmn.safe_xml import XmlRefused, is_bpmn, is_dmn, parse_untrusted_xml
 from engine.bpmn.script_checks import check_bpmn_scripts, check_dmn_expressions
-from engine.errors import Invalid
-from engine.service_info import ServiceInfo, parse_service_toml
+from engine.catalog.service_info import ServiceInfo, parse_service_toml
+from engine.core.errors import Invalid
 
 ALLOWED_SUFFIXES = (".bpmn", ".dmn", ".json", ".toml")
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
-#: The analyst's test cases (engine/process_tests.py): part of the package's content, not of the diagram.
+#: The analyst's test cases (engine/catalog/analyst_tests.py): part of the package's content, not of the diagram.
 PATHS_FILE = "paths.json"
 
 
@@ -129,7 +129,7 @@ def compile_package(files: dict[str, bytes], *, max_xml_bytes: int, default_lane
                 problems.extend(exc.details)
             continue
         if name == PATHS_FILE:
-            continue  # run by deploy (engine/process_tests.py), never read as a form
+            continue  # run by deploy (engine/catalog/analyst_tests.py), never read as a form
         if lower.endswith(".json"):
             forms_problem = _load_form(name, content, forms)
             if forms_problem:

@@ -19,12 +19,12 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState
 
-from engine import clock
 from engine.bpmn import clocked, sandbox
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.fast import ShubbakWorkflow
 from engine.bpmn.scripts import RestrictedScriptEngine
 from engine.bpmn.serializer import serializer
+from engine.core import clock
 
 SCRIPT_ENGINE = RestrictedScriptEngine()
 clocked.install()  # timers read the engine's clock: a command's moment, or a replayed event's
@@ -58,7 +58,7 @@ class Limits:
 
 def start(process: CompiledProcess, data: dict[str, Any], limits: Limits, *,
           at: datetime | None = None) -> BpmnWorkflow:
-    """A new workflow with ``data``, run until it waits; ``at`` is the moment it runs at (see engine/clock.py)."""
+    """A new workflow with ``data``, run until it waits; ``at`` is the moment it runs at (see engine/core/clock.py)."""
     workflow = ShubbakWorkflow(process.spec, process.subprocess_specs, script_engine=SCRIPT_ENGINE)
     for task in workflow.get_tasks(state=TaskState.READY):
         task.data.update(data)
@@ -283,7 +283,7 @@ def _failed(exc: SpiffWorkflowException) -> ProcessFailed:
 def set_field(workflow: BpmnWorkflow, name: str, value: Any) -> None:
     """Give the top-level field ``name`` the value ``value`` wherever the workflow holds it: every task's data
     (finished ones too, so the case's data and any branch that inherits later read the new value) and the
-    workflow's own. For an audited correction (engine/citizen_correction.py) and its replay."""
+    workflow's own. For an audited correction (engine/cases/citizen_correction.py) and its replay."""
     for data in [workflow.data, *(sub.data for sub in workflow.subprocesses.values()),
                  *(task.data for task in all_tasks(workflow))]:
         if name in data:

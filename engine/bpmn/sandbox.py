@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import clock
+from engine.core import clock
 
 ROOT = Path(__file__).resolve().parents[2]
 _HEADER = struct.Struct(">I")

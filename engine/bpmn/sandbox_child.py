@@ -22,8 +22,8 @@ import traceback
 from datetime import datetime
 from typing import Any
 
-from engine import clock
 from engine.bpmn import scripts
+from engine.core import clock
 
 _HEADER = struct.Struct(">I")
 

@@ -36,8 +36,8 @@ from typing import Any, cast
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
-from engine import clock
 from engine.bpmn import sandbox
+from engine.core import clock
 
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 MAX_RANGE = 100_000
@@ -375,12 +375,12 @@ def _as_datetime(value: object, helper: str) -> dt.datetime:
 
 
 def today() -> str:
-    """Today's date in UTC, as ``YYYY-MM-DD`` (the step's moment: see engine/clock.py)."""
+    """Today's date in UTC, as ``YYYY-MM-DD`` (the step's moment: see engine/core/clock.py)."""
     return clock.now().date().isoformat()
 
 
 def now() -> str:
-    """The current moment in UTC, as an ISO 8601 string with offset (the step's moment: see engine/clock.py)."""
+    """The current moment in UTC, as an ISO 8601 string with offset (the step's moment: see engine/core/clock.py)."""
     return clock.now().isoformat()
 
 

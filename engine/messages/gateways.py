@@ -22,9 +22,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from engine import redact
-from engine.errors import Invalid
-from engine.settings import Settings
+from engine.core import redact
+from engine.core.errors import Invalid
+from engine.core.settings import Settings
 
 log = logging.getLogger("shubbak.messages")
 

@@ -1,6 +1,6 @@
 """Write the messages a case's step calls for into the outbox, inside the step's transaction.
 
-``write_messages`` is a hook of engine/hooks.py: it runs after ``workflows.save`` inserted the events and
+``write_messages`` is a hook of engine/cases/hooks.py: it runs after ``workflows.save`` inserted the events and
 before the commit, so a message exists exactly when its event does. It sends nothing (engine/messages/send.py
 does, later, outside any request).
 """
@@ -15,14 +15,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
+from engine.core.settings import Settings
 from engine.messages import stages, templates
-from engine.settings import Settings
-from storage.models_messages import OutboxMessage
+from storage.models.messages import OutboxMessage
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.bpmn.compiler import CompiledProcess
-    from engine.hooks import Written
-    from storage.models import AuditEvent, Case
+    from engine.cases.hooks import Written
+    from storage.models.audit import AuditEvent
+    from storage.models.cases import Case
 
 _OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 _INSERT = insert(_OUTBOX)
@@ -78,7 +79,7 @@ def write_messages(written: Written) -> None:
         written.conn.execute(_INSERT, rows)
 
 
-#: The audit event of a correction of the citizen's contact details (engine/citizen_correction.py).
+#: The audit event of a correction of the citizen's contact details (engine/cases/citizen_correction.py).
 CORRECTED = "citizen_corrected"
 #: Its message: not a stage of the service (a service can neither reword nor silence it).
 CORRECTED_STAGE = "contact_corrected"
@@ -130,9 +131,9 @@ def _params(r: stages.Reached, case: Case, data: dict[str, Any], process: Compil
         "currency": service.fee.currency if service.fee else "",
     }
     if r.stage == "completed":
-        # Imported here: engine.ratings reads cases through engine.cases, which imports engine.workflows,
-        # which imports this module's hook list (engine/hooks.py): a top-level import would be a cycle.
-        from engine.ratings import rating_path
+        # Imported here: engine.cases.ratings reads cases through engine.cases, which imports engine.cases.workflows,
+        # which imports this module's hook list (engine/cases/hooks.py): a top-level import would be a cycle.
+        from engine.cases.ratings import rating_path
 
         params["rating_url"] = settings.public_base_url + rating_path(case.tracking_number, settings)
     return params

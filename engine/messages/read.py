@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlmodel import Session
 
-from engine import cases
+from engine.cases import lifecycle as cases
+from engine.core.settings import Settings
 from engine.messages import outbox
-from engine.settings import Settings
-from engine.users import Actor
+from engine.people.users import Actor
 
 
 def case_messages(*, session: Session, case_id: int, actor: Actor, settings: Settings) -> list[Any]:

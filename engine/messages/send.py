@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlmodel import Session
 
+from engine.core.settings import Settings
 from engine.messages import gateways
-from engine.settings import Settings
 from storage.db import engine_for, write_lock
-from storage.models_messages import OutboxMessage
+from storage.models.messages import OutboxMessage
 
 log = logging.getLogger("shubbak.messages")
 _OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from engine.messages.config import MessageSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.bpmn.compiler import CompiledProcess
-    from engine.hooks import Written
+    from engine.cases.hooks import Written
 
 _RETURNED = re.compile(r"correct|return|amend", re.I)
 _PICKUP = re.compile(r"hand_?over|pick_?up|deliver|collect", re.I)

@@ -48,7 +48,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
               "for the reasons.",
     },
     # Not a stage: sent to the old and the new phone when the center corrects the citizen's contact details
-    # (engine/citizen_correction.py); a service can neither reword nor silence it.
+    # (engine/cases/citizen_correction.py); a service can neither reword nor silence it.
     "contact_corrected": {
         "ar": "شبّاك: تم تصحيح بيانات الاتصال في طلبكم {tracking_number} بالمركز في {at}. إن لم تطلبوا ذلك "
               "يرجى مراجعة المركز.",

@@ -8,5 +8,5 @@
 - ``board``: the calls the display board shows, read from the database so that every API process sees them.
 - ``links``: a case opened from a called ticket.
 
-Kept free of imports here: ``engine.settings`` reads ``ordering.PRIORITIES`` while it is being defined.
+Kept free of imports here: ``engine.core.settings`` reads ``ordering.PRIORITIES`` while it is being defined.
 """

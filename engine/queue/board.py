@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
+from engine.core.settings import Settings
 from engine.queue import config
 from engine.queue.ordering import aware
-from engine.settings import Settings
-from storage.models_queue import QueueCall
+from storage.models.queue import QueueCall
 
 
 def call_view(call: QueueCall) -> dict[str, Any]:

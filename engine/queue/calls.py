@@ -20,14 +20,15 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from engine import clock, policy
-from engine.errors import Conflict, DomainError, Invalid, NotFound
+from engine.core import clock
+from engine.core.errors import Conflict, DomainError, Invalid, NotFound
+from engine.core.settings import Settings
+from engine.people import policy
+from engine.people.users import Actor
 from engine.queue import config, tickets
 from engine.queue.ordering import Waiting, calling_order
-from engine.settings import Settings
-from engine.users import Actor
 from storage.db import write_lock
-from storage.models_queue import QueueCall, QueueCounter, QueueTicket
+from storage.models.queue import QueueCall, QueueCounter, QueueTicket
 
 
 def check_clerk(actor: Actor, settings: Settings) -> None:

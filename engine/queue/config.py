@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
-from engine import policy
-from engine.errors import Invalid, NotFound
-from engine.users import Actor
+from engine.core.errors import Invalid, NotFound
+from engine.people import policy
+from engine.people.users import Actor
 from storage.db import write_lock
-from storage.models_centers import Center
-from storage.models_queue import QueueCategory, QueueCounter
+from storage.models.centers import Center
+from storage.models.queue import QueueCategory, QueueCounter
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 _LETTER = re.compile(r"^[A-Z]{1,3}$")

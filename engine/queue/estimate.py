@@ -14,12 +14,12 @@ from statistics import median
 
 from sqlmodel import Session, col, func, select
 
-from engine import clock
+from engine.core import clock
+from engine.core.settings import Settings
 from engine.queue import config
 from engine.queue.ordering import aware
 from engine.queue.tickets import day_of
-from engine.settings import Settings
-from storage.models_queue import QueueTicket
+from storage.models.queue import QueueTicket
 
 
 @dataclass(frozen=True)

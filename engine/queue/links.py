@@ -7,10 +7,10 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from engine.errors import Conflict
+from engine.core.errors import Conflict
+from engine.core.settings import Settings
 from engine.queue import tickets
-from engine.settings import Settings
-from storage.models_queue import QueueTicket
+from storage.models.queue import QueueTicket
 
 
 def linkable(session: Session, number: str, settings: Settings, center_id: int | None = None) -> int:

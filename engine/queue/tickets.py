@@ -16,14 +16,14 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from engine import clock, throttle
-from engine.errors import Invalid, NotFound
+from engine.core import clock, throttle
+from engine.core.errors import Invalid, NotFound
+from engine.core.settings import Settings
 from engine.queue import config
 from engine.queue.ordering import PRIORITIES
-from engine.settings import Settings
 from forms.digits import ascii_digits
 from storage.db import write_lock
-from storage.models_queue import QueueCategory, QueueSequence, QueueTicket
+from storage.models.queue import QueueCategory, QueueSequence, QueueTicket
 
 _NUMBER = re.compile(r"([A-Za-z]{1,3})-?([0-9]{1,4})")
 _SEQ: Table = QueueSequence.__table__  # type: ignore[attr-defined]

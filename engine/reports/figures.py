@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Connection
 
-from engine import clock
-from engine.complaints import CITIZEN_ACTOR, CITIZEN_LANE
+from engine.cases.complaints import CITIZEN_ACTOR, CITIZEN_LANE
+from engine.core import clock
 from engine.reports.buckets import percentile
 from engine.reports.scope import Scope
-from storage.models import Case, Task
-from storage.models_reports import ReportCaseTime, ReportDay, ReportLaneDay, ReportOfficerTime, ReportStepTime
+from storage.models.cases import Case, Task
+from storage.models.reports import ReportCaseTime, ReportDay, ReportLaneDay, ReportOfficerTime, ReportStepTime
 
 _DAY = ReportDay.__table__  # type: ignore[attr-defined]
 _LANE_DAY = ReportLaneDay.__table__  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""The reports hook (engine/hooks.py): each transaction that moves a case adds what it did to the aggregates.
+"""The reports hook (engine/cases/hooks.py): each transaction that moves a case adds what it did to the aggregates.
 
 A case opened counts on its day; a task completed adds its ready-to-completed time to its step's histogram and
 its handling time (from the claim, else from ready) to the officer's; a case that leaves the open state counts
@@ -15,11 +15,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from engine.reports.tally import Tally, add_to
-from storage.models import Task
-from storage.models_reports import ReportClaim
+from storage.models.cases import Task
+from storage.models.reports import ReportClaim
 
 if TYPE_CHECKING:  # pragma: no cover
-    from engine.hooks import Written
+    from engine.cases.hooks import Written
 
 _TASKS = Task.__table__  # type: ignore[attr-defined]
 _CLAIMS = ReportClaim.__table__  # type: ignore[attr-defined]

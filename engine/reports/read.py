@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlmodel import Session
 
-from engine import processes
-from engine.errors import Invalid, NotFound
+from engine.catalog import processes
+from engine.core.errors import Invalid, NotFound
+from engine.core.settings import Settings
+from engine.people.users import Actor
 from engine.reports import figures, satisfaction
 from engine.reports.scope import Scope, scope_for
-from engine.settings import Settings
-from engine.users import Actor
 
 REPORTS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "sla": figures.sla, "departments": figures.departments, "throughput": figures.throughput,

@@ -14,11 +14,12 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 
-from engine.clock import parse
+from engine.core.clock import parse
 from engine.reports.hook import holds
 from engine.reports.tally import Tally, write_fresh
-from storage.models import AuditEvent, Case, Task
-from storage.models_reports import (
+from storage.models.audit import AuditEvent
+from storage.models.cases import Case, Task
+from storage.models.reports import (
     ReportCaseTime,
     ReportClaim,
     ReportDay,

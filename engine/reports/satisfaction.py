@@ -1,4 +1,4 @@
-"""Citizens' ratings per service (storage/models_ratings.py), counted on the day they were given."""
+"""Citizens' ratings per service (storage/models/ratings.py), counted on the day they were given."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from engine.reports.scope import Scope
-from storage.models_ratings import Rating
+from storage.models.ratings import Rating
 
 _RATINGS = Rating.__table__  # type: ignore[attr-defined]
 SCORES = ("happy", "neutral", "unhappy")

@@ -7,10 +7,11 @@ from datetime import date, timedelta
 
 from sqlmodel import Session
 
-from engine import centers, clock, policy
-from engine.errors import Forbidden, Invalid
-from engine.settings import Settings
-from engine.users import Actor
+from engine.core import clock
+from engine.core.errors import Forbidden, Invalid
+from engine.core.settings import Settings
+from engine.people import centers, policy
+from engine.people.users import Actor
 
 # Days a range may name: wide of any real figures, narrow enough that the day and month arithmetic stays in
 # the calendar (a range ending in December 9999 would run past date.max).

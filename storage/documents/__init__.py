@@ -35,7 +35,7 @@ class ObjectMissing(StorageError):
 
 @dataclass(frozen=True)
 class StoreConfig:
-    """How to reach a store; built from the settings by ``engine.documents.store_for``."""
+    """How to reach a store; built from the settings by ``engine.cases.documents.store_for``."""
 
     url: str
     access_key: str | None = None

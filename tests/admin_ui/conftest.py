@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from engine.settings import Settings
+from engine.core.settings import Settings
 from tests.conftest import ROOT, TEST_PROCESSES
 from tests.support.pages import Pages, deploy
 

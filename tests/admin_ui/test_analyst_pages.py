@@ -10,9 +10,11 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from engine import processes
+from engine.catalog import processes
 from storage.db import engine_for
-from storage.models import AuditEvent, Case, ProcessVersion
+from storage.models.audit import AuditEvent
+from storage.models.cases import Case
+from storage.models.catalog import ProcessVersion
 from tests.support.api import Api
 from tests.support.audit import APPROVE, REGISTER, People, deploy, step
 from tests.support.pages import Pages

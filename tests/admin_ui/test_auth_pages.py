@@ -88,7 +88,7 @@ def test_every_form_needs_the_sessions_csrf_token(pages: Pages) -> None:
         refused = pages.client.post(path, data={"language": "en"})
         assert refused.status_code == 403, path
         assert "انتهت صلاحية النموذج" in refused.text
-    # The access policy answers before the form is read (engine/policy.py): there is no task "nope".
+    # The access policy answers before the form is read (engine/people/policy.py): there is no task "nope".
     assert pages.client.post("/tasks/nope/claim", data={"language": "en"}).status_code == 404
     assert pages.client.get("/desk").status_code == 200  # nothing above signed the clerk out
 

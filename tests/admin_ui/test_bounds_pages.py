@@ -17,7 +17,7 @@ def test_a_page_address_past_the_database_integer_is_a_422(pages: Pages, path: s
 
 
 def test_a_huge_query_number_on_a_case_that_does_not_exist_is_its_404(pages: Pages) -> None:
-    # The access policy looks at the case a path names before the route reads its query (engine/policy.py):
+    # The access policy looks at the case a path names before the route reads its query (engine/people/policy.py):
     # no case 1 here, so the answer is that case's 404, never a 500 on the huge version number.
     pages.as_user("admin")
     for n in (DB_INT_MAX + 1, 2**63, 10**30):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.settings import Settings
+from engine.core.settings import Settings
 from tests.conftest import ROOT, missing
 from tests.support import journey
 

@@ -10,8 +10,8 @@ from sqlmodel import Session
 
 from engine.messages import send
 from storage.db import engine_for
-from storage.models import Case
-from storage.models_messages import OutboxMessage
+from storage.models.cases import Case
+from storage.models.messages import OutboxMessage
 from tests.admin_ui.test_case_pages import _case_id
 from tests.admin_ui.test_desk_pages import register
 from tests.admin_ui.test_inbox_pages import _open_review

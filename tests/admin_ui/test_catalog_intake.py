@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from admin_ui.i18n import Lang
-from engine.service_info import ServiceInfo, parse_service_toml
+from engine.catalog.service_info import ServiceInfo, parse_service_toml
 from tests.admin_ui.test_desk_pages import register
 from tests.services.paths import PROCESSES, SERVICES, ServicePath, service_paths
 from tests.support.pages import Pages, deploy

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Page, expect
 
 from api.app import create_app
-from engine.settings import Settings
+from engine.core.settings import Settings
 from tests.conftest import ROOT, missing
 from tests.support import journey
 from tests.support.api import Api

@@ -8,7 +8,7 @@ import re
 from sqlmodel import Session, select
 
 from storage.db import engine_for
-from storage.models import AuditAccess
+from storage.models.audit import AuditAccess
 from tests.support.api import Api
 from tests.support.audit import People, deploy, returned_and_resubmitted
 from tests.support.pages import Pages

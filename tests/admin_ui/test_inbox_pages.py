@@ -10,7 +10,7 @@ from sqlmodel import Session, col
 
 from admin_ui.i18n import ltr
 from storage.db import engine_for
-from storage.models import Task
+from storage.models.cases import Task
 from tests.admin_ui.test_desk_pages import register
 from tests.support.pages import Pages
 

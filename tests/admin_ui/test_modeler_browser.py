@@ -19,9 +19,12 @@ from playwright.sync_api import Page, expect
 from sqlmodel import Session, col, select
 
 from api.app import create_app
-from engine.settings import Settings
+from engine.core.settings import Settings
 from storage.db import engine_for
-from storage.models import AuditEvent, Case, ProcessVersion, ServiceDraft
+from storage.models.audit import AuditEvent
+from storage.models.cases import Case
+from storage.models.catalog import ProcessVersion
+from storage.models.drafts import ServiceDraft
 from tests.conftest import ROOT, missing
 from tests.support import journey
 from tests.support.api import Api

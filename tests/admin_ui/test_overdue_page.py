@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from engine import escalation
-from engine.users import issue_token
+from engine.cases import escalation
+from engine.people.users import issue_token
 from storage.db import engine_for
-from storage.models import Task, User
+from storage.models.cases import Task
+from storage.models.people import User
 from tests.admin_ui.test_inbox_pages import _open_review
 from tests.support.pages import Pages
 

@@ -8,8 +8,9 @@ import re
 from sqlmodel import Session, col, select
 
 from storage.db import engine_for
-from storage.models import AuditEvent, Case, Task
-from storage.models_messages import OutboxMessage
+from storage.models.audit import AuditEvent
+from storage.models.cases import Case, Task
+from storage.models.messages import OutboxMessage
 from tests.admin_ui.test_desk_pages import register
 from tests.admin_ui.test_inbox_pages import _open_review
 from tests.conftest import TEST_PROCESSES

@@ -12,9 +12,9 @@ from playwright.sync_api import expect
 from sqlmodel import Session
 
 from api.app import create_app
+from engine.core.settings import Settings
+from engine.people.users import Actor
 from engine.queue import calls, tickets
-from engine.settings import Settings
-from engine.users import Actor
 from storage.db import engine_for
 from tests.conftest import make_settings, missing
 from tests.support import journey

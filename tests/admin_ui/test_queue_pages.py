@@ -8,7 +8,7 @@ import re
 from sqlmodel import Session
 
 from storage.db import engine_for
-from storage.models_queue import QueueTicket
+from storage.models.queue import QueueTicket
 from tests.support.api import CITIZEN
 from tests.support.pages import Pages
 

@@ -100,7 +100,7 @@ def test_bad_filters_and_unknown_exports_are_refused(pages: Pages) -> None:
 def test_a_city_supervisor_is_offered_only_the_centers_they_see(pages: Pages, dataset: Dataset) -> None:
     from sqlmodel import Session
 
-    from engine import centers
+    from engine.people import centers
     from storage.db import engine_for
 
     name = pages.user("supervisor")

@@ -19,10 +19,13 @@ from sqlmodel import Session
 
 from admin_ui.i18n import Lang
 from admin_ui.routes.reports import duration
-from engine import cases, clock, processes, tasks
-from engine.packages import read_package
-from engine.settings import Settings
-from engine.users import Actor
+from engine.cases import lifecycle as cases
+from engine.cases import tasks
+from engine.catalog import processes
+from engine.catalog.packages import read_package
+from engine.core import clock
+from engine.core.settings import Settings
+from engine.people.users import Actor
 from storage.db import engine_for
 from tests.conftest import ROOT, missing
 from tests.support import journey

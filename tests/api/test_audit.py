@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col, select
 
-from engine import access_log
+from engine.audit import access_log
 from storage.db import engine_for
-from storage.models import AuditAccess
+from storage.models.audit import AuditAccess
 from tests.support.api import CITIZEN, Api
 from tests.support.audit import (
     REGISTER,

@@ -25,7 +25,7 @@ def test_password_is_stored_hashed_with_argon2(api: Api) -> None:
     from sqlmodel import Session, select
 
     from storage.db import engine_for
-    from storage.models import User
+    from storage.models.people import User
 
     api.user("front_desk", username="hashcheck", password="plain-text-pw")
     with Session(engine_for(api.settings.database_url)) as session:

@@ -52,7 +52,7 @@ def test_unrunnable_uploads_are_422_within_a_second(sqlite_api: Api, name: str, 
 
 
 def test_one_bad_file_refuses_the_whole_package(sqlite_api: Api) -> None:
-    from engine.packages import read_package
+    from engine.catalog.packages import read_package
 
     files = [("files", (n, c)) for n, c in read_package(TEST_PROCESSES / "test_permit").items()]
     files.append(("files", ("extra.dmn", EXTERNAL_ENTITY)))
@@ -73,7 +73,7 @@ def test_malformed_json_and_wrong_types_are_422(sqlite_api: Api) -> None:
     for body in (b"{not json", b"[]", b'"text"', b'{"service_code": 5, "citizen": "x"}', b"\xff\xfe"):
         r = sqlite_api.client.post("/api/cases", content=body, headers=headers)
         assert r.status_code == 422, body
-    # The access policy answers before the body is read (engine/policy.py): no task "abc", whatever the body.
+    # The access policy answers before the body is read (engine/people/policy.py): no task "abc", whatever the body.
     r = sqlite_api.client.post("/api/tasks/abc/complete", content=b'{"data": "nope"}', headers=headers)
     assert r.status_code == 404 and r.json()["detail"] == "task abc does not exist"
 
@@ -193,7 +193,7 @@ def test_timer_that_evaluates_to_nonsense_refuses_the_case_cleanly(sqlite_api: A
 def test_foreign_expression_language_is_named_in_the_refusal(sqlite_api: Api) -> None:
     bpmn = (TEST_PROCESSES / "test_permit" / "test_permit.bpmn").read_bytes().replace(
         b'decision == "approve"', b"${decision == 'approve'}")
-    from engine.packages import read_package
+    from engine.catalog.packages import read_package
 
     files = read_package(TEST_PROCESSES / "test_permit")
     files["test_permit.bpmn"] = bpmn

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from cli.main import main
-from engine import workflows
-from engine.bpmn import migrate as bpmn_migrate
-from engine.settings import get_settings
-from engine.workflows import LOST_RACE
+from engine.bpmn import diff as bpmn_migrate
+from engine.cases import workflows
+from engine.cases.workflows import LOST_RACE
+from engine.core.settings import get_settings
 from tests.support.api import Api
 from tests.support.audit import APPROVE, REGISTER, RETURN, People, deploy, events, step
 from tests.support.versions import second_version

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from engine import tracking
+from engine.cases import tracking
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import CITIZEN, Api
 

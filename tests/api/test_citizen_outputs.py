@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from storage.db import engine_for
-from storage.models_messages import OutboxMessage
+from storage.models.messages import OutboxMessage
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import CITIZEN, Api
 from tests.support.audit import APPROVE, CORRECT, OFFICERS, REGISTER, RETURN, deploy, login

@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col, select
 
-from engine import clock, complaints, timers
-from engine.errors import Conflict
-from engine.replay import replay_case
-from engine.verify import verify_all
+from engine.audit.replay import replay_case
+from engine.audit.verify import verify_all
+from engine.cases import complaints, timers
+from engine.core import clock
+from engine.core.errors import Conflict
 from storage.db import engine_for
-from storage.models import AuditEvent
+from storage.models.audit import AuditEvent
 from tests.services.papers import provide_papers
 from tests.services.paths import PROCESSES, ServicePath, find_path, ready_task
 from tests.support.api import Api

@@ -14,9 +14,9 @@ import pytest
 from sqlmodel import Session, select
 
 from api.app import create_app
-from engine.documents import store_for
+from engine.cases.documents import store_for
 from storage.db import engine_for
-from storage.models import Document
+from storage.models.cases import Document
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import Api
 from tests.support.documents import JPEG, PDF, PNG, TIFF, multipart_uploads, stored_keys

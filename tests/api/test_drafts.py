@@ -12,11 +12,11 @@ import pytest
 from sqlmodel import Session
 
 from cli.main import main
-from engine import drafts, processes
-from engine.errors import Conflict
-from engine.packages import read_package
-from engine.settings import get_settings
-from engine.users import Actor
+from engine.catalog import drafts, processes
+from engine.catalog.packages import read_package
+from engine.core.errors import Conflict
+from engine.core.settings import get_settings
+from engine.people.users import Actor
 from storage.db import engine_for
 from tests.support.api import Api
 from tests.support.audit import SERVICE, People, deploy

@@ -18,9 +18,10 @@ from sqlmodel import Session, text
 
 from api.app import create_app
 from api.deps import SessionDep
-from engine import diagram_report, drafts, processes
-from engine.packages import read_package
-from engine.settings import Settings
+from engine.catalog import deploy_checks as diagram_report
+from engine.catalog import drafts, processes
+from engine.catalog.packages import read_package
+from engine.core.settings import Settings
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import Api
 from tests.support.event_loop import NOT_BLOCKING, async_blocking, blocking_calls, route_table
@@ -94,16 +95,16 @@ def test_the_walk_finds_each_kind_of_blocking_async_route(sqlite_settings: Setti
     found = async_blocking(list(app.routes))
     assert set(found) == {"['POST'] /fake/deploy", "['GET'] /fake/session", "['GET'] /fake/inner",
                           "['GET'] /fake/dependency"}
-    assert any("reaches engine.processes.deploy" in line for line in found["['POST'] /fake/deploy"])
+    assert any("reaches engine.catalog.processes.deploy" in line for line in found["['POST'] /fake/deploy"])
     assert any("session.execute()" in line for line in found["['GET'] /fake/session"])
-    assert any("reaches engine.diagram_report.validate" in line for line in found["['GET'] /fake/inner"])
+    assert any("reaches engine.catalog.deploy_checks.validate" in line for line in found["['GET'] /fake/inner"])
     assert any("blocking_dependency" in line for line in found["['GET'] /fake/dependency"])
 
 
 def test_the_walk_tells_work_in_a_thread_from_work_on_the_loop() -> None:
     from admin_ui.routes import modeler
 
-    assert any("engine.drafts.publish_draft" in line for line in blocking_calls(modeler._publish))
+    assert any("engine.catalog.drafts.publish_draft" in line for line in blocking_calls(modeler._publish))
     assert blocking_calls(modeler.publish) == []  # it hands _publish to a worker thread
 
 

@@ -13,9 +13,9 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from engine import ratings
+from engine.cases import ratings
+from engine.core.settings import Settings
 from engine.messages.gateways import Outgoing, for_channel
-from engine.settings import Settings
 from tests.support.api import Api
 from tests.support.postgres import free_port
 

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col, select
 
-from engine import centers
+from engine.people import centers
 from storage.db import engine_for
-from storage.models import AuditEvent, Case, Task
+from storage.models.audit import AuditEvent
+from storage.models.cases import Case, Task
 from tests.conftest import TEST_PROCESSES
 from tests.services.papers import provide_papers
 from tests.services.paths import PROCESSES, find_path, ready_task
@@ -180,7 +181,7 @@ def test_the_citizen_is_corrected_only_by_the_audited_correction_and_told_on_bot
     assert last["data"]["reason"] == "the citizen changed their number"
     assert last["data"]["changed"] == ["language", "phone"]
     with Session(engine_for(api.settings.database_url)) as session:
-        from storage.models_messages import OutboxMessage
+        from storage.models.messages import OutboxMessage
 
         told = session.exec(select(OutboxMessage).where(OutboxMessage.stage == "contact_corrected")
                             .order_by(col(OutboxMessage.id))).all()

@@ -18,14 +18,14 @@ from sqlmodel import Session, col, select
 
 from api.app import create_app
 from api.routes import queue as queue_routes
-from engine import centers
+from engine.cases.ratings import rating_token
+from engine.core.settings import Settings
+from engine.people import centers
+from engine.people.users import Actor, create_user
 from engine.queue import config, tickets
-from engine.ratings import rating_token
-from engine.settings import Settings
-from engine.users import Actor, create_user
 from storage.db import engine_for
-from storage.models import AuditAccess
-from storage.models_ratings import Rating
+from storage.models.audit import AuditAccess
+from storage.models.ratings import Rating
 from tests.conftest import TEST_PROCESSES, make_settings
 from tests.support.api import CITIZEN, Api
 from tests.support.pages import PASSWORD, Pages

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.deps import allow
-from engine import policy
+from engine.people import policy
 from tests.conftest import make_settings
 from tests.support.api import CITIZEN
 from tests.support.policy import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.packages import read_package
+from engine.catalog.packages import read_package
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import Api
 

@@ -12,11 +12,11 @@ from sqlmodel import Session, select
 
 from api.app import create_app
 from api.routes import queue as queue_routes
+from engine.core.settings import Settings
+from engine.people.users import Actor
 from engine.queue import calls, tickets
-from engine.settings import Settings
-from engine.users import Actor
 from storage.db import engine_for
-from storage.models_queue import QueueCall, QueueTicket
+from storage.models.queue import QueueCall, QueueTicket
 from tests.conftest import make_settings
 from tests.support.api import Api
 from tests.support.server import at_once, serving

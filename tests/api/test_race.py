@@ -7,10 +7,11 @@ from collections import Counter
 from sqlmodel import Session, select
 
 from api.app import create_app
-from engine import audit
-from engine.settings import Settings
+from engine.audit import chain as audit
+from engine.core.settings import Settings
 from storage.db import engine_for
-from storage.models import AuditEvent, Case, Task
+from storage.models.audit import AuditEvent
+from storage.models.cases import Case, Task
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import Api
 from tests.support.server import at_once, serving

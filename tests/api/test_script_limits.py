@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from engine import diagram_report
-from engine.packages import read_package
-from engine.settings import Settings
+from engine.catalog import deploy_checks as diagram_report
+from engine.catalog.packages import read_package
+from engine.core.settings import Settings
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import Api
 from tests.support.pages import Pages

@@ -10,9 +10,9 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from api.app import _tick_once
-from engine import centers
+from engine.people import centers
 from storage.db import engine_for
-from storage.models import Task
+from storage.models.cases import Task
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import Api
 

@@ -16,11 +16,11 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from api.app import create_app
-from engine import throttle
-from engine.client_address import client_address
-from engine.settings import Settings
+from engine.core import throttle
+from engine.core.client_address import client_address
+from engine.core.settings import Settings
 from storage.db import engine_for
-from storage.models_accounts import ThrottleCounter
+from storage.models.accounts import ThrottleCounter
 from tests.conftest import TEST_PROCESSES, make_settings
 from tests.support.api import CITIZEN, Api
 

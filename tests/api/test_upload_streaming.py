@@ -17,10 +17,11 @@ import pytest
 from sqlmodel import Session
 
 from api.app import create_app
-from engine import cases, processes
-from engine.packages import read_package
-from engine.settings import Settings
-from engine.users import Actor, create_user, issue_token
+from engine.cases import lifecycle as cases
+from engine.catalog import processes
+from engine.catalog.packages import read_package
+from engine.core.settings import Settings
+from engine.people.users import Actor, create_user, issue_token
 from storage.db import dispose, engine_for
 from tests.conftest import TEST_PROCESSES, make_settings
 from tests.support.api import CITIZEN
@@ -150,7 +151,7 @@ def _wait_for(check: Any, what: str, seconds: float = 20) -> None:
 def _events(settings: Settings, case_id: int) -> list[str]:
     from sqlmodel import col, select
 
-    from storage.models import AuditEvent
+    from storage.models.audit import AuditEvent
 
     with Session(engine_for(settings.database_url)) as session:
         return [e.kind for e in session.exec(select(AuditEvent).where(col(AuditEvent.case_id) == case_id))]

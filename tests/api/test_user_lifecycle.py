@@ -11,11 +11,11 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from api.app import create_app
-from engine import centers
-from engine.settings import Settings
+from engine.core.settings import Settings
+from engine.people import centers
 from storage.db import engine_for
-from storage.models import User
-from storage.models_accounts import UserEvent
+from storage.models.accounts import UserEvent
+from storage.models.people import User
 from tests.support.api import Api
 
 PASSWORD = "correct horse"
@@ -266,7 +266,7 @@ def test_development_secret_is_random_private_and_kept(tmp_path: object, setting
     import stat
     from pathlib import Path
 
-    from engine import secret
+    from engine.core import secret
 
     var = Path(str(tmp_path)) / "fresh-var"
     one = Settings(database_url=settings.database_url, environment="development", var_dir=var)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
-from engine.settings import get_settings
+from engine.core.settings import get_settings
 from tests.conftest import ROOT
 from tests.support.api import Api
 from tests.support.audit import APPROVE, REGISTER, SERVICE, People, deploy, step

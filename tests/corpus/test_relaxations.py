@@ -14,7 +14,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from sqlmodel import Session
 
-from engine import timers
+from engine.cases import timers
 from storage.db import engine_for
 from tests.support.api import Api
 from tests.support.clock import make_timers_due

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from cli.main import main
-from engine.settings import get_settings
+from engine.core.settings import get_settings
 from storage.db import engine_for
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import Api

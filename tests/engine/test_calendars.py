@@ -1,4 +1,4 @@
-"""Working-day arithmetic: weekends per country, public holidays, fractions, year ends (engine/calendars.py)."""
+"""Working-day arithmetic: weekends per country, public holidays, fractions, year ends (engine/core/calendars.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine import calendars
-from engine.calendars import WorkCalendar, parse_weekend
-from engine.settings import Settings
+from engine.core import calendars
+from engine.core.calendars import WorkCalendar, parse_weekend
+from engine.core.settings import Settings
 
 CAIRO = ZoneInfo("Africa/Cairo")
 EGYPT = WorkCalendar(weekend=parse_weekend(["fri", "sat"]), holidays=frozenset(), tz=CAIRO)

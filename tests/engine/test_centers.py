@@ -6,14 +6,15 @@ import pytest
 from sqlmodel import Session, col, select
 
 from cli.main import main
-from engine import centers, policy
-from engine.demo import DEMO_CENTERS, ensure_demo_users
-from engine.errors import Conflict, Invalid, NotFound
-from engine.settings import Settings, get_settings
-from engine.users import Actor, actor_of
+from engine.core.errors import Conflict, Invalid, NotFound
+from engine.core.settings import Settings, get_settings
+from engine.people import centers, policy
+from engine.people.demo import DEMO_CENTERS, ensure_demo_users
+from engine.people.users import Actor, actor_of
 from storage.db import engine_for
-from storage.models import Case, Task, User
-from storage.models_centers import Center
+from storage.models.cases import Case, Task
+from storage.models.centers import Center
+from storage.models.people import User
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import Api
 

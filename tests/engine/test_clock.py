@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
 
-from engine import clock
 from engine.bpmn import scripts
+from engine.core import clock
 
 MOMENT = datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC)
 

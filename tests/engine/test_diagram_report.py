@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import diagram_report
 from engine.bpmn.compiler import PackageRefused, compile_package
+from engine.catalog import deploy_checks as diagram_report
+from engine.core.settings import Settings
 from engine.refusals_ar import arabic
-from engine.settings import Settings
 from tests.conftest import missing
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bpmn-corpus" / "miwg"

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from engine import tracking
-from engine.errors import Invalid, NotFound
-from engine.identity import check_citizen
+from engine.cases import tracking
+from engine.core.errors import Invalid, NotFound
+from engine.people.identity import check_citizen
 from engine.queue.tickets import normalise as ticket_number
 from forms.digits import ascii_digits, normalise_form_data, only_ascii_digits, parse_number
 from tests.conftest import ROOT, make_settings

@@ -16,14 +16,20 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session, col, select
 
-from engine import cases, centers, clock, escalation, hooks, processes, replay, sla_events, tasks, timers, verify
-from engine.errors import Conflict, Forbidden, Invalid, NotFound
-from engine.escalation import aware
-from engine.packages import read_package
-from engine.settings import Settings
-from engine.users import Actor, actor_of, create_user
+from engine.audit import replay, verify
+from engine.cases import escalation, hooks, sla_events, tasks, timers
+from engine.cases import lifecycle as cases
+from engine.cases.escalation import aware
+from engine.catalog import processes
+from engine.catalog.packages import read_package
+from engine.core import clock
+from engine.core.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.core.settings import Settings
+from engine.people import centers
+from engine.people.users import Actor, actor_of, create_user
 from storage.db import engine_for
-from storage.models import AuditEvent, Case, Task
+from storage.models.audit import AuditEvent
+from storage.models.cases import Case, Task
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import CITIZEN
 

@@ -13,8 +13,8 @@ import pytest
 from sqlmodel import Session
 
 from cli.main import main
-from engine import export, ledger, signing
-from engine.settings import get_settings
+from engine.audit import export, ledger, signing
+from engine.core.settings import get_settings
 from storage.db import engine_for
 from tests.support.api import Api
 from tests.support.audit import People, deploy, login, returned_and_resubmitted, sql
@@ -139,7 +139,7 @@ def test_a_changed_scan_in_the_store_is_named(exported: tuple[Api, dict[str, obj
 
 
 def test_an_admin_exports_without_the_scans(exported: tuple[Api, dict[str, object], bytes]) -> None:
-    """Admins administer; they do not read citizens' papers (engine/documents.py), so their case files say so."""
+    """Admins administer; they do not read citizens' papers (engine/cases/documents.py), so their case files say so."""
     api, case, _data = exported
     data = api.client.get(f"/api/cases/{case['id']}/export", headers=login(api, "admin_sami")).content
     checked = export.check(data, expected_key=_published(api))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.files import KNOWN_TYPES, clean_filename, describe, detect, mismatch
+from engine.core.files import KNOWN_TYPES, clean_filename, describe, detect, mismatch
 from tests.support.documents import JPEG, PDF, PNG, TIFF
 
 PDF_TYPE, PNG_TYPE = KNOWN_TYPES["application/pdf"], KNOWN_TYPES["image/png"]

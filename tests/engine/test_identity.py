@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import Invalid
-from engine.identity import check_citizen
+from engine.core.errors import Invalid
+from engine.people.identity import check_citizen
 from tests.conftest import make_settings
 
 SETTINGS = make_settings("sqlite://", Path("/nonexistent"))

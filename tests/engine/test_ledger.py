@@ -11,8 +11,8 @@ import pytest
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from engine import ledger, signing
-from engine.settings import Settings
+from engine.audit import ledger, signing
+from engine.core.settings import Settings
 from storage.db import engine_for
 from tests.conftest import make_settings
 from tests.support.api import Api

@@ -8,13 +8,15 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session
 
-from engine import citizen_correction, processes, replay, tasks
+from engine.audit import replay
 from engine.bpmn import runner
-from engine.errors import Invalid
-from engine.users import Actor
+from engine.cases import citizen_correction, tasks
+from engine.catalog import processes
+from engine.core.errors import Invalid
+from engine.people.users import Actor
 from forms import ownership
 from storage.db import engine_for
-from storage.models import Case
+from storage.models.cases import Case
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import Api
 

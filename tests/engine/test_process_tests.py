@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from cli.main import main
-from engine import process_tests, refusals_ar
+from engine import refusals_ar
 from engine.bpmn import runner
 from engine.bpmn.compiler import compile_package
-from engine.errors import Invalid
-from engine.packages import read_package
+from engine.catalog import analyst_tests as process_tests
+from engine.catalog.packages import read_package
+from engine.core.errors import Invalid
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import Api
 
@@ -132,7 +133,7 @@ def test_a_deploy_whose_tests_fail_is_refused_naming_the_case(sqlite_api: Api, t
 
 def test_cli_deploy_refuses_a_failing_package(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                               sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.settings import get_settings
+    from engine.core.settings import get_settings
 
     monkeypatch.setenv("SHUBBAK_DATABASE_URL", sqlite_url)
     get_settings.cache_clear()

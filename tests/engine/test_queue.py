@@ -10,14 +10,14 @@ import pytest
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
-from engine import clock
-from engine.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.core import clock
+from engine.core.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.core.settings import Settings
+from engine.people.users import Actor
 from engine.queue import board, calls, config, estimate, tickets
 from engine.queue.ordering import Waiting, calling_order
-from engine.settings import Settings
-from engine.users import Actor
 from storage.db import engine_for
-from storage.models_queue import QueueCall, QueueTicket
+from storage.models.queue import QueueCall, QueueTicket
 from tests.conftest import make_settings
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)  # 10:00 in Cairo
@@ -252,7 +252,7 @@ def test_weights_must_name_every_class(tmp_path: object) -> None:
 
 
 def test_each_center_numbers_and_calls_its_own_tickets(settings: Settings, db: Session) -> None:
-    from engine.centers import create_center
+    from engine.people.centers import create_center
 
     giza = create_center(session=db, code="giza", name_ar="الجيزة", name_en="Giza", level="governorate").id
     cairo = create_center(session=db, code="cairo", name_ar="القاهرة", name_en="Cairo", level="governorate").id

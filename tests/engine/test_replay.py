@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from engine import clock, replay
-from engine.timers import tick
+from engine.audit import replay
+from engine.cases.timers import tick
+from engine.core import clock
 from storage.db import engine_for
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import Api

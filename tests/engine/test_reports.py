@@ -10,17 +10,19 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from engine import cases, clock, escalation, tasks
-from engine.errors import Forbidden, Invalid
+from engine.cases import escalation, tasks
+from engine.cases import lifecycle as cases
+from engine.core import clock
+from engine.core.errors import Forbidden, Invalid
+from engine.core.settings import Settings
+from engine.people.users import Actor, create_user
 from engine.reports.buckets import RATIO, bucket, percentile, upper
 from engine.reports.figures import spans
 from engine.reports.read import report
 from engine.reports.rebuild import rebuild
-from engine.settings import Settings
-from engine.users import Actor, create_user
 from storage.db import engine_for
-from storage.models_ratings import Rating
-from storage.models_reports import (
+from storage.models.ratings import Rating
+from storage.models.reports import (
     ReportCaseTime,
     ReportClaim,
     ReportDay,
@@ -255,7 +257,7 @@ def test_a_reassignment_starts_the_officers_handling_time(settings: Settings) ->
 def test_the_citizen_is_neither_a_department_nor_an_officer(settings: Settings, dataset: Dataset) -> None:
     """A complaint's time to reopen is a task in the citizen's lane that the citizen completes: it is no
     department's backlog or work, and the citizen is no officer."""
-    from engine.complaints import CITIZEN_ACTOR, CITIZEN_LANE
+    from engine.cases.complaints import CITIZEN_ACTOR, CITIZEN_LANE
     from engine.reports.tally import Tally, add_to
 
     before = {name: run(settings, name, *ALL) for name in ("departments", "officers", "throughput")}

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from engine import clock
 from engine.bpmn import sandbox
 from engine.bpmn.scripts import RestrictedEnvironment, _checked, json_problem
+from engine.core import clock
 
 QUICK = sandbox.Bounds(seconds=0.5, memory_mib=64, sandboxes=4)
 

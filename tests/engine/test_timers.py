@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from engine import timers
+from engine.cases import timers
 from storage.db import engine_for
-from storage.models import Case
+from storage.models.cases import Case
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import Api
 from tests.support.clock import make_timers_due

@@ -17,9 +17,9 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from cli.main import main
-from engine import ledger, verify
-from engine.audit import event_hash
-from engine.settings import get_settings
+from engine.audit import ledger, verify
+from engine.audit.chain import event_hash
+from engine.core.settings import get_settings
 from storage.db import dispose, engine_for
 from tests.support.api import Api
 from tests.support.audit import (

@@ -32,10 +32,10 @@ from sqlmodel import Session, select
 
 from api.app import create_app
 from cli.main import deploy_folder
-from engine.demo import ensure_demo_users
-from engine.users import issue_token
+from engine.people.demo import ensure_demo_users
+from engine.people.users import issue_token
 from storage.db import engine_for
-from storage.models import User
+from storage.models.people import User
 from tests.conftest import make_settings
 from tests.support.api import Api
 

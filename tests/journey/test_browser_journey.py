@@ -17,11 +17,11 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlmodel import Session, select
 
+from engine.core.settings import Settings
 from engine.messages import outbox, send
-from engine.settings import Settings
 from storage.db import engine_for
-from storage.models import Case
-from storage.models_ratings import Rating
+from storage.models.cases import Case
+from storage.models.ratings import Rating
 from tests.conftest import ROOT, missing
 from tests.support import journey
 from tests.support.journey import CITIZEN, PERMIT, Walk, center, chromium, papers_of

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from api.app import create_app
 from engine.messages import send
 from storage.db import engine_for
-from storage.models_messages import OutboxMessage
+from storage.models.messages import OutboxMessage
 from tests.conftest import make_settings
 from tests.support.api import CITIZEN, Api
 from tests.support.audit import APPROVE, CORRECT, REGISTER, RETURN, deploy, login

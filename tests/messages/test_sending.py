@@ -17,10 +17,10 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from api.app import create_app
-from engine.errors import Invalid
+from engine.core.errors import Invalid
 from engine.messages import gateways, send
 from storage.db import engine_for
-from storage.models_messages import OutboxMessage
+from storage.models.messages import OutboxMessage
 from tests.conftest import make_settings
 from tests.support.api import CITIZEN, Api
 from tests.support.audit import login

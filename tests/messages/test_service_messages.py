@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from engine.errors import Invalid
-from engine.service_info import parse_service_toml
+from engine.catalog.service_info import parse_service_toml
+from engine.core.errors import Invalid
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import CITIZEN, Api
 from tests.support.audit import APPROVE, REGISTER, login

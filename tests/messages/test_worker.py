@@ -20,8 +20,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from engine.settings import Settings
-from engine.worker import beat_schedule
+from cli.worker import beat_schedule
+from engine.core.settings import Settings
 from tests.conftest import ROOT, TEST_PROCESSES, _postgres_db, make_settings, missing
 from tests.support.api import Api
 from tests.support.clock import make_timers_due

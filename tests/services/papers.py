@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from engine.service_info import parse_service_toml
+from engine.catalog.service_info import parse_service_toml
 from tests.services.paths import PROCESSES
 from tests.support.api import Api
 from tests.support.documents import PDF

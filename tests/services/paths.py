@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.packages import find_packages
+from engine.catalog.packages import find_packages
 from tests.conftest import ROOT
 
 PROCESSES = ROOT / "processes"

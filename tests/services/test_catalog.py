@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from engine.complaints import CITIZEN_LANE
-from engine.demo import DEMO_USERS
-from engine.packages import read_package
-from engine.service_info import parse_service_toml
+from engine.cases.complaints import CITIZEN_LANE
+from engine.catalog.packages import read_package
+from engine.catalog.service_info import parse_service_toml
+from engine.people.demo import DEMO_USERS
 from tests.services.paths import PROCESSES, SERVICES
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"

@@ -8,9 +8,9 @@ import pytest
 from sqlmodel import Session, col, select
 
 from cli.main import main
-from engine.settings import get_settings
+from engine.core.settings import get_settings
 from storage.db import engine_for
-from storage.models import ProcessVersion
+from storage.models.catalog import ProcessVersion
 from tests.services.paths import PROCESSES, SERVICES, service_paths
 from tests.support.api import Api
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from engine import export, signing
+from engine.audit import export, signing
 from tests.services.papers import provide_papers
 from tests.services.paths import PATHS, PROCESSES, ServicePath, ready_task, service_paths
 from tests.support.api import CITIZEN, Api

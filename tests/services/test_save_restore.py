@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col, select
 
-from engine import processes
 from engine.bpmn import runner
-from engine.settings import Settings
-from engine.workflows import workflow_cache
+from engine.cases.workflows import workflow_cache
+from engine.catalog import processes
+from engine.core.settings import Settings
 from storage.db import engine_for
-from storage.models import Case, Task
+from storage.models.cases import Case, Task
 from tests.services.papers import provide_papers
 from tests.services.paths import PATHS, PROCESSES, ServicePath, ready_task
 from tests.support.api import Api

@@ -21,13 +21,13 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from engine import processes
 from engine.bpmn import runner
-from engine.settings import Settings
-from engine.timers import tick
-from engine.workflows import workflow_cache
+from engine.cases.timers import tick
+from engine.cases.workflows import workflow_cache
+from engine.catalog import processes
+from engine.core.settings import Settings
 from storage.db import engine_for
-from storage.models import Case
+from storage.models.cases import Case
 from tests.services.papers import provide_papers
 from tests.services.paths import PROCESSES, ServicePath, find_path, ready_task
 from tests.support.api import Api

@@ -9,9 +9,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from engine.packages import read_package
-from engine.settings import Settings
-from engine.users import create_user, issue_token
+from engine.catalog.packages import read_package
+from engine.core.settings import Settings
+from engine.people.users import create_user, issue_token
 from storage.db import engine_for
 
 _counter = itertools.count(1)

@@ -8,11 +8,13 @@ from typing import Any
 from sqlalchemy import delete, insert, inspect, text, update
 from sqlmodel import Session, select
 
-from engine import workflows
-from engine.audit import GENESIS, event_hash
-from engine.users import create_user, issue_token
+from engine.audit.chain import GENESIS, event_hash
+from engine.cases import workflows
+from engine.people.users import create_user, issue_token
 from storage.db import engine_for
-from storage.models import AuditEvent, Case, Task, User
+from storage.models.audit import AuditEvent
+from storage.models.cases import Case, Task
+from storage.models.people import User
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import CITIZEN, Api
 

@@ -9,11 +9,12 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from engine import processes, workflows
 from engine.bpmn import runner
-from engine.settings import Settings
+from engine.cases import workflows
+from engine.catalog import processes
+from engine.core.settings import Settings
 from storage.db import engine_for
-from storage.models import Case
+from storage.models.cases import Case
 
 
 def make_timers_due(settings: Settings, case_id: int) -> int:

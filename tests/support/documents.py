@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from engine.settings import Settings
+from engine.core.settings import Settings
 from tests.support.api import Api
 from tests.support.postgres import free_port
 
@@ -98,7 +98,7 @@ def doc_api(doc_settings: Settings) -> Iterator[Api]:
 
 def stored_keys(settings: Settings) -> list[str]:
     """Every object in the test's document store (the filesystem store's temporary files included)."""
-    from engine.documents import store_for
+    from engine.cases.documents import store_for
 
     store: Any = store_for(settings)
     if store.name == "filesystem":
@@ -109,7 +109,7 @@ def stored_keys(settings: Settings) -> list[str]:
 
 def multipart_uploads(settings: Settings) -> list[str]:
     """Unfinished S3 multipart uploads of the test's bucket (none may be left behind by a failure)."""
-    from engine.documents import store_for
+    from engine.cases.documents import store_for
 
     store: Any = store_for(settings)
     if store.name == "filesystem":

@@ -32,14 +32,14 @@ FACE_MODULES = ("api", "admin_ui")
 THREAD_HELPERS = frozenset({"run_in_threadpool", "run_sync", "to_thread", "run_in_executor"})
 # Functions of the blocking modules that an async route may call, each with why it cannot block the loop.
 NOT_BLOCKING: dict[str, str] = {
-    "engine.errors.DomainError": "builds an exception: no I/O",
-    "engine.errors.Invalid": "builds an exception: no I/O",
-    "engine.errors.TooLarge": "builds an exception: no I/O",
-    "engine.errors.Conflict": "builds an exception: no I/O",
-    "engine.errors.Forbidden": "builds an exception: no I/O",
-    "engine.errors.NotFound": "builds an exception: no I/O",
-    "engine.files.detect": "compares an upload's first bytes (already read) with known magic numbers: no I/O",
-    "engine.policy.may": "compares the actor's roles with the policy table in memory: no I/O",
+    "engine.core.errors.DomainError": "builds an exception: no I/O",
+    "engine.core.errors.Invalid": "builds an exception: no I/O",
+    "engine.core.errors.TooLarge": "builds an exception: no I/O",
+    "engine.core.errors.Conflict": "builds an exception: no I/O",
+    "engine.core.errors.Forbidden": "builds an exception: no I/O",
+    "engine.core.errors.NotFound": "builds an exception: no I/O",
+    "engine.core.files.detect": "compares an upload's first bytes (already read) with known magic numbers: no I/O",
+    "engine.people.policy.may": "compares the actor's roles with the policy table in memory: no I/O",
 }
 
 

@@ -18,9 +18,9 @@ from sqlmodel import Session, select
 
 from admin_ui.i18n import ltr
 from api.app import create_app
-from engine.settings import Settings
+from engine.core.settings import Settings
 from storage.db import engine_for
-from storage.models import ProcessVersion
+from storage.models.catalog import ProcessVersion
 from tests.support.pages import PASSWORD, add_user, deploy
 from tests.support.scans import pdf
 from tests.support.server import serving

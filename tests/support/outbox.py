@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from storage.db import engine_for
-from storage.models_messages import OutboxMessage
+from storage.models.messages import OutboxMessage
 from tests.support.api import Api
 from tests.support.audit import REGISTER, deploy, login
 

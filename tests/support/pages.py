@@ -11,10 +11,10 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from engine import processes
-from engine.packages import read_package
-from engine.settings import Settings
-from engine.users import Actor, create_user
+from engine.catalog import processes
+from engine.catalog.packages import read_package
+from engine.core.settings import Settings
+from engine.people.users import Actor, create_user
 from storage.db import engine_for
 
 PASSWORD = "correct horse"

@@ -21,9 +21,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from api.app import create_app
-from engine import centers
-from engine.settings import Settings
-from engine.users import create_user, issue_token
+from engine.core.settings import Settings
+from engine.people import centers
+from engine.people.users import create_user, issue_token
 from storage.db import engine_for
 from tests.conftest import TEST_PROCESSES, _postgres_db, _reason, _sqlite, make_settings, missing
 from tests.support.api import CITIZEN, Api
@@ -37,7 +37,7 @@ FRAMEWORK = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/stat
 
 
 # The expectations, written out by hand on purpose: they are what docs/security.md promises a center's manager,
-# and engine/policy.py must keep them; they are not read from the policy table they check.
+# and engine/people/policy.py must keep them; they are not read from the policy table they check.
 EVERY_ROLE = frozenset(ROLES)
 # action: (the matrix's roles that may take it (None: anyone, signed in or not), bound to the case's center:
 # a sibling center's user is refused, the parent center's is not; admins see every center).

@@ -12,12 +12,15 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from engine import cases, centers, clock, tasks
+from engine.cases import lifecycle as cases
+from engine.cases import tasks
+from engine.core import clock
+from engine.core.settings import Settings
+from engine.people import centers
+from engine.people.users import Actor
 from engine.reports.tally import aware
-from engine.settings import Settings
-from engine.users import Actor
 from storage.db import engine_for
-from storage.models import Case, Task
+from storage.models.cases import Case, Task
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import CITIZEN
 from tests.support.pages import deploy

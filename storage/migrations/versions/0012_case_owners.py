@@ -1,6 +1,6 @@
 """cases: the record of who wrote each field of a case's data (forms/ownership.py)
 
-Nullable: cases opened before it have no record; engine/owners.py works theirs out from the audit trail.
+Nullable: cases opened before it have no record; engine/cases/owners.py works theirs out from the audit trail.
 
 Revision ID: 0012_case_owners
 Revises: 0011

@@ -1,0 +1,275 @@
+"""The ledger: every so often, one signed entry that seals the chain heads of all cases at once.
+
+A case's own chain shows an event edited, removed, inserted or reordered. It cannot show a whole case deleted,
+nor its last events removed together with the case's head (a chain rolled back is still a valid chain). A seal
+can: it is a Merkle root over ``(case id, tracking number, audit_seq, audit_head)`` of every case (and of the
+access log's head, as leaf 0), chained to the previous seal and signed with the installation's key.
+
+Only the leaves that changed since the previous seal are stored (``audit_seal_leaf``); folding them seal by
+seal gives back each seal's full set, whose root must be the recorded one. ``verify`` then checks that every
+sealed head is still where it was: the case exists, its chain reaches that ``audit_seq``, and the event there
+has that hash. A seal is also appended to the anchor file (``settings.anchor_file``), outside the database, so
+a database restored to before a seal is noticed as well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from engine.audit import access_log, signing
+from engine.audit.chain import GENESIS
+from engine.core import clock
+from engine.core.errors import Conflict
+from engine.core.settings import Settings
+from storage.db import write_lock
+from storage.models.audit import AuditSeal, AuditSealLeaf
+from storage.models.cases import Case
+
+ACCESS_LOG_LEAF = 0  # the access log's head is sealed as the leaf of "case" 0 (case ids start at 1)
+_SEALS = AuditSeal.__table__  # type: ignore[attr-defined]
+_LEAVES = AuditSealLeaf.__table__  # type: ignore[attr-defined]
+_CASES = Case.__table__  # type: ignore[attr-defined]
+
+Leaf = tuple[str, int, str]  # (tracking number, audit_seq, audit_head)
+
+
+def leaf_hash(case_id: int, leaf: Leaf) -> bytes:
+    tracking, seq, head = leaf
+    return hashlib.sha256(b"\x00" + f"{case_id}|{tracking}|{seq}|{head}".encode()).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+_EMPTY = hashlib.sha256(b"").digest()
+
+
+def _parents(level: list[bytes]) -> list[bytes]:
+    return [_node(level[i], level[i + 1]) if i + 1 < len(level) else level[i] for i in range(0, len(level), 2)]
+
+
+def merkle_root(hashes: list[bytes]) -> str:
+    """Root of the tree over ``hashes`` (in case id order): pairs hashed level by level, an odd one carried up."""
+    level = hashes or [_EMPTY]
+    while len(level) > 1:
+        level = _parents(level)
+    return level[0].hex()
+
+
+class MerkleTree:
+    """The same tree as :func:`merkle_root`, kept level by level so that changing or appending a leaf costs
+    one path (log n hashes), not the whole tree: a year of daily seals over 100,000 cases stays cheap."""
+
+    def __init__(self, hashes: list[bytes] | None = None) -> None:
+        self.levels = [list(hashes or [])]
+        while len(self.levels[-1]) > 1:
+            self.levels.append(_parents(self.levels[-1]))
+
+    def set(self, index: int, value: bytes) -> None:
+        """Change leaf ``index``, or append it when ``index`` is the number of leaves."""
+        leaves = self.levels[0]
+        if index == len(leaves):
+            leaves.append(value)
+        else:
+            leaves[index] = value
+        level = 0
+        while len(self.levels[level]) > 1:
+            if level + 1 == len(self.levels):
+                self.levels.append([])
+            below, above, parent = self.levels[level], self.levels[level + 1], index // 2
+            pair = _node(below[2 * parent], below[2 * parent + 1]) if 2 * parent + 1 < len(below) else below[2 * parent]
+            if parent < len(above):
+                above[parent] = pair
+            else:
+                above.append(pair)
+            index, level = parent, level + 1
+        del self.levels[level + 1:]
+
+    def root(self) -> str:
+        return self.levels[-1][0].hex() if self.levels[0] else _EMPTY.hex()
+
+
+class Roots:
+    """Successive leaf sets and their roots: leaves change in place; new cases (larger ids) append."""
+
+    def __init__(self) -> None:
+        self.leaves: dict[int, Leaf] = {}
+        self._order: list[int] = []
+        self._index: dict[int, int] = {}
+        self._tree = MerkleTree()
+
+    def update(self, changes: dict[int, Leaf]) -> None:
+        rebuild = False
+        for case_id in sorted(changes):
+            self.leaves[case_id] = changes[case_id]
+            position = self._index.get(case_id)
+            if position is None:
+                if self._order and case_id < self._order[-1]:
+                    rebuild = True  # committed after a later case was sealed: its place is inside the tree
+                    continue
+                position = self._index[case_id] = len(self._order)
+                self._order.append(case_id)
+            if not rebuild:
+                self._tree.set(position, leaf_hash(case_id, changes[case_id]))
+        if rebuild:
+            self._order = sorted(self.leaves)
+            self._index = {case_id: i for i, case_id in enumerate(self._order)}
+            self._tree = MerkleTree([leaf_hash(case_id, self.leaves[case_id]) for case_id in self._order])
+
+    def root(self) -> str:
+        return self._tree.root()
+
+
+def merkle_proof(hashes: list[bytes], index: int) -> list[list[str]]:
+    """The siblings from leaf ``index`` up to the root, as ``[["L"|"R", hex], ...]``."""
+    proof: list[list[str]] = []
+    level = hashes
+    while len(level) > 1:
+        sibling = index ^ 1
+        if sibling < len(level):
+            proof.append(["L" if sibling < index else "R", level[sibling].hex()])
+        level = [_node(level[i], level[i + 1]) if i + 1 < len(level) else level[i] for i in range(0, len(level), 2)]
+        index //= 2
+    return proof
+
+
+def root_from_proof(leaf: bytes, proof: list[list[str]]) -> str:
+    current = leaf
+    for side, sibling in proof:
+        other = bytes.fromhex(sibling)
+        current = _node(other, current) if side == "L" else _node(current, other)
+    return current.hex()
+
+
+def seal_hash(*, seq: int, sealed_at: str, case_count: int, leaf_count: int, root: str, prev_hash: str,
+              public_key: str) -> str:
+    body = json.dumps({"seq": seq, "sealed_at": sealed_at, "case_count": case_count, "leaf_count": leaf_count,
+                       "root": root, "prev_hash": prev_hash, "public_key": public_key},
+                      sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def hash_of(seal: AuditSeal) -> str:
+    return seal_hash(seq=seal.seq, sealed_at=seal.sealed_at, case_count=seal.case_count, leaf_count=seal.leaf_count,
+                     root=seal.root, prev_hash=seal.prev_hash, public_key=seal.public_key)
+
+
+def seals(session: Session) -> list[AuditSeal]:
+    return list(session.exec(select(AuditSeal).order_by(_SEALS.c.seq)).scalars().all())  # type: ignore[call-overload]
+
+
+def folded(session: Session) -> Iterator[tuple[AuditSeal, Roots, int]]:
+    """Each seal in order with its full set of leaves (and root) as of it, and how many leaf rows it has itself.
+
+    The ``Roots`` object is the same one throughout, updated seal by seal."""
+    roots = Roots()
+    rows = session.connection().execute(select(_LEAVES).order_by(_LEAVES.c.seal_seq)).all()
+    by_seal: dict[int, dict[int, Leaf]] = {}
+    for row in rows:
+        by_seal.setdefault(row.seal_seq, {})[row.case_id] = (row.tracking_number, row.audit_seq, row.audit_head)
+    for entry in seals(session):
+        own = by_seal.get(entry.seq, {})
+        roots.update(own)
+        yield entry, roots, len(own)
+
+
+def root_of(leaves: dict[int, Leaf]) -> str:
+    return merkle_root([leaf_hash(case_id, leaves[case_id]) for case_id in sorted(leaves)])
+
+
+def _current(session: Session) -> dict[int, Leaf]:
+    rows = session.connection().execute(select(_CASES.c.id, _CASES.c.tracking_number, _CASES.c.audit_seq,
+                                               _CASES.c.audit_head)).all()
+    out: dict[int, Leaf] = {row.id: (row.tracking_number, row.audit_seq, row.audit_head) for row in rows}
+    seq, head = access_log.head(session)
+    out[ACCESS_LOG_LEAF] = ("access-log", seq, head)
+    return out
+
+
+@dataclass(frozen=True)
+class Sealed:
+    seal: AuditSeal
+    changed: int
+
+
+def seal(*, session: Session, settings: Settings) -> Sealed:
+    """Seal the chain heads of every case now; one commit. Cases deleted since the last seal keep their leaf."""
+    key = signing.installation_key(settings)
+    session.rollback()
+    with write_lock(session):
+        previous: AuditSeal | None = None
+        roots = Roots()
+        for entry, roots, _own in folded(session):  # noqa: B007 - the last seal and its leaves are wanted
+            previous = entry
+        now = _current(session)
+        changed = {case_id: leaf for case_id, leaf in now.items() if roots.leaves.get(case_id) != leaf}
+        roots.update(changed)
+        seq = (previous.seq if previous else 0) + 1
+        at = clock.iso(clock.now())
+        values: dict[str, Any] = {
+            "seq": seq, "sealed_at": at, "case_count": len(roots.leaves) - (ACCESS_LOG_LEAF in roots.leaves),
+            "leaf_count": len(changed), "root": roots.root(),
+            "prev_hash": previous.hash if previous else GENESIS, "public_key": signing.public_hex(key)}
+        values["hash"] = seal_hash(**values)
+        values["signature"] = signing.sign(key, values["hash"].encode("ascii"))
+        conn = session.connection()
+        conn.execute(insert(_SEALS), [values])
+        if changed:
+            conn.execute(insert(_LEAVES), [{"seal_seq": seq, "case_id": case_id, "tracking_number": leaf[0],
+                                            "audit_seq": leaf[1], "audit_head": leaf[2]}
+                                           for case_id, leaf in changed.items()])
+        try:
+            session.commit()
+        except IntegrityError as exc:
+            session.rollback()
+            raise Conflict("another seal was made at the same moment") from exc
+    entry = AuditSeal(**values)
+    _anchor(settings, entry)
+    return Sealed(entry, len(changed))
+
+
+def seal_if_due(*, session: Session, settings: Settings) -> Sealed | None:
+    """Seal when the last seal is older than ``seal_interval_hours`` (the periodic tick calls this)."""
+    last = session.exec(select(AuditSeal).order_by(_SEALS.c.seq.desc()).limit(1)).scalars().first()  # type: ignore[call-overload]
+    session.rollback()
+    due = timedelta(hours=settings.seal_interval_hours)
+    if last is not None and clock.parse(last.sealed_at) + due > clock.now():
+        return None
+    try:
+        return seal(session=session, settings=settings)
+    except Conflict:
+        return None  # another process sealed first
+
+
+def _anchor(settings: Settings, entry: AuditSeal) -> None:
+    path = settings.anchor_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"seq": entry.seq, "sealed_at": entry.sealed_at, "hash": entry.hash, "root": entry.root,
+                       "case_count": entry.case_count}, sort_keys=True)
+    with path.open("a", encoding="utf-8") as out:
+        out.write(line + "\n")
+
+
+def anchored(settings: Settings) -> list[dict[str, Any]]:
+    """The seals written to the anchor file, oldest first (none when there is no file)."""
+    path = settings.anchor_file
+    if not path.exists():
+        return []
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                out.append({"line": number, "unreadable": line[:80]})
+    return out

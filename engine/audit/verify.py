@@ -1,0 +1,316 @@
+"""`shubbak audit verify`: every kind of tampering the record can show, each named at its first broken link.
+
+Per case (streamed in id order, a batch at a time, on plain rows):
+
+* the hash chain, with what broke it: an event **edited** (its content no longer gives its hash, or it was
+  re-hashed and the next event no longer links to it), **deleted** (a gap, or the case's head records more
+  events than the chain has), **reordered** (the event expected here is stored under another number),
+  **inserted** (the next event is the original one, renumbered; or events beyond the case's recorded head);
+* the stored case against its events: the last event a command wrote carries ``after`` (engine/audit/chain.py), so
+  the stored **state**, **data**, status, outcome and ready tasks must hash and read as recorded. This needs no
+  workflow: replaying every case would be exact too, but costs milliseconds per case (`shubbak audit replay`
+  does it, for cases chosen by service or date).
+
+Across cases, the ledger (engine/audit/ledger.py): each seal's hash, link, signature and Merkle root; every sealed
+head must still be in its case's chain (a **deleted case**, a chain **rolled back** below its sealed head, a
+history **rewritten** up to it); the anchor file's seals must all be in the database (a database **restored**
+to an earlier point). And the access log's own chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlmodel import Session
+
+from engine.audit import access_log, ledger, signing
+from engine.audit import chain as audit
+from engine.core.settings import Settings
+from storage.models.audit import AuditAccess, AuditEvent, AuditSealLeaf
+from storage.models.cases import Case, Task
+
+KINDS = {
+    "edited_event": "an event was edited",
+    "deleted_event": "an event was deleted",
+    "reordered_events": "events were reordered",
+    "inserted_event": "an event was inserted",
+    "head_changed": "the case's recorded head was changed",
+    "state_mismatch": "the stored state no longer matches the events",
+    "data_mismatch": "the stored data no longer matches the events",
+    "projection_mismatch": "the case's status or tasks no longer match the events",
+    "deleted_case": "a sealed case was deleted",
+    "rolled_back": "a chain was rolled back below its sealed head",
+    "rewritten_history": "a chain was rewritten up to its sealed head",
+    "ledger_edited": "the ledger was altered",
+    "database_rolled_back": "the database was restored to before a seal",
+    "access_log_altered": "the access log was altered",
+}
+
+_CASES = Case.__table__  # type: ignore[attr-defined]
+_EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+_TASKS = Task.__table__  # type: ignore[attr-defined]
+_LEAVES = AuditSealLeaf.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    where: str
+    reason: str
+    case_id: int | None = None
+    seq: int | None = None
+    seal: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason} [{KINDS[self.kind]}]"
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+    cases: int = 0
+    events: int = 0
+    seals: int = 0
+    reads: int = 0
+    unsealed: int = 0  # cases opened or moved since the last seal: only their own chain vouches for them
+    heads: dict[int, tuple[int, str]] = field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def _span(first: int, last: int) -> str:
+    return f"event {first} was" if first == last else f"events {first}..{last} were"
+
+
+def _case_where(case: Any, seq: int | None) -> str:
+    return f"case {case.tracking_number} (id {case.id}), " + (f"event {seq}" if seq is not None else "head")
+
+
+def _hash(ev: Any, seq: int | None = None) -> str:
+    return audit.event_hash(case_id=ev.case_id, seq=ev.seq if seq is None else seq, at=ev.at, actor=ev.actor,
+                            kind=ev.kind, task=ev.task, data=ev.data, prev_hash=ev.prev_hash, after=ev.after)
+
+
+def chain_finding(case: Any, events: Sequence[Any]) -> Finding | None:
+    """The first broken link of one case's chain (events in ``seq`` order), named by what broke it."""
+    prev, k = audit.GENESIS, 1
+    for i, ev in enumerate(events):
+        if ev.seq == k and ev.prev_hash == prev and _hash(ev) == ev.hash:
+            prev, k = ev.hash, k + 1
+            continue
+        return _classify(case, events, i, k, prev)
+    count, head = k - 1, case.audit_head or audit.GENESIS
+    if count == case.audit_seq and prev == head:
+        return None
+    said = f"the case records {case.audit_seq} events ending in {head[:12]}…, but the chain has {count}"
+    if count < case.audit_seq:
+        return Finding("deleted_event", _case_where(case, None), f"{said}: {_span(count + 1, case.audit_seq)} "
+                       "deleted", case.id, count + 1)
+    if count > case.audit_seq:
+        return Finding("inserted_event", _case_where(case, None), f"{said}: {_span(case.audit_seq + 1, count)} "
+                       "added after the case's recorded head", case.id, case.audit_seq + 1)
+    return Finding("head_changed", _case_where(case, None), f"{said} ending in {prev[:12]}…", case.id)
+
+
+def _classify(case: Any, events: Sequence[Any], i: int, k: int, prev: str) -> Finding:
+    ev = events[i]
+    where = _case_where(case, ev.seq)
+    # The event that belongs here, stored under another number: reordered (or renumbered).
+    for other in events:
+        if other is not ev and other.seq != k and other.prev_hash == prev and _hash(other, k) == other.hash:
+            return Finding("reordered_events", where, f"expected event {k} here: it is stored as event {other.seq}",
+                           case.id, ev.seq)
+    if ev.seq > k:
+        return Finding("deleted_event", where, f"expected event {k} here: {_span(k, ev.seq - 1)} deleted", case.id, k)
+    following = events[i + 1] if i + 1 < len(events) else None
+    if following is not None and following.prev_hash == prev and _hash(following, k) == following.hash:
+        return Finding("inserted_event", where, f"event {k} was inserted: the original event {k} follows it, "
+                       f"renumbered {k + 1}", case.id, k)
+    before = events[i - 1] if i > 0 else None
+    if before is not None and ev.prev_hash == before.prev_hash and _hash(ev, k - 1) == ev.hash:
+        return Finding("inserted_event", _case_where(case, k - 1), f"event {k - 1} was inserted: the original "
+                       f"event {k - 1} follows it, renumbered {k}", case.id, k - 1)
+    if ev.prev_hash == prev:
+        return Finding("edited_event", where, "the event's content does not match its hash", case.id, ev.seq)
+    if _hash(ev) == ev.hash and k > 1:
+        return Finding("edited_event", _case_where(case, k - 1), f"event {k} does not link to it (prev_hash is not "
+                       f"its hash): event {k - 1} was changed and re-hashed", case.id, k - 1)
+    return Finding("edited_event", where, "the event's content does not match its hash, and it does not link to "
+                   "the previous event", case.id, ev.seq)
+
+
+def stored_finding(case: Any, events: Sequence[Any], ready: list[list[str]]) -> Finding | None:
+    """The stored case against the ``after`` of its last command (``ready``: [name, id] of its ready rows)."""
+    last = next((ev for ev in reversed(events) if ev.after is not None), None)
+    if last is None:
+        return None  # recorded before events carried results: only replay can check this case
+    after = last.after
+    where = _case_where(case, last.seq)
+    if audit.sha256_text(case.state) != after.get("state_sha256"):
+        return Finding("state_mismatch", where, "the stored state is not the one this event recorded "
+                       f"(sha256 {after.get('state_sha256', '')[:12]}…)", case.id, last.seq)
+    if audit.data_digest(case.data) != after.get("data_sha256"):
+        return Finding("data_mismatch", where, "the stored data is not the data this event recorded "
+                       f"(sha256 {after.get('data_sha256', '')[:12]}…)", case.id, last.seq)
+    stored = {"status": case.status, "outcome": case.outcome, "ready": sorted(ready)}
+    recorded = {"status": after.get("status"), "outcome": after.get("outcome"), "ready": after.get("ready")}
+    if stored != recorded:
+        differs = ", ".join(f"{k} is {stored[k]!r}, recorded {recorded[k]!r}" for k in stored
+                            if stored[k] != recorded[k])
+        return Finding("projection_mismatch", where, differs, case.id, last.seq)
+    return None
+
+
+def verify_cases(session: Session, report: Report, batch: int = 1000) -> dict[int, Finding]:
+    """Chains and stored cases; returns the finding of each case that has one."""
+    found: dict[int, Finding] = {}
+    conn = session.connection()
+    last_id = 0
+    columns = (_CASES.c.id, _CASES.c.tracking_number, _CASES.c.audit_seq, _CASES.c.audit_head, _CASES.c.state,
+               _CASES.c.data, _CASES.c.status, _CASES.c.outcome)
+    while True:
+        cases = conn.execute(select(*columns).where(_CASES.c.id > last_id).order_by(_CASES.c.id).limit(batch)).all()
+        if not cases:
+            return found
+        ids = [c.id for c in cases]
+        by_case: dict[int, list[Any]] = {}
+        for ev in conn.execute(select(_EVENTS).where(_EVENTS.c.case_id.in_(ids))
+                               .order_by(_EVENTS.c.case_id, _EVENTS.c.seq)):
+            by_case.setdefault(ev.case_id, []).append(ev)
+        ready: dict[int, list[list[str]]] = {}
+        for row in conn.execute(select(_TASKS.c.case_id, _TASKS.c.name, _TASKS.c.id)
+                                .where(_TASKS.c.case_id.in_(ids), _TASKS.c.state == "ready")):
+            ready.setdefault(row.case_id, []).append([row.name, row.id])
+        for case in cases:
+            events = by_case.get(case.id, [])
+            report.cases += 1
+            report.events += len(events)
+            report.heads[case.id] = (case.audit_seq, case.audit_head)
+            finding = chain_finding(case, events) or stored_finding(case, events, ready.get(case.id, []))
+            if finding is not None:
+                found[case.id] = finding
+                report.findings.append(finding)
+        last_id = ids[-1]
+
+
+def verify_ledger(session: Session, settings: Settings, report: Report,
+                  broken_cases: dict[int, Finding]) -> dict[int, ledger.Leaf]:
+    """Seals, sealed heads and the anchor file; returns the leaves of the last good seal."""
+    trusted = signing.trusted_keys(settings)
+    expected, prev = 1, audit.GENESIS
+    final: dict[int, ledger.Leaf] = {}
+    for entry, roots, own in ledger.folded(session):
+        report.seals += 1
+        problem = _seal_problem(entry, roots, own, expected, prev, trusted)
+        if problem is not None:
+            report.findings.append(Finding("ledger_edited", f"ledger, seal {entry.seq}", problem, seal=entry.seq))
+            return {}  # what follows a broken seal cannot be trusted either; the first broken link is named
+        expected, prev, final = expected + 1, entry.hash, roots.leaves
+    report.findings.extend(_sealed_heads(session, broken_cases))
+    report.unsealed = sum(1 for case_id, head in report.heads.items()
+                          if case_id not in final or final[case_id][1:] != head)
+    for line in ledger.anchored(settings):
+        finding = _anchor_finding(session, line)
+        if finding is not None:
+            report.findings.append(finding)
+            break
+    return final
+
+
+def _seal_problem(entry: Any, roots: ledger.Roots, own: int, expected: int, prev: str,
+                  trusted: set[str]) -> str | None:
+    if entry.seq != expected:
+        return f"expected seal {expected} here: a seal was removed, inserted or reordered"
+    if entry.prev_hash != prev:
+        return "prev_hash is not the previous seal's hash"
+    if ledger.hash_of(entry) != entry.hash:
+        return "the seal's content does not match its hash"
+    if entry.public_key not in trusted:
+        return f"signed with key {entry.public_key[:16]}…, which this installation does not trust"
+    if not signing.verify(entry.public_key, entry.hash.encode("ascii"), entry.signature):
+        return "the signature does not match the seal"
+    if own != entry.leaf_count:
+        return f"the seal recorded {entry.leaf_count} leaves, but {own} are stored: leaves were added or removed"
+    if roots.root() != entry.root:
+        return "the sealed heads no longer give the seal's Merkle root: a sealed head was changed"
+    return None
+
+
+def _sealed_heads(session: Session, broken_cases: dict[int, Finding]) -> Iterator[Finding]:
+    """Every head ever sealed must still be in its case's chain (one finding per case, the earliest seal)."""
+    cases, events = _CASES, _EVENTS
+    query = (select(_LEAVES.c.seal_seq, _LEAVES.c.case_id, _LEAVES.c.tracking_number, _LEAVES.c.audit_seq,
+                    _LEAVES.c.audit_head, cases.c.id.label("present"), cases.c.audit_seq.label("case_seq"),
+                    events.c.hash.label("event_hash"))
+             .select_from(_LEAVES.outerjoin(cases, cases.c.id == _LEAVES.c.case_id)
+                          .outerjoin(events, and_(events.c.case_id == _LEAVES.c.case_id,
+                                                  events.c.seq == _LEAVES.c.audit_seq)))
+             .where(_LEAVES.c.case_id != ledger.ACCESS_LOG_LEAF)
+             .order_by(_LEAVES.c.case_id, _LEAVES.c.seal_seq))
+    named: set[int] = set(broken_cases)
+    for row in session.connection().execute(query):
+        if row.case_id in named:
+            continue
+        where = f"case {row.tracking_number} (id {row.case_id})"
+        if row.present is None:
+            named.add(row.case_id)
+            yield Finding("deleted_case", f"{where}, head", f"sealed in seal {row.seal_seq} at event "
+                          f"{row.audit_seq}, the case no longer exists", row.case_id, row.audit_seq, row.seal_seq)
+        elif row.case_seq < row.audit_seq:
+            named.add(row.case_id)
+            yield Finding("rolled_back", f"{where}, event {row.audit_seq}", f"sealed in seal {row.seal_seq} at "
+                          f"event {row.audit_seq}, the chain now ends at event {row.case_seq}: "
+                          f"{_span(row.case_seq + 1, row.audit_seq)} removed with the case's head",
+                          row.case_id, row.audit_seq, row.seal_seq)
+        elif row.event_hash != row.audit_head:
+            named.add(row.case_id)
+            yield Finding("rewritten_history", f"{where}, event {row.audit_seq}", f"this is not the event sealed "
+                          f"in seal {row.seal_seq}: the history up to it was rewritten", row.case_id,
+                          row.audit_seq, row.seal_seq)
+
+
+def _anchor_finding(session: Session, line: dict[str, Any]) -> Finding | None:
+    if "seq" not in line:
+        return Finding("database_rolled_back", "anchor file", f"line {line.get('line')} is not a seal record")
+    found = {entry.seq: entry for entry in ledger.seals(session)}.get(line["seq"])
+    where = f"ledger, seal {line['seq']}"
+    if found is None:
+        return Finding("database_rolled_back", where, f"sealed at {line.get('sealed_at')} and written to the anchor "
+                       "file, it is not in the database: the database was restored to an earlier point",
+                       seal=line["seq"])
+    if found.hash != line.get("hash"):
+        return Finding("database_rolled_back", where, "differs from the seal written to the anchor file",
+                       seal=line["seq"])
+    return None
+
+
+def verify_access_log(session: Session, report: Report, sealed: tuple[int, str] | None) -> None:
+    rows = list(session.exec(select(AuditAccess).order_by(AuditAccess.seq)).scalars().all())  # type: ignore[call-overload,arg-type]
+    report.reads = len(rows)
+    broken = access_log.verify_log(rows)
+    if broken is not None:
+        report.findings.append(Finding("access_log_altered", f"access log, read {broken.seq}", broken.reason))
+        return
+    if sealed is not None and sealed[0] > 0:
+        seq, head = sealed
+        if len(rows) < seq or rows[seq - 1].hash != head:  # rows are 1..n here: the chain above held
+            report.findings.append(Finding("access_log_altered", f"access log, read {seq}",
+                                           f"sealed at read {seq}, the log now has {len(rows)} reads "
+                                           "and not that one: reads were removed or rewritten"))
+
+
+def verify_all(*, session: Session, settings: Settings) -> Report:
+    """Everything above, in one read-only pass. Writes nothing."""
+    report = Report()
+    try:
+        broken = verify_cases(session, report)
+        final = verify_ledger(session, settings, report, broken).get(ledger.ACCESS_LOG_LEAF)
+        verify_access_log(session, report, (final[1], final[2]) if final else None)
+    finally:
+        session.rollback()
+    return report

@@ -1,0 +1,95 @@
+"""Move a running workflow onto another version of its process: SpiffWorkflow's spec diff and migration.
+
+The migration command (engine/cases/version_moves.py) asks :func:`blockers` whether a case can move, moves it
+with :func:`migrate` and records a ``case_migrated`` event (``{"from_version", "to_version", "from_sha256",
+"to_sha256"}``): replay (engine/audit/replay.py) calls this same function at that event, which is what lets a
+migrated case replay across versions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from SpiffWorkflow.bpmn.util.diff import WorkflowDiff, diff_workflow, filter_tasks, migrate_workflow
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+from engine.bpmn.compiler import CompiledProcess
+from engine.bpmn.serializer import serializer
+
+
+def migrate(workflow: BpmnWorkflow, process: CompiledProcess) -> list[str]:
+    """Re-point ``workflow`` (in place) at ``process``'s spec; returns the BPMN ids of the tasks removed.
+
+    Tasks whose element is in both versions keep their state and data; ready and waiting tasks are reset and
+    predicted again on the new diagram. The caller advances the workflow afterwards."""
+    registry = serializer.registry
+    top, subprocesses = diff_workflow(registry, workflow, process.spec, process.subprocess_specs)
+    removed = migrate_workflow(top, workflow, process.spec)
+    for sub_id, sub_diff in subprocesses.items():
+        sub = workflow.subprocesses[sub_id]
+        new_spec = process.subprocess_specs.get(sub.spec.name)
+        if sub_diff is not None and new_spec is not None:
+            removed.extend(migrate_workflow(sub_diff, sub, new_spec))
+    workflow.subprocess_specs = process.subprocess_specs
+    return sorted({str(t.task_spec.bpmn_id) for t in removed if t.task_spec.bpmn_id})
+
+
+# The part of a case that already happened: a change there would make its history a lie on the new version.
+_DONE = TaskState.COMPLETED | TaskState.STARTED | TaskState.ERROR
+# Where a case waits now: these are reset and predicted again on the new diagram, so they may change, but
+# they must still exist there.
+_WAITING = TaskState.READY | TaskState.WAITING
+
+
+def blockers(workflow: BpmnWorkflow, process: CompiledProcess) -> list[str]:
+    """Why ``workflow`` cannot move to ``process`` (empty when it can), one sentence per element.
+
+    SpiffWorkflow's workflow diff aligns the case's tasks with the new diagram's elements (by id first): a
+    case cannot move when an element it has already passed was changed or removed, or when an element it
+    waits at is gone. Elements it has not reached yet may change freely."""
+    top, subprocesses = diff_workflow(serializer.registry, workflow, process.spec, process.subprocess_specs)
+    reasons = _of(top, "")
+    for sub_id, sub_diff in subprocesses.items():
+        sub = workflow.subprocesses[sub_id]
+        if sub_diff is None:
+            reasons.append(f"the subprocess '{sub.spec.name}' it runs is not in the new version")
+        else:
+            reasons.extend(_of(sub_diff, f" (in '{sub.spec.name}')"))
+    return sorted(dict.fromkeys(reasons))
+
+
+def _of(diff: WorkflowDiff, where: str) -> list[str]:
+    out = []
+    removed = {id(t) for t in diff.removed}
+    for task in filter_tasks(diff.removed, state=_DONE):
+        out.append(f"'{_label(task)}'{where}, already done, is not in the new version")
+    for task in filter_tasks(diff.changed, state=_DONE):
+        if id(task) not in removed:
+            what = ", ".join(_changes(diff, task)) or "its definition"
+            out.append(f"'{_label(task)}'{where}, already done, changed in the new version ({what})")
+    for task in filter_tasks(diff.removed, state=_WAITING):
+        out.append(f"'{_label(task)}'{where}, where the case waits, is not in the new version")
+    return out
+
+
+# SpiffWorkflow's names of a task spec's attributes, in an analyst's words.
+_WORDS = {"bpmn_name": "name", "typename": "type", "inputs": "incoming flows", "outputs": "outgoing flows",
+          "cond_task_specs": "conditions", "default_task_spec": "default flow", "script": "script",
+          "lane": "lane", "extensions": "properties", "event_definition": "event", "documentation": "documentation"}
+
+
+def _changes(diff: WorkflowDiff, task: Any) -> list[str]:
+    """What differs in the task's element, in an analyst's words."""
+    new = diff.alignment.get(task)
+    if new is None:
+        return []
+    registry = serializer.registry
+    old_dict, new_dict = registry.convert(task.task_spec), registry.convert(new)
+    return sorted({_WORDS.get(key, key) for key in old_dict.keys() | new_dict.keys()
+                   if key != "name" and old_dict.get(key) != new_dict.get(key)})
+
+
+def _label(task: Any) -> str:
+    spec = task.task_spec
+    return str(spec.bpmn_id or spec.name)

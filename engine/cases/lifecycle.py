@@ -1,0 +1,172 @@
+"""Commands and queries on cases: open, read, list, cancel. Each command is one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from engine.bpmn import runner
+from engine.bpmn.compiler import CompiledProcess
+from engine.cases import owners, tracking, workflows
+from engine.catalog import processes
+from engine.core import clock
+from engine.core.errors import Conflict, Invalid, NotFound, ScriptOverLimit
+from engine.core.settings import Settings
+from engine.people import centers, policy
+from engine.people.identity import check_citizen, normalise_national_id
+from engine.people.users import Actor
+from engine.queue import links as queue_links
+from storage.db import write_lock
+from storage.models.cases import Case, Task
+from storage.models.catalog import ProcessVersion
+
+_TRACKING_ATTEMPTS = 8
+
+
+def load_case(session: Session, case_id: int) -> Case:
+    """The case row, detached: commands write it back only through ``workflows.save``'s versioned UPDATE."""
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} does not exist")
+    session.expunge(case)
+    return case
+
+
+def process_failed(exc: runner.ProcessFailed, process: CompiledProcess | None = None) -> Invalid | ScriptOverLimit:
+    """The refusal for a diagram that failed: a 409 when a script went over a limit, else a 422."""
+    if exc.limit is not None:
+        name = runner.element_name(process, exc.element_id) if process is not None else None
+        where = f"the script of '{name}' ({exc.element_id})" if name else f"the script of '{exc.element_id}'"
+        return ScriptOverLimit(f"the step could not run: {where} was stopped: {exc.message}; the case was not "
+                               "changed", limit=exc.limit, element_id=exc.element_id)
+    return Invalid(f"the process could not go on: {exc.message}",
+                   [{"loc": ["process", exc.element_id or ""], "element_id": exc.element_id,
+                     "msg": exc.message, "type": "process_failed"}])
+
+
+def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], data: dict[str, Any],
+              actor: Actor, settings: Settings, ticket: str | None = None) -> Case:
+    """Open a case; ``ticket`` is the number of the called queue ticket it is opened from, tied to it in
+    the same transaction (engine/queue/links.py)."""
+    version = processes.latest_version(session, service_code)
+    assert version.id is not None
+    process = processes.cache.get(session, version.id, settings)
+    policy.require(actor, "case.open", settings, lanes=process.start_lanes)
+    person = check_citizen(citizen, settings)
+    owners.check_open(process, data)
+    start_data = {**data, "citizen": person.model_dump(exclude_none=True)}
+    if process.service.case_settings:  # what the diagram reads of the settings (service.toml case_settings)
+        start_data["settings"] = {name: getattr(settings, name) for name in process.service.case_settings}
+    now = clock.now()  # the case's first moment: its scripts and timers run at it, its first event records it
+    try:
+        workflow = runner.start(process, start_data, workflows.limits(settings), at=now)
+    except runner.ProcessFailed as exc:
+        raise process_failed(exc, process) from exc
+    values, _ready = workflows.snapshot(workflow, process)
+    sla = process.service.sla_days
+    holidays = centers.holidays_of(session.connection(), actor.center_id) if sla else frozenset()
+    ticket_id = queue_links.linkable(session, ticket, settings, actor.center_id) if ticket else None
+    with write_lock(session):
+        for _ in range(_TRACKING_ATTEMPTS):
+            case = Case(tracking_number=tracking.new_tracking_number(settings.tracking_digits),
+                        service_code=version.service_code, process_version_id=version.id,
+                        national_id=person.national_id, citizen_name=person.full_name, phone=person.phone,
+                        created_by=actor.username, created_at=now, updated_at=now,
+                        due_at=workflows.due(now, sla, settings, holidays), center_id=actor.center_id, **values)
+            session.add(case)
+            try:
+                session.flush()
+            except IntegrityError:
+                session.rollback()  # a tracking number collision: draw another
+                continue
+            break
+        else:  # pragma: no cover - needs eight collisions in a row
+            raise Conflict("could not draw a free tracking number; try again")
+        session.expunge(case)
+        if ticket_id is not None:
+            assert case.id is not None
+            queue_links.link(session, ticket_id, case.id, now)
+        # The opened event carries what replay needs to start the same case again.
+        events: list[tuple[str, str | None, dict[str, Any]]] = [
+            ("case_opened", None, {"service_code": version.service_code, "process_version": version.version,
+                                   "sha256": version.sha256, "data": start_data})]
+        workflows.save(session, case, workflow, process, actor=actor.username, events=events, settings=settings,
+                       at=now, opened=True)
+    return case
+
+
+def get_case(*, session: Session, case_id: int, actor: Actor, settings: Settings, action: str = "case.read") -> Case:
+    """The case, if the policy lets the actor take ``action`` on it (engine/people/policy.py: centers, then roles)."""
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} does not exist")
+    policy.check_case(session, actor, action, case, settings)
+    return case
+
+
+_TASKS = Task.__table__  # type: ignore[attr-defined]
+_READY_OF_CASE = (select(_TASKS).where(_TASKS.c.case_id == bindparam("case_id"), _TASKS.c.state == "ready")
+                  .order_by(_TASKS.c.created_at, _TASKS.c.id))
+
+
+def ready_tasks(session: Session, case_id: int) -> list[Any]:
+    """Rows of the case's ready tasks (read-only; attribute access like ``Task``), oldest first."""
+    return list(session.connection().execute(_READY_OF_CASE, {"case_id": case_id}).all())
+
+
+@dataclass
+class CaseFilter:
+    status: str | None = None
+    service_code: str | None = None
+    tracking_number: str | None = None
+    national_id: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+def list_cases(*, session: Session, actor: Actor, filters: CaseFilter, settings: Settings) -> tuple[list[Case], int]:
+    query = select(Case)
+    count = select(func.count()).select_from(Case)
+    conditions = []
+    if filters.status:
+        conditions.append(col(Case.status) == filters.status)
+    if filters.service_code:
+        conditions.append(col(Case.service_code) == filters.service_code)
+    if filters.tracking_number:
+        conditions.append(col(Case.tracking_number) == tracking.normalise(filters.tracking_number))
+    if filters.national_id:
+        conditions.append(col(Case.national_id) == normalise_national_id(filters.national_id))
+    seen_centers = policy.centers_seen(session, actor)
+    if seen_centers is not None:
+        conditions.append(col(Case.center_id).in_(seen_centers))
+    if not policy.may(actor, "case.read", settings):  # a lane holder: the services of their lanes only
+        visible = [vid for vid, meta in session.exec(select(ProcessVersion.id, ProcessVersion.meta)).all()
+                   if actor.roles & set(meta.get("lanes", []))]
+        conditions.append(col(Case.process_version_id).in_(visible))
+    for cond in conditions:
+        query = query.where(cond)
+        count = count.where(cond)
+    rows = session.exec(query.order_by(col(Case.id).desc()).offset(filters.offset).limit(filters.limit)).all()
+    return list(rows), int(session.exec(count).one())
+
+
+def cancel_case(*, session: Session, case_id: int, reason: str, actor: Actor, settings: Settings) -> Case:
+    policy.require(actor, "case.cancel", settings)
+    if not reason.strip():
+        raise Invalid("a reason is required", [{"loc": ["body", "reason"], "field": "reason",
+                                                "msg": "say why the case is cancelled", "type": "missing"}])
+    case = load_case(session, case_id)
+    policy.check_case(session, actor, "case.cancel", case, settings)
+    if case.status != "open":
+        raise Conflict(f"the case is already {case.status}")
+    process = processes.cache.get(session, case.process_version_id, settings)
+    workflow = workflows.load(case, process, settings)
+    workflow.cancel()
+    workflows.save(session, case, workflow, process, actor=actor.username, settings=settings,
+                   events=[("case_cancelled", None, {"reason": reason.strip()})],
+                   extra={"status": "cancelled", "current_step": None})
+    return case

@@ -1,0 +1,150 @@
+"""The work of departments: the inbox, claiming a task, and completing it with the form's data."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from engine.bpmn import runner
+from engine.cases import checklist, owners, workflows
+from engine.cases.lifecycle import load_case, process_failed
+from engine.catalog import processes
+from engine.core import clock
+from engine.core.errors import Conflict, Invalid, NotFound
+from engine.core.settings import Settings
+from engine.people import policy
+from engine.people.users import Actor
+from forms.validation import checked
+from storage.db import write_lock
+from storage.models.cases import Case, Task
+
+log = logging.getLogger(__name__)
+
+
+def inbox(*, session: Session, actor: Actor, service_code: str | None = None, lane: str | None = None,
+          limit: int = 100, offset: int = 0) -> list[Any]:
+    """Ready tasks of the actor's lanes, oldest first, answered from the indexed projection alone.
+
+    Plain rows, not ORM objects: the inbox is the most frequent read of all and needs no identity map."""
+    lanes = sorted(actor.roles) if lane is None else ([lane] if lane in actor.roles else [])
+    if not lanes:
+        return []
+    tasks = Task.__table__  # type: ignore[attr-defined]
+    query = select(tasks).where(tasks.c.state == "ready", tasks.c.lane.in_(lanes))
+    seen_centers = policy.centers_seen(session, actor)
+    if seen_centers is not None:
+        query = query.where(tasks.c.center_id.in_(seen_centers))
+    if service_code:
+        query = query.where(tasks.c.service_code == service_code)
+    query = query.order_by(tasks.c.created_at, tasks.c.id).offset(offset).limit(limit)
+    return list(session.connection().execute(query).all())
+
+
+def task_for(*, session: Session, task_id: str, actor: Actor, settings: Settings | None = None,
+             action: str = "task.act") -> Task:
+    """The task, if the policy lets the actor take ``action`` on it (engine/people/policy.py: its lane, its center)."""
+    task = session.get(Task, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} does not exist")
+    policy.check_task(session, actor, action, task, settings)
+    return task
+
+
+def claim(*, session: Session, task_id: str, actor: Actor, settings: Settings | None = None) -> Task:
+    task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
+    if task.state != "ready":
+        raise Conflict(f"the task is already {task.state}")
+    if task.claimed_by == actor.username:
+        return task
+    if task.claimed_by is not None:
+        raise Conflict(f"the task is claimed by {task.claimed_by}")
+    return _set_claim(session, task, actor, actor.username, "task_claimed")
+
+
+def unclaim(*, session: Session, task_id: str, actor: Actor, settings: Settings | None = None) -> Task:
+    task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
+    if task.state != "ready":
+        raise Conflict(f"the task is already {task.state}")
+    if task.claimed_by is None:
+        return task
+    if task.claimed_by != actor.username and not actor.has("supervisor"):
+        raise Conflict(f"the task is claimed by {task.claimed_by}")
+    return _set_claim(session, task, actor, None, "task_released")
+
+
+def _set_claim(session: Session, task: Task, actor: Actor, to: str | None, kind: str) -> Task:
+    with write_lock(session):
+        return _write_claim(session, task, actor, to, kind)
+
+
+def _write_claim(session: Session, task: Task, actor: Actor, to: str | None, kind: str) -> Task:
+    previous = task.claimed_by
+    changed = session.execute(update(Task).where(col(Task.id) == task.id, col(Task.state) == "ready",
+                                                 col(Task.claimed_by).is_(None) if previous is None
+                                                 else col(Task.claimed_by) == previous)
+                              .values(claimed_by=to))
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise Conflict("the task was claimed, released or completed by someone else at the same moment")
+    case = load_case(session, task.case_id)
+    workflows.append_to_chain(session, case, actor=actor.username, events=[(kind, task.name, {"task_id": task.id})])
+    workflows.commit_or_conflict(session)
+    session.refresh(task)
+    return task
+
+
+def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Actor,
+             settings: Settings) -> Case:
+    task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
+    if task.state != "ready":
+        raise Conflict(f"the task is already {task.state}")
+    if task.claimed_by is not None and task.claimed_by != actor.username:
+        raise Conflict(f"the task is claimed by {task.claimed_by}")
+    case = load_case(session, task.case_id)
+    process = processes.cache.get(session, case.process_version_id, settings)
+    # Every field has an owner (forms/ownership.py): refused before anything runs, so nothing is written.
+    owners.check_task(session, case, process, task.name, data, settings)
+    info = process.user_tasks.get(task.name)
+    if info is not None and info.form:
+        data, problems = checked(process.validator(info.form), data)
+        if problems:
+            raise Invalid("the form has errors", problems)
+    # The checklist of papers goes into the task's data (gateways read it); intake refuses missing papers.
+    data = {**data, **checklist.task_data(session, case, process, task.name)}
+    workflow = workflows.load(case, process, settings)
+    moment = clock.now()  # the step's moment: scripts and timers run at it, its events record it (replay too)
+    try:
+        runner.complete(workflow, task.id, data, workflows.limits(settings), at=moment)
+    except LookupError as exc:
+        raise Conflict("the task is no longer waiting for input") from exc
+    except runner.ProcessFailed as exc:
+        refusal = process_failed(exc, process)
+        if exc.limit is not None and exc.limit != "busy":
+            _record_script_incident(session, case.id, task, exc, refusal.message, actor)
+        raise refusal from exc
+    workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=moment,
+                   completed=(task.id, actor.username),
+                   events=[("task_completed", task.name, {"task_id": task.id, "data": data})])
+    return case
+
+
+def _record_script_incident(session: Session, case_id: int | None, task: Task, exc: runner.ProcessFailed,
+                            message: str, actor: Actor) -> None:
+    """Put a script's breach of its limit on the case's record (``script_limit``), in a transaction of its own.
+
+    The step itself is not written: the case's state, data and tasks stay as they were. Replay passes over
+    the event (it moves nothing)."""
+    assert case_id is not None
+    session.rollback()  # end the step's read transaction; nothing of the step was written
+    try:
+        with write_lock(session):
+            case = workflows.lock_case(session, case_id)
+            workflows.append_to_chain(session, case, actor=actor.username, events=[(
+                "script_limit", task.name, {"task_id": task.id, "element_id": exc.element_id, "limit": exc.limit,
+                                            "message": message})])
+            workflows.commit_or_conflict(session)
+    except Conflict:  # the case moved meanwhile: the refusal stands, the incident is in the log
+        log.warning("case %s: the script limit incident at %s could not be recorded", case_id, exc.element_id)

@@ -1,0 +1,287 @@
+"""Load a case's workflow and save its progress: the one place that writes a case's state and projections.
+
+Saving is one optimistic UPDATE of the case row (``WHERE version = <the version we loaded>``): if another
+command advanced the case in between, nothing is written and the caller gets a Conflict. In the same
+transaction the task projection is brought in line with the workflow's ready user tasks and the audit
+events are appended, so the state, the inbox and the trail can never disagree.
+
+Restored workflows are kept warm in memory, keyed by case and version. An entry is *taken* out of the cache
+for the length of a command, so two threads can never work on the same object; it goes back only after a
+successful commit, and a version mismatch simply means restoring from the stored state.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
+from sqlmodel import Session
+
+from engine.audit import chain as audit
+from engine.bpmn import runner, sandbox
+from engine.bpmn.compiler import CompiledProcess
+from engine.bpmn.serializer import STATE_FORMAT
+from engine.cases import hooks
+from engine.core import calendars, clock
+from engine.core.errors import Conflict, NotFound
+from engine.core.settings import Settings
+from engine.people import centers
+from forms import ownership
+from storage.db import write_lock
+from storage.models.audit import AuditEvent
+from storage.models.cases import Case, Task
+
+
+class WorkflowCache:
+    def __init__(self, size: int) -> None:
+        self._items: OrderedDict[tuple[str, int], tuple[int, BpmnWorkflow]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def take(self, database: str, case_id: int, version: int) -> BpmnWorkflow | None:
+        with self._lock:
+            item = self._items.pop((database, case_id), None)
+        if item is None or item[0] != version:
+            return None
+        return item[1]
+
+    def give_back(self, database: str, case_id: int, version: int, workflow: BpmnWorkflow) -> None:
+        if self._size <= 0:
+            return
+        key = (database, case_id)
+        with self._lock:
+            self._items[key] = (version, workflow)
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_cache: WorkflowCache | None = None
+
+
+def workflow_cache(settings: Settings) -> WorkflowCache:
+    global _cache
+    if _cache is None:
+        _cache = WorkflowCache(settings.workflow_cache_size)
+    return _cache
+
+
+def load(case: Case, process: CompiledProcess, settings: Settings) -> BpmnWorkflow:
+    assert case.id is not None
+    warm = workflow_cache(settings).take(settings.database_url, case.id, case.version)
+    return warm if warm is not None else runner.load(process, case.state)
+
+
+def limits(settings: Settings) -> runner.Limits:
+    return runner.Limits(max_steps=settings.max_engine_steps, max_seconds=settings.max_engine_seconds,
+                         script=_script_bounds(settings.script_seconds, settings.script_memory_mib,
+                                               settings.script_sandboxes))
+
+
+@lru_cache(maxsize=8)
+def _script_bounds(seconds: float, memory_mib: int, sandboxes: int) -> sandbox.Bounds:
+    return sandbox.Bounds(seconds=seconds, memory_mib=memory_mib, sandboxes=sandboxes)
+
+
+def due(start: datetime, days: float | None, settings: Settings,
+        holidays: frozenset[date] = frozenset()) -> datetime | None:
+    """When an SLA of ``days`` working days started at ``start`` falls due (engine/core/calendars.py); ``holidays``
+    are the case's center's own (engine/people/centers.py)."""
+    return calendars.due(start, days, settings, holidays)
+
+
+def snapshot(workflow: BpmnWorkflow, process: CompiledProcess) -> tuple[dict[str, Any], list[runner.ReadyTask]]:
+    """The case's projection columns read from the workflow, and its ready user tasks."""
+    found = runner.scan(workflow)
+    titles = [process.user_tasks[t.name].title if t.name in process.user_tasks else t.name for t in found.ready]
+    return {
+        "status": "completed" if found.completed else "open",
+        "data": audit.canonical(runner.case_data(workflow)),
+        "state": runner.dump(workflow),
+        "state_format": STATE_FORMAT,
+        "current_step": ", ".join(dict.fromkeys(titles))[:255] or None,
+        "outcome": found.end_event,
+        "timer_due_at": found.next_timer,
+    }, found.ready
+
+
+# Statements built once: building SQL expressions costs more than running them on this hot path.
+_CASES = Case.__table__  # type: ignore[attr-defined]
+_TASKS = Task.__table__  # type: ignore[attr-defined]
+_EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+_READY_IDS = select(_TASKS.c.id).where(_TASKS.c.case_id == bindparam("case_id"), _TASKS.c.state == "ready")
+_COMPLETE_TASK = (update(_TASKS).where(_TASKS.c.id == bindparam("task_id"))
+                  .values(state="completed", completed_by=bindparam("by"), completed_at=bindparam("at")))
+_INSERT_TASK = insert(_TASKS)
+_INSERT_EVENT = insert(_EVENTS)
+
+
+def save(session: Session, case: Case, workflow: BpmnWorkflow, process: CompiledProcess, *,
+         actor: str, events: list[tuple[str, str | None, dict[str, Any]]], settings: Settings,
+         completed: tuple[str, str] | None = None, extra: dict[str, Any] | None = None,
+         at: datetime | None = None, refresh_tasks: bool = False, opened: bool = False) -> None:
+    """Write the advanced workflow, its projections and ``events`` (kind, task, data) in one commit.
+
+    ``completed`` is ``(task_id, username)`` of the user task this command completed, if any. ``at`` is the
+    command's moment (engine/core/clock.py), the one the workflow ran at: the events' time and the rows' timestamps.
+    ``refresh_tasks`` rewrites the title, lane and form of the ready rows kept (a case moved to a new version).
+    The last event carries ``after``, what the step left behind (engine/audit/chain.py).
+    The record of owners is brought up to date from the events (who they say wrote what) and the change of
+    the data (forms/ownership.py); ``opened`` says the case is new.
+    Raises Conflict, writing nothing, when the case moved on since it was loaded.
+    """
+    assert case.id is not None
+    now = at or clock.now()
+    values, ready = snapshot(workflow, process)
+    if opened or case.owners is not None:  # None: a case from before the record, left without one
+        written: dict[str, str] = {}
+        for kind, task, data in events:
+            written.update(ownership.written_by(kind, task, data))
+        values["owners"] = ownership.record_after({} if opened else case.owners or {}, {} if opened else case.data,
+                                                  values["data"], written)
+    values.update(extra or {})
+    if values["status"] != "open":
+        values["completed_at"] = now
+        values["timer_due_at"] = None
+    if values["status"] == "completed":
+        events = [*events, ("case_completed", None, {"end_event": values["outcome"]})]
+    loaded_version = case.version
+    after = audit.after_of(state=values["state"], data=values["data"], status=values["status"],
+                           outcome=values["outcome"], ready=[(t.name, t.id) for t in ready])
+    last = len(events) - 1
+    rows = [audit.build(case, actor=actor, kind=kind, task=task, data=data, at=now,
+                        after=after if i == last else None) for i, (kind, task, data) in enumerate(events)]
+    values.update(audit_seq=case.audit_seq, audit_head=case.audit_head, updated_at=now,
+                  version=loaded_version + 1)
+    # The versioned UPDATE goes first: it either takes the case (row lock on PostgreSQL, the write lock
+    # on SQLite) or tells us we lost, before anything else is written.
+    with write_lock(session):
+        claim_case(session, case.id, loaded_version, values)
+        conn = session.connection()
+        _sync_tasks(conn, case, ready, process, now, completed, settings, refresh_tasks)
+        conn.execute(_INSERT_EVENT, [_event_row(ev) for ev in rows])
+        hooks.after_events(hooks.Written(conn=conn, case=case, events=rows, at=now, values=values, ready=ready,
+                                         completed=completed, process=process, settings=settings))
+        commit_or_conflict(session)
+    for key, value in values.items():
+        setattr(case, key, value)
+    workflow_cache(settings).give_back(settings.database_url, case.id, case.version, workflow)
+
+
+def _event_row(ev: AuditEvent) -> dict[str, Any]:
+    return {"case_id": ev.case_id, "seq": ev.seq, "at": ev.at, "actor": ev.actor, "kind": ev.kind, "task": ev.task,
+            "data": ev.data, "prev_hash": ev.prev_hash, "hash": ev.hash, "after": ev.after}
+
+
+def append_events(session: Session, events: list[AuditEvent]) -> None:
+    session.connection().execute(_INSERT_EVENT, [_event_row(ev) for ev in events])
+
+
+def lock_case(session: Session, case_id: int) -> Case:
+    """The case row read afresh inside the caller's transaction and kept from other writers until it ends
+    (``FOR UPDATE`` on PostgreSQL; on SQLite the caller holds ``write_lock``). Detached, like
+    ``cases.load_case``: it is written back only through ``append_to_chain``'s versioned UPDATE."""
+    case = session.execute(select(Case).where(_CASES.c.id == case_id).with_for_update()
+                           .options(defer(Case.state), defer(Case.data))  # type: ignore[arg-type]
+                           .execution_options(populate_existing=True)).scalars().first()
+    if case is None:
+        session.rollback()
+        raise NotFound(f"case {case_id} does not exist")
+    session.expunge(case)
+    return case
+
+
+def append_to_chain(session: Session, case: Case, *, actor: str,
+                    events: list[tuple[str, str | None, dict[str, Any]]]) -> list[AuditEvent]:
+    """Append ``events`` (kind, task, data) to the case's hash chain inside the caller's transaction: the
+    versioned case UPDATE first (Conflict, rolled back, when the case moved on since ``case`` was read), then
+    the events. For commands that change no workflow state; the caller writes its rows and commits."""
+    assert case.id is not None
+    version = case.version
+    rows = [audit.build(case, actor=actor, kind=kind, task=task, data=data) for kind, task, data in events]
+    claim_case(session, case.id, version, {"audit_seq": case.audit_seq, "audit_head": case.audit_head,
+                                           "version": version + 1})
+    append_events(session, rows)
+    hooks.after_events(hooks.Written(conn=session.connection(), case=case, events=rows,
+                                     at=clock.now() if not rows else _moment(rows[-1])))
+    case.version = version + 1
+    return rows
+
+
+def _moment(event: AuditEvent) -> datetime:
+    return clock.parse(event.at)
+
+
+@lru_cache(maxsize=32)
+def _case_update(columns: frozenset[str]) -> Any:
+    return (update(_CASES).where(_CASES.c.id == bindparam("w_id"), _CASES.c.version == bindparam("w_version"))
+            .values({name: bindparam(name) for name in sorted(columns)}))
+
+
+LOST_RACE = "the case was changed by someone else at the same moment; reload and try again"
+
+
+def claim_case(session: Session, case_id: int, version: int, values: dict[str, Any]) -> None:
+    """``UPDATE case … WHERE version = <loaded>``; a Conflict (and a rollback) when someone got there first."""
+    result = session.connection().execute(_case_update(frozenset(values)),
+                                          {**values, "w_id": case_id, "w_version": version})
+    if result.rowcount != 1:
+        session.rollback()
+        raise Conflict(LOST_RACE)
+
+
+def commit_or_conflict(session: Session) -> None:
+    try:
+        session.commit()
+    except IntegrityError as exc:  # a unique key (event seq, task id) taken by a concurrent command
+        session.rollback()
+        raise Conflict(LOST_RACE) from exc
+
+
+def _sync_tasks(conn: Connection, case: Case, ready: list[runner.ReadyTask], process: CompiledProcess,
+                now: datetime, completed: tuple[str, str] | None, settings: Settings,
+                refresh: bool = False) -> None:
+    ready_by_id = {t.id: t for t in ready}
+    known = set(conn.execute(_READY_IDS, {"case_id": case.id}).scalars())
+    gone = known - ready_by_id.keys()
+    if completed is not None and completed[0] in gone:
+        conn.execute(_COMPLETE_TASK, {"task_id": completed[0], "by": completed[1], "at": now})
+        gone.discard(completed[0])
+    if gone:
+        # Ready tasks that vanished without being completed were withdrawn by the diagram
+        # (an interrupting boundary event, a terminate end, a cancelled case).
+        conn.execute(update(_TASKS).where(_TASKS.c.id.in_(gone)).values(state="cancelled", completed_at=now))
+    new_rows = []
+    holidays: frozenset[date] | None = None  # the center's own, read once and only for a new task with an SLA
+    for task_id, ready_task in ready_by_id.items():
+        if task_id in known:
+            kept = process.user_tasks.get(ready_task.name)
+            if refresh and kept is not None:
+                conn.execute(update(_TASKS).where(_TASKS.c.id == task_id)
+                             .values(title=kept.title, lane=kept.lane, form=kept.form))
+            continue
+        info = process.user_tasks.get(ready_task.name)
+        sla = info.sla_days if info else None
+        if sla and holidays is None:
+            holidays = centers.holidays_of(conn, case.center_id)
+        new_rows.append({
+            "id": task_id, "case_id": case.id, "tracking_number": case.tracking_number,
+            "service_code": case.service_code, "name": ready_task.name,
+            "title": info.title if info else ready_task.name, "lane": info.lane if info else "",
+            "form": info.form if info else None, "state": "ready", "claimed_by": None, "created_at": now,
+            "due_at": due(now, sla, settings, holidays or frozenset()), "completed_by": None, "completed_at": None,
+            "center_id": case.center_id})
+    if new_rows:
+        conn.execute(_INSERT_TASK, new_rows)

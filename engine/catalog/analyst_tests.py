@@ -1,0 +1,155 @@
+"""The tests an analyst writes beside a diagram (``paths.json``), run in memory on the compiled process.
+
+``paths.json`` is a list of cases, each one path through the diagram::
+
+    [{"name": "approved",
+      "start_data": {"citizen": {...}},
+      "steps": [{"task": "register_request", "lane": "front_desk", "data": {...}}, ...],
+      "end_event": "permit_issued",
+      "expected_data": {"fee": 3000.0}}]
+
+A case starts a workflow with ``start_data``; each step needs its task to be waiting (ready), in the lane
+named, and its data to pass the task's form; the task is then completed with the data. After the last step
+the case must have ended at ``end_event`` with ``expected_data`` (a subset of the case's data). Nothing is
+written anywhere: the workflows are plain objects. Citizens are not checked here (the front desk does that).
+When the service lists papers, every step also gets ``documents_complete: true`` and
+``documents_missing: []``, as on a case whose papers were all scanned (a step's own data may say otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from engine.bpmn import runner
+from engine.bpmn.compiler import PATHS_FILE, CompiledProcess
+from engine.core.errors import Invalid
+from forms.validation import checked
+
+
+@dataclass(frozen=True)
+class Step:
+    task: str
+    lane: str | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PathCase:
+    name: str
+    start_data: dict[str, Any]
+    steps: tuple[Step, ...]
+    end_event: str
+    expected_data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One case's result: ``message`` says what failed (None when it passed)."""
+
+    name: str
+    message: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.message is None
+
+
+def _refused(message: str, element_id: str | None = None) -> Invalid:
+    return Invalid("the service's tests cannot be read",
+                   [{"file": PATHS_FILE, "element_id": element_id, "message": message}])
+
+
+def parse_cases(content: bytes) -> list[PathCase]:
+    """The cases of a ``paths.json``; Invalid (naming the file and the case) when it is malformed."""
+    try:
+        raw = json.loads(content)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # nested too deep: RecursionError
+        raise _refused(f"not valid JSON: {exc}") from exc
+    if not isinstance(raw, list):
+        raise _refused("paths.json must be a list of test cases")
+    cases: list[PathCase] = []
+    for number, item in enumerate(raw, 1):
+        name = item.get("name") if isinstance(item, dict) else None
+        label = str(name) if isinstance(name, str) and name else f"case {number}"
+        if not isinstance(item, dict) or not isinstance(name, str) or not name:
+            raise _refused("each test case needs a \"name\"", label)
+        steps = item.get("steps", [])
+        start, expected, end = item.get("start_data", {}), item.get("expected_data", {}), item.get("end_event")
+        if not isinstance(start, dict) or not isinstance(expected, dict) or not isinstance(steps, list):
+            raise _refused("start_data and expected_data must be objects, steps a list", label)
+        if not isinstance(end, str) or not end:
+            raise _refused("give the end event the case must reach (\"end_event\")", label)
+        parsed = []
+        for step in steps:
+            if not isinstance(step, dict) or not isinstance(step.get("task"), str) \
+                    or not isinstance(step.get("data", {}), dict):
+                raise _refused("each step needs a \"task\" (its BPMN id) and \"data\" (an object)", label)
+            parsed.append(Step(task=step["task"], lane=step.get("lane"), data=step.get("data", {})))
+        if label in {c.name for c in cases}:
+            raise _refused("two test cases have this name", label)
+        cases.append(PathCase(name=label, start_data=start, steps=tuple(parsed), end_event=end,
+                              expected_data=expected))
+    return cases
+
+
+def run_case(process: CompiledProcess, case: PathCase, limits: runner.Limits) -> Outcome:
+    try:
+        _walk(process, case, limits)
+    except _Failed as exc:
+        return Outcome(case.name, str(exc))
+    except runner.ProcessFailed as exc:
+        where = f" at '{exc.element_id}'" if exc.element_id else ""
+        return Outcome(case.name, f"the process failed{where}: {exc.message}")
+    return Outcome(case.name)
+
+
+def run_all(process: CompiledProcess, content: bytes, limits: runner.Limits) -> list[Outcome]:
+    return [run_case(process, case, limits) for case in parse_cases(content)]
+
+
+def failures_as_problems(outcomes: list[Outcome]) -> list[dict[str, Any]]:
+    """The failed cases as a deploy's refusal lists problems: ``{"file", "element_id", "message"}``."""
+    return [{"file": PATHS_FILE, "element_id": o.name, "message": o.message} for o in outcomes if not o.passed]
+
+
+class _Failed(Exception):
+    pass
+
+
+def _walk(process: CompiledProcess, case: PathCase, limits: runner.Limits) -> None:
+    papers = {"documents_complete": True, "documents_missing": []} if process.service.documents else {}
+    workflow = runner.start(process, dict(case.start_data), limits)
+    for number, step in enumerate(case.steps, 1):
+        where = f"step {number} ({step.task})"
+        found = runner.scan(workflow)
+        ready = [t for t in found.ready if t.name == step.task]
+        if not ready:
+            now = (f"the case had ended at '{found.end_event}'" if found.completed
+                   else "the tasks waiting are: " + (", ".join(sorted(t.name for t in found.ready)) or "none"))
+            raise _Failed(f"{where}: the task is not waiting; {now}")
+        info = process.user_tasks.get(step.task)
+        if step.lane is not None and info is not None and info.lane != step.lane:
+            raise _Failed(f"{where}: the task is in the lane '{info.lane}', not '{step.lane}'")
+        step_data = step.data
+        if info is not None and info.form:
+            step_data, problems = checked(process.validator(info.form), step.data)
+            if problems:
+                said = "; ".join(f"{p['field'] or '(form)'}: {p['msg']}" for p in problems)
+                raise _Failed(f"{where}: the form '{info.form}' refuses the data: {said}")
+        runner.complete(workflow, ready[0].id, {**papers, **step_data}, limits)
+    found = runner.scan(workflow)
+    if not found.completed:
+        waiting = ", ".join(sorted(t.name for t in found.ready)) or "a timer or a message"
+        raise _Failed(f"after the last step the case has not ended: it waits for {waiting}, "
+                      f"not at '{case.end_event}'")
+    if found.end_event != case.end_event:
+        raise _Failed(f"the case ended at '{found.end_event}', not at '{case.end_event}'")
+    data = runner.case_data(workflow, True)
+    wrong = {key: data.get(key, "(missing)") for key, value in case.expected_data.items() if data.get(key) != value}
+    if wrong:
+        said = "; ".join(f"{key} is {json.dumps(got, ensure_ascii=False, default=str)}, expected "
+                         f"{json.dumps(case.expected_data[key], ensure_ascii=False, default=str)}"
+                         for key, got in wrong.items())
+        raise _Failed(f"the case's data differs: {said}")

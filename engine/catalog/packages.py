@@ -1,0 +1,32 @@
+"""Read service packages from a folder tree such as ``processes/``.
+
+A package is a folder holding one or more ``.bpmn`` files, its ``.dmn`` tables, an optional
+``service.toml``, its forms in ``forms/*.json`` and its test cases in ``paths.json`` (run before a deploy
+is accepted: engine/catalog/analyst_tests.py). Other files (notes, drafts) are not deployed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.core.errors import Invalid
+
+
+def find_packages(root: Path) -> list[Path]:
+    """Folders under ``root`` (itself included) that hold a ``.bpmn`` file, in name order."""
+    if not root.is_dir():
+        raise Invalid(f"{root} is not a folder", [{"file": str(root), "element_id": None,
+                                                   "message": "not a folder"}])
+    return sorted({p.parent for p in root.rglob("*.bpmn") if "tests" not in p.parts[len(root.parts):]})
+
+
+def read_package(folder: Path) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    candidates = [*folder.glob("*.bpmn"), *folder.glob("*.dmn"), *folder.glob("service.toml"),
+                  *folder.glob("paths.json"), *(folder / "forms").glob("*.json")]
+    for path in sorted(candidates):
+        if path.name in files:
+            raise Invalid(f"two files named {path.name} in {folder}",
+                          [{"file": path.name, "element_id": None, "message": "file names must be unique"}])
+        files[path.name] = path.read_bytes()
+    return files

@@ -1,0 +1,116 @@
+"""``service.toml``: what a service is called, who runs it, its SLA, papers and fee rule."""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from engine.core.errors import Invalid
+from engine.messages.config import MessageSettings
+
+# The settings a service may copy into its cases' data (``case_settings`` in service.toml): never a secret.
+CASE_SETTINGS = ("complaint_reopen_days",)
+
+
+class Names(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ar: str = Field(min_length=1, max_length=200)
+    en: str = Field(min_length=1, max_length=200)
+
+
+class Document(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    required: bool = True
+    ar: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class Fee(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    currency: str = Field(default="EGP", pattern=r"^[A-Z]{3}$")
+    amount: float | None = Field(default=None, ge=0)
+    decision: str | None = None
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> Fee:
+        if self.amount is not None and self.decision is not None:
+            raise ValueError("a fee is either a fixed amount or a DMN decision, not both")
+        return self
+
+
+class TaskSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sla_days: float | None = Field(default=None, gt=0)
+
+
+class EscalationLevel(BaseModel):
+    """Escalation goes up to this level when a task is this many working days past its due time."""
+
+    model_config = ConfigDict(extra="forbid")
+    after_days: float = Field(ge=0)
+    role: str = Field(pattern=r"^[^\s,][^,]{0,99}$")
+
+
+class Escalation(BaseModel):
+    """``[escalation]`` (docs/analyst-guide.md): when a task reminds its lane, and who it goes up to.
+
+    Level 1 is "overdue" (the supervisors' queue); ``levels`` are levels 2, 3, ... in order."""
+
+    model_config = ConfigDict(extra="forbid")
+    remind_hours: float | None = Field(default=None, ge=0)
+    levels: list[EscalationLevel] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Escalation:
+        afters = [level.after_days for level in self.levels]
+        if afters != sorted(afters):
+            raise ValueError("escalation levels go in order of after_days")
+        return self
+
+
+class ServiceInfo(BaseModel):
+    """The parsed ``service.toml``; every field but ``code`` has a default so a bare BPMN deploys too."""
+
+    model_config = ConfigDict(extra="forbid")
+    # BPMN ids are XML names (tools often start them with "_"); a code is used in URLs and file names.
+    code: str = Field(pattern=r"^[A-Za-z_][\w.-]{0,99}$")
+    process_id: str | None = None
+    name: Names | None = None
+    agency: Names | None = None
+    sla_days: float | None = Field(default=None, gt=0)
+    fee: Fee | None = None
+    documents: list[Document] = Field(default_factory=list)
+    tasks: dict[str, TaskSettings] = Field(default_factory=dict)
+    messages: MessageSettings = Field(default_factory=MessageSettings)  # docs/analyst-guide.md
+    # Settings copied into each new case's data at open, under "settings" (only those of CASE_SETTINGS): the
+    # diagram reads them (a timer's duration), and the case keeps the values it started with.
+    case_settings: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _known_case_settings(self) -> ServiceInfo:
+        unknown = sorted(set(self.case_settings) - set(CASE_SETTINGS))
+        if unknown:
+            raise ValueError(f"case_settings: {unknown} cannot be given to cases; known: {list(CASE_SETTINGS)}")
+        return self
+    escalation: Escalation = Field(default_factory=Escalation)  # docs/analyst-guide.md
+
+
+def parse_service_toml(text: str, filename: str = "service.toml") -> ServiceInfo:
+    """Parse and check a ``service.toml``; problems come back as one ``Invalid`` listing each of them."""
+    try:
+        raw: dict[str, Any] = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:  # nested too deep: RecursionError
+        raise Invalid("service.toml is not valid TOML",
+                      [{"file": filename, "element_id": None, "message": f"not valid TOML: {exc}"}]) from exc
+    try:
+        return ServiceInfo.model_validate(raw)
+    except ValidationError as exc:
+        details = [
+            {"file": filename, "element_id": ".".join(str(p) for p in err["loc"]) or None,
+             "message": err["msg"]}
+            for err in exc.errors()
+        ]
+        raise Invalid("service.toml has problems", details) from exc

@@ -1,0 +1,310 @@
+"""Every knob of Shubbak, in one typed class.
+
+Read from the environment with the prefix ``SHUBBAK_`` (``SHUBBAK_DATABASE_URL``...). Nothing else in the
+code base reads ``os.environ``: a setting that is not here does not exist.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHUBBAK_", env_file=None, extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    var_dir: Path = Path("var")
+    database_url: str = "sqlite:///var/shubbak.db"
+    storage_url: str = "file://var/documents"
+    broker_url: str | None = None
+
+    # Signs tokens, page cookies and rating links. Unset in development: a random one is made once under
+    # var_dir (engine/core/secret.py); required in production.
+    secret_key: str | None = None
+    # Argon2id cost; the defaults are argon2-cffi's recommended ones (RFC 9106 low-memory profile).
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_kib: int = Field(default=65536, ge=64)
+    token_minutes: int = Field(default=12 * 60, ge=1)
+
+    # Limits: named here, never written into code.
+    max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_deploy_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_xml_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_files_per_deploy: int = Field(default=50, ge=1)
+    max_page_size: int = Field(default=200, ge=1)
+    # A diagram that runs longer than this between two waits is stopped and the command refused.
+    max_engine_steps: int = Field(default=10_000, ge=10)
+    max_engine_seconds: float = Field(default=5.0, gt=0)
+
+    # Citizens' identity rules.
+    national_id_pattern: str = r"^[0-9]{10,14}$"
+    national_id_check_egypt_birth_date: bool = True
+    phone_pattern: str = r"^\+[1-9][0-9]{7,14}$"
+
+    # Tracking numbers: random digits plus one check digit.
+    tracking_digits: int = Field(default=10, ge=6, le=18)
+
+    # Public tracking: failed guesses allowed per tracking number and window before refusing.
+    public_track_max_failures: int = Field(default=10, ge=1)
+    public_track_window_seconds: int = Field(default=900, ge=1)
+    # Ratings (docs/citizen-guide.md): the longest reason a citizen may write with a face. Wrong rating links
+    # count against the same limit per tracking number as wrong phone digits on the tracking page.
+    rating_reason_max_chars: int = Field(default=500, ge=1, le=5000)
+    # Complaints resolved can be reopened by the citizen for this many days (copied into each new complaint's
+    # data at open, so a case keeps the window it started with and replay reads the same).
+    complaint_reopen_days: int = Field(default=14, ge=1, le=365)
+    reopen_reason_max_chars: int = Field(default=1000, ge=1, le=5000)
+    # Sign-in: a username's or an address's wrong passwords are forgotten this long after the last one (the
+    # growing delays are set in the accounts block below).
+    login_window_seconds: int = Field(default=900, ge=1)
+
+    # Where the in-process tick advances due timers (embedded default); 0 turns it off.
+    timer_tick_seconds: float = Field(default=30.0, ge=0)
+
+    # Messages to citizens (docs/messages.md). Each channel's gateway by name (engine/messages/gateways.py)
+    # and its options, checked against that gateway's own schema (JSON in the environment). No e-mail
+    # gateway: no e-mails.
+    sms_gateway: str = "log"
+    sms_gateway_options: dict[str, Any] = Field(default_factory=dict)
+    email_gateway: str | None = None
+    email_gateway_options: dict[str, Any] = Field(default_factory=dict)
+    # A failed send is tried again after base * 2**(attempt-1) seconds, at most cap; failed for good after
+    # max attempts (staff see it on the case).
+    message_retry_base_seconds: float = Field(default=5.0, gt=0)
+    message_retry_cap_seconds: float = Field(default=900.0, gt=0)
+    message_max_attempts: int = Field(default=8, ge=1)
+    # A sender holds a claimed message this long; a sender that died meanwhile leaves it to the next one,
+    # which sends it again under the same idempotency key.
+    message_lease_seconds: float = Field(default=60.0, gt=0)
+    # How often pending messages are looked for: by Celery beat, or (embedded default, no broker) by a loop in
+    # the API process; 0 turns the embedded loop off.
+    message_poll_seconds: float = Field(default=2.0, ge=0)
+    message_batch: int = Field(default=100, ge=1)
+    # Lanes whose tasks are not "a department received your papers" (besides the front desk's role); "citizen"
+    # is the citizen's own step (a resolved complaint's time to reopen, engine/cases/complaints.py).
+    message_silent_lanes: list[str] = Field(default_factory=lambda: ["supervisor", "citizen"])
+
+    # SLAs count working days (engine/core/calendars.py, docs/leadership.md). The country picks the weekend and the
+    # time zone the days are counted in (EG, SA: Friday+Saturday; AE: Saturday+Sunday); the weekend days
+    # (mon..sun) and the zone may be given instead. Public holidays: ISO dates here and/or in a file, one a line.
+    sla_country: str = "EG"
+    sla_weekend_days: list[str] | None = None
+    sla_timezone: str | None = None
+    sla_holidays: list[date] = Field(default_factory=list)
+    sla_holidays_file: Path | None = None
+    # Escalation (engine/cases/escalation.py): a ready task reminds its lane once this many hours before it is due.
+    escalation_remind_hours: float = Field(default=24.0, ge=0)
+    escalation_batch: int = Field(default=500, ge=1)
+
+    # Role that acts on user tasks drawn outside any lane.
+    default_lane: str = "front_desk"
+
+    # Warm cache of restored workflows, checked against the case's version on every use.
+    workflow_cache_size: int = Field(default=2048, ge=0)
+
+    # Leadership's figures (engine/reports/): the longest date range one report covers, and the range
+    # shown when none is asked for (the last N days up to today).
+    report_max_days: int = Field(default=366, ge=1)
+    report_default_days: int = Field(default=30, ge=1)
+
+    # The pages: the center's clock for dates, and the address printed in receipts' QR codes (the
+    # request's own address when not set, which is wrong behind a proxy that rewrites the host).
+    display_timezone: str = "Africa/Cairo"
+    public_url: str | None = None
+
+    # Documents: scanned papers of every case (see docs/deployment.md). ``storage_url`` is
+    # ``file://FOLDER`` (embedded default) or ``minio://KEY:SECRET@HOST:PORT/BUCKET[?secure=true&region=R]``;
+    # the keys may instead come from the two settings below, which keeps them out of the URL.
+    storage_access_key: str | None = None
+    storage_secret_key: str | None = None
+    # A private certificate authority for MinIO behind TLS (PEM file); the system's CAs otherwise.
+    storage_ca_file: Path | None = None
+    max_document_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    # Room for the multipart framing around the file (boundaries, part headers, the kind field).
+    max_document_form_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Allowed types, decided by each file's first bytes (known: see engine/core/files.py KNOWN_TYPES).
+    document_types: list[str] = Field(default_factory=lambda: ["application/pdf", "image/jpeg", "image/png",
+                                                               "image/tiff"], min_length=1)
+    # Bytes read or written at a time while streaming a document to or from storage.
+    document_chunk_bytes: int = Field(default=1024 * 1024, ge=4096)
+    # MinIO multipart part size (S3's minimum is 5 MiB): the server holds about three parts of one upload in
+    # memory while it streams.
+    document_part_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
+    # An upload whose request is at most this long goes to MinIO in one PUT (held in memory once, twice
+    # while it is assembled); larger ones go in parts.
+    document_single_put_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
+    max_filename_chars: int = Field(default=150, ge=16, le=255)
+    # The role that works the front desk: it holds paper originals kept at the front desk.
+    front_desk_role: str = "front_desk"
+
+    # Auditors (docs/auditor-guide.md). The installation's Ed25519 signing key: the 32-byte private seed in
+    # base64. It signs the ledger's seals and case-file exports; its public half is published
+    # (`shubbak audit public-key`). Required in production; in development a key is generated once under var_dir.
+    signing_key: str | None = None
+    # Public keys (hex) of retired signing keys whose old seals and exports are still trusted.
+    trusted_public_keys: list[str] = Field(default_factory=list)
+    # Seal the ledger (a Merkle root over every case's chain head) this often, from the periodic tick.
+    seal_interval_hours: float = Field(default=24.0, gt=0)
+    # Where each seal is also written, outside the database, so that rolling the database back is noticed;
+    # copy it somewhere the database's administrators cannot write. ``var_dir/ledger-anchor.jsonl`` when unset.
+    ledger_anchor_file: Path | None = None
+
+    # The hall's queue (docs/front-desk.md). A counter calls the waiting ticket with the highest effective
+    # wait: seconds waited (since issue, kept across a transfer) times its priority class's weight; ties go to
+    # the earlier ticket.
+    queue_priority_weights: dict[str, float] = Field(default_factory=lambda: {
+        "elderly": 3.0, "disabled": 3.0, "pregnant": 2.0, "normal": 1.0})
+    # Estimated wait: the median of the last N called->done service times of a category within the window
+    # (the default service time when there are none), times the tickets ahead, divided by its open counters.
+    queue_estimate_samples: int = Field(default=20, ge=1)
+    queue_estimate_window_hours: float = Field(default=8.0, gt=0)
+    queue_default_service_seconds: int = Field(default=300, ge=1)
+    # The kiosk issues tickets without sign-in: at most this many per address and window (429 beyond).
+    queue_issue_max_per_ip: int = Field(default=20, ge=1)
+    queue_issue_window_seconds: int = Field(default=60, ge=1)
+    # The board's server-sent events: how often a stream looks for new calls, how often it sends a keep-alive,
+    # and how long one stream lasts before the browser reconnects (from the last call it saw).
+    queue_board_poll_ms: int = Field(default=500, ge=50)
+    queue_board_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    queue_board_stream_seconds: float = Field(default=300.0, gt=0)
+    queue_board_calls: int = Field(default=8, ge=1)
+    # A stopping server (``shubbak serve``) waits this long for the requests in flight, then ends them: an open
+    # board's stream would otherwise hold every restart for SHUBBAK_QUEUE_BOARD_STREAM_SECONDS.
+    shutdown_grace_seconds: int = Field(default=10, ge=1)
+
+    processes_dir: Path = Path("processes")
+    demo_data: bool = False
+
+    # Scripts bounded inside a step (docs/security.md, "Scripts"). Every BPMN script, and every condition or DMN
+    # cell that is not a plain comparison, runs in a sandbox process with at most this much wall-clock time and
+    # memory; over either, the step is refused (409) and the incident is recorded on the case.
+    script_seconds: float = Field(default=2.0, gt=0, le=60)
+    script_memory_mib: int = Field(default=256, ge=32, le=8192)
+    # Sandboxes (child processes) one server process runs at the same moment; a script waits for a free one at
+    # most script_seconds.
+    script_sandboxes: int = Field(default=8, ge=1, le=256)
+    # Every field has an owner (forms/ownership.py): the citizen's contact details change only by an audited
+    # correction (engine/cases/citizen_correction.py), whose reason is kept in the audit trail.
+    correction_reason_max_chars: int = Field(default=1000, ge=1, le=5000)
+    # Access policy (engine/people/policy.py, docs/security.md): the display board's event streams one client address
+    # may hold open at once in one API process; one more is refused (429), so nobody can hold the server's
+    # connections with a loop of streams.
+    queue_board_streams_per_client: int = Field(default=4, ge=1)
+    # Accounts, sessions, throttles and logs (docs/security.md).
+    # New passwords: at least this many characters, this many different ones, never containing the username;
+    # at most max_chars (a password is hashed whole: a megabyte would cost the server, not the guesser).
+    password_min_chars: int = Field(default=10, ge=8, le=128)
+    password_min_distinct_chars: int = Field(default=5, ge=1, le=64)
+    password_max_chars: int = Field(default=256, ge=64, le=4096)
+    # Sign-in is slowed, never locked: after login_free_failures wrong passwords for one username (or from one
+    # address), each further one makes the next try wait base * 2**(n-1) seconds, at most the cap. The cap per
+    # username stays short so the real user gets in after a short wait; an address is held much longer.
+    # A key forgets its failures login_window_seconds after the last one (set above).
+    login_free_failures: int = Field(default=5, ge=1)
+    login_base_delay_seconds: float = Field(default=2.0, gt=0)
+    login_user_max_delay_seconds: float = Field(default=60.0, gt=0)
+    login_address_free_failures: int = Field(default=20, ge=1)
+    login_address_max_delay_seconds: float = Field(default=900.0, gt=0)
+    # Public tracking (and rating links, reopening): wrong guesses allowed per client address and window, on top
+    # of public_track_max_failures per tracking number.
+    public_track_max_failures_per_address: int = Field(default=30, ge=1)
+    # Addresses (or networks, CIDR) of the load balancers and proxies in front of the API. Only a request coming
+    # from one of them may name the client in X-Forwarded-For, and only hops added by them are believed.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # One clean-up of expired throttle counters every this many writes, on average (0: only `shubbak tick`).
+    throttle_cleanup_every: int = Field(default=100, ge=0)
+
+    @model_validator(mode="after")
+    def _queue_weights(self) -> Settings:
+        # Every priority class the kiosk offers needs a positive weight, and no class may be invented here.
+        from engine.queue.ordering import PRIORITIES
+
+        weights = self.queue_priority_weights
+        if set(weights) != set(PRIORITIES) or any(w <= 0 for w in weights.values()):
+            raise ValueError(f"SHUBBAK_QUEUE_PRIORITY_WEIGHTS: one positive weight for each of {list(PRIORITIES)}")
+        return self
+
+    @model_validator(mode="after")
+    def _known_document_types(self) -> Settings:
+        from engine.core.files import KNOWN_TYPES
+
+        unknown = sorted(set(self.document_types) - KNOWN_TYPES.keys())
+        if unknown:
+            raise ValueError(f"SHUBBAK_DOCUMENT_TYPES: unknown types {unknown}; known: {sorted(KNOWN_TYPES)}")
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        # A forgotten secret in production means anybody can mint tokens: refuse to start.
+        if self.environment == "production" and (self.secret_key is None or len(self.secret_key) < 32):
+            raise ValueError("SHUBBAK_SECRET_KEY must be set to a random string of 32+ characters in production")
+        return self
+
+    @model_validator(mode="after")
+    def _signing_key_in_production(self) -> Settings:
+        # Seals and exports signed with a key anyone could know prove nothing: refuse to start without one.
+        if self.signing_key is not None and not _is_signing_seed(self.signing_key):
+            raise ValueError("SHUBBAK_SIGNING_KEY must be 32 random bytes in base64 (`shubbak audit new-key`)")
+        if self.environment == "production" and self.signing_key is None:
+            raise ValueError("SHUBBAK_SIGNING_KEY must be set in production (`shubbak audit new-key` makes one)")
+        return self
+
+    @model_validator(mode="after")
+    def _public_url_in_production(self) -> Settings:
+        # Messages carry links (the rating page): a relative link in an SMS leads nowhere. Refuse to start.
+        if self.public_url is not None and not self.public_url.startswith(("https://", "http://")):
+            raise ValueError("SHUBBAK_PUBLIC_URL must be an absolute address (https://...)")
+        if self.environment == "production" and not self.public_url:
+            raise ValueError("SHUBBAK_PUBLIC_URL must be set in production: links sent to citizens start with it")
+        return self
+
+    @model_validator(mode="after")
+    def _trusted_proxies_are_networks(self) -> Settings:
+        import ipaddress
+
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"SHUBBAK_TRUSTED_PROXIES: {entry!r} is not an address or a network (CIDR)"
+                                 ) from None
+        return self
+
+    @property
+    def public_base_url(self) -> str:
+        """The site's address without a trailing slash, to prefix links sent to citizens (rating links);
+        empty when ``public_url`` is not set, which leaves such links relative."""
+        return (self.public_url or "").rstrip("/")
+
+    @property
+    def signing_secret(self) -> str:
+        """The secret that signs tokens and cookies: the setting, or (development, test) the one kept under
+        var_dir, made on first use (engine/core/secret.py)."""
+        if self.secret_key is not None:
+            return self.secret_key
+        from engine.core.secret import development_secret
+
+        return development_secret(self.var_dir)
+
+    @property
+    def anchor_file(self) -> Path:
+        return self.ledger_anchor_file or self.var_dir / "ledger-anchor.jsonl"
+
+
+def _is_signing_seed(text: str) -> bool:
+    try:
+        return len(base64.b64decode(text.strip(), validate=True)) == 32
+    except ValueError:
+        return False
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

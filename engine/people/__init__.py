@@ -1,0 +1,1 @@
+"""Users, centers, identity numbers, accounts and the access policy."""

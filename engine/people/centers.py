@@ -1,0 +1,151 @@
+"""Service centers: the tree of governorates, cities and districts, and their holidays.
+
+Centers form a tree: a governorate holds cities, a city holds districts. Cases take the center of the clerk who
+opens them; tasks the center of their case. Who sees which center is the access policy's (engine/people/policy.py).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select as core_select
+from sqlalchemy.engine import Connection
+from sqlmodel import Session, col, select
+
+from engine.core.errors import Conflict, Invalid, NotFound
+from storage.models.centers import CENTER_LEVELS, Center
+from storage.models.people import User
+
+_PARENT_LEVEL = {"governorate": None, "city": "governorate", "district": "city"}
+
+
+def tree(session: Session) -> dict[int | None, list[int]]:
+    """Children of each center id (None: the top-level centers)."""
+    children: dict[int | None, list[int]] = {}
+    for cid, parent in session.exec(select(Center.id, Center.parent_id)).all():
+        assert cid is not None
+        children.setdefault(parent, []).append(cid)
+    return children
+
+
+def below(session: Session, center_id: int) -> set[int]:
+    """The center and every center under it."""
+    children = tree(session)
+    found, todo = set(), [center_id]
+    while todo:
+        cid = todo.pop()
+        if cid in found:
+            continue
+        found.add(cid)
+        todo.extend(children.get(cid, []))
+    return found
+
+
+_CENTERS = Center.__table__  # type: ignore[attr-defined]
+_HOLIDAYS = core_select(_CENTERS.c.id, _CENTERS.c.parent_id, _CENTERS.c.holidays)
+
+
+def holiday_map(conn: Connection) -> dict[int, frozenset[date]]:
+    """Each center's holidays: its own and those of every center above it (one query for all centers)."""
+    rows = {row.id: row for row in conn.execute(_HOLIDAYS)}
+    found: dict[int, frozenset[date]] = {}
+    for center_id in rows:
+        days: set[date] = set()
+        cid: int | None = center_id
+        seen: set[int] = set()
+        while cid is not None and cid in rows and cid not in seen:
+            seen.add(cid)
+            days.update(date.fromisoformat(d) for d in rows[cid].holidays or [])
+            cid = rows[cid].parent_id
+        found[center_id] = frozenset(days)
+    return found
+
+
+def holidays_of(conn: Connection, center_id: int | None) -> frozenset[date]:
+    """The holidays a case or task of ``center_id`` keeps besides the installation's (none without a center)."""
+    if center_id is None:
+        return frozenset()
+    return holiday_map(conn).get(center_id, frozenset())
+
+
+def _dates(holidays: list[date] | list[str] | None) -> list[str]:
+    problems, days = [], set()
+    for value in holidays or []:
+        try:
+            days.add(value if isinstance(value, date) else date.fromisoformat(value))
+        except ValueError:
+            problems.append({"field": "holidays", "msg": f"'{value}' is not a date (YYYY-MM-DD)"})
+    if problems:
+        raise Invalid("the center's holidays are not valid", problems)
+    return [d.isoformat() for d in sorted(days)]
+
+
+def create_center(*, session: Session, code: str, name_ar: str, name_en: str, level: str,
+                  parent_code: str | None = None, holidays: list[date] | list[str] | None = None) -> Center:
+    """Add a center under ``parent_code`` (a governorate has none; a city sits in a governorate, a district
+    in a city)."""
+    problems = []
+    code = code.strip()
+    if not code:
+        problems.append({"field": "code", "msg": "required"})
+    if level not in CENTER_LEVELS:
+        problems.append({"field": "level", "msg": f"one of: {', '.join(CENTER_LEVELS)}"})
+    if not name_ar.strip() or not name_en.strip():
+        problems.append({"field": "name", "msg": "an Arabic and an English name are required"})
+    if problems:
+        raise Invalid("the center's details are not valid", problems)
+    parent = None
+    if parent_code is not None:
+        parent = session.exec(select(Center).where(col(Center.code) == parent_code)).first()
+        if parent is None:
+            raise NotFound(f"center '{parent_code}' does not exist")
+    if (parent.level if parent else None) != _PARENT_LEVEL[level]:
+        raise Invalid("a center sits under the level above it",
+                      [{"field": "parent_code", "msg": f"a {level} sits under "
+                        f"{_PARENT_LEVEL[level] or 'no center'}"}])
+    if session.exec(select(Center.id).where(col(Center.code) == code)).first() is not None:
+        raise Conflict(f"center '{code}' exists")
+    center = Center(code=code, name_ar=name_ar.strip(), name_en=name_en.strip(), level=level,
+                    parent_id=parent.id if parent else None, holidays=_dates(holidays))
+    session.add(center)
+    session.commit()
+    session.refresh(center)
+    return center
+
+
+def by_code(session: Session, code: str) -> Center:
+    center = session.exec(select(Center).where(col(Center.code) == code)).first()
+    if center is None:
+        raise NotFound(f"center '{code}' does not exist")
+    return center
+
+
+def list_centers(session: Session) -> list[Center]:
+    return list(session.exec(select(Center).order_by(col(Center.id))).all())
+
+
+def set_user_center(*, session: Session, username: str, center_code: str | None,
+                    installation_wide: bool = False) -> User:
+    """Move a user to a center, or (``installation_wide``, on purpose) to none: every center. Their next
+    request sees the change."""
+    if (center_code is None) != installation_wide:
+        raise Invalid("give the center the user works at, or make them installation-wide staff on purpose",
+                      [{"field": "center", "msg": "a center's code, or installation_wide: true (not both)"}])
+    user = session.exec(select(User).where(col(User.username) == username)).first()
+    if user is None:
+        raise NotFound(f"user '{username}' does not exist")
+    user.center_id = by_code(session, center_code).id if center_code is not None else None
+    session.add(user)
+    session.commit()
+    session.refresh(user)
+    return user
+
+
+def set_holidays(*, session: Session, code: str, holidays: list[date] | list[str]) -> Center:
+    """Replace a center's own holidays. Due times computed from now on count them; stored ones stay."""
+    center = by_code(session, code)
+    center.holidays = _dates(holidays)
+    session.add(center)
+    session.commit()
+    session.refresh(center)
+    return center

@@ -1,0 +1,77 @@
+"""Checks on who the citizen is: national ID, phone, name. The rules are settings, not code."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from engine.core.errors import Invalid
+from engine.core.settings import Settings
+from forms.digits import ascii_digits
+
+# Governorate codes of Egypt's 14-digit national numbers (digits 8-9): 01-04, 11-19, 21-35, 88 (abroad).
+_EG_GOVERNORATES = {1, 2, 3, 4, *range(11, 20), *range(21, 36), 88}
+
+
+class Citizen(BaseModel):
+    national_id: str = Field(max_length=32)
+    full_name: str = Field(max_length=200)
+    phone: str = Field(max_length=32)
+    # Optional: the language of the citizen's messages (Arabic when not given) and an address for e-mails.
+    # Left out of the case's data when not given (``model_dump(exclude_none=True)``).
+    language: Literal["ar", "en"] | None = None
+    email: str | None = Field(default=None, max_length=254)
+
+
+def _egypt_birth_date_ok(nid: str) -> bool:
+    """Egypt's 14-digit number: C YYMMDD GG NNNN D, C=2 for 1900s, 3 for 2000s births; GG the governorate."""
+    century = {"2": 1900, "3": 2000}.get(nid[0])
+    if century is None:
+        return False
+    try:
+        born = date(century + int(nid[1:3]), int(nid[3:5]), int(nid[5:7]))
+    except ValueError:
+        return False
+    return born <= date.today() and int(nid[7:9]) in _EG_GOVERNORATES
+
+
+def normalise_national_id(text: str) -> str:
+    """A national ID as stored and searched: Arabic-Indic digits as ASCII, no surrounding spaces."""
+    return ascii_digits(text.strip())
+
+
+def check_citizen(raw: dict[str, Any], settings: Settings) -> Citizen:
+    """Normalise and check; every problem is listed, each with its field, in Arabic and English."""
+    problems: list[dict[str, Any]] = []
+    nid = normalise_national_id(str(raw.get("national_id", "")))
+    name = " ".join(str(raw.get("full_name", "")).split())
+    phone = re.sub(r"[\s-]", "", ascii_digits(str(raw.get("phone", ""))))
+    if not re.fullmatch(settings.national_id_pattern, nid, re.ASCII):
+        problems.append(_p("national_id", "the national ID must be 10 to 14 digits",
+                           "الرقم القومي يجب أن يتكون من 10 إلى 14 رقمًا"))
+    elif settings.national_id_check_egypt_birth_date and len(nid) == 14 and not _egypt_birth_date_ok(nid):
+        problems.append(_p("national_id", "this 14-digit national ID does not hold a valid birth date and "
+                           "governorate", "الرقم القومي لا يحتوي على تاريخ ميلاد ومحافظة صحيحين"))
+    if not name or len(name) > 200:
+        problems.append(_p("full_name", "the citizen's full name is required (at most 200 characters)",
+                           "اسم المواطن بالكامل مطلوب"))
+    if not re.fullmatch(settings.phone_pattern, phone, re.ASCII):
+        problems.append(_p("phone", "the phone number must be in international form, e.g. +201001234567",
+                           "رقم الهاتف يجب أن يكون بالصيغة الدولية مثل ‎+201001234567"))
+    language = raw.get("language") or None
+    if language not in (None, "ar", "en"):
+        problems.append(_p("language", "the language of messages must be ar or en", "لغة الرسائل: ar أو en"))
+    email = str(raw.get("email") or "").strip() or None
+    if email is not None and not re.fullmatch(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+", email):
+        problems.append(_p("email", "the e-mail address is not valid", "البريد الإلكتروني غير صحيح"))
+    if problems:
+        raise Invalid("the citizen's details are not valid", problems)
+    return Citizen(national_id=nid, full_name=name, phone=phone, language=language, email=email)
+
+
+def _p(field: str, en: str, ar: str) -> dict[str, Any]:
+    return {"loc": ["body", "citizen", field], "field": f"citizen.{field}", "msg": en, "msg_ar": ar,
+            "type": "value_error"}

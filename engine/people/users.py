@@ -1,0 +1,231 @@
+"""Users, roles, passwords and bearer tokens.
+
+Built-in roles: ``admin`` (users and processes), ``analyst`` (processes), ``supervisor`` (reads the cases of
+their centers, cancels), ``auditor`` (reads the cases of their centers and their events, changes nothing).
+Every other role is a lane name: holding it lets a user act on the user tasks drawn in that lane. What each
+may do is the access policy's (engine/people/policy.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from engine.core import throttle
+from engine.core.errors import Conflict, Invalid, NotFound, Unauthorized
+from engine.core.settings import Settings
+from engine.core.throttle import Rule, Throttled
+from engine.people import user_events
+from storage.models.people import User
+
+BUILTIN_ROLES = frozenset({"admin", "analyst", "supervisor", "auditor"})
+_ROLE = re.compile(r"^[^\s,][^,]{0,99}$")
+_USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
+
+
+
+@lru_cache(maxsize=4)
+def _hasher(time_cost: int, memory_kib: int) -> tuple[PasswordHasher, str]:
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+    # Verifying against a dummy hash keeps a login for an unknown user as slow as a wrong password.
+    return hasher, hasher.hash("not-a-password")
+
+
+def hasher_for(settings: Settings) -> tuple[PasswordHasher, str]:
+    return _hasher(settings.password_time_cost, settings.password_memory_kib)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: enough to decide permissions without another query."""
+
+    username: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    full_name: str = ""
+    # The service center the user works at (engine/people/centers.py); None = installation-wide staff (every center).
+    center_id: int | None = None
+
+    def has(self, *roles: str) -> bool:
+        return any(r in self.roles for r in roles)
+
+
+SYSTEM = Actor("system", frozenset({"system"}), "Shubbak")
+
+
+def password_problems(password: str, *, username: str, settings: Settings,
+                      field_name: str = "password") -> list[dict[str, str]]:
+    """What is wrong with ``password`` as a new password (the strength rules of the settings); empty when fine."""
+    problems = []
+    if len(password) < settings.password_min_chars:
+        problems.append(f"at least {settings.password_min_chars} characters")
+    if len(password) > settings.password_max_chars:
+        problems.append(f"at most {settings.password_max_chars} characters")
+    if len(set(password)) < settings.password_min_distinct_chars:
+        problems.append(f"at least {settings.password_min_distinct_chars} different characters")
+    if username and username.casefold() in password.casefold():
+        problems.append("must not contain the username")
+    return [{"field": field_name, "msg": msg} for msg in problems]
+
+
+def hash_password(password: str, settings: Settings) -> str:
+    return hasher_for(settings)[0].hash(password)
+
+
+def create_user(*, session: Session, username: str, password: str, full_name: str, roles: list[str],
+                settings: Settings, center_id: int | None = None, installation_wide: bool = False,
+                actor: Actor = SYSTEM) -> User:
+    """Add a user who works at ``center_id``, or, only when ``installation_wide`` says so on purpose, one who
+    sees every center (engine/people/policy.py): forgetting the center must not open every center's cases."""
+    problems = []
+    if center_id is None and not installation_wide:
+        problems.append({"field": "center", "msg": "give the center the user works at, or create installation-wide "
+                         "staff on purpose (installation_wide)"})
+    if center_id is not None and installation_wide:
+        problems.append({"field": "center", "msg": "a user works at one center or is installation-wide, not both"})
+    if not _USERNAME.match(username):
+        problems.append({"field": "username", "msg": "2 to 64 letters, digits or . _ @ -"})
+    problems += password_problems(password, username=username, settings=settings)
+    if not full_name.strip():
+        problems.append({"field": "full_name", "msg": "required"})
+    bad_roles = [r for r in roles if not _ROLE.match(r)]
+    if bad_roles:
+        problems.append({"field": "roles", "msg": f"not valid role names: {bad_roles}"})
+    if problems:
+        raise Invalid("the user's details are not valid", problems)
+    if session.exec(select(User.id).where(User.username == username)).first() is not None:
+        raise Conflict(f"the username '{username}' is taken")
+    user = User(username=username, full_name=full_name.strip(), password_hash=hash_password(password, settings),
+                roles=sorted(set(roles)), center_id=center_id)
+    session.add(user)
+    try:
+        session.flush()
+        user_events.add(session, user, actor=actor.username, kind="created",
+                        data={"full_name": user.full_name, "roles": user.roles, "center_id": center_id})
+        session.commit()
+    except IntegrityError as exc:  # two admins creating the same username at once
+        session.rollback()
+        raise Conflict(f"the username '{username}' is taken") from exc
+    return user
+
+
+def valid_role(role: str) -> bool:
+    return _ROLE.match(role) is not None
+
+
+class TooManyLogins(Throttled):
+    """Too many wrong passwords for one username, or from one address: wait ``retry_after`` seconds."""
+
+
+def login_rules(settings: Settings) -> tuple[Rule, Rule]:
+    """(per username, per client address): slowed with a growing delay, never locked for good."""
+    window = settings.login_window_seconds
+    return (Rule("login-user", settings.login_free_failures, window, settings.login_base_delay_seconds,
+                 settings.login_user_max_delay_seconds),
+            Rule("login-address", settings.login_address_free_failures, window, settings.login_base_delay_seconds,
+                 settings.login_address_max_delay_seconds))
+
+
+def authenticate(*, session: Session, username: str, password: str, settings: Settings,
+                 client: str | None = None) -> User:
+    """The user whose password this is; Unauthorized otherwise, TooManyLogins while the username or the client
+    address must wait after repeated failures (nothing is checked meanwhile, so waiting costs the guesser)."""
+    by_user, by_address = login_rules(settings)
+    # A name no user can have is never stored nor looked up: it counts against the address only.
+    plausible = _USERNAME.match(username) is not None
+    pairs = ([(by_user, username)] if plausible else []) + ([(by_address, client)] if client else [])
+    if pairs:
+        throttle.check(settings, "too many wrong passwords; wait and try again", *pairs, error=TooManyLogins)
+    hasher, dummy = hasher_for(settings)
+    user = session.exec(select(User).where(User.username == username)).first() if plausible else None
+    if user is None or not user.active or not verify_password(hasher, user.password_hash, password[:_MAX_VERIFIED]):
+        if user is None or not user.active:
+            verify_password(hasher, dummy, password[:_MAX_VERIFIED])
+        throttle.fail(settings, *pairs)
+        raise Unauthorized("wrong username or password")
+    if plausible:
+        throttle.forget(settings, (by_user, username))
+    return user
+
+
+# No password longer than this can be set; a longer one is cut before hashing, so a megabyte costs no more.
+_MAX_VERIFIED = 4096
+
+
+def verify_password(hasher: PasswordHasher, hashed: str, password: str) -> bool:
+    try:
+        return hasher.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def issue_token(user: User, settings: Settings) -> str:
+    """A bearer token carrying the user's session version: raising the version ends it (and every other)."""
+    now = datetime.now(UTC)
+    claims = {"sub": user.username, "sv": user.session_version, "iat": now,
+              "exp": now + timedelta(minutes=settings.token_minutes)}
+    return jwt.encode(claims, settings.signing_secret, algorithm="HS256")
+
+
+def actor_from_token(*, session: Session, token: str, settings: Settings) -> Actor:
+    try:
+        claims = jwt.decode(token, settings.signing_secret, algorithms=["HS256"],
+                            options={"require": ["sub", "exp", "sv"]})
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("the token is not valid or has expired") from exc
+    # One indexed lookup per request, the same one that reads the roles: the version check costs nothing more.
+    row = session.connection().execute(_ACTOR_BY_NAME, {"username": claims["sub"]}).first()
+    if row is None or not row.active:
+        raise Unauthorized("the token's user no longer exists")
+    if row.session_version != claims["sv"]:
+        raise Unauthorized("this sign-in has ended (signed out, password changed or user deactivated); "
+                           "sign in again")
+    return Actor(username=row.username, roles=frozenset(row.roles), full_name=row.full_name,
+                 center_id=row.center_id)
+
+
+_USERS = User.__table__  # type: ignore[attr-defined]
+# Every request runs this: a prepared Core query, no ORM object.
+_ACTOR_BY_NAME = core_select(_USERS.c.username, _USERS.c.roles, _USERS.c.active, _USERS.c.full_name,
+                             _USERS.c.center_id, _USERS.c.session_version).where(
+    _USERS.c.username == bindparam("username"))
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(username=user.username, roles=frozenset(user.roles), full_name=user.full_name,
+                 center_id=user.center_id)
+
+
+LANGUAGES = ("ar", "en")
+CALENDARS = ("gregory", "islamic")
+
+
+def set_preferences(*, session: Session, username: str, language: str | None = None,
+                    calendar: str | None = None) -> User:
+    """Remember the language and calendar a user reads the pages in."""
+    problems = []
+    if language is not None and language not in LANGUAGES:
+        problems.append({"field": "language", "msg": f"one of: {', '.join(LANGUAGES)}"})
+    if calendar is not None and calendar not in CALENDARS:
+        problems.append({"field": "calendar", "msg": f"one of: {', '.join(CALENDARS)}"})
+    if problems:
+        raise Invalid("the preferences are not valid", problems)
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"no user '{username}'")
+    if language is not None:
+        user.language = language
+    if calendar is not None:
+        user.calendar = calendar
+    session.add(user)
+    session.commit()
+    return user

@@ -1,0 +1,21 @@
+"""The database tables, one module per domain; ``base`` holds what they share.
+
+Importing the package registers every table on SQLModel.metadata (Alembic and ``create_all`` need them all).
+Callers import each table from its own module (``from storage.models.cases import Case``); nothing is
+re-exported here.
+"""
+
+from storage.models import (  # noqa: F401  (each module registers its tables)
+    accounts,
+    audit,
+    base,
+    cases,
+    catalog,
+    centers,
+    drafts,
+    messages,
+    people,
+    queue,
+    ratings,
+    reports,
+)

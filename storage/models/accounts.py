@@ -1,0 +1,48 @@
+"""Accounts: the record of every change to a user (engine/people/accounts.py), and the shared counters of failed
+attempts that slow down guessing (engine/core/throttle.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = ["ThrottleCounter", "UserEvent"]
+
+
+class UserEvent(SQLModel, table=True):
+    """One link of a user's own hash chain: created, changed, password set, signed out. Rows are only inserted.
+
+    Each event's hash covers its content and the previous event's hash (engine/people/accounts.py ``event_hash``), as
+    for the cases' chains; a password itself is never written here, only that it was set and by whom."""
+
+    __tablename__ = "user_event"
+    __table_args__ = (UniqueConstraint("user_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id")
+    seq: int
+    at: str = Field(max_length=40)
+    actor: str = Field(max_length=64)
+    kind: str = Field(max_length=40)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class ThrottleCounter(SQLModel, table=True):
+    """Failed attempts of one key (a username, a client address, a tracking number) in one scope.
+
+    ``key`` is SHA-256 of the scope and the key, so a row has the same small size whatever was typed. Every API
+    process reads and writes the same rows, so N processes do not allow N times the guesses. A row is dead
+    once ``expires_at`` (seconds since the epoch) has passed, and is deleted by the next clean-up."""
+
+    __tablename__ = "throttle_counter"
+
+    key: str = Field(max_length=64, primary_key=True)
+    scope: str = Field(max_length=32)
+    count: int = 0
+    # No attempt of this key is looked at before this moment (seconds since the epoch).
+    wait_until: float = 0.0
+    expires_at: float = Field(index=True)

@@ -1,0 +1,82 @@
+"""The audit trail: hash-chained events, the ledger's seals and their leaves, and the access log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class AuditEvent(SQLModel, table=True):
+    """One link of a case's hash chain. Rows are only ever inserted."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id")
+    seq: int
+    at: str = Field(max_length=40)
+    actor: str = Field(max_length=64)
+    kind: str = Field(max_length=40)
+    task: str | None = Field(default=None, max_length=255)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+    # What the command left behind, on the last event it wrote: SHA-256 of the stored state and of the data,
+    # status, outcome and ready tasks (engine/audit/chain.py ``after_of``). Covered by the hash when present.
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class AuditSeal(SQLModel, table=True):
+    """One entry of the ledger: a Merkle root over the chain heads of every case at the moment of sealing.
+
+    Entries are chained (``prev_hash``) and signed with the installation's key (engine/audit/ledger.py)."""
+
+    __tablename__ = "audit_seal"
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(unique=True)
+    sealed_at: str = Field(max_length=40)
+    case_count: int
+    # Leaves recorded with this seal: the cases opened or moved on since the previous seal.
+    leaf_count: int
+    root: str = Field(max_length=64)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+    public_key: str = Field(max_length=64)
+    signature: str = Field(max_length=128)
+
+
+class AuditSealLeaf(SQLModel, table=True):
+    """A case's chain head as a seal saw it, written with the first seal after the case moved.
+
+    No foreign key to the case: the leaf must outlive a deleted case, to name it."""
+
+    __tablename__ = "audit_seal_leaf"
+
+    seal_seq: int = Field(primary_key=True)
+    case_id: int = Field(primary_key=True)
+    tracking_number: str = Field(max_length=32)
+    audit_seq: int
+    audit_head: str = Field(max_length=64)
+
+
+class AuditAccess(SQLModel, table=True):
+    """One auditor's read (a search, a case, its events, a replay, its history, an export).
+
+    An append-only hash chain of its own, kept apart from the cases' chains: a read must never conflict with
+    a clerk's write nor change a case's version (docs/auditor-guide.md)."""
+
+    __tablename__ = "audit_access"
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(unique=True)
+    at: str = Field(max_length=40)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=40)
+    case_id: int | None = Field(default=None, index=True)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)

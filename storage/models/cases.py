@@ -1,0 +1,133 @@
+"""The case and its projections: ``case.state`` holds the one serialized SpiffWorkflow state of a case;
+``task`` and the status columns of ``case`` are projections of it, rewritten in the same transaction whenever the
+case advances, so that inboxes and searches never load a workflow. Documents, waivers and custody moves belong
+to a case too."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.models.base import _ts, utcnow
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "case_file"
+    __table_args__ = (Index("ix_case_status_service", "status", "service_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tracking_number: str = Field(max_length=32, unique=True)
+    service_code: str = Field(max_length=100)
+    process_version_id: int = Field(foreign_key="process_version.id", index=True)
+    status: str = Field(max_length=16, default="open")
+    national_id: str = Field(max_length=32, index=True)
+    citizen_name: str = Field(max_length=200)
+    phone: str = Field(max_length=32)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    state: str = Field(sa_column=Column(Text, nullable=False))
+    state_format: str = Field(max_length=32)
+    version: int = 1
+    current_step: str | None = Field(default=None, max_length=255)
+    outcome: str | None = Field(default=None, max_length=255)
+    due_at: datetime | None = _ts(default=None, nullable=True)
+    # When the earliest timer the case waits on falls due: the periodic tick looks only at these cases.
+    timer_due_at: datetime | None = _ts(default=None, nullable=True, index=True)
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    audit_seq: int = 0
+    audit_head: str = Field(default="", max_length=64)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+    completed_at: datetime | None = _ts(default=None, nullable=True)
+    # The center of the clerk who opened the case (engine/people/centers.py).
+    center_id: int | None = Field(default=None, foreign_key="center.id", index=True)
+    # Who wrote each top-level field of ``data`` (forms/ownership.py): "citizen", "start", "diagram" or
+    # "task:<BPMN id>". NULL for cases opened before the record was kept (engine/cases/owners.py works it out).
+    owners: dict[str, str] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
+
+
+class Task(SQLModel, table=True):
+    """Projection of one user task of a case; ``id`` is SpiffWorkflow's task id."""
+
+    __tablename__ = "task"
+    # ix_task_due: the overdue queue and the escalation tick (ready tasks by due time).
+    __table_args__ = (Index("ix_task_inbox", "state", "lane", "created_at"), Index("ix_task_due", "state", "due_at"))
+
+    id: str = Field(primary_key=True, max_length=36)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    # Copied from the case (they never change) so the inbox answers from this table alone.
+    tracking_number: str = Field(max_length=32)
+    service_code: str = Field(max_length=100)
+    name: str = Field(max_length=255)
+    title: str = Field(max_length=255)
+    lane: str = Field(max_length=100)
+    form: str | None = Field(default=None, max_length=255)
+    state: str = Field(max_length=16, default="ready")
+    claimed_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts(default_factory=utcnow)
+    due_at: datetime | None = _ts(default=None, nullable=True)
+    completed_by: str | None = Field(default=None, max_length=64)
+    completed_at: datetime | None = _ts(default=None, nullable=True)
+    # Copied from the case, so the inbox scopes by center from this table alone.
+    center_id: int | None = Field(default=None, foreign_key="center.id", index=True)
+    # Escalation (engine/cases/escalation.py): when the lane was reminded, how far the task has gone up.
+    reminded_at: datetime | None = _ts(default=None, nullable=True)
+    escalation_level: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    escalated_at: datetime | None = _ts(default=None, nullable=True)
+
+
+class Document(SQLModel, table=True):
+    """One scan of one paper of a case, kept in the document store under ``storage_key``.
+
+    Rows are only inserted: a new scan of the same kind is the next ``version``, and the earlier ones stay.
+    """
+
+    __tablename__ = "document"
+    __table_args__ = (UniqueConstraint("case_id", "kind", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    kind: str = Field(max_length=64)
+    version: int
+    filename: str = Field(max_length=255)
+    content_type: str = Field(max_length=100)
+    size: int = Field(sa_type=BigInteger)  # type: ignore[call-overload]
+    sha256: str = Field(max_length=64)
+    storage_key: str = Field(max_length=255, unique=True)
+    uploaded_by: str = Field(max_length=64)
+    uploaded_at: datetime = _ts(default_factory=utcnow)
+
+
+class DocumentWaiver(SQLModel, table=True):
+    """A supervisor's decision that a case may go past intake without one required document."""
+
+    __tablename__ = "document_waiver"
+    __table_args__ = (UniqueConstraint("case_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id")
+    kind: str = Field(max_length=64)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    waived_by: str = Field(max_length=64)
+    waived_at: datetime = _ts(default_factory=utcnow)
+
+
+class CustodyMove(SQLModel, table=True):
+    """One step in the travels of a paper original: sent somewhere (``moved``) or confirmed there (``received``).
+
+    Rows are only inserted; where an original is now is its last row.
+    """
+
+    __tablename__ = "custody_move"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    kind: str = Field(max_length=64)
+    action: str = Field(max_length=16)
+    location: str = Field(max_length=100)
+    actor: str = Field(max_length=64)
+    at: datetime = _ts(default_factory=utcnow)
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
