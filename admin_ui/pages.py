@@ -72,7 +72,8 @@ DbSession = Annotated[Session, Depends(get_session)]
 
 
 def client_of(request: Request) -> str:
-    """The reader's address; X-Forwarded-For believed only from SHUBBAK_TRUSTED_PROXIES (engine/core/client_address.py)."""
+    """The reader's address; X-Forwarded-For believed only from SHUBBAK_TRUSTED_PROXIES
+    (engine/core/client_address.py)."""
     return client_address(request.client.host if request.client else None,
                           request.headers.getlist("x-forwarded-for"), settings_of(request).trusted_proxies)
 

@@ -60,7 +60,8 @@ def current_actor(actor: OptionalActor) -> Actor:
 
 
 def client_address(request: Request, settings: SettingsDep) -> str:
-    """The caller's address; X-Forwarded-For believed only from SHUBBAK_TRUSTED_PROXIES (engine/core/client_address.py)."""
+    """The caller's address; X-Forwarded-For believed only from SHUBBAK_TRUSTED_PROXIES
+    (engine/core/client_address.py)."""
     return address_of(request.client.host if request.client else None,
                       request.headers.getlist("x-forwarded-for"), settings.trusted_proxies)
 

@@ -1,4 +1,5 @@
-"""The supervisors' page of overdue tasks: how late, how far escalated, and reassignment (engine/cases/escalation.py)."""
+"""The supervisors' page of overdue tasks: how late, how far escalated, and reassignment
+(engine/cases/escalation.py)."""
 
 from __future__ import annotations
 

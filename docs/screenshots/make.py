@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from sqlmodel import Session  # noqa: E402
 
-from engine.cases import documents, tasks
-from engine.cases import lifecycle as cases
+from engine.cases import documents, tasks  # noqa: E402
+from engine.cases import lifecycle as cases  # noqa: E402
 from engine.core import clock  # noqa: E402
 from engine.core.settings import Settings  # noqa: E402
 from engine.people.users import Actor  # noqa: E402

@@ -78,7 +78,8 @@ RULES: dict[str, Rule] = {
                           "shown only to staff of the ticket's center"),
     # Administration.
     "users.manage": _rule([ADMIN], "none", "add users, move them between centers, add centers and holidays"),
-    "users.record": _rule([ADMIN, AUDITOR], "none", "read the record of changes to a user (engine/people/user_events.py)"),
+    "users.record": _rule([ADMIN, AUDITOR], "none",
+                          "read the record of changes to a user (engine/people/user_events.py)"),
     "queue.configure": _rule([ADMIN], "none", "change the queue's categories and counters"),
     # Services.
     "services.deploy": _rule([ANALYST, ADMIN], "none", "deploy, draft, publish and retire services, and move "
