@@ -9,7 +9,7 @@ from typing import Any
 from admin_ui.forms import labels_of, show_value
 from admin_ui.i18n import Lang
 from admin_ui.timeline import Entry
-from engine.audit.replay import History, Step
+from engine.cases.replay import History, Step
 
 
 @dataclass

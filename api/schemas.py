@@ -214,7 +214,7 @@ class EventPublic(BaseModel):
     data: dict[str, Any]
     prev_hash: str
     hash: str
-    # On the last event of a command that moved the workflow: digests of what it left (engine/audit/chain.py).
+    # On the last event of a command that moved the workflow: digests of what it left (engine/core/chain.py).
     after: dict[str, Any] | None = None
 
     @classmethod

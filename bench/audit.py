@@ -22,15 +22,15 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlmodel import Session
 
-from engine.audit import chain as audit
-from engine.audit import ledger, replay, verify
+from engine.audit import ledger, verify
 from engine.bpmn import runner
 from engine.cases import lifecycle as case_commands
+from engine.cases import replay
 from engine.cases import tasks as task_commands
-from engine.cases import workflows
 from engine.cases.tracking import new_tracking_number
 from engine.catalog import processes
 from engine.catalog.packages import read_package
+from engine.core import chain as audit
 from engine.core import clock
 from engine.core.settings import Settings
 from engine.people.users import Actor
@@ -113,7 +113,7 @@ def replay_times(settings: Settings, repetitions: int = 50) -> ReplayTimes:
 
 
 def _bare(process: Any, recorded: list[AuditEvent], settings: Settings) -> None:
-    limits = workflows.limits(settings)
+    limits = runner.limits(settings)
     workflow = runner.start(process, recorded[0].data["data"], limits, at=clock.parse(recorded[0].at))
     for ev in recorded[1:]:
         ready = next(t for t in runner.ready_user_tasks(workflow) if t.name == ev.task)

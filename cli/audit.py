@@ -10,7 +10,8 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from engine.audit import auditors, export, ledger, replay, signing, verify
+from engine.audit import auditors, export, ledger, signing, verify
+from engine.cases import replay
 from engine.core.settings import Settings
 from engine.people.users import Actor
 from storage.db import engine_for

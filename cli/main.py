@@ -13,9 +13,9 @@ from sqlmodel import Session
 from cli import audit as audit_commands
 from cli import reports as report_commands
 from cli import users as user_commands
+from engine.bpmn import runner
 from engine.bpmn.compiler import PATHS_FILE, PackageRefused, compile_package
 from engine.cases import version_moves as case_migration
-from engine.cases import workflows
 from engine.catalog import analyst_tests as process_tests
 from engine.catalog import processes
 from engine.catalog.packages import find_packages, read_package
@@ -72,7 +72,7 @@ def cmd_test(settings: Settings, args: argparse.Namespace) -> int:
             if PATHS_FILE not in files:
                 print(f"   no tests {folder}: add a {PATHS_FILE} (docs/analyst-guide.md)")
                 continue
-            outcomes = process_tests.run_all(process, files[PATHS_FILE], workflows.limits(settings))
+            outcomes = process_tests.run_all(process, files[PATHS_FILE], runner.limits(settings))
         except Invalid as exc:
             failures += 1
             _print_refusal(folder, exc)

@@ -25,9 +25,8 @@ from admin_ui.pages import (
     settings_of,
 )
 from engine.core.errors import Conflict, Invalid, NotFound
-from engine.core.settings import Settings
+from engine.core.settings import PRIORITIES, Settings
 from engine.queue import board, calls, config, estimate, tickets
-from engine.queue.ordering import PRIORITIES
 from storage.models.queue import QueueCategory
 
 router = APIRouter(route_class=PageRoute)

@@ -23,7 +23,7 @@ from api.schemas import (
     utc,
 )
 from engine.audit import auditors, signing
-from engine.audit.replay import ReplayResult
+from engine.cases.replay import ReplayResult
 
 router = APIRouter(tags=["audit"])
 

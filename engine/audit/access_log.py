@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine.audit.chain import GENESIS, canonical, now_iso
+from engine.core.chain import GENESIS, canonical, now_iso
 from engine.core.errors import Conflict
 from engine.people.users import Actor
 from storage.db import write_lock

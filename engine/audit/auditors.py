@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from engine.audit import access_log, export, replay
-from engine.cases import tracking
+from engine.audit import access_log, export
+from engine.cases import replay, tracking
 from engine.core.errors import Invalid, NotFound
 from engine.core.settings import Settings
 from engine.people import centers, policy

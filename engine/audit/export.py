@@ -24,11 +24,11 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from engine.audit import chain as audit
 from engine.audit import ledger, signing
 from engine.bpmn.compiler import content_hash
 from engine.cases import documents
 from engine.catalog import processes
+from engine.core import chain as audit
 from engine.core import clock
 from engine.core.errors import Corrupted, Forbidden, NotFound
 from engine.core.settings import Settings

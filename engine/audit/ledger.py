@@ -26,8 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from engine.audit import access_log, signing
-from engine.audit.chain import GENESIS
 from engine.core import clock
+from engine.core.chain import GENESIS
 from engine.core.errors import Conflict
 from engine.core.settings import Settings
 from storage.db import write_lock

@@ -6,7 +6,7 @@ Per case (streamed in id order, a batch at a time, on plain rows):
   re-hashed and the next event no longer links to it), **deleted** (a gap, or the case's head records more
   events than the chain has), **reordered** (the event expected here is stored under another number),
   **inserted** (the next event is the original one, renumbered; or events beyond the case's recorded head);
-* the stored case against its events: the last event a command wrote carries ``after`` (engine/audit/chain.py), so
+* the stored case against its events: the last event a command wrote carries ``after`` (engine/core/chain.py), so
   the stored **state**, **data**, status, outcome and ready tasks must hash and read as recorded. This needs no
   workflow: replaying every case would be exact too, but costs milliseconds per case (`shubbak audit replay`
   does it, for cases chosen by service or date).
@@ -27,7 +27,7 @@ from sqlalchemy import and_, select
 from sqlmodel import Session
 
 from engine.audit import access_log, ledger, signing
-from engine.audit import chain as audit
+from engine.core import chain as audit
 from engine.core.settings import Settings
 from storage.models.audit import AuditAccess, AuditEvent, AuditSealLeaf
 from storage.models.cases import Case, Task

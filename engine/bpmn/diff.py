@@ -2,7 +2,7 @@
 
 The migration command (engine/cases/version_moves.py) asks :func:`blockers` whether a case can move, moves it
 with :func:`migrate` and records a ``case_migrated`` event (``{"from_version", "to_version", "from_sha256",
-"to_sha256"}``): replay (engine/audit/replay.py) calls this same function at that event, which is what lets a
+"to_sha256"}``): replay (engine/cases/replay.py) calls this same function at that event, which is what lets a
 migrated case replay across versions.
 """
 

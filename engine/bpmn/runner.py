@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import copy
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +27,7 @@ from engine.bpmn.fast import ShubbakWorkflow
 from engine.bpmn.scripts import RestrictedScriptEngine
 from engine.bpmn.serializer import serializer
 from engine.core import clock
+from engine.core.settings import Settings
 
 SCRIPT_ENGINE = RestrictedScriptEngine()
 clocked.install()  # timers read the engine's clock: a command's moment, or a replayed event's
@@ -49,11 +52,27 @@ class ReadyTask:
     name: str
 
 
+# The type of a running case's workflow, for modules outside this package (they never import SpiffWorkflow).
+Workflow = BpmnWorkflow
+
+
 @dataclass
 class Limits:
     max_steps: int = 10_000
     max_seconds: float = 5.0
     script: sandbox.Bounds = field(default_factory=sandbox.Bounds)
+
+
+def limits(settings: Settings) -> Limits:
+    """The bounds a command runs the workflow under, from the settings."""
+    return Limits(max_steps=settings.max_engine_steps, max_seconds=settings.max_engine_seconds,
+                  script=_script_bounds(settings.script_seconds, settings.script_memory_mib,
+                                        settings.script_sandboxes))
+
+
+@lru_cache(maxsize=8)
+def _script_bounds(seconds: float, memory_mib: int, sandboxes: int) -> sandbox.Bounds:
+    return sandbox.Bounds(seconds=seconds, memory_mib=memory_mib, sandboxes=sandboxes)
 
 
 def start(process: CompiledProcess, data: dict[str, Any], limits: Limits, *,
@@ -161,6 +180,29 @@ def all_tasks(workflow: BpmnWorkflow) -> list[SpiffTask]:
     for sub in workflow.subprocesses.values():
         tasks.extend(sub.tasks.values())
     return tasks
+
+
+def shape(workflow: BpmnWorkflow) -> Counter[tuple[str, str]]:
+    """Every task of the tree by BPMN element and state: what two runs of the same steps share (not ids)."""
+    out: Counter[tuple[str, str]] = Counter()
+    for task in all_tasks(workflow):
+        out[(str(task.task_spec.bpmn_id or task.task_spec.name), TaskState.get_name(task.state))] += 1
+    return out
+
+
+def completed_and_waiting(workflow: BpmnWorkflow) -> tuple[list[str], list[str]]:
+    """The BPMN elements that have completed and those waiting (timers, messages), in tree order."""
+    completed: list[str] = []
+    waiting: list[str] = []
+    for task in all_tasks(workflow):
+        element = task.task_spec.bpmn_id
+        if not element:
+            continue
+        if task.state == TaskState.COMPLETED:
+            completed.append(str(element))
+        elif task.state == TaskState.WAITING:
+            waiting.append(str(element))
+    return completed, waiting
 
 
 def scan(workflow: BpmnWorkflow) -> Scan:

@@ -46,7 +46,7 @@ _START = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
 
 @dataclass(frozen=True)
 class Bounds:
-    """The limits one script runs under (from the settings; see workflows.limits)."""
+    """The limits one script runs under (from the settings; see runner.limits)."""
 
     seconds: float = 2.0
     memory_mib: int = 256

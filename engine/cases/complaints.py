@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session, select
 
 from engine.bpmn import runner
-from engine.cases import public, workflows
+from engine.cases import tracking, workflows
 from engine.cases.lifecycle import load_case, process_failed
 from engine.catalog import processes
 from engine.core import clock
@@ -76,7 +76,7 @@ def answer(*, session: Session, tracking_number: str, phone_last4: str, reopen: 
         raise Invalid("the reason is too long", [
             {"loc": ["body", "reason"], "field": "reason", "type": "too_long",
              "msg": f"at most {settings.reopen_reason_max_chars} characters"}])
-    found = public.verified_case(session=session, tracking_number=tracking_number, phone_last4=phone_last4,
+    found = tracking.verified_case(session=session, tracking_number=tracking_number, phone_last4=phone_last4,
                                  settings=settings, client=client)
     session.expunge(found)
     assert found.id is not None
@@ -99,7 +99,7 @@ def answer(*, session: Session, tracking_number: str, phone_last4: str, reopen: 
             raise Invalid("the answer has errors", problems)
     workflow = workflows.load(case, process, settings)
     try:
-        runner.complete(workflow, task_id, data, workflows.limits(settings), at=moment)
+        runner.complete(workflow, task_id, data, runner.limits(settings), at=moment)
     except LookupError as exc:
         raise Conflict(WINDOW_ENDED) from exc
     except runner.ProcessFailed as exc:

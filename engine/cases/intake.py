@@ -8,12 +8,11 @@ from typing import Any
 
 from sqlmodel import Session
 
-from engine.audit import chain as audit
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess, UserTaskInfo
-from engine.cases import workflows
 from engine.cases.lifecycle import process_failed
 from engine.catalog import processes
+from engine.core import chain as audit
 from engine.core.errors import Invalid
 from engine.core.settings import Settings
 from engine.people import policy
@@ -76,7 +75,7 @@ def preview(*, session: Session, service_code: str, citizen: dict[str, Any], dat
     if problems:
         raise Invalid("the form has errors", problems)
     task, _schema = intake_form(process)
-    limits = workflows.limits(settings)
+    limits = runner.limits(settings)
     try:
         workflow = runner.start(process, {"citizen": person.model_dump(exclude_none=True)}, limits)
         ready = [t for t in runner.scan(workflow).ready if task is not None and t.name == task.name]

@@ -63,7 +63,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
         start_data["settings"] = {name: getattr(settings, name) for name in process.service.case_settings}
     now = clock.now()  # the case's first moment: its scripts and timers run at it, its first event records it
     try:
-        workflow = runner.start(process, start_data, workflows.limits(settings), at=now)
+        workflow = runner.start(process, start_data, runner.limits(settings), at=now)
     except runner.ProcessFailed as exc:
         raise process_failed(exc, process) from exc
     values, _ready = workflows.snapshot(workflow, process)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlmodel import Session
 
 from engine.bpmn.compiler import CompiledProcess
+from engine.cases import replay
 from engine.core.errors import Invalid
 from engine.core.settings import Settings
 from forms import ownership
@@ -63,9 +64,5 @@ def current(session: Session, case: Case, settings: Settings) -> dict[str, str]:
     """The case's record of owners; worked out from its trail for a case opened before records were kept."""
     if case.owners is not None:
         return case.owners
-    from engine.audit import (
-        replay,  # imported here: replay reads cases through engine.cases.workflows, which saves owners
-    )
-
     assert case.id is not None
     return replay.owners_of(session=session, case_id=case.id, settings=settings)

@@ -11,18 +11,14 @@ auditor or a supervisor who could would use up the citizen's one rating.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from engine.cases import lifecycle as cases
-from engine.cases import public, tracking
+from engine.cases import tracking
 from engine.core import clock, throttle
 from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.settings import Settings
@@ -30,29 +26,6 @@ from engine.people.users import Actor
 from storage.db import write_lock
 from storage.models.cases import Case
 from storage.models.ratings import Rating
-
-
-def _key(settings: Settings) -> bytes:
-    # A key of its own, derived from the secret: a rating token says nothing about sessions or API tokens.
-    return hmac.new(settings.signing_secret.encode(), b"shubbak rating link", hashlib.sha256).digest()
-
-
-def rating_token(tracking_number: str, settings: Settings) -> str:
-    """The token of the rating link of one case (128 bits, URL-safe, no padding)."""
-    number = tracking.normalise(tracking_number)
-    digest = hmac.new(_key(settings), number.encode(), hashlib.sha256).digest()[:16]
-    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
-
-
-def token_matches(tracking_number: str, token: str, settings: Settings) -> bool:
-    return hmac.compare_digest(rating_token(tracking_number, settings).encode(), token.encode())
-
-
-def rating_path(tracking_number: str, settings: Settings) -> str:
-    """The page where the citizen rates the case: ``/rate/<tracking>?t=<token>`` (prefix the public URL)."""
-    number = tracking.normalise(tracking_number)
-    return f"/rate/{quote(number)}?t={rating_token(number, settings)}"
-
 
 SCORES = ("happy", "neutral", "unhappy")
 # Reasons a citizen may pick instead of (or besides) writing one; the pages word them (admin_ui/i18n.py).
@@ -94,10 +67,10 @@ def case_of_link(*, session: Session, tracking_number: str, token: str, settings
 
     Wrong links count against the tracking number like wrong phone digits on the tracking page (429)."""
     number = tracking.normalise(tracking_number)
-    pairs = public.check_guesses(settings, number, client)
+    pairs = tracking.check_guesses(settings, number, client)
     case = (session.exec(select(Case).where(Case.tracking_number == number)).first()
             if tracking.is_valid(number) else None)
-    if case is None or not token_matches(number, token, settings):
+    if case is None or not tracking.token_matches(number, token, settings):
         throttle.fail(settings, *pairs)
         raise NotFound(_NOT_FOUND)
     return case

@@ -117,7 +117,7 @@ def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Act
     workflow = workflows.load(case, process, settings)
     moment = clock.now()  # the step's moment: scripts and timers run at it, its events record it (replay too)
     try:
-        runner.complete(workflow, task.id, data, workflows.limits(settings), at=moment)
+        runner.complete(workflow, task.id, data, runner.limits(settings), at=moment)
     except LookupError as exc:
         raise Conflict("the task is no longer waiting for input") from exc
     except runner.ProcessFailed as exc:

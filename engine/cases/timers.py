@@ -55,7 +55,7 @@ def _advance(session: Session, case_id: int, settings: Settings, at: datetime | 
     moment = at or clock.now()
     waiting = runner.waiting_timers(workflow)
     try:
-        runner.advance(workflow, workflows.limits(settings), at=moment)
+        runner.advance(workflow, runner.limits(settings), at=moment)
     except runner.ProcessFailed as exc:
         log.warning("case %s: timer step failed at %s: %s", case.tracking_number, exc.element_id, exc.message)
         return 0

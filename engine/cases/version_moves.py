@@ -141,7 +141,7 @@ def move_case(*, session: Session, case_id: int, target: ProcessVersion, actor: 
         return "; ".join(reasons)
     moment = clock.now()
     bpmn_migrate.migrate(workflow, new)
-    runner.advance(workflow, workflows.limits(settings), at=moment)
+    runner.advance(workflow, runner.limits(settings), at=moment)
     workflows.save(session, case, workflow, new, actor=actor.username, settings=settings, at=moment,
                    events=[("case_migrated", None, {"from_version": source.version, "to_version": target.version,
                                                     "from_sha256": source.sha256, "to_sha256": target.sha256})],

@@ -18,19 +18,18 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 from sqlmodel import Session
 
-from engine.audit import chain as audit
-from engine.bpmn import runner, sandbox
+from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.serializer import STATE_FORMAT
 from engine.cases import hooks
 from engine.core import calendars, clock
+from engine.core import chain as audit
 from engine.core.errors import Conflict, NotFound
 from engine.core.settings import Settings
 from engine.people import centers
@@ -42,18 +41,18 @@ from storage.models.cases import Case, Task
 
 class WorkflowCache:
     def __init__(self, size: int) -> None:
-        self._items: OrderedDict[tuple[str, int], tuple[int, BpmnWorkflow]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, int], tuple[int, runner.Workflow]] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def take(self, database: str, case_id: int, version: int) -> BpmnWorkflow | None:
+    def take(self, database: str, case_id: int, version: int) -> runner.Workflow | None:
         with self._lock:
             item = self._items.pop((database, case_id), None)
         if item is None or item[0] != version:
             return None
         return item[1]
 
-    def give_back(self, database: str, case_id: int, version: int, workflow: BpmnWorkflow) -> None:
+    def give_back(self, database: str, case_id: int, version: int, workflow: runner.Workflow) -> None:
         if self._size <= 0:
             return
         key = (database, case_id)
@@ -78,21 +77,10 @@ def workflow_cache(settings: Settings) -> WorkflowCache:
     return _cache
 
 
-def load(case: Case, process: CompiledProcess, settings: Settings) -> BpmnWorkflow:
+def load(case: Case, process: CompiledProcess, settings: Settings) -> runner.Workflow:
     assert case.id is not None
     warm = workflow_cache(settings).take(settings.database_url, case.id, case.version)
     return warm if warm is not None else runner.load(process, case.state)
-
-
-def limits(settings: Settings) -> runner.Limits:
-    return runner.Limits(max_steps=settings.max_engine_steps, max_seconds=settings.max_engine_seconds,
-                         script=_script_bounds(settings.script_seconds, settings.script_memory_mib,
-                                               settings.script_sandboxes))
-
-
-@lru_cache(maxsize=8)
-def _script_bounds(seconds: float, memory_mib: int, sandboxes: int) -> sandbox.Bounds:
-    return sandbox.Bounds(seconds=seconds, memory_mib=memory_mib, sandboxes=sandboxes)
 
 
 def due(start: datetime, days: float | None, settings: Settings,
@@ -102,7 +90,7 @@ def due(start: datetime, days: float | None, settings: Settings,
     return calendars.due(start, days, settings, holidays)
 
 
-def snapshot(workflow: BpmnWorkflow, process: CompiledProcess) -> tuple[dict[str, Any], list[runner.ReadyTask]]:
+def snapshot(workflow: runner.Workflow, process: CompiledProcess) -> tuple[dict[str, Any], list[runner.ReadyTask]]:
     """The case's projection columns read from the workflow, and its ready user tasks."""
     found = runner.scan(workflow)
     titles = [process.user_tasks[t.name].title if t.name in process.user_tasks else t.name for t in found.ready]
@@ -128,7 +116,7 @@ _INSERT_TASK = insert(_TASKS)
 _INSERT_EVENT = insert(_EVENTS)
 
 
-def save(session: Session, case: Case, workflow: BpmnWorkflow, process: CompiledProcess, *,
+def save(session: Session, case: Case, workflow: runner.Workflow, process: CompiledProcess, *,
          actor: str, events: list[tuple[str, str | None, dict[str, Any]]], settings: Settings,
          completed: tuple[str, str] | None = None, extra: dict[str, Any] | None = None,
          at: datetime | None = None, refresh_tasks: bool = False, opened: bool = False) -> None:
@@ -137,7 +125,7 @@ def save(session: Session, case: Case, workflow: BpmnWorkflow, process: Compiled
     ``completed`` is ``(task_id, username)`` of the user task this command completed, if any. ``at`` is the
     command's moment (engine/core/clock.py), the one the workflow ran at: the events' time and the rows' timestamps.
     ``refresh_tasks`` rewrites the title, lane and form of the ready rows kept (a case moved to a new version).
-    The last event carries ``after``, what the step left behind (engine/audit/chain.py).
+    The last event carries ``after``, what the step left behind (engine/core/chain.py).
     The record of owners is brought up to date from the events (who they say wrote what) and the change of
     the data (forms/ownership.py); ``opened`` says the case is new.
     Raises Conflict, writing nothing, when the case moved on since it was loaded.

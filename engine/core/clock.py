@@ -3,7 +3,7 @@
 A command takes its moment once (``clock.now()``) and runs the workflow at that moment: BPMN scripts'
 ``today()``/``now()`` helpers and SpiffWorkflow's timers (when a duration timer falls due, whether a timer
 has fired) read it, and the command's audit events carry it as their ``at``. Replay
-(``engine/audit/replay.py``) runs each recorded step frozen at the event's ``at`` and so computes the same dates,
+(``engine/cases/replay.py``) runs each recorded step frozen at the event's ``at`` and so computes the same dates,
 the same timer due times and the same data, without excluding "volatile" keys.
 
 Frozen per context (a ``ContextVar``): the threads serving other requests keep reading the real time.

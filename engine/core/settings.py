@@ -15,6 +15,14 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engine.core.files import KNOWN_TYPES
+from engine.core.secret import development_secret
+
+# The hall queue's priority classes, as the kiosk offers them: SHUBBAK_QUEUE_PRIORITY_WEIGHTS weighs each one
+# (engine/queue/ordering.py orders the waiting tickets by them). Kept here so the settings can check the weights
+# without reaching up into the queue.
+PRIORITIES = ("elderly", "disabled", "pregnant", "normal")
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHUBBAK_", env_file=None, extra="ignore")
@@ -224,8 +232,6 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _queue_weights(self) -> Settings:
         # Every priority class the kiosk offers needs a positive weight, and no class may be invented here.
-        from engine.queue.ordering import PRIORITIES
-
         weights = self.queue_priority_weights
         if set(weights) != set(PRIORITIES) or any(w <= 0 for w in weights.values()):
             raise ValueError(f"SHUBBAK_QUEUE_PRIORITY_WEIGHTS: one positive weight for each of {list(PRIORITIES)}")
@@ -233,8 +239,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _known_document_types(self) -> Settings:
-        from engine.core.files import KNOWN_TYPES
-
         unknown = sorted(set(self.document_types) - KNOWN_TYPES.keys())
         if unknown:
             raise ValueError(f"SHUBBAK_DOCUMENT_TYPES: unknown types {unknown}; known: {sorted(KNOWN_TYPES)}")
@@ -289,8 +293,6 @@ class Settings(BaseSettings):
         var_dir, made on first use (engine/core/secret.py)."""
         if self.secret_key is not None:
             return self.secret_key
-        from engine.core.secret import development_secret
-
         return development_secret(self.var_dir)
 
     @property

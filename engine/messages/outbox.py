@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
+from engine.cases import tracking
 from engine.core.settings import Settings
 from engine.messages import stages, templates
 from storage.models.messages import OutboxMessage
@@ -131,11 +132,7 @@ def _params(r: stages.Reached, case: Case, data: dict[str, Any], process: Compil
         "currency": service.fee.currency if service.fee else "",
     }
     if r.stage == "completed":
-        # Imported here: engine.cases.ratings reads cases through engine.cases, which imports engine.cases.workflows,
-        # which imports this module's hook list (engine/cases/hooks.py): a top-level import would be a cycle.
-        from engine.cases.ratings import rating_path
-
-        params["rating_url"] = settings.public_base_url + rating_path(case.tracking_number, settings)
+        params["rating_url"] = settings.public_base_url + tracking.rating_path(case.tracking_number, settings)
     return params
 
 

@@ -1,4 +1,4 @@
-"""The record of changes to users: one append-only hash chain per user, like a case's (engine/audit/chain.py).
+"""The record of changes to users: one append-only hash chain per user, like a case's (engine/core/chain.py).
 
 Each event's hash is SHA-256 over the previous event's hash and a canonical JSON of its content (user, sequence
 number, time, who did it, kind, data). The event is added to the caller's transaction, so the change and its
@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from engine.audit.chain import GENESIS, canonical, now_iso
+from engine.core.chain import GENESIS, canonical, now_iso
 from storage.models.accounts import UserEvent
 from storage.models.people import User
 

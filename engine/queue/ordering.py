@@ -14,8 +14,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-PRIORITIES = ("elderly", "disabled", "pregnant", "normal")
-
 
 @dataclass(frozen=True)
 class Waiting:

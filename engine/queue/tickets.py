@@ -18,9 +18,8 @@ from sqlmodel import Session, col, select
 
 from engine.core import clock, throttle
 from engine.core.errors import Invalid, NotFound
-from engine.core.settings import Settings
+from engine.core.settings import PRIORITIES, Settings
 from engine.queue import config
-from engine.queue.ordering import PRIORITIES
 from forms.digits import ascii_digits
 from storage.db import write_lock
 from storage.models.queue import QueueCategory, QueueSequence, QueueTicket

@@ -25,7 +25,7 @@ class AuditEvent(SQLModel, table=True):
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
     # What the command left behind, on the last event it wrote: SHA-256 of the stored state and of the data,
-    # status, outcome and ready tasks (engine/audit/chain.py ``after_of``). Covered by the hash when present.
+    # status, outcome and ready tasks (engine/core/chain.py ``after_of``). Covered by the hash when present.
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.cases.ratings import rating_path, rating_token
+from engine.cases.tracking import rating_path, rating_token
 from tests.support.api import Api
 from tests.support.pages import Pages
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col, select
 
-from engine.audit.replay import replay_case
 from engine.audit.verify import verify_all
 from engine.cases import complaints, timers
+from engine.cases.replay import replay_case
 from engine.core import clock
 from engine.core.errors import Conflict
 from storage.db import engine_for

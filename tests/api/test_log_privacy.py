@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from engine.cases import ratings
+from engine.cases import tracking
 from engine.core.settings import Settings
 from engine.messages.gateways import Outgoing, for_channel
 from tests.support.api import Api
@@ -48,7 +48,7 @@ def test_the_access_log_keeps_no_personal_query_values(live: str, sqlite_setting
 
     with TestClient(create_app(sqlite_settings)) as client:
         auditor = Api(client, sqlite_settings).user("auditor")
-    token = ratings.rating_token("1234567890", sqlite_settings)
+    token = tracking.rating_token("1234567890", sqlite_settings)
     caplog.set_level(logging.INFO, logger="uvicorn.access")
     with httpx.Client(base_url=live, follow_redirects=False, timeout=10) as http:
         assert http.get("/api/audit/cases", params={"national_id": NATIONAL_ID, "limit": 5},
@@ -70,7 +70,7 @@ def test_the_access_log_keeps_no_personal_query_values(live: str, sqlite_setting
 
 def test_the_log_gateway_masks_phones_links_and_codes(sqlite_settings: Settings,
                                                      caplog: pytest.LogCaptureFixture) -> None:
-    token = ratings.rating_token("1234567890", sqlite_settings)
+    token = tracking.rating_token("1234567890", sqlite_settings)
     body = (f"طلبك 1234-5678-90 اكتمل. قيّمه: https://center.example/rate/1234567890?t={token} "
             "رمز التحقق ٤٨٢٩١٣")
     caplog.set_level(logging.INFO, logger="shubbak.messages")

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from api.app import create_app
 from api.routes import queue as queue_routes
-from engine.cases.ratings import rating_token
+from engine.cases.tracking import rating_token
 from engine.core.settings import Settings
 from engine.people import centers
 from engine.people.users import Actor, create_user

@@ -7,7 +7,7 @@ from collections import Counter
 from sqlmodel import Session, select
 
 from api.app import create_app
-from engine.audit import chain as audit
+from engine.core import chain as audit
 from engine.core.settings import Settings
 from storage.db import engine_for
 from storage.models.audit import AuditEvent

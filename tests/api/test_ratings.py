@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from engine.cases.ratings import rating_path, rating_token
+from engine.cases.tracking import rating_path, rating_token
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import Api
 

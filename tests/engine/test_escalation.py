@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session, col, select
 
-from engine.audit import replay, verify
-from engine.cases import escalation, hooks, sla_events, tasks, timers
+from engine.audit import verify
+from engine.cases import escalation, hooks, replay, sla_events, tasks, timers
 from engine.cases import lifecycle as cases
 from engine.cases.escalation import aware
 from engine.catalog import processes

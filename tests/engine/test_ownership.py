@@ -8,9 +8,8 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session
 
-from engine.audit import replay
 from engine.bpmn import runner
-from engine.cases import citizen_correction, tasks
+from engine.cases import citizen_correction, replay, tasks
 from engine.catalog import processes
 from engine.core.errors import Invalid
 from engine.people.users import Actor

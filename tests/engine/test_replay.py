@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from engine.audit import replay
+from engine.cases import replay
 from engine.cases.timers import tick
 from engine.core import clock
 from storage.db import engine_for

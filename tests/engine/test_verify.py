@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from cli.main import main
 from engine.audit import ledger, verify
-from engine.audit.chain import event_hash
+from engine.core.chain import event_hash
 from engine.core.settings import get_settings
 from storage.db import dispose, engine_for
 from tests.support.api import Api

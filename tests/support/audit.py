@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import delete, insert, inspect, text, update
 from sqlmodel import Session, select
 
-from engine.audit.chain import GENESIS, event_hash
 from engine.cases import workflows
+from engine.core.chain import GENESIS, event_hash
 from engine.people.users import create_user, issue_token
 from storage.db import engine_for
 from storage.models.audit import AuditEvent

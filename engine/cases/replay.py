@@ -32,16 +32,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.util.task import TaskState
 from sqlmodel import Session, col, select
 
-from engine.audit import chain as audit
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.diff import migrate
-from engine.cases import workflows
 from engine.catalog import processes
+from engine.core import chain as audit
 from engine.core import clock
 from engine.core.errors import NotFound
 from engine.core.settings import Settings
@@ -120,7 +117,7 @@ class _Diverged(Exception):
 class _Run:
     """The replay's own case: its workflow, its version, and what it knows of recorded task ids."""
 
-    workflow: BpmnWorkflow
+    workflow: runner.Workflow
     process: CompiledProcess
     version: ProcessVersion
     cancelled: bool = False
@@ -186,7 +183,7 @@ def _start(session: Session, ev: AuditEvent, settings: Settings) -> _Run:
     assert version.id is not None
     process = processes.cache.get(session, version.id, settings)
     try:
-        workflow = runner.start(process, dict(info.get("data") or {}), workflows.limits(settings),
+        workflow = runner.start(process, dict(info.get("data") or {}), runner.limits(settings),
                                 at=clock.parse(ev.at))
     except Exception as exc:  # noqa: BLE001 - whatever stops the replay is its finding
         raise _failed(ev.seq, "the case opens", exc) from exc
@@ -197,14 +194,14 @@ def _fire_timers(run: _Run, ev: AuditEvent, settings: Settings) -> None:
     moment = clock.parse(ev.at)
     named = ev.data.get("timers")
     waiting = runner.waiting_timers(run.workflow)
-    runner.advance(run.workflow, workflows.limits(settings), at=moment)
+    runner.advance(run.workflow, runner.limits(settings), at=moment)
     fired = runner.fired_timers(run.workflow, waiting)
     wanted = set(named) if isinstance(named, list) else None
     if (wanted is not None and set(fired) != wanted) or (wanted is None and not fired):
         # Not due by the replay's clock: make due the ones the event names (all waiting ones for an event
         # written before timer_fired named them), and only those.
         runner.force_timers(run.workflow, (wanted - set(fired)) if wanted is not None else None, moment)
-        runner.advance(run.workflow, workflows.limits(settings), at=moment)
+        runner.advance(run.workflow, runner.limits(settings), at=moment)
         fired = runner.fired_timers(run.workflow, waiting)
     if wanted is not None and set(fired) != wanted:
         raise _Diverged(Divergence(ev.seq, {"timers": sorted(wanted)}, {"timers": fired}))
@@ -222,7 +219,7 @@ def _migrate(session: Session, run: _Run, ev: AuditEvent, settings: Settings) ->
     assert version.id is not None
     process = processes.cache.get(session, version.id, settings)
     migrate(run.workflow, process)
-    runner.advance(run.workflow, workflows.limits(settings), at=clock.parse(ev.at))
+    runner.advance(run.workflow, runner.limits(settings), at=clock.parse(ev.at))
     return _Run(workflow=run.workflow, process=process, version=version, cancelled=run.cancelled, ids=run.ids,
                 ready=run.ready, owners=run.owners, data=run.data)
 
@@ -232,7 +229,7 @@ def _apply(session: Session, run: _Run, ev: AuditEvent, settings: Settings) -> _
     try:
         if kind == "task_completed":
             task_id = _find_ready(run, ev)
-            runner.complete(run.workflow, task_id, dict(ev.data.get("data") or {}), workflows.limits(settings),
+            runner.complete(run.workflow, task_id, dict(ev.data.get("data") or {}), runner.limits(settings),
                             at=clock.parse(ev.at))
         elif kind in _NO_MOVE:
             _find_ready(run, ev)
@@ -309,14 +306,6 @@ def _map_ids(run: _Run, recorded: list[list[str]]) -> None:
                 break
 
 
-def _shape(workflow: BpmnWorkflow) -> Counter[tuple[str, str]]:
-    """Every task of the tree by BPMN element and state: what two runs of the same steps share (not ids)."""
-    out: Counter[tuple[str, str]] = Counter()
-    for task in runner.all_tasks(workflow):
-        out[(str(task.task_spec.bpmn_id or task.task_spec.name), TaskState.get_name(task.state))] += 1
-    return out
-
-
 def _check_stored(session: Session, case: Case, run: _Run, mine: dict[str, Any], last_seq: int,
                   settings: Settings) -> None:
     """The stored projection and state must be what the events give (``mine``: the replay's projection)."""
@@ -341,7 +330,7 @@ def _check_stored(session: Session, case: Case, run: _Run, mine: dict[str, Any],
     except Exception as exc:  # noqa: BLE001 - an unreadable stored state is a finding
         raise _Diverged(Divergence(last_seq, {"stored": "a readable state"},
                                    f"{type(exc).__name__}: {exc}")) from exc
-    theirs, ours = _shape(restored), _shape(run.workflow)
+    theirs, ours = runner.shape(restored), runner.shape(run.workflow)
     if theirs != ours:
         raise _Diverged(Divergence(last_seq, {"stored_state": _shape_diff(theirs, ours)[0]},
                                    {"state": _shape_diff(theirs, ours)[1]}))
@@ -458,16 +447,7 @@ def _replay(session: Session, case: Case, events: list[AuditEvent], settings: Se
 
 
 def _step(ev: AuditEvent, run: _Run, projection: dict[str, Any], previous: dict[str, Any]) -> Step:
-    completed: list[str] = []
-    waiting: list[str] = []
-    for task in runner.all_tasks(run.workflow):
-        element = task.task_spec.bpmn_id
-        if not element:
-            continue
-        if task.state == TaskState.COMPLETED:
-            completed.append(str(element))
-        elif task.state == TaskState.WAITING:
-            waiting.append(str(element))
+    completed, waiting = runner.completed_and_waiting(run.workflow)
     assert run.version.id is not None
     return Step(seq=ev.seq, at=ev.at, actor=ev.actor, kind=ev.kind, task=ev.task, event_data=ev.data,
                 process_version=run.version.version, process_version_id=run.version.id,
