@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint lint-imports bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,15 @@ test: install
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check engine api storage forms cli admin_ui tests bench
+	$(BIN)/ruff check engine api storage forms cli admin_ui tests bench harness
 	$(BIN)/mypy engine api storage forms cli admin_ui
+	$(MAKE) lint-imports
+
+# The layers (contracts in pyproject.toml, docs/architecture.md). docs/screenshots is no package, so a grep
+# keeps its scripts off the tests as the contracts keep bench/ and harness/ off them.
+lint-imports: install
+	$(BIN)/lint-imports --no-cache
+	@! grep -rnE '^\s*(from|import) tests([. ]|$$)' docs --include=*.py || (echo "docs/ imports tests" && false)
 
 bench: install
 	$(BIN)/python -m bench.run

@@ -12,9 +12,9 @@ from sqlmodel import Session
 from starlette.datastructures import FormData, UploadFile
 
 from admin_ui.i18n import Lang
+from engine.bpmn.service_info import ServiceInfo
 from engine.cases import checklist
 from engine.cases import documents as scans
-from engine.catalog.service_info import ServiceInfo
 from engine.core import files
 from engine.core.errors import DomainError, Invalid
 from engine.core.settings import Settings

@@ -47,6 +47,12 @@ ERROR_HEADINGS = {401: N_("Sign in first"), 403: N_("You cannot open this page")
                   409: N_("Someone else changed this first"), 413: N_("The upload is too large"),
                   422: N_("Something is missing or wrong"), 429: N_("Too many attempts")}
 ERROR_DEFAULT = N_("This could not be done")
+# Kinds of diagram elements, as the diff and the modeler's problems name them.
+ELEMENT_WORDS = {"userTask": N_("user task"), "scriptTask": N_("script task"), "serviceTask": N_("service task"),
+                 "exclusiveGateway": N_("exclusive gateway"), "parallelGateway": N_("parallel gateway"),
+                 "inclusiveGateway": N_("inclusive gateway"), "sequenceFlow": N_("sequence flow"),
+                 "startEvent": N_("start event"), "endEvent": N_("end event"), "lane": N_("lane"),
+                 "decision": N_("decision table"), "rule": N_("rule")}
 # The engine's refusals that pages show most, word for word (messages with names or numbers in them stay
 # in English under a translated heading).
 ENGINE_MESSAGES = (N_("your roles do not include a lane of this case's service"), N_("the form has errors"),

@@ -157,6 +157,12 @@ def allow(action: str) -> Any:
     return Depends(guard)
 
 
+def analyst(viewer: Viewer) -> None:
+    """The analysts' pages (the catalog, the modeler) refuse anyone who may not deploy services."""
+    if not policy.may(viewer.signed_in, "services.deploy"):
+        raise Forbidden(N_("These pages are for analysts."))
+
+
 async def checked_form(request: Request) -> AsyncIterator[FormData]:
     """The submitted form, once its CSRF token matched the session's: every page POST depends on this.
 

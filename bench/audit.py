@@ -22,22 +22,23 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlmodel import Session
 
+from bench.workload import prepare_empty
 from engine.audit import ledger, verify
 from engine.bpmn import runner
 from engine.cases import lifecycle as case_commands
 from engine.cases import replay
 from engine.cases import tasks as task_commands
-from engine.cases.tracking import new_tracking_number
 from engine.catalog import processes
 from engine.catalog.packages import read_package
 from engine.core import chain as audit
 from engine.core import clock
 from engine.core.settings import Settings
+from engine.core.tracking import new_tracking_number
 from engine.people.users import Actor
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.audit import AuditEvent
 from storage.models.cases import Case, Task
-from tests.conftest import TEST_PROCESSES
 
 SERVICE = TEST_PROCESSES / "audit_case"
 CITIZEN = {"national_id": "29001011234567", "full_name": "سارة أحمد محمود", "phone": "+201001234567"}
@@ -221,8 +222,6 @@ def main() -> None:
     import sys
     import tempfile
     from pathlib import Path
-
-    from bench.run import prepare_empty
 
     cases = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     with tempfile.TemporaryDirectory(prefix="shubbak-bench-") as tmp:

@@ -28,9 +28,9 @@ from bench.workload import CITIZEN
 from engine.cases import lifecycle as cases
 from engine.core.settings import Settings
 from engine.people.users import Actor, create_user, issue_token
+from harness.postgres import free_port
 from storage.db import dispose, engine_for
 from storage.documents import StoreConfig, open_store
-from tests.support.postgres import free_port
 
 KEYS = "bench:bench-secret-key"
 MB = 1024 * 1024

@@ -8,7 +8,7 @@ import time
 import httpx
 
 from bench.workload import CITIZEN, approved_path
-from tests.support.process import memory_mb, serve
+from harness.process import memory_mb, serve
 
 # One way to run and measure a server process, shared with the tests that measure it from outside.
 server = serve

@@ -29,9 +29,9 @@ from engine.core.settings import Settings
 from engine.people import centers
 from engine.people.users import Actor, create_user, issue_token
 from engine.reports.rebuild import rebuild
+from harness.postgres import LocalPostgres, free_port
 from storage.db import dispose, engine_for
 from storage.migrate import upgrade
-from tests.support.postgres import LocalPostgres, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret-" + "b" * 32

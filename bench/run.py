@@ -20,31 +20,19 @@ from pathlib import Path
 from sqlmodel import Session
 
 from bench import audit, bare, direct, documents, history, http, reports, seed
-from bench.workload import package
+from bench.workload import SECRET, package, prepare_empty
 from engine.catalog import processes
 from engine.core.settings import Settings
 from engine.people.users import Actor, create_user, issue_token
+from harness.postgres import free_port
 from storage.db import dispose, engine_for
-from storage.migrate import upgrade
-from tests.support.postgres import free_port
 
-SECRET = "bench-secret-" + "b" * 32
 ADMIN = Actor("bench_admin", frozenset({"admin"}))
 
 
-def prepare_empty(folder: Path, name: str) -> Settings:
-    """Settings on a fresh, migrated database with nothing deployed."""
-    url = f"sqlite:///{folder / name}"
-    upgrade(url)
-    return Settings(database_url=url, environment="test", secret_key=SECRET, timer_tick_seconds=0,
-                    password_time_cost=1, password_memory_kib=64, var_dir=folder)
-
-
 def prepare(folder: Path, name: str) -> tuple[Settings, dict[str, str]]:
-    url = f"sqlite:///{folder / name}"
-    settings = Settings(database_url=url, environment="test", secret_key=SECRET, timer_tick_seconds=0,
-                        password_time_cost=1, password_memory_kib=64, var_dir=folder)
-    upgrade(url)
+    settings = prepare_empty(folder, name)
+    url = settings.database_url
     env = {"SHUBBAK_DATABASE_URL": url, "SHUBBAK_SECRET_KEY": SECRET, "SHUBBAK_ENVIRONMENT": "test",
            "SHUBBAK_TIMER_TICK_SECONDS": "0", "SHUBBAK_VAR_DIR": str(folder)}
     with Session(engine_for(url)) as session:

@@ -15,8 +15,8 @@ from sqlmodel import Session, select
 
 from bench.workload import CITIZEN
 from engine.cases import lifecycle as case_commands
-from engine.cases.tracking import new_tracking_number
 from engine.core.settings import Settings
+from engine.core.tracking import new_tracking_number
 from engine.people.users import Actor
 from storage.db import engine_for
 from storage.models.cases import Case, Task

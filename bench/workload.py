@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from engine.catalog.packages import read_package
+from engine.core.settings import Settings
+from storage.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE = ROOT / "processes" / "building_permit"
+SECRET = "bench-secret-" + "b" * 32
 CITIZEN = {"national_id": "29001011234567", "full_name": "سارة أحمد محمود", "phone": "+201001234567"}
 
 
@@ -33,3 +36,11 @@ def approved_path() -> list[Step]:
     paths = json.loads((SERVICE / "paths.json").read_text(encoding="utf-8"))
     path = next(p for p in paths if p["name"] == "approved")
     return [Step(s["task"], s["lane"], s["data"]) for s in path["steps"]]
+
+
+def prepare_empty(folder: Path, name: str) -> Settings:
+    """Settings on a fresh, migrated database with nothing deployed."""
+    url = f"sqlite:///{folder / name}"
+    upgrade(url)
+    return Settings(database_url=url, environment="test", secret_key=SECRET, timer_tick_seconds=0,
+                    password_time_cost=1, password_memory_kib=64, var_dir=folder)

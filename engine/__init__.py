@@ -1,1 +1,1 @@
-"""Shubbak's domain core: commands on cases, processes, users and the audit trail. No web framework here."""
+"""Shubbak's domain core, a few packages by domain (docs/architecture.md draws them). No web framework here."""

@@ -14,15 +14,14 @@ from sqlalchemy import create_engine, text
 
 from api.app import create_app
 from engine.core.settings import Settings
+from harness.api import Api
+from harness.postgres import LocalPostgres
+from harness.settings import make_settings
 from storage.db import dispose
 from storage.migrate import upgrade
-from tests.support.api import Api
-from tests.support.postgres import LocalPostgres
 
 pytest_plugins = ["tests.support.documents"]
 
-ROOT = Path(__file__).resolve().parent.parent
-TEST_PROCESSES = Path(__file__).resolve().parent / "processes"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -31,16 +30,6 @@ def missing(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: the real component is required)")
     pytest.skip(reason)
-
-
-def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = dict(
-        database_url=database_url, environment="test", var_dir=tmp_path, timer_tick_seconds=0, message_poll_seconds=0,
-        storage_url=f"file://{tmp_path / 'documents'}", password_time_cost=1, password_memory_kib=64,
-        processes_dir=ROOT / "processes", secret_key="test-secret-" + "x" * 32,
-    )
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -11,10 +11,10 @@ from sqlmodel import Session, col, select
 from api.app import create_app
 from cli.main import main
 from engine.core.settings import Settings
+from harness.api import Api
 from storage.db import engine_for
 from storage.models.accounts import UserEvent
 from storage.models.people import User
-from tests.support.api import Api
 
 
 @pytest.fixture

@@ -13,21 +13,26 @@ from sqlmodel import Session, select
 from admin_ui import session as cookie
 from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, Viewer, allow, redirect, render, settings_of
+from admin_ui.pages import (
+    CheckedForm,
+    DbSession,
+    PageRoute,
+    SignedIn,
+    Viewer,
+    allow,
+    analyst,
+    redirect,
+    render,
+    settings_of,
+)
 from engine.cases import version_moves as case_migration
 from engine.catalog import processes, versions
-from engine.core.errors import Forbidden, NotFound
-from engine.people import policy
+from engine.core.errors import NotFound
 from engine.refusals_ar import migration_reason_ar
 from storage.models.catalog import ProcessVersion
 from storage.models.drafts import ServiceDraft
 
 router = APIRouter(route_class=PageRoute)
-
-
-def analyst(viewer: Viewer) -> None:
-    if not policy.may(viewer.signed_in, "services.deploy"):
-        raise Forbidden(N_("These pages are for analysts."))
 
 
 def _versions(db: Session, code: str) -> list[ProcessVersion]:
@@ -120,11 +125,3 @@ def _why(viewer: Viewer) -> Callable[[str | None], str]:
             return ""
         return (migration_reason_ar(reason) or reason) if viewer.lang.code == "ar" else reason
     return why
-
-
-# Kinds of diagram elements, as the diff and the modeler's problems name them.
-ELEMENT_WORDS = {"userTask": N_("user task"), "scriptTask": N_("script task"), "serviceTask": N_("service task"),
-                 "exclusiveGateway": N_("exclusive gateway"), "parallelGateway": N_("parallel gateway"),
-                 "inclusiveGateway": N_("inclusive gateway"), "sequenceFlow": N_("sequence flow"),
-                 "startEvent": N_("start event"), "endEvent": N_("end event"), "lane": N_("lane"),
-                 "decision": N_("decision table"), "rule": N_("rule")}

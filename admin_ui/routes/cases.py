@@ -27,9 +27,10 @@ from admin_ui.pages import (
 from admin_ui.params import PageId, PageVersionId
 from admin_ui.timeline import full_names, story
 from engine.audit import auditors
-from engine.cases import citizen_correction, tracking
+from engine.cases import citizen_correction
 from engine.cases import lifecycle as cases
 from engine.catalog import processes
+from engine.core import tracking
 from engine.core.errors import Forbidden, Invalid, NotFound
 from engine.core.settings import Settings
 from engine.messages import outbox

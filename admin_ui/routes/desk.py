@@ -18,10 +18,10 @@ from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, allow, redirect, render, settings_of
 from admin_ui.params import PageId
 from engine.bpmn.compiler import CompiledProcess
+from engine.bpmn.service_info import ServiceInfo
 from engine.cases import intake, tasks
 from engine.cases import lifecycle as cases
 from engine.catalog import processes
-from engine.catalog.service_info import ServiceInfo
 from engine.core.errors import DomainError, Forbidden, Invalid
 from engine.people.identity import check_citizen
 from engine.people.users import Actor

@@ -18,7 +18,7 @@ from jsonschema.exceptions import SchemaError
 
 from admin_ui import forms
 from admin_ui import session as cookie
-from admin_ui.i18n import N_
+from admin_ui.i18n import ELEMENT_WORDS, N_
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import (
     SECURITY_HEADERS,
@@ -27,11 +27,11 @@ from admin_ui.pages import (
     SignedIn,
     Viewer,
     allow,
+    analyst,
     render,
     settings_of,
     templates,
 )
-from admin_ui.routes.analyst import ELEMENT_WORDS, analyst
 from engine.bpmn.compiler import PackageRefused
 from engine.catalog import deploy_checks as diagram_report
 from engine.catalog import drafts, processes

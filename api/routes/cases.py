@@ -5,26 +5,18 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.params import Limit, Offset, RowId
 from api.schemas import CaseCancel, CaseCreate, CasePage, CasePublic, CaseSummary, CitizenCorrection, EventPublic
+from api.views import case_view
 from engine.audit import auditors
 from engine.cases import citizen_correction
 from engine.cases import lifecycle as cases
-from engine.catalog import processes
-from engine.core.settings import Settings
 from storage.models.audit import AuditEvent
-from storage.models.cases import Case
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
-
-
-def case_view(session: Session, case: Case, settings: Settings) -> CasePublic:
-    assert case.id is not None
-    version = processes.cache.get(session, case.process_version_id, settings).version
-    return CasePublic.of(case, cases.ready_tasks(session, case.id), version)
 
 
 @router.post("", dependencies=[allow("case.open")], response_model=CasePublic, status_code=201)

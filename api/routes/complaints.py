@@ -7,8 +7,8 @@ from pydantic import BaseModel, Field
 
 from api.deps import ClientAddress, SessionDep, SettingsDep, allow
 from api.params import LAST4_PATTERN
-from api.routes.public import track
 from api.schemas import TrackPublic
+from api.views import track_view
 from engine.cases import complaints
 
 router = APIRouter(tags=["public"])
@@ -25,4 +25,5 @@ def reopen(tracking_number: str, body: ReopenIn, session: SessionDep, settings: 
     """Reopen a complaint closed as resolved, within its time to reopen: it goes back to its department."""
     complaints.answer(session=session, tracking_number=tracking_number, phone_last4=body.phone_last4, reopen=True,
                       reason=body.reason, settings=settings, client=client)
-    return track(tracking_number, body.phone_last4, session, settings, client)
+    return track_view(session, settings, tracking_number=tracking_number, phone_last4=body.phone_last4,
+                      client=client)

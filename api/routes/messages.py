@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.params import RowId
 from api.schemas import MessagePublic
-from engine.messages.read import case_messages
+from engine.cases.message_log import case_messages
 
 router = APIRouter(prefix="/api/cases", tags=["messages"])
 

@@ -12,7 +12,8 @@ from sqlmodel import Session
 from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
 from api.params import RowId
 from api.schemas import utc
-from engine.cases import ratings, tracking
+from engine.cases import ratings
+from engine.core import tracking
 from storage.models.cases import Case
 from storage.models.ratings import Rating
 

@@ -6,8 +6,8 @@ from fastapi import APIRouter
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.params import Limit, Offset
-from api.routes.cases import case_view
 from api.schemas import CasePublic, TaskComplete, TaskDetail, TaskPublic
+from api.views import case_view
 from engine.cases import lifecycle as cases
 from engine.cases import tasks
 from engine.catalog import processes

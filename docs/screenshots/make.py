@@ -26,11 +26,11 @@ from engine.cases import lifecycle as cases  # noqa: E402
 from engine.core import clock  # noqa: E402
 from engine.core.settings import Settings  # noqa: E402
 from engine.people.users import Actor  # noqa: E402
+from harness import journey  # noqa: E402
+from harness.scans import pdf  # noqa: E402
+from harness.settings import make_settings  # noqa: E402
 from storage.db import engine_for  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
-from tests.conftest import make_settings  # noqa: E402
-from tests.support import journey  # noqa: E402
-from tests.support.scans import pdf  # noqa: E402
 
 KEEP = {"02-front-desk": "front-desk", "03-intake": "intake", "04-receipt": "receipt", "05-inbox": "inbox",
         "06-task": "task", "07-case": "case", "08-case-tablet": "case-tablet", "09-tracking": "tracking"}

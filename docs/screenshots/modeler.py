@@ -17,9 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from harness.modeler import walk_the_modeler  # noqa: E402
+from harness.settings import make_settings  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
-from tests.admin_ui.test_modeler_browser import walk_the_modeler  # noqa: E402
-from tests.conftest import make_settings  # noqa: E402
 
 KEEP = {"modeler-problem": "modeler-problem", "modeler-refused": "modeler-refused", "modeler": "modeler",
         "migration-dry-run": "migration-dry-run", "migration-done": "migration-done"}

@@ -18,7 +18,8 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from engine.audit import access_log, export
-from engine.cases import replay, tracking
+from engine.cases import replay
+from engine.core import tracking
 from engine.core.errors import Invalid, NotFound
 from engine.core.settings import Settings
 from engine.people import centers, policy

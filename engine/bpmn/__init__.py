@@ -1,1 +1,2 @@
-"""The only package that imports SpiffWorkflow: parse and validate, run, serialize, restricted scripts."""
+"""The only package that imports SpiffWorkflow: parse and validate, compile a process package (its diagrams,
+forms and service.toml, whose schema is service_info), run, serialize, diff versions, restricted scripts."""

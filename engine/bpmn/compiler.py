@@ -27,7 +27,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from engine.bpmn.parser import ShubbakParser
 from engine.bpmn.safe_xml import XmlRefused, is_bpmn, is_dmn, parse_untrusted_xml
 from engine.bpmn.script_checks import check_bpmn_scripts, check_dmn_expressions
-from engine.catalog.service_info import ServiceInfo, parse_service_toml
+from engine.bpmn.service_info import ServiceInfo, parse_service_toml
 from engine.core.errors import Invalid
 
 ALLOWED_SUFFIXES = (".bpmn", ".dmn", ".json", ".toml")

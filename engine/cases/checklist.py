@@ -16,10 +16,10 @@ from sqlalchemy import bindparam, literal, select, union_all
 from sqlmodel import Session, col
 
 from engine.bpmn.compiler import CompiledProcess
+from engine.bpmn.service_info import Document as Paper
 from engine.cases import lifecycle as cases
 from engine.cases import workflows
 from engine.catalog import processes
-from engine.catalog.service_info import Document as Paper
 from engine.core.errors import Conflict, Invalid
 from engine.core.settings import Settings
 from engine.people import policy

@@ -16,19 +16,15 @@ from datetime import UTC, datetime
 from sqlmodel import Session, select
 
 from engine.bpmn import runner
-from engine.cases import tracking, workflows
+from engine.cases import workflows
 from engine.cases.lifecycle import load_case, process_failed
 from engine.catalog import processes
-from engine.core import clock
+from engine.core import clock, tracking
 from engine.core.errors import Conflict, Invalid
 from engine.core.settings import Settings
+from engine.people.users import CITIZEN_ACTOR, CITIZEN_LANE
 from forms.validation import form_errors
 from storage.models.cases import Case, Task
-
-#: The lane of tasks the citizen does from the public pages; no staff role is given it.
-CITIZEN_LANE = "citizen"
-#: Who the audit trail names for the citizen's own answers.
-CITIZEN_ACTOR = "citizen"
 
 WINDOW_ENDED = ("the time to reopen this complaint has ended; the center can register a new complaint "
                 "that refers to it")

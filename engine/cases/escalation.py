@@ -29,10 +29,10 @@ from sqlalchemy import select as core_select
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from engine.bpmn.service_info import Escalation
 from engine.cases import sla_events, workflows
 from engine.cases.lifecycle import load_case
 from engine.catalog import processes
-from engine.catalog.service_info import Escalation
 from engine.core import calendars, clock
 from engine.core.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.core.settings import Settings

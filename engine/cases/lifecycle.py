@@ -11,9 +11,9 @@ from sqlmodel import Session, col, select
 
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
-from engine.cases import owners, tracking, workflows
+from engine.cases import owners, workflows
 from engine.catalog import processes
-from engine.core import clock
+from engine.core import clock, tracking
 from engine.core.errors import Conflict, Invalid, NotFound, ScriptOverLimit
 from engine.core.settings import Settings
 from engine.people import centers, policy

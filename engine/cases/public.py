@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from engine.cases import complaints, tracking
+from engine.cases import complaints
 from engine.catalog import processes
+from engine.core import tracking
 from engine.core.settings import Settings
 from storage.models.cases import Task
 

@@ -18,8 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from engine.cases import lifecycle as cases
-from engine.cases import tracking
-from engine.core import clock, throttle
+from engine.core import clock, throttle, tracking
 from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.settings import Settings
 from engine.people.users import Actor

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
-from engine.cases import tracking
+from engine.core import tracking
 from engine.core.settings import Settings
 from engine.messages import stages, templates
 from storage.models.messages import OutboxMessage

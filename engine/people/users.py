@@ -29,6 +29,10 @@ from engine.people import user_events
 from storage.models.people import User
 
 BUILTIN_ROLES = frozenset({"admin", "analyst", "supervisor", "auditor"})
+#: The lane of tasks the citizen does from the public pages; no staff role is given it.
+CITIZEN_LANE = "citizen"
+#: Who the audit trail names for the citizen's own answers.
+CITIZEN_ACTOR = "citizen"
 _ROLE = re.compile(r"^[^\s,][^,]{0,99}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Connection
 
-from engine.cases.complaints import CITIZEN_ACTOR, CITIZEN_LANE
 from engine.core import clock
+from engine.people.users import CITIZEN_ACTOR, CITIZEN_LANE
 from engine.reports.buckets import percentile
 from engine.reports.scope import Scope
 from storage.models.cases import Case, Task

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from engine.core.settings import Settings
-from tests.conftest import ROOT, TEST_PROCESSES
-from tests.support.pages import Pages, deploy
+from harness.pages import Pages, deploy
+from harness.settings import ROOT, TEST_PROCESSES
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.support.pages import PASSWORD, Pages, csrf_of
+from harness.pages import PASSWORD, Pages, csrf_of
 
 
 def test_a_cookie_copied_before_sign_out_opens_nothing_after(pages: Pages) -> None:

@@ -11,13 +11,13 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from engine.catalog import processes
+from harness.api import Api
+from harness.pages import Pages
 from storage.db import engine_for
 from storage.models.audit import AuditEvent
 from storage.models.cases import Case
 from storage.models.catalog import ProcessVersion
-from tests.support.api import Api
 from tests.support.audit import APPROVE, REGISTER, People, deploy, step
-from tests.support.pages import Pages
 from tests.support.versions import second_version
 
 _DATA_CSRF = re.compile(r'data-csrf="([^"]+)"')

@@ -7,7 +7,7 @@ import json
 import re
 import time
 
-from tests.support.pages import Pages, csrf_of
+from harness.pages import Pages, csrf_of
 
 
 def test_pages_are_arabic_and_right_to_left_by_default(pages: Pages) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.pages import Pages
 from storage.bounds import DB_INT_MAX
-from tests.support.pages import Pages
 
 
 @pytest.mark.parametrize("path", ["/cases/{n}", "/cases/{n}/receipt", "/cases/{n}/history", "/documents/{n}"])

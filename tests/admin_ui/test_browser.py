@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from engine.core.settings import Settings
-from tests.conftest import ROOT, missing
-from tests.support import journey
+from harness import journey
+from harness.settings import ROOT
+from tests.conftest import missing
 
 
 @pytest.mark.slow

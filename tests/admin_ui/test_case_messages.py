@@ -9,13 +9,13 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from engine.messages import send
+from harness.pages import Pages
 from storage.db import engine_for
 from storage.models.cases import Case
 from storage.models.messages import OutboxMessage
 from tests.admin_ui.test_case_pages import _case_id
 from tests.admin_ui.test_desk_pages import register
 from tests.admin_ui.test_inbox_pages import _open_review
-from tests.support.pages import Pages
 
 
 def _messages(page: str) -> list[list[str]]:

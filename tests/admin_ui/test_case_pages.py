@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
+from harness.pages import Pages
 from tests.admin_ui.test_desk_pages import PERMIT, register
 from tests.admin_ui.test_inbox_pages import _open_review
-from tests.support.pages import Pages
 
 
 def _case_id(pages: Pages, number: str) -> str:

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from admin_ui.i18n import Lang
-from engine.catalog.service_info import ServiceInfo, parse_service_toml
+from engine.bpmn.service_info import ServiceInfo, parse_service_toml
+from harness.pages import Pages, deploy
 from tests.admin_ui.test_desk_pages import register
 from tests.services.paths import PROCESSES, SERVICES, ServicePath, service_paths
-from tests.support.pages import Pages, deploy
 
 # Services whose fee table runs after the intake: the counter cannot say the fee yet.
 FEE_LATER = {"utility_connection"}  # set after the site survey

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 
 from admin_ui.i18n import ltr
-from tests.support.api import CITIZEN
-from tests.support.pages import Pages
+from harness.api import CITIZEN
+from harness.pages import Pages
 
 PERMIT = {"data.plot_area_m2": "240", "data.building_use": "residential", "data.floors_count": "4",
           "data.plot_address": "12 شارع التحرير، الدقي، الجيزة", "data.ownership_deed_number": "1532/2019",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
+from harness.api import CITIZEN, Api
+from harness.pages import Pages
 from tests.admin_ui.test_desk_pages import CITIZEN_FORM, PERMIT, errors_of, register
 from tests.admin_ui.test_inbox_pages import _open_review
-from tests.support.api import CITIZEN, Api
-from tests.support.pages import Pages
 
 ARABIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 EASTERN = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")

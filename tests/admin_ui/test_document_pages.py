@@ -7,9 +7,9 @@ import re
 
 import httpx
 
+from harness.pages import Pages
+from harness.scans import pdf
 from tests.admin_ui.test_desk_pages import CITIZEN_FORM, PERMIT
-from tests.support.pages import Pages
-from tests.support.scans import pdf
 
 REQUIRED = ["national_id_copy", "ownership_deed", "site_survey", "architectural_drawings", "structural_drawings",
             "soil_investigation_report", "engineer_supervision_commitment"]

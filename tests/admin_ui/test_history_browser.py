@@ -19,11 +19,12 @@ from playwright.sync_api import Page, expect
 
 from api.app import create_app
 from engine.core.settings import Settings
-from tests.conftest import ROOT, missing
-from tests.support import journey
-from tests.support.api import Api
-from tests.support.pages import add_user
-from tests.support.scans import pdf
+from harness import journey
+from harness.api import Api
+from harness.pages import add_user
+from harness.scans import pdf
+from harness.settings import ROOT
+from tests.conftest import missing
 
 PATH = next(p for p in json.loads((ROOT / "processes" / "building_permit" / "paths.json").read_text("utf-8"))
             if p["name"] == "returned_then_approved")

@@ -7,11 +7,11 @@ import re
 
 from sqlmodel import Session, select
 
+from harness.api import Api
+from harness.pages import Pages
 from storage.db import engine_for
 from storage.models.audit import AuditAccess
-from tests.support.api import Api
 from tests.support.audit import People, deploy, returned_and_resubmitted
-from tests.support.pages import Pages
 
 
 def _walked(pages: Pages) -> int:

@@ -9,10 +9,10 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from admin_ui.i18n import ltr
+from harness.pages import Pages
 from storage.db import engine_for
 from storage.models.cases import Task
 from tests.admin_ui.test_desk_pages import register
-from tests.support.pages import Pages
 
 
 def _open_review(pages: Pages, purpose: str = "بيت العائلة") -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.api import Api
+from harness.api import Api
+from harness.pages import Pages
 from tests.support.audit import REGISTER, People, deploy, step
-from tests.support.pages import Pages
 from tests.support.versions import second_version
 
 

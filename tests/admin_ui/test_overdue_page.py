@@ -10,11 +10,11 @@ from sqlmodel import Session, col, select
 
 from engine.cases import escalation
 from engine.people.users import issue_token
+from harness.pages import Pages
 from storage.db import engine_for
 from storage.models.cases import Task
 from storage.models.people import User
 from tests.admin_ui.test_inbox_pages import _open_review
-from tests.support.pages import Pages
 
 
 def test_overdue_page_lists_late_tasks_and_reassigns_them(pages: Pages) -> None:

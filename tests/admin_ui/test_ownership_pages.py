@@ -7,14 +7,14 @@ import re
 
 from sqlmodel import Session, col, select
 
+from harness.pages import Pages, deploy
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.audit import AuditEvent
 from storage.models.cases import Case, Task
 from storage.models.messages import OutboxMessage
 from tests.admin_ui.test_desk_pages import register
 from tests.admin_ui.test_inbox_pages import _open_review
-from tests.conftest import TEST_PROCESSES
-from tests.support.pages import Pages, deploy
 
 
 def _case(pages: Pages, number: str) -> Case:

@@ -15,9 +15,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.conftest import make_settings
-from tests.support.api import CITIZEN
-from tests.support.pages import Pages, csrf_of
+from harness.api import CITIZEN
+from harness.pages import Pages, csrf_of
+from harness.settings import make_settings
 from tests.support.policy import EXPECTED, FRAMEWORK, PLACES, ROLES, World, declared_action, expected, fill, routes
 from tests.support.policy import seeded as seeded_world
 

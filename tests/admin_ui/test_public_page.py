@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from harness.api import CITIZEN
+from harness.pages import Pages
 from tests.admin_ui.test_inbox_pages import _open_review
-from tests.support.api import CITIZEN
-from tests.support.pages import Pages
 
 
 def test_tracking_shows_status_and_step_without_personal_data(pages: Pages) -> None:

@@ -15,10 +15,11 @@ from api.app import create_app
 from engine.core.settings import Settings
 from engine.people.users import Actor
 from engine.queue import calls, tickets
+from harness import journey
+from harness.server import serving
+from harness.settings import make_settings
 from storage.db import engine_for
-from tests.conftest import make_settings, missing
-from tests.support import journey
-from tests.support.server import serving
+from tests.conftest import missing
 
 CLERK = Actor("clerk", frozenset({"front_desk"}), "Clerk")
 

@@ -7,10 +7,10 @@ import re
 
 from sqlmodel import Session
 
+from harness.api import CITIZEN
+from harness.pages import Pages
 from storage.db import engine_for
 from storage.models.queue import QueueTicket
-from tests.support.api import CITIZEN
-from tests.support.pages import Pages
 
 CITIZEN_FORM = {f"citizen.{k}": v for k, v in CITIZEN.items()}
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.cases.tracking import rating_path, rating_token
-from tests.support.api import Api
-from tests.support.pages import Pages
+from engine.core.tracking import rating_path, rating_token
+from harness.api import Api
+from harness.pages import Pages
 
 
 def _completed(pages: Pages, clerk: dict[str, str] | None = None, *, finish: bool = True) -> dict[str, Any]:

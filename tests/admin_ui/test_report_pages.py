@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import pytest
 from openpyxl import load_workbook
 
+from harness.pages import Pages
 from tests.support import reports as data
-from tests.support.pages import Pages
 from tests.support.reports import BASE, NOW, Dataset, seed
 
 QUERY = f"from={BASE.date().isoformat()}&to={NOW.date().isoformat()}"

@@ -26,10 +26,11 @@ from engine.catalog.packages import read_package
 from engine.core import clock
 from engine.core.settings import Settings
 from engine.people.users import Actor
+from harness import journey
+from harness.pages import add_user
+from harness.settings import ROOT
 from storage.db import engine_for
-from tests.conftest import ROOT, missing
-from tests.support import journey
-from tests.support.pages import add_user
+from tests.conftest import missing
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 STEPS = {step["task"]: step["data"] for step in json.loads(

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import ROOT
+from harness.api import Api
+from harness.pages import Pages, deploy
+from harness.settings import ROOT
 from tests.services.papers import provide_papers
 from tests.services.paths import find_path, ready_task
-from tests.support.api import Api
-from tests.support.pages import Pages, deploy
 
 
 def _resolved(pages: Pages) -> dict[str, Any]:

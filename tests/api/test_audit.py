@@ -8,9 +8,9 @@ import pytest
 from sqlmodel import Session, col, select
 
 from engine.audit import access_log
+from harness.api import CITIZEN, Api
 from storage.db import engine_for
 from storage.models.audit import AuditAccess
-from tests.support.api import CITIZEN, Api
 from tests.support.audit import (
     REGISTER,
     People,

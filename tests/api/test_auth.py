@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.api import Api
+from harness.api import Api
 
 
 def test_token_with_right_password_and_me(api: Api) -> None:

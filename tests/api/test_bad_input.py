@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import CITIZEN, Api
+from harness.api import CITIZEN, Api
+from harness.settings import TEST_PROCESSES
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.postgres import free_port
-from tests.support.process import serve
+from harness.postgres import free_port
+from harness.process import serve
 
 
 def test_an_open_board_does_not_hold_the_server_when_it_stops(sqlite_url: str, tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from harness.api import Api
+from harness.settings import TEST_PROCESSES
 from storage.bounds import DB_INT_MAX
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import Api
 
 HUGE = [DB_INT_MAX + 1, 2**63, 10**30]
 

@@ -14,7 +14,7 @@ from engine.bpmn import diff as bpmn_migrate
 from engine.cases import workflows
 from engine.cases.workflows import LOST_RACE
 from engine.core.settings import get_settings
-from tests.support.api import Api
+from harness.api import Api
 from tests.support.audit import APPROVE, REGISTER, RETURN, People, deploy, events, step
 from tests.support.versions import second_version
 

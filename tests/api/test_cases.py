@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from engine.cases import tracking
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import CITIZEN, Api
+from engine.core import tracking
+from harness.api import CITIZEN, Api
+from harness.settings import TEST_PROCESSES
 
 
 @pytest.fixture

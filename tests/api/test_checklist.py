@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import Api
+from harness.api import Api
+from harness.settings import TEST_PROCESSES
 from tests.support.documents import PDF
 
 REQUIRED = ["national_id_copy", "site_plan"]

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from engine.messages import send
-from tests.conftest import TEST_PROCESSES, make_settings
-from tests.support.api import CITIZEN, Api
+from harness.api import CITIZEN, Api
+from harness.settings import TEST_PROCESSES, make_settings
 from tests.support.sms_gateway import SmsGateway
 
 

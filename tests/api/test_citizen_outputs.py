@@ -17,12 +17,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlmodel import Session
 
+from harness.api import CITIZEN, Api
+from harness.pages import Pages
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.messages import OutboxMessage
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import CITIZEN, Api
 from tests.support.audit import APPROVE, CORRECT, OFFICERS, REGISTER, RETURN, deploy, login
-from tests.support.pages import Pages
 
 PHONE_LAST4 = CITIZEN["phone"][-4:]
 _PRINTED_RECEIPT = re.compile(r'<article class="receipt.*?</article>', re.S)

@@ -14,11 +14,11 @@ from engine.cases import complaints, timers
 from engine.cases.replay import replay_case
 from engine.core import clock
 from engine.core.errors import Conflict
+from harness.api import Api
 from storage.db import engine_for
 from storage.models.audit import AuditEvent
 from tests.services.papers import provide_papers
 from tests.services.paths import PROCESSES, ServicePath, find_path, ready_task
-from tests.support.api import Api
 
 REASON = "رُفعت القمامة يومًا واحدًا ثم عادت تتراكم من جديد"
 

@@ -15,12 +15,12 @@ from sqlmodel import Session, select
 
 from api.app import create_app
 from engine.cases.documents import store_for
+from harness.api import Api
+from harness.server import serving
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.cases import Document
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import Api
 from tests.support.documents import JPEG, PDF, PNG, TIFF, multipart_uploads, stored_keys
-from tests.support.server import serving
 
 CONTRACT = {"id", "kind", "filename", "content_type", "size", "sha256"}
 BOUNDARY = "----shubbak-test-boundary"

@@ -17,8 +17,8 @@ from engine.catalog.packages import read_package
 from engine.core.errors import Conflict
 from engine.core.settings import get_settings
 from engine.people.users import Actor
+from harness.api import Api
 from storage.db import engine_for
-from tests.support.api import Api
 from tests.support.audit import SERVICE, People, deploy
 
 URL = "/api/services/audit_case/draft"

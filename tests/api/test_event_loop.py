@@ -22,11 +22,11 @@ from engine.catalog import deploy_checks as diagram_report
 from engine.catalog import drafts, processes
 from engine.catalog.packages import read_package
 from engine.core.settings import Settings
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import Api
+from harness.api import Api
+from harness.pages import PASSWORD, add_user, csrf_of, deploy
+from harness.server import serving
+from harness.settings import TEST_PROCESSES
 from tests.support.event_loop import NOT_BLOCKING, async_blocking, blocking_calls, route_table
-from tests.support.pages import PASSWORD, add_user, csrf_of, deploy
-from tests.support.server import serving
 
 PERMIT = TEST_PROCESSES / "test_permit"
 _DATA_CSRF = re.compile(r'data-csrf="([^"]+)"')

@@ -13,11 +13,11 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from engine.cases import tracking
+from engine.core import tracking
 from engine.core.settings import Settings
 from engine.messages.gateways import Outgoing, for_channel
-from tests.support.api import Api
-from tests.support.postgres import free_port
+from harness.api import Api
+from harness.postgres import free_port
 
 NATIONAL_ID = "29001011234567"
 PHONE = "+201001234567"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import CITIZEN, Api
+from harness.api import CITIZEN, Api
+from harness.settings import TEST_PROCESSES
 
 
 def test_a_nul_in_a_query_parameter_is_a_422_naming_it(api: Api) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.api import Api
+from harness.api import Api
 
 
 def test_every_operation_declares_its_refusals_with_their_body(sqlite_api: Api) -> None:

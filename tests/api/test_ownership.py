@@ -8,13 +8,13 @@ import pytest
 from sqlmodel import Session, col, select
 
 from engine.people import centers
+from harness.api import CITIZEN, Api
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.audit import AuditEvent
 from storage.models.cases import Case, Task
-from tests.conftest import TEST_PROCESSES
 from tests.services.papers import provide_papers
 from tests.services.paths import PROCESSES, find_path, ready_task
-from tests.support.api import CITIZEN, Api
 
 ROAD = "road_occupancy_permit"
 

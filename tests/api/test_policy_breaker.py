@@ -18,18 +18,18 @@ from sqlmodel import Session, col, select
 
 from api.app import create_app
 from api.routes import queue as queue_routes
-from engine.cases.tracking import rating_token
 from engine.core.settings import Settings
+from engine.core.tracking import rating_token
 from engine.people import centers
 from engine.people.users import Actor, create_user
 from engine.queue import config, tickets
+from harness.api import CITIZEN, Api
+from harness.pages import PASSWORD, Pages
+from harness.server import serving
+from harness.settings import TEST_PROCESSES, make_settings
 from storage.db import engine_for
 from storage.models.audit import AuditAccess
 from storage.models.ratings import Rating
-from tests.conftest import TEST_PROCESSES, make_settings
-from tests.support.api import CITIZEN, Api
-from tests.support.pages import PASSWORD, Pages
-from tests.support.server import serving
 
 SECRETS = (CITIZEN["national_id"], CITIZEN["phone"], CITIZEN["full_name"])
 AUDIT_DOORS = ("/api/cases/{id}/history", "/api/cases/{id}/replay", "/api/cases/{id}/export")

@@ -18,8 +18,8 @@ from fastapi import FastAPI
 from api.app import create_app
 from api.deps import allow
 from engine.people import policy
-from tests.conftest import make_settings
-from tests.support.api import CITIZEN
+from harness.api import CITIZEN
+from harness.settings import make_settings
 from tests.support.policy import (
     BODIES,
     EXPECTED,

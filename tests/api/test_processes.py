@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.catalog.packages import read_package
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import Api
+from harness.api import Api
+from harness.settings import TEST_PROCESSES
 
 PERMIT = TEST_PROCESSES / "test_permit"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.conftest import TEST_PROCESSES, make_settings
-from tests.support.api import Api
+from harness.api import Api
+from harness.settings import TEST_PROCESSES, make_settings
 
 
 def issue(api: Api, category: str = "permits", priority: str = "normal") -> dict[str, object]:

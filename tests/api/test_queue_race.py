@@ -15,11 +15,11 @@ from api.routes import queue as queue_routes
 from engine.core.settings import Settings
 from engine.people.users import Actor
 from engine.queue import calls, tickets
+from harness.api import Api
+from harness.server import at_once, serving
+from harness.settings import make_settings
 from storage.db import engine_for
 from storage.models.queue import QueueCall, QueueTicket
-from tests.conftest import make_settings
-from tests.support.api import Api
-from tests.support.server import at_once, serving
 
 COUNTERS = 6
 ROUNDS = 4

@@ -9,12 +9,12 @@ from sqlmodel import Session, select
 from api.app import create_app
 from engine.core import chain as audit
 from engine.core.settings import Settings
+from harness.api import Api
+from harness.server import at_once, serving
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.audit import AuditEvent
 from storage.models.cases import Case, Task
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import Api
-from tests.support.server import at_once, serving
 
 CONTENDERS = 6
 ROUNDS = 4

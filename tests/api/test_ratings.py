@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from engine.cases.tracking import rating_path, rating_token
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import Api
+from engine.core.tracking import rating_path, rating_token
+from harness.api import Api
+from harness.settings import TEST_PROCESSES
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from harness.api import Api
 from tests.support import reports as data
-from tests.support.api import Api
 from tests.support.reports import BASE, NOW, Dataset, seed
 
 ROUTES = ["/api/reports/sla", "/api/reports/steps?service_code=test_permit", "/api/reports/departments",

@@ -16,10 +16,10 @@ from api.app import create_app
 from engine.catalog import deploy_checks as diagram_report
 from engine.catalog.packages import read_package
 from engine.core.settings import Settings
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import Api
-from tests.support.pages import Pages
-from tests.support.server import serving
+from harness.api import Api
+from harness.pages import Pages
+from harness.server import serving
+from harness.settings import TEST_PROCESSES
 
 PERMIT = TEST_PROCESSES / "test_permit"
 SECONDS = 1.0

@@ -11,10 +11,10 @@ from sqlmodel import Session, col
 
 from api.app import _tick_once
 from engine.people import centers
+from harness.api import Api
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.cases import Task
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import Api
 
 
 @pytest.fixture

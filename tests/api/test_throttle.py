@@ -19,10 +19,10 @@ from api.app import create_app
 from engine.core import throttle
 from engine.core.client_address import client_address
 from engine.core.settings import Settings
+from harness.api import CITIZEN, Api
+from harness.settings import TEST_PROCESSES, make_settings
 from storage.db import engine_for
 from storage.models.accounts import ThrottleCounter
-from tests.conftest import TEST_PROCESSES, make_settings
-from tests.support.api import CITIZEN, Api
 
 PASSWORD = "correct horse"
 PROXY = "10.0.0.1"
@@ -271,7 +271,7 @@ def test_with_a_broker_the_counters_live_in_redis(sqlite_url: str, tmp_path: Any
 
 
 def test_while_redis_is_down_the_database_counts(sqlite_url: str, tmp_path: Any, clock: Clock) -> None:
-    from tests.support.postgres import free_port
+    from harness.postgres import free_port
 
     settings = make_settings(sqlite_url, tmp_path, broker_url=f"redis://127.0.0.1:{free_port()}/0")
     with TestClient(create_app(settings)) as a:

@@ -22,13 +22,13 @@ from engine.catalog import processes
 from engine.catalog.packages import read_package
 from engine.core.settings import Settings
 from engine.people.users import Actor, create_user, issue_token
+from harness.api import CITIZEN
+from harness.postgres import free_port
+from harness.process import memory_mb, serve
+from harness.server import serving
+from harness.settings import TEST_PROCESSES, make_settings
 from storage.db import dispose, engine_for
-from tests.conftest import TEST_PROCESSES, make_settings
-from tests.support.api import CITIZEN
 from tests.support.documents import PDF, multipart_uploads, stored_keys
-from tests.support.postgres import free_port
-from tests.support.process import memory_mb, serve
-from tests.support.server import serving
 
 MB = 1024 * 1024
 BOUNDARY = "----shubbak-streaming"

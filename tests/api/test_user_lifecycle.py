@@ -13,10 +13,10 @@ from sqlmodel import Session, select
 from api.app import create_app
 from engine.core.settings import Settings
 from engine.people import centers
+from harness.api import Api
 from storage.db import engine_for
 from storage.models.accounts import UserEvent
 from storage.models.people import User
-from tests.support.api import Api
 
 PASSWORD = "correct horse"
 
@@ -287,7 +287,7 @@ def test_development_secret_is_random_private_and_kept(tmp_path: object, setting
 def test_a_development_install_without_a_secret_refuses_the_old_constant(sqlite_url: str, tmp_path: object) -> None:
     from pathlib import Path
 
-    from tests.conftest import make_settings
+    from harness.settings import make_settings
 
     dev = make_settings(sqlite_url, Path(str(tmp_path)), environment="development", secret_key=None)
     with TestClient(create_app(dev)) as client:

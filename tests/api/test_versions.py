@@ -9,8 +9,8 @@ import pytest
 
 from cli.main import main
 from engine.core.settings import get_settings
-from tests.conftest import ROOT
-from tests.support.api import Api
+from harness.api import Api
+from harness.settings import ROOT
 from tests.support.audit import APPROVE, REGISTER, SERVICE, People, deploy, step
 from tests.support.versions import second_version
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from engine.bpmn.safe_xml import parse_untrusted_xml
+from harness.api import Api
 from tests.conftest import missing
 from tests.corpus.conftest import OUTCOMES, REASONS, reason_key
-from tests.support.api import Api
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bpmn-corpus" / "miwg"
 FILES = sorted(CORPUS.rglob("*.bpmn")) if CORPUS.is_dir() else []

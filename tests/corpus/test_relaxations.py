@@ -15,8 +15,8 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from sqlmodel import Session
 
 from engine.cases import timers
+from harness.api import Api
 from storage.db import engine_for
-from tests.support.api import Api
 from tests.support.clock import make_timers_due
 
 CLERK = "front_desk"  # the default lane: these diagrams draw no lanes

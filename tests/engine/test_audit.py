@@ -10,9 +10,9 @@ from sqlmodel import Session
 
 from cli.main import main
 from engine.core.settings import get_settings
+from harness.api import Api
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import Api
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ from engine.core.settings import Settings, get_settings
 from engine.people import centers, policy
 from engine.people.demo import DEMO_CENTERS, ensure_demo_users
 from engine.people.users import Actor, actor_of
+from harness.api import Api
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.cases import Case, Task
 from storage.models.centers import Center
 from storage.models.people import User
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import Api
 
 
 def _tree(session: Session) -> dict[str, int]:

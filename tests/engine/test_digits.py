@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from engine.cases import tracking
+from engine.core import tracking
 from engine.core.errors import Invalid, NotFound
 from engine.people.identity import check_citizen
 from engine.queue.tickets import normalise as ticket_number
 from forms.digits import ascii_digits, normalise_form_data, only_ascii_digits, parse_number
-from tests.conftest import ROOT, make_settings
+from harness.settings import ROOT, make_settings
 
 ARABIC = "٠١٢٣٤٥٦٧٨٩"
 EASTERN = "۰۱۲۳۴۵۶۷۸۹"

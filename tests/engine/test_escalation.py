@@ -27,11 +27,11 @@ from engine.core.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.core.settings import Settings
 from engine.people import centers
 from engine.people.users import Actor, actor_of, create_user
+from harness.api import CITIZEN
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.audit import AuditEvent
 from storage.models.cases import Case, Task
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import CITIZEN
 
 CAIRO = ZoneInfo("Africa/Cairo")
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=CAIRO)  # Thursday 10:00

@@ -15,8 +15,8 @@ from sqlmodel import Session
 from cli.main import main
 from engine.audit import export, ledger, signing
 from engine.core.settings import get_settings
+from harness.api import Api
 from storage.db import engine_for
-from tests.support.api import Api
 from tests.support.audit import People, deploy, login, returned_and_resubmitted, sql
 from tests.support.documents import PDF
 

@@ -8,7 +8,7 @@ import pytest
 
 from engine.core.errors import Invalid
 from engine.people.identity import check_citizen
-from tests.conftest import make_settings
+from harness.settings import make_settings
 
 SETTINGS = make_settings("sqlite://", Path("/nonexistent"))
 

@@ -13,9 +13,9 @@ from sqlmodel import Session
 
 from engine.audit import ledger, signing
 from engine.core.settings import Settings
+from harness.api import Api
+from harness.settings import make_settings
 from storage.db import engine_for
-from tests.conftest import make_settings
-from tests.support.api import Api
 from tests.support.audit import People, deploy, returned_and_resubmitted
 
 

@@ -14,10 +14,10 @@ from engine.catalog import processes
 from engine.core.errors import Invalid
 from engine.people.users import Actor
 from forms import ownership
+from harness.api import Api
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.cases import Case
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import Api
 
 TITLES: ownership.TitleOf = lambda name: (name.title(), "خطوة " + name)  # noqa: E731
 

@@ -16,8 +16,8 @@ from engine.bpmn.compiler import compile_package
 from engine.catalog import analyst_tests as process_tests
 from engine.catalog.packages import read_package
 from engine.core.errors import Invalid
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import Api
+from harness.api import Api
+from harness.settings import TEST_PROCESSES
 
 APPROVED: dict[str, Any] = {
     "name": "approved", "start_data": {"citizen": {"national_id": "1", "full_name": "x", "phone": "0100"}},

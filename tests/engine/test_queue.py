@@ -16,9 +16,9 @@ from engine.core.settings import Settings
 from engine.people.users import Actor
 from engine.queue import board, calls, config, estimate, tickets
 from engine.queue.ordering import Waiting, calling_order
+from harness.settings import make_settings
 from storage.db import engine_for
 from storage.models.queue import QueueCall, QueueTicket
-from tests.conftest import make_settings
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)  # 10:00 in Cairo
 CLERK = Actor("clerk", frozenset({"front_desk"}), "Clerk")

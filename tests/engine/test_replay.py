@@ -11,9 +11,9 @@ from sqlmodel import Session
 from engine.cases import replay
 from engine.cases.timers import tick
 from engine.core import clock
+from harness.api import Api
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import Api
 from tests.support.audit import (
     APPROVE,
     REGISTER,

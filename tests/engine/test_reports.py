@@ -20,6 +20,9 @@ from engine.reports.buckets import RATIO, bucket, percentile, upper
 from engine.reports.figures import spans
 from engine.reports.read import report
 from engine.reports.rebuild import rebuild
+from harness.api import CITIZEN
+from harness.pages import deploy
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.ratings import Rating
 from storage.models.reports import (
@@ -30,10 +33,7 @@ from storage.models.reports import (
     ReportOfficerTime,
     ReportStepTime,
 )
-from tests.conftest import TEST_PROCESSES
 from tests.support import reports as data
-from tests.support.api import CITIZEN
-from tests.support.pages import deploy
 from tests.support.reports import BASE, NOW, Dataset, seed
 
 BOSS = Actor("boss", frozenset({"supervisor"}))
@@ -257,7 +257,7 @@ def test_a_reassignment_starts_the_officers_handling_time(settings: Settings) ->
 def test_the_citizen_is_neither_a_department_nor_an_officer(settings: Settings, dataset: Dataset) -> None:
     """A complaint's time to reopen is a task in the citizen's lane that the citizen completes: it is no
     department's backlog or work, and the citizen is no officer."""
-    from engine.cases.complaints import CITIZEN_ACTOR, CITIZEN_LANE
+    from engine.people.users import CITIZEN_ACTOR, CITIZEN_LANE
     from engine.reports.tally import Tally, add_to
 
     before = {name: run(settings, name, *ALL) for name in ("departments", "officers", "throughput")}

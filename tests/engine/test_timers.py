@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from engine.cases import timers
+from harness.api import Api
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.cases import Case
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import Api
 from tests.support.clock import make_timers_due
 
 

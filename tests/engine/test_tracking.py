@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from engine.cases import tracking
+from engine.core import tracking
 
 
 def test_format_and_check_digit() -> None:

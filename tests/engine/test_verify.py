@@ -20,8 +20,8 @@ from cli.main import main
 from engine.audit import ledger, verify
 from engine.core.chain import event_hash
 from engine.core.settings import get_settings
+from harness.api import Api
 from storage.db import dispose, engine_for
-from tests.support.api import Api
 from tests.support.audit import (
     REGISTER,
     RETURN,

@@ -34,10 +34,10 @@ from api.app import create_app
 from cli.main import deploy_folder
 from engine.people.demo import ensure_demo_users
 from engine.people.users import issue_token
+from harness.api import Api
+from harness.settings import make_settings
 from storage.db import engine_for
 from storage.models.people import User
-from tests.conftest import make_settings
-from tests.support.api import Api
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from engine.messages import send
+from harness.api import CITIZEN, Api
 from tests.services.papers import provide_papers
 from tests.services.paths import PROCESSES, find_path, ready_task
-from tests.support.api import CITIZEN, Api
 
 RATING_LINK = re.compile(r"(\S*/rate/[0-9-]+\?t=[A-Za-z0-9_-]+)")
 

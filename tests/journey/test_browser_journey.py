@@ -19,13 +19,14 @@ from sqlmodel import Session, select
 
 from engine.core.settings import Settings
 from engine.messages import outbox, send
+from harness import journey
+from harness.journey import CITIZEN, PERMIT, Walk, center, chromium, papers_of
+from harness.scans import pdf
+from harness.settings import ROOT
 from storage.db import engine_for
 from storage.models.cases import Case
 from storage.models.ratings import Rating
-from tests.conftest import ROOT, missing
-from tests.support import journey
-from tests.support.journey import CITIZEN, PERMIT, Walk, center, chromium, papers_of
-from tests.support.scans import pdf
+from tests.conftest import missing
 
 PHONE = {"width": 390, "height": 844}
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from engine.messages.config import MessageSettings
 from engine.messages.templates import department_name, render
-from tests.conftest import ROOT, TEST_PROCESSES, make_settings
-from tests.support.api import CITIZEN, Api
+from harness.api import CITIZEN, Api
+from harness.settings import ROOT, TEST_PROCESSES, make_settings
 from tests.support.audit import REGISTER, login
 
 _LANE = re.compile(r'<bpmn:lane\b[^>]*\bname="([^"]+)"')

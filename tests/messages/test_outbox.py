@@ -12,10 +12,10 @@ from sqlmodel import Session
 
 from api.app import create_app
 from engine.messages import send
+from harness.api import CITIZEN, Api
+from harness.settings import make_settings
 from storage.db import engine_for
 from storage.models.messages import OutboxMessage
-from tests.conftest import make_settings
-from tests.support.api import CITIZEN, Api
 from tests.support.audit import APPROVE, CORRECT, REGISTER, RETURN, deploy, login
 
 

@@ -19,13 +19,13 @@ from sqlmodel import Session
 from api.app import create_app
 from engine.core.errors import Invalid
 from engine.messages import gateways, send
+from harness.api import CITIZEN, Api
+from harness.postgres import free_port
+from harness.settings import make_settings
 from storage.db import engine_for
 from storage.models.messages import OutboxMessage
-from tests.conftest import make_settings
-from tests.support.api import CITIZEN, Api
 from tests.support.audit import login
 from tests.support.outbox import one_message, received
-from tests.support.postgres import free_port
 from tests.support.sms_gateway import SmsGateway
 from tests.support.smtp import SmtpServer
 

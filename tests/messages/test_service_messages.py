@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from engine.catalog.service_info import parse_service_toml
+from engine.bpmn.service_info import parse_service_toml
 from engine.core.errors import Invalid
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import CITIZEN, Api
+from harness.api import CITIZEN, Api
+from harness.settings import TEST_PROCESSES
 from tests.support.audit import APPROVE, REGISTER, login
 
 OWN = """

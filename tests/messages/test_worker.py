@@ -22,11 +22,12 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from cli.worker import beat_schedule
 from engine.core.settings import Settings
-from tests.conftest import ROOT, TEST_PROCESSES, _postgres_db, make_settings, missing
-from tests.support.api import Api
+from harness.api import Api
+from harness.postgres import free_port
+from harness.settings import ROOT, TEST_PROCESSES, make_settings
+from tests.conftest import _postgres_db, missing
 from tests.support.clock import make_timers_due
 from tests.support.outbox import one_message, received
-from tests.support.postgres import free_port
 from tests.support.redis import LocalRedis
 from tests.support.sms_gateway import SmsGateway
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from engine.catalog.service_info import parse_service_toml
+from engine.bpmn.service_info import parse_service_toml
+from harness.api import Api
 from tests.services.paths import PROCESSES
-from tests.support.api import Api
 from tests.support.documents import PDF
 
 

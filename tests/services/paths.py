@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from engine.catalog.packages import find_packages
-from tests.conftest import ROOT
+from harness.settings import ROOT
 
 PROCESSES = ROOT / "processes"
 # Every service folder in processes/ (as `shubbak processes deploy` finds them): a new service is walked as

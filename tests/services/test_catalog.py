@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from engine.cases.complaints import CITIZEN_LANE
+from engine.bpmn.service_info import parse_service_toml
 from engine.catalog.packages import read_package
-from engine.catalog.service_info import parse_service_toml
 from engine.people.demo import DEMO_USERS
+from engine.people.users import CITIZEN_LANE
 from tests.services.paths import PROCESSES, SERVICES
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"

@@ -9,10 +9,10 @@ from sqlmodel import Session, col, select
 
 from cli.main import main
 from engine.core.settings import get_settings
+from harness.api import Api
 from storage.db import engine_for
 from storage.models.catalog import ProcessVersion
 from tests.services.paths import PROCESSES, SERVICES, service_paths
-from tests.support.api import Api
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from engine.audit import export, signing
+from harness.api import CITIZEN, Api
 from tests.services.papers import provide_papers
 from tests.services.paths import PATHS, PROCESSES, ServicePath, ready_task, service_paths
-from tests.support.api import CITIZEN, Api
 
 
 @pytest.mark.parametrize("path", PATHS)

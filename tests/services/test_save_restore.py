@@ -17,11 +17,11 @@ from engine.bpmn import runner
 from engine.cases.workflows import workflow_cache
 from engine.catalog import processes
 from engine.core.settings import Settings
+from harness.api import Api
 from storage.db import engine_for
 from storage.models.cases import Case, Task
 from tests.services.papers import provide_papers
 from tests.services.paths import PATHS, PROCESSES, ServicePath, ready_task
-from tests.support.api import Api
 
 restore = runner.load  # the real one: the engine's calls go through the counting wrapper below
 

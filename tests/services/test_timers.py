@@ -26,11 +26,11 @@ from engine.cases.timers import tick
 from engine.cases.workflows import workflow_cache
 from engine.catalog import processes
 from engine.core.settings import Settings
+from harness.api import Api
 from storage.db import engine_for
 from storage.models.cases import Case
 from tests.services.papers import provide_papers
 from tests.services.paths import PROCESSES, ServicePath, find_path, ready_task
-from tests.support.api import Api
 
 # (service, path walked, task carrying the timer, boundary timer, the escalation end event it leads to)
 TIMERS = [

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from harness.api import CITIZEN, Api
 from tests.services.papers import provide_papers, required_kinds
 from tests.services.paths import (
     PATHS,
@@ -17,7 +18,6 @@ from tests.services.paths import (
     ready_task,
     service_paths,
 )
-from tests.support.api import CITIZEN, Api
 
 
 def test_every_service_documents_its_paths() -> None:

@@ -11,12 +11,12 @@ from sqlmodel import Session, select
 from engine.cases import workflows
 from engine.core.chain import GENESIS, event_hash
 from engine.people.users import create_user, issue_token
+from harness.api import CITIZEN, Api
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.audit import AuditEvent
 from storage.models.cases import Case, Task
 from storage.models.people import User
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import CITIZEN, Api
 
 SERVICE = TEST_PROCESSES / "audit_case"
 

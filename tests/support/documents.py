@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from engine.core.settings import Settings
-from tests.support.api import Api
-from tests.support.postgres import free_port
+from harness.api import Api
+from harness.postgres import free_port
 
 BACKENDS = ["filesystem", "minio"]
 S3_KEYS = "shubbak-test:shubbak-test-secret"

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlmodel import Session
 
+from harness.api import Api
 from storage.db import engine_for
 from storage.models.messages import OutboxMessage
-from tests.support.api import Api
 from tests.support.audit import REGISTER, deploy, login
 
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]

@@ -24,9 +24,10 @@ from api.app import create_app
 from engine.core.settings import Settings
 from engine.people import centers
 from engine.people.users import create_user, issue_token
+from harness.api import CITIZEN, Api
+from harness.settings import TEST_PROCESSES, make_settings
 from storage.db import engine_for
-from tests.conftest import TEST_PROCESSES, _postgres_db, _reason, _sqlite, make_settings, missing
-from tests.support.api import CITIZEN, Api
+from tests.conftest import _postgres_db, _reason, _sqlite, missing
 from tests.support.documents import PDF
 
 PLACES = ("own", "sibling", "parent")

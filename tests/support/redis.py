@@ -8,7 +8,7 @@ import time
 
 import redis
 
-from tests.support.postgres import free_port
+from harness.postgres import free_port
 
 
 class LocalRedis:

@@ -19,11 +19,11 @@ from engine.core.settings import Settings
 from engine.people import centers
 from engine.people.users import Actor
 from engine.reports.tally import aware
+from harness.api import CITIZEN
+from harness.pages import deploy
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.cases import Case, Task
-from tests.conftest import TEST_PROCESSES
-from tests.support.api import CITIZEN
-from tests.support.pages import deploy
 
 BASE = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 NOW = BASE + timedelta(days=30)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.support.api import Api
+from harness.api import Api
 from tests.support.audit import SERVICE
 
 

@@ -19,11 +19,11 @@ from sqlmodel import Session, select
 from admin_ui.i18n import ltr
 from api.app import create_app
 from engine.core.settings import Settings
+from harness.pages import PASSWORD, add_user, deploy
+from harness.scans import pdf
+from harness.server import serving
 from storage.db import engine_for
 from storage.models.catalog import ProcessVersion
-from tests.support.pages import PASSWORD, add_user, deploy
-from tests.support.scans import pdf
-from tests.support.server import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
