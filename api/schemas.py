@@ -237,6 +237,8 @@ class ReplayPublic(BaseModel):
     divergence: DivergencePublic | None
 
 
+# A deliberate mirror of engine.cases.replay.Step, field for field: the API's response model declares the
+# shape it promises in the OpenAPI document, and a new field in the engine does not leak out unseen.
 class HistoryStep(BaseModel):
     """Where the case stood right after one event (the time-travel page highlights ``ready``, ``waiting``
     and ``completed`` BPMN element ids on the diagram of ``process_version``)."""

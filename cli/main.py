@@ -15,9 +15,8 @@ from cli import reports as report_commands
 from cli import users as user_commands
 from engine.bpmn import runner
 from engine.bpmn.compiler import PATHS_FILE, PackageRefused, compile_package
-from engine.cases import version_moves as case_migration
-from engine.catalog import analyst_tests as process_tests
-from engine.catalog import processes
+from engine.cases import version_moves
+from engine.catalog import analyst_tests, processes
 from engine.catalog.packages import find_packages, read_package
 from engine.core import throttle
 from engine.core.errors import DomainError, Invalid
@@ -72,7 +71,7 @@ def cmd_test(settings: Settings, args: argparse.Namespace) -> int:
             if PATHS_FILE not in files:
                 print(f"   no tests {folder}: add a {PATHS_FILE} (docs/analyst-guide.md)")
                 continue
-            outcomes = process_tests.run_all(process, files[PATHS_FILE], runner.limits(settings))
+            outcomes = analyst_tests.run_all(process, files[PATHS_FILE], runner.limits(settings))
         except Invalid as exc:
             failures += 1
             _print_refusal(folder, exc)
@@ -87,7 +86,7 @@ def cmd_test(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_migrate_cases(settings: Settings, args: argparse.Namespace) -> int:
     """Move the open cases of SERVICE's older versions to --to (or only list them with --dry-run)."""
-    command = case_migration.dry_run if args.dry_run else case_migration.migrate
+    command = version_moves.dry_run if args.dry_run else version_moves.migrate
     with _session(settings) as session:
         moves = command(session=session, service_code=args.service, to_version=args.to, actor=CLI_ACTOR,
                         settings=settings)

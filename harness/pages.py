@@ -14,6 +14,7 @@ from sqlmodel import Session
 from engine.catalog import processes
 from engine.catalog.packages import read_package
 from engine.core.settings import Settings
+from engine.people import centers
 from engine.people.users import Actor, create_user
 from storage.db import engine_for
 
@@ -70,3 +71,14 @@ class Pages:
         r = self.sign_in(name)
         assert r.status_code == 303, r.text
         return name
+
+
+def center_tree(session: Session) -> dict[str, int]:
+    """A governorate (GOV) with two cities (CITY-A, CITY-B): their ids by code."""
+    ids = {}
+    for code, level, parent in [("GOV", "governorate", None), ("CITY-A", "city", "GOV"), ("CITY-B", "city", "GOV")]:
+        made = centers.create_center(session=session, code=code, name_ar=code, name_en=code, level=level,
+                                     parent_code=parent)
+        assert made.id is not None
+        ids[code] = made.id
+    return ids

@@ -11,6 +11,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+from storage.once import OnePerKey
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
@@ -39,25 +41,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-_engines: dict[str, Engine] = {}
+_engines: OnePerKey[str, Engine] = OnePerKey(make_engine)
 _lock = threading.Lock()
 
 
 def engine_for(url: str) -> Engine:
     """One engine (and connection pool) per database URL for the life of the process."""
-    found = _engines.get(url)
-    if found is None:
-        with _lock:
-            found = _engines.get(url)
-            if found is None:
-                found = _engines[url] = make_engine(url)
-    return found
+    return _engines.get(url)
 
 
 def dispose(url: str) -> None:
     """Close the pool of ``url`` (tests drop their databases afterwards)."""
-    with _lock:
-        engine = _engines.pop(url, None)
+    engine = _engines.pop(url)
     if engine is not None:
         engine.dispose()
 

@@ -25,7 +25,7 @@ from admin_ui.pages import (
     render,
     settings_of,
 )
-from engine.cases import version_moves as case_migration
+from engine.cases import version_moves
 from engine.catalog import processes, versions
 from engine.core.errors import NotFound
 from engine.refusals_ar import migration_reason_ar
@@ -97,7 +97,7 @@ def migration_page(request: Request, code: str, viewer: SignedIn, db: DbSession,
     rows = _versions(db, code)
     target = to if to is not None else max(r.version for r in rows if not r.retired) if any(
         not r.retired for r in rows) else rows[-1].version
-    moves = case_migration.dry_run(session=db, service_code=code, to_version=target, actor=viewer.signed_in,
+    moves = version_moves.dry_run(session=db, service_code=code, to_version=target, actor=viewer.signed_in,
                                    settings=settings_of(request))
     return render(request, "migration.html", code=code, rows=rows, to=target, moves=moves, done=False,
                   labels=load_labels(db), why=_why(viewer))
@@ -112,7 +112,7 @@ def migrate(request: Request, code: str, form: CheckedForm, viewer: SignedIn, db
         target = int(str(form.get("to", "")))
     except ValueError:
         raise NotFound(N_("No such version.")) from None
-    moves = case_migration.migrate(session=db, service_code=code, to_version=target, actor=viewer.signed_in,
+    moves = version_moves.migrate(session=db, service_code=code, to_version=target, actor=viewer.signed_in,
                                    settings=settings_of(request))
     return render(request, "migration.html", code=code, rows=rows, to=target, moves=moves, done=True,
                   labels=load_labels(db), why=_why(viewer))

@@ -33,8 +33,7 @@ from admin_ui.pages import (
     templates,
 )
 from engine.bpmn.compiler import PackageRefused
-from engine.catalog import deploy_checks as diagram_report
-from engine.catalog import drafts, processes
+from engine.catalog import deploy_checks, drafts, processes
 from engine.core.errors import Conflict, Invalid, TooLarge
 
 router = APIRouter(route_class=PageRoute)
@@ -131,7 +130,7 @@ async def validate(request: Request, code: str, viewer: SignedIn, db: DbSession)
 def _validate(request: Request, body: Any, viewer: Viewer) -> JSONResponse:
     files = _files(body)
     drafts.check_files(files, settings_of(request))
-    found = _problems(diagram_report.validate(files, settings_of(request)), viewer)
+    found = _problems(deploy_checks.validate(files, settings_of(request)), viewer)
     message = (viewer.lang.gettext("Problems found: %(count)s", count=viewer.lang.number(len(found))) if found
                else viewer.lang.gettext("No problems: the service can be published."))
     return _json({"problems": found, "message": message})
@@ -150,7 +149,7 @@ def _publish(request: Request, code: str, viewer: Viewer, db: DbSession) -> JSON
                                                 settings=settings)
     except (PackageRefused, Invalid) as exc:
         draft = drafts.open_draft(session=db, service_code=code, actor=viewer.signed_in)
-        found = _problems(diagram_report.report(exc.details, draft.files, settings), viewer)
+        found = _problems(deploy_checks.report(exc.details, draft.files, settings), viewer)
         return _json({"problems": found, "message": viewer.lang.gettext(
             "Not published: problems found: %(count)s (listed below).", count=viewer.lang.number(len(found)))},
             status_code=422)

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
-from engine.catalog import deploy_checks as diagram_report
-from engine.catalog import drafts, processes
+from engine.catalog import deploy_checks, drafts, processes
 
 router = APIRouter(prefix="/api/services", tags=["processes"])
 
@@ -58,7 +57,7 @@ def validate(code: str, body: DraftFiles, settings: SettingsDep, actor: CurrentA
     """Every problem a deploy of these files would meet (element id and name, reason, fix); none: publishable."""
     files = processes.decode_files(body.files)
     drafts.check_files(files, settings)
-    problems = diagram_report.validate(files, settings)
+    problems = deploy_checks.validate(files, settings)
     return {"service_code": code, "valid": not problems, "problems": problems}
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.params import VersionNumber
 from api.schemas import CaseMovePublic, MigrationPublic, MigrationRequest, VersionPublic
-from engine.cases import version_moves as case_migration
+from engine.cases import version_moves
 from engine.catalog import versions
 
 router = APIRouter(prefix="/api/services", tags=["processes"])
@@ -36,7 +36,7 @@ def retire_service(code: str, session: SessionDep, actor: CurrentActor) -> list[
 @router.post("/{code}/migrations", dependencies=[allow("services.deploy")], response_model=MigrationPublic)
 def migrate(code: str, body: MigrationRequest, session: SessionDep, settings: SettingsDep,
             actor: CurrentActor) -> MigrationPublic:
-    command = case_migration.dry_run if body.dry_run else case_migration.migrate
+    command = version_moves.dry_run if body.dry_run else version_moves.migrate
     moves = command(session=session, service_code=code, to_version=body.to_version, actor=actor, settings=settings)
     return MigrationPublic(service_code=code, to_version=body.to_version, dry_run=body.dry_run,
                            cases=[CaseMovePublic(**m.as_dict()) for m in moves],

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from engine.bpmn import runner
 from engine.bpmn.compiler import PATHS_FILE, CompiledProcess, PackageRefused, compile_package, content_hash
-from engine.catalog import analyst_tests as process_tests
+from engine.catalog import analyst_tests
 from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.settings import Settings
 from engine.people import policy
@@ -125,7 +125,7 @@ def check_tests(process: CompiledProcess, files: dict[str, bytes], settings: Set
     if content is None:
         return
     limits = runner.Limits(max_steps=settings.max_engine_steps, max_seconds=settings.max_engine_seconds)
-    problems = process_tests.failures_as_problems(process_tests.run_all(process, content, limits))
+    problems = analyst_tests.failures_as_problems(analyst_tests.run_all(process, content, limits))
     if problems:
         raise PackageRefused(f"{len(problems)} of the service's test cases failed", problems)
 

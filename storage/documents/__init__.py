@@ -9,13 +9,14 @@ the data is pulled from a reader a chunk at a time, and a failed write leaves no
 from __future__ import annotations
 
 import re
-import threading
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from storage.once import OnePerKey
 
 MIB = 1024 * 1024
 _KEY = re.compile(r"^[a-z0-9]+(/[a-z0-9_-]+)*$")
@@ -139,16 +140,9 @@ def minio_target(config: StoreConfig) -> MinioTarget:
                        region=query.get("region", [None])[-1])
 
 
-_stores: dict[StoreConfig, ObjectStore] = {}
-_lock = threading.Lock()
+_stores: OnePerKey[StoreConfig, ObjectStore] = OnePerKey(open_store)
 
 
 def store_for(config: StoreConfig) -> ObjectStore:
     """One store (and connection pool) per configuration for the life of the process."""
-    found = _stores.get(config)
-    if found is None:
-        with _lock:
-            found = _stores.get(config)
-            if found is None:
-                found = _stores[config] = open_store(config)
-    return found
+    return _stores.get(config)

@@ -1,7 +1,7 @@
 """Service centers: one installation serves many (a governorate, its cities, their districts).
 
-Cases, tasks and users carry a ``center_id`` (storage/models.py); engine/people/centers.py answers which centers a
-user sees: their own and every center below it.
+Cases, tasks and users carry a ``center_id`` (storage/models/cases.py, people.py); engine/people/centers.py
+answers which centers a user sees: their own and every center below it.
 """
 
 from __future__ import annotations

@@ -18,8 +18,7 @@ from sqlmodel import Session, text
 
 from api.app import create_app
 from api.deps import SessionDep
-from engine.catalog import deploy_checks as diagram_report
-from engine.catalog import drafts, processes
+from engine.catalog import deploy_checks, drafts, processes
 from engine.catalog.packages import read_package
 from engine.core.settings import Settings
 from harness.api import Api
@@ -69,14 +68,14 @@ def _fake_router() -> APIRouter:
     @router.get("/fake/inner")
     async def fake_inner(session: SessionDep) -> None:
         def work() -> None:
-            diagram_report.validate({}, Settings())
+            deploy_checks.validate({}, Settings())
 
         work()  # a function of its own, called directly: still on the loop
 
     @router.get("/fake/threaded")
     async def fake_threaded(session: SessionDep) -> None:
         def work() -> None:
-            diagram_report.validate({}, Settings())
+            deploy_checks.validate({}, Settings())
             session.execute(text("SELECT 1"))
 
         await run_in_threadpool(work)
@@ -171,7 +170,7 @@ def test_healthz_answers_quickly_while_the_modeler_validates_and_publishes(
         headers = {"X-CSRF-Token": found.group(1)}
         files = browser.get("/services/test_permit/draft.json").json()["files"]
 
-        started = _slowed(monkeypatch, diagram_report, "validate", 2.0)
+        started = _slowed(monkeypatch, deploy_checks, "validate", 2.0)
         took, validated = _health_during(base, started, lambda: browser.post(
             "/services/test_permit/draft/validate", json={"files": files}, headers=headers))
         assert validated.status_code == 200 and validated.json()["problems"] == [], validated.text

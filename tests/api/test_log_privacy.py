@@ -4,20 +4,17 @@ carry personal data, and the ``log`` message gateway masks numbers and tokens.""
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from api.app import create_app
 from engine.core import tracking
 from engine.core.settings import Settings
 from engine.messages.gateways import Outgoing, for_channel
 from harness.api import Api
-from harness.postgres import free_port
+from harness.server import serving
 
 NATIONAL_ID = "29001011234567"
 PHONE = "+201001234567"
@@ -26,20 +23,8 @@ PHONE = "+201001234567"
 @pytest.fixture
 def live(sqlite_settings: Settings) -> Iterator[str]:
     """The app under a real uvicorn with its access log on (and logging left to the test: no dictConfig)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(sqlite_settings), host="127.0.0.1", port=port,
-                                           log_config=None, log_level="info", access_log=True, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the test server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with serving(create_app(sqlite_settings), log_config=None, log_level="info", access_log=True) as url:
+        yield url
 
 
 def test_the_access_log_keeps_no_personal_query_values(live: str, sqlite_settings: Settings,

@@ -20,11 +20,10 @@ from api.app import create_app
 from api.routes import queue as queue_routes
 from engine.core.settings import Settings
 from engine.core.tracking import rating_token
-from engine.people import centers
 from engine.people.users import Actor, create_user
 from engine.queue import config, tickets
 from harness.api import CITIZEN, Api
-from harness.pages import PASSWORD, Pages
+from harness.pages import PASSWORD, Pages, center_tree
 from harness.server import serving
 from harness.settings import TEST_PROCESSES, make_settings
 from storage.db import engine_for
@@ -46,14 +45,8 @@ class Centers:
 
 
 def _centers(api: Api) -> Centers:
-    ids = {}
     with Session(engine_for(api.settings.database_url)) as session:
-        for code, level, parent in [("GOV", "governorate", None), ("CITY-A", "city", "GOV"),
-                                    ("CITY-B", "city", "GOV")]:
-            made = centers.create_center(session=session, code=code, name_ar=code, name_en=code, level=level,
-                                         parent_code=parent)
-            assert made.id is not None
-            ids[code] = made.id
+        ids = center_tree(session)
     assert api.deploy(TEST_PROCESSES / "test_permit", api.user("analyst")).status_code == 201
     clerk = api.user("front_desk", center_id=ids["CITY-A"])
     case = api.open_case("test_permit", clerk).json()

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from engine.catalog import deploy_checks as diagram_report
+from engine.catalog import deploy_checks
 from engine.catalog.packages import read_package
 from engine.core.settings import Settings
 from harness.api import Api
@@ -215,7 +215,7 @@ def test_constant_bombs_are_refused_at_deploy_in_english_and_arabic(
 
 def test_the_modeler_names_the_element_of_a_refused_constant(api: Api) -> None:
     files = {name: content for _, (name, content) in _files("fee = 'x' * 10 ** 8")}
-    found = diagram_report.validate(files, api.settings)
+    found = deploy_checks.validate(files, api.settings)
     [problem] = [p for p in found if p["element_id"] == "compute_fee"]
     assert problem["element_name"] == "Compute fee"
     assert "repeating text or a list" in problem["message"] and problem["message_ar"].startswith("تكرار نص")

@@ -22,9 +22,9 @@ from sqlmodel import Session
 
 from api.app import create_app
 from engine.core.settings import Settings
-from engine.people import centers
 from engine.people.users import create_user, issue_token
 from harness.api import CITIZEN, Api
+from harness.pages import center_tree
 from harness.settings import TEST_PROCESSES, make_settings
 from storage.db import engine_for
 from tests.conftest import _postgres_db, _reason, _sqlite, missing
@@ -143,13 +143,7 @@ def seed(api: Api) -> World:
     """Deploy, open and advance the matrix's cases once; make one user per role and place."""
     settings: Settings = api.settings
     with Session(engine_for(settings.database_url)) as session:
-        ids = {}
-        for code, level, parent in [("GOV", "governorate", None), ("CITY-A", "city", "GOV"),
-                                    ("CITY-B", "city", "GOV")]:
-            made = centers.create_center(session=session, code=code, name_ar=code, name_en=code, level=level,
-                                         parent_code=parent)
-            assert made.id is not None
-            ids[code] = made.id
+        ids = center_tree(session)
     analyst = api.user("analyst")
     for service in ("test_permit", "papers", "sla_escalation"):
         assert api.deploy(TEST_PROCESSES / service, analyst).status_code == 201

@@ -16,11 +16,10 @@ from engine.cases import lifecycle as cases
 from engine.cases import tasks
 from engine.core import clock
 from engine.core.settings import Settings
-from engine.people import centers
 from engine.people.users import Actor
 from engine.reports.tally import aware
 from harness.api import CITIZEN
-from harness.pages import deploy
+from harness.pages import center_tree, deploy
 from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.cases import Case, Task
@@ -71,13 +70,7 @@ def seed(settings: Settings, count: int = 24) -> Dataset:
     rng = random.Random(8)
     runs: list[CaseRun] = []
     with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
-        ids = {}
-        for code, level, parent in [("GOV", "governorate", None), ("CITY-A", "city", "GOV"),
-                                    ("CITY-B", "city", "GOV")]:
-            made = centers.create_center(session=session, code=code, name_ar=code, name_en=code, level=level,
-                                         parent_code=parent)
-            assert made.id is not None
-            ids[code] = made.id
+        ids = center_tree(session)
         clerks = {ids["CITY-A"]: Actor("clerk_a", frozenset({"front_desk"}), center_id=ids["CITY-A"]),
                   ids["CITY-B"]: Actor("clerk_b", frozenset({"front_desk"}), center_id=ids["CITY-B"])}
         reviewers = [Actor("rev1", frozenset({"reviewer"})), Actor("rev2", frozenset({"reviewer"}))]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.bpmn.compiler import PackageRefused, compile_package
-from engine.catalog import deploy_checks as diagram_report
+from engine.catalog import deploy_checks
 from engine.core.settings import Settings
 from engine.refusals_ar import arabic
 from tests.conftest import missing
@@ -43,7 +43,7 @@ CASES = {
 @pytest.mark.parametrize("name", list(CASES))
 def test_each_refusal_names_its_element_with_arabic_and_a_fix(name: str, sqlite_settings: Settings) -> None:
     body, element_id, element_name, kind, fix = CASES[name]
-    problems = diagram_report.validate(_diagram(body), sqlite_settings)
+    problems = deploy_checks.validate(_diagram(body), sqlite_settings)
     assert len(problems) == 1, problems
     problem = problems[0]
     assert (problem["element_id"], problem["element_name"], problem["element_type"], problem["file"]) == (
@@ -57,14 +57,14 @@ def test_a_gateway_is_reported_once_not_per_flow(sqlite_settings: Settings) -> N
     with pytest.raises(PackageRefused) as refused:  # the compiler stops at the first of the three flows
         compile_package(_diagram(body), max_xml_bytes=10**6, default_lane="front_desk")
     assert refused.value.details[0]["element_id"] in ("fa", "fb", "fc")
-    problems = diagram_report.validate(_diagram(body), sqlite_settings)
+    problems = deploy_checks.validate(_diagram(body), sqlite_settings)
     assert [p["element_id"] for p in problems] == ["gw"]
     assert problems[0]["message"].startswith("this inclusive gateway 'Which checks?' has 3 outgoing flows")
 
 
 def test_a_good_diagram_has_no_problems(sqlite_settings: Settings) -> None:
     body = START.format(first="end") + '<bpmn:endEvent id="end"/>'
-    assert diagram_report.validate(_diagram(body), sqlite_settings) == []
+    assert deploy_checks.validate(_diagram(body), sqlite_settings) == []
 
 
 def test_every_refusal_of_the_corpus_has_arabic() -> None:

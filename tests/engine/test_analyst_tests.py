@@ -13,7 +13,7 @@ from cli.main import main
 from engine import refusals_ar
 from engine.bpmn import runner
 from engine.bpmn.compiler import compile_package
-from engine.catalog import analyst_tests as process_tests
+from engine.catalog import analyst_tests
 from engine.catalog.packages import read_package
 from engine.core.errors import Invalid
 from harness.api import Api
@@ -39,15 +39,15 @@ def _package(tmp_path: Path, cases: list[dict[str, Any]]) -> Path:
     return folder
 
 
-def _outcomes(folder: Path) -> list[process_tests.Outcome]:
+def _outcomes(folder: Path) -> list[analyst_tests.Outcome]:
     files = read_package(folder)
     process = compile_package(files, max_xml_bytes=1_000_000, default_lane="front_desk")
-    return process_tests.run_all(process, files["paths.json"], runner.Limits())
+    return analyst_tests.run_all(process, files["paths.json"], runner.Limits())
 
 
 def test_passing_cases(tmp_path: Path) -> None:
     assert _outcomes(_package(tmp_path, [APPROVED, REJECTED])) == [
-        process_tests.Outcome("approved"), process_tests.Outcome("rejected")]
+        analyst_tests.Outcome("approved"), analyst_tests.Outcome("rejected")]
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -92,7 +92,7 @@ def test_a_script_failure_names_the_element(tmp_path: Path) -> None:
 ])
 def test_malformed_paths_json_is_refused(content: bytes, message: str) -> None:
     with pytest.raises(Invalid) as caught:
-        process_tests.parse_cases(content)
+        analyst_tests.parse_cases(content)
     assert caught.value.details[0]["file"] == "paths.json"
     assert message in caught.value.details[0]["message"]
 
