@@ -15,8 +15,10 @@ from sqlmodel import Session
 from admin_ui import web
 from api import errors
 from api import openapi as api_openapi
+from api.idempotency import Idempotency
 from api.limits import BodyLimit
 from api.nul import RefuseNul
+from api.resilience import DatabaseTrouble
 from api.routes import (
     audit,
     auth,
@@ -24,6 +26,7 @@ from api.routes import (
     complaints,
     documents,
     drafts,
+    health,
     processes,
     public,
     ratings,
@@ -37,10 +40,11 @@ from api.routes import messages as message_routes
 from api.routes import queue as queue_routes
 from api.routes import users as user_routes
 from engine import documents as document_store
-from engine import escalation, ledger, redact, throttle, timers
+from engine import escalation, idempotency, ledger, redact, throttle, timers
 from engine.messages import gateways as message_gateways
 from engine.messages import send as message_sender
 from engine.settings import Settings, get_settings
+from storage import leader
 from storage.db import engine_for
 
 log = logging.getLogger(__name__)
@@ -49,13 +53,24 @@ _DRAFT = re.compile(r"^/api/services/[^/]+/draft(/validate)?/?$")
 
 
 def _tick_once(settings: Settings) -> int:
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
-        moved = timers.tick(session=session, settings=settings)
-        escalation.tick(session=session, settings=settings)  # SLA reminders and escalation levels
-        ledger.seal_if_due(session=session, settings=settings)  # the daily seal of every case's chain head
-    throttle.purge(settings)  # expired counters of failed attempts (docs/security.md)
-    message_sender.drain(settings=settings)  # messages whose retry fell due (also when the fast loop is off)
+    # Several API processes on one database (`serve --workers N`): one of them at a time does a round.
+    with leader.turn(settings.database_url, "tick") as mine:
+        if not mine:
+            return 0
+        with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+            moved = timers.tick(session=session, settings=settings)
+            escalation.tick(session=session, settings=settings)  # SLA reminders and escalation levels
+            ledger.seal_if_due(session=session, settings=settings)  # the daily seal of every case's chain head
+            idempotency.forget_expired(session=session, settings=settings)  # answers kept for retries, expired
+        throttle.purge(settings)  # expired counters of failed attempts (docs/security.md)
+    _send_once(settings)  # messages whose retry fell due (also when the fast loop is off)
     return moved
+
+
+def _send_once(settings: Settings) -> None:
+    with leader.turn(settings.database_url, "send") as mine:
+        if mine:
+            message_sender.drain(settings=settings)
 
 
 async def _tick_forever(settings: Settings) -> None:
@@ -74,7 +89,7 @@ async def _send_forever(settings: Settings) -> None:
     while True:
         await asyncio.sleep(settings.message_poll_seconds)
         try:
-            await run_in_threadpool(message_sender.drain, settings=settings)
+            await run_in_threadpool(_send_once, settings)
         except Exception:  # noqa: BLE001 - a failing round must not stop the next one
             log.exception("sending messages failed")
 
@@ -105,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     redact.install_access_log_redaction()  # no personal data from query strings in the access log
     errors.install(app)
+    app.include_router(health.router)  # /healthz, /readyz
     for module in (auth, processes, services, drafts, cases, tasks, documents, public):
         app.include_router(module.router)
     app.include_router(audit.router)
@@ -131,4 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limit_for=limit_for)
     web.install(app, settings)  # the pages (admin_ui/): front desk, inbox, case pages, public tracking
     api_openapi.install(app)  # the refusals every route may answer, declared in the OpenAPI document
+    # Retried POSTs answered from their Idempotency-Key; database trouble a 503, never a 500 (outermost).
+    app.add_middleware(Idempotency, settings=settings)
+    app.add_middleware(DatabaseTrouble, settings=settings)
     return app

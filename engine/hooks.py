@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
+from engine import idempotency
 from engine.messages import outbox as messages_outbox
 from engine.reports import hook as reports_hook
 
@@ -49,4 +50,5 @@ def after_events(written: Written) -> None:
         hook(written)
 
 
-_HOOKS: list[Any] = [reports_hook.record, messages_outbox.write_messages]
+_HOOKS: list[Any] = [reports_hook.record, messages_outbox.write_messages,
+                     idempotency.note_case]  # the case a keyed request wrote (engine/idempotency.py)

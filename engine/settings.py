@@ -220,6 +220,16 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list)
     # One clean-up of expired throttle counters every this many writes, on average (0: only `shubbak tick`).
     throttle_cleanup_every: int = Field(default=100, ge=0)
+    # Production shape (docs/deployment.md): retried requests, database trouble, readiness.
+    # A request's ``Idempotency-Key`` answers its retries with the first answer for this many hours.
+    idempotency_hours: float = Field(default=24.0, gt=0)
+    # A retry arriving while the first request with its key is still finishing waits this long for its answer.
+    idempotency_wait_seconds: float = Field(default=10.0, ge=0)
+    # Database trouble (lost connection, restart, deadlock, serialization failure) is a 503 with this
+    # ``Retry-After``; a command is tried once more first when nothing of it was committed.
+    retry_after_seconds: int = Field(default=2, ge=1)
+    # ``/readyz`` gives each dependency (database, document store, broker) this long to answer.
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0)
 
     @model_validator(mode="after")
     def _queue_weights(self) -> Settings:
