@@ -144,7 +144,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # one by one on SIGHUP and stops them gracefully on SIGTERM/SIGINT. Each builds its app from the same
     # environment (SHUBBAK_*); the background loops take turns across them (storage/leader.py).
     _fresh_metrics_dir(settings)
-    uvicorn.run("api.app:create_app", factory=True, workers=args.workers, **common)
+    uvicorn.run("api.app:create_app", factory=True, workers=args.workers,
+                timeout_worker_healthcheck=settings.worker_healthcheck_seconds, **common)
     return 0
 
 

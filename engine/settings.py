@@ -230,6 +230,9 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(default=2, ge=1)
     # ``/readyz`` gives each dependency (database, document store, broker) this long to answer.
     readiness_timeout_seconds: float = Field(default=2.0, gt=0)
+    # ``serve --workers N``: how long a new worker may take to start serving (a rolling restart waits for it)
+    # and a running one to answer its supervisor's ping before it is taken for hung and replaced.
+    worker_healthcheck_seconds: int = Field(default=30, ge=1)
 
     @model_validator(mode="after")
     def _queue_weights(self) -> Settings:

@@ -19,8 +19,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,17 +29,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from engine import processes
-from engine.packages import read_package
 from engine.settings import Settings
-from engine.users import Actor, create_user, issue_token
 from storage.db import dispose, engine_for
-from storage.migrate import upgrade
 from storage.models import AuditEvent, Case, OutboxMessage
-from tests.conftest import IN_CI, ROOT, TEST_PROCESSES, make_settings, missing
+from tests.conftest import IN_CI, ROOT, make_settings, missing
 from tests.support.api import CITIZEN
 from tests.support.postgres import LocalPostgres, free_port
 from tests.support.redis import LocalRedis
+from tests.support.shubbak_processes import answers, children, prepare, process, wait_for
 from tests.support.sms_gateway import SmsGateway
 
 CLIENTS = 8
@@ -153,71 +149,6 @@ class Client(threading.Thread):
         return None
 
 
-@contextmanager
-def process(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A ``shubbak`` command in its own process group, stopped (TERM, then KILL) at the end."""
-    with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "cli.main", *argv], cwd=ROOT, env={**os.environ, **env},
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        yield proc
-    finally:
-        stop_group(proc)
-
-
-def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def children(pid: int) -> set[int]:
-    """The API worker processes of a ``serve --workers`` supervisor (its children, minus helpers)."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and b"resource_tracker" not in cmdline:
-            found.add(int(stat.parent.name))
-    return found
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float, logs: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            tails = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in logs.glob("*.log"))
-            raise AssertionError(f"timed out waiting for {what}\n{tails}")
-        time.sleep(0.2)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-def _prepare(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
-    upgrade(settings.database_url)
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
-        processes.deploy(session=session, files=read_package(TEST_PROCESSES / SERVICE),
-                         actor=Actor("test", frozenset({"admin"}), "Test"), settings=settings)
-        clerk = create_user(session=session, username="clerk", password="correct horse", full_name="Clerk",
-                            roles=["front_desk"], settings=settings)
-        reviewer = create_user(session=session, username="reviewer", password="correct horse",
-                               full_name="Reviewer", roles=["reviewer"], settings=settings)
-        return ({"Authorization": f"Bearer {issue_token(clerk, settings)}"},
-                {"Authorization": f"Bearer {issue_token(reviewer, settings)}"})
-
-
 def _env(settings: Settings, broker: str, gateway: str) -> dict[str, str]:
     return {"SHUBBAK_DATABASE_URL": settings.database_url, "SHUBBAK_BROKER_URL": broker,
             "SHUBBAK_ENVIRONMENT": "test", "SHUBBAK_VAR_DIR": str(settings.var_dir),
@@ -252,7 +183,7 @@ def test_the_production_shape_survives_its_faults(tmp_path: Path) -> None:
             missing(f"no redis-server could be started: {exc}")
         gateway = stack.enter_context(SmsGateway())
         settings = make_settings(url, tmp_path)
-        clerk, reviewer = _prepare(settings)
+        clerk, reviewer = prepare(settings, SERVICE)
         env = _env(settings, broker, gateway.url)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -261,7 +192,7 @@ def test_the_production_shape_survives_its_faults(tmp_path: Path) -> None:
         stack.enter_context(process(["beat", "--log-level", "WARNING"], env, logs / "beat.log"))
         worker_argv = ["worker", "--pool", "solo", "--log-level", "WARNING"]
         workers = [stack.enter_context(process(worker_argv, env, logs / "worker.log"))]
-        wait_for("the API to be ready", lambda: _answers(f"{base}/readyz"), 60, logs)
+        wait_for("the API to be ready", lambda: answers(f"{base}/readyz"), 60, logs)
         wait_for("two API workers", lambda: len(children(api.pid)) == 2, 30, logs)
 
         ledger, stop = Ledger(), threading.Event()
