@@ -153,3 +153,17 @@ def test_concurrent_requests_with_one_key_open_one_case(settings: Settings) -> N
     assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
     assert len({a.json()["id"] for a in answers}) == 1
     assert _count(settings, Case) == 1
+
+
+def test_the_periodic_sweep_forgets_expired_answers_only(permit: Api) -> None:
+    from engine import idempotency
+
+    clerk = permit.user("front_desk")
+    for key in ("fresh", "stale"):
+        assert permit.client.post("/api/cases", json=OPEN, headers=_keyed(clerk, key)).status_code == 201
+    with Session(engine_for(permit.settings.database_url)) as session:
+        session.execute(update(IdempotencyKey).where(IdempotencyKey.key == "stale")  # type: ignore[arg-type]
+                        .values(created_at=clock.now() - timedelta(hours=25)))
+        session.commit()
+        assert idempotency.forget_expired(session=session, settings=permit.settings) == 1
+        assert list(session.execute(select(IdempotencyKey.key)).scalars()) == ["fresh"]
