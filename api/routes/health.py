@@ -9,22 +9,22 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from api.deps import SettingsDep
+from api.deps import SettingsDep, allow
 from engine import readiness
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", dependencies=[allow("public")])
 def healthz() -> dict[str, str]:
     """Alive: the process answers. Restart it when this fails; take it out of rotation on ``/readyz``."""
     return {"status": "alive"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", dependencies=[allow("public")])
 async def readyz(settings: SettingsDep) -> JSONResponse:
     """Ready: 200 with each check "ok", or 503 with each failing check's reason."""
-    found = readiness.checks(settings)
+    found = await run_in_threadpool(readiness.checks, settings)  # reads the migrations' files: not on the loop
     results = await asyncio.gather(*(_run(check, settings.readiness_timeout_seconds) for check in found.values()))
     report = dict(zip(found, results, strict=True))
     ready = all(result == "ok" for result in report.values())

@@ -136,7 +136,8 @@ def test_a_lost_answer_is_the_case_it_wrote(settings: Settings) -> None:
         assert _count(quick, Case) == 1
         # A route that does not answer a case cannot rebuild its answer: 409, and nothing runs twice.
         admin = _keyed(api.user("admin"), "new-user")
-        body = {"username": "nadia", "password": "a long password", "full_name": "Nadia", "roles": ["reviewer"]}
+        body = {"username": "nadia", "password": "a long password", "full_name": "Nadia", "roles": ["reviewer"],
+                "installation_wide": True}
         assert client.post("/api/users", json=body, headers=admin).status_code == 201
         _lose_answers(quick)
         lost = client.post("/api/users", json=body, headers=admin)
