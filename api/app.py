@@ -13,7 +13,8 @@ from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 
 from admin_ui import web
-from api import errors
+from api import errors, observability
+from api import metrics as metrics_route
 from api import openapi as api_openapi
 from api.idempotency import Idempotency
 from api.limits import BodyLimit
@@ -150,4 +151,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Retried POSTs answered from their Idempotency-Key; database trouble a 503, never a 500 (outermost).
     app.add_middleware(Idempotency, settings=settings)
     app.add_middleware(DatabaseTrouble, settings=settings)
+    # Operations (docs/deployment.md): /metrics, and a request id, metrics and a JSON log line per request;
+    # added last, so it is the outermost of the app's middlewares and sees every answer's final status.
+    metrics_route.install(app, settings)
+    app.add_middleware(observability.Observe, settings=settings)
     return app

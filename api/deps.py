@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
+from api import observability
 from engine import documents, policy
 from engine.client_address import client_address as address_of
 from engine.errors import Unauthorized
@@ -46,7 +47,10 @@ StoreDep = Annotated[ObjectStore, Depends(get_store)]
 def optional_actor(session: SessionDep, settings: SettingsDep,
                    token: Annotated[str | None, Depends(oauth2)]) -> Actor | None:
     """The signed-in actor on a route that also answers the public; None when no token is sent (a bad one is 401)."""
-    return actor_from_token(session=session, token=token, settings=settings) if token else None
+    actor = actor_from_token(session=session, token=token, settings=settings) if token else None
+    if actor is not None:
+        observability.note_user(actor.username)
+    return actor
 
 
 OptionalActor = Annotated[Actor | None, Depends(optional_actor)]

@@ -117,6 +117,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.observability import logging_config
     from engine.demo import DEMO_PASSWORD, ensure_demo_users
 
     if args.prepare:
@@ -135,8 +136,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print()
     print(f"Shubbak on http://{args.host}:{args.port}  (API docs: /docs)"
           + (f", {args.workers} worker processes" if args.workers > 1 else ""))
-    common: dict[str, Any] = dict(host=args.host, port=args.port, log_level=args.log_level,
-                                  access_log=args.access_log, timeout_graceful_shutdown=settings.shutdown_grace_seconds)
+    # One JSON line per request of our own (api/observability.py) instead of uvicorn's access log.
+    common: dict[str, Any] = dict(host=args.host, port=args.port, log_level=args.log_level, access_log=False,
+                                  log_config=logging_config(settings, args.log_level, access=args.access_log),
+                                  timeout_graceful_shutdown=settings.shutdown_grace_seconds)
     if args.workers == 1:
         uvicorn.run(create_app(settings), workers=1, **common)
         return 0

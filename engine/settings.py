@@ -233,6 +233,24 @@ class Settings(BaseSettings):
     # ``serve --workers N``: how long a new worker may take to start serving (a rolling restart waits for it)
     # and a running one to answer its supervisor's ping before it is taken for hung and replaced.
     worker_healthcheck_seconds: int = Field(default=30, ge=1)
+    # Operations: metrics, logs, backups (docs/deployment.md, docs/operations.md).
+    # /metrics answers a scraper sending "Authorization: Bearer <metrics_token>"; without a token, only
+    # requests from the machine itself (loopback). False turns /metrics off.
+    metrics_enabled: bool = True
+    metrics_token: str | None = Field(default=None, min_length=16)
+    # The figures that need a query (open cases, ready tasks, outbox, timers, ledger) are read at most this
+    # often; a scrape in between is answered from the last reading.
+    metrics_query_cache_seconds: float = Field(default=10.0, ge=0)
+    # Several API processes (``serve --workers``) share their counters through files in this folder
+    # (prometheus-client's multiprocess mode); read from PROMETHEUS_MULTIPROC_DIR, the library's own variable.
+    prometheus_multiproc_dir: Path | None = Field(default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
+    # Logs: "json" writes one JSON object per line (request id, user, route, status, duration); "text" for a
+    # person at a terminal.
+    log_format: Literal["json", "text"] = "json"
+    # An X-Request-ID sent by a proxy is kept when it is at most this long and made of safe characters.
+    request_id_max_chars: int = Field(default=64, ge=8, le=200)
+    # Where pg_dump and pg_restore are (their version must be at least the server's); PATH when unset.
+    postgres_bin_dir: Path | None = None
 
     @model_validator(mode="after")
     def _queue_weights(self) -> Settings:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from engine import checklist, clock, owners, policy, processes, workflows
+from engine import checklist, clock, metrics, owners, policy, processes, workflows
 from engine.bpmn import runner
 from engine.cases import load_case, process_failed
 from engine.errors import Conflict, Invalid, NotFound
@@ -95,6 +96,7 @@ def _write_claim(session: Session, task: Task, actor: Actor, to: str | None, kin
 
 def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Actor,
              settings: Settings) -> Case:
+    started = time.perf_counter()
     task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
     if task.state != "ready":
         raise Conflict(f"the task is already {task.state}")
@@ -125,6 +127,7 @@ def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Act
     workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=moment,
                    completed=(task.id, actor.username),
                    events=[("task_completed", task.name, {"task_id": task.id, "data": data})])
+    metrics.observe_step(case.service_code, task.name, started)
     return case
 
 
