@@ -11,6 +11,7 @@ from typing import Any
 from sqlmodel import Session
 
 from cli import audit as audit_commands
+from cli import backup as backup_commands
 from cli import reports as report_commands
 from cli import users as user_commands
 from engine import case_migration, centers, process_tests, processes, throttle, workflows
@@ -278,6 +279,7 @@ def parser() -> argparse.ArgumentParser:
     mig.set_defaults(func=cmd_migrate_cases)
     audit_commands.add_commands(sub)
     report_commands.add_commands(sub)
+    backup_commands.add_commands(sub)
     return p
 
 
