@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from engine import backup
@@ -12,8 +13,11 @@ from storage.backup import BackupFailed
 
 
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    folder = Path(args.dir)
+    if args.dated:  # a new folder per run, named by its UTC moment: a scheduled backup never overwrites one
+        folder = folder / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     try:
-        made = backup.take(settings=settings, folder=Path(args.dir))
+        made = backup.take(settings=settings, folder=folder)
     except BackupFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -49,6 +53,7 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     b = sub.add_parser("backup", help="back up the database, the documents, the ledger anchor and the settings")
     b.add_argument("dir", help="a new (or empty) folder to write the backup into")
+    b.add_argument("--dated", action="store_true", help="write into a new folder under DIR named by the date and time")
     b.set_defaults(func=cmd_backup)
     r = sub.add_parser("restore", help="restore a backup into an empty database and document store")
     r.add_argument("dir", help="a folder written by `shubbak backup`")
