@@ -106,10 +106,18 @@ class Observe:
             code = str(status[0])
             REQUESTS.labels(method=method, route=route, status=code).inc()
             LATENCY.labels(method=method, route=route, status=code).observe(took)
-            fields = {"user": context["user"], "method": method, "route": route, "status": status[0],
+            fields = {"user": context["user"] or _page_user(scope), "method": method, "route": route, "status": status[0],
                       "duration_ms": round(took * 1000, 2)}
             ACCESS.info("%s %s %s %.1f ms", method, route, code, took * 1000, extra=fields)
             _REQUEST.reset(token)
+
+
+def _page_user(scope: Scope) -> str | None:
+    """The signed-in reader of a page: admin_ui keeps its viewer in the request's state."""
+    state = scope.get("state")
+    viewer = state.get("viewer") if isinstance(state, dict) else None
+    name = getattr(getattr(viewer, "actor", None), "username", None)
+    return name if isinstance(name, str) else None
 
 
 class RequestIdFilter(logging.Filter):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -250,3 +251,15 @@ def test_settings_in_a_backup_keep_no_secret(tmp_path: Path) -> None:
     public = backup.public_settings(settings)
     assert public["database_url"] == "postgresql+psycopg://***@db:5432/shubbak"
     assert public["sms_gateway"] == "log" and public["max_document_bytes"] == settings.max_document_bytes
+
+
+def test_a_dated_backup_goes_into_a_new_folder_under_dir(sqlite_settings: Settings, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from argparse import Namespace
+
+    from cli.backup import cmd_backup
+
+    assert cmd_backup(sqlite_settings, Namespace(dir=str(tmp_path / "nightly"), dated=True)) == 0
+    [made] = list((tmp_path / "nightly").iterdir())
+    assert re.fullmatch(r"\d{8}T\d{6}Z", made.name) and (made / backup.MANIFEST).exists()
+    assert f"backup written to {made}" in capsys.readouterr().out

@@ -3,53 +3,19 @@ personal data."""
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from api.observability import ACCESS, RequestIdFilter, accepted_id, json_formatter
+from api.observability import RequestIdFilter, accepted_id
 from tests.conftest import ROOT, TEST_PROCESSES
 from tests.support.api import CITIZEN, Api
-
-
-class Lines:
-    """The access log's lines written since the last ``read``, parsed (each must be one JSON object)."""
-
-    def __init__(self) -> None:
-        self.out = io.StringIO()
-
-    def read(self) -> list[dict[str, Any]]:
-        text, self.out = self.out.getvalue(), io.StringIO()
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-@pytest.fixture
-def lines() -> Iterator[Lines]:
-    captured = Lines()
-
-    class Handler(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            captured.out.write(self.format(record) + "\n")
-
-    handler = Handler()
-    handler.setFormatter(json_formatter())
-    handler.addFilter(RequestIdFilter())
-    level = ACCESS.level
-    ACCESS.addHandler(handler)
-    ACCESS.setLevel(logging.INFO)
-    try:
-        yield captured
-    finally:
-        ACCESS.removeHandler(handler)
-        ACCESS.setLevel(level)
+from tests.support.logs import Lines, lines_fixture  # noqa: F401 - the fixture
 
 
 def test_a_sane_request_id_is_kept_and_echoed(sqlite_api: Api, lines: Lines) -> None:
@@ -132,3 +98,4 @@ def test_a_serving_process_writes_json_lines_to_stderr(sqlite_url: str, tmp_path
     other = next(r for r in records if r["logger"] == "engine.anything")
     assert other["level"] == "WARNING" and other["request_id"] is None
     assert "29001011234567" not in done.stderr
+
