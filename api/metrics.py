@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import Pool
 from sqlmodel import Session
 
@@ -37,6 +39,7 @@ from engine.errors import Forbidden, NotFound, Unauthorized
 from engine.settings import Settings
 from storage.db import engine_for
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 
 POOL_IN_USE = Gauge("shubbak_db_pool_connections_in_use", "Database connections lent out by the pools now",
@@ -65,6 +68,11 @@ def _close(*_args: Any) -> None:
     POOL_OPEN.dec()
 
 
+def _up(value: int) -> GaugeMetricFamily:
+    return GaugeMetricFamily("shubbak_metrics_database_up", "1 when the last scrape could read the database's "
+                             "figures, 0 when it could not", value=value)
+
+
 class DatabaseCollector(Collector):
     """The figures that need a query, read at most every ``metrics_query_cache_seconds``."""
 
@@ -77,8 +85,14 @@ class DatabaseCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self._lock:  # one reader at a time; the others get its answer
             if time.monotonic() - self._read_at >= self.settings.metrics_query_cache_seconds:
-                self._families = self._read()
-                self._read_at = time.monotonic()
+                try:
+                    self._families = [*self._read(), _up(1)]
+                    self._read_at = time.monotonic()
+                except SQLAlchemyError as exc:
+                    # The database is down: the scrape still answers (the counters say what the requests
+                    # met), and says so; the next scrape tries again.
+                    log.warning("metrics: the database figures could not be read: %s", type(exc).__name__)
+                    self._families = [_up(0)]
             yield from self._families
 
     def _read(self) -> list[GaugeMetricFamily]:

@@ -21,7 +21,7 @@ from engine import ledger
 from engine.settings import Settings
 from storage.db import engine_for
 from storage.models import Case
-from tests.conftest import ROOT, TEST_PROCESSES
+from tests.conftest import ROOT, TEST_PROCESSES, make_settings
 from tests.support.api import Api
 
 LOOPBACK = ("127.0.0.1", 50000)
@@ -138,6 +138,7 @@ def test_the_scrape_reads_a_few_aggregates_and_caches_them(settings: Settings) -
     assert again == asked
     assert all("count(" in s.lower() or "min(" in s.lower() or "audit_seal" in s for s in statements), statements
     assert value(first, "shubbak_metrics_query_seconds") is not None
+    assert value(first, "shubbak_metrics_database_up") == 1
 
 
 def test_without_a_token_only_the_machine_itself_may_read(settings: Settings) -> None:
@@ -215,3 +216,13 @@ def test_several_processes_add_up_in_multiprocess_mode(sqlite_url: str, tmp_path
     assert sum(found) == 5, body
     assert value(body, "shubbak_open_cases", service="x") is None  # the database figures are there once
     assert body.count("# TYPE shubbak_ledger_seals gauge") == 1
+
+
+def test_a_scrape_while_the_database_is_down_still_answers(tmp_path: Path) -> None:
+    settings = make_settings("postgresql+psycopg://nobody@127.0.0.1:1/none", tmp_path, metrics_query_cache_seconds=0)
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
+        client.get("/docs")
+        r = client.get("/metrics")
+    assert r.status_code == 200
+    assert value(r.text, "shubbak_metrics_database_up") == 0
+    assert value(r.text, "shubbak_open_cases") is None and "shubbak_http_requests_total" in r.text
