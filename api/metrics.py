@@ -15,9 +15,11 @@ only requests from the machine itself (loopback). The figures name services and 
 
 from __future__ import annotations
 
+import atexit
 import hmac
 import ipaddress
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +29,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
@@ -167,6 +169,15 @@ def metrics(request: Request) -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
+_marked_at_exit: set[str] = set()
+
+
 def install(app: Any, settings: Settings) -> None:
     app.state.metrics_registry = _registry(settings)
     app.include_router(router)
+    folder = settings.prometheus_multiproc_dir
+    if folder is not None and str(folder) not in _marked_at_exit:
+        # A process that ends (a restart, one worker of several stopping) takes its share of the "live" gauges
+        # (the pool's connections) with it; its counters stay, as they must.
+        _marked_at_exit.add(str(folder))
+        atexit.register(lambda: mark_process_dead(os.getpid(), str(folder)))

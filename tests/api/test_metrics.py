@@ -210,7 +210,9 @@ def test_several_processes_add_up_in_multiprocess_mode(sqlite_url: str, tmp_path
 
     run(3, "count")
     body = run(2, "scrape")
-    assert len(list(shared.glob("*.db"))) >= 2  # each process wrote its own file
+    assert len(list(shared.glob("counter_*.db"))) == 2  # each process wrote its own counters, which stay
+    assert (value(body, "shubbak_db_pool_connections_open") or 0) >= 1  # the scraping process's, while it ran
+    assert list(shared.glob("gauge_livesum_*.db")) == []  # an ended process's live gauges (the pool) went with it
     found = [v for (name, labels), v in samples(body).items()
              if name == "shubbak_http_requests_total" and ("route", "/api/cases/{case_id}") in labels]
     assert sum(found) == 5, body
