@@ -160,6 +160,9 @@ def test_a_backup_restores_on_a_new_host_and_verifies(sites: tuple[Site, Site], 
         assert docs.status_code == 200 and len(docs.json()) == 2
         content = client.get(f"/api/documents/{docs.json()[0]['id']}/content", headers=auditor)
         assert content.status_code == 200 and content.content in (PDF, PNG)
+        new = api.open_case("test_permit", api.user("front_desk"))  # the ids' sequences came back too
+        assert new.status_code == 201, new.text
+        assert new.json()["id"] > max(e["case_id"] for e in listed)
 
     again = target.shubbak("restore", str(folder))  # the database is not empty any more
     assert again.returncode == 1
