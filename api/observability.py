@@ -106,8 +106,8 @@ class Observe:
             code = str(status[0])
             REQUESTS.labels(method=method, route=route, status=code).inc()
             LATENCY.labels(method=method, route=route, status=code).observe(took)
-            fields = {"user": context["user"] or _page_user(scope), "method": method, "route": route, "status": status[0],
-                      "duration_ms": round(took * 1000, 2)}
+            fields = {"user": context["user"] or _page_user(scope), "method": method, "route": route,
+                      "status": status[0], "duration_ms": round(took * 1000, 2)}
             ACCESS.info("%s %s %s %.1f ms", method, route, code, took * 1000, extra=fields)
             _REQUEST.reset(token)
 

@@ -140,7 +140,7 @@ def exported_metric_names(settings: Settings) -> set[str]:
     """Every sample name /metrics can show (histograms' _bucket/_count/_sum, counters' _total)."""
     with TestClient(create_app(settings), client=("127.0.0.1", 50000)) as client:
         body = client.get("/metrics").text
-    names = set()
+    names: set[str] = set()
     for family in text_string_to_metric_families(body):
         suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}.get(family.type, [""])
         names.update(family.name + suffix for suffix in suffixes)
