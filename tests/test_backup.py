@@ -266,3 +266,21 @@ def test_a_dated_backup_goes_into_a_new_folder_under_dir(sqlite_settings: Settin
     [made] = list((tmp_path / "nightly").iterdir())
     assert re.fullmatch(r"\d{8}T\d{6}Z", made.name) and (made / backup.MANIFEST).exists()
     assert f"backup written to {made}" in capsys.readouterr().out
+
+
+def test_a_store_holding_another_object_under_a_key_is_refused(sqlite_settings: Settings, tmp_path: Path) -> None:
+    key = signing.new_seed()
+    source = Site(sqlite_settings.model_copy(update={"signing_key": key}))
+    _populate(source)
+    folder = tmp_path / "b"
+    backup.take(settings=source.settings, folder=folder)
+    target = make_settings(f"sqlite:///{tmp_path / 't' / 'restored.db'}", tmp_path / "t", signing_key=key)
+    first = json.loads((folder / backup.DOCUMENT_LIST).read_text().splitlines()[0])
+    squatter = Path(target.storage_url[len("file://"):]) / first["key"]
+    squatter.parent.mkdir(parents=True)
+    squatter.write_bytes(b"%PDF-1.4 not the scan")
+    with pytest.raises(Conflict, match=f"already holds a different object under {first['key']}"):
+        backup.restore(settings=target, folder=folder)
+    assert database.tables(target.database_url) == []  # the database is loaded last: nothing was written there
+    assert squatter.read_bytes() == b"%PDF-1.4 not the scan"
+    dispose(target.database_url)
