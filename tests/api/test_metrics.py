@@ -197,28 +197,32 @@ _WORKER = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_several_processes_add_up_in_multiprocess_mode(sqlite_url: str, tmp_path: Path) -> None:
-    """Two API processes write their counters to one folder; a scrape of either shows the sum."""
+    """Two API processes count at the same time into one folder; a third one's scrape shows the sum."""
     shared = tmp_path / "prometheus"
     shared.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": str(shared)}
 
-    def run(requests: int, mode: str) -> str:
-        done = subprocess.run([sys.executable, "-c", _WORKER, sqlite_url, str(tmp_path), str(requests), mode],
-                              env=env, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr[-2000:]
-        return done.stdout
+    def start(requests: int, mode: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-c", _WORKER, sqlite_url, str(tmp_path), str(requests), mode],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    run(3, "count")
-    body = run(2, "scrape")
-    assert len(list(shared.glob("counter_*.db"))) == 2  # each process wrote its own counters, which stay
-    assert (value(body, "shubbak_db_pool_connections_open") or 0) >= 1  # the scraping process's, while it ran
-    assert list(shared.glob("gauge_livesum_*.db")) == []  # an ended process's live gauges (the pool) went with it
+    def finish(process: subprocess.Popen[str]) -> str:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err[-2000:]
+        return out
+
+    counting = [start(30, "count"), start(20, "count")]
+    for process in counting:
+        finish(process)
+    body = finish(start(0, "scrape"))
+    # each process wrote its own counters, which stay (the scraper's: its own /metrics request)
+    assert len(list(shared.glob("counter_*.db"))) == 3
     found = [v for (name, labels), v in samples(body).items()
              if name == "shubbak_http_requests_total" and ("route", "/api/cases/{case_id}") in labels]
-    assert sum(found) == 5, body
-    assert value(body, "shubbak_open_cases", service="x") is None  # the database figures are there once
-    assert body.count("# TYPE shubbak_ledger_seals gauge") == 1
-
+    assert sum(found) == 50, body
+    assert body.count("# TYPE shubbak_ledger_seals gauge") == 1  # the database figures are there once
+    assert (value(body, "shubbak_db_pool_connections_open") or 0) >= 1  # the scraping process's, while it ran
+    assert list(shared.glob("gauge_livesum_*.db")) == []  # an ended process's live gauges (the pool) went with it
 
 def test_a_scrape_while_the_database_is_down_still_answers(tmp_path: Path) -> None:
     settings = make_settings("postgresql+psycopg://nobody@127.0.0.1:1/none", tmp_path, metrics_query_cache_seconds=0)
