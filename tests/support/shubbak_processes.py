@@ -84,8 +84,8 @@ def prepare(settings: Settings, service: str) -> tuple[dict[str, str], dict[str,
         processes.deploy(session=session, files=read_package(TEST_PROCESSES / service),
                          actor=Actor("test", frozenset({"admin"}), "Test"), settings=settings)
         clerk = create_user(session=session, username="clerk", password="correct horse", full_name="Clerk",
-                            roles=["front_desk"], settings=settings)
+                            roles=["front_desk"], settings=settings, installation_wide=True)
         reviewer = create_user(session=session, username="reviewer", password="correct horse",
-                               full_name="Reviewer", roles=["reviewer"], settings=settings)
+                               full_name="Reviewer", roles=["reviewer"], settings=settings, installation_wide=True)
         return ({"Authorization": f"Bearer {issue_token(clerk, settings)}"},
                 {"Authorization": f"Bearer {issue_token(reviewer, settings)}"})
