@@ -80,6 +80,12 @@ def allow(action: str) -> Any:
     its input: the roles, and the center and lane of the case or task its path names. Every route declares
     one; tests/api/test_policy_matrix.py reads the declarations from the app's route table."""
     rule = policy.rule(action)  # an action the policy does not know stops the app from being built
+    if policy.SCRAPER in rule.who:
+        def scraper() -> None:
+            """Not a user's action: the route checks the scraper's own token, or loopback (api/metrics.py)."""
+
+        scraper.policy_action = action  # type: ignore[attr-defined]
+        return Depends(scraper)
     if policy.PUBLIC in rule.who:
         def gate() -> None:
             """Anyone may: nothing to check and nothing opened (an open board's stream holds no session)."""

@@ -36,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import Pool
 from sqlmodel import Session
 
+from api.deps import allow
 from engine import gauges
 from engine.errors import Forbidden, NotFound, Unauthorized
 from engine.settings import Settings
@@ -156,7 +157,7 @@ def _loopback(request: Request) -> bool:
         return False
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", include_in_schema=False, dependencies=[allow("metrics.scrape")])
 def metrics(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     if not settings.metrics_enabled:
