@@ -44,6 +44,7 @@ from engine import documents as document_store
 from engine import escalation, idempotency, ledger, redact, throttle, timers
 from engine.messages import gateways as message_gateways
 from engine.messages import send as message_sender
+from engine.reports import projector as report_projector
 from engine.settings import Settings, get_settings
 from storage import leader
 from storage.db import engine_for
@@ -95,6 +96,17 @@ async def _send_forever(settings: Settings) -> None:
             log.exception("sending messages failed")
 
 
+async def _project_forever(settings: Settings) -> None:
+    # Report projector (engine/reports/projector.py): the embedded default counts the audit events into the
+    # report aggregates from the API process, after they commit, every SHUBBAK_REPORT_PROJECT_SECONDS.
+    while True:
+        await asyncio.sleep(settings.report_project_seconds)
+        try:
+            await run_in_threadpool(report_projector.catch_up, settings)
+        except Exception:  # noqa: BLE001 - a failing round must not stop the next one
+            log.exception("report projector failed")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -110,6 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             loops.append(asyncio.create_task(_tick_forever(settings)))
         if settings.message_poll_seconds > 0 and not settings.broker_url:
             loops.append(asyncio.create_task(_send_forever(settings)))
+        if settings.report_project_seconds > 0 and not settings.broker_url:  # report projector
+            loops.append(asyncio.create_task(_project_forever(settings)))
         yield
         for loop in loops:
             loop.cancel()

@@ -251,6 +251,14 @@ class Settings(BaseSettings):
     request_id_max_chars: int = Field(default=64, ge=8, le=200)
     # Where pg_dump and pg_restore are (their version must be at least the server's); PATH when unset.
     postgres_bin_dir: Path | None = None
+    # Report projector (engine/reports/projector.py): the report aggregates are built from the audit events
+    # after they commit. How often the API process (embedded default) or beat (with a broker) catches up, how
+    # many events one round reads, and how long a missing event id is waited for (a transaction still in flight
+    # when a later one committed) before it is taken for a rolled-back one.
+    report_project_seconds: float = Field(default=1.0, ge=0)
+    report_project_batch: int = Field(default=5000, ge=1)
+    report_gap_seconds: float = Field(default=300.0, gt=0)
+    report_gap_max: int = Field(default=10_000, ge=1)
 
     @model_validator(mode="after")
     def _queue_weights(self) -> Settings:

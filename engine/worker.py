@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from engine import escalation, idempotency, ledger, timers
 from engine.messages import send
+from engine.reports import projector
 from engine.settings import Settings, get_settings
 from storage.db import engine_for
 
@@ -73,6 +74,8 @@ PERIODIC: list[Periodic] = [
     Periodic("ledger_seal", lambda s: s.timer_tick_seconds or 30.0, _seal),
     # Answers kept for retried requests, once older than SHUBBAK_IDEMPOTENCY_HOURS (engine/idempotency.py).
     Periodic("idempotency_keys", lambda s: s.timer_tick_seconds or 30.0, _forget_idempotency_keys),
+    # The report aggregates, counted from the audit events after they commit (engine/reports/projector.py).
+    Periodic("reports", lambda s: s.report_project_seconds or 2.0, projector.catch_up),
 ]
 
 
