@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import Session
 
 from engine import policy, processes
-from engine.errors import Forbidden, Invalid, NotFound
+from engine.errors import Invalid, NotFound
 from engine.reports import figures, projector, satisfaction
 from engine.reports.scope import Scope, scope_for
 from engine.settings import Settings
