@@ -259,6 +259,10 @@ class Settings(BaseSettings):
     report_project_batch: int = Field(default=5000, ge=1)
     report_gap_seconds: float = Field(default=300.0, gt=0)
     report_gap_max: int = Field(default=10_000, ge=1)
+    # Flat history (engine/bpmn/prune.py): finished tasks kept in a case's task tree above where it stands;
+    # older finished iterations (a case returned many times) are dropped, their steps stay in the audit trail.
+    # 0 keeps every task. Replay prunes the same way: change it only with no replay to compare against.
+    workflow_keep_finished: int = Field(default=40, ge=0)
 
     @model_validator(mode="after")
     def _queue_weights(self) -> Settings:
