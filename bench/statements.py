@@ -73,7 +73,8 @@ def summary(settings: Settings, *, verbose: bool = False) -> list[str]:
     counted = lifecycle(settings)
     total = sum(len(c.statements) for _, c in counted)
     commits = sum(c.commits for _, c in counted)
-    lines = [f"    SQL statements of one lifecycle (engine commands, counted by SQLAlchemy): {total}, "
+    lines = [f"    SQL statements of one lifecycle (engine commands and the inbox read before each step, counted by "
+             f"SQLAlchemy): {total}, "
              f"{commits} commits (" + ", ".join(f"{name} {len(c.statements)}" for name, c in counted) + ")"]
     if verbose:
         for name, c in counted:
