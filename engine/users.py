@@ -195,7 +195,7 @@ def actor_from_token(*, session: Session, token: str, settings: Settings) -> Act
 def token_subject(token: str, settings: Settings) -> str | None:
     """The username a valid token was issued to, without reading the database; None for a bad token."""
     try:
-        claims = jwt.decode(token, settings.secret_key, algorithms=["HS256"], options={"require": ["sub", "exp"]})
+        claims = jwt.decode(token, settings.signing_secret, algorithms=["HS256"], options={"require": ["sub", "exp"]})
     except jwt.PyJWTError:
         return None
     return str(claims["sub"])
