@@ -4,8 +4,8 @@ The report aggregates were written in each step's transaction until this revisio
 (engine/reports/projector.py) builds them from the events. The cursor starts after the last event already
 counted, so nothing is counted twice.
 
-Revision ID: 0012_projection
-Revises: 0011
+Revision ID: 0015_projection
+Revises: 0014_idempotency_keys
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = '0012_projection'
-down_revision = '0011'
+revision = '0015_projection'
+down_revision = '0014_idempotency_keys'
 branch_labels = None
 depends_on = None
 
