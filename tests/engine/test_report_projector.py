@@ -259,7 +259,7 @@ def test_freshness_on_the_api(api: Api) -> None:
     clerk = api.user("front_desk")
     refused = api.client.get("/api/reports/freshness", headers=clerk)
     assert refused.status_code == 403
-    assert refused.json()["detail"] == "this needs one of the roles: supervisor, admin"
+    assert refused.json()["detail"] == "this is for: admin, supervisor"
     boss = api.user("supervisor")
     assert api.deploy(TEST_PROCESSES / "test_permit", api.user("admin")).status_code == 201
     assert api.open_case("test_permit", clerk).status_code == 201
