@@ -20,8 +20,10 @@ from sqlmodel import Session
 
 from engine.audit import ledger
 from engine.cases import escalation, timers
+from engine.core import idempotency
 from engine.core.settings import Settings, get_settings
 from engine.messages import send
+from engine.reports import projector
 from storage.db import engine_for
 
 log = logging.getLogger(__name__)
@@ -61,12 +63,21 @@ def _dispatch_outbox(settings: Settings) -> int:
     return len(ids)
 
 
+def _forget_idempotency_keys(settings: Settings) -> int:
+    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+        return idempotency.forget_expired(session=session, settings=settings)
+
+
 PERIODIC: list[Periodic] = [
     Periodic("outbox", lambda s: s.message_poll_seconds or 2.0, _dispatch_outbox),
     Periodic("timers", lambda s: s.timer_tick_seconds or 30.0, _advance_timers),
     # SLA reminders of tasks near their due time, and escalation of overdue ones (engine/cases/escalation.py).
     Periodic("escalation", lambda s: s.timer_tick_seconds or 30.0, _remind_and_escalate),
     Periodic("ledger_seal", lambda s: s.timer_tick_seconds or 30.0, _seal),
+    # Answers kept for retried requests, once older than SHUBBAK_IDEMPOTENCY_HOURS (engine/core/idempotency.py).
+    Periodic("idempotency_keys", lambda s: s.timer_tick_seconds or 30.0, _forget_idempotency_keys),
+    # The report aggregates, counted from the audit events after they commit (engine/reports/projector.py).
+    Periodic("reports", lambda s: s.report_project_seconds or 2.0, projector.catch_up),
 ]
 
 

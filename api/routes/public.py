@@ -1,11 +1,10 @@
-"""Routes that need no sign-in: citizens' tracking and the health check."""
+"""Routes that need no sign-in: citizens' tracking (the health checks are api/routes/health.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import text
 
 from api.deps import ClientAddress, SessionDep, SettingsDep, allow
 from api.params import LAST4_PATTERN
@@ -19,9 +18,3 @@ router = APIRouter(tags=["public"])
 def track(tracking_number: str, phone_last4: Annotated[str, Query(pattern=LAST4_PATTERN)], session: SessionDep,
           settings: SettingsDep, client: ClientAddress) -> TrackPublic:
     return track_view(session, settings, tracking_number=tracking_number, phone_last4=phone_last4, client=client)
-
-
-@router.get("/healthz", dependencies=[allow("public")])
-def healthz(session: SessionDep) -> dict[str, str]:
-    session.execute(text("SELECT 1"))
-    return {"status": "ok"}

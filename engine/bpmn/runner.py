@@ -24,6 +24,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine.bpmn import clocked, sandbox
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.fast import ShubbakWorkflow
+from engine.bpmn.prune import prune
 from engine.bpmn.scripts import RestrictedScriptEngine
 from engine.bpmn.serializer import serializer
 from engine.core import clock
@@ -61,13 +62,15 @@ class Limits:
     max_steps: int = 10_000
     max_seconds: float = 5.0
     script: sandbox.Bounds = field(default_factory=sandbox.Bounds)
+    keep_finished: int = 0  # finished tasks kept above the frontier (engine/bpmn/prune.py); 0 keeps all
 
 
 def limits(settings: Settings) -> Limits:
     """The bounds a command runs the workflow under, from the settings."""
     return Limits(max_steps=settings.max_engine_steps, max_seconds=settings.max_engine_seconds,
                   script=_script_bounds(settings.script_seconds, settings.script_memory_mib,
-                                        settings.script_sandboxes))
+                                        settings.script_sandboxes),
+                  keep_finished=settings.workflow_keep_finished)
 
 
 @lru_cache(maxsize=8)
@@ -102,6 +105,7 @@ def advance(workflow: BpmnWorkflow, limits: Limits, *, at: datetime | None = Non
         with clock.frozen(at), sandbox.bounded(limits.script):
             workflow.refresh_timers()
             workflow.do_engine_steps(will_complete_task=counter)
+        prune(workflow, limits.keep_finished)  # the same in a live step and in its replay
     except ProcessFailed:
         raise
     except sandbox.ScriptLimitExceeded as exc:

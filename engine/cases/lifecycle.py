@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
 from engine.cases import owners, workflows
 from engine.catalog import processes
-from engine.core import clock, tracking
+from engine.core import clock, metrics, tracking
 from engine.core.errors import Conflict, Invalid, NotFound, ScriptOverLimit
 from engine.core.settings import Settings
 from engine.people import centers, policy
@@ -52,6 +53,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
               actor: Actor, settings: Settings, ticket: str | None = None) -> Case:
     """Open a case; ``ticket`` is the number of the called queue ticket it is opened from, tied to it in
     the same transaction (engine/queue/links.py)."""
+    started = time.perf_counter()
     version = processes.latest_version(session, service_code)
     assert version.id is not None
     process = processes.cache.get(session, version.id, settings)
@@ -96,6 +98,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
                                    "sha256": version.sha256, "data": start_data})]
         workflows.save(session, case, workflow, process, actor=actor.username, events=events, settings=settings,
                        at=now, opened=True)
+    metrics.observe_step(version.service_code, "(open)", started)  # "(open)": no BPMN id has brackets
     return case
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from sqlalchemy import update
@@ -12,7 +13,7 @@ from engine.bpmn import runner
 from engine.cases import checklist, owners, workflows
 from engine.cases.lifecycle import load_case, process_failed
 from engine.catalog import processes
-from engine.core import clock
+from engine.core import clock, metrics
 from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.settings import Settings
 from engine.people import policy
@@ -98,6 +99,7 @@ def _write_claim(session: Session, task: Task, actor: Actor, to: str | None, kin
 
 def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Actor,
              settings: Settings) -> Case:
+    started = time.perf_counter()
     task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
     if task.state != "ready":
         raise Conflict(f"the task is already {task.state}")
@@ -128,6 +130,7 @@ def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Act
     workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=moment,
                    completed=(task.id, actor.username),
                    events=[("task_completed", task.name, {"task_id": task.id, "data": data})])
+    metrics.observe_step(case.service_code, task.name, started)
     return case
 
 

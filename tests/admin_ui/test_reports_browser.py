@@ -26,6 +26,7 @@ from engine.catalog.packages import read_package
 from engine.core import clock
 from engine.core.settings import Settings
 from engine.people.users import Actor
+from engine.reports.projector import catch_up
 from harness import journey
 from harness.pages import add_user
 from harness.settings import ROOT
@@ -66,6 +67,7 @@ def _seed(settings: Settings, done_days: list[str]) -> None:
             else:
                 done_days.append(moment.date().isoformat())
     add_user(settings, "supervisor", username="boss", full_name="رئيس المركز")
+    catch_up(settings)  # the projector's round: the aggregates are counted from the events after commit
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ from engine.cases import tasks
 from engine.core import clock
 from engine.core.settings import Settings
 from engine.people.users import Actor
+from engine.reports.projector import catch_up
 from engine.reports.tally import aware
 from harness.api import CITIZEN
 from harness.pages import center_tree, deploy
@@ -126,6 +127,7 @@ def seed(settings: Settings, count: int = 24) -> Dataset:
             due = {row.name: aware(row.due_at) if row.due_at else None for row in rows}
             for step in run.steps:
                 step.due = due[step.name]
+    catch_up(settings)  # the aggregates are built from the events after commit
     return Dataset(centers=ids, cases=runs)
 
 
