@@ -9,10 +9,7 @@ open case 1,000,000 times by SQL (like bench/reports.py seeds its cases) and tim
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +26,7 @@ from engine.catalog import processes
 from engine.core.settings import Settings
 from engine.people.users import Actor, create_user, issue_token
 from harness.postgres import LocalPostgres, free_port
+from harness.process import serve
 from storage.db import dispose, engine_for
 from storage.migrate import upgrade
 from storage.models.cases import Case, Task
@@ -100,36 +98,11 @@ def _prepare(url: str, settings: Settings) -> dict[str, dict[str, str]]:
 @contextmanager
 def server(env: dict[str, str], port: int, workers: int) -> Iterator[subprocess.Popen[bytes]]:
     """uvicorn with ``--workers`` on the app factory: N processes answering on one port."""
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
-                                 "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level",
-                                 "warning", "--no-access-log"], cwd=ROOT, env={**os.environ, **env},
-                                stdout=subprocess.DEVNULL, stderr=log)
-        try:
-            deadline = time.monotonic() + 60
-            while not _answers(port):
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    log.seek(0)
-                    raise RuntimeError(f"the server did not start: {log.read().decode()[-2000:]}")
-                time.sleep(0.2)
-            time.sleep(0.5 * workers)  # every worker up, not just the first
-            yield proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _answers(port: int) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+    argv = ["-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    with serve(env, port, argv, start_seconds=60, stop_seconds=30) as proc:
+        time.sleep(0.5 * workers)  # every worker up, not just the first
+        yield proc
 
 
 def lifecycles(folder: Path, *, workers: tuple[int, ...] = (1, 2, 4), cases: int = 2000,

@@ -13,18 +13,20 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
+from harness.settings import ROOT
 
 
 @contextmanager
-def serve(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """Start the server with ``env`` added to this environment, wait until it answers, stop it afterwards."""
+def serve(env: dict[str, str], port: int, argv: list[str] | None = None, *, start_seconds: float = 30,
+          stop_seconds: float = 20) -> Iterator[subprocess.Popen[bytes]]:
+    """Start the server (``shubbak serve``, or ``argv``) with ``env`` added to this environment, wait until it
+    answers /healthz on ``port``, stop it afterwards."""
+    argv = argv or ["-m", "cli.main", "serve", "--port", str(port), "--log-level", "warning", "--no-access-log"]
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--log-level",
-                                 "warning", "--no-access-log"], cwd=ROOT, env={**os.environ, **env},
+        proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env={**os.environ, **env},
                                 stdout=subprocess.DEVNULL, stderr=log)
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + start_seconds
             while not _answers(port):
                 if time.monotonic() > deadline or proc.poll() is not None:
                     log.seek(0)
@@ -34,7 +36,7 @@ def serve(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
         finally:
             proc.terminate()
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=stop_seconds)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
