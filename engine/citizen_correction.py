@@ -45,7 +45,7 @@ def correct(*, session: Session, case_id: int, changes: dict[str, Any], reason: 
     Invalid for a missing reason, a field that is not a contact detail, a bad phone or no change at all,
     Conflict when the case is no longer open."""
     if not may_correct(actor, settings):
-        raise Forbidden("only the front desk and supervisors correct a citizen's contact details")
+        raise Forbidden("citizen_correction.only_front_desk_supervisors_correct")
     case = load_case(session, case_id)
     policy.require_center(session, actor, case.center_id)
     text = (reason or "").strip()
@@ -61,9 +61,9 @@ def correct(*, session: Session, case_id: int, changes: dict[str, Any], reason: 
                                  "another person is a new case", f"{field}: ليس من بيانات الاتصال؛ الطلب لشخص آخر "
                                  "يُفتح طلبًا جديدًا"))
     if problems:
-        raise Invalid("the correction cannot be made", problems)
+        raise Invalid("citizen_correction.correction_cannot_made", problems)
     if case.status != "open":
-        raise Conflict(f"the case is already {case.status}: nothing more will be sent to the citizen")
+        raise Conflict("citizen_correction.case_already_nothing_more_will", status=case.status)
     before: dict[str, Any] = dict(case.data.get(CITIZEN_FIELD) or {})
     proposed = {**before, **{k: v for k, v in changes.items() if v is not None}}
     if "email" in changes and not str(changes["email"] or "").strip():
@@ -71,8 +71,8 @@ def correct(*, session: Session, case_id: int, changes: dict[str, Any], reason: 
     person = check_citizen(proposed, settings)  # Invalid (422) with the field, in English and Arabic
     after = person.model_dump(exclude_none=True)
     if after == before:
-        raise Invalid("nothing to correct", [_problem("", "unchanged", "these are already the citizen's details",
-                                                      "هذه هي بيانات المواطن المسجلة بالفعل")])
+        raise Invalid("citizen_correction.nothing_correct", [_problem(
+            "", "unchanged", "these are already the citizen's details", "هذه هي بيانات المواطن المسجلة بالفعل")])
     process = processes.cache.get(session, case.process_version_id, settings)
     workflow = workflows.load(case, process, settings)
     runner.set_field(workflow, CITIZEN_FIELD, after)

@@ -68,7 +68,7 @@ def check_citizen(raw: dict[str, Any], settings: Settings) -> Citizen:
     if email is not None and not re.fullmatch(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+", email):
         problems.append(_p("email", "the e-mail address is not valid", "البريد الإلكتروني غير صحيح"))
     if problems:
-        raise Invalid("the citizen's details are not valid", problems)
+        raise Invalid("identity.citizen_s_details_not_valid", problems)
     return Citizen(national_id=nid, full_name=name, phone=phone, language=language, email=email)
 
 

@@ -134,7 +134,7 @@ def correct_citizen(request: Request, case_id: PageId, form: CheckedForm, viewer
     except Invalid as exc:
         db.rollback()
         errors: dict[str, str] = {}
-        for d in exc.details or [{"field": "", "msg": exc.message}]:
+        for d in exc.details or [{"field": "", "msg": exc.text(lang.code)}]:
             key = str(d.get("field", "")).split(".")[-1]
             said = str(d.get("msg_ar") if lang.code == "ar" and d.get("msg_ar") else d.get("msg"))
             errors[key] = f"{errors[key]}; {said}" if key in errors else said

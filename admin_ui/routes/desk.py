@@ -162,7 +162,7 @@ def _reasons(exc: DomainError, lang: Lang) -> list[str]:
     """The engine's refusal in the reader's words where it gives them (``msg_ar``), else its message."""
     details = exc.details if isinstance(exc, Invalid) else []
     words = [str(d.get("msg_ar") if lang.code == "ar" and d.get("msg_ar") else d.get("msg")) for d in details]
-    return words or [exc.message]
+    return words or [exc.text(lang.code)]
 
 
 @router.get("/cases/{case_id}/receipt", dependencies=[allow("case.read")])

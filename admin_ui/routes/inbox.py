@@ -121,10 +121,11 @@ def complete(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn
     try:
         tasks.complete(session=db, task_id=task_id, data=data, actor=actor, settings=settings)
     except Invalid as exc:
-        errors = forms.messages(exc.details, schema, viewer.lang) if exc.details else {"": exc.message}
-        return _task_page(request, task_id, viewer, db, raw, errors or {"": exc.message}, status_code=422)
+        said = exc.text(viewer.lang.code)
+        errors = forms.messages(exc.details, schema, viewer.lang) if exc.details else {"": said}
+        return _task_page(request, task_id, viewer, db, raw, errors or {"": said}, status_code=422)
     except DomainError as exc:
-        cookie.flash(request, exc.message, "error")
+        cookie.flash(request, exc.text(viewer.lang.code), "error")
         return redirect(f"/tasks/{task_id}")
     title = load_labels(db).step(task.service_code, task.name, viewer.lang, task.title)
     cookie.flash(request, viewer.lang.gettext("Done: “%(step)s” for %(number)s.", step=title,

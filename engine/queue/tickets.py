@@ -44,7 +44,7 @@ def normalise(number: str) -> str:
     """``p14``, ``P-14``, ``P-014`` and ``P-١٤`` are the same ticket; anything else is no ticket (404, not 422)."""
     found = _NUMBER.fullmatch(ascii_digits(number.strip()))
     if found is None:
-        raise NotFound(f"no ticket {number!r} today")
+        raise NotFound("queue.no_ticket_today", number=number)
     return number_of(found.group(1).upper(), int(found.group(2)))
 
 
@@ -60,7 +60,7 @@ def next_seq(session: Session, category_code: str, day: date, center_key: int = 
 
 def check_priority(priority: str) -> None:
     if priority not in PRIORITIES:
-        raise Invalid("unknown priority class", [{"field": "priority", "msg": f"one of {', '.join(PRIORITIES)}",
+        raise Invalid("queue.unknown_priority_class", [{"field": "priority", "msg": f"one of {', '.join(PRIORITIES)}",
                                                   "msg_ar": "فئة أولوية غير معروفة"}])
 
 
@@ -74,7 +74,7 @@ def issue(*, session: Session, category_code: str, priority: str, settings: Sett
     per_address = throttle.Rule.fixed("kiosk-address", limit=settings.queue_issue_max_per_ip,
                                       window_seconds=settings.queue_issue_window_seconds)
     if client is not None:
-        throttle.check(settings, "too many tickets from this kiosk in a short time; wait a minute",
+        throttle.check(settings, "queue.too_many_tickets",
                        (per_address, client))
     check_priority(priority)
     category = config.category(session, category_code)
@@ -106,7 +106,7 @@ def by_number(session: Session, number: str, settings: Settings, *, center_id: i
         query = query.with_for_update()
     found = session.exec(query).first()
     if found is None:
-        raise NotFound(f"no ticket {wanted} today")
+        raise NotFound("queue.no_ticket_today_2", wanted=wanted)
     return found
 
 
@@ -119,7 +119,7 @@ def waiting(session: Session, settings: Settings, categories: Sequence[str] | No
         problems = [{"field": f"category.{i}", "msg": f"no category '{code}'", "msg_ar": "فئة خدمة غير معروفة"}
                     for i, code in enumerate(categories) if code not in known]
         if problems:
-            raise Invalid("unknown service category", problems)
+            raise Invalid("queue.unknown_category", problems)
     query = select(QueueTicket).where(QueueTicket.status == "waiting",
                                       QueueTicket.day == day_of(clock.now(), settings),
                                       config.same_center(QueueTicket.center_id, center_id))
