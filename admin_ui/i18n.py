@@ -26,6 +26,7 @@ from hijridate import Gregorian
 
 from engine import refusals
 from engine.users import LANGUAGES
+from forms.fields import ltr as ltr  # the bidi helper lives with the forms, which draw it in examples too
 
 LOCALE_DIR = Path(__file__).with_name("locale")
 DEFAULT_LANGUAGE = "ar"
@@ -50,12 +51,6 @@ ERROR_HEADINGS = {401: N_("Sign in first"), 403: N_("You cannot open this page")
                   409: N_("Someone else changed this first"), 413: N_("The upload is too large"),
                   422: N_("Something is missing or wrong"), 429: N_("Too many attempts")}
 ERROR_DEFAULT = N_("This could not be done")
-
-
-def ltr(text: str) -> str:
-    """``text`` isolated as left-to-right (LRI … PDI): a tracking number inside an Arabic sentence keeps its
-    order (4821-9135-567, not 567-9135-4821)."""
-    return f"\u2066{text}\u2069"
 
 
 def po_path(language: str) -> Path:

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from admin_ui.forms import labels_of, show_value
 from admin_ui.i18n import N_, Lang
 from admin_ui.labels import Labels
+from forms.fields import labels_of, show_value
 from storage.models import AuditEvent, User
 
 # The sentence of each kind of event; the catalogs translate them. Unknown kinds fall back to their name.

@@ -9,14 +9,12 @@ allowed language, missing forms, diagrams SpiffWorkflow cannot run. ``compile_pa
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from lxml import etree
 from pydantic import ValidationError
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -30,6 +28,7 @@ from engine.bpmn.script_checks import check_bpmn_scripts, check_dmn_expressions
 from engine.errors import Invalid
 from engine.refusals import Text, say
 from engine.service_info import ServiceInfo, parse_service_toml
+from forms import schema as form_schema
 
 ALLOWED_SUFFIXES = (".bpmn", ".dmn", ".json", ".toml")
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -80,7 +79,7 @@ class CompiledProcess:
     def validator(self, form: str) -> Draft202012Validator:
         found = self.validators.get(form)
         if found is None:
-            found = self.validators[form] = Draft202012Validator(self.forms[form])
+            found = self.validators[form] = form_schema.validator(self.forms[form])
         return found
 
 
@@ -170,19 +169,12 @@ def _text(content: bytes, name: str) -> str:
 
 def _load_form(name: str, content: bytes, forms: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     try:
-        schema = json.loads(content)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # nested too deep: RecursionError
-        return _problem(name, None, say("deploy.form_not_json", error=str(exc)))
-    if not isinstance(schema, dict):
-        return _problem(name, None, say("deploy.form_not_object"))
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.path) or "(root)"
-        return _problem(name, where, say("deploy.form_not_schema", reason=exc.message))
-    except RecursionError:
-        return _problem(name, None, say("deploy.form_too_deep"))
-    forms[name] = schema
+        forms[name] = form_schema.load(content)
+    except form_schema.NotAForm as exc:
+        said = say("deploy.form_not_json", error=exc.detail) if exc.kind == "not_json" else \
+            say("deploy.form_not_schema", reason=exc.detail) if exc.kind == "not_schema" else \
+            say("deploy.form_not_object") if exc.kind == "not_object" else say("deploy.form_too_deep")
+        return _problem(name, exc.where, said)
     return None
 
 
