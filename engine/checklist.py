@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 from engine import cases, policy, processes, workflows
 from engine.bpmn.compiler import CompiledProcess
 from engine.errors import Conflict, Invalid
+from engine.refusals import Words, problem
 from engine.service_info import Document as Paper
 from engine.settings import Settings
 from engine.users import Actor
@@ -85,8 +86,9 @@ def task_data(session: Session, case: Case, process: CompiledProcess, task_name:
     blocking = [p for p in missing if p.kind not in waived]
     if blocking and task_name in process.intake_tasks:
         raise Invalid("checklist.required_documents_missing_scan_them",
-                      [{"loc": ["documents", p.kind], "field": "documents", "kind": p.kind, "type": "missing_document",
-                        "msg": f"{p.en} is missing", "msg_ar": f"{p.ar}: غير مرفق"} for p in blocking],
+                      [{**problem("documents", "checklist.paper_missing", loc=["documents", p.kind],
+                                  kind="missing_document", paper=Words(p.en, p.ar)), "kind": p.kind}
+                       for p in blocking],
                       kinds=', '.join(p.kind for p in blocking))
     return {"documents_complete": not missing, "documents_missing": [p.kind for p in missing]}
 

@@ -25,7 +25,8 @@ from typing import Any
 
 from babel.messages.pofile import read_po
 
-LOCALE_DIR = Path(__file__).with_name("locale")
+# engine/locale, found from wherever this module sits inside the engine package (it may move to a subpackage).
+LOCALE_DIR = next(p / "locale" for p in Path(__file__).resolve().parents if (p / "locale" / "en").is_dir())
 DOMAIN = "refusals"
 LANGUAGES = ("en", "ar")
 ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")

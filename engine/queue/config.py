@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from engine import policy
 from engine.errors import Invalid, NotFound
+from engine.refusals import problem
 from engine.users import Actor
 from storage.db import write_lock
 from storage.models_centers import Center
@@ -41,8 +42,7 @@ def category(session: Session, code: str, *, field: str = "category") -> QueueCa
     """An active category; an unknown or retired one is bad input (422), named after ``field``."""
     found = session.exec(select(QueueCategory).where(QueueCategory.code == code)).first()
     if found is None or not found.active:
-        raise Invalid("queue.unknown_category", [{"field": field, "msg": f"no active category '{code}'",
-                                                    "msg_ar": "فئة خدمة غير معروفة"}])
+        raise Invalid("queue.unknown_category", [problem(field, "queue.no_active_category", code=code)])
     return found
 
 
@@ -58,7 +58,7 @@ def center_id_of(session: Session, code: str | None) -> int | None:
     found = session.exec(select(Center.id).where(Center.code == code)).first()
     if found is None:
         raise Invalid("center.unknown",
-                      [{"field": "center", "msg": f"no center '{code}'", "msg_ar": "مركز غير معروف"}])
+                      [problem("center", "queue.no_center", code=code)])
     return found
 
 

@@ -20,6 +20,7 @@ from engine import clock, throttle
 from engine.errors import Invalid, NotFound
 from engine.queue import config
 from engine.queue.ordering import PRIORITIES
+from engine.refusals import problem
 from engine.settings import Settings
 from forms.digits import ascii_digits
 from storage.db import write_lock
@@ -60,8 +61,8 @@ def next_seq(session: Session, category_code: str, day: date, center_key: int = 
 
 def check_priority(priority: str) -> None:
     if priority not in PRIORITIES:
-        raise Invalid("queue.unknown_priority_class", [{"field": "priority", "msg": f"one of {', '.join(PRIORITIES)}",
-                                                  "msg_ar": "فئة أولوية غير معروفة"}])
+        raise Invalid("queue.unknown_priority_class",
+                      [problem("priority", "queue.priority_one_of", choices=", ".join(PRIORITIES))])
 
 
 def issue(*, session: Session, category_code: str, priority: str, settings: Settings,
@@ -116,7 +117,7 @@ def waiting(session: Session, settings: Settings, categories: Sequence[str] | No
     not exist is bad input (422 naming it), not an empty list: a mistyped filter must not look like no one waits."""
     if categories:
         known = set(session.exec(select(QueueCategory.code).where(col(QueueCategory.code).in_(list(categories)))))
-        problems = [{"field": f"category.{i}", "msg": f"no category '{code}'", "msg_ar": "فئة خدمة غير معروفة"}
+        problems = [problem(f"category.{i}", "queue.no_category", code=code)
                     for i, code in enumerate(categories) if code not in known]
         if problems:
             raise Invalid("queue.unknown_category", problems)

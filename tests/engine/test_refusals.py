@@ -20,8 +20,9 @@ PLACEHOLDER = re.compile(r"%\(\w+\)[sr]")
 # The domain errors by the names code raises them with (engine/errors.py and the engine's own subclasses).
 ERRORS = {"DomainError", "NotFound", "Unauthorized", "Forbidden", "Conflict", "Invalid", "TooLarge", "Corrupted",
           "RateLimited", "ScriptOverLimit", "PackageRefused", "Throttled", "TooManyLogins", "TooManyAttempts"}
-# What makes a refusal's words: the errors, and the functions that take a message id first.
-SAYERS = {"say", "problem", "Text"}
+# What makes a refusal's words besides the errors, with the place of the message id among its arguments:
+# engine/refusals.py's own, and the small per-field helpers of engine/identity.py and engine/citizen_correction.py.
+SAYERS = {"say": 0, "Text": 0, "problem": 1, "_citizen_problem": 1, "_field_problem": 2}
 # Where refusals must name an id: the engine and the packages below it. The faces may still raise a
 # sentence of their own, which they translate with the pages' catalogs.
 BELOW_THE_FACES = ("engine", "forms", "storage")
@@ -82,8 +83,10 @@ def _refusal_sites(roots: tuple[str, ...]) -> list[tuple[str, int, str, ast.expr
             tree = ast.parse(path.read_text("utf-8"))
             constants = _constants(tree)
             for node in ast.walk(tree):
-                if isinstance(node, ast.Call) and node.args and _called(node) in ERRORS | SAYERS:
-                    for first in _branches(node.args[0]):
+                called = _called(node) if isinstance(node, ast.Call) else None
+                at = 0 if called in ERRORS else SAYERS.get(called or "")
+                if isinstance(node, ast.Call) and at is not None and len(node.args) > at:
+                    for first in _branches(node.args[at]):
                         if isinstance(first, ast.Name) and first.id in constants:
                             first = ast.Constant(constants[first.id])
                         elif isinstance(first, ast.Attribute) and first.attr.isupper():  # another module's constant
