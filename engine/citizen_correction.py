@@ -57,7 +57,7 @@ def correct(*, session: Session, case_id: int, changes: dict[str, Any], reason: 
         problems.append(_field_problem("reason", "too_long", "correction.reason_too_long",
                                  limit=settings.correction_reason_max_chars))
     for field in sorted(set(changes) - set(CONTACT_FIELDS)):
-        problems.append(_field_problem(field, "ownership.not_contact", "correction.not_contact", field=field))
+        problems.append(_field_problem(field, "ownership.not_contact", "correction.not_contact", name=field))
     if problems:
         raise Invalid("citizen_correction.correction_cannot_made", problems)
     if case.status != "open":
