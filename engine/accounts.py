@@ -63,7 +63,7 @@ def update_user(*, session: Session, username: str, changes: dict[str, Any], act
     value (a password only as "reset"). Deactivating or a new password ends the user's sessions at once."""
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
-        raise Invalid("accounts.these_fields_cannot_changed_here", [
+        raise Invalid("users.fields_not_changeable", [
             {"field": name, "msg": "not a field of a user that can be changed"} for name in unknown])
     user = by_username(session, username)
     problems: list[dict[str, str]] = []
@@ -106,14 +106,14 @@ def update_user(*, session: Session, username: str, changes: dict[str, Any], act
         else:
             problems += password_problems(password, username=user.username, settings=settings)
     if problems:
-        raise Invalid("accounts.user_s_changes_not_valid", problems)
+        raise Invalid("users.changes_invalid", problems)
 
     losing_admin = "admin" in user.roles and user.active and (
         new.get("active") is False or ("roles" in new and "admin" not in new["roles"]))
     if losing_admin and user.username == actor.username:
-        raise Conflict("accounts.cannot_deactivate_yourself_take_away")
+        raise Conflict("users.cannot_demote_yourself")
     if losing_admin and _other_active_admins(session, user) == 0:
-        raise Conflict("accounts.last_active_admin_make_another")
+        raise Conflict("users.last_admin")
 
     diff = {field: {"from": getattr(user, field), "to": value} for field, value in new.items()
             if getattr(user, field) != value}
@@ -145,13 +145,13 @@ def change_password(*, session: Session, actor: Actor, current_password: str, ne
     throttle.check(settings, "users.too_many_wrong_passwords", *pairs)
     if not verify_password(hasher_for(settings)[0], user.password_hash, current_password[:4096]):
         throttle.fail(settings, *pairs)
-        raise Unauthorized("accounts.current_password_wrong")
+        raise Unauthorized("users.current_password_wrong")
     problems = password_problems(new_password, username=user.username, settings=settings,
                                  field_name="new_password")
     if new_password == current_password:
         problems.append({"field": "new_password", "msg": "must differ from the current password"})
     if problems:
-        raise Invalid("accounts.new_password_not_valid", problems)
+        raise Invalid("users.new_password_invalid", problems)
     user.password_hash = hash_password(new_password, settings)
     user.session_version += 1
     session.add(user)

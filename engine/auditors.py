@@ -142,7 +142,7 @@ def _conditions(session: Session, query: Search) -> list[Any]:
                                               "msg": f"no center with the code '{query.center}'"}])
         in_centers = centers.below(session, found)
     if query.status is not None and query.status not in STATUSES:
-        raise Invalid("auditors.unknown_status", [{"loc": ["query", "status"], "field": "status", "type": "enum",
+        raise Invalid("audit.unknown_status", [{"loc": ["query", "status"], "field": "status", "type": "enum",
                                           "msg": f"one of: {', '.join(STATUSES)}"}])
     conditions: list[Any] = []
     if in_centers is not None:

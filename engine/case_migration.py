@@ -46,7 +46,7 @@ def target_version(session: Session, service_code: str, version: int) -> Process
     if row is None:
         raise NotFound("service.no_version", service_code=service_code, version=version)
     if row.retired:
-        raise Conflict("case_migration.version_retired_cases_cannot_move", version=version, service_code=service_code)
+        raise Conflict("migration.version_retired", version=version, service_code=service_code)
     return row
 
 

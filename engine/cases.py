@@ -37,9 +37,9 @@ def process_failed(exc: runner.ProcessFailed, process: CompiledProcess | None = 
     if exc.limit is not None:
         name = runner.element_name(process, exc.element_id) if process is not None else None
         where = f"the script of '{name}' ({exc.element_id})" if name else f"the script of '{exc.element_id}'"
-        return ScriptOverLimit("cases.step_could_not_run_stopped", limit=exc.limit, element_id=exc.element_id,
+        return ScriptOverLimit("case.script_over_limit", limit=exc.limit, element_id=exc.element_id,
                                where=where, message=exc.message)
-    return Invalid("cases.process_could_not_go",
+    return Invalid("case.process_failed",
                    [{"loc": ["process", exc.element_id or ""], "element_id": exc.element_id,
                      "msg": exc.message, "type": "process_failed"}], message=exc.message)
 
@@ -81,7 +81,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
                 continue
             break
         else:  # pragma: no cover - needs eight collisions in a row
-            raise Conflict("cases.could_not_draw_free_tracking")
+            raise Conflict("case.no_free_tracking_number")
         session.expunge(case)
         if ticket_id is not None:
             assert case.id is not None
@@ -158,7 +158,7 @@ def cancel_case(*, session: Session, case_id: int, reason: str, actor: Actor, se
     case = load_case(session, case_id)
     policy.check_case(session, actor, "case.cancel", case, settings)
     if case.status != "open":
-        raise Conflict("cases.case_already", status=case.status)
+        raise Conflict("case.already_status", status=case.status)
     process = processes.cache.get(session, case.process_version_id, settings)
     workflow = workflows.load(case, process, settings)
     workflow.cancel()

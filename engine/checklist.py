@@ -85,7 +85,7 @@ def task_data(session: Session, case: Case, process: CompiledProcess, task_name:
     missing = [p for p in required if p.kind not in scanned]
     blocking = [p for p in missing if p.kind not in waived]
     if blocking and task_name in process.intake_tasks:
-        raise Invalid("checklist.required_documents_missing_scan_them",
+        raise Invalid("checklist.papers_missing",
                       [{**problem("documents", "checklist.paper_missing", loc=["documents", p.kind],
                                   kind="missing_document", paper=Words(p.en, p.ar)), "kind": p.kind}
                        for p in blocking],
@@ -106,7 +106,7 @@ def waive(*, session: Session, actor: Actor, settings: Settings, case_id: int, k
     process = processes.cache.get(session, case.process_version_id, settings)
     required = [p.kind for p in process.service.documents if p.required]
     if kind not in required:
-        raise Invalid("checklist.only_required_document_waived",
+        raise Invalid("checklist.only_required_waived",
                       [{"loc": ["body", "kind"], "field": "kind", "type": "value_error",
                         "msg": f"one of: {', '.join(required) or 'none (the service requires no papers)'}"}])
     with write_lock(session):
@@ -126,7 +126,7 @@ def waive(*, session: Session, actor: Actor, settings: Settings, case_id: int, k
 
 def _why_not_waivable(session: Session, case: Case, kind: str) -> Conflict | None:
     if case.status != "open":
-        return Conflict("checklist.case_not_open", status=case.status)
+        return Conflict("checklist.case_closed", status=case.status)
     found = {what for k, what in session.connection().execute(_KINDS, {"case_id": case.id}).all() if k == kind}
     if "waiver" in found:
         return Conflict("checklist.already_waived", kind=kind)

@@ -46,7 +46,7 @@ def correct(*, session: Session, case_id: int, changes: dict[str, Any], reason: 
     Invalid for a missing reason, a field that is not a contact detail, a bad phone or no change at all,
     Conflict when the case is no longer open."""
     if not may_correct(actor, settings):
-        raise Forbidden("citizen_correction.only_front_desk_supervisors_correct")
+        raise Forbidden("correction.not_allowed")
     case = load_case(session, case_id)
     policy.require_center(session, actor, case.center_id)
     text = (reason or "").strip()
@@ -59,9 +59,9 @@ def correct(*, session: Session, case_id: int, changes: dict[str, Any], reason: 
     for field in sorted(set(changes) - set(CONTACT_FIELDS)):
         problems.append(_field_problem(field, "ownership.not_contact", "correction.not_contact", name=field))
     if problems:
-        raise Invalid("citizen_correction.correction_cannot_made", problems)
+        raise Invalid("correction.invalid", problems)
     if case.status != "open":
-        raise Conflict("citizen_correction.case_already_nothing_more_will", status=case.status)
+        raise Conflict("correction.case_closed", status=case.status)
     before: dict[str, Any] = dict(case.data.get(CITIZEN_FIELD) or {})
     proposed = {**before, **{k: v for k, v in changes.items() if v is not None}}
     if "email" in changes and not str(changes["email"] or "").strip():
@@ -69,7 +69,7 @@ def correct(*, session: Session, case_id: int, changes: dict[str, Any], reason: 
     person = check_citizen(proposed, settings)  # Invalid (422) with the field, in English and Arabic
     after = person.model_dump(exclude_none=True)
     if after == before:
-        raise Invalid("citizen_correction.nothing_correct", [_field_problem("", "unchanged", "correction.unchanged")])
+        raise Invalid("correction.nothing_to_correct", [_field_problem("", "unchanged", "correction.unchanged")])
     process = processes.cache.get(session, case.process_version_id, settings)
     workflow = workflows.load(case, process, settings)
     runner.set_field(workflow, CITIZEN_FIELD, after)

@@ -67,7 +67,7 @@ def answer(*, session: Session, tracking_number: str, phone_last4: str, reopen: 
     for the citizen (not resolved, or its time to reopen has passed); Invalid for a missing or long reason."""
     text = (reason or "").strip()
     if reopen and not text:
-        raise Invalid("complaints.say_why_complaint_not_resolved", [
+        raise Invalid("complaints.reason_missing", [
             {"loc": ["body", "reason"], "field": "reason", "type": "missing", "msg": "a reason is required"}])
     if len(text) > settings.reopen_reason_max_chars:
         raise Invalid("complaints.reason_too_long", [
@@ -93,7 +93,7 @@ def answer(*, session: Session, tracking_number: str, phone_last4: str, reopen: 
     if info is not None and info.form:
         problems = form_errors(process.validator(info.form), data)
         if problems:
-            raise Invalid("complaints.answer_errors", problems)
+            raise Invalid("complaints.answer_invalid", problems)
     workflow = workflows.load(case, process, settings)
     try:
         runner.complete(workflow, task_id, data, workflows.limits(settings), at=moment)

@@ -90,7 +90,7 @@ def move(*, session: Session, actor: Actor, settings: Settings, case_id: int, ki
     _check_kind(process, kind)
     places = [FRONT_DESK, *departments(process, settings), RETURNED, ARCHIVED]
     if to not in places:
-        raise Invalid("custody.not_place_original_go", [{"loc": ["body", "to"], "field": "to", "type": "value_error",
+        raise Invalid("custody.unknown_place", [{"loc": ["body", "to"], "field": "to", "type": "value_error",
                                                            "msg": f"one of: {', '.join(places)}"}])
     note = (note or "").strip() or None
     with write_lock(session):
@@ -100,9 +100,9 @@ def move(*, session: Session, actor: Actor, settings: Settings, case_id: int, ki
         holder = _holder(where, settings)
         refusal: Exception | None = None
         if where == to:
-            refusal = Conflict("custody.original_already", kind=kind, to=to)
+            refusal = Conflict("custody.already_there", kind=kind, to=to)
         elif not actor.has(holder, "supervisor"):
-            refusal = Forbidden("custody.original_only_role_supervisor_moves", kind=kind, where=where or FRONT_DESK,
+            refusal = Forbidden("custody.not_the_holder", kind=kind, where=where or FRONT_DESK,
                                 holder=holder)
         if refusal is not None:
             session.rollback()
@@ -131,11 +131,11 @@ def confirm_receipt(*, session: Session, actor: Actor, settings: Settings, case_
         current = _state(kind, _moves(session, case_id, kind))
         refusal: Exception | None = None
         if current is None:
-            refusal = NotFound("custody.no_original_been_recorded_case", kind=kind)
+            refusal = NotFound("custody.no_original", kind=kind)
         elif not current.awaiting_receipt:
-            refusal = Conflict("custody.original_not_way_anyone", kind=kind, location=current.location)
+            refusal = Conflict("custody.not_on_its_way", kind=kind, location=current.location)
         elif not actor.has(_holder(current.location, settings)):
-            refusal = Forbidden("custody.only_role_confirms_receipt", role=_holder(current.location, settings),
+            refusal = Forbidden("custody.not_the_receiver", role=_holder(current.location, settings),
                                 location=current.location)
         if refusal is not None:
             session.rollback()

@@ -68,7 +68,7 @@ def _readable_case(session: Session, case_id: int, actor: Actor, settings: Setti
     policy.require_center(session, actor, center_id)
     process = processes.cache.get(session, version_id, settings)
     if not may_read(actor, process, settings, uploaded_by):
-        raise Forbidden("documents.scans_case_lanes_auditors_supervisors")
+        raise Forbidden("documents.not_allowed")
     return process
 
 
@@ -91,7 +91,7 @@ def upload(*, session: Session, actor: Actor, settings: Settings, store: ObjectS
     policy.check_case(session, actor, "case.scan", case, settings)
     process = processes.cache.get(session, case.process_version_id, settings)
     if case.status != "open":
-        raise Conflict("documents.case_no_more_papers_added", status=case.status)
+        raise Conflict("documents.case_closed", status=case.status)
     kinds = [d.kind for d in process.service.documents]
     session.rollback()  # end the read transaction: the file may take minutes to arrive
     kind: str | None = None
@@ -125,7 +125,7 @@ def _field_text(part: FormPart) -> str:
     while len(raw) <= _MAX_FIELD_BYTES and (more := part.read(_MAX_FIELD_BYTES + 1 - len(raw))):
         raw += more
     if len(raw) > _MAX_FIELD_BYTES:
-        raise Invalid("documents.form_field_too_long", [_problem(part.name, f"at most {_MAX_FIELD_BYTES} bytes")])
+        raise Invalid("documents.field_too_long", [_problem(part.name, f"at most {_MAX_FIELD_BYTES} bytes")])
     return raw.decode("utf-8", errors="replace").strip()
 
 
@@ -157,7 +157,7 @@ class _Intake:
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         self.size += len(data)
         if self.size > self._limit:
-            raise TooLarge("documents.file_over_limit_bytes", limit=self._limit)
+            raise TooLarge("documents.file_too_large", limit=self._limit)
         self.hash.update(data)
         return data
 
@@ -172,11 +172,11 @@ def _receive(*, store: ObjectStore, settings: Settings, case_id: int, part: Form
     found = files.detect(head)
     if found is None or found.mime not in settings.document_types:
         allowed = ", ".join(files.KNOWN_TYPES[t].label for t in settings.document_types)
-        raise Invalid("documents.kind_file_not_accepted",
+        raise Invalid("documents.type_not_accepted",
                       [_problem("file", f"the file is {files.describe(head)}; accepted: {allowed}", "file_type")])
     wrong = files.mismatch(found, part.filename, part.content_type)
     if wrong is not None:
-        raise Invalid("documents.file_not_what_says", [_problem("file", wrong, "file_type_mismatch")])
+        raise Invalid("documents.type_mismatch", [_problem("file", wrong, "file_type_mismatch")])
     filename = files.clean_filename(part.filename, max_chars=settings.max_filename_chars,
                                     fallback_extension=found.extensions[0])
     key = f"cases/{case_id}/{uuid.uuid4().hex}"
@@ -195,7 +195,7 @@ def _record(session: Session, case_id: int, actor: Actor, kind: str, received: R
         case = workflows.lock_case(session, case_id)
         if case.status != "open":
             session.rollback()
-            raise Conflict("documents.case_became_while_file_arriving", status=case.status)
+            raise Conflict("documents.case_closed_meanwhile", status=case.status)
         latest = session.execute(select(func.max(Document.version)).where(
             col(Document.case_id) == case_id, col(Document.kind) == kind)).scalar()
         doc = Document(case_id=case_id, kind=kind, version=(latest or 0) + 1, filename=received.filename,
@@ -243,7 +243,7 @@ def _open(store: ObjectStore, doc: Document) -> Download:
         download = store.open(doc.storage_key)
     except ObjectMissing as exc:
         log.error("document %s: stored file %s is missing", doc.id, doc.storage_key)
-        raise Corrupted("documents.stored_file_document_missing_cannot", document_id=doc.id) from exc
+        raise Corrupted("documents.stored_file_missing", document_id=doc.id) from exc
     if download.size != doc.size:
         download.close()
         _check(doc, "size differs")
@@ -253,7 +253,7 @@ def _open(store: ObjectStore, doc: Document) -> Download:
 def _check(doc: Document, sha256: str) -> None:
     if sha256 != doc.sha256:
         log.error("document %s: stored file %s does not match its recorded sha256", doc.id, doc.storage_key)
-        raise Corrupted("documents.stored_file_document_does_not", document_id=doc.id, sha256=doc.sha256)
+        raise Corrupted("documents.stored_file_altered", document_id=doc.id, sha256=doc.sha256)
 
 
 def _checked(download: Download, doc: Document) -> Iterator[bytes]:

@@ -80,17 +80,17 @@ def open_draft(*, session: Session, service_code: str, actor: Actor) -> Draft:
 def check_files(files: dict[str, bytes], settings: Settings) -> None:
     """Names and sizes a draft may hold: the limits of a deploy."""
     if len(files) > settings.max_files_per_deploy:
-        raise TooLarge("draft.most_files_service", max_files_per_deploy=settings.max_files_per_deploy)
+        raise TooLarge("draft.too_many_files", max_files_per_deploy=settings.max_files_per_deploy)
     bad = [{"file": name, "element_id": None, "message": say("deploy.file_names")} for name in files
            if PurePosixPath(name).name != name or not name.lower().endswith(ALLOWED_SUFFIXES)]
     if bad:
-        raise Invalid("draft.unacceptable_file_names", bad)
+        raise Invalid("draft.file_names", bad)
     if not any(name.lower().endswith(".bpmn") for name in files):
-        raise Invalid("draft.draft_needs_diagram", [{"file": None, "element_id": None,
+        raise Invalid("draft.needs_diagram", [{"file": None, "element_id": None,
                                                     "message": say("deploy.no_bpmn_file")}])
     for name, content in files.items():
         if len(content) > settings.max_xml_bytes:
-            raise TooLarge("draft.larger_than_bytes_allowed_one", name=name, max_xml_bytes=settings.max_xml_bytes)
+            raise TooLarge("draft.file_too_large", name=name, max_xml_bytes=settings.max_xml_bytes)
 
 
 def save_draft(*, session: Session, service_code: str, files: dict[str, bytes], revision: int, actor: Actor,
@@ -106,12 +106,12 @@ def save_draft(*, session: Session, service_code: str, files: dict[str, bytes], 
     current = row.revision if row is not None else 0
     if revision != current:
         who = f" by {row.saved_by}" if row is not None else ""
-        raise Conflict("draft.draft_saved_since_opened_revision", who=who, current=current, revision=revision)
+        raise Conflict("draft.saved_since_opened", who=who, current=current, revision=revision)
     # Saving acknowledges the versions published so far: publishing then will not undo one unseen.
     values: dict[str, Any] = {"base_version": newest.version if newest else None, "saved_by": actor.username,
                               "files": processes.encode_files(files), "revision": current + 1,
                               "saved_at": clock.now()}
-    same_moment = Conflict("draft.draft_saved_someone_else_same")
+    same_moment = Conflict("draft.saved_at_same_moment")
     if row is None:
         row = ServiceDraft(service_code=service_code, **values)
         session.add(row)
@@ -141,12 +141,12 @@ def publish_draft(*, session: Session, service_code: str, actor: Actor,
     _check(actor)
     row = _row(session, service_code)
     if row is None:
-        raise NotFound("draft.service_no_saved_draft", service_code=service_code)
+        raise NotFound("draft.none_saved", service_code=service_code)
     files = processes.decode_files(row.files)
     newest = _newest(session, service_code)
     same = _published(session, files)
     if same is None and newest is not None and row.base_version is not None and newest.version > row.base_version:
-        raise Conflict("draft.version_published_after_draft_started", version=newest.version,
+        raise Conflict("draft.newer_version_published", version=newest.version,
                        base_version=row.base_version)
     try:
         code = compile_package(files, max_xml_bytes=settings.max_xml_bytes, default_lane=settings.default_lane,
@@ -155,7 +155,7 @@ def publish_draft(*, session: Session, service_code: str, actor: Actor,
         exc.details = with_arabic(exc.details)
         raise
     if code != service_code:
-        raise Invalid("draft.draft_belongs_another_service",
+        raise Invalid("draft.other_service",
                       [{"file": "service.toml", "element_id": None,
                         "message": say("draft.service_toml_names_other", code=code, service_code=service_code)}])
     version, created = processes.deploy(session=session, files=files, actor=actor, settings=settings)

@@ -65,7 +65,7 @@ def check_citizen(raw: dict[str, Any], settings: Settings) -> Citizen:
     if email is not None and not re.fullmatch(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+", email):
         problems.append(_citizen_problem("email", "citizen.email"))
     if problems:
-        raise Invalid("identity.citizen_s_details_not_valid", problems)
+        raise Invalid("citizen.details_invalid", problems)
     return Citizen(national_id=nid, full_name=name, phone=phone, language=language, email=email)
 
 

@@ -82,7 +82,7 @@ def check_input(given: RatingInput, settings: Settings) -> RatingInput:
         problems.append({"loc": ["body", "reason"], "field": "reason", "type": "too_long",
                          "msg": f"at most {settings.rating_reason_max_chars} characters"})
     if problems:
-        raise Invalid("ratings.rating_errors", problems)
+        raise Invalid("ratings.invalid", problems)
     return RatingInput(score=given.score, reason_code=code, reason=reason)
 
 
@@ -104,7 +104,7 @@ def case_of_link(*, session: Session, tracking_number: str, token: str, settings
 def check_rateable(session: Session, case: Case) -> None:
     """Conflict unless the case is completed and not rated yet."""
     if case.status != "completed":
-        raise Conflict("ratings.only_completed_request_rated_one", status=case.status)
+        raise Conflict("ratings.not_completed", status=case.status)
     if session.exec(select(Rating.id).where(Rating.case_id == case.id)).first() is not None:
         raise Conflict(ALREADY_RATED)
 
@@ -134,7 +134,7 @@ def get_rating(*, session: Session, case_id: int, actor: Actor, settings: Settin
     cases.get_case(session=session, case_id=case_id, actor=actor, settings=settings)
     found = session.exec(select(Rating).where(Rating.case_id == case_id)).first()
     if found is None:
-        raise NotFound("ratings.case_not_been_rated")
+        raise NotFound("ratings.not_rated")
     return found
 
 

@@ -104,7 +104,7 @@ def parse_service_toml(text: str, filename: str = "service.toml") -> ServiceInfo
     try:
         raw: dict[str, Any] = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, RecursionError) as exc:  # nested too deep: RecursionError
-        raise Invalid("deploy.service_toml_not_toml",
+        raise Invalid("deploy.service_toml_unreadable",
                       [{"file": filename, "element_id": None,
                         "message": say("deploy.not_toml", error=str(exc))}]) from exc
     try:

@@ -57,7 +57,7 @@ def claim(*, session: Session, task_id: str, actor: Actor, settings: Settings | 
     if task.claimed_by == actor.username:
         return task
     if task.claimed_by is not None:
-        raise Conflict("tasks.task_claimed", claimed_by=task.claimed_by)
+        raise Conflict("task.claimed_by", claimed_by=task.claimed_by)
     return _set_claim(session, task, actor, actor.username, "task_claimed")
 
 
@@ -68,7 +68,7 @@ def unclaim(*, session: Session, task_id: str, actor: Actor, settings: Settings 
     if task.claimed_by is None:
         return task
     if task.claimed_by != actor.username and not actor.has("supervisor"):
-        raise Conflict("tasks.task_claimed", claimed_by=task.claimed_by)
+        raise Conflict("task.claimed_by", claimed_by=task.claimed_by)
     return _set_claim(session, task, actor, None, "task_released")
 
 
@@ -85,7 +85,7 @@ def _write_claim(session: Session, task: Task, actor: Actor, to: str | None, kin
                               .values(claimed_by=to))
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
-        raise Conflict("tasks.task_claimed_released_completed_someone")
+        raise Conflict("task.changed_at_same_moment")
     case = load_case(session, task.case_id)
     workflows.append_to_chain(session, case, actor=actor.username, events=[(kind, task.name, {"task_id": task.id})])
     workflows.commit_or_conflict(session)
@@ -99,7 +99,7 @@ def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Act
     if task.state != "ready":
         raise Conflict("task.already_state", state=task.state)
     if task.claimed_by is not None and task.claimed_by != actor.username:
-        raise Conflict("tasks.task_claimed", claimed_by=task.claimed_by)
+        raise Conflict("task.claimed_by", claimed_by=task.claimed_by)
     case = load_case(session, task.case_id)
     process = processes.cache.get(session, case.process_version_id, settings)
     # Every field has an owner (forms/ownership.py): refused before anything runs, so nothing is written.
@@ -116,7 +116,7 @@ def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Act
     try:
         runner.complete(workflow, task.id, data, workflows.limits(settings), at=moment)
     except LookupError as exc:
-        raise Conflict("tasks.task_no_longer_waiting_input") from exc
+        raise Conflict("task.not_waiting") from exc
     except runner.ProcessFailed as exc:
         refusal = process_failed(exc, process)
         if exc.limit is not None and exc.limit != "busy":

@@ -100,7 +100,7 @@ def create_user(*, session: Session, username: str, password: str, full_name: st
     if bad_roles:
         problems.append({"field": "roles", "msg": f"not valid role names: {bad_roles}"})
     if problems:
-        raise Invalid("users.user_s_details_not_valid", problems)
+        raise Invalid("users.details_invalid", problems)
     if session.exec(select(User.id).where(User.username == username)).first() is not None:
         raise Conflict("users.username_taken", username=username)
     user = User(username=username, full_name=full_name.strip(), password_hash=hash_password(password, settings),
@@ -180,13 +180,13 @@ def actor_from_token(*, session: Session, token: str, settings: Settings) -> Act
         claims = jwt.decode(token, settings.signing_secret, algorithms=["HS256"],
                             options={"require": ["sub", "exp", "sv"]})
     except jwt.PyJWTError as exc:
-        raise Unauthorized("users.token_not_valid_expired") from exc
+        raise Unauthorized("users.token_invalid") from exc
     # One indexed lookup per request, the same one that reads the roles: the version check costs nothing more.
     row = session.connection().execute(_ACTOR_BY_NAME, {"username": claims["sub"]}).first()
     if row is None or not row.active:
-        raise Unauthorized("users.token_s_user_no_longer")
+        raise Unauthorized("users.token_user_gone")
     if row.session_version != claims["sv"]:
-        raise Unauthorized("users.sign_ended_signed_out_password")
+        raise Unauthorized("users.session_ended")
     return Actor(username=row.username, roles=frozenset(row.roles), full_name=row.full_name,
                  center_id=row.center_id)
 
@@ -216,7 +216,7 @@ def set_preferences(*, session: Session, username: str, language: str | None = N
     if calendar is not None and calendar not in CALENDARS:
         problems.append({"field": "calendar", "msg": f"one of: {', '.join(CALENDARS)}"})
     if problems:
-        raise Invalid("users.preferences_not_valid", problems)
+        raise Invalid("users.preferences_invalid", problems)
     user = session.exec(select(User).where(User.username == username)).first()
     if user is None:
         raise NotFound("users.no_user", username=username)

@@ -164,7 +164,7 @@ def _text(content: bytes, name: str) -> str:
     try:
         return content.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise Invalid("deploy.not_utf8", [_problem(name, None, say("deploy.file_not_utf8"))]) from exc
+        raise Invalid("deploy.not_utf8_text", [_problem(name, None, say("deploy.file_not_utf8"))]) from exc
 
 
 def _load_form(name: str, content: bytes, forms: dict[str, dict[str, Any]]) -> dict[str, Any] | None:

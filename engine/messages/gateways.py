@@ -236,13 +236,13 @@ def build(name: str, options: dict[str, Any], channel: str) -> Gateway:
     cls = GATEWAYS.get(name)
     if cls is None or channel not in cls.channels:
         fit = sorted(n for n, c in GATEWAYS.items() if channel in c.channels)
-        raise Invalid("messages.no_gateway_called", [{"loc": ["settings", f"{channel}_gateway"],
+        raise Invalid("messages.no_gateway", [{"loc": ["settings", f"{channel}_gateway"],
                                                                  "msg": f"one of: {', '.join(fit)}"}],
                       channel=channel, name=name)
     try:
         return cls(cls.options_schema.model_validate(options))
     except ValidationError as exc:
-        raise Invalid("messages.gateway_s_options_not_valid",
+        raise Invalid("messages.gateway_options_invalid",
                       [{"loc": ["settings", f"{channel}_gateway_options", *map(str, e["loc"])], "msg": e["msg"]}
                        for e in exc.errors()], channel=channel) from exc
 

@@ -61,7 +61,7 @@ def _free(session: Session, counter: QueueCounter, settings: Settings) -> None:
     assert counter.id is not None
     busy = tickets.at_counter(session, counter.id, settings)
     if busy is not None:
-        raise Conflict("queue.counter_still_ticket_finish_transfer", number=counter.number,
+        raise Conflict("queue.counter_busy", number=counter.number,
                        ticket=busy.number, status=busy.status)
 
 
@@ -104,7 +104,7 @@ def call_next(*, session: Session, counter_number: int, actor: Actor, settings: 
                               now, settings.queue_priority_weights)
         chosen = next((w.id for w in order if _take(session, w.id, counter, actor, now)), None)
         if chosen is None:
-            raise NotFound("queue.no_ticket_waiting_counter", number=counter.number)
+            raise NotFound("queue.nobody_waiting", number=counter.number)
         ticket = _reload(session, chosen)
         _announce(session, ticket, counter, "call", now)
         session.commit()
@@ -120,13 +120,13 @@ def call_ticket(*, session: Session, number: str, counter_number: int, actor: Ac
         counter = _counter(session, counter_number, actor.center_id)
         ticket = tickets.by_number(session, number, settings, center_id=counter.center_id)
         if ticket.status != "waiting":
-            raise Conflict("queue.ticket_already_called", number=ticket.number, status=ticket.status)
+            raise Conflict("queue.ticket_called_already", number=ticket.number, status=ticket.status)
         if ticket.category_code not in counter.categories:
-            raise Conflict("queue.counter_does_not_serve", number=counter.number, category_code=ticket.category_code)
+            raise Conflict("queue.counter_not_serving", number=counter.number, category_code=ticket.category_code)
         _free(session, counter, settings)
         assert ticket.id is not None
         if not _take(session, ticket.id, counter, actor, now):
-            raise Conflict("queue.ticket_already_called_another_counter", number=ticket.number)
+            raise Conflict("queue.ticket_called_elsewhere", number=ticket.number)
         ticket = _reload(session, ticket.id)
         _announce(session, ticket, counter, "call", now)
         session.commit()
@@ -140,7 +140,7 @@ def _move(session: Session, number: str, settings: Settings, actor: Actor, allow
     with _command(session):
         ticket = tickets.by_number(session, number, settings, center_id=actor.center_id, lock=True)
         if ticket.status not in allowed:
-            raise Conflict("queue.ticket_needs", number=ticket.number, status=ticket.status,
+            raise Conflict("queue.ticket_wrong_status", number=ticket.number, status=ticket.status,
                            allowed=' or '.join(allowed))
         change(ticket, now)
         session.add(ticket)
@@ -193,9 +193,9 @@ def transfer(*, session: Session, number: str, category_code: str, actor: Actor,
     with _command(session):
         old = tickets.by_number(session, number, settings, center_id=actor.center_id, lock=True)
         if old.status not in tickets.ACTIVE:
-            raise Conflict("queue.ticket_only_called_served_ticket", number=old.number, status=old.status)
+            raise Conflict("queue.ticket_not_transferable", number=old.number, status=old.status)
         if old.category_code == target.code:
-            raise Invalid("queue.ticket_already_category",
+            raise Invalid("queue.ticket_in_category",
                           [{"field": "category", "msg": f"ticket {old.number} is already in {target.code}"}])
         day = tickets.day_of(now, settings)
         seq = tickets.next_seq(session, target.code, day, old.center_id or 0)

@@ -99,7 +99,7 @@ def save_category(*, session: Session, code: str, letter: str, name_ar: str, nam
         if other is not None:
             problems.append({"field": "letter", "msg": f"the letter {letter} belongs to '{other.code}'"})
         if problems:
-            raise Invalid("queue.category_not_valid", problems)
+            raise Invalid("queue.category_invalid", problems)
         row = session.exec(select(QueueCategory).where(QueueCategory.code == code)).first() or QueueCategory(
             code=code, letter=letter, name_ar=name_ar, name_en=name_en)
         row.letter, row.name_ar, row.name_en = letter, name_ar.strip(), name_en.strip()
@@ -116,10 +116,10 @@ def save_counter(*, session: Session, number: int, name: str, categories: list[s
     (estimates count only open counters)."""
     _admin(actor)
     if not valid_number(number):
-        raise Invalid("queue.counter_not_valid", [{"field": "number",
+        raise Invalid("queue.counter_invalid", [{"field": "number",
                                                     "msg": f"a counter's number is 1 to {NUMBER_MAX}"}])
     if not name.strip():
-        raise Invalid("queue.counter_not_valid", [{"field": "name", "msg": "a counter needs a name"}])
+        raise Invalid("queue.counter_invalid", [{"field": "name", "msg": "a counter needs a name"}])
     for i, code in enumerate(categories):
         category(session, code, field=f"categories.{i}")
     with write_lock(session):

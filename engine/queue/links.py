@@ -18,9 +18,9 @@ def linkable(session: Session, number: str, settings: Settings, center_id: int |
     being served, and not yet tied to a case. 404 for an unknown number, 409 otherwise."""
     ticket = tickets.by_number(session, number, settings, center_id=center_id)
     if ticket.status not in tickets.ACTIVE:
-        raise Conflict("queue.ticket_case_opened_from_called", number=ticket.number, status=ticket.status)
+        raise Conflict("queue.ticket_not_called", number=ticket.number, status=ticket.status)
     if ticket.case_id is not None:
-        raise Conflict("queue.ticket_already_case", number=ticket.number)
+        raise Conflict("queue.ticket_has_case", number=ticket.number)
     assert ticket.id is not None
     return ticket.id
 
@@ -32,6 +32,6 @@ def link(session: Session, ticket_id: int, case_id: int, at: datetime) -> None:
                                                       col(QueueTicket.status).in_(tickets.ACTIVE))
                             .values(case_id=case_id, status="serving"))
     if not moved.rowcount:  # type: ignore[attr-defined]
-        raise Conflict("queue.ticket_taken_another_case_closed")
+        raise Conflict("queue.ticket_taken_meanwhile")
     session.execute(update(QueueTicket).where(col(QueueTicket.id) == ticket_id,
                                               col(QueueTicket.served_at).is_(None)).values(served_at=at))

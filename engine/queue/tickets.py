@@ -45,7 +45,7 @@ def normalise(number: str) -> str:
     """``p14``, ``P-14``, ``P-014`` and ``P-١٤`` are the same ticket; anything else is no ticket (404, not 422)."""
     found = _NUMBER.fullmatch(ascii_digits(number.strip()))
     if found is None:
-        raise NotFound("queue.no_ticket_today", number=number)
+        raise NotFound("queue.no_such_ticket", number=number)
     return number_of(found.group(1).upper(), int(found.group(2)))
 
 
@@ -61,7 +61,7 @@ def next_seq(session: Session, category_code: str, day: date, center_key: int = 
 
 def check_priority(priority: str) -> None:
     if priority not in PRIORITIES:
-        raise Invalid("queue.unknown_priority_class",
+        raise Invalid("queue.unknown_priority",
                       [problem("priority", "queue.priority_one_of", choices=", ".join(PRIORITIES))])
 
 
@@ -107,7 +107,7 @@ def by_number(session: Session, number: str, settings: Settings, *, center_id: i
         query = query.with_for_update()
     found = session.exec(query).first()
     if found is None:
-        raise NotFound("queue.no_ticket_today_2", wanted=wanted)
+        raise NotFound("queue.no_ticket_today", wanted=wanted)
     return found
 
 

@@ -38,7 +38,7 @@ def report(name: str, *, session: Session, actor: Actor, settings: Settings, sta
     conn = session.connection()
     if name == "steps":
         if not scope.service_code:
-            raise Invalid("reports.steps_report_one_service",
+            raise Invalid("reports.steps_need_service",
                           [{"loc": ["query", "service_code"], "field": "service_code", "msg": "required",
                             "type": "missing"}])
         try:

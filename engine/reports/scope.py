@@ -40,15 +40,15 @@ def scope_for(*, session: Session, actor: Actor, settings: Settings, start: date
     policy.require(actor, "reports.read", settings)
     for field, day in (("from", start), ("to", end)):
         if day is not None and not EARLIEST <= day <= LATEST:
-            raise Invalid("reports.dates_out_range", [{"loc": ["query", field], "field": field, "type": "range",
+            raise Invalid("reports.dates_out_of_range", [{"loc": ["query", field], "field": field, "type": "range",
                                                           "msg": f"between {EARLIEST} and {LATEST}"}])
     end = end or clock.now().date()
     start = start or end - timedelta(days=settings.report_default_days - 1)
     if start > end:
-        raise Invalid("reports.range_ends_before_starts",
+        raise Invalid("reports.range_reversed",
                       [{"loc": ["query", "from"], "field": "from", "msg": "on or before 'to'", "type": "range"}])
     if (end - start).days + 1 > settings.report_max_days:
-        raise Invalid("reports.report_covers_most_days",
+        raise Invalid("reports.range_too_long",
                       [{"loc": ["query", "to"], "field": "to", "type": "range",
                         "msg": f"at most {settings.report_max_days} days after 'from'"}],
                       report_max_days=settings.report_max_days)
@@ -58,7 +58,7 @@ def scope_for(*, session: Session, actor: Actor, settings: Settings, start: date
         wanted = centers.by_code(session, center)
         assert wanted.id is not None
         if visible is not None and wanted.id not in visible:
-            raise Forbidden("reports.center_outside_centers_see", center=center)
+            raise Forbidden("reports.center_not_seen", center=center)
         chosen = centers.below(session, wanted.id)
     return Scope(start=start, end=end, center_ids=frozenset(chosen) if chosen is not None else None,
                  service_code=service_code or None, lane=lane or None)
