@@ -3,8 +3,10 @@
 A refusal names a message id and its parameters (``raise NotFound("case.not_found", case_id=7)``); the words
 are in the engine's own catalogs, ``engine/locale/<language>/LC_MESSAGES/refusals.po`` (gettext files read
 with Babel, as the pages' catalogs are), where the ``msgid`` is the id and ``msgstr`` the sentence with
-``%(name)s`` placeholders. To add a refusal: choose an id (``area.what``), add it to both ``.po`` files, and
-use it. tests/engine/test_refusals.py fails when an id lacks either language, when the two disagree on their
+``%(name)s`` placeholders. A refusal an analyst can act on may have ``<id>.fix``: what to do about it. To add
+a refusal: choose an id (``area.what``), add it with its sentence to both ``.po`` files, and use it. A per-field
+problem of an ``Invalid`` gets its ``msg`` and ``msg_ar`` the same way (:func:`problem`); a parameter already
+in both languages (a paper's name, a diagram's word) is given as :class:`Words`. tests/engine/test_refusals.py fails when an id lacks either language, when the two disagree on their
 placeholders, or when code names an id that is not in the catalogs.
 
 :func:`say` gives a :class:`Text`: a ``str`` holding the English sentence (so logs, the command line and the
