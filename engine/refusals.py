@@ -6,8 +6,9 @@ with Babel, as the pages' catalogs are), where the ``msgid`` is the id and ``msg
 ``%(name)s`` placeholders. A refusal an analyst can act on may have ``<id>.fix``: what to do about it. To add
 a refusal: choose an id (``area.what``), add it with its sentence to both ``.po`` files, and use it. A per-field
 problem of an ``Invalid`` gets its ``msg`` and ``msg_ar`` the same way (:func:`problem`); a parameter already
-in both languages (a paper's name, a diagram's word) is given as :class:`Words`. tests/engine/test_refusals.py fails when an id lacks either language, when the two disagree on their
-placeholders, or when code names an id that is not in the catalogs.
+in both languages (a paper's name, a diagram's word) is given as :class:`Words`. tests/engine/test_refusals.py
+fails when an id lacks either language, when the two disagree on their placeholders, when code names an id
+that is not in the catalogs, or when the engine refuses with a sentence instead of an id.
 
 :func:`say` gives a :class:`Text`: a ``str`` holding the English sentence (so logs, the command line and the
 API's ``detail`` read as before) that keeps its id and parameters, so a face can ask for it in the reader's
