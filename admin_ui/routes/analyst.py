@@ -28,7 +28,7 @@ from admin_ui.pages import (
 from engine.cases import version_moves
 from engine.catalog import processes, versions
 from engine.core.errors import NotFound
-from engine.refusals_ar import migration_reason_ar
+from engine.core.refusals import in_language
 from storage.models.catalog import ProcessVersion
 from storage.models.drafts import ServiceDraft
 
@@ -123,5 +123,5 @@ def _why(viewer: Viewer) -> Callable[[str | None], str]:
     def why(reason: str | None) -> str:
         if not reason:
             return ""
-        return (migration_reason_ar(reason) or reason) if viewer.lang.code == "ar" else reason
+        return in_language(reason, viewer.lang.code)
     return why

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import col, select
 
-from admin_ui import documents, forms
+from admin_ui import documents
 from admin_ui import session as cookie
 from admin_ui.i18n import ltr
 from admin_ui.labels import load as load_labels
@@ -30,6 +30,7 @@ from engine.cases import lifecycle as cases
 from engine.cases import tasks
 from engine.catalog import processes
 from engine.core.errors import DomainError, Invalid
+from forms import fields as form_fields
 from storage.models.audit import AuditEvent
 
 router = APIRouter(route_class=PageRoute)
@@ -99,8 +100,8 @@ def _task_page(request: Request, task_id: str, viewer: Viewer, db: DbSession, va
     return render(request, "task.html", status_code=status_code, task=task, case=case,
                   title=labels.step(task.service_code, task.name, lang, task.title),
                   service_name=labels.service(case.service_code, lang),
-                  fields=forms.schema_fields(schema or {}, lang, values, errors or {}, case_data=case.data),
-                  form_error=(errors or {}).get(""), summary=forms.summary(case.data, process.forms, lang),
+                  fields=form_fields.schema_fields(schema or {}, lang, values, errors or {}, case_data=case.data),
+                  form_error=(errors or {}).get(""), summary=form_fields.summary(case.data, process.forms, lang),
                   earlier=earlier_steps(events, process.forms, labels, case.service_code, lang, full_names(db, events)),
                   **documents.panel(db, case, process.lanes, actor, settings, lang),
                   fee_currency=process.service.fee.currency if process.service.fee else "EGP")
@@ -119,14 +120,15 @@ def complete(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn
     case = cases.load_case(db, task.case_id)
     process = processes.cache.get(db, case.process_version_id, settings)
     schema = (process.forms.get(task.form) if task.form else None) or {}
-    data, raw = forms.parse(schema, form)
+    data, raw = form_fields.parse(schema, form)
     try:
         tasks.complete(session=db, task_id=task_id, data=data, actor=actor, settings=settings)
     except Invalid as exc:
-        errors = forms.messages(exc.details, schema, viewer.lang) if exc.details else {"": exc.message}
-        return _task_page(request, task_id, viewer, db, raw, errors or {"": exc.message}, status_code=422)
+        said = exc.text(viewer.lang.code)
+        errors = form_fields.messages(exc.details, schema, viewer.lang) if exc.details else {"": said}
+        return _task_page(request, task_id, viewer, db, raw, errors or {"": said}, status_code=422)
     except DomainError as exc:
-        cookie.flash(request, exc.message, "error")
+        cookie.flash(request, exc.text(viewer.lang.code), "error")
         return redirect(f"/tasks/{task_id}")
     title = load_labels(db).step(task.service_code, task.name, viewer.lang, task.title)
     cookie.flash(request, viewer.lang.gettext("Done: “%(step)s” for %(number)s.", step=title,

@@ -59,7 +59,7 @@ def _refused(request: Request, db: DbSession, exc: DomainError, case: Case | Non
     if isinstance(exc, NotFound):
         return _page(request, db, None, action=action, kiosk=kiosk, status_code=404, error=NOT_FOUND)
     if isinstance(exc, Conflict):
-        already = exc.message == ratings.ALREADY_RATED
+        already = exc.message_id == ratings.ALREADY_RATED
         return _page(request, db, case, action=action, kiosk=kiosk, status_code=409,
                      error=ALREADY if already else NOT_COMPLETED)
     raise exc

@@ -121,7 +121,7 @@ def build(*, session: Session, case_id: int, actor: Actor, settings: Settings) -
     decides whether they are in it). Reads only; the archive is built in memory."""
     case = session.get(Case, case_id)
     if case is None:
-        raise NotFound(f"case {case_id} does not exist")
+        raise NotFound("case.not_found", case_id=case_id)
     events = list(session.exec(select(AuditEvent).where(AuditEvent.case_id == case_id)
                                .order_by(col(AuditEvent.seq))).all())
     members: dict[str, bytes] = {

@@ -49,7 +49,7 @@ def task_for(*, session: Session, task_id: str, actor: Actor, settings: Settings
     """The task, if the policy lets the actor take ``action`` on it (engine/people/policy.py: its lane, its center)."""
     task = session.get(Task, task_id)
     if task is None:
-        raise NotFound(f"task {task_id} does not exist")
+        raise NotFound("task.not_found", task_id=task_id)
     policy.check_task(session, actor, action, task, settings)
     return task
 
@@ -57,22 +57,22 @@ def task_for(*, session: Session, task_id: str, actor: Actor, settings: Settings
 def claim(*, session: Session, task_id: str, actor: Actor, settings: Settings | None = None) -> Task:
     task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
     if task.state != "ready":
-        raise Conflict(f"the task is already {task.state}")
+        raise Conflict("task.already_state", state=task.state)
     if task.claimed_by == actor.username:
         return task
     if task.claimed_by is not None:
-        raise Conflict(f"the task is claimed by {task.claimed_by}")
+        raise Conflict("task.claimed_by", claimed_by=task.claimed_by)
     return _set_claim(session, task, actor, actor.username, "task_claimed")
 
 
 def unclaim(*, session: Session, task_id: str, actor: Actor, settings: Settings | None = None) -> Task:
     task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
     if task.state != "ready":
-        raise Conflict(f"the task is already {task.state}")
+        raise Conflict("task.already_state", state=task.state)
     if task.claimed_by is None:
         return task
     if task.claimed_by != actor.username and not actor.has("supervisor"):
-        raise Conflict(f"the task is claimed by {task.claimed_by}")
+        raise Conflict("task.claimed_by", claimed_by=task.claimed_by)
     return _set_claim(session, task, actor, None, "task_released")
 
 
@@ -89,7 +89,7 @@ def _write_claim(session: Session, task: Task, actor: Actor, to: str | None, kin
                               .values(claimed_by=to))
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
-        raise Conflict("the task was claimed, released or completed by someone else at the same moment")
+        raise Conflict("task.changed_at_same_moment")
     case = load_case(session, task.case_id)
     workflows.append_to_chain(session, case, actor=actor.username, events=[(kind, task.name, {"task_id": task.id})])
     workflows.commit_or_conflict(session)
@@ -102,9 +102,9 @@ def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Act
     started = time.perf_counter()
     task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
     if task.state != "ready":
-        raise Conflict(f"the task is already {task.state}")
+        raise Conflict("task.already_state", state=task.state)
     if task.claimed_by is not None and task.claimed_by != actor.username:
-        raise Conflict(f"the task is claimed by {task.claimed_by}")
+        raise Conflict("task.claimed_by", claimed_by=task.claimed_by)
     case = load_case(session, task.case_id)
     process = processes.cache.get(session, case.process_version_id, settings)
     # Every field has an owner (forms/ownership.py): refused before anything runs, so nothing is written.
@@ -113,7 +113,7 @@ def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Act
     if info is not None and info.form:
         data, problems = checked(process.validator(info.form), data)
         if problems:
-            raise Invalid("the form has errors", problems)
+            raise Invalid("form.has_errors", problems)
     # The checklist of papers goes into the task's data (gateways read it); intake refuses missing papers.
     data = {**data, **checklist.task_data(session, case, process, task.name)}
     workflow = workflows.load(case, process, settings)
@@ -121,7 +121,7 @@ def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Act
     try:
         runner.complete(workflow, task.id, data, runner.limits(settings), at=moment)
     except LookupError as exc:
-        raise Conflict("the task is no longer waiting for input") from exc
+        raise Conflict("task.not_waiting") from exc
     except runner.ProcessFailed as exc:
         refusal = process_failed(exc, process)
         if exc.limit is not None and exc.limit != "busy":

@@ -1,16 +1,34 @@
-"""Domain errors. The engine raises these; each face (API, pages, CLI) turns them into its own words."""
+"""Domain errors. The engine raises these; each face (API, pages, CLI) turns them into its own words.
+
+A refusal names a message id and its parameters (``raise NotFound("case.not_found", case_id=7)``); its words
+in English and Arabic are in the engine's catalogs (engine/core/refusals.py). ``message`` is the English sentence;
+``text(language)`` the reader's. A face's own refusal may still give a plain sentence (no id): the face
+translates it with its own catalog.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from engine.core import refusals
+
 
 class DomainError(Exception):
     """Base of every refusal the engine makes on purpose."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, /, **params: Any) -> None:
+        said = refusals.say(message, **params) if refusals.is_id(message) else message
+        super().__init__(said)
+        self.message = said
+
+    @property
+    def message_id(self) -> str | None:
+        """The refusal's id in the catalogs, or None for a face's plain sentence."""
+        return self.message.message_id if isinstance(self.message, refusals.Text) else None
+
+    def text(self, language: str) -> str:
+        """The refusal in ``language`` (its English sentence when it has no id)."""
+        return refusals.in_language(self.message, language)
 
 
 class NotFound(DomainError):
@@ -32,8 +50,8 @@ class Conflict(DomainError):
 class Invalid(DomainError):
     """The input is wrong; ``details`` says where and why, one entry per problem."""
 
-    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None, /, **params: Any) -> None:
+        super().__init__(message, **params)
         self.details = details or []
 
 
@@ -54,7 +72,7 @@ class ScriptOverLimit(Conflict):
 
     ``limit`` is "time", "memory", "depth" or "busy"; ``element_id`` the script's element."""
 
-    def __init__(self, message: str, *, limit: str, element_id: str | None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, /, *, limit: str, element_id: str | None, **params: Any) -> None:
+        super().__init__(message, **params)
         self.limit = limit
         self.element_id = element_id

@@ -13,6 +13,7 @@ from cli.main import main
 from engine.bpmn import diff as bpmn_migrate
 from engine.cases import workflows
 from engine.cases.workflows import LOST_RACE
+from engine.core.refusals import say
 from engine.core.settings import get_settings
 from harness.api import Api
 from tests.support.audit import APPROVE, REGISTER, RETURN, People, deploy, events, step
@@ -195,7 +196,7 @@ def test_a_case_changed_during_its_move_is_not_moved(api: Api, tmp_path: Path,
     monkeypatch.setattr(bpmn_migrate, "migrate", meanwhile)
     body = _migrate(api, api.user("analyst"), dry_run=False).json()
     monkeypatch.undo()
-    assert [(c["movable"], c["moved"], c["reason"]) for c in body["cases"]] == [(True, False, LOST_RACE)]
+    assert [(c["movable"], c["moved"], c["reason"]) for c in body["cases"]] == [(True, False, say(LOST_RACE))]
     case = _case(api, at_review["id"], people.clerk)
     assert (case["process_version"], [t["name"] for t in case["tasks"]]) == (1, ["hand_over"])
     assert [e["kind"] for e in events(api, at_review["id"], people.auditor)][-1] == "task_completed"

@@ -9,8 +9,8 @@ import pytest
 
 from engine.bpmn.compiler import PackageRefused, compile_package
 from engine.catalog import deploy_checks
+from engine.core.refusals import arabic
 from engine.core.settings import Settings
-from engine.refusals_ar import arabic
 from tests.conftest import missing
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bpmn-corpus" / "miwg"
@@ -79,6 +79,6 @@ def test_every_refusal_of_the_corpus_has_arabic() -> None:
             compile_package({path.name: path.read_bytes()}, max_xml_bytes=10**7, default_lane="front_desk")
         except PackageRefused as exc:
             refused += 1
-            without += [f"{path.name}: {d['message']}" for d in exc.details if arabic(str(d["message"])) is None]
+            without += [f"{path.name}: {d['message']}" for d in exc.details if arabic(d["message"]) is None]
     assert refused > 50
     assert without == []
