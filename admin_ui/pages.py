@@ -23,16 +23,7 @@ from admin_ui import session as cookie
 from admin_ui.i18n import ERROR_DEFAULT, ERROR_HEADINGS, INBOX_WORDS, N_, STATUS_WORDS, TRACK_WORDS, Lang, choose, ltr
 from engine import intake, policy
 from engine.client_address import client_address
-from engine.errors import (
-    Conflict,
-    DomainError,
-    Forbidden,
-    Invalid,
-    NotFound,
-    RateLimited,
-    TooLarge,
-    Unauthorized,
-)
+from engine.errors import DomainError
 from engine.settings import Settings
 from engine.throttle import Throttled
 from engine.users import BUILTIN_ROLES, Actor, actor_of
@@ -42,8 +33,6 @@ from storage.models import User
 TEMPLATES = Path(__file__).with_name("templates")
 templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "svg"]),
                         undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-_STATUS = {NotFound: 404, Unauthorized: 401, Forbidden: 403, Conflict: 409, Invalid: 422, TooLarge: 413,
-           RateLimited: 429}
 
 
 class SignInRequired(Exception):
@@ -214,7 +203,7 @@ def safe_next(target: str | None, default: str = "/") -> str:
 
 
 def refusal(request: Request, exc: DomainError) -> HTMLResponse:
-    status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
+    status = exc.status  # the error class's own (engine/errors.py), as on the API
     page = render(request, "error.html", status_code=status, message=exc.message,
                   heading=ERROR_HEADINGS.get(status, ERROR_DEFAULT))
     if isinstance(exc, Throttled):

@@ -122,7 +122,7 @@ def complete(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn
         tasks.complete(session=db, task_id=task_id, data=data, actor=actor, settings=settings)
     except Invalid as exc:
         errors = forms.messages(exc.details, schema, viewer.lang) if exc.details else {"": exc.message}
-        return _task_page(request, task_id, viewer, db, raw, errors or {"": exc.message}, status_code=422)
+        return _task_page(request, task_id, viewer, db, raw, errors or {"": exc.message}, status_code=exc.status)
     except DomainError as exc:
         cookie.flash(request, exc.message, "error")
         return redirect(f"/tasks/{task_id}")

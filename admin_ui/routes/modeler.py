@@ -154,7 +154,7 @@ def _publish(request: Request, code: str, viewer: Viewer, db: DbSession) -> JSON
             "Not published: problems found: %(count)s (listed below).", count=viewer.lang.number(len(found)))},
             status_code=422)
     except Conflict as exc:
-        return _json({"problems": [], "message": exc.message}, status_code=409)
+        return _json({"problems": [], "message": exc.message}, status_code=exc.status)
     lang = viewer.lang
     words = (N_("Published as version %(version)s.") if created
              else N_("These files are already version %(version)s: nothing new was published."))

@@ -97,7 +97,7 @@ def reopen(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSes
                         count=viewer.lang.number(settings.reopen_reason_max_chars))
         else:
             message = _(REOPEN_WORDS.get(exc.message, exc.message))
-        return _result(request, viewer, found, last4, status_code=422 if isinstance(exc, Invalid) else 409,
+        return _result(request, viewer, found, last4, status_code=exc.status,
                        reopen_error=message, reason=reason.strip())
     found = public.track(session=db, tracking_number=number, phone_last4=last4, settings=settings)
     return _result(request, viewer, found, last4, answered="reopened" if reopen_it else "accepted")

@@ -53,12 +53,12 @@ def _page(request: Request, db: DbSession, case: Case | None, *, action: str, ki
 def _refused(request: Request, db: DbSession, exc: DomainError, case: Case | None, *, action: str,
              kiosk: bool) -> HTMLResponse:
     if isinstance(exc, RateLimited):
-        return _page(request, db, None, action=action, kiosk=kiosk, status_code=429, error=TOO_MANY)
+        return _page(request, db, None, action=action, kiosk=kiosk, status_code=exc.status, error=TOO_MANY)
     if isinstance(exc, NotFound):
-        return _page(request, db, None, action=action, kiosk=kiosk, status_code=404, error=NOT_FOUND)
+        return _page(request, db, None, action=action, kiosk=kiosk, status_code=exc.status, error=NOT_FOUND)
     if isinstance(exc, Conflict):
         already = exc.message == ratings.ALREADY_RATED
-        return _page(request, db, case, action=action, kiosk=kiosk, status_code=409,
+        return _page(request, db, case, action=action, kiosk=kiosk, status_code=exc.status,
                      error=ALREADY if already else NOT_COMPLETED)
     raise exc
 
