@@ -1,12 +1,15 @@
 """What every page shares: who is looking (and in which language), rendering, and refusals as pages.
 
+Pages take the API's dependencies (api/deps.py: ``SessionDep``, ``SettingsDep``, ``get_settings``): one
+session per request, one way to read the settings, for both faces.
+
 Page routes use ``PageRoute``: a domain error raised anywhere in a page (its dependencies included) becomes a
 page in the reader's language with the matching status, never the API's JSON.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,16 +24,17 @@ from starlette.datastructures import FormData
 
 from admin_ui import session as cookie
 from admin_ui.i18n import ERROR_DEFAULT, ERROR_HEADINGS, INBOX_WORDS, N_, STATUS_WORDS, TRACK_WORDS, Lang, choose, ltr
+from api.deps import SessionDep, get_settings
 from engine import intake, policy
 from engine.client_address import client_address
 from engine.errors import DomainError
 from engine.settings import Settings
 from engine.throttle import Throttled
 from engine.users import BUILTIN_ROLES, Actor, actor_of
-from storage.db import engine_for
 from storage.models import User
 
 TEMPLATES = Path(__file__).with_name("templates")
+STATIC = Path(__file__).with_name("static")  # served at /static (api/app.py)
 templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "svg"]),
                         undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
@@ -55,27 +59,14 @@ class Viewer:
         return self.actor
 
 
-def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    with Session(engine_for(settings_of(request).database_url), expire_on_commit=False) as session:
-        yield session
-
-
-DbSession = Annotated[Session, Depends(get_session)]
-
-
 def client_of(request: Request) -> str:
     """The reader's address; X-Forwarded-For believed only from SHUBBAK_TRUSTED_PROXIES (engine/client_address.py)."""
     return client_address(request.client.host if request.client else None,
-                          request.headers.getlist("x-forwarded-for"), settings_of(request).trusted_proxies)
+                          request.headers.getlist("x-forwarded-for"), get_settings(request).trusted_proxies)
 
 
-def get_viewer(request: Request, db: DbSession) -> Viewer:
-    settings = settings_of(request)
+def get_viewer(request: Request, db: SessionDep) -> Viewer:
+    settings = get_settings(request)
     signed = cookie.username(request, settings)
     user = None
     if signed is not None:
@@ -145,8 +136,8 @@ def allow(action: str) -> Any:
         gate.policy_action = action  # type: ignore[attr-defined]
         return Depends(gate)
 
-    def guard(request: Request, viewer: CurrentViewer, db: DbSession) -> None:
-        policy.authorize_path(session=db, actor=viewer.signed_in, action=action, settings=settings_of(request),
+    def guard(request: Request, viewer: CurrentViewer, db: SessionDep) -> None:
+        policy.authorize_path(session=db, actor=viewer.signed_in, action=action, settings=get_settings(request),
                               params=request.path_params)
 
     guard.policy_action = action  # type: ignore[attr-defined]
@@ -170,7 +161,7 @@ CheckedForm = Annotated[FormData, Depends(checked_form)]
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     viewer: Viewer = getattr(request.state, "viewer", None) or Viewer(
-        Lang(choose(cookie.chosen_language(request)), "gregory", settings_of(request).display_timezone))
+        Lang(choose(cookie.chosen_language(request)), "gregory", get_settings(request).display_timezone))
     lang = viewer.lang
     html = templates.get_template(template).render(
         request=request, viewer=viewer, lang=lang, _=lang.gettext, csrf=cookie.csrf_token(request),

@@ -1,21 +1,27 @@
-"""The FastAPI application factory."""
+"""The one place where the application is put together: the API's routers, the pages (admin_ui/), their
+static files and session cookie, the error handlers, the middlewares and the embedded background loops.
+
+Both faces share one dependency vocabulary (api/deps.py) and one error-to-status mapping (engine/errors.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import re
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from sqlmodel import Session
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
 
-from admin_ui import web
+from admin_ui import routes as pages
+from admin_ui import session as page_session
+from admin_ui.pages import STATIC
 from api import errors
 from api import openapi as api_openapi
-from api.limits import BodyLimit
+from api.limits import BodyLimit, limit_for
 from api.nul import RefuseNul
 from api.routes import (
     audit,
@@ -41,15 +47,13 @@ from engine import escalation, ledger, redact, throttle, timers
 from engine.messages import gateways as message_gateways
 from engine.messages import send as message_sender
 from engine.settings import Settings, get_settings
-from storage.db import engine_for
+from storage.db import session_for
 
 log = logging.getLogger(__name__)
-_DOCUMENT_UPLOAD = re.compile(r"^/api/cases/[^/]+/documents/?$")
-_DRAFT = re.compile(r"^/api/services/[^/]+/draft(/validate)?/?$")
 
 
 def _tick_once(settings: Settings) -> int:
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+    with session_for(settings.database_url) as session:
         moved = timers.tick(session=session, settings=settings)
         escalation.tick(session=session, settings=settings)  # SLA reminders and escalation levels
         ledger.seal_if_due(session=session, settings=settings)  # the daily seal of every case's chain head
@@ -117,18 +121,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(center_routes.router)
     app.include_router(user_routes.router)  # the user lifecycle (docs/security.md)
 
-    def limit_for(path: str) -> int:
-        page = web.body_limit(path, settings)
-        if page is not None:
-            return page
-        if _DOCUMENT_UPLOAD.match(path):
-            return settings.max_document_bytes + settings.max_document_form_bytes
-        if path.startswith("/api/processes") or _DRAFT.match(path):
-            return settings.max_deploy_bytes  # a whole service's files, like the modeler's own calls
-        return settings.max_request_bytes
-
     app.add_middleware(RefuseNul)  # inside the size limit: it reads JSON and form bodies whole
-    app.add_middleware(BodyLimit, limit_for=limit_for)
-    web.install(app, settings)  # the pages (admin_ui/): front desk, inbox, case pages, public tracking
+    app.add_middleware(BodyLimit, limit_for=functools.partial(limit_for, settings=settings))
+    # The pages (admin_ui/): front desk, inbox, case pages, public tracking; their files and session cookie.
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(SessionMiddleware, **page_session.cookie_options(settings))
     api_openapi.install(app)  # the refusals every route may answer, declared in the OpenAPI document
     return app

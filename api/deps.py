@@ -14,7 +14,7 @@ from engine.client_address import client_address as address_of
 from engine.errors import Unauthorized
 from engine.settings import Settings
 from engine.users import Actor, actor_from_token
-from storage.db import engine_for
+from storage.db import session_for
 from storage.documents import ObjectStore
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
@@ -29,7 +29,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_session(settings: SettingsDep) -> Iterator[Session]:
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+    with session_for(settings.database_url) as session:
         yield session
 
 

@@ -30,7 +30,7 @@ from engine.packages import read_package
 from engine.settings import Settings
 from engine.tracking import new_tracking_number
 from engine.users import Actor
-from storage.db import engine_for
+from storage.db import session_for
 from storage.models import AuditEvent, Case, Task
 from tests.conftest import TEST_PROCESSES
 
@@ -78,7 +78,7 @@ class ReplayTimes:
 
 
 def replay_times(settings: Settings, repetitions: int = 50) -> ReplayTimes:
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+    with session_for(settings.database_url) as session:
         _deploy(session, settings)
         case = _case(session, settings, 24, finish=False)
         assert case.id is not None and case.audit_seq == 50
@@ -117,7 +117,7 @@ def _bare(process: Any, recorded: list[AuditEvent], settings: Settings) -> None:
 
 def seed(settings: Settings, count: int, batch: int = 2000) -> int:
     """``count`` cases copied from two real ones (4 of 5 completed); returns the number of events written."""
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+    with session_for(settings.database_url) as session:
         _deploy(session, settings)
         models = [_model(session, _case(session, settings, 1, finish=True)),
                   _model(session, _case(session, settings, 0, finish=False))]
@@ -187,7 +187,7 @@ class VerifyTimes:
 
 def verify_times(settings: Settings, count: int) -> VerifyTimes:
     seed(settings, count)
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+    with session_for(settings.database_url) as session:
         started = time.perf_counter()
         ledger.seal(session=session, settings=settings)
         sealed = time.perf_counter() - started

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import time
 
-from sqlmodel import Session
-
 from bench.workload import CITIZEN, approved_path
 from engine import cases as case_commands
 from engine import tasks as task_commands
 from engine.settings import Settings
 from engine.users import Actor
-from storage.db import engine_for
+from storage.db import session_for
 
 
 def run(settings: Settings, count: int) -> float:
     actors = {lane: Actor(f"bench_{lane}", frozenset({lane})) for lane in ("front_desk", "engineering")}
     steps = approved_path()
     started = time.perf_counter()
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+    with session_for(settings.database_url) as session:
         for _ in range(count):
             case = case_commands.open_case(session=session, service_code="building_permit", citizen=CITIZEN,
                                            data={}, actor=actors["front_desk"], settings=settings)

@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlmodel import Session
 
 from bench import http
 from bench.workload import CITIZEN
 from engine import cases
 from engine.settings import Settings
 from engine.users import Actor, create_user, issue_token
-from storage.db import dispose, engine_for
+from storage.db import dispose, session_for
 from storage.documents import StoreConfig, open_store
 from tests.support.postgres import free_port
 
@@ -72,7 +71,7 @@ class Rates:
 
 
 def _case_and_clerk(settings: Settings) -> tuple[int, dict[str, str]]:
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+    with session_for(settings.database_url) as session:
         case = cases.open_case(session=session, service_code="building_permit", citizen=CITIZEN, data={},
                                actor=Actor("bench_clerk", frozenset({"front_desk"})), settings=settings)
         user = create_user(session=session, username="docs_clerk", password="bench-password", full_name="Clerk",

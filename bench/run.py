@@ -17,14 +17,12 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from sqlmodel import Session
-
 from bench import audit, bare, direct, documents, history, http, reports, seed
 from bench.workload import package
 from engine import processes
 from engine.settings import Settings
 from engine.users import Actor, create_user, issue_token
-from storage.db import dispose, engine_for
+from storage.db import dispose, session_for
 from storage.migrate import upgrade
 from tests.support.postgres import free_port
 
@@ -47,14 +45,14 @@ def prepare(folder: Path, name: str) -> tuple[Settings, dict[str, str]]:
     upgrade(url)
     env = {"SHUBBAK_DATABASE_URL": url, "SHUBBAK_SECRET_KEY": SECRET, "SHUBBAK_ENVIRONMENT": "test",
            "SHUBBAK_TIMER_TICK_SECONDS": "0", "SHUBBAK_VAR_DIR": str(folder)}
-    with Session(engine_for(url)) as session:
+    with session_for(url) as session:
         processes.deploy(session=session, files=package(), actor=ADMIN, settings=settings)
     return settings, env
 
 
 def tokens(settings: Settings) -> dict[str, dict[str, str]]:
     out = {}
-    with Session(engine_for(settings.database_url)) as session:
+    with session_for(settings.database_url) as session:
         for lane in ("front_desk", "engineering"):
             user = create_user(session=session, username=f"http_{lane}", password="bench-password",
                                full_name=lane, roles=[lane], settings=settings, installation_wide=True)

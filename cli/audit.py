@@ -13,14 +13,14 @@ from sqlmodel import Session, col, select
 from engine import auditors, export, ledger, replay, signing, verify
 from engine.settings import Settings
 from engine.users import Actor
-from storage.db import engine_for
+from storage.db import session_for
 from storage.models import Case
 
 CLI_AUDITOR = Actor("cli", frozenset({"auditor"}), "Command line")  # exports read scans, as auditors do
 
 
 def _session(settings: Settings) -> Session:
-    return Session(engine_for(settings.database_url), expire_on_commit=False)
+    return session_for(settings.database_url)
 
 
 def cmd_verify(settings: Settings, _args: argparse.Namespace) -> int:

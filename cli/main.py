@@ -19,14 +19,14 @@ from engine.errors import DomainError, Invalid
 from engine.packages import find_packages, read_package
 from engine.settings import Settings, get_settings
 from engine.users import Actor, create_user
-from storage.db import engine_for
+from storage.db import session_for
 from storage.migrate import upgrade
 
 CLI_ACTOR = Actor("cli", frozenset({"admin"}), "Command line")
 
 
 def _session(settings: Settings) -> Session:
-    return Session(engine_for(settings.database_url), expire_on_commit=False)
+    return session_for(settings.database_url)
 
 
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:

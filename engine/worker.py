@@ -16,12 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from celery import Celery
-from sqlmodel import Session
 
 from engine import escalation, ledger, timers
 from engine.messages import send
 from engine.settings import Settings, get_settings
-from storage.db import engine_for
+from storage.db import session_for
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +35,17 @@ class Periodic:
 
 
 def _advance_timers(settings: Settings) -> int:
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+    with session_for(settings.database_url) as session:
         return timers.tick(session=session, settings=settings)
 
 
 def _remind_and_escalate(settings: Settings) -> Any:
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+    with session_for(settings.database_url) as session:
         return escalation.tick(session=session, settings=settings)
 
 
 def _seal(settings: Settings) -> Any:
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+    with session_for(settings.database_url) as session:
         return ledger.seal_if_due(session=session, settings=settings)
 
 

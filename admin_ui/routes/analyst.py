@@ -13,7 +13,8 @@ from sqlmodel import Session, select
 from admin_ui import session as cookie
 from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, Viewer, allow, redirect, render, settings_of
+from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render
+from api.deps import SessionDep, get_settings
 from engine import case_migration, policy, processes, versions
 from engine.errors import Forbidden, NotFound
 from engine.refusals_ar import migration_reason_ar
@@ -35,7 +36,7 @@ def _versions(db: Session, code: str) -> list[ProcessVersion]:
 
 
 @router.get("/services", dependencies=[allow("services.deploy")])
-def service_list(request: Request, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+def service_list(request: Request, viewer: SignedIn, db: SessionDep) -> HTMLResponse:
     analyst(viewer)
     newest: dict[str, ProcessVersion] = {}
     live: dict[str, int] = {}
@@ -49,14 +50,14 @@ def service_list(request: Request, viewer: SignedIn, db: DbSession) -> HTMLRespo
 
 
 @router.get("/services/{code}", dependencies=[allow("services.deploy")])
-def service_page(request: Request, code: str, viewer: SignedIn, db: DbSession, a: int | None = None,
+def service_page(request: Request, code: str, viewer: SignedIn, db: SessionDep, a: int | None = None,
                  b: int | None = None) -> HTMLResponse:
     analyst(viewer)
     rows = _versions(db, code)
     diff: dict[str, Any] | None = None
     if a is not None and b is not None:
         diff = versions.diff_versions(session=db, service_code=code, a=a, b=b, actor=viewer.signed_in,
-                                      settings=settings_of(request))
+                                      settings=get_settings(request))
     draft = db.exec(select(ServiceDraft).where(ServiceDraft.service_code == code)).first()
     numbers = [r.version for r in rows]
     return render(request, "service.html", code=code, rows=rows, diff=diff, draft=draft,
@@ -66,7 +67,7 @@ def service_page(request: Request, code: str, viewer: SignedIn, db: DbSession, a
 
 @router.post("/services/{code}/versions/{version}/retire", dependencies=[allow("services.deploy")])
 def retire_version(request: Request, code: str, version: int, form: CheckedForm, viewer: SignedIn,
-                   db: DbSession) -> Response:
+                   db: SessionDep) -> Response:
     analyst(viewer)
     versions.retire_version(session=db, service_code=code, version=version, actor=viewer.signed_in)
     cookie.flash(request, viewer.lang.gettext("Version %(version)s is retired: it takes no new cases.",
@@ -75,7 +76,7 @@ def retire_version(request: Request, code: str, version: int, form: CheckedForm,
 
 
 @router.post("/services/{code}/retire", dependencies=[allow("services.deploy")])
-def retire_service(request: Request, code: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+def retire_service(request: Request, code: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     analyst(viewer)
     versions.retire_service(session=db, service_code=code, actor=viewer.signed_in)
     cookie.flash(request, viewer.lang.gettext("The service is retired: it takes no new cases; open ones go on."))
@@ -83,20 +84,21 @@ def retire_service(request: Request, code: str, form: CheckedForm, viewer: Signe
 
 
 @router.get("/services/{code}/migrations", dependencies=[allow("services.deploy")])
-def migration_page(request: Request, code: str, viewer: SignedIn, db: DbSession, to: int | None = None) -> HTMLResponse:
+def migration_page(request: Request, code: str, viewer: SignedIn, db: SessionDep,
+                   to: int | None = None) -> HTMLResponse:
     """The dry run: every open case of an older version, movable or not and why."""
     analyst(viewer)
     rows = _versions(db, code)
     target = to if to is not None else max(r.version for r in rows if not r.retired) if any(
         not r.retired for r in rows) else rows[-1].version
     moves = case_migration.dry_run(session=db, service_code=code, to_version=target, actor=viewer.signed_in,
-                                   settings=settings_of(request))
+                                   settings=get_settings(request))
     return render(request, "migration.html", code=code, rows=rows, to=target, moves=moves, done=False,
                   labels=load_labels(db), why=_why(viewer))
 
 
 @router.post("/services/{code}/migrations", dependencies=[allow("services.deploy")])
-def migrate(request: Request, code: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+def migrate(request: Request, code: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> HTMLResponse:
     """Move every movable case, each in its own transaction; the page shows each case's result."""
     analyst(viewer)
     rows = _versions(db, code)
@@ -105,7 +107,7 @@ def migrate(request: Request, code: str, form: CheckedForm, viewer: SignedIn, db
     except ValueError:
         raise NotFound(N_("No such version.")) from None
     moves = case_migration.migrate(session=db, service_code=code, to_version=target, actor=viewer.signed_in,
-                                   settings=settings_of(request))
+                                   settings=get_settings(request))
     return render(request, "migration.html", code=code, rows=rows, to=target, moves=moves, done=True,
                   labels=load_labels(db), why=_why(viewer))
 

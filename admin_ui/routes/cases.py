@@ -12,20 +12,10 @@ from admin_ui import diagram, documents, forms, history
 from admin_ui import session as cookie
 from admin_ui.i18n import N_, Lang
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import (
-    SECURITY_HEADERS,
-    CheckedForm,
-    DbSession,
-    PageRoute,
-    SignedIn,
-    Viewer,
-    allow,
-    redirect,
-    render,
-    settings_of,
-)
+from admin_ui.pages import SECURITY_HEADERS, CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render
 from admin_ui.params import PageId, PageVersionId
 from admin_ui.timeline import full_names, story
+from api.deps import SessionDep, get_settings
 from engine import auditors, cases, citizen_correction, policy, processes, tracking
 from engine.errors import Forbidden, Invalid, NotFound
 from engine.messages import outbox
@@ -46,7 +36,7 @@ MESSAGE_CHANNELS = {"sms": N_("SMS"), "email": N_("E-mail")}
 
 
 @router.get("/cases", dependencies=[allow("cases.list")])
-def case_list(request: Request, viewer: SignedIn, db: DbSession, q: str = "", status: str = "") -> HTMLResponse:
+def case_list(request: Request, viewer: SignedIn, db: SessionDep, q: str = "", status: str = "") -> HTMLResponse:
     """Recent cases the reader may see; ``q`` finds a tracking number or a citizen's national ID."""
     actor = viewer.signed_in
     query = q.strip()
@@ -55,23 +45,23 @@ def case_list(request: Request, viewer: SignedIn, db: DbSession, q: str = "", st
         base.tracking_number = query
     elif query:
         base.national_id = query
-    rows, total = cases.list_cases(session=db, actor=actor, filters=base, settings=settings_of(request))
+    rows, total = cases.list_cases(session=db, actor=actor, filters=base, settings=get_settings(request))
     if query and not rows and base.tracking_number:  # digits that happen to pass the check: try an ID too
         base.tracking_number, base.national_id = None, query
-        rows, total = cases.list_cases(session=db, actor=actor, filters=base, settings=settings_of(request))
+        rows, total = cases.list_cases(session=db, actor=actor, filters=base, settings=get_settings(request))
     return render(request, "cases.html", rows=rows, total=total, q=q, status=status, labels=load_labels(db))
 
 
 @router.get("/cases/{case_id}", dependencies=[allow("case.read")])
-def case_page(request: Request, case_id: PageId, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+def case_page(request: Request, case_id: PageId, viewer: SignedIn, db: SessionDep) -> HTMLResponse:
     return _case_page(request, case_id, viewer, db)
 
 
-def _case_page(request: Request, case_id: int, viewer: Viewer, db: DbSession, status_code: int = 200,
+def _case_page(request: Request, case_id: int, viewer: Viewer, db: SessionDep, status_code: int = 200,
                correction: dict[str, Any] | None = None) -> HTMLResponse:
     """The case page; ``correction`` is a refused correction of the citizen's details: what was typed and
     the refusal's words (``values``, ``errors`` by field, "" for the form as a whole)."""
-    settings = settings_of(request)
+    settings = get_settings(request)
     actor = viewer.signed_in
     case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=settings)
     assert case.id is not None
@@ -118,10 +108,10 @@ def _correction_form(case: Case, actor: Actor, settings: Settings, lang: Lang,
 
 
 @router.post("/cases/{case_id}/citizen-correction", dependencies=[allow("case.correct")])
-def correct_citizen(request: Request, case_id: PageId, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+def correct_citizen(request: Request, case_id: PageId, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     """The front desk or a supervisor corrects the citizen's contact details, saying why (docs/security.md)."""
     lang = viewer.lang
-    settings = settings_of(request)
+    settings = get_settings(request)
     values = {k: str(form.get(f"correction.{k}", "") or "").strip() for k in citizen_correction.CONTACT_FIELDS}
     reason = str(form.get("reason", "") or "")
     citizen = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings).data.get(
@@ -146,11 +136,11 @@ def correct_citizen(request: Request, case_id: PageId, form: CheckedForm, viewer
 
 
 @router.get("/cases/{case_id}/diagram.bpmn", dependencies=[allow("case.read")])
-def case_diagram(request: Request, case_id: PageId, viewer: SignedIn, db: DbSession,
+def case_diagram(request: Request, case_id: PageId, viewer: SignedIn, db: SessionDep,
                  version_id: PageVersionId = None) -> Response:
     """The case's diagram; ``version_id`` an earlier version of its service (for the auditors' time travel)."""
     actor = viewer.signed_in
-    case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=settings_of(request))
+    case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=get_settings(request))
     wanted = case.process_version_id if version_id is None else version_id
     if wanted != case.process_version_id and not policy.may(actor, "audit.case"):
         raise Forbidden(N_("Earlier versions of the diagram are for auditors."))
@@ -164,9 +154,9 @@ def case_diagram(request: Request, case_id: PageId, viewer: SignedIn, db: DbSess
 
 
 @router.get("/cases/{case_id}/history", dependencies=[allow("audit.case")])
-def case_history(request: Request, case_id: PageId, viewer: SignedIn, db: DbSession, step: int = 1) -> HTMLResponse:
+def case_history(request: Request, case_id: PageId, viewer: SignedIn, db: SessionDep, step: int = 1) -> HTMLResponse:
     """Time travel for auditors: the case as it stood after each event, with the diagram, data and diff."""
-    settings = settings_of(request)
+    settings = get_settings(request)
     actor = viewer.signed_in
     found = auditors.case_history(session=db, case_id=case_id, actor=actor, settings=settings)
     case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=settings)

@@ -13,19 +13,9 @@ from admin_ui import documents, forms
 from admin_ui import session as cookie
 from admin_ui.i18n import ltr
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import (
-    CheckedForm,
-    DbSession,
-    PageRoute,
-    SignedIn,
-    Viewer,
-    allow,
-    redirect,
-    render,
-    safe_next,
-    settings_of,
-)
+from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render, safe_next
 from admin_ui.timeline import earlier_steps, full_names
+from api.deps import SessionDep, get_settings
 from engine import cases, processes, tasks
 from engine.errors import DomainError, Invalid
 from storage.models import AuditEvent
@@ -42,11 +32,11 @@ def _overdue(row: Any, now: datetime) -> bool:
 
 
 @router.get("/inbox", dependencies=[allow("inbox")])
-def inbox(request: Request, viewer: SignedIn, db: DbSession, service: str = "", status: str = "all") -> HTMLResponse:
+def inbox(request: Request, viewer: SignedIn, db: SessionDep, service: str = "", status: str = "all") -> HTMLResponse:
     actor = viewer.signed_in
     now = datetime.now(UTC)
     rows = tasks.inbox(session=db, actor=actor, service_code=service or None,
-                       limit=settings_of(request).max_page_size)
+                       limit=get_settings(request).max_page_size)
     all_services = sorted({r.service_code for r in tasks.inbox(session=db, actor=actor, limit=1000)} | (
         {service} if service else set()))
     status = status if status in STATUSES else "all"
@@ -70,23 +60,23 @@ def _back(form: Any, default: str = "/inbox") -> str:
 
 
 @router.post("/tasks/{task_id}/claim", dependencies=[allow("task.act")])
-def claim(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
-    task = tasks.claim(session=db, task_id=task_id, actor=viewer.signed_in, settings=settings_of(request))
+def claim(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
+    task = tasks.claim(session=db, task_id=task_id, actor=viewer.signed_in, settings=get_settings(request))
     cookie.flash(request, viewer.lang.gettext("You took %(number)s.", number=ltr(task.tracking_number)))
     return redirect(_back(form))
 
 
 @router.post("/tasks/{task_id}/release", dependencies=[allow("task.act")])
-def release(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
-    task = tasks.unclaim(session=db, task_id=task_id, actor=viewer.signed_in, settings=settings_of(request))
+def release(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
+    task = tasks.unclaim(session=db, task_id=task_id, actor=viewer.signed_in, settings=get_settings(request))
     cookie.flash(request, viewer.lang.gettext("You released %(number)s.", number=ltr(task.tracking_number)))
     return redirect(_back(form))
 
 
-def _task_page(request: Request, task_id: str, viewer: Viewer, db: DbSession, values: dict[str, Any] | None = None,
+def _task_page(request: Request, task_id: str, viewer: Viewer, db: SessionDep, values: dict[str, Any] | None = None,
                errors: dict[str, str] | None = None, status_code: int = 200) -> HTMLResponse:
     actor = viewer.signed_in
-    settings = settings_of(request)
+    settings = get_settings(request)
     task = tasks.task_for(session=db, task_id=task_id, actor=actor, settings=settings, action="task.read")
     case = cases.load_case(db, task.case_id)
     process = processes.cache.get(db, case.process_version_id, settings)
@@ -105,14 +95,14 @@ def _task_page(request: Request, task_id: str, viewer: Viewer, db: DbSession, va
 
 
 @router.get("/tasks/{task_id}", dependencies=[allow("task.read")])
-def task_page(request: Request, task_id: str, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+def task_page(request: Request, task_id: str, viewer: SignedIn, db: SessionDep) -> HTMLResponse:
     return _task_page(request, task_id, viewer, db)
 
 
 @router.post("/tasks/{task_id}", dependencies=[allow("task.act")])
-def complete(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+def complete(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     actor = viewer.signed_in
-    settings = settings_of(request)
+    settings = get_settings(request)
     task = tasks.task_for(session=db, task_id=task_id, actor=actor, settings=settings)
     case = cases.load_case(db, task.case_id)
     process = processes.cache.get(db, case.process_version_id, settings)

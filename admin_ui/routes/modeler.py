@@ -20,18 +20,9 @@ from admin_ui import forms
 from admin_ui import session as cookie
 from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import (
-    SECURITY_HEADERS,
-    DbSession,
-    PageRoute,
-    SignedIn,
-    Viewer,
-    allow,
-    render,
-    settings_of,
-    templates,
-)
+from admin_ui.pages import SECURITY_HEADERS, PageRoute, SignedIn, Viewer, allow, render, templates
 from admin_ui.routes.analyst import ELEMENT_WORDS, analyst
+from api.deps import SessionDep, get_settings
 from engine import diagram_report, drafts, processes
 from engine.bpmn.compiler import PackageRefused
 from engine.errors import Conflict, Invalid, TooLarge
@@ -65,7 +56,7 @@ def _files(body: Any) -> dict[str, bytes]:
 
 
 def _limit(request: Request) -> int:
-    settings = settings_of(request)
+    settings = get_settings(request)
     return settings.max_deploy_bytes + settings.max_request_bytes
 
 
@@ -88,14 +79,14 @@ def _state(draft: drafts.Draft) -> dict[str, Any]:
 
 
 @router.get("/services/{code}/modeler", dependencies=[allow("services.deploy")])
-def modeler_page(request: Request, code: str, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+def modeler_page(request: Request, code: str, viewer: SignedIn, db: SessionDep) -> HTMLResponse:
     analyst(viewer)
     draft = drafts.open_draft(session=db, service_code=code, actor=viewer.signed_in)
     return render(request, "modeler.html", code=code, draft=draft, labels=load_labels(db))
 
 
 @router.get("/services/{code}/draft.json", dependencies=[allow("services.deploy")])
-def draft_json(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
+def draft_json(request: Request, code: str, viewer: SignedIn, db: SessionDep) -> JSONResponse:
     analyst(viewer)
     draft = drafts.open_draft(session=db, service_code=code, actor=viewer.signed_in)
     return _json({"files": processes.encode_files(draft.files), **_state(draft)})
@@ -107,43 +98,43 @@ def draft_json(request: Request, code: str, viewer: SignedIn, db: DbSession) -> 
 
 
 @router.post("/services/{code}/draft", dependencies=[allow("services.deploy")])
-async def save(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
+async def save(request: Request, code: str, viewer: SignedIn, db: SessionDep) -> JSONResponse:
     body = await _posted(request, viewer, _limit(request))
     return await run_in_threadpool(_save, request, code, body, viewer, db)
 
 
-def _save(request: Request, code: str, body: Any, viewer: Viewer, db: DbSession) -> JSONResponse:
+def _save(request: Request, code: str, body: Any, viewer: Viewer, db: SessionDep) -> JSONResponse:
     revision = body.get("revision") if isinstance(body, dict) else None
     draft = drafts.save_draft(session=db, service_code=code, files=_files(body),
                               revision=revision if isinstance(revision, int) else -1, actor=viewer.signed_in,
-                              settings=settings_of(request))
+                              settings=get_settings(request))
     return _json({**_state(draft), "message": viewer.lang.gettext("Draft saved (revision %(revision)s).",
                                                                    revision=viewer.lang.number(draft.revision))})
 
 
 @router.post("/services/{code}/draft/validate", dependencies=[allow("services.deploy")])
-async def validate(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
+async def validate(request: Request, code: str, viewer: SignedIn, db: SessionDep) -> JSONResponse:
     body = await _posted(request, viewer, _limit(request))
     return await run_in_threadpool(_validate, request, body, viewer)
 
 
 def _validate(request: Request, body: Any, viewer: Viewer) -> JSONResponse:
     files = _files(body)
-    drafts.check_files(files, settings_of(request))
-    found = _problems(diagram_report.validate(files, settings_of(request)), viewer)
+    drafts.check_files(files, get_settings(request))
+    found = _problems(diagram_report.validate(files, get_settings(request)), viewer)
     message = (viewer.lang.gettext("Problems found: %(count)s", count=viewer.lang.number(len(found))) if found
                else viewer.lang.gettext("No problems: the service can be published."))
     return _json({"problems": found, "message": message})
 
 
 @router.post("/services/{code}/draft/publish", dependencies=[allow("services.deploy")])
-async def publish(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
+async def publish(request: Request, code: str, viewer: SignedIn, db: SessionDep) -> JSONResponse:
     await _posted(request, viewer, 1024)
     return await run_in_threadpool(_publish, request, code, viewer, db)
 
 
-def _publish(request: Request, code: str, viewer: Viewer, db: DbSession) -> JSONResponse:
-    settings = settings_of(request)
+def _publish(request: Request, code: str, viewer: Viewer, db: SessionDep) -> JSONResponse:
+    settings = get_settings(request)
     try:
         version, created = drafts.publish_draft(session=db, service_code=code, actor=viewer.signed_in,
                                                 settings=settings)

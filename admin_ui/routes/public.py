@@ -9,17 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from admin_ui.i18n import N_
-from admin_ui.pages import (
-    CheckedForm,
-    CurrentViewer,
-    DbSession,
-    PageRoute,
-    Viewer,
-    allow,
-    client_of,
-    render,
-    settings_of,
-)
+from admin_ui.pages import CheckedForm, CurrentViewer, PageRoute, Viewer, allow, client_of, render
+from api.deps import SessionDep, get_settings
 from engine import complaints, public
 from engine.errors import Conflict, Invalid, NotFound, RateLimited
 
@@ -32,11 +23,11 @@ def track_page(request: Request, _viewer: CurrentViewer, number: str = "") -> HT
 
 
 @router.post("/track", dependencies=[allow("public")])
-def track(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> HTMLResponse:
+def track(request: Request, form: CheckedForm, viewer: CurrentViewer, db: SessionDep) -> HTMLResponse:
     number = str(form.get("number", "")).strip()[:40]
     last4 = str(form.get("phone_last4", "")).strip()
     try:
-        found = public.track(session=db, tracking_number=number, phone_last4=last4, settings=settings_of(request),
+        found = public.track(session=db, tracking_number=number, phone_last4=last4, settings=get_settings(request),
                              client=client_of(request))
     except (RateLimited, NotFound) as exc:
         return _not_traced(request, viewer, number, exc)
@@ -60,7 +51,7 @@ def _result(request: Request, viewer: Viewer, found: dict[str, Any], last4: str,
     resolved = found.get("reopen_until") is not None
     context = {"reopen_error": None, "reason": "", "answered": None, **extra}
     return render(request, "track.html", status_code=status_code, number=found["tracking_number"], error=None,
-                  last4=last4 if resolved else "", max_reason=settings_of(request).reopen_reason_max_chars,
+                  last4=last4 if resolved else "", max_reason=get_settings(request).reopen_reason_max_chars,
                   result={
                       "number": found["tracking_number"], "status": found["status"],
                       "service": viewer.lang.pick((found.get("service") or {}).get("name"),
@@ -77,14 +68,14 @@ REOPEN_WORDS = {complaints.WINDOW_ENDED: N_("The time to reopen this complaint h
 
 
 @router.post("/track/reopen", dependencies=[allow("public")])
-def reopen(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> HTMLResponse:
+def reopen(request: Request, form: CheckedForm, viewer: CurrentViewer, db: SessionDep) -> HTMLResponse:
     """The citizen reopens a resolved complaint (with a reason) or accepts its resolution."""
     number = str(form.get("number", "")).strip()[:40]
     last4 = str(form.get("phone_last4", "")).strip()
     reopen_it = form.get("answer") != "accept"
     reason = str(form.get("reason", ""))[:20_000]
     _ = viewer.lang.gettext
-    settings = settings_of(request)
+    settings = get_settings(request)
     try:
         complaints.answer(session=db, tracking_number=number, phone_last4=last4, reopen=reopen_it, reason=reason,
                           settings=settings, client=client_of(request))

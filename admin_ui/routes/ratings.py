@@ -9,18 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from admin_ui.i18n import N_
-from admin_ui.pages import (
-    CheckedForm,
-    CurrentViewer,
-    DbSession,
-    PageRoute,
-    SignedIn,
-    allow,
-    client_of,
-    render,
-    settings_of,
-)
+from admin_ui.pages import CheckedForm, CurrentViewer, PageRoute, SignedIn, allow, client_of, render
 from admin_ui.params import PageId
+from api.deps import SessionDep, get_settings
 from engine import cases, processes, ratings
 from engine.errors import Conflict, DomainError, Invalid, NotFound, RateLimited
 from storage.models import Case
@@ -37,20 +28,20 @@ ALREADY = N_("This request has already been rated. Thank you!")
 TOO_MANY = N_("Too many attempts for this tracking number. Try again later.")
 
 
-def _page(request: Request, db: DbSession, case: Case | None, *, action: str, kiosk: bool,
+def _page(request: Request, db: SessionDep, case: Case | None, *, action: str, kiosk: bool,
           status_code: int = 200, error: str | None = None, done: bool = False, token: str = "",
           values: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> HTMLResponse:
     service: Any = None
     if case is not None:
-        service = processes.cache.get(db, case.process_version_id, settings_of(request)).service.name
+        service = processes.cache.get(db, case.process_version_id, get_settings(request)).service.name
     return render(request, "rate.html", status_code=status_code, case=case, action=action, kiosk=kiosk,
                   service=service.model_dump() if service else None, error=error, done=done, token=token,
                   faces=FACES, reasons=[(code, REASON_WORDS[code]) for code in ratings.REASONS],
                   values=values or {}, errors=errors or {},
-                  max_chars=settings_of(request).rating_reason_max_chars)
+                  max_chars=get_settings(request).rating_reason_max_chars)
 
 
-def _refused(request: Request, db: DbSession, exc: DomainError, case: Case | None, *, action: str,
+def _refused(request: Request, db: SessionDep, exc: DomainError, case: Case | None, *, action: str,
              kiosk: bool) -> HTMLResponse:
     if isinstance(exc, RateLimited):
         return _page(request, db, None, action=action, kiosk=kiosk, status_code=exc.status, error=TOO_MANY)
@@ -75,12 +66,12 @@ def _field_errors(exc: Invalid) -> dict[str, str]:
 
 
 @router.get("/rate/{number}", dependencies=[allow("public")])
-def rate_page(request: Request, _viewer: CurrentViewer, db: DbSession, number: str, t: str = "") -> HTMLResponse:
+def rate_page(request: Request, _viewer: CurrentViewer, db: SessionDep, number: str, t: str = "") -> HTMLResponse:
     action = f"/rate/{number[:40]}"
     case = None
     try:
         case = ratings.case_of_link(session=db, tracking_number=number[:40], token=t[:64],
-                                    settings=settings_of(request), client=client_of(request))
+                                    settings=get_settings(request), client=client_of(request))
         ratings.check_rateable(db, case)
     except DomainError as exc:
         return _refused(request, db, exc, case, action=action, kiosk=False)
@@ -88,16 +79,16 @@ def rate_page(request: Request, _viewer: CurrentViewer, db: DbSession, number: s
 
 
 @router.post("/rate/{number}", dependencies=[allow("public")])
-def rate(request: Request, form: CheckedForm, _viewer: CurrentViewer, db: DbSession, number: str) -> HTMLResponse:
+def rate(request: Request, form: CheckedForm, _viewer: CurrentViewer, db: SessionDep, number: str) -> HTMLResponse:
     action = f"/rate/{number[:40]}"
     token = str(form.get("t", ""))[:64]
     given = _given(form)
     case = None
     try:
         case = ratings.case_of_link(session=db, tracking_number=number[:40], token=token,
-                                    settings=settings_of(request), client=client_of(request))
+                                    settings=get_settings(request), client=client_of(request))
         ratings.rate(session=db, tracking_number=number[:40], token=token, rating=given,
-                     settings=settings_of(request))
+                     settings=get_settings(request))
     except Invalid as exc:
         return _page(request, db, case, action=action, kiosk=False, status_code=422, token=token,
                      values=_values(given), errors=_field_errors(exc))
@@ -107,9 +98,9 @@ def rate(request: Request, form: CheckedForm, _viewer: CurrentViewer, db: DbSess
 
 
 @router.get("/desk/rate/{case_id}", dependencies=[allow("rating.desk")])
-def desk_rate_page(request: Request, viewer: SignedIn, db: DbSession, case_id: PageId) -> HTMLResponse:
+def desk_rate_page(request: Request, viewer: SignedIn, db: SessionDep, case_id: PageId) -> HTMLResponse:
     action = f"/desk/rate/{case_id}"
-    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings_of(request),
+    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=get_settings(request),
                           action="rating.desk")
     try:
         ratings.check_rateable(db, case)
@@ -119,14 +110,14 @@ def desk_rate_page(request: Request, viewer: SignedIn, db: DbSession, case_id: P
 
 
 @router.post("/desk/rate/{case_id}", dependencies=[allow("rating.desk")])
-def desk_rate(request: Request, form: CheckedForm, viewer: SignedIn, db: DbSession, case_id: PageId) -> HTMLResponse:
+def desk_rate(request: Request, form: CheckedForm, viewer: SignedIn, db: SessionDep, case_id: PageId) -> HTMLResponse:
     action = f"/desk/rate/{case_id}"
     given = _given(form)
-    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings_of(request),
+    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=get_settings(request),
                           action="rating.desk")
     try:
         ratings.rate_at_desk(session=db, case_id=case_id, rating=given, actor=viewer.signed_in,
-                             settings=settings_of(request))
+                             settings=get_settings(request))
     except Invalid as exc:
         return _page(request, db, case, action=action, kiosk=True, status_code=422, values=_values(given),
                      errors=_field_errors(exc))

@@ -14,7 +14,8 @@ from sqlmodel import Session, col, select
 from admin_ui import charts, diagram, report_export
 from admin_ui.i18n import N_, Lang
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import DbSession, PageRoute, SignedIn, allow, render, settings_of
+from admin_ui.pages import PageRoute, SignedIn, allow, render
+from api.deps import SessionDep, get_settings
 from engine import policy, processes
 from engine.errors import Forbidden, Invalid, NotFound
 from engine.reports.read import report
@@ -57,12 +58,12 @@ def _services(db: Session) -> list[str]:
 
 
 @router.get("/reports", dependencies=[allow("reports.read")])
-def dashboard(request: Request, viewer: SignedIn, db: DbSession, start: From = "", to: str = "",
+def dashboard(request: Request, viewer: SignedIn, db: SessionDep, start: From = "", to: str = "",
               center: str = "", service: str = "", department: str = "") -> HTMLResponse:
     actor = viewer.signed_in
     if not policy.may(actor, "reports.read"):
         raise Forbidden(N_("The performance figures are for supervisors and admins."))
-    settings = settings_of(request)
+    settings = get_settings(request)
     lang = viewer.lang
     filters = _filters(start, to, center, service, department)
     common = {"session": db, "actor": actor, "settings": settings, **filters}
@@ -103,7 +104,7 @@ def dashboard(request: Request, viewer: SignedIn, db: DbSession, start: From = "
 
 
 @router.get("/reports/diagram.bpmn", dependencies=[allow("reports.read")])
-def heat_diagram(request: Request, viewer: SignedIn, db: DbSession, service: str) -> Response:
+def heat_diagram(request: Request, viewer: SignedIn, db: SessionDep, service: str) -> Response:
     if not policy.may(viewer.signed_in, "reports.read"):
         raise Forbidden(N_("The performance figures are for supervisors and admins."))
     content = diagram.bpmn_of(processes.latest_version(db, service))
@@ -113,12 +114,12 @@ def heat_diagram(request: Request, viewer: SignedIn, db: DbSession, service: str
 
 
 @router.get("/reports/export/{name}.{kind}", dependencies=[allow("reports.read")])
-def export(request: Request, name: str, kind: str, viewer: SignedIn, db: DbSession, start: From = "",
+def export(request: Request, name: str, kind: str, viewer: SignedIn, db: SessionDep, start: From = "",
            to: str = "", center: str = "", service: str = "", department: str = "") -> Response:
     if name not in TABLES or kind not in ("csv", "xlsx"):
         raise NotFound(N_("There is no such export."))
     filters = _filters(start, to, center, service, department)
-    scope, rows = report(name, session=db, actor=viewer.signed_in, settings=settings_of(request), **filters)
+    scope, rows = report(name, session=db, actor=viewer.signed_in, settings=get_settings(request), **filters)
     filename = f"{name}_{scope.start.isoformat()}_{scope.end.isoformat()}.{kind}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if kind == "csv":

@@ -11,7 +11,8 @@ from sqlmodel import Session, col, select
 from admin_ui import session as cookie
 from admin_ui.i18n import ltr
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, allow, redirect, render, settings_of
+from admin_ui.pages import CheckedForm, PageRoute, SignedIn, allow, redirect, render
+from api.deps import SessionDep, get_settings
 from engine import centers, clock, escalation
 from storage.models import User
 from storage.models_centers import Center
@@ -31,8 +32,8 @@ def _officers(db: Session) -> Any:
 
 
 @router.get("/supervisor/overdue", dependencies=[allow("tasks.overdue")])
-def overdue_page(request: Request, viewer: SignedIn, db: DbSession, service: str = "") -> HTMLResponse:
-    settings = settings_of(request)
+def overdue_page(request: Request, viewer: SignedIn, db: SessionDep, service: str = "") -> HTMLResponse:
+    settings = get_settings(request)
     actor = viewer.signed_in
     now = clock.now()
     rows = escalation.overdue(session=db, actor=actor, settings=settings, now=now, service_code=service or None,
@@ -50,10 +51,10 @@ def overdue_page(request: Request, viewer: SignedIn, db: DbSession, service: str
 
 
 @router.post("/supervisor/tasks/{task_id}/reassign", dependencies=[allow("task.reassign")])
-def reassign(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+def reassign(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     to = str(form.get("to", "")).strip() or None
     task = escalation.reassign(session=db, task_id=task_id, to=to, actor=viewer.signed_in,
-                               settings=settings_of(request))
+                               settings=get_settings(request))
     number = ltr(task.tracking_number)
     if to is None:
         cookie.flash(request, viewer.lang.gettext("%(number)s went back to its lane.", number=number))

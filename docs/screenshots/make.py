@@ -19,12 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from sqlmodel import Session  # noqa: E402
-
 from engine import cases, clock, documents, tasks  # noqa: E402
 from engine.settings import Settings  # noqa: E402
 from engine.users import Actor  # noqa: E402
-from storage.db import engine_for  # noqa: E402
+from storage.db import session_for  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
 from tests.support import journey  # noqa: E402
@@ -59,7 +57,7 @@ def earlier_cases(settings: Settings) -> None:
     store = documents.store_for(settings)
     store.prepare()
     for days, citizen, area, use in EARLIER:
-        with Session(engine_for(settings.database_url), expire_on_commit=False) as db, \
+        with session_for(settings.database_url) as db, \
                 clock.frozen(clock.now() - timedelta(days=days, hours=3)):
             case = cases.open_case(session=db, service_code="building_permit", citizen=citizen, data={},
                                    actor=CLERK, settings=settings)
