@@ -85,8 +85,7 @@ def replay_times(settings: Settings, repetitions: int = 50) -> ReplayTimes:
         result = replay.replay_case(session=session, case_id=case.id, settings=settings)  # warm-up
         assert result.consistent and result.events_replayed == 50, result
         process = processes.cache.get(session, case.process_version_id, settings)
-        recorded = list(session.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id)  # type: ignore[arg-type]
-                                        .order_by(AuditEvent.seq)))  # type: ignore[arg-type]
+        recorded = audit.events_of(session, case.id)
         typical = _case(session, settings, 1, finish=True)
         assert typical.id is not None
         typical_times = []

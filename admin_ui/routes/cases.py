@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import col, select
 
 from admin_ui import diagram, documents, forms, history
 from admin_ui import session as cookie
@@ -16,12 +15,12 @@ from admin_ui.pages import SECURITY_HEADERS, CheckedForm, PageRoute, SignedIn, V
 from admin_ui.params import PageId, PageVersionId
 from admin_ui.timeline import full_names, story
 from api.deps import SessionDep, get_settings
-from engine import auditors, cases, citizen_correction, policy, processes, tracking
+from engine import audit, auditors, cases, citizen_correction, policy, processes, tracking
 from engine.errors import Forbidden, Invalid, NotFound
 from engine.messages import outbox
 from engine.settings import Settings
 from engine.users import Actor
-from storage.models import AuditEvent, Case, ProcessVersion
+from storage.models import Case, ProcessVersion
 
 router = APIRouter(route_class=PageRoute)
 
@@ -68,7 +67,7 @@ def _case_page(request: Request, case_id: int, viewer: Viewer, db: SessionDep, s
     process = processes.cache.get(db, case.process_version_id, settings)
     version = db.get(ProcessVersion, case.process_version_id)
     assert version is not None
-    events = list(db.exec(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(col(AuditEvent.seq))))
+    events = audit.events_of(db, case_id)
     labels = load_labels(db)
     lang = viewer.lang
     done, current = diagram.marks(db, case)
@@ -162,7 +161,7 @@ def case_history(request: Request, case_id: PageId, viewer: SignedIn, db: Sessio
     case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=settings)
     lang = viewer.lang
     labels = load_labels(db)
-    events = list(db.exec(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(col(AuditEvent.seq))))
+    events = audit.events_of(db, case_id)
     total = len(found.steps)
     number = min(max(step, 1), total) if total else 0
     shown = None

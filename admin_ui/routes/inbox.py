@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import col, select
 
 from admin_ui import documents, forms
 from admin_ui import session as cookie
@@ -16,9 +15,8 @@ from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render, safe_next
 from admin_ui.timeline import earlier_steps, full_names
 from api.deps import SessionDep, get_settings
-from engine import cases, processes, tasks
+from engine import audit, cases, processes, tasks
 from engine.errors import DomainError, Invalid
-from storage.models import AuditEvent
 
 router = APIRouter(route_class=PageRoute)
 STATUSES = ("all", "unclaimed", "mine", "due_soon", "overdue")
@@ -81,7 +79,7 @@ def _task_page(request: Request, task_id: str, viewer: Viewer, db: SessionDep, v
     case = cases.load_case(db, task.case_id)
     process = processes.cache.get(db, case.process_version_id, settings)
     schema = process.forms.get(task.form) if task.form else None
-    events = list(db.exec(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(col(AuditEvent.seq))))
+    events = audit.events_of(db, task.case_id)
     labels = load_labels(db)
     lang = viewer.lang
     return render(request, "task.html", status_code=status_code, task=task, case=case,

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.params import Limit, Offset, RowId
 from api.schemas import CaseCancel, CaseCreate, CasePage, CasePublic, CaseSummary, CitizenCorrection, EventPublic
-from engine import auditors, cases, citizen_correction, processes
+from engine import audit, auditors, cases, citizen_correction, processes
 from engine.settings import Settings
-from storage.models import AuditEvent, Case
+from storage.models import Case
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 
@@ -72,7 +72,7 @@ def correct_citizen(case_id: RowId, body: CitizenCorrection, session: SessionDep
 @router.get("/{case_id}/events", dependencies=[allow("case.read")], response_model=list[EventPublic])
 def events(case_id: RowId, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> list[EventPublic]:
     cases.get_case(session=session, case_id=case_id, actor=actor, settings=settings)
-    rows = session.exec(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(col(AuditEvent.seq)))
+    rows = audit.events_of(session, case_id)
     out = [EventPublic.of(ev) for ev in rows]
     auditors.note_read(session=session, actor=actor, action="events", case_id=case_id)
     return out
