@@ -18,7 +18,7 @@ Refusals are :class:`Forbidden` (403) and say which roles would do, never anythi
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -240,6 +240,46 @@ def check_task(session: Session, actor: Actor, action: str, task: Task, settings
     that counts is the task's own)."""
     require_center(session, actor, task.center_id)
     require(actor, action, settings, lanes=(task.lane,), escalation=escalation)
+
+
+def may_on_task(session: Session, actor: Actor, action: str, task: Task, settings: Settings | None = None) -> bool:
+    """Whether the actor may take ``action`` on ``task``: :func:`check_task` as a yes or no (a page asks
+    ``task.act`` to offer the decision form only to those who may send it)."""
+    return sees_center(session, actor, task.center_id) and may(actor, action, settings, lanes=(task.lane,))
+
+
+def acting_on(session: Session, actor: Actor, tasks: Any, *, lane: str | None = None) -> list[Any] | None:
+    """``task.act`` asked of a whole table of tasks at once (the inbox): the conditions on ``tasks`` (the task
+    projection's table) that hold exactly the tasks the actor may claim and complete, optionally of one
+    ``lane``; None when there are none. The same answer as :func:`check_task` gives task by task."""
+    who = RULES["task.act"].who
+    conditions: list[Any] = []
+    if actor.roles & roles_named(who, None):  # a role the rule names outright acts on every lane
+        if lane is not None:
+            conditions.append(tasks.c.lane == lane)
+    else:
+        lanes = set(actor.roles) if LANE in who else set()
+        if lane is not None:
+            lanes &= {lane}
+        if not lanes:
+            return None
+        conditions.append(tasks.c.lane.in_(sorted(lanes)))
+    seen = centers_seen(session, actor)
+    if seen is not None:
+        conditions.append(tasks.c.center_id.in_(seen))
+    return conditions
+
+
+def who_may_act(session: Session, people: Iterable[Actor]) -> Callable[[str, int | None], list[str]]:
+    """For a task's lane and center: the usernames among ``people`` who may act on it (``task.act``), their
+    centers looked up once; the choices a supervisor has when handing a task to an officer."""
+    seen = [(person, centers_seen(session, person)) for person in people]
+
+    def of(lane: str, center_id: int | None) -> list[str]:
+        return [person.username for person, centers_ in seen
+                if (centers_ is None or (center_id is not None and center_id in centers_))
+                and may(person, "task.act", lanes=(lane,))]
+    return of
 
 
 def check_paper(session: Session, actor: Actor, case: Case, settings: Settings, uploaded_by: str | None = None) -> None:

@@ -23,17 +23,15 @@ log = logging.getLogger(__name__)
 
 def inbox(*, session: Session, actor: Actor, service_code: str | None = None, lane: str | None = None,
           limit: int = 100, offset: int = 0) -> list[Any]:
-    """Ready tasks of the actor's lanes, oldest first, answered from the indexed projection alone.
+    """Ready tasks the actor may act on (engine/policy.py: their lanes, at their centers), oldest first,
+    answered from the indexed projection alone.
 
     Plain rows, not ORM objects: the inbox is the most frequent read of all and needs no identity map."""
-    lanes = sorted(actor.roles) if lane is None else ([lane] if lane in actor.roles else [])
-    if not lanes:
-        return []
     tasks = Task.__table__  # type: ignore[attr-defined]
-    query = select(tasks).where(tasks.c.state == "ready", tasks.c.lane.in_(lanes))
-    seen_centers = policy.centers_seen(session, actor)
-    if seen_centers is not None:
-        query = query.where(tasks.c.center_id.in_(seen_centers))
+    mine = policy.acting_on(session, actor, tasks, lane=lane)  # the tasks the policy lets the actor act on
+    if mine is None:
+        return []
+    query = select(tasks).where(tasks.c.state == "ready", *mine)
     if service_code:
         query = query.where(tasks.c.service_code == service_code)
     query = query.order_by(tasks.c.created_at, tasks.c.id).offset(offset).limit(limit)

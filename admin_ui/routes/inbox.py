@@ -15,7 +15,7 @@ from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render, safe_next
 from admin_ui.timeline import earlier_steps, full_names
 from api.deps import SessionDep, get_settings
-from engine import audit, cases, processes, tasks
+from engine import audit, cases, policy, processes, tasks
 from engine.errors import DomainError, Invalid
 
 router = APIRouter(route_class=PageRoute)
@@ -83,6 +83,7 @@ def _task_page(request: Request, task_id: str, viewer: Viewer, db: SessionDep, v
     labels = load_labels(db)
     lang = viewer.lang
     return render(request, "task.html", status_code=status_code, task=task, case=case,
+                  may_act=policy.may_on_task(db, actor, "task.act", task, settings),
                   title=labels.step(task.service_code, task.name, lang, task.title),
                   service_name=labels.service(case.service_code, lang),
                   fields=forms.schema_fields(schema or {}, lang, values, errors or {}, case_data=case.data),
