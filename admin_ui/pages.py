@@ -137,8 +137,9 @@ def allow(action: str) -> Any:
         return Depends(gate)
 
     def guard(request: Request, viewer: CurrentViewer, db: SessionDep) -> None:
-        policy.authorize_path(session=db, actor=viewer.signed_in, action=action, settings=get_settings(request),
-                              params=request.path_params)
+        # Kept for the request, as on the API (api/deps.py): the command's load of the row is not a second trip.
+        request.state.authorized = policy.authorize_path(session=db, actor=viewer.signed_in, action=action,
+                                                         settings=get_settings(request), params=request.path_params)
 
     guard.policy_action = action  # type: ignore[attr-defined]
     return Depends(guard)

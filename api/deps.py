@@ -86,8 +86,10 @@ def allow(action: str) -> Any:
     def guard(request: Request, session: SessionDep, settings: SettingsDep, actor: OptionalActor) -> None:
         if actor is None:
             raise Unauthorized("sign in first: send 'Authorization: Bearer <token>'")
-        policy.authorize_path(session=session, actor=actor, action=action, settings=settings,
-                              params=request.path_params)
+        # The row the policy read stays referenced for the request: the command's own load of it is answered
+        # from the session's identity map, not by a second statement.
+        request.state.authorized = policy.authorize_path(session=session, actor=actor, action=action,
+                                                         settings=settings, params=request.path_params)
 
     guard.policy_action = action  # type: ignore[attr-defined]
     return Depends(guard)

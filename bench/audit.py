@@ -51,12 +51,12 @@ def _deploy(session: Session, settings: Settings) -> None:
 def _step(session: Session, case: Case, actor: Actor, data: dict[str, Any], settings: Settings) -> Case:
     assert case.id is not None
     task = case_commands.ready_tasks(session, case.id)[0]
-    return task_commands.complete(session=session, task_id=task.id, data=data, actor=actor, settings=settings)
+    return task_commands.complete(session=session, task_id=task.id, data=data, actor=actor, settings=settings).case
 
 
 def _case(session: Session, settings: Settings, loops: int, *, finish: bool) -> Case:
     case = case_commands.open_case(session=session, service_code="audit_case", citizen=CITIZEN, data={},
-                                   actor=CLERK, settings=settings)
+                                   actor=CLERK, settings=settings).case
     case = _step(session, case, CLERK, REGISTER, settings)
     for _ in range(loops):
         case = _step(session, case, REVIEWER, RETURN, settings)

@@ -73,7 +73,7 @@ class Rates:
 def _case_and_clerk(settings: Settings) -> tuple[int, dict[str, str]]:
     with session_for(settings.database_url) as session:
         case = cases.open_case(session=session, service_code="building_permit", citizen=CITIZEN, data={},
-                               actor=Actor("bench_clerk", frozenset({"front_desk"})), settings=settings)
+                               actor=Actor("bench_clerk", frozenset({"front_desk"})), settings=settings).case
         user = create_user(session=session, username="docs_clerk", password="bench-password", full_name="Clerk",
                            roles=["front_desk"], settings=settings, installation_wide=True)
         assert case.id is not None

@@ -27,7 +27,7 @@ def seed_open_cases(settings: Settings, count: int, batch: int = 5000) -> None:
     db = engine_for(settings.database_url)
     with Session(db, expire_on_commit=False) as session:
         model = case_commands.open_case(session=session, service_code="building_permit", citizen=CITIZEN,
-                                        data={}, actor=actor, settings=settings)
+                                        data={}, actor=actor, settings=settings).case
         task = session.exec(select(Task).where(Task.case_id == model.id)).one()
         base = {k: v for k, v in model.model_dump().items() if k not in {"id", "tracking_number"}}
         next_id = (model.id or 0) + 1

@@ -292,13 +292,18 @@ def check_paper(session: Session, actor: Actor, case: Case, settings: Settings, 
 
 
 def authorize(*, session: Session, actor: Actor | None, action: str, settings: Settings,
-              case_id: int | None = None, task_id: str | None = None, document_id: int | None = None) -> None:
+              case_id: int | None = None, task_id: str | None = None,
+              document_id: int | None = None) -> Case | Task | Document | None:
     """The faces' gate, asked before a route reads its input: the role part for every action, and the
     center and lane part for the case or task the route names. Engine commands ask the same functions again
-    for what they load themselves (a page, the command line)."""
+    for what they load themselves (a page, the command line).
+
+    Returns the row it read to decide (the paper, task or case named), None when it read none: a face keeps it
+    for the request, so that the command's own ``session.get`` of it is answered from the session, not by a
+    second statement."""
     rule_ = RULES[action]
     if PUBLIC in rule_.who:
-        return
+        return None
     if actor is None:
         raise Unauthorized("sign in first")
     if document_id is not None and rule_.scope == "center":
@@ -308,31 +313,33 @@ def authorize(*, session: Session, actor: Actor | None, action: str, settings: S
         case = session.get(Case, paper.case_id)
         assert case is not None
         check_paper(session, actor, case, settings, paper.uploaded_by)
-        return
+        return paper
     if task_id is not None and rule_.scope == "center":
         task = session.get(Task, task_id)
         if task is None:
             raise NotFound(f"task {task_id} does not exist")
         check_task(session, actor, action, task, settings, escalation=_escalation(session, action))
-        return
+        return task
     if case_id is not None and rule_.scope == "center":
         case = session.get(Case, case_id)
         if case is None:
             raise NotFound(f"case {case_id} does not exist")
         check_case(session, actor, action, case, settings)
-        return
+        return case
     if LANE in rule_.who and not (rule_.who - {LANE}) & {PUBLIC, SIGNED_IN}:
         # A lane rule with no case named (opening a case): the service's lanes are checked by the command.
-        return
+        return None
     require(actor, action, settings, escalation=_escalation(session, action))
+    return None
 
 
 def authorize_path(*, session: Session, actor: Actor | None, action: str, settings: Settings,
-                   params: Mapping[str, Any]) -> None:
+                   params: Mapping[str, Any]) -> Case | Task | Document | None:
     """:func:`authorize` for a route's path parameters (``case_id``, ``task_id``, ``document_id``): what both
     faces' gates call. An id that is not a number names nothing here; the route's own validation answers."""
-    authorize(session=session, actor=actor, action=action, settings=settings, case_id=_number(params.get("case_id")),
-              task_id=params.get("task_id"), document_id=_number(params.get("document_id")))
+    return authorize(session=session, actor=actor, action=action, settings=settings,
+                     case_id=_number(params.get("case_id")), task_id=params.get("task_id"),
+                     document_id=_number(params.get("document_id")))
 
 
 def _number(value: Any) -> int | None:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from engine import checklist, clock, owners, policy, processes, workflows
 from engine.bpmn import runner
-from engine.cases import load_case, process_failed
+from engine.bpmn.compiler import CompiledProcess
+from engine.cases import Outcome, load_case, process_failed
 from engine.errors import Conflict, Invalid, NotFound
 from engine.settings import Settings
 from engine.users import Actor
@@ -46,6 +50,28 @@ def task_for(*, session: Session, task_id: str, actor: Actor, settings: Settings
         raise NotFound(f"task {task_id} does not exist")
     policy.check_task(session, actor, action, task, settings)
     return task
+
+
+@dataclass(frozen=True)
+class Step:
+    """A task with its case and its service's compiled process, loaded once: what a command on the task needs,
+    and what a page showing the task renders (again, after a refused form, without loading it again)."""
+
+    task: Task
+    case: Case
+    process: CompiledProcess
+
+    @property
+    def schema(self) -> dict[str, Any] | None:
+        """The task's form (JSON Schema), None for a formless task."""
+        return self.process.forms.get(self.task.form) if self.task.form else None
+
+
+def step_for(*, session: Session, task_id: str, actor: Actor, settings: Settings, action: str = "task.act") -> Step:
+    """The task (if the policy lets the actor take ``action`` on it), its case and process."""
+    task = task_for(session=session, task_id=task_id, actor=actor, settings=settings, action=action)
+    case = load_case(session, task.case_id)
+    return Step(task, case, processes.cache.get(session, case.process_version_id, settings))
 
 
 def claim(*, session: Session, task_id: str, actor: Actor, settings: Settings | None = None) -> Task:
@@ -87,19 +113,49 @@ def _write_claim(session: Session, task: Task, actor: Actor, to: str | None, kin
     case = load_case(session, task.case_id)
     workflows.append_to_chain(session, case, actor=actor.username, events=[(kind, task.name, {"task_id": task.id})])
     workflows.commit_or_conflict(session)
-    session.refresh(task)
+    # The row is what the UPDATE above made it (its WHERE held): the task is returned as written, not read again.
+    set_committed_value(task, "claimed_by", to)
     return task
 
 
 def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Actor,
-             settings: Settings) -> Case:
-    task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
+             settings: Settings) -> Outcome:
+    """Complete the task with ``data`` (the API's JSON); the case as the step left it."""
+    step = step_for(session=session, task_id=task_id, actor=actor, settings=settings)
+    return complete_step(session=session, step=step, data=data, actor=actor, settings=settings)
+
+
+Parser = Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[dict[str, Any], dict[str, str]]]
+
+
+class FormRefused(Invalid):
+    """A page's form was refused (Invalid: 422); ``typed`` is what the reader typed, to show them again."""
+
+    def __init__(self, refused: Invalid, typed: dict[str, str]) -> None:
+        super().__init__(refused.message, refused.details)
+        self.typed = typed
+
+
+def complete_posted(*, session: Session, step: Step, posted: Mapping[str, Any], parse: Parser, actor: Actor,
+                    settings: Settings) -> Outcome:
+    """Complete the step from a page's posted form, read once against the step's own form: ``parse`` is the
+    pages' reading of an HTML form into typed data (admin_ui/forms.py). A refusal of the data is
+    :class:`FormRefused`, carrying what was typed, so the page shows the same step again without reloading it."""
+    data, typed = parse(step.schema or {}, posted)
+    try:
+        return complete_step(session=session, step=step, data=data, actor=actor, settings=settings)
+    except Invalid as exc:
+        raise FormRefused(exc, typed) from exc
+
+
+def complete_step(*, session: Session, step: Step, data: dict[str, Any], actor: Actor,
+                  settings: Settings) -> Outcome:
+    """Complete a loaded step: owners, the form's validation, the papers, the workflow, one save."""
+    task, case, process = step.task, step.case, step.process
     if task.state != "ready":
         raise Conflict(f"the task is already {task.state}")
     if task.claimed_by is not None and task.claimed_by != actor.username:
         raise Conflict(f"the task is claimed by {task.claimed_by}")
-    case = load_case(session, task.case_id)
-    process = processes.cache.get(session, case.process_version_id, settings)
     # Every field has an owner (forms/ownership.py): refused before anything runs, so nothing is written.
     owners.check_task(session, case, process, task.name, data, settings)
     info = process.user_tasks.get(task.name)
@@ -120,10 +176,11 @@ def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Act
         if exc.limit is not None and exc.limit != "busy":
             _record_script_incident(session, case.id, task, exc, refusal.message, actor)
         raise refusal from exc
-    workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=moment,
-                   completed=(task.id, actor.username),
-                   events=[("task_completed", task.name, {"task_id": task.id, "data": data})])
-    return case
+    ready = workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=moment,
+                           completed=(task.id, actor.username),
+                           events=[("task_completed", task.name, {"task_id": task.id, "data": data})])
+    set_committed_value(task, "state", "completed")  # as the save wrote it
+    return Outcome(case, ready, process.version)
 
 
 def _record_script_incident(session: Session, case_id: int | None, task: Task, exc: runner.ProcessFailed,

@@ -134,11 +134,12 @@ def _register(request: Request, service_code: str, form: Any, actor: Actor, lang
         result = intake.preview(session=db, service_code=service_code, citizen=citizen, data=data, actor=actor,
                                 settings=settings)
         return _intake_page(request, process, lang, citizen, raw, {}, {}, fee=result.get("fee"), ticket=ticket)
-    case = cases.open_case(session=db, service_code=service_code, citizen=citizen, data={}, actor=actor,
-                           settings=settings, ticket=ticket or None)
+    opened = cases.open_case(session=db, service_code=service_code, citizen=citizen, data={}, actor=actor,
+                             settings=settings, ticket=ticket or None)
+    case = opened.case
     assert case.id is not None
-    refused = documents.attach(db, case, scans, actor, settings)
-    waiting = [t for t in cases.ready_tasks(db, case.id) if task is not None and t.name == task.name]
+    refused = documents.attach(db, case, scans, actor, settings)  # papers: the case's tasks stay as opened
+    waiting = [t for t in opened.tasks if task is not None and t.name == task.name]
     if waiting:
         try:
             tasks.complete(session=db, task_id=waiting[0].id, data=data, actor=actor, settings=settings)

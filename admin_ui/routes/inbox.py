@@ -15,8 +15,8 @@ from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render, safe_next
 from admin_ui.timeline import earlier_steps, full_names
 from api.deps import SessionDep, get_settings
-from engine import audit, cases, policy, processes, tasks
-from engine.errors import DomainError, Invalid
+from engine import audit, policy, tasks
+from engine.errors import DomainError
 
 router = APIRouter(route_class=PageRoute)
 STATUSES = ("all", "unclaimed", "mine", "due_soon", "overdue")
@@ -71,14 +71,12 @@ def release(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn,
     return redirect(_back(form))
 
 
-def _task_page(request: Request, task_id: str, viewer: Viewer, db: SessionDep, values: dict[str, Any] | None = None,
-               errors: dict[str, str] | None = None, status_code: int = 200) -> HTMLResponse:
+def _task_page(request: Request, step: tasks.Step, viewer: Viewer, db: SessionDep,
+               values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+               status_code: int = 200) -> HTMLResponse:
     actor = viewer.signed_in
     settings = get_settings(request)
-    task = tasks.task_for(session=db, task_id=task_id, actor=actor, settings=settings, action="task.read")
-    case = cases.load_case(db, task.case_id)
-    process = processes.cache.get(db, case.process_version_id, settings)
-    schema = process.forms.get(task.form) if task.form else None
+    task, case, process = step.task, step.case, step.process
     events = audit.events_of(db, task.case_id)
     labels = load_labels(db)
     lang = viewer.lang
@@ -86,7 +84,7 @@ def _task_page(request: Request, task_id: str, viewer: Viewer, db: SessionDep, v
                   may_act=policy.may_on_task(db, actor, "task.act", task, settings),
                   title=labels.step(task.service_code, task.name, lang, task.title),
                   service_name=labels.service(case.service_code, lang),
-                  fields=forms.schema_fields(schema or {}, lang, values, errors or {}, case_data=case.data),
+                  fields=forms.schema_fields(step.schema or {}, lang, values, errors or {}, case_data=case.data),
                   form_error=(errors or {}).get(""), summary=forms.summary(case.data, process.forms, lang),
                   earlier=earlier_steps(events, process.forms, labels, case.service_code, lang, full_names(db, events)),
                   **documents.panel(db, case, process.lanes, actor, settings, lang),
@@ -95,26 +93,27 @@ def _task_page(request: Request, task_id: str, viewer: Viewer, db: SessionDep, v
 
 @router.get("/tasks/{task_id}", dependencies=[allow("task.read")])
 def task_page(request: Request, task_id: str, viewer: SignedIn, db: SessionDep) -> HTMLResponse:
-    return _task_page(request, task_id, viewer, db)
+    step = tasks.step_for(session=db, task_id=task_id, actor=viewer.signed_in, settings=get_settings(request),
+                          action="task.read")
+    return _task_page(request, step, viewer, db)
 
 
 @router.post("/tasks/{task_id}", dependencies=[allow("task.act")])
 def complete(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
+    """The raw form goes to the engine, which reads it against the step's form once (engine/tasks.py); a
+    refused form shows the same step again from what the command loaded."""
     actor = viewer.signed_in
     settings = get_settings(request)
-    task = tasks.task_for(session=db, task_id=task_id, actor=actor, settings=settings)
-    case = cases.load_case(db, task.case_id)
-    process = processes.cache.get(db, case.process_version_id, settings)
-    schema = (process.forms.get(task.form) if task.form else None) or {}
-    data, raw = forms.parse(schema, form)
+    step = tasks.step_for(session=db, task_id=task_id, actor=actor, settings=settings)
     try:
-        tasks.complete(session=db, task_id=task_id, data=data, actor=actor, settings=settings)
-    except Invalid as exc:
-        errors = forms.messages(exc.details, schema, viewer.lang) if exc.details else {"": exc.message}
-        return _task_page(request, task_id, viewer, db, raw, errors or {"": exc.message}, status_code=exc.status)
+        tasks.complete_posted(session=db, step=step, posted=form, parse=forms.parse, actor=actor, settings=settings)
+    except tasks.FormRefused as exc:
+        errors = forms.messages(exc.details, step.schema or {}, viewer.lang) if exc.details else {}
+        return _task_page(request, step, viewer, db, exc.typed, errors or {"": exc.message}, status_code=exc.status)
     except DomainError as exc:
         cookie.flash(request, exc.message, "error")
         return redirect(f"/tasks/{task_id}")
+    task = step.task
     title = load_labels(db).step(task.service_code, task.name, viewer.lang, task.title)
     cookie.flash(request, viewer.lang.gettext("Done: “%(step)s” for %(number)s.", step=title,
                                               number=ltr(task.tracking_number)))

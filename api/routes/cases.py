@@ -25,9 +25,9 @@ def case_view(session: Session, case: Case, settings: Settings) -> CasePublic:
 
 @router.post("", dependencies=[allow("case.open")], response_model=CasePublic, status_code=201)
 def open_case(body: CaseCreate, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> CasePublic:
-    case = cases.open_case(session=session, service_code=body.service_code, citizen=body.citizen.model_dump(),
-                           data=body.data, actor=actor, settings=settings, ticket=body.ticket)
-    return case_view(session, case, settings)
+    opened = cases.open_case(session=session, service_code=body.service_code, citizen=body.citizen.model_dump(),
+                             data=body.data, actor=actor, settings=settings, ticket=body.ticket)
+    return CasePublic.of(opened.case, opened.tasks, opened.version)  # as the command wrote it: no second trip
 
 
 @router.get("", dependencies=[allow("cases.list")], response_model=CasePage)

@@ -60,7 +60,7 @@ def earlier_cases(settings: Settings) -> None:
         with session_for(settings.database_url) as db, \
                 clock.frozen(clock.now() - timedelta(days=days, hours=3)):
             case = cases.open_case(session=db, service_code="building_permit", citizen=citizen, data={},
-                                   actor=CLERK, settings=settings)
+                                   actor=CLERK, settings=settings).case
             assert case.id is not None
             for kind, label in papers:
                 documents.upload(session=db, actor=CLERK, settings=settings, store=store, case_id=case.id, parts=[
