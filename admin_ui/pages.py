@@ -1,6 +1,6 @@
 """What every page shares: who is looking (and in which language), rendering, and refusals as pages.
 
-Pages take the API's dependencies (api/deps.py: ``SessionDep``, ``SettingsDep``, ``get_settings``): one
+Pages take the API's dependencies (api/deps.py: ``SessionDep``, ``SettingsDep``, ``settings_of``): one
 session per request, one way to read the settings, for both faces.
 
 Page routes use ``PageRoute``: a domain error raised anywhere in a page (its dependencies included) becomes a
@@ -24,7 +24,7 @@ from starlette.datastructures import FormData
 
 from admin_ui import session as cookie
 from admin_ui.i18n import ERROR_DEFAULT, ERROR_HEADINGS, INBOX_WORDS, N_, STATUS_WORDS, TRACK_WORDS, Lang, choose, ltr
-from api.deps import SessionDep, get_settings
+from api.deps import SessionDep, settings_of
 from engine import intake, policy
 from engine.client_address import client_address
 from engine.errors import DomainError
@@ -62,11 +62,11 @@ class Viewer:
 def client_of(request: Request) -> str:
     """The reader's address; X-Forwarded-For believed only from SHUBBAK_TRUSTED_PROXIES (engine/client_address.py)."""
     return client_address(request.client.host if request.client else None,
-                          request.headers.getlist("x-forwarded-for"), get_settings(request).trusted_proxies)
+                          request.headers.getlist("x-forwarded-for"), settings_of(request).trusted_proxies)
 
 
 def get_viewer(request: Request, db: SessionDep) -> Viewer:
-    settings = get_settings(request)
+    settings = settings_of(request)
     signed = cookie.username(request, settings)
     user = None
     if signed is not None:
@@ -139,7 +139,7 @@ def allow(action: str) -> Any:
     def guard(request: Request, viewer: CurrentViewer, db: SessionDep) -> None:
         # Kept for the request, as on the API (api/deps.py): the command's load of the row is not a second trip.
         request.state.authorized = policy.authorize_path(session=db, actor=viewer.signed_in, action=action,
-                                                         settings=get_settings(request), params=request.path_params)
+                                                         settings=settings_of(request), params=request.path_params)
 
     guard.policy_action = action  # type: ignore[attr-defined]
     return Depends(guard)
@@ -162,7 +162,7 @@ CheckedForm = Annotated[FormData, Depends(checked_form)]
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     viewer: Viewer = getattr(request.state, "viewer", None) or Viewer(
-        Lang(choose(cookie.chosen_language(request)), "gregory", get_settings(request).display_timezone))
+        Lang(choose(cookie.chosen_language(request)), "gregory", settings_of(request).display_timezone))
     lang = viewer.lang
     html = templates.get_template(template).render(
         request=request, viewer=viewer, lang=lang, _=lang.gettext, csrf=cookie.csrf_token(request),

@@ -1,4 +1,6 @@
-"""Dependencies shared by the routers: the settings, a database session, the signed-in actor."""
+"""The dependencies of both faces, the API's routes and the pages alike: the settings (``SettingsDep``, or
+``settings_of(request)`` where there is only the request), one database session per request (``SessionDep``),
+the signed-in actor, and ``allow``, the access policy's gate."""
 
 from __future__ import annotations
 
@@ -20,9 +22,15 @@ from storage.documents import ObjectStore
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 
-def get_settings(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
+    """The app's settings, for code that has only the request (a page's helpers that render)."""
     settings: Settings = request.app.state.settings
     return settings
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings as a dependency (``SettingsDep``): how a route of either face asks for them."""
+    return settings_of(request)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

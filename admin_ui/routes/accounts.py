@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from admin_ui import session as cookie
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, client_of, redirect, render
-from api.deps import SessionDep, get_settings
+from api.deps import SessionDep, settings_of
 from engine import accounts, centers
 from engine.errors import Forbidden, Invalid, Unauthorized
 
@@ -24,7 +24,7 @@ def _admin(viewer: Viewer) -> None:
 def _password_page(request: Request, status_code: int = 200, errors: list[str] | None = None,
                    error: str | None = None) -> HTMLResponse:
     return render(request, "password.html", status_code=status_code, errors=errors or [], error=error,
-                  min_chars=get_settings(request).password_min_chars)
+                  min_chars=settings_of(request).password_min_chars)
 
 
 @router.get("/account/password", dependencies=[allow("me")])
@@ -35,7 +35,7 @@ def password_page(request: Request, viewer: SignedIn) -> HTMLResponse:
 @router.post("/account/password", dependencies=[allow("me")])
 def change_password(request: Request, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     """A new password for the reader. Every other sign-in of theirs ends; this browser is signed in afresh."""
-    settings = get_settings(request)
+    settings = settings_of(request)
     try:
         user = accounts.change_password(session=db, actor=viewer.signed_in,
                                         current_password=str(form.get("current_password", "")),
@@ -59,7 +59,7 @@ def _filters(role: str, center: str, active: str) -> dict[str, Any]:
 def users_page(request: Request, viewer: SignedIn, db: SessionDep, role: str = "", center: str = "",
                active: str = "", page: int = 1) -> HTMLResponse:
     _admin(viewer)
-    size = min(50, get_settings(request).max_page_size)
+    size = min(50, settings_of(request).max_page_size)
     page = max(1, min(page, 10_000))
     found = accounts.list_users(db, **_filters(role, center, active), limit=size, offset=(page - 1) * size)
     codes = {c.id: c.code for c in centers.list_centers(db)}
@@ -77,7 +77,7 @@ def user_page(request: Request, username: str, viewer: SignedIn, db: SessionDep)
 def _user(request: Request, db: SessionDep, username: str, status_code: int = 200,
           errors: list[str] | None = None) -> HTMLResponse:
     user = accounts.by_username(db, username)
-    events, _total = accounts.events(db, user.username, limit=get_settings(request).max_page_size)
+    events, _total = accounts.events(db, user.username, limit=settings_of(request).max_page_size)
     codes = {c.id: c.code for c in centers.list_centers(db)}
     return render(request, "user.html", status_code=status_code, user=user, events=events, codes=codes,
                   centers=sorted(codes.values()), errors=errors or [])
@@ -99,7 +99,7 @@ def update_user(request: Request, username: str, form: CheckedForm, viewer: Sign
         changes["password"] = password
     try:
         accounts.update_user(session=db, username=username, changes=changes, actor=viewer.signed_in,
-                             settings=get_settings(request))
+                             settings=settings_of(request))
     except Invalid as exc:
         db.rollback()
         return _user(request, db, username, status_code=422,

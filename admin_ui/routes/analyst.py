@@ -14,7 +14,7 @@ from admin_ui import session as cookie
 from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render
-from api.deps import SessionDep, get_settings
+from api.deps import SessionDep, settings_of
 from engine import case_migration, policy, processes, versions
 from engine.errors import Forbidden, NotFound
 from engine.refusals_ar import migration_reason_ar
@@ -57,7 +57,7 @@ def service_page(request: Request, code: str, viewer: SignedIn, db: SessionDep, 
     diff: dict[str, Any] | None = None
     if a is not None and b is not None:
         diff = versions.diff_versions(session=db, service_code=code, a=a, b=b, actor=viewer.signed_in,
-                                      settings=get_settings(request))
+                                      settings=settings_of(request))
     draft = db.exec(select(ServiceDraft).where(ServiceDraft.service_code == code)).first()
     numbers = [r.version for r in rows]
     return render(request, "service.html", code=code, rows=rows, diff=diff, draft=draft,
@@ -92,7 +92,7 @@ def migration_page(request: Request, code: str, viewer: SignedIn, db: SessionDep
     target = to if to is not None else max(r.version for r in rows if not r.retired) if any(
         not r.retired for r in rows) else rows[-1].version
     moves = case_migration.dry_run(session=db, service_code=code, to_version=target, actor=viewer.signed_in,
-                                   settings=get_settings(request))
+                                   settings=settings_of(request))
     return render(request, "migration.html", code=code, rows=rows, to=target, moves=moves, done=False,
                   labels=load_labels(db), why=_why(viewer))
 
@@ -107,7 +107,7 @@ def migrate(request: Request, code: str, form: CheckedForm, viewer: SignedIn, db
     except ValueError:
         raise NotFound(N_("No such version.")) from None
     moves = case_migration.migrate(session=db, service_code=code, to_version=target, actor=viewer.signed_in,
-                                   settings=get_settings(request))
+                                   settings=settings_of(request))
     return render(request, "migration.html", code=code, rows=rows, to=target, moves=moves, done=True,
                   labels=load_labels(db), why=_why(viewer))
 

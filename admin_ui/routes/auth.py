@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from admin_ui import session as cookie
 from admin_ui.pages import CheckedForm, CurrentViewer, PageRoute, Viewer, allow, client_of, redirect, render, safe_next
-from api.deps import SessionDep, get_settings
+from api.deps import SessionDep, settings_of
 from engine import accounts, users
 from engine.errors import Unauthorized
 from engine.throttle import Throttled
@@ -38,7 +38,7 @@ def login(request: Request, form: CheckedForm, db: SessionDep, viewer: CurrentVi
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "")), "")
     try:
-        user = users.authenticate(session=db, username=username, password=password, settings=get_settings(request),
+        user = users.authenticate(session=db, username=username, password=password, settings=settings_of(request),
                                   client=client_of(request))
     except Unauthorized:
         return render(request, "login.html", status_code=401, next=target, username=username,

@@ -14,7 +14,7 @@ from admin_ui.labels import load as load_labels
 from admin_ui.pages import SECURITY_HEADERS, CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render
 from admin_ui.params import PageId, PageVersionId
 from admin_ui.timeline import full_names, story
-from api.deps import SessionDep, get_settings
+from api.deps import SessionDep, settings_of
 from engine import audit, auditors, cases, citizen_correction, policy, processes, tracking
 from engine.errors import Forbidden, Invalid, NotFound
 from engine.messages import outbox
@@ -44,10 +44,10 @@ def case_list(request: Request, viewer: SignedIn, db: SessionDep, q: str = "", s
         base.tracking_number = query
     elif query:
         base.national_id = query
-    rows, total = cases.list_cases(session=db, actor=actor, filters=base, settings=get_settings(request))
+    rows, total = cases.list_cases(session=db, actor=actor, filters=base, settings=settings_of(request))
     if query and not rows and base.tracking_number:  # digits that happen to pass the check: try an ID too
         base.tracking_number, base.national_id = None, query
-        rows, total = cases.list_cases(session=db, actor=actor, filters=base, settings=get_settings(request))
+        rows, total = cases.list_cases(session=db, actor=actor, filters=base, settings=settings_of(request))
     return render(request, "cases.html", rows=rows, total=total, q=q, status=status, labels=load_labels(db))
 
 
@@ -60,7 +60,7 @@ def _case_page(request: Request, case_id: int, viewer: Viewer, db: SessionDep, s
                correction: dict[str, Any] | None = None) -> HTMLResponse:
     """The case page; ``correction`` is a refused correction of the citizen's details: what was typed and
     the refusal's words (``values``, ``errors`` by field, "" for the form as a whole)."""
-    settings = get_settings(request)
+    settings = settings_of(request)
     actor = viewer.signed_in
     case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=settings)
     assert case.id is not None
@@ -110,7 +110,7 @@ def _correction_form(case: Case, actor: Actor, settings: Settings, lang: Lang,
 def correct_citizen(request: Request, case_id: PageId, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     """The front desk or a supervisor corrects the citizen's contact details, saying why (docs/security.md)."""
     lang = viewer.lang
-    settings = get_settings(request)
+    settings = settings_of(request)
     values = {k: str(form.get(f"correction.{k}", "") or "").strip() for k in citizen_correction.CONTACT_FIELDS}
     reason = str(form.get("reason", "") or "")
     citizen = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings).data.get(
@@ -139,7 +139,7 @@ def case_diagram(request: Request, case_id: PageId, viewer: SignedIn, db: Sessio
                  version_id: PageVersionId = None) -> Response:
     """The case's diagram; ``version_id`` an earlier version of its service (for the auditors' time travel)."""
     actor = viewer.signed_in
-    case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=get_settings(request))
+    case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=settings_of(request))
     wanted = case.process_version_id if version_id is None else version_id
     if wanted != case.process_version_id and not policy.may(actor, "audit.case"):
         raise Forbidden(N_("Earlier versions of the diagram are for auditors."))
@@ -155,7 +155,7 @@ def case_diagram(request: Request, case_id: PageId, viewer: SignedIn, db: Sessio
 @router.get("/cases/{case_id}/history", dependencies=[allow("audit.case")])
 def case_history(request: Request, case_id: PageId, viewer: SignedIn, db: SessionDep, step: int = 1) -> HTMLResponse:
     """Time travel for auditors: the case as it stood after each event, with the diagram, data and diff."""
-    settings = get_settings(request)
+    settings = settings_of(request)
     actor = viewer.signed_in
     found = auditors.case_history(session=db, case_id=case_id, actor=actor, settings=settings)
     case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=settings)

@@ -17,7 +17,7 @@ from admin_ui.i18n import N_, Lang, ltr
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, allow, redirect, render
 from admin_ui.params import PageId
-from api.deps import SessionDep, get_settings
+from api.deps import SessionDep, settings_of
 from engine import cases, intake, processes, tasks
 from engine.bpmn.compiler import CompiledProcess
 from engine.errors import DomainError, Forbidden, Invalid
@@ -43,7 +43,7 @@ def _matches(query: str, service: dict[str, Any]) -> bool:
 
 
 def _catalog(request: Request, db: SessionDep, actor: Actor) -> list[dict[str, Any]]:
-    services = intake.catalog(db, actor, get_settings(request))
+    services = intake.catalog(db, actor, settings_of(request))
     if not services:
         raise Forbidden(N_("The front desk is for the roles that register requests."))
     return services
@@ -52,7 +52,7 @@ def _catalog(request: Request, db: SessionDep, actor: Actor) -> list[dict[str, A
 def _earlier(request: Request, db: SessionDep, actor: Actor, national_id: str) -> list[Case]:
     if not national_id.strip():
         return []
-    rows, _total = cases.list_cases(session=db, actor=actor, settings=get_settings(request),
+    rows, _total = cases.list_cases(session=db, actor=actor, settings=settings_of(request),
                                     filters=cases.CaseFilter(national_id=national_id, limit=20))
     return rows
 
@@ -71,8 +71,8 @@ def desk(request: Request, viewer: SignedIn, db: SessionDep, national_id: str = 
 def _process(db: SessionDep, request: Request, service_code: str, actor: Actor) -> CompiledProcess:
     version = processes.latest_version(db, service_code)
     assert version.id is not None
-    process = processes.cache.get(db, version.id, get_settings(request))
-    if not intake.may_open(actor, process.start_lanes, get_settings(request)):
+    process = processes.cache.get(db, version.id, settings_of(request))
+    if not intake.may_open(actor, process.start_lanes, settings_of(request)):
         raise Forbidden(N_("Your roles do not register requests of this service."))
     return process
 
@@ -110,7 +110,7 @@ async def register(request: Request, service_code: str, form: CheckedForm, viewe
 
 
 def _register(request: Request, service_code: str, form: Any, actor: Actor, lang: Lang, db: SessionDep) -> Response:
-    settings = get_settings(request)
+    settings = settings_of(request)
     process = _process(db, request, service_code, actor)
     task, schema = intake.intake_form(process)
     data, raw = forms.parse(schema or {}, form)
@@ -169,7 +169,7 @@ def _reasons(exc: DomainError, lang: Lang) -> list[str]:
 
 @router.get("/cases/{case_id}/receipt", dependencies=[allow("case.read")])
 def receipt(request: Request, case_id: PageId, viewer: SignedIn, db: SessionDep) -> HTMLResponse:
-    settings = get_settings(request)
+    settings = settings_of(request)
     case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings)
     process = processes.cache.get(db, case.process_version_id, settings)
     base = (settings.public_url or str(request.base_url)).rstrip("/")

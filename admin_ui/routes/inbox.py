@@ -14,7 +14,7 @@ from admin_ui.i18n import ltr
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render, safe_next
 from admin_ui.timeline import earlier_steps, full_names
-from api.deps import SessionDep, get_settings
+from api.deps import SessionDep, settings_of
 from engine import audit, policy, tasks
 from engine.errors import DomainError
 
@@ -34,7 +34,7 @@ def inbox(request: Request, viewer: SignedIn, db: SessionDep, service: str = "",
     actor = viewer.signed_in
     now = datetime.now(UTC)
     rows = tasks.inbox(session=db, actor=actor, service_code=service or None,
-                       limit=get_settings(request).max_page_size)
+                       limit=settings_of(request).max_page_size)
     all_services = sorted({r.service_code for r in tasks.inbox(session=db, actor=actor, limit=1000)} | (
         {service} if service else set()))
     status = status if status in STATUSES else "all"
@@ -59,14 +59,14 @@ def _back(form: Any, default: str = "/inbox") -> str:
 
 @router.post("/tasks/{task_id}/claim", dependencies=[allow("task.act")])
 def claim(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
-    task = tasks.claim(session=db, task_id=task_id, actor=viewer.signed_in, settings=get_settings(request))
+    task = tasks.claim(session=db, task_id=task_id, actor=viewer.signed_in, settings=settings_of(request))
     cookie.flash(request, viewer.lang.gettext("You took %(number)s.", number=ltr(task.tracking_number)))
     return redirect(_back(form))
 
 
 @router.post("/tasks/{task_id}/release", dependencies=[allow("task.act")])
 def release(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
-    task = tasks.unclaim(session=db, task_id=task_id, actor=viewer.signed_in, settings=get_settings(request))
+    task = tasks.unclaim(session=db, task_id=task_id, actor=viewer.signed_in, settings=settings_of(request))
     cookie.flash(request, viewer.lang.gettext("You released %(number)s.", number=ltr(task.tracking_number)))
     return redirect(_back(form))
 
@@ -75,7 +75,7 @@ def _task_page(request: Request, step: tasks.Step, viewer: Viewer, db: SessionDe
                values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
                status_code: int = 200) -> HTMLResponse:
     actor = viewer.signed_in
-    settings = get_settings(request)
+    settings = settings_of(request)
     task, case, process = step.task, step.case, step.process
     events = audit.events_of(db, task.case_id)
     labels = load_labels(db)
@@ -93,7 +93,7 @@ def _task_page(request: Request, step: tasks.Step, viewer: Viewer, db: SessionDe
 
 @router.get("/tasks/{task_id}", dependencies=[allow("task.read")])
 def task_page(request: Request, task_id: str, viewer: SignedIn, db: SessionDep) -> HTMLResponse:
-    step = tasks.step_for(session=db, task_id=task_id, actor=viewer.signed_in, settings=get_settings(request),
+    step = tasks.step_for(session=db, task_id=task_id, actor=viewer.signed_in, settings=settings_of(request),
                           action="task.read")
     return _task_page(request, step, viewer, db)
 
@@ -103,7 +103,7 @@ def complete(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn
     """The raw form goes to the engine, which reads it against the step's form once (engine/tasks.py); a
     refused form shows the same step again from what the command loaded."""
     actor = viewer.signed_in
-    settings = get_settings(request)
+    settings = settings_of(request)
     step = tasks.step_for(session=db, task_id=task_id, actor=actor, settings=settings)
     try:
         tasks.complete_posted(session=db, step=step, posted=form, parse=forms.parse, actor=actor, settings=settings)

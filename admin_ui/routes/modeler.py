@@ -22,7 +22,7 @@ from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import SECURITY_HEADERS, PageRoute, SignedIn, Viewer, allow, render, templates
 from admin_ui.routes.analyst import ELEMENT_WORDS, analyst
-from api.deps import SessionDep, get_settings
+from api.deps import SessionDep, settings_of
 from engine import diagram_report, drafts, processes
 from engine.bpmn.compiler import PackageRefused
 from engine.errors import Conflict, Invalid, TooLarge
@@ -56,7 +56,7 @@ def _files(body: Any) -> dict[str, bytes]:
 
 
 def _limit(request: Request) -> int:
-    settings = get_settings(request)
+    settings = settings_of(request)
     return settings.max_deploy_bytes + settings.max_request_bytes
 
 
@@ -107,7 +107,7 @@ def _save(request: Request, code: str, body: Any, viewer: Viewer, db: SessionDep
     revision = body.get("revision") if isinstance(body, dict) else None
     draft = drafts.save_draft(session=db, service_code=code, files=_files(body),
                               revision=revision if isinstance(revision, int) else -1, actor=viewer.signed_in,
-                              settings=get_settings(request))
+                              settings=settings_of(request))
     return _json({**_state(draft), "message": viewer.lang.gettext("Draft saved (revision %(revision)s).",
                                                                    revision=viewer.lang.number(draft.revision))})
 
@@ -120,8 +120,8 @@ async def validate(request: Request, code: str, viewer: SignedIn, db: SessionDep
 
 def _validate(request: Request, body: Any, viewer: Viewer) -> JSONResponse:
     files = _files(body)
-    drafts.check_files(files, get_settings(request))
-    found = _problems(diagram_report.validate(files, get_settings(request)), viewer)
+    drafts.check_files(files, settings_of(request))
+    found = _problems(diagram_report.validate(files, settings_of(request)), viewer)
     message = (viewer.lang.gettext("Problems found: %(count)s", count=viewer.lang.number(len(found))) if found
                else viewer.lang.gettext("No problems: the service can be published."))
     return _json({"problems": found, "message": message})
@@ -134,7 +134,7 @@ async def publish(request: Request, code: str, viewer: SignedIn, db: SessionDep)
 
 
 def _publish(request: Request, code: str, viewer: Viewer, db: SessionDep) -> JSONResponse:
-    settings = get_settings(request)
+    settings = settings_of(request)
     try:
         version, created = drafts.publish_draft(session=db, service_code=code, actor=viewer.signed_in,
                                                 settings=settings)

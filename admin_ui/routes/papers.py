@@ -12,7 +12,7 @@ from admin_ui import documents
 from admin_ui import session as cookie
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, allow, redirect, safe_next
 from admin_ui.params import PageId
-from api.deps import SessionDep, get_settings
+from api.deps import SessionDep, settings_of
 from engine import cases, checklist
 from engine import documents as scans
 
@@ -22,7 +22,7 @@ router = APIRouter(route_class=PageRoute)
 @router.get("/documents/{document_id}", dependencies=[allow("case.papers")])
 def view(request: Request, document_id: PageId, viewer: SignedIn, db: SessionDep) -> Response:
     """The scan itself, inline: the browser's PDF viewer or image, in the page's frame or a tab of its own."""
-    settings = get_settings(request)
+    settings = settings_of(request)
     doc, chunks = scans.open_content(session=db, actor=viewer.signed_in, settings=settings,
                                      store=scans.store_for(settings), document_id=document_id)
     ascii_name = doc.filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
@@ -34,7 +34,7 @@ def view(request: Request, document_id: PageId, viewer: SignedIn, db: SessionDep
 @router.post("/cases/{case_id}/documents", dependencies=[allow("case.scan")])
 async def attach(request: Request, case_id: PageId, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     """Scans chosen on a task or case page (fields ``scan.<kind>``), stored as the next version of their kind."""
-    settings = get_settings(request)
+    settings = settings_of(request)
     lang = viewer.lang
     found = documents.uploads(form)
     back = safe_next(str(form.get("next", "")), f"/cases/{case_id}")
@@ -58,7 +58,7 @@ async def attach(request: Request, case_id: PageId, form: CheckedForm, viewer: S
 @router.post("/cases/{case_id}/waivers", dependencies=[allow("case.waive")])
 def waive(request: Request, case_id: PageId, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     """A supervisor lets the case past intake without one required paper, saying why."""
-    checklist.waive(session=db, actor=viewer.signed_in, settings=get_settings(request), case_id=case_id,
+    checklist.waive(session=db, actor=viewer.signed_in, settings=settings_of(request), case_id=case_id,
                     kind=str(form.get("kind", "")), reason=str(form.get("reason", "")))
     cookie.flash(request, viewer.lang.gettext("The paper was waived."))
     return redirect(f"/cases/{case_id}")

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from admin_ui.i18n import N_
 from admin_ui.pages import CheckedForm, CurrentViewer, PageRoute, Viewer, allow, client_of, render
-from api.deps import SessionDep, get_settings
+from api.deps import SessionDep, settings_of
 from engine import complaints, public
 from engine.errors import Conflict, Invalid, NotFound, RateLimited
 
@@ -27,7 +27,7 @@ def track(request: Request, form: CheckedForm, viewer: CurrentViewer, db: Sessio
     number = str(form.get("number", "")).strip()[:40]
     last4 = str(form.get("phone_last4", "")).strip()
     try:
-        found = public.track(session=db, tracking_number=number, phone_last4=last4, settings=get_settings(request),
+        found = public.track(session=db, tracking_number=number, phone_last4=last4, settings=settings_of(request),
                              client=client_of(request))
     except (RateLimited, NotFound) as exc:
         return _not_traced(request, viewer, number, exc)
@@ -51,7 +51,7 @@ def _result(request: Request, viewer: Viewer, found: dict[str, Any], last4: str,
     resolved = found.get("reopen_until") is not None
     context = {"reopen_error": None, "reason": "", "answered": None, **extra}
     return render(request, "track.html", status_code=status_code, number=found["tracking_number"], error=None,
-                  last4=last4 if resolved else "", max_reason=get_settings(request).reopen_reason_max_chars,
+                  last4=last4 if resolved else "", max_reason=settings_of(request).reopen_reason_max_chars,
                   result={
                       "number": found["tracking_number"], "status": found["status"],
                       "service": viewer.lang.pick((found.get("service") or {}).get("name"),
@@ -75,7 +75,7 @@ def reopen(request: Request, form: CheckedForm, viewer: CurrentViewer, db: Sessi
     reopen_it = form.get("answer") != "accept"
     reason = str(form.get("reason", ""))[:20_000]
     _ = viewer.lang.gettext
-    settings = get_settings(request)
+    settings = settings_of(request)
     try:
         complaints.answer(session=db, tracking_number=number, phone_last4=last4, reopen=reopen_it, reason=reason,
                           settings=settings, client=client_of(request))

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from admin_ui import session as cookie
 from admin_ui.i18n import N_, Lang, ltr
 from admin_ui.pages import CheckedForm, CurrentViewer, PageRoute, SignedIn, allow, client_of, redirect, render
-from api.deps import SessionDep, get_settings
+from api.deps import SessionDep, settings_of
 from engine.errors import Conflict, Invalid, NotFound
 from engine.queue import board, calls, config, estimate, tickets
 from engine.queue.ordering import PRIORITIES
@@ -59,13 +59,13 @@ def _center(center: str) -> str:
 def kiosk(request: Request, viewer: CurrentViewer, db: SessionDep, center: str = "") -> HTMLResponse:
     center_id = config.center_id_of(db, _center(center))
     return render(request, "queue_kiosk.html", center=_center(center),
-                  categories=_categories(db, get_settings(request), viewer.lang, center_id),
+                  categories=_categories(db, settings_of(request), viewer.lang, center_id),
                   priorities=[(p, PRIORITY_WORDS[p]) for p in PRIORITIES[::-1]])
 
 
 @router.post("/queue/kiosk", dependencies=[allow("public")])
 def kiosk_issue(request: Request, form: CheckedForm, viewer: CurrentViewer, db: SessionDep) -> Response:
-    settings = get_settings(request)
+    settings = settings_of(request)
     client = client_of(request)
     center = _center(str(form.get("center", "")))
     ticket = tickets.issue(session=db, category_code=str(form.get("category", "")),
@@ -77,7 +77,7 @@ def kiosk_issue(request: Request, form: CheckedForm, viewer: CurrentViewer, db: 
 @router.get("/queue/ticket/{number}", dependencies=[allow("queue.ticket")])
 def ticket_page(request: Request, number: str, viewer: CurrentViewer, db: SessionDep,
                 center: str = "") -> HTMLResponse:
-    settings = get_settings(request)
+    settings = settings_of(request)
     ticket = tickets.by_number(db, number, settings, center_id=config.center_id_of(db, _center(center)))
     category = config.category(db, ticket.category_code)
     return render(request, "queue_ticket.html", ticket=ticket, category=_name(viewer.lang, category),
@@ -90,7 +90,7 @@ def ticket_page(request: Request, number: str, viewer: CurrentViewer, db: Sessio
 
 @router.get("/queue/counter", dependencies=[allow("queue.work")])
 def counter_page(request: Request, viewer: SignedIn, db: SessionDep, counter: int | None = None) -> HTMLResponse:
-    settings = get_settings(request)
+    settings = settings_of(request)
     actor = viewer.signed_in
     calls.check_clerk(actor, settings)
     counters = config.counters(db, actor.center_id)  # the windows of the clerk's center
@@ -113,7 +113,7 @@ _ACTIONS = {"recall": calls.recall, "no-show": calls.no_show, "serve": calls.ser
 
 @router.post("/queue/counter/{number}", dependencies=[allow("queue.work")])
 def counter_action(request: Request, number: int, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
-    settings = get_settings(request)
+    settings = settings_of(request)
     actor = viewer.signed_in
     lang = viewer.lang
     action = str(form.get("action", ""))
@@ -144,7 +144,7 @@ def counter_action(request: Request, number: int, form: CheckedForm, viewer: Sig
 
 @router.get("/queue/board", dependencies=[allow("public")])
 def board_page(request: Request, viewer: CurrentViewer, db: SessionDep, center: str = "") -> HTMLResponse:
-    settings = get_settings(request)
+    settings = settings_of(request)
     center_id = config.center_id_of(db, _center(center))
     return render(request, "queue_board.html", calls=board.latest(db, settings.queue_board_calls, center_id),
                   counters=board.counters_now(db, center_id, settings=settings),

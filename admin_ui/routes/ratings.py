@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from admin_ui.i18n import N_
 from admin_ui.pages import CheckedForm, CurrentViewer, PageRoute, SignedIn, allow, client_of, render
 from admin_ui.params import PageId
-from api.deps import SessionDep, get_settings
+from api.deps import SessionDep, settings_of
 from engine import cases, processes, ratings
 from engine.errors import Conflict, DomainError, Invalid, NotFound, RateLimited
 from storage.models import Case
@@ -33,12 +33,12 @@ def _page(request: Request, db: SessionDep, case: Case | None, *, action: str, k
           values: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> HTMLResponse:
     service: Any = None
     if case is not None:
-        service = processes.cache.get(db, case.process_version_id, get_settings(request)).service.name
+        service = processes.cache.get(db, case.process_version_id, settings_of(request)).service.name
     return render(request, "rate.html", status_code=status_code, case=case, action=action, kiosk=kiosk,
                   service=service.model_dump() if service else None, error=error, done=done, token=token,
                   faces=FACES, reasons=[(code, REASON_WORDS[code]) for code in ratings.REASONS],
                   values=values or {}, errors=errors or {},
-                  max_chars=get_settings(request).rating_reason_max_chars)
+                  max_chars=settings_of(request).rating_reason_max_chars)
 
 
 def _refused(request: Request, db: SessionDep, exc: DomainError, case: Case | None, *, action: str,
@@ -71,7 +71,7 @@ def rate_page(request: Request, _viewer: CurrentViewer, db: SessionDep, number: 
     case = None
     try:
         case = ratings.case_of_link(session=db, tracking_number=number[:40], token=t[:64],
-                                    settings=get_settings(request), client=client_of(request))
+                                    settings=settings_of(request), client=client_of(request))
         ratings.check_rateable(db, case)
     except DomainError as exc:
         return _refused(request, db, exc, case, action=action, kiosk=False)
@@ -86,9 +86,9 @@ def rate(request: Request, form: CheckedForm, _viewer: CurrentViewer, db: Sessio
     case = None
     try:
         case = ratings.case_of_link(session=db, tracking_number=number[:40], token=token,
-                                    settings=get_settings(request), client=client_of(request))
+                                    settings=settings_of(request), client=client_of(request))
         ratings.rate(session=db, tracking_number=number[:40], token=token, rating=given,
-                     settings=get_settings(request))
+                     settings=settings_of(request))
     except Invalid as exc:
         return _page(request, db, case, action=action, kiosk=False, status_code=422, token=token,
                      values=_values(given), errors=_field_errors(exc))
@@ -100,7 +100,7 @@ def rate(request: Request, form: CheckedForm, _viewer: CurrentViewer, db: Sessio
 @router.get("/desk/rate/{case_id}", dependencies=[allow("rating.desk")])
 def desk_rate_page(request: Request, viewer: SignedIn, db: SessionDep, case_id: PageId) -> HTMLResponse:
     action = f"/desk/rate/{case_id}"
-    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=get_settings(request),
+    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings_of(request),
                           action="rating.desk")
     try:
         ratings.check_rateable(db, case)
@@ -113,11 +113,11 @@ def desk_rate_page(request: Request, viewer: SignedIn, db: SessionDep, case_id: 
 def desk_rate(request: Request, form: CheckedForm, viewer: SignedIn, db: SessionDep, case_id: PageId) -> HTMLResponse:
     action = f"/desk/rate/{case_id}"
     given = _given(form)
-    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=get_settings(request),
+    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings_of(request),
                           action="rating.desk")
     try:
         ratings.rate_at_desk(session=db, case_id=case_id, rating=given, actor=viewer.signed_in,
-                             settings=get_settings(request))
+                             settings=settings_of(request))
     except Invalid as exc:
         return _page(request, db, case, action=action, kiosk=True, status_code=422, values=_values(given),
                      errors=_field_errors(exc))

@@ -15,7 +15,7 @@ from admin_ui import charts, diagram, report_export
 from admin_ui.i18n import N_, Lang
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import PageRoute, SignedIn, allow, render
-from api.deps import SessionDep, get_settings
+from api.deps import SessionDep, settings_of
 from engine import policy, processes
 from engine.errors import Forbidden, Invalid, NotFound
 from engine.reports.read import report
@@ -63,7 +63,7 @@ def dashboard(request: Request, viewer: SignedIn, db: SessionDep, start: From = 
     actor = viewer.signed_in
     if not policy.may(actor, "reports.read"):
         raise Forbidden(N_("The performance figures are for supervisors and admins."))
-    settings = get_settings(request)
+    settings = settings_of(request)
     lang = viewer.lang
     filters = _filters(start, to, center, service, department)
     common = {"session": db, "actor": actor, "settings": settings, **filters}
@@ -119,7 +119,7 @@ def export(request: Request, name: str, kind: str, viewer: SignedIn, db: Session
     if name not in TABLES or kind not in ("csv", "xlsx"):
         raise NotFound(N_("There is no such export."))
     filters = _filters(start, to, center, service, department)
-    scope, rows = report(name, session=db, actor=viewer.signed_in, settings=get_settings(request), **filters)
+    scope, rows = report(name, session=db, actor=viewer.signed_in, settings=settings_of(request), **filters)
     filename = f"{name}_{scope.start.isoformat()}_{scope.end.isoformat()}.{kind}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if kind == "csv":

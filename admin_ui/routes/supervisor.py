@@ -12,7 +12,7 @@ from admin_ui import session as cookie
 from admin_ui.i18n import ltr
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, allow, redirect, render
-from api.deps import SessionDep, get_settings
+from api.deps import SessionDep, settings_of
 from engine import clock, escalation
 from storage.models_centers import Center
 
@@ -21,7 +21,7 @@ router = APIRouter(route_class=PageRoute)
 
 @router.get("/supervisor/overdue", dependencies=[allow("tasks.overdue")])
 def overdue_page(request: Request, viewer: SignedIn, db: SessionDep, service: str = "") -> HTMLResponse:
-    settings = get_settings(request)
+    settings = settings_of(request)
     actor = viewer.signed_in
     now = clock.now()
     rows = escalation.overdue(session=db, actor=actor, settings=settings, now=now, service_code=service or None,
@@ -42,7 +42,7 @@ def overdue_page(request: Request, viewer: SignedIn, db: SessionDep, service: st
 def reassign(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     to = str(form.get("to", "")).strip() or None
     task = escalation.reassign(session=db, task_id=task_id, to=to, actor=viewer.signed_in,
-                               settings=get_settings(request))
+                               settings=settings_of(request))
     number = ltr(task.tracking_number)
     if to is None:
         cookie.flash(request, viewer.lang.gettext("%(number)s went back to its lane.", number=number))

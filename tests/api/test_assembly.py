@@ -62,6 +62,12 @@ def test_every_route_of_both_faces_takes_its_session_and_settings_from_api_deps(
     assert seen == {"api": {"session", "settings"}, "pages": {"session", "settings"}}
 
 
+def test_the_settings_are_read_from_the_app_in_one_place() -> None:
+    readers = sorted(str(p.relative_to(ROOT)) for folder in ("api", "admin_ui", "cli")
+                     for p in (ROOT / folder).rglob("*.py") if "state.settings" in p.read_text(encoding="utf-8"))
+    assert readers == ["api/app.py", "api/deps.py"]  # the app sets them; api/deps.py is how both faces read them
+
+
 def test_a_face_with_a_session_of_its_own_is_found() -> None:
     def my_session() -> Iterator[Session]:
         yield Session()
