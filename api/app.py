@@ -19,10 +19,13 @@ from starlette.middleware.sessions import SessionMiddleware
 from admin_ui import routes as pages
 from admin_ui import session as page_session
 from admin_ui.pages import STATIC
-from api import errors
+from api import errors, observability
+from api import metrics as metrics_route
 from api import openapi as api_openapi
+from api.idempotency import Idempotency
 from api.limits import BodyLimit, limit_for
 from api.nul import RefuseNul
+from api.resilience import DatabaseTrouble
 from api.routes import (
     audit,
     auth,
@@ -30,6 +33,7 @@ from api.routes import (
     complaints,
     documents,
     drafts,
+    health,
     processes,
     public,
     ratings,
@@ -43,23 +47,36 @@ from api.routes import messages as message_routes
 from api.routes import queue as queue_routes
 from api.routes import users as user_routes
 from engine import documents as document_store
-from engine import escalation, ledger, redact, throttle, timers
+from engine import escalation, idempotency, ledger, redact, throttle, timers
 from engine.messages import gateways as message_gateways
 from engine.messages import send as message_sender
+from engine.reports import projector as report_projector
 from engine.settings import Settings, get_settings
+from storage import leader
 from storage.db import session_for
 
 log = logging.getLogger(__name__)
 
 
 def _tick_once(settings: Settings) -> int:
-    with session_for(settings.database_url) as session:
-        moved = timers.tick(session=session, settings=settings)
-        escalation.tick(session=session, settings=settings)  # SLA reminders and escalation levels
-        ledger.seal_if_due(session=session, settings=settings)  # the daily seal of every case's chain head
-    throttle.purge(settings)  # expired counters of failed attempts (docs/security.md)
-    message_sender.drain(settings=settings)  # messages whose retry fell due (also when the fast loop is off)
+    # Several API processes on one database (`serve --workers N`): one of them at a time does a round.
+    with leader.turn(settings.database_url, "tick") as mine:
+        if not mine:
+            return 0
+        with session_for(settings.database_url) as session:
+            moved = timers.tick(session=session, settings=settings)
+            escalation.tick(session=session, settings=settings)  # SLA reminders and escalation levels
+            ledger.seal_if_due(session=session, settings=settings)  # the daily seal of every case's chain head
+            idempotency.forget_expired(session=session, settings=settings)  # answers kept for retries, expired
+        throttle.purge(settings)  # expired counters of failed attempts (docs/security.md)
+    _send_once(settings)  # messages whose retry fell due (also when the fast loop is off)
     return moved
+
+
+def _send_once(settings: Settings) -> None:
+    with leader.turn(settings.database_url, "send") as mine:
+        if mine:
+            message_sender.drain(settings=settings)
 
 
 async def _tick_forever(settings: Settings) -> None:
@@ -78,9 +95,20 @@ async def _send_forever(settings: Settings) -> None:
     while True:
         await asyncio.sleep(settings.message_poll_seconds)
         try:
-            await run_in_threadpool(message_sender.drain, settings=settings)
+            await run_in_threadpool(_send_once, settings)
         except Exception:  # noqa: BLE001 - a failing round must not stop the next one
             log.exception("sending messages failed")
+
+
+async def _project_forever(settings: Settings) -> None:
+    # Report projector (engine/reports/projector.py): the embedded default counts the audit events into the
+    # report aggregates from the API process, after they commit, every SHUBBAK_REPORT_PROJECT_SECONDS.
+    while True:
+        await asyncio.sleep(settings.report_project_seconds)
+        try:
+            await run_in_threadpool(report_projector.catch_up, settings)
+        except Exception:  # noqa: BLE001 - a failing round must not stop the next one
+            log.exception("report projector failed")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -98,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             loops.append(asyncio.create_task(_tick_forever(settings)))
         if settings.message_poll_seconds > 0 and not settings.broker_url:
             loops.append(asyncio.create_task(_send_forever(settings)))
+        if settings.report_project_seconds > 0 and not settings.broker_url:  # report projector
+            loops.append(asyncio.create_task(_project_forever(settings)))
         yield
         for loop in loops:
             loop.cancel()
@@ -109,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     redact.install_access_log_redaction()  # no personal data from query strings in the access log
     errors.install(app)
+    app.include_router(health.router)  # /healthz, /readyz
     for module in (auth, processes, services, drafts, cases, tasks, documents, public):
         app.include_router(module.router)
     app.include_router(audit.router)
@@ -128,4 +159,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SessionMiddleware, **page_session.cookie_options(settings))
     api_openapi.install(app)  # the refusals every route may answer, declared in the OpenAPI document
+    # Retried POSTs answered from their Idempotency-Key; database trouble a 503, never a 500 (outermost).
+    app.add_middleware(Idempotency, settings=settings)
+    app.add_middleware(DatabaseTrouble, settings=settings)
+    # Operations (docs/deployment.md): /metrics, and a request id, metrics and a JSON log line per request;
+    # added last, so it is the outermost of the app's middlewares and sees every answer's final status.
+    metrics_route.install(app, settings)
+    app.add_middleware(observability.Observe, settings=settings)
     return app

@@ -4,13 +4,15 @@ the signed-in actor, and ``allow``, the access policy's gate."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
+from api import observability
 from engine import documents, policy
 from engine.client_address import client_address as address_of
 from engine.errors import Unauthorized
@@ -28,17 +30,27 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The settings as a dependency (``SettingsDep``): how a route of either face asks for them."""
+    # async: a plain attribute read, not worth a trip to the thread pool on every request.
     return settings_of(request)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_session(settings: SettingsDep) -> Iterator[Session]:
-    with session_for(settings.database_url) as session:
+async def get_session(settings: SettingsDep) -> AsyncIterator[Session]:
+    # Making a session touches no database (it connects when first used, in the endpoint's thread), so it is
+    # made on the event loop; closing it may return a connection to the pool (a rollback): that goes to the
+    # thread pool, unless the session never connected. One thread hop per request instead of two.
+    session = session_for(settings.database_url)
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -54,7 +66,10 @@ StoreDep = Annotated[ObjectStore, Depends(get_store)]
 def optional_actor(session: SessionDep, settings: SettingsDep,
                    token: Annotated[str | None, Depends(oauth2)]) -> Actor | None:
     """The signed-in actor on a route that also answers the public; None when no token is sent (a bad one is 401)."""
-    return actor_from_token(session=session, token=token, settings=settings) if token else None
+    actor = actor_from_token(session=session, token=token, settings=settings) if token else None
+    if actor is not None:
+        observability.note_user(actor.username)
+    return actor
 
 
 OptionalActor = Annotated[Actor | None, Depends(optional_actor)]
@@ -84,6 +99,12 @@ def allow(action: str) -> Any:
     its input: the roles, and the center and lane of the case or task its path names. Every route declares
     one; tests/api/test_policy_matrix.py reads the declarations from the app's route table."""
     rule = policy.rule(action)  # an action the policy does not know stops the app from being built
+    if policy.SCRAPER in rule.who:
+        def scraper() -> None:
+            """Not a user's action: the route checks the scraper's own token, or loopback (api/metrics.py)."""
+
+        scraper.policy_action = action  # type: ignore[attr-defined]
+        return Depends(scraper)
     if policy.PUBLIC in rule.who:
         def gate() -> None:
             """Anyone may: nothing to check and nothing opened (an open board's stream holds no session)."""

@@ -5,7 +5,7 @@ service, spread over eleven centers (a governorate's three cities and eight dist
 (up to three, the service's first ones) with ready and completed moments, done by four officers of the task's
 lane at the case's center; one case in 25 stalled open, one in ten completed ones rejected, a third of completed
 cases rated. The report aggregates are then built by the
-production rebuild (engine/reports/rebuild.py, ``shubbak reports rebuild``), the same counting the hook does as
+production rebuild (engine/reports/rebuild.py, ``shubbak reports rebuild``), the same counting the projector does as
 cases advance; its time is printed too. Then the API server runs on that database and each route is asked
 ``requests`` times in a row, over the full year (the longest range allowed) unless said otherwise.
 """

@@ -11,6 +11,7 @@ from typing import Any
 from sqlmodel import Session
 
 from cli import audit as audit_commands
+from cli import backup as backup_commands
 from cli import reports as report_commands
 from cli import users as user_commands
 from engine import case_migration, centers, process_tests, processes, throttle, workflows
@@ -117,6 +118,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.observability import logging_config
     from engine.demo import DEMO_PASSWORD, ensure_demo_users
 
     if args.prepare:
@@ -133,10 +135,41 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         for username, roles in demo:
             print(f"  {username:<11} {', '.join(roles)}")
         print()
-    print(f"Shubbak on http://{args.host}:{args.port}  (API docs: /docs)")
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, workers=1, log_level=args.log_level,
-                access_log=args.access_log, timeout_graceful_shutdown=settings.shutdown_grace_seconds)
+    print(f"Shubbak on http://{args.host}:{args.port}  (API docs: /docs)"
+          + (f", {args.workers} worker processes" if args.workers > 1 else ""))
+    # One JSON line per request of our own (api/observability.py) instead of uvicorn's access log.
+    common: dict[str, Any] = dict(host=args.host, port=args.port, log_level=args.log_level, access_log=False,
+                                  log_config=logging_config(settings, args.log_level, access=args.access_log),
+                                  timeout_graceful_shutdown=settings.shutdown_grace_seconds)
+    if args.workers == 1:
+        uvicorn.run(create_app(settings), workers=1, **common)
+        return 0
+    # N processes on one port: uvicorn's supervisor starts them, starts a new one when one dies, restarts them
+    # one by one on SIGHUP and stops them gracefully on SIGTERM/SIGINT. Each builds its app from the same
+    # environment (SHUBBAK_*); the background loops take turns across them (storage/leader.py).
+    _fresh_metrics_dir(settings)
+    uvicorn.run("api.app:create_app", factory=True, workers=args.workers,
+                timeout_worker_healthcheck=settings.worker_healthcheck_seconds, **common)
     return 0
+
+
+def _fresh_metrics_dir(settings: Settings) -> None:
+    """prometheus-client's multiprocess mode: every worker writes its samples under PROMETHEUS_MULTIPROC_DIR,
+    which must be empty when the server starts. Exported here, before the workers are started, so each
+    inherits it: the operator's folder emptied of old samples, or a fresh one under var_dir."""
+    import os
+    import tempfile
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")  # prometheus-client's own variable, not a setting
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.db"):
+            old.unlink()
+    else:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="metrics-", dir=settings.var_dir))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 def _celery(settings: Settings, what: str) -> Any:
@@ -204,6 +237,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--demo", action="store_true", help="create and print demo users of each role")
     s.add_argument("--log-level", default="info")
     s.add_argument("--no-access-log", dest="access_log", action="store_false")
+    s.add_argument("--workers", type=int, default=1, choices=range(1, 65), metavar="N",
+                   help="API processes on the one port (default 1); see docs/deployment.md")
     s.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="create or upgrade the database tables").set_defaults(func=cmd_migrate)
     sub.add_parser("tick", help="advance due timers of all open cases once").set_defaults(func=cmd_tick)
@@ -244,6 +279,7 @@ def parser() -> argparse.ArgumentParser:
     mig.set_defaults(func=cmd_migrate_cases)
     audit_commands.add_commands(sub)
     report_commands.add_commands(sub)
+    backup_commands.add_commands(sub)
     return p
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,7 @@ from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine import centers, clock, owners, policy, processes, tracking, workflows
+from engine import centers, clock, metrics, owners, policy, processes, tracking, workflows
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
 from engine.errors import Conflict, Invalid, NotFound, ScriptOverLimit
@@ -59,6 +60,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
               actor: Actor, settings: Settings, ticket: str | None = None) -> Outcome:
     """Open a case; ``ticket`` is the number of the called queue ticket it is opened from, tied to it in
     the same transaction (engine/queue/links.py)."""
+    started = time.perf_counter()
     version = processes.latest_version(session, service_code)
     assert version.id is not None
     process = processes.cache.get(session, version.id, settings)
@@ -103,6 +105,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
                                    "sha256": version.sha256, "data": start_data})]
         ready = workflows.save(session, case, workflow, process, actor=actor.username, events=events,
                                settings=settings, at=now, opened=True)
+    metrics.observe_step(version.service_code, "(open)", started)  # "(open)": no BPMN id has brackets
     return Outcome(case, ready, version.version)
 
 

@@ -2,7 +2,7 @@
 
 ``workflows.save`` (the case advanced) and ``workflows.append_to_chain`` (events without a state change:
 claims, documents, custody) call ``after_events`` inside their transaction, after the events are inserted and
-before the commit. A hook writes its own rows on ``conn`` (outbox messages, report aggregates, ...), so they
+before the commit. A hook writes its own rows on ``conn`` (outbox messages), so they
 commit or roll back with the case. Hooks must not commit, and must not import ``engine.workflows``.
 """
 
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
+from engine import idempotency
 from engine.messages import outbox as messages_outbox
-from engine.reports import hook as reports_hook
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.bpmn.compiler import CompiledProcess
@@ -49,4 +49,7 @@ def after_events(written: Written) -> None:
         hook(written)
 
 
-_HOOKS: list[Any] = [reports_hook.record, messages_outbox.write_messages]
+# Only what must commit with the step. The report aggregates are built after commit from the events
+# (engine/reports/projector.py), off the step's transaction.
+_HOOKS: list[Any] = [messages_outbox.write_messages,
+                     idempotency.note_case]  # the case a keyed request wrote (engine/idempotency.py)

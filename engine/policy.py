@@ -40,6 +40,7 @@ SIGNED_IN = "(signed in)"  # any signed-in user; the answer itself is cut to the
 LANE = "(lane)"  # a lane of the case's service, or the task's own lane
 FRONT_DESK = "(front desk)"  # the role SHUBBAK_FRONT_DESK_ROLE names
 ESCALATION = "(escalation)"  # a role some live service escalates overdue tasks to (engine/escalation.py)
+SCRAPER = "(scraper)"  # not a user: the operator's metrics scraper, with its own token (api/metrics.py)
 
 Scope = Literal["none", "center", "filtered"]
 
@@ -67,6 +68,9 @@ RULES: dict[str, Rule] = {
     # Anyone, without signing in.
     "public": _rule([PUBLIC], "none", "sign in, track a request with its number and phone digits, rate or reopen "
                     "it from the link sent to the citizen, take a queue ticket, read the display board"),
+    # Not a user at all: the operator's scraper, by SHUBBAK_METRICS_TOKEN, or the machine itself without one.
+    "metrics.scrape": _rule([SCRAPER], "none", "read the operator's figures (/metrics): counts by service and "
+                            "lane, never a person"),
     # Any signed-in user; what they get is cut to their own lanes and centers.
     "me": _rule([SIGNED_IN], "none", "read one's own account"),
     "catalog.read": _rule([SIGNED_IN], "none", "list the published services and the centers"),

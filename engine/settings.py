@@ -220,6 +220,49 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list)
     # One clean-up of expired throttle counters every this many writes, on average (0: only `shubbak tick`).
     throttle_cleanup_every: int = Field(default=100, ge=0)
+    # Production shape (docs/deployment.md): retried requests, database trouble, readiness.
+    # A request's ``Idempotency-Key`` answers its retries with the first answer for this many hours.
+    idempotency_hours: float = Field(default=24.0, gt=0)
+    # A retry arriving while the first request with its key is still finishing waits this long for its answer.
+    idempotency_wait_seconds: float = Field(default=10.0, ge=0)
+    # Database trouble (lost connection, restart, deadlock, serialization failure) is a 503 with this
+    # ``Retry-After``; a command is tried once more first when nothing of it was committed.
+    retry_after_seconds: int = Field(default=2, ge=1)
+    # ``/readyz`` gives each dependency (database, document store, broker) this long to answer.
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0)
+    # ``serve --workers N``: how long a new worker may take to start serving (a rolling restart waits for it)
+    # and a running one to answer its supervisor's ping before it is taken for hung and replaced.
+    worker_healthcheck_seconds: int = Field(default=30, ge=1)
+    # Operations: metrics, logs, backups (docs/deployment.md, docs/operations.md).
+    # /metrics answers a scraper sending "Authorization: Bearer <metrics_token>"; without a token, only
+    # requests from the machine itself (loopback). False turns /metrics off.
+    metrics_enabled: bool = True
+    metrics_token: str | None = Field(default=None, min_length=16)
+    # The figures that need a query (open cases, ready tasks, outbox, timers, ledger) are read at most this
+    # often; a scrape in between is answered from the last reading.
+    metrics_query_cache_seconds: float = Field(default=10.0, ge=0)
+    # Several API processes (``serve --workers``) share their counters through files in this folder
+    # (prometheus-client's multiprocess mode); read from PROMETHEUS_MULTIPROC_DIR, the library's own variable.
+    prometheus_multiproc_dir: Path | None = Field(default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
+    # Logs: "json" writes one JSON object per line (request id, user, route, status, duration); "text" for a
+    # person at a terminal.
+    log_format: Literal["json", "text"] = "json"
+    # An X-Request-ID sent by a proxy is kept when it is at most this long and made of safe characters.
+    request_id_max_chars: int = Field(default=64, ge=8, le=200)
+    # Where pg_dump and pg_restore are (their version must be at least the server's); PATH when unset.
+    postgres_bin_dir: Path | None = None
+    # Report projector (engine/reports/projector.py): the report aggregates are built from the audit events
+    # after they commit. How often the API process (embedded default) or beat (with a broker) catches up, how
+    # many events one round reads, and how long a missing event id is waited for (a transaction still in flight
+    # when a later one committed) before it is taken for a rolled-back one.
+    report_project_seconds: float = Field(default=1.0, ge=0)
+    report_project_batch: int = Field(default=5000, ge=1)
+    report_gap_seconds: float = Field(default=300.0, gt=0)
+    report_gap_max: int = Field(default=10_000, ge=1)
+    # Flat history (engine/bpmn/prune.py): finished tasks kept in a case's task tree above where it stands;
+    # older finished iterations (a case returned many times) are dropped, their steps stay in the audit trail.
+    # 0 keeps every task. Replay prunes the same way: change it only with no replay to compare against.
+    workflow_keep_finished: int = Field(default=40, ge=0)
 
     @model_validator(mode="after")
     def _queue_weights(self) -> Settings:

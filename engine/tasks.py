@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
-from engine import checklist, clock, owners, policy, processes, workflows
+from engine import checklist, clock, metrics, owners, policy, processes, workflows
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
 from engine.cases import Outcome, load_case, process_failed
@@ -121,8 +122,9 @@ def _write_claim(session: Session, task: Task, actor: Actor, to: str | None, kin
 def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Actor,
              settings: Settings) -> Outcome:
     """Complete the task with ``data`` (the API's JSON); the case as the step left it."""
+    started = time.perf_counter()
     step = step_for(session=session, task_id=task_id, actor=actor, settings=settings)
-    return complete_step(session=session, step=step, data=data, actor=actor, settings=settings)
+    return complete_step(session=session, step=step, data=data, actor=actor, settings=settings, started=started)
 
 
 Parser = Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[dict[str, Any], dict[str, str]]]
@@ -141,16 +143,19 @@ def complete_posted(*, session: Session, step: Step, posted: Mapping[str, Any], 
     """Complete the step from a page's posted form, read once against the step's own form: ``parse`` is the
     pages' reading of an HTML form into typed data (admin_ui/forms.py). A refusal of the data is
     :class:`FormRefused`, carrying what was typed, so the page shows the same step again without reloading it."""
+    started = time.perf_counter()
     data, typed = parse(step.schema or {}, posted)
     try:
-        return complete_step(session=session, step=step, data=data, actor=actor, settings=settings)
+        return complete_step(session=session, step=step, data=data, actor=actor, settings=settings, started=started)
     except Invalid as exc:
         raise FormRefused(exc, typed) from exc
 
 
-def complete_step(*, session: Session, step: Step, data: dict[str, Any], actor: Actor,
-                  settings: Settings) -> Outcome:
-    """Complete a loaded step: owners, the form's validation, the papers, the workflow, one save."""
+def complete_step(*, session: Session, step: Step, data: dict[str, Any], actor: Actor, settings: Settings,
+                  started: float | None = None) -> Outcome:
+    """Complete a loaded step: owners, the form's validation, the papers, the workflow, one save. ``started``:
+    when the command began (perf_counter), for the step's time in the metrics."""
+    started = time.perf_counter() if started is None else started
     task, case, process = step.task, step.case, step.process
     if task.state != "ready":
         raise Conflict(f"the task is already {task.state}")
@@ -180,6 +185,7 @@ def complete_step(*, session: Session, step: Step, data: dict[str, Any], actor: 
                            completed=(task.id, actor.username),
                            events=[("task_completed", task.name, {"task_id": task.id, "data": data})])
     set_committed_value(task, "state", "completed")  # as the save wrote it
+    metrics.observe_step(case.service_code, task.name, started)
     return Outcome(case, ready, process.version)
 
 

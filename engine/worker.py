@@ -17,8 +17,9 @@ from typing import Any
 
 from celery import Celery
 
-from engine import escalation, ledger, timers
+from engine import escalation, idempotency, ledger, timers
 from engine.messages import send
+from engine.reports import projector
 from engine.settings import Settings, get_settings
 from storage.db import session_for
 
@@ -59,12 +60,21 @@ def _dispatch_outbox(settings: Settings) -> int:
     return len(ids)
 
 
+def _forget_idempotency_keys(settings: Settings) -> int:
+    with session_for(settings.database_url) as session:
+        return idempotency.forget_expired(session=session, settings=settings)
+
+
 PERIODIC: list[Periodic] = [
     Periodic("outbox", lambda s: s.message_poll_seconds or 2.0, _dispatch_outbox),
     Periodic("timers", lambda s: s.timer_tick_seconds or 30.0, _advance_timers),
     # SLA reminders of tasks near their due time, and escalation of overdue ones (engine/escalation.py).
     Periodic("escalation", lambda s: s.timer_tick_seconds or 30.0, _remind_and_escalate),
     Periodic("ledger_seal", lambda s: s.timer_tick_seconds or 30.0, _seal),
+    # Answers kept for retried requests, once older than SHUBBAK_IDEMPOTENCY_HOURS (engine/idempotency.py).
+    Periodic("idempotency_keys", lambda s: s.timer_tick_seconds or 30.0, _forget_idempotency_keys),
+    # The report aggregates, counted from the audit events after they commit (engine/reports/projector.py).
+    Periodic("reports", lambda s: s.report_project_seconds or 2.0, projector.catch_up),
 ]
 
 

@@ -83,7 +83,8 @@ def load(case: Case, process: CompiledProcess, settings: Settings) -> BpmnWorkfl
 def limits(settings: Settings) -> runner.Limits:
     return runner.Limits(max_steps=settings.max_engine_steps, max_seconds=settings.max_engine_seconds,
                          script=_script_bounds(settings.script_seconds, settings.script_memory_mib,
-                                               settings.script_sandboxes))
+                                               settings.script_sandboxes),
+                         keep_finished=settings.workflow_keep_finished)
 
 
 @lru_cache(maxsize=8)

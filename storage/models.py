@@ -257,6 +257,7 @@ class CustodyMove(SQLModel, table=True):
 from storage.models_accounts import *  # noqa: E402,F401,F403
 from storage.models_centers import *  # noqa: E402,F401,F403
 from storage.models_drafts import *  # noqa: E402,F401,F403
+from storage.models_idempotency import *  # noqa: E402,F401,F403
 from storage.models_messages import *  # noqa: E402,F401,F403
 from storage.models_queue import *  # noqa: E402,F401,F403
 from storage.models_ratings import *  # noqa: E402,F401,F403

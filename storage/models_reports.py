@@ -1,6 +1,6 @@
 """Report aggregates: counters and duration histograms kept as cases advance (engine/reports/).
 
-Written only by the reports hook inside a case's transaction (engine/hooks.py) and by the rebuild
+Written only by the projector from the audit events after they commit (engine/reports/projector.py) and by the rebuild
 (engine/reports/rebuild.py), which recomputes them from the cases and tasks. Read by engine/reports/figures.py.
 ``center_id`` 0 means "no center"; ``day`` is the UTC date of the moment counted. A duration row counts the
 durations that fell in one log-scale bucket (engine/reports/buckets.py) and their exact sum of seconds.
@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import DateTime
+from sqlalchemy import JSON, BigInteger, Column, DateTime
 from sqlmodel import Field, SQLModel
 
-__all__ = ["ReportCaseTime", "ReportClaim", "ReportDay", "ReportLaneDay", "ReportOfficerTime", "ReportStepTime"]
+__all__ = ["ProjectionCursor", "ReportCaseTime", "ReportClaim", "ReportDay", "ReportLaneDay", "ReportOfficerTime",
+           "ReportStepTime"]
 
 
 class ReportDay(SQLModel, table=True):
@@ -104,3 +105,19 @@ class ReportClaim(SQLModel, table=True):
 
     task_id: str = Field(primary_key=True, max_length=36)
     claimed_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+
+
+class ProjectionCursor(SQLModel, table=True):
+    """How far a projection built from the audit events has read (engine/reports/projector.py).
+
+    Every event id up to ``position`` is counted; so is every id up to ``high`` except the ``holes``: ids not
+    seen yet although a later one was (a transaction still in flight, or rolled back), each with the moment it
+    was first missed. ``checked_at`` is the end of the last round: every event committed before it is counted."""
+
+    __tablename__ = "projection_cursor"
+
+    name: str = Field(primary_key=True, max_length=40)
+    position: int = Field(default=0, sa_type=BigInteger)  # type: ignore[call-overload]
+    high: int = Field(default=0, sa_type=BigInteger)  # type: ignore[call-overload]
+    holes: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    checked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]

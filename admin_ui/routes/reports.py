@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -18,7 +18,7 @@ from admin_ui.pages import PageRoute, SignedIn, allow, render
 from api.deps import SessionDep, settings_of
 from engine import policy, processes
 from engine.errors import Forbidden, Invalid, NotFound
-from engine.reports.read import report
+from engine.reports.read import freshness, report
 from storage.models import ProcessVersion
 from storage.models_centers import Center
 
@@ -96,7 +96,11 @@ def dashboard(request: Request, viewer: SignedIn, db: SessionDep, start: From = 
     visible = policy.centers_seen(db, actor)  # the choices: the centers the reader may ask about
     choices = [c for c in db.exec(select(Center).order_by(col(Center.code))).all()
                if visible is None or c.id in visible]
-    return render(request, "reports.html", tables=tables, labels=labels, backlog=backlog, compliance=compliance,
+    fresh = freshness(session=db, actor=actor, settings=settings)
+    counted_at = fresh["counted_at"]
+    age = None if counted_at is None else max(0, round((datetime.now(UTC) - counted_at).total_seconds()))
+    return render(request, "reports.html", tables=tables, counted_at=counted_at, counted_age=age,
+                  behind=fresh["behind"], labels=labels, backlog=backlog, compliance=compliance,
                   daily=daily, heat=json.dumps(heat, ensure_ascii=False), has_diagram=has_diagram,
                   scope=scope, filters=query, query=urlencode({k: v for k, v in query.items() if v}),
                   services=_services(db), centers=choices,

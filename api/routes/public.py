@@ -1,11 +1,10 @@
-"""Routes that need no sign-in: citizens' tracking and the health check."""
+"""Routes that need no sign-in: citizens' tracking (the health checks are api/routes/health.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import text
 
 from api.deps import ClientAddress, SessionDep, SettingsDep, allow
 from api.params import LAST4_PATTERN
@@ -23,9 +22,3 @@ def track(tracking_number: str, phone_last4: Annotated[str, Query(pattern=LAST4_
     found["updated_at"] = utc(found["updated_at"])
     found["reopen_until"] = utc(found["reopen_until"])
     return TrackPublic(**found)
-
-
-@router.get("/healthz", dependencies=[allow("public")])
-def healthz(session: SessionDep) -> dict[str, str]:
-    session.execute(text("SELECT 1"))
-    return {"status": "ok"}

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.params import IsoDate
+from engine.reports.read import freshness as report_freshness
 from engine.reports.read import report
 from engine.users import Actor
 
@@ -73,3 +74,11 @@ def satisfaction(session: SessionDep, settings: SettingsDep, actor: Readers, sta
                  center: Center = None, service_code: str | None = None) -> list[dict[str, Any]]:
     """Per service: happy, neutral, unhappy, rated, happy_share."""
     return _run("satisfaction", session, settings, actor, start, end, center, service_code, None)
+
+
+@router.get("/freshness", dependencies=[allow("reports.read")])
+def freshness(session: SessionDep, settings: SettingsDep, actor: Readers) -> dict[str, Any]:
+    """How fresh the figures are: ``counted_at`` (every step committed before this moment is counted; null
+    before the first count) and ``behind`` (recorded events not counted yet). The figures are counted from the
+    audit trail a few seconds after each step (docs/leadership.md)."""
+    return report_freshness(session=session, actor=actor, settings=settings)

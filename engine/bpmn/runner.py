@@ -23,6 +23,7 @@ from engine import clock
 from engine.bpmn import clocked, sandbox
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.fast import ShubbakWorkflow
+from engine.bpmn.prune import prune
 from engine.bpmn.scripts import RestrictedScriptEngine
 from engine.bpmn.serializer import serializer
 
@@ -54,6 +55,7 @@ class Limits:
     max_steps: int = 10_000
     max_seconds: float = 5.0
     script: sandbox.Bounds = field(default_factory=sandbox.Bounds)
+    keep_finished: int = 0  # finished tasks kept above the frontier (engine/bpmn/prune.py); 0 keeps all
 
 
 def start(process: CompiledProcess, data: dict[str, Any], limits: Limits, *,
@@ -83,6 +85,7 @@ def advance(workflow: BpmnWorkflow, limits: Limits, *, at: datetime | None = Non
         with clock.frozen(at), sandbox.bounded(limits.script):
             workflow.refresh_timers()
             workflow.do_engine_steps(will_complete_task=counter)
+        prune(workflow, limits.keep_finished)  # the same in a live step and in its replay
     except ProcessFailed:
         raise
     except sandbox.ScriptLimitExceeded as exc:

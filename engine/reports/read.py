@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlmodel import Session
 
-from engine import processes
+from engine import policy, processes
 from engine.errors import Invalid, NotFound
-from engine.reports import figures, satisfaction
+from engine.reports import figures, projector, satisfaction
 from engine.reports.scope import Scope, scope_for
 from engine.settings import Settings
 from engine.users import Actor
@@ -49,3 +49,12 @@ def report(name: str, *, session: Session, actor: Actor, settings: Settings, sta
     if name not in REPORTS:
         raise NotFound(f"no report '{name}'")
     return scope, REPORTS[name](conn, scope)
+
+
+def freshness(*, session: Session, actor: Actor, settings: Settings) -> dict[str, Any]:
+    """How fresh the figures are: ``counted_at`` (every event committed before it is counted; None before the
+    first round), ``behind`` (committed events not counted yet). The aggregates are built after commit
+    (engine/reports/projector.py), a round every few seconds."""
+    policy.require(actor, "reports.read", settings)
+    counted_at, behind = projector.freshness(session.connection())
+    return {"counted_at": counted_at, "behind": behind}

@@ -1,8 +1,9 @@
 """Recompute every report aggregate from the cases, their tasks and their claim events.
 
 For a new installation of the reports on existing data, or to repair the aggregates: ``shubbak reports
-rebuild``. It fills the same ``Tally`` the hook fills (engine/reports/tally.py), from the rows the commands
-wrote, so a rebuild and the hook agree (tests/engine/test_reports_rebuild.py). Rows are streamed; the tally
+rebuild``. It fills the same ``Tally`` the projector fills from the events (engine/reports/projector.py,
+engine/reports/tally.py), from the rows the commands wrote, so a rebuild and the projector agree
+(tests/engine/test_reports.py), and it moves the projector's cursor after the last event. Rows are streamed; the tally
 holds only the aggregate keys. Run it while no case moves (or accept the counts of the moves in between).
 """
 
@@ -15,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 
 from engine.clock import parse
-from engine.reports.hook import holds
+from engine.reports.projector import holds, move_to_end
 from engine.reports.tally import Tally, write_fresh
 from storage.models import AuditEvent, Case, Task
 from storage.models_reports import (
@@ -48,6 +49,7 @@ def rebuild(conn: Connection) -> dict[str, int]:
     if claims:
         conn.execute(ReportClaim.__table__.insert(),  # type: ignore[attr-defined]
                      [{"task_id": t, "claimed_at": at} for t, at in sorted(claims.items())])
+    move_to_end(conn)
     return {"cases": cases, "tasks": tasks}
 
 

@@ -1,6 +1,6 @@
 """What a set of cases and tasks adds to the report aggregates, and how it is added (upserts).
 
-One ``Tally`` is filled by the hook for one transaction (a case opened, a task completed, a case ended) and by
+One ``Tally`` is filled by the projector for a batch of events (cases opened, tasks completed, cases ended) and by
 the rebuild for every case at once; ``add_to`` writes it with ``INSERT … ON CONFLICT DO UPDATE`` adding to the
 counters, on SQLite and PostgreSQL alike. Rows are written table by table in a fixed order, so two
 transactions that touch the same counters queue up instead of deadlocking.

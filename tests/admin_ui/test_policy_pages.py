@@ -26,7 +26,7 @@ Browsers = dict[tuple[str, str] | None, tuple[TestClient, str]]
 
 def _pages(app: FastAPI) -> list[tuple[str, str, Any]]:
     return [(m, p, r) for m, p, r in routes(app) if p not in FRAMEWORK and not p.startswith("/api/")
-            and p != "/healthz"]
+            and p not in ("/healthz", "/readyz", "/metrics")]
 
 
 PAGE_ROUTES = [(m, p) for m, p, _ in _pages(create_app(make_settings("sqlite:///unused.db",

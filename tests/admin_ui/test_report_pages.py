@@ -114,3 +114,19 @@ def test_a_city_supervisor_is_offered_only_the_centers_they_see(pages: Pages, da
                                                                     page.text.index('name="service"')]))
     assert offered == {"CITY-A"}
     assert pages.client.get(f"/reports?{QUERY}&center=CITY-B").status_code == 403
+
+
+def test_the_dashboard_says_how_fresh_the_figures_are(pages: Pages) -> None:
+    """The figures are counted after each step (engine/reports/projector.py): the page says up to when."""
+    from engine.reports.projector import catch_up
+
+    pages.as_user("supervisor")
+    html = pages.client.get("/reports").text
+    fresh = html[html.index('id="freshness"'):]
+    fresh = fresh[:fresh.index("</p>")]
+    assert "لم تُحسب الأرقام بعد" in fresh  # the default language; nothing counted yet
+    catch_up(pages.settings)
+    html = pages.client.get("/reports").text
+    fresh = html[html.index('id="freshness"'):]
+    fresh = fresh[:fresh.index("</p>")]
+    assert "محسوبة حتى" in fresh and "UTC" in fresh

@@ -21,6 +21,7 @@ from admin_ui.i18n import Lang
 from admin_ui.routes.reports import duration
 from engine import cases, clock, processes, tasks
 from engine.packages import read_package
+from engine.reports.projector import catch_up
 from engine.settings import Settings
 from engine.users import Actor
 from storage.db import engine_for
@@ -62,6 +63,7 @@ def _seed(settings: Settings, done_days: list[str]) -> None:
             else:
                 done_days.append(moment.date().isoformat())
     add_user(settings, "supervisor", username="boss", full_name="رئيس المركز")
+    catch_up(settings)  # the projector's round: the aggregates are counted from the events after commit
 
 
 @pytest.mark.slow

@@ -40,7 +40,7 @@ def _app() -> FastAPI:
 
 
 def _api_routes(app: FastAPI) -> list[tuple[str, str, Any]]:
-    return [(m, p, r) for m, p, r in routes(app) if p.startswith("/api/") or p == "/healthz"]
+    return [(m, p, r) for m, p, r in routes(app) if p.startswith("/api/") or p in ("/healthz", "/readyz", "/metrics")]
 
 
 API_ROUTES = [(m, p) for m, p, _ in _api_routes(_app())]

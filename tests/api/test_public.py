@@ -56,7 +56,7 @@ def test_guessing_the_phone_digits_is_stopped(api: Api, case: dict[str, object])
 
 def test_healthz(api: Api) -> None:
     r = api.client.get("/healthz")
-    assert r.status_code == 200 and r.json() == {"status": "ok"}
+    assert r.status_code == 200 and r.json() == {"status": "alive"}
 
 
 def test_openapi_lists_the_contract(api: Api) -> None:

@@ -40,6 +40,10 @@ NOT_BLOCKING: dict[str, str] = {
     "engine.errors.NotFound": "builds an exception: no I/O",
     "engine.files.detect": "compares an upload's first bytes (already read) with known magic numbers: no I/O",
     "engine.policy.may": "compares the actor's roles with the policy table in memory: no I/O",
+    "storage.db.engine_for": "returns the process's engine for the URL, made once (create_engine opens no "
+                             "connection)",
+    "sqlmodel.orm.session.Session": "making a session opens no connection: it connects when first used, in the "
+                                    "endpoint's thread (api/deps.get_session closes a connected one in a thread)",
 }
 
 

@@ -43,6 +43,8 @@ EVERY_ROLE = frozenset(ROLES)
 # a sibling center's user is refused, the parent center's is not; admins see every center).
 EXPECTED: dict[str, tuple[frozenset[str] | None, bool]] = {
     "public": (None, False),
+    # No user at all: the matrix's requests come from neither the machine itself nor with the scraper's token.
+    "metrics.scrape": (frozenset(), False),
     "queue.ticket": (None, False),
     "me": (EVERY_ROLE, False),
     "catalog.read": (EVERY_ROLE, False),
@@ -81,6 +83,8 @@ def expected(action: str, role: str | None, place: str, *, signed_out: int) -> i
     allowed, bound = EXPECTED[action]
     if allowed is None:
         return "ok"
+    if action == "metrics.scrape":
+        return 403  # the scraper is not a user: signed in or not, a request without its token is refused
     if role is None:
         return signed_out
     if role not in allowed:

@@ -52,6 +52,12 @@ class LocalPostgres:
         self._bin = bin_dir
         return f"postgresql+psycopg://shubbak@127.0.0.1:{self.port}/postgres"
 
+    def restart(self) -> None:
+        """``pg_ctl restart -m fast``: every connection is cut, the server comes back on the same port."""
+        assert self.dir is not None
+        subprocess.run([*self._run_as, str(self._bin / "pg_ctl"), "-D", str(self.dir / "data"), "-w", "-m", "fast",
+                        "-l", str(self.dir / "log"), "restart"], check=True, capture_output=True, timeout=60)
+
     def stop(self) -> None:
         if self.dir is None:
             return

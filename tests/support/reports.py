@@ -13,6 +13,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from engine import cases, centers, clock, tasks
+from engine.reports.projector import catch_up
 from engine.reports.tally import aware
 from engine.settings import Settings
 from engine.users import Actor
@@ -130,6 +131,7 @@ def seed(settings: Settings, count: int = 24) -> Dataset:
             due = {row.name: aware(row.due_at) if row.due_at else None for row in rows}
             for step in run.steps:
                 step.due = due[step.name]
+    catch_up(settings)  # the aggregates are built from the events after commit
     return Dataset(centers=ids, cases=runs)
 
 

@@ -1,0 +1,181 @@
+"""``Idempotency-Key`` on the API's POSTs: a retried request gets the first answer (docs/deployment.md).
+
+For a signed-in ``POST /api/...`` carrying the header, keyed by user and key:
+- no answer recorded yet: the request runs; its command's transaction writes the key (engine/idempotency.py)
+  and the answer, status and body, is recorded right after;
+- recorded, same method, path and body: the recorded answer, with ``Idempotent-Replayed: true``;
+- recorded for another request: 422;
+- a second request while the first is still running: it waits for the first one's answer (up to
+  ``SHUBBAK_IDEMPOTENCY_WAIT_SECONDS``) and gets it; if the first one committed but its process died before
+  recording the answer, the case it wrote is answered as it is now (409 on routes that do not answer a case).
+A refused request (4xx) committed nothing and records nothing: its retry is judged afresh. Requests without
+a token (the public pages' POSTs) ignore the header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from fastapi.concurrency import run_in_threadpool
+from sqlmodel import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engine import cases, idempotency
+from engine.settings import Settings
+from engine.users import token_subject
+from storage.db import session_for
+
+HEADER = b"idempotency-key"
+# The routes that answer the case they wrote (api/routes/cases.py, tasks.py), with their success status: the
+# answer of last resort when the first request's own answer was lost.
+_ANSWER_A_CASE = [(re.compile(r"^/api/cases/?$"), 201), (re.compile(r"^/api/cases/\d+/cancel/?$"), 200),
+                  (re.compile(r"^/api/tasks/[^/]+/complete/?$"), 200)]
+MAX_KEY_CHARS = 255
+
+
+class Idempotency:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers") or []) if scope["type"] == "http" else {}
+        raw_key = headers.get(HEADER)
+        if raw_key is None or scope["method"] != "POST" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        key = raw_key.decode("latin-1")
+        if not key or len(key) > MAX_KEY_CHARS or not key.isascii() or not key.isprintable():
+            await _json(send, 422, {"detail": f"Idempotency-Key: 1 to {MAX_KEY_CHARS} printable ASCII characters"})
+            return
+        username = _username(headers, self.settings)
+        if username is None:  # no token, or a bad one: the route answers it (401, or a public route)
+            await self.app(scope, receive, send)
+            return
+        hasher = hashlib.sha256(f"POST {scope['path']}?{scope.get('query_string', b'').decode('latin-1')}\n"
+                                .encode())
+        found = await run_in_threadpool(self._find, username, key)
+        if found is not None:
+            await _drain(receive, hasher)
+            await self._replay(scope, send, username, key, hasher.hexdigest(), found)
+            return
+
+        async def hashing_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                hasher.update(message.get("body", b""))
+            return message
+
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def holding_send(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        pending = idempotency.Pending(username=username, key=key, fingerprint=lambda: hasher.copy().hexdigest())
+        token = idempotency.begin(pending)
+        try:
+            await self.app(scope, hashing_receive, holding_send)
+        except Exception:
+            idempotency.end(token)
+            # A commit that met the winner's key row may surface as an error: the winner's answer is ours.
+            found = None if pending.committed or start is not None else await run_in_threadpool(
+                self._find, username, key)
+            if found is None:
+                raise
+            await self._replay(scope, send, username, key, hasher.hexdigest(), found)
+            return
+        idempotency.end(token)
+        assert start is not None
+        status = int(start["status"])
+        body = b"".join(chunks)
+        if pending.committed:
+            content_type = dict(start.get("headers") or []).get(b"content-type", b"").decode("latin-1") or None
+            await run_in_threadpool(self._record, username, key, status, content_type, body)
+        elif not 200 <= status < 300:
+            # Refused: was it because another request with this key won the race? Then its answer is ours.
+            found = await run_in_threadpool(self._find, username, key)
+            if found is not None:
+                await self._replay(scope, send, username, key, hasher.hexdigest(), found)
+                return
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
+
+    def _session(self) -> Session:
+        return session_for(self.settings.database_url)
+
+    def _find(self, username: str, key: str) -> idempotency.Answer | None:
+        with self._session() as session:
+            return idempotency.find(session, username=username, key=key, settings=self.settings)
+
+    def _record(self, username: str, key: str, status: int, content_type: str | None, body: bytes) -> None:
+        with self._session() as session:
+            idempotency.record_answer(session, username=username, key=key, status=status,
+                                      content_type=content_type, body=body)
+
+    async def _replay(self, scope: Scope, send: Send, username: str, key: str, fingerprint: str,
+                      found: idempotency.Answer) -> None:
+        if found.fingerprint != fingerprint:
+            await _json(send, 422, {"detail": "this Idempotency-Key was used with another request (another path "
+                                              "or body): use a new key for a new request"})
+            return
+        if found.status is None:
+            waited = await run_in_threadpool(self._wait, username, key)
+            found = waited or found
+        if found.status is not None:
+            await send({"type": "http.response.start", "status": found.status, "headers": [
+                (b"content-type", (found.content_type or "application/json").encode("latin-1")),
+                (b"content-length", str(len(found.body or b"")).encode()), (b"idempotent-replayed", b"true")]})
+            await send({"type": "http.response.body", "body": found.body or b""})
+            return
+        status = next((code for pattern, code in _ANSWER_A_CASE if pattern.match(scope["path"])), None)
+        if found.case_id is not None and status is not None:
+            body = await run_in_threadpool(self._case_now, found.case_id)
+            await _json(send, status, json.loads(body), replayed=True)
+            return
+        await _json(send, 409, {"detail": "the first request with this Idempotency-Key was saved but its answer "
+                                          "was lost; read the result instead of sending it again"})
+
+    def _wait(self, username: str, key: str) -> idempotency.Answer | None:
+        with self._session() as session:
+            return idempotency.wait_for_answer(session, username=username, key=key, settings=self.settings)
+
+    def _case_now(self, case_id: int) -> bytes:
+        from api.routes.cases import case_view
+
+        with self._session() as session:
+            return case_view(session, cases.load_case(session, case_id), self.settings).model_dump_json().encode()
+
+
+def _username(headers: dict[bytes, bytes], settings: Settings) -> str | None:
+    value = headers.get(b"authorization", b"").decode("latin-1")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token_subject(token.strip(), settings)
+
+
+async def _drain(receive: Receive, hasher: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        hasher.update(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
+async def _json(send: Send, status: int, content: dict[str, Any], replayed: bool = False) -> None:
+    body = json.dumps(content, ensure_ascii=False).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if replayed:
+        headers.append((b"idempotent-replayed", b"true"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,93 @@
+"""Database trouble is a 503 with ``Retry-After``, never a 500 (storage/trouble.py says what trouble is).
+
+A request that meets trouble before committing anything is run once more, from the body kept as it was
+read (a body larger than ``max_request_bytes`` is not kept, and such a request is not run again): the pool
+has dropped the broken connection by then (pre-ping checks the others), so a restarted server or a lost
+deadlock usually costs the client nothing. A request that had committed part of its work is not run again:
+it is answered 503, and the client retries it with its ``Idempotency-Key``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engine.settings import Settings
+from storage import trouble
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseTrouble:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        kept: list[Message] = []
+        kept_bytes = 0
+        replayable = True
+        started = False
+
+        async def keeping_receive() -> Message:
+            nonlocal kept_bytes, replayable
+            message = await receive()
+            if message["type"] == "http.request" and replayable:
+                kept_bytes += len(message.get("body", b""))
+                if kept_bytes > self.settings.max_request_bytes:
+                    replayable = False
+                    kept.clear()
+                else:
+                    kept.append(message)
+            return message
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        commits, token = trouble.count_commits()
+        try:
+            await self.app(scope, keeping_receive, watching_send)
+            return
+        except Exception as exc:
+            if started or not trouble.is_trouble(exc):
+                raise
+            if commits.count or not replayable:
+                log.warning("database trouble after a commit, answered 503: %s %s: %s", scope["method"],
+                            scope["path"], exc)
+                await self._unavailable(send)
+                return
+            log.warning("database trouble, running the request once more: %s %s: %s", scope["method"],
+                        scope["path"], exc)
+        finally:
+            trouble.stop_counting(token)
+
+        replay = list(kept)
+
+        async def replayed_receive() -> Message:
+            if replay:
+                return replay.pop(0)
+            return await receive()  # the body was read whole: this waits for the client to go away
+
+        try:
+            await self.app(scope, replayed_receive, watching_send)
+        except Exception as exc:
+            if started or not trouble.is_trouble(exc):
+                raise
+            log.warning("database trouble again, answered 503: %s %s: %s", scope["method"], scope["path"], exc)
+            await self._unavailable(send)
+
+    async def _unavailable(self, send: Send) -> None:
+        body = json.dumps({"detail": "the database is unavailable or busy for a moment; nothing was lost: "
+                                     "try again (with the same Idempotency-Key)"}).encode()
+        await send({"type": "http.response.start", "status": 503,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"retry-after", str(self.settings.retry_after_seconds).encode())]})
+        await send({"type": "http.response.body", "body": body})

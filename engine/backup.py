@@ -1,0 +1,255 @@
+"""``shubbak backup DIR`` and ``shubbak restore DIR``: everything an installation needs to come back.
+
+A backup folder holds:
+
+* the database (storage/backup.py): a ``pg_dump`` custom-format dump, or a SQLite online backup;
+* every scanned document, copied object by object from the store (a folder or MinIO/S3) under its storage key,
+  each checked against the hash its row records, and their list with hashes (``documents.jsonl``);
+* the ledger's anchor file as it was (engine/ledger.py) and the last seal the database held;
+* the settings that are not secrets (``settings.json``), to compare with the new host's;
+* ``backup.json``: what is where, with the hash of every file, written last (a folder without it is unfinished).
+
+A restore goes only into an empty database (refused otherwise), checks every file against ``backup.json``
+before writing anything, puts the documents first and the database last, and adds the backup's anchor lines to
+the target's anchor file without removing any. When that file names a seal newer than the backup's last one,
+the restore says so, and so does ``shubbak audit verify`` afterwards: the database is older than the last seal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlmodel import Session
+
+from engine import clock, documents, ledger
+from engine.errors import Conflict, Invalid
+from engine.settings import Settings
+from storage import backup as database
+from storage.db import dispose, session_for
+from storage.models import AuditSeal, Document
+
+FORMAT = 1
+MANIFEST = "backup.json"
+DOCUMENT_LIST = "documents.jsonl"
+DOCUMENTS = "documents"
+ANCHOR = "ledger-anchor.jsonl"
+SETTINGS = "settings.json"
+_DOCS = Document.__table__  # type: ignore[attr-defined]
+_SEALS = AuditSeal.__table__  # type: ignore[attr-defined]
+_SECRET = re.compile(r"secret|password|token|signing_key|access_key|_options$")
+_CREDENTIALS = re.compile(r"(?<=://)[^/@]*@")
+_CHUNK = 1024 * 1024
+
+
+@dataclass
+class Made:
+    folder: Path
+    database_file: str
+    documents: int = 0
+    document_bytes: int = 0
+    last_seal: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Restored:
+    documents: int = 0
+    last_seal: dict[str, Any] | None = None
+    newest_anchored: int = 0
+    revision: str | None = None
+
+    @property
+    def older_than_last_seal(self) -> bool:
+        return self.newest_anchored > (self.last_seal or {}).get("seq", 0)
+
+
+def public_settings(settings: Settings) -> dict[str, Any]:
+    """The settings without secrets: keys, passwords, tokens and gateway options left out, URLs without the
+    credentials they may carry."""
+    out: dict[str, Any] = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if _SECRET.search(name):
+            continue
+        out[name] = _CREDENTIALS.sub("***@", value) if isinstance(value, str) else value
+    return out
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _last_seal(session: Session) -> dict[str, Any] | None:
+    row = session.connection().execute(select(_SEALS.c.seq, _SEALS.c.hash, _SEALS.c.sealed_at)
+                                       .order_by(_SEALS.c.seq.desc()).limit(1)).first()
+    return None if row is None else {"seq": row.seq, "hash": row.hash, "sealed_at": row.sealed_at}
+
+
+def _revision(session: Session) -> str | None:
+    try:
+        return session.connection().execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except Exception:  # noqa: BLE001 - no migrations table: an unmigrated database
+        return None
+
+
+def _document_rows(session: Session) -> Iterator[Any]:
+    yield from session.connection().execute(
+        select(_DOCS.c.id, _DOCS.c.case_id, _DOCS.c.kind, _DOCS.c.version, _DOCS.c.storage_key, _DOCS.c.size,
+               _DOCS.c.sha256, _DOCS.c.content_type).order_by(_DOCS.c.id))
+
+
+def take(*, settings: Settings, folder: Path) -> Made:
+    """Write a backup of the installation into ``folder`` (new, or empty)."""
+    if folder.exists() and any(folder.iterdir()):
+        raise Conflict(f"{folder} is not empty: give a new folder for each backup")
+    folder.mkdir(parents=True, exist_ok=True)
+    with session_for(settings.database_url) as session:
+        seal = _last_seal(session)  # read before the dump: the dump holds at least this seal
+        session.rollback()
+        db_file = database.dump(settings.database_url, folder, bin_dir=settings.postgres_bin_dir)
+        made = Made(folder=folder, database_file=db_file.name, last_seal=seal)
+        revision = _revision(session)
+        # Documents are only ever added, and their objects are stored before their rows commit: listed after
+        # the dump, they include every document the dump names.
+        rows = list(_document_rows(session))
+        session.rollback()
+    store = documents.store_for(settings)
+    with (folder / DOCUMENT_LIST).open("w", encoding="utf-8") as listing:
+        for row in rows:
+            problem = _copy_out(store, row, folder / DOCUMENTS / row.storage_key)
+            if problem:
+                made.problems.append(problem)
+                continue
+            made.documents += 1
+            made.document_bytes += row.size
+            listing.write(json.dumps({"key": row.storage_key, "sha256": row.sha256, "size": row.size,
+                                      "content_type": row.content_type, "case_id": row.case_id, "kind": row.kind,
+                                      "version": row.version}) + "\n")
+    if settings.anchor_file.exists():
+        (folder / ANCHOR).write_bytes(settings.anchor_file.read_bytes())
+    (folder / SETTINGS).write_text(json.dumps(public_settings(settings), indent=1, ensure_ascii=False),
+                                   encoding="utf-8")
+    files = {p.name: _sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()}
+    manifest = {"format": FORMAT, "created_at": clock.iso(clock.now()), "database": database.kind(
+        settings.database_url), "database_file": db_file.name, "revision": revision, "last_seal": seal,
+        "documents": made.documents, "document_bytes": made.document_bytes, "files": files,
+        "problems": made.problems}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    return made
+
+
+def _copy_out(store: Any, row: Any, target: Path) -> str | None:
+    """Copy one object out of the store, checking it against its row; the problem, if any."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    try:
+        download = store.open(row.storage_key)
+    except Exception as exc:  # noqa: BLE001 - a missing or unreadable object is reported, the backup goes on
+        return f"document {row.id} (case {row.case_id}, {row.kind} v{row.version}): cannot be read: {exc}"
+    try:
+        with target.open("wb") as out:
+            for chunk in download:
+                digest.update(chunk)
+                out.write(chunk)
+    finally:
+        download.close()
+    if digest.hexdigest() != row.sha256:
+        target.unlink()
+        return (f"document {row.id} (case {row.case_id}, {row.kind} v{row.version}): the stored object does not "
+                "match the hash recorded at upload: it was changed or damaged in the store")
+    return None
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    path = folder / MANIFEST
+    if not path.exists():
+        raise Invalid(f"{folder} is not a finished backup: {MANIFEST} is missing")
+    manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    if manifest.get("format") != FORMAT:
+        raise Invalid(f"backup format {manifest.get('format')!r} is not one this version reads ({FORMAT})")
+    return manifest
+
+
+def _check_files(folder: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every file of the backup against its recorded hash, and every document against its own; the list."""
+    for name, expected in manifest["files"].items():
+        path = folder / name
+        if not path.exists() or _sha256_file(path) != expected:
+            raise Invalid(f"the backup is damaged: {name} is missing or does not match its recorded hash")
+    listed = [json.loads(line) for line in (folder / DOCUMENT_LIST).read_text(encoding="utf-8").splitlines()
+              if line.strip()]
+    for entry in listed:
+        path = folder / DOCUMENTS / entry["key"]
+        if not path.is_file() or _sha256_file(path) != entry["sha256"]:
+            raise Invalid(f"the backup is damaged: document {entry['key']} is missing or does not match its hash")
+    return listed
+
+
+def restore(*, settings: Settings, folder: Path) -> Restored:
+    """Restore the backup in ``folder`` into the (empty) database and the document store of ``settings``."""
+    manifest = read_manifest(folder)
+    url = settings.database_url
+    if manifest["database"] != database.kind(url):
+        raise Invalid(f"this backup is of a {manifest['database']} database; SHUBBAK_DATABASE_URL names a "
+                      f"{database.kind(url)} one")
+    present = database.tables(url)
+    if present:
+        raise Conflict(f"the database is not empty ({len(present)} tables, such as {', '.join(present[:3])}): "
+                       "restore only into a new, empty database")
+    listed = _check_files(folder, manifest)
+    store = documents.store_for(settings)
+    store.prepare()
+    for entry in listed:
+        _put_back(store, folder / DOCUMENTS / entry["key"], entry)
+    dispose(url)
+    database.load(url, folder, bin_dir=settings.postgres_bin_dir)
+    dispose(url)  # the pool knew an empty database
+    anchored = _merge_anchor(settings, folder / ANCHOR)
+    return Restored(documents=len(listed), last_seal=manifest.get("last_seal"), revision=manifest.get("revision"),
+                    newest_anchored=max((line.get("seq", 0) for line in anchored), default=0))
+
+
+def _put_back(store: Any, path: Path, entry: dict[str, Any]) -> None:
+    if store.exists(entry["key"]):
+        digest = hashlib.sha256()
+        download = store.open(entry["key"])
+        try:
+            for chunk in download:
+                digest.update(chunk)
+        finally:
+            download.close()
+        if digest.hexdigest() != entry["sha256"]:
+            raise Conflict(f"the document store already holds a different object under {entry['key']}: "
+                           "restore into an empty bucket or folder")
+        return
+    with path.open("rb") as handle:
+        store.put(entry["key"], handle, content_type=entry["content_type"], size_hint=entry["size"])
+
+
+def _merge_anchor(settings: Settings, saved: Path) -> list[dict[str, Any]]:
+    """Add the backup's anchor lines the target's anchor file lacks; never remove one (it is the evidence that
+    the database was newer). Returns the file's seals after the merge."""
+    have = ledger.anchored(settings)
+    seqs = {line.get("seq") for line in have}
+    if saved.exists():
+        target = settings.anchor_file
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("a", encoding="utf-8") as out:
+            for line in saved.read_text(encoding="utf-8").splitlines():
+                try:
+                    seq = json.loads(line).get("seq") if line.strip() else None
+                except json.JSONDecodeError:
+                    seq = None
+                if seq is not None and seq not in seqs:
+                    out.write(line + "\n")
+    return ledger.anchored(settings)

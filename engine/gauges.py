@@ -1,0 +1,77 @@
+"""What an operator watches that needs a query: open cases, ready tasks, the outbox, due timers, the ledger.
+
+Read at scrape time (api/metrics.py), so each figure is one indexed aggregate: open cases by service
+(``ix_case_status_service``), ready tasks by lane (``ix_task_inbox``), the outbox by status and its oldest due
+message (``ix_outbox_due``), due timers (``case_file.timer_due_at``), the last seal (``audit_seal.seq``).
+Nothing here reads a case's state or data, and nothing here writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from engine import clock
+from storage.models import AuditSeal, Case, Task
+from storage.models_messages import OutboxMessage
+
+_CASES = Case.__table__  # type: ignore[attr-defined]
+_TASKS = Task.__table__  # type: ignore[attr-defined]
+_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+_SEALS = AuditSeal.__table__  # type: ignore[attr-defined]
+UNSENT = ("pending", "sending", "failed")
+
+
+@dataclass(frozen=True)
+class Gauges:
+    open_cases: dict[str, int] = field(default_factory=dict)  # by service code
+    ready_tasks: dict[str, int] = field(default_factory=dict)  # by lane
+    outbox: dict[str, int] = field(default_factory=dict)  # by status: pending, sending, failed
+    outbox_oldest_due_seconds: float = 0.0  # how long the oldest pending message has been due (0: none)
+    timers_due: int = 0  # open cases whose timer is due and not yet fired
+    timers_oldest_due_seconds: float = 0.0
+    ledger_age_seconds: float = float("inf")  # since the last seal; infinite when nothing was ever sealed
+    seals: int = 0
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _age(now: datetime, moment: datetime | None) -> float:
+    return max(0.0, (now - _aware(moment)).total_seconds()) if moment is not None else 0.0
+
+
+def read(session: Session, now: datetime | None = None) -> Gauges:
+    """Every figure above, in one read-only transaction (rolled back at the end)."""
+    now = now or clock.now()
+    conn = session.connection()
+    try:
+        open_cases: dict[str, int] = dict(conn.execute(  # type: ignore[arg-type]
+            select(_CASES.c.service_code, func.count()).where(_CASES.c.status == "open")
+            .group_by(_CASES.c.service_code)).all())
+        ready: dict[str, int] = dict(conn.execute(  # type: ignore[arg-type]
+            select(_TASKS.c.lane, func.count()).where(_TASKS.c.state == "ready").group_by(_TASKS.c.lane)).all())
+        outbox: dict[str, int] = dict(conn.execute(  # type: ignore[arg-type]
+            select(_OUTBOX.c.status, func.count()).where(_OUTBOX.c.status.in_(UNSENT))
+            .group_by(_OUTBOX.c.status)).all())
+        oldest_message = conn.execute(select(func.min(_OUTBOX.c.next_attempt_at))
+                                      .where(_OUTBOX.c.status == "pending", _OUTBOX.c.next_attempt_at <= now)
+                                      ).scalar()
+        due = (_CASES.c.status == "open", _CASES.c.timer_due_at <= now)
+        timers, oldest_timer = conn.execute(select(func.count(), func.min(_CASES.c.timer_due_at)).where(*due)).one()
+        last = conn.execute(select(_SEALS.c.seq, _SEALS.c.sealed_at).order_by(_SEALS.c.seq.desc()).limit(1)).first()
+    finally:
+        session.rollback()
+    return Gauges(
+        open_cases={str(k): int(v) for k, v in open_cases.items()},
+        ready_tasks={str(k): int(v) for k, v in ready.items()},
+        outbox={status: int(outbox.get(status, 0)) for status in UNSENT},
+        outbox_oldest_due_seconds=_age(now, oldest_message),
+        timers_due=int(timers), timers_oldest_due_seconds=_age(now, oldest_timer),
+        ledger_age_seconds=_age(now, clock.parse(last.sealed_at)) if last is not None else float("inf"),
+        seals=int(last.seq) if last is not None else 0,
+    )

@@ -1,0 +1,257 @@
+"""The report projector: the aggregates are built from the audit events after they commit, not in the step.
+
+A step's transaction writes its state, tasks, events and outbox rows and nothing else; the projector reads the
+events later (a round every ``SHUBBAK_REPORT_PROJECT_SECONDS``: in the API process under the embedded default,
+in a Celery worker when beat runs it) and adds what they mean to the aggregates (engine/reports/tally.py):
+
+* ``case_opened``: the case counts as opened on the event's day;
+* ``task_claimed`` / ``task_released`` / ``task_reassigned``: the task's handling time starts at the claim
+  (``report_claim``);
+* ``task_completed``: the task's ready-to-completed time goes to its step, its handling time (from the claim,
+  else from ready) to the officer who is the event's actor;
+* ``case_completed`` / ``case_cancelled``: the case ended (on time, late, rejected, cancelled).
+
+**Exactly once.** The aggregates and the cursor (``projection_cursor``) are written in one transaction: a
+round that dies writes neither, and the next one starts where the last committed one ended. Two projectors
+(several API processes, several workers) never run a round at the same time: the cursor row is locked
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL: the other one skips its round; on SQLite the write lock).
+
+**Out-of-order commits.** On PostgreSQL an event id is taken from a sequence when the row is inserted, and
+transactions commit in any order: id 11 may be visible before id 10. An id missing below one already seen is a
+*hole*: remembered with the moment it was first missed, and counted when it appears. A hole older than
+``SHUBBAK_REPORT_GAP_SECONDS`` is taken for a rolled-back transaction and forgotten. Later events never wait
+for a hole, so the figures lag by one round, not by the window.
+
+**Rebuild.** ``shubbak reports rebuild`` counts everything from the rows and moves the cursor to the last event
+(engine/reports/rebuild.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
+
+from engine import clock
+from engine.reports.tally import Tally, add_to
+from engine.settings import Settings
+from storage.db import session_for, write_lock
+from storage.models import AuditEvent, Case, Task
+from storage.models_reports import ProjectionCursor, ReportClaim
+
+log = logging.getLogger(__name__)
+
+NAME = "reports"
+KINDS = ("case_opened", "task_claimed", "task_released", "task_reassigned", "task_completed", "case_completed",
+         "case_cancelled")
+
+_EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+_CASES = Case.__table__  # type: ignore[attr-defined]
+_TASKS = Task.__table__  # type: ignore[attr-defined]
+_CLAIMS = ReportClaim.__table__  # type: ignore[attr-defined]
+_CURSORS = ProjectionCursor.__table__  # type: ignore[attr-defined]
+
+
+def holds(kind: str, data: dict[str, Any]) -> bool | None:
+    """Whether the event gives the task to an officer (True: a claim, or a supervisor's reassignment to a named
+    officer), takes it back to the lane (False), or says nothing of who holds it (None)."""
+    if kind == "task_claimed":
+        return True
+    if kind == "task_released":
+        return False
+    if kind == "task_reassigned":
+        return data.get("to") is not None
+    return None
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one round did: events read (of every kind), events counted, holes left open."""
+
+    read: int
+    counted: int
+    holes: int
+
+
+def catch_up(settings: Settings, *, rounds: int = 1000) -> int:
+    """Run rounds until every committed event is counted (or another process holds the cursor); returns how
+    many events were counted. What the embedded loop, the Celery job and the tests call."""
+    total = 0
+    with session_for(settings.database_url) as session:
+        for _ in range(rounds):
+            done = project_round(session, settings)
+            if done is None:
+                break
+            total += done.counted
+            if done.read < settings.report_project_batch:
+                break
+    return total
+
+
+def project_round(session: Session, settings: Settings, *, now: datetime | None = None) -> Round | None:
+    """One round in one transaction; None when another projector holds the cursor."""
+    moment = now or datetime.now(UTC)
+    with write_lock(session):
+        conn = session.connection()
+        cursor = _take_cursor(conn)
+        if cursor is None:
+            session.rollback()
+            return None
+        position, high, holes = int(cursor.position), int(cursor.high), dict(cursor.holes or {})
+        wanted = [int(h) for h in holes]
+        query = (select(_EVENTS.c.id, _EVENTS.c.case_id, _EVENTS.c.kind, _EVENTS.c.at, _EVENTS.c.actor,
+                        _EVENTS.c.data["task_id"].as_string().label("task_id"),
+                        _EVENTS.c.data["to"].as_string().label("to"),
+                        _EVENTS.c.data["end_event"].as_string().label("end_event"))
+                 .where(or_(_EVENTS.c.id > high, _EVENTS.c.id.in_(wanted)) if wanted else _EVENTS.c.id > high)
+                 .order_by(_EVENTS.c.id).limit(settings.report_project_batch))
+        rows = list(conn.execute(query))
+        counted = apply(conn, [r for r in rows if r.kind in KINDS])
+        seen = {int(r.id) for r in rows}
+        for hole in list(holes):
+            if int(hole) in seen:
+                del holes[hole]
+        new_high = max([high, *seen])
+        missing = sorted(set(range(high + 1, new_high + 1)) - seen)
+        room = max(0, settings.report_gap_max - len(holes))
+        if len(missing) > room:  # an id jump (a sequence moved by hand): remember the nearest ones only
+            log.warning("report projector: %d event ids missing, keeping %d", len(missing), room)
+            missing = missing[len(missing) - room:]
+        stamp = clock.iso(moment)
+        holes.update({str(i): stamp for i in missing})
+        expired = moment - timedelta(seconds=settings.report_gap_seconds)
+        for hole, first in list(holes.items()):
+            if clock.parse(first) < expired:
+                log.warning("report projector: event %s never appeared; taken for a rolled-back one", hole)
+                del holes[hole]
+        position = min(int(h) for h in holes) - 1 if holes else new_high
+        conn.execute(update(_CURSORS).where(_CURSORS.c.name == NAME)
+                     .values(position=position, high=new_high, holes=holes, checked_at=moment))
+        session.commit()
+    return Round(read=len(rows), counted=counted, holes=len(holes))
+
+
+def _take_cursor(conn: Connection) -> Any:
+    if conn.dialect.name == "postgresql":
+        query = select(_CURSORS).where(_CURSORS.c.name == NAME).with_for_update(skip_locked=True)
+        row = conn.execute(query).first()
+        if row is None and not conn.execute(select(_CURSORS.c.name).where(_CURSORS.c.name == NAME)).first():
+            _create_cursor(conn)
+            row = conn.execute(query).first()
+        return row
+    # SQLite: a write first, so the database is ours from here to the commit (another process waits).
+    if conn.execute(update(_CURSORS).where(_CURSORS.c.name == NAME).values(name=NAME)).rowcount != 1:
+        _create_cursor(conn)
+    return conn.execute(select(_CURSORS).where(_CURSORS.c.name == NAME)).first()
+
+
+def _create_cursor(conn: Connection) -> None:
+    """A database made before the cursor existed counts from the start (nothing was counted yet)."""
+    insert = postgresql.insert(_CURSORS) if conn.dialect.name == "postgresql" else sqlite.insert(_CURSORS)
+    conn.execute(insert.values(name=NAME, position=0, high=0, holes={}).on_conflict_do_nothing())
+
+
+def move_to_end(conn: Connection) -> int:
+    """Put the cursor after the last event (the rebuild counted everything); returns that event id."""
+    last = int(conn.execute(select(func.coalesce(func.max(_EVENTS.c.id), 0))).scalar_one())
+    _create_cursor(conn)
+    conn.execute(update(_CURSORS).where(_CURSORS.c.name == NAME)
+                 .values(position=last, high=last, holes={}, checked_at=datetime.now(UTC)))
+    return last
+
+
+def freshness(conn: Connection) -> tuple[datetime | None, int]:
+    """When the figures were last brought up to date, and how many committed events they do not count yet."""
+    row = conn.execute(select(_CURSORS.c.high, _CURSORS.c.holes, _CURSORS.c.checked_at)
+                       .where(_CURSORS.c.name == NAME)).first()
+    if row is None:
+        return None, int(conn.execute(select(func.count()).select_from(_EVENTS)).scalar_one())
+    behind = int(conn.execute(select(func.count()).select_from(_EVENTS).where(_EVENTS.c.id > row.high))
+                 .scalar_one())
+    if row.holes:
+        behind += int(conn.execute(select(func.count()).select_from(_EVENTS)
+                                   .where(_EVENTS.c.id.in_([int(h) for h in row.holes]))).scalar_one())
+    checked = row.checked_at
+    if checked is not None and checked.tzinfo is None:
+        checked = checked.replace(tzinfo=UTC)
+    return checked, behind
+
+
+_DONE_TASKS = (select(_TASKS.c.id, _TASKS.c.name, _TASKS.c.lane, _TASKS.c.created_at, _TASKS.c.due_at,
+                      _CLAIMS.c.claimed_at)
+               .select_from(_TASKS.outerjoin(_CLAIMS, _CLAIMS.c.task_id == _TASKS.c.id))
+               .where(_TASKS.c.id.in_(bindparam("ids", expanding=True))))
+_CASE_ROWS = (select(_CASES.c.id, _CASES.c.service_code, _CASES.c.center_id, _CASES.c.created_at,
+                     _CASES.c.due_at).where(_CASES.c.id.in_(bindparam("ids", expanding=True))))
+_FORGET_CLAIMS = delete(_CLAIMS).where(_CLAIMS.c.task_id.in_(bindparam("ids", expanding=True)))
+_FORGET_CASE_CLAIMS = delete(_CLAIMS).where(
+    _CLAIMS.c.task_id.in_(select(_TASKS.c.id).where(_TASKS.c.case_id.in_(bindparam("ids", expanding=True)))))
+
+
+def apply(conn: Connection, events: Iterable[Any]) -> int:
+    """Add what ``events`` (rows with id, case_id, kind, at, actor, task_id, to, end_event; in id order) mean
+    to the aggregates, on ``conn``; returns how many were counted."""
+    events = list(events)
+    if not events:
+        return 0
+    case_ids = sorted({int(e.case_id) for e in events})
+    cases = {row.id: row for row in conn.execute(_CASE_ROWS, {"ids": case_ids})}
+    done_ids = sorted({str(e.task_id) for e in events if e.kind == "task_completed" and e.task_id})
+    done = {row.id: row for row in conn.execute(_DONE_TASKS, {"ids": done_ids})} if done_ids else {}
+    claims: dict[str, datetime | None] = {}  # this batch's claims (None: released) over the stored ones
+    ended: list[int] = []
+    tally = Tally()
+    for event in events:
+        case = cases.get(event.case_id)
+        if case is None:
+            continue
+        at = clock.parse(event.at)
+        if event.kind == "case_opened":
+            tally.opened(service_code=case.service_code, center_id=case.center_id, at=at)
+        elif event.kind in ("task_claimed", "task_released", "task_reassigned"):
+            held = holds(event.kind, {"to": event.to})
+            claims[str(event.task_id)] = at if held else None
+        elif event.kind == "task_completed":
+            row = done.get(str(event.task_id))
+            if row is None:
+                continue
+            task_id = str(event.task_id)
+            claimed_at = claims.get(task_id, row.claimed_at)
+            claims[task_id] = None
+            tally.task_done(service_code=case.service_code, center_id=case.center_id, lane=row.lane,
+                            name=row.name, officer=event.actor, ready_at=row.created_at, claimed_at=claimed_at,
+                            due_at=row.due_at, at=at)
+        elif event.kind in ("case_completed", "case_cancelled"):
+            status = "completed" if event.kind == "case_completed" else "cancelled"
+            tally.ended(service_code=case.service_code, center_id=case.center_id, status=status,
+                        outcome=event.end_event, opened_at=case.created_at, due_at=case.due_at, at=at)
+            ended.append(int(event.case_id))
+            if claims:
+                theirs = _case_tasks(conn, int(event.case_id))
+                claims = {t: c for t, c in claims.items() if t not in theirs}
+    held_now = {t: c for t, c in claims.items() if c is not None}
+    released = sorted(t for t, c in claims.items() if c is None)
+    if released:
+        conn.execute(_FORGET_CLAIMS, {"ids": released})
+    if held_now:
+        insert = postgresql.insert(_CLAIMS) if conn.dialect.name == "postgresql" else sqlite.insert(_CLAIMS)
+        statement = insert.on_conflict_do_update(index_elements=["task_id"],
+                                                 set_={"claimed_at": insert.excluded.claimed_at})
+        conn.execute(statement, [{"task_id": t, "claimed_at": c} for t, c in sorted(held_now.items())])
+    if ended:
+        conn.execute(_FORGET_CASE_CLAIMS, {"ids": sorted(set(ended))})
+    if tally:
+        add_to(conn, tally)
+    return len(events)
+
+
+def _case_tasks(conn: Connection, case_id: int) -> set[str]:
+    """Ids of the tasks of ``case_id`` (its claims end with it)."""
+    return set(conn.execute(select(_TASKS.c.id).where(_TASKS.c.case_id == case_id)).scalars())

@@ -1,0 +1,159 @@
+"""Database trouble is a 503 with Retry-After, never a 500, and nothing is half-written.
+
+A locked SQLite file, a PostgreSQL backend ended under a request (what a restart or failover does), a deadlock
+and a serialization failure: run once more when nothing was committed, else 503; the pool recovers by itself.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, func, select, text
+from sqlmodel import Session
+
+import storage.db
+from api.app import create_app
+from engine import hooks
+from engine.settings import Settings
+from storage.db import engine_for
+from storage.models import AuditEvent, Case
+from tests.conftest import TEST_PROCESSES, _postgres_db, make_settings, missing
+from tests.support.api import CITIZEN, Api
+
+OPEN = {"service_code": "test_permit", "citizen": CITIZEN, "data": {}}
+
+
+def _count(settings: Settings, what: Any) -> int:
+    with Session(engine_for(settings.database_url)) as session:
+        return int(session.execute(select(func.count()).select_from(what)).scalar_one())
+
+
+def _ready(client: TestClient, settings: Settings) -> tuple[Api, dict[str, str]]:
+    api = Api(client, settings)
+    assert api.deploy(TEST_PROCESSES / "test_permit", api.user("analyst")).status_code == 201
+    return api, api.user("front_desk")
+
+
+def _assert_unavailable(r: Any) -> None:
+    assert r.status_code == 503, r.text
+    assert r.headers["retry-after"] == "2"
+    assert "try again" in r.json()["detail"]
+
+
+def test_a_locked_sqlite_database_is_503_and_writes_nothing(sqlite_settings: Settings,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    def quick_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=100")  # give up on a locked file at once, not after 30 s
+        cur.close()
+
+    monkeypatch.setattr(storage.db, "_sqlite_pragmas", quick_pragmas)
+    with TestClient(create_app(sqlite_settings)) as client:
+        api, clerk = _ready(client, sqlite_settings)
+        other = sqlite3.connect(sqlite_settings.database_url.split("///", 1)[1], isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+        try:
+            r = client.post("/api/cases", json=OPEN, headers={**clerk, "Idempotency-Key": "k1"})
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        _assert_unavailable(r)
+        assert _count(sqlite_settings, Case) == 0 and _count(sqlite_settings, AuditEvent) == 0
+        again = client.post("/api/cases", json=OPEN, headers={**clerk, "Idempotency-Key": "k1"})
+        assert again.status_code == 201 and _count(sqlite_settings, Case) == 1
+
+
+@pytest.fixture
+def pg_settings(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Settings]:
+    server = request.getfixturevalue("postgres_template")
+    if server is None:
+        missing("no PostgreSQL server could be started")
+    for url in _postgres_db(server):
+        yield make_settings(url, tmp_path, idempotency_wait_seconds=0.2)
+
+
+def _terminate_others(url: str) -> int:
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        ended = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                  "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar_one()
+    admin.dispose()
+    return int(ended)
+
+
+@pytest.mark.postgres
+def test_the_pool_recovers_after_its_connections_are_ended(pg_settings: Settings) -> None:
+    with TestClient(create_app(pg_settings)) as client:
+        api, clerk = _ready(client, pg_settings)
+        assert client.get("/api/cases", headers=clerk).status_code == 200
+        assert _terminate_others(pg_settings.database_url) >= 1  # what a restart of the server does
+        assert client.get("/api/cases", headers=clerk).status_code == 200
+        assert client.post("/api/cases", json=OPEN, headers=clerk).status_code == 201
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_before_the_commit_is_run_again(pg_settings: Settings,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    ended: list[int] = []
+
+    def end_my_backend_once(written: hooks.Written) -> None:
+        if not ended:
+            ended.append(1)
+            written.conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+
+    with TestClient(create_app(pg_settings)) as client:
+        api, clerk = _ready(client, pg_settings)
+        monkeypatch.setattr(hooks, "_HOOKS", [*hooks._HOOKS, end_my_backend_once])
+        r = client.post("/api/cases", json=OPEN, headers=clerk)
+    assert ended and r.status_code == 201, r.text
+    assert _count(pg_settings, Case) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("sqlstate", ["40P01", "40001"])  # deadlock, serialization failure
+def test_a_deadlock_or_serialization_failure_twice_is_503_and_writes_nothing(
+        pg_settings: Settings, monkeypatch: pytest.MonkeyPatch, sqlstate: str) -> None:
+    tries: list[int] = []
+
+    def fail(written: hooks.Written) -> None:
+        tries.append(1)
+        written.conn.execute(text(f"DO $$ BEGIN RAISE EXCEPTION 'lost' USING ERRCODE = '{sqlstate}'; END $$"))
+
+    with TestClient(create_app(pg_settings), raise_server_exceptions=False) as client:
+        api, clerk = _ready(client, pg_settings)
+        monkeypatch.setattr(hooks, "_HOOKS", [*hooks._HOOKS, fail])
+        r = client.post("/api/cases", json=OPEN, headers=clerk)
+    _assert_unavailable(r)
+    assert len(tries) == 2  # once more, then 503
+    assert _count(pg_settings, Case) == 0 and _count(pg_settings, AuditEvent) == 0
+
+
+@pytest.mark.postgres
+def test_trouble_after_the_commit_is_503_not_a_second_case(pg_settings: Settings,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import api.routes.cases as case_routes
+
+    real_view = case_routes.case_view
+    broken: list[int] = []
+
+    def view_after_a_lost_connection(session: Session, case: Case, settings: Settings) -> Any:
+        if not broken:
+            broken.append(1)
+            session.connection().execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        return real_view(session, case, settings)
+
+    with TestClient(create_app(pg_settings), raise_server_exceptions=False) as client:
+        api, clerk = _ready(client, pg_settings)
+        monkeypatch.setattr(case_routes, "case_view", view_after_a_lost_connection)
+        keyed = {**clerk, "Idempotency-Key": "after-commit"}
+        r = client.post("/api/cases", json=OPEN, headers=keyed)
+        _assert_unavailable(r)
+        assert _count(pg_settings, Case) == 1  # committed once, not run again
+        again = client.post("/api/cases", json=OPEN, headers=keyed)  # the client's retry with its key
+        assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+        assert _count(pg_settings, Case) == 1

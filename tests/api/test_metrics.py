@@ -1,0 +1,234 @@
+"""/metrics: what it counts, what it reads from the database, who may read it, and several processes at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import event, text, update
+from sqlmodel import Session
+
+from api.app import create_app
+from engine import ledger
+from engine.settings import Settings
+from storage.db import engine_for
+from storage.models import Case
+from tests.conftest import ROOT, TEST_PROCESSES, make_settings
+from tests.support.api import Api
+
+LOOPBACK = ("127.0.0.1", 50000)
+
+
+def samples(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of an exposition, by (name, sorted labels); parsing also proves the format is valid."""
+    out = {}
+    for family in text_string_to_metric_families(body):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def value(body: str, name: str, **labels: str) -> float | None:
+    return samples(body).get((name, tuple(sorted(labels.items()))))
+
+
+@pytest.fixture
+def ops(settings: Settings) -> Iterator[Api]:
+    """The API on SQLite and PostgreSQL, asked from the machine itself, with figures read on every scrape."""
+    settings = settings.model_copy(update={"metrics_query_cache_seconds": 0})
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
+        yield Api(client, settings)
+
+
+def scrape(api: Api) -> str:
+    r = api.client.get("/metrics")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/plain")
+    return r.text
+
+
+def test_requests_are_counted_by_route_template_never_by_the_path_sent(ops: Api) -> None:
+    before = value(scrape(ops), "shubbak_http_requests_total", method="GET", route="/api/cases/{case_id}",
+                   status="401") or 0
+    for case_id in ("987654321", "29001011234567"):  # an id, and what looks like a national number
+        assert ops.client.get(f"/api/cases/{case_id}?phone=%2B201001234567").status_code == 401
+    ops.client.get("/no/such/page/29001011234567")
+    body = scrape(ops)
+    assert value(body, "shubbak_http_requests_total", method="GET", route="/api/cases/{case_id}",
+                 status="401") == before + 2
+    assert value(body, "shubbak_http_request_duration_seconds_count", method="GET",
+                 route="/api/cases/{case_id}", status="401") is not None
+    assert (value(body, "shubbak_http_requests_total", method="GET", route="<unmatched>", status="404") or 0) >= 1
+    for personal in ("987654321", "29001011234567", "201001234567", "/no/such/page"):
+        assert personal not in body
+
+
+def test_an_invented_method_is_one_label_not_a_new_one_per_request(ops: Api) -> None:
+    ops.client.request("BREW", "/api/services")
+    body = scrape(ops)
+    assert "BREW" not in body
+    assert (value(body, "shubbak_http_requests_total", method="OTHER", route="/api/services", status="405")
+            or 0) >= 1
+
+
+def test_database_figures_follow_the_cases(ops: Api) -> None:
+    assert ops.deploy(TEST_PROCESSES / "test_permit", ops.user("analyst")).status_code == 201
+    clerk = ops.user("front_desk")
+    body = scrape(ops)
+    assert value(body, "shubbak_open_cases", service="test_permit") is None
+    assert value(body, "shubbak_ledger_age_seconds") == float("inf")  # never sealed
+    assert value(body, "shubbak_ledger_seals") == 0
+    cases = [ops.open_case("test_permit", clerk).json() for _ in range(3)]
+    r = ops.complete(cases[0]["tasks"][0]["id"], {"area": 120, "purpose": "family house"}, clerk)
+    assert r.status_code == 200, r.text
+    body = scrape(ops)
+    assert value(body, "shubbak_open_cases", service="test_permit") == 3
+    assert value(body, "shubbak_ready_tasks", lane="front_desk") == 2
+    assert value(body, "shubbak_ready_tasks", lane="reviewer") == 1
+    steps = value(body, "shubbak_engine_step_duration_seconds_count", service="test_permit", task="register")
+    opened = value(body, "shubbak_engine_step_duration_seconds_count", service="test_permit", task="(open)")
+    assert steps is not None and steps >= 1 and opened is not None and opened >= 3
+
+    # A timer due five minutes ago that no tick has fired, and a message due two minutes ago not sent.
+    now = datetime.now(UTC)
+    with Session(engine_for(ops.settings.database_url)) as session:
+        session.execute(update(Case).where(Case.id == cases[1]["id"]).values(timer_due_at=now - timedelta(minutes=5)))
+        session.execute(text("UPDATE outbox_message SET status='pending', next_attempt_at=:t"),
+                        {"t": now - timedelta(minutes=2)})
+        pending = session.execute(text("SELECT count(*) FROM outbox_message")).scalar_one()
+        session.commit()
+        ledger.seal(session=session, settings=ops.settings)
+    body = scrape(ops)
+    assert value(body, "shubbak_timers_due") == 1
+    assert 300 <= (value(body, "shubbak_timers_oldest_due_seconds") or 0) < 400
+    assert pending >= 1, "the test service sends a message when a case opens"
+    assert value(body, "shubbak_outbox_messages", status="pending") == pending
+    assert 120 <= (value(body, "shubbak_outbox_oldest_due_seconds") or 0) < 220
+    assert (value(body, "shubbak_ledger_age_seconds") or 99) < 60
+    assert value(body, "shubbak_ledger_seals") == 1
+
+
+def test_the_scrape_reads_a_few_aggregates_and_caches_them(settings: Settings) -> None:
+    """Each figure is one aggregate query (no rows are loaded), and a scrape within the cache window asks nothing."""
+    settings = settings.model_copy(update={"metrics_query_cache_seconds": 3600})
+    statements: list[str] = []
+    engine = engine_for(settings.database_url)
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            first = client.get("/metrics").text
+            asked = len(statements)
+            client.get("/metrics")
+            again = len(statements)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+    assert 1 <= asked <= 7, statements
+    assert again == asked
+    assert all("count(" in s.lower() or "min(" in s.lower() or "audit_seal" in s for s in statements), statements
+    assert value(first, "shubbak_metrics_query_seconds") is not None
+    assert value(first, "shubbak_metrics_database_up") == 1
+
+
+def test_without_a_token_only_the_machine_itself_may_read(settings: Settings) -> None:
+    with TestClient(create_app(settings), client=("10.1.2.3", 50000)) as client:
+        r = client.get("/metrics")
+    assert r.status_code == 403
+    assert "SHUBBAK_METRICS_TOKEN" in r.json()["detail"]
+    assert "shubbak_" not in r.text
+    with TestClient(create_app(settings), client=("::1", 50000)) as client:
+        assert client.get("/metrics").status_code == 200
+
+
+def test_with_a_token_the_scraper_must_send_it(settings: Settings) -> None:
+    token = "scrape-" + "k" * 24
+    settings = settings.model_copy(update={"metrics_token": token})
+    with TestClient(create_app(settings), client=LOOPBACK) as client:  # loopback alone is not enough then
+        missing = client.get("/metrics")
+        wrong = client.get("/metrics", headers={"Authorization": "Bearer " + "x" * 31})
+        prefix = client.get("/metrics", headers={"Authorization": f"Bearer {token[:-1]}"})
+        right = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert missing.status_code == 401 and "Authorization: Bearer" in missing.json()["detail"]
+    assert wrong.status_code == 403 and "scraper's token" in wrong.json()["detail"]
+    assert prefix.status_code == 403
+    assert right.status_code == 200 and "shubbak_ledger_seals" in right.text
+
+
+def test_a_short_token_is_refused_at_start(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="metrics_token"):
+        Settings(metrics_token="short")  # type: ignore[call-arg]
+
+
+def test_metrics_can_be_turned_off(settings: Settings) -> None:
+    settings = settings.model_copy(update={"metrics_enabled": False})
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
+        r = client.get("/metrics")
+    assert r.status_code == 404 and "SHUBBAK_METRICS_ENABLED" in r.json()["detail"]
+
+
+_WORKER = textwrap.dedent("""
+    import sys
+    from fastapi.testclient import TestClient
+    from api.app import create_app
+    from tests.conftest import make_settings
+    from pathlib import Path
+
+    url, var, requests, scrape = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "scrape"
+    settings = make_settings(url, var, metrics_query_cache_seconds=0)
+    assert settings.prometheus_multiproc_dir is not None
+    with TestClient(create_app(settings), client=("127.0.0.1", 50000)) as client:
+        for _ in range(requests):
+            assert client.get("/api/cases/1").status_code == 401
+        if scrape:
+            print(client.get("/metrics").text)
+""")
+
+
+@pytest.mark.slow
+def test_several_processes_add_up_in_multiprocess_mode(sqlite_url: str, tmp_path: Path) -> None:
+    """Two API processes count at the same time into one folder; a third one's scrape shows the sum."""
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": str(shared)}
+
+    def start(requests: int, mode: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-c", _WORKER, sqlite_url, str(tmp_path), str(requests), mode],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def finish(process: subprocess.Popen[str]) -> str:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err[-2000:]
+        return out
+
+    counting = [start(30, "count"), start(20, "count")]
+    for process in counting:
+        finish(process)
+    body = finish(start(0, "scrape"))
+    # each process wrote its own counters, which stay (the scraper's: its own /metrics request)
+    assert len(list(shared.glob("counter_*.db"))) == 3
+    found = [v for (name, labels), v in samples(body).items()
+             if name == "shubbak_http_requests_total" and ("route", "/api/cases/{case_id}") in labels]
+    assert sum(found) == 50, body
+    assert body.count("# TYPE shubbak_ledger_seals gauge") == 1  # the database figures are there once
+    assert (value(body, "shubbak_db_pool_connections_open") or 0) >= 1  # the scraping process's, while it ran
+    assert list(shared.glob("gauge_livesum_*.db")) == []  # an ended process's live gauges (the pool) went with it
+
+def test_a_scrape_while_the_database_is_down_still_answers(tmp_path: Path) -> None:
+    settings = make_settings("postgresql+psycopg://nobody@127.0.0.1:1/none", tmp_path, metrics_query_cache_seconds=0)
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
+        client.get("/docs")
+        r = client.get("/metrics")
+    assert r.status_code == 200
+    assert value(r.text, "shubbak_metrics_database_up") == 0
+    assert value(r.text, "shubbak_open_cases") is None and "shubbak_http_requests_total" in r.text

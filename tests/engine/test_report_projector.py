@@ -1,0 +1,298 @@
+"""The report projector (engine/reports/projector.py): the aggregates are counted from the audit events after
+they commit, exactly once: not in the step's transaction, not twice after a failed round, not skipped when a
+later event commits first (PostgreSQL), and caught up after a rebuild. Its freshness is on the API and the page."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text
+from sqlmodel import Session
+
+from api.app import create_app
+from engine import cases, hooks, tasks
+from engine.reports import projector
+from engine.reports.projector import catch_up, project_round
+from engine.reports.rebuild import rebuild
+from engine.settings import Settings
+from engine.users import Actor
+from storage.db import engine_for
+from storage.models_reports import (
+    ProjectionCursor,
+    ReportCaseTime,
+    ReportClaim,
+    ReportDay,
+    ReportLaneDay,
+    ReportOfficerTime,
+    ReportStepTime,
+)
+from tests import conftest
+from tests.conftest import TEST_PROCESSES, _postgres_db, make_settings, missing
+from tests.support.api import CITIZEN, Api
+from tests.support.pages import deploy
+
+CLERK = Actor("clerk", frozenset({"front_desk"}))
+REVIEWER = Actor("rev", frozenset({"reviewer"}))
+REGISTER = {"area": 100, "purpose": "house"}
+TABLES = (ReportDay, ReportLaneDay, ReportCaseTime, ReportStepTime, ReportOfficerTime, ReportClaim)
+
+
+@pytest.fixture
+def pg_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """PostgreSQL only: transactions that commit out of id order happen there (SQLite has one writer)."""
+    server = request.getfixturevalue("postgres_template")
+    if server is None:
+        missing(conftest._reason[0])
+    for url in _postgres_db(server):
+        yield make_settings(url, tmp_path)
+
+
+def aggregates(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
+    with Session(engine_for(settings.database_url)) as session:
+        return {model.__tablename__: sorted(tuple(r) for r in session.execute(select(model.__table__)).all())  # type: ignore[union-attr]
+                for model in TABLES}
+
+
+def rebuilt(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
+    with Session(engine_for(settings.database_url)) as session:
+        rebuild(session.connection())
+        session.commit()
+    return aggregates(settings)
+
+
+def cursor(settings: Settings) -> Any:
+    with Session(engine_for(settings.database_url)) as session:
+        return session.execute(select(ProjectionCursor.__table__)).one()  # type: ignore[attr-defined]
+
+
+def open_cases(settings: Settings, n: int) -> list[int]:
+    deploy(settings, TEST_PROCESSES / "test_permit")
+    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+        ids = []
+        for _ in range(n):
+            case = cases.open_case(session=session, service_code="test_permit", citizen=CITIZEN, data={},
+                                   actor=CLERK, settings=settings).case
+            assert case.id is not None
+            ids.append(case.id)
+    return ids
+
+
+def register(settings: Settings, case_id: int) -> None:
+    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+        task = cases.ready_tasks(session, case_id)[0]
+        tasks.complete(session=session, task_id=task.id, data=REGISTER, actor=CLERK, settings=settings)
+
+
+def lane_completed(settings: Settings) -> int:
+    return sum(row[4] for row in aggregates(settings)["report_lane_day"])
+
+
+def test_the_step_writes_no_aggregate_and_the_projector_counts_it_once(settings: Settings) -> None:
+    [case_id] = open_cases(settings, 1)
+    register(settings, case_id)
+    assert aggregates(settings) == {model.__tablename__: [] for model in TABLES}  # not in the step
+    with Session(engine_for(settings.database_url)) as session:
+        counted_at, behind = projector.freshness(session.connection())
+    assert behind >= 2  # the case opened and the task completed, at least
+    assert catch_up(settings) == 2
+    assert lane_completed(settings) == 1
+    assert catch_up(settings) == 0  # idempotent: a second round counts nothing again
+    assert lane_completed(settings) == 1
+    with Session(engine_for(settings.database_url)) as session:
+        counted_at, behind = projector.freshness(session.connection())
+    assert behind == 0 and counted_at is not None
+    assert datetime.now(UTC) - counted_at < timedelta(minutes=1)
+    assert aggregates(settings) == rebuilt(settings)
+
+
+def test_a_round_that_fails_writes_nothing_and_the_next_counts_once(settings: Settings,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    [case_id] = open_cases(settings, 1)
+    register(settings, case_id)
+    before = cursor(settings)
+
+    def crash(*_a: Any, **_k: Any) -> None:
+        raise RuntimeError("the process died mid-round")
+
+    monkeypatch.setattr(projector, "add_to", crash)
+    with pytest.raises(RuntimeError):
+        catch_up(settings)
+    assert cursor(settings) == before
+    assert aggregates(settings)["report_day"] == []
+    monkeypatch.undo()
+    assert catch_up(settings) == 2
+    assert lane_completed(settings) == 1
+    assert aggregates(settings) == rebuilt(settings)
+
+
+def test_a_rebuild_moves_the_cursor_so_nothing_is_counted_twice(settings: Settings) -> None:
+    [case_id] = open_cases(settings, 1)
+    register(settings, case_id)
+    counted = rebuilt(settings)
+    assert catch_up(settings) == 0
+    assert aggregates(settings) == counted
+    assert lane_completed(settings) == 1
+
+
+def test_a_database_without_a_cursor_counts_from_the_start(settings: Settings) -> None:
+    [case_id] = open_cases(settings, 1)
+    register(settings, case_id)
+    with Session(engine_for(settings.database_url)) as session:
+        session.execute(ProjectionCursor.__table__.delete())  # type: ignore[attr-defined]
+        session.commit()
+    assert catch_up(settings) == 2
+    assert aggregates(settings) == rebuilt(settings)
+
+
+def test_small_batches_count_everything(settings: Settings) -> None:
+    ids = open_cases(settings, 3)
+    for case_id in ids:
+        register(settings, case_id)
+    assert catch_up(settings.model_copy(update={"report_project_batch": 1})) == 6
+    assert lane_completed(settings) == 3
+    assert aggregates(settings) == rebuilt(settings)
+
+
+class Held:
+    """A step of ``case_id`` stopped inside its transaction, its events inserted and not committed."""
+
+    def __init__(self, settings: Settings, case_id: int, monkeypatch: pytest.MonkeyPatch, *, fail: bool = False):
+        self.inserted, self.release = threading.Event(), threading.Event()
+        self.errors: list[BaseException] = []
+        original = list(hooks._HOOKS)
+
+        def hold(written: hooks.Written) -> None:
+            if written.case.id == case_id and any(e.kind == "task_completed" for e in written.events):
+                self.inserted.set()
+                assert self.release.wait(30)
+                if fail:
+                    raise RuntimeError("the step failed after its events were inserted")
+
+        monkeypatch.setattr(hooks, "_HOOKS", [hold, *original])
+
+        def step() -> None:
+            try:
+                register(settings, case_id)
+            except BaseException as exc:  # noqa: BLE001 - reported to the test
+                self.errors.append(exc)
+
+        self.thread = threading.Thread(target=step)
+        self.thread.start()
+        assert self.inserted.wait(30)
+
+    def finish(self) -> None:
+        self.release.set()
+        self.thread.join(30)
+
+
+@pytest.mark.postgres
+def test_an_event_committed_after_a_later_one_is_not_skipped(pg_settings: Settings,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = open_cases(pg_settings, 2)
+    assert catch_up(pg_settings) == 2
+    held = Held(pg_settings, first, monkeypatch)
+    try:
+        register(pg_settings, second)  # a later id, committed first
+        with Session(engine_for(pg_settings.database_url)) as session:
+            done = project_round(session, pg_settings)
+        assert done is not None and done.counted == 1 and done.holes == 1
+        assert lane_completed(pg_settings) == 1
+        row = cursor(pg_settings)
+        assert row.position < row.high and len(row.holes) == 1
+    finally:
+        held.finish()
+    assert held.errors == []
+    assert catch_up(pg_settings) == 1  # the hole filled: counted now, once
+    row = cursor(pg_settings)
+    assert row.holes == {} and row.position == row.high
+    assert lane_completed(pg_settings) == 2
+    assert aggregates(pg_settings) == rebuilt(pg_settings)
+
+
+@pytest.mark.postgres
+def test_a_rolled_back_id_is_given_up_after_the_window(pg_settings: Settings,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = open_cases(pg_settings, 2)
+    assert catch_up(pg_settings) == 2
+    held = Held(pg_settings, first, monkeypatch, fail=True)
+    register(pg_settings, second)
+    now = datetime.now(UTC)
+    with Session(engine_for(pg_settings.database_url)) as session:
+        assert project_round(session, pg_settings, now=now) == projector.Round(read=1, counted=1, holes=1)
+    held.finish()
+    assert [type(e) for e in held.errors] == [RuntimeError]  # rolled back: its id never appears
+    with Session(engine_for(pg_settings.database_url)) as session:
+        still = project_round(session, pg_settings, now=now + timedelta(seconds=1))
+        assert still is not None and still.holes == 1
+        later = now + timedelta(seconds=pg_settings.report_gap_seconds + 1)
+        assert project_round(session, pg_settings, now=later) == projector.Round(read=0, counted=0, holes=0)
+    row = cursor(pg_settings)
+    assert row.holes == {} and row.position == row.high
+    assert lane_completed(pg_settings) == 1
+    assert aggregates(pg_settings) == rebuilt(pg_settings)
+
+
+@pytest.mark.postgres
+def test_a_second_projector_skips_its_round_while_the_first_holds_the_cursor(pg_settings: Settings) -> None:
+    [case_id] = open_cases(pg_settings, 1)
+    with engine_for(pg_settings.database_url).connect() as other:
+        other.execute(text("SELECT name FROM projection_cursor FOR UPDATE"))
+        started = time.perf_counter()
+        assert catch_up(pg_settings) == 0  # neither waits nor counts
+        assert time.perf_counter() - started < 5
+        other.rollback()
+    assert catch_up(pg_settings) == 1
+    register(pg_settings, case_id)
+    assert catch_up(pg_settings) == 1
+    assert aggregates(pg_settings) == rebuilt(pg_settings)
+
+
+def test_freshness_on_the_api(api: Api) -> None:
+    assert api.client.get("/api/reports/freshness").status_code == 401
+    clerk = api.user("front_desk")
+    refused = api.client.get("/api/reports/freshness", headers=clerk)
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "this is for: admin, supervisor"
+    boss = api.user("supervisor")
+    assert api.deploy(TEST_PROCESSES / "test_permit", api.user("admin")).status_code == 201
+    assert api.open_case("test_permit", clerk).status_code == 201
+    before = api.client.get("/api/reports/freshness", headers=boss).json()
+    assert before["behind"] >= 1
+    catch_up(api.settings)
+    after = api.client.get("/api/reports/freshness", headers=boss).json()
+    assert after["behind"] == 0
+    assert datetime.fromisoformat(after["counted_at"]) <= datetime.now(UTC)
+
+
+def test_the_api_process_counts_in_the_background(sqlite_settings: Settings) -> None:
+    settings = sqlite_settings.model_copy(update={"report_project_seconds": 0.05})
+    with TestClient(create_app(settings)) as client:
+        api = Api(client, settings)
+        assert api.deploy(TEST_PROCESSES / "test_permit", api.user("admin")).status_code == 201
+        assert api.open_case("test_permit", api.user("front_desk")).status_code == 201
+        boss = api.user("supervisor")
+        deadline = time.monotonic() + 10
+        sla: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            sla = client.get("/api/reports/sla", headers=boss).json()
+            if sla and sla[0]["opened"] == 1:
+                break
+            time.sleep(0.05)
+        assert sla and sla[0]["opened"] == 1
+        assert client.get("/api/reports/freshness", headers=boss).json()["behind"] == 0
+
+
+def test_beat_runs_the_projector_when_a_broker_is_set() -> None:
+    from engine.worker import PERIODIC, beat_schedule
+
+    [job] = [job for job in PERIODIC if job.name == "reports"]
+    assert job.run is catch_up
+    settings = make_settings("sqlite://", Path("."), report_project_seconds=3)
+    assert beat_schedule(settings)["shubbak-reports"]["schedule"] == 3

@@ -1,0 +1,278 @@
+"""Faults survived: the production shape broken on purpose while eight clients work.
+
+PostgreSQL (a server this test owns), ``shubbak serve --workers 2``, a Celery worker and beat on Redis, an SMS
+gateway on loopback. Eight clients run whole lifecycles of a service (open, register, a one-second timer,
+review) with idempotency keys, retrying 503s and lost connections with the same key. Meanwhile: SIGKILL one
+API worker; ``pg_ctl restart -m fast``; SIGKILL the Celery worker in the middle of a send; Redis stopped for ten
+seconds. Afterwards every case and step a client was told succeeded is in the database exactly once, no case
+is duplicated, every message reached the gateway exactly once, every due timer fired once, ``shubbak audit
+verify`` passes, and no answer was a 500. Everything on 127.0.0.1; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from engine.settings import Settings
+from storage.db import dispose, engine_for
+from storage.models import AuditEvent, Case, OutboxMessage
+from tests.conftest import IN_CI, ROOT, make_settings, missing
+from tests.support.api import CITIZEN
+from tests.support.postgres import LocalPostgres, free_port
+from tests.support.redis import LocalRedis
+from tests.support.shubbak_processes import answers, children, prepare, process, wait_for
+from tests.support.sms_gateway import SmsGateway
+
+CLIENTS = 8
+SERVICE = "fault_drill"
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(240)]
+
+
+@dataclass
+class Ledger:
+    """What the clients were told, and every answer that should never have been."""
+
+    opened: list[int] = field(default_factory=list)
+    completed_tasks: list[str] = field(default_factory=list)
+    finished: list[int] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    retried: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def note(self, what: str, value: Any) -> None:
+        with self.lock:
+            getattr(self, what).append(value)
+
+
+class Client(threading.Thread):
+    """Runs lifecycles until told to stop; a step is retried (same key) on 503 and lost connections only."""
+
+    def __init__(self, number: int, base: str, clerk: dict[str, str], reviewer: dict[str, str],
+                 stop: threading.Event, ledger: Ledger) -> None:
+        super().__init__(daemon=True, name=f"client-{number}")
+        self.number, self.clerk, self.reviewer, self.stop, self.ledger = number, clerk, reviewer, stop, ledger
+        self.http = httpx.Client(base_url=base, timeout=20)
+
+    def run(self) -> None:
+        lifecycle = 0
+        try:
+            while not self.stop.is_set():
+                lifecycle += 1
+                if not self.lifecycle(f"c{self.number}-{lifecycle}"):
+                    return
+        finally:
+            self.http.close()
+
+    def call(self, method: str, path: str, headers: dict[str, str], body: Any = None,
+             key: str | None = None) -> httpx.Response | None:
+        deadline = time.monotonic() + 90
+        sent = {**headers, **({"Idempotency-Key": key} if key else {})}
+        while time.monotonic() < deadline:
+            try:
+                r = self.http.request(method, path, json=body, headers=sent)
+            except httpx.TransportError as exc:  # a killed worker, a restarting server: same key again
+                with self.ledger.lock:
+                    self.ledger.retried[type(exc).__name__] += 1
+                time.sleep(0.2)
+                continue
+            if r.status_code == 503:
+                with self.ledger.lock:
+                    self.ledger.retried["503"] += 1
+                time.sleep(min(float(r.headers.get("retry-after", "1")), 1.0))
+                continue
+            return r
+        self.ledger.note("unexpected", f"{method} {path}: no answer within 90 s")
+        return None
+
+    def expect(self, r: httpx.Response | None, status: int, what: str) -> dict[str, Any] | None:
+        if r is None:
+            return None
+        if r.status_code != status:
+            self.ledger.note("unexpected", f"{what}: {r.status_code} {r.text[:300]}")
+            return None
+        answer: dict[str, Any] = r.json()
+        return answer
+
+    def lifecycle(self, key: str) -> bool:
+        opened = self.expect(self.call("POST", "/api/cases", self.clerk, {"service_code": SERVICE,
+                             "citizen": CITIZEN, "data": {"client": key}}, key=f"{key}-open"), 201, "open")
+        if opened is None:
+            return False
+        self.ledger.note("opened", opened["id"])
+        register = opened["tasks"][0]["id"]
+        done = self.expect(self.call("POST", f"/api/tasks/{register}/complete", self.clerk, {"data": {"note": key}},
+                                     key=f"{key}-register"), 200, "register")
+        if done is None:
+            return False
+        self.ledger.note("completed_tasks", register)
+        review = self.wait_for_review(opened["id"])
+        if review is None:
+            return False
+        done = self.expect(self.call("POST", f"/api/tasks/{review}/complete", self.reviewer,
+                                     {"data": {"decision": "ok"}}, key=f"{key}-review"), 200, "review")
+        if done is None:
+            return False
+        self.ledger.note("completed_tasks", review)
+        if done["status"] != "completed":
+            self.ledger.note("unexpected", f"review of case {opened['id']} left it {done['status']}")
+            return False
+        self.ledger.note("finished", opened["id"])
+        return True
+
+    def wait_for_review(self, case_id: int) -> str | None:
+        deadline = time.monotonic() + 60  # the timer is due after a second; beat advances it every second
+        while time.monotonic() < deadline:
+            case = self.expect(self.call("GET", f"/api/cases/{case_id}", self.clerk), 200, "read")
+            if case is None:
+                return None
+            ready = [t["id"] for t in case["tasks"] if t["name"] == "review"]
+            if ready:
+                return str(ready[0])
+            time.sleep(0.3)
+        self.ledger.note("unexpected", f"case {case_id}: its timer did not fire within 60 s")
+        return None
+
+
+def _env(settings: Settings, broker: str, gateway: str) -> dict[str, str]:
+    return {"SHUBBAK_DATABASE_URL": settings.database_url, "SHUBBAK_BROKER_URL": broker,
+            "SHUBBAK_ENVIRONMENT": "test", "SHUBBAK_VAR_DIR": str(settings.var_dir),
+            "SHUBBAK_STORAGE_URL": settings.storage_url, "SHUBBAK_SECRET_KEY": settings.secret_key,
+            "SHUBBAK_PASSWORD_TIME_COST": "1", "SHUBBAK_PASSWORD_MEMORY_KIB": "64",
+            "SHUBBAK_SMS_GATEWAY": "http",
+            "SHUBBAK_SMS_GATEWAY_OPTIONS": json.dumps({"url": gateway, "timeout_seconds": 30}),
+            "SHUBBAK_MESSAGE_POLL_SECONDS": "0.5", "SHUBBAK_MESSAGE_LEASE_SECONDS": "3",
+            "SHUBBAK_MESSAGE_RETRY_BASE_SECONDS": "0.5", "SHUBBAK_MESSAGE_RETRY_CAP_SECONDS": "2",
+            "SHUBBAK_TIMER_TICK_SECONDS": "1", "SHUBBAK_RETRY_AFTER_SECONDS": "1",
+            "SHUBBAK_IDEMPOTENCY_WAIT_SECONDS": "3", "SHUBBAK_SHUTDOWN_GRACE_SECONDS": "3"}
+
+
+def test_the_production_shape_survives_its_faults(tmp_path: Path) -> None:
+    if LocalPostgres.binaries() is None:
+        missing("PostgreSQL binaries are not installed: the fault test restarts a server of its own")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with ExitStack() as stack:
+        postgres = LocalPostgres()
+        stack.callback(postgres.stop)
+        try:
+            url = postgres.start()
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+            missing(f"no PostgreSQL server could be started: {exc}")
+        stack.callback(dispose, url)
+        redis = LocalRedis()
+        stack.callback(redis.stop)
+        try:
+            broker = redis.start()
+        except RuntimeError as exc:
+            missing(f"no redis-server could be started: {exc}")
+        gateway = stack.enter_context(SmsGateway())
+        settings = make_settings(url, tmp_path)
+        clerk, reviewer = prepare(settings, SERVICE)
+        env = _env(settings, broker, gateway.url)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        api = stack.enter_context(process(["serve", "--workers", "2", "--port", str(port), "--no-access-log",
+                                           "--log-level", "warning"], env, logs / "api.log"))
+        stack.enter_context(process(["beat", "--log-level", "WARNING"], env, logs / "beat.log"))
+        worker_argv = ["worker", "--pool", "solo", "--log-level", "WARNING"]
+        workers = [stack.enter_context(process(worker_argv, env, logs / "worker.log"))]
+        wait_for("the API to be ready", lambda: answers(f"{base}/readyz"), 60, logs)
+        wait_for("two API workers", lambda: len(children(api.pid)) == 2, 30, logs)
+
+        ledger, stop = Ledger(), threading.Event()
+        clients = [Client(n, base, clerk, reviewer, stop, ledger) for n in range(CLIENTS)]
+        for client in clients:
+            client.start()
+        started = time.monotonic()
+
+        # 1. SIGKILL one API worker: uvicorn starts another; its clients retry with their keys.
+        time.sleep(4)
+        victim = min(children(api.pid))
+        os.kill(victim, signal.SIGKILL)
+        wait_for("a new API worker", lambda: victim not in children(api.pid) and len(children(api.pid)) == 2,
+                 30, logs)
+
+        # 2. Restart PostgreSQL: every connection of every process is cut.
+        time.sleep(3)
+        postgres.restart()
+
+        # 3. SIGKILL the Celery worker while it is sending: the gateway holds its answer until the kill.
+        time.sleep(3)
+        gateway.arrived.clear()
+        gateway.hold.clear()
+        wait_for("a send to reach the gateway", gateway.arrived.is_set, 30, logs)
+        os.killpg(workers[0].pid, signal.SIGKILL)
+        workers[0].wait(timeout=20)
+        gateway.hold.set()
+        workers.append(stack.enter_context(process(worker_argv, env, logs / "worker.log")))
+
+        # 4. Stop Redis for ten seconds: /readyz says why; requests go on (no request needs the broker).
+        time.sleep(3)
+        redis.stop()
+        down = httpx.get(f"{base}/readyz", timeout=10)
+        assert down.status_code == 503 and down.json()["checks"]["broker"] != "ok", down.text
+        time.sleep(10)
+        redis.start()
+
+        time.sleep(3)
+        stop.set()
+        for client in clients:
+            client.join(timeout=120)
+        assert not any(c.is_alive() for c in clients), "a client did not finish its lifecycle"
+        ran = time.monotonic() - started
+
+        engine = engine_for(url)
+
+        def all_sent() -> bool:
+            with Session(engine) as session:
+                return not session.execute(select(func.count()).select_from(OutboxMessage)
+                                           .where(OutboxMessage.status != "sent")).scalar_one()
+
+        wait_for("every message to be sent", all_sent, 60, logs)
+        verify = subprocess.run([sys.executable, "-m", "cli.main", "audit", "verify"], cwd=ROOT,
+                                env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+
+        with Session(engine) as session:
+            case_ids = list(session.execute(select(Case.id)).scalars())
+            statuses = {row[0]: row[1] for row in session.execute(select(Case.id, Case.status))}
+            events = session.execute(select(AuditEvent.case_id, AuditEvent.kind, AuditEvent.data)).all()
+            outbox = session.execute(select(OutboxMessage.case_id, OutboxMessage.stage,
+                                            OutboxMessage.idempotency_key)).all()
+        keys = [key for _case, _stage, key in outbox]
+
+    assert ledger.unexpected == [], ledger.unexpected  # no 500, no 409, no other surprise
+    assert ledger.finished, "no lifecycle finished"
+    # Every case a client was told about exists once; there is no case nobody was told about.
+    assert len(ledger.opened) == len(set(ledger.opened))
+    assert sorted(case_ids) == sorted(ledger.opened)
+    assert all(statuses[c] == "completed" for c in ledger.finished)
+    # Every step a client was told succeeded happened exactly once; no step happened twice.
+    steps = Counter(str(data["task_id"]) for _case, kind, data in events if kind == "task_completed")
+    assert all(steps[t] == 1 for t in ledger.completed_tasks), steps
+    assert max(steps.values()) == 1
+    # Each case's timer fired once (the cases whose review a client reached or finished).
+    fired = Counter(case for case, kind, _data in events if kind == "timer_fired")
+    assert max(fired.values()) == 1 and all(fired[c] == 1 for c in ledger.finished), fired
+    # Every message reached the citizen once: one delivery per outbox row, nothing the outbox did not write.
+    assert sorted(gateway.delivered) == sorted(keys) and set(gateway.delivered.values()) == {1}
+    stages = {c: sorted(stage for case, stage, _key in outbox if case == c) for c in ledger.finished}
+    assert all(found == ["completed", "department", "received"] for found in stages.values()), stages
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    print(f"\n{len(ledger.finished)} lifecycles by {CLIENTS} clients in {ran:.0f} s; retried: {dict(ledger.retried)}"
+          f"; {len(keys)} messages; CI={IN_CI}")
