@@ -47,68 +47,22 @@ from api.routes import messages as message_routes
 from api.routes import queue as queue_routes
 from api.routes import users as user_routes
 from engine import documents as document_store
-from engine import escalation, idempotency, ledger, redact, throttle, timers
+from engine import periodic, redact
 from engine.messages import gateways as message_gateways
-from engine.messages import send as message_sender
-from engine.reports import projector as report_projector
 from engine.settings import Settings, get_settings
-from storage import leader
-from storage.db import session_for
 
 log = logging.getLogger(__name__)
 
 
-def _tick_once(settings: Settings) -> int:
-    # Several API processes on one database (`serve --workers N`): one of them at a time does a round.
-    with leader.turn(settings.database_url, "tick") as mine:
-        if not mine:
-            return 0
-        with session_for(settings.database_url) as session:
-            moved = timers.tick(session=session, settings=settings)
-            escalation.tick(session=session, settings=settings)  # SLA reminders and escalation levels
-            ledger.seal_if_due(session=session, settings=settings)  # the daily seal of every case's chain head
-            idempotency.forget_expired(session=session, settings=settings)  # answers kept for retries, expired
-        throttle.purge(settings)  # expired counters of failed attempts (docs/security.md)
-    _send_once(settings)  # messages whose retry fell due (also when the fast loop is off)
-    return moved
-
-
-def _send_once(settings: Settings) -> None:
-    with leader.turn(settings.database_url, "send") as mine:
-        if mine:
-            message_sender.drain(settings=settings)
-
-
-async def _tick_forever(settings: Settings) -> None:
-    # The embedded default has no Celery beat: this loop plays its part inside the API process.
+async def _every(job: periodic.Job, settings: Settings) -> None:
+    # The embedded default has no Celery beat: one loop per job of engine/periodic.py plays its part inside the
+    # API process, outside any request; each round takes the job's turn (one process at a time runs it).
     while True:
-        await asyncio.sleep(settings.timer_tick_seconds)
+        await asyncio.sleep(job.every(settings))
         try:
-            await run_in_threadpool(_tick_once, settings)
-        except Exception:  # noqa: BLE001 - a failing tick must not stop the next one
-            log.exception("timer tick failed")
-
-
-async def _send_forever(settings: Settings) -> None:
-    # The embedded default has no Celery worker: this loop sends the outbox from the API process, outside any
-    # request, every few seconds (engine/messages/send.py).
-    while True:
-        await asyncio.sleep(settings.message_poll_seconds)
-        try:
-            await run_in_threadpool(_send_once, settings)
+            await run_in_threadpool(periodic.run_round, job, settings)
         except Exception:  # noqa: BLE001 - a failing round must not stop the next one
-            log.exception("sending messages failed")
-
-
-async def _project_forever(settings: Settings) -> None:
-    # Report projector (engine/reports/projector.py): the embedded default counts the audit events into the
-    # report aggregates from the API process, after they commit, every SHUBBAK_REPORT_PROJECT_SECONDS.
-    while True:
-        await asyncio.sleep(settings.report_project_seconds)
-        try:
-            await run_in_threadpool(report_projector.catch_up, settings)
-        except Exception:  # noqa: BLE001 - a failing round must not stop the next one
-            log.exception("report projector failed")
+            log.exception("periodic job %s failed", job.name)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -121,13 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # A misconfigured gateway stops the start too, not the first message.
         message_gateways.for_channel("sms", settings)
         message_gateways.for_channel("email", settings)
-        loops = []
-        if settings.timer_tick_seconds > 0 and not settings.broker_url:
-            loops.append(asyncio.create_task(_tick_forever(settings)))
-        if settings.message_poll_seconds > 0 and not settings.broker_url:
-            loops.append(asyncio.create_task(_send_forever(settings)))
-        if settings.report_project_seconds > 0 and not settings.broker_url:  # report projector
-            loops.append(asyncio.create_task(_project_forever(settings)))
+        loops = [] if settings.broker_url else [  # with a broker, beat runs them (engine/worker.py)
+            asyncio.create_task(_every(job, settings)) for job in periodic.JOBS if job.every(settings) > 0]
         yield
         for loop in loops:
             loop.cancel()

@@ -14,7 +14,7 @@ from cli import audit as audit_commands
 from cli import backup as backup_commands
 from cli import reports as report_commands
 from cli import users as user_commands
-from engine import case_migration, centers, process_tests, processes, throttle, workflows
+from engine import case_migration, centers, process_tests, processes, workflows
 from engine.bpmn.compiler import PATHS_FILE, PackageRefused, compile_package
 from engine.errors import DomainError, Invalid
 from engine.packages import find_packages, read_package
@@ -198,7 +198,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
-    """Celery beat: due timers, ledger seals and the outbox's dispatch, each at its interval (engine/worker.py)."""
+    """Celery beat: every periodic job of engine/periodic.py, each at its interval (engine/worker.py)."""
     app = _celery(settings, "beat")
     if app is None:
         return 2
@@ -209,14 +209,12 @@ def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_tick(settings: Settings, _args: argparse.Namespace) -> int:
-    from engine import escalation
-    from engine.timers import tick
+    """Every periodic job once (engine/periodic.py), as the embedded loops and beat run them; a job whose turn
+    another process holds at this moment is skipped and says so."""
+    from engine import periodic
 
-    with _session(settings) as session:
-        moved = tick(session=session, settings=settings)
-        sla = escalation.tick(session=session, settings=settings)
-    throttle.purge(settings)  # expired counters of failed attempts
-    print(f"{moved} case(s) advanced by due timers; {sla.reminded} task(s) reminded, {sla.escalated} escalated")
+    for job, ran, result in periodic.run_all(settings):
+        print(f"{job.name}: {job.says(result) if ran else 'skipped: another process is running it'}")
     return 0
 
 
@@ -241,7 +239,8 @@ def parser() -> argparse.ArgumentParser:
                    help="API processes on the one port (default 1); see docs/deployment.md")
     s.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="create or upgrade the database tables").set_defaults(func=cmd_migrate)
-    sub.add_parser("tick", help="advance due timers of all open cases once").set_defaults(func=cmd_tick)
+    sub.add_parser("tick", help="run every periodic job once: timers, escalation, ledger seal, outbox, reports..."
+                   ).set_defaults(func=cmd_tick)
     worker = sub.add_parser("worker", help="run a Celery worker (needs SHUBBAK_BROKER_URL): sends messages")
     worker.add_argument("--concurrency", type=int, default=2)
     worker.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"])

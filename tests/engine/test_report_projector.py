@@ -290,9 +290,10 @@ def test_the_api_process_counts_in_the_background(sqlite_settings: Settings) -> 
 
 
 def test_beat_runs_the_projector_when_a_broker_is_set() -> None:
-    from engine.worker import PERIODIC, beat_schedule
+    from engine.periodic import JOBS
+    from engine.worker import beat_schedule
 
-    [job] = [job for job in PERIODIC if job.name == "reports"]
+    [job] = [job for job in JOBS if job.name == "reports"]
     assert job.run is catch_up
     settings = make_settings("sqlite://", Path("."), report_project_seconds=3)
     assert beat_schedule(settings)["shubbak-reports"]["schedule"] == 3
