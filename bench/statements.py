@@ -1,8 +1,8 @@
 """Count the SQL statements of one lifecycle (SQLAlchemy's ``before_cursor_execute`` event), command by command.
 
-The building permit's approved path through the engine commands, as (b) runs it: opening the case, then each
-user task found in the inbox projection and completed. Printed by ``make bench`` so a statement that creeps into
-the hot path shows up as a number.
+The building permit's approved path through the engine commands: opening the case, then each user task the
+last command's outcome names as ready (cases.Outcome: no read of the projection in between), completed.
+Printed by ``make bench`` so a statement that creeps into the hot path shows up as a number.
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ def summary(settings: Settings, *, verbose: bool = False) -> list[str]:
     counted = lifecycle(settings)
     total = sum(len(c.statements) for _, c in counted)
     commits = sum(c.commits for _, c in counted)
-    lines = [f"    SQL statements of one lifecycle (engine commands and the inbox read before each step, counted by "
-             f"SQLAlchemy): {total}, "
+    lines = [f"    SQL statements of one lifecycle (engine commands, each step's task taken from the last one's "
+             f"outcome, counted by SQLAlchemy): {total}, "
              f"{commits} commits (" + ", ".join(f"{name} {len(c.statements)}" for name, c in counted) + ")"]
     if verbose:
         for name, c in counted:
