@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from admin_ui.forms import labels_of, show_value
 from admin_ui.i18n import Lang
 from admin_ui.timeline import Entry
 from engine.replay import History, Step
+from forms.fields import labels_of, show_value
 
 
 @dataclass

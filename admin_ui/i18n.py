@@ -2,6 +2,8 @@
 
 Arabic is the default and reads right to left. The catalogs are the ``.po`` files under ``locale/``, read
 and compiled in memory when first needed, so ``make run`` needs no build step; ``msgid`` is the English text.
+The engine's refusals have their own catalogs (engine/refusals.py): ``gettext`` of one gives its words in the
+reader's language.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from babel.numbers import format_currency, format_decimal
 from babel.support import Translations
 from hijridate import Gregorian
 
+from engine import refusals
 from engine.users import LANGUAGES
+from forms.fields import ltr as ltr  # the bidi helper lives with the forms, which draw it in examples too
 
 LOCALE_DIR = Path(__file__).with_name("locale")
 DEFAULT_LANGUAGE = "ar"
@@ -47,16 +51,6 @@ ERROR_HEADINGS = {401: N_("Sign in first"), 403: N_("You cannot open this page")
                   409: N_("Someone else changed this first"), 413: N_("The upload is too large"),
                   422: N_("Something is missing or wrong"), 429: N_("Too many attempts")}
 ERROR_DEFAULT = N_("This could not be done")
-# The engine's refusals that pages show most, word for word (messages with names or numbers in them stay
-# in English under a translated heading).
-ENGINE_MESSAGES = (N_("your roles do not include a lane of this case's service"), N_("the form has errors"),
-                   N_("the task is already completed"), N_("wrong username or password"))
-
-
-def ltr(text: str) -> str:
-    """``text`` isolated as left-to-right (LRI … PDI): a tracking number inside an Arabic sentence keeps its
-    order (4821-9135-567, not 567-9135-4821)."""
-    return f"\u2066{text}\u2069"
 
 
 def po_path(language: str) -> Path:
@@ -95,6 +89,8 @@ class Lang:
         return "en" if self.code == "ar" else "ar"
 
     def gettext(self, message: str, **values: Any) -> str:
+        if isinstance(message, refusals.Text):  # an engine refusal: its words are in the engine's catalogs
+            return message.lang(self.code)
         text = translations(self.code).ugettext(message)
         return text % values if values else text
 

@@ -1,6 +1,8 @@
 """Keep the message catalogs in step with the code: ``python -m admin_ui.messages`` extracts every message
-of the pages (``_()``, ``gettext()``, ``N_()`` in Python and templates) and merges it into ``locale/*/messages.po``,
-keeping the translations already there. Arabic needs a translation for each; English uses the ``msgid``.
+of the pages (``_()``, ``gettext()``, ``N_()`` in Python and templates, here and in ``forms/``, which draws the
+pages' form fields) and merges it into ``locale/*/messages.po``, keeping the translations already there. Arabic
+needs a translation for each; English uses the ``msgid``. The engine's refusals have their own catalogs
+(engine/refusals.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from admin_ui.i18n import po_path
 from engine.users import LANGUAGES
 
 PACKAGE = Path(__file__).parent
+FORMS = PACKAGE.parent / "forms"
 METHODS = [("**.py", "python"), ("templates/**.html", "jinja2")]
 KEYWORDS = {"_": None, "gettext": None, "N_": None}
 
@@ -22,10 +25,11 @@ KEYWORDS = {"_": None, "gettext": None, "N_": None}
 def extract() -> Catalog:
     """Every message the pages can show, with where it is used."""
     template = Catalog(project="Shubbak", fuzzy=False)
-    for filename, lineno, message, _comments, _context in extract_from_dir(
-            PACKAGE, METHODS, keywords=KEYWORDS, comment_tags=(), strip_comment_tags=True):
-        if isinstance(message, str) and message:
-            template.add(message, locations=[(filename, lineno)])
+    for folder, prefix in ((PACKAGE, ""), (FORMS, "../forms/")):
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+                folder, METHODS, keywords=KEYWORDS, comment_tags=(), strip_comment_tags=True):
+            if isinstance(message, str) and message:
+                template.add(message, locations=[(prefix + filename, lineno)])
     return template
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from admin_ui.forms import labels_of, show_value
 from admin_ui.i18n import N_, Lang
 from admin_ui.labels import Labels
+from forms.fields import summary
 from storage.models import AuditEvent, User
 
 # The sentence of each kind of event; the catalogs translate them. Unknown kinds fall back to their name.
@@ -86,14 +86,7 @@ def story(events: list[AuditEvent], schemas: dict[str, dict[str, Any]], labels: 
 def _details(ev: AuditEvent, schemas: dict[str, dict[str, Any]], lang: Lang) -> list[tuple[str, str]]:
     if ev.kind != "task_completed":
         return []
-    data = ev.data.get("data") or {}
-    out = []
-    for name, (label, options) in labels_of(schemas, lang).items():
-        value = data.get(name)
-        if value in (None, ""):
-            continue
-        out.append((label, show_value(value, options, lang)))
-    return out
+    return summary(ev.data.get("data") or {}, schemas, lang)
 
 
 def earlier_steps(events: list[AuditEvent], schemas: dict[str, dict[str, Any]], labels: Labels,

@@ -9,7 +9,9 @@ For a signed-in ``POST /api/...`` carrying the header, keyed by user and key:
   ``SHUBBAK_IDEMPOTENCY_WAIT_SECONDS``) and gets it; if the first one committed but its process died before
   recording the answer, the case it wrote is answered as it is now (409 on routes that do not answer a case).
 A refused request (4xx) committed nothing and records nothing: its retry is judged afresh. Requests without
-a token (the public pages' POSTs) ignore the header.
+a token (the public pages' POSTs), with a token that no longer signs in (signed out, deactivated, password
+changed), and the sign-in routes (``/api/auth/``: an answer there is a token, never to be kept) ignore the
+header. A lost answer is rebuilt only for a caller who may still read the case (engine/policy.py).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine import cases, idempotency
+from engine import cases, idempotency, policy
+from engine.errors import DomainError
 from engine.settings import Settings
-from engine.users import token_subject
+from engine.users import Actor, actor_from_token
 from storage.db import session_for
 
 HEADER = b"idempotency-key"
@@ -34,6 +37,8 @@ HEADER = b"idempotency-key"
 _ANSWER_A_CASE = [(re.compile(r"^/api/cases/?$"), 201), (re.compile(r"^/api/cases/\d+/cancel/?$"), 200),
                   (re.compile(r"^/api/tasks/[^/]+/complete/?$"), 200)]
 MAX_KEY_CHARS = 255
+# Never keyed: their answers are tokens (or sign-outs), and repeating them is harmless.
+_NOT_KEYED = ("/api/auth/",)
 
 
 class Idempotency:
@@ -42,25 +47,29 @@ class Idempotency:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope.get("headers") or []) if scope["type"] == "http" else {}
+        headers: dict[bytes, bytes] = {}
+        for name, value in (scope.get("headers") or []) if scope["type"] == "http" else []:
+            headers.setdefault(name, value)  # the first of a repeated header, as the routes read it
         raw_key = headers.get(HEADER)
-        if raw_key is None or scope["method"] != "POST" or not scope["path"].startswith("/api/"):
+        if (raw_key is None or scope["method"] != "POST" or not scope["path"].startswith("/api/")
+                or scope["path"].startswith(_NOT_KEYED)):
             await self.app(scope, receive, send)
             return
         key = raw_key.decode("latin-1")
         if not key or len(key) > MAX_KEY_CHARS or not key.isascii() or not key.isprintable():
             await _json(send, 422, {"detail": f"Idempotency-Key: 1 to {MAX_KEY_CHARS} printable ASCII characters"})
             return
-        username = _username(headers, self.settings)
-        if username is None:  # no token, or a bad one: the route answers it (401, or a public route)
+        actor = await run_in_threadpool(self._actor, headers)
+        if actor is None:  # no token, a bad or ended one: the route answers it (401, or a public route)
             await self.app(scope, receive, send)
             return
+        username = actor.username
         hasher = hashlib.sha256(f"POST {scope['path']}?{scope.get('query_string', b'').decode('latin-1')}\n"
                                 .encode())
         found = await run_in_threadpool(self._find, username, key)
         if found is not None:
             await _drain(receive, hasher)
-            await self._replay(scope, send, username, key, hasher.hexdigest(), found)
+            await self._replay(scope, send, actor, key, hasher.hexdigest(), found)
             return
 
         async def hashing_receive() -> Message:
@@ -90,7 +99,7 @@ class Idempotency:
                 self._find, username, key)
             if found is None:
                 raise
-            await self._replay(scope, send, username, key, hasher.hexdigest(), found)
+            await self._replay(scope, send, actor, key, hasher.hexdigest(), found)
             return
         idempotency.end(token)
         assert start is not None
@@ -103,13 +112,25 @@ class Idempotency:
             # Refused: was it because another request with this key won the race? Then its answer is ours.
             found = await run_in_threadpool(self._find, username, key)
             if found is not None:
-                await self._replay(scope, send, username, key, hasher.hexdigest(), found)
+                await self._replay(scope, send, actor, key, hasher.hexdigest(), found)
                 return
         await send(start)
         await send({"type": "http.response.body", "body": body})
 
     def _session(self) -> Session:
         return session_for(self.settings.database_url)
+
+    def _actor(self, headers: dict[bytes, bytes]) -> Actor | None:
+        """The signed-in actor, checked against the database as the routes check it (active, same session)."""
+        value = headers.get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        with self._session() as session:
+            try:
+                return actor_from_token(session=session, token=token.strip(), settings=self.settings)
+            except DomainError:
+                return None
 
     def _find(self, username: str, key: str) -> idempotency.Answer | None:
         with self._session() as session:
@@ -120,8 +141,9 @@ class Idempotency:
             idempotency.record_answer(session, username=username, key=key, status=status,
                                       content_type=content_type, body=body)
 
-    async def _replay(self, scope: Scope, send: Send, username: str, key: str, fingerprint: str,
+    async def _replay(self, scope: Scope, send: Send, actor: Actor, key: str, fingerprint: str,
                       found: idempotency.Answer) -> None:
+        username = actor.username
         if found.fingerprint != fingerprint:
             await _json(send, 422, {"detail": "this Idempotency-Key was used with another request (another path "
                                               "or body): use a new key for a new request"})
@@ -137,9 +159,10 @@ class Idempotency:
             return
         status = next((code for pattern, code in _ANSWER_A_CASE if pattern.match(scope["path"])), None)
         if found.case_id is not None and status is not None:
-            body = await run_in_threadpool(self._case_now, found.case_id)
-            await _json(send, status, json.loads(body), replayed=True)
-            return
+            body = await run_in_threadpool(self._case_now, found.case_id, actor)
+            if body is not None:
+                await _json(send, status, json.loads(body), replayed=True)
+                return
         await _json(send, 409, {"detail": "the first request with this Idempotency-Key was saved but its answer "
                                           "was lost; read the result instead of sending it again"})
 
@@ -147,19 +170,15 @@ class Idempotency:
         with self._session() as session:
             return idempotency.wait_for_answer(session, username=username, key=key, settings=self.settings)
 
-    def _case_now(self, case_id: int) -> bytes:
+    def _case_now(self, case_id: int, actor: Actor) -> bytes | None:
+        """The case as it is now, only for a caller who may still read it (else None: the 409 below)."""
         from api.routes.cases import case_view
 
         with self._session() as session:
-            return case_view(session, cases.load_case(session, case_id), self.settings).model_dump_json().encode()
-
-
-def _username(headers: dict[bytes, bytes], settings: Settings) -> str | None:
-    value = headers.get(b"authorization", b"").decode("latin-1")
-    scheme, _, token = value.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return None
-    return token_subject(token.strip(), settings)
+            case = cases.load_case(session, case_id)
+            if not policy.may_on_case(session, actor, "case.read", case, self.settings):
+                return None
+            return case_view(session, case, self.settings).model_dump_json().encode()
 
 
 async def _drain(receive: Receive, hasher: Any) -> None:

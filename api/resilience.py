@@ -3,8 +3,11 @@
 A request that meets trouble before committing anything is run once more, from the body kept as it was
 read (a body larger than ``max_request_bytes`` is not kept, and such a request is not run again): the pool
 has dropped the broken connection by then (pre-ping checks the others), so a restarted server or a lost
-deadlock usually costs the client nothing. A request that had committed part of its work is not run again:
-it is answered 503, and the client retries it with its ``Idempotency-Key``.
+deadlock usually costs the client nothing. A request that had started a commit is not run again (the commit
+may have reached the server even when its answer did not): it is answered 503 saying its work may have been
+saved, and the client retries it with its ``Idempotency-Key`` (which answers it from the first run) or reads
+the result. The log lines name the route's template and the error's class and SQLSTATE, never the statement
+or its values (which hold citizens' details).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.observability import route_template
 from engine.settings import Settings
 from storage import trouble
 
@@ -60,12 +64,12 @@ class DatabaseTrouble:
             if started or not trouble.is_trouble(exc):
                 raise
             if commits.count or not replayable:
-                log.warning("database trouble after a commit, answered 503: %s %s: %s", scope["method"],
-                            scope["path"], exc)
-                await self._unavailable(send)
+                log.warning("database trouble after a commit began, answered 503: %s %s: %s", scope["method"],
+                            route_template(scope), _what(exc))
+                await self._unavailable(send, maybe_saved=bool(commits.count))
                 return
             log.warning("database trouble, running the request once more: %s %s: %s", scope["method"],
-                        scope["path"], exc)
+                        route_template(scope), _what(exc))
         finally:
             trouble.stop_counting(token)
 
@@ -81,13 +85,25 @@ class DatabaseTrouble:
         except Exception as exc:
             if started or not trouble.is_trouble(exc):
                 raise
-            log.warning("database trouble again, answered 503: %s %s: %s", scope["method"], scope["path"], exc)
+            log.warning("database trouble again, answered 503: %s %s: %s", scope["method"], route_template(scope),
+                        _what(exc))
             await self._unavailable(send)
 
-    async def _unavailable(self, send: Send) -> None:
-        body = json.dumps({"detail": "the database is unavailable or busy for a moment; nothing was lost: "
-                                     "try again (with the same Idempotency-Key)"}).encode()
+    async def _unavailable(self, send: Send, maybe_saved: bool = False) -> None:
+        if maybe_saved:
+            detail = ("the database was lost while this request was being saved: it may have been saved. Send it "
+                      "again only with the same Idempotency-Key, or read the result first")
+        else:
+            detail = "the database is unavailable or busy for a moment; nothing was saved: try again"
+        body = json.dumps({"detail": detail}).encode()
         await send({"type": "http.response.start", "status": 503,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"retry-after", str(self.settings.retry_after_seconds).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+def _what(exc: BaseException) -> str:
+    """The error's class and SQLSTATE: never its text, which carries the statement and its values."""
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
+    return f"{type(exc).__name__}({type(orig).__name__ if orig is not None else ''}{', ' + state if state else ''})"

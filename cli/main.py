@@ -142,6 +142,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                                   log_config=logging_config(settings, args.log_level, access=args.access_log),
                                   timeout_graceful_shutdown=settings.shutdown_grace_seconds)
     if args.workers == 1:
+        if settings.prometheus_multiproc_dir is not None:  # the operator's folder, set for several workers
+            _fresh_metrics_dir(settings)
         uvicorn.run(create_app(settings), workers=1, **common)
         return 0
     # N processes on one port: uvicorn's supervisor starts them, starts a new one when one dies, restarts them

@@ -54,7 +54,7 @@ def record(*, session: Session, actor: Actor, action: str, case_id: int | None =
                 session.rollback()
                 continue
             return row
-    raise Conflict("the access log is busy; try again")  # pragma: no cover - eight lost races in a row
+    raise Conflict("audit.access_log_busy")  # pragma: no cover - eight lost races in a row
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ EDITABLE = ("active", "roles", "center_code", "installation_wide", "full_name", 
 def by_username(session: Session, username: str) -> User:
     user = session.exec(select(User).where(User.username == username[:64])).first()
     if user is None:
-        raise NotFound(f"no user '{username[:64]}'")
+        raise NotFound("users.no_user", username=username[:64])
     return user
 
 
@@ -63,7 +63,7 @@ def update_user(*, session: Session, username: str, changes: dict[str, Any], act
     value (a password only as "reset"). Deactivating or a new password ends the user's sessions at once."""
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
-        raise Invalid("these fields cannot be changed here", [
+        raise Invalid("users.fields_not_changeable", [
             {"field": name, "msg": "not a field of a user that can be changed"} for name in unknown])
     user = by_username(session, username)
     problems: list[dict[str, str]] = []
@@ -106,14 +106,14 @@ def update_user(*, session: Session, username: str, changes: dict[str, Any], act
         else:
             problems += password_problems(password, username=user.username, settings=settings)
     if problems:
-        raise Invalid("the user's changes are not valid", problems)
+        raise Invalid("users.changes_invalid", problems)
 
     losing_admin = "admin" in user.roles and user.active and (
         new.get("active") is False or ("roles" in new and "admin" not in new["roles"]))
     if losing_admin and user.username == actor.username:
-        raise Conflict("you cannot deactivate yourself or take away your own admin role; ask another admin")
+        raise Conflict("users.cannot_demote_yourself")
     if losing_admin and _other_active_admins(session, user) == 0:
-        raise Conflict("this is the last active admin: make another admin first")
+        raise Conflict("users.last_admin")
 
     diff = {field: {"from": getattr(user, field), "to": value} for field, value in new.items()
             if getattr(user, field) != value}
@@ -142,16 +142,16 @@ def change_password(*, session: Session, actor: Actor, current_password: str, ne
     user = by_username(session, actor.username)
     by_user, by_address = login_rules(settings)
     pairs = [(by_user, user.username)] + ([(by_address, client)] if client else [])
-    throttle.check(settings, "too many wrong passwords; wait and try again", *pairs)
+    throttle.check(settings, "users.too_many_wrong_passwords", *pairs)
     if not verify_password(hasher_for(settings)[0], user.password_hash, current_password[:4096]):
         throttle.fail(settings, *pairs)
-        raise Unauthorized("the current password is wrong")
+        raise Unauthorized("users.current_password_wrong")
     problems = password_problems(new_password, username=user.username, settings=settings,
                                  field_name="new_password")
     if new_password == current_password:
         problems.append({"field": "new_password", "msg": "must differ from the current password"})
     if problems:
-        raise Invalid("the new password is not valid", problems)
+        raise Invalid("users.new_password_invalid", problems)
     user.password_hash = hash_password(new_password, settings)
     user.session_version += 1
     session.add(user)

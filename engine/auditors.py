@@ -33,7 +33,7 @@ def _case_for_audit(session: Session, case_id: int, actor: Actor, settings: Sett
     policy.require(actor, "audit.case", settings)
     case = session.get(Case, case_id)
     if case is None:
-        raise NotFound(f"case {case_id} does not exist")
+        raise NotFound("case.not_found", case_id=case_id)
     policy.check_case(session, actor, "audit.case", case, settings)
 
 
@@ -138,11 +138,11 @@ def _conditions(session: Session, query: Search) -> list[Any]:
         # A center's code: the cases of that center and of every center below it (engine/centers.py).
         found = session.exec(select(Center.id).where(col(Center.code) == query.center.strip())).first()
         if found is None:
-            raise Invalid("unknown center", [{"loc": ["query", "center"], "field": "center", "type": "unknown",
+            raise Invalid("center.unknown", [{"loc": ["query", "center"], "field": "center", "type": "unknown",
                                               "msg": f"no center with the code '{query.center}'"}])
         in_centers = centers.below(session, found)
     if query.status is not None and query.status not in STATUSES:
-        raise Invalid("unknown status", [{"loc": ["query", "status"], "field": "status", "type": "enum",
+        raise Invalid("audit.unknown_status", [{"loc": ["query", "status"], "field": "status", "type": "enum",
                                           "msg": f"one of: {', '.join(STATUSES)}"}])
     conditions: list[Any] = []
     if in_centers is not None:

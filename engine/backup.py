@@ -111,7 +111,7 @@ def _document_rows(session: Session) -> Iterator[Any]:
 def take(*, settings: Settings, folder: Path) -> Made:
     """Write a backup of the installation into ``folder`` (new, or empty)."""
     if folder.exists() and any(folder.iterdir()):
-        raise Conflict(f"{folder} is not empty: give a new folder for each backup")
+        raise Conflict("backup.folder_not_empty", folder=str(folder))
     folder.mkdir(parents=True, exist_ok=True)
     with session_for(settings.database_url) as session:
         seal = _last_seal(session)  # read before the dump: the dump holds at least this seal
@@ -173,10 +173,10 @@ def _copy_out(store: Any, row: Any, target: Path) -> str | None:
 def read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST
     if not path.exists():
-        raise Invalid(f"{folder} is not a finished backup: {MANIFEST} is missing")
+        raise Invalid("backup.unfinished", folder=str(folder), manifest=MANIFEST)
     manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     if manifest.get("format") != FORMAT:
-        raise Invalid(f"backup format {manifest.get('format')!r} is not one this version reads ({FORMAT})")
+        raise Invalid("backup.format", found=repr(manifest.get("format")), known=FORMAT)
     return manifest
 
 
@@ -185,13 +185,13 @@ def _check_files(folder: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]
     for name, expected in manifest["files"].items():
         path = folder / name
         if not path.exists() or _sha256_file(path) != expected:
-            raise Invalid(f"the backup is damaged: {name} is missing or does not match its recorded hash")
+            raise Invalid("backup.damaged_file", name=name)
     listed = [json.loads(line) for line in (folder / DOCUMENT_LIST).read_text(encoding="utf-8").splitlines()
               if line.strip()]
     for entry in listed:
         path = folder / DOCUMENTS / entry["key"]
         if not path.is_file() or _sha256_file(path) != entry["sha256"]:
-            raise Invalid(f"the backup is damaged: document {entry['key']} is missing or does not match its hash")
+            raise Invalid("backup.damaged_document", key=entry["key"])
     return listed
 
 
@@ -200,12 +200,10 @@ def restore(*, settings: Settings, folder: Path) -> Restored:
     manifest = read_manifest(folder)
     url = settings.database_url
     if manifest["database"] != database.kind(url):
-        raise Invalid(f"this backup is of a {manifest['database']} database; SHUBBAK_DATABASE_URL names a "
-                      f"{database.kind(url)} one")
+        raise Invalid("backup.database_kind", backup=manifest["database"], target=database.kind(url))
     present = database.tables(url)
     if present:
-        raise Conflict(f"the database is not empty ({len(present)} tables, such as {', '.join(present[:3])}): "
-                       "restore only into a new, empty database")
+        raise Conflict("backup.database_not_empty", count=len(present), tables=", ".join(present[:3]))
     listed = _check_files(folder, manifest)
     store = documents.store_for(settings)
     store.prepare()
@@ -229,8 +227,7 @@ def _put_back(store: Any, path: Path, entry: dict[str, Any]) -> None:
         finally:
             download.close()
         if digest.hexdigest() != entry["sha256"]:
-            raise Conflict(f"the document store already holds a different object under {entry['key']}: "
-                           "restore into an empty bucket or folder")
+            raise Conflict("backup.store_differs", key=entry["key"])
         return
     with path.open("rb") as handle:
         store.put(entry["key"], handle, content_type=entry["content_type"], size_hint=entry["size"])

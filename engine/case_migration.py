@@ -19,6 +19,7 @@ from engine import clock, policy, processes, workflows
 from engine.bpmn import migrate as bpmn_migrate
 from engine.bpmn import runner
 from engine.errors import Conflict, DomainError, NotFound
+from engine.refusals import Text, Words, say
 from engine.settings import Settings
 from engine.users import Actor
 from storage.models import Case, ProcessVersion
@@ -43,9 +44,9 @@ def target_version(session: Session, service_code: str, version: int) -> Process
     row = session.exec(select(ProcessVersion).where(ProcessVersion.service_code == service_code,
                                                     ProcessVersion.version == version)).first()
     if row is None:
-        raise NotFound(f"the service '{service_code}' has no version {version}")
+        raise NotFound("service.no_version", service_code=service_code, version=version)
     if row.retired:
-        raise Conflict(f"version {version} of '{service_code}' is retired: cases cannot move to it")
+        raise Conflict("migration.version_retired", version=version, service_code=service_code)
     return row
 
 
@@ -75,7 +76,7 @@ def dry_run(*, session: Session, service_code: str, to_version: int, actor: Acto
         old = processes.cache.get(session, case.process_version_id, settings)
         reasons = bpmn_migrate.blockers(runner.load(old, case.state), new)
         out.append(CaseMove(case.id, case.tracking_number, version.version, not reasons,
-                            "; ".join(reasons) or None))
+                            _joined(reasons) if reasons else None))
     session.rollback()
     return out
 
@@ -121,20 +122,20 @@ def move_case(*, session: Session, case_id: int, target: ProcessVersion, actor: 
     assert target.id is not None
     case = session.get(Case, case_id)
     if case is None:
-        raise NotFound(f"case {case_id} does not exist")
+        raise NotFound("case.not_found", case_id=case_id)
     session.expunge(case)
     if case.status != "open":
-        return f"the case is {case.status}"
+        return say("migration.case_not_open", status=case.status)
     source = session.get(ProcessVersion, case.process_version_id)
     assert source is not None
     if source.version >= target.version:
-        return f"the case is already on version {source.version}"
+        return say("migration.already_on_version", version=source.version)
     old = processes.cache.get(session, case.process_version_id, settings)
     new = processes.cache.get(session, target.id, settings)
     workflow = runner.load(old, case.state)
     reasons = bpmn_migrate.blockers(workflow, new)
     if reasons:
-        return "; ".join(reasons)
+        return _joined(reasons)
     moment = clock.now()
     bpmn_migrate.migrate(workflow, new)
     runner.advance(workflow, workflows.limits(settings), at=moment)
@@ -143,3 +144,8 @@ def move_case(*, session: Session, case_id: int, target: ProcessVersion, actor: 
                                                     "from_sha256": source.sha256, "to_sha256": target.sha256})],
                    extra={"process_version_id": target.id}, refresh_tasks=True)
     return None
+
+
+def _joined(reasons: list[Text]) -> Text:
+    """Why a case cannot move, every reason in one sentence (in either language)."""
+    return say("migration.blockers", reasons=Words("; ".join(reasons), "؛ ".join(r.ar for r in reasons)))

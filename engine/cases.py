@@ -28,7 +28,7 @@ def load_case(session: Session, case_id: int) -> Case:
     """The case row, detached: commands write it back only through ``workflows.save``'s versioned UPDATE."""
     case = session.get(Case, case_id)
     if case is None:
-        raise NotFound(f"case {case_id} does not exist")
+        raise NotFound("case.not_found", case_id=case_id)
     session.expunge(case)
     return case
 
@@ -38,11 +38,11 @@ def process_failed(exc: runner.ProcessFailed, process: CompiledProcess | None = 
     if exc.limit is not None:
         name = runner.element_name(process, exc.element_id) if process is not None else None
         where = f"the script of '{name}' ({exc.element_id})" if name else f"the script of '{exc.element_id}'"
-        return ScriptOverLimit(f"the step could not run: {where} was stopped: {exc.message}; the case was not "
-                               "changed", limit=exc.limit, element_id=exc.element_id)
-    return Invalid(f"the process could not go on: {exc.message}",
+        return ScriptOverLimit("case.script_over_limit", limit=exc.limit, element_id=exc.element_id,
+                               where=where, message=exc.message)
+    return Invalid("case.process_failed",
                    [{"loc": ["process", exc.element_id or ""], "element_id": exc.element_id,
-                     "msg": exc.message, "type": "process_failed"}])
+                     "msg": exc.message, "type": "process_failed"}], message=exc.message)
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
                 continue
             break
         else:  # pragma: no cover - needs eight collisions in a row
-            raise Conflict("could not draw a free tracking number; try again")
+            raise Conflict("case.no_free_tracking_number")
         session.expunge(case)
         if ticket_id is not None:
             assert case.id is not None
@@ -113,7 +113,7 @@ def get_case(*, session: Session, case_id: int, actor: Actor, settings: Settings
     """The case, if the policy lets the actor take ``action`` on it (engine/policy.py: centers, then roles)."""
     case = session.get(Case, case_id)
     if case is None:
-        raise NotFound(f"case {case_id} does not exist")
+        raise NotFound("case.not_found", case_id=case_id)
     policy.check_case(session, actor, action, case, settings)
     return case
 
@@ -167,12 +167,12 @@ def list_cases(*, session: Session, actor: Actor, filters: CaseFilter, settings:
 def cancel_case(*, session: Session, case_id: int, reason: str, actor: Actor, settings: Settings) -> Case:
     policy.require(actor, "case.cancel", settings)
     if not reason.strip():
-        raise Invalid("a reason is required", [{"loc": ["body", "reason"], "field": "reason",
+        raise Invalid("reason.required", [{"loc": ["body", "reason"], "field": "reason",
                                                 "msg": "say why the case is cancelled", "type": "missing"}])
     case = load_case(session, case_id)
     policy.check_case(session, actor, "case.cancel", case, settings)
     if case.status != "open":
-        raise Conflict(f"the case is already {case.status}")
+        raise Conflict("case.already_status", status=case.status)
     process = processes.cache.get(session, case.process_version_id, settings)
     workflow = workflows.load(case, process, settings)
     workflow.cancel()

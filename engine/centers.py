@@ -76,7 +76,7 @@ def _dates(holidays: list[date] | list[str] | None) -> list[str]:
         except ValueError:
             problems.append({"field": "holidays", "msg": f"'{value}' is not a date (YYYY-MM-DD)"})
     if problems:
-        raise Invalid("the center's holidays are not valid", problems)
+        raise Invalid("center.holidays_invalid", problems)
     return [d.isoformat() for d in sorted(days)]
 
 
@@ -93,18 +93,18 @@ def create_center(*, session: Session, code: str, name_ar: str, name_en: str, le
     if not name_ar.strip() or not name_en.strip():
         problems.append({"field": "name", "msg": "an Arabic and an English name are required"})
     if problems:
-        raise Invalid("the center's details are not valid", problems)
+        raise Invalid("center.details_invalid", problems)
     parent = None
     if parent_code is not None:
         parent = session.exec(select(Center).where(col(Center.code) == parent_code)).first()
         if parent is None:
-            raise NotFound(f"center '{parent_code}' does not exist")
+            raise NotFound("center.parent_not_found", parent_code=parent_code)
     if (parent.level if parent else None) != _PARENT_LEVEL[level]:
-        raise Invalid("a center sits under the level above it",
+        raise Invalid("center.wrong_parent_level",
                       [{"field": "parent_code", "msg": f"a {level} sits under "
                         f"{_PARENT_LEVEL[level] or 'no center'}"}])
     if session.exec(select(Center.id).where(col(Center.code) == code)).first() is not None:
-        raise Conflict(f"center '{code}' exists")
+        raise Conflict("center.exists", code=code)
     center = Center(code=code, name_ar=name_ar.strip(), name_en=name_en.strip(), level=level,
                     parent_id=parent.id if parent else None, holidays=_dates(holidays))
     session.add(center)
@@ -116,7 +116,7 @@ def create_center(*, session: Session, code: str, name_ar: str, name_en: str, le
 def by_code(session: Session, code: str) -> Center:
     center = session.exec(select(Center).where(col(Center.code) == code)).first()
     if center is None:
-        raise NotFound(f"center '{code}' does not exist")
+        raise NotFound("center.not_found", code=code)
     return center
 
 
@@ -129,11 +129,11 @@ def set_user_center(*, session: Session, username: str, center_code: str | None,
     """Move a user to a center, or (``installation_wide``, on purpose) to none: every center. Their next
     request sees the change."""
     if (center_code is None) != installation_wide:
-        raise Invalid("give the center the user works at, or make them installation-wide staff on purpose",
+        raise Invalid("center.user_needs_center",
                       [{"field": "center", "msg": "a center's code, or installation_wide: true (not both)"}])
     user = session.exec(select(User).where(col(User.username) == username)).first()
     if user is None:
-        raise NotFound(f"user '{username}' does not exist")
+        raise NotFound("center.no_user", username=username)
     user.center_id = by_code(session, center_code).id if center_code is not None else None
     session.add(user)
     session.commit()

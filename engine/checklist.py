@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 from engine import cases, policy, processes, workflows
 from engine.bpmn.compiler import CompiledProcess
 from engine.errors import Conflict, Invalid
+from engine.refusals import Words, problem
 from engine.service_info import Document as Paper
 from engine.settings import Settings
 from engine.users import Actor
@@ -84,10 +85,11 @@ def task_data(session: Session, case: Case, process: CompiledProcess, task_name:
     missing = [p for p in required if p.kind not in scanned]
     blocking = [p for p in missing if p.kind not in waived]
     if blocking and task_name in process.intake_tasks:
-        raise Invalid(f"required documents are missing: {', '.join(p.kind for p in blocking)}; scan them, or "
-                      "ask a supervisor to waive them",
-                      [{"loc": ["documents", p.kind], "field": "documents", "kind": p.kind, "type": "missing_document",
-                        "msg": f"{p.en} is missing", "msg_ar": f"{p.ar}: غير مرفق"} for p in blocking])
+        raise Invalid("checklist.papers_missing",
+                      [{**problem("documents", "checklist.paper_missing", loc=["documents", p.kind],
+                                  kind="missing_document", paper=Words(p.en, p.ar)), "kind": p.kind}
+                       for p in blocking],
+                      kinds=', '.join(p.kind for p in blocking))
     return {"documents_complete": not missing, "documents_missing": [p.kind for p in missing]}
 
 
@@ -97,14 +99,14 @@ def waive(*, session: Session, actor: Actor, settings: Settings, case_id: int, k
     policy.require(actor, "case.waive", settings)
     reason = reason.strip()
     if not reason:
-        raise Invalid("a reason is required", [{"loc": ["body", "reason"], "field": "reason", "type": "missing",
+        raise Invalid("reason.required", [{"loc": ["body", "reason"], "field": "reason", "type": "missing",
                                                 "msg": "say why the case may go on without this paper"}])
     case = cases.load_case(session, case_id)
     policy.check_case(session, actor, "case.waive", case, settings)
     process = processes.cache.get(session, case.process_version_id, settings)
     required = [p.kind for p in process.service.documents if p.required]
     if kind not in required:
-        raise Invalid("only a required document can be waived",
+        raise Invalid("checklist.only_required_waived",
                       [{"loc": ["body", "kind"], "field": "kind", "type": "value_error",
                         "msg": f"one of: {', '.join(required) or 'none (the service requires no papers)'}"}])
     with write_lock(session):
@@ -112,7 +114,7 @@ def waive(*, session: Session, actor: Actor, settings: Settings, case_id: int, k
         problem = _why_not_waivable(session, case, kind)
         if problem is not None:
             session.rollback()
-            raise Conflict(problem)
+            raise problem
         waiver = DocumentWaiver(case_id=case_id, kind=kind, reason=reason, waived_by=actor.username)
         session.add(waiver)
         session.flush()
@@ -122,12 +124,12 @@ def waive(*, session: Session, actor: Actor, settings: Settings, case_id: int, k
     return waiver
 
 
-def _why_not_waivable(session: Session, case: Case, kind: str) -> str | None:
+def _why_not_waivable(session: Session, case: Case, kind: str) -> Conflict | None:
     if case.status != "open":
-        return f"the case is {case.status}"
+        return Conflict("checklist.case_closed", status=case.status)
     found = {what for k, what in session.connection().execute(_KINDS, {"case_id": case.id}).all() if k == kind}
     if "waiver" in found:
-        return f"{kind} is already waived"
+        return Conflict("checklist.already_waived", kind=kind)
     if "scan" in found:
-        return f"{kind} is already scanned: there is nothing to waive"
+        return Conflict("checklist.already_scanned", kind=kind)
     return None

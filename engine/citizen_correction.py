@@ -19,6 +19,7 @@ from engine.bpmn import runner
 from engine.cases import load_case
 from engine.errors import Conflict, Forbidden, Invalid
 from engine.identity import check_citizen
+from engine.refusals import problem
 from engine.settings import Settings
 from engine.users import Actor
 from forms.ownership import CITIZEN_FIELD
@@ -30,8 +31,8 @@ CONTACT_FIELDS = ("phone", "email", "language")
 KIND = "citizen_corrected"
 
 
-def _problem(field: str, kind: str, en: str, ar: str) -> dict[str, Any]:
-    return {"loc": ["body", field], "field": field, "type": kind, "msg": en, "msg_ar": ar}
+def _field_problem(field: str, kind: str, message_id: str, **params: Any) -> dict[str, Any]:
+    return problem(field, message_id, loc=["body", field], kind=kind, **params)
 
 
 def may_correct(actor: Actor, settings: Settings) -> bool:
@@ -45,25 +46,22 @@ def correct(*, session: Session, case_id: int, changes: dict[str, Any], reason: 
     Invalid for a missing reason, a field that is not a contact detail, a bad phone or no change at all,
     Conflict when the case is no longer open."""
     if not may_correct(actor, settings):
-        raise Forbidden("only the front desk and supervisors correct a citizen's contact details")
+        raise Forbidden("correction.not_allowed")
     case = load_case(session, case_id)
     policy.require_center(session, actor, case.center_id)
     text = (reason or "").strip()
     problems = []
     if not text:
-        problems.append(_problem("reason", "missing", "say why the details are corrected",
-                                 "اذكر سبب تصحيح البيانات"))
+        problems.append(_field_problem("reason", "missing", "correction.reason_missing"))
     elif len(text) > settings.correction_reason_max_chars:
-        problems.append(_problem("reason", "too_long", f"at most {settings.correction_reason_max_chars} characters",
-                                 f"بحد أقصى {settings.correction_reason_max_chars} حرفًا"))
+        problems.append(_field_problem("reason", "too_long", "correction.reason_too_long",
+                                 limit=settings.correction_reason_max_chars))
     for field in sorted(set(changes) - set(CONTACT_FIELDS)):
-        problems.append(_problem(field, "ownership.not_contact", f"{field}: not a contact detail; a case for "
-                                 "another person is a new case", f"{field}: ليس من بيانات الاتصال؛ الطلب لشخص آخر "
-                                 "يُفتح طلبًا جديدًا"))
+        problems.append(_field_problem(field, "ownership.not_contact", "correction.not_contact", name=field))
     if problems:
-        raise Invalid("the correction cannot be made", problems)
+        raise Invalid("correction.invalid", problems)
     if case.status != "open":
-        raise Conflict(f"the case is already {case.status}: nothing more will be sent to the citizen")
+        raise Conflict("correction.case_closed", status=case.status)
     before: dict[str, Any] = dict(case.data.get(CITIZEN_FIELD) or {})
     proposed = {**before, **{k: v for k, v in changes.items() if v is not None}}
     if "email" in changes and not str(changes["email"] or "").strip():
@@ -71,8 +69,7 @@ def correct(*, session: Session, case_id: int, changes: dict[str, Any], reason: 
     person = check_citizen(proposed, settings)  # Invalid (422) with the field, in English and Arabic
     after = person.model_dump(exclude_none=True)
     if after == before:
-        raise Invalid("nothing to correct", [_problem("", "unchanged", "these are already the citizen's details",
-                                                      "هذه هي بيانات المواطن المسجلة بالفعل")])
+        raise Invalid("correction.nothing_to_correct", [_field_problem("", "unchanged", "correction.unchanged")])
     process = processes.cache.get(session, case.process_version_id, settings)
     workflow = workflows.load(case, process, settings)
     runner.set_field(workflow, CITIZEN_FIELD, after)

@@ -28,9 +28,8 @@ CITIZEN_LANE = "citizen"
 #: Who the audit trail names for the citizen's own answers.
 CITIZEN_ACTOR = "citizen"
 
-WINDOW_ENDED = ("the time to reopen this complaint has ended; the center can register a new complaint "
-                "that refers to it")
-NOT_REOPENABLE = "only a complaint closed as resolved can be reopened, while its time to reopen lasts"
+WINDOW_ENDED = "complaints.reopen_window_ended"
+NOT_REOPENABLE = "complaints.not_reopenable"
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -68,10 +67,10 @@ def answer(*, session: Session, tracking_number: str, phone_last4: str, reopen: 
     for the citizen (not resolved, or its time to reopen has passed); Invalid for a missing or long reason."""
     text = (reason or "").strip()
     if reopen and not text:
-        raise Invalid("say why the complaint is not resolved", [
+        raise Invalid("complaints.reason_missing", [
             {"loc": ["body", "reason"], "field": "reason", "type": "missing", "msg": "a reason is required"}])
     if len(text) > settings.reopen_reason_max_chars:
-        raise Invalid("the reason is too long", [
+        raise Invalid("complaints.reason_too_long", [
             {"loc": ["body", "reason"], "field": "reason", "type": "too_long",
              "msg": f"at most {settings.reopen_reason_max_chars} characters"}])
     found = public.verified_case(session=session, tracking_number=tracking_number, phone_last4=phone_last4,
@@ -94,7 +93,7 @@ def answer(*, session: Session, tracking_number: str, phone_last4: str, reopen: 
     if info is not None and info.form:
         problems = form_errors(process.validator(info.form), data)
         if problems:
-            raise Invalid("the answer has errors", problems)
+            raise Invalid("complaints.answer_invalid", problems)
     workflow = workflows.load(case, process, settings)
     try:
         runner.complete(workflow, task_id, data, workflows.limits(settings), at=moment)

@@ -90,7 +90,7 @@ def move(*, session: Session, actor: Actor, settings: Settings, case_id: int, ki
     _check_kind(process, kind)
     places = [FRONT_DESK, *departments(process, settings), RETURNED, ARCHIVED]
     if to not in places:
-        raise Invalid("not a place an original can go", [{"loc": ["body", "to"], "field": "to", "type": "value_error",
+        raise Invalid("custody.unknown_place", [{"loc": ["body", "to"], "field": "to", "type": "value_error",
                                                            "msg": f"one of: {', '.join(places)}"}])
     note = (note or "").strip() or None
     with write_lock(session):
@@ -100,10 +100,10 @@ def move(*, session: Session, actor: Actor, settings: Settings, case_id: int, ki
         holder = _holder(where, settings)
         refusal: Exception | None = None
         if where == to:
-            refusal = Conflict(f"the original of {kind} is already at {to}")
+            refusal = Conflict("custody.already_there", kind=kind, to=to)
         elif not actor.has(holder, "supervisor"):
-            refusal = Forbidden(f"the original of {kind} is at {where or FRONT_DESK}: only the role {holder} "
-                                "(or a supervisor) moves it")
+            refusal = Forbidden("custody.not_the_holder", kind=kind, where=where or FRONT_DESK,
+                                holder=holder)
         if refusal is not None:
             session.rollback()
             raise refusal
@@ -131,12 +131,12 @@ def confirm_receipt(*, session: Session, actor: Actor, settings: Settings, case_
         current = _state(kind, _moves(session, case_id, kind))
         refusal: Exception | None = None
         if current is None:
-            refusal = NotFound(f"no original of {kind} has been recorded for this case")
+            refusal = NotFound("custody.no_original", kind=kind)
         elif not current.awaiting_receipt:
-            refusal = Conflict(f"the original of {kind} is not on its way to anyone (it is at {current.location})")
+            refusal = Conflict("custody.not_on_its_way", kind=kind, location=current.location)
         elif not actor.has(_holder(current.location, settings)):
-            refusal = Forbidden(f"only the role {_holder(current.location, settings)} confirms receipt at "
-                                f"{current.location}")
+            refusal = Forbidden("custody.not_the_receiver", role=_holder(current.location, settings),
+                                location=current.location)
         if refusal is not None:
             session.rollback()
             raise refusal
@@ -155,6 +155,6 @@ def confirm_receipt(*, session: Session, actor: Actor, settings: Settings, case_
 def _check_kind(process: CompiledProcess, kind: str) -> None:
     kinds = [p.kind for p in process.service.documents]
     if kind not in kinds:
-        raise Invalid("not a document kind of this service", [{"loc": ["body", "kind"], "field": "kind",
+        raise Invalid("documents.not_a_kind_of_service", [{"loc": ["body", "kind"], "field": "kind",
                                                                  "type": "value_error",
                                                                  "msg": f"one of: {', '.join(kinds) or 'none'}"}])

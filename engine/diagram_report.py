@@ -17,7 +17,7 @@ from engine import processes
 from engine.bpmn.compiler import PackageRefused, compile_package
 from engine.bpmn.safe_xml import XmlRefused, parse_untrusted_xml
 from engine.errors import Invalid
-from engine.refusals_ar import arabic, fix
+from engine.refusals import arabic, fix, say
 from engine.settings import Settings
 
 _GATEWAYS = {"exclusiveGateway": "exclusive", "inclusiveGateway": "inclusive"}
@@ -60,9 +60,10 @@ def gateway_problems(files: dict[str, bytes], settings: Settings) -> list[dict[s
                 bare = [f.get("id") for f in flows if f.get("sourceRef") == gateway.get("id")
                         and f.find("{*}conditionExpression") is None]
                 if len(bare) >= 2:
-                    problems.append({"file": name, "element_id": gateway.get("id"), "flows": bare, "message": (
-                        f"this {kind} gateway '{gateway.get('name') or gateway.get('id')}' has {len(bare)} outgoing "
-                        "flows without a condition and no default flow, so it cannot choose between them")})
+                    problems.append({"file": name, "element_id": gateway.get("id"), "flows": bare, "message": say(
+                        "deploy.exclusive_gateway_without_conditions" if kind == "exclusive"
+                        else "deploy.inclusive_gateway_without_conditions",
+                        gateway=gateway.get("name") or gateway.get("id"), count=len(bare))})
     return problems
 
 
@@ -84,12 +85,12 @@ def report(details: list[dict[str, Any]], files: dict[str, bytes], settings: Set
     known = elements(files, settings)
     out = []
     for problem in details:
-        message = str(problem.get("message", ""))
+        message: str = problem.get("message") or ""  # a Text when the catalog has its words
         element_id = problem.get("element_id")
         element = known.get(element_id) if isinstance(element_id, str) else None
         remedy = fix(message)
         out.append({"file": problem.get("file") or (element or {}).get("file"), "element_id": element_id,
                     "element_name": (element or {}).get("name"), "element_type": (element or {}).get("type"),
-                    "message": message, "message_ar": problem.get("message_ar") or arabic(message),
+                    "message": message, "message_ar": arabic(message) or problem.get("message_ar"),
                     "fix": remedy[0] if remedy else None, "fix_ar": remedy[1] if remedy else None})
     return out

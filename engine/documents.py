@@ -63,12 +63,12 @@ def _readable_case(session: Session, case_id: int, actor: Actor, settings: Setti
     row = session.execute(select(col(Case.process_version_id), col(Case.center_id))
                           .where(col(Case.id) == case_id)).first()
     if row is None:
-        raise NotFound(f"case {case_id} does not exist")
+        raise NotFound("case.not_found", case_id=case_id)
     version_id, center_id = row
     policy.require_center(session, actor, center_id)
     process = processes.cache.get(session, version_id, settings)
     if not may_read(actor, process, settings, uploaded_by):
-        raise Forbidden("the scans of a case are for its lanes, auditors, supervisors and the front desk")
+        raise Forbidden("documents.not_allowed")
     return process
 
 
@@ -91,7 +91,7 @@ def upload(*, session: Session, actor: Actor, settings: Settings, store: ObjectS
     policy.check_case(session, actor, "case.scan", case, settings)
     process = processes.cache.get(session, case.process_version_id, settings)
     if case.status != "open":
-        raise Conflict(f"the case is {case.status}: no more papers can be added to it")
+        raise Conflict("documents.case_closed", status=case.status)
     kinds = [d.kind for d in process.service.documents]
     session.rollback()  # end the read transaction: the file may take minutes to arrive
     kind: str | None = None
@@ -104,10 +104,11 @@ def upload(*, session: Session, actor: Actor, settings: Settings, store: ObjectS
                 received = _receive(store=store, settings=settings, case_id=case.id, part=part,
                                     size_hint=size_hint)
             else:
-                raise Invalid("unexpected form field", [_problem(part.name, "send one 'kind' and one 'file'")])
+                raise Invalid("documents.unexpected_form_field",
+                              [_problem(part.name, "send one 'kind' and one 'file'")])
         if kind is None or received is None:
             missing = [name for name, got in (("kind", kind), ("file", received)) if got is None]
-            raise Invalid("the upload is incomplete", [_problem(name, "this field is required") for name in missing])
+            raise Invalid("documents.upload_incomplete", [_problem(name, "this field is required") for name in missing])
         return _record(session, case.id, actor, kind, received)
     except BaseException:
         if received is not None:
@@ -124,14 +125,14 @@ def _field_text(part: FormPart) -> str:
     while len(raw) <= _MAX_FIELD_BYTES and (more := part.read(_MAX_FIELD_BYTES + 1 - len(raw))):
         raw += more
     if len(raw) > _MAX_FIELD_BYTES:
-        raise Invalid("a form field is too long", [_problem(part.name, f"at most {_MAX_FIELD_BYTES} bytes")])
+        raise Invalid("documents.field_too_long", [_problem(part.name, f"at most {_MAX_FIELD_BYTES} bytes")])
     return raw.decode("utf-8", errors="replace").strip()
 
 
 def _check_kind(kind: str, kinds: list[str]) -> str:
     if kind not in kinds:
         allowed = ", ".join(kinds) or "none (its service.toml lists no documents)"
-        raise Invalid("not a document kind of this service", [_problem("kind", f"one of: {allowed}")])
+        raise Invalid("documents.not_a_kind_of_service", [_problem("kind", f"one of: {allowed}")])
     return kind
 
 
@@ -156,7 +157,7 @@ class _Intake:
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         self.size += len(data)
         if self.size > self._limit:
-            raise TooLarge(f"the file is over the limit of {self._limit} bytes")
+            raise TooLarge("documents.file_too_large", limit=self._limit)
         self.hash.update(data)
         return data
 
@@ -167,15 +168,15 @@ def _receive(*, store: ObjectStore, settings: Settings, case_id: int, part: Form
     while len(head) < files.SNIFF_BYTES and (piece := part.read(settings.document_chunk_bytes)):
         head += piece
     if not head:
-        raise Invalid("the file is empty", [_problem("file", "the file has no content: scan it again", "empty")])
+        raise Invalid("documents.file_empty", [_problem("file", "the file has no content: scan it again", "empty")])
     found = files.detect(head)
     if found is None or found.mime not in settings.document_types:
         allowed = ", ".join(files.KNOWN_TYPES[t].label for t in settings.document_types)
-        raise Invalid("this kind of file is not accepted",
+        raise Invalid("documents.type_not_accepted",
                       [_problem("file", f"the file is {files.describe(head)}; accepted: {allowed}", "file_type")])
     wrong = files.mismatch(found, part.filename, part.content_type)
     if wrong is not None:
-        raise Invalid("the file is not what it says it is", [_problem("file", wrong, "file_type_mismatch")])
+        raise Invalid("documents.type_mismatch", [_problem("file", wrong, "file_type_mismatch")])
     filename = files.clean_filename(part.filename, max_chars=settings.max_filename_chars,
                                     fallback_extension=found.extensions[0])
     key = f"cases/{case_id}/{uuid.uuid4().hex}"
@@ -194,7 +195,7 @@ def _record(session: Session, case_id: int, actor: Actor, kind: str, received: R
         case = workflows.lock_case(session, case_id)
         if case.status != "open":
             session.rollback()
-            raise Conflict(f"the case became {case.status} while the file was arriving; it was not kept")
+            raise Conflict("documents.case_closed_meanwhile", status=case.status)
         latest = session.execute(select(func.max(Document.version)).where(
             col(Document.case_id) == case_id, col(Document.kind) == kind)).scalar()
         doc = Document(case_id=case_id, kind=kind, version=(latest or 0) + 1, filename=received.filename,
@@ -222,7 +223,7 @@ def open_content(*, session: Session, actor: Actor, settings: Settings, store: O
     it is hashed as it is sent and the transfer is broken off at the end if it does not match."""
     doc = session.get(Document, document_id)
     if doc is None:
-        raise NotFound(f"document {document_id} does not exist")
+        raise NotFound("document.not_found", document_id=document_id)
     _readable_case(session, doc.case_id, actor, settings, uploaded_by=doc.uploaded_by)
     if verify:
         download = _open(store, doc)
@@ -242,7 +243,7 @@ def _open(store: ObjectStore, doc: Document) -> Download:
         download = store.open(doc.storage_key)
     except ObjectMissing as exc:
         log.error("document %s: stored file %s is missing", doc.id, doc.storage_key)
-        raise Corrupted(f"the stored file of document {doc.id} is missing; it cannot be served") from exc
+        raise Corrupted("documents.stored_file_missing", document_id=doc.id) from exc
     if download.size != doc.size:
         download.close()
         _check(doc, "size differs")
@@ -252,8 +253,7 @@ def _open(store: ObjectStore, doc: Document) -> Download:
 def _check(doc: Document, sha256: str) -> None:
     if sha256 != doc.sha256:
         log.error("document %s: stored file %s does not match its recorded sha256", doc.id, doc.storage_key)
-        raise Corrupted(f"the stored file of document {doc.id} does not match its recorded SHA-256 "
-                        f"({doc.sha256}): it is not served; tell the administrator")
+        raise Corrupted("documents.stored_file_altered", document_id=doc.id, sha256=doc.sha256)
 
 
 def _checked(download: Download, doc: Document) -> Iterator[bytes]:

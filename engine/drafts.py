@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from engine import clock, policy, processes
 from engine.bpmn.compiler import ALLOWED_SUFFIXES, PackageRefused, compile_package, content_hash
 from engine.errors import Conflict, Invalid, NotFound, TooLarge
-from engine.refusals_ar import with_arabic
+from engine.refusals import say, with_arabic
 from engine.settings import Settings
 from engine.users import Actor
 from storage.models import ProcessVersion, ServiceDraft
@@ -72,7 +72,7 @@ def open_draft(*, session: Session, service_code: str, actor: Actor) -> Draft:
                      _published(session, files))
     newest = _newest(session, service_code)
     if newest is None:
-        raise NotFound(f"no service '{service_code}'")
+        raise NotFound("service.unknown", service_code=service_code)
     return Draft(service_code, processes.decode_files(newest.files), 0, newest.version, None, None,
                  newest.version)
 
@@ -80,18 +80,17 @@ def open_draft(*, session: Session, service_code: str, actor: Actor) -> Draft:
 def check_files(files: dict[str, bytes], settings: Settings) -> None:
     """Names and sizes a draft may hold: the limits of a deploy."""
     if len(files) > settings.max_files_per_deploy:
-        raise TooLarge(f"at most {settings.max_files_per_deploy} files in a service")
-    bad = [{"file": name, "element_id": None, "message": "only plain .bpmn, .dmn, .json and service.toml file "
-            "names are accepted"} for name in files
+        raise TooLarge("draft.too_many_files", max_files_per_deploy=settings.max_files_per_deploy)
+    bad = [{"file": name, "element_id": None, "message": say("deploy.file_names")} for name in files
            if PurePosixPath(name).name != name or not name.lower().endswith(ALLOWED_SUFFIXES)]
     if bad:
-        raise Invalid("unacceptable file names", bad)
+        raise Invalid("draft.file_names", bad)
     if not any(name.lower().endswith(".bpmn") for name in files):
-        raise Invalid("a draft needs its diagram", [{"file": None, "element_id": None,
-                                                    "message": "the package has no .bpmn file"}])
+        raise Invalid("draft.needs_diagram", [{"file": None, "element_id": None,
+                                                    "message": say("deploy.no_bpmn_file")}])
     for name, content in files.items():
         if len(content) > settings.max_xml_bytes:
-            raise TooLarge(f"{name} is larger than the {settings.max_xml_bytes} bytes allowed for one file")
+            raise TooLarge("draft.file_too_large", name=name, max_xml_bytes=settings.max_xml_bytes)
 
 
 def save_draft(*, session: Session, service_code: str, files: dict[str, bytes], revision: int, actor: Actor,
@@ -103,17 +102,16 @@ def save_draft(*, session: Session, service_code: str, files: dict[str, bytes], 
     row = _row(session, service_code)
     newest = _newest(session, service_code)
     if row is None and newest is None:
-        raise NotFound(f"no service '{service_code}'")
+        raise NotFound("service.unknown", service_code=service_code)
     current = row.revision if row is not None else 0
     if revision != current:
         who = f" by {row.saved_by}" if row is not None else ""
-        raise Conflict(f"the draft was saved{who} since you opened it (revision {current}, yours {revision}): "
-                       "open it again")
+        raise Conflict("draft.saved_since_opened", who=who, current=current, revision=revision)
     # Saving acknowledges the versions published so far: publishing then will not undo one unseen.
     values: dict[str, Any] = {"base_version": newest.version if newest else None, "saved_by": actor.username,
                               "files": processes.encode_files(files), "revision": current + 1,
                               "saved_at": clock.now()}
-    same_moment = Conflict("the draft was saved by someone else at the same moment: open it again")
+    same_moment = Conflict("draft.saved_at_same_moment")
     if row is None:
         row = ServiceDraft(service_code=service_code, **values)
         session.add(row)
@@ -143,13 +141,13 @@ def publish_draft(*, session: Session, service_code: str, actor: Actor,
     _check(actor)
     row = _row(session, service_code)
     if row is None:
-        raise NotFound(f"the service '{service_code}' has no saved draft")
+        raise NotFound("draft.none_saved", service_code=service_code)
     files = processes.decode_files(row.files)
     newest = _newest(session, service_code)
     same = _published(session, files)
     if same is None and newest is not None and row.base_version is not None and newest.version > row.base_version:
-        raise Conflict(f"version {newest.version} was published after this draft was started from version "
-                       f"{row.base_version}: compare them, then save the draft again from the newest")
+        raise Conflict("draft.newer_version_published", version=newest.version,
+                       base_version=row.base_version)
     try:
         code = compile_package(files, max_xml_bytes=settings.max_xml_bytes, default_lane=settings.default_lane,
                                max_files=settings.max_files_per_deploy).service.code
@@ -157,9 +155,9 @@ def publish_draft(*, session: Session, service_code: str, actor: Actor,
         exc.details = with_arabic(exc.details)
         raise
     if code != service_code:
-        raise Invalid("the draft belongs to another service",
+        raise Invalid("draft.other_service",
                       [{"file": "service.toml", "element_id": None,
-                        "message": f"service.toml names the service '{code}', not '{service_code}'"}])
+                        "message": say("draft.service_toml_names_other", code=code, service_code=service_code)}])
     version, created = processes.deploy(session=session, files=files, actor=actor, settings=settings)
     if row.base_version is None or row.base_version < version.version:
         row.base_version = version.version

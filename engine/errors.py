@@ -1,11 +1,19 @@
 """Domain errors. The engine raises these; each face (API, pages, CLI) turns them into its own words.
 
+A refusal names a message id and its parameters (``raise NotFound("case.not_found", case_id=7)``); its words
+in English and Arabic are in the engine's catalogs (engine/refusals.py). ``message`` is the English sentence;
+``text(language)`` the reader's. A face's own refusal may still give a plain sentence (no id): the face
+translates it with its own catalog.
+
 Each class carries its HTTP ``status``: the one answer to "which status is this refusal", read by the API
-(api/errors.py) and the pages (admin_ui/pages.py) alike. A subclass inherits its parent's status."""
+(api/errors.py) and the pages (admin_ui/pages.py) alike. A subclass inherits its parent's status.
+"""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
+
+from engine import refusals
 
 
 class DomainError(Exception):
@@ -13,9 +21,19 @@ class DomainError(Exception):
 
     status: ClassVar[int] = 400
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, /, **params: Any) -> None:
+        said = refusals.say(message, **params) if refusals.is_id(message) else message
+        super().__init__(said)
+        self.message = said
+
+    @property
+    def message_id(self) -> str | None:
+        """The refusal's id in the catalogs, or None for a face's plain sentence."""
+        return self.message.message_id if isinstance(self.message, refusals.Text) else None
+
+    def text(self, language: str) -> str:
+        """The refusal in ``language`` (its English sentence when it has no id)."""
+        return refusals.in_language(self.message, language)
 
 
 class NotFound(DomainError):
@@ -47,8 +65,8 @@ class Invalid(DomainError):
 
     status: ClassVar[int] = 422
 
-    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None, /, **params: Any) -> None:
+        super().__init__(message, **params)
         self.details = details or []
 
 
@@ -78,7 +96,7 @@ class ScriptOverLimit(Conflict):
 
     ``limit`` is "time", "memory", "depth" or "busy"; ``element_id`` the script's element."""
 
-    def __init__(self, message: str, *, limit: str, element_id: str | None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, /, *, limit: str, element_id: str | None, **params: Any) -> None:
+        super().__init__(message, **params)
         self.limit = limit
         self.element_id = element_id

@@ -210,7 +210,7 @@ def overdue(*, session: Session, actor: Actor, settings: Settings, now: datetime
             service_code: str | None = None, limit: int = 100, offset: int = 0) -> list[Any]:
     """Ready tasks past their due time that the actor supervises, most overdue first (plain rows)."""
     if not _may_supervise(session, actor, settings):
-        raise Forbidden("the overdue queue is for supervisors (and the roles tasks are escalated to)")
+        raise Forbidden("escalation.overdue_not_allowed")
     moment = now or clock.now()
     query = select(_TASKS).where(_TASKS.c.state == "ready", _TASKS.c.due_at.is_not(None),
                                  _TASKS.c.due_at < moment)
@@ -243,24 +243,24 @@ def reassign(*, session: Session, task_id: str, to: str | None, actor: Actor, se
     does not see the task), Conflict (the task is not ready)."""
     task = session.get(Task, task_id)
     if task is None:
-        raise NotFound(f"task {task_id} does not exist")
+        raise NotFound("task.not_found", task_id=task_id)
     policy.require_center(session, actor, task.center_id)
     if not _escalated_to_actor(session, task, actor, settings):
-        raise Forbidden("only supervisors (and the role a task was escalated to) reassign tasks")
+        raise Forbidden("escalation.reassign_not_allowed")
     if task.state != "ready":
-        raise Conflict(f"the task is already {task.state}")
+        raise Conflict("task.already_state", state=task.state)
     if to is not None:
         officer = session.exec(select(User).where(col(User.username) == to)).first()
         if officer is None or not officer.active:
-            raise NotFound(f"user '{to}' does not exist")
+            raise NotFound("escalation.no_user", to=to)
         # The officer must be one the policy lets act on the task (engine/policy.py ``task.act``).
         person = actor_of(officer)
         if not policy.may(person, "task.act", lanes=(task.lane,)):
-            raise Invalid("the officer does not work in the task's lane", [{
+            raise Invalid("escalation.officer_not_in_lane", [{
                 "loc": ["body", "to"], "field": "to", "type": "lane",
                 "msg": f"'{to}' does not hold the role '{task.lane}'"}])
         if not policy.sees_center(session, person, task.center_id):
-            raise Invalid("the officer works at another center", [{
+            raise Invalid("escalation.officer_other_center", [{
                 "loc": ["body", "to"], "field": "to", "type": "center",
                 "msg": f"'{to}' works at a center that does not see this task"}])
     previous = task.claimed_by
@@ -269,7 +269,7 @@ def reassign(*, session: Session, task_id: str, to: str | None, actor: Actor, se
                                   .values(claimed_by=to))
         if changed.rowcount != 1:  # type: ignore[attr-defined]
             session.rollback()
-            raise Conflict("the task was completed at the same moment")
+            raise Conflict("escalation.completed_meanwhile")
         case = load_case(session, task.case_id)
         workflows.append_to_chain(session, case, actor=actor.username, events=[(
             sla_events.TASK_REASSIGNED, task.name,

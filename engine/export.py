@@ -115,7 +115,7 @@ def build(*, session: Session, case_id: int, actor: Actor, settings: Settings) -
     decides whether they are in it). Reads only; the archive is built in memory."""
     case = session.get(Case, case_id)
     if case is None:
-        raise NotFound(f"case {case_id} does not exist")
+        raise NotFound("case.not_found", case_id=case_id)
     events = audit.events_of(session, case_id)
     members: dict[str, bytes] = {
         "case.json": _json(_case_row(case)),

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from engine.errors import Invalid
+from engine.refusals import problem
 from engine.settings import Settings
 from forms.digits import ascii_digits
 
@@ -50,28 +51,23 @@ def check_citizen(raw: dict[str, Any], settings: Settings) -> Citizen:
     name = " ".join(str(raw.get("full_name", "")).split())
     phone = re.sub(r"[\s-]", "", ascii_digits(str(raw.get("phone", ""))))
     if not re.fullmatch(settings.national_id_pattern, nid, re.ASCII):
-        problems.append(_p("national_id", "the national ID must be 10 to 14 digits",
-                           "الرقم القومي يجب أن يتكون من 10 إلى 14 رقمًا"))
+        problems.append(_citizen_problem("national_id", "citizen.national_id_digits"))
     elif settings.national_id_check_egypt_birth_date and len(nid) == 14 and not _egypt_birth_date_ok(nid):
-        problems.append(_p("national_id", "this 14-digit national ID does not hold a valid birth date and "
-                           "governorate", "الرقم القومي لا يحتوي على تاريخ ميلاد ومحافظة صحيحين"))
+        problems.append(_citizen_problem("national_id", "citizen.national_id_birth_date"))
     if not name or len(name) > 200:
-        problems.append(_p("full_name", "the citizen's full name is required (at most 200 characters)",
-                           "اسم المواطن بالكامل مطلوب"))
+        problems.append(_citizen_problem("full_name", "citizen.full_name_required"))
     if not re.fullmatch(settings.phone_pattern, phone, re.ASCII):
-        problems.append(_p("phone", "the phone number must be in international form, e.g. +201001234567",
-                           "رقم الهاتف يجب أن يكون بالصيغة الدولية مثل ‎+201001234567"))
+        problems.append(_citizen_problem("phone", "citizen.phone_international"))
     language = raw.get("language") or None
     if language not in (None, "ar", "en"):
-        problems.append(_p("language", "the language of messages must be ar or en", "لغة الرسائل: ar أو en"))
+        problems.append(_citizen_problem("language", "citizen.language"))
     email = str(raw.get("email") or "").strip() or None
     if email is not None and not re.fullmatch(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+", email):
-        problems.append(_p("email", "the e-mail address is not valid", "البريد الإلكتروني غير صحيح"))
+        problems.append(_citizen_problem("email", "citizen.email"))
     if problems:
-        raise Invalid("the citizen's details are not valid", problems)
+        raise Invalid("citizen.details_invalid", problems)
     return Citizen(national_id=nid, full_name=name, phone=phone, language=language, email=email)
 
 
-def _p(field: str, en: str, ar: str) -> dict[str, Any]:
-    return {"loc": ["body", "citizen", field], "field": f"citizen.{field}", "msg": en, "msg_ar": ar,
-            "type": "value_error"}
+def _citizen_problem(field: str, message_id: str) -> dict[str, Any]:
+    return problem(f"citizen.{field}", message_id, loc=["body", "citizen", field], kind="value_error")

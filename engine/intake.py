@@ -71,7 +71,7 @@ def preview(*, session: Session, service_code: str, citizen: dict[str, Any], dat
     person = check_citizen(citizen, settings)
     data, problems = check_intake(process, data)
     if problems:
-        raise Invalid("the form has errors", problems)
+        raise Invalid("form.has_errors", problems)
     task, _schema = intake_form(process)
     limits = workflows.limits(settings)
     try:

@@ -230,7 +230,7 @@ def seal(*, session: Session, settings: Settings) -> Sealed:
             session.commit()
         except IntegrityError as exc:
             session.rollback()
-            raise Conflict("another seal was made at the same moment") from exc
+            raise Conflict("audit.seal_at_same_moment") from exc
     entry = AuditSeal(**values)
     _anchor(settings, entry)
     return Sealed(entry, len(changed))

@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from engine.bpmn.compiler import CompiledProcess
 from engine.errors import Invalid
+from engine.refusals import Words, say
 from engine.settings import Settings
 from forms import ownership
 from storage.models import Case
@@ -38,13 +39,16 @@ def title_of(process: CompiledProcess) -> ownership.TitleOf:
     return title
 
 
-def refuse(refusals: list[dict[str, Any]], who: str = "this step") -> None:
+def refuse(refusals: list[dict[str, Any]], who: str = "ownership.who.this_step") -> None:
+    """One Invalid naming each refused field and why; ``who`` is a message id (``ownership.who.*``)."""
     if refusals:
-        raise Invalid(ownership.summary(refusals, who), refusals)
+        raise Invalid("ownership.may_not_write", refusals, who=say(who), fields=Words(
+            en="; ".join(str(r["msg"]) for r in refusals),
+            ar="؛ ".join(str(r.get("msg_ar") or r["msg"]) for r in refusals)))
 
 
 def check_open(process: CompiledProcess, data: Mapping[str, Any]) -> None:
-    refuse(ownership.at_open(start_schema(process), data), "opening a case")
+    refuse(ownership.at_open(start_schema(process), data), "ownership.who.opening_a_case")
 
 
 def check_task(session: Session, case: Case, process: CompiledProcess, task_name: str, data: Mapping[str, Any],

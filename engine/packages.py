@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.errors import Invalid
+from engine.refusals import say
 
 
 def find_packages(root: Path) -> list[Path]:
     """Folders under ``root`` (itself included) that hold a ``.bpmn`` file, in name order."""
     if not root.is_dir():
-        raise Invalid(f"{root} is not a folder", [{"file": str(root), "element_id": None,
-                                                   "message": "not a folder"}])
+        raise Invalid("deploy.not_folder", [{"file": str(root), "element_id": None,
+                                                   "message": say("deploy.not_a_folder")}], root=root)
     return sorted({p.parent for p in root.rglob("*.bpmn") if "tests" not in p.parts[len(root.parts):]})
 
 
@@ -26,7 +27,8 @@ def read_package(folder: Path) -> dict[str, bytes]:
                   *folder.glob("paths.json"), *(folder / "forms").glob("*.json")]
     for path in sorted(candidates):
         if path.name in files:
-            raise Invalid(f"two files named {path.name} in {folder}",
-                          [{"file": path.name, "element_id": None, "message": "file names must be unique"}])
+            raise Invalid("deploy.two_files_named",
+                          [{"file": path.name, "element_id": None, "message": say("deploy.names_unique")}],
+                          name=path.name, folder=folder)
         files[path.name] = path.read_bytes()
     return files

@@ -166,7 +166,7 @@ def require(actor: Actor, action: str, settings: Settings | None = None, *, lane
             escalation: Collection[str] = ()) -> None:
     """Forbidden unless :func:`may`; the refusal names who may."""
     if not may(actor, action, settings, lanes=lanes, escalation=escalation):
-        raise Forbidden(f"this is for: {who_may(action, settings, lanes=lanes)}")
+        raise Forbidden("policy.only_for", who=who_may(action, settings, lanes=lanes))
 
 
 def who_may(action: str, settings: Settings | None = None, *, lanes: Collection[str] = ()) -> str:
@@ -204,7 +204,7 @@ def sees_center(session: Session, actor: Actor, center_id: int | None) -> bool:
 
 def require_center(session: Session, actor: Actor, center_id: int | None) -> None:
     if not sees_center(session, actor, center_id):
-        raise Forbidden("this belongs to a center you do not see")
+        raise Forbidden("policy.other_center")
 
 
 def sees_ticket_case(session: Session, actor: Actor | None, center_id: int | None) -> bool:
@@ -309,11 +309,11 @@ def authorize(*, session: Session, actor: Actor | None, action: str, settings: S
     if PUBLIC in rule_.who:
         return None
     if actor is None:
-        raise Unauthorized("sign in first")
+        raise Unauthorized("policy.sign_in_first")
     if document_id is not None and rule_.scope == "center":
         paper = session.get(Document, document_id)
         if paper is None:
-            raise NotFound(f"document {document_id} does not exist")
+            raise NotFound("document.not_found", document_id=document_id)
         case = session.get(Case, paper.case_id)
         assert case is not None
         check_paper(session, actor, case, settings, paper.uploaded_by)
@@ -321,13 +321,13 @@ def authorize(*, session: Session, actor: Actor | None, action: str, settings: S
     if task_id is not None and rule_.scope == "center":
         task = session.get(Task, task_id)
         if task is None:
-            raise NotFound(f"task {task_id} does not exist")
+            raise NotFound("task.not_found", task_id=task_id)
         check_task(session, actor, action, task, settings, escalation=_escalation(session, action))
         return task
     if case_id is not None and rule_.scope == "center":
         case = session.get(Case, case_id)
         if case is None:
-            raise NotFound(f"case {case_id} does not exist")
+            raise NotFound("case.not_found", case_id=case_id)
         check_case(session, actor, action, case, settings)
         return case
     if LANE in rule_.who and not (rule_.who - {LANE}) & {PUBLIC, SIGNED_IN}:

@@ -25,6 +25,7 @@ from typing import Any
 from engine.bpmn import runner
 from engine.bpmn.compiler import PATHS_FILE, CompiledProcess
 from engine.errors import Invalid
+from engine.refusals import Words, say
 from forms.validation import checked
 
 
@@ -49,7 +50,7 @@ class Outcome:
     """One case's result: ``message`` says what failed (None when it passed)."""
 
     name: str
-    message: str | None = None
+    message: str | None = None  # a Text (engine/refusals.py): its Arabic goes with it
 
     @property
     def passed(self) -> bool:
@@ -57,7 +58,7 @@ class Outcome:
 
 
 def _refused(message: str, element_id: str | None = None) -> Invalid:
-    return Invalid("the service's tests cannot be read",
+    return Invalid("paths.unreadable",
                    [{"file": PATHS_FILE, "element_id": element_id, "message": message}])
 
 
@@ -66,29 +67,29 @@ def parse_cases(content: bytes) -> list[PathCase]:
     try:
         raw = json.loads(content)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # nested too deep: RecursionError
-        raise _refused(f"not valid JSON: {exc}") from exc
+        raise _refused(say("paths.not_json", error=str(exc))) from exc
     if not isinstance(raw, list):
-        raise _refused("paths.json must be a list of test cases")
+        raise _refused(say("paths.not_a_list"))
     cases: list[PathCase] = []
     for number, item in enumerate(raw, 1):
         name = item.get("name") if isinstance(item, dict) else None
         label = str(name) if isinstance(name, str) and name else f"case {number}"
         if not isinstance(item, dict) or not isinstance(name, str) or not name:
-            raise _refused("each test case needs a \"name\"", label)
+            raise _refused(say("paths.needs_name"), label)
         steps = item.get("steps", [])
         start, expected, end = item.get("start_data", {}), item.get("expected_data", {}), item.get("end_event")
         if not isinstance(start, dict) or not isinstance(expected, dict) or not isinstance(steps, list):
-            raise _refused("start_data and expected_data must be objects, steps a list", label)
+            raise _refused(say("paths.wrong_types"), label)
         if not isinstance(end, str) or not end:
-            raise _refused("give the end event the case must reach (\"end_event\")", label)
+            raise _refused(say("paths.needs_end_event"), label)
         parsed = []
         for step in steps:
             if not isinstance(step, dict) or not isinstance(step.get("task"), str) \
                     or not isinstance(step.get("data", {}), dict):
-                raise _refused("each step needs a \"task\" (its BPMN id) and \"data\" (an object)", label)
+                raise _refused(say("paths.step_shape"), label)
             parsed.append(Step(task=step["task"], lane=step.get("lane"), data=step.get("data", {})))
         if label in {c.name for c in cases}:
-            raise _refused("two test cases have this name", label)
+            raise _refused(say("paths.duplicate_name"), label)
         cases.append(PathCase(name=label, start_data=start, steps=tuple(parsed), end_event=end,
                               expected_data=expected))
     return cases
@@ -98,10 +99,11 @@ def run_case(process: CompiledProcess, case: PathCase, limits: runner.Limits) ->
     try:
         _walk(process, case, limits)
     except _Failed as exc:
-        return Outcome(case.name, str(exc))
+        return Outcome(case.name, exc.args[0])
     except runner.ProcessFailed as exc:
-        where = f" at '{exc.element_id}'" if exc.element_id else ""
-        return Outcome(case.name, f"the process failed{where}: {exc.message}")
+        if exc.element_id:
+            return Outcome(case.name, say("paths.process_failed_at", element_id=exc.element_id, reason=exc.message))
+        return Outcome(case.name, say("paths.process_failed", reason=exc.message))
     return Outcome(case.name)
 
 
@@ -122,34 +124,34 @@ def _walk(process: CompiledProcess, case: PathCase, limits: runner.Limits) -> No
     papers = {"documents_complete": True, "documents_missing": []} if process.service.documents else {}
     workflow = runner.start(process, dict(case.start_data), limits)
     for number, step in enumerate(case.steps, 1):
-        where = f"step {number} ({step.task})"
+        where = {"step": number, "task": step.task}
         found = runner.scan(workflow)
         ready = [t for t in found.ready if t.name == step.task]
         if not ready:
-            now = (f"the case had ended at '{found.end_event}'" if found.completed
-                   else "the tasks waiting are: " + (", ".join(sorted(t.name for t in found.ready)) or "none"))
-            raise _Failed(f"{where}: the task is not waiting; {now}")
+            now = (say("paths.had_ended", end_event=found.end_event) if found.completed
+                   else say("paths.tasks_waiting", tasks=", ".join(sorted(t.name for t in found.ready))
+                                                         or Words("none", "لا شيء")))
+            raise _Failed(say("paths.not_waiting", **where, now=now))
         info = process.user_tasks.get(step.task)
         if step.lane is not None and info is not None and info.lane != step.lane:
-            raise _Failed(f"{where}: the task is in the lane '{info.lane}', not '{step.lane}'")
+            raise _Failed(say("paths.wrong_lane", **where, lane=info.lane, expected=step.lane))
         step_data = step.data
         if info is not None and info.form:
             step_data, problems = checked(process.validator(info.form), step.data)
             if problems:
                 said = "; ".join(f"{p['field'] or '(form)'}: {p['msg']}" for p in problems)
-                raise _Failed(f"{where}: the form '{info.form}' refuses the data: {said}")
+                raise _Failed(say("paths.form_refuses", **where, form=info.form, problems=said))
         runner.complete(workflow, ready[0].id, {**papers, **step_data}, limits)
     found = runner.scan(workflow)
     if not found.completed:
-        waiting = ", ".join(sorted(t.name for t in found.ready)) or "a timer or a message"
-        raise _Failed(f"after the last step the case has not ended: it waits for {waiting}, "
-                      f"not at '{case.end_event}'")
+        waiting = ", ".join(sorted(t.name for t in found.ready)) or Words("a timer or a message", "مؤقتًا أو رسالة")
+        raise _Failed(say("paths.not_ended", waiting=waiting, end_event=case.end_event))
     if found.end_event != case.end_event:
-        raise _Failed(f"the case ended at '{found.end_event}', not at '{case.end_event}'")
+        raise _Failed(say("paths.wrong_end", end_event=found.end_event, expected=case.end_event))
     data = runner.case_data(workflow, True)
     wrong = {key: data.get(key, "(missing)") for key, value in case.expected_data.items() if data.get(key) != value}
     if wrong:
         said = "; ".join(f"{key} is {json.dumps(got, ensure_ascii=False, default=str)}, expected "
                          f"{json.dumps(case.expected_data[key], ensure_ascii=False, default=str)}"
                          for key, got in wrong.items())
-        raise _Failed(f"the case's data differs: {said}")
+        raise _Failed(say("paths.data_differs", differences=said))

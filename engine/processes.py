@@ -16,7 +16,7 @@ from engine import policy, process_tests
 from engine.bpmn import runner
 from engine.bpmn.compiler import PATHS_FILE, CompiledProcess, PackageRefused, compile_package, content_hash
 from engine.errors import Conflict, Invalid, NotFound
-from engine.refusals_ar import with_arabic
+from engine.refusals import say, with_arabic
 from engine.settings import Settings
 from engine.users import Actor
 from storage.models import ProcessVersion
@@ -46,7 +46,7 @@ class ProcessCache:
             return found
         row = session.get(ProcessVersion, version_id)
         if row is None:
-            raise NotFound(f"process version {version_id} does not exist")
+            raise NotFound("service.no_process_version", version_id=version_id)
         process = compile_package(decode_files(row.files), max_xml_bytes=settings.max_xml_bytes,
                                   default_lane=settings.default_lane, max_files=settings.max_files_per_deploy)
         process.version = row.version
@@ -74,9 +74,8 @@ def decode_files(files: dict[str, str]) -> dict[str, bytes]:
         try:
             out[name] = base64.b64decode(text[7:]) if text.startswith("base64:") else text.encode("utf-8")
         except (binascii.Error, UnicodeEncodeError) as exc:
-            raise Invalid("a file's content cannot be read", [{"file": name, "element_id": None, "message": (
-                "the content after 'base64:' is not valid base64" if text.startswith("base64:")
-                else "the content is not valid Unicode text")}]) from exc
+            raise Invalid("deploy.content_unreadable", [{"file": name, "element_id": None, "message": say(
+                "deploy.not_base64" if text.startswith("base64:") else "deploy.not_unicode")}]) from exc
     return out
 
 
@@ -111,7 +110,7 @@ def deploy(*, session: Session, files: dict[str, bytes], actor: Actor, settings:
         again = session.exec(select(ProcessVersion).where(ProcessVersion.sha256 == sha)).first()
         if again is not None:
             return again, False
-        raise Conflict("another version of this service was deployed at the same moment; try again") from exc
+        raise Conflict("deploy.deployed_at_same_moment") from exc
     assert row.id is not None
     compiled.version = row.version
     cache.put(settings.database_url, row.id, compiled)
@@ -126,7 +125,7 @@ def check_tests(process: CompiledProcess, files: dict[str, bytes], settings: Set
     limits = runner.Limits(max_steps=settings.max_engine_steps, max_seconds=settings.max_engine_seconds)
     problems = process_tests.failures_as_problems(process_tests.run_all(process, content, limits))
     if problems:
-        raise PackageRefused(f"{len(problems)} of the service's test cases failed", problems)
+        raise PackageRefused("deploy.tests_failed", problems, count=len(problems))
 
 
 def latest_version(session: Session, service_code: str) -> ProcessVersion:
@@ -136,8 +135,8 @@ def latest_version(session: Session, service_code: str) -> ProcessVersion:
                        .order_by(col(ProcessVersion.version).desc()).limit(1)).first()
     if row is None:
         if session.exec(select(ProcessVersion.id).where(ProcessVersion.service_code == service_code)).first():
-            raise Conflict(f"the service '{service_code}' is retired: it takes no new cases (its open cases go on)")
-        raise NotFound(f"no service '{service_code}'")
+            raise Conflict("service.retired", service_code=service_code)
+        raise NotFound("service.unknown", service_code=service_code)
     return row
 
 

@@ -13,7 +13,7 @@ from engine.settings import Settings
 from forms.digits import ascii_digits, only_ascii_digits
 from storage.models import Case, Task
 
-_NOT_FOUND = "no request matches this tracking number and phone"
+_NOT_FOUND = "tracking.no_match"
 
 
 class TooManyAttempts(throttle.Throttled):
@@ -32,7 +32,7 @@ def check_guesses(settings: Settings, number: str, client: str | None) -> list[t
     """TooManyAttempts while this number or this address must wait; the pairs to count a wrong guess against."""
     by_number, by_address = guess_rules(settings)
     pairs = [(by_number, number)] + ([(by_address, client)] if client else [])
-    throttle.check(settings, "too many attempts for this tracking number; try again later", *pairs,
+    throttle.check(settings, "tracking.too_many_attempts", *pairs,
                    error=TooManyAttempts)
     return pairs
 

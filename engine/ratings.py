@@ -56,7 +56,7 @@ SCORES = ("happy", "neutral", "unhappy")
 # Reasons a citizen may pick instead of (or besides) writing one; the pages word them (admin_ui/i18n.py).
 REASONS = ("waiting_time", "staff_courtesy", "clear_information", "speed", "fees", "documents_asked")
 
-_NOT_FOUND = "no request matches this rating link"
+_NOT_FOUND = "ratings.no_match"
 
 
 
@@ -82,7 +82,7 @@ def check_input(given: RatingInput, settings: Settings) -> RatingInput:
         problems.append({"loc": ["body", "reason"], "field": "reason", "type": "too_long",
                          "msg": f"at most {settings.rating_reason_max_chars} characters"})
     if problems:
-        raise Invalid("the rating has errors", problems)
+        raise Invalid("ratings.invalid", problems)
     return RatingInput(score=given.score, reason_code=code, reason=reason)
 
 
@@ -104,12 +104,12 @@ def case_of_link(*, session: Session, tracking_number: str, token: str, settings
 def check_rateable(session: Session, case: Case) -> None:
     """Conflict unless the case is completed and not rated yet."""
     if case.status != "completed":
-        raise Conflict(f"only a completed request can be rated; this one is {case.status}")
+        raise Conflict("ratings.not_completed", status=case.status)
     if session.exec(select(Rating.id).where(Rating.case_id == case.id)).first() is not None:
         raise Conflict(ALREADY_RATED)
 
 
-ALREADY_RATED = "this request has already been rated; a request is rated once"
+ALREADY_RATED = "ratings.already_rated"
 
 
 def rate(*, session: Session, tracking_number: str, token: str, rating: RatingInput,
@@ -134,7 +134,7 @@ def get_rating(*, session: Session, case_id: int, actor: Actor, settings: Settin
     cases.get_case(session=session, case_id=case_id, actor=actor, settings=settings)
     found = session.exec(select(Rating).where(Rating.case_id == case_id)).first()
     if found is None:
-        raise NotFound("this case has not been rated")
+        raise NotFound("ratings.not_rated")
     return found
 
 

@@ -376,7 +376,7 @@ def _walk(session: Session, case: Case, events: list[AuditEvent], settings: Sett
 def _load(session: Session, case_id: int) -> tuple[Case, list[AuditEvent]]:
     case = session.get(Case, case_id)
     if case is None:
-        raise NotFound(f"case {case_id} does not exist")
+        raise NotFound("case.not_found", case_id=case_id)
     return case, audit.events_of(session, case_id)
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from engine.errors import Invalid
 from engine.messages.config import MessageSettings
+from engine.refusals import say
 
 # The settings a service may copy into its cases' data (``case_settings`` in service.toml): never a secret.
 CASE_SETTINGS = ("complaint_reopen_days",)
@@ -103,8 +104,9 @@ def parse_service_toml(text: str, filename: str = "service.toml") -> ServiceInfo
     try:
         raw: dict[str, Any] = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, RecursionError) as exc:  # nested too deep: RecursionError
-        raise Invalid("service.toml is not valid TOML",
-                      [{"file": filename, "element_id": None, "message": f"not valid TOML: {exc}"}]) from exc
+        raise Invalid("deploy.service_toml_unreadable",
+                      [{"file": filename, "element_id": None,
+                        "message": say("deploy.not_toml", error=str(exc))}]) from exc
     try:
         return ServiceInfo.model_validate(raw)
     except ValidationError as exc:
@@ -113,4 +115,4 @@ def parse_service_toml(text: str, filename: str = "service.toml") -> ServiceInfo
              "message": err["msg"]}
             for err in exc.errors()
         ]
-        raise Invalid("service.toml has problems", details) from exc
+        raise Invalid("deploy.service_toml_problems", details) from exc

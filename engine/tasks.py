@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from engine.cases import Outcome, load_case, process_failed
 from engine.errors import Conflict, Invalid, NotFound
 from engine.settings import Settings
 from engine.users import Actor
+from forms import fields as form_fields
 from forms.validation import checked
 from storage.db import write_lock
 from storage.models import Case, Task
@@ -48,7 +49,7 @@ def task_for(*, session: Session, task_id: str, actor: Actor, settings: Settings
     """The task, if the policy lets the actor take ``action`` on it (engine/policy.py: its lane, its center)."""
     task = session.get(Task, task_id)
     if task is None:
-        raise NotFound(f"task {task_id} does not exist")
+        raise NotFound("task.not_found", task_id=task_id)
     policy.check_task(session, actor, action, task, settings)
     return task
 
@@ -78,22 +79,22 @@ def step_for(*, session: Session, task_id: str, actor: Actor, settings: Settings
 def claim(*, session: Session, task_id: str, actor: Actor, settings: Settings | None = None) -> Task:
     task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
     if task.state != "ready":
-        raise Conflict(f"the task is already {task.state}")
+        raise Conflict("task.already_state", state=task.state)
     if task.claimed_by == actor.username:
         return task
     if task.claimed_by is not None:
-        raise Conflict(f"the task is claimed by {task.claimed_by}")
+        raise Conflict("task.claimed_by", claimed_by=task.claimed_by)
     return _set_claim(session, task, actor, actor.username, "task_claimed")
 
 
 def unclaim(*, session: Session, task_id: str, actor: Actor, settings: Settings | None = None) -> Task:
     task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
     if task.state != "ready":
-        raise Conflict(f"the task is already {task.state}")
+        raise Conflict("task.already_state", state=task.state)
     if task.claimed_by is None:
         return task
     if task.claimed_by != actor.username and not actor.has("supervisor"):
-        raise Conflict(f"the task is claimed by {task.claimed_by}")
+        raise Conflict("task.claimed_by", claimed_by=task.claimed_by)
     return _set_claim(session, task, actor, None, "task_released")
 
 
@@ -110,7 +111,7 @@ def _write_claim(session: Session, task: Task, actor: Actor, to: str | None, kin
                               .values(claimed_by=to))
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
-        raise Conflict("the task was claimed, released or completed by someone else at the same moment")
+        raise Conflict("task.changed_at_same_moment")
     case = load_case(session, task.case_id)
     workflows.append_to_chain(session, case, actor=actor.username, events=[(kind, task.name, {"task_id": task.id})])
     workflows.commit_or_conflict(session)
@@ -127,9 +128,6 @@ def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Act
     return complete_step(session=session, step=step, data=data, actor=actor, settings=settings, started=started)
 
 
-Parser = Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[dict[str, Any], dict[str, str]]]
-
-
 class FormRefused(Invalid):
     """A page's form was refused (Invalid: 422); ``typed`` is what the reader typed, to show them again."""
 
@@ -138,13 +136,13 @@ class FormRefused(Invalid):
         self.typed = typed
 
 
-def complete_posted(*, session: Session, step: Step, posted: Mapping[str, Any], parse: Parser, actor: Actor,
+def complete_posted(*, session: Session, step: Step, posted: Mapping[str, Any], actor: Actor,
                     settings: Settings) -> Outcome:
-    """Complete the step from a page's posted form, read once against the step's own form: ``parse`` is the
-    pages' reading of an HTML form into typed data (admin_ui/forms.py). A refusal of the data is
-    :class:`FormRefused`, carrying what was typed, so the page shows the same step again without reloading it."""
+    """Complete the step from a page's posted form, read here once against the step's own form
+    (forms/fields.py ``parse``). A refusal of the data is :class:`FormRefused`, carrying what was typed, so the
+    page shows the same step again without reloading it."""
     started = time.perf_counter()
-    data, typed = parse(step.schema or {}, posted)
+    data, typed = form_fields.parse(step.schema or {}, posted)
     try:
         return complete_step(session=session, step=step, data=data, actor=actor, settings=settings, started=started)
     except Invalid as exc:
@@ -158,16 +156,16 @@ def complete_step(*, session: Session, step: Step, data: dict[str, Any], actor: 
     started = time.perf_counter() if started is None else started
     task, case, process = step.task, step.case, step.process
     if task.state != "ready":
-        raise Conflict(f"the task is already {task.state}")
+        raise Conflict("task.already_state", state=task.state)
     if task.claimed_by is not None and task.claimed_by != actor.username:
-        raise Conflict(f"the task is claimed by {task.claimed_by}")
+        raise Conflict("task.claimed_by", claimed_by=task.claimed_by)
     # Every field has an owner (forms/ownership.py): refused before anything runs, so nothing is written.
     owners.check_task(session, case, process, task.name, data, settings)
     info = process.user_tasks.get(task.name)
     if info is not None and info.form:
         data, problems = checked(process.validator(info.form), data)
         if problems:
-            raise Invalid("the form has errors", problems)
+            raise Invalid("form.has_errors", problems)
     # The checklist of papers goes into the task's data (gateways read it); intake refuses missing papers.
     data = {**data, **checklist.task_data(session, case, process, task.name)}
     workflow = workflows.load(case, process, settings)
@@ -175,7 +173,7 @@ def complete_step(*, session: Session, step: Step, data: dict[str, Any], actor: 
     try:
         runner.complete(workflow, task.id, data, workflows.limits(settings), at=moment)
     except LookupError as exc:
-        raise Conflict("the task is no longer waiting for input") from exc
+        raise Conflict("task.not_waiting") from exc
     except runner.ProcessFailed as exc:
         refusal = process_failed(exc, process)
         if exc.limit is not None and exc.limit != "busy":

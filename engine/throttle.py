@@ -60,8 +60,8 @@ class Rule:
 class Throttled(RateLimited):
     """A key (or one of several) must wait: ``retry_after`` whole seconds (the Retry-After header)."""
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, /, retry_after: int, **params: Any) -> None:
+        super().__init__(message, **params)
         self.retry_after = retry_after
 
 

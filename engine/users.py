@@ -100,9 +100,9 @@ def create_user(*, session: Session, username: str, password: str, full_name: st
     if bad_roles:
         problems.append({"field": "roles", "msg": f"not valid role names: {bad_roles}"})
     if problems:
-        raise Invalid("the user's details are not valid", problems)
+        raise Invalid("users.details_invalid", problems)
     if session.exec(select(User.id).where(User.username == username)).first() is not None:
-        raise Conflict(f"the username '{username}' is taken")
+        raise Conflict("users.username_taken", username=username)
     user = User(username=username, full_name=full_name.strip(), password_hash=hash_password(password, settings),
                 roles=sorted(set(roles)), center_id=center_id)
     session.add(user)
@@ -113,7 +113,7 @@ def create_user(*, session: Session, username: str, password: str, full_name: st
         session.commit()
     except IntegrityError as exc:  # two admins creating the same username at once
         session.rollback()
-        raise Conflict(f"the username '{username}' is taken") from exc
+        raise Conflict("users.username_taken", username=username) from exc
     return user
 
 
@@ -143,14 +143,14 @@ def authenticate(*, session: Session, username: str, password: str, settings: Se
     plausible = _USERNAME.match(username) is not None
     pairs = ([(by_user, username)] if plausible else []) + ([(by_address, client)] if client else [])
     if pairs:
-        throttle.check(settings, "too many wrong passwords; wait and try again", *pairs, error=TooManyLogins)
+        throttle.check(settings, "users.too_many_wrong_passwords", *pairs, error=TooManyLogins)
     hasher, dummy = hasher_for(settings)
     user = session.exec(select(User).where(User.username == username)).first() if plausible else None
     if user is None or not user.active or not verify_password(hasher, user.password_hash, password[:_MAX_VERIFIED]):
         if user is None or not user.active:
             verify_password(hasher, dummy, password[:_MAX_VERIFIED])
         throttle.fail(settings, *pairs)
-        raise Unauthorized("wrong username or password")
+        raise Unauthorized("users.wrong_username_or_password")
     if plausible:
         throttle.forget(settings, (by_user, username))
     return user
@@ -180,25 +180,15 @@ def actor_from_token(*, session: Session, token: str, settings: Settings) -> Act
         claims = jwt.decode(token, settings.signing_secret, algorithms=["HS256"],
                             options={"require": ["sub", "exp", "sv"]})
     except jwt.PyJWTError as exc:
-        raise Unauthorized("the token is not valid or has expired") from exc
+        raise Unauthorized("users.token_invalid") from exc
     # One indexed lookup per request, the same one that reads the roles: the version check costs nothing more.
     row = session.connection().execute(_ACTOR_BY_NAME, {"username": claims["sub"]}).first()
     if row is None or not row.active:
-        raise Unauthorized("the token's user no longer exists")
+        raise Unauthorized("users.token_user_gone")
     if row.session_version != claims["sv"]:
-        raise Unauthorized("this sign-in has ended (signed out, password changed or user deactivated); "
-                           "sign in again")
+        raise Unauthorized("users.session_ended")
     return Actor(username=row.username, roles=frozenset(row.roles), full_name=row.full_name,
                  center_id=row.center_id)
-
-
-def token_subject(token: str, settings: Settings) -> str | None:
-    """The username a valid token was issued to, without reading the database; None for a bad token."""
-    try:
-        claims = jwt.decode(token, settings.signing_secret, algorithms=["HS256"], options={"require": ["sub", "exp"]})
-    except jwt.PyJWTError:
-        return None
-    return str(claims["sub"])
 
 
 _USERS = User.__table__  # type: ignore[attr-defined]
@@ -226,10 +216,10 @@ def set_preferences(*, session: Session, username: str, language: str | None = N
     if calendar is not None and calendar not in CALENDARS:
         problems.append({"field": "calendar", "msg": f"one of: {', '.join(CALENDARS)}"})
     if problems:
-        raise Invalid("the preferences are not valid", problems)
+        raise Invalid("users.preferences_invalid", problems)
     user = session.exec(select(User).where(User.username == username)).first()
     if user is None:
-        raise NotFound(f"no user '{username}'")
+        raise NotFound("users.no_user", username=username)
     if language is not None:
         user.language = language
     if calendar is not None:

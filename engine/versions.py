@@ -30,7 +30,7 @@ def get_version(session: Session, service_code: str, version: int) -> ProcessVer
     row = session.exec(select(ProcessVersion).where(ProcessVersion.service_code == service_code,
                                                     ProcessVersion.version == version)).first()
     if row is None:
-        raise NotFound(f"the service '{service_code}' has no version {version}")
+        raise NotFound("service.no_version", service_code=service_code, version=version)
     return row
 
 
@@ -128,7 +128,7 @@ def retire_service(*, session: Session, service_code: str, actor: Actor) -> list
     policy.require(actor, "services.deploy")
     found = session.exec(select(ProcessVersion.id).where(ProcessVersion.service_code == service_code)).first()
     if found is None:
-        raise NotFound(f"no service '{service_code}'")
+        raise NotFound("service.unknown", service_code=service_code)
     session.connection().execute(update(ProcessVersion).where(col(ProcessVersion.service_code) == service_code)
                                  .values(retired=True))
     session.commit()

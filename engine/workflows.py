@@ -199,7 +199,7 @@ def lock_case(session: Session, case_id: int) -> Case:
                            .execution_options(populate_existing=True)).scalars().first()
     if case is None:
         session.rollback()
-        raise NotFound(f"case {case_id} does not exist")
+        raise NotFound("case.not_found", case_id=case_id)
     session.expunge(case)
     return case
 
@@ -231,7 +231,7 @@ def _case_update(columns: frozenset[str]) -> Any:
             .values({name: bindparam(name) for name in sorted(columns)}))
 
 
-LOST_RACE = "the case was changed by someone else at the same moment; reload and try again"
+LOST_RACE = "case.changed_at_same_moment"
 
 
 def claim_case(session: Session, case_id: int, version: int, values: dict[str, Any]) -> None:

@@ -135,11 +135,6 @@ def at_open(start_schema: Mapping[str, Any] | None, data: Mapping[str, Any]) -> 
     return out
 
 
-def summary(refusals: Iterable[Mapping[str, Any]], who: str = "this step") -> str:
-    """One English sentence naming each refused field and why (the details carry the Arabic)."""
-    return f"{who} may not write: " + "; ".join(str(r["msg"]) for r in refusals)
-
-
 def written_by_task(task_name: str, data: Mapping[str, Any]) -> dict[str, str]:
     """Who wrote what when a user task completed with ``data`` (the papers' fields are the engine's)."""
     owner = task_owner(task_name)

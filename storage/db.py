@@ -13,6 +13,8 @@ from sqlmodel import Session, create_engine
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # An error's text never carries a statement's values (citizens' details) into a log or a traceback.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.engine import Connection, Engine
 
 # SQLSTATE classes and codes that mean "try again": connection exceptions (08), transaction rollback
 # (40: serialization failure 40001, deadlock 40P01), operator intervention (57P01 admin shutdown, 57P02 crash
@@ -73,8 +73,11 @@ def stop_counting(token: contextvars.Token[Commits | None]) -> None:
     _commits.reset(token)
 
 
-@event.listens_for(OrmSession, "after_commit")
-def _counted(_session: OrmSession) -> None:
+# Counted when a COMMIT is sent, not when it succeeds: a connection lost during COMMIT may have committed on the
+# server all the same, and such a request must not be run again (api/resilience.py). Trouble while the
+# statements run (a locked file, a deadlock, a lost connection before COMMIT) committed nothing.
+@event.listens_for(Engine, "commit")
+def _counted(_conn: Connection) -> None:
     commits = _commits.get()
     if commits is not None:
         commits.count += 1

@@ -17,7 +17,7 @@ from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, redi
 from api.deps import SessionDep, settings_of
 from engine import case_migration, policy, processes, versions
 from engine.errors import Forbidden, NotFound
-from engine.refusals_ar import migration_reason_ar
+from engine.refusals import in_language
 from storage.models import ProcessVersion, ServiceDraft
 
 router = APIRouter(route_class=PageRoute)
@@ -117,7 +117,7 @@ def _why(viewer: Viewer) -> Callable[[str | None], str]:
     def why(reason: str | None) -> str:
         if not reason:
             return ""
-        return (migration_reason_ar(reason) or reason) if viewer.lang.code == "ar" else reason
+        return in_language(reason, viewer.lang.code)
     return why
 
 

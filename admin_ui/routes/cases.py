@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from admin_ui import diagram, documents, forms, history
+from admin_ui import diagram, documents, history
 from admin_ui import session as cookie
 from admin_ui.i18n import N_, Lang
 from admin_ui.labels import load as load_labels
@@ -20,6 +20,7 @@ from engine.errors import Forbidden, Invalid, NotFound
 from engine.messages import outbox
 from engine.settings import Settings
 from engine.users import Actor
+from forms import fields as form_fields
 from storage.models import Case, ProcessVersion
 
 router = APIRouter(route_class=PageRoute)
@@ -77,7 +78,7 @@ def _case_page(request: Request, case_id: int, viewer: Viewer, db: SessionDep, s
                   correction=_correction_form(case, actor, settings, lang, correction),
                   version=version, steps=labels.steps_of(case.service_code, [t.name for t in ready], lang),
                   ready=ready, labels=labels,
-                  summary=forms.summary(case.data, process.forms, lang),
+                  summary=form_fields.summary(case.data, process.forms, lang),
                   timeline=story(events, process.forms, labels, case.service_code, lang, full_names(db, events),
                                  {d.kind: d.ar if lang.code == "ar" else d.en for d in process.service.documents}),
                   has_diagram=diagram.bpmn_of(version) is not None, done_ids=done, current_ids=current,
@@ -97,7 +98,7 @@ def _correction_form(case: Case, actor: Actor, settings: Settings, lang: Lang,
     citizen = case.data.get("citizen") or {}
     values = (refused or {}).get("values") or {k: citizen.get(k) or "" for k in citizen_correction.CONTACT_FIELDS}
     errors = (refused or {}).get("errors") or {}
-    fields = [f for f in forms.citizen_fields(lang, values, errors) if f.name != "citizen.national_id"
+    fields = [f for f in form_fields.citizen_fields(lang, values, errors) if f.name != "citizen.national_id"
               and f.name != "citizen.full_name"]
     for f in fields:
         f.name = f.name.replace("citizen.", "correction.")
@@ -123,7 +124,7 @@ def correct_citizen(request: Request, case_id: PageId, form: CheckedForm, viewer
     except Invalid as exc:
         db.rollback()
         errors: dict[str, str] = {}
-        for d in exc.details or [{"field": "", "msg": exc.message}]:
+        for d in exc.details or [{"field": "", "msg": exc.text(lang.code)}]:
             key = str(d.get("field", "")).split(".")[-1]
             said = str(d.get("msg_ar") if lang.code == "ar" and d.get("msg_ar") else d.get("msg"))
             errors[key] = f"{errors[key]}; {said}" if key in errors else said

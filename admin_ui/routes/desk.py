@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
-from admin_ui import documents, forms, qr
+from admin_ui import documents, qr
 from admin_ui import session as cookie
 from admin_ui.i18n import N_, Lang, ltr
 from admin_ui.labels import load as load_labels
@@ -24,6 +24,7 @@ from engine.errors import DomainError, Forbidden, Invalid
 from engine.identity import check_citizen
 from engine.service_info import ServiceInfo
 from engine.users import Actor
+from forms import fields as form_fields
 from storage.models import Case
 
 router = APIRouter(route_class=PageRoute)
@@ -85,8 +86,8 @@ def _intake_page(request: Request, process: CompiledProcess, lang: Lang, citizen
     service = process.service
     return render(request, "intake.html", status_code=status_code, service=service,
                   service_name=lang.pick(service.name.model_dump() if service.name else None, service.code),
-                  citizen_fields=forms.citizen_fields(lang, citizen, citizen_errors),
-                  fields=forms.schema_fields(schema or {}, lang, values, errors), form_error=errors.get(""),
+                  citizen_fields=form_fields.citizen_fields(lang, citizen, citizen_errors),
+                  fields=form_fields.schema_fields(schema or {}, lang, values, errors), form_error=errors.get(""),
                   fee=fee, fee_rule=service.fee, documents=documents.checklist_of(service, lang),
                   scan_errors=scan_errors or {}, ticket=ticket)
 
@@ -113,7 +114,7 @@ def _register(request: Request, service_code: str, form: Any, actor: Actor, lang
     settings = settings_of(request)
     process = _process(db, request, service_code, actor)
     task, schema = intake.intake_form(process)
-    data, raw = forms.parse(schema or {}, form)
+    data, raw = form_fields.parse(schema or {}, form)
     citizen = {key: str(form.get(f"citizen.{key}", "")).strip() for key in CITIZEN_KEYS}
     ticket = str(form.get("ticket", "")).strip()[:16]  # the called queue ticket the case is opened from
     citizen_errors: dict[str, str] = {}
@@ -124,7 +125,7 @@ def _register(request: Request, service_code: str, form: Any, actor: Actor, lang
             key = str(d.get("field", "")).split(".")[-1]
             citizen_errors.setdefault(key, str(d.get("msg_ar") if lang.code == "ar" else d.get("msg")))
     data, problems = intake.check_intake(process, data)
-    errors = forms.messages(problems, schema or {}, lang)
+    errors = form_fields.messages(problems, schema or {}, lang)
     scans = documents.uploads(form)
     scan_errors = documents.precheck(scans, settings, lang)
     if citizen_errors or errors or scan_errors:
@@ -164,7 +165,7 @@ def _reasons(exc: DomainError, lang: Lang) -> list[str]:
     """The engine's refusal in the reader's words where it gives them (``msg_ar``), else its message."""
     details = exc.details if isinstance(exc, Invalid) else []
     words = [str(d.get("msg_ar") if lang.code == "ar" and d.get("msg_ar") else d.get("msg")) for d in details]
-    return words or [exc.message]
+    return words or [exc.text(lang.code)]
 
 
 @router.get("/cases/{case_id}/receipt", dependencies=[allow("case.read")])

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from admin_ui import documents, forms
+from admin_ui import documents
 from admin_ui import session as cookie
 from admin_ui.i18n import ltr
 from admin_ui.labels import load as load_labels
@@ -17,6 +17,7 @@ from admin_ui.timeline import earlier_steps, full_names
 from api.deps import SessionDep, settings_of
 from engine import audit, policy, tasks
 from engine.errors import DomainError
+from forms import fields as form_fields
 
 router = APIRouter(route_class=PageRoute)
 STATUSES = ("all", "unclaimed", "mine", "due_soon", "overdue")
@@ -84,8 +85,9 @@ def _task_page(request: Request, step: tasks.Step, viewer: Viewer, db: SessionDe
                   may_act=policy.may_on_task(db, actor, "task.act", task, settings),
                   title=labels.step(task.service_code, task.name, lang, task.title),
                   service_name=labels.service(case.service_code, lang),
-                  fields=forms.schema_fields(step.schema or {}, lang, values, errors or {}, case_data=case.data),
-                  form_error=(errors or {}).get(""), summary=forms.summary(case.data, process.forms, lang),
+                  fields=form_fields.schema_fields(step.schema or {}, lang, values, errors or {},
+                                                   case_data=case.data),
+                  form_error=(errors or {}).get(""), summary=form_fields.summary(case.data, process.forms, lang),
                   earlier=earlier_steps(events, process.forms, labels, case.service_code, lang, full_names(db, events)),
                   **documents.panel(db, case, process.lanes, actor, settings, lang),
                   fee_currency=process.service.fee.currency if process.service.fee else "EGP")
@@ -106,12 +108,13 @@ def complete(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn
     settings = settings_of(request)
     step = tasks.step_for(session=db, task_id=task_id, actor=actor, settings=settings)
     try:
-        tasks.complete_posted(session=db, step=step, posted=form, parse=forms.parse, actor=actor, settings=settings)
+        tasks.complete_posted(session=db, step=step, posted=form, actor=actor, settings=settings)
     except tasks.FormRefused as exc:
-        errors = forms.messages(exc.details, step.schema or {}, viewer.lang) if exc.details else {}
-        return _task_page(request, step, viewer, db, exc.typed, errors or {"": exc.message}, status_code=exc.status)
+        said = exc.text(viewer.lang.code)
+        errors = form_fields.messages(exc.details, step.schema or {}, viewer.lang) if exc.details else {}
+        return _task_page(request, step, viewer, db, exc.typed, errors or {"": said}, status_code=exc.status)
     except DomainError as exc:
-        cookie.flash(request, exc.message, "error")
+        cookie.flash(request, exc.text(viewer.lang.code), "error")
         return redirect(f"/tasks/{task_id}")
     task = step.task
     title = load_labels(db).step(task.service_code, task.name, viewer.lang, task.title)

@@ -13,10 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
-from admin_ui import forms
 from admin_ui import session as cookie
 from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
@@ -26,6 +23,8 @@ from api.deps import SessionDep, settings_of
 from engine import diagram_report, drafts, processes
 from engine.bpmn.compiler import PackageRefused
 from engine.errors import Conflict, Invalid, TooLarge
+from forms import fields as form_fields
+from forms import schema as form_schema
 
 router = APIRouter(route_class=PageRoute)
 MAX_PREVIEW_BYTES = 256 * 1024
@@ -145,7 +144,7 @@ def _publish(request: Request, code: str, viewer: Viewer, db: SessionDep) -> JSO
             "Not published: problems found: %(count)s (listed below).", count=viewer.lang.number(len(found)))},
             status_code=422)
     except Conflict as exc:
-        return _json({"problems": [], "message": exc.message}, status_code=exc.status)
+        return _json({"problems": [], "message": exc.text(viewer.lang.code)}, status_code=exc.status)
     lang = viewer.lang
     words = (N_("Published as version %(version)s.") if created
              else N_("These files are already version %(version)s: nothing new was published."))
@@ -163,12 +162,13 @@ async def form_preview(request: Request, code: str, viewer: SignedIn) -> HTMLRes
 
 def _form_preview(body: Any, viewer: Viewer) -> HTMLResponse:
     schema = body.get("schema") if isinstance(body, dict) else None
-    if not isinstance(schema, dict):
-        raise Invalid("a form must be a JSON Schema object", [])
     try:  # a half-typed schema is refused (422), as a deploy would refuse it, instead of failing to draw
-        Draft202012Validator.check_schema(schema)
-        fields = forms.schema_fields(schema, viewer.lang)
-    except (SchemaError, RecursionError, TypeError, AttributeError, LookupError) as exc:
+        fields = form_fields.schema_fields(form_schema.checked(schema), viewer.lang)
+    except form_schema.NotAForm as exc:
+        if exc.kind == "not_object":
+            raise Invalid("a form must be a JSON Schema object", []) from exc
+        raise Invalid("the form is not a valid JSON Schema", []) from exc
+    except (RecursionError, TypeError, AttributeError, LookupError) as exc:
         raise Invalid("the form is not a valid JSON Schema", []) from exc
     html = templates.get_template("_form_preview.html").render(fields=fields, lang=viewer.lang,
                                                                 _=viewer.lang.gettext)

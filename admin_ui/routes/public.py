@@ -87,7 +87,7 @@ def reopen(request: Request, form: CheckedForm, viewer: CurrentViewer, db: Sessi
             message = _("Say why the complaint is not resolved (at most %(count)s characters).",
                         count=viewer.lang.number(settings.reopen_reason_max_chars))
         else:
-            message = _(REOPEN_WORDS.get(exc.message, exc.message))
+            message = _(REOPEN_WORDS.get(exc.message_id or "", exc.message))
         return _result(request, viewer, found, last4, status_code=exc.status,
                        reopen_error=message, reason=reason.strip())
     found = public.track(session=db, tracking_number=number, phone_last4=last4, settings=settings)

@@ -48,7 +48,7 @@ def _refused(request: Request, db: SessionDep, exc: DomainError, case: Case | No
     if isinstance(exc, NotFound):
         return _page(request, db, None, action=action, kiosk=kiosk, status_code=exc.status, error=NOT_FOUND)
     if isinstance(exc, Conflict):
-        already = exc.message == ratings.ALREADY_RATED
+        already = exc.message_id == ratings.ALREADY_RATED
         return _page(request, db, case, action=action, kiosk=kiosk, status_code=exc.status,
                      error=ALREADY if already else NOT_COMPLETED)
     raise exc

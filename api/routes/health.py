@@ -4,6 +4,7 @@ and orchestrators. Neither needs a token nor says anything about cases."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse
 from api.deps import SettingsDep, allow
 from engine import readiness
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
@@ -39,5 +41,8 @@ async def _run(check: readiness.Check, timeout: float) -> str:
     except TimeoutError:
         return f"no answer within {timeout:g} s"
     except Exception as exc:  # noqa: BLE001 - any failure is a reason not to be ready; say which
-        return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        # The answer is public: it names the kind of failure, never the hosts, ports or paths in its text
+        # (those go to the log, for the operator).
+        log.warning("not ready: %s", f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+        return f"{type(exc).__name__} (details in the server's log)"
     return reason or "ok"

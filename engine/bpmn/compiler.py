@@ -9,14 +9,12 @@ allowed language, missing forms, diagrams SpiffWorkflow cannot run. ``compile_pa
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from lxml import etree
 from pydantic import ValidationError
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -28,7 +26,9 @@ from engine.bpmn.parser import ShubbakParser
 from engine.bpmn.safe_xml import XmlRefused, is_bpmn, is_dmn, parse_untrusted_xml
 from engine.bpmn.script_checks import check_bpmn_scripts, check_dmn_expressions
 from engine.errors import Invalid
+from engine.refusals import Text, say
 from engine.service_info import ServiceInfo, parse_service_toml
+from forms import schema as form_schema
 
 ALLOWED_SUFFIXES = (".bpmn", ".dmn", ".json", ".toml")
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -79,7 +79,7 @@ class CompiledProcess:
     def validator(self, form: str) -> Draft202012Validator:
         found = self.validators.get(form)
         if found is None:
-            found = self.validators[form] = Draft202012Validator(self.forms[form])
+            found = self.validators[form] = form_schema.validator(self.forms[form])
         return found
 
 
@@ -96,6 +96,7 @@ def content_hash(files: dict[str, bytes]) -> str:
 
 
 def _problem(file: str | None, element_id: str | None, message: str) -> dict[str, Any]:
+    """One problem of a package; ``message`` is a Text (engine/refusals.py) where the words are the catalog's."""
     return {"file": file, "element_id": element_id or None, "message": message}
 
 
@@ -103,15 +104,15 @@ def compile_package(files: dict[str, bytes], *, max_xml_bytes: int, default_lane
                     max_files: int = 50) -> CompiledProcess:
     problems: list[dict[str, Any]] = []
     if not files:
-        raise PackageRefused("no files", [_problem(None, None, "send at least one .bpmn file")])
+        raise PackageRefused("deploy.no_files", [_problem(None, None, say("deploy.send_a_bpmn_file"))])
     if len(files) > max_files:
-        raise PackageRefused("too many files", [_problem(None, None, f"at most {max_files} files per deploy")])
+        raise PackageRefused("deploy.too_many_files",
+                             [_problem(None, None, say("deploy.at_most_files", max_files=max_files))])
     for name in files:
         if PurePosixPath(name).name != name or not name.lower().endswith(ALLOWED_SUFFIXES):
-            problems.append(_problem(name, None, "only plain .bpmn, .dmn, .json and service.toml file names"
-                                     " are accepted"))
+            problems.append(_problem(name, None, say("deploy.file_names")))
     if problems:
-        raise PackageRefused("unacceptable files", problems)
+        raise PackageRefused("deploy.unacceptable_files", problems)
 
     service: ServiceInfo | None = None
     bpmn_roots: dict[str, etree._Element] = {}
@@ -121,7 +122,7 @@ def compile_package(files: dict[str, bytes], *, max_xml_bytes: int, default_lane
         lower = name.lower()
         if lower.endswith(".toml"):
             if name != "service.toml":
-                problems.append(_problem(name, None, "the only TOML file accepted is service.toml"))
+                problems.append(_problem(name, None, say("deploy.only_service_toml")))
                 continue
             try:
                 service = parse_service_toml(_text(content, name), name)
@@ -142,22 +143,20 @@ def compile_package(files: dict[str, bytes], *, max_xml_bytes: int, default_lane
             continue
         if lower.endswith(".bpmn"):
             if not is_bpmn(root):
-                problems.append(_problem(name, None, "this is not a BPMN 2.0 document "
-                                         "(its root must be bpmn:definitions)"))
+                problems.append(_problem(name, None, say("deploy.not_bpmn")))
                 continue
             bpmn_roots[name] = root
             problems.extend(_problem(name, eid, msg) for eid, msg in check_bpmn_scripts(root))
         else:
             if not is_dmn(root):
-                problems.append(_problem(name, None, "this is not a DMN document (its root must be definitions "
-                                         "in a DMN namespace)"))
+                problems.append(_problem(name, None, say("deploy.not_dmn")))
                 continue
             dmn_roots[name] = root
             problems.extend(_problem(name, eid, msg) for eid, msg in check_dmn_expressions(root))
     if not bpmn_roots and not problems:
-        problems.append(_problem(None, None, "the package has no .bpmn file"))
+        problems.append(_problem(None, None, say("deploy.no_bpmn_file")))
     if problems:
-        raise PackageRefused("the diagram cannot be deployed", problems)
+        raise PackageRefused("deploy.cannot_be_deployed", problems)
     return _build(files, service, bpmn_roots, dmn_roots, forms, default_lane)
 
 
@@ -165,24 +164,17 @@ def _text(content: bytes, name: str) -> str:
     try:
         return content.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise Invalid("not UTF-8", [_problem(name, None, "the file is not UTF-8 text")]) from exc
+        raise Invalid("deploy.not_utf8_text", [_problem(name, None, say("deploy.file_not_utf8"))]) from exc
 
 
 def _load_form(name: str, content: bytes, forms: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     try:
-        schema = json.loads(content)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # nested too deep: RecursionError
-        return _problem(name, None, f"the form is not valid JSON: {exc}")
-    if not isinstance(schema, dict):
-        return _problem(name, None, "a form must be a JSON Schema object")
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.path) or "(root)"
-        return _problem(name, where, f"not a valid JSON Schema: {exc.message}")
-    except RecursionError:
-        return _problem(name, None, "not a valid JSON Schema: it is nested too deeply")
-    forms[name] = schema
+        forms[name] = form_schema.load(content)
+    except form_schema.NotAForm as exc:
+        said = say("deploy.form_not_json", error=exc.detail) if exc.kind == "not_json" else \
+            say("deploy.form_not_schema", reason=exc.detail) if exc.kind == "not_schema" else \
+            say("deploy.form_not_object") if exc.kind == "not_object" else say("deploy.form_too_deep")
+        return _problem(name, exc.where, said)
     return None
 
 
@@ -199,26 +191,25 @@ def _build(files: dict[str, bytes], service: ServiceInfo | None, bpmn_roots: dic
         spec = parser.get_spec(process_id)
         subprocess_specs = parser.get_subprocess_specs(process_id)
     except ValidationException as exc:
-        raise PackageRefused("the diagram cannot run", [_validation_problem(exc)]) from exc
+        raise PackageRefused("deploy.cannot_run", [_validation_problem(exc)]) from exc
     except SpiffWorkflowException as exc:
-        raise PackageRefused("the diagram cannot run", [_problem(None, None, str(exc))]) from exc
+        raise PackageRefused("deploy.cannot_run", [_problem(None, None, str(exc))]) from exc
     except (KeyError, AttributeError, TypeError, ValueError, IndexError) as exc:
         # SpiffWorkflow's parser assumes well-formed BPMN in places; a descriptive diagram from another
         # tool can trip those assumptions. The analyst still deserves an answer, not a crash.
-        raise PackageRefused("the diagram cannot run",
-                             [_problem(None, None, f"the diagram could not be read ({type(exc).__name__}: {exc})")]
+        raise PackageRefused("deploy.cannot_run",
+                             [_problem(None, None, say("deploy.unreadable", error=f"{type(exc).__name__}: {exc}"))]
                              ) from exc
     if service is None:
         try:
             service = ServiceInfo(code=process_id)
         except ValidationError as exc:
-            raise PackageRefused("the process id cannot be a service code", [_problem(
+            raise PackageRefused("deploy.process_id_not_a_code", [_problem(
                 _file_of(process_id, bpmn_roots), process_id,
-                f"the process id '{process_id}' cannot serve as the service code (letters, digits, _ . - only): "
-                "send a service.toml naming the service's code")]) from exc
+                say("deploy.process_id_not_a_code_detail", process_id=process_id))]) from exc
     user_tasks, problems = _user_tasks(spec, subprocess_specs, forms, service, default_lane, bpmn_roots)
     if problems:
-        raise PackageRefused("the diagram cannot run", problems)
+        raise PackageRefused("deploy.cannot_run", problems)
     has_layout = any(root.find(".//{http://www.omg.org/spec/BPMN/20100524/DI}BPMNShape") is not None
                      for root in bpmn_roots.values())
     return CompiledProcess(process_id=process_id, service=service, spec=spec, subprocess_specs=subprocess_specs,
@@ -251,10 +242,13 @@ def _first_lanes(spec: BpmnProcessSpec, user_tasks: dict[str, UserTaskInfo], def
 
 
 def _validation_problem(exc: ValidationException) -> dict[str, Any]:
-    message = str(exc.args[0]) if exc.args else str(exc)
+    # The parser's own refusals are Texts (engine/refusals.py); SpiffWorkflow's unmatched ones stay English.
+    message: str = exc.args[0] if exc.args and isinstance(exc.args[0], Text) else (
+        str(exc.args[0]) if exc.args else str(exc))
     name = getattr(exc, "name", "") or ""
     if name:
-        message = f"{message} (element '{name}')"
+        message = say("deploy.at_element", message=message, name=name) if isinstance(message, Text) \
+            else f"{message} (element '{name}')"
     return _problem(getattr(exc, "file_name", None) or None, getattr(exc, "id", None) or None, message)
 
 
@@ -263,8 +257,8 @@ def _choose_process(parser: SpiffBpmnParser, service: ServiceInfo | None,
     executable = parser.get_process_ids()
     if service is not None and service.process_id:
         if service.process_id not in parser.process_parsers:
-            raise ValidationException(f"service.toml names process '{service.process_id}', which is not in "
-                                      f"the diagrams", file_name="service.toml", id=service.process_id)
+            raise ValidationException(say("deploy.service_toml_process_missing", process_id=service.process_id),
+                                      file_name="service.toml", id=service.process_id)
         return service.process_id
     if service is not None and service.code in executable:
         return service.code
@@ -272,11 +266,9 @@ def _choose_process(parser: SpiffBpmnParser, service: ServiceInfo | None,
         return str(executable[0])
     file = next(iter(bpmn_roots), None)
     if not executable:
-        raise ValidationException("no executable process: mark the process to run with isExecutable=\"true\"",
-                                  file_name=file)
-    raise ValidationException(f"{len(executable)} executable processes ({', '.join(sorted(executable))}): mark "
-                              "only one as executable, or name it as process_id in service.toml",
-                              file_name=file)
+        raise ValidationException(say("deploy.no_executable_process"), file_name=file)
+    raise ValidationException(say("deploy.several_executable_processes", count=len(executable),
+                                  ids=", ".join(sorted(executable))), file_name=file)
 
 
 def _user_tasks(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec],
@@ -293,7 +285,7 @@ def _user_tasks(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSp
             form = props.get("formJsonSchemaFilename")
             file = _file_of(bpmn_id, bpmn_roots)
             if form and form not in forms:
-                problems.append(_problem(file, bpmn_id, f"the task's form '{form}' was not sent with the diagram"))
+                problems.append(_problem(file, bpmn_id, say("deploy.form_not_sent", form=form)))
             task_settings = service.tasks.get(bpmn_id)
             sla = task_settings.sla_days if task_settings is not None else None
             # service.toml's [tasks.<id>] sla_days wins over the diagram's spiff:property (sla_days or slaDays).
@@ -301,8 +293,7 @@ def _user_tasks(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSp
             if sla is None and prop is not None:
                 sla = _positive_number(props[prop])
                 if sla is None:
-                    problems.append(_problem(file, bpmn_id, f"the {prop} property must be a number of working "
-                                                            "days above 0"))
+                    problems.append(_problem(file, bpmn_id, say("deploy.sla_not_a_number", prop=prop)))
                     sla = None
             tasks[bpmn_id] = UserTaskInfo(
                 name=bpmn_id, title=(task_spec.bpmn_name or bpmn_id).strip()[:255],

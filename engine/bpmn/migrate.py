@@ -16,6 +16,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.serializer import serializer
+from engine.refusals import Text, Words, say
 
 
 def migrate(workflow: BpmnWorkflow, process: CompiledProcess) -> list[str]:
@@ -42,52 +43,65 @@ _DONE = TaskState.COMPLETED | TaskState.STARTED | TaskState.ERROR
 _WAITING = TaskState.READY | TaskState.WAITING
 
 
-def blockers(workflow: BpmnWorkflow, process: CompiledProcess) -> list[str]:
+def blockers(workflow: BpmnWorkflow, process: CompiledProcess) -> list[Text]:
     """Why ``workflow`` cannot move to ``process`` (empty when it can), one sentence per element.
 
     SpiffWorkflow's workflow diff aligns the case's tasks with the new diagram's elements (by id first): a
     case cannot move when an element it has already passed was changed or removed, or when an element it
     waits at is gone. Elements it has not reached yet may change freely."""
     top, subprocesses = diff_workflow(serializer.registry, workflow, process.spec, process.subprocess_specs)
-    reasons = _of(top, "")
+    reasons = _of(top, None)
     for sub_id, sub_diff in subprocesses.items():
         sub = workflow.subprocesses[sub_id]
         if sub_diff is None:
-            reasons.append(f"the subprocess '{sub.spec.name}' it runs is not in the new version")
+            reasons.append(say("migration.subprocess_gone", name=sub.spec.name))
         else:
-            reasons.extend(_of(sub_diff, f" (in '{sub.spec.name}')"))
+            reasons.extend(_of(sub_diff, sub.spec.name))
     return sorted(dict.fromkeys(reasons))
 
 
-def _of(diff: WorkflowDiff, where: str) -> list[str]:
+def _of(diff: WorkflowDiff, subprocess: str | None) -> list[Text]:
     out = []
     removed = {id(t) for t in diff.removed}
+
+    def said(message_id: str, task: Any, **params: Any) -> Text:
+        if subprocess is None:
+            return say(message_id, element=_label(task), **params)
+        return say(message_id + "_in", element=_label(task), subprocess=subprocess, **params)
+
     for task in filter_tasks(diff.removed, state=_DONE):
-        out.append(f"'{_label(task)}'{where}, already done, is not in the new version")
+        out.append(said("migration.done_gone", task))
     for task in filter_tasks(diff.changed, state=_DONE):
         if id(task) not in removed:
-            what = ", ".join(_changes(diff, task)) or "its definition"
-            out.append(f"'{_label(task)}'{where}, already done, changed in the new version ({what})")
+            changes = _changes(diff, task)
+            what = Words(", ".join(w.en for w in changes), "، ".join(w.ar for w in changes)) if changes \
+                else Words("its definition", "تعريفه")
+            out.append(said("migration.done_changed", task, what=what))
     for task in filter_tasks(diff.removed, state=_WAITING):
-        out.append(f"'{_label(task)}'{where}, where the case waits, is not in the new version")
+        out.append(said("migration.waiting_gone", task))
     return out
 
 
 # SpiffWorkflow's names of a task spec's attributes, in an analyst's words.
-_WORDS = {"bpmn_name": "name", "typename": "type", "inputs": "incoming flows", "outputs": "outgoing flows",
-          "cond_task_specs": "conditions", "default_task_spec": "default flow", "script": "script",
-          "lane": "lane", "extensions": "properties", "event_definition": "event", "documentation": "documentation"}
+_WORDS = {"bpmn_name": Words("name", "الاسم"), "typename": Words("type", "النوع"),
+          "inputs": Words("incoming flows", "المسارات الداخلة"),
+          "outputs": Words("outgoing flows", "المسارات الخارجة"),
+          "cond_task_specs": Words("conditions", "الشروط"),
+          "default_task_spec": Words("default flow", "المسار الافتراضي"),
+          "script": Words("script", "النص البرمجي"), "lane": Words("lane", "المسار"),
+          "extensions": Words("properties", "الخصائص"), "event_definition": Words("event", "الحدث"),
+          "documentation": Words("documentation", "التوثيق")}
 
 
-def _changes(diff: WorkflowDiff, task: Any) -> list[str]:
+def _changes(diff: WorkflowDiff, task: Any) -> list[Words]:
     """What differs in the task's element, in an analyst's words."""
     new = diff.alignment.get(task)
     if new is None:
         return []
     registry = serializer.registry
     old_dict, new_dict = registry.convert(task.task_spec), registry.convert(new)
-    return sorted({_WORDS.get(key, key) for key in old_dict.keys() | new_dict.keys()
-                   if key != "name" and old_dict.get(key) != new_dict.get(key)})
+    return sorted({_WORDS.get(key) or Words(key, key) for key in old_dict.keys() | new_dict.keys()
+                   if key != "name" and old_dict.get(key) != new_dict.get(key)}, key=lambda w: w.en)
 
 
 def _label(task: Any) -> str:

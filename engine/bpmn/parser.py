@@ -37,6 +37,7 @@ from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser, SubWorkflowP
 
 from engine.bpmn.relax import TIMER_KINDS, ImplicitSplit, timer_expression
 from engine.bpmn.scripts import RestrictedScriptEngine
+from engine.refusals import Text, Words, say
 
 EVENTS = frozenset(full_tag(t) for t in ("startEvent", "intermediateCatchEvent", "intermediateThrowEvent",
                                          "boundaryEvent"))
@@ -44,6 +45,11 @@ NO_SPLIT = frozenset(full_tag(t) for t in ("endEvent", "exclusiveGateway", "incl
                                            "parallelGateway", "eventBasedGateway", "complexGateway"))
 # Shubbak's script engine has no way to call outside services; a service task would fail in every case.
 CAN_CALL_SERVICES = RestrictedScriptEngine.call_service is not PythonScriptEngine.call_service
+
+
+# How an element uses a data reference, in both languages (a part of the data-association refusals).
+_TAKES = Words(en="takes data from", ar="يأخذ البيانات من")
+_PUTS = Words(en="puts data into", ar="يضع البيانات في")
 
 
 def _words(tag: str) -> str:
@@ -86,17 +92,17 @@ class _Node(TaskParser):
         try:
             return super().parse_incoming_data_references()
         except ValidationException:
-            self._data_association_problem("dataInputAssociation", "sourceRef", "takes data from")
+            self._data_association_problem("dataInputAssociation", "sourceRef", _TAKES)
             raise
 
     def parse_outgoing_data_references(self) -> Any:
         try:
             return super().parse_outgoing_data_references()
         except ValidationException:
-            self._data_association_problem("dataOutputAssociation", "targetRef", "puts data into")
+            self._data_association_problem("dataOutputAssociation", "targetRef", _PUTS)
             raise
 
-    def _data_association_problem(self, association: str, end: str, verb: str) -> None:
+    def _data_association_problem(self, association: str, end: str, verb: Words) -> None:
         root = self.node.getroottree().getroot()
         for ref in self.xpath(f"./bpmn:{association}/bpmn:{end}"):
             ref_id = (ref.text or "").strip()
@@ -115,22 +121,19 @@ class _Node(TaskParser):
         return False
 
     @staticmethod
-    def _data_message(found: Any, ref_id: str, verb: str) -> str:
+    def _data_message(found: Any, ref_id: str, verb: Words) -> Text:
         if found is None:
-            return (f"this element {verb} '{ref_id}' through a data association, but nothing in the diagram "
-                    "has that id")
+            return say("deploy.data_ref_missing", verb=verb, ref=ref_id)
         local, label, where = etree.QName(found).localname, _label(found), found.get("id")
         if local == "dataStoreReference":
-            return (f"this element {verb} the data store '{label}' ({where}); Shubbak has no data stores "
-                    "(a case's data is kept with the case): remove the data association, or let a script or "
-                    "user task do that work")
+            return say("deploy.data_store", verb=verb, label=label, where=where)
         if local == "dataObjectReference":
-            return (f"this element {verb} the data object '{label}' ({where}), but its data object "
-                    f"'{found.get('dataObjectRef')}' is not defined in this process or a process around it")
+            return say("deploy.data_object_undefined", verb=verb, label=label, where=where,
+                       ref=found.get("dataObjectRef"))
         if local in ("dataInput", "dataOutput"):
-            return (f"this element {verb} the process's {_words(local)} '{label}' ({where}) through a data "
-                    "association, which Shubbak does not run: every task sees the case's data by name")
-        return f"this element {verb} '{label}' ({where}), a {_words(local)}, which is not a data object"
+            return say("deploy.process_input" if local == "dataInput" else "deploy.process_output", verb=verb,
+                       label=label, where=where)
+        return say("deploy.data_ref_not_data", verb=verb, label=label, where=where, kind=_words(local))
 
 
 class _Splits(_Node):
@@ -150,10 +153,8 @@ class _Splits(_Node):
             super().connect_outgoing(outgoing_task, sequence_flow_node, is_default)
             return
         if self.node.tag in EVENTS:
-            raise ValidationException(
-                "this flow leaves an event and has a condition, but BPMN only checks conditions on flows "
-                "leaving activities and gateways: put a gateway after the event and give it the condition",
-                node=conditional[0], file_name=self.filename)
+            raise ValidationException(say("deploy.condition_after_event"), node=conditional[0],
+                                      file_name=self.filename)
         split = getattr(self, "_implicit_split", None)
         if split is None:
             split = ImplicitSplit(self.spec, f"{self.bpmn_id}.ImplicitSplit", source_id=self.bpmn_id,
@@ -169,11 +170,10 @@ class _Splits(_Node):
 class _Gateway(_Node):
     def connect_outgoing(self, outgoing_task: Any, sequence_flow_node: Any, is_default: bool) -> None:
         if not is_default and self.parse_condition(sequence_flow_node) is None:
-            kind = "exclusive" if isinstance(self.task, ExclusiveGateway) else "inclusive"
-            raise ValidationException(
-                f"this flow leaves the {kind} gateway '{_label(self.node)}' without a condition: give it a "
-                "condition, or make it the gateway's default flow",
-                node=sequence_flow_node, file_name=self.filename)
+            message_id = "deploy.exclusive_flow_without_condition" if isinstance(self.task, ExclusiveGateway) \
+                else "deploy.inclusive_flow_without_condition"
+            raise ValidationException(say(message_id, gateway=_label(self.node)), node=sequence_flow_node,
+                                      file_name=self.filename)
         super().connect_outgoing(outgoing_task, sequence_flow_node, is_default)
 
 
@@ -191,14 +191,12 @@ class _Timers(EventDefinitionParser):
             if value is not None:
                 break
         else:
-            raise ValidationException("this timer event does not say when it fires: give it a duration "
-                                      "(such as P7D for 7 days), a date or a cycle",
-                                      node=self.node, file_name=self.filename)
+            raise ValidationException(say("deploy.timer_without_time"), node=self.node, file_name=self.filename)
         text = (value.text or "").strip()
         if not text:
             what, example = TIMER_KINDS[kind]
-            raise ValidationException(f"this timer event's value is empty: write {what}, such as {example}",
-                                      node=self.node, file_name=self.filename)
+            raise ValidationException(say("deploy.timer_empty", what=what, example=example), node=self.node,
+                                      file_name=self.filename)
         expression, problem = timer_expression(kind, text)
         if problem is not None:
             raise ValidationException(problem, node=self.node, file_name=self.filename)
@@ -210,16 +208,11 @@ class _ServiceTask(ServiceTaskParser):
     def create_task(self) -> Any:
         operator = self.parse_extensions().get("serviceTaskOperator")
         if operator is None:
-            raise ValidationException(
-                "this service task does not say what it calls, and Shubbak does not call outside systems: "
-                "make it a user task if a person does the work, or a script task if it is a calculation",
-                node=self.node, file_name=self.filename)
+            raise ValidationException(say("deploy.service_task_without_call"), node=self.node,
+                                      file_name=self.filename)
         if not CAN_CALL_SERVICES:
-            raise ValidationException(
-                f"this service task calls '{operator.get('name')}', but Shubbak does not call outside "
-                "systems: make it a user task if a person does the work, or a script task if it is a "
-                "calculation",
-                node=self.node, file_name=self.filename)
+            raise ValidationException(say("deploy.service_task_calls", name=operator.get("name")), node=self.node,
+                                      file_name=self.filename)
         return super().create_task()
 
 
@@ -230,13 +223,13 @@ class _SubProcess(SubWorkflowParser):
         starts, ends = self.xpath("./bpmn:startEvent"), self.xpath("./bpmn:endEvent")
         problem = None
         if not steps:
-            problem = ("this sub-process is empty: nothing is drawn inside it, so there is nothing to run. "
-                       "Draw its steps inside it, from a start event to an end event, or make it a task")
+            problem = say("deploy.subprocess_empty")
+        elif not starts:
+            problem = say("deploy.subprocess_no_start")
         elif len(starts) != 1:
-            problem = (f"this sub-process has {len(starts) or 'no'} start events: the steps inside it must "
-                       "begin at exactly one start event")
+            problem = say("deploy.subprocess_starts", count=len(starts))
         elif not ends:
-            problem = "this sub-process has no end event: the steps inside it must finish at an end event"
+            problem = say("deploy.subprocess_no_end")
         if problem is not None:
             raise ValidationException(problem, node=self.node, file_name=self.filename)
         return super().create_task()
@@ -264,65 +257,45 @@ def _parser_classes() -> dict[str, tuple[type, type]]:
     return out
 
 
-# SpiffWorkflow's own messages, reworded: (pattern, template). The template is formatted with the pattern's
-# groups and ``tag``, the element's kind in words. Tried in order; the first match wins.
-_REWORDED: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.DOTALL), t) for p, t in (
-    (r"No start event found",
-     "the process has no start event: a case begins at the start event, so draw one"),
-    (r"Multiple outgoing flows are not supported",
-     "an end event ends its path: it cannot have outgoing sequence flows"),
-    (r"A multiinstance task must specify a cardinality or a loop input data reference",
-     "this multi-instance activity says neither how many times it runs (loop cardinality) nor which list "
-     "it runs over (loop input data): set one of them"),
-    (r"A multiinstance task must specify exactly one of",
-     "this multi-instance activity sets both a loop cardinality and a loop input data: keep only one"),
-    (r"The loop (input|output) data reference is missing",
-     "this multi-instance activity's loop {0} data is not one of the activity's data {0}s"),
-    (r"A loopMaximum or loopCondition must be specified",
-     "this looping activity has neither a loop condition nor a loop maximum, so it would never stop: "
-     "set one of them"),
-    (r'No "calledElement" attribute',
-     "this call activity does not say which process it calls (its calledElement is empty)"),
-    (r"There is no support implemented for this task type",
-     "Shubbak cannot run a {tag}"),
-    (r"The process '(.*)' was not found",
-     "the process '{0}' is called by a call activity but is not in the files sent: send the .bpmn file "
-     "that defines it too"),
-    (r"Process (.*) is not executable",
-     "the process '{0}' is called by a call activity but is marked as not executable "
-     "(isExecutable=\"false\")"),
-    (r"When looking for a task spec, we found two items.*\((.*)\)",
-     "a sequence flow from this element leads to '{0}', which is not in the same process: sequence flows "
-     "cannot leave their pool"),
-    (r"Duplicate process ID: (.*)",
-     "two processes have the id '{0}': process ids must be unique across the files sent"),
-    (r"KeyError\('Duplicate task spec name: (.*)'\)",
-     "two elements have the id '{0}': ids must be unique"),
-    (r"NotImplementedError\(\('Unsupported Catch Event",
-     "this boundary event does not say what it catches (a timer, a message, an error, ...)"),
-    (r"Expected an? ([Mm]essage|[Ss]ignal|[Ee]scalation|[Ee]rror) node",
-     "this event refers to an undefined {0}: define it in the diagram or remove the reference"),
-    (r"Cancel Events may only be used with transactions",
-     "a cancel event can only be attached to a transaction"),
-    (r"Conditional event definition with missing condition",
-     "this conditional event has no condition"),
-    (r"Ad hoc subprocesses may not contain start or end events",
-     "an ad hoc sub-process cannot contain start or end events"),
-    (r"Sequential ordering for ad hoc subprocesses not supported",
-     "Shubbak cannot run an ad hoc sub-process with sequential ordering; use parallel ordering"),
-    (r"^(\w+(?:Error|Exception))\((.*)\)$",
-     "this element could not be read ({0}: {1})"),
-))
+# SpiffWorkflow's own messages, reworded: (pattern, message id, names of the pattern's groups). ``tag``, the
+# element's kind in words, is given to every message. Tried in order; the first match wins.
+_REWORDED: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = tuple(
+    (re.compile(p, re.DOTALL), i, g) for p, i, g in (
+        (r"No start event found", "deploy.no_start_event", ()),
+        (r"Multiple outgoing flows are not supported", "deploy.end_event_outgoing", ()),
+        (r"A multiinstance task must specify a cardinality or a loop input data reference",
+         "deploy.multi_instance_neither", ()),
+        (r"A multiinstance task must specify exactly one of", "deploy.multi_instance_both", ()),
+        (r"The loop (input|output) data reference is missing", "deploy.multi_instance_loop_data", ("which",)),
+        (r"A loopMaximum or loopCondition must be specified", "deploy.loop_never_stops", ()),
+        (r'No "calledElement" attribute', "deploy.call_activity_without_process", ()),
+        (r"There is no support implemented for this task type", "deploy.cannot_run_kind", ()),
+        (r"The process '(.*)' was not found", "deploy.called_process_missing", ("process",)),
+        (r"Process (.*) is not executable", "deploy.called_process_not_executable", ("process",)),
+        (r"When looking for a task spec, we found two items.*\((.*)\)", "deploy.flow_leaves_pool", ("target",)),
+        (r"Duplicate process ID: (.*)", "deploy.duplicate_process_id", ("id",)),
+        (r"KeyError\('Duplicate task spec name: (.*)'\)", "deploy.duplicate_element_id", ("id",)),
+        (r"NotImplementedError\(\('Unsupported Catch Event", "deploy.boundary_catches_nothing", ()),
+        (r"Expected an? ([Mm]essage|[Ss]ignal|[Ee]scalation|[Ee]rror) node", "deploy.undefined_reference",
+         ("what",)),
+        (r"Cancel Events may only be used with transactions", "deploy.cancel_outside_transaction", ()),
+        (r"Conditional event definition with missing condition", "deploy.conditional_without_condition", ()),
+        (r"Ad hoc subprocesses may not contain start or end events", "deploy.ad_hoc_with_events", ()),
+        (r"Sequential ordering for ad hoc subprocesses not supported", "deploy.ad_hoc_sequential", ()),
+        (r"^(\w+(?:Error|Exception))\((.*)\)$", "deploy.element_unreadable", ("error", "detail")),
+    ))
 
 
 def _reworded(exc: ValidationException, file_name: str | None) -> ValidationException:
-    message = str(exc.args[0]) if exc.args else ""
-    for pattern, template in _REWORDED:
-        match = pattern.search(message)
-        if match:
-            message = template.format(*match.groups(),
-                                      tag=_words(exc.tag) if exc.tag else "element of this kind")
-            break
+    message: str = exc.args[0] if exc.args and isinstance(exc.args[0], str) else (
+        str(exc.args[0]) if exc.args else "")
+    if not isinstance(message, Text):
+        for pattern, message_id, names in _REWORDED:
+            match = pattern.search(message)
+            if match:
+                message = say(message_id, **dict(zip(names, match.groups(), strict=True)),
+                              tag=_words(exc.tag) if exc.tag else "element of this kind")
+                break
     out = ValidationException(message, file_name=exc.file_name or file_name, id=exc.id, name=exc.name,
                               tag=exc.tag, line_number=exc.line_number)
     out.notes = list(getattr(exc, "notes", []))
@@ -342,7 +315,7 @@ class ShubbakParser(SpiffBpmnParser):
         except ValidationException as exc:
             raise _reworded(exc, filename) from exc
         except (KeyError, AttributeError, TypeError, ValueError, IndexError) as exc:
-            raise ValidationException(f"the diagram could not be read ({type(exc).__name__}: {exc})",
+            raise ValidationException(say("deploy.unreadable", error=f"{type(exc).__name__}: {exc}"),
                                       file_name=filename) from exc
 
     def _add_data_stores(self, bpmn: Any) -> None:
@@ -367,5 +340,5 @@ class ShubbakParser(SpiffBpmnParser):
             message = str(exc.args[0]) if exc.args else str(exc)
             raise ValidationException(message, file_name=file_name) from exc
         except (KeyError, AttributeError, TypeError, ValueError, IndexError) as exc:
-            raise ValidationException(f"the diagram could not be read ({type(exc).__name__}: {exc})",
+            raise ValidationException(say("deploy.unreadable", error=f"{type(exc).__name__}: {exc}"),
                                       file_name=file_name) from exc

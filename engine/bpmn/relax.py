@@ -26,6 +26,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.specs.MultiChoice import MultiChoice
 from SpiffWorkflow.util.task import TaskState
 
+from engine.refusals import Text, Words, say
+
 
 class ImplicitSplit(MultiChoice, BpmnTaskSpec):
     """The conditional flows leaving an activity: chosen like an inclusive gateway's, but never a join."""
@@ -81,9 +83,12 @@ _ISO_LITERAL = {
 }
 #: For each kind of timer value: what it is, and an example an analyst can copy.
 TIMER_KINDS = {
-    "timeDuration": ("an ISO 8601 duration", "P7D (7 days) or PT4H (4 hours)"),
-    "timeDate": ("an ISO 8601 date and time", "2025-01-31T10:00:00Z"),
-    "timeCycle": ("an ISO 8601 cycle", "R3/P1D (3 times, a day apart)"),
+    "timeDuration": (Words("an ISO 8601 duration", "مدة بصيغة ISO 8601"),
+                     Words("P7D (7 days) or PT4H (4 hours)", "P7D (سبعة أيام) أو PT4H (أربع ساعات)")),
+    "timeDate": (Words("an ISO 8601 date and time", "تاريخًا ووقتًا بصيغة ISO 8601"),
+                 Words("2025-01-31T10:00:00Z", "2025-01-31T10:00:00Z")),
+    "timeCycle": (Words("an ISO 8601 cycle", "دورة بصيغة ISO 8601"),
+                  Words("R3/P1D (3 times, a day apart)", "R3/P1D (ثلاث مرات، بين كل مرة والتالية يوم)")),
 }
 
 
@@ -99,7 +104,7 @@ _CHECKS: dict[str, Callable[[str], Any]] = {
 }
 
 
-def timer_expression(kind: str, text: str) -> tuple[str, str | None]:
+def timer_expression(kind: str, text: str) -> tuple[str, Text | None]:
     """``(expression to run, problem)`` for the text of a ``timeDuration``/``timeDate``/``timeCycle``.
 
     Bare ISO 8601 text becomes a string literal. A string literal (bare or quoted) is checked now, so a
@@ -114,9 +119,9 @@ def timer_expression(kind: str, text: str) -> tuple[str, str | None]:
         return expression, None
     what, example = TIMER_KINDS[kind]
     if not isinstance(value, str):
-        return expression, f"the timer's value {stripped} is not {what}: write one, such as {example}"
+        return expression, say("deploy.timer_value", value=stripped, what=what, example=example)
     try:
         _CHECKS[kind](value)
     except Exception:  # noqa: BLE001 - SpiffWorkflow raises bare Exception, ValueError, AttributeError here
-        return expression, f"the timer's value {value!r} is not {what}: write one, such as {example}"
+        return expression, say("deploy.timer_value", value=repr(value), what=what, example=example)
     return expression, None

@@ -23,6 +23,8 @@ import re
 
 from lxml import etree
 
+from engine.refusals import say
+
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 DMN_NAMESPACES = frozenset(
     {
@@ -45,8 +47,8 @@ _LXML_POSITION = re.compile(r",\s*line \d+, column \d+$")
 class XmlRefused(Exception):
     """An uploaded file that will not be parsed, with the reason in words an analyst can act on.
 
-    ``message`` is a complete sentence without the file name; ``filename`` (when known) says which
-    upload it was; ``line`` is the 1-based line of the problem when there is one.
+    ``message`` is a complete sentence without the file name (a Text: engine/refusals.py); ``filename``
+    (when known) says which upload it was; ``line`` is the 1-based line of the problem when there is one.
     """
 
     def __init__(self, message: str, *, filename: str | None = None, line: int | None = None) -> None:
@@ -67,11 +69,11 @@ def parse_untrusted_xml(data: bytes, *, filename: str | None = None, max_bytes: 
     data = bytes(data)
     if len(data) > max_bytes:
         raise XmlRefused(
-            f"The file is {_size(len(data))}, larger than the {_size(max_bytes)} allowed for a diagram.",
+            say("xml.too_large", size=_size(len(data)), limit=_size(max_bytes)),
             filename=filename,
         )
     if not data.strip():
-        raise XmlRefused("The file is empty.", filename=filename)
+        raise XmlRefused(say("xml.empty"), filename=filename)
     prolog = _decoded_head(data, filename)
     _refuse_doctype_in_prolog(prolog, filename)
     try:
@@ -79,16 +81,15 @@ def parse_untrusted_xml(data: bytes, *, filename: str | None = None, max_bytes: 
     except etree.XMLSyntaxError as err:
         reason = _LXML_POSITION.sub("", str(err.msg or err)).strip().rstrip(".")
         line = err.lineno or None
-        where = f" at line {line}" if line else ""
-        raise XmlRefused(
-            f"The file is not well-formed XML{where}: {reason}.", filename=filename, line=line
-        ) from err
+        said = say("xml.not_well_formed_at", line=line, reason=reason) if line else \
+            say("xml.not_well_formed", reason=reason)
+        raise XmlRefused(said, filename=filename, line=line) from err
     except Exception as err:  # the contract is "only XmlRefused", whatever lxml does with odd bytes
         raise XmlRefused(
-            f"The file could not be read as XML ({type(err).__name__}).", filename=filename
+            say("xml.unreadable", error=type(err).__name__), filename=filename
         ) from err
     if root is None:
-        raise XmlRefused("The file contains no XML element.", filename=filename)
+        raise XmlRefused(say("xml.no_element"), filename=filename)
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise _doctype_refusal(filename, None)
@@ -191,8 +192,7 @@ def _refuse_doctype_in_prolog(text: str, filename: str | None) -> None:
 
 def _doctype_refusal(filename: str | None, line: int | None) -> XmlRefused:
     return XmlRefused(
-        "The file contains a DOCTYPE declaration. BPMN and DMN files never need one, and a DOCTYPE can "
-        "read files from the server or expand into gigabytes of data, so the file was refused.",
+        say("xml.doctype"),
         filename=filename,
         line=line,
     )
@@ -200,7 +200,7 @@ def _doctype_refusal(filename: str | None, line: int | None) -> XmlRefused:
 
 def _encoding_refusal(encoding: str, filename: str | None) -> XmlRefused:
     return XmlRefused(
-        f"The file uses the text encoding '{encoding}', which is not supported; save it as UTF-8.",
+        say("xml.encoding", encoding=encoding),
         filename=filename,
         line=1,
     )

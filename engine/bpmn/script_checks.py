@@ -15,19 +15,25 @@ from lxml import etree
 from engine.bpmn.relax import TIMER_KINDS, timer_expression
 from engine.bpmn.safe_xml import BPMN_NS, DMN_NAMESPACES
 from engine.bpmn.scripts import FORBIDDEN_CALLS, SPIFF_NS, ScriptRefused, check_script
+from engine.refusals import Words, say
 
-_BPMN_SOURCES: dict[str, tuple[str, str]] = {
-    f"{{{BPMN_NS}}}script": ("script", "exec"),
-    f"{{{BPMN_NS}}}conditionExpression": ("condition", "eval"),
-    f"{{{SPIFF_NS}}}preScript": ("pre-script", "exec"),
-    f"{{{SPIFF_NS}}}postScript": ("post-script", "exec"),
-    f"{{{BPMN_NS}}}timeDuration": ("timer expression", "eval"),
-    f"{{{BPMN_NS}}}timeDate": ("timer expression", "eval"),
-    f"{{{BPMN_NS}}}timeCycle": ("timer expression", "eval"),
-    f"{{{BPMN_NS}}}loopCardinality": ("loop cardinality", "eval"),
-    f"{{{BPMN_NS}}}completionCondition": ("completion condition", "eval"),
-    f"{{{BPMN_NS}}}condition": ("condition", "eval"),
+_SCRIPT, _CONDITION = Words("script", "النص البرمجي"), Words("condition", "الشرط")
+_TIMER = Words("timer expression", "تعبير المؤقت")
+_BPMN_SOURCES: dict[str, tuple[Words, str]] = {
+    f"{{{BPMN_NS}}}script": (_SCRIPT, "exec"),
+    f"{{{BPMN_NS}}}conditionExpression": (_CONDITION, "eval"),
+    f"{{{SPIFF_NS}}}preScript": (Words("pre-script", "النص البرمجي السابق"), "exec"),
+    f"{{{SPIFF_NS}}}postScript": (Words("post-script", "النص البرمجي اللاحق"), "exec"),
+    f"{{{BPMN_NS}}}timeDuration": (_TIMER, "eval"),
+    f"{{{BPMN_NS}}}timeDate": (_TIMER, "eval"),
+    f"{{{BPMN_NS}}}timeCycle": (_TIMER, "eval"),
+    f"{{{BPMN_NS}}}loopCardinality": (Words("loop cardinality", "عدد مرات التكرار"), "eval"),
+    f"{{{BPMN_NS}}}completionCondition": (Words("completion condition", "شرط الإكمال"), "eval"),
+    f"{{{BPMN_NS}}}condition": (_CONDITION, "eval"),
 }
+# The DMN cells checked, by the element that holds the text.
+_DMN_CELLS = {"inputExpression": Words("input expression", "تعبير المدخل"),
+              "inputEntry": Words("input entry", "قيمة المدخل"), "outputEntry": Words("output entry", "قيمة المخرج")}
 # Where each kind of source must sit to be run by SpiffWorkflow; elsewhere it is inert.
 _BPMN_PARENTS: dict[str, str] = {
     "script": "scriptTask",
@@ -89,21 +95,19 @@ def check_bpmn_scripts(root: Any) -> list[tuple[str, str]]:
         message = _problem(text, kind[1]) if text else None
         if message is not None:
             problems.append((_owner_id(element), _describe(kind[0], text, message) if kind[1] == "eval"
-                             else f"{kind[0]}: {message}"))
+                             else say("deploy.script_refused", kind=kind[0], reason=message)))
     return problems
 
 
 _FOREIGN = re.compile(r"^\s*[#$]\{|\b(?:and|or|not)\b.*\bthen\b|^\s*=")
 
 
-def _describe(kind: str, text: str, message: str) -> str:
+def _describe(kind: Words, text: str, message: str) -> str:
     """Quote the refused expression, and say so when it is written in another engine's expression language."""
     shown = text if len(text) <= 80 else text[:77] + "..."
-    out = f'{kind} "{shown}": {message}'
-    if _FOREIGN.search(text):
-        out += (" (this looks like a Camunda/JUEL ${...} or FEEL expression; Shubbak reads Python expressions "
-                "over the case's data, such as: amount > 100 and decision == \"approve\")")
-    return out
+    foreign = _FOREIGN.search(text) is not None
+    return say("deploy.expression_foreign" if foreign else "deploy.expression_refused", kind=kind, source=shown,
+               reason=message)
 
 
 def check_dmn_expressions(root: Any) -> list[tuple[str, str]]:
@@ -128,8 +132,7 @@ def check_dmn_expressions(root: Any) -> list[tuple[str, str]]:
         message = _input_entry_problem(text) if kind == "inputEntry" else _problem(text, "eval")
         if message is not None:
             owner = parent.get("id") or _owner_id(parent)
-            label = re.sub(r"(?<!^)([A-Z])", r" \1", kind).lower()
-            problems.append((str(owner), f"{label}: {message}"))
+            problems.append((str(owner), say("deploy.script_refused", kind=_DMN_CELLS[kind], reason=message)))
     return problems
 
 
@@ -145,5 +148,5 @@ def _input_entry_problem(text: str) -> str | None:
             if not err.syntax_error:
                 return err.message
     if _DMN_LENIENT.search(text):
-        return "imports, names with '__' and calls such as open() or eval() are not allowed in expressions"
+        return say("script.dmn_lenient")
     return None

@@ -38,6 +38,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnviron
 
 from engine import clock
 from engine.bpmn import sandbox
+from engine.refusals import Text, Words, say
 
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 MAX_RANGE = 100_000
@@ -71,27 +72,31 @@ _ALLOWED_NODES: tuple[type[ast.AST], ...] = (
     ast.JoinedStr, ast.Constant, ast.Attribute, ast.Subscript, ast.Starred, ast.Name, ast.List,
     ast.Tuple, ast.Slice, ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop,
 )  # fmt: skip
+# What a refusal calls the sources it is about, in both languages.
+_SCRIPTS = Words(en="scripts", ar="النصوص البرمجية")
+_EXPRESSIONS = Words(en="expressions", ar="التعبيرات")
+# The message id (engine/refusals.py) of each construct refused outright; ``where`` fills it in.
 _REFUSED_NODES: dict[type[ast.AST], str] = {
-    ast.Import: "imports are not allowed in {where}",
-    ast.ImportFrom: "imports are not allowed in {where}",
-    ast.Global: "'global' is not allowed in {where}",
-    ast.Nonlocal: "'nonlocal' is not allowed in {where}",
-    ast.While: "'while' loops are not allowed in {where} (loop with 'for' over a list or a range)",
-    ast.ClassDef: "class definitions are not allowed in {where}",
-    ast.AsyncFunctionDef: "async code is not allowed in {where}",
-    ast.AsyncFor: "async code is not allowed in {where}",
-    ast.AsyncWith: "async code is not allowed in {where}",
-    ast.Await: "async code is not allowed in {where}",
-    ast.Yield: "'yield' is not allowed in {where}",
-    ast.YieldFrom: "'yield' is not allowed in {where}",
-    ast.With: "'with' is not allowed in {where}",
-    ast.Match: "'match' is not allowed in {where}",
+    ast.Import: "script.imports",
+    ast.ImportFrom: "script.imports",
+    ast.Global: "script.global",
+    ast.Nonlocal: "script.nonlocal",
+    ast.While: "script.while",
+    ast.ClassDef: "script.class",
+    ast.AsyncFunctionDef: "script.async",
+    ast.AsyncFor: "script.async",
+    ast.AsyncWith: "script.async",
+    ast.Await: "script.async",
+    ast.Yield: "script.yield",
+    ast.YieldFrom: "script.yield",
+    ast.With: "script.with",
+    ast.Match: "script.match",
     # A caught exception could be the worker's time limit (Celery's soft limit raises inside the code),
     # and `finally: continue` swallows one too; scripts check values with `if` instead.
-    ast.Try: "'try' is not allowed in {where} (check values with 'if' instead)",
-    ast.TryStar: "'try' is not allowed in {where} (check values with 'if' instead)",
+    ast.Try: "script.try",
+    ast.TryStar: "script.try",
     # Module-level annotations land in task data as `__annotations__`, holding classes.
-    ast.AnnAssign: "type annotations on variables are not allowed in {where}",
+    ast.AnnAssign: "script.annotation",
 }
 
 
@@ -104,7 +109,8 @@ class ScriptRefused(Exception):
     """
 
     def __init__(self, message: str, line: int | None = None, *, syntax_error: bool = False) -> None:
-        self.message = f"{message} (line {line})" if line else message
+        self.message = (say("script.at_line", message=message, line=line) if isinstance(message, Text)
+                        else f"{message} (line {line})") if line else message
         super().__init__(self.message)
         self.line = line
         self.syntax_error = syntax_error
@@ -161,17 +167,15 @@ def _checked(source: str, mode: str) -> _Verdict:
 
 
 def _verdict(source: str, mode: str) -> _Verdict:
-    where = "expressions" if mode == "eval" else "scripts"
+    where = _EXPRESSIONS if mode == "eval" else _SCRIPTS
     if len(source) > MAX_SOURCE_CHARS:
-        return _Verdict(None, message=f"{where} are limited to {MAX_SOURCE_CHARS:,} characters")
+        return _Verdict(None, message=say("script.too_long", where=where, limit=f"{MAX_SOURCE_CHARS:,}"))
     try:
         tree = ast.parse(source, mode=mode)
     except SyntaxError as err:
-        message = f"this is not valid Python: {err.msg}"
-        return _Verdict(None, message=message, line=err.lineno, syntax_error=True)
+        return _Verdict(None, message=say("script.not_python", error=err.msg), line=err.lineno, syntax_error=True)
     except (ValueError, RecursionError, MemoryError):
-        message = "this is not valid Python (too deeply nested, or contains NUL characters)"
-        return _Verdict(None, message=message, syntax_error=True)
+        return _Verdict(None, message=say("script.not_python_nested"), syntax_error=True)
     problem = _first_problem(tree, where)
     if problem is not None:
         return _Verdict(None, message=problem[0], line=problem[1])
@@ -180,17 +184,17 @@ def _verdict(source: str, mode: str) -> _Verdict:
         code = compile(cast(ast.Module | ast.Expression, tree), "<string>", mode, dont_inherit=True)
     except SyntaxError as err:  # what only the compiler sees, e.g. 'return' outside a function
         return _Verdict(
-            None, message=f"this is not valid Python: {err.msg}", line=err.lineno, syntax_error=True
+            None, message=say("script.not_python", error=err.msg), line=err.lineno, syntax_error=True
         )
     except (ValueError, RecursionError, MemoryError) as err:
-        return _Verdict(None, message=f"this could not be compiled ({type(err).__name__})", syntax_error=True)
+        return _Verdict(None, message=say("script.not_compiled", error=type(err).__name__), syntax_error=True)
     kinds = {type(node) for node in ast.walk(tree)}
     # Changing task data from an expression takes a method (an attribute) and a call; see evaluate().
     return _Verdict(code, may_mutate=ast.Call in kinds and ast.Attribute in kinds,
                     bounded=mode == "eval" and is_bounded(tree))
 
 
-def _first_problem(tree: ast.AST, where: str) -> tuple[str, int | None] | None:
+def _first_problem(tree: ast.AST, where: Words) -> tuple[str, int | None] | None:
     """The earliest construct outside the allow-list, as (message, line), or None when all is allowed."""
     nodes = list(ast.walk(tree))
     operands = {id(side) for node in nodes if isinstance(node, ast.BinOp) for side in (node.left, node.right)}
@@ -205,25 +209,25 @@ def _first_problem(tree: ast.AST, where: str) -> tuple[str, int | None] | None:
     return min(problems, key=lambda problem: problem[1] or sys.maxsize, default=None)
 
 
-def _node_problem(node: ast.AST, where: str) -> tuple[str, int | None] | None:
+def _node_problem(node: ast.AST, where: Words) -> tuple[str, int | None] | None:
     line = getattr(node, "lineno", None)
     refused = _REFUSED_NODES.get(type(node))
     if refused is not None:
-        return refused.format(where=where), line
+        return say(refused, where=where), line
     if not isinstance(node, _ALLOWED_NODES):
-        return f"'{type(node).__name__}' is not allowed in {where}", line
+        return say("script.construct", construct=type(node).__name__, where=where), line
     for name in _names_of(node):
         if name.startswith("_"):
-            return f"names starting with '_' are not allowed in {where} ('{name}')", line
+            return say("script.underscore", where=where, name=name), line
     if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRIBUTES:
-        hint = " (use an f-string instead)" if node.attr.startswith("format") else ""
-        return f"'.{node.attr}' cannot be used in {where}{hint}", line
+        message_id = "script.format_attribute" if node.attr.startswith("format") else "script.attribute"
+        return say(message_id, attribute=node.attr, where=where), line
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS:
-        return f"'{node.func.id}()' cannot be used in {where}", line
+        return say("script.call", function=node.func.id, where=where), line
     if isinstance(node, ast.BinOp | ast.AugAssign) and isinstance(node.op, ast.Pow):
         exponent = node.right if isinstance(node, ast.BinOp) else node.value
         if _is_big_constant(exponent):
-            return f"exponents above {MAX_EXPONENT:,} are not allowed in {where}", line
+            return say("script.big_exponent", limit=f"{MAX_EXPONENT:,}", where=where), line
     return None
 
 
@@ -237,7 +241,7 @@ _NUMBER_OPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
 }  # fmt: skip
 
 
-def _constant(node: ast.AST, where: str) -> Any:
+def _constant(node: ast.AST, where: Words) -> Any:
     """The value of a constant part of a script, worked out without ever making a huge one.
 
     Raises _TooBig when the value would be over a bound; returns None when the part is not constant (or is
@@ -263,7 +267,7 @@ def _constant(node: ast.AST, where: str) -> Any:
         return _power(left, right, where)
     if isinstance(node.op, ast.LShift) and isinstance(left, int) and isinstance(right, int):
         if right > MAX_CONSTANT_BITS:
-            raise _TooBig(f"shifts by more than {MAX_CONSTANT_BITS:,} bits are not allowed in {where}")
+            raise _TooBig(say("script.big_shift", limit=f"{MAX_CONSTANT_BITS:,}", where=where))
         return left << max(right, 0)
     operation = _NUMBER_OPS.get(type(node.op))
     if operation is None or not numbers:
@@ -274,10 +278,10 @@ def _constant(node: ast.AST, where: str) -> Any:
         return None
 
 
-def _power(base: int | float, exponent: int | float, where: str) -> Any:
+def _power(base: int | float, exponent: int | float, where: Words) -> Any:
     if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1:
         if math.log2(abs(base)) * exponent > MAX_CONSTANT_BITS:
-            raise _TooBig(f"a power whose result has more than {MAX_CONSTANT_BITS:,} bits is not allowed in {where}")
+            raise _TooBig(say("script.big_power", limit=f"{MAX_CONSTANT_BITS:,}", where=where))
     elif abs(exponent) > MAX_EXPONENT:
         return None  # a float power overflows or underflows at once: nothing to bound
     try:
@@ -286,14 +290,14 @@ def _power(base: int | float, exponent: int | float, where: str) -> Any:
         return None
 
 
-def _check_repeat(sequence: Any, count: Any, where: str) -> None:
+def _check_repeat(sequence: Any, count: Any, where: Words) -> None:
     """Refuse ``sequence * count`` when a literal text or list would be repeated past MAX_REPEAT items."""
     literal = isinstance(sequence, str | bytes | list)
     if literal and isinstance(count, int) and max(len(sequence), 1) * count > MAX_REPEAT:
-        raise _TooBig(f"repeating text or a list to more than {MAX_REPEAT:,} items is not allowed in {where}")
+        raise _TooBig(say("script.big_repeat", limit=f"{MAX_REPEAT:,}", where=where))
 
 
-def _constant_problem(node: ast.BinOp | ast.AugAssign, where: str) -> str | None:
+def _constant_problem(node: ast.BinOp | ast.AugAssign, where: Words) -> str | None:
     """Why a constant power, shift or repetition in ``node`` is refused, or None.
 
     ``x **= 10**10`` and ``x <<= 10**10`` are refused like their constant forms; ``x *= 10**10`` is not, as
@@ -304,13 +308,14 @@ def _constant_problem(node: ast.BinOp | ast.AugAssign, where: str) -> str | None
             return None
         value = _constant(node.value, where)
         if isinstance(node.op, ast.Pow) and isinstance(value, int) and value > MAX_EXPONENT:
-            return f"exponents above {MAX_EXPONENT:,} are not allowed in {where}"
+            return say("script.big_exponent", limit=f"{MAX_EXPONENT:,}", where=where)
         if isinstance(node.op, ast.LShift) and isinstance(value, int) and value > MAX_CONSTANT_BITS:
-            return f"shifts by more than {MAX_CONSTANT_BITS:,} bits are not allowed in {where}"
+            return say("script.big_shift", limit=f"{MAX_CONSTANT_BITS:,}", where=where)
     except _TooBig as err:
-        return str(err)
+        reason: str = err.args[0]  # a Text: kept as it is, so its Arabic stays with it
+        return reason
     except RecursionError:
-        return f"this constant is nested too deeply for {where}"
+        return say("script.constant_too_deep", where=where)
     return None
 
 

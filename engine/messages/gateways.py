@@ -236,14 +236,15 @@ def build(name: str, options: dict[str, Any], channel: str) -> Gateway:
     cls = GATEWAYS.get(name)
     if cls is None or channel not in cls.channels:
         fit = sorted(n for n, c in GATEWAYS.items() if channel in c.channels)
-        raise Invalid(f"no {channel} gateway called '{name}'", [{"loc": ["settings", f"{channel}_gateway"],
-                                                                 "msg": f"one of: {', '.join(fit)}"}])
+        raise Invalid("messages.no_gateway", [{"loc": ["settings", f"{channel}_gateway"],
+                                                                 "msg": f"one of: {', '.join(fit)}"}],
+                      channel=channel, name=name)
     try:
         return cls(cls.options_schema.model_validate(options))
     except ValidationError as exc:
-        raise Invalid(f"the {channel} gateway's options are not valid",
+        raise Invalid("messages.gateway_options_invalid",
                       [{"loc": ["settings", f"{channel}_gateway_options", *map(str, e["loc"])], "msg": e["msg"]}
-                       for e in exc.errors()]) from exc
+                       for e in exc.errors()], channel=channel) from exc
 
 
 def for_channel(channel: str, settings: Settings) -> Gateway | None:

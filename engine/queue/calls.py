@@ -48,12 +48,12 @@ def _command(session: Session) -> Iterator[None]:
 def _counter(session: Session, number: int, center_id: int | None) -> QueueCounter:
     """The clerk's window ``number`` at the clerk's center, its row locked (one call at a time per window)."""
     if not config.valid_number(number):
-        raise NotFound(f"counter {number} does not exist")
+        raise NotFound("queue.no_counter", number=number)
     found = session.exec(select(QueueCounter).where(QueueCounter.number == number,
                                                     config.same_center(QueueCounter.center_id, center_id))
                          .with_for_update().execution_options(populate_existing=True)).first()
     if found is None:
-        raise NotFound(f"counter {number} does not exist")
+        raise NotFound("queue.no_counter", number=number)
     return found
 
 
@@ -61,8 +61,8 @@ def _free(session: Session, counter: QueueCounter, settings: Settings) -> None:
     assert counter.id is not None
     busy = tickets.at_counter(session, counter.id, settings)
     if busy is not None:
-        raise Conflict(f"counter {counter.number} is still on ticket {busy.number} ({busy.status}): "
-                       "finish it, transfer it or mark it no-show first")
+        raise Conflict("queue.counter_busy", number=counter.number,
+                       ticket=busy.number, status=busy.status)
 
 
 def _announce(session: Session, ticket: QueueTicket, counter: QueueCounter, kind: str, at: datetime) -> None:
@@ -104,7 +104,7 @@ def call_next(*, session: Session, counter_number: int, actor: Actor, settings: 
                               now, settings.queue_priority_weights)
         chosen = next((w.id for w in order if _take(session, w.id, counter, actor, now)), None)
         if chosen is None:
-            raise NotFound(f"no ticket is waiting for counter {counter.number}")
+            raise NotFound("queue.nobody_waiting", number=counter.number)
         ticket = _reload(session, chosen)
         _announce(session, ticket, counter, "call", now)
         session.commit()
@@ -120,13 +120,13 @@ def call_ticket(*, session: Session, number: str, counter_number: int, actor: Ac
         counter = _counter(session, counter_number, actor.center_id)
         ticket = tickets.by_number(session, number, settings, center_id=counter.center_id)
         if ticket.status != "waiting":
-            raise Conflict(f"ticket {ticket.number} was already called ({ticket.status})")
+            raise Conflict("queue.ticket_called_already", number=ticket.number, status=ticket.status)
         if ticket.category_code not in counter.categories:
-            raise Conflict(f"counter {counter.number} does not serve {ticket.category_code}")
+            raise Conflict("queue.counter_not_serving", number=counter.number, category_code=ticket.category_code)
         _free(session, counter, settings)
         assert ticket.id is not None
         if not _take(session, ticket.id, counter, actor, now):
-            raise Conflict(f"ticket {ticket.number} was already called by another counter")
+            raise Conflict("queue.ticket_called_elsewhere", number=ticket.number)
         ticket = _reload(session, ticket.id)
         _announce(session, ticket, counter, "call", now)
         session.commit()
@@ -140,7 +140,8 @@ def _move(session: Session, number: str, settings: Settings, actor: Actor, allow
     with _command(session):
         ticket = tickets.by_number(session, number, settings, center_id=actor.center_id, lock=True)
         if ticket.status not in allowed:
-            raise Conflict(f"ticket {ticket.number} is {ticket.status}; this needs it {' or '.join(allowed)}")
+            raise Conflict("queue.ticket_wrong_status", number=ticket.number, status=ticket.status,
+                           allowed=' or '.join(allowed))
         change(ticket, now)
         session.add(ticket)
         session.commit()
@@ -192,9 +193,9 @@ def transfer(*, session: Session, number: str, category_code: str, actor: Actor,
     with _command(session):
         old = tickets.by_number(session, number, settings, center_id=actor.center_id, lock=True)
         if old.status not in tickets.ACTIVE:
-            raise Conflict(f"ticket {old.number} is {old.status}; only a called or served ticket is transferred")
+            raise Conflict("queue.ticket_not_transferable", number=old.number, status=old.status)
         if old.category_code == target.code:
-            raise Invalid("the ticket is already in this category",
+            raise Invalid("queue.ticket_in_category",
                           [{"field": "category", "msg": f"ticket {old.number} is already in {target.code}"}])
         day = tickets.day_of(now, settings)
         seq = tickets.next_seq(session, target.code, day, old.center_id or 0)

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from engine import policy
 from engine.errors import Invalid, NotFound
+from engine.refusals import problem
 from engine.users import Actor
 from storage.db import write_lock
 from storage.models_centers import Center
@@ -41,8 +42,7 @@ def category(session: Session, code: str, *, field: str = "category") -> QueueCa
     """An active category; an unknown or retired one is bad input (422), named after ``field``."""
     found = session.exec(select(QueueCategory).where(QueueCategory.code == code)).first()
     if found is None or not found.active:
-        raise Invalid("unknown service category", [{"field": field, "msg": f"no active category '{code}'",
-                                                    "msg_ar": "فئة خدمة غير معروفة"}])
+        raise Invalid("queue.unknown_category", [problem(field, "queue.no_active_category", code=code)])
     return found
 
 
@@ -57,7 +57,8 @@ def center_id_of(session: Session, code: str | None) -> int | None:
         return None
     found = session.exec(select(Center.id).where(Center.code == code)).first()
     if found is None:
-        raise Invalid("unknown center", [{"field": "center", "msg": f"no center '{code}'", "msg_ar": "مركز غير معروف"}])
+        raise Invalid("center.unknown",
+                      [problem("center", "queue.no_center", code=code)])
     return found
 
 
@@ -69,11 +70,11 @@ def counters(session: Session, center_id: int | None = None) -> Sequence[QueueCo
 
 def counter(session: Session, number: int, center_id: int | None = None) -> QueueCounter:
     if not valid_number(number):
-        raise NotFound(f"counter {number} does not exist")
+        raise NotFound("queue.no_counter", number=number)
     found = session.exec(select(QueueCounter).where(QueueCounter.number == number,
                                                     same_center(QueueCounter.center_id, center_id))).first()
     if found is None:
-        raise NotFound(f"counter {number} does not exist")
+        raise NotFound("queue.no_counter", number=number)
     return found
 
 
@@ -98,7 +99,7 @@ def save_category(*, session: Session, code: str, letter: str, name_ar: str, nam
         if other is not None:
             problems.append({"field": "letter", "msg": f"the letter {letter} belongs to '{other.code}'"})
         if problems:
-            raise Invalid("the category is not valid", problems)
+            raise Invalid("queue.category_invalid", problems)
         row = session.exec(select(QueueCategory).where(QueueCategory.code == code)).first() or QueueCategory(
             code=code, letter=letter, name_ar=name_ar, name_en=name_en)
         row.letter, row.name_ar, row.name_en = letter, name_ar.strip(), name_en.strip()
@@ -115,10 +116,10 @@ def save_counter(*, session: Session, number: int, name: str, categories: list[s
     (estimates count only open counters)."""
     _admin(actor)
     if not valid_number(number):
-        raise Invalid("the counter is not valid", [{"field": "number",
+        raise Invalid("queue.counter_invalid", [{"field": "number",
                                                     "msg": f"a counter's number is 1 to {NUMBER_MAX}"}])
     if not name.strip():
-        raise Invalid("the counter is not valid", [{"field": "name", "msg": "a counter needs a name"}])
+        raise Invalid("queue.counter_invalid", [{"field": "name", "msg": "a counter needs a name"}])
     for i, code in enumerate(categories):
         category(session, code, field=f"categories.{i}")
     with write_lock(session):

@@ -18,9 +18,9 @@ def linkable(session: Session, number: str, settings: Settings, center_id: int |
     being served, and not yet tied to a case. 404 for an unknown number, 409 otherwise."""
     ticket = tickets.by_number(session, number, settings, center_id=center_id)
     if ticket.status not in tickets.ACTIVE:
-        raise Conflict(f"ticket {ticket.number} is {ticket.status}: a case is opened from a called ticket")
+        raise Conflict("queue.ticket_not_called", number=ticket.number, status=ticket.status)
     if ticket.case_id is not None:
-        raise Conflict(f"ticket {ticket.number} already has a case")
+        raise Conflict("queue.ticket_has_case", number=ticket.number)
     assert ticket.id is not None
     return ticket.id
 
@@ -32,6 +32,6 @@ def link(session: Session, ticket_id: int, case_id: int, at: datetime) -> None:
                                                       col(QueueTicket.status).in_(tickets.ACTIVE))
                             .values(case_id=case_id, status="serving"))
     if not moved.rowcount:  # type: ignore[attr-defined]
-        raise Conflict("the ticket was taken by another case or closed in the meantime")
+        raise Conflict("queue.ticket_taken_meanwhile")
     session.execute(update(QueueTicket).where(col(QueueTicket.id) == ticket_id,
                                               col(QueueTicket.served_at).is_(None)).values(served_at=at))

@@ -20,6 +20,7 @@ from engine import clock, throttle
 from engine.errors import Invalid, NotFound
 from engine.queue import config
 from engine.queue.ordering import PRIORITIES
+from engine.refusals import problem
 from engine.settings import Settings
 from forms.digits import ascii_digits
 from storage.db import write_lock
@@ -44,7 +45,7 @@ def normalise(number: str) -> str:
     """``p14``, ``P-14``, ``P-014`` and ``P-١٤`` are the same ticket; anything else is no ticket (404, not 422)."""
     found = _NUMBER.fullmatch(ascii_digits(number.strip()))
     if found is None:
-        raise NotFound(f"no ticket {number!r} today")
+        raise NotFound("queue.no_such_ticket", number=number)
     return number_of(found.group(1).upper(), int(found.group(2)))
 
 
@@ -60,8 +61,8 @@ def next_seq(session: Session, category_code: str, day: date, center_key: int = 
 
 def check_priority(priority: str) -> None:
     if priority not in PRIORITIES:
-        raise Invalid("unknown priority class", [{"field": "priority", "msg": f"one of {', '.join(PRIORITIES)}",
-                                                  "msg_ar": "فئة أولوية غير معروفة"}])
+        raise Invalid("queue.unknown_priority",
+                      [problem("priority", "queue.priority_one_of", choices=", ".join(PRIORITIES))])
 
 
 def issue(*, session: Session, category_code: str, priority: str, settings: Settings,
@@ -74,7 +75,7 @@ def issue(*, session: Session, category_code: str, priority: str, settings: Sett
     per_address = throttle.Rule.fixed("kiosk-address", limit=settings.queue_issue_max_per_ip,
                                       window_seconds=settings.queue_issue_window_seconds)
     if client is not None:
-        throttle.check(settings, "too many tickets from this kiosk in a short time; wait a minute",
+        throttle.check(settings, "queue.too_many_tickets",
                        (per_address, client))
     check_priority(priority)
     category = config.category(session, category_code)
@@ -106,7 +107,7 @@ def by_number(session: Session, number: str, settings: Settings, *, center_id: i
         query = query.with_for_update()
     found = session.exec(query).first()
     if found is None:
-        raise NotFound(f"no ticket {wanted} today")
+        raise NotFound("queue.no_ticket_today", wanted=wanted)
     return found
 
 
@@ -116,10 +117,10 @@ def waiting(session: Session, settings: Settings, categories: Sequence[str] | No
     not exist is bad input (422 naming it), not an empty list: a mistyped filter must not look like no one waits."""
     if categories:
         known = set(session.exec(select(QueueCategory.code).where(col(QueueCategory.code).in_(list(categories)))))
-        problems = [{"field": f"category.{i}", "msg": f"no category '{code}'", "msg_ar": "فئة خدمة غير معروفة"}
+        problems = [problem(f"category.{i}", "queue.no_category", code=code)
                     for i, code in enumerate(categories) if code not in known]
         if problems:
-            raise Invalid("unknown service category", problems)
+            raise Invalid("queue.unknown_category", problems)
     query = select(QueueTicket).where(QueueTicket.status == "waiting",
                                       QueueTicket.day == day_of(clock.now(), settings),
                                       config.same_center(QueueTicket.center_id, center_id))

@@ -38,7 +38,7 @@ def report(name: str, *, session: Session, actor: Actor, settings: Settings, sta
     conn = session.connection()
     if name == "steps":
         if not scope.service_code:
-            raise Invalid("the steps report is for one service",
+            raise Invalid("reports.steps_need_service",
                           [{"loc": ["query", "service_code"], "field": "service_code", "msg": "required",
                             "type": "missing"}])
         try:
@@ -47,7 +47,7 @@ def report(name: str, *, session: Session, actor: Actor, settings: Settings, sta
             names = {}
         return scope, figures.steps(conn, scope, names)
     if name not in REPORTS:
-        raise NotFound(f"no report '{name}'")
+        raise NotFound("reports.no_report", name=name)
     return scope, REPORTS[name](conn, scope)
 
 

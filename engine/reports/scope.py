@@ -40,24 +40,25 @@ def scope_for(*, session: Session, actor: Actor, settings: Settings, start: date
     policy.require(actor, "reports.read", settings)
     for field, day in (("from", start), ("to", end)):
         if day is not None and not EARLIEST <= day <= LATEST:
-            raise Invalid("the dates are out of range", [{"loc": ["query", field], "field": field, "type": "range",
+            raise Invalid("reports.dates_out_of_range", [{"loc": ["query", field], "field": field, "type": "range",
                                                           "msg": f"between {EARLIEST} and {LATEST}"}])
     end = end or clock.now().date()
     start = start or end - timedelta(days=settings.report_default_days - 1)
     if start > end:
-        raise Invalid("the range ends before it starts",
+        raise Invalid("reports.range_reversed",
                       [{"loc": ["query", "from"], "field": "from", "msg": "on or before 'to'", "type": "range"}])
     if (end - start).days + 1 > settings.report_max_days:
-        raise Invalid(f"a report covers at most {settings.report_max_days} days",
+        raise Invalid("reports.range_too_long",
                       [{"loc": ["query", "to"], "field": "to", "type": "range",
-                        "msg": f"at most {settings.report_max_days} days after 'from'"}])
+                        "msg": f"at most {settings.report_max_days} days after 'from'"}],
+                      report_max_days=settings.report_max_days)
     visible = policy.centers_seen(session, actor)
     chosen: set[int] | None = visible
     if center:
         wanted = centers.by_code(session, center)
         assert wanted.id is not None
         if visible is not None and wanted.id not in visible:
-            raise Forbidden(f"center '{center}' is outside the centers you see")
+            raise Forbidden("reports.center_not_seen", center=center)
         chosen = centers.below(session, wanted.id)
     return Scope(start=start, end=end, center_ids=frozenset(chosen) if chosen is not None else None,
                  service_code=service_code or None, lane=lane or None)

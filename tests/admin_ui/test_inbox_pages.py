@@ -102,3 +102,14 @@ def test_completing_returns_to_the_inbox_with_a_confirmation(pages: Pages) -> No
     assert f"تم: «مراجعة الطلب» للطلب {ltr(number)}." in inbox and _rows(inbox) == []
     again = pages.client.get(f"/tasks/{task_id.group(1)}").text
     assert "تم إنجاز هذه المرحلة بالفعل" in again
+
+
+def test_an_engine_refusal_is_shown_in_the_readers_language(pages: Pages) -> None:
+    # The engine refuses by message id (engine/refusals.py); the page says it from the engine's catalogs.
+    pages.as_user("reviewer")
+    r = pages.client.get("/tasks/987654321")
+    assert r.status_code == 404
+    assert "المهمة 987654321 غير موجودة" in r.text and "does not exist" not in r.text
+    pages.post("/preferences", {"language": "en", "next": "/inbox"}, token_from="/inbox")
+    r = pages.client.get("/tasks/987654321")
+    assert r.status_code == 404 and "task 987654321 does not exist" in r.text

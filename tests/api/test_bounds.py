@@ -76,4 +76,5 @@ def test_an_unknown_queue_category_in_the_waiting_list_is_a_422_naming_it(sqlite
     assert ok.status_code == 200
     r = sqlite_api.client.get("/api/queue/tickets", params={"category": ["permits", "true"]}, headers=clerk)
     assert r.status_code == 422
-    assert r.json()["detail"] == [{"field": "category.1", "msg": "no category 'true'", "msg_ar": "فئة خدمة غير معروفة"}]
+    assert r.json()["detail"] == [{"field": "category.1", "msg": "no category 'true'",
+                                   "msg_ar": "فئة خدمة غير معروفة: 'true'"}]

@@ -12,6 +12,7 @@ import pytest
 from cli.main import main
 from engine import workflows
 from engine.bpmn import migrate as bpmn_migrate
+from engine.refusals import say
 from engine.settings import get_settings
 from engine.workflows import LOST_RACE
 from tests.support.api import Api
@@ -195,7 +196,7 @@ def test_a_case_changed_during_its_move_is_not_moved(api: Api, tmp_path: Path,
     monkeypatch.setattr(bpmn_migrate, "migrate", meanwhile)
     body = _migrate(api, api.user("analyst"), dry_run=False).json()
     monkeypatch.undo()
-    assert [(c["movable"], c["moved"], c["reason"]) for c in body["cases"]] == [(True, False, LOST_RACE)]
+    assert [(c["movable"], c["moved"], c["reason"]) for c in body["cases"]] == [(True, False, say(LOST_RACE))]
     case = _case(api, at_review["id"], people.clerk)
     assert (case["process_version"], [t["name"] for t in case["tasks"]]) == (1, ["hand_over"])
     assert [e["kind"] for e in events(api, at_review["id"], people.auditor)][-1] == "task_completed"

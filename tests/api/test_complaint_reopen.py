@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from engine import clock, complaints, timers
 from engine.errors import Conflict
+from engine.refusals import say
 from engine.replay import replay_case
 from engine.verify import verify_all
 from storage.db import engine_for
@@ -96,13 +97,13 @@ def test_after_the_window_reopening_is_refused_and_the_complaint_closes(api: Api
         with pytest.raises(Conflict) as refused:
             complaints.answer(session=session, tracking_number=case["tracking_number"], phone_last4="4567",
                               reopen=True, reason=REASON, settings=api.settings)
-        assert refused.value.message == complaints.WINDOW_ENDED
+        assert refused.value.message_id == complaints.WINDOW_ENDED
         assert timers.tick(session=session, settings=api.settings, now=later) == 1
     tracked = _track(api, case).json()
     assert tracked["status"] == "completed" and tracked["reopen_until"] is None
     r = _reopen(api, case)
     assert r.status_code == 409
-    assert r.json()["detail"] == complaints.WINDOW_ENDED
+    assert r.json()["detail"] == say(complaints.WINDOW_ENDED)
     closed = api.client.get(f"/api/cases/{case['id']}", headers=api.user("supervisor")).json()
     assert closed["outcome"] == "complaint_closed" and closed["tasks"] == []
     with Session(engine_for(api.settings.database_url)) as session:
@@ -122,7 +123,7 @@ def test_refusals(api: Api) -> None:
     not_resolved = _resolved(api, find_path("complaint", "utilities_not_resolvable"))
     assert not_resolved["status"] == "completed"
     r = _reopen(api, not_resolved)
-    assert r.status_code == 409 and r.json()["detail"] == complaints.NOT_REOPENABLE
+    assert r.status_code == 409 and r.json()["detail"] == say(complaints.NOT_REOPENABLE)
     # A complaint still with its department is not "resolved" either.
     path = find_path("complaint", "municipal_resolved")
     opened = api.open_case("complaint", api.user("front_desk"), data=path.case_data).json()

@@ -4,6 +4,7 @@ again (as the pages once answered a damaged stored file with 400 and the API wit
 
 from __future__ import annotations
 
+import html
 import importlib
 import pkgutil
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from sqlmodel import Session, select
 import admin_ui
 import api
 import engine
-from engine import cases
+from engine import cases, refusals
 from engine.documents import store_for
 from engine.errors import (
     Conflict,
@@ -116,4 +117,5 @@ def test_a_lost_stored_file_is_a_500_on_both_faces_and_nothing_of_it_is_served(
     assert from_api.status_code == from_page.status_code == 500
     assert from_api.json() == {"detail": f"the stored file of document {document_id} is missing; it cannot be "
                                          "served"}
-    assert "is missing; it cannot be served" in from_page.text and b"%PDF" not in from_page.content
+    said = refusals.say("documents.stored_file_missing", document_id=document_id)
+    assert html.unescape(from_page.text).count(said.lang("ar")) == 1 and b"%PDF" not in from_page.content

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from api.app import create_app
 from engine import clock
 from engine.settings import Settings
 from storage.db import engine_for
-from storage.models import AuditEvent, Case, IdempotencyKey
+from storage.models import AuditEvent, Case, IdempotencyKey, User
 from tests.conftest import TEST_PROCESSES
 from tests.support.api import CITIZEN, Api
 from tests.support.server import at_once, serving
@@ -168,3 +168,39 @@ def test_the_periodic_sweep_forgets_expired_answers_only(permit: Api) -> None:
         session.commit()
         assert idempotency.forget_expired(session=session, settings=permit.settings) == 1
         assert list(session.execute(select(IdempotencyKey.key)).scalars()) == ["fresh"]
+
+
+def test_a_token_that_no_longer_signs_in_replays_nothing(permit: Api) -> None:
+    """Signed out (or deactivated): the kept answer, citizen and all, is not handed to the old token."""
+    clerk = _keyed(permit.user("front_desk"), "ended-1")
+    assert permit.client.post("/api/cases", json=OPEN, headers=clerk).status_code == 201
+    assert permit.client.post("/api/auth/logout", headers=clerk).status_code == 204
+    again = permit.client.post("/api/cases", json=OPEN, headers=clerk)
+    assert again.status_code == 401 and "idempotent-replayed" not in again.headers
+    assert CITIZEN["national_id"] not in again.text
+    assert _count(permit.settings, Case) == 1
+
+
+def test_a_lost_answer_is_not_rebuilt_for_a_caller_who_may_no_longer_read_the_case(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        api = Api(client, settings)
+        assert api.deploy(TEST_PROCESSES / "test_permit", api.user("analyst")).status_code == 201
+        clerk = _keyed(api.user("front_desk", username="moved_clerk"), "moved-1")
+        assert client.post("/api/cases", json=OPEN, headers=clerk).status_code == 201
+        _lose_answers(settings)
+        with Session(engine_for(settings.database_url)) as session:  # the clerk becomes an analyst
+            session.execute(update(User).where(col(User.username) == "moved_clerk").values(roles=["analyst"]))
+            session.commit()
+        lost = client.post("/api/cases", json=OPEN, headers=clerk)
+        assert lost.status_code == 409 and "answer was lost" in lost.json()["detail"]
+        assert CITIZEN["national_id"] not in lost.text
+
+
+def test_sign_in_answers_are_never_kept(permit: Api) -> None:
+    """A token in a stored answer would outlive a sign-out and land in every backup."""
+    admin = _keyed(permit.user("admin", username="keyed_admin"), "login-1")
+    form = {"username": "keyed_admin", "password": "correct horse"}
+    r = permit.client.post("/api/auth/token", data=form, headers=admin)
+    assert r.status_code == 200 and r.json()["access_token"]
+    assert _count(permit.settings, IdempotencyKey) == 0
+

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col, select
 
-from engine import centers
+from engine import centers, citizen_correction
+from engine.errors import Invalid
+from engine.users import Actor
 from storage.db import engine_for
 from storage.models import AuditEvent, Case, Task
 from tests.conftest import TEST_PROCESSES
@@ -218,6 +220,12 @@ def test_correction_refusals(owners_api: Api) -> None:
     assert r.status_code == 422 and r.json()["detail"][0]["type"] == "unchanged"
     r = _correct(api, case["id"], api.user("front_desk"), national_id="29001011234568", reason="x")
     assert r.status_code == 422  # not a contact detail: refused by the body's schema
+    with Session(engine_for(api.settings.database_url)) as session, pytest.raises(Invalid) as refused:
+        citizen_correction.correct(session=session, case_id=case["id"], changes={"national_id": "29001011234568"},
+                                   reason="x", actor=Actor("desk", frozenset({"front_desk"})), settings=api.settings)
+    assert [(d["field"], d["type"], d["msg"], d["msg_ar"]) for d in refused.value.details] == [
+        ("national_id", "ownership.not_contact", "national_id: not a contact detail; a case for another person is "
+         "a new case", "national_id: ليس من بيانات الاتصال؛ الطلب لشخص آخر يُفتح طلبًا جديدًا")]
     assert _stored(api, case["id"]) == before
     cancel = api.client.post(f"/api/cases/{case['id']}/cancel", json={"reason": "withdrawn"},
                              headers=api.user("supervisor"))

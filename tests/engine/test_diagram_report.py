@@ -9,7 +9,7 @@ import pytest
 
 from engine import diagram_report
 from engine.bpmn.compiler import PackageRefused, compile_package
-from engine.refusals_ar import arabic
+from engine.refusals import arabic
 from engine.settings import Settings
 from tests.conftest import missing
 
@@ -79,6 +79,6 @@ def test_every_refusal_of_the_corpus_has_arabic() -> None:
             compile_package({path.name: path.read_bytes()}, max_xml_bytes=10**7, default_lane="front_desk")
         except PackageRefused as exc:
             refused += 1
-            without += [f"{path.name}: {d['message']}" for d in exc.details if arabic(str(d["message"])) is None]
+            without += [f"{path.name}: {d['message']}" for d in exc.details if arabic(d["message"]) is None]
     assert refused > 50
     assert without == []

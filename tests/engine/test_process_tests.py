@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cli.main import main
-from engine import process_tests, refusals_ar
+from engine import process_tests, refusals
 from engine.bpmn import runner
 from engine.bpmn.compiler import compile_package
 from engine.errors import Invalid
@@ -123,7 +123,8 @@ def test_a_deploy_whose_tests_fail_is_refused_naming_the_case(sqlite_api: Api, t
     assert r.status_code == 422
     assert r.json()["detail"] == [{"file": "paths.json", "element_id": "rejected",
                                    "message": "the case's data differs: fee is 25.0, expected 1",
-                                   "message_ar": "بيانات الحالة في نهايتها تختلف عن المتوقع (expected_data)"}]
+                                   "message_ar": "بيانات الحالة في نهايتها تختلف عن المتوقع (expected_data): "
+                                                 "fee is 25.0, expected 1"}]
     assert api.client.get("/api/processes", headers=analyst).json() == []
     (folder / "paths.json").write_text(json.dumps([APPROVED, REJECTED]))
     r = api.deploy(folder, analyst)
@@ -146,16 +147,20 @@ def test_cli_deploy_refuses_a_failing_package(tmp_path: Path, capsys: pytest.Cap
         get_settings.cache_clear()
 
 
-@pytest.mark.parametrize(("message", "arabic"), [
-    ("step 2 (review): the task is in the lane 'reviewer', not 'front_desk'",
+@pytest.mark.parametrize(("message", "english", "arabic"), [
+    (refusals.say("paths.wrong_lane", step=2, task="review", lane="reviewer", expected="front_desk"),
+     "step 2 (review): the task is in the lane 'reviewer', not 'front_desk'",
      "الخطوة 2 (review): المهمة في المسار 'reviewer' وليست في 'front_desk'"),
-    ("the case ended at 'end_approved', not at 'end_rejected'",
+    (refusals.say("paths.wrong_end", end_event="end_approved", expected="end_rejected"),
+     "the case ended at 'end_approved', not at 'end_rejected'",
      "انتهت الحالة عند 'end_approved' وليس عند 'end_rejected'"),
-    ("no executable process: mark the process to run with isExecutable=\"true\"",
+    (refusals.say("deploy.no_executable_process"),
+     "no executable process: mark the process to run with isExecutable=\"true\"",
      "لا توجد عملية قابلة للتشغيل: علّم العملية المطلوب تشغيلها بـ isExecutable=\"true\""),
-    ("something rare", None),
+    ("something said without an id", "something said without an id", None),
 ])
-def test_common_refusals_have_arabic(message: str, arabic: str | None) -> None:
-    assert refusals_ar.arabic(message) == arabic
-    assert refusals_ar.with_arabic([{"file": None, "message": message}]) == [
-        {"file": None, "message": message, "message_ar": arabic}]
+def test_refusals_carry_their_arabic(message: str, english: str, arabic: str | None) -> None:
+    assert message == english
+    assert refusals.arabic(message) == arabic
+    assert refusals.with_arabic([{"file": None, "message": message}]) == [
+        {"file": None, "message": english, "message_ar": arabic}]

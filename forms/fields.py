@@ -1,21 +1,50 @@
-"""JSON Schema forms as page fields: labels in both languages, the right input for each type, and the
-server's validation problems (``forms.validation.form_errors``) written next to the field they concern.
+"""JSON Schema forms as page fields: labels in both languages, the right input for each type, a page's post
+turned back into the form's data, and the server's validation problems (``forms.validation.form_errors``)
+written next to the field they concern, in the reader's language.
 
+The pages draw these fields (``admin_ui/templates/_field.html``); nothing here knows of HTTP or templates.
 Browsers' own checks are off (``novalidate``): the server's messages are the only ones, the same in every
 browser and in both languages. A property marked ``readOnly`` is shown with the case's value and cannot be sent;
 a posted field the form does not let the step write is passed on to the engine, which refuses it by name
 (forms/ownership.py), as it does on the API.
+
+The messages marked ``N_`` here are translated with the pages' catalogs (``python -m admin_ui.messages``
+extracts them from this package too); ``Reader`` is what this module needs of the reader's language.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from admin_ui.i18n import N_, Lang, ltr
 from forms import ownership
 from forms.digits import parse_number
+
+
+class Reader(Protocol):
+    """The reader's language, as the pages hold it (``admin_ui.i18n.Lang``)."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def other(self) -> str: ...
+
+    def gettext(self, message: str, **values: Any) -> str: ...
+
+    def number(self, value: float | int | None) -> str: ...
+
+
+def N_(message: str) -> str:  # noqa: N802 - gettext's name for "mark for the catalog, translate later"
+    """Mark a message for the pages' catalogs; it is translated where it is shown."""
+    return message
+
+
+def ltr(text: str) -> str:
+    """``text`` isolated as left-to-right (LRI … PDI): a tracking number inside an Arabic sentence keeps its
+    order (4821-9135-567, not 567-9135-4821)."""
+    return f"\u2066{text}\u2069"
 
 PREFIX = "data."
 
@@ -46,12 +75,12 @@ class Field:
         return " ".join(([f"{self.id}-hint"] if self.hint else []) + ([f"{self.id}-error"] if self.error else []))
 
 
-def _labels(node: Mapping[str, Any], lang: Lang) -> tuple[str, str]:
+def _labels(node: Mapping[str, Any], lang: Reader) -> tuple[str, str]:
     names = {"en": node.get("title") or "", "ar": node.get("x-title-ar") or node.get("title") or ""}
     return names[lang.code], names[lang.other] if names[lang.other] != names[lang.code] else ""
 
 
-def schema_fields(schema: Mapping[str, Any], lang: Lang, values: Mapping[str, Any] | None = None,
+def schema_fields(schema: Mapping[str, Any], lang: Reader, values: Mapping[str, Any] | None = None,
                   errors: Mapping[str, str] | None = None, prefix: str = PREFIX,
                   case_data: Mapping[str, Any] | None = None) -> list[Field]:
     """The form's top-level properties as fields, in the schema's order; read-only ones show ``case_data``."""
@@ -75,7 +104,7 @@ def schema_fields(schema: Mapping[str, Any], lang: Lang, values: Mapping[str, An
     return out
 
 
-def _widget(f: Field, node: Mapping[str, Any], lang: Lang) -> None:
+def _widget(f: Field, node: Mapping[str, Any], lang: Reader) -> None:
     kind = node.get("type")
     if "enum" in node:
         titles = (node.get("x-enum-titles") or {}).get(lang.code) or [str(v) for v in node["enum"]]
@@ -127,7 +156,7 @@ def parse(schema: Mapping[str, Any], form: Mapping[str, Any], prefix: str = PREF
     return data, raw
 
 
-def messages(problems: list[dict[str, Any]], schema: Mapping[str, Any], lang: Lang) -> dict[str, str]:
+def messages(problems: list[dict[str, Any]], schema: Mapping[str, Any], lang: Reader) -> dict[str, str]:
     """One message per top-level field (``""`` for the form as a whole), in the reader's language."""
     out: dict[str, str] = {}
     writable, _read_only = ownership.form_fields(schema)
@@ -143,7 +172,7 @@ def messages(problems: list[dict[str, Any]], schema: Mapping[str, Any], lang: La
     return out
 
 
-def message(problem: Mapping[str, Any], node: Mapping[str, Any], lang: Lang) -> str:
+def message(problem: Mapping[str, Any], node: Mapping[str, Any], lang: Reader) -> str:
     kind = str(problem.get("type", "")).removeprefix("form.")
     limit = problem.get("limit")
     _ = lang.gettext
@@ -175,7 +204,7 @@ def message(problem: Mapping[str, Any], node: Mapping[str, Any], lang: Lang) -> 
     return str(problem.get("msg", ""))
 
 
-def citizen_fields(lang: Lang, values: Mapping[str, str], errors: Mapping[str, str]) -> list[Field]:
+def citizen_fields(lang: Reader, values: Mapping[str, str], errors: Mapping[str, str]) -> list[Field]:
     """The citizen's identity at the window: national ID, full name, phone; the language of their messages and
     an optional e-mail address."""
     _ = lang.gettext
@@ -195,7 +224,7 @@ def citizen_fields(lang: Lang, values: Mapping[str, str], errors: Mapping[str, s
     return fields
 
 
-def labels_of(forms: Mapping[str, Mapping[str, Any]], lang: Lang) -> dict[str, tuple[str, dict[str, str]]]:
+def labels_of(forms: Mapping[str, Mapping[str, Any]], lang: Reader) -> dict[str, tuple[str, dict[str, str]]]:
     """Every property named in a service's forms: its label and its enum titles, for showing case data."""
     out: dict[str, tuple[str, dict[str, str]]] = {}
     for schema in forms.values():
@@ -208,7 +237,7 @@ def labels_of(forms: Mapping[str, Mapping[str, Any]], lang: Lang) -> dict[str, t
     return out
 
 
-def show_value(value: Any, options: Mapping[str, str], lang: Lang) -> str:
+def show_value(value: Any, options: Mapping[str, str], lang: Reader) -> str:
     """A stored value as a person reads it: yes/no, a formatted number, or the option's title."""
     if isinstance(value, bool):
         return lang.gettext("Yes") if value else lang.gettext("No")
@@ -217,7 +246,7 @@ def show_value(value: Any, options: Mapping[str, str], lang: Lang) -> str:
     return options.get(str(value), str(value))
 
 
-def summary(data: Mapping[str, Any], schemas: Mapping[str, Mapping[str, Any]], lang: Lang) -> list[tuple[str, str]]:
+def summary(data: Mapping[str, Any], schemas: Mapping[str, Mapping[str, Any]], lang: Reader) -> list[tuple[str, str]]:
     """A case's data as (label, value) in the reader's words, in the order its forms name the fields."""
     return [(label, show_value(data[name], options, lang))
             for name, (label, options) in labels_of(schemas, lang).items() if data.get(name) not in (None, "")]
