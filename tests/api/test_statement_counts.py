@@ -19,12 +19,12 @@ from tests.support.api import Api
 from tests.support.pages import Pages
 
 # Statements of one request on SQLite, as the driver is handed them (measured; before commands returned their
-# outcome they were 9, 9, 17, 18 and 20). Lower them when the hot path gets cheaper; never raise them to let a
+# outcome they were 8, 8, 12, 14 and 20). Lower them when the hot path gets cheaper; never raise them to let a
 # second trip back in.
-API_OPEN = 8
-API_CLAIM = 7
-API_COMPLETE = 15
-PAGE_COMPLETE = 16
+API_OPEN = 7
+API_CLAIM = 6
+API_COMPLETE = 10
+PAGE_COMPLETE = 12
 PAGE_FORM_ERROR = 17  # the page shown again: its record, labels and papers panel, not the step loaded again
 
 
