@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session
 
 from engine import clock, documents, ledger
@@ -44,7 +46,8 @@ SETTINGS = "settings.json"
 _DOCS = Document.__table__  # type: ignore[attr-defined]
 _SEALS = AuditSeal.__table__  # type: ignore[attr-defined]
 _SECRET = re.compile(r"secret|password|token|signing_key|access_key|_options$")
-_CREDENTIALS = re.compile(r"(?<=://)[^/@]*@")
+# A query parameter of a URL that may carry a credential (``?password=``, ``?token=``, ``?sslkey=``, ``?auth=``…).
+_CREDENTIAL_PARAMETER = re.compile(r"pass|pwd|secret|token|key|auth|cred|sign|sig$", re.IGNORECASE)
 _CHUNK = 1024 * 1024
 
 
@@ -77,8 +80,31 @@ def public_settings(settings: Settings) -> dict[str, Any]:
     for name, value in settings.model_dump(mode="json").items():
         if _SECRET.search(name):
             continue
-        out[name] = _CREDENTIALS.sub("***@", value) if isinstance(value, str) else value
+        out[name] = _without_credentials(value)
     return out
+
+
+def _without_credentials(value: Any) -> Any:
+    """``value`` with every URL in it parsed and written again without its user, password and credential-like
+    query parameters (a user and password become ``***@``). A URL that cannot be parsed but may hold one is
+    replaced whole by ``***``."""
+    if isinstance(value, list):
+        return [_without_credentials(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _without_credentials(item) for key, item in value.items()}
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError):
+        return "***" if ("@" in value or "?" in value) else value
+    hidden = [name for name in url.query if _CREDENTIAL_PARAMETER.search(name)]
+    had_user = url.username is not None or url.password is not None
+    if not had_user and not hidden:
+        return value
+    bare = URL.create(url.drivername, host=url.host, port=url.port, database=url.database, query=url.query)
+    rendered = bare.difference_update_query(hidden).render_as_string(hide_password=False)
+    return rendered.replace("://", "://***@", 1) if had_user else rendered
 
 
 def _sha256_file(path: Path) -> str:

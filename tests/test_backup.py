@@ -284,3 +284,20 @@ def test_a_store_holding_another_object_under_a_key_is_refused(sqlite_settings: 
     assert database.tables(target.database_url) == []  # the database is loaded last: nothing was written there
     assert squatter.read_bytes() == b"%PDF-1.4 not the scan"
     dispose(target.database_url)
+
+
+@pytest.mark.parametrize(("url", "secret", "expected"), [
+    # SQLAlchemy reads everything up to the last "@" as the password, "/" included.
+    ("postgresql+psycopg://shubbak:s3cr/et@db:5432/shubbak", "s3cr", "postgresql+psycopg://***@db:5432/shubbak"),
+    ("redis://***@redis:6379/0?password=hunter2", "hunter2", "redis://***@redis:6379/0"),
+    ("redis://redis:6379/0?db_token=tok-1&ssl_cert_reqs=none&sslkey=k-2", "tok-1",
+     "redis://redis:6379/0?ssl_cert_reqs=none"),
+])
+def test_a_url_keeps_no_password_with_a_slash_nor_a_credential_in_its_query(
+        tmp_path: Path, url: str, secret: str, expected: str) -> None:
+    settings = make_settings(url if url.startswith("postgresql") else "sqlite:///x.db", tmp_path,
+                             broker_url=url if url.startswith("redis") else "redis://127.0.0.1:6379/0")
+    public = backup.public_settings(settings)
+    saved = json.dumps(public)
+    assert secret not in saved and "et@db" not in saved and "k-2" not in saved
+    assert expected in (public["database_url"], public["broker_url"])
