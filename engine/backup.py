@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -135,10 +136,24 @@ def _document_rows(session: Session) -> Iterator[Any]:
 
 
 def take(*, settings: Settings, folder: Path) -> Made:
-    """Write a backup of the installation into ``folder`` (new, or empty)."""
+    """Write a backup of the installation into ``folder`` (new, or empty), readable by its owner only: the folder
+    (and any parent it makes) 0700, every file 0600. The process's umask is 077 while it runs (so ``pg_dump`` and
+    SQLite create their files so too), and the modes are set once more at the end."""
     if folder.exists() and any(folder.iterdir()):
         raise Conflict("backup.folder_not_empty", folder=str(folder))
-    folder.mkdir(parents=True, exist_ok=True)
+    previous = os.umask(0o077)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)  # it may have existed, empty, with a wider mode
+        made = _take(settings, folder)
+        for path in folder.rglob("*"):
+            path.chmod(0o700 if path.is_dir() else 0o600)
+        return made
+    finally:
+        os.umask(previous)
+
+
+def _take(settings: Settings, folder: Path) -> Made:
     with Session(engine_for(settings.database_url)) as session:
         seal = _last_seal(session)  # read before the dump: the dump holds at least this seal
         session.rollback()

@@ -301,3 +301,24 @@ def test_a_url_keeps_no_password_with_a_slash_nor_a_credential_in_its_query(
     saved = json.dumps(public)
     assert secret not in saved and "et@db" not in saved and "k-2" not in saved
     assert expected in (public["database_url"], public["broker_url"])
+
+
+def test_a_backup_is_readable_by_its_owner_only(sqlite_settings: Settings, tmp_path: Path) -> None:
+    site = Site(sqlite_settings.model_copy(update={"signing_key": signing.new_seed()}))
+    _populate(site)
+    existing = tmp_path / "existing"
+    existing.mkdir(mode=0o755)
+    existing.chmod(0o755)
+    previous = os.umask(0o022)  # the usual umask: files 0644, folders 0755 unless the backup sees to it
+    try:
+        backup.take(settings=site.settings, folder=tmp_path / "nightly" / "one")
+        backup.take(settings=site.settings, folder=existing)
+        assert os.umask(0o022) == 0o022  # put back as it was
+    finally:
+        os.umask(previous)
+    for folder in (tmp_path / "nightly" / "one", existing):
+        paths = [folder, *folder.rglob("*")]
+        assert sum(p.is_file() for p in paths) >= 6  # the database, 2 documents, their list, settings, manifest
+        modes = {str(p.relative_to(tmp_path)): oct(p.stat().st_mode & 0o777) for p in paths}
+        assert modes == {name: oct(0o700 if (tmp_path / name).is_dir() else 0o600) for name in modes}
+    assert (tmp_path / "nightly").stat().st_mode & 0o077 == 0  # a parent it made is not open to others either
