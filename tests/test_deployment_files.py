@@ -169,3 +169,19 @@ def test_the_metric_name_check_can_fail(sqlite_settings: Settings) -> None:
     assert "shubbak_outbox_oldest_due_seconds" in exported
     assert "shubbak_http_requests_total" in exported and "shubbak_http_request_duration_seconds_bucket" in exported
     assert "shubbak_outbox_oldest_due" not in exported and "shubbak_http_requests" not in exported
+
+
+def test_the_backup_unit_makes_its_folder_and_keeps_backups_to_their_owner() -> None:
+    service = _unit(ROOT / "deploy" / "systemd" / "shubbak-backup.service")["Service"]
+    assert service["UMask"] == "0077"
+    program, *argv = shlex.split(service["ExecStart"])
+    target = Path(next(a for a in argv[1:] if not a.startswith("-")))
+    # The folder is one systemd makes before each run (StateDirectory= lives under /var/lib), owner-only; or,
+    # if it is only named writable, a missing one must not stop the unit ("-" prefix).
+    state = [f"/var/lib/{name}" for name in service.get("StateDirectory", "").split()]
+    writable = service.get("ReadWritePaths", "").split()
+    assert str(target) in state or f"-{target}" in writable, f"nothing makes {target} before the backup runs"
+    if str(target) in state:
+        assert service["StateDirectoryMode"] == "0700"
+    assert str(target) not in writable  # a missing folder named here fails the unit before it starts
+    assert str(target) in (ROOT / "docs" / "operations.md").read_text()
