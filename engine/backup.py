@@ -9,10 +9,12 @@ A backup folder holds:
 * the settings that are not secrets (``settings.json``), to compare with the new host's;
 * ``backup.json``: what is where, with the hash of every file, written last (a folder without it is unfinished).
 
-A restore goes only into an empty database (refused otherwise), checks every file against ``backup.json``
-before writing anything, puts the documents first and the database last, and adds the backup's anchor lines to
-the target's anchor file without removing any. When that file names a seal newer than the backup's last one,
-the restore says so, and so does ``shubbak audit verify`` afterwards: the database is older than the last seal.
+A restore goes only into an empty database (refused otherwise), and checks before writing anything every file
+against ``backup.json``, every listed key (one the store takes, naming a file inside the backup) and every
+object the store already holds under one of them; then it puts the documents first and the database last, and
+adds the backup's anchor lines to the target's anchor file without removing any. When that file names a seal
+newer than the backup's last one, the restore says so, and so does ``shubbak audit verify`` afterwards: the
+database is older than the last seal.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from engine.errors import Conflict, Invalid
 from engine.settings import Settings
 from storage import backup as database
 from storage.db import dispose, engine_for
+from storage.documents import check_key
 from storage.models import AuditSeal, Document
 
 FORMAT = 1
@@ -222,18 +225,44 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def _check_files(folder: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every file of the backup against its recorded hash, and every document against its own; the list."""
+    """Every file of the backup against its recorded hash, and every document against its own; the list.
+
+    A listed key is one the store would take (``check_key``) and names a file inside the backup's documents
+    folder (no ``..``, no link leading out): a crafted list cannot make the restore read a file of the host."""
     for name, expected in manifest["files"].items():
         path = folder / name
         if not path.exists() or _sha256_file(path) != expected:
             raise Invalid("backup.damaged_file", name=name)
-    listed = [json.loads(line) for line in (folder / DOCUMENT_LIST).read_text(encoding="utf-8").splitlines()
-              if line.strip()]
+    listed = [_entry(number, line) for number, line in
+              enumerate((folder / DOCUMENT_LIST).read_text(encoding="utf-8").splitlines(), start=1) if line.strip()]
+    inside = (folder / DOCUMENTS).resolve()
     for entry in listed:
-        path = folder / DOCUMENTS / entry["key"]
+        key = entry["key"]
+        try:
+            check_key(key)
+        except ValueError:
+            raise Invalid("backup.bad_document_key", key=key) from None
+        path = (inside / key).resolve()
+        if not path.is_relative_to(inside):
+            raise Invalid("backup.bad_document_key", key=key)
         if not path.is_file() or _sha256_file(path) != entry["sha256"]:
-            raise Invalid("backup.damaged_document", key=entry["key"])
+            raise Invalid("backup.damaged_document", key=key)
     return listed
+
+
+_ENTRY_FIELDS = {"key": str, "sha256": str, "size": int, "content_type": str}
+
+
+def _entry(number: int, line: str) -> dict[str, Any]:
+    """One line of ``documents.jsonl``, with the fields a restore uses and of their types; else a refusal."""
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError:
+        entry = None
+    if not isinstance(entry, dict) or any(not isinstance(entry.get(name), kind)
+                                          for name, kind in _ENTRY_FIELDS.items()):
+        raise Invalid("backup.bad_document_entry", line=number, list=DOCUMENT_LIST)
+    return entry
 
 
 def restore(*, settings: Settings, folder: Path) -> Restored:
@@ -248,8 +277,11 @@ def restore(*, settings: Settings, folder: Path) -> Restored:
     listed = _check_files(folder, manifest)
     store = documents.store_for(settings)
     store.prepare()
-    for entry in listed:
-        _put_back(store, folder / DOCUMENTS / entry["key"], entry)
+    # Every key the store already holds is checked before the first put: a refusal leaves the store as it was.
+    missing = [entry for entry in listed if not _already_there(store, entry)]
+    for entry in missing:
+        with (folder / DOCUMENTS / entry["key"]).open("rb") as handle:
+            store.put(entry["key"], handle, content_type=entry["content_type"], size_hint=entry["size"])
     dispose(url)
     database.load(url, folder, bin_dir=settings.postgres_bin_dir)
     dispose(url)  # the pool knew an empty database
@@ -258,20 +290,20 @@ def restore(*, settings: Settings, folder: Path) -> Restored:
                     newest_anchored=max((line.get("seq", 0) for line in anchored), default=0))
 
 
-def _put_back(store: Any, path: Path, entry: dict[str, Any]) -> None:
-    if store.exists(entry["key"]):
-        digest = hashlib.sha256()
-        download = store.open(entry["key"])
-        try:
-            for chunk in download:
-                digest.update(chunk)
-        finally:
-            download.close()
-        if digest.hexdigest() != entry["sha256"]:
-            raise Conflict("backup.store_differs", key=entry["key"])
-        return
-    with path.open("rb") as handle:
-        store.put(entry["key"], handle, content_type=entry["content_type"], size_hint=entry["size"])
+def _already_there(store: Any, entry: dict[str, Any]) -> bool:
+    """Whether the store holds this document already (the same bytes); a different object there is refused."""
+    if not store.exists(entry["key"]):
+        return False
+    digest = hashlib.sha256()
+    download = store.open(entry["key"])
+    try:
+        for chunk in download:
+            digest.update(chunk)
+    finally:
+        download.close()
+    if digest.hexdigest() != entry["sha256"]:
+        raise Conflict("backup.store_differs", key=entry["key"])
+    return True
 
 
 def _merge_anchor(settings: Settings, saved: Path) -> list[dict[str, Any]]:

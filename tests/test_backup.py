@@ -322,3 +322,60 @@ def test_a_backup_is_readable_by_its_owner_only(sqlite_settings: Settings, tmp_p
         modes = {str(p.relative_to(tmp_path)): oct(p.stat().st_mode & 0o777) for p in paths}
         assert modes == {name: oct(0o700 if (tmp_path / name).is_dir() else 0o600) for name in modes}
     assert (tmp_path / "nightly").stat().st_mode & 0o077 == 0  # a parent it made is not open to others either
+
+
+def _relist(folder: Path, entries: list[Any]) -> None:
+    """Write documents.jsonl anew and its hash into backup.json, as whoever crafts a backup would."""
+    listing = folder / backup.DOCUMENT_LIST
+    listing.write_text("".join((e if isinstance(e, str) else json.dumps(e)) + "\n" for e in entries))
+    manifest = json.loads((folder / backup.MANIFEST).read_text())
+    manifest["files"][backup.DOCUMENT_LIST] = hashlib.sha256(listing.read_bytes()).hexdigest()
+    (folder / backup.MANIFEST).write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("crafted", ["dot-dot", "absolute", "link-out", "not-json", "no-hash", "store-differs"])
+def test_a_crafted_second_entry_is_refused_before_anything_is_put(sqlite_settings: Settings, tmp_path: Path,
+                                                                   crafted: str) -> None:
+    key = signing.new_seed()
+    source = Site(sqlite_settings.model_copy(update={"signing_key": key}))
+    _populate(source)
+    folder = tmp_path / "b"
+    backup.take(settings=source.settings, folder=folder)
+    first, second = [json.loads(line) for line in (folder / backup.DOCUMENT_LIST).read_text().splitlines()]
+    outside = tmp_path / "host-secret.txt"  # a file of the host, beside the backup
+    outside.write_bytes(b"root:x:0:0 not for a backup\n")
+    outside_hash = hashlib.sha256(outside.read_bytes()).hexdigest()
+    target = make_settings(f"sqlite:///{tmp_path / 't' / 'restored.db'}", tmp_path / "t", signing_key=key)
+    store = store_for(target)
+    store.prepare()
+    expected: tuple[type[Exception], str] = (Invalid, "is not a document key Shubbak makes")
+    if crafted == "dot-dot":
+        _relist(folder, [first, {**second, "key": "../../host-secret.txt", "sha256": outside_hash}])
+    elif crafted == "absolute":
+        _relist(folder, [first, {**second, "key": str(outside), "sha256": outside_hash}])
+    elif crafted == "link-out":  # a key of the right shape whose file is a link leading out of the backup
+        linked = folder / backup.DOCUMENTS / second["key"]
+        linked.unlink()
+        linked.symlink_to(outside)
+        _relist(folder, [first, {**second, "sha256": outside_hash, "size": outside.stat().st_size}])
+    elif crafted == "not-json":
+        _relist(folder, [first, "{not json"])
+        expected = (Invalid, "line 2 of documents.jsonl is not a document entry")
+    elif crafted == "no-hash":
+        _relist(folder, [first, {k: v for k, v in second.items() if k != "sha256"}])
+        expected = (Invalid, "line 2 of documents.jsonl is not a document entry")
+    else:
+        with outside.open("rb") as squatter:
+            store.put(second["key"], squatter, content_type="text/plain")
+        expected = (Conflict, f"already holds a different object under {second['key']}")
+    with pytest.raises(expected[0], match=expected[1]):
+        backup.restore(settings=target, folder=folder)
+    assert not store.exists(first["key"])  # the first, good entry was not put either
+    assert database.tables(target.database_url) == []
+    if crafted == "store-differs":
+        download = store.open(second["key"])
+        try:
+            assert b"".join(download) == outside.read_bytes()  # the store's own object is left as it was
+        finally:
+            download.close()
+    dispose(target.database_url)
