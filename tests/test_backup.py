@@ -51,7 +51,7 @@ class Site:
         values = {"SHUBBAK_DATABASE_URL": s.database_url, "SHUBBAK_STORAGE_URL": s.storage_url,
                   "SHUBBAK_VAR_DIR": str(s.var_dir), "SHUBBAK_ENVIRONMENT": "test",
                   "SHUBBAK_SIGNING_KEY": s.signing_key or "", "SHUBBAK_LEDGER_ANCHOR_FILE": str(s.anchor_file),
-                  "SHUBBAK_SECRET_KEY": s.secret_key}
+                  "SHUBBAK_SECRET_KEY": s.secret_key or ""}
         bin_dir = LocalPostgres.binaries()
         if bin_dir is not None:
             values["SHUBBAK_POSTGRES_BIN_DIR"] = str(bin_dir)
@@ -134,7 +134,7 @@ def test_a_backup_restores_on_a_new_host_and_verifies(sites: tuple[Site, Site], 
     listed = [json.loads(line) for line in (folder / backup.DOCUMENT_LIST).read_text().splitlines()]
     assert sorted(e["sha256"] for e in listed) == sorted(hashlib.sha256(c).hexdigest() for c in (PDF, PNG))
     saved = (folder / backup.SETTINGS).read_text()
-    for secret in (source.settings.secret_key, source.settings.signing_key or "?", "shubbak-test-secret"):
+    for secret in (source.settings.secret_key or "?", source.settings.signing_key or "?", "shubbak-test-secret"):
         assert secret not in saved
     assert json.loads(saved)["seal_interval_hours"] == source.settings.seal_interval_hours
     assert (folder / backup.ANCHOR).read_text().count("\n") == 1
@@ -249,7 +249,7 @@ def test_settings_in_a_backup_keep_no_secret(tmp_path: Path) -> None:
                              sms_gateway_options={"api_key": "sms-key-678"}, signing_key=signing.new_seed())
     saved = json.dumps(backup.public_settings(settings))
     for secret in ("pg-pass-123", "redis-pass-456", "ak-789", "sk-012", "metrics-token-3456789", "sms-key-678",
-                   settings.signing_key or "?", settings.secret_key):
+                   settings.signing_key or "?", settings.secret_key or "?"):
         assert secret not in saved
     public = backup.public_settings(settings)
     assert public["database_url"] == "postgresql+psycopg://***@db:5432/shubbak"
