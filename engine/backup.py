@@ -227,15 +227,27 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 def _check_files(folder: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """Every file of the backup against its recorded hash, and every document against its own; the list.
 
-    A listed key is one the store would take (``check_key``) and names a file inside the backup's documents
-    folder (no ``..``, no link leading out): a crafted list cannot make the restore read a file of the host."""
-    for name, expected in manifest["files"].items():
-        path = folder / name
-        if not path.exists() or _sha256_file(path) != expected:
+    Every file the restore reads is listed with its hash, and is a plain file of the folder (a plain name, no
+    link); a listed key is one the store would take (``check_key``) and names a file inside the backup's
+    documents folder (no ``..``, no link leading out): a crafted backup cannot make the restore read a file of
+    the host."""
+    base = folder.resolve()
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise Invalid("backup.damaged_file", name=MANIFEST)
+    dump = database.DUMP_SQLITE if manifest["database"] == "sqlite" else database.DUMP_POSTGRES
+    read = {DOCUMENT_LIST, dump} | ({ANCHOR} if (base / ANCHOR).exists() or (base / ANCHOR).is_symlink() else set())
+    for name in sorted(read - files.keys()):
+        raise Invalid("backup.damaged_file", name=name)
+    for name, expected in files.items():
+        path = base / name
+        if not _PLAIN_NAME.fullmatch(name) or path.is_symlink():
+            raise Invalid("backup.bad_file_name", name=name)
+        if not path.is_file() or _sha256_file(path) != expected:
             raise Invalid("backup.damaged_file", name=name)
     listed = [_entry(number, line) for number, line in
-              enumerate((folder / DOCUMENT_LIST).read_text(encoding="utf-8").splitlines(), start=1) if line.strip()]
-    inside = (folder / DOCUMENTS).resolve()
+              enumerate((base / DOCUMENT_LIST).read_text(encoding="utf-8").splitlines(), start=1) if line.strip()]
+    inside = base / DOCUMENTS  # not resolved: a documents folder that is itself a link leads out, and is refused
     for entry in listed:
         key = entry["key"]
         try:
@@ -250,6 +262,7 @@ def _check_files(folder: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]
     return listed
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _ENTRY_FIELDS = {"key": str, "sha256": str, "size": int, "content_type": str}
 
 

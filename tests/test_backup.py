@@ -379,3 +379,42 @@ def test_a_crafted_second_entry_is_refused_before_anything_is_put(sqlite_setting
         finally:
             download.close()
     dispose(target.database_url)
+
+
+@pytest.mark.parametrize("crafted", ["name-leads-out", "dump-is-a-link", "documents-is-a-link", "anchor-unlisted"])
+def test_a_backup_naming_files_outside_itself_is_refused(sqlite_settings: Settings, tmp_path: Path,
+                                                         crafted: str) -> None:
+    key = signing.new_seed()
+    source = Site(sqlite_settings.model_copy(update={"signing_key": key}))
+    _populate(source)
+    folder = tmp_path / "b"
+    backup.take(settings=source.settings, folder=folder)
+    manifest = json.loads((folder / backup.MANIFEST).read_text())
+    outside = tmp_path / "host-secret.txt"
+    outside.write_bytes(b"root:x:0:0 not for a backup\n")
+    outside_hash = hashlib.sha256(outside.read_bytes()).hexdigest()
+    expected = "is not a plain file of the backup folder"
+    if crafted == "name-leads-out":  # backup.json asks to hash a file of the host
+        manifest["files"]["../host-secret.txt"] = outside_hash
+    elif crafted == "dump-is-a-link":  # the database to load is the host's file
+        (folder / database.DUMP_SQLITE).unlink()
+        (folder / database.DUMP_SQLITE).symlink_to(outside)
+        manifest["files"][database.DUMP_SQLITE] = outside_hash
+    elif crafted == "documents-is-a-link":  # keys of the right shape, in a folder elsewhere on the host
+        elsewhere = tmp_path / "elsewhere"
+        (folder / backup.DOCUMENTS).rename(elsewhere)
+        (folder / backup.DOCUMENTS).symlink_to(elsewhere)
+        expected = "is not a document key Shubbak makes"
+    else:  # an anchor file read by the restore without its hash in backup.json
+        del manifest["files"][backup.ANCHOR]
+        expected = "ledger-anchor.jsonl is missing or does not match"
+    (folder / backup.MANIFEST).write_text(json.dumps(manifest))
+    target = make_settings(f"sqlite:///{tmp_path / 't' / 'restored.db'}", tmp_path / "t", signing_key=key)
+    with pytest.raises(Invalid, match=expected):
+        backup.restore(settings=target, folder=folder)
+    assert database.tables(target.database_url) == [] and not target.anchor_file.exists()
+    store = store_for(target)
+    store.prepare()
+    assert not any(store.exists(json.loads(line)["key"])
+                   for line in (folder / backup.DOCUMENT_LIST).read_text().splitlines())
+    dispose(target.database_url)
