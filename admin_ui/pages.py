@@ -1,12 +1,15 @@
 """What every page shares: who is looking (and in which language), rendering, and refusals as pages.
 
+Pages take the API's dependencies (api/deps.py: ``SessionDep``, ``SettingsDep``, ``settings_of``): one
+session per request, one way to read the settings, for both faces.
+
 Page routes use ``PageRoute``: a domain error raised anywhere in a page (its dependencies included) becomes a
 page in the reader's language with the matching status, never the API's JSON.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,21 +24,20 @@ from starlette.datastructures import FormData
 
 from admin_ui import session as cookie
 from admin_ui.i18n import ERROR_DEFAULT, ERROR_HEADINGS, INBOX_WORDS, N_, STATUS_WORDS, TRACK_WORDS, Lang, choose, ltr
+from api.deps import SessionDep, settings_of
 from engine.cases import intake
 from engine.core.client_address import client_address
-from engine.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited, TooLarge, Unauthorized
+from engine.core.errors import DomainError, Forbidden
 from engine.core.settings import Settings
 from engine.core.throttle import Throttled
 from engine.people import policy
 from engine.people.users import BUILTIN_ROLES, Actor, actor_of
-from storage.db import engine_for
 from storage.models.people import User
 
 TEMPLATES = Path(__file__).with_name("templates")
+STATIC = Path(__file__).with_name("static")  # served at /static (api/app.py)
 templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "svg"]),
                         undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-_STATUS = {NotFound: 404, Unauthorized: 401, Forbidden: 403, Conflict: 409, Invalid: 422, TooLarge: 413,
-           RateLimited: 429}
 
 
 class SignInRequired(Exception):
@@ -58,19 +60,6 @@ class Viewer:
         return self.actor
 
 
-def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    with Session(engine_for(settings_of(request).database_url), expire_on_commit=False) as session:
-        yield session
-
-
-DbSession = Annotated[Session, Depends(get_session)]
-
-
 def client_of(request: Request) -> str:
     """The reader's address; X-Forwarded-For believed only from SHUBBAK_TRUSTED_PROXIES
     (engine/core/client_address.py)."""
@@ -78,7 +67,7 @@ def client_of(request: Request) -> str:
                           request.headers.getlist("x-forwarded-for"), settings_of(request).trusted_proxies)
 
 
-def get_viewer(request: Request, db: DbSession) -> Viewer:
+def get_viewer(request: Request, db: SessionDep) -> Viewer:
     settings = settings_of(request)
     signed = cookie.username(request, settings)
     user = None
@@ -149,9 +138,10 @@ def allow(action: str) -> Any:
         gate.policy_action = action  # type: ignore[attr-defined]
         return Depends(gate)
 
-    def guard(request: Request, viewer: CurrentViewer, db: DbSession) -> None:
-        policy.authorize_path(session=db, actor=viewer.signed_in, action=action, settings=settings_of(request),
-                              params=request.path_params)
+    def guard(request: Request, viewer: CurrentViewer, db: SessionDep) -> None:
+        # Kept for the request, as on the API (api/deps.py): the command's load of the row is not a second trip.
+        request.state.authorized = policy.authorize_path(session=db, actor=viewer.signed_in, action=action,
+                                                         settings=settings_of(request), params=request.path_params)
 
     guard.policy_action = action  # type: ignore[attr-defined]
     return Depends(guard)
@@ -213,7 +203,7 @@ def safe_next(target: str | None, default: str = "/") -> str:
 
 
 def refusal(request: Request, exc: DomainError) -> HTMLResponse:
-    status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
+    status = exc.status  # the error class's own (engine/core/errors.py), as on the API
     page = render(request, "error.html", status_code=status, message=exc.message,
                   heading=ERROR_HEADINGS.get(status, ERROR_DEFAULT))
     if isinstance(exc, Throttled):

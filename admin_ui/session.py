@@ -15,8 +15,7 @@ import secrets
 import time
 from typing import Any
 
-from fastapi import FastAPI, Request
-from starlette.middleware.sessions import SessionMiddleware
+from fastapi import Request
 
 from admin_ui.i18n import N_
 from engine.core.errors import Forbidden
@@ -30,12 +29,12 @@ class CsrfRefused(Forbidden):
     """A form came back without this session's CSRF token: sent from another site, or a stale page."""
 
 
-def install(app: FastAPI, settings: Settings) -> None:
+def cookie_options(settings: Settings) -> dict[str, Any]:
+    """The options of Starlette's ``SessionMiddleware`` for the pages' cookie (added by api/app.py)."""
     # A key of its own, derived from the secret: a leaked session signature says nothing about API tokens.
     key = hmac.new(settings.signing_secret.encode(), b"shubbak pages session", hashlib.sha256).hexdigest()
-    app.add_middleware(SessionMiddleware, secret_key=key, session_cookie=COOKIE,
-                       max_age=settings.token_minutes * 60, same_site="lax",
-                       https_only=settings.environment == "production")
+    return {"secret_key": key, "session_cookie": COOKIE, "max_age": settings.token_minutes * 60,
+            "same_site": "lax", "https_only": settings.environment == "production"}
 
 
 def _data(request: Request) -> dict[str, Any]:

@@ -1,23 +1,29 @@
-"""The FastAPI application factory."""
+"""The one place where the application is put together: the API's routers, the pages (admin_ui/), their
+static files and session cookie, the error handlers, the middlewares and the embedded background loops.
+
+Both faces share one dependency vocabulary (api/deps.py) and one error-to-status mapping (engine/core/errors.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import re
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from sqlmodel import Session
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
 
-from admin_ui import web
+from admin_ui import routes as pages
+from admin_ui import session as page_session
+from admin_ui.pages import STATIC
 from api import errors, observability
 from api import metrics as metrics_route
 from api import openapi as api_openapi
 from api.idempotency import Idempotency
-from api.limits import BodyLimit
+from api.limits import BodyLimit, limit_for
 from api.nul import RefuseNul
 from api.resilience import DatabaseTrouble
 from api.routes import (
@@ -40,73 +46,24 @@ from api.routes import centers as center_routes
 from api.routes import messages as message_routes
 from api.routes import queue as queue_routes
 from api.routes import users as user_routes
-from engine.audit import ledger
 from engine.cases import documents as document_store
-from engine.cases import escalation, timers
-from engine.core import idempotency, redact, throttle
+from engine.core import redact
 from engine.core.settings import Settings, get_settings
 from engine.messages import gateways as message_gateways
-from engine.messages import send as message_sender
-from engine.reports import projector as report_projector
-from storage import leader
-from storage.db import engine_for
+from engine.operations import periodic
 
 log = logging.getLogger(__name__)
-_DOCUMENT_UPLOAD = re.compile(r"^/api/cases/[^/]+/documents/?$")
-_DRAFT = re.compile(r"^/api/services/[^/]+/draft(/validate)?/?$")
 
 
-def _tick_once(settings: Settings) -> int:
-    # Several API processes on one database (`serve --workers N`): one of them at a time does a round.
-    with leader.turn(settings.database_url, "tick") as mine:
-        if not mine:
-            return 0
-        with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
-            moved = timers.tick(session=session, settings=settings)
-            escalation.tick(session=session, settings=settings)  # SLA reminders and escalation levels
-            ledger.seal_if_due(session=session, settings=settings)  # the daily seal of every case's chain head
-            idempotency.forget_expired(session=session, settings=settings)  # answers kept for retries, expired
-        throttle.purge(settings)  # expired counters of failed attempts (docs/security.md)
-    _send_once(settings)  # messages whose retry fell due (also when the fast loop is off)
-    return moved
-
-
-def _send_once(settings: Settings) -> None:
-    with leader.turn(settings.database_url, "send") as mine:
-        if mine:
-            message_sender.drain(settings=settings)
-
-
-async def _tick_forever(settings: Settings) -> None:
-    # The embedded default has no Celery beat: this loop plays its part inside the API process.
+async def _every(job: periodic.Job, settings: Settings) -> None:
+    # The embedded default has no Celery beat: one loop per job of engine/operations/periodic.py plays its part
+    # inside the API process, outside any request; each round takes the job's turn (one process at a time runs it).
     while True:
-        await asyncio.sleep(settings.timer_tick_seconds)
+        await asyncio.sleep(job.every(settings))
         try:
-            await run_in_threadpool(_tick_once, settings)
-        except Exception:  # noqa: BLE001 - a failing tick must not stop the next one
-            log.exception("timer tick failed")
-
-
-async def _send_forever(settings: Settings) -> None:
-    # The embedded default has no Celery worker: this loop sends the outbox from the API process, outside any
-    # request, every few seconds (engine/messages/send.py).
-    while True:
-        await asyncio.sleep(settings.message_poll_seconds)
-        try:
-            await run_in_threadpool(_send_once, settings)
+            await run_in_threadpool(periodic.run_round, job, settings)
         except Exception:  # noqa: BLE001 - a failing round must not stop the next one
-            log.exception("sending messages failed")
-
-
-async def _project_forever(settings: Settings) -> None:
-    # Report projector (engine/reports/projector.py): the embedded default counts the audit events into the
-    # report aggregates from the API process, after they commit, every SHUBBAK_REPORT_PROJECT_SECONDS.
-    while True:
-        await asyncio.sleep(settings.report_project_seconds)
-        try:
-            await run_in_threadpool(report_projector.catch_up, settings)
-        except Exception:  # noqa: BLE001 - a failing round must not stop the next one
-            log.exception("report projector failed")
+            log.exception("periodic job %s failed", job.name)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -119,13 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # A misconfigured gateway stops the start too, not the first message.
         message_gateways.for_channel("sms", settings)
         message_gateways.for_channel("email", settings)
-        loops = []
-        if settings.timer_tick_seconds > 0 and not settings.broker_url:
-            loops.append(asyncio.create_task(_tick_forever(settings)))
-        if settings.message_poll_seconds > 0 and not settings.broker_url:
-            loops.append(asyncio.create_task(_send_forever(settings)))
-        if settings.report_project_seconds > 0 and not settings.broker_url:  # report projector
-            loops.append(asyncio.create_task(_project_forever(settings)))
+        loops = [] if settings.broker_url else [  # with a broker, beat runs them (cli/worker.py)
+            asyncio.create_task(_every(job, settings)) for job in periodic.JOBS if job.every(settings) > 0]
         yield
         for loop in loops:
             loop.cancel()
@@ -150,19 +102,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(center_routes.router)
     app.include_router(user_routes.router)  # the user lifecycle (docs/security.md)
 
-    def limit_for(path: str) -> int:
-        page = web.body_limit(path, settings)
-        if page is not None:
-            return page
-        if _DOCUMENT_UPLOAD.match(path):
-            return settings.max_document_bytes + settings.max_document_form_bytes
-        if path.startswith("/api/processes") or _DRAFT.match(path):
-            return settings.max_deploy_bytes  # a whole service's files, like the modeler's own calls
-        return settings.max_request_bytes
-
     app.add_middleware(RefuseNul)  # inside the size limit: it reads JSON and form bodies whole
-    app.add_middleware(BodyLimit, limit_for=limit_for)
-    web.install(app, settings)  # the pages (admin_ui/): front desk, inbox, case pages, public tracking
+    app.add_middleware(BodyLimit, limit_for=functools.partial(limit_for, settings=settings))
+    # The pages (admin_ui/): front desk, inbox, case pages, public tracking; their files and session cookie.
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(SessionMiddleware, **page_session.cookie_options(settings))
     api_openapi.install(app)  # the refusals every route may answer, declared in the OpenAPI document
     # Retried POSTs answered from their Idempotency-Key; database trouble a 503, never a 500 (outermost).
     app.add_middleware(Idempotency, settings=settings)

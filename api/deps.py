@@ -1,4 +1,6 @@
-"""Dependencies shared by the routers: the settings, a database session, the signed-in actor."""
+"""The dependencies of both faces, the API's routes and the pages alike: the settings (``SettingsDep``, or
+``settings_of(request)`` where there is only the request), one database session per request (``SessionDep``),
+the signed-in actor, and ``allow``, the access policy's gate."""
 
 from __future__ import annotations
 
@@ -17,16 +19,22 @@ from engine.core.errors import Unauthorized
 from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import Actor, actor_from_token
-from storage.db import engine_for
+from storage.db import session_for
 from storage.documents import ObjectStore
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 
-async def get_settings(request: Request) -> Settings:
-    # async: a plain attribute read, not worth a trip to the thread pool on every request.
+def settings_of(request: Request) -> Settings:
+    """The app's settings, for code that has only the request (a page's helpers that render)."""
     settings: Settings = request.app.state.settings
     return settings
+
+
+async def get_settings(request: Request) -> Settings:
+    """The settings as a dependency (``SettingsDep``): how a route of either face asks for them."""
+    # async: a plain attribute read, not worth a trip to the thread pool on every request.
+    return settings_of(request)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -36,7 +44,7 @@ async def get_session(settings: SettingsDep) -> AsyncIterator[Session]:
     # Making a session touches no database (it connects when first used, in the endpoint's thread), so it is
     # made on the event loop; closing it may return a connection to the pool (a rollback): that goes to the
     # thread pool, unless the session never connected. One thread hop per request instead of two.
-    session = Session(engine_for(settings.database_url), expire_on_commit=False)
+    session = session_for(settings.database_url)
     try:
         yield session
     finally:
@@ -109,8 +117,10 @@ def allow(action: str) -> Any:
     def guard(request: Request, session: SessionDep, settings: SettingsDep, actor: OptionalActor) -> None:
         if actor is None:
             raise Unauthorized("sign in first: send 'Authorization: Bearer <token>'")
-        policy.authorize_path(session=session, actor=actor, action=action, settings=settings,
-                              params=request.path_params)
+        # The row the policy read stays referenced for the request: the command's own load of it is answered
+        # from the session's identity map, not by a second statement.
+        request.state.authorized = policy.authorize_path(session=session, actor=actor, action=action,
+                                                         settings=settings, params=request.path_params)
 
     guard.policy_action = action  # type: ignore[attr-defined]
     return Depends(guard)

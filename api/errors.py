@@ -1,4 +1,5 @@
-"""The one place where domain errors become HTTP responses."""
+"""Domain errors as the API's JSON responses. The status is the error class's own (engine/core/errors.py), the same
+one the pages answer with (admin_ui/pages.py)."""
 
 from __future__ import annotations
 
@@ -6,26 +7,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from engine.core.errors import (
-    Conflict,
-    Corrupted,
     DomainError,
-    Forbidden,
     Invalid,
-    NotFound,
-    RateLimited,
-    TooLarge,
-    Unauthorized,
 )
 from engine.core.throttle import Throttled
-
-_STATUS = {NotFound: 404, Unauthorized: 401, Forbidden: 403, Conflict: 409, Invalid: 422, TooLarge: 413,
-           RateLimited: 429, Corrupted: 500}
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-        status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
+        status = exc.status
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if isinstance(exc, Throttled):  # how long to wait, in whole seconds (RFC 9110)
             headers = {"Retry-After": str(exc.retry_after)}

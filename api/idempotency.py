@@ -31,7 +31,7 @@ from engine.core.errors import DomainError
 from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import Actor, actor_from_token
-from storage.db import engine_for
+from storage.db import session_for
 
 HEADER = b"idempotency-key"
 # The routes that answer the case they wrote (api/routes/cases.py, tasks.py), with their success status: the
@@ -120,7 +120,7 @@ class Idempotency:
         await send({"type": "http.response.body", "body": body})
 
     def _session(self) -> Session:
-        return Session(engine_for(self.settings.database_url), expire_on_commit=False)
+        return session_for(self.settings.database_url)
 
     def _actor(self, headers: dict[bytes, bytes]) -> Actor | None:
         """The signed-in actor, checked against the database as the routes check it (active, same session)."""

@@ -1,11 +1,36 @@
-"""Refuse oversize request bodies before they are read into memory (413), whatever their framing."""
+"""Refuse oversize request bodies before they are read into memory (413), whatever their framing; and the one
+table of which path may send how much (the API's and the pages' alike, each a named setting)."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engine.core.settings import Settings
+
+_DOCUMENT_UPLOAD = re.compile(r"^/api/cases/[^/]+/documents/?$")
+_DRAFT = re.compile(r"^/api/services/[^/]+/draft(/validate)?/?$")
+# Page forms that carry scans: the front desk's intake (one per paper of the service) and "attach scans".
+_SCAN_FORMS = re.compile(r"^/(desk/[^/]+|cases/\d+/documents)/?$")
+MAX_SCANS_PER_FORM = 12
+# The modeler's draft calls carry a whole service's files, as a deploy does.
+_DRAFT_CALLS = re.compile(r"^/services/[^/]+/draft(/validate)?/?$")
+
+
+def limit_for(path: str, settings: Settings) -> int:
+    """The body limit of a request to ``path``."""
+    if _SCAN_FORMS.match(path):
+        return settings.max_document_bytes * MAX_SCANS_PER_FORM + settings.max_request_bytes
+    if _DRAFT_CALLS.match(path):
+        return settings.max_deploy_bytes + settings.max_request_bytes
+    if _DOCUMENT_UPLOAD.match(path):
+        return settings.max_document_bytes + settings.max_document_form_bytes
+    if path.startswith("/api/processes") or _DRAFT.match(path):
+        return settings.max_deploy_bytes  # a whole service's files, like the modeler's own calls
+    return settings.max_request_bytes
 
 
 class BodyLimit:

@@ -34,13 +34,12 @@ from prometheus_client.registry import Collector
 from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import Pool
-from sqlmodel import Session
 
-from api.deps import allow
+from api.deps import SettingsDep, allow
 from engine.core.errors import Forbidden, NotFound, Unauthorized
 from engine.core.settings import Settings
 from engine.operations import gauges
-from storage.db import engine_for
+from storage.db import session_for
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
@@ -100,7 +99,7 @@ class DatabaseCollector(Collector):
 
     def _read(self) -> list[GaugeMetricFamily]:
         started = time.perf_counter()
-        with Session(engine_for(self.settings.database_url)) as session:
+        with session_for(self.settings.database_url) as session:
             g = gauges.read(session)
         open_cases = GaugeMetricFamily("shubbak_open_cases", "Open cases, by service", labels=["service"])
         for service, count in sorted(g.open_cases.items()):
@@ -158,8 +157,7 @@ def _loopback(request: Request) -> bool:
 
 
 @router.get("/metrics", include_in_schema=False, dependencies=[allow("metrics.scrape")])
-def metrics(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
+def metrics(request: Request, settings: SettingsDep) -> Response:
     if not settings.metrics_enabled:
         raise NotFound("metrics are turned off (SHUBBAK_METRICS_ENABLED)")
     _check_reader(request, settings)

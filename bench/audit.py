@@ -36,7 +36,7 @@ from engine.core.settings import Settings
 from engine.core.tracking import new_tracking_number
 from engine.people.users import Actor
 from harness.settings import TEST_PROCESSES
-from storage.db import engine_for
+from storage.db import session_for
 from storage.models.audit import AuditEvent
 from storage.models.cases import Case, Task
 
@@ -57,12 +57,12 @@ def _deploy(session: Session, settings: Settings) -> None:
 def _step(session: Session, case: Case, actor: Actor, data: dict[str, Any], settings: Settings) -> Case:
     assert case.id is not None
     task = case_commands.ready_tasks(session, case.id)[0]
-    return task_commands.complete(session=session, task_id=task.id, data=data, actor=actor, settings=settings)
+    return task_commands.complete(session=session, task_id=task.id, data=data, actor=actor, settings=settings).case
 
 
 def _case(session: Session, settings: Settings, loops: int, *, finish: bool) -> Case:
     case = case_commands.open_case(session=session, service_code="audit_case", citizen=CITIZEN, data={},
-                                   actor=CLERK, settings=settings)
+                                   actor=CLERK, settings=settings).case
     case = _step(session, case, CLERK, REGISTER, settings)
     for _ in range(loops):
         case = _step(session, case, REVIEWER, RETURN, settings)
@@ -84,15 +84,14 @@ class ReplayTimes:
 
 
 def replay_times(settings: Settings, repetitions: int = 50) -> ReplayTimes:
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+    with session_for(settings.database_url) as session:
         _deploy(session, settings)
         case = _case(session, settings, 24, finish=False)
         assert case.id is not None and case.audit_seq == 50
         result = replay.replay_case(session=session, case_id=case.id, settings=settings)  # warm-up
         assert result.consistent and result.events_replayed == 50, result
         process = processes.cache.get(session, case.process_version_id, settings)
-        recorded = list(session.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id)  # type: ignore[arg-type]
-                                        .order_by(AuditEvent.seq)))  # type: ignore[arg-type]
+        recorded = audit.events_of(session, case.id)
         typical = _case(session, settings, 1, finish=True)
         assert typical.id is not None
         typical_times = []
@@ -123,7 +122,7 @@ def _bare(process: Any, recorded: list[AuditEvent], settings: Settings) -> None:
 
 def seed(settings: Settings, count: int, batch: int = 2000) -> int:
     """``count`` cases copied from two real ones (4 of 5 completed); returns the number of events written."""
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+    with session_for(settings.database_url) as session:
         _deploy(session, settings)
         models = [_model(session, _case(session, settings, 1, finish=True)),
                   _model(session, _case(session, settings, 0, finish=False))]
@@ -193,7 +192,7 @@ class VerifyTimes:
 
 def verify_times(settings: Settings, count: int) -> VerifyTimes:
     seed(settings, count)
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+    with session_for(settings.database_url) as session:
         started = time.perf_counter()
         ledger.seal(session=session, settings=settings)
         sealed = time.perf_counter() - started

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlmodel import Session
 
 from bench import http
 from bench.workload import CITIZEN
@@ -29,7 +28,7 @@ from engine.cases import lifecycle as cases
 from engine.core.settings import Settings
 from engine.people.users import Actor, create_user, issue_token
 from harness.postgres import free_port
-from storage.db import dispose, engine_for
+from storage.db import dispose, session_for
 from storage.documents import StoreConfig, open_store
 
 KEYS = "bench:bench-secret-key"
@@ -72,9 +71,9 @@ class Rates:
 
 
 def _case_and_clerk(settings: Settings) -> tuple[int, dict[str, str]]:
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+    with session_for(settings.database_url) as session:
         case = cases.open_case(session=session, service_code="building_permit", citizen=CITIZEN, data={},
-                               actor=Actor("bench_clerk", frozenset({"front_desk"})), settings=settings)
+                               actor=Actor("bench_clerk", frozenset({"front_desk"})), settings=settings).case
         user = create_user(session=session, username="docs_clerk", password="bench-password", full_name="Clerk",
                            roles=["front_desk"], settings=settings, installation_wide=True)
         assert case.id is not None

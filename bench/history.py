@@ -11,15 +11,13 @@ import json
 import statistics
 import time
 
-from sqlmodel import Session
-
 from bench.workload import CITIZEN, SERVICE
 from engine.cases import lifecycle as case_commands
 from engine.cases import tasks as task_commands
 from engine.cases import workflows
 from engine.core.settings import Settings
 from engine.people.users import Actor
-from storage.db import engine_for
+from storage.db import session_for
 
 _PATHS = json.loads((SERVICE / "paths.json").read_text(encoding="utf-8"))
 _RETURNED = next(p for p in _PATHS if p["name"] == "returned_then_approved")["steps"]
@@ -30,9 +28,9 @@ def run(settings: Settings, loops: int, *, cold: bool) -> dict[str, float]:
     clerk = Actor("bench_front_desk", frozenset({"front_desk"}))
     engineer = Actor("bench_engineering", frozenset({"engineering"}))
     times: list[float] = []
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+    with session_for(settings.database_url) as session:
         case = case_commands.open_case(session=session, service_code="building_permit", citizen=CITIZEN, data={},
-                                       actor=clerk, settings=settings)
+                                       actor=clerk, settings=settings).case
         assert case.id is not None
 
         def step(actor: Actor, data: dict[str, object]) -> None:
@@ -43,7 +41,7 @@ def run(settings: Settings, loops: int, *, cold: bool) -> dict[str, float]:
                 workflows.workflow_cache(settings).clear()
             t0 = time.perf_counter()
             case = task_commands.complete(session=session, task_id=task.id, data=data, actor=actor,
-                                          settings=settings)
+                                          settings=settings).case
             times.append((time.perf_counter() - t0) * 1000)
 
         step(clerk, REGISTER)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
-from sqlmodel import Session
 
 from bench import http
 from bench.workload import CITIZEN, approved_path, package
@@ -27,7 +26,7 @@ from engine.core.settings import Settings
 from engine.people.users import Actor, create_user, issue_token
 from harness.postgres import LocalPostgres, free_port
 from harness.process import serve
-from storage.db import dispose, engine_for
+from storage.db import dispose, engine_for, session_for
 from storage.migrate import upgrade
 from storage.models.cases import Case, Task
 
@@ -86,7 +85,7 @@ def _env(url: str, folder: Path) -> dict[str, str]:
 
 def _prepare(url: str, settings: Settings) -> dict[str, dict[str, str]]:
     out = {}
-    with Session(engine_for(url)) as session:
+    with session_for(url) as session:
         processes.deploy(session=session, files=package(), actor=ADMIN, settings=settings)
         for lane in ("front_desk", "engineering"):
             user = create_user(session=session, username=f"pg_{lane}", password="bench-password",
@@ -132,9 +131,9 @@ def seed_open_cases(url: str, settings: Settings, count: int) -> None:
     """``count`` copies of one case the engine opened (state, projection), each with its own id, tracking
     number and task id, by SQL: ``INSERT … SELECT … FROM generate_series``."""
     actor = Actor("bench_front_desk", frozenset({"front_desk"}))
-    with Session(engine_for(url), expire_on_commit=False) as session:
+    with session_for(url) as session:
         model = case_commands.open_case(session=session, service_code="building_permit", citizen=CITIZEN,
-                                        data={}, actor=actor, settings=settings)
+                                        data={}, actor=actor, settings=settings).case
         task_id = session.execute(text("SELECT id FROM task WHERE case_id = :c"), {"c": model.id}).scalar_one()
     cases = [c.name for c in Case.__table__.columns if c.name not in {"id"}]  # type: ignore[attr-defined]
     picked = {"tracking_number": "'I' || lpad(g::text, 12, '0')",

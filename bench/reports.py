@@ -30,7 +30,7 @@ from engine.people import centers
 from engine.people.users import Actor, create_user, issue_token
 from engine.reports.rebuild import rebuild
 from harness.postgres import LocalPostgres, free_port
-from storage.db import dispose, engine_for
+from storage.db import dispose, session_for
 from storage.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,7 +123,7 @@ FROM case_file WHERE status = 'completed' AND id % 3 = 0 AND completed_at + inte
 def seed(url: str, settings: Settings, cases: int, end: datetime) -> dict[str, float]:
     """The cases, tasks and ratings by SQL, then the aggregates by the rebuild; seconds each took."""
     took: dict[str, float] = {}
-    with Session(engine_for(url)) as session:
+    with session_for(url) as session:
         services = _services(session, settings)
         ids = []
         for code, level, parent in CENTERS:
@@ -154,7 +154,7 @@ def seed(url: str, settings: Settings, cases: int, end: datetime) -> dict[str, f
         conn.execute(text("VACUUM ANALYZE"))
     raw.dispose()
     t0 = time.perf_counter()
-    with Session(engine_for(url)) as session:
+    with session_for(url) as session:
         counted = rebuild(session.connection())
         session.commit()
     took["rebuild_s"] = time.perf_counter() - t0
@@ -177,7 +177,7 @@ def report(folder: Path, *, cases: int = 1_000_000, requests: int = 100) -> list
         upgrade(url)
         settings = _settings(url, folder)
         took = seed(url, settings, cases, end)
-        with Session(engine_for(url)) as session:
+        with session_for(url) as session:
             user = create_user(session=session, username="bench_supervisor", password="bench-password",
                                full_name="Supervisor", roles=["supervisor"], settings=settings,
                                installation_wide=True)

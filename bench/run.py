@@ -21,15 +21,13 @@ import time
 from datetime import date
 from pathlib import Path
 
-from sqlmodel import Session
-
 from bench import audit, bare, direct, documents, history, http, postgres, reports, seed, statements
 from bench.workload import SECRET, approved_path, package, prepare_empty
 from engine.catalog import processes
 from engine.core.settings import Settings
 from engine.people.users import Actor, create_user, issue_token
 from harness.postgres import free_port
-from storage.db import dispose, engine_for
+from storage.db import dispose, session_for
 
 ADMIN = Actor("bench_admin", frozenset({"admin"}))
 
@@ -39,14 +37,14 @@ def prepare(folder: Path, name: str) -> tuple[Settings, dict[str, str]]:
     url = settings.database_url
     env = {"SHUBBAK_DATABASE_URL": url, "SHUBBAK_SECRET_KEY": SECRET, "SHUBBAK_ENVIRONMENT": "test",
            "SHUBBAK_TIMER_TICK_SECONDS": "0", "SHUBBAK_VAR_DIR": str(folder)}
-    with Session(engine_for(url)) as session:
+    with session_for(url) as session:
         processes.deploy(session=session, files=package(), actor=ADMIN, settings=settings)
     return settings, env
 
 
 def tokens(settings: Settings) -> dict[str, dict[str, str]]:
     out = {}
-    with Session(engine_for(settings.database_url)) as session:
+    with session_for(settings.database_url) as session:
         for lane in ("front_desk", "engineering"):
             user = create_user(session=session, username=f"http_{lane}", password="bench-password",
                                full_name=lane, roles=[lane], settings=settings, installation_wide=True)

@@ -11,23 +11,22 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from bench.workload import CITIZEN
 from engine.cases import lifecycle as case_commands
 from engine.core.settings import Settings
 from engine.core.tracking import new_tracking_number
 from engine.people.users import Actor
-from storage.db import engine_for
+from storage.db import session_for
 from storage.models.cases import Case, Task
 
 
 def seed_open_cases(settings: Settings, count: int, batch: int = 5000) -> None:
     actor = Actor("bench_front_desk", frozenset({"front_desk"}))
-    db = engine_for(settings.database_url)
-    with Session(db, expire_on_commit=False) as session:
+    with session_for(settings.database_url) as session:
         model = case_commands.open_case(session=session, service_code="building_permit", citizen=CITIZEN,
-                                        data={}, actor=actor, settings=settings)
+                                        data={}, actor=actor, settings=settings).case
         task = session.exec(select(Task).where(Task.case_id == model.id)).one()
         base = {k: v for k, v in model.model_dump().items() if k not in {"id", "tracking_number"}}
         next_id = (model.id or 0) + 1

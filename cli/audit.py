@@ -14,14 +14,14 @@ from engine.audit import auditors, export, ledger, signing, verify
 from engine.cases import replay
 from engine.core.settings import Settings
 from engine.people.users import Actor
-from storage.db import engine_for
+from storage.db import session_for
 from storage.models.cases import Case
 
 CLI_AUDITOR = Actor("cli", frozenset({"auditor"}), "Command line")  # exports read scans, as auditors do
 
 
 def _session(settings: Settings) -> Session:
-    return Session(engine_for(settings.database_url), expire_on_commit=False)
+    return session_for(settings.database_url)
 
 
 def cmd_verify(settings: Settings, _args: argparse.Namespace) -> int:

@@ -19,19 +19,18 @@ from engine.bpmn.compiler import PATHS_FILE, PackageRefused, compile_package
 from engine.cases import version_moves
 from engine.catalog import analyst_tests, processes
 from engine.catalog.packages import find_packages, read_package
-from engine.core import throttle
 from engine.core.errors import DomainError, Invalid
 from engine.core.settings import Settings, get_settings
 from engine.people import centers
 from engine.people.users import Actor, create_user
-from storage.db import engine_for
+from storage.db import session_for
 from storage.migrate import upgrade
 
 CLI_ACTOR = Actor("cli", frozenset({"admin"}), "Command line")
 
 
 def _session(settings: Settings) -> Session:
-    return Session(engine_for(settings.database_url), expire_on_commit=False)
+    return session_for(settings.database_url)
 
 
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -204,7 +203,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
-    """Celery beat: due timers, ledger seals and the outbox's dispatch, each at its interval (cli/worker.py)."""
+    """Celery beat: every periodic job of engine/operations/periodic.py, each at its interval (cli/worker.py)."""
     app = _celery(settings, "beat")
     if app is None:
         return 2
@@ -215,14 +214,12 @@ def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_tick(settings: Settings, _args: argparse.Namespace) -> int:
-    from engine.cases import escalation
-    from engine.cases.timers import tick
+    """Every periodic job once (engine/operations/periodic.py), as the embedded loops and beat run them; a job
+    whose turn another process holds at this moment is skipped and says so."""
+    from engine.operations import periodic
 
-    with _session(settings) as session:
-        moved = tick(session=session, settings=settings)
-        sla = escalation.tick(session=session, settings=settings)
-    throttle.purge(settings)  # expired counters of failed attempts
-    print(f"{moved} case(s) advanced by due timers; {sla.reminded} task(s) reminded, {sla.escalated} escalated")
+    for job, ran, result in periodic.run_all(settings):
+        print(f"{job.name}: {job.says(result) if ran else 'skipped: another process is running it'}")
     return 0
 
 
@@ -247,7 +244,8 @@ def parser() -> argparse.ArgumentParser:
                    help="API processes on the one port (default 1); see docs/deployment.md")
     s.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="create or upgrade the database tables").set_defaults(func=cmd_migrate)
-    sub.add_parser("tick", help="advance due timers of all open cases once").set_defaults(func=cmd_tick)
+    sub.add_parser("tick", help="run every periodic job once: timers, escalation, ledger seal, outbox, reports..."
+                   ).set_defaults(func=cmd_tick)
     worker = sub.add_parser("worker", help="run a Celery worker (needs SHUBBAK_BROKER_URL): sends messages")
     worker.add_argument("--concurrency", type=int, default=2)
     worker.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"])

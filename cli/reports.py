@@ -6,16 +6,14 @@ import argparse
 import time
 from typing import Any
 
-from sqlmodel import Session
-
 from engine.core.settings import Settings
 from engine.reports.rebuild import rebuild
-from storage.db import engine_for
+from storage.db import session_for
 
 
 def cmd_rebuild(settings: Settings, _args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    with Session(engine_for(settings.database_url)) as session:
+    with session_for(settings.database_url) as session:
         counted = rebuild(session.connection())
         session.commit()
     print(f"counted {counted['cases']} cases and {counted['tasks']} completed tasks "

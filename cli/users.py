@@ -16,13 +16,13 @@ from engine.core.errors import Invalid
 from engine.core.settings import Settings
 from engine.people import accounts
 from engine.people.users import Actor
-from storage.db import engine_for
+from storage.db import session_for
 
 CLI_ACTOR = Actor("cli", frozenset({"admin"}), "Command line")
 
 
 def _session(settings: Settings) -> Session:
-    return Session(engine_for(settings.database_url), expire_on_commit=False)
+    return session_for(settings.database_url)
 
 
 def cmd_list(settings: Settings, args: argparse.Namespace) -> int:

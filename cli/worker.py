@@ -3,54 +3,24 @@
 ``shubbak worker`` and ``shubbak beat`` start it with ``SHUBBAK_BROKER_URL`` (``redis://...``). The embedded
 default has no broker: the API process plays both parts (api/app.py).
 
-Periodic work is one list, ``PERIODIC``: each entry is run by the task ``shubbak.periodic`` at its own
-interval, which beat's schedule is built from. Add an entry to add a periodic job.
+Periodic work is the one list of engine/operations/periodic.py (also run by the API process's embedded loops and by
+``shubbak tick``): beat's schedule is built from it, and each job is run by the task ``shubbak.periodic``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from celery import Celery
-from sqlmodel import Session
 
-from engine.audit import ledger
-from engine.cases import escalation, timers
-from engine.core import idempotency
 from engine.core.settings import Settings, get_settings
 from engine.messages import send
-from engine.reports import projector
-from storage.db import engine_for
+from engine.operations import periodic as periodic_jobs
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Periodic:
-    """A job beat runs every ``every(settings)`` seconds, inside a worker."""
-
-    name: str
-    every: Callable[[Settings], float]
-    run: Callable[[Settings], Any]
-
-
-def _advance_timers(settings: Settings) -> int:
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
-        return timers.tick(session=session, settings=settings)
-
-
-def _remind_and_escalate(settings: Settings) -> Any:
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
-        return escalation.tick(session=session, settings=settings)
-
-
-def _seal(settings: Settings) -> Any:
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
-        return ledger.seal_if_due(session=session, settings=settings)
 
 
 def _dispatch_outbox(settings: Settings) -> int:
@@ -63,27 +33,16 @@ def _dispatch_outbox(settings: Settings) -> int:
     return len(ids)
 
 
-def _forget_idempotency_keys(settings: Settings) -> int:
-    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
-        return idempotency.forget_expired(session=session, settings=settings)
-
-
-PERIODIC: list[Periodic] = [
-    Periodic("outbox", lambda s: s.message_poll_seconds or 2.0, _dispatch_outbox),
-    Periodic("timers", lambda s: s.timer_tick_seconds or 30.0, _advance_timers),
-    # SLA reminders of tasks near their due time, and escalation of overdue ones (engine/cases/escalation.py).
-    Periodic("escalation", lambda s: s.timer_tick_seconds or 30.0, _remind_and_escalate),
-    Periodic("ledger_seal", lambda s: s.timer_tick_seconds or 30.0, _seal),
-    # Answers kept for retried requests, once older than SHUBBAK_IDEMPOTENCY_HOURS (engine/core/idempotency.py).
-    Periodic("idempotency_keys", lambda s: s.timer_tick_seconds or 30.0, _forget_idempotency_keys),
-    # The report aggregates, counted from the audit events after they commit (engine/reports/projector.py).
-    Periodic("reports", lambda s: s.report_project_seconds or 2.0, projector.catch_up),
-]
+# How a worker runs a job differently from the others: the outbox's messages go to send_message tasks, so that
+# every worker sends, instead of being sent one by one by the worker that took the beat's task.
+IN_A_WORKER: dict[str, Callable[[Settings], Any]] = {"outbox": _dispatch_outbox}
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    return {f"shubbak-{job.name}": {"task": "shubbak.periodic", "schedule": job.every(settings),
-                                    "args": (job.name,)} for job in PERIODIC}
+    """Beat's schedule: every job of engine/operations/periodic.py at its interval (its default when the setting
+    is 0)."""
+    return {f"shubbak-{job.name}": {"task": "shubbak.periodic", "schedule": job.every(settings) or job.beat_default,
+                                    "args": (job.name,)} for job in periodic_jobs.JOBS}
 
 
 def make_app(settings: Settings) -> Celery:
@@ -117,10 +76,8 @@ def send_message(message_id: int) -> str:
 
 @app.task(name="shubbak.periodic")
 def periodic(name: str) -> Any:
-    for job in PERIODIC:
-        if job.name == name:
-            started = datetime.now(UTC)
-            result = job.run(get_settings())
-            log.debug("periodic %s done in %s", name, datetime.now(UTC) - started)
-            return None if result is None else str(result)
-    raise LookupError(f"no periodic job called {name!r}")
+    job = periodic_jobs.job(name)  # LookupError for a name that is not in the list
+    started = datetime.now(UTC)
+    result = IN_A_WORKER.get(name, job.run)(get_settings())
+    log.debug("periodic %s done in %s", name, datetime.now(UTC) - started)
+    return None if result is None else str(result)

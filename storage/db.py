@@ -52,6 +52,16 @@ def engine_for(url: str) -> Engine:
     return _engines.get(url)
 
 
+def session_for(url: str) -> Session:
+    """A new session on the database at ``url`` (its engine and pool shared by the process): the one way every
+    request, command line call, background job and bench opens one. Objects stay readable after a commit
+    (``expire_on_commit`` off): what a command returns is what the face shows, without reloading it.
+
+    A caller that must not share the request's transaction (a failed sign-in counted although the request is
+    rolled back, an outbox send, a stream's poll) opens its own here too, and says why where it does."""
+    return Session(engine_for(url), expire_on_commit=False)
+
+
 def dispose(url: str) -> None:
     """Close the pool of ``url`` (tests drop their databases afterwards)."""
     engine = _engines.pop(url)

@@ -53,7 +53,7 @@ class Site:
         values = {"SHUBBAK_DATABASE_URL": s.database_url, "SHUBBAK_STORAGE_URL": s.storage_url,
                   "SHUBBAK_VAR_DIR": str(s.var_dir), "SHUBBAK_ENVIRONMENT": "test",
                   "SHUBBAK_SIGNING_KEY": s.signing_key or "", "SHUBBAK_LEDGER_ANCHOR_FILE": str(s.anchor_file),
-                  "SHUBBAK_SECRET_KEY": s.secret_key}
+                  "SHUBBAK_SECRET_KEY": s.secret_key or ""}
         bin_dir = LocalPostgres.binaries()
         if bin_dir is not None:
             values["SHUBBAK_POSTGRES_BIN_DIR"] = str(bin_dir)
@@ -136,7 +136,7 @@ def test_a_backup_restores_on_a_new_host_and_verifies(sites: tuple[Site, Site], 
     listed = [json.loads(line) for line in (folder / backup.DOCUMENT_LIST).read_text().splitlines()]
     assert sorted(e["sha256"] for e in listed) == sorted(hashlib.sha256(c).hexdigest() for c in (PDF, PNG))
     saved = (folder / backup.SETTINGS).read_text()
-    for secret in (source.settings.secret_key, source.settings.signing_key or "?", "shubbak-test-secret"):
+    for secret in (source.settings.secret_key or "?", source.settings.signing_key or "?", "shubbak-test-secret"):
         assert secret not in saved
     assert json.loads(saved)["seal_interval_hours"] == source.settings.seal_interval_hours
     assert (folder / backup.ANCHOR).read_text().count("\n") == 1
@@ -251,7 +251,7 @@ def test_settings_in_a_backup_keep_no_secret(tmp_path: Path) -> None:
                              sms_gateway_options={"api_key": "sms-key-678"}, signing_key=signing.new_seed())
     saved = json.dumps(backup.public_settings(settings))
     for secret in ("pg-pass-123", "redis-pass-456", "ak-789", "sk-012", "metrics-token-3456789", "sms-key-678",
-                   settings.signing_key or "?", settings.secret_key):
+                   settings.signing_key or "?", settings.secret_key or "?"):
         assert secret not in saved
     public = backup.public_settings(settings)
     assert public["database_url"] == "postgresql+psycopg://***@db:5432/shubbak"
@@ -285,4 +285,138 @@ def test_a_store_holding_another_object_under_a_key_is_refused(sqlite_settings: 
         backup.restore(settings=target, folder=folder)
     assert database.tables(target.database_url) == []  # the database is loaded last: nothing was written there
     assert squatter.read_bytes() == b"%PDF-1.4 not the scan"
+    dispose(target.database_url)
+
+
+@pytest.mark.parametrize(("url", "secret", "expected"), [
+    # SQLAlchemy reads everything up to the last "@" as the password, "/" included.
+    ("postgresql+psycopg://shubbak:s3cr/et@db:5432/shubbak", "s3cr", "postgresql+psycopg://***@db:5432/shubbak"),
+    ("redis://***@redis:6379/0?password=hunter2", "hunter2", "redis://***@redis:6379/0"),
+    ("redis://redis:6379/0?db_token=tok-1&ssl_cert_reqs=none&sslkey=k-2", "tok-1",
+     "redis://redis:6379/0?ssl_cert_reqs=none"),
+])
+def test_a_url_keeps_no_password_with_a_slash_nor_a_credential_in_its_query(
+        tmp_path: Path, url: str, secret: str, expected: str) -> None:
+    settings = make_settings(url if url.startswith("postgresql") else "sqlite:///x.db", tmp_path,
+                             broker_url=url if url.startswith("redis") else "redis://127.0.0.1:6379/0")
+    public = backup.public_settings(settings)
+    saved = json.dumps(public)
+    assert secret not in saved and "et@db" not in saved and "k-2" not in saved
+    assert expected in (public["database_url"], public["broker_url"])
+
+
+def test_a_backup_is_readable_by_its_owner_only(sqlite_settings: Settings, tmp_path: Path) -> None:
+    site = Site(sqlite_settings.model_copy(update={"signing_key": signing.new_seed()}))
+    _populate(site)
+    existing = tmp_path / "existing"
+    existing.mkdir(mode=0o755)
+    existing.chmod(0o755)
+    previous = os.umask(0o022)  # the usual umask: files 0644, folders 0755 unless the backup sees to it
+    try:
+        backup.take(settings=site.settings, folder=tmp_path / "nightly" / "one")
+        backup.take(settings=site.settings, folder=existing)
+        assert os.umask(0o022) == 0o022  # put back as it was
+    finally:
+        os.umask(previous)
+    for folder in (tmp_path / "nightly" / "one", existing):
+        paths = [folder, *folder.rglob("*")]
+        assert sum(p.is_file() for p in paths) >= 6  # the database, 2 documents, their list, settings, manifest
+        modes = {str(p.relative_to(tmp_path)): oct(p.stat().st_mode & 0o777) for p in paths}
+        assert modes == {name: oct(0o700 if (tmp_path / name).is_dir() else 0o600) for name in modes}
+    assert (tmp_path / "nightly").stat().st_mode & 0o077 == 0  # a parent it made is not open to others either
+
+
+def _relist(folder: Path, entries: list[Any]) -> None:
+    """Write documents.jsonl anew and its hash into backup.json, as whoever crafts a backup would."""
+    listing = folder / backup.DOCUMENT_LIST
+    listing.write_text("".join((e if isinstance(e, str) else json.dumps(e)) + "\n" for e in entries))
+    manifest = json.loads((folder / backup.MANIFEST).read_text())
+    manifest["files"][backup.DOCUMENT_LIST] = hashlib.sha256(listing.read_bytes()).hexdigest()
+    (folder / backup.MANIFEST).write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("crafted", ["dot-dot", "absolute", "link-out", "not-json", "no-hash", "store-differs"])
+def test_a_crafted_second_entry_is_refused_before_anything_is_put(sqlite_settings: Settings, tmp_path: Path,
+                                                                   crafted: str) -> None:
+    key = signing.new_seed()
+    source = Site(sqlite_settings.model_copy(update={"signing_key": key}))
+    _populate(source)
+    folder = tmp_path / "b"
+    backup.take(settings=source.settings, folder=folder)
+    first, second = [json.loads(line) for line in (folder / backup.DOCUMENT_LIST).read_text().splitlines()]
+    outside = tmp_path / "host-secret.txt"  # a file of the host, beside the backup
+    outside.write_bytes(b"root:x:0:0 not for a backup\n")
+    outside_hash = hashlib.sha256(outside.read_bytes()).hexdigest()
+    target = make_settings(f"sqlite:///{tmp_path / 't' / 'restored.db'}", tmp_path / "t", signing_key=key)
+    store = store_for(target)
+    store.prepare()
+    expected: tuple[type[Exception], str] = (Invalid, "is not a document key Shubbak makes")
+    if crafted == "dot-dot":
+        _relist(folder, [first, {**second, "key": "../../host-secret.txt", "sha256": outside_hash}])
+    elif crafted == "absolute":
+        _relist(folder, [first, {**second, "key": str(outside), "sha256": outside_hash}])
+    elif crafted == "link-out":  # a key of the right shape whose file is a link leading out of the backup
+        linked = folder / backup.DOCUMENTS / second["key"]
+        linked.unlink()
+        linked.symlink_to(outside)
+        _relist(folder, [first, {**second, "sha256": outside_hash, "size": outside.stat().st_size}])
+    elif crafted == "not-json":
+        _relist(folder, [first, "{not json"])
+        expected = (Invalid, "line 2 of documents.jsonl is not a document entry")
+    elif crafted == "no-hash":
+        _relist(folder, [first, {k: v for k, v in second.items() if k != "sha256"}])
+        expected = (Invalid, "line 2 of documents.jsonl is not a document entry")
+    else:
+        with outside.open("rb") as squatter:
+            store.put(second["key"], squatter, content_type="text/plain")
+        expected = (Conflict, f"already holds a different object under {second['key']}")
+    with pytest.raises(expected[0], match=expected[1]):
+        backup.restore(settings=target, folder=folder)
+    assert not store.exists(first["key"])  # the first, good entry was not put either
+    assert database.tables(target.database_url) == []
+    if crafted == "store-differs":
+        download = store.open(second["key"])
+        try:
+            assert b"".join(download) == outside.read_bytes()  # the store's own object is left as it was
+        finally:
+            download.close()
+    dispose(target.database_url)
+
+
+@pytest.mark.parametrize("crafted", ["name-leads-out", "dump-is-a-link", "documents-is-a-link", "anchor-unlisted"])
+def test_a_backup_naming_files_outside_itself_is_refused(sqlite_settings: Settings, tmp_path: Path,
+                                                         crafted: str) -> None:
+    key = signing.new_seed()
+    source = Site(sqlite_settings.model_copy(update={"signing_key": key}))
+    _populate(source)
+    folder = tmp_path / "b"
+    backup.take(settings=source.settings, folder=folder)
+    manifest = json.loads((folder / backup.MANIFEST).read_text())
+    outside = tmp_path / "host-secret.txt"
+    outside.write_bytes(b"root:x:0:0 not for a backup\n")
+    outside_hash = hashlib.sha256(outside.read_bytes()).hexdigest()
+    expected = "is not a plain file of the backup folder"
+    if crafted == "name-leads-out":  # backup.json asks to hash a file of the host
+        manifest["files"]["../host-secret.txt"] = outside_hash
+    elif crafted == "dump-is-a-link":  # the database to load is the host's file
+        (folder / database.DUMP_SQLITE).unlink()
+        (folder / database.DUMP_SQLITE).symlink_to(outside)
+        manifest["files"][database.DUMP_SQLITE] = outside_hash
+    elif crafted == "documents-is-a-link":  # keys of the right shape, in a folder elsewhere on the host
+        elsewhere = tmp_path / "elsewhere"
+        (folder / backup.DOCUMENTS).rename(elsewhere)
+        (folder / backup.DOCUMENTS).symlink_to(elsewhere)
+        expected = "is not a document key Shubbak makes"
+    else:  # an anchor file read by the restore without its hash in backup.json
+        del manifest["files"][backup.ANCHOR]
+        expected = "ledger-anchor.jsonl is missing or does not match"
+    (folder / backup.MANIFEST).write_text(json.dumps(manifest))
+    target = make_settings(f"sqlite:///{tmp_path / 't' / 'restored.db'}", tmp_path / "t", signing_key=key)
+    with pytest.raises(Invalid, match=expected):
+        backup.restore(settings=target, folder=folder)
+    assert database.tables(target.database_url) == [] and not target.anchor_file.exists()
+    store = store_for(target)
+    store.prepare()
+    assert not any(store.exists(json.loads(line)["key"])
+                   for line in (folder / backup.DOCUMENT_LIST).read_text().splitlines())
     dispose(target.database_url)

@@ -7,8 +7,11 @@ from __future__ import annotations
 import argparse
 import configparser
 import json
+import os
 import re
 import shlex
+import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +19,18 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from api.app import create_app
 from cli.main import parser
 from engine.core.settings import Settings
+from harness.postgres import LocalPostgres
 from harness.settings import ROOT
+from storage.db import dispose
+from storage.migrate import upgrade
+from tests.conftest import missing
 
 COMPOSE = ROOT / "compose.yaml"
 CONTAINERFILE = ROOT / "Containerfile"
@@ -55,7 +65,7 @@ def check_command(argv: list[str], where: str) -> None:
 
 def test_compose_names_only_services_that_exist_each_with_a_health_check() -> None:
     services = compose()["services"]
-    assert set(services) == {"postgres", "redis", "minio", "migrate", "api", "worker", "beat"}
+    assert set(services) == {"postgres", "redis", "minio", "minio-setup", "migrate", "api", "worker", "beat"}
     for name, service in services.items():
         for needed in service.get("depends_on", {}):
             assert needed in services and needed != name, f"{name} depends on {needed}"
@@ -63,6 +73,7 @@ def test_compose_names_only_services_that_exist_each_with_a_health_check() -> No
         assert check, f"{name} has no health check"
         assert check.get("disable") is True or check["test"][0] == "CMD", name
     assert services["migrate"]["healthcheck"] == {"disable": True}  # it runs once and ends
+    assert services["minio-setup"]["healthcheck"] == {"disable": True}
     api_check = " ".join(services["api"]["healthcheck"]["test"])
     assert "/readyz" in api_check
     for name in ("api", "worker", "beat"):
@@ -169,3 +180,124 @@ def test_the_metric_name_check_can_fail(sqlite_settings: Settings) -> None:
     assert "shubbak_outbox_oldest_due_seconds" in exported
     assert "shubbak_http_requests_total" in exported and "shubbak_http_request_duration_seconds_bucket" in exported
     assert "shubbak_outbox_oldest_due" not in exported and "shubbak_http_requests" not in exported
+
+
+def test_the_backup_unit_makes_its_folder_and_keeps_backups_to_their_owner() -> None:
+    service = _unit(ROOT / "deploy" / "systemd" / "shubbak-backup.service")["Service"]
+    assert service["UMask"] == "0077"
+    program, *argv = shlex.split(service["ExecStart"])
+    target = Path(next(a for a in argv[1:] if not a.startswith("-")))
+    # The folder is one systemd makes before each run (StateDirectory= lives under /var/lib), owner-only; or,
+    # if it is only named writable, a missing one must not stop the unit ("-" prefix).
+    state = [f"/var/lib/{name}" for name in service.get("StateDirectory", "").split()]
+    writable = service.get("ReadWritePaths", "").split()
+    assert str(target) in state or f"-{target}" in writable, f"nothing makes {target} before the backup runs"
+    if str(target) in state:
+        assert service["StateDirectoryMode"] == "0700"
+    assert str(target) not in writable  # a missing folder named here fails the unit before it starts
+    assert str(target) in (ROOT / "docs" / "operations.md").read_text()
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, Path]:
+    """A service's bind mounts of this repository's files: where in the container -> the file or folder here."""
+    found = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            assert (ROOT / source).exists(), f"compose.yaml mounts {source}, which does not exist"
+            found[target] = ROOT / source
+    return found
+
+
+def test_the_app_connects_as_neither_database_superuser_nor_minio_root() -> None:
+    services = compose()["services"]
+    app = services["api"]["environment"]
+    database = make_url(re.sub(r"\$\{(\w+)[^}]*\}", r"\1", app["SHUBBAK_DATABASE_URL"]))
+    postgres = services["postgres"]["environment"]
+    assert database.username != postgres.get("POSTGRES_USER", "postgres"), "the app connects as the superuser"
+    assert database.password != "POSTGRES_PASSWORD" and database.password in postgres  # its own, given to the script
+    # The script that makes that role is mounted where the image runs it, and makes it no superuser.
+    init = {t: p for t, p in _mounts(services["postgres"]).items() if t.startswith("/docker-entrypoint-initdb.d/")}
+    assert len(init) == 1, "no script makes the app's role"
+    [script] = init.values()
+    assert script.suffix == ".sh" and os.access(script, os.X_OK)
+    sql = script.read_text()
+    assert f"${{POSTGRES_APP_USER:-{database.username}}}" in sql and f"${{POSTGRES_APP_DB:-{database.database}}}" in sql
+    assert "NOSUPERUSER" in sql and "NOCREATEROLE" in sql and 'OWNER :"app_user"' in sql
+    # MinIO: the app's keys are not the root's; a one-off service makes that user, limited to the app's bucket.
+    minio_root = services["minio"]["environment"]
+    assert {app["SHUBBAK_STORAGE_ACCESS_KEY"], app["SHUBBAK_STORAGE_SECRET_KEY"]}.isdisjoint(minio_root.values())
+    setup = services["minio-setup"]
+    assert setup["depends_on"]["minio"] == {"condition": "service_healthy"}
+    for name in ("api", "worker", "beat"):
+        assert services[name]["depends_on"]["minio-setup"] == {"condition": "service_completed_successfully"}
+    assert setup["environment"]["MINIO_APP_USER"] == app["SHUBBAK_STORAGE_ACCESS_KEY"]
+    assert setup["environment"]["MINIO_APP_PASSWORD"] == app["SHUBBAK_STORAGE_SECRET_KEY"]
+    [folder] = _mounts(setup).values()
+    script_in_container = setup["entrypoint"][-1]
+    assert (folder / Path(script_in_container).name).exists() and script_in_container.startswith("/setup/")
+    bucket = app["SHUBBAK_STORAGE_URL"].rsplit("/", 1)[1]
+    policy = json.loads((folder / f"{bucket}-policy.json").read_text())
+    resources = {r for statement in policy["Statement"] for r in statement["Resource"]}
+    assert resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"}
+    actions = {a for statement in policy["Statement"] for a in statement["Action"]}
+    assert not any(a.startswith("admin:") or a == "s3:*" for a in actions)
+    steps = (folder / "setup.sh").read_text()
+    assert f"local/{bucket}" in steps and f"/setup/{bucket}-policy.json" in steps
+
+
+def test_every_variable_compose_needs_is_named_for_the_operator() -> None:
+    needed = set(re.findall(r"\$\{(\w+)", COMPOSE.read_text()))
+    assert {"POSTGRES_APP_PASSWORD", "MINIO_APP_USER", "MINIO_APP_PASSWORD"} <= needed
+    header = "".join(line for line in COMPOSE.read_text().splitlines(keepends=True) if line.startswith("#"))
+    deployment = (ROOT / "docs" / "deployment.md").read_text()
+    for name in needed:
+        assert name in header, f"compose.yaml's header does not name {name}"
+        assert f"`{name}`" in deployment, f"docs/deployment.md does not name {name}"
+
+
+@pytest.mark.postgres
+def test_the_role_script_makes_a_role_that_owns_its_database_and_nothing_more(postgres_server: str | None) -> None:
+    if postgres_server is None:
+        missing("needs a PostgreSQL server")
+        return
+    bin_dir = LocalPostgres.binaries()
+    server = make_url(postgres_server)
+    name = "app_" + uuid.uuid4().hex[:10]
+    env = {**os.environ, "PGHOST": server.host or "127.0.0.1", "PGPORT": str(server.port), "POSTGRES_USER":
+           server.username or "postgres", "POSTGRES_APP_USER": name, "POSTGRES_APP_DB": name,
+           "POSTGRES_APP_PASSWORD": "it's a pass'word", "PATH": f"{bin_dir}:{os.environ['PATH']}" if bin_dir else
+           os.environ["PATH"]}
+    if server.password:
+        env["PGPASSWORD"] = server.password
+    script = ROOT / "deploy" / "postgres" / "10-shubbak-role.sh"
+    done = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=60)
+    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    app_url = server.set(username=name, password="it's a pass'word", database=name)
+    try:
+        assert done.returncode == 0, done.stderr
+        with admin.connect() as conn:
+            role = conn.execute(text("SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, "
+                                     "rolcanlogin FROM pg_roles WHERE rolname = :n"), {"n": name}).one()
+            assert tuple(role) == (False, False, False, False, False, True)
+            owner = conn.execute(text("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = :n"),
+                                 {"n": name}).scalar()
+            assert owner == name
+        upgrade(app_url.render_as_string(hide_password=False))  # it can make the tables: `shubbak migrate`
+        app = create_engine(app_url)
+        try:
+            with app.connect() as conn:
+                assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+                with pytest.raises(DBAPIError, match="permission denied to create role"):
+                    conn.execute(text("CREATE ROLE intruder"))
+        finally:
+            app.dispose()
+        again = subprocess.run(["sh", str(script)], env={**env, "POSTGRES_APP_PASSWORD": ""}, capture_output=True,
+                               text=True, timeout=60)
+        assert again.returncode != 0 and "set POSTGRES_APP_PASSWORD" in again.stderr
+    finally:
+        dispose(app_url.render_as_string(hide_password=False))
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'DROP ROLE IF EXISTS "{name}"'))
+        admin.dispose()

@@ -10,7 +10,6 @@ from fastapi.responses import HTMLResponse, Response
 from admin_ui import session as cookie
 from admin_ui.pages import (
     CheckedForm,
-    DbSession,
     PageRoute,
     SignedIn,
     Viewer,
@@ -18,8 +17,8 @@ from admin_ui.pages import (
     client_of,
     redirect,
     render,
-    settings_of,
 )
+from api.deps import SessionDep, settings_of
 from engine.core.errors import Forbidden, Invalid, Unauthorized
 from engine.people import accounts, centers
 
@@ -43,7 +42,7 @@ def password_page(request: Request, viewer: SignedIn) -> HTMLResponse:
 
 
 @router.post("/account/password", dependencies=[allow("me")])
-def change_password(request: Request, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+def change_password(request: Request, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     """A new password for the reader. Every other sign-in of theirs ends; this browser is signed in afresh."""
     settings = settings_of(request)
     try:
@@ -66,7 +65,7 @@ def _filters(role: str, center: str, active: str) -> dict[str, Any]:
 
 
 @router.get("/admin/users", dependencies=[allow("users.manage")])
-def users_page(request: Request, viewer: SignedIn, db: DbSession, role: str = "", center: str = "",
+def users_page(request: Request, viewer: SignedIn, db: SessionDep, role: str = "", center: str = "",
                active: str = "", page: int = 1) -> HTMLResponse:
     _admin(viewer)
     size = min(50, settings_of(request).max_page_size)
@@ -79,12 +78,12 @@ def users_page(request: Request, viewer: SignedIn, db: DbSession, role: str = ""
 
 
 @router.get("/admin/users/{username}", dependencies=[allow("users.manage")])
-def user_page(request: Request, username: str, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+def user_page(request: Request, username: str, viewer: SignedIn, db: SessionDep) -> HTMLResponse:
     _admin(viewer)
     return _user(request, db, username)
 
 
-def _user(request: Request, db: DbSession, username: str, status_code: int = 200,
+def _user(request: Request, db: SessionDep, username: str, status_code: int = 200,
           errors: list[str] | None = None) -> HTMLResponse:
     user = accounts.by_username(db, username)
     events, _total = accounts.events(db, user.username, limit=settings_of(request).max_page_size)
@@ -94,7 +93,7 @@ def _user(request: Request, db: DbSession, username: str, status_code: int = 200
 
 
 @router.post("/admin/users/{username}", dependencies=[allow("users.manage")])
-def update_user(request: Request, username: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+def update_user(request: Request, username: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     """The edit form (name, roles, center, a new password) or the one-button activate/deactivate form."""
     _admin(viewer)
     changes: dict[str, Any] = {}

@@ -15,7 +15,6 @@ from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import (
     CheckedForm,
-    DbSession,
     PageRoute,
     SignedIn,
     Viewer,
@@ -23,8 +22,8 @@ from admin_ui.pages import (
     analyst,
     redirect,
     render,
-    settings_of,
 )
+from api.deps import SessionDep, settings_of
 from engine.cases import version_moves
 from engine.catalog import processes, versions
 from engine.core.errors import NotFound
@@ -43,7 +42,7 @@ def _versions(db: Session, code: str) -> list[ProcessVersion]:
 
 
 @router.get("/services", dependencies=[allow("services.deploy")])
-def service_list(request: Request, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+def service_list(request: Request, viewer: SignedIn, db: SessionDep) -> HTMLResponse:
     analyst(viewer)
     newest: dict[str, ProcessVersion] = {}
     live: dict[str, int] = {}
@@ -57,7 +56,7 @@ def service_list(request: Request, viewer: SignedIn, db: DbSession) -> HTMLRespo
 
 
 @router.get("/services/{code}", dependencies=[allow("services.deploy")])
-def service_page(request: Request, code: str, viewer: SignedIn, db: DbSession, a: int | None = None,
+def service_page(request: Request, code: str, viewer: SignedIn, db: SessionDep, a: int | None = None,
                  b: int | None = None) -> HTMLResponse:
     analyst(viewer)
     rows = _versions(db, code)
@@ -74,7 +73,7 @@ def service_page(request: Request, code: str, viewer: SignedIn, db: DbSession, a
 
 @router.post("/services/{code}/versions/{version}/retire", dependencies=[allow("services.deploy")])
 def retire_version(request: Request, code: str, version: int, form: CheckedForm, viewer: SignedIn,
-                   db: DbSession) -> Response:
+                   db: SessionDep) -> Response:
     analyst(viewer)
     versions.retire_version(session=db, service_code=code, version=version, actor=viewer.signed_in)
     cookie.flash(request, viewer.lang.gettext("Version %(version)s is retired: it takes no new cases.",
@@ -83,7 +82,7 @@ def retire_version(request: Request, code: str, version: int, form: CheckedForm,
 
 
 @router.post("/services/{code}/retire", dependencies=[allow("services.deploy")])
-def retire_service(request: Request, code: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+def retire_service(request: Request, code: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     analyst(viewer)
     versions.retire_service(session=db, service_code=code, actor=viewer.signed_in)
     cookie.flash(request, viewer.lang.gettext("The service is retired: it takes no new cases; open ones go on."))
@@ -91,7 +90,8 @@ def retire_service(request: Request, code: str, form: CheckedForm, viewer: Signe
 
 
 @router.get("/services/{code}/migrations", dependencies=[allow("services.deploy")])
-def migration_page(request: Request, code: str, viewer: SignedIn, db: DbSession, to: int | None = None) -> HTMLResponse:
+def migration_page(request: Request, code: str, viewer: SignedIn, db: SessionDep,
+                   to: int | None = None) -> HTMLResponse:
     """The dry run: every open case of an older version, movable or not and why."""
     analyst(viewer)
     rows = _versions(db, code)
@@ -104,7 +104,7 @@ def migration_page(request: Request, code: str, viewer: SignedIn, db: DbSession,
 
 
 @router.post("/services/{code}/migrations", dependencies=[allow("services.deploy")])
-def migrate(request: Request, code: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+def migrate(request: Request, code: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> HTMLResponse:
     """Move every movable case, each in its own transaction; the page shows each case's result."""
     analyst(viewer)
     rows = _versions(db, code)

@@ -9,7 +9,6 @@ from admin_ui import session as cookie
 from admin_ui.pages import (
     CheckedForm,
     CurrentViewer,
-    DbSession,
     PageRoute,
     Viewer,
     allow,
@@ -17,8 +16,8 @@ from admin_ui.pages import (
     redirect,
     render,
     safe_next,
-    settings_of,
 )
+from api.deps import SessionDep, settings_of
 from engine.core.errors import Unauthorized
 from engine.core.throttle import Throttled
 from engine.people import accounts, users
@@ -44,7 +43,7 @@ def login_page(request: Request, viewer: CurrentViewer, next: str = "") -> Respo
 
 
 @router.post("/login", dependencies=[allow("public")])
-def login(request: Request, form: CheckedForm, db: DbSession, viewer: CurrentViewer) -> Response:
+def login(request: Request, form: CheckedForm, db: SessionDep, viewer: CurrentViewer) -> Response:
     username = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "")), "")
@@ -65,7 +64,7 @@ def login(request: Request, form: CheckedForm, db: DbSession, viewer: CurrentVie
 
 
 @router.post("/logout", dependencies=[allow("public")])
-def logout(request: Request, _form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> Response:
+def logout(request: Request, _form: CheckedForm, viewer: CurrentViewer, db: SessionDep) -> Response:
     """Sign out: this cookie, and every other token and cookie of the user, stop working at once."""
     if viewer.user is not None:
         accounts.sign_out(session=db, username=viewer.user.username)
@@ -75,7 +74,7 @@ def logout(request: Request, _form: CheckedForm, viewer: CurrentViewer, db: DbSe
 
 
 @router.post("/preferences", dependencies=[allow("public")])
-def preferences(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> Response:
+def preferences(request: Request, form: CheckedForm, viewer: CurrentViewer, db: SessionDep) -> Response:
     """The language switch (and calendar): remembered on the user, or in the session before signing in."""
     language = str(form.get("language", "")) or None
     calendar = str(form.get("calendar", "")) or None

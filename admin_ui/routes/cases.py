@@ -6,30 +6,20 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import col, select
 
 from admin_ui import diagram, documents, history
 from admin_ui import session as cookie
 from admin_ui.i18n import N_, Lang
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import (
-    SECURITY_HEADERS,
-    CheckedForm,
-    DbSession,
-    PageRoute,
-    SignedIn,
-    Viewer,
-    allow,
-    redirect,
-    render,
-    settings_of,
-)
+from admin_ui.pages import SECURITY_HEADERS, CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render
 from admin_ui.params import PageId, PageVersionId
 from admin_ui.timeline import full_names, story
+from api.deps import SessionDep, settings_of
 from engine.audit import auditors
 from engine.cases import citizen_correction
 from engine.cases import lifecycle as cases
 from engine.catalog import processes
+from engine.core import chain as audit
 from engine.core import tracking
 from engine.core.errors import Forbidden, Invalid, NotFound
 from engine.core.settings import Settings
@@ -37,7 +27,6 @@ from engine.messages import outbox
 from engine.people import policy
 from engine.people.users import Actor
 from forms import fields as form_fields
-from storage.models.audit import AuditEvent
 from storage.models.cases import Case
 from storage.models.catalog import ProcessVersion
 
@@ -54,7 +43,7 @@ MESSAGE_CHANNELS = {"sms": N_("SMS"), "email": N_("E-mail")}
 
 
 @router.get("/cases", dependencies=[allow("cases.list")])
-def case_list(request: Request, viewer: SignedIn, db: DbSession, q: str = "", status: str = "") -> HTMLResponse:
+def case_list(request: Request, viewer: SignedIn, db: SessionDep, q: str = "", status: str = "") -> HTMLResponse:
     """Recent cases the reader may see; ``q`` finds a tracking number or a citizen's national ID."""
     actor = viewer.signed_in
     query = q.strip()
@@ -71,11 +60,11 @@ def case_list(request: Request, viewer: SignedIn, db: DbSession, q: str = "", st
 
 
 @router.get("/cases/{case_id}", dependencies=[allow("case.read")])
-def case_page(request: Request, case_id: PageId, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+def case_page(request: Request, case_id: PageId, viewer: SignedIn, db: SessionDep) -> HTMLResponse:
     return _case_page(request, case_id, viewer, db)
 
 
-def _case_page(request: Request, case_id: int, viewer: Viewer, db: DbSession, status_code: int = 200,
+def _case_page(request: Request, case_id: int, viewer: Viewer, db: SessionDep, status_code: int = 200,
                correction: dict[str, Any] | None = None) -> HTMLResponse:
     """The case page; ``correction`` is a refused correction of the citizen's details: what was typed and
     the refusal's words (``values``, ``errors`` by field, "" for the form as a whole)."""
@@ -86,7 +75,7 @@ def _case_page(request: Request, case_id: int, viewer: Viewer, db: DbSession, st
     process = processes.cache.get(db, case.process_version_id, settings)
     version = db.get(ProcessVersion, case.process_version_id)
     assert version is not None
-    events = list(db.exec(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(col(AuditEvent.seq))))
+    events = audit.events_of(db, case_id)
     labels = load_labels(db)
     lang = viewer.lang
     done, current = diagram.marks(db, case)
@@ -126,7 +115,7 @@ def _correction_form(case: Case, actor: Actor, settings: Settings, lang: Lang,
 
 
 @router.post("/cases/{case_id}/citizen-correction", dependencies=[allow("case.correct")])
-def correct_citizen(request: Request, case_id: PageId, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+def correct_citizen(request: Request, case_id: PageId, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     """The front desk or a supervisor corrects the citizen's contact details, saying why (docs/security.md)."""
     lang = viewer.lang
     settings = settings_of(request)
@@ -154,7 +143,7 @@ def correct_citizen(request: Request, case_id: PageId, form: CheckedForm, viewer
 
 
 @router.get("/cases/{case_id}/diagram.bpmn", dependencies=[allow("case.read")])
-def case_diagram(request: Request, case_id: PageId, viewer: SignedIn, db: DbSession,
+def case_diagram(request: Request, case_id: PageId, viewer: SignedIn, db: SessionDep,
                  version_id: PageVersionId = None) -> Response:
     """The case's diagram; ``version_id`` an earlier version of its service (for the auditors' time travel)."""
     actor = viewer.signed_in
@@ -172,7 +161,7 @@ def case_diagram(request: Request, case_id: PageId, viewer: SignedIn, db: DbSess
 
 
 @router.get("/cases/{case_id}/history", dependencies=[allow("audit.case")])
-def case_history(request: Request, case_id: PageId, viewer: SignedIn, db: DbSession, step: int = 1) -> HTMLResponse:
+def case_history(request: Request, case_id: PageId, viewer: SignedIn, db: SessionDep, step: int = 1) -> HTMLResponse:
     """Time travel for auditors: the case as it stood after each event, with the diagram, data and diff."""
     settings = settings_of(request)
     actor = viewer.signed_in
@@ -180,7 +169,7 @@ def case_history(request: Request, case_id: PageId, viewer: SignedIn, db: DbSess
     case = cases.get_case(session=db, case_id=case_id, actor=actor, settings=settings)
     lang = viewer.lang
     labels = load_labels(db)
-    events = list(db.exec(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(col(AuditEvent.seq))))
+    events = audit.events_of(db, case_id)
     total = len(found.steps)
     number = min(max(step, 1), total) if total else 0
     shown = None

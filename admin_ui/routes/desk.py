@@ -15,8 +15,9 @@ from admin_ui import documents, qr
 from admin_ui import session as cookie
 from admin_ui.i18n import N_, Lang, ltr
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, allow, redirect, render, settings_of
+from admin_ui.pages import CheckedForm, PageRoute, SignedIn, allow, redirect, render
 from admin_ui.params import PageId
+from api.deps import SessionDep, settings_of
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.service_info import ServiceInfo
 from engine.cases import intake, tasks
@@ -44,14 +45,14 @@ def _matches(query: str, service: dict[str, Any]) -> bool:
     return all(word in haystack for word in _fold(query).split())
 
 
-def _catalog(request: Request, db: DbSession, actor: Actor) -> list[dict[str, Any]]:
+def _catalog(request: Request, db: SessionDep, actor: Actor) -> list[dict[str, Any]]:
     services = intake.catalog(db, actor, settings_of(request))
     if not services:
         raise Forbidden(N_("The front desk is for the roles that register requests."))
     return services
 
 
-def _earlier(request: Request, db: DbSession, actor: Actor, national_id: str) -> list[Case]:
+def _earlier(request: Request, db: SessionDep, actor: Actor, national_id: str) -> list[Case]:
     if not national_id.strip():
         return []
     rows, _total = cases.list_cases(session=db, actor=actor, settings=settings_of(request),
@@ -60,7 +61,7 @@ def _earlier(request: Request, db: DbSession, actor: Actor, national_id: str) ->
 
 
 @router.get("/desk", dependencies=[allow("desk.register")])
-def desk(request: Request, viewer: SignedIn, db: DbSession, national_id: str = "", q: str = "",
+def desk(request: Request, viewer: SignedIn, db: SessionDep, national_id: str = "", q: str = "",
          ticket: str = "") -> HTMLResponse:
     actor = viewer.signed_in
     services = _catalog(request, db, actor)
@@ -70,7 +71,7 @@ def desk(request: Request, viewer: SignedIn, db: DbSession, national_id: str = "
                   searched=bool(national_id.strip()), ticket=ticket.strip()[:16])
 
 
-def _process(db: DbSession, request: Request, service_code: str, actor: Actor) -> CompiledProcess:
+def _process(db: SessionDep, request: Request, service_code: str, actor: Actor) -> CompiledProcess:
     version = processes.latest_version(db, service_code)
     assert version.id is not None
     process = processes.cache.get(db, version.id, settings_of(request))
@@ -94,7 +95,7 @@ def _intake_page(request: Request, process: CompiledProcess, lang: Lang, citizen
 
 
 @router.get("/desk/{service_code}", dependencies=[allow("desk.register")])
-def intake_page(request: Request, service_code: str, viewer: SignedIn, db: DbSession,
+def intake_page(request: Request, service_code: str, viewer: SignedIn, db: SessionDep,
                 national_id: str = "", ticket: str = "") -> HTMLResponse:
     actor = viewer.signed_in
     process = _process(db, request, service_code, actor)
@@ -107,11 +108,11 @@ def intake_page(request: Request, service_code: str, viewer: SignedIn, db: DbSes
 
 @router.post("/desk/{service_code}", dependencies=[allow("desk.register")])
 async def register(request: Request, service_code: str, form: CheckedForm, viewer: SignedIn,
-                   db: DbSession) -> Response:
+                   db: SessionDep) -> Response:
     return await run_in_threadpool(_register, request, service_code, form, viewer.signed_in, viewer.lang, db)
 
 
-def _register(request: Request, service_code: str, form: Any, actor: Actor, lang: Lang, db: DbSession) -> Response:
+def _register(request: Request, service_code: str, form: Any, actor: Actor, lang: Lang, db: SessionDep) -> Response:
     settings = settings_of(request)
     process = _process(db, request, service_code, actor)
     task, schema = intake.intake_form(process)
@@ -136,11 +137,12 @@ def _register(request: Request, service_code: str, form: Any, actor: Actor, lang
         result = intake.preview(session=db, service_code=service_code, citizen=citizen, data=data, actor=actor,
                                 settings=settings)
         return _intake_page(request, process, lang, citizen, raw, {}, {}, fee=result.get("fee"), ticket=ticket)
-    case = cases.open_case(session=db, service_code=service_code, citizen=citizen, data={}, actor=actor,
-                           settings=settings, ticket=ticket or None)
+    opened = cases.open_case(session=db, service_code=service_code, citizen=citizen, data={}, actor=actor,
+                             settings=settings, ticket=ticket or None)
+    case = opened.case
     assert case.id is not None
-    refused = documents.attach(db, case, scans, actor, settings)
-    waiting = [t for t in cases.ready_tasks(db, case.id) if task is not None and t.name == task.name]
+    refused = documents.attach(db, case, scans, actor, settings)  # papers: the case's tasks stay as opened
+    waiting = [t for t in opened.tasks if task is not None and t.name == task.name]
     if waiting:
         try:
             tasks.complete(session=db, task_id=waiting[0].id, data=data, actor=actor, settings=settings)
@@ -169,7 +171,7 @@ def _reasons(exc: DomainError, lang: Lang) -> list[str]:
 
 
 @router.get("/cases/{case_id}/receipt", dependencies=[allow("case.read")])
-def receipt(request: Request, case_id: PageId, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+def receipt(request: Request, case_id: PageId, viewer: SignedIn, db: SessionDep) -> HTMLResponse:
     settings = settings_of(request)
     case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings)
     process = processes.cache.get(db, case.process_version_id, settings)

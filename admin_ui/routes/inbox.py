@@ -7,31 +7,19 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import col, select
 
 from admin_ui import documents
 from admin_ui import session as cookie
 from admin_ui.i18n import ltr
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import (
-    CheckedForm,
-    DbSession,
-    PageRoute,
-    SignedIn,
-    Viewer,
-    allow,
-    redirect,
-    render,
-    safe_next,
-    settings_of,
-)
+from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render, safe_next
 from admin_ui.timeline import earlier_steps, full_names
-from engine.cases import lifecycle as cases
+from api.deps import SessionDep, settings_of
 from engine.cases import tasks
-from engine.catalog import processes
-from engine.core.errors import DomainError, Invalid
+from engine.core import chain as audit
+from engine.core.errors import DomainError
+from engine.people import policy
 from forms import fields as form_fields
-from storage.models.audit import AuditEvent
 
 router = APIRouter(route_class=PageRoute)
 STATUSES = ("all", "unclaimed", "mine", "due_soon", "overdue")
@@ -45,7 +33,7 @@ def _overdue(row: Any, now: datetime) -> bool:
 
 
 @router.get("/inbox", dependencies=[allow("inbox")])
-def inbox(request: Request, viewer: SignedIn, db: DbSession, service: str = "", status: str = "all") -> HTMLResponse:
+def inbox(request: Request, viewer: SignedIn, db: SessionDep, service: str = "", status: str = "all") -> HTMLResponse:
     actor = viewer.signed_in
     now = datetime.now(UTC)
     rows = tasks.inbox(session=db, actor=actor, service_code=service or None,
@@ -73,34 +61,34 @@ def _back(form: Any, default: str = "/inbox") -> str:
 
 
 @router.post("/tasks/{task_id}/claim", dependencies=[allow("task.act")])
-def claim(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+def claim(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     task = tasks.claim(session=db, task_id=task_id, actor=viewer.signed_in, settings=settings_of(request))
     cookie.flash(request, viewer.lang.gettext("You took %(number)s.", number=ltr(task.tracking_number)))
     return redirect(_back(form))
 
 
 @router.post("/tasks/{task_id}/release", dependencies=[allow("task.act")])
-def release(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+def release(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     task = tasks.unclaim(session=db, task_id=task_id, actor=viewer.signed_in, settings=settings_of(request))
     cookie.flash(request, viewer.lang.gettext("You released %(number)s.", number=ltr(task.tracking_number)))
     return redirect(_back(form))
 
 
-def _task_page(request: Request, task_id: str, viewer: Viewer, db: DbSession, values: dict[str, Any] | None = None,
-               errors: dict[str, str] | None = None, status_code: int = 200) -> HTMLResponse:
+def _task_page(request: Request, step: tasks.Step, viewer: Viewer, db: SessionDep,
+               values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+               status_code: int = 200) -> HTMLResponse:
     actor = viewer.signed_in
     settings = settings_of(request)
-    task = tasks.task_for(session=db, task_id=task_id, actor=actor, settings=settings, action="task.read")
-    case = cases.load_case(db, task.case_id)
-    process = processes.cache.get(db, case.process_version_id, settings)
-    schema = process.forms.get(task.form) if task.form else None
-    events = list(db.exec(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(col(AuditEvent.seq))))
+    task, case, process = step.task, step.case, step.process
+    events = audit.events_of(db, task.case_id)
     labels = load_labels(db)
     lang = viewer.lang
     return render(request, "task.html", status_code=status_code, task=task, case=case,
+                  may_act=policy.may_on_task(db, actor, "task.act", task, settings),
                   title=labels.step(task.service_code, task.name, lang, task.title),
                   service_name=labels.service(case.service_code, lang),
-                  fields=form_fields.schema_fields(schema or {}, lang, values, errors or {}, case_data=case.data),
+                  fields=form_fields.schema_fields(step.schema or {}, lang, values, errors or {},
+                                                   case_data=case.data),
                   form_error=(errors or {}).get(""), summary=form_fields.summary(case.data, process.forms, lang),
                   earlier=earlier_steps(events, process.forms, labels, case.service_code, lang, full_names(db, events)),
                   **documents.panel(db, case, process.lanes, actor, settings, lang),
@@ -108,28 +96,29 @@ def _task_page(request: Request, task_id: str, viewer: Viewer, db: DbSession, va
 
 
 @router.get("/tasks/{task_id}", dependencies=[allow("task.read")])
-def task_page(request: Request, task_id: str, viewer: SignedIn, db: DbSession) -> HTMLResponse:
-    return _task_page(request, task_id, viewer, db)
+def task_page(request: Request, task_id: str, viewer: SignedIn, db: SessionDep) -> HTMLResponse:
+    step = tasks.step_for(session=db, task_id=task_id, actor=viewer.signed_in, settings=settings_of(request),
+                          action="task.read")
+    return _task_page(request, step, viewer, db)
 
 
 @router.post("/tasks/{task_id}", dependencies=[allow("task.act")])
-def complete(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+def complete(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
+    """The raw form goes to the engine, which reads it against the step's form once (engine/cases/tasks.py); a
+    refused form shows the same step again from what the command loaded."""
     actor = viewer.signed_in
     settings = settings_of(request)
-    task = tasks.task_for(session=db, task_id=task_id, actor=actor, settings=settings)
-    case = cases.load_case(db, task.case_id)
-    process = processes.cache.get(db, case.process_version_id, settings)
-    schema = (process.forms.get(task.form) if task.form else None) or {}
-    data, raw = form_fields.parse(schema, form)
+    step = tasks.step_for(session=db, task_id=task_id, actor=actor, settings=settings)
     try:
-        tasks.complete(session=db, task_id=task_id, data=data, actor=actor, settings=settings)
-    except Invalid as exc:
+        tasks.complete_posted(session=db, step=step, posted=form, actor=actor, settings=settings)
+    except tasks.FormRefused as exc:
         said = exc.text(viewer.lang.code)
-        errors = form_fields.messages(exc.details, schema, viewer.lang) if exc.details else {"": said}
-        return _task_page(request, task_id, viewer, db, raw, errors or {"": said}, status_code=422)
+        errors = form_fields.messages(exc.details, step.schema or {}, viewer.lang) if exc.details else {}
+        return _task_page(request, step, viewer, db, exc.typed, errors or {"": said}, status_code=exc.status)
     except DomainError as exc:
         cookie.flash(request, exc.text(viewer.lang.code), "error")
         return redirect(f"/tasks/{task_id}")
+    task = step.task
     title = load_labels(db).step(task.service_code, task.name, viewer.lang, task.title)
     cookie.flash(request, viewer.lang.gettext("Done: “%(step)s” for %(number)s.", step=title,
                                               number=ltr(task.tracking_number)))

@@ -19,16 +19,15 @@ from admin_ui.i18n import ELEMENT_WORDS, N_
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import (
     SECURITY_HEADERS,
-    DbSession,
     PageRoute,
     SignedIn,
     Viewer,
     allow,
     analyst,
     render,
-    settings_of,
     templates,
 )
+from api.deps import SessionDep, settings_of
 from engine.bpmn.compiler import PackageRefused
 from engine.catalog import deploy_checks, drafts, processes
 from engine.core.errors import Conflict, Invalid, TooLarge
@@ -87,14 +86,14 @@ def _state(draft: drafts.Draft) -> dict[str, Any]:
 
 
 @router.get("/services/{code}/modeler", dependencies=[allow("services.deploy")])
-def modeler_page(request: Request, code: str, viewer: SignedIn, db: DbSession) -> HTMLResponse:
+def modeler_page(request: Request, code: str, viewer: SignedIn, db: SessionDep) -> HTMLResponse:
     analyst(viewer)
     draft = drafts.open_draft(session=db, service_code=code, actor=viewer.signed_in)
     return render(request, "modeler.html", code=code, draft=draft, labels=load_labels(db))
 
 
 @router.get("/services/{code}/draft.json", dependencies=[allow("services.deploy")])
-def draft_json(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
+def draft_json(request: Request, code: str, viewer: SignedIn, db: SessionDep) -> JSONResponse:
     analyst(viewer)
     draft = drafts.open_draft(session=db, service_code=code, actor=viewer.signed_in)
     return _json({"files": processes.encode_files(draft.files), **_state(draft)})
@@ -106,12 +105,12 @@ def draft_json(request: Request, code: str, viewer: SignedIn, db: DbSession) -> 
 
 
 @router.post("/services/{code}/draft", dependencies=[allow("services.deploy")])
-async def save(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
+async def save(request: Request, code: str, viewer: SignedIn, db: SessionDep) -> JSONResponse:
     body = await _posted(request, viewer, _limit(request))
     return await run_in_threadpool(_save, request, code, body, viewer, db)
 
 
-def _save(request: Request, code: str, body: Any, viewer: Viewer, db: DbSession) -> JSONResponse:
+def _save(request: Request, code: str, body: Any, viewer: Viewer, db: SessionDep) -> JSONResponse:
     revision = body.get("revision") if isinstance(body, dict) else None
     draft = drafts.save_draft(session=db, service_code=code, files=_files(body),
                               revision=revision if isinstance(revision, int) else -1, actor=viewer.signed_in,
@@ -121,7 +120,7 @@ def _save(request: Request, code: str, body: Any, viewer: Viewer, db: DbSession)
 
 
 @router.post("/services/{code}/draft/validate", dependencies=[allow("services.deploy")])
-async def validate(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
+async def validate(request: Request, code: str, viewer: SignedIn, db: SessionDep) -> JSONResponse:
     body = await _posted(request, viewer, _limit(request))
     return await run_in_threadpool(_validate, request, body, viewer)
 
@@ -136,12 +135,12 @@ def _validate(request: Request, body: Any, viewer: Viewer) -> JSONResponse:
 
 
 @router.post("/services/{code}/draft/publish", dependencies=[allow("services.deploy")])
-async def publish(request: Request, code: str, viewer: SignedIn, db: DbSession) -> JSONResponse:
+async def publish(request: Request, code: str, viewer: SignedIn, db: SessionDep) -> JSONResponse:
     await _posted(request, viewer, 1024)
     return await run_in_threadpool(_publish, request, code, viewer, db)
 
 
-def _publish(request: Request, code: str, viewer: Viewer, db: DbSession) -> JSONResponse:
+def _publish(request: Request, code: str, viewer: Viewer, db: SessionDep) -> JSONResponse:
     settings = settings_of(request)
     try:
         version, created = drafts.publish_draft(session=db, service_code=code, actor=viewer.signed_in,
@@ -153,7 +152,7 @@ def _publish(request: Request, code: str, viewer: Viewer, db: DbSession) -> JSON
             "Not published: problems found: %(count)s (listed below).", count=viewer.lang.number(len(found)))},
             status_code=422)
     except Conflict as exc:
-        return _json({"problems": [], "message": exc.text(viewer.lang.code)}, status_code=409)
+        return _json({"problems": [], "message": exc.text(viewer.lang.code)}, status_code=exc.status)
     lang = viewer.lang
     words = (N_("Published as version %(version)s.") if created
              else N_("These files are already version %(version)s: nothing new was published."))

@@ -10,8 +10,9 @@ from fastapi.responses import Response, StreamingResponse
 
 from admin_ui import documents
 from admin_ui import session as cookie
-from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, allow, redirect, safe_next, settings_of
+from admin_ui.pages import CheckedForm, PageRoute, SignedIn, allow, redirect, safe_next
 from admin_ui.params import PageId
+from api.deps import SessionDep, settings_of
 from engine.cases import checklist
 from engine.cases import documents as scans
 from engine.cases import lifecycle as cases
@@ -20,7 +21,7 @@ router = APIRouter(route_class=PageRoute)
 
 
 @router.get("/documents/{document_id}", dependencies=[allow("case.papers")])
-def view(request: Request, document_id: PageId, viewer: SignedIn, db: DbSession) -> Response:
+def view(request: Request, document_id: PageId, viewer: SignedIn, db: SessionDep) -> Response:
     """The scan itself, inline: the browser's PDF viewer or image, in the page's frame or a tab of its own."""
     settings = settings_of(request)
     doc, chunks = scans.open_content(session=db, actor=viewer.signed_in, settings=settings,
@@ -32,7 +33,7 @@ def view(request: Request, document_id: PageId, viewer: SignedIn, db: DbSession)
 
 
 @router.post("/cases/{case_id}/documents", dependencies=[allow("case.scan")])
-async def attach(request: Request, case_id: PageId, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+async def attach(request: Request, case_id: PageId, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     """Scans chosen on a task or case page (fields ``scan.<kind>``), stored as the next version of their kind."""
     settings = settings_of(request)
     lang = viewer.lang
@@ -56,7 +57,7 @@ async def attach(request: Request, case_id: PageId, form: CheckedForm, viewer: S
 
 
 @router.post("/cases/{case_id}/waivers", dependencies=[allow("case.waive")])
-def waive(request: Request, case_id: PageId, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+def waive(request: Request, case_id: PageId, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     """A supervisor lets the case past intake without one required paper, saying why."""
     checklist.waive(session=db, actor=viewer.signed_in, settings=settings_of(request), case_id=case_id,
                     kind=str(form.get("kind", "")), reason=str(form.get("reason", "")))

@@ -12,14 +12,13 @@ from admin_ui.i18n import N_
 from admin_ui.pages import (
     CheckedForm,
     CurrentViewer,
-    DbSession,
     PageRoute,
     Viewer,
     allow,
     client_of,
     render,
-    settings_of,
 )
+from api.deps import SessionDep, settings_of
 from engine.cases import complaints, public
 from engine.core.errors import Conflict, Invalid, NotFound, RateLimited
 
@@ -32,7 +31,7 @@ def track_page(request: Request, _viewer: CurrentViewer, number: str = "") -> HT
 
 
 @router.post("/track", dependencies=[allow("public")])
-def track(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> HTMLResponse:
+def track(request: Request, form: CheckedForm, viewer: CurrentViewer, db: SessionDep) -> HTMLResponse:
     number = str(form.get("number", "")).strip()[:40]
     last4 = str(form.get("phone_last4", "")).strip()
     try:
@@ -77,7 +76,7 @@ REOPEN_WORDS = {complaints.WINDOW_ENDED: N_("The time to reopen this complaint h
 
 
 @router.post("/track/reopen", dependencies=[allow("public")])
-def reopen(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> HTMLResponse:
+def reopen(request: Request, form: CheckedForm, viewer: CurrentViewer, db: SessionDep) -> HTMLResponse:
     """The citizen reopens a resolved complaint (with a reason) or accepts its resolution."""
     number = str(form.get("number", "")).strip()[:40]
     last4 = str(form.get("phone_last4", "")).strip()
@@ -97,7 +96,7 @@ def reopen(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSes
                         count=viewer.lang.number(settings.reopen_reason_max_chars))
         else:
             message = _(REOPEN_WORDS.get(exc.message_id or "", exc.message))
-        return _result(request, viewer, found, last4, status_code=422 if isinstance(exc, Invalid) else 409,
+        return _result(request, viewer, found, last4, status_code=exc.status,
                        reopen_error=message, reason=reason.strip())
     found = public.track(session=db, tracking_number=number, phone_last4=last4, settings=settings)
     return _result(request, viewer, found, last4, answered="reopened" if reopen_it else "accepted")

@@ -15,15 +15,14 @@ from admin_ui.i18n import N_, Lang, ltr
 from admin_ui.pages import (
     CheckedForm,
     CurrentViewer,
-    DbSession,
     PageRoute,
     SignedIn,
     allow,
     client_of,
     redirect,
     render,
-    settings_of,
 )
+from api.deps import SessionDep, settings_of
 from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.settings import PRIORITIES, Settings
 from engine.queue import board, calls, config, estimate, tickets
@@ -49,7 +48,7 @@ def _wait_words(lang: Lang, seconds: float | None) -> str:
     return lang.gettext("About %(minutes)s min", minutes=lang.number(minutes))
 
 
-def _categories(db: DbSession, settings: Settings, lang: Lang, center_id: int | None = None) -> list[dict[str, Any]]:
+def _categories(db: SessionDep, settings: Settings, lang: Lang, center_id: int | None = None) -> list[dict[str, Any]]:
     found = estimate.estimates(db, settings, center_id)
     return [{"code": c.code, "letter": c.letter, "name": _name(lang, c), "waiting": found[c.code].waiting,
              "wait": _wait_words(lang, found[c.code].wait_seconds)} for c in config.categories(db)]
@@ -65,7 +64,7 @@ def _center(center: str) -> str:
 
 
 @router.get("/queue/kiosk", dependencies=[allow("public")])
-def kiosk(request: Request, viewer: CurrentViewer, db: DbSession, center: str = "") -> HTMLResponse:
+def kiosk(request: Request, viewer: CurrentViewer, db: SessionDep, center: str = "") -> HTMLResponse:
     center_id = config.center_id_of(db, _center(center))
     return render(request, "queue_kiosk.html", center=_center(center),
                   categories=_categories(db, settings_of(request), viewer.lang, center_id),
@@ -73,7 +72,7 @@ def kiosk(request: Request, viewer: CurrentViewer, db: DbSession, center: str = 
 
 
 @router.post("/queue/kiosk", dependencies=[allow("public")])
-def kiosk_issue(request: Request, form: CheckedForm, viewer: CurrentViewer, db: DbSession) -> Response:
+def kiosk_issue(request: Request, form: CheckedForm, viewer: CurrentViewer, db: SessionDep) -> Response:
     settings = settings_of(request)
     client = client_of(request)
     center = _center(str(form.get("center", "")))
@@ -84,7 +83,7 @@ def kiosk_issue(request: Request, form: CheckedForm, viewer: CurrentViewer, db: 
 
 
 @router.get("/queue/ticket/{number}", dependencies=[allow("queue.ticket")])
-def ticket_page(request: Request, number: str, viewer: CurrentViewer, db: DbSession,
+def ticket_page(request: Request, number: str, viewer: CurrentViewer, db: SessionDep,
                 center: str = "") -> HTMLResponse:
     settings = settings_of(request)
     ticket = tickets.by_number(db, number, settings, center_id=config.center_id_of(db, _center(center)))
@@ -98,7 +97,7 @@ def ticket_page(request: Request, number: str, viewer: CurrentViewer, db: DbSess
 
 
 @router.get("/queue/counter", dependencies=[allow("queue.work")])
-def counter_page(request: Request, viewer: SignedIn, db: DbSession, counter: int | None = None) -> HTMLResponse:
+def counter_page(request: Request, viewer: SignedIn, db: SessionDep, counter: int | None = None) -> HTMLResponse:
     settings = settings_of(request)
     actor = viewer.signed_in
     calls.check_clerk(actor, settings)
@@ -121,7 +120,7 @@ _ACTIONS = {"recall": calls.recall, "no-show": calls.no_show, "serve": calls.ser
 
 
 @router.post("/queue/counter/{number}", dependencies=[allow("queue.work")])
-def counter_action(request: Request, number: int, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+def counter_action(request: Request, number: int, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     settings = settings_of(request)
     actor = viewer.signed_in
     lang = viewer.lang
@@ -152,7 +151,7 @@ def counter_action(request: Request, number: int, form: CheckedForm, viewer: Sig
 
 
 @router.get("/queue/board", dependencies=[allow("public")])
-def board_page(request: Request, viewer: CurrentViewer, db: DbSession, center: str = "") -> HTMLResponse:
+def board_page(request: Request, viewer: CurrentViewer, db: SessionDep, center: str = "") -> HTMLResponse:
     settings = settings_of(request)
     center_id = config.center_id_of(db, _center(center))
     return render(request, "queue_board.html", calls=board.latest(db, settings.queue_board_calls, center_id),

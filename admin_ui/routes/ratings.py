@@ -9,18 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from admin_ui.i18n import N_
-from admin_ui.pages import (
-    CheckedForm,
-    CurrentViewer,
-    DbSession,
-    PageRoute,
-    SignedIn,
-    allow,
-    client_of,
-    render,
-    settings_of,
-)
+from admin_ui.pages import CheckedForm, CurrentViewer, PageRoute, SignedIn, allow, client_of, render
 from admin_ui.params import PageId
+from api.deps import SessionDep, settings_of
 from engine.cases import lifecycle as cases
 from engine.cases import ratings
 from engine.catalog import processes
@@ -39,7 +30,7 @@ ALREADY = N_("This request has already been rated. Thank you!")
 TOO_MANY = N_("Too many attempts for this tracking number. Try again later.")
 
 
-def _page(request: Request, db: DbSession, case: Case | None, *, action: str, kiosk: bool,
+def _page(request: Request, db: SessionDep, case: Case | None, *, action: str, kiosk: bool,
           status_code: int = 200, error: str | None = None, done: bool = False, token: str = "",
           values: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> HTMLResponse:
     service: Any = None
@@ -52,15 +43,15 @@ def _page(request: Request, db: DbSession, case: Case | None, *, action: str, ki
                   max_chars=settings_of(request).rating_reason_max_chars)
 
 
-def _refused(request: Request, db: DbSession, exc: DomainError, case: Case | None, *, action: str,
+def _refused(request: Request, db: SessionDep, exc: DomainError, case: Case | None, *, action: str,
              kiosk: bool) -> HTMLResponse:
     if isinstance(exc, RateLimited):
-        return _page(request, db, None, action=action, kiosk=kiosk, status_code=429, error=TOO_MANY)
+        return _page(request, db, None, action=action, kiosk=kiosk, status_code=exc.status, error=TOO_MANY)
     if isinstance(exc, NotFound):
-        return _page(request, db, None, action=action, kiosk=kiosk, status_code=404, error=NOT_FOUND)
+        return _page(request, db, None, action=action, kiosk=kiosk, status_code=exc.status, error=NOT_FOUND)
     if isinstance(exc, Conflict):
         already = exc.message_id == ratings.ALREADY_RATED
-        return _page(request, db, case, action=action, kiosk=kiosk, status_code=409,
+        return _page(request, db, case, action=action, kiosk=kiosk, status_code=exc.status,
                      error=ALREADY if already else NOT_COMPLETED)
     raise exc
 
@@ -77,7 +68,7 @@ def _field_errors(exc: Invalid) -> dict[str, str]:
 
 
 @router.get("/rate/{number}", dependencies=[allow("public")])
-def rate_page(request: Request, _viewer: CurrentViewer, db: DbSession, number: str, t: str = "") -> HTMLResponse:
+def rate_page(request: Request, _viewer: CurrentViewer, db: SessionDep, number: str, t: str = "") -> HTMLResponse:
     action = f"/rate/{number[:40]}"
     case = None
     try:
@@ -90,7 +81,7 @@ def rate_page(request: Request, _viewer: CurrentViewer, db: DbSession, number: s
 
 
 @router.post("/rate/{number}", dependencies=[allow("public")])
-def rate(request: Request, form: CheckedForm, _viewer: CurrentViewer, db: DbSession, number: str) -> HTMLResponse:
+def rate(request: Request, form: CheckedForm, _viewer: CurrentViewer, db: SessionDep, number: str) -> HTMLResponse:
     action = f"/rate/{number[:40]}"
     token = str(form.get("t", ""))[:64]
     given = _given(form)
@@ -109,7 +100,7 @@ def rate(request: Request, form: CheckedForm, _viewer: CurrentViewer, db: DbSess
 
 
 @router.get("/desk/rate/{case_id}", dependencies=[allow("rating.desk")])
-def desk_rate_page(request: Request, viewer: SignedIn, db: DbSession, case_id: PageId) -> HTMLResponse:
+def desk_rate_page(request: Request, viewer: SignedIn, db: SessionDep, case_id: PageId) -> HTMLResponse:
     action = f"/desk/rate/{case_id}"
     case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings_of(request),
                           action="rating.desk")
@@ -121,7 +112,7 @@ def desk_rate_page(request: Request, viewer: SignedIn, db: DbSession, case_id: P
 
 
 @router.post("/desk/rate/{case_id}", dependencies=[allow("rating.desk")])
-def desk_rate(request: Request, form: CheckedForm, viewer: SignedIn, db: DbSession, case_id: PageId) -> HTMLResponse:
+def desk_rate(request: Request, form: CheckedForm, viewer: SignedIn, db: SessionDep, case_id: PageId) -> HTMLResponse:
     action = f"/desk/rate/{case_id}"
     given = _given(form)
     case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings_of(request),

@@ -14,7 +14,8 @@ from sqlmodel import Session, col, select
 from admin_ui import charts, diagram, report_export
 from admin_ui.i18n import N_, Lang
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import DbSession, PageRoute, SignedIn, allow, render, settings_of
+from admin_ui.pages import PageRoute, SignedIn, allow, render
+from api.deps import SessionDep, settings_of
 from engine.catalog import processes
 from engine.core.errors import Forbidden, Invalid, NotFound
 from engine.people import policy
@@ -58,7 +59,7 @@ def _services(db: Session) -> list[str]:
 
 
 @router.get("/reports", dependencies=[allow("reports.read")])
-def dashboard(request: Request, viewer: SignedIn, db: DbSession, start: From = "", to: str = "",
+def dashboard(request: Request, viewer: SignedIn, db: SessionDep, start: From = "", to: str = "",
               center: str = "", service: str = "", department: str = "") -> HTMLResponse:
     actor = viewer.signed_in
     if not policy.may(actor, "reports.read"):
@@ -108,7 +109,7 @@ def dashboard(request: Request, viewer: SignedIn, db: DbSession, start: From = "
 
 
 @router.get("/reports/diagram.bpmn", dependencies=[allow("reports.read")])
-def heat_diagram(request: Request, viewer: SignedIn, db: DbSession, service: str) -> Response:
+def heat_diagram(request: Request, viewer: SignedIn, db: SessionDep, service: str) -> Response:
     if not policy.may(viewer.signed_in, "reports.read"):
         raise Forbidden(N_("The performance figures are for supervisors and admins."))
     content = diagram.bpmn_of(processes.latest_version(db, service))
@@ -118,7 +119,7 @@ def heat_diagram(request: Request, viewer: SignedIn, db: DbSession, service: str
 
 
 @router.get("/reports/export/{name}.{kind}", dependencies=[allow("reports.read")])
-def export(request: Request, name: str, kind: str, viewer: SignedIn, db: DbSession, start: From = "",
+def export(request: Request, name: str, kind: str, viewer: SignedIn, db: SessionDep, start: From = "",
            to: str = "", center: str = "", service: str = "", department: str = "") -> Response:
     if name not in TABLES or kind not in ("csv", "xlsx"):
         raise NotFound(N_("There is no such export."))

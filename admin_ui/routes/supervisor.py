@@ -7,34 +7,22 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import Session, col, select
+from sqlmodel import select
 
 from admin_ui import session as cookie
 from admin_ui.i18n import ltr
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import CheckedForm, DbSession, PageRoute, SignedIn, allow, redirect, render, settings_of
+from admin_ui.pages import CheckedForm, PageRoute, SignedIn, allow, redirect, render
+from api.deps import SessionDep, settings_of
 from engine.cases import escalation
 from engine.core import clock
-from engine.people import centers
 from storage.models.centers import Center
-from storage.models.people import User
 
 router = APIRouter(route_class=PageRoute)
 
 
-def _officers(db: Session) -> Any:
-    """For a lane and a center: the active users of the lane who see that center (a reassignment's choices)."""
-    users = db.exec(select(User).where(col(User.active).is_(True)).order_by(col(User.username))).all()
-    below = {cid: centers.below(db, cid) for cid in {u.center_id for u in users} if cid is not None}
-
-    def of(lane: str, center_id: int | None) -> list[str]:
-        return [u.username for u in users
-                if lane in u.roles and (u.center_id is None or center_id in below[u.center_id])]
-    return of
-
-
 @router.get("/supervisor/overdue", dependencies=[allow("tasks.overdue")])
-def overdue_page(request: Request, viewer: SignedIn, db: DbSession, service: str = "") -> HTMLResponse:
+def overdue_page(request: Request, viewer: SignedIn, db: SessionDep, service: str = "") -> HTMLResponse:
     settings = settings_of(request)
     actor = viewer.signed_in
     now = clock.now()
@@ -43,7 +31,7 @@ def overdue_page(request: Request, viewer: SignedIn, db: DbSession, service: str
     calendar = escalation.center_calendars(db, settings)
     center_names = {c.id: (c.name_ar, c.name_en) for c in db.exec(select(Center)).all()}
     items: list[dict[str, Any]] = []
-    officers = _officers(db)
+    officers = escalation.officers(db)  # who the policy lets act on each task
     for row in rows:
         names = center_names.get(row.center_id)
         items.append({"row": row, "officers": officers(row.lane, row.center_id),
@@ -53,7 +41,7 @@ def overdue_page(request: Request, viewer: SignedIn, db: DbSession, service: str
 
 
 @router.post("/supervisor/tasks/{task_id}/reassign", dependencies=[allow("task.reassign")])
-def reassign(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: DbSession) -> Response:
+def reassign(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     to = str(form.get("to", "")).strip() or None
     task = escalation.reassign(session=db, task_id=task_id, to=to, actor=viewer.signed_in,
                                settings=settings_of(request))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter
-from sqlmodel import col, select
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.params import Limit, Offset, RowId
@@ -14,16 +13,16 @@ from api.views import case_view
 from engine.audit import auditors
 from engine.cases import citizen_correction
 from engine.cases import lifecycle as cases
-from storage.models.audit import AuditEvent
+from engine.core import chain as audit
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 
 
 @router.post("", dependencies=[allow("case.open")], response_model=CasePublic, status_code=201)
 def open_case(body: CaseCreate, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> CasePublic:
-    case = cases.open_case(session=session, service_code=body.service_code, citizen=body.citizen.model_dump(),
-                           data=body.data, actor=actor, settings=settings, ticket=body.ticket)
-    return case_view(session, case, settings)
+    opened = cases.open_case(session=session, service_code=body.service_code, citizen=body.citizen.model_dump(),
+                             data=body.data, actor=actor, settings=settings, ticket=body.ticket)
+    return CasePublic.of(opened.case, opened.tasks, opened.version)  # as the command wrote it: no second trip
 
 
 @router.get("", dependencies=[allow("cases.list")], response_model=CasePage)
@@ -68,7 +67,7 @@ def correct_citizen(case_id: RowId, body: CitizenCorrection, session: SessionDep
 @router.get("/{case_id}/events", dependencies=[allow("case.read")], response_model=list[EventPublic])
 def events(case_id: RowId, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> list[EventPublic]:
     cases.get_case(session=session, case_id=case_id, actor=actor, settings=settings)
-    rows = session.exec(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(col(AuditEvent.seq)))
+    rows = audit.events_of(session, case_id)
     out = [EventPublic.of(ev) for ev in rows]
     auditors.note_read(session=session, actor=actor, action="events", case_id=case_id)
     return out

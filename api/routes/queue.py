@@ -23,7 +23,7 @@ from engine.core.errors import RateLimited
 from engine.core.settings import Settings
 from engine.people import policy
 from engine.queue import board, calls, config, estimate, tickets
-from storage.db import engine_for
+from storage.db import session_for
 from storage.models.queue import QueueCategory, QueueCounter, QueueTicket
 
 router = APIRouter(prefix="/api/queue", tags=["queue"])
@@ -261,12 +261,12 @@ class TooManyStreams(RateLimited):
 
 
 def _calls_after(settings: Settings, cursor: int, center_id: int | None) -> list[dict[str, Any]]:
-    with Session(engine_for(settings.database_url)) as session:
+    with session_for(settings.database_url) as session:
         return [board.call_view(c) for c in board.after(session, cursor, center_id)]
 
 
 def _start(settings: Settings, center: str | None) -> tuple[int | None, int]:
-    with Session(engine_for(settings.database_url)) as session:
+    with session_for(settings.database_url) as session:
         return config.center_id_of(session, center), board.last_id(session)
 
 

@@ -7,10 +7,7 @@ from fastapi import APIRouter
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.params import Limit, Offset
 from api.schemas import CasePublic, TaskComplete, TaskDetail, TaskPublic
-from api.views import case_view
-from engine.cases import lifecycle as cases
 from engine.cases import tasks
-from engine.catalog import processes
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -26,11 +23,8 @@ def inbox(session: SessionDep, settings: SettingsDep, actor: CurrentActor, servi
 
 @router.get("/{task_id}", dependencies=[allow("task.read")], response_model=TaskDetail)
 def task_detail(task_id: str, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> TaskDetail:
-    task = tasks.task_for(session=session, task_id=task_id, actor=actor, settings=settings, action="task.read")
-    case = cases.load_case(session, task.case_id)
-    process = processes.cache.get(session, case.process_version_id, settings)
-    schema = process.forms.get(task.form) if task.form else None
-    return TaskDetail(**TaskPublic.of(task).model_dump(), form_schema=schema)
+    step = tasks.step_for(session=session, task_id=task_id, actor=actor, settings=settings, action="task.read")
+    return TaskDetail(**TaskPublic.of(step.task).model_dump(), form_schema=step.schema)
 
 
 @router.post("/{task_id}/claim", dependencies=[allow("task.act")], response_model=TaskPublic)
@@ -46,5 +40,5 @@ def unclaim(task_id: str, session: SessionDep, settings: SettingsDep, actor: Cur
 @router.post("/{task_id}/complete", dependencies=[allow("task.act")], response_model=CasePublic)
 def complete(task_id: str, body: TaskComplete, session: SessionDep, settings: SettingsDep,
              actor: CurrentActor) -> CasePublic:
-    case = tasks.complete(session=session, task_id=task_id, data=body.data, actor=actor, settings=settings)
-    return case_view(session, case, settings)
+    done = tasks.complete(session=session, task_id=task_id, data=body.data, actor=actor, settings=settings)
+    return CasePublic.of(done.case, done.tasks, done.version)  # as the command wrote it: no second trip

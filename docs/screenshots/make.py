@@ -19,7 +19,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from sqlmodel import Session  # noqa: E402
 
 from engine.cases import documents, tasks  # noqa: E402
 from engine.cases import lifecycle as cases  # noqa: E402
@@ -29,7 +28,7 @@ from engine.people.users import Actor  # noqa: E402
 from harness import journey  # noqa: E402
 from harness.scans import pdf  # noqa: E402
 from harness.settings import make_settings  # noqa: E402
-from storage.db import engine_for  # noqa: E402
+from storage.db import session_for  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 
 KEEP = {"02-front-desk": "front-desk", "03-intake": "intake", "04-receipt": "receipt", "05-inbox": "inbox",
@@ -61,10 +60,10 @@ def earlier_cases(settings: Settings) -> None:
     store = documents.store_for(settings)
     store.prepare()
     for days, citizen, area, use in EARLIER:
-        with Session(engine_for(settings.database_url), expire_on_commit=False) as db, \
+        with session_for(settings.database_url) as db, \
                 clock.frozen(clock.now() - timedelta(days=days, hours=3)):
             case = cases.open_case(session=db, service_code="building_permit", citizen=citizen, data={},
-                                   actor=CLERK, settings=settings)
+                                   actor=CLERK, settings=settings).case
             assert case.id is not None
             for kind, label in papers:
                 documents.upload(session=db, actor=CLERK, settings=settings, store=store, case_id=case.id, parts=[

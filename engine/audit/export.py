@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from engine.audit import ledger, signing
 from engine.bpmn.compiler import content_hash
@@ -122,8 +122,7 @@ def build(*, session: Session, case_id: int, actor: Actor, settings: Settings) -
     case = session.get(Case, case_id)
     if case is None:
         raise NotFound("case.not_found", case_id=case_id)
-    events = list(session.exec(select(AuditEvent).where(AuditEvent.case_id == case_id)
-                               .order_by(col(AuditEvent.seq))).all())
+    events = audit.events_of(session, case_id)
     members: dict[str, bytes] = {
         "case.json": _json(_case_row(case)),
         "state.json": _json({"state_format": case.state_format, "state": case.state}),

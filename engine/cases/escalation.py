@@ -37,7 +37,7 @@ from engine.core import calendars, clock
 from engine.core.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.core.settings import Settings
 from engine.people import centers, policy
-from engine.people.users import SYSTEM, Actor
+from engine.people.users import SYSTEM, Actor, actor_of
 from storage.db import write_lock
 from storage.models.cases import Case, Task
 from storage.models.catalog import ProcessVersion
@@ -233,6 +233,13 @@ def overdue(*, session: Session, actor: Actor, settings: Settings, now: datetime
     return mine[offset:offset + limit]
 
 
+def officers(session: Session) -> Callable[[str, int | None], list[str]]:
+    """For a task's lane and center: the active users who may act on it (engine/people/policy.py), by username; what
+    a supervisor may hand the task to."""
+    users = session.exec(select(User).where(col(User.active).is_(True)).order_by(col(User.username))).all()
+    return policy.who_may_act(session, [actor_of(u) for u in users])
+
+
 def reassign(*, session: Session, task_id: str, to: str | None, actor: Actor, settings: Settings) -> Task:
     """Give a ready task to a named officer of its lane (``to``), or back to the whole lane (``to`` None).
 
@@ -251,11 +258,13 @@ def reassign(*, session: Session, task_id: str, to: str | None, actor: Actor, se
         officer = session.exec(select(User).where(col(User.username) == to)).first()
         if officer is None or not officer.active:
             raise NotFound("escalation.no_user", to=to)
-        if task.lane not in officer.roles:
+        # The officer must be one the policy lets act on the task (engine/people/policy.py ``task.act``).
+        person = actor_of(officer)
+        if not policy.may(person, "task.act", lanes=(task.lane,)):
             raise Invalid("escalation.officer_not_in_lane", [{
                 "loc": ["body", "to"], "field": "to", "type": "lane",
                 "msg": f"'{to}' does not hold the role '{task.lane}'"}])
-        if officer.center_id is not None and task.center_id not in centers.below(session, officer.center_id):
+        if not policy.sees_center(session, person, task.center_id):
             raise Invalid("escalation.officer_other_center", [{
                 "loc": ["body", "to"], "field": "to", "type": "center",
                 "msg": f"'{to}' works at a center that does not see this task"}])

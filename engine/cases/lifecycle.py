@@ -49,8 +49,19 @@ def process_failed(exc: runner.ProcessFailed, process: CompiledProcess | None = 
                      "msg": exc.message, "type": "process_failed"}], message=exc.message)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a command on a case leaves, as every face shows it: the case as written, its ready tasks (oldest
+    first, as written by the same transaction) and the number of the service version it runs on. A face
+    shows this; it does not read the case again."""
+
+    case: Case
+    tasks: list[Task]
+    version: int
+
+
 def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], data: dict[str, Any],
-              actor: Actor, settings: Settings, ticket: str | None = None) -> Case:
+              actor: Actor, settings: Settings, ticket: str | None = None) -> Outcome:
     """Open a case; ``ticket`` is the number of the called queue ticket it is opened from, tied to it in
     the same transaction (engine/queue/links.py)."""
     started = time.perf_counter()
@@ -96,10 +107,10 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
         events: list[tuple[str, str | None, dict[str, Any]]] = [
             ("case_opened", None, {"service_code": version.service_code, "process_version": version.version,
                                    "sha256": version.sha256, "data": start_data})]
-        workflows.save(session, case, workflow, process, actor=actor.username, events=events, settings=settings,
-                       at=now, opened=True)
+        ready = workflows.save(session, case, workflow, process, actor=actor.username, events=events,
+                               settings=settings, at=now, opened=True)
     metrics.observe_step(version.service_code, "(open)", started)  # "(open)": no BPMN id has brackets
-    return case
+    return Outcome(case, ready, version.version)
 
 
 def get_case(*, session: Session, case_id: int, actor: Actor, settings: Settings, action: str = "case.read") -> Case:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
@@ -353,11 +353,6 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
             "changed": {k: {"from": before[k], "to": v} for k, v in after.items() if k in before and before[k] != v}}
 
 
-def _events(session: Session, case_id: int) -> list[AuditEvent]:
-    return list(session.exec(select(AuditEvent).where(AuditEvent.case_id == case_id)
-                             .order_by(col(AuditEvent.seq))).all())
-
-
 def _walk(session: Session, case: Case, events: list[AuditEvent], settings: Settings,
           ) -> Iterator[tuple[AuditEvent, _Run, dict[str, Any]]]:
     """Apply the events one by one, yielding each with the replay's run and projection after it."""
@@ -376,7 +371,7 @@ def _load(session: Session, case_id: int) -> tuple[Case, list[AuditEvent]]:
     case = session.get(Case, case_id)
     if case is None:
         raise NotFound("case.not_found", case_id=case_id)
-    return case, _events(session, case_id)
+    return case, audit.events_of(session, case_id)
 
 
 def replay_case(*, session: Session, case_id: int, settings: Settings) -> ReplayResult:

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from engine.bpmn import runner
+from engine.bpmn.compiler import CompiledProcess
 from engine.cases import checklist, owners, workflows
-from engine.cases.lifecycle import load_case, process_failed
+from engine.cases.lifecycle import Outcome, load_case, process_failed
 from engine.catalog import processes
 from engine.core import clock, metrics
 from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import Actor
+from forms import fields as form_fields
 from forms.validation import checked
 from storage.db import write_lock
 from storage.models.cases import Case, Task
@@ -27,17 +32,15 @@ log = logging.getLogger(__name__)
 
 def inbox(*, session: Session, actor: Actor, service_code: str | None = None, lane: str | None = None,
           limit: int = 100, offset: int = 0) -> list[Any]:
-    """Ready tasks of the actor's lanes, oldest first, answered from the indexed projection alone.
+    """Ready tasks the actor may act on (engine/people/policy.py: their lanes, at their centers), oldest first,
+    answered from the indexed projection alone.
 
     Plain rows, not ORM objects: the inbox is the most frequent read of all and needs no identity map."""
-    lanes = sorted(actor.roles) if lane is None else ([lane] if lane in actor.roles else [])
-    if not lanes:
-        return []
     tasks = Task.__table__  # type: ignore[attr-defined]
-    query = select(tasks).where(tasks.c.state == "ready", tasks.c.lane.in_(lanes))
-    seen_centers = policy.centers_seen(session, actor)
-    if seen_centers is not None:
-        query = query.where(tasks.c.center_id.in_(seen_centers))
+    mine = policy.acting_on(session, actor, tasks, lane=lane)  # the tasks the policy lets the actor act on
+    if mine is None:
+        return []
+    query = select(tasks).where(tasks.c.state == "ready", *mine)
     if service_code:
         query = query.where(tasks.c.service_code == service_code)
     query = query.order_by(tasks.c.created_at, tasks.c.id).offset(offset).limit(limit)
@@ -52,6 +55,28 @@ def task_for(*, session: Session, task_id: str, actor: Actor, settings: Settings
         raise NotFound("task.not_found", task_id=task_id)
     policy.check_task(session, actor, action, task, settings)
     return task
+
+
+@dataclass(frozen=True)
+class Step:
+    """A task with its case and its service's compiled process, loaded once: what a command on the task needs,
+    and what a page showing the task renders (again, after a refused form, without loading it again)."""
+
+    task: Task
+    case: Case
+    process: CompiledProcess
+
+    @property
+    def schema(self) -> dict[str, Any] | None:
+        """The task's form (JSON Schema), None for a formless task."""
+        return self.process.forms.get(self.task.form) if self.task.form else None
+
+
+def step_for(*, session: Session, task_id: str, actor: Actor, settings: Settings, action: str = "task.act") -> Step:
+    """The task (if the policy lets the actor take ``action`` on it), its case and process."""
+    task = task_for(session=session, task_id=task_id, actor=actor, settings=settings, action=action)
+    case = load_case(session, task.case_id)
+    return Step(task, case, processes.cache.get(session, case.process_version_id, settings))
 
 
 def claim(*, session: Session, task_id: str, actor: Actor, settings: Settings | None = None) -> Task:
@@ -93,20 +118,50 @@ def _write_claim(session: Session, task: Task, actor: Actor, to: str | None, kin
     case = load_case(session, task.case_id)
     workflows.append_to_chain(session, case, actor=actor.username, events=[(kind, task.name, {"task_id": task.id})])
     workflows.commit_or_conflict(session)
-    session.refresh(task)
+    # The row is what the UPDATE above made it (its WHERE held): the task is returned as written, not read again.
+    set_committed_value(task, "claimed_by", to)
     return task
 
 
 def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Actor,
-             settings: Settings) -> Case:
+             settings: Settings) -> Outcome:
+    """Complete the task with ``data`` (the API's JSON); the case as the step left it."""
     started = time.perf_counter()
-    task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
+    step = step_for(session=session, task_id=task_id, actor=actor, settings=settings)
+    return complete_step(session=session, step=step, data=data, actor=actor, settings=settings, started=started)
+
+
+class FormRefused(Invalid):
+    """A page's form was refused (Invalid: 422); ``typed`` is what the reader typed, to show them again."""
+
+    def __init__(self, refused: Invalid, typed: dict[str, str]) -> None:
+        super().__init__(refused.message, refused.details)
+        self.typed = typed
+
+
+def complete_posted(*, session: Session, step: Step, posted: Mapping[str, Any], actor: Actor,
+                    settings: Settings) -> Outcome:
+    """Complete the step from a page's posted form, read here once against the step's own form
+    (forms/fields.py ``parse``). A refusal of the data is :class:`FormRefused`, carrying what was typed, so the
+    page shows the same step again without reloading it."""
+    started = time.perf_counter()
+    data, typed = form_fields.parse(step.schema or {}, posted)
+    try:
+        return complete_step(session=session, step=step, data=data, actor=actor, settings=settings, started=started)
+    except Invalid as exc:
+        raise FormRefused(exc, typed) from exc
+
+
+def complete_step(*, session: Session, step: Step, data: dict[str, Any], actor: Actor, settings: Settings,
+                  started: float | None = None) -> Outcome:
+    """Complete a loaded step: owners, the form's validation, the papers, the workflow, one save. ``started``:
+    when the command began (perf_counter), for the step's time in the metrics."""
+    started = time.perf_counter() if started is None else started
+    task, case, process = step.task, step.case, step.process
     if task.state != "ready":
         raise Conflict("task.already_state", state=task.state)
     if task.claimed_by is not None and task.claimed_by != actor.username:
         raise Conflict("task.claimed_by", claimed_by=task.claimed_by)
-    case = load_case(session, task.case_id)
-    process = processes.cache.get(session, case.process_version_id, settings)
     # Every field has an owner (forms/ownership.py): refused before anything runs, so nothing is written.
     owners.check_task(session, case, process, task.name, data, settings)
     info = process.user_tasks.get(task.name)
@@ -127,11 +182,12 @@ def complete(*, session: Session, task_id: str, data: dict[str, Any], actor: Act
         if exc.limit is not None and exc.limit != "busy":
             _record_script_incident(session, case.id, task, exc, refusal.message, actor)
         raise refusal from exc
-    workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=moment,
-                   completed=(task.id, actor.username),
-                   events=[("task_completed", task.name, {"task_id": task.id, "data": data})])
+    ready = workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=moment,
+                           completed=(task.id, actor.username),
+                           events=[("task_completed", task.name, {"task_id": task.id, "data": data})])
+    set_committed_value(task, "state", "completed")  # as the save wrote it
     metrics.observe_step(case.service_code, task.name, started)
-    return case
+    return Outcome(case, ready, process.version)
 
 
 def _record_script_incident(session: Session, case_id: int | None, task: Task, exc: runner.ProcessFailed,

@@ -109,7 +109,8 @@ def snapshot(workflow: runner.Workflow, process: CompiledProcess) -> tuple[dict[
 _CASES = Case.__table__  # type: ignore[attr-defined]
 _TASKS = Task.__table__  # type: ignore[attr-defined]
 _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
-_READY_IDS = select(_TASKS.c.id).where(_TASKS.c.case_id == bindparam("case_id"), _TASKS.c.state == "ready")
+_READY_ROWS = (select(_TASKS).where(_TASKS.c.case_id == bindparam("case_id"), _TASKS.c.state == "ready")
+               .order_by(_TASKS.c.created_at, _TASKS.c.id))
 _COMPLETE_TASK = (update(_TASKS).where(_TASKS.c.id == bindparam("task_id"))
                   .values(state="completed", completed_by=bindparam("by"), completed_at=bindparam("at")))
 _INSERT_TASK = insert(_TASKS)
@@ -119,8 +120,10 @@ _INSERT_EVENT = insert(_EVENTS)
 def save(session: Session, case: Case, workflow: runner.Workflow, process: CompiledProcess, *,
          actor: str, events: list[tuple[str, str | None, dict[str, Any]]], settings: Settings,
          completed: tuple[str, str] | None = None, extra: dict[str, Any] | None = None,
-         at: datetime | None = None, refresh_tasks: bool = False, opened: bool = False) -> None:
-    """Write the advanced workflow, its projections and ``events`` (kind, task, data) in one commit.
+         at: datetime | None = None, refresh_tasks: bool = False, opened: bool = False) -> list[Task]:
+    """Write the advanced workflow, its projections and ``events`` (kind, task, data) in one commit, and return
+    the case's ready tasks as written (oldest first, detached): what a face shows after the command, without
+    reading them again.
 
     ``completed`` is ``(task_id, username)`` of the user task this command completed, if any. ``at`` is the
     command's moment (engine/core/clock.py), the one the workflow ran at: the events' time and the rows' timestamps.
@@ -158,7 +161,7 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
     with write_lock(session):
         claim_case(session, case.id, loaded_version, values)
         conn = session.connection()
-        _sync_tasks(conn, case, ready, process, now, completed, settings, refresh_tasks)
+        ready_rows = _sync_tasks(conn, case, ready, process, now, completed, settings, refresh_tasks)
         conn.execute(_INSERT_EVENT, [_event_row(ev) for ev in rows])
         hooks.after_events(hooks.Written(conn=conn, case=case, events=rows, at=now, values=values, ready=ready,
                                          completed=completed, process=process, settings=settings))
@@ -166,6 +169,7 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
     for key, value in values.items():
         setattr(case, key, value)
     workflow_cache(settings).give_back(settings.database_url, case.id, case.version, workflow)
+    return ready_rows
 
 
 def _event_row(ev: AuditEvent) -> dict[str, Any]:
@@ -240,9 +244,11 @@ def commit_or_conflict(session: Session) -> None:
 
 def _sync_tasks(conn: Connection, case: Case, ready: list[runner.ReadyTask], process: CompiledProcess,
                 now: datetime, completed: tuple[str, str] | None, settings: Settings,
-                refresh: bool = False) -> None:
+                refresh: bool = False) -> list[Task]:
+    """Bring the case's task rows in line with the workflow's ready user tasks; the ready rows after it."""
     ready_by_id = {t.id: t for t in ready}
-    known = set(conn.execute(_READY_IDS, {"case_id": case.id}).scalars())
+    rows = {row.id: dict(row._mapping) for row in conn.execute(_READY_ROWS, {"case_id": case.id})}
+    known = set(rows)
     gone = known - ready_by_id.keys()
     if completed is not None and completed[0] in gone:
         conn.execute(_COMPLETE_TASK, {"task_id": completed[0], "by": completed[1], "at": now})
@@ -259,6 +265,7 @@ def _sync_tasks(conn: Connection, case: Case, ready: list[runner.ReadyTask], pro
             if refresh and kept is not None:
                 conn.execute(update(_TASKS).where(_TASKS.c.id == task_id)
                              .values(title=kept.title, lane=kept.lane, form=kept.form))
+                rows[task_id].update(title=kept.title, lane=kept.lane, form=kept.form)
             continue
         info = process.user_tasks.get(ready_task.name)
         sla = info.sla_days if info else None
@@ -273,3 +280,7 @@ def _sync_tasks(conn: Connection, case: Case, ready: list[runner.ReadyTask], pro
             "center_id": case.center_id})
     if new_rows:
         conn.execute(_INSERT_TASK, new_rows)
+    # Kept rows first, as read (oldest first); the new ones were all made now, in the order of their ids.
+    after = [rows[task_id] for task_id in rows if task_id in ready_by_id]
+    after += sorted(new_rows, key=lambda row: row["id"])
+    return [Task(**row) for row in after]

@@ -20,11 +20,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlmodel import Session, col, select
+
 from engine.core import clock
 from storage.models.audit import AuditEvent
 from storage.models.cases import Case
 
 GENESIS = "0" * 64
+
+
+def events_of(session: Session, case_id: int) -> list[AuditEvent]:
+    """Every event of one case, in the chain's order: the one query for a case's record (its pages, the API's
+    events, replay, history, the exported file)."""
+    return list(session.exec(select(AuditEvent).where(col(AuditEvent.case_id) == case_id)
+                             .order_by(col(AuditEvent.seq))).all())
 
 
 def canonical(value: Any) -> Any:

@@ -4,17 +4,22 @@ A refusal names a message id and its parameters (``raise NotFound("case.not_foun
 in English and Arabic are in the engine's catalogs (engine/core/refusals.py). ``message`` is the English sentence;
 ``text(language)`` the reader's. A face's own refusal may still give a plain sentence (no id): the face
 translates it with its own catalog.
+
+Each class carries its HTTP ``status``: the one answer to "which status is this refusal", read by the API
+(api/errors.py) and the pages (admin_ui/pages.py) alike. A subclass inherits its parent's status.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from engine.core import refusals
 
 
 class DomainError(Exception):
     """Base of every refusal the engine makes on purpose."""
+
+    status: ClassVar[int] = 400
 
     def __init__(self, message: str, /, **params: Any) -> None:
         said = refusals.say(message, **params) if refusals.is_id(message) else message
@@ -34,21 +39,31 @@ class DomainError(Exception):
 class NotFound(DomainError):
     """The thing asked for does not exist (or the caller may not know that it does)."""
 
+    status: ClassVar[int] = 404
+
 
 class Unauthorized(DomainError):
     """The caller is not signed in, or the credentials are wrong."""
+
+    status: ClassVar[int] = 401
 
 
 class Forbidden(DomainError):
     """The caller is known but their roles do not allow this."""
 
+    status: ClassVar[int] = 403
+
 
 class Conflict(DomainError):
     """The state changed under the caller: already done, taken by someone else, or a lost race."""
 
+    status: ClassVar[int] = 409
+
 
 class Invalid(DomainError):
     """The input is wrong; ``details`` says where and why, one entry per problem."""
+
+    status: ClassVar[int] = 422
 
     def __init__(self, message: str, details: list[dict[str, Any]] | None = None, /, **params: Any) -> None:
         super().__init__(message, **params)
@@ -58,13 +73,22 @@ class Invalid(DomainError):
 class TooLarge(DomainError):
     """The input is over a size limit named in the settings."""
 
+    status: ClassVar[int] = 413
+
 
 class Corrupted(DomainError):
-    """Stored data no longer matches what was recorded of it (a checksum, a missing file): never served."""
+    """Stored data no longer matches what was recorded of it (a checksum, a missing file): never served.
+
+    A 500 on every face: the installation is at fault, not the request, and retrying or rewording it cannot
+    help (a 4xx would tell the caller to change what they sent); an administrator restores the file."""
+
+    status: ClassVar[int] = 500
 
 
 class RateLimited(DomainError):
     """Too many attempts in a short time; the caller should wait."""
+
+    status: ClassVar[int] = 429
 
 
 class ScriptOverLimit(Conflict):

@@ -32,7 +32,7 @@ from sqlmodel import Session
 
 from engine.core.errors import RateLimited
 from engine.core.settings import Settings
-from storage.db import engine_for, write_lock
+from storage.db import session_for, write_lock
 from storage.models.accounts import ThrottleCounter
 
 
@@ -91,7 +91,7 @@ class DatabaseCounters:
         self.url = url
 
     def _session(self) -> Session:
-        return Session(engine_for(self.url))
+        return session_for(self.url)
 
     def wait_until(self, keys: Sequence[str], now: float) -> float:
         with self._session() as session:

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
-from sqlmodel import Session
 
 from engine.core.settings import Settings
 from engine.messages import gateways
-from storage.db import engine_for, write_lock
+from storage.db import session_for, write_lock
 from storage.models.messages import OutboxMessage
 
 log = logging.getLogger("shubbak.messages")
@@ -49,7 +48,7 @@ def give_up_abandoned(*, settings: Settings, now: datetime | None = None) -> int
     """Messages whose senders kept dying while sending them, as many times as attempts are allowed: failed
     (a message that crashes every sender must not hold them forever)."""
     moment = now or datetime.now(UTC)
-    with Session(engine_for(settings.database_url)) as session, write_lock(session):
+    with session_for(settings.database_url) as session, write_lock(session):
         done = session.connection().execute(
             update(_OUTBOX).where(_OUTBOX.c.status == "sending", _OUTBOX.c.lease_until < moment,
                                   _OUTBOX.c.attempts >= settings.message_max_attempts)
@@ -62,7 +61,7 @@ def give_up_abandoned(*, settings: Settings, now: datetime | None = None) -> int
 def due_ids(*, settings: Settings, now: datetime | None = None) -> list[int]:
     """Messages to send now (pending and due, or abandoned by a sender whose lease ran out), oldest first."""
     moment = now or datetime.now(UTC)
-    with Session(engine_for(settings.database_url)) as session:
+    with session_for(settings.database_url) as session:
         query = select(_OUTBOX.c.id).where(_due(moment, settings)).order_by(_OUTBOX.c.id).limit(settings.message_batch)
         return [int(i) for i in session.connection().execute(query).scalars()]
 
@@ -70,10 +69,9 @@ def due_ids(*, settings: Settings, now: datetime | None = None) -> list[int]:
 def send_one(*, message_id: int, settings: Settings, now: datetime | None = None) -> Attempt:
     """Claim the message, send it through its channel's gateway, write the result; one attempt."""
     moment = now or datetime.now(UTC)
-    engine = engine_for(settings.database_url)
     # Writes queue behind the process's other SQLite writers (storage/db.py), not in SQLite's busy handler,
     # which would make the cases' commands wait in sleeps while the outbox drains.
-    with Session(engine) as session, write_lock(session):
+    with session_for(settings.database_url) as session, write_lock(session):
         claimed = session.connection().execute(
             update(_OUTBOX).where(_OUTBOX.c.id == message_id, _due(moment, settings))
             .values(status="sending", attempts=_OUTBOX.c.attempts + 1,
@@ -121,7 +119,7 @@ def _failed(message_id: int, attempt: int, exc: gateways.SendFailed, gateway: ga
 def _finish(message_id: int, attempt: int, settings: Settings, **values: object) -> None:
     # Only the holder of this attempt writes its result: a sender that outlived its lease, whose message was
     # taken over meanwhile, changes nothing.
-    with Session(engine_for(settings.database_url)) as session, write_lock(session):
+    with session_for(settings.database_url) as session, write_lock(session):
         session.connection().execute(update(_OUTBOX).where(_OUTBOX.c.id == message_id,
                                                            _OUTBOX.c.status == "sending",
                                                            _OUTBOX.c.attempts == attempt).values(**values))

@@ -9,16 +9,19 @@ A backup folder holds:
 * the settings that are not secrets (``settings.json``), to compare with the new host's;
 * ``backup.json``: what is where, with the hash of every file, written last (a folder without it is unfinished).
 
-A restore goes only into an empty database (refused otherwise), checks every file against ``backup.json``
-before writing anything, puts the documents first and the database last, and adds the backup's anchor lines to
-the target's anchor file without removing any. When that file names a seal newer than the backup's last one,
-the restore says so, and so does ``shubbak audit verify`` afterwards: the database is older than the last seal.
+A restore goes only into an empty database (refused otherwise), and checks before writing anything every file
+against ``backup.json``, every listed key (one the store takes, naming a file inside the backup) and every
+object the store already holds under one of them; then it puts the documents first and the database last, and
+adds the backup's anchor lines to the target's anchor file without removing any. When that file names a seal
+newer than the backup's last one, the restore says so, and so does ``shubbak audit verify`` afterwards: the
+database is older than the last seal.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session
 
 from engine.audit import ledger
@@ -34,7 +39,8 @@ from engine.core import clock
 from engine.core.errors import Conflict, Invalid
 from engine.core.settings import Settings
 from storage import backup as database
-from storage.db import dispose, engine_for
+from storage.db import dispose, session_for
+from storage.documents import check_key
 from storage.models.audit import AuditSeal
 from storage.models.cases import Document
 
@@ -47,7 +53,8 @@ SETTINGS = "settings.json"
 _DOCS = Document.__table__  # type: ignore[attr-defined]
 _SEALS = AuditSeal.__table__  # type: ignore[attr-defined]
 _SECRET = re.compile(r"secret|password|token|signing_key|access_key|_options$")
-_CREDENTIALS = re.compile(r"(?<=://)[^/@]*@")
+# A query parameter of a URL that may carry a credential (``?password=``, ``?token=``, ``?sslkey=``, ``?auth=``…).
+_CREDENTIAL_PARAMETER = re.compile(r"pass|pwd|secret|token|key|auth|cred|sign|sig$", re.IGNORECASE)
 _CHUNK = 1024 * 1024
 
 
@@ -80,8 +87,31 @@ def public_settings(settings: Settings) -> dict[str, Any]:
     for name, value in settings.model_dump(mode="json").items():
         if _SECRET.search(name):
             continue
-        out[name] = _CREDENTIALS.sub("***@", value) if isinstance(value, str) else value
+        out[name] = _without_credentials(value)
     return out
+
+
+def _without_credentials(value: Any) -> Any:
+    """``value`` with every URL in it parsed and written again without its user, password and credential-like
+    query parameters (a user and password become ``***@``). A URL that cannot be parsed but may hold one is
+    replaced whole by ``***``."""
+    if isinstance(value, list):
+        return [_without_credentials(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _without_credentials(item) for key, item in value.items()}
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError):
+        return "***" if ("@" in value or "?" in value) else value
+    hidden = [name for name in url.query if _CREDENTIAL_PARAMETER.search(name)]
+    had_user = url.username is not None or url.password is not None
+    if not had_user and not hidden:
+        return value
+    bare = URL.create(url.drivername, host=url.host, port=url.port, database=url.database, query=url.query)
+    rendered = bare.difference_update_query(hidden).render_as_string(hide_password=False)
+    return rendered.replace("://", "://***@", 1) if had_user else rendered
 
 
 def _sha256_file(path: Path) -> str:
@@ -112,11 +142,25 @@ def _document_rows(session: Session) -> Iterator[Any]:
 
 
 def take(*, settings: Settings, folder: Path) -> Made:
-    """Write a backup of the installation into ``folder`` (new, or empty)."""
+    """Write a backup of the installation into ``folder`` (new, or empty), readable by its owner only: the folder
+    (and any parent it makes) 0700, every file 0600. The process's umask is 077 while it runs (so ``pg_dump`` and
+    SQLite create their files so too), and the modes are set once more at the end."""
     if folder.exists() and any(folder.iterdir()):
         raise Conflict("backup.folder_not_empty", folder=str(folder))
-    folder.mkdir(parents=True, exist_ok=True)
-    with Session(engine_for(settings.database_url)) as session:
+    previous = os.umask(0o077)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)  # it may have existed, empty, with a wider mode
+        made = _take(settings, folder)
+        for path in folder.rglob("*"):
+            path.chmod(0o700 if path.is_dir() else 0o600)
+        return made
+    finally:
+        os.umask(previous)
+
+
+def _take(settings: Settings, folder: Path) -> Made:
+    with session_for(settings.database_url) as session:
         seal = _last_seal(session)  # read before the dump: the dump holds at least this seal
         session.rollback()
         db_file = database.dump(settings.database_url, folder, bin_dir=settings.postgres_bin_dir)
@@ -184,18 +228,57 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def _check_files(folder: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every file of the backup against its recorded hash, and every document against its own; the list."""
-    for name, expected in manifest["files"].items():
-        path = folder / name
-        if not path.exists() or _sha256_file(path) != expected:
+    """Every file of the backup against its recorded hash, and every document against its own; the list.
+
+    Every file the restore reads is listed with its hash, and is a plain file of the folder (a plain name, no
+    link); a listed key is one the store would take (``check_key``) and names a file inside the backup's
+    documents folder (no ``..``, no link leading out): a crafted backup cannot make the restore read a file of
+    the host."""
+    base = folder.resolve()
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise Invalid("backup.damaged_file", name=MANIFEST)
+    dump = database.DUMP_SQLITE if manifest["database"] == "sqlite" else database.DUMP_POSTGRES
+    read = {DOCUMENT_LIST, dump} | ({ANCHOR} if (base / ANCHOR).exists() or (base / ANCHOR).is_symlink() else set())
+    for name in sorted(read - files.keys()):
+        raise Invalid("backup.damaged_file", name=name)
+    for name, expected in files.items():
+        path = base / name
+        if not _PLAIN_NAME.fullmatch(name) or path.is_symlink():
+            raise Invalid("backup.bad_file_name", name=name)
+        if not path.is_file() or _sha256_file(path) != expected:
             raise Invalid("backup.damaged_file", name=name)
-    listed = [json.loads(line) for line in (folder / DOCUMENT_LIST).read_text(encoding="utf-8").splitlines()
-              if line.strip()]
+    listed = [_entry(number, line) for number, line in
+              enumerate((base / DOCUMENT_LIST).read_text(encoding="utf-8").splitlines(), start=1) if line.strip()]
+    inside = base / DOCUMENTS  # not resolved: a documents folder that is itself a link leads out, and is refused
     for entry in listed:
-        path = folder / DOCUMENTS / entry["key"]
+        key = entry["key"]
+        try:
+            check_key(key)
+        except ValueError:
+            raise Invalid("backup.bad_document_key", key=key) from None
+        path = (inside / key).resolve()
+        if not path.is_relative_to(inside):
+            raise Invalid("backup.bad_document_key", key=key)
         if not path.is_file() or _sha256_file(path) != entry["sha256"]:
-            raise Invalid("backup.damaged_document", key=entry["key"])
+            raise Invalid("backup.damaged_document", key=key)
     return listed
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_ENTRY_FIELDS = {"key": str, "sha256": str, "size": int, "content_type": str}
+
+
+def _entry(number: int, line: str) -> dict[str, Any]:
+    """One line of ``documents.jsonl``, with the fields a restore uses and of their types; else a refusal."""
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError:
+        entry = None
+    if not isinstance(entry, dict) or any(not isinstance(entry.get(name), kind)
+                                          for name, kind in _ENTRY_FIELDS.items()):
+        raise Invalid("backup.bad_document_entry", line=number, list=DOCUMENT_LIST)
+    return entry
 
 
 def restore(*, settings: Settings, folder: Path) -> Restored:
@@ -210,8 +293,11 @@ def restore(*, settings: Settings, folder: Path) -> Restored:
     listed = _check_files(folder, manifest)
     store = documents.store_for(settings)
     store.prepare()
-    for entry in listed:
-        _put_back(store, folder / DOCUMENTS / entry["key"], entry)
+    # Every key the store already holds is checked before the first put: a refusal leaves the store as it was.
+    missing = [entry for entry in listed if not _already_there(store, entry)]
+    for entry in missing:
+        with (folder / DOCUMENTS / entry["key"]).open("rb") as handle:
+            store.put(entry["key"], handle, content_type=entry["content_type"], size_hint=entry["size"])
     dispose(url)
     database.load(url, folder, bin_dir=settings.postgres_bin_dir)
     dispose(url)  # the pool knew an empty database
@@ -220,20 +306,20 @@ def restore(*, settings: Settings, folder: Path) -> Restored:
                     newest_anchored=max((line.get("seq", 0) for line in anchored), default=0))
 
 
-def _put_back(store: Any, path: Path, entry: dict[str, Any]) -> None:
-    if store.exists(entry["key"]):
-        digest = hashlib.sha256()
-        download = store.open(entry["key"])
-        try:
-            for chunk in download:
-                digest.update(chunk)
-        finally:
-            download.close()
-        if digest.hexdigest() != entry["sha256"]:
-            raise Conflict("backup.store_differs", key=entry["key"])
-        return
-    with path.open("rb") as handle:
-        store.put(entry["key"], handle, content_type=entry["content_type"], size_hint=entry["size"])
+def _already_there(store: Any, entry: dict[str, Any]) -> bool:
+    """Whether the store holds this document already (the same bytes); a different object there is refused."""
+    if not store.exists(entry["key"]):
+        return False
+    digest = hashlib.sha256()
+    download = store.open(entry["key"])
+    try:
+        for chunk in download:
+            digest.update(chunk)
+    finally:
+        download.close()
+    if digest.hexdigest() != entry["sha256"]:
+        raise Conflict("backup.store_differs", key=entry["key"])
+    return True
 
 
 def _merge_anchor(settings: Settings, saved: Path) -> list[dict[str, Any]]:

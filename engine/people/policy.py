@@ -18,7 +18,7 @@ Refusals are :class:`Forbidden` (403) and say which roles would do, never anythi
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -248,6 +248,46 @@ def check_task(session: Session, actor: Actor, action: str, task: Task, settings
     require(actor, action, settings, lanes=(task.lane,), escalation=escalation)
 
 
+def may_on_task(session: Session, actor: Actor, action: str, task: Task, settings: Settings | None = None) -> bool:
+    """Whether the actor may take ``action`` on ``task``: :func:`check_task` as a yes or no (a page asks
+    ``task.act`` to offer the decision form only to those who may send it)."""
+    return sees_center(session, actor, task.center_id) and may(actor, action, settings, lanes=(task.lane,))
+
+
+def acting_on(session: Session, actor: Actor, tasks: Any, *, lane: str | None = None) -> list[Any] | None:
+    """``task.act`` asked of a whole table of tasks at once (the inbox): the conditions on ``tasks`` (the task
+    projection's table) that hold exactly the tasks the actor may claim and complete, optionally of one
+    ``lane``; None when there are none. The same answer as :func:`check_task` gives task by task."""
+    who = RULES["task.act"].who
+    conditions: list[Any] = []
+    if actor.roles & roles_named(who, None):  # a role the rule names outright acts on every lane
+        if lane is not None:
+            conditions.append(tasks.c.lane == lane)
+    else:
+        lanes = set(actor.roles) if LANE in who else set()
+        if lane is not None:
+            lanes &= {lane}
+        if not lanes:
+            return None
+        conditions.append(tasks.c.lane.in_(sorted(lanes)))
+    seen = centers_seen(session, actor)
+    if seen is not None:
+        conditions.append(tasks.c.center_id.in_(seen))
+    return conditions
+
+
+def who_may_act(session: Session, people: Iterable[Actor]) -> Callable[[str, int | None], list[str]]:
+    """For a task's lane and center: the usernames among ``people`` who may act on it (``task.act``), their
+    centers looked up once; the choices a supervisor has when handing a task to an officer."""
+    seen = [(person, centers_seen(session, person)) for person in people]
+
+    def of(lane: str, center_id: int | None) -> list[str]:
+        return [person.username for person, centers_ in seen
+                if (centers_ is None or (center_id is not None and center_id in centers_))
+                and may(person, "task.act", lanes=(lane,))]
+    return of
+
+
 def check_paper(session: Session, actor: Actor, case: Case, settings: Settings, uploaded_by: str | None = None) -> None:
     """Forbidden unless the actor sees the case's center and may open its scanned papers (``case.papers``),
     or uploaded this one."""
@@ -258,13 +298,18 @@ def check_paper(session: Session, actor: Actor, case: Case, settings: Settings, 
 
 
 def authorize(*, session: Session, actor: Actor | None, action: str, settings: Settings,
-              case_id: int | None = None, task_id: str | None = None, document_id: int | None = None) -> None:
+              case_id: int | None = None, task_id: str | None = None,
+              document_id: int | None = None) -> Case | Task | Document | None:
     """The faces' gate, asked before a route reads its input: the role part for every action, and the
     center and lane part for the case or task the route names. Engine commands ask the same functions again
-    for what they load themselves (a page, the command line)."""
+    for what they load themselves (a page, the command line).
+
+    Returns the row it read to decide (the paper, task or case named), None when it read none: a face keeps it
+    for the request, so that the command's own ``session.get`` of it is answered from the session, not by a
+    second statement."""
     rule_ = RULES[action]
     if PUBLIC in rule_.who:
-        return
+        return None
     if actor is None:
         raise Unauthorized("policy.sign_in_first")
     if document_id is not None and rule_.scope == "center":
@@ -274,31 +319,33 @@ def authorize(*, session: Session, actor: Actor | None, action: str, settings: S
         case = session.get(Case, paper.case_id)
         assert case is not None
         check_paper(session, actor, case, settings, paper.uploaded_by)
-        return
+        return paper
     if task_id is not None and rule_.scope == "center":
         task = session.get(Task, task_id)
         if task is None:
             raise NotFound("task.not_found", task_id=task_id)
         check_task(session, actor, action, task, settings, escalation=_escalation(session, action))
-        return
+        return task
     if case_id is not None and rule_.scope == "center":
         case = session.get(Case, case_id)
         if case is None:
             raise NotFound("case.not_found", case_id=case_id)
         check_case(session, actor, action, case, settings)
-        return
+        return case
     if LANE in rule_.who and not (rule_.who - {LANE}) & {PUBLIC, SIGNED_IN}:
         # A lane rule with no case named (opening a case): the service's lanes are checked by the command.
-        return
+        return None
     require(actor, action, settings, escalation=_escalation(session, action))
+    return None
 
 
 def authorize_path(*, session: Session, actor: Actor | None, action: str, settings: Settings,
-                   params: Mapping[str, Any]) -> None:
+                   params: Mapping[str, Any]) -> Case | Task | Document | None:
     """:func:`authorize` for a route's path parameters (``case_id``, ``task_id``, ``document_id``): what both
     faces' gates call. An id that is not a number names nothing here; the route's own validation answers."""
-    authorize(session=session, actor=actor, action=action, settings=settings, case_id=_number(params.get("case_id")),
-              task_id=params.get("task_id"), document_id=_number(params.get("document_id")))
+    return authorize(session=session, actor=actor, action=action, settings=settings,
+                     case_id=_number(params.get("case_id")), task_id=params.get("task_id"),
+                     document_id=_number(params.get("document_id")))
 
 
 def _number(value: Any) -> int | None:

@@ -42,7 +42,7 @@ from sqlmodel import Session
 from engine.core import clock
 from engine.core.settings import Settings
 from engine.reports.tally import Tally, add_to
-from storage.db import engine_for, write_lock
+from storage.db import session_for, write_lock
 from storage.models.audit import AuditEvent
 from storage.models.cases import Case, Task
 from storage.models.reports import ProjectionCursor, ReportClaim
@@ -85,7 +85,7 @@ def catch_up(settings: Settings, *, rounds: int = 1000) -> int:
     """Run rounds until every committed event is counted (or another process holds the cursor); returns how
     many events were counted. What the embedded loop, the Celery job and the tests call."""
     total = 0
-    with Session(engine_for(settings.database_url)) as session:
+    with session_for(settings.database_url) as session:
         for _ in range(rounds):
             done = project_round(session, settings)
             if done is None:

@@ -53,7 +53,7 @@ def _seed(settings: Settings, done_days: list[str]) -> None:
             moment = T0 + timedelta(hours=k)
             with clock.frozen(moment):
                 case = cases.open_case(session=session, service_code="building_permit", citizen=journey.CITIZEN,
-                                       data={}, actor=CLERK, settings=settings)
+                                       data={}, actor=CLERK, settings=settings).case
             for (name, actor), seconds in zip([("register_request", CLERK), ("engineering_review", ENGINEER),
                                                ("hand_over", CLERK)], spent, strict=True):
                 if seconds is None:

@@ -18,7 +18,6 @@ from sqlalchemy import create_engine, func, select, text
 from sqlmodel import Session
 
 import storage.db
-from api import views
 from api.app import create_app
 from engine.cases import hooks
 from engine.core.settings import Settings
@@ -180,20 +179,21 @@ def test_a_deadlock_or_serialization_failure_twice_is_503_and_writes_nothing(
 @pytest.mark.postgres
 def test_trouble_after_the_commit_is_503_not_a_second_case(pg_settings: Settings,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    import api.routes.cases as case_routes
+    from engine.cases import lifecycle as cases
 
-    real_view = views.case_view
+    real_open = cases.open_case
     broken: list[int] = []
 
-    def view_after_a_lost_connection(session: Session, case: Case, settings: Settings) -> Any:
-        if not broken:
+    def open_then_lose_the_connection(**kw: Any) -> Any:
+        opened = real_open(**kw)  # committed
+        if not broken:  # the connection is lost after the commit, before the answer is sent
             broken.append(1)
-            session.connection().execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
-        return real_view(session, case, settings)
+            kw["session"].connection().execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        return opened
 
     with TestClient(create_app(pg_settings), raise_server_exceptions=False) as client:
         api, clerk = _ready(client, pg_settings)
-        monkeypatch.setattr(case_routes, "case_view", view_after_a_lost_connection)
+        monkeypatch.setattr(cases, "open_case", open_then_lose_the_connection)
         keyed = {**clerk, "Idempotency-Key": "after-commit"}
         r = client.post("/api/cases", json=OPEN, headers=keyed)
         _assert_maybe_saved(r)

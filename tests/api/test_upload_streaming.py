@@ -41,7 +41,7 @@ def prepare(settings: Settings) -> tuple[int, dict[str, str]]:
         processes.deploy(session=session, files=read_package(TEST_PROCESSES / "papers"), actor=ADMIN,
                          settings=settings)
         case = cases.open_case(session=session, service_code="papers", citizen=CITIZEN, data={},
-                               actor=Actor("clerk", frozenset({"front_desk"})), settings=settings)
+                               actor=Actor("clerk", frozenset({"front_desk"})), settings=settings).case
         user = create_user(session=session, username="clerk", password="streaming-test", full_name="Clerk",
                            roles=["front_desk"], settings=settings, installation_wide=True)
         assert case.id is not None

@@ -76,7 +76,7 @@ def people(session: Session, settings: Settings) -> People:
 def _open(session: Session, settings: Settings, people: People, at: datetime = T0) -> Case:
     with clock.frozen(at):
         return cases.open_case(session=session, service_code="sla_escalation", citizen=CITIZEN, data={},
-                               actor=people.clerk, settings=settings)
+                               actor=people.clerk, settings=settings).case
 
 
 def _ready(session: Session, case_id: int) -> list[Task]:
@@ -285,7 +285,7 @@ def test_overdue_queue_pages_most_overdue_first(session: Session, settings: Sett
     first, first_check = _at_check(session, settings, people)
     with clock.frozen(T0 + timedelta(hours=1)):
         second = cases.open_case(session=session, service_code="sla_escalation", citizen=CITIZEN, data={},
-                                 actor=people.clerk, settings=settings)
+                                 actor=people.clerk, settings=settings).case
     assert second.id is not None
     _complete(session, settings, second.id, "intake", people.clerk, T0 + timedelta(hours=1))
     [second_check] = _ready(session, second.id)
@@ -340,9 +340,9 @@ def test_a_centers_holidays_and_those_above_it_move_due_times(session: Session, 
     away = Actor("clerk", people.clerk.roles, center_id=elsewhere.id)
     with clock.frozen(T0):
         at_city = cases.open_case(session=session, service_code="sla_escalation", citizen=CITIZEN, data={},
-                                  actor=local, settings=settings)
+                                  actor=local, settings=settings).case
         at_other = cases.open_case(session=session, service_code="sla_escalation", citizen=CITIZEN, data={},
-                                   actor=away, settings=settings)
+                                   actor=away, settings=settings).case
     assert at_city.id is not None and at_other.id is not None
     assert at_city.due_at is not None and at_other.due_at is not None
     assert aware(at_city.due_at) == cairo(2026, 12, 7, 10, 0)  # Sunday and Monday off: 5 days end a Monday

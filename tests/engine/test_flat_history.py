@@ -52,7 +52,7 @@ def walk(settings: Settings, loops: int, *, cold_every: int = 3) -> tuple[Case, 
     with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
         with clock.frozen(moment):
             case = cases.open_case(session=session, service_code="audit_case", citizen=CITIZEN, data={},
-                                   actor=CLERK, settings=settings)
+                                   actor=CLERK, settings=settings).case
         assert case.id is not None
         plan = [(CLERK, REGISTER)] + [(REVIEWER, RETURN), (CLERK, CORRECT)] * loops
         for i, (actor, data) in enumerate(plan):
@@ -63,7 +63,7 @@ def walk(settings: Settings, loops: int, *, cold_every: int = 3) -> tuple[Case, 
             assert len(ready) == 1
             with clock.frozen(moment):
                 case = tasks.complete(session=session, task_id=ready[0].id, data=data, actor=actor,
-                                      settings=settings)
+                                      settings=settings).case
             seen.append({"data": case.data, "status": case.status,
                          "ready": [t.name for t in cases.ready_tasks(session, case.id)]})
             sizes.append(len(serializer.loads(case.state, *_specs(session, case, settings)).tasks))
@@ -143,11 +143,11 @@ def test_an_old_state_with_every_task_is_pruned_to_what_a_pruned_case_holds(sett
         ready = cases.ready_tasks(session, grown.id)
         with clock.frozen(BASE + timedelta(days=1)):
             grown = tasks.complete(session=session, task_id=ready[0].id, data=RETURN, actor=REVIEWER,
-                                   settings=pruned)
+                                   settings=pruned).case
         ready = cases.ready_tasks(session, grown.id)
         with clock.frozen(BASE + timedelta(days=1, minutes=1)):
             grown = tasks.complete(session=session, task_id=ready[0].id, data=CORRECT, actor=CLERK,
-                                   settings=pruned)
+                                   settings=pruned).case
         assert shape(grown.state, settings, grown) == shape(all_along.state, settings, all_along)
         found = replay_case(session=session, case_id=grown.id, settings=pruned)
         assert found.consistent, found.divergence

@@ -80,7 +80,7 @@ def open_cases(settings: Settings, n: int) -> list[int]:
         ids = []
         for _ in range(n):
             case = cases.open_case(session=session, service_code="test_permit", citizen=CITIZEN, data={},
-                                   actor=CLERK, settings=settings)
+                                   actor=CLERK, settings=settings).case
             assert case.id is not None
             ids.append(case.id)
     return ids
@@ -292,9 +292,10 @@ def test_the_api_process_counts_in_the_background(sqlite_settings: Settings) -> 
 
 
 def test_beat_runs_the_projector_when_a_broker_is_set() -> None:
-    from cli.worker import PERIODIC, beat_schedule
+    from cli.worker import beat_schedule
+    from engine.operations.periodic import JOBS
 
-    [job] = [job for job in PERIODIC if job.name == "reports"]
+    [job] = [job for job in JOBS if job.name == "reports"]
     assert job.run is catch_up
     settings = make_settings("sqlite://", Path("."), report_project_seconds=3)
     assert beat_schedule(settings)["shubbak-reports"]["schedule"] == 3

@@ -235,7 +235,7 @@ def test_a_reassignment_starts_the_officers_handling_time(settings: Settings) ->
                     settings=settings, installation_wide=True)
         with clock.frozen(t0):
             case = cases.open_case(session=session, service_code="test_permit", citizen=CITIZEN, data={},
-                                   actor=clerk, settings=settings)
+                                   actor=clerk, settings=settings).case
         with clock.frozen(t0 + timedelta(minutes=5)):
             tasks.complete(session=session, task_id=cases.ready_tasks(session, case.id)[0].id,
                            data={"area": 100, "purpose": "house"}, actor=clerk, settings=settings)

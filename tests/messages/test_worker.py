@@ -182,5 +182,6 @@ def test_beat_schedules_every_periodic_job(sqlite_settings: Settings) -> None:
     schedule = beat_schedule(sqlite_settings)
     assert {name: (entry["task"], entry["args"]) for name, entry in schedule.items()} == {
         f"shubbak-{job}": ("shubbak.periodic", (job,)) for job in ("outbox", "timers", "escalation", "ledger_seal",
-                                                                   "idempotency_keys", "reports")}
+                                                                   "idempotency_keys", "throttle_counters",
+                                                                   "reports")}
     assert schedule["shubbak-outbox"]["schedule"] == 2.0

@@ -42,6 +42,8 @@ NOT_BLOCKING: dict[str, str] = {
     "engine.people.policy.may": "compares the actor's roles with the policy table in memory: no I/O",
     "storage.db.engine_for": "returns the process's engine for the URL, made once (create_engine opens no "
                              "connection)",
+    "storage.db.session_for": "makes a session on the process's engine: no connection until first used (as "
+                              "Session below)",
     "sqlmodel.orm.session.Session": "making a session opens no connection: it connects when first used, in the "
                                     "endpoint's thread (api/deps.get_session closes a connected one in a thread)",
 }

@@ -82,7 +82,7 @@ def seed(settings: Settings, count: int = 24) -> Dataset:
             opened = (BASE + timedelta(days=i % 4, minutes=rng.randint(0, 600)) if i < count
                       else NOW - timedelta(hours=1, minutes=i))
             case = _at(opened, cases.open_case, session=session, service_code=SERVICE, citizen=CITIZEN, data={},
-                       actor=clerk, settings=settings)
+                       actor=clerk, settings=settings).case
             run = CaseRun(center=center, opened=opened, case_id=case.id)
             runs.append(run)
             moment = opened

@@ -1,0 +1,106 @@
+"""What runs on a clock, without anyone asking: the one list of periodic jobs.
+
+Three runners read :data:`JOBS` and nothing else: the API process's embedded loops (api/app.py, the default
+without a broker: one loop per job), ``shubbak tick`` (every job once, for cron or by hand) and Celery beat
+(cli/worker.py, with ``SHUBBAK_BROKER_URL``). Add a job here and all three run it.
+
+A round of a job takes the job's turn first (storage/leader.py): however many API processes (``serve
+--workers N``) or ``shubbak tick`` runs share a database, one at a time runs a job's round; the others skip it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from engine.audit import ledger
+from engine.cases import escalation, timers
+from engine.core import idempotency, throttle
+from engine.core.settings import Settings
+from engine.messages import send
+from engine.reports import projector
+from storage import leader
+from storage.db import session_for
+
+
+@dataclass(frozen=True)
+class Job:
+    """``every(settings)``: seconds between rounds (0 turns the job off in the embedded loops; beat then uses
+    ``beat_default``); ``run(settings)``: one round; ``says(result)``: the round in a line for ``shubbak tick``."""
+
+    name: str
+    every: Callable[[Settings], float]
+    beat_default: float
+    run: Callable[[Settings], Any]
+    says: Callable[[Any], str]
+
+
+def _advance_timers(settings: Settings) -> int:
+    with session_for(settings.database_url) as session:
+        return timers.tick(session=session, settings=settings)
+
+
+def _remind_and_escalate(settings: Settings) -> escalation.TickResult:
+    with session_for(settings.database_url) as session:
+        return escalation.tick(session=session, settings=settings)
+
+
+def _seal(settings: Settings) -> ledger.Sealed | None:
+    with session_for(settings.database_url) as session:
+        return ledger.seal_if_due(session=session, settings=settings)
+
+
+def _forget_idempotency_keys(settings: Settings) -> int:
+    with session_for(settings.database_url) as session:
+        return idempotency.forget_expired(session=session, settings=settings)
+
+
+def _send_due(settings: Settings) -> list[send.Attempt]:
+    return send.drain(settings=settings)
+
+
+def _tick(settings: Settings) -> float:
+    return settings.timer_tick_seconds
+
+
+JOBS: list[Job] = [
+    # Messages due (new, or their retry fell due). The tick's interval too when the fast loop is off.
+    Job("outbox", lambda s: s.message_poll_seconds or s.timer_tick_seconds, 2.0, _send_due,
+        lambda r: f"{sum(1 for a in r if a.status == 'sent')} message(s) sent, {len(r)} tried"),
+    Job("timers", _tick, 30.0, _advance_timers, lambda r: f"{r} case(s) advanced by due timers"),
+    # SLA reminders of tasks near their due time, and escalation of overdue ones (engine/cases/escalation.py).
+    Job("escalation", _tick, 30.0, _remind_and_escalate,
+        lambda r: f"{r.reminded} task(s) reminded, {r.escalated} escalated"),
+    # The seal of every case's chain head, when SHUBBAK_SEAL_INTERVAL_HOURS have passed (engine/audit/ledger.py).
+    Job("ledger_seal", _tick, 30.0, _seal,
+        lambda r: f"ledger sealed ({r.changed} case(s) changed)" if r is not None else "ledger seal not due"),
+    # Answers kept for retried requests, once older than SHUBBAK_IDEMPOTENCY_HOURS (engine/core/idempotency.py).
+    Job("idempotency_keys", _tick, 30.0, _forget_idempotency_keys, lambda r: f"{r} kept answer(s) forgotten"),
+    # Expired counters of failed attempts (docs/security.md).
+    Job("throttle_counters", _tick, 30.0, throttle.purge, lambda r: f"{r} expired throttle counter(s) removed"),
+    # The report aggregates, counted from the audit events after they commit (engine/reports/projector.py).
+    Job("reports", lambda s: s.report_project_seconds, 2.0, projector.catch_up,
+        lambda r: f"{r} event(s) counted into the reports"),
+]
+
+
+def job(name: str) -> Job:
+    """The job called ``name``; LookupError for another name."""
+    for found in JOBS:
+        if found.name == name:
+            return found
+    raise LookupError(f"no periodic job called {name!r}")
+
+
+def run_round(found: Job, settings: Settings) -> tuple[bool, Any]:
+    """One round of a job, if this process gets the job's turn: (ran, result)."""
+    with leader.turn(settings.database_url, found.name) as mine:
+        if not mine:
+            return False, None
+        return True, found.run(settings)
+
+
+def run_all(settings: Settings) -> list[tuple[Job, bool, Any]]:
+    """Every job once, in the list's order (``shubbak tick``): (job, ran, result)."""
+    return [(found, *run_round(found, settings)) for found in JOBS]

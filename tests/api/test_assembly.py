@@ -1,0 +1,99 @@
+"""One way to get a session and the settings, for both faces; one module that puts the application together.
+
+A page or an API route that opens its own session, or reads the settings another way, fails here; so does a
+module other than api/app.py that builds an app, mounts files or adds a middleware."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from fastapi.dependencies.models import Dependant
+from sqlmodel import Session
+
+from api import deps
+from api.app import create_app
+from engine.core.settings import Settings
+from harness.settings import ROOT, make_settings
+from tests.support.policy import routes
+
+
+def _calls(dependant: Dependant) -> Iterator[Any]:
+    for sub in dependant.dependencies:
+        yield sub.call
+        yield from _calls(sub)
+
+
+def _gives(call: Any) -> str | None:
+    """``session`` or ``settings`` when the dependency hands one out, by its declared return type."""
+    try:
+        returned = get_type_hints(call).get("return")
+    except (NameError, TypeError):
+        return None
+    text = str(returned)
+    if returned is Settings:
+        return "settings"
+    if returned is Session or "sqlmodel.orm.session.Session" in text:
+        return "session"
+    return None
+
+
+def test_every_route_of_both_faces_takes_its_session_and_settings_from_api_deps() -> None:
+    app = create_app(make_settings("sqlite:///unused.db", Path(tempfile.gettempdir())))
+    seen: dict[str, set[str]] = {"api": set(), "pages": set()}
+    own = []
+    for method, path, route in routes(app):
+        dependant = getattr(route, "dependant", None)
+        if dependant is None:
+            continue
+        face = "api" if path.startswith("/api/") else "pages"
+        for call in _calls(dependant):
+            given = _gives(call)
+            if given is None:
+                continue
+            if call not in (deps.get_session, deps.get_settings):
+                own.append(f"{method} {path}: {call.__module__}.{call.__qualname__}")
+            seen[face].add(given)
+    assert own == []
+    assert seen == {"api": {"session", "settings"}, "pages": {"session", "settings"}}
+
+
+def test_the_settings_are_read_from_the_app_in_one_place() -> None:
+    readers = sorted(str(p.relative_to(ROOT)) for folder in ("api", "admin_ui", "cli")
+                     for p in (ROOT / folder).rglob("*.py") if "state.settings" in p.read_text(encoding="utf-8"))
+    assert readers == ["api/app.py", "api/deps.py"]  # the app sets them; api/deps.py is how both faces read them
+
+
+def test_a_face_with_a_session_of_its_own_is_found() -> None:
+    def my_session() -> Iterator[Session]:
+        yield Session()
+
+    assert _gives(my_session) == "session"
+    assert _gives(deps.get_settings) == "settings"
+
+
+def _assembles(tree: ast.AST) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name in ("FastAPI", "mount", "add_middleware"):
+                found.append(f"{name} (line {node.lineno})")
+    return found
+
+
+def test_only_api_app_puts_the_application_together() -> None:
+    found = {}
+    for package in ("api", "admin_ui", "engine", "cli", "storage", "forms"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            calls = _assembles(ast.parse(path.read_text(encoding="utf-8")))
+            if calls:
+                found[str(path.relative_to(ROOT))] = calls
+    assert set(found) == {"api/app.py"}, found
+    # and one that does is caught
+    assert _assembles(ast.parse("app.mount('/x', StaticFiles(directory='.'))")) == ["mount (line 1)"]
+    assert inspect.getmodule(create_app).__name__ == "api.app"  # type: ignore[union-attr]
