@@ -79,11 +79,12 @@ def postgres_template(postgres_server: str | None) -> str | None:
     return postgres_server
 
 
-def _postgres_db(server: str) -> Iterator[str]:
-    name = "t_" + uuid.uuid4().hex[:16]
+def _postgres_db(server: str, *, template: str = "shubbak_template", prefix: str = "t_") -> Iterator[str]:
+    """A fresh database copied from `template` (the migrated one by default), dropped when the generator ends."""
+    name = prefix + uuid.uuid4().hex[:16]
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE shubbak_template'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE {template}'))
     url = server.rsplit("/", 1)[0] + "/" + name
     try:
         yield url

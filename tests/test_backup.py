@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
 from api.app import create_app
@@ -64,21 +62,6 @@ class Site:
                               text=True, timeout=180)
 
 
-def _empty_postgres(server: str) -> Iterator[str]:
-    name = "r_" + uuid.uuid4().hex[:16]
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
-    url = server.rsplit("/", 1)[0] + "/" + name
-    try:
-        yield url
-    finally:
-        dispose(url)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite+folder", pytest.param("postgres+minio", marks=pytest.mark.postgres)])
 def sites(request: pytest.FixtureRequest, tmp_path: Path, sqlite_url: str) -> Iterator[tuple[Site, Site]]:
     """An installation with data, and an empty one to restore into (same kind, same signing key)."""
@@ -95,7 +78,7 @@ def sites(request: pytest.FixtureRequest, tmp_path: Path, sqlite_url: str) -> It
         missing("needs PostgreSQL and an S3 server (moto)")
     from tests.conftest import _postgres_db
 
-    source_db, target_db = _postgres_db(server), _empty_postgres(server)
+    source_db, target_db = _postgres_db(server), _postgres_db(server, template="template0", prefix="r_")
     source = make_settings(next(source_db), tmp_path / "a", signing_key=key, storage_url=minio_url(endpoint))
     target = make_settings(next(target_db), tmp_path / "b", signing_key=key, storage_url=minio_url(endpoint))
     yield Site(source), Site(target)
@@ -270,12 +253,18 @@ def test_a_dated_backup_goes_into_a_new_folder_under_dir(sqlite_settings: Settin
     assert f"backup written to {made}" in capsys.readouterr().out
 
 
-def test_a_store_holding_another_object_under_a_key_is_refused(sqlite_settings: Settings, tmp_path: Path) -> None:
+def _backup_of_a_populated_site(settings: Settings, tmp_path: Path) -> tuple[str, Path]:
+    """A site with data under a new signing key, backed up into tmp_path/b: the key and the backup folder."""
     key = signing.new_seed()
-    source = Site(sqlite_settings.model_copy(update={"signing_key": key}))
+    source = Site(settings.model_copy(update={"signing_key": key}))
     _populate(source)
     folder = tmp_path / "b"
     backup.take(settings=source.settings, folder=folder)
+    return key, folder
+
+
+def test_a_store_holding_another_object_under_a_key_is_refused(sqlite_settings: Settings, tmp_path: Path) -> None:
+    key, folder = _backup_of_a_populated_site(sqlite_settings, tmp_path)
     target = make_settings(f"sqlite:///{tmp_path / 't' / 'restored.db'}", tmp_path / "t", signing_key=key)
     first = json.loads((folder / backup.DOCUMENT_LIST).read_text().splitlines()[0])
     squatter = Path(target.storage_url[len("file://"):]) / first["key"]
@@ -338,11 +327,7 @@ def _relist(folder: Path, entries: list[Any]) -> None:
 @pytest.mark.parametrize("crafted", ["dot-dot", "absolute", "link-out", "not-json", "no-hash", "store-differs"])
 def test_a_crafted_second_entry_is_refused_before_anything_is_put(sqlite_settings: Settings, tmp_path: Path,
                                                                    crafted: str) -> None:
-    key = signing.new_seed()
-    source = Site(sqlite_settings.model_copy(update={"signing_key": key}))
-    _populate(source)
-    folder = tmp_path / "b"
-    backup.take(settings=source.settings, folder=folder)
+    key, folder = _backup_of_a_populated_site(sqlite_settings, tmp_path)
     first, second = [json.loads(line) for line in (folder / backup.DOCUMENT_LIST).read_text().splitlines()]
     outside = tmp_path / "host-secret.txt"  # a file of the host, beside the backup
     outside.write_bytes(b"root:x:0:0 not for a backup\n")
@@ -386,11 +371,7 @@ def test_a_crafted_second_entry_is_refused_before_anything_is_put(sqlite_setting
 @pytest.mark.parametrize("crafted", ["name-leads-out", "dump-is-a-link", "documents-is-a-link", "anchor-unlisted"])
 def test_a_backup_naming_files_outside_itself_is_refused(sqlite_settings: Settings, tmp_path: Path,
                                                          crafted: str) -> None:
-    key = signing.new_seed()
-    source = Site(sqlite_settings.model_copy(update={"signing_key": key}))
-    _populate(source)
-    folder = tmp_path / "b"
-    backup.take(settings=source.settings, folder=folder)
+    key, folder = _backup_of_a_populated_site(sqlite_settings, tmp_path)
     manifest = json.loads((folder / backup.MANIFEST).read_text())
     outside = tmp_path / "host-secret.txt"
     outside.write_bytes(b"root:x:0:0 not for a backup\n")
