@@ -33,12 +33,14 @@ _CASES = Case.__table__  # type: ignore[attr-defined]
 _TASKS = Task.__table__  # type: ignore[attr-defined]
 _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
 _BATCH = 20_000
+# Every table the projector fills and a rebuild empties and counts again.
+AGGREGATE_TABLES = (ReportDay, ReportLaneDay, ReportCaseTime, ReportStepTime, ReportOfficerTime, ReportClaim)
 
 
 def rebuild(conn: Connection) -> dict[str, int]:
     """Empty the aggregates and count everything again, inside the caller's transaction; returns how many
     cases and completed tasks were counted."""
-    for model in (ReportDay, ReportLaneDay, ReportCaseTime, ReportStepTime, ReportOfficerTime, ReportClaim):
+    for model in AGGREGATE_TABLES:
         conn.execute(delete(model.__table__))  # type: ignore[attr-defined,union-attr]
     tally = Tally()
     cases = _count_cases(conn, tally)

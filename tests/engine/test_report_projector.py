@@ -23,27 +23,19 @@ from engine.core.settings import Settings
 from engine.people.users import Actor
 from engine.reports import projector
 from engine.reports.projector import catch_up, project_round
-from engine.reports.rebuild import rebuild
+from engine.reports.rebuild import AGGREGATE_TABLES, rebuild
 from harness.api import CITIZEN, Api
 from harness.pages import deploy
 from harness.settings import TEST_PROCESSES, make_settings
 from storage.db import engine_for
-from storage.models.reports import (
-    ProjectionCursor,
-    ReportCaseTime,
-    ReportClaim,
-    ReportDay,
-    ReportLaneDay,
-    ReportOfficerTime,
-    ReportStepTime,
-)
+from storage.models.reports import ProjectionCursor
 from tests import conftest
 from tests.conftest import _postgres_db, missing
 
 CLERK = Actor("clerk", frozenset({"front_desk"}))
 REVIEWER = Actor("rev", frozenset({"reviewer"}))
 REGISTER = {"area": 100, "purpose": "house"}
-TABLES = (ReportDay, ReportLaneDay, ReportCaseTime, ReportStepTime, ReportOfficerTime, ReportClaim)
+TABLES = AGGREGATE_TABLES
 
 
 @pytest.fixture

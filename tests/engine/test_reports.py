@@ -20,20 +20,12 @@ from engine.reports.buckets import RATIO, bucket, percentile, upper
 from engine.reports.figures import spans
 from engine.reports.projector import catch_up
 from engine.reports.read import report
-from engine.reports.rebuild import rebuild
+from engine.reports.rebuild import AGGREGATE_TABLES, rebuild
 from harness.api import CITIZEN
 from harness.pages import deploy
 from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.ratings import Rating
-from storage.models.reports import (
-    ReportCaseTime,
-    ReportClaim,
-    ReportDay,
-    ReportLaneDay,
-    ReportOfficerTime,
-    ReportStepTime,
-)
 from tests.support import reports as data
 from tests.support.reports import BASE, NOW, Dataset, seed
 
@@ -146,7 +138,7 @@ def test_a_department_filter_keeps_its_lane(settings: Settings, dataset: Dataset
 def _aggregates(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
     out = {}
     with Session(engine_for(settings.database_url)) as session:
-        for model in (ReportDay, ReportLaneDay, ReportCaseTime, ReportStepTime, ReportOfficerTime, ReportClaim):
+        for model in AGGREGATE_TABLES:
             table = model.__table__  # type: ignore[attr-defined]
             rows = session.connection().execute(select(table).order_by(*table.primary_key.columns)).all()
             out[table.name] = [tuple(round(v, 3) if isinstance(v, float) else v for v in row) for row in rows]
