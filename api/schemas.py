@@ -223,6 +223,8 @@ class EventPublic(BaseModel):
                    prev_hash=ev.prev_hash, hash=ev.hash, after=ev.after)
 
 
+# DivergencePublic and ReplayPublic deliberately mirror engine.cases.replay.Divergence and ReplayResult, for the
+# same reason as HistoryStep below: the response model is the promise written in the OpenAPI document.
 class DivergencePublic(BaseModel):
     seq: int
     expected: Any

@@ -51,6 +51,8 @@ from storage.models.catalog import ProcessVersion
 _NO_MOVE = frozenset({"task_claimed", "task_released"})
 
 
+# Divergence, ReplayResult and Step are mirrored on purpose by api/schemas.py (DivergencePublic, ReplayPublic,
+# HistoryStep): the API declares the shape it promises itself; a field added here must be added there too.
 @dataclass(frozen=True)
 class Divergence:
     """Where replay and record part: ``expected`` is what was recorded, ``actual`` what the replay gives."""
