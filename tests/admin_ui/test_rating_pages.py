@@ -7,18 +7,12 @@ from typing import Any
 from engine.core.tracking import rating_path, rating_token
 from harness.api import Api
 from harness.pages import Pages
+from tests.support.permits import permit_case
 
 
 def _completed(pages: Pages, clerk: dict[str, str] | None = None, *, finish: bool = True) -> dict[str, Any]:
     api = Api(pages.client, pages.settings)
-    clerk = clerk or api.user("front_desk")
-    case = api.open_case("test_permit", clerk).json()
-    if not finish:
-        return dict(case)
-    r = api.complete(case["tasks"][0]["id"], {"area": 120, "purpose": "family house"}, clerk)
-    r = api.complete(r.json()["tasks"][0]["id"], {"decision": "reject"}, api.user("reviewer"))
-    assert r.json()["status"] == "completed"
-    return dict(r.json())
+    return permit_case(api, clerk or api.user("front_desk"), finish=finish)
 
 
 def _rating(pages: Pages, case_id: int) -> Any:

@@ -10,6 +10,7 @@ import pytest
 from engine.core.tracking import rating_path, rating_token
 from harness.api import Api
 from harness.settings import TEST_PROCESSES
+from tests.support.permits import permit_case
 
 
 @pytest.fixture
@@ -18,14 +19,7 @@ def permit(api: Api) -> Api:
     return api
 
 
-def _case(api: Api, clerk: dict[str, str], *, finish: bool = True) -> dict[str, Any]:
-    case = api.open_case("test_permit", clerk).json()
-    if not finish:
-        return dict(case)
-    r = api.complete(case["tasks"][0]["id"], {"area": 120, "purpose": "family house"}, clerk)
-    r = api.complete(r.json()["tasks"][0]["id"], {"decision": "reject"}, api.user("reviewer"))
-    assert r.json()["status"] == "completed"
-    return dict(r.json())
+_case = permit_case
 
 
 def _rate(api: Api, case: dict[str, Any], token: str | None = None, **body: Any) -> Any:
