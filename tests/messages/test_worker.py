@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from tests.conftest import _postgres_db, missing
 from tests.support.clock import make_timers_due
 from tests.support.outbox import one_message, received
 from tests.support.redis import LocalRedis
+from tests.support.shubbak_processes import process
 from tests.support.sms_gateway import SmsGateway
 
 
@@ -55,23 +56,9 @@ def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
     yield from _postgres_db(server)
 
 
-@contextmanager
-def worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def worker(env: dict[str, str], log: Path) -> AbstractContextManager[subprocess.Popen[bytes]]:
     """``shubbak worker --beat`` in its own process group (so that SIGKILL reaches beat and the pool too)."""
-    with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "cli.main", "worker", "--pool", "solo", "--beat",
-                                 "--log-level", "INFO"], cwd=ROOT, env={**os.environ, **env}, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    return process(["worker", "--pool", "solo", "--beat", "--log-level", "INFO"], env, log)
 
 
 def kill(proc: subprocess.Popen[bytes]) -> None:
