@@ -8,17 +8,14 @@ import pytest
 
 from harness.api import Api
 from harness.settings import TEST_PROCESSES
-from tests.support.documents import PDF
+from tests.support.documents import PDF, open_papers_case
 
 REQUIRED = ["national_id_copy", "site_plan"]
 
 
 @pytest.fixture
 def case(api: Api) -> dict[str, Any]:
-    assert api.deploy(TEST_PROCESSES / "papers", api.user("analyst")).status_code == 201
-    r = api.open_case("papers", api.user("front_desk"))
-    assert r.status_code == 201, r.text
-    return dict(r.json())
+    return open_papers_case(api)
 
 
 def scan(api: Api, case_id: int, kind: str) -> dict[str, Any]:

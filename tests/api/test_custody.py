@@ -7,15 +7,12 @@ from typing import Any
 import pytest
 
 from harness.api import Api
-from harness.settings import TEST_PROCESSES
+from tests.support.documents import open_papers_case
 
 
 @pytest.fixture
 def case(api: Api) -> dict[str, Any]:
-    assert api.deploy(TEST_PROCESSES / "papers", api.user("analyst")).status_code == 201
-    r = api.open_case("papers", api.user("front_desk"))
-    assert r.status_code == 201, r.text
-    return dict(r.json())
+    return open_papers_case(api)
 
 
 def move(api: Api, case_id: int, to: str, headers: dict[str, str], kind: str = "site_plan",

@@ -19,6 +19,7 @@ from api.app import create_app
 from engine.core.settings import Settings
 from harness.api import Api
 from harness.postgres import free_port
+from harness.settings import TEST_PROCESSES
 
 BACKENDS = ["filesystem", "minio"]
 S3_KEYS = "shubbak-test:shubbak-test-secret"
@@ -116,3 +117,11 @@ def multipart_uploads(settings: Settings) -> list[str]:
         return []
     result = store.client._list_multipart_uploads(store.bucket)  # the SDK has no public call for this
     return [u.object_name for u in result.uploads]
+
+
+def open_papers_case(api: Api) -> dict[str, Any]:
+    """Deploys the `papers` test process (it asks for paper documents) and opens one case at the counter."""
+    assert api.deploy(TEST_PROCESSES / "papers", api.user("analyst")).status_code == 201
+    r = api.open_case("papers", api.user("front_desk"))
+    assert r.status_code == 201, r.text
+    return dict(r.json())
