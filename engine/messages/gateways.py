@@ -183,6 +183,7 @@ class SmtpOptions(GatewayOptions):
     timeout_seconds: float = Field(default=10.0, gt=0)
 
 
+# send() opens like HttpSmsGateway.send (typed options, then the message): alike in shape, not in protocol.
 class SmtpGateway(Gateway):
     """E-mail over SMTP; the idempotency key is the Message-ID, which mail systems use to drop duplicates."""
 
