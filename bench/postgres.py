@@ -89,7 +89,7 @@ def _prepare(url: str, settings: Settings) -> dict[str, dict[str, str]]:
         processes.deploy(session=session, files=package(), actor=ADMIN, settings=settings)
         for lane in ("front_desk", "engineering"):
             user = create_user(session=session, username=f"pg_{lane}", password="bench-password",
-                               full_name=lane, roles=[lane], settings=settings)
+                               full_name=lane, roles=[lane], settings=settings, installation_wide=True)
             out[lane] = {"Authorization": f"Bearer {issue_token(user, settings)}"}
     return out
 
