@@ -77,7 +77,10 @@ def test_a_closed_board_ends_its_stream(database_url: str, tmp_path: object) -> 
         assert before == 0, "streams of an earlier test never closed"
         with httpx.Client(base_url=base, timeout=10) as client:
             with client.stream("GET", "/api/queue/board/events") as stream:
-                first = next(stream.iter_lines())
+                # The line iterator is kept: a discarded one is closed at once, and closing it closes the
+                # connection (the server would see the board leave before the count below is read).
+                lines = stream.iter_lines()
+                first = next(lines)
                 assert first.startswith("retry: 50")
                 assert queue_routes.open_streams == before + 1
             # The client went away: the server notices and the generator ends.
