@@ -58,7 +58,9 @@ def _env(api: Api, broker: str, gateway_url: str, var_dir: Path) -> dict[str, st
             "SHUBBAK_TIMER_TICK_SECONDS": "3600"}
 
 
-def _api(postgres_url: str, tmp_path: Path) -> Api:
+@pytest.fixture
+def pg_api(postgres_url: str, tmp_path: Path) -> Api:
+    """The app on a fresh PostgreSQL database (the worker is another process: it needs PostgreSQL)."""
     settings = make_settings(postgres_url, tmp_path)
     return Api(TestClient(create_app(settings)), settings)
 
@@ -70,9 +72,8 @@ def _status(api: Api) -> tuple[str, int]:
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_a_worker_killed_mid_send_delivers_once_after_restart(redis_url: str, postgres_url: str,
-                                                              tmp_path: Path) -> None:
-    api = _api(postgres_url, tmp_path)
+def test_a_worker_killed_mid_send_delivers_once_after_restart(redis_url: str, pg_api: Api, tmp_path: Path) -> None:
+    api = pg_api
     msg = one_message(api, datetime.now(UTC) - timedelta(seconds=1))
     log = tmp_path / "worker.log"
     with SmsGateway() as gateway:
@@ -93,9 +94,8 @@ def test_a_worker_killed_mid_send_delivers_once_after_restart(redis_url: str, po
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_a_gateway_that_is_down_is_retried_until_it_comes_back(redis_url: str, postgres_url: str,
-                                                               tmp_path: Path) -> None:
-    api = _api(postgres_url, tmp_path)
+def test_a_gateway_that_is_down_is_retried_until_it_comes_back(redis_url: str, pg_api: Api, tmp_path: Path) -> None:
+    api = pg_api
     msg = one_message(api, datetime.now(UTC) - timedelta(seconds=1))
     port = free_port()
     log = tmp_path / "worker.log"
@@ -123,9 +123,8 @@ def test_worker_and_beat_refuse_to_start_without_a_broker(tmp_path: Path) -> Non
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_beat_in_the_worker_advances_due_timers_of_open_cases(redis_url: str, postgres_url: str,
-                                                              tmp_path: Path) -> None:
-    api = _api(postgres_url, tmp_path)
+def test_beat_in_the_worker_advances_due_timers_of_open_cases(redis_url: str, pg_api: Api, tmp_path: Path) -> None:
+    api = pg_api
     api.deploy(TEST_PROCESSES / "timer_demo", api.user("analyst"))
     clerk = api.user("front_desk")
     case = api.open_case("timer_demo", clerk).json()
