@@ -12,6 +12,7 @@ from sqlmodel import Session
 from engine.catalog.packages import read_package
 from engine.core.settings import Settings
 from engine.people.users import create_user, issue_token
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 
 _counter = itertools.count(1)
@@ -47,3 +48,18 @@ class Api:
 
     def complete(self, task_id: str, data: dict[str, Any], headers: dict[str, str]) -> Any:
         return self.client.post(f"/api/tasks/{task_id}/complete", json={"data": data}, headers=headers)
+
+    def deployed(self, name: str) -> Api:
+        """This API once the test process ``name`` (a folder of tests/processes) is deployed: a fixture's answer."""
+        r = self.deploy(TEST_PROCESSES / name, self.user("analyst"))
+        assert r.status_code == 201, r.text
+        return self
+
+    def past_first_step(self, service_code: str, data: dict[str, Any], clerk: dict[str, str],
+                        opening: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A case opened by ``clerk`` (with ``opening`` data) whose first step the clerk completed with ``data``:
+        the case as the completion answered it."""
+        case = self.open_case(service_code, clerk, data=opening).json()
+        r = self.complete(case["tasks"][0]["id"], data, clerk)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
