@@ -63,11 +63,9 @@ def test_center_refusals(settings: Settings) -> None:
 def test_case_and_its_tasks_take_the_clerks_center(api: Api) -> None:
     with Session(engine_for(api.settings.database_url)) as session:
         ids = _tree(session)
-    assert api.deploy(TEST_PROCESSES / "test_permit", api.user("analyst")).status_code == 201
+    api.deployed("test_permit")
     clerk = api.user("front_desk", center_id=ids["DIST-A1"])
-    case = api.open_case("test_permit", clerk).json()
-    r = api.complete(case["tasks"][0]["id"], {"area": 120, "purpose": "family house"}, clerk)
-    assert r.status_code == 200, r.text
+    case = api.past_first_step("test_permit", {"area": 120, "purpose": "family house"}, clerk)
     with Session(engine_for(api.settings.database_url)) as session:
         row = session.get(Case, case["id"])
         assert row is not None and row.center_id == ids["DIST-A1"]
