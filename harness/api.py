@@ -9,15 +9,28 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from engine.cases import lifecycle as cases
 from engine.catalog.packages import read_package
 from engine.core.settings import Settings
-from engine.people.users import create_user, issue_token
+from engine.people.users import Actor, create_user, issue_token
 from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 
 _counter = itertools.count(1)
 
 CITIZEN = {"national_id": "29001011234567", "full_name": "سارة أحمد محمود", "phone": "+201001234567"}
+
+
+def case_and_clerk(session: Session, settings: Settings, service_code: str,
+                   username: str) -> tuple[int, dict[str, str]]:
+    """One open case of ``service_code`` and the bearer headers of the front-desk clerk ``username`` who opened
+    it, made through the engine (an upload test or bench needs a case to attach papers to, not the API's trip)."""
+    case = cases.open_case(session=session, service_code=service_code, citizen=CITIZEN, data={},
+                           actor=Actor(username, frozenset({"front_desk"})), settings=settings).case
+    user = create_user(session=session, username=username, password="correct horse", full_name="Clerk",
+                       roles=["front_desk"], settings=settings, installation_wide=True)
+    assert case.id is not None
+    return case.id, {"Authorization": f"Bearer {issue_token(user, settings)}"}
 
 
 class Api:
