@@ -12,6 +12,7 @@ from engine.people import centers, policy
 from engine.people.demo import DEMO_CENTERS, ensure_demo_users
 from engine.people.users import Actor, actor_of
 from harness.api import Api
+from harness.pages import center_tree
 from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.cases import Case, Task
@@ -20,14 +21,7 @@ from storage.models.people import User
 
 
 def _tree(session: Session) -> dict[str, int]:
-    made = {}
-    for code, level, parent in [("GOV", "governorate", None), ("CITY-A", "city", "GOV"),
-                                ("CITY-B", "city", "GOV"), ("DIST-A1", "district", "CITY-A")]:
-        center = centers.create_center(session=session, code=code, name_ar=code, name_en=code, level=level,
-                                       parent_code=parent)
-        assert center.id is not None
-        made[code] = center.id
-    return made
+    return center_tree(session, ("DIST-A1", "district", "CITY-A"))
 
 
 def test_visible_centers_are_own_and_below(settings: Settings) -> None:
