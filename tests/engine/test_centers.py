@@ -54,6 +54,8 @@ def test_center_refusals(settings: Settings) -> None:
                                   parent_code="NOPE")
 
 
+# Set up like tests/api/test_policy_breaker.py's world (a tree, the permit, a clerk's case), kept apart: here the
+# clerk sits at a district and the test reads the rows the engine wrote, with no world of many users.
 def test_case_and_its_tasks_take_the_clerks_center(api: Api) -> None:
     with Session(engine_for(api.settings.database_url)) as session:
         ids = _tree(session)
