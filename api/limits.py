@@ -33,6 +33,8 @@ def limit_for(path: str, settings: Settings) -> int:
     return settings.max_request_bytes
 
 
+# Shaped like the other pure ASGI middleware (api/resilience.py's DatabaseTrouble): the app it wraps and a
+# pass-through for what is not HTTP; their work differs. Pure ASGI, so that an oversize body is refused unread.
 class BodyLimit:
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
         self.app = app

@@ -23,10 +23,8 @@ from typing import Any
 import httpx
 
 from bench import http
-from bench.workload import CITIZEN
-from engine.cases import lifecycle as cases
 from engine.core.settings import Settings
-from engine.people.users import Actor, create_user, issue_token
+from harness.api import case_and_clerk
 from harness.postgres import free_port
 from storage.db import dispose, session_for
 from storage.documents import StoreConfig, open_store
@@ -72,12 +70,7 @@ class Rates:
 
 def _case_and_clerk(settings: Settings) -> tuple[int, dict[str, str]]:
     with session_for(settings.database_url) as session:
-        case = cases.open_case(session=session, service_code="building_permit", citizen=CITIZEN, data={},
-                               actor=Actor("bench_clerk", frozenset({"front_desk"})), settings=settings).case
-        user = create_user(session=session, username="docs_clerk", password="bench-password", full_name="Clerk",
-                           roles=["front_desk"], settings=settings, installation_wide=True)
-        assert case.id is not None
-        return case.id, {"Authorization": f"Bearer {issue_token(user, settings)}"}
+        return case_and_clerk(session, settings, "building_permit", "docs_clerk")
 
 
 def run(settings: Settings, env: dict[str, str], *, files: int, size_mb: int) -> Rates:

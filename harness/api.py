@@ -9,14 +9,28 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from engine.cases import lifecycle as cases
 from engine.catalog.packages import read_package
 from engine.core.settings import Settings
-from engine.people.users import create_user, issue_token
+from engine.people.users import Actor, create_user, issue_token
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 
 _counter = itertools.count(1)
 
 CITIZEN = {"national_id": "29001011234567", "full_name": "سارة أحمد محمود", "phone": "+201001234567"}
+
+
+def case_and_clerk(session: Session, settings: Settings, service_code: str,
+                   username: str) -> tuple[int, dict[str, str]]:
+    """One open case of ``service_code`` and the bearer headers of the front-desk clerk ``username`` who opened
+    it, made through the engine (an upload test or bench needs a case to attach papers to, not the API's trip)."""
+    case = cases.open_case(session=session, service_code=service_code, citizen=CITIZEN, data={},
+                           actor=Actor(username, frozenset({"front_desk"})), settings=settings).case
+    user = create_user(session=session, username=username, password="correct horse", full_name="Clerk",
+                       roles=["front_desk"], settings=settings, installation_wide=True)
+    assert case.id is not None
+    return case.id, {"Authorization": f"Bearer {issue_token(user, settings)}"}
 
 
 class Api:
@@ -47,3 +61,18 @@ class Api:
 
     def complete(self, task_id: str, data: dict[str, Any], headers: dict[str, str]) -> Any:
         return self.client.post(f"/api/tasks/{task_id}/complete", json={"data": data}, headers=headers)
+
+    def deployed(self, name: str) -> Api:
+        """This API once the test process ``name`` (a folder of tests/processes) is deployed: a fixture's answer."""
+        r = self.deploy(TEST_PROCESSES / name, self.user("analyst"))
+        assert r.status_code == 201, r.text
+        return self
+
+    def past_first_step(self, service_code: str, data: dict[str, Any], clerk: dict[str, str],
+                        opening: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A case opened by ``clerk`` (with ``opening`` data) whose first step the clerk completed with ``data``:
+        the case as the completion answered it."""
+        case = self.open_case(service_code, clerk, data=opening).json()
+        r = self.complete(case["tasks"][0]["id"], data, clerk)
+        assert r.status_code == 200, r.text
+        return dict(r.json())

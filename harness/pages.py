@@ -73,10 +73,12 @@ class Pages:
         return name
 
 
-def center_tree(session: Session) -> dict[str, int]:
-    """A governorate (GOV) with two cities (CITY-A, CITY-B): their ids by code."""
+def center_tree(session: Session, *below: tuple[str, str, str]) -> dict[str, int]:
+    """A governorate (GOV) with two cities (CITY-A, CITY-B), and the centers ``below`` them given as (code, level,
+    parent code): their ids by code."""
     ids = {}
-    for code, level, parent in [("GOV", "governorate", None), ("CITY-A", "city", "GOV"), ("CITY-B", "city", "GOV")]:
+    for code, level, parent in [("GOV", "governorate", None), ("CITY-A", "city", "GOV"), ("CITY-B", "city", "GOV"),
+                                *below]:
         made = centers.create_center(session=session, code=code, name_ar=code, name_en=code, level=level,
                                      parent_code=parent)
         assert made.id is not None

@@ -96,6 +96,33 @@ def _postgres_db(server: str, *, template: str = "shubbak_template", prefix: str
 
 
 @pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database, for a test about PostgreSQL itself (it does not also run on SQLite)."""
+    server = request.getfixturevalue("postgres_template")
+    if server is None:
+        missing(_reason[0])
+    yield from _postgres_db(server)
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A real ``redis-server`` on a loopback port, one per test module (a module's tests share its keys)."""
+    from tests.support.redis import LocalRedis
+
+    server = LocalRedis()
+    try:
+        url = server.start()
+    except RuntimeError as exc:
+        server.stop()
+        missing(f"no redis-server could be started: {exc}")
+        return
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
     yield from _sqlite(tmp_path, sqlite_template)
 

@@ -88,6 +88,8 @@ def reads(*, session: Session, actor: Actor, settings: Settings, case_id: int | 
     return rows
 
 
+# Alike engine.cases.lifecycle.CaseFilter, kept apart: an auditor searches by officer, center and dates too, and
+# each search is recorded in the access log (``recorded``); the case list's filter is neither.
 @dataclass
 class Search:
     tracking_number: str | None = None

@@ -15,6 +15,7 @@ Two things are added to SpiffWorkflow's own parser:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from lxml import etree
@@ -89,17 +90,17 @@ class _Node(TaskParser):
         return None
 
     def parse_incoming_data_references(self) -> Any:
-        try:
-            return super().parse_incoming_data_references()
-        except ValidationException:
-            self._data_association_problem("dataInputAssociation", "sourceRef", _TAKES)
-            raise
+        return self._explained(super().parse_incoming_data_references, "dataInputAssociation", "sourceRef", _TAKES)
 
     def parse_outgoing_data_references(self) -> Any:
+        return self._explained(super().parse_outgoing_data_references, "dataOutputAssociation", "targetRef", _PUTS)
+
+    def _explained(self, parse: Callable[[], Any], association: str, end: str, verb: Words) -> Any:
+        """SpiffWorkflow's own parse; when it refuses, the refusal names the reference that does not resolve."""
         try:
-            return super().parse_outgoing_data_references()
+            return parse()
         except ValidationException:
-            self._data_association_problem("dataOutputAssociation", "targetRef", _PUTS)
+            self._data_association_problem(association, end, verb)
             raise
 
     def _data_association_problem(self, association: str, end: str, verb: Words) -> None:

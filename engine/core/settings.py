@@ -24,6 +24,8 @@ from engine.core.secret import development_secret
 PRIORITIES = ("elderly", "disabled", "pregnant", "normal")
 
 
+# The blocks below look alike on purpose: one field per limit, with its bounds, under the comment of the feature
+# that reads it. They are not one generic table: each limit is checked and documented where it is owned.
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHUBBAK_", env_file=None, extra="ignore")
 

@@ -113,6 +113,8 @@ class HttpSmsOptions(GatewayOptions):
 BODY_FIELDS = ("to", "text", "sender", "key", "language")
 
 
+# The gateways below look alike by the Gateway protocol they fill in (name, channels, options, send); what each
+# send does is its own.
 class HttpSmsGateway(Gateway):
     """SMS through an HTTP API: POST a JSON body with the header ``Idempotency-Key``; a 2xx reply carrying the
     message's id is success; 5xx, 408, 429, a malformed reply or no answer are retried; other 4xx are final."""

@@ -11,6 +11,8 @@ from sqlmodel import Field, SQLModel
 __all__ = ["ThrottleCounter", "UserEvent"]
 
 
+# Laid out like storage/models/audit.py's AuditEvent on purpose (both are hash chains), kept apart: a user's chain
+# is written and read by engine/people, a case's by the cases and the audit; neither table mixes the two.
 class UserEvent(SQLModel, table=True):
     """One link of a user's own hash chain: created, changed, password set, signed out. Rows are only inserted.
 

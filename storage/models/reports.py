@@ -50,6 +50,8 @@ class ReportLaneDay(SQLModel, table=True):
     on_time: int = 0
 
 
+# The three duration tables end alike on purpose (a bucket, its count and its sum of seconds: the histogram row
+# described above); each is its own table because each is keyed by what its figure groups by.
 class ReportCaseTime(SQLModel, table=True):
     """Opened-to-completed durations of the cases completed on ``day``."""
 

@@ -18,7 +18,7 @@ from api.app import create_app
 from harness.api import CITIZEN
 from harness.pages import Pages, csrf_of
 from harness.settings import make_settings
-from tests.support.policy import EXPECTED, FRAMEWORK, PLACES, ROLES, World, declared_action, expected, fill, routes
+from tests.support.policy import FRAMEWORK, PLACES, ROLES, World, callers, expected, fill, route_action, routes
 from tests.support.policy import seeded as seeded_world
 
 Browsers = dict[tuple[str, str] | None, tuple[TestClient, str]]
@@ -74,17 +74,12 @@ def _outcome(status: int, location: str) -> int | str:
 
 @pytest.mark.parametrize(("method", "path"), PAGE_ROUTES, ids=[f"{m} {p}" for m, p in PAGE_ROUTES])
 def test_page(world: World, browsers: Browsers, method: str, path: str) -> None:
-    app_routes = {(m, p): r for m, p, r in routes(world.api.client.app)}  # type: ignore[arg-type]
-    action = declared_action(app_routes[method, path])
-    assert action is not None, f"{method} {path} declares no action to the policy (admin_ui/pages.py allow)"
-    assert action in EXPECTED, f"{method} {path}: the action {action!r} has no expectations"
-    allowed, bound = EXPECTED[action]
+    action, allowed, bound = route_action(world, method, path, "admin_ui/pages.py")
     url = _page_path(path, world)
-    callers: list[tuple[str | None, str]] = [(None, "own")]
-    if allowed is not None:  # a public page's answer does not depend on who asks; signing out is one of them
-        callers += [(role, place) for role in ROLES for place in (PLACES if bound else ("own",))]
+    # a public page's answer does not depend on who asks; signing out is one of them
+    who = callers(bound) if allowed is not None else [(None, "own")]
     wrong = []
-    for role, place in callers:
+    for role, place in who:
         client, token = browsers[(role, place) if role else None]
         if role is None:  # signing out (a page of the matrix) starts a new session with a new token
             token = csrf_of(client.get("/login").text)

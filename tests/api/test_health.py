@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,6 @@ from engine.core.settings import Settings
 from harness.postgres import free_port
 from harness.settings import make_settings
 from storage import leader
-from tests.conftest import _postgres_db, missing
-
-
-@pytest.fixture
-def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    server = request.getfixturevalue("postgres_template")
-    if server is None:
-        missing("no PostgreSQL server could be started")
-    yield from _postgres_db(server)
 
 
 def test_ready_when_everything_answers(settings: Settings) -> None:

@@ -12,7 +12,6 @@ from engine.core.errors import Invalid
 from engine.people import centers
 from engine.people.users import Actor
 from harness.api import CITIZEN, Api
-from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.audit import AuditEvent
 from storage.models.cases import Case, Task
@@ -76,15 +75,12 @@ def test_the_reviewers_site_check_cannot_rewrite_the_fee_or_the_citizen(api: Api
 
 @pytest.fixture
 def owners_api(sqlite_api: Api) -> Api:
-    assert sqlite_api.deploy(TEST_PROCESSES / "field_owners", sqlite_api.user("analyst")).status_code == 201
-    return sqlite_api
+    return sqlite_api.deployed("field_owners")
 
 
 def _registered(api: Api) -> dict[str, Any]:
-    case = api.open_case("field_owners", api.user("front_desk"), data={"purpose": "a kiosk"}).json()
-    r = api.complete(case["tasks"][0]["id"], {"area": 40, "purpose": "a kiosk"}, api.user("front_desk"))
-    assert r.status_code == 200, r.text
-    return dict(r.json())
+    return api.past_first_step("field_owners", {"area": 40, "purpose": "a kiosk"}, api.user("front_desk"),
+                               opening={"purpose": "a kiosk"})
 
 
 def test_a_read_only_property_of_the_form_is_refused_even_when_extra_fields_are_allowed(owners_api: Api) -> None:

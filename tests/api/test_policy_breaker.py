@@ -25,7 +25,7 @@ from engine.queue import config, tickets
 from harness.api import CITIZEN, Api
 from harness.pages import PASSWORD, Pages, center_tree
 from harness.server import serving
-from harness.settings import TEST_PROCESSES, make_settings
+from harness.settings import make_settings
 from storage.db import engine_for
 from storage.models.audit import AuditAccess
 from storage.models.ratings import Rating
@@ -47,10 +47,9 @@ class Centers:
 def _centers(api: Api) -> Centers:
     with Session(engine_for(api.settings.database_url)) as session:
         ids = center_tree(session)
-    assert api.deploy(TEST_PROCESSES / "test_permit", api.user("analyst")).status_code == 201
+    api.deployed("test_permit")
     clerk = api.user("front_desk", center_id=ids["CITY-A"])
-    case = api.open_case("test_permit", clerk).json()
-    case = api.complete(case["tasks"][0]["id"], {"area": 120, "purpose": "family house"}, clerk).json()
+    case = api.past_first_step("test_permit", {"area": 120, "purpose": "family house"}, clerk)
     reviewer = api.user("reviewer", center_id=ids["CITY-A"])
     case = api.complete(case["tasks"][0]["id"], {"decision": "reject"}, reviewer).json()
     assert case["status"] == "completed"

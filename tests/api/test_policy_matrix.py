@@ -23,12 +23,11 @@ from harness.settings import make_settings
 from tests.support.policy import (
     BODIES,
     EXPECTED,
-    PLACES,
-    ROLES,
     World,
-    declared_action,
+    callers,
     expected,
     fill,
+    route_action,
     routes,
     seeded,
     undeclared,
@@ -62,17 +61,11 @@ SECRETS = (CITIZEN["national_id"], CITIZEN["phone"], CITIZEN["full_name"])
 
 @pytest.mark.parametrize(("method", "path"), API_ROUTES, ids=[f"{m} {p}" for m, p in API_ROUTES])
 def test_route(world: World, method: str, path: str) -> None:
-    app_routes = {(m, p): r for m, p, r in routes(world.api.client.app)}  # type: ignore[arg-type]
-    action = declared_action(app_routes[method, path])
-    assert action is not None, f"{method} {path} declares no action to the policy (api/deps.py allow)"
-    assert action in EXPECTED, f"{method} {path}: the action {action!r} has no expectations in this test"
-    _allowed, bound = EXPECTED[action]
+    action, _allowed, bound = route_action(world, method, path, "api/deps.py")
     url = fill(path, world)
     body = BODIES.get((method, path), {} if method in ("POST", "PUT", "PATCH") else None)
-    callers: list[tuple[str | None, str]] = [(None, "own")]
-    callers += [(role, place) for role in ROLES for place in (PLACES if bound else ("own",))]
     wrong = []
-    for role, place in callers:
+    for role, place in callers(bound):
         headers = world.headers[role, place] if role else {}
         r = world.api.client.request(method, url, headers=headers, json=body)
         want = _want(action, role, place)

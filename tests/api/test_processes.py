@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from engine.catalog.packages import read_package
 from harness.api import Api
 from harness.settings import TEST_PROCESSES
@@ -80,24 +82,21 @@ def test_missing_form_is_refused_naming_the_task(api: Api) -> None:
     assert api.client.get("/api/processes", headers=api.user("analyst")).json() == []
 
 
-def test_unsafe_script_is_refused_at_deploy(api: Api) -> None:
-    bpmn = (PERMIT / "test_permit.bpmn").read_bytes().replace(
-        b"fee = round_money(area * 2.5)", b"import os\nfee = 1")
+@pytest.mark.parametrize(("found", "written", "element_id", "words"), [
+    pytest.param(b"fee = round_money(area * 2.5)", b"import os\nfee = 1", "compute_fee", "import",
+                 id="unsafe_script"),
+    pytest.param(b'decision == "approve"', b"decision.__class__ is str", "f_approve", "__class__",
+                 id="dunder_condition"),
+])
+def test_unsafe_code_is_refused_at_deploy(api: Api, found: bytes, written: bytes, element_id: str,
+                                          words: str) -> None:
+    bpmn = (PERMIT / "test_permit.bpmn").read_bytes().replace(found, written)
     r = api.client.post("/api/processes", files=_files(PERMIT, **{"test_permit.bpmn": bpmn}),
                         headers=api.user("analyst"))
     assert r.status_code == 422
     detail = r.json()["detail"]
-    assert detail[0]["file"] == "test_permit.bpmn" and detail[0]["element_id"] == "compute_fee"
-    assert "import" in detail[0]["message"]
-
-
-def test_dunder_condition_is_refused_at_deploy(api: Api) -> None:
-    bpmn = (PERMIT / "test_permit.bpmn").read_bytes().replace(
-        b'decision == "approve"', b"decision.__class__ is str")
-    r = api.client.post("/api/processes", files=_files(PERMIT, **{"test_permit.bpmn": bpmn}),
-                        headers=api.user("analyst"))
-    assert r.status_code == 422
-    assert r.json()["detail"][0]["element_id"] == "f_approve"
+    assert detail[0]["file"] == "test_permit.bpmn" and detail[0]["element_id"] == element_id
+    assert words in detail[0]["message"]
 
 
 def test_invalid_form_schema_and_bad_service_toml_are_refused(api: Api) -> None:

@@ -153,6 +153,8 @@ def test_the_server_answers_others_while_a_script_runs_to_its_limit(bounded: Set
         worker = threading.Thread(target=stuck)
         worker.start()
         time.sleep(0.3)  # the script is running by now
+        # Timed like tests/api/test_event_loop.py's _health_during, kept apart: here a real request goes between
+        # the health checks, and the script must still be running after them.
         answered = []
         with httpx.Client(base_url=base, timeout=30) as http:
             for _ in range(3):

@@ -72,13 +72,20 @@ def test_one_completion_on_the_api(permit: Api) -> None:
     assert len(completing) <= API_COMPLETE, _show(completing)
 
 
-def test_one_completion_on_the_pages(permit: Api) -> None:
-    clerk = permit.user("front_desk", username="page_clerk")
+@contextmanager
+def on_a_task_page(permit: Api, username: str) -> Iterator[tuple[TestClient, str, str]]:
+    """A clerk signed in on the pages, at the first step of a case just opened: the client, the task, its form's
+    CSRF token."""
+    clerk = permit.user("front_desk", username=username)
     task_id = permit.open_case("test_permit", clerk).json()["tasks"][0]["id"]
     with TestClient(permit.client.app, follow_redirects=False) as client:  # type: ignore[arg-type]
         pages = Pages(client, permit.settings)
-        assert pages.sign_in("page_clerk").status_code == 303
-        token = pages.token(f"/tasks/{task_id}")
+        assert pages.sign_in(username).status_code == 303
+        yield client, task_id, pages.token(f"/tasks/{task_id}")
+
+
+def test_one_completion_on_the_pages(permit: Api) -> None:
+    with on_a_task_page(permit, "page_clerk") as (client, task_id, token):
         with counted(permit.settings.database_url) as completing:
             r = client.post(f"/tasks/{task_id}", data={"csrf_token": token, "data.area": "120",
                                                        "data.purpose": "family house"})
@@ -91,14 +98,9 @@ def test_one_completion_on_the_pages(permit: Api) -> None:
 
 
 def test_a_form_error_on_the_page_is_one_trip_down(permit: Api) -> None:
-    clerk = permit.user("front_desk", username="page_clerk2")
-    task_id = permit.open_case("test_permit", clerk).json()["tasks"][0]["id"]
-    with TestClient(permit.client.app, follow_redirects=False) as client:  # type: ignore[arg-type]
-        pages = Pages(client, permit.settings)
-        assert pages.sign_in("page_clerk2").status_code == 303
-        token = pages.token(f"/tasks/{task_id}")
-        with counted(permit.settings.database_url) as refused:
-            r = client.post(f"/tasks/{task_id}", data={"csrf_token": token, "data.area": "-1", "data.purpose": "x"})
+    with on_a_task_page(permit, "page_clerk2") as (client, task_id, token), \
+            counted(permit.settings.database_url) as refused:
+        r = client.post(f"/tasks/{task_id}", data={"csrf_token": token, "data.area": "-1", "data.purpose": "x"})
     assert r.status_code == 422
     assert 'aria-invalid="true"' in r.text and 'value="-1"' in r.text  # what was typed, shown again
     assert len(refused) <= PAGE_FORM_ERROR, _show(refused)

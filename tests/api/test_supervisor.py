@@ -12,22 +12,17 @@ from sqlmodel import Session, col
 from engine.operations import periodic
 from engine.people import centers
 from harness.api import Api
-from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.cases import Task
 
 
 @pytest.fixture
 def sla(api: Api) -> Api:
-    assert api.deploy(TEST_PROCESSES / "sla_escalation", api.user("analyst")).status_code == 201
-    return api
+    return api.deployed("sla_escalation")
 
 
 def _at_check(api: Api, clerk: dict[str, str]) -> dict[str, Any]:
-    case = api.open_case("sla_escalation", clerk).json()
-    r = api.complete(case["tasks"][0]["id"], {}, clerk)
-    assert r.status_code == 200, r.text
-    [task] = r.json()["tasks"]
+    [task] = api.past_first_step("sla_escalation", {}, clerk)["tasks"]
     assert task["name"] == "check"
     return dict(task)
 

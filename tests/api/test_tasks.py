@@ -7,20 +7,15 @@ from typing import Any
 import pytest
 
 from harness.api import Api
-from harness.settings import TEST_PROCESSES
 
 
 @pytest.fixture
 def permit(api: Api) -> Api:
-    assert api.deploy(TEST_PROCESSES / "test_permit", api.user("analyst")).status_code == 201
-    return api
+    return api.deployed("test_permit")
 
 
 def _registered(api: Api, clerk: dict[str, str]) -> dict[str, Any]:
-    case = api.open_case("test_permit", clerk).json()
-    r = api.complete(case["tasks"][0]["id"], {"area": 120, "purpose": "family house"}, clerk)
-    assert r.status_code == 200, r.text
-    return dict(r.json())
+    return api.past_first_step("test_permit", {"area": 120, "purpose": "family house"}, clerk)
 
 
 def test_walk_approve_path(permit: Api) -> None:

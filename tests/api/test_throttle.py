@@ -234,22 +234,6 @@ def test_the_kiosk_limit_is_shared_by_processes(settings: Settings, clock: Clock
     assert codes == [201, 201, 429]
 
 
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    from tests.conftest import missing
-    from tests.support.redis import LocalRedis
-
-    server = LocalRedis()
-    try:
-        url = server.start()
-    except RuntimeError as exc:
-        missing(f"no Redis for the shared-counter test: {exc}")
-    try:
-        yield url
-    finally:
-        server.stop()
-
-
 def test_with_a_broker_the_counters_live_in_redis(sqlite_url: str, tmp_path: Any, redis_url: str,
                                                   clock: Clock) -> None:
     settings = make_settings(sqlite_url, tmp_path, broker_url=redis_url)

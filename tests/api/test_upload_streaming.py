@@ -21,8 +21,8 @@ from engine.cases import lifecycle as cases
 from engine.catalog import processes
 from engine.catalog.packages import read_package
 from engine.core.settings import Settings
-from engine.people.users import Actor, create_user, issue_token
-from harness.api import CITIZEN
+from engine.people.users import Actor
+from harness.api import case_and_clerk
 from harness.postgres import free_port
 from harness.process import memory_mb, serve
 from harness.server import serving
@@ -40,12 +40,7 @@ def prepare(settings: Settings) -> tuple[int, dict[str, str]]:
     with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
         processes.deploy(session=session, files=read_package(TEST_PROCESSES / "papers"), actor=ADMIN,
                          settings=settings)
-        case = cases.open_case(session=session, service_code="papers", citizen=CITIZEN, data={},
-                               actor=Actor("clerk", frozenset({"front_desk"})), settings=settings).case
-        user = create_user(session=session, username="clerk", password="streaming-test", full_name="Clerk",
-                           roles=["front_desk"], settings=settings, installation_wide=True)
-        assert case.id is not None
-        return case.id, {"Authorization": f"Bearer {issue_token(user, settings)}"}
+        return case_and_clerk(session, settings, "papers", "clerk")
 
 
 def form_stream(size: int, digest: Any, chunk: int = MB) -> tuple[int, Iterator[bytes]]:

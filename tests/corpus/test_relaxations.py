@@ -56,6 +56,15 @@ def bare_spiff_refuses(content: bytes, process_id: str) -> str:
     return ""
 
 
+def refused(api: Api, content: bytes, name: str) -> dict[str, Any]:
+    """Deploys one diagram that must be refused (422); answers the first problem, which names the file."""
+    r = api.client.post("/api/processes", files=[("files", (name, content))], headers=api.user("analyst"))
+    assert r.status_code == 422, r.text
+    problem: dict[str, Any] = r.json()["detail"][0]
+    assert problem["file"] == name
+    return problem
+
+
 class Case:
     """A case driven through the API: ready task names, completing tasks by name, the trail."""
 
@@ -260,11 +269,8 @@ def test_a_condition_on_a_flow_leaving_an_event_is_refused(sqlite_api: Api) -> N
     content = bpmn("event_condition", "\n".join([
         '    <bpmn:startEvent id="start" />', user("a"), user("b"),
         flow("f1", "start", "a", "amount &gt; 1"), flow("f2", "start", "b")]))
-    r = sqlite_api.client.post("/api/processes", files=[("files", ("e.bpmn", content))],
-                               headers=sqlite_api.user("analyst"))
-    assert r.status_code == 422
-    problem = r.json()["detail"][0]
-    assert problem["file"] == "e.bpmn" and problem["element_id"] == "f1"
+    problem = refused(sqlite_api, content, "e.bpmn")
+    assert problem["element_id"] == "f1"
     assert "gateway" in problem["message"]
 
 
@@ -285,11 +291,8 @@ def test_a_data_store_no_task_uses_is_ignored_and_a_used_one_is_refused(sqlite_a
                                 b'<bpmn:userTask id="register" name="Register"><bpmn:dataOutputAssociation '
                                 b'id="a1"><bpmn:targetRef>store_ref</bpmn:targetRef></bpmn:dataOutputAssociation>'
                                 b"</bpmn:userTask>").replace(b'id="unused_store"', b'id="used_store"')
-    r = sqlite_api.client.post("/api/processes", files=[("files", ("s.bpmn", used))],
-                               headers=sqlite_api.user("analyst"))
-    assert r.status_code == 422
-    problem = r.json()["detail"][0]
-    assert problem["file"] == "s.bpmn" and problem["element_id"] == "register"
+    problem = refused(sqlite_api, used, "s.bpmn")
+    assert problem["element_id"] == "register"
     assert "data store 'Archive'" in problem["message"]
 
 
@@ -325,11 +328,8 @@ def test_a_timer_written_as_bare_iso_8601_waits_that_long(sqlite_api: Api) -> No
 def test_a_timer_that_could_never_fire_is_refused_at_deploy(sqlite_api: Api, definition: str,
                                                             words: str) -> None:
     content = TIMER.replace(b"<bpmn:timeDuration>PT1H</bpmn:timeDuration>", definition.encode())
-    r = sqlite_api.client.post("/api/processes", files=[("files", ("t.bpmn", content))],
-                               headers=sqlite_api.user("analyst"))
-    assert r.status_code == 422
-    problem = r.json()["detail"][0]
-    assert problem["file"] == "t.bpmn" and problem["element_id"] == "wait"
+    problem = refused(sqlite_api, content, "t.bpmn")
+    assert problem["element_id"] == "wait"
     assert words in problem["message"]
 
 
@@ -345,10 +345,7 @@ def test_a_service_task_is_refused_at_deploy_rather_than_failing_every_case(sqli
         "</bpmn:serviceTask>", '    <bpmn:endEvent id="end" />',
         flow("f1", "start", "call"), flow("f2", "call", "end")])).replace(
         b"<bpmn:definitions ", b'<bpmn:definitions xmlns:spiffworkflow="' + SPIFF_NS + b'" ')
-    r = sqlite_api.client.post("/api/processes", files=[("files", ("c.bpmn", content))],
-                               headers=sqlite_api.user("analyst"))
-    assert r.status_code == 422
-    problem = r.json()["detail"][0]
+    problem = refused(sqlite_api, content, "c.bpmn")
     assert problem["element_id"] == "call" and "outside systems" in problem["message"]
 
 
@@ -369,10 +366,7 @@ def test_a_data_object_missing_from_the_parent_process_is_refused_not_a_hang(sql
     <bpmn:endEvent id="end" />
     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="sub" />
     <bpmn:sequenceFlow id="f2" sourceRef="sub" targetRef="end" />""")
-    r = sqlite_api.client.post("/api/processes", files=[("files", ("o.bpmn", content))],
-                               headers=sqlite_api.user("analyst"))
-    assert r.status_code == 422
-    problem = r.json()["detail"][0]
+    problem = refused(sqlite_api, content, "o.bpmn")
     assert problem["element_id"] == "write" and "'nowhere' is not defined" in problem["message"]
 
 

@@ -12,6 +12,7 @@ from engine.people import centers, policy
 from engine.people.demo import DEMO_CENTERS, ensure_demo_users
 from engine.people.users import Actor, actor_of
 from harness.api import Api
+from harness.pages import center_tree
 from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.cases import Case, Task
@@ -20,14 +21,7 @@ from storage.models.people import User
 
 
 def _tree(session: Session) -> dict[str, int]:
-    made = {}
-    for code, level, parent in [("GOV", "governorate", None), ("CITY-A", "city", "GOV"),
-                                ("CITY-B", "city", "GOV"), ("DIST-A1", "district", "CITY-A")]:
-        center = centers.create_center(session=session, code=code, name_ar=code, name_en=code, level=level,
-                                       parent_code=parent)
-        assert center.id is not None
-        made[code] = center.id
-    return made
+    return center_tree(session, ("DIST-A1", "district", "CITY-A"))
 
 
 def test_visible_centers_are_own_and_below(settings: Settings) -> None:
@@ -60,14 +54,14 @@ def test_center_refusals(settings: Settings) -> None:
                                   parent_code="NOPE")
 
 
+# Set up like tests/api/test_policy_breaker.py's world (a tree, the permit, a clerk's case), kept apart: here the
+# clerk sits at a district and the test reads the rows the engine wrote, with no world of many users.
 def test_case_and_its_tasks_take_the_clerks_center(api: Api) -> None:
     with Session(engine_for(api.settings.database_url)) as session:
         ids = _tree(session)
-    assert api.deploy(TEST_PROCESSES / "test_permit", api.user("analyst")).status_code == 201
+    api.deployed("test_permit")
     clerk = api.user("front_desk", center_id=ids["DIST-A1"])
-    case = api.open_case("test_permit", clerk).json()
-    r = api.complete(case["tasks"][0]["id"], {"area": 120, "purpose": "family house"}, clerk)
-    assert r.status_code == 200, r.text
+    case = api.past_first_step("test_permit", {"area": 120, "purpose": "family house"}, clerk)
     with Session(engine_for(api.settings.database_url)) as session:
         row = session.get(Case, case["id"])
         assert row is not None and row.center_id == ids["DIST-A1"]

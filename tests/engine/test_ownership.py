@@ -15,7 +15,6 @@ from engine.core.errors import Invalid
 from engine.people.users import Actor
 from forms import ownership
 from harness.api import Api
-from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.cases import Case
 
@@ -58,14 +57,13 @@ FRONT = Actor("clerk", frozenset({"front_desk"}))
 
 @pytest.fixture
 def field_owners(sqlite_api: Api) -> Api:
-    assert sqlite_api.deploy(TEST_PROCESSES / "field_owners", sqlite_api.user("analyst")).status_code == 201
-    return sqlite_api
+    return sqlite_api.deployed("field_owners")
 
 
 def _inspecting(api: Api) -> dict[str, Any]:
-    case = api.open_case("field_owners", api.user("front_desk"), data={"purpose": "a kiosk"}).json()
-    r = api.complete(case["tasks"][0]["id"], {"area": 40, "purpose": "a kiosk"}, api.user("front_desk"))
-    r = api.complete(r.json()["tasks"][0]["id"], {"note": "first", "inspect_again": True}, api.user("inspector"))
+    case = api.past_first_step("field_owners", {"area": 40, "purpose": "a kiosk"}, api.user("front_desk"),
+                               opening={"purpose": "a kiosk"})
+    r = api.complete(case["tasks"][0]["id"], {"note": "first", "inspect_again": True}, api.user("inspector"))
     assert r.status_code == 200, r.text
     return dict(r.json())
 

@@ -95,6 +95,7 @@ def _head(api: Api, case_id: int, seq: int) -> str:
 
 
 # Each change: (what it does to the database, the finding expected as (kind, which case, event), words of it).
+# One small function per change, alike on purpose: each reads as the tampering it is, and pytest names it.
 def edit_event(s: Sealed) -> Any:
     sql(s.api, "UPDATE audit_event SET actor = 'someone else' WHERE case_id = :c AND seq = 2", c=s.done)
     return ("edited_event", s.done, 2), "event 2: the event's content does not match its hash"

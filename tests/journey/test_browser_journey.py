@@ -108,12 +108,7 @@ def _approve(walk: Walk) -> None:
 
 
 def _hand_over(page: Page, walk: Walk) -> None:
-    page.goto("/inbox")
-    page.locator("table.inbox tbody tr", has_text=walk.number).get_by_role("link", name="تسليم الترخيص").click()
-    page.get_by_label("رقم إيصال السداد").fill("2025004187")
-    page.get_by_label("رقم الترخيص").fill("152/2025")
-    page.get_by_label("تم تسليم الترخيص للمواطن").check()
-    page.get_by_role("button", name="إنجاز هذه المرحلة").click()
+    walk.complete_hand_over(page)
     expect(page.get_by_role("status")).to_contain_text("تسليم الترخيص")
 
 

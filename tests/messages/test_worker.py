@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,35 +25,10 @@ from engine.core.settings import Settings
 from harness.api import Api
 from harness.postgres import free_port
 from harness.settings import ROOT, TEST_PROCESSES, make_settings
-from tests.conftest import _postgres_db, missing
 from tests.support.clock import make_timers_due
 from tests.support.outbox import one_message, received
-from tests.support.redis import LocalRedis
 from tests.support.shubbak_processes import process
 from tests.support.sms_gateway import SmsGateway
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    server = LocalRedis()
-    try:
-        url = server.start()
-    except RuntimeError as exc:
-        server.stop()
-        missing(f"no redis-server could be started: {exc}")
-        return
-    try:
-        yield url
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    server = request.getfixturevalue("postgres_template")
-    if server is None:
-        missing("no PostgreSQL server could be started (the worker is another process: it needs PostgreSQL)")
-    yield from _postgres_db(server)
 
 
 def worker(env: dict[str, str], log: Path) -> AbstractContextManager[subprocess.Popen[bytes]]:
@@ -83,8 +58,10 @@ def _env(api: Api, broker: str, gateway_url: str, var_dir: Path) -> dict[str, st
             "SHUBBAK_TIMER_TICK_SECONDS": "3600"}
 
 
-def _api(pg_url: str, tmp_path: Path) -> Api:
-    settings = make_settings(pg_url, tmp_path)
+@pytest.fixture
+def pg_api(postgres_url: str, tmp_path: Path) -> Api:
+    """The app on a fresh PostgreSQL database (the worker is another process: it needs PostgreSQL)."""
+    settings = make_settings(postgres_url, tmp_path)
     return Api(TestClient(create_app(settings)), settings)
 
 
@@ -95,8 +72,8 @@ def _status(api: Api) -> tuple[str, int]:
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_a_worker_killed_mid_send_delivers_once_after_restart(redis_url: str, pg_url: str, tmp_path: Path) -> None:
-    api = _api(pg_url, tmp_path)
+def test_a_worker_killed_mid_send_delivers_once_after_restart(redis_url: str, pg_api: Api, tmp_path: Path) -> None:
+    api = pg_api
     msg = one_message(api, datetime.now(UTC) - timedelta(seconds=1))
     log = tmp_path / "worker.log"
     with SmsGateway() as gateway:
@@ -117,8 +94,8 @@ def test_a_worker_killed_mid_send_delivers_once_after_restart(redis_url: str, pg
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_a_gateway_that_is_down_is_retried_until_it_comes_back(redis_url: str, pg_url: str, tmp_path: Path) -> None:
-    api = _api(pg_url, tmp_path)
+def test_a_gateway_that_is_down_is_retried_until_it_comes_back(redis_url: str, pg_api: Api, tmp_path: Path) -> None:
+    api = pg_api
     msg = one_message(api, datetime.now(UTC) - timedelta(seconds=1))
     port = free_port()
     log = tmp_path / "worker.log"
@@ -146,8 +123,8 @@ def test_worker_and_beat_refuse_to_start_without_a_broker(tmp_path: Path) -> Non
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_beat_in_the_worker_advances_due_timers_of_open_cases(redis_url: str, pg_url: str, tmp_path: Path) -> None:
-    api = _api(pg_url, tmp_path)
+def test_beat_in_the_worker_advances_due_timers_of_open_cases(redis_url: str, pg_api: Api, tmp_path: Path) -> None:
+    api = pg_api
     api.deploy(TEST_PROCESSES / "timer_demo", api.user("analyst"))
     clerk = api.user("front_desk")
     case = api.open_case("timer_demo", clerk).json()

@@ -131,6 +131,24 @@ def declared_action(route: Any) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+
+def route_action(world: World, method: str, path: str, allow_at: str) -> tuple[str, frozenset[str] | None, bool]:
+    """The action a route of the world's app declares, and its expectations: who is allowed (None: anyone) and
+    whether the case's center binds it. Fails when the route declares none (``allow_at`` names the ``allow`` it
+    should call) or when the action has no expectations here."""
+    app_routes = {(m, p): r for m, p, r in routes(world.api.client.app)}  # type: ignore[arg-type]
+    action = declared_action(app_routes[method, path])
+    assert action is not None, f"{method} {path} declares no action to the policy ({allow_at} allow)"
+    assert action in EXPECTED, f"{method} {path}: the action {action!r} has no expectations in tests/support/policy.py"
+    allowed, bound = EXPECTED[action]
+    return action, allowed, bound
+
+
+def callers(bound: bool) -> list[tuple[str | None, str]]:
+    """Who calls a route in the matrix: signed out, then every role from the case's own center and, where the
+    case's center binds the action, from a sibling and the parent center too."""
+    return [(None, "own")] + [(role, place) for role in ROLES for place in (PLACES if bound else ("own",))]
+
 def undeclared(app: FastAPI) -> list[str]:
     """Routes of the app (API and pages) that declare no action, or one without expectations."""
     found = []

@@ -9,8 +9,10 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support.served import Served
 
-class SmsGateway:
+
+class SmsGateway(Served):
     def __init__(self, port: int = 0) -> None:
         self.requests: list[dict[str, Any]] = []  # every request, with its key and body
         self.delivered: Counter[str] = Counter()  # key -> times a text went to a phone (must stay at 1)
@@ -48,17 +50,9 @@ class SmsGateway:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.port = int(self.server.server_address[1])
+        self.serve(ThreadingHTTPServer(("127.0.0.1", port), Handler))
         self.url = f"http://127.0.0.1:{self.port}/messages"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> SmsGateway:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.hold.set()
-        self.server.shutdown()
-        self.server.server_close()
+    def __exit__(self, *exc: Any) -> None:
+        self.hold.set()  # a held request is let go, so that the server can stop
+        super().__exit__(*exc)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import socketserver
-import threading
 from email import message_from_bytes
 from email.message import Message
-from typing import Any
+
+from tests.support.served import Served
 
 
-class SmtpServer:
+class SmtpServer(Served):
     def __init__(self, refuse_rcpt: int | None = None) -> None:
         self.mails: list[Message] = []
         self.refuse_rcpt = refuse_rcpt  # an SMTP code to answer RCPT TO with (550: unknown mailbox)
@@ -45,15 +45,4 @@ class SmtpServer:
             def _say(self, text: str) -> None:
                 self.wfile.write(text.encode() + b"\r\n")
 
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = int(self.server.server_address[1])
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> SmtpServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler))
