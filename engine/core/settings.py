@@ -242,10 +242,13 @@ class Settings(BaseSettings):
     # and a running one to answer its supervisor's ping before it is taken for hung and replaced.
     worker_healthcheck_seconds: int = Field(default=30, ge=1)
     # Operations: metrics, logs, backups (docs/deployment.md, docs/operations.md).
-    # /metrics answers a scraper sending "Authorization: Bearer <metrics_token>"; without a token, only
-    # requests from the machine itself (loopback). False turns /metrics off.
+    # Who may read /metrics is said explicitly, never guessed (docs/deployment.md): a scraper sending
+    # "Authorization: Bearer <metrics_token>", and/or one connecting straight from one of metrics_allowed_networks
+    # (addresses or CIDR networks; the connection's own address, never a forwarded one). With both set, both
+    # must hold; with neither, /metrics refuses everyone. False turns /metrics off.
     metrics_enabled: bool = True
     metrics_token: str | None = Field(default=None, min_length=16)
+    metrics_allowed_networks: list[str] = Field(default_factory=list)
     # The figures that need a query (open cases, ready tasks, outbox, timers, ledger) are read at most this
     # often; a scrape in between is answered from the last reading.
     metrics_query_cache_seconds: float = Field(default=10.0, ge=0)
@@ -316,12 +319,13 @@ class Settings(BaseSettings):
     def _trusted_proxies_are_networks(self) -> Settings:
         import ipaddress
 
-        for entry in self.trusted_proxies:
-            try:
-                ipaddress.ip_network(entry.strip(), strict=False)
-            except ValueError:
-                raise ValueError(f"SHUBBAK_TRUSTED_PROXIES: {entry!r} is not an address or a network (CIDR)"
-                                 ) from None
+        for name, entries in (("SHUBBAK_TRUSTED_PROXIES", self.trusted_proxies),
+                              ("SHUBBAK_METRICS_ALLOWED_NETWORKS", self.metrics_allowed_networks)):
+            for entry in entries:
+                try:
+                    ipaddress.ip_network(entry.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"{name}: {entry!r} is not an address or a network (CIDR)") from None
         return self
 
     @property
