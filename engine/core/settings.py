@@ -238,6 +238,13 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(default=2, ge=1)
     # ``/readyz`` gives each dependency (database, document store, broker) this long to answer.
     readiness_timeout_seconds: float = Field(default=2.0, gt=0)
+    # The embedded background loops take turns through a PostgreSQL session lock (storage/leader.py). Through
+    # PgBouncer in transaction pooling mode a session lock does not hold: name a direct connection here (or a
+    # session-pooling one). Unset: the database URL.
+    leader_database_url: str | None = None
+    # A round of a background job checks at most this often, between its pieces of work, that its lock's
+    # connection still holds the lock (a restart or a network cut releases it), and stops when it does not.
+    leader_check_seconds: float = Field(default=1.0, ge=0)
     # ``serve --workers N``: how long a new worker may take to start serving (a rolling restart waits for it)
     # and a running one to answer its supervisor's ping before it is taken for hung and replaced.
     worker_healthcheck_seconds: int = Field(default=30, ge=1)
