@@ -202,9 +202,11 @@ class Settings(BaseSettings):
     # correction (engine/cases/citizen_correction.py), whose reason is kept in the audit trail.
     correction_reason_max_chars: int = Field(default=1000, ge=1, le=5000)
     # Access policy (engine/people/policy.py, docs/security.md): the display board's event streams one client address
-    # may hold open at once in one API process; one more is refused (429), so nobody can hold the server's
-    # connections with a loop of streams.
+    # may hold open at once, counted over every API process (engine/queue/streams.py); one more is refused (429),
+    # so nobody can hold the servers' connections with a loop of streams. Each open stream renews a lease of this
+    # many seconds; the streams of a process that died stop counting when theirs run out.
     queue_board_streams_per_client: int = Field(default=4, ge=1)
+    queue_board_stream_lease_seconds: float = Field(default=60.0, ge=3)
     # Accounts, sessions, throttles and logs (docs/security.md).
     # New passwords: at least this many characters, this many different ones, never containing the username;
     # at most max_chars (a password is hashed whole: a megabyte would cost the server, not the guesser).
