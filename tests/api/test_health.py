@@ -47,22 +47,28 @@ def test_not_ready_when_the_migrations_are_behind(tmp_path: Path) -> None:
 
 
 def test_not_ready_when_the_database_is_unreachable(tmp_path: Path) -> None:
-    url = f"postgresql+psycopg://shubbak@127.0.0.1:{free_port()}/nowhere"
+    port = free_port()
+    url = f"postgresql+psycopg://shubbak_app:pg-pass-XYZ@127.0.0.1:{port}/nowhere_db"
     r = TestClient(create_app(make_settings(url, tmp_path))).get("/readyz")
     assert r.status_code == 503
     assert "OperationalError" in r.json()["checks"]["database"]
+    # The answer is public: no connection string, host, port, user, password or database name in it.
+    for secret in ("pg-pass-XYZ", "shubbak_app", "127.0.0.1", str(port), "nowhere_db", "postgresql"):
+        assert secret not in r.text, secret
 
 
 def test_not_ready_when_the_document_store_or_the_broker_is_unreachable(sqlite_settings: Settings) -> None:
     settings = sqlite_settings.model_copy(update={
-        "storage_url": f"minio://key:secret-secret@127.0.0.1:{free_port()}/documents",
+        "storage_url": f"minio://key:secret-secret@127.0.0.1:{free_port()}/hidden-bucket",
         "broker_url": f"redis://127.0.0.1:{free_port()}/0", "readiness_timeout_seconds": 1.0})
     r = TestClient(create_app(settings)).get("/readyz")  # no lifespan: the store would stop the start
     assert r.status_code == 503
     checks = r.json()["checks"]
     assert checks["database"] == "ok"
     assert checks["documents"] != "ok" and checks["broker"] != "ok", checks
-    assert "secret-secret" not in r.text
+    for secret in ("secret-secret", "key", "127.0.0.1", settings.storage_url.rsplit(":", 1)[1].split("/")[0],
+                   settings.broker_url.rsplit(":", 1)[1].split("/")[0], "hidden-bucket", "redis://", "minio://"):
+        assert secret not in r.text, secret
 
 
 def test_one_process_at_a_time_takes_a_jobs_turn(settings: Settings) -> None:
