@@ -31,12 +31,13 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from storage.db import engine_for, leader_engine_for
+from storage.db import leader_engine_for
 
 log = logging.getLogger(__name__)
+
 
 class LostTurn(RuntimeError):
     """The turn's connection no longer holds the lock: another process may be doing the job now."""
@@ -102,14 +103,13 @@ def turn(database_url: str, job: str, *, leader_url: str | None = None,
          check_seconds: float = 0.0) -> Iterator[Turn]:
     """Yields a :class:`Turn`, true when this process holds ``job``'s turn for the length of the block.
     ``leader_url``: where the PostgreSQL lock is taken, when not ``database_url`` (a pooler in between)."""
-    url = leader_url or database_url
-    engine = engine_for(url)
-    if engine.dialect.name == "postgresql":
-        with _postgres_turn(leader_engine_for(url), job, check_seconds) as found:
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        with _postgres_turn(leader_engine_for(leader_url or database_url), job, check_seconds) as found:
             yield found
         return
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
         with _current(Turn(job, True)) as found:  # a database only this process sees
             yield found
         return
