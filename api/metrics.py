@@ -9,8 +9,9 @@ Three kinds of figures:
 * read from the database at scrape time (engine/operations/gauges.py), a few indexed counts, cached for
   ``SHUBBAK_METRICS_QUERY_CACHE_SECONDS`` so that many scrapers (or processes) do not multiply the queries.
 
-Who may read it: a scraper that sends ``Authorization: Bearer <SHUBBAK_METRICS_TOKEN>``; without a token set,
-only requests from the machine itself (loopback). The figures name services and lanes, never a person.
+Who may read it is set explicitly: a scraper that sends ``Authorization: Bearer <SHUBBAK_METRICS_TOKEN>``, and/or
+one connecting straight (not through a proxy) from ``SHUBBAK_METRICS_ALLOWED_NETWORKS``; with neither set,
+nobody. The figures name services and lanes, never a person, but they do show the volumes of each lane.
 """
 
 from __future__ import annotations
@@ -136,24 +137,41 @@ def _registry(settings: Settings) -> CollectorRegistry:
     return registry
 
 
+# Headers a proxy adds when it relays a request: a connection carrying one was relayed, so the address it
+# comes from is the proxy's, not the reader's.
+_RELAYED = ("forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host", "x-forwarded-proto", "via")
+
+
 def _check_reader(request: Request, settings: Settings) -> None:
+    """Who may read is said by the settings, never guessed: the scraper's token, the networks a scraper connects
+    from, or both (then both must hold). Neither set: nobody. A reverse proxy on the same host makes every
+    outside request arrive from loopback, so the machine itself is not trusted by default."""
+    if not settings.metrics_token and not settings.metrics_allowed_networks:
+        raise Forbidden("/metrics is closed until SHUBBAK_METRICS_TOKEN or SHUBBAK_METRICS_ALLOWED_NETWORKS is set")
     if settings.metrics_token:
         sent = request.headers.get("authorization")
         if not sent:
             raise Unauthorized("/metrics needs the scraper's token: send 'Authorization: Bearer <token>'")
         if not hmac.compare_digest(sent.encode(), f"Bearer {settings.metrics_token}".encode()):
             raise Forbidden("this is not the scraper's token (SHUBBAK_METRICS_TOKEN)")
-        return
-    if not _loopback(request):
-        raise Forbidden("/metrics answers only the machine itself unless SHUBBAK_METRICS_TOKEN is set")
+    if settings.metrics_allowed_networks:
+        if any(name in request.headers for name in _RELAYED):
+            raise Forbidden("/metrics is read straight from the server, not through a proxy "
+                            "(SHUBBAK_METRICS_ALLOWED_NETWORKS)")
+        if not _peer_in(request, settings.metrics_allowed_networks):
+            raise Forbidden("this address may not read /metrics (SHUBBAK_METRICS_ALLOWED_NETWORKS)")
 
 
-def _loopback(request: Request) -> bool:
+def _peer_in(request: Request, networks: list[str]) -> bool:
+    """The connection's own address (never a header's) is inside one of the networks."""
     host = request.client.host if request.client else ""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        peer = ipaddress.ip_address(host)
     except ValueError:
         return False
+    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+        peer = peer.ipv4_mapped
+    return any(peer in ipaddress.ip_network(entry.strip(), strict=False) for entry in networks)
 
 
 @router.get("/metrics", include_in_schema=False, dependencies=[allow("metrics.scrape")])

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engine.core.settings import Settings
 
 ACCESS = logging.getLogger("shubbak.access")
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]+$")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]+")  # whole (fullmatch): "$" would let a last "\n" through
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "<unmatched>"
 
@@ -59,7 +59,7 @@ def request_id() -> str | None:
 def accepted_id(sent: str | None, max_chars: int) -> str:
     """The caller's id when it is sane (bounded, safe characters: no spaces, quotes or line breaks that could
     forge a log line), else a new random one."""
-    if sent and len(sent) <= max_chars and _SAFE_ID.match(sent):
+    if sent and len(sent) <= max_chars and _SAFE_ID.fullmatch(sent):
         return sent
     return uuid.uuid4().hex
 

@@ -140,8 +140,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print()
     print(f"Shubbak on http://{args.host}:{args.port}  (API docs: /docs)"
           + (f", {args.workers} worker processes" if args.workers > 1 else ""))
-    # One JSON line per request of our own (api/observability.py) instead of uvicorn's access log.
+    # One JSON line per request of our own (api/observability.py) instead of uvicorn's access log. uvicorn's own
+    # reading of X-Forwarded-For (it believes any request from 127.0.0.1) is off: SHUBBAK_TRUSTED_PROXIES alone
+    # says whose header is believed, so a proxy on the host that passes a client's header on names nobody.
     common: dict[str, Any] = dict(host=args.host, port=args.port, log_level=args.log_level, access_log=False,
+                                  proxy_headers=False,
                                   log_config=logging_config(settings, args.log_level, access=args.access_log),
                                   timeout_graceful_shutdown=settings.shutdown_grace_seconds)
     if args.workers == 1:

@@ -19,7 +19,8 @@ from harness.postgres import free_port
 def serving(app: FastAPI, **config: Any) -> Iterator[str]:
     """``app`` under a real uvicorn on a free loopback port; ``config`` overrides uvicorn's settings (the log's)."""
     port = free_port()
-    options: dict[str, Any] = {"log_level": "warning", "access_log": False, **config}
+    # proxy_headers off, as `shubbak serve` has it: only SHUBBAK_TRUSTED_PROXIES decides whose header is believed.
+    options: dict[str, Any] = {"log_level": "warning", "access_log": False, "proxy_headers": False, **config}
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -62,11 +62,26 @@ def session_for(url: str) -> Session:
     return Session(engine_for(url), expire_on_commit=False)
 
 
+# The background jobs' turns (storage/leader.py) hold a PostgreSQL session lock on a connection of their own pool,
+# never one of the requests'. libpq's TCP settings make a cut network fail that connection within seconds
+# (keep-alives, and a send not acknowledged within tcp_user_timeout ms), instead of a quarter of an hour.
+_LEADER_TCP = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
+               "tcp_user_timeout": 10_000}
+_leader_engines: OnePerKey[str, Engine] = OnePerKey(
+    lambda url: make_engine(url, pool_size=2, max_overflow=16, pool_pre_ping=True, connect_args=dict(_LEADER_TCP)))
+
+
+def leader_engine_for(url: str) -> Engine:
+    """The pool of the background jobs' turns on the PostgreSQL database at ``url``."""
+    return _leader_engines.get(url)
+
+
 def dispose(url: str) -> None:
-    """Close the pool of ``url`` (tests drop their databases afterwards)."""
-    engine = _engines.pop(url)
-    if engine is not None:
-        engine.dispose()
+    """Close the pools of ``url`` (tests drop their databases afterwards)."""
+    for registry in (_engines, _leader_engines):
+        engine = registry.pop(url)
+        if engine is not None:
+            engine.dispose()
 
 
 

@@ -37,6 +37,7 @@ CONTAINERFILE = ROOT / "Containerfile"
 SYSTEMD = sorted((ROOT / "deploy" / "systemd").glob("*.service"))
 DASHBOARD = ROOT / "docs" / "ops" / "grafana-dashboard.json"
 ALERTS = ROOT / "docs" / "ops" / "prometheus-alerts.yaml"
+SCRAPE = ROOT / "docs" / "ops" / "prometheus.yml"
 SETTING = re.compile(r"\bSHUBBAK_[A-Z0-9_]+")
 METRIC = re.compile(r"\bshubbak_[a-z0-9_]+")
 
@@ -149,6 +150,7 @@ def test_containerfile_copies_files_that_exist_and_runs_serve_as_a_user() -> Non
 
 def exported_metric_names(settings: Settings) -> set[str]:
     """Every sample name /metrics can show (histograms' _bucket/_count/_sum, counters' _total)."""
+    settings = settings.model_copy(update={"metrics_allowed_networks": ["127.0.0.1"]})
     with TestClient(create_app(settings), client=("127.0.0.1", 50000)) as client:
         body = client.get("/metrics").text
     names: set[str] = set()
@@ -301,3 +303,15 @@ def test_the_role_script_makes_a_role_that_owns_its_database_and_nothing_more(po
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(text(f'DROP ROLE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+def test_the_sample_scrape_config_sends_the_token_and_loads_the_rules() -> None:
+    """/metrics admits nobody by default: the sample must show how a scraper proves itself (the token), to the
+    path the app serves, with the rules file that is beside it."""
+    config = yaml.safe_load(SCRAPE.read_text())
+    [job] = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["authorization"]["type"] == "Bearer" and job["authorization"]["credentials_file"]
+    assert "credentials" not in job["authorization"], "a token written in the sample would be copied as is"
+    for rules in config["rule_files"]:
+        assert (SCRAPE.parent / rules).exists(), rules

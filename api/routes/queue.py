@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
@@ -22,9 +24,11 @@ from api.schemas import utc
 from engine.core.errors import RateLimited
 from engine.core.settings import Settings
 from engine.people import policy
-from engine.queue import board, calls, config, estimate, tickets
+from engine.queue import board, calls, config, estimate, streams, tickets
 from storage.db import session_for
 from storage.models.queue import QueueCategory, QueueCounter, QueueTicket
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/queue", tags=["queue"])
 
@@ -251,10 +255,9 @@ def get_board(session: SessionDep, settings: SettingsDep, center: CenterQuery = 
     return board_now(session, settings, config.center_id_of(session, center))
 
 
-# Streams open in this process; the tests read it to see that a closed stream really ended.
+# Streams open in this process; the tests read it to see that a closed stream really ended. The cap per client
+# address counts the streams of every process, in the database (engine/queue/streams.py).
 open_streams = 0
-# Streams open in this process per client address (SHUBBAK_QUEUE_BOARD_STREAMS_PER_CLIENT).
-streams_of: dict[str, int] = {}
 
 
 class TooManyStreams(RateLimited):
@@ -272,17 +275,17 @@ def _start(settings: Settings, center: str | None) -> tuple[int | None, int]:
 
 
 async def _events(request: Request, settings: Settings, cursor: int, center_id: int | None,
-                  client: str) -> AsyncIterator[str]:
+                  stream_id: str) -> AsyncIterator[str]:
     """Calls after ``cursor`` as they are made. The database is read in the thread pool for a moment per poll;
     the waits between polls are asyncio sleeps, so an open board holds no thread. The stream ends when the
     board goes away (Starlette cancels it) or after SHUBBAK_QUEUE_BOARD_STREAM_SECONDS; the browser then
-    reconnects with the last id it saw (Last-Event-ID)."""
+    reconnects with the last id it saw (Last-Event-ID). Meanwhile it renews its place's lease."""
     global open_streams
     open_streams += 1
     try:
         poll = settings.queue_board_poll_ms / 1000
         yield f"retry: {settings.queue_board_poll_ms}\n: calls after {cursor}\n\n"
-        started = last_sent = time.monotonic()
+        started = last_sent = renewed = time.monotonic()
         while time.monotonic() - started < settings.queue_board_stream_seconds:
             if await request.is_disconnected():
                 break
@@ -293,18 +296,22 @@ async def _events(request: Request, settings: Settings, cursor: int, center_id: 
             if time.monotonic() - last_sent >= settings.queue_board_heartbeat_seconds:
                 last_sent = time.monotonic()
                 yield ": keep-alive\n\n"
+            if time.monotonic() - renewed >= settings.queue_board_stream_lease_seconds / 3:
+                renewed = time.monotonic()
+                await run_in_threadpool(streams.renew, settings, stream_id)
             await asyncio.sleep(poll)
     finally:
         open_streams -= 1
-        _release(client)
+        await _release(settings, stream_id)
 
 
-def _release(client: str) -> None:
-    left = streams_of.get(client, 0) - 1
-    if left > 0:
-        streams_of[client] = left
-    else:
-        streams_of.pop(client, None)
+async def _release(settings: Settings, stream_id: str) -> None:
+    try:
+        # Shielded: a board that went away cancels its stream, and this must still run to the end.
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(streams.close_stream, settings, stream_id)
+    except Exception:  # noqa: BLE001 - the database is away: the lease runs out by itself
+        log.warning("a board stream's place could not be given back; its lease will run out")
 
 
 class EventStream(StreamingResponse):
@@ -316,28 +323,26 @@ class EventStream(StreamingResponse):
 @router.get("/board/events", dependencies=[allow("public")], response_class=EventStream,
             responses={200: {"description": "a stream of `call` events", "content": {"text/event-stream": {
                 "schema": {"type": "string"}}}}})
-async def board_events(request: Request, settings: SettingsDep,
+async def board_events(request: Request, settings: SettingsDep, client: ClientAddress,
                        after: Annotated[int | None, Query(ge=0, le=config.NUMBER_MAX)] = None,
                        last_event_id: Annotated[str | None, Header()] = None,
                        center: CenterQuery = None) -> StreamingResponse:
     """Server-sent events: one ``call`` event per call or recall of the center, from ``Last-Event-ID`` (a
     reconnecting browser), else ``after``, else from now."""
-    client = request.client.host if request.client else "unknown"
-    if streams_of.get(client, 0) >= settings.queue_board_streams_per_client:
+    stream_id = await run_in_threadpool(streams.open_stream, settings, client)
+    if stream_id is None:
         raise TooManyStreams(f"this address already follows the board {settings.queue_board_streams_per_client} "
                              "times; close one first")
-    # Counted before the first await, so that streams opened at the same moment cannot all pass the check; the
-    # stream's end (or a refusal before it starts) gives the place back.
-    streams_of[client] = streams_of.get(client, 0) + 1
+    # The place is given back when the stream ends, or here when it cannot start.
     try:
         center_id, now_id = await run_in_threadpool(_start, settings, center)
     except BaseException:
-        _release(client)
+        await _release(settings, stream_id)
         raise
     given = (last_event_id or "").strip()  # a browser sends back an id it was given; anything else is ignored
     known = given.isascii() and given.isdigit() and len(given) <= 10 and int(given) <= config.NUMBER_MAX
     cursor = int(given) if known else after
     if cursor is None:
         cursor = now_id
-    return StreamingResponse(_events(request, settings, cursor, center_id, client), media_type="text/event-stream",
+    return StreamingResponse(_events(request, settings, cursor, center_id, stream_id), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -38,6 +38,7 @@ from engine.core.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.core.settings import Settings
 from engine.people import centers, policy
 from engine.people.users import SYSTEM, Actor, actor_of
+from storage import leader
 from storage.db import write_lock
 from storage.models.cases import Case, Task
 from storage.models.catalog import ProcessVersion
@@ -149,6 +150,7 @@ def _rules(session: Session, version_id: int, settings: Settings) -> Escalation:
 
 
 def _write(session: Session, moment: datetime, row: Any, act: Any, *args: Any) -> int:
+    leader.check()  # stop when another process may have taken the tick's turn
     try:
         with clock.frozen(moment), write_lock(session):
             return int(act(session, moment, row, *args))

@@ -22,6 +22,7 @@ from engine.core import clock
 from engine.core.errors import Conflict
 from engine.core.settings import Settings
 from engine.people.users import SYSTEM
+from storage import leader
 from storage.models.cases import Case
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def tick(*, session: Session, settings: Settings, batch: int = 500, now: datetim
             return moved
         for case_id in ids:
             assert case_id is not None
+            leader.check()  # stop when another process may have taken the tick's turn
             moved += _advance(session, case_id, settings, now)
         last_id = ids[-1] or last_id
 

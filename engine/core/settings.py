@@ -204,9 +204,11 @@ class Settings(BaseSettings):
     # correction (engine/cases/citizen_correction.py), whose reason is kept in the audit trail.
     correction_reason_max_chars: int = Field(default=1000, ge=1, le=5000)
     # Access policy (engine/people/policy.py, docs/security.md): the display board's event streams one client address
-    # may hold open at once in one API process; one more is refused (429), so nobody can hold the server's
-    # connections with a loop of streams.
+    # may hold open at once, counted over every API process (engine/queue/streams.py); one more is refused (429),
+    # so nobody can hold the servers' connections with a loop of streams. Each open stream renews a lease of this
+    # many seconds; the streams of a process that died stop counting when theirs run out.
     queue_board_streams_per_client: int = Field(default=4, ge=1)
+    queue_board_stream_lease_seconds: float = Field(default=60.0, ge=3)
     # Accounts, sessions, throttles and logs (docs/security.md).
     # New passwords: at least this many characters, this many different ones, never containing the username;
     # at most max_chars (a password is hashed whole: a megabyte would cost the server, not the guesser).
@@ -240,14 +242,24 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(default=2, ge=1)
     # ``/readyz`` gives each dependency (database, document store, broker) this long to answer.
     readiness_timeout_seconds: float = Field(default=2.0, gt=0)
+    # The embedded background loops take turns through a PostgreSQL session lock (storage/leader.py). Through
+    # PgBouncer in transaction pooling mode a session lock does not hold: name a direct connection here (or a
+    # session-pooling one). Unset: the database URL.
+    leader_database_url: str | None = None
+    # A round of a background job checks at most this often, between its pieces of work, that its lock's
+    # connection still holds the lock (a restart or a network cut releases it), and stops when it does not.
+    leader_check_seconds: float = Field(default=1.0, ge=0)
     # ``serve --workers N``: how long a new worker may take to start serving (a rolling restart waits for it)
     # and a running one to answer its supervisor's ping before it is taken for hung and replaced.
     worker_healthcheck_seconds: int = Field(default=30, ge=1)
     # Operations: metrics, logs, backups (docs/deployment.md, docs/operations.md).
-    # /metrics answers a scraper sending "Authorization: Bearer <metrics_token>"; without a token, only
-    # requests from the machine itself (loopback). False turns /metrics off.
+    # Who may read /metrics is said explicitly, never guessed (docs/deployment.md): a scraper sending
+    # "Authorization: Bearer <metrics_token>", and/or one connecting straight from one of metrics_allowed_networks
+    # (addresses or CIDR networks; the connection's own address, never a forwarded one). With both set, both
+    # must hold; with neither, /metrics refuses everyone. False turns /metrics off.
     metrics_enabled: bool = True
     metrics_token: str | None = Field(default=None, min_length=16)
+    metrics_allowed_networks: list[str] = Field(default_factory=list)
     # The figures that need a query (open cases, ready tasks, outbox, timers, ledger) are read at most this
     # often; a scrape in between is answered from the last reading.
     metrics_query_cache_seconds: float = Field(default=10.0, ge=0)
@@ -318,12 +330,13 @@ class Settings(BaseSettings):
     def _trusted_proxies_are_networks(self) -> Settings:
         import ipaddress
 
-        for entry in self.trusted_proxies:
-            try:
-                ipaddress.ip_network(entry.strip(), strict=False)
-            except ValueError:
-                raise ValueError(f"SHUBBAK_TRUSTED_PROXIES: {entry!r} is not an address or a network (CIDR)"
-                                 ) from None
+        for name, entries in (("SHUBBAK_TRUSTED_PROXIES", self.trusted_proxies),
+                              ("SHUBBAK_METRICS_ALLOWED_NETWORKS", self.metrics_allowed_networks)):
+            for entry in entries:
+                try:
+                    ipaddress.ip_network(entry.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"{name}: {entry!r} is not an address or a network (CIDR)") from None
         return self
 
     @property

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 
 from engine.core.settings import Settings
 from engine.messages import gateways
+from storage import leader
 from storage.db import session_for, write_lock
 from storage.models.messages import OutboxMessage
 
@@ -129,4 +130,8 @@ def _finish(message_id: int, attempt: int, settings: Settings, **values: object)
 def drain(*, settings: Settings, now: datetime | None = None) -> list[Attempt]:
     """Send every message due now, one at a time (the embedded sender and the worker's periodic task)."""
     give_up_abandoned(settings=settings, now=now)
-    return [send_one(message_id=i, settings=settings, now=now) for i in due_ids(settings=settings, now=now)]
+    attempts = []
+    for message_id in due_ids(settings=settings, now=now):
+        leader.check()  # the embedded sender stops when another process may have taken its turn
+        attempts.append(send_one(message_id=message_id, settings=settings, now=now))
+    return attempts

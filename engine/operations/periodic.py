@@ -10,6 +10,7 @@ A round of a job takes the job's turn first (storage/leader.py): however many AP
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from engine.messages import send
 from engine.reports import projector
 from storage import leader
 from storage.db import session_for
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,11 +97,18 @@ def job(name: str) -> Job:
 
 
 def run_round(found: Job, settings: Settings) -> tuple[bool, Any]:
-    """One round of a job, if this process gets the job's turn: (ran, result)."""
-    with leader.turn(settings.database_url, found.name) as mine:
+    """One round of a job, if this process gets the job's turn: (ran, result). A round whose turn is lost
+    in the middle (its lock's connection died: another process may have taken the turn) stops at its next
+    ``leader.check()`` and counts as not run; the next round takes the turn afresh."""
+    with leader.turn(settings.database_url, found.name, leader_url=settings.leader_database_url,
+                     check_seconds=settings.leader_check_seconds) as mine:
         if not mine:
             return False, None
-        return True, found.run(settings)
+        try:
+            return True, found.run(settings)
+        except leader.LostTurn:
+            log.warning("periodic job %s: lost its turn in the middle of a round; stopped there", found.name)
+            return False, None
 
 
 def run_all(settings: Settings) -> list[tuple[Job, bool, Any]]:

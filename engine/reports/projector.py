@@ -42,6 +42,7 @@ from sqlmodel import Session
 from engine.core import clock
 from engine.core.settings import Settings
 from engine.reports.tally import Tally, add_to
+from storage import leader
 from storage.db import session_for, write_lock
 from storage.models.audit import AuditEvent
 from storage.models.cases import Case, Task
@@ -87,6 +88,7 @@ def catch_up(settings: Settings, *, rounds: int = 1000) -> int:
     total = 0
     with session_for(settings.database_url) as session:
         for _ in range(rounds):
+            leader.check()
             done = project_round(session, settings)
             if done is None:
                 break

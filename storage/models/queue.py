@@ -104,4 +104,19 @@ class QueueCall(SQLModel, table=True):
     center_id: int | None = Field(default=None, nullable=True)
 
 
-__all__ = ["QueueCall", "QueueCategory", "QueueCounter", "QueueSequence", "QueueTicket"]
+class BoardStream(SQLModel, table=True):
+    """One open display-board stream (server-sent events), so that the cap per client address counts the
+    streams of every API process, not of one. A lease: the stream renews ``expires_at`` while it runs and
+    deletes its row when it ends; the row of a process that died expires by itself."""
+
+    __tablename__ = "board_stream"
+
+    id: str = Field(max_length=32, primary_key=True)
+    # SHA-256 of the client's address: the same small row whatever the address.
+    client_key: str = Field(max_length=64, index=True)
+    # Seconds since the epoch: when the stream opened (first come, first served) and when its lease ends.
+    opened_at: float
+    expires_at: float = Field(index=True)
+
+
+__all__ = ["BoardStream", "QueueCall", "QueueCategory", "QueueCounter", "QueueSequence", "QueueTicket"]

@@ -25,7 +25,9 @@ def test_a_sane_request_id_is_kept_and_echoed(sqlite_api: Api, lines: Lines) -> 
     assert line["request_id"] == "lb-7f3a.91:2"
 
 
-@pytest.mark.parametrize("sent", ["x" * 65, "two words", 'quo"te', "tab\tbreak", "١٢٣", "semi;colon", ""])
+@pytest.mark.parametrize("sent", ["x" * 65, "x" * 10240, "two words", 'quo"te', "tab\tbreak", "١٢٣", "café",
+                                  "semi;colon", "", "id\n{\"level\": \"ERROR\", \"message\": \"forged\"}",
+                                  "id\r\nSet-Cookie: s=1", "lb-1\n", "nul\x00byte", "\u202eevil"])
 def test_an_insane_request_id_is_replaced(sqlite_api: Api, lines: Lines, sent: str) -> None:
     r = sqlite_api.client.get("/api/services", headers=[(b"X-Request-ID", sent.encode())])
     made = r.headers["X-Request-ID"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, text, update
 from sqlmodel import Session
@@ -25,6 +26,7 @@ from storage.db import engine_for
 from storage.models.cases import Case
 
 LOOPBACK = ("127.0.0.1", 50000)
+SCRAPER_NET = {"metrics_allowed_networks": ["127.0.0.1/32"]}  # a Prometheus agent on the host, said explicitly
 
 
 def samples(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -43,7 +45,7 @@ def value(body: str, name: str, **labels: str) -> float | None:
 @pytest.fixture
 def ops(settings: Settings) -> Iterator[Api]:
     """The API on SQLite and PostgreSQL, asked from the machine itself, with figures read on every scrape."""
-    settings = settings.model_copy(update={"metrics_query_cache_seconds": 0})
+    settings = settings.model_copy(update={"metrics_query_cache_seconds": 0, **SCRAPER_NET})
     with TestClient(create_app(settings), client=LOOPBACK) as client:
         yield Api(client, settings)
 
@@ -118,7 +120,7 @@ def test_database_figures_follow_the_cases(ops: Api) -> None:
 
 def test_the_scrape_reads_a_few_aggregates_and_caches_them(settings: Settings) -> None:
     """Each figure is one aggregate query (no rows are loaded), and a scrape within the cache window asks nothing."""
-    settings = settings.model_copy(update={"metrics_query_cache_seconds": 3600})
+    settings = settings.model_copy(update={"metrics_query_cache_seconds": 3600, **SCRAPER_NET})
     statements: list[str] = []
     engine = engine_for(settings.database_url)
 
@@ -141,14 +143,48 @@ def test_the_scrape_reads_a_few_aggregates_and_caches_them(settings: Settings) -
     assert value(first, "shubbak_metrics_database_up") == 1
 
 
-def test_without_a_token_only_the_machine_itself_may_read(settings: Settings) -> None:
-    with TestClient(create_app(settings), client=("10.1.2.3", 50000)) as client:
-        r = client.get("/metrics")
-    assert r.status_code == 403
-    assert "SHUBBAK_METRICS_TOKEN" in r.json()["detail"]
-    assert "shubbak_" not in r.text
-    with TestClient(create_app(settings), client=("::1", 50000)) as client:
-        assert client.get("/metrics").status_code == 200
+def metrics_as(settings: Settings, peer: tuple[str, int], **headers: str) -> Response:
+    with TestClient(create_app(settings), client=peer) as client:
+        return client.get("/metrics", headers=headers)
+
+
+def refused(r: Response, status: int = 403) -> bool:
+    return r.status_code == status and "shubbak_" not in r.text
+
+
+def test_with_nothing_set_nobody_may_read_not_even_the_machine_itself(settings: Settings) -> None:
+    """A reverse proxy on the same host makes every outside request come from loopback: loopback is no proof."""
+    for peer in (LOOPBACK, ("::1", 50000), ("10.1.2.3", 50000)):
+        r = metrics_as(settings, peer)
+        assert refused(r), (peer, r.status_code)
+        assert "SHUBBAK_METRICS_TOKEN" in r.json()["detail"]
+
+
+def test_the_allowed_networks_admit_their_own_connections_only(settings: Settings) -> None:
+    settings = settings.model_copy(update={"metrics_allowed_networks": ["10.9.0.0/16", "::1"]})
+    assert metrics_as(settings, ("10.9.4.2", 50000)).status_code == 200
+    assert metrics_as(settings, ("::1", 50000)).status_code == 200
+    assert metrics_as(settings, ("::ffff:10.9.4.2", 50000)).status_code == 200  # an IPv4 peer on a dual socket
+    assert refused(metrics_as(settings, ("10.10.0.1", 50000)))
+    assert refused(metrics_as(settings, LOOPBACK))  # 127.0.0.1 is not ::1, nor listed
+    assert refused(metrics_as(settings, ("testclient", 50000)))  # not an address at all
+
+
+def test_a_forwarded_header_never_makes_an_outsider_look_allowed(settings: Settings) -> None:
+    """The attacker's side: claiming loopback (or an allowed address) in the proxy headers changes nothing, and a
+    request relayed by an allowed proxy on the host is not the host's own scraper."""
+    settings = settings.model_copy(update={"metrics_allowed_networks": ["127.0.0.1"],
+                                           "trusted_proxies": ["127.0.0.1", "10.0.0.0/8"]})
+    outsider = ("203.0.113.9", 50000)
+    for header in ("X-Forwarded-For", "X-Real-IP"):
+        assert refused(metrics_as(settings, outsider, **{header: "127.0.0.1"}))
+    assert refused(metrics_as(settings, outsider, Forwarded="for=127.0.0.1"))
+    # a local nginx relaying an outside request: it comes from loopback, but names someone else
+    r = metrics_as(settings, LOOPBACK, **{"X-Forwarded-For": "203.0.113.9"})
+    assert refused(r) and "proxy" in r.json()["detail"]
+    assert refused(metrics_as(settings, LOOPBACK, **{"X-Forwarded-For": "127.0.0.1"}))
+    assert refused(metrics_as(settings, LOOPBACK, Via="1.1 nginx"))
+    assert metrics_as(settings, LOOPBACK).status_code == 200
 
 
 def test_with_a_token_the_scraper_must_send_it(settings: Settings) -> None:
@@ -158,11 +194,31 @@ def test_with_a_token_the_scraper_must_send_it(settings: Settings) -> None:
         missing = client.get("/metrics")
         wrong = client.get("/metrics", headers={"Authorization": "Bearer " + "x" * 31})
         prefix = client.get("/metrics", headers={"Authorization": f"Bearer {token[:-1]}"})
+        longer = client.get("/metrics", headers={"Authorization": f"Bearer {token}x"})
+        basic = client.get("/metrics", headers={"Authorization": f"Basic {token}"})
+        forged = client.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1"})
         right = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
     assert missing.status_code == 401 and "Authorization: Bearer" in missing.json()["detail"]
     assert wrong.status_code == 403 and "scraper's token" in wrong.json()["detail"]
-    assert prefix.status_code == 403
+    assert refused(prefix) and refused(longer) and refused(basic) and refused(forged, 401)
     assert right.status_code == 200 and "shubbak_ledger_seals" in right.text
+    # from anywhere, through a proxy too: the token is the proof
+    assert metrics_as(settings, ("203.0.113.9", 1), Authorization=f"Bearer {token}",
+                      **{"X-Forwarded-For": "198.51.100.1"}).status_code == 200
+
+
+def test_token_and_networks_together_both_must_hold(settings: Settings) -> None:
+    token = "scrape-" + "q" * 24
+    settings = settings.model_copy(update={"metrics_token": token, "metrics_allowed_networks": ["10.9.0.0/16"]})
+    assert metrics_as(settings, ("10.9.0.5", 1), Authorization=f"Bearer {token}").status_code == 200
+    assert refused(metrics_as(settings, ("10.8.0.5", 1), Authorization=f"Bearer {token}"))
+    assert refused(metrics_as(settings, ("10.9.0.5", 1)), 401)
+    assert refused(metrics_as(settings, ("10.9.0.5", 1), Authorization="Bearer " + "q" * 31))
+
+
+def test_a_network_that_is_not_one_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="SHUBBAK_METRICS_ALLOWED_NETWORKS"):
+        Settings(metrics_allowed_networks=["localhost"])  # type: ignore[call-arg]
 
 
 def test_a_short_token_is_refused_at_start(tmp_path: Path) -> None:
@@ -171,7 +227,7 @@ def test_a_short_token_is_refused_at_start(tmp_path: Path) -> None:
 
 
 def test_metrics_can_be_turned_off(settings: Settings) -> None:
-    settings = settings.model_copy(update={"metrics_enabled": False})
+    settings = settings.model_copy(update={"metrics_enabled": False, **SCRAPER_NET})
     with TestClient(create_app(settings), client=LOOPBACK) as client:
         r = client.get("/metrics")
     assert r.status_code == 404 and "SHUBBAK_METRICS_ENABLED" in r.json()["detail"]
@@ -185,7 +241,7 @@ _WORKER = textwrap.dedent("""
     from pathlib import Path
 
     url, var, requests, scrape = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "scrape"
-    settings = make_settings(url, var, metrics_query_cache_seconds=0)
+    settings = make_settings(url, var, metrics_query_cache_seconds=0, metrics_allowed_networks=["127.0.0.1"])
     assert settings.prometheus_multiproc_dir is not None
     with TestClient(create_app(settings), client=("127.0.0.1", 50000)) as client:
         for _ in range(requests):
@@ -225,7 +281,8 @@ def test_several_processes_add_up_in_multiprocess_mode(sqlite_url: str, tmp_path
     assert list(shared.glob("gauge_livesum_*.db")) == []  # an ended process's live gauges (the pool) went with it
 
 def test_a_scrape_while_the_database_is_down_still_answers(tmp_path: Path) -> None:
-    settings = make_settings("postgresql+psycopg://nobody@127.0.0.1:1/none", tmp_path, metrics_query_cache_seconds=0)
+    settings = make_settings("postgresql+psycopg://nobody@127.0.0.1:1/none", tmp_path, metrics_query_cache_seconds=0,
+                             **SCRAPER_NET)
     with TestClient(create_app(settings), client=LOOPBACK) as client:
         client.get("/docs")
         r = client.get("/metrics")

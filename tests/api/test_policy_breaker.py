@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from api.app import create_app
-from api.routes import queue as queue_routes
 from engine.core.settings import Settings
 from engine.core.tracking import rating_token
 from engine.people.users import Actor, create_user
 from engine.queue import config, tickets
+from engine.queue import streams as board_streams
 from harness.api import CITIZEN, Api
 from harness.pages import PASSWORD, Pages, center_tree
 from harness.server import serving
@@ -257,11 +257,69 @@ def test_a_client_holds_at_most_its_share_of_board_streams(sqlite_url: str, tmp_
             assert client.get("/api/queue/board").status_code == 200  # the board itself still answers
         # The places are given back when the streams end (the server notices the client went away).
         deadline = time.monotonic() + 10
-        while queue_routes.streams_of and time.monotonic() < deadline:
+        while board_streams.open_count(settings) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert queue_routes.streams_of == {}
+        assert board_streams.open_count(settings) == 0
         with client.stream("GET", "/api/queue/board/events") as again:
             assert again.status_code == 200
+
+
+def test_the_cap_on_board_streams_counts_every_process(sqlite_url: str, tmp_path: Path) -> None:
+    """``serve --workers 2``: two API processes on one database. A client spreading its streams over both gets
+    no more than the cap in all, not the cap in each."""
+    cap = 2
+    settings = make_settings(sqlite_url, tmp_path, queue_board_poll_ms=50,  # type: ignore[arg-type]
+                             queue_board_streams_per_client=cap)
+    with serving(create_app(settings)) as first, serving(create_app(settings)) as second, \
+            httpx.Client(timeout=10) as client, ExitStack() as held:
+        lines = []
+        for base in (first, second):
+            stream = held.enter_context(client.stream("GET", f"{base}/api/queue/board/events"))
+            lines.append(stream.iter_lines())
+            assert next(lines[-1]).startswith("retry:")
+        for base in (first, second):
+            assert client.get(f"{base}/api/queue/board/events").status_code == 429
+        assert board_streams.open_count(settings, "127.0.0.1") == cap
+
+
+def test_a_dead_process_s_streams_stop_counting_when_their_lease_runs_out(sqlite_settings: Settings) -> None:
+    settings = sqlite_settings.model_copy(update={"queue_board_streams_per_client": 1,
+                                                  "queue_board_stream_lease_seconds": 30.0})
+    long_ago = time.time() - 31
+    assert board_streams.open_stream(settings, "10.0.0.9", now=long_ago) is not None  # its process died: no renewal
+    assert board_streams.open_count(settings, "10.0.0.9") == 0
+    held = board_streams.open_stream(settings, "10.0.0.9")
+    assert held is not None
+    assert board_streams.open_stream(settings, "10.0.0.9") is None  # the live one counts
+    assert board_streams.open_stream(settings, "10.0.0.10") is not None  # another address has its own places
+    board_streams.renew(settings, held, now=time.time() + 25)  # renewed: still counts past its first lease
+    assert board_streams.open_count(settings, "10.0.0.9", now=time.time() + 40) == 1
+
+
+def test_board_streams_are_counted_per_client_behind_a_trusted_proxy(sqlite_url: str, tmp_path: Path) -> None:
+    """Behind the load balancer every board comes from its address: the cap is the real client's, and a client
+    that does not come through the proxy cannot name another address to escape its own."""
+    settings = make_settings(sqlite_url, tmp_path, queue_board_poll_ms=50,  # type: ignore[arg-type]
+                             queue_board_streams_per_client=1, trusted_proxies=["127.0.0.1"])
+    with serving(create_app(settings)) as base, httpx.Client(base_url=base, timeout=10) as client, \
+            ExitStack() as held:
+        lines = []
+        for hall in ("10.1.0.1", "10.1.0.2"):  # two halls' boards through the one proxy
+            stream = held.enter_context(client.stream("GET", "/api/queue/board/events",
+                                                      headers={"X-Forwarded-For": hall}))
+            lines.append(stream.iter_lines())
+            assert next(lines[-1]).startswith("retry:")
+        again = client.get("/api/queue/board/events", headers={"X-Forwarded-For": "10.1.0.1"})
+        assert again.status_code == 429
+    untrusted = settings.model_copy(update={"trusted_proxies": []})
+    with serving(create_app(untrusted)) as base, httpx.Client(base_url=base, timeout=10) as client, \
+            ExitStack() as held:
+        stream = held.enter_context(client.stream("GET", "/api/queue/board/events",
+                                                  headers={"X-Forwarded-For": "10.9.9.1"}))
+        lines = [stream.iter_lines()]
+        assert next(lines[0]).startswith("retry:")
+        forged = client.get("/api/queue/board/events", headers={"X-Forwarded-For": "10.9.9.2"})
+        assert forged.status_code == 429  # the peer is the client: its header names nobody
 
 
 def test_the_access_log_of_another_center_is_not_read(world: Centers) -> None:

@@ -112,3 +112,21 @@ def test_workers_share_a_port_survive_kills_and_restart_without_refusing(sqlite_
         fired = session.execute(select(func.count()).select_from(AuditEvent)
                                 .where(AuditEvent.kind == "timer_fired")).scalar_one()
     assert fired == 1
+
+
+@pytest.mark.parametrize("workers", ["1", "3"])
+def test_serve_lets_only_the_trusted_proxies_setting_name_the_client(sqlite_settings: Settings, workers: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvicorn believes X-Forwarded-For from 127.0.0.1 unless told not to: behind a proxy on the host that passes
+    a client's header on, the client could then pick its address (throttles, the board's cap). serve turns it off."""
+    import uvicorn
+
+    from cli.main import cmd_serve, parser
+
+    given: dict[str, object] = {}
+    # serve exports the metrics folder for its workers: kept to this test (the variable goes when it ends)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(sqlite_settings.var_dir / "metrics"))
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: given.update(kwargs))
+    args = parser().parse_args(["serve", "--workers", workers])
+    assert cmd_serve(sqlite_settings, args) == 0
+    assert given["proxy_headers"] is False
