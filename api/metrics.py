@@ -51,24 +51,16 @@ POOL_OPEN = Gauge("shubbak_db_pool_connections_open", "Database connections the 
                   multiprocess_mode="livesum")
 
 
-@event.listens_for(Pool, "checkout")
-def _checkout(*_args: Any) -> None:
-    POOL_IN_USE.inc()
+def _counting(gauge: Gauge, by: int) -> Any:
+    def listener(*_args: Any) -> None:
+        gauge.inc(by)
+    return listener
 
 
-@event.listens_for(Pool, "checkin")
-def _checkin(*_args: Any) -> None:
-    POOL_IN_USE.dec()
-
-
-@event.listens_for(Pool, "connect")
-def _connect(*_args: Any) -> None:
-    POOL_OPEN.inc()
-
-
-@event.listens_for(Pool, "close")
-def _close(*_args: Any) -> None:
-    POOL_OPEN.dec()
+# The pools' own events keep the two gauges: lent out and returned, opened and closed.
+for _name, _gauge, _by in (("checkout", POOL_IN_USE, 1), ("checkin", POOL_IN_USE, -1),
+                           ("connect", POOL_OPEN, 1), ("close", POOL_OPEN, -1)):
+    event.listen(Pool, _name, _counting(_gauge, _by))
 
 
 def _up(value: int) -> GaugeMetricFamily:
