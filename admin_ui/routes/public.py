@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from admin_ui.i18n import N_
@@ -20,7 +21,7 @@ from admin_ui.pages import (
 )
 from api.deps import SessionDep, settings_of
 from engine.cases import complaints, public
-from engine.core.errors import Conflict, Invalid, NotFound, RateLimited
+from engine.core.errors import Conflict, Invalid, NotFound, RateLimited, TooLarge
 from engine.outputs import public as outputs_public
 
 router = APIRouter(route_class=PageRoute)
@@ -121,7 +122,8 @@ async def verify_upload(request: Request, number: str, form: CheckedForm, viewer
     content = b""
     if upload is not None and not isinstance(upload, str):
         content = await upload.read(settings_of(request).document_verify_max_bytes + 1)
-    return _verified(request, viewer, db, number[:40], content)
+    # pyHanko's check runs its own event loop: off this one, in a worker thread.
+    return await run_in_threadpool(_verified, request, viewer, db, number[:40], content)
 
 
 def _verified(request: Request, viewer: Viewer, db: Any, number: str, content: bytes | None) -> HTMLResponse:
@@ -139,8 +141,8 @@ def _verified(request: Request, viewer: Viewer, db: Any, number: str, content: b
     except NotFound:
         return render(request, "verify.html", status_code=404, number=number, found=None,
                       error=_("No document has this number. Check the number printed under the QR code."))
-    except Invalid:
-        return render(request, "verify.html", status_code=422, number=number, found=None,
+    except TooLarge:
+        return render(request, "verify.html", status_code=413, number=number, found=None,
                       error=_("This file is too large to be one of our documents."))
     return render(request, "verify.html", number=number, found=found, error=None, checked=content is not None,
-                  status_words=VERIFY_WORDS)
+                  verify_words=VERIFY_WORDS)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
 from api.params import RowId
-from engine.core.errors import Invalid
+from engine.core.errors import TooLarge
 from engine.outputs import manage, public
 
 router = APIRouter(tags=["outputs"])
@@ -67,11 +67,11 @@ async def read_limited(request: Request, limit: int) -> bytes:
     """The body, refused (422) as soon as it passes ``limit`` bytes: a large upload is never held whole."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise Invalid("outputs.upload_too_large", max_bytes=limit)
+        raise TooLarge("outputs.upload_too_large", max_bytes=limit)
     parts, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise Invalid("outputs.upload_too_large", max_bytes=limit)
+            raise TooLarge("outputs.upload_too_large", max_bytes=limit)
         parts.append(chunk)
     return b"".join(parts)

@@ -9,16 +9,26 @@ here, in the engine, only for these templates: the pages' own templates are admi
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateError
+from jinja2 import ChainableUndefined, TemplateError, Undefined
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-from engine.bpmn.compiler import CompiledProcess, PackageRefused
+from engine.bpmn.compiler import PATHS_FILE, CompiledProcess, PackageRefused
 from engine.bpmn.service_info import Output
 from engine.core.refusals import say
 
-_env = SandboxedEnvironment(autoescape=True, undefined=ChainableUndefined, loader=None)
+class _Strict(SandboxedEnvironment):
+    """The sandbox, but an unsafe attribute is an error at once rather than an empty value: a template that
+    reaches for ``__class__`` is refused at deploy, not quietly printed blank."""
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
+        raise SecurityError(f"access to attribute {attribute!r} of a {type(obj).__name__} object is unsafe")
+
+
+_env = _Strict(autoescape=True, undefined=ChainableUndefined, loader=None)
 
 #: What a deploy renders each template with: every name a template may use, with invented values.
 SAMPLE: dict[str, Any] = {
@@ -33,19 +43,59 @@ SAMPLE: dict[str, Any] = {
 }
 
 
+def labels_for(process: CompiledProcess, data: dict[str, Any], language: str) -> dict[str, str]:
+    """The words of the case's coded values in ``language``, by field: a form's ``enum`` with its
+    ``x-enum-titles`` (``data.occupancy_purpose`` is ``kiosk``, ``labels.occupancy_purpose`` is "كشك أو فاترينة")."""
+    found: dict[str, str] = {}
+    for schema in process.forms.values():
+        for name, prop in (schema.get("properties") or {}).items():
+            if not isinstance(prop, dict) or name not in data or name in found:
+                continue
+            values, titles = prop.get("enum"), (prop.get("x-enum-titles") or {}).get(language)
+            if isinstance(values, list) and isinstance(titles, list) and data[name] in values:
+                index = values.index(data[name])
+                if index < len(titles):
+                    found[name] = str(titles[index])
+    return found
+
+
 def render(process: CompiledProcess, output: Output, context: dict[str, Any]) -> str:
     """The body HTML of ``output`` for ``context``; TemplateError (and the sandbox's SecurityError) go up."""
     return _env.from_string(process.templates[output.template]).render(context)
 
 
-def check(process: CompiledProcess) -> None:
-    """Render every output of the package with ``SAMPLE``: a template that fails refuses the deploy."""
+def sample_data(files: dict[str, bytes]) -> list[dict[str, Any]]:
+    """The case data of each of the analyst's paths (``paths.json``: the start data, then each step's, merged),
+    or one empty case when the package has none: what a deploy renders the templates with."""
+    try:
+        paths = json.loads(files.get(PATHS_FILE, b"[]"))
+    except ValueError:
+        return [{}]
+    found = []
+    for path in paths if isinstance(paths, list) else []:
+        if not isinstance(path, dict):
+            continue
+        data = dict(path.get("start_data") or {})
+        for step in path.get("steps") or []:
+            if isinstance(step, dict) and isinstance(step.get("data"), dict):
+                data.update(step["data"])
+        found.append(data)
+    return found or [{}]
+
+
+def check(process: CompiledProcess, files: dict[str, bytes] | None = None) -> None:
+    """Render every output of the package with each path's data (``SAMPLE`` for the rest): a template that
+    fails refuses the deploy, naming the template and the reason."""
     problems = []
     for output in process.service.outputs:
-        try:
-            render(process, output, {**SAMPLE, "data": {**SAMPLE["data"]}, "outcome": output.on[0]})
-        except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as exc:
-            problems.append({"file": output.template, "element_id": output.kind,
-                             "message": say("deploy.output_template_fails", error=f"{type(exc).__name__}: {exc}")})
+        for data in sample_data(files or {}):
+            citizen = data.get("citizen") if isinstance(data.get("citizen"), dict) else SAMPLE["citizen"]
+            try:
+                render(process, output, {**SAMPLE, "data": data, "citizen": citizen, "outcome": output.on[0],
+                                         "labels": labels_for(process, data, output.language)})
+            except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as exc:
+                problems.append({"file": output.template, "element_id": output.kind, "message": say(
+                    "deploy.output_template_fails", error=f"{type(exc).__name__}: {exc}")})
+                break
     if problems:
         raise PackageRefused("deploy.output_templates_fail", problems, count=len(problems))

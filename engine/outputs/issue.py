@@ -92,32 +92,44 @@ def issue_one(session: Session, output_id: int, settings: Settings) -> IssuedOut
 def make_pdf(session: Session, case: Case, row: IssuedOutput, process: CompiledProcess, output: Output,
              moment: datetime, settings: Settings) -> bytes:
     """The signed PDF of ``row`` as it would be issued at ``moment``."""
-    language = output.language
     center = session.get(Center, case.center_id) if case.center_id is not None else None
     center_names = {"ar": center.name_ar, "en": center.name_en} if center else {"ar": "شبّاك", "en": "Shubbak"}
+    data = case.data if isinstance(case.data, dict) else {}
+    outcome = row.source.removeprefix("end:") if row.source.startswith("end:") else _task_name(row, process)
+    page, body = compose(process, output, number=row.number, data=data, tracking_number=case.tracking_number,
+                         center=center_names, moment=moment, outcome=outcome, supersedes=row.supersedes,
+                         settings=settings)
+    raw = pdf.render(page, body)
+    return seal.sign(raw, settings, reason=f"{output.en} {row.number}", location=center_names["en"])
+
+
+def compose(process: CompiledProcess, output: Output, *, number: str, data: dict[str, Any], tracking_number: str,
+            center: dict[str, str], moment: datetime, outcome: str, settings: Settings,
+            supersedes: str | None = None) -> tuple[pdf.Page, str]:
+    """Shubbak's frame and the template's body of a document, before the PDF: all a render needs."""
+    language = output.language
     department = output.department or process.service.agency
-    department_names = department.model_dump() if department else center_names
-    service = process.service.name.model_dump() if process.service.name else {"ar": case.service_code,
-                                                                               "en": case.service_code}
+    department_names = department.model_dump() if department else center
+    service = process.service.name.model_dump() if process.service.name else {"ar": process.service.code,
+                                                                               "en": process.service.code}
     day = moment.astimezone(ZoneInfo(settings.display_timezone)).date()
     issued_on = format_date(day, "long", locale=_BABEL[language])
     issued_hijri = calendars.hijri(day, language) or ""
     title = {"ar": output.ar, "en": output.en}
-    data = case.data if isinstance(case.data, dict) else {}
     context: dict[str, Any] = {
         "citizen": data.get("citizen") or {}, "data": data,
-        "case": {"tracking_number": case.tracking_number, "service": service},
-        "document": {"number": row.number, "title": title, "kind": row.kind, "issued_on": issued_on,
-                     "issued_on_hijri": issued_hijri, "supersedes": row.supersedes},
-        "center": center_names, "department": department_names,
-        "outcome": row.source.removeprefix("end:") if row.source.startswith("end:") else _task_name(row, process),
+        "case": {"tracking_number": tracking_number, "service": service},
+        "document": {"number": number, "title": title, "kind": output.kind, "issued_on": issued_on,
+                     "issued_on_hijri": issued_hijri, "supersedes": supersedes},
+        "center": center, "department": department_names,
+        "labels": output_templates.labels_for(process, data, language),
+        "outcome": outcome,
     }
     body = output_templates.render(process, output, context)
-    page = pdf.Page(language=language, number=row.number, title=title[language], center=center_names[language],
+    page = pdf.Page(language=language, number=number, title=title[language], center=center[language],
                     department=department_names[language], issued_on=issued_on, issued_on_hijri=issued_hijri,
-                    tracking_number=case.tracking_number, verify_url=verify_url(row.number, settings))
-    raw = pdf.render(page, body)
-    return seal.sign(raw, settings, reason=f"{title['en']} {row.number}", location=center_names["en"])
+                    tracking_number=tracking_number, verify_url=verify_url(number, settings))
+    return page, body
 
 
 def verify_url(number: str, settings: Settings) -> str:

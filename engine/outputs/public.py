@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from engine.catalog import processes
 from engine.core import throttle
-from engine.core.errors import Invalid, NotFound
+from engine.core.errors import NotFound, TooLarge
 from engine.core.settings import Settings
 from engine.outputs import seal
 from storage.models.cases import Case
@@ -74,7 +74,7 @@ def check_upload(*, session: Session, number: str, content: bytes, settings: Set
                  client: str | None) -> dict[str, Any]:
     """Whether an uploaded PDF is exactly the document ``number`` names (its SHA-256), and its signature holds."""
     if len(content) > settings.document_verify_max_bytes:
-        raise Invalid("outputs.upload_too_large", max_bytes=settings.document_verify_max_bytes)
+        raise TooLarge("outputs.upload_too_large", max_bytes=settings.document_verify_max_bytes)
     row = find(session, number, settings, client)
     digest = hashlib.sha256(content).hexdigest()
     matches = row.sha256 is not None and hmac.compare_digest(digest, row.sha256)

@@ -28,7 +28,8 @@ from storage.models.audit import AuditSeal
 from storage.models.messages import OutboxMessage
 from tests.support.audit import REGISTER, deploy, login, step
 
-NAMES = ["outbox", "timers", "escalation", "ledger_seal", "idempotency_keys", "throttle_counters", "reports"]
+NAMES = ["outbox", "timers", "escalation", "ledger_seal", "idempotency_keys", "throttle_counters", "reports",
+         "outputs"]
 
 
 @pytest.fixture

@@ -34,6 +34,8 @@ def test_the_permit_is_arabic_text_in_logical_order(world: World, permit: dict[s
     # the case's own data, from the template (pdftotext spaces the Arabic comma as it likes)
     assert "شارع التحرير" in text and "الدقي" in text and "1532/2019" in text
     assert "eng_mostafa" not in text.lower()  # never the officer
+    # Beside the QR code (the same link, drawn as its code: engine/outputs/pdf.py), on every page.
+    assert f"https://shubbak.example/verify/{output['number']}" in text
 
 
 def test_page_one_renders_to_a_picture_that_is_not_blank(world: World, permit: dict[str, Any],
