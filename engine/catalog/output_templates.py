@@ -20,6 +20,7 @@ from engine.bpmn.compiler import PATHS_FILE, CompiledProcess, PackageRefused
 from engine.bpmn.service_info import Output
 from engine.core.refusals import say
 
+
 class _Strict(SandboxedEnvironment):
     """The sandbox, but an unsafe attribute is an error at once rather than an empty value: a template that
     reaches for ``__class__`` is refused at deploy, not quietly printed blank."""
