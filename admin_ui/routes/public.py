@@ -67,7 +67,8 @@ def _result(request: Request, viewer: Viewer, found: dict[str, Any], last4: str,
                       "service": viewer.lang.pick((found.get("service") or {}).get("name"),
                                                   (found.get("service") or {}).get("code", "")),
                       "step": viewer.lang.pick(names) if found.get("current_step") and not resolved else "",
-                      "updated_at": found["updated_at"], "reopen_until": found.get("reopen_until")},
+                      "updated_at": found["updated_at"], "reopen_until": found.get("reopen_until"),
+                      "documents": [{**d, "title": viewer.lang.pick(d["title"])} for d in found.get("documents", [])]},
                   **context)
 
 

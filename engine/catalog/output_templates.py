@@ -72,11 +72,11 @@ def sample_data(files: dict[str, bytes]) -> list[dict[str, Any]]:
         paths = json.loads(files.get(PATHS_FILE, b"[]"))
     except ValueError:
         return [{}]
-    found = []
+    found: list[dict[str, Any]] = []
     for path in paths if isinstance(paths, list) else []:
         if not isinstance(path, dict):
             continue
-        data = dict(path.get("start_data") or {})
+        data: dict[str, Any] = dict(path.get("start_data") or {})
         for step in path.get("steps") or []:
             if isinstance(step, dict) and isinstance(step.get("data"), dict):
                 data.update(step["data"])

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
 from pyhanko.sign import signers
+from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from engine.audit import signing
 from engine.core.settings import Settings
@@ -70,7 +71,7 @@ def _installation(seed_hex: str) -> Signing:
     der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     signer = signers.SimpleSigner(signing_cert=cert, signing_key=asn1_keys.PrivateKeyInfo.load(der),
-                                  cert_registry=None)
+                                  cert_registry=SimpleCertificateStore.from_certs([cert]))
     return Signing(signer=signer, certificate=cert, roots=(cert,))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from engine.bpmn.compiler import CompiledProcess
 from engine.cases import documents, workflows
 from engine.cases.owed import new_number
 from engine.core import clock
@@ -48,6 +49,17 @@ def of_case(*, session: Session, case_id: int, actor: Actor, settings: Settings)
     rows = session.exec(select(IssuedOutput).where(IssuedOutput.case_id == case_id)
                         .order_by(col(IssuedOutput.id))).all()
     return [view(row) for row in rows]
+
+
+def for_page(session: Session, case: Case, process: CompiledProcess, language: str) -> list[dict[str, Any]]:
+    """The case's documents as a page lists them (the caller already may read the case); no query at all for a
+    service that issues none."""
+    if not process.service.outputs:
+        return []
+    titles = {o.kind: o.ar if language == "ar" else o.en for o in process.service.outputs}
+    rows = session.exec(select(IssuedOutput).where(IssuedOutput.case_id == case.id)
+                        .order_by(col(IssuedOutput.id))).all()
+    return [{**view(row), "title": titles.get(row.kind, row.kind)} for row in rows]
 
 
 def _case(session: Session, case_id: int) -> Case:

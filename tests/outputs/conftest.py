@@ -82,7 +82,11 @@ class World:
 
 @pytest.fixture
 def world(sqlite_url: str, tmp_path: Path) -> Iterator[World]:
-    settings = make_settings(sqlite_url, tmp_path, document_verify_max_misses_per_address=3,
+    yield from make_world(sqlite_url, tmp_path)
+
+
+def make_world(url: str, tmp_path: Path) -> Iterator[World]:
+    settings = make_settings(url, tmp_path, document_verify_max_misses_per_address=3,
                              public_url="https://shubbak.example")
     with TestClient(create_app(settings)) as client:
         api = Api(client, settings)

@@ -92,3 +92,24 @@ def _rejected_steps() -> list[dict[str, Any]]:
     from tests.services.paths import find_path
 
     return [{"task": s.task, "data": s.data} for s in find_path("building_permit", "rejected").steps]
+
+
+def test_a_document_that_cannot_be_made_is_retried_then_marked_failed_with_its_reason(
+        world: World, monkeypatch: Any) -> None:
+    case = world.walk("approved", until="hand_over")
+
+    def broken(*_args: Any, **_kw: Any) -> str:
+        raise ValueError("the template met data it did not expect")
+
+    monkeypatch.setattr("engine.catalog.output_templates.render", broken)
+    attempts = world.api.settings.document_issue_attempts
+    for _ in range(attempts):
+        assert world.issue_all() == 0
+    [owed] = world.outputs(case["id"])
+    assert owed["status"] == "failed"
+    with Session(engine_for(world.api.settings.database_url)) as session:
+        row = session.exec(select(IssuedOutput)).one()
+        events = chain.events_of(session, case["id"])
+    assert row.attempts == attempts and "did not expect" in (row.error or "")
+    assert row.storage_key is None and not [e for e in events if e.kind == "output_issued"]
+    assert world.api.client.get(f"/api/public/documents/{owed['number']}").status_code == 404

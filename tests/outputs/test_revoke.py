@@ -93,3 +93,20 @@ def test_reading_a_cases_documents_follows_the_case(world: World, permit: dict[s
         assert api.client.get(f"/api/outputs/{number}/pdf", headers=who).status_code == 403
     assert api.client.get(f"/api/outputs/{number}/pdf").status_code == 401
     assert api.client.get("/api/outputs/D2026-NOPE-NOPE-NOPE/pdf", headers=world.clerk).status_code == 404
+
+
+def test_the_hand_over_page_offers_the_permit_to_print(world: World, permit: dict[str, Any]) -> None:
+    api, number = world.api, permit["output"]["number"]
+    api.user("front_desk", username="desk_hoda", center_id=world.centers["CITY-A"])
+    pages = Pages(TestClient(api.client.app, follow_redirects=False), api.settings)
+    assert pages.sign_in("desk_hoda").status_code == 303
+    [hand_over] = [t for t in permit["case"]["tasks"] if t["name"] == "hand_over"]
+    page = pages.client.get(f"/tasks/{hand_over['id']}")
+    assert page.status_code == 200
+    assert f'href="/outputs/{number}/pdf"' in page.text and 'data-status="valid"' in page.text
+    pdf = pages.client.get(f"/outputs/{number}/pdf")
+    assert pdf.status_code == 200 and pdf.content == world.pdf(number)
+    api.user("front_desk", username="desk_other", center_id=world.centers["CITY-B"])
+    other = Pages(TestClient(api.client.app, follow_redirects=False), api.settings)
+    assert other.sign_in("desk_other").status_code == 303
+    assert other.client.get(f"/outputs/{number}/pdf").status_code == 403

@@ -141,3 +141,17 @@ def test_the_verification_page_shows_the_status_and_checks_an_upload(world: Worl
                                   files={"pdf": ("permit.pdf", world.pdf(number), "application/pdf")})
     assert checked.status_code == 200 and 'id="verify-file-ok"' in checked.text
     assert visitor.client.get("/verify/D2026-NOPE-NOPE-NOPE").status_code == 404
+
+
+def test_the_tracking_page_offers_the_verification_link_not_the_pdf(world: World, permit: dict[str, Any]) -> None:
+    number, case = permit["output"]["number"], permit["case"]
+    r = world.api.client.get(f"/api/public/track/{case['tracking_number']}",
+                             params={"phone_last4": CITIZEN["phone"][-4:]})
+    assert r.status_code == 200, r.text
+    assert r.json()["documents"] == [{"number": number, "title": {"ar": "ترخيص بناء", "en": "Building permit"},
+                                      "status": "valid", "verify_url": f"https://shubbak.example/verify/{number}"}]
+    assert "/pdf" not in r.text
+    visitor = Pages(TestClient(world.api.client.app), world.api.settings)
+    page = visitor.post("/track", {"number": case["tracking_number"], "phone_last4": CITIZEN["phone"][-4:]},
+                        token_from="/track")
+    assert f'href="/verify/{number}"' in page.text and "/pdf" not in page.text
