@@ -77,11 +77,16 @@ def _installation(seed_hex: str) -> Signing:
 
 @lru_cache(maxsize=4)
 def _from_files(cert_file: str, key_file: str) -> Signing:
-    with open(cert_file, "rb") as f:
-        chain = [_asn1(c) for c in x509.load_pem_x509_certificates(f.read())]
-    signer = signers.SimpleSigner.load(key_file, cert_file, ca_chain_files=(cert_file,))
-    if signer is None:
-        raise ValueError("SHUBBAK_DOCUMENT_KEY_FILE / SHUBBAK_DOCUMENT_CERTIFICATE_FILE could not be read")
+    """The configured certificate (the first of the file; the rest is its chain) and its private key."""
+    chain = load_pem(cert_file)
+    if not chain:
+        raise ValueError("SHUBBAK_DOCUMENT_CERTIFICATE_FILE holds no certificate")
+    with open(key_file, "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), password=None)
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    signer = signers.SimpleSigner(signing_cert=chain[0], signing_key=asn1_keys.PrivateKeyInfo.load(der),
+                                  cert_registry=SimpleCertificateStore.from_certs(chain))
     return Signing(signer=signer, certificate=chain[0], roots=(chain[-1],))
 
 

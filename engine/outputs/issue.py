@@ -155,6 +155,10 @@ def _record_locked(session: Session, output_id: int | None, digest: str, key: st
     row = session.get(IssuedOutput, output_id)
     assert row is not None
     case = workflows.lock_case(session, row.case_id)
+    session.refresh(row)  # read again under the case's lock: another runner may have issued it meanwhile
+    if row.status != "pending":
+        session.rollback()
+        raise Conflict("outputs.not_valid", number=row.number, status=row.status)
     events = workflows.append_to_chain(session, case, actor="system", events=[
         (ISSUED, None, {"number": row.number, "kind": row.kind, "sha256": digest, "supersedes": row.supersedes})])
     row.status, row.sha256, row.storage_key, row.holder_masked = "valid", digest, key, holder
