@@ -42,6 +42,16 @@ def output_pdf(request: Request, number: str, viewer: SignedIn, db: SessionDep) 
         "Content-Disposition": f'inline; filename="{row.number}.pdf"'})
 
 
+@router.post("/outputs/{number}/print", dependencies=[allow("output.read")])
+def print_output(request: Request, number: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
+    """The hand-over's print: a numbered copy, audited, opened in the browser's viewer to print."""
+    row, content = outputs.print_copy(session=db, number=number[:40], actor=viewer.signed_in,
+                                      settings=settings_of(request))
+    return Response(content, media_type="application/pdf", headers={
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store", "X-Print-Copy": str(row.prints),
+        "Content-Disposition": f'inline; filename="{row.number}.pdf"'})
+
+
 @router.post("/cases/{case_id}/documents", dependencies=[allow("case.scan")])
 async def attach(request: Request, case_id: PageId, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     """Scans chosen on a task or case page (fields ``scan.<kind>``), stored as the next version of their kind."""

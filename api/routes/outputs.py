@@ -36,6 +36,15 @@ def output_pdf(number: str, session: SessionDep, settings: SettingsDep, actor: C
                              "X-Content-SHA256": row.sha256 or "", "Cache-Control": "no-store"})
 
 
+@router.post("/api/outputs/{number}/print", dependencies=[allow("output.read")], response_class=Response)
+def print_output(number: str, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> Response:
+    """A numbered, audited copy to print: the PDF, with its copy number in ``X-Print-Copy``."""
+    row, content = manage.print_copy(session=session, number=number[:40], actor=actor, settings=settings)
+    return Response(content, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{row.number}.pdf"',
+                             "X-Print-Copy": str(row.prints), "Cache-Control": "no-store"})
+
+
 @router.post("/api/outputs/{number}/revoke", dependencies=[allow("output.revoke")])
 def revoke(number: str, body: ReasonIn, session: SessionDep, settings: SettingsDep,
            actor: CurrentActor) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from storage.models.cases import Case
 from storage.models.outputs import IssuedOutput
 
 REVOKED = "output_revoked"
+PRINTED = "output_printed"
 CORRECTION = "output_correction_ordered"
 _NOTICE = {
     "ar": "شبّاك: تم إلغاء المستند رقم {number} الصادر في طلبكم {tracking_number}. السبب: {reason}",
@@ -39,7 +40,7 @@ _NOTICE = {
 def view(row: IssuedOutput) -> dict[str, Any]:
     return {"number": row.number, "kind": row.kind, "status": row.status, "sha256": row.sha256,
             "issued_at": row.issued_at, "status_at": row.status_at, "supersedes": row.supersedes,
-            "superseded_by": row.superseded_by, "revoke_reason": row.revoke_reason}
+            "superseded_by": row.superseded_by, "revoke_reason": row.revoke_reason, "prints": row.prints}
 
 
 def of_case(*, session: Session, case_id: int, actor: Actor, settings: Settings) -> list[dict[str, Any]]:
@@ -92,6 +93,24 @@ def pdf_of(*, session: Session, number: str, actor: Actor, settings: Settings) -
         download.close()
     if hashlib.sha256(content).hexdigest() != row.sha256:
         raise Corrupted("outputs.stored_file_altered", number=row.number)
+    return row, content
+
+
+def print_copy(*, session: Session, number: str, actor: Actor, settings: Settings) -> tuple[IssuedOutput, bytes]:
+    """A printed copy of a valid document: numbered (1 for the first print, then reprints) and audited as an
+    ``output_printed`` event of the case's chain, then the PDF to print."""
+    row, content = pdf_of(session=session, number=number, actor=actor, settings=settings)
+    if row.status != "valid":
+        raise Conflict("outputs.not_printable", number=row.number, status=row.status)
+    with write_lock(session):
+        case = workflows.lock_case(session, row.case_id)
+        session.refresh(row)
+        row.prints += 1
+        workflows.append_to_chain(session, case, actor=actor.username, events=[
+            (PRINTED, None, {"number": row.number, "copy": row.prints, "sha256": row.sha256})])
+        session.add(row)
+        workflows.commit_or_conflict(session)
+    session.refresh(row)
     return row, content
 
 

@@ -42,6 +42,7 @@ class IssuedOutput(SQLModel, table=True):
     revoke_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     attempts: int = 0
+    prints: int = 0  # copies printed at the center so far, each an ``output_printed`` event of the case's chain
     created_at: datetime = _ts(default_factory=utcnow)
     issued_at: datetime | None = _ts(default=None, nullable=True)
     status_at: datetime | None = _ts(default=None, nullable=True)  # when it was superseded or revoked

@@ -103,10 +103,31 @@ def test_the_hand_over_page_offers_the_permit_to_print(world: World, permit: dic
     [hand_over] = [t for t in permit["case"]["tasks"] if t["name"] == "hand_over"]
     page = pages.client.get(f"/tasks/{hand_over['id']}")
     assert page.status_code == 200
-    assert f'href="/outputs/{number}/pdf"' in page.text and 'data-status="valid"' in page.text
+    assert f'action="/outputs/{number}/print"' in page.text and 'data-status="valid"' in page.text
     pdf = pages.client.get(f"/outputs/{number}/pdf")
     assert pdf.status_code == 200 and pdf.content == world.pdf(number)
+    # Printing is numbered and audited: the first copy, then a reprint.
+    token = pages.token(f"/tasks/{hand_over['id']}")
+    for copy in (1, 2):
+        printed = pages.client.post(f"/outputs/{number}/print", data={"csrf_token": token})
+        assert printed.status_code == 200 and printed.headers["X-Print-Copy"] == str(copy)
+        assert printed.content == pdf.content
+    with Session(engine_for(api.settings.database_url)) as session:
+        prints = [e for e in chain.events_of(session, permit["case"]["id"]) if e.kind == "output_printed"]
+    assert [(e.actor, e.data["copy"]) for e in prints] == [("desk_hoda", 1), ("desk_hoda", 2)]
+    # Without the page's token the print is refused: a link elsewhere cannot make the clerk's browser print.
+    assert pages.client.post(f"/outputs/{number}/print", data={}).status_code == 403
     api.user("front_desk", username="desk_other", center_id=world.centers["CITY-B"])
     other = Pages(TestClient(api.client.app, follow_redirects=False), api.settings)
     assert other.sign_in("desk_other").status_code == 303
     assert other.client.get(f"/outputs/{number}/pdf").status_code == 403
+
+
+def test_a_revoked_document_is_not_printed(world: World, permit: dict[str, Any]) -> None:
+    api, number = world.api, permit["output"]["number"]
+    assert api.client.post(f"/api/outputs/{number}/print", headers=world.clerk).headers["X-Print-Copy"] == "1"
+    own = api.user("supervisor", center_id=world.centers["CITY-A"])
+    assert api.client.post(f"/api/outputs/{number}/revoke", json=REASON, headers=own).status_code == 200
+    assert api.client.post(f"/api/outputs/{number}/print", headers=world.clerk).status_code == 409
+    other_center = api.user("front_desk", center_id=world.centers["CITY-B"])
+    assert api.client.post(f"/api/outputs/{number}/print", headers=other_center).status_code == 403

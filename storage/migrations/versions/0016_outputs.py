@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column('revoke_reason', sa.Text(), nullable=True),
         sa.Column('error', sa.Text(), nullable=True),
         sa.Column('attempts', sa.Integer(), nullable=False),
+        sa.Column('prints', sa.Integer(), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('issued_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('status_at', sa.DateTime(timezone=True), nullable=True),
