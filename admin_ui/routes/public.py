@@ -123,7 +123,7 @@ async def verify_upload(request: Request, number: str, form: CheckedForm, viewer
     content = b""
     if upload is not None and not isinstance(upload, str):
         content = await upload.read(settings_of(request).document_verify_max_bytes + 1)
-    # pyHanko's check runs its own event loop: off this one, in a worker thread.
+    # Hashing and the signature's check are CPU work: off the event loop, in a worker thread.
     return await run_in_threadpool(_verified, request, viewer, db, number[:40], content)
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from asn1crypto.x509 import Certificate
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
@@ -20,14 +24,28 @@ from engine.outputs import certificate
 from engine.outputs.pdf import NUMBER_KEYWORD
 
 FIELD = "Shubbak"
+T = TypeVar("T")
 
 
 def sign(pdf: bytes, settings: Settings, *, reason: str, location: str) -> bytes:
     signing = certificate.for_settings(settings)
     out = io.BytesIO()
     meta = signers.PdfSignatureMetadata(field_name=FIELD, reason=reason, location=location)
-    signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=signing.signer, output=out)
+    _run(lambda: signers.async_sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=signing.signer,
+                                        output=out))
     return out.getvalue()
+
+
+def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run pyHanko's coroutine to its end from synchronous code: here when no event loop runs in this thread
+    (the worker, the command line, the API's thread pool), else in a thread of its own (pyHanko's synchronous
+    calls would refuse to start a loop inside a running one)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
 
 
 @dataclass(frozen=True)
@@ -56,7 +74,8 @@ def check(pdf: bytes, settings: Settings, roots: list[Certificate] | None = None
             return Checked(False, False, False, False, number)
         context = ValidationContext(trust_roots=roots or list(certificate.trusted_roots(settings)),
                                     allow_fetching=False)
-        status = validate_pdf_signature(found[-1], context)
+        embedded = found[-1]
+        status = _run(lambda: async_validate_pdf_signature(embedded, context))
     except (PdfError, SignatureValidationError, ValueError, KeyError, TypeError, IndexError, OSError):
         return Checked(False, False, False, False, None)
     return Checked(True, bool(status.intact and status.valid), bool(status.trusted),
