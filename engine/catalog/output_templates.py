@@ -65,23 +65,28 @@ def render(process: CompiledProcess, output: Output, context: dict[str, Any]) ->
     return _env.from_string(process.templates[output.template]).render(context)
 
 
-def sample_data(files: dict[str, bytes]) -> list[dict[str, Any]]:
-    """The case data of each of the analyst's paths (``paths.json``: the start data, then each step's, merged),
-    or one empty case when the package has none: what a deploy renders the templates with."""
+def paths_of(files: dict[str, bytes]) -> list[dict[str, Any]]:
+    """The analyst's test paths (``paths.json``), the ones that are objects; none when unreadable."""
     try:
         paths = json.loads(files.get(PATHS_FILE, b"[]"))
     except ValueError:
-        return [{}]
-    found: list[dict[str, Any]] = []
-    for path in paths if isinstance(paths, list) else []:
-        if not isinstance(path, dict):
-            continue
-        data: dict[str, Any] = dict(path.get("start_data") or {})
-        for step in path.get("steps") or []:
-            if isinstance(step, dict) and isinstance(step.get("data"), dict):
-                data.update(step["data"])
-        found.append(data)
-    return found or [{}]
+        return []
+    return [p for p in paths if isinstance(p, dict)] if isinstance(paths, list) else []
+
+
+def merged(path: dict[str, Any]) -> dict[str, Any]:
+    """A path's case data at its end: the start data, then each step's, merged."""
+    data: dict[str, Any] = dict(path.get("start_data") or {})
+    for step in path.get("steps") or []:
+        if isinstance(step, dict) and isinstance(step.get("data"), dict):
+            data.update(step["data"])
+    return data
+
+
+def sample_data(files: dict[str, bytes]) -> list[dict[str, Any]]:
+    """The case data of each of the analyst's paths, or one empty case when the package has none: what a
+    deploy renders the templates with."""
+    return [merged(path) for path in paths_of(files)] or [{}]
 
 
 def check(process: CompiledProcess, files: dict[str, bytes] | None = None) -> None:
