@@ -81,7 +81,7 @@ def issue_one(session: Session, output_id: int, settings: Settings) -> IssuedOut
     store = documents.store_for(settings)
     store.put(key, io.BytesIO(signed), content_type="application/pdf", size_hint=len(signed))
     try:
-        _record(session, row.id, digest, key, _masked(case.data), moment)
+        _record(session, row.id, digest, key, len(signed), _masked(case.data), moment)
     except Conflict:
         store.delete(key)  # the step that won will be followed by another round: nothing half done stays
         log.info("document %s: the case moved at the same moment; retried on the next round", row.number)
@@ -143,15 +143,15 @@ def _task_name(row: IssuedOutput, process: CompiledProcess) -> str:
     return tasks[0] if tasks else ""
 
 
-def _record(session: Session, output_id: int | None, digest: str, key: str, holder: str | None,
+def _record(session: Session, output_id: int | None, digest: str, key: str, size: int, holder: str | None,
             moment: datetime) -> None:
     """The one transaction of an issue: the event in the case's chain, the row, the document it corrects."""
     with write_lock(session):
-        _record_locked(session, output_id, digest, key, holder, moment)
+        _record_locked(session, output_id, digest, key, size, holder, moment)
 
 
-def _record_locked(session: Session, output_id: int | None, digest: str, key: str, holder: str | None,
-                   moment: datetime) -> None:
+def _record_locked(session: Session, output_id: int | None, digest: str, key: str, size: int,
+                   holder: str | None, moment: datetime) -> None:
     row = session.get(IssuedOutput, output_id)
     assert row is not None
     case = workflows.lock_case(session, row.case_id)
@@ -161,7 +161,7 @@ def _record_locked(session: Session, output_id: int | None, digest: str, key: st
         raise Conflict("outputs.not_valid", number=row.number, status=row.status)
     events = workflows.append_to_chain(session, case, actor="system", events=[
         (ISSUED, None, {"number": row.number, "kind": row.kind, "sha256": digest, "supersedes": row.supersedes})])
-    row.status, row.sha256, row.storage_key, row.holder_masked = "valid", digest, key, holder
+    row.status, row.sha256, row.storage_key, row.size, row.holder_masked = "valid", digest, key, size, holder
     row.issued_at, row.event_seq, row.error = moment, events[-1].seq, None
     session.add(row)
     if row.supersedes:

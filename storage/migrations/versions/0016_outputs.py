@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column('sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column('storage_key', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column('size', sa.Integer(), nullable=True),
         sa.Column('holder_masked', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column('event_seq', sa.Integer(), nullable=True),
         sa.Column('supersedes', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
