@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel import Session
 from starlette.datastructures import FormData, UploadFile
 
-from admin_ui.i18n import Lang
+from admin_ui.i18n import N_, Lang
 from engine.bpmn.service_info import ServiceInfo
 from engine.cases import checklist
 from engine.cases import documents as scans
@@ -133,3 +133,9 @@ def panel(db: Session, case: Case, lanes: list[str], actor: Actor, settings: Set
     return {"papers": papers, "docs": docs, "scans": {d["kind"]: d for d in docs},
             "can_attach": case.status == "open" and policy.may(actor, "case.scan", settings, lanes=lanes),
             "can_waive": case.status == "open" and policy.may(actor, "case.waive", settings) and bool(blocking)}
+
+
+# The official documents' statuses on the case and task pages (docs/documents.md).
+OUTPUT_WORDS = {"pending": N_("Being prepared"), "valid": N_("Valid"),
+                "superseded": N_("Superseded by a corrected document"), "revoked": N_("Revoked"),
+                "failed": N_("Could not be made: tell the service's analyst")}

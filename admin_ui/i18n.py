@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
@@ -22,9 +22,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
 from babel.support import Translations
-from hijridate import Gregorian
 
-from engine.core import refusals
+from engine.core import calendars, refusals
 from engine.people.users import LANGUAGES
 from forms.fields import ltr as ltr  # the bidi helper lives with the forms, which draw it in examples too
 
@@ -148,10 +147,4 @@ class Lang:
 
 
 def _hijri(day: dt.date, language: str) -> str | None:
-    try:
-        h = Gregorian.fromdate(day).to_hijri()
-    except OverflowError:  # the Umm al-Qura tables cover 1343–1500 AH (1924–2077)
-        return None
-    words: Literal["ar", "en"] = "ar" if language == "ar" else "en"
-    return f"{h.day} {h.month_name(words)} {h.year} {h.notation(words)}"
-
+    return calendars.hijri(day, language)

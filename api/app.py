@@ -34,6 +34,7 @@ from api.routes import (
     documents,
     drafts,
     health,
+    outputs,
     processes,
     public,
     ratings,
@@ -90,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     redact.install_access_log_redaction()  # no personal data from query strings in the access log
     errors.install(app)
     app.include_router(health.router)  # /healthz, /readyz
-    for module in (auth, processes, services, drafts, cases, tasks, documents, public):
+    for module in (auth, processes, services, drafts, cases, tasks, documents, public, outputs):
         app.include_router(module.router)
     app.include_router(audit.router)
     app.include_router(reports.router)

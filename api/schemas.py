@@ -300,6 +300,8 @@ class TrackPublic(BaseModel):
     updated_at: datetime | None
     # A resolved complaint reads "resolved" while the citizen may reopen it, until this moment.
     reopen_until: datetime | None = None
+    # The case's issued documents with their verification links (docs/documents.md), never the PDF itself.
+    documents: list[dict[str, Any]] = []
 
 
 class DocumentPublic(BaseModel):

@@ -75,12 +75,13 @@ def database(name: str) -> Iterator[str]:
 
 def _settings(url: str, folder: Path) -> Settings:
     return Settings(database_url=url, environment="test", secret_key=SECRET, timer_tick_seconds=0,
-                    password_time_cost=1, password_memory_kib=64, var_dir=folder)
+                    document_issue_seconds=0, password_time_cost=1, password_memory_kib=64, var_dir=folder)
 
 
 def _env(url: str, folder: Path) -> dict[str, str]:
     return {"SHUBBAK_DATABASE_URL": url, "SHUBBAK_SECRET_KEY": SECRET, "SHUBBAK_ENVIRONMENT": "test",
-            "SHUBBAK_TIMER_TICK_SECONDS": "0", "SHUBBAK_VAR_DIR": str(folder), "PYTHONPATH": str(ROOT)}
+            "SHUBBAK_TIMER_TICK_SECONDS": "0", "SHUBBAK_DOCUMENT_ISSUE_SECONDS": "0", "SHUBBAK_VAR_DIR": str(folder),
+            "PYTHONPATH": str(ROOT)}
 
 
 def _prepare(url: str, settings: Settings) -> dict[str, dict[str, str]]:

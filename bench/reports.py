@@ -56,7 +56,7 @@ def database() -> Iterator[str]:
 
 def _settings(url: str, folder: Path) -> Settings:
     return Settings(database_url=url, environment="test", secret_key=SECRET, timer_tick_seconds=0,
-                    password_time_cost=1, password_memory_kib=64, var_dir=folder)
+                    document_issue_seconds=0, password_time_cost=1, password_memory_kib=64, var_dir=folder)
 
 
 def _services(session: Session, settings: Settings) -> list[tuple[str, int, float, list[tuple[str, str, str]]]]:
@@ -196,7 +196,8 @@ def report(folder: Path, *, cases: int = 1_000_000, requests: int = 100) -> list
                   ("officers, a year", "/api/reports/officers", year),
                   ("satisfaction, a year", "/api/reports/satisfaction", year)]
         env = {"SHUBBAK_DATABASE_URL": url, "SHUBBAK_SECRET_KEY": SECRET, "SHUBBAK_ENVIRONMENT": "test",
-               "SHUBBAK_TIMER_TICK_SECONDS": "0", "SHUBBAK_VAR_DIR": str(folder)}
+               "SHUBBAK_TIMER_TICK_SECONDS": "0", "SHUBBAK_DOCUMENT_ISSUE_SECONDS": "0",
+               "SHUBBAK_VAR_DIR": str(folder)}
         port = free_port()
         with http.server(env, port):
             base = f"http://127.0.0.1:{port}"

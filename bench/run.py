@@ -36,7 +36,8 @@ def prepare(folder: Path, name: str) -> tuple[Settings, dict[str, str]]:
     settings = prepare_empty(folder, name)
     url = settings.database_url
     env = {"SHUBBAK_DATABASE_URL": url, "SHUBBAK_SECRET_KEY": SECRET, "SHUBBAK_ENVIRONMENT": "test",
-           "SHUBBAK_TIMER_TICK_SECONDS": "0", "SHUBBAK_VAR_DIR": str(folder)}
+           "SHUBBAK_TIMER_TICK_SECONDS": "0", "SHUBBAK_DOCUMENT_ISSUE_SECONDS": "0",
+           "SHUBBAK_VAR_DIR": str(folder)}
     with session_for(url) as session:
         processes.deploy(session=session, files=package(), actor=ADMIN, settings=settings)
     return settings, env

@@ -43,4 +43,4 @@ def prepare_empty(folder: Path, name: str) -> Settings:
     url = f"sqlite:///{folder / name}"
     upgrade(url)
     return Settings(database_url=url, environment="test", secret_key=SECRET, timer_tick_seconds=0,
-                    password_time_cost=1, password_memory_kib=64, var_dir=folder)
+                    document_issue_seconds=0, password_time_cost=1, password_memory_kib=64, var_dir=folder)

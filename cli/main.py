@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from cli import audit as audit_commands
 from cli import backup as backup_commands
+from cli import documents as document_commands
 from cli import reports as report_commands
 from cli import users as user_commands
 from engine.bpmn import runner
@@ -285,6 +286,7 @@ def parser() -> argparse.ArgumentParser:
     mig.add_argument("--dry-run", action="store_true", help="only list which cases can move, and why not")
     mig.set_defaults(func=cmd_migrate_cases)
     audit_commands.add_commands(sub)
+    document_commands.add_commands(sub)
     report_commands.add_commands(sub)
     backup_commands.add_commands(sub)
     return p

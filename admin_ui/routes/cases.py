@@ -24,6 +24,7 @@ from engine.core import tracking
 from engine.core.errors import Forbidden, Invalid, NotFound
 from engine.core.settings import Settings
 from engine.messages import outbox
+from engine.outputs import manage as official
 from engine.people import policy
 from engine.people.users import Actor
 from forms import fields as form_fields
@@ -36,7 +37,8 @@ router = APIRouter(route_class=PageRoute)
 MESSAGE_STAGES = {"received": N_("Request received"), "department": N_("Papers reached a department"),
                   "returned": N_("Returned for corrections"), "ready_for_pickup": N_("Ready for pickup"),
                   "completed": N_("Request completed"), "rejected": N_("Request rejected"),
-                  "contact_corrected": N_("Contact details corrected")}
+                  "contact_corrected": N_("Contact details corrected"),
+                  "document_revoked": N_("Document revoked")}
 MESSAGE_STATUSES = {"pending": N_("Waiting to be sent"), "sending": N_("Being sent"), "sent": N_("Sent"),
                     "failed": N_("Failed: the citizen was not told")}
 MESSAGE_CHANNELS = {"sms": N_("SMS"), "email": N_("E-mail")}
@@ -94,6 +96,7 @@ def _case_page(request: Request, case_id: int, viewer: Viewer, db: SessionDep, s
                   messages=outbox.for_case(db.connection(), case.id), message_stages=MESSAGE_STAGES,
                   message_statuses=MESSAGE_STATUSES, message_channels=MESSAGE_CHANNELS,
                   **documents.panel(db, case, process.lanes, actor, settings, lang),
+                  outputs=official.for_page(db, case, process, lang.code), output_words=documents.OUTPUT_WORDS,
                   fee_currency=process.service.fee.currency if process.service.fee else "EGP")
 
 

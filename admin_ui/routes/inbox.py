@@ -18,6 +18,7 @@ from api.deps import SessionDep, settings_of
 from engine.cases import tasks
 from engine.core import chain as audit
 from engine.core.errors import DomainError
+from engine.outputs import manage as official
 from engine.people import policy
 from forms import fields as form_fields
 
@@ -92,6 +93,7 @@ def _task_page(request: Request, step: tasks.Step, viewer: Viewer, db: SessionDe
                   form_error=(errors or {}).get(""), summary=form_fields.summary(case.data, process.forms, lang),
                   earlier=earlier_steps(events, process.forms, labels, case.service_code, lang, full_names(db, events)),
                   **documents.panel(db, case, process.lanes, actor, settings, lang),
+                  outputs=official.for_page(db, case, process, lang.code), output_words=documents.OUTPUT_WORDS,
                   fee_currency=process.service.fee.currency if process.service.fee else "EGP")
 
 

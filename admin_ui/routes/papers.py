@@ -16,6 +16,7 @@ from api.deps import SessionDep, settings_of
 from engine.cases import checklist
 from engine.cases import documents as scans
 from engine.cases import lifecycle as cases
+from engine.outputs import manage as outputs
 
 router = APIRouter(route_class=PageRoute)
 
@@ -30,6 +31,25 @@ def view(request: Request, document_id: PageId, viewer: SignedIn, db: SessionDep
     return StreamingResponse(chunks, media_type=doc.content_type, headers={
         "Content-Length": str(doc.size), "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
         "Content-Disposition": f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(doc.filename, safe='')}"})
+
+
+@router.get("/outputs/{number}/pdf", dependencies=[allow("output.read")])
+def output_pdf(request: Request, number: str, viewer: SignedIn, db: SessionDep) -> Response:
+    """An official document the case issued, to print at the hand-over (engine/outputs/manage.py checks who)."""
+    row, content = outputs.pdf_of(session=db, number=number[:40], actor=viewer.signed_in, settings=settings_of(request))
+    return Response(content, media_type="application/pdf", headers={
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
+        "Content-Disposition": f'inline; filename="{row.number}.pdf"'})
+
+
+@router.post("/outputs/{number}/print", dependencies=[allow("output.read")])
+def print_output(request: Request, number: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
+    """The hand-over's print: a numbered copy, audited, opened in the browser's viewer to print."""
+    row, content = outputs.print_copy(session=db, number=number[:40], actor=viewer.signed_in,
+                                      settings=settings_of(request))
+    return Response(content, media_type="application/pdf", headers={
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store", "X-Print-Copy": str(row.prints),
+        "Content-Disposition": f'inline; filename="{row.number}.pdf"'})
 
 
 @router.post("/cases/{case_id}/documents", dependencies=[allow("case.scan")])

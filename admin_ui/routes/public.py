@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from admin_ui.i18n import N_
@@ -20,7 +21,8 @@ from admin_ui.pages import (
 )
 from api.deps import SessionDep, settings_of
 from engine.cases import complaints, public
-from engine.core.errors import Conflict, Invalid, NotFound, RateLimited
+from engine.core.errors import Conflict, Invalid, NotFound, RateLimited, TooLarge
+from engine.outputs import public as outputs_public
 
 router = APIRouter(route_class=PageRoute)
 
@@ -65,7 +67,8 @@ def _result(request: Request, viewer: Viewer, found: dict[str, Any], last4: str,
                       "service": viewer.lang.pick((found.get("service") or {}).get("name"),
                                                   (found.get("service") or {}).get("code", "")),
                       "step": viewer.lang.pick(names) if found.get("current_step") and not resolved else "",
-                      "updated_at": found["updated_at"], "reopen_until": found.get("reopen_until")},
+                      "updated_at": found["updated_at"], "reopen_until": found.get("reopen_until"),
+                      "documents": [{**d, "title": viewer.lang.pick(d["title"])} for d in found.get("documents", [])]},
                   **context)
 
 
@@ -100,3 +103,47 @@ def reopen(request: Request, form: CheckedForm, viewer: CurrentViewer, db: Sessi
                        reopen_error=message, reason=reason.strip())
     found = public.track(session=db, tracking_number=number, phone_last4=last4, settings=settings)
     return _result(request, viewer, found, last4, answered="reopened" if reopen_it else "accepted")
+
+
+# The verification page of an official document: what its QR code opens (engine/outputs/public.py).
+VERIFY_WORDS = {"valid": N_("Valid"), "superseded": N_("Superseded by a corrected document"),
+                "revoked": N_("Revoked")}
+
+
+@router.get("/verify/{number}", dependencies=[allow("public")])
+def verify_page(request: Request, number: str, viewer: CurrentViewer, db: SessionDep) -> HTMLResponse:
+    return _verified(request, viewer, db, number[:40], None)
+
+
+@router.post("/verify/{number}", dependencies=[allow("public")])
+async def verify_upload(request: Request, number: str, form: CheckedForm, viewer: CurrentViewer,
+                        db: SessionDep) -> HTMLResponse:
+    """The visitor's copy of the PDF, checked against the document's recorded SHA-256 and its signature."""
+    upload = form.get("pdf")
+    content = b""
+    if upload is not None and not isinstance(upload, str):
+        content = await upload.read(settings_of(request).document_verify_max_bytes + 1)
+    # Hashing and the signature's check are CPU work: off the event loop, in a worker thread.
+    return await run_in_threadpool(_verified, request, viewer, db, number[:40], content)
+
+
+def _verified(request: Request, viewer: Viewer, db: Any, number: str, content: bytes | None) -> HTMLResponse:
+    _ = viewer.lang.gettext
+    settings = settings_of(request)
+    try:
+        if content is None:
+            found = outputs_public.lookup(session=db, number=number, settings=settings, client=client_of(request))
+        else:
+            found = outputs_public.check_upload(session=db, number=number, content=content, settings=settings,
+                                                client=client_of(request))
+    except RateLimited:
+        return render(request, "verify.html", status_code=429, number=number, found=None,
+                      error=_("Too many unknown document numbers from this address. Try again later."))
+    except NotFound:
+        return render(request, "verify.html", status_code=404, number=number, found=None,
+                      error=_("No document has this number. Check the number printed under the QR code."))
+    except TooLarge:
+        return render(request, "verify.html", status_code=413, number=number, found=None,
+                      error=_("This file is too large to be one of our documents."))
+    return render(request, "verify.html", number=number, found=found, error=None, checked=content is not None,
+                  verify_words=VERIFY_WORDS)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from engine.catalog import deploy_checks, drafts, processes
+from engine.outputs import preview
 
 router = APIRouter(prefix="/api/services", tags=["processes"])
 
@@ -59,6 +60,23 @@ def validate(code: str, body: DraftFiles, settings: SettingsDep, actor: CurrentA
     drafts.check_files(files, settings)
     problems = deploy_checks.validate(files, settings)
     return {"service_code": code, "valid": not problems, "problems": problems}
+
+
+class PreviewIn(DraftFiles):
+    path: str | None = Field(default=None, max_length=200,
+                             description="the paths.json path whose data fills the template (default: the first "
+                                         "that reaches the output)")
+
+
+@router.post("/{code}/draft/outputs/{kind}/preview", dependencies=[allow("services.deploy")],
+             response_class=Response)
+def preview_output(code: str, kind: str, body: PreviewIn, settings: SettingsDep, actor: CurrentActor) -> Response:
+    """The draft's output ``kind`` as a PDF, filled with a test path's data: unsigned, numbered PREVIEW."""
+    files = processes.decode_files(body.files)
+    drafts.check_files(files, settings)
+    content = preview.render(files=files, kind=kind[:64], path=body.path, settings=settings)
+    return Response(content, media_type="application/pdf",
+                    headers={"Content-Disposition": 'inline; filename="preview.pdf"'})
 
 
 @router.post("/{code}/draft/publish", dependencies=[allow("services.deploy")], status_code=201)

@@ -30,7 +30,7 @@ from engine.core.errors import Invalid
 from engine.core.refusals import Text, say
 from forms import schema as form_schema
 
-ALLOWED_SUFFIXES = (".bpmn", ".dmn", ".json", ".toml")
+ALLOWED_SUFFIXES = (".bpmn", ".dmn", ".json", ".toml", ".html")
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 #: The analyst's test cases (engine/catalog/analyst_tests.py): part of the package's content, not of the diagram.
 PATHS_FILE = "paths.json"
@@ -67,6 +67,8 @@ class CompiledProcess:
     intake_tasks: frozenset[str] = frozenset()
     version: int = 0
     validators: dict[str, Draft202012Validator] = field(default_factory=dict)
+    # The output templates (``outputs/*.html``) by file name: rendered by engine/outputs, checked at deploy.
+    templates: dict[str, str] = field(default_factory=dict)
 
     @property
     def lanes(self) -> list[str]:
@@ -118,8 +120,15 @@ def compile_package(files: dict[str, bytes], *, max_xml_bytes: int, default_lane
     bpmn_roots: dict[str, etree._Element] = {}
     dmn_roots: dict[str, etree._Element] = {}
     forms: dict[str, dict[str, Any]] = {}
+    templates: dict[str, str] = {}
     for name, content in sorted(files.items()):
         lower = name.lower()
+        if lower.endswith(".html"):
+            try:
+                templates[name] = _text(content, name)
+            except Invalid as exc:
+                problems.extend(exc.details)
+            continue
         if lower.endswith(".toml"):
             if name != "service.toml":
                 problems.append(_problem(name, None, say("deploy.only_service_toml")))
@@ -155,9 +164,29 @@ def compile_package(files: dict[str, bytes], *, max_xml_bytes: int, default_lane
             problems.extend(_problem(name, eid, msg) for eid, msg in check_dmn_expressions(root))
     if not bpmn_roots and not problems:
         problems.append(_problem(None, None, say("deploy.no_bpmn_file")))
+    if service is not None:
+        problems.extend(_output_problems(service, templates, bpmn_roots))
     if problems:
         raise PackageRefused("deploy.cannot_be_deployed", problems)
-    return _build(files, service, bpmn_roots, dmn_roots, forms, default_lane)
+    compiled = _build(files, service, bpmn_roots, dmn_roots, forms, default_lane)
+    compiled.templates = templates
+    return compiled
+
+
+def _output_problems(service: ServiceInfo, templates: dict[str, str],
+                     bpmn_roots: dict[str, etree._Element]) -> list[dict[str, Any]]:
+    """Each output names a template of the package and elements of its diagrams."""
+    ids = {str(el.get("id")) for root in bpmn_roots.values() for el in root.iter() if el.get("id")}
+    problems = []
+    for output in service.outputs:
+        if output.template not in templates:
+            problems.append(_problem("service.toml", output.kind,
+                                     say("deploy.output_template_missing", template=output.template)))
+        for element in output.on:
+            if element not in ids:
+                problems.append(_problem("service.toml", output.kind,
+                                         say("deploy.output_element_unknown", element=element)))
+    return problems
 
 
 def _text(content: bytes, name: str) -> str:

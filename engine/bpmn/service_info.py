@@ -72,6 +72,24 @@ class Escalation(BaseModel):
         return self
 
 
+class Output(BaseModel):
+    """``[[outputs]]``: a document the service issues (docs/analyst-guide.md, "Official documents").
+
+    ``template`` is a file of the package's ``outputs/`` folder; ``on`` names the user tasks or end events at
+    which it is issued (a user task: when the case reaches it, so the clerk has the paper to print; an end
+    event: when the case ends there)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    template: str = Field(pattern=r"^[A-Za-z0-9_-]{1,100}\.html$")
+    on: list[str] = Field(min_length=1)
+    ar: str = Field(min_length=1, max_length=200)
+    en: str = Field(min_length=1, max_length=200)
+    language: str = Field(default="ar", pattern=r"^(ar|en)$")
+    # The department that decided, as the document names it; the service's agency when not given.
+    department: Names | None = None
+
+
 class ServiceInfo(BaseModel):
     """The parsed ``service.toml``; every field but ``code`` has a default so a bare BPMN deploys too."""
 
@@ -97,6 +115,14 @@ class ServiceInfo(BaseModel):
             raise ValueError(f"case_settings: {unknown} cannot be given to cases; known: {list(CASE_SETTINGS)}")
         return self
     escalation: Escalation = Field(default_factory=Escalation)  # docs/analyst-guide.md
+    outputs: list[Output] = Field(default_factory=list)  # the documents it issues (engine/outputs/)
+
+    @model_validator(mode="after")
+    def _distinct_outputs(self) -> ServiceInfo:
+        kinds = [o.kind for o in self.outputs]
+        if len(kinds) != len(set(kinds)):
+            raise ValueError("outputs: each kind is named once")
+        return self
 
 
 def parse_service_toml(text: str, filename: str = "service.toml") -> ServiceInfo:

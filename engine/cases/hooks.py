@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
+from engine.cases import owed
 from engine.core import idempotency
 from engine.messages import outbox as messages_outbox
 
@@ -53,4 +54,5 @@ def after_events(written: Written) -> None:
 # Only what must commit with the step. The report aggregates are built after commit from the events
 # (engine/reports/projector.py), off the step's transaction.
 _HOOKS: list[Any] = [messages_outbox.write_messages,
-                     idempotency.note_case]  # the case a keyed request wrote (engine/core/idempotency.py)
+                     idempotency.note_case,  # the case a keyed request wrote (engine/core/idempotency.py)
+                     owed.write_owed]  # a document the step reached is owed (rendered after commit: engine/outputs)

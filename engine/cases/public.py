@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from engine.bpmn.compiler import CompiledProcess
 from engine.cases import complaints
 from engine.catalog import processes
 from engine.core import tracking
 from engine.core.settings import Settings
 from storage.models.cases import Task
+from storage.models.outputs import IssuedOutput
 
 
 def track(*, session: Session, tracking_number: str, phone_last4: str, settings: Settings,
@@ -29,4 +31,18 @@ def track(*, session: Session, tracking_number: str, phone_last4: str, settings:
             "status": "resolved" if reopen_until is not None else case.status,
             "current_step": case.current_step,
             "current_step_ar": "، ".join(dict.fromkeys(titles_ar)) or None, "updated_at": case.updated_at,
-            "reopen_until": reopen_until}
+            "reopen_until": reopen_until,
+            "documents": _documents(session, case.id, process, settings)}
+
+
+def _documents(session: Session, case_id: int | None, process: CompiledProcess,
+               settings: Settings) -> list[dict[str, Any]]:
+    """The case's issued documents, each with its verification link (docs/documents.md): the link, not the PDF."""
+    if not process.service.outputs:
+        return []
+    titles = {o.kind: {"ar": o.ar, "en": o.en} for o in process.service.outputs}
+    rows = session.exec(select(IssuedOutput).where(IssuedOutput.case_id == case_id,
+                                                   col(IssuedOutput.status).in_(("valid", "superseded", "revoked")))
+                        .order_by(col(IssuedOutput.id))).all()
+    return [{"number": row.number, "title": titles.get(row.kind, {"ar": row.kind, "en": row.kind}),
+             "status": row.status, "verify_url": f"{settings.public_base_url}/verify/{row.number}"} for row in rows]

@@ -15,7 +15,7 @@ from lxml import etree
 
 from engine.bpmn.compiler import PackageRefused, compile_package
 from engine.bpmn.safe_xml import XmlRefused, parse_untrusted_xml
-from engine.catalog import processes
+from engine.catalog import output_templates, processes
 from engine.core.errors import Invalid
 from engine.core.refusals import arabic, fix, say
 from engine.core.settings import Settings
@@ -74,6 +74,7 @@ def validate(files: dict[str, bytes], settings: Settings) -> list[dict[str, Any]
         compiled = compile_package(files, max_xml_bytes=settings.max_xml_bytes, default_lane=settings.default_lane,
                                    max_files=settings.max_files_per_deploy)
         processes.check_tests(compiled, files, settings)
+        output_templates.check(compiled, files)
     except (PackageRefused, Invalid) as exc:
         covered = {flow for p in found for flow in p["flows"]}
         found += [d for d in exc.details if d.get("element_id") not in covered]

@@ -1,8 +1,9 @@
 """Read service packages from a folder tree such as ``processes/``.
 
 A package is a folder holding one or more ``.bpmn`` files, its ``.dmn`` tables, an optional
-``service.toml``, its forms in ``forms/*.json`` and its test cases in ``paths.json`` (run before a deploy
-is accepted: engine/catalog/analyst_tests.py). Other files (notes, drafts) are not deployed.
+``service.toml``, its forms in ``forms/*.json``, its output templates in ``outputs/*.html`` and its test
+cases in ``paths.json`` (run before a deploy is accepted: engine/catalog/analyst_tests.py). Other files
+(notes, drafts) are not deployed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ def find_packages(root: Path) -> list[Path]:
 def read_package(folder: Path) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     candidates = [*folder.glob("*.bpmn"), *folder.glob("*.dmn"), *folder.glob("service.toml"),
-                  *folder.glob("paths.json"), *(folder / "forms").glob("*.json")]
+                  *folder.glob("paths.json"), *(folder / "forms").glob("*.json"),
+                  *(folder / "outputs").glob("*.html")]
     for path in sorted(candidates):
         if path.name in files:
             raise Invalid("deploy.two_files_named",

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from engine.bpmn import runner
 from engine.bpmn.compiler import PATHS_FILE, CompiledProcess, PackageRefused, compile_package, content_hash
-from engine.catalog import analyst_tests
+from engine.catalog import analyst_tests, output_templates
 from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.refusals import say, with_arabic
 from engine.core.settings import Settings
@@ -92,6 +92,7 @@ def deploy(*, session: Session, files: dict[str, bytes], actor: Actor, settings:
         compiled = compile_package(files, max_xml_bytes=settings.max_xml_bytes, default_lane=settings.default_lane,
                                    max_files=settings.max_files_per_deploy)
         check_tests(compiled, files, settings)
+        output_templates.check(compiled, files)
     except PackageRefused as exc:
         exc.details = with_arabic(exc.details)
         raise

@@ -23,7 +23,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
+
+from hijridate import Gregorian
 
 from engine.core.settings import Settings
 
@@ -167,3 +170,14 @@ def due(start: datetime, days: float | None, settings: Settings,
     if not days:
         return None
     return calendar_for(settings).with_holidays(holidays).add_working_days(start, days)
+
+
+def hijri(day: date, language: str) -> str | None:
+    """``day`` in the Umm al-Qura calendar, spelled in ``language`` ("ar" or "en"); None outside its tables
+    (1343–1500 AH, 1924–2077). The pages' dates (admin_ui/i18n.py) and the issued documents both use it."""
+    try:
+        h = Gregorian.fromdate(day).to_hijri()
+    except OverflowError:
+        return None
+    words: Literal["ar", "en"] = "ar" if language == "ar" else "en"
+    return f"{h.day} {h.month_name(words)} {h.year} {h.notation(words)}"

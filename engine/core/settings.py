@@ -166,6 +166,23 @@ class Settings(BaseSettings):
     # copy it somewhere the database's administrators cannot write. ``var_dir/ledger-anchor.jsonl`` when unset.
     ledger_anchor_file: Path | None = None
 
+    # Official documents (docs/documents.md). The certificate (PEM, the chain after it) and private key (PEM,
+    # unencrypted: keep the file readable by Shubbak alone) a real certificate authority issued for signing
+    # the PDFs; when both are unset, PDFs are signed with the installation's key under a self-issued
+    # certificate (development, and installations whose verifiers trust the published public key).
+    document_certificate_file: Path | None = None
+    document_key_file: Path | None = None
+    # The public verification page and JSON: unknown numbers one address may look up per window.
+    document_verify_max_misses_per_address: int = Field(default=30, ge=1)
+    document_verify_window_seconds: int = Field(default=900, ge=1)
+    # A PDF uploaded to the verification page is refused above this size.
+    document_verify_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Pending documents each round of the periodic job renders, and attempts before one is marked failed.
+    document_issue_batch: int = Field(default=20, ge=1)
+    document_issue_attempts: int = Field(default=5, ge=1)
+    # Seconds between rounds of the job that issues them (0: only ``shubbak tick`` and Celery beat run it).
+    document_issue_seconds: float = Field(default=2.0, ge=0)
+
     # The hall's queue (docs/front-desk.md). A counter calls the waiting ticket with the highest effective
     # wait: seconds waited (since issue, kept across a transfer) times its priority class's weight; ties go to
     # the earlier ticket.

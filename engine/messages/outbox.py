@@ -146,3 +146,18 @@ def for_case(conn: Connection, case_id: int) -> list[Any]:
     """The case's messages, oldest first (rows with OutboxMessage's columns)."""
     query = select(_OUTBOX).where(_OUTBOX.c.case_id == case_id).order_by(_OUTBOX.c.id)
     return list(conn.execute(query).all())
+
+
+def write_notice(conn: Connection, *, case: Case, event_seq: int, stage: str, ref: str | None, language: str,
+                 body: str, subject: str | None, email: str | None, at: datetime, settings: Settings) -> None:
+    """One message that is no stage of the service (a document revoked: engine/outputs/manage.py), on the
+    case's phone and e-mail, in the caller's transaction, beside the event ``event_seq`` that calls for it."""
+    assert case.id is not None
+    channels = [("sms", case.phone)] + ([("email", email)] if settings.email_gateway and email else [])
+    conn.execute(_INSERT, [
+        {"case_id": case.id, "event_seq": event_seq, "stage": stage, "ref": ref, "channel": channel,
+         "recipient": recipient, "language": language, "subject": subject if channel == "email" else None,
+         "body": body, "idempotency_key": idempotency_key(case.id, event_seq, stage, channel, ref),
+         "status": "pending", "attempts": 0, "next_attempt_at": at, "lease_until": None, "last_error": None,
+         "gateway": None, "gateway_ref": None, "created_at": at, "sent_at": None}
+        for channel, recipient in channels])

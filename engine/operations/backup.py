@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import literal, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session
@@ -43,6 +43,7 @@ from storage.db import dispose, session_for
 from storage.documents import check_key
 from storage.models.audit import AuditSeal
 from storage.models.cases import Document
+from storage.models.outputs import IssuedOutput
 
 FORMAT = 1
 MANIFEST = "backup.json"
@@ -51,6 +52,7 @@ DOCUMENTS = "documents"
 ANCHOR = "ledger-anchor.jsonl"
 SETTINGS = "settings.json"
 _DOCS = Document.__table__  # type: ignore[attr-defined]
+_OUTPUTS = IssuedOutput.__table__  # type: ignore[attr-defined]
 _SEALS = AuditSeal.__table__  # type: ignore[attr-defined]
 _SECRET = re.compile(r"secret|password|token|signing_key|access_key|_options$")
 # A query parameter of a URL that may carry a credential (``?password=``, ``?token=``, ``?sslkey=``, ``?auth=``…).
@@ -136,9 +138,15 @@ def _revision(session: Session) -> str | None:
 
 
 def _document_rows(session: Session) -> Iterator[Any]:
+    """Every stored object with its recorded hash: the scanned papers, then the issued documents' PDFs."""
     yield from session.connection().execute(
         select(_DOCS.c.id, _DOCS.c.case_id, _DOCS.c.kind, _DOCS.c.version, _DOCS.c.storage_key, _DOCS.c.size,
                _DOCS.c.sha256, _DOCS.c.content_type).order_by(_DOCS.c.id))
+    yield from session.connection().execute(
+        select(_OUTPUTS.c.id, _OUTPUTS.c.case_id, _OUTPUTS.c.kind, literal(0).label("version"),
+               _OUTPUTS.c.storage_key, _OUTPUTS.c.size, _OUTPUTS.c.sha256,
+               literal("application/pdf").label("content_type"))
+        .where(_OUTPUTS.c.storage_key.is_not(None)).order_by(_OUTPUTS.c.id))
 
 
 def take(*, settings: Settings, folder: Path) -> Made:

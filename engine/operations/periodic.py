@@ -20,6 +20,7 @@ from engine.cases import escalation, timers
 from engine.core import idempotency, throttle
 from engine.core.settings import Settings
 from engine.messages import send
+from engine.outputs import issue as outputs_issue
 from engine.reports import projector
 from storage import leader
 from storage.db import session_for
@@ -63,6 +64,11 @@ def _send_due(settings: Settings) -> list[send.Attempt]:
     return send.drain(settings=settings)
 
 
+def _issue_documents(settings: Settings) -> int:
+    with session_for(settings.database_url) as session:
+        return outputs_issue.issue_pending(session, settings)
+
+
 def _tick(settings: Settings) -> float:
     return settings.timer_tick_seconds
 
@@ -85,6 +91,9 @@ JOBS: list[Job] = [
     # The report aggregates, counted from the audit events after they commit (engine/reports/projector.py).
     Job("reports", lambda s: s.report_project_seconds, 2.0, projector.catch_up,
         lambda r: f"{r} event(s) counted into the reports"),
+    # The documents steps owed, rendered, signed, stored and chained after their step's commit (engine/outputs).
+    Job("outputs", lambda s: s.document_issue_seconds, 2.0, _issue_documents,
+        lambda r: f"{r} document(s) issued"),
 ]
 
 

@@ -103,6 +103,14 @@ RULES: dict[str, Rule] = {
     "case.waive": _rule([SUPERVISOR], "center", "waive a required paper"),
     "case.correct": _rule([FRONT_DESK, SUPERVISOR], "center", "correct the citizen's contact details, with a "
                           "reason (engine/cases/citizen_correction.py)"),
+    "case.outputs": _rule([*CASE_READERS, FRONT_DESK], "center", "list a case's official documents (pending, "
+                          "issued, superseded, revoked)"),
+    # The routes of one document name its number, not its case: the gate checks the role, the command the case's
+    # lanes and center (engine/outputs/manage.py).
+    "output.read": _rule([*CASE_READERS, FRONT_DESK], "center", "download an issued document's PDF (the front "
+                         "desk prints it at hand-over)"),
+    "output.revoke": _rule([SUPERVISOR], "center", "revoke a document the center issued, or order a corrected "
+                           "copy that supersedes it, with a reason"),
     "case.cancel": _rule([SUPERVISOR, ADMIN], "center", "cancel a case"),
     "task.read": _rule([LANE, SUPERVISOR, AUDITOR, ADMIN], "center", "read a task and its form"),
     "task.act": _rule([LANE], "center", "claim, release and complete a task of one's own lane"),

@@ -19,8 +19,9 @@ def test_track_shows_status_and_step_without_personal_data(api: Api, case: dict[
     assert r.status_code == 200
     body = r.json()
     assert set(body) == {"tracking_number", "service", "status", "current_step", "current_step_ar", "updated_at",
-                         "reopen_until"}
+                         "reopen_until", "documents"}
     assert body["reopen_until"] is None  # only a resolved complaint has a time to reopen
+    assert body["documents"] == []  # issued documents' verification links only (tests/outputs/test_verify.py)
     assert body["status"] == "open" and body["current_step"] == "Register request"
     assert body["current_step_ar"] == "تسجيل الطلب"
     assert body["service"] == {"code": "test_permit", "name": {"ar": "ترخيص تجريبي", "en": "Test permit"}}

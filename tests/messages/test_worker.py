@@ -147,5 +147,5 @@ def test_beat_schedules_every_periodic_job(sqlite_settings: Settings) -> None:
     assert {name: (entry["task"], entry["args"]) for name, entry in schedule.items()} == {
         f"shubbak-{job}": ("shubbak.periodic", (job,)) for job in ("outbox", "timers", "escalation", "ledger_seal",
                                                                    "idempotency_keys", "throttle_counters",
-                                                                   "reports")}
+                                                                   "reports", "outputs")}
     assert schedule["shubbak-outbox"]["schedule"] == 2.0

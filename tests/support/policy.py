@@ -65,6 +65,12 @@ EXPECTED: dict[str, tuple[frozenset[str] | None, bool]] = {
     "case.correct": (frozenset({"front_desk", "supervisor"}), True),
     "case.waive": (frozenset({"supervisor"}), True),
     "case.cancel": (frozenset({"supervisor", "admin"}), True),
+    "case.outputs": (frozenset({"front_desk", "reviewer", "supervisor", "auditor", "admin"}), True),
+    # A document's routes name its number, not a case: the gate lets through whom the rule might allow (a lane
+    # rule checks nothing before the case is known) and the command refuses the others on the real document
+    # (tests/api/test_outputs.py). The matrix's number names no document: a 404 for all who pass the gate.
+    "output.read": (EVERY_ROLE, False),
+    "output.revoke": (frozenset({"supervisor"}), False),
     "task.read": (frozenset({"reviewer", "supervisor", "auditor", "admin"}), True),
     "task.act": (frozenset({"reviewer"}), True),
     "task.reassign": (frozenset({"supervisor", "admin"}), True),

@@ -1,0 +1,93 @@
+"""Sign a document's PDF (pyHanko, a PAdES signature any PDF reader shows) and check one offline."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from asn1crypto.x509 import Certificate
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import signers
+from pyhanko.sign.validation import async_validate_pdf_signature
+from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko_certvalidator import ValidationContext
+
+from engine.core.settings import Settings
+from engine.outputs import certificate
+from engine.outputs.pdf import NUMBER_KEYWORD
+
+FIELD = "Shubbak"
+T = TypeVar("T")
+
+
+def sign(pdf: bytes, settings: Settings, *, reason: str, location: str) -> bytes:
+    signing = certificate.for_settings(settings)
+    out = io.BytesIO()
+    meta = signers.PdfSignatureMetadata(field_name=FIELD, reason=reason, location=location)
+    _run(lambda: signers.async_sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=signing.signer,
+                                        output=out))
+    return out.getvalue()
+
+
+def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run pyHanko's coroutine to its end from synchronous code: here when no event loop runs in this thread
+    (the worker, the command line, the API's thread pool), else in a thread of its own (pyHanko's synchronous
+    calls would refuse to start a loop inside a running one)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What a PDF's own signature says, without the database: ``number`` is the one its metadata names."""
+
+    signed: bool
+    intact: bool  # the signed bytes are unchanged
+    trusted: bool  # signed by this installation's certificate
+    whole_file: bool  # nothing was added after the signature
+    number: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.signed and self.intact and self.trusted and self.whole_file
+
+
+def check(pdf: bytes, settings: Settings, roots: list[Certificate] | None = None) -> Checked:
+    """Check the PDF's signature against this installation's certificate (or ``roots``, the certificates a
+    verifier elsewhere was given); any unreadable file is not ok."""
+    try:
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        number = _number(reader)
+        found = reader.embedded_signatures
+        if not found:
+            return Checked(False, False, False, False, number)
+        context = ValidationContext(trust_roots=roots or list(certificate.trusted_roots(settings)),
+                                    allow_fetching=False)
+        embedded = found[-1]
+        status = _run(lambda: async_validate_pdf_signature(embedded, context))
+    except (PdfError, SignatureValidationError, ValueError, KeyError, TypeError, IndexError, OSError):
+        return Checked(False, False, False, False, None)
+    return Checked(True, bool(status.intact and status.valid), bool(status.trusted),
+                   status.coverage == SignatureCoverageLevel.ENTIRE_FILE, number)
+
+
+def _number(reader: PdfFileReader) -> str | None:
+    info = reader.trailer_view.get("/Info")
+    if info is None:
+        return None
+    keywords = str(info.get_object().get("/Keywords") or "")
+    for word in keywords.split():
+        if word.startswith(NUMBER_KEYWORD):
+            return word[len(NUMBER_KEYWORD):] or None
+    return None
