@@ -1,7 +1,7 @@
 """outputs: the documents cases issue, signed and anchored in the case's chain (engine/outputs/)
 
-Revision ID: 0016_outputs
-Revises: 0015_projection
+Revision ID: 0017_outputs
+Revises: 0016_board_streams
 """
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = '0016_outputs'
-down_revision = '0015_projection'
+revision = '0017_outputs'
+down_revision = '0016_board_streams'
 branch_labels = None
 depends_on = None
 
