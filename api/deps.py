@@ -64,25 +64,38 @@ def get_store(settings: SettingsDep) -> ObjectStore:
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 
 
-def optional_actor(session: SessionDep, settings: SettingsDep,
-                   token: Annotated[str | None, Depends(oauth2)]) -> Actor | None:
-    """The signed-in actor on a route that also answers the public; None when no token is sent (a bad one is 401)."""
+def _signed_in(session: Session, settings: Settings, token: str | None) -> Actor | None:
     actor = actor_from_token(session=session, token=token, settings=settings) if token else None
     if actor is not None:
         observability.note_user(actor.username)
     return actor
 
 
+_NOT_YET = object()
+
+
+async def optional_actor(request: Request, session: SessionDep, settings: SettingsDep,
+                         token: Annotated[str | None, Depends(oauth2)]) -> Actor | None:
+    """The signed-in actor on a route that also answers the public; None when no token is sent (a bad one is 401).
+
+    A route's gate (``allow`` below) runs first and has read the actor already, in its own trip to the thread
+    pool: that one is answered here. Else the token is checked here, in one trip of its own."""
+    found = getattr(request.state, "actor", _NOT_YET)
+    if found is not _NOT_YET:
+        return found  # type: ignore[no-any-return]
+    return await run_in_threadpool(_signed_in, session, settings, token)
+
+
 OptionalActor = Annotated[Actor | None, Depends(optional_actor)]
 
 
-def current_actor(actor: OptionalActor) -> Actor:
+async def current_actor(actor: OptionalActor) -> Actor:
     if actor is None:
         raise Unauthorized("sign in first: send 'Authorization: Bearer <token>'")
     return actor
 
 
-def client_address(request: Request, settings: SettingsDep) -> str:
+async def client_address(request: Request, settings: SettingsDep) -> str:
     """The caller's address; X-Forwarded-For believed only from SHUBBAK_TRUSTED_PROXIES
     (engine/core/client_address.py)."""
     return address_of(request.client.host if request.client else None,
@@ -102,25 +115,33 @@ def allow(action: str) -> Any:
     one; tests/api/test_policy_matrix.py reads the declarations from the app's route table."""
     rule = policy.rule(action)  # an action the policy does not know stops the app from being built
     if policy.SCRAPER in rule.who:
-        def scraper() -> None:
+        async def scraper() -> None:
             """Not a user's action: the route checks the scraper's own token, or loopback (api/metrics.py)."""
 
         scraper.policy_action = action  # type: ignore[attr-defined]
         return Depends(scraper)
     if policy.PUBLIC in rule.who:
-        def gate() -> None:
+        async def gate() -> None:
             """Anyone may: nothing to check and nothing opened (an open board's stream holds no session)."""
 
         gate.policy_action = action  # type: ignore[attr-defined]
         return Depends(gate)
 
-    def guard(request: Request, session: SessionDep, settings: SettingsDep, actor: OptionalActor) -> None:
-        if actor is None:
-            raise Unauthorized("sign in first: send 'Authorization: Bearer <token>'")
-        # The row the policy read stays referenced for the request: the command's own load of it is answered
-        # from the session's identity map, not by a second statement.
-        request.state.authorized = policy.authorize_path(session=session, actor=actor, action=action,
-                                                         settings=settings, params=request.path_params)
+    async def guard(request: Request, session: SessionDep, settings: SettingsDep,
+                    token: Annotated[str | None, Depends(oauth2)]) -> None:
+        def check() -> Actor:
+            actor = _signed_in(session, settings, token)
+            if actor is None:
+                raise Unauthorized("sign in first: send 'Authorization: Bearer <token>'")
+            # The row the policy read stays referenced for the request: the command's own load of it is answered
+            # from the session's identity map, not by a second statement.
+            request.state.authorized = policy.authorize_path(session=session, actor=actor, action=action,
+                                                             settings=settings, params=request.path_params)
+            return actor
+
+        # The token, the user's row and the policy's rows in one trip to the thread pool, not one each; the
+        # route's actor (``CurrentActor``) is the one read here.
+        request.state.actor = await run_in_threadpool(check)
 
     guard.policy_action = action  # type: ignore[attr-defined]
     return Depends(guard)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 from storage.once import OnePerKey
@@ -88,14 +88,14 @@ def dispose(url: str) -> None:
 _sqlite_writers: dict[str, threading.RLock] = {}
 
 
-def write_lock(session: Session) -> AbstractContextManager[object]:
+def write_lock(session: Session | Connection) -> AbstractContextManager[object]:
     """Queue this process's writers to a SQLite file in Python, not in SQLite's busy handler.
 
     SQLite lets one writer at a time; a second one waits in its busy handler, which sleeps in growing steps
     (up to 100 ms) and wastes most of that time. Within one process a lock hands the database over at once.
     PostgreSQL locks rows itself: no lock there. Reentrant, since a command may nest a save inside its own.
     """
-    bind = session.get_bind()
+    bind = session if isinstance(session, Connection) else session.get_bind()
     if bind.dialect.name != "sqlite":
         return nullcontext()
     key = str(bind.engine.url)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.params import Limit, Offset, RowId
 from api.schemas import CaseCancel, CaseCreate, CasePage, CasePublic, CaseSummary, CitizenCorrection, EventPublic
-from api.views import case_view
+from api.views import answer, case_view
 from engine.audit import auditors
 from engine.cases import citizen_correction
 from engine.cases import lifecycle as cases
@@ -19,10 +19,11 @@ router = APIRouter(prefix="/api/cases", tags=["cases"])
 
 
 @router.post("", dependencies=[allow("case.open")], response_model=CasePublic, status_code=201)
-def open_case(body: CaseCreate, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> CasePublic:
+def open_case(body: CaseCreate, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> Response:
     opened = cases.open_case(session=session, service_code=body.service_code, citizen=body.citizen.model_dump(),
                              data=body.data, actor=actor, settings=settings, ticket=body.ticket)
-    return CasePublic.of(opened.case, opened.tasks, opened.version)  # as the command wrote it: no second trip
+    # As the command wrote it: no second trip.
+    return answer(CasePublic.of(opened.case, opened.tasks, opened.version), status_code=201)
 
 
 @router.get("", dependencies=[allow("cases.list")], response_model=CasePage)
@@ -39,11 +40,11 @@ def list_cases(session: SessionDep, settings: SettingsDep, actor: CurrentActor,
 
 
 @router.get("/{case_id}", dependencies=[allow("case.read")], response_model=CasePublic)
-def get_case(case_id: RowId, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> CasePublic:
+def get_case(case_id: RowId, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> Response:
     case = cases.get_case(session=session, case_id=case_id, actor=actor, settings=settings)
     view = case_view(session, case, settings)
     auditors.note_read(session=session, actor=actor, action="case", case_id=case_id)
-    return view
+    return answer(view)
 
 
 @router.post("/{case_id}/cancel", dependencies=[allow("case.cancel")], response_model=CasePublic)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.params import Limit, Offset
 from api.schemas import CasePublic, TaskComplete, TaskDetail, TaskPublic
+from api.views import answer, tasks_answer
 from engine.cases import tasks
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
@@ -15,10 +16,10 @@ router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 @router.get("", dependencies=[allow("inbox")], response_model=list[TaskPublic])
 def inbox(session: SessionDep, settings: SettingsDep, actor: CurrentActor, service_code: str | None = None,
           lane: str | None = None, limit: Limit = 100,
-          offset: Offset = 0) -> list[TaskPublic]:
+          offset: Offset = 0) -> Response:
     rows = tasks.inbox(session=session, actor=actor, service_code=service_code, lane=lane,
                        limit=min(limit, settings.max_page_size), offset=offset)
-    return [TaskPublic.of(t) for t in rows]
+    return tasks_answer([TaskPublic.of(t) for t in rows])
 
 
 @router.get("/{task_id}", dependencies=[allow("task.read")], response_model=TaskDetail)
@@ -39,6 +40,6 @@ def unclaim(task_id: str, session: SessionDep, settings: SettingsDep, actor: Cur
 
 @router.post("/{task_id}/complete", dependencies=[allow("task.act")], response_model=CasePublic)
 def complete(task_id: str, body: TaskComplete, session: SessionDep, settings: SettingsDep,
-             actor: CurrentActor) -> CasePublic:
+             actor: CurrentActor) -> Response:
     done = tasks.complete(session=session, task_id=task_id, data=body.data, actor=actor, settings=settings)
-    return CasePublic.of(done.case, done.tasks, done.version)  # as the command wrote it: no second trip
+    return answer(CasePublic.of(done.case, done.tasks, done.version))  # as the command wrote it: no second trip

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     password_time_cost: int = Field(default=3, ge=1)
     password_memory_kib: int = Field(default=65536, ge=64)
     token_minutes: int = Field(default=12 * 60, ge=1)
+    # Bearer tokens whose signature was checked, remembered with their claims (engine/people/users.py): the
+    # user's row is still read on every request; 0 checks every signature again.
+    token_cache_size: int = Field(default=4096, ge=0)
 
     # Limits: named here, never written into code.
     max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)

@@ -9,16 +9,18 @@ gateway uses to drop the repeat: the citizen gets it once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, or_, select, update
 
 from engine.core.settings import Settings
 from engine.messages import gateways
 from storage import leader
-from storage.db import session_for, write_lock
+from storage.db import engine_for, write_lock
 from storage.models.messages import OutboxMessage
 
 log = logging.getLogger("shubbak.messages")
@@ -45,93 +47,112 @@ def _due(now: datetime, settings: Settings) -> ColumnElement[bool]:
                     _OUTBOX.c.attempts < settings.message_max_attempts))
 
 
-def give_up_abandoned(*, settings: Settings, now: datetime | None = None) -> int:
+def give_up_abandoned(*, settings: Settings, now: datetime | None = None, conn: Connection | None = None) -> int:
     """Messages whose senders kept dying while sending them, as many times as attempts are allowed: failed
     (a message that crashes every sender must not hold them forever)."""
     moment = now or datetime.now(UTC)
-    with session_for(settings.database_url) as session, write_lock(session):
-        done = session.connection().execute(
+    with _connection(settings, conn) as db, write_lock(db):
+        done = db.execute(
             update(_OUTBOX).where(_OUTBOX.c.status == "sending", _OUTBOX.c.lease_until < moment,
                                   _OUTBOX.c.attempts >= settings.message_max_attempts)
             .values(status="failed", lease_until=None,
                     last_error="the sender stopped while sending, at every attempt"))
-        session.commit()
+        db.commit()
         return int(done.rowcount or 0)
 
 
-def due_ids(*, settings: Settings, now: datetime | None = None) -> list[int]:
+@contextlib.contextmanager
+def _connection(settings: Settings, conn: Connection | None) -> Iterator[Connection]:
+    """``conn`` when the caller holds one for a whole round (``drain``: one checkout for every message instead
+    of two per message), else a connection of its own for this step."""
+    if conn is not None:
+        yield conn
+        return
+    with engine_for(settings.database_url).connect() as own:
+        yield own
+
+
+def due_ids(*, settings: Settings, now: datetime | None = None, conn: Connection | None = None) -> list[int]:
     """Messages to send now (pending and due, or abandoned by a sender whose lease ran out), oldest first."""
     moment = now or datetime.now(UTC)
-    with session_for(settings.database_url) as session:
+    with _connection(settings, conn) as db:
         query = select(_OUTBOX.c.id).where(_due(moment, settings)).order_by(_OUTBOX.c.id).limit(settings.message_batch)
-        return [int(i) for i in session.connection().execute(query).scalars()]
+        found = [int(i) for i in db.execute(query).scalars()]
+        db.rollback()  # a read: nothing to keep, and no transaction left open while the messages are sent
+        return found
 
 
-def send_one(*, message_id: int, settings: Settings, now: datetime | None = None) -> Attempt:
-    """Claim the message, send it through its channel's gateway, write the result; one attempt."""
+def send_one(*, message_id: int, settings: Settings, now: datetime | None = None,
+             conn: Connection | None = None) -> Attempt:
+    """Claim the message, send it through its channel's gateway, write the result; one attempt. The claim and
+    the result are two transactions of their own (on ``conn`` when given): the claim is committed before the
+    gateway is called, and no transaction stays open while it answers."""
     moment = now or datetime.now(UTC)
     # Writes queue behind the process's other SQLite writers (storage/db.py), not in SQLite's busy handler,
     # which would make the cases' commands wait in sleeps while the outbox drains.
-    with session_for(settings.database_url) as session, write_lock(session):
-        claimed = session.connection().execute(
-            update(_OUTBOX).where(_OUTBOX.c.id == message_id, _due(moment, settings))
-            .values(status="sending", attempts=_OUTBOX.c.attempts + 1,
-                    lease_until=moment + timedelta(seconds=settings.message_lease_seconds)))
-        if claimed.rowcount != 1:
-            session.rollback()
-            return Attempt(message_id, "skipped")
-        row = session.connection().execute(select(_OUTBOX).where(_OUTBOX.c.id == message_id)).one()
-        session.commit()
-    attempt = int(row.attempts)
-    gateway: gateways.Gateway | None = None
-    try:
-        gateway = gateways.for_channel(row.channel, settings)
-        if gateway is None:
-            raise gateways.Permanent(f"no gateway is configured for {row.channel}")
-        reference = gateway.send(gateways.Outgoing(channel=row.channel, recipient=row.recipient, subject=row.subject,
-                                                   body=row.body, idempotency_key=row.idempotency_key,
-                                                   language=row.language))
-    except gateways.SendFailed as exc:
-        return _failed(message_id, attempt, exc, gateway, settings, moment)
-    except Exception as exc:  # noqa: BLE001 - a gateway's bug (or its misconfiguration) is one failed attempt
-        log.exception("message %s: the gateway failed unexpectedly", message_id)
-        return _failed(message_id, attempt, gateways.Retryable(f"unexpected error: {exc!r}"), gateway, settings,
-                       moment)
-    _finish(message_id, attempt, settings, status="sent", sent_at=datetime.now(UTC), lease_until=None,
-            gateway=gateway.name, gateway_ref=reference[:255], last_error=None)
-    return Attempt(message_id, "sent")
+    with _connection(settings, conn) as db:
+        with write_lock(db):
+            # Claimed and read in one statement (UPDATE … RETURNING, PostgreSQL and SQLite alike).
+            row = db.execute(
+                update(_OUTBOX).where(_OUTBOX.c.id == message_id, _due(moment, settings))
+                .values(status="sending", attempts=_OUTBOX.c.attempts + 1,
+                        lease_until=moment + timedelta(seconds=settings.message_lease_seconds))
+                .returning(*_OUTBOX.c)).first()
+            if row is None:
+                db.rollback()
+                return Attempt(message_id, "skipped")
+            db.commit()
+        attempt = int(row.attempts)
+        gateway: gateways.Gateway | None = None
+        try:
+            gateway = gateways.for_channel(row.channel, settings)
+            if gateway is None:
+                raise gateways.Permanent(f"no gateway is configured for {row.channel}")
+            reference = gateway.send(gateways.Outgoing(channel=row.channel, recipient=row.recipient,
+                                                       subject=row.subject, body=row.body,
+                                                       idempotency_key=row.idempotency_key, language=row.language))
+        except gateways.SendFailed as exc:
+            return _failed(db, message_id, attempt, exc, gateway, settings, moment)
+        except Exception as exc:  # noqa: BLE001 - a gateway's bug (or its misconfiguration) is one failed attempt
+            log.exception("message %s: the gateway failed unexpectedly", message_id)
+            return _failed(db, message_id, attempt, gateways.Retryable(f"unexpected error: {exc!r}"), gateway,
+                           settings, moment)
+        _finish(db, message_id, attempt, status="sent", sent_at=datetime.now(UTC), lease_until=None,
+                gateway=gateway.name, gateway_ref=reference[:255], last_error=None)
+        return Attempt(message_id, "sent")
 
 
-def _failed(message_id: int, attempt: int, exc: gateways.SendFailed, gateway: gateways.Gateway | None,
-            settings: Settings, moment: datetime) -> Attempt:
+def _failed(db: Connection, message_id: int, attempt: int, exc: gateways.SendFailed,
+            gateway: gateways.Gateway | None, settings: Settings, moment: datetime) -> Attempt:
     error = str(exc)[:2000]
     name = gateway.name if gateway is not None else None
     if exc.retryable and attempt < settings.message_max_attempts:
         retry_at = moment + backoff(attempt, settings)
-        _finish(message_id, attempt, settings, status="pending", next_attempt_at=retry_at, lease_until=None,
+        _finish(db, message_id, attempt, status="pending", next_attempt_at=retry_at, lease_until=None,
                 last_error=error, gateway=name)
         log.warning("message %s: attempt %s failed, next at %s: %s", message_id, attempt, retry_at, error)
         return Attempt(message_id, "pending", retry_at, error)
-    _finish(message_id, attempt, settings, status="failed", lease_until=None, last_error=error, gateway=name)
+    _finish(db, message_id, attempt, status="failed", lease_until=None, last_error=error, gateway=name)
     log.error("message %s failed for good after %s attempt(s): %s", message_id, attempt, error)
     return Attempt(message_id, "failed", None, error)
 
 
-def _finish(message_id: int, attempt: int, settings: Settings, **values: object) -> None:
+def _finish(db: Connection, message_id: int, attempt: int, **values: object) -> None:
     # Only the holder of this attempt writes its result: a sender that outlived its lease, whose message was
     # taken over meanwhile, changes nothing.
-    with session_for(settings.database_url) as session, write_lock(session):
-        session.connection().execute(update(_OUTBOX).where(_OUTBOX.c.id == message_id,
-                                                           _OUTBOX.c.status == "sending",
-                                                           _OUTBOX.c.attempts == attempt).values(**values))
-        session.commit()
+    with write_lock(db):
+        db.execute(update(_OUTBOX).where(_OUTBOX.c.id == message_id, _OUTBOX.c.status == "sending",
+                                         _OUTBOX.c.attempts == attempt).values(**values))
+        db.commit()
 
 
 def drain(*, settings: Settings, now: datetime | None = None) -> list[Attempt]:
-    """Send every message due now, one at a time (the embedded sender and the worker's periodic task)."""
-    give_up_abandoned(settings=settings, now=now)
-    attempts = []
-    for message_id in due_ids(settings=settings, now=now):
-        leader.check()  # the embedded sender stops when another process may have taken its turn
-        attempts.append(send_one(message_id=message_id, settings=settings, now=now))
-    return attempts
+    """Send every message due now, one at a time (the embedded sender and the worker's periodic task), on one
+    connection for the round: one checkout (and pre-ping) instead of two per message."""
+    with engine_for(settings.database_url).connect() as conn:
+        give_up_abandoned(settings=settings, now=now, conn=conn)
+        attempts = []
+        for message_id in due_ids(settings=settings, now=now, conn=conn):
+            leader.check()  # the embedded sender stops when another process may have taken its turn
+            attempts.append(send_one(message_id=message_id, settings=settings, now=now, conn=conn))
+        return attempts

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from harness.api import Api
 
 
@@ -84,3 +86,18 @@ def test_bad_user_fields_are_422_per_field(api: Api) -> None:
     assert fields == {"username", "roles"}
     r = api.client.post("/api/users", headers=admin, json={"username": "abc", "password": "short"})
     assert r.status_code == 422
+
+
+def test_a_token_that_worked_is_refused_once_it_expires(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token's checked signature is remembered (engine/people/users.py); its expiry is judged on every use."""
+    from types import SimpleNamespace
+
+    from engine.people import users
+
+    clerk = api.user("front_desk")
+    assert api.client.get("/api/me", headers=clerk).status_code == 200  # checked, and now remembered
+    monkeypatch.setattr(users, "time", SimpleNamespace(time=lambda: 4102444800.0))  # the year 2100
+    r = api.client.get("/api/me", headers=clerk)
+    assert r.status_code == 401 and r.json()["detail"] == "the token is not valid or has expired"
+    monkeypatch.undo()
+    assert api.client.get("/api/me", headers=clerk).status_code == 200

@@ -123,3 +123,29 @@ def test_cancel_by_supervisor_withdraws_tasks(permit: Api) -> None:
     assert again.status_code == 409
     kinds = [e["kind"] for e in permit.client.get(f"/api/cases/{case['id']}/events", headers=sup).json()]
     assert kinds == ["case_opened", "case_cancelled"]
+
+
+def test_the_hot_routes_answer_the_bytes_of_their_response_model(permit: Api) -> None:
+    """Opening, reading and completing answer from the route's thread (api/views.answer), not through FastAPI's
+    response validation: the body must stay what FastAPI writes for the route's ``response_model``, and every
+    field of that model must be there."""
+    from pydantic import TypeAdapter
+
+    from api.schemas import CasePublic, TaskPublic
+
+    fastapi_writes = TypeAdapter(CasePublic)
+    opened = permit.open_case("test_permit", permit.user("front_desk"), data={"purpose": "شباك 1"})
+    read = permit.client.get(f"/api/cases/{opened.json()['id']}", headers=permit.user("front_desk"))
+    inbox = permit.client.get("/api/tasks", headers=permit.user("front_desk"))
+    completed = permit.complete(opened.json()["tasks"][0]["id"], {"area": 120, "purpose": "family house"},
+                                permit.user("front_desk"))
+    assert (opened.status_code, read.status_code, inbox.status_code, completed.status_code) == (201, 200, 200, 200)
+    for r in (opened, read, completed):
+        assert r.headers["content-type"] == "application/json"
+        model = CasePublic.model_validate_json(r.content)
+        assert r.content == fastapi_writes.dump_json(model, by_alias=True)
+        assert set(r.json()) == set(CasePublic.model_fields)
+    assert "شباك 1".encode() in opened.content  # UTF-8 as FastAPI writes it, not \\u escapes
+    tasks = TypeAdapter(list[TaskPublic])
+    assert inbox.content == tasks.dump_json(tasks.validate_json(inbox.content), by_alias=True)
+    assert inbox.json() and set(inbox.json()[0]) == set(TaskPublic.model_fields)

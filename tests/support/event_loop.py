@@ -38,6 +38,9 @@ NOT_BLOCKING: dict[str, str] = {
     "engine.core.errors.Conflict": "builds an exception: no I/O",
     "engine.core.errors.Forbidden": "builds an exception: no I/O",
     "engine.core.errors.NotFound": "builds an exception: no I/O",
+    "engine.core.errors.Unauthorized": "builds an exception: no I/O",
+    "engine.core.client_address.client_address": "compares the socket's peer and the X-Forwarded-For values "
+                                                 "already read with the trusted proxies setting: no I/O",
     "engine.core.files.detect": "compares an upload's first bytes (already read) with known magic numbers: no I/O",
     "engine.people.policy.may": "compares the actor's roles with the policy table in memory: no I/O",
     "storage.db.engine_for": "returns the process's engine for the URL, made once (create_engine opens no "
