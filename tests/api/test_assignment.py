@@ -7,56 +7,15 @@ from __future__ import annotations
 import shutil
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlmodel import Session
 
 from engine.cases import distribution
-from engine.core import chain
-from engine.core.refusals import say
 from harness.api import Api
-from harness.pages import center_tree
 from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
-
-REGISTER = {"area": 120, "purpose": "family house"}
-
-
-class Place:
-    """A deployed test_permit and the center tree; users made at will."""
-
-    def __init__(self, api: Api) -> None:
-        self.api = api
-        with Session(engine_for(api.settings.database_url)) as session:
-            self.ids = center_tree(session)
-        assert api.deploy(TEST_PROCESSES / "test_permit", api.user("analyst")).status_code == 201
-        self.supervisor = api.user("supervisor", username="sup_a", center_id=self.ids["CITY-A"])
-        self.clerk = api.user("front_desk", username="clerk_a", center_id=self.ids["CITY-A"])
-
-    def user(self, name: str, *roles: str, center: str = "CITY-A") -> dict[str, str]:
-        return self.api.user(*roles, username=name, center_id=self.ids[center])
-
-    def rule(self, lane: str, rule: str, headers: dict[str, str] | None = None, center: str = "CITY-A") -> Any:
-        return self.api.client.put(f"/api/centers/{center}/assignment/{lane}", json={"rule": rule},
-                                   headers=headers or self.supervisor)
-
-    def register(self, clerk: dict[str, str] | None = None) -> dict[str, Any]:
-        """Open a case at the clerk's center and register it: the case as the step left it (a review ready)."""
-        clerk = clerk or self.clerk
-        case = self.api.open_case("test_permit", clerk)
-        assert case.status_code == 201, case.text
-        done = self.api.complete(case.json()["tasks"][0]["id"], REGISTER, clerk)
-        assert done.status_code == 200, done.text
-        return dict(done.json())
-
-    def tick(self) -> distribution.TickResult:
-        with Session(engine_for(self.api.settings.database_url)) as session:
-            return distribution.tick(session=session, settings=self.api.settings)
-
-    def events(self, case_id: int) -> list[Any]:
-        with Session(engine_for(self.api.settings.database_url)) as session:
-            return chain.events_of(session, case_id)
+from tests.support.assignment import REGISTER, Place, refused, review
 
 
 @pytest.fixture
@@ -64,22 +23,10 @@ def place(api: Api) -> Place:
     return Place(api)
 
 
-def _refused(r: Any, status: int, message_id: str, **params: Any) -> bool:
-    """The response is the refusal ``message_id`` (its English sentence) with ``status``."""
-    body = r.json()
-    said = body.get("message") if status == 422 else body.get("detail")
-    assert (r.status_code, said) == (status, str(say(message_id, **params))), r.text
-    return True
-
-
-def _review(case: dict[str, Any]) -> dict[str, Any]:
-    return next(t for t in case["tasks"] if t["name"] == "review")
-
-
 def test_round_robin_gives_each_reviewer_the_same_number_in_turn(place: Place) -> None:
     heads = {name: place.user(name, "reviewer") for name in ("rev_a", "rev_b", "rev_c")}
     assert place.rule("reviewer", "round_robin").status_code == 200
-    given = [_review(place.register())["assigned_to"] for _ in range(9)]
+    given = [review(place.register())["assigned_to"] for _ in range(9)]
     assert given == ["rev_a", "rev_b", "rev_c"] * 3
     # The inbox and a task's page both say whose it is; "mine" holds only one's own.
     for name, headers in heads.items():
@@ -101,11 +48,11 @@ def test_the_choice_is_on_the_case_chain_and_replay_agrees(place: Place) -> None
     assert replay["consistent"] is True, replay
 
 
-def test_claiming_or_completing_a_task_given_to_another_is_refused(place: Place) -> None:
+def test_claiming_or_completing_a_task_given_to_another_isrefused(place: Place) -> None:
     owner = place.user("rev_a", "reviewer")
     friend = place.user("rev_b", "reviewer")
     place.rule("reviewer", "round_robin")
-    task = _review(place.register())
+    task = review(place.register())
     assert task["assigned_to"] == "rev_a"
     client = place.api.client
     assert client.post(f"/api/tasks/{task['id']}/claim", headers=friend).status_code == 409
@@ -113,18 +60,18 @@ def test_claiming_or_completing_a_task_given_to_another_is_refused(place: Place)
     assert r.status_code == 409
     # Nor can the owner hand it back to the lane for the friend to take: a supervisor reassigns.
     r = client.post(f"/api/tasks/{task['id']}/unclaim", headers=owner)
-    assert _refused(r, 409, "assignment.no_release")
+    assert refused(r, 409, "assignment.no_release")
     r = client.post(f"/api/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}}, headers=owner)
     assert r.status_code == 200, r.text
 
 
 def test_a_task_no_one_was_given_is_not_taken_under_an_automatic_rule(place: Place) -> None:
     place.rule("reviewer", "round_robin")  # nobody holds the lane yet: the review waits for no one
-    task = _review(place.register())
+    task = review(place.register())
     assert task["assigned_to"] is None
     late = place.user("rev_late", "reviewer")
     r = place.api.client.post(f"/api/tasks/{task['id']}/claim", headers=late)
-    assert _refused(r, 409, "assignment.by_rule", rule="round_robin")
+    assert refused(r, 409, "assignment.by_rule", rule="round_robin")
     r = place.api.client.post(f"/api/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}},
                               headers=late)
     assert r.status_code == 409
@@ -150,21 +97,21 @@ def test_only_present_officers_of_the_case_center_are_chosen(place: Place) -> No
         "available": False}
     for rule in ("round_robin", "least_loaded", "random"):
         assert place.rule("reviewer", rule).status_code == 200
-        assert {_review(place.register())["assigned_to"] for _ in range(4)} == {"rev_here"}, rule
+        assert {review(place.register())["assigned_to"] for _ in range(4)} == {"rev_here"}, rule
     # Back at work: chosen again.
     assert place.api.client.put("/api/me/availability", json={"available": True}, headers=off).status_code == 200
     place.rule("reviewer", "round_robin")
-    assert "rev_off" in {_review(place.register())["assigned_to"] for _ in range(2)}
+    assert "rev_off" in {review(place.register())["assigned_to"] for _ in range(2)}
 
 
 def test_least_loaded_gives_to_the_one_with_fewest_open_tasks(place: Place) -> None:
     busy = place.user("rev_busy", "reviewer")
     place.user("rev_free", "reviewer")
     for _ in range(2):  # rev_busy claims two reviews under pick
-        task = _review(place.register())
+        task = review(place.register())
         assert place.api.client.post(f"/api/tasks/{task['id']}/claim", headers=busy).status_code == 200
     place.rule("reviewer", "least_loaded")
-    given = [_review(place.register())["assigned_to"] for _ in range(4)]
+    given = [review(place.register())["assigned_to"] for _ in range(4)]
     assert given[:2] == ["rev_free", "rev_free"] and sorted(given[2:]) == ["rev_busy", "rev_free"]
 
 
@@ -184,8 +131,7 @@ def test_four_eyes_keep_the_registering_clerk_off_the_hand_over(place: Place, tm
         else:
             headers = place.clerk
         done = place.api.complete(register["id"], REGISTER, headers).json()
-        review = _review(done)
-        done = place.api.complete(review["id"], {"decision": "approve"}, reviewer).json()
+        done = place.api.complete(review(done)["id"], {"decision": "approve"}, reviewer).json()
         hand_over = next(t for t in done["tasks"] if t["name"] == "hand_over")
         assert hand_over["assigned_to"] != register["assigned_to"], done
         assert hand_over["assigned_to"] in ("clerk_a", "clerk_b")
@@ -195,17 +141,17 @@ def test_four_eyes_keep_the_registering_clerk_off_the_hand_over(place: Place, tm
     place.rule("front_desk", "pick")
     case = place.api.open_case("test_permit", place.clerk).json()
     done = place.api.complete(case["tasks"][0]["id"], REGISTER, place.clerk).json()
-    done = place.api.complete(_review(done)["id"], {"decision": "approve"}, reviewer).json()
+    done = place.api.complete(review(done)["id"], {"decision": "approve"}, reviewer).json()
     hand_over = next(t for t in done["tasks"] if t["name"] == "hand_over")
     assert hand_over["assigned_to"] is None
     r = place.api.client.post(f"/api/tasks/{hand_over['id']}/claim", headers=place.clerk)
-    assert _refused(r, 403, "assignment.four_eyes")
+    assert refused(r, 403, "assignment.four_eyes")
     r = place.api.complete(hand_over["id"], {}, place.clerk)
     assert r.status_code == 403
     supervisor = place.supervisor
     r = place.api.client.post(f"/api/supervisor/tasks/{hand_over['id']}/reassign", json={"to": "clerk_a"},
                               headers=supervisor)
-    assert _refused(r, 422, "assignment.four_eyes_officer", to="clerk_a")
+    assert refused(r, 422, "assignment.four_eyes_officer", to="clerk_a")
     assert place.api.client.post(f"/api/tasks/{hand_over['id']}/claim", headers=other).status_code == 200
 
 
@@ -236,7 +182,7 @@ def test_who_may_set_a_center_rule(place: Place) -> None:
     # The rule of CITY-A is not CITY-B's: a case there stays under pick.
     place.user("rev_b", "reviewer", center="CITY-B")
     clerk_b = place.user("clerk_b", "front_desk", center="CITY-B")
-    assert _review(place.register(clerk_b))["assigned_to"] is None
+    assert review(place.register(clerk_b))["assigned_to"] is None
 
 
 def _today(place: Place) -> str:
