@@ -220,3 +220,34 @@ def test_concurrent_completions_keep_the_round_robin_fair(place: Place) -> None:
     with ThreadPoolExecutor(max_workers=6) as pool:
         given = list(pool.map(complete, opened))
     assert Counter(given) == {"rev_a": 10, "rev_b": 10, "rev_c": 10}
+
+
+def test_thirty_building_permits_give_three_engineers_ten_reviews_each(place: Place) -> None:
+    """The issue's own measure, on the real building permit: registered one after another under round robin."""
+    import json
+
+    from tests.services.papers import required_kinds
+    from tests.services.paths import PROCESSES
+
+    api = place.api
+    assert api.deploy(PROCESSES / "building_permit", api.user("analyst")).status_code == 201
+    walk = json.loads((PROCESSES / "building_permit" / "paths.json").read_text(encoding="utf-8"))[0]
+    register = walk["steps"][0]["data"]
+    engineers = {name: place.user(name, "engineering") for name in ("eng_1", "eng_2", "eng_3")}
+    assert place.rule("engineering", "round_robin").status_code == 200
+    given = []
+    for _ in range(30):
+        opened = api.open_case("building_permit", place.clerk)
+        assert opened.status_code == 201, opened.text
+        case = opened.json()
+        for kind in required_kinds("building_permit"):
+            r = api.client.post(f"/api/cases/{case['id']}/waivers", headers=place.supervisor,
+                                json={"kind": kind, "reason": "the original is verified at the window"})
+            assert r.status_code == 201, r.text
+        done = api.complete(case["tasks"][0]["id"], register, place.clerk)
+        assert done.status_code == 200, done.text
+        given.append(next(t["assigned_to"] for t in done.json()["tasks"] if t["name"] == "engineering_review"))
+    assert Counter(given) == {"eng_1": 10, "eng_2": 10, "eng_3": 10}
+    for name, headers in engineers.items():
+        mine = [t for t in api.client.get("/api/tasks?limit=100", headers=headers).json() if t["assigned_to"] == name]
+        assert len(mine) == 10
