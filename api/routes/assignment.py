@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.params import IsoDate, RowId
-from engine.cases import distribution
+from engine.cases import bulk, distribution
 from engine.people import presence
 from storage.models.assignment import Absence, AssignmentRule
 
@@ -161,3 +161,60 @@ def workload(session: SessionDep, settings: SettingsDep, actor: CurrentActor) ->
                                   absences=[AbsencePublic.of(a) for a in o.absences]) for o in officers],
         lanes=[LaneWorkload(lane=lane.lane, center_id=lane.center_id, rule=lane.rule, waiting=lane.waiting,
                             open=lane.open, oldest=lane.oldest) for lane in lanes])
+
+
+class BulkFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    task_ids: list[str] = Field(default_factory=list, max_length=1000)
+    lane: str | None = Field(default=None, max_length=100)
+    service_code: str | None = Field(default=None, max_length=100)
+    # The officer the tasks are assigned to; "" for tasks assigned to nobody.
+    officer: str | None = Field(default=None, max_length=64)
+    older_than_days: float | None = Field(default=None, ge=0, le=36500)
+    overdue: bool | None = None
+
+
+class BulkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["reassign", "return", "cancel"]
+    filter: BulkFilter
+    to: str | None = Field(default=None, max_length=64)  # reassign: the officer
+    reason: str | None = Field(default=None, max_length=2000)  # cancel: required
+    dry_run: bool = True  # say what would change; nothing is written unless this is false
+
+
+class BulkItem(BaseModel):
+    task_id: str
+    case_id: int
+    tracking_number: str
+    lane: str
+    name: str
+    before: str | None  # assigned to before
+    after: str | None  # assigned to after (or, in a dry run, would be)
+    rule: str | None  # a return to an automatic lane: the rule that picks the officer
+    ok: bool
+    error: str | None
+
+
+class BulkResult(BaseModel):
+    action: str
+    dry_run: bool
+    matched: int
+    failed: int
+    items: list[BulkItem]
+
+
+@router.post("/supervisor/bulk", dependencies=[allow("tasks.bulk")], response_model=BulkResult)
+def bulk_operation(body: BulkRequest, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> BulkResult:
+    """Reassign, return to the lane or cancel the cases of the ready tasks the filter names, at one's centers.
+    ``dry_run`` (the default) shows exactly what would change and writes nothing; a real run takes each task in
+    its own transaction and audit event and lists what failed and why."""
+    f = body.filter
+    done = bulk.run(session=session, actor=actor, action=body.action, to=body.to, reason=body.reason,
+                    dry_run=body.dry_run, settings=settings,
+                    wanted=bulk.Filter(task_ids=tuple(f.task_ids), lane=f.lane, service_code=f.service_code,
+                                       officer=f.officer, older_than_days=f.older_than_days, overdue=f.overdue))
+    return BulkResult(action=done.action, dry_run=done.dry_run, matched=len(done.items), failed=done.failed,
+                      items=[BulkItem(task_id=i.task_id, case_id=i.case_id, tracking_number=i.tracking_number,
+                                      lane=i.lane, name=i.name, before=i.before, after=i.after, rule=i.rule, ok=i.ok,
+                                      error=i.error) for i in done.items])

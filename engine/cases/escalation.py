@@ -254,12 +254,21 @@ def _check_officer_free(session: Session, task: Task, to: str, settings: Setting
                                                                loc=["body", "to"], to=to)], to=to)
 
 
-def reassign(*, session: Session, task_id: str, to: str | None, actor: Actor, settings: Settings) -> Task:
-    """Give a ready task to a named officer of its lane (``to``), or back to the whole lane (``to`` None).
+def reassign(*, session: Session, task_id: str, to: str | None, actor: Actor, settings: Settings,
+             reason: str | None = None) -> Task:
+    """Give a ready task to a named officer of its lane (``to``), or back to the whole lane (``to`` None; under
+    an automatic rule, to whom the rule gives it now, never back to the one who had it).
 
     Refusals: Forbidden (not a supervisor of this task, or a task of a center the actor does not see),
-    NotFound (no such task or officer), Invalid (the officer lacks the lane's role, or works at a center that
-    does not see the task), Conflict (the task is not ready)."""
+    NotFound (no such task or officer), Invalid (the officer lacks the lane's role, works at a center that
+    does not see the task, is away today, or completed an earlier four-eyes step of the case), Conflict (the
+    task is not ready)."""
+    task = check_reassign(session=session, task_id=task_id, to=to, actor=actor, settings=settings)
+    return _reassign(session, task, to, actor, settings, reason)
+
+
+def check_reassign(*, session: Session, task_id: str, to: str | None, actor: Actor, settings: Settings) -> Task:
+    """Every refusal :func:`reassign` makes, without writing anything (a bulk operation's dry run asks it)."""
     task = session.get(Task, task_id)
     if task is None:
         raise NotFound("task.not_found", task_id=task_id)
@@ -283,10 +292,17 @@ def reassign(*, session: Session, task_id: str, to: str | None, actor: Actor, se
                 "loc": ["body", "to"], "field": "to", "type": "center",
                 "msg": f"'{to}' works at a center that does not see this task"}])
         _check_officer_free(session, task, to, settings)
+    return task
+
+
+def _reassign(session: Session, task: Task, to: str | None, actor: Actor, settings: Settings,
+              reason: str | None) -> Task:
     previous = task.claimed_by
     now = clock.now()
     with write_lock(session):
         data: dict[str, Any] = {"task_id": task.id, "from": previous, "to": to, "lane": task.lane}
+        if reason:
+            data["reason"] = reason
         if to is None:  # back to the lane: under an automatic rule, to whom the rule gives it now
             choice = distribution.by_rule(session, task, settings, now, leave_out=(previous,) if previous else ())
             if choice is not None:

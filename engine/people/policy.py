@@ -114,6 +114,8 @@ RULES: dict[str, Rule] = {
                                   "(the supervisor of that center or of one above it, admins)"),
     "presence": _rule([SIGNED_IN], "none", "record, list and cancel an officer's absences (the officer, a "
                       "supervisor of their center, admins: engine/people/policy.py ``check_presence``)"),
+    "tasks.bulk": _rule([SUPERVISOR, ADMIN], "filtered", "reassign, return or cancel many tasks of one's centers "
+                        "at once, after a dry run (engine/cases/bulk.py)"),
     "workload.read": _rule([SUPERVISOR, ADMIN], "filtered", "read the workload of the officers and lanes of "
                            "one's centers"),
     # Audit.
