@@ -251,3 +251,18 @@ def test_thirty_building_permits_give_three_engineers_ten_reviews_each(place: Pl
     for name, headers in engineers.items():
         mine = [t for t in api.client.get("/api/tasks?limit=100", headers=headers).json() if t["assigned_to"] == name]
         assert len(mine) == 10
+
+
+@pytest.mark.parametrize(("section", "named"), [
+    ('four_eyes = ["register", "hand_ovr"]', "hand_ovr"),
+    ('lanes = { reviewers = "round_robin" }', "reviewers"),
+    ('lanes = { reviewer = "favourites" }', "assignment.lanes.reviewer"),
+])
+def test_a_service_toml_naming_what_the_diagram_lacks_is_refused(place: Place, tmp_path: Path, section: str,
+                                                                 named: str) -> None:
+    package = tmp_path / "test_permit"
+    shutil.copytree(TEST_PROCESSES / "test_permit", package)
+    with (package / "service.toml").open("a", encoding="utf-8") as toml:
+        toml.write(f"\n[assignment]\n{section}\n")
+    r = place.api.deploy(package, place.api.user("analyst"))
+    assert r.status_code == 422 and named in r.text, r.text
