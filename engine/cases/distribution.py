@@ -122,19 +122,19 @@ def _service_of(session: Session, case: Case, settings: Settings) -> Assignment:
     return processes.cache.get(session, case.process_version_id, settings).service.assignment
 
 
-def move(session: Session, *, task_id: str, frm: str | None, to: str | None, kind: str, actor: str,
+def move(session: Session, *, task: Any, frm: str | None, to: str | None, kind: str, actor: str,
          data: dict[str, Any], now: datetime, delegated_from: str | None = None) -> bool:
-    """Move a ready task from ``frm`` to ``to`` with a ``kind`` event, inside the caller's transaction (the case
-    already locked); False, rolled back, when the task changed meanwhile."""
+    """Move a ready task from ``frm`` to ``to`` with a ``kind`` event, in one transaction: the case row first
+    (the order ``workflows.save`` takes them in), then the task, then the chain. False, rolled back, when the
+    task changed meanwhile."""
+    case = workflows.lock_case(session, task.case_id)
     holder = _TASKS.c.claimed_by.is_(None) if frm is None else _TASKS.c.claimed_by == frm
-    changed = session.execute(update(_TASKS).where(_TASKS.c.id == task_id, _TASKS.c.state == "ready", holder)
+    changed = session.execute(update(_TASKS).where(_TASKS.c.id == task.id, _TASKS.c.state == "ready", holder)
                               .values(claimed_by=to, assigned_at=now if to else None, delegated_from=delegated_from))
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
         return False
-    case_id = session.execute(core_select(_TASKS.c.case_id, _TASKS.c.name).where(_TASKS.c.id == task_id)).one()
-    case = workflows.lock_case(session, case_id.case_id)
-    workflows.append_to_chain(session, case, actor=actor, events=[(kind, case_id.name, {"task_id": task_id, **data})])
+    workflows.append_to_chain(session, case, actor=actor, events=[(kind, task.name, {"task_id": task.id, **data})])
     workflows.commit_or_conflict(session)
     return True
 
@@ -173,6 +173,7 @@ def tick(*, session: Session, settings: Settings, now: datetime | None = None) -
     day = presence.today(settings, moment)
     started = session.exec(select(Absence).where(col(Absence.handed_over_at).is_(None), col(Absence.starts) <= day)
                            .order_by(col(Absence.starts), col(Absence.id)).limit(settings.assignment_batch)).all()
+    session.expunge_all()  # kept as read: each absence's hand-over is transactions of its own
     session.rollback()
     for absence in started:
         if absence.ends >= day:
@@ -217,17 +218,17 @@ def _hand_over(session: Session, absence: Absence, settings: Settings, now: date
             with clock.frozen(now), write_lock(session):
                 data = {"from": absence.username, "lane": task.lane, "absence_id": absence.id}
                 if _delegate_takes(session, absence, task, settings, now):
-                    ok = move(session, task_id=task.id, frm=absence.username, to=absence.delegate,
+                    ok = move(session, task=task, frm=absence.username, to=absence.delegate,
                               kind=TASK_DELEGATED, actor=SYSTEM.username, data={**data, "to": absence.delegate},
                               now=now, delegated_from=absence.username)
                 else:
                     choice = by_rule(session, task, settings, now, leave_out=(absence.username,))
                     if choice is not None:
-                        ok = move(session, task_id=task.id, frm=absence.username, to=choice.username,
+                        ok = move(session, task=task, frm=absence.username, to=choice.username,
                                   kind=assignment.TASK_ASSIGNED, actor=SYSTEM.username, now=now,
                                   data={**data, **choice.event(task.id, task.name, task.lane)[2]})
                     else:
-                        ok = move(session, task_id=task.id, frm=absence.username, to=None, kind=TASK_RETURNED,
+                        ok = move(session, task=task, frm=absence.username, to=None, kind=TASK_RETURNED,
                                   actor=SYSTEM.username, data={**data, "to": None}, now=now)
                 moved += int(ok)
         except Conflict:
@@ -264,7 +265,7 @@ def _give_out_waiting(session: Session, settings: Settings, now: datetime) -> in
                 if choice is None:
                     session.rollback()
                     continue
-                given += int(move(session, task_id=task.id, frm=None, to=choice.username, actor=SYSTEM.username,
+                given += int(move(session, task=task, frm=None, to=choice.username, actor=SYSTEM.username,
                                   kind=assignment.TASK_ASSIGNED, now=now,
                                   data=choice.event(task.id, task.name, task.lane)[2]))
         except Conflict:
