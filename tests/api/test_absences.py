@@ -165,3 +165,20 @@ def test_availability_for_the_day(place: Place) -> None:
     assert place.tick().assigned == 1
     assert client.get(f"/api/tasks/{task['id']}", headers=officer).json()["assigned_to"] == "rev_a"
     assert date.fromisoformat(_days(place)["from"]) == today(place.api.settings)
+
+
+def test_an_absent_delegate_passes_the_tasks_to_the_rule_and_replay_follows(place: Place) -> None:
+    officer = place.user("rev_a", "reviewer")
+    delegate = place.user("rev_b", "reviewer")
+    place.user("rev_c", "reviewer")
+    place.rule("reviewer", "round_robin")
+    task = review(place.register())
+    assert task["assigned_to"] == "rev_a"
+    assert _absent(place, "rev_a", officer, **_days(place), delegate="rev_b").status_code == 201
+    assert _absent(place, "rev_b", delegate, **_days(place)).status_code == 201
+    assert place.tick().handed_over == 1
+    got = place.api.client.get(f"/api/tasks/{task['id']}", headers=place.supervisor).json()
+    assert got["assigned_to"] == "rev_c" and got["delegated_from"] is None
+    auditor = place.api.user("auditor")
+    replay = place.api.client.get(f"/api/cases/{task['case_id']}/replay", headers=auditor).json()
+    assert replay["consistent"] is True, replay

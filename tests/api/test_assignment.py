@@ -266,3 +266,15 @@ def test_a_service_toml_naming_what_the_diagram_lacks_is_refused(place: Place, t
         toml.write(f"\n[assignment]\n{section}\n")
     r = place.api.deploy(package, place.api.user("analyst"))
     assert r.status_code == 422 and named in r.text, r.text
+
+
+def test_parent_center_officers_only_when_the_service_says_so(place: Place, tmp_path: Path) -> None:
+    place.user("rev_parent", "reviewer", center="GOV")
+    place.rule("reviewer", "round_robin")
+    assert review(place.register())["assigned_to"] is None  # the governorate's reviewer is not the city's
+    package = tmp_path / "test_permit"
+    shutil.copytree(TEST_PROCESSES / "test_permit", package)
+    with (package / "service.toml").open("a", encoding="utf-8") as toml:
+        toml.write("\n[assignment]\nparent_center = true\n")
+    assert place.api.deploy(package, place.api.user("analyst")).status_code == 201
+    assert review(place.register())["assigned_to"] == "rev_parent"
