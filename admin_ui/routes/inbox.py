@@ -15,7 +15,7 @@ from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render, safe_next
 from admin_ui.timeline import earlier_steps, full_names
 from api.deps import SessionDep, settings_of
-from engine.cases import tasks
+from engine.cases import distribution, tasks
 from engine.core import chain as audit
 from engine.core.errors import DomainError
 from engine.people import policy, presence
@@ -51,9 +51,10 @@ def inbox(request: Request, viewer: SignedIn, db: SessionDep, service: str = "",
     # Tasks handed to the reader for an absent colleague (engine/cases/distribution.py), shown apart.
     delegated = [item for item in marked if item["row"].delegated_from and item["row"].claimed_by == actor.username]
     available = presence.is_available(session=db, actor=actor, settings=settings_of(request))
+    by_rule = distribution.given_by_rule(db, [item["row"] for item in items], settings_of(request))
     return render(request, "inbox.html", items=items, labels=load_labels(db), service=service, status=status,
                   statuses=STATUSES, services=all_services, now=now, due_soon=due_soon, delegated=delegated,
-                  available=available)
+                  available=available, by_rule=by_rule)
 
 
 @router.post("/inbox/availability", dependencies=[allow("me")])

@@ -273,6 +273,25 @@ def _give_out_waiting(session: Session, settings: Settings, now: datetime) -> in
     return given
 
 
+def given_by_rule(session: Session, rows: list[Any], settings: Settings) -> set[str]:
+    """The ids of those unassigned ``rows`` (task rows) whose lane gives its tasks out at their center: nobody
+    takes them (the inbox offers no "take")."""
+    waiting = [row for row in rows if row.claimed_by is None and row.center_id is not None]
+    if not waiting:
+        return set()
+    own = {(r.center_id, r.lane): r.rule for r in session.exec(select(AssignmentRule).where(
+        col(AssignmentRule.center_id).in_({row.center_id for row in waiting})))}
+    versions = dict(session.connection().execute(core_select(_CASES.c.id, _CASES.c.process_version_id).where(
+        _CASES.c.id.in_({row.case_id for row in waiting}))).all())
+    found = set()
+    for row in waiting:
+        service = processes.cache.get(session, versions[row.case_id], settings).service.assignment
+        rule = own.get((row.center_id, row.lane)) or service.lanes.get(row.lane) or assignment.PICK
+        if rule in assignment.AUTOMATIC:
+            found.add(row.id)
+    return found
+
+
 # --- the workload view ----------------------------------------------------------------------------------------
 
 @dataclass

@@ -9,6 +9,7 @@ from engine.people.presence import today
 from engine.people.users import create_user
 from harness.pages import PASSWORD, Pages, center_tree
 from storage.db import engine_for
+from tests.admin_ui.test_desk_pages import register
 
 
 def _staff(pages: Pages) -> dict[str, int]:
@@ -26,9 +27,6 @@ def test_workload_page_sets_a_rule_and_records_an_absence(pages: Pages) -> None:
     _staff(pages)
     pages.sign_out()
     assert pages.sign_in("clerk_a").status_code == 303
-    r = pages.client.get("/desk")
-    assert r.status_code == 200
-    from tests.admin_ui.test_desk_pages import register
     register(pages, "test_permit", {"data.area": "120", "data.purpose": "بيت العائلة"})
     pages.sign_out()
     assert pages.sign_in("sup_a").status_code == 303
@@ -58,3 +56,22 @@ def test_workload_page_sets_a_rule_and_records_an_absence(pages: Pages) -> None:
     other = pages.post("/supervisor/assignment", {"center": "CITY-B", "lane": "reviewer", "rule": "random"},
                        token_from="/supervisor/workload")
     assert other.status_code == 403
+
+
+def test_the_inbox_offers_no_take_under_an_automatic_rule(pages: Pages) -> None:
+    _staff(pages)
+    pages.sign_out()
+    assert pages.sign_in("clerk_a").status_code == 303
+    register(pages, "test_permit", {"data.area": "120", "data.purpose": "بيت العائلة"})  # under pick: waiting
+    pages.sign_out()
+    assert pages.sign_in("rev_a").status_code == 303
+    assert 'action="/tasks/' in pages.client.get("/inbox").text and "/claim" in pages.client.get("/inbox").text
+    pages.sign_out()
+    assert pages.sign_in("sup_a").status_code == 303
+    r = pages.post("/supervisor/assignment", {"center": "CITY-A", "lane": "reviewer", "rule": "least_loaded"},
+                   token_from="/supervisor/workload")
+    assert r.status_code == 303
+    pages.sign_out()
+    assert pages.sign_in("rev_a").status_code == 303
+    page = pages.client.get("/inbox").text
+    assert "تُسند بقاعدة المسار" in page and "/claim" not in page
