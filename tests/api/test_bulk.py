@@ -98,3 +98,21 @@ def test_too_many_at_once(place: Place) -> None:
         assert r.status_code == 422 and r.json()["detail"][0]["field"] == "filter"
     finally:
         place.api.settings.bulk_max_items = 500  # type: ignore[misc]
+
+
+def test_a_retried_bulk_request_gets_the_first_answer(place: Place) -> None:
+    holder = place.user("rev_a", "reviewer")
+    place.user("rev_b", "reviewer")
+    ids = []
+    for _ in range(2):
+        task = review(place.register())
+        assert place.api.client.post(f"/api/tasks/{task['id']}/claim", headers=holder).status_code == 200
+        ids.append(task["id"])
+    body = {"action": "reassign", "filter": {"task_ids": ids}, "to": "rev_b", "dry_run": False}
+    headers = {**place.supervisor, "Idempotency-Key": "bulk-1"}
+    first = place.api.client.post("/api/supervisor/bulk", json=body, headers=headers)
+    again = place.api.client.post("/api/supervisor/bulk", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200 and again.json() == first.json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    case_id = first.json()["items"][0]["case_id"]
+    assert [e.kind for e in place.events(case_id)].count("task_reassigned") == 1
