@@ -281,7 +281,7 @@ def given_by_rule(session: Session, rows: list[Any], settings: Settings) -> set[
         return set()
     own = {(r.center_id, r.lane): r.rule for r in session.exec(select(AssignmentRule).where(
         col(AssignmentRule.center_id).in_({row.center_id for row in waiting})))}
-    versions = dict(session.connection().execute(core_select(_CASES.c.id, _CASES.c.process_version_id).where(
+    versions: dict[int, int] = dict(session.connection().execute(core_select(_CASES.c.id, _CASES.c.process_version_id).where(
         _CASES.c.id.in_({row.case_id for row in waiting}))).all())
     found = set()
     for row in waiting:

@@ -105,7 +105,7 @@ def add_absence(*, session: Session, username: str, starts: date, ends: date, de
 
 
 def _check_delegate(session: Session, user: User, delegate: str) -> None:
-    where = ["body", "delegate"]
+    where: list[str | int] = ["body", "delegate"]
     other = session.exec(select(User).where(col(User.username) == delegate)).first()
     if other is None or not other.active:
         raise Invalid("presence.delegate_invalid", [problem("delegate", "presence.no_delegate", loc=where,
