@@ -132,6 +132,9 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
     The last event carries ``after``, what the step left behind (engine/core/chain.py).
     The record of owners is brought up to date from the events (who they say wrote what) and the change of
     the data (forms/ownership.py); ``opened`` says the case is new.
+    A new task of a lane that gives its tasks out is given to an officer in this same transaction
+    (engine/cases/assignment.py, after the case row is taken); its ``task_assigned`` event follows the step's
+    events, after the one that carries ``after``.
     Raises Conflict, writing nothing, when the case moved on since it was loaded.
     """
     assert case.id is not None
