@@ -27,6 +27,7 @@ from forms import fields as form_fields
 from forms.validation import checked
 from storage.db import write_lock
 from storage.models.cases import Case, Task
+from storage.models.catalog import ProcessVersion
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +81,17 @@ def step_for(*, session: Session, task_id: str, actor: Actor, settings: Settings
     return Step(task, case, processes.cache.get(session, case.process_version_id, settings))
 
 
-def lane_rule(session: Session, task: Task, settings: Settings, case: Case | None = None) -> tuple[str, Assignment]:
+def lane_rule(session: Session, task: Task, settings: Settings | None,
+              case: Case | None = None) -> tuple[str, Assignment]:
     """The rule the task's lane follows at its center (engine/cases/assignment.py), and its service's
-    ``[assignment]``."""
+    ``[assignment]`` (from the compiled process when the settings name its cache, else from the version row)."""
     version_id = case.process_version_id if case is not None else session.exec(
         select(Case.process_version_id).where(col(Case.id) == task.case_id)).one()
-    service = processes.cache.get(session, version_id, settings).service.assignment
+    if settings is not None:
+        service = processes.cache.get(session, version_id, settings).service.assignment
+    else:
+        version = session.get(ProcessVersion, version_id)
+        service = Assignment.model_validate(((version.service if version else None) or {}).get("assignment") or {})
     own = assignment.center_rules(session.connection(), task.center_id, [task.lane])
     return assignment.rule_of(task.lane, own, service), service
 
@@ -97,7 +103,7 @@ def check_four_eyes(session: Session, task: Task, username: str, service: Assign
         raise Forbidden("assignment.four_eyes")
 
 
-def claim(*, session: Session, task_id: str, actor: Actor, settings: Settings) -> Task:
+def claim(*, session: Session, task_id: str, actor: Actor, settings: Settings | None = None) -> Task:
     """Take a ready task of one's lane. Under an automatic rule tasks are given, never taken (Conflict); a
     step of the four-eyes list is refused to who completed another of them in the case (Forbidden)."""
     task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
@@ -115,7 +121,7 @@ def claim(*, session: Session, task_id: str, actor: Actor, settings: Settings) -
     return _set_claim(session, task, actor, actor.username, "task_claimed", case)
 
 
-def unclaim(*, session: Session, task_id: str, actor: Actor, settings: Settings) -> Task:
+def unclaim(*, session: Session, task_id: str, actor: Actor, settings: Settings | None = None) -> Task:
     """Give a claimed task back to the lane. A task given by an automatic rule is not the officer's to give
     back (Conflict): a supervisor reassigns it."""
     task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
