@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -281,8 +281,9 @@ def given_by_rule(session: Session, rows: list[Any], settings: Settings) -> set[
         return set()
     own = {(r.center_id, r.lane): r.rule for r in session.exec(select(AssignmentRule).where(
         col(AssignmentRule.center_id).in_({row.center_id for row in waiting})))}
-    versions: dict[int, int] = dict(session.connection().execute(core_select(_CASES.c.id, _CASES.c.process_version_id).where(
-        _CASES.c.id.in_({row.case_id for row in waiting}))).all())
+    of_cases = core_select(_CASES.c.id, _CASES.c.process_version_id).where(
+        _CASES.c.id.in_({row.case_id for row in waiting}))
+    versions: dict[int, int] = {row.id: row.process_version_id for row in session.connection().execute(of_cases)}
     found = set()
     for row in waiting:
         service = processes.cache.get(session, versions[row.case_id], settings).service.assignment
@@ -323,7 +324,9 @@ def workload(*, session: Session, actor: Actor, settings: Settings, now: datetim
     lane and center: tasks waiting for nobody and the oldest of them."""
     moment = now or clock.now()
     day = presence.today(settings, moment)
-    start_of_day = datetime.combine(day, time(), ZoneInfo(settings.display_timezone))
+    # In UTC, as the timestamps are stored: SQLite compares them as text, and a time at another offset would
+    # compare wrong (after 22:00 UTC it is already tomorrow in Cairo).
+    start_of_day = datetime.combine(day, time(), ZoneInfo(settings.display_timezone)).astimezone(UTC)
     seen = policy.centers_seen(session, actor)
     users_q = select(User).where(col(User.active).is_(True)).order_by(col(User.username))
     if seen is not None:
