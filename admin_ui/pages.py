@@ -99,6 +99,9 @@ def _nav(db: Session, actor: Actor, settings: Settings) -> list[tuple[str, str]]
     items.append(("/cases", N_("Cases")))
     if policy.may(actor, "reports.read", settings):
         items.append(("/supervisor/overdue", N_("Overdue")))
+    if policy.may(actor, "workload.read", settings):
+        items.append(("/supervisor/workload", N_("Workload")))
+    if policy.may(actor, "reports.read", settings):
         items.append(("/reports", N_("Performance")))
     if policy.may(actor, "services.deploy", settings):
         items.append(("/services", N_("Services")))

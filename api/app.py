@@ -27,6 +27,7 @@ from api.limits import BodyLimit, limit_for
 from api.nul import RefuseNul
 from api.resilience import DatabaseTrouble
 from api.routes import (
+    assignment,
     audit,
     auth,
     cases,
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(complaints.router)
     app.include_router(queue_routes.router)
     app.include_router(supervisor.router)
+    app.include_router(assignment.router)  # work distribution (engine/cases/assignment.py)
     app.include_router(center_routes.router)
     app.include_router(user_routes.router)  # the user lifecycle (docs/security.md)
 

@@ -128,6 +128,11 @@ class TaskPublic(BaseModel):
     form: str | None
     reminded_at: datetime | None = None  # the lane was reminded: the task is near its due time
     escalation_level: int = 0  # 0 until overdue; then the level its service's escalation rules reached
+    # Whose task it is: given by the lane's rule, a supervisor or a delegation, or claimed under ``pick``
+    # (null until then). The same officer as ``claimed_by``, kept for older clients.
+    assigned_to: str | None = None
+    # The absent officer whose task this is while they are away (the delegate's inbox shows it apart).
+    delegated_from: str | None = None
 
     @classmethod
     def of(cls, task: Task) -> TaskPublic:
@@ -135,7 +140,8 @@ class TaskPublic(BaseModel):
                    service_code=task.service_code, name=task.name, title=task.title, lane=task.lane,
                    state=task.state, claimed_by=task.claimed_by, created_at=utc(task.created_at),
                    due_at=utc(task.due_at), form=task.form, reminded_at=utc(task.reminded_at),
-                   escalation_level=task.escalation_level or 0)
+                   escalation_level=task.escalation_level or 0, assigned_to=task.claimed_by,
+                   delegated_from=getattr(task, "delegated_from", None))
 
 
 class TaskDetail(TaskPublic):

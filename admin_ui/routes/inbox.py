@@ -15,11 +15,11 @@ from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render, safe_next
 from admin_ui.timeline import earlier_steps, full_names
 from api.deps import SessionDep, settings_of
-from engine.cases import tasks
+from engine.cases import distribution, tasks
 from engine.core import chain as audit
 from engine.core.errors import DomainError
 from engine.outputs import manage as official
-from engine.people import policy
+from engine.people import policy, presence
 from forms import fields as form_fields
 
 router = APIRouter(route_class=PageRoute)
@@ -49,8 +49,23 @@ def inbox(request: Request, viewer: SignedIn, db: SessionDep, service: str = "",
     items = [item for item in marked if keep(item)]
     # The lane's reminder (engine/cases/escalation.py): tasks the tick found near their due time, not yet late.
     due_soon = sum(1 for item in marked if item["due_soon"])
+    # Tasks handed to the reader for an absent colleague (engine/cases/distribution.py), shown apart.
+    delegated = [item for item in marked if item["row"].delegated_from and item["row"].claimed_by == actor.username]
+    available = presence.is_available(session=db, actor=actor, settings=settings_of(request))
+    by_rule = distribution.given_by_rule(db, [item["row"] for item in items], settings_of(request))
     return render(request, "inbox.html", items=items, labels=load_labels(db), service=service, status=status,
-                  statuses=STATUSES, services=all_services, now=now, due_soon=due_soon)
+                  statuses=STATUSES, services=all_services, now=now, due_soon=due_soon, delegated=delegated,
+                  available=available, by_rule=by_rule)
+
+
+@router.post("/inbox/availability", dependencies=[allow("me")])
+def availability(request: Request, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
+    """Mark oneself available or not for today (engine/people/presence.py): no new work while unavailable."""
+    available = presence.set_available(session=db, actor=viewer.signed_in, available=form.get("available") == "yes",
+                                       settings=settings_of(request))
+    cookie.flash(request, viewer.lang.gettext("You are available for new work.") if available else
+                 viewer.lang.gettext("You are unavailable today: no new work is given to you."))
+    return redirect("/inbox")
 
 
 def _due_soon(row: Any, now: datetime) -> bool:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,8 +15,12 @@ from admin_ui.i18n import ltr
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, allow, redirect, render
 from api.deps import SessionDep, settings_of
-from engine.cases import escalation
+from engine.cases import distribution, escalation
 from engine.core import clock
+from engine.core.errors import Invalid
+from engine.core.refusals import problem
+from engine.people import centers, presence
+from forms.digits import ascii_digits
 from storage.models.centers import Center
 
 router = APIRouter(route_class=PageRoute)
@@ -52,3 +57,47 @@ def reassign(request: Request, task_id: str, form: CheckedForm, viewer: SignedIn
         cookie.flash(request, viewer.lang.gettext("%(number)s was given to %(officer)s.", number=number,
                                                   officer=to))
     return redirect("/supervisor/overdue")
+
+
+# --- who gets the work (engine/cases/assignment.py, engine/cases/distribution.py, engine/people/presence.py) ---
+
+RULES = ("pick", "round_robin", "least_loaded", "random")
+
+
+@router.get("/supervisor/workload", dependencies=[allow("workload.read")])
+def workload_page(request: Request, viewer: SignedIn, db: SessionDep) -> HTMLResponse:
+    """Per officer of the reader's centers and per lane: the work given out and waiting, the lanes' rules, and
+    the officers' absences."""
+    settings = settings_of(request)
+    officers, lanes = distribution.workload(session=db, actor=viewer.signed_in, settings=settings)
+    codes = {c.id: c.code for c in centers.list_centers(db)}
+    return render(request, "workload.html", officers=officers, lanes=lanes, codes=codes, rules=RULES,
+                  today=presence.today(settings))
+
+
+@router.post("/supervisor/assignment", dependencies=[allow("assignment.configure")])
+def set_rule(request: Request, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
+    lane, rule = str(form.get("lane", "")), str(form.get("rule", ""))
+    distribution.set_rule(session=db, center_code=str(form.get("center", "")), lane=lane, rule=rule,
+                          actor=viewer.signed_in)
+    cookie.flash(request, viewer.lang.gettext("The lane %(lane)s now follows the rule %(rule)s.", lane=lane,
+                                              rule=rule))
+    return redirect("/supervisor/workload")
+
+
+@router.post("/supervisor/absences", dependencies=[allow("presence")])
+def add_absence(request: Request, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
+    username = str(form.get("username", "")).strip()
+    presence.add_absence(session=db, username=username, starts=_day(form.get("from")), ends=_day(form.get("to")),
+                         delegate=str(form.get("delegate", "")).strip() or None, actor=viewer.signed_in,
+                         settings=settings_of(request))
+    cookie.flash(request, viewer.lang.gettext("The absence of %(officer)s is recorded.", officer=username))
+    return redirect("/supervisor/workload")
+
+
+def _day(value: Any) -> date:
+    """A day typed on the page (YYYY-MM-DD, Arabic digits too); Invalid otherwise."""
+    try:
+        return date.fromisoformat(ascii_digits(str(value or "").strip()))
+    except ValueError as exc:
+        raise Invalid("presence.days_invalid", [problem("to", "presence.days_invalid")]) from exc

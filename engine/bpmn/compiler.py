@@ -328,6 +328,16 @@ def _user_tasks(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSp
                 name=bpmn_id, title=(task_spec.bpmn_name or bpmn_id).strip()[:255],
                 title_ar=props.get("title_ar"), lane=(task_spec.lane or default_lane).strip()[:100],
                 form=form, sla_days=sla)
+    # service.toml's [assignment] names steps and lanes of this diagram: a typo would silently assign nothing.
+    for name in service.assignment.four_eyes:
+        if name not in tasks:
+            problems.append(_problem("service.toml", "assignment.four_eyes", say("deploy.four_eyes_not_a_task",
+                                                                                 task=name)))
+    lanes = {info.lane for info in tasks.values()}
+    for lane in service.assignment.lanes:
+        if lane not in lanes:
+            problems.append(_problem("service.toml", "assignment.lanes", say("deploy.assignment_lane_unknown",
+                                                                             lane=lane)))
     return tasks, problems
 
 

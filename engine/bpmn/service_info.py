@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -90,6 +90,25 @@ class Output(BaseModel):
     department: Names | None = None
 
 
+RULES = ("pick", "round_robin", "least_loaded", "random")
+Rule = Literal["pick", "round_robin", "least_loaded", "random"]
+
+
+class Assignment(BaseModel):
+    """``[assignment]`` (docs/analyst-guide.md): who gets the service's tasks.
+
+    ``lanes``: the rule per lane (``pick``: officers claim; ``round_robin``, ``least_loaded``, ``random``: a task
+    is given to an officer as soon as it is ready); a center's own rule for the lane, set by its supervisor,
+    comes first. ``four_eyes``: user task ids whose completer is never given another of them in the same case
+    (the one who registers never hands over). ``parent_center``: officers of the case's center's parent may be
+    chosen too."""
+
+    model_config = ConfigDict(extra="forbid")
+    lanes: dict[str, Rule] = Field(default_factory=dict)
+    four_eyes: list[str] = Field(default_factory=list)
+    parent_center: bool = False
+
+
 class ServiceInfo(BaseModel):
     """The parsed ``service.toml``; every field but ``code`` has a default so a bare BPMN deploys too."""
 
@@ -116,6 +135,7 @@ class ServiceInfo(BaseModel):
         return self
     escalation: Escalation = Field(default_factory=Escalation)  # docs/analyst-guide.md
     outputs: list[Output] = Field(default_factory=list)  # the documents it issues (engine/outputs/)
+    assignment: Assignment = Field(default_factory=Assignment)  # docs/analyst-guide.md
 
     @model_validator(mode="after")
     def _distinct_outputs(self) -> ServiceInfo:

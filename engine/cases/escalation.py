@@ -30,13 +30,14 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from engine.bpmn.service_info import Escalation
-from engine.cases import sla_events, workflows
+from engine.cases import assignment, distribution, sla_events, workflows
 from engine.cases.lifecycle import load_case
 from engine.catalog import processes
 from engine.core import calendars, clock
 from engine.core.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.core.refusals import problem
 from engine.core.settings import Settings
-from engine.people import centers, policy
+from engine.people import centers, policy, presence
 from engine.people.users import SYSTEM, Actor, actor_of
 from storage import leader
 from storage.db import write_lock
@@ -242,12 +243,34 @@ def officers(session: Session) -> Callable[[str, int | None], list[str]]:
     return policy.who_may_act(session, [actor_of(u) for u in users])
 
 
-def reassign(*, session: Session, task_id: str, to: str | None, actor: Actor, settings: Settings) -> Task:
-    """Give a ready task to a named officer of its lane (``to``), or back to the whole lane (``to`` None).
+def _check_officer_free(session: Session, task: Task, to: str, settings: Settings) -> None:
+    """Invalid when ``to`` is away today, or the four eyes keep them from this step of the case."""
+    conn = session.connection()
+    if presence.away(conn, [to], presence.today(settings)):
+        raise Invalid("assignment.officer_away", [problem("to", "assignment.officer_away", loc=["body", "to"],
+                                                          to=to)], to=to)
+    version_id = session.exec(select(Case.process_version_id).where(col(Case.id) == task.case_id)).one()
+    service = processes.cache.get(session, version_id, settings).service.assignment
+    if to in assignment.kept_out(conn, task.case_id, task.name, service):
+        raise Invalid("assignment.four_eyes_officer", [problem("to", "assignment.four_eyes_officer",
+                                                               loc=["body", "to"], to=to)], to=to)
+
+
+def reassign(*, session: Session, task_id: str, to: str | None, actor: Actor, settings: Settings,
+             reason: str | None = None) -> Task:
+    """Give a ready task to a named officer of its lane (``to``), or back to the whole lane (``to`` None; under
+    an automatic rule, to whom the rule gives it now, never back to the one who had it).
 
     Refusals: Forbidden (not a supervisor of this task, or a task of a center the actor does not see),
-    NotFound (no such task or officer), Invalid (the officer lacks the lane's role, or works at a center that
-    does not see the task), Conflict (the task is not ready)."""
+    NotFound (no such task or officer), Invalid (the officer lacks the lane's role, works at a center that
+    does not see the task, is away today, or completed an earlier four-eyes step of the case), Conflict (the
+    task is not ready)."""
+    task = check_reassign(session=session, task_id=task_id, to=to, actor=actor, settings=settings)
+    return _reassign(session, task, to, actor, settings, reason)
+
+
+def check_reassign(*, session: Session, task_id: str, to: str | None, actor: Actor, settings: Settings) -> Task:
+    """Every refusal :func:`reassign` makes, without writing anything (a bulk operation's dry run asks it)."""
     task = session.get(Task, task_id)
     if task is None:
         raise NotFound("task.not_found", task_id=task_id)
@@ -270,17 +293,31 @@ def reassign(*, session: Session, task_id: str, to: str | None, actor: Actor, se
             raise Invalid("escalation.officer_other_center", [{
                 "loc": ["body", "to"], "field": "to", "type": "center",
                 "msg": f"'{to}' works at a center that does not see this task"}])
+        _check_officer_free(session, task, to, settings)
+    return task
+
+
+def _reassign(session: Session, task: Task, to: str | None, actor: Actor, settings: Settings,
+              reason: str | None) -> Task:
     previous = task.claimed_by
+    now = clock.now()
     with write_lock(session):
+        data: dict[str, Any] = {"task_id": task.id, "from": previous, "to": to, "lane": task.lane}
+        if reason:
+            data["reason"] = reason
+        if to is None:  # back to the lane: under an automatic rule, to whom the rule gives it now
+            choice = distribution.by_rule(session, task, settings, now, leave_out=(previous,) if previous else ())
+            if choice is not None:
+                to = data["to"] = choice.username
+                data["rule"] = choice.rule
         changed = session.execute(update(Task).where(col(Task.id) == task.id, col(Task.state) == "ready")
-                                  .values(claimed_by=to))
+                                  .values(claimed_by=to, assigned_at=now if to else None, delegated_from=None))
         if changed.rowcount != 1:  # type: ignore[attr-defined]
             session.rollback()
             raise Conflict("escalation.completed_meanwhile")
         case = load_case(session, task.case_id)
         workflows.append_to_chain(session, case, actor=actor.username, events=[(
-            sla_events.TASK_REASSIGNED, task.name,
-            {"task_id": task.id, "from": previous, "to": to, "lane": task.lane})])
+            sla_events.TASK_REASSIGNED, task.name, data)])
         workflows.commit_or_conflict(session)
     session.refresh(task)
     return task

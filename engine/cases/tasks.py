@@ -14,11 +14,12 @@ from sqlmodel import Session, col, select
 
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
-from engine.cases import checklist, owners, workflows
+from engine.bpmn.service_info import Assignment
+from engine.cases import assignment, checklist, owners, workflows
 from engine.cases.lifecycle import Outcome, load_case, process_failed
 from engine.catalog import processes
 from engine.core import clock, metrics
-from engine.core.errors import Conflict, Invalid, NotFound
+from engine.core.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import Actor
@@ -26,6 +27,7 @@ from forms import fields as form_fields
 from forms.validation import checked
 from storage.db import write_lock
 from storage.models.cases import Case, Task
+from storage.models.catalog import ProcessVersion
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,31 @@ def step_for(*, session: Session, task_id: str, actor: Actor, settings: Settings
     return Step(task, case, processes.cache.get(session, case.process_version_id, settings))
 
 
+def lane_rule(session: Session, task: Task, settings: Settings | None,
+              case: Case | None = None) -> tuple[str, Assignment]:
+    """The rule the task's lane follows at its center (engine/cases/assignment.py), and its service's
+    ``[assignment]`` (from the compiled process when the settings name its cache, else from the version row)."""
+    version_id = case.process_version_id if case is not None else session.exec(
+        select(Case.process_version_id).where(col(Case.id) == task.case_id)).one()
+    if settings is not None:
+        service = processes.cache.get(session, version_id, settings).service.assignment
+    else:
+        version = session.get(ProcessVersion, version_id)
+        service = Assignment.model_validate(((version.service if version else None) or {}).get("assignment") or {})
+    own = assignment.center_rules(session.connection(), task.center_id, [task.lane])
+    return assignment.rule_of(task.lane, own, service), service
+
+
+def check_four_eyes(session: Session, task: Task, username: str, service: Assignment) -> None:
+    """Forbidden when ``username`` completed another step of the service's four-eyes list in this case."""
+    if task.name in service.four_eyes and username in assignment.kept_out(session.connection(), task.case_id,
+                                                                           task.name, service):
+        raise Forbidden("assignment.four_eyes")
+
+
 def claim(*, session: Session, task_id: str, actor: Actor, settings: Settings | None = None) -> Task:
+    """Take a ready task of one's lane. Under an automatic rule tasks are given, never taken (Conflict); a
+    step of the four-eyes list is refused to who completed another of them in the case (Forbidden)."""
     task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
     if task.state != "ready":
         raise Conflict("task.already_state", state=task.state)
@@ -87,10 +113,17 @@ def claim(*, session: Session, task_id: str, actor: Actor, settings: Settings | 
         return task
     if task.claimed_by is not None:
         raise Conflict("task.claimed_by", claimed_by=task.claimed_by)
-    return _set_claim(session, task, actor, actor.username, "task_claimed")
+    case = load_case(session, task.case_id)  # read once: for the rule here, for the chain in the write
+    rule, service = lane_rule(session, task, settings, case)
+    if rule in assignment.AUTOMATIC:
+        raise Conflict("assignment.by_rule", rule=rule)
+    check_four_eyes(session, task, actor.username, service)
+    return _set_claim(session, task, actor, actor.username, "task_claimed", case)
 
 
 def unclaim(*, session: Session, task_id: str, actor: Actor, settings: Settings | None = None) -> Task:
+    """Give a claimed task back to the lane. A task given by an automatic rule is not the officer's to give
+    back (Conflict): a supervisor reassigns it."""
     task = task_for(session=session, task_id=task_id, actor=actor, settings=settings)
     if task.state != "ready":
         raise Conflict("task.already_state", state=task.state)
@@ -98,15 +131,20 @@ def unclaim(*, session: Session, task_id: str, actor: Actor, settings: Settings 
         return task
     if task.claimed_by != actor.username and not actor.has("supervisor"):
         raise Conflict("task.claimed_by", claimed_by=task.claimed_by)
-    return _set_claim(session, task, actor, None, "task_released")
+    case = load_case(session, task.case_id)
+    if lane_rule(session, task, settings, case)[0] in assignment.AUTOMATIC:
+        raise Conflict("assignment.no_release")
+    return _set_claim(session, task, actor, None, "task_released", case)
 
 
-def _set_claim(session: Session, task: Task, actor: Actor, to: str | None, kind: str) -> Task:
+def _set_claim(session: Session, task: Task, actor: Actor, to: str | None, kind: str,
+               case: Case | None = None) -> Task:
     with write_lock(session):
-        return _write_claim(session, task, actor, to, kind)
+        return _write_claim(session, task, actor, to, kind, case)
 
 
-def _write_claim(session: Session, task: Task, actor: Actor, to: str | None, kind: str) -> Task:
+def _write_claim(session: Session, task: Task, actor: Actor, to: str | None, kind: str,
+                 case: Case | None = None) -> Task:
     previous = task.claimed_by
     changed = session.execute(update(Task).where(col(Task.id) == task.id, col(Task.state) == "ready",
                                                  col(Task.claimed_by).is_(None) if previous is None
@@ -115,7 +153,9 @@ def _write_claim(session: Session, task: Task, actor: Actor, to: str | None, kin
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
         raise Conflict("task.changed_at_same_moment")
-    case = load_case(session, task.case_id)
+    # A case read before the write may be behind: the chain's versioned UPDATE then refuses (a 409, nothing
+    # written), as for any command that loses its case's race.
+    case = case if case is not None else load_case(session, task.case_id)
     workflows.append_to_chain(session, case, actor=actor.username, events=[(kind, task.name, {"task_id": task.id})])
     workflows.commit_or_conflict(session)
     # The row is what the UPDATE above made it (its WHERE held): the task is returned as written, not read again.
@@ -162,6 +202,13 @@ def complete_step(*, session: Session, step: Step, data: dict[str, Any], actor: 
         raise Conflict("task.already_state", state=task.state)
     if task.claimed_by is not None and task.claimed_by != actor.username:
         raise Conflict("task.claimed_by", claimed_by=task.claimed_by)
+    rules = process.service.assignment
+    if task.claimed_by is None:  # under an automatic rule only the officer given the task completes it
+        own = assignment.center_rules(session.connection(), task.center_id, [task.lane])
+        rule = assignment.rule_of(task.lane, own, rules)
+        if rule in assignment.AUTOMATIC:
+            raise Conflict("assignment.by_rule", rule=rule)
+    check_four_eyes(session, task, actor.username, rules)
     # Every field has an owner (forms/ownership.py): refused before anything runs, so nothing is written.
     owners.check_task(session, case, process, task.name, data, settings)
     info = process.user_tasks.get(task.name)

@@ -27,12 +27,13 @@ from sqlmodel import Session
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.serializer import STATE_FORMAT
-from engine.cases import hooks
+from engine.cases import assignment, hooks
 from engine.core import calendars, clock
 from engine.core import chain as audit
 from engine.core.errors import Conflict, NotFound
 from engine.core.settings import Settings
 from engine.people import centers
+from engine.people.users import SYSTEM
 from forms import ownership
 from storage.db import write_lock
 from storage.models.audit import AuditEvent
@@ -131,6 +132,9 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
     The last event carries ``after``, what the step left behind (engine/core/chain.py).
     The record of owners is brought up to date from the events (who they say wrote what) and the change of
     the data (forms/ownership.py); ``opened`` says the case is new.
+    A new task of a lane that gives its tasks out is given to an officer in this same transaction
+    (engine/cases/assignment.py, after the case row is taken); its ``task_assigned`` event follows the step's
+    events, after the one that carries ``after``.
     Raises Conflict, writing nothing, when the case moved on since it was loaded.
     """
     assert case.id is not None
@@ -161,7 +165,14 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
     with write_lock(session):
         claim_case(session, case.id, loaded_version, values)
         conn = session.connection()
-        ready_rows = _sync_tasks(conn, case, ready, process, now, completed, settings, refresh_tasks)
+        given: list[tuple[str, str | None, dict[str, Any]]] = []
+        ready_rows = _sync_tasks(conn, case, ready, process, now, completed, settings, refresh_tasks, given)
+        if given:  # tasks given out by their lane's rule (engine/cases/assignment.py): after the step's events
+            rows += [audit.build(case, actor=SYSTEM.username, kind=kind, task=task, data=data, at=now)
+                     for kind, task, data in given]
+            values.update(audit_seq=case.audit_seq, audit_head=case.audit_head)
+            conn.execute(update(_CASES).where(_CASES.c.id == case.id)
+                         .values(audit_seq=case.audit_seq, audit_head=case.audit_head))
         conn.execute(_INSERT_EVENT, [_event_row(ev) for ev in rows])
         hooks.after_events(hooks.Written(conn=conn, case=case, events=rows, at=now, values=values, ready=ready,
                                          completed=completed, process=process, settings=settings))
@@ -244,8 +255,9 @@ def commit_or_conflict(session: Session) -> None:
 
 def _sync_tasks(conn: Connection, case: Case, ready: list[runner.ReadyTask], process: CompiledProcess,
                 now: datetime, completed: tuple[str, str] | None, settings: Settings,
-                refresh: bool = False) -> list[Task]:
-    """Bring the case's task rows in line with the workflow's ready user tasks; the ready rows after it."""
+                refresh: bool = False, given: list[tuple[str, str | None, dict[str, Any]]] | None = None) -> list[Task]:
+    """Bring the case's task rows in line with the workflow's ready user tasks; the ready rows after it. New
+    tasks under an automatic rule are given out as they are inserted; their events are added to ``given``."""
     ready_by_id = {t.id: t for t in ready}
     rows = {row.id: dict(row._mapping) for row in conn.execute(_READY_ROWS, {"case_id": case.id})}
     known = set(rows)
@@ -277,8 +289,13 @@ def _sync_tasks(conn: Connection, case: Case, ready: list[runner.ReadyTask], pro
             "title": info.title if info else ready_task.name, "lane": info.lane if info else "",
             "form": info.form if info else None, "state": "ready", "claimed_by": None, "created_at": now,
             "due_at": due(now, sla, settings, holidays or frozenset()), "completed_by": None, "completed_at": None,
-            "center_id": case.center_id})
+            "center_id": case.center_id, "assigned_at": None, "delegated_from": None})
     if new_rows:
+        assert case.id is not None
+        events = assignment.assign_new(conn, case_id=case.id, center_id=case.center_id, rows=new_rows,
+                                       service=process.service.assignment, settings=settings, now=now)
+        if given is not None:
+            given += events
         conn.execute(_INSERT_TASK, new_rows)
     # Kept rows first, as read (oldest first); the new ones were all made now, in the order of their ids.
     after = [rows[task_id] for task_id in rows if task_id in ready_by_id]

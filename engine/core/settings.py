@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     # Escalation (engine/cases/escalation.py): a ready task reminds its lane once this many hours before it is due.
     escalation_remind_hours: float = Field(default=24.0, ge=0)
     escalation_batch: int = Field(default=500, ge=1)
+    # Work distribution (engine/cases/assignment.py, engine/people/presence.py): the longest absence one
+    # request records, and how many tasks the periodic job hands over or assigns per round.
+    absence_max_days: int = Field(default=366, ge=1)
+    assignment_batch: int = Field(default=500, ge=1)
+    # The most tasks one bulk operation of a supervisor takes (engine/cases/bulk.py).
+    bulk_max_items: int = Field(default=500, ge=1)
 
     # Role that acts on user tasks drawn outside any lane.
     default_lane: str = "front_desk"

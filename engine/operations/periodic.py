@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.audit import ledger
-from engine.cases import escalation, timers
+from engine.cases import distribution, escalation, timers
 from engine.core import idempotency, throttle
 from engine.core.settings import Settings
 from engine.messages import send
@@ -50,6 +50,11 @@ def _remind_and_escalate(settings: Settings) -> escalation.TickResult:
         return escalation.tick(session=session, settings=settings)
 
 
+def _distribute(settings: Settings) -> distribution.TickResult:
+    with session_for(settings.database_url) as session:
+        return distribution.tick(session=session, settings=settings)
+
+
 def _seal(settings: Settings) -> ledger.Sealed | None:
     with session_for(settings.database_url) as session:
         return ledger.seal_if_due(session=session, settings=settings)
@@ -81,6 +86,10 @@ JOBS: list[Job] = [
     # SLA reminders of tasks near their due time, and escalation of overdue ones (engine/cases/escalation.py).
     Job("escalation", _tick, 30.0, _remind_and_escalate,
         lambda r: f"{r.reminded} task(s) reminded, {r.escalated} escalated"),
+    # Absences that started hand their officers' tasks over; waiting tasks of automatic lanes find an officer
+    # present (engine/cases/distribution.py).
+    Job("assignment", _tick, 30.0, _distribute,
+        lambda r: f"{r.handed_over} task(s) of absent officers handed over, {r.assigned} waiting task(s) given out"),
     # The seal of every case's chain head, when SHUBBAK_SEAL_INTERVAL_HOURS have passed (engine/audit/ledger.py).
     Job("ledger_seal", _tick, 30.0, _seal,
         lambda r: f"ledger sealed ({r.changed} case(s) changed)" if r is not None else "ledger seal not due"),

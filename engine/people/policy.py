@@ -117,6 +117,15 @@ RULES: dict[str, Rule] = {
     "task.reassign": _rule([SUPERVISOR, ADMIN, ESCALATION], "center", "reassign a task (supervisors, and the "
                            "role an overdue task was escalated to)"),
     "tasks.overdue": _rule([SUPERVISOR, ADMIN, ESCALATION], "filtered", "list overdue tasks at one's centers"),
+    # Work distribution (engine/cases/assignment.py, engine/people/presence.py).
+    "assignment.configure": _rule([SUPERVISOR, ADMIN], "none", "set how a lane's tasks are given out at a center "
+                                  "(the supervisor of that center or of one above it, admins)"),
+    "presence": _rule([SIGNED_IN], "none", "record, list and cancel an officer's absences (the officer, a "
+                      "supervisor of their center, admins: engine/people/policy.py ``check_presence``)"),
+    "tasks.bulk": _rule([SUPERVISOR, ADMIN], "filtered", "reassign, return or cancel many tasks of one's centers "
+                        "at once, after a dry run (engine/cases/bulk.py)"),
+    "workload.read": _rule([SUPERVISOR, ADMIN], "filtered", "read the workload of the officers and lanes of "
+                           "one's centers"),
     # Audit.
     "audit.case": _rule([AUDITOR, ADMIN], "center", "replay a case, step through its history, export its signed "
                         "file"),
@@ -294,6 +303,23 @@ def who_may_act(session: Session, people: Iterable[Actor]) -> Callable[[str, int
                 if (centers_ is None or (center_id is not None and center_id in centers_))
                 and may(person, "task.act", lanes=(lane,))]
     return of
+
+
+def check_presence(session: Session, actor: Actor, username: str, center_id: int | None) -> None:
+    """Forbidden unless the actor may record or read the absences of the officer ``username`` (working at
+    ``center_id``): the officer themselves, a supervisor who sees their center, an admin."""
+    if actor.username == username:
+        return
+    if not actor.has(SUPERVISOR, ADMIN):
+        raise Forbidden("policy.only_for", who="the officer, their supervisor, admin")
+    require_center(session, actor, center_id)
+
+
+def check_center_rule(session: Session, actor: Actor, center_id: int) -> None:
+    """Forbidden unless the actor may set the rules of the center (``assignment.configure``): its supervisor
+    or one of a center above it, an admin."""
+    require(actor, "assignment.configure")
+    require_center(session, actor, center_id)
 
 
 def check_paper(session: Session, actor: Actor, case: Case, settings: Settings, uploaded_by: str | None = None) -> None:

@@ -7,6 +7,7 @@ re-exported here.
 
 from storage.models import (  # noqa: F401  (each module registers its tables)
     accounts,
+    assignment,
     audit,
     base,
     cases,

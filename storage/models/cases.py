@@ -54,7 +54,8 @@ class Task(SQLModel, table=True):
 
     __tablename__ = "task"
     # ix_task_due: the overdue queue and the escalation tick (ready tasks by due time).
-    __table_args__ = (Index("ix_task_inbox", "state", "lane", "created_at"), Index("ix_task_due", "state", "due_at"))
+    __table_args__ = (Index("ix_task_inbox", "state", "lane", "created_at"), Index("ix_task_due", "state", "due_at"),
+                      Index("ix_task_claimed", "claimed_by", "state"))
 
     id: str = Field(primary_key=True, max_length=36)
     case_id: int = Field(foreign_key="case_file.id", index=True)
@@ -77,6 +78,10 @@ class Task(SQLModel, table=True):
     reminded_at: datetime | None = _ts(default=None, nullable=True)
     escalation_level: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     escalated_at: datetime | None = _ts(default=None, nullable=True)
+    # Automatic assignment (engine/cases/assignment.py): when ``claimed_by`` was last given the task by a rule,
+    # a supervisor or an absence; ``delegated_from``: the absent officer whose task this is for now.
+    assigned_at: datetime | None = _ts(default=None, nullable=True)
+    delegated_from: str | None = Field(default=None, max_length=64)
 
 
 class Document(SQLModel, table=True):

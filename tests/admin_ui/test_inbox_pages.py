@@ -113,3 +113,25 @@ def test_an_engine_refusal_is_shown_in_the_readers_language(pages: Pages) -> Non
     pages.post("/preferences", {"language": "en", "next": "/inbox"}, token_from="/inbox")
     r = pages.client.get("/tasks/987654321")
     assert r.status_code == 404 and "task 987654321 does not exist" in r.text
+
+
+def test_availability_for_the_day_and_tasks_delegated_apart(pages: Pages) -> None:
+    from engine.people import presence
+
+    number = _open_review(pages)
+    me = pages.as_user("reviewer")
+    page = pages.client.get("/inbox").text
+    assert "أنت متاح لاستلام عمل جديد." in page and 'name="available" value="no"' in page
+    r = pages.post("/inbox/availability", {"available": "no"}, token_from="/inbox")
+    assert r.status_code == 303 and r.headers["location"] == "/inbox"
+    page = pages.client.get("/inbox").text
+    assert "أنت غير متاح اليوم: لن يُسند إليك عمل جديد." in page and 'name="available" value="yes"' in page
+    with Session(engine_for(pages.settings.database_url)) as db:
+        assert presence.away(db.connection(), [me], presence.today(pages.settings)) == {me}
+        db.execute(update(Task).where(col(Task.tracking_number) == number, col(Task.state) == "ready")
+                   .values(claimed_by=me, delegated_from="colleague_away"))
+        db.commit()
+    page = pages.client.get("/inbox").text
+    assert "مفوَّضة إليك" in page and "نيابةً عن colleague_away الغائب" in page
+    assert pages.post("/inbox/availability", {"available": "yes"}, token_from="/inbox").status_code == 303
+    assert "أنت متاح لاستلام عمل جديد." in pages.client.get("/inbox").text

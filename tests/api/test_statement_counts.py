@@ -105,3 +105,30 @@ def test_a_form_error_on_the_page_is_one_trip_down(permit: Api) -> None:
     assert 'aria-invalid="true"' in r.text and 'value="-1"' in r.text  # what was typed, shown again
     assert len(refused) <= PAGE_FORM_ERROR, _show(refused)
     assert sum("FROM task" in s for s in refused) == 1 and sum(s.startswith("INSERT") for s in refused) == 0
+
+
+# A completion by a clerk of a center (measured): the center's tree and holidays are read too, and the lanes'
+# rules twice (may the unclaimed task be completed; are the new tasks given out). When the next lane gives its
+# tasks out (engine/cases/assignment.py), six more: the officers, their absences and days off, the lane's turn
+# (an UPSERT, then who got it) and the chain head of the task_assigned event.
+API_COMPLETE_AT_CENTER = 15
+API_COMPLETE_ASSIGNING = 21
+
+
+def test_a_completion_that_gives_the_next_task_out(sqlite_api: Api) -> None:
+    from tests.support.assignment import REGISTER, Place
+
+    place = Place(sqlite_api)
+    place.user("rev_a", "reviewer")
+    place.user("rev_b", "reviewer")
+    costs = []
+    for rule in ("pick", "round_robin"):
+        assert place.rule("reviewer", rule).status_code == 200
+        case = sqlite_api.open_case("test_permit", place.clerk).json()
+        with counted(sqlite_api.settings.database_url) as completing:
+            done = sqlite_api.complete(case["tasks"][0]["id"], REGISTER, place.clerk)
+        assert done.status_code == 200, done.text
+        assert done.json()["tasks"][0]["assigned_to"] == (None if rule == "pick" else "rev_a")
+        costs.append(completing)
+    assert len(costs[0]) <= API_COMPLETE_AT_CENTER, _show(costs[0])
+    assert len(costs[1]) <= API_COMPLETE_ASSIGNING, _show(costs[1])

@@ -188,7 +188,7 @@ def test_reassign_to_an_officer_and_back_to_the_lane(session: Session, settings:
                                 settings=settings)
     assert moved.claimed_by == "officer2"
     with pytest.raises(Conflict):  # claimed by officer2 now
-        tasks.claim(session=session, task_id=check.id, actor=people.officer)
+        tasks.claim(session=session, task_id=check.id, actor=people.officer, settings=settings)
     back = escalation.reassign(session=session, task_id=check.id, to=None, actor=people.supervisor,
                                settings=settings)
     assert back.claimed_by is None

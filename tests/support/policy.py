@@ -75,6 +75,11 @@ EXPECTED: dict[str, tuple[frozenset[str] | None, bool]] = {
     "task.act": (frozenset({"reviewer"}), True),
     "task.reassign": (frozenset({"supervisor", "admin"}), True),
     "tasks.overdue": (frozenset({"supervisor", "admin"}), False),
+    "assignment.configure": (frozenset({"supervisor", "admin"}), False),
+    # Every signed-in user may ask; the officer named decides (tests/api/test_assignment.py holds the rest).
+    "presence": (EVERY_ROLE, False),
+    "workload.read": (frozenset({"supervisor", "admin"}), False),
+    "tasks.bulk": (frozenset({"supervisor", "admin"}), False),
     "audit.case": (frozenset({"auditor", "admin"}), True),
     "audit.search": (frozenset({"auditor", "admin"}), False),
     "reports.read": (frozenset({"supervisor", "admin"}), False),

@@ -1,0 +1,384 @@
+"""Work distribution beyond one step: the centers' rules, handing over an absent officer's tasks, giving out
+tasks that found nobody present, a supervisor's reassignment by the rule, and the workload view.
+
+The choice itself is engine/cases/assignment.py. Each task moved here is its own transaction: the case row is
+locked first (as ``workflows.save`` takes it first), then the lane's turn, then the task row and an event on
+the case's chain, so a move never deadlocks with a step of the same case and never half-happens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case as sql_case
+from sqlalchemy import func, update
+from sqlalchemy import select as core_select
+from sqlmodel import Session, col, select
+
+from engine.bpmn.service_info import Assignment
+from engine.cases import assignment, workflows
+from engine.catalog import processes
+from engine.core import clock
+from engine.core.chain import GENESIS, canonical, now_iso
+from engine.core.errors import Conflict, Invalid
+from engine.core.refusals import problem
+from engine.core.settings import Settings
+from engine.people import centers, policy, presence
+from engine.people.users import BUILTIN_ROLES, SYSTEM, Actor
+from storage.db import write_lock
+from storage.models.assignment import Absence, AssignmentRule, AssignmentRuleEvent, Unavailable
+from storage.models.cases import Case, Task
+from storage.models.catalog import ProcessVersion
+from storage.models.people import User
+
+log = logging.getLogger(__name__)
+
+_TASKS = Task.__table__  # type: ignore[attr-defined]
+_CASES = Case.__table__  # type: ignore[attr-defined]
+TASK_DELEGATED = "task_delegated"
+TASK_RETURNED = "task_returned"
+
+
+# --- the centers' rules ---------------------------------------------------------------------------------------
+
+def _live_lanes(session: Session) -> set[str]:
+    lanes: set[str] = set()
+    for meta in session.exec(select(ProcessVersion.meta).where(col(ProcessVersion.retired).is_(False))).all():
+        lanes.update((meta or {}).get("lanes", []))
+    return lanes
+
+
+def rules_of(*, session: Session, center_code: str, actor: Actor) -> list[AssignmentRule]:
+    """The center's own rules, by lane (who may set them may read them)."""
+    center = centers.by_code(session, center_code)
+    assert center.id is not None
+    policy.check_center_rule(session, actor, center.id)
+    return list(session.exec(select(AssignmentRule).where(col(AssignmentRule.center_id) == center.id)
+                             .order_by(col(AssignmentRule.lane))).all())
+
+
+def set_rule(*, session: Session, center_code: str, lane: str, rule: str, actor: Actor) -> AssignmentRule:
+    """Set how ``lane``'s tasks are given out at the center (its supervisor, one above it, an admin). The same
+    rule again changes nothing; a change goes on the center's chain of rule changes."""
+    center = centers.by_code(session, center_code)
+    assert center.id is not None
+    policy.check_center_rule(session, actor, center.id)
+    if rule not in (assignment.PICK, *assignment.AUTOMATIC):
+        raise Invalid("assignment.rule_invalid", [problem("rule", "assignment.rule_invalid", loc=["body", "rule"])])
+    if lane in BUILTIN_ROLES:
+        raise Invalid("assignment.lane_not_a_lane", [problem("lane", "assignment.lane_not_a_lane",
+                                                             loc=["path", "lane"], lane=lane)], lane=lane)
+    if lane not in _live_lanes(session):
+        raise Invalid("assignment.unknown_lane", [problem("lane", "assignment.unknown_lane", loc=["path", "lane"],
+                                                          lane=lane)], lane=lane)
+    row = session.exec(select(AssignmentRule).where(col(AssignmentRule.center_id) == center.id,
+                                                    col(AssignmentRule.lane) == lane)).first()
+    if row is not None and row.rule == rule:
+        return row
+    previous = row.rule if row is not None else None
+    if row is None:
+        row = AssignmentRule(center_id=center.id, lane=lane, rule=rule, set_by=actor.username, set_at=clock.now())
+    else:
+        row.rule, row.set_by, row.set_at = rule, actor.username, clock.now()
+    session.add(row)
+    _record(session, center.id, actor.username, {"lane": lane, "rule": rule, "previous": previous})
+    try:
+        session.commit()
+    except Exception as exc:  # two supervisors at the same moment: the unique (center, lane) or (center, seq)
+        session.rollback()
+        raise Conflict("case.changed_at_same_moment") from exc
+    return row
+
+
+def rule_event_hash(*, center_id: int, seq: int, at: str, actor: str, data: Any, prev_hash: str) -> str:
+    body = json.dumps({"center_id": center_id, "seq": seq, "at": at, "actor": actor, "data": data},
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+def _record(session: Session, center_id: int, actor: str, data: dict[str, Any]) -> None:
+    last = session.exec(select(AssignmentRuleEvent).where(col(AssignmentRuleEvent.center_id) == center_id)
+                        .order_by(col(AssignmentRuleEvent.seq).desc()).limit(1)).first()
+    seq, prev, at, clean = (last.seq if last else 0) + 1, last.hash if last else GENESIS, now_iso(), canonical(data)
+    session.add(AssignmentRuleEvent(center_id=center_id, seq=seq, at=at, actor=actor, data=clean, prev_hash=prev,
+                                    hash=rule_event_hash(center_id=center_id, seq=seq, at=at, actor=actor, data=clean,
+                                                         prev_hash=prev)))
+
+
+def rule_events(session: Session, center_id: int) -> list[AssignmentRuleEvent]:
+    return list(session.exec(select(AssignmentRuleEvent).where(col(AssignmentRuleEvent.center_id) == center_id)
+                             .order_by(col(AssignmentRuleEvent.seq))).all())
+
+
+# --- moving one task ------------------------------------------------------------------------------------------
+
+def _service_of(session: Session, case: Case, settings: Settings) -> Assignment:
+    return processes.cache.get(session, case.process_version_id, settings).service.assignment
+
+
+def move(session: Session, *, task: Any, frm: str | None, to: str | None, kind: str, actor: str,
+         data: dict[str, Any], now: datetime, delegated_from: str | None = None) -> bool:
+    """Move a ready task from ``frm`` to ``to`` with a ``kind`` event, in one transaction: the case row first
+    (the order ``workflows.save`` takes them in), then the task, then the chain. False, rolled back, when the
+    task changed meanwhile."""
+    case = workflows.lock_case(session, task.case_id)
+    holder = _TASKS.c.claimed_by.is_(None) if frm is None else _TASKS.c.claimed_by == frm
+    changed = session.execute(update(_TASKS).where(_TASKS.c.id == task.id, _TASKS.c.state == "ready", holder)
+                              .values(claimed_by=to, assigned_at=now if to else None, delegated_from=delegated_from))
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        return False
+    workflows.append_to_chain(session, case, actor=actor, events=[(kind, task.name, {"task_id": task.id, **data})])
+    workflows.commit_or_conflict(session)
+    return True
+
+
+def by_rule(session: Session, task: Any, settings: Settings, now: datetime,
+            leave_out: tuple[str, ...] = ()) -> assignment.Choice | None:
+    """Who the lane's automatic rule gives ``task`` to now (None under ``pick`` or with nobody present);
+    inside the caller's transaction, after the case row was locked."""
+    case = workflows.lock_case(session, task.case_id)
+    service = _service_of(session, case, settings)
+    conn = session.connection()
+    rule = assignment.rule_of(task.lane, assignment.center_rules(conn, task.center_id, [task.lane]), service)
+    if rule not in assignment.AUTOMATIC or task.center_id is None:
+        return None
+    names, out = assignment.pool(conn, case_id=task.case_id, center_id=task.center_id, task_name=task.name,
+                                 lane=task.lane, service=service, settings=settings, now=now, leave_out=leave_out)
+    chosen = assignment.choose(conn, rule=rule, center_id=task.center_id, lane=task.lane, names=names)
+    return None if chosen is None else assignment.Choice(chosen, rule, out)
+
+
+# --- the periodic job -----------------------------------------------------------------------------------------
+
+@dataclass
+class TickResult:
+    handed_over: int = 0  # tasks of absent officers moved to a delegate, the rule or the lane
+    assigned: int = 0  # waiting tasks of automatic lanes given to an officer now present
+    absences: list[int] = field(default_factory=list)
+
+
+def tick(*, session: Session, settings: Settings, now: datetime | None = None) -> TickResult:
+    """Hand over the open tasks of officers whose absence has started, then give out the ready tasks of
+    automatic lanes that found nobody present. One transaction per task; a task that moved meanwhile is left
+    to the next round."""
+    moment = now or clock.now()
+    result = TickResult()
+    day = presence.today(settings, moment)
+    started = session.exec(select(Absence).where(col(Absence.handed_over_at).is_(None), col(Absence.starts) <= day)
+                           .order_by(col(Absence.starts), col(Absence.id)).limit(settings.assignment_batch)).all()
+    session.expunge_all()  # kept as read: each absence's hand-over is transactions of its own
+    session.rollback()
+    for absence in started:
+        if absence.ends >= day:
+            result.handed_over += _hand_over(session, absence, settings, moment)
+        with write_lock(session):
+            session.execute(update(Absence).where(col(Absence.id) == absence.id).values(handed_over_at=moment))
+            session.commit()
+        assert absence.id is not None
+        result.absences.append(absence.id)
+    result.assigned = _give_out_waiting(session, settings, moment)
+    return result
+
+
+def _ready_of(session: Session, username: str, settings: Settings) -> list[Any]:
+    rows = session.connection().execute(core_select(_TASKS).where(
+        _TASKS.c.state == "ready", _TASKS.c.claimed_by == username)
+        .order_by(_TASKS.c.created_at, _TASKS.c.id).limit(settings.assignment_batch)).all()
+    session.rollback()
+    return list(rows)
+
+
+def _delegate_takes(session: Session, absence: Absence, task: Any, settings: Settings, now: datetime) -> bool:
+    """Whether the absence's delegate may have ``task`` now: holds its lane, works at its center, is present,
+    and the four eyes do not keep them out."""
+    if absence.delegate is None:
+        return False
+    user = session.exec(select(User).where(col(User.username) == absence.delegate)).first()
+    if user is None or not user.active or task.lane not in user.roles or user.center_id != task.center_id:
+        return False
+    conn = session.connection()
+    if presence.away(conn, [user.username], presence.today(settings, now)):
+        return False
+    version_id = session.exec(select(Case.process_version_id).where(col(Case.id) == task.case_id)).one()
+    service = processes.cache.get(session, version_id, settings).service.assignment
+    return user.username not in assignment.kept_out(conn, task.case_id, task.name, service)
+
+
+def _hand_over(session: Session, absence: Absence, settings: Settings, now: datetime) -> int:
+    moved = 0
+    for task in _ready_of(session, absence.username, settings):
+        try:
+            with clock.frozen(now), write_lock(session):
+                data = {"from": absence.username, "lane": task.lane, "absence_id": absence.id}
+                if _delegate_takes(session, absence, task, settings, now):
+                    ok = move(session, task=task, frm=absence.username, to=absence.delegate,
+                              kind=TASK_DELEGATED, actor=SYSTEM.username, data={**data, "to": absence.delegate},
+                              now=now, delegated_from=absence.username)
+                else:
+                    choice = by_rule(session, task, settings, now, leave_out=(absence.username,))
+                    if choice is not None:
+                        ok = move(session, task=task, frm=absence.username, to=choice.username,
+                                  kind=assignment.TASK_ASSIGNED, actor=SYSTEM.username, now=now,
+                                  data={**data, **choice.event(task.id, task.name, task.lane)[2]})
+                    else:
+                        ok = move(session, task=task, frm=absence.username, to=None, kind=TASK_RETURNED,
+                                  actor=SYSTEM.username, data={**data, "to": None}, now=now)
+                moved += int(ok)
+        except Conflict:
+            session.rollback()
+    return moved
+
+
+def automatic_lanes(session: Session) -> set[str]:
+    """Lanes under an automatic rule somewhere: a center's rule or a live service's."""
+    lanes = set(session.exec(select(AssignmentRule.lane).where(
+        col(AssignmentRule.rule).in_(assignment.AUTOMATIC))).all())
+    for service in session.exec(select(ProcessVersion.service).where(col(ProcessVersion.retired).is_(False))).all():
+        for lane, rule in (((service or {}).get("assignment") or {}).get("lanes") or {}).items():
+            if rule in assignment.AUTOMATIC:
+                lanes.add(lane)
+    return lanes
+
+
+def _give_out_waiting(session: Session, settings: Settings, now: datetime) -> int:
+    lanes = automatic_lanes(session)
+    if not lanes:
+        session.rollback()
+        return 0
+    waiting = session.connection().execute(core_select(_TASKS).where(
+        _TASKS.c.state == "ready", _TASKS.c.claimed_by.is_(None), _TASKS.c.center_id.is_not(None),
+        _TASKS.c.lane.in_(sorted(lanes))).order_by(_TASKS.c.created_at, _TASKS.c.id)
+        .limit(settings.assignment_batch)).all()
+    session.rollback()
+    given = 0
+    for task in waiting:
+        try:
+            with clock.frozen(now), write_lock(session):
+                choice = by_rule(session, task, settings, now)
+                if choice is None:
+                    session.rollback()
+                    continue
+                given += int(move(session, task=task, frm=None, to=choice.username, actor=SYSTEM.username,
+                                  kind=assignment.TASK_ASSIGNED, now=now,
+                                  data=choice.event(task.id, task.name, task.lane)[2]))
+        except Conflict:
+            session.rollback()
+    return given
+
+
+def given_by_rule(session: Session, rows: list[Any], settings: Settings) -> set[str]:
+    """The ids of those unassigned ``rows`` (task rows) whose lane gives its tasks out at their center: nobody
+    takes them (the inbox offers no "take")."""
+    waiting = [row for row in rows if row.claimed_by is None and row.center_id is not None]
+    if not waiting:
+        return set()
+    own = {(r.center_id, r.lane): r.rule for r in session.exec(select(AssignmentRule).where(
+        col(AssignmentRule.center_id).in_({row.center_id for row in waiting})))}
+    of_cases = core_select(_CASES.c.id, _CASES.c.process_version_id).where(
+        _CASES.c.id.in_({row.case_id for row in waiting}))
+    versions: dict[int, int] = {row.id: row.process_version_id for row in session.connection().execute(of_cases)}
+    found = set()
+    for row in waiting:
+        service = processes.cache.get(session, versions[row.case_id], settings).service.assignment
+        rule = own.get((row.center_id, row.lane)) or service.lanes.get(row.lane) or assignment.PICK
+        if rule in assignment.AUTOMATIC:
+            found.add(row.id)
+    return found
+
+
+# --- the workload view ----------------------------------------------------------------------------------------
+
+@dataclass
+class OfficerLoad:
+    username: str
+    full_name: str
+    center_id: int | None
+    lanes: list[str]
+    open_assigned: int
+    overdue: int
+    completed_today: int
+    unavailable_today: bool
+    absences: list[Absence]
+
+
+@dataclass
+class LaneLoad:
+    lane: str
+    center_id: int | None
+    rule: str | None  # the center's own rule, None when the services' rules (or pick) decide
+    waiting: int  # ready and given to nobody
+    open: int  # ready, given or not
+    oldest: datetime | None  # the oldest waiting task's time
+
+
+def workload(*, session: Session, actor: Actor, settings: Settings, now: datetime | None = None
+             ) -> tuple[list[OfficerLoad], list[LaneLoad]]:
+    """Per officer of the actor's centers: open tasks given to them, overdue, completed today, absences; per
+    lane and center: tasks waiting for nobody and the oldest of them."""
+    moment = now or clock.now()
+    day = presence.today(settings, moment)
+    # In UTC, as the timestamps are stored: SQLite compares them as text, and a time at another offset would
+    # compare wrong (after 22:00 UTC it is already tomorrow in Cairo).
+    start_of_day = datetime.combine(day, time(), ZoneInfo(settings.display_timezone)).astimezone(UTC)
+    seen = policy.centers_seen(session, actor)
+    users_q = select(User).where(col(User.active).is_(True)).order_by(col(User.username))
+    if seen is not None:
+        users_q = users_q.where(col(User.center_id).in_(seen))
+    people = [u for u in session.exec(users_q).all() if presence.lanes_of(u.roles)]
+    names = [u.username for u in people]
+    conn = session.connection()
+    counts: dict[str, tuple[int, int]] = {}
+    done: dict[str, int] = {}
+    if names:
+        overdue_case = func.sum(_case_when(_TASKS.c.due_at < moment))
+        for row in conn.execute(core_select(_TASKS.c.claimed_by, func.count(), overdue_case).where(
+                _TASKS.c.state == "ready", _TASKS.c.claimed_by.in_(names)).group_by(_TASKS.c.claimed_by)):
+            counts[row[0]] = (int(row[1]), int(row[2] or 0))
+        for row in conn.execute(core_select(_TASKS.c.completed_by, func.count()).where(
+                _TASKS.c.state == "completed", _TASKS.c.completed_by.in_(names),
+                _TASKS.c.completed_at >= start_of_day).group_by(_TASKS.c.completed_by)):
+            done[row[0]] = int(row[1])
+    absences: dict[str, list[Absence]] = {}
+    for absence in session.exec(select(Absence).where(col(Absence.username).in_(names), col(Absence.ends) >= day)
+                                .order_by(col(Absence.starts))).all():
+        absences.setdefault(absence.username, []).append(absence)
+    off = set(session.exec(select(Unavailable.username).where(col(Unavailable.username).in_(names),
+                                                              col(Unavailable.day) == day)).all())
+    officers = [OfficerLoad(u.username, u.full_name, u.center_id, sorted(presence.lanes_of(u.roles)),
+                            counts.get(u.username, (0, 0))[0], counts.get(u.username, (0, 0))[1],
+                            done.get(u.username, 0), u.username in off, absences.get(u.username, []))
+                for u in people]
+    lanes_q = core_select(_TASKS.c.lane, _TASKS.c.center_id, func.count(),
+                          func.sum(_case_when(_TASKS.c.claimed_by.is_(None))),
+                          func.min(_case_when_value(_TASKS.c.claimed_by.is_(None), _TASKS.c.created_at))).where(
+        _TASKS.c.state == "ready").group_by(_TASKS.c.lane, _TASKS.c.center_id).order_by(_TASKS.c.lane,
+                                                                                        _TASKS.c.center_id)
+    if seen is not None:
+        lanes_q = lanes_q.where(_TASKS.c.center_id.in_(seen))
+    own: dict[tuple[int, str], str] = {(r.center_id, r.lane): r.rule for r in session.exec(select(AssignmentRule))}
+    lanes = [LaneLoad(row[0], row[1], own.get((row[1], row[0])), int(row[3] or 0), int(row[2]),
+                      _aware(row[4])) for row in conn.execute(lanes_q)]
+    return officers, lanes
+
+
+def _case_when(condition: Any) -> Any:
+    return sql_case((condition, 1), else_=0)
+
+
+def _case_when_value(condition: Any, value: Any) -> Any:
+    return sql_case((condition, value), else_=None)
+
+
+def _aware(moment: Any) -> datetime | None:
+    if moment is None:
+        return None
+    if isinstance(moment, str):  # SQLite may hand an aggregate's timestamp back as text
+        moment = datetime.fromisoformat(moment)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo("UTC"))

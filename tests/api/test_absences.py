@@ -1,0 +1,184 @@
+"""Absences and availability (engine/people/presence.py, engine/cases/distribution.py): who may record them,
+what a bad or retried request gets, and what happens to an absent officer's work at the absence's start."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import Session, col, select
+
+from engine.people.presence import today
+from harness.api import Api
+from storage.db import engine_for
+from storage.models.accounts import UserEvent
+from storage.models.people import User
+from tests.support.assignment import Place, refused, review
+
+
+@pytest.fixture
+def place(api: Api) -> Place:
+    return Place(api)
+
+
+ARABIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+def _days(place: Place, first: int = 0, last: int = 0) -> dict[str, str]:
+    now = today(place.api.settings)
+    return {"from": str(now + timedelta(days=first)), "to": str(now + timedelta(days=last))}
+
+
+def _absent(place: Place, who: str, headers: dict[str, str], **body: Any) -> Any:
+    return place.api.client.post(f"/api/users/{who}/absences", json=body, headers=headers)
+
+
+def test_who_may_record_an_absence(place: Place) -> None:
+    officer = place.user("rev_a", "reviewer")
+    colleague = place.user("rev_b", "reviewer")
+    sibling_supervisor = place.api.user("supervisor", username="sup_b", center_id=place.ids["CITY-B"])
+    days = _days(place, 1, 2)
+    assert _absent(place, "rev_a", colleague, **days).status_code == 403
+    assert _absent(place, "rev_a", sibling_supervisor, **days).status_code == 403
+    assert place.api.client.get("/api/users/rev_a/absences", headers=colleague).status_code == 403
+    assert _absent(place, "nobody_here", officer, **days).status_code == 404
+    r = _absent(place, "rev_a", place.supervisor, **days)
+    assert r.status_code == 201 and r.json()["created_by"] == "sup_a" and r.json()["from"] == days["from"], r.text
+    listed = place.api.client.get("/api/users/rev_a/absences", headers=officer).json()
+    assert [a["id"] for a in listed] == [r.json()["id"]]
+    assert place.api.client.delete(f"/api/users/rev_a/absences/{r.json()['id']}",
+                                   headers=colleague).status_code == 403
+    assert place.api.client.delete(f"/api/users/rev_a/absences/{r.json()['id']}", headers=officer).status_code == 204
+    assert place.api.client.delete(f"/api/users/rev_a/absences/{r.json()['id']}", headers=officer).status_code == 404
+    assert place.api.client.get("/api/users/rev_a/absences", headers=officer).json() == []
+    with Session(engine_for(place.api.settings.database_url)) as session:
+        user = session.exec(select(User).where(col(User.username) == "rev_a")).one()
+        kinds = [e.kind for e in session.exec(select(UserEvent).where(col(UserEvent.user_id) == user.id)
+                                              .order_by(col(UserEvent.seq))).all()]
+    assert kinds == ["created", "absence_recorded", "absence_cancelled"]
+
+
+def test_bad_and_retried_absences(place: Place) -> None:
+    officer = place.user("rev_a", "reviewer")
+    place.user("rev_b", "reviewer")
+    place.user("rev_other_center", "reviewer", center="CITY-B")
+    place.user("clerk_b", "front_desk")
+    arabic = {k: v.translate(ARABIC) for k, v in _days(place, 3, 5).items()}
+    first = _absent(place, "rev_a", officer, **arabic, delegate="rev_b")
+    assert first.status_code == 201, first.text
+    assert first.json()["from"] == _days(place, 3, 5)["from"]  # Arabic-Indic digits read as the same day
+    again = _absent(place, "rev_a", officer, **arabic, delegate="rev_b")  # a retried request
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert len(place.api.client.get("/api/users/rev_a/absences", headers=officer).json()) == 1
+    r = _absent(place, "rev_a", officer, **_days(place, 4, 9))
+    assert refused(r, 409, "presence.overlaps", starts=_days(place, 3, 5)["from"], ends=_days(place, 3, 5)["to"])
+    later = _days(place, 10, 11)
+    r = _absent(place, "rev_a", officer, **later, delegate="clerk_b")
+    assert refused(r, 422, "presence.delegate_invalid")
+    assert r.json()["detail"][0]["field"] == "delegate" and r.json()["detail"][0]["msg_ar"]
+    assert _absent(place, "rev_a", officer, **later, delegate="rev_other_center").status_code == 422
+    assert _absent(place, "rev_a", officer, **later, delegate="rev_a").status_code == 422
+    assert _absent(place, "rev_a", officer, **later, delegate="nobody_here").status_code == 422
+    assert _absent(place, "rev_a", officer, **_days(place, 5, 2)).status_code == 422  # ends before it starts
+    assert _absent(place, "rev_a", officer, **_days(place, -5, -2)).status_code == 422  # already over
+    assert _absent(place, "rev_a", officer, **_days(place, 20, 20 + 400)).status_code == 422  # too long
+    for bad in ({"from": "tomorrow", "to": later["to"]}, {"from": 1.5e-121, "to": later["to"]},
+                {"from": later["from"]}, {**later, "reason": "holiday"}):
+        assert _absent(place, "rev_a", officer, **bad).status_code == 422, bad
+
+
+def test_at_the_absence_start_open_tasks_go_to_the_delegate(place: Place) -> None:
+    officer = place.user("rev_a", "reviewer")
+    delegate = place.user("rev_b", "reviewer")
+    place.user("rev_c", "reviewer")
+    place.rule("reviewer", "round_robin")
+    mine = [review(place.register()) for _ in range(3)]
+    theirs = [t["id"] for t in mine if t["assigned_to"] == "rev_a"]
+    assert len(theirs) == 1
+    assert _absent(place, "rev_a", officer, **_days(place), delegate="rev_b").status_code == 201
+    # While away: no new work, whatever the rule.
+    assert {review(place.register())["assigned_to"] for _ in range(4)} == {"rev_b", "rev_c"}
+    result = place.tick()
+    assert result.handed_over == 1 and len(result.absences) == 1
+    moved = place.api.client.get(f"/api/tasks/{theirs[0]}", headers=delegate).json()
+    assert moved["assigned_to"] == "rev_b" and moved["delegated_from"] == "rev_a"
+    inbox = place.api.client.get("/api/tasks", headers=delegate).json()
+    assert [t["id"] for t in inbox if t["delegated_from"] == "rev_a"] == theirs  # shown apart
+    events = [e for e in place.events(moved["case_id"]) if e.kind == "task_delegated"]
+    assert [(e.data["from"], e.data["to"]) for e in events] == [("rev_a", "rev_b")]
+    assert place.tick().handed_over == 0  # once per absence
+    r = place.api.complete(theirs[0], {"decision": "approve"}, delegate)
+    assert r.status_code == 200, r.text
+
+
+def test_without_a_delegate_the_rule_or_the_lane_takes_them(place: Place) -> None:
+    officer = place.user("rev_a", "reviewer")
+    place.user("rev_b", "reviewer")
+    task = review(place.register())  # under pick: rev_a claims it
+    assert place.api.client.post(f"/api/tasks/{task['id']}/claim", headers=officer).status_code == 200
+    place.rule("reviewer", "round_robin")
+    second = [review(place.register()) for _ in range(2)]
+    theirs = [task["id"]] + [t["id"] for t in second if t["assigned_to"] == "rev_a"]
+    assert _absent(place, "rev_a", officer, **_days(place)).status_code == 201
+    assert place.tick().handed_over == len(theirs)
+    for task_id in theirs:
+        got = place.api.client.get(f"/api/tasks/{task_id}", headers=place.supervisor).json()
+        assert got["assigned_to"] == "rev_b" and got["delegated_from"] is None
+    # Under pick, an absent officer's claimed task goes back to the lane.
+    place.rule("reviewer", "pick")
+    other = place.user("rev_c", "reviewer")
+    task = review(place.register())
+    assert place.api.client.post(f"/api/tasks/{task['id']}/claim", headers=other).status_code == 200
+    assert _absent(place, "rev_c", other, **_days(place)).status_code == 201
+    assert place.tick().handed_over == 1
+    assert place.api.client.get(f"/api/tasks/{task['id']}", headers=other).json()["assigned_to"] is None
+
+
+def test_a_future_absence_waits_for_its_day(place: Place) -> None:
+    officer = place.user("rev_a", "reviewer")
+    place.user("rev_b", "reviewer")
+    place.rule("reviewer", "round_robin")
+    task = review(place.register())
+    assert task["assigned_to"] == "rev_a"
+    assert _absent(place, "rev_a", officer, **_days(place, 1, 3), delegate="rev_b").status_code == 201
+    assert place.tick().handed_over == 0
+    assert place.api.client.get(f"/api/tasks/{task['id']}", headers=officer).json()["assigned_to"] == "rev_a"
+
+
+def test_availability_for_the_day(place: Place) -> None:
+    officer = place.user("rev_a", "reviewer")
+    client = place.api.client
+    assert client.get("/api/me/availability", headers=officer).json() == {"available": True}
+    for _ in range(2):  # a retried request changes nothing more
+        assert client.put("/api/me/availability", json={"available": False}, headers=officer).status_code == 200
+    assert client.get("/api/me/availability", headers=officer).json() == {"available": False}
+    assert client.put("/api/me/availability", json={"available": "maybe"}, headers=officer).status_code == 422
+    assert client.put("/api/me/availability", json={}, headers=officer).status_code == 422
+    place.rule("reviewer", "round_robin")
+    task = review(place.register())
+    assert task["assigned_to"] is None  # nobody present
+    supervisor = place.supervisor
+    r = client.post(f"/api/supervisor/tasks/{task['id']}/reassign", json={"to": "rev_a"}, headers=supervisor)
+    assert refused(r, 422, "assignment.officer_away", to="rev_a")
+    assert client.put("/api/me/availability", json={"available": True}, headers=officer).json()["available"]
+    assert place.tick().assigned == 1
+    assert client.get(f"/api/tasks/{task['id']}", headers=officer).json()["assigned_to"] == "rev_a"
+    assert date.fromisoformat(_days(place)["from"]) == today(place.api.settings)
+
+
+def test_an_absent_delegate_passes_the_tasks_to_the_rule_and_replay_follows(place: Place) -> None:
+    officer = place.user("rev_a", "reviewer")
+    delegate = place.user("rev_b", "reviewer")
+    place.user("rev_c", "reviewer")
+    place.rule("reviewer", "round_robin")
+    task = review(place.register())
+    assert task["assigned_to"] == "rev_a"
+    assert _absent(place, "rev_a", officer, **_days(place), delegate="rev_b").status_code == 201
+    assert _absent(place, "rev_b", delegate, **_days(place)).status_code == 201
+    assert place.tick().handed_over == 1
+    got = place.api.client.get(f"/api/tasks/{task['id']}", headers=place.supervisor).json()
+    assert got["assigned_to"] == "rev_c" and got["delegated_from"] is None
+    auditor = place.api.user("auditor")
+    replay = place.api.client.get(f"/api/cases/{task['case_id']}/replay", headers=auditor).json()
+    assert replay["consistent"] is True, replay
