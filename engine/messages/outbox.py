@@ -114,6 +114,30 @@ def _write_correction(written: Written, event: AuditEvent, process: CompiledProc
     written.conn.execute(_INSERT, rows)
 
 
+def write_notice(conn: Connection, *, case: Case, event_seq: int, stage: str, params: dict[str, str],
+                 process: CompiledProcess, settings: Settings, at: datetime) -> None:
+    """A message that is no stage of the service (a refund approved: engine/payments/refunds.py), for the
+    event ``event_seq`` of the case's chain, in the caller's transaction; ``params`` fill its template."""
+    data = case.data if isinstance(case.data, dict) else {}
+    citizen = data.get("citizen")
+    language = templates.language_of(citizen)
+    text = templates.render(stage, language, {**_params(stages.Reached(stage, event_seq), case, data, process,
+                                                        language, at, settings), **params},
+                            process.service.messages)
+    channels = [("sms", case.phone)]
+    email = citizen.get("email") if isinstance(citizen, dict) else None
+    if settings.email_gateway and email:
+        channels.append(("email", str(email)))
+    assert case.id is not None
+    conn.execute(_INSERT, [{"case_id": case.id, "event_seq": event_seq, "stage": stage, "ref": None,
+                            "channel": channel, "recipient": recipient, "language": language,
+                            "subject": text.subject if channel == "email" else None, "body": text.body,
+                            "idempotency_key": idempotency_key(case.id, event_seq, stage, channel, None),
+                            "status": "pending", "attempts": 0, "next_attempt_at": at, "lease_until": None,
+                            "last_error": None, "gateway": None, "gateway_ref": None, "created_at": at,
+                            "sent_at": None} for channel, recipient in channels])
+
+
 def _sent_refs(conn: Connection, case: Case) -> set[tuple[str, str | None]]:
     query = select(_OUTBOX.c.stage, _OUTBOX.c.ref).where(_OUTBOX.c.case_id == case.id).distinct()
     return {(stage, ref) for stage, ref in conn.execute(query)}
