@@ -16,7 +16,7 @@ from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
 from api.params import IsoDate, RowId
 from engine.cases import bills
 from engine.cases import lifecycle as cases
-from engine.cases.bills import text
+from engine.core.amounts import text
 from engine.payments import drawer as drawers
 from engine.payments import ledger, refunds
 from engine.payments import pay as payments

@@ -14,7 +14,8 @@ Per case (streamed in id order, a batch at a time, on plain rows):
 Across cases, the ledger (engine/audit/ledger.py): each seal's hash, link, signature and Merkle root; every sealed
 head must still be in its case's chain (a **deleted case**, a chain **rolled back** below its sealed head, a
 history **rewritten** up to it); the anchor file's seals must all be in the database (a database **restored**
-to an earlier point). And the access log's own chain.
+to an earlier point). And the access log's own chain, and each cashier's drawer session's (engine/payments/drawer.py:
+its links and the head its session row records).
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from sqlmodel import Session
 from engine.audit import access_log, ledger, signing
 from engine.core import chain as audit
 from engine.core.settings import Settings
+from engine.payments import drawer as drawers
 from storage.models.audit import AuditAccess, AuditEvent, AuditSealLeaf
 from storage.models.cases import Case, Task
+from storage.models.payments import CashierEvent, CashierSession
 
 KINDS = {
     "edited_event": "an event was edited",
@@ -47,6 +50,7 @@ KINDS = {
     "ledger_edited": "the ledger was altered",
     "database_rolled_back": "the database was restored to before a seal",
     "access_log_altered": "the access log was altered",
+    "drawer_altered": "a cashier's drawer record was altered",
 }
 
 _CASES = Case.__table__  # type: ignore[attr-defined]
@@ -304,6 +308,20 @@ def verify_access_log(session: Session, report: Report, sealed: tuple[int, str] 
                                            "and not that one: reads were removed or rewritten"))
 
 
+def verify_drawers(session: Session, report: Report) -> None:
+    """Each cashier session's own chain (engine/payments/drawer.py): its links and its recorded head."""
+    by_session: dict[int, list[Any]] = {}
+    for ev in session.execute(select(CashierEvent).order_by(CashierEvent.session_id,  # type: ignore[arg-type]
+                                                               CashierEvent.seq)).scalars():
+        by_session.setdefault(ev.session_id, []).append(ev)
+    for drawer in session.execute(select(CashierSession).order_by(CashierSession.id)).scalars():  # type: ignore[arg-type]
+        assert drawer.id is not None
+        reason = drawers.broken_link(drawer, by_session.get(drawer.id, []))
+        if reason is not None:
+            report.findings.append(Finding("drawer_altered", f"cashier session {drawer.id} ({drawer.cashier})",
+                                           reason))
+
+
 def verify_all(*, session: Session, settings: Settings) -> Report:
     """Everything above, in one read-only pass. Writes nothing."""
     report = Report()
@@ -311,6 +329,7 @@ def verify_all(*, session: Session, settings: Settings) -> Report:
         broken = verify_cases(session, report)
         final = verify_ledger(session, settings, report, broken).get(ledger.ACCESS_LOG_LEAF)
         verify_access_log(session, report, (final[1], final[2]) if final else None)
+        verify_drawers(session, report)
     finally:
         session.rollback()
     return report

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlmodel import Session, col
 
-from engine.cases.bills import text as money_text
 from engine.core import clock
+from engine.core.amounts import text as money_text
 from engine.core.chain import GENESIS, canonical
 from engine.core.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.core.refusals import problem

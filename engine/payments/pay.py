@@ -19,10 +19,10 @@ from sqlmodel import Session, col
 
 from engine.bpmn import runner
 from engine.cases import workflows
-from engine.cases.bills import text
 from engine.cases.lifecycle import process_failed
 from engine.catalog import processes
 from engine.core import clock
+from engine.core.amounts import text
 from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.refusals import problem
 from engine.core.settings import Settings

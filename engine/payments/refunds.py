@@ -11,9 +11,9 @@ from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from engine.cases import workflows
-from engine.cases.bills import text
 from engine.catalog import processes
 from engine.core import clock
+from engine.core.amounts import text
 from engine.core.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.core.refusals import problem
 from engine.core.settings import Settings

@@ -374,3 +374,19 @@ def test_eight_cashiers_paying_at_once_get_contiguous_receipts(eight: Counter) -
     assert sorted(results) == [f"CITY-A-{year}-{n:06d}" for n in range(1, 9)]
     for bill in bills:
         assert c.client.get(f"/api/cases/{bill['case_id']}/bills", headers=c.cashier).json()[0]["status"] == "paid"
+
+
+def test_verify_finds_an_altered_drawer_record(sqlite_counter: Counter) -> None:
+    c = sqlite_counter
+    _case, bill = c.billed_case()
+    c.open_drawer()
+    assert c.pay(bill["id"], "150").status_code == 201
+    settings: Settings = c.api.settings
+    with Session(engine_for(settings.database_url)) as session:
+        event = session.exec(select(CashierEvent).where(CashierEvent.kind == "payment_taken")).one()
+        event.data = {**event.data, "amount": "15.00"}  # someone lowers what the drawer took
+        session.add(event)
+        session.commit()
+        found = verify.verify_all(session=session, settings=settings).findings
+    assert [f.kind for f in found] == ["drawer_altered"]
+    assert "event 2" in found[0].reason

@@ -110,7 +110,6 @@ def _approve(walk: Walk) -> None:
 def _hand_over(page: Page, walk: Walk) -> None:
     page.goto("/inbox")
     page.locator("table.inbox tbody tr", has_text=walk.number).get_by_role("link", name="تسليم الترخيص").click()
-    page.get_by_label("رقم إيصال السداد").fill("2025004187")
     page.get_by_label("رقم الترخيص").fill("152/2025")
     page.get_by_label("تم تسليم الترخيص للمواطن").check()
     page.get_by_role("button", name="إنجاز هذه المرحلة").click()
@@ -148,6 +147,8 @@ def test_ticket_case_messages_and_rating_in_a_real_browser(sqlite_settings: Sett
         assert _stages(settings, walk.number) == [("received", "pending"), ("department", "pending")]
         assert [a.status for a in send.drain(settings=settings)] == ["sent", "sent"]
         _approve(walk)
+        receipt = walk.pay_at_counter()  # the approval billed the fee; the cashier takes it in cash
+        assert receipt.endswith("-000001")
         _hand_over(clerk_page, walk)
         assert [a.status for a in send.drain(settings=settings)] == ["sent", "sent"]
         assert _stages(settings, walk.number) == [

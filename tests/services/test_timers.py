@@ -30,7 +30,7 @@ from harness.api import Api
 from storage.db import engine_for
 from storage.models.cases import Case
 from tests.services.papers import provide_papers
-from tests.services.paths import PROCESSES, ServicePath, find_path, ready_task
+from tests.services.paths import PROCESSES, ServicePath, find_path, ready_task, take
 
 # (service, path walked, task carrying the timer, boundary timer, the escalation end event it leads to)
 TIMERS = [
@@ -163,9 +163,7 @@ def test_due_boundary_timer_fires_without_interrupting(sqlite_api: Api, service:
     assert _tick(settings) == 0  # fired once; nothing more is due
 
     for step in path.steps[index:]:
-        r = api.complete(ready_task(after, step)["id"], step.data, api.user(step.lane))
-        assert r.status_code == 200, r.text
-        after = r.json()
+        after = take(api, after, step)
     assert after["status"] == "completed"
     assert after["outcome"] == path.end_event
     assert {key: after["data"].get(key) for key in path.expected_data} == path.expected_data
