@@ -2,7 +2,8 @@
 
 A clerk registers a building permit with its scans and prints the receipt; the engineer finds it in the
 inbox, opens the PDF and approves; the cashier takes the fee the approval billed; the clerk hands the permit
-over; the citizen's tracking page says it is done. Each page is checked for what it shows (Playwright's ``expect``) and saved as a screenshot.
+over; the citizen's tracking page says it is done. Each page is checked for what it shows (Playwright's
+``expect``) and saved as a screenshot.
 """
 
 from __future__ import annotations
