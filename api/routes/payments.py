@@ -226,7 +226,8 @@ def refuse_refund(refund_id: RowId, body: Decision, session: SessionDep, setting
                                           actor=actor, settings=settings))
 
 
-@router.get("/api/public/receipts/{number}", dependencies=[allow("public")], response_model=ReceiptPublic)
+@router.get("/api/public/receipts/{number}", dependencies=[allow("public")], response_model=ReceiptPublic,
+            tags=["public"])
 def check_receipt(number: Annotated[str, Field(max_length=40)], session: SessionDep, settings: SettingsDep,
                   client: ClientAddress) -> ReceiptPublic:
     """Anyone holding a receipt checks it: number, amount, date, valid or refunded; nothing about the person.

@@ -390,3 +390,25 @@ def test_verify_finds_an_altered_drawer_record(sqlite_counter: Counter) -> None:
         found = verify.verify_all(session=session, settings=settings).findings
     assert [f.kind for f in found] == ["drawer_altered"]
     assert "event 2" in found[0].reason
+
+
+def test_a_cancelled_case_voids_its_bill(sqlite_counter: Counter) -> None:
+    c = sqlite_counter
+    case, bill = c.billed_case()
+    r = c.client.post(f"/api/cases/{case['id']}/cancel", json={"reason": "the citizen withdrew"},
+                      headers=c.supervisor)
+    assert r.status_code == 200, r.text
+    assert c.client.get(f"/api/cases/{case['id']}/bills", headers=c.cashier).json()[0]["status"] == "lapsed"
+    c.open_drawer()
+    assert c.pay(bill["id"], "150").status_code == 409
+
+
+def test_a_retried_drawer_opening_opens_one_drawer(sqlite_counter: Counter) -> None:
+    c = sqlite_counter
+    key = {"Idempotency-Key": "open-drawer-1"}
+    first = c.client.post("/api/cashier/sessions", json={"float": {"cash": "100"}}, headers={**c.cashier, **key})
+    again = c.client.post("/api/cashier/sessions", json={"float": {"cash": "100"}}, headers={**c.cashier, **key})
+    assert first.status_code == again.status_code == 201 and first.json()["id"] == again.json()["id"]
+    assert first.json()["float"] == {"cash": "100.00", "card": "0.00", "e_payment": "0.00"}
+    assert c.client.post("/api/cashier/sessions", json={"float": {"cash": "-1"}}, headers=c.cashier).status_code == 422
+    assert c.client.post("/api/cashier/sessions", json={"float": {"gold": "1"}}, headers=c.cashier).status_code == 422
