@@ -18,6 +18,7 @@ from api.app import create_app
 from engine.audit import verify
 from engine.cases import timers
 from engine.cases.replay import replay_case
+from engine.catalog.packages import read_package
 from engine.core.settings import Settings
 from engine.payments import drawer, pay
 from engine.people.users import Actor, create_user
@@ -412,3 +413,31 @@ def test_a_retried_drawer_opening_opens_one_drawer(sqlite_counter: Counter) -> N
     assert first.json()["float"] == {"cash": "100.00", "card": "0.00", "e_payment": "0.00"}
     assert c.client.post("/api/cashier/sessions", json={"float": {"cash": "-1"}}, headers=c.cashier).status_code == 422
     assert c.client.post("/api/cashier/sessions", json={"float": {"gold": "1"}}, headers=c.cashier).status_code == 422
+
+
+def test_a_service_that_takes_part_payments(sqlite_counter: Counter) -> None:
+    c = sqlite_counter
+    files = read_package(TEST_PROCESSES / "pay_demo")
+    files["service.toml"] = files["service.toml"].replace(b"amount = 150", b"amount = 150\npartial = true")
+    r = c.client.post("/api/processes", files=[("files", (n, b)) for n, b in files.items()],
+                      headers=c.api.user("analyst"))
+    assert r.status_code == 201, r.text
+    case, bill = c.billed_case(fee=150)
+    assert bill["partial_allowed"] is True
+    c.open_drawer()
+    first = c.pay(bill["id"], "100")
+    assert first.status_code == 201 and first.json()["bill_status"] == "open"
+    now = c.client.get(f"/api/cases/{case['id']}", headers=c.clerk).json()
+    assert now["tasks"] == []  # still waiting: the message goes with the payment that settles the bill
+    assert c.client.get(f"/api/cases/{case['id']}/bills", headers=c.cashier).json()[0]["due"] == "50.00"
+    assert c.pay(bill["id"], "60", method="card", reference="T-3").status_code == 422  # more than due by card
+    last = c.pay(bill["id"], "60")
+    assert last.status_code == 201 and last.json()["change"] == "10.00" and last.json()["bill_status"] == "paid"
+    assert int(last.json()["receipt_number"][-6:]) == int(first.json()["receipt_number"][-6:]) + 1
+    now = c.client.get(f"/api/cases/{case['id']}", headers=c.clerk).json()
+    assert [t["name"] for t in now["tasks"]] == ["hand_over"]
+    # Two payments on the bill: a refund must name the one it gives back.
+    r = c.client.post(f"/api/bills/{bill['id']}/refunds", json={"reason": "r"}, headers=c.cashier)
+    assert r.status_code == 422 and "payment_id" in r.text
+    assert c.client.post(f"/api/bills/{bill['id']}/refunds", json={"reason": "r", "payment_id": first.json()["id"]},
+                         headers=c.cashier).status_code == 201
