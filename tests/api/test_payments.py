@@ -19,6 +19,7 @@ from engine.audit import verify
 from engine.cases import timers
 from engine.cases.replay import replay_case
 from engine.catalog.packages import read_package
+from engine.core.errors import Conflict
 from engine.core.settings import Settings
 from engine.payments import drawer, pay
 from engine.people.users import Actor, create_user
@@ -441,3 +442,38 @@ def test_a_service_that_takes_part_payments(sqlite_counter: Counter) -> None:
     assert r.status_code == 422 and "payment_id" in r.text
     assert c.client.post(f"/api/bills/{bill['id']}/refunds", json={"reason": "r", "payment_id": first.json()["id"]},
                          headers=c.cashier).status_code == 201
+
+
+def test_cashiers_paying_one_bill_at_once_take_it_once(eight: Counter) -> None:
+    """Four cashiers pay the same bill at the same moment: one payment, one receipt; the others are told it
+    is already paid (409), and no receipt number is used up by them."""
+    c = eight
+    settings: Settings = c.api.settings
+    cashiers = [Actor(f"rush{n}", frozenset({"cashier"}), "", c.centers["CITY-A"]) for n in range(4)]
+    for actor in cashiers:
+        with session_for(settings.database_url) as session:
+            drawer.open_session(session=session, actor=actor, opening={"cash": "0"}, settings=settings)
+    _case, bill = c.billed_case(fee=40)
+    start = threading.Barrier(len(cashiers))
+    outcomes: list[str] = []
+
+    def run(actor: Actor) -> None:
+        with session_for(settings.database_url) as session:
+            start.wait()
+            try:
+                paid = pay.pay(session=session, bill_id=bill["id"], method="cash", amount="40", reference=None,
+                               actor=actor, settings=settings)
+                outcomes.append(str(paid.payment.receipt_number))
+            except Conflict as exc:
+                outcomes.append(f"409 {exc.message_id}")
+
+    threads = [threading.Thread(target=run, args=(actor,)) for actor in cashiers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    year = datetime.now(UTC).year
+    assert sorted(outcomes) == [*(["409 bill.already_paid"] * 3), f"CITY-A-{year}-000001"]
+    _case, second = c.billed_case(fee=40)
+    assert c.open_drawer()["status"] == "open"
+    assert c.pay(second["id"], "40").json()["receipt_number"] == f"CITY-A-{year}-000002"  # no gap
