@@ -51,6 +51,16 @@ def public_receipt(*, session: Session, number: str, settings: Settings, client:
                          status="refunded" if refunded else "valid")
 
 
+def payment_of_case(session: Session, case_id: int, payment_id: int) -> tuple[Payment, bool]:
+    """A payment taken on the case (its receipt), and whether it was refunded since; NotFound otherwise."""
+    payment = session.get(Payment, payment_id)
+    if payment is None or payment.case_id != case_id or payment.kind != "payment":
+        raise NotFound("receipt.not_found")
+    refunded = session.execute(select(func.count()).select_from(Payment).where(
+        col(Payment.refund_of) == payment.id)).scalar_one()
+    return payment, bool(refunded)
+
+
 GROUPS = ("day", "service", "center", "cashier", "method")
 
 
