@@ -254,7 +254,7 @@ def _sealed_heads(session: Session, broken_cases: dict[int, Finding]) -> Iterato
              .select_from(_LEAVES.outerjoin(cases, cases.c.id == _LEAVES.c.case_id)
                           .outerjoin(events, and_(events.c.case_id == _LEAVES.c.case_id,
                                                   events.c.seq == _LEAVES.c.audit_seq)))
-             .where(_LEAVES.c.case_id != ledger.ACCESS_LOG_LEAF)
+             .where(_LEAVES.c.case_id > ledger.ACCESS_LOG_LEAF)  # cases; drawers (< 0): verify_drawers
              .order_by(_LEAVES.c.case_id, _LEAVES.c.seal_seq))
     named: set[int] = set(broken_cases)
     for row in session.connection().execute(query):
@@ -309,7 +309,9 @@ def verify_access_log(session: Session, report: Report, sealed: tuple[int, str] 
 
 
 def verify_drawers(session: Session, report: Report) -> None:
-    """Each cashier session's own chain (engine/payments/drawer.py): its links and its recorded head."""
+    """Each cashier session's own chain (engine/payments/drawer.py): its links and its recorded head; and the
+    heads the ledger sealed (leaf -<session id>): still there, as sealed (a drawer session deleted, or its last
+    events removed with its head, keeps a valid chain of its own)."""
     by_session: dict[int, list[Any]] = {}
     for ev in session.execute(select(CashierEvent).order_by(CashierEvent.session_id,  # type: ignore[arg-type]
                                                                CashierEvent.seq)).scalars():
@@ -320,6 +322,16 @@ def verify_drawers(session: Session, report: Report) -> None:
         if reason is not None:
             report.findings.append(Finding("drawer_altered", f"cashier session {drawer.id} ({drawer.cashier})",
                                            reason))
+    sealed: dict[int, Any] = {}
+    for leaf in session.connection().execute(select(_LEAVES).where(_LEAVES.c.case_id < ledger.ACCESS_LOG_LEAF)
+                                             .order_by(_LEAVES.c.seal_seq)):
+        sealed[-leaf.case_id] = leaf  # the latest seal of each drawer
+    for session_id, leaf in sorted(sealed.items()):
+        events = by_session.get(session_id, [])
+        if len(events) < leaf.audit_seq or (leaf.audit_seq and events[leaf.audit_seq - 1].hash != leaf.audit_head):
+            report.findings.append(Finding("drawer_altered", f"cashier session {session_id}, event {leaf.audit_seq}",
+                                           f"sealed in seal {leaf.seal_seq} at event {leaf.audit_seq}; the drawer's "
+                                           f"chain now has {len(events)} events and not that one"))
 
 
 def verify_all(*, session: Session, settings: Settings) -> Report:

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from api.app import create_app
-from engine.audit import verify
+from engine.audit import ledger, verify
 from engine.cases import timers
 from engine.cases.replay import replay_case
 from engine.catalog.packages import read_package
@@ -28,7 +28,7 @@ from harness.pages import center_tree
 from harness.settings import TEST_PROCESSES
 from storage.db import engine_for, session_for
 from storage.models.messages import OutboxMessage
-from storage.models.payments import CashierEvent, Payment
+from storage.models.payments import CashierEvent, CashierSession, Payment
 
 
 @dataclass
@@ -477,3 +477,25 @@ def test_cashiers_paying_one_bill_at_once_take_it_once(eight: Counter) -> None:
     _case, second = c.billed_case(fee=40)
     assert c.open_drawer()["status"] == "open"
     assert c.pay(second["id"], "40").json()["receipt_number"] == f"CITY-A-{year}-000002"  # no gap
+
+
+def test_the_ledger_seals_the_drawers(sqlite_counter: Counter) -> None:
+    """A drawer's last events removed together with its head leave a valid chain; the seal still finds it."""
+    c = sqlite_counter
+    _case, bill = c.billed_case()
+    c.open_drawer()
+    assert c.pay(bill["id"], "150").status_code == 201
+    settings: Settings = c.api.settings
+    with Session(engine_for(settings.database_url)) as session:
+        ledger.seal(session=session, settings=settings)
+        assert verify.verify_all(session=session, settings=settings).findings == []
+        taken = session.exec(select(CashierEvent).where(CashierEvent.kind == "payment_taken")).one()
+        opened = session.exec(select(CashierEvent).where(CashierEvent.kind == "drawer_opened")).one()
+        drawer_row = session.get(CashierSession, taken.session_id)
+        assert drawer_row is not None
+        drawer_row.audit_seq, drawer_row.audit_head = 1, opened.hash  # the payment's record rolled back
+        session.add(drawer_row)
+        session.delete(taken)
+        session.commit()
+        found = verify.verify_all(session=session, settings=settings).findings
+    assert [(f.kind, "sealed in seal 1 at event 2" in f.reason) for f in found] == [("drawer_altered", True)]
