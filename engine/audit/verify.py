@@ -75,6 +75,7 @@ class Finding:
 @dataclass
 class Report:
     findings: list[Finding] = field(default_factory=list)
+    drawers: int = 0
     cases: int = 0
     events: int = 0
     seals: int = 0
@@ -318,6 +319,7 @@ def verify_drawers(session: Session, report: Report) -> None:
         by_session.setdefault(ev.session_id, []).append(ev)
     for drawer in session.execute(select(CashierSession).order_by(CashierSession.id)).scalars():  # type: ignore[arg-type]
         assert drawer.id is not None
+        report.drawers += 1
         reason = drawers.broken_link(drawer, by_session.get(drawer.id, []))
         if reason is not None:
             report.findings.append(Finding("drawer_altered", f"cashier session {drawer.id} ({drawer.cashier})",
