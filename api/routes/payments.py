@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
@@ -228,11 +228,11 @@ def refuse_refund(refund_id: RowId, body: Decision, session: SessionDep, setting
 
 @router.get("/api/public/receipts/{number}", dependencies=[allow("public")], response_model=ReceiptPublic,
             tags=["public"])
-def check_receipt(number: Annotated[str, Field(max_length=40)], session: SessionDep, settings: SettingsDep,
+def check_receipt(number: Annotated[str, Path(max_length=40)], session: SessionDep, settings: SettingsDep,
                   client: ClientAddress) -> ReceiptPublic:
     """Anyone holding a receipt checks it: number, amount, date, valid or refunded; nothing about the person.
     Wrong numbers count against the tracking page's limits per address."""
-    found = ledger.public_receipt(session=session, number=number[:40], settings=settings, client=client)
+    found = ledger.public_receipt(session=session, number=number, settings=settings, client=client)
     return ReceiptPublic(number=found.number, amount=text(found.amount), currency=found.currency, date=found.date,
                          status=found.status)  # type: ignore[arg-type]
 

@@ -499,3 +499,13 @@ def test_the_ledger_seals_the_drawers(sqlite_counter: Counter) -> None:
         session.commit()
         found = verify.verify_all(session=session, settings=settings).findings
     assert [(f.kind, "sealed in seal 1 at event 2" in f.reason) for f in found] == [("drawer_altered", True)]
+
+
+def test_the_public_receipt_check_reads_arabic_digits_and_refuses_long_numbers(sqlite_counter: Counter) -> None:
+    c = sqlite_counter
+    _case, bill = c.billed_case()
+    c.open_drawer()
+    number = c.pay(bill["id"], "150").json()["receipt_number"]
+    arabic = number.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")).lower()
+    assert c.client.get(f"/api/public/receipts/{arabic}").json()["number"] == number
+    assert c.client.get(f"/api/public/receipts/{'9' * 41}").status_code == 422
