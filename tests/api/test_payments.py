@@ -509,3 +509,22 @@ def test_the_public_receipt_check_reads_arabic_digits_and_refuses_long_numbers(s
     arabic = number.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")).lower()
     assert c.client.get(f"/api/public/receipts/{arabic}").json()["number"] == number
     assert c.client.get(f"/api/public/receipts/{'9' * 41}").status_code == 422
+
+
+def test_a_message_intermediate_catch_event(sqlite_counter: Counter) -> None:
+    """The other way to draw the wait: a message intermediate catch event in the flow. The bill takes the
+    diagram's bill_items (numbers or numeric strings), no due date without a timer; paying moves the case on."""
+    c = sqlite_counter
+    assert c.api.deploy(TEST_PROCESSES / "pay_catch_event", c.api.user("analyst")).status_code == 201
+    opener = c.api.user("front_desk", "admin", center_id=c.centers["CITY-A"])
+    case = c.api.open_case("pay_catch_event", opener).json()
+    assert case["tasks"] == []
+    [bill] = c.client.get(f"/api/cases/{case['id']}/bills", headers=c.cashier).json()
+    assert (bill["amount"], bill["currency"], bill["due_at"]) == ("19.75", "SAR", None)
+    assert [(i["item"], i["amount"]) for i in bill["items"]] == [("stamp", "12.50"), ("copy", "7.25")]
+    c.open_drawer()
+    assert c.pay(bill["id"], "19.75").status_code == 201
+    after = c.client.get(f"/api/cases/{case['id']}", headers=c.clerk).json()
+    assert [t["name"] for t in after["tasks"]] == ["hand_over"]
+    with Session(engine_for(c.api.settings.database_url)) as session:
+        assert replay_case(session=session, case_id=case["id"], settings=c.api.settings).divergence is None
