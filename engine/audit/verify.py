@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from engine.audit import access_log, ledger, signing
 from engine.core import chain as audit
@@ -314,10 +314,10 @@ def verify_drawers(session: Session, report: Report) -> None:
     heads the ledger sealed (leaf -<session id>): still there, as sealed (a drawer session deleted, or its last
     events removed with its head, keeps a valid chain of its own)."""
     by_session: dict[int, list[Any]] = {}
-    for ev in session.execute(select(CashierEvent).order_by(CashierEvent.session_id,  # type: ignore[arg-type]
-                                                               CashierEvent.seq)).scalars():
+    for ev in session.execute(select(CashierEvent).order_by(col(CashierEvent.session_id),
+                                                               col(CashierEvent.seq))).scalars():
         by_session.setdefault(ev.session_id, []).append(ev)
-    for drawer in session.execute(select(CashierSession).order_by(CashierSession.id)).scalars():  # type: ignore[arg-type]
+    for drawer in session.execute(select(CashierSession).order_by(col(CashierSession.id))).scalars():
         assert drawer.id is not None
         report.drawers += 1
         reason = drawers.broken_link(drawer, by_session.get(drawer.id, []))

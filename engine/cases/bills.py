@@ -58,10 +58,10 @@ def plan(session: Session, case: Case, process: CompiledProcess, waiting: list[r
     billed = {row.task_id for row in rows}
     waiting_ids = {w.id for w in waiting}
     out = Plan()
-    for row in rows:
-        if row.status == "open" and row.task_id not in waiting_ids:
-            out.lapse.append(row.id)
-            out.events.append(("bill_lapsed", None, {"bill": row.number}))
+    for found in rows:
+        if found.status == "open" and found.task_id not in waiting_ids:
+            out.lapse.append(found.id)
+            out.events.append(("bill_lapsed", None, {"bill": found.number}))
     fee = process.service.fee
     count = len(rows)
     for wait in waiting:
@@ -72,10 +72,11 @@ def plan(session: Session, case: Case, process: CompiledProcess, waiting: list[r
             continue
         count += 1
         number = f"{case.tracking_number}-{count}"
-        row = {"number": number, "case_id": case.id, "center_id": case.center_id, "service_code": case.service_code,
-               "task_id": wait.id, "element": wait.element, "currency": fee.currency if fee else "EGP",
-               "amount": owed[0], "paid": 0, "items": owed[1], "partial_allowed": bool(fee and fee.partial),
-               "status": "open", "issued_at": now, "due_at": wait.due, "settled_at": None}
+        row: dict[str, Any] = {"number": number, "case_id": case.id, "center_id": case.center_id,
+                               "service_code": case.service_code, "task_id": wait.id, "element": wait.element,
+                               "currency": fee.currency if fee else "EGP", "amount": owed[0], "paid": 0,
+                               "items": owed[1], "partial_allowed": bool(fee and fee.partial), "status": "open",
+                               "issued_at": now, "due_at": wait.due, "settled_at": None}
         out.issue.append(row)
         out.events.append(("bill_issued", wait.element, {
             "bill": number, "amount": text(owed[0]), "currency": row["currency"], "items": owed[1],

@@ -114,8 +114,8 @@ def open_session(*, session: Session, actor: Actor, opening: Any, settings: Sett
 def expected_of(session: Session, drawer: CashierSession) -> dict[str, int]:
     """What the drawer should hold per method: the float plus the payments taken in the session."""
     totals = dict(drawer.opening)
-    rows = session.execute(select(Payment.method, func.sum(Payment.amount))  # type: ignore[arg-type]
-                           .where(col(Payment.session_id) == drawer.id).group_by(Payment.method)).all()
+    rows = session.execute(select(col(Payment.method), func.sum(col(Payment.amount)))
+                           .where(col(Payment.session_id) == drawer.id).group_by(col(Payment.method))).all()
     for method, amount in rows:
         totals[method] = totals.get(method, 0) + int(amount or 0)
     return {method: totals.get(method, 0) for method in money.METHODS}
@@ -138,10 +138,11 @@ def close(*, session: Session, session_id: int, counted: Any, actor: Actor, sett
         if drawer.cashier != actor.username:
             session.rollback()
             raise Forbidden("cashier.not_your_session")
-        drawer = open_of(session, actor.username, lock=True)
-        if drawer is None or drawer.id != session_id:
+        locked = open_of(session, actor.username, lock=True)
+        if locked is None or locked.id != session_id:
             session.rollback()
             raise Conflict("cashier.session_closed")
+        drawer = locked
         expected = expected_of(session, drawer)
         difference = {m: count[m] - expected[m] for m in money.METHODS}
         append(session, drawer, actor=actor.username, kind="drawer_closed", at=now, data={

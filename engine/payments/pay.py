@@ -55,7 +55,7 @@ def bill_for(session: Session, bill_id: int, actor: Actor, settings: Settings, a
 
 def lock_case(session: Session, case_id: int) -> Case:
     """The case row locked for the transaction (FOR UPDATE on PostgreSQL), read afresh and detached."""
-    session.execute(select(Case.id).where(col(Case.id) == case_id).with_for_update())
+    session.execute(select(col(Case.id)).where(col(Case.id) == case_id).with_for_update())
     case = session.get(Case, case_id, populate_existing=True)
     assert case is not None
     session.expunge(case)

@@ -201,7 +201,8 @@ def fill(path: str, world: World) -> str:
     service, user, center or ticket that does not exist, so that no allowed call changes what others see)."""
     values = {"case_id": world.case_id, "task_id": world.task_id, "document_id": world.document_id,
               "tracking_number": world.tracking_number, "code": "no_such_code",
-              "bill_id": 2_000_000, "session_id": 2_000_000, "refund_id": 2_000_000, "payment_id": 2_000_000, "username": "no_such_user",
+              "bill_id": 2_000_000, "session_id": 2_000_000, "refund_id": 2_000_000, "payment_id": 2_000_000,
+              "username": "no_such_user",
               "number": "1", "kind": "national_id_copy", "a": 1, "b": 2, "version": 1}
     out = path
     for key, value in values.items():
