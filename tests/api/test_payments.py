@@ -124,8 +124,8 @@ def test_bill_items_make_the_amount(sqlite_counter: Counter) -> None:
     assert [i["amount"] for i in bill["items"]] == ["100.50", "20.00"]
 
 
-def test_an_unpaid_bill_lapses_with_the_timer_and_cannot_be_paid(sqlite_counter: Counter) -> None:
-    c = sqlite_counter
+def test_an_unpaid_bill_lapses_with_the_timer_and_cannot_be_paid(counter: Counter) -> None:
+    c = counter
     case, bill = c.billed_case()
     settings: Settings = c.api.settings
     with Session(engine_for(settings.database_url)) as session:
@@ -152,8 +152,8 @@ def test_payment_outside_an_open_drawer_is_refused(sqlite_counter: Counter) -> N
     assert sqlite_counter.pay(bill["id"], "150").status_code == 409  # closed again: refused again
 
 
-def test_who_may_take_a_payment(sqlite_counter: Counter) -> None:
-    c = sqlite_counter
+def test_who_may_take_a_payment(counter: Counter) -> None:
+    c = counter
     _case, bill = c.billed_case()
     other_center = c.api.user("cashier", center_id=c.centers["CITY-B"])
     c.open_drawer(other_center)
@@ -191,8 +191,8 @@ def test_wrong_amounts(sqlite_counter: Counter) -> None:
     assert arabic.json()["amount"] == "150.00" and arabic.json()["change"] == "0.00"
 
 
-def test_paying_twice_and_a_retried_request(sqlite_counter: Counter) -> None:
-    c = sqlite_counter
+def test_paying_twice_and_a_retried_request(counter: Counter) -> None:
+    c = counter
     _case, bill = c.billed_case()
     c.open_drawer()
     key = {"Idempotency-Key": "pay-once-1"}
@@ -209,8 +209,8 @@ def test_paying_twice_and_a_retried_request(sqlite_counter: Counter) -> None:
         assert len(session.exec(select(Payment)).all()) == 1
 
 
-def test_drawer_close_counts_and_a_supervisor_acknowledges_the_difference(sqlite_counter: Counter) -> None:
-    c = sqlite_counter
+def test_drawer_close_counts_and_a_supervisor_acknowledges_the_difference(counter: Counter) -> None:
+    c = counter
     drawer = c.open_drawer(cash="500")
     assert c.client.post("/api/cashier/sessions", json={"float": {"cash": "1"}},
                          headers=c.cashier).status_code == 409  # one open drawer per cashier
@@ -242,8 +242,8 @@ def test_drawer_close_counts_and_a_supervisor_acknowledges_the_difference(sqlite
         assert verify.verify_all(session=session, settings=c.api.settings).findings == []
 
 
-def test_a_refund_needs_two_people_of_the_center_and_reverses_the_payment(sqlite_counter: Counter) -> None:
-    c = sqlite_counter
+def test_a_refund_needs_two_people_of_the_center_and_reverses_the_payment(counter: Counter) -> None:
+    c = counter
     case, bill = c.billed_case()
     c.open_drawer()
     receipt = c.pay(bill["id"], "150").json()["receipt_number"]
@@ -304,8 +304,8 @@ def test_the_public_receipt_check_counts_wrong_numbers(sqlite_counter: Counter) 
     assert codes[:limit] == [404] * limit and codes[-1] == 429
 
 
-def test_collections_add_up_to_payments_minus_refunds(sqlite_counter: Counter) -> None:
-    c = sqlite_counter
+def test_collections_add_up_to_payments_minus_refunds(counter: Counter) -> None:
+    c = counter
     c.open_drawer()
     bills = [c.billed_case(fee=fee)[1] for fee in (100, 250)]
     for bill in bills:
@@ -479,9 +479,9 @@ def test_cashiers_paying_one_bill_at_once_take_it_once(eight: Counter) -> None:
     assert c.pay(second["id"], "40").json()["receipt_number"] == f"CITY-A-{year}-000002"  # no gap
 
 
-def test_the_ledger_seals_the_drawers(sqlite_counter: Counter) -> None:
+def test_the_ledger_seals_the_drawers(counter: Counter) -> None:
     """A drawer's last events removed together with its head leave a valid chain; the seal still finds it."""
-    c = sqlite_counter
+    c = counter
     _case, bill = c.billed_case()
     c.open_drawer()
     assert c.pay(bill["id"], "150").status_code == 201
