@@ -24,7 +24,7 @@ from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState
 
 from engine.bpmn import clocked, sandbox
-from engine.bpmn.compiler import CompiledProcess
+from engine.bpmn.compiler import PAYMENT_MESSAGE, CompiledProcess
 from engine.bpmn.fast import ShubbakWorkflow
 from engine.bpmn.prune import prune
 from engine.bpmn.scripts import RestrictedScriptEngine
@@ -170,11 +170,6 @@ def ready_user_tasks(workflow: BpmnWorkflow) -> list[ReadyTask]:
     return scan(workflow).ready
 
 
-#: The message a diagram waits on for a fee to be paid (a message catch event or a receive task):
-#: reaching it issues a bill (engine/cases/bills.py), paying the bill delivers it.
-PAYMENT_MESSAGE = "payment_received"
-
-
 @dataclass(frozen=True)
 class WaitingMessage:
     """A task waiting for a message: its id, BPMN element, the message's name, and when the timer beside
@@ -253,16 +248,6 @@ def scan(workflow: BpmnWorkflow) -> Scan:
             last_end = task
     end = str(last_end.task_spec.bpmn_id) if last_end is not None else None
     return Scan(ready=ready, next_timer=next_timer, completed=completed, end_event=end, payments=payments)
-
-
-def waits_for(process: CompiledProcess, message: str) -> bool:
-    """Whether any element of the process (or its sub-processes) catches ``message``."""
-    for spec in (process.spec, *process.subprocess_specs.values()):
-        for task_spec in spec.task_specs.values():
-            definition = getattr(task_spec, "event_definition", None)
-            if isinstance(definition, MessageEventDefinition) and definition.name == message:
-                return True
-    return False
 
 
 def _beside_timer(task: SpiffTask) -> datetime | None:

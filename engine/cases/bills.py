@@ -36,7 +36,7 @@ _OF_CASE = select(_BILLS.c.id, _BILLS.c.number, _BILLS.c.task_id, _BILLS.c.statu
 
 def takes_payment(process: CompiledProcess) -> bool:
     """Whether the service's diagram waits for ``payment_received`` anywhere."""
-    return runner.waits_for(process, runner.PAYMENT_MESSAGE)
+    return process.takes_payment
 
 
 @dataclass

@@ -152,7 +152,9 @@ def _params(r: stages.Reached, case: Case, data: dict[str, Any], process: Compil
         "department": templates.department_name(r.ref or "", language, service.messages)
         if r.stage == "department" else "",
         "at": at.astimezone(ZoneInfo(settings.display_timezone)).strftime("%Y-%m-%d %H:%M"),
-        "fee": _amount(data.get("fee")),
+        # A fee billed at the cash desk later (the diagram waits for payment_received) is not paid yet when the
+        # request is received: the message says only that it was received.
+        "fee": "" if process.takes_payment and r.stage == "received" else _amount(data.get("fee")),
         "currency": service.fee.currency if service.fee else "",
     }
     if r.stage == "completed":

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from engine.bpmn import runner
+from engine.bpmn.compiler import PAYMENT_MESSAGE
 from engine.cases import workflows
 from engine.cases.lifecycle import process_failed
 from engine.catalog import processes
@@ -140,6 +141,6 @@ def _deliver(session: Session, case: Case, bill: Bill, events: list[tuple[str, s
     except runner.ProcessFailed as exc:
         session.rollback()
         raise process_failed(exc, process) from exc
-    events.append(("message_received", bill.element, {"message": runner.PAYMENT_MESSAGE, "payload": payload}))
+    events.append(("message_received", bill.element, {"message": PAYMENT_MESSAGE, "payload": payload}))
     workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=now,
                    events=events)

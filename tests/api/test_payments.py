@@ -528,3 +528,12 @@ def test_a_message_intermediate_catch_event(sqlite_counter: Counter) -> None:
     assert [t["name"] for t in after["tasks"]] == ["hand_over"]
     with Session(engine_for(c.api.settings.database_url)) as session:
         assert replay_case(session=session, case_id=case["id"], settings=c.api.settings).divergence is None
+
+
+def test_the_citizen_is_not_told_a_billed_fee_was_paid_at_registration(sqlite_counter: Counter) -> None:
+    c = sqlite_counter
+    case, _bill = c.billed_case(fee=150)
+    with Session(engine_for(c.api.settings.database_url)) as session:
+        [received] = session.exec(select(OutboxMessage).where(OutboxMessage.case_id == case["id"],
+                                                              OutboxMessage.stage == "received")).all()
+    assert case["tracking_number"] in received.body and "الرسوم" not in received.body and "150" not in received.body
