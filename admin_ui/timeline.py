@@ -33,6 +33,13 @@ SENTENCES = {
     "task_reassigned": N_("%(actor)s gave “%(step)s” to %(officer)s"),
     "task_reassigned_lane": N_("%(actor)s gave “%(step)s” back to its department"),
     "script_limit": N_("“%(step)s” was not completed: a script of the service went over its limit"),
+    "bill_issued": N_("A bill of %(amount)s %(currency)s was issued"),
+    "bill_lapsed": N_("The bill lapsed unpaid and is void"),
+    "payment_taken": N_("%(actor)s took a payment of %(amount)s %(currency)s (receipt %(receipt)s)"),
+    "message_received": N_("The fee was paid: the request moved on"),
+    "refund_requested": N_("%(actor)s asked to refund %(amount)s %(currency)s"),
+    "refund_approved": N_("%(actor)s approved the refund of %(amount)s %(currency)s"),
+    "refund_refused": N_("%(actor)s refused the refund"),
 }
 
 
@@ -71,7 +78,9 @@ def story(events: list[AuditEvent], schemas: dict[str, dict[str, Any]], labels: 
         sentence = SENTENCES.get(kind)
         officer = str(ev.data.get("to") or "")
         text = (lang.gettext(sentence, actor=actor, step=step, paper=paper, version=ev.data.get("to_version", ""),
-                             officer=people.get(officer) or officer, level=lang.number(ev.data.get("level", 0)))
+                             officer=people.get(officer) or officer, level=lang.number(ev.data.get("level", 0)),
+                             amount=str(ev.data.get("amount", "")), currency=str(ev.data.get("currency", "")),
+                             receipt=str(ev.data.get("receipt_number", "")))
                 if sentence else f"{actor}: {ev.kind}")
         details = _details(ev, schemas, lang)
         if ev.data.get("reason"):

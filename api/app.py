@@ -36,6 +36,7 @@ from api.routes import (
     drafts,
     health,
     outputs,
+    payments,
     processes,
     public,
     ratings,
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(supervisor.router)
     app.include_router(assignment.router)  # work distribution (engine/cases/assignment.py)
     app.include_router(center_routes.router)
+    app.include_router(payments.router)  # bills, drawers, receipts, refunds (engine/payments/)
     app.include_router(user_routes.router)  # the user lifecycle (docs/security.md)
 
     app.add_middleware(RefuseNul)  # inside the size limit: it reads JSON and form bodies whole

@@ -32,11 +32,11 @@ def cmd_verify(settings: Settings, _args: argparse.Namespace) -> int:
         print(f"BROKEN {finding}")
     took = time.perf_counter() - started
     print(f"checked {report.cases} cases, {report.events} events, {report.seals} seals and {report.reads} reads "
-          f"in {took:.1f} s; {report.unsealed} case(s) moved since the last seal")
+          f"in {took:.1f} s; {report.unsealed} case(s) moved since the last seal; {report.drawers} cashier drawer(s)")
     if report.findings:
         print(f"{len(report.findings)} problem(s) found; the first broken link of each is named above")
         return 1
-    print("every case's audit chain holds, and so do the ledger and the access log")
+    print("every case's audit chain holds, and so do the ledger, the access log and the cashiers' drawers")
     return 0
 
 

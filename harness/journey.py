@@ -1,8 +1,9 @@
 """The center's day in a real browser, for the browser test and for the README's screenshots.
 
 A clerk registers a building permit with its scans and prints the receipt; the engineer finds it in the
-inbox, opens the PDF and approves; the clerk hands the permit over; the citizen's tracking page says it is
-done. Each page is checked for what it shows (Playwright's ``expect``) and saved as a screenshot.
+inbox, opens the PDF and approves; the cashier takes the fee the approval billed; the clerk hands the permit
+over; the citizen's tracking page says it is done. Each page is checked for what it shows (Playwright's
+``expect``) and saved as a screenshot.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def center(settings: Settings, root: Path, prepare: Callable[[Settings], None] |
     deploy(settings, root / "processes" / "building_permit")
     add_user(settings, "front_desk", username="clerk", full_name="منى إبراهيم")
     add_user(settings, "engineering", username="engineer", full_name="م. كريم عادل")
+    add_user(settings, "cashier", username="cashier", full_name="أمين الخزينة")
     if prepare is not None:
         prepare(settings)
     with serving(create_app(settings)) as url:
@@ -172,11 +174,36 @@ class Walk:
         expect(page.locator("table.inbox tbody tr", has_text=self.number)).to_have_count(0)
         context.close()
 
+    def pay_at_counter(self) -> str:
+        """The approved permit's fee is billed; the cashier opens a drawer and takes it in cash, and the case
+        moves on to the hand-over. Through the API (the cashier's own pages are not built yet); the receipt
+        number comes back and checks out on the public receipt check."""
+        context = self.context()
+        http = context.request
+
+        def bearer(username: str) -> dict[str, str]:
+            r = http.post("/api/auth/token", form={"username": username, "password": PASSWORD})
+            assert r.ok, r.text()
+            return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+        clerk, cashier = bearer("clerk"), bearer("cashier")
+        found = http.get(f"/api/cases?tracking_number={self.number}", headers=clerk).json()["items"]
+        bills = http.get(f"/api/cases/{found[0]['id']}/bills", headers=cashier).json()
+        assert [b["status"] for b in bills] == ["open"], bills
+        assert http.post("/api/cashier/sessions", data={"float": {"cash": "200"}}, headers=cashier).status == 201
+        paid = http.post(f"/api/bills/{bills[0]['id']}/payments", headers=cashier,
+                         data={"method": "cash", "amount": bills[0]["amount"]})
+        assert paid.status == 201, paid.text()
+        receipt = str(paid.json()["receipt_number"])
+        check = http.get(f"/api/public/receipts/{receipt}").json()
+        assert (check["amount"], check["status"]) == (bills[0]["amount"], "valid")
+        context.close()
+        return receipt
+
     def complete_hand_over(self, page: Page) -> None:
         """From the signed-in clerk's inbox: the hand-over step of the walk's case, filled in and completed."""
         page.goto("/inbox")
         page.locator("table.inbox tbody tr", has_text=self.number).get_by_role("link", name="تسليم الترخيص").click()
-        page.get_by_label("رقم إيصال السداد").fill("2025004187")
         page.get_by_label("رقم الترخيص").fill("152/2025")
         page.get_by_label("تم تسليم الترخيص للمواطن").check()
         page.get_by_role("button", name="إنجاز هذه المرحلة").click()
@@ -245,6 +272,7 @@ def walk(settings: Settings, root: Path, shots: Path, prepare: Callable[[Setting
         journey = Walk(browser, url, shots)
         journey.register(papers_of(settings))
         journey.review()
+        journey.pay_at_counter()
         journey.hand_over()
         journey.track()
     return journey

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,6 +25,7 @@ from engine.cases import intake, tasks
 from engine.cases import lifecycle as cases
 from engine.catalog import processes
 from engine.core.errors import DomainError, Forbidden, Invalid
+from engine.payments import ledger
 from engine.people.identity import check_citizen
 from engine.people.users import Actor
 from forms import fields as form_fields
@@ -161,6 +163,26 @@ def fee_of(case: Case, service: ServiceInfo) -> Any:
     if case.data.get("fee") is not None:
         return case.data["fee"]
     return service.fee.amount if service.fee is not None else None
+
+
+@router.get("/cases/{case_id}/payments/{payment_id}/receipt", dependencies=[allow("bills.read")])
+def payment_receipt(request: Request, case_id: PageId, payment_id: PageId, viewer: SignedIn,
+                    db: SessionDep) -> HTMLResponse:
+    """The printable receipt of a payment at the cash desk: its gap-free number, the amount, what was handed over
+    and the change, both calendars; a refunded payment says so."""
+    settings = settings_of(request)
+    case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings,
+                          action="bills.read")
+    payment, refunded = ledger.payment_of_case(db, case_id, payment_id)
+    service = processes.cache.get(db, case.process_version_id, settings).service
+    lang = viewer.lang
+    base = (settings.public_url or str(request.base_url)).rstrip("/")
+    link = f"{base}/api/public/receipts/{payment.receipt_number}"
+    return render(request, "payment_receipt.html", case=case, payment=payment, refunded=refunded,
+                  service_name=lang.pick(service.name.model_dump() if service.name else None, case.service_code),
+                  amount=Decimal(payment.amount) / 100, tendered=Decimal(payment.tendered) / 100,
+                  change=Decimal(payment.change) / 100, link=link,
+                  qr=Markup(qr.svg(link)))  # noqa: S704 - segno writes the SVG, no user markup in it
 
 
 def _reasons(exc: DomainError, lang: Lang) -> list[str]:

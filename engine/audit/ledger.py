@@ -3,7 +3,8 @@
 A case's own chain shows an event edited, removed, inserted or reordered. It cannot show a whole case deleted,
 nor its last events removed together with the case's head (a chain rolled back is still a valid chain). A seal
 can: it is a Merkle root over ``(case id, tracking number, audit_seq, audit_head)`` of every case (and of the
-access log's head, as leaf 0), chained to the previous seal and signed with the installation's key.
+access log's head, as leaf 0, and of each cashier's drawer session's head, as leaf -<session id>), chained to
+the previous seal and signed with the installation's key.
 
 Only the leaves that changed since the previous seal are stored (``audit_seal_leaf``); folding them seal by
 seal gives back each seal's full set, whose root must be the recorded one. ``verify`` then checks that every
@@ -33,11 +34,14 @@ from engine.core.settings import Settings
 from storage.db import write_lock
 from storage.models.audit import AuditSeal, AuditSealLeaf
 from storage.models.cases import Case
+from storage.models.payments import CashierSession
 
 ACCESS_LOG_LEAF = 0  # the access log's head is sealed as the leaf of "case" 0 (case ids start at 1)
+# A cashier's drawer session's chain head (engine/payments/drawer.py) is sealed as the leaf of "case" -<its id>.
 _SEALS = AuditSeal.__table__  # type: ignore[attr-defined]
 _LEAVES = AuditSealLeaf.__table__  # type: ignore[attr-defined]
 _CASES = Case.__table__  # type: ignore[attr-defined]
+_DRAWERS = CashierSession.__table__  # type: ignore[attr-defined]
 
 Leaf = tuple[str, int, str]  # (tracking number, audit_seq, audit_head)
 
@@ -193,6 +197,8 @@ def _current(session: Session) -> dict[int, Leaf]:
     out: dict[int, Leaf] = {row.id: (row.tracking_number, row.audit_seq, row.audit_head) for row in rows}
     seq, head = access_log.head(session)
     out[ACCESS_LOG_LEAF] = ("access-log", seq, head)
+    for row in session.connection().execute(select(_DRAWERS.c.id, _DRAWERS.c.audit_seq, _DRAWERS.c.audit_head)):
+        out[-row.id] = (f"drawer-{row.id}", row.audit_seq, row.audit_head)
     return out
 
 
@@ -217,7 +223,7 @@ def seal(*, session: Session, settings: Settings) -> Sealed:
         seq = (previous.seq if previous else 0) + 1
         at = clock.iso(clock.now())
         values: dict[str, Any] = {
-            "seq": seq, "sealed_at": at, "case_count": len(roots.leaves) - (ACCESS_LOG_LEAF in roots.leaves),
+            "seq": seq, "sealed_at": at, "case_count": sum(1 for key in roots.leaves if key > 0),
             "leaf_count": len(changed), "root": roots.root(),
             "prev_hash": previous.hash if previous else GENESIS, "public_key": signing.public_hex(key)}
         values["hash"] = seal_hash(**values)

@@ -14,7 +14,8 @@ Per case (streamed in id order, a batch at a time, on plain rows):
 Across cases, the ledger (engine/audit/ledger.py): each seal's hash, link, signature and Merkle root; every sealed
 head must still be in its case's chain (a **deleted case**, a chain **rolled back** below its sealed head, a
 history **rewritten** up to it); the anchor file's seals must all be in the database (a database **restored**
-to an earlier point). And the access log's own chain.
+to an earlier point). And the access log's own chain, and each cashier's drawer session's (engine/payments/drawer.py:
+its links and the head its session row records).
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from engine.audit import access_log, ledger, signing
 from engine.core import chain as audit
 from engine.core.settings import Settings
+from engine.payments import drawer as drawers
 from storage.models.audit import AuditAccess, AuditEvent, AuditSealLeaf
 from storage.models.cases import Case, Task
+from storage.models.payments import CashierEvent, CashierSession
 
 KINDS = {
     "edited_event": "an event was edited",
@@ -47,6 +50,7 @@ KINDS = {
     "ledger_edited": "the ledger was altered",
     "database_rolled_back": "the database was restored to before a seal",
     "access_log_altered": "the access log was altered",
+    "drawer_altered": "a cashier's drawer record was altered",
 }
 
 _CASES = Case.__table__  # type: ignore[attr-defined]
@@ -71,6 +75,7 @@ class Finding:
 @dataclass
 class Report:
     findings: list[Finding] = field(default_factory=list)
+    drawers: int = 0
     cases: int = 0
     events: int = 0
     seals: int = 0
@@ -250,7 +255,7 @@ def _sealed_heads(session: Session, broken_cases: dict[int, Finding]) -> Iterato
              .select_from(_LEAVES.outerjoin(cases, cases.c.id == _LEAVES.c.case_id)
                           .outerjoin(events, and_(events.c.case_id == _LEAVES.c.case_id,
                                                   events.c.seq == _LEAVES.c.audit_seq)))
-             .where(_LEAVES.c.case_id != ledger.ACCESS_LOG_LEAF)
+             .where(_LEAVES.c.case_id > ledger.ACCESS_LOG_LEAF)  # cases; drawers (< 0): verify_drawers
              .order_by(_LEAVES.c.case_id, _LEAVES.c.seal_seq))
     named: set[int] = set(broken_cases)
     for row in session.connection().execute(query):
@@ -304,6 +309,33 @@ def verify_access_log(session: Session, report: Report, sealed: tuple[int, str] 
                                            "and not that one: reads were removed or rewritten"))
 
 
+def verify_drawers(session: Session, report: Report) -> None:
+    """Each cashier session's own chain (engine/payments/drawer.py): its links and its recorded head; and the
+    heads the ledger sealed (leaf -<session id>): still there, as sealed (a drawer session deleted, or its last
+    events removed with its head, keeps a valid chain of its own)."""
+    by_session: dict[int, list[Any]] = {}
+    for ev in session.execute(select(CashierEvent).order_by(col(CashierEvent.session_id),
+                                                               col(CashierEvent.seq))).scalars():
+        by_session.setdefault(ev.session_id, []).append(ev)
+    for drawer in session.execute(select(CashierSession).order_by(col(CashierSession.id))).scalars():
+        assert drawer.id is not None
+        report.drawers += 1
+        reason = drawers.broken_link(drawer, by_session.get(drawer.id, []))
+        if reason is not None:
+            report.findings.append(Finding("drawer_altered", f"cashier session {drawer.id} ({drawer.cashier})",
+                                           reason))
+    sealed: dict[int, Any] = {}
+    for leaf in session.connection().execute(select(_LEAVES).where(_LEAVES.c.case_id < ledger.ACCESS_LOG_LEAF)
+                                             .order_by(_LEAVES.c.seal_seq)):
+        sealed[-leaf.case_id] = leaf  # the latest seal of each drawer
+    for session_id, leaf in sorted(sealed.items()):
+        events = by_session.get(session_id, [])
+        if len(events) < leaf.audit_seq or (leaf.audit_seq and events[leaf.audit_seq - 1].hash != leaf.audit_head):
+            report.findings.append(Finding("drawer_altered", f"cashier session {session_id}, event {leaf.audit_seq}",
+                                           f"sealed in seal {leaf.seal_seq} at event {leaf.audit_seq}; the drawer's "
+                                           f"chain now has {len(events)} events and not that one"))
+
+
 def verify_all(*, session: Session, settings: Settings) -> Report:
     """Everything above, in one read-only pass. Writes nothing."""
     report = Report()
@@ -311,6 +343,7 @@ def verify_all(*, session: Session, settings: Settings) -> Report:
         broken = verify_cases(session, report)
         final = verify_ledger(session, settings, report, broken).get(ledger.ACCESS_LOG_LEAF)
         verify_access_log(session, report, (final[1], final[2]) if final else None)
+        verify_drawers(session, report)
     finally:
         session.rollback()
     return report

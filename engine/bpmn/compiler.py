@@ -19,6 +19,7 @@ from lxml import etree
 from pydantic import ValidationError
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
@@ -52,6 +53,11 @@ class UserTaskInfo:
                 "form": self.form, "sla_days": self.sla_days}
 
 
+#: The message a diagram waits on for a fee to be paid (a message catch event or a receive task): reaching it
+#: issues a bill (engine/cases/bills.py), paying the bill delivers it.
+PAYMENT_MESSAGE = "payment_received"
+
+
 @dataclass
 class CompiledProcess:
     process_id: str
@@ -69,6 +75,9 @@ class CompiledProcess:
     validators: dict[str, Draft202012Validator] = field(default_factory=dict)
     # The output templates (``outputs/*.html``) by file name: rendered by engine/outputs, checked at deploy.
     templates: dict[str, str] = field(default_factory=dict)
+    # Whether the diagram waits for the message payment_received anywhere: its fee is billed and paid at the
+    # cash desk (engine/cases/bills.py), not at registration.
+    takes_payment: bool = False
 
     @property
     def lanes(self) -> list[str]:
@@ -244,7 +253,18 @@ def _build(files: dict[str, bytes], service: ServiceInfo | None, bpmn_roots: dic
     return CompiledProcess(process_id=process_id, service=service, spec=spec, subprocess_specs=subprocess_specs,
                            user_tasks=user_tasks, forms=forms, sha256=content_hash(files), has_layout=has_layout,
                            start_lanes=_first_lanes(spec, user_tasks, default_lane),
-                           intake_tasks=_first_user_tasks(spec, user_tasks))
+                           intake_tasks=_first_user_tasks(spec, user_tasks),
+                           takes_payment=_catches(spec, subprocess_specs, PAYMENT_MESSAGE))
+
+
+def _catches(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec], message: str) -> bool:
+    """Whether any element of the process or its sub-processes catches ``message``."""
+    for one in (spec, *subprocess_specs.values()):
+        for task_spec in one.task_specs.values():
+            definition = getattr(task_spec, "event_definition", None)
+            if isinstance(definition, MessageEventDefinition) and definition.name == message:
+                return True
+    return False
 
 
 def _first_user_tasks(spec: BpmnProcessSpec, user_tasks: dict[str, UserTaskInfo]) -> frozenset[str]:

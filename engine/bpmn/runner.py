@@ -14,15 +14,17 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState
 
 from engine.bpmn import clocked, sandbox
-from engine.bpmn.compiler import CompiledProcess
+from engine.bpmn.compiler import PAYMENT_MESSAGE, CompiledProcess
 from engine.bpmn.fast import ShubbakWorkflow
 from engine.bpmn.prune import prune
 from engine.bpmn.scripts import RestrictedScriptEngine
@@ -168,6 +170,17 @@ def ready_user_tasks(workflow: BpmnWorkflow) -> list[ReadyTask]:
     return scan(workflow).ready
 
 
+@dataclass(frozen=True)
+class WaitingMessage:
+    """A task waiting for a message: its id, BPMN element, the message's name, and when the timer beside
+    it (a boundary timer on a receive task, or a timer after the same event-based gateway) falls due."""
+
+    id: str
+    element: str
+    name: str
+    due: datetime | None
+
+
 @dataclass
 class Scan:
     """What the projections need, read from the workflow in one pass over its tasks."""
@@ -176,6 +189,7 @@ class Scan:
     next_timer: datetime | None
     completed: bool
     end_event: str | None
+    payments: list[WaitingMessage] = field(default_factory=list)  # tasks waiting for PAYMENT_MESSAGE
 
 
 def all_tasks(workflow: BpmnWorkflow) -> list[SpiffTask]:
@@ -214,6 +228,7 @@ def scan(workflow: BpmnWorkflow) -> Scan:
     next_timer: datetime | None = None
     completed = bool(workflow.is_completed())
     last_end: SpiffTask | None = None
+    payments: list[WaitingMessage] = []
     for task in all_tasks(workflow):
         state = task.state
         spec = task.task_spec
@@ -224,12 +239,52 @@ def scan(workflow: BpmnWorkflow) -> Scan:
             if isinstance(definition, TimerEventDefinition):
                 due = _timer_due(definition, task)
                 next_timer = due if next_timer is None else min(next_timer, due)
+            elif isinstance(definition, MessageEventDefinition) and definition.name == PAYMENT_MESSAGE:
+                payments.append(WaitingMessage(id=str(task.id), element=str(spec.bpmn_id), name=definition.name,
+                                               due=_beside_timer(task)))
         elif (completed and state == TaskState.COMPLETED and isinstance(spec, EndEvent)
               and task.workflow is workflow
               and (last_end is None or task.last_state_change > last_end.last_state_change)):
             last_end = task
     end = str(last_end.task_spec.bpmn_id) if last_end is not None else None
-    return Scan(ready=ready, next_timer=next_timer, completed=completed, end_event=end)
+    return Scan(ready=ready, next_timer=next_timer, completed=completed, end_event=end, payments=payments)
+
+
+def _beside_timer(task: SpiffTask) -> datetime | None:
+    """The earliest waiting timer among the task's siblings: a boundary timer of a receive task (their parent
+    is the boundary split) or a timer catch event after the same event-based gateway."""
+    parent = task.parent
+    dues = [_timer_due(sibling.task_spec.event_definition, sibling) for sibling in (parent.children if parent else [])
+            if sibling is not task and sibling.state == TaskState.WAITING and _is_timer(sibling)]
+    return min(dues) if dues else None
+
+
+def waiting_for_message(workflow: BpmnWorkflow, element: str) -> str | None:
+    """The id of the task of BPMN element ``element`` waiting for a message, None when none waits."""
+    for task in all_tasks(workflow):
+        if (task.state == TaskState.WAITING and str(task.task_spec.bpmn_id) == element
+                and isinstance(getattr(task.task_spec, "event_definition", None), MessageEventDefinition)):
+            return str(task.id)
+    return None
+
+
+def deliver(workflow: BpmnWorkflow, task_id: str, payload: dict[str, Any], limits: Limits, *,
+            at: datetime | None = None) -> None:
+    """Deliver the message the task ``task_id`` waits for (with ``payload``), and run on until the workflow
+    waits again. LookupError when that task waits for no message (any more)."""
+    try:
+        task = workflow.get_task_from_id(UUID(task_id))
+    except (ValueError, KeyError, SpiffWorkflowException) as exc:
+        raise LookupError(task_id) from exc
+    definition = getattr(task.task_spec, "event_definition", None) if task is not None else None
+    if task is None or task.state != TaskState.WAITING or not isinstance(definition, MessageEventDefinition):
+        raise LookupError(task_id)
+    with clock.frozen(at) as moment:
+        try:
+            workflow.send_event(BpmnEvent(definition, payload=payload))
+        except SpiffWorkflowException as exc:
+            raise _failed(exc) from exc
+        advance(workflow, limits, at=moment)
 
 
 def _timer_due(definition: TimerEventDefinition, task: SpiffTask) -> datetime:

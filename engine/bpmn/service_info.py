@@ -34,6 +34,8 @@ class Fee(BaseModel):
     currency: str = Field(default="EGP", pattern=r"^[A-Z]{3}$")
     amount: float | None = Field(default=None, ge=0)
     decision: str | None = None
+    # Whether a bill of this service may be paid in parts (engine/payments/pay.py); a whole payment otherwise.
+    partial: bool = False
 
     @model_validator(mode="after")
     def _one_rule(self) -> Fee:

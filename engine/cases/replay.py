@@ -13,6 +13,8 @@ scripts' dates and timers' due times come out as they did:
 * ``case_cancelled``, ``case_completed`` (the end event must be the recorded one), ``case_migrated``
   (``{"from_version", "from_sha256", "to_version", "to_sha256"}``: the workflow moves to that version with
   engine/bpmn/diff.py, as the migration command must);
+* ``message_received``: the message is delivered to the element the event names, which must be waiting for it
+  (a paid bill: engine/payments/pay.py);
 * ``citizen_corrected``: the citizen's details become the recorded ``after`` (engine/cases/citizen_correction.py);
 * any other kind (documents, custody, waivers) does not change the workflow and is passed over.
 
@@ -209,6 +211,15 @@ def _fire_timers(run: _Run, ev: AuditEvent, settings: Settings) -> None:
         raise _Diverged(Divergence(ev.seq, {"timers": sorted(wanted)}, {"timers": fired}))
 
 
+def _deliver(run: _Run, ev: AuditEvent, settings: Settings) -> None:
+    """A message delivered to the element ``ev.task`` (a paid bill's ``payment_received``): it must be waiting."""
+    task_id = runner.waiting_for_message(run.workflow, ev.task or "")
+    if task_id is None:
+        raise _Diverged(Divergence(ev.seq, {"waiting": ev.task}, {"waiting": None}))
+    runner.deliver(run.workflow, task_id, dict(ev.data.get("payload") or {}), runner.limits(settings),
+                   at=clock.parse(ev.at))
+
+
 def _migrate(session: Session, run: _Run, ev: AuditEvent, settings: Settings) -> _Run:
     info = ev.data
     if info.get("from_version") != run.version.version or info.get("from_sha256", run.version.sha256) != \
@@ -247,6 +258,8 @@ def _apply(session: Session, run: _Run, ev: AuditEvent, settings: Settings) -> _
                                            {"status": run.status(), "end_event": end}))
         elif kind == "case_migrated":
             return _migrate(session, run, ev, settings)
+        elif kind == "message_received":
+            _deliver(run, ev, settings)
         elif kind == "citizen_corrected":
             runner.set_field(run.workflow, ownership.CITIZEN_FIELD, ev.data.get("after"))
         elif kind == "case_opened":

@@ -27,7 +27,7 @@ from sqlmodel import Session
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.serializer import STATE_FORMAT
-from engine.cases import assignment, hooks
+from engine.cases import assignment, bills, hooks
 from engine.core import calendars, clock
 from engine.core import chain as audit
 from engine.core.errors import Conflict, NotFound
@@ -93,6 +93,11 @@ def due(start: datetime, days: float | None, settings: Settings,
 
 def snapshot(workflow: runner.Workflow, process: CompiledProcess) -> tuple[dict[str, Any], list[runner.ReadyTask]]:
     """The case's projection columns read from the workflow, and its ready user tasks."""
+    values, found = _snapshot(workflow, process)
+    return values, found.ready
+
+
+def _snapshot(workflow: runner.Workflow, process: CompiledProcess) -> tuple[dict[str, Any], runner.Scan]:
     found = runner.scan(workflow)
     titles = [process.user_tasks[t.name].title if t.name in process.user_tasks else t.name for t in found.ready]
     return {
@@ -103,7 +108,7 @@ def snapshot(workflow: runner.Workflow, process: CompiledProcess) -> tuple[dict[
         "current_step": ", ".join(dict.fromkeys(titles))[:255] or None,
         "outcome": found.end_event,
         "timer_due_at": found.next_timer,
-    }, found.ready
+    }, found
 
 
 # Statements built once: building SQL expressions costs more than running them on this hot path.
@@ -139,7 +144,8 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
     """
     assert case.id is not None
     now = at or clock.now()
-    values, ready = snapshot(workflow, process)
+    values, found = _snapshot(workflow, process)
+    ready = found.ready
     if opened or case.owners is not None:  # None: a case from before the record, left without one
         written: dict[str, str] = {}
         for kind, task, data in events:
@@ -150,6 +156,10 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
     if values["status"] != "open":
         values["completed_at"] = now
         values["timer_due_at"] = None
+    # Bills issued and lapsed by this step (engine/cases/bills.py): on the chain with the step that caused them.
+    billing = bills.plan(session, case, process, found.payments, values["data"], now)
+    if billing is not None and billing.events:
+        events = [*events, *billing.events]
     if values["status"] == "completed":
         events = [*events, ("case_completed", None, {"end_event": values["outcome"]})]
     loaded_version = case.version
@@ -174,6 +184,8 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
             conn.execute(update(_CASES).where(_CASES.c.id == case.id)
                          .values(audit_seq=case.audit_seq, audit_head=case.audit_head))
         conn.execute(_INSERT_EVENT, [_event_row(ev) for ev in rows])
+        if billing is not None:
+            bills.write(conn, billing, now)
         hooks.after_events(hooks.Written(conn=conn, case=case, events=rows, at=now, values=values, ready=ready,
                                          completed=completed, process=process, settings=settings))
         commit_or_conflict(session)

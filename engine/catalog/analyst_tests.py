@@ -14,16 +14,22 @@ the case must have ended at ``end_event`` with ``expected_data`` (a subset of th
 written anywhere: the workflows are plain objects. Citizens are not checked here (the front desk does that).
 When the service lists papers, every step also gets ``documents_complete: true`` and
 ``documents_missing: []``, as on a case whose papers were all scanned (a step's own data may say otherwise).
+
+Two more kinds of step: ``{"pay": true, "amount": "3000.00"}`` pays the case's bill (the case must be waiting
+for ``payment_received``; ``amount``, if given, must be what the bill would be: engine/core/amounts.py), and
+``{"wait_days": 15}`` lets that many days pass, firing the timers due by then (an unpaid bill's deadline).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from engine.bpmn import runner
 from engine.bpmn.compiler import PATHS_FILE, CompiledProcess
+from engine.core import amounts, clock
 from engine.core.errors import Invalid
 from engine.core.refusals import Words, say
 from forms.validation import checked
@@ -34,6 +40,9 @@ class Step:
     task: str
     lane: str | None
     data: dict[str, Any]
+    pay: bool = False
+    amount: str | None = None
+    wait_days: float | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,13 @@ def parse_cases(content: bytes) -> list[PathCase]:
             raise _refused(say("paths.needs_end_event"), label)
         parsed = []
         for step in steps:
+            if isinstance(step, dict) and step.get("pay") is True and isinstance(step.get("amount", ""), str):
+                parsed.append(Step(task="(pay)", lane=None, data={}, pay=True, amount=step.get("amount")))
+                continue
+            days = step.get("wait_days") if isinstance(step, dict) else None
+            if isinstance(days, int | float) and not isinstance(days, bool) and 0 < days <= 3660:
+                parsed.append(Step(task="(wait)", lane=None, data={}, wait_days=float(days)))
+                continue
             if not isinstance(step, dict) or not isinstance(step.get("task"), str) \
                     or not isinstance(step.get("data", {}), dict):
                 raise _refused(say("paths.step_shape"), label)
@@ -120,12 +136,33 @@ class _Failed(Exception):
     pass
 
 
+def _pay(workflow: runner.Workflow, found: runner.Scan, step: Step, number: int, limits: runner.Limits,
+         moment: datetime) -> None:
+    """Pay the bill the case waits on, as the cashier's payment does: deliver ``payment_received``."""
+    if not found.payments:
+        raise _Failed(say("paths.not_waiting_payment", step=number))
+    owed = amounts.amount_of(runner.case_data(workflow))
+    if owed is None or owed[0] <= 0:
+        raise _Failed(say("paths.no_bill", step=number))
+    if step.amount is not None and amounts.minor(step.amount) != owed[0]:
+        raise _Failed(say("paths.bill_amount", step=number, amount=amounts.text(owed[0]), expected=step.amount))
+    runner.deliver(workflow, found.payments[0].id, {"amount": amounts.text(owed[0])}, limits, at=moment)
+
+
 def _walk(process: CompiledProcess, case: PathCase, limits: runner.Limits) -> None:
     papers = {"documents_complete": True, "documents_missing": []} if process.service.documents else {}
-    workflow = runner.start(process, dict(case.start_data), limits)
+    moment = clock.now()
+    workflow = runner.start(process, dict(case.start_data), limits, at=moment)
     for number, step in enumerate(case.steps, 1):
         where = {"step": number, "task": step.task}
+        if step.wait_days is not None:
+            moment += timedelta(days=step.wait_days)
+            runner.advance(workflow, limits, at=moment)
+            continue
         found = runner.scan(workflow)
+        if step.pay:
+            _pay(workflow, found, step, number, limits, moment)
+            continue
         ready = [t for t in found.ready if t.name == step.task]
         if not ready:
             now = (say("paths.had_ended", end_event=found.end_event) if found.completed
@@ -141,7 +178,7 @@ def _walk(process: CompiledProcess, case: PathCase, limits: runner.Limits) -> No
             if problems:
                 said = "; ".join(f"{p['field'] or '(form)'}: {p['msg']}" for p in problems)
                 raise _Failed(say("paths.form_refuses", **where, form=info.form, problems=said))
-        runner.complete(workflow, ready[0].id, {**papers, **step_data}, limits)
+        runner.complete(workflow, ready[0].id, {**papers, **step_data}, limits, at=moment)
     found = runner.scan(workflow)
     if not found.completed:
         waiting = ", ".join(sorted(t.name for t in found.ready)) or Words("a timer or a message", "مؤقتًا أو رسالة")

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
 
     # Tracking numbers: random digits plus one check digit.
     tracking_digits: int = Field(default=10, ge=6, le=18)
+    # Payments at the center (engine/payments/): the receipt prefix of a case that belongs to no center (a center's
+    # receipts carry its code: CODE-2026-000123), and the largest amount a single payment may carry (main units).
+    receipt_center_code: str = Field(default="MAIN", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    max_payment_amount: int = Field(default=100_000_000, ge=1)
 
     # Public tracking: failed guesses allowed per tracking number and window before refusing.
     public_track_max_failures: int = Field(default=10, ge=1)

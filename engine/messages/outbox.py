@@ -114,6 +114,21 @@ def _write_correction(written: Written, event: AuditEvent, process: CompiledProc
     written.conn.execute(_INSERT, rows)
 
 
+def write_notice(conn: Connection, *, case: Case, event_seq: int, stage: str, params: dict[str, str],
+                 process: CompiledProcess, settings: Settings, at: datetime) -> None:
+    """A message that is no stage of the service (a refund approved: engine/payments/refunds.py), for the
+    event ``event_seq`` of the case's chain, in the caller's transaction; ``params`` fill its template."""
+    data = case.data if isinstance(case.data, dict) else {}
+    citizen = data.get("citizen")
+    language = templates.language_of(citizen)
+    text = templates.render(stage, language, {**_params(stages.Reached(stage, event_seq), case, data, process,
+                                                        language, at, settings), **params},
+                            process.service.messages)
+    email = citizen.get("email") if isinstance(citizen, dict) else None
+    write_text(conn, case=case, event_seq=event_seq, stage=stage, ref=None, language=language, body=text.body,
+               subject=text.subject, email=str(email) if email else None, at=at, settings=settings)
+
+
 def _sent_refs(conn: Connection, case: Case) -> set[tuple[str, str | None]]:
     query = select(_OUTBOX.c.stage, _OUTBOX.c.ref).where(_OUTBOX.c.case_id == case.id).distinct()
     return {(stage, ref) for stage, ref in conn.execute(query)}
@@ -128,7 +143,9 @@ def _params(r: stages.Reached, case: Case, data: dict[str, Any], process: Compil
         "department": templates.department_name(r.ref or "", language, service.messages)
         if r.stage == "department" else "",
         "at": at.astimezone(ZoneInfo(settings.display_timezone)).strftime("%Y-%m-%d %H:%M"),
-        "fee": _amount(data.get("fee")),
+        # A fee billed at the cash desk later (the diagram waits for payment_received) is not paid yet when the
+        # request is received: the message says only that it was received.
+        "fee": "" if process.takes_payment and r.stage == "received" else _amount(data.get("fee")),
         "currency": service.fee.currency if service.fee else "",
     }
     if r.stage == "completed":
@@ -148,8 +165,8 @@ def for_case(conn: Connection, case_id: int) -> list[Any]:
     return list(conn.execute(query).all())
 
 
-def write_notice(conn: Connection, *, case: Case, event_seq: int, stage: str, ref: str | None, language: str,
-                 body: str, subject: str | None, email: str | None, at: datetime, settings: Settings) -> None:
+def write_text(conn: Connection, *, case: Case, event_seq: int, stage: str, ref: str | None, language: str,
+               body: str, subject: str | None, email: str | None, at: datetime, settings: Settings) -> None:
     """One message that is no stage of the service (a document revoked: engine/outputs/manage.py), on the
     case's phone and e-mail, in the caller's transaction, beside the event ``event_seq`` that calls for it."""
     assert case.id is not None

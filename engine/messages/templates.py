@@ -55,6 +55,13 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "en": "Shubbak: the contact details of your request {tracking_number} were corrected at the center at {at}. "
               "If you did not ask for this, please visit the center.",
     },
+    # Not a stage: sent when a supervisor approves a refund of a payment (engine/payments/refunds.py).
+    "refunded": {
+        "ar": "شبّاك: تمت الموافقة على رد مبلغ {fee} {currency} المدفوع عن طلبكم {tracking_number}. يرجى مراجعة "
+              "المركز لاستلامه.",
+        "en": "Shubbak: a refund of {fee} {currency} paid for your request {tracking_number} was approved. Please "
+              "visit the center to collect it.",
+    },
 }
 
 # The citizens' names of the catalog's departments (its lanes), when a service does not name them itself

@@ -149,7 +149,7 @@ def revoke(*, session: Session, number: str, reason: str, actor: Actor, settings
         citizen = data.get("citizen") if isinstance(data, dict) else None
         language = templates.language_of(citizen)
         email = citizen.get("email") if isinstance(citizen, dict) else None
-        outbox.write_notice(session.connection(), case=case, event_seq=events[-1].seq, stage="document_revoked",
+        outbox.write_text(session.connection(), case=case, event_seq=events[-1].seq, stage="document_revoked",
                             ref=row.number, language=language, subject=None, email=str(email) if email else None,
                             body=_NOTICE[language].format(number=row.number, tracking_number=case.tracking_number,
                                                           reason=text),

@@ -30,6 +30,7 @@ DEMO_USERS: list[tuple[str, str, list[str], str | None]] = [
     ("supervisor", "المشرف — Supervisor", ["supervisor"], None),
     ("auditor", "المراجع — Auditor", ["auditor"], None),
     ("clerk", "موظف الشباك — Front-desk clerk", ["front_desk"], "GIZ-DOK"),
+    ("cashier", "أمين الخزينة — Cashier", ["cashier"], "GIZ-DOK"),
     ("engineer", "مهندس المراجعة — Engineering reviewer", ["engineering"], None),
     ("registrar", "موظف السجل المدني — Civil registry officer", ["civil_registry"], None),
     ("municipal", "الخدمات البلدية — Municipal services officer", ["municipal_services"], None),

@@ -34,7 +34,7 @@ from storage.bounds import DB_INT_MAX
 from storage.models.cases import Case, Document, Task
 from storage.models.catalog import ProcessVersion
 
-ADMIN, ANALYST, SUPERVISOR, AUDITOR = "admin", "analyst", "supervisor", "auditor"
+ADMIN, ANALYST, SUPERVISOR, AUDITOR, CASHIER = "admin", "analyst", "supervisor", "auditor", "cashier"
 # Stand-ins in a rule's ``who``, resolved per request:
 PUBLIC = "(anyone)"  # no sign-in needed
 SIGNED_IN = "(signed in)"  # any signed-in user; the answer itself is cut to their lanes and centers
@@ -134,6 +134,14 @@ RULES: dict[str, Rule] = {
     # Leadership.
     "reports.read": _rule([SUPERVISOR, ADMIN], "filtered", "read and export the performance figures of one's "
                           "centers"),
+    # Money (engine/payments/): the center named is the bill's, the drawer's or the refund's, checked by the
+    # command (no case or task in the path).
+    "bills.read": _rule([LANE, CASHIER, SUPERVISOR, AUDITOR, ADMIN], "center", "read a case's bills and "
+                        "what was paid on them"),
+    "cashier.work": _rule([CASHIER], "filtered", "open and close one's own drawer, take payments of the bills of "
+                          "one's centers, ask for a refund"),
+    "payments.supervise": _rule([SUPERVISOR], "filtered", "approve or refuse a refund someone else asked for, "
+                                "acknowledge a drawer's difference, at one's centers"),
     # The front desk.
     "queue.work": _rule([FRONT_DESK, ADMIN], "filtered", "call, serve, transfer and close queue tickets at "
                         "one's center"),

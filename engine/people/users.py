@@ -1,7 +1,8 @@
 """Users, roles, passwords and bearer tokens.
 
 Built-in roles: ``admin`` (users and processes), ``analyst`` (processes), ``supervisor`` (reads the cases of
-their centers, cancels), ``auditor`` (reads the cases of their centers and their events, changes nothing).
+their centers, cancels), ``auditor`` (reads the cases of their centers and their events, changes nothing),
+``cashier`` (takes the payments of the bills of their centers: engine/payments/).
 Every other role is a lane name: holding it lets a user act on the user tasks drawn in that lane. What each
 may do is the access policy's (engine/people/policy.py).
 """
@@ -30,7 +31,7 @@ from engine.core.throttle import Rule, Throttled
 from engine.people import user_events
 from storage.models.people import User
 
-BUILTIN_ROLES = frozenset({"admin", "analyst", "supervisor", "auditor"})
+BUILTIN_ROLES = frozenset({"admin", "analyst", "supervisor", "auditor", "cashier"})
 #: The lane of tasks the citizen does from the public pages; no staff role is given it.
 CITIZEN_LANE = "citizen"
 #: Who the audit trail names for the citizen's own answers.

@@ -17,6 +17,7 @@ from storage.models import (  # noqa: F401  (each module registers its tables)
     idempotency,
     messages,
     outputs,
+    payments,
     people,
     queue,
     ratings,

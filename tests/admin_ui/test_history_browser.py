@@ -8,7 +8,6 @@ Chromium is a failure.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,11 @@ from harness.pages import add_user
 from harness.scans import pdf
 from harness.settings import ROOT
 from tests.conftest import missing
-
-PATH = next(p for p in json.loads((ROOT / "processes" / "building_permit" / "paths.json").read_text("utf-8"))
-            if p["name"] == "returned_then_approved")
+from tests.services.paths import find_path, take
 
 
 def _walk_the_case(settings: Settings, found: dict[str, Any]) -> None:
-    """register → review (returned) → correct → review (approved) → hand over, through the API."""
+    """register → review (returned) → correct → review (approved) → the fee paid → hand over, through the API."""
     with TestClient(create_app(settings)) as client:
         api = Api(client, settings)
         people = {lane: api.user(lane) for lane in ("front_desk", "engineering")}
@@ -43,11 +40,10 @@ def _walk_the_case(settings: Settings, found: dict[str, Any]) -> None:
                             files={"file": (f"{kind}.pdf", pdf(kind), "application/pdf")},
                             headers=people["front_desk"])
             assert r.status_code == 201, r.text
-        for step in PATH["steps"]:
-            assert [t["name"] for t in case["tasks"]] == [step["task"]], case["tasks"]
-            r = api.complete(case["tasks"][0]["id"], step["data"], people[step["lane"]])
-            assert r.status_code == 200, r.text
-            case = r.json()
+        for step in find_path("building_permit", "returned_then_approved").steps:
+            if step.is_task:
+                assert [t["name"] for t in case["tasks"]] == [step.task], case["tasks"]
+            case = take(api, case, step, people.get(step.lane))  # the fee is paid at the counter in between
         assert case["status"] == "completed", case
         found["id"] = case["id"]
     add_user(settings, "auditor", username="auditor", full_name="منى فؤاد")
@@ -75,8 +71,8 @@ def test_an_auditor_steps_through_a_returned_and_resubmitted_case(sqlite_setting
         expect(page.locator("#verdict")).to_have_class(re.compile(r"\bconsistent\b"))
         papers = len(journey.papers_of(sqlite_settings))
         total = page.locator("#steps li").count()
-        # opened, the scans, five completed tasks, the case closed
-        assert total == 7 + papers
+        # opened, the scans, five completed tasks, the bill issued, paid and its message delivered, the case closed
+        assert total == 10 + papers
         corrected = 4 + papers
         seen: list[tuple[str, list[str], list[str]]] = []
         for number in range(1, total + 1):
@@ -99,12 +95,13 @@ def test_an_auditor_steps_through_a_returned_and_resubmitted_case(sqlite_setting
     events = [e for e, _done, _current in seen]
     assert events[0].endswith("سجّل الطلب") and events[-1] == "أُغلق الطلب"
     assert [current for _e, _done, current in seen] == [["register_request"]] * (1 + papers) + [
-        ["engineering_review"], ["correct_request"], ["engineering_review"], ["hand_over"], [], []]
+        ["engineering_review"], ["correct_request"], ["engineering_review"], [], [], [], ["hand_over"], [], []]
     assert "register_request" not in seen[papers][1] and "register_request" in seen[papers + 1][1]
     assert "engineering_review" in seen[papers + 2][1] and "correct_request" in seen[papers + 3][1]
-    assert [e.split(" ", 1)[1] for e in events[papers + 1:papers + 6]] == [
+    assert [e.split(" ", 1)[1] for e in events[papers + 1:] if "أنجز" in e] == [
         "أنجز «تسجيل الطلب»", "أنجز «المراجعة الهندسية»", "أنجز «استيفاء الطلب»", "أنجز «المراجعة الهندسية»",
         "أنجز «تسليم الترخيص»"]
+    assert "صدرت فاتورة بمبلغ 6000.00 EGP" in events and "سُددت الرسوم وتقدم الطلب" in events
     assert "permit_issued" in seen[-1][1]
     assert [p.name for p in walk.saved] == [f"{n:02d}-step.png" for n in range(1, total + 1)]
     assert all(p.stat().st_size > 10_000 for p in walk.saved)

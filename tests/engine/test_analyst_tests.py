@@ -165,3 +165,35 @@ def test_refusals_carry_their_arabic(message: str, english: str, arabic: str | N
     assert refusals.arabic(message) == arabic
     assert refusals.with_arabic([{"file": None, "message": message}]) == [
         {"file": None, "message": english, "message_ar": arabic}]
+
+
+def _pay_outcomes(tmp_path: Path, cases: list[dict[str, Any]]) -> list[analyst_tests.Outcome]:
+    folder = tmp_path / "pay_demo"
+    shutil.copytree(TEST_PROCESSES / "pay_demo", folder)
+    (folder / "paths.json").write_text(json.dumps(cases), encoding="utf-8")
+    return _outcomes(folder)
+
+
+REGISTER_150 = {"task": "register", "lane": "front_desk", "data": {"fee": 150}}
+HAND_OVER = {"task": "hand_over", "lane": "front_desk", "data": {}}
+
+
+def test_a_path_pays_the_bill_or_lets_it_lapse(tmp_path: Path) -> None:
+    paid = {"name": "paid", "start_data": {}, "steps": [REGISTER_150, {"pay": True, "amount": "150.00"}, HAND_OVER],
+            "end_event": "done"}
+    lapsed = {"name": "lapsed", "start_data": {}, "steps": [REGISTER_150, {"wait_days": 8}], "end_event": "lapsed",
+              "expected_data": {"outcome": "lapsed"}}
+    early = {"name": "early", "start_data": {}, "steps": [REGISTER_150, {"wait_days": 6}, {"pay": True}, HAND_OVER],
+             "end_event": "done"}
+    assert all(o.passed for o in _pay_outcomes(tmp_path, [paid, lapsed, early]))
+
+
+@pytest.mark.parametrize(("steps", "message"), [
+    ([REGISTER_150, {"pay": True, "amount": "15.00"}, HAND_OVER], "step 2: the bill is 150.00, expected 15.00"),
+    ([{"pay": True}], "step 1 pays the bill, but the case is not waiting for payment_received"),
+    ([REGISTER_150, HAND_OVER], "step 2 (hand_over): the task is not waiting"),
+    ([REGISTER_150, {"wait_days": 8}, {"pay": True}], "step 3 pays the bill, but the case is not waiting"),
+])
+def test_a_path_that_pays_wrongly_fails(tmp_path: Path, steps: list[dict[str, Any]], message: str) -> None:
+    [outcome] = _pay_outcomes(tmp_path, [{"name": "wrong", "start_data": {}, "steps": steps, "end_event": "done"}])
+    assert outcome.message is not None and str(outcome.message).startswith(message), outcome.message

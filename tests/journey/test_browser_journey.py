@@ -143,6 +143,8 @@ def test_ticket_case_messages_and_rating_in_a_real_browser(sqlite_settings: Sett
         assert _stages(settings, walk.number) == [("received", "pending"), ("department", "pending")]
         assert [a.status for a in send.drain(settings=settings)] == ["sent", "sent"]
         _approve(walk)
+        receipt = walk.pay_at_counter()  # the approval billed the fee; the cashier takes it in cash
+        assert receipt.endswith("-000001")
         _hand_over(clerk_page, walk)
         assert [a.status for a in send.drain(settings=settings)] == ["sent", "sent"]
         assert _stages(settings, walk.number) == [

@@ -32,7 +32,7 @@ from tests.support.documents import PDF
 
 PLACES = ("own", "sibling", "parent")
 CENTER_OF_PLACE = {"own": "CITY-A", "sibling": "CITY-B", "parent": "GOV"}
-ROLES = ("admin", "analyst", "supervisor", "auditor", "front_desk", "reviewer", "officer")
+ROLES = ("admin", "analyst", "supervisor", "auditor", "cashier", "front_desk", "reviewer", "officer")
 # Framework routes that carry no dependencies: FastAPI's own documentation pages and the static files.
 FRAMEWORK = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}
 
@@ -83,6 +83,10 @@ EXPECTED: dict[str, tuple[frozenset[str] | None, bool]] = {
     "audit.case": (frozenset({"auditor", "admin"}), True),
     "audit.search": (frozenset({"auditor", "admin"}), False),
     "reports.read": (frozenset({"supervisor", "admin"}), False),
+    # Money: the bill's, drawer's or refund's center is checked by the command (tests/api/test_payments.py).
+    "bills.read": (frozenset({"front_desk", "reviewer", "cashier", "supervisor", "auditor", "admin"}), True),
+    "cashier.work": (frozenset({"cashier"}), False),
+    "payments.supervise": (frozenset({"supervisor"}), False),
     # Taken by the pages only (the counter's screens).
     "desk.register": (frozenset({"front_desk", "admin"}), False),
     "rating.desk": (frozenset({"front_desk"}), True),
@@ -225,7 +229,9 @@ def fill(path: str, world: World) -> str:
     """A path of the matrix's world: the ``CITY-A`` case, its task and paper; made-up names elsewhere (a
     service, user, center or ticket that does not exist, so that no allowed call changes what others see)."""
     values = {"case_id": world.case_id, "task_id": world.task_id, "document_id": world.document_id,
-              "tracking_number": world.tracking_number, "code": "no_such_code", "username": "no_such_user",
+              "tracking_number": world.tracking_number, "code": "no_such_code",
+              "bill_id": 2_000_000, "session_id": 2_000_000, "refund_id": 2_000_000, "payment_id": 2_000_000,
+              "username": "no_such_user",
               "number": "1", "kind": "national_id_copy", "a": 1, "b": 2, "version": 1}
     out = path
     for key, value in values.items():
