@@ -140,12 +140,12 @@ def _check_reader(request: Request, settings: Settings) -> None:
     if settings.metrics_token:
         sent = request.headers.get("authorization")
         if not sent:
-            raise Unauthorized("/metrics needs the scraper's token: send 'Authorization: Bearer <token>'")
+            raise Unauthorized("metrics.token_needed")
         if not hmac.compare_digest(sent.encode(), f"Bearer {settings.metrics_token}".encode()):
-            raise Forbidden("this is not the scraper's token (SHUBBAK_METRICS_TOKEN)")
+            raise Forbidden("metrics.wrong_token")
         return
     if not _loopback(request):
-        raise Forbidden("/metrics answers only the machine itself unless SHUBBAK_METRICS_TOKEN is set")
+        raise Forbidden("metrics.loopback_only")
 
 
 def _loopback(request: Request) -> bool:
@@ -159,7 +159,7 @@ def _loopback(request: Request) -> bool:
 @router.get("/metrics", include_in_schema=False, dependencies=[allow("metrics.scrape")])
 def metrics(request: Request, settings: SettingsDep) -> Response:
     if not settings.metrics_enabled:
-        raise NotFound("metrics are turned off (SHUBBAK_METRICS_ENABLED)")
+        raise NotFound("metrics.off")
     _check_reader(request, settings)
     registry: CollectorRegistry = request.app.state.metrics_registry
     body = generate_latest(registry)
