@@ -1,4 +1,4 @@
-"""Refusal messages by id: the words of every refusal the engine makes, in English and Arabic.
+"""Refusal messages by id: the words of every refusal the engine and the faces make, in English and Arabic.
 
 A refusal names a message id and its parameters (``raise NotFound("case.not_found", case_id=7)``); the words
 are in the engine's own catalogs, ``engine/locale/<language>/LC_MESSAGES/refusals.po`` (gettext files read
@@ -14,6 +14,11 @@ that is not in the catalogs, or when the engine refuses with a sentence instead 
 API's ``detail`` read as before) that keeps its id and parameters, so a face can ask for it in the reader's
 language (``text.ar``, ``text.lang("ar")``). A parameter may itself be a ``Text`` (a reason inside a
 sentence); it is rendered in the same language.
+
+Words that do not come from the catalogs (a SpiffWorkflow or pydantic sentence) are never left without Arabic:
+:func:`arabic_or_general` and :func:`problem_arabic` put the catalog's general sentence around the English, and
+:func:`validation_arabic` says a pydantic error by its type (``validation.<type>``). The API's JSON refusals
+(api/errors.py) use them.
 """
 
 from __future__ import annotations

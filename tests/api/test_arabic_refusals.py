@@ -5,6 +5,7 @@ validation (422) and the engine's; each says its message id, and a refusal whose
 
 from __future__ import annotations
 
+import ast
 import shutil
 import sqlite3
 from pathlib import Path
@@ -190,3 +191,28 @@ def test_a_bad_service_toml_field_is_refused_in_arabic(sqlite_api: Api, tmp_path
     assert r.status_code == 422, r.text
     body = assert_arabic(r)
     assert any(p["message_ar"] == "هذا الحقل غير مسموح به هنا" for p in body["detail"]), body["detail"]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _hand_made_refusals(root: Path) -> list[str]:
+    """Dict literals with a ``detail`` key in the faces, outside api/errors.py: a refusal body built by hand,
+    which would miss ``message_ar``."""
+    found = []
+    for folder in ("api", "admin_ui", "cli"):
+        for path in sorted((root / folder).rglob("*.py")):
+            if path.relative_to(root).as_posix() in ("api/errors.py", "api/openapi.py"):
+                continue
+            for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+                if isinstance(node, ast.Dict) and any(isinstance(k, ast.Constant) and k.value == "detail"
+                                                      for k in node.keys):
+                    found.append(f"{path.relative_to(root).as_posix()}:{node.lineno}")
+    return found
+
+
+def test_every_refusal_body_of_the_faces_is_built_by_api_errors(tmp_path: Path) -> None:
+    assert _hand_made_refusals(ROOT) == []
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "bad.py").write_text('BODY = {"detail": "refused"}\n', "utf-8")
+    assert _hand_made_refusals(tmp_path) == ["api/bad.py:1"]  # the check finds one
