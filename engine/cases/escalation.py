@@ -35,6 +35,7 @@ from engine.cases.lifecycle import load_case
 from engine.catalog import processes
 from engine.core import calendars, clock
 from engine.core.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.people import centers, policy
 from engine.people.users import SYSTEM, Actor, actor_of
@@ -261,13 +262,11 @@ def reassign(*, session: Session, task_id: str, to: str | None, actor: Actor, se
         # The officer must be one the policy lets act on the task (engine/people/policy.py ``task.act``).
         person = actor_of(officer)
         if not policy.may(person, "task.act", lanes=(task.lane,)):
-            raise Invalid("escalation.officer_not_in_lane", [{
-                "loc": ["body", "to"], "field": "to", "type": "lane",
-                "msg": f"'{to}' does not hold the role '{task.lane}'"}])
+            raise Invalid("escalation.officer_not_in_lane", [problem(
+                "to", "field.officer_not_in_lane", loc=["body", "to"], kind="lane", officer=to, lane=task.lane)])
         if not policy.sees_center(session, person, task.center_id):
-            raise Invalid("escalation.officer_other_center", [{
-                "loc": ["body", "to"], "field": "to", "type": "center",
-                "msg": f"'{to}' works at a center that does not see this task"}])
+            raise Invalid("escalation.officer_other_center", [problem(
+                "to", "field.officer_other_center", loc=["body", "to"], kind="center", officer=to)])
     previous = task.claimed_by
     with write_lock(session):
         changed = session.execute(update(Task).where(col(Task.id) == task.id, col(Task.state) == "ready")

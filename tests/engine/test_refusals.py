@@ -126,6 +126,30 @@ def test_the_faces_refuse_by_id_or_by_a_sentence_of_the_pages_catalog() -> None:
     assert _sentences(FACES) == []
 
 
+def _problem_sentences(roots: tuple[str, ...]) -> list[str]:
+    """Problems of a refusal written as a sentence: a dict literal whose ``msg`` or ``message`` is a literal or
+    an f-string, with no ``msg_ar``/``message_ar`` beside it (it would reach the reader in English only)."""
+    out = []
+    for root in roots:
+        for path in sorted((ROOT / root).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+                if not isinstance(node, ast.Dict):
+                    continue
+                keys = {k.value: v for k, v in zip(node.keys, node.values, strict=True)
+                        if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+                for english in ("msg", "message"):
+                    value = keys.get(english)
+                    if f"{english}_ar" not in keys and (isinstance(value, ast.JoinedStr) or (
+                            isinstance(value, ast.Constant) and isinstance(value.value, str))):
+                        out.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(value)[:60]}")
+    return out
+
+
+def test_each_problem_of_a_refusal_names_an_id_too() -> None:
+    # A field's problem is said with refusals.problem(field, id, ...) (msg and msg_ar) or say(id), not a sentence.
+    assert _problem_sentences((*BELOW_THE_FACES, *FACES)) == []
+
+
 def test_ids_chosen_at_run_time_are_in_the_catalogs() -> None:
     chosen = [*scripts._REFUSED_NODES.values(), *(message_id for _p, message_id, _g in parser._REWORDED)]
     chosen += [f"migration.{what}{inner}" for what in ("done_gone", "done_changed", "waiting_gone")
@@ -189,3 +213,9 @@ def test_the_code_checks_find_a_wrong_id_and_a_sentence(tmp_path: Path, monkeypa
         '        raise Forbidden(N_("These pages are for analysts."))\n'
         '    raise Unauthorized("sign in first")\n', "utf-8")
     assert _sentences(FACES) == ["api/bad.py:4 Unauthorized('sign in first')"]
+    (tmp_path / "engine" / "fields.py").write_text(
+        'A = {"field": "x", "msg": "required"}\n'
+        'B = {"field": "x", "msg": f"at most {n}"}\n'
+        'C = {"field": "x", "msg": "ok", "msg_ar": "حسنًا"}\n'
+        'D = {"field": "x", "msg": say("field.required")}\n', "utf-8")
+    assert _problem_sentences(BELOW_THE_FACES) == ["engine/fields.py:1 'required'", "engine/fields.py:2 f'at most {n}'"]
