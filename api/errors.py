@@ -2,7 +2,7 @@
 (engine/core/errors.py), the same one the pages answer with (admin_ui/pages.py).
 
 Every refusal body the API sends, whoever makes it (a route, a middleware, the router, request validation), is
-built by :func:`body` and has the same fields:
+built by :func:`body` and has the same fields (an unexpected server error's 500 too):
 
 - ``detail``: what clients always read: the English sentence, or one entry per problem (each with its English
   ``msg`` or ``message`` and, beside it, ``msg_ar`` or ``message_ar``);
@@ -80,6 +80,12 @@ def install(app: FastAPI) -> None:
         # FastAPI's own 422, its ``detail`` as FastAPI writes it, with the Arabic of each problem beside it.
         return JSONResponse(body(refusals.say("request.invalid"), validation_problems(exc.errors())),
                             status_code=422)
+
+    @app.exception_handler(Exception)
+    async def server_error(_request: Request, _exc: Exception) -> JSONResponse:
+        # A bug, not a refusal: the outermost handler (the error is logged and re-raised all the same). The
+        # answer says so in both languages and nothing of the error's text, which may hold a citizen's details.
+        return JSONResponse(body(refusals.say("request.server_error"), "Internal Server Error"), status_code=500)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_refusal(request: Request, exc: StarletteHTTPException) -> Response:

@@ -216,3 +216,18 @@ def test_every_refusal_body_of_the_faces_is_built_by_api_errors(tmp_path: Path) 
     (tmp_path / "api").mkdir()
     (tmp_path / "api" / "bad.py").write_text('BODY = {"detail": "refused"}\n', "utf-8")
     assert _hand_made_refusals(tmp_path) == ["api/bad.py:1"]  # the check finds one
+
+
+def test_a_bug_is_a_500_in_both_languages_that_tells_nothing_of_the_error(permit: Api,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    case_id = permit.open_case("test_permit", permit.user("front_desk")).json()["id"]
+
+    def broken(**_kw: Any) -> Any:
+        raise RuntimeError(f"a bug holding a citizen's number {CITIZEN['national_id']}")
+
+    monkeypatch.setattr(cases, "get_case", broken)
+    with TestClient(permit.client.app, raise_server_exceptions=False) as client:  # type: ignore[arg-type]
+        r = client.get(f"/api/cases/{case_id}", headers=permit.user("admin"))
+    assert r.status_code == 500 and r.json()["detail"] == "Internal Server Error"
+    assert "سجل" in assert_arabic(r, "request.server_error")["message_ar"]
+    assert CITIZEN["national_id"] not in r.text
