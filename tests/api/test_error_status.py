@@ -101,6 +101,9 @@ def test_an_engine_refusal_has_the_same_status_on_the_api_and_the_pages(
     assert "refused on purpose by the test" in from_api.text
     assert from_page.headers["content-type"].startswith("text/html")
     assert "refused on purpose by the test" in from_page.text
+    # Words in no catalog: both faces say so in Arabic, with the English beside it (the reader reads Arabic).
+    general = "تعذّر تنفيذ الطلب: refused on purpose by the test"
+    assert from_api.json()["message_ar"] == general and general in html.unescape(from_page.text)
 
 
 def test_a_lost_stored_file_is_a_500_on_both_faces_and_nothing_of_it_is_served(
