@@ -65,6 +65,11 @@ def _router_refusal(request: Request, exc: StarletteHTTPException) -> refusals.T
 
 
 def install(app: FastAPI) -> None:
+    # The catalogs are read now, once per process, not by the first refusal: an async route or middleware may
+    # then say a refusal on the event loop without touching a file (tests/support/event_loop.py).
+    for language in refusals.LANGUAGES:
+        refusals.catalog(language)
+
     @app.exception_handler(DomainError)
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         status = exc.status
