@@ -26,6 +26,7 @@ from admin_ui import session as cookie
 from admin_ui.i18n import ERROR_DEFAULT, ERROR_HEADINGS, INBOX_WORDS, N_, STATUS_WORDS, TRACK_WORDS, Lang, choose, ltr
 from api.deps import SessionDep, settings_of
 from engine.cases import intake
+from engine.core import refusals
 from engine.core.client_address import client_address
 from engine.core.errors import DomainError, Forbidden
 from engine.core.settings import Settings
@@ -207,7 +208,14 @@ def safe_next(target: str | None, default: str = "/") -> str:
 
 def refusal(request: Request, exc: DomainError) -> HTMLResponse:
     status = exc.status  # the error class's own (engine/core/errors.py), as on the API
-    page = render(request, "error.html", status_code=status, message=exc.message,
+    message = exc.message
+    viewer: Viewer | None = getattr(request.state, "viewer", None)
+    language = viewer.lang.code if viewer else choose(cookie.chosen_language(request))
+    if language == "ar" and Lang("ar").gettext(message) == message:
+        # Words in no catalog (a library's sentence): the general Arabic sentence with the English beside it,
+        # as the API answers it (api/errors.py), rather than English alone on an Arabic page.
+        message = refusals.arabic_or_general(message)
+    page = render(request, "error.html", status_code=status, message=message,
                   heading=ERROR_HEADINGS.get(status, ERROR_DEFAULT))
     if isinstance(exc, Throttled):
         page.headers["Retry-After"] = str(exc.retry_after)

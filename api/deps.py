@@ -91,7 +91,7 @@ OptionalActor = Annotated[Actor | None, Depends(optional_actor)]
 
 async def current_actor(actor: OptionalActor) -> Actor:
     if actor is None:
-        raise Unauthorized("sign in first: send 'Authorization: Bearer <token>'")
+        raise Unauthorized("api.sign_in_first")
     return actor
 
 
@@ -132,7 +132,7 @@ def allow(action: str) -> Any:
         def check() -> Actor:
             actor = _signed_in(session, settings, token)
             if actor is None:
-                raise Unauthorized("sign in first: send 'Authorization: Bearer <token>'")
+                raise Unauthorized("api.sign_in_first")
             # The row the policy read stays referenced for the request: the command's own load of it is answered
             # from the session's identity map, not by a second statement.
             request.state.authorized = policy.authorize_path(session=session, actor=actor, action=action,

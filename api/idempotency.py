@@ -25,9 +25,11 @@ from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import body as refusal
 from engine.cases import lifecycle as cases
 from engine.core import idempotency
 from engine.core.errors import DomainError
+from engine.core.refusals import say
 from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import Actor, actor_from_token
@@ -59,7 +61,7 @@ class Idempotency:
             return
         key = raw_key.decode("latin-1")
         if not key or len(key) > MAX_KEY_CHARS or not key.isascii() or not key.isprintable():
-            await _json(send, 422, {"detail": f"Idempotency-Key: 1 to {MAX_KEY_CHARS} printable ASCII characters"})
+            await _json(send, 422, refusal(say("idempotency.key_invalid", max=MAX_KEY_CHARS)))
             return
         actor = await run_in_threadpool(self._actor, headers)
         if actor is None:  # no token, a bad or ended one: the route answers it (401, or a public route)
@@ -147,8 +149,7 @@ class Idempotency:
                       found: idempotency.Answer) -> None:
         username = actor.username
         if found.fingerprint != fingerprint:
-            await _json(send, 422, {"detail": "this Idempotency-Key was used with another request (another path "
-                                              "or body): use a new key for a new request"})
+            await _json(send, 422, refusal(say("idempotency.key_reused")))
             return
         if found.status is None:
             waited = await run_in_threadpool(self._wait, username, key)
@@ -165,8 +166,7 @@ class Idempotency:
             if body is not None:
                 await _json(send, status, json.loads(body), replayed=True)
                 return
-        await _json(send, 409, {"detail": "the first request with this Idempotency-Key was saved but its answer "
-                                          "was lost; read the result instead of sending it again"})
+        await _json(send, 409, refusal(say("idempotency.answer_lost")))
 
     def _wait(self, username: str, key: str) -> idempotency.Answer | None:
         with self._session() as session:

@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import body as refusal
+from engine.core.refusals import say
 from engine.core.settings import Settings
 
 _DOCUMENT_UPLOAD = re.compile(r"^/api/cases/[^/]+/documents/?$")
@@ -87,7 +89,7 @@ class _BodyTooLarge(Exception):
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": f"the request body is over the limit of {limit} bytes"}).encode()
+    body = json.dumps(refusal(say("request.too_large", limit=limit)), ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

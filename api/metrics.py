@@ -139,19 +139,18 @@ def _check_reader(request: Request, settings: Settings) -> None:
     from, or both (then both must hold). Neither set: nobody. A reverse proxy on the same host makes every
     outside request arrive from loopback, so the machine itself is not trusted by default."""
     if not settings.metrics_token and not settings.metrics_allowed_networks:
-        raise Forbidden("/metrics is closed until SHUBBAK_METRICS_TOKEN or SHUBBAK_METRICS_ALLOWED_NETWORKS is set")
+        raise Forbidden("metrics.closed")
     if settings.metrics_token:
         sent = request.headers.get("authorization")
         if not sent:
-            raise Unauthorized("/metrics needs the scraper's token: send 'Authorization: Bearer <token>'")
+            raise Unauthorized("metrics.token_needed")
         if not hmac.compare_digest(sent.encode(), f"Bearer {settings.metrics_token}".encode()):
-            raise Forbidden("this is not the scraper's token (SHUBBAK_METRICS_TOKEN)")
+            raise Forbidden("metrics.wrong_token")
     if settings.metrics_allowed_networks:
         if any(name in request.headers for name in _RELAYED):
-            raise Forbidden("/metrics is read straight from the server, not through a proxy "
-                            "(SHUBBAK_METRICS_ALLOWED_NETWORKS)")
+            raise Forbidden("metrics.relayed")
         if not _peer_in(request, settings.metrics_allowed_networks):
-            raise Forbidden("this address may not read /metrics (SHUBBAK_METRICS_ALLOWED_NETWORKS)")
+            raise Forbidden("metrics.address_not_allowed")
 
 
 def _peer_in(request: Request, networks: list[str]) -> bool:
@@ -169,7 +168,7 @@ def _peer_in(request: Request, networks: list[str]) -> bool:
 @router.get("/metrics", include_in_schema=False, dependencies=[allow("metrics.scrape")])
 def metrics(request: Request, settings: SettingsDep) -> Response:
     if not settings.metrics_enabled:
-        raise NotFound("metrics are turned off (SHUBBAK_METRICS_ENABLED)")
+        raise NotFound("metrics.off")
     _check_reader(request, settings)
     registry: CollectorRegistry = request.app.state.metrics_registry
     body = generate_latest(registry)

@@ -18,19 +18,20 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from engine.core.errors import Invalid
+from engine.core.refusals import problem
 
 _MAX_HEADER_BYTES = 16 * 1024
 _END = ("end", b"")
 
 
-def _refusal(message: str, kind: str = "multipart") -> Invalid:
-    return Invalid(message, [{"loc": ["body"], "field": "body", "msg": message, "type": kind}])
+def _refusal(message_id: str, kind: str = "multipart", **params: Any) -> Invalid:
+    return Invalid(message_id, [problem("body", message_id, loc=["body"], kind=kind, **params)], **params)
 
 
 def boundary_of(content_type: str | None) -> bytes:
     ctype, options = parse_options_header(content_type or "")
     if ctype != b"multipart/form-data" or not options.get(b"boundary"):
-        raise _refusal("send the document as multipart/form-data with the fields 'kind' and 'file'")
+        raise _refusal("multipart.not_multipart")
     return options[b"boundary"]
 
 
@@ -44,7 +45,7 @@ def body_chunks(request: Request) -> Iterator[bytes]:
         except StopAsyncIteration:
             return None
         except ClientDisconnect as exc:  # nobody will read the answer; this only ends the upload cleanly
-            raise _refusal("the client went away before the upload ended: nothing was kept", "truncated") from exc
+            raise _refusal("multipart.client_gone", "truncated") from exc
 
     while (chunk := anyio.from_thread.run(next_chunk)) is not None:
         if chunk:
@@ -66,7 +67,7 @@ class Part:
     def __init__(self, form: StreamingForm, headers: dict[str, bytes]) -> None:
         disposition, options = parse_options_header(headers.get("content-disposition", b""))
         if disposition != b"form-data" or b"name" not in options:
-            raise _refusal("every part of the form needs a Content-Disposition: form-data header with a name")
+            raise _refusal("multipart.part_needs_name")
         self.name = _text(options[b"name"]) or ""
         self.filename = _text(options.get(b"filename"))
         self.content_type = _text(headers.get("content-type"))
@@ -85,7 +86,7 @@ class Part:
                 self.finished = True
                 return b""
             if kind != "data":
-                raise _refusal("the form is not well formed")
+                raise _refusal("multipart.not_well_formed")
         if 0 < size < len(data):
             data, self._leftover = data[:size], data[size:]
         return data
@@ -114,7 +115,7 @@ class StreamingForm:
             if kind == "end":
                 return
             if kind != "headers":
-                raise _refusal("the form is not well formed")
+                raise _refusal("multipart.not_well_formed")
             part = Part(self, value)
             yield part
 
@@ -122,12 +123,11 @@ class StreamingForm:
         while not self._events:
             chunk = next(self._chunks, None)
             if chunk is None:
-                raise _refusal("the upload was cut off before its end: nothing was kept, send it again",
-                               "truncated")
+                raise _refusal("multipart.cut_off", "truncated")
             try:
                 self._parser.write(chunk)
             except MultipartParseError as exc:
-                raise _refusal(f"the form is not well formed ({exc})") from exc
+                raise _refusal("multipart.not_well_formed_because", error=str(exc)) from exc
         return self._events.popleft()
 
     # python-multipart's callbacks: they only queue what was parsed, for ``next_event`` to hand out.
@@ -152,7 +152,7 @@ class StreamingForm:
     def _grow(self, size: int) -> None:
         self._header_bytes += size
         if self._header_bytes > _MAX_HEADER_BYTES:
-            raise _refusal(f"a part's headers are over {_MAX_HEADER_BYTES} bytes")
+            raise _refusal("multipart.headers_too_large", limit=_MAX_HEADER_BYTES)
 
     def _header_end(self) -> None:
         self._headers[bytes(self._field).decode("latin-1").strip().lower()] = bytes(self._value).strip()

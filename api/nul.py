@@ -16,7 +16,10 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_MESSAGE = "text may not contain the NUL character (U+0000)"
+from api.errors import body as refusal
+from engine.core.refusals import say
+
+_MESSAGE = "request.nul"
 _BODY_TYPES = (b"application/json", b"application/x-www-form-urlencoded")
 
 
@@ -90,8 +93,8 @@ class RefuseNul:
             receive = _replay([{"type": "http.request", "body": body, "more_body": False}], receive)
         found = problems_in(scope, body)
         if found:
-            detail = [{"loc": loc, "msg": _MESSAGE, "type": "value_error.nul"} for loc in found]
-            payload = json.dumps({"detail": detail, "message": _MESSAGE}).encode()
+            detail = [{"loc": loc, "msg": say(_MESSAGE), "type": "value_error.nul"} for loc in found]
+            payload = json.dumps(refusal(say(_MESSAGE), detail), ensure_ascii=False).encode()
             await send({"type": "http.response.start", "status": 422,
                         "headers": [(b"content-type", b"application/json"),
                                     (b"content-length", str(len(payload)).encode())]})

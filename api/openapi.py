@@ -15,13 +15,16 @@ REFUSAL = "Refusal"
 _REFUSAL_SCHEMA: dict[str, Any] = {
     "title": REFUSAL,
     "type": "object",
-    "description": "A refusal: `detail` is a sentence, or one entry per problem (with the field it concerns) and "
-                   "then `message` sums them up.",
+    "description": "A refusal: `detail` is a sentence, or one entry per problem (with the field it concerns, and "
+                   "its Arabic beside its English); `message` and `message_ar` say the refusal in English and "
+                   "Arabic, `message_id` is its id in the catalogs (null when the words are not the catalogs').",
     "properties": {
         "detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
         "message": {"type": "string"},
+        "message_ar": {"type": "string"},
+        "message_id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
     },
-    "required": ["detail"],
+    "required": ["detail", "message", "message_ar"],
 }
 
 _WORDS = {

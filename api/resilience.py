@@ -17,7 +17,9 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import body as refusal
 from api.observability import route_template
+from engine.core.refusals import say
 from engine.core.settings import Settings
 from storage import trouble
 
@@ -90,12 +92,8 @@ class DatabaseTrouble:
             await self._unavailable(send)
 
     async def _unavailable(self, send: Send, maybe_saved: bool = False) -> None:
-        if maybe_saved:
-            detail = ("the database was lost while this request was being saved: it may have been saved. Send it "
-                      "again only with the same Idempotency-Key, or read the result first")
-        else:
-            detail = "the database is unavailable or busy for a moment; nothing was saved: try again"
-        body = json.dumps({"detail": detail}).encode()
+        said = say("database.maybe_saved" if maybe_saved else "database.unavailable")
+        body = json.dumps(refusal(said), ensure_ascii=False).encode()
         await send({"type": "http.response.start", "status": 503,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"retry-after", str(self.settings.retry_after_seconds).encode())]})

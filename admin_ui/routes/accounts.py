@@ -27,7 +27,7 @@ router = APIRouter(route_class=PageRoute)
 
 def _admin(viewer: Viewer) -> None:
     if not viewer.signed_in.has("admin"):
-        raise Forbidden("this needs one of the roles: admin")
+        raise Forbidden("pages.admins_only")
 
 
 def _password_page(request: Request, status_code: int = 200, errors: list[str] | None = None,

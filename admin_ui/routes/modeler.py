@@ -31,6 +31,7 @@ from api.deps import SessionDep, settings_of
 from engine.bpmn.compiler import PackageRefused
 from engine.catalog import deploy_checks, drafts, processes
 from engine.core.errors import Conflict, Invalid, TooLarge
+from engine.core.refusals import say
 from forms import fields as form_fields
 from forms import schema as form_schema
 
@@ -47,18 +48,19 @@ async def _posted(request: Request, viewer: Viewer, limit: int) -> Any:
     cookie.check_csrf(request, request.headers.get("x-csrf-token"))
     body = await request.body()
     if len(body) > limit:
-        raise TooLarge("the request is too large")
+        raise TooLarge("modeler.too_large")
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:  # nested too deep: RecursionError
-        raise Invalid("not JSON", [{"file": None, "element_id": None, "message": "the request is not JSON"}]) from exc
+        raise Invalid("modeler.not_json", [{"file": None, "element_id": None,
+                                            "message": say("modeler.not_json")}]) from exc
 
 
 def _files(body: Any) -> dict[str, bytes]:
     files = body.get("files") if isinstance(body, dict) else None
     if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
-        raise Invalid("files missing", [{"file": None, "element_id": None,
-                                         "message": "send the files as an object of names and texts"}])
+        raise Invalid("modeler.files_missing", [{"file": None, "element_id": None,
+                                                 "message": say("modeler.files_missing")}])
     return processes.decode_files(files)
 
 
@@ -174,10 +176,10 @@ def _form_preview(body: Any, viewer: Viewer) -> HTMLResponse:
         fields = form_fields.schema_fields(form_schema.checked(schema), viewer.lang)
     except form_schema.NotAForm as exc:
         if exc.kind == "not_object":
-            raise Invalid("a form must be a JSON Schema object", []) from exc
-        raise Invalid("the form is not a valid JSON Schema", []) from exc
+            raise Invalid("modeler.form_not_object", []) from exc
+        raise Invalid("modeler.form_not_schema", []) from exc
     except (RecursionError, TypeError, AttributeError, LookupError) as exc:
-        raise Invalid("the form is not a valid JSON Schema", []) from exc
+        raise Invalid("modeler.form_not_schema", []) from exc
     html = templates.get_template("_form_preview.html").render(fields=fields, lang=viewer.lang,
                                                                 _=viewer.lang.gettext)
     return HTMLResponse(html, headers=SECURITY_HEADERS)

@@ -24,6 +24,7 @@ from admin_ui.pages import (
 )
 from api.deps import SessionDep, settings_of
 from engine.core.errors import Conflict, Invalid, NotFound
+from engine.core.refusals import problem
 from engine.core.settings import PRIORITIES, Settings
 from engine.queue import board, calls, config, estimate, tickets
 from storage.models.queue import QueueCategory
@@ -138,7 +139,7 @@ def counter_action(request: Request, number: int, form: CheckedForm, viewer: Sig
         elif action in _ACTIONS:
             _ACTIONS[action](session=db, number=ticket, actor=actor, settings=settings)
         else:
-            raise Invalid("unknown action", [{"field": "action", "msg": "unknown action"}])
+            raise Invalid("pages.unknown_action", [problem("action", "pages.unknown_action")])
     except NotFound:
         if action != "call-next":
             raise

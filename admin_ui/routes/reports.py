@@ -18,6 +18,7 @@ from admin_ui.pages import PageRoute, SignedIn, allow, render
 from api.deps import SessionDep, settings_of
 from engine.catalog import processes
 from engine.core.errors import Forbidden, Invalid, NotFound
+from engine.core.refusals import problem
 from engine.people import policy
 from engine.reports.read import freshness, report
 from storage.models.catalog import ProcessVersion
@@ -35,7 +36,7 @@ def _day(text: str, field: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise Invalid(N_("The dates must be like 2026-03-31."),
-                      [{"field": field, "msg": "a date YYYY-MM-DD", "type": "date"}]) from None
+                      [problem(field, "field.date_shape", kind="date")]) from None
 
 
 def _filters(start: str, end: str, center: str, service: str, department: str) -> dict[str, Any]:

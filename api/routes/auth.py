@@ -38,5 +38,5 @@ def create_user(body: UserCreate, session: SessionDep, settings: SettingsDep) ->
 def me(actor: CurrentActor, session: SessionDep) -> UserPublic:
     user = session.exec(select(User).where(User.username == actor.username)).first()
     if user is None:
-        raise NotFound("your user no longer exists")
+        raise NotFound("api.user_gone")
     return UserPublic.of(user)

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.deps import SettingsDep, allow
+from engine.core.refusals import arabic_or_general, say
 from engine.operations import readiness
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,13 @@ async def readyz(settings: SettingsDep) -> JSONResponse:
     results = await asyncio.gather(*(_run(check, settings.readiness_timeout_seconds) for check in found.values()))
     report = dict(zip(found, results, strict=True))
     ready = all(result == "ok" for result in report.values())
-    return JSONResponse({"status": "ready" if ready else "not ready", "checks": report},
-                        status_code=200 if ready else 503,
+    answer: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": report}
+    if not ready:  # in Arabic too, as every refusal (api/errors.py): the summary and each failing check's reason
+        said = say("readiness.not_ready")
+        answer |= {"message": said, "message_ar": said.ar, "message_id": said.message_id}
+        answer["checks_ar"] = {name: "ok" if result == "ok" else arabic_or_general(result)
+                               for name, result in report.items()}
+    return JSONResponse(answer, status_code=200 if ready else 503,
                         headers=None if ready else {"Retry-After": str(settings.retry_after_seconds)})
 
 
@@ -39,10 +45,10 @@ async def _run(check: readiness.Check, timeout: float) -> str:
     try:
         reason = await asyncio.wait_for(run_in_threadpool(check), timeout)
     except TimeoutError:
-        return f"no answer within {timeout:g} s"
+        return say("readiness.no_answer", seconds=f"{timeout:g}")
     except Exception as exc:  # noqa: BLE001 - any failure is a reason not to be ready; say which
         # The answer is public: it names the kind of failure, never the hosts, ports or paths in its text
         # (those go to the log, for the operator).
         log.warning("not ready: %s", f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
-        return f"{type(exc).__name__} (details in the server's log)"
+        return say("readiness.failed", kind=type(exc).__name__)
     return reason or "ok"

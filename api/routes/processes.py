@@ -10,6 +10,7 @@ from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from api.schemas import ProcessPublic
 from engine.catalog import processes
 from engine.core.errors import Invalid
+from engine.core.refusals import say
 
 router = APIRouter(prefix="/api", tags=["processes"])
 
@@ -23,8 +24,8 @@ def deploy(files: Annotated[list[UploadFile], File()], session: SessionDep, sett
     for upload in files:
         name = upload.filename or ""
         if name in contents:
-            raise Invalid("the same file name was sent twice",
-                          [{"file": name, "element_id": None, "message": "send each file once"}])
+            raise Invalid("api.same_file_twice",
+                          [{"file": name, "element_id": None, "message": say("api.send_each_file_once")}])
         contents[name] = upload.file.read()  # already received and spooled by the form parser
     row, created = processes.deploy(session=session, files=contents, actor=actor, settings=settings)
     if not created:

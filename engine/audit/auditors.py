@@ -21,6 +21,7 @@ from engine.audit import access_log, export
 from engine.cases import replay
 from engine.core import tracking
 from engine.core.errors import Invalid, NotFound
+from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.people import centers, policy
 from engine.people.identity import normalise_national_id
@@ -145,12 +146,12 @@ def _conditions(session: Session, query: Search) -> list[Any]:
         # A center's code: the cases of that center and of every center below it (engine/people/centers.py).
         found = session.exec(select(Center.id).where(col(Center.code) == query.center.strip())).first()
         if found is None:
-            raise Invalid("center.unknown", [{"loc": ["query", "center"], "field": "center", "type": "unknown",
-                                              "msg": f"no center with the code '{query.center}'"}])
+            raise Invalid("center.unknown", [problem("center", "field.no_center_code", loc=["query", "center"],
+                                                     kind="unknown", code=query.center)])
         in_centers = centers.below(session, found)
     if query.status is not None and query.status not in STATUSES:
-        raise Invalid("audit.unknown_status", [{"loc": ["query", "status"], "field": "status", "type": "enum",
-                                          "msg": f"one of: {', '.join(STATUSES)}"}])
+        raise Invalid("audit.unknown_status", [problem("status", "field.one_of", loc=["query", "status"], kind="enum",
+                                                       choices=", ".join(STATUSES))])
     conditions: list[Any] = []
     if in_centers is not None:
         conditions.append(col(Case.center_id).in_(in_centers))

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from engine.core.errors import Invalid
-from engine.core.refusals import say
+from engine.core.refusals import say, validation_arabic
 from engine.messages.config import MessageSettings
 
 # The settings a service may copy into its cases' data (``case_settings`` in service.toml): never a secret.
@@ -160,7 +160,7 @@ def parse_service_toml(text: str, filename: str = "service.toml") -> ServiceInfo
     except ValidationError as exc:
         details = [
             {"file": filename, "element_id": ".".join(str(p) for p in err["loc"]) or None,
-             "message": err["msg"]}
+             "message": err["msg"], "message_ar": validation_arabic(err["type"], err.get("ctx"), err["msg"])}
             for err in exc.errors()
         ]
         raise Invalid("deploy.service_toml_problems", details) from exc

@@ -102,22 +102,22 @@ def waive(*, session: Session, actor: Actor, settings: Settings, case_id: int, k
     policy.require(actor, "case.waive", settings)
     reason = reason.strip()
     if not reason:
-        raise Invalid("reason.required", [{"loc": ["body", "reason"], "field": "reason", "type": "missing",
-                                                "msg": "say why the case may go on without this paper"}])
+        raise Invalid("reason.required", [problem("reason", "field.say_why_waived", loc=["body", "reason"],
+                                                  kind="missing")])
     case = cases.load_case(session, case_id)
     policy.check_case(session, actor, "case.waive", case, settings)
     process = processes.cache.get(session, case.process_version_id, settings)
     required = [p.kind for p in process.service.documents if p.required]
     if kind not in required:
         raise Invalid("checklist.only_required_waived",
-                      [{"loc": ["body", "kind"], "field": "kind", "type": "value_error",
-                        "msg": f"one of: {', '.join(required) or 'none (the service requires no papers)'}"}])
+                      [problem("kind", "field.one_of", loc=["body", "kind"], kind="value_error",
+                               choices=", ".join(required) or "none (the service requires no papers)")])
     with write_lock(session):
         case = workflows.lock_case(session, case_id)
-        problem = _why_not_waivable(session, case, kind)
-        if problem is not None:
+        refused = _why_not_waivable(session, case, kind)
+        if refused is not None:
             session.rollback()
-            raise problem
+            raise refused
         waiver = DocumentWaiver(case_id=case_id, kind=kind, reason=reason, waived_by=actor.username)
         session.add(waiver)
         session.flush()

@@ -21,6 +21,7 @@ from engine.cases.lifecycle import load_case, process_failed
 from engine.catalog import processes
 from engine.core import clock, tracking
 from engine.core.errors import Conflict, Invalid
+from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.people.users import CITIZEN_ACTOR, CITIZEN_LANE
 from forms.validation import form_errors
@@ -66,11 +67,11 @@ def answer(*, session: Session, tracking_number: str, phone_last4: str, reopen: 
     text = (reason or "").strip()
     if reopen and not text:
         raise Invalid("complaints.reason_missing", [
-            {"loc": ["body", "reason"], "field": "reason", "type": "missing", "msg": "a reason is required"}])
+            problem("reason", "field.reason_required", loc=["body", "reason"], kind="missing")])
     if len(text) > settings.reopen_reason_max_chars:
         raise Invalid("complaints.reason_too_long", [
-            {"loc": ["body", "reason"], "field": "reason", "type": "too_long",
-             "msg": f"at most {settings.reopen_reason_max_chars} characters"}])
+            problem("reason", "field.at_most_chars", loc=["body", "reason"], kind="too_long",
+                    count=settings.reopen_reason_max_chars)])
     found = tracking.verified_case(session=session, tracking_number=tracking_number, phone_last4=phone_last4,
                                  settings=settings, client=client)
     session.expunge(found)

@@ -21,6 +21,7 @@ from engine.cases import lifecycle as cases
 from engine.cases import workflows
 from engine.catalog import processes
 from engine.core.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import Actor
@@ -93,8 +94,8 @@ def move(*, session: Session, actor: Actor, settings: Settings, case_id: int, ki
     _check_kind(process, kind)
     places = [FRONT_DESK, *departments(process, settings), RETURNED, ARCHIVED]
     if to not in places:
-        raise Invalid("custody.unknown_place", [{"loc": ["body", "to"], "field": "to", "type": "value_error",
-                                                           "msg": f"one of: {', '.join(places)}"}])
+        raise Invalid("custody.unknown_place", [problem("to", "field.one_of", loc=["body", "to"], kind="value_error",
+                                                        choices=", ".join(places))])
     note = (note or "").strip() or None
     with write_lock(session):
         case = workflows.lock_case(session, case_id)
@@ -158,6 +159,6 @@ def confirm_receipt(*, session: Session, actor: Actor, settings: Settings, case_
 def _check_kind(process: CompiledProcess, kind: str) -> None:
     kinds = [p.kind for p in process.service.documents]
     if kind not in kinds:
-        raise Invalid("documents.not_a_kind_of_service", [{"loc": ["body", "kind"], "field": "kind",
-                                                                 "type": "value_error",
-                                                                 "msg": f"one of: {', '.join(kinds) or 'none'}"}])
+        raise Invalid("documents.not_a_kind_of_service", [problem("kind", "field.one_of", loc=["body", "kind"],
+                                                                  kind="value_error",
+                                                                  choices=", ".join(kinds) or "none")])

@@ -286,13 +286,11 @@ def check_reassign(*, session: Session, task_id: str, to: str | None, actor: Act
         # The officer must be one the policy lets act on the task (engine/people/policy.py ``task.act``).
         person = actor_of(officer)
         if not policy.may(person, "task.act", lanes=(task.lane,)):
-            raise Invalid("escalation.officer_not_in_lane", [{
-                "loc": ["body", "to"], "field": "to", "type": "lane",
-                "msg": f"'{to}' does not hold the role '{task.lane}'"}])
+            raise Invalid("escalation.officer_not_in_lane", [problem(
+                "to", "field.officer_not_in_lane", loc=["body", "to"], kind="lane", officer=to, lane=task.lane)])
         if not policy.sees_center(session, person, task.center_id):
-            raise Invalid("escalation.officer_other_center", [{
-                "loc": ["body", "to"], "field": "to", "type": "center",
-                "msg": f"'{to}' works at a center that does not see this task"}])
+            raise Invalid("escalation.officer_other_center", [problem(
+                "to", "field.officer_other_center", loc=["body", "to"], kind="center", officer=to)])
         _check_officer_free(session, task, to, settings)
     return task
 

@@ -16,6 +16,7 @@ from engine.cases import owners, workflows
 from engine.catalog import processes
 from engine.core import clock, metrics, tracking
 from engine.core.errors import Conflict, Invalid, NotFound, ScriptOverLimit
+from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.people import centers, policy
 from engine.people.identity import check_citizen, normalise_national_id
@@ -171,8 +172,8 @@ def list_cases(*, session: Session, actor: Actor, filters: CaseFilter, settings:
 def cancel_case(*, session: Session, case_id: int, reason: str, actor: Actor, settings: Settings) -> Case:
     policy.require(actor, "case.cancel", settings)
     if not reason.strip():
-        raise Invalid("reason.required", [{"loc": ["body", "reason"], "field": "reason",
-                                                "msg": "say why the case is cancelled", "type": "missing"}])
+        raise Invalid("reason.required", [problem("reason", "field.say_why_cancelled", loc=["body", "reason"],
+                                                  kind="missing")])
     case = load_case(session, case_id)
     policy.check_case(session, actor, "case.cancel", case, settings)
     if case.status != "open":

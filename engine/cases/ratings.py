@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from engine.cases import lifecycle as cases
 from engine.core import clock, throttle, tracking
 from engine.core.errors import Conflict, Invalid, NotFound
+from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.people.users import Actor
 from storage.db import write_lock
@@ -45,16 +46,16 @@ def check_input(given: RatingInput, settings: Settings) -> RatingInput:
     """The rating cleaned up, or Invalid naming each wrong field."""
     problems: list[dict[str, Any]] = []
     if given.score not in SCORES:
-        problems.append({"loc": ["body", "score"], "field": "score", "type": "enum",
-                         "msg": f"choose one of: {', '.join(SCORES)}"})
+        problems.append(problem("score", "field.choose_one_of", loc=["body", "score"], kind="enum",
+                                choices=", ".join(SCORES)))
     code = (given.reason_code or "").strip() or None
     if code is not None and code not in REASONS:
-        problems.append({"loc": ["body", "reason_code"], "field": "reason_code", "type": "enum",
-                         "msg": f"choose one of: {', '.join(REASONS)}"})
+        problems.append(problem("reason_code", "field.choose_one_of", loc=["body", "reason_code"], kind="enum",
+                                choices=", ".join(REASONS)))
     reason = (given.reason or "").strip() or None
     if reason is not None and len(reason) > settings.rating_reason_max_chars:
-        problems.append({"loc": ["body", "reason"], "field": "reason", "type": "too_long",
-                         "msg": f"at most {settings.rating_reason_max_chars} characters"})
+        problems.append(problem("reason", "field.at_most_chars", loc=["body", "reason"], kind="too_long",
+                                count=settings.rating_reason_max_chars))
     if problems:
         raise Invalid("ratings.invalid", problems)
     return RatingInput(score=given.score, reason_code=code, reason=reason)

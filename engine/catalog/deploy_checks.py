@@ -17,7 +17,7 @@ from engine.bpmn.compiler import PackageRefused, compile_package
 from engine.bpmn.safe_xml import XmlRefused, parse_untrusted_xml
 from engine.catalog import output_templates, processes
 from engine.core.errors import Invalid
-from engine.core.refusals import arabic, fix, say
+from engine.core.refusals import arabic, fix, problem_arabic, say
 from engine.core.settings import Settings
 
 _GATEWAYS = {"exclusiveGateway": "exclusive", "inclusiveGateway": "inclusive"}
@@ -92,6 +92,7 @@ def report(details: list[dict[str, Any]], files: dict[str, bytes], settings: Set
         remedy = fix(message)
         out.append({"file": problem.get("file") or (element or {}).get("file"), "element_id": element_id,
                     "element_name": (element or {}).get("name"), "element_type": (element or {}).get("type"),
-                    "message": message, "message_ar": arabic(message) or problem.get("message_ar"),
+                    "message": message,
+                    "message_ar": arabic(message) or problem.get("message_ar") or problem_arabic(message),
                     "fix": remedy[0] if remedy else None, "fix_ar": remedy[1] if remedy else None})
     return out

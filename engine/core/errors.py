@@ -2,8 +2,8 @@
 
 A refusal names a message id and its parameters (``raise NotFound("case.not_found", case_id=7)``); its words
 in English and Arabic are in the engine's catalogs (engine/core/refusals.py). ``message`` is the English sentence;
-``text(language)`` the reader's. A face's own refusal may still give a plain sentence (no id): the face
-translates it with its own catalog.
+``text(language)`` the reader's. The faces' own refusals name ids of the same catalogs; a page may still refuse
+with a sentence marked ``N_()``, which the pages translate with their own catalog (tests/engine/test_refusals.py).
 
 Each class carries its HTTP ``status``: the one answer to "which status is this refusal", read by the API
 (api/errors.py) and the pages (admin_ui/pages.py) alike. A subclass inherits its parent's status.

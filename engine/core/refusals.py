@@ -1,4 +1,4 @@
-"""Refusal messages by id: the words of every refusal the engine makes, in English and Arabic.
+"""Refusal messages by id: the words of every refusal the engine and the faces make, in English and Arabic.
 
 A refusal names a message id and its parameters (``raise NotFound("case.not_found", case_id=7)``); the words
 are in the engine's own catalogs, ``engine/locale/<language>/LC_MESSAGES/refusals.po`` (gettext files read
@@ -14,6 +14,11 @@ that is not in the catalogs, or when the engine refuses with a sentence instead 
 API's ``detail`` read as before) that keeps its id and parameters, so a face can ask for it in the reader's
 language (``text.ar``, ``text.lang("ar")``). A parameter may itself be a ``Text`` (a reason inside a
 sentence); it is rendered in the same language.
+
+Words that do not come from the catalogs (a SpiffWorkflow or pydantic sentence) are never left without Arabic:
+:func:`arabic_or_general` and :func:`problem_arabic` put the catalog's general sentence around the English, and
+:func:`validation_arabic` says a pydantic error by its type (``validation.<type>``). The API's JSON refusals
+(api/errors.py) use them.
 """
 
 from __future__ import annotations
@@ -129,9 +134,44 @@ def fix(message: object) -> tuple[str, str] | None:
     return next((found for value in message.params.values() if (found := fix(value)) is not None), None)
 
 
+def arabic_or_general(message: object, general: str = "request.refused") -> str:
+    """The Arabic of ``message``: its own when it is a :class:`Text`, else the catalog's ``general`` sentence
+    (``request.refused``: "تعذّر تنفيذ الطلب: …") around the English, so an answer is never without Arabic and
+    the technical English stays beside it."""
+    if isinstance(message, Text):
+        return message.ar
+    return render(general, {"reason": str(message)}, "ar")
+
+
+def problem_arabic(message: object) -> str:
+    """The Arabic of one problem of a refusal (a file's, a field's): general (``request.problem``) when the words
+    came from outside the catalogs (SpiffWorkflow, pydantic)."""
+    return arabic_or_general(message, "request.problem")
+
+
+def validation_arabic(kind: str, ctx: Mapping[str, Any] | None, english: str) -> str:
+    """The Arabic of a pydantic error (its ``type``, ``ctx`` and English ``msg``): the catalog's
+    ``validation.<type>`` when it has one, filled from ``ctx``; else the general problem around the English."""
+    message_id = f"validation.{kind}"
+    if known(message_id):
+        said = render(message_id, dict(ctx or {}), "ar")
+        if "%(" not in said:  # a placeholder ctx did not fill: the general sentence says it better
+            return said
+    return problem_arabic(english)
+
+
 def with_arabic(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``details`` with ``message_ar`` added to each problem that has a ``message``."""
-    return [{**d, "message_ar": arabic(d["message"])} if "message" in d else d for d in details]
+    """``details`` with Arabic beside each problem's English: ``message_ar`` beside a ``message``, ``msg_ar``
+    beside a ``msg`` (the catalog's words, or the general sentence around the English); Arabic already given is
+    kept."""
+    out = []
+    for d in details:
+        d = dict(d)
+        for english, ar in (("message", "message_ar"), ("msg", "msg_ar")):
+            if english in d and not d.get(ar):
+                d[ar] = problem_arabic(d[english])
+        out.append(d)
+    return out
 
 
 def problem(field: str, message_id: str, *, loc: list[str | int] | None = None, kind: str | None = None,

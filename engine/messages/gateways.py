@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from engine.core import redact
 from engine.core.errors import Invalid
+from engine.core.refusals import say
 from engine.core.settings import Settings
 
 log = logging.getLogger("shubbak.messages")
@@ -240,7 +241,7 @@ def build(name: str, options: dict[str, Any], channel: str) -> Gateway:
     if cls is None or channel not in cls.channels:
         fit = sorted(n for n, c in GATEWAYS.items() if channel in c.channels)
         raise Invalid("messages.no_gateway", [{"loc": ["settings", f"{channel}_gateway"],
-                                                                 "msg": f"one of: {', '.join(fit)}"}],
+                                               "msg": say("field.one_of", choices=", ".join(fit))}],
                       channel=channel, name=name)
     try:
         return cls(cls.options_schema.model_validate(options))

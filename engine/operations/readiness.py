@@ -12,6 +12,7 @@ from collections.abc import Callable
 from sqlalchemy import text
 
 from engine.cases import documents
+from engine.core.refusals import say
 from engine.core.settings import Settings
 from storage import migrate
 from storage.db import engine_for
@@ -20,7 +21,8 @@ Check = Callable[[], str | None]
 
 
 def checks(settings: Settings) -> dict[str, Check]:
-    """Each check by name: it returns None when fine, else the reason (or raises, whose message is the reason)."""
+    """Each check by name: it returns None when fine, else the reason (or raises, whose message is the reason).
+    A reason is said by message id (engine/core/refusals.py), so ``/readyz`` gives it in Arabic too."""
     found: dict[str, Check] = {
         "database": lambda: _database(settings),
         "documents": lambda: _documents(settings),
@@ -36,8 +38,7 @@ def _database(settings: Settings) -> str | None:
         current = migrate.current_heads(conn)
     expected = migrate.heads()
     if current != expected:
-        return (f"the database is at migration {sorted(current) or 'none'}, the code needs {sorted(expected)}: "
-                "run `shubbak migrate`")
+        return say("readiness.migrations_behind", current=sorted(current) or "none", expected=sorted(expected))
     return None
 
 

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from engine.core import throttle
 from engine.core.errors import Conflict, Invalid, NotFound, Unauthorized
+from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.people import centers, user_events
 from engine.people.users import (
@@ -73,24 +74,24 @@ def update_user(*, session: Session, username: str, changes: dict[str, Any], act
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
         raise Invalid("users.fields_not_changeable", [
-            {"field": name, "msg": "not a field of a user that can be changed"} for name in unknown])
+            problem(name, "users.not_changeable") for name in unknown])
     user = by_username(session, username)
-    problems: list[dict[str, str]] = []
+    problems: list[dict[str, Any]] = []
     new: dict[str, Any] = {}
     if "active" in changes:
         if not isinstance(changes["active"], bool):
-            problems.append({"field": "active", "msg": "true or false"})
+            problems.append(problem("active", "users.true_or_false"))
         new["active"] = changes["active"]
     if "full_name" in changes:
         name = changes["full_name"]
         if not isinstance(name, str) or not name.strip() or len(name.strip()) > 200:
-            problems.append({"field": "full_name", "msg": "1 to 200 characters"})
+            problems.append(problem("full_name", "users.full_name_length"))
         else:
             new["full_name"] = name.strip()
     if "roles" in changes:
         roles = changes["roles"]
         if not isinstance(roles, list) or not all(isinstance(r, str) and valid_role(r) for r in roles):
-            problems.append({"field": "roles", "msg": "a list of role names (no commas, not blank)"})
+            problems.append(problem("roles", "users.role_list"))
         else:
             new["roles"] = sorted(set(roles))
     if "center_code" in changes:
@@ -99,19 +100,17 @@ def update_user(*, session: Session, username: str, changes: dict[str, Any], act
         if code is None and user.center_id is None:
             pass  # already installation-wide: nothing changes
         elif code is None and changes.get("installation_wide") is not True:
-            problems.append({"field": "center", "msg": "a user without a center sees every center: send "
-                             "installation_wide: true to mean it"})
+            problems.append(problem("center", "users.no_center_on_purpose"))
         elif code is not None and changes.get("installation_wide") is True:
-            problems.append({"field": "center", "msg": "a user works at one center or is installation-wide, "
-                             "not both"})
+            problems.append(problem("center", "users.center_or_installation_wide"))
         else:
             new["center_id"] = None if code is None else centers.by_code(session, str(code)).id
     elif changes.get("installation_wide") is not None:
-        problems.append({"field": "installation_wide", "msg": "goes with center: null"})
+        problems.append(problem("installation_wide", "users.installation_wide_with_null"))
     password = changes.get("password")
     if "password" in changes:
         if not isinstance(password, str):
-            problems.append({"field": "password", "msg": "a new password"})
+            problems.append(problem("password", "users.new_password"))
         else:
             problems += password_problems(password, username=user.username, settings=settings)
     if problems:
@@ -158,7 +157,7 @@ def change_password(*, session: Session, actor: Actor, current_password: str, ne
     problems = password_problems(new_password, username=user.username, settings=settings,
                                  field_name="new_password")
     if new_password == current_password:
-        problems.append({"field": "new_password", "msg": "must differ from the current password"})
+        problems.append(problem("new_password", "users.password_unchanged"))
     if problems:
         raise Invalid("users.new_password_invalid", problems)
     user.password_hash = hash_password(new_password, settings)

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from engine.core.errors import Conflict, Invalid, NotFound
+from engine.core.refusals import problem
 from storage.models.centers import CENTER_LEVELS, Center
 from storage.models.people import User
 
@@ -74,7 +75,7 @@ def _dates(holidays: list[date] | list[str] | None) -> list[str]:
         try:
             days.add(value if isinstance(value, date) else date.fromisoformat(value))
         except ValueError:
-            problems.append({"field": "holidays", "msg": f"'{value}' is not a date (YYYY-MM-DD)"})
+            problems.append(problem("holidays", "field.not_a_date", value=value))
     if problems:
         raise Invalid("center.holidays_invalid", problems)
     return [d.isoformat() for d in sorted(days)]
@@ -87,11 +88,11 @@ def create_center(*, session: Session, code: str, name_ar: str, name_en: str, le
     problems = []
     code = code.strip()
     if not code:
-        problems.append({"field": "code", "msg": "required"})
+        problems.append(problem("code", "field.required"))
     if level not in CENTER_LEVELS:
-        problems.append({"field": "level", "msg": f"one of: {', '.join(CENTER_LEVELS)}"})
+        problems.append(problem("level", "field.one_of", choices=", ".join(CENTER_LEVELS)))
     if not name_ar.strip() or not name_en.strip():
-        problems.append({"field": "name", "msg": "an Arabic and an English name are required"})
+        problems.append(problem("name", "field.names_both_languages"))
     if problems:
         raise Invalid("center.details_invalid", problems)
     parent = None
@@ -101,8 +102,8 @@ def create_center(*, session: Session, code: str, name_ar: str, name_en: str, le
             raise NotFound("center.parent_not_found", parent_code=parent_code)
     if (parent.level if parent else None) != _PARENT_LEVEL[level]:
         raise Invalid("center.wrong_parent_level",
-                      [{"field": "parent_code", "msg": f"a {level} sits under "
-                        f"{_PARENT_LEVEL[level] or 'no center'}"}])
+                      [problem("parent_code", "field.center_level_parent", level=level,
+                               parent=_PARENT_LEVEL[level] or "no center")])
     if session.exec(select(Center.id).where(col(Center.code) == code)).first() is not None:
         raise Conflict("center.exists", code=code)
     center = Center(code=code, name_ar=name_ar.strip(), name_en=name_en.strip(), level=level,
@@ -130,7 +131,7 @@ def set_user_center(*, session: Session, username: str, center_code: str | None,
     request sees the change."""
     if (center_code is None) != installation_wide:
         raise Invalid("center.user_needs_center",
-                      [{"field": "center", "msg": "a center's code, or installation_wide: true (not both)"}])
+                      [problem("center", "field.center_or_installation_wide")])
     user = session.exec(select(User).where(col(User.username) == username)).first()
     if user is None:
         raise NotFound("center.no_user", username=username)

@@ -26,6 +26,7 @@ from sqlmodel import Session, select
 
 from engine.core import throttle
 from engine.core.errors import Conflict, Invalid, NotFound, Unauthorized
+from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.core.throttle import Rule, Throttled
 from engine.people import user_events
@@ -70,18 +71,18 @@ SYSTEM = Actor("system", frozenset({"system"}), "Shubbak")
 
 
 def password_problems(password: str, *, username: str, settings: Settings,
-                      field_name: str = "password") -> list[dict[str, str]]:
+                      field_name: str = "password") -> list[dict[str, Any]]:
     """What is wrong with ``password`` as a new password (the strength rules of the settings); empty when fine."""
     problems = []
     if len(password) < settings.password_min_chars:
-        problems.append(f"at least {settings.password_min_chars} characters")
+        problems.append(problem(field_name, "users.password_min", count=settings.password_min_chars))
     if len(password) > settings.password_max_chars:
-        problems.append(f"at most {settings.password_max_chars} characters")
+        problems.append(problem(field_name, "users.password_max", count=settings.password_max_chars))
     if len(set(password)) < settings.password_min_distinct_chars:
-        problems.append(f"at least {settings.password_min_distinct_chars} different characters")
+        problems.append(problem(field_name, "users.password_distinct", count=settings.password_min_distinct_chars))
     if username and username.casefold() in password.casefold():
-        problems.append("must not contain the username")
-    return [{"field": field_name, "msg": msg} for msg in problems]
+        problems.append(problem(field_name, "users.password_has_username"))
+    return problems
 
 
 def hash_password(password: str, settings: Settings) -> str:
@@ -95,18 +96,17 @@ def create_user(*, session: Session, username: str, password: str, full_name: st
     sees every center (engine/people/policy.py): forgetting the center must not open every center's cases."""
     problems = []
     if center_id is None and not installation_wide:
-        problems.append({"field": "center", "msg": "give the center the user works at, or create installation-wide "
-                         "staff on purpose (installation_wide)"})
+        problems.append(problem("center", "users.center_needed"))
     if center_id is not None and installation_wide:
-        problems.append({"field": "center", "msg": "a user works at one center or is installation-wide, not both"})
+        problems.append(problem("center", "users.center_or_installation_wide"))
     if not _USERNAME.match(username):
-        problems.append({"field": "username", "msg": "2 to 64 letters, digits or . _ @ -"})
+        problems.append(problem("username", "users.username_shape"))
     problems += password_problems(password, username=username, settings=settings)
     if not full_name.strip():
-        problems.append({"field": "full_name", "msg": "required"})
+        problems.append(problem("full_name", "users.required"))
     bad_roles = [r for r in roles if not _ROLE.match(r)]
     if bad_roles:
-        problems.append({"field": "roles", "msg": f"not valid role names: {bad_roles}"})
+        problems.append(problem("roles", "users.bad_role_names", roles=bad_roles))
     if problems:
         raise Invalid("users.details_invalid", problems)
     if session.exec(select(User.id).where(User.username == username)).first() is not None:
@@ -241,9 +241,9 @@ def set_preferences(*, session: Session, username: str, language: str | None = N
     """Remember the language and calendar a user reads the pages in."""
     problems = []
     if language is not None and language not in LANGUAGES:
-        problems.append({"field": "language", "msg": f"one of: {', '.join(LANGUAGES)}"})
+        problems.append(problem("language", "users.one_of", choices=", ".join(LANGUAGES)))
     if calendar is not None and calendar not in CALENDARS:
-        problems.append({"field": "calendar", "msg": f"one of: {', '.join(CALENDARS)}"})
+        problems.append(problem("calendar", "users.one_of", choices=", ".join(CALENDARS)))
     if problems:
         raise Invalid("users.preferences_invalid", problems)
     user = session.exec(select(User).where(User.username == username)).first()

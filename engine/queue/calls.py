@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from engine.core import clock
 from engine.core.errors import Conflict, DomainError, Invalid, NotFound
+from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import Actor
@@ -197,7 +198,7 @@ def transfer(*, session: Session, number: str, category_code: str, actor: Actor,
             raise Conflict("queue.ticket_not_transferable", number=old.number, status=old.status)
         if old.category_code == target.code:
             raise Invalid("queue.ticket_in_category",
-                          [{"field": "category", "msg": f"ticket {old.number} is already in {target.code}"}])
+                          [problem("category", "field.ticket_already_in", number=old.number, category=target.code)])
         day = tickets.day_of(now, settings)
         seq = tickets.next_seq(session, target.code, day, old.center_id or 0)
         new = QueueTicket(number=tickets.number_of(target.letter, seq), day=day, seq=seq, category_code=target.code,

@@ -88,16 +88,16 @@ def save_category(*, session: Session, code: str, letter: str, name_ar: str, nam
     _admin(actor)
     problems = []
     if not _CODE.match(code):
-        problems.append({"field": "code", "msg": "lower-case letters, digits and _, 2 to 40 characters"})
+        problems.append(problem("code", "field.category_code_shape"))
     if not _LETTER.match(letter):
-        problems.append({"field": "letter", "msg": "one to three capital Latin letters"})
+        problems.append(problem("letter", "field.category_letter_shape"))
     if not name_ar.strip() or not name_en.strip():
-        problems.append({"field": "name", "msg": "both the Arabic and the English names are needed"})
+        problems.append(problem("name", "field.names_both_needed"))
     with write_lock(session):
         other = session.exec(select(QueueCategory).where(QueueCategory.letter == letter,
                                                          QueueCategory.code != code)).first()
         if other is not None:
-            problems.append({"field": "letter", "msg": f"the letter {letter} belongs to '{other.code}'"})
+            problems.append(problem("letter", "field.letter_taken", letter=letter, category=other.code))
         if problems:
             raise Invalid("queue.category_invalid", problems)
         row = session.exec(select(QueueCategory).where(QueueCategory.code == code)).first() or QueueCategory(
@@ -116,10 +116,9 @@ def save_counter(*, session: Session, number: int, name: str, categories: list[s
     (estimates count only open counters)."""
     _admin(actor)
     if not valid_number(number):
-        raise Invalid("queue.counter_invalid", [{"field": "number",
-                                                    "msg": f"a counter's number is 1 to {NUMBER_MAX}"}])
+        raise Invalid("queue.counter_invalid", [problem("number", "field.counter_number_range", max=NUMBER_MAX)])
     if not name.strip():
-        raise Invalid("queue.counter_invalid", [{"field": "name", "msg": "a counter needs a name"}])
+        raise Invalid("queue.counter_invalid", [problem("name", "field.counter_needs_name")])
     for i, code in enumerate(categories):
         category(session, code, field=f"categories.{i}")
     with write_lock(session):

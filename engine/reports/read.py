@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from engine.catalog import processes
 from engine.core.errors import Invalid, NotFound
+from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import Actor
@@ -40,8 +41,7 @@ def report(name: str, *, session: Session, actor: Actor, settings: Settings, sta
     if name == "steps":
         if not scope.service_code:
             raise Invalid("reports.steps_need_service",
-                          [{"loc": ["query", "service_code"], "field": "service_code", "msg": "required",
-                            "type": "missing"}])
+                          [problem("service_code", "field.required", loc=["query", "service_code"], kind="missing")])
         try:
             names = titles(session, scope.service_code, settings)
         except NotFound:

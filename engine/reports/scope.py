@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from engine.core import clock
 from engine.core.errors import Forbidden, Invalid
+from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.people import centers, policy
 from engine.people.users import Actor
@@ -41,17 +42,17 @@ def scope_for(*, session: Session, actor: Actor, settings: Settings, start: date
     policy.require(actor, "reports.read", settings)
     for field, day in (("from", start), ("to", end)):
         if day is not None and not EARLIEST <= day <= LATEST:
-            raise Invalid("reports.dates_out_of_range", [{"loc": ["query", field], "field": field, "type": "range",
-                                                          "msg": f"between {EARLIEST} and {LATEST}"}])
+            raise Invalid("reports.dates_out_of_range", [problem(field, "field.date_between", loc=["query", field],
+                                                                 kind="range", earliest=EARLIEST, latest=LATEST)])
     end = end or clock.now().date()
     start = start or end - timedelta(days=settings.report_default_days - 1)
     if start > end:
         raise Invalid("reports.range_reversed",
-                      [{"loc": ["query", "from"], "field": "from", "msg": "on or before 'to'", "type": "range"}])
+                      [problem("from", "field.on_or_before_to", loc=["query", "from"], kind="range")])
     if (end - start).days + 1 > settings.report_max_days:
         raise Invalid("reports.range_too_long",
-                      [{"loc": ["query", "to"], "field": "to", "type": "range",
-                        "msg": f"at most {settings.report_max_days} days after 'from'"}],
+                      [problem("to", "field.days_after_from", loc=["query", "to"], kind="range",
+                               days=settings.report_max_days)],
                       report_max_days=settings.report_max_days)
     visible = policy.centers_seen(session, actor)
     chosen: set[int] | None = visible

@@ -131,7 +131,7 @@ def test_migration_refusals(api: Api, tmp_path: Path) -> None:
     assert _migrate(api, api.user("auditor"), dry_run=False).status_code == 403
     r = _migrate(api, analyst, dry_run=True, to=7)
     assert r.status_code == 404
-    assert r.json() == {"detail": "the service 'audit_case' has no version 7"}
+    assert r.json()["detail"] == "the service 'audit_case' has no version 7"
     assert _migrate(api, analyst, dry_run=True, to=0).status_code == 422
     r = api.client.post("/api/services/audit_case/migrations", json={"to_version": 1, "later": True},
                         headers=analyst)
@@ -141,7 +141,7 @@ def test_migration_refusals(api: Api, tmp_path: Path) -> None:
     assert api.client.post("/api/services/audit_case/versions/2/retire", headers=analyst).status_code == 200
     r = _migrate(api, analyst, dry_run=True)
     assert r.status_code == 409
-    assert r.json() == {"detail": "version 2 of 'audit_case' is retired: cases cannot move to it"}
+    assert r.json()["detail"] == "version 2 of 'audit_case' is retired: cases cannot move to it"
 
 
 @pytest.fixture

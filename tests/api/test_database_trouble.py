@@ -27,6 +27,7 @@ from storage.db import engine_for
 from storage.models.audit import AuditEvent
 from storage.models.cases import Case
 from tests.conftest import _postgres_db, missing
+from tests.support.arabic import assert_arabic
 
 OPEN = {"service_code": "test_permit", "citizen": CITIZEN, "data": {}}
 
@@ -46,12 +47,14 @@ def _assert_unavailable(r: Any) -> None:
     assert r.status_code == 503, r.text
     assert r.headers["retry-after"] == "2"
     assert "try again" in r.json()["detail"] and "nothing was saved" in r.json()["detail"]
+    assert_arabic(r, "database.unavailable")
 
 
 def _assert_maybe_saved(r: Any) -> None:
     assert r.status_code == 503, r.text
     assert r.headers["retry-after"] == "2"
     assert "may have been saved" in r.json()["detail"] and "same Idempotency-Key" in r.json()["detail"]
+    assert_arabic(r, "database.maybe_saved")
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

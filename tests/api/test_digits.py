@@ -42,7 +42,7 @@ def test_other_digits_in_the_phone_are_a_422_naming_the_field(sqlite_api: Api, l
 def test_other_digits_in_the_tracking_number_are_a_404(sqlite_api: Api, number: str) -> None:
     r = sqlite_api.client.get(f"/api/public/track/{number}", params={"phone_last4": "4567"})
     assert r.status_code == 404, r.text
-    assert r.json() == {"detail": "no request matches this tracking number and phone"}
+    assert r.json()["detail"] == "no request matches this tracking number and phone"
 
 
 def test_reopening_reads_arabic_digits_and_refuses_others(sqlite_api: Api) -> None:

@@ -101,6 +101,9 @@ def test_an_engine_refusal_has_the_same_status_on_the_api_and_the_pages(
     assert "refused on purpose by the test" in from_api.text
     assert from_page.headers["content-type"].startswith("text/html")
     assert "refused on purpose by the test" in from_page.text
+    # Words in no catalog: both faces say so in Arabic, with the English beside it (the reader reads Arabic).
+    general = "تعذّر تنفيذ الطلب: refused on purpose by the test"
+    assert from_api.json()["message_ar"] == general and general in html.unescape(from_page.text)
 
 
 def test_a_lost_stored_file_is_a_500_on_both_faces_and_nothing_of_it_is_served(
@@ -116,7 +119,8 @@ def test_a_lost_stored_file_is_a_500_on_both_faces_and_nothing_of_it_is_served(
     from_api = api_.client.get(f"/api/documents/{document_id}/content", headers=headers)
     from_page = pages.client.get(f"/documents/{document_id}")
     assert from_api.status_code == from_page.status_code == 500
-    assert from_api.json() == {"detail": f"the stored file of document {document_id} is missing; it cannot be "
-                                         "served"}
+    english = f"the stored file of document {document_id} is missing; it cannot be served"
+    assert from_api.json() == {"detail": english, "message": english, "message_id": "documents.stored_file_missing",
+                               "message_ar": f"الملف المحفوظ للمستند {document_id} مفقود؛ لا يمكن عرضه"}
     said = refusals.say("documents.stored_file_missing", document_id=document_id)
     assert html.unescape(from_page.text).count(said.lang("ar")) == 1 and b"%PDF" not in from_page.content

@@ -13,7 +13,9 @@ def test_a_nul_in_a_query_parameter_is_a_422_naming_it(api: Api) -> None:
         r = api.client.get(url, params={name: "a\x00b"}, headers=admin)
         assert r.status_code == 422, (url, r.text)  # was a 500 on PostgreSQL
         assert r.json()["detail"] == [{"loc": ["query", name], "msg": "text may not contain the NUL character (U+0000)",
-                                       "type": "value_error.nul"}]
+                                       "type": "value_error.nul",
+                                       "msg_ar": "لا يجوز أن يحتوي النص على المحرف NUL (U+0000)"}]
+        assert r.json()["message_id"] == "request.nul"
 
 
 def test_a_nul_in_a_path_is_a_422(api: Api) -> None:

@@ -7,7 +7,7 @@ from harness.api import Api
 
 def test_every_operation_declares_its_refusals_with_their_body(sqlite_api: Api) -> None:
     document = sqlite_api.client.get("/openapi.json").json()
-    assert document["components"]["schemas"]["Refusal"]["required"] == ["detail"]
+    assert document["components"]["schemas"]["Refusal"]["required"] == ["detail", "message", "message_ar"]
     operations = [(path, method, op) for path, item in document["paths"].items() for method, op in item.items()]
     assert len(operations) >= 70
     for path, method, op in operations:

@@ -78,7 +78,7 @@ def test_an_auditor_of_a_sibling_center_reads_nothing_of_the_case(world: Centers
     for door in AUDIT_DOORS:
         r = api.client.get(door.format(id=case["id"]), headers=auditor_b)
         assert r.status_code == 403, (door, r.text)
-        assert r.json() == {"detail": "this belongs to a center you do not see"}
+        assert r.json()["detail"] == "this belongs to a center you do not see"
         _no_secrets(r.text, case["tracking_number"])
     for query in ({"national_id": CITIZEN["national_id"]}, {"tracking_number": case["tracking_number"]},
                   {"center": "CITY-A"}, {}):
@@ -125,7 +125,7 @@ def test_a_supervisor_of_a_sibling_center_neither_reads_nor_cancels(world: Cente
         assert r.status_code == 403, path
         _no_secrets(r.text, open_case["tracking_number"])
     r = api.client.post(f"/api/cases/{open_case['id']}/cancel", json={"reason": "not ours"}, headers=supervisor_b)
-    assert r.status_code == 403 and r.json() == {"detail": "this belongs to a center you do not see"}
+    assert r.status_code == 403 and r.json()["detail"] == "this belongs to a center you do not see"
     listed = api.client.get("/api/cases", params={"national_id": CITIZEN["national_id"]}, headers=supervisor_b)
     assert listed.status_code == 200 and listed.json()["items"] == []
     # The parent center's supervisor does.
@@ -205,7 +205,7 @@ def test_a_user_is_made_at_a_center_or_installation_wide_on_purpose(world: Cente
     r = api.client.post("/api/users", json={**body, "center": "CITY-A", "installation_wide": True}, headers=admin)
     assert r.status_code == 422 and [d["field"] for d in r.json()["detail"]] == ["center"]
     r = api.client.post("/api/users", json={**body, "center": "NOPE"}, headers=admin)
-    assert r.status_code == 404 and r.json() == {"detail": "center 'NOPE' does not exist"}
+    assert r.status_code == 404 and r.json()["detail"] == "center 'NOPE' does not exist"
     r = api.client.post("/api/users", json={**body, "center": "CITY-B"}, headers=admin)
     assert r.status_code == 201 and r.json()["center_id"] == world.ids["CITY-B"]
     token = api.client.post("/api/auth/token", data={"username": "nowhere", "password": "password12"}).json()
@@ -253,7 +253,7 @@ def test_a_client_holds_at_most_its_share_of_board_streams(sqlite_url: str, tmp_
             assert [next(line).startswith("retry:") for line in lines] == [True] * cap
             r = client.get("/api/queue/board/events")
             assert r.status_code == 429
-            assert r.json() == {"detail": f"this address already follows the board {cap} times; close one first"}
+            assert r.json()["detail"] == f"this address already follows the board {cap} times; close one first"
             assert client.get("/api/queue/board").status_code == 200  # the board itself still answers
         # The places are given back when the streams end (the server notices the client went away).
         deadline = time.monotonic() + 10

@@ -99,7 +99,8 @@ def test_changing_ones_own_password(api: Api, second: TestClient) -> None:
     r = api.client.post("/api/me/password", headers=bearer(token),
                         json={"current_password": PASSWORD, "new_password": "huda-1234567"})
     assert r.status_code == 422
-    assert r.json()["detail"] == [{"field": "new_password", "msg": "must not contain the username"}]
+    assert r.json()["detail"] == [{"field": "new_password", "msg": "must not contain the username",
+                                   "msg_ar": "يجب ألا تحتوي على اسم المستخدم"}]
     r = api.client.post("/api/me/password", headers=bearer(token),
                         json={"current_password": PASSWORD, "new_password": PASSWORD})
     assert r.status_code == 422 and "must differ" in r.text

@@ -163,8 +163,10 @@ def test_cli_deploy_refuses_a_failing_package(tmp_path: Path, capsys: pytest.Cap
 def test_refusals_carry_their_arabic(message: str, english: str, arabic: str | None) -> None:
     assert message == english
     assert refusals.arabic(message) == arabic
+    # Words from outside the catalogs get the general Arabic sentence around the English, never None.
+    general = "مشكلة لم تُترجم بعد (تفاصيلها بالإنجليزية): " + english
     assert refusals.with_arabic([{"file": None, "message": message}]) == [
-        {"file": None, "message": english, "message_ar": arabic}]
+        {"file": None, "message": english, "message_ar": arabic or general}]
 
 
 def _pay_outcomes(tmp_path: Path, cases: list[dict[str, Any]]) -> list[analyst_tests.Outcome]:

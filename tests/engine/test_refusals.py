@@ -21,12 +21,14 @@ PLACEHOLDER = re.compile(r"%\(\w+\)[sr]")
 ERRORS = {"DomainError", "NotFound", "Unauthorized", "Forbidden", "Conflict", "Invalid", "TooLarge", "Corrupted",
           "RateLimited", "ScriptOverLimit", "PackageRefused", "Throttled", "TooManyLogins", "TooManyAttempts"}
 # What makes a refusal's words besides the errors, with the place of the message id among its arguments:
-# engine/core/refusals.py's own, and the small per-field helpers of engine/people/identity.py and
-# engine/cases/citizen_correction.py.
-SAYERS = {"say": 0, "Text": 0, "problem": 1, "_citizen_problem": 1, "_field_problem": 2}
-# Where refusals must name an id: the engine and the packages below it. The faces may still raise a
-# sentence of their own, which they translate with the pages' catalogs.
+# engine/core/refusals.py's own, the small per-field helpers of engine/people/identity.py and
+# engine/cases/citizen_correction.py, and the multipart reader's (api/multipart.py).
+SAYERS = {"say": 0, "Text": 0, "problem": 1, "_citizen_problem": 1, "_field_problem": 2, "_refusal": 0}
+# Where refusals must name an id: the engine and the packages below it.
 BELOW_THE_FACES = ("engine", "forms", "storage")
+# The faces refuse by id too; a page may also refuse with a sentence marked ``N_("…")`` (a call, not a literal,
+# here), whose Arabic is in the pages' catalog (tests/admin_ui/test_catalogs.py checks it).
+FACES = ("api", "admin_ui", "cli")
 
 
 def _entries(language: str) -> dict[str, str]:
@@ -103,10 +105,10 @@ def _unknown_ids() -> list[str]:
             and not refusals.known(value.value)]
 
 
-def _sentences() -> list[str]:
-    """Refusals made of a sentence (a literal that is not an id, or an f-string) below the faces."""
+def _sentences(roots: tuple[str, ...] = BELOW_THE_FACES) -> list[str]:
+    """Refusals made of a sentence (a literal that is not an id, or an f-string) in ``roots``."""
     return [f"{file}:{line} {called}({ast.unparse(value)[:60]})" for file, line, called, value in
-            _refusal_sites(BELOW_THE_FACES) if isinstance(value, ast.JoinedStr)
+            _refusal_sites(roots) if isinstance(value, ast.JoinedStr)
             or (isinstance(value, ast.Constant) and isinstance(value.value, str) and not refusals.is_id(value.value))]
 
 
@@ -117,6 +119,35 @@ def test_every_id_the_code_names_is_in_the_catalogs() -> None:
 def test_the_engine_refuses_by_id_not_by_sentence() -> None:
     # A sentence would have no Arabic: the engine names an id, and the catalogs hold its words.
     assert _sentences() == []
+
+
+def test_the_faces_refuse_by_id_or_by_a_sentence_of_the_pages_catalog() -> None:
+    # The API's JSON would carry only the general Arabic ("تعذّر تنفيذ الطلب: <English>") for a sentence.
+    assert _sentences(FACES) == []
+
+
+def _problem_sentences(roots: tuple[str, ...]) -> list[str]:
+    """Problems of a refusal written as a sentence: a dict literal whose ``msg`` or ``message`` is a literal or
+    an f-string, with no ``msg_ar``/``message_ar`` beside it (it would reach the reader in English only)."""
+    out = []
+    for root in roots:
+        for path in sorted((ROOT / root).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+                if not isinstance(node, ast.Dict):
+                    continue
+                keys = {k.value: v for k, v in zip(node.keys, node.values, strict=True)
+                        if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+                for english in ("msg", "message"):
+                    value = keys.get(english)
+                    if f"{english}_ar" not in keys and (isinstance(value, ast.JoinedStr) or (
+                            isinstance(value, ast.Constant) and isinstance(value.value, str))):
+                        out.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(value)[:60]}")
+    return out
+
+
+def test_each_problem_of_a_refusal_names_an_id_too() -> None:
+    # A field's problem is said with refusals.problem(field, id, ...) (msg and msg_ar) or say(id), not a sentence.
+    assert _problem_sentences((*BELOW_THE_FACES, *FACES)) == []
 
 
 def test_ids_chosen_at_run_time_are_in_the_catalogs() -> None:
@@ -176,3 +207,15 @@ def test_the_code_checks_find_a_wrong_id_and_a_sentence(tmp_path: Path, monkeypa
     monkeypatch.setitem(globals(), "ROOT", tmp_path)
     assert _unknown_ids() == ["engine/bad.py:4 case.no_such_id", "engine/bad.py:6 case.lost_forever"]
     assert _sentences() == ["engine/bad.py:7 Invalid(f'case {n} is wrong')"]
+    (tmp_path / "api" / "bad.py").write_text(
+        'def g(n):\n'
+        '    if n:\n'
+        '        raise Forbidden(N_("These pages are for analysts."))\n'
+        '    raise Unauthorized("sign in first")\n', "utf-8")
+    assert _sentences(FACES) == ["api/bad.py:4 Unauthorized('sign in first')"]
+    (tmp_path / "engine" / "fields.py").write_text(
+        'A = {"field": "x", "msg": "required"}\n'
+        'B = {"field": "x", "msg": f"at most {n}"}\n'
+        'C = {"field": "x", "msg": "ok", "msg_ar": "حسنًا"}\n'
+        'D = {"field": "x", "msg": say("field.required")}\n', "utf-8")
+    assert _problem_sentences(BELOW_THE_FACES) == ["engine/fields.py:1 'required'", "engine/fields.py:2 f'at most {n}'"]

@@ -41,6 +41,11 @@ NOT_BLOCKING: dict[str, str] = {
     "engine.core.errors.Unauthorized": "builds an exception: no I/O",
     "engine.core.client_address.client_address": "compares the socket's peer and the X-Forwarded-For values "
                                                  "already read with the trusted proxies setting: no I/O",
+    "engine.core.refusals.say": "fills a sentence of the refusals' catalogs, read when the app is made "
+                                "(api/errors.install): no I/O",
+    "engine.core.refusals.problem": "fills a sentence of the refusals' catalogs, read when the app is made: no I/O",
+    "engine.core.refusals.arabic_or_general": "fills a sentence of the refusals' catalogs, read when the app is "
+                                              "made: no I/O",
     "engine.core.files.detect": "compares an upload's first bytes (already read) with known magic numbers: no I/O",
     "engine.people.policy.may": "compares the actor's roles with the policy table in memory: no I/O",
     "storage.db.engine_for": "returns the process's engine for the URL, made once (create_engine opens no "
