@@ -330,3 +330,39 @@ def test_concurrent_duplicate_callbacks_pay_once(both: Counter, provider: Paymen
     assert [t["name"] for t in now["tasks"]] == ["hand_over"]
     with Session(engine_for(settings.database_url)) as session:
         assert verify.verify_all(session=session, settings=settings).findings == []
+
+
+def test_no_provider_configured_or_options_that_do_not_pass(sqlite_api: Api, tmp_path: Path) -> None:
+    c = _counter(sqlite_api)
+    _case, bill = c.billed_case()
+    r = checkout(c, bill)
+    assert r.status_code == 409 and r.json()["detail"] == "No payment provider is configured"
+    # A callback to an installation without providers: 404, not a 500.
+    assert send(c, b"{}", {"X-Signature": "sha256=00"}).status_code == 404
+
+
+def test_the_fake_provider_in_development_makes_its_own_reference(sqlite_url: str, tmp_path: Path) -> None:
+    """Without its ``url`` the built-in provider asks nobody (development): a reference and a payment address are
+    made locally, and its callbacks are checked the same way."""
+    settings = make_settings(sqlite_url, tmp_path, payment_providers={"fake": {"secret": "s" * 16}})
+    with TestClient(create_app(settings)) as client:
+        c = _counter(Api(client, settings))
+        _case, bill = c.billed_case(fee=20)
+        made = checkout(c, bill).json()
+        assert made["reference"].startswith("fake-") and made["reference"] in made["payment_url"]
+        from engine.payments.gateways import sign
+
+        body = (b'{"reference": "%s", "status": "paid", "amount": "20.00", "currency": "EGP", "timestamp": %d}'
+                % (made["reference"].encode(), int(time.time())))
+        assert send(c, body, {"X-Signature": sign("s" * 16, body)}).json()["outcome"] == "paid"
+        assert send(c, body, {"X-Signature": sign("t" * 16, body)}).status_code == 403
+
+
+def test_a_short_secret_is_refused_when_the_provider_is_built(sqlite_url: str, tmp_path: Path) -> None:
+    settings = make_settings(sqlite_url, tmp_path, payment_providers={"fake": {"secret": "short", "extra": 1}})
+    with TestClient(create_app(settings)) as client:
+        c = _counter(Api(client, settings))
+        _case, bill = c.billed_case()
+        r = checkout(c, bill)
+        assert r.status_code == 422
+        assert {tuple(d["loc"][-1:]) for d in r.json()["detail"]} == {("secret",), ("extra",)}
