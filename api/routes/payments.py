@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
@@ -18,9 +19,9 @@ from engine.cases import bills
 from engine.cases import lifecycle as cases
 from engine.core.amounts import text
 from engine.payments import drawer as drawers
-from engine.payments import ledger, refunds
+from engine.payments import epay, ledger, refunds
 from engine.payments import pay as payments
-from storage.models.payments import Bill, CashierSession, Payment, Refund
+from storage.models.payments import Bill, CashierSession, Checkout, Payment, Refund
 
 router = APIRouter(tags=["payments"])
 
@@ -224,6 +225,60 @@ def refuse_refund(refund_id: RowId, body: Decision, session: SessionDep, setting
                   actor: CurrentActor) -> RefundPublic:
     return RefundPublic.of(refunds.decide(session=session, refund_id=refund_id, approve=False, reason=body.reason,
                                           actor=actor, settings=settings))
+
+
+class CheckoutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider: str | None = Field(default=None, max_length=32, description="the provider (default: the configured "
+                                 "one)")
+
+
+class CheckoutPublic(BaseModel):
+    id: int
+    bill_id: int
+    provider: str
+    reference: str
+    payment_url: str
+    amount: str
+    currency: str
+    status: str
+
+    @classmethod
+    def of(cls, row: Checkout) -> CheckoutPublic:
+        assert row.id is not None
+        return cls(id=row.id, bill_id=row.bill_id, provider=row.provider, reference=row.reference,
+                   payment_url=row.payment_url, amount=text(row.amount), currency=row.currency, status=row.status)
+
+
+class CallbackAnswer(BaseModel):
+    outcome: Literal["paid", "duplicate", "late", "not_paid"]
+    reference: str
+    receipt_number: str | None
+
+
+@router.post("/api/bills/{bill_id}/checkout", dependencies=[allow("payments.checkout")],
+             response_model=CheckoutPublic, status_code=201)
+def checkout(bill_id: RowId, session: SessionDep, settings: SettingsDep, actor: CurrentActor,
+             body: CheckoutIn | None = None) -> CheckoutPublic:
+    """A payment reference of the open bill's amount due at the provider, and where the citizen pays it."""
+    return CheckoutPublic.of(epay.checkout(session=session, bill_id=bill_id, actor=actor, settings=settings,
+                                           provider=body.provider if body else None))
+
+
+@router.post("/api/payments/{provider}/callback", dependencies=[allow("payments.callback")],
+             response_model=CallbackAnswer, tags=["public"])
+async def provider_callback(provider: Annotated[str, Path(max_length=32)], request: Request,
+                            session: SessionDep, settings: SettingsDep, client: ClientAddress) -> CallbackAnswer:
+    """A payment provider's callback: the raw body signed with the provider's secret (docs/front-desk.md,
+    "E-payment"). 200 paid, or already settled (the same callback again); 403 a signature or timestamp that
+    does not hold; 404 an unknown provider or reference; 422 an amount or currency that is not the reference's;
+    429 too many refused callbacks from one address."""
+    raw = await request.body()
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    done = await run_in_threadpool(lambda: epay.callback(session=session, provider=provider, raw=raw,
+                                                         headers=headers, settings=settings, client=client))
+    return CallbackAnswer(outcome=done.outcome, reference=done.reference,  # type: ignore[arg-type]
+                          receipt_number=done.receipt_number)
 
 
 @router.get("/api/public/receipts/{number}", dependencies=[allow("public")], response_model=ReceiptPublic,

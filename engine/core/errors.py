@@ -91,6 +91,13 @@ class RateLimited(DomainError):
     status: ClassVar[int] = 429
 
 
+class Unavailable(DomainError):
+    """A service outside Shubbak that the command needs (a payment provider) did not answer, or answered
+    nonsense: nothing was changed here, and the same request may be tried again later."""
+
+    status: ClassVar[int] = 502
+
+
 class ScriptOverLimit(Conflict):
     """A script of the diagram went over its time or memory limit: the step was refused, the case left as it was.
 

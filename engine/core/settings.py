@@ -67,6 +67,16 @@ class Settings(BaseSettings):
     # receipts carry its code: CODE-2026-000123), and the largest amount a single payment may carry (main units).
     receipt_center_code: str = Field(default="MAIN", pattern=r"^[A-Za-z0-9_-]{1,32}$")
     max_payment_amount: int = Field(default=100_000_000, ge=1)
+    # E-payment (engine/payments/gateways/, docs/front-desk.md "E-payment"): each provider by name with its
+    # options (JSON in the environment: its secret, its address...), checked by the provider's own schema; the
+    # provider a checkout uses when the request names none; how old a provider's callback may be (its signed
+    # timestamp, either way from now); and the callbacks that fail their check (a bad signature, an old
+    # timestamp, garbage) allowed per client address and window before the address is refused (429).
+    payment_providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    payment_provider: str | None = None
+    payment_callback_window_seconds: int = Field(default=300, ge=1)
+    payment_callback_max_failures_per_address: int = Field(default=20, ge=1)
+    payment_callback_failure_window_seconds: int = Field(default=900, ge=1)
 
     # Public tracking: failed guesses allowed per tracking number and window before refusing.
     public_track_max_failures: int = Field(default=10, ge=1)

@@ -99,24 +99,15 @@ def pay(*, session: Session, bill_id: int, method: str, amount: Any, reference: 
                                                            currency=bill.currency, method=method)])
         applied = min(tendered, due)
         change = tendered - applied
-        number = receipts.next_number(session, bill.center_id, now, settings)
-        payment = Payment(kind="payment", bill_id=bill_id, case_id=case_id, center_id=bill.center_id,
-                          service_code=bill.service_code, session_id=drawer.id, cashier=actor.username,
-                          method=method, currency=bill.currency, amount=applied, tendered=tendered, change=change,
-                          reference=reference, receipt_number=number, at=now)
-        session.add(payment)
-        session.flush()
-        settled = bill.paid + applied == bill.amount
-        session.connection().execute(update(_BILLS).where(_BILLS.c.id == bill_id).values(
-            paid=bill.paid + applied, status="paid" if settled else "open", settled_at=now if settled else None))
-        record = {"bill": bill.number, "receipt_number": number, "amount": text(applied), "currency": bill.currency,
-                  "method": method, "tendered": text(tendered), "change": text(change), "reference": reference,
-                  "session_id": drawer.id, "settled": settled}
+        payment, record = take(session, bill, method=method, applied=applied, tendered=tendered, change=change,
+                               reference=reference, cashier=actor.username, session_id=drawer.id, now=now,
+                               settings=settings)
+        settled = bool(record["settled"])
         drawers.append(session, drawer, actor=actor.username, kind="payment_taken", at=now,
                        data={**record, "case_id": case_id})
         events: list[tuple[str, str | None, dict[str, Any]]] = [("payment_taken", bill.element, record)]
         if settled:
-            _deliver(session, case, bill, events, number, actor, settings, now)
+            deliver(session, case, bill, events, record["receipt_number"], actor.username, settings, now)
         else:
             workflows.append_to_chain(session, case, actor=actor.username, events=events)
             workflows.commit_or_conflict(session)
@@ -126,8 +117,33 @@ def pay(*, session: Session, bill_id: int, method: str, amount: Any, reference: 
     return Paid(payment=payment, bill=bill)
 
 
-def _deliver(session: Session, case: Case, bill: Bill, events: list[tuple[str, str | None, dict[str, Any]]],
-             number: str, actor: Actor, settings: Settings, now: Any) -> None:
+def take(session: Session, bill: Bill, *, method: str, applied: int, tendered: int, change: int,
+         reference: str | None, cashier: str, session_id: int | None, now: Any,
+         settings: Settings) -> tuple[Payment, dict[str, Any]]:
+    """The ledger row of a payment of ``applied`` on ``bill`` (locked by the caller, with its case), with the
+    next receipt number, and the bill's new ``paid`` and status; the record for the chains (``settled``: the
+    bill is paid in full). The one way money comes in: at the counter (:func:`pay`, in a drawer) and through a
+    provider's callback (engine/payments/epay.py, ``session_id`` None)."""
+    assert bill.id is not None
+    number = receipts.next_number(session, bill.center_id, now, settings)
+    payment = Payment(kind="payment", bill_id=bill.id, case_id=bill.case_id, center_id=bill.center_id,
+                      service_code=bill.service_code, session_id=session_id, cashier=cashier,
+                      method=method, currency=bill.currency, amount=applied, tendered=tendered, change=change,
+                      reference=reference, receipt_number=number, at=now)
+    session.add(payment)
+    session.flush()
+    settled = bill.status == "open" and bill.paid + applied == bill.amount
+    session.connection().execute(update(_BILLS).where(_BILLS.c.id == bill.id).values(
+        paid=bill.paid + applied, status="paid" if settled else bill.status,
+        settled_at=now if settled else bill.settled_at))
+    record = {"bill": bill.number, "receipt_number": number, "amount": text(applied), "currency": bill.currency,
+              "method": method, "tendered": text(tendered), "change": text(change), "reference": reference,
+              "session_id": session_id, "settled": settled}
+    return payment, record
+
+
+def deliver(session: Session, case: Case, bill: Bill, events: list[tuple[str, str | None, dict[str, Any]]],
+            number: str, actor: str, settings: Settings, now: Any) -> None:
     """Deliver ``payment_received`` to the bill's waiting task and save the case with the payment's events."""
     process = processes.cache.get(session, case.process_version_id, settings)
     workflow = workflows.load(case, process, settings)
@@ -142,5 +158,5 @@ def _deliver(session: Session, case: Case, bill: Bill, events: list[tuple[str, s
         session.rollback()
         raise process_failed(exc, process) from exc
     events.append(("message_received", bill.element, {"message": PAYMENT_MESSAGE, "payload": payload}))
-    workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=now,
+    workflows.save(session, case, workflow, process, actor=actor, settings=settings, at=now,
                    events=events)

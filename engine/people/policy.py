@@ -142,6 +142,11 @@ RULES: dict[str, Rule] = {
                           "one's centers, ask for a refund"),
     "payments.supervise": _rule([SUPERVISOR], "filtered", "approve or refuse a refund someone else asked for, "
                                 "acknowledge a drawer's difference, at one's centers"),
+    "payments.checkout": _rule([FRONT_DESK, CASHIER], "filtered", "ask the payment provider for a reference "
+                               "of an open bill of one's centers, for the citizen to pay online"),
+    # A payment provider's callback: no user; its signature is checked by the command (engine/payments/epay.py).
+    "payments.callback": _rule([PUBLIC], "none", "tell Shubbak, as a payment provider, that a payment "
+                               "reference was paid (signed with the provider's secret)"),
     # The front desk.
     "queue.work": _rule([FRONT_DESK, ADMIN], "filtered", "call, serve, transfer and close queue tickets at "
                         "one's center"),

@@ -144,3 +144,47 @@ class Refund(SQLModel, table=True):
     decided_at: datetime | None = _ts(default=None, nullable=True)
     decision_reason: str | None = Field(default=None, max_length=1000)
     reversal_id: int | None = Field(default=None, foreign_key="payment.id")
+
+
+class Checkout(SQLModel, table=True):
+    """A payment reference a provider made for a bill (engine/payments/checkout.py): the provider's own
+    reference, the amount and currency asked, where the citizen pays. ``status``: ``pending``, ``paid`` (its
+    callback paid the bill: ``payment_id``), ``to_refund`` (paid at the provider after the bill lapsed or was
+    settled otherwise: the payment is recorded and a refund requested)."""
+
+    __tablename__ = "checkout"
+    __table_args__ = (UniqueConstraint("provider", "reference"), Index("ix_checkout_bill", "bill_id"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=32)
+    reference: str = Field(max_length=100)
+    bill_id: int = Field(foreign_key="bill.id")
+    case_id: int = Field(foreign_key="case_file.id")
+    center_id: int | None = Field(default=None, foreign_key="center.id")
+    amount: int = Field(sa_type=BigInteger)  # type: ignore[call-overload]
+    currency: str = Field(max_length=3)
+    payment_url: str = Field(max_length=2000)
+    status: str = Field(max_length=16, default="pending")
+    created_by: str = Field(max_length=64)
+    created_at: datetime = _ts(default_factory=utcnow)
+    payment_id: int | None = Field(default=None, foreign_key="payment.id")
+
+
+class GatewayCallback(SQLModel, table=True):
+    """Every provider callback whose signature held, and what came of it (``outcome``: ``paid``,
+    ``duplicate``, ``mismatch``, ``late``, ``unknown``, ``not_paid``): the record of what the provider said,
+    also when it was refused."""
+
+    __tablename__ = "gateway_callback"
+    __table_args__ = (Index("ix_gateway_callback_reference", "provider", "reference"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=32)
+    reference: str = Field(max_length=100)
+    checkout_id: int | None = Field(default=None, foreign_key="checkout.id")
+    status: str = Field(max_length=32)
+    amount: int = Field(sa_type=BigInteger)  # type: ignore[call-overload]
+    currency: str = Field(max_length=3)
+    outcome: str = Field(max_length=16)
+    body: str = Field(max_length=8000)
+    received_at: datetime = _ts(default_factory=utcnow)

@@ -87,6 +87,8 @@ EXPECTED: dict[str, tuple[frozenset[str] | None, bool]] = {
     "bills.read": (frozenset({"front_desk", "reviewer", "cashier", "supervisor", "auditor", "admin"}), True),
     "cashier.work": (frozenset({"cashier"}), False),
     "payments.supervise": (frozenset({"supervisor"}), False),
+    "payments.checkout": (frozenset({"front_desk", "cashier"}), False),
+    "payments.callback": (None, False),
     # Taken by the pages only (the counter's screens).
     "desk.register": (frozenset({"front_desk", "admin"}), False),
     "rating.desk": (frozenset({"front_desk"}), True),
@@ -231,6 +233,7 @@ def fill(path: str, world: World) -> str:
     values = {"case_id": world.case_id, "task_id": world.task_id, "document_id": world.document_id,
               "tracking_number": world.tracking_number, "code": "no_such_code",
               "bill_id": 2_000_000, "session_id": 2_000_000, "refund_id": 2_000_000, "payment_id": 2_000_000,
+              "provider": "no_such_provider",
               "username": "no_such_user",
               "number": "1", "kind": "national_id_copy", "a": 1, "b": 2, "version": 1}
     out = path

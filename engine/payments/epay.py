@@ -1,0 +1,201 @@
+"""E-payment: a provider's payment reference for a bill (checkout), and the provider's callback that pays it.
+
+Checkout: a clerk or cashier of the bill's center asks the configured provider (engine/payments/gateways/) for a
+reference of the open bill's amount due; the reference and where the citizen pays are kept (``checkout``) and
+written on the case's chain (``checkout_created``).
+
+Callback (public: the provider has no account): its signature (HMAC-SHA256 of the raw body with the provider's
+secret) and timestamp (within ``payment_callback_window_seconds``) must hold, else 403 and the failure counts
+against the caller's address (429 past ``payment_callback_max_failures_per_address`` in the window). A callback
+that holds is recorded (``gateway_callback``) whatever comes of it:
+- ``paid`` for a pending reference of an open bill whose amount due it matches: the bill is paid as a cashier's
+  ``e_payment`` is (engine/payments/pay.py ``take``: the next receipt number, ``payment_taken`` and
+  ``message_received`` on the case's chain, the case moves on), but in no drawer: the payment's ``cashier``
+  is ``gateway:<provider>`` and its ``session_id`` empty;
+- ``duplicate``: the reference was settled already (the same callback again, or two at once): 200, nothing paid;
+- ``mismatch``: an amount or currency that is not the reference's: refused (422), nothing paid;
+- ``late``: the bill lapsed, or was paid otherwise, before the provider's payment came: the money is recorded
+  (a payment with its receipt, the bill not paid again and no message delivered) and a refund of it is asked
+  in the two-person flow (engine/payments/refunds.py), by ``gateway:<provider>``, for a supervisor to decide;
+- ``unknown``: no such reference at this provider (404); ``not_paid``: a status other than ``paid`` (200).
+Locks, as paying at the counter: the case, the checkout, the bill, the receipt counter.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel import Session, col
+
+from engine.cases import workflows
+from engine.core import clock, throttle
+from engine.core.amounts import text
+from engine.core.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
+from engine.core.refusals import problem
+from engine.core.settings import Settings
+from engine.payments import gateways
+from engine.payments.pay import bill_for, deliver, lock_case, take
+from engine.people.users import Actor
+from storage.db import write_lock
+from storage.models.payments import Bill, Checkout, GatewayCallback, Refund
+
+log = logging.getLogger("shubbak.payments")
+_BILLS = Bill.__table__  # type: ignore[attr-defined]
+_CHECKOUTS = Checkout.__table__  # type: ignore[attr-defined]
+_BODY_KEPT = 8000
+
+
+def checkout(*, session: Session, bill_id: int, actor: Actor, settings: Settings,
+             provider: str | None = None) -> Checkout:
+    """A payment reference for the open bill's amount due at ``provider`` (the configured default when None)."""
+    bill = bill_for(session, bill_id, actor, settings, "payments.checkout")
+    configured = gateways.names(settings)
+    name = provider or settings.payment_provider or (configured[0] if configured else None)
+    if name is None:
+        raise Conflict("epay.no_provider")
+    gateway = gateways.build(name, settings)
+    if bill.status != "open":
+        raise Conflict("bill.already_paid" if bill.status in ("paid", "refunded") else "bill.lapsed",
+                       number=bill.number)
+    due = bill.amount - bill.paid
+    number, case_id, currency = bill.number, bill.case_id, bill.currency
+    session.rollback()  # no transaction held while the provider is asked
+    try:
+        created = gateway.create(gateways.CheckoutRequest(bill_number=number, amount=due, currency=currency,
+                                                          idempotency_key=f"{number}:{due}"))
+    except gateways.ProviderFailed as exc:
+        log.warning("payment provider %s made no reference for bill %s: %s", name, number, exc)
+        raise Unavailable("epay.provider_failed", provider=name) from exc
+    now = clock.now()
+    with write_lock(session):
+        case = lock_case(session, case_id)
+        bill = session.execute(select(Bill).where(col(Bill.id) == bill_id).with_for_update()
+                               .execution_options(populate_existing=True)).scalars().one()
+        if bill.status != "open" or bill.amount - bill.paid != due:
+            session.rollback()
+            raise Conflict("epay.bill_changed", number=number)
+        found = session.execute(select(Checkout).where(col(Checkout.provider) == name,
+                                                       col(Checkout.reference) == created.reference)
+                                ).scalars().first()
+        if found is not None:  # the provider answered a retried request with the reference it made before
+            if found.bill_id != bill_id:
+                session.rollback()
+                raise Unavailable("epay.provider_failed", provider=name)
+            session.rollback()
+            return found
+        row = Checkout(provider=name, reference=created.reference, bill_id=bill_id, case_id=case_id,
+                       center_id=bill.center_id, amount=due, currency=currency, payment_url=created.payment_url,
+                       status="pending", created_by=actor.username, created_at=now)
+        session.add(row)
+        session.flush()
+        workflows.append_to_chain(session, case, actor=actor.username, events=[("checkout_created", bill.element, {
+            "bill": number, "provider": name, "reference": created.reference, "amount": text(due),
+            "currency": currency})])
+        workflows.commit_or_conflict(session)
+    session.expunge(row)
+    return row
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str  # paid | duplicate | late | not_paid
+    reference: str
+    receipt_number: str | None = None
+
+
+def failure_rule(settings: Settings) -> throttle.Rule:
+    return throttle.Rule.fixed("epay-callback", limit=settings.payment_callback_max_failures_per_address,
+                               window_seconds=settings.payment_callback_failure_window_seconds)
+
+
+def callback(*, session: Session, provider: str, raw: bytes, headers: Mapping[str, str], settings: Settings,
+             client: str | None) -> Outcome:
+    """Read, check and apply one provider callback (the module's docstring says what comes of it)."""
+    pairs = [(failure_rule(settings), client or "")]
+    throttle.check(settings, "epay.too_many_failures", *pairs)
+    try:
+        gateway = gateways.build(provider, settings)
+    except NotFound:
+        throttle.fail(settings, *pairs)
+        raise
+    try:
+        notice = gateway.verify(raw, headers, now=time.time(), window=settings.payment_callback_window_seconds)
+    except gateways.BadCallback as exc:
+        throttle.fail(settings, *pairs)
+        log.warning("payment callback from %s refused (%s): %s", client, provider, exc.reason)
+        raise Forbidden("epay.bad_callback") from exc
+    body = raw[:_BODY_KEPT].decode("utf-8", "replace")
+    found = session.execute(select(Checkout).where(col(Checkout.provider) == provider,
+                                                   col(Checkout.reference) == notice.reference)).scalars().first()
+
+    def note(outcome: str, checkout_id: int | None) -> None:
+        session.add(GatewayCallback(provider=provider, reference=notice.reference, checkout_id=checkout_id,
+                                    status=notice.status, amount=notice.amount, currency=notice.currency,
+                                    outcome=outcome, body=body, received_at=clock.now()))
+
+    if found is None:
+        session.rollback()
+        with write_lock(session):
+            note("unknown", None)
+            session.commit()
+        raise NotFound("epay.unknown_reference")
+    case_id, checkout_id = found.case_id, found.id
+    session.rollback()
+    now = clock.now()
+    with write_lock(session):
+        case = lock_case(session, case_id)
+        ref = session.execute(select(Checkout).where(col(Checkout.id) == checkout_id).with_for_update()
+                              .execution_options(populate_existing=True)).scalars().one()
+        if ref.status != "pending":
+            note("duplicate", checkout_id)
+            session.commit()
+            return Outcome("duplicate", notice.reference)
+        if notice.status != "paid":
+            note("not_paid", checkout_id)
+            session.commit()
+            return Outcome("not_paid", notice.reference)
+        if notice.amount != ref.amount or notice.currency != ref.currency:
+            note("mismatch", checkout_id)
+            session.commit()
+            raise Invalid("epay.amount_mismatch", [problem("amount", "epay.amount_mismatch_detail",
+                                                           expected=text(ref.amount), currency=ref.currency)])
+        bill = session.execute(select(Bill).where(col(Bill.id) == ref.bill_id).with_for_update()
+                               .execution_options(populate_existing=True)).scalars().one()
+        who = f"gateway:{provider}"
+        late = bill.status != "open" or bill.amount - bill.paid != ref.amount
+        payment, record = take(session, bill, method="e_payment", applied=ref.amount, tendered=ref.amount,
+                               change=0, reference=ref.reference, cashier=who, session_id=None, now=now,
+                               settings=settings)
+        record["provider"] = provider
+        events: list[tuple[str, str | None, dict[str, Any]]] = [("payment_taken", bill.element, record)]
+        values: dict[str, Any] = {"status": "to_refund" if late else "paid", "payment_id": payment.id}
+        session.connection().execute(update(_CHECKOUTS).where(_CHECKOUTS.c.id == checkout_id).values(**values))
+        note("late" if late else "paid", checkout_id)
+        number = record["receipt_number"]
+        if late:
+            assert payment.id is not None
+            reason = f"paid through {provider} when the bill was {bill.status}"
+            refund = Refund(payment_id=payment.id, bill_id=bill.id, case_id=case_id, center_id=bill.center_id,
+                            amount=ref.amount, reason=reason, status="requested", requested_by=who,
+                            requested_at=now)
+            session.add(refund)
+            session.flush()
+            events.append(("refund_requested", None, {
+                "refund_id": refund.id, "bill": bill.number, "receipt_number": number,
+                "amount": text(ref.amount), "currency": ref.currency, "reason": reason}))
+            workflows.append_to_chain(session, case, actor=who, events=events)
+            workflows.commit_or_conflict(session)
+            log.warning("late payment callback for bill %s (%s): refund %s asked", bill.number, bill.status,
+                        refund.id)
+            return Outcome("late", notice.reference, number)
+        if record["settled"]:
+            deliver(session, case, bill, events, number, who, settings, now)
+        else:
+            workflows.append_to_chain(session, case, actor=who, events=events)
+            workflows.commit_or_conflict(session)
+    return Outcome("paid", notice.reference, number)
