@@ -57,13 +57,13 @@ def correct(number: str, body: ReasonIn, session: SessionDep, settings: Settings
     return manage.correct(session=session, number=number[:40], reason=body.reason, actor=actor, settings=settings)
 
 
-@router.get("/api/public/documents/{number}", dependencies=[allow("public")])
+@router.get("/api/public/documents/{number}", dependencies=[allow("public")], tags=["public"])
 def public_document(number: str, session: SessionDep, settings: SettingsDep,
                     client: ClientAddress) -> dict[str, Any]:
     return public.lookup(session=session, number=number[:40], settings=settings, client=client)
 
 
-@router.post("/api/public/documents/{number}/check", dependencies=[allow("public")])
+@router.post("/api/public/documents/{number}/check", dependencies=[allow("public")], tags=["public"])
 async def check_document(number: str, request: Request, session: SessionDep, settings: SettingsDep,
                          client: ClientAddress) -> dict[str, Any]:
     """The PDF itself as the body (``Content-Type: application/pdf``): does it match the document's record?"""

@@ -9,7 +9,7 @@ from typing import Any
 
 from harness.api import CITIZEN, Api
 from tests.services.papers import provide_papers
-from tests.services.paths import PROCESSES, find_path, ready_task
+from tests.services.paths import PROCESSES, find_path, ready_task, take
 
 SERVICE = "driving_license_renewal"
 
@@ -37,6 +37,10 @@ def test_every_answer_is_what_a_fresh_read_says(sqlite_api: Api) -> None:
         return officers.setdefault(lane, api.user(lane))
 
     for step in path.steps:
+        if not step.is_task:  # the bill paid at the counter: the payment's own answers are tested with payments
+            case = take(api, case, step)
+            assert case == _as_read(api, case["id"]), step.task
+            continue
         task = ready_task(case, step)
         owner = officer(step.lane)
         others = [t for t in case["tasks"] if t["id"] != task["id"] and t["claimed_by"] is None]

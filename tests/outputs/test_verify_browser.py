@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from engine.cases import lifecycle as cases
 from engine.cases import tasks
@@ -20,11 +20,13 @@ from engine.catalog import processes
 from engine.catalog.packages import read_package
 from engine.core.settings import Settings
 from engine.outputs import issue, manage
+from engine.payments import drawer, pay
 from engine.people.users import Actor
 from harness import journey
 from harness.settings import ROOT
 from storage.db import engine_for
 from storage.models.outputs import IssuedOutput
+from storage.models.payments import Bill
 from tests.conftest import missing
 from tests.outputs.conftest import pdf_text
 from tests.services.paths import find_path
@@ -32,6 +34,7 @@ from tests.services.paths import find_path
 CLERK = Actor("clerk", frozenset({"front_desk"}))
 ENGINEER = Actor("engineer", frozenset({"engineering"}))
 SUPERVISOR = Actor("boss", frozenset({"supervisor"}))
+CASHIER = Actor("cashier", frozenset({"cashier"}))
 
 
 def _issue_a_permit(settings: Settings, found: dict[str, Any]) -> None:
@@ -46,6 +49,12 @@ def _issue_a_permit(settings: Settings, found: dict[str, Any]) -> None:
             [ready] = cases.ready_tasks(session, case.id)
             tasks.complete(session=session, task_id=ready.id, data=step.data,
                            actor=CLERK if step.lane == "front_desk" else ENGINEER, settings=settings)
+        # The approval billed the fee; the permit is issued at the hand-over, once the bill is paid.
+        bill = session.exec(select(Bill).where(col(Bill.case_id) == case.id)).one()
+        drawer.open_session(session=session, actor=CASHIER, opening={"cash": "0"}, settings=settings)
+        amount = f"{bill.amount // 100}.{bill.amount % 100:02d}"
+        pay.pay(session=session, bill_id=bill.id, method="cash", amount=amount, reference=None, actor=CASHIER,
+                settings=settings)
         assert issue.issue_pending(session, settings) == 1
         row = session.exec(select(IssuedOutput)).one()
         found["number"] = row.number
