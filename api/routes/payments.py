@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
@@ -17,6 +18,7 @@ from api.params import IsoDate, RowId
 from engine.cases import bills
 from engine.cases import lifecycle as cases
 from engine.core.amounts import text
+from engine.outputs import receipt as receipts
 from engine.payments import drawer as drawers
 from engine.payments import ledger, refunds
 from engine.payments import pay as payments
@@ -224,6 +226,21 @@ def refuse_refund(refund_id: RowId, body: Decision, session: SessionDep, setting
                   actor: CurrentActor) -> RefundPublic:
     return RefundPublic.of(refunds.decide(session=session, refund_id=refund_id, approve=False, reason=body.reason,
                                           actor=actor, settings=settings))
+
+
+@router.post("/api/cases/{case_id}/payments/{payment_id}/receipt/print", dependencies=[allow("bills.read")],
+             response_class=Response)
+def print_receipt(case_id: RowId, payment_id: RowId, request: Request, session: SessionDep, settings: SettingsDep,
+                  actor: CurrentActor) -> Response:
+    """The payment's receipt as a signed PDF (Arabic, both calendars, the amount in figures and in words, the QR
+    code of the public check). Every print is recorded on the case's chain; prints after the first are marked
+    "copy N", the number in ``X-Print-Copy`` (0 for the first)."""
+    base = settings.public_base_url or str(request.base_url)
+    printed = receipts.print_receipt(session=session, case_id=case_id, payment_id=payment_id, actor=actor,
+                                     settings=settings, base_url=base)
+    return Response(printed.pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{printed.number}.pdf"', "X-Print-Copy": str(printed.copy),
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 
 
 @router.get("/api/public/receipts/{number}", dependencies=[allow("public")], response_model=ReceiptPublic,
