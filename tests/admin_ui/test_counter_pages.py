@@ -75,6 +75,8 @@ def test_the_cashier_opens_finds_pays_in_cash_prints_and_closes(pages: Pages) ->
     assert _form(pages, "/counter/open", {"float_cash": "٥٠٠", "float_card": "0"}).status_code == 303
     found = pages.client.get("/counter", params={"q": hall.tracking_number})
     assert f'data-bill="{hall.bill_id}"' in found.text and 'data-due="150.00"' in found.text
+    typed = hall.tracking_number.replace("-", "").translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert f'data-bill="{hall.bill_id}"' in pages.client.get("/counter", params={"q": typed}).text
     r = _form(pages, f"/counter/bills/{hall.bill_id}/pay",
               {"method": "cash", "amount": "٢٠٠", "q": hall.tracking_number})
     assert r.status_code == 303, r.text  # type: ignore[attr-defined]
