@@ -186,7 +186,7 @@ class Walk:
         page.get_by_label("العهدة النقدية").fill("٢٠٠")
         page.get_by_role("button", name="فتح الخزينة").click()
         expect(page.locator("p.flash[role=status]")).to_have_text("تم فتح الخزينة.")
-        page.get_by_label("رقم المتابعة").fill(self.number)
+        page.get_by_label("رقم المتابعة أو التذكرة").fill(self.number)
         page.get_by_role("button", name="ابحث عن الفاتورة").click()
         form = page.locator("form.pay-form")
         due = str(form.get_attribute("data-due"))

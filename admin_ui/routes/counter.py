@@ -1,6 +1,7 @@
 """The cashier's counter and the supervisor's money page (engine/payments/).
 
-The counter: open one's drawer with a float, find a bill by the request's tracking number, take a payment (cash
+The counter: open one's drawer with a float, find a bill by the request's tracking number or the citizen's
+ticket, take a payment (cash
 with the change shown, card with the terminal's reference), print the receipt (a PDF, each print audited:
 engine/outputs/receipt.py) and close the drawer by counting (expected vs counted per method, the difference).
 The supervisor: the refunds waiting for a decision and the drawer differences to acknowledge, at their centers.
@@ -35,6 +36,7 @@ from engine.people.users import Actor
 from forms.digits import ascii_digits
 from storage.models.cases import Case
 from storage.models.payments import CashierSession, Payment, Refund
+from storage.models.queue import QueueTicket
 
 router = APIRouter(route_class=PageRoute)
 
@@ -52,12 +54,23 @@ def reasons(exc: DomainError, lang: Lang) -> str:
 
 
 def find_case(db: Session, actor: Actor, query: str) -> Case | None:
-    """The case of a tracking number at a center the actor serves; None otherwise (another center's case is not
-    told apart from no case)."""
-    number = tracking.normalise(ascii_digits(query.strip())[:40])
-    if not number:
-        return None
-    case = db.exec(select(Case).where(col(Case.tracking_number) == number)).first()
+    """The case of a tracking number, or of the hall's ticket the citizen holds (``P-014``: the latest ticket of
+    that number at the actor's centers that a request was registered from), at a center the actor serves; None
+    otherwise (another center's case is not told apart from no case)."""
+    typed = ascii_digits(query.strip())[:40]
+    case: Case | None = None
+    if any(ch.isalpha() for ch in typed):
+        tickets = select(QueueTicket).where(col(QueueTicket.number) == typed.upper().replace(" ", ""),
+                                            col(QueueTicket.case_id).is_not(None))
+        seen = policy.centers_seen(db, actor)
+        if seen is not None:
+            tickets = tickets.where(col(QueueTicket.center_id).in_(seen))
+        ticket = db.exec(tickets.order_by(col(QueueTicket.id).desc())).first()
+        case = db.get(Case, ticket.case_id) if ticket is not None and ticket.case_id is not None else None
+    else:
+        number = tracking.normalise(typed)
+        if number:
+            case = db.exec(select(Case).where(col(Case.tracking_number) == number)).first()
     if case is None or not policy.sees_center(db, actor, case.center_id):
         return None
     return case

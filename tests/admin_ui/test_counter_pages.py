@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlmodel import Session, select
 
@@ -19,6 +19,7 @@ from harness.pages import PASSWORD, Pages, center_tree, csrf_of, deploy
 from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.payments import CashierSession, Payment, Refund
+from storage.models.queue import QueueTicket
 
 
 @dataclass
@@ -203,3 +204,22 @@ def test_collections_on_the_performance_page_keep_to_the_readers_centers(pages: 
     other = pages.client.get("/reports").text
     section = other[other.index('id="collections"'):]
     assert "data-net=" not in section and 'data-key="cash_a"' not in section
+
+
+def test_the_bill_is_found_by_the_citizens_ticket_at_the_cashiers_center_only(pages: Pages) -> None:
+    hall = _hall(pages)
+    with Session(engine_for(pages.settings.database_url)) as session:
+        session.add(QueueTicket(number="P-014", day=date.today(), seq=14, category_code="permits",
+                                priority="normal", status="done", case_id=hall.case_id,
+                                center_id=hall.centers["CITY-A"]))
+        session.add(QueueTicket(number="P-015", day=date.today(), seq=15, category_code="permits",
+                                priority="normal", status="waiting", center_id=hall.centers["CITY-A"]))
+        session.commit()
+    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    assert f'data-bill="{hall.bill_id}"' in pages.client.get("/counter", params={"q": " p-014 "}).text
+    assert 'id="not-found"' in pages.client.get("/counter", params={"q": "P-015"}).text  # no request from it
+    _sign_in(pages, _user(pages, "cash_b", "cashier", hall.centers["CITY-B"]))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    other = pages.client.get("/counter", params={"q": "P-014"}).text
+    assert 'id="not-found"' in other and f'data-bill="{hall.bill_id}"' not in other

@@ -45,8 +45,8 @@ def test_the_receipt_pdf_reads_back_in_arabic_with_the_amount_in_words(sqlite_ap
     assert "نسخة" not in text and "copy" not in text
 
 
-def test_reprints_are_marked_copies_and_every_print_is_on_the_case_chain(sqlite_api: Api, tmp_path: Path) -> None:
-    counter = _counter(sqlite_api)
+def test_reprints_are_marked_copies_and_every_print_is_on_the_case_chain(api: Api, tmp_path: Path) -> None:
+    counter = _counter(api)
     case, paid = _paid(counter, fee="150.50")
     first = _print(counter, case["id"], paid["id"])
     second = _print(counter, case["id"], paid["id"], counter.supervisor)
