@@ -9,9 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import Session
 
+from engine.audit import verify
+from engine.cases.replay import replay_case
 from engine.payments import words
 from harness.api import Api
+from storage.db import engine_for
 from tests.api.test_payments import Counter, _counter
 from tests.outputs.conftest import pdf_text
 
@@ -64,6 +68,10 @@ def test_reprints_are_marked_copies_and_every_print_is_on_the_case_chain(api: Ap
     assert [(e["data"]["receipt_number"], e["data"]["copy"]) for e in printed] == [
         (paid["receipt_number"], 0), (paid["receipt_number"], 1), (paid["receipt_number"], 2)]
     assert len({e["actor"] for e in printed}) == 2
+    # the prints are links of the case's chain: verify and replay still hold
+    with Session(engine_for(api.settings.database_url)) as session:
+        assert verify.verify_all(session=session, settings=api.settings).findings == []
+        assert replay_case(session=session, case_id=case["id"], settings=api.settings).divergence is None
 
 
 def test_strangers_cannot_print_and_a_missing_payment_is_not_found(sqlite_api: Api) -> None:
