@@ -95,9 +95,13 @@ def _nav(db: Session, actor: Actor, settings: Settings) -> list[tuple[str, str]]
     if can_use_desk(db, actor, settings):
         items.append(("/desk", N_("Front desk")))
         items.append(("/queue/counter", N_("Counter")))  # the hall's queue (admin_ui/routes/queue.py)
+    if policy.may(actor, "cashier.work", settings):
+        items.append(("/counter", N_("Cash desk")))
     if lane_roles(actor):
         items.append(("/inbox", N_("Inbox")))
     items.append(("/cases", N_("Cases")))
+    if policy.may(actor, "payments.supervise", settings):
+        items.append(("/supervisor/payments", N_("Refunds and drawers")))
     if policy.may(actor, "reports.read", settings):
         items.append(("/supervisor/overdue", N_("Overdue")))
     if policy.may(actor, "workload.read", settings):

@@ -40,6 +40,7 @@ SENTENCES = {
     "refund_requested": N_("%(actor)s asked to refund %(amount)s %(currency)s"),
     "refund_approved": N_("%(actor)s approved the refund of %(amount)s %(currency)s"),
     "refund_refused": N_("%(actor)s refused the refund"),
+    "receipt_printed": N_("%(actor)s printed the receipt %(receipt)s"),
 }
 
 

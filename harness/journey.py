@@ -130,7 +130,7 @@ class Walk:
         expect(page.get_by_role("heading", name="إيصال استلام طلب")).to_be_visible()
         self.number = page.locator("#tracking-number").inner_text()
         assert re.fullmatch(r"\d{4}-\d{4}-\d{3}", self.number)
-        expect(page.get_by_role("status")).to_have_text(f"تم تسجيل الطلب: {ltr(self.number)}")
+        expect(page.locator("p.flash[role=status]")).to_have_text(f"تم تسجيل الطلب: {ltr(self.number)}")
         expect(page.locator("#service-name")).to_have_text("ترخيص بناء")
         expect(page.locator("#fee")).to_contain_text("3,000.00")
         expect(page.locator("#expected")).to_contain_text("هـ")  # the Hijri date beside the Gregorian one
@@ -150,7 +150,7 @@ class Walk:
         expect(row).to_contain_text("ترخيص بناء")
         self.shot(page, "05-inbox")
         row.get_by_role("button", name="استلام").click()
-        expect(page.get_by_role("status")).to_have_text(f"استلمت الطلب {ltr(self.number)}.")
+        expect(page.locator("p.flash[role=status]")).to_have_text(f"استلمت الطلب {ltr(self.number)}.")
         page.locator("table.inbox tbody tr", has_text=self.number).get_by_role("link", name=self.number).click()
         expect(page.get_by_role("heading", name=re.compile("المراجعة الهندسية"))).to_be_visible()
         expect(page.get_by_text("مساحة قطعة الأرض (م²)").first).to_be_visible()
@@ -170,33 +170,46 @@ class Walk:
         self.shot(page, "06-task")
         page.get_by_role("button", name="إنجاز هذه المرحلة").click()
         expect(page).to_have_url(re.compile(r"/inbox$"))
-        expect(page.get_by_role("status")).to_have_text(f"تم: «المراجعة الهندسية» للطلب {ltr(self.number)}.")
+        expect(page.locator("p.flash[role=status]")).to_have_text(f"تم: «المراجعة الهندسية» للطلب {ltr(self.number)}.")
         expect(page.locator("table.inbox tbody tr", has_text=self.number)).to_have_count(0)
         context.close()
 
     def pay_at_counter(self) -> str:
-        """The approved permit's fee is billed; the cashier opens a drawer and takes it in cash, and the case
-        moves on to the hand-over. Through the API (the cashier's own pages are not built yet); the receipt
-        number comes back and checks out on the public receipt check."""
+        """The approved permit's fee is billed; the cashier, on the cash desk page, opens a drawer with a float typed
+        in Arabic-Indic digits, finds the bill by the tracking number, takes more than is due in cash (the change is
+        shown), prints the receipt (an audited PDF) and closes the drawer by counting it; the case moves on to the
+        hand-over. The receipt number checks out on the public receipt check."""
         context = self.context()
-        http = context.request
-
-        def bearer(username: str) -> dict[str, str]:
-            r = http.post("/api/auth/token", form={"username": username, "password": PASSWORD})
-            assert r.ok, r.text()
-            return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-        clerk, cashier = bearer("clerk"), bearer("cashier")
-        found = http.get(f"/api/cases?tracking_number={self.number}", headers=clerk).json()["items"]
-        bills = http.get(f"/api/cases/{found[0]['id']}/bills", headers=cashier).json()
-        assert [b["status"] for b in bills] == ["open"], bills
-        assert http.post("/api/cashier/sessions", data={"float": {"cash": "200"}}, headers=cashier).status == 201
-        paid = http.post(f"/api/bills/{bills[0]['id']}/payments", headers=cashier,
-                         data={"method": "cash", "amount": bills[0]["amount"]})
-        assert paid.status == 201, paid.text()
-        receipt = str(paid.json()["receipt_number"])
-        check = http.get(f"/api/public/receipts/{receipt}").json()
-        assert (check["amount"], check["status"]) == (bills[0]["amount"], "valid")
+        page = context.new_page()
+        self.sign_in(page, "cashier")
+        page.goto("/counter")
+        page.get_by_label("العهدة النقدية").fill("٢٠٠")
+        page.get_by_role("button", name="فتح الخزينة").click()
+        expect(page.locator("p.flash[role=status]")).to_have_text("تم فتح الخزينة.")
+        page.get_by_label("رقم المتابعة أو التذكرة").fill(self.number)
+        page.get_by_role("button", name="ابحث عن الفاتورة").click()
+        form = page.locator("form.pay-form")
+        due = str(form.get_attribute("data-due"))
+        whole = int(due.split(".")[0]) + 50  # a 50 note more than due: the change is 50
+        form.get_by_label("المبلغ المسلَّم").fill(f"{whole}.{due.split('.')[1]}")
+        expect(form.locator(".change")).to_have_text("50.00")
+        form.get_by_role("button", name="تحصيل المبلغ").click()
+        expect(page.locator("p.flash[role=status]")).to_contain_text("تم السداد: الإيصال")
+        expect(page.locator("#change-given")).to_contain_text("50.00")
+        receipt = page.locator("ul.receipts li .num").first.inner_text().strip()
+        item = page.locator("ul.receipts li").first
+        action = str(item.locator("form").get_attribute("action"))
+        token = str(item.locator("input[name=csrf_token]").get_attribute("value"))
+        printed = page.request.post(action, form={"csrf_token": token})
+        assert printed.ok and printed.headers["content-type"] == "application/pdf", printed.status
+        assert printed.headers["x-print-copy"] == "0"
+        counted = int(due.split(".")[0]) + 200
+        page.get_by_label("النقد المعدود").fill(f"{counted}.{due.split('.')[1]}")
+        page.get_by_role("button", name="إغلاق الخزينة").click()
+        expect(page.locator("p.flash[role=status]")).to_have_text("تم إغلاق الخزينة.")
+        expect(page.locator('#count-table tr[data-method="cash"] td[data-difference]')).to_have_text("0.00")
+        check = context.request.get(f"/api/public/receipts/{receipt}").json()
+        assert (check["amount"], check["status"]) == (due, "valid"), check
         context.close()
         return receipt
 
@@ -213,7 +226,7 @@ class Walk:
         page = context.new_page()
         self.sign_in(page, "clerk")
         self.complete_hand_over(page)
-        expect(page.get_by_role("status")).to_have_text(f"تم: «تسليم الترخيص» للطلب {ltr(self.number)}.")
+        expect(page.locator("p.flash[role=status]")).to_have_text(f"تم: «تسليم الترخيص» للطلب {ltr(self.number)}.")
         page.goto(f"/cases?q={self.number}")
         page.get_by_role("link", name=self.number).click()
         expect(page.locator("#case-status")).to_have_text("مكتمل")

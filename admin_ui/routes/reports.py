@@ -17,12 +17,17 @@ from admin_ui.labels import load as load_labels
 from admin_ui.pages import PageRoute, SignedIn, allow, render
 from api.deps import SessionDep, settings_of
 from engine.catalog import processes
+from engine.core.amounts import text as money_text
 from engine.core.errors import Forbidden, Invalid, NotFound
 from engine.core.refusals import problem
+from engine.payments import ledger
 from engine.people import policy
 from engine.reports.read import freshness, report
 from storage.models.catalog import ProcessVersion
 from storage.models.centers import Center
+
+#: How a payment was taken, in the reader's words (the counter's words: admin_ui/routes/counter.py).
+METHOD_WORDS = {"cash": N_("Cash"), "card": N_("Card"), "e_payment": N_("E-payment")}
 
 router = APIRouter(route_class=PageRoute)
 TABLES = ("sla", "departments", "steps", "throughput", "officers", "satisfaction")
@@ -101,7 +106,14 @@ def dashboard(request: Request, viewer: SignedIn, db: SessionDep, start: From = 
     fresh = freshness(session=db, actor=actor, settings=settings)
     counted_at = fresh["counted_at"]
     age = None if counted_at is None else max(0, round((datetime.now(UTC) - counted_at).total_seconds()))
+    # the money taken at the reader's centers in the same days (engine/payments/ledger.py), in decimal strings
+    collections = {by: [{**row, "payments": money_text(row["payments"]), "refunds": money_text(row["refunds"]),
+                         "net": money_text(row["net"])}
+                        for row in ledger.collections(session=db, actor=actor, settings=settings, start=scope.start,
+                                                      end=scope.end, by=by)]
+                   for by in ("day", "method", "cashier")}
     return render(request, "reports.html", tables=tables, counted_at=counted_at, counted_age=age,
+                  collections=collections, method_words=METHOD_WORDS,
                   behind=fresh["behind"], labels=labels, backlog=backlog, compliance=compliance,
                   daily=daily, heat=json.dumps(heat, ensure_ascii=False), has_diagram=has_diagram,
                   scope=scope, filters=query, query=urlencode({k: v for k, v in query.items() if v}),

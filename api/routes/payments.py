@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
@@ -18,6 +19,7 @@ from api.params import IsoDate, RowId
 from engine.cases import bills
 from engine.cases import lifecycle as cases
 from engine.core.amounts import text
+from engine.outputs import receipt as receipts
 from engine.payments import drawer as drawers
 from engine.payments import epay, ledger, refunds
 from engine.payments import pay as payments
@@ -279,6 +281,21 @@ async def provider_callback(provider: Annotated[str, Path(max_length=32)], reque
                                                          headers=headers, settings=settings, client=client))
     return CallbackAnswer(outcome=done.outcome, reference=done.reference,  # type: ignore[arg-type]
                           receipt_number=done.receipt_number)
+
+
+@router.post("/api/cases/{case_id}/payments/{payment_id}/receipt/print", dependencies=[allow("bills.read")],
+             response_class=Response)
+def print_receipt(case_id: RowId, payment_id: RowId, request: Request, session: SessionDep, settings: SettingsDep,
+                  actor: CurrentActor) -> Response:
+    """The payment's receipt as a signed PDF (Arabic, both calendars, the amount in figures and in words, the QR
+    code of the public check). Every print is recorded on the case's chain; prints after the first are marked
+    "copy N", the number in ``X-Print-Copy`` (0 for the first)."""
+    base = settings.public_base_url or str(request.base_url)
+    printed = receipts.print_receipt(session=session, case_id=case_id, payment_id=payment_id, actor=actor,
+                                     settings=settings, base_url=base)
+    return Response(printed.pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{printed.number}.pdf"', "X-Print-Copy": str(printed.copy),
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 
 
 @router.get("/api/public/receipts/{number}", dependencies=[allow("public")], response_model=ReceiptPublic,

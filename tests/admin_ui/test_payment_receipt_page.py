@@ -12,7 +12,7 @@ from engine.cases import tasks
 from engine.payments import refunds
 from engine.people.users import Actor
 from harness.api import CITIZEN
-from harness.pages import Pages, deploy
+from harness.pages import Pages, csrf_of, deploy
 from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.payments import Payment
@@ -64,3 +64,18 @@ def test_a_refunded_payment_says_so_and_strangers_are_refused(pages: Pages) -> N
     assert r.status_code == 200 and 'id="refunded"' in r.text
     pages.as_user("analyst")
     assert pages.client.get(f"/cases/{case_id}/payments/{payment_id}/receipt").status_code == 403
+
+
+def test_the_receipt_page_prints_the_pdf_and_each_print_is_a_copy(pages: Pages) -> None:
+    case_id, payment_id, number = _paid_case(pages)
+    pages.as_user("cashier")
+    page = pages.client.get(f"/cases/{case_id}/payments/{payment_id}/receipt").text
+    action = f"/cases/{case_id}/payments/{payment_id}/receipt/print"
+    assert f'action="{action}"' in page
+    token = csrf_of(page)
+    first = pages.client.post(action, data={"csrf_token": token})
+    again = pages.client.post(action, data={"csrf_token": token})
+    assert first.status_code == again.status_code == 200 and first.content.startswith(b"%PDF")
+    assert (first.headers["x-print-copy"], again.headers["x-print-copy"]) == ("0", "1")
+    assert number in first.headers["content-disposition"]
+    assert pages.client.post(action, data={}).status_code in (400, 403)  # no CSRF token: no print

@@ -103,13 +103,13 @@ def _approve(walk: Walk) -> None:
     page.get_by_label("ملاحظات المراجعة").fill("الرسومات مطابقة لاشتراطات الارتفاع والردود")
     walk.shot(page, "j4-department-task")
     page.get_by_role("button", name="إنجاز هذه المرحلة").click()
-    expect(page.get_by_role("status")).to_have_text(re.compile("المراجعة الهندسية"))
+    expect(page.locator("p.flash[role=status]")).to_have_text(re.compile("المراجعة الهندسية"))
     context.close()
 
 
 def _hand_over(page: Page, walk: Walk) -> None:
     walk.complete_hand_over(page)
-    expect(page.get_by_role("status")).to_contain_text("تسليم الترخيص")
+    expect(page.locator("p.flash[role=status]")).to_contain_text("تسليم الترخيص")
 
 
 def _rate(walk: Walk, link: str) -> None:

@@ -1,0 +1,225 @@
+"""The cashier's counter and the supervisor's money page, from the side of whoever tries to break them: a clerk
+who is no cashier, a cashier of another center looking for the bill, a double submit of one payment, an amount
+typed in Arabic-Indic digits, a supervisor of another center deciding a refund, a form without its CSRF token."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlmodel import Session, select
+
+from engine.cases import bills, tasks
+from engine.cases import lifecycle as cases
+from engine.payments import refunds
+from engine.people.users import Actor, create_user
+from harness.api import CITIZEN
+from harness.pages import PASSWORD, Pages, center_tree, csrf_of, deploy
+from harness.settings import TEST_PROCESSES
+from storage.db import engine_for
+from storage.models.payments import CashierSession, Payment, Refund
+from storage.models.queue import QueueTicket
+
+
+@dataclass
+class Hall:
+    pages: Pages
+    centers: dict[str, int]
+    tracking_number: str
+    case_id: int
+    bill_id: int
+
+
+def _user(pages: Pages, name: str, role: str, center_id: int) -> str:
+    with Session(engine_for(pages.settings.database_url)) as session:
+        create_user(session=session, username=name, password=PASSWORD, full_name=name.title(), roles=[role],
+                    settings=pages.settings, center_id=center_id)
+    return name
+
+
+def _sign_in(pages: Pages, name: str) -> None:
+    pages.sign_out()
+    assert pages.sign_in(name).status_code == 303
+
+
+def _hall(pages: Pages, fee: int = 150) -> Hall:
+    settings = pages.settings
+    deploy(settings, TEST_PROCESSES / "pay_demo")
+    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+        ids = center_tree(session)
+        clerk = Actor("clerk_a", frozenset({"front_desk"}), center_id=ids["CITY-A"])
+        opened = cases.open_case(session=session, service_code="pay_demo", citizen=CITIZEN, data={}, actor=clerk,
+                                 settings=settings)
+        assert opened.case.id is not None
+        tasks.complete(session=session, task_id=opened.tasks[0].id, data={"fee": fee}, actor=clerk,
+                       settings=settings)
+        [bill] = bills.of_case(session, opened.case.id)
+        assert bill.id is not None
+    return Hall(pages, ids, opened.case.tracking_number, opened.case.id, bill.id)
+
+
+def _form(pages: Pages, path: str, data: dict[str, str], page: str = "/counter") -> object:
+    return pages.client.post(path, data={"csrf_token": csrf_of(pages.client.get(page).text), **data})
+
+
+def _flash(pages: Pages, page: str = "/counter") -> str:
+    """The refusals the page shows (error flashes) after a redirect."""
+    return " ".join(re.findall(r'<p class="flash error"[^>]*>(.*?)</p>', pages.client.get(page).text, re.S))
+
+
+def test_the_cashier_opens_finds_pays_in_cash_prints_and_closes(pages: Pages) -> None:
+    hall = _hall(pages)
+    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
+    page = pages.client.get("/counter")
+    assert page.status_code == 200 and 'id="open-drawer"' in page.text and 'lang="ar"' in page.text
+    assert _form(pages, "/counter/open", {"float_cash": "٥٠٠", "float_card": "0"}).status_code == 303
+    found = pages.client.get("/counter", params={"q": hall.tracking_number})
+    assert f'data-bill="{hall.bill_id}"' in found.text and 'data-due="150.00"' in found.text
+    typed = hall.tracking_number.replace("-", "").translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert f'data-bill="{hall.bill_id}"' in pages.client.get("/counter", params={"q": typed}).text
+    r = _form(pages, f"/counter/bills/{hall.bill_id}/pay",
+              {"method": "cash", "amount": "٢٠٠", "q": hall.tracking_number})
+    assert r.status_code == 303, r.text  # type: ignore[attr-defined]
+    after = pages.client.get(r.headers["location"]).text  # type: ignore[attr-defined]
+    number = f"CITY-A-{datetime.now(UTC).year}-000001"
+    assert number in after and 'id="change-given"' in after and "50.00 EGP" in after
+    with Session(engine_for(pages.settings.database_url)) as session:
+        [payment] = session.exec(select(Payment)).all()
+        assert (payment.amount, payment.tendered, payment.change) == (15000, 20000, 5000)
+    printed = _form(pages, f"/cases/{hall.case_id}/payments/{payment.id}/receipt/print", {})
+    assert printed.status_code == 200 and printed.headers["content-type"] == "application/pdf"  # type: ignore[attr-defined]
+    assert printed.headers["x-print-copy"] == "0"  # type: ignore[attr-defined]
+    # the close: 500 float + 150 taken = 650 expected in cash; 640 counted is 10 short
+    r = _form(pages, "/counter/close", {"counted_cash": "640", "counted_card": "0"})
+    closed = pages.client.get(r.headers["location"]).text  # type: ignore[attr-defined]
+    assert 'data-method="cash"' in closed and "650.00" in closed and 'data-difference="-10.00"' in closed
+    assert 'id="open-drawer"' in closed  # a new drawer may be opened
+
+
+def test_a_double_submit_pays_once_and_says_the_bill_is_paid(pages: Pages) -> None:
+    hall = _hall(pages)
+    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    token = csrf_of(pages.client.get("/counter", params={"q": hall.tracking_number}).text)
+    data = {"csrf_token": token, "method": "cash", "amount": "150", "q": hall.tracking_number}
+    first = pages.client.post(f"/counter/bills/{hall.bill_id}/pay", data=data)
+    second = pages.client.post(f"/counter/bills/{hall.bill_id}/pay", data=data)
+    assert first.status_code == second.status_code == 303
+    message = _flash(pages)
+    assert "مدفوعة بالفعل" in message, message
+    with Session(engine_for(pages.settings.database_url)) as session:
+        assert len(session.exec(select(Payment)).all()) == 1
+
+
+def test_refusals_are_shown_in_arabic_and_nothing_is_written(pages: Pages) -> None:
+    hall = _hall(pages)
+    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
+    # no drawer open: refused
+    _form(pages, "/counter/open", {"float_cash": "abc"})
+    assert re.search(r"[\u0600-\u06FF]", _flash(pages))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    for data in ({"method": "cash", "amount": "100"},          # less than due, no part payments
+                 {"method": "card", "amount": "150"},          # a card needs the terminal's reference
+                 {"method": "card", "amount": "200", "reference": "T-1"},  # no change by card
+                 {"method": "cheque", "amount": "150"},
+                 {"method": "cash", "amount": "1e3"}):
+        assert _form(pages, f"/counter/bills/{hall.bill_id}/pay", data).status_code == 303
+        message = _flash(pages)
+        assert re.search(r"[\u0600-\u06FF]", message), (data, message)
+    without_token = pages.client.post(f"/counter/bills/{hall.bill_id}/pay", data={"method": "cash", "amount": "150"})
+    assert without_token.status_code in (400, 403)
+    with Session(engine_for(pages.settings.database_url)) as session:
+        assert session.exec(select(Payment)).all() == []
+    # card with its reference, exact
+    _form(pages, f"/counter/bills/{hall.bill_id}/pay", {"method": "card", "amount": "150.00", "reference": "T-77"})
+    with Session(engine_for(pages.settings.database_url)) as session:
+        [payment] = session.exec(select(Payment)).all()
+        assert (payment.method, payment.reference, payment.change) == ("card", "T-77", 0)
+
+
+def test_a_clerk_is_refused_the_counter_and_another_center_does_not_find_the_bill(pages: Pages) -> None:
+    hall = _hall(pages)
+    _sign_in(pages, _user(pages, "clerk_page", "front_desk", hall.centers["CITY-A"]))
+    assert pages.client.get("/counter").status_code == 403
+    _sign_in(pages, _user(pages, "cash_b", "cashier", hall.centers["CITY-B"]))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    found = pages.client.get("/counter", params={"q": hall.tracking_number}).text
+    assert 'id="not-found"' in found and f'data-bill="{hall.bill_id}"' not in found
+    _form(pages, f"/counter/bills/{hall.bill_id}/pay", {"method": "cash", "amount": "150"})
+    with Session(engine_for(pages.settings.database_url)) as session:
+        assert session.exec(select(Payment)).all() == []
+    printed = pages.client.post(f"/cases/{hall.case_id}/payments/1/receipt/print",
+                                data={"csrf_token": csrf_of(pages.client.get("/counter").text)})
+    assert printed.status_code in (403, 404)
+
+
+def test_the_supervisor_of_the_center_decides_refunds_and_acknowledges_differences(pages: Pages) -> None:
+    hall = _hall(pages)
+    settings = pages.settings
+    cashier = Actor("cash_a", frozenset({"cashier"}), center_id=hall.centers["CITY-A"])
+    _user(pages, "cash_a", "cashier", hall.centers["CITY-A"])
+    _sign_in(pages, "cash_a")
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    _form(pages, f"/counter/bills/{hall.bill_id}/pay", {"method": "cash", "amount": "150"})
+    _form(pages, "/counter/close", {"counted_cash": "140"})
+    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+        refund = refunds.request(session=session, bill_id=hall.bill_id, reason="paid twice", actor=cashier,
+                                 settings=settings)
+    # a supervisor of another center sees nothing and cannot decide
+    _sign_in(pages, _user(pages, "boss_b", "supervisor", hall.centers["CITY-B"]))
+    other = pages.client.get("/supervisor/payments").text
+    assert 'id="no-refunds"' in other and 'id="no-differences"' in other
+    _form(pages, f"/supervisor/refunds/{refund.id}/decide", {"decision": "approve"}, page="/supervisor/payments")
+    assert re.search(r"[\u0600-\u06FF]", _flash(pages, "/supervisor/payments"))
+    with Session(engine_for(settings.database_url)) as session:
+        assert session.get(Refund, refund.id).status == "requested"  # type: ignore[union-attr]
+    # the center's own supervisor
+    _sign_in(pages, _user(pages, "boss_a", "supervisor", hall.centers["CITY-A"]))
+    own = pages.client.get("/supervisor/payments").text
+    assert f'data-refund="{refund.id}"' in own and 'data-session="1"' in own
+    _form(pages, "/supervisor/drawers/1/acknowledge", {"reason": ""}, page="/supervisor/payments")
+    assert re.search(r"[\u0600-\u06FF]", _flash(pages, "/supervisor/payments"))
+    _form(pages, "/supervisor/drawers/1/acknowledge", {"reason": "عد خاطئ"}, page="/supervisor/payments")
+    _form(pages, f"/supervisor/refunds/{refund.id}/decide", {"decision": "approve"}, page="/supervisor/payments")
+    with Session(engine_for(settings.database_url)) as session:
+        assert session.get(Refund, refund.id).status == "approved"  # type: ignore[union-attr]
+        drawer = session.get(CashierSession, 1)
+        assert drawer is not None and drawer.acknowledged_by == "boss_a" and drawer.acknowledge_reason == "عد خاطئ"
+    after = pages.client.get("/supervisor/payments").text
+    assert 'id="no-refunds"' in after and 'id="no-differences"' in after
+
+
+def test_collections_on_the_performance_page_keep_to_the_readers_centers(pages: Pages) -> None:
+    hall = _hall(pages)
+    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    _form(pages, f"/counter/bills/{hall.bill_id}/pay", {"method": "cash", "amount": "150"})
+    _sign_in(pages, _user(pages, "boss_a", "supervisor", hall.centers["CITY-A"]))
+    own = pages.client.get("/reports").text
+    section = own[own.index('id="collections"'):]
+    assert 'data-key="cash"' in section and 'data-net="150.00"' in section and 'data-key="cash_a"' in section
+    assert "نقدًا" in section
+    _sign_in(pages, _user(pages, "boss_b", "supervisor", hall.centers["CITY-B"]))
+    other = pages.client.get("/reports").text
+    section = other[other.index('id="collections"'):]
+    assert "data-net=" not in section and 'data-key="cash_a"' not in section
+
+
+def test_the_bill_is_found_by_the_citizens_ticket_at_the_cashiers_center_only(pages: Pages) -> None:
+    hall = _hall(pages)
+    with Session(engine_for(pages.settings.database_url)) as session:
+        session.add(QueueTicket(number="P-014", day=date.today(), seq=14, category_code="permits",
+                                priority="normal", status="done", case_id=hall.case_id,
+                                center_id=hall.centers["CITY-A"]))
+        session.add(QueueTicket(number="P-015", day=date.today(), seq=15, category_code="permits",
+                                priority="normal", status="waiting", center_id=hall.centers["CITY-A"]))
+        session.commit()
+    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    assert f'data-bill="{hall.bill_id}"' in pages.client.get("/counter", params={"q": " p-014 "}).text
+    assert 'id="not-found"' in pages.client.get("/counter", params={"q": "P-015"}).text  # no request from it
+    _sign_in(pages, _user(pages, "cash_b", "cashier", hall.centers["CITY-B"]))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    other = pages.client.get("/counter", params={"q": "P-014"}).text
+    assert 'id="not-found"' in other and f'data-bill="{hall.bill_id}"' not in other
