@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session, col, select
 
 from engine.bpmn import runner
-from engine.cases import workflows
+from engine.cases import incidents, workflows
 from engine.cases.lifecycle import load_case
 from engine.catalog import processes
 from engine.core import clock
@@ -60,6 +60,9 @@ def _advance(session: Session, case_id: int, settings: Settings, at: datetime | 
         runner.advance(workflow, runner.limits(settings), at=moment)
     except runner.ProcessFailed as exc:
         log.warning("case %s: timer step failed at %s: %s", case.tracking_number, exc.element_id, exc.message)
+        if exc.limit != "busy":
+            incidents.record(session, case_id=case_id, exc=exc, actor=SYSTEM.username, kind="timer_failed",
+                             timer=True, chain_repeats=False)
         return 0
     if runner.dump(workflow) == case.state:
         workflows.workflow_cache(settings).give_back(settings.database_url, case_id, case.version, workflow)

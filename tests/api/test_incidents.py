@@ -1,0 +1,187 @@
+"""Incidents (engine/cases/incidents.py): a step that fails leaves an open incident, the same failure again only
+counts a repeat; after the analyst moves the case to a fixed version a retry completes it. From the side of those
+who would break it: another center's supervisor sees and touches nothing of it, a clerk is refused, a resolved
+incident is not retried, a skip to an element the failed one does not lead to is refused, and replay agrees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from engine.catalog.packages import read_package
+from harness.api import Api
+from harness.pages import center_tree
+from harness.settings import TEST_PROCESSES
+from storage.db import engine_for
+
+PERMIT = TEST_PROCESSES / "test_permit"
+BROKEN = "fee = round_money(area * 2.5)\nfee = fee / (area - area)"  # fails on every case, at compute_fee
+
+
+def _deploy(api: Api, script: str | None, analyst: dict[str, str]) -> None:
+    files = read_package(PERMIT)
+    if script is not None:
+        files["test_permit.bpmn"] = files["test_permit.bpmn"].replace(
+            b"fee = round_money(area * 2.5)", script.encode())
+    r = api.client.post("/api/processes", files=[("files", (n, c)) for n, c in files.items()], headers=analyst)
+    assert r.status_code == 201, r.text
+
+
+class World:
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        with Session(engine_for(api.settings.database_url)) as session:
+            self.ids = center_tree(session)
+        self.analyst = api.user("analyst")
+        self.admin = api.user("admin")
+        self.clerk = api.user("front_desk", center_id=self.ids["CITY-A"])
+        self.supervisor = api.user("supervisor", center_id=self.ids["CITY-A"])
+        self.parent = api.user("supervisor", center_id=self.ids["GOV"])
+        self.other = api.user("supervisor", center_id=self.ids["CITY-B"])
+        self.auditor = api.user("auditor")
+        _deploy(api, BROKEN, self.analyst)
+
+    def failed_case(self) -> dict[str, Any]:
+        case = self.api.open_case("test_permit", self.clerk).json()
+        r = self.api.complete(case["tasks"][0]["id"], {"area": 12, "purpose": "a shop"}, self.clerk)
+        assert r.status_code == 422, r.text
+        assert "compute_fee" in r.text
+        return dict(case)
+
+    def incidents(self, who: dict[str, str], **filters: Any) -> Any:
+        return self.api.client.get("/api/incidents", params=filters, headers=who)
+
+    def events(self, case_id: int) -> list[dict[str, Any]]:
+        return list(self.api.client.get(f"/api/cases/{case_id}/events", headers=self.admin).json())
+
+    def consistent(self, case_id: int) -> None:
+        r = self.api.client.get(f"/api/cases/{case_id}/replay", headers=self.auditor)
+        assert r.status_code == 200 and r.json()["consistent"] is True, r.text
+
+
+@pytest.fixture
+def world(api: Api) -> World:
+    return World(api)
+
+
+def test_a_failed_script_is_an_incident_and_a_retry_after_the_fix_completes_it(world: World) -> None:
+    case = world.failed_case()
+    task = case["tasks"][0]
+    # The same failure again: one open incident, two failures counted.
+    assert world.api.complete(task["id"], {"area": 12, "purpose": "a shop"}, world.clerk).status_code == 422
+    r = world.incidents(world.supervisor)
+    assert r.status_code == 200, r.text
+    [incident] = r.json()
+    assert (incident["case_id"], incident["element_id"], incident["reason"], incident["service_code"],
+            incident["version"], incident["count"], incident["status"]) == (
+        case["id"], "compute_fee", "script_error", "test_permit", 1, 2, "open")
+    assert "ZeroDivisionError" in incident["message"] or "division" in incident["message"]
+    kinds = [(e["kind"], e["data"].get("incident_id"), e["data"].get("count")) for e in world.events(case["id"])]
+    assert kinds[-2:] == [("step_failed", incident["id"], 1), ("step_failed", incident["id"], 2)]
+    # Filters narrow; another element, reason or version finds nothing.
+    assert len(world.incidents(world.analyst, service="test_permit", version=1, element="compute_fee",
+                               reason="script_error").json()) == 1
+    assert world.incidents(world.analyst, element="review").json() == []
+    assert world.incidents(world.analyst, version=2).json() == []
+    assert world.incidents(world.analyst, reason="no_such_reason").status_code == 422
+    world.consistent(case["id"])
+
+    # A retry before the fix fails the same way: still one incident, one more repeat.
+    r = world.api.client.post(f"/api/incidents/{incident['id']}/retry", headers=world.analyst)
+    assert r.status_code == 422, r.text
+    [again] = world.incidents(world.analyst).json()
+    assert (again["id"], again["count"]) == (incident["id"], 3)
+
+    # The analyst deploys the fixed version and moves the case onto it; the retry completes the step.
+    _deploy(world.api, None, world.analyst)
+    moved = world.api.client.post("/api/services/test_permit/migrations", json={"to_version": 2, "dry_run": False},
+                                  headers=world.analyst)
+    assert moved.status_code == 200 and moved.json()["moved"] == 1, moved.text
+    r = world.api.client.post(f"/api/incidents/{incident['id']}/retry", headers=world.supervisor)
+    assert r.status_code == 200, r.text
+    done = r.json()
+    assert done["data"]["fee"] == 30 and [t["name"] for t in done["tasks"]] == ["review"]
+    assert world.incidents(world.analyst).json() == []
+    [resolved] = world.incidents(world.analyst, status="resolved").json()
+    assert resolved["closed_by"] and resolved["id"] == incident["id"]
+    last = world.events(case["id"])[-1]
+    assert (last["kind"], last["data"]["incident_id"]) == ("task_completed", incident["id"])
+    world.consistent(case["id"])
+    # Retrying a resolved incident is refused, and changes nothing.
+    r = world.api.client.post(f"/api/incidents/{incident['id']}/retry", headers=world.analyst)
+    assert r.status_code == 409, r.text
+    assert world.events(case["id"])[-1] == last
+
+
+def test_another_centers_supervisor_and_a_clerk_see_and_touch_nothing(world: World) -> None:
+    case = world.failed_case()
+    [incident] = world.incidents(world.supervisor).json()
+    assert [i["id"] for i in world.incidents(world.parent).json()] == [incident["id"]]  # the center above sees it
+    assert world.incidents(world.other).json() == []
+    before = world.events(case["id"])
+    for path, body in (("retry", None), ("cancel", {"reason": "not mine"})):
+        r = world.api.client.post(f"/api/incidents/{incident['id']}/{path}", json=body, headers=world.other)
+        assert r.status_code == 404, r.text
+        assert "CITY-A" not in r.text and str(case["tracking_number"]) not in r.text
+    assert world.incidents(world.clerk).status_code == 403
+    r = world.api.client.post(f"/api/incidents/{incident['id']}/retry", headers=world.clerk)
+    assert r.status_code == 403
+    # A supervisor may retry and cancel, but not skip (analysts and admins only).
+    r = world.api.client.post(f"/api/incidents/{incident['id']}/skip", json={"to": "review", "reason": "x"},
+                              headers=world.supervisor)
+    assert r.status_code == 403
+    assert world.events(case["id"]) == before
+    assert world.incidents(world.supervisor).json()[0]["status"] == "open"
+
+
+def test_skip_moves_past_the_failed_element_and_replay_agrees(world: World) -> None:
+    case = world.failed_case()
+    [incident] = world.incidents(world.analyst).json()
+    before = world.events(case["id"])
+    for to in ("no_such_element", "hand_over", "register"):  # not an element compute_fee leads to
+        r = world.api.client.post(f"/api/incidents/{incident['id']}/skip", json={"to": to, "reason": "fee waived"},
+                                  headers=world.analyst)
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["choices"] == ["review"]  # the refusal names the element one may choose
+    r = world.api.client.post(f"/api/incidents/{incident['id']}/skip", json={"to": "review", "reason": " "},
+                              headers=world.analyst)
+    assert r.status_code == 422
+    assert world.events(case["id"]) == before
+    r = world.api.client.post(f"/api/incidents/{incident['id']}/skip",
+                              json={"to": "review", "reason": "fee waived by decree"}, headers=world.analyst)
+    assert r.status_code == 200, r.text
+    done = r.json()
+    assert [t["name"] for t in done["tasks"]] == ["review"] and "fee" not in done["data"]
+    last = world.events(case["id"])[-1]
+    assert last["kind"] == "task_completed"
+    assert last["data"]["skip"] == {"element_id": "compute_fee", "to": "review", "reason": "fee waived by decree"}
+    [skipped] = world.incidents(world.analyst, status="skipped").json()
+    assert skipped["close_reason"] == "fee waived by decree"
+    world.consistent(case["id"])
+    # The case goes on from there.
+    reviewer = world.api.user("reviewer", center_id=world.ids["CITY-A"])
+    r = world.api.complete(done["tasks"][0]["id"], {"decision": "reject"}, reviewer)
+    assert r.status_code == 200, r.text
+    world.consistent(case["id"])
+
+
+def test_cancel_ends_the_case_with_the_reason(world: World) -> None:
+    case = world.failed_case()
+    [incident] = world.incidents(world.supervisor).json()
+    r = world.api.client.post(f"/api/incidents/{incident['id']}/cancel", json={"reason": ""},
+                              headers=world.supervisor)
+    assert r.status_code == 422
+    r = world.api.client.post(f"/api/incidents/{incident['id']}/cancel", json={"reason": "asked twice"},
+                              headers=world.supervisor)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "cancelled"
+    last = world.events(case["id"])[-1]
+    assert (last["kind"], last["data"]["incident_id"], last["data"]["reason"]) == (
+        "case_cancelled", incident["id"], "asked twice")
+    assert world.incidents(world.supervisor, status="cancelled").json()[0]["id"] == incident["id"]
+    r = world.api.client.post(f"/api/incidents/{incident['id']}/cancel", json={"reason": "again"},
+                              headers=world.supervisor)
+    assert r.status_code == 409
+    world.consistent(case["id"])
