@@ -88,8 +88,8 @@ def record(session: Session, *, case_id: int, exc: runner.ProcessFailed, actor: 
                     incident.task_id, incident.task_name, incident.payload = task_id, task_name, payload or {}
             session.flush()
             repeat = incident.count > 1
-            data: dict[str, Any] = {"incident_id": incident.id, "element_id": exc.element_id, "reason": reason,
-                                    "count": incident.count, "message": text}
+            data: dict[str, Any] = {"incident_id": incident.id, "element_id": exc.element_id,
+                                    "incident_reason": reason, "count": incident.count, "message": text}
             if task_id is not None:
                 data["task_id"] = task_id
             if exc.limit is not None:

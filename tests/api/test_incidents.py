@@ -5,14 +5,18 @@ incident is not retried, a skip to an element the failed one does not lead to is
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from api.app import create_app
 from engine.catalog.packages import read_package
+from engine.people.users import create_user
 from harness.api import Api
-from harness.pages import center_tree
+from harness.pages import PASSWORD, Pages, center_tree
 from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 
@@ -185,3 +189,39 @@ def test_cancel_ends_the_case_with_the_reason(world: World) -> None:
                               headers=world.supervisor)
     assert r.status_code == 409
     world.consistent(case["id"])
+
+
+def test_the_incidents_page_the_performance_page_and_metrics_count_open_incidents(world: World) -> None:
+    case = world.failed_case()
+    with Session(engine_for(world.api.settings.database_url)) as session:
+        for name, center in (("sup_a", "CITY-A"), ("sup_b", "CITY-B")):
+            create_user(session=session, username=name, password=PASSWORD, full_name=name.upper(),
+                        roles=["supervisor"], settings=world.api.settings, center_id=world.ids[center])
+    with TestClient(world.api.client.app, follow_redirects=False) as browser:
+        pages = Pages(browser, world.api.settings)
+        assert pages.sign_in("sup_a").status_code == 303
+        page = pages.client.get("/supervisor/incidents").text
+        assert 'data-incident="' in page and "الأعطال" in page and case["tracking_number"] in page and "compute_fee" in page
+        assert "/skip" not in page  # skipping is the analysts' and admins'
+        report = pages.client.get("/reports").text
+        assert 'id="open-incidents"' in report and "الأعطال المفتوحة" in report
+        count = re.search(r'id="open-incidents".*?<span class="num">(.*?)</span>', report, re.S)
+        assert count is not None and count.group(1) in ("1", "١")
+        # Cancelled from the page, with a reason: the case ends and the incident leaves the open list.
+        [incident] = world.incidents(world.supervisor).json()
+        r = pages.post(f"/supervisor/incidents/{incident['id']}/cancel", {"reason": "طلب مكرر"},
+                       token_from="/supervisor/incidents")
+        assert r.status_code == 303, r.text
+        assert f'data-incident="{incident["id"]}"' not in pages.client.get("/supervisor/incidents").text
+        pages.sign_out()
+        assert pages.sign_in("sup_b").status_code == 303
+        other = pages.client.get("/supervisor/incidents?status=cancelled").text
+        assert f'data-incident="{incident["id"]}"' not in other and case["tracking_number"] not in other
+    assert world.incidents(world.analyst, status="cancelled").json()[0]["close_reason"] == "طلب مكرر"
+    # One more failed case: the gauge counts it, by reason.
+    world.failed_case()
+    scraping = world.api.settings.model_copy(update={"metrics_query_cache_seconds": 0,
+                                                     "metrics_allowed_networks": ["127.0.0.1/32"]})
+    with TestClient(create_app(scraping), client=("127.0.0.1", 50000)) as ops:
+        body = ops.get("/metrics").text
+    assert 'shubbak_open_incidents{reason="script_error"} 1.0' in body
