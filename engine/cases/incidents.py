@@ -30,7 +30,7 @@ from engine.core import clock
 from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.settings import Settings
 from engine.people import policy
-from engine.people.users import Actor
+from engine.people.users import SYSTEM, Actor
 from storage.db import write_lock
 from storage.models.cases import Case
 from storage.models.catalog import ProcessVersion
@@ -198,13 +198,28 @@ def retry(*, session: Session, incident_id: int, actor: Actor, settings: Setting
     else:
         fired = runner.fired_timers(workflow, waiting)
         if not fired and runner.dump(workflow) == case.state:
-            raise Conflict("incident.nothing_to_retry")
+            # No timer is due (a move to another version sets its timers again): the periodic job fires it
+            # when due, and closes the incident then (``close_timer_incidents``).
+            raise Conflict("incident.timer_not_due")
         events = [("timer_fired", None, {"timers": fired, **retried})]
         completed = None
     ready = workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=moment,
                            completed=completed, events=events)
     _close(session, incident_id, "resolved", actor, None)
     return Outcome(case, ready, process.version)
+
+
+def open_timer_incidents(session: Session, case_id: int) -> list[int]:
+    """The ids of the case's open timer incidents: the periodic job names them on the ``timer_fired`` that
+    gets the case past its failure, and closes them after (``close_timer_incidents``)."""
+    return [i for i in session.exec(select(Incident.id).where(Incident.case_id == case_id,
+                                                              Incident.reason == "timer",
+                                                              Incident.status == "open")).all() if i is not None]
+
+
+def close_timer_incidents(session: Session, ids: list[int]) -> None:
+    for incident_id in ids:
+        _close(session, incident_id, "resolved", SYSTEM, None)
 
 
 def cancel(*, session: Session, incident_id: int, reason: str, actor: Actor, settings: Settings) -> Case:

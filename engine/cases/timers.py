@@ -67,9 +67,14 @@ def _advance(session: Session, case_id: int, settings: Settings, at: datetime | 
     if runner.dump(workflow) == case.state:
         workflows.workflow_cache(settings).give_back(settings.database_url, case_id, case.version, workflow)
         return 0
+    fired: dict[str, object] = {"timers": runner.fired_timers(workflow, waiting)}
+    failed_before = incidents.open_timer_incidents(session, case_id)
+    if failed_before:  # the case goes past the failure its incidents recorded (e.g. moved to a fixed version)
+        fired["incidents"] = failed_before
     try:
         workflows.save(session, case, workflow, process, actor=SYSTEM.username, settings=settings, at=moment,
-                       events=[("timer_fired", None, {"timers": runner.fired_timers(workflow, waiting)})])
+                       events=[("timer_fired", None, fired)])
     except Conflict:
         return 0  # a person moved the case meanwhile; the next tick looks again
+    incidents.close_timer_incidents(session, failed_before)
     return 1
