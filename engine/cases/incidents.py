@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from engine.bpmn import runner
@@ -32,7 +32,7 @@ from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import SYSTEM, Actor
 from storage.db import write_lock
-from storage.models.cases import Case
+from storage.models.cases import Case, Task
 from storage.models.catalog import ProcessVersion
 from storage.models.incidents import Incident
 
@@ -220,6 +220,21 @@ def open_timer_incidents(session: Session, case_id: int) -> list[int]:
 def close_timer_incidents(session: Session, ids: list[int]) -> None:
     for incident_id in ids:
         _close(session, incident_id, "resolved", SYSTEM, None)
+
+
+def close_passed(session: Session) -> int:
+    """Close the open incidents whose failed task was completed since (its officer gave a good answer) or whose
+    case ended otherwise (cancelled, completed): the periodic job's sweep, off the steps' own path. The step
+    that got past the failure is on the case's chain already. Returns how many were closed."""
+    tasks, cases, rows = Task.__table__, Case.__table__, Incident.__table__  # type: ignore[attr-defined]
+    done_task = rows.c.task_id.in_(select(tasks.c.id).where(tasks.c.state != "ready"))
+    ended = rows.c.case_id.in_(select(cases.c.id).where(cases.c.status != "open"))
+    with write_lock(session):
+        closed = session.execute(update(rows).where(rows.c.status == "open", or_(done_task, ended)).values(
+            status="resolved", closed_at=clock.now(), closed_by=SYSTEM.username,
+            close_reason="the case went past the failed step"))
+        session.commit()
+    return int(closed.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def cancel(*, session: Session, incident_id: int, reason: str, actor: Actor, settings: Settings) -> Case:

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from api.app import create_app
-from engine.cases import timers
+from engine.cases import incidents, timers
 from engine.catalog.packages import read_package
 from engine.people.users import create_user
 from harness.api import Api
@@ -289,3 +289,20 @@ def test_a_timer_that_cannot_go_on_is_one_incident_and_a_retry_after_the_fix_fir
     world.consistent(case["id"])
     r = api.client.post(f"/api/incidents/{incident['id']}/retry", headers=world.supervisor)
     assert r.status_code == 409
+
+
+def test_a_good_answer_later_closes_the_incident_at_the_next_round(world: World) -> None:
+    stays = world.failed_case()  # on version 1, still failing: its incident stays open
+    _deploy(world.api, "fee = round_money(area * 2.5)\nif area == 13:\n    fee = fee / 0", world.analyst)
+    case = world.api.open_case("test_permit", world.clerk).json()
+    task = case["tasks"][0]
+    assert world.api.complete(task["id"], {"area": 13, "purpose": "a shop"}, world.clerk).status_code == 422
+    assert world.api.complete(task["id"], {"area": 12, "purpose": "a shop"}, world.clerk).status_code == 200
+    assert len(world.incidents(world.analyst).json()) == 2
+    with Session(engine_for(world.api.settings.database_url)) as session:
+        assert incidents.close_passed(session) == 1
+        assert incidents.close_passed(session) == 0
+    [still] = world.incidents(world.analyst).json()
+    assert still["case_id"] == stays["id"]
+    [closed] = world.incidents(world.analyst, status="resolved").json()
+    assert (closed["case_id"], closed["closed_by"]) == (case["id"], "system")
