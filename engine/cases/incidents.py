@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
@@ -181,7 +182,7 @@ def retry(*, session: Session, incident_id: int, actor: Actor, settings: Setting
             if incident.task_id not in {t.id for t in runner.scan(workflow).ready}:
                 raise Conflict("incident.step_gone", element_id=incident.element_id)
             runner.complete(workflow, incident.task_id, dict(incident.payload), runner.limits(settings), at=moment)
-            waiting: list[str] = []
+            waiting: dict[UUID, str] = {}
         else:
             waiting = runner.waiting_timers(workflow)
             runner.advance(workflow, runner.limits(settings), at=moment)
