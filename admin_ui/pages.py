@@ -106,6 +106,8 @@ def _nav(db: Session, actor: Actor, settings: Settings) -> list[tuple[str, str]]
         items.append(("/supervisor/overdue", N_("Overdue")))
     if policy.may(actor, "workload.read", settings):
         items.append(("/supervisor/workload", N_("Workload")))
+    if policy.may(actor, "incidents.read", settings):
+        items.append(("/supervisor/incidents", N_("Incidents")))
     if policy.may(actor, "reports.read", settings):
         items.append(("/reports", N_("Performance")))
     if policy.may(actor, "services.deploy", settings):

@@ -33,6 +33,9 @@ SENTENCES = {
     "task_reassigned": N_("%(actor)s gave “%(step)s” to %(officer)s"),
     "task_reassigned_lane": N_("%(actor)s gave “%(step)s” back to its department"),
     "script_limit": N_("“%(step)s” was not completed: a script of the service went over its limit"),
+    "step_failed": N_("“%(step)s” was not completed: the service failed at this step (an incident)"),
+    "incident_repeated": N_("%(actor)s retried “%(step)s”: the service failed again"),
+    "timer_failed": N_("A deadline of the service passed but the service failed to go on (an incident)"),
     "bill_issued": N_("A bill of %(amount)s %(currency)s was issued"),
     "bill_lapsed": N_("The bill lapsed unpaid and is void"),
     "payment_taken": N_("%(actor)s took a payment of %(amount)s %(currency)s (receipt %(receipt)s)"),
@@ -42,6 +45,10 @@ SENTENCES = {
     "refund_refused": N_("%(actor)s refused the refund"),
     "receipt_printed": N_("%(actor)s printed the receipt %(receipt)s"),
 }
+
+
+# A failed step (engine/cases/incidents.py): its details are the failure's own words.
+FAILURES = frozenset({"script_limit", "step_failed", "incident_repeated", "timer_failed"})
 
 
 @dataclass
@@ -86,7 +93,7 @@ def story(events: list[AuditEvent], schemas: dict[str, dict[str, Any]], labels: 
         details = _details(ev, schemas, lang)
         if ev.data.get("reason"):
             details = [(lang.gettext("Reason"), str(ev.data["reason"]))]
-        elif ev.kind == "script_limit":  # which element, which limit: in the analysts' words (English)
+        elif ev.kind in FAILURES:  # which element, which limit: in the analysts' words (English)
             details = [(lang.gettext("Reason"), str(ev.data.get("message", "")))]
         elif ev.kind == "document_uploaded" and ev.data.get("filename"):
             details = [(lang.gettext("File"), str(ev.data["filename"]))]

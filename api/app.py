@@ -46,6 +46,7 @@ from api.routes import (
     tasks,
 )
 from api.routes import centers as center_routes
+from api.routes import incidents as incident_routes
 from api.routes import messages as message_routes
 from api.routes import queue as queue_routes
 from api.routes import users as user_routes
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(assignment.router)  # work distribution (engine/cases/assignment.py)
     app.include_router(center_routes.router)
     app.include_router(payments.router)  # bills, drawers, receipts, refunds (engine/payments/)
+    app.include_router(incident_routes.router)  # failed steps (engine/cases/incidents.py)
     app.include_router(user_routes.router)  # the user lifecycle (docs/security.md)
 
     app.add_middleware(RefuseNul)  # inside the size limit: it reads JSON and form bodies whole

@@ -104,8 +104,12 @@ class DatabaseCollector(Collector):
                                    "(failed: given up after the last attempt)", labels=["status"])
         for status, count in g.outbox.items():
             outbox.add_metric([status], count)
+        incidents = GaugeMetricFamily("shubbak_open_incidents", "Cases whose step failed and waits for a retry, "
+                                      "skip or cancel, by reason", labels=["reason"])
+        for reason, count in sorted(g.open_incidents.items()):
+            incidents.add_metric([reason], count)
         return [
-            open_cases, ready, outbox,
+            open_cases, ready, outbox, incidents,
             GaugeMetricFamily("shubbak_outbox_oldest_due_seconds", "How long the oldest pending message has "
                               "been due to be sent (0 when none is due)", value=g.outbox_oldest_due_seconds),
             GaugeMetricFamily("shubbak_timers_due", "Open cases whose timer is due and has not fired yet",

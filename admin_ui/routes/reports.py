@@ -16,6 +16,7 @@ from admin_ui.i18n import N_, Lang
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import PageRoute, SignedIn, allow, render
 from api.deps import SessionDep, settings_of
+from engine.cases import incidents
 from engine.catalog import processes
 from engine.core.amounts import text as money_text
 from engine.core.errors import Forbidden, Invalid, NotFound
@@ -118,6 +119,7 @@ def dashboard(request: Request, viewer: SignedIn, db: SessionDep, start: From = 
                   daily=daily, heat=json.dumps(heat, ensure_ascii=False), has_diagram=has_diagram,
                   scope=scope, filters=query, query=urlencode({k: v for k, v in query.items() if v}),
                   services=_services(db), centers=choices,
+                  open_incidents=incidents.open_count(db, actor),  # of the reader's centers
                   duration=lambda s: duration(s, lang))
 
 

@@ -8,19 +8,20 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import select
+from sqlmodel import col, select
 
 from admin_ui import session as cookie
 from admin_ui.i18n import ltr
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, allow, redirect, render
 from api.deps import SessionDep, settings_of
-from engine.cases import distribution, escalation
+from engine.cases import distribution, escalation, incidents
 from engine.core import clock
 from engine.core.errors import Invalid
 from engine.core.refusals import problem
-from engine.people import centers, presence
+from engine.people import centers, policy, presence
 from forms.digits import ascii_digits
+from storage.models.cases import Case
 from storage.models.centers import Center
 
 router = APIRouter(route_class=PageRoute)
@@ -101,3 +102,48 @@ def _day(value: Any) -> date:
         return date.fromisoformat(ascii_digits(str(value or "").strip()))
     except ValueError as exc:
         raise Invalid("presence.days_invalid", [problem("to", "presence.days_invalid")]) from exc
+
+
+# --- incidents: cases whose step failed (engine/cases/incidents.py) ---
+
+@router.get("/supervisor/incidents", dependencies=[allow("incidents.read")])
+def incidents_page(request: Request, viewer: SignedIn, db: SessionDep, status: str = "open") -> HTMLResponse:
+    """The incidents of the reader's centers, with retry and cancel (and skip for analysts and admins)."""
+    settings = settings_of(request)
+    chosen = status if status in incidents.STATUSES else "open"
+    rows = incidents.list_incidents(session=db, actor=viewer.signed_in, filters=incidents.IncidentFilter(
+        status=chosen, limit=settings.max_page_size))
+    tracking = dict(db.exec(select(Case.id, Case.tracking_number)
+                            .where(col(Case.id).in_([r.case_id for r in rows]))).all()) if rows else {}
+    return render(request, "incidents.html", rows=rows, tracking=tracking, status=chosen,
+                  statuses=incidents.STATUSES, labels=load_labels(db),
+                  may_skip=policy.may(viewer.signed_in, "incidents.skip", settings))
+
+
+@router.post("/supervisor/incidents/{incident_id}/retry", dependencies=[allow("incidents.act")])
+def retry_incident(request: Request, incident_id: int, form: CheckedForm, viewer: SignedIn,
+                   db: SessionDep) -> Response:
+    done = incidents.retry(session=db, incident_id=incident_id, actor=viewer.signed_in,
+                           settings=settings_of(request))
+    cookie.flash(request, viewer.lang.gettext("%(number)s went on past the failed step.",
+                                              number=ltr(done.case.tracking_number)))
+    return redirect("/supervisor/incidents")
+
+
+@router.post("/supervisor/incidents/{incident_id}/skip", dependencies=[allow("incidents.skip")])
+def skip_incident(request: Request, incident_id: int, form: CheckedForm, viewer: SignedIn,
+                  db: SessionDep) -> Response:
+    done = incidents.skip(session=db, incident_id=incident_id, to_element=str(form.get("to", "")).strip(),
+                          reason=str(form.get("reason", "")), actor=viewer.signed_in, settings=settings_of(request))
+    cookie.flash(request, viewer.lang.gettext("%(number)s went on past the failed step.",
+                                              number=ltr(done.case.tracking_number)))
+    return redirect("/supervisor/incidents")
+
+
+@router.post("/supervisor/incidents/{incident_id}/cancel", dependencies=[allow("incidents.act")])
+def cancel_incident(request: Request, incident_id: int, form: CheckedForm, viewer: SignedIn,
+                    db: SessionDep) -> Response:
+    case = incidents.cancel(session=db, incident_id=incident_id, reason=str(form.get("reason", "")),
+                            actor=viewer.signed_in, settings=settings_of(request))
+    cookie.flash(request, viewer.lang.gettext("%(number)s was cancelled.", number=ltr(case.tracking_number)))
+    return redirect("/supervisor/incidents")

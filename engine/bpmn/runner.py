@@ -156,6 +156,62 @@ def complete(workflow: BpmnWorkflow, task_id: str, data: dict[str, Any], limits:
     return task
 
 
+class SkipRefused(LookupError):
+    """A skip that cannot be made: ``what`` says why (``no_failure``: the element did not fail, ``no_target``: the
+    chosen element is not one the failed element leads to)."""
+
+    def __init__(self, what: str, choices: list[str] | None = None) -> None:
+        super().__init__(what)
+        self.what = what
+        self.choices = choices or []
+
+
+def successors(workflow: BpmnWorkflow, element_id: str) -> list[str]:
+    """The BPMN elements the element ``element_id`` leads to directly (its outgoing flows' targets)."""
+    for spec in _specs_of(workflow):
+        for task_spec in spec.task_specs.values():
+            if task_spec.bpmn_id == element_id:
+                return [str(out.bpmn_id) for out in task_spec.outputs if out.bpmn_id]
+    return []
+
+
+def _specs_of(workflow: BpmnWorkflow) -> list[Any]:
+    return [workflow.spec, *workflow.subprocess_specs.values()]
+
+
+def skip(workflow: BpmnWorkflow, element_id: str, to_element: str, limits: Limits, *, at: datetime | None = None,
+         task_id: str | None = None, data: dict[str, Any] | None = None) -> None:
+    """Move the token past the failed element ``element_id`` to ``to_element``, one of the elements it leads to,
+    without running the failed element's work, then go on as usual.
+
+    The step is run again as it first ran (the user task ``task_id`` completed with ``data``, else the engine
+    advanced) up to the failure; the failed task (SpiffWorkflow's ERROR state) gets the chosen element as its
+    only child and is completed without being run (SpiffWorkflow's own ``Task.complete``), and the workflow
+    advances from there. SkipRefused when the element did not fail, or ``to_element`` is not a successor."""
+    choices = successors(workflow, element_id)
+    if to_element not in choices:
+        raise SkipRefused("no_target", choices)
+    with clock.frozen(at) as moment:
+        try:
+            if task_id is not None:
+                complete(workflow, task_id, dict(data or {}), limits, at=moment)
+            else:
+                advance(workflow, limits, at=moment)
+        except ProcessFailed as exc:
+            if exc.element_id != element_id:
+                raise
+        failed = [t for t in all_tasks(workflow)
+                  if t.task_spec.bpmn_id == element_id and t.state in (TaskState.ERROR, TaskState.STARTED)]
+        if not failed:
+            raise SkipRefused("no_failure", choices)
+        task = failed[0]
+        target = [out for out in task.task_spec.outputs if out.bpmn_id == to_element]
+        task._drop_children(force=True)  # noqa: SLF001 - SpiffWorkflow's own tree operations
+        task._sync_children(target, TaskState.LIKELY)  # noqa: SLF001
+        task.complete()
+        advance(workflow, limits, at=moment)
+
+
 def find_ready(workflow: BpmnWorkflow, task_id: str) -> SpiffTask | None:
     try:
         task = workflow.get_task_from_id(UUID(task_id))

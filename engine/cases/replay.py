@@ -242,8 +242,14 @@ def _apply(session: Session, run: _Run, ev: AuditEvent, settings: Settings) -> _
     try:
         if kind == "task_completed":
             task_id = _find_ready(run, ev)
-            runner.complete(run.workflow, task_id, dict(ev.data.get("data") or {}), runner.limits(settings),
-                            at=clock.parse(ev.at))
+            skipped = ev.data.get("skip")
+            if isinstance(skipped, dict):  # an incident's step skipped (engine/cases/incidents.py): the same move
+                runner.skip(run.workflow, str(skipped.get("element_id") or ""), str(skipped.get("to") or ""),
+                            runner.limits(settings), at=clock.parse(ev.at), task_id=task_id,
+                            data=dict(ev.data.get("data") or {}))
+            else:
+                runner.complete(run.workflow, task_id, dict(ev.data.get("data") or {}), runner.limits(settings),
+                                at=clock.parse(ev.at))
         elif kind in _NO_MOVE:
             _find_ready(run, ev)
         elif kind == "timer_fired":

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.service_info import Assignment
-from engine.cases import assignment, checklist, owners, workflows
+from engine.cases import assignment, checklist, incidents, owners, workflows
 from engine.cases.lifecycle import Outcome, load_case, process_failed
 from engine.catalog import processes
 from engine.core import clock, metrics
@@ -226,8 +226,11 @@ def complete_step(*, session: Session, step: Step, data: dict[str, Any], actor: 
         raise Conflict("task.not_waiting") from exc
     except runner.ProcessFailed as exc:
         refusal = process_failed(exc, process)
-        if exc.limit is not None and exc.limit != "busy":
-            _record_script_incident(session, case.id, task, exc, refusal.message, actor)
+        if exc.limit != "busy":  # no sandbox free is the server's moment, not the case's failure
+            assert case.id is not None
+            incidents.record(session, case_id=case.id, exc=exc, actor=actor.username,
+                             kind="script_limit" if exc.limit is not None else "step_failed",
+                             task_id=task.id, task_name=task.name, payload=data, message=refusal.message)
         raise refusal from exc
     ready = workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=moment,
                            completed=(task.id, actor.username),
@@ -236,21 +239,3 @@ def complete_step(*, session: Session, step: Step, data: dict[str, Any], actor: 
     metrics.observe_step(case.service_code, task.name, started)
     return Outcome(case, ready, process.version)
 
-
-def _record_script_incident(session: Session, case_id: int | None, task: Task, exc: runner.ProcessFailed,
-                            message: str, actor: Actor) -> None:
-    """Put a script's breach of its limit on the case's record (``script_limit``), in a transaction of its own.
-
-    The step itself is not written: the case's state, data and tasks stay as they were. Replay passes over
-    the event (it moves nothing)."""
-    assert case_id is not None
-    session.rollback()  # end the step's read transaction; nothing of the step was written
-    try:
-        with write_lock(session):
-            case = workflows.lock_case(session, case_id)
-            workflows.append_to_chain(session, case, actor=actor.username, events=[(
-                "script_limit", task.name, {"task_id": task.id, "element_id": exc.element_id, "limit": exc.limit,
-                                            "message": message})])
-            workflows.commit_or_conflict(session)
-    except Conflict:  # the case moved meanwhile: the refusal stands, the incident is in the log
-        log.warning("case %s: the script limit incident at %s could not be recorded", case_id, exc.element_id)

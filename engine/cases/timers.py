@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session, col, select
 
 from engine.bpmn import runner
-from engine.cases import workflows
+from engine.cases import incidents, workflows
 from engine.cases.lifecycle import load_case
 from engine.catalog import processes
 from engine.core import clock
@@ -60,13 +60,21 @@ def _advance(session: Session, case_id: int, settings: Settings, at: datetime | 
         runner.advance(workflow, runner.limits(settings), at=moment)
     except runner.ProcessFailed as exc:
         log.warning("case %s: timer step failed at %s: %s", case.tracking_number, exc.element_id, exc.message)
+        if exc.limit != "busy":
+            incidents.record(session, case_id=case_id, exc=exc, actor=SYSTEM.username, kind="timer_failed",
+                             timer=True, chain_repeats=False)
         return 0
     if runner.dump(workflow) == case.state:
         workflows.workflow_cache(settings).give_back(settings.database_url, case_id, case.version, workflow)
         return 0
+    fired: dict[str, object] = {"timers": runner.fired_timers(workflow, waiting)}
+    failed_before = incidents.open_timer_incidents(session, case_id)
+    if failed_before:  # the case goes past the failure its incidents recorded (e.g. moved to a fixed version)
+        fired["incidents"] = failed_before
     try:
         workflows.save(session, case, workflow, process, actor=SYSTEM.username, settings=settings, at=moment,
-                       events=[("timer_fired", None, {"timers": runner.fired_timers(workflow, waiting)})])
+                       events=[("timer_fired", None, fired)])
     except Conflict:
         return 0  # a person moved the case meanwhile; the next tick looks again
+    incidents.close_timer_incidents(session, failed_before)
     return 1

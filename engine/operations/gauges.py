@@ -2,7 +2,8 @@
 
 Read at scrape time (api/metrics.py), so each figure is one indexed aggregate: open cases by service
 (``ix_case_status_service``), ready tasks by lane (``ix_task_inbox``), the outbox by status and its oldest due
-message (``ix_outbox_due``), due timers (``case_file.timer_due_at``), the last seal (``audit_seal.seq``).
+message (``ix_outbox_due``), due timers (``case_file.timer_due_at``), the last seal (``audit_seal.seq``), open
+incidents by reason (``ix_incident_status_center``).
 Nothing here reads a case's state or data, and nothing here writes.
 """
 
@@ -17,12 +18,14 @@ from sqlmodel import Session
 from engine.core import clock
 from storage.models.audit import AuditSeal
 from storage.models.cases import Case, Task
+from storage.models.incidents import Incident
 from storage.models.messages import OutboxMessage
 
 _CASES = Case.__table__  # type: ignore[attr-defined]
 _TASKS = Task.__table__  # type: ignore[attr-defined]
 _OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 _SEALS = AuditSeal.__table__  # type: ignore[attr-defined]
+_INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
 UNSENT = ("pending", "sending", "failed")
 
 
@@ -36,6 +39,7 @@ class Gauges:
     timers_oldest_due_seconds: float = 0.0
     ledger_age_seconds: float = float("inf")  # since the last seal; infinite when nothing was ever sealed
     seals: int = 0
+    open_incidents: dict[str, int] = field(default_factory=dict)  # by reason (engine/cases/incidents.py)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -64,6 +68,9 @@ def read(session: Session, now: datetime | None = None) -> Gauges:
                                       ).scalar()
         due = (_CASES.c.status == "open", _CASES.c.timer_due_at <= now)
         timers, oldest_timer = conn.execute(select(func.count(), func.min(_CASES.c.timer_due_at)).where(*due)).one()
+        incidents: dict[str, int] = dict(conn.execute(  # type: ignore[arg-type]
+            select(_INCIDENTS.c.reason, func.count()).where(_INCIDENTS.c.status == "open")
+            .group_by(_INCIDENTS.c.reason)).all())
         last = conn.execute(select(_SEALS.c.seq, _SEALS.c.sealed_at).order_by(_SEALS.c.seq.desc()).limit(1)).first()
     finally:
         session.rollback()
@@ -75,4 +82,5 @@ def read(session: Session, now: datetime | None = None) -> Gauges:
         timers_due=int(timers), timers_oldest_due_seconds=_age(now, oldest_timer),
         ledger_age_seconds=_age(now, clock.parse(last.sealed_at)) if last is not None else float("inf"),
         seals=int(last.seq) if last is not None else 0,
+        open_incidents={str(k): int(v) for k, v in incidents.items()},
     )

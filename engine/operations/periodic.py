@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.audit import ledger
-from engine.cases import distribution, escalation, timers
+from engine.cases import distribution, escalation, incidents, timers
 from engine.core import idempotency, throttle
 from engine.core.settings import Settings
 from engine.messages import send
@@ -42,7 +42,9 @@ class Job:
 
 def _advance_timers(settings: Settings) -> int:
     with session_for(settings.database_url) as session:
-        return timers.tick(session=session, settings=settings)
+        moved = timers.tick(session=session, settings=settings)
+        incidents.close_passed(session)  # incidents whose case went past the failure (engine/cases/incidents.py)
+        return moved
 
 
 def _remind_and_escalate(settings: Settings) -> escalation.TickResult:

@@ -126,6 +126,12 @@ RULES: dict[str, Rule] = {
                         "at once, after a dry run (engine/cases/bulk.py)"),
     "workload.read": _rule([SUPERVISOR, ADMIN], "filtered", "read the workload of the officers and lanes of "
                            "one's centers"),
+    "incidents.read": _rule([SUPERVISOR, ANALYST, ADMIN], "filtered", "list the incidents (failed steps) of "
+                            "one's centers' cases (engine/cases/incidents.py)"),
+    "incidents.act": _rule([SUPERVISOR, ANALYST, ADMIN], "filtered", "retry the failed step of an incident at "
+                           "one's centers, or cancel its case with a reason"),
+    "incidents.skip": _rule([ANALYST, ADMIN], "filtered", "move an incident's case past its failed element to a "
+                            "chosen next element, with a reason"),
     # Audit.
     "audit.case": _rule([AUDITOR, ADMIN], "center", "replay a case, step through its history, export its signed "
                         "file"),

@@ -15,6 +15,7 @@ from storage.models import (  # noqa: F401  (each module registers its tables)
     centers,
     drafts,
     idempotency,
+    incidents,
     messages,
     outputs,
     payments,

@@ -80,6 +80,11 @@ EXPECTED: dict[str, tuple[frozenset[str] | None, bool]] = {
     "presence": (EVERY_ROLE, False),
     "workload.read": (frozenset({"supervisor", "admin"}), False),
     "tasks.bulk": (frozenset({"supervisor", "admin"}), False),
+    # An incident's center is checked by the command (tests/api/test_incidents.py); the matrix's number names
+    # no incident: a 404 for all who pass the gate.
+    "incidents.read": (frozenset({"supervisor", "analyst", "admin"}), False),
+    "incidents.act": (frozenset({"supervisor", "analyst", "admin"}), False),
+    "incidents.skip": (frozenset({"analyst", "admin"}), False),
     "audit.case": (frozenset({"auditor", "admin"}), True),
     "audit.search": (frozenset({"auditor", "admin"}), False),
     "reports.read": (frozenset({"supervisor", "admin"}), False),
@@ -234,6 +239,7 @@ def fill(path: str, world: World) -> str:
               "tracking_number": world.tracking_number, "code": "no_such_code",
               "bill_id": 2_000_000, "session_id": 2_000_000, "refund_id": 2_000_000, "payment_id": 2_000_000,
               "provider": "no_such_provider",
+              "incident_id": 2_000_000,
               "username": "no_such_user",
               "number": "1", "kind": "national_id_copy", "a": 1, "b": 2, "version": 1}
     out = path
