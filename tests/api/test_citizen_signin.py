@@ -246,3 +246,18 @@ def test_a_citizen_token_opens_no_staff_route(world: tuple[Api, dict[str, Any]])
         if not refused:
             wrong.append(f"{method} {path}: {r.status_code} {r.headers.get('location', '')}")
     assert checked > 50 and not wrong, wrong
+
+
+def test_a_bill_due_is_shown_until_it_is_paid(sqlite_api: Api) -> None:
+    from tests.api.test_payments import _counter  # the cashier's counter of the payments' tests
+
+    counter = _counter(sqlite_api)
+    case, bill = counter.billed_case(fee=150)
+    headers = _bearer(sqlite_api)
+    one = sqlite_api.client.get(f"/api/citizen/cases/{case['id']}", headers=headers).json()
+    assert one["bills_due"] == [{"number": bill["number"], "amount": "150.00", "currency": "EGP",
+                                 "due_at": one["bills_due"][0]["due_at"]}]
+    assert one["bills_due"][0]["due_at"] is not None
+    counter.open_drawer()
+    assert counter.pay(bill["id"], "150").status_code == 201
+    assert sqlite_api.client.get(f"/api/citizen/cases/{case['id']}", headers=headers).json()["bills_due"] == []
