@@ -31,8 +31,8 @@ ARABIC_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 
 
 @pytest.fixture
-def world(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Api, dict[str, Any]]]:
-    settings = make_settings(sqlite_url, tmp_path, public_url="https://shubbak.example/")
+def world(database_url: str, tmp_path: Path) -> Iterator[tuple[Api, dict[str, Any]]]:
+    settings = make_settings(database_url, tmp_path, public_url="https://shubbak.example/")
     with TestClient(create_app(settings)) as client:
         api = Api(client, settings)
         api.deploy(TEST_PROCESSES / "test_permit", api.user("analyst"))
