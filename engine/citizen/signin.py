@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import insert, update
+from sqlalchemy import delete, insert, update
 from sqlmodel import Session, col, select
 
 from engine.core import throttle
@@ -98,10 +98,11 @@ def request_code(*, session: Session, settings: Settings, phone: Any, client: st
 def _store(session: Session, settings: Settings, number: str, code: str, latest: Case | None,
            moment: datetime) -> None:
     conn = session.connection()
-    row = conn.execute(insert(_CODES).values(
+    # Only the newest code of a phone counts: the older ones go, so a phone keeps one row at most.
+    conn.execute(delete(_CODES).where(_CODES.c.phone == number))
+    conn.execute(insert(_CODES).values(
         phone=number, code_hash=_hash(settings, number, code), tries=0, created_at=moment,
-        expires_at=moment + timedelta(minutes=settings.citizen_code_minutes), used_at=None).returning(_CODES.c.id)
-    ).scalar_one()
+        expires_at=moment + timedelta(minutes=settings.citizen_code_minutes), used_at=None))
     if latest is not None:
         citizen = latest.data.get("citizen") if isinstance(latest.data, dict) else None
         language = citizen.get("language") if isinstance(citizen, dict) else None
@@ -110,7 +111,8 @@ def _store(session: Session, settings: Settings, number: str, code: str, latest:
         conn.execute(insert(_OUTBOX).values(
             case_id=None, event_seq=None, stage="citizen_code", ref=None, channel="sms", recipient=number,
             language=language, subject=None, body=body,
-            idempotency_key=hashlib.sha256(f"citizen-code:{row}:sms".encode()).hexdigest(), status="pending",
+            # Random: a code's row is replaced by the next one (SQLite may give the new row the same id).
+            idempotency_key=secrets.token_hex(32), status="pending",
             attempts=0, next_attempt_at=moment, lease_until=None, last_error=None, gateway=None, gateway_ref=None,
             created_at=moment, sent_at=None))
     session.commit()

@@ -129,6 +129,17 @@ def test_an_expired_code_is_refused(world: tuple[Api, dict[str, Any]]) -> None:
     assert _token(api, CITIZEN["phone"], code).status_code == 200  # the same code, in time
 
 
+def test_only_the_newest_code_counts_and_one_row_is_kept(world: tuple[Api, dict[str, Any]]) -> None:
+    api, _ = world
+    first = _code_for(api, CITIZEN["phone"])
+    second = _code_for(api, CITIZEN["phone"])
+    if first != second:
+        assert _token(api, CITIZEN["phone"], first).status_code == 401
+    with Session(engine_for(api.settings.database_url)) as session:
+        assert len(session.exec(select(CitizenCode).where(CitizenCode.phone == CITIZEN["phone"])).all()) == 1
+    assert _token(api, CITIZEN["phone"], second).status_code == 200
+
+
 def test_a_code_for_another_phone_is_refused(world: tuple[Api, dict[str, Any]]) -> None:
     api, _ = world
     theirs = _code_for(api, OTHER["phone"])
