@@ -26,9 +26,10 @@ from admin_ui import session as cookie
 from admin_ui.i18n import ERROR_DEFAULT, ERROR_HEADINGS, INBOX_WORDS, N_, STATUS_WORDS, TRACK_WORDS, Lang, choose, ltr
 from api.deps import SessionDep, settings_of
 from engine.cases import intake
+from engine.citizen import signin
 from engine.core import refusals
 from engine.core.client_address import client_address
-from engine.core.errors import DomainError, Forbidden
+from engine.core.errors import DomainError, Forbidden, Unauthorized
 from engine.core.settings import Settings
 from engine.core.throttle import Throttled
 from engine.people import policy
@@ -43,6 +44,21 @@ templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_au
 
 class SignInRequired(Exception):
     """The page needs a signed-in user; the reader is sent to the sign-in page and back."""
+
+
+class CitizenSignInRequired(Exception):
+    """The page is a citizen's own (admin_ui/routes/citizen.py): the reader is sent to sign in by SMS code."""
+
+
+CITIZEN_COOKIE = "shubbak_citizen"
+
+
+def citizen_phone_of(request: Request) -> str:
+    """The phone of the citizen whose cookie came with the request (a citizen token, never a staff session)."""
+    try:
+        return signin.phone_from_token(request.cookies.get(CITIZEN_COOKIE), settings_of(request))
+    except Unauthorized as exc:
+        raise CitizenSignInRequired from exc
 
 
 @dataclass
@@ -141,6 +157,13 @@ def allow(action: str) -> Any:
     its form, like the API's routes (api/deps.py): a signed-out reader is sent to sign in, a refusal is the
     error page (403). tests/admin_ui/test_policy_pages.py reads the declarations from the route table."""
     rule = policy.rule(action)  # an action the policy does not know stops the app from being built
+    if policy.CITIZEN in rule.who:
+        def citizen(request: Request) -> None:
+            """The citizen's own cookie, never the staff's session: the phone it was issued to."""
+            request.state.citizen_phone = citizen_phone_of(request)
+
+        citizen.policy_action = action  # type: ignore[attr-defined]
+        return Depends(citizen)
     if policy.PUBLIC in rule.who:
         def gate() -> None:
             """Anyone may: nothing to check."""
@@ -237,6 +260,8 @@ class PageRoute(APIRoute):
         async def page_handler(request: Request) -> Response:
             try:
                 return await handler(request)
+            except CitizenSignInRequired:
+                return redirect("/citizen")
             except SignInRequired:
                 return redirect("/login?next=" + quote(request.url.path + (
                     f"?{request.url.query}" if request.url.query else ""), safe="/?=&"))

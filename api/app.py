@@ -31,6 +31,7 @@ from api.routes import (
     audit,
     auth,
     cases,
+    citizen,
     complaints,
     documents,
     drafts,
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(reports.router)
     app.include_router(ratings.router)
+    app.include_router(citizen.router)  # the citizen's own side (engine/citizen/)
     app.include_router(message_routes.router)
     app.include_router(complaints.router)
     app.include_router(queue_routes.router)

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from api import observability
 from engine.cases import documents
+from engine.citizen import signin
 from engine.core.client_address import client_address as address_of
 from engine.core.errors import Unauthorized
 from engine.core.settings import Settings
@@ -105,6 +106,17 @@ async def client_address(request: Request, settings: SettingsDep) -> str:
 ClientAddress = Annotated[str, Depends(client_address)]
 
 
+async def citizen_phone(request: Request) -> str:
+    """The phone of the citizen the route's gate (``allow`` of a citizen's action) signed in."""
+    phone = getattr(request.state, "citizen_phone", None)
+    if not isinstance(phone, str):
+        raise Unauthorized("citizen.sign_in_first")
+    return phone
+
+
+CitizenPhone = Annotated[str, Depends(citizen_phone)]
+
+
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
@@ -120,6 +132,14 @@ def allow(action: str) -> Any:
 
         scraper.policy_action = action  # type: ignore[attr-defined]
         return Depends(scraper)
+    if policy.CITIZEN in rule.who:
+        async def citizen(request: Request, settings: SettingsDep,
+                          token: Annotated[str | None, Depends(oauth2)]) -> None:
+            """A citizen's token (engine/citizen/signin.py), never a staff one: the phone it was issued to."""
+            request.state.citizen_phone = signin.phone_from_token(token, settings)
+
+        citizen.policy_action = action  # type: ignore[attr-defined]
+        return Depends(citizen)
     if policy.PUBLIC in rule.who:
         async def gate() -> None:
             """Anyone may: nothing to check and nothing opened (an open board's stream holds no session)."""

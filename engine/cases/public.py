@@ -32,10 +32,10 @@ def track(*, session: Session, tracking_number: str, phone_last4: str, settings:
             "current_step": case.current_step,
             "current_step_ar": "، ".join(dict.fromkeys(titles_ar)) or None, "updated_at": case.updated_at,
             "reopen_until": reopen_until,
-            "documents": _documents(session, case.id, process, settings)}
+            "documents": documents(session, case.id, process, settings)}
 
 
-def _documents(session: Session, case_id: int | None, process: CompiledProcess,
+def documents(session: Session, case_id: int | None, process: CompiledProcess,
                settings: Settings) -> list[dict[str, Any]]:
     """The case's issued documents, each with its verification link (docs/documents.md): the link, not the PDF."""
     if not process.service.outputs:

@@ -78,6 +78,22 @@ class Settings(BaseSettings):
     payment_callback_max_failures_per_address: int = Field(default=20, ge=1)
     payment_callback_failure_window_seconds: int = Field(default=900, ge=1)
 
+    # Citizens signing in by SMS code (engine/citizen/signin.py): the code's life and tries, how many codes one
+    # phone and one client address may ask for per window, wrong codes allowed per address and window, the
+    # citizen token's life, and the country prefix put in front of a number typed with a leading 0.
+    citizen_code_minutes: int = Field(default=5, ge=1, le=60)
+    citizen_code_max_tries: int = Field(default=5, ge=1, le=20)
+    citizen_code_window_seconds: int = Field(default=3600, ge=1)
+    citizen_codes_per_phone: int = Field(default=5, ge=1)
+    citizen_codes_per_address: int = Field(default=30, ge=1)
+    citizen_wrong_codes_per_address: int = Field(default=20, ge=1)
+    citizen_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    citizen_cases_max: int = Field(default=100, ge=1, le=1000)
+    phone_country_prefix: str = Field(default="+20", pattern=r"^\+[1-9][0-9]{0,3}$")
+    # The development gateway ``log`` also appends each message, as one JSON line, to this file
+    # (``var_dir/messages.jsonl`` when unset, "-" for none).
+    message_log_file: str | None = None
+
     # Public tracking: failed guesses allowed per tracking number and window before refusing.
     public_track_max_failures: int = Field(default=10, ge=1)
     public_track_window_seconds: int = Field(default=900, ge=1)
@@ -378,6 +394,13 @@ class Settings(BaseSettings):
                 except ValueError:
                     raise ValueError(f"{name}: {entry!r} is not an address or a network (CIDR)") from None
         return self
+
+    @property
+    def message_log_path(self) -> str:
+        """The development gateway's file ("" for none): SHUBBAK_MESSAGE_LOG_FILE, else var_dir/messages.jsonl."""
+        if self.message_log_file == "-":
+            return ""
+        return self.message_log_file or str(self.var_dir / "messages.jsonl")
 
     @property
     def public_base_url(self) -> str:

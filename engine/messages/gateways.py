@@ -17,7 +17,9 @@ import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -75,16 +77,34 @@ class Gateway(ABC):
         """Deliver ``message``; return the gateway's reference, or raise Retryable / Permanent."""
 
 
+class LogOptions(GatewayOptions):
+    # A development file that gets every message whole, one JSON line each (``to``, ``body``, ``at``), so that a
+    # journey test can read a sign-in code; SHUBBAK_MESSAGE_LOG_FILE fills it in ("" for none).
+    file: str = ""
+
+
 class LogGateway(Gateway):
     """The embedded default: the message goes to the log (and its row in the outbox says it was sent)."""
 
     name = "log"
     channels = ("sms", "email")
+    options_schema = LogOptions
 
     def send(self, message: Outgoing) -> str:
         # Masked: no full number, no link token, no code in the log (the outbox keeps the message itself).
         log.info("message %s to %s (%s): %s", message.idempotency_key[:16], redact.recipient(message.recipient),
                  message.channel, redact.text(message.body))
+        opts = self.options
+        assert isinstance(opts, LogOptions)
+        if opts.file:
+            path = Path(opts.file)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with path.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps({"to": message.recipient, "body": message.body,
+                                          "at": datetime.now(UTC).isoformat()}, ensure_ascii=False) + "\n")
+            except OSError as exc:
+                raise Retryable(f"the message log file cannot be written: {exc}") from exc
         return f"log:{message.idempotency_key[:16]}"
 
 
@@ -251,10 +271,17 @@ def build(name: str, options: dict[str, Any], channel: str) -> Gateway:
                        for e in exc.errors()], channel=channel) from exc
 
 
+def _with_log_file(name: str, options: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The development gateway's file comes from SHUBBAK_MESSAGE_LOG_FILE unless its options name one."""
+    return {"file": settings.message_log_path, **options} if name == LogGateway.name else options
+
+
 def for_channel(channel: str, settings: Settings) -> Gateway | None:
     """The configured gateway of ``channel`` (None: e-mail without a gateway)."""
     if channel == "sms":
-        return build(settings.sms_gateway, settings.sms_gateway_options, "sms")
+        return build(settings.sms_gateway, _with_log_file(settings.sms_gateway, settings.sms_gateway_options,
+                                                          settings), "sms")
     if channel == "email" and settings.email_gateway:
-        return build(settings.email_gateway, settings.email_gateway_options, "email")
+        return build(settings.email_gateway, _with_log_file(settings.email_gateway, settings.email_gateway_options,
+                                                            settings), "email")
     return None

@@ -44,12 +44,29 @@ def normalise_national_id(text: str) -> str:
     return ascii_digits(text.strip())
 
 
+def phone_digits(text: str) -> str:
+    """A phone as stored: Arabic-Indic digits as ASCII, no spaces or dashes (the pattern checks the rest)."""
+    return re.sub(r"[\s-]", "", ascii_digits(text))
+
+
+def normalise_phone(text: str, settings: Settings) -> str | None:
+    """A phone as a citizen types it to sign in, in the stored form (``+201001234567``), or None when it is not
+    a phone: Arabic-Indic digits, spaces and dashes as at intake, and the local forms ``01001234567`` (the
+    country's prefix, ``SHUBBAK_PHONE_COUNTRY_PREFIX``, in place of the 0) and ``00201001234567``."""
+    phone = phone_digits(text.strip())
+    if phone.startswith("00"):
+        phone = "+" + phone[2:]
+    elif phone.startswith("0"):
+        phone = settings.phone_country_prefix + phone[1:]
+    return phone if re.fullmatch(settings.phone_pattern, phone, re.ASCII) else None
+
+
 def check_citizen(raw: dict[str, Any], settings: Settings) -> Citizen:
     """Normalise and check; every problem is listed, each with its field, in Arabic and English."""
     problems: list[dict[str, Any]] = []
     nid = normalise_national_id(str(raw.get("national_id", "")))
     name = " ".join(str(raw.get("full_name", "")).split())
-    phone = re.sub(r"[\s-]", "", ascii_digits(str(raw.get("phone", ""))))
+    phone = phone_digits(str(raw.get("phone", "")))
     if not re.fullmatch(settings.national_id_pattern, nid, re.ASCII):
         problems.append(_citizen_problem("national_id", "citizen.national_id_digits"))
     elif settings.national_id_check_egypt_birth_date and len(nid) == 14 and not _egypt_birth_date_ok(nid):

@@ -42,6 +42,7 @@ LANE = "(lane)"  # a lane of the case's service, or the task's own lane
 FRONT_DESK = "(front desk)"  # the role SHUBBAK_FRONT_DESK_ROLE names
 ESCALATION = "(escalation)"  # a role some live service escalates overdue tasks to (engine/cases/escalation.py)
 SCRAPER = "(scraper)"  # not a user: the operator's metrics scraper, with its own token (api/metrics.py)
+CITIZEN = "(citizen)"  # not a user: a citizen signed in by SMS code, with a citizen token (engine/citizen/signin.py)
 
 Scope = Literal["none", "center", "filtered"]
 
@@ -72,6 +73,10 @@ RULES: dict[str, Rule] = {
     # Not a user at all: the operator's scraper, by SHUBBAK_METRICS_TOKEN, or the machine itself without one.
     "metrics.scrape": _rule([SCRAPER], "none", "read the operator's figures (/metrics): counts by service and "
                             "lane, never a person"),
+    # Not a user: a citizen signed in by a code sent to their phone; no staff token is a citizen's, and no staff
+    # route takes a citizen's token.
+    "citizen.own": _rule([CITIZEN], "none", "read one's own requests: the cases whose phone is the citizen's, with "
+                         "their messages, documents and bills due"),
     # Any signed-in user; what they get is cut to their own lanes and centers.
     "me": _rule([SIGNED_IN], "none", "read one's own account"),
     "catalog.read": _rule([SIGNED_IN], "none", "list the published services and the centers"),

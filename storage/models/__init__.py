@@ -13,6 +13,7 @@ from storage.models import (  # noqa: F401  (each module registers its tables)
     cases,
     catalog,
     centers,
+    citizen,
     drafts,
     idempotency,
     incidents,

@@ -25,7 +25,7 @@ class Case(SQLModel, table=True):
     status: str = Field(max_length=16, default="open")
     national_id: str = Field(max_length=32, index=True)
     citizen_name: str = Field(max_length=200)
-    phone: str = Field(max_length=32)
+    phone: str = Field(max_length=32, index=True)  # ix_case_file_phone: a citizen's own cases (engine/citizen)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     state: str = Field(sa_column=Column(Text, nullable=False))
     state_format: str = Field(max_length=32)

@@ -25,9 +25,11 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="case_file.id", index=True)
-    # The audit event (seq in the case's chain) whose transaction wrote the message.
-    event_seq: int
+    # The case the message is about; NULL for a citizen's sign-in code (engine/citizen/signin.py), which is about
+    # no case and stays out of every case's list of messages.
+    case_id: int | None = Field(default=None, foreign_key="case_file.id", index=True)
+    # The audit event (seq in the case's chain) whose transaction wrote the message; NULL with the case.
+    event_seq: int | None = None
     stage: str = Field(max_length=32)
     # What the stage is about, to send it once per case: the department's lane, or the task's id.
     ref: str | None = Field(default=None, max_length=100)

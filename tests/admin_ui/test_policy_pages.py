@@ -67,7 +67,8 @@ _ALERT = re.compile(r'role="alert">([^<]*)<')
 
 
 def _outcome(status: int, location: str) -> int | str:
-    if status == 303 and location.startswith("/login?next="):
+    # Staff pages send the reader to the staff's sign-in; a citizen's own pages to the SMS code's (/citizen).
+    if status == 303 and (location.startswith("/login?next=") or location == "/citizen"):
         return "sign in"
     return 403 if status == 403 else "ok"
 

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlmodel import Session
 
+from engine.citizen import signin
 from harness.api import CITIZEN, Api
 from harness.pages import Pages
 from harness.settings import TEST_PROCESSES
@@ -113,6 +114,13 @@ def test_officer_names_never_reach_citizens(sqlite_api: Api) -> None:
     stages, texts = _messages(api)
     assert stages == {"received", "department", "returned", "ready_for_pickup", "completed", "rejected"}
     assert [_leaks(text) for text in texts] == [[] for _ in texts]
+    # The citizen's own requests (engine/citizen/requests.py) name the departments, never the officers.
+    mine = {"Authorization": f"Bearer {signin.issue_token(CITIZEN['phone'], api.settings)}"}
+    own = [api.client.get("/api/citizen/cases", headers=mine).text] + [
+        api.client.get(f"/api/citizen/cases/{c['id']}", headers=mine).text
+        for c in (approved, rejected, waiting, cancelled)]
+    assert all('"tracking_number"' in text for text in own)
+    assert [_leaks(text) for text in own] == [[] for _ in own]
     # The scan would see them: the auditor's view of the same case names both officers.
     events = api.client.get(f"/api/cases/{approved['id']}/events", headers=login(api, "auditor_mona")).text
     assert _leaks(events) == ["clerk_hoda", "reviewer_karim"]

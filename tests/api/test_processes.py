@@ -55,8 +55,8 @@ def test_services_list_shows_names_and_sla(api: Api) -> None:
     assert services == [{
         "service_code": "test_permit", "process_id": "test_permit", "version": 1,
         "name": {"ar": "ترخيص تجريبي", "en": "Test permit"}, "agency": {"ar": "جهة تجريبية", "en": "Test agency"},
-        "sla_days": 10.0, "fee": {"currency": "EGP", "amount": 10.0, "decision": None, "partial": False}, "documents": [],
-        "lanes": ["front_desk", "reviewer"]}]
+        "sla_days": 10.0, "fee": {"currency": "EGP", "amount": 10.0, "decision": None, "partial": False},
+        "documents": [], "lanes": ["front_desk", "reviewer"]}]
 
 
 def test_only_analysts_and_admins_deploy(api: Api) -> None:

@@ -47,6 +47,8 @@ EXPECTED: dict[str, tuple[frozenset[str] | None, bool]] = {
     # No user at all: the matrix's requests come from neither the machine itself nor with the scraper's token.
     "metrics.scrape": (frozenset(), False),
     "queue.ticket": (None, False),
+    # No user at all: a citizen's token only (tests/api/test_citizen_signin.py); every staff token is a 401.
+    "citizen.own": (frozenset(), False),
     "me": (EVERY_ROLE, False),
     "catalog.read": (EVERY_ROLE, False),
     "inbox": (EVERY_ROLE, False),
@@ -108,6 +110,8 @@ def expected(action: str, role: str | None, place: str, *, signed_out: int) -> i
         return "ok"
     if action == "metrics.scrape":
         return 403  # the scraper is not a user: signed in or not, a request without its token is refused
+    if action == "citizen.own":
+        return signed_out  # a staff token is no citizen's: as good as none
     if role is None:
         return signed_out
     if role not in allowed:

@@ -1,0 +1,73 @@
+"""A signed-in citizen's own requests: every case whose phone is theirs, in words a citizen reads.
+
+Each says its status in Arabic and English, where it is now (the departments of its ready steps: never the
+officer), when it is expected to be done, the messages sent to the citizen, the documents issued (their
+verification links, not the PDFs) and the bills still due. Another citizen's case is NotFound, the same answer
+as a case that does not exist: the page must not confirm that a number is someone's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from engine.cases import bills, complaints
+from engine.cases.public import documents
+from engine.catalog import processes
+from engine.core.errors import NotFound
+from engine.core.settings import Settings
+from engine.messages import outbox, templates
+from storage.models.cases import Case, Task
+
+STATUS_WORDS = {
+    "open": {"ar": "قيد التنفيذ", "en": "In progress"},
+    "completed": {"ar": "مكتمل", "en": "Completed"},
+    "cancelled": {"ar": "ملغى", "en": "Cancelled"},
+    "resolved": {"ar": "تم الحل", "en": "Resolved"},
+}
+
+
+def list_cases(*, session: Session, settings: Settings, phone: str) -> list[dict[str, Any]]:
+    """The citizen's cases, newest first."""
+    cases = session.exec(select(Case).where(Case.phone == phone).order_by(col(Case.id).desc())
+                         .limit(settings.citizen_cases_max)).all()
+    return [_summary(session, settings, case) for case in cases]
+
+
+def read_case(*, session: Session, settings: Settings, phone: str, case_id: int) -> dict[str, Any]:
+    """One of the citizen's cases with its messages, documents and bills; NotFound for anyone else's."""
+    case = session.get(Case, case_id) if 0 < case_id < 2**31 else None
+    if case is None or case.phone != phone:
+        raise NotFound("citizen.no_case")
+    process = processes.cache.get(session, case.process_version_id, settings)
+    out = _summary(session, settings, case)
+    conn = session.connection()
+    out["messages"] = [{"channel": m.channel, "body": m.body, "sent_at": m.sent_at}
+                       for m in outbox.for_case(conn, case.id) if m.status == "sent"]
+    out["documents"] = documents(session, case.id, process, settings)
+    out["bills_due"] = [{"number": b.number, "amount": _money(b.amount - b.paid), "currency": b.currency,
+                         "due_at": b.due_at} for b in bills.of_case(session, case.id) if b.status == "open"]
+    return out
+
+
+def _summary(session: Session, settings: Settings, case: Case) -> dict[str, Any]:
+    process = processes.cache.get(session, case.process_version_id, settings)
+    service = process.service
+    lanes = session.exec(select(Task.lane).where(Task.case_id == case.id, Task.state == "ready")).all()
+    steps = [{"ar": templates.department_name(lane, "ar", service.messages),
+              "en": templates.department_name(lane, "en", service.messages)} for lane in dict.fromkeys(lanes)]
+    status = "resolved" if complaints.window_end(session, case) is not None else case.status
+    return {"id": case.id, "tracking_number": case.tracking_number,
+            "service": {"code": case.service_code,
+                        "name": service.name.model_dump() if service.name else {"ar": service.code,
+                                                                                 "en": service.code}},
+            "status": status, "status_words": STATUS_WORDS.get(status, {"ar": status, "en": status}),
+            "current_step": steps, "expected_by": case.due_at if case.status == "open" else None,
+            "opened_at": case.created_at, "updated_at": case.updated_at}
+
+
+def _money(minor: int) -> str:
+    sign = "-" if minor < 0 else ""
+    minor = abs(minor)
+    return f"{sign}{minor // 100}.{minor % 100:02d}"
