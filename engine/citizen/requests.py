@@ -38,7 +38,7 @@ def list_cases(*, session: Session, settings: Settings, phone: str) -> list[dict
 def read_case(*, session: Session, settings: Settings, phone: str, case_id: int) -> dict[str, Any]:
     """One of the citizen's cases with its messages, documents and bills; NotFound for anyone else's."""
     case = session.get(Case, case_id) if 0 < case_id < 2**31 else None
-    if case is None or case.phone != phone:
+    if case is None or case.id is None or case.phone != phone:
         raise NotFound("citizen.no_case")
     process = processes.cache.get(session, case.process_version_id, settings)
     out = _summary(session, settings, case)
