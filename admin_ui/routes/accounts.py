@@ -8,16 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from admin_ui import session as cookie
-from admin_ui.pages import (
-    CheckedForm,
-    PageRoute,
-    SignedIn,
-    Viewer,
-    allow,
-    client_of,
-    redirect,
-    render,
-)
+from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, client_of, redirect, render
 from api.deps import SessionDep, settings_of
 from engine.core.errors import Forbidden, Invalid, Unauthorized
 from engine.people import accounts, centers

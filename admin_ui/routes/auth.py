@@ -6,17 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from admin_ui import session as cookie
-from admin_ui.pages import (
-    CheckedForm,
-    CurrentViewer,
-    PageRoute,
-    Viewer,
-    allow,
-    client_of,
-    redirect,
-    render,
-    safe_next,
-)
+from admin_ui.pages import CheckedForm, CurrentViewer, PageRoute, Viewer, allow, client_of, redirect, render, safe_next
 from api.deps import SessionDep, settings_of
 from engine.core.errors import Unauthorized
 from engine.core.throttle import Throttled

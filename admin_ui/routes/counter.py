@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from admin_ui import session as cookie
 from admin_ui.i18n import N_, Lang, ltr
-from admin_ui.pages import CheckedForm, PageRoute, SignedIn, allow, redirect, render
+from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render
 from admin_ui.params import PageId
 from api.deps import SessionDep, settings_of
 from engine.cases import bills
@@ -51,6 +51,13 @@ def reasons(exc: DomainError, lang: Lang) -> str:
     details = exc.details if isinstance(exc, Invalid) else []
     words = [str(d.get("msg_ar") if lang.code == "ar" and d.get("msg_ar") else d.get("msg")) for d in details]
     return "; ".join(words) or exc.text(lang.code)
+
+
+def refused(request: Request, db: Session, viewer: Viewer, exc: DomainError, back: str) -> Response:
+    """A refused command: nothing of it is kept, its reason is shown on the page the reader goes back to."""
+    db.rollback()
+    cookie.flash(request, reasons(exc, viewer.lang), "error")
+    return redirect(back)
 
 
 def find_case(db: Session, actor: Actor, query: str) -> Case | None:
@@ -108,9 +115,7 @@ def open_drawer(request: Request, form: CheckedForm, viewer: SignedIn, db: Sessi
     try:
         drawers.open_session(session=db, actor=viewer.signed_in, opening=opening, settings=settings_of(request))
     except DomainError as exc:
-        db.rollback()
-        cookie.flash(request, reasons(exc, viewer.lang), "error")
-        return redirect("/counter")
+        return refused(request, db, viewer, exc, "/counter")
     cookie.flash(request, viewer.lang.gettext("The drawer is open."))
     return redirect("/counter")
 
@@ -125,9 +130,7 @@ def take_payment(request: Request, bill_id: PageId, form: CheckedForm, viewer: S
                             reference=str(form.get("reference", ""))[:100] or None, actor=viewer.signed_in,
                             settings=settings_of(request))
     except DomainError as exc:
-        db.rollback()
-        cookie.flash(request, reasons(exc, viewer.lang), "error")
-        return redirect(back)
+        return refused(request, db, viewer, exc, back)
     payment = paid.payment
     lang = viewer.lang
     cookie.flash(request, lang.gettext("Paid: receipt %(number)s. Change to give: %(change)s %(currency)s.",
@@ -148,9 +151,7 @@ def close_drawer(request: Request, form: CheckedForm, viewer: SignedIn, db: Sess
         done = drawers.close(session=db, session_id=drawer.id, counted=counted, actor=actor,
                              settings=settings_of(request))
     except DomainError as exc:
-        db.rollback()
-        cookie.flash(request, reasons(exc, viewer.lang), "error")
-        return redirect("/counter")
+        return refused(request, db, viewer, exc, "/counter")
     cookie.flash(request, viewer.lang.gettext("The drawer is closed."))
     return redirect(f"/counter?closed={done.id}")
 
@@ -197,9 +198,7 @@ def decide_refund(request: Request, refund_id: PageId, form: CheckedForm, viewer
         refunds.decide(session=db, refund_id=refund_id, approve=approve, reason=str(form.get("reason", ""))[:1000],
                        actor=viewer.signed_in, settings=settings_of(request))
     except DomainError as exc:
-        db.rollback()
-        cookie.flash(request, reasons(exc, viewer.lang), "error")
-        return redirect("/supervisor/payments")
+        return refused(request, db, viewer, exc, "/supervisor/payments")
     cookie.flash(request, viewer.lang.gettext("The refund was approved.") if approve else
                  viewer.lang.gettext("The refund was refused."))
     return redirect("/supervisor/payments")
@@ -212,8 +211,6 @@ def acknowledge(request: Request, session_id: PageId, form: CheckedForm, viewer:
         drawers.acknowledge(session=db, session_id=session_id, reason=str(form.get("reason", ""))[:1000],
                             actor=viewer.signed_in, settings=settings_of(request))
     except DomainError as exc:
-        db.rollback()
-        cookie.flash(request, reasons(exc, viewer.lang), "error")
-        return redirect("/supervisor/payments")
+        return refused(request, db, viewer, exc, "/supervisor/payments")
     cookie.flash(request, viewer.lang.gettext("The difference was acknowledged."))
     return redirect("/supervisor/payments")

@@ -10,15 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from admin_ui.i18n import N_
-from admin_ui.pages import (
-    CheckedForm,
-    CurrentViewer,
-    PageRoute,
-    Viewer,
-    allow,
-    client_of,
-    render,
-)
+from admin_ui.pages import CheckedForm, CurrentViewer, PageRoute, Viewer, allow, client_of, render
 from api.deps import SessionDep, settings_of
 from engine.cases import complaints, public
 from engine.core.errors import Conflict, Invalid, NotFound, RateLimited, TooLarge

@@ -120,14 +120,19 @@ def incidents_page(request: Request, viewer: SignedIn, db: SessionDep, status: s
                   may_skip=policy.may(viewer.signed_in, "incidents.skip", settings))
 
 
+def _incident_done(request: Request, message: str) -> Response:
+    """Back to the incidents, saying what became of the case."""
+    cookie.flash(request, message)
+    return redirect("/supervisor/incidents")
+
+
 @router.post("/supervisor/incidents/{incident_id}/retry", dependencies=[allow("incidents.act")])
 def retry_incident(request: Request, incident_id: int, form: CheckedForm, viewer: SignedIn,
                    db: SessionDep) -> Response:
     done = incidents.retry(session=db, incident_id=incident_id, actor=viewer.signed_in,
                            settings=settings_of(request))
-    cookie.flash(request, viewer.lang.gettext("%(number)s went on past the failed step.",
-                                              number=ltr(done.case.tracking_number)))
-    return redirect("/supervisor/incidents")
+    return _incident_done(request, viewer.lang.gettext("%(number)s went on past the failed step.",
+                                                       number=ltr(done.case.tracking_number)))
 
 
 @router.post("/supervisor/incidents/{incident_id}/skip", dependencies=[allow("incidents.skip")])
@@ -135,9 +140,8 @@ def skip_incident(request: Request, incident_id: int, form: CheckedForm, viewer:
                   db: SessionDep) -> Response:
     done = incidents.skip(session=db, incident_id=incident_id, to_element=str(form.get("to", "")).strip(),
                           reason=str(form.get("reason", "")), actor=viewer.signed_in, settings=settings_of(request))
-    cookie.flash(request, viewer.lang.gettext("%(number)s went on past the failed step.",
-                                              number=ltr(done.case.tracking_number)))
-    return redirect("/supervisor/incidents")
+    return _incident_done(request, viewer.lang.gettext("%(number)s went on past the failed step.",
+                                                       number=ltr(done.case.tracking_number)))
 
 
 @router.post("/supervisor/incidents/{incident_id}/cancel", dependencies=[allow("incidents.act")])
@@ -145,5 +149,4 @@ def cancel_incident(request: Request, incident_id: int, form: CheckedForm, viewe
                     db: SessionDep) -> Response:
     case = incidents.cancel(session=db, incident_id=incident_id, reason=str(form.get("reason", "")),
                             actor=viewer.signed_in, settings=settings_of(request))
-    cookie.flash(request, viewer.lang.gettext("%(number)s was cancelled.", number=ltr(case.tracking_number)))
-    return redirect("/supervisor/incidents")
+    return _incident_done(request, viewer.lang.gettext("%(number)s was cancelled.", number=ltr(case.tracking_number)))

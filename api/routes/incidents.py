@@ -69,6 +69,7 @@ def list_incidents(session: SessionDep, settings: SettingsDep, actor: CurrentAct
     return [IncidentPublic.of(r) for r in rows]
 
 
+# retry, skip and cancel look like the queue's ticket routes: each is a thin route over its own command and body.
 @router.post("/{incident_id}/retry", dependencies=[allow("incidents.act")], response_model=CasePublic)
 def retry(incident_id: RowId, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> Response:
     """Run the failed step again on the case as it is now (e.g. after it moved to a corrected version)."""

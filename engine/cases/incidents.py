@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 
 from engine.bpmn import runner
 from engine.cases import workflows
-from engine.cases.lifecycle import Outcome, load_case, process_failed
+from engine.cases.lifecycle import Outcome, cancel_open, load_case, process_failed
 from engine.catalog import processes
 from engine.core import clock
 from engine.core.errors import Conflict, Invalid, NotFound
@@ -247,14 +247,7 @@ def cancel(*, session: Session, incident_id: int, reason: str, actor: Actor, set
     assert incident.id is not None
     incident_id, case_id = incident.id, incident.case_id
     case = load_case(session, case_id)
-    if case.status != "open":
-        raise Conflict("case.already_status", status=case.status)
-    process = processes.cache.get(session, case.process_version_id, settings)
-    workflow = workflows.load(case, process, settings)
-    workflow.cancel()
-    workflows.save(session, case, workflow, process, actor=actor.username, settings=settings,
-                   events=[("case_cancelled", None, {"reason": reason.strip(), "incident_id": incident_id})],
-                   extra={"status": "cancelled", "current_step": None})
+    cancel_open(session, case, {"reason": reason.strip(), "incident_id": incident_id}, actor, settings)
     _close(session, incident_id, "cancelled", actor, reason.strip())
     return case
 

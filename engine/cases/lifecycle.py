@@ -176,12 +176,17 @@ def cancel_case(*, session: Session, case_id: int, reason: str, actor: Actor, se
                                                   kind="missing")])
     case = load_case(session, case_id)
     policy.check_case(session, actor, "case.cancel", case, settings)
+    cancel_open(session, case, {"reason": reason.strip()}, actor, settings)
+    return case
+
+
+def cancel_open(session: Session, case: Case, event: dict[str, Any], actor: Actor, settings: Settings) -> None:
+    """Cancel an open case's workflow and record ``case_cancelled`` with ``event`` (the reason, and what led to it);
+    a case no longer open is refused. The caller has checked the actor may."""
     if case.status != "open":
         raise Conflict("case.already_status", status=case.status)
     process = processes.cache.get(session, case.process_version_id, settings)
     workflow = workflows.load(case, process, settings)
     workflow.cancel()
     workflows.save(session, case, workflow, process, actor=actor.username, settings=settings,
-                   events=[("case_cancelled", None, {"reason": reason.strip()})],
-                   extra={"status": "cancelled", "current_step": None})
-    return case
+                   events=[("case_cancelled", None, event)], extra={"status": "cancelled", "current_step": None})

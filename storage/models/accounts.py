@@ -3,17 +3,18 @@ attempts that slow down guessing (engine/core/throttle.py)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from storage.models.base import ChainLink
 
 __all__ = ["ThrottleCounter", "UserEvent"]
 
 
-# Laid out like storage/models/audit.py's AuditEvent on purpose (both are hash chains), kept apart: a user's chain
+# A chain link (storage/models/base.py ChainLink, as a drawer session's) laid out like storage/models/audit.py's
+# AuditEvent on purpose (both are hash chains), kept apart: a user's chain
 # is written and read by engine/people, a case's by the cases and the audit; neither table mixes the two.
-class UserEvent(SQLModel, table=True):
+class UserEvent(ChainLink, table=True):
     """One link of a user's own hash chain: created, changed, password set, signed out. Rows are only inserted.
 
     Each event's hash covers its content and the previous event's hash (engine/people/accounts.py ``event_hash``), as
@@ -24,13 +25,6 @@ class UserEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="app_user.id")
-    seq: int
-    at: str = Field(max_length=40)
-    actor: str = Field(max_length=64)
-    kind: str = Field(max_length=40)
-    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    prev_hash: str = Field(max_length=64)
-    hash: str = Field(max_length=64)
 
 
 class ThrottleCounter(SQLModel, table=True):

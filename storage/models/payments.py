@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, PrimaryKeyConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.models.base import _ts, utcnow
+from storage.models.base import ChainLink, _ts, utcnow
 
 
 class Bill(SQLModel, table=True):
@@ -68,7 +68,7 @@ class CashierSession(SQLModel, table=True):
     audit_head: str = Field(default="", max_length=64)
 
 
-class CashierEvent(SQLModel, table=True):
+class CashierEvent(ChainLink, table=True):
     """One link of a drawer session's hash chain (opened, payment, closed, difference acknowledged)."""
 
     __tablename__ = "cashier_event"
@@ -76,13 +76,6 @@ class CashierEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     session_id: int = Field(foreign_key="cashier_session.id")
-    seq: int
-    at: str = Field(max_length=40)
-    actor: str = Field(max_length=64)
-    kind: str = Field(max_length=40)
-    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    prev_hash: str = Field(max_length=64)
-    hash: str = Field(max_length=64)
 
 
 class Payment(SQLModel, table=True):

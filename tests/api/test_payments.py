@@ -57,6 +57,12 @@ class Counter:
         assert r.status_code == 201, r.text
         return dict(r.json())
 
+    def cash_payment(self) -> None:
+        """A bill of 150 paid in cash at a drawer opened for it: the drawer's chain has a ``payment_taken`` link."""
+        _case, bill = self.billed_case()
+        self.open_drawer()
+        assert self.pay(bill["id"], "150").status_code == 201
+
     def pay(self, bill_id: int, amount: str, method: str = "cash", headers: dict[str, str] | None = None,
             **extra: Any) -> Any:
         return self.client.post(f"/api/bills/{bill_id}/payments", json={"method": method, "amount": amount, **extra},
@@ -380,9 +386,7 @@ def test_eight_cashiers_paying_at_once_get_contiguous_receipts(eight: Counter) -
 
 def test_verify_finds_an_altered_drawer_record(sqlite_counter: Counter) -> None:
     c = sqlite_counter
-    _case, bill = c.billed_case()
-    c.open_drawer()
-    assert c.pay(bill["id"], "150").status_code == 201
+    c.cash_payment()
     settings: Settings = c.api.settings
     with Session(engine_for(settings.database_url)) as session:
         event = session.exec(select(CashierEvent).where(CashierEvent.kind == "payment_taken")).one()
@@ -482,9 +486,7 @@ def test_cashiers_paying_one_bill_at_once_take_it_once(eight: Counter) -> None:
 def test_the_ledger_seals_the_drawers(counter: Counter) -> None:
     """A drawer's last events removed together with its head leave a valid chain; the seal still finds it."""
     c = counter
-    _case, bill = c.billed_case()
-    c.open_drawer()
-    assert c.pay(bill["id"], "150").status_code == 201
+    c.cash_payment()
     settings: Settings = c.api.settings
     with Session(engine_for(settings.database_url)) as session:
         ledger.seal(session=session, settings=settings)
