@@ -29,6 +29,7 @@ from engine.cases.lifecycle import Outcome, cancel_open, load_case, process_fail
 from engine.catalog import processes
 from engine.core import clock
 from engine.core.errors import Conflict, Invalid, NotFound
+from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import SYSTEM, Actor
@@ -242,8 +243,8 @@ def cancel(*, session: Session, incident_id: int, reason: str, actor: Actor, set
     """Cancel the incident's case, with a reason (the case's ``case_cancelled`` event names the incident)."""
     incident = _incident_for(session, incident_id, actor, "incidents.act")
     if not reason.strip():
-        raise Invalid("reason.required", [{"loc": ["body", "reason"], "field": "reason",
-                                           "msg": "say why the case is cancelled", "type": "missing"}])
+        raise Invalid("reason.required", [problem("reason", "field.incident_cancel_reason", loc=["body", "reason"],
+                                                  kind="missing")])
     assert incident.id is not None
     incident_id, case_id = incident.id, incident.case_id
     case = load_case(session, case_id)
@@ -260,8 +261,8 @@ def skip(*, session: Session, incident_id: int, to_element: str, reason: str, ac
     The step's ``task_completed`` event carries the skip, so that replay makes the same move."""
     incident = _incident_for(session, incident_id, actor, "incidents.skip")
     if not reason.strip():
-        raise Invalid("reason.required", [{"loc": ["body", "reason"], "field": "reason",
-                                           "msg": "say why the step is skipped", "type": "missing"}])
+        raise Invalid("reason.required", [problem("reason", "field.incident_skip_reason", loc=["body", "reason"],
+                                                  kind="missing")])
     assert incident.id is not None
     incident_id = incident.id
     if incident.task_id is None:
@@ -279,9 +280,8 @@ def skip(*, session: Session, incident_id: int, to_element: str, reason: str, ac
                     task_id=incident.task_id, data=dict(incident.payload))
     except runner.SkipRefused as exc:
         if exc.what == "no_target":
-            raise Invalid("incident.no_such_next", [{"loc": ["body", "to"], "field": "to", "type": "choice",
-                                                     "msg": "not an element the failed element leads to",
-                                                     "choices": exc.choices}],
+            raise Invalid("incident.no_such_next", [{**problem("to", "field.incident_skip_target", loc=["body", "to"],
+                                                                kind="choice"), "choices": exc.choices}],
                           element_id=incident.element_id, to=to_element,
                           choices=", ".join(exc.choices) or "-") from exc
         raise Conflict("incident.not_failing_now", element_id=incident.element_id) from exc

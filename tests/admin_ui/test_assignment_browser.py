@@ -70,7 +70,7 @@ def test_inbox_shows_the_assignment_and_the_workload_page_records_an_absence(sql
         page.goto("/inbox")
         expect(page.locator("table.inbox tbody tr", has_text=numbers[1])).to_contain_text("rev_b")
         page.get_by_role("button", name="اجعلني غير متاح اليوم").click()
-        expect(page.locator("form.availability [role=status]")).to_have_text(
+        expect(page.locator("#availability")).to_have_text(
             "أنت غير متاح اليوم: لن يُسند إليك عمل جديد.")
         context.close()
         context = browser.new_context(base_url=url, locale="ar-EG")

@@ -30,6 +30,7 @@ from engine.core.errors import (
     RateLimited,
     TooLarge,
     Unauthorized,
+    Unavailable,
 )
 from harness.api import Api
 from harness.pages import Pages
@@ -40,7 +41,7 @@ from tests.support.documents import PDF
 
 # Written out by hand: what a client of either face may rely on.
 STATUS = {DomainError: 400, NotFound: 404, Unauthorized: 401, Forbidden: 403, Conflict: 409, Invalid: 422,
-          TooLarge: 413, RateLimited: 429, Corrupted: 500}
+          TooLarge: 413, RateLimited: 429, Corrupted: 500, Unavailable: 502}
 
 
 def _every_error_class() -> list[type[DomainError]]:
@@ -64,10 +65,12 @@ def test_each_error_class_has_the_status_clients_rely_on() -> None:
 
 
 def test_every_refusal_in_the_code_is_a_4xx_except_damaged_storage() -> None:
+    """A refusal is the client's to mend (4xx); only damaged storage (500) and an outside service that did not
+    answer (502, a payment provider: nothing was changed, the same request may be tried again) are not."""
     classes = _every_error_class()
     assert len(classes) > len(STATUS)  # subclasses elsewhere (throttle, compiler, queue, CSRF) were found
     for cls in classes:
-        want = 500 if issubclass(cls, Corrupted) else None
+        want = 500 if issubclass(cls, Corrupted) else 502 if issubclass(cls, Unavailable) else None
         assert (cls.status == want) if want else (400 <= cls.status < 500), (cls.__name__, cls.status)
 
 
