@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,55 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-_engines: OnePerKey[str, Engine] = OnePerKey(make_engine)
+@dataclass(frozen=True)
+class PostgresOptions:
+    """How the pools of one PostgreSQL URL connect (the SHUBBAK_DATABASE_* settings, docs/deployment.md).
+
+    ``connect_timeout_seconds``: libpq gives up a connection attempt after this long (a server or a line that
+    does not answer). ``statement_timeout_ms``: the server cancels a statement running longer (0: the server's
+    own setting); sent as a startup option, so not through a transaction pooler, which refuses it (set it on the
+    role there). ``tcp_user_timeout_ms``: a connection whose sent data is not acknowledged within this long is
+    given up (a cut line), with keep-alives noticing an idle connection's cut. ``transaction_pooling``: the URL
+    goes through PgBouncer in transaction mode: no server-side prepared statements (psycopg's
+    ``prepare_threshold`` off), since the next transaction may run on another server connection that does not
+    know them, or one that already has them under the same name."""
+
+    connect_timeout_seconds: int = 10
+    statement_timeout_ms: int = 0
+    tcp_user_timeout_ms: int = 10_000
+    transaction_pooling: bool = False
+
+    def connect_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {"connect_timeout": self.connect_timeout_seconds, "keepalives": 1,
+                                "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
+                                "tcp_user_timeout": self.tcp_user_timeout_ms}
+        if self.transaction_pooling:
+            args["prepare_threshold"] = None
+        elif self.statement_timeout_ms:
+            args["options"] = f"-c statement_timeout={self.statement_timeout_ms}"
+        return args
+
+
+_postgres_options: dict[str, PostgresOptions] = {}
+
+
+def configure_postgres(url: str, options: PostgresOptions) -> None:
+    """How the pools made from now on for the PostgreSQL database at ``url`` connect (engine/core/settings.py
+    calls this for its URLs). A pool already made keeps the options it was made with."""
+    _postgres_options[url] = options
+
+
+def postgres_options(url: str) -> PostgresOptions:
+    return _postgres_options.get(url, PostgresOptions())
+
+
+def _pool_for(url: str) -> Engine:
+    if not url.startswith("postgresql"):
+        return make_engine(url)
+    return make_engine(url, connect_args=postgres_options(url).connect_args())
+
+
+_engines: OnePerKey[str, Engine] = OnePerKey(_pool_for)
 _lock = threading.Lock()
 
 
@@ -65,10 +114,14 @@ def session_for(url: str) -> Session:
 # The background jobs' turns (storage/leader.py) hold a PostgreSQL session lock on a connection of their own pool,
 # never one of the requests'. libpq's TCP settings make a cut network fail that connection within seconds
 # (keep-alives, and a send not acknowledged within tcp_user_timeout ms), instead of a quarter of an hour.
-_LEADER_TCP = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
-               "tcp_user_timeout": 10_000}
-_leader_engines: OnePerKey[str, Engine] = OnePerKey(
-    lambda url: make_engine(url, pool_size=2, max_overflow=16, pool_pre_ping=True, connect_args=dict(_LEADER_TCP)))
+# The lock needs a session of its own on the server: SHUBBAK_LEADER_DATABASE_URL names a direct connection when
+# the requests' URL goes through a transaction pooler.
+def _leader_pool(url: str) -> Engine:
+    return make_engine(url, pool_size=2, max_overflow=16, pool_pre_ping=True,
+                       connect_args=postgres_options(url).connect_args())
+
+
+_leader_engines: OnePerKey[str, Engine] = OnePerKey(_leader_pool)
 
 
 def leader_engine_for(url: str) -> Engine:

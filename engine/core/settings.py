@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.core.files import KNOWN_TYPES
 from engine.core.secret import development_secret
+from storage.db import PostgresOptions, configure_postgres
 
 # The hall queue's priority classes, as the kiosk offers them: SHUBBAK_QUEUE_PRIORITY_WEIGHTS weighs each one
 # (engine/queue/ordering.py orders the waiting tickets by them). Kept here so the settings can check the weights
@@ -302,6 +303,20 @@ class Settings(BaseSettings):
     # PgBouncer in transaction pooling mode a session lock does not hold: name a direct connection here (or a
     # session-pooling one). Unset: the database URL.
     leader_database_url: str | None = None
+    # How the database's pools connect (storage/db.py PostgresOptions; PostgreSQL only). A connection attempt
+    # gives up after database_connect_timeout_seconds; a statement running longer than
+    # database_statement_timeout_seconds is cancelled by the server (0: the server's own setting; not sent
+    # through a transaction pooler, which refuses the startup option: set it on the role there); sent data not
+    # acknowledged within database_tcp_user_timeout_seconds fails the connection (a cut line), so a request meets
+    # a cut as a 503 within these bounds instead of hanging on the kernel's quarter of an hour.
+    database_connect_timeout_seconds: int = Field(default=10, ge=2, le=3600)
+    database_statement_timeout_seconds: float = Field(default=0.0, ge=0, le=86_400)
+    database_tcp_user_timeout_seconds: float = Field(default=10.0, ge=1, le=3600)
+    # The database URL goes through PgBouncer (or another pooler) in transaction pooling mode: no server-side
+    # prepared statements (psycopg prepares a statement run 5 times, and the pooler's next transaction may land
+    # on a server connection without it, or with another under the same name). The background loops' turns
+    # then need leader_database_url (a direct connection): refused without it unless a broker does that work.
+    database_transaction_pooling: bool = False
     # A round of a background job checks at most this often, between its pieces of work, that its lock's
     # connection still holds the lock (a restart or a network cut releases it), and stops when it does not.
     leader_check_seconds: float = Field(default=1.0, ge=0)
@@ -341,6 +356,23 @@ class Settings(BaseSettings):
     # older finished iterations (a case returned many times) are dropped, their steps stay in the audit trail.
     # 0 keeps every task. Replay prunes the same way: change it only with no replay to compare against.
     workflow_keep_finished: int = Field(default=40, ge=0)
+
+    @model_validator(mode="after")
+    def _database_connections(self) -> Settings:
+        if self.database_transaction_pooling and not self.leader_database_url and not self.broker_url:
+            raise ValueError("SHUBBAK_DATABASE_TRANSACTION_POOLING: the background loops' turns hold a session lock, "
+                             "which a transaction pooler does not keep: set SHUBBAK_LEADER_DATABASE_URL to a direct "
+                             "connection to PostgreSQL (docs/deployment.md)")
+        timeouts = dict(connect_timeout_seconds=self.database_connect_timeout_seconds,
+                        statement_timeout_ms=round(self.database_statement_timeout_seconds * 1000),
+                        tcp_user_timeout_ms=round(self.database_tcp_user_timeout_seconds * 1000))
+        # The pools of these URLs are made from these options (storage/db.py), whoever opens them first.
+        if self.database_url.startswith("postgresql"):
+            configure_postgres(self.database_url, PostgresOptions(
+                **timeouts, transaction_pooling=self.database_transaction_pooling))
+        if self.leader_database_url and self.leader_database_url.startswith("postgresql"):
+            configure_postgres(self.leader_database_url, PostgresOptions(**timeouts))
+        return self
 
     @model_validator(mode="after")
     def _queue_weights(self) -> Settings:

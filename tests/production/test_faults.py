@@ -20,9 +20,7 @@ import threading
 import time
 from collections import Counter
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -30,7 +28,6 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from engine.core.settings import Settings
-from harness.api import CITIZEN
 from harness.postgres import LocalPostgres, free_port
 from harness.settings import ROOT, make_settings
 from storage.db import dispose, engine_for
@@ -38,118 +35,13 @@ from storage.models.audit import AuditEvent
 from storage.models.cases import Case
 from storage.models.messages import OutboxMessage
 from tests.conftest import IN_CI, missing
+from tests.support.lifecycles import SERVICE, Client, Ledger
 from tests.support.redis import LocalRedis
 from tests.support.shubbak_processes import answers, children, prepare, process, wait_for
 from tests.support.sms_gateway import SmsGateway
 
 CLIENTS = 8
-SERVICE = "fault_drill"
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(240)]
-
-
-@dataclass
-class Ledger:
-    """What the clients were told, and every answer that should never have been."""
-
-    opened: list[int] = field(default_factory=list)
-    completed_tasks: list[str] = field(default_factory=list)
-    finished: list[int] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
-    retried: Counter[str] = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def note(self, what: str, value: Any) -> None:
-        with self.lock:
-            getattr(self, what).append(value)
-
-
-class Client(threading.Thread):
-    """Runs lifecycles until told to stop; a step is retried (same key) on 503 and lost connections only."""
-
-    def __init__(self, number: int, base: str, clerk: dict[str, str], reviewer: dict[str, str],
-                 stop: threading.Event, ledger: Ledger) -> None:
-        super().__init__(daemon=True, name=f"client-{number}")
-        self.number, self.clerk, self.reviewer, self.stop, self.ledger = number, clerk, reviewer, stop, ledger
-        self.http = httpx.Client(base_url=base, timeout=20)
-
-    def run(self) -> None:
-        lifecycle = 0
-        try:
-            while not self.stop.is_set():
-                lifecycle += 1
-                if not self.lifecycle(f"c{self.number}-{lifecycle}"):
-                    return
-        finally:
-            self.http.close()
-
-    def call(self, method: str, path: str, headers: dict[str, str], body: Any = None,
-             key: str | None = None) -> httpx.Response | None:
-        deadline = time.monotonic() + 90
-        sent = {**headers, **({"Idempotency-Key": key} if key else {})}
-        while time.monotonic() < deadline:
-            try:
-                r = self.http.request(method, path, json=body, headers=sent)
-            except httpx.TransportError as exc:  # a killed worker, a restarting server: same key again
-                with self.ledger.lock:
-                    self.ledger.retried[type(exc).__name__] += 1
-                time.sleep(0.2)
-                continue
-            if r.status_code == 503:
-                with self.ledger.lock:
-                    self.ledger.retried["503"] += 1
-                time.sleep(min(float(r.headers.get("retry-after", "1")), 1.0))
-                continue
-            return r
-        self.ledger.note("unexpected", f"{method} {path}: no answer within 90 s")
-        return None
-
-    def expect(self, r: httpx.Response | None, status: int, what: str) -> dict[str, Any] | None:
-        if r is None:
-            return None
-        if r.status_code != status:
-            self.ledger.note("unexpected", f"{what}: {r.status_code} {r.text[:300]}")
-            return None
-        answer: dict[str, Any] = r.json()
-        return answer
-
-    def lifecycle(self, key: str) -> bool:
-        opened = self.expect(self.call("POST", "/api/cases", self.clerk, {"service_code": SERVICE,
-                             "citizen": CITIZEN, "data": {"client": key}}, key=f"{key}-open"), 201, "open")
-        if opened is None:
-            return False
-        self.ledger.note("opened", opened["id"])
-        register = opened["tasks"][0]["id"]
-        done = self.expect(self.call("POST", f"/api/tasks/{register}/complete", self.clerk, {"data": {"note": key}},
-                                     key=f"{key}-register"), 200, "register")
-        if done is None:
-            return False
-        self.ledger.note("completed_tasks", register)
-        review = self.wait_for_review(opened["id"])
-        if review is None:
-            return False
-        done = self.expect(self.call("POST", f"/api/tasks/{review}/complete", self.reviewer,
-                                     {"data": {"decision": "ok"}}, key=f"{key}-review"), 200, "review")
-        if done is None:
-            return False
-        self.ledger.note("completed_tasks", review)
-        if done["status"] != "completed":
-            self.ledger.note("unexpected", f"review of case {opened['id']} left it {done['status']}")
-            return False
-        self.ledger.note("finished", opened["id"])
-        return True
-
-    def wait_for_review(self, case_id: int) -> str | None:
-        deadline = time.monotonic() + 60  # the timer is due after a second; beat advances it every second
-        while time.monotonic() < deadline:
-            case = self.expect(self.call("GET", f"/api/cases/{case_id}", self.clerk), 200, "read")
-            if case is None:
-                return None
-            ready = [t["id"] for t in case["tasks"] if t["name"] == "review"]
-            if ready:
-                return str(ready[0])
-            time.sleep(0.3)
-        self.ledger.note("unexpected", f"case {case_id}: its timer did not fire within 60 s")
-        return None
 
 
 def _env(settings: Settings, broker: str, gateway: str) -> dict[str, str]:
