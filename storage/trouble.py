@@ -18,9 +18,10 @@ from sqlalchemy.engine import Connection, Engine
 
 # SQLSTATE classes and codes that mean "try again": connection exceptions (08), transaction rollback
 # (40: serialization failure 40001, deadlock 40P01), operator intervention (57P01 admin shutdown, 57P02 crash
-# shutdown, 57P03 cannot connect now), insufficient resources (53: too many connections).
+# shutdown, 57P03 cannot connect now, 57014 a statement cancelled: SHUBBAK_DATABASE_STATEMENT_TIMEOUT_SECONDS ran
+# out, or an administrator cancelled it), insufficient resources (53: too many connections).
 _RETRYABLE_CLASSES = ("08", "40", "53")
-_RETRYABLE_CODES = {"57P01", "57P02", "57P03"}
+_RETRYABLE_CODES = {"57P01", "57P02", "57P03", "57014"}
 _SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
 
 
