@@ -210,6 +210,16 @@ class Sealed:
 
 def seal(*, session: Session, settings: Settings) -> Sealed:
     """Seal the chain heads of every case now; one commit. Cases deleted since the last seal keep their leaf."""
+    sealed = _seal(session, settings, unless_younger_than=None)
+    assert sealed is not None
+    return sealed
+
+
+def _seal(session: Session, settings: Settings, *, unless_younger_than: timedelta | None) -> Sealed | None:
+    """``seal``; with ``unless_younger_than``, nothing (None) when the last seal, read in the sealing transaction
+    itself, is younger than that: a process that found the seal due, then lost the race to another one that
+    sealed meanwhile, does not seal a second time (the seal's unique ``seq`` settles two that read the same last
+    seal: one commits, the other gets Conflict)."""
     key = signing.installation_key(settings)
     session.rollback()
     with write_lock(session):
@@ -217,6 +227,10 @@ def seal(*, session: Session, settings: Settings) -> Sealed:
         roots = Roots()
         for entry, roots, _own in folded(session):  # noqa: B007 - the last seal and its leaves are wanted
             previous = entry
+        if (unless_younger_than is not None and previous is not None
+                and clock.parse(previous.sealed_at) + unless_younger_than > clock.now()):
+            session.rollback()
+            return None
         now = _current(session)
         changed = {case_id: leaf for case_id, leaf in now.items() if roots.leaves.get(case_id) != leaf}
         roots.update(changed)
@@ -252,7 +266,9 @@ def seal_if_due(*, session: Session, settings: Settings) -> Sealed | None:
     if last is not None and clock.parse(last.sealed_at) + due > clock.now():
         return None
     try:
-        return seal(session=session, settings=settings)
+        # The due check again inside the sealing transaction: two rounds that overlap (a turn lost and taken
+        # by another process, docs/operations.md) seal once.
+        return _seal(session, settings, unless_younger_than=due)
     except Conflict:
         return None  # another process sealed first
 
