@@ -7,6 +7,7 @@ code base reads ``os.environ``: a setting that is not here does not exist.
 from __future__ import annotations
 
 import base64
+import dataclasses
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -363,15 +364,16 @@ class Settings(BaseSettings):
             raise ValueError("SHUBBAK_DATABASE_TRANSACTION_POOLING: the background loops' turns hold a session lock, "
                              "which a transaction pooler does not keep: set SHUBBAK_LEADER_DATABASE_URL to a direct "
                              "connection to PostgreSQL (docs/deployment.md)")
-        timeouts = dict(connect_timeout_seconds=self.database_connect_timeout_seconds,
-                        statement_timeout_ms=round(self.database_statement_timeout_seconds * 1000),
-                        tcp_user_timeout_ms=round(self.database_tcp_user_timeout_seconds * 1000))
+        direct = PostgresOptions(connect_timeout_seconds=self.database_connect_timeout_seconds,
+                                 statement_timeout_ms=round(self.database_statement_timeout_seconds * 1000),
+                                 tcp_user_timeout_ms=round(self.database_tcp_user_timeout_seconds * 1000))
         # The pools of these URLs are made from these options (storage/db.py), whoever opens them first.
         if self.database_url.startswith("postgresql"):
-            configure_postgres(self.database_url, PostgresOptions(
-                **timeouts, transaction_pooling=self.database_transaction_pooling))
-        if self.leader_database_url and self.leader_database_url.startswith("postgresql"):
-            configure_postgres(self.leader_database_url, PostgresOptions(**timeouts))
+            configure_postgres(self.database_url, dataclasses.replace(
+                direct, transaction_pooling=self.database_transaction_pooling))
+        if (self.leader_database_url and self.leader_database_url != self.database_url
+                and self.leader_database_url.startswith("postgresql")):
+            configure_postgres(self.leader_database_url, direct)
         return self
 
     @model_validator(mode="after")

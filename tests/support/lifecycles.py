@@ -143,20 +143,36 @@ def assert_each_done_once(url: str, ledger: Ledger, delivered: Counter[str]) -> 
     """What the clients were told is in the database at ``url`` exactly once: every case once, every step once,
     every case's timer fired once, every message reached the gateway (``delivered``: key -> deliveries) once,
     and nothing half-written (a finished case has its three messages and its two steps)."""
-    from sqlalchemy import select
+    from sqlalchemy import func, select
     from sqlmodel import Session
 
     from storage.db import engine_for
     from storage.models.audit import AuditEvent
-    from storage.models.cases import Case
+    from storage.models.cases import Case, Task
     from storage.models.messages import OutboxMessage
 
     with Session(engine_for(url)) as session:
         statuses = {row[0]: row[1] for row in session.execute(select(Case.id, Case.status))}
+        heads = {row[0]: (row[1], row[2]) for row in session.execute(select(Case.id, Case.audit_seq,
+                                                                            Case.audit_head))}
+        chains = {row[0]: (row[1], row[2], row[3]) for row in session.execute(
+            select(AuditEvent.case_id, func.count(), func.max(AuditEvent.seq), func.min(AuditEvent.seq))
+            .group_by(AuditEvent.case_id))}
+        last_hash = dict(session.execute(select(AuditEvent.case_id, AuditEvent.hash)
+                                         .join(Case, (Case.id == AuditEvent.case_id)
+                                               & (Case.audit_seq == AuditEvent.seq))).all())
+        ready = Counter(session.execute(select(Task.case_id).where(Task.state == "ready")).scalars())
         events = session.execute(select(AuditEvent.case_id, AuditEvent.kind, AuditEvent.data)).all()
         outbox = session.execute(select(OutboxMessage.case_id, OutboxMessage.stage, OutboxMessage.idempotency_key,
                                         OutboxMessage.status)).all()
     assert ledger.unexpected == [], ledger.unexpected
+    # Nothing half-written: each case's row names the last event of a gapless chain (a step's events, tasks and
+    # case row are one transaction), every open case waits on a task or its timer, and a completed one on none.
+    for case_id, (audit_seq, audit_head) in heads.items():
+        assert chains[case_id] == (audit_seq, audit_seq, 1), (case_id, chains[case_id], audit_seq)
+        assert last_hash[case_id] == audit_head, case_id
+        if statuses[case_id] == "completed":
+            assert ready[case_id] == 0, case_id
     assert ledger.finished, "no lifecycle finished"
     assert len(ledger.opened) == len(set(ledger.opened))
     assert sorted(statuses) == sorted(ledger.opened)
