@@ -15,8 +15,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -171,3 +173,60 @@ def test_two_projectors_at_once_count_each_event_once(settings: Settings, due_wo
                                  .where(AuditEvent.kind.in_(projector.KINDS))).scalar_one()  # type: ignore[attr-defined]
     assert sum(counted) == events  # every event counted once, by one projector or the other
     assert at_once(lambda: job.run(settings)) == [0, 0]  # and nothing is left to count twice
+
+
+def test_two_escalation_rounds_at_once_remind_and_escalate_each_task_once(settings: Settings,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SLA round: each task near its due time reminded once, each overdue task raised to each level once."""
+    from engine.cases import escalation
+    from engine.cases import lifecycle as cases
+    from engine.catalog import processes
+    from engine.catalog.packages import read_package
+    from engine.core import clock
+    from engine.people.users import Actor
+    from harness.settings import TEST_PROCESSES
+    from storage.models.cases import Task
+
+    start = datetime(2026, 11, 26, 10, 0, tzinfo=ZoneInfo("Africa/Cairo"))  # a Thursday, as in test_escalation
+    with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
+        processes.deploy(session=session, files=read_package(TEST_PROCESSES / "sla_escalation"),
+                         actor=Actor("analyst", frozenset({"analyst"})), settings=settings)
+        with clock.frozen(start):
+            for _ in range(CASES):
+                cases.open_case(session=session, service_code="sla_escalation", citizen=CITIZEN, data={},
+                                actor=Actor("clerk", frozenset({"front_desk"})), settings=settings)
+        due = min(escalation.aware(d) for d in session.execute(select(Task.due_at)).scalars() if d is not None)
+
+    # Both rounds have read the same due tasks before either writes (the overlap made certain, not likely).
+    original_write = escalation._write
+    gate: dict[str, threading.Barrier] = {}
+    first_write: set[tuple[str, int]] = set()
+
+    def write_after_both_read(*args: Any) -> int:
+        me = (threading.current_thread().name, id(gate["round"]))
+        if me not in first_write:
+            first_write.add(me)
+            gate["round"].wait(timeout=30)
+        return int(original_write(*args))
+
+    monkeypatch.setattr(escalation, "_write", write_after_both_read)
+
+    def tick(at: datetime) -> escalation.TickResult:
+        with Session(engine_for(settings.database_url)) as session:
+            return escalation.tick(session=session, settings=settings, now=at)
+
+    gate["round"] = threading.Barrier(2)
+    reminded = at_once(lambda: tick(due - timedelta(hours=1)))
+    gate["round"] = threading.Barrier(2)
+    escalated = at_once(lambda: tick(due + timedelta(days=30)))
+    with Session(engine_for(settings.database_url)) as session:
+        events = session.execute(select(AuditEvent.kind, AuditEvent.data)
+                                 .where(AuditEvent.kind.in_(["task_reminded", "task_escalated"]))).all()  # type: ignore[attr-defined]
+    reminders = Counter(str(data["task_id"]) for kind, data in events if kind == "task_reminded")
+    levels = Counter((str(data["task_id"]), data["level"]) for kind, data in events if kind == "task_escalated")
+    assert len(reminders) == CASES and set(reminders.values()) == {1}, reminders
+    assert sum(r.reminded for r in reminded) == CASES
+    assert len({task for task, _level in levels}) == CASES and set(levels.values()) == {1}, levels
+    assert sum(r.escalated for r in escalated) == CASES
+    print(f"\nreminded by each round: {[r.reminded for r in reminded]}; "
+          f"escalated by each round: {[r.escalated for r in escalated]}")
