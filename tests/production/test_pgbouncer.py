@@ -289,3 +289,28 @@ def _env(settings: Settings, pooled: str, direct: str, gateway: str) -> dict[str
             "SHUBBAK_MESSAGE_POLL_SECONDS": "0.5", "SHUBBAK_TIMER_TICK_SECONDS": "1",
             "SHUBBAK_REPORT_PROJECT_SECONDS": "1", "SHUBBAK_RETRY_AFTER_SECONDS": "1",
             "SHUBBAK_SHUTDOWN_GRACE_SECONDS": "3"}
+
+
+@pytest.mark.postgres
+def test_migrations_run_through_the_pooler(postgres_template: str | None) -> None:
+    """``shubbak migrate`` pointed at the pooled URL: an empty database is brought to the head through it."""
+    if postgres_template is None:
+        missing("no PostgreSQL server could be started")
+    from storage.migrate import current_heads, heads, upgrade
+    from tests.conftest import _postgres_db
+
+    databases = _postgres_db(postgres_template, template="template0", prefix="pgb_")
+    url = next(databases)
+    try:
+        with _bouncer(url, 1) as found:
+            pooled = _pooled(found, url)
+            upgrade(pooled)
+            dispose(pooled)
+        direct = create_engine(url)
+        try:
+            with direct.connect() as conn:
+                assert current_heads(conn) == heads()
+        finally:
+            direct.dispose()
+    finally:
+        databases.close()
