@@ -230,3 +230,39 @@ def test_two_escalation_rounds_at_once_remind_and_escalate_each_task_once(settin
     assert sum(r.escalated for r in escalated) == CASES
     print(f"\nreminded by each round: {[r.reminded for r in reminded]}; "
           f"escalated by each round: {[r.escalated for r in escalated]}")
+
+
+def test_two_assignment_rounds_at_once_give_each_waiting_task_out_once(
+        api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tasks of a round-robin lane that waited for an officer: two rounds, both having read the same waiting
+    tasks before either gives one out, give each task to one officer, once."""
+    from engine.cases import distribution
+    from storage.models.cases import Task
+    from tests.support.assignment import Place
+
+    place = Place(api)
+    place.rule("reviewer", "round_robin")  # nobody holds the lane yet: the reviews wait
+    waiting = [place.register()["id"] for _ in range(CASES)]
+    for name in ("rev_one", "rev_two", "rev_three"):
+        place.user(name, "reviewer")
+    original = distribution.by_rule
+    both_read = threading.Barrier(2)
+    first: set[str] = set()
+
+    def choose_after_both_read(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name not in first:
+            first.add(threading.current_thread().name)
+            both_read.wait(timeout=30)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(distribution, "by_rule", choose_after_both_read)
+    given = at_once(place.tick)
+    with Session(engine_for(api.settings.database_url)) as session:
+        tasks = session.execute(select(Task.id, Task.claimed_by).where(Task.case_id.in_(waiting),  # type: ignore[attr-defined]
+                                                                      Task.state == "ready")).all()
+        events = Counter(str(data["task_id"]) for data in session.execute(
+            select(AuditEvent.data).where(AuditEvent.kind == "task_assigned")).scalars())
+    assert len(tasks) == CASES and all(holder is not None for _id, holder in tasks), tasks
+    assert all(events[str(task_id)] == 1 for task_id, _holder in tasks), events
+    assert sum(g.assigned for g in given) == CASES
+    print(f"\ngiven out by each round: {[g.assigned for g in given]}")
