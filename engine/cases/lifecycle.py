@@ -66,8 +66,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
     """Open a case; ``ticket`` is the number of the called queue ticket it is opened from, tied to it in
     the same transaction (engine/queue/links.py)."""
     started = time.perf_counter()
-    version = processes.latest_version(session, service_code)
-    assert version.id is not None
+    version = processes.latest_reference(session, service_code)  # not the row: its files are not needed here
     process = processes.cache.get(session, version.id, settings)
     policy.require(actor, "case.open", settings, lanes=process.start_lanes)
     person = check_citizen(citizen, settings)
