@@ -159,12 +159,16 @@ def choose(conn: Connection, *, rule: str, center_id: int, lane: str, names: lis
 
 
 def assign_new(conn: Connection, *, case_id: int, center_id: int | None, rows: list[dict[str, Any]],
-               service: Assignment, settings: Settings, now: datetime) -> list[tuple[str, str, dict[str, Any]]]:
+               service: Assignment, settings: Settings, now: datetime,
+               own: dict[str, str] | None = None) -> list[tuple[str, str, dict[str, Any]]]:
     """Give each new task row (the projection's dicts, about to be inserted) under an automatic rule to an
-    officer: sets the row's ``claimed_by`` and ``assigned_at``; the ``task_assigned`` events to append."""
+    officer: sets the row's ``claimed_by`` and ``assigned_at``; the ``task_assigned`` events to append.
+    ``own``: the center's rules, already read by the command (``center_rules`` of at least the rows' lanes),
+    so they are not read twice; None reads them here."""
     if center_id is None or not rows:
         return []
-    own = center_rules(conn, center_id, {row["lane"] for row in rows})
+    if own is None:
+        own = center_rules(conn, center_id, {row["lane"] for row in rows})
     events = []
     for row in rows:
         rule = rule_of(row["lane"], own, service)

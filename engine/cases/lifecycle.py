@@ -66,8 +66,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
     """Open a case; ``ticket`` is the number of the called queue ticket it is opened from, tied to it in
     the same transaction (engine/queue/links.py)."""
     started = time.perf_counter()
-    version = processes.latest_version(session, service_code)
-    assert version.id is not None
+    version = processes.latest_reference(session, service_code)  # not the row: its files are not needed here
     process = processes.cache.get(session, version.id, settings)
     policy.require(actor, "case.open", settings, lanes=process.start_lanes)
     person = check_citizen(citizen, settings)
@@ -80,7 +79,8 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
         workflow = runner.start(process, start_data, runner.limits(settings), at=now)
     except runner.ProcessFailed as exc:
         raise process_failed(exc, process) from exc
-    values, _ready = workflows.snapshot(workflow, process)
+    snapped = workflows.snapshot(workflow, process)  # taken once: the row's columns now, and save's
+    values = dict(snapped[0])
     sla = process.service.sla_days
     holidays = centers.holidays_of(session.connection(), actor.center_id) if sla else frozenset()
     ticket_id = queue_links.linkable(session, ticket, settings, actor.center_id) if ticket else None
@@ -109,7 +109,7 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
             ("case_opened", None, {"service_code": version.service_code, "process_version": version.version,
                                    "sha256": version.sha256, "data": start_data})]
         ready = workflows.save(session, case, workflow, process, actor=actor.username, events=events,
-                               settings=settings, at=now, opened=True)
+                               settings=settings, at=now, opened=True, snapped=snapped)
     metrics.observe_step(version.service_code, "(open)", started)  # "(open)": no BPMN id has brackets
     return Outcome(case, ready, version.version)
 

@@ -203,8 +203,9 @@ def complete_step(*, session: Session, step: Step, data: dict[str, Any], actor: 
     if task.claimed_by is not None and task.claimed_by != actor.username:
         raise Conflict("task.claimed_by", claimed_by=task.claimed_by)
     rules = process.service.assignment
+    own: dict[str, str] | None = None  # the center's rules of every lane of the process, read once for the step
     if task.claimed_by is None:  # under an automatic rule only the officer given the task completes it
-        own = assignment.center_rules(session.connection(), task.center_id, [task.lane])
+        own = assignment.center_rules(session.connection(), task.center_id, process.lanes)
         rule = assignment.rule_of(task.lane, own, rules)
         if rule in assignment.AUTOMATIC:
             raise Conflict("assignment.by_rule", rule=rule)
@@ -234,7 +235,8 @@ def complete_step(*, session: Session, step: Step, data: dict[str, Any], actor: 
         raise refusal from exc
     ready = workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=moment,
                            completed=(task.id, actor.username),
-                           events=[("task_completed", task.name, {"task_id": task.id, "data": data})])
+                           events=[("task_completed", task.name, {"task_id": task.id, "data": data})],
+                           center_rules=own if task.center_id == case.center_id else None)
     set_committed_value(task, "state", "completed")  # as the save wrote it
     metrics.observe_step(case.service_code, task.name, started)
     return Outcome(case, ready, process.version)

@@ -91,13 +91,10 @@ def due(start: datetime, days: float | None, settings: Settings,
     return calendars.due(start, days, settings, holidays)
 
 
-def snapshot(workflow: runner.Workflow, process: CompiledProcess) -> tuple[dict[str, Any], list[runner.ReadyTask]]:
-    """The case's projection columns read from the workflow, and its ready user tasks."""
-    values, found = _snapshot(workflow, process)
-    return values, found.ready
-
-
-def _snapshot(workflow: runner.Workflow, process: CompiledProcess) -> tuple[dict[str, Any], runner.Scan]:
+def snapshot(workflow: runner.Workflow, process: CompiledProcess) -> tuple[dict[str, Any], runner.Scan]:
+    """The case's projection columns read from the workflow (its state serialized), and what its scan found
+    (ready user tasks, end, timers): what ``save`` writes, taken once per step (pass it to ``save`` as
+    ``snapped`` when the command needed it before)."""
     found = runner.scan(workflow)
     titles = [process.user_tasks[t.name].title if t.name in process.user_tasks else t.name for t in found.ready]
     return {
@@ -126,7 +123,9 @@ _INSERT_EVENT = insert(_EVENTS)
 def save(session: Session, case: Case, workflow: runner.Workflow, process: CompiledProcess, *,
          actor: str, events: list[tuple[str, str | None, dict[str, Any]]], settings: Settings,
          completed: tuple[str, str] | None = None, extra: dict[str, Any] | None = None,
-         at: datetime | None = None, refresh_tasks: bool = False, opened: bool = False) -> list[Task]:
+         at: datetime | None = None, refresh_tasks: bool = False, opened: bool = False,
+         center_rules: dict[str, str] | None = None,
+         snapped: tuple[dict[str, Any], runner.Scan] | None = None) -> list[Task]:
     """Write the advanced workflow, its projections and ``events`` (kind, task, data) in one commit, and return
     the case's ready tasks as written (oldest first, detached): what a face shows after the command, without
     reading them again.
@@ -140,11 +139,14 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
     A new task of a lane that gives its tasks out is given to an officer in this same transaction
     (engine/cases/assignment.py, after the case row is taken); its ``task_assigned`` event follows the step's
     events, after the one that carries ``after``.
+    ``center_rules``: the lanes' rules at the case's center (assignment.center_rules of every lane of the
+    process), when the command has read them already; None reads them if a new task needs them.
+    ``snapped``: the workflow's ``snapshot``, when the command took it after the workflow last moved.
     Raises Conflict, writing nothing, when the case moved on since it was loaded.
     """
     assert case.id is not None
     now = at or clock.now()
-    values, found = _snapshot(workflow, process)
+    values, found = snapped if snapped is not None else snapshot(workflow, process)
     ready = found.ready
     if opened or case.owners is not None:  # None: a case from before the record, left without one
         written: dict[str, str] = {}
@@ -176,7 +178,8 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
         claim_case(session, case.id, loaded_version, values)
         conn = session.connection()
         given: list[tuple[str, str | None, dict[str, Any]]] = []
-        ready_rows = _sync_tasks(conn, case, ready, process, now, completed, settings, refresh_tasks, given)
+        ready_rows = _sync_tasks(conn, case, ready, process, now, completed, settings, refresh_tasks, given,
+                                 center_rules)
         if given:  # tasks given out by their lane's rule (engine/cases/assignment.py): after the step's events
             rows += [audit.build(case, actor=SYSTEM.username, kind=kind, task=task, data=data, at=now)
                      for kind, task, data in given]
@@ -267,7 +270,8 @@ def commit_or_conflict(session: Session) -> None:
 
 def _sync_tasks(conn: Connection, case: Case, ready: list[runner.ReadyTask], process: CompiledProcess,
                 now: datetime, completed: tuple[str, str] | None, settings: Settings,
-                refresh: bool = False, given: list[tuple[str, str | None, dict[str, Any]]] | None = None) -> list[Task]:
+                refresh: bool = False, given: list[tuple[str, str | None, dict[str, Any]]] | None = None,
+                center_rules: dict[str, str] | None = None) -> list[Task]:
     """Bring the case's task rows in line with the workflow's ready user tasks; the ready rows after it. New
     tasks under an automatic rule are given out as they are inserted; their events are added to ``given``."""
     ready_by_id = {t.id: t for t in ready}
@@ -305,7 +309,8 @@ def _sync_tasks(conn: Connection, case: Case, ready: list[runner.ReadyTask], pro
     if new_rows:
         assert case.id is not None
         events = assignment.assign_new(conn, case_id=case.id, center_id=case.center_id, rows=new_rows,
-                                       service=process.service.assignment, settings=settings, now=now)
+                                       service=process.service.assignment, settings=settings, now=now,
+                                       own=center_rules)
         if given is not None:
             given += events
         conn.execute(_INSERT_TASK, new_rows)

@@ -8,7 +8,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -130,15 +130,39 @@ def check_tests(process: CompiledProcess, files: dict[str, bytes], settings: Set
         raise PackageRefused("deploy.tests_failed", problems, count=len(problems))
 
 
+def _newest(*columns: Any) -> Any:
+    """The newest version not retired of the service ``:code``: the version new cases start on."""
+    return (select(*columns)
+            .where(ProcessVersion.service_code == bindparam("code"), col(ProcessVersion.retired).is_(False))
+            .order_by(col(ProcessVersion.version).desc()).limit(1))
+
+
+# Built once: opening a case asks on every request. The reference is the columns a new case needs; the whole
+# row carries the package's files (JSON), which opening a case does not read.
+_NEWEST_ROW = _newest(ProcessVersion)
+_NEWEST_REF = _newest(col(ProcessVersion.id), col(ProcessVersion.service_code), col(ProcessVersion.version),
+                      col(ProcessVersion.sha256))
+
+
+def _none_to_start(session: Session, service_code: str) -> Conflict | NotFound:
+    if session.exec(select(ProcessVersion.id).where(ProcessVersion.service_code == service_code)).first():
+        return Conflict("service.retired", service_code=service_code)
+    return NotFound("service.unknown", service_code=service_code)
+
+
 def latest_version(session: Session, service_code: str) -> ProcessVersion:
     """The version new cases start on: the newest not retired. Conflict when every version is retired."""
-    row = session.exec(select(ProcessVersion)
-                       .where(ProcessVersion.service_code == service_code, col(ProcessVersion.retired).is_(False))
-                       .order_by(col(ProcessVersion.version).desc()).limit(1)).first()
+    row = session.exec(_NEWEST_ROW, params={"code": service_code}).first()
     if row is None:
-        if session.exec(select(ProcessVersion.id).where(ProcessVersion.service_code == service_code)).first():
-            raise Conflict("service.retired", service_code=service_code)
-        raise NotFound("service.unknown", service_code=service_code)
+        raise _none_to_start(session, service_code)
+    return row
+
+
+def latest_reference(session: Session, service_code: str) -> Any:
+    """``latest_version``'s id, service_code, version and sha256 only (a read-only row), without the files."""
+    row = session.connection().execute(_NEWEST_REF, {"code": service_code}).first()
+    if row is None:
+        raise _none_to_start(session, service_code)
     return row
 
 

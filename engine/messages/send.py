@@ -14,8 +14,10 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, or_, select, update
 
 from engine.core.settings import Settings
 from engine.messages import gateways
@@ -41,10 +43,31 @@ def backoff(attempt: int, settings: Settings) -> timedelta:
     return timedelta(seconds=min(seconds, settings.message_retry_cap_seconds))
 
 
-def _due(now: datetime, settings: Settings) -> ColumnElement[bool]:
+def _due(now: Any, max_attempts: Any) -> ColumnElement[bool]:
+    """Pending and due, or abandoned by a sender whose lease ran out (attempts left); ``now`` and
+    ``max_attempts`` are values, or parameters of a statement built once."""
     return or_(and_(_OUTBOX.c.status == "pending", _OUTBOX.c.next_attempt_at <= now),
                and_(_OUTBOX.c.status == "sending", _OUTBOX.c.lease_until < now,
-                    _OUTBOX.c.attempts < settings.message_max_attempts))
+                    _OUTBOX.c.attempts < max_attempts))
+
+
+# The statements sent for every message, built once with parameters (building an expression costs more than
+# running it here): the claim, with _due's condition, and the result of an attempt.
+_CLAIM = (update(_OUTBOX)
+          .where(_OUTBOX.c.id == bindparam("m_id"),
+                 _due(bindparam("m_now", type_=_OUTBOX.c.lease_until.type),
+                      bindparam("m_max", type_=_OUTBOX.c.attempts.type)))
+          .values(status="sending", attempts=_OUTBOX.c.attempts + 1,
+                  lease_until=bindparam("m_lease", type_=_OUTBOX.c.lease_until.type))
+          .returning(*_OUTBOX.c))
+
+
+@lru_cache(maxsize=8)
+def _result_of(columns: frozenset[str]) -> Any:
+    """The UPDATE writing an attempt's result (``columns``), by its holder only (still sending, same attempt)."""
+    return (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("m_id"), _OUTBOX.c.status == "sending",
+                                  _OUTBOX.c.attempts == bindparam("m_attempt"))
+            .values({name: bindparam(name, type_=_OUTBOX.c[name].type) for name in sorted(columns)}))
 
 
 def give_up_abandoned(*, settings: Settings, now: datetime | None = None, conn: Connection | None = None) -> int:
@@ -76,7 +99,8 @@ def due_ids(*, settings: Settings, now: datetime | None = None, conn: Connection
     """Messages to send now (pending and due, or abandoned by a sender whose lease ran out), oldest first."""
     moment = now or datetime.now(UTC)
     with _connection(settings, conn) as db:
-        query = select(_OUTBOX.c.id).where(_due(moment, settings)).order_by(_OUTBOX.c.id).limit(settings.message_batch)
+        query = (select(_OUTBOX.c.id).where(_due(moment, settings.message_max_attempts)).order_by(_OUTBOX.c.id)
+                 .limit(settings.message_batch))
         found = [int(i) for i in db.execute(query).scalars()]
         db.rollback()  # a read: nothing to keep, and no transaction left open while the messages are sent
         return found
@@ -93,11 +117,8 @@ def send_one(*, message_id: int, settings: Settings, now: datetime | None = None
     with _connection(settings, conn) as db:
         with write_lock(db):
             # Claimed and read in one statement (UPDATE … RETURNING, PostgreSQL and SQLite alike).
-            row = db.execute(
-                update(_OUTBOX).where(_OUTBOX.c.id == message_id, _due(moment, settings))
-                .values(status="sending", attempts=_OUTBOX.c.attempts + 1,
-                        lease_until=moment + timedelta(seconds=settings.message_lease_seconds))
-                .returning(*_OUTBOX.c)).first()
+            row = db.execute(_CLAIM, {"m_id": message_id, "m_now": moment, "m_max": settings.message_max_attempts,
+                                      "m_lease": moment + timedelta(seconds=settings.message_lease_seconds)}).first()
             if row is None:
                 db.rollback()
                 return Attempt(message_id, "skipped")
@@ -141,8 +162,7 @@ def _finish(db: Connection, message_id: int, attempt: int, **values: object) -> 
     # Only the holder of this attempt writes its result: a sender that outlived its lease, whose message was
     # taken over meanwhile, changes nothing.
     with write_lock(db):
-        db.execute(update(_OUTBOX).where(_OUTBOX.c.id == message_id, _OUTBOX.c.status == "sending",
-                                         _OUTBOX.c.attempts == attempt).values(**values))
+        db.execute(_result_of(frozenset(values)), {"m_id": message_id, "m_attempt": attempt, **values})
         db.commit()
 
 

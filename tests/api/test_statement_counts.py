@@ -108,11 +108,12 @@ def test_a_form_error_on_the_page_is_one_trip_down(permit: Api) -> None:
 
 
 # A completion by a clerk of a center (measured): the center's tree and holidays are read too, and the lanes'
-# rules twice (may the unclaimed task be completed; are the new tasks given out). When the next lane gives its
+# rules once (may the unclaimed task be completed; are the new tasks given out: the step reads the rules of every
+# lane of the process and hands them to the save; 15 when they were read twice). When the next lane gives its
 # tasks out (engine/cases/assignment.py), six more: the officers, their absences and days off, the lane's turn
 # (an UPSERT, then who got it) and the chain head of the task_assigned event.
-API_COMPLETE_AT_CENTER = 15
-API_COMPLETE_ASSIGNING = 21
+API_COMPLETE_AT_CENTER = 14
+API_COMPLETE_ASSIGNING = 20
 
 
 def test_a_completion_that_gives_the_next_task_out(sqlite_api: Api) -> None:
