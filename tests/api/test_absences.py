@@ -3,16 +3,21 @@ what a bad or retried request gets, and what happens to an absent officer's work
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from api.app import create_app
 from engine.people.presence import today
 from harness.api import Api
+from harness.server import at_once, serving
 from storage.db import engine_for
 from storage.models.accounts import UserEvent
+from storage.models.assignment import Absence
 from storage.models.people import User
 from tests.support.assignment import Place, refused, review
 
@@ -182,3 +187,46 @@ def test_an_absent_delegate_passes_the_tasks_to_the_rule_and_replay_follows(plac
     auditor = place.api.user("auditor")
     replay = place.api.client.get(f"/api/cases/{task['case_id']}/replay", headers=auditor).json()
     assert replay["consistent"] is True, replay
+
+
+CONTENDERS = 6
+
+
+def test_absences_sent_at_the_same_moment_never_overlap(place: Place) -> None:
+    """Officer and supervisor (and retries of both) post at once: one absence is recorded, never two that
+    overlap; the retried copies of the winner are answered with it, the others are refused with 409."""
+    officer = place.user("rev_a", "reviewer")
+    place.user("rev_b", "reviewer")
+    same = _days(place, 2, 4)
+    with serving(create_app(place.api.settings)) as base:
+        answers = at_once(base, [("/api/users/rev_a/absences", dict(same), officer)] * CONTENDERS)
+        assert sorted(a.status_code for a in answers) == [200] * (CONTENDERS - 1) + [201], \
+            [a.text for a in answers]
+        assert len({a.json()["id"] for a in answers}) == 1
+        # Overlapping but different absences of one officer, at once: one at most is kept, the rest are 409.
+        other = place.user("rev_c", "reviewer")
+        posts = [("/api/users/rev_c/absences", _days(place, 1 + i, 3 + i), other if i % 2 else place.supervisor)
+                 for i in range(CONTENDERS)]
+        answers = at_once(base, posts)
+    codes = Counter(a.status_code for a in answers)
+    assert codes[201] >= 1 and codes[201] + codes[409] == CONTENDERS, [a.text for a in answers]
+    for refusal in (a for a in answers if a.status_code == 409):
+        assert refusal.json()["message_id"] == "presence.overlaps" and refusal.json()["message_ar"], refusal.text
+    with Session(engine_for(place.api.settings.database_url)) as session:
+        kept = session.exec(select(Absence).where(col(Absence.username) == "rev_c")
+                            .order_by(col(Absence.starts))).all()
+        assert len(session.exec(select(Absence).where(col(Absence.username) == "rev_a")).all()) == 1
+    for first, second in zip(kept, kept[1:], strict=False):
+        assert first.ends < second.starts, (first, second)
+
+
+def test_the_database_refuses_a_second_absence_from_the_same_day(place: Place) -> None:
+    """Past the check (a writer in another process): the unique (officer, first day) index holds."""
+    place.user("rev_a", "reviewer")
+    day = today(place.api.settings) + timedelta(days=1)
+    with Session(engine_for(place.api.settings.database_url)) as session:
+        session.add(Absence(username="rev_a", starts=day, ends=day, created_by="rev_a"))
+        session.commit()
+        session.add(Absence(username="rev_a", starts=day, ends=day + timedelta(days=2), created_by="rev_a"))
+        with pytest.raises(IntegrityError):
+            session.commit()
