@@ -133,8 +133,11 @@ def list_absences(username: str, session: SessionDep, settings: SettingsDep,
 
 
 @router.delete("/users/{username}/absences/{absence_id}", dependencies=[allow("presence")], status_code=204)
-def cancel_absence(username: str, absence_id: RowId, session: SessionDep, actor: CurrentActor) -> Response:
-    presence.cancel_absence(session=session, username=username, absence_id=absence_id, actor=actor)
+def cancel_absence(username: str, absence_id: RowId, session: SessionDep, settings: SettingsDep,
+                   actor: CurrentActor) -> Response:
+    """Cancel an absence; one that had begun gives the officer back the tasks it handed over."""
+    distribution.cancel_absence(session=session, username=username, absence_id=absence_id, actor=actor,
+                                settings=settings)
     return Response(status_code=204)
 
 

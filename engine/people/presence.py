@@ -142,16 +142,20 @@ def absences_of(*, session: Session, username: str, actor: Actor, settings: Sett
                              .order_by(col(Absence.starts), col(Absence.id))).all())
 
 
-def cancel_absence(*, session: Session, username: str, absence_id: int, actor: Actor) -> None:
-    """Cancel one of the officer's absences (tasks already handed over stay where they went)."""
+def cancel_absence(*, session: Session, username: str, absence_id: int, actor: Actor) -> Absence:
+    """Cancel one of the officer's absences; the absence as it was (detached). The tasks it handed over are
+    given back by the caller (engine/cases/distribution.py ``cancel_absence``)."""
     user = officer(session, actor, username)
     absence = session.get(Absence, absence_id)
     if absence is None or absence.username != username:
         raise NotFound("presence.no_absence", absence_id=absence_id)
-    session.execute(delete(Absence).where(col(Absence.id) == absence_id))
-    user_events.add(session, user, actor=actor.username, kind="absence_cancelled",
-                    data={"absence_id": absence_id, "from": str(absence.starts), "to": str(absence.ends)})
-    session.commit()
+    session.expunge(absence)
+    with write_lock(session):
+        session.execute(delete(Absence).where(col(Absence.id) == absence_id))
+        user_events.add(session, user, actor=actor.username, kind="absence_cancelled",
+                        data={"absence_id": absence_id, "from": str(absence.starts), "to": str(absence.ends)})
+        session.commit()
+    return absence
 
 
 def set_available(*, session: Session, actor: Actor, available: bool, settings: Settings) -> bool:

@@ -4,7 +4,7 @@ what a bad or retried request gets, and what happens to an absent officer's work
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -230,3 +230,82 @@ def test_the_database_refuses_a_second_absence_from_the_same_day(place: Place) -
         session.add(Absence(username="rev_a", starts=day, ends=day + timedelta(days=2), created_by="rev_a"))
         with pytest.raises(IntegrityError):
             session.commit()
+
+
+def _task(place: Place, task_id: str) -> dict[str, Any]:
+    return dict(place.api.client.get(f"/api/tasks/{task_id}", headers=place.supervisor).json())
+
+
+def test_when_the_absence_ends_its_tasks_come_back(place: Place) -> None:
+    """At the first round after the absence's last day (the test clock a day on), the tasks the absence moved
+    away and that nobody moved since come back to their officer; a task a supervisor reassigned meanwhile, or
+    one completed, stays; a second round changes nothing."""
+    officer = place.user("rev_a", "reviewer")
+    delegate = place.user("rev_b", "reviewer")
+    place.user("rev_c", "reviewer")
+    place.rule("reviewer", "round_robin")
+    theirs = [t["id"] for t in (review(place.register()) for _ in range(9)) if t["assigned_to"] == "rev_a"]
+    assert len(theirs) == 3
+    assert _absent(place, "rev_a", officer, **_days(place), delegate="rev_b").status_code == 201
+    assert place.tick().handed_over == 3
+    assert place.tick(datetime.now(UTC)).given_back == 0  # not over yet
+    kept, reassigned, done = theirs
+    r = place.api.client.post(f"/api/supervisor/tasks/{reassigned}/reassign", json={"to": "rev_c"},
+                              headers=place.supervisor)
+    assert r.status_code == 200, r.text
+    assert place.api.complete(done, {"decision": "approve"}, delegate).status_code == 200
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    result = place.tick(tomorrow)
+    assert result.given_back == 1 and len(result.ended) == 1
+    back = _task(place, kept)
+    assert back["assigned_to"] == "rev_a" and back["delegated_from"] is None
+    assert _task(place, reassigned)["assigned_to"] == "rev_c"
+    events = [e for e in place.events(back["case_id"]) if e.kind == "task_back_to_officer"]
+    assert [(e.data["from"], e.data["to"], e.actor) for e in events] == [("rev_b", "rev_a", "system")]
+    again = place.tick(tomorrow + timedelta(hours=1))  # the next round (or a second process's) finds nothing
+    assert (again.given_back, again.ended) == (0, [])
+    assert place.api.complete(kept, {"decision": "approve"}, officer).status_code == 200
+    replay = place.api.client.get(f"/api/cases/{back['case_id']}/replay", headers=place.api.user("auditor")).json()
+    assert replay["consistent"] is True, replay
+
+
+def test_tasks_sent_to_the_lane_come_back_unless_claimed_and_not_while_away_again(place: Place) -> None:
+    officer = place.user("rev_a", "reviewer")
+    other = place.user("rev_b", "reviewer")
+    claimed = [review(place.register()) for _ in range(3)]
+    for task in claimed:  # under pick: rev_a claims them
+        assert place.api.client.post(f"/api/tasks/{task['id']}/claim", headers=officer).status_code == 200
+    assert _absent(place, "rev_a", officer, **_days(place)).status_code == 201
+    assert _absent(place, "rev_a", officer, **_days(place, 1, 2)).status_code == 201  # away again after it
+    assert place.tick().handed_over == 3
+    taken = claimed[0]["id"]  # another officer claimed it from the lane meanwhile: theirs now
+    assert place.api.client.post(f"/api/tasks/{taken}/claim", headers=other).status_code == 200
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    # The first absence is over, but the second has begun: nothing comes back yet.
+    result = place.tick(tomorrow)
+    assert (result.handed_over, result.given_back, len(result.ended)) == (0, 0, 1)
+    assert {_task(place, t["id"])["assigned_to"] for t in claimed[1:]} == {None}
+    # Back after the second: the two nobody claimed come back, the claimed one stays.
+    assert place.tick(tomorrow + timedelta(days=2)).given_back == 2
+    assert _task(place, taken)["assigned_to"] == "rev_b"
+    assert {_task(place, t["id"])["assigned_to"] for t in claimed[1:]} == {"rev_a"}
+    assert place.tick(tomorrow + timedelta(days=3)).given_back == 0
+
+
+def test_cancelling_an_absence_that_began_gives_the_tasks_back(place: Place) -> None:
+    officer = place.user("rev_a", "reviewer")
+    place.user("rev_b", "reviewer")
+    place.rule("reviewer", "round_robin")
+    task = review(place.register())
+    assert task["assigned_to"] == "rev_a"
+    r = _absent(place, "rev_a", officer, **_days(place), delegate="rev_b")
+    assert place.tick().handed_over == 1
+    assert _task(place, task["id"])["assigned_to"] == "rev_b"
+    colleague = place.user("rev_x", "reviewer")
+    assert place.api.client.delete(f"/api/users/rev_a/absences/{r.json()['id']}",
+                                   headers=colleague).status_code == 403
+    assert _task(place, task["id"])["assigned_to"] == "rev_b"
+    assert place.api.client.delete(f"/api/users/rev_a/absences/{r.json()['id']}",
+                                   headers=officer).status_code == 204
+    assert _task(place, task["id"])["assigned_to"] == "rev_a"
+    assert place.tick(datetime.now(UTC) + timedelta(days=1)).given_back == 0
