@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.audit import ledger
-from engine.cases import distribution, escalation, incidents, timers
+from engine.cases import distribution, escalation, incidents, timers, undelivered
 from engine.core import idempotency, throttle
 from engine.core.settings import Settings
 from engine.messages import send
@@ -68,7 +68,10 @@ def _forget_idempotency_keys(settings: Settings) -> int:
 
 
 def _send_due(settings: Settings) -> list[send.Attempt]:
-    return send.drain(settings=settings)
+    attempts = send.drain(settings=settings)
+    with session_for(settings.database_url) as session:
+        undelivered.open_incidents(session, settings)  # what failed for good is an incident on its case
+    return attempts
 
 
 def _issue_documents(settings: Settings) -> int:
