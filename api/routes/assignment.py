@@ -190,7 +190,7 @@ class BulkRequest(BaseModel):
 
 class BulkItem(BaseModel):
     task_id: str
-    case_id: int
+    case_id: int | None  # null for a named task that is no waiting task of one's centers (refused)
     tracking_number: str
     lane: str
     name: str
@@ -199,6 +199,8 @@ class BulkItem(BaseModel):
     rule: str | None  # a return to an automatic lane: the rule that picks the officer
     ok: bool
     error: str | None
+    error_ar: str | None = None
+    error_id: str | None = None  # the refusal's message id
 
 
 class BulkResult(BaseModel):
@@ -222,4 +224,5 @@ def bulk_operation(body: BulkRequest, session: SessionDep, settings: SettingsDep
     return BulkResult(action=done.action, dry_run=done.dry_run, matched=len(done.items), failed=done.failed,
                       items=[BulkItem(task_id=i.task_id, case_id=i.case_id, tracking_number=i.tracking_number,
                                       lane=i.lane, name=i.name, before=i.before, after=i.after, rule=i.rule, ok=i.ok,
-                                      error=i.error) for i in done.items])
+                                      error=i.error, error_ar=i.error_ar, error_id=i.error_id)
+                             for i in done.items])

@@ -4,6 +4,8 @@ their lane (under an automatic rule: to whom the rule gives them now), or cancel
 A dry run answers every refusal each item would meet and writes nothing; a real run takes each item in its own
 transaction (engine/cases/escalation.py ``reassign``, engine/cases/lifecycle.py ``cancel_case``), with its own
 event on the case's chain, and lists what failed and why. At most ``SHUBBAK_BULK_MAX_ITEMS`` tasks at a time.
+A task named by id that is no ready task of the actor's centers (another center's among them) is refused on
+its own line (``bulk.not_yours``), never touched.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from sqlmodel import Session
 from engine.cases import assignment, escalation, lifecycle, tasks
 from engine.core import clock
 from engine.core.errors import DomainError, Forbidden, Invalid
-from engine.core.refusals import problem
+from engine.core import refusals
+from engine.core.refusals import problem, say
 from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import Actor
@@ -44,7 +47,7 @@ class Filter:
 @dataclass
 class Item:
     task_id: str
-    case_id: int
+    case_id: int | None  # None (with the rest empty) for a named task that is no ready task of one's centers
     tracking_number: str
     lane: str
     name: str
@@ -53,6 +56,12 @@ class Item:
     rule: str | None = None  # returned to an automatic rule's lane: the rule picks the officer when it runs
     ok: bool = True
     error: str | None = None
+    error_ar: str | None = None
+    error_id: str | None = None  # the refusal's message id (engine/locale)
+
+    def refused(self, message: str) -> None:
+        self.ok, self.error = False, str(message)
+        self.error_ar, self.error_id = refusals.arabic_or_general(message), getattr(message, "message_id", None)
 
 
 @dataclass
@@ -135,8 +144,16 @@ def run(*, session: Session, actor: Actor, action: Action, wanted: Filter, to: s
                 item.after = done.claimed_by
         except DomainError as exc:
             session.rollback()
-            item.ok, item.error = False, str(exc.message)
+            item.refused(exc.message)
         finally:
             if dry_run:
                 session.rollback()
+    # Tasks named by id that are no ready task of the actor's centers (another center's, done, or none at all:
+    # the answer is the same, so that it tells nothing of another center): refused each, with the reason.
+    found = {row.id for row in rows}
+    for task_id in dict.fromkeys(wanted.task_ids):
+        if task_id not in found:
+            item = Item(task_id=task_id, case_id=None, tracking_number="", lane="", name="", before=None)
+            item.refused(say("bulk.not_yours", task_id=task_id))
+            result.items.append(item)
     return result
