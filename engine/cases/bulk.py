@@ -18,9 +18,8 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session
 
 from engine.cases import assignment, escalation, lifecycle, tasks
-from engine.core import clock
+from engine.core import clock, refusals
 from engine.core.errors import DomainError, Forbidden, Invalid
-from engine.core import refusals
 from engine.core.refusals import problem, say
 from engine.core.settings import Settings
 from engine.people import policy
