@@ -198,6 +198,7 @@ class BulkItem(BaseModel):
     after: str | None  # assigned to after (or, in a dry run, would be)
     rule: str | None  # a return to an automatic lane: the rule that picks the officer
     ok: bool
+    unchanged: bool = False  # already as asked (a retried request): nothing was written
     error: str | None
     error_ar: str | None = None
     error_id: str | None = None  # the refusal's message id
@@ -224,5 +225,5 @@ def bulk_operation(body: BulkRequest, session: SessionDep, settings: SettingsDep
     return BulkResult(action=done.action, dry_run=done.dry_run, matched=len(done.items), failed=done.failed,
                       items=[BulkItem(task_id=i.task_id, case_id=i.case_id, tracking_number=i.tracking_number,
                                       lane=i.lane, name=i.name, before=i.before, after=i.after, rule=i.rule, ok=i.ok,
-                                      error=i.error, error_ar=i.error_ar, error_id=i.error_id)
+                                      unchanged=i.unchanged, error=i.error, error_ar=i.error_ar, error_id=i.error_id)
                              for i in done.items])

@@ -54,6 +54,7 @@ class Item:
     after: str | None = None
     rule: str | None = None  # returned to an automatic rule's lane: the rule picks the officer when it runs
     ok: bool = True
+    unchanged: bool = False  # already as asked (a retried request): nothing written
     error: str | None = None
     error_ar: str | None = None
     error_id: str | None = None  # the refusal's message id (engine/locale)
@@ -131,6 +132,8 @@ def run(*, session: Session, actor: Actor, action: Action, wanted: Filter, to: s
                 else:
                     lifecycle.cancel_case(session=session, case_id=row.case_id, reason=str(reason).strip(),
                                           actor=actor, settings=settings)
+            elif action == "reassign" and row.claimed_by == to:
+                item.unchanged = True  # already theirs (the same request again): no second event
             elif dry_run:
                 task = escalation.check_reassign(session=session, task_id=row.id, to=item.after, actor=actor,
                                                  settings=settings)
