@@ -10,7 +10,7 @@ its own line (``bulk.not_yours``), never touched.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -24,6 +24,7 @@ from engine.core.refusals import problem, say
 from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import Actor
+from forms.digits import ascii_digits
 from storage.models.cases import Task
 
 Action = Literal["reassign", "return", "cancel"]
@@ -112,6 +113,8 @@ def run(*, session: Session, actor: Actor, action: Action, wanted: Filter, to: s
         raise Invalid("bulk.to_required", [problem("to", "bulk.to_required", loc=["body", "to"])])
     if action == "cancel" and not (reason or "").strip():
         raise Invalid("reason.required", [problem("reason", "bulk.reason_required", loc=["body", "reason"])])
+    # Ids copied from a page in Arabic may carry Arabic-Indic digits: the same task.
+    wanted = replace(wanted, task_ids=tuple(ascii_digits(t).strip().lower() for t in wanted.task_ids))
     rows = matching(session, actor, wanted, settings, clock.now())
     session.rollback()  # end the read: each item is its own transaction
     result = Result(action=action, dry_run=dry_run)

@@ -130,3 +130,14 @@ def test_a_retried_bulk_request_gets_the_first_answer(place: Place) -> None:
     assert again.headers.get("Idempotent-Replayed") == "true"
     case_id = first.json()["items"][0]["case_id"]
     assert [e.kind for e in place.events(case_id)].count("task_reassigned") == 1
+
+
+def test_task_ids_with_arabic_digits_name_the_same_tasks(place: Place) -> None:
+    officer = place.user("rev_a", "reviewer")
+    place.user("rev_b", "reviewer")
+    task = review(place.register())
+    assert place.api.client.post(f"/api/tasks/{task['id']}/claim", headers=officer).status_code == 200
+    arabic = task["id"].upper().translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert arabic != task["id"]
+    r = _bulk(place, action="reassign", filter={"task_ids": [arabic, arabic]}, to="rev_b", dry_run=False).json()
+    assert [(i["task_id"], i["ok"], i["after"]) for i in r["items"]] == [(task["id"], True, "rev_b")], r

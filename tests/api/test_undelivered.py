@@ -105,6 +105,7 @@ def test_a_message_refused_for_good_is_an_incident_and_a_retry_sends_it(database
             assert pages.sign_in("sup_a").status_code == 303
             page = pages.client.get("/supervisor/incidents").text
             assert f'data-incident="{incident["id"]}"' in page and "invalid phone number" in page
+            assert "أعد إرسال الرسالة" in page and "رسالة تعذّر إرسالها إلى المواطن" in page
         # Retried (the gateway fixed): resolved, the message goes once; a second retry is refused.
         r = world.api.client.post(retry, headers=world.supervisor)
         assert r.status_code == 200 and r.json()["id"] == case["id"], r.text
