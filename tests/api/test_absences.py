@@ -309,3 +309,23 @@ def test_cancelling_an_absence_that_began_gives_the_tasks_back(place: Place) -> 
                                    headers=officer).status_code == 204
     assert _task(place, task["id"])["assigned_to"] == "rev_a"
     assert place.tick(datetime.now(UTC) + timedelta(days=1)).given_back == 0
+
+
+def test_an_officer_who_moved_to_another_center_or_lane_gets_nothing_back(place: Place) -> None:
+    officer = place.user("rev_a", "reviewer")
+    mover = place.user("rev_m", "reviewer")
+    place.user("rev_b", "reviewer")
+    place.rule("reviewer", "round_robin")
+    given = {t["assigned_to"]: t for t in (review(place.register()) for _ in range(3))}
+    assert set(given) == {"rev_a", "rev_b", "rev_m"}
+    for who, headers in (("rev_a", officer), ("rev_m", mover)):
+        assert _absent(place, who, headers, **_days(place), delegate="rev_b").status_code == 201
+    assert place.tick().handed_over == 2
+    admin = place.api.user("admin")
+    assert place.api.client.patch("/api/users/rev_a", json={"roles": ["front_desk"]},
+                                  headers=admin).status_code == 200  # another lane now
+    assert place.api.client.patch("/api/users/rev_m", json={"center": "CITY-B"},
+                                  headers=admin).status_code == 200  # another center now
+    result = place.tick(datetime.now(UTC) + timedelta(days=1))
+    assert (result.given_back, len(result.ended)) == (0, 2)
+    assert {_task(place, given[who]["id"])["assigned_to"] for who in ("rev_a", "rev_m")} == {"rev_b"}
