@@ -110,6 +110,7 @@ _NAV_BY_ACTION = (
     ("payments.supervise", "/supervisor/payments", N_("Refunds and drawers")),
     ("reports.read", "/supervisor/overdue", N_("Overdue")),
     ("workload.read", "/supervisor/workload", N_("Workload")),
+    ("tasks.bulk", "/supervisor/bulk", N_("Bulk operations")),
     ("incidents.read", "/supervisor/incidents", N_("Incidents")),
     ("reports.read", "/reports", N_("Performance")),
     ("services.deploy", "/services", N_("Services")),

@@ -8,6 +8,7 @@ from admin_ui.routes import accounts as account_pages
 from admin_ui.routes import (
     analyst,
     auth,
+    bulk,
     cases,
     citizen,
     counter,
@@ -24,7 +25,7 @@ from admin_ui.routes import queue as queue_pages
 
 router = APIRouter(include_in_schema=False)
 for _module in (auth, desk, inbox, cases, papers, public, citizen, analyst, modeler, ratings, supervisor, reports,
-                counter):
+                counter, bulk):
     router.include_router(_module.router)
 router.include_router(queue_pages.router)  # the hall's kiosk, counters and display board
 router.include_router(account_pages.router)  # one's password; admins' users pages

@@ -131,8 +131,11 @@ def retry_incident(request: Request, incident_id: int, form: CheckedForm, viewer
                    db: SessionDep) -> Response:
     done = incidents.retry(session=db, incident_id=incident_id, actor=viewer.signed_in,
                            settings=settings_of(request))
-    return _incident_done(request, viewer.lang.gettext("%(number)s went on past the failed step.",
-                                                       number=ltr(done.case.tracking_number)))
+    number = ltr(done.case.tracking_number)
+    if form.get("kind") == "message":  # only the words: the engine decided by the incident's own reason
+        return _incident_done(request, viewer.lang.gettext("The message of %(number)s will be sent again.",
+                                                           number=number))
+    return _incident_done(request, viewer.lang.gettext("%(number)s went on past the failed step.", number=number))
 
 
 @router.post("/supervisor/incidents/{incident_id}/skip", dependencies=[allow("incidents.skip")])

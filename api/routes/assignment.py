@@ -133,8 +133,11 @@ def list_absences(username: str, session: SessionDep, settings: SettingsDep,
 
 
 @router.delete("/users/{username}/absences/{absence_id}", dependencies=[allow("presence")], status_code=204)
-def cancel_absence(username: str, absence_id: RowId, session: SessionDep, actor: CurrentActor) -> Response:
-    presence.cancel_absence(session=session, username=username, absence_id=absence_id, actor=actor)
+def cancel_absence(username: str, absence_id: RowId, session: SessionDep, settings: SettingsDep,
+                   actor: CurrentActor) -> Response:
+    """Cancel an absence; one that had begun gives the officer back the tasks it handed over."""
+    distribution.cancel_absence(session=session, username=username, absence_id=absence_id, actor=actor,
+                                settings=settings)
     return Response(status_code=204)
 
 
@@ -187,7 +190,7 @@ class BulkRequest(BaseModel):
 
 class BulkItem(BaseModel):
     task_id: str
-    case_id: int
+    case_id: int | None  # null for a named task that is no waiting task of one's centers (refused)
     tracking_number: str
     lane: str
     name: str
@@ -195,7 +198,10 @@ class BulkItem(BaseModel):
     after: str | None  # assigned to after (or, in a dry run, would be)
     rule: str | None  # a return to an automatic lane: the rule that picks the officer
     ok: bool
+    unchanged: bool = False  # already as asked (a retried request): nothing was written
     error: str | None
+    error_ar: str | None = None
+    error_id: str | None = None  # the refusal's message id
 
 
 class BulkResult(BaseModel):
@@ -219,4 +225,5 @@ def bulk_operation(body: BulkRequest, session: SessionDep, settings: SettingsDep
     return BulkResult(action=done.action, dry_run=done.dry_run, matched=len(done.items), failed=done.failed,
                       items=[BulkItem(task_id=i.task_id, case_id=i.case_id, tracking_number=i.tracking_number,
                                       lane=i.lane, name=i.name, before=i.before, after=i.after, rule=i.rule, ok=i.ok,
-                                      error=i.error) for i in done.items])
+                                      unchanged=i.unchanged, error=i.error, error_ar=i.error_ar, error_id=i.error_id)
+                             for i in done.items])

@@ -10,6 +10,10 @@ ready (engine/cases/workflows.py ``save``), with a ``task_assigned`` event namin
   longest), then by username;
 * ``random``: any of them, from the system's random source.
 
+When nobody may be chosen the task stays in the lane, given to no one, with a ``task_waiting`` event: under an
+automatic rule no officer may take it; the periodic job gives it out as soon as someone is present, and
+supervisors see it waiting (the workload's lanes, bulk operations' ``officer: ""``) and may reassign it.
+
 Who may be chosen: active holders of the lane working at the case's center (or at its parent, when the service
 says ``parent_center``), not absent and not unavailable that day (engine/people/presence.py), and, for a step of
 the service's ``four_eyes`` list, nobody who completed another step of that list in the same case.
@@ -45,6 +49,9 @@ from storage.models.people import User
 AUTOMATIC = ("round_robin", "least_loaded", "random")
 PICK = "pick"
 TASK_ASSIGNED = "task_assigned"
+#: A task of an automatic lane that found nobody to give it to: it waits in the lane, where no officer may take
+#: it, for the periodic job to give it out (or a supervisor to reassign it); supervisors see it waiting.
+TASK_WAITING = "task_waiting"
 
 _RULES = AssignmentRule.__table__  # type: ignore[attr-defined]
 _TURNS = AssignmentTurn.__table__  # type: ignore[attr-defined]
@@ -178,7 +185,14 @@ def assign_new(conn: Connection, *, case_id: int, center_id: int | None, rows: l
                           service=service, settings=settings, now=now)
         chosen = choose(conn, rule=rule, center_id=center_id, lane=row["lane"], names=names)
         if chosen is None:
-            continue  # nobody present: the periodic job gives it out when someone is (engine/cases/distribution.py)
+            # Nobody present (or all kept out by the four eyes): recorded, and given out by the periodic job when
+            # someone is (engine/cases/distribution.py).
+            data: dict[str, Any] = {"task_id": row["id"], "rule": rule, "lane": row["lane"], "to": None,
+                                    "reason": "nobody_present"}
+            if out:
+                data["four_eyes"] = list(out)
+            events.append((TASK_WAITING, row["name"], data))
+            continue
         row["claimed_by"], row["assigned_at"] = chosen, now
         events.append(Choice(chosen, rule, out).event(row["id"], row["name"], row["lane"]))
     return events

@@ -4,11 +4,13 @@ their lane (under an automatic rule: to whom the rule gives them now), or cancel
 A dry run answers every refusal each item would meet and writes nothing; a real run takes each item in its own
 transaction (engine/cases/escalation.py ``reassign``, engine/cases/lifecycle.py ``cancel_case``), with its own
 event on the case's chain, and lists what failed and why. At most ``SHUBBAK_BULK_MAX_ITEMS`` tasks at a time.
+A task named by id that is no ready task of the actor's centers (another center's among them) is refused on
+its own line (``bulk.not_yours``), never touched.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -16,12 +18,13 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session
 
 from engine.cases import assignment, escalation, lifecycle, tasks
-from engine.core import clock
+from engine.core import clock, refusals
 from engine.core.errors import DomainError, Forbidden, Invalid
-from engine.core.refusals import problem
+from engine.core.refusals import problem, say
 from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import Actor
+from forms.digits import ascii_digits
 from storage.models.cases import Task
 
 Action = Literal["reassign", "return", "cancel"]
@@ -44,7 +47,7 @@ class Filter:
 @dataclass
 class Item:
     task_id: str
-    case_id: int
+    case_id: int | None  # None (with the rest empty) for a named task that is no ready task of one's centers
     tracking_number: str
     lane: str
     name: str
@@ -52,7 +55,14 @@ class Item:
     after: str | None = None
     rule: str | None = None  # returned to an automatic rule's lane: the rule picks the officer when it runs
     ok: bool = True
+    unchanged: bool = False  # already as asked (a retried request): nothing written
     error: str | None = None
+    error_ar: str | None = None
+    error_id: str | None = None  # the refusal's message id (engine/locale)
+
+    def refused(self, message: str) -> None:
+        self.ok, self.error = False, str(message)
+        self.error_ar, self.error_id = refusals.arabic_or_general(message), getattr(message, "message_id", None)
 
 
 @dataclass
@@ -103,6 +113,8 @@ def run(*, session: Session, actor: Actor, action: Action, wanted: Filter, to: s
         raise Invalid("bulk.to_required", [problem("to", "bulk.to_required", loc=["body", "to"])])
     if action == "cancel" and not (reason or "").strip():
         raise Invalid("reason.required", [problem("reason", "bulk.reason_required", loc=["body", "reason"])])
+    # Ids copied from a page in Arabic may carry Arabic-Indic digits: the same task.
+    wanted = replace(wanted, task_ids=tuple(ascii_digits(t).strip().lower() for t in wanted.task_ids))
     rows = matching(session, actor, wanted, settings, clock.now())
     session.rollback()  # end the read: each item is its own transaction
     result = Result(action=action, dry_run=dry_run)
@@ -123,6 +135,8 @@ def run(*, session: Session, actor: Actor, action: Action, wanted: Filter, to: s
                 else:
                     lifecycle.cancel_case(session=session, case_id=row.case_id, reason=str(reason).strip(),
                                           actor=actor, settings=settings)
+            elif action == "reassign" and row.claimed_by == to:
+                item.unchanged = True  # already theirs (the same request again): no second event
             elif dry_run:
                 task = escalation.check_reassign(session=session, task_id=row.id, to=item.after, actor=actor,
                                                  settings=settings)
@@ -135,8 +149,16 @@ def run(*, session: Session, actor: Actor, action: Action, wanted: Filter, to: s
                 item.after = done.claimed_by
         except DomainError as exc:
             session.rollback()
-            item.ok, item.error = False, str(exc.message)
+            item.refused(exc.message)
         finally:
             if dry_run:
                 session.rollback()
+    # Tasks named by id that are no ready task of the actor's centers (another center's, done, or none at all:
+    # the answer is the same, so that it tells nothing of another center): refused each, with the reason.
+    found = {row.id for row in rows}
+    for task_id in dict.fromkeys(wanted.task_ids):
+        if task_id not in found:
+            item = Item(task_id=task_id, case_id=None, tracking_number="", lane="", name="", before=None)
+            item.refused(say("bulk.not_yours", task_id=task_id))
+            result.items.append(item)
     return result

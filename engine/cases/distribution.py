@@ -1,5 +1,6 @@
-"""Work distribution beyond one step: the centers' rules, handing over an absent officer's tasks, giving out
-tasks that found nobody present, a supervisor's reassignment by the rule, and the workload view.
+"""Work distribution beyond one step: the centers' rules, handing over an absent officer's tasks (and giving
+them back when the absence ends), giving out tasks that found nobody present, a supervisor's reassignment by
+the rule, and the workload view.
 
 The choice itself is engine/cases/assignment.py. Each task moved here is its own transaction: the case row is
 locked first (as ``workflows.save`` takes it first), then the lane's turn, then the task row and an event on
@@ -43,6 +44,7 @@ _TASKS = Task.__table__  # type: ignore[attr-defined]
 _CASES = Case.__table__  # type: ignore[attr-defined]
 TASK_DELEGATED = "task_delegated"
 TASK_RETURNED = "task_returned"
+TASK_BACK = "task_back_to_officer"
 
 
 # --- the centers' rules ---------------------------------------------------------------------------------------
@@ -123,14 +125,20 @@ def _service_of(session: Session, case: Case, settings: Settings) -> Assignment:
 
 
 def move(session: Session, *, task: Any, frm: str | None, to: str | None, kind: str, actor: str,
-         data: dict[str, Any], now: datetime, delegated_from: str | None = None) -> bool:
+         data: dict[str, Any], now: datetime, delegated_from: str | None = None,
+         away_absence_id: int | None = None, only_if_away: int | None = None) -> bool:
     """Move a ready task from ``frm`` to ``to`` with a ``kind`` event, in one transaction: the case row first
     (the order ``workflows.save`` takes them in), then the task, then the chain. False, rolled back, when the
-    task changed meanwhile."""
+    task changed meanwhile (or, with ``only_if_away``, is no longer away because of that absence).
+    ``away_absence_id``: the absence that moves it (its officer gets it back when the absence ends)."""
     case = workflows.lock_case(session, task.case_id)
     holder = _TASKS.c.claimed_by.is_(None) if frm is None else _TASKS.c.claimed_by == frm
-    changed = session.execute(update(_TASKS).where(_TASKS.c.id == task.id, _TASKS.c.state == "ready", holder)
-                              .values(claimed_by=to, assigned_at=now if to else None, delegated_from=delegated_from))
+    where = [_TASKS.c.id == task.id, _TASKS.c.state == "ready", holder]
+    if only_if_away is not None:
+        where.append(_TASKS.c.away_absence_id == only_if_away)
+    changed = session.execute(update(_TASKS).where(*where).values(
+        claimed_by=to, assigned_at=now if to else None, delegated_from=delegated_from,
+        away_absence_id=away_absence_id))
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
         return False
@@ -162,6 +170,8 @@ class TickResult:
     handed_over: int = 0  # tasks of absent officers moved to a delegate, the rule or the lane
     assigned: int = 0  # waiting tasks of automatic lanes given to an officer now present
     absences: list[int] = field(default_factory=list)
+    given_back: int = 0  # tasks back with their officer, whose absence ended
+    ended: list[int] = field(default_factory=list)  # the absences whose end was dealt with
 
 
 def tick(*, session: Session, settings: Settings, now: datetime | None = None) -> TickResult:
@@ -183,8 +193,81 @@ def tick(*, session: Session, settings: Settings, now: datetime | None = None) -
             session.commit()
         assert absence.id is not None
         result.absences.append(absence.id)
+    ended = session.exec(select(Absence).where(col(Absence.handed_over_at).is_not(None),
+                                               col(Absence.returned_at).is_(None), col(Absence.ends) < day)
+                         .order_by(col(Absence.ends), col(Absence.id)).limit(settings.assignment_batch)).all()
+    session.expunge_all()
+    session.rollback()
+    for absence in ended:
+        assert absence.id is not None
+        result.given_back += give_back(session, absence.id, absence.username, settings, moment)
+        with write_lock(session):
+            session.execute(update(Absence).where(col(Absence.id) == absence.id).values(returned_at=moment))
+            session.commit()
+        result.ended.append(absence.id)
     result.assigned = _give_out_waiting(session, settings, moment)
     return result
+
+
+def cancel_absence(*, session: Session, username: str, absence_id: int, actor: Actor, settings: Settings) -> int:
+    """Cancel an officer's absence (engine/people/presence.py); one that had begun gives its officer back the
+    tasks it handed over, as its end would. Returns how many came back."""
+    absence = presence.cancel_absence(session=session, username=username, absence_id=absence_id, actor=actor)
+    if absence.handed_over_at is None:
+        return 0
+    assert absence.id is not None
+    return give_back(session, absence.id, absence.username, settings, clock.now())
+
+
+def _officer_takes(session: Session, username: str, task: Any, settings: Settings, now: datetime) -> bool:
+    """Whether ``username`` may have ``task`` back now: active, holds its lane, works at its center, present,
+    and the four eyes do not keep them out (they may have completed another step of the case meanwhile)."""
+    user = session.exec(select(User).where(col(User.username) == username)).first()
+    if user is None or not user.active or task.lane not in user.roles or user.center_id != task.center_id:
+        return False
+    conn = session.connection()
+    if presence.away(conn, [username], presence.today(settings, now)):
+        return False
+    version_id = session.exec(select(Case.process_version_id).where(col(Case.id) == task.case_id)).one()
+    service = processes.cache.get(session, version_id, settings).service.assignment
+    return username not in assignment.kept_out(conn, task.case_id, task.name, service)
+
+
+def give_back(session: Session, absence_id: int, username: str, settings: Settings, now: datetime) -> int:
+    """Give ``username`` back the ready tasks absence ``absence_id`` moved away from them, those still where
+    the hand-over put them: a task since claimed from the lane, released or reassigned by a supervisor
+    (any of which clears its ``away_absence_id``) stays where it is, as does every task while the officer
+    cannot have it (unavailable today, moved to another center or lane, kept out by the four eyes). Away again
+    under another absence: the tasks wait for that absence's end instead. One transaction per task; the same
+    round again finds nothing more to do. Returns how many came back."""
+    day = presence.today(settings, now)
+    with write_lock(session):
+        again = session.exec(select(Absence.id).where(col(Absence.username) == username, col(Absence.id) != absence_id,
+                                                      col(Absence.starts) <= day, col(Absence.ends) >= day)).first()
+        if again is not None:
+            session.execute(update(_TASKS).where(_TASKS.c.state == "ready", _TASKS.c.away_absence_id == absence_id)
+                            .values(away_absence_id=again))
+            session.commit()
+            return 0
+        session.rollback()
+    rows = session.connection().execute(core_select(_TASKS).where(
+        _TASKS.c.state == "ready", _TASKS.c.away_absence_id == absence_id)
+        .order_by(_TASKS.c.created_at, _TASKS.c.id)).all()
+    session.rollback()
+    back = 0
+    for task in rows:
+        try:
+            with clock.frozen(now), write_lock(session):
+                if not _officer_takes(session, username, task, settings, now):
+                    session.rollback()
+                    continue
+                back += int(move(session, task=task, frm=task.claimed_by, to=username, kind=TASK_BACK,
+                                 actor=SYSTEM.username, now=now, only_if_away=absence_id,
+                                 data={"from": task.claimed_by, "to": username, "lane": task.lane,
+                                       "absence_id": absence_id}))
+        except Conflict:
+            session.rollback()
+    return back
 
 
 def _ready_of(session: Session, username: str, settings: Settings) -> list[Any]:
@@ -196,19 +279,8 @@ def _ready_of(session: Session, username: str, settings: Settings) -> list[Any]:
 
 
 def _delegate_takes(session: Session, absence: Absence, task: Any, settings: Settings, now: datetime) -> bool:
-    """Whether the absence's delegate may have ``task`` now: holds its lane, works at its center, is present,
-    and the four eyes do not keep them out."""
-    if absence.delegate is None:
-        return False
-    user = session.exec(select(User).where(col(User.username) == absence.delegate)).first()
-    if user is None or not user.active or task.lane not in user.roles or user.center_id != task.center_id:
-        return False
-    conn = session.connection()
-    if presence.away(conn, [user.username], presence.today(settings, now)):
-        return False
-    version_id = session.exec(select(Case.process_version_id).where(col(Case.id) == task.case_id)).one()
-    service = processes.cache.get(session, version_id, settings).service.assignment
-    return user.username not in assignment.kept_out(conn, task.case_id, task.name, service)
+    """Whether the absence's delegate may have ``task`` now (as :func:`_officer_takes`)."""
+    return absence.delegate is not None and _officer_takes(session, absence.delegate, task, settings, now)
 
 
 def _hand_over(session: Session, absence: Absence, settings: Settings, now: datetime) -> int:
@@ -220,16 +292,18 @@ def _hand_over(session: Session, absence: Absence, settings: Settings, now: date
                 if _delegate_takes(session, absence, task, settings, now):
                     ok = move(session, task=task, frm=absence.username, to=absence.delegate,
                               kind=TASK_DELEGATED, actor=SYSTEM.username, data={**data, "to": absence.delegate},
-                              now=now, delegated_from=absence.username)
+                              now=now, delegated_from=absence.username, away_absence_id=absence.id)
                 else:
                     choice = by_rule(session, task, settings, now, leave_out=(absence.username,))
                     if choice is not None:
                         ok = move(session, task=task, frm=absence.username, to=choice.username,
                                   kind=assignment.TASK_ASSIGNED, actor=SYSTEM.username, now=now,
-                                  data={**data, **choice.event(task.id, task.name, task.lane)[2]})
+                                  data={**data, **choice.event(task.id, task.name, task.lane)[2]},
+                                  away_absence_id=absence.id)
                     else:
                         ok = move(session, task=task, frm=absence.username, to=None, kind=TASK_RETURNED,
-                                  actor=SYSTEM.username, data={**data, "to": None}, now=now)
+                                  actor=SYSTEM.username, data={**data, "to": None}, now=now,
+                                  away_absence_id=absence.id)
                 moved += int(ok)
         except Conflict:
             session.rollback()

@@ -309,7 +309,8 @@ def _reassign(session: Session, task: Task, to: str | None, actor: Actor, settin
                 to = data["to"] = choice.username
                 data["rule"] = choice.rule
         changed = session.execute(update(Task).where(col(Task.id) == task.id, col(Task.state) == "ready")
-                                  .values(claimed_by=to, assigned_at=now if to else None, delegated_from=None))
+                                  .values(claimed_by=to, assigned_at=now if to else None, delegated_from=None,
+                                          away_absence_id=None))
         if changed.rowcount != 1:  # type: ignore[attr-defined]
             session.rollback()
             raise Conflict("escalation.completed_meanwhile")

@@ -7,6 +7,9 @@ failure again counts a repeat (``count``) on it rather than opening another. Eac
 on an incident, is also an event on the case's chain (replay passes over them: they move nothing; a retry that
 completes the step writes the step's own ``task_completed`` or ``timer_fired``, which replay runs).
 
+A message to the citizen that could not be delivered is an incident too (reason ``message``,
+engine/cases/undelivered.py): its retry sends the message again.
+
 Actions: ``retry`` runs the failed step again (after a fix, e.g. the case moved to a corrected version,
 engine/cases/version_moves.py); ``skip`` moves the case past the failed element to one it leads to without
 running its work (analysts and admins, engine/bpmn/runner.py ``skip``); ``cancel`` cancels the case.
@@ -24,7 +27,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from engine.bpmn import runner
-from engine.cases import workflows
+from engine.cases import undelivered, workflows
 from engine.cases.lifecycle import Outcome, cancel_open, load_case, process_failed
 from engine.catalog import processes
 from engine.core import clock
@@ -40,7 +43,7 @@ from storage.models.incidents import Incident
 
 log = logging.getLogger(__name__)
 
-REASONS = ("script_error", "script_limit", "no_rule", "timer")
+REASONS = ("script_error", "script_limit", "no_rule", "timer", undelivered.MESSAGE)
 STATUSES = ("open", "resolved", "skipped", "cancelled")
 
 
@@ -171,6 +174,14 @@ def retry(*, session: Session, incident_id: int, actor: Actor, settings: Setting
     incident = _incident_for(session, incident_id, actor, "incidents.act")
     assert incident.id is not None
     incident_id = incident.id
+    if incident.reason == undelivered.MESSAGE:  # a message not delivered: send it again (engine/cases/undelivered.py)
+        undelivered.resend(session, incident, actor)
+        case = load_case(session, incident.case_id)
+        ready = list(session.exec(select(Task).where(col(Task.case_id) == case.id, col(Task.state) == "ready")
+                                  .order_by(col(Task.created_at), col(Task.id))).all())
+        version = session.get(ProcessVersion, case.process_version_id)
+        assert version is not None
+        return Outcome(case, ready, version.version)
     case = load_case(session, incident.case_id)
     if case.status != "open":
         raise Conflict("case.already_status", status=case.status)
@@ -230,7 +241,9 @@ def close_passed(session: Session) -> int:
     that got past the failure is on the case's chain already. Returns how many were closed."""
     tasks, cases, rows = Task.__table__, Case.__table__, Incident.__table__  # type: ignore[attr-defined]
     done_task = rows.c.task_id.in_(select(tasks.c.id).where(tasks.c.state != "ready"))
-    ended = rows.c.case_id.in_(select(cases.c.id).where(cases.c.status != "open"))
+    # A message not delivered is no step: its incident outlives the case (the citizen was still not told).
+    ended = rows.c.case_id.in_(select(cases.c.id).where(cases.c.status != "open")) & (
+        rows.c.reason != undelivered.MESSAGE)
     with write_lock(session):
         closed = session.execute(update(rows).where(rows.c.status == "open", or_(done_task, ended)).values(
             status="resolved", closed_at=clock.now(), closed_by=SYSTEM.username,

@@ -149,7 +149,7 @@ def _write_claim(session: Session, task: Task, actor: Actor, to: str | None, kin
     changed = session.execute(update(Task).where(col(Task.id) == task.id, col(Task.state) == "ready",
                                                  col(Task.claimed_by).is_(None) if previous is None
                                                  else col(Task.claimed_by) == previous)
-                              .values(claimed_by=to))
+                              .values(claimed_by=to, away_absence_id=None))
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
         raise Conflict("task.changed_at_same_moment")

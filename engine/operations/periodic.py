@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.audit import ledger
-from engine.cases import distribution, escalation, incidents, timers
+from engine.cases import distribution, escalation, incidents, timers, undelivered
 from engine.core import idempotency, throttle
 from engine.core.settings import Settings
 from engine.messages import send
@@ -68,7 +68,10 @@ def _forget_idempotency_keys(settings: Settings) -> int:
 
 
 def _send_due(settings: Settings) -> list[send.Attempt]:
-    return send.drain(settings=settings)
+    attempts = send.drain(settings=settings)
+    with session_for(settings.database_url) as session:
+        undelivered.open_incidents(session, settings)  # what failed for good is an incident on its case
+    return attempts
 
 
 def _issue_documents(settings: Settings) -> int:
@@ -88,10 +91,11 @@ JOBS: list[Job] = [
     # SLA reminders of tasks near their due time, and escalation of overdue ones (engine/cases/escalation.py).
     Job("escalation", _tick, 30.0, _remind_and_escalate,
         lambda r: f"{r.reminded} task(s) reminded, {r.escalated} escalated"),
-    # Absences that started hand their officers' tasks over; waiting tasks of automatic lanes find an officer
-    # present (engine/cases/distribution.py).
+    # Absences that started hand their officers' tasks over, those that ended give them back; waiting tasks of
+    # automatic lanes find an officer present (engine/cases/distribution.py).
     Job("assignment", _tick, 30.0, _distribute,
-        lambda r: f"{r.handed_over} task(s) of absent officers handed over, {r.assigned} waiting task(s) given out"),
+        lambda r: f"{r.handed_over} task(s) of absent officers handed over, {r.given_back} given back after "
+                  f"their absence, {r.assigned} waiting task(s) given out"),
     # The seal of every case's chain head, when SHUBBAK_SEAL_INTERVAL_HOURS have passed (engine/audit/ledger.py).
     Job("ledger_seal", _tick, 30.0, _seal,
         lambda r: f"ledger sealed ({r.changed} case(s) changed)" if r is not None else "ledger seal not due"),

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from engine.core import clock
@@ -25,6 +26,7 @@ from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.people import policy, user_events
 from engine.people.users import BUILTIN_ROLES, Actor
+from storage.db import write_lock
 from storage.models.assignment import Absence, Unavailable
 from storage.models.people import User
 
@@ -87,20 +89,32 @@ def add_absence(*, session: Session, username: str, starts: date, ends: date, de
                                                         days=settings.absence_max_days)])
     if delegate is not None:
         _check_delegate(session, user, delegate)
-    same = session.exec(select(Absence).where(col(Absence.username) == username, col(Absence.starts) <= ends,
-                                              col(Absence.ends) >= starts)).all()
-    for found in same:
-        if found.starts == starts and found.ends == ends and found.delegate == delegate:
-            return found, False
-    if same:
-        raise Conflict("presence.overlaps", starts=str(same[0].starts), ends=str(same[0].ends))
-    absence = Absence(username=username, starts=starts, ends=ends, delegate=delegate, created_by=actor.username,
-                      created_at=clock.now())
-    session.add(absence)
-    session.flush()
-    user_events.add(session, user, actor=actor.username, kind="absence_recorded",
-                    data={"absence_id": absence.id, "from": str(starts), "to": str(ends), "delegate": delegate})
-    session.commit()
+    with write_lock(session):
+        # The officer's row is the lock of their absences (PostgreSQL: FOR UPDATE; SQLite: the one writer):
+        # two requests at once never both find no overlap and both insert.
+        session.rollback()
+        session.exec(select(User.id).where(col(User.id) == user.id).with_for_update()).one()
+        same = session.exec(select(Absence).where(col(Absence.username) == username, col(Absence.starts) <= ends,
+                                                  col(Absence.ends) >= starts)).all()
+        for found in same:
+            if found.starts == starts and found.ends == ends and found.delegate == delegate:
+                return found, False
+        if same:
+            raise Conflict("presence.overlaps", starts=str(same[0].starts), ends=str(same[0].ends))
+        absence = Absence(username=username, starts=starts, ends=ends, delegate=delegate,
+                          created_by=actor.username, created_at=clock.now())
+        session.add(absence)
+        try:
+            session.flush()
+            user_events.add(session, user, actor=actor.username, kind="absence_recorded",
+                            data={"absence_id": absence.id, "from": str(starts), "to": str(ends),
+                                  "delegate": delegate})
+            session.commit()
+        except IntegrityError as exc:
+            # Another writer got there first, past the lock (SQLite files shared by processes): the unique
+            # (officer, first day) or the officer's record's next number refused this one.
+            session.rollback()
+            raise Conflict("presence.overlaps", starts=str(starts), ends=str(ends)) from exc
     return absence, True
 
 
@@ -128,16 +142,20 @@ def absences_of(*, session: Session, username: str, actor: Actor, settings: Sett
                              .order_by(col(Absence.starts), col(Absence.id))).all())
 
 
-def cancel_absence(*, session: Session, username: str, absence_id: int, actor: Actor) -> None:
-    """Cancel one of the officer's absences (tasks already handed over stay where they went)."""
+def cancel_absence(*, session: Session, username: str, absence_id: int, actor: Actor) -> Absence:
+    """Cancel one of the officer's absences; the absence as it was (detached). The tasks it handed over are
+    given back by the caller (engine/cases/distribution.py ``cancel_absence``)."""
     user = officer(session, actor, username)
     absence = session.get(Absence, absence_id)
     if absence is None or absence.username != username:
         raise NotFound("presence.no_absence", absence_id=absence_id)
-    session.execute(delete(Absence).where(col(Absence.id) == absence_id))
-    user_events.add(session, user, actor=actor.username, kind="absence_cancelled",
-                    data={"absence_id": absence_id, "from": str(absence.starts), "to": str(absence.ends)})
-    session.commit()
+    session.expunge(absence)
+    with write_lock(session):
+        session.execute(delete(Absence).where(col(Absence.id) == absence_id))
+        user_events.add(session, user, actor=actor.username, kind="absence_cancelled",
+                        data={"absence_id": absence_id, "from": str(absence.starts), "to": str(absence.ends)})
+        session.commit()
+    return absence
 
 
 def set_available(*, session: Session, actor: Actor, available: bool, settings: Settings) -> bool:

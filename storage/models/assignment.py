@@ -57,10 +57,15 @@ class AssignmentTurn(SQLModel, table=True):
 
 class Absence(SQLModel, table=True):
     """An officer away from ``starts`` to ``ends`` (both days included, the installation's calendar days).
-    At its start their open tasks go to ``delegate`` (or back to the rule); ``handed_over_at`` says it was done."""
+    At its start their open tasks go to ``delegate`` (or back to the rule); ``handed_over_at`` says it was done.
+    After its end those of them nobody else took meanwhile come back to the officer; ``returned_at`` says it was
+    done."""
 
     __tablename__ = "absence"
-    __table_args__ = (Index("ix_absence_user_days", "username", "starts", "ends"),)
+    # Two absences of one officer never overlap (engine/people/presence.py checks it under a lock on the
+    # officer's row); the database itself refuses the commonest race, the same first day twice.
+    __table_args__ = (Index("ix_absence_user_days", "username", "starts", "ends"),
+                      Index("ux_absence_user_starts", "username", "starts", unique=True))
 
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=64)
@@ -70,6 +75,7 @@ class Absence(SQLModel, table=True):
     created_by: str = Field(max_length=64)
     created_at: datetime = _ts(default_factory=utcnow)
     handed_over_at: datetime | None = _ts(default=None, nullable=True, index=True)
+    returned_at: datetime | None = _ts(default=None, nullable=True)
 
 
 class Unavailable(SQLModel, table=True):

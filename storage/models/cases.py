@@ -82,6 +82,10 @@ class Task(SQLModel, table=True):
     # a supervisor or an absence; ``delegated_from``: the absent officer whose task this is for now.
     assigned_at: datetime | None = _ts(default=None, nullable=True)
     delegated_from: str | None = Field(default=None, max_length=64)
+    # The absence that moved the task away from its officer (to the delegate, the rule or the lane); cleared
+    # by any other move (a claim, a release, a supervisor's reassignment): set, the task goes back to the
+    # officer when the absence ends (engine/cases/distribution.py).
+    away_absence_id: int | None = None
 
 
 class Document(SQLModel, table=True):

@@ -49,3 +49,6 @@ class OutboxMessage(SQLModel, table=True):
     gateway_ref: str | None = Field(default=None, max_length=255)
     created_at: datetime = _ts(default_factory=utcnow)
     sent_at: datetime | None = _ts(default=None, nullable=True)
+    # A failed message about a case opens an incident on it (engine/cases/undelivered.py); the incident's id,
+    # once opened. Cleared when the message is put back to be sent again.
+    incident_id: int | None = None

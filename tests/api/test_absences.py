@@ -3,16 +3,21 @@ what a bad or retried request gets, and what happens to an absent officer's work
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from api.app import create_app
 from engine.people.presence import today
 from harness.api import Api
+from harness.server import at_once, serving
 from storage.db import engine_for
 from storage.models.accounts import UserEvent
+from storage.models.assignment import Absence
 from storage.models.people import User
 from tests.support.assignment import Place, refused, review
 
@@ -182,3 +187,145 @@ def test_an_absent_delegate_passes_the_tasks_to_the_rule_and_replay_follows(plac
     auditor = place.api.user("auditor")
     replay = place.api.client.get(f"/api/cases/{task['case_id']}/replay", headers=auditor).json()
     assert replay["consistent"] is True, replay
+
+
+CONTENDERS = 6
+
+
+def test_absences_sent_at_the_same_moment_never_overlap(place: Place) -> None:
+    """Officer and supervisor (and retries of both) post at once: one absence is recorded, never two that
+    overlap; the retried copies of the winner are answered with it, the others are refused with 409."""
+    officer = place.user("rev_a", "reviewer")
+    place.user("rev_b", "reviewer")
+    same = _days(place, 2, 4)
+    with serving(create_app(place.api.settings)) as base:
+        answers = at_once(base, [("/api/users/rev_a/absences", dict(same), officer)] * CONTENDERS)
+        assert sorted(a.status_code for a in answers) == [200] * (CONTENDERS - 1) + [201], \
+            [a.text for a in answers]
+        assert len({a.json()["id"] for a in answers}) == 1
+        # Overlapping but different absences of one officer, at once: one at most is kept, the rest are 409.
+        other = place.user("rev_c", "reviewer")
+        posts = [("/api/users/rev_c/absences", _days(place, 1 + i, 3 + i), other if i % 2 else place.supervisor)
+                 for i in range(CONTENDERS)]
+        answers = at_once(base, posts)
+    codes = Counter(a.status_code for a in answers)
+    assert codes[201] >= 1 and codes[201] + codes[409] == CONTENDERS, [a.text for a in answers]
+    for refusal in (a for a in answers if a.status_code == 409):
+        assert refusal.json()["message_id"] == "presence.overlaps" and refusal.json()["message_ar"], refusal.text
+    with Session(engine_for(place.api.settings.database_url)) as session:
+        kept = session.exec(select(Absence).where(col(Absence.username) == "rev_c")
+                            .order_by(col(Absence.starts))).all()
+        assert len(session.exec(select(Absence).where(col(Absence.username) == "rev_a")).all()) == 1
+    for first, second in zip(kept, kept[1:], strict=False):
+        assert first.ends < second.starts, (first, second)
+
+
+def test_the_database_refuses_a_second_absence_from_the_same_day(place: Place) -> None:
+    """Past the check (a writer in another process): the unique (officer, first day) index holds."""
+    place.user("rev_a", "reviewer")
+    day = today(place.api.settings) + timedelta(days=1)
+    with Session(engine_for(place.api.settings.database_url)) as session:
+        session.add(Absence(username="rev_a", starts=day, ends=day, created_by="rev_a"))
+        session.commit()
+        session.add(Absence(username="rev_a", starts=day, ends=day + timedelta(days=2), created_by="rev_a"))
+        with pytest.raises(IntegrityError):
+            session.commit()
+
+
+def _task(place: Place, task_id: str) -> dict[str, Any]:
+    return dict(place.api.client.get(f"/api/tasks/{task_id}", headers=place.supervisor).json())
+
+
+def test_when_the_absence_ends_its_tasks_come_back(place: Place) -> None:
+    """At the first round after the absence's last day (the test clock a day on), the tasks the absence moved
+    away and that nobody moved since come back to their officer; a task a supervisor reassigned meanwhile, or
+    one completed, stays; a second round changes nothing."""
+    officer = place.user("rev_a", "reviewer")
+    delegate = place.user("rev_b", "reviewer")
+    place.user("rev_c", "reviewer")
+    place.rule("reviewer", "round_robin")
+    theirs = [t["id"] for t in (review(place.register()) for _ in range(9)) if t["assigned_to"] == "rev_a"]
+    assert len(theirs) == 3
+    assert _absent(place, "rev_a", officer, **_days(place), delegate="rev_b").status_code == 201
+    assert place.tick().handed_over == 3
+    assert place.tick(datetime.now(UTC)).given_back == 0  # not over yet
+    kept, reassigned, done = theirs
+    r = place.api.client.post(f"/api/supervisor/tasks/{reassigned}/reassign", json={"to": "rev_c"},
+                              headers=place.supervisor)
+    assert r.status_code == 200, r.text
+    assert place.api.complete(done, {"decision": "approve"}, delegate).status_code == 200
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    result = place.tick(tomorrow)
+    assert result.given_back == 1 and len(result.ended) == 1
+    back = _task(place, kept)
+    assert back["assigned_to"] == "rev_a" and back["delegated_from"] is None
+    assert _task(place, reassigned)["assigned_to"] == "rev_c"
+    events = [e for e in place.events(back["case_id"]) if e.kind == "task_back_to_officer"]
+    assert [(e.data["from"], e.data["to"], e.actor) for e in events] == [("rev_b", "rev_a", "system")]
+    again = place.tick(tomorrow + timedelta(hours=1))  # the next round (or a second process's) finds nothing
+    assert (again.given_back, again.ended) == (0, [])
+    assert place.api.complete(kept, {"decision": "approve"}, officer).status_code == 200
+    replay = place.api.client.get(f"/api/cases/{back['case_id']}/replay", headers=place.api.user("auditor")).json()
+    assert replay["consistent"] is True, replay
+
+
+def test_tasks_sent_to_the_lane_come_back_unless_claimed_and_not_while_away_again(place: Place) -> None:
+    officer = place.user("rev_a", "reviewer")
+    other = place.user("rev_b", "reviewer")
+    claimed = [review(place.register()) for _ in range(3)]
+    for task in claimed:  # under pick: rev_a claims them
+        assert place.api.client.post(f"/api/tasks/{task['id']}/claim", headers=officer).status_code == 200
+    assert _absent(place, "rev_a", officer, **_days(place)).status_code == 201
+    assert _absent(place, "rev_a", officer, **_days(place, 1, 2)).status_code == 201  # away again after it
+    assert place.tick().handed_over == 3
+    taken = claimed[0]["id"]  # another officer claimed it from the lane meanwhile: theirs now
+    assert place.api.client.post(f"/api/tasks/{taken}/claim", headers=other).status_code == 200
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    # The first absence is over, but the second has begun: nothing comes back yet.
+    result = place.tick(tomorrow)
+    assert (result.handed_over, result.given_back, len(result.ended)) == (0, 0, 1)
+    assert {_task(place, t["id"])["assigned_to"] for t in claimed[1:]} == {None}
+    # Back after the second: the two nobody claimed come back, the claimed one stays.
+    assert place.tick(tomorrow + timedelta(days=2)).given_back == 2
+    assert _task(place, taken)["assigned_to"] == "rev_b"
+    assert {_task(place, t["id"])["assigned_to"] for t in claimed[1:]} == {"rev_a"}
+    assert place.tick(tomorrow + timedelta(days=3)).given_back == 0
+
+
+def test_cancelling_an_absence_that_began_gives_the_tasks_back(place: Place) -> None:
+    officer = place.user("rev_a", "reviewer")
+    place.user("rev_b", "reviewer")
+    place.rule("reviewer", "round_robin")
+    task = review(place.register())
+    assert task["assigned_to"] == "rev_a"
+    r = _absent(place, "rev_a", officer, **_days(place), delegate="rev_b")
+    assert place.tick().handed_over == 1
+    assert _task(place, task["id"])["assigned_to"] == "rev_b"
+    colleague = place.user("rev_x", "reviewer")
+    assert place.api.client.delete(f"/api/users/rev_a/absences/{r.json()['id']}",
+                                   headers=colleague).status_code == 403
+    assert _task(place, task["id"])["assigned_to"] == "rev_b"
+    assert place.api.client.delete(f"/api/users/rev_a/absences/{r.json()['id']}",
+                                   headers=officer).status_code == 204
+    assert _task(place, task["id"])["assigned_to"] == "rev_a"
+    assert place.tick(datetime.now(UTC) + timedelta(days=1)).given_back == 0
+
+
+def test_an_officer_who_moved_to_another_center_or_lane_gets_nothing_back(place: Place) -> None:
+    officer = place.user("rev_a", "reviewer")
+    mover = place.user("rev_m", "reviewer")
+    place.user("rev_b", "reviewer")
+    place.rule("reviewer", "round_robin")
+    given = {t["assigned_to"]: t for t in (review(place.register()) for _ in range(3))}
+    assert set(given) == {"rev_a", "rev_b", "rev_m"}
+    for who, headers in (("rev_a", officer), ("rev_m", mover)):
+        assert _absent(place, who, headers, **_days(place), delegate="rev_b").status_code == 201
+    assert place.tick().handed_over == 2
+    admin = place.api.user("admin")
+    assert place.api.client.patch("/api/users/rev_a", json={"roles": ["front_desk"]},
+                                  headers=admin).status_code == 200  # another lane now
+    assert place.api.client.patch("/api/users/rev_m", json={"center": "CITY-B"},
+                                  headers=admin).status_code == 200  # another center now
+    result = place.tick(datetime.now(UTC) + timedelta(days=1))
+    assert (result.given_back, len(result.ended)) == (0, 2)
+    assert {_task(place, given[who]["id"])["assigned_to"] for who in ("rev_a", "rev_m")} == {"rev_b"}

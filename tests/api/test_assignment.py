@@ -278,3 +278,46 @@ def test_parent_center_officers_only_when_the_service_says_so(place: Place, tmp_
         toml.write("\n[assignment]\nparent_center = true\n")
     assert place.api.deploy(package, place.api.user("analyst")).status_code == 201
     assert review(place.register())["assigned_to"] == "rev_parent"
+
+
+def test_a_task_nobody_may_have_waits_in_the_lane_where_the_supervisor_sees_it(place: Place) -> None:
+    """Under an automatic rule with no one to give it to (the lane's only officer away, the others at another
+    center or of another lane): the task is given to nobody, the chain says why, no one takes it, the
+    supervisor sees it waiting and may give it only to an officer who could have it."""
+    away = place.user("rev_away", "reviewer")
+    sibling = place.user("rev_sibling", "reviewer", center="CITY-B")
+    place.user("clerk_x", "front_desk")
+    today = _today(place)
+    assert place.api.client.post("/api/users/rev_away/absences", json={"from": today, "to": today},
+                                 headers=away).status_code == 201
+    place.rule("reviewer", "least_loaded")
+    task = review(place.register())
+    assert task["assigned_to"] is None
+    waiting = [e for e in place.events(task["case_id"]) if e.kind == "task_waiting"]
+    assert [(e.task, e.data["rule"], e.data["reason"], e.data["to"]) for e in waiting] == [
+        ("review", "least_loaded", "nobody_present", None)]
+    assert not [e for e in place.events(task["case_id"]) if e.kind == "task_assigned" and e.task == "review"]
+    client = place.api.client
+    assert refused(client.post(f"/api/tasks/{task['id']}/claim", headers=away), 409, "assignment.by_rule",
+                   rule="least_loaded")
+    assert client.post(f"/api/tasks/{task['id']}/claim",
+                       headers=sibling).status_code in (403, 404)
+    view = client.get("/api/supervisor/workload", headers=place.supervisor).json()
+    lane = next(lane for lane in view["lanes"] if lane["lane"] == "reviewer" and
+                lane["center_id"] == place.ids["CITY-A"])
+    assert (lane["waiting"], lane["oldest"][:19]) == (1, task["created_at"][:19])
+    preview = client.post("/api/supervisor/bulk", json={"action": "reassign", "filter": {"officer": ""},
+                                                        "to": "rev_away", "dry_run": True}, headers=place.supervisor)
+    assert preview.status_code == 200, preview.text
+    assert [i["task_id"] for i in preview.json()["items"]] == [task["id"]]
+    assert preview.json()["items"][0]["ok"] is False  # away: refused before anything is written
+    for to, message in (("rev_away", "assignment.officer_away"), ("rev_sibling", "escalation.officer_other_center"),
+                        ("clerk_x", "escalation.officer_not_in_lane")):
+        r = client.post(f"/api/supervisor/tasks/{task['id']}/reassign", json={"to": to}, headers=place.supervisor)
+        assert r.status_code == 422 and r.json()["message_id"] == message, (to, r.text)
+    assert place.tick().assigned == 0  # still nobody
+    place.user("rev_new", "reviewer")
+    assert place.tick().assigned == 1
+    assert client.get(f"/api/tasks/{task['id']}", headers=place.supervisor).json()["assigned_to"] == "rev_new"
+    replay = client.get(f"/api/cases/{task['case_id']}/replay", headers=place.api.user("auditor")).json()
+    assert replay["consistent"] is True, replay

@@ -53,13 +53,27 @@ def test_each_item_fails_on_its_own(place: Place) -> None:
     clerk_b = place.user("clerk_b", "front_desk", center="CITY-B")
     elsewhere = review(place.register(clerk_b))
     ids = [t["id"] for t in tasks] + [elsewhere["id"]]
-    # A task of another center never matches; an officer of another center fails every item, and says why.
+    # A task of another center is refused on its own line, telling nothing of it; an officer of another center
+    # fails every item, and says why.
     r = _bulk(place, action="reassign", filter={"task_ids": ids}, to="rev_far", dry_run=False).json()
-    assert r["matched"] == 3 and r["failed"] == 3 and all("center" in i["error"] for i in r["items"])
+    assert r["matched"] == 4 and r["failed"] == 4
+    assert all("center" in i["error"] for i in r["items"][:3])
+    foreign = r["items"][3]
+    assert (foreign["task_id"], foreign["error_id"], foreign["case_id"], foreign["tracking_number"]) == (
+        elsewhere["id"], "bulk.not_yours", None, "")
+    assert foreign["error_ar"] and elsewhere["tracking_number"] not in str(r)
+    for action in ("reassign", "return", "cancel"):  # never touched, whatever the action, preview or not
+        r = _bulk(place, action=action, filter={"task_ids": [elsewhere["id"], "no-such-task"]}, to="rev_b",
+                  reason="x", dry_run=False).json()
+        assert [(i["error_id"], i["ok"]) for i in r["items"]] == [("bulk.not_yours", False)] * 2, r
+    sup_b = place.api.user("supervisor", username="sup_b", center_id=place.ids["CITY-B"])
+    theirs = place.api.client.get(f"/api/tasks/{elsewhere['id']}", headers=sup_b)
+    assert (theirs.status_code, theirs.json()["assigned_to"]) == (200, None), theirs.text
+    assert place.api.client.get(f"/api/cases/{elsewhere['case_id']}", headers=sup_b).json()["status"] == "open"
     # Absent today: refused per item, the others go.
     assert place.api.client.put("/api/me/availability", json={"available": False}, headers=officer).status_code == 200
     r = _bulk(place, action="reassign", filter={"task_ids": ids}, to="rev_a").json()
-    assert r["failed"] == 3 and r["items"][0]["error"] == "'rev_a' is absent or unavailable today"
+    assert r["failed"] == 4 and r["items"][0]["error"] == "'rev_a' is absent or unavailable today"
     # Cancel needs a reason; a preview cancels nothing.
     assert _bulk(place, action="cancel", filter={"task_ids": ids[:1]}).status_code == 422
     r = _bulk(place, action="cancel", filter={"task_ids": ids[:2]}, reason="duplicate requests").json()
@@ -116,3 +130,14 @@ def test_a_retried_bulk_request_gets_the_first_answer(place: Place) -> None:
     assert again.headers.get("Idempotent-Replayed") == "true"
     case_id = first.json()["items"][0]["case_id"]
     assert [e.kind for e in place.events(case_id)].count("task_reassigned") == 1
+
+
+def test_task_ids_with_arabic_digits_name_the_same_tasks(place: Place) -> None:
+    officer = place.user("rev_a", "reviewer")
+    place.user("rev_b", "reviewer")
+    task = review(place.register())
+    assert place.api.client.post(f"/api/tasks/{task['id']}/claim", headers=officer).status_code == 200
+    arabic = task["id"].upper().translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert arabic != task["id"]
+    r = _bulk(place, action="reassign", filter={"task_ids": [arabic, arabic]}, to="rev_b", dry_run=False).json()
+    assert [(i["task_id"], i["ok"], i["after"]) for i in r["items"]] == [(task["id"], True, "rev_b")], r

@@ -3,6 +3,7 @@ refusals said by message id (tests/api/test_assignment.py, tests/api/test_absenc
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -45,9 +46,10 @@ class Place:
         assert done.status_code == 200, done.text
         return dict(done.json())
 
-    def tick(self) -> distribution.TickResult:
+    def tick(self, now: datetime | None = None) -> distribution.TickResult:
+        """One round of the assignment job, at ``now`` (the test clock) or the real time."""
         with Session(engine_for(self.api.settings.database_url)) as session:
-            return distribution.tick(session=session, settings=self.api.settings)
+            return distribution.tick(session=session, settings=self.api.settings, now=now)
 
     def events(self, case_id: int) -> list[Any]:
         with Session(engine_for(self.api.settings.database_url)) as session:
