@@ -39,7 +39,7 @@ from engine.core.errors import Conflict, Forbidden, Invalid, NotFound, Unavailab
 from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.payments import gateways
-from engine.payments.pay import bill_for, deliver, lock_case, take
+from engine.payments.pay import bill_for, deliver, lock_case, part_paid, take
 from engine.people.users import Actor
 from storage.db import write_lock
 from storage.models.payments import Bill, Checkout, GatewayCallback, Refund
@@ -196,6 +196,5 @@ def callback(*, session: Session, provider: str, raw: bytes, headers: Mapping[st
         if record["settled"]:
             deliver(session, case, bill, events, number, who, settings, now)
         else:
-            workflows.append_to_chain(session, case, actor=who, events=events)
-            workflows.commit_or_conflict(session)
+            part_paid(session, case, who, events, settings, now)
     return Outcome("paid", notice.reference, number)
