@@ -147,7 +147,9 @@ class Checkout(SQLModel, table=True):
     """A payment reference a provider made for a bill (engine/payments/checkout.py): the provider's own
     reference, the amount and currency asked, where the citizen pays. ``status``: ``pending``, ``paid`` (its
     callback paid the bill: ``payment_id``), ``to_refund`` (paid at the provider after the bill lapsed or was
-    settled otherwise: the payment is recorded and a refund requested)."""
+    settled otherwise: the payment is recorded and a refund requested),
+    ``expired`` (the provider said it is over unpaid when the reconciliation round asked:
+    engine/payments/reconcile.py)."""
 
     __tablename__ = "checkout"
     __table_args__ = (UniqueConstraint("provider", "reference"), Index("ix_checkout_bill", "bill_id"))
