@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from typing import Any
 
 from openpyxl import Workbook
 
+from engine.core.csvfile import FORMULA_START, cell, columns, to_csv
+
+__all__ = ["FORMULA_START", "XLSX_TYPE", "cell", "columns", "to_csv", "to_xlsx"]
+
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-#: A text cell starting with one of these is a formula to a spreadsheet program (CSV/formula injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def cell(value: Any) -> Any:
-    """A value as a CSV cell: text a spreadsheet would run as a formula gets a leading apostrophe; numbers
-    stay."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
-def columns(rows: list[dict[str, Any]]) -> list[str]:
-    return list(rows[0]) if rows else []
-
-
-def to_csv(rows: list[dict[str, Any]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    names = columns(rows)
-    writer.writerow(names)
-    for row in rows:
-        writer.writerow(["" if row[n] is None else cell(row[n]) for n in names])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
 def to_xlsx(rows: list[dict[str, Any]], title: str) -> bytes:

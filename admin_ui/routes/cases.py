@@ -38,7 +38,8 @@ MESSAGE_STAGES = {"received": N_("Request received"), "department": N_("Papers r
                   "returned": N_("Returned for corrections"), "ready_for_pickup": N_("Ready for pickup"),
                   "completed": N_("Request completed"), "rejected": N_("Request rejected"),
                   "contact_corrected": N_("Contact details corrected"),
-                  "document_revoked": N_("Document revoked")}
+                  "document_revoked": N_("Document revoked"), "bill_issued": N_("Fees billed"),
+                  "bill_paid": N_("Fees paid"), "refunded": N_("Refund approved")}
 MESSAGE_STATUSES = {"pending": N_("Waiting to be sent"), "sending": N_("Being sent"), "sent": N_("Sent"),
                     "failed": N_("Failed: the citizen was not told")}
 MESSAGE_CHANNELS = {"sms": N_("SMS"), "email": N_("E-mail")}

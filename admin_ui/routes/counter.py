@@ -22,6 +22,7 @@ from admin_ui import session as cookie
 from admin_ui.i18n import N_, Lang, ltr
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render
 from admin_ui.params import PageId
+from admin_ui.routes.reports import From, day_of
 from api.deps import SessionDep, settings_of
 from engine.cases import bills
 from engine.core import tracking
@@ -29,9 +30,9 @@ from engine.core.amounts import text as money_text
 from engine.core.errors import DomainError, Invalid
 from engine.outputs import receipt as receipts
 from engine.payments import drawer as drawers
-from engine.payments import money, refunds
+from engine.payments import ledger, money, refunds
 from engine.payments import pay as payments
-from engine.people import policy
+from engine.people import centers, policy
 from engine.people.users import Actor
 from forms.digits import ascii_digits
 from storage.models.cases import Case
@@ -186,8 +187,9 @@ def supervisor_page(request: Request, viewer: SignedIn, db: SessionDep) -> HTMLR
         col(Payment.id).in_([r.payment_id for r in db.exec(waiting).all()]))).all()}
     rows: list[dict[str, Any]] = [{"refund": r, "receipt": receipts_of.get(r.payment_id, "")}
                                   for r in db.exec(waiting).all()]
+    choices = [c for c in centers.list_centers(db) if seen is None or c.id in seen]  # for the export's form
     return render(request, "supervisor_payments.html", refunds=rows, differences=differences, amounts=_amounts,
-                  money_text=money_text, method_words=METHOD_WORDS)
+                  money_text=money_text, method_words=METHOD_WORDS, centers=choices)
 
 
 @router.post("/supervisor/refunds/{refund_id}/decide", dependencies=[allow("payments.supervise")])
@@ -214,3 +216,15 @@ def acknowledge(request: Request, session_id: PageId, form: CheckedForm, viewer:
         return refused(request, db, viewer, exc, "/supervisor/payments")
     cookie.flash(request, viewer.lang.gettext("The difference was acknowledged."))
     return redirect("/supervisor/payments")
+
+
+@router.get("/supervisor/collections.csv", dependencies=[allow("reports.read")])
+def collections_export(request: Request, viewer: SignedIn, db: SessionDep, start: From = "", to: str = "",
+                       center: str = "") -> Response:
+    """The collections export of the supervisor's page (engine/payments/ledger.py ``drawer_collections``)."""
+    first, last = day_of(start, "from"), day_of(to, "to")
+    rows = ledger.drawer_collections(session=db, actor=viewer.signed_in, settings=settings_of(request),
+                                     start=first, end=last, center=center[:32] or None)
+    name = f"collections_{first or 'today'}_{last or first or 'today'}.csv"
+    return Response(ledger.collections_csv(rows), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"})

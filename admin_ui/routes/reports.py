@@ -35,7 +35,7 @@ TABLES = ("sla", "departments", "steps", "throughput", "officers", "satisfaction
 From = Annotated[str, Query(alias="from")]
 
 
-def _day(text: str, field: str) -> date | None:
+def day_of(text: str, field: str) -> date | None:
     if not text:
         return None
     try:
@@ -46,7 +46,7 @@ def _day(text: str, field: str) -> date | None:
 
 
 def _filters(start: str, end: str, center: str, service: str, department: str) -> dict[str, Any]:
-    return {"start": _day(start, "from"), "end": _day(end, "to"), "center": center or None,
+    return {"start": day_of(start, "from"), "end": day_of(end, "to"), "center": center or None,
             "service_code": service or None, "department": department or None}
 
 

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     payment_callback_window_seconds: int = Field(default=300, ge=1)
     payment_callback_max_failures_per_address: int = Field(default=20, ge=1)
     payment_callback_failure_window_seconds: int = Field(default=900, ge=1)
+    # The reconciliation round (engine/payments/reconcile.py): a payment reference still pending this many minutes
+    # after it was made is asked about at its provider (paid: settled as its callback would; over: expired);
+    # references asked per round; seconds between rounds (0: only ``shubbak tick`` and Celery beat run it).
+    payment_reconcile_after_minutes: int = Field(default=30, ge=1)
+    payment_reconcile_batch: int = Field(default=50, ge=1)
+    payment_reconcile_seconds: float = Field(default=300.0, ge=0)
 
     # Citizens signing in by SMS code (engine/citizen/signin.py): the code's life and tries, how many codes one
     # phone and one client address may ask for per window, wrong codes allowed per address and window, the

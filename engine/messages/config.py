@@ -10,8 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 STAGES = ("received", "department", "returned", "ready_for_pickup", "completed", "rejected")
 """Every stage a message can be about, in the order a case usually meets them."""
 
-PLACEHOLDERS = frozenset({"tracking_number", "service", "department", "at", "fee", "currency", "rating_url"})
-"""What a template may say. Nothing here names an officer: citizens never learn who decided."""
+NOTICES = ("bill_issued", "bill_paid")
+"""Messages about the case's money, told with the event that calls for them (engine/messages/stages.py): a
+service rewords them in ``templates`` or silences them in ``off`` as a stage, but no BPMN id maps to them."""
+
+PLACEHOLDERS = frozenset({"tracking_number", "service", "department", "at", "fee", "currency", "rating_url",
+                          "bill", "receipt_number"})
+"""What a template may say. Nothing here names an officer: citizens never learn who decided. ``bill`` and
+``receipt_number`` are filled in only in the money notices (empty elsewhere)."""
 
 Stage = str
 
@@ -68,15 +74,15 @@ class MessageSettings(BaseModel):
     @field_validator("templates")
     @classmethod
     def _known_template_stages(cls, value: dict[str, Wording]) -> dict[str, Wording]:
-        wrong = sorted(set(value) - set(STAGES))
+        wrong = sorted(set(value) - set(STAGES) - set(NOTICES))
         if wrong:
-            raise ValueError(f"templates for unknown stages {wrong}; known: {list(STAGES)}")
+            raise ValueError(f"templates for unknown stages {wrong}; known: {list(STAGES + NOTICES)}")
         return value
 
     @field_validator("off")
     @classmethod
     def _known_off(cls, value: list[str]) -> list[str]:
-        wrong = sorted(set(value) - set(STAGES))
+        wrong = sorted(set(value) - set(STAGES) - set(NOTICES))
         if wrong:
-            raise ValueError(f"unknown stages {wrong}; known: {list(STAGES)}")
+            raise ValueError(f"unknown stages {wrong}; known: {list(STAGES + NOTICES)}")
         return value

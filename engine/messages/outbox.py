@@ -117,7 +117,10 @@ def _write_correction(written: Written, event: AuditEvent, process: CompiledProc
 def write_notice(conn: Connection, *, case: Case, event_seq: int, stage: str, params: dict[str, str],
                  process: CompiledProcess, settings: Settings, at: datetime) -> None:
     """A message that is no stage of the service (a refund approved: engine/payments/refunds.py), for the
-    event ``event_seq`` of the case's chain, in the caller's transaction; ``params`` fill its template."""
+    event ``event_seq`` of the case's chain, in the caller's transaction; ``params`` fill its template. A
+    stage the service's ``[messages] off`` names is not sent."""
+    if stage in process.service.messages.off:
+        return
     data = case.data if isinstance(case.data, dict) else {}
     citizen = data.get("citizen")
     language = templates.language_of(citizen)
@@ -148,6 +151,7 @@ def _params(r: stages.Reached, case: Case, data: dict[str, Any], process: Compil
         "fee": "" if process.takes_payment and r.stage == "received" else _amount(data.get("fee")),
         "currency": service.fee.currency if service.fee else "",
     }
+    params.update(r.params)  # a money notice's own amount, currency, bill and receipt
     if r.stage == "completed":
         params["rating_url"] = settings.public_base_url + tracking.rating_path(case.tracking_number, settings)
     return params

@@ -10,12 +10,18 @@ Generic rules, so that any service gets its messages without configuration (docs
   completed: it ended anywhere else.
 A service's ``[messages] stages`` table maps its own BPMN ids to stages; a stage named there is recognised only
 by that table, its generic rule is off.
+
+And the case's money (``config.NOTICES``), from the events of the step, unless the service's ``off`` names them:
+- bill_issued: a ``bill_issued`` event (engine/cases/bills.py): the bill's number, amount and currency;
+- bill_paid: a ``payment_taken`` event that delivers ``payment_received`` (the payment that settles the bill,
+  at the counter or through a provider's callback). A part payment that leaves the bill open is told by its
+  writer (engine/payments/pay.py, ``outbox.write_notice``), since no workflow step runs then.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from engine.messages.config import MessageSettings
@@ -38,7 +44,17 @@ READY_STAGES = ("department", "returned", "ready_for_pickup")
 class Reached:
     stage: str
     seq: int  # the audit event the message belongs to
-    ref: str | None = None  # the department's lane, or the ready task's id
+    ref: str | None = None  # the department's lane, or the ready task's id (the bill's number for a notice)
+    # What a money notice says beside the case's own words (fee, currency, bill, receipt_number).
+    params: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+
+def notice(stage: str, seq: int, data: dict[str, object]) -> Reached:
+    """A money notice of the event ``seq`` whose ``data`` is a ``bill_issued`` or ``payment_taken`` record."""
+    said = {"fee": data.get("amount"), "currency": data.get("currency"), "bill": data.get("bill"),
+            "receipt_number": data.get("receipt_number")}
+    return Reached(stage, seq, str(data.get("bill") or ""),
+                   tuple((key, str(value)) for key, value in said.items() if value is not None))
 
 
 def _generic(stage: str, config: MessageSettings) -> bool:
@@ -69,6 +85,10 @@ def reached(written: Written, process: CompiledProcess, quiet_lanes: set[str]) -
                 stage = stage if _generic(stage, config) else None
             if stage in ("completed", "rejected"):
                 found.append(Reached(stage, ev.seq))
+        elif ev.kind == "bill_issued" and "bill_issued" not in config.off:
+            found.append(notice("bill_issued", ev.seq, ev.data))
+        elif ev.kind == "payment_taken" and ev.data.get("settled") and "bill_paid" not in config.off:
+            found.append(notice("bill_paid", ev.seq, ev.data))
     if not written.ready or not written.events:
         return found
     last = written.events[-1].seq

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.messages.config import MessageSettings
+from engine.messages.config import PLACEHOLDERS, MessageSettings
 
 LANGUAGES = ("ar", "en")
 DEFAULT_LANGUAGE = "ar"
@@ -54,6 +54,20 @@ DEFAULTS: dict[str, dict[str, str]] = {
               "يرجى مراجعة المركز.",
         "en": "Shubbak: the contact details of your request {tracking_number} were corrected at the center at {at}. "
               "If you did not ask for this, please visit the center.",
+    },
+    # Not stages: the case's money (engine/messages/stages.py), with the event that issues the bill or takes a
+    # payment, in its transaction. {fee} is the bill's amount, or the payment's.
+    "bill_issued": {
+        "ar": "شبّاك: صدرت فاتورة رسوم طلبكم {tracking_number} ({service}) برقم {bill} بمبلغ {fee} {currency}. "
+              "يرجى السداد بالمركز.",
+        "en": "Shubbak: the fees of your request {tracking_number} ({service}) were billed as {bill}: {fee} "
+              "{currency}. Please pay at the center.",
+    },
+    "bill_paid": {
+        "ar": "شبّاك: تم سداد {fee} {currency} عن الفاتورة {bill} لطلبكم {tracking_number}، إيصال رقم "
+              "{receipt_number}.",
+        "en": "Shubbak: {fee} {currency} was paid on bill {bill} of your request {tracking_number}; receipt "
+              "{receipt_number}.",
     },
     # Not a stage: sent when a supervisor approves a refund of a payment (engine/payments/refunds.py).
     "refunded": {
@@ -121,7 +135,6 @@ def template(stage: str, language: str, overrides: MessageSettings, params: dict
 
 def render(stage: str, language: str, params: dict[str, str], overrides: MessageSettings) -> Text:
     """The message of ``stage`` in ``language`` with ``params`` filled in (a missing one reads as empty)."""
-    values = {key: params.get(key, "") for key in ("tracking_number", "service", "department", "at", "fee",
-                                                   "currency", "rating_url")}
+    values = {key: params.get(key, "") for key in PLACEHOLDERS}
     body = template(stage, language, overrides, values).format_map(values)
     return Text(subject=SUBJECTS[language].format_map(values), body=" ".join(body.split()))

@@ -21,6 +21,7 @@ from engine.core import idempotency, throttle
 from engine.core.settings import Settings
 from engine.messages import send
 from engine.outputs import issue as outputs_issue
+from engine.payments import reconcile
 from engine.reports import projector
 from storage import leader
 from storage.db import session_for
@@ -79,6 +80,11 @@ def _issue_documents(settings: Settings) -> int:
         return outputs_issue.issue_pending(session, settings)
 
 
+def _reconcile(settings: Settings) -> reconcile.Reconciled:
+    with session_for(settings.database_url) as session:
+        return reconcile.reconcile(session=session, settings=settings)
+
+
 def _tick(settings: Settings) -> float:
     return settings.timer_tick_seconds
 
@@ -109,6 +115,11 @@ JOBS: list[Job] = [
     # The documents steps owed, rendered, signed, stored and chained after their step's commit (engine/outputs).
     Job("outputs", lambda s: s.document_issue_seconds, 2.0, _issue_documents,
         lambda r: f"{r} document(s) issued"),
+    # Payment references still pending past SHUBBAK_PAYMENT_RECONCILE_AFTER_MINUTES, asked about at their
+    # provider: settled as their callback would, or expired (engine/payments/reconcile.py).
+    Job("payment_reconciliation", lambda s: s.payment_reconcile_seconds, 300.0, _reconcile,
+        lambda r: f"{r.asked} payment reference(s) asked: {r.paid} paid, {r.late} late, {r.expired} expired, "
+                  f"{r.pending} still pending, {r.failed} without an answer"),
 ]
 
 

@@ -21,6 +21,7 @@ from engine.core import clock
 from engine.core.errors import Conflict, Corrupted, Invalid, NotFound
 from engine.core.settings import Settings
 from engine.messages import outbox, templates
+from engine.outputs import pdf, seal
 from engine.people import policy
 from engine.people.users import Actor
 from storage.db import write_lock
@@ -98,7 +99,10 @@ def pdf_of(*, session: Session, number: str, actor: Actor, settings: Settings) -
 
 def print_copy(*, session: Session, number: str, actor: Actor, settings: Settings) -> tuple[IssuedOutput, bytes]:
     """A printed copy of a valid document: numbered (1 for the first print, then reprints) and audited as an
-    ``output_printed`` event of the case's chain, then the PDF to print."""
+    ``output_printed`` event of the case's chain, then the PDF to print: the issued PDF, unchanged, with the
+    mark "print N of document NUMBER" over each page added after it and signed again (``seal.overlay``), so
+    the paper says which print it is and a reader still shows the signature intact. The stored document is
+    never changed; its recorded SHA-256 stays the issued file's."""
     row, content = pdf_of(session=session, number=number, actor=actor, settings=settings)
     if row.status != "valid":
         raise Conflict("outputs.not_printable", number=row.number, status=row.status)
@@ -111,7 +115,9 @@ def print_copy(*, session: Session, number: str, actor: Actor, settings: Setting
         session.add(row)
         workflows.commit_or_conflict(session)
     session.refresh(row)
-    return row, content
+    marked = seal.overlay(content, pdf.print_mark(row.number, row.prints))
+    return row, seal.sign(marked, settings, reason=f"Print {row.prints} of document {row.number}",
+                          location="Shubbak", field=f"{seal.FIELD}-print-{row.prints}")
 
 
 def chunks(content: bytes, size: int = 64 * 1024) -> Iterator[bytes]:

@@ -104,3 +104,33 @@ def render(page: Page, body: str) -> bytes:
         pdf = HTML(string=document_html(page, body)).write_pdf(pdf_variant="pdf/a-3b")
     assert pdf is not None
     return bytes(pdf)
+
+
+_PRINT_STYLE = """
+@page { size: A4; margin: 0; }
+body { margin: 0; }
+div.print { position: absolute; top: 9mm; left: 18mm; right: 18mm; text-align: center; font-size: 9.5pt;
+            font-family: "Noto Naskh Arabic", "Amiri", "Noto Sans", serif; border: 0.6pt solid #1b4d3e;
+            padding: 0.8mm 2mm; color: #1b4d3e; }
+.ltr { direction: ltr; }
+"""
+
+
+def print_mark_html(number: str, copy: int) -> str:
+    """The mark a printed copy carries above its frame, in both languages whatever the document's: the
+    document's number and which print of it this is (1 for the first)."""
+    e = html.escape
+    return f"""<!doctype html>
+<html lang="ar" dir="rtl"><head><meta charset="utf-8"><style>{_PRINT_STYLE}</style></head>
+<body><div class="print" id="print">نسخة مطبوعة رقم {copy} من المستند <span class="ltr">{e(number)}</span> —
+<span class="ltr">print {copy} of document {e(number)}</span></div></body></html>"""
+
+
+def print_mark(number: str, copy: int) -> bytes:
+    """A transparent A4 page with only the print mark, laid over each page of the printed copy
+    (engine/outputs/seal.py ``overlay``)."""
+    from weasyprint import HTML
+
+    pdf = HTML(string=print_mark_html(number, copy)).write_pdf()
+    assert pdf is not None
+    return bytes(pdf)

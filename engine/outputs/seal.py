@@ -1,4 +1,5 @@
-"""Sign a document's PDF (pyHanko, a PAdES signature any PDF reader shows) and check one offline."""
+"""Sign a document's PDF (pyHanko, a PAdES signature any PDF reader shows), mark a printed copy, and check one
+offline (the last signature of the file counts: a printed copy's covers the mark too)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from asn1crypto.x509 import Certificate
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -27,12 +29,32 @@ FIELD = "Shubbak"
 T = TypeVar("T")
 
 
-def sign(pdf: bytes, settings: Settings, *, reason: str, location: str) -> bytes:
+def sign(pdf: bytes, settings: Settings, *, reason: str, location: str, field: str = FIELD) -> bytes:
+    """``pdf`` with a signature of the installation in the new field ``field`` (an incremental update)."""
     signing = certificate.for_settings(settings)
     out = io.BytesIO()
-    meta = signers.PdfSignatureMetadata(field_name=FIELD, reason=reason, location=location)
+    meta = signers.PdfSignatureMetadata(field_name=field, reason=reason, location=location)
     _run(lambda: signers.async_sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=signing.signer,
                                         output=out))
+    return out.getvalue()
+
+
+def overlay(pdf: bytes, mark: bytes) -> bytes:
+    """``pdf`` with the first page of ``mark`` drawn over each of its pages, as an incremental update: the
+    bytes of ``pdf`` (its signature with them) stay as they were, the mark is added after them. A printed copy
+    is the issued document so marked, then signed again (engine/outputs/manage.py ``print_copy``)."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    drawing = writer.import_page_as_xobject(PdfFileReader(io.BytesIO(mark)), page_ix=0)
+    name = generic.NameObject("/ShubbakPrintMark")
+    for index in range(int(writer.root["/Pages"]["/Count"])):
+        # The page's own content may leave its coordinates changed (WeasyPrint flips them): it is wrapped in
+        # q ... Q, so the mark is drawn in the page's default space, where it was laid out.
+        writer.add_stream_to_page(index, writer.add_object(generic.StreamObject(stream_data=b"q\n")), prepend=True)
+        stream = writer.add_object(generic.StreamObject(stream_data=b"\nQ q " + name.encode() + b" Do Q\n"))
+        writer.add_stream_to_page(index, stream, resources=generic.DictionaryObject(
+            {generic.NameObject("/XObject"): generic.DictionaryObject({name: drawing})}))
+    out = io.BytesIO()
+    writer.write(out)
     return out.getvalue()
 
 

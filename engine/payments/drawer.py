@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from engine.core import clock
@@ -93,7 +94,11 @@ def open_of(session: Session, username: str, *, lock: bool = False) -> CashierSe
 
 
 def open_session(*, session: Session, actor: Actor, opening: Any, settings: Settings) -> CashierSession:
-    """Open the actor's drawer with ``opening`` (``{method: amount}``, the float); Conflict when one is open."""
+    """Open the actor's drawer with ``opening`` (``{method: amount}``, the float); Conflict when one is open.
+
+    The check below answers the usual case; two openings racing past it (PostgreSQL locks no row that does not
+    exist yet) meet the partial unique index ``ux_cashier_session_open``: the second insert waits for the first
+    to commit and fails, and gets the same Conflict."""
     policy.require(actor, "cashier.work", settings)
     floats = money.by_method(opening, settings, field="float")
     now = clock.now()
@@ -104,7 +109,11 @@ def open_session(*, session: Session, actor: Actor, opening: Any, settings: Sett
         drawer = CashierSession(cashier=actor.username, center_id=actor.center_id, status="open", opening=floats,
                                 opened_at=now)
         session.add(drawer)
-        session.flush()
+        try:
+            session.flush()
+        except IntegrityError as exc:  # another opening of this cashier's drawer committed first
+            session.rollback()
+            raise Conflict("cashier.session_already_open") from exc
         append(session, drawer, actor=actor.username, kind="drawer_opened", at=now,
                data={"center_id": actor.center_id, "float": {m: money_text(v) for m, v in floats.items()}})
         session.commit()

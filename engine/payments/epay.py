@@ -8,10 +8,10 @@ Callback (public: the provider has no account): its signature (HMAC-SHA256 of th
 secret) and timestamp (within ``payment_callback_window_seconds``) must hold, else 403 and the failure counts
 against the caller's address (429 past ``payment_callback_max_failures_per_address`` in the window). A callback
 that holds is recorded (``gateway_callback``) whatever comes of it:
-- ``paid`` for a pending reference of an open bill whose amount due it matches: the bill is paid as a cashier's
-  ``e_payment`` is (engine/payments/pay.py ``take``: the next receipt number, ``payment_taken`` and
-  ``message_received`` on the case's chain, the case moves on), but in no drawer: the payment's ``cashier``
-  is ``gateway:<provider>`` and its ``session_id`` empty;
+- ``paid`` for a pending (or expired: engine/payments/reconcile.py) reference of an open bill whose amount due
+  it matches: the bill is paid as a cashier's ``e_payment`` is (engine/payments/pay.py ``take``: the next
+  receipt number, ``payment_taken`` and ``message_received`` on the case's chain, the case moves on), but in no
+  drawer: the payment's ``cashier`` is ``gateway:<provider>`` and its ``session_id`` empty;
 - ``duplicate``: the reference was settled already (the same callback again, or two at once): 200, nothing paid;
 - ``mismatch``: an amount or currency that is not the reference's: refused (422), nothing paid;
 - ``late``: the bill lapsed, or was paid otherwise, before the provider's payment came: the money is recorded
@@ -39,7 +39,7 @@ from engine.core.errors import Conflict, Forbidden, Invalid, NotFound, Unavailab
 from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.payments import gateways
-from engine.payments.pay import bill_for, deliver, lock_case, take
+from engine.payments.pay import bill_for, deliver, lock_case, part_paid, take
 from engine.people.users import Actor
 from storage.db import write_lock
 from storage.models.payments import Bill, Checkout, GatewayCallback, Refund
@@ -129,7 +129,16 @@ def callback(*, session: Session, provider: str, raw: bytes, headers: Mapping[st
         throttle.fail(settings, *pairs)
         log.warning("payment callback from %s refused (%s): %s", client, provider, exc.reason)
         raise Forbidden("epay.bad_callback") from exc
-    body = raw[:_BODY_KEPT].decode("utf-8", "replace")
+    return apply(session=session, provider=provider, notice=notice, body=raw[:_BODY_KEPT].decode("utf-8", "replace"),
+                 settings=settings)
+
+
+def apply(*, session: Session, provider: str, notice: gateways.Notice, body: str, settings: Settings,
+          via: str | None = None) -> Outcome:
+    """What a notice the provider stands behind does (a verified callback, or, ``via`` ``reconciliation``, its
+    answer to the reconciliation round's question: engine/payments/reconcile.py), recorded in
+    ``gateway_callback`` with ``body``. A reference the round expired that the provider pays after all is
+    applied like a pending one: it pays the bill if the bill still owes that amount, else it is ``late``."""
     found = session.execute(select(Checkout).where(col(Checkout.provider) == provider,
                                                    col(Checkout.reference) == notice.reference)).scalars().first()
 
@@ -151,7 +160,7 @@ def callback(*, session: Session, provider: str, raw: bytes, headers: Mapping[st
         case = lock_case(session, case_id)
         ref = session.execute(select(Checkout).where(col(Checkout.id) == checkout_id).with_for_update()
                               .execution_options(populate_existing=True)).scalars().one()
-        if ref.status != "pending":
+        if ref.status not in ("pending", "expired"):
             note("duplicate", checkout_id)
             session.commit()
             return Outcome("duplicate", notice.reference)
@@ -172,6 +181,8 @@ def callback(*, session: Session, provider: str, raw: bytes, headers: Mapping[st
                                change=0, reference=ref.reference, cashier=who, session_id=None, now=now,
                                settings=settings)
         record["provider"] = provider
+        if via is not None:
+            record["via"] = via
         events: list[tuple[str, str | None, dict[str, Any]]] = [("payment_taken", bill.element, record)]
         values: dict[str, Any] = {"status": "to_refund" if late else "paid", "payment_id": payment.id}
         session.connection().execute(update(_CHECKOUTS).where(_CHECKOUTS.c.id == checkout_id).values(**values))
@@ -196,6 +207,5 @@ def callback(*, session: Session, provider: str, raw: bytes, headers: Mapping[st
         if record["settled"]:
             deliver(session, case, bill, events, number, who, settings, now)
         else:
-            workflows.append_to_chain(session, case, actor=who, events=events)
-            workflows.commit_or_conflict(session)
+            part_paid(session, case, who, events, settings, now)
     return Outcome("paid", notice.reference, number)

@@ -1,4 +1,5 @@
-"""What the payments add up to: the public check of a receipt, and the collections report of leadership.
+"""What the payments add up to: the public check of a receipt, the collections report of leadership, and the
+supervisor's collections export per center and drawer (CSV).
 
 The ledger is the ``payment`` table: payments are positive, approved refunds negative rows of their own, so a
 sum over any range is what was collected less what was given back."""
@@ -7,19 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from engine.core import throttle, tracking
+from engine.core import clock, csvfile, throttle, tracking
 from engine.core.errors import NotFound
 from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import Actor
+from engine.reports.scope import scope_for
 from forms.digits import ascii_digits
-from storage.models.payments import Payment
+from storage.models.centers import Center
+from storage.models.payments import CashierSession, Payment
+from storage.models.people import User
 
 
 @dataclass(frozen=True)
@@ -92,3 +97,82 @@ def collections(*, session: Session, actor: Actor, settings: Settings, start: da
     for row in rows:
         row["net"] = row["payments"] - row["refunds"]
     return rows
+
+
+#: The columns of the collections export, in order.
+EXPORT_COLUMNS = ["center_code", "center_name", "drawer", "opened_at", "closed_at", "cashier", "cashier_name",
+                  "method", "currency", "count", "payments", "refunds", "net"]
+#: The cashier column of a total line (one per currency, at the end).
+TOTAL = "المجموع / total"
+
+
+def exact(minor_units: int) -> Decimal:
+    """Minor units as an exact decimal with two places (15050 -> Decimal("150.50")), never a float."""
+    return Decimal(minor_units).scaleb(-2)
+
+
+def drawer_collections(*, session: Session, actor: Actor, settings: Settings, start: date | None,
+                       end: date | None, center: str | None = None) -> list[dict[str, Any]]:
+    """The supervisor's collections export: one line per center, drawer session, cashier, method and currency
+    between ``start`` and ``end`` (days in the display time zone, both included), then a total per currency.
+    ``center`` (a code) narrows to that center and those below it; a center outside the actor's is Forbidden,
+    a reversed or too long range Invalid (the reports' rules: engine/reports/scope.py). Amounts are Decimals.
+    A payment through a provider has no drawer (its cashier is ``gateway:<provider>``); an approved refund is
+    given back outside any drawer, on a line of its own under the cashier who asked for it."""
+    zone = ZoneInfo(settings.display_timezone)
+    if start is None and end is None:  # today where the center is, not in UTC
+        start = end = clock.now().astimezone(zone).date()
+    scope = scope_for(session=session, actor=actor, settings=settings, start=start, end=end, center=center)
+    since = datetime.combine(scope.start, time.min, zone)
+    until = datetime.combine(scope.end + timedelta(days=1), time.min, zone)
+    query = (select(Payment, Center).outerjoin(Center, col(Center.id) == col(Payment.center_id))
+             .where(col(Payment.at) >= since, col(Payment.at) < until))
+    if scope.center_ids is not None:
+        query = query.where(col(Payment.center_id).in_(scope.center_ids))
+    lines: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for payment, found in session.execute(query.order_by(col(Payment.id))).all():
+        key = (found.code if found else "", payment.session_id or 0, payment.cashier, payment.method,
+               payment.currency)
+        line = lines.setdefault(key, {"center_code": key[0], "center_name": found.name_ar if found else "",
+                                      "drawer": payment.session_id, "cashier": payment.cashier,
+                                      "method": payment.method, "currency": payment.currency, "count": 0,
+                                      "payments": 0, "refunds": 0})
+        if payment.kind == "refund":
+            line["refunds"] += -payment.amount
+        else:
+            line["payments"] += payment.amount
+            line["count"] += 1
+    names = {str(username): str(full_name) for username, full_name in session.execute(
+        select(col(User.username), col(User.full_name)).where(col(User.username).in_({k[2] for k in lines})))}
+    drawers = {d.id: d for d in session.execute(select(CashierSession).where(
+        col(CashierSession.id).in_({k[1] for k in lines if k[1]}))).scalars()}
+    session.rollback()
+    rows: list[dict[str, Any]] = []
+    totals: dict[str, dict[str, Any]] = {}
+    for key in sorted(lines):
+        line = lines[key]
+        drawer = drawers.get(line["drawer"])
+        total = totals.setdefault(line["currency"], {"count": 0, "payments": 0, "refunds": 0})
+        for field in ("count", "payments", "refunds"):
+            total[field] += line[field]
+        rows.append({**line, "opened_at": _local(drawer.opened_at, zone) if drawer else None,
+                     "closed_at": _local(drawer.closed_at, zone) if drawer and drawer.closed_at else None,
+                     "cashier_name": names.get(line["cashier"], ""), "payments": exact(line["payments"]),
+                     "refunds": exact(line["refunds"]), "net": exact(line["payments"] - line["refunds"])})
+    for currency in sorted(totals):
+        total = totals[currency]
+        rows.append({"center_code": "", "center_name": "", "drawer": None, "opened_at": None, "closed_at": None,
+                     "cashier": TOTAL, "cashier_name": "", "method": "", "currency": currency,
+                     "count": total["count"], "payments": exact(total["payments"]),
+                     "refunds": exact(total["refunds"]), "net": exact(total["payments"] - total["refunds"])})
+    return rows
+
+
+def _local(moment: datetime, zone: ZoneInfo) -> str:
+    at = moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("UTC"))
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def collections_csv(rows: list[dict[str, Any]]) -> bytes:
+    """The export as CSV: UTF-8 with a byte-order mark (Excel reads the Arabic names), formulas made inert."""
+    return csvfile.to_csv(rows, EXPORT_COLUMNS)

@@ -27,6 +27,7 @@ from engine.core.amounts import text
 from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.refusals import problem
 from engine.core.settings import Settings
+from engine.messages import outbox
 from engine.payments import drawer as drawers
 from engine.payments import money, receipts
 from engine.people import policy
@@ -109,8 +110,7 @@ def pay(*, session: Session, bill_id: int, method: str, amount: Any, reference: 
         if settled:
             deliver(session, case, bill, events, record["receipt_number"], actor.username, settings, now)
         else:
-            workflows.append_to_chain(session, case, actor=actor.username, events=events)
-            workflows.commit_or_conflict(session)
+            part_paid(session, case, actor.username, events, settings, now)
     session.expunge(payment)
     bill.paid += applied
     bill.status = "paid" if settled else "open"
@@ -140,6 +140,21 @@ def take(session: Session, bill: Bill, *, method: str, applied: int, tendered: i
               "method": method, "tendered": text(tendered), "change": text(change), "reference": reference,
               "session_id": session_id, "settled": settled}
     return payment, record
+
+
+def part_paid(session: Session, case: Case, actor: str, events: list[tuple[str, str | None, dict[str, Any]]],
+              settings: Settings, now: Any) -> None:
+    """Record a payment that leaves its bill open (no workflow step: the diagram still waits) and tell the
+    citizen, in the same transaction, as the settling payment's step does (engine/messages/stages.py)."""
+    written = workflows.append_to_chain(session, case, actor=actor, events=events)
+    taken = next(ev for ev in written if ev.kind == "payment_taken")
+    process = processes.cache.get(session, case.process_version_id, settings)
+    data = taken.data
+    outbox.write_notice(session.connection(), case=case, event_seq=taken.seq, stage="bill_paid",
+                        params={"fee": data["amount"], "currency": data["currency"], "bill": data["bill"],
+                                "receipt_number": data["receipt_number"]},
+                        process=process, settings=settings, at=now)
+    workflows.commit_or_conflict(session)
 
 
 def deliver(session: Session, case: Case, bill: Bill, events: list[tuple[str, str | None, dict[str, Any]]],

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, PrimaryKeyConstraint, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, PrimaryKeyConstraint, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.models.base import ChainLink, _ts, utcnow
@@ -45,10 +45,14 @@ class Bill(SQLModel, table=True):
 class CashierSession(SQLModel, table=True):
     """A cashier's drawer from opening to counting. ``opening`` (the float), ``expected``, ``counted`` and
     ``difference`` map a method to an amount in minor units. ``audit_seq``/``audit_head`` are the head of the
-    session's own hash chain (``cashier_event``), as a case row keeps its chain's head."""
+    session's own hash chain (``cashier_event``), as a case row keeps its chain's head. At most one open
+    session per cashier: a partial unique index (``ux_cashier_session_open``) holds it in the database, whatever
+    two requests racing past the application's check do."""
 
     __tablename__ = "cashier_session"
-    __table_args__ = (Index("ix_cashier_session_cashier_status", "cashier", "status"),)
+    __table_args__ = (Index("ix_cashier_session_cashier_status", "cashier", "status"),
+                      Index("ux_cashier_session_open", "cashier", unique=True,
+                            sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")))
 
     id: int | None = Field(default=None, primary_key=True)
     cashier: str = Field(max_length=64)
@@ -143,7 +147,9 @@ class Checkout(SQLModel, table=True):
     """A payment reference a provider made for a bill (engine/payments/checkout.py): the provider's own
     reference, the amount and currency asked, where the citizen pays. ``status``: ``pending``, ``paid`` (its
     callback paid the bill: ``payment_id``), ``to_refund`` (paid at the provider after the bill lapsed or was
-    settled otherwise: the payment is recorded and a refund requested)."""
+    settled otherwise: the payment is recorded and a refund requested),
+    ``expired`` (the provider said it is over unpaid when the reconciliation round asked:
+    engine/payments/reconcile.py)."""
 
     __tablename__ = "checkout"
     __table_args__ = (UniqueConstraint("provider", "reference"), Index("ix_checkout_bill", "bill_id"))

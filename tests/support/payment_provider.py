@@ -1,7 +1,8 @@
 """The built-in payment provider's HTTP side (engine/payments/gateways/fake.py), on loopback for the tests: it
 makes payment references (``POST /checkouts``, the same reference again for a retried ``Idempotency-Key``),
-can be told to fail, and signs the callbacks it would send when a citizen pays (or an attacker's, with
-another secret, an old timestamp, another amount)."""
+answers what became of a reference (``GET /checkouts/<reference>``: pending until a test sets
+``statuses[reference]``, 404 for a reference it never made), can be told to fail, and signs the callbacks it
+would send when a citizen pays (or an attacker's, with another secret, an old timestamp, another amount)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ class PaymentProvider(Served):
         self.requests: list[dict[str, Any]] = []
         self.replies: list[tuple[int, bytes]] = []  # queued answers for the next requests (status, body)
         self._keys: dict[str, str] = {}
+        # reference -> what GET /checkouts/<reference> says: "paid" (the amount and currency asked), "expired"...
+        # or a whole JSON object to answer with; missing: "pending".
+        self.statuses: dict[str, Any] = {}
         self._lock = threading.Lock()
         provider = self
 
@@ -42,6 +46,28 @@ class PaymentProvider(Served):
                         reference = provider._keys[key]
                         reply = json.dumps({"reference": reference,
                                             "payment_url": f"{provider.url}/pay/{reference}"}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                reference = self.path.removeprefix("/checkouts/")
+                with provider._lock:
+                    provider.requests.append({"path": self.path, "method": "GET"})
+                    status, reply = provider.replies.pop(0) if provider.replies else (200, b"")
+                    if status == 200 and not reply:
+                        asked = provider.checkouts.get(reference)
+                        said = provider.statuses.get(reference, "pending")
+                        if asked is None:
+                            status, reply = 404, b'{"error": "no such reference"}'
+                        elif isinstance(said, dict):
+                            reply = json.dumps(said).encode()
+                        else:
+                            reply = json.dumps({"reference": reference, "status": said,
+                                                "amount": asked.get("amount"),
+                                                "currency": asked.get("currency")}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(reply)))

@@ -2,9 +2,10 @@
 SADAD or a bank's API, is a module beside it: docs/front-desk.md "Adding a payment provider").
 
 A provider is named in the settings with its options (``SHUBBAK_PAYMENT_PROVIDERS={"fake": {"secret": ...}}``),
-which its ``options_schema`` checks; every provider has a ``secret`` that signs its callbacks. It does two
-things: ``create`` asks the provider for a payment reference of a bill (where the citizen pays), and ``verify``
-reads a callback's raw body and headers into a :class:`Notice`, or raises :class:`BadCallback`. The default
+which its ``options_schema`` checks; every provider has a ``secret`` that signs its callbacks. It does three
+things: ``create`` asks the provider for a payment reference of a bill (where the citizen pays), ``verify``
+reads a callback's raw body and headers into a :class:`Notice`, or raises :class:`BadCallback`, and ``status``
+asks the provider what became of a reference whose callback never came (engine/payments/reconcile.py). The default
 ``verify`` is the contract of the built-in provider: ``X-Signature: sha256=<hex>``, HMAC-SHA256 of the raw body
 with the secret, and a body carrying the provider's ``timestamp`` (Unix seconds), so that the time is signed too.
 A provider with another contract overrides ``verify`` (or only ``signature``/``notice``).
@@ -72,6 +73,21 @@ class Notice:
     timestamp: float
 
 
+#: What the provider may answer about a reference: paid (with its amount and currency), still pending, or over
+#: without a payment (``expired``, ``failed``, ``cancelled``; ``unknown``: the provider has no such reference).
+OVER = frozenset({"expired", "failed", "cancelled", "unknown"})
+
+
+@dataclass(frozen=True)
+class Status:
+    """The provider's answer about one reference (``amount`` in minor units, 0 when it is not paid)."""
+
+    reference: str
+    status: str
+    amount: int = 0
+    currency: str = ""
+
+
 class ProviderOptions(BaseModel):
     """Every provider's options: the secret its callbacks are signed with; a provider adds its own fields
     (unknown keys are refused)."""
@@ -106,6 +122,11 @@ class Provider(ABC):
     @abstractmethod
     def create(self, request: CheckoutRequest) -> Created:
         """Ask the provider for a payment reference; ProviderFailed when it does not give one."""
+
+    def status(self, reference: str) -> Status:
+        """What became of ``reference`` at the provider; ProviderFailed when it does not say. A provider that
+        cannot be asked keeps this default: its pending references wait for their callback."""
+        raise ProviderFailed(f"provider {self.name} cannot be asked about a reference")
 
     def signature_holds(self, raw: bytes, headers: Mapping[str, str]) -> bool:
         given = headers.get(self.signature_header, "")

@@ -1,0 +1,192 @@
+"""The reconciliation round from the side of what goes wrong with e-payment: a callback that never came, a
+provider that says the reference expired, does not know it, answers garbage or another amount, a callback that
+comes after the round, the round run twice or beside the callback. Time moves with the engine's test clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session, select
+
+from engine.audit import verify
+from engine.cases.replay import replay_case
+from engine.core import clock
+from engine.operations import periodic
+from engine.payments import reconcile
+from engine.payments.gateways import fake
+from storage.db import engine_for, session_for
+from storage.models.messages import OutboxMessage
+from storage.models.payments import Checkout, GatewayCallback, Payment, Refund
+from tests.api.test_epay import _world, checkout, rows, send
+from tests.api.test_payments import Counter
+from tests.support.payment_provider import PaymentProvider
+
+
+@pytest.fixture
+def provider() -> Iterator[PaymentProvider]:
+    with PaymentProvider() as server:
+        yield server
+
+
+@pytest.fixture
+def both(database_url: str, tmp_path: Path, provider: PaymentProvider) -> Iterator[Counter]:
+    yield from _world(database_url, tmp_path, provider, payment_reconcile_after_minutes=30)
+
+
+@pytest.fixture
+def shop(sqlite_url: str, tmp_path: Path, provider: PaymentProvider) -> Iterator[Counter]:
+    yield from _world(sqlite_url, tmp_path, provider, payment_reconcile_after_minutes=30)
+
+
+def round_at(c: Counter, minutes: float) -> reconcile.Reconciled:
+    """One round, with the clock ``minutes`` after now."""
+    with clock.frozen(datetime.now(UTC) + timedelta(minutes=minutes)), \
+            session_for(c.api.settings.database_url) as session:
+        return reconcile.reconcile(session=session, settings=c.api.settings)
+
+
+def asked(provider: PaymentProvider) -> list[str]:
+    return [r["path"] for r in provider.requests if r.get("method") == "GET"]
+
+
+def pending_reference(c: Counter) -> tuple[dict[str, Any], dict[str, Any], str]:
+    case, bill = c.billed_case(fee=150)
+    r = checkout(c, bill)
+    assert r.status_code == 201, r.text
+    return case, bill, r.json()["reference"]
+
+
+def test_a_lost_callback_is_settled_by_asking_the_provider(both: Counter, provider: PaymentProvider) -> None:
+    c = both
+    case, bill, reference = pending_reference(c)
+    provider.statuses[reference] = "paid"
+    # Not yet: a reference younger than the setting is nobody's worry (its callback may still come).
+    assert round_at(c, 29) == reconcile.Reconciled()
+    assert asked(provider) == []
+    done = round_at(c, 31)
+    assert (done.asked, done.paid) == (1, 1)
+    assert asked(provider) == [f"/checkouts/{reference}"]
+    [payment] = rows(c, Payment)
+    assert (payment.method, payment.cashier, payment.amount, payment.session_id) == ("e_payment", "gateway:fake",
+                                                                                    15000, None)
+    now = c.client.get(f"/api/cases/{case['id']}", headers=c.clerk).json()
+    assert [t["name"] for t in now["tasks"]] == ["hand_over"]
+    events = c.client.get(f"/api/cases/{case['id']}/events", headers=c.clerk).json()
+    taken = next(e for e in events if e["kind"] == "payment_taken")
+    assert taken["data"]["via"] == "reconciliation" and taken["data"]["reference"] == reference
+    assert [cb.outcome for cb in rows(c, GatewayCallback)] == ["paid"]
+    # Again: nothing pending, nothing asked, nothing paid twice; the lost callback arriving now is a duplicate.
+    assert round_at(c, 32) == reconcile.Reconciled()
+    body, headers = provider.callback(reference)
+    assert send(c, body, headers).json()["outcome"] == "duplicate"
+    assert len(rows(c, Payment)) == 1
+    with Session(engine_for(c.api.settings.database_url)) as session:
+        told = session.exec(select(OutboxMessage).where(OutboxMessage.stage == "bill_paid")).all()
+        assert len(told) == 1
+        assert verify.verify_all(session=session, settings=c.api.settings).findings == []
+        assert replay_case(session=session, case_id=case["id"], settings=c.api.settings).divergence is None
+
+
+def test_a_reference_over_at_the_provider_expires_and_a_payment_after_it_is_not_lost(
+        shop: Counter, provider: PaymentProvider) -> None:
+    c = shop
+    case, bill, reference = pending_reference(c)
+    provider.statuses[reference] = "expired"
+    assert round_at(c, 31).expired == 1
+    [ref] = rows(c, Checkout)
+    assert ref.status == "expired"
+    events = c.client.get(f"/api/cases/{case['id']}/events", headers=c.clerk).json()
+    assert events[-1]["kind"] == "checkout_expired" and events[-1]["actor"] == reconcile.ACTOR
+    assert events[-1]["data"] == {"bill": bill["number"], "provider": "fake", "reference": reference,
+                                  "provider_status": "expired"}
+    assert c.client.get(f"/api/cases/{case['id']}/bills", headers=c.clerk).json()[0]["status"] == "open"
+    assert round_at(c, 40) == reconcile.Reconciled()  # expired once; not asked again
+    # The citizen pays the bill at the counter; the provider then pays the expired reference after all: the
+    # money is recorded and a refund asked, the bill is not paid twice.
+    c.open_drawer()
+    assert c.pay(bill["id"], "150").status_code == 201
+    body, headers = provider.callback(reference)
+    assert send(c, body, headers).json()["outcome"] == "late"
+    [refund] = rows(c, Refund)
+    assert refund.status == "requested" and refund.amount == 15000
+    assert rows(c, Checkout)[0].status == "to_refund"
+
+
+def test_an_expired_reference_paid_after_all_pays_the_open_bill(shop: Counter, provider: PaymentProvider) -> None:
+    c = shop
+    case, _bill, reference = pending_reference(c)
+    provider.statuses[reference] = "failed"
+    assert round_at(c, 31).expired == 1
+    body, headers = provider.callback(reference)
+    assert send(c, body, headers).json()["outcome"] == "paid"
+    assert rows(c, Refund) == [] and rows(c, Checkout)[0].status == "paid"
+    now = c.client.get(f"/api/cases/{case['id']}", headers=c.clerk).json()
+    assert [t["name"] for t in now["tasks"]] == ["hand_over"]
+    assert send(c, body, headers).json()["outcome"] == "duplicate"
+
+
+def test_unknown_garbage_and_no_answer(shop: Counter, provider: PaymentProvider) -> None:
+    c = shop
+    _case, _bill, first = pending_reference(c)
+    _case, _bill, second = pending_reference(c)
+    _case, _bill, third = pending_reference(c)
+    provider.checkouts.pop(first)  # the provider has never heard of it: 404
+    provider.statuses[second] = {"reference": "someone-else", "status": "paid"}  # an answer about another one
+    provider.statuses[third] = "pending"
+    done = round_at(c, 31)
+    assert (done.asked, done.expired, done.failed, done.pending) == (3, 1, 1, 1)
+    assert {r.reference: r.status for r in rows(c, Checkout)} == {first: "expired", second: "pending",
+                                                                   third: "pending"}
+    # A provider that answers 500 leaves everything for the next round.
+    provider.replies.extend([(500, b"oops"), (500, b"oops")])
+    done = round_at(c, 32)
+    assert (done.asked, done.failed, done.paid, done.expired) == (2, 2, 0, 0)
+
+
+def test_another_amount_at_the_provider_pays_nothing(shop: Counter, provider: PaymentProvider) -> None:
+    c = shop
+    _case, bill, reference = pending_reference(c)
+    provider.statuses[reference] = {"reference": reference, "status": "paid", "amount": "15.00", "currency": "EGP"}
+    done = round_at(c, 31)
+    assert (done.paid, done.failed) == (0, 1)
+    assert rows(c, Payment) == []
+    assert [(cb.outcome, cb.amount) for cb in rows(c, GatewayCallback)] == [("mismatch", 1500)]
+    assert rows(c, Checkout)[0].status == "pending"
+    provider.statuses[reference] = {"reference": reference, "status": "paid", "amount": "150.00", "currency": "SAR"}
+    assert round_at(c, 32).paid == 0 and rows(c, Payment) == []
+    assert c.client.get(f"/api/cases/{bill['case_id']}/bills", headers=c.clerk).json()[0]["status"] == "open"
+
+
+def test_the_callback_coming_while_the_round_asks_pays_once(shop: Counter, provider: PaymentProvider,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    c = shop
+    _case, _bill, reference = pending_reference(c)
+    provider.statuses[reference] = "paid"
+    real = fake.FakeProvider.status
+
+    def callback_first(self: fake.FakeProvider, ref: str) -> Any:
+        body, headers = provider.callback(ref)
+        assert send(c, body, headers).json()["outcome"] == "paid"
+        return real(self, ref)
+
+    monkeypatch.setattr(fake.FakeProvider, "status", callback_first)
+    done = round_at(c, 31)
+    assert (done.asked, done.paid) == (1, 0)
+    assert len(rows(c, Payment)) == 1
+    assert [cb.outcome for cb in rows(c, GatewayCallback)] == ["paid", "duplicate"]
+
+
+def test_the_round_is_a_periodic_job(shop: Counter, provider: PaymentProvider) -> None:
+    c = shop
+    _case, _bill, reference = pending_reference(c)
+    provider.statuses[reference] = "cancelled"
+    job = periodic.job("payment_reconciliation")
+    with clock.frozen(datetime.now(UTC) + timedelta(minutes=31)):
+        ran, result = periodic.run_round(job, c.api.settings)
+    assert ran and result.expired == 1
+    assert "1 expired" in job.says(result)
+    assert rows(c, Checkout)[0].status == "expired"
