@@ -52,7 +52,8 @@ def _wait_words(lang: Lang, seconds: float | None) -> str:
 def _categories(db: SessionDep, settings: Settings, lang: Lang, center_id: int | None = None) -> list[dict[str, Any]]:
     found = estimate.estimates(db, settings, center_id)
     return [{"code": c.code, "letter": c.letter, "name": _name(lang, c), "waiting": found[c.code].waiting,
-             "wait": _wait_words(lang, found[c.code].wait_seconds)} for c in config.categories(db)]
+             "wait": _wait_words(lang, found[c.code].wait_seconds), "walk_in": c.walk_in}
+            for c in config.categories(db)]
 
 
 def _name(lang: Lang, category: QueueCategory) -> str:
@@ -68,7 +69,7 @@ def _center(center: str) -> str:
 def kiosk(request: Request, viewer: CurrentViewer, db: SessionDep, center: str = "") -> HTMLResponse:
     center_id = config.center_id_of(db, _center(center))
     return render(request, "queue_kiosk.html", center=_center(center),
-                  categories=_categories(db, settings_of(request), viewer.lang, center_id),
+                  categories=[c for c in _categories(db, settings_of(request), viewer.lang, center_id) if c["walk_in"]],
                   priorities=[(p, PRIORITY_WORDS[p]) for p in PRIORITIES[::-1]])
 
 
