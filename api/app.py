@@ -46,6 +46,7 @@ from api.routes import (
     supervisor,
     tasks,
 )
+from api.routes import appointments as appointment_routes
 from api.routes import centers as center_routes
 from api.routes import incidents as incident_routes
 from api.routes import messages as message_routes
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(ratings.router)
     app.include_router(citizen.router)  # the citizen's own side (engine/citizen/)
+    app.include_router(appointment_routes.router)  # booked visits (engine/queue/appointments.py)
     app.include_router(message_routes.router)
     app.include_router(complaints.router)
     app.include_router(queue_routes.router)

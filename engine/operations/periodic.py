@@ -21,6 +21,7 @@ from engine.core import idempotency, throttle
 from engine.core.settings import Settings
 from engine.messages import send
 from engine.outputs import issue as outputs_issue
+from engine.queue import booking_rounds
 from engine.reports import projector
 from storage import leader
 from storage.db import session_for
@@ -76,6 +77,11 @@ def _issue_documents(settings: Settings) -> int:
         return outputs_issue.issue_pending(session, settings)
 
 
+def _bookings(settings: Settings) -> booking_rounds.RoundResult:
+    with session_for(settings.database_url) as session:
+        return booking_rounds.run(session, settings)
+
+
 def _tick(settings: Settings) -> float:
     return settings.timer_tick_seconds
 
@@ -105,6 +111,10 @@ JOBS: list[Job] = [
     # The documents steps owed, rendered, signed, stored and chained after their step's commit (engine/outputs).
     Job("outputs", lambda s: s.document_issue_seconds, 2.0, _issue_documents,
         lambda r: f"{r} document(s) issued"),
+    # Booked visits: the day-before SMS reminders (once per booking) and the no-shows, whose places are given
+    # back (engine/queue/booking_rounds.py).
+    Job("bookings", lambda s: s.booking_round_seconds, 60.0, _bookings,
+        lambda r: f"{r.reminded} visit reminder(s) written, {r.no_shows} no-show(s) released"),
 ]
 
 

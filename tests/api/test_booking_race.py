@@ -1,0 +1,74 @@
+"""Citizens booking the last place of a slot at the same moment, each in a thread of its own with a session of
+its own (as two API requests are): exactly one of them gets it, on PostgreSQL and on SQLite; and one citizen's
+two requests for two slots of the same day leave one visit."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import Session, select
+
+from engine.core.errors import Conflict
+from engine.core.settings import Settings
+from engine.people.users import Actor
+from engine.queue import appointments, bookings
+from storage.db import engine_for
+from storage.models.booking import Booking, BookingSlot
+
+THREADS = 8
+ADMIN = Actor("admin", frozenset({"admin"}))
+
+
+def _race(settings: Settings, asks: list[tuple[str, str]]) -> list[str]:
+    day = (datetime.now(UTC).astimezone(ZoneInfo(settings.display_timezone)).date() + timedelta(days=1)).isoformat()
+    start = threading.Barrier(len(asks))
+    outcomes: list[str] = [""] * len(asks)
+
+    def one(i: int, phone: str, at: str) -> None:
+        with Session(engine_for(settings.database_url)) as session:
+            start.wait(timeout=30)
+            try:
+                _, new = bookings.book(session=session, settings=settings, phone=phone, center_id=None,
+                                       category_code="permits", day=day, at=at)
+                outcomes[i] = "booked" if new else "same"
+            except Conflict as exc:
+                outcomes[i] = exc.message_id
+
+    threads = [threading.Thread(target=one, args=(i, phone, at)) for i, (phone, at) in enumerate(asks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    return outcomes
+
+
+@pytest.fixture
+def plan(settings: Settings) -> Settings:
+    with Session(engine_for(settings.database_url)) as session:
+        appointments.save_calendar(session=session, actor=ADMIN, center_id=None, opens="08:00", closes="12:00",
+                                   weekend=[], holidays=[])
+        appointments.save_plan(session=session, actor=ADMIN, center_id=None, category_code="permits",
+                               slot_minutes=30, capacity=1)
+    return settings
+
+
+def test_the_last_place_goes_to_exactly_one(plan: Settings) -> None:
+    outcomes = _race(plan, [(f"+2010012345{i:02d}", "09:00") for i in range(THREADS)])
+    assert Counter(outcomes) == {"booked": 1, "booking.slot_full": THREADS - 1}, outcomes
+    with Session(engine_for(plan.database_url)) as session:
+        assert len(session.exec(select(Booking)).all()) == 1
+        assert session.exec(select(BookingSlot)).one().taken == 1
+
+
+def test_one_citizen_racing_for_two_slots_keeps_one_visit(plan: Settings) -> None:
+    outcomes = _race(plan, [("+201001234567", at) for at in ("09:00", "09:30", "10:00", "10:30")])
+    assert Counter(outcomes) == {"booked": 1, "booking.already_booked": 3}, outcomes
+    with Session(engine_for(plan.database_url)) as session:
+        assert len(session.exec(select(Booking)).all()) == 1
+        # The losers' places were given back (their transactions rolled back).
+        assert sum(s.taken for s in session.exec(select(BookingSlot)).all()) == 1
