@@ -26,6 +26,7 @@ from api.idempotency import Idempotency
 from api.limits import BodyLimit, limit_for
 from api.nul import RefuseNul
 from api.resilience import DatabaseTrouble
+from api.routes import appointments as appointment_routes
 from api.routes import (
     assignment,
     audit,
@@ -46,7 +47,6 @@ from api.routes import (
     supervisor,
     tasks,
 )
-from api.routes import appointments as appointment_routes
 from api.routes import centers as center_routes
 from api.routes import incidents as incident_routes
 from api.routes import messages as message_routes

@@ -76,8 +76,9 @@ class PlaceInfo(BaseModel):
 class PlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     center: str | None = Field(default=None, max_length=32)
-    slot_minutes: int = Field(ge=5, le=240)
-    capacity: int = Field(ge=1, le=500)
+    # Left out: SHUBBAK_BOOKING_SLOT_MINUTES and SHUBBAK_BOOKING_SLOT_CAPACITY.
+    slot_minutes: int | None = Field(default=None, ge=5, le=240)
+    capacity: int | None = Field(default=None, ge=1, le=500)
     active: bool = True
 
 
@@ -196,11 +197,13 @@ def list_plans(session: SessionDep) -> list[PlaceInfo]:
 
 @router.put("/api/appointments/plans/{category}", dependencies=[allow("queue.configure")], response_model=PlaceInfo,
             tags=["queue"])
-def save_plan(category: str, body: PlanIn, session: SessionDep, actor: CurrentActor) -> PlaceInfo:
+def save_plan(category: str, body: PlanIn, session: SessionDep, settings: SettingsDep,
+              actor: CurrentActor) -> PlaceInfo:
     """The slots of a queue category at a center: their length (minutes) and places."""
     plan = appointments.save_plan(session=session, actor=actor, center_id=config.center_id_of(session, body.center),
-                                  category_code=category, slot_minutes=body.slot_minutes, capacity=body.capacity,
-                                  active=body.active)
+                                  category_code=category,
+                                  slot_minutes=body.slot_minutes or settings.booking_slot_minutes,
+                                  capacity=body.capacity or settings.booking_slot_capacity, active=body.active)
     return next(PlaceInfo(**p) for p in _places(session, active_only=False)
                 if p["category"] == plan.category_code and p["center"] == body.center)
 
