@@ -94,6 +94,8 @@ def test_the_kiosk_takes_the_booking_code(api: Api) -> None:
     client = api.client
     now = datetime.now(UTC).astimezone(ZoneInfo(api.settings.display_timezone))
     minutes = (now.hour * 60 + now.minute) // 15 * 15 + 15
+    if minutes > 23 * 60 + 30:  # the day's last slot has started: no slot today to turn into a ticket
+        pytest.skip("too close to the center's midnight for a slot still to come today")
     r = client.post("/api/citizen/appointments", headers={"Authorization": "Bearer " + signin.issue_token(
         ME, api.settings)}, json={"category": "permits", "day": now.date().isoformat(),
                                   "time": f"{minutes // 60:02d}:{minutes % 60:02d}"})

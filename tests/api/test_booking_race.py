@@ -72,3 +72,38 @@ def test_one_citizen_racing_for_two_slots_keeps_one_visit(plan: Settings) -> Non
         assert len(session.exec(select(Booking)).all()) == 1
         # The losers' places were given back (their transactions rolled back).
         assert sum(s.taken for s in session.exec(select(BookingSlot)).all()) == 1
+
+
+def test_two_kiosks_typing_one_code_at_once_print_one_ticket(plan: Settings) -> None:
+    from engine.queue import arrivals
+    from storage.models.queue import QueueTicket
+
+    with Session(engine_for(plan.database_url)) as session:
+        appointments.save_calendar(session=session, actor=ADMIN, center_id=None, opens="00:00", closes="23:45",
+                                   weekend=[], holidays=[])
+        appointments.save_plan(session=session, actor=ADMIN, center_id=None, category_code="permits",
+                               slot_minutes=15, capacity=1)
+        now = datetime.now(UTC).astimezone(ZoneInfo(plan.display_timezone))
+        minutes = (now.hour * 60 + now.minute) // 15 * 15 + 15
+        if minutes > 23 * 60 + 30:  # the day's last slot has started: no slot today to turn into a ticket
+            pytest.skip("too close to the center's midnight for a slot still to come today")
+        booking, _ = bookings.book(session=session, settings=plan, phone="+201001234567", center_id=None,
+                                   category_code="permits", day=now.date().isoformat(),
+                                   at=f"{minutes // 60:02d}:{minutes % 60:02d}")
+    start = threading.Barrier(THREADS)
+    numbers: list[str] = []
+
+    def one() -> None:
+        with Session(engine_for(plan.database_url)) as session:
+            start.wait(timeout=30)
+            _, ticket = arrivals.redeem(session=session, settings=plan, center_id=None, code=booking.code)
+            numbers.append(ticket.number)
+
+    threads = [threading.Thread(target=one) for _ in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(numbers) == THREADS and len(set(numbers)) == 1, numbers
+    with Session(engine_for(plan.database_url)) as session:
+        assert len(session.exec(select(QueueTicket).where(QueueTicket.category_code == "appointments")).all()) == 1
