@@ -38,22 +38,30 @@ def _race(settings: Settings, asks: list[tuple[str, str]]) -> list[str]:
             except Conflict as exc:
                 outcomes[i] = exc.message_id
 
-    threads = [threading.Thread(target=one, args=(i, phone, at)) for i, (phone, at) in enumerate(asks)]
+    _together([threading.Thread(target=one, args=(i, phone, at)) for i, (phone, at) in enumerate(asks)])
+    return outcomes
+
+
+def _together(threads: list[threading.Thread]) -> None:
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
     assert not any(t.is_alive() for t in threads)
-    return outcomes
+
+
+def _open(settings: Settings, opens: str, closes: str, minutes: int) -> None:
+    """Visits of permits every day from ``opens`` to ``closes``, one place per slot."""
+    with Session(engine_for(settings.database_url)) as session:
+        appointments.save_calendar(session=session, actor=ADMIN, center_id=None, opens=opens, closes=closes,
+                                   weekend=[], holidays=[])
+        appointments.save_plan(session=session, actor=ADMIN, center_id=None, category_code="permits",
+                               slot_minutes=minutes, capacity=1)
 
 
 @pytest.fixture
 def plan(settings: Settings) -> Settings:
-    with Session(engine_for(settings.database_url)) as session:
-        appointments.save_calendar(session=session, actor=ADMIN, center_id=None, opens="08:00", closes="12:00",
-                                   weekend=[], holidays=[])
-        appointments.save_plan(session=session, actor=ADMIN, center_id=None, category_code="permits",
-                               slot_minutes=30, capacity=1)
+    _open(settings, "08:00", "12:00", 30)
     return settings
 
 
@@ -78,11 +86,8 @@ def test_two_kiosks_typing_one_code_at_once_print_one_ticket(plan: Settings) -> 
     from engine.queue import arrivals
     from storage.models.queue import QueueTicket
 
+    _open(plan, "00:00", "23:45", 15)
     with Session(engine_for(plan.database_url)) as session:
-        appointments.save_calendar(session=session, actor=ADMIN, center_id=None, opens="00:00", closes="23:45",
-                                   weekend=[], holidays=[])
-        appointments.save_plan(session=session, actor=ADMIN, center_id=None, category_code="permits",
-                               slot_minutes=15, capacity=1)
         now = datetime.now(UTC).astimezone(ZoneInfo(plan.display_timezone))
         minutes = (now.hour * 60 + now.minute) // 15 * 15 + 15
         if minutes > 23 * 60 + 30:  # the day's last slot has started: no slot today to turn into a ticket
@@ -99,11 +104,7 @@ def test_two_kiosks_typing_one_code_at_once_print_one_ticket(plan: Settings) -> 
             _, ticket = arrivals.redeem(session=session, settings=plan, center_id=None, code=booking.code)
             numbers.append(ticket.number)
 
-    threads = [threading.Thread(target=one) for _ in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    _together([threading.Thread(target=one) for _ in range(THREADS)])
     assert len(numbers) == THREADS and len(set(numbers)) == 1, numbers
     with Session(engine_for(plan.database_url)) as session:
         assert len(session.exec(select(QueueTicket).where(QueueTicket.category_code == "appointments")).all()) == 1
