@@ -346,3 +346,27 @@ def test_administrators_set_slots_and_hours_and_bad_ones_are_refused(api: Api) -
     kept = api.client.put("/api/queue/categories/appointments", headers=admin, json={
         "letter": "B", "name_ar": "المواعيد المحجوزة", "name_en": "Booked visits", "position": 6})
     assert kept.status_code == 200 and kept.json()["weight"] == 2.0 and kept.json()["walk_in"] is False
+
+
+def test_a_centers_holidays_and_those_above_it_close_it_for_visits(api: Api) -> None:
+    with Session(engine_for(api.settings.database_url)) as session:
+        center_tree(session)
+    _open_all_day(api, center="CITY-A")
+    admin = api.user("admin")
+    tomorrow = _local(api).date() + timedelta(days=1)
+    after = tomorrow + timedelta(days=1)
+    assert api.client.put("/api/centers/GOV/holidays", json={"holidays": [tomorrow.isoformat()]},
+                          headers=admin).status_code == 200
+    assert api.client.put("/api/centers/CITY-A/holidays", json={"holidays": [after.isoformat()]},
+                          headers=admin).status_code == 200
+    places = api.client.get("/api/citizen/appointments/places", headers=_citizen(api, ME)).json()
+    assert [(p["center"], p["category"]) for p in places] == [("CITY-A", "permits")]
+    for day in (tomorrow, after):
+        slots = api.client.get("/api/citizen/appointments/slots", headers=_citizen(api, ME),
+                               params={"category": "permits", "day": day.isoformat(), "center": "CITY-A"}).json()
+        assert slots["closed"] == "holiday" and slots["slots"] == []
+        assert _book(api, ME, day.isoformat(), "10:00", center="CITY-A").status_code == 409
+    # Visits of permits are booked at CITY-A only: the other city has no plan.
+    r = _book(api, ME, (after + timedelta(days=1)).isoformat(), "10:00", center="CITY-B")
+    assert r.status_code == 404 and r.json()["message_id"] == "booking.no_plan"
+    assert _book(api, ME, (after + timedelta(days=1)).isoformat(), "10:00", center="CITY-A").status_code == 201
