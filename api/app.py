@@ -26,6 +26,7 @@ from api.idempotency import Idempotency
 from api.limits import BodyLimit, limit_for
 from api.nul import RefuseNul
 from api.resilience import DatabaseTrouble
+from api.routes import appointments as appointment_routes
 from api.routes import (
     assignment,
     audit,
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(ratings.router)
     app.include_router(citizen.router)  # the citizen's own side (engine/citizen/)
+    app.include_router(appointment_routes.router)  # booked visits (engine/queue/appointments.py)
     app.include_router(message_routes.router)
     app.include_router(complaints.router)
     app.include_router(queue_routes.router)

@@ -23,10 +23,10 @@ from admin_ui.pages import (
     render,
 )
 from api.deps import SessionDep, settings_of
-from engine.core.errors import Conflict, Invalid, NotFound
+from engine.core.errors import Conflict, Invalid, NotFound, RateLimited
 from engine.core.refusals import problem
 from engine.core.settings import PRIORITIES, Settings
-from engine.queue import board, calls, config, estimate, tickets
+from engine.queue import arrivals, board, bookings, calls, config, estimate, tickets
 from storage.models.queue import QueueCategory
 
 router = APIRouter(route_class=PageRoute)
@@ -52,7 +52,8 @@ def _wait_words(lang: Lang, seconds: float | None) -> str:
 def _categories(db: SessionDep, settings: Settings, lang: Lang, center_id: int | None = None) -> list[dict[str, Any]]:
     found = estimate.estimates(db, settings, center_id)
     return [{"code": c.code, "letter": c.letter, "name": _name(lang, c), "waiting": found[c.code].waiting,
-             "wait": _wait_words(lang, found[c.code].wait_seconds)} for c in config.categories(db)]
+             "wait": _wait_words(lang, found[c.code].wait_seconds), "walk_in": c.walk_in}
+            for c in config.categories(db)]
 
 
 def _name(lang: Lang, category: QueueCategory) -> str:
@@ -66,10 +67,34 @@ def _center(center: str) -> str:
 
 @router.get("/queue/kiosk", dependencies=[allow("public")])
 def kiosk(request: Request, viewer: CurrentViewer, db: SessionDep, center: str = "") -> HTMLResponse:
-    center_id = config.center_id_of(db, _center(center))
-    return render(request, "queue_kiosk.html", center=_center(center),
-                  categories=_categories(db, settings_of(request), viewer.lang, center_id),
+    return _kiosk(request, viewer.lang, db, _center(center))
+
+
+def _kiosk(request: Request, lang: Lang, db: SessionDep, center: str, *, status_code: int = 200,
+           error: str | None = None, booking_input: str = "") -> HTMLResponse:
+    center_id = config.center_id_of(db, center)
+    return render(request, "queue_kiosk.html", status_code=status_code, center=center, error=error,
+                  booking_input=booking_input,
+                  categories=[c for c in _categories(db, settings_of(request), lang, center_id) if c["walk_in"]],
                   priorities=[(p, PRIORITY_WORDS[p]) for p in PRIORITIES[::-1]])
+
+
+@router.post("/queue/kiosk/booking", dependencies=[allow("public")])
+def kiosk_booking(request: Request, form: CheckedForm, viewer: CurrentViewer, db: SessionDep) -> Response:
+    """"I have a booking": the booking code, or the phone it was made with, becomes a ticket
+    (engine/queue/arrivals.py); a refusal is said on the kiosk itself, in the reader's language."""
+    center = _center(str(form.get("center", "")))
+    typed = str(form.get("booking", "")).strip()[:40]
+    code = typed if bookings.normalise_code(typed) else None
+    try:
+        center_id = config.center_id_of(db, center)
+        _, ticket = arrivals.redeem(session=db, settings=settings_of(request), center_id=center_id,
+                                    code=code, phone=None if code else typed,
+                                    priority=str(form.get("priority", "normal")), client=client_of(request))
+    except (Conflict, NotFound, Invalid, RateLimited) as exc:
+        return _kiosk(request, viewer.lang, db, center, status_code=exc.status, error=exc.text(viewer.lang.code),
+                      booking_input=typed)
+    return redirect(f"/queue/ticket/{ticket.number}" + (f"?center={quote(center)}" if center else ""))
 
 
 @router.post("/queue/kiosk", dependencies=[allow("public")])

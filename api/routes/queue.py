@@ -58,6 +58,9 @@ class CategoryIn(BaseModel):
     services: list[str] = Field(default_factory=list)
     position: int = Field(default=0, ge=-DB_INT_MAX, le=DB_INT_MAX)
     active: bool = True
+    # Left out: the category keeps its own (a new one: 1, and the kiosk issues its tickets).
+    weight: float | None = Field(default=None, ge=0.1, le=100, description="multiplies its tickets' effective wait")
+    walk_in: bool | None = Field(default=None, description="false: its tickets come only from booked visits")
 
 
 class CounterIn(BaseModel):
@@ -92,6 +95,8 @@ class CategoryPublic(BaseModel):
     open_counters: int
     service_seconds: float
     estimated_wait_seconds: float | None
+    weight: float = 1.0
+    walk_in: bool = True
 
 
 class CounterPublic(BaseModel):
@@ -134,7 +139,8 @@ def _category_view(category: QueueCategory, found: estimate.Estimate) -> Categor
     return CategoryPublic(code=category.code, letter=category.letter,
                           name={"ar": category.name_ar, "en": category.name_en}, services=category.services,
                           waiting=found.waiting, open_counters=found.open_counters,
-                          service_seconds=found.service_seconds, estimated_wait_seconds=found.wait_seconds)
+                          service_seconds=found.service_seconds, estimated_wait_seconds=found.wait_seconds,
+                          weight=category.weight, walk_in=category.walk_in)
 
 
 CenterQuery = Annotated[str | None, Query(max_length=32, description="the center's code, if there are centers")]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from datetime import date
+from datetime import date, time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -249,6 +249,32 @@ class Settings(BaseSettings):
     queue_board_heartbeat_seconds: float = Field(default=15.0, gt=0)
     queue_board_stream_seconds: float = Field(default=300.0, gt=0)
     queue_board_calls: int = Field(default=8, ge=1)
+    # Booked visits (docs/citizen-guide.md, docs/front-desk.md; engine/queue/appointments.py and bookings.py).
+    # A center's hours and weekend for visits until an administrator sets its own (PUT /api/appointments/
+    # calendar), in the center's clock (SHUBBAK_DISPLAY_TIMEZONE); public holidays are the SLA calendar's and
+    # the center's. A new plan's slot length and places per slot; how many days ahead a citizen may book.
+    booking_opens: time = time(9, 0)
+    booking_closes: time = time(14, 0)
+    booking_weekend_days: list[str] = Field(default_factory=lambda: ["fri", "sat"])
+    booking_slot_minutes: int = Field(default=15, ge=5, le=240)
+    booking_slot_capacity: int = Field(default=2, ge=1, le=500)
+    booking_days_ahead: int = Field(default=14, ge=1, le=90)
+    # At the kiosk a booking becomes a ticket from this many minutes before its slot starts until the grace
+    # after the start; past the grace it is a no-show (released by the periodic round ``bookings``).
+    booking_early_minutes: int = Field(default=30, ge=0, le=240)
+    booking_grace_minutes: int = Field(default=15, ge=0, le=240)
+    # The queue category whose tickets booked visits get (its weight orders the calls).
+    booking_queue_category: str = "appointments"
+    # The SMS reminder goes the day before, from this local time on; the round runs every this many seconds
+    # (0: only ``shubbak tick`` and Celery beat run it).
+    booking_reminder_from: time = time(10, 0)
+    booking_round_seconds: float = Field(default=60.0, ge=0)
+    # The kiosk's "I have a booking": codes or phones that find no booking, per address and window (429 beyond).
+    booking_misses_per_address: int = Field(default=20, ge=1)
+    booking_misses_window_seconds: int = Field(default=900, ge=1)
+    # A citizen's list of their visits holds at most this many.
+    booking_list_max: int = Field(default=50, ge=1, le=500)
+
     # A stopping server (``shubbak serve``) waits this long for the requests in flight, then ends them: an open
     # board's stream would otherwise hold every restart for SHUBBAK_QUEUE_BOARD_STREAM_SECONDS.
     shutdown_grace_seconds: int = Field(default=10, ge=1)
@@ -380,6 +406,15 @@ class Settings(BaseSettings):
         if (self.leader_database_url and self.leader_database_url != self.database_url
                 and self.leader_database_url.startswith("postgresql")):
             configure_postgres(self.leader_database_url, direct)
+        return self
+
+    @model_validator(mode="after")
+    def _booking_hours(self) -> Settings:
+        days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        if self.booking_opens >= self.booking_closes:
+            raise ValueError("SHUBBAK_BOOKING_OPENS must be earlier than SHUBBAK_BOOKING_CLOSES")
+        if not set(self.booking_weekend_days) <= set(days) or len(set(self.booking_weekend_days)) >= 7:
+            raise ValueError(f"SHUBBAK_BOOKING_WEEKEND_DAYS: some of {list(days)}, not all of them")
         return self
 
     @model_validator(mode="after")

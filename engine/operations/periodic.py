@@ -22,6 +22,7 @@ from engine.core.settings import Settings
 from engine.messages import send
 from engine.outputs import issue as outputs_issue
 from engine.payments import reconcile
+from engine.queue import booking_rounds
 from engine.reports import projector
 from storage import leader
 from storage.db import session_for
@@ -85,6 +86,11 @@ def _reconcile(settings: Settings) -> reconcile.Reconciled:
         return reconcile.reconcile(session=session, settings=settings)
 
 
+def _bookings(settings: Settings) -> booking_rounds.RoundResult:
+    with session_for(settings.database_url) as session:
+        return booking_rounds.run(session, settings)
+
+
 def _tick(settings: Settings) -> float:
     return settings.timer_tick_seconds
 
@@ -120,6 +126,10 @@ JOBS: list[Job] = [
     Job("payment_reconciliation", lambda s: s.payment_reconcile_seconds, 300.0, _reconcile,
         lambda r: f"{r.asked} payment reference(s) asked: {r.paid} paid, {r.late} late, {r.expired} expired, "
                   f"{r.pending} still pending, {r.failed} without an answer"),
+    # Booked visits: the day-before SMS reminders (once per booking) and the no-shows, whose places are given
+    # back (engine/queue/booking_rounds.py).
+    Job("bookings", lambda s: s.booking_round_seconds, 60.0, _bookings,
+        lambda r: f"{r.reminded} visit reminder(s) written, {r.no_shows} no-show(s) released"),
 ]
 
 

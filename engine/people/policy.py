@@ -76,7 +76,8 @@ RULES: dict[str, Rule] = {
     # Not a user: a citizen signed in by a code sent to their phone; no staff token is a citizen's, and no staff
     # route takes a citizen's token.
     "citizen.own": _rule([CITIZEN], "none", "read one's own requests: the cases whose phone is the citizen's, with "
-                         "their messages, documents and bills due"),
+                         "their messages, documents and bills due; list free slots, book, list and cancel "
+                         "one's own visits"),
     # Any signed-in user; what they get is cut to their own lanes and centers.
     "me": _rule([SIGNED_IN], "none", "read one's own account"),
     "catalog.read": _rule([SIGNED_IN], "none", "list the published services and the centers"),
@@ -89,7 +90,8 @@ RULES: dict[str, Rule] = {
     "users.manage": _rule([ADMIN], "none", "add users, move them between centers, add centers and holidays"),
     "users.record": _rule([ADMIN, AUDITOR], "none",
                           "read the record of changes to a user (engine/people/user_events.py)"),
-    "queue.configure": _rule([ADMIN], "none", "change the queue's categories and counters"),
+    "queue.configure": _rule([ADMIN], "none", "change the queue's categories and counters, the slots of booked "
+                             "visits and the centers' hours for them"),
     # Services.
     "services.deploy": _rule([ANALYST, ADMIN], "none", "deploy, draft, publish and retire services, and move "
                              "open cases to a newer version"),
@@ -160,7 +162,7 @@ RULES: dict[str, Rule] = {
                                "reference was paid (signed with the provider's secret)"),
     # The front desk.
     "queue.work": _rule([FRONT_DESK, ADMIN], "filtered", "call, serve, transfer and close queue tickets at "
-                        "one's center"),
+                        "one's center, and read its booked visits of a day"),
     "desk.register": _rule([LANE, ADMIN], "center", "register a request at the front desk"),
     "rating.desk": _rule([FRONT_DESK], "center", "hand the counter's tablet to the citizen to rate a completed "
                          "case of one's center (each case is rated once, by its citizen)"),

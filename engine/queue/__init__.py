@@ -8,4 +8,7 @@
 - ``estimate``: the estimated wait per category from recent service times.
 - ``board``: the calls the display board shows, read from the database so that every API process sees them.
 - ``links``: a case opened from a called ticket.
+- booked visits: ``appointments`` (the centers' hours, the slots of a category, free places), ``bookings`` (a
+  citizen books, lists and cancels), ``arrivals`` (the kiosk turns a booking into a ticket), ``booking_rounds``
+  (the periodic round: day-before reminders and no-shows).
 """

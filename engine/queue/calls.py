@@ -102,7 +102,9 @@ def call_next(*, session: Session, counter_number: int, actor: Actor, settings: 
         counter = _counter(session, counter_number, actor.center_id)
         _free(session, counter, settings)
         waiting = tickets.waiting(session, settings, counter.categories, counter.center_id)
-        order = calling_order([Waiting(t.id, t.priority, t.waiting_since) for t in waiting if t.id is not None],
+        weights = {c.code: c.weight for c in config.categories(session, active_only=False)}
+        order = calling_order([Waiting(t.id, t.priority, t.waiting_since, weights.get(t.category_code, 1.0))
+                               for t in waiting if t.id is not None],
                               now, settings.queue_priority_weights)
         chosen = next((w.id for w in order if _take(session, w.id, counter, actor, now)), None)
         if chosen is None:

@@ -83,10 +83,15 @@ def _admin(actor: Actor) -> None:
 
 
 def save_category(*, session: Session, code: str, letter: str, name_ar: str, name_en: str, services: list[str],
-                  position: int = 0, active: bool = True, actor: Actor) -> QueueCategory:
-    """Create or change the category ``code``. Its letter starts its tickets' numbers and must be its own."""
+                  position: int = 0, active: bool = True, actor: Actor, weight: float | None = None,
+                  walk_in: bool | None = None) -> QueueCategory:
+    """Create or change the category ``code``. Its letter starts its tickets' numbers and must be its own.
+    ``weight`` multiplies its tickets' effective wait and ``walk_in`` says whether the kiosk issues its
+    tickets; left out, a category keeps its own (a new one: 1 and yes)."""
     _admin(actor)
     problems = []
+    if weight is not None and not 0.1 <= weight <= 100:
+        problems.append(problem("weight", "field.category_weight_range"))
     if not _CODE.match(code):
         problems.append(problem("code", "field.category_code_shape"))
     if not _LETTER.match(letter):
@@ -104,6 +109,8 @@ def save_category(*, session: Session, code: str, letter: str, name_ar: str, nam
             code=code, letter=letter, name_ar=name_ar, name_en=name_en)
         row.letter, row.name_ar, row.name_en = letter, name_ar.strip(), name_en.strip()
         row.services, row.position, row.active = list(dict.fromkeys(services)), position, active
+        row.weight = row.weight if weight is None else weight
+        row.walk_in = row.walk_in if walk_in is None else walk_in
         session.add(row)
         session.commit()
         session.refresh(row)

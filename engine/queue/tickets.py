@@ -78,18 +78,27 @@ def issue(*, session: Session, category_code: str, priority: str, settings: Sett
                        (per_address, client))
     check_priority(priority)
     category = config.category(session, category_code)
+    if not category.walk_in:
+        raise Invalid("queue.no_walk_in", [problem("category", "queue.category_booked_only", code=category.code)])
     now = clock.now()
-    day = day_of(now, settings)
     with write_lock(session):
-        seq = next_seq(session, category.code, day, center_id or 0)
-        ticket = QueueTicket(number=number_of(category.letter, seq), day=day, seq=seq, category_code=category.code,
-                             priority=priority, status="waiting", issued_at=now, waiting_since=now,
-                             center_id=center_id)
-        session.add(ticket)
+        ticket = new_ticket(session, category, priority, now, settings, center_id)
         session.commit()
         session.refresh(ticket)
     if client is not None:
         throttle.fail(settings, (per_address, client))
+    return ticket
+
+
+def new_ticket(session: Session, category: QueueCategory, priority: str, now: datetime, settings: Settings,
+               center_id: int | None) -> QueueTicket:
+    """A waiting ticket with the category's next number of the day, added to the caller's transaction (which
+    commits it: the kiosk's issue, or a booking turned into a ticket, engine/queue/arrivals.py)."""
+    day = day_of(now, settings)
+    seq = next_seq(session, category.code, day, center_id or 0)
+    ticket = QueueTicket(number=number_of(category.letter, seq), day=day, seq=seq, category_code=category.code,
+                         priority=priority, status="waiting", issued_at=now, waiting_since=now, center_id=center_id)
+    session.add(ticket)
     return ticket
 
 

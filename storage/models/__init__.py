@@ -10,6 +10,7 @@ from storage.models import (  # noqa: F401  (each module registers its tables)
     assignment,
     audit,
     base,
+    booking,
     cases,
     catalog,
     centers,

@@ -29,6 +29,12 @@ class QueueCategory(SQLModel, table=True):
     position: int = 0
     active: bool = True
     center_id: int | None = Field(default=None, nullable=True)
+    # Its tickets' effective wait is multiplied by this (engine/queue/ordering.py): booked visits (the
+    # ``appointments`` category) are called sooner than walk-ins who came at the same moment.
+    weight: float = 1.0
+    # False for a category whose tickets only come from something else (booked visits, engine/queue/arrivals.py):
+    # the kiosk shows no button for it and refuses to issue one.
+    walk_in: bool = True
 
 
 class QueueCounter(SQLModel, table=True):

@@ -223,7 +223,7 @@ def test_estimated_wait_from_recent_service_times(settings: Settings, db: Sessio
 
 def test_categories_and_counters_are_configured_by_administrators(settings: Settings, db: Session) -> None:
     assert [c.code for c in config.categories(db)] == ["civil_registry", "permits", "traffic", "utilities",
-                                                       "complaints"]
+                                                       "complaints", "appointments"]
     with pytest.raises(Forbidden):
         config.save_category(session=db, code="passports", letter="X", name_ar="الجوازات", name_en="Passports",
                              services=[], actor=CLERK)

@@ -1,0 +1,105 @@
+"""The periodic round of booked visits (engine/operations/periodic.py, job ``bookings``): the day-before SMS
+reminders, through the outbox, and the no-shows.
+
+Idempotent: a booking is reminded once however often the round runs, even two rounds at once (the conditional
+``UPDATE ... WHERE reminded_at IS NULL`` decides, and the outbox row's idempotency key is the booking's own, so
+the gateway would drop a repeat too). A booked visit nobody turned into a ticket by its slot's start plus
+``SHUBBAK_BOOKING_GRACE_MINUTES`` becomes a ``no_show``, and its place in the slot is given back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, update
+from sqlmodel import Session, col, select
+
+from engine.core import clock
+from engine.core.settings import Settings
+from engine.queue import config
+from engine.queue.appointments import local_day, local_time, zone
+from engine.queue.bookings import give_back
+from storage.db import write_lock
+from storage.models.booking import Booking
+from storage.models.centers import Center
+from storage.models.messages import OutboxMessage
+
+_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+STAGE = "booking_reminder"
+BODIES = {
+    "ar": "تذكير من شبّاك: موعدك غدًا {day} الساعة {time} في {center} ({category}). رمز الحجز: {code}. "
+          "اكتبه في جهاز التذاكر عند وصولك.",
+    "en": "Shubbak reminder: your visit is tomorrow {day} at {time} at {center} ({category}). Booking code: {code}. "
+          "Type it at the ticket kiosk when you arrive.",
+}
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    reminded: int
+    no_shows: int
+
+
+def reminder_key(booking: Booking) -> str:
+    return hashlib.sha256(f"booking-reminder:{booking.id}:{booking.code}".encode()).hexdigest()
+
+
+def remind(session: Session, settings: Settings, now: datetime) -> int:
+    """Write the SMS of every booked visit of tomorrow not reminded yet, once the center's clock has passed
+    ``SHUBBAK_BOOKING_REMINDER_FROM``."""
+    local = now.astimezone(zone(settings))
+    if local.time() < settings.booking_reminder_from:
+        return 0
+    tomorrow = local_day(now, settings) + timedelta(days=1)
+    due = session.exec(select(Booking).where(Booking.status == "booked", Booking.day == tomorrow,
+                                             col(Booking.reminded_at).is_(None)).order_by(col(Booking.id))).all()
+    names = {c.code: c for c in config.categories(session, active_only=False)}
+    sent = 0
+    for booking in due:
+        center = session.get(Center, booking.center_key) if booking.center_key else None
+        category = names.get(booking.category_code)
+        ar = booking.language != "en"
+        body = BODIES["ar" if ar else "en"].format(
+            day=booking.day.isoformat(), time=local_time(booking.starts_at, settings), code=booking.code,
+            center=(center.name_ar if ar else center.name_en) if center else ("المركز" if ar else "the center"),
+            category=(category.name_ar if ar else category.name_en) if category else booking.category_code)
+        with write_lock(session):
+            moved = session.execute(update(Booking).where(col(Booking.id) == booking.id,
+                                                          col(Booking.reminded_at).is_(None),
+                                                          col(Booking.status) == "booked").values(reminded_at=now))
+            if not moved.rowcount:  # type: ignore[attr-defined]
+                session.rollback()
+                continue
+            session.execute(insert(_OUTBOX).values(
+                case_id=None, event_seq=None, stage=STAGE, ref=booking.code, channel="sms", recipient=booking.phone,
+                language="ar" if ar else "en", subject=None, body=body, idempotency_key=reminder_key(booking),
+                status="pending", attempts=0, next_attempt_at=now, lease_until=None, last_error=None, gateway=None,
+                gateway_ref=None, created_at=now, sent_at=None))
+            session.commit()
+        sent += 1
+    return sent
+
+
+def release_no_shows(session: Session, settings: Settings, now: datetime) -> int:
+    """Booked visits whose grace has ended without a ticket: ``no_show``, their places given back."""
+    limit = now - timedelta(minutes=settings.booking_grace_minutes)
+    late = session.exec(select(Booking).where(Booking.status == "booked", col(Booking.starts_at) < limit)
+                        .order_by(col(Booking.id))).all()
+    count = 0
+    for booking in late:
+        with write_lock(session):
+            moved = session.execute(update(Booking).where(col(Booking.id) == booking.id,
+                                                          col(Booking.status) == "booked")
+                                    .values(status="no_show", no_show_at=now, active_key=None))
+            if moved.rowcount:  # type: ignore[attr-defined]
+                give_back(session, booking)
+                count += 1
+            session.commit()
+    return count
+
+
+def run(session: Session, settings: Settings, now: datetime | None = None) -> RoundResult:
+    moment = now or clock.now()
+    return RoundResult(reminded=remind(session, settings, moment), no_shows=release_no_shows(session, settings, moment))
