@@ -21,6 +21,30 @@ class Names(BaseModel):
     en: str = Field(min_length=1, max_length=200)
 
 
+class Said(BaseModel):
+    """A sentence or paragraph in both languages (a question, its answer, where to go)."""
+
+    model_config = ConfigDict(extra="forbid")
+    ar: str = Field(min_length=1, max_length=2000)
+    en: str = Field(min_length=1, max_length=2000)
+
+
+class Synonyms(BaseModel):
+    """``[synonyms]``: other words citizens use for the service, by language (engine/catalog/finder.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    ar: list[str] = Field(default_factory=list, max_length=60)
+    en: list[str] = Field(default_factory=list, max_length=60)
+
+
+class Question(BaseModel):
+    """``[[faq]]``: a question citizens ask about the service, and its answer, in both languages."""
+
+    model_config = ConfigDict(extra="forbid")
+    q: Said
+    a: Said
+
+
 class Document(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
@@ -138,6 +162,11 @@ class ServiceInfo(BaseModel):
     escalation: Escalation = Field(default_factory=Escalation)  # docs/analyst-guide.md
     outputs: list[Output] = Field(default_factory=list)  # the documents it issues (engine/outputs/)
     assignment: Assignment = Field(default_factory=Assignment)  # docs/analyst-guide.md
+    # What the public service page shows (docs/analyst-guide.md, "Finding a service"): other words for the
+    # service, where the citizen goes, and the questions citizens ask.
+    synonyms: Synonyms = Field(default_factory=Synonyms)
+    where: Said | None = None
+    faq: list[Question] = Field(default_factory=list, max_length=40)
 
     @model_validator(mode="after")
     def _distinct_outputs(self) -> ServiceInfo:
