@@ -12,6 +12,7 @@ from admin_ui.routes import (
     citizen,
     counter,
     desk,
+    find,
     inbox,
     modeler,
     papers,
@@ -23,7 +24,7 @@ from admin_ui.routes import (
 from admin_ui.routes import queue as queue_pages
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth, desk, inbox, cases, papers, public, citizen, analyst, modeler, ratings, supervisor, reports,
+for _module in (auth, desk, inbox, cases, papers, public, find, citizen, analyst, modeler, ratings, supervisor, reports,
                 counter):
     router.include_router(_module.router)
 router.include_router(queue_pages.router)  # the hall's kiosk, counters and display board
