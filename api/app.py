@@ -36,6 +36,7 @@ from api.routes import (
     documents,
     drafts,
     health,
+    open311,
     outputs,
     payments,
     processes,
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(ratings.router)
     app.include_router(citizen.router)  # the citizen's own side (engine/citizen/)
+    app.include_router(open311.router)  # Open311 GeoReport v2 for outside applications (engine/citizen/open311.py)
     app.include_router(message_routes.router)
     app.include_router(complaints.router)
     app.include_router(queue_routes.router)

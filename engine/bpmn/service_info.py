@@ -45,6 +45,20 @@ class Question(BaseModel):
     a: Said
 
 
+class Open311(BaseModel):
+    """``[open311]``: the service is offered to outside applications through Open311 GeoReport v2
+    (engine/citizen/open311.py). Its attributes are the fields of its intake form, less those named here:
+    ``description`` and ``address`` are the form's fields that the request's own ``description`` and location
+    (``address_string``, or ``lat`` and ``long``) fill; ``fixed`` are values every such request carries (the
+    fields only the counter fills)."""
+
+    model_config = ConfigDict(extra="forbid")
+    description: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    address: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    fixed: dict[str, bool | int | float | str] = Field(default_factory=dict)
+    group: str = Field(default="", max_length=100)
+
+
 class Document(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
@@ -167,6 +181,7 @@ class ServiceInfo(BaseModel):
     synonyms: Synonyms = Field(default_factory=Synonyms)
     where: Said | None = None
     faq: list[Question] = Field(default_factory=list, max_length=40)
+    open311: Open311 | None = None  # offered to outside applications (docs/api.md, "Open311")
 
     @model_validator(mode="after")
     def _distinct_outputs(self) -> ServiceInfo:
