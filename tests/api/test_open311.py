@@ -212,3 +212,17 @@ def test_only_admins_issue_keys_and_names_are_checked(o311: tuple[Api, str]) -> 
     assert api.client.post("/api/open311/keys", json={"name": "Madinati app"}, headers=admin).status_code == 409
     assert api.client.post("/api/open311/keys", json={"name": "  "}, headers=admin).status_code == 422
     assert api.client.delete("/api/open311/keys/nobody", headers=admin).status_code == 404
+
+
+def test_the_command_line_issues_and_revokes_a_key(o311: tuple[Api, str], monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.main import main
+
+    api, _key = o311
+    monkeypatch.setattr("cli.main.get_settings", lambda: api.settings)
+    assert main(["open311", "add-key", "Kiosk app"]) == 0
+    key = capsys.readouterr().out.strip().rsplit(" ", 1)[-1]
+    assert _post(api, _complaint(key)).status_code == 200
+    assert main(["open311", "add-key", "Kiosk app"]) == 1  # the name has a key already
+    assert main(["open311", "revoke-key", "Kiosk app"]) == 0
+    _errors(_post(api, _complaint(key, **{"attribute[subject]": "بعد الإلغاء"})), 403)
