@@ -24,7 +24,10 @@ from api.deps import CurrentActor, SessionDep, SettingsDep, allow
 from engine.citizen import open311, open311_keys
 from engine.core.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 
+# The GeoReport v2 routes answer in the specification's shapes (its refusals are arrays, its formats JSON and XML):
+# the specification documents them, not the app's OpenAPI document, whose refusal shape they do not use.
 router = APIRouter(tags=["open311"])
+SPEC_ROUTE: dict[str, Any] = {"include_in_schema": False}
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
 # XML element names of a list's members (the Spark convention the specification maps JSON from).
 MEMBERS = {"services": "service", "service_requests": "request", "attributes": "attribute", "values": "value",
@@ -102,7 +105,7 @@ def _answer(fmt: str, root: str, work: Callable[[str], Any], lang: str) -> Respo
     return answer(content, chosen, root)
 
 
-@router.get("/open311/discovery.{fmt}", dependencies=[allow("public")])
+@router.get("/open311/discovery.{fmt}", dependencies=[allow("public")], **SPEC_ROUTE)
 def discovery(request: Request, fmt: str, settings: SettingsDep) -> Response:
     """Service discovery: where the GeoReport v2 endpoint is and which formats it speaks."""
     base = (settings.public_base_url or str(request.base_url)).rstrip("/")
@@ -116,12 +119,12 @@ def discovery(request: Request, fmt: str, settings: SettingsDep) -> Response:
     return _answer(fmt, "discovery", work, language(request))
 
 
-@router.get("/open311/v2/services.{fmt}", dependencies=[allow("public")])
+@router.get("/open311/v2/services.{fmt}", dependencies=[allow("public")], **SPEC_ROUTE)
 def service_list(request: Request, fmt: str, session: SessionDep) -> Response:
     return _answer(fmt, "services", lambda lang: open311.services(session=session, lang=lang), language(request))
 
 
-@router.get("/open311/v2/services/{code}.{fmt}", dependencies=[allow("public")])
+@router.get("/open311/v2/services/{code}.{fmt}", dependencies=[allow("public")], **SPEC_ROUTE)
 def service_definition(request: Request, code: Annotated[str, Path(max_length=100)], fmt: str,
                        session: SessionDep, settings: SettingsDep) -> Response:
     return _answer(fmt, "service_definition",
@@ -129,7 +132,7 @@ def service_definition(request: Request, code: Annotated[str, Path(max_length=10
                    language(request))
 
 
-@router.post("/open311/v2/requests.{fmt}", dependencies=[allow("open311.file")], tags=["public"])
+@router.post("/open311/v2/requests.{fmt}", dependencies=[allow("open311.file")], tags=["public"], **SPEC_ROUTE)
 async def file_request(request: Request, fmt: str, session: SessionDep, settings: SettingsDep) -> Response:
     """POST Service Request: form-encoded (application/x-www-form-urlencoded), with the application's
     ``api_key``; ``attribute[code]=value`` (``attribute[code][]`` for a multivaluelist). 403 for a missing or
@@ -152,7 +155,7 @@ async def file_request(request: Request, fmt: str, session: SessionDep, settings
     return await run_in_threadpool(_answer, fmt, "service_requests", work, language(request))
 
 
-@router.get("/open311/v2/requests.{fmt}", dependencies=[allow("public")])
+@router.get("/open311/v2/requests.{fmt}", dependencies=[allow("public")], **SPEC_ROUTE)
 def request_list(request: Request, fmt: str, session: SessionDep, settings: SettingsDep) -> Response:
     params = dict(request.query_params.items())
     return _answer(fmt, "service_requests",
@@ -160,7 +163,7 @@ def request_list(request: Request, fmt: str, session: SessionDep, settings: Sett
                    language(request))
 
 
-@router.get("/open311/v2/requests/{number}.{fmt}", dependencies=[allow("public")])
+@router.get("/open311/v2/requests/{number}.{fmt}", dependencies=[allow("public")], **SPEC_ROUTE)
 def one_request(request: Request, number: Annotated[str, Path(max_length=40)], fmt: str,
                 session: SessionDep) -> Response:
     return _answer(fmt, "service_requests", lambda lang: open311.one(session=session, number=number, lang=lang),
