@@ -279,8 +279,14 @@ def file(*, session: Session, form: Mapping[str, Sequence[str]], settings: Setti
                                long=long, created_at=clock.now()))
     try:
         session.commit()
-    except IntegrityError:  # the same POST at the same moment: its twin is the one followed
+    except IntegrityError:
+        # The same POST at the same moment, both past the look-up above: the client is given its twin's number.
+        # The case just opened stays (a case is never deleted); the front desk cancels it as a duplicate.
         session.rollback()
+        twin = session.execute(select(Open311Request.case_id).where(
+            Open311Request.key_id == app.id, Open311Request.request_hash == request_hash)).scalar()
+        if twin is not None:
+            case = lifecycle.load_case(session, twin)
     return _filed(case, service, lang)
 
 

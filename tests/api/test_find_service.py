@@ -19,8 +19,8 @@ DEPLOYED = ("birth_certificate", "building_permit", "complaint", "national_id_re
 
 
 @pytest.fixture
-def found_api(sqlite_url: str, tmp_path: Path) -> Iterator[Api]:
-    settings = make_settings(sqlite_url, tmp_path, service_search_max_per_address=6)
+def found_api(database_url: str, tmp_path: Path) -> Iterator[Api]:
+    settings = make_settings(database_url, tmp_path, service_search_max_per_address=6)
     with TestClient(create_app(settings)) as client:
         api = Api(client, settings)
         analyst = api.user("analyst")

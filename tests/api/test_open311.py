@@ -22,8 +22,8 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
 
 
 @pytest.fixture
-def o311(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Api, str]]:
-    settings = make_settings(sqlite_url, tmp_path, open311_requests_per_key=4)
+def o311(database_url: str, tmp_path: Path) -> Iterator[tuple[Api, str]]:
+    settings = make_settings(database_url, tmp_path, open311_requests_per_key=4)
     with TestClient(create_app(settings)) as client:
         api = Api(client, settings)
         analyst = api.user("analyst")
