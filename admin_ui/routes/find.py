@@ -43,7 +43,7 @@ def service_public_page(request: Request, code: str, viewer: CurrentViewer, db: 
     fee: dict[str, Any] = page["fee"]
     table = fee.get("table")
     if table is not None:
-        table = {"inputs": table["inputs"], "outputs": table["outputs"],
+        table = {"inputs": [pick(c) for c in table["inputs"]], "outputs": [pick(c) for c in table["outputs"]],
                  "rows": [{"description": r["description"], "when": [pick(c) for c in r["when"]],
                            "then": [pick(c) for c in r["then"]]} for r in table["rows"]]}
     return render(request, "find_service.html", service={

@@ -21,8 +21,9 @@ def _number(text: str) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def readable(entry: str) -> dict[str, str]:
-    """An input or output entry of a rule in English and Arabic words."""
+def readable(entry: str) -> dict[str, Any]:
+    """An input or output entry of a rule in English and Arabic words (``values``: the strings it lists, which
+    the caller may name better, e.g. by a form's titles)."""
     text = " ".join(entry.split())
     if text in ("", "-"):
         return {"en": "any", "ar": "أي"}
@@ -46,19 +47,22 @@ def readable(entry: str) -> dict[str, str]:
     values = [v.strip() for v in text.split(",")]
     if all(len(v) >= 2 and v[0] == v[-1] == '"' for v in values):
         said = ", ".join(v[1:-1].replace("_", " ") for v in values)
-        return {"en": said, "ar": said}
+        return {"en": said, "ar": said, "values": [v[1:-1] for v in values]}
     if text.lower() in ("true", "false"):
         yes = text.lower() == "true"
         return {"en": "yes" if yes else "no", "ar": "نعم" if yes else "لا"}
     # A formula (``350.0 * renewal_years``): its numbers without ".0", its names in words, "×" for "*".
+    rounded = re.fullmatch(r"round\((.*),\s*\d+\)", text)  # rounding to the piastre is no news to a reader
+    text = rounded.group(1) if rounded else text
     said = re.sub(r"(\d)\.0\b", r"\1", text).replace("*", "×").replace("_", " ")
     return {"en": said, "ar": said}
 
 
 def decision_table(files: dict[str, bytes], decision_id: str, *, max_xml_bytes: int) -> dict[str, Any] | None:
-    """The decision ``decision_id`` of the package's DMN files as ``{"title", "inputs", "outputs", "rows"}``
-    (each row ``{"description", "when": [...], "then": [...]}``, every cell in both languages); None when no
-    file of the package holds it as a decision table."""
+    """The decision ``decision_id`` of the package's DMN files as ``{"title", "inputs", "outputs", "input_names",
+    "output_names", "rows"}`` (the columns' labels and the variables they read or set; each row
+    ``{"description", "when": [...], "then": [...]}``, every cell in both languages); None when no file of the
+    package holds it as a decision table."""
     for name, content in sorted(files.items()):
         if not name.endswith(".dmn"):
             continue
@@ -72,7 +76,9 @@ def decision_table(files: dict[str, bytes], decision_id: str, *, max_xml_bytes: 
             table = next(decision.iter("{*}decisionTable"), None)
             if table is None:
                 return None
-            inputs = [i.get("label") or _text(i.find("{*}inputExpression")) for i in table.findall("{*}input")]
+            names = [_text(i.find("{*}inputExpression")).strip() for i in table.findall("{*}input")]
+            inputs = [i.get("label") or n for i, n in zip(table.findall("{*}input"), names, strict=True)]
+            output_names = [o.get("name") or "" for o in table.findall("{*}output")]
             outputs = [o.get("label") or o.get("name") or "" for o in table.findall("{*}output")]
             rows = []
             for rule in table.findall("{*}rule"):
@@ -81,7 +87,7 @@ def decision_table(files: dict[str, bytes], decision_id: str, *, max_xml_bytes: 
                              "when": [readable(_text(e)) for e in rule.findall("{*}inputEntry")],
                              "then": [readable(_text(e)) for e in rule.findall("{*}outputEntry")]})
             return {"title": decision.get("name") or decision_id, "inputs": inputs, "outputs": outputs,
-                    "rows": rows}
+                    "input_names": names, "output_names": output_names, "rows": rows}
     return None
 
 

@@ -4,23 +4,82 @@ and the questions citizens ask, all from the newest live version's ``service.tom
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
 from sqlmodel import Session
 
 from engine.bpmn.dmn_table import decision_table
-from engine.catalog import finder
+from engine.catalog import finder, processes
 from engine.catalog.processes import decode_files
 from engine.core.errors import NotFound
 from engine.core.settings import Settings
 from engine.people import centers
 from storage.models.catalog import ProcessVersion
 
+# The Arabic of the fee tables' result columns, by the variable each sets (their English is the DMN's label).
+OUTPUT_WORDS = {"fee": "الرسوم (جنيه)", "fee_band": "الشريحة", "annual_fee": "الرسم السنوي (جنيه)",
+                "connection_fee": "رسم التوصيل (جنيه)", "daily_rate": "السعر اليومي (جنيه للمتر المربع في اليوم)",
+                "monthly_amount": "المبلغ الشهري (جنيه)", "unit_fee": "رسم النسخة (جنيه)",
+                "validity_years": "مدة الصلاحية (سنوات)"}
 _lock = threading.Lock()
 # Versions never change, so a version's table never goes stale: keyed by database and version id.
 _tables: dict[tuple[str, int], dict[str, Any] | None] = {}
 _MAX_TABLES = 256
+
+
+def _fields(forms: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every form field of the service by name (the first form that has it), for its titles."""
+    found: dict[str, dict[str, Any]] = {}
+    for schema in forms.values():
+        for name, spec in (schema.get("properties") or {}).items():
+            found.setdefault(name, spec)
+    return found
+
+
+def _in_words(table: dict[str, Any], forms: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The table's columns and listed values named as the service's forms name them, in both languages."""
+    fields = _fields(forms)
+    inputs = []
+    for label, name in zip(table["inputs"], table["input_names"], strict=True):
+        spec = fields.get(name, {})
+        inputs.append({"en": spec.get("title") or label, "ar": spec.get("x-title-ar") or label})
+    outputs = [{"en": label, "ar": OUTPUT_WORDS.get(name, label)}
+               for label, name in zip(table["outputs"], table["output_names"], strict=True)]
+    rows = []
+    for row in table["rows"]:
+        when = []
+        for cell, name in zip(row["when"], table["input_names"], strict=False):
+            spec = fields.get(name, {})
+            titles = spec.get("x-enum-titles") or {}
+            keys = list(spec.get("enum") or [])
+            if cell.get("values") and keys:
+                said = {lang: ", ".join(str(titles.get(lang, keys)[keys.index(v)]) if v in keys and
+                                        len(titles.get(lang, keys)) == len(keys) else v.replace("_", " ")
+                                        for v in cell["values"]) for lang in ("en", "ar")}
+                cell = {**cell, **said}
+            when.append({"en": cell["en"], "ar": cell["ar"]})
+        rows.append({"description": row["description"], "when": when,
+                     "then": [{"en": c["en"], "ar": _arabic_result(c["ar"], fields)} for c in row["then"]]})
+    return {"title": table["title"], "inputs": inputs, "outputs": outputs, "rows": rows}
+
+
+_BAND = ((re.compile(r"^under (\S+)$"), r"أقل من \1"), (re.compile(r"^(\S+) to (\S+)$"), r"من \1 إلى \2"),
+         (re.compile(r"^(\S+) and above$"), r"\1 فأكثر"))
+
+
+def _arabic_result(text: str, fields: dict[str, dict[str, Any]]) -> str:
+    """A result cell in Arabic: a band's words ("under 150", "150 to 300", "1000 and above"), and a formula's
+    variables by their form titles ("350 × renewal years")."""
+    for pattern, arabic in _BAND:
+        if pattern.match(text):
+            return pattern.sub(arabic, text)
+    for name, spec in fields.items():
+        words = name.replace("_", " ")
+        if spec.get("x-title-ar") and words in text:
+            text = text.replace(words, str(spec["x-title-ar"]))
+    return text
 
 
 def fee_table(session: Session, version_id: int, decision: str, settings: Settings) -> dict[str, Any] | None:
@@ -31,6 +90,8 @@ def fee_table(session: Session, version_id: int, decision: str, settings: Settin
     row = session.get(ProcessVersion, version_id)
     table = None if row is None else decision_table(decode_files(row.files), decision,
                                                     max_xml_bytes=settings.max_xml_bytes)
+    if table is not None:
+        table = _in_words(table, processes.cache.get(session, version_id, settings).forms)
     with _lock:
         if len(_tables) >= _MAX_TABLES:
             _tables.clear()

@@ -20,12 +20,14 @@ def test_search_and_the_service_page_in_arabic_then_english(pages: Pages) -> Non
     text = page.text
     assert "<script" not in text  # works without JavaScript
     assert 'id="service-fee-table"' in text and "أقل من 150" in text and "1500" in text
+    assert "<th scope=\"col\">نوع الاستخدام</th>" in text and "<td>سكني</td>" in text
     assert "مدة الإنجاز" in text and "30 يوم" in text
     assert "صورة بطاقة الرقم القومي" in text and "أسئلة شائعة" in text and "30 يومًا" in text
     english = pages.post("/preferences", {"language": "en", "next": "/find/building_permit"}, token_from="/find")
     assert english.status_code == 303
     page = pages.client.get("/find/building_permit")
     assert 'lang="en"' in page.text and "Papers to bring" in page.text and "under 150" in page.text
+    assert "<td>Residential</td>" in page.text
     assert "Frequently asked questions" in page.text and "within 30 days" in page.text
 
 

@@ -73,9 +73,13 @@ def test_the_public_description_shows_papers_fee_table_time_where_and_questions(
     assert page["sla_days"] == 30
     assert any(d["required"] and d["name"]["ar"] for d in page["documents"])
     table = page["fee"]["table"]
-    assert table["inputs"] == ["Plot area (m²)", "Building use"]
+    # The columns and the listed values are named as the service's form names them, in both languages.
+    assert table["inputs"] == [{"en": "Plot area (m²)", "ar": "مساحة قطعة الأرض (م²)"},
+                               {"en": "Building use", "ar": "نوع الاستخدام"}]
+    assert table["outputs"][0] == {"en": "Fee (EGP)", "ar": "الرسوم (جنيه)"}
     first = table["rows"][0]
-    assert first["when"][0] == {"en": "under 150", "ar": "أقل من 150"} and first["then"][0]["en"] == "1500"
+    assert first["when"] == [{"en": "under 150", "ar": "أقل من 150"}, {"en": "Residential", "ar": "سكني"}]
+    assert first["then"] == [{"en": "1500", "ar": "1500"}, {"en": "under 150", "ar": "أقل من 150"}]
     assert page["where"]["ar"] and page["faq"] and page["faq"][0]["q"]["en"]
     fixed = found_api.client.get("/api/public/services/birth_certificate").json()
     assert fixed["fee"]["amount"] == 25.0 and fixed["fee"]["table"] is None

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.bpmn.dmn_table import readable
 from engine.catalog.finder import Entry, entry_of, normalise, rank
 from engine.core.settings import Settings
 from tests.services.paths import PROCESSES, SERVICES
@@ -70,3 +71,15 @@ def test_every_service_has_synonyms_in_both_languages_where_to_go_and_questions(
         assert len(info["faq"]) >= 2, service
         for qa in info["faq"]:
             assert all(qa[part][lang].strip() for part in ("q", "a") for lang in ("ar", "en")), service
+
+
+@pytest.mark.parametrize(("entry", "en", "ar"), [
+    ("", "any", "أي"), ("-", "any", "أي"), ("< 150", "under 150", "أقل من 150"), (">= 3000", "from 3000", "من 3000"),
+    ("150 <= ? < 300", "from 150, under 300", "من 150 إلى أقل من 300"), ("[1..5]", "1 to 5", "من 1 إلى 5"),
+    ('"private_car","taxi"', "private car, taxi", "private car, taxi"), ("True", "yes", "نعم"), ("false", "no", "لا"),
+    ("350.0 * renewal_years", "350 × renewal years", "350 × renewal years"),
+    ("round(occupied_area_m2 * 5.0, 2)", "occupied area m2 × 5", "occupied area m2 × 5"),
+])
+def test_a_decision_table_entry_in_words(entry: str, en: str, ar: str) -> None:
+    said = readable(entry)
+    assert (said["en"], said["ar"]) == (en, ar)
