@@ -95,6 +95,16 @@ def test_a_client_discovers_lists_defines_files_and_follows_a_complaint(o311: tu
     assert case["data"]["category"] == "water_supply" and case["data"]["location"].startswith("شارع التحرير")
     assert case["data"]["description"].startswith("كسر في ماسورة")
 
+    # Closed at the center (here cancelled as a duplicate): the client sees it closed, in the closed list.
+    cancelled = api.client.post(f"/api/cases/{case['id']}/cancel", json={"reason": "duplicate of a desk complaint"},
+                                headers=api.user("supervisor"))
+    assert cancelled.status_code == 200, cancelled.text
+    [request] = api.client.get(f"/open311/v2/requests/{number}.json").json()
+    assert request["status"] == "closed" and request["updated_datetime"].endswith("Z")
+    closed = api.client.get("/open311/v2/requests.json", params={"status": "closed"}).json()
+    assert [r["service_request_id"] for r in closed] == [number]
+    assert api.client.get("/open311/v2/requests.json", params={"status": "open"}).json() == []
+
 
 def test_xml_has_the_declaration_and_the_specification_root_elements(o311: tuple[Api, str]) -> None:
     api, key = o311
