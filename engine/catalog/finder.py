@@ -148,7 +148,7 @@ class _Index:
 
     def entries(self, session: Session, settings: Settings) -> list[Entry]:
         rows = session.execute(
-            select(ProcessVersion.id, ProcessVersion.service_code, ProcessVersion.service)
+            select(col(ProcessVersion.id), col(ProcessVersion.service_code), col(ProcessVersion.service))
             .where(col(ProcessVersion.retired).is_(False))
             .order_by(col(ProcessVersion.service_code), col(ProcessVersion.version))).all()
         latest: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -195,8 +195,8 @@ def search(*, session: Session, query: str, settings: Settings, client: str | No
 def live_service(session: Session, code: str) -> dict[str, Any] | None:
     """The newest live version's ``service.toml`` of ``code`` (with its version id), None when there is none."""
     row = session.execute(
-        select(ProcessVersion.id, ProcessVersion.service)
-        .where(ProcessVersion.service_code == code, col(ProcessVersion.retired).is_(False))
+        select(col(ProcessVersion.id), col(ProcessVersion.service))
+        .where(col(ProcessVersion.service_code) == code, col(ProcessVersion.retired).is_(False))
         .order_by(col(ProcessVersion.version).desc()).limit(1)).first()
     if row is None:
         return None

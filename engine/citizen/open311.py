@@ -52,7 +52,7 @@ STANDARD = frozenset({"api_key", "jurisdiction_id", "service_code", "lat", "long
 
 def _offered(session: Session) -> dict[str, tuple[int, dict[str, Any]]]:
     """The live services offered through Open311: code -> (newest live version id, its service.toml)."""
-    rows = session.execute(select(ProcessVersion.id, ProcessVersion.service_code, ProcessVersion.service)
+    rows = session.execute(select(col(ProcessVersion.id), col(ProcessVersion.service_code), col(ProcessVersion.service))
                            .where(col(ProcessVersion.retired).is_(False))
                            .order_by(col(ProcessVersion.service_code), col(ProcessVersion.version))).all()
     latest: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -219,8 +219,8 @@ def file(*, session: Session, form: Mapping[str, Sequence[str]], settings: Setti
     service, process = _service(session, _first(form, "service_code"), settings)
     request_hash = _request_hash(form)
     assert app.id is not None
-    again = session.execute(select(Open311Request.case_id).where(
-        Open311Request.key_id == app.id, Open311Request.request_hash == request_hash)).scalar()
+    again = session.execute(select(col(Open311Request.case_id)).where(
+        col(Open311Request.key_id) == app.id, col(Open311Request.request_hash) == request_hash)).scalar()
     if again is not None:
         case = lifecycle.load_case(session, again)
         return _filed(case, service, lang)
@@ -283,8 +283,8 @@ def file(*, session: Session, form: Mapping[str, Sequence[str]], settings: Setti
         # The same POST at the same moment, both past the look-up above: the client is given its twin's number.
         # The case just opened stays (a case is never deleted); the front desk cancels it as a duplicate.
         session.rollback()
-        twin = session.execute(select(Open311Request.case_id).where(
-            Open311Request.key_id == app.id, Open311Request.request_hash == request_hash)).scalar()
+        twin = session.execute(select(col(Open311Request.case_id)).where(
+            col(Open311Request.key_id) == app.id, col(Open311Request.request_hash) == request_hash)).scalar()
         if twin is not None:
             case = lifecycle.load_case(session, twin)
     return _filed(case, service, lang)
@@ -344,7 +344,7 @@ def one(*, session: Session, number: str, lang: str) -> list[dict[str, Any]]:
     offered = _offered(session)
     number = tracking.normalise(number)
     rows = _rows(session, select(Case, Open311Request).where(
-        Case.tracking_number == number, col(Case.service_code).in_(list(offered))), offered, lang)
+        col(Case.tracking_number) == number, col(Case.service_code).in_(list(offered))), offered, lang)
     if not rows:
         raise NotFound("open311.request_unknown", number=number)
     return rows
