@@ -37,6 +37,7 @@ from api.routes import (
     documents,
     drafts,
     health,
+    open311,
     outputs,
     payments,
     processes,
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ratings.router)
     app.include_router(citizen.router)  # the citizen's own side (engine/citizen/)
     app.include_router(appointment_routes.router)  # booked visits (engine/queue/appointments.py)
+    app.include_router(open311.router)  # Open311 GeoReport v2 for outside applications (engine/citizen/open311.py)
     app.include_router(message_routes.router)
     app.include_router(complaints.router)
     app.include_router(queue_routes.router)

@@ -132,6 +132,12 @@ def allow(action: str) -> Any:
 
         scraper.policy_action = action  # type: ignore[attr-defined]
         return Depends(scraper)
+    if policy.OPEN311_APP in rule.who:
+        async def application() -> None:
+            """Not a user's action: the command checks the application's api_key (engine/citizen/open311_keys.py)."""
+
+        application.policy_action = action  # type: ignore[attr-defined]
+        return Depends(application)
     if policy.CITIZEN in rule.who:
         async def citizen(request: Request, settings: SettingsDep,
                           token: Annotated[str | None, Depends(oauth2)]) -> None:

@@ -310,6 +310,37 @@ class TrackPublic(BaseModel):
     documents: list[dict[str, Any]] = []
 
 
+class ServiceFound(BaseModel):
+    """One service a search found (engine/catalog/finder.py), best first: its names, agency, time to complete."""
+
+    service_code: str
+    name: dict[str, str] | None
+    agency: dict[str, str] | None
+    sla_days: float | None
+    score: float
+
+
+class ServiceSearchPublic(BaseModel):
+    query: str
+    results: list[ServiceFound]
+
+
+class ServicePagePublic(BaseModel):
+    """A service as its public page shows it (engine/catalog/service_page.py): papers, fee or fee table, time to
+    complete, where to go, questions and answers."""
+
+    service_code: str
+    name: dict[str, str] | None
+    agency: dict[str, str] | None
+    sla_days: float | None
+    documents: list[dict[str, Any]]
+    fee: dict[str, Any]
+    where: dict[str, str] | None
+    centers: list[dict[str, Any]]
+    faq: list[dict[str, Any]]
+    synonyms: dict[str, list[str]]
+
+
 class DocumentPublic(BaseModel):
     id: int
     case_id: int

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from cli import audit as audit_commands
 from cli import backup as backup_commands
 from cli import documents as document_commands
+from cli import open311 as open311_commands
 from cli import reports as report_commands
 from cli import users as user_commands
 from engine.bpmn import runner
@@ -289,6 +290,7 @@ def parser() -> argparse.ArgumentParser:
     document_commands.add_commands(sub)
     report_commands.add_commands(sub)
     backup_commands.add_commands(sub)
+    open311_commands.add_commands(sub)
     return p
 
 

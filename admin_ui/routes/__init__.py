@@ -14,6 +14,7 @@ from admin_ui.routes import (
     citizen_visits,
     counter,
     desk,
+    find,
     inbox,
     modeler,
     papers,
@@ -25,8 +26,8 @@ from admin_ui.routes import (
 from admin_ui.routes import queue as queue_pages
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth, desk, inbox, cases, papers, public, citizen, citizen_visits, analyst, modeler, ratings,
-                supervisor, reports, counter, bulk):
+for _module in (auth, desk, inbox, cases, papers, public, find, citizen, citizen_visits, analyst, modeler,
+                ratings, supervisor, reports, counter, bulk):
     router.include_router(_module.router)
 router.include_router(queue_pages.router)  # the hall's kiosk, counters and display board
 router.include_router(account_pages.router)  # one's password; admins' users pages

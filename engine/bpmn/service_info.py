@@ -21,6 +21,44 @@ class Names(BaseModel):
     en: str = Field(min_length=1, max_length=200)
 
 
+class Said(BaseModel):
+    """A sentence or paragraph in both languages (a question, its answer, where to go)."""
+
+    model_config = ConfigDict(extra="forbid")
+    ar: str = Field(min_length=1, max_length=2000)
+    en: str = Field(min_length=1, max_length=2000)
+
+
+class Synonyms(BaseModel):
+    """``[synonyms]``: other words citizens use for the service, by language (engine/catalog/finder.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    ar: list[str] = Field(default_factory=list, max_length=60)
+    en: list[str] = Field(default_factory=list, max_length=60)
+
+
+class Question(BaseModel):
+    """``[[faq]]``: a question citizens ask about the service, and its answer, in both languages."""
+
+    model_config = ConfigDict(extra="forbid")
+    q: Said
+    a: Said
+
+
+class Open311(BaseModel):
+    """``[open311]``: the service is offered to outside applications through Open311 GeoReport v2
+    (engine/citizen/open311.py). Its attributes are the fields of its intake form, less those named here:
+    ``description`` and ``address`` are the form's fields that the request's own ``description`` and location
+    (``address_string``, or ``lat`` and ``long``) fill; ``fixed`` are values every such request carries (the
+    fields only the counter fills)."""
+
+    model_config = ConfigDict(extra="forbid")
+    description: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    address: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    fixed: dict[str, bool | int | float | str] = Field(default_factory=dict)
+    group: str = Field(default="", max_length=100)
+
+
 class Document(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
@@ -138,6 +176,12 @@ class ServiceInfo(BaseModel):
     escalation: Escalation = Field(default_factory=Escalation)  # docs/analyst-guide.md
     outputs: list[Output] = Field(default_factory=list)  # the documents it issues (engine/outputs/)
     assignment: Assignment = Field(default_factory=Assignment)  # docs/analyst-guide.md
+    # What the public service page shows (docs/analyst-guide.md, "Finding a service"): other words for the
+    # service, where the citizen goes, and the questions citizens ask.
+    synonyms: Synonyms = Field(default_factory=Synonyms)
+    where: Said | None = None
+    faq: list[Question] = Field(default_factory=list, max_length=40)
+    open311: Open311 | None = None  # offered to outside applications (docs/api.md, "Open311")
 
     @model_validator(mode="after")
     def _distinct_outputs(self) -> ServiceInfo:

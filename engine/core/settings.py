@@ -97,6 +97,21 @@ class Settings(BaseSettings):
     citizen_wrong_codes_per_address: int = Field(default=20, ge=1)
     citizen_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
     citizen_cases_max: int = Field(default=100, ge=1, le=1000)
+    # Finding a service (engine/catalog/finder.py): searches one address may make per window (429 beyond), the
+    # longest query, the lowest score (0-100) shown and how many results.
+    service_search_max_per_address: int = Field(default=120, ge=1)
+    service_search_window_seconds: int = Field(default=60, ge=1)
+    service_search_max_chars: int = Field(default=100, ge=1, le=1000)
+    service_search_min_score: float = Field(default=72.0, ge=0, le=100)
+    service_search_max_results: int = Field(default=10, ge=1, le=100)
+    # Open311 GeoReport v2 (engine/citizen/open311.py): requests filed per key and window (429 beyond), the
+    # center their cases open at (its code; none: installation-wide), the longest span a list may ask for
+    # (the specification's 90 days) and the most requests a list answers (its 1000).
+    open311_requests_per_key: int = Field(default=60, ge=1)
+    open311_window_seconds: int = Field(default=60, ge=1)
+    open311_center: str | None = None
+    open311_max_span_days: int = Field(default=90, ge=1)
+    open311_max_results: int = Field(default=1000, ge=1, le=10000)
     phone_country_prefix: str = Field(default="+20", pattern=r"^\+[1-9][0-9]{0,3}$")
     # The development gateway ``log`` also appends each message, as one JSON line, to this file
     # (``var_dir/messages.jsonl`` when unset, "-" for none).

@@ -43,6 +43,7 @@ FRONT_DESK = "(front desk)"  # the role SHUBBAK_FRONT_DESK_ROLE names
 ESCALATION = "(escalation)"  # a role some live service escalates overdue tasks to (engine/cases/escalation.py)
 SCRAPER = "(scraper)"  # not a user: the operator's metrics scraper, with its own token (api/metrics.py)
 CITIZEN = "(citizen)"  # not a user: a citizen signed in by SMS code, with a citizen token (engine/citizen/signin.py)
+OPEN311_APP = "(open311 app)"  # not a user: an outside application, by its api_key (engine/citizen/open311_keys.py)
 
 Scope = Literal["none", "center", "filtered"]
 
@@ -78,6 +79,10 @@ RULES: dict[str, Rule] = {
     "citizen.own": _rule([CITIZEN], "none", "read one's own requests: the cases whose phone is the citizen's, with "
                          "their messages, documents and bills due; list free slots, book, list and cancel "
                          "one's own visits"),
+    # Not a user: an outside application filing Open311 requests with the api_key an admin issued it; the command
+    # checks the key (403 as the GeoReport v2 specification says), no staff token is one.
+    "open311.file": _rule([OPEN311_APP], "none", "file a complaint or an inquiry through Open311 GeoReport v2 "
+                          "(docs/api.md)"),
     # Any signed-in user; what they get is cut to their own lanes and centers.
     "me": _rule([SIGNED_IN], "none", "read one's own account"),
     "catalog.read": _rule([SIGNED_IN], "none", "list the published services and the centers"),

@@ -19,6 +19,7 @@ from storage.models import (  # noqa: F401  (each module registers its tables)
     idempotency,
     incidents,
     messages,
+    open311,
     outputs,
     payments,
     people,

@@ -49,6 +49,8 @@ EXPECTED: dict[str, tuple[frozenset[str] | None, bool]] = {
     "queue.ticket": (None, False),
     # No user at all: a citizen's token only (tests/api/test_citizen_signin.py); every staff token is a 401.
     "citizen.own": (frozenset(), False),
+    # No user at all: an outside application's api_key only (tests/api/test_open311.py); without it a 403.
+    "open311.file": (frozenset(), False),
     "me": (EVERY_ROLE, False),
     "catalog.read": (EVERY_ROLE, False),
     "inbox": (EVERY_ROLE, False),
@@ -108,7 +110,7 @@ def expected(action: str, role: str | None, place: str, *, signed_out: int) -> i
     allowed, bound = EXPECTED[action]
     if allowed is None:
         return "ok"
-    if action == "metrics.scrape":
+    if action in ("metrics.scrape", "open311.file"):
         return 403  # the scraper is not a user: signed in or not, a request without its token is refused
     if action == "citizen.own":
         return signed_out  # a staff token is no citizen's: as good as none
@@ -242,7 +244,7 @@ def fill(path: str, world: World) -> str:
     values = {"case_id": world.case_id, "task_id": world.task_id, "document_id": world.document_id,
               "tracking_number": world.tracking_number, "code": "no_such_code",
               "bill_id": 2_000_000, "session_id": 2_000_000, "refund_id": 2_000_000, "payment_id": 2_000_000,
-              "provider": "no_such_provider",
+              "provider": "no_such_provider", "fmt": "json",
               "incident_id": 2_000_000,
               "username": "no_such_user",
               "number": "1", "kind": "national_id_copy", "a": 1, "b": 2, "version": 1}
