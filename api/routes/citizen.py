@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from api.deps import CitizenPhone, ClientAddress, SessionDep, SettingsDep, allow
+from api import multipart
+from api.deps import CitizenPhone, ClientAddress, SessionDep, SettingsDep, StoreDep, allow
 from api.params import RowId
-from engine.citizen import requests, signin
+from engine.citizen import requests, returns, signin
+from forms.digits import only_ascii_digits
 
 router = APIRouter(tags=["citizen"])
 
@@ -72,10 +75,27 @@ class CitizenBill(BaseModel):
     due_at: datetime | None
 
 
+class CitizenPaperKind(BaseModel):
+    kind: str
+    ar: str
+    en: str
+
+
+class CitizenReturn(BaseModel):
+    """A step waiting for the citizen: a department returned the request for a paper."""
+
+    id: str
+    name: str
+    title: Words
+    due_at: datetime | None
+    kinds: list[CitizenPaperKind]
+
+
 class CitizenCase(CitizenCaseSummary):
     messages: list[CitizenMessage]
     documents: list[CitizenDocument]
     bills_due: list[CitizenBill]
+    returns: list[CitizenReturn]
 
 
 @router.post("/api/citizen/code", dependencies=[allow("public")], response_model=CodeAccepted, status_code=202)
@@ -100,3 +120,29 @@ def my_cases(phone: CitizenPhone, session: SessionDep, settings: SettingsDep) ->
 @router.get("/api/citizen/cases/{case_id}", dependencies=[allow("citizen.own")], response_model=CitizenCase)
 def my_case(case_id: RowId, phone: CitizenPhone, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     return requests.read_case(session=session, settings=settings, phone=phone, case_id=case_id)
+
+
+_ANSWER_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["kind", "file"],
+    "properties": {"kind": {"type": "string", "description": "a paper kind of the case's service"},
+                   "file": {"type": "string", "format": "binary", "description": "PDF, JPEG or PNG (a phone's photo)"},
+                   "note": {"type": "string", "description": "the citizen's note to the department"}}}}}}}
+
+
+@router.post("/api/citizen/tasks/{task_id}/answer", dependencies=[allow("citizen.own")], response_model=CitizenCase,
+             openapi_extra=_ANSWER_FORM)
+async def answer_return(task_id: str, request: Request, phone: CitizenPhone, session: SessionDep,
+                        settings: SettingsDep, store: StoreDep) -> dict[str, Any]:
+    """Answer a return of one's own request (multipart ``kind``, ``file``, ``note``): the paper is checked and
+    stored as the desk's scans are, and the step completes in the same commit; the request as it is now."""
+    boundary = multipart.boundary_of(request.headers.get("content-type"))
+    length = request.headers.get("content-length", "")
+
+    def run() -> dict[str, Any]:
+        form = multipart.StreamingForm(multipart.body_chunks(request), boundary)
+        done = returns.answer(session=session, settings=settings, store=store, phone=phone, task_id=task_id,
+                              parts=form, size_hint=int(length) if only_ascii_digits(length) else None)
+        assert done.case.id is not None
+        return requests.read_case(session=session, settings=settings, phone=phone, case_id=done.case.id)
+
+    return await run_in_threadpool(run)

@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     citizen_wrong_codes_per_address: int = Field(default=20, ge=1)
     citizen_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
     citizen_cases_max: int = Field(default=100, ge=1, le=1000)
+    # A citizen's note with the paper they send back to a return (engine/citizen/returns.py).
+    citizen_note_max_chars: int = Field(default=1000, ge=1, le=10000)
     phone_country_prefix: str = Field(default="+20", pattern=r"^\+[1-9][0-9]{0,3}$")
     # The development gateway ``log`` also appends each message, as one JSON line, to this file
     # (``var_dir/messages.jsonl`` when unset, "-" for none).

@@ -76,7 +76,7 @@ RULES: dict[str, Rule] = {
     # Not a user: a citizen signed in by a code sent to their phone; no staff token is a citizen's, and no staff
     # route takes a citizen's token.
     "citizen.own": _rule([CITIZEN], "none", "read one's own requests: the cases whose phone is the citizen's, with "
-                         "their messages, documents and bills due"),
+                         "their messages, documents and bills due; answer their returns with a paper and a note"),
     # Any signed-in user; what they get is cut to their own lanes and centers.
     "me": _rule([SIGNED_IN], "none", "read one's own account"),
     "catalog.read": _rule([SIGNED_IN], "none", "list the published services and the centers"),
