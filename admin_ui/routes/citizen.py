@@ -10,8 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import UploadFile
 
+from admin_ui import documents as page_documents
 from admin_ui.i18n import ERROR_DEFAULT, ERROR_HEADINGS, N_
 from admin_ui.pages import (
     CITIZEN_COOKIE,
@@ -27,8 +30,9 @@ from admin_ui.pages import (
     render,
 )
 from api.deps import SessionDep, settings_of
-from engine.citizen import requests, signin
-from engine.core.errors import Invalid, NotFound, RateLimited, Unauthorized
+from engine.cases import documents
+from engine.citizen import requests, returns, signin
+from engine.core.errors import DomainError, Invalid, NotFound, RateLimited, Unauthorized
 
 router = APIRouter(route_class=PageRoute)
 
@@ -92,14 +96,71 @@ def my_cases(request: Request, viewer: CurrentViewer, db: SessionDep) -> HTMLRes
 @router.get("/citizen/cases/{case_id}", dependencies=[allow("citizen.own")])
 def my_case(request: Request, case_id: str, viewer: CurrentViewer, db: SessionDep) -> HTMLResponse:
     number = int(case_id) if case_id.isascii() and case_id.isdecimal() and len(case_id) < 10 else 0
+    return _case_page(request, viewer, db, number, notice=(
+        viewer.lang.gettext("Your paper was sent. The department continues with your request.")
+        if request.query_params.get("answered") == "1" else None))
+
+
+def _case_page(request: Request, viewer: CurrentViewer, db: SessionDep, number: int, *, error: str | None = None,
+               notice: str | None = None, status_code: int = 200) -> HTMLResponse:
+    settings = settings_of(request)
     try:
-        found = requests.read_case(session=db, settings=settings_of(request), phone=request.state.citizen_phone,
-                                   case_id=number)
+        found = requests.read_case(session=db, settings=settings, phone=request.state.citizen_phone, case_id=number)
     except NotFound:
         return render(request, "error.html", status_code=404, message=N_("You have no request with this number."),
                       heading=ERROR_HEADINGS.get(404, ERROR_DEFAULT))
-    return render(request, "citizen.html", step="case", error=None, cases=[],
-                  case=_words(viewer, found))
+    return render(request, "citizen.html", status_code=status_code, step="case", error=error, notice=notice,
+                  cases=[], case=_words(viewer, found), note_max=settings.citizen_note_max_chars)
+
+
+@router.post("/citizen/tasks/{task_id}/answer", dependencies=[allow("citizen.own")])
+async def answer_return(request: Request, task_id: str, form: CheckedForm, viewer: CurrentViewer,
+                        db: SessionDep) -> Response:
+    """The citizen's answer to a return: the paper photographed or chosen on the phone, and a note. Refusals
+    show the request again with the reason; the answer leads back to the request."""
+    settings = settings_of(request)
+    _ = viewer.lang.gettext
+    file = form.get("file")
+    case_id = int(str(form.get("case", "0"))) if str(form.get("case", "")).isdecimal() else 0
+
+    def answer() -> int:
+        if not isinstance(file, UploadFile) or not file.filename:
+            raise Invalid("documents.upload_incomplete")
+        parts = page_documents.form_parts(str(form.get("kind", ""))[:200], file,
+                                          note=str(form.get("note", ""))[:settings.citizen_note_max_chars + 1])
+        done = returns.answer(session=db, settings=settings, store=documents.store_for(settings),
+                              phone=request.state.citizen_phone, task_id=task_id[:64], parts=parts)
+        assert done.case.id is not None
+        return done.case.id
+
+    try:
+        answered = await run_in_threadpool(answer)
+    except NotFound:
+        return render(request, "error.html", status_code=404, message=N_("You have no request with this number."),
+                      heading=ERROR_HEADINGS.get(404, ERROR_DEFAULT))
+    except DomainError as exc:
+        return await run_in_threadpool(_case_page, request, viewer, db, case_id, error=_refusal(viewer, exc),
+                                       status_code=exc.status)
+    return redirect(f"/citizen/cases/{answered}?answered=1")
+
+
+def _refusal(viewer: Viewer, exc: DomainError) -> str:
+    """The reason an answer was refused, in the reader's words."""
+    _ = viewer.lang.gettext
+    words = {
+        "documents.upload_incomplete": _("Photograph the paper or choose its file first."),
+        "documents.file_empty": _("The file is empty: photograph the paper again."),
+        "documents.type_not_accepted": _("Only a photo (JPEG, PNG) or a PDF of the paper is accepted."),
+        "documents.type_mismatch": _("Only a photo (JPEG, PNG) or a PDF of the paper is accepted."),
+        "documents.file_too_large": _("The file is too large: photograph the paper again, or send a smaller PDF."),
+        "documents.not_a_kind_of_service": _("Choose which paper you are sending."),
+        "citizen.note_too_long": _("The note is too long."),
+        "form.has_errors": _("Write a note for the department (at least a few words)."),
+        "citizen.not_your_step": _("This step is with the department, not with you."),
+        "citizen.not_a_return": _("This step is not answered with a paper."),
+        "citizen.return_answered": _("This step was already answered, or your request has moved on."),
+    }
+    return words.get(exc.message_id or "", _("Your paper could not be sent. Try again."))
 
 
 def _words(viewer: Viewer, case: dict[str, Any]) -> dict[str, Any]:
@@ -107,4 +168,7 @@ def _words(viewer: Viewer, case: dict[str, Any]) -> dict[str, Any]:
     pick = viewer.lang.pick
     return {**case, "service": pick(case["service"]["name"], case["service"]["code"]),
             "status_text": pick(case["status_words"]), "steps": [pick(s) for s in case["current_step"]],
-            "documents": [{**d, "title": pick(d["title"])} for d in case.get("documents", [])]}
+            "documents": [{**d, "title": pick(d["title"])} for d in case.get("documents", [])],
+            "returns": [{**r, "title": pick(r["title"]),
+                         "kinds": [{"kind": k["kind"], "label": pick({"ar": k["ar"], "en": k["en"]})}
+                                   for k in r["kinds"]]} for r in case.get("returns", [])]}
