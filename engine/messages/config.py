@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 STAGES = ("received", "department", "returned", "ready_for_pickup", "completed", "rejected")
 """Every stage a message can be about, in the order a case usually meets them."""
 
-PLACEHOLDERS = frozenset({"tracking_number", "service", "department", "at", "fee", "currency", "rating_url"})
+PLACEHOLDERS = frozenset({"tracking_number", "service", "department", "at", "fee", "currency", "rating_url",
+                          "citizen_url"})
 """What a template may say. Nothing here names an officer: citizens never learn who decided."""
 
 Stage = str

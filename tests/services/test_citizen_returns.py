@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import pytest
+from sqlmodel import Session, select
 
 from engine.citizen import signin
 from harness.api import CITIZEN, Api
+from storage.db import engine_for
+from storage.models.messages import OutboxMessage
 from tests.services.papers import provide_papers
 from tests.services.paths import PROCESSES, ready_task, service_paths, take
 from tests.support.documents import JPEG
@@ -28,6 +31,12 @@ def test_the_return_loop_waits_for_the_citizen_who_answers_from_the_phone(sqlite
         case = take(api, case, step)
     task = ready_task(case, steps[number])
     assert task["lane"] == "citizen"
+    # The SMS of the return says where to answer it from the phone.
+    with Session(engine_for(api.settings.database_url)) as session:
+        sent = session.exec(select(OutboxMessage).where(OutboxMessage.case_id == case["id"],
+                                                        OutboxMessage.stage == "returned")).all()
+    assert sent and {m.recipient for m in sent} == {CITIZEN["phone"]}  # one per step waiting for the citizen
+    assert all(m.body.endswith(f"{api.settings.public_base_url}/citizen") and "هاتفكم" in m.body for m in sent)
     mine = api.client.get(f"/api/citizen/cases/{case['id']}", headers=me).json()
     assert task["id"] in [r["id"] for r in mine["returns"]]
     assert mine["status"] == "open"  # a return is no resolved complaint
