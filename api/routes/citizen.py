@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from api import multipart
 from api.deps import CitizenPhone, ClientAddress, SessionDep, SettingsDep, StoreDep, allow
 from api.params import RowId
-from engine.citizen import requests, returns, signin
+from engine.citizen import apply, requests, returns, signin
 from forms.digits import only_ascii_digits
 
 router = APIRouter(tags=["citizen"])
@@ -146,3 +146,81 @@ async def answer_return(task_id: str, request: Request, phone: CitizenPhone, ses
         return requests.read_case(session=session, settings=settings, phone=phone, case_id=done.case.id)
 
     return await run_in_threadpool(run)
+
+
+class CitizenDetails(BaseModel):
+    full_name: str = Field(max_length=200)
+    national_id: str = Field(max_length=32, description="10 to 14 digits, Arabic-Indic digits too")
+    email: str | None = Field(default=None, max_length=254)
+    language: Literal["ar", "en"] | None = None
+
+
+class Application(BaseModel):
+    service_code: str = Field(max_length=100)
+    center: str = Field(max_length=64, description="the code of the center the citizen will visit")
+    citizen: CitizenDetails
+    data: dict[str, Any] = Field(default_factory=dict, description="the service's intake form (its JSON Schema: "
+                                 "GET /api/citizen/services/{code})")
+
+
+class Fee(BaseModel):
+    amount: float
+    currency: str
+
+
+class Applied(BaseModel):
+    case: CitizenCase
+    fee: Fee
+    verify_originals: bool
+
+
+class PaperSent(BaseModel):
+    kind: str
+    version: int
+    filename: str
+    size: int
+
+
+@router.get("/api/citizen/services/{service_code}", dependencies=[allow("citizen.own")])
+def online_service(service_code: str, session: SessionDep, settings: SettingsDep,
+                   _phone: CitizenPhone) -> dict[str, Any]:
+    """A service one may apply for online: its names, papers, fee rule and intake form (JSON Schema); 403 for a
+    service not marked ``online``."""
+    return apply.service_form(session=session, settings=settings, service_code=service_code[:100])
+
+
+@router.post("/api/citizen/applications", dependencies=[allow("citizen.own")], response_model=Applied,
+             status_code=201)
+def apply_online(body: Application, phone: CitizenPhone, session: SessionDep, settings: SettingsDep) -> Applied:
+    """Apply for an online service: the case opens at the center named, in the channel ``citizen_portal``."""
+    outcome, fee = apply.apply(session=session, settings=settings, phone=phone, service_code=body.service_code,
+                               center=body.center, citizen=body.citizen.model_dump(exclude_none=True),
+                               data=body.data)
+    assert outcome.case.id is not None
+    case = requests.read_case(session=session, settings=settings, phone=phone, case_id=outcome.case.id)
+    return Applied(case=CitizenCase.model_validate(case), fee=Fee(**fee),
+                   verify_originals=apply.verifies(session, settings, outcome.case))
+
+
+@router.post("/api/citizen/cases/{case_id}/papers", dependencies=[allow("citizen.own")], response_model=PaperSent,
+             status_code=201, openapi_extra=_ANSWER_FORM)
+async def add_paper(case_id: RowId, request: Request, phone: CitizenPhone, session: SessionDep, settings: SettingsDep,
+                    store: StoreDep) -> PaperSent:
+    """A paper of one's own online application (multipart ``kind``, ``file``), before it is registered."""
+    boundary = multipart.boundary_of(request.headers.get("content-type"))
+    length = request.headers.get("content-length", "")
+
+    def run() -> PaperSent:
+        form = multipart.StreamingForm(multipart.body_chunks(request), boundary)
+        doc = apply.add_paper(session=session, settings=settings, store=store, phone=phone, case_id=case_id,
+                              parts=form, size_hint=int(length) if only_ascii_digits(length) else None)
+        return PaperSent(kind=doc.kind, version=doc.version, filename=doc.filename, size=doc.size)
+
+    return await run_in_threadpool(run)
+
+
+@router.post("/api/citizen/cases/{case_id}/submit", dependencies=[allow("citizen.own")], response_model=CitizenCase)
+def submit(case_id: RowId, phone: CitizenPhone, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    """Register one's online application (a service whose front desk needs no originals): 409 otherwise."""
+    apply.submit(session=session, settings=settings, phone=phone, case_id=case_id)
+    return requests.read_case(session=session, settings=settings, phone=phone, case_id=case_id)

@@ -99,7 +99,7 @@ def upload(*, session: Session, actor: Actor, settings: Settings, store: ObjectS
     session.rollback()  # end the read transaction: the file may take minutes to arrive
     with receive_form(store=store, settings=settings, case_id=case.id, parts=parts, kinds=kinds_of(process),
                       size_hint=size_hint) as form:
-        return _record(session, case.id, actor, form.kind, form.file)
+        return record(session, case.id, actor.username, form.kind, form.file)
 
 
 def kinds_of(process: CompiledProcess) -> list[str]:
@@ -223,14 +223,15 @@ def _receive(*, store: ObjectStore, settings: Settings, case_id: int, part: Form
                     filename=filename)
 
 
-def _record(session: Session, case_id: int, actor: Actor, kind: str, received: Received) -> Document:
+def record(session: Session, case_id: int, uploaded_by: str, kind: str, received: Received) -> Document:
+    """Write a received file as the next version of its kind, with its event on the chain; one commit."""
     with write_lock(session):
         case = workflows.lock_case(session, case_id)
         if case.status != "open":
             session.rollback()
             raise Conflict("documents.case_closed_meanwhile", status=case.status)
-        doc, event = add_document(session, case_id, actor.username, kind, received)
-        workflows.append_to_chain(session, case, actor=actor.username, events=[event])
+        doc, event = add_document(session, case_id, uploaded_by, kind, received)
+        workflows.append_to_chain(session, case, actor=uploaded_by, events=[event])
         workflows.commit_or_conflict(session)
     return doc
 
