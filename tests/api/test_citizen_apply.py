@@ -15,6 +15,8 @@ from sqlmodel import Session, select
 from api.app import create_app
 from engine.citizen import signin
 from engine.people import centers
+from engine.reports.projector import catch_up
+from engine.reports.rebuild import rebuild
 from harness.api import CITIZEN, Api
 from harness.pages import center_tree
 from harness.settings import make_settings
@@ -185,3 +187,30 @@ def test_the_form_center_and_details_are_checked(world: Api) -> None:
     assert _case(api, ok.json()["case"]["id"]).national_id == CITIZEN["national_id"]
     with Session(engine_for(api.settings.database_url)) as session:
         assert len(session.exec(select(Case).where(Case.channel == "citizen_portal")).all()) == 1  # refused: none
+
+
+def test_channel_is_a_report_dimension_kept_the_same_by_a_rebuild(world: Api) -> None:
+    api = world
+    assert _apply(api, "inquiry_suggestion", _me(api)).status_code == 201
+    assert _apply(api, "birth_certificate", _me(api)).status_code == 201
+    assert api.open_case("inquiry_suggestion", api.user("front_desk")).status_code == 201
+    supervisor = api.user("supervisor")
+    catch_up(api.settings)  # the aggregates are built from the events after commit
+
+    def by_channel() -> dict[str, tuple[int, dict[str, int]]]:
+        r = api.client.get("/api/reports/channels", headers=supervisor)
+        assert r.status_code == 200, r.text
+        return {row["channel"]: (row["opened"], row["services"]) for row in r.json()}
+
+    counted = by_channel()
+    assert counted == {"counter": (1, {"inquiry_suggestion": 1}),
+                       "citizen_portal": (2, {"birth_certificate": 1, "inquiry_suggestion": 1})}
+    one_service = api.client.get("/api/reports/channels", params={"service_code": "birth_certificate"},
+                                 headers=supervisor).json()
+    assert [(r["channel"], r["opened"], r["share"]) for r in one_service] == [
+        ("counter", 0, 0.0), ("citizen_portal", 1, 1.0)]
+    # A citizen's token reads no report.
+    assert api.client.get("/api/reports/channels", headers=_me(api)).status_code == 401
+    with engine_for(api.settings.database_url).begin() as conn:
+        rebuild(conn)
+    assert by_channel() == counted
