@@ -31,8 +31,10 @@ from admin_ui.pages import (
 )
 from api.deps import SessionDep, settings_of
 from engine.cases import documents
-from engine.citizen import requests, returns, signin
-from engine.core.errors import DomainError, Invalid, NotFound, RateLimited, Unauthorized
+from engine.citizen import apply, requests, returns, signin
+from engine.core.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from engine.people import centers
+from forms import fields as form_fields
 
 router = APIRouter(route_class=PageRoute)
 
@@ -96,9 +98,13 @@ def my_cases(request: Request, viewer: CurrentViewer, db: SessionDep) -> HTMLRes
 @router.get("/citizen/cases/{case_id}", dependencies=[allow("citizen.own")])
 def my_case(request: Request, case_id: str, viewer: CurrentViewer, db: SessionDep) -> HTMLResponse:
     number = int(case_id) if case_id.isascii() and case_id.isdecimal() and len(case_id) < 10 else 0
-    return _case_page(request, viewer, db, number, notice=(
-        viewer.lang.gettext("Your paper was sent. The department continues with your request.")
-        if request.query_params.get("answered") == "1" else None))
+    _ = viewer.lang.gettext
+    notices = {("answered", "1"): _("Your paper was sent. The department continues with your request."),
+               ("applied", "1"): _("Your application was received. Keep its tracking number."),
+               ("applied", "papers"): _("Your application was received, but a required paper is missing: bring it "
+                                        "to the center.")}
+    said = [words for (key, value), words in notices.items() if request.query_params.get(key) == value]
+    return _case_page(request, viewer, db, number, notice=said[0] if said else None)
 
 
 def _case_page(request: Request, viewer: CurrentViewer, db: SessionDep, number: int, *, error: str | None = None,
@@ -172,3 +178,81 @@ def _words(viewer: Viewer, case: dict[str, Any]) -> dict[str, Any]:
             "returns": [{**r, "title": pick(r["title"]),
                          "kinds": [{"kind": k["kind"], "label": pick({"ar": k["ar"], "en": k["en"]})}
                                    for k in r["kinds"]]} for r in case.get("returns", [])]}
+
+
+def _apply_page(request: Request, viewer: Viewer, db: SessionDep, code: str, *, values: dict[str, Any] | None = None,
+                errors: dict[str, str] | None = None, who: dict[str, str] | None = None, error: str | None = None,
+                status_code: int = 200) -> HTMLResponse:
+    """The online application of a service: the intake form drawn from its JSON Schema, the papers, the fee."""
+    settings = settings_of(request)
+    pick = viewer.lang.pick
+    try:
+        found = apply.service_form(session=db, settings=settings, service_code=code[:100])
+    except NotFound:
+        return render(request, "error.html", status_code=404, message=N_("No service has this code."),
+                      heading=ERROR_HEADINGS.get(404, ERROR_DEFAULT))
+    except Forbidden:
+        return render(request, "error.html", status_code=403,
+                      message=N_("This service cannot be applied for online: apply at the center."),
+                      heading=ERROR_HEADINGS.get(403, ERROR_DEFAULT))
+    return render(request, "citizen_apply.html", status_code=status_code, service=found,
+                  service_name=pick(found["name"], found["code"]), error=error, who=who or {},
+                  fields=form_fields.schema_fields(found["form"], viewer.lang, values or {}, errors or {}),
+                  papers=[{**p, "label": pick({"ar": p["ar"], "en": p["en"]}),
+                           "field": page_documents.FIELD_PREFIX + p["kind"]} for p in found["papers"]],
+                  centers=[{"code": c.code, "name": c.name_ar if viewer.lang.code == "ar" else c.name_en}
+                           for c in centers.list_centers(db)])
+
+
+@router.get("/citizen/apply/{service_code}", dependencies=[allow("citizen.own")])
+def apply_page(request: Request, service_code: str, viewer: CurrentViewer, db: SessionDep) -> HTMLResponse:
+    return _apply_page(request, viewer, db, service_code)
+
+
+@router.post("/citizen/apply/{service_code}", dependencies=[allow("citizen.own")])
+async def apply_online(request: Request, service_code: str, form: CheckedForm, viewer: CurrentViewer,
+                       db: SessionDep) -> Response:
+    """Apply: the form checked like the desk's, the papers checked by their first bytes before the case opens;
+    then each paper stored and, where the front desk needs no originals, the request registered."""
+    return await run_in_threadpool(_apply, request, service_code[:100], form, viewer, db)
+
+
+def _apply(request: Request, code: str, form: Any, viewer: Viewer, db: SessionDep) -> Response:
+    settings = settings_of(request)
+    lang = viewer.lang
+    _ = lang.gettext
+    phone = request.state.citizen_phone
+    who = {key: str(form.get(key, "")).strip()[:200] for key in ("full_name", "national_id", "center")}
+    try:
+        schema = apply.service_form(session=db, settings=settings, service_code=code)["form"]
+    except DomainError:
+        return _apply_page(request, viewer, db, code)
+    data, raw = form_fields.parse(schema, form)
+    scans = page_documents.uploads(form)
+    refused = page_documents.precheck(scans, settings, lang)
+    if refused:
+        return _apply_page(request, viewer, db, code, values=raw, who=who, error="; ".join(refused.values()),
+                           status_code=422)
+    try:
+        outcome, _fee = apply.apply(session=db, settings=settings, phone=phone, service_code=code,
+                                    center=who["center"], citizen={"full_name": who["full_name"],
+                                                                   "national_id": who["national_id"]}, data=data)
+    except Invalid as exc:
+        errors = form_fields.messages(exc.details, schema, lang)
+        said = "; ".join(str(d.get("msg_ar") if lang.code == "ar" else d.get("msg")) for d in exc.details
+                         if str(d.get("field", "")).split(".")[-1] in ("full_name", "national_id", "center", "phone"))
+        return _apply_page(request, viewer, db, code, values=raw, errors=errors, who=who,
+                           error=said or errors.get("") or _("Check the form: some answers are missing or wrong."),
+                           status_code=422)
+    case_id = outcome.case.id
+    assert case_id is not None
+    store = documents.store_for(settings)
+    for scan in scans:
+        apply.add_paper(session=db, settings=settings, store=store, phone=phone, case_id=case_id,
+                        parts=page_documents.form_parts(scan.kind, scan.file))
+    if not apply.verifies(db, settings, outcome.case):
+        try:
+            apply.submit(session=db, settings=settings, phone=phone, case_id=case_id)
+        except DomainError:
+            return redirect(f"/citizen/cases/{case_id}?applied=papers")
+    return redirect(f"/citizen/cases/{case_id}?applied=1")
