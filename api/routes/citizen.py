@@ -202,8 +202,15 @@ def apply_online(body: Application, phone: CitizenPhone, session: SessionDep, se
                    verify_originals=apply.verifies(session, settings, outcome.case))
 
 
+_PAPER_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["kind", "file"],
+    "properties": {"kind": {"type": "string", "description": "a paper kind of the service"},
+                   "file": {"type": "string", "format": "binary",
+                            "description": "PDF, JPEG or PNG (a phone's photo)"}}}}}}}
+
+
 @router.post("/api/citizen/cases/{case_id}/papers", dependencies=[allow("citizen.own")], response_model=PaperSent,
-             status_code=201, openapi_extra=_ANSWER_FORM)
+             status_code=201, openapi_extra=_PAPER_FORM)
 async def add_paper(case_id: RowId, request: Request, phone: CitizenPhone, session: SessionDep, settings: SettingsDep,
                     store: StoreDep) -> PaperSent:
     """A paper of one's own online application (multipart ``kind``, ``file``), before it is registered."""
