@@ -214,3 +214,19 @@ def test_channel_is_a_report_dimension_kept_the_same_by_a_rebuild(world: Api) ->
     with engine_for(api.settings.database_url).begin() as conn:
         rebuild(conn)
     assert by_channel() == counted
+
+
+def test_a_retried_application_opens_one_case(world: Api) -> None:
+    api = world
+    keyed = {**_me(api), "Idempotency-Key": "apply-1"}
+    first = _apply(api, "inquiry_suggestion", keyed)
+    assert first.status_code == 201, first.text
+    again = _apply(api, "inquiry_suggestion", keyed)
+    assert again.status_code == 201 and again.headers.get("idempotent-replayed") == "true"
+    assert again.json() == first.json()
+    with Session(engine_for(api.settings.database_url)) as session:
+        assert len(session.exec(select(Case)).all()) == 1
+    # The same key from another phone is that phone's own: it opens that citizen's case.
+    theirs = _apply(api, "inquiry_suggestion", {**_me(api, OTHER_PHONE), "Idempotency-Key": "apply-1"})
+    assert theirs.status_code == 201 and "idempotent-replayed" not in theirs.headers
+    assert theirs.json()["case"]["id"] != first.json()["case"]["id"]

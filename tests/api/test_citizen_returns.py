@@ -258,3 +258,21 @@ def test_a_closed_case_has_no_return(world: Api) -> None:
     r = _answer(api, task, _bearer(api))
     assert r.status_code == 409 and r.json()["message_id"] == "citizen.return_answered"
     assert api.client.get(f"/api/citizen/cases/{case['id']}", headers=_bearer(api)).json()["returns"] == []
+
+
+def test_the_paper_sent_is_a_scan_and_the_front_desk_still_receives_the_original(world: Api) -> None:
+    api = world
+    case = _returned(api)
+    assert _answer(api, case["tasks"][0]["id"], _bearer(api)).status_code == 200
+    auditor = api.user("auditor")
+    # Custody is of paper originals: a photo from the phone records none.
+    assert api.client.get(f"/api/cases/{case['id']}/originals", headers=auditor).json() == []
+    clerk = api.user("front_desk")
+    r = api.client.post(f"/api/cases/{case['id']}/originals", json={"kind": "national_id_copy", "to": "front_desk"},
+                        headers=clerk)
+    assert r.status_code == 201, r.text
+    (original,) = api.client.get(f"/api/cases/{case['id']}/originals", headers=auditor).json()
+    assert (original["kind"], original["location"]) == ("national_id_copy", "front_desk")
+    # A citizen token moves no original.
+    assert api.client.post(f"/api/cases/{case['id']}/originals", json={"kind": "site_plan", "to": "front_desk"},
+                           headers=_bearer(api)).status_code == 401
