@@ -128,6 +128,7 @@ def test_a_certificate_waits_for_the_desk_to_check_the_originals_first(world: Ap
     assert refused.status_code == 409 and refused.json()["message_id"] == "citizen.desk_verifies_first"
     staff = api.client.get(f"/api/cases/{case_id}", headers=api.user("auditor")).json()
     assert [(t["name"], t["lane"]) for t in staff["tasks"]] == [("register_request", "front_desk")]
+    assert staff["channel"] == "citizen_portal"  # the clerk sees how it came in
     center_id = _case(api, case_id).center_id
     assert center_id is not None
     # The clerk of the center chosen sees it first in the inbox and registers it at the visit; another
