@@ -15,7 +15,7 @@ from admin_ui.pages import CITIZEN_COOKIE
 from api.app import create_app
 from engine.citizen import signin
 from harness.api import CITIZEN, Api
-from harness.pages import center_tree, csrf_of
+from harness.pages import Pages, center_tree, csrf_of
 from harness.settings import make_settings
 from storage.db import engine_for
 from storage.models.cases import Case, Document
@@ -100,3 +100,19 @@ def test_refusals_are_said_and_open_nothing(api: Api) -> None:
     api.client.cookies.clear()
     assert api.client.get("/citizen/apply/inquiry_suggestion", follow_redirects=False).headers["location"] == \
         "/citizen"
+
+
+def test_the_clerk_finds_the_online_answers_filled_in_on_the_intake(api: Api) -> None:
+    page = api.client.get("/citizen/apply/birth_certificate")
+    r = api.client.post("/citizen/apply/birth_certificate", data={
+        "csrf_token": csrf_of(page.text), "full_name": CITIZEN["full_name"], "national_id": CITIZEN["national_id"],
+        "center": "CITY-A", **_form("birth_certificate")}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    (case,) = _cases(api)
+    task = api.client.get(f"/api/cases/{case.id}", headers=api.user("auditor")).json()["tasks"][0]
+    pages = Pages(api.client, api.settings)
+    assert pages.sign_in(pages.user("front_desk")).status_code in (200, 303)
+    shown = api.client.get(f"/tasks/{task['id']}")
+    assert shown.status_code == 200, shown.text
+    name = service_paths("birth_certificate")[0].steps[0].data["person_full_name"]
+    assert f'value="{name}"' in shown.text
