@@ -231,3 +231,29 @@ def test_a_retried_application_opens_one_case(world: Api) -> None:
     theirs = _apply(api, "inquiry_suggestion", {**_me(api, OTHER_PHONE), "Idempotency-Key": "apply-1"})
     assert theirs.status_code == 201 and "idempotent-replayed" not in theirs.headers
     assert theirs.json()["case"]["id"] != first.json()["case"]["id"]
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs"), [
+    ("GET", "/api/citizen/services/%00", {}),
+    ("GET", "/api/citizen/services/" + "x" * 300, {}),
+    ("POST", "/api/citizen/applications", {"json": {"service_code": "inquiry_suggestion", "center": "CITY-A",
+                                                    "citizen": ME, "data": {"subject": {"$gt": 1}}}}),
+    ("POST", "/api/citizen/applications", {"json": {"service_code": "inquiry_suggestion", "center": "\u0000",
+                                                    "citizen": {"full_name": "", "national_id": "abc"}, "data": {}}}),
+    ("POST", "/api/citizen/applications", {"json": {"service_code": "inquiry_suggestion", "center": "CITY-A",
+                                                    "citizen": ME, "data": {"citizen": {"phone": "+1"}}}}),
+    ("POST", "/api/citizen/applications", {"content": b"not json", "headers": {"Content-Type": "application/json"}}),
+    ("POST", "/api/citizen/cases/99999999999/papers", {"content": b"x", "headers": {"Content-Type": "text/plain"}}),
+    ("POST", "/api/citizen/cases/1/papers", {"content": b"--b\r\nbroken", "headers": {
+        "Content-Type": "multipart/form-data; boundary=b"}}),
+    ("POST", "/api/citizen/cases/1/submit", {}),
+    ("POST", "/api/citizen/tasks/" + "%FF" * 40 + "/answer", {"data": {"kind": "x"}}),
+    ("POST", "/api/citizen/tasks/x/answer", {"content": b"{}", "headers": {"Content-Type": "application/json"}}),
+])
+def test_broken_input_is_refused_never_a_server_error(world: Api, method: str, path: str,
+                                                      kwargs: dict[str, Any]) -> None:
+    api = world
+    _apply(api, "inquiry_suggestion", _me(api))  # case 1 exists and is the citizen's
+    headers = {**_me(api), **kwargs.pop("headers", {})}
+    r = api.client.request(method, path, headers=headers, **kwargs)
+    assert 400 <= r.status_code < 500, (r.status_code, r.text)
