@@ -91,8 +91,9 @@ def sign_out(request: Request, _form: CheckedForm, _viewer: CurrentViewer) -> Re
 @router.get("/citizen/cases", dependencies=[allow("citizen.own")])
 def my_cases(request: Request, viewer: CurrentViewer, db: SessionDep) -> HTMLResponse:
     found = requests.list_cases(session=db, settings=settings_of(request), phone=request.state.citizen_phone)
+    online = [{"code": o["code"], "name": viewer.lang.pick(o["name"], o["code"])} for o in apply.online_services(db)]
     return render(request, "citizen.html", step="cases", error=None,
-                  cases=[_words(viewer, c) for c in found], case=None)
+                  cases=[_words(viewer, c) for c in found], case=None, online=online)
 
 
 @router.get("/citizen/cases/{case_id}", dependencies=[allow("citizen.own")])

@@ -53,6 +53,16 @@ def _online(session: Session, settings: Settings, service_code: str) -> tuple[Pr
     return version, process
 
 
+def online_services(session: Session) -> list[dict[str, Any]]:
+    """The live services citizens may apply for online, with their names."""
+    latest: dict[str, ProcessVersion] = {}
+    for row in processes.list_versions(session):
+        if not row.retired:
+            latest[row.service_code] = row
+    return [{"code": code, "name": row.service.get("name") or {"ar": code, "en": code}}
+            for code, row in sorted(latest.items()) if row.service.get("online")]
+
+
 def service_form(*, session: Session, settings: Settings, service_code: str) -> dict[str, Any]:
     """The service as the citizen applies for it: names, papers, fee rule and intake form."""
     _version, process = _online(session, settings, service_code)

@@ -48,6 +48,13 @@ def _cases(api: Api) -> list[Case]:
         return list(session.exec(select(Case)).all())
 
 
+def test_my_requests_lists_the_services_to_apply_for_online(api: Api) -> None:
+    page = api.client.get("/citizen/cases")
+    assert page.status_code == 200 and 'id="citizen-online"' in page.text
+    assert 'href="/citizen/apply/inquiry_suggestion"' in page.text and "مستخرج شهادة ميلاد" in page.text
+    assert "/citizen/apply/building_permit" not in page.text
+
+
 def test_the_page_draws_the_services_form_and_the_camera_and_the_inquiry_is_registered(api: Api) -> None:
     page = api.client.get("/citizen/apply/inquiry_suggestion")
     assert page.status_code == 200, page.text
