@@ -249,8 +249,11 @@ def _apply(request: Request, code: str, form: Any, viewer: Viewer, db: SessionDe
     assert case_id is not None
     store = documents.store_for(settings)
     for scan in scans:
-        apply.add_paper(session=db, settings=settings, store=store, phone=phone, case_id=case_id,
-                        parts=page_documents.form_parts(scan.kind, scan.file))
+        try:
+            apply.add_paper(session=db, settings=settings, store=store, phone=phone, case_id=case_id,
+                            parts=page_documents.form_parts(scan.kind, scan.file))
+        except DomainError:  # the case is open: say which paper is missing rather than fail the whole answer
+            return redirect(f"/citizen/cases/{case_id}?applied=papers")
     if not apply.verifies(db, settings, outcome.case):
         try:
             apply.submit(session=db, settings=settings, phone=phone, case_id=case_id)

@@ -123,3 +123,19 @@ def test_the_clerk_finds_the_online_answers_filled_in_on_the_intake(api: Api) ->
     assert shown.status_code == 200, shown.text
     name = service_paths("birth_certificate")[0].steps[0].data["person_full_name"]
     assert f'value="{name}"' in shown.text
+
+
+def test_a_paper_over_the_limit_leaves_the_application_open_and_says_a_paper_is_missing(api: Api) -> None:
+    api.settings.max_document_bytes = 2048
+    token = csrf_of(api.client.get("/citizen/apply/inquiry_suggestion").text)
+    big = JPEG + b"\x00" * 4096
+    r = api.client.post("/citizen/apply/inquiry_suggestion", data={
+        "csrf_token": token, "full_name": CITIZEN["full_name"], "national_id": CITIZEN["national_id"],
+        "center": "CITY-A", **_form("inquiry_suggestion")},
+        files={"scan.national_id_copy": ("id.jpg", big, "image/jpeg")}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    (case,) = _cases(api)
+    assert r.headers["location"] == f"/citizen/cases/{case.id}?applied=papers"
+    assert "ينقصه مستند مطلوب" in api.client.get(r.headers["location"]).text
+    with Session(engine_for(api.settings.database_url)) as session:
+        assert session.exec(select(Document)).all() == []
