@@ -50,6 +50,14 @@ class _Text:
         return out
 
 
+def form_parts(kind: str, file: UploadFile, **fields: str) -> list[Any]:
+    """A page's chosen file, its kind and text ``fields`` as the parts of an upload form, in the order
+    ``engine.cases.documents.receive_form`` reads any."""
+    return [_Part("kind", None, None, _Text(kind)),
+            *[_Part(name, None, None, _Text(value)) for name, value in fields.items()],
+            _Part("file", file.filename, file.content_type, file.file)]
+
+
 @dataclass(frozen=True)
 class Upload:
     kind: str
@@ -87,8 +95,7 @@ def attach(db: Session, case: Case, found: list[Upload], actor: Actor, settings:
     store = scans.store_for(settings)
     refused = []
     for scan in found:
-        parts = [_Part("kind", None, None, _Text(scan.kind)),
-                 _Part("file", scan.file.filename, scan.file.content_type, scan.file.file)]
+        parts = form_parts(scan.kind, scan.file)
         try:
             scans.upload(session=db, actor=actor, settings=settings, store=store, case_id=case.id, parts=parts)
         except Invalid as exc:

@@ -8,6 +8,7 @@ For a signed-in ``POST /api/...`` carrying the header, keyed by user and key:
 - a second request while the first is still running: it waits for the first one's answer (up to
   ``SHUBBAK_IDEMPOTENCY_WAIT_SECONDS``) and gets it; if the first one committed but its process died before
   recording the answer, the case it wrote is answered as it is now (409 on routes that do not answer a case).
+A citizen's token counts as its phone (their answers to returns, engine/citizen/returns.py, commit once).
 A refused request (4xx) committed nothing and records nothing: its retry is judged afresh. Requests without
 a token (the public pages' POSTs), with a token that no longer signs in (signed out, deactivated, password
 changed), and the sign-in routes (``/api/auth/``: an answer there is a token, never to be kept) ignore the
@@ -27,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import body as refusal
 from engine.cases import lifecycle as cases
+from engine.citizen import signin
 from engine.core import idempotency
 from engine.core.errors import DomainError
 from engine.core.refusals import say
@@ -134,7 +136,11 @@ class Idempotency:
             try:
                 return actor_from_token(session=session, token=token.strip(), settings=self.settings)
             except DomainError:
-                return None
+                pass
+        try:  # a citizen's token (engine/citizen/signin.py): keyed by the phone (no username has ':' or '+')
+            return Actor(f"citizen:{signin.phone_from_token(token.strip(), self.settings)}")
+        except DomainError:
+            return None
 
     def _find(self, username: str, key: str) -> idempotency.Answer | None:
         with self._session() as session:

@@ -166,6 +166,8 @@ class CasePublic(BaseModel):
     # Who wrote each top-level field of ``data``: "citizen", "start", "diagram" or "task:<BPMN id>"
     # (docs/security.md); null for a case opened before the record was kept.
     owners: dict[str, str] | None = None
+    # How the request came in: "counter" (the window) or "citizen_portal" (applied for online).
+    channel: str = "counter"
     citizen: CitizenPublic
     tasks: list[TaskPublic]
     created_at: datetime | None
@@ -178,7 +180,7 @@ class CasePublic(BaseModel):
         assert case.id is not None
         return cls(id=case.id, tracking_number=case.tracking_number, status=case.status,
                    service_code=case.service_code, process_version=version, current_step=case.current_step,
-                   outcome=case.outcome, data=case.data, owners=case.owners,
+                   outcome=case.outcome, data=case.data, owners=case.owners, channel=case.channel,
                    citizen=CitizenPublic(national_id=case.national_id, full_name=case.citizen_name,
                                          phone=case.phone),
                    tasks=[TaskPublic.of(t) for t in tasks], created_at=utc(case.created_at),

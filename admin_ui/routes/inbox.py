@@ -99,6 +99,10 @@ def _task_page(request: Request, step: tasks.Step, viewer: Viewer, db: SessionDe
     events = audit.events_of(db, task.case_id)
     labels = load_labels(db)
     lang = viewer.lang
+    if values is None and case.channel == "citizen_portal" and task.name in process.intake_tasks:
+        # Applied for online: the intake shows the citizen's answers, for the clerk to check against the originals.
+        values = {k: ("true" if v is True else "" if v is False else v) for k, v in case.data.items()
+                  if isinstance(v, str | int | float)}
     return render(request, "task.html", status_code=status_code, task=task, case=case,
                   may_act=policy.may_on_task(db, actor, "task.act", task, settings),
                   title=labels.step(task.service_code, task.name, lang, task.title),

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from api.deps import CitizenPhone, ClientAddress, SessionDep, SettingsDep, allow
+from api import multipart
+from api.deps import CitizenPhone, ClientAddress, SessionDep, SettingsDep, StoreDep, allow
 from api.params import RowId
-from engine.citizen import requests, signin
+from engine.citizen import apply, requests, returns, signin
+from forms.digits import only_ascii_digits
 
 router = APIRouter(tags=["citizen"])
 
@@ -72,10 +75,27 @@ class CitizenBill(BaseModel):
     due_at: datetime | None
 
 
+class CitizenPaperKind(BaseModel):
+    kind: str
+    ar: str
+    en: str
+
+
+class CitizenReturn(BaseModel):
+    """A step waiting for the citizen: a department returned the request for a paper."""
+
+    id: str
+    name: str
+    title: Words
+    due_at: datetime | None
+    kinds: list[CitizenPaperKind]
+
+
 class CitizenCase(CitizenCaseSummary):
     messages: list[CitizenMessage]
     documents: list[CitizenDocument]
     bills_due: list[CitizenBill]
+    returns: list[CitizenReturn]
 
 
 @router.post("/api/citizen/code", dependencies=[allow("public")], response_model=CodeAccepted, status_code=202)
@@ -99,4 +119,115 @@ def my_cases(phone: CitizenPhone, session: SessionDep, settings: SettingsDep) ->
 
 @router.get("/api/citizen/cases/{case_id}", dependencies=[allow("citizen.own")], response_model=CitizenCase)
 def my_case(case_id: RowId, phone: CitizenPhone, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    return requests.read_case(session=session, settings=settings, phone=phone, case_id=case_id)
+
+
+_ANSWER_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["kind", "file"],
+    "properties": {"kind": {"type": "string", "description": "a paper kind of the case's service"},
+                   "file": {"type": "string", "format": "binary", "description": "PDF, JPEG or PNG (a phone's photo)"},
+                   "note": {"type": "string", "description": "the citizen's note to the department"}}}}}}}
+
+
+@router.post("/api/citizen/tasks/{task_id}/answer", dependencies=[allow("citizen.own")], response_model=CitizenCase,
+             openapi_extra=_ANSWER_FORM)
+async def answer_return(task_id: str, request: Request, phone: CitizenPhone, session: SessionDep,
+                        settings: SettingsDep, store: StoreDep) -> dict[str, Any]:
+    """Answer a return of one's own request (multipart ``kind``, ``file``, ``note``): the paper is checked and
+    stored as the desk's scans are, and the step completes in the same commit; the request as it is now."""
+    boundary = multipart.boundary_of(request.headers.get("content-type"))
+    length = request.headers.get("content-length", "")
+
+    def run() -> dict[str, Any]:
+        form = multipart.StreamingForm(multipart.body_chunks(request), boundary)
+        done = returns.answer(session=session, settings=settings, store=store, phone=phone, task_id=task_id,
+                              parts=form, size_hint=int(length) if only_ascii_digits(length) else None)
+        assert done.case.id is not None
+        return requests.read_case(session=session, settings=settings, phone=phone, case_id=done.case.id)
+
+    return await run_in_threadpool(run)
+
+
+class CitizenDetails(BaseModel):
+    full_name: str = Field(max_length=200)
+    national_id: str = Field(max_length=32, description="10 to 14 digits, Arabic-Indic digits too")
+    email: str | None = Field(default=None, max_length=254)
+    language: Literal["ar", "en"] | None = None
+
+
+class Application(BaseModel):
+    service_code: str = Field(max_length=100)
+    center: str = Field(max_length=64, description="the code of the center the citizen will visit")
+    citizen: CitizenDetails
+    data: dict[str, Any] = Field(default_factory=dict, description="the service's intake form (its JSON Schema: "
+                                 "GET /api/citizen/services/{code})")
+
+
+class Fee(BaseModel):
+    amount: float
+    currency: str
+
+
+class Applied(BaseModel):
+    case: CitizenCase
+    fee: Fee
+    verify_originals: bool
+
+
+class PaperSent(BaseModel):
+    kind: str
+    version: int
+    filename: str
+    size: int
+
+
+@router.get("/api/citizen/services/{service_code}", dependencies=[allow("citizen.own")])
+def online_service(service_code: str, session: SessionDep, settings: SettingsDep,
+                   _phone: CitizenPhone) -> dict[str, Any]:
+    """A service one may apply for online: its names, papers, fee rule and intake form (JSON Schema); 403 for a
+    service not marked ``online``."""
+    return apply.service_form(session=session, settings=settings, service_code=service_code[:100])
+
+
+@router.post("/api/citizen/applications", dependencies=[allow("citizen.own")], response_model=Applied,
+             status_code=201)
+def apply_online(body: Application, phone: CitizenPhone, session: SessionDep, settings: SettingsDep) -> Applied:
+    """Apply for an online service: the case opens at the center named, in the channel ``citizen_portal``."""
+    outcome, fee = apply.apply(session=session, settings=settings, phone=phone, service_code=body.service_code,
+                               center=body.center, citizen=body.citizen.model_dump(exclude_none=True),
+                               data=body.data)
+    assert outcome.case.id is not None
+    case = requests.read_case(session=session, settings=settings, phone=phone, case_id=outcome.case.id)
+    return Applied(case=CitizenCase.model_validate(case), fee=Fee(**fee),
+                   verify_originals=apply.verifies(session, settings, outcome.case))
+
+
+_PAPER_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["kind", "file"],
+    "properties": {"kind": {"type": "string", "description": "a paper kind of the service"},
+                   "file": {"type": "string", "format": "binary",
+                            "description": "PDF, JPEG or PNG (a phone's photo)"}}}}}}}
+
+
+@router.post("/api/citizen/cases/{case_id}/papers", dependencies=[allow("citizen.own")], response_model=PaperSent,
+             status_code=201, openapi_extra=_PAPER_FORM)
+async def add_paper(case_id: RowId, request: Request, phone: CitizenPhone, session: SessionDep, settings: SettingsDep,
+                    store: StoreDep) -> PaperSent:
+    """A paper of one's own online application (multipart ``kind``, ``file``), before it is registered."""
+    boundary = multipart.boundary_of(request.headers.get("content-type"))
+    length = request.headers.get("content-length", "")
+
+    def run() -> PaperSent:
+        form = multipart.StreamingForm(multipart.body_chunks(request), boundary)
+        doc = apply.add_paper(session=session, settings=settings, store=store, phone=phone, case_id=case_id,
+                              parts=form, size_hint=int(length) if only_ascii_digits(length) else None)
+        return PaperSent(kind=doc.kind, version=doc.version, filename=doc.filename, size=doc.size)
+
+    return await run_in_threadpool(run)
+
+
+@router.post("/api/citizen/cases/{case_id}/submit", dependencies=[allow("citizen.own")], response_model=CitizenCase)
+def submit(case_id: RowId, phone: CitizenPhone, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    """Register one's online application (a service whose front desk needs no originals): 409 otherwise."""
+    apply.submit(session=session, settings=settings, phone=phone, case_id=case_id)
     return requests.read_case(session=session, settings=settings, phone=phone, case_id=case_id)

@@ -62,6 +62,13 @@ def throughput(session: SessionDep, settings: SettingsDep, actor: Readers, start
     return _run("throughput", session, settings, actor, start, end, center, service_code, department)
 
 
+@router.get("/channels", dependencies=[allow("reports.read")])
+def channels(session: SessionDep, settings: SettingsDep, actor: Readers, start: From = None, end: To = None,
+             center: Center = None, service_code: str | None = None) -> list[dict[str, Any]]:
+    """Per channel (``counter``, ``citizen_portal``): opened, share of the cases opened, and opened per service."""
+    return _run("channels", session, settings, actor, start, end, center, service_code, None)
+
+
 @router.get("/officers", dependencies=[allow("reports.read")])
 def officers(session: SessionDep, settings: SettingsDep, actor: Readers, start: From = None, end: To = None,
              center: Center = None, department: Department = None) -> list[dict[str, Any]]:

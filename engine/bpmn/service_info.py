@@ -166,6 +166,11 @@ class ServiceInfo(BaseModel):
     # Settings copied into each new case's data at open, under "settings" (only those of CASE_SETTINGS): the
     # diagram reads them (a timer's duration), and the case keeps the values it started with.
     case_settings: list[str] = Field(default_factory=list)
+    # The citizen may apply from the phone (engine/citizen/apply.py, docs/citizen-guide.md); with
+    # ``verify_originals`` the case then waits first at the front desk, which checks the original papers at the
+    # citizen's first visit and completes the intake; without, the citizen's own submission completes it.
+    online: bool = False
+    verify_originals: bool = False
 
     @model_validator(mode="after")
     def _known_case_settings(self) -> ServiceInfo:

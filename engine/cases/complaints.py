@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from sqlmodel import Session, select
 
 from engine.bpmn import runner
-from engine.cases import workflows
+from engine.bpmn.compiler import CompiledProcess
+from engine.cases import citizen_tasks, workflows
 from engine.cases.lifecycle import load_case, process_failed
 from engine.catalog import processes
 from engine.core import clock, tracking
@@ -37,18 +38,20 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-def waiting_task(session: Session, case_id: int) -> Task | None:
-    """The citizen's ready task of the case, when the case waits for the citizen alone."""
+def waiting_task(session: Session, case_id: int, process: CompiledProcess) -> Task | None:
+    """The citizen's ready task of the case, when the case waits for the citizen alone and not for a paper (a
+    return, engine/cases/citizen_tasks.py, is answered by the signed-in citizen, never from the tracking page)."""
     ready = list(session.exec(select(Task).where(Task.case_id == case_id, Task.state == "ready")).all())
-    if ready and all(task.lane == CITIZEN_LANE for task in ready):
+    if ready and all(task.lane == CITIZEN_LANE and citizen_tasks.return_fields(process, task.name) is None
+                     for task in ready):
         return ready[0]
     return None
 
 
-def window_end(session: Session, case: Case) -> datetime | None:
+def window_end(session: Session, case: Case, process: CompiledProcess) -> datetime | None:
     """When the citizen's time to answer ends (the timer on their task), if the case waits for them now."""
     assert case.id is not None
-    if case.status != "open" or waiting_task(session, case.id) is None:
+    if case.status != "open" or waiting_task(session, case.id, process) is None:
         return None
     return _utc(case.timer_due_at)
 
@@ -76,7 +79,7 @@ def answer(*, session: Session, tracking_number: str, phone_last4: str, reopen: 
                                  settings=settings, client=client)
     session.expunge(found)
     assert found.id is not None
-    task = waiting_task(session, found.id)
+    task = waiting_task(session, found.id, processes.cache.get(session, found.process_version_id, settings))
     moment = clock.now()
     due = _utc(found.timer_due_at)
     if task is None or found.status != "open" or (due is not None and moment >= due):

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
@@ -95,24 +96,53 @@ def upload(*, session: Session, actor: Actor, settings: Settings, store: ObjectS
     process = processes.cache.get(session, case.process_version_id, settings)
     if case.status != "open":
         raise Conflict("documents.case_closed", status=case.status)
-    kinds = [d.kind for d in process.service.documents]
     session.rollback()  # end the read transaction: the file may take minutes to arrive
+    with receive_form(store=store, settings=settings, case_id=case.id, parts=parts, kinds=kinds_of(process),
+                      size_hint=size_hint) as form:
+        return record(session, case.id, actor.username, form.kind, form.file)
+
+
+def kinds_of(process: CompiledProcess) -> list[str]:
+    """The document kinds of the case's service (its service.toml)."""
+    return [d.kind for d in process.service.documents]
+
+
+@dataclass(frozen=True)
+class UploadForm:
+    """An upload form read whole: its kind, its file (already in the store) and its other allowed fields."""
+
+    kind: str
+    file: Received
+    fields: dict[str, str]
+
+
+@contextmanager
+def receive_form(*, store: ObjectStore, settings: Settings, case_id: int, parts: Iterable[FormPart],
+                 kinds: list[str], size_hint: int | None = None,
+                 fields: Mapping[str, int] | None = None) -> Iterator[UploadForm]:
+    """Read an upload form (``kind``, ``file`` and the ``fields`` named, each at most its number of bytes) and
+    stream its file to the store, checked by its first bytes and counted against the size limit. The caller's
+    block records it; if the form is refused or the block raises (nothing committed), the stored file goes."""
+    allowed = dict(fields or {})
     kind: str | None = None
     received: Received | None = None
+    extra: dict[str, str] = {}
     try:
         for part in parts:
             if part.name == "kind" and kind is None:
                 kind = _check_kind(_field_text(part), kinds)
             elif part.name == "file" and received is None:
-                received = _receive(store=store, settings=settings, case_id=case.id, part=part,
+                received = _receive(store=store, settings=settings, case_id=case_id, part=part,
                                     size_hint=size_hint)
+            elif part.name in allowed and part.name not in extra:
+                extra[part.name] = _field_text(part, allowed[part.name])
             else:
-                raise Invalid("documents.unexpected_form_field",
-                              [_problem(part.name, "send one 'kind' and one 'file'")])
+                names = " and one ".join(f"'{name}'" for name in ("kind", "file", *allowed))
+                raise Invalid("documents.unexpected_form_field", [_problem(part.name, f"send one {names}")])
         if kind is None or received is None:
             missing = [name for name, got in (("kind", kind), ("file", received)) if got is None]
             raise Invalid("documents.upload_incomplete", [_problem(name, "this field is required") for name in missing])
-        return _record(session, case.id, actor, kind, received)
+        yield UploadForm(kind, received, extra)
     except BaseException:
         if received is not None:
             store.delete(received.key)
@@ -123,12 +153,12 @@ def _problem(field: str, msg: str, kind: str = "value_error") -> dict[str, objec
     return {"loc": ["body", field], "field": field, "msg": msg, "type": kind}
 
 
-def _field_text(part: FormPart) -> str:
-    raw = part.read(_MAX_FIELD_BYTES + 1)
-    while len(raw) <= _MAX_FIELD_BYTES and (more := part.read(_MAX_FIELD_BYTES + 1 - len(raw))):
+def _field_text(part: FormPart, limit: int = _MAX_FIELD_BYTES) -> str:
+    raw = part.read(limit + 1)
+    while len(raw) <= limit and (more := part.read(limit + 1 - len(raw))):
         raw += more
-    if len(raw) > _MAX_FIELD_BYTES:
-        raise Invalid("documents.field_too_long", [_problem(part.name, f"at most {_MAX_FIELD_BYTES} bytes")])
+    if len(raw) > limit:
+        raise Invalid("documents.field_too_long", [_problem(part.name, f"at most {limit} bytes")])
     return raw.decode("utf-8", errors="replace").strip()
 
 
@@ -193,24 +223,33 @@ def _receive(*, store: ObjectStore, settings: Settings, case_id: int, part: Form
                     filename=filename)
 
 
-def _record(session: Session, case_id: int, actor: Actor, kind: str, received: Received) -> Document:
+def record(session: Session, case_id: int, uploaded_by: str, kind: str, received: Received) -> Document:
+    """Write a received file as the next version of its kind, with its event on the chain; one commit."""
     with write_lock(session):
         case = workflows.lock_case(session, case_id)
         if case.status != "open":
             session.rollback()
             raise Conflict("documents.case_closed_meanwhile", status=case.status)
-        latest = session.execute(select(func.max(Document.version)).where(
-            col(Document.case_id) == case_id, col(Document.kind) == kind)).scalar()
-        doc = Document(case_id=case_id, kind=kind, version=(latest or 0) + 1, filename=received.filename,
-                       content_type=received.content_type, size=received.size, sha256=received.sha256,
-                       storage_key=received.key, uploaded_by=actor.username)
-        session.add(doc)
-        session.flush()
-        workflows.append_to_chain(session, case, actor=actor.username, events=[("document_uploaded", None, {
-            "document_id": doc.id, "kind": kind, "version": doc.version, "filename": doc.filename,
-            "content_type": doc.content_type, "size": doc.size, "sha256": doc.sha256})])
+        doc, event = add_document(session, case_id, uploaded_by, kind, received)
+        workflows.append_to_chain(session, case, actor=uploaded_by, events=[event])
         workflows.commit_or_conflict(session)
     return doc
+
+
+def add_document(session: Session, case_id: int, uploaded_by: str, kind: str,
+                 received: Received) -> tuple[Document, tuple[str, str | None, dict[str, Any]]]:
+    """Write the received file's row as the next version of its kind, inside the caller's transaction (the
+    case locked), and return it with its ``document_uploaded`` event for the caller to put on the chain."""
+    latest = session.execute(select(func.max(Document.version)).where(
+        col(Document.case_id) == case_id, col(Document.kind) == kind)).scalar()
+    doc = Document(case_id=case_id, kind=kind, version=(latest or 0) + 1, filename=received.filename,
+                   content_type=received.content_type, size=received.size, sha256=received.sha256,
+                   storage_key=received.key, uploaded_by=uploaded_by)
+    session.add(doc)
+    session.flush()
+    return doc, ("document_uploaded", None, {
+        "document_id": doc.id, "kind": kind, "version": doc.version, "filename": doc.filename,
+        "content_type": doc.content_type, "size": doc.size, "sha256": doc.sha256})
 
 
 def list_documents(*, session: Session, actor: Actor, settings: Settings, case_id: int) -> list[Document]:

@@ -70,6 +70,12 @@ def preview(*, session: Session, service_code: str, citizen: dict[str, Any], dat
     assert version.id is not None
     process = processes.cache.get(session, version.id, settings)
     policy.require(actor, "case.open", settings, lanes=process.start_lanes)
+    return run_intake(process=process, citizen=citizen, data=data, settings=settings)
+
+
+def run_intake(*, process: CompiledProcess, citizen: dict[str, Any], data: dict[str, Any],
+               settings: Settings) -> dict[str, Any]:
+    """:func:`preview` once the caller decided who may: the case data after the intake, in memory only."""
     person = check_citizen(citizen, settings)
     data, problems = check_intake(process, data)
     if problems:

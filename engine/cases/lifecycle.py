@@ -69,6 +69,22 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
     version = processes.latest_reference(session, service_code)  # not the row: its files are not needed here
     process = processes.cache.get(session, version.id, settings)
     policy.require(actor, "case.open", settings, lanes=process.start_lanes)
+    return start_case(session=session, version=version, process=process, citizen=citizen, data=data, actor=actor,
+                      settings=settings, ticket=ticket, started=started)
+
+
+#: How a case came in (``Case.channel``): registered at the window, or applied for by the citizen online.
+COUNTER, CITIZEN_PORTAL = "counter", "citizen_portal"
+
+
+def start_case(*, session: Session, version: ProcessVersion, process: CompiledProcess, citizen: dict[str, Any],
+               data: dict[str, Any], actor: Actor, settings: Settings, ticket: str | None = None,
+               channel: str = COUNTER, started: float | None = None) -> Outcome:
+    """Open a case of ``version`` once the caller decided who may (``open_case``: the policy; the citizen's
+    online application, engine/citizen/apply.py: the service's ``online``). ``channel`` is recorded on the case
+    and, when not the counter, in its ``case_opened`` event."""
+    started = time.perf_counter() if started is None else started
+    assert version.id is not None
     person = check_citizen(citizen, settings)
     owners.check_open(process, data)
     start_data = {**data, "citizen": person.model_dump(exclude_none=True)}
@@ -90,7 +106,8 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
                         service_code=version.service_code, process_version_id=version.id,
                         national_id=person.national_id, citizen_name=person.full_name, phone=person.phone,
                         created_by=actor.username, created_at=now, updated_at=now,
-                        due_at=workflows.due(now, sla, settings, holidays), center_id=actor.center_id, **values)
+                        due_at=workflows.due(now, sla, settings, holidays), center_id=actor.center_id,
+                        channel=channel, **values)
             session.add(case)
             try:
                 session.flush()
@@ -107,7 +124,8 @@ def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], d
         # The opened event carries what replay needs to start the same case again.
         events: list[tuple[str, str | None, dict[str, Any]]] = [
             ("case_opened", None, {"service_code": version.service_code, "process_version": version.version,
-                                   "sha256": version.sha256, "data": start_data})]
+                                   "sha256": version.sha256, "data": start_data,
+                                   **({"channel": channel} if channel != COUNTER else {})})]
         ready = workflows.save(session, case, workflow, process, actor=actor.username, events=events,
                                settings=settings, at=now, opened=True, snapped=snapped)
     metrics.observe_step(version.service_code, "(open)", started)  # "(open)": no BPMN id has brackets

@@ -24,7 +24,7 @@ def track(*, session: Session, tracking_number: str, phone_last4: str, settings:
     titles_ar = [process.user_tasks[n].title_ar or process.user_tasks[n].title
                  for n in ready if n in process.user_tasks]
     # A resolved complaint the citizen may still reopen reads as resolved, with the end of that time.
-    reopen_until = complaints.window_end(session, case)
+    reopen_until = complaints.window_end(session, case, process)
     return {"tracking_number": case.tracking_number,
             "service": {"code": case.service_code, "name": process.service.name.model_dump()
                         if process.service.name else None},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,9 +193,11 @@ def complete_posted(*, session: Session, step: Step, posted: Mapping[str, Any], 
 
 
 def complete_step(*, session: Session, step: Step, data: dict[str, Any], actor: Actor, settings: Settings,
-                  started: float | None = None) -> Outcome:
+                  started: float | None = None,
+                  before: Sequence[tuple[str, str | None, dict[str, Any]]] = ()) -> Outcome:
     """Complete a loaded step: owners, the form's validation, the papers, the workflow, one save. ``started``:
-    when the command began (perf_counter), for the step's time in the metrics."""
+    when the command began (perf_counter), for the step's time in the metrics. ``before``: events of rows the
+    caller wrote in the same transaction (a citizen's uploaded paper), put on the chain ahead of the step's."""
     started = time.perf_counter() if started is None else started
     task, case, process = step.task, step.case, step.process
     if task.state != "ready":
@@ -235,7 +237,7 @@ def complete_step(*, session: Session, step: Step, data: dict[str, Any], actor: 
         raise refusal from exc
     ready = workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=moment,
                            completed=(task.id, actor.username),
-                           events=[("task_completed", task.name, {"task_id": task.id, "data": data})],
+                           events=[*before, ("task_completed", task.name, {"task_id": task.id, "data": data})],
                            center_rules=own if task.center_id == case.center_id else None)
     set_committed_value(task, "state", "completed")  # as the save wrote it
     metrics.observe_step(case.service_code, task.name, started)

@@ -2,7 +2,8 @@
 
 Each says its status in Arabic and English, where it is now (the departments of its ready steps: never the
 officer), when it is expected to be done, the messages sent to the citizen, the documents issued (their
-verification links, not the PDFs) and the bills still due. Another citizen's case is NotFound, the same answer
+verification links, not the PDFs), the bills still due and the returns waiting for the citizen's paper
+(engine/citizen/returns.py). Another citizen's case is NotFound, the same answer
 as a case that does not exist: the page must not confirm that a number is someone's.
 """
 
@@ -15,6 +16,7 @@ from sqlmodel import Session, col, select
 from engine.cases import bills, complaints
 from engine.cases.public import documents
 from engine.catalog import processes
+from engine.citizen import returns
 from engine.core.errors import NotFound
 from engine.core.settings import Settings
 from engine.messages import outbox, templates
@@ -48,6 +50,7 @@ def read_case(*, session: Session, settings: Settings, phone: str, case_id: int)
     out["documents"] = documents(session, case.id, process, settings)
     out["bills_due"] = [{"number": b.number, "amount": _money(b.amount - b.paid), "currency": b.currency,
                          "due_at": b.due_at} for b in bills.of_case(session, case.id) if b.status == "open"]
+    out["returns"] = returns.open_returns(session, case, process) if case.status == "open" else []
     return out
 
 
@@ -57,7 +60,7 @@ def _summary(session: Session, settings: Settings, case: Case) -> dict[str, Any]
     lanes = session.exec(select(Task.lane).where(Task.case_id == case.id, Task.state == "ready")).all()
     steps = [{"ar": templates.department_name(lane, "ar", service.messages),
               "en": templates.department_name(lane, "en", service.messages)} for lane in dict.fromkeys(lanes)]
-    status = "resolved" if complaints.window_end(session, case) is not None else case.status
+    status = "resolved" if complaints.window_end(session, case, process) is not None else case.status
     return {"id": case.id, "tracking_number": case.tracking_number,
             "service": {"code": case.service_code,
                         "name": service.name.model_dump() if service.name else {"ar": service.code,

@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     open311_center: str | None = None
     open311_max_span_days: int = Field(default=90, ge=1)
     open311_max_results: int = Field(default=1000, ge=1, le=10000)
+    # A citizen's note with the paper they send back to a return (engine/citizen/returns.py).
+    citizen_note_max_chars: int = Field(default=1000, ge=1, le=10000)
     phone_country_prefix: str = Field(default="+20", pattern=r"^\+[1-9][0-9]{0,3}$")
     # The development gateway ``log`` also appends each message, as one JSON line, to this file
     # (``var_dir/messages.jsonl`` when unset, "-" for none).

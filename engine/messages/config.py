@@ -15,9 +15,10 @@ NOTICES = ("bill_issued", "bill_paid")
 service rewords them in ``templates`` or silences them in ``off`` as a stage, but no BPMN id maps to them."""
 
 PLACEHOLDERS = frozenset({"tracking_number", "service", "department", "at", "fee", "currency", "rating_url",
-                          "bill", "receipt_number"})
+                          "bill", "receipt_number", "citizen_url"})
 """What a template may say. Nothing here names an officer: citizens never learn who decided. ``bill`` and
-``receipt_number`` are filled in only in the money notices (empty elsewhere)."""
+``receipt_number`` are filled in only in the money notices, ``citizen_url`` only for a return waiting in the
+citizen's lane (empty elsewhere)."""
 
 Stage = str
 

@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from storage.models.audit import AuditEvent
     from storage.models.cases import Case
 
+#: The lane of the citizen's own steps (a mirror of engine.people.users.CITIZEN_LANE, which sits above this package).
+CITIZEN_LANE = "citizen"
 _OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 _INSERT = insert(_OUTBOX)
 
@@ -59,14 +61,17 @@ def write_messages(written: Written) -> None:
     email = citizen.get("email") if isinstance(citizen, dict) else None
     if settings.email_gateway and email:
         channels.append(("email", str(email)))
+    # Returns waiting in the citizen's own lane are answered from the phone: their message says where.
+    online = {t.id for t in written.ready or []
+              if (info := process.user_tasks.get(t.name)) is not None and info.lane == CITIZEN_LANE}
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, str | None]] = set()
     for r in found:
         if (r.stage, r.ref) in seen:
             continue
         seen.add((r.stage, r.ref))
-        text = templates.render(r.stage, language, _params(r, case, data, process, language, written.at, settings),
-                                process.service.messages)
+        text = templates.render(r.stage, language, _params(r, case, data, process, language, written.at, settings,
+                                                           online=r.ref in online), process.service.messages)
         for channel, recipient in channels:
             assert case.id is not None
             rows.append({"case_id": case.id, "event_seq": r.seq, "stage": r.stage, "ref": r.ref,
@@ -138,7 +143,7 @@ def _sent_refs(conn: Connection, case: Case) -> set[tuple[str, str | None]]:
 
 
 def _params(r: stages.Reached, case: Case, data: dict[str, Any], process: CompiledProcess, language: str,
-            at: datetime, settings: Settings) -> dict[str, str]:
+            at: datetime, settings: Settings, *, online: bool = False) -> dict[str, str]:
     service = process.service
     params = {
         "tracking_number": case.tracking_number,
@@ -152,6 +157,8 @@ def _params(r: stages.Reached, case: Case, data: dict[str, Any], process: Compil
         "currency": service.fee.currency if service.fee else "",
     }
     params.update(r.params)  # a money notice's own amount, currency, bill and receipt
+    if r.stage == "returned" and online:
+        params["citizen_url"] = f"{settings.public_base_url}/citizen"
     if r.stage == "completed":
         params["rating_url"] = settings.public_base_url + tracking.rating_path(case.tracking_number, settings)
     return params

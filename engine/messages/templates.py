@@ -34,6 +34,11 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "ar": "شبّاك: طلبكم {tracking_number} يحتاج إلى استكمال أو تصحيح. يرجى مراجعة المركز.",
         "en": "Shubbak: your request {tracking_number} needs corrections. Please visit the center.",
     },
+    # The default "returned" words when the step waits in the citizen's lane: they answer it from the phone.
+    "returned_online": {
+        "ar": "شبّاك: طلبكم {tracking_number} يحتاج إلى مستند. أرسلوه من هاتفكم: {citizen_url}",
+        "en": "Shubbak: your request {tracking_number} needs a paper. Send it from your phone: {citizen_url}",
+    },
     "ready_for_pickup": {
         "ar": "شبّاك: طلبكم {tracking_number} ({service}) جاهز للاستلام من المركز.",
         "en": "Shubbak: your request {tracking_number} ({service}) is ready for pickup at the center.",
@@ -130,6 +135,8 @@ def template(stage: str, language: str, overrides: MessageSettings, params: dict
         return str(own)
     if stage == "received" and not params.get("fee"):
         stage = "received_free"
+    if stage == "returned" and params.get("citizen_url"):
+        stage = "returned_online"
     return DEFAULTS[stage][language]
 
 

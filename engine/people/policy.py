@@ -77,8 +77,8 @@ RULES: dict[str, Rule] = {
     # Not a user: a citizen signed in by a code sent to their phone; no staff token is a citizen's, and no staff
     # route takes a citizen's token.
     "citizen.own": _rule([CITIZEN], "none", "read one's own requests: the cases whose phone is the citizen's, with "
-                         "their messages, documents and bills due; list free slots, book, list and cancel "
-                         "one's own visits"),
+                         "their messages, documents and bills due; answer their returns with a paper and a note; "
+                         "list free slots, book, list and cancel one's own visits"),
     # Not a user: an outside application filing Open311 requests with the api_key an admin issued it; the command
     # checks the key (403 as the GeoReport v2 specification says), no staff token is one.
     "open311.file": _rule([OPEN311_APP], "none", "file a complaint or an inquiry through Open311 GeoReport v2 "

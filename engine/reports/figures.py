@@ -20,7 +20,14 @@ from engine.people.users import CITIZEN_ACTOR, CITIZEN_LANE
 from engine.reports.buckets import percentile
 from engine.reports.scope import Scope
 from storage.models.cases import Case, Task
-from storage.models.reports import ReportCaseTime, ReportDay, ReportLaneDay, ReportOfficerTime, ReportStepTime
+from storage.models.reports import (
+    ReportCaseTime,
+    ReportChannelDay,
+    ReportDay,
+    ReportLaneDay,
+    ReportOfficerTime,
+    ReportStepTime,
+)
 
 _DAY = ReportDay.__table__  # type: ignore[attr-defined]
 _LANE_DAY = ReportLaneDay.__table__  # type: ignore[attr-defined]
@@ -192,6 +199,28 @@ def throughput(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
                                    .group_by(_LANE_DAY.c.day)):
         days[_date(day)]["tasks_completed"] = int(count)
     return [{"day": day.isoformat(), **row} for day, row in sorted(days.items())]
+
+
+#: The channels a case comes in by (engine/cases/lifecycle.py), listed even when none came in by one.
+CHANNELS = ("counter", "citizen_portal")
+_CHANNEL_DAY = ReportChannelDay.__table__  # type: ignore[attr-defined]
+
+
+def channels(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
+    """Per channel (and per service): the cases opened in the range through it, and its share of them."""
+    counts: dict[tuple[str, str], int] = {}
+    for channel, service, opened in conn.execute(
+            select(_CHANNEL_DAY.c.channel, _CHANNEL_DAY.c.service_code, func.sum(_CHANNEL_DAY.c.opened))
+            .where(*_where(_CHANNEL_DAY, scope))
+            .group_by(_CHANNEL_DAY.c.channel, _CHANNEL_DAY.c.service_code)):
+        counts[(str(channel), str(service))] = int(opened)
+    total = sum(counts.values())
+    out = []
+    for channel in [*CHANNELS, *sorted({c for c, _s in counts} - set(CHANNELS))]:
+        opened = sum(n for (c, _s), n in counts.items() if c == channel)
+        out.append({"channel": channel, "opened": opened, "share": _ratio(opened, total),
+                    "services": {s: n for (c, s), n in sorted(counts.items()) if c == channel}})
+    return out
 
 
 def officers(conn: Connection, scope: Scope) -> list[dict[str, Any]]:

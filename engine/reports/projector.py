@@ -192,7 +192,7 @@ _DONE_TASKS = (select(_TASKS.c.id, _TASKS.c.name, _TASKS.c.lane, _TASKS.c.create
                .select_from(_TASKS.outerjoin(_CLAIMS, _CLAIMS.c.task_id == _TASKS.c.id))
                .where(_TASKS.c.id.in_(bindparam("ids", expanding=True))))
 _CASE_ROWS = (select(_CASES.c.id, _CASES.c.service_code, _CASES.c.center_id, _CASES.c.created_at,
-                     _CASES.c.due_at).where(_CASES.c.id.in_(bindparam("ids", expanding=True))))
+                     _CASES.c.due_at, _CASES.c.channel).where(_CASES.c.id.in_(bindparam("ids", expanding=True))))
 _FORGET_CLAIMS = delete(_CLAIMS).where(_CLAIMS.c.task_id.in_(bindparam("ids", expanding=True)))
 _FORGET_CASE_CLAIMS = delete(_CLAIMS).where(
     _CLAIMS.c.task_id.in_(select(_TASKS.c.id).where(_TASKS.c.case_id.in_(bindparam("ids", expanding=True)))))
@@ -217,7 +217,7 @@ def apply(conn: Connection, events: Iterable[Any]) -> int:
             continue
         at = clock.parse(event.at)
         if event.kind == "case_opened":
-            tally.opened(service_code=case.service_code, center_id=case.center_id, at=at)
+            tally.opened(service_code=case.service_code, center_id=case.center_id, at=at, channel=case.channel)
         elif event.kind in ("task_claimed", "task_released", "task_reassigned"):
             held = holds(event.kind, {"to": event.to})
             claims[str(event.task_id)] = at if held else None

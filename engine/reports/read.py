@@ -19,6 +19,7 @@ from engine.reports.scope import Scope, scope_for
 
 REPORTS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "sla": figures.sla, "departments": figures.departments, "throughput": figures.throughput,
+    "channels": figures.channels,
     "officers": figures.officers, "satisfaction": satisfaction.by_service,
 }
 
@@ -34,7 +35,8 @@ def titles(session: Session, service_code: str, settings: Settings) -> dict[str,
 def report(name: str, *, session: Session, actor: Actor, settings: Settings, start: date | None = None,
            end: date | None = None, center: str | None = None, service_code: str | None = None,
            department: str | None = None) -> tuple[Scope, list[dict[str, Any]]]:
-    """Report ``name`` ("sla", "steps", "departments", "throughput", "officers", "satisfaction")."""
+    """Report ``name`` ("sla", "steps", "departments", "throughput", "channels", "officers",
+    "satisfaction")."""
     scope = scope_for(session=session, actor=actor, settings=settings, start=start, end=end, center=center,
                       service_code=service_code, lane=department)
     conn = session.connection()

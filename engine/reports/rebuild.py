@@ -22,6 +22,7 @@ from storage.models.audit import AuditEvent
 from storage.models.cases import Case, Task
 from storage.models.reports import (
     ReportCaseTime,
+    ReportChannelDay,
     ReportClaim,
     ReportDay,
     ReportLaneDay,
@@ -34,7 +35,8 @@ _TASKS = Task.__table__  # type: ignore[attr-defined]
 _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
 _BATCH = 20_000
 # Every table the projector fills and a rebuild empties and counts again.
-AGGREGATE_TABLES = (ReportDay, ReportLaneDay, ReportCaseTime, ReportStepTime, ReportOfficerTime, ReportClaim)
+AGGREGATE_TABLES = (ReportDay, ReportLaneDay, ReportCaseTime, ReportStepTime, ReportOfficerTime, ReportClaim,
+                    ReportChannelDay)
 
 
 def rebuild(conn: Connection) -> dict[str, int]:
@@ -62,11 +64,11 @@ def _stream(conn: Connection, query: Any) -> Any:
 
 def _count_cases(conn: Connection, tally: Tally) -> int:
     query = select(_CASES.c.service_code, _CASES.c.center_id, _CASES.c.status, _CASES.c.outcome,
-                   _CASES.c.created_at, _CASES.c.due_at, _CASES.c.completed_at)
+                   _CASES.c.created_at, _CASES.c.due_at, _CASES.c.completed_at, _CASES.c.channel)
     n = 0
     for row in _stream(conn, query):
         n += 1
-        tally.opened(service_code=row.service_code, center_id=row.center_id, at=row.created_at)
+        tally.opened(service_code=row.service_code, center_id=row.center_id, at=row.created_at, channel=row.channel)
         if row.status in ("completed", "cancelled") and row.completed_at is not None:
             tally.ended(service_code=row.service_code, center_id=row.center_id, status=row.status,
                         outcome=row.outcome, opened_at=row.created_at, due_at=row.due_at, at=row.completed_at)

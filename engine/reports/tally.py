@@ -17,7 +17,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from engine.reports.buckets import bucket
-from storage.models.reports import ReportCaseTime, ReportDay, ReportLaneDay, ReportOfficerTime, ReportStepTime
+from storage.models.reports import (
+    ReportCaseTime,
+    ReportChannelDay,
+    ReportDay,
+    ReportLaneDay,
+    ReportOfficerTime,
+    ReportStepTime,
+)
 
 REJECTED_MARK = "reject"
 
@@ -60,9 +67,11 @@ class Tally:
         default_factory=lambda: defaultdict(lambda: [0, 0, 0.0]))
     officer_times: defaultdict[tuple[str, date, int, str, str, int], list[float]] = field(
         default_factory=lambda: defaultdict(lambda: [0, 0.0]))
+    channels: Counter[tuple[date, str, int, str]] = field(default_factory=Counter)
 
-    def opened(self, *, service_code: str, center_id: int | None, at: datetime) -> None:
+    def opened(self, *, service_code: str, center_id: int | None, at: datetime, channel: str = "counter") -> None:
         self.days[(day_of(at), service_code, center_id or 0)]["opened"] += 1
+        self.channels[(day_of(at), service_code, center_id or 0, channel)] += 1
 
     def ended(self, *, service_code: str, center_id: int | None, status: str, outcome: str | None,
               opened_at: datetime, due_at: datetime | None, at: datetime) -> None:
@@ -103,7 +112,8 @@ class Tally:
             mine[1] += handled
 
     def __bool__(self) -> bool:
-        return bool(self.days or self.lanes or self.case_times or self.step_times or self.officer_times)
+        return bool(self.days or self.lanes or self.case_times or self.step_times or self.officer_times
+                    or self.channels)
 
     def rows(self) -> list[tuple[Any, list[dict[str, Any]]]]:
         """(table, rows) in the fixed writing order."""
@@ -120,8 +130,10 @@ class Tally:
         officer_rows = [{"grain": g, "day": d, "center_id": c, "officer": o, "lane": ln, "bucket": b,
                          "count": int(v[0]), "seconds": v[1]}
                         for (g, d, c, o, ln, b), v in sorted(self.officer_times.items())]
+        channel_rows = [{"day": d, "service_code": s, "center_id": c, "channel": ch, "opened": n}
+                        for (d, s, c, ch), n in sorted(self.channels.items())]
         return [(ReportDay, day_rows), (ReportLaneDay, lane_rows), (ReportCaseTime, case_rows),
-                (ReportStepTime, step_rows), (ReportOfficerTime, officer_rows)]
+                (ReportStepTime, step_rows), (ReportOfficerTime, officer_rows), (ReportChannelDay, channel_rows)]
 
 
 _KEYS = {
@@ -130,6 +142,7 @@ _KEYS = {
     ReportCaseTime: ("grain", "day", "service_code", "center_id", "bucket"),
     ReportStepTime: ("service_code", "grain", "day", "center_id", "lane", "name", "bucket"),
     ReportOfficerTime: ("grain", "day", "center_id", "officer", "lane", "bucket"),
+    ReportChannelDay: ("day", "service_code", "center_id", "channel"),
 }
 _statements: dict[tuple[str, str], Any] = {}
 

@@ -47,6 +47,9 @@ class Case(SQLModel, table=True):
     # Who wrote each top-level field of ``data`` (forms/ownership.py): "citizen", "start", "diagram" or
     # "task:<BPMN id>". NULL for cases opened before the record was kept (engine/cases/owners.py works it out).
     owners: dict[str, str] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
+    # How the request came in: ``counter`` (registered at the window) or ``citizen_portal`` (the citizen
+    # applied from the phone, engine/citizen/apply.py).
+    channel: str = Field(default="counter", max_length=16, sa_column_kwargs={"server_default": "counter"})
 
 
 class Task(SQLModel, table=True):

@@ -37,6 +37,19 @@ class ReportDay(SQLModel, table=True):
     cancelled: int = 0
 
 
+class ReportChannelDay(SQLModel, table=True):
+    """Cases of one service at one center opened on one day through one channel (``Case.channel``: the counter,
+    or the citizen applying online)."""
+
+    __tablename__ = "report_channel_day"
+
+    day: date = Field(primary_key=True)
+    service_code: str = Field(primary_key=True, max_length=100)
+    center_id: int = Field(primary_key=True)
+    channel: str = Field(primary_key=True, max_length=16)
+    opened: int = 0
+
+
 class ReportLaneDay(SQLModel, table=True):
     """User tasks of one lane (department) of one service at one center completed on one day."""
 
