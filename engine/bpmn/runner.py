@@ -299,11 +299,26 @@ def scan(workflow: BpmnWorkflow) -> Scan:
                 payments.append(WaitingMessage(id=str(task.id), element=str(spec.bpmn_id), name=definition.name,
                                                due=_beside_timer(task)))
         elif (completed and state == TaskState.COMPLETED and isinstance(spec, EndEvent)
-              and task.workflow is workflow
+              and (task.workflow is workflow or _is_pool(task.workflow, workflow))
               and (last_end is None or task.last_state_change > last_end.last_state_change)):
             last_end = task
     end = str(last_end.task_spec.bpmn_id) if last_end is not None else None
     return Scan(ready=ready, next_timer=next_timer, completed=completed, end_event=end, payments=payments)
+
+
+def _is_pool(sub: Any, workflow: BpmnWorkflow) -> bool:
+    """Whether ``sub`` is a pool of the collaboration that ``workflow`` runs: its end events end the case's pools.
+    A collaboration's own spec (SpiffWorkflow's ``get_collaboration``) has no end event; a process's does."""
+    if sub.parent_workflow is not workflow:
+        return False
+    spec = workflow.spec
+    found = spec.__dict__.get(_COLLABORATION)
+    if found is None:
+        found = spec.__dict__[_COLLABORATION] = not any(isinstance(s, EndEvent) for s in spec.task_specs.values())
+    return bool(found)
+
+
+_COLLABORATION = "_shubbak_is_collaboration"
 
 
 def _beside_timer(task: SpiffTask) -> datetime | None:
