@@ -56,6 +56,26 @@ class UserTaskInfo:
                 "form": self.form, "sla_days": self.sla_days}
 
 
+@dataclass(frozen=True)
+class MessageCatcher:
+    """An element that waits for a message (a message catch event, start event or receive task): the message's
+    name, and who may send it from outside (``POST /api/cases/{id}/messages/{name}``): the roles its
+    ``message_senders`` property names (comma-separated), else its lane (its pool's, for a pool without lanes);
+    ``form``: the JSON Schema its ``formJsonSchemaFilename`` property names, that the payload must satisfy."""
+
+    element: str
+    message: str
+    lane: str
+    senders: tuple[str, ...] = ()
+    form: str | None = None
+    # Every message flow drawn into the element comes from a pool of the same case: the engine delivers it,
+    # nobody sends it from outside.
+    between_pools: bool = False
+
+    def may_send(self, roles: frozenset[str]) -> bool:
+        return bool(roles & (set(self.senders) or {self.lane}))
+
+
 #: The message a diagram waits on for a fee to be paid (a message catch event or a receive task): reaching it
 #: issues a bill (engine/cases/bills.py), paying the bill delivers it.
 PAYMENT_MESSAGE = "payment_received"
@@ -86,6 +106,8 @@ class CompiledProcess:
     collaboration: str | None = None
     pools: dict[str, str] = field(default_factory=dict)
     starting_pool: str | None = None
+    # Every element that waits for a message, by element id (see MessageCatcher).
+    message_catchers: dict[str, MessageCatcher] = field(default_factory=dict)
 
     @property
     def lanes(self) -> list[str]:
@@ -94,6 +116,9 @@ class CompiledProcess:
     def meta(self) -> dict[str, Any]:
         out = {"user_tasks": {k: v.as_dict() for k, v in self.user_tasks.items()},
                "lanes": self.lanes, "start_lanes": sorted(self.start_lanes), "has_layout": self.has_layout}
+        senders = sorted({r for c in self.message_catchers.values() for r in (c.senders or (c.lane,))})
+        if senders:
+            out["message_senders"] = senders
         if self.collaboration is not None:
             out["pools"] = dict(self.pools)
             out["starting_pool"] = self.starting_pool
@@ -240,6 +265,7 @@ def _build(files: dict[str, bytes], service: ServiceInfo | None, bpmn_roots: dic
         choice = _choose_process(parser, service, bpmn_roots)
         if choice.collaboration is not None:
             spec, subprocess_specs = parser.get_collaboration(choice.collaboration)
+            _wire_message_started_pools(spec)
         else:
             spec = parser.get_spec(choice.process_id)
             subprocess_specs = parser.get_subprocess_specs(choice.process_id)
@@ -263,6 +289,8 @@ def _build(files: dict[str, bytes], service: ServiceInfo | None, bpmn_roots: dic
                 say("deploy.process_id_not_a_code_detail", process_id=choice.process_id))]) from exc
     pool_lanes = {pool: pool_lane(name, default_lane) for pool, name in choice.pools.items()}
     user_tasks, problems = _user_tasks(spec, subprocess_specs, forms, service, default_lane, bpmn_roots, pool_lanes)
+    catchers = _message_catchers(spec, subprocess_specs, forms, default_lane, bpmn_roots, pool_lanes, problems,
+                                 _inner_flows(bpmn_roots, list(choice.pools) or [choice.process_id]))
     if problems:
         raise PackageRefused("deploy.cannot_run", problems)
     has_layout = any(root.find(".//{http://www.omg.org/spec/BPMN/20100524/DI}BPMNShape") is not None
@@ -276,7 +304,63 @@ def _build(files: dict[str, bytes], service: ServiceInfo | None, bpmn_roots: dic
                            intake_tasks=_first_user_tasks(first, user_tasks, others),
                            takes_payment=_catches(spec, subprocess_specs, PAYMENT_MESSAGE),
                            collaboration=choice.collaboration, pools=dict(choice.pools),
-                           starting_pool=choice.process_id if choice.collaboration is not None else None)
+                           starting_pool=choice.process_id if choice.collaboration is not None else None,
+                           message_catchers=catchers)
+
+
+def _message_catchers(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec],
+                      forms: dict[str, dict[str, Any]], default_lane: str, bpmn_roots: dict[str, etree._Element],
+                      pool_lanes: dict[str, str], problems: list[dict[str, Any]],
+                      inner: set[str]) -> dict[str, MessageCatcher]:
+    """Every element that waits for a message, with who may send it and the form its payload must satisfy."""
+    out: dict[str, MessageCatcher] = {}
+    for spec_name, process_spec in [(None, spec), *subprocess_specs.items()]:
+        fallback = pool_lanes.get(spec_name, default_lane) if spec_name is not None else default_lane
+        for task_spec in process_spec.task_specs.values():
+            definition = getattr(task_spec, "event_definition", None)
+            if not isinstance(definition, MessageEventDefinition) or isinstance(task_spec, ThrowingEvent):
+                continue
+            element = str(task_spec.bpmn_id or task_spec.name)
+            props = (getattr(task_spec, "extensions", None) or {}).get("properties", {}) or {}
+            form = props.get("formJsonSchemaFilename")
+            if form and form not in forms:
+                problems.append(_problem(_file_of(element, bpmn_roots), element,
+                                         say("deploy.form_not_sent", form=form)))
+            senders = tuple(sorted({r.strip() for r in str(props.get("message_senders") or "").split(",")
+                                    if r.strip()}))
+            out[element] = MessageCatcher(element=element, message=str(definition.name),
+                                          lane=(task_spec.lane or fallback).strip()[:100], senders=senders,
+                                          form=form or None, between_pools=element in inner)
+    return out
+
+
+def _inner_flows(bpmn_roots: dict[str, etree._Element], processes: list[str]) -> set[str]:
+    """The elements every message flow drawn into comes from an element of ``processes`` (the case's pools)."""
+    inside: set[str] = set()
+    for root in bpmn_roots.values():
+        for process in root.iter(f"{{{BPMN_NS}}}process"):
+            if process.get("id") in processes:
+                inside.update(str(el.get("id")) for el in process.iter() if el.get("id"))
+    sources: dict[str, list[str]] = {}
+    for root in bpmn_roots.values():
+        for flow in root.iter(f"{{{BPMN_NS}}}messageFlow"):
+            sources.setdefault(str(flow.get("targetRef")), []).append(str(flow.get("sourceRef")))
+    return {target for target, froms in sources.items() if all(f in inside for f in froms)}
+
+
+def _wire_message_started_pools(spec: BpmnProcessSpec) -> None:
+    """Wire once, at compile time, what SpiffWorkflow wires into the shared spec the first time a message starts
+    a pool (``BpmnStartTask.trigger_wf`` connects the collaboration's start to the pool and the pool to the end):
+    the pool leads to the end, and the start counts as its input, so ``trigger_wf`` finds nothing to rewire.
+    The start does not lead to the pool: a new case does not start it before its message comes. Without this,
+    the first case that starts such a pool changes the spec every later case and every replay runs on."""
+    start = spec.start
+    for name in getattr(start, "trigger_specs", []):
+        participant = spec.task_specs[name]
+        if spec.end not in participant.outputs:
+            participant.connect(spec.end)
+        if start.name not in participant._inputs:  # noqa: SLF001 - ``inputs`` is a copy; connect() would add an output
+            participant._inputs.append(start.name)  # noqa: SLF001
 
 
 #: Roles every installation has that are not lanes: a pool named so does not give its tasks to that role.
