@@ -488,13 +488,13 @@ def is_completed(workflow: BpmnWorkflow) -> bool:
 
 
 def case_data(workflow: BpmnWorkflow, completed: bool | None = None) -> dict[str, Any]:
-    """The data a person would call 'the case's data': what the latest step produced.
+    """The data a person would call 'the case's data': what the latest step produced (in a collaboration, the
+    latest step of each pool, merged).
 
     ``completed`` saves a walk of the tree when the caller already knows (from ``scan``)."""
-    if (workflow.is_completed() if completed is None else completed) and workflow.data:
-        return dict(workflow.data)
     if is_collaboration(workflow):
-        # Each pool has its own data: the latest step of every pool, the most recent last (it wins a shared name).
+        # Each pool has its own data: the latest step of every pool (its end, once it ended), the most recent
+        # last (it wins a shared name).
         lasts = [sub.last_task for sub in workflow.subprocesses.values()
                  if sub.parent_workflow is workflow and sub.last_task is not None]
         merged: dict[str, Any] = {}
@@ -502,6 +502,8 @@ def case_data(workflow: BpmnWorkflow, completed: bool | None = None) -> dict[str
             merged.update(last.data)
         if merged:
             return merged
+    if (workflow.is_completed() if completed is None else completed) and workflow.data:
+        return dict(workflow.data)
     task = workflow.last_task
     if task is None:
         ready = workflow.get_tasks(state=TaskState.READY)
