@@ -139,3 +139,18 @@ def test_a_file_of_several_executable_processes_without_one_collaboration_is_sti
     r = api.client.post("/api/processes", files=[("files", ("two.bpmn", bpmn))], headers=api.user("analyst"))
     assert r.status_code == 422, r.text
     assert "executable" in r.json()["detail"][0]["message"]
+
+
+def test_a_malformed_message_is_refused_before_anything(outside: Api) -> None:
+    api = outside
+    case = api.open_case("outside_message", api.user("front_desk")).json()
+    admin = api.user("admin")
+    assert api.client.post(f"/api/cases/{case['id']}/messages/inspection_report", json={"payload": [1]},
+                           headers=admin).status_code == 422
+    assert api.client.post(f"/api/cases/{case['id']}/messages/{'m' * 256}", json={"payload": {}},
+                           headers=admin).status_code == 422
+    assert api.client.post(f"/api/cases/{case['id']}/messages/inspection_report", json={"payload": {}, "x": 1},
+                           headers=admin).status_code == 422
+    assert api.client.post("/api/cases/999999/messages/inspection_report", json={"payload": {}},
+                           headers=admin).status_code == 404
+    assert api.client.get("/api/incidents", headers=admin).json() == []

@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 import time
 import warnings
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +68,11 @@ def library_starts(path: Path) -> set[str] | None:
             executable = parser.get_process_ids()
         except Exception:  # noqa: BLE001 - any failure of the library is "it does not start it"
             return None
-        ways = [lambda c=c: parser.get_collaboration(c) for c, pools in parser.collaborations.items()
-                if set(pools) & set(executable)]
+        ways: list[Callable[[], Any]] = [partial(parser.get_collaboration, c)
+                                         for c, pools in parser.collaborations.items() if set(pools) & set(executable)]
         if len(executable) == 1:
-            ways.append(lambda: (parser.get_spec(executable[0]), parser.get_subprocess_specs(executable[0])))
+            only = executable[0]
+            ways.append(lambda: (parser.get_spec(only), parser.get_subprocess_specs(only)))
         for way in ways:
             reached = _runs(way)
             if reached is not None:
