@@ -15,8 +15,9 @@ REPORT = {"passed": True, "reference": "INS-2026-17"}
 
 
 @pytest.fixture
-def outside(sqlite_api: Api) -> Api:
-    return sqlite_api.deployed("outside_message")
+def outside(api: Api) -> Api:
+    """On SQLite and on PostgreSQL: an undeliverable message's incident is written in a transaction of its own."""
+    return api.deployed("outside_message")
 
 
 def _events(api: Api, case_id: int) -> list[dict[str, Any]]:
