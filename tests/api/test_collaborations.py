@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from engine.catalog.packages import read_package
 from harness.api import Api
 from harness.settings import TEST_PROCESSES
 from tests.services.paths import PROCESSES
@@ -155,3 +156,21 @@ def test_a_malformed_message_is_refused_before_anything(outside: Api) -> None:
     assert api.client.post("/api/cases/999999/messages/inspection_report", json={"payload": {}},
                            headers=admin).status_code == 404
     assert api.client.get("/api/incidents", headers=admin).json() == []
+
+
+def test_a_message_thrown_while_nothing_waits_for_it_is_on_the_history(sqlite_api: Api) -> None:
+    # The inspection pool now starts on another message: the office's request reaches nobody.
+    api = sqlite_api
+    files = read_package(TEST_PROCESSES / "outside_message")
+    files["outside_message.bpmn"] = files["outside_message.bpmn"].replace(
+        b'<bpmn:messageEventDefinition id="asked_def" messageRef="inspection_asked_message">',
+        b'<bpmn:messageEventDefinition id="asked_def" messageRef="inspection_report_message">')
+    r = api.client.post("/api/processes", files=[("files", (n, c)) for n, c in files.items()],
+                        headers=api.user("analyst"))
+    assert r.status_code == 201, r.text
+    clerk = api.user("front_desk")
+    case = api.open_case("outside_message", clerk).json()
+    case = api.complete(case["tasks"][0]["id"], {"plot": "9/9"}, clerk).json()
+    messages = [(e["kind"], e["task"], e["data"]) for e in _events(api, case["id"]) if e["kind"].startswith("message")]
+    assert messages == [("message_lost", None, {"message": "inspection_asked"})]
+    _replays(api, case["id"])
