@@ -38,6 +38,8 @@ SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 #: The analyst's test cases (engine/catalog/analyst_tests.py): part of the package's content, not of the diagram.
 PATHS_FILE = "paths.json"
+#: A shared sub-process taken along by a package that calls it (engine/catalog/packages.py): ``shared__<id>.bpmn``.
+SHARED_PREFIX = "shared__"
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,9 @@ class CompiledProcess:
     starting_pool: str | None = None
     # Every element that waits for a message, by element id (see MessageCatcher).
     message_catchers: dict[str, MessageCatcher] = field(default_factory=dict)
+    # The shared sub-processes the package took along (engine/catalog/packages.py): process id -> the SHA-256 of
+    # its BPMN and the forms its user tasks name, the version it is pinned to.
+    shared: dict[str, str] = field(default_factory=dict)
 
     @property
     def lanes(self) -> list[str]:
@@ -119,6 +124,8 @@ class CompiledProcess:
         senders = sorted({r for c in self.message_catchers.values() for r in (c.senders or (c.lane,))})
         if senders:
             out["message_senders"] = senders
+        if self.shared:
+            out["shared"] = dict(self.shared)
         if self.collaboration is not None:
             out["pools"] = dict(self.pools)
             out["starting_pool"] = self.starting_pool
@@ -216,7 +223,24 @@ def compile_package(files: dict[str, bytes], *, max_xml_bytes: int, default_lane
         raise PackageRefused("deploy.cannot_be_deployed", problems)
     compiled = _build(files, service, bpmn_roots, dmn_roots, forms, default_lane)
     compiled.templates = templates
+    compiled.shared = _shared_pins(files, compiled)
     return compiled
+
+
+def _shared_pins(files: dict[str, bytes], compiled: CompiledProcess) -> dict[str, str]:
+    """The hash of every shared sub-process the package holds: its BPMN and the forms its user tasks name."""
+    pins = {}
+    for name in sorted(files):
+        if not (name.startswith(SHARED_PREFIX) and name.endswith(".bpmn")):
+            continue
+        process_id = name[len(SHARED_PREFIX):-len(".bpmn")]
+        spec = compiled.subprocess_specs.get(process_id)
+        forms = {str(props.get("formJsonSchemaFilename"))
+                 for task_spec in (spec.task_specs.values() if spec is not None else ())
+                 for props in [((getattr(task_spec, "extensions", None) or {}).get("properties") or {})]
+                 if props.get("formJsonSchemaFilename") in files}
+        pins[process_id] = content_hash({name: files[name], **{f: files[f] for f in forms}})
+    return pins
 
 
 def _output_problems(service: ServiceInfo, templates: dict[str, str],
@@ -440,7 +464,10 @@ class _Choice:
 
 def _choose_process(parser: SpiffBpmnParser, service: ServiceInfo | None,
                     bpmn_roots: dict[str, etree._Element]) -> _Choice:
-    executable = parser.get_process_ids()
+    # A process that a call activity of the package calls is a sub-process, not a candidate to run.
+    called = {str(el.get("calledElement")) for root in bpmn_roots.values()
+              for el in root.iter(f"{{{BPMN_NS}}}callActivity") if el.get("calledElement")}
+    executable = [p for p in parser.get_process_ids() if p not in called]
     # Collaborations with several executable pools: run as one case (SpiffWorkflow's collaboration spec).
     collaborations = {cid: [p for p in refs if p in executable]
                       for cid, refs in sorted(parser.collaborations.items())}
