@@ -488,18 +488,16 @@ def is_completed(workflow: BpmnWorkflow) -> bool:
 
 
 def case_data(workflow: BpmnWorkflow, completed: bool | None = None) -> dict[str, Any]:
-    """The data a person would call 'the case's data': what the latest step produced (in a collaboration, the
-    latest step of each pool, merged).
+    """The data a person would call 'the case's data': what the latest step produced (in a collaboration, each
+    pool's, merged: ``_pool_data``).
 
     ``completed`` saves a walk of the tree when the caller already knows (from ``scan``)."""
     if is_collaboration(workflow):
-        # Each pool has its own data: the latest step of every pool (its end, once it ended), the most recent
-        # last (it wins a shared name).
-        lasts = [sub.last_task for sub in workflow.subprocesses.values()
-                 if sub.parent_workflow is workflow and sub.last_task is not None]
+        # Each pool has its own data, merged in the order the pools started (a later pool wins a shared name).
         merged: dict[str, Any] = {}
-        for last in sorted(lasts, key=lambda t: t.last_state_change):
-            merged.update(last.data)
+        for sub in workflow.subprocesses.values():
+            if sub.parent_workflow is workflow:
+                merged.update(_pool_data(sub))
         if merged:
             return merged
     if (workflow.is_completed() if completed is None else completed) and workflow.data:
@@ -509,6 +507,17 @@ def case_data(workflow: BpmnWorkflow, completed: bool | None = None) -> dict[str
         ready = workflow.get_tasks(state=TaskState.READY)
         return dict(ready[0].data) if ready else {}
     return dict(task.data)
+
+
+def _pool_data(sub: Any) -> dict[str, Any]:
+    """A pool's data: what it ended with; while it runs, that of the first task where it stands (ready or
+    waiting, in tree order), else of its last task. Not the time tasks ran: a move to another version resets
+    those, and the case's data must come out the same live and in replay."""
+    if sub.completed:
+        return dict(sub.data)
+    for task in sub.get_tasks(state=TaskState.READY | TaskState.WAITING):
+        return dict(task.data)
+    return dict(sub.last_task.data) if sub.last_task is not None else {}
 
 
 def element_name(process: CompiledProcess, element_id: str | None) -> str | None:

@@ -82,9 +82,15 @@ def load(case: Case, process: CompiledProcess, settings: Settings) -> runner.Wor
     assert case.id is not None
     warm = workflow_cache(settings).take(settings.database_url, case.id, case.version)
     workflow = warm if warm is not None else runner.load(process, case.state)
+    remember_caught(workflow, process)
+    return workflow
+
+
+def remember_caught(workflow: runner.Workflow, process: CompiledProcess) -> None:
+    """Note the messages a collaboration's case had caught when a command loaded it (see ``_passed``): for a
+    command that restores the workflow itself (a move to another version)."""
     if process.collaboration is not None and _CAUGHT not in workflow.__dict__:
         workflow.__dict__[_CAUGHT] = set(runner.caught_messages(workflow))
-    return workflow
 
 
 # The tasks of a collaboration's case that had caught a message when the command loaded it (see ``_passed``).
