@@ -108,6 +108,13 @@ class TaskComplete(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class MessageSend(BaseModel):
+    """A message sent to a case from outside (engine/cases/inbound.py): its payload, a JSON object."""
+
+    model_config = ConfigDict(extra="forbid")
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
 class CaseCancel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=2000)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import ThrowingEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
@@ -33,8 +35,11 @@ from forms import schema as form_schema
 
 ALLOWED_SUFFIXES = (".bpmn", ".dmn", ".json", ".toml", ".html")
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 #: The analyst's test cases (engine/catalog/analyst_tests.py): part of the package's content, not of the diagram.
 PATHS_FILE = "paths.json"
+#: A shared sub-process taken along by a package that calls it (engine/catalog/packages.py): ``shared__<id>.bpmn``.
+SHARED_PREFIX = "shared__"
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,26 @@ class UserTaskInfo:
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "title": self.title, "title_ar": self.title_ar, "lane": self.lane,
                 "form": self.form, "sla_days": self.sla_days}
+
+
+@dataclass(frozen=True)
+class MessageCatcher:
+    """An element that waits for a message (a message catch event, start event or receive task): the message's
+    name, and who may send it from outside (``POST /api/cases/{id}/messages/{name}``): the roles its
+    ``message_senders`` property names (comma-separated), else its lane (its pool's, for a pool without lanes);
+    ``form``: the JSON Schema its ``formJsonSchemaFilename`` property names, that the payload must satisfy."""
+
+    element: str
+    message: str
+    lane: str
+    senders: tuple[str, ...] = ()
+    form: str | None = None
+    # Every message flow drawn into the element comes from a pool of the same case: the engine delivers it,
+    # nobody sends it from outside.
+    between_pools: bool = False
+
+    def may_send(self, roles: frozenset[str]) -> bool:
+        return bool(roles & (set(self.senders) or {self.lane}))
 
 
 #: The message a diagram waits on for a fee to be paid (a message catch event or a receive task): reaching it
@@ -78,14 +103,33 @@ class CompiledProcess:
     # Whether the diagram waits for the message payment_received anywhere: its fee is billed and paid at the
     # cash desk (engine/cases/bills.py), not at registration.
     takes_payment: bool = False
+    # A collaboration of several executable pools run as one case: the collaboration's id (``process_id`` is it
+    # then), its pools (process id -> the pool's name as drawn), and the pool a new case starts in.
+    collaboration: str | None = None
+    pools: dict[str, str] = field(default_factory=dict)
+    starting_pool: str | None = None
+    # Every element that waits for a message, by element id (see MessageCatcher).
+    message_catchers: dict[str, MessageCatcher] = field(default_factory=dict)
+    # The shared sub-processes the package took along (engine/catalog/packages.py): process id -> the SHA-256 of
+    # its BPMN and the forms its user tasks name, the version it is pinned to.
+    shared: dict[str, str] = field(default_factory=dict)
 
     @property
     def lanes(self) -> list[str]:
         return sorted({t.lane for t in self.user_tasks.values()})
 
     def meta(self) -> dict[str, Any]:
-        return {"user_tasks": {k: v.as_dict() for k, v in self.user_tasks.items()},
-                "lanes": self.lanes, "start_lanes": sorted(self.start_lanes), "has_layout": self.has_layout}
+        out = {"user_tasks": {k: v.as_dict() for k, v in self.user_tasks.items()},
+               "lanes": self.lanes, "start_lanes": sorted(self.start_lanes), "has_layout": self.has_layout}
+        senders = sorted({r for c in self.message_catchers.values() for r in (c.senders or (c.lane,))})
+        if senders:
+            out["message_senders"] = senders
+        if self.shared:
+            out["shared"] = dict(self.shared)
+        if self.collaboration is not None:
+            out["pools"] = dict(self.pools)
+            out["starting_pool"] = self.starting_pool
+        return out
 
     def validator(self, form: str) -> Draft202012Validator:
         found = self.validators.get(form)
@@ -179,7 +223,24 @@ def compile_package(files: dict[str, bytes], *, max_xml_bytes: int, default_lane
         raise PackageRefused("deploy.cannot_be_deployed", problems)
     compiled = _build(files, service, bpmn_roots, dmn_roots, forms, default_lane)
     compiled.templates = templates
+    compiled.shared = _shared_pins(files, compiled)
     return compiled
+
+
+def _shared_pins(files: dict[str, bytes], compiled: CompiledProcess) -> dict[str, str]:
+    """The hash of every shared sub-process the package holds: its BPMN and the forms its user tasks name."""
+    pins = {}
+    for name in sorted(files):
+        if not (name.startswith(SHARED_PREFIX) and name.endswith(".bpmn")):
+            continue
+        process_id = name[len(SHARED_PREFIX):-len(".bpmn")]
+        spec = compiled.subprocess_specs.get(process_id)
+        forms = {str(props.get("formJsonSchemaFilename"))
+                 for task_spec in (spec.task_specs.values() if spec is not None else ())
+                 for props in [((getattr(task_spec, "extensions", None) or {}).get("properties") or {})]
+                 if props.get("formJsonSchemaFilename") in files}
+        pins[process_id] = content_hash({name: files[name], **{f: files[f] for f in forms}})
+    return pins
 
 
 def _output_problems(service: ServiceInfo, templates: dict[str, str],
@@ -225,9 +286,13 @@ def _build(files: dict[str, bytes], service: ServiceInfo | None, bpmn_roots: dic
             parser.add_bpmn_xml(root, filename=name)
         for name, root in dmn_roots.items():
             parser.add_dmn_xml(root, filename=name)
-        process_id = _choose_process(parser, service, bpmn_roots)
-        spec = parser.get_spec(process_id)
-        subprocess_specs = parser.get_subprocess_specs(process_id)
+        choice = _choose_process(parser, service, bpmn_roots)
+        if choice.collaboration is not None:
+            spec, subprocess_specs = parser.get_collaboration(choice.collaboration)
+            _wire_message_started_pools(spec)
+        else:
+            spec = parser.get_spec(choice.process_id)
+            subprocess_specs = parser.get_subprocess_specs(choice.process_id)
     except ValidationException as exc:
         raise PackageRefused("deploy.cannot_run", [_validation_problem(exc)]) from exc
     except SpiffWorkflowException as exc:
@@ -238,23 +303,100 @@ def _build(files: dict[str, bytes], service: ServiceInfo | None, bpmn_roots: dic
         raise PackageRefused("deploy.cannot_run",
                              [_problem(None, None, say("deploy.unreadable", error=f"{type(exc).__name__}: {exc}"))]
                              ) from exc
+    process_id = choice.collaboration or choice.process_id
     if service is None:
         try:
-            service = ServiceInfo(code=process_id)
+            service = ServiceInfo(code=choice.process_id)
         except ValidationError as exc:
             raise PackageRefused("deploy.process_id_not_a_code", [_problem(
-                _file_of(process_id, bpmn_roots), process_id,
-                say("deploy.process_id_not_a_code_detail", process_id=process_id))]) from exc
-    user_tasks, problems = _user_tasks(spec, subprocess_specs, forms, service, default_lane, bpmn_roots)
+                _file_of(choice.process_id, bpmn_roots), choice.process_id,
+                say("deploy.process_id_not_a_code_detail", process_id=choice.process_id))]) from exc
+    pool_lanes = {pool: pool_lane(name, default_lane) for pool, name in choice.pools.items()}
+    user_tasks, problems = _user_tasks(spec, subprocess_specs, forms, service, default_lane, bpmn_roots, pool_lanes)
+    catchers = _message_catchers(spec, subprocess_specs, forms, default_lane, bpmn_roots, pool_lanes, problems,
+                                 _inner_flows(bpmn_roots, list(choice.pools) or [choice.process_id]))
     if problems:
         raise PackageRefused("deploy.cannot_run", problems)
     has_layout = any(root.find(".//{http://www.omg.org/spec/BPMN/20100524/DI}BPMNShape") is not None
                      for root in bpmn_roots.values())
+    # A collaboration's own spec only starts its pools; the case's first steps are those of the starting pool.
+    first = subprocess_specs[choice.process_id] if choice.collaboration is not None else spec
+    others = {pool: subprocess_specs[pool] for pool in choice.pools if pool != choice.process_id}
     return CompiledProcess(process_id=process_id, service=service, spec=spec, subprocess_specs=subprocess_specs,
                            user_tasks=user_tasks, forms=forms, sha256=content_hash(files), has_layout=has_layout,
-                           start_lanes=_first_lanes(spec, user_tasks, default_lane),
-                           intake_tasks=_first_user_tasks(spec, user_tasks),
-                           takes_payment=_catches(spec, subprocess_specs, PAYMENT_MESSAGE))
+                           start_lanes=_first_lanes(first, user_tasks, default_lane, others),
+                           intake_tasks=_first_user_tasks(first, user_tasks, others),
+                           takes_payment=_catches(spec, subprocess_specs, PAYMENT_MESSAGE),
+                           collaboration=choice.collaboration, pools=dict(choice.pools),
+                           starting_pool=choice.process_id if choice.collaboration is not None else None,
+                           message_catchers=catchers)
+
+
+def _message_catchers(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec],
+                      forms: dict[str, dict[str, Any]], default_lane: str, bpmn_roots: dict[str, etree._Element],
+                      pool_lanes: dict[str, str], problems: list[dict[str, Any]],
+                      inner: set[str]) -> dict[str, MessageCatcher]:
+    """Every element that waits for a message, with who may send it and the form its payload must satisfy."""
+    out: dict[str, MessageCatcher] = {}
+    for spec_name, process_spec in [(None, spec), *subprocess_specs.items()]:
+        fallback = pool_lanes.get(spec_name, default_lane) if spec_name is not None else default_lane
+        for task_spec in process_spec.task_specs.values():
+            definition = getattr(task_spec, "event_definition", None)
+            if not isinstance(definition, MessageEventDefinition) or isinstance(task_spec, ThrowingEvent):
+                continue
+            element = str(task_spec.bpmn_id or task_spec.name)
+            props = (getattr(task_spec, "extensions", None) or {}).get("properties", {}) or {}
+            form = props.get("formJsonSchemaFilename")
+            if form and form not in forms:
+                problems.append(_problem(_file_of(element, bpmn_roots), element,
+                                         say("deploy.form_not_sent", form=form)))
+            senders = tuple(sorted({r.strip() for r in str(props.get("message_senders") or "").split(",")
+                                    if r.strip()}))
+            out[element] = MessageCatcher(element=element, message=str(definition.name),
+                                          lane=(task_spec.lane or fallback).strip()[:100], senders=senders,
+                                          form=form or None, between_pools=element in inner)
+    return out
+
+
+def _inner_flows(bpmn_roots: dict[str, etree._Element], processes: list[str]) -> set[str]:
+    """The elements every message flow drawn into comes from an element of ``processes`` (the case's pools)."""
+    inside: set[str] = set()
+    for root in bpmn_roots.values():
+        for process in root.iter(f"{{{BPMN_NS}}}process"):
+            if process.get("id") in processes:
+                inside.update(str(el.get("id")) for el in process.iter() if el.get("id"))
+    sources: dict[str, list[str]] = {}
+    for root in bpmn_roots.values():
+        for flow in root.iter(f"{{{BPMN_NS}}}messageFlow"):
+            sources.setdefault(str(flow.get("targetRef")), []).append(str(flow.get("sourceRef")))
+    return {target for target, froms in sources.items() if all(f in inside for f in froms)}
+
+
+def _wire_message_started_pools(spec: BpmnProcessSpec) -> None:
+    """Wire once, at compile time, what SpiffWorkflow wires into the shared spec the first time a message starts
+    a pool (``BpmnStartTask.trigger_wf`` connects the collaboration's start to the pool and the pool to the end):
+    the pool leads to the end, and the start counts as its input, so ``trigger_wf`` finds nothing to rewire.
+    The start does not lead to the pool: a new case does not start it before its message comes. Without this,
+    the first case that starts such a pool changes the spec every later case and every replay runs on."""
+    start = spec.start
+    for name in getattr(start, "trigger_specs", []):
+        participant = spec.task_specs[name]
+        if spec.end not in participant.outputs:
+            participant.connect(spec.end)
+        if start.name not in participant._inputs:  # noqa: SLF001 - ``inputs`` is a copy; connect() would add an output
+            participant._inputs.append(start.name)  # noqa: SLF001
+
+
+#: Roles every installation has that are not lanes: a pool named so does not give its tasks to that role.
+_NOT_LANES = frozenset({"admin", "analyst", "supervisor", "auditor", "cashier"})
+_ROLE_NAME = re.compile(r"^[^\s,][^,]{0,99}$")  # engine/people/users.py's rule for a role's name
+
+
+def pool_lane(pool_name: str | None, default_lane: str) -> str:
+    """The lane of the user tasks of a pool drawn without lanes: the pool's name when it can be a role (a
+    lane name, as the installation's roles are; not a built-in role), else the installation's default lane."""
+    name = (pool_name or "").strip()
+    return name if name and _ROLE_NAME.match(name) and name not in _NOT_LANES else default_lane
 
 
 def _catches(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec], message: str) -> bool:
@@ -267,26 +409,36 @@ def _catches(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]
     return False
 
 
-def _first_user_tasks(spec: BpmnProcessSpec, user_tasks: dict[str, UserTaskInfo]) -> frozenset[str]:
-    """Names of the user tasks a new case can reach before any other user task: the intake."""
+def _first_user_tasks(spec: BpmnProcessSpec, user_tasks: dict[str, UserTaskInfo],
+                      pools: dict[str, BpmnProcessSpec] | None = None) -> frozenset[str]:
+    """Names of the user tasks a new case can reach before any other user task: the intake.
+
+    In a collaboration (``pools``: the other pools' specs) a message thrown on the way starts the pools whose
+    start event catches it, and their first user tasks are reached too."""
     seen: set[str] = set()
     found: set[str] = set()
     todo = [spec.start]
     while todo:
         task_spec = todo.pop()
-        if task_spec.name in seen:
+        key = f"{id(task_spec)}"
+        if key in seen:
             continue
-        seen.add(task_spec.name)
+        seen.add(key)
         if getattr(task_spec, "manual", False) and task_spec.bpmn_id in user_tasks:
             found.add(task_spec.bpmn_id)
             continue
         todo.extend(task_spec.outputs)
+        definition = getattr(task_spec, "event_definition", None)
+        if pools and isinstance(task_spec, ThrowingEvent) and isinstance(definition, MessageEventDefinition):
+            todo.extend(start for pool in pools.values() for start in pool.bpmn_start_events
+                        if getattr(start, "event_definition", None) == definition)
     return frozenset(found)
 
 
-def _first_lanes(spec: BpmnProcessSpec, user_tasks: dict[str, UserTaskInfo], default_lane: str) -> frozenset[str]:
+def _first_lanes(spec: BpmnProcessSpec, user_tasks: dict[str, UserTaskInfo], default_lane: str,
+                 pools: dict[str, BpmnProcessSpec] | None = None) -> frozenset[str]:
     """Lanes of the user tasks a new case can reach before any other user task: who registers requests."""
-    lanes = {user_tasks[name].lane for name in _first_user_tasks(spec, user_tasks)}
+    lanes = {user_tasks[name].lane for name in _first_user_tasks(spec, user_tasks, pools)}
     return frozenset(lanes or {default_lane})
 
 
@@ -301,31 +453,94 @@ def _validation_problem(exc: ValidationException) -> dict[str, Any]:
     return _problem(getattr(exc, "file_name", None) or None, getattr(exc, "id", None) or None, message)
 
 
+@dataclass(frozen=True)
+class _Choice:
+    """What a package runs: one process, or a collaboration of several executable pools starting in one."""
+
+    process_id: str  # the process run, or the collaboration's starting pool
+    collaboration: str | None = None
+    pools: dict[str, str] = field(default_factory=dict)  # executable pool's process id -> the pool's name
+
+
 def _choose_process(parser: SpiffBpmnParser, service: ServiceInfo | None,
-                    bpmn_roots: dict[str, etree._Element]) -> str:
-    executable = parser.get_process_ids()
-    if service is not None and service.process_id:
-        if service.process_id not in parser.process_parsers:
-            raise ValidationException(say("deploy.service_toml_process_missing", process_id=service.process_id),
-                                      file_name="service.toml", id=service.process_id)
-        return service.process_id
+                    bpmn_roots: dict[str, etree._Element]) -> _Choice:
+    # A process that a call activity of the package calls is a sub-process, not a candidate to run.
+    called = {str(el.get("calledElement")) for root in bpmn_roots.values()
+              for el in root.iter(f"{{{BPMN_NS}}}callActivity") if el.get("calledElement")}
+    executable = [p for p in parser.get_process_ids() if p not in called]
+    # Collaborations with several executable pools: run as one case (SpiffWorkflow's collaboration spec).
+    collaborations = {cid: [p for p in refs if p in executable]
+                      for cid, refs in sorted(parser.collaborations.items())}
+    collaborations = {cid: pools for cid, pools in collaborations.items() if len(pools) > 1}
+    named = service.process_id if service is not None and service.process_id else None
+    if named is not None and named in collaborations:
+        return _collaboration(named, collaborations[named], None, bpmn_roots)
+    if named is not None:
+        if named not in parser.process_parsers:
+            raise ValidationException(say("deploy.service_toml_process_missing", process_id=named),
+                                      file_name="service.toml", id=named)
+        return _in_collaboration(named, collaborations, bpmn_roots) or _Choice(named)
     if service is not None and service.code in executable:
-        return service.code
+        return _in_collaboration(service.code, collaborations, bpmn_roots) or _Choice(service.code)
     if len(executable) == 1:
-        return str(executable[0])
+        return _Choice(str(executable[0]))
     file = next(iter(bpmn_roots), None)
     if not executable:
         raise ValidationException(say("deploy.no_executable_process"), file_name=file)
+    if len(collaborations) == 1:
+        cid, pools = next(iter(collaborations.items()))
+        if set(pools) == set(executable):
+            return _collaboration(cid, pools, None, bpmn_roots)
     raise ValidationException(say("deploy.several_executable_processes", count=len(executable),
                                   ids=", ".join(sorted(executable))), file_name=file)
 
 
+def _in_collaboration(process_id: str, collaborations: dict[str, list[str]],
+                      bpmn_roots: dict[str, etree._Element]) -> _Choice | None:
+    for cid, pools in collaborations.items():
+        if process_id in pools:
+            return _collaboration(cid, pools, process_id, bpmn_roots)
+    return None
+
+
+def _collaboration(cid: str, pools: list[str], starting: str | None,
+                   bpmn_roots: dict[str, etree._Element]) -> _Choice:
+    """The collaboration ``cid`` of executable ``pools``; the starting pool is ``starting`` when service.toml
+    names it, else the first pool (in the collaboration's order) with a start event that no message starts (not
+    a message start event, no message flow into it), else the first pool."""
+    names: dict[str, str] = {}
+    message_targets: set[str] = set()
+    starts: dict[str, list[etree._Element]] = {}
+    for root in bpmn_roots.values():
+        for collaboration in root.iter(f"{{{BPMN_NS}}}collaboration"):
+            if collaboration.get("id") != cid:
+                continue
+            for participant in collaboration.iter(f"{{{BPMN_NS}}}participant"):
+                if participant.get("processRef") in pools:
+                    names[str(participant.get("processRef"))] = str(participant.get("name") or "")
+            message_targets.update(str(flow.get("targetRef")) for flow in
+                                   collaboration.iter(f"{{{BPMN_NS}}}messageFlow"))
+        for process in root.iter(f"{{{BPMN_NS}}}process"):
+            if process.get("id") in pools:
+                starts[str(process.get("id"))] = list(process.findall(f"{{{BPMN_NS}}}startEvent"))
+    if starting is None:
+        plain = [pool for pool in pools if any(
+            start.get("id") not in message_targets and start.find(f"{{{BPMN_NS}}}messageEventDefinition") is None
+            for start in starts.get(pool, []))]
+        starting = (plain or pools)[0]
+    return _Choice(starting, cid, {pool: names.get(pool, "") for pool in pools})
+
+
 def _user_tasks(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec],
                 forms: dict[str, dict[str, Any]], service: ServiceInfo, default_lane: str,
-                bpmn_roots: dict[str, etree._Element]) -> tuple[dict[str, UserTaskInfo], list[dict[str, Any]]]:
+                bpmn_roots: dict[str, etree._Element], pool_lanes: dict[str, str] | None = None,
+                ) -> tuple[dict[str, UserTaskInfo], list[dict[str, Any]]]:
     tasks: dict[str, UserTaskInfo] = {}
     problems: list[dict[str, Any]] = []
-    for process_spec in [spec, *subprocess_specs.values()]:
+    pool_lanes = pool_lanes or {}
+    for spec_name, process_spec in [(None, spec), *subprocess_specs.items()]:
+        # A collaboration's pool drawn without lanes gives its tasks the pool's lane (see ``pool_lane``).
+        fallback = pool_lanes.get(spec_name, default_lane) if spec_name is not None else default_lane
         for task_spec in process_spec.task_specs.values():
             if not getattr(task_spec, "manual", False):
                 continue
@@ -346,7 +561,7 @@ def _user_tasks(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSp
                     sla = None
             tasks[bpmn_id] = UserTaskInfo(
                 name=bpmn_id, title=(task_spec.bpmn_name or bpmn_id).strip()[:255],
-                title_ar=props.get("title_ar"), lane=(task_spec.lane or default_lane).strip()[:100],
+                title_ar=props.get("title_ar"), lane=(task_spec.lane or fallback).strip()[:100],
                 form=form, sla_days=sla)
     # service.toml's [assignment] names steps and lanes of this diagram: a typo would silently assign nothing.
     for name in service.assignment.four_eyes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from SpiffWorkflow.bpmn.util.diff import WorkflowDiff, diff_workflow, filter_tasks, migrate_workflow
+from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, filter_tasks, migrate_workflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
@@ -34,6 +34,26 @@ def migrate(workflow: BpmnWorkflow, process: CompiledProcess) -> list[str]:
             removed.extend(migrate_workflow(sub_diff, sub, new_spec))
     workflow.subprocess_specs = process.subprocess_specs
     return sorted({str(t.task_spec.bpmn_id) for t in removed if t.task_spec.bpmn_id})
+
+
+def diff_workflow(registry: Any, workflow: BpmnWorkflow, new_spec: Any, new_dependencies: dict[str, Any]
+                  ) -> tuple[WorkflowDiff, dict[Any, WorkflowDiff | None]]:
+    """SpiffWorkflow's ``diff_workflow``, which aligns the specs it reaches from the start: a collaboration's
+    pool that a message starts is not reached from the start (engine/bpmn/compiler.py wires it so), so it is
+    aligned by name here, as the other specs are first."""
+    spec_diff = SpecDiff(registry, workflow.spec, new_spec)
+    for name in getattr(workflow.spec.start, "trigger_specs", None) or ():
+        participant = workflow.spec.task_specs.get(name)
+        if participant is not None and participant not in spec_diff.alignment:
+            spec_diff._align(participant, workflow.spec, new_spec)  # noqa: SLF001 - SpiffWorkflow's own alignment
+    top_diff = WorkflowDiff(workflow, spec_diff)
+    sp_diffs: dict[Any, WorkflowDiff | None] = {}
+    for sp_id, sp in workflow.subprocesses.items():
+        if sp.spec.name in new_dependencies:
+            sp_diffs[sp_id] = WorkflowDiff(sp, SpecDiff(registry, sp.spec, new_dependencies[sp.spec.name]))
+        else:
+            sp_diffs[sp_id] = None
+    return top_diff, sp_diffs
 
 
 # The part of a case that already happened: a change there would make its history a lie on the new version.

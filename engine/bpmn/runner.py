@@ -17,6 +17,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import ThrowingEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -299,11 +300,29 @@ def scan(workflow: BpmnWorkflow) -> Scan:
                 payments.append(WaitingMessage(id=str(task.id), element=str(spec.bpmn_id), name=definition.name,
                                                due=_beside_timer(task)))
         elif (completed and state == TaskState.COMPLETED and isinstance(spec, EndEvent)
-              and task.workflow is workflow
+              and (task.workflow is workflow or _is_pool(task.workflow, workflow))
               and (last_end is None or task.last_state_change > last_end.last_state_change)):
             last_end = task
     end = str(last_end.task_spec.bpmn_id) if last_end is not None else None
     return Scan(ready=ready, next_timer=next_timer, completed=completed, end_event=end, payments=payments)
+
+
+def _is_pool(sub: Any, workflow: BpmnWorkflow) -> bool:
+    """Whether ``sub`` is a pool of the collaboration that ``workflow`` runs: its end events end the case's pools."""
+    return sub.parent_workflow is workflow and is_collaboration(workflow)
+
+
+def is_collaboration(workflow: BpmnWorkflow) -> bool:
+    """Whether the workflow runs a collaboration's pools (SpiffWorkflow's ``get_collaboration``: a spec that only
+    starts the pools, with no end event of its own) rather than one process."""
+    spec = workflow.spec
+    found = spec.__dict__.get(_COLLABORATION)
+    if found is None:
+        found = spec.__dict__[_COLLABORATION] = not any(isinstance(s, EndEvent) for s in spec.task_specs.values())
+    return bool(found)
+
+
+_COLLABORATION = "_shubbak_is_collaboration"
 
 
 def _beside_timer(task: SpiffTask) -> datetime | None:
@@ -341,6 +360,69 @@ def deliver(workflow: BpmnWorkflow, task_id: str, payload: dict[str, Any], limit
         except SpiffWorkflowException as exc:
             raise _failed(exc) from exc
         advance(workflow, limits, at=moment)
+
+
+def message_waiters(workflow: BpmnWorkflow, message: str) -> list[str]:
+    """The BPMN elements that would catch the message ``message`` now: tasks waiting for it, and the message
+    start events of a collaboration's pools that it starts (SpiffWorkflow starts such a pool when its message
+    comes). Empty when nothing waits for it: the message cannot be delivered."""
+    found = [str(task.task_spec.bpmn_id) for task in all_tasks(workflow)
+             if task.state == TaskState.WAITING and _catches(task.task_spec, message)]
+    for name in getattr(workflow.spec.start, "trigger_specs", None) or ():
+        pool = workflow.subprocess_specs.get(name)
+        for start in getattr(pool, "bpmn_start_events", None) or ():
+            if _catches(start, message) and str(start.bpmn_id) not in found:
+                found.append(str(start.bpmn_id))
+    return found
+
+
+def _catches(task_spec: Any, message: str) -> bool:
+    definition = getattr(task_spec, "event_definition", None)
+    return (isinstance(definition, MessageEventDefinition) and definition.name == message
+            and not isinstance(task_spec, ThrowingEvent))
+
+
+def deliver_message(workflow: BpmnWorkflow, element: str, message: str, payload: dict[str, Any], limits: Limits, *,
+                    at: datetime | None = None) -> None:
+    """Deliver ``message`` with ``payload`` to the element ``element`` waiting for it (``message_waiters``), and
+    run on until the workflow waits again. LookupError when that element does not wait for it (any more)."""
+    if element not in message_waiters(workflow, message):
+        raise LookupError(element)
+    definition = next(_definitions(workflow, element))
+    with clock.frozen(at) as moment:
+        try:
+            workflow.send_event(BpmnEvent(definition, payload=payload))
+        except SpiffWorkflowException as exc:
+            raise _failed(exc) from exc
+        advance(workflow, limits, at=moment)
+
+
+def _definitions(workflow: BpmnWorkflow, element: str) -> Any:
+    for spec in _specs_of(workflow):
+        for task_spec in spec.task_specs.values():
+            if task_spec.bpmn_id == element and isinstance(getattr(task_spec, "event_definition", None),
+                                                           MessageEventDefinition):
+                yield task_spec.event_definition
+
+
+def caught_messages(workflow: BpmnWorkflow) -> dict[str, tuple[str, str]]:
+    """The tasks that have caught a message: task id -> (BPMN element, message name). A command compares them
+    before and after its step to record the messages the engine delivered between a collaboration's pools."""
+    out = {}
+    for task in all_tasks(workflow):
+        spec = task.task_spec
+        definition = getattr(spec, "event_definition", None)
+        if (task.state == TaskState.COMPLETED and isinstance(definition, MessageEventDefinition)
+                and not isinstance(spec, ThrowingEvent)):
+            out[str(task.id)] = (str(spec.bpmn_id), str(definition.name))
+    return out
+
+
+def lost_messages(workflow: BpmnWorkflow) -> list[str]:
+    """The names of the messages thrown in the workflow that nothing waited for, taken out of it (SpiffWorkflow
+    keeps them aside, never delivers them later): each is recorded, never silently dropped."""
+    return [str(event.event_definition.name) for event in workflow.get_events()
+            if isinstance(event.event_definition, MessageEventDefinition)]
 
 
 def _timer_due(definition: TimerEventDefinition, task: SpiffTask) -> datetime:
@@ -406,9 +488,18 @@ def is_completed(workflow: BpmnWorkflow) -> bool:
 
 
 def case_data(workflow: BpmnWorkflow, completed: bool | None = None) -> dict[str, Any]:
-    """The data a person would call 'the case's data': what the latest step produced.
+    """The data a person would call 'the case's data': what the latest step produced (in a collaboration, each
+    pool's, merged: ``_pool_data``).
 
     ``completed`` saves a walk of the tree when the caller already knows (from ``scan``)."""
+    if is_collaboration(workflow):
+        # Each pool has its own data, merged in the order the pools started (a later pool wins a shared name).
+        merged: dict[str, Any] = {}
+        for sub in workflow.subprocesses.values():
+            if sub.parent_workflow is workflow:
+                merged.update(_pool_data(sub))
+        if merged:
+            return merged
     if (workflow.is_completed() if completed is None else completed) and workflow.data:
         return dict(workflow.data)
     task = workflow.last_task
@@ -416,6 +507,17 @@ def case_data(workflow: BpmnWorkflow, completed: bool | None = None) -> dict[str
         ready = workflow.get_tasks(state=TaskState.READY)
         return dict(ready[0].data) if ready else {}
     return dict(task.data)
+
+
+def _pool_data(sub: Any) -> dict[str, Any]:
+    """A pool's data: what it ended with; while it runs, that of the first task where it stands (ready or
+    waiting, in tree order), else of its last task. Not the time tasks ran: a move to another version resets
+    those, and the case's data must come out the same live and in replay."""
+    if sub.completed:
+        return dict(sub.data)
+    for task in sub.get_tasks(state=TaskState.READY | TaskState.WAITING):
+        return dict(task.data)
+    return dict(sub.last_task.data) if sub.last_task is not None else {}
 
 
 def element_name(process: CompiledProcess, element_id: str | None) -> str | None:

@@ -99,15 +99,51 @@ def check_bpmn_scripts(root: Any) -> list[tuple[str, str]]:
     return problems
 
 
-_FOREIGN = re.compile(r"^\s*[#$]\{|\b(?:and|or|not)\b.*\bthen\b|^\s*=")
+_JUEL = re.compile(r"^\s*[#$]\{(?P<body>.*)\}\s*$", re.DOTALL)
+_FEEL = re.compile(r"^\s*=|\bthen\b|\b(?:date|time|duration)\s*\(\s*\"|\[\s*\S+\s*\.\.\s*\S+\s*\]"
+                   r"|(?<![<>!=])=(?!=)")
+# Word-for-word rewrites that make a simple JUEL or FEEL condition Python (tried in order).
+_JUEL_TO_PYTHON = ((r"&&", " and "), (r"\|\|", " or "), (r"!(?!=)", " not "), (r"\beq\b", "=="),
+                   (r"\bne\b", "!="), (r"\bgt\b", ">"), (r"\bge\b", ">="), (r"\blt\b", "<"), (r"\ble\b", "<="),
+                   (r"\bempty\s+", "not "))
+_FEEL_TO_PYTHON = ((r"^\s*=\s*", ""), (r"(?<![<>!=])=(?!=)", "=="))
+_LITERALS = ((r"\btrue\b", "True"), (r"\bfalse\b", "False"), (r"\bnull\b", "None"))
+
+
+def foreign_language(text: str) -> str | None:
+    """``JUEL`` for a Camunda/Activiti ``${...}`` or ``#{...}`` expression, ``FEEL`` for a DMN/Zeebe FEEL one
+    (``= x > 1``, ``if ... then ... else``, ``date("...")``, ranges, ``=`` as comparison), else None."""
+    if _JUEL.match(text):
+        return "JUEL"
+    if _FEEL.search(text):
+        return "FEEL"
+    return None
+
+
+def as_python(text: str, language: str) -> str | None:
+    """The Python a simple JUEL or FEEL condition means, when a word-for-word rewrite gives an expression
+    Shubbak accepts; None otherwise (the refusal then shows a general example)."""
+    match = _JUEL.match(text)
+    body = match.group("body") if match else text
+    for pattern, replacement in (_JUEL_TO_PYTHON if language == "JUEL" else _FEEL_TO_PYTHON) + _LITERALS:
+        body = re.sub(pattern, replacement, body)
+    body = re.sub(r"\s+", " ", body).strip()
+    if not body or body == text.strip() or _problem(body, "eval") is not None:
+        return None
+    return body
 
 
 def _describe(kind: Words, text: str, message: str) -> str:
-    """Quote the refused expression, and say so when it is written in another engine's expression language."""
+    """Quote the refused expression, and name its language when it is written in another engine's expression
+    language (JUEL or FEEL), with the Python it means where a word-for-word rewrite gives one."""
     shown = text if len(text) <= 80 else text[:77] + "..."
-    foreign = _FOREIGN.search(text) is not None
-    return say("deploy.expression_foreign" if foreign else "deploy.expression_refused", kind=kind, source=shown,
-               reason=message)
+    language = foreign_language(text)  # refused as Python: a sign of another language is taken as meant
+    if language is None:
+        return say("deploy.expression_refused", kind=kind, source=shown, reason=message)
+    python = as_python(text, language)
+    if python is not None:
+        return say("deploy.expression_in_language", kind=kind, source=shown, language=language, python=python)
+    return say("deploy.expression_foreign", kind=kind, source=shown, reason=message, language=language)
 
 
 def check_dmn_expressions(root: Any) -> list[tuple[str, str]]:

@@ -43,7 +43,7 @@ from storage.models.incidents import Incident
 
 log = logging.getLogger(__name__)
 
-REASONS = ("script_error", "script_limit", "no_rule", "timer", undelivered.MESSAGE)
+REASONS = ("script_error", "script_limit", "no_rule", "timer", undelivered.MESSAGE, "message_waiting")
 STATUSES = ("open", "resolved", "skipped", "cancelled")
 
 
@@ -59,14 +59,15 @@ def reason_of(exc: runner.ProcessFailed, *, timer: bool = False) -> str:
 
 def record(session: Session, *, case_id: int, exc: runner.ProcessFailed, actor: str, kind: str,
            task_id: str | None = None, task_name: str | None = None, payload: dict[str, Any] | None = None,
-           message: str | None = None, timer: bool = False, chain_repeats: bool = True) -> Incident | None:
+           message: str | None = None, timer: bool = False, chain_repeats: bool = True,
+           reason: str | None = None) -> Incident | None:
     """Open the incident (or count a repeat of the open one) and put ``kind`` on the case's chain, in a
     transaction of its own. None when the case moved meanwhile (the failure stays in the log).
 
     ``chain_repeats`` False: a repeat is counted on the incident only (the periodic job meets a timer that
     cannot fire at every tick; the chain records it once)."""
     session.rollback()  # end the failed step's read transaction; nothing of the step was written
-    reason = reason_of(exc, timer=timer)
+    reason = reason or reason_of(exc, timer=timer)
     element = exc.element_id or task_name or ""
     text = (message or exc.message)[:2000]
     try:
@@ -189,6 +190,8 @@ def retry(*, session: Session, incident_id: int, actor: Actor, settings: Setting
     workflow = workflows.load(case, process, settings)
     moment = clock.now()
     retried = {"incident_id": incident_id, "retried_by": actor.username}
+    if incident.reason == "message_waiting":
+        return _deliver_again(session, incident, case, process, workflow, actor, retried, moment, settings)
     try:
         if incident.task_id is not None:
             if incident.task_id not in {t.id for t in runner.scan(workflow).ready}:
@@ -219,6 +222,27 @@ def retry(*, session: Session, incident_id: int, actor: Actor, settings: Setting
     ready = workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=moment,
                            completed=completed, events=events)
     _close(session, incident_id, "resolved", actor, None)
+    return Outcome(case, ready, process.version)
+
+
+def _deliver_again(session: Session, incident: Incident, case: Case, process: Any, workflow: runner.Workflow,
+                   actor: Actor, retried: dict[str, Any], moment: Any, settings: Settings) -> Outcome:
+    """An undeliverable message's incident (engine/cases/inbound.py) retried: the message it holds is delivered
+    now that the case waits for it; Conflict (nothing recorded) while it still does not."""
+    assert incident.id is not None
+    held = dict(incident.payload)
+    message, payload = str(held.get("message") or ""), dict(held.get("payload") or {})
+    element = incident.element_id
+    if element not in runner.message_waiters(workflow, message):
+        raise Conflict("message.still_not_waiting", message=message)
+    try:
+        runner.deliver_message(workflow, element, message, payload, runner.limits(settings), at=moment)
+    except runner.ProcessFailed as exc:
+        raise process_failed(exc, process) from exc
+    ready = workflows.save(session, case, workflow, process, actor=actor.username, settings=settings,
+                           at=moment, events=[("message_received", element, {
+                               "message": message, "payload": payload, "sent_by": held.get("sent_by"), **retried})])
+    _close(session, incident.id, "resolved", actor, None)
     return Outcome(case, ready, process.version)
 
 

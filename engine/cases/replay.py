@@ -212,7 +212,15 @@ def _fire_timers(run: _Run, ev: AuditEvent, settings: Settings) -> None:
 
 
 def _deliver(run: _Run, ev: AuditEvent, settings: Settings) -> None:
-    """A message delivered to the element ``ev.task`` (a paid bill's ``payment_received``): it must be waiting."""
+    """A message delivered to the element ``ev.task`` (a paid bill's ``payment_received``, or a message sent
+    from outside, engine/cases/inbound.py): it must be waiting."""
+    if ev.data.get("sent_by") is not None:
+        message = str(ev.data.get("message") or "")
+        if (ev.task or "") not in runner.message_waiters(run.workflow, message):
+            raise _Diverged(Divergence(ev.seq, {"waiting": ev.task}, {"waiting": None}))
+        runner.deliver_message(run.workflow, ev.task or "", message, dict(ev.data.get("payload") or {}),
+                               runner.limits(settings), at=clock.parse(ev.at))
+        return
     task_id = runner.waiting_for_message(run.workflow, ev.task or "")
     if task_id is None:
         raise _Diverged(Divergence(ev.seq, {"waiting": ev.task}, {"waiting": None}))

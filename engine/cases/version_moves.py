@@ -137,6 +137,7 @@ def move_case(*, session: Session, case_id: int, target: ProcessVersion, actor: 
     old = processes.cache.get(session, case.process_version_id, settings)
     new = processes.cache.get(session, target.id, settings)
     workflow = runner.load(old, case.state)
+    workflows.remember_caught(workflow, old)
     reasons = bpmn_migrate.blockers(workflow, new)
     if reasons:
         return _joined(reasons)

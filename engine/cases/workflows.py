@@ -81,7 +81,37 @@ def workflow_cache(settings: Settings) -> WorkflowCache:
 def load(case: Case, process: CompiledProcess, settings: Settings) -> runner.Workflow:
     assert case.id is not None
     warm = workflow_cache(settings).take(settings.database_url, case.id, case.version)
-    return warm if warm is not None else runner.load(process, case.state)
+    workflow = warm if warm is not None else runner.load(process, case.state)
+    remember_caught(workflow, process)
+    return workflow
+
+
+def remember_caught(workflow: runner.Workflow, process: CompiledProcess) -> None:
+    """Note the messages a collaboration's case had caught when a command loaded it (see ``_passed``): for a
+    command that restores the workflow itself (a move to another version)."""
+    if process.collaboration is not None and _CAUGHT not in workflow.__dict__:
+        workflow.__dict__[_CAUGHT] = set(runner.caught_messages(workflow))
+
+
+# The tasks of a collaboration's case that had caught a message when the command loaded it (see ``_passed``).
+_CAUGHT = "_shubbak_caught_messages"
+
+
+def _passed(workflow: runner.Workflow, events: list[tuple[str, str | None, dict[str, Any]]]
+            ) -> list[tuple[str, str | None, dict[str, Any]]]:
+    """The messages the engine passed between a collaboration's pools during the step, as events: each one
+    delivered (``message_delivered``, the element that caught it) and each one thrown that nothing waited for
+    (``message_lost``). A message sent from outside is the step's own ``message_received``. Replay passes
+    over them: running the step again passes the same messages."""
+    before = workflow.__dict__.get(_CAUGHT, set())
+    caught = runner.caught_messages(workflow)
+    outside = {task for kind, task, _data in events if kind == "message_received"}
+    out: list[tuple[str, str | None, dict[str, Any]]] = [
+        ("message_delivered", element, {"message": name}) for task_id, (element, name) in caught.items()
+        if task_id not in before and element not in outside]
+    out += [("message_lost", None, {"message": name}) for name in runner.lost_messages(workflow)]
+    workflow.__dict__[_CAUGHT] = set(caught)
+    return out
 
 
 def due(start: datetime, days: float | None, settings: Settings,
@@ -146,6 +176,8 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
     """
     assert case.id is not None
     now = at or clock.now()
+    if process.collaboration is not None:
+        events = [*events, *_passed(workflow, events)]
     values, found = snapped if snapped is not None else snapshot(workflow, process)
     ready = found.ready
     if opened or case.owners is not None:  # None: a case from before the record, left without one

@@ -124,6 +124,8 @@ RULES: dict[str, Rule] = {
     "output.revoke": _rule([SUPERVISOR], "center", "revoke a document the center issued, or order a corrected "
                            "copy that supersedes it, with a reason"),
     "case.cancel": _rule([SUPERVISOR, ADMIN], "center", "cancel a case"),
+    "case.message": _rule([LANE, ADMIN], "center", "send a case a message its diagram waits for (the command checks "
+                          "the waiting element's senders or lane: engine/cases/inbound.py)"),
     "task.read": _rule([LANE, SUPERVISOR, AUDITOR, ADMIN], "center", "read a task and its form"),
     "task.act": _rule([LANE], "center", "claim, release and complete a task of one's own lane"),
     "task.reassign": _rule([SUPERVISOR, ADMIN, ESCALATION], "center", "reassign a task (supervisors, and the "
@@ -269,23 +271,26 @@ _VERSIONS = ProcessVersion.__table__  # type: ignore[attr-defined]
 _META = core_select(_VERSIONS.c.meta).where(_VERSIONS.c.id == bindparam("id"))
 
 
-def case_lanes(session: Session, case: Case, settings: Settings | None = None) -> tuple[str, ...]:
-    """The lanes of the case's service version (recorded with the version when it was deployed)."""
-    meta = session.connection().execute(_META, {"id": case.process_version_id}).scalar()
-    return tuple((meta or {}).get("lanes", []))
+def case_lanes(session: Session, case: Case, settings: Settings | None = None, action: str | None = None
+               ) -> tuple[str, ...]:
+    """The lanes of the case's service version (recorded with the version when it was deployed); for
+    ``case.message`` the roles that may send the diagram's messages too (engine/cases/inbound.py)."""
+    meta = session.connection().execute(_META, {"id": case.process_version_id}).scalar() or {}
+    lanes = tuple(meta.get("lanes", []))
+    return lanes + tuple(meta.get("message_senders", [])) if action == "case.message" else lanes
 
 
 def may_on_case(session: Session, actor: Actor, action: str, case: Case, settings: Settings) -> bool:
     """Whether the actor may take ``action`` on ``case``: their centers first, then their roles."""
     if not sees_center(session, actor, case.center_id):
         return False
-    return may(actor, action, settings, lanes=case_lanes(session, case, settings))
+    return may(actor, action, settings, lanes=case_lanes(session, case, settings, action))
 
 
 def check_case(session: Session, actor: Actor, action: str, case: Case, settings: Settings) -> None:
     """Forbidden unless the actor sees the case's center and their roles allow ``action`` on it."""
     require_center(session, actor, case.center_id)
-    require(actor, action, settings, lanes=case_lanes(session, case, settings))
+    require(actor, action, settings, lanes=case_lanes(session, case, settings, action))
 
 
 def check_task(session: Session, actor: Actor, action: str, task: Task, settings: Settings | None = None, *,

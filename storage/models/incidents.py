@@ -24,7 +24,7 @@ class Incident(SQLModel, table=True):
     service_code: str = Field(max_length=100)
     version: int
     element_id: str = Field(max_length=255)
-    reason: str = Field(max_length=32)  # script_error, script_limit, no_rule, timer, message
+    reason: str = Field(max_length=32)  # script_error, script_limit, no_rule, timer, message, message_waiting
     message: str = Field(max_length=2000)
     task_id: str | None = Field(default=None, max_length=36)  # the user task whose completion failed
     task_name: str | None = Field(default=None, max_length=255)

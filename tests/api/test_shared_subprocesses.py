@@ -1,0 +1,77 @@
+"""Call activities to a shared sub-process (``_shared/<name>/``, engine/catalog/packages.py): taken along by each
+service that calls it, pinned by its hash in the calling version, run as part of the case."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sqlmodel import Session, col, select
+
+from engine.catalog.packages import find_packages, read_package
+from harness.api import Api
+from harness.settings import TEST_PROCESSES
+from storage.db import engine_for
+from storage.models.catalog import ProcessVersion
+
+SERVICES = ("uses_shared_a", "uses_shared_b")
+
+
+def _pins(api: Api, service: str) -> list[dict[str, str]]:
+    """The shared sub-processes each version of ``service`` is pinned to, as its stored meta records them."""
+    with Session(engine_for(api.settings.database_url)) as session:
+        rows = session.exec(select(ProcessVersion).where(ProcessVersion.service_code == service)
+                            .order_by(col(ProcessVersion.version))).all()
+        return [dict(row.meta.get("shared") or {}) for row in rows]
+
+
+def test_two_services_call_the_same_shared_sub_process_and_run_it(sqlite_api: Api) -> None:
+    api = sqlite_api
+    clerk = api.user("front_desk")
+    pins: list[dict[str, str]] = []
+    for service in SERVICES:
+        files = read_package(TEST_PROCESSES / service)
+        assert "shared__receipt_hand_over.bpmn" in files and "hand_over_receipt.json" in files
+        assert api.deploy(TEST_PROCESSES / service, api.user("analyst")).status_code == 201
+        pins += _pins(api, service)
+        case = api.open_case(service, clerk).json()
+        case = api.complete(case["tasks"][0]["id"], {"subject": "x"}, clerk).json()
+        assert [(t["name"], t["lane"]) for t in case["tasks"]] == [("hand_over_receipt", "front_desk")]
+        r = api.complete(case["tasks"][0]["id"], {}, clerk)
+        assert r.status_code == 422  # the shared process's own form
+        case = api.complete(case["tasks"][0]["id"], {"receipt_number": "R-1"}, clerk).json()
+        assert (case["status"], case["outcome"]) == ("completed", "done")
+        events = api.client.get(f"/api/cases/{case['id']}/events", headers=api.user("auditor")).json()
+        replayed = api.client.get(f"/api/cases/{case['id']}/replay", headers=api.user("auditor")).json()
+        assert replayed == {"consistent": True, "events_replayed": len(events), "divergence": None}
+    # Both versions record the same shared process, by the same hash.
+    assert len(pins) == 2 and pins[0] == pins[1] and set(pins[0]) == {"receipt_hand_over"}
+
+
+def test_the_calling_version_is_pinned_to_the_shared_process_as_it_was(sqlite_api: Api, tmp_path: Path) -> None:
+    api = sqlite_api
+    root = tmp_path / "processes"
+    shutil.copytree(TEST_PROCESSES / "_shared", root / "_shared")
+    shutil.copytree(TEST_PROCESSES / "uses_shared_a", root / "uses_shared_a")
+    assert [p.name for p in find_packages(root)] == ["uses_shared_a"]  # a shared process is no service
+    first = api.deploy(root / "uses_shared_a", api.user("analyst"))
+    assert first.status_code == 201, first.text
+    bpmn = root / "_shared" / "receipt_hand_over" / "receipt_hand_over.bpmn"
+    bpmn.write_text(bpmn.read_text(encoding="utf-8").replace("Hand over against the receipt",
+                                                             "Hand over, receipt signed"), encoding="utf-8")
+    second = api.deploy(root / "uses_shared_a", api.user("analyst"))
+    assert second.status_code == 201, second.text
+    assert (first.json()["version"], second.json()["version"]) == (1, 2)
+    assert first.json()["sha256"] != second.json()["sha256"]
+    pins = _pins(api, "uses_shared_a")
+    assert [set(p) for p in pins] == [{"receipt_hand_over"}] * 2 and pins[0] != pins[1]
+
+
+def test_a_call_to_a_process_nowhere_is_refused_naming_it(sqlite_api: Api) -> None:
+    api = sqlite_api
+    files = read_package(TEST_PROCESSES / "uses_shared_b")
+    del files["shared__receipt_hand_over.bpmn"]
+    r = api.client.post("/api/processes", files=[("files", (n, c)) for n, c in files.items()],
+                        headers=api.user("analyst"))
+    assert r.status_code == 422, r.text
+    assert "receipt_hand_over" in r.json()["detail"][0]["message"]
