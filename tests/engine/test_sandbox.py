@@ -78,13 +78,14 @@ def test_a_stuck_script_holds_only_its_own_sandbox_and_a_full_pool_answers_busy(
     started = time.monotonic()
     with sandbox.bounded(sandbox.Bounds(seconds=1.0, memory_mib=64, sandboxes=2)):
         assert sandbox.run("exec", "y = 2", {}, {}, want_context=True)[1] == {"y": 2}
-    assert time.monotonic() - started < 0.5  # another sandbox, at once
+    # Another sandbox, at once: well before the stuck one's 2 s end (loose for a loaded machine).
+    assert time.monotonic() - started < 1.2
     started = time.monotonic()
     with sandbox.bounded(sandbox.Bounds(seconds=0.3, memory_mib=64, sandboxes=1)), \
             pytest.raises(sandbox.ScriptLimitExceeded) as caught:
         sandbox.run("exec", "y = 2", {}, {}, want_context=True)  # a pool of one, taken: wait 0.3 s, then busy
     assert caught.value.limit == "busy" and "busy" in caught.value.message
-    assert 0.3 <= time.monotonic() - started < 1.0
+    assert 0.3 <= time.monotonic() - started < 1.5
     worker.join()
     assert outcome["stuck"] == "time"
 

@@ -48,9 +48,10 @@ def test_ticket_case_messages_rating(api: Api) -> None:
 
     # Each stage writes its message with the step; the log gateway sends each one once.
     provide_papers(api, "building_permit", case["id"])
-    # The permit is ready for pickup once its fee is paid (the payment delivers the diagram's message).
-    expected_after = {"register_request": ["received", "department"], "engineering_review": [],
-                      "(pay)": ["ready_for_pickup"], "hand_over": ["completed"]}
+    # The approval bills the fee (the citizen is told the amount); the permit is ready for pickup once it is paid
+    # (the payment delivers the diagram's message, and the citizen is told of the payment).
+    expected_after = {"register_request": ["received", "department"], "engineering_review": ["bill_issued"],
+                      "(pay)": ["bill_paid", "ready_for_pickup"], "hand_over": ["completed"]}
     seen: list[str] = []
     for step in path.steps:
         # The fee is billed when the permit is approved; the cashier takes it at the counter (engine/payments/).

@@ -146,9 +146,11 @@ def test_ticket_case_messages_and_rating_in_a_real_browser(sqlite_settings: Sett
         receipt = walk.pay_at_counter()  # the approval billed the fee; the cashier takes it in cash
         assert receipt.endswith("-000001")
         _hand_over(clerk_page, walk)
-        assert [a.status for a in send.drain(settings=settings)] == ["sent", "sent"]
+        # The bill and its payment are told too (engine/messages: bill_issued, bill_paid).
+        assert [a.status for a in send.drain(settings=settings)] == ["sent"] * 4
         assert _stages(settings, walk.number) == [
-            ("received", "sent"), ("department", "sent"), ("ready_for_pickup", "sent"), ("completed", "sent")]
+            ("received", "sent"), ("department", "sent"), ("bill_issued", "sent"), ("bill_paid", "sent"),
+            ("ready_for_pickup", "sent"), ("completed", "sent")]
         found = re.search(r"(\S*/rate/[0-9-]+\?t=[A-Za-z0-9_-]+)", _bodies(settings, walk.number)[-1])
         assert found is not None
         _rate(walk, found.group(1))
