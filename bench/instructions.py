@@ -12,8 +12,9 @@ each part, the millions of instructions per case:
   few seconds for the outbox to drain; the embedded loops' rounds are counted for as long as that takes, and
   the script sandbox's child processes are not followed, so it is less exact than the other two.
 
-Valgrind runs the code about fifty times slower: keep ``--cases`` small. Run it from the commit to measure; two
-commits compare by running it in each worktree (docs/performance.md, 2026-12-06).
+``--keep DIR`` keeps callgrind's files, whose per-function totals (``callgrind_annotate DIR/engine.out``) say
+where two commits' counts part. Valgrind runs the code about fifty times slower: keep ``--cases`` small. Run it
+from the commit to measure; two commits compare by running it in each worktree (docs/performance.md, 2026-12-06).
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated, of: {', '.join(SECTIONS)}")
     p.add_argument("--cases", type=int, default=30)
+    p.add_argument("--keep", type=Path, help="keep callgrind's output files (<section>.out, for callgrind_annotate) "
+                   "in this folder")
     p.add_argument("--child", choices=("bare", "engine"), help=argparse.SUPPRESS)
     p.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -127,6 +130,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="shubbak-instructions-") as tmp:
             folder = Path(tmp)
             per_case = served(args.cases, folder) if section == "http" else in_process(section, args.cases, folder)
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                shutil.copy(folder / f"{section}.out", args.keep / f"{section}.out")
         print(f"{section}: {per_case:.1f} M instructions per case ({args.cases} cases)", flush=True)
 
 

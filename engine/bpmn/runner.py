@@ -354,6 +354,12 @@ def deliver(workflow: BpmnWorkflow, task_id: str, payload: dict[str, Any], limit
     definition = getattr(task.task_spec, "event_definition", None) if task is not None else None
     if task is None or task.state != TaskState.WAITING or not isinstance(definition, MessageEventDefinition):
         raise LookupError(task_id)
+    _send(workflow, definition, payload, limits, at)
+
+
+def _send(workflow: BpmnWorkflow, definition: MessageEventDefinition, payload: dict[str, Any], limits: Limits,
+          at: datetime | None) -> None:
+    """Send the message event ``definition`` with ``payload`` and run on until the workflow waits again."""
     with clock.frozen(at) as moment:
         try:
             workflow.send_event(BpmnEvent(definition, payload=payload))
@@ -389,12 +395,7 @@ def deliver_message(workflow: BpmnWorkflow, element: str, message: str, payload:
     if element not in message_waiters(workflow, message):
         raise LookupError(element)
     definition = next(_definitions(workflow, element))
-    with clock.frozen(at) as moment:
-        try:
-            workflow.send_event(BpmnEvent(definition, payload=payload))
-        except SpiffWorkflowException as exc:
-            raise _failed(exc) from exc
-        advance(workflow, limits, at=moment)
+    _send(workflow, definition, payload, limits, at)
 
 
 def _definitions(workflow: BpmnWorkflow, element: str) -> Any:

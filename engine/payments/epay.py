@@ -42,6 +42,7 @@ from engine.payments import gateways
 from engine.payments.pay import bill_for, deliver, lock_case, part_paid, take
 from engine.people.users import Actor
 from storage.db import write_lock
+from storage.models.cases import Case
 from storage.models.payments import Bill, Checkout, GatewayCallback, Refund
 
 log = logging.getLogger("shubbak.payments")
@@ -133,6 +134,15 @@ def callback(*, session: Session, provider: str, raw: bytes, headers: Mapping[st
                  settings=settings)
 
 
+def lock_checkout(session: Session, case_id: int, checkout_id: int) -> tuple[Case, Checkout]:
+    """The case's row, then its checkout reference's, locked and read afresh (the callback and the
+    reconciliation round both settle a reference this way, in the same order)."""
+    case = lock_case(session, case_id)
+    ref = session.execute(select(Checkout).where(col(Checkout.id) == checkout_id).with_for_update()
+                          .execution_options(populate_existing=True)).scalars().one()
+    return case, ref
+
+
 def apply(*, session: Session, provider: str, notice: gateways.Notice, body: str, settings: Settings,
           via: str | None = None) -> Outcome:
     """What a notice the provider stands behind does (a verified callback, or, ``via`` ``reconciliation``, its
@@ -157,9 +167,7 @@ def apply(*, session: Session, provider: str, notice: gateways.Notice, body: str
     session.rollback()
     now = clock.now()
     with write_lock(session):
-        case = lock_case(session, case_id)
-        ref = session.execute(select(Checkout).where(col(Checkout.id) == checkout_id).with_for_update()
-                              .execution_options(populate_existing=True)).scalars().one()
+        case, ref = lock_checkout(session, case_id, checkout_id)
         if ref.status not in ("pending", "expired"):
             note("duplicate", checkout_id)
             session.commit()

@@ -33,7 +33,6 @@ from engine.core import clock
 from engine.core.errors import DomainError
 from engine.core.settings import Settings
 from engine.payments import epay, gateways
-from engine.payments.pay import lock_case
 from storage import leader
 from storage.db import write_lock
 from storage.models.payments import Bill, Checkout, GatewayCallback
@@ -123,9 +122,7 @@ def expire(session: Session, checkout_id: int, said: str, body: str) -> int:
     session.rollback()
     now = clock.now()
     with write_lock(session):
-        case = lock_case(session, case_id)
-        ref = session.execute(select(Checkout).where(col(Checkout.id) == checkout_id).with_for_update()
-                              .execution_options(populate_existing=True)).scalars().one()
+        case, ref = epay.lock_checkout(session, case_id, checkout_id)
         if ref.status != "pending":
             session.rollback()
             return 0
