@@ -230,6 +230,36 @@ def test_the_incidents_page_the_performance_page_and_metrics_count_open_incident
     assert 'shubbak_open_incidents{reason="script_error"} 1.0' in body
 
 
+def test_a_refused_action_on_the_page_goes_back_to_the_incidents_with_its_reason(world: World) -> None:
+    """A retry that fails again, a cancel without a reason, another center's incident: the reader is sent back to
+    the incidents page with the engine's reason, not to an error page; the repeat is still counted."""
+    world.failed_case()
+    [incident] = world.incidents(world.supervisor).json()
+    with Session(engine_for(world.api.settings.database_url)) as session:
+        for name, center in (("sup_a", "CITY-A"), ("sup_b", "CITY-B")):
+            create_user(session=session, username=name, password=PASSWORD, full_name=name.upper(),
+                        roles=["supervisor"], settings=world.api.settings, center_id=world.ids[center])
+    with TestClient(world.api.client.app, follow_redirects=False) as browser:
+        pages = Pages(browser, world.api.settings)
+        assert pages.sign_in("sup_a").status_code == 303
+        r = pages.post(f"/supervisor/incidents/{incident['id']}/retry", {}, token_from="/supervisor/incidents")
+        assert (r.status_code, r.headers["location"]) == (303, "/supervisor/incidents"), r.text
+        page = pages.client.get("/supervisor/incidents").text
+        assert 'class="flash error" role="alert"' in page and "ZeroDivisionError" in page
+        r = pages.post(f"/supervisor/incidents/{incident['id']}/cancel", {"reason": "  "},
+                       token_from="/supervisor/incidents")
+        assert (r.status_code, r.headers["location"]) == (303, "/supervisor/incidents"), r.text
+        assert "السبب مطلوب" in pages.client.get("/supervisor/incidents").text
+        pages.sign_out()
+        assert pages.sign_in("sup_b").status_code == 303
+        r = pages.post(f"/supervisor/incidents/{incident['id']}/retry", {}, token_from="/supervisor/incidents")
+        assert (r.status_code, r.headers["location"]) == (303, "/supervisor/incidents"), r.text
+        other = pages.client.get("/supervisor/incidents").text
+        assert 'role="alert"' in other and "ZeroDivisionError" not in other
+    [still] = world.incidents(world.analyst).json()
+    assert (still["id"], still["status"], still["count"]) == (incident["id"], "open", 2)
+
+
 def _timer_files(script: str) -> list[tuple[str, tuple[str, bytes]]]:
     """timer_demo with a script between its timer and its task: the script runs when the periodic job fires."""
     bpmn = (TEST_PROCESSES / "timer_demo" / "timer_demo.bpmn").read_text()
