@@ -63,6 +63,7 @@ def test_a_failed_script_is_seen_on_the_incidents_page_and_retried_from_it(sqlit
         _sign_in(page, "sup_a")
         page.get_by_role("link", name="الأعطال", exact=True).click()
         expect(page.get_by_role("heading", level=1)).to_have_text("الأعطال")
+        expect(page.get_by_label("الحالة").locator("option:checked")).to_have_text("الأعطال المفتوحة")
         rows = page.locator("tr[data-incident]")
         expect(rows).to_have_count(2)
         for case in cases:
@@ -106,6 +107,7 @@ def test_a_failed_script_is_seen_on_the_incidents_page_and_retried_from_it(sqlit
         page.goto("/supervisor/incidents")
         page.get_by_role("button", name="English").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Incidents")
+        expect(page.get_by_label("Status").locator("option:checked")).to_have_text("Open incidents")
         row = page.locator(f'tr[data-incident="{incident[second["id"]]}"]')
         expect(row).to_contain_text(second["tracking_number"])
         row.get_by_role("button", name="Retry").click()
