@@ -13,11 +13,11 @@ from sqlmodel import col, select
 from admin_ui import session as cookie
 from admin_ui.i18n import ltr
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import CheckedForm, PageRoute, SignedIn, allow, redirect, render
+from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render
 from api.deps import SessionDep, settings_of
 from engine.cases import distribution, escalation, incidents
 from engine.core import clock
-from engine.core.errors import Invalid
+from engine.core.errors import DomainError, Invalid
 from engine.core.refusals import problem
 from engine.people import centers, policy, presence
 from forms.digits import ascii_digits
@@ -126,11 +126,26 @@ def _incident_done(request: Request, message: str) -> Response:
     return redirect("/supervisor/incidents")
 
 
+def _incident_refused(request: Request, viewer: Viewer, exc: DomainError) -> Response:
+    """Back to the incidents with the engine's refusal (a retry that failed again, a step gone, a missing
+    reason): the reader stays where they can act on it. A failure the engine counted as a repeat stays counted."""
+    words = [exc.text(viewer.lang.code)]
+    for d in exc.details if isinstance(exc, Invalid) else []:
+        said = str(d.get("msg_ar") if viewer.lang.code == "ar" and d.get("msg_ar") else d.get("msg") or "")
+        if said and said not in words[0]:
+            words.append(said)
+    cookie.flash(request, " — ".join(words), "error")
+    return redirect("/supervisor/incidents")
+
+
 @router.post("/supervisor/incidents/{incident_id}/retry", dependencies=[allow("incidents.act")])
 def retry_incident(request: Request, incident_id: int, form: CheckedForm, viewer: SignedIn,
                    db: SessionDep) -> Response:
-    done = incidents.retry(session=db, incident_id=incident_id, actor=viewer.signed_in,
-                           settings=settings_of(request))
+    try:
+        done = incidents.retry(session=db, incident_id=incident_id, actor=viewer.signed_in,
+                               settings=settings_of(request))
+    except DomainError as exc:
+        return _incident_refused(request, viewer, exc)
     number = ltr(done.case.tracking_number)
     if form.get("kind") == "message":  # only the words: the engine decided by the incident's own reason
         return _incident_done(request, viewer.lang.gettext("The message of %(number)s will be sent again.",
@@ -141,8 +156,12 @@ def retry_incident(request: Request, incident_id: int, form: CheckedForm, viewer
 @router.post("/supervisor/incidents/{incident_id}/skip", dependencies=[allow("incidents.skip")])
 def skip_incident(request: Request, incident_id: int, form: CheckedForm, viewer: SignedIn,
                   db: SessionDep) -> Response:
-    done = incidents.skip(session=db, incident_id=incident_id, to_element=str(form.get("to", "")).strip(),
-                          reason=str(form.get("reason", "")), actor=viewer.signed_in, settings=settings_of(request))
+    try:
+        done = incidents.skip(session=db, incident_id=incident_id, to_element=str(form.get("to", "")).strip(),
+                              reason=str(form.get("reason", "")), actor=viewer.signed_in,
+                              settings=settings_of(request))
+    except DomainError as exc:
+        return _incident_refused(request, viewer, exc)
     return _incident_done(request, viewer.lang.gettext("%(number)s went on past the failed step.",
                                                        number=ltr(done.case.tracking_number)))
 
@@ -150,6 +169,9 @@ def skip_incident(request: Request, incident_id: int, form: CheckedForm, viewer:
 @router.post("/supervisor/incidents/{incident_id}/cancel", dependencies=[allow("incidents.act")])
 def cancel_incident(request: Request, incident_id: int, form: CheckedForm, viewer: SignedIn,
                     db: SessionDep) -> Response:
-    case = incidents.cancel(session=db, incident_id=incident_id, reason=str(form.get("reason", "")),
-                            actor=viewer.signed_in, settings=settings_of(request))
+    try:
+        case = incidents.cancel(session=db, incident_id=incident_id, reason=str(form.get("reason", "")),
+                                actor=viewer.signed_in, settings=settings_of(request))
+    except DomainError as exc:
+        return _incident_refused(request, viewer, exc)
     return _incident_done(request, viewer.lang.gettext("%(number)s was cancelled.", number=ltr(case.tracking_number)))

@@ -32,6 +32,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimeDateEventDefinition,
 )
 from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
+from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
+from SpiffWorkflow.dmn.specs.model import HitPolicy
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser, SubWorkflowParser
@@ -303,6 +305,26 @@ def _reworded(exc: ValidationException, file_name: str | None) -> ValidationExce
     return out
 
 
+class NoMatchingRule(ValueError):
+    """A decision table (hit policy UNIQUE or FIRST) none of whose rules matches the case's data."""
+
+
+class _StrictDMNEngine(DMNEngine):
+    """SpiffWorkflow's DMN engine, except that a table none of whose rules matches is a failure of the step
+    (an incident, reason ``no_rule``: engine/cases/incidents.py), not an empty answer that lets the case go on
+    without the decision's outputs. A COLLECT table that matches nothing still answers nothing, as the DMN
+    standard has it."""
+
+    def result(self, task: Any) -> Any:
+        if self.decision_table.hit_policy == HitPolicy.COLLECT.value:
+            return super().result(task)
+        matched = self.decide(task)
+        if not matched:
+            table = self.decision_table.name or self.decision_table.id
+            raise NoMatchingRule(say("decision.no_matching_rule", table=table))
+        return matched[0].output_as_dict(task)
+
+
 class ShubbakParser(SpiffBpmnParser):
     """No XSD validation here: the XML was parsed safely before, and the checks that matter for running
     (scripts, forms, lanes, executable process) are made by ``compiler`` with element-level messages."""
@@ -329,6 +351,11 @@ class ShubbakParser(SpiffBpmnParser):
                 continue
             self.data_stores[store_id] = self.DATA_STORE_CLASSES[name](
                 store_id, name, data_store.get("capacity"), data_store.get("isUnlimited"))
+
+    def get_engine(self, decision_ref: Any, node: Any) -> DMNEngine:
+        """The decision table's engine, strict about a table that matches no rule (see ``_StrictDMNEngine``)."""
+        engine = super().get_engine(decision_ref, node)
+        return _StrictDMNEngine(engine.decision_table)
 
     def get_spec(self, process_id: str, required: bool = True) -> Any:
         parser = self.process_parsers.get(process_id)

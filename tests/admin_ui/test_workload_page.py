@@ -33,6 +33,7 @@ def test_workload_page_sets_a_rule_and_records_an_absence(pages: Pages) -> None:
     page = pages.client.get("/supervisor/workload").text
     assert 'data-officer="rev_a"' in page and 'data-officer="rev_far"' not in page
     assert 'data-lane="reviewer"' in page and "عبء العمل" in page
+    assert page.count('<th scope="col">المهام المفتوحة</th>') == 2 and ">فتح</th>" not in page  # a count, not a verb
     r = pages.post("/supervisor/assignment", {"center": "CITY-A", "lane": "reviewer", "rule": "round_robin"},
                    token_from="/supervisor/workload")
     assert r.status_code == 303, r.text

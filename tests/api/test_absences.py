@@ -172,6 +172,19 @@ def test_availability_for_the_day(place: Place) -> None:
     assert date.fromisoformat(_days(place)["from"]) == today(place.api.settings)
 
 
+def test_an_absent_or_unavailable_officer_still_signs_in(place: Place) -> None:
+    """Presence decides who is given work, never who may sign in: away today, marked unavailable, both."""
+    officer = place.user("rev_a", "reviewer")
+    assert _absent(place, "rev_a", place.supervisor, **_days(place, 0, 1)).status_code == 201
+    assert place.api.client.put("/api/me/availability", json={"available": False}, headers=officer).status_code == 200
+    r = place.api.client.post("/api/auth/token", data={"username": "rev_a", "password": "correct horse"})
+    assert r.status_code == 200, r.text
+    fresh = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    assert place.api.client.get("/api/me/availability", headers=fresh).json() == {"available": False}
+    assert [a["created_by"] for a in place.api.client.get("/api/users/rev_a/absences", headers=fresh).json()] == [
+        "sup_a"]
+
+
 def test_an_absent_delegate_passes_the_tasks_to_the_rule_and_replay_follows(place: Place) -> None:
     officer = place.user("rev_a", "reviewer")
     delegate = place.user("rev_b", "reviewer")

@@ -3,11 +3,15 @@ in its own transaction and says what failed, and nothing outside the supervisor'
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlmodel import Session, col, update
 
 from harness.api import Api
+from storage.db import engine_for
+from storage.models.cases import Task
 from tests.support.assignment import Place, review
 
 
@@ -141,3 +145,33 @@ def test_task_ids_with_arabic_digits_name_the_same_tasks(place: Place) -> None:
     assert arabic != task["id"]
     r = _bulk(place, action="reassign", filter={"task_ids": [arabic, arabic]}, to="rev_b", dry_run=False).json()
     assert [(i["task_id"], i["ok"], i["after"]) for i in r["items"]] == [(task["id"], True, "rev_b")], r
+
+
+def test_the_filter_by_service_age_and_overdue_chooses_exactly_those(place: Place) -> None:
+    """Three reviews: one waiting five days and past its due time, one waiting two days and not yet due, one
+    fresh. Each condition of the filter, alone and together, previews exactly the tasks it names."""
+    place.user("rev_a", "reviewer")
+    ids = [review(place.register())["id"] for _ in range(3)]
+    now = datetime.now(UTC)
+    with Session(engine_for(place.api.settings.database_url)) as session:
+        for task_id, waited, due in ((ids[0], 5, -1), (ids[1], 2, 3), (ids[2], 0, 10)):
+            session.exec(update(Task).where(col(Task.id) == task_id)  # type: ignore[call-overload]
+                         .values(created_at=now - timedelta(days=waited, minutes=1), due_at=now + timedelta(days=due)))
+        session.commit()
+
+    def chosen(**filter: Any) -> list[str]:
+        r = _bulk(place, action="return", filter={"lane": "reviewer", **filter})
+        assert r.status_code == 200, r.text
+        return sorted(i["task_id"] for i in r.json()["items"])
+
+    assert chosen() == sorted(ids)
+    assert chosen(service_code="test_permit") == sorted(ids)
+    assert chosen(service_code="building_permit") == []
+    assert chosen(older_than_days=3) == [ids[0]]
+    assert chosen(older_than_days=1) == sorted(ids[:2])
+    assert chosen(overdue=True) == [ids[0]]
+    assert chosen(overdue=False) == sorted(ids[1:])
+    assert chosen(older_than_days=1, overdue=False) == [ids[1]]
+    assert chosen(service_code="building_permit", overdue=True) == []
+    assert _bulk(place, action="return", filter={"older_than_days": -1}).status_code == 422
+    assert _bulk(place, action="return", filter={"overdue": "sometimes"}).status_code == 422

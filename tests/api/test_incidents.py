@@ -5,7 +5,10 @@ incident is not retried, a skip to an element the failed one does not lead to is
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -228,6 +231,67 @@ def test_the_incidents_page_the_performance_page_and_metrics_count_open_incident
     with TestClient(create_app(scraping), client=("127.0.0.1", 50000)) as ops:
         body = ops.get("/metrics").text
     assert 'shubbak_open_incidents{reason="script_error"} 1.0' in body
+
+
+def test_a_refused_action_on_the_page_goes_back_to_the_incidents_with_its_reason(world: World) -> None:
+    """A retry that fails again, a cancel without a reason, another center's incident: the reader is sent back to
+    the incidents page with the engine's reason, not to an error page; the repeat is still counted."""
+    world.failed_case()
+    [incident] = world.incidents(world.supervisor).json()
+    with Session(engine_for(world.api.settings.database_url)) as session:
+        for name, center in (("sup_a", "CITY-A"), ("sup_b", "CITY-B")):
+            create_user(session=session, username=name, password=PASSWORD, full_name=name.upper(),
+                        roles=["supervisor"], settings=world.api.settings, center_id=world.ids[center])
+    with TestClient(world.api.client.app, follow_redirects=False) as browser:
+        pages = Pages(browser, world.api.settings)
+        assert pages.sign_in("sup_a").status_code == 303
+        r = pages.post(f"/supervisor/incidents/{incident['id']}/retry", {}, token_from="/supervisor/incidents")
+        assert (r.status_code, r.headers["location"]) == (303, "/supervisor/incidents"), r.text
+        page = pages.client.get("/supervisor/incidents").text
+        assert 'class="flash error" role="alert"' in page and "ZeroDivisionError" in page
+        r = pages.post(f"/supervisor/incidents/{incident['id']}/cancel", {"reason": "  "},
+                       token_from="/supervisor/incidents")
+        assert (r.status_code, r.headers["location"]) == (303, "/supervisor/incidents"), r.text
+        assert "السبب مطلوب" in pages.client.get("/supervisor/incidents").text
+        pages.sign_out()
+        assert pages.sign_in("sup_b").status_code == 303
+        r = pages.post(f"/supervisor/incidents/{incident['id']}/retry", {}, token_from="/supervisor/incidents")
+        assert (r.status_code, r.headers["location"]) == (303, "/supervisor/incidents"), r.text
+        other = pages.client.get("/supervisor/incidents").text
+        assert 'role="alert"' in other and "ZeroDivisionError" not in other
+    [still] = world.incidents(world.analyst).json()
+    assert (still["id"], still["status"], still["count"]) == (incident["id"], "open", 2)
+
+
+def test_a_decision_with_no_matching_rule_is_an_incident_of_its_own_reason(world: World, tmp_path: Path) -> None:
+    """The building permit's fee table stripped of its residential rules: registering a house fails at the
+    decision, and the incident says no_rule (not a script error), found by that filter."""
+    from tests.services.papers import required_kinds
+    from tests.services.paths import PROCESSES
+
+    package = tmp_path / "building_permit"
+    shutil.copytree(PROCESSES / "building_permit", package)
+    table = package / "building_permit_fee.dmn"
+    table.write_text(table.read_text(encoding="utf-8").replace('"residential"', '"no_such_use"'), encoding="utf-8")
+    (package / "paths.json").unlink()  # its walks would refuse the deploy: they register houses
+    deployed = world.api.deploy(package, world.analyst)
+    assert deployed.status_code == 201, deployed.text
+    walk = json.loads((PROCESSES / "building_permit" / "paths.json").read_text(encoding="utf-8"))[0]
+    register = walk["steps"][0]["data"]
+    assert register["building_use"] == "residential"
+    case = world.api.open_case("building_permit", world.clerk).json()
+    for kind in required_kinds("building_permit"):
+        r = world.api.client.post(f"/api/cases/{case['id']}/waivers", headers=world.supervisor,
+                                  json={"kind": kind, "reason": "the original is verified at the window"})
+        assert r.status_code == 201, r.text
+    r = world.api.complete(case["tasks"][0]["id"], register, world.clerk)
+    assert r.status_code == 422, r.text
+    assert "decision table" in r.text and "matches" in r.text
+    [incident] = world.incidents(world.supervisor, reason="no_rule").json()
+    assert (incident["case_id"], incident["service_code"], incident["status"]) == (
+        case["id"], "building_permit", "open")
+    assert world.incidents(world.supervisor, reason="script_error").json() == []
+    world.consistent(case["id"])
 
 
 def _timer_files(script: str) -> list[tuple[str, tuple[str, bytes]]]:

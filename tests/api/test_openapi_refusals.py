@@ -32,3 +32,29 @@ def test_the_declared_refusal_matches_what_the_api_answers(sqlite_api: Api) -> N
     not_json = sqlite_api.client.post("/api/cases", content=b"\xff\xfe", headers={
         **sqlite_api.user("front_desk"), "content-type": "application/json"})
     assert not_json.status_code in (400, 422) and "detail" in not_json.json()
+
+
+def test_the_work_distribution_routes_are_documented(sqlite_api: Api) -> None:
+    """Issue 18's API, as it names it, is in the OpenAPI document with the methods it names."""
+    paths = sqlite_api.client.get("/openapi.json").json()["paths"]
+    wanted = {
+        "/api/centers/{code}/assignment/{lane}": {"put"},
+        "/api/tasks": {"get"},
+        "/api/tasks/{task_id}": {"get"},
+        "/api/users/{username}/absences": {"get", "post"},
+        "/api/me/availability": {"put", "get"},
+        "/api/supervisor/bulk": {"post"},
+        "/api/incidents": {"get"},
+        "/api/incidents/{incident_id}/retry": {"post"},
+        "/api/incidents/{incident_id}/skip": {"post"},
+        "/api/incidents/{incident_id}/cancel": {"post"},
+        "/api/supervisor/workload": {"get"},
+    }
+    for path, methods in wanted.items():
+        assert path in paths and methods <= set(paths[path]), (path, sorted(paths.get(path, {})))
+    deleting = [p for p in paths if p.startswith("/api/users/{username}/absences/") and "delete" in paths[p]]
+    assert len(deleting) == 1, deleting
+    document = sqlite_api.client.get("/openapi.json").json()
+    ref = paths["/api/tasks/{task_id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    task = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert "assigned_to" in task["properties"] and "delegated_from" in task["properties"]

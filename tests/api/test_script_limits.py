@@ -116,6 +116,8 @@ def test_a_runaway_script_is_stopped_and_the_case_is_left_as_it_was(
     assert incident["kind"] == "script_limit" and incident["task"] == task["name"]
     assert incident["data"]["element_id"] == "compute_fee" and incident["data"]["message"] == detail
     assert incident["data"]["limit"] in ((limit,) if limit else ("time", "memory"))
+    [listed] = api.client.get("/api/incidents", params={"reason": "script_limit"}, headers=api.user("admin")).json()
+    assert (listed["case_id"], listed["element_id"], listed["status"]) == (case["id"], "compute_fee", "open")
     # The case goes on once the input is reasonable: the sandbox was replaced, nothing was left broken.
     done = api.complete(task["id"], {"area": 12, "purpose": "a shop"}, clerk)
     assert done.status_code == 200, done.text

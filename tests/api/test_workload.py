@@ -3,12 +3,15 @@ per lane, and nothing of another center."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlmodel import Session, col, update
 
 from engine.people.presence import today
 from harness.api import Api
+from storage.db import engine_for
+from storage.models.cases import Task
 from tests.support.assignment import Place, review
 
 
@@ -28,6 +31,11 @@ def test_workload_per_officer_and_lane(place: Place) -> None:
     given = [review(place.register()) for _ in range(4)]
     done = next(t for t in given if t["assigned_to"] == "rev_a")
     assert place.api.complete(done["id"], {"decision": "approve"}, rev_a).status_code == 200
+    late = next(t for t in given if t["assigned_to"] == "rev_a" and t["id"] != done["id"])
+    with Session(engine_for(place.api.settings.database_url)) as session:  # rev_a's other review is past due
+        session.exec(update(Task).where(col(Task.id) == late["id"])  # type: ignore[call-overload]
+                     .values(due_at=datetime.now(UTC) - timedelta(hours=1)))
+        session.commit()
     later = str(today(place.api.settings) + timedelta(days=3))
     r = place.api.client.post("/api/users/rev_b/absences", json={"from": later, "to": later},
                               headers=place.supervisor)
@@ -36,8 +44,10 @@ def test_workload_per_officer_and_lane(place: Place) -> None:
     assert view.status_code == 200, view.text
     officers = {o["username"]: o for o in view.json()["officers"]}
     assert "rev_sibling" not in officers and "clerk_b" not in officers and "sup_a" not in officers
-    assert (officers["rev_a"]["open_assigned"], officers["rev_a"]["completed_today"]) == (1, 1)
-    assert (officers["rev_b"]["open_assigned"], officers["rev_b"]["completed_today"]) == (2, 0)
+    assert (officers["rev_a"]["open_assigned"], officers["rev_a"]["completed_today"], officers["rev_a"]["overdue"]) == (
+        1, 1, 1)
+    assert (officers["rev_b"]["open_assigned"], officers["rev_b"]["completed_today"], officers["rev_b"]["overdue"]) == (
+        2, 0, 0)
     assert [a["from"] for a in officers["rev_b"]["absences"]] == [later]
     assert officers["clerk_a"]["completed_today"] == 5 and officers["clerk_a"]["overdue"] == 0
     lanes = {(lane["lane"], lane["center_id"]): lane for lane in view.json()["lanes"]}
