@@ -296,3 +296,96 @@ def test_every_citizen_page_passes_axe_with_no_violation(browser: Browser, town:
     _every_citizen_page(phone.new_page(), town, found, english=english)
     phone.close()
     assert not found, "\n".join(f"{where}:\n{axe.described(v)}" for where, v in found.items())
+
+
+FOCUSED = """() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return null;
+    const style = getComputedStyle(el), box = el.getBoundingClientRect();
+    return {id: el.id, tag: el.tagName.toLowerCase(), href: el.getAttribute('href'),
+            visible: el.matches(':focus-visible'), outline: style.outlineStyle, width: parseFloat(style.outlineWidth),
+            shown: box.width > 0 && box.height > 0 && box.bottom > 0 && box.top < window.innerHeight};
+}"""
+
+
+def _tab_to(page: Page, selector: str, limit: int = 40) -> list[str]:
+    """Tab until the focus is on ``selector``; at every stop on the way the focus is visible (the page's
+    focus ring: a solid outline of at least 2px) on an element drawn inside the window. The stops passed."""
+    passed: list[str] = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focus = page.evaluate(FOCUSED)
+        assert focus is not None, f"the focus left the page before {selector} (after {passed})"
+        where = focus["id"] or focus["href"] or focus["tag"]
+        assert focus["visible"] and focus["outline"] == "solid" and focus["width"] >= 2, f"no focus ring on {focus}"
+        assert focus["shown"], f"the focused {where} is not on the screen"
+        passed.append(where)
+        if page.evaluate("s => document.activeElement.matches(s)", selector):
+            return passed
+    raise AssertionError(f"{selector} is not reached by Tab; the stops: {passed}")
+
+
+@pytest.mark.slow
+def test_sign_in_answer_a_return_and_book_a_visit_by_keyboard_alone(browser: Browser, town: Town) -> None:
+    slot = _today_slot(town.settings)
+    context = browser.new_context(viewport=journey.DESKTOP, locale="ar-EG",  # type: ignore[arg-type]
+                                  timezone_id="Africa/Cairo", base_url=town.url)
+    page = context.new_page()
+    page.goto("/citizen")
+    stops = _tab_to(page, "#phone")
+    assert stops[0] == "#main"  # the first stop skips to the content
+    page.keyboard.type(journey.CITIZEN["phone"])
+    _tab_to(page, "#citizen-send-code")
+    page.keyboard.press("Enter")
+    expect(page.locator("#citizen-code-sent")).to_be_visible()
+    _tab_to(page, "#code")
+    page.keyboard.type(_code_sent_to(town.settings, journey.CITIZEN["phone"]))
+    _tab_to(page, "#citizen-sign-in")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/citizen/cases$"))
+    _tab_to(page, f'a[href="/citizen/cases/{town.returned["id"]}"]')
+    page.keyboard.press("Enter")
+    expect(page.locator("#citizen-return-1")).to_be_visible()
+    _tab_to(page, "#kind-1")
+    _tab_to(page, "#file-1")
+    with page.expect_file_chooser() as chosen:
+        page.keyboard.press("Space")  # the file picker opens from the keyboard
+    chosen.value.set_files({"name": "survey.pdf", "mimeType": "application/pdf",
+                            "buffer": pdf("Certified survey, 295 m2")})
+    _tab_to(page, "#note-1")
+    page.keyboard.type(NOTE)
+    _tab_to(page, "#citizen-send-paper-1")
+    page.keyboard.press("Enter")
+    expect(page.locator("#citizen-notice")).to_contain_text("تم إرسال المستند")
+    assert [d.content_type for d in _papers(town.settings, town.returned["id"])] == ["application/pdf"]
+    _tab_to(page, 'a[href="/citizen/cases"]')
+    page.keyboard.press("Enter")
+    _tab_to(page, "#citizen-visits-link")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="زياراتي")).to_be_visible()
+    _tab_to(page, "#place")
+    expect(page.locator("#place")).to_have_value(":permits")
+    _tab_to(page, "#day")
+    today = datetime.now(UTC).astimezone(ZoneInfo(town.settings.display_timezone)).date()
+    expect(page.locator("#day")).to_have_value(today.isoformat())  # today, chosen already
+    _tab_to(page, "#visit-show-slots")
+    page.keyboard.press("Space")
+    expect(page.locator("#visit-slots")).to_be_visible()
+    _tab_to(page, f"#slot-{slot}")
+    page.keyboard.press("Enter")
+    expect(page.locator("#visit-code")).to_have_text(re.compile(r"^\d{8}$"))
+    context.close()
+
+
+def test_the_checks_themselves_fail_on_a_broken_page(browser: Browser) -> None:
+    """axe reports what these tests rule out, and a control whose focus ring was taken away stops the Tab walk."""
+    page = browser.new_page(bypass_csp=True)
+    page.set_content('<html><body><input type="text"><button></button><img src="data:,">'
+                     '<p style="color:#bbb;background:#fff">pale</p></body></html>')
+    assert {v["id"] for v in axe.violations(page)} >= {"label", "button-name", "image-alt", "color-contrast",
+                                                        "html-has-lang", "document-title"}
+    page.set_content('<html lang="ar"><head><style>:focus-visible { outline: none }</style></head>'
+                     '<body><a href="#x" id="x">x</a></body></html>')
+    with pytest.raises(AssertionError, match="no focus ring"):
+        _tab_to(page, "#x")
+    page.close()
