@@ -389,3 +389,35 @@ def test_the_checks_themselves_fail_on_a_broken_page(browser: Browser) -> None:
     with pytest.raises(AssertionError, match="no focus ring"):
         _tab_to(page, "#x")
     page.close()
+
+
+@pytest.mark.slow
+def test_sign_in_answer_book_and_take_the_ticket_without_javascript(browser: Browser, town: Town) -> None:
+    """Every form of the journey is a plain HTML form: with scripts off the citizen still signs in, sends the
+    paper, chooses a day, books and takes the ticket at the kiosk, and can switch to English."""
+    slot = _today_slot(town.settings)
+    phone = _phone(browser, town, javascript=False)
+    page = phone.new_page()
+    _sign_in(page, town)
+    expect(page.locator("section.citizen-case")).to_have_count(2)
+    page.goto(f"/citizen/cases/{town.returned['id']}")
+    page.locator("#file-1").set_input_files({"name": "survey.pdf", "mimeType": "application/pdf",
+                                              "buffer": pdf("Certified survey, 295 m2")})
+    page.locator("#note-1").fill(NOTE)
+    page.locator("#citizen-send-paper-1").click()
+    expect(page.locator("#citizen-notice")).to_contain_text("تم إرسال المستند")
+    assert len(_papers(town.settings, town.returned["id"])) == 1
+    page.goto("/citizen/appointments")
+    page.locator("#place").select_option(":permits")
+    page.locator("#visit-show-slots").click()
+    page.locator(f"#slot-{slot}").click()
+    code = page.locator("#visit-code").inner_text().strip()
+    page.goto("/queue/kiosk")
+    page.locator("#booking").fill(code)
+    page.locator("#kiosk-booking").click()
+    expect(page.locator("#ticket-number")).to_have_text(re.compile(r"^B-\d{3}$"))
+    page.goto("/citizen/cases")
+    page.get_by_role("button", name="English").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.get_by_role("heading", name="My requests")).to_be_visible()
+    phone.close()
