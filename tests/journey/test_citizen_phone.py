@@ -26,9 +26,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlmodel import Session, select
 
-from admin_ui.pages import CITIZEN_COOKIE
 from api.app import create_app
-from engine.citizen import signin
 from engine.core.settings import Settings
 from engine.core.tracking import rating_token
 from engine.messages import send
