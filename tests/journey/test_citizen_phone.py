@@ -168,6 +168,7 @@ def _today_slot(settings: Settings) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(60)
 def test_the_phone_journey_sign_in_answer_a_return_book_and_take_the_ticket(browser: Browser, town: Town,
                                                                            tmp_path: Path) -> None:
     slot = _today_slot(town.settings)
@@ -286,6 +287,7 @@ def _every_citizen_page(page: Page, town: Town, found: dict[str, list[dict[str, 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("english", [False, True], ids=["ar", "en"])
 def test_every_citizen_page_passes_axe_with_no_violation(browser: Browser, town: Town,
                                                                              english: bool) -> None:
@@ -324,6 +326,7 @@ def _tab_to(page: Page, selector: str, limit: int = 40) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(60)
 def test_sign_in_answer_a_return_and_book_a_visit_by_keyboard_alone(browser: Browser, town: Town) -> None:
     slot = _today_slot(town.settings)
     context = browser.new_context(viewport=journey.DESKTOP, locale="ar-EG",  # type: ignore[arg-type]
@@ -375,6 +378,7 @@ def test_sign_in_answer_a_return_and_book_a_visit_by_keyboard_alone(browser: Bro
     context.close()
 
 
+@pytest.mark.timeout(60)
 def test_the_checks_themselves_fail_on_a_broken_page(browser: Browser) -> None:
     """axe reports what these tests rule out, and a control whose focus ring was taken away stops the Tab walk."""
     page = browser.new_page(bypass_csp=True)
@@ -390,6 +394,7 @@ def test_the_checks_themselves_fail_on_a_broken_page(browser: Browser) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(60)
 def test_sign_in_answer_book_and_take_the_ticket_without_javascript(browser: Browser, town: Town) -> None:
     """Every form of the journey is a plain HTML form: with scripts off the citizen still signs in, sends the
     paper, chooses a day, books and takes the ticket at the kiosk, and can switch to English."""
