@@ -184,6 +184,7 @@ def test_the_phone_journey_sign_in_answer_a_return_book_and_take_the_ticket(brow
     page.locator(f"#case-{town.returned['id']}").get_by_role("link").click()
     answer = page.locator("#citizen-return-1")
     expect(answer).to_contain_text("استيفاء الطلب")
+    answer.locator("select[name=kind]").select_option("site_survey")  # the engineer asked for a certified survey
     answer.locator("input[type=file]").set_input_files(  # as the phone's file picker gives it
         {"name": "survey.pdf", "mimeType": "application/pdf", "buffer": pdf("Certified survey, 295 m2")})
     answer.get_by_label("ملاحظتك للإدارة").fill(NOTE)
@@ -193,7 +194,8 @@ def test_the_phone_journey_sign_in_answer_a_return_book_and_take_the_ticket(brow
     expect(page.locator("#citizen-return-1")).to_have_count(0)
     expect(page.locator("#citizen-case")).to_contain_text("الإدارة الهندسية")  # back with the engineer
     shots.take(page, "5-answered")
-    assert [d.content_type for d in _papers(town.settings, town.returned["id"])] == ["application/pdf"]
+    assert [(d.kind, d.content_type) for d in _papers(town.settings, town.returned["id"])] == [
+        ("site_survey", "application/pdf")]
     page.goto("/citizen/cases")
     page.get_by_role("link", name=re.compile("احجز زيارة")).click()
     page.get_by_label("الخدمة والمركز").select_option(":permits")
