@@ -54,12 +54,17 @@ def read_case(*, session: Session, settings: Settings, phone: str, case_id: int)
     return out
 
 
+# A step in the citizen's own lane (a return to answer from the phone) is with them, not with a department.
+YOUR_STEP = {"ar": "في انتظارك: أرسل المستند المطلوب", "en": "Waiting for you: send the paper asked for"}
+
+
 def _summary(session: Session, settings: Settings, case: Case) -> dict[str, Any]:
     process = processes.cache.get(session, case.process_version_id, settings)
     service = process.service
     lanes = session.exec(select(Task.lane).where(Task.case_id == case.id, Task.state == "ready")).all()
-    steps = [{"ar": templates.department_name(lane, "ar", service.messages),
-              "en": templates.department_name(lane, "en", service.messages)} for lane in dict.fromkeys(lanes)]
+    steps = [YOUR_STEP if lane == "citizen" else {"ar": templates.department_name(lane, "ar", service.messages),
+                                                  "en": templates.department_name(lane, "en", service.messages)}
+             for lane in dict.fromkeys(lanes)]
     status = "resolved" if complaints.window_end(session, case, process) is not None else case.status
     return {"id": case.id, "tracking_number": case.tracking_number,
             "service": {"code": case.service_code,

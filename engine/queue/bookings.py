@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from engine.core import clock
 from engine.core.errors import Conflict, Invalid, NotFound
-from engine.core.refusals import problem
+from engine.core.refusals import Words, problem
 from engine.core.settings import Settings
 from engine.queue import appointments
 from engine.queue.appointments import key_of, local_time
@@ -30,6 +30,7 @@ from engine.queue.ordering import aware
 from forms.digits import ascii_digits
 from storage.db import write_lock
 from storage.models.booking import Booking, BookingSlot
+from storage.models.queue import QueueCategory
 
 _SLOT: Table = BookingSlot.__table__  # type: ignore[attr-defined]
 CODE_DIGITS = 8
@@ -96,7 +97,7 @@ def book(*, session: Session, settings: Settings, phone: str, center_id: int | N
     key = active_key(phone, plan.category_code, wanted_day)
     already = _active(session, key)
     if already is not None:
-        return _same_or_refuse(already, slot, settings), False
+        return _same_or_refuse(session, already, slot, settings), False
     with write_lock(session):
         try:
             if not _take_place(session, plan.center_key, plan.category_code, slot, plan.capacity):
@@ -114,7 +115,7 @@ def book(*, session: Session, settings: Settings, phone: str, center_id: int | N
             already = _active(session, key)
             if already is None:
                 raise
-            return _same_or_refuse(already, slot, settings), False
+            return _same_or_refuse(session, already, slot, settings), False
         except Conflict:
             session.rollback()
             raise
@@ -122,11 +123,14 @@ def book(*, session: Session, settings: Settings, phone: str, center_id: int | N
     return booking, True
 
 
-def _same_or_refuse(already: Booking, slot: datetime, settings: Settings) -> Booking:
-    """A retried booking of the same slot is answered with the visit already booked; another slot is refused."""
+def _same_or_refuse(session: Session, already: Booking, slot: datetime, settings: Settings) -> Booking:
+    """A retried booking of the same slot is answered with the visit already booked; another slot is refused,
+    naming the service's queue in the reader's language (its code only when it is gone)."""
     if aware(already.starts_at) == slot:
         return already
-    raise Conflict("booking.already_booked", category=already.category_code, day=already.day.isoformat(),
+    named = session.exec(select(QueueCategory).where(QueueCategory.code == already.category_code)).first()
+    category = Words(named.name_en, named.name_ar) if named is not None else already.category_code
+    raise Conflict("booking.already_booked", category=category, day=already.day.isoformat(),
                    time=local_time(already.starts_at, settings), code=already.code)
 
 

@@ -59,6 +59,12 @@ def test_the_page_offers_the_camera_and_the_answer_moves_the_request_on(world: t
     token = _as(api, CITIZEN["phone"])
     page = api.client.get(f"/citizen/cases/{case['id']}")
     assert page.status_code == 200 and "في انتظارك" in page.text and "إرسال المستند الناقص" in page.text
+    # Where it stands: with the citizen, in words, not the lane's id; in the API as on the page.
+    assert "<dd>في انتظارك: أرسل المستند المطلوب</dd>" in page.text and "<dd>citizen</dd>" not in page.text
+    mine = api.client.get(f"/api/citizen/cases/{case['id']}", headers={
+        "Authorization": "Bearer " + signin.issue_token(CITIZEN["phone"], api.settings)}).json()
+    assert mine["current_step"] == [{"ar": "في انتظارك: أرسل المستند المطلوب",
+                                     "en": "Waiting for you: send the paper asked for"}]
     assert 'enctype="multipart/form-data"' in page.text
     assert 'type="file" accept="image/*,application/pdf" capture required' in page.text
     assert f'action="/citizen/tasks/{case["tasks"][0]["id"]}/answer"' in page.text

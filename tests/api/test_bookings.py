@@ -104,6 +104,8 @@ def test_one_visit_per_category_and_day(api: Api) -> None:
     second = _book(api, ME, day, "11:00")
     assert second.status_code == 409 and second.json()["message_id"] == "booking.already_booked"
     assert "10:00" in second.json()["message_ar"]
+    # The service's queue by its name in each language, not its code.
+    assert "«التراخيص»" in second.json()["message_ar"] and "permits" not in second.json()["message_ar"]
     # Another day is another visit.
     later = (_local(api).date() + timedelta(days=2)).isoformat()
     assert _book(api, ME, later, "11:00").status_code == 201
