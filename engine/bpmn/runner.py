@@ -478,6 +478,37 @@ def catches_correlated(process: CompiledProcess) -> bool:
     return bool(known)
 
 
+@dataclass(frozen=True)
+class Marks:
+    """Where a case stands on its diagram, by BPMN element id, in every pool and called process: the elements it
+    went through (``done``), the tasks ready or running now (``current``) and the message and timer events it
+    waits at (``waiting``)."""
+
+    done: list[str]
+    current: list[str]
+    waiting: list[str]
+
+
+def element_marks(workflow: BpmnWorkflow) -> Marks:
+    """The case's marks (``Marks``) read from its workflow."""
+    done: dict[str, None] = {}
+    current: dict[str, None] = {}
+    waiting: dict[str, None] = {}
+    for task in all_tasks(workflow):
+        element = getattr(task.task_spec, "bpmn_id", None)
+        if element is None:  # SpiffWorkflow's own start, end and join specs: not drawn
+            continue
+        if task.state == TaskState.COMPLETED:
+            done[str(element)] = None
+        elif task.state in (TaskState.READY, TaskState.STARTED):
+            current[str(element)] = None
+        elif task.state == TaskState.WAITING and isinstance(
+                getattr(task.task_spec, "event_definition", None), (MessageEventDefinition, TimerEventDefinition)):
+            waiting[str(element)] = None
+    now = current.keys() | waiting.keys()
+    return Marks([e for e in done if e not in now], list(current), list(waiting))
+
+
 def _timer_due(definition: TimerEventDefinition, task: SpiffTask) -> datetime:
     """When a waiting timer falls due; 'now' when its value cannot be read, so the tick looks every time."""
     value = getattr(definition.details(task), "value", None)
