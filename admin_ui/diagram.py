@@ -1,11 +1,9 @@
-"""The case's diagram for the bpmn-js viewer: the version's BPMN file, and which steps to mark."""
+"""The case's diagram for the bpmn-js viewer: the version's BPMN file (the steps to mark: engine/cases/lifecycle.py
+``diagram_marks``)."""
 
 from __future__ import annotations
 
-from sqlmodel import Session, col, select
-
 from engine.catalog.processes import decode_files
-from storage.models.cases import Case, Task
 from storage.models.catalog import ProcessVersion
 
 
@@ -18,13 +16,3 @@ def bpmn_of(version: ProcessVersion) -> bytes | None:
         if b"BPMNShape" in content:
             return content
     return None
-
-
-def marks(db: Session, case: Case) -> tuple[list[str], list[str]]:
-    """Element ids of the steps done (completed user tasks, and the end reached) and of the current steps."""
-    rows = db.exec(select(Task.name, Task.state).where(Task.case_id == case.id).order_by(col(Task.created_at))).all()
-    done = [name for name, state in rows if state == "completed"]
-    current = [name for name, state in rows if state == "ready"]
-    if case.outcome:
-        done.append(case.outcome)
-    return list(dict.fromkeys(done)), list(dict.fromkeys(current))

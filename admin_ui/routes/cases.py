@@ -81,7 +81,7 @@ def _case_page(request: Request, case_id: int, viewer: Viewer, db: SessionDep, s
     events = audit.events_of(db, case_id)
     labels = load_labels(db)
     lang = viewer.lang
-    done, current = diagram.marks(db, case)
+    marks = cases.diagram_marks(db, case, settings)
     ready = cases.ready_tasks(db, case.id)
     return render(request, "case.html", status_code=status_code, case=case,
                   service_name=labels.service(case.service_code, lang),
@@ -91,7 +91,8 @@ def _case_page(request: Request, case_id: int, viewer: Viewer, db: SessionDep, s
                   summary=form_fields.summary(case.data, process.forms, lang),
                   timeline=story(events, process.forms, labels, case.service_code, lang, full_names(db, events),
                                  {d.kind: d.ar if lang.code == "ar" else d.en for d in process.service.documents}),
-                  has_diagram=diagram.bpmn_of(version) is not None, done_ids=done, current_ids=current,
+                  has_diagram=diagram.bpmn_of(version) is not None, done_ids=marks.done, current_ids=marks.current,
+                  waiting_ids=marks.waiting,
                   can_travel=policy.may(actor, "audit.case"),
                   can_rate=policy.may_on_case(db, actor, "rating.desk", case, settings),
                   messages=outbox.for_case(db.connection(), case.id), message_stages=MESSAGE_STAGES,

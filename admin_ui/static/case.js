@@ -1,4 +1,5 @@
-// The case's diagram (diagram.js draws it): the steps done and the current ones are marked.
+// The case's diagram (diagram.js draws it): the steps done, the current ones and the events waited at are marked,
+// in every pool of a collaboration.
 window.shubbakDiagram("diagram", (viewer, box) => {
   const canvas = viewer.get("canvas");
   const registry = viewer.get("elementRegistry");
@@ -8,5 +9,8 @@ window.shubbakDiagram("diagram", (viewer, box) => {
   }
   for (const id of current) {
     if (registry.get(id)) canvas.addMarker(id, "current");
+  }
+  for (const id of (box.dataset.waiting || "").split(" ").filter(Boolean)) {
+    if (registry.get(id)) canvas.addMarker(id, "waiting");
   }
 });

@@ -6,6 +6,7 @@ Every function here works on an in-memory ``BpmnWorkflow``; loading and saving i
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -358,11 +359,12 @@ def deliver(workflow: BpmnWorkflow, task_id: str, payload: dict[str, Any], limit
 
 
 def _send(workflow: BpmnWorkflow, definition: MessageEventDefinition, payload: dict[str, Any], limits: Limits,
-          at: datetime | None) -> None:
-    """Send the message event ``definition`` with ``payload`` and run on until the workflow waits again."""
+          at: datetime | None, correlations: dict[str, Any] | None = None) -> None:
+    """Send the message event ``definition`` with ``payload`` (and the sender's ``correlations``, a message
+    between cases) and run on until the workflow waits again."""
     with clock.frozen(at) as moment:
         try:
-            workflow.send_event(BpmnEvent(definition, payload=payload))
+            workflow.send_event(BpmnEvent(definition, payload=payload, correlations=correlations or {}))
         except SpiffWorkflowException as exc:
             raise _failed(exc) from exc
         advance(workflow, limits, at=moment)
@@ -389,13 +391,14 @@ def _catches(task_spec: Any, message: str) -> bool:
 
 
 def deliver_message(workflow: BpmnWorkflow, element: str, message: str, payload: dict[str, Any], limits: Limits, *,
-                    at: datetime | None = None) -> None:
+                    at: datetime | None = None, correlations: dict[str, Any] | None = None) -> None:
     """Deliver ``message`` with ``payload`` to the element ``element`` waiting for it (``message_waiters``), and
-    run on until the workflow waits again. LookupError when that element does not wait for it (any more)."""
+    run on until the workflow waits again. LookupError when that element does not wait for it (any more).
+    ``correlations``: the sending case's (a message between cases): the waiting workflow's must match them."""
     if element not in message_waiters(workflow, message):
         raise LookupError(element)
     definition = next(_definitions(workflow, element))
-    _send(workflow, definition, payload, limits, at)
+    _send(workflow, definition, payload, limits, at, correlations)
 
 
 def _definitions(workflow: BpmnWorkflow, element: str) -> Any:
@@ -419,11 +422,93 @@ def caught_messages(workflow: BpmnWorkflow) -> dict[str, tuple[str, str]]:
     return out
 
 
-def lost_messages(workflow: BpmnWorkflow) -> list[str]:
-    """The names of the messages thrown in the workflow that nothing waited for, taken out of it (SpiffWorkflow
-    keeps them aside, never delivers them later): each is recorded, never silently dropped."""
-    return [str(event.event_definition.name) for event in workflow.get_events()
-            if isinstance(event.event_definition, MessageEventDefinition)]
+@dataclass(frozen=True)
+class Thrown:
+    """A message thrown in the workflow that nothing in it waited for: its name, its payload, and its correlation
+    key (canonical JSON of SpiffWorkflow's correlations, None when the message has no correlation property)."""
+
+    message: str
+    payload: dict[str, Any]
+    correlation: str | None
+
+
+def thrown_messages(workflow: BpmnWorkflow) -> list[Thrown]:
+    """The messages thrown in the workflow that nothing in it waited for, taken out of it (SpiffWorkflow keeps them
+    aside, never delivers them later): a correlated one goes to another case (engine/cases/correlated.py), the
+    others are recorded as lost, never silently dropped."""
+    return [Thrown(str(event.event_definition.name), dict(event.payload or {}),
+                   correlation_key(event.correlations) if event.correlations else None)
+            for event in workflow.get_events() if isinstance(event.event_definition, MessageEventDefinition)]
+
+
+def correlation_key(correlations: dict[str, Any]) -> str:
+    """One string for SpiffWorkflow's correlations ({key: {property: value}}), the same for the same values."""
+    return json.dumps(correlations, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def correlated_waits(workflow: BpmnWorkflow) -> list[tuple[str, str, str]]:
+    """The message catch events waiting for a message that has correlation properties, as (element, message,
+    correlation key): the key is the properties' retrieval expressions read on the waiting task's data (the case
+    holds the national ID or the reference the other case's message carries). A wait whose key cannot be read
+    from its data is left out: no message can find it."""
+    out = []
+    for task in all_tasks(workflow):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if (task.state != TaskState.WAITING or not isinstance(definition, MessageEventDefinition)
+                or not definition.correlation_properties or isinstance(task.task_spec, ThrowingEvent)):
+            continue
+        # SpiffArena's processVariableCorrelation says where the waiting case holds the key; without it, the
+        # message's retrieval expressions are read on the case's data.
+        properties = getattr(definition, "process_correlations", None) or definition.correlation_properties
+        try:
+            correlations = definition.calculate_correlations(workflow.script_engine, properties, dict(task.data))
+        except Exception:  # noqa: BLE001, S112 - a key its data cannot give yet: not findable, like no key
+            continue
+        out.append((str(task.task_spec.bpmn_id), str(definition.name), correlation_key(correlations)))
+    return out
+
+
+def catches_correlated(process: CompiledProcess) -> bool:
+    """Whether any catch event of the process waits for a message that has correlation properties (worked out
+    once per compiled process: every step of its cases asks)."""
+    known = process.__dict__.get("_catches_correlated")
+    if known is None:
+        known = any(isinstance(getattr(t, "event_definition", None), MessageEventDefinition)
+                    and t.event_definition.correlation_properties and not isinstance(t, ThrowingEvent)
+                    for spec in [process.spec, *process.subprocess_specs.values()] for t in spec.task_specs.values())
+        process.__dict__["_catches_correlated"] = known
+    return bool(known)
+
+
+@dataclass(frozen=True)
+class Marks:
+    """Where a case stands on its diagram, by BPMN element id, in every pool and called process: the elements it
+    went through (``done``), the tasks ready or running now (``current``) and the message and timer events it
+    waits at (``waiting``)."""
+
+    done: list[str]
+    current: list[str]
+    waiting: list[str]
+
+
+def element_marks(workflow: BpmnWorkflow) -> Marks:
+    """The case's marks (``Marks``) read from its workflow."""
+    done: dict[str, None] = {}
+    current: dict[str, None] = {}
+    waiting: dict[str, None] = {}
+    for task in all_tasks(workflow):
+        element = getattr(task.task_spec, "bpmn_id", None)
+        if element is None:  # SpiffWorkflow's own start, end and join specs: not drawn
+            continue
+        if task.state == TaskState.COMPLETED:
+            done[str(element)] = None
+        elif task.state in (TaskState.READY, TaskState.STARTED):
+            current[str(element)] = None
+        elif task.state == TaskState.WAITING and isinstance(
+                getattr(task.task_spec, "event_definition", None), (MessageEventDefinition, TimerEventDefinition)):
+            waiting[str(element)] = None
+    now = current.keys() | waiting.keys()
+    return Marks([e for e in done if e not in now], list(current), list(waiting))
 
 
 def _timer_due(definition: TimerEventDefinition, task: SpiffTask) -> datetime:

@@ -27,7 +27,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from engine.bpmn import runner
-from engine.cases import undelivered, workflows
+from engine.cases import correlated, undelivered, workflows
 from engine.cases.lifecycle import Outcome, cancel_open, load_case, process_failed
 from engine.catalog import processes
 from engine.core import clock
@@ -183,6 +183,8 @@ def retry(*, session: Session, incident_id: int, actor: Actor, settings: Setting
         version = session.get(ProcessVersion, case.process_version_id)
         assert version is not None
         return Outcome(case, ready, version.version)
+    if incident.reason == "message_waiting" and correlated.is_held(dict(incident.payload)):
+        return _send_again(session, incident, actor, settings)
     case = load_case(session, incident.case_id)
     if case.status != "open":
         raise Conflict("case.already_status", status=case.status)
@@ -223,6 +225,30 @@ def retry(*, session: Session, incident_id: int, actor: Actor, settings: Setting
                            completed=completed, events=events)
     _close(session, incident_id, "resolved", actor, None)
     return Outcome(case, ready, process.version)
+
+
+def _send_again(session: Session, incident: Incident, actor: Actor, settings: Settings) -> Outcome:
+    """A message this case sent to another case that nobody waited for (engine/cases/correlated.py), retried: it
+    goes to the case that waits for it now, and this case's chain says where (``message_passed``); Conflict
+    (nothing recorded) while still no case waits."""
+    assert incident.id is not None
+    sender = load_case(session, incident.case_id)
+    thrown = correlated.thrown_of(dict(incident.payload))
+    receiver = workflows.deliver_to_waiting(session, sender, thrown, actor=actor.username, settings=settings)
+    if receiver is None:
+        raise Conflict("message.still_not_waiting", message=thrown.message)
+    with write_lock(session):
+        sender = workflows.lock_case(session, incident.case_id)
+        workflows.append_to_chain(session, sender, actor=actor.username, events=[(
+            "message_passed", incident.element_id, {"message": thrown.message, "to_case": receiver.tracking_number,
+                                                   "incident_id": incident.id, "retried_by": actor.username})])
+        session.commit()
+    _close(session, incident.id, "resolved", actor, None)
+    ready = list(session.exec(select(Task).where(col(Task.case_id) == sender.id, col(Task.state) == "ready")
+                              .order_by(col(Task.created_at), col(Task.id))).all())
+    version = session.get(ProcessVersion, sender.process_version_id)
+    assert version is not None
+    return Outcome(load_case(session, incident.case_id), ready, version.version)
 
 
 def _deliver_again(session: Session, incident: Incident, case: Case, process: Any, workflow: runner.Workflow,

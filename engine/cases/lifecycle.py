@@ -146,6 +146,13 @@ _READY_OF_CASE = (select(_TASKS).where(_TASKS.c.case_id == bindparam("case_id"),
                   .order_by(_TASKS.c.created_at, _TASKS.c.id))
 
 
+def diagram_marks(session: Session, case: Case, settings: Settings) -> runner.Marks:
+    """Where the case stands on its diagram, in every pool (engine/bpmn/runner.py ``element_marks``): read from
+    its stored state, without taking it from the commands' cache of workflows."""
+    process = processes.cache.get(session, case.process_version_id, settings)
+    return runner.element_marks(runner.load(process, case.state))
+
+
 def ready_tasks(session: Session, case_id: int) -> list[Any]:
     """Rows of the case's ready tasks (read-only; attribute access like ``Task``), oldest first."""
     return list(session.connection().execute(_READY_OF_CASE, {"case_id": case_id}).all())

@@ -219,7 +219,8 @@ def _deliver(run: _Run, ev: AuditEvent, settings: Settings) -> None:
         if (ev.task or "") not in runner.message_waiters(run.workflow, message):
             raise _Diverged(Divergence(ev.seq, {"waiting": ev.task}, {"waiting": None}))
         runner.deliver_message(run.workflow, ev.task or "", message, dict(ev.data.get("payload") or {}),
-                               runner.limits(settings), at=clock.parse(ev.at))
+                               runner.limits(settings), at=clock.parse(ev.at),
+                               correlations=ev.data.get("correlation"))  # a message from another case
         return
     task_id = runner.waiting_for_message(run.workflow, ev.task or "")
     if task_id is None:

@@ -12,6 +12,8 @@ successful commit, and a version mismatch simply means restoring from the stored
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from collections import OrderedDict
 from datetime import date, datetime
@@ -27,7 +29,8 @@ from sqlmodel import Session
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.serializer import STATE_FORMAT
-from engine.cases import assignment, bills, hooks
+from engine.cases import assignment, bills, correlated, hooks
+from engine.catalog import processes
 from engine.core import calendars, clock
 from engine.core import chain as audit
 from engine.core.errors import Conflict, NotFound
@@ -37,7 +40,9 @@ from engine.people.users import SYSTEM
 from forms import ownership
 from storage.db import write_lock
 from storage.models.audit import AuditEvent
-from storage.models.cases import Case, Task
+from storage.models.cases import Case, MessageWait, Task
+
+log = logging.getLogger(__name__)
 
 
 class WorkflowCache:
@@ -97,8 +102,8 @@ def remember_caught(workflow: runner.Workflow, process: CompiledProcess) -> None
 _CAUGHT = "_shubbak_caught_messages"
 
 
-def _passed(workflow: runner.Workflow, events: list[tuple[str, str | None, dict[str, Any]]]
-            ) -> list[tuple[str, str | None, dict[str, Any]]]:
+def _passed(workflow: runner.Workflow, events: list[tuple[str, str | None, dict[str, Any]]],
+            lost: list[runner.Thrown]) -> list[tuple[str, str | None, dict[str, Any]]]:
     """The messages the engine passed between a collaboration's pools during the step, as events: each one
     delivered (``message_delivered``, the element that caught it) and each one thrown that nothing waited for
     (``message_lost``). A message sent from outside is the step's own ``message_received``. Replay passes
@@ -109,7 +114,7 @@ def _passed(workflow: runner.Workflow, events: list[tuple[str, str | None, dict[
     out: list[tuple[str, str | None, dict[str, Any]]] = [
         ("message_delivered", element, {"message": name}) for task_id, (element, name) in caught.items()
         if task_id not in before and element not in outside]
-    out += [("message_lost", None, {"message": name}) for name in runner.lost_messages(workflow)]
+    out += [("message_lost", None, {"message": thrown.message}) for thrown in lost if thrown.correlation is None]
     workflow.__dict__[_CAUGHT] = set(caught)
     return out
 
@@ -176,8 +181,14 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
     """
     assert case.id is not None
     now = at or clock.now()
+    thrown = runner.thrown_messages(workflow)
     if process.collaboration is not None:
-        events = [*events, *_passed(workflow, events)]
+        events = [*events, *_passed(workflow, events, thrown)]
+    # Messages correlated to another case (engine/cases/correlated.py): on this case's chain as sent, delivered
+    # after this step commits.
+    sent = [t for t in thrown if t.correlation is not None]
+    events = [*events, *[("message_sent", None, {"message": t.message, "correlation": json.loads(t.correlation or "{}"),
+                                                 "payload": t.payload}) for t in sent]]
     values, found = snapped if snapped is not None else snapshot(workflow, process)
     ready = found.ready
     if opened or case.owners is not None:  # None: a case from before the record, left without one
@@ -221,13 +232,76 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
         conn.execute(_INSERT_EVENT, [_event_row(ev) for ev in rows])
         if billing is not None:
             bills.write(conn, billing, now)
+        if runner.catches_correlated(process) or refresh_tasks:  # refresh: moved, maybe off a version that did
+            _write_waits(conn, case.id, runner.correlated_waits(workflow))
         hooks.after_events(hooks.Written(conn=conn, case=case, events=rows, at=now, values=values, ready=ready,
                                          completed=completed, process=process, settings=settings))
         commit_or_conflict(session)
     for key, value in values.items():
         setattr(case, key, value)
     workflow_cache(settings).give_back(settings.database_url, case.id, case.version, workflow)
+    if sent:
+        # After the commit, each in a transaction of the receiving case's own: one writer per case, and no
+        # transaction ever waits for another case's lock while it holds its own (engine/cases/correlated.py).
+        for thrown in sent:
+            if deliver_to_waiting(session, case, thrown, actor=actor, settings=settings) is None:
+                _hold(session, case.id, thrown, actor)
     return ready_rows
+
+
+def deliver_to_waiting(session: Session, sender: Case, thrown: runner.Thrown, *, actor: str,
+                       settings: Settings) -> Case | None:
+    """Deliver a message ``sender`` threw to another case, the oldest that waits for it with its correlation key
+    (engine/cases/correlated.py), in that case's own transaction; the case as the delivery left it, None when
+    no case took it (nothing written)."""
+    session.rollback()  # a fresh read: the sender's step has committed
+    for wait in correlated.waits_for(session, thrown, sender.id):
+        receiver = session.get(Case, wait.case_id)
+        if receiver is None or receiver.status != "open":
+            continue
+        session.expunge(receiver)
+        process = processes.cache.get(session, receiver.process_version_id, settings)
+        workflow = load(receiver, process, settings)
+        if wait.element not in runner.message_waiters(workflow, thrown.message):
+            continue
+        moment = clock.now()
+        try:
+            runner.deliver_message(workflow, wait.element, thrown.message, thrown.payload, runner.limits(settings),
+                                   at=moment, correlations=json.loads(thrown.correlation or "{}"))
+            save(session, receiver, workflow, process, actor=actor, settings=settings, at=moment,
+                 events=[("message_received", wait.element, correlated.received(thrown, sender, actor))])
+        except (runner.ProcessFailed, Conflict):
+            session.rollback()
+            continue
+        return receiver
+    session.rollback()
+    return None
+
+
+def _hold(session: Session, case_id: int | None, thrown: runner.Thrown, actor: str) -> None:
+    """The incident on the sender's case of a message no case took, with ``message_undeliverable`` on its chain."""
+    assert case_id is not None
+    with write_lock(session):
+        try:
+            case = lock_case(session, case_id)
+            incident = correlated.open_incident(session, case, thrown, actor)
+            append_to_chain(session, case, actor=actor, events=[("message_undeliverable", thrown.message, {
+                "incident_id": incident.id, "incident_reason": correlated.REASON, "count": incident.count,
+                "message": thrown.message, "correlation": json.loads(thrown.correlation or "{}")})])
+            commit_or_conflict(session)
+        except Conflict:  # the sender moved on meanwhile: its message_sent stays on the chain
+            log.warning("case %s: the incident of message %s could not be recorded", case_id, thrown.message)
+
+
+_WAITS = MessageWait.__table__  # type: ignore[attr-defined]
+
+
+def _write_waits(conn: Connection, case_id: int, waits: list[tuple[str, str, str]]) -> None:
+    """Bring the case's rows of correlated message waits (MessageWait) in line with the workflow."""
+    conn.execute(_WAITS.delete().where(_WAITS.c.case_id == case_id))
+    if waits:
+        conn.execute(insert(_WAITS), [{"case_id": case_id, "element": element, "message": message,
+                                       "correlation": key} for element, message, key in waits])
 
 
 def _event_row(ev: AuditEvent) -> dict[str, Any]:

@@ -52,6 +52,22 @@ class Case(SQLModel, table=True):
     channel: str = Field(default="counter", max_length=16, sa_column_kwargs={"server_default": "counter"})
 
 
+class MessageWait(SQLModel, table=True):
+    """Projection of a case's message catch events that wait for a message *correlated* between cases (the
+    message's correlation properties, SpiffWorkflow's ``correlationProperty``): which message, and the
+    correlation key the waiting case holds (canonical JSON). Rewritten by ``workflows.save`` in the case's
+    transaction; another case's thrown message finds its receiver here (engine/cases/correlated.py)."""
+
+    __tablename__ = "message_wait"
+    __table_args__ = (Index("ix_message_wait_key", "message", "correlation"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    message: str = Field(max_length=255)
+    correlation: str = Field(max_length=500)
+    element: str = Field(max_length=255)
+
+
 class Task(SQLModel, table=True):
     """Projection of one user task of a case; ``id`` is SpiffWorkflow's task id."""
 

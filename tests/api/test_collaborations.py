@@ -178,7 +178,11 @@ def test_a_message_thrown_while_nothing_waits_for_it_is_on_the_history(sqlite_ap
 
 def test_a_collaborations_case_moves_to_a_new_version(sqlite_api: Api) -> None:
     # Known gap: this case's replay diverges at its very end (the stored state keeps the call task of the pool a
-    # message started READY, the replay's is COMPLETED); the steps, data and outcome replay the same.
+    # message started READY, the replay's is COMPLETED); the steps, data and outcome replay the same. Where it
+    # comes from (docs/analyst-guide.md "Several pools"): live, completing the pool's last task after the move
+    # sets the pool's task READY (SpiffWorkflow's SubWorkflowTask._on_subworkflow_completed) and no engine step
+    # runs it; replay runs it. Ruled out: a save/restore of the workflow before or after the move in replay,
+    # the blockers check the live move runs first, pruning, Shubbak's fast READY walk.
     api = sqlite_api
     analyst, clerk = api.user("analyst"), api.user("front_desk")
     files = read_package(TEST_PROCESSES / "outside_message")
@@ -203,3 +207,20 @@ def test_a_collaborations_case_moves_to_a_new_version(sqlite_api: Api) -> None:
     assert kinds.count("message_delivered") == 1  # the move does not deliver the pool's message again
     replayed = api.client.get(f"/api/cases/{case['id']}/replay", headers=api.user("auditor")).json()
     assert replayed["divergence"] is None or replayed["divergence"]["seq"] == len(kinds)
+
+
+def test_the_analysts_validation_names_problems_in_every_pool(sqlite_api: Api) -> None:
+    # The modeler marks each problem's element_id on the drawing (admin_ui/static/modeler.js), whatever its pool:
+    # the validation must name elements of the pools that do not start the case too.
+    api = sqlite_api
+    files = read_package(PROCESSES / "civil_record_correction")
+    bpmn = files["civil_record_correction.bpmn"]
+    bpmn = bpmn.replace(b'value="verify_record.json"', b'value="no_such_form.json"')  # the civil registry's pool
+    bpmn = bpmn.replace(b'value="hand_over.json"', b'value="missing_too.json"')  # the center's pool
+    files["civil_record_correction.bpmn"] = bpmn
+    encoded = {name: content.decode("utf-8") for name, content in files.items()}
+    r = api.client.post("/api/services/civil_record_correction/draft/validate", json={"files": encoded},
+                        headers=api.user("analyst"))
+    assert r.status_code == 200, r.text
+    assert r.json()["valid"] is False
+    assert {p["element_id"] for p in r.json()["problems"]} >= {"verify_record", "hand_over"}
