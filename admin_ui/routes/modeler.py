@@ -1,5 +1,8 @@
 """The analysts' web modeler: the page (bpmn-js, dmn-js, the forms' JSON with a live preview) and the calls
-its script makes: open the draft, save it, validate it, publish it, preview a form.
+its script makes: open the draft, save it, validate it, publish it, preview a form. Beside it, the editor of a
+draft's document templates (``outputs/*.html``): a plain form (no script needed) that previews the document as
+the PDF a case would issue, filled with a test path's data, and saves the template into the draft, refusing a
+template that a deploy would refuse, with the reasons.
 
 The calls answer JSON and are page routes like the others: the session cookie says who is calling and each
 POST carries the page's CSRF token in the ``X-CSRF-Token`` header. They call engine/catalog/drafts.py directly.
@@ -12,26 +15,29 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from admin_ui import session as cookie
 from admin_ui.i18n import ELEMENT_WORDS, N_
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import (
     SECURITY_HEADERS,
+    CheckedForm,
     PageRoute,
     SignedIn,
     Viewer,
     allow,
     analyst,
+    redirect,
     render,
     templates,
 )
 from api.deps import SessionDep, settings_of
 from engine.bpmn.compiler import PackageRefused
-from engine.catalog import deploy_checks, drafts, processes
+from engine.catalog import deploy_checks, drafts, output_templates, processes
 from engine.core.errors import Conflict, Invalid, TooLarge
 from engine.core.refusals import say
+from engine.outputs import preview as output_preview
 from forms import fields as form_fields
 from forms import schema as form_schema
 
@@ -91,7 +97,8 @@ def _state(draft: drafts.Draft) -> dict[str, Any]:
 def modeler_page(request: Request, code: str, viewer: SignedIn, db: SessionDep) -> HTMLResponse:
     analyst(viewer)
     draft = drafts.open_draft(session=db, service_code=code, actor=viewer.signed_in)
-    return render(request, "modeler.html", code=code, draft=draft, labels=load_labels(db))
+    return render(request, "modeler.html", code=code, draft=draft, labels=load_labels(db),
+                  outputs=output_preview.outputs_of(draft.files))
 
 
 @router.get("/services/{code}/draft.json", dependencies=[allow("services.deploy")])
@@ -183,3 +190,58 @@ def _form_preview(body: Any, viewer: Viewer) -> HTMLResponse:
     html = templates.get_template("_form_preview.html").render(fields=fields, lang=viewer.lang,
                                                                 _=viewer.lang.gettext)
     return HTMLResponse(html, headers=SECURITY_HEADERS)
+
+
+def _output_page(request: Request, code: str, kind: str, draft: drafts.Draft, db: SessionDep, *,
+                 text: str | None = None, path: str = "", problems: list[dict[str, Any]] | None = None,
+                 message: str = "", status_code: int = 200) -> HTMLResponse:
+    output = output_preview.output_of(draft.files, kind)
+    if text is None:
+        text = draft.files.get(output.template, b"").decode("utf-8", errors="replace")
+    names = [str(p.get("name")) for p in output_templates.paths_of(draft.files) if p.get("name")]
+    return render(request, "modeler_output.html", status_code=status_code, code=code, draft=draft, output=output,
+                  text=text, chosen_path=path, paths=names, problems=problems or [], message=message,
+                  labels=load_labels(db))
+
+
+@router.get("/services/{code}/modeler/outputs/{kind}", dependencies=[allow("services.deploy")])
+def output_editor(request: Request, code: str, kind: str, viewer: SignedIn, db: SessionDep) -> HTMLResponse:
+    """The template of the draft's document ``kind`` in a text box, with the test paths to preview it with."""
+    analyst(viewer)
+    draft = drafts.open_draft(session=db, service_code=code, actor=viewer.signed_in)
+    return _output_page(request, code, kind, draft, db)
+
+
+@router.post("/services/{code}/modeler/outputs/{kind}", dependencies=[allow("services.deploy")])
+def output_post(request: Request, code: str, kind: str, form: CheckedForm, viewer: SignedIn,
+                db: SessionDep) -> Response:
+    """``action=preview``: the PDF of the edited template, unsigned and numbered PREVIEW, filled with the chosen
+    test path's data; ``action=save``: the template saved into the draft (at the revision the analyst opened).
+    Either is refused (the page again, 422, the text kept) when a deploy would refuse the template."""
+    analyst(viewer)
+    settings = settings_of(request)
+    draft = drafts.open_draft(session=db, service_code=code, actor=viewer.signed_in)
+    text, path = str(form.get("template") or ""), str(form.get("path") or "")
+    if len(text.encode("utf-8")) > settings.max_request_bytes:
+        raise TooLarge("modeler.too_large")
+    files = output_preview.with_template(draft.files, kind, text)
+    found = output_preview.template_problems(files, settings)
+    if found:
+        problems = _problems(deploy_checks.report(found, files, settings), viewer)
+        return _output_page(request, code, kind, draft, db, text=text, path=path, problems=problems,
+                            message=viewer.lang.gettext("Problems found: %(count)s",
+                                                        count=viewer.lang.number(len(problems))), status_code=422)
+    if form.get("action") == "save":
+        revision = str(form.get("revision") or "")
+        try:
+            drafts.save_draft(session=db, service_code=code, files=files,
+                              revision=int(revision) if revision.isdigit() else -1, actor=viewer.signed_in,
+                              settings=settings)
+        except Conflict as exc:
+            return _output_page(request, code, kind, draft, db, text=text, path=path,
+                                message=exc.text(viewer.lang.code), status_code=exc.status)
+        cookie.flash(request, viewer.lang.gettext("Template saved into the draft."))
+        return redirect(f"/services/{code}/modeler/outputs/{kind}")
+    pdf = output_preview.render(files=files, kind=kind, path=path or None, settings=settings)
+    return Response(pdf, media_type="application/pdf", headers={
+        **SECURITY_HEADERS, "Content-Disposition": f'inline; filename="{kind}-preview.pdf"'})

@@ -11,7 +11,8 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from engine.bpmn.compiler import compile_package
+from engine.bpmn.compiler import PackageRefused, compile_package
+from engine.bpmn.service_info import Output, parse_service_toml
 from engine.catalog import output_templates
 from engine.core import clock
 from engine.core.errors import Invalid, NotFound
@@ -55,3 +56,37 @@ def _data(files: dict[str, bytes], name: str | None, elements: list[str]) -> dic
         chosen = [p for p in paths if any(s.get("task") in elements for s in p.get("steps") or []
                                           if isinstance(s, dict)) or p.get("end_event") in elements] or paths
     return output_templates.merged(chosen[0]) if chosen else {}
+
+
+def outputs_of(files: dict[str, bytes]) -> list[Output]:
+    """The documents a draft's ``service.toml`` declares; none while it does not parse (the modeler's
+    validate names that problem)."""
+    try:
+        return list(parse_service_toml(files.get("service.toml", b"").decode("utf-8")).outputs)
+    except (Invalid, UnicodeDecodeError):
+        return []
+
+
+def output_of(files: dict[str, bytes], kind: str) -> Output:
+    """The draft's output ``kind`` (NotFound when the draft declares none of that kind)."""
+    found = next((o for o in outputs_of(files) if o.kind == kind), None)
+    if found is None:
+        raise NotFound("outputs.unknown_kind", kind=kind)
+    return found
+
+
+def with_template(files: dict[str, bytes], kind: str, text: str) -> dict[str, bytes]:
+    """The draft's files with the template of its output ``kind`` replaced by ``text``."""
+    return {**files, output_of(files, kind).template: text.replace("\r\n", "\n").encode("utf-8")}
+
+
+def template_problems(files: dict[str, bytes], settings: Settings) -> list[dict[str, Any]]:
+    """What a deploy would refuse about the draft's documents (every template rendered with every test path's
+    data, engine/catalog/output_templates.py), and any problem that stops the package from compiling first."""
+    try:
+        process = compile_package(files, max_xml_bytes=settings.max_xml_bytes, default_lane=settings.default_lane,
+                                  max_files=settings.max_files_per_deploy)
+        output_templates.check(process, files)
+    except (PackageRefused, Invalid) as exc:
+        return list(exc.details)
+    return []

@@ -40,7 +40,7 @@ def test_the_catalog_declares_documents() -> None:
     assert {"building_permit", "renovation_permit", "shop_signage_license", "commercial_activity_license",
             "road_occupancy_permit", "birth_certificate", "death_certificate", "driving_license_renewal",
             "marriage_certificate_extract", "national_id_renewal", "social_pension", "utility_connection",
-            "vehicle_license_renewal", "vehicle_ownership_transfer"} <= services
+            "vehicle_license_renewal", "vehicle_ownership_transfer", "civil_record_correction"} <= services
 
 
 @pytest.mark.parametrize(("process", "output", "path"), CASES)

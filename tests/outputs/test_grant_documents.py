@@ -1,0 +1,143 @@
+"""Every catalog service that grants something issues its document on the approved path: a civil registry
+extract, a renewed licence's decision, the transfer of a vehicle, the new ID card, the connected meter, a
+record's correction. Each path of paths.json is walked through the API at a center; the issued PDF is signed
+(pyHanko's check), its file is the one recorded (the public upload check), its verification link answers
+``valid``, and its Arabic text (pdftotext) holds the case's own data."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from api.app import create_app
+from engine.outputs import issue, seal
+from harness.api import CITIZEN, Api
+from harness.pages import center_tree
+from harness.settings import make_settings
+from storage.db import engine_for
+from tests.outputs.conftest import pdf_text
+from tests.services.papers import provide_papers
+from tests.services.paths import PROCESSES, find_path, take
+
+#: (service, approved path, the document's kind, the Arabic title, the data fields its text must show)
+GRANTS = [
+    ("birth_certificate", "found_and_issued", "birth_certificate_extract", "مستخرج قيد ميلاد",
+     ["person_full_name", "mother_full_name", "date_of_birth", "registry_record_number", "certificate_serial_number"]),
+    ("death_certificate", "first_registration_issued", "death_certificate", "شهادة وفاة",
+     ["deceased_name", "deceased_national_id", "date_of_death", "death_record_number", "security_paper_serial"]),
+    ("death_certificate", "extract_found", "death_certificate", "شهادة وفاة",
+     ["deceased_name", "place_of_death", "death_record_number"]),
+    ("marriage_certificate_extract", "digital_record_issued", "marriage_extract", "مستخرج وثيقة زواج",
+     ["husband_name", "wife_name", "husband_national_id", "wife_national_id", "marriage_record_number"]),
+    ("marriage_certificate_extract", "archive_record_issued", "marriage_extract", "مستخرج وثيقة زواج",
+     ["husband_name", "wife_name", "archive_volume", "security_paper_serial"]),
+    ("driving_license_renewal", "renewed_after_fines", "renewal_decision", "قرار تجديد رخصة قيادة",
+     ["license_number", "traffic_unit", "new_expiry_date", "card_serial", "fines_receipt_number"]),
+    ("vehicle_license_renewal", "renewed", "renewal_decision", "قرار تجديد رخصة تسيير مركبة",
+     ["plate_number", "chassis_number", "license_serial", "valid_until", "insurance_policy_number"]),
+    ("vehicle_ownership_transfer", "transferred", "transfer_decision", "قرار نقل ملكية مركبة",
+     ["plate_number", "seller_national_id", "buyer_national_id", "license_serial"]),
+    ("national_id_renewal", "data_changed_after_documents", "card_issue_statement", "إفادة بإصدار بطاقة الرقم القومي",
+     ["changes_description", "card_serial", "expiry_date"]),
+    ("utility_connection", "connected", "connection_statement", "إفادة بتوصيل التيار الكهربائي وتركيب العداد",
+     ["unit_address", "floor_and_unit", "meter_number", "installed_on", "building_license_number"]),
+    ("civil_record_correction", "record_corrected", "correction_decision", "قرار بشأن طلب تصحيح قيد مدني",
+     ["correct_value", "registry_note"]),
+    ("civil_record_correction", "record_not_corrected", "correction_decision", "قرار بشأن طلب تصحيح قيد مدني",
+     ["correct_value", "registry_note"]),
+]
+
+#: Words each document must print for a coded value (the form's x-enum-titles) or its decision.
+WORDS = {
+    ("birth_certificate", "found_and_issued"): ["صاحب الشأن"],
+    ("driving_license_renewal", "renewed_after_fines"): ["تجديد"],
+    ("utility_connection", "connected"): ["مسبق الدفع"],
+    # "3381/ب/2025": Latin digits around an Arabic letter, which pdftotext orders its own way
+    ("vehicle_ownership_transfer", "transferred"): ["3381", "ملاكي"],
+    ("civil_record_correction", "record_corrected"): ["قبول الطلب", "اسم الأم"],
+    ("civil_record_correction", "record_not_corrected"): ["رفض الطلب", "تاريخ الميلاد"],
+}
+
+
+def _flat(text: str) -> str:
+    """Without any spaces: pdftotext spaces Arabic commas and line ends as it likes, the letters' order stays.
+    The font draws the word Allah (الله) as one ligature, which pdftotext reads back as its glyphs' names."""
+    return "".join(text.split()).replace("اهلل", "الله")
+
+
+@pytest.fixture
+def center_api(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Api, int]]:
+    settings = make_settings(sqlite_url, tmp_path, public_url="https://shubbak.example")
+    with TestClient(create_app(settings)) as client:
+        api = Api(client, settings)
+        with Session(engine_for(settings.database_url)) as session:
+            ids = center_tree(session)
+        yield api, ids["CITY-A"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("service", "path_name", "kind", "title", "fields"),
+                         [pytest.param(*g, id=f"{g[0]}-{g[1]}") for g in GRANTS])
+def test_the_approved_path_issues_a_signed_verifiable_document(
+        center_api: tuple[Api, int], service: str, path_name: str, kind: str, title: str, fields: list[str],
+        tmp_path: Path) -> None:
+    api, center = center_api
+    assert api.deploy(PROCESSES / service, api.user("analyst")).status_code == 201
+    path = find_path(service, path_name)
+    clerk = api.user("front_desk", center_id=center)
+    r = api.open_case(service, clerk, data=path.case_data, citizen=CITIZEN)
+    assert r.status_code == 201, r.text
+    case: dict[str, Any] = r.json()
+    provide_papers(api, service, case["id"])
+    for step in path.steps:
+        case = take(api, case, step, api.user(step.lane, center_id=center) if step.is_task else None)
+    assert case["outcome"] == path.end_event
+
+    with Session(engine_for(api.settings.database_url)) as session:
+        assert issue.issue_pending(session, api.settings) == 1
+    r = api.client.get(f"/api/cases/{case['id']}/outputs", headers=clerk)
+    assert r.status_code == 200, r.text
+    [output] = r.json()
+    assert (output["kind"], output["status"]) == (kind, "valid")
+    number = output["number"]
+
+    r = api.client.get(f"/api/outputs/{number}/pdf", headers=clerk)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    pdf = r.content
+    assert hashlib.sha256(pdf).hexdigest() == output["sha256"]
+    # The PDF signature holds, and is the installation's, over this document's number.
+    checked = seal.check(pdf, api.settings)
+    assert checked.ok and checked.number == number
+    forged = bytearray(pdf)
+    forged[len(pdf) // 2] ^= 0x01
+    assert not seal.check(bytes(forged), api.settings).ok
+
+    # The verification link printed beside the QR code answers for this document, and the file is the issued one.
+    text = pdf_text(pdf, tmp_path)
+    link = f"https://shubbak.example/verify/{number}"
+    assert link in text
+    public = api.client.get(f"/api/public/documents/{number}")
+    assert public.status_code == 200, public.text
+    assert public.json()["status"] == "valid" and public.json()["number"] == number
+    assert api.client.get(link.removeprefix("https://shubbak.example")).status_code == 200
+    upload = api.client.post(f"/api/public/documents/{number}/check", content=pdf,
+                             headers={"Content-Type": "application/pdf"})
+    assert upload.json()["file_matches"] is True and upload.json()["signature_valid"] is True
+
+    # The Arabic text, shaped and in logical order: the holder, the title, the department, the case's own data.
+    flat = _flat(text)
+    assert _flat(CITIZEN["full_name"]) in flat and _flat(title) in flat
+    assert case["tracking_number"] in text
+    data: dict[str, Any] = dict(path.start_data)
+    for step in path.steps:
+        data.update(step.data)
+    for field in fields:
+        assert _flat(str(data[field])) in flat, (field, data[field])
+    for words in WORDS.get((service, path_name), []):
+        assert _flat(words) in flat, words
