@@ -243,9 +243,9 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
     if sent:
         # After the commit, each in a transaction of the receiving case's own: one writer per case, and no
         # transaction ever waits for another case's lock while it holds its own (engine/cases/correlated.py).
-        for thrown in sent:
-            if deliver_to_waiting(session, case, thrown, actor=actor, settings=settings) is None:
-                _hold(session, case.id, thrown, actor)
+        for message in sent:
+            if deliver_to_waiting(session, case, message, actor=actor, settings=settings) is None:
+                _hold(session, case.id, message, actor)
     return ready_rows
 
 
