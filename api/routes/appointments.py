@@ -247,4 +247,8 @@ def redeem(body: Redeem, session: SessionDep, settings: SettingsDep, client: Cli
                                       center_id=config.center_id_of(session, body.center), code=body.code,
                                       phone=body.phone, priority=body.priority, client=client)
     view = ticket_view(session, ticket, settings).model_copy(update={"case_id": None})
-    return Redeemed(booking=_views(session, settings, [booking])[0], ticket=view)
+    # The kiosk is public and takes a phone: its answer never hands the booking's code out (its last two
+    # digits are enough for the citizen to recognise it).
+    shown = _views(session, settings, [booking])[0]
+    shown = shown.model_copy(update={"code": "•" * max(len(shown.code) - 2, 0) + shown.code[-2:]})
+    return Redeemed(booking=shown, ticket=view)

@@ -56,20 +56,21 @@ def send(*, session: Session, case_id: int, message: str, payload: dict[str, Any
     if all(c.between_pools for c in known):
         raise Forbidden("message.between_pools", message=message)
     known = [c for c in known if not c.between_pools]
-    if not actor.has(ADMIN) and not any(c.may_send(actor.roles) for c in known):
+    # Only the elements this sender may send to count: a role allowed at one element must not reach another
+    # element waiting for the same message name (now, or later through the incident's retry).
+    allowed = known if actor.has(ADMIN) else [c for c in known if c.may_send(actor.roles)]
+    if not allowed:
         raise Forbidden("message.not_a_sender", message=message,
                         roles=", ".join(sorted({r for c in known for r in (c.senders or (c.lane,))})))
     if case.status != "open":
         raise Conflict("case.already_status", status=case.status)
     workflow = workflows.load(case, process, settings)
-    waiting = [c for c in known if c.element in runner.message_waiters(workflow, message)]
+    waiting = [c for c in allowed if c.element in runner.message_waiters(workflow, message)]
+    catcher = waiting[0] if waiting else allowed[0]
+    # The payload is checked before anything is kept: an incident never holds what the form refuses.
+    payload = valid_payload(process, catcher, message, payload)
     if not waiting:
-        _undeliverable(session, case, known[0], message, payload, actor)
-    catcher = waiting[0]
-    if catcher.form:
-        payload, problems = checked(process.validator(catcher.form), payload)
-        if problems:
-            raise Invalid("message.payload_refused", problems, message=message)
+        _undeliverable(session, case, catcher, message, payload, actor)
     moment = clock.now()
     try:
         runner.deliver_message(workflow, catcher.element, message, payload, runner.limits(settings), at=moment)
@@ -87,6 +88,17 @@ def send(*, session: Session, case_id: int, message: str, payload: dict[str, Any
                            events=[("message_received", catcher.element,
                                     {"message": message, "payload": payload, "sent_by": actor.username})])
     return Outcome(case, ready, process.version)
+
+
+def valid_payload(process: CompiledProcess, catcher: MessageCatcher, message: str,
+                  payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload as the catching element's form reads it; Invalid (422) with its problems when it does not fit."""
+    if not catcher.form:
+        return payload
+    payload, problems = checked(process.validator(catcher.form), payload)
+    if problems:
+        raise Invalid("message.payload_refused", problems, message=message)
+    return payload
 
 
 def _undeliverable(session: Session, case: Case, catcher: MessageCatcher, message: str, payload: dict[str, Any],

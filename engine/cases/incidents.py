@@ -261,6 +261,11 @@ def _deliver_again(session: Session, incident: Incident, case: Case, process: An
     element = incident.element_id
     if element not in runner.message_waiters(workflow, message):
         raise Conflict("message.still_not_waiting", message=message)
+    catcher = process.message_catchers.get(element)
+    if catcher is not None:  # checked again: the case may run on another version of the form by now
+        from engine.cases.inbound import valid_payload  # inbound records these incidents: imported late
+
+        payload = valid_payload(process, catcher, message, payload)
     try:
         runner.deliver_message(workflow, element, message, payload, runner.limits(settings), at=moment)
     except runner.ProcessFailed as exc:

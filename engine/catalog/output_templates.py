@@ -25,8 +25,31 @@ class _Strict(SandboxedEnvironment):
     """The sandbox, but an unsafe attribute is an error at once rather than an empty value: a template that
     reaches for ``__class__`` is refused at deploy, not quietly printed blank."""
 
+    # ``**`` and ``*`` are asked here rather than folded when the template compiles: ``10**10**8`` or
+    # ``'x' * 4000000000`` would otherwise hold a worker's CPU or memory; a document needs neither.
+    intercepted_binops = frozenset({"**", "*"})
+
     def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
         raise SecurityError(f"access to attribute {attribute!r} of a {type(obj).__name__} object is unsafe")
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and not (_small(left) and _small(right) and abs(right) <= 64):
+            raise SecurityError("a power in a template is limited to small numbers")
+        if operator == "*":
+            sized = next((len(x) for x in (left, right) if isinstance(x, (str, list, tuple))), None)
+            times = right if isinstance(left, (str, list, tuple)) else left
+            if sized is not None and isinstance(times, int) and sized * max(times, 0) > _MAX_REPEAT:
+                raise SecurityError("a repetition in a template is limited in size")
+            if sized is None and not (_small(left) and _small(right)):
+                raise SecurityError("a product in a template is limited to numbers below 10**18")
+        return super().call_binop(context, operator, left, right)
+
+
+_MAX_REPEAT = 100_000  # characters or items a ``*`` may make
+
+
+def _small(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 10**18
 
 
 _env = _Strict(autoescape=True, undefined=ChainableUndefined, loader=None)

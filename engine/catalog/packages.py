@@ -25,6 +25,7 @@ from engine.core.refusals import say
 SHARED = "_shared"
 _CALLED = re.compile(rb'calledElement="([^"]+)"')
 _PROCESS = re.compile(rb'<(?:\w+:)?process\b[^>]*\bid="([^"]+)"')
+_SHARED_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # a folder of processes/_shared/, never a path
 
 
 def find_packages(root: Path) -> list[Path]:
@@ -39,6 +40,8 @@ def find_packages(root: Path) -> list[Path]:
 def read_package(folder: Path) -> dict[str, bytes]:
     files = _read(folder)
     for called in _called_elsewhere(files):
+        if not _SHARED_NAME.fullmatch(called):
+            continue  # "../x" or "/etc": no folder is read; the compiler refuses the call, naming it
         shared = folder.parent / SHARED / called
         if not shared.is_dir():
             continue  # the compiler refuses the call, naming it

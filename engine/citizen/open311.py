@@ -313,7 +313,7 @@ def _date(name: str, text: str) -> datetime:
         moment = datetime.fromisoformat(ascii_digits(text.strip()).replace("z", "Z").replace("Z", "+00:00"))
     except ValueError:
         moment = None
-    if moment is None or moment.tzinfo is None or "T" not in text:
+    if moment is None or moment.tzinfo is None or "T" not in text or not 1900 <= moment.year <= 2999:
         raise Invalid("open311.bad_date", [_field_problem(name, "open311.bad_date", what=name)], what=name)
     return moment
 
@@ -335,7 +335,9 @@ def _row(case: Case, filed: Open311Request | None, service: Mapping[str, Any], l
 
 def _rows(session: Session, query: Any, offered: Mapping[str, tuple[int, dict[str, Any]]],
           lang: str) -> list[dict[str, Any]]:
-    found = session.execute(query.outerjoin(Open311Request, col(Open311Request.case_id) == col(Case.id))).all()
+    # Only what an application filed is public here: a request taken at the desk is the citizen's to follow
+    # (its number and phone digits at /track), and no list may hand its tracking number out.
+    found = session.execute(query.join(Open311Request, col(Open311Request.case_id) == col(Case.id))).all()
     return [_row(case, filed, offered[case.service_code][1], lang) for case, filed in found]
 
 

@@ -13,6 +13,7 @@ import base64
 import html
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import segno
 
@@ -92,6 +93,16 @@ def document_html(page: Page, body: str) -> str:
 </body></html>"""
 
 
+def _fetcher() -> Any:
+    """What a document may load: ``data:`` URLs only (the QR code is one). An analyst's template is untrusted:
+    WeasyPrint's default fetcher would read ``file:`` paths and ``http(s):`` addresses (a link with
+    ``rel="attachment"`` embeds what it fetched in the PDF), so a template could carry the server's files or an
+    internal address's answer out in a document. Refused fetches are left out of the page."""
+    from weasyprint.urls import URLFetcher
+
+    return URLFetcher(allowed_protocols={"data"})
+
+
 def render(page: Page, body: str) -> bytes:
     """The PDF (PDF/A-3b) of a document; WeasyPrint is imported here so that a process that never issues a
     document never loads it."""
@@ -101,7 +112,7 @@ def render(page: Page, body: str) -> bytes:
         # WeasyPrint opens its sRGB profile for PDF/A and leaves the file to the collector (a ResourceWarning,
         # an error under the tests' filters): the file is read whole, nothing else is left open.
         warnings.simplefilter("ignore", ResourceWarning)
-        pdf = HTML(string=document_html(page, body)).write_pdf(pdf_variant="pdf/a-3b")
+        pdf = HTML(string=document_html(page, body), url_fetcher=_fetcher()).write_pdf(pdf_variant="pdf/a-3b")
     assert pdf is not None
     return bytes(pdf)
 
@@ -131,6 +142,6 @@ def print_mark(number: str, copy: int) -> bytes:
     (engine/outputs/seal.py ``overlay``)."""
     from weasyprint import HTML
 
-    pdf = HTML(string=print_mark_html(number, copy)).write_pdf()
+    pdf = HTML(string=print_mark_html(number, copy), url_fetcher=_fetcher()).write_pdf()
     assert pdf is not None
     return bytes(pdf)

@@ -188,6 +188,9 @@ def test_the_kiosk_turns_the_booking_into_a_ticket_once(api: Api) -> None:
     assert _book(api, YOU, today, _next_slot(api)).status_code == 201
     by_phone = api.client.post("/api/queue/bookings/redeem", json={"phone": "01112223334"})
     assert by_phone.status_code == 200 and by_phone.json()["ticket"]["number"] != ticket["number"]
+    # The public kiosk never hands a booking's code out: only its last two digits show.
+    assert first.json()["booking"]["code"] == "••••••" + code[-2:]
+    assert by_phone.json()["booking"]["code"].startswith("••••••")
     # Arrived visits cannot be cancelled any more.
     late = api.client.post(f"/api/citizen/appointments/{code}/cancel", headers=_citizen(api, ME))
     assert late.status_code == 409 and late.json()["message_id"] == "booking.cancel_status"

@@ -70,6 +70,10 @@ def test_a_message_from_outside_is_checked_delivered_audited_and_replayed(outsid
     assert _send(api, case_id, "inspection_report", REPORT, api.user("cashier")).status_code == 403
     # payment_received is delivered by paying a bill, never sent.
     assert _send(api, case_id, "payment_received", {}, api.user("admin")).status_code in (404, 409)
+    # A payload the element's form refuses is refused before anything is kept, waiting or not: no incident
+    # holds it for a later retry to deliver.
+    assert _send(api, case_id, "inspection_report", {"passed": "yes"}, company).status_code == 422
+    assert api.client.get("/api/incidents", headers=api.user("admin")).json() == []
     # The diagram knows the message but the case does not wait for it yet: a 409 and an incident holding it.
     early = _send(api, case_id, "inspection_report", REPORT, company)
     assert early.status_code == 409, early.text

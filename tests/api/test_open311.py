@@ -236,3 +236,25 @@ def test_the_command_line_issues_and_revokes_a_key(o311: tuple[Api, str], monkey
     assert main(["open311", "add-key", "Kiosk app"]) == 1  # the name has a key already
     assert main(["open311", "revoke-key", "Kiosk app"]) == 0
     _errors(_post(api, _complaint(key, **{"attribute[subject]": "بعد الإلغاء"})), 403)
+
+
+
+def test_a_request_taken_at_the_desk_is_not_listed_and_far_dates_are_refused(o311: tuple[Api, str]) -> None:
+    """The public lists show only what applications filed (a desk complaint's tracking number is the citizen's);
+    a date at the calendar's edge is a 400, not an overflow."""
+    from harness.api import CITIZEN
+    from tests.services.paths import find_path
+
+    api, _key = o311
+    path = find_path("complaint", "municipal_resolved")
+    r = api.client.post("/api/cases", headers=api.user("front_desk"), json={
+        "service_code": "complaint", "citizen": CITIZEN, "data": path.case_data})
+    assert r.status_code == 201, r.text
+    number = r.json()["tracking_number"]
+    assert api.client.get(f"/open311/v2/requests/{number}.json").status_code == 404
+    listed = api.client.get("/open311/v2/requests.json", params={"service_request_id": number})
+    assert listed.status_code == 200 and listed.json() == []
+    assert number not in api.client.get("/open311/v2/requests.json").text
+    for params in ({"start_date": "9999-12-31T00:00:00Z"}, {"end_date": "0001-01-01T00:00:00Z"}):
+        r = api.client.get("/open311/v2/requests.json", params=params)
+        assert r.status_code == 400, (params, r.status_code, r.text)

@@ -136,3 +136,19 @@ def test_two_catalog_services_share_the_hand_over_and_running_cases_keep_their_v
         assert replayed == {"consistent": True, "events_replayed": len(events), "divergence": None}
     new = _to_hand_over(api, CATALOG_CALLERS[0])
     assert [t["title"] for t in new["tasks"]] == ["Hand over against the receipt"]
+
+
+def test_a_called_name_that_is_a_path_reads_nothing_outside_the_shared_folder(tmp_path: Path) -> None:
+    """``calledElement="../secret"`` names no folder of _shared/: nothing outside it is read into the package."""
+    from engine.catalog.packages import read_package
+
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "leak.bpmn").write_bytes(b"<definitions/>")
+    service = tmp_path / "services" / "caller"
+    service.mkdir(parents=True)
+    (tmp_path / "services" / "_shared").mkdir()
+    (service / "caller.bpmn").write_bytes(
+        b'<definitions><process id="caller"><callActivity id="c" calledElement="../../secret"/></process>'
+        b'</definitions>')
+    files = read_package(service)
+    assert set(files) == {"caller.bpmn"}

@@ -75,3 +75,35 @@ def test_signing_keeps_the_identification_the_intent_and_the_fonts(tmp_path: Pat
     assert "/OutputIntents" in root
     fonts = _fonts(signed, tmp_path)
     assert fonts and all(line.split()[-5] == "yes" for line in fonts), fonts
+
+
+def test_a_template_cannot_carry_the_servers_files_or_an_internal_address_into_the_pdf(tmp_path: Path) -> None:
+    """An analyst's template is untrusted: WeasyPrint fetches only ``data:`` URLs here (engine/outputs/pdf.py)."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SHUBBAK_SIGNING_SECRET=do-not-leak-" + "x" * 20)
+    raw, _settings = _extract(tmp_path)
+    from engine.outputs import issue as _issue  # the same page and body, with what an attacker would add
+    process = compile_package(read_package(PROCESSES / "birth_certificate"), max_xml_bytes=5_000_000,
+                              default_lane="front_desk")
+    output = next(o for o in process.service.outputs if o.kind == "birth_certificate_extract")
+    page, body = _issue.compose(process, output, number="D2026-TEST-TEST-TEST", data={},
+                                tracking_number="1234-5678-9012", center={"ar": "مركز", "en": "Center"},
+                                moment=datetime(2026, 12, 5, 10, tzinfo=UTC), outcome="hand_over",
+                                settings=_settings)
+    body += (f'<link rel="attachment" href="{secret.as_uri()}"><a rel="attachment" href="{secret.as_uri()}">a</a>'
+             f'<img src="{secret.as_uri()}" alt="x"><img src="http://127.0.0.1:9/x.png" alt="y">'
+             f'<style>@import url("{secret.as_uri()}");</style>')
+    leaked = pdf.render(page, body)
+    assert b"do-not-leak" not in leaked and b"/EmbeddedFile" not in leaked
+    assert raw.startswith(b"%PDF") and leaked.startswith(b"%PDF")
+    # The fetcher itself refuses file: and http:, and still reads data: (the QR code).
+    from weasyprint.urls import URLFetchingError
+
+    fetcher = pdf._fetcher()
+    for url in (secret.as_uri(), "http://127.0.0.1:9/"):
+        try:
+            fetcher.fetch(url)
+        except (URLFetchingError, ValueError, OSError):
+            continue
+        raise AssertionError(f"{url} was fetched")
+    assert fetcher.fetch("data:text/plain;base64,b2s=") is not None

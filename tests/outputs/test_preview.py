@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from engine.catalog.packages import read_package
 from engine.catalog.processes import encode_files
 from harness.api import Api
@@ -46,3 +48,20 @@ def test_a_broken_template_or_unknown_names_are_refused(sqlite_api: Api) -> None
     clerk = sqlite_api.user("front_desk")
     assert sqlite_api.client.post(url.format(kind="building_permit"), json={"files": _files()},
                                   headers=clerk).status_code == 403
+
+
+def test_a_template_cannot_hold_the_cpu_or_memory_with_powers_or_repetitions() -> None:
+    """``**`` and ``*`` are asked at render, not folded at compile (engine/catalog/output_templates.py)."""
+    import time
+
+    from jinja2.exceptions import SecurityError
+
+    from engine.catalog.output_templates import _env
+
+    for source in ("{{ (10**10**8)**64 }}", "{{ 'x' * 4000000000 }}", "{{ [1] * 10**9 }}",
+                   "{{ 99999999999999999999 * 99999999999999999999 }}", "{{ 2 ** 1000 }}"):
+        started = time.monotonic()
+        with pytest.raises(SecurityError):
+            _env.from_string(source).render()
+        assert time.monotonic() - started < 1.0, source
+    assert _env.from_string("{{ 2 ** 10 }} {{ 3 * 4 }} {{ 'ab' * 3 }} {{ 1.5 * 2 }}").render() == "1024 12 ababab 3.0"
