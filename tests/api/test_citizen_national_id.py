@@ -166,6 +166,8 @@ def test_the_page_form_narrows_the_session(family: tuple[Api, dict[str, Any]]) -
     assert cases["relative"]["tracking_number"] in page.text
     csrf = re.search(r'name="(\w*csrf\w*)" value="([^"]+)"', page.text)
     assert csrf is not None
+    forged = client.post("/citizen/national-id", data={"national_id": CITIZEN["national_id"]}, follow_redirects=False)
+    assert forged.status_code == 403  # another site's form: no CSRF token, nothing narrowed
     wrong = client.post("/citizen/national-id", data={csrf.group(1): csrf.group(2), "national_id": "123"},
                         follow_redirects=False)
     assert wrong.status_code == 422 and 'id="citizen-nid-error"' in wrong.text
@@ -174,6 +176,6 @@ def test_the_page_form_narrows_the_session(family: tuple[Api, dict[str, Any]]) -
                        follow_redirects=False)
     assert done.status_code in (302, 303), done.text
     page = client.get("/citizen/cases")
-    assert 'id="citizen-nid-added"' in page.text
+    assert 'id="citizen-nid-added"' in page.text and 'id="citizen-nid"' not in page.text
     assert cases["mine"]["tracking_number"] in page.text and cases["relative"]["tracking_number"] not in page.text
     assert client.get(f"/citizen/cases/{cases['relative']['id']}").status_code == 404
