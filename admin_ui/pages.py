@@ -53,6 +53,14 @@ class CitizenSignInRequired(Exception):
 CITIZEN_COOKIE = "shubbak_citizen"
 
 
+def citizen_of(request: Request) -> tuple[str, str | None]:
+    """The phone and the added national ID (None: not added) of the citizen whose cookie came with the request."""
+    try:
+        return signin.who_from_token(request.cookies.get(CITIZEN_COOKIE), settings_of(request))
+    except Unauthorized as exc:
+        raise CitizenSignInRequired from exc
+
+
 def citizen_phone_of(request: Request) -> str:
     """The phone of the citizen whose cookie came with the request (a citizen token, never a staff session)."""
     try:
@@ -161,7 +169,7 @@ def allow(action: str) -> Any:
     if policy.CITIZEN in rule.who:
         def citizen(request: Request) -> None:
             """The citizen's own cookie, never the staff's session: the phone it was issued to."""
-            request.state.citizen_phone = citizen_phone_of(request)
+            request.state.citizen_phone, request.state.citizen_national_id = citizen_of(request)
 
         citizen.policy_action = action  # type: ignore[attr-defined]
         return Depends(citizen)

@@ -117,6 +117,15 @@ async def citizen_phone(request: Request) -> str:
 CitizenPhone = Annotated[str, Depends(citizen_phone)]
 
 
+async def citizen_national_id(request: Request) -> str | None:
+    """The national ID the signed-in citizen added to their token (engine/citizen/signin.py), None when not."""
+    nid = getattr(request.state, "citizen_national_id", None)
+    return nid if isinstance(nid, str) else None
+
+
+CitizenNationalId = Annotated[str | None, Depends(citizen_national_id)]
+
+
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
@@ -142,7 +151,7 @@ def allow(action: str) -> Any:
         async def citizen(request: Request, settings: SettingsDep,
                           token: Annotated[str | None, Depends(oauth2)]) -> None:
             """A citizen's token (engine/citizen/signin.py), never a staff one: the phone it was issued to."""
-            request.state.citizen_phone = signin.phone_from_token(token, settings)
+            request.state.citizen_phone, request.state.citizen_national_id = signin.who_from_token(token, settings)
 
         citizen.policy_action = action  # type: ignore[attr-defined]
         return Depends(citizen)

@@ -7,6 +7,7 @@ cookie, which it never opens. The forms carry the CSRF token like every other pa
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -32,7 +33,7 @@ from admin_ui.pages import (
 from api.deps import SessionDep, settings_of
 from engine.cases import documents
 from engine.citizen import apply, requests, returns, signin
-from engine.core.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from engine.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from engine.people import centers
 from forms import fields as form_fields
 
@@ -90,10 +91,41 @@ def sign_out(request: Request, _form: CheckedForm, _viewer: CurrentViewer) -> Re
 
 @router.get("/citizen/cases", dependencies=[allow("citizen.own")])
 def my_cases(request: Request, viewer: CurrentViewer, db: SessionDep) -> HTMLResponse:
-    found = requests.list_cases(session=db, settings=settings_of(request), phone=request.state.citizen_phone)
+    return _cases_page(request, viewer, db)
+
+
+def _cases_page(request: Request, viewer: Viewer, db: SessionDep, *, nid_error: str | None = None,
+                typed: str = "", status_code: int = 200) -> HTMLResponse:
+    nid = request.state.citizen_national_id
+    found = requests.list_cases(session=db, settings=settings_of(request), phone=request.state.citizen_phone,
+                                national_id=nid)
     online = [{"code": o["code"], "name": viewer.lang.pick(o["name"], o["code"])} for o in apply.online_services(db)]
-    return render(request, "citizen.html", step="cases", error=None,
-                  cases=[_words(viewer, c) for c in found], case=None, online=online)
+    return render(request, "citizen.html", status_code=status_code, step="cases", error=None,
+                  cases=[_words(viewer, c) for c in found], case=None, online=online, national_id=nid,
+                  nid_error=nid_error, nid_typed=typed)
+
+
+@router.post("/citizen/national-id", dependencies=[allow("citizen.own")])
+def add_national_id(request: Request, form: CheckedForm, viewer: CurrentViewer, db: SessionDep) -> Response:
+    """The citizen adds their national ID to the session: from then on only the requests carrying it too (a
+    shared family phone). The cookie gets the new token (engine/citizen/signin.py ``add_national_id``)."""
+    settings = settings_of(request)
+    typed = str(form.get("national_id", ""))[:40]
+    _ = viewer.lang.gettext
+    try:
+        token, expires = signin.add_national_id(request.cookies.get(CITIZEN_COOKIE), settings, typed)
+    except Invalid as exc:
+        said = "; ".join(str(d.get("msg_ar") if viewer.lang.code == "ar" else d.get("msg")) for d in exc.details)
+        return _cases_page(request, viewer, db, nid_error=said, typed=typed, status_code=exc.status)
+    except Conflict as exc:
+        return _cases_page(request, viewer, db, status_code=exc.status,
+                           nid_error=_("Your sign-in already carries another national ID: sign out and sign in "
+                                       "again to use a different one."))
+    response = redirect("/citizen/cases")
+    left = max(1, int((expires - datetime.now(UTC)).total_seconds()))
+    response.set_cookie(CITIZEN_COOKIE, token, max_age=left, httponly=True, samesite="lax",
+                        secure=settings.environment == "production", path="/citizen")
+    return response
 
 
 @router.get("/citizen/cases/{case_id}", dependencies=[allow("citizen.own")])
@@ -112,7 +144,8 @@ def _case_page(request: Request, viewer: CurrentViewer, db: SessionDep, number: 
                notice: str | None = None, status_code: int = 200) -> HTMLResponse:
     settings = settings_of(request)
     try:
-        found = requests.read_case(session=db, settings=settings, phone=request.state.citizen_phone, case_id=number)
+        found = requests.read_case(session=db, settings=settings, phone=request.state.citizen_phone, case_id=number,
+                                   national_id=request.state.citizen_national_id)
     except NotFound:
         return render(request, "error.html", status_code=404, message=N_("You have no request with this number."),
                       heading=ERROR_HEADINGS.get(404, ERROR_DEFAULT))
@@ -136,7 +169,8 @@ async def answer_return(request: Request, task_id: str, form: CheckedForm, viewe
         parts = page_documents.form_parts(str(form.get("kind", ""))[:200], file,
                                           note=str(form.get("note", ""))[:settings.citizen_note_max_chars + 1])
         done = returns.answer(session=db, settings=settings, store=documents.store_for(settings),
-                              phone=request.state.citizen_phone, task_id=task_id[:64], parts=parts)
+                              phone=request.state.citizen_phone, task_id=task_id[:64], parts=parts,
+                              national_id=request.state.citizen_national_id)
         assert done.case.id is not None
         return done.case.id
 
@@ -223,6 +257,7 @@ def _apply(request: Request, code: str, form: Any, viewer: Viewer, db: SessionDe
     lang = viewer.lang
     _ = lang.gettext
     phone = request.state.citizen_phone
+    nid = request.state.citizen_national_id
     who = {key: str(form.get(key, "")).strip()[:200] for key in ("full_name", "national_id", "center")}
     try:
         schema = apply.service_form(session=db, settings=settings, service_code=code)["form"]
@@ -237,7 +272,8 @@ def _apply(request: Request, code: str, form: Any, viewer: Viewer, db: SessionDe
     try:
         outcome, _fee = apply.apply(session=db, settings=settings, phone=phone, service_code=code,
                                     center=who["center"], citizen={"full_name": who["full_name"],
-                                                                   "national_id": who["national_id"]}, data=data)
+                                                                   "national_id": who["national_id"]}, data=data,
+                                    national_id=nid)
     except Invalid as exc:
         errors = form_fields.messages(exc.details, schema, lang)
         said = "; ".join(str(d.get("msg_ar") if lang.code == "ar" else d.get("msg")) for d in exc.details
@@ -251,12 +287,12 @@ def _apply(request: Request, code: str, form: Any, viewer: Viewer, db: SessionDe
     for scan in scans:
         try:
             apply.add_paper(session=db, settings=settings, store=store, phone=phone, case_id=case_id,
-                            parts=page_documents.form_parts(scan.kind, scan.file))
+                            parts=page_documents.form_parts(scan.kind, scan.file), national_id=nid)
         except DomainError:  # the case is open: say which paper is missing rather than fail the whole answer
             return redirect(f"/citizen/cases/{case_id}?applied=papers")
     if not apply.verifies(db, settings, outcome.case):
         try:
-            apply.submit(session=db, settings=settings, phone=phone, case_id=case_id)
+            apply.submit(session=db, settings=settings, phone=phone, case_id=case_id, national_id=nid)
         except DomainError:
             return redirect(f"/citizen/cases/{case_id}?applied=papers")
     return redirect(f"/citizen/cases/{case_id}?applied=1")

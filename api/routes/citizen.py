@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api import multipart
-from api.deps import CitizenPhone, ClientAddress, SessionDep, SettingsDep, StoreDep, allow
+from api.deps import CitizenNationalId, CitizenPhone, ClientAddress, SessionDep, SettingsDep, StoreDep, allow, oauth2
 from api.params import RowId
 from engine.citizen import apply, requests, returns, signin
 from forms.digits import only_ascii_digits
@@ -112,14 +112,38 @@ def token(body: CodeGiven, session: SessionDep, settings: SettingsDep, client: C
     return CitizenToken(access_token=issued, expires_in=settings.citizen_token_minutes * 60)
 
 
+class NationalIdGiven(BaseModel):
+    national_id: str = Field(max_length=40, description="the citizen's national ID as the desk takes it (Egypt's "
+                             "14 digits, Arabic-Indic digits too)")
+
+
+class NarrowedToken(CitizenToken):
+    national_id: str
+
+
+@router.put("/api/citizen/national-id", dependencies=[allow("citizen.own")], response_model=NarrowedToken)
+def add_national_id(body: NationalIdGiven, settings: SettingsDep,
+                    token: Annotated[str | None, Depends(oauth2)]) -> NarrowedToken:
+    """Narrow the session to the cases carrying this national ID too (a shared family phone): a new token
+    carrying it, to use from now on; it ends when the token it replaces ends. 409 when the token already carries
+    another ID; the same ID again answers the same way (a retried request)."""
+    issued, expires = signin.add_national_id(token, settings, body.national_id)
+    left = max(0, int((expires - datetime.now(UTC)).total_seconds()))
+    _phone, nid = signin.who_from_token(issued, settings)
+    assert nid is not None
+    return NarrowedToken(access_token=issued, expires_in=left, national_id=nid)
+
+
 @router.get("/api/citizen/cases", dependencies=[allow("citizen.own")], response_model=list[CitizenCaseSummary])
-def my_cases(phone: CitizenPhone, session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
-    return requests.list_cases(session=session, settings=settings, phone=phone)
+def my_cases(phone: CitizenPhone, nid: CitizenNationalId, session: SessionDep,
+             settings: SettingsDep) -> list[dict[str, Any]]:
+    return requests.list_cases(session=session, settings=settings, phone=phone, national_id=nid)
 
 
 @router.get("/api/citizen/cases/{case_id}", dependencies=[allow("citizen.own")], response_model=CitizenCase)
-def my_case(case_id: RowId, phone: CitizenPhone, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
-    return requests.read_case(session=session, settings=settings, phone=phone, case_id=case_id)
+def my_case(case_id: RowId, phone: CitizenPhone, nid: CitizenNationalId, session: SessionDep,
+            settings: SettingsDep) -> dict[str, Any]:
+    return requests.read_case(session=session, settings=settings, phone=phone, case_id=case_id, national_id=nid)
 
 
 _ANSWER_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
@@ -131,8 +155,8 @@ _ANSWER_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"m
 
 @router.post("/api/citizen/tasks/{task_id}/answer", dependencies=[allow("citizen.own")], response_model=CitizenCase,
              openapi_extra=_ANSWER_FORM)
-async def answer_return(task_id: str, request: Request, phone: CitizenPhone, session: SessionDep,
-                        settings: SettingsDep, store: StoreDep) -> dict[str, Any]:
+async def answer_return(task_id: str, request: Request, phone: CitizenPhone, nid: CitizenNationalId,
+                        session: SessionDep, settings: SettingsDep, store: StoreDep) -> dict[str, Any]:
     """Answer a return of one's own request (multipart ``kind``, ``file``, ``note``): the paper is checked and
     stored as the desk's scans are, and the step completes in the same commit; the request as it is now."""
     boundary = multipart.boundary_of(request.headers.get("content-type"))
@@ -141,9 +165,11 @@ async def answer_return(task_id: str, request: Request, phone: CitizenPhone, ses
     def run() -> dict[str, Any]:
         form = multipart.StreamingForm(multipart.body_chunks(request), boundary)
         done = returns.answer(session=session, settings=settings, store=store, phone=phone, task_id=task_id,
-                              parts=form, size_hint=int(length) if only_ascii_digits(length) else None)
+                              parts=form, size_hint=int(length) if only_ascii_digits(length) else None,
+                              national_id=nid)
         assert done.case.id is not None
-        return requests.read_case(session=session, settings=settings, phone=phone, case_id=done.case.id)
+        return requests.read_case(session=session, settings=settings, phone=phone, case_id=done.case.id,
+                                  national_id=nid)
 
     return await run_in_threadpool(run)
 
@@ -191,13 +217,15 @@ def online_service(service_code: str, session: SessionDep, settings: SettingsDep
 
 @router.post("/api/citizen/applications", dependencies=[allow("citizen.own")], response_model=Applied,
              status_code=201)
-def apply_online(body: Application, phone: CitizenPhone, session: SessionDep, settings: SettingsDep) -> Applied:
+def apply_online(body: Application, phone: CitizenPhone, nid: CitizenNationalId, session: SessionDep,
+                 settings: SettingsDep) -> Applied:
     """Apply for an online service: the case opens at the center named, in the channel ``citizen_portal``."""
     outcome, fee = apply.apply(session=session, settings=settings, phone=phone, service_code=body.service_code,
                                center=body.center, citizen=body.citizen.model_dump(exclude_none=True),
-                               data=body.data)
+                               data=body.data, national_id=nid)
     assert outcome.case.id is not None
-    case = requests.read_case(session=session, settings=settings, phone=phone, case_id=outcome.case.id)
+    case = requests.read_case(session=session, settings=settings, phone=phone, case_id=outcome.case.id,
+                              national_id=nid)
     return Applied(case=CitizenCase.model_validate(case), fee=Fee(**fee),
                    verify_originals=apply.verifies(session, settings, outcome.case))
 
@@ -211,8 +239,8 @@ _PAPER_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"mu
 
 @router.post("/api/citizen/cases/{case_id}/papers", dependencies=[allow("citizen.own")], response_model=PaperSent,
              status_code=201, openapi_extra=_PAPER_FORM)
-async def add_paper(case_id: RowId, request: Request, phone: CitizenPhone, session: SessionDep, settings: SettingsDep,
-                    store: StoreDep) -> PaperSent:
+async def add_paper(case_id: RowId, request: Request, phone: CitizenPhone, nid: CitizenNationalId,
+                    session: SessionDep, settings: SettingsDep, store: StoreDep) -> PaperSent:
     """A paper of one's own online application (multipart ``kind``, ``file``), before it is registered."""
     boundary = multipart.boundary_of(request.headers.get("content-type"))
     length = request.headers.get("content-length", "")
@@ -220,14 +248,16 @@ async def add_paper(case_id: RowId, request: Request, phone: CitizenPhone, sessi
     def run() -> PaperSent:
         form = multipart.StreamingForm(multipart.body_chunks(request), boundary)
         doc = apply.add_paper(session=session, settings=settings, store=store, phone=phone, case_id=case_id,
-                              parts=form, size_hint=int(length) if only_ascii_digits(length) else None)
+                              parts=form, size_hint=int(length) if only_ascii_digits(length) else None,
+                              national_id=nid)
         return PaperSent(kind=doc.kind, version=doc.version, filename=doc.filename, size=doc.size)
 
     return await run_in_threadpool(run)
 
 
 @router.post("/api/citizen/cases/{case_id}/submit", dependencies=[allow("citizen.own")], response_model=CitizenCase)
-def submit(case_id: RowId, phone: CitizenPhone, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+def submit(case_id: RowId, phone: CitizenPhone, nid: CitizenNationalId, session: SessionDep,
+           settings: SettingsDep) -> dict[str, Any]:
     """Register one's online application (a service whose front desk needs no originals): 409 otherwise."""
-    apply.submit(session=session, settings=settings, phone=phone, case_id=case_id)
-    return requests.read_case(session=session, settings=settings, phone=phone, case_id=case_id)
+    apply.submit(session=session, settings=settings, phone=phone, case_id=case_id, national_id=nid)
+    return requests.read_case(session=session, settings=settings, phone=phone, case_id=case_id, national_id=nid)

@@ -35,6 +35,7 @@ from engine.core.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.people import centers
+from engine.people.identity import normalise_national_id
 from engine.people.users import CITIZEN_ACTOR, CITIZEN_LANE, Actor
 from storage.documents import ObjectStore
 from storage.models.cases import Case, Document, Task
@@ -89,8 +90,15 @@ def _center_id(session: Session, code: Any) -> int:
 
 
 def apply(*, session: Session, settings: Settings, phone: str, service_code: str, center: str,
-          citizen: dict[str, Any], data: dict[str, Any]) -> tuple[Outcome, dict[str, Any]]:
-    """Open the citizen's application (channel ``citizen_portal``) and return it with the fee for its data."""
+          citizen: dict[str, Any], data: dict[str, Any],
+          national_id: str | None = None) -> tuple[Outcome, dict[str, Any]]:
+    """Open the citizen's application (channel ``citizen_portal``) and return it with the fee for its data. With
+    the national ID the citizen added to their session, an application under another ID is refused (422): the
+    session would not see it."""
+    if national_id is not None and normalise_national_id(str(citizen.get("national_id", ""))) != national_id:
+        raise Invalid("citizen.details_invalid", [problem("citizen.national_id", "citizen.national_id_not_yours",
+                                                          loc=["body", "citizen", "national_id"],
+                                                          kind="value_error")])
     version, process = _online(session, settings, service_code)
     center_id = _center_id(session, center)
     person = {**{k: v for k, v in citizen.items() if k in ("full_name", "national_id", "email", "language")},
@@ -110,10 +118,10 @@ def verifies(session: Session, settings: Settings, case: Case) -> bool:
     return processes.cache.get(session, case.process_version_id, settings).service.verify_originals
 
 
-def _own_application(session: Session, settings: Settings, phone: str,
-                     case_id: int) -> tuple[Case, CompiledProcess, Task]:
+def _own_application(session: Session, settings: Settings, phone: str, case_id: int,
+                     national_id: str | None = None) -> tuple[Case, CompiledProcess, Task]:
     case = session.get(Case, case_id) if 0 < case_id < 2**31 else None
-    if case is None or case.phone != phone:
+    if case is None or case.phone != phone or (national_id is not None and case.national_id != national_id):
         raise NotFound("citizen.no_case")
     if case.channel != CITIZEN_PORTAL:
         raise Forbidden("citizen.not_an_online_application")
@@ -127,9 +135,10 @@ def _own_application(session: Session, settings: Settings, phone: str,
 
 
 def add_paper(*, session: Session, settings: Settings, store: ObjectStore, phone: str, case_id: int,
-              parts: Iterable[documents.FormPart], size_hint: int | None = None) -> Document:
+              parts: Iterable[documents.FormPart], size_hint: int | None = None,
+              national_id: str | None = None) -> Document:
     """A paper of the citizen's own online application, before its intake: the desk's upload checks."""
-    case, process, _task = _own_application(session, settings, phone, case_id)
+    case, process, _task = _own_application(session, settings, phone, case_id, national_id)
     assert case.id is not None
     session.rollback()  # end the read: the file may take minutes to arrive
     with documents.receive_form(store=store, settings=settings, case_id=case.id, parts=parts,
@@ -137,10 +146,11 @@ def add_paper(*, session: Session, settings: Settings, store: ObjectStore, phone
         return documents.record(session, case.id, CITIZEN_ACTOR, form.kind, form.file)
 
 
-def submit(*, session: Session, settings: Settings, phone: str, case_id: int) -> Outcome:
+def submit(*, session: Session, settings: Settings, phone: str, case_id: int,
+           national_id: str | None = None) -> Outcome:
     """Register the citizen's online application: its intake completed in the citizen's name with the data given
     at applying. Conflict for a service whose front desk verifies the originals first."""
-    case, process, task = _own_application(session, settings, phone, case_id)
+    case, process, task = _own_application(session, settings, phone, case_id, national_id)
     if process.service.verify_originals:
         raise Conflict("citizen.desk_verifies_first")
     info = process.user_tasks.get(task.name)

@@ -1,4 +1,6 @@
-"""A signed-in citizen's own requests: every case whose phone is theirs, in words a citizen reads.
+"""A signed-in citizen's own requests: every case whose phone is theirs (and, once the citizen added their national
+ID to the session, engine/citizen/signin.py ``add_national_id``, whose national ID is theirs too), in words a
+citizen reads.
 
 Each says its status in Arabic and English, where it is now (the departments of its ready steps: never the
 officer), when it is expected to be done, the messages sent to the citizen, the documents issued (their
@@ -30,18 +32,30 @@ STATUS_WORDS = {
 }
 
 
-def list_cases(*, session: Session, settings: Settings, phone: str) -> list[dict[str, Any]]:
+def list_cases(*, session: Session, settings: Settings, phone: str,
+               national_id: str | None = None) -> list[dict[str, Any]]:
     """The citizen's cases, newest first."""
-    cases = session.exec(select(Case).where(Case.phone == phone).order_by(col(Case.id).desc())
-                         .limit(settings.citizen_cases_max)).all()
+    query = select(Case).where(Case.phone == phone)
+    if national_id is not None:
+        query = query.where(Case.national_id == national_id)
+    cases = session.exec(query.order_by(col(Case.id).desc()).limit(settings.citizen_cases_max)).all()
     return [_summary(session, settings, case) for case in cases]
 
 
-def read_case(*, session: Session, settings: Settings, phone: str, case_id: int) -> dict[str, Any]:
-    """One of the citizen's cases with its messages, documents and bills; NotFound for anyone else's."""
+def own_case(session: Session, phone: str, case_id: int, national_id: str | None = None) -> Case:
+    """The case when it is the citizen's (their phone, and their national ID once added); NotFound otherwise."""
     case = session.get(Case, case_id) if 0 < case_id < 2**31 else None
-    if case is None or case.id is None or case.phone != phone:
+    if (case is None or case.id is None or case.phone != phone
+            or (national_id is not None and case.national_id != national_id)):
         raise NotFound("citizen.no_case")
+    return case
+
+
+def read_case(*, session: Session, settings: Settings, phone: str, case_id: int,
+              national_id: str | None = None) -> dict[str, Any]:
+    """One of the citizen's cases with its messages, documents and bills; NotFound for anyone else's."""
+    case = own_case(session, phone, case_id, national_id)
+    assert case.id is not None
     process = processes.cache.get(session, case.process_version_id, settings)
     out = _summary(session, settings, case)
     conn = session.connection()

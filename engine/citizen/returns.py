@@ -55,11 +55,12 @@ def open_returns(session: Session, case: Case, process: CompiledProcess) -> list
     return out
 
 
-def _own_return(session: Session, settings: Settings, phone: str,
-                task_id: str) -> tuple[Task, Case, CompiledProcess, citizen_tasks.ReturnFields]:
+def _own_return(session: Session, settings: Settings, phone: str, task_id: str,
+                national_id: str | None = None) -> tuple[Task, Case, CompiledProcess, citizen_tasks.ReturnFields]:
     task = session.get(Task, task_id) if 0 < len(task_id) <= _TASK_ID_CHARS else None
     case = session.get(Case, task.case_id) if task is not None else None
-    if task is None or case is None or case.phone != phone:
+    if (task is None or case is None or case.phone != phone
+            or (national_id is not None and case.national_id != national_id)):
         raise NotFound("citizen.no_task")
     if task.lane != CITIZEN_LANE:
         raise Forbidden("citizen.not_your_step")
@@ -81,9 +82,11 @@ def _note(text: str, settings: Settings) -> str:
 
 
 def answer(*, session: Session, settings: Settings, store: ObjectStore, phone: str, task_id: str,
-           parts: Iterable[documents.FormPart], size_hint: int | None = None) -> Outcome:
-    """Complete the citizen's return with the uploaded paper and the note; one commit (see the module)."""
-    task, case, process, fields = _own_return(session, settings, phone, task_id)
+           parts: Iterable[documents.FormPart], size_hint: int | None = None,
+           national_id: str | None = None) -> Outcome:
+    """Complete the citizen's return with the uploaded paper and the note; one commit (see the module). With the
+    national ID the citizen added to their session, a case carrying another ID is NotFound as well."""
+    task, case, process, fields = _own_return(session, settings, phone, task_id, national_id)
     assert case.id is not None
     case_id = case.id
     session.rollback()  # end the read: the file may take minutes to arrive

@@ -9,6 +9,13 @@ case carries that phone, so Shubbak texts no stranger. Asking is counted per pho
 ``exchange`` turns the right code into a citizen token: a JWT signed by a key derived for citizens only, with
 the audience ``shubbak-citizen`` and no session version, so no staff route accepts it (the staff's tokens are
 signed by the secret itself and need ``sv``) and a staff token is no citizen token.
+
+``add_national_id`` narrows a session to one person: a shared family phone signs in every member of the family,
+so a citizen may add their national ID (checked as the desk checks it), and from then on their requests are the
+cases carrying both that phone and that ID. The ID lives in the token itself, as the claim ``nid`` of a new
+token signed like the first (same phone, same end of life): nothing is stored, nothing the client sends later is
+believed, and a token without the claim keeps reading every case of the phone. A token already carrying an ID
+is not moved to another (409); the same ID again gives a new token again (a retried request).
 """
 
 from __future__ import annotations
@@ -23,11 +30,11 @@ import jwt
 from sqlalchemy import delete, insert, update
 from sqlmodel import Session, col, select
 
-from engine.core import throttle
-from engine.core.errors import Invalid, Unauthorized
+from engine.core import clock, throttle
+from engine.core.errors import Conflict, Invalid, Unauthorized
 from engine.core.refusals import problem
 from engine.core.settings import Settings
-from engine.people.identity import normalise_phone
+from engine.people.identity import national_id_problem, normalise_national_id, normalise_phone
 from forms.digits import ascii_digits
 from storage.db import write_lock
 from storage.models.cases import Case
@@ -165,22 +172,71 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-def issue_token(phone: str, settings: Settings, now: datetime | None = None) -> str:
+def issue_token(phone: str, settings: Settings, now: datetime | None = None, *, national_id: str | None = None,
+                expires: datetime | None = None) -> str:
     moment = now or datetime.now(UTC)
-    claims = {"sub": phone, "kind": KIND, "aud": AUDIENCE, "iat": moment,
-              "exp": moment + timedelta(minutes=settings.citizen_token_minutes)}
+    claims: dict[str, Any] = {"sub": phone, "kind": KIND, "aud": AUDIENCE, "iat": moment,
+                              "exp": expires or moment + timedelta(minutes=settings.citizen_token_minutes)}
+    if national_id is not None:
+        claims["nid"] = national_id
     return jwt.encode(claims, _key(settings, b"token"), algorithm="HS256")
 
 
-def phone_from_token(token: str | None, settings: Settings) -> str:
-    """The phone a citizen token was issued to; Unauthorized for anything else (a staff token included)."""
+def _claims(token: str | None, settings: Settings) -> dict[str, Any]:
     if not token:
         raise Unauthorized("citizen.sign_in_first")
     try:
-        claims = jwt.decode(token, _key(settings, b"token"), algorithms=["HS256"], audience=AUDIENCE,
-                            options={"require": ["sub", "exp", "aud", "kind"]})
+        claims: dict[str, Any] = jwt.decode(token, _key(settings, b"token"), algorithms=["HS256"],
+                                            audience=AUDIENCE, options={"require": ["sub", "exp", "aud", "kind"]})
     except jwt.PyJWTError as exc:
         raise Unauthorized("citizen.token_invalid") from exc
     if claims.get("kind") != KIND or not isinstance(claims.get("sub"), str):
         raise Unauthorized("citizen.token_invalid")
-    return str(claims["sub"])
+    if "nid" in claims and not isinstance(claims["nid"], str):
+        raise Unauthorized("citizen.token_invalid")
+    return claims
+
+
+def phone_from_token(token: str | None, settings: Settings) -> str:
+    """The phone a citizen token was issued to; Unauthorized for anything else (a staff token included)."""
+    return str(_claims(token, settings)["sub"])
+
+
+def who_from_token(token: str | None, settings: Settings) -> tuple[str, str | None]:
+    """The phone a citizen token was issued to and the national ID the citizen added to it (None: not added)."""
+    claims = _claims(token, settings)
+    return str(claims["sub"]), claims.get("nid")
+
+
+def national_id_of(text: Any, settings: Settings) -> str:
+    """The stored form of the national ID a citizen typed (Arabic-Indic digits too); Invalid (422) with the desk's
+    words when the desk would refuse it."""
+    nid = normalise_national_id(text) if isinstance(text, str) else ""
+    wrong = national_id_problem(nid, settings)
+    if wrong is not None:
+        raise Invalid("citizen.national_id_invalid", [problem("citizen.national_id", wrong,
+                                                              loc=["body", "national_id"], kind="value_error")])
+    return nid
+
+
+def add_national_id(token: str | None, settings: Settings, national_id: Any,
+                    now: datetime | None = None) -> tuple[str, datetime]:
+    """A new token for the same phone carrying the national ID, ending when the old one ends; Conflict when the
+    token already carries another ID."""
+    claims = _claims(token, settings)
+    nid = national_id_of(national_id, settings)
+    if claims.get("nid") not in (None, nid):
+        raise Conflict("citizen.national_id_already_set")
+    expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
+    return issue_token(str(claims["sub"]), settings, now, national_id=nid, expires=expires), expires
+
+
+def forget_codes(*, session: Session, settings: Settings, now: datetime | None = None) -> int:
+    """Delete the codes expired or used more than ``citizen_code_keep_hours`` ago (the periodic job); how many.
+    A live code stays, and so does a spent one for a while (to answer what happened to a code)."""
+    moment = now or clock.now()
+    cutoff = moment - timedelta(hours=settings.citizen_code_keep_hours)
+    result: Any = session.connection().execute(
+        delete(_CODES).where((_CODES.c.expires_at < cutoff) | (_CODES.c.used_at < cutoff)))
+    session.commit()
+    return int(result.rowcount or 0)

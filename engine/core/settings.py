@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     citizen_wrong_codes_per_address: int = Field(default=20, ge=1)
     citizen_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
     citizen_cases_max: int = Field(default=100, ge=1, le=1000)
+    # Codes expired or used this many hours ago are deleted by the periodic job ``citizen_codes``.
+    citizen_code_keep_hours: int = Field(default=24, ge=1, le=24 * 90)
     # Finding a service (engine/catalog/finder.py): searches one address may make per window (429 beyond), the
     # longest query, the lowest score (0-100) shown and how many results.
     service_search_max_per_address: int = Field(default=120, ge=1)

@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.audit import ledger
 from engine.cases import distribution, escalation, incidents, timers, undelivered
+from engine.citizen import signin
 from engine.core import idempotency, throttle
 from engine.core.settings import Settings
 from engine.messages import send
@@ -69,6 +70,11 @@ def _forget_idempotency_keys(settings: Settings) -> int:
         return idempotency.forget_expired(session=session, settings=settings)
 
 
+def _forget_citizen_codes(settings: Settings) -> int:
+    with session_for(settings.database_url) as session:
+        return signin.forget_codes(session=session, settings=settings)
+
+
 def _send_due(settings: Settings) -> list[send.Attempt]:
     attempts = send.drain(settings=settings)
     with session_for(settings.database_url) as session:
@@ -115,6 +121,9 @@ JOBS: list[Job] = [
     Job("idempotency_keys", _tick, 30.0, _forget_idempotency_keys, lambda r: f"{r} kept answer(s) forgotten"),
     # Expired counters of failed attempts (docs/security.md).
     Job("throttle_counters", _tick, 30.0, throttle.purge, lambda r: f"{r} expired throttle counter(s) removed"),
+    # Citizens' sign-in codes expired or used more than SHUBBAK_CITIZEN_CODE_KEEP_HOURS ago (engine/citizen/signin.py;
+    # their counters are throttle counters, removed by the job above).
+    Job("citizen_codes", _tick, 30.0, _forget_citizen_codes, lambda r: f"{r} old sign-in code(s) deleted"),
     # The report aggregates, counted from the audit events after they commit (engine/reports/projector.py).
     Job("reports", lambda s: s.report_project_seconds, 2.0, projector.catch_up,
         lambda r: f"{r} event(s) counted into the reports"),

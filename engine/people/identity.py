@@ -44,6 +44,16 @@ def normalise_national_id(text: str) -> str:
     return ascii_digits(text.strip())
 
 
+def national_id_problem(nid: str, settings: Settings) -> str | None:
+    """The message id of what is wrong with a normalised national ID (its digits, then Egypt's birth date and
+    governorate), or None when the desk would take it."""
+    if not re.fullmatch(settings.national_id_pattern, nid, re.ASCII):
+        return "citizen.national_id_digits"
+    if settings.national_id_check_egypt_birth_date and len(nid) == 14 and not _egypt_birth_date_ok(nid):
+        return "citizen.national_id_birth_date"
+    return None
+
+
 def phone_digits(text: str) -> str:
     """A phone as stored: Arabic-Indic digits as ASCII, no spaces or dashes (the pattern checks the rest)."""
     return re.sub(r"[\s-]", "", ascii_digits(text))
@@ -67,10 +77,9 @@ def check_citizen(raw: dict[str, Any], settings: Settings) -> Citizen:
     nid = normalise_national_id(str(raw.get("national_id", "")))
     name = " ".join(str(raw.get("full_name", "")).split())
     phone = phone_digits(str(raw.get("phone", "")))
-    if not re.fullmatch(settings.national_id_pattern, nid, re.ASCII):
-        problems.append(_citizen_problem("national_id", "citizen.national_id_digits"))
-    elif settings.national_id_check_egypt_birth_date and len(nid) == 14 and not _egypt_birth_date_ok(nid):
-        problems.append(_citizen_problem("national_id", "citizen.national_id_birth_date"))
+    wrong = national_id_problem(nid, settings)
+    if wrong is not None:
+        problems.append(_citizen_problem("national_id", wrong))
     if not name or len(name) > 200:
         problems.append(_citizen_problem("full_name", "citizen.full_name_required"))
     if not re.fullmatch(settings.phone_pattern, phone, re.ASCII):

@@ -76,7 +76,8 @@ RULES: dict[str, Rule] = {
                             "lane, never a person"),
     # Not a user: a citizen signed in by a code sent to their phone; no staff token is a citizen's, and no staff
     # route takes a citizen's token.
-    "citizen.own": _rule([CITIZEN], "none", "read one's own requests: the cases whose phone is the citizen's, with "
+    "citizen.own": _rule([CITIZEN], "none", "read one's own requests: the cases whose phone is the citizen's (and "
+                         "whose national ID, once the citizen added theirs to the session), with "
                          "their messages, documents and bills due; answer their returns with a paper and a note; "
                          "list free slots, book, list and cancel one's own visits"),
     # Not a user: an outside application filing Open311 requests with the api_key an admin issued it; the command

@@ -257,3 +257,25 @@ def test_broken_input_is_refused_never_a_server_error(world: Api, method: str, p
     headers = {**_me(api), **kwargs.pop("headers", {})}
     r = api.client.request(method, path, headers=headers, **kwargs)
     assert 400 <= r.status_code < 500, (r.status_code, r.text)
+
+
+def test_a_session_narrowed_to_a_national_id_applies_and_adds_papers_only_under_it(world: Api) -> None:
+    """A shared family phone: the relative's online application (same phone, another ID) takes no paper and no
+    submit from a session narrowed to one's own ID, and one cannot apply under the relative's ID from it."""
+    api = world
+    phone_only = _me(api)
+    relative = {"full_name": "أحمد محمود علي", "national_id": "29505051234561"}
+    theirs = _apply(api, "inquiry_suggestion", phone_only, citizen=relative)
+    assert theirs.status_code == 201, theirs.text
+    their_id = theirs.json()["case"]["id"]
+    narrowed = api.client.put("/api/citizen/national-id", json={"national_id": ME["national_id"]}, headers=phone_only)
+    assert narrowed.status_code == 200, narrowed.text
+    mine = {"Authorization": f"Bearer {narrowed.json()['access_token']}"}
+    assert _paper(api, their_id, mine).status_code == 404
+    assert api.client.post(f"/api/citizen/cases/{their_id}/submit", headers=mine).status_code == 404
+    refused = _apply(api, "inquiry_suggestion", mine, citizen=relative)
+    assert refused.status_code == 422 and "msg_ar" in refused.text, refused.text
+    ok = _apply(api, "inquiry_suggestion", mine)
+    assert ok.status_code == 201, ok.text
+    assert _paper(api, ok.json()["case"]["id"], mine).status_code == 201
+    assert _paper(api, their_id, phone_only).status_code == 201  # the phone-only token still reaches it

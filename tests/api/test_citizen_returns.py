@@ -124,6 +124,24 @@ def test_another_citizens_token_finds_no_such_step(world: Api) -> None:
     assert _stored(api) == []
 
 
+def test_a_session_narrowed_to_another_national_id_finds_no_such_step(world: Api) -> None:
+    """A shared family phone: once a relative added their own national ID to their session, the citizen's
+    return is not theirs to answer (engine/citizen/signin.py ``add_national_id``)."""
+    api = world
+    case = _returned(api)
+    relative = {"national_id": "29505051234561"}
+    narrowed = api.client.put("/api/citizen/national-id", json=relative, headers=_bearer(api))
+    assert narrowed.status_code == 200, narrowed.text
+    theirs = {"Authorization": f"Bearer {narrowed.json()['access_token']}"}
+    r = _answer(api, case["tasks"][0]["id"], theirs)
+    assert r.status_code == 404 and r.json()["message_id"] == "citizen.no_task"
+    _still_waiting(api, case)
+    assert _stored(api) == []
+    mine = api.client.put("/api/citizen/national-id", json={"national_id": CITIZEN["national_id"]},
+                          headers=_bearer(api)).json()["access_token"]
+    assert _answer(api, case["tasks"][0]["id"], {"Authorization": f"Bearer {mine}"}).status_code == 200
+
+
 def test_a_staff_token_is_no_citizen_token(world: Api) -> None:
     api = world
     case = _returned(api)

@@ -147,6 +147,7 @@ def test_beat_schedules_every_periodic_job(sqlite_settings: Settings) -> None:
     assert {name: (entry["task"], entry["args"]) for name, entry in schedule.items()} == {
         f"shubbak-{job}": ("shubbak.periodic", (job,)) for job in ("outbox", "timers", "escalation", "assignment",
                                                                    "ledger_seal", "idempotency_keys",
-                                                                   "throttle_counters", "reports", "outputs",
+                                                                   "throttle_counters", "citizen_codes",
+                                                                   "reports", "outputs",
                                                                    "payment_reconciliation", "bookings")}
     assert schedule["shubbak-outbox"]["schedule"] == 2.0

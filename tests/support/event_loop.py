@@ -41,6 +41,8 @@ NOT_BLOCKING: dict[str, str] = {
     "engine.core.errors.Unauthorized": "builds an exception: no I/O",
     "engine.citizen.signin.phone_from_token": "checks a citizen token's signature with a key derived from the "
                                               "settings' secret: no I/O",
+    "engine.citizen.signin.who_from_token": "checks a citizen token's signature with a key derived from the "
+                                            "settings' secret: no I/O",
     "engine.core.client_address.client_address": "compares the socket's peer and the X-Forwarded-For values "
                                                  "already read with the trusted proxies setting: no I/O",
     "engine.core.refusals.say": "fills a sentence of the refusals' catalogs, read when the app is made "
