@@ -29,12 +29,6 @@ def _registered(api: Api, service: str, reference: str) -> dict[str, Any]:
     return dict(r.json())
 
 
-def _case(api: Api, case_id: int) -> dict[str, Any]:
-    r = api.client.get(f"/api/cases/{case_id}", headers=api.user("admin"))
-    assert r.status_code == 200, r.text
-    return dict(r.json())
-
-
 def test_a_message_goes_to_the_case_with_the_same_key_and_is_on_both_histories(lab: Api) -> None:
     api = lab
     waiting = _registered(api, "lab_request", "LAB-1")
@@ -42,10 +36,10 @@ def test_a_message_goes_to_the_case_with_the_same_key_and_is_on_both_histories(l
     assert waiting["tasks"] == [] and waiting["status"] == "open"
     sender = _registered(api, "lab_result", "LAB-1")
     assert sender["status"] == "completed"
-    received = _case(api, waiting["id"])
+    received = api.read_case(waiting["id"])
     assert received["data"]["lab"] == {"reference": "LAB-1", "passed": True}
     assert [t["name"] for t in received["tasks"]] == ["decide"]
-    assert _case(api, other["id"])["tasks"] == []  # another key: not its message
+    assert api.read_case(other["id"])["tasks"] == []  # another key: not its message
     sent = [e for e in api.events(sender["id"]) if e["kind"].startswith("message")]
     assert [(e["kind"], e["data"]) for e in sent] == [("message_sent", {
         "message": "lab_result", "correlation": {"lab_key": {"lab_reference": "LAB-1"}},
@@ -80,7 +74,7 @@ def test_a_message_no_case_waits_for_is_an_incident_on_the_sender_delivered_when
     retried = api.client.post(f"/api/incidents/{incidents[0]['id']}/retry", headers=admin)
     assert retried.status_code == 200, retried.text
     assert api.client.get("/api/incidents", headers=admin).json() == []
-    received = _case(api, waiting["id"])
+    received = api.read_case(waiting["id"])
     assert received["data"]["lab"] == {"reference": "LAB-9", "passed": True}
     passed = [e for e in api.events(sender["id"]) if e["kind"] == "message_passed"]
     assert [e["data"]["to_case"] for e in passed] == [waiting["tracking_number"]]
