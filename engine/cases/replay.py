@@ -80,8 +80,7 @@ class ReplayResult:
                 "divergence": self.divergence.as_dict() if self.divergence else None}
 
 
-# Deliberately mirrored by api/schemas.py's HistoryStep: the API's response model declares the shape it promises
-# in the OpenAPI document, so a field added here does not leak out unseen.
+# Deliberately mirrored by api/schemas.py's HistoryStep, field for field (see the note above Divergence).
 @dataclass
 class Step:
     """Where the case stood right after one event, as the time-travel page shows it."""
