@@ -20,7 +20,7 @@ from harness import journey
 from harness.api import Api
 from harness.pages import add_user, deploy
 from harness.settings import ROOT
-from tests.conftest import missing
+from tests.support.browser import need_chromium
 
 
 def _open_the_case(settings: Settings, found: dict[str, Any]) -> None:
@@ -35,8 +35,7 @@ def _open_the_case(settings: Settings, found: dict[str, Any]) -> None:
 
 @pytest.mark.slow
 def test_the_case_page_marks_each_pool_of_a_collaboration(sqlite_settings: Settings, tmp_path: Path) -> None:
-    if not journey.CHROMIUM.exists():
-        missing(f"no Chromium at {journey.CHROMIUM}: apt-get install chromium (.ci/run does)")
+    need_chromium()
     found: dict[str, Any] = {}
     with journey.chromium() as browser, journey.center(sqlite_settings, ROOT,
                                                        lambda s: _open_the_case(s, found)) as url:

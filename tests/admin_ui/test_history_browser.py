@@ -23,8 +23,8 @@ from harness.api import Api
 from harness.pages import add_user
 from harness.scans import pdf
 from harness.settings import ROOT
-from tests.conftest import missing
 from tests.services.paths import find_path, take
+from tests.support.browser import need_chromium
 
 
 def _walk_the_case(settings: Settings, found: dict[str, Any]) -> None:
@@ -52,8 +52,7 @@ def _walk_the_case(settings: Settings, found: dict[str, Any]) -> None:
 @pytest.mark.slow
 def test_an_auditor_steps_through_a_returned_and_resubmitted_case(sqlite_settings: Settings,
                                                                   tmp_path: Path) -> None:
-    if not journey.CHROMIUM.exists():
-        missing(f"no Chromium at {journey.CHROMIUM}: apt-get install chromium (.ci/run does)")
+    need_chromium()
     found: dict[str, Any] = {}
     with journey.chromium() as browser, journey.center(sqlite_settings, ROOT,
                                                        lambda s: _walk_the_case(s, found)) as url:

@@ -16,11 +16,16 @@ from storage.db import engine_for
 from tests.conftest import missing
 
 
+def need_chromium() -> None:
+    """Skip the test, with the reason shown, when the machine has no Chromium; under CI=true fail instead."""
+    if not journey.CHROMIUM.exists():
+        missing(f"no Chromium at {journey.CHROMIUM}: apt-get install chromium (.ci/run does)")
+
+
 def centers_app(sqlite_url: str, tmp_path: Path) -> tuple[FastAPI, Settings, dict[str, int]]:
     """The app and its settings on ``sqlite_url``, with the center tree made (its ids by code). Without Chromium
     the test is skipped with the reason shown, or fails under CI=true (``tests.conftest.missing``)."""
-    if not journey.CHROMIUM.exists():
-        missing(f"no Chromium at {journey.CHROMIUM}: apt-get install chromium (.ci/run does)")
+    need_chromium()
     settings = make_settings(sqlite_url, tmp_path)
     app = create_app(settings)
     with Session(engine_for(settings.database_url)) as session:
