@@ -4,7 +4,7 @@ the signed-in actor, and ``allow``, the access policy's gate."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
@@ -130,6 +130,12 @@ CitizenNationalId = Annotated[str | None, Depends(citizen_national_id)]
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
+def _declared(gate: Callable[..., Any], action: str) -> Any:
+    """``Depends(gate)``, with the action it declares where tests/api/test_policy_matrix.py reads it."""
+    gate.policy_action = action  # type: ignore[attr-defined]
+    return Depends(gate)
+
+
 def allow(action: str) -> Any:
     """Declare the route's action in the access policy (engine/people/policy.py) and check it before the route reads
     its input: the roles, and the center and lane of the case or task its path names. Every route declares
@@ -139,28 +145,24 @@ def allow(action: str) -> Any:
         async def scraper() -> None:
             """Not a user's action: the route checks the scraper's own token, or loopback (api/metrics.py)."""
 
-        scraper.policy_action = action  # type: ignore[attr-defined]
-        return Depends(scraper)
+        return _declared(scraper, action)
     if policy.OPEN311_APP in rule.who:
         async def application() -> None:
             """Not a user's action: the command checks the application's api_key (engine/citizen/open311_keys.py)."""
 
-        application.policy_action = action  # type: ignore[attr-defined]
-        return Depends(application)
+        return _declared(application, action)
     if policy.CITIZEN in rule.who:
         async def citizen(request: Request, settings: SettingsDep,
                           token: Annotated[str | None, Depends(oauth2)]) -> None:
             """A citizen's token (engine/citizen/signin.py), never a staff one: the phone it was issued to."""
             request.state.citizen_phone, request.state.citizen_national_id = signin.who_from_token(token, settings)
 
-        citizen.policy_action = action  # type: ignore[attr-defined]
-        return Depends(citizen)
+        return _declared(citizen, action)
     if policy.PUBLIC in rule.who:
         async def gate() -> None:
             """Anyone may: nothing to check and nothing opened (an open board's stream holds no session)."""
 
-        gate.policy_action = action  # type: ignore[attr-defined]
-        return Depends(gate)
+        return _declared(gate, action)
 
     async def guard(request: Request, session: SessionDep, settings: SettingsDep,
                     token: Annotated[str | None, Depends(oauth2)]) -> None:
@@ -178,5 +180,4 @@ def allow(action: str) -> Any:
         # route's actor (``CurrentActor``) is the one read here.
         request.state.actor = await run_in_threadpool(check)
 
-    guard.policy_action = action  # type: ignore[attr-defined]
-    return Depends(guard)
+    return _declared(guard, action)

@@ -9,19 +9,23 @@ parsed, so one upload holds about one network chunk in memory, whatever the file
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
 
 import anyio.from_thread
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
 from engine.core.errors import Invalid
 from engine.core.refusals import problem
+from forms.digits import only_ascii_digits
 
 _MAX_HEADER_BYTES = 16 * 1024
 _END = ("end", b"")
+
+T = TypeVar("T")
 
 
 def _refusal(message_id: str, kind: str = "multipart", **params: Any) -> Invalid:
@@ -50,6 +54,22 @@ def body_chunks(request: Request) -> Iterator[bytes]:
     while (chunk := anyio.from_thread.run(next_chunk)) is not None:
         if chunk:
             yield chunk
+
+
+async def read_streamed(request: Request, handle: Callable[[StreamingForm, int | None], T]) -> T:
+    """Run ``handle(form, size_hint)`` in a worker thread over the request's streamed multipart body.
+
+    The boundary is checked on the event loop (a body that is not multipart is refused before any thread starts);
+    ``size_hint`` is the declared Content-Length when it is plain ASCII digits, else None.
+    """
+    boundary = boundary_of(request.headers.get("content-type"))
+    length = request.headers.get("content-length", "")
+    size_hint = int(length) if only_ascii_digits(length) else None
+
+    def run() -> T:
+        return handle(StreamingForm(body_chunks(request), boundary), size_hint)
+
+    return await run_in_threadpool(run)
 
 
 def _text(raw: bytes | None) -> str | None:

@@ -62,6 +62,24 @@ class Api:
     def complete(self, task_id: str, data: dict[str, Any], headers: dict[str, str]) -> Any:
         return self.client.post(f"/api/tasks/{task_id}/complete", json={"data": data}, headers=headers)
 
+    def read_case(self, case_id: int, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """``GET /api/cases/{id}`` as ``headers`` (an admin by default): the case as a fresh read answers it."""
+        r = self.client.get(f"/api/cases/{case_id}", headers=headers or self.user("admin"))
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def events(self, case_id: int) -> list[dict[str, Any]]:
+        """The case's audit events, as an auditor reads them on the API."""
+        r = self.client.get(f"/api/cases/{case_id}/events", headers=self.user("auditor"))
+        assert r.status_code == 200, r.text
+        return list(r.json())
+
+    def assert_replays(self, case_id: int) -> None:
+        """Replaying the case's events from the start reaches the case as stored, every event included."""
+        events = self.events(case_id)
+        replayed = self.client.get(f"/api/cases/{case_id}/replay", headers=self.user("auditor")).json()
+        assert replayed == {"consistent": True, "events_replayed": len(events), "divergence": None}
+
     def deployed(self, name: str) -> Api:
         """This API once the test process ``name`` (a folder of tests/processes) is deployed: a fixture's answer."""
         r = self.deploy(TEST_PROCESSES / name, self.user("analyst"))

@@ -270,6 +270,13 @@ class Walk:
         citizen.close()
 
 
+def marked(page: Page, marker: str) -> list[str]:
+    """The ids of the diagram's elements the case page marks with ``marker`` (done, current, waiting), sorted."""
+    ids: list[str] = page.eval_on_selector_all(
+        f"#diagram .djs-element.{marker}", "els => els.map(e => e.getAttribute('data-element-id'))")
+    return sorted(ids)
+
+
 def papers_of(settings: Settings) -> list[tuple[str, str]]:
     """The building permit's required papers: (kind, English name) from its deployed service.toml."""
     with Session(engine_for(settings.database_url)) as session:

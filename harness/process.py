@@ -34,12 +34,17 @@ def serve(env: dict[str, str], port: int, argv: list[str] | None = None, *, star
                 time.sleep(0.1)
             yield proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=stop_seconds)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, stop_seconds)
+
+
+def stop(proc: subprocess.Popen[bytes], seconds: float = 10) -> None:
+    """Ask ``proc`` to end (SIGTERM), and kill it if it has not ended within ``seconds``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _answers(port: int) -> bool:

@@ -67,7 +67,7 @@ class Availability(BaseModel):
     available: bool
 
 
-# Mirrors engine/cases/distribution.py's OfficerLoad on purpose: the API's response shape is its own, so a field
+# Deliberate mirror of engine/cases/distribution.py's OfficerLoad: the API's response shape is its own, so a field
 # added to the engine's view does not appear in the API's contract unannounced.
 class OfficerWorkload(BaseModel):
     username: str

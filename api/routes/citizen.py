@@ -6,14 +6,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api import multipart
 from api.deps import CitizenNationalId, CitizenPhone, ClientAddress, SessionDep, SettingsDep, StoreDep, allow, oauth2
 from api.params import RowId
 from engine.citizen import apply, requests, returns, signin
-from forms.digits import only_ascii_digits
 
 router = APIRouter(tags=["citizen"])
 
@@ -159,19 +157,14 @@ async def answer_return(task_id: str, request: Request, phone: CitizenPhone, nid
                         session: SessionDep, settings: SettingsDep, store: StoreDep) -> dict[str, Any]:
     """Answer a return of one's own request (multipart ``kind``, ``file``, ``note``): the paper is checked and
     stored as the desk's scans are, and the step completes in the same commit; the request as it is now."""
-    boundary = multipart.boundary_of(request.headers.get("content-type"))
-    length = request.headers.get("content-length", "")
-
-    def run() -> dict[str, Any]:
-        form = multipart.StreamingForm(multipart.body_chunks(request), boundary)
+    def run(form: multipart.StreamingForm, size_hint: int | None) -> dict[str, Any]:
         done = returns.answer(session=session, settings=settings, store=store, phone=phone, task_id=task_id,
-                              parts=form, size_hint=int(length) if only_ascii_digits(length) else None,
-                              national_id=nid)
+                              parts=form, size_hint=size_hint, national_id=nid)
         assert done.case.id is not None
         return requests.read_case(session=session, settings=settings, phone=phone, case_id=done.case.id,
                                   national_id=nid)
 
-    return await run_in_threadpool(run)
+    return await multipart.read_streamed(request, run)
 
 
 class CitizenDetails(BaseModel):
@@ -242,17 +235,12 @@ _PAPER_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"mu
 async def add_paper(case_id: RowId, request: Request, phone: CitizenPhone, nid: CitizenNationalId,
                     session: SessionDep, settings: SettingsDep, store: StoreDep) -> PaperSent:
     """A paper of one's own online application (multipart ``kind``, ``file``), before it is registered."""
-    boundary = multipart.boundary_of(request.headers.get("content-type"))
-    length = request.headers.get("content-length", "")
-
-    def run() -> PaperSent:
-        form = multipart.StreamingForm(multipart.body_chunks(request), boundary)
+    def run(form: multipart.StreamingForm, size_hint: int | None) -> PaperSent:
         doc = apply.add_paper(session=session, settings=settings, store=store, phone=phone, case_id=case_id,
-                              parts=form, size_hint=int(length) if only_ascii_digits(length) else None,
-                              national_id=nid)
+                              parts=form, size_hint=size_hint, national_id=nid)
         return PaperSent(kind=doc.kind, version=doc.version, filename=doc.filename, size=doc.size)
 
-    return await run_in_threadpool(run)
+    return await multipart.read_streamed(request, run)
 
 
 @router.post("/api/citizen/cases/{case_id}/submit", dependencies=[allow("citizen.own")], response_model=CitizenCase)

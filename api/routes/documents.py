@@ -6,7 +6,6 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from api import multipart
@@ -21,7 +20,6 @@ from api.schemas import (
     WaiverPublic,
 )
 from engine.cases import checklist, custody, documents
-from forms.digits import only_ascii_digits
 
 router = APIRouter(prefix="/api", tags=["documents"])
 
@@ -36,16 +34,12 @@ _FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipar
 async def upload(case_id: RowId, request: Request, session: SessionDep, settings: SettingsDep, actor: CurrentActor,
                  store: StoreDep) -> DocumentPublic:
     """Scan a paper into the case (multipart fields ``kind`` and ``file``): streamed to the document store."""
-    boundary = multipart.boundary_of(request.headers.get("content-type"))
-    length = request.headers.get("content-length", "")
-
-    def run() -> DocumentPublic:
-        form = multipart.StreamingForm(multipart.body_chunks(request), boundary)
+    def run(form: multipart.StreamingForm, size_hint: int | None) -> DocumentPublic:
         doc = documents.upload(session=session, actor=actor, settings=settings, store=store, case_id=case_id,
-                               parts=form, size_hint=int(length) if only_ascii_digits(length) else None)
+                               parts=form, size_hint=size_hint)
         return DocumentPublic.of(doc)
 
-    return await run_in_threadpool(run)
+    return await multipart.read_streamed(request, run)
 
 
 @router.get("/cases/{case_id}/documents", dependencies=[allow("case.papers")], response_model=list[DocumentPublic])

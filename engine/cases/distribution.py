@@ -369,6 +369,8 @@ def given_by_rule(session: Session, rows: list[Any], settings: Settings) -> set[
 
 # --- the workload view ----------------------------------------------------------------------------------------
 
+# Deliberately mirrored by api/routes/assignment.py's OfficerWorkload: the API's response shape is its own, so a
+# field added here does not appear in the API's contract unannounced.
 @dataclass
 class OfficerLoad:
     username: str

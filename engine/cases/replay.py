@@ -80,6 +80,7 @@ class ReplayResult:
                 "divergence": self.divergence.as_dict() if self.divergence else None}
 
 
+# Deliberately mirrored by api/schemas.py's HistoryStep, field for field (see the note above Divergence).
 @dataclass
 class Step:
     """Where the case stood right after one event, as the time-travel page shows it."""

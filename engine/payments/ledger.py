@@ -88,15 +88,20 @@ def collections(*, session: Session, actor: Actor, settings: Settings, start: da
                "cashier": payment.cashier, "method": payment.method}[by]
         row = out.setdefault((key, payment.currency), {by: key, "currency": payment.currency, "payments": 0,
                                                        "refunds": 0, "count": 0})
-        if payment.kind == "refund":
-            row["refunds"] += -payment.amount
-        else:
-            row["payments"] += payment.amount
-            row["count"] += 1
+        _tally(row, payment)
     rows = [out[k] for k in sorted(out)]
     for row in rows:
         row["net"] = row["payments"] - row["refunds"]
     return rows
+
+
+def _tally(line: dict[str, Any], payment: Payment) -> None:
+    """Add ``payment`` to a line's ``payments`` (and its ``count``), or a refund to its ``refunds`` (positive)."""
+    if payment.kind == "refund":
+        line["refunds"] += -payment.amount
+    else:
+        line["payments"] += payment.amount
+        line["count"] += 1
 
 
 #: The columns of the collections export, in order.
@@ -137,11 +142,7 @@ def drawer_collections(*, session: Session, actor: Actor, settings: Settings, st
                                       "drawer": payment.session_id, "cashier": payment.cashier,
                                       "method": payment.method, "currency": payment.currency, "count": 0,
                                       "payments": 0, "refunds": 0})
-        if payment.kind == "refund":
-            line["refunds"] += -payment.amount
-        else:
-            line["payments"] += payment.amount
-            line["count"] += 1
+        _tally(line, payment)
     names = {str(username): str(full_name) for username, full_name in session.execute(
         select(col(User.username), col(User.full_name)).where(col(User.username).in_({k[2] for k in lines})))}
     drawers = {d.id: d for d in session.execute(select(CashierSession).where(

@@ -27,6 +27,8 @@ class AssignmentRule(SQLModel, table=True):
     set_at: datetime = _ts(default_factory=utcnow)
 
 
+# Laid out like storage/models/audit.py's AuditEvent on purpose (both are hash chain links), kept apart: a center's
+# rules are chained and written by engine/cases/distribution.py, a case's events by the cases and the audit.
 class AssignmentRuleEvent(SQLModel, table=True):
     """One change of a center's rules, a link of the center's own hash chain (like a user's record)."""
 

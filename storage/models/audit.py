@@ -8,6 +8,9 @@ from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
+# The other hash chains' links are laid out like this one on purpose and kept apart in tables of their own
+# (UserEvent in storage/models/accounts.py, AssignmentRuleEvent in storage/models/assignment.py; ChainLink in
+# storage/models/base.py for the newer ones): no table mixes two owners' chains.
 class AuditEvent(SQLModel, table=True):
     """One link of a case's hash chain. Rows are only ever inserted."""
 

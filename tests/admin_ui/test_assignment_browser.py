@@ -12,18 +12,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Page, expect
-from sqlmodel import Session
 
-from api.app import create_app
 from engine.people.presence import today
 from harness import journey
 from harness.api import Api
-from harness.pages import PASSWORD, center_tree
+from harness.pages import PASSWORD
 from harness.server import serving
-from harness.settings import TEST_PROCESSES, make_settings
-from storage.db import engine_for
-from tests.conftest import missing
+from harness.settings import TEST_PROCESSES
 from tests.support.assignment import REGISTER
+from tests.support.browser import centers_app
 
 
 def _sign_in(page: Page, username: str) -> None:
@@ -37,12 +34,7 @@ def _sign_in(page: Page, username: str) -> None:
 @pytest.mark.slow
 def test_inbox_shows_the_assignment_and_the_workload_page_records_an_absence(sqlite_url: str,
                                                                               tmp_path: Path) -> None:
-    if not journey.CHROMIUM.exists():
-        missing(f"no Chromium at {journey.CHROMIUM}: apt-get install chromium (.ci/run does)")
-    settings = make_settings(sqlite_url, tmp_path)
-    app = create_app(settings)
-    with Session(engine_for(settings.database_url)) as session:
-        ids = center_tree(session)
+    app, settings, ids = centers_app(sqlite_url, tmp_path)
     with TestClient(app) as client:
         api = Api(client, settings)
         assert api.deploy(TEST_PROCESSES / "test_permit", api.user("analyst")).status_code == 201

@@ -13,13 +13,12 @@ import pytest
 from engine.core.settings import Settings
 from harness import journey
 from harness.settings import ROOT
-from tests.conftest import missing
+from tests.support.browser import need_chromium
 
 
 @pytest.mark.slow
 def test_clerk_engineer_and_citizen_in_a_real_browser(sqlite_settings: Settings, tmp_path: Path) -> None:
-    if not journey.CHROMIUM.exists():
-        missing(f"no Chromium at {journey.CHROMIUM}: apt-get install chromium (.ci/run does)")
+    need_chromium()
     done = journey.walk(sqlite_settings, ROOT, tmp_path / "screenshots")
     assert [p.name for p in done.saved] == [
         "01-sign-in.png", "02-front-desk.png", "03-intake.png", "04-receipt.png", "05-inbox.png", "06-task.png",

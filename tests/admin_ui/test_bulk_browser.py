@@ -12,28 +12,19 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import expect
-from sqlmodel import Session
 
-from api.app import create_app
 from harness import journey
 from harness.api import Api
-from harness.pages import center_tree
 from harness.server import serving
-from harness.settings import TEST_PROCESSES, make_settings
-from storage.db import engine_for
+from harness.settings import TEST_PROCESSES
 from tests.admin_ui.test_assignment_browser import _sign_in
-from tests.conftest import missing
 from tests.support.assignment import REGISTER
+from tests.support.browser import centers_app
 
 
 @pytest.mark.slow
 def test_a_supervisor_previews_and_applies_a_bulk_reassignment(sqlite_url: str, tmp_path: Path) -> None:
-    if not journey.CHROMIUM.exists():
-        missing(f"no Chromium at {journey.CHROMIUM}: apt-get install chromium (.ci/run does)")
-    settings = make_settings(sqlite_url, tmp_path)
-    app = create_app(settings)
-    with Session(engine_for(settings.database_url)) as session:
-        ids = center_tree(session)
+    app, settings, ids = centers_app(sqlite_url, tmp_path)
     with TestClient(app) as client:
         api = Api(client, settings)
         assert api.deploy(TEST_PROCESSES / "test_permit", api.user("analyst")).status_code == 201

@@ -8,18 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from admin_ui.pages import CITIZEN_COOKIE
-from api.app import create_app
 from engine.citizen import signin
 from harness.api import CITIZEN, Api
-from harness.pages import Pages, center_tree, csrf_of
+from harness.pages import Pages, csrf_of
 from harness.settings import make_settings
 from storage.db import engine_for
 from storage.models.cases import Case, Document
-from tests.services.paths import PROCESSES, service_paths
+from tests.services.paths import service_paths
+from tests.support.citizen_apply import applying
 from tests.support.documents import JPEG
 
 ARABIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
@@ -28,12 +27,7 @@ ARABIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 @pytest.fixture
 def api(sqlite_url: str, tmp_path: Path) -> Iterator[Api]:
     settings = make_settings(sqlite_url, tmp_path)
-    with TestClient(create_app(settings)) as client:
-        api = Api(client, settings)
-        with Session(engine_for(settings.database_url)) as session:
-            center_tree(session)
-        for service in ("inquiry_suggestion", "birth_certificate", "building_permit"):
-            assert api.deploy(PROCESSES / service, api.user("analyst")).status_code == 201
+    with applying(settings) as api:
         api.client.cookies.set(CITIZEN_COOKIE, signin.issue_token(CITIZEN["phone"], settings), path="/citizen")
         yield api
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from api.app import create_app
 from engine.core.settings import Settings
@@ -20,7 +20,7 @@ from harness import journey
 from harness.api import Api
 from harness.pages import add_user, deploy
 from harness.settings import ROOT
-from tests.conftest import missing
+from tests.support.browser import need_chromium
 
 
 def _open_the_case(settings: Settings, found: dict[str, Any]) -> None:
@@ -33,16 +33,9 @@ def _open_the_case(settings: Settings, found: dict[str, Any]) -> None:
     add_user(settings, "supervisor", username="boss", full_name="منى فؤاد")
 
 
-def _marked(page: Page, marker: str) -> list[str]:
-    ids: list[str] = page.eval_on_selector_all(
-        f"#diagram .djs-element.{marker}", "els => els.map(e => e.getAttribute('data-element-id'))")
-    return sorted(ids)
-
-
 @pytest.mark.slow
 def test_the_case_page_marks_each_pool_of_a_collaboration(sqlite_settings: Settings, tmp_path: Path) -> None:
-    if not journey.CHROMIUM.exists():
-        missing(f"no Chromium at {journey.CHROMIUM}: apt-get install chromium (.ci/run does)")
+    need_chromium()
     found: dict[str, Any] = {}
     with journey.chromium() as browser, journey.center(sqlite_settings, ROOT,
                                                        lambda s: _open_the_case(s, found)) as url:
@@ -51,7 +44,7 @@ def test_the_case_page_marks_each_pool_of_a_collaboration(sqlite_settings: Setti
         walk.sign_in(page, "boss")
         page.goto(f"/cases/{found['id']}")
         expect(page.locator("#diagram")).to_have_attribute("data-ready", "true")
-        done, current, waiting = _marked(page, "done"), _marked(page, "current"), _marked(page, "waiting")
+        done, current, waiting = (journey.marked(page, marker) for marker in ("done", "current", "waiting"))
         walk.shot(page, "case", full_page=True)
     # The citizen's pool sent the request and waits for the decision; the center's pool was started by the
     # request and its clerk registers it now; the civil registry's pool has not started.

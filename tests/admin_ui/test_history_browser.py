@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from api.app import create_app
 from engine.core.settings import Settings
@@ -23,8 +23,8 @@ from harness.api import Api
 from harness.pages import add_user
 from harness.scans import pdf
 from harness.settings import ROOT
-from tests.conftest import missing
 from tests.services.paths import find_path, take
+from tests.support.browser import need_chromium
 
 
 def _walk_the_case(settings: Settings, found: dict[str, Any]) -> None:
@@ -49,17 +49,10 @@ def _walk_the_case(settings: Settings, found: dict[str, Any]) -> None:
     add_user(settings, "auditor", username="auditor", full_name="منى فؤاد")
 
 
-def _marked(page: Page, marker: str) -> list[str]:
-    ids: list[str] = page.eval_on_selector_all(
-        f"#diagram .djs-element.{marker}", "els => els.map(e => e.getAttribute('data-element-id'))")
-    return sorted(ids)
-
-
 @pytest.mark.slow
 def test_an_auditor_steps_through_a_returned_and_resubmitted_case(sqlite_settings: Settings,
                                                                   tmp_path: Path) -> None:
-    if not journey.CHROMIUM.exists():
-        missing(f"no Chromium at {journey.CHROMIUM}: apt-get install chromium (.ci/run does)")
+    need_chromium()
     found: dict[str, Any] = {}
     with journey.chromium() as browser, journey.center(sqlite_settings, ROOT,
                                                        lambda s: _walk_the_case(s, found)) as url:
@@ -80,7 +73,7 @@ def test_an_auditor_steps_through_a_returned_and_resubmitted_case(sqlite_setting
             expect(page.locator("#steps li.current a")).to_have_attribute("aria-current", "step")
             expect(page.locator("#diagram")).to_have_attribute("data-ready", "true")
             event = page.locator("#event-text").inner_text()
-            seen.append((event, _marked(page, "done"), _marked(page, "current")))
+            seen.append((event, journey.marked(page, "done"), journey.marked(page, "current")))
             if number == corrected:  # the clerk's correction: the area went from 320 to 295
                 row = page.locator('#diff tr[data-key="plot_area_m2"]')
                 expect(row).to_have_class("changed")

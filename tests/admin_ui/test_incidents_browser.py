@@ -15,31 +15,21 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import expect
-from sqlmodel import Session
 
-from api.app import create_app
 from engine.catalog.packages import read_package
 from harness import journey
 from harness.api import Api
-from harness.pages import center_tree
 from harness.server import serving
-from harness.settings import make_settings
-from storage.db import engine_for
 from tests.admin_ui.test_assignment_browser import _sign_in
 from tests.api.test_incidents import BROKEN, PERMIT, _deploy
-from tests.conftest import missing
+from tests.support.browser import centers_app
 
 FORM = {"area": 12, "purpose": "a shop"}
 
 
 @pytest.mark.slow
 def test_a_failed_script_is_seen_on_the_incidents_page_and_retried_from_it(sqlite_url: str, tmp_path: Path) -> None:
-    if not journey.CHROMIUM.exists():
-        missing(f"no Chromium at {journey.CHROMIUM}: apt-get install chromium (.ci/run does)")
-    settings = make_settings(sqlite_url, tmp_path)
-    app = create_app(settings)
-    with Session(engine_for(settings.database_url)) as session:
-        ids = center_tree(session)
+    app, settings, ids = centers_app(sqlite_url, tmp_path)
     with TestClient(app) as client:
         api = Api(client, settings)
         analyst = api.user("analyst")

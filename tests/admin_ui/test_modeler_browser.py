@@ -13,13 +13,11 @@ from pathlib import Path
 import pytest
 
 from engine.core.settings import Settings
-from harness import journey
 from harness.modeler import walk_the_modeler
-from tests.conftest import missing
+from tests.support.browser import need_chromium
 
 
 @pytest.mark.slow
 def test_an_analyst_adds_a_task_publishes_and_migrates_two_cases(sqlite_settings: Settings, tmp_path: Path) -> None:
-    if not journey.CHROMIUM.exists():
-        missing(f"no Chromium at {journey.CHROMIUM}: apt-get install chromium (.ci/run does)")
+    need_chromium()
     walk_the_modeler(sqlite_settings, tmp_path / "modeler")

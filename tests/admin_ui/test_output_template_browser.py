@@ -17,15 +17,14 @@ from engine.core.settings import Settings
 from harness import journey
 from harness.pages import PASSWORD, add_user
 from harness.settings import ROOT
-from tests.conftest import missing
 from tests.outputs.conftest import pdf_text
+from tests.support.browser import need_chromium
 
 
 @pytest.mark.slow
 def test_an_analyst_edits_and_previews_a_document_template_without_javascript(sqlite_settings: Settings,
                                                                               tmp_path: Path) -> None:
-    if not journey.CHROMIUM.exists():
-        missing(f"no Chromium at {journey.CHROMIUM}: apt-get install chromium (.ci/run does)")
+    need_chromium()
     prepare = lambda s: add_user(s, "analyst", username="analyst", full_name="محللة العمليات")  # noqa: E731
     with journey.chromium() as browser, journey.center(sqlite_settings, ROOT, prepare) as url:
         walk = journey.Walk(browser, url, tmp_path / "template")

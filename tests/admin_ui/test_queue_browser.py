@@ -19,7 +19,7 @@ from harness import journey
 from harness.server import serving
 from harness.settings import make_settings
 from storage.db import engine_for
-from tests.conftest import missing
+from tests.support.browser import need_chromium
 
 CLERK = Actor("clerk", frozenset({"front_desk"}), "Clerk")
 
@@ -43,8 +43,7 @@ if (typeof window.SpeechSynthesisUtterance !== "function") {
 
 @pytest.mark.slow
 def test_the_board_shows_and_speaks_each_call_without_reloading(sqlite_url: str, tmp_path: object) -> None:
-    if not journey.CHROMIUM.exists():
-        missing(f"no Chromium at {journey.CHROMIUM}: apt-get install chromium (.ci/run does)")
+    need_chromium()
     settings: Settings = make_settings(sqlite_url, tmp_path, queue_board_poll_ms=100)  # type: ignore[arg-type]
     with Session(engine_for(settings.database_url), expire_on_commit=False) as session:
         first = tickets.issue(session=session, category_code="permits", priority="normal", settings=settings)

@@ -31,7 +31,7 @@ from harness import journey
 from harness.pages import add_user
 from harness.settings import ROOT
 from storage.db import engine_for
-from tests.conftest import missing
+from tests.support.browser import need_chromium
 from tests.support.payments import pay_bill
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -76,8 +76,7 @@ def _seed(settings: Settings, done_days: list[str]) -> None:
 
 @pytest.mark.slow
 def test_the_dashboard_draws_the_known_numbers(sqlite_settings: Settings, tmp_path: Path) -> None:
-    if not journey.CHROMIUM.exists():
-        missing(f"no Chromium at {journey.CHROMIUM}: apt-get install chromium (.ci/run does)")
+    need_chromium()
     done_days: list[str] = []
     averages = {name: sum(done) / len(done) for i, name in enumerate(("register_request", "engineering_review",
                                                                       "hand_over"))

@@ -21,28 +21,10 @@ def lab(api: Api) -> Api:
     return api
 
 
-def _events(api: Api, case_id: int) -> list[dict[str, Any]]:
-    r = api.client.get(f"/api/cases/{case_id}/events", headers=api.user("auditor"))
-    assert r.status_code == 200, r.text
-    return list(r.json())
-
-
-def _replays(api: Api, case_id: int) -> None:
-    events = _events(api, case_id)
-    replayed = api.client.get(f"/api/cases/{case_id}/replay", headers=api.user("auditor")).json()
-    assert replayed == {"consistent": True, "events_replayed": len(events), "divergence": None}
-
-
 def _registered(api: Api, service: str, reference: str) -> dict[str, Any]:
     clerk = api.user("front_desk")
     case = api.open_case(service, clerk).json()
     r = api.complete(case["tasks"][0]["id"], {"reference": reference}, clerk)
-    assert r.status_code == 200, r.text
-    return dict(r.json())
-
-
-def _case(api: Api, case_id: int) -> dict[str, Any]:
-    r = api.client.get(f"/api/cases/{case_id}", headers=api.user("admin"))
     assert r.status_code == 200, r.text
     return dict(r.json())
 
@@ -54,26 +36,26 @@ def test_a_message_goes_to_the_case_with_the_same_key_and_is_on_both_histories(l
     assert waiting["tasks"] == [] and waiting["status"] == "open"
     sender = _registered(api, "lab_result", "LAB-1")
     assert sender["status"] == "completed"
-    received = _case(api, waiting["id"])
+    received = api.read_case(waiting["id"])
     assert received["data"]["lab"] == {"reference": "LAB-1", "passed": True}
     assert [t["name"] for t in received["tasks"]] == ["decide"]
-    assert _case(api, other["id"])["tasks"] == []  # another key: not its message
-    sent = [e for e in _events(api, sender["id"]) if e["kind"].startswith("message")]
+    assert api.read_case(other["id"])["tasks"] == []  # another key: not its message
+    sent = [e for e in api.events(sender["id"]) if e["kind"].startswith("message")]
     assert [(e["kind"], e["data"]) for e in sent] == [("message_sent", {
         "message": "lab_result", "correlation": {"lab_key": {"lab_reference": "LAB-1"}},
         "payload": {"reference": "LAB-1", "passed": True}})]
-    got = [e for e in _events(api, waiting["id"]) if e["kind"].startswith("message")]
+    got = [e for e in api.events(waiting["id"]) if e["kind"].startswith("message")]
     assert [(e["kind"], e["task"], e["data"]["from_case"]) for e in got] == [
         ("message_received", "result_received", sender["tracking_number"])]
-    assert [e["kind"] for e in _events(api, other["id"]) if e["kind"].startswith("message")] == []
+    assert [e["kind"] for e in api.events(other["id"]) if e["kind"].startswith("message")] == []
     # Delivered once: the same reference again finds no case waiting, an incident on that sender.
     again = _registered(api, "lab_result", "LAB-1")
     incidents = api.client.get("/api/incidents", headers=api.user("admin")).json()
     assert [(i["case_id"], i["reason"]) for i in incidents] == [(again["id"], "message_waiting")]
     for case in (waiting, sender, again):
-        _replays(api, case["id"])
+        api.assert_replays(case["id"])
     api.complete(received["tasks"][0]["id"], {}, api.user("front_desk"))
-    _replays(api, waiting["id"])
+    api.assert_replays(waiting["id"])
 
 
 def test_a_message_no_case_waits_for_is_an_incident_on_the_sender_delivered_when_retried(lab: Api) -> None:
@@ -84,7 +66,7 @@ def test_a_message_no_case_waits_for_is_an_incident_on_the_sender_delivered_when
     incidents = api.client.get("/api/incidents", headers=admin).json()
     assert [(i["case_id"], i["element_id"], i["reason"]) for i in incidents] == [
         (sender["id"], "lab_result", "message_waiting")]
-    kinds = [e["kind"] for e in _events(api, sender["id"])]
+    kinds = [e["kind"] for e in api.events(sender["id"])]
     assert "message_sent" in kinds and "message_undeliverable" in kinds
     retried = api.client.post(f"/api/incidents/{incidents[0]['id']}/retry", headers=admin)
     assert retried.status_code == 409, retried.text  # still nobody waits: nothing recorded
@@ -92,9 +74,9 @@ def test_a_message_no_case_waits_for_is_an_incident_on_the_sender_delivered_when
     retried = api.client.post(f"/api/incidents/{incidents[0]['id']}/retry", headers=admin)
     assert retried.status_code == 200, retried.text
     assert api.client.get("/api/incidents", headers=admin).json() == []
-    received = _case(api, waiting["id"])
+    received = api.read_case(waiting["id"])
     assert received["data"]["lab"] == {"reference": "LAB-9", "passed": True}
-    passed = [e for e in _events(api, sender["id"]) if e["kind"] == "message_passed"]
+    passed = [e for e in api.events(sender["id"]) if e["kind"] == "message_passed"]
     assert [e["data"]["to_case"] for e in passed] == [waiting["tracking_number"]]
-    _replays(api, sender["id"])
-    _replays(api, waiting["id"])
+    api.assert_replays(sender["id"])
+    api.assert_replays(waiting["id"])

@@ -9,20 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from api.app import create_app
 from engine.citizen import signin
 from engine.people import centers
 from engine.reports.projector import catch_up
 from engine.reports.rebuild import rebuild
 from harness.api import CITIZEN, Api
-from harness.pages import center_tree
 from harness.settings import make_settings
 from storage.db import engine_for
 from storage.models.cases import Case
-from tests.services.paths import PROCESSES, service_paths
+from tests.services.paths import service_paths
+from tests.support.citizen_apply import applying
 from tests.support.documents import JPEG, PDF
 
 OTHER_PHONE = "+201112223334"
@@ -32,12 +30,7 @@ ME = {"full_name": CITIZEN["full_name"], "national_id": CITIZEN["national_id"]}
 @pytest.fixture
 def world(database_url: str, tmp_path: Path) -> Iterator[Api]:
     settings = make_settings(database_url, tmp_path, max_document_bytes=4096)
-    with TestClient(create_app(settings)) as client:
-        api = Api(client, settings)
-        with Session(engine_for(settings.database_url)) as session:
-            center_tree(session)
-        for service in ("inquiry_suggestion", "birth_certificate", "building_permit"):
-            assert api.deploy(PROCESSES / service, api.user("analyst")).status_code == 201
+    with applying(settings) as api:
         yield api
 
 

@@ -21,18 +21,6 @@ def outside(api: Api) -> Api:
     return api.deployed("outside_message")
 
 
-def _events(api: Api, case_id: int) -> list[dict[str, Any]]:
-    r = api.client.get(f"/api/cases/{case_id}/events", headers=api.user("auditor"))
-    assert r.status_code == 200, r.text
-    return list(r.json())
-
-
-def _replays(api: Api, case_id: int) -> None:
-    events = _events(api, case_id)
-    replayed = api.client.get(f"/api/cases/{case_id}/replay", headers=api.user("auditor")).json()
-    assert replayed == {"consistent": True, "events_replayed": len(events), "divergence": None}
-
-
 def _send(api: Api, case_id: int, name: str, payload: dict[str, Any], headers: dict[str, str]) -> Any:
     return api.client.post(f"/api/cases/{case_id}/messages/{name}", json={"payload": payload}, headers=headers)
 
@@ -49,12 +37,12 @@ def test_pools_are_one_case_and_their_lanes_are_the_pools_names(outside: Api) ->
     case = api.complete(case["tasks"][0]["id"], {"plot": "12/7"}, clerk).json()
     # The office's message started the inspection pool in the same case, with the payload.
     assert [(t["name"], t["lane"]) for t in case["tasks"]] == [("visit", "inspector")]
-    delivered = [e for e in _events(api, case["id"]) if e["kind"] == "message_delivered"]
+    delivered = [e for e in api.events(case["id"]) if e["kind"] == "message_delivered"]
     assert [(e["task"], e["data"]) for e in delivered] == [("inspection_asked", {"message": "inspection_asked"})]
     inspector = api.user("inspector")
     case = api.complete(case["tasks"][0]["id"], {}, inspector).json()
     assert case["tasks"] == [] and case["status"] == "open"  # the office waits for the outside report
-    _replays(api, case["id"])
+    api.assert_replays(case["id"])
 
 
 def test_a_message_from_outside_is_checked_delivered_audited_and_replayed(outside: Api) -> None:
@@ -90,14 +78,14 @@ def test_a_message_from_outside_is_checked_delivered_audited_and_replayed(outsid
     case = r.json()
     assert case["data"]["report"] == REPORT
     assert sorted(t["name"] for t in case["tasks"]) == ["decide", "visit"]
-    received = [e for e in _events(api, case_id) if e["kind"] == "message_received"]
+    received = [e for e in api.events(case_id) if e["kind"] == "message_received"]
     assert [(e["task"], e["data"]["message"], e["data"]["payload"]) for e in received] == [
         ("report_received", "inspection_report", REPORT)]
     # Delivered once: sending it again is undeliverable (another incident count), never a second delivery.
     assert _send(api, case_id, "inspection_report", REPORT, company).status_code == 409
-    kinds = [e["kind"] for e in _events(api, case_id)]
+    kinds = [e["kind"] for e in api.events(case_id)]
     assert kinds.count("message_undeliverable") == 2 and kinds.count("message_received") == 1
-    _replays(api, case_id)
+    api.assert_replays(case_id)
 
 
 def test_an_undeliverable_messages_incident_delivers_it_when_retried(outside: Api) -> None:
@@ -113,7 +101,7 @@ def test_an_undeliverable_messages_incident_delivers_it_when_retried(outside: Ap
     assert retried.status_code == 200, retried.text
     assert retried.json()["data"]["report"] == REPORT
     assert api.client.get("/api/incidents", headers=admin).json() == []
-    _replays(api, case["id"])
+    api.assert_replays(case["id"])
 
 
 def test_the_three_pool_service_passes_messages_between_its_pools(sqlite_api: Api) -> None:
@@ -131,9 +119,9 @@ def test_the_three_pool_service_passes_messages_between_its_pools(sqlite_api: Ap
     r = api.client.post(f"/api/cases/{case['id']}/messages/decision_sent", json={"payload": {}},
                         headers=api.user("admin"))
     assert r.status_code == 403, r.text
-    messages = [(e["kind"], e["task"]) for e in _events(api, case["id"]) if e["kind"].startswith("message")]
+    messages = [(e["kind"], e["task"]) for e in api.events(case["id"]) if e["kind"].startswith("message")]
     assert messages == [("message_delivered", "request_received")]
-    _replays(api, case["id"])
+    api.assert_replays(case["id"])
 
 
 def test_a_file_of_several_executable_processes_without_one_collaboration_is_still_refused(sqlite_api: Api) -> None:
@@ -175,9 +163,9 @@ def test_a_message_thrown_while_nothing_waits_for_it_is_on_the_history(sqlite_ap
     clerk = api.user("front_desk")
     case = api.open_case("outside_message", clerk).json()
     case = api.complete(case["tasks"][0]["id"], {"plot": "9/9"}, clerk).json()
-    messages = [(e["kind"], e["task"], e["data"]) for e in _events(api, case["id"]) if e["kind"].startswith("message")]
+    messages = [(e["kind"], e["task"], e["data"]) for e in api.events(case["id"]) if e["kind"].startswith("message")]
     assert messages == [("message_lost", None, {"message": "inspection_asked"})]
-    _replays(api, case["id"])
+    api.assert_replays(case["id"])
 
 
 def test_a_collaborations_case_moves_to_a_new_version(sqlite_api: Api) -> None:
@@ -207,7 +195,7 @@ def test_a_collaborations_case_moves_to_a_new_version(sqlite_api: Api) -> None:
     assert [(t["name"], t["title"]) for t in r.json()["tasks"]] == [("decide", "Decide now")]
     case = api.complete(r.json()["tasks"][0]["id"], {}, clerk).json()
     assert (case["status"], case["process_version"]) == ("completed", 2)
-    kinds = [e["kind"] for e in _events(api, case["id"])]
+    kinds = [e["kind"] for e in api.events(case["id"])]
     assert kinds.count("message_delivered") == 1  # the move does not deliver the pool's message again
     replayed = api.client.get(f"/api/cases/{case['id']}/replay", headers=api.user("auditor")).json()
     assert replayed["divergence"] is None or replayed["divergence"]["seq"] == len(kinds)

@@ -129,6 +129,8 @@ def _health_during(base: str, started: threading.Event, work: Callable[[], httpx
     worker = threading.Thread(target=lambda: answer.setdefault("r", work()))
     worker.start()
     assert started.wait(10)
+    # Timed like tests/api/test_script_limits.py's stuck script on purpose, kept apart: there a real request goes
+    # between the health checks, and the script must still be running after them.
     took = []
     with httpx.Client(base_url=base, timeout=30) as client:
         for _ in range(3):

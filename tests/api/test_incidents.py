@@ -65,6 +65,13 @@ class World:
     def events(self, case_id: int) -> list[dict[str, Any]]:
         return list(self.api.client.get(f"/api/cases/{case_id}/events", headers=self.admin).json())
 
+    def page_supervisors(self) -> None:
+        """``sup_a`` of CITY-A and ``sup_b`` of CITY-B, who sign in on the pages with the harness password."""
+        with Session(engine_for(self.api.settings.database_url)) as session:
+            for name, center in (("sup_a", "CITY-A"), ("sup_b", "CITY-B")):
+                create_user(session=session, username=name, password=PASSWORD, full_name=name.upper(),
+                            roles=["supervisor"], settings=self.api.settings, center_id=self.ids[center])
+
     def consistent(self, case_id: int) -> None:
         r = self.api.client.get(f"/api/cases/{case_id}/replay", headers=self.auditor)
         assert r.status_code == 200 and r.json()["consistent"] is True, r.text
@@ -198,10 +205,7 @@ def test_cancel_ends_the_case_with_the_reason(world: World) -> None:
 
 def test_the_incidents_page_the_performance_page_and_metrics_count_open_incidents(world: World) -> None:
     case = world.failed_case()
-    with Session(engine_for(world.api.settings.database_url)) as session:
-        for name, center in (("sup_a", "CITY-A"), ("sup_b", "CITY-B")):
-            create_user(session=session, username=name, password=PASSWORD, full_name=name.upper(),
-                        roles=["supervisor"], settings=world.api.settings, center_id=world.ids[center])
+    world.page_supervisors()
     with TestClient(world.api.client.app, follow_redirects=False) as browser:
         pages = Pages(browser, world.api.settings)
         assert pages.sign_in("sup_a").status_code == 303
@@ -238,10 +242,7 @@ def test_a_refused_action_on_the_page_goes_back_to_the_incidents_with_its_reason
     the incidents page with the engine's reason, not to an error page; the repeat is still counted."""
     world.failed_case()
     [incident] = world.incidents(world.supervisor).json()
-    with Session(engine_for(world.api.settings.database_url)) as session:
-        for name, center in (("sup_a", "CITY-A"), ("sup_b", "CITY-B")):
-            create_user(session=session, username=name, password=PASSWORD, full_name=name.upper(),
-                        roles=["supervisor"], settings=world.api.settings, center_id=world.ids[center])
+    world.page_supervisors()
     with TestClient(world.api.client.app, follow_redirects=False) as browser:
         pages = Pages(browser, world.api.settings)
         assert pages.sign_in("sup_a").status_code == 303

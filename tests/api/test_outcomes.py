@@ -15,9 +15,7 @@ SERVICE = "driving_license_renewal"
 
 
 def _as_read(api: Api, case_id: int) -> dict[str, Any]:
-    r = api.client.get(f"/api/cases/{case_id}", headers=api.user("supervisor"))
-    assert r.status_code == 200, r.text
-    return dict(r.json())
+    return api.read_case(case_id, api.user("supervisor"))
 
 
 def test_every_answer_is_what_a_fresh_read_says(sqlite_api: Api) -> None:

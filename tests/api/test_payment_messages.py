@@ -4,8 +4,6 @@ whatever is retried (a retried request, a second payment of a paid bill, the pro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,25 +16,13 @@ from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.messages import OutboxMessage
 from storage.models.payments import Payment
-from tests.api.test_epay import _world, checkout, send
+from tests.api import test_epay
+from tests.api.test_epay import checkout, send
 from tests.api.test_payments import Counter
 from tests.support.payment_provider import PaymentProvider
 
-
-@pytest.fixture
-def provider() -> Iterator[PaymentProvider]:
-    with PaymentProvider() as server:
-        yield server
-
-
-@pytest.fixture
-def both(database_url: str, tmp_path: Path, provider: PaymentProvider) -> Iterator[Counter]:
-    yield from _world(database_url, tmp_path, provider)
-
-
-@pytest.fixture
-def shop(sqlite_url: str, tmp_path: Path, provider: PaymentProvider) -> Iterator[Counter]:
-    yield from _world(sqlite_url, tmp_path, provider)
+# The fake provider and the counters (SQLite; SQLite and PostgreSQL) of tests/api/test_epay.py, as they are there.
+provider, shop, both = test_epay.provider, test_epay.shop, test_epay.both
 
 
 def messages(c: Counter, case_id: int, *stages: str) -> list[OutboxMessage]:

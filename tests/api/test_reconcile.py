@@ -21,15 +21,12 @@ from engine.payments.gateways import fake
 from storage.db import engine_for, session_for
 from storage.models.messages import OutboxMessage
 from storage.models.payments import Checkout, GatewayCallback, Payment, Refund
+from tests.api import test_epay
 from tests.api.test_epay import _world, checkout, rows, send
 from tests.api.test_payments import Counter
 from tests.support.payment_provider import PaymentProvider
 
-
-@pytest.fixture
-def provider() -> Iterator[PaymentProvider]:
-    with PaymentProvider() as server:
-        yield server
+provider = test_epay.provider  # the fake provider of tests/api/test_epay.py
 
 
 @pytest.fixture

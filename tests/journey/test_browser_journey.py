@@ -19,14 +19,13 @@ from sqlmodel import Session, select
 
 from engine.core.settings import Settings
 from engine.messages import outbox, send
-from harness import journey
 from harness.journey import CITIZEN, PERMIT, Walk, center, chromium, papers_of
 from harness.scans import pdf
 from harness.settings import ROOT
 from storage.db import engine_for
 from storage.models.cases import Case
 from storage.models.ratings import Rating
-from tests.conftest import missing
+from tests.support.browser import need_chromium
 
 PHONE = {"width": 390, "height": 844}
 
@@ -133,8 +132,7 @@ def _rate(walk: Walk, link: str) -> None:
 
 @pytest.mark.slow
 def test_ticket_case_messages_and_rating_in_a_real_browser(sqlite_settings: Settings, tmp_path: Path) -> None:
-    if not journey.CHROMIUM.exists():
-        missing(f"no Chromium at {journey.CHROMIUM}: apt-get install chromium (.ci/run does)")
+    need_chromium()
     settings = sqlite_settings
     with chromium() as browser, center(settings, ROOT) as url:
         walk = Walk(browser, url, tmp_path / "screenshots")

@@ -37,9 +37,9 @@ from harness.scans import pdf
 from harness.settings import ROOT
 from storage.db import engine_for
 from storage.models.cases import Document
-from tests.conftest import missing
 from tests.services.paths import find_path, take
 from tests.support import axe
+from tests.support.browser import need_chromium
 
 PHONE = {"width": 390, "height": 844}
 SHOTS = ROOT / "docs" / "screenshots" / "citizen-phone"
@@ -88,8 +88,7 @@ def _seed(settings: Settings, town: dict[str, Any]) -> None:
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    if not journey.CHROMIUM.exists():
-        missing(f"no Chromium at {journey.CHROMIUM}: apt-get install chromium (.ci/run does)")
+    need_chromium()
     with journey.chromium() as found:
         yield found
 

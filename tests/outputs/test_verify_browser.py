@@ -27,9 +27,9 @@ from harness.settings import ROOT
 from storage.db import engine_for
 from storage.models.outputs import IssuedOutput
 from storage.models.payments import Bill
-from tests.conftest import missing
 from tests.outputs.conftest import pdf_text
 from tests.services.paths import find_path
+from tests.support.browser import need_chromium
 
 CLERK = Actor("clerk", frozenset({"front_desk"}))
 ENGINEER = Actor("engineer", frozenset({"engineering"}))
@@ -64,8 +64,7 @@ def _issue_a_permit(settings: Settings, found: dict[str, Any]) -> None:
 @pytest.mark.slow
 def test_a_printed_permit_is_verified_by_its_qr_link_and_turns_revoked(sqlite_settings: Settings,
                                                                         tmp_path: Path) -> None:
-    if not journey.CHROMIUM.exists():
-        missing(f"no Chromium at {journey.CHROMIUM}: apt-get install chromium (.ci/run does)")
+    need_chromium()
     found: dict[str, Any] = {}
     settings = sqlite_settings
     with journey.chromium() as browser, journey.center(settings, ROOT, lambda s: _issue_a_permit(s, found)) as url:

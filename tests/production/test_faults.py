@@ -11,7 +11,6 @@ verify`` passes, and no answer was a 500. Everything on 127.0.0.1; every wait is
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -37,7 +36,7 @@ from storage.models.messages import OutboxMessage
 from tests.conftest import IN_CI, missing
 from tests.support.lifecycles import SERVICE, Client, Ledger
 from tests.support.redis import LocalRedis
-from tests.support.shubbak_processes import answers, children, prepare, process, wait_for
+from tests.support.shubbak_processes import answers, children, prepare, process, served_env, wait_for
 from tests.support.sms_gateway import SmsGateway
 
 CLIENTS = 8
@@ -45,16 +44,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(240)]
 
 
 def _env(settings: Settings, broker: str, gateway: str) -> dict[str, str]:
-    return {"SHUBBAK_DATABASE_URL": settings.database_url, "SHUBBAK_BROKER_URL": broker,
-            "SHUBBAK_ENVIRONMENT": "test", "SHUBBAK_VAR_DIR": str(settings.var_dir),
-            "SHUBBAK_STORAGE_URL": settings.storage_url, "SHUBBAK_SECRET_KEY": settings.secret_key,
-            "SHUBBAK_PASSWORD_TIME_COST": "1", "SHUBBAK_PASSWORD_MEMORY_KIB": "64",
-            "SHUBBAK_SMS_GATEWAY": "http",
-            "SHUBBAK_SMS_GATEWAY_OPTIONS": json.dumps({"url": gateway, "timeout_seconds": 30}),
-            "SHUBBAK_MESSAGE_POLL_SECONDS": "0.5", "SHUBBAK_MESSAGE_LEASE_SECONDS": "3",
+    return {**served_env(settings, gateway), "SHUBBAK_DATABASE_URL": settings.database_url,
+            "SHUBBAK_BROKER_URL": broker, "SHUBBAK_MESSAGE_LEASE_SECONDS": "3",
             "SHUBBAK_MESSAGE_RETRY_BASE_SECONDS": "0.5", "SHUBBAK_MESSAGE_RETRY_CAP_SECONDS": "2",
-            "SHUBBAK_TIMER_TICK_SECONDS": "1", "SHUBBAK_RETRY_AFTER_SECONDS": "1",
-            "SHUBBAK_IDEMPOTENCY_WAIT_SECONDS": "3", "SHUBBAK_SHUTDOWN_GRACE_SECONDS": "3"}
+            "SHUBBAK_IDEMPOTENCY_WAIT_SECONDS": "3"}
 
 
 def test_the_production_shape_survives_its_faults(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ it (every connection closed on both sides, new ones refused) and restores it:
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
@@ -36,7 +35,7 @@ from harness.settings import make_settings
 from storage import leader, trouble
 from storage.db import PostgresOptions, configure_postgres, dispose, engine_for
 from tests.support.lifecycles import SERVICE, Ledger, assert_each_done_once, run_clients, stop_clients
-from tests.support.shubbak_processes import answers, prepare, process, wait_for
+from tests.support.shubbak_processes import answers, prepare, process, served_env, wait_for
 from tests.support.sms_gateway import SmsGateway
 from tests.support.tcp_proxy import CuttableProxy
 
@@ -287,18 +286,11 @@ def _all_sent(admin: Engine) -> bool:
 
 
 def _env(settings: Settings, url: str, gateway: str) -> dict[str, str]:
-    return {"SHUBBAK_DATABASE_URL": url, "SHUBBAK_ENVIRONMENT": "test", "SHUBBAK_VAR_DIR": str(settings.var_dir),
-            "SHUBBAK_STORAGE_URL": settings.storage_url, "SHUBBAK_SECRET_KEY": settings.secret_key or "",
-            "SHUBBAK_PASSWORD_TIME_COST": "1", "SHUBBAK_PASSWORD_MEMORY_KIB": "64",
-            "SHUBBAK_SMS_GATEWAY": "http",
-            "SHUBBAK_SMS_GATEWAY_OPTIONS": json.dumps({"url": gateway, "timeout_seconds": 30}),
-            "SHUBBAK_MESSAGE_POLL_SECONDS": "0.5", "SHUBBAK_TIMER_TICK_SECONDS": "1",
+    return {**served_env(settings, gateway), "SHUBBAK_DATABASE_URL": url,
             "SHUBBAK_MESSAGE_LEASE_SECONDS": "3", "SHUBBAK_MESSAGE_RETRY_BASE_SECONDS": "0.5",
             "SHUBBAK_MESSAGE_RETRY_CAP_SECONDS": "2", "SHUBBAK_LEADER_CHECK_SECONDS": "0.5",
             "SHUBBAK_DATABASE_CONNECT_TIMEOUT_SECONDS": str(CONNECT_TIMEOUT),
             "SHUBBAK_DATABASE_STATEMENT_TIMEOUT_SECONDS": str(STATEMENT_TIMEOUT),
             "SHUBBAK_DATABASE_TCP_USER_TIMEOUT_SECONDS": "3",
-            "SHUBBAK_READINESS_TIMEOUT_SECONDS": "3",
-            "SHUBBAK_RETRY_AFTER_SECONDS": "1", "SHUBBAK_IDEMPOTENCY_WAIT_SECONDS": "3",
-            "SHUBBAK_SHUTDOWN_GRACE_SECONDS": "3"}
+            "SHUBBAK_READINESS_TIMEOUT_SECONDS": "3", "SHUBBAK_IDEMPOTENCY_WAIT_SECONDS": "3"}
 

@@ -16,7 +16,6 @@ test PostgreSQL:
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from collections import Counter
@@ -37,7 +36,7 @@ from storage.db import PostgresOptions, configure_postgres, dispose, engine_for,
 from tests.conftest import missing
 from tests.support import pgbouncer
 from tests.support.lifecycles import SERVICE, Ledger, assert_each_done_once, run_clients, stop_clients
-from tests.support.shubbak_processes import answers, prepare, process, wait_for
+from tests.support.shubbak_processes import answers, prepare, process, served_env, wait_for
 from tests.support.sms_gateway import SmsGateway
 
 JOB = "pgbouncer_test_job"
@@ -279,16 +278,9 @@ def _all_sent(url: str) -> bool:
 
 
 def _env(settings: Settings, pooled: str, direct: str, gateway: str) -> dict[str, str]:
-    return {"SHUBBAK_DATABASE_URL": pooled, "SHUBBAK_DATABASE_TRANSACTION_POOLING": "true",
-            "SHUBBAK_LEADER_DATABASE_URL": direct, "SHUBBAK_LEADER_CHECK_SECONDS": "0",
-            "SHUBBAK_ENVIRONMENT": "test", "SHUBBAK_VAR_DIR": str(settings.var_dir),
-            "SHUBBAK_STORAGE_URL": settings.storage_url, "SHUBBAK_SECRET_KEY": settings.secret_key or "",
-            "SHUBBAK_PASSWORD_TIME_COST": "1", "SHUBBAK_PASSWORD_MEMORY_KIB": "64",
-            "SHUBBAK_SMS_GATEWAY": "http",
-            "SHUBBAK_SMS_GATEWAY_OPTIONS": json.dumps({"url": gateway, "timeout_seconds": 30}),
-            "SHUBBAK_MESSAGE_POLL_SECONDS": "0.5", "SHUBBAK_TIMER_TICK_SECONDS": "1",
-            "SHUBBAK_REPORT_PROJECT_SECONDS": "1", "SHUBBAK_RETRY_AFTER_SECONDS": "1",
-            "SHUBBAK_SHUTDOWN_GRACE_SECONDS": "3"}
+    return {**served_env(settings, gateway), "SHUBBAK_DATABASE_URL": pooled,
+            "SHUBBAK_DATABASE_TRANSACTION_POOLING": "true", "SHUBBAK_LEADER_DATABASE_URL": direct,
+            "SHUBBAK_LEADER_CHECK_SECONDS": "0", "SHUBBAK_REPORT_PROJECT_SECONDS": "1"}
 
 
 @pytest.mark.postgres

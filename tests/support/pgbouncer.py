@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from harness import process
 from harness.postgres import free_port
 
 BINARY_PLACES = ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer")
@@ -92,11 +93,6 @@ class LocalPgBouncer:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            process.stop(self.proc)
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)

@@ -8,6 +8,7 @@ import time
 
 import redis
 
+from harness import process
 from harness.postgres import free_port
 
 
@@ -39,9 +40,4 @@ class LocalRedis:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            process.stop(self.proc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -89,3 +90,16 @@ def prepare(settings: Settings, service: str) -> tuple[dict[str, str], dict[str,
                                full_name="Reviewer", roles=["reviewer"], settings=settings, installation_wide=True)
         return ({"Authorization": f"Bearer {issue_token(clerk, settings)}"},
                 {"Authorization": f"Bearer {issue_token(reviewer, settings)}"})
+
+
+def served_env(settings: Settings, gateway: str) -> dict[str, str]:
+    """What every served ``shubbak`` process of these tests shares: ``settings``' places and secret, cheap
+    passwords, the SMS gateway at ``gateway``, and the short polls, ticks and graces that keep a test quick.
+    Each test adds its database and its own timings."""
+    return {"SHUBBAK_ENVIRONMENT": "test", "SHUBBAK_VAR_DIR": str(settings.var_dir),
+            "SHUBBAK_STORAGE_URL": settings.storage_url, "SHUBBAK_SECRET_KEY": settings.secret_key or "",
+            "SHUBBAK_PASSWORD_TIME_COST": "1", "SHUBBAK_PASSWORD_MEMORY_KIB": "64",
+            "SHUBBAK_SMS_GATEWAY": "http",
+            "SHUBBAK_SMS_GATEWAY_OPTIONS": json.dumps({"url": gateway, "timeout_seconds": 30}),
+            "SHUBBAK_MESSAGE_POLL_SECONDS": "0.5", "SHUBBAK_TIMER_TICK_SECONDS": "1",
+            "SHUBBAK_RETRY_AFTER_SECONDS": "1", "SHUBBAK_SHUTDOWN_GRACE_SECONDS": "3"}
