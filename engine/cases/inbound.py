@@ -27,11 +27,10 @@ from engine.cases import incidents, workflows
 from engine.cases.lifecycle import Outcome, get_case, process_failed
 from engine.catalog import processes
 from engine.core import clock
-from engine.core.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.core.errors import Conflict, Forbidden, NotFound
 from engine.core.settings import Settings
 from engine.people.policy import ADMIN
 from engine.people.users import Actor
-from forms.validation import checked
 from storage.models.cases import Case
 
 ACTION = "case.message"
@@ -68,7 +67,7 @@ def send(*, session: Session, case_id: int, message: str, payload: dict[str, Any
     waiting = [c for c in allowed if c.element in runner.message_waiters(workflow, message)]
     catcher = waiting[0] if waiting else allowed[0]
     # The payload is checked before anything is kept: an incident never holds what the form refuses.
-    payload = valid_payload(process, catcher, message, payload)
+    payload = incidents.valid_payload(process, catcher, message, payload)
     if not waiting:
         _undeliverable(session, case, catcher, message, payload, actor)
     moment = clock.now()
@@ -88,17 +87,6 @@ def send(*, session: Session, case_id: int, message: str, payload: dict[str, Any
                            events=[("message_received", catcher.element,
                                     {"message": message, "payload": payload, "sent_by": actor.username})])
     return Outcome(case, ready, process.version)
-
-
-def valid_payload(process: CompiledProcess, catcher: MessageCatcher, message: str,
-                  payload: dict[str, Any]) -> dict[str, Any]:
-    """The payload as the catching element's form reads it; Invalid (422) with its problems when it does not fit."""
-    if not catcher.form:
-        return payload
-    payload, problems = checked(process.validator(catcher.form), payload)
-    if problems:
-        raise Invalid("message.payload_refused", problems, message=message)
-    return payload
 
 
 def _undeliverable(session: Session, case: Case, catcher: MessageCatcher, message: str, payload: dict[str, Any],

@@ -27,6 +27,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from engine.bpmn import runner
+from engine.bpmn.compiler import CompiledProcess, MessageCatcher
 from engine.cases import correlated, undelivered, workflows
 from engine.cases.lifecycle import Outcome, cancel_open, load_case, process_failed
 from engine.catalog import processes
@@ -36,6 +37,7 @@ from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import SYSTEM, Actor
+from forms.validation import checked
 from storage.db import write_lock
 from storage.models.cases import Case, Task
 from storage.models.catalog import ProcessVersion
@@ -263,8 +265,6 @@ def _deliver_again(session: Session, incident: Incident, case: Case, process: An
         raise Conflict("message.still_not_waiting", message=message)
     catcher = process.message_catchers.get(element)
     if catcher is not None:  # checked again: the case may run on another version of the form by now
-        from engine.cases.inbound import valid_payload  # inbound records these incidents: imported late
-
         payload = valid_payload(process, catcher, message, payload)
     try:
         runner.deliver_message(workflow, element, message, payload, runner.limits(settings), at=moment)
@@ -275,6 +275,18 @@ def _deliver_again(session: Session, incident: Incident, case: Case, process: An
                                "message": message, "payload": payload, "sent_by": held.get("sent_by"), **retried})])
     _close(session, incident.id, "resolved", actor, None)
     return Outcome(case, ready, process.version)
+
+
+def valid_payload(process: CompiledProcess, catcher: MessageCatcher, message: str,
+                  payload: dict[str, Any]) -> dict[str, Any]:
+    """A message's payload as the catching element's form reads it (engine/cases/inbound.py checks it before an
+    incident keeps it, the retry again); Invalid (422) with its problems when it does not fit."""
+    if not catcher.form:
+        return payload
+    payload, problems = checked(process.validator(catcher.form), payload)
+    if problems:
+        raise Invalid("message.payload_refused", problems, message=message)
+    return payload
 
 
 def open_timer_incidents(session: Session, case_id: int) -> list[int]:
