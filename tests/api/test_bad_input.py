@@ -40,10 +40,12 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 ])
 def test_unrunnable_uploads_are_422_within_a_second(sqlite_api: Api, name: str, content: bytes,
                                                      words: str) -> None:
-    started = time.monotonic()
+    # CPU time of this process (the app runs in its threads), not wall time: a busy machine's queue for the
+    # processor is not the parser's work; an expanded bomb would take minutes of it.
+    started = time.process_time()
     r = sqlite_api.client.post("/api/processes", files=[("files", (name, content))],
                                headers=sqlite_api.user("analyst"))
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
     assert r.status_code == 422, r.text
     detail = r.json()["detail"]
     assert detail and all(d["message"] for d in detail)

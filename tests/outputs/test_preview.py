@@ -60,8 +60,8 @@ def test_a_template_cannot_hold_the_cpu_or_memory_with_powers_or_repetitions() -
 
     for source in ("{{ (10**10**8)**64 }}", "{{ 'x' * 4000000000 }}", "{{ [1] * 10**9 }}",
                    "{{ 99999999999999999999 * 99999999999999999999 }}", "{{ 2 ** 1000 }}"):
-        started = time.monotonic()
+        started = time.process_time()  # CPU, not wall time: a busy machine's wait is not the render's work
         with pytest.raises(SecurityError):
             _env.from_string(source).render()
-        assert time.monotonic() - started < 1.0, source
+        assert time.process_time() - started < 1.0, source
     assert _env.from_string("{{ 2 ** 10 }} {{ 3 * 4 }} {{ 'ab' * 3 }} {{ 1.5 * 2 }}").render() == "1024 12 ababab 3.0"
