@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,15 +63,17 @@ class Outcome:
 
 
 def open_case(*, session: Session, service_code: str, citizen: dict[str, Any], data: dict[str, Any],
-              actor: Actor, settings: Settings, ticket: str | None = None) -> Outcome:
+              actor: Actor, settings: Settings, ticket: str | None = None,
+              attach: Callable[[Session, int], None] | None = None) -> Outcome:
     """Open a case; ``ticket`` is the number of the called queue ticket it is opened from, tied to it in
-    the same transaction (engine/queue/links.py)."""
+    the same transaction (engine/queue/links.py); ``attach`` writes the caller's own rows about the new case
+    (its id given) in that transaction too, so that both are written or neither."""
     started = time.perf_counter()
     version = processes.latest_reference(session, service_code)  # not the row: its files are not needed here
     process = processes.cache.get(session, version.id, settings)
     policy.require(actor, "case.open", settings, lanes=process.start_lanes)
     return start_case(session=session, version=version, process=process, citizen=citizen, data=data, actor=actor,
-                      settings=settings, ticket=ticket, started=started)
+                      settings=settings, ticket=ticket, started=started, attach=attach)
 
 
 #: How a case came in (``Case.channel``): registered at the window, or applied for by the citizen online.
@@ -79,7 +82,8 @@ COUNTER, CITIZEN_PORTAL = "counter", "citizen_portal"
 
 def start_case(*, session: Session, version: ProcessVersion, process: CompiledProcess, citizen: dict[str, Any],
                data: dict[str, Any], actor: Actor, settings: Settings, ticket: str | None = None,
-               channel: str = COUNTER, started: float | None = None) -> Outcome:
+               channel: str = COUNTER, started: float | None = None,
+               attach: Callable[[Session, int], None] | None = None) -> Outcome:
     """Open a case of ``version`` once the caller decided who may (``open_case``: the policy; the citizen's
     online application, engine/citizen/apply.py: the service's ``online``). ``channel`` is recorded on the case
     and, when not the counter, in its ``case_opened`` event."""
@@ -121,6 +125,9 @@ def start_case(*, session: Session, version: ProcessVersion, process: CompiledPr
         if ticket_id is not None:
             assert case.id is not None
             queue_links.link(session, ticket_id, case.id, now)
+        if attach is not None:
+            assert case.id is not None
+            attach(session, case.id)
         # The opened event carries what replay needs to start the same case again.
         events: list[tuple[str, str | None, dict[str, Any]]] = [
             ("case_opened", None, {"service_code": version.service_code, "process_version": version.version,

@@ -30,7 +30,7 @@ from engine.cases import intake, lifecycle
 from engine.catalog import processes
 from engine.citizen import open311_keys
 from engine.core import clock, throttle, tracking
-from engine.core.errors import Invalid, NotFound
+from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.refusals import problem, problem_arabic
 from engine.core.settings import Settings
 from engine.people import centers
@@ -270,23 +270,27 @@ def file(*, session: Session, form: Mapping[str, Sequence[str]], settings: Setti
     center_id = centers.by_code(session, settings.open311_center).id if settings.open311_center else None
     actor = Actor(f"open311:{app.name}"[:64], frozenset(process.start_lanes), app.name, center_id)
     throttle.fail(settings, per_key)  # every request filed counts against the key
-    opened = lifecycle.open_case(session=session, service_code=process.service.code, citizen=citizen, data=data,
-                                 actor=actor, settings=settings)
-    case = opened.case
-    assert case.id is not None
-    session.add(Open311Request(key_id=app.id, request_hash=request_hash, case_id=case.id,
-                               description=description[:4000] or None, address=address[:300] or None, lat=lat,
-                               long=long, created_at=clock.now()))
+    kept_description, kept_address, key_id = description[:4000] or None, address[:300] or None, app.id
+
+    def attach(inner: Session, case_id: int) -> None:
+        # In the case's own transaction: the request row and the case are written together or not at all, so
+        # two identical POSTs at the same moment (both past the look-up above) cannot leave two cases: the
+        # second one's row breaks the unique (key, request) and takes its case back with it.
+        inner.add(Open311Request(key_id=key_id, request_hash=request_hash, case_id=case_id,
+                                 description=kept_description, address=kept_address, lat=lat, long=long,
+                                 created_at=clock.now()))
+        inner.flush()
+
     try:
-        session.commit()
-    except IntegrityError:
-        # The same POST at the same moment, both past the look-up above: the client is given its twin's number.
-        # The case just opened stays (a case is never deleted); the front desk cancels it as a duplicate.
+        case = lifecycle.open_case(session=session, service_code=process.service.code, citizen=citizen, data=data,
+                                   actor=actor, settings=settings, attach=attach).case
+    except (IntegrityError, Conflict):
         session.rollback()
         twin = session.execute(select(col(Open311Request.case_id)).where(
             col(Open311Request.key_id) == app.id, col(Open311Request.request_hash) == request_hash)).scalar()
-        if twin is not None:
-            case = lifecycle.load_case(session, twin)
+        if twin is None:
+            raise
+        case = lifecycle.load_case(session, twin)  # the client is given its twin's number
     return _filed(case, service, lang)
 
 

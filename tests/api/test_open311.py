@@ -258,3 +258,41 @@ def test_a_request_taken_at_the_desk_is_not_listed_and_far_dates_are_refused(o31
     for params in ({"start_date": "9999-12-31T00:00:00Z"}, {"end_date": "0001-01-01T00:00:00Z"}):
         r = api.client.get("/open311/v2/requests.json", params=params)
         assert r.status_code == 400, (params, r.status_code, r.text)
+
+
+def test_the_same_post_at_the_same_moment_opens_one_case(o311: tuple[Api, str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two identical POSTs (a client's retry racing its first try) both pass the look-up for an earlier one
+    before either writes: one case is opened, and both answers carry its number."""
+    import threading
+
+    from sqlmodel import func, select
+
+    from engine.citizen import open311 as engine_open311
+    from storage.db import session_for
+    from storage.models.cases import Case
+
+    api, key = o311
+    both_looked = threading.Barrier(2, timeout=10)
+    checked = engine_open311._intake_schema
+
+    def after_the_look_up(process: Any) -> Any:
+        both_looked.wait()  # each POST has looked for an earlier one and found none
+        return checked(process)
+
+    monkeypatch.setattr(engine_open311, "_intake_schema", after_the_look_up)
+    answers: list[Any] = []
+
+    def post() -> None:
+        answers.append(_post(api, _complaint(key)))
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
+    numbers = {r.json()[0]["service_request_id"] for r in answers}
+    assert len(numbers) == 1
+    with session_for(api.settings.database_url) as session:
+        assert session.exec(select(func.count()).select_from(Case)).one() == 1
