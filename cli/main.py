@@ -223,6 +223,13 @@ def cmd_tick(settings: Settings, _args: argparse.Namespace) -> int:
     whose turn another process holds at this moment is skipped and says so."""
     from engine.operations import periodic
 
+    if settings.database_transaction_pooling and not settings.leader_database_url:
+        # With a broker the settings allow this pair (beat runs the jobs and takes no turn); a tick does take
+        # the jobs' turns, whose session locks a transaction pooler does not keep (docs/deployment.md).
+        print("shubbak tick: SHUBBAK_DATABASE_TRANSACTION_POOLING is set: the jobs' turns hold a session lock, "
+              "which a transaction pooler does not keep; set SHUBBAK_LEADER_DATABASE_URL to a direct connection "
+              "to PostgreSQL (docs/deployment.md)", file=sys.stderr)
+        return 2
     for job, ran, result in periodic.run_all(settings):
         print(f"{job.name}: {job.says(result) if ran else 'skipped: another process is running it'}")
     return 0

@@ -20,9 +20,10 @@ from fastapi.responses import Response
 from lxml import etree
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentActor, SessionDep, SettingsDep, allow
+from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
 from engine.citizen import open311, open311_keys
 from engine.core.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from engine.core.settings import Settings
 
 # The GeoReport v2 routes answer in the specification's shapes (its refusals are arrays, its formats JSON and XML):
 # the specification documents them, not the app's OpenAPI document, whose refusal shape they do not use.
@@ -92,13 +93,17 @@ def _format(fmt: str) -> str:
     return fmt
 
 
-def _answer(fmt: str, root: str, work: Callable[[str], Any], lang: str) -> Response:
-    """Run ``work`` (in a worker thread: it reads the database) and answer in ``fmt``, or refuse."""
+def _answer(fmt: str, root: str, work: Callable[[str], Any], lang: str,
+            reader: tuple[Settings, str] | None = None) -> Response:
+    """Run ``work`` (in a worker thread: it reads the database) and answer in ``fmt``, or refuse. ``reader``
+    (the settings and the caller's address) counts a public read against that address first."""
     try:
         chosen = _format(fmt)
     except DomainError as exc:
         return refusal(exc, "json", lang)
     try:
+        if reader is not None:
+            open311.count_read(*reader)
         content = work(lang)
     except DomainError as exc:
         return refusal(exc, chosen, lang)
@@ -106,7 +111,7 @@ def _answer(fmt: str, root: str, work: Callable[[str], Any], lang: str) -> Respo
 
 
 @router.get("/open311/discovery.{fmt}", dependencies=[allow("public")], **SPEC_ROUTE)
-def discovery(request: Request, fmt: str, settings: SettingsDep) -> Response:
+def discovery(request: Request, fmt: str, settings: SettingsDep, client: ClientAddress) -> Response:
     """Service discovery: where the GeoReport v2 endpoint is and which formats it speaks."""
     base = (settings.public_base_url or str(request.base_url)).rstrip("/")
 
@@ -116,20 +121,22 @@ def discovery(request: Request, fmt: str, settings: SettingsDep) -> Response:
                                "changeset": "2026-12-06T00:00:00Z", "type": "production",
                                "formats": ["text/xml", "application/json"]}]}
 
-    return _answer(fmt, "discovery", work, language(request))
+    return _answer(fmt, "discovery", work, language(request), (settings, client))
 
 
 @router.get("/open311/v2/services.{fmt}", dependencies=[allow("public")], **SPEC_ROUTE)
-def service_list(request: Request, fmt: str, session: SessionDep) -> Response:
-    return _answer(fmt, "services", lambda lang: open311.services(session=session, lang=lang), language(request))
+def service_list(request: Request, fmt: str, session: SessionDep, settings: SettingsDep,
+                 client: ClientAddress) -> Response:
+    return _answer(fmt, "services", lambda lang: open311.services(session=session, lang=lang), language(request),
+                   (settings, client))
 
 
 @router.get("/open311/v2/services/{code}.{fmt}", dependencies=[allow("public")], **SPEC_ROUTE)
 def service_definition(request: Request, code: Annotated[str, Path(max_length=100)], fmt: str,
-                       session: SessionDep, settings: SettingsDep) -> Response:
+                       session: SessionDep, settings: SettingsDep, client: ClientAddress) -> Response:
     return _answer(fmt, "service_definition",
                    lambda lang: open311.definition(session=session, code=code, settings=settings, lang=lang),
-                   language(request))
+                   language(request), (settings, client))
 
 
 @router.post("/open311/v2/requests.{fmt}", dependencies=[allow("open311.file")], tags=["public"], **SPEC_ROUTE)
@@ -156,18 +163,19 @@ async def file_request(request: Request, fmt: str, session: SessionDep, settings
 
 
 @router.get("/open311/v2/requests.{fmt}", dependencies=[allow("public")], **SPEC_ROUTE)
-def request_list(request: Request, fmt: str, session: SessionDep, settings: SettingsDep) -> Response:
+def request_list(request: Request, fmt: str, session: SessionDep, settings: SettingsDep,
+                 client: ClientAddress) -> Response:
     params = dict(request.query_params.items())
     return _answer(fmt, "service_requests",
                    lambda lang: open311.find(session=session, params=params, settings=settings, lang=lang),
-                   language(request))
+                   language(request), (settings, client))
 
 
 @router.get("/open311/v2/requests/{number}.{fmt}", dependencies=[allow("public")], **SPEC_ROUTE)
 def one_request(request: Request, number: Annotated[str, Path(max_length=40)], fmt: str,
-                session: SessionDep) -> Response:
+                session: SessionDep, settings: SettingsDep, client: ClientAddress) -> Response:
     return _answer(fmt, "service_requests", lambda lang: open311.one(session=session, number=number, lang=lang),
-                   language(request))
+                   language(request), (settings, client))
 
 
 class KeyRequest(BaseModel):

@@ -208,6 +208,15 @@ def _request_hash(form: Mapping[str, Sequence[str]]) -> str:
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
 
 
+def count_read(settings: Settings, client: str) -> None:
+    """One public read (the discovery, the lists, a definition, a request) counted against the asking address:
+    ``open311_reads_per_address`` per ``open311_window_seconds``, 429 with Retry-After past it."""
+    pair = (throttle.Rule.fixed("open311-read-address", limit=settings.open311_reads_per_address,
+                                window_seconds=settings.open311_window_seconds), client)
+    throttle.check(settings, "open311.too_many_reads", pair)
+    throttle.fail(settings, pair)
+
+
 def file(*, session: Session, form: Mapping[str, Sequence[str]], settings: Settings, lang: str) -> dict[str, Any]:
     """POST Service Request: check the key, the service, the attributes, the location and the person; open the
     case (or find the one the same POST opened before); the answer's ``service_request_id`` is its tracking

@@ -108,8 +108,10 @@ class Settings(BaseSettings):
     service_search_max_results: int = Field(default=10, ge=1, le=100)
     # Open311 GeoReport v2 (engine/citizen/open311.py): requests filed per key and window (429 beyond), the
     # center their cases open at (its code; none: installation-wide), the longest span a list may ask for
-    # (the specification's 90 days) and the most requests a list answers (its 1000).
+    # (the specification's 90 days) and the most requests a list answers (its 1000); the public reads (lists,
+    # definitions, a request by number) one address may make per window.
     open311_requests_per_key: int = Field(default=60, ge=1)
+    open311_reads_per_address: int = Field(default=300, ge=1)
     open311_window_seconds: int = Field(default=60, ge=1)
     open311_center: str | None = None
     open311_max_span_days: int = Field(default=90, ge=1)

@@ -87,17 +87,19 @@ def redeem(*, session: Session, settings: Settings, center_id: int | None, code:
     now = clock.now()
     try:
         booking = _find(session, settings, center_id, code, phone, now)
-    except NotFound:
+        if booking.status == "arrived" and booking.ticket_id is not None:
+            return booking, _ticket(session, booking.ticket_id)
+        if booking.status == "cancelled":
+            raise Conflict("booking.cancelled")
+        if booking.status == "no_show":
+            raise Conflict("booking.missed", time=local_time(booking.starts_at, settings))
+        _check_time(booking, settings, now)
+    except (NotFound, Conflict):
+        # A code that is not a booking, and one that is but gives no ticket now (another center's, another
+        # day's, outside its time, cancelled, missed), count alike: either answer tells a guesser something.
         if client is not None:
             throttle.fail(settings, (rule, client))
         raise
-    if booking.status == "arrived" and booking.ticket_id is not None:
-        return booking, _ticket(session, booking.ticket_id)
-    if booking.status == "cancelled":
-        raise Conflict("booking.cancelled")
-    if booking.status == "no_show":
-        raise Conflict("booking.missed", time=local_time(booking.starts_at, settings))
-    _check_time(booking, settings, now)
     category = config.category(session, settings.booking_queue_category)
     with write_lock(session):
         ticket = tickets.new_ticket(session, category, priority, now, settings, center_id)

@@ -375,3 +375,26 @@ def test_a_centers_holidays_and_those_above_it_close_it_for_visits(api: Api) -> 
     r = _book(api, ME, (after + timedelta(days=1)).isoformat(), "10:00", center="CITY-B")
     assert r.status_code == 404 and r.json()["message_id"] == "booking.no_plan"
     assert _book(api, ME, (after + timedelta(days=1)).isoformat(), "10:00", center="CITY-A").status_code == 201
+
+
+def test_a_booking_found_outside_its_time_counts_as_a_miss(api: Api) -> None:
+    """A guesser who hits a real code of another day learns it exists; such answers count against the kiosk's
+    address like codes that are no booking at all, so guessing slows down the same."""
+    from engine.core.throttle import Throttled
+
+    _open_all_day(api)
+    slot = (_local(api) + timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0).astimezone(UTC)
+    booking = _booked_at(api, slot)
+    settings = api.settings
+    with Session(engine_for(settings.database_url)) as session, clock.frozen(slot - timedelta(days=1)):
+        for _ in range(settings.booking_misses_per_address):
+            with pytest.raises(Conflict):
+                arrivals.redeem(session=session, settings=settings, center_id=None, code=booking.code,
+                                client="203.0.113.9")
+        with pytest.raises(Throttled):
+            arrivals.redeem(session=session, settings=settings, center_id=None, code=booking.code,
+                            client="203.0.113.9")
+        # Another kiosk's address is not held up by this one's misses.
+        with pytest.raises(Conflict):
+            arrivals.redeem(session=session, settings=settings, center_id=None, code=booking.code,
+                            client="203.0.113.10")

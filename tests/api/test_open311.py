@@ -296,3 +296,20 @@ def test_the_same_post_at_the_same_moment_opens_one_case(o311: tuple[Api, str],
     assert len(numbers) == 1
     with session_for(api.settings.database_url) as session:
         assert session.exec(select(func.count()).select_from(Case)).one() == 1
+
+
+def test_the_public_reads_are_throttled_per_address(database_url: str, tmp_path: Path) -> None:
+    """Every public GET counts against the caller's address, in the specification's refusal shape (JSON or
+    XML, with Retry-After); another address still reads, and the POST's own limit is per key."""
+    settings = make_settings(database_url, tmp_path, open311_reads_per_address=3)
+    with TestClient(create_app(settings)) as client:
+        paths = ["/open311/discovery.json", "/open311/v2/services.json", "/open311/v2/requests.xml"]
+        assert [client.get(p).status_code for p in paths] == [200, 200, 200]
+        for path in ("/open311/v2/services/complaint.json", "/open311/v2/requests/123.xml"):
+            refused = client.get(path)
+            assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+        assert "too many reads" in refused.text and refused.text.startswith("<?xml")
+        assert client.get("/open311/v2/services.json", headers={"Accept-Language": "ar"}).json()[0][
+            "description"] == "طلبات قراءة كثيرة من هذا العنوان؛ حاول بعد قليل"
+    with TestClient(create_app(settings), client=("198.51.100.7", 50000)) as other:
+        assert other.get("/open311/v2/services.json").status_code == 200

@@ -137,6 +137,19 @@ def test_transaction_pooling_without_a_direct_url_for_the_turns_is_refused(tmp_p
     assert make_settings(url, tmp_path, database_transaction_pooling=True, leader_database_url=url + "x")
 
 
+def test_a_tick_through_a_transaction_pooler_without_a_direct_url_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The broker lets the settings stand without the direct URL, but ``shubbak tick`` takes the jobs' turns
+    itself: it refuses before it connects (the URL's port answers nothing), instead of locking via the pooler."""
+    from cli.main import main
+
+    url = "postgresql+psycopg://shubbak@127.0.0.1:1/shubbak"
+    pooled = make_settings(url, tmp_path, database_transaction_pooling=True, broker_url="redis://127.0.0.1:1/0")
+    monkeypatch.setattr("cli.main.get_settings", lambda: pooled)
+    assert main(["tick"]) == 2
+    assert "SHUBBAK_LEADER_DATABASE_URL" in capsys.readouterr().err
+
+
 @pytest.mark.postgres
 def test_a_turn_taken_through_the_pooler_is_not_one_process_turn(bouncer: pgbouncer.LocalPgBouncer,
                                                                   postgres_url: str, admin: Engine) -> None:
