@@ -16,7 +16,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
     values: dict[str, object] = dict(
         database_url=database_url, environment="test", var_dir=tmp_path, timer_tick_seconds=0, message_poll_seconds=0,
         report_project_seconds=0, document_issue_seconds=0, payment_reconcile_seconds=0,
-        booking_round_seconds=0,
+        booking_round_seconds=0, orphan_sweep_seconds=0,
         storage_url=f"file://{tmp_path / 'documents'}", password_time_cost=1, password_memory_kib=64,
         processes_dir=ROOT / "processes", secret_key="test-secret-" + "x" * 32,
     )

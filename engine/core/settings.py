@@ -250,6 +250,13 @@ class Settings(BaseSettings):
     document_issue_attempts: int = Field(default=5, ge=1)
     # Seconds between rounds of the job that issues them (0: only ``shubbak tick`` and Celery beat run it).
     document_issue_seconds: float = Field(default=2.0, ge=0)
+    # Stored objects no row names (a process killed between writing a scan or a document and committing its
+    # row) are deleted once older than orphan_grace_hours (engine/operations/orphans.py), by a job that runs
+    # every orphan_sweep_seconds (0: only ``shubbak tick`` and Celery beat run it). After restoring an older
+    # database over a newer store, raise the grace first: the newer objects are what the sweep would delete.
+    orphan_grace_hours: float = Field(default=72.0, ge=1)
+    orphan_sweep_seconds: float = Field(default=3600.0, ge=0)
+    orphan_sweep_batch: int = Field(default=500, ge=1, le=10_000)
 
     # The hall's queue (docs/front-desk.md). A counter calls the waiting ticket with the highest effective
     # wait: seconds waited (since issue, kept across a transfer) times its priority class's weight; ties go to

@@ -21,6 +21,7 @@ from engine.citizen import signin
 from engine.core import idempotency, throttle
 from engine.core.settings import Settings
 from engine.messages import send
+from engine.operations import orphans
 from engine.outputs import issue as outputs_issue
 from engine.payments import reconcile
 from engine.queue import booking_rounds
@@ -97,6 +98,11 @@ def _bookings(settings: Settings) -> booking_rounds.RoundResult:
         return booking_rounds.run(session, settings)
 
 
+def _sweep_orphans(settings: Settings) -> orphans.Swept:
+    with session_for(settings.database_url) as session:
+        return orphans.sweep(session=session, settings=settings)
+
+
 def _tick(settings: Settings) -> float:
     return settings.timer_tick_seconds
 
@@ -130,6 +136,11 @@ JOBS: list[Job] = [
     # The documents steps owed, rendered, signed, stored and chained after their step's commit (engine/outputs).
     Job("outputs", lambda s: s.document_issue_seconds, 2.0, _issue_documents,
         lambda r: f"{r} document(s) issued"),
+    # Stored objects no row names once SHUBBAK_ORPHAN_GRACE_HOURS old (a process killed between writing a scan
+    # or a document and committing its row), deleted (engine/operations/orphans.py).
+    Job("orphans", lambda s: s.orphan_sweep_seconds, 3600.0, _sweep_orphans,
+        lambda r: f"{r.deleted} stored object(s) no row names deleted of {r.looked_at} old enough, "
+                  f"{r.abandoned} cut-short write(s) removed"),
     # Payment references still pending past SHUBBAK_PAYMENT_RECONCILE_AFTER_MINUTES, asked about at their
     # provider: settled as their callback would, or expired (engine/payments/reconcile.py).
     Job("payment_reconciliation", lambda s: s.payment_reconcile_seconds, 300.0, _reconcile,

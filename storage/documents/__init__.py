@@ -13,6 +13,7 @@ import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -90,6 +91,14 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        """Every key under ``prefix`` (``cases/``) with when it was written (aware, UTC), in no set order."""
+
+    @abstractmethod
+    def abandoned(self, before: datetime) -> int:
+        """Remove what writes cut short before ``before`` left behind (a process killed in ``put``); how many."""
 
 
 def check_key(key: str) -> str:

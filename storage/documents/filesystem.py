@@ -6,10 +6,11 @@ import contextlib
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from storage.documents import Download, ObjectMissing, ObjectStore, Readable, StorageError, check_key
+from storage.documents import _KEY, Download, ObjectMissing, ObjectStore, Readable, StorageError, check_key
 
 _INCOMING = ".incoming"
 
@@ -71,3 +72,26 @@ class FilesystemStore(ObjectStore):
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        top = self.root / prefix.strip("/")
+        if not top.is_dir():
+            return
+        for folder, _dirs, files in os.walk(top):
+            for name in files:
+                path = Path(folder) / name
+                key = path.relative_to(self.root).as_posix()
+                if _KEY.match(key):
+                    with contextlib.suppress(FileNotFoundError):  # deleted since the walk saw it
+                        yield key, datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+    def abandoned(self, before: datetime) -> int:
+        # A put killed before its rename leaves its temporary file in the incoming folder, and only there.
+        gone = 0
+        folder = self.root / _INCOMING
+        for path in folder.iterdir() if folder.is_dir() else ():
+            with contextlib.suppress(FileNotFoundError):
+                if datetime.fromtimestamp(path.stat().st_mtime, UTC) < before:
+                    path.unlink()
+                    gone += 1
+        return gone

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import urllib3
@@ -106,3 +108,13 @@ class MinioStore(ObjectStore):
                 return False
             raise
         return True
+
+    def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        for found in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
+            if found.object_name and found.last_modified and not found.is_dir:
+                yield found.object_name, found.last_modified
+
+    def abandoned(self, before: datetime) -> int:
+        # A killed multipart upload leaves parts that are no object; the server aborts them itself (MinIO after a
+        # day by default; on another S3 store, a bucket lifecycle rule AbortIncompleteMultipartUpload does).
+        return 0

@@ -148,6 +148,6 @@ def test_beat_schedules_every_periodic_job(sqlite_settings: Settings) -> None:
         f"shubbak-{job}": ("shubbak.periodic", (job,)) for job in ("outbox", "timers", "escalation", "assignment",
                                                                    "ledger_seal", "idempotency_keys",
                                                                    "throttle_counters", "citizen_codes",
-                                                                   "reports", "outputs",
+                                                                   "reports", "outputs", "orphans",
                                                                    "payment_reconciliation", "bookings")}
     assert schedule["shubbak-outbox"]["schedule"] == 2.0

@@ -160,3 +160,32 @@ def test_minio_sends_a_file_known_to_be_small_in_one_put(s3_endpoint: str | None
     etag = store.client.stat_object(store.bucket, "cases/4/hinted").etag
     assert etag.endswith(parts) and etag.count("-") == (1 if parts else 0)  # a multipart ETag ends in -<parts>
     assert b"".join(_read_all(store, "cases/4/hinted")[1]) == data
+
+
+def test_the_listing_names_every_key_under_a_prefix_with_when_it_was_written(store: ObjectStore) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    before = datetime.now(UTC) - timedelta(minutes=1)
+    for key in ("cases/1/aa", "cases/22/bb", "outputs/1/cc-d"):
+        store.put(key, io.BytesIO(b"paper"), content_type="application/pdf")
+    listed = dict(store.listing("cases/"))
+    assert sorted(listed) == ["cases/1/aa", "cases/22/bb"]
+    assert all(before < at < datetime.now(UTC) + timedelta(minutes=1) for at in listed.values())
+    assert [key for key, _ in store.listing("outputs/")] == ["outputs/1/cc-d"]
+    assert list(store.listing("nothing/")) == []
+    store.delete("cases/1/aa")
+    assert [key for key, _ in store.listing("cases/")] == ["cases/22/bb"]
+
+
+def test_a_put_cut_short_leaves_a_temporary_file_that_abandoned_removes_once_old(tmp_path: Path) -> None:
+    """A process killed inside ``put`` never reaches its clean-up: its temporary file stays in the incoming
+    folder (never listed as a key) until ``abandoned`` removes it, and only once older than the bound given."""
+    from datetime import UTC, datetime, timedelta
+
+    store = open_store(StoreConfig(url=f"file://{tmp_path / 'docs'}"))
+    store.prepare()
+    left = tmp_path / "docs" / ".incoming" / "4f1c"
+    left.write_bytes(b"half a scan")
+    assert list(store.listing("")) == []
+    assert store.abandoned(datetime.now(UTC) - timedelta(hours=1)) == 0 and left.exists()
+    assert store.abandoned(datetime.now(UTC) + timedelta(seconds=5)) == 1 and not left.exists()
