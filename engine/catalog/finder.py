@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from engine.core import throttle
+from engine.core.client_address import counted_as
 from engine.core.errors import Invalid
 from engine.core.refusals import problem
 from engine.core.settings import Settings
@@ -183,7 +184,7 @@ def search(*, session: Session, query: str, settings: Settings, client: str | No
                                                       kind="value_error", count=settings.service_search_max_chars)],
                       count=settings.service_search_max_chars)
     if client:
-        pair = (search_rule(settings), client)
+        pair = (search_rule(settings), counted_as(client))
         throttle.check(settings, "search.too_many", pair)
         throttle.fail(settings, pair)
     entries = index.entries(session, settings)

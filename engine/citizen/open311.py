@@ -30,6 +30,7 @@ from engine.cases import intake, lifecycle
 from engine.catalog import processes
 from engine.citizen import open311_keys
 from engine.core import clock, throttle, tracking
+from engine.core.client_address import counted_as
 from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.refusals import problem, problem_arabic
 from engine.core.settings import Settings
@@ -212,7 +213,7 @@ def count_read(settings: Settings, client: str) -> None:
     """One public read (the discovery, the lists, a definition, a request) counted against the asking address:
     ``open311_reads_per_address`` per ``open311_window_seconds``, 429 with Retry-After past it."""
     pair = (throttle.Rule.fixed("open311-read-address", limit=settings.open311_reads_per_address,
-                                window_seconds=settings.open311_window_seconds), client)
+                                window_seconds=settings.open311_window_seconds), counted_as(client))
     throttle.check(settings, "open311.too_many_reads", pair)
     throttle.fail(settings, pair)
 

@@ -47,3 +47,17 @@ def client_address(peer: str | None, forwarded_for: Sequence[str], trusted: Sequ
             return hop[:64]
         address = hop
     return address
+
+
+def counted_as(address: str) -> str:
+    """What a per-address limit counts: an IPv6 address's /64 network (one subscriber's, the smallest an ISP
+    hands out, whose 2**64 addresses one client may walk through), an IPv4 address as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)

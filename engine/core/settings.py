@@ -254,9 +254,12 @@ class Settings(BaseSettings):
     # row) are deleted once older than orphan_grace_hours (engine/operations/orphans.py), by a job that runs
     # every orphan_sweep_seconds (0: only ``shubbak tick`` and Celery beat run it). After restoring an older
     # database over a newer store, raise the grace first: the newer objects are what the sweep would delete.
+    # A round that finds more than orphan_sweep_max_deletes such objects deletes none and says so: kills leave
+    # one now and then, hundreds mean the database is not the store's own.
     orphan_grace_hours: float = Field(default=72.0, ge=1)
-    orphan_sweep_seconds: float = Field(default=3600.0, ge=0)
+    orphan_sweep_seconds: float = Field(default=86_400.0, ge=0)
     orphan_sweep_batch: int = Field(default=500, ge=1, le=10_000)
+    orphan_sweep_max_deletes: int = Field(default=100, ge=0)
 
     # The hall's queue (docs/front-desk.md). A counter calls the waiting ticket with the highest effective
     # wait: seconds waited (since issue, kept across a transfer) times its priority class's weight; ties go to

@@ -33,6 +33,8 @@ class Swept:
     looked_at: int
     deleted: int
     abandoned: int
+    #: More objects than ``orphan_sweep_max_deletes`` no row names: none was deleted (see :func:`sweep`).
+    held: int = 0
 
 
 def _named(session: Session, keys: list[str]) -> set[str]:
@@ -42,23 +44,22 @@ def _named(session: Session, keys: list[str]) -> set[str]:
 
 
 def sweep(*, session: Session, settings: Settings, now: datetime | None = None) -> Swept:
-    """One round: every object older than the grace that no row names is deleted."""
+    """One round: the objects older than the grace that no row names are deleted, unless there are more of them
+    than ``orphan_sweep_max_deletes``. A process killed midway leaves one now and then; hundreds say that this
+    database is not the one the store belongs to (an older backup restored over a newer store, a drill pointed
+    at the production bucket): then nothing is deleted, the round says how many it held back, and the log
+    asks an operator to look."""
     store = documents.store_for(settings)
     before = (now or clock.now()) - timedelta(hours=settings.orphan_grace_hours)
-    looked_at = deleted = 0
+    looked_at = 0
+    unnamed: list[str] = []
     batch: list[str] = []
 
-    def settle() -> int:
+    def settle() -> None:
         named = _named(session, batch)
         session.rollback()  # end the read: the store's deletes are not in a transaction
-        gone = 0
-        for key in batch:
-            if key not in named:
-                log.warning("stored object %s is named by no scan or document row; deleted", key)
-                store.delete(key)
-                gone += 1
+        unnamed.extend(key for key in batch if key not in named)
         batch.clear()
-        return gone
 
     for prefix in PREFIXES:
         for key, written in store.listing(prefix):
@@ -67,7 +68,20 @@ def sweep(*, session: Session, settings: Settings, now: datetime | None = None) 
             looked_at += 1
             batch.append(key)
             if len(batch) >= settings.orphan_sweep_batch:
-                deleted += settle()
+                settle()
+            if len(unnamed) > settings.orphan_sweep_max_deletes:
+                break
     if batch:
-        deleted += settle()
+        settle()
+    if len(unnamed) > settings.orphan_sweep_max_deletes:
+        log.error("more than %d stored objects (older than %g hours) are named by no scan or document row: none "
+                  "was deleted. Is this database the store's own (an older backup restored, a drill pointed at "
+                  "the production store)? docs/operations.md", settings.orphan_sweep_max_deletes,
+                  settings.orphan_grace_hours)
+        return Swept(looked_at=looked_at, deleted=0, abandoned=0, held=len(unnamed))
+    deleted = 0
+    for key in unnamed:
+        store.delete(key)
+        deleted += 1
+        log.warning("stored object %s was named by no scan or document row: deleted", key)
     return Swept(looked_at=looked_at, deleted=deleted, abandoned=store.abandoned(before))

@@ -138,9 +138,10 @@ JOBS: list[Job] = [
         lambda r: f"{r} document(s) issued"),
     # Stored objects no row names once SHUBBAK_ORPHAN_GRACE_HOURS old (a process killed between writing a scan
     # or a document and committing its row), deleted (engine/operations/orphans.py).
-    Job("orphans", lambda s: s.orphan_sweep_seconds, 3600.0, _sweep_orphans,
-        lambda r: f"{r.deleted} stored object(s) no row names deleted of {r.looked_at} old enough, "
-                  f"{r.abandoned} cut-short write(s) removed"),
+    Job("orphans", lambda s: s.orphan_sweep_seconds, 86_400.0, _sweep_orphans,
+        lambda r: (f"{r.held} stored objects no row names: too many, none deleted (docs/operations.md)" if r.held
+                   else f"{r.deleted} stored object(s) no row names deleted of {r.looked_at} old enough, "
+                        f"{r.abandoned} cut-short write(s) removed")),
     # Payment references still pending past SHUBBAK_PAYMENT_RECONCILE_AFTER_MINUTES, asked about at their
     # provider: settled as their callback would, or expired (engine/payments/reconcile.py).
     Job("payment_reconciliation", lambda s: s.payment_reconcile_seconds, 300.0, _reconcile,

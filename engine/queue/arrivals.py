@@ -93,13 +93,16 @@ def redeem(*, session: Session, settings: Settings, center_id: int | None, code:
             raise Conflict("booking.cancelled")
         if booking.status == "no_show":
             raise Conflict("booking.missed", time=local_time(booking.starts_at, settings))
-        _check_time(booking, settings, now)
+        if local_day(aware(booking.starts_at), settings) != local_day(now, settings):
+            _check_time(booking, settings, now)  # another day's: refused (not today, or too late), as a miss
     except (NotFound, Conflict):
-        # A code that is not a booking, and one that is but gives no ticket now (another center's, another
-        # day's, outside its time, cancelled, missed), count alike: either answer tells a guesser something.
+        # A code that is not a booking, and one that is but is not today's here (another center's, another
+        # day's, cancelled, missed), count alike: either answer tells a guesser something. A citizen of today
+        # who comes early or late is no guesser: the hall's kiosk is shared, and they are not counted.
         if client is not None:
             throttle.fail(settings, (rule, client))
         raise
+    _check_time(booking, settings, now)
     category = config.category(session, settings.booking_queue_category)
     with write_lock(session):
         ticket = tickets.new_ticket(session, category, priority, now, settings, center_id)

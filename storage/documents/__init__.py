@@ -101,6 +101,11 @@ class ObjectStore(ABC):
         """Remove what writes cut short before ``before`` left behind (a process killed in ``put``); how many."""
 
 
+def is_key(key: str) -> bool:
+    """Whether ``key`` is one Shubbak could have made (what a listing reports; anything else is not its own)."""
+    return bool(_KEY.match(key)) and len(key) <= 255
+
+
 def check_key(key: str) -> str:
     """Keys are made by Shubbak, never by users; anything else (``..``, absolute paths) is a bug."""
     if not _KEY.match(key) or len(key) > 255:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from storage.documents import _KEY, Download, ObjectMissing, ObjectStore, Readable, StorageError, check_key
+from storage.documents import Download, ObjectMissing, ObjectStore, Readable, StorageError, check_key, is_key
 
 _INCOMING = ".incoming"
 
@@ -81,7 +81,7 @@ class FilesystemStore(ObjectStore):
             for name in files:
                 path = Path(folder) / name
                 key = path.relative_to(self.root).as_posix()
-                if _KEY.match(key):
+                if is_key(key):
                     with contextlib.suppress(FileNotFoundError):  # deleted since the walk saw it
                         yield key, datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
@@ -91,7 +91,7 @@ class FilesystemStore(ObjectStore):
         folder = self.root / _INCOMING
         for path in folder.iterdir() if folder.is_dir() else ():
             with contextlib.suppress(FileNotFoundError):
-                if datetime.fromtimestamp(path.stat().st_mtime, UTC) < before:
+                if path.is_file() and datetime.fromtimestamp(path.stat().st_mtime, UTC) < before:
                     path.unlink()
                     gone += 1
         return gone

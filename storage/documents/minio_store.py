@@ -29,6 +29,7 @@ from storage.documents import (
     StorageError,
     StoreConfig,
     check_key,
+    is_key,
 )
 
 _MISSING = {"NoSuchKey", "NoSuchObject"}
@@ -111,7 +112,8 @@ class MinioStore(ObjectStore):
 
     def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]:
         for found in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
-            if found.object_name and found.last_modified and not found.is_dir:
+            # Only keys Shubbak makes: an object someone else put in the bucket is none of its business.
+            if found.object_name and found.last_modified and not found.is_dir and is_key(found.object_name):
                 yield found.object_name, found.last_modified
 
     def abandoned(self, before: datetime) -> int:

@@ -32,7 +32,7 @@ class IssuedOutput(SQLModel, table=True):
     source: str = Field(max_length=140)
     status: str = Field(default="pending", max_length=16, index=True)  # pending, valid, superseded, revoked, failed
     sha256: str | None = Field(default=None, max_length=64)
-    storage_key: str | None = Field(default=None, max_length=255)
+    storage_key: str | None = Field(default=None, max_length=255, index=True)  # the orphans sweep looks it up
     size: int | None = None  # bytes of the stored PDF (a backup copies and checks it: engine/operations/backup.py)
     # The holder's name as the public page shows it (first name and initials): nothing else personal here.
     holder_masked: str | None = Field(default=None, max_length=200)

@@ -377,7 +377,7 @@ def test_a_centers_holidays_and_those_above_it_close_it_for_visits(api: Api) -> 
     assert _book(api, ME, (after + timedelta(days=1)).isoformat(), "10:00", center="CITY-A").status_code == 201
 
 
-def test_a_booking_found_outside_its_time_counts_as_a_miss(api: Api) -> None:
+def test_a_booking_of_another_day_counts_as_a_miss(api: Api) -> None:
     """A guesser who hits a real code of another day learns it exists; such answers count against the kiosk's
     address like codes that are no booking at all, so guessing slows down the same."""
     from engine.core.throttle import Throttled
@@ -398,3 +398,25 @@ def test_a_booking_found_outside_its_time_counts_as_a_miss(api: Api) -> None:
         with pytest.raises(Conflict):
             arrivals.redeem(session=session, settings=settings, center_id=None, code=booking.code,
                             client="203.0.113.10")
+
+
+def test_citizens_of_today_who_come_early_or_late_do_not_lock_the_kiosk(api: Api) -> None:
+    """The hall shares one kiosk: a day's citizens arriving too early or too late are told so, and are not
+    counted as guessers; the next citizen still gets a ticket."""
+    _open_all_day(api)
+    slot = (_local(api) + timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0).astimezone(UTC)
+    booking = _booked_at(api, slot)
+    settings = api.settings
+    kiosk = "203.0.113.20"
+    with Session(engine_for(settings.database_url)) as session:
+        for moment, refusal in [(slot - timedelta(minutes=40), "booking.too_early"),
+                                (slot + timedelta(minutes=20), "booking.too_late")]:
+            for _ in range(settings.booking_misses_per_address + 1):
+                with clock.frozen(moment), pytest.raises(Conflict) as refused:
+                    arrivals.redeem(session=session, settings=settings, center_id=None, code=booking.code,
+                                    client=kiosk)
+                assert refused.value.message_id == refusal
+        with clock.frozen(slot):  # on time: the ticket (a locked kiosk would have raised Throttled)
+            arrived, ticket = arrivals.redeem(session=session, settings=settings, center_id=None,
+                                              code=booking.code, client=kiosk)
+        assert arrived.status == "arrived" and ticket.number.startswith("B-")

@@ -313,3 +313,11 @@ def test_the_public_reads_are_throttled_per_address(database_url: str, tmp_path:
             "description"] == "طلبات قراءة كثيرة من هذا العنوان؛ حاول بعد قليل"
     with TestClient(create_app(settings), client=("198.51.100.7", 50000)) as other:
         assert other.get("/open311/v2/services.json").status_code == 200
+    # One IPv6 subscriber walking through the addresses of its /64 is still one address to the limit.
+    answers = []
+    for host in ("2001:db8:5:6::1", "2001:db8:5:6::2", "2001:db8:5:6:a:b:c:d", "2001:db8:5:6::ffff"):
+        with TestClient(create_app(settings), client=(host, 50000)) as walker:
+            answers.append(walker.get("/open311/v2/services.json").status_code)
+    assert answers == [200, 200, 200, 429]
+    with TestClient(create_app(settings), client=("2001:db8:5:7::1", 50000)) as neighbour:
+        assert neighbour.get("/open311/v2/services.json").status_code == 200

@@ -126,6 +126,6 @@ def test_beat_falls_back_to_its_defaults_and_follows_the_settings(tmp_path: Path
                         "shubbak-ledger_seal": 5, "shubbak-idempotency_keys": 5, "shubbak-throttle_counters": 5,
                         "shubbak-citizen_codes": 5, "shubbak-reports": 3,
                         "shubbak-outputs": 2.0,  # the tests' settings turn its loop off: beat's default
-                        "shubbak-orphans": 3600.0,
+                        "shubbak-orphans": 86_400.0,
                         "shubbak-payment_reconciliation": 300.0,
                         "shubbak-bookings": 60.0}

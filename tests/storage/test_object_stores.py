@@ -186,6 +186,19 @@ def test_a_put_cut_short_leaves_a_temporary_file_that_abandoned_removes_once_old
     store.prepare()
     left = tmp_path / "docs" / ".incoming" / "4f1c"
     left.write_bytes(b"half a scan")
+    (tmp_path / "docs" / ".incoming" / "a-folder").mkdir()  # not a write's: left alone, and no error
     assert list(store.listing("")) == []
     assert store.abandoned(datetime.now(UTC) - timedelta(hours=1)) == 0 and left.exists()
     assert store.abandoned(datetime.now(UTC) + timedelta(seconds=5)) == 1 and not left.exists()
+
+
+def test_the_listing_leaves_out_names_shubbak_does_not_make(store: ObjectStore) -> None:
+    """Someone else's object in the bucket (or a file in the folder) is not listed, so nothing acts on it."""
+    store.put("cases/9/ab", io.BytesIO(b"paper"), content_type="application/pdf")
+    foreign = "cases/9/Scan.PDF"
+    found: Any = store
+    if store.name == "filesystem":
+        (Path(found.root) / foreign).write_bytes(b"put there by hand")
+    else:
+        found.client.put_object(found.bucket, foreign, io.BytesIO(b"put there by hand"), 17)
+    assert [key for key, _ in store.listing("cases/")] == ["cases/9/ab"]

@@ -51,3 +51,18 @@ def test_a_small_batch_still_sweeps_everything(doc_api: Api) -> None:
         later = clock.now() + timedelta(hours=settings.orphan_grace_hours + 1)
         assert orphans.sweep(session=session, settings=settings, now=later).deleted == 5
     assert [k for k in stored_keys(settings) if k.startswith("cases/")] == []
+
+
+def test_a_store_full_of_papers_this_database_does_not_name_is_not_emptied(doc_api: Api) -> None:
+    """An older backup restored over a newer store, or a drill pointed at the production bucket: hundreds of
+    objects no row names. The round deletes none of them and says how many it held back."""
+    settings = doc_api.settings.model_copy(update={"orphan_sweep_max_deletes": 3, "orphan_sweep_batch": 2})
+    store = store_for(settings)
+    keys = [f"cases/7/{i:04x}" for i in range(6)]
+    for key in keys:
+        store.put(key, io.BytesIO(b"a paper of another database"), content_type="application/pdf")
+    with session_for(settings.database_url) as session:
+        later = clock.now() + timedelta(hours=settings.orphan_grace_hours + 1)
+        swept = orphans.sweep(session=session, settings=settings, now=later)
+    assert swept.deleted == 0 and swept.held > settings.orphan_sweep_max_deletes
+    assert [k for k in stored_keys(settings) if k.startswith("cases/")] == keys

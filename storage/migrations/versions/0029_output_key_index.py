@@ -1,0 +1,21 @@
+"""output_key_index: issued documents looked up by their stored object's key (the orphans sweep)
+
+Revision ID: 0029_output_key_index
+Revises: 0028_case_messages
+"""
+from __future__ import annotations
+
+from alembic import op
+
+revision = '0029_output_key_index'
+down_revision = '0028_case_messages'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index(op.f('ix_issued_output_storage_key'), 'issued_output', ['storage_key'], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index(op.f('ix_issued_output_storage_key'), table_name='issued_output')
