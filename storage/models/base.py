@@ -6,12 +6,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime
+from sqlalchemy import JSON, DateTime, Table
 from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def table(model: type[SQLModel]) -> Table:
+    """The model's Core table, for set-based statements (``insert``, ``update``, joins on columns)."""
+    return model.__table__  # type: ignore[attr-defined]
+
+
+def tables(*models: type[SQLModel]) -> tuple[Table, ...]:
+    """The models' Core tables, in order: ``_CASES, _TASKS = tables(Case, Task)``."""
+    return tuple(table(model) for model in models)
 
 
 def _ts(**kw: Any) -> Any:
