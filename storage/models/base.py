@@ -1,5 +1,6 @@
-"""What the tables share: the time stamp columns and a hash chain link's columns. Only engine commands write the tables
-(see docs/architecture.md); each domain's tables live in their own module of this package."""
+"""What the tables share: the time stamp columns, a hash chain link's columns, and the way to a model's Core
+table. Only engine commands write the tables (see docs/architecture.md); each domain's tables live in their own
+module of this package."""
 
 from __future__ import annotations
 
