@@ -10,6 +10,7 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import body as refusal
+from api.middleware import HttpMiddleware
 from engine.core.refusals import say
 from engine.core.settings import Settings
 
@@ -35,17 +36,13 @@ def limit_for(path: str, settings: Settings) -> int:
     return settings.max_request_bytes
 
 
-# Shaped like the other pure ASGI middleware (api/resilience.py's DatabaseTrouble): the app it wraps and a
-# pass-through for what is not HTTP; their work differs. Pure ASGI, so that an oversize body is refused unread.
-class BodyLimit:
+# Pure ASGI, so that an oversize body is refused unread.
+class BodyLimit(HttpMiddleware):
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
-        self.app = app
+        super().__init__(app)
         self.limit_for = limit_for
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.limit_for(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):

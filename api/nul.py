@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from api.errors import body as refusal
+from api.middleware import HttpMiddleware
 from engine.core.refusals import say
 
 _MESSAGE = "request.nul"
@@ -66,16 +67,10 @@ def problems_in(scope: Scope, body: bytes | None) -> list[list[str | int]]:
     return found
 
 
-class RefuseNul:
+class RefuseNul(HttpMiddleware):
     """ASGI middleware: a 422 for a NUL anywhere in the path, the query or a JSON or urlencoded body."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
         body: bytes | None = None
         if kind in _BODY_TYPES:

@@ -25,6 +25,7 @@ from pythonjsonlogger.json import JsonFormatter
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.middleware import HttpMiddleware
 from engine.core.settings import Settings
 
 ACCESS = logging.getLogger("shubbak.access")
@@ -73,17 +74,14 @@ def route_template(scope: Scope) -> str:
     return UNMATCHED
 
 
-class Observe:
+class Observe(HttpMiddleware):
     """The middleware: outermost of the app's own, so it sees the final status of every answer."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_chars = settings.request_id_max_chars
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         sent = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
         rid = accepted_id(sent, self.max_chars)
         context: dict[str, Any] = {"request_id": rid, "user": None}

@@ -18,6 +18,7 @@ import logging
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import body as refusal
+from api.middleware import HttpMiddleware
 from api.observability import route_template
 from engine.core.refusals import say
 from engine.core.settings import Settings
@@ -26,15 +27,12 @@ from storage import trouble
 log = logging.getLogger(__name__)
 
 
-class DatabaseTrouble:
+class DatabaseTrouble(HttpMiddleware):
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
+        super().__init__(app)
         self.settings = settings
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         kept: list[Message] = []
         kept_bytes = 0
         replayable = True

@@ -38,6 +38,7 @@ from engine.people.users import Actor
 from harness.settings import TEST_PROCESSES
 from storage.db import session_for
 from storage.models.audit import AuditEvent
+from storage.models.base import table, tables
 from storage.models.cases import Case, Task
 
 SERVICE = TEST_PROCESSES / "audit_case"
@@ -143,10 +144,10 @@ def seed(settings: Settings, count: int, batch: int = 2000) -> int:
                 events.extend(copy_events)
                 tasks.extend(copy_tasks)
                 next_id += 1
-            conn.execute(insert(Case.__table__), cases)  # type: ignore[attr-defined]
-            conn.execute(insert(AuditEvent.__table__), events)  # type: ignore[attr-defined]
+            conn.execute(insert(table(Case)), cases)
+            conn.execute(insert(table(AuditEvent)), events)
             if tasks:
-                conn.execute(insert(Task.__table__), tasks)  # type: ignore[attr-defined]
+                conn.execute(insert(table(Task)), tasks)
             session.commit()
             conn = session.connection()
             done += len(cases)
@@ -156,7 +157,7 @@ def seed(settings: Settings, count: int, batch: int = 2000) -> int:
 
 def _model(session: Session, case: Case) -> dict[str, Any]:
     conn = session.connection()
-    cases, events, tasks = Case.__table__, AuditEvent.__table__, Task.__table__  # type: ignore[attr-defined]
+    cases, events, tasks = tables(Case, AuditEvent, Task)
     return {"case": dict(conn.execute(select(cases).where(cases.c.id == case.id)).one()._mapping),
             "events": [dict(r._mapping) for r in conn.execute(select(events).where(events.c.case_id == case.id)
                                                                .order_by(events.c.seq))],

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from engine.core.settings import Settings
@@ -102,6 +103,15 @@ def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
     if server is None:
         missing(_reason[0])
     yield from _postgres_db(server)
+
+
+@pytest.fixture
+def postgres_admin(postgres_url: str) -> Iterator[Engine]:
+    """Another session straight to the test database, in autocommit: the operator (or the other process) watching
+    and killing backends and their locks."""
+    engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="module")

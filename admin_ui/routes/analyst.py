@@ -13,16 +13,7 @@ from sqlmodel import Session, select
 from admin_ui import session as cookie
 from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
-from admin_ui.pages import (
-    CheckedForm,
-    PageRoute,
-    SignedIn,
-    Viewer,
-    allow,
-    analyst,
-    redirect,
-    render,
-)
+from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, analyst, redirect, render
 from api.deps import SessionDep, settings_of
 from engine.cases import version_moves
 from engine.catalog import processes, versions

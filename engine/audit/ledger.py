@@ -33,15 +33,13 @@ from engine.core.errors import Conflict
 from engine.core.settings import Settings
 from storage.db import write_lock
 from storage.models.audit import AuditSeal, AuditSealLeaf
+from storage.models.base import tables
 from storage.models.cases import Case
 from storage.models.payments import CashierSession
 
 ACCESS_LOG_LEAF = 0  # the access log's head is sealed as the leaf of "case" 0 (case ids start at 1)
 # A cashier's drawer session's chain head (engine/payments/drawer.py) is sealed as the leaf of "case" -<its id>.
-_SEALS = AuditSeal.__table__  # type: ignore[attr-defined]
-_LEAVES = AuditSealLeaf.__table__  # type: ignore[attr-defined]
-_CASES = Case.__table__  # type: ignore[attr-defined]
-_DRAWERS = CashierSession.__table__  # type: ignore[attr-defined]
+_SEALS, _LEAVES, _CASES, _DRAWERS = tables(AuditSeal, AuditSealLeaf, Case, CashierSession)
 
 Leaf = tuple[str, int, str]  # (tracking number, audit_seq, audit_head)
 

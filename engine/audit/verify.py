@@ -32,6 +32,7 @@ from engine.core import chain as audit
 from engine.core.settings import Settings
 from engine.payments import drawer as drawers
 from storage.models.audit import AuditAccess, AuditEvent, AuditSealLeaf
+from storage.models.base import tables
 from storage.models.cases import Case, Task
 from storage.models.payments import CashierEvent, CashierSession
 
@@ -53,10 +54,7 @@ KINDS = {
     "drawer_altered": "a cashier's drawer record was altered",
 }
 
-_CASES = Case.__table__  # type: ignore[attr-defined]
-_EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
-_TASKS = Task.__table__  # type: ignore[attr-defined]
-_LEAVES = AuditSealLeaf.__table__  # type: ignore[attr-defined]
+_CASES, _EVENTS, _TASKS, _LEAVES = tables(Case, AuditEvent, Task, AuditSealLeaf)
 
 
 @dataclass(frozen=True)

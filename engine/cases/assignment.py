@@ -42,6 +42,7 @@ from engine.bpmn.service_info import Assignment
 from engine.core.settings import Settings
 from engine.people import presence
 from storage.models.assignment import AssignmentRule, AssignmentTurn
+from storage.models.base import tables
 from storage.models.cases import Task
 from storage.models.centers import Center
 from storage.models.people import User
@@ -53,11 +54,7 @@ TASK_ASSIGNED = "task_assigned"
 #: it, for the periodic job to give it out (or a supervisor to reassign it); supervisors see it waiting.
 TASK_WAITING = "task_waiting"
 
-_RULES = AssignmentRule.__table__  # type: ignore[attr-defined]
-_TURNS = AssignmentTurn.__table__  # type: ignore[attr-defined]
-_TASKS = Task.__table__  # type: ignore[attr-defined]
-_USERS = User.__table__  # type: ignore[attr-defined]
-_CENTERS = Center.__table__  # type: ignore[attr-defined]
+_RULES, _TURNS, _TASKS, _USERS, _CENTERS = tables(AssignmentRule, AssignmentTurn, Task, User, Center)
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,14 @@ from sqlmodel import Session, col
 from engine.bpmn import runner
 from engine.core import clock
 from engine.core.amounts import amount_of, text
+from storage.models.base import table
 from storage.models.payments import Bill
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.bpmn.compiler import CompiledProcess
     from storage.models.cases import Case
 
-_BILLS = Bill.__table__  # type: ignore[attr-defined]
+_BILLS = table(Bill)
 _OF_CASE = select(_BILLS.c.id, _BILLS.c.number, _BILLS.c.task_id, _BILLS.c.status).where(
     _BILLS.c.case_id == bindparam("case_id"))
 

@@ -25,10 +25,11 @@ from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import Actor
 from forms.digits import ascii_digits
+from storage.models.base import table
 from storage.models.cases import Task
 
 Action = Literal["reassign", "return", "cancel"]
-_TASKS = Task.__table__  # type: ignore[attr-defined]
+_TASKS = table(Task)
 
 
 @dataclass(frozen=True)

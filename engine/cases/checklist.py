@@ -26,10 +26,10 @@ from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import Actor
 from storage.db import write_lock
+from storage.models.base import tables
 from storage.models.cases import Case, Document, DocumentWaiver
 
-_DOCS = Document.__table__  # type: ignore[attr-defined]
-_WAIVERS = DocumentWaiver.__table__  # type: ignore[attr-defined]
+_DOCS, _WAIVERS = tables(Document, DocumentWaiver)
 # Run on every task completion of a case whose service requires papers: one prepared statement.
 _KINDS = union_all(
     select(_DOCS.c.kind, literal("scan").label("what")).where(_DOCS.c.case_id == bindparam("case_id")),

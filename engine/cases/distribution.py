@@ -34,14 +34,14 @@ from engine.people import centers, policy, presence
 from engine.people.users import BUILTIN_ROLES, SYSTEM, Actor
 from storage.db import write_lock
 from storage.models.assignment import Absence, AssignmentRule, AssignmentRuleEvent, Unavailable
+from storage.models.base import tables
 from storage.models.cases import Case, Task
 from storage.models.catalog import ProcessVersion
 from storage.models.people import User
 
 log = logging.getLogger(__name__)
 
-_TASKS = Task.__table__  # type: ignore[attr-defined]
-_CASES = Case.__table__  # type: ignore[attr-defined]
+_TASKS, _CASES = tables(Task, Case)
 TASK_DELEGATED = "task_delegated"
 TASK_RETURNED = "task_returned"
 TASK_BACK = "task_back_to_officer"

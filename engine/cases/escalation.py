@@ -41,6 +41,7 @@ from engine.people import centers, policy, presence
 from engine.people.users import SYSTEM, Actor, actor_of
 from storage import leader
 from storage.db import write_lock
+from storage.models.base import tables
 from storage.models.cases import Case, Task
 from storage.models.catalog import ProcessVersion
 from storage.models.people import User
@@ -48,8 +49,7 @@ from storage.models.people import User
 log = logging.getLogger(__name__)
 
 SUPERVISING = ("supervisor", "admin")
-_TASKS = Task.__table__  # type: ignore[attr-defined]
-_CASES = Case.__table__  # type: ignore[attr-defined]
+_TASKS, _CASES = tables(Task, Case)
 
 
 def aware(moment: datetime) -> datetime:
@@ -220,7 +220,7 @@ def overdue(*, session: Session, actor: Actor, settings: Settings, now: datetime
     if not _may_supervise(session, actor, settings):
         raise Forbidden("escalation.overdue_not_allowed")
     moment = now or clock.now()
-    query = select(_TASKS).where(_TASKS.c.state == "ready", _TASKS.c.due_at.is_not(None),
+    query = _TASKS.select().where(_TASKS.c.state == "ready", _TASKS.c.due_at.is_not(None),
                                  _TASKS.c.due_at < moment)
     visible = policy.centers_seen(session, actor)
     if visible is not None:

@@ -39,6 +39,7 @@ from engine.people import policy
 from engine.people.users import SYSTEM, Actor
 from forms.validation import checked
 from storage.db import write_lock
+from storage.models.base import tables
 from storage.models.cases import Case, Task
 from storage.models.catalog import ProcessVersion
 from storage.models.incidents import Incident
@@ -306,7 +307,7 @@ def close_passed(session: Session) -> int:
     """Close the open incidents whose failed task was completed since (its officer gave a good answer) or whose
     case ended otherwise (cancelled, completed): the periodic job's sweep, off the steps' own path. The step
     that got past the failure is on the case's chain already. Returns how many were closed."""
-    tasks, cases, rows = Task.__table__, Case.__table__, Incident.__table__  # type: ignore[attr-defined]
+    tasks, cases, rows = tables(Task, Case, Incident)
     done_task = rows.c.task_id.in_(select(tasks.c.id).where(tasks.c.state != "ready"))
     # A message not delivered is no step: its incident outlives the case (the citizen was still not told).
     ended = rows.c.case_id.in_(select(cases.c.id).where(cases.c.status != "open")) & (

@@ -24,6 +24,7 @@ from engine.people.identity import check_citizen, normalise_national_id
 from engine.people.users import Actor
 from engine.queue import links as queue_links
 from storage.db import write_lock
+from storage.models.base import table
 from storage.models.cases import Case, Task
 from storage.models.catalog import ProcessVersion
 
@@ -148,8 +149,8 @@ def get_case(*, session: Session, case_id: int, actor: Actor, settings: Settings
     return case
 
 
-_TASKS = Task.__table__  # type: ignore[attr-defined]
-_READY_OF_CASE = (select(_TASKS).where(_TASKS.c.case_id == bindparam("case_id"), _TASKS.c.state == "ready")
+_TASKS = table(Task)
+_READY_OF_CASE = (_TASKS.select().where(_TASKS.c.case_id == bindparam("case_id"), _TASKS.c.state == "ready")
                   .order_by(_TASKS.c.created_at, _TASKS.c.id))
 
 

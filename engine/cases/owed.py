@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 
+from storage.models.base import table
 from storage.models.outputs import IssuedOutput
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.cases.hooks import Written
 
-_OUTPUTS = IssuedOutput.__table__  # type: ignore[attr-defined]
+_OUTPUTS = table(IssuedOutput)
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32: no I, L, O, U to misread
 
 

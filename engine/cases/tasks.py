@@ -26,6 +26,7 @@ from engine.people.users import Actor
 from forms import fields as form_fields
 from forms.validation import checked
 from storage.db import write_lock
+from storage.models.base import table
 from storage.models.cases import Case, Task
 from storage.models.catalog import ProcessVersion
 
@@ -38,11 +39,11 @@ def inbox(*, session: Session, actor: Actor, service_code: str | None = None, la
     answered from the indexed projection alone.
 
     Plain rows, not ORM objects: the inbox is the most frequent read of all and needs no identity map."""
-    tasks = Task.__table__  # type: ignore[attr-defined]
+    tasks = table(Task)
     mine = policy.acting_on(session, actor, tasks, lane=lane)  # the tasks the policy lets the actor act on
     if mine is None:
         return []
-    query = select(tasks).where(tasks.c.state == "ready", *mine)
+    query = tasks.select().where(tasks.c.state == "ready", *mine)
     if service_code:
         query = query.where(tasks.c.service_code == service_code)
     query = query.order_by(tasks.c.created_at, tasks.c.id).offset(offset).limit(limit)

@@ -28,6 +28,7 @@ from engine.core.errors import Conflict
 from engine.core.settings import Settings
 from engine.people.users import SYSTEM, Actor
 from storage.db import write_lock
+from storage.models.base import table
 from storage.models.catalog import ProcessVersion
 from storage.models.incidents import Incident
 from storage.models.messages import OutboxMessage
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 MESSAGE = "message"
 UNDELIVERABLE = "message_undeliverable"
 RESENT = "message_resent"
-_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+_OUTBOX = table(OutboxMessage)
 
 
 def open_incidents(session: Session, settings: Settings) -> int:

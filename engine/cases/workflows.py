@@ -40,6 +40,7 @@ from engine.people.users import SYSTEM
 from forms import ownership
 from storage.db import write_lock
 from storage.models.audit import AuditEvent
+from storage.models.base import table, tables
 from storage.models.cases import Case, MessageWait, Task
 
 log = logging.getLogger(__name__)
@@ -144,9 +145,7 @@ def snapshot(workflow: runner.Workflow, process: CompiledProcess) -> tuple[dict[
 
 
 # Statements built once: building SQL expressions costs more than running them on this hot path.
-_CASES = Case.__table__  # type: ignore[attr-defined]
-_TASKS = Task.__table__  # type: ignore[attr-defined]
-_EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+_CASES, _TASKS, _EVENTS = tables(Case, Task, AuditEvent)
 _READY_ROWS = (select(_TASKS).where(_TASKS.c.case_id == bindparam("case_id"), _TASKS.c.state == "ready")
                .order_by(_TASKS.c.created_at, _TASKS.c.id))
 _COMPLETE_TASK = (update(_TASKS).where(_TASKS.c.id == bindparam("task_id"))
@@ -293,7 +292,7 @@ def _hold(session: Session, case_id: int | None, thrown: runner.Thrown, actor: s
             log.warning("case %s: the incident of message %s could not be recorded", case_id, thrown.message)
 
 
-_WAITS = MessageWait.__table__  # type: ignore[attr-defined]
+_WAITS = table(MessageWait)
 
 
 def _write_waits(conn: Connection, case_id: int, waits: list[tuple[str, str, str]]) -> None:

@@ -37,6 +37,7 @@ from engine.core.settings import Settings
 from engine.people.identity import national_id_problem, normalise_national_id, normalise_phone
 from forms.digits import ascii_digits
 from storage.db import write_lock
+from storage.models.base import tables
 from storage.models.cases import Case
 from storage.models.citizen import CitizenCode
 from storage.models.messages import OutboxMessage
@@ -45,8 +46,7 @@ AUDIENCE = "shubbak-citizen"
 KIND = "citizen"
 CODE_DIGITS = 6
 
-_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
-_CODES = CitizenCode.__table__  # type: ignore[attr-defined]
+_OUTBOX, _CODES = tables(OutboxMessage, CitizenCode)
 
 BODIES = {
     "ar": "رمز الدخول إلى شبّاك: {code}\nصالح {minutes} دقائق. لا تعطه لأحد، ولن يطلبه منك موظف.",

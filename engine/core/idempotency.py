@@ -24,12 +24,13 @@ from sqlmodel import Session
 
 from engine.core import clock
 from engine.core.settings import Settings
+from storage.models.base import table
 from storage.models.idempotency import IdempotencyKey
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.cases.hooks import Written
 
-_KEYS = IdempotencyKey.__table__  # type: ignore[attr-defined]
+_KEYS = table(IdempotencyKey)
 
 
 @dataclass

@@ -34,6 +34,7 @@ from engine.core.errors import RateLimited
 from engine.core.settings import Settings
 from storage.db import session_for, write_lock
 from storage.models.accounts import ThrottleCounter
+from storage.models.base import table
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class Counters(Protocol):
     def purge(self, now: float) -> int: ...
 
 
-_TABLE = ThrottleCounter.__table__  # type: ignore[attr-defined]
+_TABLE = table(ThrottleCounter)
 
 
 class DatabaseCounters:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from engine.core import tracking
 from engine.core.settings import Settings
 from engine.messages import stages, templates
+from storage.models.base import table
 from storage.models.messages import OutboxMessage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: The lane of the citizen's own steps (a mirror of engine.people.users.CITIZEN_LANE, which sits above this package).
 CITIZEN_LANE = "citizen"
-_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+_OUTBOX = table(OutboxMessage)
 _INSERT = insert(_OUTBOX)
 
 

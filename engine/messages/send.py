@@ -23,10 +23,11 @@ from engine.core.settings import Settings
 from engine.messages import gateways
 from storage import leader
 from storage.db import engine_for, write_lock
+from storage.models.base import table
 from storage.models.messages import OutboxMessage
 
 log = logging.getLogger("shubbak.messages")
-_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+_OUTBOX = table(OutboxMessage)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from storage import backup as database
 from storage.db import dispose, session_for
 from storage.documents import check_key
 from storage.models.audit import AuditSeal
+from storage.models.base import tables
 from storage.models.cases import Document
 from storage.models.outputs import IssuedOutput
 
@@ -51,9 +52,7 @@ DOCUMENT_LIST = "documents.jsonl"
 DOCUMENTS = "documents"
 ANCHOR = "ledger-anchor.jsonl"
 SETTINGS = "settings.json"
-_DOCS = Document.__table__  # type: ignore[attr-defined]
-_OUTPUTS = IssuedOutput.__table__  # type: ignore[attr-defined]
-_SEALS = AuditSeal.__table__  # type: ignore[attr-defined]
+_DOCS, _OUTPUTS, _SEALS = tables(Document, IssuedOutput, AuditSeal)
 _SECRET = re.compile(r"secret|password|token|signing_key|access_key|_options$")
 # A query parameter of a URL that may carry a credential (``?password=``, ``?token=``, ``?sslkey=``, ``?auth=``…).
 _CREDENTIAL_PARAMETER = re.compile(r"pass|pwd|secret|token|key|auth|cred|sign|sig$", re.IGNORECASE)

@@ -17,15 +17,12 @@ from sqlmodel import Session
 
 from engine.core import clock
 from storage.models.audit import AuditSeal
+from storage.models.base import tables
 from storage.models.cases import Case, Task
 from storage.models.incidents import Incident
 from storage.models.messages import OutboxMessage
 
-_CASES = Case.__table__  # type: ignore[attr-defined]
-_TASKS = Task.__table__  # type: ignore[attr-defined]
-_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
-_SEALS = AuditSeal.__table__  # type: ignore[attr-defined]
-_INCIDENTS = Incident.__table__  # type: ignore[attr-defined]
+_CASES, _TASKS, _OUTBOX, _SEALS, _INCIDENTS = tables(Case, Task, OutboxMessage, AuditSeal, Incident)
 UNSENT = ("pending", "sending", "failed")
 
 

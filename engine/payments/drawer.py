@@ -28,10 +28,10 @@ from engine.payments import money
 from engine.people import policy
 from engine.people.users import Actor
 from storage.db import write_lock
+from storage.models.base import tables
 from storage.models.payments import CashierEvent, CashierSession, Payment
 
-_EVENTS = CashierEvent.__table__  # type: ignore[attr-defined]
-_SESSIONS = CashierSession.__table__  # type: ignore[attr-defined]
+_EVENTS, _SESSIONS = tables(CashierEvent, CashierSession)
 
 
 def event_hash(*, session_id: int, seq: int, at: str, actor: str, kind: str, data: Any, prev_hash: str) -> str:

@@ -42,12 +42,12 @@ from engine.payments import gateways
 from engine.payments.pay import bill_for, deliver, lock_case, part_paid, take
 from engine.people.users import Actor
 from storage.db import write_lock
+from storage.models.base import tables
 from storage.models.cases import Case
 from storage.models.payments import Bill, Checkout, GatewayCallback, Refund
 
 log = logging.getLogger("shubbak.payments")
-_BILLS = Bill.__table__  # type: ignore[attr-defined]
-_CHECKOUTS = Checkout.__table__  # type: ignore[attr-defined]
+_BILLS, _CHECKOUTS = tables(Bill, Checkout)
 _BODY_KEPT = 8000
 
 

@@ -33,10 +33,11 @@ from engine.payments import money, receipts
 from engine.people import policy
 from engine.people.users import Actor
 from storage.db import write_lock
+from storage.models.base import table
 from storage.models.cases import Case
 from storage.models.payments import Bill, Payment
 
-_BILLS = Bill.__table__  # type: ignore[attr-defined]
+_BILLS = table(Bill)
 
 
 @dataclass(frozen=True)

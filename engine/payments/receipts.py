@@ -17,10 +17,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from engine.core.settings import Settings
+from storage.models.base import table
 from storage.models.centers import Center
 from storage.models.payments import ReceiptCounter
 
-_COUNTERS = ReceiptCounter.__table__  # type: ignore[attr-defined]
+_COUNTERS = table(ReceiptCounter)
 
 
 def center_code(session: Session, center_id: int | None, settings: Settings) -> str:

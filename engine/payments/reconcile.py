@@ -35,10 +35,11 @@ from engine.core.settings import Settings
 from engine.payments import epay, gateways
 from storage import leader
 from storage.db import write_lock
+from storage.models.base import table
 from storage.models.payments import Bill, Checkout, GatewayCallback
 
 log = logging.getLogger("shubbak.payments")
-_CHECKOUTS = Checkout.__table__  # type: ignore[attr-defined]
+_CHECKOUTS = table(Checkout)
 ACTOR = "system:reconciliation"
 
 

@@ -22,10 +22,10 @@ from engine.payments.pay import bill_for, lock_case
 from engine.people import policy
 from engine.people.users import Actor
 from storage.db import write_lock
+from storage.models.base import tables
 from storage.models.payments import Bill, Payment, Refund
 
-_BILLS = Bill.__table__  # type: ignore[attr-defined]
-_REFUNDS = Refund.__table__  # type: ignore[attr-defined]
+_BILLS, _REFUNDS = tables(Bill, Refund)
 
 
 def _reason(reason: str) -> str:

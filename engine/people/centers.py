@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.refusals import problem
+from storage.models.base import table
 from storage.models.centers import CENTER_LEVELS, Center
 from storage.models.people import User
 
@@ -42,7 +43,7 @@ def below(session: Session, center_id: int) -> set[int]:
     return found
 
 
-_CENTERS = Center.__table__  # type: ignore[attr-defined]
+_CENTERS = table(Center)
 _HOLIDAYS = core_select(_CENTERS.c.id, _CENTERS.c.parent_id, _CENTERS.c.holidays)
 
 

@@ -31,6 +31,7 @@ from engine.core.settings import Settings
 from engine.people import centers
 from engine.people.users import BUILTIN_ROLES, Actor
 from storage.bounds import DB_INT_MAX
+from storage.models.base import table
 from storage.models.cases import Case, Document, Task
 from storage.models.catalog import ProcessVersion
 
@@ -268,7 +269,7 @@ def sees_ticket_case(session: Session, actor: Actor | None, center_id: int | Non
 
 # Cases and tasks -------------------------------------------------------------------------------------------------
 
-_VERSIONS = ProcessVersion.__table__  # type: ignore[attr-defined]
+_VERSIONS = table(ProcessVersion)
 _META = core_select(_VERSIONS.c.meta).where(_VERSIONS.c.id == bindparam("id"))
 
 

@@ -28,10 +28,10 @@ from engine.people import policy, user_events
 from engine.people.users import BUILTIN_ROLES, Actor
 from storage.db import write_lock
 from storage.models.assignment import Absence, Unavailable
+from storage.models.base import tables
 from storage.models.people import User
 
-_ABSENCES = Absence.__table__  # type: ignore[attr-defined]
-_UNAVAILABLE = Unavailable.__table__  # type: ignore[attr-defined]
+_ABSENCES, _UNAVAILABLE = tables(Absence, Unavailable)
 
 
 def today(settings: Settings, moment: datetime | None = None) -> date:

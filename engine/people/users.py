@@ -30,6 +30,7 @@ from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.core.throttle import Rule, Throttled
 from engine.people import user_events
+from storage.models.base import table
 from storage.models.people import User
 
 BUILTIN_ROLES = frozenset({"admin", "analyst", "supervisor", "auditor", "cashier"})
@@ -220,7 +221,7 @@ def actor_from_token(*, session: Session, token: str, settings: Settings) -> Act
                  center_id=row.center_id)
 
 
-_USERS = User.__table__  # type: ignore[attr-defined]
+_USERS = table(User)
 # Every request runs this: a prepared Core query, no ORM object.
 _ACTOR_BY_NAME = core_select(_USERS.c.username, _USERS.c.roles, _USERS.c.active, _USERS.c.full_name,
                              _USERS.c.center_id, _USERS.c.session_version).where(

@@ -22,11 +22,12 @@ from engine.queue import config
 from engine.queue.appointments import local_day, local_time, zone
 from engine.queue.bookings import give_back
 from storage.db import write_lock
+from storage.models.base import table
 from storage.models.booking import Booking
 from storage.models.centers import Center
 from storage.models.messages import OutboxMessage
 
-_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+_OUTBOX = table(OutboxMessage)
 STAGE = "booking_reminder"
 BODIES = {
     "ar": "تذكير من شبّاك: موعدك غدًا {day} الساعة {time} في {center} ({category}). رمز الحجز: {code}. "

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -29,10 +29,11 @@ from engine.queue.appointments import key_of, local_time
 from engine.queue.ordering import aware
 from forms.digits import ascii_digits
 from storage.db import write_lock
+from storage.models.base import table
 from storage.models.booking import Booking, BookingSlot
 from storage.models.queue import QueueCategory
 
-_SLOT: Table = BookingSlot.__table__  # type: ignore[attr-defined]
+_SLOT = table(BookingSlot)
 CODE_DIGITS = 8
 LANGUAGES = ("ar", "en")
 

@@ -20,9 +20,10 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 
 from engine.core.settings import Settings
 from storage.db import session_for, write_lock
+from storage.models.base import table
 from storage.models.queue import BoardStream
 
-_TABLE = BoardStream.__table__  # type: ignore[attr-defined]
+_TABLE = table(BoardStream)
 
 
 def _client_key(client: str) -> str:

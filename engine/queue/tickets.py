@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -23,10 +22,11 @@ from engine.core.settings import PRIORITIES, Settings
 from engine.queue import config
 from forms.digits import ascii_digits
 from storage.db import write_lock
+from storage.models.base import table
 from storage.models.queue import QueueCategory, QueueSequence, QueueTicket
 
 _NUMBER = re.compile(r"([A-Za-z]{1,3})-?([0-9]{1,4})")
-_SEQ: Table = QueueSequence.__table__  # type: ignore[attr-defined]
+_SEQ = table(QueueSequence)
 ACTIVE = ("called", "serving")
 # Tickets issued per kiosk address in the window (kept in memory per process, like the other throttles).
 

@@ -19,6 +19,7 @@ from engine.core import clock
 from engine.people.users import CITIZEN_ACTOR, CITIZEN_LANE
 from engine.reports.buckets import percentile
 from engine.reports.scope import Scope
+from storage.models.base import table, tables
 from storage.models.cases import Case, Task
 from storage.models.reports import (
     ReportCaseTime,
@@ -29,13 +30,8 @@ from storage.models.reports import (
     ReportStepTime,
 )
 
-_DAY = ReportDay.__table__  # type: ignore[attr-defined]
-_LANE_DAY = ReportLaneDay.__table__  # type: ignore[attr-defined]
-_CASE_TIME = ReportCaseTime.__table__  # type: ignore[attr-defined]
-_STEP_TIME = ReportStepTime.__table__  # type: ignore[attr-defined]
-_OFFICER_TIME = ReportOfficerTime.__table__  # type: ignore[attr-defined]
-_CASES = Case.__table__  # type: ignore[attr-defined]
-_TASKS = Task.__table__  # type: ignore[attr-defined]
+_DAY, _LANE_DAY, _CASE_TIME, _STEP_TIME = tables(ReportDay, ReportLaneDay, ReportCaseTime, ReportStepTime)
+_OFFICER_TIME, _CASES, _TASKS = tables(ReportOfficerTime, Case, Task)
 
 
 def _next_month(first: date) -> date:
@@ -203,7 +199,7 @@ def throughput(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
 
 #: The channels a case comes in by (engine/cases/lifecycle.py), listed even when none came in by one.
 CHANNELS = ("counter", "citizen_portal")
-_CHANNEL_DAY = ReportChannelDay.__table__  # type: ignore[attr-defined]
+_CHANNEL_DAY = table(ReportChannelDay)
 
 
 def channels(conn: Connection, scope: Scope) -> list[dict[str, Any]]:

@@ -45,6 +45,7 @@ from engine.reports.tally import Tally, add_to
 from storage import leader
 from storage.db import session_for, write_lock
 from storage.models.audit import AuditEvent
+from storage.models.base import tables
 from storage.models.cases import Case, Task
 from storage.models.reports import ProjectionCursor, ReportClaim
 
@@ -54,11 +55,7 @@ NAME = "reports"
 KINDS = ("case_opened", "task_claimed", "task_released", "task_reassigned", "task_completed", "case_completed",
          "case_cancelled")
 
-_EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
-_CASES = Case.__table__  # type: ignore[attr-defined]
-_TASKS = Task.__table__  # type: ignore[attr-defined]
-_CLAIMS = ReportClaim.__table__  # type: ignore[attr-defined]
-_CURSORS = ProjectionCursor.__table__  # type: ignore[attr-defined]
+_EVENTS, _CASES, _TASKS, _CLAIMS, _CURSORS = tables(AuditEvent, Case, Task, ReportClaim, ProjectionCursor)
 
 
 def holds(kind: str, data: dict[str, Any]) -> bool | None:

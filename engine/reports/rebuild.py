@@ -19,6 +19,7 @@ from engine.core.clock import parse
 from engine.reports.projector import holds, move_to_end
 from engine.reports.tally import Tally, write_fresh
 from storage.models.audit import AuditEvent
+from storage.models.base import table, tables
 from storage.models.cases import Case, Task
 from storage.models.reports import (
     ReportCaseTime,
@@ -30,9 +31,7 @@ from storage.models.reports import (
     ReportStepTime,
 )
 
-_CASES = Case.__table__  # type: ignore[attr-defined]
-_TASKS = Task.__table__  # type: ignore[attr-defined]
-_EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+_CASES, _TASKS, _EVENTS = tables(Case, Task, AuditEvent)
 _BATCH = 20_000
 # Every table the projector fills and a rebuild empties and counts again.
 AGGREGATE_TABLES = (ReportDay, ReportLaneDay, ReportCaseTime, ReportStepTime, ReportOfficerTime, ReportClaim,
@@ -43,7 +42,7 @@ def rebuild(conn: Connection) -> dict[str, int]:
     """Empty the aggregates and count everything again, inside the caller's transaction; returns how many
     cases and completed tasks were counted."""
     for model in AGGREGATE_TABLES:
-        conn.execute(delete(model.__table__))  # type: ignore[attr-defined,union-attr]
+        conn.execute(delete(table(model)))
     tally = Tally()
     cases = _count_cases(conn, tally)
     claims = _claims(conn)
@@ -52,7 +51,7 @@ def rebuild(conn: Connection) -> dict[str, int]:
     ready = set(_stream(conn, select(_TASKS.c.id).where(_TASKS.c.state == "ready")).scalars())
     claims = {task_id: at for task_id, at in claims.items() if task_id in ready}
     if claims:
-        conn.execute(ReportClaim.__table__.insert(),  # type: ignore[attr-defined]
+        conn.execute(table(ReportClaim).insert(),
                      [{"task_id": t, "claimed_at": at} for t, at in sorted(claims.items())])
     move_to_end(conn)
     return {"cases": cases, "tasks": tasks}

@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from engine.reports.scope import Scope
+from storage.models.base import table
 from storage.models.ratings import Rating
 
-_RATINGS = Rating.__table__  # type: ignore[attr-defined]
+_RATINGS = table(Rating)
 SCORES = ("happy", "neutral", "unhappy")
 
 

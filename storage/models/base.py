@@ -1,17 +1,28 @@
-"""What the tables share: the time stamp columns and a hash chain link's columns. Only engine commands write the tables
-(see docs/architecture.md); each domain's tables live in their own module of this package."""
+"""What the tables share: the time stamp columns, a hash chain link's columns, and the way to a model's Core
+table. Only engine commands write the tables (see docs/architecture.md); each domain's tables live in their own
+module of this package."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime
+from sqlalchemy import JSON, DateTime, Table
 from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def table(model: type[SQLModel]) -> Table:
+    """The model's Core table, for set-based statements (``insert``, ``update``, joins on columns)."""
+    return model.__table__  # type: ignore[attr-defined]
+
+
+def tables(*models: type[SQLModel]) -> tuple[Table, ...]:
+    """The models' Core tables, in order: ``_CASES, _TASKS = tables(Case, Task)``."""
+    return tuple(table(model) for model in models)
 
 
 def _ts(**kw: Any) -> Any:

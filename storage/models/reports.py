@@ -79,6 +79,7 @@ class ReportCaseTime(SQLModel, table=True):
     seconds: float = 0.0
 
 
+# Ends like ReportCaseTime on purpose, with ``on_time`` beside the count (see the note above ReportCaseTime).
 class ReportStepTime(SQLModel, table=True):
     """Ready-to-completed durations of one user task (``name``, in ``lane``) completed on ``day``."""
 
@@ -96,6 +97,7 @@ class ReportStepTime(SQLModel, table=True):
     seconds: float = 0.0
 
 
+# Ends like ReportCaseTime and ReportStepTime on purpose (the histogram row: see the note above ReportCaseTime).
 class ReportOfficerTime(SQLModel, table=True):
     """Handling times (claimed, or else ready, to completed) of the tasks an officer completed on ``day``, in one
     lane, of every service together: an officer's rows are per department, not per service (a front-desk officer

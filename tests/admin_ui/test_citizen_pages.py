@@ -14,25 +14,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from admin_ui.pages import CITIZEN_COOKIE
-from api.app import create_app
 from engine.messages import send
 from harness.api import CITIZEN, Api
 from harness.pages import csrf_of
-from harness.settings import TEST_PROCESSES, make_settings
-
-OTHER = {"national_id": "29105051234568", "full_name": "منى علي حسن", "phone": "+201112223334"}
+from tests.support.citizens import OTHER, cases_of
 
 
 @pytest.fixture
 def world(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Api, dict[str, Any]]]:
-    settings = make_settings(sqlite_url, tmp_path)
-    with TestClient(create_app(settings)) as client:
-        api = Api(client, settings)
-        api.deploy(TEST_PROCESSES / "test_permit", api.user("analyst"))
-        clerk = api.user("front_desk")
-        mine = api.open_case("test_permit", clerk).json()
-        theirs = api.open_case("test_permit", clerk, citizen=OTHER).json()
-        yield api, {"mine": mine, "theirs": theirs}
+    with cases_of(sqlite_url, tmp_path, {"mine": CITIZEN, "theirs": OTHER}) as found:
+        yield found
 
 
 def _last_code(api: Api) -> str:

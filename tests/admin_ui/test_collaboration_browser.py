@@ -20,7 +20,7 @@ from harness import journey
 from harness.api import Api
 from harness.pages import add_user, deploy
 from harness.settings import ROOT
-from tests.support.browser import need_chromium
+from tests.support.browser import signed_in
 
 
 def _open_the_case(settings: Settings, found: dict[str, Any]) -> None:
@@ -35,13 +35,9 @@ def _open_the_case(settings: Settings, found: dict[str, Any]) -> None:
 
 @pytest.mark.slow
 def test_the_case_page_marks_each_pool_of_a_collaboration(sqlite_settings: Settings, tmp_path: Path) -> None:
-    need_chromium()
     found: dict[str, Any] = {}
-    with journey.chromium() as browser, journey.center(sqlite_settings, ROOT,
-                                                       lambda s: _open_the_case(s, found)) as url:
-        walk = journey.Walk(browser, url, tmp_path / "collaboration")
-        page = walk.context().new_page()
-        walk.sign_in(page, "boss")
+    with signed_in(sqlite_settings, tmp_path / "collaboration", lambda s: _open_the_case(s, found),
+                   "boss") as (walk, page):
         page.goto(f"/cases/{found['id']}")
         expect(page.locator("#diagram")).to_have_attribute("data-ready", "true")
         done, current, waiting = (journey.marked(page, marker) for marker in ("done", "current", "waiting"))

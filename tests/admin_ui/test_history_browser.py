@@ -22,9 +22,8 @@ from harness import journey
 from harness.api import Api
 from harness.pages import add_user
 from harness.scans import pdf
-from harness.settings import ROOT
 from tests.services.paths import find_path, take
-from tests.support.browser import need_chromium
+from tests.support.browser import signed_in
 
 
 def _walk_the_case(settings: Settings, found: dict[str, Any]) -> None:
@@ -52,13 +51,9 @@ def _walk_the_case(settings: Settings, found: dict[str, Any]) -> None:
 @pytest.mark.slow
 def test_an_auditor_steps_through_a_returned_and_resubmitted_case(sqlite_settings: Settings,
                                                                   tmp_path: Path) -> None:
-    need_chromium()
     found: dict[str, Any] = {}
-    with journey.chromium() as browser, journey.center(sqlite_settings, ROOT,
-                                                       lambda s: _walk_the_case(s, found)) as url:
-        walk = journey.Walk(browser, url, tmp_path / "history")
-        page = walk.context().new_page()
-        walk.sign_in(page, "auditor")
+    with signed_in(sqlite_settings, tmp_path / "history", lambda s: _walk_the_case(s, found),
+                   "auditor") as (walk, page):
         page.goto(f"/cases/{found['id']}")
         page.get_by_role("link", name="تتبّع تاريخ الطلب خطوة بخطوة").click()
         expect(page.locator("#verdict")).to_have_class(re.compile(r"\bconsistent\b"))

@@ -31,7 +31,7 @@ from harness import journey
 from harness.pages import add_user
 from harness.settings import ROOT
 from storage.db import engine_for
-from tests.support.browser import need_chromium
+from tests.support.browser import signed_in
 from tests.support.payments import pay_bill
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -76,18 +76,13 @@ def _seed(settings: Settings, done_days: list[str]) -> None:
 
 @pytest.mark.slow
 def test_the_dashboard_draws_the_known_numbers(sqlite_settings: Settings, tmp_path: Path) -> None:
-    need_chromium()
     done_days: list[str] = []
     averages = {name: sum(done) / len(done) for i, name in enumerate(("register_request", "engineering_review",
                                                                       "hand_over"))
                 if (done := [t[i] for t in TIMINGS if t[i] is not None])}
     slowest = max(averages.values())
     arabic = Lang("ar")
-    with journey.chromium() as browser, journey.center(sqlite_settings, ROOT,
-                                                       lambda s: _seed(s, done_days)) as url:
-        walk = journey.Walk(browser, url, tmp_path / "reports")
-        page = walk.context().new_page()
-        walk.sign_in(page, "boss")
+    with signed_in(sqlite_settings, tmp_path / "reports", lambda s: _seed(s, done_days), "boss") as (walk, page):
         page.get_by_role("link", name="الأداء").click()
         page.fill("input[name=from]", "2026-03-02")
         page.fill("input[name=to]", "2026-03-10")

@@ -35,6 +35,17 @@ def _days(place: Place, first: int = 0, last: int = 0) -> dict[str, str]:
     return {"from": str(now + timedelta(days=first)), "to": str(now + timedelta(days=last))}
 
 
+def _given_to_rev_a(place: Place) -> tuple[dict[str, str], dict[str, Any]]:
+    """Two reviewers under round robin, and the review of a registered case given to the first, rev_a: rev_a's
+    headers and that task."""
+    officer = place.user("rev_a", "reviewer")
+    place.user("rev_b", "reviewer")
+    place.rule("reviewer", "round_robin")
+    task = review(place.register())
+    assert task["assigned_to"] == "rev_a"
+    return officer, task
+
+
 def _absent(place: Place, who: str, headers: dict[str, str], **body: Any) -> Any:
     return place.api.client.post(f"/api/users/{who}/absences", json=body, headers=headers)
 
@@ -141,11 +152,7 @@ def test_without_a_delegate_the_rule_or_the_lane_takes_them(place: Place) -> Non
 
 
 def test_a_future_absence_waits_for_its_day(place: Place) -> None:
-    officer = place.user("rev_a", "reviewer")
-    place.user("rev_b", "reviewer")
-    place.rule("reviewer", "round_robin")
-    task = review(place.register())
-    assert task["assigned_to"] == "rev_a"
+    officer, task = _given_to_rev_a(place)
     assert _absent(place, "rev_a", officer, **_days(place, 1, 3), delegate="rev_b").status_code == 201
     assert place.tick().handed_over == 0
     assert place.api.client.get(f"/api/tasks/{task['id']}", headers=officer).json()["assigned_to"] == "rev_a"
@@ -306,11 +313,7 @@ def test_tasks_sent_to_the_lane_come_back_unless_claimed_and_not_while_away_agai
 
 
 def test_cancelling_an_absence_that_began_gives_the_tasks_back(place: Place) -> None:
-    officer = place.user("rev_a", "reviewer")
-    place.user("rev_b", "reviewer")
-    place.rule("reviewer", "round_robin")
-    task = review(place.register())
-    assert task["assigned_to"] == "rev_a"
+    officer, task = _given_to_rev_a(place)
     r = _absent(place, "rev_a", officer, **_days(place), delegate="rev_b")
     assert place.tick().handed_over == 1
     assert _task(place, task["id"])["assigned_to"] == "rev_b"

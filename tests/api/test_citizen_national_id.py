@@ -12,31 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from engine.citizen import signin
 from harness.api import CITIZEN, Api
-from harness.settings import TEST_PROCESSES, make_settings
+from tests.support.citizens import OTHER, cases_of
 
 # The same family phone as CITIZEN, another person.
 RELATIVE = {"national_id": "29505051234561", "full_name": "أحمد محمود علي", "phone": CITIZEN["phone"]}
-OTHER = {"national_id": "29105051234568", "full_name": "منى علي حسن", "phone": "+201112223334"}
 NOBODY = "28811111234569"  # a valid number no case carries
 ARABIC_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 
 
 @pytest.fixture
 def family(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Api, dict[str, Any]]]:
-    settings = make_settings(sqlite_url, tmp_path)
-    with TestClient(create_app(settings)) as client:
-        api = Api(client, settings)
-        api.deploy(TEST_PROCESSES / "test_permit", api.user("analyst"))
-        clerk = api.user("front_desk")
-        opened = {"mine": api.open_case("test_permit", clerk).json(),
-                  "relative": api.open_case("test_permit", clerk, citizen=RELATIVE).json(),
-                  "other": api.open_case("test_permit", clerk, citizen=OTHER).json()}
-        yield api, opened
+    with cases_of(sqlite_url, tmp_path, {"mine": CITIZEN, "relative": RELATIVE, "other": OTHER}) as found:
+        yield found
 
 
 def _bearer(token: str) -> dict[str, str]:

@@ -22,9 +22,9 @@ from harness.api import CITIZEN, Api
 from harness.settings import make_settings
 from storage.db import engine_for
 from storage.models.cases import Document
+from tests.support.citizens import OTHER
 from tests.support.documents import JPEG, PDF
 
-OTHER = {"national_id": "29105051234568", "full_name": "منى علي حسن", "phone": "+201112223334"}
 NOTE = "أرفقت صورة البطاقة الجديدة"
 
 

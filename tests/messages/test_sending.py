@@ -23,13 +23,14 @@ from harness.api import CITIZEN, Api
 from harness.postgres import free_port
 from harness.settings import make_settings
 from storage.db import engine_for
+from storage.models.base import table
 from storage.models.messages import OutboxMessage
 from tests.support.audit import login
 from tests.support.outbox import one_message, received
 from tests.support.sms_gateway import SmsGateway
 from tests.support.smtp import SmtpServer
 
-_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+_OUTBOX = table(OutboxMessage)
 T0 = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
 
 

@@ -34,6 +34,7 @@ from harness.postgres import free_port
 from harness.settings import make_settings
 from storage import leader, trouble
 from storage.db import PostgresOptions, configure_postgres, dispose, engine_for
+from tests.support import advisory_locks
 from tests.support.lifecycles import SERVICE, Ledger, assert_each_done_once, run_clients, stop_clients
 from tests.support.shubbak_processes import answers, prepare, process, served_env, wait_for
 from tests.support.sms_gateway import SmsGateway
@@ -50,22 +51,9 @@ def line(postgres_url: str) -> Iterator[CuttableProxy]:
         yield proxy
 
 
-@pytest.fixture
-def admin(postgres_url: str) -> Iterator[Engine]:
-    """A session straight to the server, beside the line: the operator watching the locks."""
-    engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    yield engine
-    engine.dispose()
-
-
 def holders(admin: Engine, job: str = JOB) -> list[str]:
-    key = leader._lock_id(job)
-    with admin.connect() as conn:
-        return [str(name) for name in conn.execute(text(
-            "SELECT coalesce(a.application_name, '') FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
-            "AND l.classid::bigint = :hi AND l.objid::bigint = :lo"),
-            {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF}).scalars()]
+    """The application names of the sessions holding the job's turn, seen beside the line."""
+    return [name for _pid, name in advisory_locks.holders(admin, job)]
 
 
 @pytest.mark.postgres
@@ -127,7 +115,7 @@ def test_a_server_that_never_answers_fails_the_connection_within_the_connect_tim
 
 
 @pytest.mark.postgres
-def test_a_request_stuck_behind_a_lock_is_a_503_after_the_statement_timeout(postgres_url: str, admin: Engine,
+def test_a_request_stuck_behind_a_lock_is_a_503_after_the_statement_timeout(postgres_url: str, postgres_admin: Engine,
                                                                             tmp_path: Path) -> None:
     """A case row held by another session (a long maintenance transaction): the completion waits on it until
     the statement timeout cancels it, and is answered 503 with Retry-After (not a 500, not a hang); once the
@@ -138,7 +126,7 @@ def test_a_request_stuck_behind_a_lock_is_a_503_after_the_statement_timeout(post
         case = client.post("/api/cases", headers=clerk, json={"service_code": SERVICE, "citizen": CITIZEN,
                                                               "data": {"client": "locked"}}).json()
         task = case["tasks"][0]["id"]
-        with admin.connect() as holder:
+        with postgres_admin.connect() as holder:
             holder.execute(text("BEGIN"))
             holder.execute(text("SELECT id FROM case_file WHERE id = :id FOR UPDATE"), {"id": case["id"]})
             started = time.monotonic()
@@ -151,7 +139,7 @@ def test_a_request_stuck_behind_a_lock_is_a_503_after_the_statement_timeout(post
         again = client.post(f"/api/tasks/{task}/complete", headers={**clerk, "Idempotency-Key": "locked-1"},
                             json={"data": {"note": "x"}})
         assert again.status_code == 200, again.text
-    with admin.connect() as conn:
+    with postgres_admin.connect() as conn:
         done = conn.execute(text("SELECT count(*) FROM audit_event WHERE case_id = :id AND kind = 'task_completed'"),
                             {"id": case["id"]}).scalar()
     assert done == 1
@@ -159,7 +147,7 @@ def test_a_request_stuck_behind_a_lock_is_a_503_after_the_statement_timeout(post
 
 @pytest.mark.postgres
 def test_a_round_that_loses_the_line_loses_its_turn_and_another_takes_it_when_the_line_is_back(
-        line: CuttableProxy, postgres_url: str, admin: Engine) -> None:
+        line: CuttableProxy, postgres_url: str, postgres_admin: Engine) -> None:
     first = line.url(postgres_url) + "?application_name=first"  # two processes' pools, both through the line
     second = line.url(postgres_url) + "?application_name=second"
     for url in (first, second):
@@ -183,7 +171,7 @@ def test_a_round_that_loses_the_line_loses_its_turn_and_another_takes_it_when_th
         runner = threading.Thread(target=round_of_first)
         runner.start()
         assert in_turn.wait(10)
-        assert holders(admin) == ["first"]
+        assert holders(postgres_admin) == ["first"]
         with leader.turn(second, JOB) as other:
             assert not other  # one at a time while the line holds
         cut_at = time.monotonic()
@@ -191,14 +179,14 @@ def test_a_round_that_loses_the_line_loses_its_turn_and_another_takes_it_when_th
         runner.join(timeout=15)
         assert not runner.is_alive() and len(stopped) == 1  # the round stopped at its next check
         assert time.monotonic() - cut_at < 5
-        wait_until(lambda: holders(admin) == [], 10)  # the server ended the session: the lock is free
+        wait_until(lambda: holders(postgres_admin) == [], 10)  # the server ended the session: the lock is free
         # While the line is down nobody through it can take the turn.
         with pytest.raises(OperationalError), leader.turn(second, JOB):
             pass
         line.restore()
         with leader.turn(second, JOB) as other:
             assert other  # once the line is back another process takes the turn
-            assert holders(admin) == ["second"]
+            assert holders(postgres_admin) == ["second"]
             with leader.turn(first, JOB) as again:
                 assert not again  # and the first takes it afresh only when it is free
         with leader.turn(first, JOB) as again:
@@ -219,7 +207,7 @@ def wait_until(check: object, timeout: float) -> None:
 @pytest.mark.postgres
 @pytest.mark.timeout(240)
 def test_a_network_cut_is_a_503_and_the_work_goes_on_once_the_line_is_back(
-        line: CuttableProxy, postgres_url: str, admin: Engine, tmp_path: Path) -> None:
+        line: CuttableProxy, postgres_url: str, postgres_admin: Engine, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     with ExitStack() as stack:
@@ -258,7 +246,7 @@ def test_a_network_cut_is_a_503_and_the_work_goes_on_once_the_line_is_back(
         time.sleep(8)
         finished_after = len(ledger.finished)
         stop_clients(clients, stop)
-        wait_for("every message to be sent", lambda: _all_sent(admin), 60, logs)
+        wait_for("every message to be sent", lambda: _all_sent(postgres_admin), 60, logs)
 
     bound = 2 * CONNECT_TIMEOUT + 3  # a first try and its one retry, each at most a connect timeout, and slack
     for status, took, retry_after, body in probes:
@@ -272,7 +260,7 @@ def test_a_network_cut_is_a_503_and_the_work_goes_on_once_the_line_is_back(
     assert ledger.retried["503"] > 0, ledger.retried  # the clients met the cut
     assert finished_after > finished_before, (finished_before, finished_after)  # and went on after it
     # No probe opened a case (they were answered 503 before any commit); nothing is half-written.
-    with admin.connect() as conn:
+    with postgres_admin.connect() as conn:
         probed = conn.execute(text("SELECT count(*) FROM case_file WHERE data->>'client' LIKE 'probe-%'")).scalar()
     assert probed == 0
     assert_each_done_once(postgres_url, ledger, gateway.delivered)

@@ -35,6 +35,7 @@ from storage import leader
 from storage.db import PostgresOptions, configure_postgres, dispose, engine_for, make_engine
 from tests.conftest import missing
 from tests.support import pgbouncer
+from tests.support.advisory_locks import holders
 from tests.support.lifecycles import SERVICE, Ledger, assert_each_done_once, run_clients, stop_clients
 from tests.support.shubbak_processes import answers, prepare, process, served_env, wait_for
 from tests.support.sms_gateway import SmsGateway
@@ -68,26 +69,8 @@ def bouncer(postgres_url: str) -> Iterator[pgbouncer.LocalPgBouncer]:
         yield found
 
 
-@pytest.fixture
-def admin(postgres_url: str) -> Iterator[Engine]:
-    engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    yield engine
-    engine.dispose()
-
-
 def _pooled(bouncer: pgbouncer.LocalPgBouncer, postgres_url: str) -> str:
     return bouncer.url(make_url(postgres_url).database or "postgres")
-
-
-def holders(admin: Engine, job: str) -> list[tuple[int, str]]:
-    """(pid, application_name) of the backends holding the job's advisory lock now."""
-    key = leader._lock_id(job)
-    with admin.connect() as conn:
-        return [(int(pid), str(name)) for pid, name in conn.execute(text(
-            "SELECT l.pid, coalesce(a.application_name, '') FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
-            "AND l.classid::bigint = :hi AND l.objid::bigint = :lo"),
-            {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF})]
 
 
 def _work(engine: Engine, errors: list[str], rounds: int = 30) -> None:
@@ -152,7 +135,7 @@ def test_a_tick_through_a_transaction_pooler_without_a_direct_url_is_refused(
 
 @pytest.mark.postgres
 def test_a_turn_taken_through_the_pooler_is_not_one_process_turn(bouncer: pgbouncer.LocalPgBouncer,
-                                                                  postgres_url: str, admin: Engine) -> None:
+                                                                 postgres_url: str, postgres_admin: Engine) -> None:
     """The docs' claim, shown: the pooler hands both processes' statements to one server session, where a
     session lock is re-entrant, so both hold the turn at once."""
     url = _pooled(bouncer, postgres_url)
@@ -161,14 +144,14 @@ def test_a_turn_taken_through_the_pooler_is_not_one_process_turn(bouncer: pgboun
         with leader.turn(url, JOB, check_seconds=0) as first, leader.turn(url, JOB, check_seconds=0) as second:
             assert first and second  # two leaders
             assert first.still_mine() and second.still_mine()  # and each one's check agrees
-            assert len(holders(admin, JOB)) == 1  # one server session holds it (twice)
+            assert len(holders(postgres_admin, JOB)) == 1  # one server session holds it (twice)
     finally:
         dispose(url)
 
 
 @pytest.mark.postgres
 def test_a_lock_left_on_a_pooled_server_connection_stays_behind(bouncer: pgbouncer.LocalPgBouncer,
-                                                                 postgres_url: str, admin: Engine) -> None:
+                                                                postgres_url: str, postgres_admin: Engine) -> None:
     """A process that dies in its turn (its connections closed, no unlock sent): the server session that took
     the lock goes back to the pooler's pool, still holding it, and no process can take the turn on the direct
     URL until the pooler closes that server connection."""
@@ -181,7 +164,7 @@ def test_a_lock_left_on_a_pooled_server_connection_stays_behind(bouncer: pgbounc
         conn.invalidate()  # the process is gone: its socket to the pooler closed, nothing more sent
         conn.close()
         time.sleep(0.5)
-        assert len(holders(admin, JOB)) == 1  # still held, by a server session no process owns
+        assert len(holders(postgres_admin, JOB)) == 1  # still held, by a server session no process owns
         with leader.turn(url, JOB, leader_url=postgres_url) as other:
             assert not other  # the direct URL cannot take it: the turn is stuck on the pooler's connection
     finally:
@@ -191,7 +174,7 @@ def test_a_lock_left_on_a_pooled_server_connection_stays_behind(bouncer: pgbounc
 
 @pytest.mark.postgres
 def test_with_a_direct_leader_url_the_turn_is_one_process_at_a_time(bouncer: pgbouncer.LocalPgBouncer,
-                                                                     postgres_url: str, admin: Engine) -> None:
+                                                                    postgres_url: str, postgres_admin: Engine) -> None:
     url = _pooled(bouncer, postgres_url)
     direct = postgres_url + f"?application_name={LEADER_APP}"
     configure_postgres(url, PostgresOptions(transaction_pooling=True))
@@ -201,8 +184,8 @@ def test_with_a_direct_leader_url_the_turn_is_one_process_at_a_time(bouncer: pgb
             with leader.turn(url, JOB, leader_url=direct, check_seconds=0) as second:
                 assert not second
             assert first.still_mine()
-            assert [name for _pid, name in holders(admin, JOB)] == [LEADER_APP]
-        assert holders(admin, JOB) == []  # released on the same session that took it
+            assert [name for _pid, name in holders(postgres_admin, JOB)] == [LEADER_APP]
+        assert holders(postgres_admin, JOB) == []  # released on the same session that took it
         with leader.turn(url, JOB, leader_url=direct) as third:
             assert third
     finally:
@@ -213,9 +196,9 @@ def test_with_a_direct_leader_url_the_turn_is_one_process_at_a_time(bouncer: pgb
 class Watch(threading.Thread):
     """Samples the server every 0.1 s: the advisory locks' holders and the backends the requests use."""
 
-    def __init__(self, admin: Engine, database: str) -> None:
+    def __init__(self, postgres_admin: Engine, database: str) -> None:
         super().__init__(daemon=True)
-        self.admin, self.database = admin, database
+        self.postgres_admin, self.database = postgres_admin, database
         self.stop = threading.Event()
         self.lock_holders: Counter[str] = Counter()  # application_name of each holder seen
         self.most_holders = 0  # the most backends seen holding one advisory lock at once
@@ -223,7 +206,7 @@ class Watch(threading.Thread):
         self.samples = 0
 
     def run(self) -> None:
-        with self.admin.connect() as conn:
+        with self.postgres_admin.connect() as conn:
             while not self.stop.is_set():
                 locks = conn.execute(text(
                     "SELECT l.classid, l.objid, coalesce(a.application_name, '') FROM pg_locks l "
@@ -243,7 +226,7 @@ class Watch(threading.Thread):
 @pytest.mark.postgres
 @pytest.mark.timeout(180)
 def test_the_workload_runs_through_pgbouncer_with_the_turns_on_a_direct_connection(
-        postgres_url: str, admin: Engine, tmp_path: Path) -> None:
+        postgres_url: str, postgres_admin: Engine, tmp_path: Path) -> None:
     pool_size = 4
     database = make_url(postgres_url).database or "postgres"
     direct = postgres_url + f"?application_name={LEADER_APP}"
@@ -260,7 +243,7 @@ def test_the_workload_runs_through_pgbouncer_with_the_turns_on_a_direct_connecti
         stack.enter_context(process(["serve", "--workers", "2", "--port", str(port), "--no-access-log",
                                      "--log-level", "warning"], env, logs / "api.log"))
         wait_for("the API to be ready", lambda: answers(f"{base}/readyz"), 60, logs)
-        watch = Watch(admin, database)
+        watch = Watch(postgres_admin, database)
         watch.start()
         stack.callback(watch.stop.set)
         ledger = Ledger()

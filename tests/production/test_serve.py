@@ -20,7 +20,7 @@ from harness.postgres import free_port
 from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.audit import AuditEvent
-from tests.production.test_faults import SERVICE
+from tests.support.lifecycles import SERVICE
 from tests.support.shubbak_processes import answers, children, prepare, process, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]

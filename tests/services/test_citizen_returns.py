@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlmodel import Session, select
 
@@ -11,24 +13,31 @@ from harness.api import CITIZEN, Api
 from storage.db import engine_for
 from storage.models.messages import OutboxMessage
 from tests.services.papers import provide_papers
-from tests.services.paths import PROCESSES, ready_task, service_paths, take
+from tests.services.paths import PROCESSES, ServicePath, ready_task, service_paths, take
 from tests.support.documents import JPEG
 
 RETURNING = ["building_permit", "renovation_permit", "commercial_activity_license"]
 
 
-@pytest.mark.parametrize("service", RETURNING)
-def test_the_return_loop_waits_for_the_citizen_who_answers_from_the_phone(sqlite_api: Api, service: str) -> None:
-    api = sqlite_api
+def _at_the_return(api: Api, service: str) -> tuple[dict[str, Any], ServicePath, int]:
+    """The service's path with a return to the citizen walked (deployed, opened for CITIZEN, its papers waived)
+    up to that return: the case then, the path, and the index of the citizen's step in it."""
     path = next(p for p in service_paths(service) if any(s.lane == "citizen" for s in p.steps))
     assert api.deploy(PROCESSES / service, api.user("analyst")).status_code == 201
     case = api.open_case(service, api.user("front_desk"), data=path.case_data, citizen=CITIZEN).json()
     provide_papers(api, service, case["id"], "waive")
+    number = next(i for i, s in enumerate(path.steps) if s.lane == "citizen")
+    for step in path.steps[:number]:
+        case = take(api, case, step)
+    return case, path, number
+
+
+@pytest.mark.parametrize("service", RETURNING)
+def test_the_return_loop_waits_for_the_citizen_who_answers_from_the_phone(sqlite_api: Api, service: str) -> None:
+    api = sqlite_api
+    case, path, number = _at_the_return(api, service)
     me = {"Authorization": f"Bearer {signin.issue_token(CITIZEN['phone'], api.settings)}"}
     steps = list(path.steps)
-    number = next(i for i, s in enumerate(steps) if s.lane == "citizen")
-    for step in steps[:number]:
-        case = take(api, case, step)
     task = ready_task(case, steps[number])
     assert task["lane"] == "citizen"
     # The SMS of the return says where to answer it from the phone.
@@ -54,12 +63,7 @@ def test_the_return_loop_waits_for_the_citizen_who_answers_from_the_phone(sqlite
 @pytest.mark.parametrize("service", RETURNING)
 def test_a_waiting_return_is_no_complaint_to_reopen_on_the_tracking_page(sqlite_api: Api, service: str) -> None:
     api = sqlite_api
-    path = next(p for p in service_paths(service) if any(s.lane == "citizen" for s in p.steps))
-    assert api.deploy(PROCESSES / service, api.user("analyst")).status_code == 201
-    case = api.open_case(service, api.user("front_desk"), data=path.case_data, citizen=CITIZEN).json()
-    provide_papers(api, service, case["id"], "waive")
-    for step in path.steps[:next(i for i, s in enumerate(path.steps) if s.lane == "citizen")]:
-        case = take(api, case, step)
+    case, _path, _number = _at_the_return(api, service)
     track = api.client.get(f"/api/public/track/{case['tracking_number']}",
                            params={"phone_last4": CITIZEN["phone"][-4:]})
     assert track.status_code == 200, track.text

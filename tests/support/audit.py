@@ -15,6 +15,7 @@ from harness.api import CITIZEN, Api
 from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.audit import AuditEvent
+from storage.models.base import table, tables
 from storage.models.cases import Case, Task
 from storage.models.people import User
 
@@ -146,7 +147,7 @@ def forge_event(api: Api, case_id: int, seq: int, prev_hash: str, *, actor: str 
     digest = event_hash(case_id=case_id, seq=seq, at=at, actor=actor, kind=kind, task=task, data=content,
                         prev_hash=prev_hash)
     with Session(engine_for(api.settings.database_url)) as session:
-        session.execute(insert(AuditEvent.__table__), [{  # type: ignore[attr-defined]
+        session.execute(insert(table(AuditEvent)), [{
             "case_id": case_id, "seq": seq, "at": at, "actor": actor, "kind": kind, "task": task, "data": content,
             "prev_hash": prev_hash, "hash": digest, "after": None}])
         session.commit()
@@ -164,8 +165,9 @@ def snapshot_case(api: Api, case_id: int) -> dict[str, Any]:
     """The case row and its task rows as they are now (to put them back later, as a restore would)."""
     with Session(engine_for(api.settings.database_url)) as session:
         conn = session.connection()
-        case = conn.execute(select(Case.__table__).where(Case.__table__.c.id == case_id)).one()  # type: ignore[attr-defined]
-        tasks = conn.execute(select(Task.__table__).where(Task.__table__.c.case_id == case_id)).all()  # type: ignore[attr-defined]
+        cases, tasks_of = tables(Case, Task)
+        case = conn.execute(cases.select().where(cases.c.id == case_id)).one()
+        tasks = conn.execute(tasks_of.select().where(tasks_of.c.case_id == case_id)).all()
         return {"case": dict(case._mapping), "tasks": [dict(t._mapping) for t in tasks]}
 
 
@@ -174,8 +176,8 @@ def roll_back_case(api: Api, snapshot: dict[str, Any]) -> None:
     case = snapshot["case"]
     with Session(engine_for(api.settings.database_url)) as session:
         conn = session.connection()
-        cases, tasks = Case.__table__, Task.__table__  # type: ignore[attr-defined]
-        events = AuditEvent.__table__  # type: ignore[attr-defined]
+        cases, tasks = tables(Case, Task)
+        events = table(AuditEvent)
         conn.execute(delete(events).where(events.c.case_id == case["id"], events.c.seq > case["audit_seq"]))
         conn.execute(delete(tasks).where(tasks.c.case_id == case["id"]))
         conn.execute(update(cases).where(cases.c.id == case["id"]).values(

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from playwright.sync_api import Page
 from sqlmodel import Session
 
 from api.app import create_app
 from engine.core.settings import Settings
 from harness import journey
 from harness.pages import center_tree
-from harness.settings import make_settings
+from harness.settings import ROOT, make_settings
 from storage.db import engine_for
 from tests.conftest import missing
 
@@ -31,3 +34,17 @@ def centers_app(sqlite_url: str, tmp_path: Path) -> tuple[FastAPI, Settings, dic
     with Session(engine_for(settings.database_url)) as session:
         ids = center_tree(session)
     return app, settings, ids
+
+
+@contextmanager
+def signed_in(settings: Settings, shots: Path, prepare: Callable[[Settings], None],
+              username: str) -> Iterator[tuple[journey.Walk, Page]]:
+    """Chromium on the real app over the center (``harness.journey.center``, with ``prepare`` run on its settings
+    first), and a desktop page signed in as ``username``; screenshots go to ``shots``. Without Chromium the test is
+    skipped with the reason shown, or fails under CI=true."""
+    need_chromium()
+    with journey.chromium() as browser, journey.center(settings, ROOT, prepare) as url:
+        walk = journey.Walk(browser, url, shots)
+        page = walk.context().new_page()
+        walk.sign_in(page, username)
+        yield walk, page

@@ -10,10 +10,11 @@ from sqlmodel import Session
 
 from harness.api import Api
 from storage.db import engine_for
+from storage.models.base import table
 from storage.models.messages import OutboxMessage
 from tests.support.audit import REGISTER, deploy, login
 
-OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+OUTBOX = table(OutboxMessage)
 
 
 def one_message(api: Api, due: datetime, citizen: dict[str, Any] | None = None) -> OutboxMessage:
