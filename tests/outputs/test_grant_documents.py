@@ -81,12 +81,37 @@ def center_api(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Api, int]]:
         yield api, ids["CITY-A"]
 
 
+#: Paths that end without granting and without a refusal task: the letter is issued at the end event.
+ENDS = [
+    ("death_certificate", "referred_to_prosecution", "referral_notice", "إخطار بإحالة واقعة الوفاة إلى النيابة العامة",
+     ["deceased_name", "deceased_national_id", "health_office_notification", "medical_notes"]),
+]
+WORDS[("death_certificate", "referred_to_prosecution")] = ["مكتب الصحة", "أحيلت الواقعة إلى النيابة العامة",
+                                                            "ليس شهادة وفاة"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("service", "path_name", "kind", "title", "fields"),
                          [pytest.param(*g, id=f"{g[0]}-{g[1]}") for g in GRANTS])
 def test_the_approved_path_issues_a_signed_verifiable_document(
         center_api: tuple[Api, int], service: str, path_name: str, kind: str, title: str, fields: list[str],
         tmp_path: Path) -> None:
+    _walk_and_verify(center_api, service, path_name, kind, title, fields, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("service", "path_name", "kind", "title", "fields"),
+                         [pytest.param(*g, id=f"{g[0]}-{g[1]}") for g in ENDS])
+def test_a_case_referred_elsewhere_ends_with_a_signed_notice(
+        center_api: tuple[Api, int], service: str, path_name: str, kind: str, title: str, fields: list[str],
+        tmp_path: Path) -> None:
+    """A suspected death is referred to the prosecution: the case ends undecided, and the applicant still
+    carries away a signed, verifiable notice of the referral (not a certificate)."""
+    _walk_and_verify(center_api, service, path_name, kind, title, fields, tmp_path)
+
+
+def _walk_and_verify(center_api: tuple[Api, int], service: str, path_name: str, kind: str, title: str,
+                     fields: list[str], tmp_path: Path) -> None:
     api, center = center_api
     assert api.deploy(PROCESSES / service, api.user("analyst")).status_code == 201
     path = find_path(service, path_name)
