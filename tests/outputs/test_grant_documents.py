@@ -166,3 +166,54 @@ def _walk_and_verify(center_api: tuple[Api, int], service: str, path_name: str, 
         assert _flat(str(data[field])) in flat, (field, data[field])
     for words in WORDS.get((service, path_name), []):
         assert _flat(words) in flat, words
+
+
+#: (service, path where the citizen asks for an English extract, the Arabic kind, the English kind, its title,
+#: the Latin names it must print)
+ENGLISH = [
+    ("birth_certificate", "found_and_issued_in_english", "birth_certificate_extract", "birth_certificate_extract_en",
+     "Birth certificate extract", ["person_name_latin", "mother_name_latin", "place_of_birth_latin"]),
+    ("death_certificate", "extract_found_in_english", "death_certificate", "death_certificate_en",
+     "Death certificate", ["deceased_name_latin", "place_of_death_latin"]),
+    ("marriage_certificate_extract", "digital_record_issued_in_english", "marriage_extract", "marriage_extract_en",
+     "Marriage certificate extract", ["husband_name_latin", "wife_name_latin"]),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("service", "path_name", "arabic_kind", "kind", "title", "fields"),
+                         [pytest.param(*g, id=f"{g[0]}-{g[1]}") for g in ENGLISH])
+def test_an_english_extract_is_issued_beside_the_arabic_one_when_the_citizen_asks(
+        center_api: tuple[Api, int], service: str, path_name: str, arabic_kind: str, kind: str, title: str,
+        fields: list[str], tmp_path: Path) -> None:
+    """The citizen ticks "also an English extract" at the request: the hand-over issues two signed documents,
+    the Arabic one as always and an English one (left to right, English frame, Latin names). The same path
+    without the tick issues the Arabic one alone (test_the_approved_path_issues_a_signed_verifiable_document)."""
+    api, center = center_api
+    assert api.deploy(PROCESSES / service, api.user("analyst")).status_code == 201
+    path = find_path(service, path_name)
+    clerk = api.user("front_desk", center_id=center)
+    case: dict[str, Any] = api.open_case(service, clerk, data=path.case_data, citizen=CITIZEN).json()
+    provide_papers(api, service, case["id"])
+    for step in path.steps:
+        case = take(api, case, step, api.user(step.lane, center_id=center) if step.is_task else None)
+    with Session(engine_for(api.settings.database_url)) as session:
+        assert issue.issue_pending(session, api.settings) == 2
+    outputs = {o["kind"]: o for o in api.client.get(f"/api/cases/{case['id']}/outputs", headers=clerk).json()}
+    assert set(outputs) == {arabic_kind, kind} and {o["status"] for o in outputs.values()} == {"valid"}
+    pdf = api.client.get(f"/api/outputs/{outputs[kind]['number']}/pdf", headers=clerk).content
+    assert seal.check(pdf, api.settings).ok
+    text = pdf_text(pdf, tmp_path)
+    assert title in text and "Civil registry office" in text and "Document number" in text
+    assert "Issued on" in text and "Request number" in text and "رقم المستند" not in text
+    assert case["tracking_number"] in text and outputs[kind]["number"] in text
+    data: dict[str, Any] = dict(path.start_data)
+    for step in path.steps:
+        data.update(step.data)
+    for field in fields:
+        assert data[field] in text, field
+    public = api.client.get(f"/api/public/documents/{outputs[kind]['number']}").json()
+    assert public["status"] == "valid"
+    arabic = pdf_text(api.client.get(f"/api/outputs/{outputs[arabic_kind]['number']}/pdf", headers=clerk).content,
+                      tmp_path)
+    assert "رقم المستند" in arabic and "Document number" not in arabic
