@@ -217,3 +217,32 @@ def test_an_english_extract_is_issued_beside_the_arabic_one_when_the_citizen_ask
     arabic = pdf_text(api.client.get(f"/api/outputs/{outputs[arabic_kind]['number']}/pdf", headers=clerk).content,
                       tmp_path)
     assert "رقم المستند" in arabic and "Document number" not in arabic
+
+
+@pytest.mark.parametrize(("flag", "owed"), [
+    pytest.param(False, ["birth_certificate_extract"], id="declined"),
+    pytest.param("true", None, id="a_string_is_refused"),
+    pytest.param(1, None, id="a_number_is_refused"),
+])
+def test_the_english_extract_is_issued_only_for_a_yes(center_api: tuple[Api, int], flag: Any,
+                                                      owed: list[str] | None) -> None:
+    """Only a real yes asks for the English extract: "no" issues the Arabic one alone, and a value that merely
+    looks like yes ("true", 1) is refused at the request (422), so no case owes a document nobody asked for."""
+    api, center = center_api
+    assert api.deploy(PROCESSES / "birth_certificate", api.user("analyst")).status_code == 201
+    path = find_path("birth_certificate", "found_and_issued_in_english")
+    clerk = api.user("front_desk", center_id=center)
+    case: dict[str, Any] = api.open_case("birth_certificate", clerk, data=path.case_data, citizen=CITIZEN).json()
+    provide_papers(api, "birth_certificate", case["id"])
+    first, *rest = path.steps
+    task = next(t for t in case["tasks"] if t["name"] == first.task)
+    r = api.complete(task["id"], {**first.data, "english_extract": flag}, clerk)
+    if owed is None:
+        assert r.status_code == 422, r.text
+        return
+    assert r.status_code == 200, r.text
+    case = r.json()
+    for step in rest:
+        case = take(api, case, step, api.user(step.lane, center_id=center) if step.is_task else None)
+    outputs = api.client.get(f"/api/cases/{case['id']}/outputs", headers=clerk).json()
+    assert [o["kind"] for o in outputs] == owed
