@@ -26,6 +26,7 @@ _STYLE = """
         @bottom-left { content: element(qr); }
         @bottom-right { content: counter(page) " / " counter(pages); font-size: 9pt; } }
 html { font-family: "Noto Naskh Arabic", "Amiri", "Noto Sans", serif; font-size: 12.5pt; line-height: 1.6; }
+html[lang="en"] { font-family: "Noto Serif", "Noto Naskh Arabic", "Amiri", serif; }
 body { margin: 0; }
 header.center { border-bottom: 2px solid #1b4d3e; padding-bottom: 4mm; margin-bottom: 6mm; }
 header.center .name { font-size: 15pt; font-weight: bold; color: #1b4d3e; }
