@@ -18,7 +18,7 @@ from typing import Any
 
 from jinja2 import ChainableUndefined, Template, TemplateError, Undefined, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.runtime import Macro
+from jinja2.runtime import LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.bpmn.compiler import PATHS_FILE, CompiledProcess, PackageRefused
@@ -121,6 +121,8 @@ class _Strict(ImmutableSandboxedEnvironment):
         _spend(1)
         if isinstance(__obj, Macro):  # what a macro writes is paid for by its own loops, calls and joins
             return super().call(__context, __obj, *args, **kwargs)
+        if isinstance(__obj, LoopContext) and args:  # ``loop(children)`` of a recursive loop: rounds paid too
+            args = (_rounds(args[0]), *args[1:])
         _no_large_numbers(args, kwargs)
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, str):  # ``s.replace('', long)``, ``sep.join(items)``: refused before they are made

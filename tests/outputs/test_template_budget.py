@@ -38,6 +38,7 @@ ATTACKS = {
     "macro_calling_itself": "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
     "macro_doubling": "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}",
     "recursive_loop": "{% for x in [[1, 2, 3]] * 5000 recursive %}{{ loop([[1, 2]] * 5000) }}{% endfor %}",
+    "recursive_loop_over_the_citizens_list": "{% for x in data.entries recursive %}{{ loop(data.entries) }}{% endfor %}",
     "filter_inside_a_loop": "{% for a in range(99999) %}{{ range(99999)|sum }}{% endfor %}",
     "doubling_join": "{% set ns = namespace(s='x' * 9000) %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}"
                      "{% endfor %}{{ ns.s|length }}",
@@ -54,7 +55,7 @@ ATTACKS = {
 def test_a_costly_template_is_stopped_within_bounded_cpu(source: str) -> None:
     started = time.process_time()
     with pytest.raises(TooCostly) as refused:
-        render_text(source, {"data": {"text": "ن" * 300}}, budget=BUDGET)
+        render_text(source, {"data": {"text": "ن" * 300, "entries": list(range(1000))}}, budget=BUDGET)
     spent = time.process_time() - started
     assert spent < 5.0, spent  # without the budget: minutes of CPU, or the memory gone
     assert refused.value.args[0].ar  # the catalog's sentence, in Arabic too
