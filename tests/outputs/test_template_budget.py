@@ -38,7 +38,8 @@ ATTACKS = {
     "macro_calling_itself": "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
     "macro_doubling": "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}",
     "recursive_loop": "{% for x in [[1, 2, 3]] * 5000 recursive %}{{ loop([[1, 2]] * 5000) }}{% endfor %}",
-    "recursive_loop_over_the_citizens_list": "{% for x in data.entries recursive %}{{ loop(data.entries) }}{% endfor %}",
+    "recursive_loop_over_the_citizens_list": "{% for x in data.entries recursive %}{{ loop(data.entries) }}"
+                                             "{% endfor %}",
     "filter_inside_a_loop": "{% for a in range(99999) %}{{ range(99999)|sum }}{% endfor %}",
     "doubling_join": "{% set ns = namespace(s='x' * 9000) %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}"
                      "{% endfor %}{{ ns.s|length }}",
