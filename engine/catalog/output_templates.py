@@ -115,7 +115,7 @@ class _Strict(ImmutableSandboxedEnvironment):
         return tree
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
-        raise SecurityError(f"access to attribute {attribute!r} of a {type(obj).__name__} object is unsafe")
+        raise SecurityError(say("outputs.template_unsafe_attribute", attribute=attribute, kind=type(obj).__name__))
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         _spend(1)
@@ -142,14 +142,14 @@ class _Strict(ImmutableSandboxedEnvironment):
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and not (_small(left) and _small(right) and abs(right) <= 64):
-            raise SecurityError("a power in a template is limited to small numbers")
+            raise SecurityError(say("outputs.template_power_too_large"))
         if operator == "*":
             sized = next((len(x) for x in (left, right) if isinstance(x, (str, list, tuple))), None)
             times = right if isinstance(left, (str, list, tuple)) else left
-            if sized is not None and isinstance(times, int) and sized * max(times, 0) > _MAX_REPEAT:
-                raise SecurityError("a repetition in a template is limited in size")
+            if sized is not None and isinstance(times, int) and sized * max(times, 0) > _limit():
+                raise TooCostly(say("outputs.template_too_costly", limit=_limit()))  # refused before it is made
             if sized is None and not (_small(left) and _small(right)):
-                raise SecurityError("a product in a template is limited to numbers below 10**18")
+                raise SecurityError(say("outputs.template_product_too_large"))
             if sized is not None and isinstance(times, int):
                 _spend(sized * max(times, 0))
         if operator == "%" and isinstance(left, str):
@@ -214,9 +214,6 @@ def _filters_within_budget(filters: dict[str, Any]) -> dict[str, Any]:
     return {name: wrap(f) for name, f in filters.items()}
 
 
-_MAX_REPEAT = 100_000  # characters or items a ``*`` may make
-
-
 def _small(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 10**18
 
@@ -226,8 +223,8 @@ _env.filters = {**_filters_within_budget(_env.filters), _ROUNDS: _rounds, _JOINE
 
 
 def reason(exc: Exception) -> str:
-    """What a failed render says: a budget's own sentence (in both languages), else the error and its type."""
-    if isinstance(exc, TooCostly) and exc.args and isinstance(exc.args[0], Text):
+    """What a failed render says: the sandbox's own sentence (in both languages), else the error and its type."""
+    if isinstance(exc, SecurityError) and exc.args and isinstance(exc.args[0], Text):
         return exc.args[0]
     return f"{type(exc).__name__}: {exc}"
 

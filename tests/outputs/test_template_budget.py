@@ -155,3 +155,20 @@ def test_a_template_that_passes_deploy_but_not_a_real_cases_data_fails_at_issue(
     with Session(engine_for(api.settings.database_url)) as session:
         row = session.exec(select(IssuedOutput)).one()
     assert "does more work than one document may" in (row.error or "") and row.storage_key is None
+
+
+@pytest.mark.parametrize(("template", "english", "arabic"), [
+    pytest.param("{{ citizen.__class__ }}", "__class__ of a dict value, which is unsafe", "غير آمن", id="dunder"),
+    pytest.param("{{ 2 ** 100 }}", "a power in a template is limited", "الأس في القالب", id="power"),
+    pytest.param("{{ 99999999999999999999 * 3 }}", "a product in a template is limited", "حاصل الضرب",
+                 id="product"),
+])
+def test_the_sandboxs_refusals_are_said_in_both_languages(sqlite_api: Api, template: str, english: str,
+                                                          arabic: str) -> None:
+    files = encode_files(read_package(PROCESSES / "building_permit"))
+    files["permit.html"] = template
+    r = sqlite_api.client.post("/api/services/building_permit/draft/outputs/building_permit/preview",
+                               json={"files": files}, headers=sqlite_api.user("analyst"))
+    assert r.status_code == 422, r.text
+    [problem] = [d for d in r.json()["detail"] if d["file"] == "permit.html"]
+    assert english in problem["message"] and arabic in problem["message_ar"], problem
