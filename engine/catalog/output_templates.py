@@ -126,9 +126,7 @@ class _Strict(ImmutableSandboxedEnvironment):
         _no_large_numbers(args, kwargs)
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, str):  # ``s.replace('', long)``, ``sep.join(items)``: refused before they are made
-            made = (len(owner) + 1) * (1 + sum(_sized(a) for a in (*args, *kwargs.values())))
-            if made > _limit():
-                raise TooCostly(say("outputs.template_too_costly", limit=_limit()))
+            _no_large_result(owner, getattr(__obj, "__name__", ""), args, kwargs)
         result = super().call(__context, __obj, *args, **kwargs)
         if isinstance(result, (str, list, tuple, range)):
             _spend(len(result))
@@ -136,9 +134,17 @@ class _Strict(ImmutableSandboxedEnvironment):
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         found = super().wrap_str_format(value)
-        if found is not None:
-            _no_wide_format(value.__self__)
-        return found
+        if found is None:
+            return None
+        text: str = value.__self__
+        _no_wide_format(text)
+        formats = found
+
+        @functools.wraps(formats)
+        def bounded(*args: Any, **kwargs: Any) -> str:
+            _no_large_result(text, value.__name__, args, kwargs)
+            return formats(*args, **kwargs)
+        return bounded
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and not (_small(left) and _small(right) and abs(right) <= 64):
@@ -154,6 +160,7 @@ class _Strict(ImmutableSandboxedEnvironment):
                 _spend(sized * max(times, 0))
         if operator == "%" and isinstance(left, str):
             _no_wide_format(left)
+            _no_large_result(left, "%", (right,), {})
         result = super().call_binop(context, operator, left, right)
         if operator == "+" and isinstance(result, (str, list, tuple)):
             _spend(len(result))
@@ -189,6 +196,44 @@ def _no_large_numbers(args: Iterable[Any], kwargs: dict[str, Any]) -> None:
             raise TooCostly(say("outputs.template_too_costly", limit=limit))
 
 
+def _deep(value: Any) -> int:
+    """How many characters ``value`` can put into a text: a string's length, a collection's values' together."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_deep(v) for v in value.values())
+    if isinstance(value, (list, tuple, set)):
+        return sum(_deep(v) for v in value)
+    return 24  # a number, a date, a missing value: a few characters
+
+
+def _result_bound(text: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    """The longest result ``text.<method>(*args)`` (or the filter of that name) can have."""
+    if method == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        old, new = args[0], args[1]
+        times = len(text) + 1 if old == "" else len(text) // len(old)
+        count = args[2] if len(args) > 2 else kwargs.get("count")
+        if isinstance(count, int) and count >= 0:
+            times = min(times, count)
+        return len(text) + times * len(new)
+    if method == "join" and args and isinstance(args[0], (list, tuple, str, dict, set, range)):
+        return _deep(list(args[0])) + len(text) * len(args[0])
+    if method == "expandtabs":
+        size = args[0] if args else kwargs.get("tabsize", 8)
+        return len(text) + text.count("\t") * (size if isinstance(size, int) else 8)
+    if method in ("format", "format_map", "%"):
+        return len(text) + (text.count("{") + text.count("%")) * sum(_deep(a) for a in (*args, *kwargs.values()))
+    return 0
+
+
+def _no_large_result(text: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """A string method, filter or ``%`` whose result could pass the budget is refused before anything is made:
+    a ``replace`` of the empty string puts the replacement between every two characters, ``'{0}{0}'.format(x)``
+    repeats ``x``."""
+    if _result_bound(text, method, args, kwargs) > _limit():
+        raise TooCostly(say("outputs.template_too_costly", limit=_limit()))
+
+
 def _no_wide_format(text: str) -> None:
     limit = _limit()
     for match in _WIDTH.finditer(text):
@@ -199,19 +244,28 @@ def _no_wide_format(text: str) -> None:
 def _filters_within_budget(filters: dict[str, Any]) -> dict[str, Any]:
     """Jinja's filters, each paying for what it makes and refusing whole-number arguments above the budget
     (``'x'|center(10**9)``, ``range(10**5)|join``); Jinja's own ``pass_context`` marks are kept."""
-    def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
+    def wrap(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
         skip = 2 if getattr(function, "jinja_pass_arg", None) is not None else 1  # the context, the value
 
         @functools.wraps(function)
         def paid(*args: Any, **kwargs: Any) -> Any:
             _no_large_numbers(args[skip:], kwargs)
+            value = args[skip - 1] if len(args) >= skip else None
+            if name == "format" and isinstance(value, str):  # ``'%0999999999d'|format(1)``
+                _no_wide_format(value)
+                _no_large_result(value, "%", args[skip:], kwargs)
+            if name == "replace" and isinstance(value, str):  # ``text|replace('', long)``, as ``str.replace``
+                _no_large_result(value, "replace", args[skip:], kwargs)
+            if name == "join" and isinstance(value, (list, tuple)) and len(args) > skip \
+                    and isinstance(args[skip], str):  # ``items|join(long)``
+                _no_large_result(args[skip], "join", (value,), {})
             _spend(1)
             result = function(*args, **kwargs)
             if isinstance(result, (str, list, tuple)):
                 _spend(len(result))
             return result
         return paid
-    return {name: wrap(f) for name, f in filters.items()}
+    return {name: wrap(name, f) for name, f in filters.items()}
 
 
 def _small(value: Any) -> bool:

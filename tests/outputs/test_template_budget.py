@@ -48,6 +48,11 @@ ATTACKS = {
     "replace_blowup": "{{ ('x' * 99999).replace('', 'y' * 99999) }}",
     "wide_padding": "{{ 'x'.ljust(10**9) }}{{ 'x'|center(10**9) }}",
     "wide_percent_format": "{{ '%0999999999d' % 1 }}",
+    "wide_format_filter": "{{ '%0999999999d'|format(1) }}",
+    "repeated_format_fields": "{{ ('{0}' * 5000).format(data.text) }}{{ ('%(t)s' * 5000) % data }}",
+    "expanded_tabs": "{{ ('\t' * 2000).expandtabs(99999) }}",
+    "long_join": "{{ (data.text ~ data.text)|list|join(data.text ~ data.text) }}",
+    "replace_filter_blowup": "{{ data.text|replace('', data.text)|replace('', data.text) }}",
     "wide_brace_format": "{{ '{:>999999999}'.format(1) }}",
 }
 
