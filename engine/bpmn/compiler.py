@@ -218,7 +218,7 @@ def compile_package(files: dict[str, bytes], *, max_xml_bytes: int, default_lane
     if not bpmn_roots and not problems:
         problems.append(_problem(None, None, say("deploy.no_bpmn_file")))
     if service is not None:
-        problems.extend(_output_problems(service, templates, bpmn_roots))
+        problems.extend(_output_problems(service, templates, bpmn_roots, forms))
     if problems:
         raise PackageRefused("deploy.cannot_be_deployed", problems)
     compiled = _build(files, service, bpmn_roots, dmn_roots, forms, default_lane)
@@ -243,12 +243,18 @@ def _shared_pins(files: dict[str, bytes], compiled: CompiledProcess) -> dict[str
     return pins
 
 
-def _output_problems(service: ServiceInfo, templates: dict[str, str],
-                     bpmn_roots: dict[str, etree._Element]) -> list[dict[str, Any]]:
-    """Each output names a template of the package and elements of its diagrams."""
+def _output_problems(service: ServiceInfo, templates: dict[str, str], bpmn_roots: dict[str, etree._Element],
+                     forms: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each output names a template of the package and elements of its diagrams, and its condition (``when``)
+    a yes/no field of its forms."""
     ids = {str(el.get("id")) for root in bpmn_roots.values() for el in root.iter() if el.get("id")}
+    flags = {name for schema in forms.values() for name, prop in (schema.get("properties") or {}).items()
+             if isinstance(prop, dict) and prop.get("type") == "boolean"}
     problems = []
     for output in service.outputs:
+        if output.when is not None and output.when not in flags:
+            problems.append(_problem("service.toml", output.kind,
+                                     say("deploy.output_condition_unknown", field=output.when)))
         if output.template not in templates:
             problems.append(_problem("service.toml", output.kind,
                                      say("deploy.output_template_missing", template=output.template)))

@@ -117,7 +117,8 @@ class Output(BaseModel):
 
     ``template`` is a file of the package's ``outputs/`` folder; ``on`` names the user tasks or end events at
     which it is issued (a user task: when the case reaches it, so the clerk has the paper to print; an end
-    event: when the case ends there)."""
+    event: when the case ends there). ``when`` names a yes/no field of the package's forms: the document is
+    issued only when the case's data holds ``true`` there (an English extract the citizen asked for)."""
 
     model_config = ConfigDict(extra="forbid")
     kind: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
@@ -126,6 +127,7 @@ class Output(BaseModel):
     ar: str = Field(min_length=1, max_length=200)
     en: str = Field(min_length=1, max_length=200)
     language: str = Field(default="ar", pattern=r"^(ar|en)$")
+    when: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
     # The department that decided, as the document names it; the service's agency when not given.
     department: Names | None = None
 

@@ -40,8 +40,11 @@ def reached(written: Written) -> list[tuple[str, str]]:
         return []
     ready = {t.name: t.id for t in written.ready or []}
     outcome = written.values.get("outcome") if written.values.get("status") == "completed" else None
+    data = written.values.get("data", written.case.data)
     found = []
     for output in process.service.outputs:
+        if output.when is not None and not (isinstance(data, dict) and data.get(output.when) is True):
+            continue  # asked for by the citizen, and not asked for in this case
         for element in output.on:
             if element in ready:
                 found.append((output.kind, ready[element]))

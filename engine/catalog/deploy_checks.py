@@ -74,7 +74,7 @@ def validate(files: dict[str, bytes], settings: Settings) -> list[dict[str, Any]
         compiled = compile_package(files, max_xml_bytes=settings.max_xml_bytes, default_lane=settings.default_lane,
                                    max_files=settings.max_files_per_deploy)
         processes.check_tests(compiled, files, settings)
-        output_templates.check(compiled, files)
+        output_templates.check(compiled, files, budget=settings.document_template_budget)
     except (PackageRefused, Invalid) as exc:
         covered = {flow for p in found for flow in p["flows"]}
         found += [d for d in exc.details if d.get("element_id") not in covered]

@@ -92,7 +92,7 @@ def deploy(*, session: Session, files: dict[str, bytes], actor: Actor, settings:
         compiled = compile_package(files, max_xml_bytes=settings.max_xml_bytes, default_lane=settings.default_lane,
                                    max_files=settings.max_files_per_deploy)
         check_tests(compiled, files, settings)
-        output_templates.check(compiled, files)
+        output_templates.check(compiled, files, budget=settings.document_template_budget)
     except PackageRefused as exc:
         exc.details = with_arabic(exc.details)
         raise

@@ -250,6 +250,10 @@ class Settings(BaseSettings):
     document_issue_attempts: int = Field(default=5, ge=1)
     # Seconds between rounds of the job that issues them (0: only ``shubbak tick`` and Celery beat run it).
     document_issue_seconds: float = Field(default=2.0, ge=0)
+    # The work one render of an output template may do (engine/catalog/output_templates.py): each loop round,
+    # call and item or character a range, repetition or join makes costs one. A template that spends more is
+    # refused at preview and deploy, and its document fails at issue, with ``outputs.template_too_costly``.
+    document_template_budget: int = Field(default=100_000, ge=1000)
     # Stored objects no row names (a process killed between writing a scan or a document and committing its
     # row) are deleted once older than orphan_grace_hours (engine/operations/orphans.py), by a job that runs
     # every orphan_sweep_seconds (0: only ``shubbak tick`` and Celery beat run it). After restoring an older

@@ -125,7 +125,7 @@ def compose(process: CompiledProcess, output: Output, *, number: str, data: dict
         "labels": output_templates.labels_for(process, data, language),
         "outcome": outcome,
     }
-    body = output_templates.render(process, output, context)
+    body = output_templates.render(process, output, context, budget=settings.document_template_budget)
     page = pdf.Page(language=language, number=number, title=title[language], center=center[language],
                     department=department_names[language], issued_on=issued_on, issued_on_hijri=issued_hijri,
                     tracking_number=tracking_number, verify_url=verify_url(number, settings))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ _STYLE = """
         @bottom-left { content: element(qr); }
         @bottom-right { content: counter(page) " / " counter(pages); font-size: 9pt; } }
 html { font-family: "Noto Naskh Arabic", "Amiri", "Noto Sans", serif; font-size: 12.5pt; line-height: 1.6; }
+html[lang="en"] { font-family: "Noto Serif", "Noto Naskh Arabic", "Amiri", serif; }
 body { margin: 0; }
 header.center { border-bottom: 2px solid #1b4d3e; padding-bottom: 4mm; margin-bottom: 6mm; }
 header.center .name { font-size: 15pt; font-weight: bold; color: #1b4d3e; }
@@ -103,16 +105,33 @@ def _fetcher() -> Any:
     return URLFetcher(allowed_protocols={"data"})
 
 
-def render(page: Page, body: str) -> bytes:
-    """The PDF (PDF/A-3b) of a document; WeasyPrint is imported here so that a process that never issues a
-    document never loads it."""
-    from weasyprint import HTML
+#: The PDF/A-3 associated file every document carries: what its frame prints, for a machine to read.
+FACTS_FILE = "shubbak-document.json"
 
+
+def facts_json(page: Page) -> str:
+    """The frame's facts as JSON (the number, title, issuer, dates, tracking number, verification link): what
+    the page prints around the template, nothing else about the holder."""
+    return json.dumps({"number": page.number, "title": page.title, "language": page.language,
+                       "center": page.center, "department": page.department, "issued_on": page.issued_on,
+                       "issued_on_hijri": page.issued_on_hijri, "tracking_number": page.tracking_number,
+                       "verify_url": page.verify_url}, ensure_ascii=False, sort_keys=True)
+
+
+def render(page: Page, body: str) -> bytes:
+    """The PDF (PDF/A-3b) of a document, with its facts attached as an associated file (``AFRelationship
+    /Data``, listed in the catalog's ``/AF``); WeasyPrint is imported here so that a process that never issues a
+    document never loads it."""
+    from weasyprint import HTML, Attachment
+
+    facts = Attachment(string=facts_json(page), name=FACTS_FILE, relationship="Data",
+                       description="Shubbak document facts")
     with warnings.catch_warnings():
         # WeasyPrint opens its sRGB profile for PDF/A and leaves the file to the collector (a ResourceWarning,
         # an error under the tests' filters): the file is read whole, nothing else is left open.
         warnings.simplefilter("ignore", ResourceWarning)
-        pdf = HTML(string=document_html(page, body), url_fetcher=_fetcher()).write_pdf(pdf_variant="pdf/a-3b")
+        pdf = HTML(string=document_html(page, body), url_fetcher=_fetcher()).write_pdf(
+            pdf_variant="pdf/a-3b", attachments=[facts])
     assert pdf is not None
     return bytes(pdf)
 

@@ -40,7 +40,7 @@ def render(*, files: dict[str, bytes], kind: str, path: str | None, settings: Se
     except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as exc:
         raise Invalid("deploy.output_templates_fail", [{
             "file": output.template, "element_id": output.kind,
-            "message": say("deploy.output_template_fails", error=f"{type(exc).__name__}: {exc}")}], count=1) from exc
+            "message": say("deploy.output_template_fails", error=output_templates.reason(exc))}], count=1) from exc
     return pdf.render(page, body)
 
 
@@ -86,7 +86,7 @@ def template_problems(files: dict[str, bytes], settings: Settings) -> list[dict[
     try:
         process = compile_package(files, max_xml_bytes=settings.max_xml_bytes, default_lane=settings.default_lane,
                                   max_files=settings.max_files_per_deploy)
-        output_templates.check(process, files)
+        output_templates.check(process, files, budget=settings.document_template_budget)
     except (PackageRefused, Invalid) as exc:
         return list(exc.details)
     return []

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from asn1crypto.x509 import Certificate
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.metadata.model import VENDOR
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
@@ -34,16 +35,31 @@ def sign(pdf: bytes, settings: Settings, *, reason: str, location: str, field: s
     signing = certificate.for_settings(settings)
     out = io.BytesIO()
     meta = signers.PdfSignatureMetadata(field_name=field, reason=reason, location=location)
-    _run(lambda: signers.async_sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=signing.signer,
-                                        output=out))
+    writer = _agreeing_producer(IncrementalPdfFileWriter(io.BytesIO(pdf)))
+    _run(lambda: signers.async_sign_pdf(writer, meta, signer=signing.signer, output=out))
     return out.getvalue()
+
+
+def _agreeing_producer(writer: IncrementalPdfFileWriter) -> IncrementalPdfFileWriter:
+    """``writer`` with the document information's producer set to pyHanko's own name, as the update will write
+    it in the XMP metadata. pyHanko rewrites the XMP's ``pdf:Producer`` to its name alone but appends its name to
+    the information's (``WeasyPrint 70.0; pyHanko 0.38.0``), unless that already holds it: the two would then
+    differ, which PDF/A forbids (ISO 19005-3, 6.6.2.3.1). The rendered file's own bytes are kept as they were:
+    this is part of the signature's incremental update."""
+    info_ref = writer.trailer.raw_get("/Info")
+    if isinstance(info_ref, generic.IndirectObject):
+        info = info_ref.get_object()
+        if isinstance(info, generic.DictionaryObject) and info.get("/Producer") != VENDOR:
+            info["/Producer"] = generic.TextStringObject(VENDOR)
+            writer.mark_update(info_ref)
+    return writer
 
 
 def overlay(pdf: bytes, mark: bytes) -> bytes:
     """``pdf`` with the first page of ``mark`` drawn over each of its pages, as an incremental update: the
     bytes of ``pdf`` (its signature with them) stay as they were, the mark is added after them. A printed copy
     is the issued document so marked, then signed again (engine/outputs/manage.py ``print_copy``)."""
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    writer = _agreeing_producer(IncrementalPdfFileWriter(io.BytesIO(pdf)))
     drawing = writer.import_page_as_xobject(PdfFileReader(io.BytesIO(mark)), page_ix=0)
     name = generic.NameObject("/ShubbakPrintMark")
     for index in range(int(writer.root["/Pages"]["/Count"])):

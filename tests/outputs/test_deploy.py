@@ -50,3 +50,22 @@ def test_an_output_without_its_template_or_element_blocks_the_deploy(sqlite_api:
     assert r.status_code == 422, r.text
     text = r.text
     assert "rejection.html" in text and "no_such_task" in text
+
+
+@pytest.mark.parametrize("field", ["no_such_field", "copies_count", "__class__"])
+def test_an_output_issued_on_request_names_a_yes_no_field_of_the_forms(sqlite_api: Api, tmp_path: Path,
+                                                                       field: str) -> None:
+    """``when`` must name a boolean field of a form: an unknown name or a number would never (or always) issue."""
+    folder = tmp_path / "birth_certificate"
+    shutil.copytree(PROCESSES / "birth_certificate", folder)
+    toml = folder / "service.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('when = "english_extract"', f'when = "{field}"'),
+                    encoding="utf-8")
+    r = sqlite_api.deploy(folder, sqlite_api.user("analyst"))
+    assert r.status_code == 422, r.text
+    assert "500" not in str(r.status_code)
+    if field == "__class__":  # not even a field name: refused by service.toml's own check
+        assert "when" in r.text
+        return
+    [problem] = [d for d in r.json()["detail"] if d.get("element_id") == "birth_certificate_extract_en"]
+    assert field in problem["message"] and "yes/no" in problem["message"] and problem["message_ar"]

@@ -81,12 +81,37 @@ def center_api(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Api, int]]:
         yield api, ids["CITY-A"]
 
 
+#: Paths that end without granting and without a refusal task: the letter is issued at the end event.
+ENDS = [
+    ("death_certificate", "referred_to_prosecution", "referral_notice", "إخطار بإحالة واقعة الوفاة إلى النيابة العامة",
+     ["deceased_name", "deceased_national_id", "health_office_notification", "medical_notes"]),
+]
+WORDS[("death_certificate", "referred_to_prosecution")] = ["مكتب الصحة", "أحيلت الواقعة إلى النيابة العامة",
+                                                            "ليس شهادة وفاة"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("service", "path_name", "kind", "title", "fields"),
                          [pytest.param(*g, id=f"{g[0]}-{g[1]}") for g in GRANTS])
 def test_the_approved_path_issues_a_signed_verifiable_document(
         center_api: tuple[Api, int], service: str, path_name: str, kind: str, title: str, fields: list[str],
         tmp_path: Path) -> None:
+    _walk_and_verify(center_api, service, path_name, kind, title, fields, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("service", "path_name", "kind", "title", "fields"),
+                         [pytest.param(*g, id=f"{g[0]}-{g[1]}") for g in ENDS])
+def test_a_case_referred_elsewhere_ends_with_a_signed_notice(
+        center_api: tuple[Api, int], service: str, path_name: str, kind: str, title: str, fields: list[str],
+        tmp_path: Path) -> None:
+    """A suspected death is referred to the prosecution: the case ends undecided, and the applicant still
+    carries away a signed, verifiable notice of the referral (not a certificate)."""
+    _walk_and_verify(center_api, service, path_name, kind, title, fields, tmp_path)
+
+
+def _walk_and_verify(center_api: tuple[Api, int], service: str, path_name: str, kind: str, title: str,
+                     fields: list[str], tmp_path: Path) -> None:
     api, center = center_api
     assert api.deploy(PROCESSES / service, api.user("analyst")).status_code == 201
     path = find_path(service, path_name)
@@ -141,3 +166,83 @@ def test_the_approved_path_issues_a_signed_verifiable_document(
         assert _flat(str(data[field])) in flat, (field, data[field])
     for words in WORDS.get((service, path_name), []):
         assert _flat(words) in flat, words
+
+
+#: (service, path where the citizen asks for an English extract, the Arabic kind, the English kind, its title,
+#: the Latin names it must print)
+ENGLISH = [
+    ("birth_certificate", "found_and_issued_in_english", "birth_certificate_extract", "birth_certificate_extract_en",
+     "Birth certificate extract", ["person_name_latin", "mother_name_latin", "place_of_birth_latin"]),
+    ("death_certificate", "extract_found_in_english", "death_certificate", "death_certificate_en",
+     "Death certificate", ["deceased_name_latin", "place_of_death_latin"]),
+    ("marriage_certificate_extract", "digital_record_issued_in_english", "marriage_extract", "marriage_extract_en",
+     "Marriage certificate extract", ["husband_name_latin", "wife_name_latin"]),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("service", "path_name", "arabic_kind", "kind", "title", "fields"),
+                         [pytest.param(*g, id=f"{g[0]}-{g[1]}") for g in ENGLISH])
+def test_an_english_extract_is_issued_beside_the_arabic_one_when_the_citizen_asks(
+        center_api: tuple[Api, int], service: str, path_name: str, arabic_kind: str, kind: str, title: str,
+        fields: list[str], tmp_path: Path) -> None:
+    """The citizen ticks "also an English extract" at the request: the hand-over issues two signed documents,
+    the Arabic one as always and an English one (left to right, English frame, Latin names). The same path
+    without the tick issues the Arabic one alone (test_the_approved_path_issues_a_signed_verifiable_document)."""
+    api, center = center_api
+    assert api.deploy(PROCESSES / service, api.user("analyst")).status_code == 201
+    path = find_path(service, path_name)
+    clerk = api.user("front_desk", center_id=center)
+    case: dict[str, Any] = api.open_case(service, clerk, data=path.case_data, citizen=CITIZEN).json()
+    provide_papers(api, service, case["id"])
+    for step in path.steps:
+        case = take(api, case, step, api.user(step.lane, center_id=center) if step.is_task else None)
+    with Session(engine_for(api.settings.database_url)) as session:
+        assert issue.issue_pending(session, api.settings) == 2
+    outputs = {o["kind"]: o for o in api.client.get(f"/api/cases/{case['id']}/outputs", headers=clerk).json()}
+    assert set(outputs) == {arabic_kind, kind} and {o["status"] for o in outputs.values()} == {"valid"}
+    pdf = api.client.get(f"/api/outputs/{outputs[kind]['number']}/pdf", headers=clerk).content
+    assert seal.check(pdf, api.settings).ok
+    text = pdf_text(pdf, tmp_path)
+    assert title in text and "Civil registry office" in text and "Document number" in text
+    assert "Issued on" in text and "Request number" in text and "رقم المستند" not in text
+    assert case["tracking_number"] in text and outputs[kind]["number"] in text
+    data: dict[str, Any] = dict(path.start_data)
+    for step in path.steps:
+        data.update(step.data)
+    for field in fields:
+        assert data[field] in text, field
+    public = api.client.get(f"/api/public/documents/{outputs[kind]['number']}").json()
+    assert public["status"] == "valid"
+    arabic = pdf_text(api.client.get(f"/api/outputs/{outputs[arabic_kind]['number']}/pdf", headers=clerk).content,
+                      tmp_path)
+    assert "رقم المستند" in arabic and "Document number" not in arabic
+
+
+@pytest.mark.parametrize(("flag", "owed"), [
+    pytest.param(False, ["birth_certificate_extract"], id="declined"),
+    pytest.param("true", None, id="a_string_is_refused"),
+    pytest.param(1, None, id="a_number_is_refused"),
+])
+def test_the_english_extract_is_issued_only_for_a_yes(center_api: tuple[Api, int], flag: Any,
+                                                      owed: list[str] | None) -> None:
+    """Only a real yes asks for the English extract: "no" issues the Arabic one alone, and a value that merely
+    looks like yes ("true", 1) is refused at the request (422), so no case owes a document nobody asked for."""
+    api, center = center_api
+    assert api.deploy(PROCESSES / "birth_certificate", api.user("analyst")).status_code == 201
+    path = find_path("birth_certificate", "found_and_issued_in_english")
+    clerk = api.user("front_desk", center_id=center)
+    case: dict[str, Any] = api.open_case("birth_certificate", clerk, data=path.case_data, citizen=CITIZEN).json()
+    provide_papers(api, "birth_certificate", case["id"])
+    first, *rest = path.steps
+    task = next(t for t in case["tasks"] if t["name"] == first.task)
+    r = api.complete(task["id"], {**first.data, "english_extract": flag}, clerk)
+    if owed is None:
+        assert r.status_code == 422, r.text
+        return
+    assert r.status_code == 200, r.text
+    case = r.json()
+    for step in rest:
+        case = take(api, case, step, api.user(step.lane, center_id=center) if step.is_task else None)
+    outputs = api.client.get(f"/api/cases/{case['id']}/outputs", headers=clerk).json()
+    assert [o["kind"] for o in outputs] == owed
