@@ -1,0 +1,116 @@
+"""A message between cases lost between its sender's commit and its delivery (the process killed in between) is
+delivered by the periodic job ``case_messages`` exactly once (engine/cases/sent_messages.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlmodel import Session, select
+
+from engine.bpmn import runner
+from engine.cases import workflows
+from engine.operations import periodic
+from harness.api import Api
+from harness.settings import TEST_PROCESSES
+from storage.db import engine_for
+from storage.models.cases import Case, CaseMessage
+
+
+@pytest.fixture
+def lab(api: Api) -> Api:
+    """On SQLite and on PostgreSQL: the settling update races on both."""
+    for service in ("lab_request", "lab_result"):
+        r = api.deploy(TEST_PROCESSES / service, api.user("analyst"))
+        assert r.status_code == 201, r.text
+    return api
+
+
+def _registered(api: Api, service: str, reference: str) -> dict[str, Any]:
+    return api.past_first_step(service, {"reference": reference}, api.user("front_desk"))
+
+
+def _crashed_after_commit(api: Api, monkeypatch: pytest.MonkeyPatch, reference: str) -> dict[str, Any]:
+    """The sender's step commits, and its process dies before delivering the message it sent."""
+    with monkeypatch.context() as crash:
+        crash.setattr(workflows, "deliver_sent", lambda *args, **kwargs: None)
+        return _registered(api, "lab_result", reference)
+
+
+def _kept(api: Api) -> list[tuple[str, int | None]]:
+    with Session(engine_for(api.settings.database_url)) as session:
+        return [(m.status, m.receiver_case_id) for m in session.exec(select(CaseMessage).order_by(CaseMessage.id))]
+
+
+def _sweep(api: Api, after: float = 0) -> Any:
+    job = periodic.job("case_messages")
+    return job.run(api.settings.model_copy(update={"case_message_sweep_after_seconds": after}))
+
+
+def _received(api: Api, case_id: int) -> list[dict[str, Any]]:
+    return [e for e in api.events(case_id) if e["kind"] == "message_received"]
+
+
+def test_a_message_lost_after_its_senders_commit_is_delivered_once_by_the_periodic_job(
+        lab: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    api = lab
+    waiting = _registered(api, "lab_request", "LAB-1")
+    sender = _crashed_after_commit(api, monkeypatch, "LAB-1")
+    assert sender["status"] == "completed"
+    assert api.read_case(waiting["id"])["tasks"] == []  # lost: on the sender's chain, delivered nowhere
+    assert _kept(api) == [("pending", None)]
+    assert _sweep(api, after=3600) == 0  # a message just sent may still be on its way: left alone
+    assert _sweep(api) == 1
+    assert [t["name"] for t in api.read_case(waiting["id"])["tasks"]] == ["decide"]
+    sent = [e for e in api.events(sender["id"]) if e["kind"] == "message_sent"]
+    got = _received(api, waiting["id"])
+    assert [(e["data"]["key"], e["data"]["from_case"], e["data"]["sent_by"], e["actor"]) for e in got] == [
+        (sent[0]["data"]["key"], sender["tracking_number"], sent[0]["actor"], "system")]
+    assert _kept(api) == [("delivered", waiting["id"])]
+    assert _sweep(api) == 0 and len(_received(api, waiting["id"])) == 1  # the next round finds nothing
+    assert api.client.get("/api/incidents", headers=api.user("admin")).json() == []
+    api.assert_replays(waiting["id"])
+    api.assert_replays(sender["id"])
+
+
+def test_a_retried_delivery_of_the_same_message_finds_it_taken(lab: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two cases wait with the same key: the first delivery goes to the oldest; the same message delivered again (the
+    # step's own delivery and the job's round both running) must not reach the second one.
+    api = lab
+    first = _registered(api, "lab_request", "LAB-2")
+    second = _registered(api, "lab_request", "LAB-2")
+    sender = _crashed_after_commit(api, monkeypatch, "LAB-2")
+    with Session(engine_for(api.settings.database_url)) as session:
+        kept = session.exec(select(CaseMessage)).one()
+        case = session.get(Case, sender["id"])
+        assert case is not None
+        session.expunge(case)
+        thrown = runner.Thrown(kept.message, dict(kept.payload), kept.correlation)
+        done = [workflows.deliver_sent(session, case, kept.key, thrown, actor="system", sent_by="clerk",
+                                       settings=api.settings) for _ in range(2)]
+    assert [(d.receiver.id if d.receiver else None, d.taken) for d in done] == [(first["id"], False), (None, True)]
+    assert _sweep(api) == 0
+    assert len(_received(api, first["id"])) == 1
+    assert _received(api, second["id"]) == [] and api.read_case(second["id"])["tasks"] == []
+    assert api.client.get("/api/incidents", headers=api.user("admin")).json() == []  # taken: no incident either
+    for case_id in (first["id"], second["id"], sender["id"]):
+        api.assert_replays(case_id)
+
+
+def test_a_lost_message_nobody_waits_for_becomes_the_senders_incident_once(
+        lab: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    api = lab
+    admin = api.user("admin")
+    sender = _crashed_after_commit(api, monkeypatch, "LAB-3")
+    assert _sweep(api) == 1
+    assert _sweep(api) == 0  # held: the incident has it now, the job does not look again
+    incidents = api.client.get("/api/incidents", headers=admin).json()
+    assert [(i["case_id"], i["reason"], i["count"]) for i in incidents] == [(sender["id"], "message_waiting", 1)]
+    assert _kept(api) == [("held", None)]
+    waiting = _registered(api, "lab_request", "LAB-3")
+    assert api.client.post(f"/api/incidents/{incidents[0]['id']}/retry", headers=admin).status_code == 200
+    assert api.client.post(f"/api/incidents/{incidents[0]['id']}/retry", headers=admin).status_code == 409
+    assert _kept(api) == [("delivered", waiting["id"])]
+    assert len(_received(api, waiting["id"])) == 1
+    api.assert_replays(waiting["id"])
+    api.assert_replays(sender["id"])
