@@ -216,3 +216,26 @@ def test_the_analysts_validation_names_problems_in_every_pool(sqlite_api: Api) -
     assert r.status_code == 200, r.text
     assert r.json()["valid"] is False
     assert {p["element_id"] for p in r.json()["problems"]} >= {"verify_record", "hand_over"}
+
+
+@pytest.mark.parametrize("extra", [{"decision": "approved"}, {"citizen": {"name": "someone else"}}])
+def test_a_field_the_messages_form_does_not_declare_is_refused_by_name(sqlite_api: Api,
+                                                                       extra: dict[str, Any]) -> None:
+    # The form says nothing of other properties: what the sender may write is still only what it declares, as
+    # for a task's form (forms/ownership.py), so a message cannot slip a decision or the citizen into the case.
+    api = sqlite_api
+    files = read_package(TEST_PROCESSES / "outside_message")
+    files["report.json"] = files["report.json"].replace(b',\n  "additionalProperties": false', b"")
+    assert b"additionalProperties" not in files["report.json"]
+    r = api.client.post("/api/processes", files=[("files", (n, c)) for n, c in files.items()],
+                        headers=api.user("analyst"))
+    assert r.status_code == 201, r.text
+    clerk, company = api.user("front_desk"), api.user("inspection_company")
+    case = api.past_first_step("outside_message", {"plot": "3/3"}, clerk)
+    r = _send(api, case["id"], "inspection_report", {**REPORT, **extra}, company)
+    assert r.status_code == 422, r.text
+    assert [d["loc"] for d in r.json()["detail"]] == [["body", "payload", *extra]], r.text
+    assert api.client.get("/api/incidents", headers=api.user("admin")).json() == []
+    assert "report" not in api.read_case(case["id"])["data"]
+    assert _send(api, case["id"], "inspection_report", REPORT, company).status_code == 200
+    api.assert_replays(case["id"])
