@@ -152,27 +152,35 @@ def pending(session: Session, older_than: datetime, limit: int) -> list[CaseMess
 
 
 def open_incident(session: Session, case: Case, thrown: runner.Thrown, actor: str, key: str | None,
-                  refused: list[str]) -> Incident:
+                  refused: list[str], *, lost: bool = False) -> Incident:
     """Open the sender's incident for ``thrown`` (or count a repeat of the open one), inside the caller's
     transaction, which holds the case (engine/cases/incidents.py ``record`` does the same for failed steps).
-    ``refused``: why the cases that waited for it did not take it."""
+    ``refused``: why the cases that waited for it did not take it. ``lost``: a message without correlation
+    that no element of the case waited for (engine/cases/workflows.py ``save``); its retry delivers it to an
+    element of the case that waits for it by then (a move to a corrected version)."""
     version = session.get(ProcessVersion, case.process_version_id)
     assert version is not None and case.id is not None
     now = clock.now()
-    text = (f"the message '{thrown.message}' was refused: {'; '.join(refused)}" if refused
-            else f"the message '{thrown.message}' was sent while no case waited for it")[:2000]
+    if lost:
+        text = f"the message '{thrown.message}' was thrown while no element waited for it"
+    elif refused:
+        text = f"the message '{thrown.message}' was refused: {'; '.join(refused)}"[:2000]
+    else:
+        text = f"the message '{thrown.message}' was sent while no case waited for it"
+    kept = ({"message": thrown.message, "payload": thrown.payload, "sent_by": actor, "lost": True} if lost
+            else held(thrown, actor, key))
     incident = session.exec(select(Incident).where(
         Incident.case_id == case.id, Incident.element_id == thrown.message, Incident.reason == REASON,
         Incident.status == "open")).first()
     if incident is None:
         incident = Incident(case_id=case.id, center_id=case.center_id, service_code=case.service_code,
                             version=version.version, element_id=thrown.message, reason=REASON, message=text,
-                            task_name=thrown.message, payload=held(thrown, actor, key), opened_at=now, last_at=now)
+                            task_name=thrown.message, payload=kept, opened_at=now, last_at=now)
     else:
         incident.count += 1
         incident.last_at = now
         incident.message = text
-        incident.payload = held(thrown, actor, key)
+        incident.payload = kept
     session.add(incident)
     session.flush()
     return incident

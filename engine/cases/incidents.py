@@ -267,7 +267,10 @@ def _deliver_again(session: Session, incident: Incident, case: Case, process: An
     held = dict(incident.payload)
     message, payload = str(held.get("message") or ""), dict(held.get("payload") or {})
     element = incident.element_id
-    if element not in runner.message_waiters(workflow, message):
+    waiters = runner.message_waiters(workflow, message)
+    if held.get("lost") and waiters:  # a message the case threw to nobody: to the element that waits for it now
+        element = waiters[0]
+    if element not in waiters:
         raise Conflict("message.still_not_waiting", message=message)
     catcher = process.message_catchers.get(element)
     if catcher is not None:  # checked again: the case may run on another version of the form by now
@@ -303,8 +306,9 @@ def close_passed(session: Session) -> int:
     tasks, cases, rows = Task.__table__, Case.__table__, Incident.__table__  # type: ignore[attr-defined]
     done_task = rows.c.task_id.in_(select(tasks.c.id).where(tasks.c.state != "ready"))
     # A message not delivered is no step: its incident outlives the case (the citizen was still not told).
+    # Nor is a message the case threw or was sent that nobody took: it is held by its incident until someone looks.
     ended = rows.c.case_id.in_(select(cases.c.id).where(cases.c.status != "open")) & (
-        rows.c.reason != undelivered.MESSAGE)
+        rows.c.reason.not_in([undelivered.MESSAGE, correlated.REASON]))
     with write_lock(session):
         closed = session.execute(update(rows).where(rows.c.status == "open", or_(done_task, ended)).values(
             status="resolved", closed_at=clock.now(), closed_by=SYSTEM.username,

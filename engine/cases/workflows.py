@@ -103,19 +103,17 @@ def remember_caught(workflow: runner.Workflow, process: CompiledProcess) -> None
 _CAUGHT = "_shubbak_caught_messages"
 
 
-def _passed(workflow: runner.Workflow, events: list[tuple[str, str | None, dict[str, Any]]],
-            lost: list[runner.Thrown]) -> list[tuple[str, str | None, dict[str, Any]]]:
+def _passed(workflow: runner.Workflow,
+            events: list[tuple[str, str | None, dict[str, Any]]]) -> list[tuple[str, str | None, dict[str, Any]]]:
     """The messages the engine passed between a collaboration's pools during the step, as events: each one
-    delivered (``message_delivered``, the element that caught it) and each one thrown that nothing waited for
-    (``message_lost``). A message sent from outside is the step's own ``message_received``. Replay passes
-    over them: running the step again passes the same messages."""
+    delivered (``message_delivered``, the element that caught it). A message sent from outside is the step's
+    own ``message_received``. Replay passes over them: running the step again passes the same messages."""
     before = workflow.__dict__.get(_CAUGHT, set())
     caught = runner.caught_messages(workflow)
     outside = {task for kind, task, _data in events if kind == "message_received"}
     out: list[tuple[str, str | None, dict[str, Any]]] = [
         ("message_delivered", element, {"message": name}) for task_id, (element, name) in caught.items()
         if task_id not in before and element not in outside]
-    out += [("message_lost", None, {"message": thrown.message}) for thrown in lost if thrown.correlation is None]
     workflow.__dict__[_CAUGHT] = set(caught)
     return out
 
@@ -186,7 +184,11 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
     now = at or clock.now()
     thrown = runner.thrown_messages(workflow)
     if process.collaboration is not None:
-        events = [*events, *_passed(workflow, events, thrown)]
+        events = [*events, *_passed(workflow, events)]
+    # A message without correlation that nothing in the case waited for (no pool of its own, no element): lost,
+    # on the chain with the step and an incident holding it in the same transaction, never dropped in silence.
+    lost = [t for t in thrown if t.correlation is None]
+    events = [*events, *[("message_lost", None, {"message": t.message}) for t in lost]]
     # Messages correlated to another case (engine/cases/correlated.py): on this case's chain as sent and kept,
     # delivered after this step commits; each under a key of its own, which the delivery settles exactly once.
     sent = [(correlated.new_key(), t) for t in thrown if t.correlation is not None]
@@ -240,6 +242,8 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
             bills.write(conn, billing, now)
         if sent:
             correlated.keep(conn, case, sent, actor, now)
+        for message in lost:
+            correlated.open_incident(session, case, message, actor, None, [], lost=True)
         if runner.catches_correlated(process) or refresh_tasks:  # refresh: moved, maybe off a version that did
             _write_waits(conn, case.id, runner.correlated_waits(workflow))
         hooks.after_events(hooks.Written(conn=conn, case=case, events=rows, at=now, values=values, ready=ready,

@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import Session
 
 from engine.catalog.packages import read_package
+from engine.operations import periodic
 from harness.api import Api
 from harness.pages import center_tree
 from harness.settings import TEST_PROCESSES
@@ -189,3 +190,35 @@ def test_payment_received_never_passes_between_cases(sqlite_api: Api) -> None:
     assert api.client.post(f"/api/incidents/{incidents[0]['id']}/retry",
                            headers=api.user("admin")).status_code == 409
     assert api.read_case(waiting["id"])["tasks"] == []
+
+
+def _uncorrelated(files: dict[str, bytes]) -> dict[str, bytes]:
+    """lab_result with its message's correlation taken away: a message for nobody outside the case."""
+    bpmn = files["lab_result.bpmn"].decode()
+    start, end = bpmn.index("    <bpmn:correlationKey"), bpmn.index("  </bpmn:collaboration>")
+    bpmn = bpmn[:start] + bpmn[end:]
+    start = bpmn.index("  <bpmn:correlationProperty ")
+    end = bpmn.index("</bpmn:correlationProperty>") + len("</bpmn:correlationProperty>\n")
+    return {**files, "lab_result.bpmn": (bpmn[:start] + bpmn[end:]).encode()}
+
+
+def test_a_message_thrown_in_a_single_process_while_nothing_waits_is_an_incident(api: Api) -> None:
+    # One process, no pool of its own and no other case to catch it: never dropped in silence.
+    files = _uncorrelated(read_package(TEST_PROCESSES / "lab_result"))
+    assert b"correlation" not in files["lab_result.bpmn"]
+    r = api.client.post("/api/processes", files=[("files", (n, c)) for n, c in files.items()],
+                        headers=api.user("analyst"))
+    assert r.status_code == 201, r.text
+    sender = _registered(api, "lab_result", "LAB-8")
+    assert sender["status"] == "completed"  # the step stands; the message is held by the incident
+    lost = [(e["kind"], e["data"]) for e in api.events(sender["id"]) if e["kind"].startswith("message")]
+    assert lost == [("message_lost", {"message": "lab_result"})]
+    incidents = _incidents(api)
+    assert [(i["case_id"], i["element_id"], i["reason"], i["status"]) for i in incidents] == [
+        (sender["id"], "lab_result", "message_waiting", "open")]
+    assert "no element waited for it" in incidents[0]["message"]
+    retried = api.client.post(f"/api/incidents/{incidents[0]['id']}/retry", headers=api.user("admin"))
+    assert retried.status_code == 409, retried.text  # the case ended: nothing will ever wait for it
+    periodic.job("timers").run(api.settings)  # its sweep closes the incidents of ended cases, but not this one
+    assert [i["status"] for i in _incidents(api)] == ["open"]  # kept for someone to look at
+    api.assert_replays(sender["id"])

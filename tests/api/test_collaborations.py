@@ -165,6 +165,9 @@ def test_a_message_thrown_while_nothing_waits_for_it_is_on_the_history(sqlite_ap
     case = api.complete(case["tasks"][0]["id"], {"plot": "9/9"}, clerk).json()
     messages = [(e["kind"], e["task"], e["data"]) for e in api.events(case["id"]) if e["kind"].startswith("message")]
     assert messages == [("message_lost", None, {"message": "inspection_asked"})]
+    incidents = api.client.get("/api/incidents", headers=api.user("admin")).json()
+    assert [(i["case_id"], i["element_id"], i["reason"]) for i in incidents] == [
+        (case["id"], "inspection_asked", "message_waiting")]  # and someone is told
     api.assert_replays(case["id"])
 
 
