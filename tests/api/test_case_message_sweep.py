@@ -3,27 +3,35 @@ delivered by the periodic job ``case_messages`` exactly once (engine/cases/sent_
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from api.app import create_app
 from engine.bpmn import runner
-from engine.cases import workflows
+from engine.cases import correlated, workflows
 from engine.operations import periodic
 from harness.api import Api
-from harness.settings import TEST_PROCESSES
-from storage.db import engine_for
+from harness.settings import TEST_PROCESSES, make_settings
+from storage.db import engine_for, session_for
 from storage.models.cases import Case, CaseMessage
 
 
-@pytest.fixture
 def lab(api: Api) -> Api:
-    """On SQLite and on PostgreSQL: the settling update races on both."""
     for service in ("lab_request", "lab_result"):
         r = api.deploy(TEST_PROCESSES / service, api.user("analyst"))
         assert r.status_code == 201, r.text
     return api
+
+
+@pytest.fixture(name="lab")
+def lab_fixture(api: Api) -> Api:
+    """On SQLite and on PostgreSQL: the two services, the one that waits and the one that sends."""
+    return lab(api)
 
 
 def _registered(api: Api, service: str, reference: str) -> dict[str, Any]:
@@ -114,3 +122,56 @@ def test_a_lost_message_nobody_waits_for_becomes_the_senders_incident_once(
     assert len(_received(api, waiting["id"])) == 1
     api.assert_replays(waiting["id"])
     api.assert_replays(sender["id"])
+
+
+@pytest.mark.postgres
+def test_two_deliveries_of_one_message_at_the_same_moment_deliver_it_once_on_postgres(
+        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The step's own delivery and the job's round, both past reading who waits (two cases do) before either
+    # writes: one case gets the message, the other nothing, and neither delivery opens an incident.
+    settings = make_settings(postgres_url, tmp_path)
+    with TestClient(create_app(settings)) as client:
+        api = Api(client, settings)
+        lab(api)
+        first = _registered(api, "lab_request", "LAB-4")
+        second = _registered(api, "lab_request", "LAB-4")
+        sender = _crashed_after_commit(api, monkeypatch, "LAB-4")
+        with Session(engine_for(settings.database_url)) as session:
+            kept = session.exec(select(CaseMessage)).one()
+            thrown = runner.Thrown(kept.message, dict(kept.payload), kept.correlation)
+        both_read = threading.Barrier(2, timeout=30)
+        real = correlated.waits_for
+
+        def read_then_wait(*args: Any) -> Any:
+            found = real(*args)
+            both_read.wait()
+            return found
+
+        monkeypatch.setattr(correlated, "waits_for", read_then_wait)
+        results: list[Any] = []
+
+        def deliver() -> None:
+            try:
+                with session_for(settings.database_url) as session:
+                    case = session.get(Case, sender["id"])
+                    assert case is not None
+                    session.expunge(case)
+                    results.append(workflows.deliver_sent(session, case, kept.key, thrown, actor="system",
+                                                          sent_by="clerk", settings=settings))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                results.append(exc)
+
+        threads = [threading.Thread(target=deliver) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not any(thread.is_alive() for thread in threads)
+        monkeypatch.undo()
+        assert sorted(((r.receiver.id if r.receiver else 0), r.taken) for r in results) == [
+            (0, True), (first["id"], False)], results
+        assert len(_received(api, first["id"])) == 1 and _received(api, second["id"]) == []
+        assert _kept(api) == [("delivered", first["id"])]
+        assert api.client.get("/api/incidents", headers=api.user("admin")).json() == []
+        for case_id in (first["id"], second["id"], sender["id"]):
+            api.assert_replays(case_id)
