@@ -120,6 +120,17 @@ def is_held(kept: dict[str, Any]) -> bool:
     return "correlation" in kept
 
 
+def own_correlation(workflow: runner.Workflow, catcher: MessageCatcher | None) -> dict[str, Any] | None:
+    """The correlation a message sent from outside to a correlated element comes with: the key the case waits
+    with there (the sender addressed the case itself), so that SpiffWorkflow's correlation check takes it."""
+    if catcher is None or not catcher.correlated:
+        return None
+    for element, _message, key in runner.correlated_waits(workflow):
+        if element == catcher.element:
+            return dict(json.loads(key))
+    return None
+
+
 def new_key() -> str:
     return uuid4().hex
 

@@ -76,8 +76,10 @@ def send(*, session: Session, case_id: int, message: str, payload: dict[str, Any
     if not waiting:
         _undeliverable(session, case, catcher, message, payload, actor)
     moment = clock.now()
+    correlation = correlated.own_correlation(workflow, catcher)
     try:
-        runner.deliver_message(workflow, catcher.element, message, payload, runner.limits(settings), at=moment)
+        runner.deliver_message(workflow, catcher.element, message, payload, runner.limits(settings), at=moment,
+                               correlations=correlation)
     except LookupError:  # pragma: no cover - checked just above on the same workflow
         _undeliverable(session, case, catcher, message, payload, actor)
     except runner.ProcessFailed as exc:
@@ -90,7 +92,8 @@ def send(*, session: Session, case_id: int, message: str, payload: dict[str, Any
         raise refusal from exc
     ready = workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=moment,
                            events=[("message_received", catcher.element,
-                                    {"message": message, "payload": payload, "sent_by": actor.username})])
+                                    {"message": message, "payload": payload, "sent_by": actor.username,
+                                     **({"correlation": correlation} if correlation is not None else {})})])
     return Outcome(case, ready, process.version)
 
 

@@ -275,13 +275,16 @@ def _deliver_again(session: Session, incident: Incident, case: Case, process: An
     catcher = process.message_catchers.get(element)
     if catcher is not None:  # checked again: the case may run on another version of the form by now
         payload = correlated.valid_payload(process, catcher, message, payload)
+    correlation = correlated.own_correlation(workflow, catcher)
     try:
-        runner.deliver_message(workflow, element, message, payload, runner.limits(settings), at=moment)
+        runner.deliver_message(workflow, element, message, payload, runner.limits(settings), at=moment,
+                               correlations=correlation)
     except runner.ProcessFailed as exc:
         raise process_failed(exc, process) from exc
     ready = workflows.save(session, case, workflow, process, actor=actor.username, settings=settings,
                            at=moment, events=[("message_received", element, {
-                               "message": message, "payload": payload, "sent_by": held.get("sent_by"), **retried})])
+                               "message": message, "payload": payload, "sent_by": held.get("sent_by"), **retried,
+                               **({"correlation": correlation} if correlation is not None else {})})])
     _close(session, incident.id, "resolved", actor, None)
     return Outcome(case, ready, process.version)
 

@@ -222,3 +222,32 @@ def test_a_message_thrown_in_a_single_process_while_nothing_waits_is_an_incident
     periodic.job("timers").run(api.settings)  # its sweep closes the incidents of ended cases, but not this one
     assert [i["status"] for i in _incidents(api)] == ["open"]  # kept for someone to look at
     api.assert_replays(sender["id"])
+
+
+def test_a_message_between_cases_the_diagram_lets_named_senders_send_from_outside(sqlite_api: Api) -> None:
+    # message_senders opens the element to those roles only (the lab's own system, when the lab has no service
+    # here): delivered to the case addressed, as if it came with that case's key.
+    api = sqlite_api
+    _deploy_variant(api, "lab_request", {b'<spiffworkflow:property name="message_from" value="lab_result" />':
+                                         b'<spiffworkflow:property name="message_senders" value="lab_system" />'})
+    waiting = _registered(api, "lab_request", "LAB-10")
+    url = f"/api/cases/{waiting['id']}/messages/lab_result"
+    answer = {"payload": {"reference": "LAB-10", "passed": True}}
+    assert api.client.post(url, json=answer, headers=api.user("front_desk")).status_code == 403
+    r = api.client.post(url, json=answer, headers=api.user("lab_system"))
+    assert r.status_code == 200, r.text
+    assert [t["name"] for t in r.json()["tasks"]] == ["decide"]
+    assert api.read_case(waiting["id"])["data"]["lab"] == {"reference": "LAB-10", "passed": True}
+    assert _incidents(api) == []
+    api.assert_replays(waiting["id"])
+    # Sent before the case waits: held by an incident, delivered by its retry once the case waits.
+    clerk, lab_system = api.user("front_desk"), api.user("lab_system")
+    early = api.open_case("lab_request", clerk).json()
+    r = api.client.post(f"/api/cases/{early['id']}/messages/lab_result",
+                        json={"payload": {"reference": "LAB-11", "passed": False}}, headers=lab_system)
+    assert r.status_code == 409, r.text
+    assert api.complete(early["tasks"][0]["id"], {"reference": "LAB-11"}, clerk).status_code == 200
+    [incident] = _incidents(api)
+    assert api.client.post(f"/api/incidents/{incident['id']}/retry", headers=api.user("admin")).status_code == 200
+    assert api.read_case(early["id"])["data"]["lab"] == {"reference": "LAB-11", "passed": False}
+    api.assert_replays(early["id"])
