@@ -276,7 +276,7 @@ def deliver_sent(session: Session, sender: Case, key: str | None, thrown: runner
     sender: what the step does after its commit, and what the periodic job does for a message a crash left."""
     done = deliver_to_waiting(session, sender, thrown, key=key, actor=actor, sent_by=sent_by, settings=settings)
     if done.receiver is None and not done.taken:
-        _hold(session, sender.id, key, thrown, sent_by, done.refused)
+        _hold(session, sender.id, key, thrown, actor, sent_by, done.refused)
     return done
 
 
@@ -324,10 +324,11 @@ def deliver_to_waiting(session: Session, sender: Case, thrown: runner.Thrown, *,
     return Delivery(None, refused)
 
 
-def _hold(session: Session, case_id: int | None, key: str | None, thrown: runner.Thrown, actor: str,
+def _hold(session: Session, case_id: int | None, key: str | None, thrown: runner.Thrown, actor: str, sent_by: str,
           refused: list[str]) -> None:
-    """The incident on the sender's case of a message no case took, with ``message_undeliverable`` on its chain;
-    its kept row becomes ``held`` in the same transaction (nothing, when a delivery took it meanwhile)."""
+    """The incident on the sender's case of a message no case took (sent by ``sent_by``; ``actor`` holds it: the
+    sender, or the periodic job), with ``message_undeliverable`` on its chain; its kept row becomes ``held`` in
+    the same transaction (nothing, when a delivery took it meanwhile)."""
     assert case_id is not None
     with write_lock(session):
         try:
@@ -335,7 +336,7 @@ def _hold(session: Session, case_id: int | None, key: str | None, thrown: runner
             if key is not None and not correlated.settle(session.connection(), key, "held", clock.now()):
                 session.rollback()  # delivered (or held) by another round meanwhile
                 return
-            incident = correlated.open_incident(session, case, thrown, actor, key, refused)
+            incident = correlated.open_incident(session, case, thrown, sent_by, key, refused)
             append_to_chain(session, case, actor=actor, events=[("message_undeliverable", thrown.message, {
                 "incident_id": incident.id, "incident_reason": correlated.REASON, "count": incident.count,
                 "message": thrown.message, "correlation": json.loads(thrown.correlation or "{}"),

@@ -115,6 +115,10 @@ def test_a_lost_message_nobody_waits_for_becomes_the_senders_incident_once(
     incidents = api.client.get("/api/incidents", headers=admin).json()
     assert [(i["case_id"], i["reason"], i["count"]) for i in incidents] == [(sender["id"], "message_waiting", 1)]
     assert _kept(api) == [("held", None)]
+    clerk = next(e["actor"] for e in api.events(sender["id"]) if e["kind"] == "message_sent")
+    held = [e for e in api.events(sender["id"]) if e["kind"] == "message_undeliverable"]
+    assert [e["actor"] for e in held] == ["system"]  # the job held it; the message is still the clerk's step's
+    assert clerk != "system" and incidents[0]["message"].startswith("the message 'lab_result' was sent")
     waiting = _registered(api, "lab_request", "LAB-3")
     assert api.client.post(f"/api/incidents/{incidents[0]['id']}/retry", headers=admin).status_code == 200
     assert api.client.post(f"/api/incidents/{incidents[0]['id']}/retry", headers=admin).status_code == 409
