@@ -6,10 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from SpiffWorkflow.util.task import TaskState
+from sqlmodel import Session
 
+from engine.bpmn import runner
+from engine.cases.workflows import workflow_cache
+from engine.catalog import processes
 from engine.catalog.packages import read_package
 from harness.api import Api
 from harness.settings import TEST_PROCESSES
+from storage.db import engine_for
+from storage.models.cases import Case
 from tests.services.paths import PROCESSES
 
 REPORT = {"passed": True, "reference": "INS-2026-17"}
@@ -237,4 +244,26 @@ def test_a_field_the_messages_form_does_not_declare_is_refused_by_name(sqlite_ap
     assert api.client.get("/api/incidents", headers=api.user("admin")).json() == []
     assert "report" not in api.read_case(case["id"])["data"]
     assert _send(api, case["id"], "inspection_report", REPORT, company).status_code == 200
+    api.assert_replays(case["id"])
+
+
+def test_a_case_restored_after_a_message_started_a_pool_ends_that_pool_and_replays(outside: Api) -> None:
+    # Kept warm while the office's message starts the inspection's pool, then restored from its stored state
+    # (another API process, a full cache): the pool must still be in the stored tree, so that its task in the
+    # collaboration runs when the pool ends (engine/bpmn/serializer.py).
+    api = outside
+    clerk = api.user("front_desk")
+    case = api.open_case("outside_message", clerk).json()
+    case = api.complete(case["tasks"][0]["id"], {"plot": "5/5"}, clerk).json()  # warm: starts the pool
+    workflow_cache(api.settings).clear()  # what the next step finds is the stored state only
+    case = api.complete(case["tasks"][0]["id"], {}, api.user("inspector")).json()  # the pool ends
+    with Session(engine_for(api.settings.database_url)) as session:
+        stored = session.get(Case, case["id"])
+        assert stored is not None
+        process = processes.cache.get(session, stored.process_version_id, api.settings)
+        workflow = runner.load(process, stored.state)
+    assert [t.state for t in runner.all_tasks(workflow) if t.task_spec.name == "inspection"] == [TaskState.COMPLETED]
+    r = _send(api, case["id"], "inspection_report", REPORT, api.user("inspection_company"))
+    assert r.status_code == 200, r.text
+    api.complete(r.json()["tasks"][0]["id"], {}, clerk)
     api.assert_replays(case["id"])
