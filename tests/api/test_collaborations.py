@@ -267,3 +267,32 @@ def test_a_case_restored_after_a_message_started_a_pool_ends_that_pool_and_repla
     assert r.status_code == 200, r.text
     api.complete(r.json()["tasks"][0]["id"], {}, clerk)
     api.assert_replays(case["id"])
+
+
+def test_a_lost_messages_incident_delivers_it_once_a_corrected_version_waits_for_it(sqlite_api: Api) -> None:
+    # The inspection's pool started on the wrong message, so the office's request was lost: an incident holds it.
+    # The analyst corrects the diagram, the case moves, and retrying the incident starts the pool with it.
+    api = sqlite_api
+    analyst, clerk, admin = api.user("analyst"), api.user("front_desk"), api.user("admin")
+    good = read_package(TEST_PROCESSES / "outside_message")
+    wrong = dict(good)
+    wrong["outside_message.bpmn"] = good["outside_message.bpmn"].replace(
+        b'<bpmn:messageEventDefinition id="asked_def" messageRef="inspection_asked_message">',
+        b'<bpmn:messageEventDefinition id="asked_def" messageRef="inspection_report_message">')
+    for files in (wrong, good):
+        r = api.client.post("/api/processes", files=[("files", (n, c)) for n, c in files.items()], headers=analyst)
+        assert r.status_code == 201, r.text
+        if files is wrong:
+            case = api.past_first_step("outside_message", {"plot": "7/7"}, clerk)
+            [incident] = api.client.get("/api/incidents", headers=admin).json()
+            assert api.client.post(f"/api/incidents/{incident['id']}/retry", headers=admin).status_code == 409
+    r = api.client.post("/api/services/outside_message/migrations", json={"to_version": 2, "dry_run": False},
+                        headers=analyst)
+    assert r.status_code == 200 and r.json()["moved"] == 1, r.text
+    r = api.client.post(f"/api/incidents/{incident['id']}/retry", headers=admin)
+    assert r.status_code == 200, r.text
+    assert [t["name"] for t in r.json()["tasks"]] == ["visit"]
+    assert api.client.post(f"/api/incidents/{incident['id']}/retry", headers=admin).status_code == 409  # once
+    received = [(e["task"], e["data"]["message"]) for e in api.events(case["id"]) if e["kind"] == "message_received"]
+    assert received == [("inspection_asked", "inspection_asked")]
+    api.assert_replays(case["id"])
