@@ -173,20 +173,21 @@ def open_incident(session: Session, case: Case, thrown: runner.Thrown, actor: st
     assert version is not None and case.id is not None
     now = clock.now()
     if lost:
-        text = f"the message '{thrown.message}' was thrown while no element waited for it"
+        text = f"the message '{thrown.message}' was thrown while no element waited for it"[:2000]
     elif refused:
         text = f"the message '{thrown.message}' was refused: {'; '.join(refused)}"[:2000]
     else:
-        text = f"the message '{thrown.message}' was sent while no case waited for it"
+        text = f"the message '{thrown.message}' was sent while no case waited for it"[:2000]
     kept = ({"message": thrown.message, "payload": thrown.payload, "sent_by": actor, "lost": True} if lost
             else held(thrown, actor, key))
+    element = thrown.message[:255]  # the incident's column; a diagram's message name is not bounded
     incident = session.exec(select(Incident).where(
-        Incident.case_id == case.id, Incident.element_id == thrown.message, Incident.reason == REASON,
+        Incident.case_id == case.id, Incident.element_id == element, Incident.reason == REASON,
         Incident.status == "open")).first()
     if incident is None:
         incident = Incident(case_id=case.id, center_id=case.center_id, service_code=case.service_code,
-                            version=version.version, element_id=thrown.message, reason=REASON, message=text,
-                            task_name=thrown.message, payload=kept, opened_at=now, last_at=now)
+                            version=version.version, element_id=element, reason=REASON, message=text,
+                            task_name=element, payload=kept, opened_at=now, last_at=now)
     else:
         incident.count += 1
         incident.last_at = now

@@ -337,7 +337,7 @@ def _hold(session: Session, case_id: int | None, key: str | None, thrown: runner
                 session.rollback()  # delivered (or held) by another round meanwhile
                 return
             incident = correlated.open_incident(session, case, thrown, sent_by, key, refused)
-            append_to_chain(session, case, actor=actor, events=[("message_undeliverable", thrown.message, {
+            append_to_chain(session, case, actor=actor, events=[("message_undeliverable", incident.element_id, {
                 "incident_id": incident.id, "incident_reason": correlated.REASON, "count": incident.count,
                 "message": thrown.message, "correlation": json.loads(thrown.correlation or "{}"),
                 **({"refused": refused} if refused else {}), **({"key": key} if key is not None else {})})])
@@ -347,10 +347,16 @@ def _hold(session: Session, case_id: int | None, key: str | None, thrown: runner
 
 
 _WAITS = MessageWait.__table__  # type: ignore[attr-defined]
+_WAIT_ELEMENT, _WAIT_MESSAGE, _WAIT_KEY = (_WAITS.c.element.type.length, _WAITS.c.message.type.length,
+                                          _WAITS.c.correlation.type.length)
 
 
 def _write_waits(conn: Connection, case_id: int, waits: list[tuple[str, str, str]]) -> None:
-    """Bring the case's rows of correlated message waits (MessageWait) in line with the workflow."""
+    """Bring the case's rows of correlated message waits (MessageWait) in line with the workflow. A wait whose
+    message name or key is longer than the row holds is left out (no message can find it, as one without a key),
+    rather than failing the case's step."""
+    waits = [(element, message, key) for element, message, key in waits
+             if len(element) <= _WAIT_ELEMENT and len(message) <= _WAIT_MESSAGE and len(key) <= _WAIT_KEY]
     conn.execute(_WAITS.delete().where(_WAITS.c.case_id == case_id))
     if waits:
         conn.execute(insert(_WAITS), [{"case_id": case_id, "element": element, "message": message,

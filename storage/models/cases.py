@@ -174,8 +174,10 @@ class CaseMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=32, unique=True)  # also on the sender's ``message_sent`` and the receiver's event
     sender_case_id: int = Field(foreign_key="case_file.id", index=True)
-    message: str = Field(max_length=255)
-    correlation: str = Field(max_length=500)
+    # Unbounded: the step that sends it has committed already, so no length of a diagram's message name or of
+    # its key may fail the write (a key too long for ``message_wait`` finds no receiver: the sender's incident).
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    correlation: str = Field(sa_column=Column(Text, nullable=False))
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     sent_by: str = Field(max_length=64)
     sent_at: datetime = _ts(default_factory=utcnow)

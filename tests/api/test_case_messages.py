@@ -251,3 +251,19 @@ def test_a_message_between_cases_the_diagram_lets_named_senders_send_from_outsid
     assert api.client.post(f"/api/incidents/{incident['id']}/retry", headers=api.user("admin")).status_code == 200
     assert api.read_case(early["id"])["data"]["lab"] == {"reference": "LAB-11", "passed": False}
     api.assert_replays(early["id"])
+
+
+def test_a_key_longer_than_a_wait_holds_fails_no_step(api: Api) -> None:
+    # A reference of 600 characters: the waiting case cannot be found by it (its wait is not kept) and the sender's
+    # message goes to its incident; neither case's step fails for it, on PostgreSQL either.
+    longer = {b'"maxLength": 40': b'"maxLength": 2000'}
+    _deploy_variant(api, "lab_request", longer)
+    _deploy_variant(api, "lab_result", longer)
+    reference = "R" * 600
+    waiting = _registered(api, "lab_request", reference)
+    assert waiting["status"] == "open" and waiting["tasks"] == []
+    sender = _registered(api, "lab_result", reference)
+    assert sender["status"] == "completed"
+    assert [(i["case_id"], i["reason"]) for i in _incidents(api)] == [(sender["id"], "message_waiting")]
+    api.assert_replays(waiting["id"])
+    api.assert_replays(sender["id"])
