@@ -63,7 +63,11 @@ class MessageCatcher:
     """An element that waits for a message (a message catch event, start event or receive task): the message's
     name, and who may send it from outside (``POST /api/cases/{id}/messages/{name}``): the roles its
     ``message_senders`` property names (comma-separated), else its lane (its pool's, for a pool without lanes);
-    ``form``: the JSON Schema its ``formJsonSchemaFilename`` property names, that the payload must satisfy."""
+    ``form``: the JSON Schema its ``formJsonSchemaFilename`` property names, that the payload must satisfy.
+
+    A message with correlation properties (``correlated``) comes from another case (engine/cases/correlated.py):
+    from a case of the services its ``message_from`` property names (service codes, comma-separated), else of
+    the element's own service only. Nobody sends it from outside unless ``message_senders`` names them."""
 
     element: str
     message: str
@@ -73,9 +77,21 @@ class MessageCatcher:
     # Every message flow drawn into the element comes from a pool of the same case: the engine delivers it,
     # nobody sends it from outside.
     between_pools: bool = False
+    correlated: bool = False
+    from_services: tuple[str, ...] = ()
 
     def may_send(self, roles: frozenset[str]) -> bool:
         return bool(roles & (set(self.senders) or {self.lane}))
+
+    @property
+    def from_outside(self) -> bool:
+        """Whether anyone may send it through the API: not a message between pools, and a message between cases
+        only when the diagram names its senders."""
+        return not self.between_pools and (not self.correlated or bool(self.senders))
+
+    def takes_from(self, service_code: str, own_service: str) -> bool:
+        """Whether a case of ``service_code`` may send it (a message between cases)."""
+        return service_code in (self.from_services or (own_service,))
 
 
 #: The message a diagram waits on for a fee to be paid (a message catch event or a receive task): reaching it
@@ -121,7 +137,8 @@ class CompiledProcess:
     def meta(self) -> dict[str, Any]:
         out = {"user_tasks": {k: v.as_dict() for k, v in self.user_tasks.items()},
                "lanes": self.lanes, "start_lanes": sorted(self.start_lanes), "has_layout": self.has_layout}
-        senders = sorted({r for c in self.message_catchers.values() for r in (c.senders or (c.lane,))})
+        senders = sorted({r for c in self.message_catchers.values() if c.from_outside
+                          for r in (c.senders or (c.lane,))})
         if senders:
             out["message_senders"] = senders
         if self.shared:
@@ -358,9 +375,13 @@ def _message_catchers(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnPro
                                          say("deploy.form_not_sent", form=form)))
             senders = tuple(sorted({r.strip() for r in str(props.get("message_senders") or "").split(",")
                                     if r.strip()}))
+            services = tuple(sorted({c.strip() for c in str(props.get("message_from") or "").split(",")
+                                     if c.strip()}))
             out[element] = MessageCatcher(element=element, message=str(definition.name),
                                           lane=(task_spec.lane or fallback).strip()[:100], senders=senders,
-                                          form=form or None, between_pools=element in inner)
+                                          form=form or None, between_pools=element in inner,
+                                          correlated=bool(definition.correlation_properties),
+                                          from_services=services)
     return out
 
 

@@ -33,10 +33,12 @@ _MEMO = "_shubbak_finished_tasks"
 class InstanceOnlyConverter(BpmnWorkflowConverter):
     """Converts a top-level workflow leaving out ``spec`` and ``subprocess_specs``.
 
-    A finished task (completed or cancelled) never changes again: its state, data, children and times are
-    final. Its converted form is remembered on the workflow object, so a case kept warm in memory converts
-    only the tasks that can still change, and a step does not cost more as the case's history grows. The
-    save-and-restore tests compare this output with a fresh conversion after every step.
+    A finished task (completed or cancelled) never changes again: its state, data and times are final, and its
+    children too but for new ones added under it (a pool a message starts, below). Its converted form is
+    remembered on the workflow object, so a case kept warm in memory converts only the tasks that can still
+    change, and a step does not cost more as the case's history grows. The save-and-restore tests compare a
+    restored case's dump with the stored state after every step, and tests/engine/test_collaboration_compile.py
+    this output with a fresh conversion when a message starts a pool.
     """
 
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
@@ -60,7 +62,10 @@ class InstanceOnlyConverter(BpmnWorkflowConverter):
         for task_id, task in workflow.tasks.items():
             if task.state & _FINISHED:
                 found = memo.get(task_id)
-                if found is None:
+                # A finished task gains a child in one case: the collaboration's start, when a message starts
+                # one of its pools (SpiffWorkflow's ``trigger_wf``). Its remembered form would leave the pool's
+                # task out of the stored tree, and a restored case would never run it when the pool ends.
+                if found is None or len(found["children"]) != len(task._children):  # noqa: SLF001
                     found = memo[task_id] = convert(task)
                 out[str(task_id)] = found
             else:
@@ -72,6 +77,7 @@ class InstanceOnlyConverter(BpmnWorkflowConverter):
         workflow = self.target_class(spec, subprocess_specs, deserializing=True)
         workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        _reattach(workflow)
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
@@ -113,3 +119,14 @@ class StateSerializer:
 
 
 serializer = StateSerializer()
+
+
+def _reattach(workflow: BpmnWorkflow) -> None:
+    """Put back in its parent's children a task its parent does not list: a state stored before the remembered
+    forms were checked for new children (``InstanceOnlyConverter``) lost the task of a pool a message started,
+    which then never ran when the pool ended."""
+    tasks = workflow.tasks
+    for task in tasks.values():
+        parent = tasks.get(task._parent) if task._parent is not None else None  # noqa: SLF001
+        if parent is not None and task.id not in parent._children:  # noqa: SLF001
+            parent._children.append(task.id)  # noqa: SLF001

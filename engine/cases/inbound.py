@@ -4,8 +4,11 @@ A diagram waits for a message with a message catch event, a receive task, or (in
 start event of a pool. A message whose every message flow drawn into it comes from a pool of the same case is
 the engine's to deliver: nobody sends it from outside (403). Who may send the others: the roles the waiting
 element's ``message_senders`` property names, else the element's lane (its pool's lane for a pool drawn without
-lanes, engine/bpmn/compiler.py), or an admin.
-When the element names a form (``formJsonSchemaFilename``) the payload must satisfy it.
+lanes, engine/bpmn/compiler.py), or an admin. A message with correlation properties comes from another case
+(engine/cases/correlated.py): nobody sends it from outside (403) unless the element's ``message_senders`` names
+them; otherwise anyone holding the element's lane could forge another service's answer.
+When the element names a form (``formJsonSchemaFilename``) the payload must satisfy it and carry only its
+fields (a field the form does not declare is a 422 naming it, as for a task's form: forms/ownership.py).
 
 Every delivery is the event ``message_received`` on the case's chain (element, message, payload, sender), which
 replay delivers again. A message the diagram never waits for is a 404 (a wrong address: nothing was meant for
@@ -23,7 +26,7 @@ from sqlmodel import Session
 
 from engine.bpmn import runner
 from engine.bpmn.compiler import PAYMENT_MESSAGE, CompiledProcess, MessageCatcher
-from engine.cases import incidents, workflows
+from engine.cases import correlated, incidents, workflows
 from engine.cases.lifecycle import Outcome, get_case, process_failed
 from engine.catalog import processes
 from engine.core import clock
@@ -54,7 +57,9 @@ def send(*, session: Session, case_id: int, message: str, payload: dict[str, Any
         raise NotFound("message.unknown", message=message, service_code=case.service_code)
     if all(c.between_pools for c in known):
         raise Forbidden("message.between_pools", message=message)
-    known = [c for c in known if not c.between_pools]
+    if not any(c.from_outside for c in known):
+        raise Forbidden("message.between_cases", message=message)
+    known = [c for c in known if c.from_outside]
     # Only the elements this sender may send to count: a role allowed at one element must not reach another
     # element waiting for the same message name (now, or later through the incident's retry).
     allowed = known if actor.has(ADMIN) else [c for c in known if c.may_send(actor.roles)]
@@ -67,12 +72,14 @@ def send(*, session: Session, case_id: int, message: str, payload: dict[str, Any
     waiting = [c for c in allowed if c.element in runner.message_waiters(workflow, message)]
     catcher = waiting[0] if waiting else allowed[0]
     # The payload is checked before anything is kept: an incident never holds what the form refuses.
-    payload = incidents.valid_payload(process, catcher, message, payload)
+    payload = correlated.valid_payload(process, catcher, message, payload)
     if not waiting:
         _undeliverable(session, case, catcher, message, payload, actor)
     moment = clock.now()
+    correlation = correlated.own_correlation(workflow, catcher)
     try:
-        runner.deliver_message(workflow, catcher.element, message, payload, runner.limits(settings), at=moment)
+        runner.deliver_message(workflow, catcher.element, message, payload, runner.limits(settings), at=moment,
+                               correlations=correlation)
     except LookupError:  # pragma: no cover - checked just above on the same workflow
         _undeliverable(session, case, catcher, message, payload, actor)
     except runner.ProcessFailed as exc:
@@ -85,7 +92,8 @@ def send(*, session: Session, case_id: int, message: str, payload: dict[str, Any
         raise refusal from exc
     ready = workflows.save(session, case, workflow, process, actor=actor.username, settings=settings, at=moment,
                            events=[("message_received", catcher.element,
-                                    {"message": message, "payload": payload, "sent_by": actor.username})])
+                                    {"message": message, "payload": payload, "sent_by": actor.username,
+                                     **({"correlation": correlation} if correlation is not None else {})})])
     return Outcome(case, ready, process.version)
 
 

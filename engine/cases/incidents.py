@@ -27,7 +27,6 @@ from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from engine.bpmn import runner
-from engine.bpmn.compiler import CompiledProcess, MessageCatcher
 from engine.cases import correlated, undelivered, workflows
 from engine.cases.lifecycle import Outcome, cancel_open, load_case, process_failed
 from engine.catalog import processes
@@ -37,7 +36,6 @@ from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import SYSTEM, Actor
-from forms.validation import checked
 from storage.db import write_lock
 from storage.models.base import tables
 from storage.models.cases import Case, Task
@@ -236,8 +234,16 @@ def _send_again(session: Session, incident: Incident, actor: Actor, settings: Se
     (nothing recorded) while still no case waits."""
     assert incident.id is not None
     sender = load_case(session, incident.case_id)
-    thrown = correlated.thrown_of(dict(incident.payload))
-    receiver = workflows.deliver_to_waiting(session, sender, thrown, actor=actor.username, settings=settings)
+    kept = dict(incident.payload)
+    thrown = correlated.thrown_of(kept)
+    key = str(kept["key"]) if kept.get("key") else None  # None: held before messages were kept by key
+    done = workflows.deliver_to_waiting(session, sender, thrown, key=key, actor=actor.username,
+                                        sent_by=str(kept.get("sent_by") or actor.username), settings=settings)
+    if done.taken:
+        raise Conflict(correlated.TAKEN)
+    receiver = done.receiver
+    if receiver is None and done.refused:
+        raise Conflict("message.refused", message=thrown.message, why="; ".join(done.refused))
     if receiver is None:
         raise Conflict("message.still_not_waiting", message=thrown.message)
     with write_lock(session):
@@ -262,32 +268,26 @@ def _deliver_again(session: Session, incident: Incident, case: Case, process: An
     held = dict(incident.payload)
     message, payload = str(held.get("message") or ""), dict(held.get("payload") or {})
     element = incident.element_id
-    if element not in runner.message_waiters(workflow, message):
+    waiters = runner.message_waiters(workflow, message)
+    if held.get("lost") and waiters:  # a message the case threw to nobody: to the element that waits for it now
+        element = waiters[0]
+    if element not in waiters:
         raise Conflict("message.still_not_waiting", message=message)
     catcher = process.message_catchers.get(element)
     if catcher is not None:  # checked again: the case may run on another version of the form by now
-        payload = valid_payload(process, catcher, message, payload)
+        payload = correlated.valid_payload(process, catcher, message, payload)
+    correlation = correlated.own_correlation(workflow, catcher)
     try:
-        runner.deliver_message(workflow, element, message, payload, runner.limits(settings), at=moment)
+        runner.deliver_message(workflow, element, message, payload, runner.limits(settings), at=moment,
+                               correlations=correlation)
     except runner.ProcessFailed as exc:
         raise process_failed(exc, process) from exc
     ready = workflows.save(session, case, workflow, process, actor=actor.username, settings=settings,
                            at=moment, events=[("message_received", element, {
-                               "message": message, "payload": payload, "sent_by": held.get("sent_by"), **retried})])
+                               "message": message, "payload": payload, "sent_by": held.get("sent_by"), **retried,
+                               **({"correlation": correlation} if correlation is not None else {})})])
     _close(session, incident.id, "resolved", actor, None)
     return Outcome(case, ready, process.version)
-
-
-def valid_payload(process: CompiledProcess, catcher: MessageCatcher, message: str,
-                  payload: dict[str, Any]) -> dict[str, Any]:
-    """A message's payload as the catching element's form reads it (engine/cases/inbound.py checks it before an
-    incident keeps it, the retry again); Invalid (422) with its problems when it does not fit."""
-    if not catcher.form:
-        return payload
-    payload, problems = checked(process.validator(catcher.form), payload)
-    if problems:
-        raise Invalid("message.payload_refused", problems, message=message)
-    return payload
 
 
 def open_timer_incidents(session: Session, case_id: int) -> list[int]:
@@ -310,8 +310,9 @@ def close_passed(session: Session) -> int:
     tasks, cases, rows = tables(Task, Case, Incident)
     done_task = rows.c.task_id.in_(select(tasks.c.id).where(tasks.c.state != "ready"))
     # A message not delivered is no step: its incident outlives the case (the citizen was still not told).
+    # Nor is a message the case threw or was sent that nobody took: it is held by its incident until someone looks.
     ended = rows.c.case_id.in_(select(cases.c.id).where(cases.c.status != "open")) & (
-        rows.c.reason != undelivered.MESSAGE)
+        rows.c.reason.not_in([undelivered.MESSAGE, correlated.REASON]))
     with write_lock(session):
         closed = session.execute(update(rows).where(rows.c.status == "open", or_(done_task, ended)).values(
             status="resolved", closed_at=clock.now(), closed_by=SYSTEM.username,

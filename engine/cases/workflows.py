@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
@@ -27,7 +28,7 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session
 
 from engine.bpmn import runner
-from engine.bpmn.compiler import CompiledProcess
+from engine.bpmn.compiler import PAYMENT_MESSAGE, CompiledProcess
 from engine.bpmn.serializer import STATE_FORMAT
 from engine.cases import assignment, bills, correlated, hooks
 from engine.catalog import processes
@@ -103,19 +104,17 @@ def remember_caught(workflow: runner.Workflow, process: CompiledProcess) -> None
 _CAUGHT = "_shubbak_caught_messages"
 
 
-def _passed(workflow: runner.Workflow, events: list[tuple[str, str | None, dict[str, Any]]],
-            lost: list[runner.Thrown]) -> list[tuple[str, str | None, dict[str, Any]]]:
+def _passed(workflow: runner.Workflow,
+            events: list[tuple[str, str | None, dict[str, Any]]]) -> list[tuple[str, str | None, dict[str, Any]]]:
     """The messages the engine passed between a collaboration's pools during the step, as events: each one
-    delivered (``message_delivered``, the element that caught it) and each one thrown that nothing waited for
-    (``message_lost``). A message sent from outside is the step's own ``message_received``. Replay passes
-    over them: running the step again passes the same messages."""
+    delivered (``message_delivered``, the element that caught it). A message sent from outside is the step's
+    own ``message_received``. Replay passes over them: running the step again passes the same messages."""
     before = workflow.__dict__.get(_CAUGHT, set())
     caught = runner.caught_messages(workflow)
     outside = {task for kind, task, _data in events if kind == "message_received"}
     out: list[tuple[str, str | None, dict[str, Any]]] = [
         ("message_delivered", element, {"message": name}) for task_id, (element, name) in caught.items()
         if task_id not in before and element not in outside]
-    out += [("message_lost", None, {"message": thrown.message}) for thrown in lost if thrown.correlation is None]
     workflow.__dict__[_CAUGHT] = set(caught)
     return out
 
@@ -159,7 +158,7 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
          completed: tuple[str, str] | None = None, extra: dict[str, Any] | None = None,
          at: datetime | None = None, refresh_tasks: bool = False, opened: bool = False,
          center_rules: dict[str, str] | None = None,
-         snapped: tuple[dict[str, Any], runner.Scan] | None = None) -> list[Task]:
+         snapped: tuple[dict[str, Any], runner.Scan] | None = None, settles: str | None = None) -> list[Task]:
     """Write the advanced workflow, its projections and ``events`` (kind, task, data) in one commit, and return
     the case's ready tasks as written (oldest first, detached): what a face shows after the command, without
     reading them again.
@@ -176,18 +175,24 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
     ``center_rules``: the lanes' rules at the case's center (assignment.center_rules of every lane of the
     process), when the command has read them already; None reads them if a new task needs them.
     ``snapped``: the workflow's ``snapshot``, when the command took it after the workflow last moved.
+    ``settles``: the key of the message from another case this step delivers (engine/cases/correlated.py),
+    marked delivered in the same transaction: Conflict (``correlated.TAKEN``) when another delivery took it.
     Raises Conflict, writing nothing, when the case moved on since it was loaded.
     """
     assert case.id is not None
     now = at or clock.now()
     thrown = runner.thrown_messages(workflow)
     if process.collaboration is not None:
-        events = [*events, *_passed(workflow, events, thrown)]
-    # Messages correlated to another case (engine/cases/correlated.py): on this case's chain as sent, delivered
-    # after this step commits.
-    sent = [t for t in thrown if t.correlation is not None]
+        events = [*events, *_passed(workflow, events)]
+    # A message without correlation that nothing in the case waited for (no pool of its own, no element): lost,
+    # on the chain with the step and an incident holding it in the same transaction, never dropped in silence.
+    lost = [t for t in thrown if t.correlation is None]
+    events = [*events, *[("message_lost", None, {"message": t.message}) for t in lost]]
+    # Messages correlated to another case (engine/cases/correlated.py): on this case's chain as sent and kept,
+    # delivered after this step commits; each under a key of its own, which the delivery settles exactly once.
+    sent = [(correlated.new_key(), t) for t in thrown if t.correlation is not None]
     events = [*events, *[("message_sent", None, {"message": t.message, "correlation": json.loads(t.correlation or "{}"),
-                                                 "payload": t.payload}) for t in sent]]
+                                                 "payload": t.payload, "key": key}) for key, t in sent]]
     values, found = snapped if snapped is not None else snapshot(workflow, process)
     ready = found.ready
     if opened or case.owners is not None:  # None: a case from before the record, left without one
@@ -219,6 +224,9 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
     with write_lock(session):
         claim_case(session, case.id, loaded_version, values)
         conn = session.connection()
+        if settles is not None and not correlated.settle(conn, settles, "delivered", now, case.id):
+            session.rollback()
+            raise Conflict(correlated.TAKEN)
         given: list[tuple[str, str | None, dict[str, Any]]] = []
         ready_rows = _sync_tasks(conn, case, ready, process, now, completed, settings, refresh_tasks, given,
                                  center_rules)
@@ -231,6 +239,10 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
         conn.execute(_INSERT_EVENT, [_event_row(ev) for ev in rows])
         if billing is not None:
             bills.write(conn, billing, now)
+        if sent:
+            correlated.keep(conn, case, sent, actor, now)
+        for message in lost:
+            correlated.open_incident(session, case, message, actor, None, [], lost=True)
         if runner.catches_correlated(process) or refresh_tasks:  # refresh: moved, maybe off a version that did
             _write_waits(conn, case.id, runner.correlated_waits(workflow))
         hooks.after_events(hooks.Written(conn=conn, case=case, events=rows, at=now, values=values, ready=ready,
@@ -242,61 +254,108 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
     if sent:
         # After the commit, each in a transaction of the receiving case's own: one writer per case, and no
         # transaction ever waits for another case's lock while it holds its own (engine/cases/correlated.py).
-        for message in sent:
-            if deliver_to_waiting(session, case, message, actor=actor, settings=settings) is None:
-                _hold(session, case.id, message, actor)
+        for key, message in sent:
+            deliver_sent(session, case, key, message, actor=actor, sent_by=actor, settings=settings)
     return ready_rows
 
 
-def deliver_to_waiting(session: Session, sender: Case, thrown: runner.Thrown, *, actor: str,
-                       settings: Settings) -> Case | None:
-    """Deliver a message ``sender`` threw to another case, the oldest that waits for it with its correlation key
-    (engine/cases/correlated.py), in that case's own transaction; the case as the delivery left it, None when
-    no case took it (nothing written)."""
+@dataclass(frozen=True)
+class Delivery:
+    """What became of a message to another case: the case that took it, else why the cases that waited for it
+    refused it; ``taken``: another delivery had taken it already (nothing written)."""
+
+    receiver: Case | None
+    refused: list[str] = field(default_factory=list)
+    taken: bool = False
+
+
+def deliver_sent(session: Session, sender: Case, key: str | None, thrown: runner.Thrown, *, actor: str,
+                 sent_by: str, settings: Settings) -> Delivery:
+    """Deliver a message ``sender``'s step sent (and kept under ``key``), else hold it with an incident on the
+    sender: what the step does after its commit, and what the periodic job does for a message a crash left."""
+    done = deliver_to_waiting(session, sender, thrown, key=key, actor=actor, sent_by=sent_by, settings=settings)
+    if done.receiver is None and not done.taken:
+        _hold(session, sender.id, key, thrown, actor, sent_by, done.refused)
+    return done
+
+
+def deliver_to_waiting(session: Session, sender: Case, thrown: runner.Thrown, *, key: str | None, actor: str,
+                       sent_by: str, settings: Settings) -> Delivery:
+    """Deliver a message ``sender`` threw to another case, the oldest at its center that waits for it with its
+    correlation key and takes it (engine/cases/correlated.py ``refusal``), in that case's own transaction,
+    settling its kept row (``key``) there; nothing written when no case took it."""
     session.rollback()  # a fresh read: the sender's step has committed
-    for wait in correlated.waits_for(session, thrown, sender.id):
+    if thrown.message == PAYMENT_MESSAGE:  # paid only through engine/payments/, whatever a diagram correlates
+        return Delivery(None, [correlated.PAID_BY_BILL])
+    refused: list[str] = []
+    for wait in correlated.waits_for(session, thrown, sender):
         receiver = session.get(Case, wait.case_id)
         if receiver is None or receiver.status != "open":
             continue
         session.expunge(receiver)
         process = processes.cache.get(session, receiver.process_version_id, settings)
+        payload, why = correlated.refusal(process, process.message_catchers.get(wait.element), receiver, sender,
+                                          thrown)
+        if why is not None:
+            refused.append(why)
+            continue
         workflow = load(receiver, process, settings)
         if wait.element not in runner.message_waiters(workflow, thrown.message):
             continue
         moment = clock.now()
         try:
-            runner.deliver_message(workflow, wait.element, thrown.message, thrown.payload, runner.limits(settings),
+            runner.deliver_message(workflow, wait.element, thrown.message, payload, runner.limits(settings),
                                    at=moment, correlations=json.loads(thrown.correlation or "{}"))
-            save(session, receiver, workflow, process, actor=actor, settings=settings, at=moment,
-                 events=[("message_received", wait.element, correlated.received(thrown, sender, actor))])
-        except (runner.ProcessFailed, Conflict):
+            save(session, receiver, workflow, process, actor=actor, settings=settings, at=moment, settles=key,
+                 events=[("message_received", wait.element,
+                          correlated.received(thrown, sender, sent_by, key, payload))])
+        except runner.ProcessFailed as exc:
             session.rollback()
+            refused.append(f"the case {receiver.tracking_number} waiting for it failed on it: {exc.message}")
             continue
-        return receiver
+        except Conflict as exc:
+            session.rollback()
+            if exc.message_id == correlated.TAKEN:
+                return Delivery(None, taken=True)
+            continue
+        return Delivery(receiver)
     session.rollback()
-    return None
+    return Delivery(None, refused)
 
 
-def _hold(session: Session, case_id: int | None, thrown: runner.Thrown, actor: str) -> None:
-    """The incident on the sender's case of a message no case took, with ``message_undeliverable`` on its chain."""
+def _hold(session: Session, case_id: int | None, key: str | None, thrown: runner.Thrown, actor: str, sent_by: str,
+          refused: list[str]) -> None:
+    """The incident on the sender's case of a message no case took (sent by ``sent_by``; ``actor`` holds it: the
+    sender, or the periodic job), with ``message_undeliverable`` on its chain; its kept row becomes ``held`` in
+    the same transaction (nothing, when a delivery took it meanwhile)."""
     assert case_id is not None
     with write_lock(session):
         try:
             case = lock_case(session, case_id)
-            incident = correlated.open_incident(session, case, thrown, actor)
-            append_to_chain(session, case, actor=actor, events=[("message_undeliverable", thrown.message, {
+            if key is not None and not correlated.settle(session.connection(), key, "held", clock.now()):
+                session.rollback()  # delivered (or held) by another round meanwhile
+                return
+            incident = correlated.open_incident(session, case, thrown, sent_by, key, refused)
+            append_to_chain(session, case, actor=actor, events=[("message_undeliverable", incident.element_id, {
                 "incident_id": incident.id, "incident_reason": correlated.REASON, "count": incident.count,
-                "message": thrown.message, "correlation": json.loads(thrown.correlation or "{}")})])
+                "message": thrown.message, "correlation": json.loads(thrown.correlation or "{}"),
+                **({"refused": refused} if refused else {}), **({"key": key} if key is not None else {})})])
             commit_or_conflict(session)
-        except Conflict:  # the sender moved on meanwhile: its message_sent stays on the chain
+        except Conflict:  # the sender moved on meanwhile: the message stays pending, for the periodic job
             log.warning("case %s: the incident of message %s could not be recorded", case_id, thrown.message)
 
 
 _WAITS = table(MessageWait)
+_WAIT_ELEMENT, _WAIT_MESSAGE, _WAIT_KEY = (int(getattr(_WAITS.c[name].type, "length"))  # noqa: B009
+                                          for name in ("element", "message", "correlation"))
 
 
 def _write_waits(conn: Connection, case_id: int, waits: list[tuple[str, str, str]]) -> None:
-    """Bring the case's rows of correlated message waits (MessageWait) in line with the workflow."""
+    """Bring the case's rows of correlated message waits (MessageWait) in line with the workflow. A wait whose
+    message name or key is longer than the row holds is left out (no message can find it, as one without a key),
+    rather than failing the case's step."""
+    waits = [(element, message, key) for element, message, key in waits
+             if len(element) <= _WAIT_ELEMENT and len(message) <= _WAIT_MESSAGE and len(key) <= _WAIT_KEY]
     conn.execute(_WAITS.delete().where(_WAITS.c.case_id == case_id))
     if waits:
         conn.execute(insert(_WAITS), [{"case_id": case_id, "element": element, "message": message,

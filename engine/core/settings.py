@@ -159,6 +159,11 @@ class Settings(BaseSettings):
     # the API process; 0 turns the embedded loop off.
     message_poll_seconds: float = Field(default=2.0, ge=0)
     message_batch: int = Field(default=100, ge=1)
+    # A message one case sent to another is delivered just after its sender's commit; one still undelivered
+    # this long after (its process died in between) is delivered by the periodic job ``case_messages``
+    # (engine/cases/correlated.py), at most ``case_message_batch`` a round.
+    case_message_sweep_after_seconds: float = Field(default=60.0, ge=0)
+    case_message_batch: int = Field(default=100, ge=1)
     # Lanes whose tasks are not "a department received your papers" (besides the front desk's role); "citizen"
     # is the citizen's own step (a resolved complaint's time to reopen, engine/cases/complaints.py).
     message_silent_lanes: list[str] = Field(default_factory=lambda: ["supervisor", "citizen"])

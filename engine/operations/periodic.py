@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.audit import ledger
-from engine.cases import distribution, escalation, incidents, timers, undelivered
+from engine.cases import distribution, escalation, incidents, sent_messages, timers, undelivered
 from engine.citizen import signin
 from engine.core import idempotency, throttle
 from engine.core.settings import Settings
@@ -98,6 +98,11 @@ def _bookings(settings: Settings) -> booking_rounds.RoundResult:
         return booking_rounds.run(session, settings)
 
 
+def _deliver_case_messages(settings: Settings) -> int:
+    with session_for(settings.database_url) as session:
+        return sent_messages.deliver_pending(session, settings)
+
+
 def _sweep_orphans(settings: Settings) -> orphans.Swept:
     with session_for(settings.database_url) as session:
         return orphans.sweep(session=session, settings=settings)
@@ -112,6 +117,10 @@ JOBS: list[Job] = [
     Job("outbox", lambda s: s.message_poll_seconds or s.timer_tick_seconds, 2.0, _send_due,
         lambda r: f"{sum(1 for a in r if a.status == 'sent')} message(s) sent, {len(r)} tried"),
     Job("timers", _tick, 30.0, _advance_timers, lambda r: f"{r} case(s) advanced by due timers"),
+    # Messages between cases that a crash left undelivered after their sender's commit, delivered (or held by
+    # an incident) exactly once (engine/cases/sent_messages.py).
+    Job("case_messages", _tick, 30.0, _deliver_case_messages,
+        lambda r: f"{r} message(s) between cases delivered or held after a crash"),
     # SLA reminders of tasks near their due time, and escalation of overdue ones (engine/cases/escalation.py).
     Job("escalation", _tick, 30.0, _remind_and_escalate,
         lambda r: f"{r.reminded} task(s) reminded, {r.escalated} escalated"),

@@ -159,3 +159,28 @@ class CustodyMove(SQLModel, table=True):
     actor: str = Field(max_length=64)
     at: datetime = _ts(default_factory=utcnow)
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class CaseMessage(SQLModel, table=True):
+    """A message one case sent to another (engine/cases/correlated.py), written in the sender's step's
+    transaction and settled in the transaction that delivers it: ``pending`` until then, ``delivered`` (to
+    ``receiver_case_id``) or ``held`` (no case took it: the sender's incident holds it). A message that a crash
+    left pending after its sender's commit is delivered by the periodic job; the conditional update that settles
+    it, in the receiver's own transaction, lets one delivery only take it."""
+
+    __tablename__ = "case_message"
+    __table_args__ = (Index("ix_case_message_status_sent", "status", "sent_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=32, unique=True)  # also on the sender's ``message_sent`` and the receiver's event
+    sender_case_id: int = Field(foreign_key="case_file.id", index=True)
+    # Unbounded: the step that sends it has committed already, so no length of a diagram's message name or of
+    # its key may fail the write (a key too long for ``message_wait`` finds no receiver: the sender's incident).
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    correlation: str = Field(sa_column=Column(Text, nullable=False))
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    sent_by: str = Field(max_length=64)
+    sent_at: datetime = _ts(default_factory=utcnow)
+    status: str = Field(default="pending", max_length=16)  # pending, delivered, held
+    receiver_case_id: int | None = Field(default=None, foreign_key="case_file.id")
+    settled_at: datetime | None = _ts(default=None, nullable=True)

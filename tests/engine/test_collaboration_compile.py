@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from SpiffWorkflow.util.task import TaskState
 
 from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess, PackageRefused, compile_package, pool_lane
@@ -86,3 +89,41 @@ def test_a_message_started_pool_leaves_the_shared_spec_as_it_was() -> None:
         assert sorted(t.name for t in runner.ready_user_tasks(workflow)) == ["visit"]
     after = [(name, list(spec._inputs), list(spec._outputs)) for name, spec in process.spec.task_specs.items()]
     assert after == before
+
+
+def test_a_pool_a_message_starts_stays_in_the_stored_tree_of_a_case_kept_warm() -> None:
+    # The message that starts a pool adds a child to the collaboration's start, a task finished long before: the
+    # dump of a case kept warm (finished tasks' converted forms remembered, engine/bpmn/serializer.py) must name
+    # that child as a fresh conversion does. Otherwise a restored case holds the pool's task outside its tree, and
+    # when the pool ends nothing ever runs its READY task.
+    process = _compile(_files())
+    limits = runner.Limits()
+    workflow = runner.start(process, {}, limits)
+    runner.dump(workflow)  # the start is finished: its converted form is remembered now
+    runner.complete(workflow, runner.ready_user_tasks(workflow)[0].id, {"plot": "1"}, limits)  # starts the pool
+    stored = runner.dump(workflow)
+    assert stored == runner.dump(runner.load(process, runner.dump(workflow)))
+    workflow.__dict__.pop("_shubbak_finished_tasks")
+    assert stored == runner.dump(workflow)  # what a fresh conversion writes
+    restored = runner.load(process, stored)
+    visit = next(t for t in runner.ready_user_tasks(restored) if t.name == "visit")
+    runner.complete(restored, visit.id, {}, limits)  # the pool ends: its task in the collaboration completes
+    pool = next(t for t in runner.all_tasks(restored) if t.task_spec.name == "inspection")
+    assert pool.state == TaskState.COMPLETED
+
+
+def test_a_state_stored_with_the_pools_task_outside_its_tree_is_mended_when_restored() -> None:
+    # A case saved before the fix above: the start's stored children leave the pool's task out.
+    process = _compile(_files())
+    limits = runner.Limits()
+    workflow = runner.start(process, {}, limits)
+    runner.complete(workflow, runner.ready_user_tasks(workflow)[0].id, {"plot": "1"}, limits)
+    state = json.loads(runner.dump(workflow))
+    start = state["tasks"][state["root"]]
+    pool_id = next(i for i, t in state["tasks"].items() if t["task_spec"] == "inspection")
+    start["children"] = [c for c in start["children"] if c != pool_id]
+    restored = runner.load(process, json.dumps(state))
+    visit = next(t for t in runner.ready_user_tasks(restored) if t.name == "visit")
+    runner.complete(restored, visit.id, {}, limits)
+    pool = next(t for t in runner.all_tasks(restored) if t.task_spec.name == "inspection")
+    assert pool.state == TaskState.COMPLETED

@@ -28,8 +28,8 @@ from storage.models.audit import AuditSeal
 from storage.models.messages import OutboxMessage
 from tests.support.audit import REGISTER, deploy, login, step
 
-NAMES = ["outbox", "timers", "escalation", "assignment", "ledger_seal", "idempotency_keys", "throttle_counters",
-         "citizen_codes", "reports", "outputs", "orphans", "payment_reconciliation", "bookings"]
+NAMES = ["outbox", "timers", "case_messages", "escalation", "assignment", "ledger_seal", "idempotency_keys",
+         "throttle_counters", "citizen_codes", "reports", "outputs", "orphans", "payment_reconciliation", "bookings"]
 
 
 @pytest.fixture
@@ -122,7 +122,8 @@ def test_beat_falls_back_to_its_defaults_and_follows_the_settings(tmp_path: Path
     settings = make_settings("sqlite://", tmp_path, timer_tick_seconds=5, message_poll_seconds=0,
                              report_project_seconds=3)
     schedule = {name: entry["schedule"] for name, entry in beat_schedule(settings).items()}
-    assert schedule == {"shubbak-outbox": 5, "shubbak-timers": 5, "shubbak-escalation": 5, "shubbak-assignment": 5,
+    assert schedule == {"shubbak-outbox": 5, "shubbak-timers": 5,
+                        "shubbak-case_messages": 5, "shubbak-escalation": 5, "shubbak-assignment": 5,
                         "shubbak-ledger_seal": 5, "shubbak-idempotency_keys": 5, "shubbak-throttle_counters": 5,
                         "shubbak-citizen_codes": 5, "shubbak-reports": 3,
                         "shubbak-outputs": 2.0,  # the tests' settings turn its loop off: beat's default

@@ -145,7 +145,8 @@ def test_beat_in_the_worker_advances_due_timers_of_open_cases(redis_url: str, pg
 def test_beat_schedules_every_periodic_job(sqlite_settings: Settings) -> None:
     schedule = beat_schedule(sqlite_settings)
     assert {name: (entry["task"], entry["args"]) for name, entry in schedule.items()} == {
-        f"shubbak-{job}": ("shubbak.periodic", (job,)) for job in ("outbox", "timers", "escalation", "assignment",
+        f"shubbak-{job}": ("shubbak.periodic", (job,)) for job in ("outbox", "timers", "case_messages",
+                                                                   "escalation", "assignment",
                                                                    "ledger_seal", "idempotency_keys",
                                                                    "throttle_counters", "citizen_codes",
                                                                    "reports", "outputs", "orphans",

@@ -1,14 +1,14 @@
 """output_key_index: issued documents looked up by their stored object's key (the orphans sweep)
 
-Revision ID: 0029_output_key_index
-Revises: 0028_case_messages
+Revision ID: 0030_output_key_index
+Revises: 0029_case_message_outbox
 """
 from __future__ import annotations
 
 from alembic import op
 
-revision = '0029_output_key_index'
-down_revision = '0028_case_messages'
+revision = '0030_output_key_index'
+down_revision = '0029_case_message_outbox'
 branch_labels = None
 depends_on = None
 
