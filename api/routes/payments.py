@@ -132,6 +132,8 @@ class RefundIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=1000)
     payment_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
+    amount: Amount | None = Field(default=None, description="a part of the payment to give back (default: all "
+                                  "that is left of it)")
 
 
 class Decision(BaseModel):
@@ -164,7 +166,7 @@ class ReceiptPublic(BaseModel):
     amount: str
     currency: str
     date: date
-    status: Literal["valid", "refunded"]
+    status: Literal["valid", "partly_refunded", "refunded"]
 
 
 @router.get("/api/cases/{case_id}/bills", dependencies=[allow("bills.read")], response_model=list[BillPublic])
@@ -210,7 +212,7 @@ def pay_bill(bill_id: RowId, body: PaymentIn, session: SessionDep, settings: Set
 def ask_refund(bill_id: RowId, body: RefundIn, session: SessionDep, settings: SettingsDep,
                actor: CurrentActor) -> RefundPublic:
     return RefundPublic.of(refunds.request(session=session, bill_id=bill_id, reason=body.reason, actor=actor,
-                                           settings=settings, payment_id=body.payment_id))
+                                           settings=settings, payment_id=body.payment_id, amount=body.amount))
 
 
 @router.post("/api/refunds/{refund_id}/approve", dependencies=[allow("payments.supervise")],
@@ -302,7 +304,8 @@ def print_receipt(case_id: RowId, payment_id: RowId, request: Request, session: 
             tags=["public"])
 def check_receipt(number: Annotated[str, Path(max_length=40)], session: SessionDep, settings: SettingsDep,
                   client: ClientAddress) -> ReceiptPublic:
-    """Anyone holding a receipt checks it: number, amount, date, valid or refunded; nothing about the person.
+    """Anyone holding a receipt checks it: number, amount, date, valid, partly refunded or refunded; nothing
+    about the person.
     Wrong numbers count against the tracking page's limits per address."""
     found = ledger.public_receipt(session=session, number=number, settings=settings, client=client)
     return ReceiptPublic(number=found.number, amount=text(found.amount), currency=found.currency, date=found.date,

@@ -35,7 +35,7 @@ class PublicReceipt:
     amount: int
     currency: str
     date: date
-    status: str  # valid | refunded
+    status: str  # valid | partly_refunded | refunded
 
 
 def public_receipt(*, session: Session, number: str, settings: Settings, client: str | None) -> PublicReceipt:
@@ -48,12 +48,12 @@ def public_receipt(*, session: Session, number: str, settings: Settings, client:
     if payment is None:
         throttle.fail(settings, *pairs)
         raise NotFound("receipt.not_found")
-    refunded = session.execute(select(func.count()).select_from(Payment).where(
-        col(Payment.refund_of) == payment.id)).scalar_one()
+    given = -int(session.execute(select(func.coalesce(func.sum(col(Payment.amount)), 0)).where(
+        col(Payment.refund_of) == payment.id)).scalar_one())
     at = payment.at if payment.at.tzinfo else payment.at.replace(tzinfo=ZoneInfo("UTC"))
     return PublicReceipt(number=clean, amount=payment.amount, currency=payment.currency,
                          date=at.astimezone(ZoneInfo(settings.display_timezone)).date(),
-                         status="refunded" if refunded else "valid")
+                         status="refunded" if given >= payment.amount else "partly_refunded" if given else "valid")
 
 
 def payment_of_case(session: Session, case_id: int, payment_id: int) -> tuple[Payment, bool]:
@@ -123,7 +123,7 @@ def drawer_collections(*, session: Session, actor: Actor, settings: Settings, st
     ``center`` (a code) narrows to that center and those below it; a center outside the actor's is Forbidden,
     a reversed or too long range Invalid (the reports' rules: engine/reports/scope.py). Amounts are Decimals.
     A payment through a provider has no drawer (its cashier is ``gateway:<provider>``); an approved refund is
-    given back outside any drawer, on a line of its own under the cashier who asked for it."""
+    charged to the drawer (and cashier) that took the payment (engine/payments/refunds.py), on that line."""
     zone = ZoneInfo(settings.display_timezone)
     if start is None and end is None:  # today where the center is, not in UTC
         start = end = clock.now().astimezone(zone).date()
