@@ -25,7 +25,7 @@ from admin_ui.params import PageId
 from admin_ui.routes.reports import From, day_of
 from api.deps import SessionDep, settings_of
 from engine.cases import bills
-from engine.core import tracking
+from engine.core import tracking, xlsxfile
 from engine.core.amounts import text as money_text
 from engine.core.errors import DomainError, Invalid
 from engine.outputs import receipt as receipts
@@ -188,8 +188,9 @@ def supervisor_page(request: Request, viewer: SignedIn, db: SessionDep) -> HTMLR
     rows: list[dict[str, Any]] = [{"refund": r, "receipt": receipts_of.get(r.payment_id, "")}
                                   for r in db.exec(waiting).all()]
     choices = [c for c in centers.list_centers(db) if seen is None or c.id in seen]  # for the export's form
+    flagged = ledger.flagged_references(session=db, actor=actor)
     return render(request, "supervisor_payments.html", refunds=rows, differences=differences, amounts=_amounts,
-                  money_text=money_text, method_words=METHOD_WORDS, centers=choices)
+                  money_text=money_text, method_words=METHOD_WORDS, centers=choices, flagged=flagged)
 
 
 @router.post("/supervisor/refunds/{refund_id}/decide", dependencies=[allow("payments.supervise")])
@@ -222,9 +223,23 @@ def acknowledge(request: Request, session_id: PageId, form: CheckedForm, viewer:
 def collections_export(request: Request, viewer: SignedIn, db: SessionDep, start: From = "", to: str = "",
                        center: str = "") -> Response:
     """The collections export of the supervisor's page (engine/payments/ledger.py ``drawer_collections``)."""
+    return _collections(request, viewer, db, start, to, center, "csv")
+
+
+@router.get("/supervisor/collections.xlsx", dependencies=[allow("reports.read")])
+def collections_workbook(request: Request, viewer: SignedIn, db: SessionDep, start: From = "", to: str = "",
+                         center: str = "") -> Response:
+    """The same export as an XLSX workbook: Arabic headers, amounts as numbers."""
+    return _collections(request, viewer, db, start, to, center, "xlsx")
+
+
+def _collections(request: Request, viewer: Viewer, db: Session, start: str, to: str, center: str,
+                 kind: str) -> Response:
     first, last = day_of(start, "from"), day_of(to, "to")
     rows = ledger.drawer_collections(session=db, actor=viewer.signed_in, settings=settings_of(request),
                                      start=first, end=last, center=center[:32] or None)
-    name = f"collections_{first or 'today'}_{last or first or 'today'}.csv"
-    return Response(ledger.collections_csv(rows), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"})
+    name = f"collections_{first or 'today'}_{last or first or 'today'}.{kind}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"}
+    if kind == "xlsx":
+        return Response(ledger.collections_xlsx(rows), media_type=xlsxfile.XLSX_TYPE, headers=headers)
+    return Response(ledger.collections_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)

@@ -13,16 +13,20 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
 
 from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
 from api.params import IsoDate, RowId
 from engine.cases import bills
 from engine.cases import lifecycle as cases
+from engine.core import xlsxfile
 from engine.core.amounts import text
+from engine.core.settings import Settings
 from engine.outputs import receipt as receipts
 from engine.payments import drawer as drawers
 from engine.payments import epay, ledger, refunds
 from engine.payments import pay as payments
+from engine.people.users import Actor
 from storage.models.payments import Bill, CashierSession, Checkout, Payment, Refund
 
 router = APIRouter(tags=["payments"])
@@ -334,9 +338,28 @@ def collections_csv(session: SessionDep, settings: SettingsDep, actor: CurrentAc
     """The supervisor's collections export (today when no days are given): one line per center, drawer,
     cashier, method and currency, then a total per currency; exact decimal amounts; UTF-8 with a byte-order mark
     so a spreadsheet reads the Arabic names. A center outside the caller's is 403."""
+    return _collections(session, settings, actor, start, end, center, "csv")
+
+
+@router.get("/api/reports/collections.xlsx", dependencies=[allow("reports.read")],
+            response_class=Response, responses={200: {"content": {xlsxfile.XLSX_TYPE: {}}}})
+def collections_xlsx(session: SessionDep, settings: SettingsDep, actor: CurrentActor,
+                     start: Annotated[IsoDate | None, Query(alias="from", description="first day, included")] = None,
+                     end: Annotated[IsoDate | None, Query(alias="to", description="last day, included")] = None,
+                     center: Annotated[str | None, Query(max_length=32, description="a center's code")] = None,
+                     ) -> Response:
+    """The collections export as an XLSX workbook: the CSV's lines under Arabic headers, right to left; the count
+    and the amounts are numbers. A center outside the caller's is 403."""
+    return _collections(session, settings, actor, start, end, center, "xlsx")
+
+
+def _collections(session: Session, settings: Settings, actor: Actor, start: date | None, end: date | None,
+                 center: str | None, kind: str) -> Response:
     rows = ledger.drawer_collections(session=session, actor=actor, settings=settings, start=start, end=end,
                                      center=center or None)
     first, last = (start or end), (end or start)
-    name = f"collections_{first or 'today'}_{last or 'today'}.csv" if first else "collections_today.csv"
-    return Response(ledger.collections_csv(rows), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+    name = f"collections_{first}_{last}.{kind}" if first else f"collections_today.{kind}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+    if kind == "xlsx":
+        return Response(ledger.collections_xlsx(rows), media_type=xlsxfile.XLSX_TYPE, headers=headers)
+    return Response(ledger.collections_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)
