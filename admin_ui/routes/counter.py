@@ -30,13 +30,13 @@ from engine.core.amounts import text as money_text
 from engine.core.errors import DomainError, Invalid
 from engine.outputs import receipt as receipts
 from engine.payments import drawer as drawers
-from engine.payments import ledger, money, refunds
+from engine.payments import epay, gateways, ledger, money, refunds
 from engine.payments import pay as payments
 from engine.people import centers, policy
 from engine.people.users import Actor
 from forms.digits import ascii_digits
 from storage.models.cases import Case
-from storage.models.payments import CashierSession, Payment, Refund
+from storage.models.payments import CashierSession, Checkout, Payment, Refund
 from storage.models.queue import QueueTicket
 
 router = APIRouter(route_class=PageRoute)
@@ -104,10 +104,18 @@ def counter_page(request: Request, viewer: SignedIn, db: SessionDep, q: str = ""
     just_paid = db.get(Payment, paid) if paid else None
     if just_paid is not None and just_paid.cashier != actor.username:
         just_paid = None
+    # E-payment at the counter: a payment reference the citizen pays at the provider (by phone, at a kiosk); the
+    # provider's callback pays the bill (engine/payments/epay.py). Offered when a provider is configured.
+    online = bool(gateways.names(settings_of(request)))
+    pending: dict[int, list[Checkout]] = {}
+    if found:
+        for ref in db.exec(select(Checkout).where(col(Checkout.bill_id).in_([b.id for b in found]),
+                                                  col(Checkout.status) == "pending").order_by(col(Checkout.id))):
+            pending.setdefault(ref.bill_id, []).append(ref)
     return render(request, "counter.html", drawer=drawer, expected=expected, q=q, case=case, bills=found,
                   payments=taken, methods=COUNTER_METHODS, closed=last, amounts=_amounts, just_paid=just_paid,
                   money_text=money_text, searched=bool(q.strip()), method_words=METHOD_WORDS,
-                  bill_words=BILL_WORDS)
+                  bill_words=BILL_WORDS, online=online, pending=pending)
 
 
 @router.post("/counter/open", dependencies=[allow("cashier.work")])
@@ -138,6 +146,23 @@ def take_payment(request: Request, bill_id: PageId, form: CheckedForm, viewer: S
                                        number=ltr(payment.receipt_number or ""), change=money_text(payment.change),
                                        currency=payment.currency))
     return redirect(f"{back}{'&' if q else '?'}paid={payment.id}")
+
+
+@router.post("/counter/bills/{bill_id}/checkout", dependencies=[allow("cashier.work")])
+def checkout(request: Request, bill_id: PageId, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
+    """A payment reference of the open bill's amount due at the configured provider, for the citizen to pay
+    there; the page shows it under the bill until the provider's callback pays the bill."""
+    q = str(form.get("q", ""))[:40]
+    back = f"/counter?q={q}" if q else "/counter"
+    try:
+        made = epay.checkout(session=db, bill_id=bill_id, actor=viewer.signed_in, settings=settings_of(request))
+    except DomainError as exc:
+        return refused(request, db, viewer, exc, back)
+    cookie.flash(request, viewer.lang.gettext("Payment reference %(reference)s: the citizen pays %(amount)s "
+                                              "%(currency)s at %(provider)s.", reference=ltr(made.reference),
+                                              amount=money_text(made.amount), currency=made.currency,
+                                              provider=made.provider))
+    return redirect(back)
 
 
 @router.post("/counter/close", dependencies=[allow("cashier.work")])

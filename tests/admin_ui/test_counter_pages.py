@@ -5,21 +5,27 @@ typed in Arabic-Indic digits, a supervisor of another center deciding a refund, 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
+import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from api.app import create_app
 from engine.cases import bills, tasks
 from engine.cases import lifecycle as cases
 from engine.payments import refunds
 from engine.people.users import Actor, create_user
 from harness.api import CITIZEN
 from harness.pages import PASSWORD, Pages, center_tree, csrf_of, deploy
-from harness.settings import TEST_PROCESSES
+from harness.settings import TEST_PROCESSES, make_settings
 from storage.db import engine_for
-from storage.models.payments import CashierSession, Payment, Refund
+from storage.models.payments import CashierSession, Checkout, Payment, Refund
 from storage.models.queue import QueueTicket
+from tests.support.payment_provider import PaymentProvider
 
 
 @dataclass
@@ -223,3 +229,60 @@ def test_the_bill_is_found_by_the_citizens_ticket_at_the_cashiers_center_only(pa
     _form(pages, "/counter/open", {"float_cash": "0"})
     other = pages.client.get("/counter", params={"q": "P-014"}).text
     assert 'id="not-found"' in other and f'data-bill="{hall.bill_id}"' not in other
+
+
+@pytest.fixture
+def online(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Pages, PaymentProvider]]:
+    """The pages with the fake payment provider configured and served on loopback."""
+    with PaymentProvider() as provider:
+        settings = make_settings(sqlite_url, tmp_path, payment_providers={"fake": provider.options()})
+        with TestClient(create_app(settings), follow_redirects=False) as client:
+            yield Pages(client, settings), provider
+
+
+def test_the_counter_gives_an_e_payment_reference_that_the_providers_callback_pays(
+        online: tuple[Pages, PaymentProvider]) -> None:
+    pages, provider = online
+    hall = _hall(pages)
+    # A cashier of another center cannot make a reference for the bill.
+    _sign_in(pages, _user(pages, "cash_b", "cashier", hall.centers["CITY-B"]))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    _form(pages, f"/counter/bills/{hall.bill_id}/checkout", {"q": hall.tracking_number})
+    assert re.search(r"[\u0600-\u06FF]", _flash(pages))
+    with Session(engine_for(pages.settings.database_url)) as session:
+        assert session.exec(select(Checkout)).all() == []
+    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    found = pages.client.get("/counter", params={"q": hall.tracking_number}).text
+    assert f'action="/counter/bills/{hall.bill_id}/checkout"' in found
+    r = _form(pages, f"/counter/bills/{hall.bill_id}/checkout", {"q": hall.tracking_number})
+    assert r.status_code == 303
+    after = pages.client.get(r.headers["location"]).text  # type: ignore[attr-defined]
+    with Session(engine_for(pages.settings.database_url)) as session:
+        [ref] = session.exec(select(Checkout)).all()
+    assert ref.amount == 15000 and ref.created_by == "cash_a"
+    assert f'data-reference="{ref.reference}"' in after and ref.payment_url in after
+    # The citizen pays at the provider; its callback pays the bill: the receipt is on the counter, no reference
+    # waits any more, and the payment is in no drawer.
+    body, headers = provider.callback(ref.reference)
+    paid = pages.client.post("/api/payments/fake/callback", content=body, headers=headers)
+    assert paid.status_code == 200 and paid.json()["outcome"] == "paid"
+    now = pages.client.get("/counter", params={"q": hall.tracking_number}).text
+    assert 'data-status="paid"' in now and f'data-reference="{ref.reference}"' not in now
+    assert paid.json()["receipt_number"] in now
+    with Session(engine_for(pages.settings.database_url)) as session:
+        [payment] = session.exec(select(Payment)).all()
+        assert (payment.method, payment.session_id, payment.cashier) == ("e_payment", None, "gateway:fake")
+    # A paid bill gets no new reference.
+    _form(pages, f"/counter/bills/{hall.bill_id}/checkout", {"q": hall.tracking_number})
+    assert re.search(r"[\u0600-\u06FF]", _flash(pages))
+
+
+def test_without_a_provider_the_counter_offers_no_e_payment(pages: Pages) -> None:
+    hall = _hall(pages)
+    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    found = pages.client.get("/counter", params={"q": hall.tracking_number}).text
+    assert f'data-bill="{hall.bill_id}"' in found and "checkout-form" not in found
+    _form(pages, f"/counter/bills/{hall.bill_id}/checkout", {"q": hall.tracking_number})
+    assert re.search(r"[\u0600-\u06FF]", _flash(pages))  # no provider: refused, said in Arabic
