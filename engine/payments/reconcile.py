@@ -17,7 +17,7 @@ waits. Each round (a job of engine/operations/periodic.py) takes the references 
   must look at it (the supervisor's payments page lists it);
 - still pending, or no usable answer: left for the next round, until the reference is
   ``payment_reference_expire_days`` old: then it is ``expired`` all the same, with ``checkout_expired`` saying
-  why (``"reason": "too_old"``, what the provider last said), so that no reference stays pending for ever.
+  why (``"cause": "too_old"``, what the provider last said), so that no reference stays pending for ever.
 Whatever the provider said is recorded in ``gateway_callback`` like a callback. A round run twice, or beside the
 callback itself, changes a reference once: each write locks the case and the reference and finds it no longer
 pending.
@@ -173,7 +173,7 @@ def expire(session: Session, checkout_id: int, said: str, body: str, after_days:
         record: dict[str, Any] = {"bill": bill.number, "provider": ref.provider, "reference": ref.reference,
                                   "provider_status": said}
         if after_days is not None:
-            record.update(reason="too_old", after_days=after_days)
+            record.update(cause="too_old", after_days=after_days)
         workflows.append_to_chain(session, case, actor=ACTOR, events=[("checkout_expired", bill.element, record)])
         workflows.commit_or_conflict(session)
     return 1

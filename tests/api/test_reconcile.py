@@ -219,7 +219,7 @@ def test_a_reference_pending_for_ever_expires_after_the_setting(both: Counter, p
     [gone] = [e for e in events if e["kind"] == "checkout_expired"]
     assert gone["actor"] == reconcile.ACTOR
     assert gone["data"] == {"bill": bill["number"], "provider": "fake", "reference": reference,
-                            "provider_status": "pending", "reason": "too_old", "after_days": days}
+                            "provider_status": "pending", "cause": "too_old", "after_days": days}
     assert c.client.get(f"/api/cases/{case['id']}/bills", headers=c.clerk).json()[0]["status"] == "open"
     # A round run again (a retried round) asks nothing and changes nothing.
     assert round_at(c, (days * 24 + 2) * 60) == reconcile.Reconciled()
