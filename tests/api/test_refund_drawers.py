@@ -4,14 +4,20 @@ twice or retried, more than was paid, an amount that is not an amount."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlmodel import Session, select
 
 from engine.audit import verify
+from engine.core.errors import Conflict
+from engine.core.settings import Settings
+from engine.payments import drawer, refunds
+from engine.people.users import Actor, create_user
 from harness.api import Api
-from storage.db import engine_for
+from storage.db import engine_for, session_for
 from storage.models.payments import CashierEvent, CashierSession, Payment, Refund
 from tests.api.test_payments import Counter, _counter
 
@@ -137,3 +143,71 @@ def test_a_retried_refund_and_one_larger_than_paid(counter: Counter) -> None:
         amounts = [p.amount for p in session.exec(select(Payment).where(Payment.bill_id == bill["id"])).all()]
         assert sorted(amounts) == [-10000, -5000, 15000] and sum(amounts) == 0
         assert len(session.exec(select(Refund)).all()) == 2
+
+
+def test_refunds_asked_and_approved_at_the_same_moment_give_back_once(counter: Counter) -> None:
+    """Four cashiers ask to refund one payment at the same moment, then two supervisors approve it at the same
+    moment and the drawer's cashier closes it meanwhile: one request, one reversal, and a drawer whose count
+    holds what it should (PostgreSQL and SQLite)."""
+    c = counter
+    settings: Settings = c.api.settings
+    opened = c.open_drawer(cash="0")
+    _case, bill = c.billed_case(fee=150)
+    paid = c.pay(bill["id"], "150").json()
+    center = c.centers["CITY-A"]
+    with Session(engine_for(settings.database_url)) as session:
+        people = [create_user(session=session, username=f"refund_rush{n}", password="correct horse",
+                              full_name=f"R {n}", roles=["cashier"], settings=settings, center_id=center)
+                  for n in range(4)]
+        bosses = [create_user(session=session, username=f"refund_boss{n}", password="correct horse",
+                              full_name=f"B {n}", roles=["supervisor"], settings=settings, center_id=center)
+                  for n in range(2)]
+        cashiers = [Actor(u.username, frozenset(u.roles), u.full_name, u.center_id) for u in people]
+        supervisors = [Actor(u.username, frozenset(u.roles), u.full_name, u.center_id) for u in bosses]
+
+    def at_once(calls: list[Callable[[Session], Any]]) -> tuple[list[Any], list[BaseException]]:
+        start = threading.Barrier(len(calls))
+        done: list[Any] = []
+        failed: list[BaseException] = []
+
+        def run(call: Callable[[Session], Any]) -> None:
+            with session_for(settings.database_url) as session:
+                start.wait()
+                try:
+                    done.append(call(session))
+                except BaseException as exc:  # noqa: BLE001 - counted below
+                    failed.append(exc)
+
+        threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        return done, failed
+
+    asked, refused = at_once([
+        (lambda s, a=actor: refunds.request(session=s, bill_id=bill["id"], reason="paid twice", actor=a,
+                                            settings=settings)) for actor in cashiers])
+    assert len(asked) == 1 and len(refused) == 3
+    assert all(isinstance(e, Conflict) and e.message_id == "refund.already_requested" for e in refused), refused
+    refund_id = asked[0].id
+    cashier = Actor(paid["cashier"], frozenset({"cashier"}), "", center)
+    decided, lost = at_once(
+        [(lambda s, a=boss: refunds.decide(session=s, refund_id=refund_id, approve=True, reason=None, actor=a,
+                                           settings=settings)) for boss in supervisors]
+        + [lambda s: drawer.close(session=s, session_id=opened["id"], counted={"cash": "0"}, actor=cashier,
+                                  settings=settings)])
+    assert len(decided) == 2 and len(lost) == 1  # one approval, the close; the other approval is told
+    assert isinstance(lost[0], Conflict) and lost[0].message_id == "refund.already_decided"
+    with Session(engine_for(settings.database_url)) as session:
+        reversals = session.exec(select(Payment).where(Payment.kind == "refund")).all()
+        assert [r.amount for r in reversals] == [-15000]
+        closed = session.get(CashierSession, opened["id"])
+        assert closed is not None and closed.status == "closed"
+        [paid_back] = [e for e in session.exec(select(CashierEvent).where(
+            CashierEvent.session_id == opened["id"])).all() if e.kind == "refund_paid"]
+        # Whichever came first, the count agrees with it: refunded before the close, the drawer expected 0 and
+        # 0 was counted; after it, the close expected 150, and the refund is on the record as after the close.
+        expected_cash = (closed.expected or {})["cash"]
+        assert (expected_cash, paid_back.data["after_close"]) in ((0, False), (15000, True))
+        assert verify.verify_all(session=session, settings=settings).findings == []
