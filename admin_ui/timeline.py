@@ -48,6 +48,7 @@ SENTENCES = {
     "checkout_expired": N_("A payment reference expired unpaid"),
     "checkout_mismatch": N_("The payment provider said another amount was paid than the payment reference's "
                             "%(amount)s %(currency)s: to look into"),
+    "mismatch_cleared": N_("%(actor)s looked into the payment reference and took it off the list"),
 }
 
 

@@ -244,6 +244,19 @@ def acknowledge(request: Request, session_id: PageId, form: CheckedForm, viewer:
     return redirect("/supervisor/payments")
 
 
+@router.post("/supervisor/checkouts/{checkout_id}/clear", dependencies=[allow("payments.supervise")])
+def clear_flag(request: Request, checkout_id: PageId, form: CheckedForm, viewer: SignedIn,
+               db: SessionDep) -> Response:
+    """Take a flagged e-payment reference off the list, with the reason (engine/payments/epay.py)."""
+    try:
+        epay.clear_mismatch(session=db, checkout_id=checkout_id, reason=str(form.get("reason", ""))[:1000],
+                            actor=viewer.signed_in, settings=settings_of(request))
+    except DomainError as exc:
+        return refused(request, db, viewer, exc, "/supervisor/payments")
+    cookie.flash(request, viewer.lang.gettext("The payment reference is off the list."))
+    return redirect("/supervisor/payments")
+
+
 @router.get("/supervisor/collections.csv", dependencies=[allow("reports.read")])
 def collections_export(request: Request, viewer: SignedIn, db: SessionDep, start: From = "", to: str = "",
                        center: str = "") -> Response:

@@ -273,6 +273,47 @@ def checkout(bill_id: RowId, session: SessionDep, settings: SettingsDep, actor: 
                                            provider=body.provider if body else None))
 
 
+class FlaggedPublic(BaseModel):
+    id: int
+    provider: str
+    reference: str
+    bill: str
+    case_id: int
+    amount: str
+    currency: str
+    provider_amount: str
+    provider_currency: str
+    created_at: datetime
+
+
+class ClearIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+@router.get("/api/checkouts/flagged", dependencies=[allow("payments.supervise")],
+            response_model=list[FlaggedPublic])
+def flagged_checkouts(session: SessionDep, actor: CurrentActor) -> list[FlaggedPublic]:
+    """The payment references of the caller's centers that the provider said were paid with another amount or
+    currency (flagged ``mismatch``), for a person to look into; oldest first."""
+    return [FlaggedPublic(id=f.checkout_id, provider=f.provider, reference=f.reference, bill=f.bill,
+                          case_id=f.case_id, amount=text(f.amount), currency=f.currency,
+                          provider_amount=text(f.said_amount), provider_currency=f.said_currency,
+                          created_at=f.created_at)
+            for f in ledger.flagged_references(session=session, actor=actor)]
+
+
+@router.post("/api/checkouts/{checkout_id}/clear", dependencies=[allow("payments.supervise")],
+             response_model=CheckoutPublic)
+def clear_flag(checkout_id: RowId, body: ClearIn, session: SessionDep, settings: SettingsDep,
+               actor: CurrentActor) -> CheckoutPublic:
+    """Take a flagged reference off the list, with the reason (what the provider said when asked): it is
+    ``expired``, and still pays the bill if the provider pays its own amount after all. 404 no such reference,
+    403 another center's, 409 not flagged (or cleared already)."""
+    return CheckoutPublic.of(epay.clear_mismatch(session=session, checkout_id=checkout_id, reason=body.reason,
+                                                 actor=actor, settings=settings))
+
+
 @router.post("/api/payments/{provider}/callback", dependencies=[allow("payments.callback")],
              response_model=CallbackAnswer, tags=["public"])
 async def provider_callback(provider: Annotated[str, Path(max_length=32)], request: Request,

@@ -42,6 +42,7 @@ from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.payments import gateways
 from engine.payments.pay import bill_for, deliver, lock_case, part_paid, take
+from engine.people import policy
 from engine.people.users import Actor
 from storage.db import write_lock
 from storage.models.cases import Case
@@ -242,3 +243,35 @@ def apply(*, session: Session, provider: str, notice: gateways.Notice, body: str
         else:
             part_paid(session, case, who, events, settings, now)
     return Outcome("paid", notice.reference, number)
+
+
+def clear_mismatch(*, session: Session, checkout_id: int, reason: str, actor: Actor, settings: Settings) -> Checkout:
+    """A supervisor of the reference's center, having looked into a flagged ``mismatch`` (with the provider),
+    takes it off the list with a reason: the reference is ``expired`` (``mismatch_cleared`` on the case's chain).
+    Expired, it still pays the bill if the provider pays it with its own amount after all (:func:`apply`), so no
+    money is lost by clearing it. NotFound for no such reference, Conflict when it is not (or no longer) flagged."""
+    policy.require(actor, "payments.supervise", settings)
+    why = (reason or "").strip()
+    if not why:
+        raise Invalid("epay.reason_needed", [problem("reason", "epay.reason_needed")])
+    found = session.get(Checkout, checkout_id, populate_existing=True)
+    if found is None:
+        raise NotFound("epay.no_such_checkout", checkout_id=checkout_id)
+    policy.require_center(session, actor, found.center_id)
+    case_id = found.case_id
+    session.rollback()
+    with write_lock(session):
+        case, ref = lock_checkout(session, case_id, checkout_id)
+        if ref.status != "mismatch":
+            session.rollback()
+            raise Conflict("epay.not_flagged", reference=ref.reference, status=ref.status)
+        bill = session.get(Bill, ref.bill_id)
+        assert bill is not None
+        session.connection().execute(update(_CHECKOUTS).where(_CHECKOUTS.c.id == checkout_id)
+                                     .values(status="expired"))
+        workflows.append_to_chain(session, case, actor=actor.username, events=[("mismatch_cleared", bill.element, {
+            "bill": bill.number, "provider": ref.provider, "reference": ref.reference, "reason": why})])
+        workflows.commit_or_conflict(session)
+    ref.status = "expired"
+    session.expunge(ref)
+    return ref

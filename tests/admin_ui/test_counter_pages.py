@@ -286,3 +286,32 @@ def test_without_a_provider_the_counter_offers_no_e_payment(pages: Pages) -> Non
     assert f'data-bill="{hall.bill_id}"' in found and "checkout-form" not in found
     _form(pages, f"/counter/bills/{hall.bill_id}/checkout", {"q": hall.tracking_number})
     assert re.search(r"[\u0600-\u06FF]", _flash(pages))  # no provider: refused, said in Arabic
+
+
+def test_the_supervisor_page_lists_a_flagged_e_payment_and_takes_it_off(
+        online: tuple[Pages, PaymentProvider]) -> None:
+    pages, provider = online
+    hall = _hall(pages)
+    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    _form(pages, f"/counter/bills/{hall.bill_id}/checkout", {"q": hall.tracking_number})
+    with Session(engine_for(pages.settings.database_url)) as session:
+        [ref] = session.exec(select(Checkout)).all()
+    body, headers = provider.callback(ref.reference, amount="1.50")
+    assert pages.client.post("/api/payments/fake/callback", content=body, headers=headers).status_code == 422
+    # Another center's supervisor neither sees it nor takes it off.
+    _sign_in(pages, _user(pages, "boss_b", "supervisor", hall.centers["CITY-B"]))
+    assert 'id="no-flagged"' in pages.client.get("/supervisor/payments").text
+    _form(pages, f"/supervisor/checkouts/{ref.id}/clear", {"reason": "checked"}, page="/supervisor/payments")
+    assert re.search(r"[\u0600-\u06FF]", _flash(pages, "/supervisor/payments"))
+    _sign_in(pages, _user(pages, "boss_a", "supervisor", hall.centers["CITY-A"]))
+    own = pages.client.get("/supervisor/payments").text
+    assert f'data-flagged="{ref.id}"' in own and "1.50 EGP" in own and "150.00 EGP" in own
+    _form(pages, f"/supervisor/checkouts/{ref.id}/clear", {"reason": " "}, page="/supervisor/payments")
+    assert re.search(r"[\u0600-\u06FF]", _flash(pages, "/supervisor/payments"))  # a reason is needed
+    _form(pages, f"/supervisor/checkouts/{ref.id}/clear", {"reason": "المزود أكد أنها دفعة تجريبية"},
+          page="/supervisor/payments")
+    after = pages.client.get("/supervisor/payments").text
+    assert 'id="no-flagged"' in after
+    with Session(engine_for(pages.settings.database_url)) as session:
+        assert session.get(Checkout, ref.id).status == "expired"  # type: ignore[union-attr]

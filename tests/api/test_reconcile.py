@@ -269,3 +269,48 @@ def test_the_round_is_a_periodic_job(shop: Counter, provider: PaymentProvider) -
     assert ran and result.expired == 1
     assert "1 expired" in job.says(result)
     assert rows(c, Checkout)[0].status == "expired"
+
+
+def test_a_supervisor_of_the_center_takes_a_flagged_reference_off_the_list(
+        shop: Counter, provider: PaymentProvider) -> None:
+    c = shop
+    case, bill, reference = pending_reference(c)
+    body, headers = provider.callback(reference, amount="15.00")  # the provider says another amount was paid
+    assert send(c, body, headers).status_code == 422
+    [ref] = rows(c, Checkout)
+    assert ref.status == "mismatch"
+    sibling = c.api.user("supervisor", center_id=c.centers["CITY-B"])
+    listed = c.client.get("/api/checkouts/flagged", headers=c.supervisor)
+    assert listed.status_code == 200
+    assert [(f["reference"], f["amount"], f["provider_amount"]) for f in listed.json()] == [
+        (reference, "150.00", "15.00")]
+    assert c.client.get("/api/checkouts/flagged", headers=sibling).json() == []
+    assert c.client.get("/api/checkouts/flagged", headers=c.cashier).status_code == 403
+    clear = f"/api/checkouts/{ref.id}/clear"
+    said = {"reason": "the provider confirmed 15.00 was a test payment, refunded on their side"}
+    for headers_, body_, status, message in (
+            (sibling, said, 403, None), (c.cashier, said, 403, None), (c.supervisor, {"reason": "   "}, 422,
+                                                                         "epay.reason_needed"),
+            (c.supervisor, {}, 422, None)):
+        r = c.client.post(clear, json=body_, headers=headers_)
+        assert r.status_code == status, (headers_, body_, r.text)
+        if message:
+            assert r.json()["message_id"] == message
+    assert c.client.post("/api/checkouts/2000000/clear", json=said, headers=c.supervisor).status_code == 404
+    assert rows(c, Checkout)[0].status == "mismatch"  # nothing changed by the refusals
+    done = c.client.post(clear, json=said, headers=c.supervisor)
+    assert done.status_code == 200 and done.json()["status"] == "expired"
+    again = c.client.post(clear, json=said, headers=c.supervisor)  # a retried request
+    assert again.status_code == 409 and again.json()["message_id"] == "epay.not_flagged"
+    assert c.client.get("/api/checkouts/flagged", headers=c.supervisor).json() == []
+    events = c.client.get(f"/api/cases/{case['id']}/events", headers=c.clerk).json()
+    [cleared] = [e for e in events if e["kind"] == "mismatch_cleared"]
+    assert cleared["data"]["reason"] == said["reason"] and cleared["data"]["reference"] == reference
+    # Cleared is not lost: the provider paying the reference's own amount after all pays the bill.
+    assert round_at(c, 60) == reconcile.Reconciled()  # an expired reference is not asked about
+    body, headers = provider.callback(reference)
+    assert send(c, body, headers).json()["outcome"] == "paid"
+    assert c.client.get(f"/api/cases/{bill['case_id']}/bills", headers=c.clerk).json()[0]["status"] == "paid"
+    with Session(engine_for(c.api.settings.database_url)) as session:
+        assert verify.verify_all(session=session, settings=c.api.settings).findings == []
+        assert replay_case(session=session, case_id=case["id"], settings=c.api.settings).divergence is None
