@@ -27,7 +27,7 @@ from api.deps import SessionDep, settings_of
 from engine.cases import bills
 from engine.core import tracking, xlsxfile
 from engine.core.amounts import text as money_text
-from engine.core.errors import DomainError, Invalid
+from engine.core.errors import DomainError, Invalid, NotFound
 from engine.outputs import receipt as receipts
 from engine.payments import drawer as drawers
 from engine.payments import epay, gateways, ledger, money, refunds
@@ -162,6 +162,27 @@ def checkout(request: Request, bill_id: PageId, form: CheckedForm, viewer: Signe
                                               "%(currency)s at %(provider)s.", reference=ltr(made.reference),
                                               amount=money_text(made.amount), currency=made.currency,
                                               provider=made.provider))
+    return redirect(back)
+
+
+@router.post("/counter/payments/{payment_id}/refund", dependencies=[allow("cashier.work")])
+def ask_refund(request: Request, payment_id: PageId, form: CheckedForm, viewer: SignedIn,
+               db: SessionDep) -> Response:
+    """Ask a supervisor to give back a payment (all that is left of it, or the amount typed), with the reason
+    (engine/payments/refunds.py: charged to the drawer that took it)."""
+    q = str(form.get("q", ""))[:40]
+    back = f"/counter?q={q}" if q else "/counter"
+    payment = db.get(Payment, payment_id)
+    try:
+        if payment is None or payment.kind != "payment":
+            raise NotFound("receipt.not_found")
+        amount = str(form.get("amount", "")).strip()[:32]
+        refunds.request(session=db, bill_id=payment.bill_id, payment_id=payment_id,
+                        reason=str(form.get("reason", ""))[:1000], amount=amount or None, actor=viewer.signed_in,
+                        settings=settings_of(request))
+    except DomainError as exc:
+        return refused(request, db, viewer, exc, back)
+    cookie.flash(request, viewer.lang.gettext("The refund is asked for: a supervisor of the center decides it."))
     return redirect(back)
 
 

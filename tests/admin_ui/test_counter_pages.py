@@ -315,3 +315,36 @@ def test_the_supervisor_page_lists_a_flagged_e_payment_and_takes_it_off(
     assert 'id="no-flagged"' in after
     with Session(engine_for(pages.settings.database_url)) as session:
         assert session.get(Checkout, ref.id).status == "expired"  # type: ignore[union-attr]
+
+
+def test_the_cashier_asks_a_refund_at_the_counter_and_cannot_overdo_it(pages: Pages) -> None:
+    hall = _hall(pages)
+    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    _form(pages, f"/counter/bills/{hall.bill_id}/pay", {"method": "cash", "amount": "150"})
+    with Session(engine_for(pages.settings.database_url)) as session:
+        [payment] = session.exec(select(Payment)).all()
+    page = pages.client.get("/counter", params={"q": hall.tracking_number}).text
+    ask = f"/counter/payments/{payment.id}/refund"
+    assert f'action="{ask}"' in page
+    for data in ({"reason": "paid twice", "amount": "150.01"},  # more than was paid
+                 {"reason": "paid twice", "amount": "abc"},
+                 {"reason": "   ", "amount": ""}):
+        _form(pages, ask, {**data, "q": hall.tracking_number})
+        assert re.search(r"[\u0600-\u06FF]", _flash(pages)), data
+    _form(pages, "/counter/payments/2000000/refund", {"reason": "x"})
+    assert re.search(r"[\u0600-\u06FF]", _flash(pages))
+    with Session(engine_for(pages.settings.database_url)) as session:
+        assert session.exec(select(Refund)).all() == []  # nothing asked by the refusals
+    _form(pages, ask, {"reason": "دفع مرتين", "amount": "٥٠", "q": hall.tracking_number})
+    _form(pages, ask, {"reason": "دفع مرتين", "amount": "٥٠", "q": hall.tracking_number})  # sent twice
+    assert "بالفعل" in _flash(pages)
+    with Session(engine_for(pages.settings.database_url)) as session:
+        [refund] = session.exec(select(Refund)).all()
+        assert (refund.amount, refund.payment_id, refund.status) == (5000, payment.id, "requested")
+    # A cashier of another center cannot ask.
+    _sign_in(pages, _user(pages, "cash_b", "cashier", hall.centers["CITY-B"]))
+    _form(pages, ask, {"reason": "x"})
+    assert re.search(r"[\u0600-\u06FF]", _flash(pages))
+    with Session(engine_for(pages.settings.database_url)) as session:
+        assert len(session.exec(select(Refund)).all()) == 1
