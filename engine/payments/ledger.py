@@ -103,7 +103,6 @@ def flagged_references(*, session: Session, actor: Actor) -> list[Flagged]:
                            case_id=ref.case_id, amount=ref.amount, currency=ref.currency,
                            said_amount=last.amount if last else 0, said_currency=last.currency if last else "",
                            created_at=ref.created_at))
-    session.rollback()
     return out
 
 
