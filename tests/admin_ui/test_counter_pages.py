@@ -4,6 +4,7 @@ typed in Arabic-Indic digits, a supervisor of another center deciding a refund, 
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 from sqlmodel import Session, select
 
 from api.app import create_app
@@ -206,10 +208,25 @@ def test_collections_on_the_performance_page_keep_to_the_readers_centers(pages: 
     section = own[own.index('id="collections"'):]
     assert 'data-key="cash"' in section and 'data-net="150.00"' in section and 'data-key="cash_a"' in section
     assert "نقدًا" in section
+    # Each table downloads like the page's other tables, CSV or XLSX; the XLSX keeps the amounts as numbers.
+    assert 'href="/reports/export/collections_method.xlsx?' in section
+    book = pages.client.get("/reports/export/collections_method.xlsx")
+    assert book.status_code == 200 and book.headers["content-type"].startswith("application/vnd.openxmlformats")
+    sheet = load_workbook(io.BytesIO(book.content)).active
+    assert sheet is not None
+    assert list(sheet.iter_rows(values_only=True)) == [("method", "currency", "count", "payments", "refunds", "net"),
+                                                       ("cash", "EGP", 1, 150, 0, 150)]
+    plain = pages.client.get("/reports/export/collections_cashier.csv").content.decode("utf-8-sig")
+    assert plain.splitlines() == ["cashier,currency,count,payments,refunds,net", "cash_a,EGP,1,150.00,0.00,150.00"]
+    assert pages.client.get("/reports/export/collections_service.csv").status_code == 404  # not a table of the page
     _sign_in(pages, _user(pages, "boss_b", "supervisor", hall.centers["CITY-B"]))
     other = pages.client.get("/reports").text
     section = other[other.index('id="collections"'):]
     assert "data-net=" not in section and 'data-key="cash_a"' not in section
+    theirs = pages.client.get("/reports/export/collections_day.xlsx")
+    assert theirs.status_code == 200
+    assert len(list(load_workbook(io.BytesIO(theirs.content)).active.iter_rows())) == 0  # type: ignore[union-attr]
+    assert pages.client.get("/reports/export/collections_day.xlsx", params={"center": "CITY-A"}).status_code == 403
 
 
 def test_the_bill_is_found_by_the_citizens_ticket_at_the_cashiers_center_only(pages: Pages) -> None:
