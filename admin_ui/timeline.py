@@ -44,6 +44,11 @@ SENTENCES = {
     "refund_approved": N_("%(actor)s approved the refund of %(amount)s %(currency)s"),
     "refund_refused": N_("%(actor)s refused the refund"),
     "receipt_printed": N_("%(actor)s printed the receipt %(receipt)s"),
+    "checkout_created": N_("%(actor)s asked the payment provider for a payment reference of %(amount)s %(currency)s"),
+    "checkout_expired": N_("A payment reference expired unpaid"),
+    "checkout_mismatch": N_("The payment provider said another amount was paid than the payment reference's "
+                            "%(amount)s %(currency)s: to look into"),
+    "mismatch_cleared": N_("%(actor)s looked into the payment reference and took it off the list"),
 }
 
 

@@ -198,8 +198,9 @@ class Walk:
         expect(page.locator("#change-given")).to_contain_text("50.00")
         receipt = page.locator("ul.receipts li .num").first.inner_text().strip()
         item = page.locator("ul.receipts li").first
-        action = str(item.locator("form").get_attribute("action"))
-        token = str(item.locator("input[name=csrf_token]").get_attribute("value"))
+        printing = item.locator("form.inline")  # the receipt's print form (a refund's form is beside it)
+        action = str(printing.get_attribute("action"))
+        token = str(printing.locator("input[name=csrf_token]").get_attribute("value"))
         printed = page.request.post(action, form={"csrf_token": token})
         assert printed.ok and printed.headers["content-type"] == "application/pdf", printed.status
         assert printed.headers["x-print-copy"] == "0"

@@ -25,18 +25,18 @@ from admin_ui.params import PageId
 from admin_ui.routes.reports import From, day_of
 from api.deps import SessionDep, settings_of
 from engine.cases import bills
-from engine.core import tracking
+from engine.core import tracking, xlsxfile
 from engine.core.amounts import text as money_text
-from engine.core.errors import DomainError, Invalid
+from engine.core.errors import DomainError, Invalid, NotFound
 from engine.outputs import receipt as receipts
 from engine.payments import drawer as drawers
-from engine.payments import ledger, money, refunds
+from engine.payments import epay, gateways, ledger, money, refunds
 from engine.payments import pay as payments
 from engine.people import centers, policy
 from engine.people.users import Actor
 from forms.digits import ascii_digits
 from storage.models.cases import Case
-from storage.models.payments import CashierSession, Payment, Refund
+from storage.models.payments import CashierSession, Checkout, Payment, Refund
 from storage.models.queue import QueueTicket
 
 router = APIRouter(route_class=PageRoute)
@@ -104,10 +104,18 @@ def counter_page(request: Request, viewer: SignedIn, db: SessionDep, q: str = ""
     just_paid = db.get(Payment, paid) if paid else None
     if just_paid is not None and just_paid.cashier != actor.username:
         just_paid = None
+    # E-payment at the counter: a payment reference the citizen pays at the provider (by phone, at a kiosk); the
+    # provider's callback pays the bill (engine/payments/epay.py). Offered when a provider is configured.
+    online = bool(gateways.names(settings_of(request)))
+    pending: dict[int, list[Checkout]] = {}
+    if found:
+        for ref in db.exec(select(Checkout).where(col(Checkout.bill_id).in_([b.id for b in found]),
+                                                  col(Checkout.status) == "pending").order_by(col(Checkout.id))):
+            pending.setdefault(ref.bill_id, []).append(ref)
     return render(request, "counter.html", drawer=drawer, expected=expected, q=q, case=case, bills=found,
                   payments=taken, methods=COUNTER_METHODS, closed=last, amounts=_amounts, just_paid=just_paid,
                   money_text=money_text, searched=bool(q.strip()), method_words=METHOD_WORDS,
-                  bill_words=BILL_WORDS)
+                  bill_words=BILL_WORDS, online=online, pending=pending)
 
 
 @router.post("/counter/open", dependencies=[allow("cashier.work")])
@@ -138,6 +146,44 @@ def take_payment(request: Request, bill_id: PageId, form: CheckedForm, viewer: S
                                        number=ltr(payment.receipt_number or ""), change=money_text(payment.change),
                                        currency=payment.currency))
     return redirect(f"{back}{'&' if q else '?'}paid={payment.id}")
+
+
+@router.post("/counter/bills/{bill_id}/checkout", dependencies=[allow("cashier.work")])
+def checkout(request: Request, bill_id: PageId, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
+    """A payment reference of the open bill's amount due at the configured provider, for the citizen to pay
+    there; the page shows it under the bill until the provider's callback pays the bill."""
+    q = str(form.get("q", ""))[:40]
+    back = f"/counter?q={q}" if q else "/counter"
+    try:
+        made = epay.checkout(session=db, bill_id=bill_id, actor=viewer.signed_in, settings=settings_of(request))
+    except DomainError as exc:
+        return refused(request, db, viewer, exc, back)
+    cookie.flash(request, viewer.lang.gettext("Payment reference %(reference)s: the citizen pays %(amount)s "
+                                              "%(currency)s at %(provider)s.", reference=ltr(made.reference),
+                                              amount=money_text(made.amount), currency=made.currency,
+                                              provider=made.provider))
+    return redirect(back)
+
+
+@router.post("/counter/payments/{payment_id}/refund", dependencies=[allow("cashier.work")])
+def ask_refund(request: Request, payment_id: PageId, form: CheckedForm, viewer: SignedIn,
+               db: SessionDep) -> Response:
+    """Ask a supervisor to give back a payment (all that is left of it, or the amount typed), with the reason
+    (engine/payments/refunds.py: charged to the drawer that took it)."""
+    q = str(form.get("q", ""))[:40]
+    back = f"/counter?q={q}" if q else "/counter"
+    payment = db.get(Payment, payment_id)
+    try:
+        if payment is None or payment.kind != "payment":
+            raise NotFound("receipt.not_found")
+        amount = str(form.get("amount", "")).strip()[:32]
+        refunds.request(session=db, bill_id=payment.bill_id, payment_id=payment_id,
+                        reason=str(form.get("reason", ""))[:1000], amount=amount or None, actor=viewer.signed_in,
+                        settings=settings_of(request))
+    except DomainError as exc:
+        return refused(request, db, viewer, exc, back)
+    cookie.flash(request, viewer.lang.gettext("The refund is asked for: a supervisor of the center decides it."))
+    return redirect(back)
 
 
 @router.post("/counter/close", dependencies=[allow("cashier.work")])
@@ -188,8 +234,9 @@ def supervisor_page(request: Request, viewer: SignedIn, db: SessionDep) -> HTMLR
     rows: list[dict[str, Any]] = [{"refund": r, "receipt": receipts_of.get(r.payment_id, "")}
                                   for r in db.exec(waiting).all()]
     choices = [c for c in centers.list_centers(db) if seen is None or c.id in seen]  # for the export's form
+    flagged = ledger.flagged_references(session=db, actor=actor)
     return render(request, "supervisor_payments.html", refunds=rows, differences=differences, amounts=_amounts,
-                  money_text=money_text, method_words=METHOD_WORDS, centers=choices)
+                  money_text=money_text, method_words=METHOD_WORDS, centers=choices, flagged=flagged)
 
 
 @router.post("/supervisor/refunds/{refund_id}/decide", dependencies=[allow("payments.supervise")])
@@ -218,13 +265,40 @@ def acknowledge(request: Request, session_id: PageId, form: CheckedForm, viewer:
     return redirect("/supervisor/payments")
 
 
+@router.post("/supervisor/checkouts/{checkout_id}/clear", dependencies=[allow("payments.supervise")])
+def clear_flag(request: Request, checkout_id: PageId, form: CheckedForm, viewer: SignedIn,
+               db: SessionDep) -> Response:
+    """Take a flagged e-payment reference off the list, with the reason (engine/payments/epay.py)."""
+    try:
+        epay.clear_mismatch(session=db, checkout_id=checkout_id, reason=str(form.get("reason", ""))[:1000],
+                            actor=viewer.signed_in, settings=settings_of(request))
+    except DomainError as exc:
+        return refused(request, db, viewer, exc, "/supervisor/payments")
+    cookie.flash(request, viewer.lang.gettext("The payment reference is off the list."))
+    return redirect("/supervisor/payments")
+
+
 @router.get("/supervisor/collections.csv", dependencies=[allow("reports.read")])
 def collections_export(request: Request, viewer: SignedIn, db: SessionDep, start: From = "", to: str = "",
                        center: str = "") -> Response:
     """The collections export of the supervisor's page (engine/payments/ledger.py ``drawer_collections``)."""
+    return _collections(request, viewer, db, start, to, center, "csv")
+
+
+@router.get("/supervisor/collections.xlsx", dependencies=[allow("reports.read")])
+def collections_workbook(request: Request, viewer: SignedIn, db: SessionDep, start: From = "", to: str = "",
+                         center: str = "") -> Response:
+    """The same export as an XLSX workbook: Arabic headers, amounts as numbers."""
+    return _collections(request, viewer, db, start, to, center, "xlsx")
+
+
+def _collections(request: Request, viewer: Viewer, db: Session, start: str, to: str, center: str,
+                 kind: str) -> Response:
     first, last = day_of(start, "from"), day_of(to, "to")
     rows = ledger.drawer_collections(session=db, actor=viewer.signed_in, settings=settings_of(request),
                                      start=first, end=last, center=center[:32] or None)
-    name = f"collections_{first or 'today'}_{last or first or 'today'}.csv"
-    return Response(ledger.collections_csv(rows), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"})
+    name = f"collections_{first or 'today'}_{last or first or 'today'}.{kind}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"}
+    if kind == "xlsx":
+        return Response(ledger.collections_xlsx(rows), media_type=xlsxfile.XLSX_TYPE, headers=headers)
+    return Response(ledger.collections_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)

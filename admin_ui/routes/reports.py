@@ -21,9 +21,12 @@ from engine.catalog import processes
 from engine.core.amounts import text as money_text
 from engine.core.errors import Forbidden, Invalid, NotFound
 from engine.core.refusals import problem
+from engine.core.settings import Settings
 from engine.payments import ledger
 from engine.people import policy
+from engine.people.users import Actor
 from engine.reports.read import freshness, report
+from engine.reports.scope import Scope, scope_for
 from storage.models.catalog import ProcessVersion
 from storage.models.centers import Center
 
@@ -32,6 +35,8 @@ METHOD_WORDS = {"cash": N_("Cash"), "card": N_("Card"), "e_payment": N_("E-payme
 
 router = APIRouter(route_class=PageRoute)
 TABLES = ("sla", "departments", "steps", "throughput", "officers", "satisfaction")
+#: The collections tables of the page, exported like the others: their name, and what they are grouped by.
+COLLECTIONS = {"collections_day": "day", "collections_method": "method", "collections_cashier": "cashier"}
 From = Annotated[str, Query(alias="from")]
 
 
@@ -136,12 +141,27 @@ def heat_diagram(request: Request, viewer: SignedIn, db: SessionDep, service: st
 @router.get("/reports/export/{name}.{kind}", dependencies=[allow("reports.read")])
 def export(request: Request, name: str, kind: str, viewer: SignedIn, db: SessionDep, start: From = "",
            to: str = "", center: str = "", service: str = "", department: str = "") -> Response:
-    if name not in TABLES or kind not in ("csv", "xlsx"):
+    if (name not in TABLES and name not in COLLECTIONS) or kind not in ("csv", "xlsx"):
         raise NotFound(N_("There is no such export."))
     filters = _filters(start, to, center, service, department)
-    scope, rows = report(name, session=db, actor=viewer.signed_in, settings=settings_of(request), **filters)
+    if name in COLLECTIONS:
+        scope, rows = _collections(db, viewer.signed_in, settings_of(request), filters, COLLECTIONS[name])
+    else:
+        scope, rows = report(name, session=db, actor=viewer.signed_in, settings=settings_of(request), **filters)
     filename = f"{name}_{scope.start.isoformat()}_{scope.end.isoformat()}.{kind}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if kind == "csv":
         return Response(report_export.to_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)
     return Response(report_export.to_xlsx(rows, name), media_type=report_export.XLSX_TYPE, headers=headers)
+
+
+def _collections(db: Session, actor: Actor, settings: Settings, filters: dict[str, Any],
+                 by: str) -> tuple[Scope, list[dict[str, Any]]]:
+    """A collections table of the page as rows to export: the same days and centers (a center outside the
+    reader's is refused as the other tables' is), amounts as exact decimals so a spreadsheet sums them."""
+    scope = scope_for(session=db, actor=actor, settings=settings, start=filters["start"], end=filters["end"],
+                      center=filters["center"])
+    rows = ledger.collections(session=db, actor=actor, settings=settings, start=scope.start, end=scope.end, by=by)
+    return scope, [{by: row[by], "currency": row["currency"], "count": row["count"],
+                    "payments": ledger.exact(row["payments"]), "refunds": ledger.exact(row["refunds"]),
+                    "net": ledger.exact(row["net"])} for row in rows]

@@ -13,16 +13,20 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
 
 from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
 from api.params import IsoDate, RowId
 from engine.cases import bills
 from engine.cases import lifecycle as cases
+from engine.core import xlsxfile
 from engine.core.amounts import text
+from engine.core.settings import Settings
 from engine.outputs import receipt as receipts
 from engine.payments import drawer as drawers
 from engine.payments import epay, ledger, refunds
 from engine.payments import pay as payments
+from engine.people.users import Actor
 from storage.models.payments import Bill, CashierSession, Checkout, Payment, Refund
 
 router = APIRouter(tags=["payments"])
@@ -132,6 +136,8 @@ class RefundIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=1000)
     payment_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
+    amount: Amount | None = Field(default=None, description="a part of the payment to give back (default: all "
+                                  "that is left of it)")
 
 
 class Decision(BaseModel):
@@ -164,7 +170,7 @@ class ReceiptPublic(BaseModel):
     amount: str
     currency: str
     date: date
-    status: Literal["valid", "refunded"]
+    status: Literal["valid", "partly_refunded", "refunded"]
 
 
 @router.get("/api/cases/{case_id}/bills", dependencies=[allow("bills.read")], response_model=list[BillPublic])
@@ -210,7 +216,7 @@ def pay_bill(bill_id: RowId, body: PaymentIn, session: SessionDep, settings: Set
 def ask_refund(bill_id: RowId, body: RefundIn, session: SessionDep, settings: SettingsDep,
                actor: CurrentActor) -> RefundPublic:
     return RefundPublic.of(refunds.request(session=session, bill_id=bill_id, reason=body.reason, actor=actor,
-                                           settings=settings, payment_id=body.payment_id))
+                                           settings=settings, payment_id=body.payment_id, amount=body.amount))
 
 
 @router.post("/api/refunds/{refund_id}/approve", dependencies=[allow("payments.supervise")],
@@ -267,6 +273,47 @@ def checkout(bill_id: RowId, session: SessionDep, settings: SettingsDep, actor: 
                                            provider=body.provider if body else None))
 
 
+class FlaggedPublic(BaseModel):
+    id: int
+    provider: str
+    reference: str
+    bill: str
+    case_id: int
+    amount: str
+    currency: str
+    provider_amount: str
+    provider_currency: str
+    created_at: datetime
+
+
+class ClearIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+@router.get("/api/checkouts/flagged", dependencies=[allow("payments.supervise")],
+            response_model=list[FlaggedPublic])
+def flagged_checkouts(session: SessionDep, actor: CurrentActor) -> list[FlaggedPublic]:
+    """The payment references of the caller's centers that the provider said were paid with another amount or
+    currency (flagged ``mismatch``), for a person to look into; oldest first."""
+    return [FlaggedPublic(id=f.checkout_id, provider=f.provider, reference=f.reference, bill=f.bill,
+                          case_id=f.case_id, amount=text(f.amount), currency=f.currency,
+                          provider_amount=text(f.said_amount), provider_currency=f.said_currency,
+                          created_at=f.created_at)
+            for f in ledger.flagged_references(session=session, actor=actor)]
+
+
+@router.post("/api/checkouts/{checkout_id}/clear", dependencies=[allow("payments.supervise")],
+             response_model=CheckoutPublic)
+def clear_flag(checkout_id: RowId, body: ClearIn, session: SessionDep, settings: SettingsDep,
+               actor: CurrentActor) -> CheckoutPublic:
+    """Take a flagged reference off the list, with the reason (what the provider said when asked): it is
+    ``expired``, and still pays the bill if the provider pays its own amount after all. 404 no such reference,
+    403 another center's, 409 not flagged (or cleared already)."""
+    return CheckoutPublic.of(epay.clear_mismatch(session=session, checkout_id=checkout_id, reason=body.reason,
+                                                 actor=actor, settings=settings))
+
+
 @router.post("/api/payments/{provider}/callback", dependencies=[allow("payments.callback")],
              response_model=CallbackAnswer, tags=["public"])
 async def provider_callback(provider: Annotated[str, Path(max_length=32)], request: Request,
@@ -302,7 +349,8 @@ def print_receipt(case_id: RowId, payment_id: RowId, request: Request, session: 
             tags=["public"])
 def check_receipt(number: Annotated[str, Path(max_length=40)], session: SessionDep, settings: SettingsDep,
                   client: ClientAddress) -> ReceiptPublic:
-    """Anyone holding a receipt checks it: number, amount, date, valid or refunded; nothing about the person.
+    """Anyone holding a receipt checks it: number, amount, date, valid, partly refunded or refunded; nothing
+    about the person.
     Wrong numbers count against the tracking page's limits per address."""
     found = ledger.public_receipt(session=session, number=number, settings=settings, client=client)
     return ReceiptPublic(number=found.number, amount=text(found.amount), currency=found.currency, date=found.date,
@@ -331,9 +379,28 @@ def collections_csv(session: SessionDep, settings: SettingsDep, actor: CurrentAc
     """The supervisor's collections export (today when no days are given): one line per center, drawer,
     cashier, method and currency, then a total per currency; exact decimal amounts; UTF-8 with a byte-order mark
     so a spreadsheet reads the Arabic names. A center outside the caller's is 403."""
+    return _collections(session, settings, actor, start, end, center, "csv")
+
+
+@router.get("/api/reports/collections.xlsx", dependencies=[allow("reports.read")],
+            response_class=Response, responses={200: {"content": {xlsxfile.XLSX_TYPE: {}}}})
+def collections_xlsx(session: SessionDep, settings: SettingsDep, actor: CurrentActor,
+                     start: Annotated[IsoDate | None, Query(alias="from", description="first day, included")] = None,
+                     end: Annotated[IsoDate | None, Query(alias="to", description="last day, included")] = None,
+                     center: Annotated[str | None, Query(max_length=32, description="a center's code")] = None,
+                     ) -> Response:
+    """The collections export as an XLSX workbook: the CSV's lines under Arabic headers, right to left; the count
+    and the amounts are numbers. A center outside the caller's is 403."""
+    return _collections(session, settings, actor, start, end, center, "xlsx")
+
+
+def _collections(session: Session, settings: Settings, actor: Actor, start: date | None, end: date | None,
+                 center: str | None, kind: str) -> Response:
     rows = ledger.drawer_collections(session=session, actor=actor, settings=settings, start=start, end=end,
                                      center=center or None)
     first, last = (start or end), (end or start)
-    name = f"collections_{first or 'today'}_{last or 'today'}.csv" if first else "collections_today.csv"
-    return Response(ledger.collections_csv(rows), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+    name = f"collections_{first}_{last}.{kind}" if first else f"collections_today.{kind}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+    if kind == "xlsx":
+        return Response(ledger.collections_xlsx(rows), media_type=xlsxfile.XLSX_TYPE, headers=headers)
+    return Response(ledger.collections_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)

@@ -81,8 +81,11 @@ class Settings(BaseSettings):
     payment_callback_failure_window_seconds: int = Field(default=900, ge=1)
     # The reconciliation round (engine/payments/reconcile.py): a payment reference still pending this many minutes
     # after it was made is asked about at its provider (paid: settled as its callback would; over: expired);
-    # references asked per round; seconds between rounds (0: only ``shubbak tick`` and Celery beat run it).
+    # references asked per round; seconds between rounds (0: only ``shubbak tick`` and Celery beat run it); and the
+    # days after which a reference the provider still calls pending (or says nothing usable about) is expired all
+    # the same, so that none stays pending for ever.
     payment_reconcile_after_minutes: int = Field(default=30, ge=1)
+    payment_reference_expire_days: int = Field(default=7, ge=1, le=365)
     payment_reconcile_batch: int = Field(default=50, ge=1)
     payment_reconcile_seconds: float = Field(default=300.0, ge=0)
 

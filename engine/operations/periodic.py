@@ -155,7 +155,7 @@ JOBS: list[Job] = [
     # provider: settled as their callback would, or expired (engine/payments/reconcile.py).
     Job("payment_reconciliation", lambda s: s.payment_reconcile_seconds, 300.0, _reconcile,
         lambda r: f"{r.asked} payment reference(s) asked: {r.paid} paid, {r.late} late, {r.expired} expired, "
-                  f"{r.pending} still pending, {r.failed} without an answer"),
+                  f"{r.pending} still pending, {r.failed} without an answer, {r.mismatch} flagged (another amount)"),
     # Booked visits: the day-before SMS reminders (once per booking) and the no-shows, whose places are given
     # back (engine/queue/booking_rounds.py).
     Job("bookings", lambda s: s.booking_round_seconds, 60.0, _bookings,

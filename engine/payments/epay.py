@@ -13,7 +13,9 @@ that holds is recorded (``gateway_callback``) whatever comes of it:
   receipt number, ``payment_taken`` and ``message_received`` on the case's chain, the case moves on), but in no
   drawer: the payment's ``cashier`` is ``gateway:<provider>`` and its ``session_id`` empty;
 - ``duplicate``: the reference was settled already (the same callback again, or two at once): 200, nothing paid;
-- ``mismatch``: an amount or currency that is not the reference's: refused (422), nothing paid;
+- ``mismatch``: an amount or currency that is not the reference's: refused (422), nothing paid; the reference
+  is flagged ``mismatch`` the first time (``checkout_mismatch`` on the case's chain), for a person to look into;
+  it still settles with its own amount and currency;
 - ``late``: the bill lapsed, or was paid otherwise, before the provider's payment came: the money is recorded
   (a payment with its receipt, the bill not paid again and no message delivered) and a refund of it is asked
   in the two-person flow (engine/payments/refunds.py), by ``gateway:<provider>``, for a supervisor to decide;
@@ -40,6 +42,7 @@ from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.payments import gateways
 from engine.payments.pay import bill_for, deliver, lock_case, part_paid, take
+from engine.people import policy
 from engine.people.users import Actor
 from storage.db import write_lock
 from storage.models.base import tables
@@ -143,6 +146,24 @@ def lock_checkout(session: Session, case_id: int, checkout_id: int) -> tuple[Cas
     return case, ref
 
 
+#: The states of a reference that a provider's ``paid`` still settles.
+OPEN = ("pending", "expired", "mismatch")
+
+
+def flag_mismatch(session: Session, case: Case, ref: Checkout, notice: gateways.Notice, via: str | None) -> None:
+    """Flag the (locked) reference ``mismatch``: the provider says another amount or currency was paid. The
+    reconciliation round asks about it no more; ``checkout_mismatch`` on the case's chain says what was said,
+    once; the supervisor's payments page lists it for a person to look into (engine/payments/ledger.py)."""
+    session.connection().execute(update(_CHECKOUTS).where(_CHECKOUTS.c.id == ref.id).values(status="mismatch"))
+    bill = session.get(Bill, ref.bill_id)
+    assert bill is not None
+    workflows.append_to_chain(session, case, actor=f"gateway:{ref.provider}", events=[(
+        "checkout_mismatch", bill.element, {
+            "bill": bill.number, "provider": ref.provider, "reference": ref.reference, "amount": text(ref.amount),
+            "currency": ref.currency, "provider_amount": text(notice.amount), "provider_currency": notice.currency,
+            "via": via or "callback"})])
+
+
 def apply(*, session: Session, provider: str, notice: gateways.Notice, body: str, settings: Settings,
           via: str | None = None) -> Outcome:
     """What a notice the provider stands behind does (a verified callback, or, ``via`` ``reconciliation``, its
@@ -168,7 +189,7 @@ def apply(*, session: Session, provider: str, notice: gateways.Notice, body: str
     now = clock.now()
     with write_lock(session):
         case, ref = lock_checkout(session, case_id, checkout_id)
-        if ref.status not in ("pending", "expired"):
+        if ref.status not in OPEN:
             note("duplicate", checkout_id)
             session.commit()
             return Outcome("duplicate", notice.reference)
@@ -178,7 +199,12 @@ def apply(*, session: Session, provider: str, notice: gateways.Notice, body: str
             return Outcome("not_paid", notice.reference)
         if notice.amount != ref.amount or notice.currency != ref.currency:
             note("mismatch", checkout_id)
-            session.commit()
+            if ref.status != "mismatch":  # flagged once, however often the provider says it again
+                flag_mismatch(session, case, ref, notice, via)
+                log.warning("payment reference %s at %s flagged: the provider says %s %s was paid, not %s %s",
+                            ref.reference, provider, text(notice.amount), notice.currency, text(ref.amount),
+                            ref.currency)
+            workflows.commit_or_conflict(session)
             raise Invalid("epay.amount_mismatch", [problem("amount", "epay.amount_mismatch_detail",
                                                            expected=text(ref.amount), currency=ref.currency)])
         bill = session.execute(select(Bill).where(col(Bill.id) == ref.bill_id).with_for_update()
@@ -217,3 +243,35 @@ def apply(*, session: Session, provider: str, notice: gateways.Notice, body: str
         else:
             part_paid(session, case, who, events, settings, now)
     return Outcome("paid", notice.reference, number)
+
+
+def clear_mismatch(*, session: Session, checkout_id: int, reason: str, actor: Actor, settings: Settings) -> Checkout:
+    """A supervisor of the reference's center, having looked into a flagged ``mismatch`` (with the provider),
+    takes it off the list with a reason: the reference is ``expired`` (``mismatch_cleared`` on the case's chain).
+    Expired, it still pays the bill if the provider pays it with its own amount after all (:func:`apply`), so no
+    money is lost by clearing it. NotFound for no such reference, Conflict when it is not (or no longer) flagged."""
+    policy.require(actor, "payments.supervise", settings)
+    why = (reason or "").strip()
+    if not why:
+        raise Invalid("epay.reason_needed", [problem("reason", "epay.reason_needed")])
+    found = session.get(Checkout, checkout_id, populate_existing=True)
+    if found is None:
+        raise NotFound("epay.no_such_checkout", checkout_id=checkout_id)
+    policy.require_center(session, actor, found.center_id)
+    case_id = found.case_id
+    session.rollback()
+    with write_lock(session):
+        case, ref = lock_checkout(session, case_id, checkout_id)
+        if ref.status != "mismatch":
+            session.rollback()
+            raise Conflict("epay.not_flagged", reference=ref.reference, status=ref.status)
+        bill = session.get(Bill, ref.bill_id)
+        assert bill is not None
+        session.connection().execute(update(_CHECKOUTS).where(_CHECKOUTS.c.id == checkout_id)
+                                     .values(status="expired"))
+        workflows.append_to_chain(session, case, actor=actor.username, events=[("mismatch_cleared", bill.element, {
+            "bill": bill.number, "provider": ref.provider, "reference": ref.reference, "reason": why})])
+        workflows.commit_or_conflict(session)
+    ref.status = "expired"
+    session.expunge(ref)
+    return ref

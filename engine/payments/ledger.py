@@ -1,5 +1,5 @@
 """What the payments add up to: the public check of a receipt, the collections report of leadership, and the
-supervisor's collections export per center and drawer (CSV).
+supervisor's collections export per center and drawer (CSV and XLSX).
 
 The ledger is the ``payment`` table: payments are positive, approved refunds negative rows of their own, so a
 sum over any range is what was collected less what was given back."""
@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from engine.core import clock, csvfile, throttle, tracking
+from engine.core import clock, csvfile, throttle, tracking, xlsxfile
 from engine.core.errors import NotFound
 from engine.core.settings import Settings
 from engine.people import policy
@@ -23,7 +23,7 @@ from engine.people.users import Actor
 from engine.reports.scope import scope_for
 from forms.digits import ascii_digits
 from storage.models.centers import Center
-from storage.models.payments import CashierSession, Payment
+from storage.models.payments import Bill, CashierSession, Checkout, GatewayCallback, Payment
 from storage.models.people import User
 
 
@@ -35,7 +35,7 @@ class PublicReceipt:
     amount: int
     currency: str
     date: date
-    status: str  # valid | refunded
+    status: str  # valid | partly_refunded | refunded
 
 
 def public_receipt(*, session: Session, number: str, settings: Settings, client: str | None) -> PublicReceipt:
@@ -48,12 +48,12 @@ def public_receipt(*, session: Session, number: str, settings: Settings, client:
     if payment is None:
         throttle.fail(settings, *pairs)
         raise NotFound("receipt.not_found")
-    refunded = session.execute(select(func.count()).select_from(Payment).where(
-        col(Payment.refund_of) == payment.id)).scalar_one()
+    given = -int(session.execute(select(func.coalesce(func.sum(col(Payment.amount)), 0)).where(
+        col(Payment.refund_of) == payment.id)).scalar_one())
     at = payment.at if payment.at.tzinfo else payment.at.replace(tzinfo=ZoneInfo("UTC"))
     return PublicReceipt(number=clean, amount=payment.amount, currency=payment.currency,
                          date=at.astimezone(ZoneInfo(settings.display_timezone)).date(),
-                         status="refunded" if refunded else "valid")
+                         status="refunded" if given >= payment.amount else "partly_refunded" if given else "valid")
 
 
 def payment_of_case(session: Session, case_id: int, payment_id: int) -> tuple[Payment, bool]:
@@ -64,6 +64,46 @@ def payment_of_case(session: Session, case_id: int, payment_id: int) -> tuple[Pa
     refunded = session.execute(select(func.count()).select_from(Payment).where(
         col(Payment.refund_of) == payment.id)).scalar_one()
     return payment, bool(refunded)
+
+
+@dataclass(frozen=True)
+class Flagged:
+    """A payment reference flagged ``mismatch`` (engine/payments/epay.py): the provider said another amount or
+    currency was paid. ``said_*``: what it said last."""
+
+    checkout_id: int
+    provider: str
+    reference: str
+    bill: str
+    case_id: int
+    amount: int
+    currency: str
+    said_amount: int
+    said_currency: str
+    created_at: datetime
+
+
+def flagged_references(*, session: Session, actor: Actor) -> list[Flagged]:
+    """The references flagged ``mismatch`` at the actor's centers, oldest first, for a person to look into."""
+    query = (select(Checkout, Bill).join(Bill, col(Bill.id) == col(Checkout.bill_id))
+             .where(col(Checkout.status) == "mismatch").order_by(col(Checkout.id)))
+    seen = policy.centers_seen(session, actor)
+    if seen is not None:
+        query = query.where(col(Checkout.center_id).in_(seen))
+    found = session.execute(query).all()
+    said = {cb.checkout_id: cb for cb in session.execute(
+        select(GatewayCallback).where(col(GatewayCallback.checkout_id).in_([ref.id for ref, _ in found]),
+                                      col(GatewayCallback.outcome) == "mismatch")
+        .order_by(col(GatewayCallback.id))).scalars()}
+    out = []
+    for ref, bill in found:
+        assert ref.id is not None
+        last = said.get(ref.id)
+        out.append(Flagged(checkout_id=ref.id, provider=ref.provider, reference=ref.reference, bill=bill.number,
+                           case_id=ref.case_id, amount=ref.amount, currency=ref.currency,
+                           said_amount=last.amount if last else 0, said_currency=last.currency if last else "",
+                           created_at=ref.created_at))
+    return out
 
 
 GROUPS = ("day", "service", "center", "cashier", "method")
@@ -107,6 +147,11 @@ def _tally(line: dict[str, Any], payment: Payment) -> None:
 #: The columns of the collections export, in order.
 EXPORT_COLUMNS = ["center_code", "center_name", "drawer", "opened_at", "closed_at", "cashier", "cashier_name",
                   "method", "currency", "count", "payments", "refunds", "net"]
+#: The columns' headers in the XLSX export: Arabic, the language of the centers.
+EXPORT_HEADERS_AR = {"center_code": "رمز المركز", "center_name": "اسم المركز", "drawer": "جلسة الخزينة",
+                     "opened_at": "فُتحت في", "closed_at": "أُغلقت في", "cashier": "أمين الخزينة",
+                     "cashier_name": "اسم أمين الخزينة", "method": "طريقة الدفع", "currency": "العملة",
+                     "count": "عدد المدفوعات", "payments": "المدفوعات", "refunds": "المردودات", "net": "الصافي"}
 #: The cashier column of a total line (one per currency, at the end).
 TOTAL = "المجموع / total"
 
@@ -123,7 +168,7 @@ def drawer_collections(*, session: Session, actor: Actor, settings: Settings, st
     ``center`` (a code) narrows to that center and those below it; a center outside the actor's is Forbidden,
     a reversed or too long range Invalid (the reports' rules: engine/reports/scope.py). Amounts are Decimals.
     A payment through a provider has no drawer (its cashier is ``gateway:<provider>``); an approved refund is
-    given back outside any drawer, on a line of its own under the cashier who asked for it."""
+    charged to the drawer (and cashier) that took the payment (engine/payments/refunds.py), on that line."""
     zone = ZoneInfo(settings.display_timezone)
     if start is None and end is None:  # today where the center is, not in UTC
         start = end = clock.now().astimezone(zone).date()
@@ -177,3 +222,9 @@ def _local(moment: datetime, zone: ZoneInfo) -> str:
 def collections_csv(rows: list[dict[str, Any]]) -> bytes:
     """The export as CSV: UTF-8 with a byte-order mark (Excel reads the Arabic names), formulas made inert."""
     return csvfile.to_csv(rows, EXPORT_COLUMNS)
+
+
+def collections_xlsx(rows: list[dict[str, Any]]) -> bytes:
+    """The export as an XLSX workbook: the same lines as the CSV under Arabic headers, right to left; the count
+    and the amounts are numbers (exact two-place decimals), a name that is a formula stays text."""
+    return xlsxfile.to_xlsx(rows, "التحصيلات", EXPORT_COLUMNS, EXPORT_HEADERS_AR, right_to_left=True)

@@ -12,7 +12,12 @@ waits. Each round (a job of engine/operations/periodic.py) takes the references 
   ``expired`` and ``checkout_expired`` is written on the case's chain; the bill stays open (paid at the
   counter, or by a new reference). A callback paying the expired reference after all is never lost: it pays
   the bill if the bill still owes that amount, else the money is recorded and a refund asked;
-- still pending, or no usable answer: left for the next round.
+- ``paid`` with another amount or currency: nothing paid; the reference is flagged ``mismatch`` once (by
+  engine/payments/epay.py ``apply``: ``checkout_mismatch`` on the case's chain) and is not asked again: a person
+  must look at it (the supervisor's payments page lists it);
+- still pending, or no usable answer: left for the next round, until the reference is
+  ``payment_reference_expire_days`` old: then it is ``expired`` all the same, with ``checkout_expired`` saying
+  why (``"cause": "too_old"``, what the provider last said), so that no reference stays pending for ever.
 Whatever the provider said is recorded in ``gateway_callback`` like a callback. A round run twice, or beside the
 callback itself, changes a reference once: each write locks the case and the reference and finds it no longer
 pending.
@@ -23,7 +28,8 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlmodel import Session, col
@@ -53,17 +59,35 @@ class Reconciled:
     expired: int = 0
     pending: int = 0
     failed: int = 0
+    mismatch: int = 0
 
 
-def due(session: Session, settings: Settings, now: datetime, after_id: int = 0) -> list[tuple[int, str, str]]:
-    """(id, provider, reference) of the pending references old enough to ask about, past ``after_id``."""
+@dataclass(frozen=True)
+class Due:
+    """A pending reference to ask about; ``too_old``: past ``payment_reference_expire_days``."""
+
+    id: int
+    provider: str
+    reference: str
+    too_old: bool
+
+
+def due(session: Session, settings: Settings, now: datetime, after_id: int = 0) -> list[Due]:
+    """The pending references old enough to ask about, past ``after_id``."""
     cutoff = now - timedelta(minutes=settings.payment_reconcile_after_minutes)
-    rows = session.execute(select(col(Checkout.id), col(Checkout.provider), col(Checkout.reference))
+    oldest = now - timedelta(days=settings.payment_reference_expire_days)
+    rows = session.execute(select(col(Checkout.id), col(Checkout.provider), col(Checkout.reference),
+                                  col(Checkout.created_at))
                            .where(col(Checkout.status) == "pending", col(Checkout.created_at) <= cutoff,
                                   col(Checkout.id) > after_id)
                            .order_by(col(Checkout.id)).limit(settings.payment_reconcile_batch)).all()
     session.rollback()
-    return [(int(i), str(p), str(r)) for i, p, r in rows]
+    return [Due(int(i), str(p), str(r), _aware(made) <= oldest) for i, p, r, made in rows]
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives back naive UTC times."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def reconcile(*, session: Session, settings: Settings) -> Reconciled:
@@ -74,20 +98,25 @@ def reconcile(*, session: Session, settings: Settings) -> Reconciled:
         page = due(session, settings, clock.now(), last)
         if not page:
             return done
-        for checkout_id, provider, reference in page:
+        for ref in page:
             leader.check()  # stop when another process may have taken the job's turn
             done.asked += 1
-            _one(session, settings, done, checkout_id, provider, reference)
-        last = page[-1][0]
+            _one(session, settings, done, ref)
+        last = page[-1].id
 
 
-def _one(session: Session, settings: Settings, done: Reconciled, checkout_id: int, provider: str,
-         reference: str) -> None:
+def _one(session: Session, settings: Settings, done: Reconciled, ref: Due) -> None:
+    checkout_id, provider, reference = ref.id, ref.provider, ref.reference
     try:
         answer = gateways.build(provider, settings).status(reference)
     except (DomainError, gateways.ProviderFailed) as exc:
-        done.failed += 1
         log.warning("reconciliation: provider %s said nothing usable about %s: %s", provider, reference, exc)
+        if ref.too_old:
+            body = json.dumps({"via": "reconciliation", "reference": reference, "status": "no_answer"})
+            done.expired += expire(session, checkout_id, "no_answer", body,
+                                   after_days=settings.payment_reference_expire_days)
+        else:
+            done.failed += 1
         return
     body = json.dumps({"via": "reconciliation", "reference": answer.reference, "status": answer.status,
                        "amount": answer.amount, "currency": answer.currency})
@@ -97,9 +126,12 @@ def _one(session: Session, settings: Settings, done: Reconciled, checkout_id: in
         try:
             outcome = epay.apply(session=session, provider=provider, notice=notice, body=body, settings=settings,
                                  via="reconciliation")
-        except DomainError as exc:  # an amount that is not the reference's (recorded as a mismatch), a race
+        except DomainError as exc:  # an amount that is not the reference's (flagged as a mismatch), a race
             session.rollback()
-            done.failed += 1
+            if exc.message_id == "epay.amount_mismatch":
+                done.mismatch += 1
+            else:
+                done.failed += 1
             log.warning("reconciliation: %s at %s not applied: %s", reference, provider, exc.message_id)
             return
         if outcome.outcome == "paid":
@@ -110,12 +142,17 @@ def _one(session: Session, settings: Settings, done: Reconciled, checkout_id: in
     if answer.status in gateways.OVER:
         done.expired += expire(session, checkout_id, answer.status, body)
         return
+    if ref.too_old:
+        done.expired += expire(session, checkout_id, answer.status, body,
+                               after_days=settings.payment_reference_expire_days)
+        return
     done.pending += 1
 
 
-def expire(session: Session, checkout_id: int, said: str, body: str) -> int:
+def expire(session: Session, checkout_id: int, said: str, body: str, after_days: int | None = None) -> int:
     """Mark a still pending reference ``expired`` (1), on the case's chain and in ``gateway_callback``; 0 when
-    it is pending no more (its callback, or another round, came first)."""
+    it is pending no more (its callback, or another round, came first). ``after_days``: it is expired for its
+    age (``payment_reference_expire_days``), not because the provider said it is over."""
     found = session.get(Checkout, checkout_id, populate_existing=True)
     if found is None:
         return 0
@@ -134,7 +171,10 @@ def expire(session: Session, checkout_id: int, said: str, body: str) -> int:
         session.add(GatewayCallback(provider=ref.provider, reference=ref.reference, checkout_id=checkout_id,
                                     status=said, amount=0, currency=ref.currency, outcome="expired", body=body,
                                     received_at=now))
-        workflows.append_to_chain(session, case, actor=ACTOR, events=[("checkout_expired", bill.element, {
-            "bill": bill.number, "provider": ref.provider, "reference": ref.reference, "provider_status": said})])
+        record: dict[str, Any] = {"bill": bill.number, "provider": ref.provider, "reference": ref.reference,
+                                  "provider_status": said}
+        if after_days is not None:
+            record.update(cause="too_old", after_days=after_days)
+        workflows.append_to_chain(session, case, actor=ACTOR, events=[("checkout_expired", bill.element, record)])
         workflows.commit_or_conflict(session)
     return 1

@@ -84,7 +84,8 @@ class CashierEvent(ChainLink, table=True):
 
 class Payment(SQLModel, table=True):
     """Money in (``kind`` ``payment``, ``amount`` > 0) or back out (``refund``, ``amount`` < 0, ``refund_of``
-    the payment it reverses). ``tendered`` and ``change`` are what the citizen handed over and got back."""
+    the payment it reverses, in that payment's drawer ``session_id`` and under its ``cashier``). ``tendered`` and
+    ``change`` are what the citizen handed over and got back."""
 
     __tablename__ = "payment"
     __table_args__ = (Index("ix_payment_bill", "bill_id"), Index("ix_payment_at", "at"),
@@ -122,7 +123,8 @@ class ReceiptCounter(SQLModel, table=True):
 
 
 class Refund(SQLModel, table=True):
-    """A cashier's request to give a payment back, and a supervisor's decision on it (two people)."""
+    """A cashier's request to give a payment back (all of it, or ``amount`` of it), and a supervisor's decision on
+    it (two people)."""
 
     __tablename__ = "refund"
     __table_args__ = (Index("ix_refund_status_center", "status", "center_id"),)
@@ -148,8 +150,9 @@ class Checkout(SQLModel, table=True):
     reference, the amount and currency asked, where the citizen pays. ``status``: ``pending``, ``paid`` (its
     callback paid the bill: ``payment_id``), ``to_refund`` (paid at the provider after the bill lapsed or was
     settled otherwise: the payment is recorded and a refund requested),
-    ``expired`` (the provider said it is over unpaid when the reconciliation round asked:
-    engine/payments/reconcile.py)."""
+    ``expired`` (the provider said it is over unpaid when the reconciliation round asked, or it stayed pending
+    ``payment_reference_expire_days``: engine/payments/reconcile.py), ``mismatch`` (the provider said another
+    amount or currency was paid: flagged for a person, asked about no more; its own amount still pays it)."""
 
     __tablename__ = "checkout"
     __table_args__ = (UniqueConstraint("provider", "reference"), Index("ix_checkout_bill", "bill_id"))

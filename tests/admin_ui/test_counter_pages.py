@@ -4,22 +4,30 @@ typed in Arabic-Indic digits, a supervisor of another center deciding a refund, 
 
 from __future__ import annotations
 
+import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 from sqlmodel import Session, select
 
+from api.app import create_app
 from engine.cases import bills, tasks
 from engine.cases import lifecycle as cases
 from engine.payments import refunds
 from engine.people.users import Actor, create_user
 from harness.api import CITIZEN
 from harness.pages import PASSWORD, Pages, center_tree, csrf_of, deploy
-from harness.settings import TEST_PROCESSES
+from harness.settings import TEST_PROCESSES, make_settings
 from storage.db import engine_for
-from storage.models.payments import CashierSession, Payment, Refund
+from storage.models.payments import CashierSession, Checkout, Payment, Refund
 from storage.models.queue import QueueTicket
+from tests.support.payment_provider import PaymentProvider
 
 
 @dataclass
@@ -200,10 +208,25 @@ def test_collections_on_the_performance_page_keep_to_the_readers_centers(pages: 
     section = own[own.index('id="collections"'):]
     assert 'data-key="cash"' in section and 'data-net="150.00"' in section and 'data-key="cash_a"' in section
     assert "نقدًا" in section
+    # Each table downloads like the page's other tables, CSV or XLSX; the XLSX keeps the amounts as numbers.
+    assert 'href="/reports/export/collections_method.xlsx?' in section
+    book = pages.client.get("/reports/export/collections_method.xlsx")
+    assert book.status_code == 200 and book.headers["content-type"].startswith("application/vnd.openxmlformats")
+    sheet = load_workbook(io.BytesIO(book.content)).active
+    assert sheet is not None
+    assert list(sheet.iter_rows(values_only=True)) == [("method", "currency", "count", "payments", "refunds", "net"),
+                                                       ("cash", "EGP", 1, 150, 0, 150)]
+    plain = pages.client.get("/reports/export/collections_cashier.csv").content.decode("utf-8-sig")
+    assert plain.splitlines() == ["cashier,currency,count,payments,refunds,net", "cash_a,EGP,1,150.00,0.00,150.00"]
+    assert pages.client.get("/reports/export/collections_service.csv").status_code == 404  # not a table of the page
     _sign_in(pages, _user(pages, "boss_b", "supervisor", hall.centers["CITY-B"]))
     other = pages.client.get("/reports").text
     section = other[other.index('id="collections"'):]
     assert "data-net=" not in section and 'data-key="cash_a"' not in section
+    theirs = pages.client.get("/reports/export/collections_day.xlsx")
+    assert theirs.status_code == 200
+    assert len(list(load_workbook(io.BytesIO(theirs.content)).active.iter_rows())) == 0  # type: ignore[union-attr]
+    assert pages.client.get("/reports/export/collections_day.xlsx", params={"center": "CITY-A"}).status_code == 403
 
 
 def test_the_bill_is_found_by_the_citizens_ticket_at_the_cashiers_center_only(pages: Pages) -> None:
@@ -223,3 +246,122 @@ def test_the_bill_is_found_by_the_citizens_ticket_at_the_cashiers_center_only(pa
     _form(pages, "/counter/open", {"float_cash": "0"})
     other = pages.client.get("/counter", params={"q": "P-014"}).text
     assert 'id="not-found"' in other and f'data-bill="{hall.bill_id}"' not in other
+
+
+@pytest.fixture
+def online(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Pages, PaymentProvider]]:
+    """The pages with the fake payment provider configured and served on loopback."""
+    with PaymentProvider() as provider:
+        settings = make_settings(sqlite_url, tmp_path, payment_providers={"fake": provider.options()})
+        with TestClient(create_app(settings), follow_redirects=False) as client:
+            yield Pages(client, settings), provider
+
+
+def test_the_counter_gives_an_e_payment_reference_that_the_providers_callback_pays(
+        online: tuple[Pages, PaymentProvider]) -> None:
+    pages, provider = online
+    hall = _hall(pages)
+    # A cashier of another center cannot make a reference for the bill.
+    _sign_in(pages, _user(pages, "cash_b", "cashier", hall.centers["CITY-B"]))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    _form(pages, f"/counter/bills/{hall.bill_id}/checkout", {"q": hall.tracking_number})
+    assert re.search(r"[\u0600-\u06FF]", _flash(pages))
+    with Session(engine_for(pages.settings.database_url)) as session:
+        assert session.exec(select(Checkout)).all() == []
+    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    found = pages.client.get("/counter", params={"q": hall.tracking_number}).text
+    assert f'action="/counter/bills/{hall.bill_id}/checkout"' in found
+    r = _form(pages, f"/counter/bills/{hall.bill_id}/checkout", {"q": hall.tracking_number})
+    assert r.status_code == 303
+    after = pages.client.get(r.headers["location"]).text  # type: ignore[attr-defined]
+    with Session(engine_for(pages.settings.database_url)) as session:
+        [ref] = session.exec(select(Checkout)).all()
+    assert ref.amount == 15000 and ref.created_by == "cash_a"
+    assert f'data-reference="{ref.reference}"' in after and ref.payment_url in after
+    # The citizen pays at the provider; its callback pays the bill: the receipt is on the counter, no reference
+    # waits any more, and the payment is in no drawer.
+    body, headers = provider.callback(ref.reference)
+    paid = pages.client.post("/api/payments/fake/callback", content=body, headers=headers)
+    assert paid.status_code == 200 and paid.json()["outcome"] == "paid"
+    now = pages.client.get("/counter", params={"q": hall.tracking_number}).text
+    assert 'data-status="paid"' in now and f'data-reference="{ref.reference}"' not in now
+    assert paid.json()["receipt_number"] in now
+    with Session(engine_for(pages.settings.database_url)) as session:
+        [payment] = session.exec(select(Payment)).all()
+        assert (payment.method, payment.session_id, payment.cashier) == ("e_payment", None, "gateway:fake")
+    # A paid bill gets no new reference.
+    _form(pages, f"/counter/bills/{hall.bill_id}/checkout", {"q": hall.tracking_number})
+    assert re.search(r"[\u0600-\u06FF]", _flash(pages))
+
+
+def test_without_a_provider_the_counter_offers_no_e_payment(pages: Pages) -> None:
+    hall = _hall(pages)
+    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    found = pages.client.get("/counter", params={"q": hall.tracking_number}).text
+    assert f'data-bill="{hall.bill_id}"' in found and "checkout-form" not in found
+    _form(pages, f"/counter/bills/{hall.bill_id}/checkout", {"q": hall.tracking_number})
+    assert re.search(r"[\u0600-\u06FF]", _flash(pages))  # no provider: refused, said in Arabic
+
+
+def test_the_supervisor_page_lists_a_flagged_e_payment_and_takes_it_off(
+        online: tuple[Pages, PaymentProvider]) -> None:
+    pages, provider = online
+    hall = _hall(pages)
+    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    _form(pages, f"/counter/bills/{hall.bill_id}/checkout", {"q": hall.tracking_number})
+    with Session(engine_for(pages.settings.database_url)) as session:
+        [ref] = session.exec(select(Checkout)).all()
+    body, headers = provider.callback(ref.reference, amount="1.50")
+    assert pages.client.post("/api/payments/fake/callback", content=body, headers=headers).status_code == 422
+    # Another center's supervisor neither sees it nor takes it off.
+    _sign_in(pages, _user(pages, "boss_b", "supervisor", hall.centers["CITY-B"]))
+    assert 'id="no-flagged"' in pages.client.get("/supervisor/payments").text
+    _form(pages, f"/supervisor/checkouts/{ref.id}/clear", {"reason": "checked"}, page="/supervisor/payments")
+    assert re.search(r"[\u0600-\u06FF]", _flash(pages, "/supervisor/payments"))
+    _sign_in(pages, _user(pages, "boss_a", "supervisor", hall.centers["CITY-A"]))
+    own = pages.client.get("/supervisor/payments").text
+    assert f'data-flagged="{ref.id}"' in own and "1.50 EGP" in own and "150.00 EGP" in own
+    _form(pages, f"/supervisor/checkouts/{ref.id}/clear", {"reason": " "}, page="/supervisor/payments")
+    assert re.search(r"[\u0600-\u06FF]", _flash(pages, "/supervisor/payments"))  # a reason is needed
+    _form(pages, f"/supervisor/checkouts/{ref.id}/clear", {"reason": "المزود أكد أنها دفعة تجريبية"},
+          page="/supervisor/payments")
+    after = pages.client.get("/supervisor/payments").text
+    assert 'id="no-flagged"' in after
+    with Session(engine_for(pages.settings.database_url)) as session:
+        assert session.get(Checkout, ref.id).status == "expired"  # type: ignore[union-attr]
+
+
+def test_the_cashier_asks_a_refund_at_the_counter_and_cannot_overdo_it(pages: Pages) -> None:
+    hall = _hall(pages)
+    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    _form(pages, f"/counter/bills/{hall.bill_id}/pay", {"method": "cash", "amount": "150"})
+    with Session(engine_for(pages.settings.database_url)) as session:
+        [payment] = session.exec(select(Payment)).all()
+    page = pages.client.get("/counter", params={"q": hall.tracking_number}).text
+    ask = f"/counter/payments/{payment.id}/refund"
+    assert f'action="{ask}"' in page
+    for data in ({"reason": "paid twice", "amount": "150.01"},  # more than was paid
+                 {"reason": "paid twice", "amount": "abc"},
+                 {"reason": "   ", "amount": ""}):
+        _form(pages, ask, {**data, "q": hall.tracking_number})
+        assert re.search(r"[\u0600-\u06FF]", _flash(pages)), data
+    _form(pages, "/counter/payments/2000000/refund", {"reason": "x"})
+    assert re.search(r"[\u0600-\u06FF]", _flash(pages))
+    with Session(engine_for(pages.settings.database_url)) as session:
+        assert session.exec(select(Refund)).all() == []  # nothing asked by the refusals
+    _form(pages, ask, {"reason": "دفع مرتين", "amount": "٥٠", "q": hall.tracking_number})
+    _form(pages, ask, {"reason": "دفع مرتين", "amount": "٥٠", "q": hall.tracking_number})  # sent twice
+    assert "بالفعل" in _flash(pages)
+    with Session(engine_for(pages.settings.database_url)) as session:
+        [refund] = session.exec(select(Refund)).all()
+        assert (refund.amount, refund.payment_id, refund.status) == (5000, payment.id, "requested")
+    # A cashier of another center cannot ask.
+    _sign_in(pages, _user(pages, "cash_b", "cashier", hall.centers["CITY-B"]))
+    _form(pages, ask, {"reason": "x"})
+    assert re.search(r"[\u0600-\u06FF]", _flash(pages))
+    with Session(engine_for(pages.settings.database_url)) as session:
+        assert len(session.exec(select(Refund)).all()) == 1

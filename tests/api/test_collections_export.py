@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 from sqlmodel import Session, select
 
 from api.app import create_app
@@ -93,11 +94,10 @@ def test_the_export_adds_up_exactly_per_center_and_drawer(desk: Counter) -> None
     assert (amal_cash["center_code"], amal_cash["center_name"], amal_cash["cashier_name"]) == (
         "CITY-A", "مركز خدمات المدينة أ", "أمل عبد الرحمن")
     assert (amal_cash["count"], amal_cash["payments"], amal_cash["refunds"], amal_cash["net"]) == (
-        "3", "101.00", "0.00", "101.00")  # 0.10 + 0.20 + 100.70, not 101.00000000000001
+        "3", "101.00", "0.20", "100.80")  # 0.10 + 0.20 + 100.70, not 101.00000000000001; the refund of 0.20
     assert amal_cash["drawer"] and amal_cash["opened_at"] and not amal_cash["closed_at"]
     assert next(v for k, v in by.items() if k[:2] == ("amal", "card"))["payments"] == "5.05"
-    refunded = next(v for k, v in by.items() if k[0] == "amal" and k[2] == "")  # given back outside a drawer
-    assert (refunded["payments"], refunded["refunds"], refunded["net"]) == ("0.00", "0.20", "-0.20")
+    assert not [k for k in by if k[0] == "amal" and k[2] == ""]  # charged to the drawer, no line outside it
     # A name that is a formula stays text; a negative amount stays a number.
     evil = next(v for k, v in by.items() if k[0] == "mallory")
     assert evil["cashier_name"].startswith("'=HYPERLINK")
@@ -164,3 +164,90 @@ def test_the_supervisor_page_links_the_export(desk: Counter) -> None:
         assert client.get("/supervisor/collections.csv", params={"from": "nope"}).status_code == 422
         pages.sign_out()
         assert client.get("/supervisor/collections.csv").status_code in (303, 401)  # signed out: no file
+
+
+XLSX = "/api/reports/collections.xlsx"
+
+
+def workbook(body: bytes) -> list[tuple[Any, ...]]:
+    """The export's sheet read back with openpyxl: its header row (Arabic) checked, then its lines."""
+    sheet = load_workbook(io.BytesIO(body)).active
+    assert sheet is not None and sheet.sheet_view.rightToLeft
+    lines = list(sheet.iter_rows(values_only=True))
+    assert list(lines[0]) == [ledger.EXPORT_HEADERS_AR[name] for name in ledger.EXPORT_COLUMNS]
+    return lines[1:]
+
+
+def test_the_xlsx_export_has_arabic_headers_and_numbers_that_add_up(desk: Counter) -> None:
+    c = desk
+    amal = cashier(c, "amal_x", "أمل عبد الرحمن")
+    formula = cashier(c, "mallory_x", "=1+1")
+    for headers, fees in ((amal, ("0.10", "0.20", "100.70")), (formula, ("0.35",))):
+        c.open_drawer(headers=headers, cash="0")
+        for fee in fees:
+            _case, bill = c.billed_case(fee=fee)
+            assert c.pay(bill["id"], fee, headers=headers).status_code == 201
+    refund = c.client.post(f"/api/bills/{bill['id']}/refunds", json={"reason": "r"}, headers=amal).json()
+    assert c.client.post(f"/api/refunds/{refund['id']}/approve", json={}, headers=c.supervisor).status_code == 200
+    r = c.client.get(XLSX, params=day_span(1, 1), headers=c.supervisor)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert 'filename="collections_' in r.headers["content-disposition"] and ".xlsx" in r.headers[
+        "content-disposition"]
+    rows = [dict(zip(ledger.EXPORT_COLUMNS, line, strict=True)) for line in workbook(r.content)]
+    lines, [total] = rows[:-1], rows[-1:]
+    for row in rows:  # numbers stay numbers: a spreadsheet sums them
+        assert isinstance(row["count"], int)
+        for field in ("payments", "refunds", "net"):
+            assert isinstance(row[field], int | float) and not isinstance(row[field], bool), (field, row)
+    amal_cash = next(row for row in lines if row["cashier"] == "amal_x")
+    assert amal_cash["cashier_name"] == "أمل عبد الرحمن" and isinstance(amal_cash["drawer"], int)
+    assert (amal_cash["count"], amal_cash["payments"]) == (3, 101)
+    evil = next(row for row in lines if row["cashier"] == "mallory_x")
+    assert evil["cashier_name"] == "=1+1"  # text, not a formula the spreadsheet would run
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    assert sheet is not None
+    at = rows.index(evil) + 2, ledger.EXPORT_COLUMNS.index("cashier_name") + 1  # under the header row; from 1
+    assert sheet.cell(row=at[0], column=at[1]).data_type == "s"
+    assert (total["cashier"], total["count"]) == (ledger.TOTAL, 4)
+    for field in ("payments", "refunds", "net"):
+        assert round(sum(row[field] for row in lines), 2) == total[field]
+    assert (total["payments"], total["refunds"], total["net"]) == (101.35, 0.35, 101.0)
+    # The same lines as the CSV.
+    csv_rows = read(c.client.get(URL, params=day_span(1, 1), headers=c.supervisor).content)
+    assert [(row["cashier"], row["net"]) for row in csv_rows] == [
+        (row["cashier"], f"{Decimal(str(row['net'])):.2f}") for row in rows]
+
+
+def test_the_xlsx_export_is_refused_to_another_center_and_to_a_cashier(desk: Counter) -> None:
+    c = desk
+    c.cash_payment()
+    sibling = c.api.user("supervisor", center_id=c.centers["CITY-B"])
+    r = c.client.get(XLSX, params={**day_span(), "center": "CITY-A"}, headers=sibling)
+    assert r.status_code == 403
+    assert_arabic(r, "reports.center_not_seen")
+    assert workbook(c.client.get(XLSX, params=day_span(), headers=sibling).content) == []  # none of CITY-A's
+    assert c.client.get(XLSX, params=day_span(), headers=c.cashier).status_code == 403
+    assert c.client.get(XLSX, params=day_span()).status_code == 401
+    assert c.client.get(XLSX, params={"from": "2026-02-01", "to": "2026-01-01"},
+                        headers=c.supervisor).status_code == 422
+    assert c.client.get(XLSX, params={**day_span(), "center": "NOWHERE"}, headers=c.supervisor).status_code == 404
+    assert len(workbook(c.client.get(XLSX, headers=c.supervisor).content)) == 2  # today: a line and its total
+    # The supervisor's page offers it, and keeps to the reader's centers too.
+    settings = c.api.settings
+    with Session(engine_for(settings.database_url)) as session:
+        for name, center in (("boss_xa", "CITY-A"), ("boss_xb", "CITY-B")):
+            create_user(session=session, username=name, password="correct horse", full_name="مدير",
+                        roles=["supervisor"], settings=settings, center_id=c.centers[center])
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        pages = Pages(client, settings)
+        assert pages.sign_in("boss_xa").status_code == 303
+        page = client.get("/supervisor/payments").text
+        assert 'href="/supervisor/collections.xlsx"' in page and 'id="no-flagged"' in page
+        own = client.get("/supervisor/collections.xlsx", params=day_span())
+        assert own.status_code == 200 and len(workbook(own.content)) == 2
+        pages.sign_out()
+        assert pages.sign_in("boss_xb").status_code == 303
+        assert client.get("/supervisor/collections.xlsx",
+                          params={**day_span(), "center": "CITY-A"}).status_code == 403
+        assert workbook(client.get("/supervisor/collections.xlsx").content) == []

@@ -57,7 +57,7 @@ def test_the_citizen_hears_of_the_bill_and_of_its_payment_once(both: Counter) ->
     receipt = first.json()["receipt_number"]
     [paid] = messages(c, case["id"], "bill_paid")
     assert receipt in paid.body and bill["number"] in paid.body and "150.50 EGP" in paid.body
-    assert "200" not in paid.body  # what was applied to the bill, not what was tendered
+    assert "200.00" not in paid.body  # what was applied to the bill, not what was tendered (200.00)
     # Issued and paid are told once each, beside the other messages of the case.
     assert [m.stage for m in messages(c, case["id"], "bill_issued", "bill_paid")] == ["bill_issued", "bill_paid"]
 

@@ -247,6 +247,7 @@ def fill(path: str, world: World) -> str:
     values = {"case_id": world.case_id, "task_id": world.task_id, "document_id": world.document_id,
               "tracking_number": world.tracking_number, "code": "no_such_code",
               "bill_id": 2_000_000, "session_id": 2_000_000, "refund_id": 2_000_000, "payment_id": 2_000_000,
+              "checkout_id": 2_000_000,
               "provider": "no_such_provider", "fmt": "json",
               "incident_id": 2_000_000,
               "username": "no_such_user",
