@@ -30,9 +30,8 @@ def cmd_revoke_key(settings: Settings, args: argparse.Namespace) -> int:
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     o311 = sub.add_parser("open311", help="Open311 GeoReport v2: keys of outside applications"
                           ).add_subparsers(dest="open311_command", required=True)
-    add = o311.add_parser("add-key", help="issue an api_key to an outside application")
-    add.add_argument("name")
-    add.set_defaults(func=cmd_add_key)
-    revoke = o311.add_parser("revoke-key", help="revoke an application's api_key")
-    revoke.add_argument("name")
-    revoke.set_defaults(func=cmd_revoke_key)
+    for name, words, func in (("add-key", "issue an api_key to an outside application", cmd_add_key),
+                              ("revoke-key", "revoke an application's api_key", cmd_revoke_key)):
+        command = o311.add_parser(name, help=words)
+        command.add_argument("name")
+        command.set_defaults(func=func)

@@ -239,6 +239,7 @@ for _path, _action in (("recall", "recall"), ("no-show", "no_show"), ("serve", "
                          response_model=TicketPublic, dependencies=[allow("queue.work")])
 
 
+# Looks like call_ticket above on purpose (see the note there): its own command, its own body.
 @router.post("/tickets/{number}/transfer", dependencies=[allow("queue.work")], response_model=TicketPublic)
 def transfer(number: str, body: TicketTransfer, session: SessionDep, settings: SettingsDep,
              actor: CurrentActor) -> TicketPublic:

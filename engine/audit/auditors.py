@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from engine.audit import access_log, export
 from engine.cases import replay
+from engine.cases.lifecycle import CaseFilter
 from engine.core import tracking
 from engine.core.errors import Invalid, NotFound
 from engine.core.refusals import problem
@@ -89,20 +90,14 @@ def reads(*, session: Session, actor: Actor, settings: Settings, case_id: int | 
     return rows
 
 
-# Alike engine.cases.lifecycle.CaseFilter, kept apart: an auditor searches by officer, center and dates too, and
-# each search is recorded in the access log (``recorded``); the case list's filter is neither.
+# The case list's filter and more: an auditor searches by officer, center and dates too, and each search is
+# recorded in the access log (``recorded``).
 @dataclass
-class Search:
-    tracking_number: str | None = None
-    national_id: str | None = None
-    service_code: str | None = None
+class Search(CaseFilter):
     officer: str | None = None
-    status: str | None = None
     center: str | None = None
     date_from: date | None = None
     date_to: date | None = None
-    limit: int = 50
-    offset: int = 0
 
     def recorded(self) -> dict[str, Any]:
         return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in self.__dict__.items()

@@ -50,6 +50,7 @@ from engine.core import clock
 from engine.core.errors import Invalid
 from forms import ownership
 from forms.validation import checked
+from storage.models.base import table
 from storage.models.cases import Case, CaseMessage, MessageWait
 from storage.models.catalog import ProcessVersion
 from storage.models.incidents import Incident
@@ -58,7 +59,7 @@ from storage.models.incidents import Incident
 REASON = "message_waiting"
 #: The refusal of a delivery that found its message taken already (by a retried or a swept delivery).
 TAKEN = "message.delivered_already"
-_MESSAGES = CaseMessage.__table__  # type: ignore[attr-defined]
+_MESSAGES = table(CaseMessage)
 
 
 #: Why a message between cases called ``payment_received`` goes nowhere: only paying the bill delivers it.

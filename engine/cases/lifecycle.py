@@ -166,7 +166,7 @@ def ready_tasks(session: Session, case_id: int) -> list[Any]:
     return list(session.connection().execute(_READY_OF_CASE, {"case_id": case_id}).all())
 
 
-# Alike engine.audit.auditors.Search, kept apart on purpose (the reason is written there).
+# engine.audit.auditors.Search adds an auditor's fields to it.
 @dataclass
 class CaseFilter:
     status: str | None = None

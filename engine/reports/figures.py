@@ -19,19 +19,13 @@ from engine.core import clock
 from engine.people.users import CITIZEN_ACTOR, CITIZEN_LANE
 from engine.reports.buckets import percentile
 from engine.reports.scope import Scope
+from storage.models import reports as aggregates
 from storage.models.base import table, tables
 from storage.models.cases import Case, Task
-from storage.models.reports import (
-    ReportCaseTime,
-    ReportChannelDay,
-    ReportDay,
-    ReportLaneDay,
-    ReportOfficerTime,
-    ReportStepTime,
-)
 
-_DAY, _LANE_DAY, _CASE_TIME, _STEP_TIME = tables(ReportDay, ReportLaneDay, ReportCaseTime, ReportStepTime)
-_OFFICER_TIME, _CASES, _TASKS = tables(ReportOfficerTime, Case, Task)
+_DAY, _LANE_DAY, _CASE_TIME, _STEP_TIME = tables(aggregates.ReportDay, aggregates.ReportLaneDay,
+                                                 aggregates.ReportCaseTime, aggregates.ReportStepTime)
+_OFFICER_TIME, _CASES, _TASKS = tables(aggregates.ReportOfficerTime, Case, Task)
 
 
 def _next_month(first: date) -> date:
@@ -199,7 +193,7 @@ def throughput(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
 
 #: The channels a case comes in by (engine/cases/lifecycle.py), listed even when none came in by one.
 CHANNELS = ("counter", "citizen_portal")
-_CHANNEL_DAY = table(ReportChannelDay)
+_CHANNEL_DAY = table(aggregates.ReportChannelDay)
 
 
 def channels(conn: Connection, scope: Scope) -> list[dict[str, Any]]:

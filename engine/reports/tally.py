@@ -136,14 +136,6 @@ class Tally:
                 (ReportStepTime, step_rows), (ReportOfficerTime, officer_rows), (ReportChannelDay, channel_rows)]
 
 
-_KEYS = {
-    ReportDay: ("day", "service_code", "center_id"),
-    ReportLaneDay: ("day", "service_code", "center_id", "lane"),
-    ReportCaseTime: ("grain", "day", "service_code", "center_id", "bucket"),
-    ReportStepTime: ("service_code", "grain", "day", "center_id", "lane", "name", "bucket"),
-    ReportOfficerTime: ("grain", "day", "center_id", "officer", "lane", "bucket"),
-    ReportChannelDay: ("day", "service_code", "center_id", "channel"),
-}
 _statements: dict[tuple[str, str], Any] = {}
 
 
@@ -152,9 +144,9 @@ def _upsert(dialect: str, model: Any) -> Any:
     if key not in _statements:
         table = model.__table__
         stmt = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
-        keys = _KEYS[model]
+        keys = [c.name for c in table.primary_key.columns]  # the counters a row adds to are keyed by these
         _statements[key] = stmt.on_conflict_do_update(
-            index_elements=list(keys),
+            index_elements=keys,
             set_={c.name: table.c[c.name] + stmt.excluded[c.name] for c in table.columns if c.name not in keys})
     return _statements[key]
 

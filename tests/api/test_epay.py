@@ -177,45 +177,39 @@ def test_a_replayed_callback_outside_the_window_is_refused(shop: Counter, provid
     c = shop
     _case, bill, ref = _pending(c)
     for stamp in (time.time() - 301, time.time() + 301):  # signed by the provider, but too old or from ahead
-        body, headers = provider.callback(ref, timestamp=stamp)
-        assert send(c, body, headers).status_code == 403
+        assert send(c, *provider.callback(ref, timestamp=stamp)).status_code == 403
     _unpaid(c, bill)
-    body, headers = provider.callback(ref, timestamp=time.time() - 200)  # late, but inside the window
-    assert send(c, body, headers).json()["outcome"] == "paid"
+    late = provider.callback(ref, timestamp=time.time() - 200)  # late, but inside the window
+    assert send(c, *late).json()["outcome"] == "paid"
 
 
 def test_a_changed_amount_or_currency_is_recorded_and_refused(shop: Counter, provider: PaymentProvider) -> None:
     c = shop
     _case, bill, ref = _pending(c)
     for change in ({"amount": "1.50"}, {"amount": "150.01"}, {"currency": "USD"}):
-        body, headers = provider.callback(ref, **change)  # signed: the provider really says so
-        r = send(c, body, headers)
+        r = send(c, *provider.callback(ref, **change))  # signed: the provider really says so
         assert r.status_code == 422, r.text
         assert r.json()["detail"][0]["msg"] == "The payment reference is for 150.00 EGP"
     _unpaid(c, bill)
     assert [cb.outcome for cb in rows(c, GatewayCallback)] == ["mismatch"] * 3
-    body, headers = provider.callback(ref)
-    assert send(c, body, headers).json()["outcome"] == "paid"  # the reference is still good for its amount
+    assert send(c, *provider.callback(ref)).json()["outcome"] == "paid"  # the reference is still good for its amount
 
 
 def test_a_callback_for_an_unknown_reference(shop: Counter, provider: PaymentProvider) -> None:
     c = shop
     _case, bill, _ref = _pending(c)
-    body, headers = provider.callback("FP-99999", amount="150.00")
-    r = send(c, body, headers)
+    r = send(c, *provider.callback("FP-99999", amount="150.00"))
     assert r.status_code == 404 and r.json()["detail"] == "No payment reference of this provider has that number"
     _unpaid(c, bill)
     assert [(cb.reference, cb.outcome) for cb in rows(c, GatewayCallback)] == [("FP-99999", "unknown")]
     # A reference of the fake provider sent to another provider's address: no such provider here.
-    body, headers = provider.callback(_ref)
-    assert send(c, body, headers, provider="fawry").status_code == 404
+    assert send(c, *provider.callback(_ref), provider="fawry").status_code == 404
 
 
 def test_a_status_other_than_paid_pays_nothing(shop: Counter, provider: PaymentProvider) -> None:
     c = shop
     _case, bill, ref = _pending(c)
-    body, headers = provider.callback(ref, status="failed")
-    r = send(c, body, headers)
+    r = send(c, *provider.callback(ref, status="failed"))
     assert r.status_code == 200 and r.json()["outcome"] == "not_paid"
     _unpaid(c, bill)
 
@@ -256,8 +250,7 @@ def test_a_callback_after_the_bill_was_paid_at_the_counter_is_refunded(shop: Cou
     _case, bill, ref = _pending(c)
     c.open_drawer()
     assert c.pay(bill["id"], "150").status_code == 201  # the citizen paid in cash meanwhile
-    body, headers = provider.callback(ref)
-    assert send(c, body, headers).json()["outcome"] == "late"
+    assert send(c, *provider.callback(ref)).json()["outcome"] == "late"
     assert len(rows(c, Payment)) == 2 and rows(c, Refund)[0].status == "requested"
 
 

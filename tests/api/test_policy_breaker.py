@@ -44,6 +44,8 @@ class Centers:
         return self.api.user(role, center_id=self.ids[center])
 
 
+# Set up like tests/engine/test_centers.py's first test (a tree, the permit, a clerk's case), kept apart: here
+# the case is taken to its end and many users of the tree try to reach it.
 def _centers(api: Api) -> Centers:
     with Session(engine_for(api.settings.database_url)) as session:
         ids = center_tree(session)

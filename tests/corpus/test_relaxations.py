@@ -45,6 +45,11 @@ def flow(flow_id: str, source: str, target: str, condition: str | None = None) -
             f"<bpmn:conditionExpression>{condition}</bpmn:conditionExpression></bpmn:sequenceFlow>")
 
 
+def flows(*edges: tuple[str, str]) -> list[str]:
+    """Unconditional flows from source to target, named f1, f2... in order."""
+    return [flow(f"f{n}", source, target) for n, (source, target) in enumerate(edges, 1)]
+
+
 def bare_spiff_refuses(content: bytes, process_id: str) -> str:
     """The message bare SpiffWorkflow 3.2 gives for the diagram ("" if it accepts it)."""
     parser = SpiffBpmnParser()
@@ -100,9 +105,8 @@ class Case:
 PARALLEL = bpmn("implicit_parallel", "\n".join([
     '    <bpmn:startEvent id="start" />', user("register"), user("check_a"), user("check_b"),
     '    <bpmn:parallelGateway id="join" />', user("close"), '    <bpmn:endEvent id="end" />',
-    flow("f1", "start", "register"), flow("f2", "register", "check_a"), flow("f3", "register", "check_b"),
-    flow("f4", "check_a", "join"), flow("f5", "check_b", "join"), flow("f6", "join", "close"),
-    flow("f7", "close", "end")]))
+    *flows(("start", "register"), ("register", "check_a"), ("register", "check_b"), ("check_a", "join"),
+           ("check_b", "join"), ("join", "close"), ("close", "end"))]))
 
 
 def test_several_flows_leaving_a_task_are_a_parallel_split(sqlite_api: Api) -> None:
@@ -125,9 +129,8 @@ EVENT_SPLIT = bpmn("event_split", "\n".join([
     '    <bpmn:intermediateThrowEvent id="submitted" name="Submitted" />',
     user("notify"), user("archive"), '    <bpmn:endEvent id="end_notified" />',
     '    <bpmn:endEvent id="end_archived" />',
-    flow("f1", "start", "register"), flow("f2", "register", "submitted"), flow("f3", "submitted", "notify"),
-    flow("f4", "submitted", "archive"), flow("f5", "notify", "end_notified"),
-    flow("f6", "archive", "end_archived")]))
+    *flows(("start", "register"), ("register", "submitted"), ("submitted", "notify"), ("submitted", "archive"),
+           ("notify", "end_notified"), ("archive", "end_archived"))]))
 
 
 def test_several_flows_leaving_an_event_are_a_parallel_split(sqlite_api: Api) -> None:
@@ -148,9 +151,8 @@ BOUNDARY_SPLIT = bpmn("boundary_split", "\n".join([
     "<bpmn:timeDuration>P3D</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>",
     user("escalate"), user("apologise"), '    <bpmn:endEvent id="end_done" />',
     '    <bpmn:endEvent id="end_escalated" />', '    <bpmn:endEvent id="end_apologised" />',
-    flow("f1", "start", "work"), flow("f2", "work", "end_done"), flow("f3", "late", "escalate"),
-    flow("f4", "late", "apologise"), flow("f5", "escalate", "end_escalated"),
-    flow("f6", "apologise", "end_apologised")]))
+    *flows(("start", "work"), ("work", "end_done"), ("late", "escalate"), ("late", "apologise"),
+           ("escalate", "end_escalated"), ("apologise", "end_apologised"))]))
 
 
 def test_several_flows_leaving_a_boundary_event_are_a_parallel_split(sqlite_api: Api) -> None:
@@ -171,8 +173,8 @@ def test_several_flows_leaving_a_boundary_event_are_a_parallel_split(sqlite_api:
 MERGE = bpmn("uncontrolled_merge", "\n".join([
     '    <bpmn:startEvent id="start" />', user("register"), user("check_a"), user("check_b"), user("review"),
     '    <bpmn:endEvent id="end" />',
-    flow("f1", "start", "register"), flow("f2", "register", "check_a"), flow("f3", "register", "check_b"),
-    flow("f4", "check_a", "review"), flow("f5", "check_b", "review"), flow("f6", "review", "end")]))
+    *flows(("start", "register"), ("register", "check_a"), ("register", "check_b"), ("check_a", "review"),
+           ("check_b", "review"), ("review", "end"))]))
 
 
 def test_several_flows_entering_a_task_run_it_once_per_arriving_token(sqlite_api: Api) -> None:
@@ -277,7 +279,7 @@ def test_a_condition_on_a_flow_leaving_an_event_is_refused(sqlite_api: Api) -> N
 UNUSED_STORE = bpmn("unused_store", "\n".join([
     '    <bpmn:startEvent id="start" />', user("register"), '    <bpmn:endEvent id="end" />',
     '    <bpmn:dataStoreReference id="store_ref" name="Archive" dataStoreRef="store" />',
-    flow("f1", "start", "register"), flow("f2", "register", "end")])).replace(
+    *flows(("start", "register"), ("register", "end"))])).replace(
     b"<bpmn:process ", b'<bpmn:dataStore id="store" name="Archive" />\n  <bpmn:process ')
 
 
@@ -301,8 +303,7 @@ TIMER = bpmn("bare_timer", "\n".join([
     '    <bpmn:intermediateCatchEvent id="wait" name="One hour"><bpmn:timerEventDefinition id="td">'
     "<bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>",
     user("follow_up"), '    <bpmn:endEvent id="end" />',
-    flow("f1", "start", "register"), flow("f2", "register", "wait"), flow("f3", "wait", "follow_up"),
-    flow("f4", "follow_up", "end")]))
+    *flows(("start", "register"), ("register", "wait"), ("wait", "follow_up"), ("follow_up", "end"))]))
 
 
 def test_a_timer_written_as_bare_iso_8601_waits_that_long(sqlite_api: Api) -> None:

@@ -34,28 +34,19 @@ from tests.services.paths import PROCESSES, ServicePath, find_path, take
 
 # (service, path walked, task carrying the timer, boundary timer, the escalation end event it leads to)
 TIMERS = [
-    pytest.param("building_permit", "approved", "engineering_review", "review_overdue", "escalate_review",
-                 id="building_permit-review_overdue"),
-    pytest.param("complaint", "municipal_resolved", "resolve_municipal", "overdue_municipal",
-                 "escalate_municipal", id="complaint-overdue_municipal"),
-    pytest.param("complaint", "utilities_not_resolvable", "resolve_utilities", "overdue_utilities",
-                 "escalate_utilities", id="complaint-overdue_utilities"),
-    pytest.param("complaint", "licensing_resolved_email", "resolve_licensing", "overdue_licensing",
-                 "escalate_licensing", id="complaint-overdue_licensing"),
+    ("building_permit", "approved", "engineering_review", "review_overdue", "escalate_review"),
+    ("complaint", "municipal_resolved", "resolve_municipal", "overdue_municipal", "escalate_municipal"),
+    ("complaint", "utilities_not_resolvable", "resolve_utilities", "overdue_utilities", "escalate_utilities"),
+    ("complaint", "licensing_resolved_email", "resolve_licensing", "overdue_licensing", "escalate_licensing"),
     # the municipal inspection, in the other parallel branch, waits beside it and is not touched
-    pytest.param("commercial_activity_license", "violations_remedied_then_approved", "civil_defense_inspection",
-                 "civil_defense_overdue", "escalate_civil_defense",
-                 id="commercial_activity_license-civil_defense_overdue"),
-    pytest.param("marriage_certificate_extract", "archive_record_issued", "archive_retrieval", "archive_overdue",
-                 "escalate_archive", id="marriage_certificate_extract-archive_overdue"),
-    pytest.param("vehicle_ownership_transfer", "transferred", "traffic_review", "traffic_overdue",
-                 "escalate_traffic", id="vehicle_ownership_transfer-traffic_overdue"),
-    pytest.param("utility_connection", "connected", "install_meter", "installation_overdue",
-                 "escalate_installation", id="utility_connection-installation_overdue"),
-    pytest.param("social_pension", "granted", "field_research", "research_overdue", "escalate_research",
-                 id="social_pension-research_overdue"),
-    pytest.param("inquiry_suggestion", "answered_by_supervisor", "answer_inquiry", "answer_overdue",
-                 "escalate_answer", id="inquiry_suggestion-answer_overdue"),
+    ("commercial_activity_license", "violations_remedied_then_approved", "civil_defense_inspection",
+     "civil_defense_overdue", "escalate_civil_defense"),
+    ("marriage_certificate_extract", "archive_record_issued", "archive_retrieval", "archive_overdue",
+     "escalate_archive"),
+    ("vehicle_ownership_transfer", "transferred", "traffic_review", "traffic_overdue", "escalate_traffic"),
+    ("utility_connection", "connected", "install_meter", "installation_overdue", "escalate_installation"),
+    ("social_pension", "granted", "field_research", "research_overdue", "escalate_research"),
+    ("inquiry_suggestion", "answered_by_supervisor", "answer_inquiry", "answer_overdue", "escalate_answer"),
 ]
 
 # Interrupting timers: (service, path walked, task carrying the timer, boundary timer, end event it leads to).
@@ -63,9 +54,13 @@ TIMERS = [
 # permit, the utility connection and the building permit sit on a wait for the cash desk, not on a task: their
 # paths.json let the days pass and the bill lapse, walked by test_walks.py.)
 DEADLINES = [
-    pytest.param("vehicle_license_renewal", "failed_repaired_renewed", "repair_vehicle", "repair_deadline",
-                 "request_lapsed", id="vehicle_license_renewal-repair_deadline"),
+    ("vehicle_license_renewal", "failed_repaired_renewed", "repair_vehicle", "repair_deadline", "request_lapsed"),
 ]
+
+
+def _named(rows: list[tuple[str, str, str, str, str]]) -> list[Any]:
+    """Each row as a test named by its service and its timer."""
+    return [pytest.param(*row, id=f"{row[0]}-{row[3]}") for row in rows]
 
 
 def _walk_to(api: Api, path: ServicePath, task_name: str) -> tuple[dict[str, Any], int]:
@@ -130,7 +125,7 @@ def _tick(settings: Settings) -> int:
         return tick(session=session, settings=settings)
 
 
-@pytest.mark.parametrize(("service", "path_name", "task_name", "timer_id", "escalation"), TIMERS)
+@pytest.mark.parametrize(("service", "path_name", "task_name", "timer_id", "escalation"), _named(TIMERS))
 def test_due_boundary_timer_fires_without_interrupting(sqlite_api: Api, service: str, path_name: str,
                                                        task_name: str, timer_id: str,
                                                        escalation: str) -> None:
@@ -165,7 +160,7 @@ def test_due_boundary_timer_fires_without_interrupting(sqlite_api: Api, service:
     assert {key: after["data"].get(key) for key in path.expected_data} == path.expected_data
 
 
-@pytest.mark.parametrize(("service", "path_name", "task_name", "timer_id", "end_event"), DEADLINES)
+@pytest.mark.parametrize(("service", "path_name", "task_name", "timer_id", "end_event"), _named(DEADLINES))
 def test_due_deadline_withdraws_the_task_and_ends_the_case(sqlite_api: Api, service: str, path_name: str,
                                                            task_name: str, timer_id: str, end_event: str) -> None:
     api, settings = sqlite_api, sqlite_api.settings
