@@ -155,7 +155,7 @@ def test_healthz_answers_quickly_during_a_slow_deploy(sqlite_settings: Settings,
 
         took, deployed = _health_during(base, started, deploy)
     assert deployed.status_code == 201, deployed.text
-    assert max(took) < 0.5, took
+    assert max(took) < 1.0, took  # half the 2 s the work is held: a blocked loop waits it all
 
 
 @pytest.mark.slow
@@ -176,7 +176,7 @@ def test_healthz_answers_quickly_while_the_modeler_validates_and_publishes(
         took, validated = _health_during(base, started, lambda: browser.post(
             "/services/test_permit/draft/validate", json={"files": files}, headers=headers))
         assert validated.status_code == 200 and validated.json()["problems"] == [], validated.text
-        assert max(took) < 0.5, took
+        assert max(took) < 1.0, took  # half the 2 s the work is held: a blocked loop waits it all
 
         saved = browser.post("/services/test_permit/draft", json={"files": files, "revision": 0}, headers=headers)
         assert saved.status_code == 200, saved.text
@@ -184,4 +184,4 @@ def test_healthz_answers_quickly_while_the_modeler_validates_and_publishes(
         took, published = _health_during(base, started, lambda: browser.post(
             "/services/test_permit/draft/publish", json={}, headers=headers))
         assert published.status_code == 200, published.text
-        assert max(took) < 0.5, took
+        assert max(took) < 1.0, took  # half the 2 s the work is held: a blocked loop waits it all

@@ -173,7 +173,9 @@ def test_the_server_answers_others_while_a_script_runs_to_its_limit(bounded: Set
                 assert other.status_code == 200
         running_meanwhile = worker.is_alive()
         worker.join(timeout=10)
-    assert running_meanwhile and max(answered) < 0.5, answered
+    # The proof is that all three answers came while the script still ran (a blocked server answers only after
+    # it); the bound on each is the script's whole limit, so a loaded machine's slow answer is not a failure.
+    assert running_meanwhile and max(answered) < SECONDS, answered
     assert outcome["answer"].status_code == 409
 
 
