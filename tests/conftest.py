@@ -21,7 +21,7 @@ from harness.settings import make_settings
 from storage.db import dispose
 from storage.migrate import upgrade
 
-pytest_plugins = ["tests.support.documents"]
+pytest_plugins = ["tests.support.documents", "tests.support.cash_desk"]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

@@ -19,6 +19,7 @@ from harness.api import Api
 from harness.settings import TEST_PROCESSES, make_settings
 from storage.db import engine_for, session_for
 from storage.models.cases import Case, CaseMessage
+from tests.support.concurrent import at_once
 
 
 def lab(api: Api) -> Api:
@@ -152,25 +153,15 @@ def test_two_deliveries_of_one_message_at_the_same_moment_deliver_it_once_on_pos
             return found
 
         monkeypatch.setattr(correlated, "waits_for", read_then_wait)
-        results: list[Any] = []
+        def deliver() -> Any:
+            with session_for(settings.database_url) as session:
+                case = session.get(Case, sender["id"])
+                assert case is not None
+                session.expunge(case)
+                return workflows.deliver_sent(session, case, kept.key, thrown, actor="system", sent_by="clerk",
+                                              settings=settings)
 
-        def deliver() -> None:
-            try:
-                with session_for(settings.database_url) as session:
-                    case = session.get(Case, sender["id"])
-                    assert case is not None
-                    session.expunge(case)
-                    results.append(workflows.deliver_sent(session, case, kept.key, thrown, actor="system",
-                                                          sent_by="clerk", settings=settings))
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                results.append(exc)
-
-        threads = [threading.Thread(target=deliver) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        assert not any(thread.is_alive() for thread in threads)
+        results = at_once(deliver)
         monkeypatch.undo()
         assert sorted(((r.receiver.id if r.receiver else 0), r.taken) for r in results) == [
             (0, True), (first["id"], False)], results

@@ -263,7 +263,7 @@ def test_a_citizen_token_opens_no_staff_route(world: tuple[Api, dict[str, Any]])
 
 
 def test_a_bill_due_is_shown_until_it_is_paid(sqlite_api: Api) -> None:
-    from tests.api.test_payments import _counter  # the cashier's counter of the payments' tests
+    from tests.support.cash_desk import _counter  # the cashier's counter of the payments' tests
 
     counter = _counter(sqlite_api)
     case, bill = counter.billed_case(fee=150)

@@ -25,8 +25,8 @@ from harness.api import Api
 from harness.pages import Pages
 from storage.db import engine_for
 from storage.models.centers import Center
-from tests.api.test_payments import Counter, _counter
 from tests.support.arabic import assert_arabic
+from tests.support.cash_desk import Counter, _counter
 
 BOM = b"\xef\xbb\xbf"
 URL = "/api/reports/collections.csv"

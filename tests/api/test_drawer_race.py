@@ -23,13 +23,12 @@ from harness.settings import make_settings
 from storage.db import engine_for, session_for
 from storage.models.payments import CashierSession
 from tests.support.arabic import assert_arabic
+from tests.support.concurrent import at_once
 
 pytestmark = pytest.mark.postgres
 
 
 def _race(settings: Any, opener: Any, monkeypatch: pytest.MonkeyPatch, *, both_past_the_check: bool) -> list[Any]:
-    results: list[Any] = []
-    start = threading.Barrier(2, timeout=30)
     checked = threading.Barrier(2, timeout=30)
     if both_past_the_check:  # both requests read "no open drawer" before either inserts its own
         real = drawer.open_of
@@ -41,19 +40,7 @@ def _race(settings: Any, opener: Any, monkeypatch: pytest.MonkeyPatch, *, both_p
 
         monkeypatch.setattr(drawer, "open_of", slow_check)
 
-    def run() -> None:
-        start.wait()
-        try:
-            results.append(opener())
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            results.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not any(thread.is_alive() for thread in threads)
+    results = at_once(opener)
     monkeypatch.undo()
     return results
 

@@ -25,7 +25,7 @@ from harness.api import Api
 from harness.settings import make_settings
 from storage.db import engine_for, session_for
 from storage.models.payments import Checkout, GatewayCallback, Payment, Refund
-from tests.api.test_payments import Counter, _counter
+from tests.support.cash_desk import Counter, _counter
 from tests.support.payment_provider import PaymentProvider
 
 

@@ -18,7 +18,7 @@ from storage.models.messages import OutboxMessage
 from storage.models.payments import Payment
 from tests.api import test_epay
 from tests.api.test_epay import checkout, send
-from tests.api.test_payments import Counter
+from tests.support.cash_desk import Counter
 from tests.support.payment_provider import PaymentProvider
 
 # The fake provider and the counters (SQLite; SQLite and PostgreSQL) of tests/api/test_epay.py, as they are there.

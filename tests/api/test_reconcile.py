@@ -26,7 +26,7 @@ from storage.models.messages import OutboxMessage
 from storage.models.payments import Checkout, GatewayCallback, Payment, Refund
 from tests.api import test_epay
 from tests.api.test_epay import _world, checkout, rows, send
-from tests.api.test_payments import Counter
+from tests.support.cash_desk import Counter
 from tests.support.payment_provider import PaymentProvider
 
 provider = test_epay.provider  # the fake provider of tests/api/test_epay.py

@@ -8,7 +8,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from sqlmodel import Session, select
 
 from engine.audit import verify
@@ -16,20 +15,9 @@ from engine.core.errors import Conflict
 from engine.core.settings import Settings
 from engine.payments import drawer, refunds
 from engine.people.users import Actor, create_user
-from harness.api import Api
 from storage.db import engine_for, session_for
 from storage.models.payments import CashierEvent, CashierSession, Payment, Refund
-from tests.api.test_payments import Counter, _counter
-
-
-@pytest.fixture
-def counter(api: Api) -> Counter:
-    return _counter(api)
-
-
-@pytest.fixture
-def sqlite_counter(sqlite_api: Api) -> Counter:
-    return _counter(sqlite_api)
+from tests.support.cash_desk import Counter
 
 
 def ask(c: Counter, bill: dict[str, Any], headers: dict[str, str], **body: Any) -> Any:

@@ -16,8 +16,8 @@ from engine.cases.replay import replay_case
 from engine.payments import words
 from harness.api import Api
 from storage.db import engine_for
-from tests.api.test_payments import Counter, _counter
 from tests.outputs.conftest import pdf_text
+from tests.support.cash_desk import Counter, _counter
 
 
 def _paid(counter: Counter, fee: Any = 3000) -> tuple[dict[str, Any], dict[str, Any]]:
