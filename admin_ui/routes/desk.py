@@ -179,6 +179,7 @@ def payment_receipt(request: Request, case_id: PageId, payment_id: PageId, viewe
     base = (settings.public_url or str(request.base_url)).rstrip("/")
     link = f"{base}/api/public/receipts/{payment.receipt_number}"
     return render(request, "payment_receipt.html", case=case, payment=payment, refunded=refunded,
+                  refunded_amount=Decimal(refunded) / 100,
                   service_name=lang.pick(service.name.model_dump() if service.name else None, case.service_code),
                   amount=Decimal(payment.amount) / 100, tendered=Decimal(payment.tendered) / 100,
                   change=Decimal(payment.change) / 100, link=link,

@@ -82,8 +82,8 @@ def refusal(process: CompiledProcess, catcher: MessageCatcher | None, receiver: 
     message from a service it does not take messages from, or a payload its form refuses (a field it does not
     declare, a wrong value)."""
     where = f"the case {receiver.tracking_number} waiting for it"
-    if catcher is None:
-        return thrown.payload, None
+    if catcher is None:  # a wait its version does not know (it moved, or a called process's): nothing vouches
+        return thrown.payload, f"{where} waits at an element its version does not know"
     if not catcher.takes_from(sender.service_code, receiver.service_code):
         return thrown.payload, (f"{where} takes it only from "
                                 f"{', '.join(catcher.from_services or (receiver.service_code,))}, "

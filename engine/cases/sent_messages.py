@@ -11,6 +11,7 @@ step delivered meanwhile, or that another round took, is never delivered twice.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from sqlmodel import Session
@@ -21,6 +22,8 @@ from engine.core import clock
 from engine.core.settings import Settings
 from engine.people.users import SYSTEM
 from storage.models.cases import Case
+
+log = logging.getLogger(__name__)
 
 
 def deliver_pending(session: Session, settings: Settings) -> int:
@@ -35,7 +38,13 @@ def deliver_pending(session: Session, settings: Settings) -> int:
         if sender is None:  # pragma: no cover - the row's foreign key keeps its case
             continue
         session.expunge(sender)
-        outcome = workflows.deliver_sent(session, sender, key, thrown, actor=SYSTEM.username, sent_by=sent_by,
-                                         settings=settings)
+        try:
+            outcome = workflows.deliver_sent(session, sender, key, thrown, actor=SYSTEM.username, sent_by=sent_by,
+                                             settings=settings)
+        except Exception:  # noqa: BLE001 - one message's trouble must not hold the ones after it
+            session.rollback()
+            log.exception("case message %s of case %s: delivery failed; left pending for the next round", key,
+                          sender_id)
+            continue
         done += int(not outcome.taken)
     return done

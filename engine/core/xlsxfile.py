@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from engine.core.csvfile import columns
 
@@ -23,13 +24,13 @@ def to_xlsx(rows: list[dict[str, Any]], title: str, names: list[str] | None = No
     book = Workbook()
     sheet = book.active
     assert sheet is not None
-    sheet.title = title[:31]
+    sheet.title = _cell(title)[:31]
     if right_to_left:
         sheet.sheet_view.rightToLeft = True
     names = names if names is not None else columns(rows)
-    sheet.append([(headers or {}).get(n, n) for n in names])
+    sheet.append([_cell((headers or {}).get(n, n)) for n in names])
     for row in rows:
-        sheet.append([row[n] for n in names])
+        sheet.append([_cell(row[n]) for n in names])
     for line in sheet.iter_rows():
         for item in line:
             if item.data_type == "f":  # openpyxl takes text starting with "=" for a formula: keep it text
@@ -39,3 +40,9 @@ def to_xlsx(rows: list[dict[str, Any]], title: str, names: list[str] | None = No
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """A value as a cell takes it: text loses the control characters XML cannot carry (a name typed with one
+    would otherwise fail the whole export)."""
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value

@@ -82,7 +82,7 @@ def print_receipt(*, session: Session, case_id: int, payment_id: int, actor: Act
     return Printed(pdf=signed, number=number, copy=copy)
 
 
-def compose(payment: Payment, *, number: str, copy: int, refunded: bool, service: str, tracking_number: str,
+def compose(payment: Payment, *, number: str, copy: int, refunded: int, service: str, tracking_number: str,
             citizen: str, center: str, base_url: str, settings: Settings) -> tuple[pdf.Page, str]:
     """The frame and the body of a receipt, before the PDF."""
     at: datetime = payment.at if payment.at.tzinfo else payment.at.replace(tzinfo=ZoneInfo("UTC"))
@@ -105,8 +105,12 @@ def compose(payment: Payment, *, number: str, copy: int, refunded: bool, service
     marks = []
     if copy:
         marks.append(f'<p class="copy" id="copy">نسخة / <span class="ltr">copy {copy}</span></p>')
-    if refunded:
+    if refunded >= payment.amount:
         marks.append('<p class="copy" id="refunded">تم رد هذا المبلغ / refunded</p>')
+    elif refunded:
+        given = e(f"{money_text(refunded)} {payment.currency}")
+        marks.append(f'<p class="copy" id="refunded">تم رد جزء من هذا المبلغ: <span class="ltr">{given}</span> / '
+                     f'partly refunded</p>')
     table = "".join(f'<tr><td class="label">{label}</td><td>{value}</td></tr>' for label, value in rows)
     body = ("<style>p.copy { font-size: 16pt; font-weight: bold; color: #a00; text-align: center; "
             "border: 2px solid #a00; padding: 2mm; }</style>"

@@ -48,22 +48,26 @@ def public_receipt(*, session: Session, number: str, settings: Settings, client:
     if payment is None:
         throttle.fail(settings, *pairs)
         raise NotFound("receipt.not_found")
-    given = -int(session.execute(select(func.coalesce(func.sum(col(Payment.amount)), 0)).where(
-        col(Payment.refund_of) == payment.id)).scalar_one())
+    given = refunded_of(session, payment)
     at = payment.at if payment.at.tzinfo else payment.at.replace(tzinfo=ZoneInfo("UTC"))
     return PublicReceipt(number=clean, amount=payment.amount, currency=payment.currency,
                          date=at.astimezone(ZoneInfo(settings.display_timezone)).date(),
                          status="refunded" if given >= payment.amount else "partly_refunded" if given else "valid")
 
 
-def payment_of_case(session: Session, case_id: int, payment_id: int) -> tuple[Payment, bool]:
-    """A payment taken on the case (its receipt), and whether it was refunded since; NotFound otherwise."""
+def refunded_of(session: Session, payment: Payment) -> int:
+    """How much of ``payment`` was given back since (minor units; refunds are rows of negative amounts)."""
+    return -int(session.execute(select(func.coalesce(func.sum(col(Payment.amount)), 0)).where(
+        col(Payment.refund_of) == payment.id)).scalar_one())
+
+
+def payment_of_case(session: Session, case_id: int, payment_id: int) -> tuple[Payment, int]:
+    """A payment taken on the case (its receipt), and how much of it was refunded since (minor units, 0 for
+    none: a partial refund is not a whole one); NotFound otherwise."""
     payment = session.get(Payment, payment_id)
     if payment is None or payment.case_id != case_id or payment.kind != "payment":
         raise NotFound("receipt.not_found")
-    refunded = session.execute(select(func.count()).select_from(Payment).where(
-        col(Payment.refund_of) == payment.id)).scalar_one()
-    return payment, bool(refunded)
+    return payment, refunded_of(session, payment)
 
 
 @dataclass(frozen=True)

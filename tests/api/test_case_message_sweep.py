@@ -170,3 +170,27 @@ def test_two_deliveries_of_one_message_at_the_same_moment_deliver_it_once_on_pos
         assert api.client.get("/api/incidents", headers=api.user("admin")).json() == []
         for case_id in (first["id"], second["id"], sender["id"]):
             api.assert_replays(case_id)
+
+
+def test_a_message_whose_delivery_fails_does_not_hold_the_ones_after_it(
+        lab: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    api = lab
+    first, second = _registered(api, "lab_request", "LAB-7"), _registered(api, "lab_request", "LAB-8")
+    _crashed_after_commit(api, monkeypatch, "LAB-7")
+    _crashed_after_commit(api, monkeypatch, "LAB-8")
+    real = workflows.deliver_sent
+    calls: list[str] = []
+
+    def fails_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[2])
+        if len(calls) == 1:
+            raise RuntimeError("a receiver's hook broke")
+        return real(*args, **kwargs)
+
+    with monkeypatch.context() as broken:
+        broken.setattr(workflows, "deliver_sent", fails_once)
+        _sweep(api)
+    assert _kept(api) == [("pending", None), ("delivered", second["id"])]
+    _sweep(api)  # the next round delivers the one that failed
+    assert _kept(api) == [("delivered", first["id"]), ("delivered", second["id"])]
+    assert len(_received(api, first["id"])) == 1 and len(_received(api, second["id"])) == 1

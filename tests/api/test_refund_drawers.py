@@ -115,6 +115,7 @@ def test_a_retried_refund_and_one_larger_than_paid(counter: Counter) -> None:
     assert again.status_code == 409 and again.json()["message_id"] == "refund.already_requested"
     assert approve(c, part.json()).status_code == 200
     assert c.client.get(f"/api/public/receipts/{receipt}").json()["status"] == "partly_refunded"
+    assert _refunded_on_paper(c, bill) == 5000  # the printed receipt says a part, as the public check does
     [after] = c.client.get(f"/api/cases/{bill['case_id']}/bills", headers=c.cashier).json()
     assert (after["status"], after["paid"]) == ("paid", "100.00")
     # What is left is 100: more is refused; the rest (no amount: all that is left) goes.
@@ -125,6 +126,7 @@ def test_a_retried_refund_and_one_larger_than_paid(counter: Counter) -> None:
     assert rest.status_code == 201 and rest.json()["amount"] == "100.00"
     assert approve(c, rest.json()).status_code == 200
     assert c.client.get(f"/api/public/receipts/{receipt}").json()["status"] == "refunded"
+    assert _refunded_on_paper(c, bill) == 15000
     done = ask(c, bill, c.cashier)
     assert done.status_code == 409 and done.json()["message_id"] == "refund.already_refunded"
     with Session(engine_for(c.api.settings.database_url)) as session:
@@ -199,3 +201,13 @@ def test_refunds_asked_and_approved_at_the_same_moment_give_back_once(counter: C
         expected_cash = (closed.expected or {})["cash"]
         assert (expected_cash, paid_back.data["after_close"]) in ((0, False), (15000, True))
         assert verify.verify_all(session=session, settings=settings).findings == []
+
+
+def _refunded_on_paper(c: Counter, bill: dict[str, Any]) -> int:
+    """What the receipt (printed and on the desk's page) says was given back of the bill's payment."""
+    from engine.payments import ledger
+
+    with Session(engine_for(c.api.settings.database_url)) as session:
+        payment = session.exec(select(Payment).where(Payment.bill_id == bill["id"], Payment.kind == "payment")).one()
+        assert payment.id is not None
+        return ledger.payment_of_case(session, bill["case_id"], payment.id)[1]
