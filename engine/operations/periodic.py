@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.audit import ledger
 from engine.cases import distribution, escalation, incidents, sent_messages, timers, undelivered
@@ -30,6 +30,7 @@ from storage import leader
 from storage.db import session_for
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,15 @@ class Job:
     says: Callable[[Any], str]
 
 
+def _in_a_session(work: Callable[..., T]) -> Callable[[Settings], T]:
+    """A job's round that is ``work(session=…, settings=…)`` in a session of its own."""
+    def round_(settings: Settings) -> T:
+        with session_for(settings.database_url) as session:
+            return work(session=session, settings=settings)
+
+    return round_
+
+
 def _advance_timers(settings: Settings) -> int:
     with session_for(settings.database_url) as session:
         moved = timers.tick(session=session, settings=settings)
@@ -51,61 +61,11 @@ def _advance_timers(settings: Settings) -> int:
         return moved
 
 
-def _remind_and_escalate(settings: Settings) -> escalation.TickResult:
-    with session_for(settings.database_url) as session:
-        return escalation.tick(session=session, settings=settings)
-
-
-def _distribute(settings: Settings) -> distribution.TickResult:
-    with session_for(settings.database_url) as session:
-        return distribution.tick(session=session, settings=settings)
-
-
-def _seal(settings: Settings) -> ledger.Sealed | None:
-    with session_for(settings.database_url) as session:
-        return ledger.seal_if_due(session=session, settings=settings)
-
-
-def _forget_idempotency_keys(settings: Settings) -> int:
-    with session_for(settings.database_url) as session:
-        return idempotency.forget_expired(session=session, settings=settings)
-
-
-def _forget_citizen_codes(settings: Settings) -> int:
-    with session_for(settings.database_url) as session:
-        return signin.forget_codes(session=session, settings=settings)
-
-
 def _send_due(settings: Settings) -> list[send.Attempt]:
     attempts = send.drain(settings=settings)
     with session_for(settings.database_url) as session:
         undelivered.open_incidents(session, settings)  # what failed for good is an incident on its case
     return attempts
-
-
-def _issue_documents(settings: Settings) -> int:
-    with session_for(settings.database_url) as session:
-        return outputs_issue.issue_pending(session, settings)
-
-
-def _reconcile(settings: Settings) -> reconcile.Reconciled:
-    with session_for(settings.database_url) as session:
-        return reconcile.reconcile(session=session, settings=settings)
-
-
-def _bookings(settings: Settings) -> booking_rounds.RoundResult:
-    with session_for(settings.database_url) as session:
-        return booking_rounds.run(session, settings)
-
-
-def _deliver_case_messages(settings: Settings) -> int:
-    with session_for(settings.database_url) as session:
-        return sent_messages.deliver_pending(session, settings)
-
-
-def _sweep_orphans(settings: Settings) -> orphans.Swept:
-    with session_for(settings.database_url) as session:
-        return orphans.sweep(session=session, settings=settings)
 
 
 def _tick(settings: Settings) -> float:
@@ -119,46 +79,47 @@ JOBS: list[Job] = [
     Job("timers", _tick, 30.0, _advance_timers, lambda r: f"{r} case(s) advanced by due timers"),
     # Messages between cases that a crash left undelivered after their sender's commit, delivered (or held by
     # an incident) exactly once (engine/cases/sent_messages.py).
-    Job("case_messages", _tick, 30.0, _deliver_case_messages,
+    Job("case_messages", _tick, 30.0, _in_a_session(sent_messages.deliver_pending),
         lambda r: f"{r} message(s) between cases delivered or held after a crash"),
     # SLA reminders of tasks near their due time, and escalation of overdue ones (engine/cases/escalation.py).
-    Job("escalation", _tick, 30.0, _remind_and_escalate,
+    Job("escalation", _tick, 30.0, _in_a_session(escalation.tick),
         lambda r: f"{r.reminded} task(s) reminded, {r.escalated} escalated"),
     # Absences that started hand their officers' tasks over, those that ended give them back; waiting tasks of
     # automatic lanes find an officer present (engine/cases/distribution.py).
-    Job("assignment", _tick, 30.0, _distribute,
+    Job("assignment", _tick, 30.0, _in_a_session(distribution.tick),
         lambda r: f"{r.handed_over} task(s) of absent officers handed over, {r.given_back} given back after "
                   f"their absence, {r.assigned} waiting task(s) given out"),
     # The seal of every case's chain head, when SHUBBAK_SEAL_INTERVAL_HOURS have passed (engine/audit/ledger.py).
-    Job("ledger_seal", _tick, 30.0, _seal,
+    Job("ledger_seal", _tick, 30.0, _in_a_session(ledger.seal_if_due),
         lambda r: f"ledger sealed ({r.changed} case(s) changed)" if r is not None else "ledger seal not due"),
     # Answers kept for retried requests, once older than SHUBBAK_IDEMPOTENCY_HOURS (engine/core/idempotency.py).
-    Job("idempotency_keys", _tick, 30.0, _forget_idempotency_keys, lambda r: f"{r} kept answer(s) forgotten"),
+    Job("idempotency_keys", _tick, 30.0, _in_a_session(idempotency.forget_expired),
+        lambda r: f"{r} kept answer(s) forgotten"),
     # Expired counters of failed attempts (docs/security.md).
     Job("throttle_counters", _tick, 30.0, throttle.purge, lambda r: f"{r} expired throttle counter(s) removed"),
     # Citizens' sign-in codes expired or used more than SHUBBAK_CITIZEN_CODE_KEEP_HOURS ago (engine/citizen/signin.py;
     # their counters are throttle counters, removed by the job above).
-    Job("citizen_codes", _tick, 30.0, _forget_citizen_codes, lambda r: f"{r} old sign-in code(s) deleted"),
+    Job("citizen_codes", _tick, 30.0, _in_a_session(signin.forget_codes), lambda r: f"{r} old sign-in code(s) deleted"),
     # The report aggregates, counted from the audit events after they commit (engine/reports/projector.py).
     Job("reports", lambda s: s.report_project_seconds, 2.0, projector.catch_up,
         lambda r: f"{r} event(s) counted into the reports"),
     # The documents steps owed, rendered, signed, stored and chained after their step's commit (engine/outputs).
-    Job("outputs", lambda s: s.document_issue_seconds, 2.0, _issue_documents,
+    Job("outputs", lambda s: s.document_issue_seconds, 2.0, _in_a_session(outputs_issue.issue_pending),
         lambda r: f"{r} document(s) issued"),
     # Stored objects no row names once SHUBBAK_ORPHAN_GRACE_HOURS old (a process killed between writing a scan
     # or a document and committing its row), deleted (engine/operations/orphans.py).
-    Job("orphans", lambda s: s.orphan_sweep_seconds, 86_400.0, _sweep_orphans,
+    Job("orphans", lambda s: s.orphan_sweep_seconds, 86_400.0, _in_a_session(orphans.sweep),
         lambda r: (f"{r.held} stored objects no row names: too many, none deleted (docs/operations.md)" if r.held
                    else f"{r.deleted} stored object(s) no row names deleted of {r.looked_at} old enough, "
                         f"{r.abandoned} cut-short write(s) removed")),
     # Payment references still pending past SHUBBAK_PAYMENT_RECONCILE_AFTER_MINUTES, asked about at their
     # provider: settled as their callback would, or expired (engine/payments/reconcile.py).
-    Job("payment_reconciliation", lambda s: s.payment_reconcile_seconds, 300.0, _reconcile,
+    Job("payment_reconciliation", lambda s: s.payment_reconcile_seconds, 300.0, _in_a_session(reconcile.reconcile),
         lambda r: f"{r.asked} payment reference(s) asked: {r.paid} paid, {r.late} late, {r.expired} expired, "
                   f"{r.pending} still pending, {r.failed} without an answer, {r.mismatch} flagged (another amount)"),
     # Booked visits: the day-before SMS reminders (once per booking) and the no-shows, whose places are given
     # back (engine/queue/booking_rounds.py).
-    Job("bookings", lambda s: s.booking_round_seconds, 60.0, _bookings,
+    Job("bookings", lambda s: s.booking_round_seconds, 60.0, _in_a_session(booking_rounds.run),
         lambda r: f"{r.reminded} visit reminder(s) written, {r.no_shows} no-show(s) released"),
 ]
 
