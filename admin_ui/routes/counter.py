@@ -229,10 +229,10 @@ def supervisor_page(request: Request, viewer: SignedIn, db: SessionDep) -> HTMLR
         waiting = waiting.where(col(Refund.center_id).in_(seen))
         closed = closed.where(col(CashierSession.center_id).in_(seen))
     differences = [d for d in db.exec(closed).all() if any((d.difference or {}).values())]
+    asked = db.exec(waiting).all()
     receipts_of = {p.id: p.receipt_number for p in db.exec(select(Payment).where(
-        col(Payment.id).in_([r.payment_id for r in db.exec(waiting).all()]))).all()}
-    rows: list[dict[str, Any]] = [{"refund": r, "receipt": receipts_of.get(r.payment_id, "")}
-                                  for r in db.exec(waiting).all()]
+        col(Payment.id).in_([r.payment_id for r in asked]))).all()}
+    rows: list[dict[str, Any]] = [{"refund": r, "receipt": receipts_of.get(r.payment_id, "")} for r in asked]
     choices = [c for c in centers.list_centers(db) if seen is None or c.id in seen]  # for the export's form
     flagged = ledger.flagged_references(session=db, actor=actor)
     return render(request, "supervisor_payments.html", refunds=rows, differences=differences, amounts=_amounts,
