@@ -254,33 +254,34 @@ def supervisor_page(request: Request, viewer: SignedIn, db: SessionDep) -> HTMLR
 def decide_refund(request: Request, refund_id: PageId, form: CheckedForm, viewer: SignedIn,
                   db: SessionDep) -> Response:
     approve = str(form.get("decision", "")) == "approve"
-    return act(request, db, viewer, "/supervisor/payments",
-               lambda: refunds.decide(session=db, refund_id=refund_id, approve=approve,
-                                      reason=str(form.get("reason", ""))[:1000], actor=viewer.signed_in,
-                                      settings=settings_of(request)),
-               lambda _: viewer.lang.gettext("The refund was approved.") if approve else
-               viewer.lang.gettext("The refund was refused."))
+    lang = viewer.lang
+    words = lang.gettext("The refund was approved.") if approve else lang.gettext("The refund was refused.")
+    return _decided(request, form, viewer, db, refunds.decide, words, refund_id=refund_id, approve=approve)
 
 
 @router.post("/supervisor/drawers/{session_id}/acknowledge", dependencies=[allow("payments.supervise")])
 def acknowledge(request: Request, session_id: PageId, form: CheckedForm, viewer: SignedIn,
                 db: SessionDep) -> Response:
-    return act(request, db, viewer, "/supervisor/payments",
-               lambda: drawers.acknowledge(session=db, session_id=session_id,
-                                           reason=str(form.get("reason", ""))[:1000], actor=viewer.signed_in,
-                                           settings=settings_of(request)),
-               lambda _: viewer.lang.gettext("The difference was acknowledged."))
+    return _decided(request, form, viewer, db, drawers.acknowledge,
+                    viewer.lang.gettext("The difference was acknowledged."), session_id=session_id)
 
 
 @router.post("/supervisor/checkouts/{checkout_id}/clear", dependencies=[allow("payments.supervise")])
 def clear_flag(request: Request, checkout_id: PageId, form: CheckedForm, viewer: SignedIn,
                db: SessionDep) -> Response:
     """Take a flagged e-payment reference off the list, with the reason (engine/payments/epay.py)."""
+    return _decided(request, form, viewer, db, epay.clear_mismatch,
+                    viewer.lang.gettext("The payment reference is off the list."), checkout_id=checkout_id)
+
+
+def _decided(request: Request, form: CheckedForm, viewer: Viewer, db: Session, command: Callable[..., object],
+             words: str, **about: Any) -> Response:
+    """A supervisor's decision with the reason typed (an engine command taking ``session``, ``reason``,
+    ``actor``, ``settings`` and the ids in ``about``), back on the supervisor's page."""
     return act(request, db, viewer, "/supervisor/payments",
-               lambda: epay.clear_mismatch(session=db, checkout_id=checkout_id,
-                                           reason=str(form.get("reason", ""))[:1000], actor=viewer.signed_in,
-                                           settings=settings_of(request)),
-               lambda _: viewer.lang.gettext("The payment reference is off the list."))
+               lambda: command(session=db, reason=str(form.get("reason", ""))[:1000], actor=viewer.signed_in,
+                               settings=settings_of(request), **about),
+               lambda _: words)
 
 
 @router.get("/supervisor/collections.csv", dependencies=[allow("reports.read")])
