@@ -30,6 +30,7 @@ from tests.support.cash_desk import Counter, _counter
 
 BOM = b"\xef\xbb\xbf"
 URL = "/api/reports/collections.csv"
+XLSX = "/api/reports/collections.xlsx"
 
 
 @pytest.fixture
@@ -116,33 +117,42 @@ def test_the_export_adds_up_exactly_per_center_and_drawer(desk: Counter) -> None
     assert read(c.client.get(URL, params={**day_span(2, -1)}, headers=c.supervisor).content) == []
 
 
-def test_another_center_a_cashier_and_bad_dates_are_refused(desk: Counter) -> None:
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_another_center_a_cashier_and_bad_dates_are_refused(desk: Counter, kind: str) -> None:
+    """The CSV file and the XLSX workbook: the same refusals, and the same lines in either."""
     c = desk
+    url, lines = (URL, read) if kind == "csv" else (XLSX, workbook)
     c.cash_payment()
     sibling = c.api.user("supervisor", center_id=c.centers["CITY-B"])
-    r = c.client.get(URL, params={**day_span(), "center": "CITY-A"}, headers=sibling)
+    r = c.client.get(url, params={**day_span(), "center": "CITY-A"}, headers=sibling)
     assert r.status_code == 403
     assert_arabic(r, "reports.center_not_seen")
     # Without naming a center, the sibling gets its own centers' collections: none of CITY-A's.
-    assert read(c.client.get(URL, params=day_span(), headers=sibling).content) == []
-    assert c.client.get(URL, params=day_span(), headers=c.cashier).status_code == 403
-    assert c.client.get(URL, params=day_span()).status_code == 401
-    assert c.client.get(URL, params={**day_span(), "center": "NOWHERE"}, headers=c.supervisor).status_code == 404
-    assert c.client.get(URL, params={"from": "2026-02-01", "to": "2026-01-01"},
+    assert lines(c.client.get(url, params=day_span(), headers=sibling).content) == []
+    assert c.client.get(url, params=day_span(), headers=c.cashier).status_code == 403
+    assert c.client.get(url, params=day_span()).status_code == 401
+    assert c.client.get(url, params={**day_span(), "center": "NOWHERE"}, headers=c.supervisor).status_code == 404
+    assert c.client.get(url, params={"from": "2026-02-01", "to": "2026-01-01"},
                         headers=c.supervisor).status_code == 422
-    assert c.client.get(URL, params={"from": "2026-13-01"}, headers=c.supervisor).status_code == 422
-    assert c.client.get(URL, params={"from": "1000-01-01", "to": "2026-01-01"},
+    assert c.client.get(url, params={"from": "2026-13-01"}, headers=c.supervisor).status_code == 422
+    assert c.client.get(url, params={"from": "1000-01-01", "to": "2026-01-01"},
                         headers=c.supervisor).status_code == 422  # longer than a report may cover
-    assert c.client.get(URL, params={"center": "x" * 33}, headers=c.supervisor).status_code == 422
+    assert c.client.get(url, params={"center": "x" * 33}, headers=c.supervisor).status_code == 422
     # Arabic digits in the dates, and no dates at all (today), both read.
     arabic = {k: v.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")) for k, v in day_span().items()}
-    assert len(read(c.client.get(URL, params=arabic, headers=c.supervisor).content)) == 2
-    assert len(read(c.client.get(URL, headers=c.supervisor).content)) == 2
+    assert len(lines(c.client.get(url, params=arabic, headers=c.supervisor).content)) == 2
+    assert len(lines(c.client.get(url, headers=c.supervisor).content)) == 2
 
 
-def test_the_supervisor_page_links_the_export(desk: Counter) -> None:
+@pytest.mark.parametrize(("kind", "offered"), [
+    ("csv", ('id="collections-today"', 'action="/supervisor/collections.csv"', "تحصيلات اليوم")),
+    ("xlsx", ('href="/supervisor/collections.xlsx"', 'id="no-flagged"'))])
+def test_the_supervisor_page_links_the_export(desk: Counter, kind: str, offered: tuple[str, ...]) -> None:
+    """The supervisor's page offers both files, and each keeps to the reader's centers."""
     c = desk
     c.cash_payment()
+    lines = read if kind == "csv" else workbook
+    export = f"/supervisor/collections.{kind}"
     settings = c.api.settings
     with Session(engine_for(settings.database_url)) as session:
         for name, center in (("boss_a", "CITY-A"), ("boss_b", "CITY-B")):
@@ -152,21 +162,17 @@ def test_the_supervisor_page_links_the_export(desk: Counter) -> None:
         pages = Pages(client, settings)
         assert pages.sign_in("boss_a").status_code == 303
         page = client.get("/supervisor/payments").text
-        assert 'id="collections-today"' in page and 'action="/supervisor/collections.csv"' in page
-        assert "تحصيلات اليوم" in page
-        own = client.get("/supervisor/collections.csv", params=day_span())
-        assert own.status_code == 200 and len(read(own.content)) == 2
+        assert all(said in page for said in offered), offered
+        own = client.get(export, params=day_span())
+        assert own.status_code == 200 and len(lines(own.content)) == 2
         pages.sign_out()
         assert pages.sign_in("boss_b").status_code == 303
-        other = client.get("/supervisor/collections.csv", params={**day_span(), "center": "CITY-A"})
-        assert other.status_code == 403
-        assert read(client.get("/supervisor/collections.csv").content) == []
-        assert client.get("/supervisor/collections.csv", params={"from": "nope"}).status_code == 422
+        assert client.get(export, params={**day_span(), "center": "CITY-A"}).status_code == 403
+        assert lines(client.get(export).content) == []
+        assert client.get(export, params={"from": "nope"}).status_code == 422
         pages.sign_out()
-        assert client.get("/supervisor/collections.csv").status_code in (303, 401)  # signed out: no file
+        assert client.get(export).status_code in (303, 401)  # signed out: no file
 
-
-XLSX = "/api/reports/collections.xlsx"
 
 
 def workbook(body: bytes) -> list[tuple[Any, ...]]:
@@ -217,37 +223,3 @@ def test_the_xlsx_export_has_arabic_headers_and_numbers_that_add_up(desk: Counte
     csv_rows = read(c.client.get(URL, params=day_span(1, 1), headers=c.supervisor).content)
     assert [(row["cashier"], row["net"]) for row in csv_rows] == [
         (row["cashier"], f"{Decimal(str(row['net'])):.2f}") for row in rows]
-
-
-def test_the_xlsx_export_is_refused_to_another_center_and_to_a_cashier(desk: Counter) -> None:
-    c = desk
-    c.cash_payment()
-    sibling = c.api.user("supervisor", center_id=c.centers["CITY-B"])
-    r = c.client.get(XLSX, params={**day_span(), "center": "CITY-A"}, headers=sibling)
-    assert r.status_code == 403
-    assert_arabic(r, "reports.center_not_seen")
-    assert workbook(c.client.get(XLSX, params=day_span(), headers=sibling).content) == []  # none of CITY-A's
-    assert c.client.get(XLSX, params=day_span(), headers=c.cashier).status_code == 403
-    assert c.client.get(XLSX, params=day_span()).status_code == 401
-    assert c.client.get(XLSX, params={"from": "2026-02-01", "to": "2026-01-01"},
-                        headers=c.supervisor).status_code == 422
-    assert c.client.get(XLSX, params={**day_span(), "center": "NOWHERE"}, headers=c.supervisor).status_code == 404
-    assert len(workbook(c.client.get(XLSX, headers=c.supervisor).content)) == 2  # today: a line and its total
-    # The supervisor's page offers it, and keeps to the reader's centers too.
-    settings = c.api.settings
-    with Session(engine_for(settings.database_url)) as session:
-        for name, center in (("boss_xa", "CITY-A"), ("boss_xb", "CITY-B")):
-            create_user(session=session, username=name, password="correct horse", full_name="مدير",
-                        roles=["supervisor"], settings=settings, center_id=c.centers[center])
-    with TestClient(create_app(settings), follow_redirects=False) as client:
-        pages = Pages(client, settings)
-        assert pages.sign_in("boss_xa").status_code == 303
-        page = client.get("/supervisor/payments").text
-        assert 'href="/supervisor/collections.xlsx"' in page and 'id="no-flagged"' in page
-        own = client.get("/supervisor/collections.xlsx", params=day_span())
-        assert own.status_code == 200 and len(workbook(own.content)) == 2
-        pages.sign_out()
-        assert pages.sign_in("boss_xb").status_code == 303
-        assert client.get("/supervisor/collections.xlsx",
-                          params={**day_span(), "center": "CITY-A"}).status_code == 403
-        assert workbook(client.get("/supervisor/collections.xlsx").content) == []
