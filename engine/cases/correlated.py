@@ -46,6 +46,7 @@ from sqlmodel import Session, col, select
 
 from engine.bpmn import runner
 from engine.bpmn.compiler import PAYMENT_MESSAGE, CompiledProcess, MessageCatcher
+from engine.cases import incident_rows
 from engine.core import clock
 from engine.core.errors import Invalid
 from forms import ownership
@@ -182,19 +183,11 @@ def open_incident(session: Session, case: Case, thrown: runner.Thrown, actor: st
     kept = ({"message": thrown.message, "payload": thrown.payload, "sent_by": actor, "lost": True} if lost
             else held(thrown, actor, key))
     element = thrown.message[:255]  # the incident's column; a diagram's message name is not bounded
-    incident = session.exec(select(Incident).where(
-        Incident.case_id == case.id, Incident.element_id == element, Incident.reason == REASON,
-        Incident.status == "open")).first()
-    if incident is None:
-        incident = Incident(case_id=case.id, center_id=case.center_id, service_code=case.service_code,
-                            version=version.version, element_id=element, reason=REASON, message=text,
-                            task_name=element, payload=kept, opened_at=now, last_at=now)
-    else:
-        incident.count += 1
-        incident.last_at = now
-        incident.message = text
-        incident.payload = kept
-    session.add(incident)
+    incident, new = incident_rows.open_or_count(session, case=case, version=version.version, element=element,
+                                                reason=REASON, text=text, now=now)
+    if new:
+        incident.task_name = element
+    incident.payload = kept
     session.flush()
     return incident
 

@@ -27,7 +27,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from engine.bpmn import runner
-from engine.cases import correlated, undelivered, workflows
+from engine.cases import correlated, incident_rows, undelivered, workflows
 from engine.cases.lifecycle import Outcome, cancel_open, load_case, process_failed
 from engine.catalog import processes
 from engine.core import clock
@@ -76,23 +76,11 @@ def record(session: Session, *, case_id: int, exc: runner.ProcessFailed, actor: 
             case = workflows.lock_case(session, case_id)
             version = session.get(ProcessVersion, case.process_version_id)
             assert version is not None
-            incident = session.exec(select(Incident).where(
-                Incident.case_id == case_id, Incident.element_id == element, Incident.reason == reason,
-                Incident.status == "open")).first()
-            now = clock.now()
-            if incident is None:
-                incident = Incident(case_id=case_id, center_id=case.center_id, service_code=case.service_code,
-                                    version=version.version, element_id=element, reason=reason, message=text,
-                                    task_id=task_id, task_name=task_name, payload=payload or {},
-                                    opened_at=now, last_at=now)
-                session.add(incident)
-            else:
-                incident.count += 1
-                incident.last_at = now
-                incident.message = text
-                incident.version = version.version
-                if task_id is not None:
-                    incident.task_id, incident.task_name, incident.payload = task_id, task_name, payload or {}
+            incident, new = incident_rows.open_or_count(session, case=case, version=version.version,
+                                                        element=element, reason=reason, text=text, now=clock.now())
+            incident.version = version.version  # a repeat: the version the case runs now
+            if new or task_id is not None:
+                incident.task_id, incident.task_name, incident.payload = task_id, task_name, payload or {}
             session.flush()
             repeat = incident.count > 1
             data: dict[str, Any] = {"incident_id": incident.id, "element_id": exc.element_id,

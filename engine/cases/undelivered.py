@@ -20,9 +20,9 @@ from typing import Any
 
 from sqlalchemy import select as core_select
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from engine.cases import workflows
+from engine.cases import incident_rows, workflows
 from engine.core import clock
 from engine.core.errors import Conflict
 from engine.core.settings import Settings
@@ -66,19 +66,9 @@ def _open_one(session: Session, message: Any) -> bool:
         element = message.stage
         text = f"{message.channel} to {message.recipient}: {message.last_error or 'not delivered'}"[:2000]
         now = clock.now()
-        incident = session.exec(select(Incident).where(
-            Incident.case_id == message.case_id, Incident.element_id == element, Incident.reason == MESSAGE,
-            Incident.status == "open")).first()
-        if incident is None:
-            incident = Incident(case_id=message.case_id, center_id=case.center_id, service_code=case.service_code,
-                                version=version.version, element_id=element, reason=MESSAGE, message=text,
-                                payload={"message_ids": [message.id]}, opened_at=now, last_at=now)
-            session.add(incident)
-        else:
-            incident.count += 1
-            incident.last_at, incident.message = now, text
-            incident.payload = {"message_ids": [*incident.payload.get("message_ids", []), message.id]}
-            session.add(incident)
+        incident, _ = incident_rows.open_or_count(session, case=case, version=version.version, element=element,
+                                                  reason=MESSAGE, text=text, now=now)
+        incident.payload = {"message_ids": [*incident.payload.get("message_ids", []), message.id]}
         session.flush()
         taken = session.execute(update(_OUTBOX).where(
             _OUTBOX.c.id == message.id, _OUTBOX.c.status == "failed", _OUTBOX.c.incident_id.is_(None))
