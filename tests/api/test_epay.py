@@ -4,7 +4,6 @@ altered, sent twice or eight times at once, for an unknown reference or a lapsed
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from harness.settings import make_settings
 from storage.db import engine_for, session_for
 from storage.models.payments import Checkout, GatewayCallback, Payment, Refund
 from tests.support.cash_desk import Counter, _counter
+from tests.support.concurrent import at_once
 from tests.support.payment_provider import PaymentProvider
 
 
@@ -299,24 +299,16 @@ def test_concurrent_duplicate_callbacks_pay_once(both: Counter, provider: Paymen
     case, bill, ref = _pending(c)
     body, headers = provider.callback(ref)
     lowered = {k.lower(): v for k, v in headers.items()}
-    start = threading.Barrier(8)
-    outcomes: list[str] = []
 
-    def run() -> None:
+    def run() -> str:
         with session_for(settings.database_url) as session:
-            start.wait()
             try:
-                outcomes.append(epay.callback(session=session, provider="fake", raw=body, headers=lowered,
-                                              settings=settings, client="192.0.2.7").outcome)
+                return epay.callback(session=session, provider="fake", raw=body, headers=lowered,
+                                     settings=settings, client="192.0.2.7").outcome
             except DomainError as exc:
-                outcomes.append(f"{exc.status} {exc.message_id}")
+                return f"{exc.status} {exc.message_id}"
 
-    threads = [threading.Thread(target=run) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert sorted(outcomes) == ["duplicate"] * 7 + ["paid"]
+    assert sorted(at_once(run, times=8)) == ["duplicate"] * 7 + ["paid"]
     year = datetime.now(UTC).year
     assert [p.receipt_number for p in rows(c, Payment)] == [f"CITY-A-{year}-000001"]
     now = c.client.get(f"/api/cases/{case['id']}", headers=c.clerk).json()

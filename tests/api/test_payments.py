@@ -4,7 +4,6 @@ amounts that are not amounts, a lapsed bill, a refund decided by the one who ask
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +27,7 @@ from storage.db import engine_for, session_for
 from storage.models.messages import OutboxMessage
 from storage.models.payments import CashierEvent, CashierSession, Payment
 from tests.support.cash_desk import Counter, _counter
+from tests.support.concurrent import in_sessions_at_once
 
 
 def test_a_bill_is_issued_paid_in_cash_and_the_case_moves_on(counter: Counter) -> None:
@@ -297,28 +297,10 @@ def test_eight_cashiers_paying_at_once_get_contiguous_receipts(eight: Counter) -
         with session_for(settings.database_url) as session:
             drawer.open_session(session=session, actor=actor, opening={"cash": "0"}, settings=settings)
     bills = [c.billed_case(fee=10 + n)[1] for n in range(8)]
-    start = threading.Barrier(8)
-    results: list[str] = []
-    errors: list[BaseException] = []
-
-    def run(actor: Actor, bill_id: int, amount: str) -> None:
-        with session_for(settings.database_url) as session:
-            start.wait()
-            try:
-                paid = pay.pay(session=session, bill_id=bill_id, method="cash", amount=amount, reference=None,
-                               actor=actor, settings=settings)
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-                return
-            assert paid.payment.receipt_number is not None
-            results.append(paid.payment.receipt_number)
-
-    threads = [threading.Thread(target=run, args=(actor, bill["id"], bill["amount"]))
-               for actor, bill in zip(cashiers, bills, strict=True)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    results, errors = in_sessions_at_once(settings.database_url, [
+        (lambda s, a=actor, b=bill: pay.pay(session=s, bill_id=b["id"], method="cash", amount=b["amount"],
+                                            reference=None, actor=a, settings=settings).payment.receipt_number)
+        for actor, bill in zip(cashiers, bills, strict=True)])
     assert errors == []
     year = datetime.now(UTC).year
     assert sorted(results) == [f"CITY-A-{year}-{n:06d}" for n in range(1, 9)]
@@ -400,26 +382,12 @@ def test_cashiers_paying_one_bill_at_once_take_it_once(eight: Counter) -> None:
         with session_for(settings.database_url) as session:
             drawer.open_session(session=session, actor=actor, opening={"cash": "0"}, settings=settings)
     _case, bill = c.billed_case(fee=40)
-    start = threading.Barrier(len(cashiers))
-    outcomes: list[str] = []
-
-    def run(actor: Actor) -> None:
-        with session_for(settings.database_url) as session:
-            start.wait()
-            try:
-                paid = pay.pay(session=session, bill_id=bill["id"], method="cash", amount="40", reference=None,
-                               actor=actor, settings=settings)
-                outcomes.append(str(paid.payment.receipt_number))
-            except Conflict as exc:
-                outcomes.append(f"409 {exc.message_id}")
-
-    threads = [threading.Thread(target=run, args=(actor,)) for actor in cashiers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    paid, refused = in_sessions_at_once(settings.database_url, [
+        (lambda s, a=actor: pay.pay(session=s, bill_id=bill["id"], method="cash", amount="40", reference=None,
+                                    actor=a, settings=settings).payment.receipt_number) for actor in cashiers])
     year = datetime.now(UTC).year
-    assert sorted(outcomes) == [*(["409 bill.already_paid"] * 3), f"CITY-A-{year}-000001"]
+    assert paid == [f"CITY-A-{year}-000001"]
+    assert [(type(e), getattr(e, "message_id", e)) for e in refused] == [(Conflict, "bill.already_paid")] * 3
     _case, second = c.billed_case(fee=40)
     assert c.open_drawer()["status"] == "open"
     assert c.pay(second["id"], "40").json()["receipt_number"] == f"CITY-A-{year}-000002"  # no gap

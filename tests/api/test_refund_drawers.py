@@ -4,8 +4,6 @@ twice or retried, more than was paid, an amount that is not an amount."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
 from sqlmodel import Session, select
@@ -15,9 +13,10 @@ from engine.core.errors import Conflict
 from engine.core.settings import Settings
 from engine.payments import drawer, refunds
 from engine.people.users import Actor, create_user
-from storage.db import engine_for, session_for
+from storage.db import engine_for
 from storage.models.payments import CashierEvent, CashierSession, Payment, Refund
 from tests.support.cash_desk import Counter
+from tests.support.concurrent import in_sessions_at_once
 
 
 def ask(c: Counter, bill: dict[str, Any], headers: dict[str, str], **body: Any) -> Any:
@@ -155,34 +154,15 @@ def test_refunds_asked_and_approved_at_the_same_moment_give_back_once(counter: C
         cashiers = [Actor(u.username, frozenset(u.roles), u.full_name, u.center_id) for u in people]
         supervisors = [Actor(u.username, frozenset(u.roles), u.full_name, u.center_id) for u in bosses]
 
-    def at_once(calls: list[Callable[[Session], Any]]) -> tuple[list[Any], list[BaseException]]:
-        start = threading.Barrier(len(calls))
-        done: list[Any] = []
-        failed: list[BaseException] = []
-
-        def run(call: Callable[[Session], Any]) -> None:
-            with session_for(settings.database_url) as session:
-                start.wait()
-                try:
-                    done.append(call(session))
-                except BaseException as exc:  # noqa: BLE001 - counted below
-                    failed.append(exc)
-
-        threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        return done, failed
-
-    asked, refused = at_once([
+    asked, refused = in_sessions_at_once(settings.database_url, [
         (lambda s, a=actor: refunds.request(session=s, bill_id=bill["id"], reason="paid twice", actor=a,
                                             settings=settings)) for actor in cashiers])
     assert len(asked) == 1 and len(refused) == 3
     assert all(isinstance(e, Conflict) and e.message_id == "refund.already_requested" for e in refused), refused
     refund_id = asked[0].id
     cashier = Actor(paid["cashier"], frozenset({"cashier"}), "", center)
-    decided, lost = at_once(
+    decided, lost = in_sessions_at_once(
+        settings.database_url,
         [(lambda s, a=boss: refunds.decide(session=s, refund_id=refund_id, approve=True, reason=None, actor=a,
                                            settings=settings)) for boss in supervisors]
         + [lambda s: drawer.close(session=s, session_id=opened["id"], counted={"cash": "0"}, actor=cashier,
