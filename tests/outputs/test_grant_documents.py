@@ -81,7 +81,9 @@ def center_api(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Api, int]]:
         yield api, ids["CITY-A"]
 
 
-#: Paths that end without granting and without a refusal task: the letter is issued at the end event.
+#: Paths that end without granting and without a refusal task: the letter is issued at the end event. A suspected
+#: death is referred to the prosecution: the case ends undecided, and the applicant still carries away a signed,
+#: verifiable notice of the referral (not a certificate).
 ENDS = [
     ("death_certificate", "referred_to_prosecution", "referral_notice", "إخطار بإحالة واقعة الوفاة إلى النيابة العامة",
      ["deceased_name", "deceased_national_id", "health_office_notification", "medical_notes"]),
@@ -92,21 +94,12 @@ WORDS[("death_certificate", "referred_to_prosecution")] = ["مكتب الصحة"
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("service", "path_name", "kind", "title", "fields"),
-                         [pytest.param(*g, id=f"{g[0]}-{g[1]}") for g in GRANTS])
-def test_the_approved_path_issues_a_signed_verifiable_document(
+                         [pytest.param(*g, id=f"{g[0]}-{g[1]}") for g in [*GRANTS, *ENDS]])
+def test_the_path_issues_a_signed_verifiable_document(
         center_api: tuple[Api, int], service: str, path_name: str, kind: str, title: str, fields: list[str],
         tmp_path: Path) -> None:
-    _walk_and_verify(center_api, service, path_name, kind, title, fields, tmp_path)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("service", "path_name", "kind", "title", "fields"),
-                         [pytest.param(*g, id=f"{g[0]}-{g[1]}") for g in ENDS])
-def test_a_case_referred_elsewhere_ends_with_a_signed_notice(
-        center_api: tuple[Api, int], service: str, path_name: str, kind: str, title: str, fields: list[str],
-        tmp_path: Path) -> None:
-    """A suspected death is referred to the prosecution: the case ends undecided, and the applicant still
-    carries away a signed, verifiable notice of the referral (not a certificate)."""
+    """A path that grants (GRANTS) issues the signed document, and one that ends elsewhere (ENDS) the signed
+    letter that says so."""
     _walk_and_verify(center_api, service, path_name, kind, title, fields, tmp_path)
 
 
@@ -188,7 +181,7 @@ def test_an_english_extract_is_issued_beside_the_arabic_one_when_the_citizen_ask
         fields: list[str], tmp_path: Path) -> None:
     """The citizen ticks "also an English extract" at the request: the hand-over issues two signed documents,
     the Arabic one as always and an English one (left to right, English frame, Latin names). The same path
-    without the tick issues the Arabic one alone (test_the_approved_path_issues_a_signed_verifiable_document)."""
+    without the tick issues the Arabic one alone (test_the_path_issues_a_signed_verifiable_document)."""
     api, center = center_api
     assert api.deploy(PROCESSES / service, api.user("analyst")).status_code == 201
     path = find_path(service, path_name)
