@@ -67,6 +67,12 @@ def _hall(pages: Pages, fee: int = 150) -> Hall:
     return Hall(pages, ids, opened.case.tracking_number, opened.case.id, bill.id)
 
 
+def _at_the_counter(hall: Hall, name: str = "cash_a", center: str = "CITY-A") -> None:
+    """A new cashier ``name`` of ``center`` signed in, with a drawer open on no float."""
+    _sign_in(hall.pages, _user(hall.pages, name, "cashier", hall.centers[center]))
+    _form(hall.pages, "/counter/open", {"float_cash": "0"})
+
+
 def _form(pages: Pages, path: str, data: dict[str, str], page: str = "/counter") -> object:
     return pages.client.post(path, data={"csrf_token": csrf_of(pages.client.get(page).text), **data})
 
@@ -107,8 +113,7 @@ def test_the_cashier_opens_finds_pays_in_cash_prints_and_closes(pages: Pages) ->
 
 def test_a_double_submit_pays_once_and_says_the_bill_is_paid(pages: Pages) -> None:
     hall = _hall(pages)
-    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
-    _form(pages, "/counter/open", {"float_cash": "0"})
+    _at_the_counter(hall)
     token = csrf_of(pages.client.get("/counter", params={"q": hall.tracking_number}).text)
     data = {"csrf_token": token, "method": "cash", "amount": "150", "q": hall.tracking_number}
     first = pages.client.post(f"/counter/bills/{hall.bill_id}/pay", data=data)
@@ -150,8 +155,7 @@ def test_a_clerk_is_refused_the_counter_and_another_center_does_not_find_the_bil
     hall = _hall(pages)
     _sign_in(pages, _user(pages, "clerk_page", "front_desk", hall.centers["CITY-A"]))
     assert pages.client.get("/counter").status_code == 403
-    _sign_in(pages, _user(pages, "cash_b", "cashier", hall.centers["CITY-B"]))
-    _form(pages, "/counter/open", {"float_cash": "0"})
+    _at_the_counter(hall, "cash_b", "CITY-B")
     found = pages.client.get("/counter", params={"q": hall.tracking_number}).text
     assert 'id="not-found"' in found and f'data-bill="{hall.bill_id}"' not in found
     _form(pages, f"/counter/bills/{hall.bill_id}/pay", {"method": "cash", "amount": "150"})
@@ -200,8 +204,7 @@ def test_the_supervisor_of_the_center_decides_refunds_and_acknowledges_differenc
 
 def test_collections_on_the_performance_page_keep_to_the_readers_centers(pages: Pages) -> None:
     hall = _hall(pages)
-    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
-    _form(pages, "/counter/open", {"float_cash": "0"})
+    _at_the_counter(hall)
     _form(pages, f"/counter/bills/{hall.bill_id}/pay", {"method": "cash", "amount": "150"})
     _sign_in(pages, _user(pages, "boss_a", "supervisor", hall.centers["CITY-A"]))
     own = pages.client.get("/reports").text
@@ -238,12 +241,10 @@ def test_the_bill_is_found_by_the_citizens_ticket_at_the_cashiers_center_only(pa
         session.add(QueueTicket(number="P-015", day=date.today(), seq=15, category_code="permits",
                                 priority="normal", status="waiting", center_id=hall.centers["CITY-A"]))
         session.commit()
-    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
-    _form(pages, "/counter/open", {"float_cash": "0"})
+    _at_the_counter(hall)
     assert f'data-bill="{hall.bill_id}"' in pages.client.get("/counter", params={"q": " p-014 "}).text
     assert 'id="not-found"' in pages.client.get("/counter", params={"q": "P-015"}).text  # no request from it
-    _sign_in(pages, _user(pages, "cash_b", "cashier", hall.centers["CITY-B"]))
-    _form(pages, "/counter/open", {"float_cash": "0"})
+    _at_the_counter(hall, "cash_b", "CITY-B")
     other = pages.client.get("/counter", params={"q": "P-014"}).text
     assert 'id="not-found"' in other and f'data-bill="{hall.bill_id}"' not in other
 
@@ -262,14 +263,12 @@ def test_the_counter_gives_an_e_payment_reference_that_the_providers_callback_pa
     pages, provider = online
     hall = _hall(pages)
     # A cashier of another center cannot make a reference for the bill.
-    _sign_in(pages, _user(pages, "cash_b", "cashier", hall.centers["CITY-B"]))
-    _form(pages, "/counter/open", {"float_cash": "0"})
+    _at_the_counter(hall, "cash_b", "CITY-B")
     _form(pages, f"/counter/bills/{hall.bill_id}/checkout", {"q": hall.tracking_number})
     assert re.search(r"[\u0600-\u06FF]", _flash(pages))
     with Session(engine_for(pages.settings.database_url)) as session:
         assert session.exec(select(Checkout)).all() == []
-    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
-    _form(pages, "/counter/open", {"float_cash": "0"})
+    _at_the_counter(hall)
     found = pages.client.get("/counter", params={"q": hall.tracking_number}).text
     assert f'action="/counter/bills/{hall.bill_id}/checkout"' in found
     r = _form(pages, f"/counter/bills/{hall.bill_id}/checkout", {"q": hall.tracking_number})
@@ -297,8 +296,7 @@ def test_the_counter_gives_an_e_payment_reference_that_the_providers_callback_pa
 
 def test_without_a_provider_the_counter_offers_no_e_payment(pages: Pages) -> None:
     hall = _hall(pages)
-    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
-    _form(pages, "/counter/open", {"float_cash": "0"})
+    _at_the_counter(hall)
     found = pages.client.get("/counter", params={"q": hall.tracking_number}).text
     assert f'data-bill="{hall.bill_id}"' in found and "checkout-form" not in found
     _form(pages, f"/counter/bills/{hall.bill_id}/checkout", {"q": hall.tracking_number})
@@ -309,8 +307,7 @@ def test_the_supervisor_page_lists_a_flagged_e_payment_and_takes_it_off(
         online: tuple[Pages, PaymentProvider]) -> None:
     pages, provider = online
     hall = _hall(pages)
-    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
-    _form(pages, "/counter/open", {"float_cash": "0"})
+    _at_the_counter(hall)
     _form(pages, f"/counter/bills/{hall.bill_id}/checkout", {"q": hall.tracking_number})
     with Session(engine_for(pages.settings.database_url)) as session:
         [ref] = session.exec(select(Checkout)).all()
@@ -336,8 +333,7 @@ def test_the_supervisor_page_lists_a_flagged_e_payment_and_takes_it_off(
 
 def test_the_cashier_asks_a_refund_at_the_counter_and_cannot_overdo_it(pages: Pages) -> None:
     hall = _hall(pages)
-    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
-    _form(pages, "/counter/open", {"float_cash": "0"})
+    _at_the_counter(hall)
     _form(pages, f"/counter/bills/{hall.bill_id}/pay", {"method": "cash", "amount": "150"})
     with Session(engine_for(pages.settings.database_url)) as session:
         [payment] = session.exec(select(Payment)).all()
