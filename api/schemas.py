@@ -120,6 +120,9 @@ class CaseCancel(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+# A deliberate mirror of storage/models/cases.py's Task, built field for field by ``of`` (like the money's
+# models in api/routes/payments.py, BillPublic to RefundPublic): the response model is the promise written in the
+# OpenAPI document, and a column added to the table does not leak out unseen.
 class TaskPublic(BaseModel):
     id: str
     case_id: int

@@ -86,6 +86,8 @@ def skip(incident_id: RowId, body: IncidentSkip, session: SessionDep, settings: 
     return answer(CasePublic.of(done.case, done.tasks, done.version))
 
 
+# A thin route over its own command and the case's view, alike in shape to api/routes/queue.py's call_ticket
+# (a route over a queue command): the shape of every command route, the logic is the engine's.
 @router.post("/{incident_id}/cancel", dependencies=[allow("incidents.act")], response_model=CasePublic)
 def cancel(incident_id: RowId, body: IncidentCancel, session: SessionDep, settings: SettingsDep,
            actor: CurrentActor) -> CasePublic:

@@ -34,6 +34,10 @@ router = APIRouter(tags=["payments"])
 Amount = Annotated[str, Field(max_length=32, description='a decimal string, e.g. "150.50"')]
 
 
+# BillPublic, DrawerPublic, PaymentPublic and RefundPublic deliberately mirror their tables
+# (storage/models/payments.py), each with an ``of`` that copies a row field by field, the way api/schemas.py's
+# TaskPublic mirrors a task: the response model is the promise written in the OpenAPI document, so a column
+# added to a table does not appear in the API's contract unannounced. Alike in shape, each its own table.
 class BillPublic(BaseModel):
     id: int
     number: str

@@ -214,7 +214,8 @@ def call_next(number: int, session: SessionDep, settings: SettingsDep, actor: Cu
     return ticket_view(session, ticket, settings)
 
 
-# call_ticket and transfer below look alike: each is a thin route over its own command with its own body.
+# call_ticket and transfer below look alike: each is a thin route over its own command with its own body (as is
+# api/routes/incidents.py's cancel, alike in shape).
 @router.post("/tickets/{number}/call", dependencies=[allow("queue.work")], response_model=TicketPublic)
 def call_ticket(number: str, body: TicketCall, session: SessionDep, settings: SettingsDep,
                 actor: CurrentActor) -> TicketPublic:

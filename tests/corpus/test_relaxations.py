@@ -353,6 +353,8 @@ def test_a_service_task_is_refused_at_deploy_rather_than_failing_every_case(sqli
 @pytest.mark.timeout(30)
 def test_a_data_object_missing_from_the_parent_process_is_refused_not_a_hang(sqlite_api: Api) -> None:
     # Bare SpiffWorkflow loops forever parsing this (its data object lookup steps to the same parent again).
+    # The diagram is spelled out on purpose, like the nested one of the next test (its sub-process writing a data
+    # object): each test's whole diagram is its evidence, and the two differ where the object is declared.
     content = bpmn("orphan_object", """
     <bpmn:startEvent id="start" />
     <bpmn:subProcess id="sub">
@@ -374,7 +376,8 @@ def test_a_data_object_missing_from_the_parent_process_is_refused_not_a_hang(sql
 @pytest.mark.timeout(30)
 def test_a_data_object_of_an_outer_process_is_found_from_a_nested_sub_process(sqlite_api: Api) -> None:
     # BPMN scoping: a data object is visible in every sub-process nested in its process. Bare SpiffWorkflow
-    # looks one level up only, and loops forever when the object is two levels up.
+    # looks one level up only, and loops forever when the object is two levels up. Spelled out on purpose, like
+    # the previous test's diagram (see the note there).
     content = bpmn("outer_object", """
     <bpmn:dataObject id="report_obj" name="Report" />
     <bpmn:startEvent id="start" />
