@@ -17,6 +17,7 @@ from api.app import create_app
 from harness.api import Api
 from harness.settings import make_settings
 from tests.services.paths import PROCESSES
+from tests.support.concurrent import at_once
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
 
@@ -281,16 +282,7 @@ def test_the_same_post_at_the_same_moment_opens_one_case(o311: tuple[Api, str],
         return checked(process)
 
     monkeypatch.setattr(engine_open311, "_intake_schema", after_the_look_up)
-    answers: list[Any] = []
-
-    def post() -> None:
-        answers.append(_post(api, _complaint(key)))
-
-    threads = [threading.Thread(target=post) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    answers = at_once(lambda: _post(api, _complaint(key)), timeout=30)
     assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
     numbers = {r.json()[0]["service_request_id"] for r in answers}
     assert len(numbers) == 1

@@ -4,7 +4,6 @@ marked as copies and every print on the case's chain; who may not read the bill 
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from harness.api import Api
 from storage.db import engine_for
 from tests.outputs.conftest import pdf_text
 from tests.support.cash_desk import Counter, _counter
+from tests.support.concurrent import at_once
 
 
 def _paid(counter: Counter, fee: Any = 3000) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -95,19 +95,8 @@ def test_strangers_cannot_print_and_a_missing_payment_is_not_found(sqlite_api: A
 def test_prints_at_the_same_moment_get_distinct_copy_numbers(api: Api) -> None:
     counter = _counter(api)
     case, paid = _paid(counter, fee=75)
-    answers: list[str] = []
-    lock = threading.Lock()
-
-    def one() -> None:
-        r = _print(counter, case["id"], paid["id"])
-        with lock:
-            answers.append(r.headers.get("x-print-copy", str(r.status_code)))
-
-    threads = [threading.Thread(target=one) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = [r.headers.get("x-print-copy", str(r.status_code))
+               for r in at_once(lambda: _print(counter, case["id"], paid["id"]), times=4)]
     assert sorted(answers) == ["0", "1", "2", "3"], answers
     events = counter.client.get(f"/api/cases/{case['id']}/events", headers=counter.clerk).json()
     assert sorted(e["data"]["copy"] for e in events if e["kind"] == "receipt_printed") == [0, 1, 2, 3]
