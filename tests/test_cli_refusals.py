@@ -106,6 +106,37 @@ def test_a_domain_error_of_any_command_and_the_command_lines_own(
     )
 
 
+@pytest.mark.parametrize(
+    ("argv", "changes", "status", "said"),
+    [
+        (["serve", "--demo"], {"environment": "production"}, 2, "خطأ [cli.no_demo_in_production]: رُفض إنشاء"),
+        (["tick"], {"database_transaction_pooling": True}, 2, "خطأ [cli.tick_needs_direct_connection]: shubbak tick"),
+        (["users", "passwd", "someone"], {}, 1, "خطأ [cli.passwords_differ]: كلمتا المرور مختلفتان"),
+        (["backup", "folder"], {}, 1, "خطأ [backup.tool_missing]: لم يُعثر على pg_dump"),
+    ],
+)
+def test_the_command_lines_own_refusals_in_arabic(
+    cli: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    changes: dict[str, object],
+    status: int,
+    said: str,
+) -> None:
+    monkeypatch.setattr("cli.main.get_settings", lambda: cli.model_copy(update={"cli_language": "ar", **changes}))
+    answers = iter(["one password", "another one"])
+    monkeypatch.setattr("getpass.getpass", lambda _prompt="": next(answers))
+
+    def no_pg_dump(**_kwargs: object) -> None:
+        raise BackupFailed("backup.tool_missing", tool="pg_dump")
+
+    monkeypatch.setattr("engine.operations.backup.take", no_pg_dump)
+    assert main(argv) == status
+    err = capsys.readouterr().err
+    assert err.startswith(said) and err.count("\n") == 1, err
+
+
 def test_what_the_function_says_of_each_kind(cli: Settings) -> None:
     both = cli
     # A failed backup names its id below the engine; its words are the catalogs'.
