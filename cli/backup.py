@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cli.refusals import tell
 from engine.core.settings import Settings
 from engine.operations import backup
 from storage.backup import BackupFailed
@@ -19,16 +19,16 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     try:
         made = backup.take(settings=settings, folder=folder)
     except BackupFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        tell(settings, exc)
         return 1
     seal = made.last_seal
     print(f"backup written to {made.folder}: the database ({made.database_file}), {made.documents} document(s) "
           f"({made.document_bytes / 1e6:.1f} MB), " + (f"last seal {seal['seq']} of {seal['sealed_at']}"
                                                       if seal else "no seal yet"))
     for problem in made.problems:
-        print(f"PROBLEM {problem}", file=sys.stderr)
+        tell(settings, problem, label="problem")
     if made.problems:
-        print(f"{len(made.problems)} document(s) could not be backed up as recorded: see above", file=sys.stderr)
+        tell(settings, "backup.documents_missed", count=len(made.problems))
         return 1
     return 0
 
@@ -37,15 +37,14 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
     try:
         done = backup.restore(settings=settings, folder=Path(args.dir))
     except BackupFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        tell(settings, exc)
         return 1
     seal = done.last_seal
     print(f"restored the database and {done.documents} document(s) from {args.dir} "
           f"(tables at revision {done.revision}; " + (f"last seal {seal['seq']})" if seal else "no seal)"))
     if done.older_than_last_seal:
-        print(f"WARNING: the anchor file names seal {done.newest_anchored}, newer than this backup's last seal "
-              f"({(seal or {}).get('seq', 0)}): the database is now older than the last seal, and "
-              "`shubbak audit verify` will say so. Cases worked after the backup are not in it.", file=sys.stderr)
+        tell(settings, "backup.older_than_last_seal", label="warning", anchored=done.newest_anchored,
+             seal=(seal or {}).get("seq", 0))
     print("next: `shubbak migrate` (when this version is newer than the backup), then `shubbak audit verify`")
     return 0
 

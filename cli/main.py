@@ -16,12 +16,14 @@ from cli import documents as document_commands
 from cli import open311 as open311_commands
 from cli import reports as report_commands
 from cli import users as user_commands
+from cli.refusals import tell
 from engine.bpmn import runner
-from engine.bpmn.compiler import PATHS_FILE, PackageRefused, compile_package
+from engine.bpmn.compiler import PATHS_FILE, compile_package
 from engine.cases import version_moves
 from engine.catalog import analyst_tests, processes
 from engine.catalog.packages import find_packages, read_package
 from engine.core.errors import DomainError, Invalid
+from engine.core.refusals import Words
 from engine.core.settings import Settings, get_settings
 from engine.people import centers
 from engine.people.users import Actor, create_user
@@ -51,7 +53,7 @@ def deploy_folder(settings: Settings, root: Path) -> int:
                                                 settings=settings)
             except Invalid as exc:
                 failures += 1
-                _print_refusal(folder, exc)
+                tell(settings, exc, label="refused", where=str(folder))
                 continue
             state = "deployed" if created else "unchanged"
             print(f"{state:>9} {row.service_code} v{row.version} ({row.sha256[:12]})")
@@ -76,7 +78,7 @@ def cmd_test(settings: Settings, args: argparse.Namespace) -> int:
             outcomes = analyst_tests.run_all(process, files[PATHS_FILE], runner.limits(settings))
         except Invalid as exc:
             failures += 1
-            _print_refusal(folder, exc)
+            tell(settings, exc, label="refused", where=str(folder))
             continue
         for outcome in outcomes:
             failures += not outcome.passed
@@ -99,13 +101,6 @@ def cmd_migrate_cases(settings: Settings, args: argparse.Namespace) -> int:
     if not args.dry_run:
         print(f"{len(moves) - len(stuck)} case(s) moved to v{args.to}, {len(stuck)} not moved")
     return 1 if not args.dry_run and any(m.movable and not m.moved for m in moves) else 0
-
-
-def _print_refusal(folder: Path, exc: Invalid) -> None:
-    print(f"REFUSED {folder}: {exc.message}", file=sys.stderr)
-    for d in exc.details:
-        print(f"  - {d.get('file') or ''} {d.get('element_id') or ''}: "
-              f"{d.get('message') or d.get('msg')}", file=sys.stderr)
 
 
 def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -132,7 +127,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             deploy_folder(settings, settings.processes_dir)
     if args.demo:
         if settings.environment == "production":
-            print("refusing to create demo users in production", file=sys.stderr)
+            tell(settings, "cli.no_demo_in_production")
             return 2
         with _session(settings) as session:
             demo = ensure_demo_users(session, settings)
@@ -182,10 +177,9 @@ def _fresh_metrics_dir(settings: Settings) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
-def _celery(settings: Settings, what: str) -> Any:
+def _celery(settings: Settings, what: Words) -> Any:
     if not settings.broker_url:
-        print(f"refusing to start the {what}: set SHUBBAK_BROKER_URL (redis://...); without a broker the API "
-              "process sends messages and advances timers itself", file=sys.stderr)
+        tell(settings, "cli.no_broker", what=what)
         return None
     from cli.worker import app
     from engine.messages import gateways
@@ -197,7 +191,7 @@ def _celery(settings: Settings, what: str) -> Any:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """A Celery worker: sends the outbox (and, with --beat, runs the periodic jobs too)."""
-    app = _celery(settings, "worker")
+    app = _celery(settings, Words("worker", "العامل (worker)"))
     if app is None:
         return 2
     argv = ["worker", f"--loglevel={args.log_level}", f"--concurrency={args.concurrency}", f"--pool={args.pool}"]
@@ -209,7 +203,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
     """Celery beat: every periodic job of engine/operations/periodic.py, each at its interval (cli/worker.py)."""
-    app = _celery(settings, "beat")
+    app = _celery(settings, Words("beat", "المجدول (beat)"))
     if app is None:
         return 2
     settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -226,9 +220,7 @@ def cmd_tick(settings: Settings, _args: argparse.Namespace) -> int:
     if settings.database_transaction_pooling and not settings.leader_database_url:
         # With a broker the settings allow this pair (beat runs the jobs and takes no turn); a tick does take
         # the jobs' turns, whose session locks a transaction pooler does not keep (docs/deployment.md).
-        print("shubbak tick: SHUBBAK_DATABASE_TRANSACTION_POOLING is set: the jobs' turns hold a session lock, "
-              "which a transaction pooler does not keep; set SHUBBAK_LEADER_DATABASE_URL to a direct connection "
-              "to PostgreSQL (docs/deployment.md)", file=sys.stderr)
+        tell(settings, "cli.tick_needs_direct_connection")
         return 2
     for job, ran, result in periodic.run_all(settings):
         print(f"{job.name}: {job.says(result) if ran else 'skipped: another process is running it'}")
@@ -306,11 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     try:
         return int(args.func(settings, args))
-    except PackageRefused as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
-    except DomainError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+    except DomainError as exc:  # a package refused (PackageRefused) included
+        tell(settings, exc)
         return 1
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from cli.refusals import tell
 from engine.core.errors import Invalid
 from engine.core.settings import Settings
 from engine.people import accounts
@@ -55,26 +56,24 @@ def cmd_activate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _new_password(args: argparse.Namespace) -> str | None:
+def _new_password(settings: Settings, args: argparse.Namespace) -> str | None:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
     first = getpass.getpass("new password: ")
     if getpass.getpass("again: ") != first:
-        print("error: the two passwords differ", file=sys.stderr)
+        tell(settings, "cli.passwords_differ")
         return None
     return first
 
 
 def cmd_passwd(settings: Settings, args: argparse.Namespace) -> int:
-    password = _new_password(args)
+    password = _new_password(settings, args)
     if password is None:
         return 1
     try:
         _change(settings, args.username, {"password": password})
     except Invalid as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        for d in exc.details:
-            print(f"  - {d.get('field')}: {d.get('msg')}", file=sys.stderr)
+        tell(settings, exc)
         return 1
     print(f"password of {args.username} set; every sign-in of theirs has ended")
     return 0

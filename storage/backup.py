@@ -22,7 +22,13 @@ DUMP_SQLITE = "database.sqlite3"
 
 
 class BackupFailed(Exception):
-    """A tool failed or refused: the message says what to do."""
+    """A tool failed or refused. ``message_id`` names its words (and what to do) in the refusal catalogs,
+    ``engine/locale/{en,ar}/LC_MESSAGES/refusals.po``, filled from ``params``; the command line says it in the
+    operator's language (cli/refusals.py). Storage sits below the engine: it names the id, it does not read it."""
+
+    def __init__(self, message_id: str, /, **params: str) -> None:
+        super().__init__(message_id, params)
+        self.message_id, self.params = message_id, params
 
 
 def kind(url: str) -> str:
@@ -32,15 +38,14 @@ def kind(url: str) -> str:
 def _sqlite_path(url: str) -> Path:
     path = make_url(url).database
     if not path or path == ":memory:":
-        raise BackupFailed("an in-memory SQLite database cannot be backed up or restored")
+        raise BackupFailed("backup.in_memory_sqlite")
     return Path(path)
 
 
 def _tool(name: str, bin_dir: Path | None) -> str:
     found = str(bin_dir / name) if bin_dir is not None else shutil.which(name)
     if not found or not Path(found).exists():
-        raise BackupFailed(f"{name} was not found: install the PostgreSQL client of the server's version, or set "
-                           "SHUBBAK_POSTGRES_BIN_DIR to its folder")
+        raise BackupFailed("backup.tool_missing", tool=name)
     return found
 
 
@@ -57,7 +62,7 @@ def _libpq(url: str) -> tuple[str, dict[str, str]]:
 def _run(command: list[str], env: dict[str, str]) -> None:
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
-        raise BackupFailed(f"{Path(command[0]).name} failed: {done.stderr.strip()[-2000:]}")
+        raise BackupFailed("backup.tool_failed", tool=Path(command[0]).name, output=done.stderr.strip()[-2000:])
 
 
 def dump(url: str, folder: Path, *, bin_dir: Path | None = None) -> Path:
@@ -95,7 +100,7 @@ def load(url: str, folder: Path, *, bin_dir: Path | None = None) -> None:
     if kind(url) == "sqlite":
         source_file = folder / DUMP_SQLITE
         if not source_file.exists():
-            raise BackupFailed(f"{source_file.name} is not in the backup: it was not taken from SQLite")
+            raise BackupFailed("backup.dump_missing", name=source_file.name, kind="SQLite")
         path = _sqlite_path(url)
         path.parent.mkdir(parents=True, exist_ok=True)
         source, target = sqlite3.connect(source_file), sqlite3.connect(path)
@@ -107,7 +112,7 @@ def load(url: str, folder: Path, *, bin_dir: Path | None = None) -> None:
         return
     dump_file = folder / DUMP_POSTGRES
     if not dump_file.exists():
-        raise BackupFailed(f"{dump_file.name} is not in the backup: it was not taken from PostgreSQL")
+        raise BackupFailed("backup.dump_missing", name=dump_file.name, kind="PostgreSQL")
     dsn, env = _libpq(url)
     _run([_tool("pg_restore", bin_dir), "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
           f"--dbname={dsn}", str(dump_file)], env)

@@ -166,7 +166,8 @@ def test_a_backup_older_than_the_last_seal_is_named_by_verify(sites: tuple[Site,
     target.settings.anchor_file.write_bytes(source.settings.anchor_file.read_bytes())
     restored = target.shubbak("restore", str(folder))
     assert restored.returncode == 0, restored.stderr
-    assert "WARNING: the anchor file names seal 2, newer than this backup's last seal (1)" in restored.stderr
+    assert ("WARNING [backup.older_than_last_seal]: the anchor file names seal 2, newer than this backup's last "
+            "seal (1)") in restored.stderr
     assert target.settings.anchor_file.read_text().count("\n") == 2  # nothing removed from the evidence
     verified = target.shubbak("audit", "verify")
     assert verified.returncode == 1
@@ -224,7 +225,7 @@ def test_a_document_changed_in_the_store_is_reported_by_the_backup(sqlite_settin
     assert made.documents == 1 and len(made.problems) == 1
     assert "does not match the hash recorded at upload" in made.problems[0]
     out = site.shubbak("backup", str(tmp_path / "c"))
-    assert out.returncode == 1 and "PROBLEM document" in out.stderr
+    assert out.returncode == 1 and "PROBLEM [backup.document_changed]: document" in out.stderr
 
 
 def test_settings_in_a_backup_keep_no_secret(tmp_path: Path) -> None:

@@ -416,6 +416,11 @@ class Settings(BaseSettings):
     # Logs: "json" writes one JSON object per line (request id, user, route, status, duration); "text" for a
     # person at a terminal.
     log_format: Literal["json", "text"] = "json"
+    # The language of the command line's refusals, errors and warnings (cli/refusals.py), from the refusal
+    # catalogs: "both" (the default) writes each in Arabic and then in English, so the center's operators read
+    # it in Arabic while the English stays for the logs, a search and the vendor's support; "ar" or "en" writes
+    # one language only. The message id is shown either way.
+    cli_language: Literal["ar", "en", "both"] = "both"
     # An X-Request-ID sent by a proxy is kept when it is at most this long and made of safe characters.
     request_id_max_chars: int = Field(default=64, ge=8, le=200)
     # Where pg_dump and pg_restore are (their version must be at least the server's); PATH when unset.

@@ -35,7 +35,7 @@ from sqlmodel import Session
 
 from engine.audit import ledger
 from engine.cases import documents
-from engine.core import clock
+from engine.core import clock, refusals
 from engine.core.errors import Conflict, Invalid
 from engine.core.settings import Settings
 from storage import backup as database
@@ -203,13 +203,15 @@ def _take(settings: Settings, folder: Path) -> Made:
 
 
 def _copy_out(store: Any, row: Any, target: Path) -> str | None:
-    """Copy one object out of the store, checking it against its row; the problem, if any."""
+    """Copy one object out of the store, checking it against its row; the problem, if any (a refusal by id:
+    the manifest keeps its English, the command line says it in the operator's language)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     try:
         download = store.open(row.storage_key)
     except Exception as exc:  # noqa: BLE001 - a missing or unreadable object is reported, the backup goes on
-        return f"document {row.id} (case {row.case_id}, {row.kind} v{row.version}): cannot be read: {exc}"
+        return refusals.say("backup.document_unreadable", document=row.id, case=row.case_id, kind=row.kind,
+                            version=row.version, error=str(exc))
     try:
         with target.open("wb") as out:
             for chunk in download:
@@ -219,8 +221,8 @@ def _copy_out(store: Any, row: Any, target: Path) -> str | None:
         download.close()
     if digest.hexdigest() != row.sha256:
         target.unlink()
-        return (f"document {row.id} (case {row.case_id}, {row.kind} v{row.version}): the stored object does not "
-                "match the hash recorded at upload: it was changed or damaged in the store")
+        return refusals.say("backup.document_changed", document=row.id, case=row.case_id, kind=row.kind,
+                            version=row.version)
     return None
 
 

@@ -177,7 +177,7 @@ def test_cli_migrate(cli_db: Api, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert trail[-1]["kind"] == "case_migrated" and trail[-1]["actor"] == "cli"
 
     assert main(["processes", "migrate", "audit_case", "--to", "9"]) == 1
-    assert "error: the service 'audit_case' has no version 9" in capsys.readouterr().err
+    assert "error [service.no_version]: the service 'audit_case' has no version 9" in capsys.readouterr().err
 
 
 def test_a_case_changed_during_its_move_is_not_moved(api: Api, tmp_path: Path,

@@ -17,13 +17,16 @@ from engine.core.errors import Conflict, DomainError, Invalid, NotFound
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"%\(\w+\)[sr]")
-# The domain errors by the names code raises them with (engine/core/errors.py and the engine's own subclasses).
+# The domain errors by the names code raises them with (engine/core/errors.py and the engine's own subclasses),
+# and storage's failed backup (storage/backup.py), which names an id of the same catalogs.
 ERRORS = {"DomainError", "NotFound", "Unauthorized", "Forbidden", "Conflict", "Invalid", "TooLarge", "Corrupted",
-          "RateLimited", "ScriptOverLimit", "PackageRefused", "Throttled", "TooManyLogins", "TooManyAttempts"}
+          "RateLimited", "ScriptOverLimit", "PackageRefused", "Throttled", "TooManyLogins", "TooManyAttempts",
+          "BackupFailed"}
 # What makes a refusal's words besides the errors, with the place of the message id among its arguments:
 # engine/core/refusals.py's own, the small per-field helpers of engine/people/identity.py and
-# engine/cases/citizen_correction.py, and the multipart reader's (api/multipart.py).
-SAYERS = {"say": 0, "Text": 0, "problem": 1, "_citizen_problem": 1, "_field_problem": 2, "_refusal": 0}
+# engine/cases/citizen_correction.py, the multipart reader's (api/multipart.py) and the command line's
+# (cli/refusals.py ``tell(settings, id, ...)``).
+SAYERS = {"say": 0, "Text": 0, "problem": 1, "_citizen_problem": 1, "_field_problem": 2, "_refusal": 0, "tell": 1}
 # Where refusals must name an id: the engine and the packages below it.
 BELOW_THE_FACES = ("engine", "forms", "storage")
 # The faces refuse by id too; a page may also refuse with a sentence marked ``N_("…")`` (a call, not a literal,
@@ -219,3 +222,13 @@ def test_the_code_checks_find_a_wrong_id_and_a_sentence(tmp_path: Path, monkeypa
         'C = {"field": "x", "msg": "ok", "msg_ar": "حسنًا"}\n'
         'D = {"field": "x", "msg": say("field.required")}\n', "utf-8")
     assert _problem_sentences(BELOW_THE_FACES) == ["engine/fields.py:1 'required'", "engine/fields.py:2 f'at most {n}'"]
+    # The command line's own refusals (cli/refusals.py tell) and storage's failed backup are held to the same.
+    (tmp_path / "cli" / "bad.py").write_text(
+        'def h(settings):\n'
+        '    tell(settings, "cli.no_such_refusal")\n'
+        '    tell(settings, "refusing to go on")\n', "utf-8")
+    (tmp_path / "storage" / "bad.py").write_text('def k(name):\n    raise BackupFailed(f"{name} failed")\n', "utf-8")
+    assert _unknown_ids()[-1] == "cli/bad.py:2 cli.no_such_refusal"
+    assert _sentences(FACES)[-1] == "cli/bad.py:3 tell('refusing to go on')"
+    assert _sentences() == ["engine/bad.py:7 Invalid(f'case {n} is wrong')",
+                            "storage/bad.py:2 BackupFailed(f'{name} failed')"]
