@@ -250,7 +250,10 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
         commit_or_conflict(session)
     for key, value in values.items():
         setattr(case, key, value)
-    workflow_cache(settings).give_back(settings.database_url, case.id, case.version, workflow)
+    if values["status"] == "open":
+        # A finished case takes no more steps: keeping its workflow warm would only push open cases' out of the
+        # cache (and hold its memory until then). A command that does touch it again restores it from its state.
+        workflow_cache(settings).give_back(settings.database_url, case.id, case.version, workflow)
     if sent:
         # After the commit, each in a transaction of the receiving case's own: one writer per case, and no
         # transaction ever waits for another case's lock while it holds its own (engine/cases/correlated.py).
