@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session
 
 from cli import audit as audit_commands
@@ -22,6 +25,7 @@ from engine.bpmn.compiler import PATHS_FILE, compile_package
 from engine.cases import version_moves
 from engine.catalog import analyst_tests, processes
 from engine.catalog.packages import find_packages, read_package
+from engine.core import refusals
 from engine.core.errors import DomainError, Invalid
 from engine.core.refusals import Words
 from engine.core.settings import Settings, get_settings
@@ -294,13 +298,45 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; what goes wrong is said by its message id (cli/refusals.py), never as a traceback: a
+    refusal of the engine, a setting that is not valid (exit 2), a file that cannot be read, a database that does
+    not answer."""
     args = parser().parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        tell(language_only(), settings_problems(exc))
+        return 2
     try:
         return int(args.func(settings, args))
     except DomainError as exc:  # a package refused (PackageRefused) included
         tell(settings, exc)
         return 1
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        tell(settings, "cli.file_unreadable", path=str(exc.filename or ""), reason=exc.strerror or type(exc).__name__)
+        return 1
+    except (OperationalError, InterfaceError) as exc:  # refused, timed out, a wrong password, a server gone away
+        said = str(exc.orig or exc).strip()
+        tell(settings, "cli.database_unreachable", url=_safe_url(settings.database_url),
+             reason=said.splitlines()[0] if said else type(exc).__name__)
+        return 1
+
+
+def language_only() -> Settings:
+    """Settings that say only the command line's language, when the settings as a whole are not valid: the
+    operator's ``SHUBBAK_CLI_LANGUAGE`` if that one is valid, else both languages."""
+    chosen = os.environ.get("SHUBBAK_CLI_LANGUAGE", "both")
+    return Settings.model_construct(cli_language=chosen if chosen in ("ar", "en", "both") else "both")
+
+
+def settings_problems(exc: ValidationError) -> Invalid:
+    """The settings' problems, one per variable: its environment name, what is wrong, in both languages."""
+    details = []
+    for error in exc.errors():
+        field = "_".join(str(part) for part in error["loc"]) if error["loc"] else ""
+        details.append({"field": f"SHUBBAK_{field.upper()}" if field else "SHUBBAK_*", "message": error["msg"],
+                        "message_ar": refusals.validation_arabic(error["type"], error.get("ctx"), error["msg"])})
+    return Invalid("cli.bad_settings", details, count=len(details))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from cli import refusals as cli_refusals
 from cli.main import main
 from engine.core.errors import Conflict, Invalid
 from engine.core.settings import Settings
+from harness.postgres import free_port
 from harness.settings import TEST_PROCESSES
 from storage.backup import BackupFailed
 
@@ -226,3 +227,50 @@ def test_the_check_finds_a_bypass(tmp_path: Path) -> None:
         "cli/bad.py:5 print(f'error: {exc.message}', file=sys.stderr)",
         "cli/bad.py:8 sys.stderr.write('refusing\\n')",
     ]
+
+
+def test_settings_that_are_not_valid_are_named_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SHUBBAK_SCRIPT_SECONDS", "٢ ثانية")  # Arabic digits and a word: not a number
+    monkeypatch.setenv("SHUBBAK_ENVIRONMENT", "staging")  # not one of the three
+    monkeypatch.setenv("SHUBBAK_CLI_LANGUAGE", "ar")
+    assert main(["migrate"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("خطأ [cli.bad_settings]: ") and "2" in err[0], err
+    named = {line.split(": ", 1)[0].rsplit(" ", 1)[-1] for line in err[1:]}
+    assert named == {"SHUBBAK_SCRIPT_SECONDS", "SHUBBAK_ENVIRONMENT"}, err
+    assert all(ARABIC.search(line) for line in err) and "Traceback" not in "\n".join(err)
+    # The language itself not valid: both languages, and it is one of the problems named.
+    monkeypatch.setenv("SHUBBAK_CLI_LANGUAGE", "fr")
+    assert main(["migrate"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("خطأ [cli.bad_settings]") and err[1].startswith("error [cli.bad_settings]")
+    assert any("SHUBBAK_CLI_LANGUAGE" in line for line in err)
+
+
+def test_a_file_that_cannot_be_read_is_named(
+    cli: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _speak(monkeypatch, cli, "en")
+    missing = tmp_path / "no such document.pdf"
+    assert main(["documents", "verify", str(missing)]) == 1
+    assert main(["documents", "verify", str(tmp_path)]) == 1  # a folder, not a file
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"error [cli.file_unreadable]: cannot read {missing}: No such file or directory", err
+    assert err[1].startswith(f"error [cli.file_unreadable]: cannot read {tmp_path}: "), err
+    assert len(err) == 2
+
+
+def test_a_database_that_does_not_answer_is_named_without_its_password(
+    cli: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"postgresql+psycopg://shubbak:hunter2-secret@127.0.0.1:{free_port()}/postgres"  # nothing listens there
+    monkeypatch.setattr("cli.main.get_settings",
+                        lambda: cli.model_copy(update={"cli_language": "both", "database_url": url}))
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert lines[0].startswith("خطأ [cli.database_unreachable]: ") and lines[1].startswith(
+        "error [cli.database_unreachable]: the database at postgresql+psycopg://***@127.0.0.1:"), err
+    assert "hunter2" not in err and "Traceback" not in err
