@@ -299,8 +299,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; what goes wrong is said by its message id (cli/refusals.py), never as a traceback: a
-    refusal of the engine, a setting that is not valid (exit 2), a file that cannot be read, a database that does
-    not answer."""
+    refusal of the engine, a setting that is not valid (exit 2), a file that cannot be read, a database that cannot
+    be used."""
     args = parser().parse_args(argv)
     try:
         settings = get_settings()

@@ -262,7 +262,7 @@ def test_a_file_that_cannot_be_read_is_named(
     assert len(err) == 2
 
 
-def test_a_database_that_does_not_answer_is_named_without_its_password(
+def test_a_database_that_cannot_be_used_is_named_without_its_password(
     cli: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = f"postgresql+psycopg://shubbak:hunter2-secret@127.0.0.1:{free_port()}/postgres"  # nothing listens there
