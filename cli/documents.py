@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from cli.refusals import status
+from engine.core.refusals import say
 from engine.core.settings import Settings
 from engine.outputs import certificate, public
 from storage.db import session_for
@@ -25,7 +27,7 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     if result["ok"]:
         print(f"OK: document {result['number']} is signed by this installation and unaltered")
         return 0
-    print("NOT VALID: the file was changed after signing, is not signed by this installation, or is not issued")
+    print(status(settings, "NOT VALID", say("cli.document_not_valid")))
     return 1
 
 

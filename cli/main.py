@@ -19,7 +19,7 @@ from cli import documents as document_commands
 from cli import open311 as open311_commands
 from cli import reports as report_commands
 from cli import users as user_commands
-from cli.refusals import tell
+from cli.refusals import status, tell
 from engine.bpmn import runner
 from engine.bpmn.compiler import PATHS_FILE, compile_package
 from engine.cases import version_moves
@@ -87,8 +87,7 @@ def cmd_test(settings: Settings, args: argparse.Namespace) -> int:
         for outcome in outcomes:
             failures += not outcome.passed
             word = "ok" if outcome.passed else "FAILED"
-            print(f"{word:>9} {process.service.code} {outcome.name}"
-                  + ("" if outcome.passed else f": {outcome.message}"))
+            print(status(settings, f"{word:>9} {process.service.code} {outcome.name}", outcome.message))
     return 1 if failures else 0
 
 
@@ -100,7 +99,7 @@ def cmd_migrate_cases(settings: Settings, args: argparse.Namespace) -> int:
                         settings=settings)
     for m in moves:
         word = ("movable" if m.movable else "stays") if args.dry_run else ("moved" if m.moved else "NOT MOVED")
-        print(f"{word:>9} {m.tracking_number} v{m.from_version} -> v{args.to}" + (f": {m.reason}" if m.reason else ""))
+        print(status(settings, f"{word:>9} {m.tracking_number} v{m.from_version} -> v{args.to}", m.reason))
     stuck = [m for m in moves if not m.moved]
     if not args.dry_run:
         print(f"{len(moves) - len(stuck)} case(s) moved to v{args.to}, {len(stuck)} not moved")

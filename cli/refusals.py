@@ -91,6 +91,18 @@ def lines(
     return out
 
 
+def status(settings: Settings, head: str, reason: object | None = None) -> str:
+    """A progress line (``   FAILED building_permit approved``) with its reason in the operator's language(s): the
+    first language's words on the line, each other language's on a line of its own under them. A reason from
+    outside the catalogs (a library's English) is written once, as it is."""
+    if reason is None:
+        return head
+    if not isinstance(reason, refusals.Text):
+        return f"{head}: {reason}"
+    said = [reason.lang(language) for language in languages(settings)]
+    return "\n".join([f"{head}: {said[0]}", *(f"{' ' * (len(head) + 2)}{more}" for more in said[1:])])
+
+
 def _label(label: Label, language: str) -> str:
     return refusals.render(f"cli.label.{label}", {}, language)
 

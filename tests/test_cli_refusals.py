@@ -13,6 +13,7 @@ import pytest
 from cli import refusals as cli_refusals
 from cli.main import main
 from engine.core.errors import Conflict, Invalid
+from engine.core.refusals import say
 from engine.core.settings import Settings
 from harness.postgres import free_port
 from harness.settings import TEST_PROCESSES
@@ -274,3 +275,15 @@ def test_a_database_that_cannot_be_used_is_named_without_its_password(
     assert lines[0].startswith("خطأ [cli.database_unreachable]: ") and lines[1].startswith(
         "error [cli.database_unreachable]: the database at postgresql+psycopg://***@127.0.0.1:"), err
     assert "hunter2" not in err and "Traceback" not in err
+
+
+def test_a_progress_lines_reason_in_the_operators_language(cli: Settings) -> None:
+    reason = say("cli.document_not_valid")
+    both, english = cli.model_copy(update={"cli_language": "both"}), cli.model_copy(update={"cli_language": "en"})
+    assert cli_refusals.status(both, "NOT VALID", reason).splitlines() == [
+        "NOT VALID: عُدِّل الملف بعد توقيعه، أو لم توقّعه هذه المنظومة، أو لم يصدر",
+        "           the file was changed after signing, is not signed by this installation, or is not issued"]
+    assert cli_refusals.status(english, "NOT VALID", reason) == (
+        "NOT VALID: the file was changed after signing, is not signed by this installation, or is not issued")
+    assert cli_refusals.status(both, "       ok x") == "       ok x"  # passed: no reason
+    assert cli_refusals.status(both, "FAILED", "a library's English") == "FAILED: a library's English"  # once

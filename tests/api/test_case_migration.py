@@ -43,6 +43,13 @@ def _migrate(api: Api, who: dict[str, str], *, dry_run: bool, to: int = 2) -> An
 
 DECISION_CHANGED = ("'decision', already done, changed in the new version (conditions, outgoing flows); "
                     "'review', already done, changed in the new version (name)")
+DECISION_CHANGED_AR = ("'decision' أُنجز وتغيّر في الإصدار الجديد (الشروط، المسارات الخارجة)؛ "
+                       "'review' أُنجز وتغيّر في الإصدار الجديد (الاسم)")
+
+
+def _why(head: str) -> list[str]:
+    """A status line of the command line with its reason in Arabic, and the English under it (cli/refusals.py)."""
+    return [f"{head}: {DECISION_CHANGED_AR}", " " * (len(head) + 2) + DECISION_CHANGED]
 
 
 def test_dry_run_then_migrate(api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -163,15 +170,13 @@ def test_cli_migrate(cli_db: Api, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["processes", "migrate", "audit_case", "--to", "2", "--dry-run"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         f"  movable {number['new']} v1 -> v2", f"  movable {number['review']} v1 -> v2",
-        f"    stays {number['approved']} v1 -> v2: {DECISION_CHANGED}",
-        f"    stays {number['returned']} v1 -> v2: {DECISION_CHANGED}"]
+        *_why(f"    stays {number['approved']} v1 -> v2"), *_why(f"    stays {number['returned']} v1 -> v2")]
     assert all(_case(api, c["id"], people.admin)["process_version"] == 1 for c in cases.values())
 
     assert main(["processes", "migrate", "audit_case", "--to", "2"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         f"    moved {number['new']} v1 -> v2", f"    moved {number['review']} v1 -> v2",
-        f"NOT MOVED {number['approved']} v1 -> v2: {DECISION_CHANGED}",
-        f"NOT MOVED {number['returned']} v1 -> v2: {DECISION_CHANGED}",
+        *_why(f"NOT MOVED {number['approved']} v1 -> v2"), *_why(f"NOT MOVED {number['returned']} v1 -> v2"),
         "2 case(s) moved to v2, 2 not moved"]
     trail = events(api, cases["review"]["id"], people.auditor)
     assert trail[-1]["kind"] == "case_migrated" and trail[-1]["actor"] == "cli"

@@ -104,9 +104,10 @@ def test_cli_prints_a_line_per_case_and_fails_on_a_failure(tmp_path: Path,
     assert capsys.readouterr().out.splitlines() == ["       ok test_permit approved", "       ok test_permit rejected"]
     (folder / "paths.json").write_text(json.dumps([APPROVED, {**REJECTED, "end_event": "end_approved"}]))
     assert main(["processes", "test", str(tmp_path)]) == 1
-    assert capsys.readouterr().out.splitlines() == [
+    assert capsys.readouterr().out.splitlines() == [  # the reason in Arabic, then in English under it
         "       ok test_permit approved",
-        "   FAILED test_permit rejected: the case ended at 'end_rejected', not at 'end_approved'"]
+        "   FAILED test_permit rejected: انتهت الحالة عند 'end_rejected' وليس عند 'end_approved'",
+        " " * 32 + "the case ended at 'end_rejected', not at 'end_approved'"]
 
 
 def test_cli_runs_every_real_service(capsys: pytest.CaptureFixture[str]) -> None:
