@@ -112,7 +112,7 @@ def migrate(*, session: Session, service_code: str, to_version: int, actor: Acto
 
 def _why(exc: Exception) -> str:
     if isinstance(exc, runner.ProcessFailed):
-        return f"the process could not go on on the new version: {exc.message}"
+        return say("migration.cannot_go_on", reason=exc.message)
     if isinstance(exc, DomainError):
         return exc.message
     return str(exc)
