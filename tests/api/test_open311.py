@@ -5,6 +5,7 @@ have, a required one missing, Arabic-Indic digits, a bad date, the same POST sen
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from lxml import etree
 
 from api.app import create_app
+from engine.catalog.packages import read_package
 from harness.api import Api
 from harness.settings import make_settings
 from tests.services.paths import PROCESSES
@@ -167,6 +169,25 @@ def test_unknown_service_unknown_or_missing_attributes_and_bad_values(o311: tupl
     not_form = api.client.post("/open311/v2/requests.json", json=_complaint(key))
     assert "x-www-form-urlencoded" in _errors(not_form, 400)[0]
     assert api.client.get("/open311/v2/services.csv").status_code == 404
+
+
+def test_a_number_attribute_that_is_not_a_number_files_nothing(o311: tuple[Api, str]) -> None:
+    """NaN and the infinities are no numbers a form takes (forms/digits.py), through Open311 as on the pages: a
+    400 naming the attribute, never a case holding one (a 500 on PostgreSQL, a case no page could show)."""
+    api, key = o311
+    files = read_package(PROCESSES / "complaint")
+    form = json.loads(files["register_complaint.json"])
+    form["properties"]["floors"] = {"type": "number", "title": "Floors", "minimum": 0, "maximum": 100}
+    files["register_complaint.json"] = json.dumps(form).encode()
+    r = api.client.post("/api/processes", files=[("files", (n, b)) for n, b in files.items()],
+                        headers=api.user("analyst"))
+    assert r.status_code == 201, r.text
+    for value in ("nan", "NaN", "-nan", "inf", "1e999", "Infinity"):
+        said = _errors(_post(api, _complaint(key, **{"attribute[floors]": value})), 400)
+        assert said[0].startswith("attribute[floors]:"), (value, said)
+    assert api.client.get("/open311/v2/requests.json").json() == []
+    filed = _post(api, _complaint(key, **{"attribute[floors]": "٢٫٥"}))
+    assert filed.status_code == 200, filed.text
 
 
 def test_arabic_digits_lat_long_and_the_inquiry(o311: tuple[Api, str]) -> None:
