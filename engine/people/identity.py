@@ -88,7 +88,7 @@ def check_citizen(raw: dict[str, Any], settings: Settings) -> Citizen:
     if language not in (None, "ar", "en"):
         problems.append(_citizen_problem("language", "citizen.language"))
     email = str(raw.get("email") or "").strip() or None
-    if email is not None and not re.fullmatch(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+", email):
+    if email is not None and (len(email) > 254 or not re.fullmatch(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+", email)):
         problems.append(_citizen_problem("email", "citizen.email"))
     if problems:
         raise Invalid("citizen.details_invalid", problems)

@@ -190,6 +190,13 @@ def test_a_number_attribute_that_is_not_a_number_files_nothing(o311: tuple[Api, 
     assert filed.status_code == 200, filed.text
 
 
+def test_an_email_longer_than_an_address_can_be_is_a_400(o311: tuple[Api, str]) -> None:
+    api, key = o311
+    said = _errors(_post(api, _complaint(key, email="sara@" + "b" * 400 + ".org")), 400)
+    assert said == ["the e-mail address is not valid"]
+    assert api.client.get("/open311/v2/requests.json").json() == []
+
+
 def test_arabic_digits_lat_long_and_the_inquiry(o311: tuple[Api, str]) -> None:
     api, key = o311
     fields = _complaint(key, **{"attribute[national_id]": "٢٩٠٠١٠١١٢٣٤٥٦٧", "phone": "+٢٠١٠٠١٢٣٤٥٦٧",
