@@ -80,7 +80,7 @@ def check_citizen(raw: dict[str, Any], settings: Settings) -> Citizen:
     wrong = national_id_problem(nid, settings)
     if wrong is not None:
         problems.append(_citizen_problem("national_id", wrong))
-    if not name or len(name) > 200:
+    if not name or len(name) > 200 or not any(ch.isalpha() for ch in name):  # invisible marks are no name
         problems.append(_citizen_problem("full_name", "citizen.full_name_required"))
     if not re.fullmatch(settings.phone_pattern, phone, re.ASCII):
         problems.append(_citizen_problem("phone", "citizen.phone_international"))
