@@ -252,6 +252,16 @@ def test_only_admins_issue_keys_and_names_are_checked(o311: tuple[Api, str]) -> 
     assert api.client.delete("/api/open311/keys/nobody", headers=admin).status_code == 404
 
 
+def test_a_key_whose_name_has_a_slash_is_revoked_through_the_api(o311: tuple[Api, str]) -> None:
+    api, _key = o311
+    admin = api.user("admin", username="admin3")
+    issued = api.client.post("/api/open311/keys", json={"name": "Madinati/iOS"}, headers=admin)
+    assert issued.status_code == 201, issued.text
+    assert api.client.delete("/api/open311/keys/Madinati%2FiOS", headers=admin).status_code == 204
+    _errors(_post(api, _complaint(issued.json()["api_key"])), 403)
+    assert api.client.delete("/api/open311/keys/" + "x" * 101, headers=admin).status_code == 422
+
+
 def test_the_command_line_issues_and_revokes_a_key(o311: tuple[Api, str], monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     from cli.main import main
