@@ -155,11 +155,12 @@ def settle(conn: Connection, key: str, status: str, at: datetime, receiver_id: i
     return int(done.rowcount or 0) == 1  # type: ignore[attr-defined]
 
 
-def pending(session: Session, older_than: datetime, limit: int) -> list[CaseMessage]:
+def pending(session: Session, older_than: datetime, limit: int, after_id: int = 0) -> list[CaseMessage]:
     """Messages still pending since before ``older_than`` (their sender's process died before delivering them),
-    oldest first."""
+    oldest first, past ``after_id``."""
     return list(session.exec(select(CaseMessage).where(CaseMessage.status == "pending",
-                                                       col(CaseMessage.sent_at) <= older_than)
+                                                       col(CaseMessage.sent_at) <= older_than,
+                                                       col(CaseMessage.id) > after_id)
                              .order_by(col(CaseMessage.id)).limit(limit)).all())
 
 

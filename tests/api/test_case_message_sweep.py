@@ -197,6 +197,35 @@ def test_a_message_whose_delivery_fails_does_not_hold_the_ones_after_it(
     assert len(_received(api, first["id"])) == 1 and len(_received(api, second["id"])) == 1
 
 
+def test_messages_whose_delivery_keeps_failing_do_not_hold_the_ones_after_them(
+        lab: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As many failing messages as a round takes at once (``case_message_batch``, one here) are passed over: the
+    round goes on past them to the ones after, round after round."""
+    api = lab
+    api.settings = api.settings.model_copy(update={"case_message_batch": 1})
+    _registered(api, "lab_request", "LAB-5")
+    second = _registered(api, "lab_request", "LAB-6")
+    _crashed_after_commit(api, monkeypatch, "LAB-5")
+    _crashed_after_commit(api, monkeypatch, "LAB-6")
+    real = workflows.deliver_sent
+    first_key = _keys(api)[0]
+
+    def first_always_fails(*args: Any, **kwargs: Any) -> Any:
+        if args[2] == first_key:
+            raise RuntimeError("a receiver's hook broke")
+        return real(*args, **kwargs)
+
+    with monkeypatch.context() as broken:
+        broken.setattr(workflows, "deliver_sent", first_always_fails)
+        _sweep(api)
+        _sweep(api)
+    assert _kept(api) == [("pending", None), ("delivered", second["id"])]
+
+
+def _keys(api: Api) -> list[str]:
+    with Session(engine_for(api.settings.database_url)) as session:
+        return [m.key for m in session.exec(select(CaseMessage).order_by(CaseMessage.id))]
+
 def test_two_messages_of_one_name_that_nobody_took_are_each_held_and_each_delivered(api: Api) -> None:
     """A sender that sends the same message twice, to two references nobody waits for yet: each message is held
     (by an incident of its own), and each reaches its case once that case waits; the second never takes the
