@@ -183,12 +183,12 @@ def open_incident(session: Session, case: Case, thrown: runner.Thrown, actor: st
     kept = ({"message": thrown.message, "payload": thrown.payload, "sent_by": actor, "lost": True} if lost
             else held(thrown, actor, key))
     element = thrown.message[:255]  # the incident's column; a diagram's message name is not bounded
-    # The open incident of this very message (its key) counts a repeat; another message of the same name is held
-    # by an incident of its own, never in the place of the first (whose kept row would then wait for nobody).
+    # The open incident of this very message (its key; a lost one's payload) counts a repeat; another message of
+    # the same name is held by an incident of its own, never in the place of the first (lost for good then).
     incident = next((found for found in session.exec(select(Incident).where(
         Incident.case_id == case.id, Incident.element_id == element, Incident.reason == REASON,
         Incident.status == "open").order_by(col(Incident.id))).all()
-        if lost or dict(found.payload or {}).get("key") == key), None)
+        if (found.payload == kept if lost else dict(found.payload or {}).get("key") == key)), None)
     if incident is None:
         incident = Incident(case_id=case.id, center_id=case.center_id, service_code=case.service_code,
                             version=version.version, element_id=element, reason=REASON, message=text,
