@@ -10,3 +10,5 @@ from storage.bounds import DB_INT_MAX
 
 PageId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
 PageVersionId = Annotated[int | None, Query(ge=1, le=DB_INT_MAX)]
+#: A row's id in a page's query that may be left out (0).
+PageQueryId = Annotated[int, Query(ge=0, le=DB_INT_MAX)]

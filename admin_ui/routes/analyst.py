@@ -14,6 +14,7 @@ from admin_ui import session as cookie
 from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, analyst, redirect, render
+from admin_ui.params import PageVersionId
 from api.deps import SessionDep, settings_of
 from engine.cases import version_moves
 from engine.catalog import processes, versions
@@ -47,8 +48,8 @@ def service_list(request: Request, viewer: SignedIn, db: SessionDep) -> HTMLResp
 
 
 @router.get("/services/{code}", dependencies=[allow("services.deploy")])
-def service_page(request: Request, code: str, viewer: SignedIn, db: SessionDep, a: int | None = None,
-                 b: int | None = None) -> HTMLResponse:
+def service_page(request: Request, code: str, viewer: SignedIn, db: SessionDep, a: PageVersionId = None,
+                 b: PageVersionId = None) -> HTMLResponse:
     analyst(viewer)
     rows = _versions(db, code)
     diff: dict[str, Any] | None = None
@@ -82,7 +83,7 @@ def retire_service(request: Request, code: str, form: CheckedForm, viewer: Signe
 
 @router.get("/services/{code}/migrations", dependencies=[allow("services.deploy")])
 def migration_page(request: Request, code: str, viewer: SignedIn, db: SessionDep,
-                   to: int | None = None) -> HTMLResponse:
+                   to: PageVersionId = None) -> HTMLResponse:
     """The dry run: every open case of an older version, movable or not and why."""
     analyst(viewer)
     rows = _versions(db, code)

@@ -194,9 +194,10 @@ def issue_key(body: KeyRequest, session: SessionDep, actor: CurrentActor) -> Key
     return KeyIssued(name=row.name, api_key=api_key)
 
 
-@router.delete("/api/open311/keys/{name}", dependencies=[allow("users.manage")], status_code=204)
+@router.delete("/api/open311/keys/{name:path}", dependencies=[allow("users.manage")], status_code=204)
 def revoke_key(name: Annotated[str, Path(max_length=100)], session: SessionDep, actor: CurrentActor) -> Response:
-    """Revoke an application's key: its requests are refused with 403 from now on."""
+    """Revoke an application's key: its requests are refused with 403 from now on. The name is the rest of the
+    path, so that a name with a ``/`` (``Madinati/iOS``) can be revoked too."""
     open311_keys.revoke(session=session, name=name, actor=actor)
     return Response(status_code=204)
 

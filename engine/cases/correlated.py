@@ -156,11 +156,12 @@ def settle(conn: Connection, key: str, status: str, at: datetime, receiver_id: i
     return int(done.rowcount or 0) == 1  # type: ignore[attr-defined]
 
 
-def pending(session: Session, older_than: datetime, limit: int) -> list[CaseMessage]:
+def pending(session: Session, older_than: datetime, limit: int, after_id: int = 0) -> list[CaseMessage]:
     """Messages still pending since before ``older_than`` (their sender's process died before delivering them),
-    oldest first."""
+    oldest first, past ``after_id``."""
     return list(session.exec(select(CaseMessage).where(CaseMessage.status == "pending",
-                                                       col(CaseMessage.sent_at) <= older_than)
+                                                       col(CaseMessage.sent_at) <= older_than,
+                                                       col(CaseMessage.id) > after_id)
                              .order_by(col(CaseMessage.id)).limit(limit)).all())
 
 
@@ -183,8 +184,11 @@ def open_incident(session: Session, case: Case, thrown: runner.Thrown, actor: st
     kept = ({"message": thrown.message, "payload": thrown.payload, "sent_by": actor, "lost": True} if lost
             else held(thrown, actor, key))
     element = thrown.message[:255]  # the incident's column; a diagram's message name is not bounded
-    incident, new = incident_rows.open_or_count(session, case=case, version=version.version, element=element,
-                                                reason=REASON, text=text, now=now)
+    # The open incident of this very message (its key; a lost one's payload) counts a repeat; another message of
+    # the same name is held by an incident of its own, never in the place of the first (lost for good then).
+    incident, new = incident_rows.open_or_count(
+        session, case=case, version=version.version, element=element, reason=REASON, text=text, now=now,
+        matches=lambda found: (found.payload == kept if lost else dict(found.payload or {}).get("key") == key))
     if new:
         incident.task_name = element
     incident.payload = kept

@@ -5,21 +5,23 @@ their own details on the row."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from storage.models.cases import Case
 from storage.models.incidents import Incident
 
 
 def open_or_count(session: Session, *, case: Case, version: int, element: str, reason: str, text: str,
-                  now: datetime) -> tuple[Incident, bool]:
+                  now: datetime, matches: Callable[[Incident], bool] | None = None) -> tuple[Incident, bool]:
     """The case's open incident at ``element`` for ``reason`` counted once more, or a new one (True); added to
-    the session, not flushed."""
-    incident = session.exec(select(Incident).where(
+    the session, not flushed. ``matches`` picks, among several open ones, the one this failure repeats (a
+    message between cases: the one that holds this very message); none that matches opens another."""
+    incident = next((found for found in session.exec(select(Incident).where(
         Incident.case_id == case.id, Incident.element_id == element, Incident.reason == reason,
-        Incident.status == "open")).first()
+        Incident.status == "open").order_by(col(Incident.id))).all() if matches is None or matches(found)), None)
     new = incident is None
     if incident is None:
         assert case.id is not None

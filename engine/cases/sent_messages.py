@@ -21,17 +21,31 @@ from engine.cases import correlated, workflows
 from engine.core import clock
 from engine.core.settings import Settings
 from engine.people.users import SYSTEM
+from storage import leader
 from storage.models.cases import Case
 
 log = logging.getLogger(__name__)
 
 
 def deliver_pending(session: Session, settings: Settings) -> int:
-    """Deliver (or hold) the messages left pending past the grace time; how many were dealt with."""
+    """Deliver (or hold) the messages left pending past the grace time, in pages of ``case_message_batch``; how
+    many were dealt with. A page goes on from where the last one ended, so that messages whose delivery keeps
+    failing (left pending) never hold back the ones after them, however many they are."""
     older_than = clock.now() - timedelta(seconds=settings.case_message_sweep_after_seconds)
-    left = [(m.key, m.sender_case_id, runner.Thrown(m.message, dict(m.payload), m.correlation), m.sent_by)
-            for m in correlated.pending(session, older_than, settings.case_message_batch)]
-    session.rollback()
+    done, last = 0, 0
+    while True:
+        page = correlated.pending(session, older_than, settings.case_message_batch, last)
+        left = [(m.key, m.sender_case_id, runner.Thrown(m.message, dict(m.payload), m.correlation), m.sent_by)
+                for m in page]
+        last = max((int(m.id or 0) for m in page), default=last)
+        session.rollback()
+        if not left:
+            return done
+        leader.check()  # stop when another process may have taken the job's turn
+        done += _deliver(session, settings, left)
+
+
+def _deliver(session: Session, settings: Settings, left: list[tuple[str, int, runner.Thrown, str]]) -> int:
     done = 0
     for key, sender_id, thrown, sent_by in left:
         sender = session.get(Case, sender_id)

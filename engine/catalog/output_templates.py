@@ -75,6 +75,36 @@ def _joined(value: Any) -> Any:
     return value
 
 
+def _made(value: Any) -> int:
+    """How many characters ``value`` puts into the text when printed: a string's length, a collection's items
+    together (at least one each), keys too: ``['x' * 50000] * 20000`` is two items' work to make, but a billion
+    characters to print."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(1 + _made(k) + _made(v) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return sum(max(1, _made(v)) for v in value)
+    return 1
+
+
+def _printed(value: Any) -> Any:
+    """What each ``{{ … }}`` prints is paid for, a unit a character, before it is written."""
+    _spend(_made(value))
+    return value
+
+
+def _shape(value: Any) -> tuple[int, int]:
+    """A value's items all told and its depth, as JSON lays it out one item a line."""
+    if isinstance(value, dict):
+        inner = [_shape(v) for v in value.values()]
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        inner = [_shape(v) for v in value]
+    else:
+        return 1, 0
+    return 1 + sum(n for n, _ in inner), 1 + max((d for _, d in inner), default=0)
+
+
 def _sized(value: Any) -> int:
     return len(value) if isinstance(value, (str, list, tuple, dict, set, range)) else 1
 
@@ -95,9 +125,10 @@ class _Budgeted(Template):
 class _Strict(ImmutableSandboxedEnvironment):
     """The sandbox (lists and dicts cannot be changed, so a loop cannot double one), but an unsafe attribute is
     an error at once rather than an empty value: a template that reaches for ``__class__`` is refused at
-    deploy, not quietly printed blank. Every loop round, call and made item is paid from the render's budget
-    (``SHUBBAK_DOCUMENT_TEMPLATE_BUDGET``): nested loops, loops over long strings and recursive macros stop
-    with ``outputs.template_too_costly`` after a bounded amount of work."""
+    deploy, not quietly printed blank. Every loop round, call, made item and printed character is paid from the
+    render's budget (``SHUBBAK_DOCUMENT_TEMPLATE_BUDGET``): nested loops, loops over long strings, recursive
+    macros and long texts printed again and again stop with ``outputs.template_too_costly`` after a bounded
+    amount of work."""
 
     template_class = _Budgeted
     # ``**``, ``*``, ``+`` and ``%`` are asked here rather than folded when the template compiles: ``10**10**8``
@@ -124,6 +155,10 @@ class _Strict(ImmutableSandboxedEnvironment):
         if isinstance(__obj, LoopContext) and args:  # ``loop(children)`` of a recursive loop: rounds paid too
             args = (_rounds(args[0]), *args[1:])
         _no_large_numbers(args, kwargs)
+        if __obj is __self.globals.get("lipsum"):  # ``lipsum(n, max=...)``: n paragraphs of up to max words
+            paragraphs, words = (args[0] if args else kwargs.get("n", 5)), kwargs.get("max", 100)
+            if isinstance(paragraphs, int) and isinstance(words, int) and paragraphs * words * 12 > _limit():
+                raise TooCostly(say("outputs.template_too_costly", limit=_limit()))
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, str):  # ``s.replace('', long)``, ``sep.join(items)``: refused before they are made
             _no_large_result(owner, getattr(__obj, "__name__", ""), args, kwargs)
@@ -150,7 +185,7 @@ class _Strict(ImmutableSandboxedEnvironment):
         if operator == "**" and not (_small(left) and _small(right) and abs(right) <= 64):
             raise SecurityError(say("outputs.template_power_too_large"))
         if operator == "*":
-            sized = next((len(x) for x in (left, right) if isinstance(x, (str, list, tuple))), None)
+            sized = next((_made(x) for x in (left, right) if isinstance(x, (str, list, tuple))), None)
             times = right if isinstance(left, (str, list, tuple)) else left
             if sized is not None and isinstance(times, int) and sized * max(times, 0) > _limit():
                 raise TooCostly(say("outputs.template_too_costly", limit=_limit()))  # refused before it is made
@@ -163,7 +198,7 @@ class _Strict(ImmutableSandboxedEnvironment):
             _no_large_result(left, "%", (right,), {})
         result = super().call_binop(context, operator, left, right)
         if operator == "+" and isinstance(result, (str, list, tuple)):
-            _spend(len(result))
+            _spend(_made(result))
         return result
 
 
@@ -256,9 +291,22 @@ def _filters_within_budget(filters: dict[str, Any]) -> dict[str, Any]:
                 _no_large_result(value, "%", args[skip:], kwargs)
             if name == "replace" and isinstance(value, str):  # ``text|replace('', long)``, as ``str.replace``
                 _no_large_result(value, "replace", args[skip:], kwargs)
-            if name == "join" and isinstance(value, (list, tuple)) and len(args) > skip \
-                    and isinstance(args[skip], str):  # ``items|join(long)``
-                _no_large_result(args[skip], "join", (value,), {})
+            if name == "join" and value is not None and not isinstance(value, (str, Undefined)):
+                # ``items|join(long)``, and ``items|join`` of items long enough when printed together
+                items = value if isinstance(value, (list, tuple)) else list(value)
+                args = (*args[:skip - 1], items, *args[skip:])
+                separator = args[skip] if len(args) > skip else kwargs.get("d", "")
+                _no_large_result(separator if isinstance(separator, str) else "", "join", (items,), {})
+            if name == "indent" and isinstance(value, str):  # ``text|indent(99999)``: the width on every line
+                width = args[skip] if len(args) > skip else kwargs.get("width", 4)
+                wide = len(width) if isinstance(width, str) else width if isinstance(width, int) else 4
+                if len(value) + (value.count("\n") + 1) * wide > _limit():
+                    raise TooCostly(say("outputs.template_too_costly", limit=_limit()))
+            if name == "tojson":  # ``data|tojson(indent=99999)``: the indent on every line, once per level
+                indent = args[skip] if len(args) > skip else kwargs.get("indent")
+                lines, depth = _shape(value)
+                if isinstance(indent, int) and _made(value) + lines * depth * indent > _limit():
+                    raise TooCostly(say("outputs.template_too_costly", limit=_limit()))
             _spend(1)
             result = function(*args, **kwargs)
             if isinstance(result, (str, list, tuple)):
@@ -272,7 +320,7 @@ def _small(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 10**18
 
 
-_env = _Strict(autoescape=True, undefined=ChainableUndefined, loader=None)
+_env = _Strict(autoescape=True, undefined=ChainableUndefined, loader=None, finalize=_printed)
 _env.filters = {**_filters_within_budget(_env.filters), _ROUNDS: _rounds, _JOINED: _joined}
 
 

@@ -36,7 +36,7 @@ from engine.core.refusals import problem, problem_arabic
 from engine.core.settings import Settings
 from engine.people import centers
 from engine.people.users import Actor
-from forms.digits import ascii_digits
+from forms.digits import ascii_digits, parse_number
 from storage.models.cases import Case
 from storage.models.catalog import ProcessVersion
 from storage.models.open311 import Open311Request
@@ -155,11 +155,7 @@ def _typed(spec: Mapping[str, Any], values: Sequence[str]) -> Any:
     text = values[-1].strip() if values else ""
     kind = spec.get("type")
     if kind in ("number", "integer"):
-        try:
-            number = float(ascii_digits(text))
-        except ValueError:
-            return text
-        return int(number) if kind == "integer" and number.is_integer() else number
+        return parse_number(text, str(kind))  # never NaN or an infinity: those stay text, which the form refuses
     if kind == "boolean":
         return {"true": True, "false": False}.get(text.lower(), text)
     return text

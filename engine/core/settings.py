@@ -164,7 +164,7 @@ class Settings(BaseSettings):
     message_batch: int = Field(default=100, ge=1)
     # A message one case sent to another is delivered just after its sender's commit; one still undelivered
     # this long after (its process died in between) is delivered by the periodic job ``case_messages``
-    # (engine/cases/correlated.py), at most ``case_message_batch`` a round.
+    # (engine/cases/correlated.py), read ``case_message_batch`` at a time.
     case_message_sweep_after_seconds: float = Field(default=60.0, ge=0)
     case_message_batch: int = Field(default=100, ge=1)
     # Lanes whose tasks are not "a department received your papers" (besides the front desk's role); "citizen"

@@ -67,6 +67,8 @@ def checkout(*, session: Session, bill_id: int, actor: Actor, settings: Settings
         raise Conflict("bill.already_paid" if bill.status in ("paid", "refunded") else "bill.lapsed",
                        number=bill.number)
     due = bill.amount - bill.paid
+    if due <= 0:  # open, yet paid in full: a late payment waits for its refund's decision
+        raise Conflict("bill.nothing_due", number=bill.number)
     number, case_id, currency = bill.number, bill.case_id, bill.currency
     session.rollback()  # no transaction held while the provider is asked
     try:

@@ -3,10 +3,11 @@ drawer's chain and the case's, and, when the bill is settled, delivers ``payment
 through the one writer (engine/cases/workflows.py), so the case moves on in the same commit.
 
 Refused, writing nothing: not a cashier (403), a bill of a center the cashier does not serve (403), no open
-drawer (409), a bill already paid or lapsed (409), an amount that is not a positive decimal with two places at
-most (422), less than due when the service does not take part payments (422), more than due by card or
-e-payment (422: only cash gives change). Locks, in this order: the case, the drawer, the bill, the receipt
-counter (the timer tick locks the case first too, so a lapse and a payment of one bill cannot deadlock).
+drawer (409), a bill already paid or lapsed, or owing nothing (409: a late e-payment waits for its refund), an
+amount that is not a positive decimal with two places at most (422), less than due when the service does not
+take part payments (422), more than due by card or e-payment (422: only cash gives change). Locks, in this
+order: the case, the drawer, the bill, the receipt counter (the timer tick locks the case first too, so a lapse
+and a payment of one bill cannot deadlock).
 """
 
 from __future__ import annotations
@@ -91,6 +92,9 @@ def pay(*, session: Session, bill_id: int, method: str, amount: Any, reference: 
             raise Conflict("bill.already_paid" if bill.status in ("paid", "refunded") else "bill.lapsed",
                            number=bill.number)
         due = bill.amount - bill.paid
+        if due <= 0:  # open, yet paid in full: a late e-payment waits for its refund's decision (epay.py)
+            session.rollback()
+            raise Conflict("bill.nothing_due", number=bill.number)
         if tendered < due and not bill.partial_allowed:
             session.rollback()
             raise Invalid("payment.wrong_amount", [problem("amount", "payment.partial_refused", due=text(due),

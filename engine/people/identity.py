@@ -80,7 +80,7 @@ def check_citizen(raw: dict[str, Any], settings: Settings) -> Citizen:
     wrong = national_id_problem(nid, settings)
     if wrong is not None:
         problems.append(_citizen_problem("national_id", wrong))
-    if not name or len(name) > 200:
+    if not name or len(name) > 200 or not any(ch.isalpha() for ch in name):  # invisible marks are no name
         problems.append(_citizen_problem("full_name", "citizen.full_name_required"))
     if not re.fullmatch(settings.phone_pattern, phone, re.ASCII):
         problems.append(_citizen_problem("phone", "citizen.phone_international"))
@@ -88,7 +88,7 @@ def check_citizen(raw: dict[str, Any], settings: Settings) -> Citizen:
     if language not in (None, "ar", "en"):
         problems.append(_citizen_problem("language", "citizen.language"))
     email = str(raw.get("email") or "").strip() or None
-    if email is not None and not re.fullmatch(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+", email):
+    if email is not None and (len(email) > 254 or not re.fullmatch(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+", email)):
         problems.append(_citizen_problem("email", "citizen.email"))
     if problems:
         raise Invalid("citizen.details_invalid", problems)

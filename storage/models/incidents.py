@@ -1,6 +1,7 @@
 """Incidents: a case whose step failed (a script error or limit, a decision with no matching rule, a timer that
 could not fire, a message that could not be delivered). One open row per case, element and reason; the same
-failure again counts a repeat on it (engine/cases/incident_rows.py). Only the engine's cases package writes
+failure again counts a repeat on it (engine/cases/incident_rows.py); a message between cases has one of its own
+(two messages of one name are two incidents). Only the engine's cases package writes
 this table (incidents.py, and correlated.py and undelivered.py for messages); every change is also an event on
 the case's chain."""
 

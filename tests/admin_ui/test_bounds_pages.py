@@ -23,3 +23,12 @@ def test_a_huge_query_number_on_a_case_that_does_not_exist_is_its_404(pages: Pag
     for n in (DB_INT_MAX + 1, 2**63, 10**30):
         r = pages.client.get(f"/cases/1/diagram.bpmn?version_id={n}")
         assert r.status_code == 404, (n, r.status_code)
+
+
+@pytest.mark.parametrize("path", ["/counter?closed={n}", "/counter?paid={n}", "/services/test_permit?a=1&b={n}",
+                                  "/services/test_permit?a={n}&b=1", "/services/test_permit/migrations?to={n}"])
+def test_a_query_number_past_the_database_integer_is_a_422(pages: Pages, path: str) -> None:
+    pages.as_user("cashier", "analyst")
+    for n in (DB_INT_MAX + 1, 2**63, 10**30):
+        r = pages.client.get(path.format(n=n))
+        assert r.status_code == 422, (path, n, r.status_code)

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from api.app import create_app
 from engine.bpmn import runner
 from engine.cases import correlated, workflows
+from engine.catalog.packages import read_package
 from engine.operations import periodic
 from harness.api import Api
 from harness.settings import TEST_PROCESSES, make_settings
@@ -194,3 +195,69 @@ def test_a_message_whose_delivery_fails_does_not_hold_the_ones_after_it(
     _sweep(api)  # the next round delivers the one that failed
     assert _kept(api) == [("delivered", first["id"]), ("delivered", second["id"])]
     assert len(_received(api, first["id"])) == 1 and len(_received(api, second["id"])) == 1
+
+
+def test_messages_whose_delivery_keeps_failing_do_not_hold_the_ones_after_them(
+        lab: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As many failing messages as a round takes at once (``case_message_batch``, one here) are passed over: the
+    round goes on past them to the ones after, round after round."""
+    api = lab
+    api.settings = api.settings.model_copy(update={"case_message_batch": 1})
+    _registered(api, "lab_request", "LAB-5")
+    second = _registered(api, "lab_request", "LAB-6")
+    _crashed_after_commit(api, monkeypatch, "LAB-5")
+    _crashed_after_commit(api, monkeypatch, "LAB-6")
+    real = workflows.deliver_sent
+    first_key = _keys(api)[0]
+
+    def first_always_fails(*args: Any, **kwargs: Any) -> Any:
+        if args[2] == first_key:
+            raise RuntimeError("a receiver's hook broke")
+        return real(*args, **kwargs)
+
+    with monkeypatch.context() as broken:
+        broken.setattr(workflows, "deliver_sent", first_always_fails)
+        _sweep(api)
+        _sweep(api)
+    assert _kept(api) == [("pending", None), ("delivered", second["id"])]
+
+
+def _keys(api: Api) -> list[str]:
+    with Session(engine_for(api.settings.database_url)) as session:
+        return [m.key for m in session.exec(select(CaseMessage).order_by(CaseMessage.id))]
+
+def test_two_messages_of_one_name_that_nobody_took_are_each_held_and_each_delivered(api: Api) -> None:
+    """A sender that sends the same message twice, to two references nobody waits for yet: each message is held
+    (by an incident of its own), and each reaches its case once that case waits; the second never takes the
+    first one's place."""
+    files = read_package(TEST_PROCESSES / "lab_result")
+    bpmn = files["lab_result.bpmn"].decode()
+    bpmn = bpmn.replace('<bpmn:sequenceFlow id="Flow_3" sourceRef="send_result" targetRef="done" />', (
+        '<bpmn:sequenceFlow id="Flow_3" sourceRef="send_result" targetRef="register_again" />'
+        '<bpmn:sequenceFlow id="Flow_4" sourceRef="register_again" targetRef="send_again" />'
+        '<bpmn:sequenceFlow id="Flow_5" sourceRef="send_again" targetRef="done" />'))
+    bpmn = bpmn.replace('<bpmn:endEvent id="done">\n      <bpmn:incoming>Flow_3</bpmn:incoming>', (
+        '<bpmn:userTask id="register_again" name="Register again"><bpmn:extensionElements>'
+        '<spiffworkflow:properties><spiffworkflow:property name="formJsonSchemaFilename" '
+        'value="lab_reference.json" /></spiffworkflow:properties></bpmn:extensionElements>'
+        '<bpmn:incoming>Flow_3</bpmn:incoming><bpmn:outgoing>Flow_4</bpmn:outgoing></bpmn:userTask>'
+        '<bpmn:intermediateThrowEvent id="send_again" name="Send the result again">'
+        '<bpmn:incoming>Flow_4</bpmn:incoming><bpmn:outgoing>Flow_5</bpmn:outgoing>'
+        '<bpmn:messageEventDefinition id="send_again_def" messageRef="lab_result_message"><bpmn:extensionElements>'
+        '<spiffworkflow:messagePayload>{"reference": reference, "passed": False}</spiffworkflow:messagePayload>'
+        '</bpmn:extensionElements></bpmn:messageEventDefinition></bpmn:intermediateThrowEvent>'
+        '<bpmn:endEvent id="done">\n      <bpmn:incoming>Flow_5</bpmn:incoming>'))
+    files["lab_result.bpmn"] = bpmn.encode()
+    analyst, admin, clerk = api.user("analyst"), api.user("admin"), api.user("front_desk")
+    assert api.deploy(TEST_PROCESSES / "lab_request", analyst).status_code == 201
+    r = api.client.post("/api/processes", files=[("files", (n, b)) for n, b in files.items()], headers=analyst)
+    assert r.status_code == 201, r.text
+    sender = _registered(api, "lab_result", "LAB-A")
+    assert api.complete(sender["tasks"][0]["id"], {"reference": "LAB-B"}, clerk).status_code == 200
+    assert _kept(api) == [("held", None), ("held", None)]
+    first, second = _registered(api, "lab_request", "LAB-A"), _registered(api, "lab_request", "LAB-B")
+    for incident in api.client.get("/api/incidents", headers=admin).json():
+        assert api.client.post(f"/api/incidents/{incident['id']}/retry", headers=admin).status_code == 200
+    assert sorted(_kept(api)) == sorted([("delivered", first["id"]), ("delivered", second["id"])])
+    assert [e["data"]["payload"]["passed"] for e in _received(api, first["id"])] == [True]
+    assert [e["data"]["payload"]["passed"] for e in _received(api, second["id"])] == [False]

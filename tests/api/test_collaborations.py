@@ -17,6 +17,7 @@ from harness.api import Api
 from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 from storage.models.cases import Case
+from storage.models.incidents import Incident
 from tests.services.paths import PROCESSES
 
 REPORT = {"passed": True, "reference": "INS-2026-17"}
@@ -296,3 +297,36 @@ def test_a_lost_messages_incident_delivers_it_once_a_corrected_version_waits_for
     received = [(e["task"], e["data"]["message"]) for e in api.events(case["id"]) if e["kind"] == "message_received"]
     assert received == [("inspection_asked", "inspection_asked")]
     api.assert_replays(case["id"])
+
+
+def test_two_messages_of_one_name_thrown_to_nobody_are_each_held(sqlite_api: Api) -> None:
+    # A step throws the same message twice (two plots) while no element of the case waits for it: each is held by
+    # an incident of its own, the first never replaced by the second.
+    api = sqlite_api
+    analyst, clerk, admin = api.user("analyst"), api.user("front_desk"), api.user("admin")
+    files = read_package(TEST_PROCESSES / "outside_message")
+    bpmn = files["outside_message.bpmn"].replace(
+        b'<bpmn:messageEventDefinition id="asked_def" messageRef="inspection_asked_message">',
+        b'<bpmn:messageEventDefinition id="asked_def" messageRef="inspection_report_message">')
+    bpmn = bpmn.replace(b'<bpmn:sequenceFlow id="Flow_3" sourceRef="ask_inspector" targetRef="report_received" />', (
+        b'<bpmn:sequenceFlow id="Flow_3" sourceRef="ask_inspector" targetRef="ask_again" />'
+        b'<bpmn:sequenceFlow id="Flow_3b" sourceRef="ask_again" targetRef="report_received" />'))
+    bpmn = bpmn.replace(b'<bpmn:intermediateThrowEvent id="ask_inspector" name="Ask the inspector">', (
+        b'<bpmn:intermediateThrowEvent id="ask_again" name="Ask about the next plot">'
+        b'<bpmn:incoming>Flow_3</bpmn:incoming><bpmn:outgoing>Flow_3b</bpmn:outgoing>'
+        b'<bpmn:messageEventDefinition id="ask_again_def" messageRef="inspection_asked_message">'
+        b'<bpmn:extensionElements><spiffworkflow:messagePayload>{"plot": plot + "-next"}'
+        b'</spiffworkflow:messagePayload></bpmn:extensionElements></bpmn:messageEventDefinition>'
+        b'</bpmn:intermediateThrowEvent>'
+        b'<bpmn:intermediateThrowEvent id="ask_inspector" name="Ask the inspector">'))
+    bpmn = bpmn.replace(b'<bpmn:incoming>Flow_3</bpmn:incoming>\n      <bpmn:outgoing>Flow_4</bpmn:outgoing>',
+                        b'<bpmn:incoming>Flow_3b</bpmn:incoming>\n      <bpmn:outgoing>Flow_4</bpmn:outgoing>')
+    files["outside_message.bpmn"] = bpmn
+    r = api.client.post("/api/processes", files=[("files", (n, c)) for n, c in files.items()], headers=analyst)
+    assert r.status_code == 201, r.text
+    case = api.past_first_step("outside_message", {"plot": "7/7"}, clerk)
+    incidents = api.client.get("/api/incidents", headers=admin).json()
+    assert [i["case_id"] for i in incidents] == [case["id"], case["id"]]
+    with Session(engine_for(api.settings.database_url)) as session:
+        held = sorted(str(session.get(Incident, i["id"]).payload["payload"]["plot"]) for i in incidents)
+    assert held == ["7/7", "7/7-next"]

@@ -18,10 +18,11 @@ from api.app import create_app
 from engine.audit import verify
 from engine.cases import timers
 from engine.cases.replay import replay_case
+from engine.catalog.packages import read_package
 from engine.core.errors import DomainError
 from engine.payments import epay
 from harness.api import Api
-from harness.settings import make_settings
+from harness.settings import TEST_PROCESSES, make_settings
 from storage.db import engine_for, session_for
 from storage.models.payments import Checkout, GatewayCallback, Payment, Refund
 from tests.support.cash_desk import Counter, _counter
@@ -252,6 +253,33 @@ def test_a_callback_after_the_bill_was_paid_at_the_counter_is_refunded(shop: Cou
     assert c.pay(bill["id"], "150").status_code == 201  # the citizen paid in cash meanwhile
     assert send(c, *provider.callback(ref)).json()["outcome"] == "late"
     assert len(rows(c, Payment)) == 2 and rows(c, Refund)[0].status == "requested"
+
+
+def test_a_late_callback_on_a_part_paid_bill_leaves_nothing_to_pay_until_its_refund_is_decided(
+        shop: Counter, provider: PaymentProvider) -> None:
+    """A bill taking part payments: the citizen pays 100 of 150 at the counter while its reference of 150 is
+    out; the provider's payment comes late and waits for its refund. The bill owes nothing meanwhile: no payment
+    of a negative amount with its change out of the drawer, no reference of a negative amount at the provider."""
+    c = shop
+    files = read_package(TEST_PROCESSES / "pay_demo")
+    files["service.toml"] = files["service.toml"].replace(b"amount = 150", b"amount = 150\npartial = true")
+    r = c.client.post("/api/processes", files=[("files", (n, b)) for n, b in files.items()],
+                      headers=c.api.user("analyst"))
+    assert r.status_code == 201, r.text
+    _case, bill, ref = _pending(c)
+    c.open_drawer()
+    assert c.pay(bill["id"], "100").status_code == 201
+    assert send(c, *provider.callback(ref)).json()["outcome"] == "late"
+    paid = rows(c, Payment)
+    again = c.pay(bill["id"], "1")
+    assert again.status_code == 409 and again.json()["message_id"] == "bill.nothing_due", again.text
+    assert checkout(c, bill).status_code == 409
+    assert len(rows(c, Payment)) == len(paid) and len(rows(c, Checkout)) == 1
+    refund = rows(c, Refund)[0]
+    assert c.client.post(f"/api/refunds/{refund.id}/approve", json={}, headers=c.supervisor).status_code == 200
+    last = c.pay(bill["id"], "50")  # what is left once the late payment is given back
+    assert last.status_code == 201 and last.json()["amount"] == "50.00" and last.json()["bill_status"] == "paid"
+    assert all(p.amount > 0 for p in rows(c, Payment) if p.kind == "payment")
 
 
 GARBAGE = [b"", b"not json", b"[]", b"null", b'{"reference": 1}', b"\xff\xfe", b'{"a":' * 5000,

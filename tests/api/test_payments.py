@@ -271,6 +271,16 @@ def test_collections_add_up_to_payments_minus_refunds(counter: Counter) -> None:
     assert c.client.get("/api/reports/collections", params=span, headers=sibling).json() == []
 
 
+def test_the_collections_report_keeps_the_reports_rules_of_days(sqlite_counter: Counter) -> None:
+    """The grouped collections report takes the days as the other reports do (engine/reports/scope.py): far days
+    are a 422 naming the field, not a 500 past the calendar's end; a reversed or too long range a 422."""
+    c = sqlite_counter
+    for span in ({"from": "0001-01-01", "to": "9999-12-31"}, {"from": "2026-01-01", "to": "9999-12-31"},
+                 {"from": "2026-01-02", "to": "2026-01-01"}, {"from": "2020-01-01", "to": "2026-01-01"}):
+        r = c.client.get("/api/reports/collections", params=span, headers=c.supervisor)
+        assert r.status_code == 422, (span, r.status_code, r.text)
+
+
 def text_of(bill: dict[str, Any]) -> str:
     return str(bill["amount"])
 

@@ -39,3 +39,10 @@ def test_all_problems_listed_at_once() -> None:
     with pytest.raises(Invalid) as err:
         check_citizen({"national_id": "", "full_name": "", "phone": "0100"}, SETTINGS)
     assert [d["field"] for d in err.value.details] == ["citizen.national_id", "citizen.full_name", "citizen.phone"]
+
+
+@pytest.mark.parametrize("name", ["\u200f\u200f", "\u200b \u200c", "\u202e\u202c", "\u2066\u2069 \u00ad", "- . -"])
+def test_a_name_of_invisible_marks_or_punctuation_only_is_no_name(name: str) -> None:
+    with pytest.raises(Invalid) as err:
+        check_citizen({"national_id": "29001011234567", "full_name": name, "phone": "+201001234567"}, SETTINGS)
+    assert [d["field"] for d in err.value.details] == ["citizen.full_name"]

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import shutil
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,19 @@ ATTACKS = {
     "long_join": "{{ (data.text ~ data.text)|list|join(data.text ~ data.text) }}",
     "replace_filter_blowup": "{{ data.text|replace('', data.text)|replace('', data.text) }}",
     "wide_brace_format": "{{ '{:>999999999}'.format(1) }}",
+    # Cheap to make, long to print: what each {{ … }} prints is paid for too.
+    "one_long_item_repeated": "{{ ['x' * 50000] * 2000 }}",
+    "a_long_text_printed_in_a_loop": "{% set s = 'x' * 50000 %}{% for i in range(2000) %}{{ s }}{% endfor %}",
+    "keys_of_one_long_value": "{{ {}.fromkeys(range(2000), 'x' * 50000) }}",
+    "caller_doubling": "{% macro m() %}{{ caller() }}{{ caller() }}{% endmacro %}{% set s = 'x' * 40000 %}"
+                       + "{% call m() %}" * 10 + "{{ s }}" + "{% endcall %}" * 10,
+}
+#: Refused all the same, but only once made: each must be refused before its result is (memory, not CPU).
+MADE_BEFORE_REFUSED = {
+    "wide_indent": "{{ ('x\\n' * 2000)|indent(49000) }}",
+    "wide_json_indent": "{{ {'a': range(1000)|list}|tojson(indent=49000) }}",
+    "many_lorem_ipsum_paragraphs": "{{ lipsum(20000) }}",
+    "joined_without_a_separator": "{{ {}.fromkeys(range(2000), 'x' * 50000).values()|join }}",
 }
 
 
@@ -66,6 +80,18 @@ def test_a_costly_template_is_stopped_within_bounded_cpu(source: str) -> None:
     assert spent < 5.0, spent  # without the budget: minutes of CPU, or the memory gone
     assert refused.value.args[0].ar  # the catalog's sentence, in Arabic too
     assert str(BUDGET) in str(refused.value)
+
+
+@pytest.mark.parametrize("source", [pytest.param(s, id=k) for k, s in MADE_BEFORE_REFUSED.items()])
+def test_a_long_result_is_refused_before_it_is_made(source: str) -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(TooCostly):
+            render_text(source, {}, budget=BUDGET)
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000, peak  # what it would make: tens of megabytes (gigabytes at the budget's widths)
 
 
 def test_lists_cannot_be_grown_in_place() -> None:
