@@ -10,3 +10,5 @@ from storage.bounds import DB_INT_MAX
 
 PageId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
 PageVersionId = Annotated[int | None, Query(ge=1, le=DB_INT_MAX)]
+VersionNumber = Annotated[int, Path(ge=1, le=DB_INT_MAX)]  # a service's version (1, 2, ...)
+VersionChosen = Annotated[int | None, Query(ge=1, le=DB_INT_MAX)]

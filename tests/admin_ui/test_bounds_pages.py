@@ -23,3 +23,16 @@ def test_a_huge_query_number_on_a_case_that_does_not_exist_is_its_404(pages: Pag
     for n in (DB_INT_MAX + 1, 2**63, 10**30):
         r = pages.client.get(f"/cases/1/diagram.bpmn?version_id={n}")
         assert r.status_code == 404, (n, r.status_code)
+
+
+def test_a_version_past_the_database_integer_on_the_analysts_pages_is_a_4xx(pages: Pages) -> None:
+    # The versions' diff, retiring, the migration's dry run and the migration itself.
+    pages.as_user("analyst")
+    for n in (DB_INT_MAX + 1, 10**30):
+        assert pages.client.get("/services/building_permit", params={"a": n, "b": 1}).status_code == 422
+        assert pages.client.get("/services/building_permit", params={"a": 1, "b": n}).status_code == 422
+        assert pages.client.get("/services/building_permit/migrations", params={"to": n}).status_code == 422
+        r = pages.post(f"/services/building_permit/versions/{n}/retire", {}, token_from="/services")
+        assert r.status_code == 422, n
+        r = pages.post("/services/building_permit/migrations", {"to": str(n)}, token_from="/services")
+        assert r.status_code == 404, n
