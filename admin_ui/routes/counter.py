@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from admin_ui import session as cookie
 from admin_ui.i18n import N_, Lang, ltr
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render
-from admin_ui.params import PageId
+from admin_ui.params import PageId, ShownRow
 from admin_ui.routes.reports import From, day_of
 from api.deps import SessionDep, settings_of
 from engine.cases import bills
@@ -89,8 +89,8 @@ def _amounts(values: dict[str, int] | None) -> dict[str, str]:
 
 
 @router.get("/counter", dependencies=[allow("cashier.work")])
-def counter_page(request: Request, viewer: SignedIn, db: SessionDep, q: str = "", closed: int = 0,
-                 paid: int = 0) -> HTMLResponse:
+def counter_page(request: Request, viewer: SignedIn, db: SessionDep, q: str = "", closed: ShownRow = 0,
+                 paid: ShownRow = 0) -> HTMLResponse:
     actor = viewer.signed_in
     drawer = drawers.open_of(db, actor.username)
     expected = _amounts(drawers.expected_of(db, drawer)) if drawer is not None else {}

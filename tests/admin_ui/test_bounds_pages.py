@@ -36,3 +36,12 @@ def test_a_version_past_the_database_integer_on_the_analysts_pages_is_a_4xx(page
         assert r.status_code == 422, n
         r = pages.post("/services/building_permit/migrations", {"to": str(n)}, token_from="/services")
         assert r.status_code == 404, n
+
+
+def test_the_cash_desk_sent_back_a_row_past_the_database_integer_is_a_422(pages: Pages) -> None:
+    # The counter page shows the drawer just closed and the payment just taken by their ids in its address.
+    pages.as_user("cashier")
+    assert pages.client.get("/counter").status_code == 200
+    for n in (DB_INT_MAX + 1, 10**30):
+        for name in ("closed", "paid"):
+            assert pages.client.get("/counter", params={name: n}).status_code == 422, (name, n)
