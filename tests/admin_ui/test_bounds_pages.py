@@ -45,3 +45,12 @@ def test_the_cash_desk_sent_back_a_row_past_the_database_integer_is_a_422(pages:
     for n in (DB_INT_MAX + 1, 10**30):
         for name in ("closed", "paid"):
             assert pages.client.get("/counter", params={name: n}).status_code == 422, (name, n)
+
+
+@pytest.mark.parametrize("action", ["retry", "skip", "cancel"])
+def test_an_incident_past_the_database_integer_is_a_422(pages: Pages, action: str) -> None:
+    pages.as_user("admin")
+    for n in (DB_INT_MAX + 1, 10**30):
+        r = pages.post(f"/supervisor/incidents/{n}/{action}", {"to": "review", "reason": "a reason long enough"},
+                       token_from="/supervisor/incidents")
+        assert r.status_code == 422, (action, n)
