@@ -114,9 +114,10 @@ GROUPS = ("day", "service", "center", "cashier", "method")
 
 
 def collections(*, session: Session, actor: Actor, settings: Settings, start: date, end: date,
-                by: str) -> list[dict[str, Any]]:
+                by: str, center_ids: frozenset[int] | None = None) -> list[dict[str, Any]]:
     """Collections between ``start`` and ``end`` (days in the display time zone, both included) grouped ``by``
-    one of :data:`GROUPS`, at the actor's centers: payments, refunds and their net, per currency."""
+    one of :data:`GROUPS`, at the actor's centers (of those, ``center_ids`` when given: a report's chosen
+    center): payments, refunds and their net, per currency."""
     zone = ZoneInfo(settings.display_timezone)
     since = datetime.combine(start, time.min, zone)
     until = datetime.combine(end + timedelta(days=1), time.min, zone)
@@ -124,6 +125,8 @@ def collections(*, session: Session, actor: Actor, settings: Settings, start: da
     seen = policy.centers_seen(session, actor)
     if seen is not None:
         query = query.where(col(Payment.center_id).in_(seen))
+    if center_ids is not None:
+        query = query.where(col(Payment.center_id).in_(center_ids))
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for payment in session.execute(query.order_by(col(Payment.at), col(Payment.id))).scalars():
         at = payment.at if payment.at.tzinfo else payment.at.replace(tzinfo=ZoneInfo("UTC"))
