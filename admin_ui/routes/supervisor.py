@@ -159,7 +159,7 @@ def skip_incident(request: Request, incident_id: PageId, form: CheckedForm, view
                   db: SessionDep) -> Response:
     try:
         done = incidents.skip(session=db, incident_id=incident_id, to_element=str(form.get("to", "")).strip(),
-                              reason=str(form.get("reason", "")), actor=viewer.signed_in,
+                              reason=str(form.get("reason", ""))[:1000], actor=viewer.signed_in,
                               settings=settings_of(request))
     except DomainError as exc:
         return _incident_refused(request, viewer, exc)
@@ -171,7 +171,7 @@ def skip_incident(request: Request, incident_id: PageId, form: CheckedForm, view
 def cancel_incident(request: Request, incident_id: PageId, form: CheckedForm, viewer: SignedIn,
                     db: SessionDep) -> Response:
     try:
-        case = incidents.cancel(session=db, incident_id=incident_id, reason=str(form.get("reason", "")),
+        case = incidents.cancel(session=db, incident_id=incident_id, reason=str(form.get("reason", ""))[:1000],
                                 actor=viewer.signed_in, settings=settings_of(request))
     except DomainError as exc:
         return _incident_refused(request, viewer, exc)
