@@ -89,8 +89,9 @@ def precheck(found: list[Upload], settings: Settings, lang: Lang) -> dict[str, s
     return problems
 
 
-def attach(db: Session, case: Case, found: list[Upload], actor: Actor, settings: Settings) -> list[str]:
-    """Store each scan as the next version of its kind; the messages of those refused."""
+def attach(db: Session, case: Case, found: list[Upload], actor: Actor, settings: Settings, lang: Lang) -> list[str]:
+    """Store each scan as the next version of its kind; the messages of those refused, in the reader's language
+    (the engine's details of a refused form are English: an Arabic reader gets the refusal's own sentence)."""
     assert case.id is not None
     store = scans.store_for(settings)
     refused = []
@@ -99,10 +100,10 @@ def attach(db: Session, case: Case, found: list[Upload], actor: Actor, settings:
         try:
             scans.upload(session=db, actor=actor, settings=settings, store=store, case_id=case.id, parts=parts)
         except Invalid as exc:
-            reasons = "; ".join(str(d.get("msg")) for d in exc.details) or exc.message
-            refused.append(f"{scan.file.filename}: {reasons}")
+            reasons = "; ".join(str(d.get("msg")) for d in exc.details) if lang.code == "en" else ""
+            refused.append(f"{scan.file.filename}: {reasons or exc.text(lang.code)}")
         except DomainError as exc:
-            refused.append(f"{scan.file.filename}: {exc.message}")
+            refused.append(f"{scan.file.filename}: {exc.text(lang.code)}")
     return refused
 
 

@@ -29,7 +29,8 @@ from engine.cases import intake
 from engine.citizen import signin
 from engine.core import refusals
 from engine.core.client_address import client_address
-from engine.core.errors import DomainError, Forbidden, Unauthorized
+from engine.core.errors import DomainError, Forbidden, Invalid, Unauthorized
+from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.core.throttle import Throttled
 from engine.people import policy
@@ -202,9 +203,19 @@ async def checked_form(request: Request) -> AsyncIterator[FormData]:
     form = await request.form()
     try:
         cookie.check_csrf(request, form.get(cookie.CSRF_FIELD))
+        _refuse_nul(form)
         yield form
     finally:
         await form.close()
+
+
+def _refuse_nul(form: FormData) -> None:
+    """A NUL in a text field of a multipart form, as the door (api/nul.py) refuses it in an urlencoded one:
+    PostgreSQL stores none. A file's bytes are bytes."""
+    found = [key for key, value in form.multi_items() if "\x00" in key or (isinstance(value, str) and "\x00" in value)]
+    if found:
+        raise Invalid("request.nul", [problem(key, "request.nul", loc=["body", key], kind="value_error.nul")
+                                      for key in dict.fromkeys(found)])
 
 
 CheckedForm = Annotated[FormData, Depends(checked_form)]

@@ -10,5 +10,6 @@ from storage.bounds import DB_INT_MAX
 
 PageId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
 PageVersionId = Annotated[int | None, Query(ge=1, le=DB_INT_MAX)]
-#: A row's id in a page's query that may be left out (0).
-PageQueryId = Annotated[int, Query(ge=0, le=DB_INT_MAX)]
+ShownRow = Annotated[int, Query(ge=0, le=DB_INT_MAX)]  # a row a page was sent back to show (0: none)
+VersionNumber = Annotated[int, Path(ge=1, le=DB_INT_MAX)]  # a service's version (1, 2, ...)
+VersionChosen = Annotated[int | None, Query(ge=1, le=DB_INT_MAX)]

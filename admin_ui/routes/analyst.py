@@ -14,12 +14,13 @@ from admin_ui import session as cookie
 from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, analyst, redirect, render
-from admin_ui.params import PageVersionId
+from admin_ui.params import VersionChosen, VersionNumber
 from api.deps import SessionDep, settings_of
 from engine.cases import version_moves
 from engine.catalog import processes, versions
 from engine.core.errors import NotFound
 from engine.core.refusals import in_language
+from storage.bounds import DB_INT_MAX
 from storage.models.catalog import ProcessVersion
 from storage.models.drafts import ServiceDraft
 
@@ -48,8 +49,8 @@ def service_list(request: Request, viewer: SignedIn, db: SessionDep) -> HTMLResp
 
 
 @router.get("/services/{code}", dependencies=[allow("services.deploy")])
-def service_page(request: Request, code: str, viewer: SignedIn, db: SessionDep, a: PageVersionId = None,
-                 b: PageVersionId = None) -> HTMLResponse:
+def service_page(request: Request, code: str, viewer: SignedIn, db: SessionDep, a: VersionChosen = None,
+                 b: VersionChosen = None) -> HTMLResponse:
     analyst(viewer)
     rows = _versions(db, code)
     diff: dict[str, Any] | None = None
@@ -64,7 +65,7 @@ def service_page(request: Request, code: str, viewer: SignedIn, db: SessionDep, 
 
 
 @router.post("/services/{code}/versions/{version}/retire", dependencies=[allow("services.deploy")])
-def retire_version(request: Request, code: str, version: int, form: CheckedForm, viewer: SignedIn,
+def retire_version(request: Request, code: str, version: VersionNumber, form: CheckedForm, viewer: SignedIn,
                    db: SessionDep) -> Response:
     analyst(viewer)
     versions.retire_version(session=db, service_code=code, version=version, actor=viewer.signed_in)
@@ -83,7 +84,7 @@ def retire_service(request: Request, code: str, form: CheckedForm, viewer: Signe
 
 @router.get("/services/{code}/migrations", dependencies=[allow("services.deploy")])
 def migration_page(request: Request, code: str, viewer: SignedIn, db: SessionDep,
-                   to: PageVersionId = None) -> HTMLResponse:
+                   to: VersionChosen = None) -> HTMLResponse:
     """The dry run: every open case of an older version, movable or not and why."""
     analyst(viewer)
     rows = _versions(db, code)
@@ -100,10 +101,10 @@ def migrate(request: Request, code: str, form: CheckedForm, viewer: SignedIn, db
     """Move every movable case, each in its own transaction; the page shows each case's result."""
     analyst(viewer)
     rows = _versions(db, code)
-    try:
-        target = int(str(form.get("to", "")))
-    except ValueError:
-        raise NotFound(N_("No such version.")) from None
+    typed = str(form.get("to", ""))
+    target = int(typed) if typed.isascii() and typed.isdecimal() and len(typed) < 19 else 0
+    if not 0 < target <= DB_INT_MAX:
+        raise NotFound(N_("No such version."))
     moves = version_moves.migrate(session=db, service_code=code, to_version=target, actor=viewer.signed_in,
                                    settings=settings_of(request))
     return render(request, "migration.html", code=code, rows=rows, to=target, moves=moves, done=True,

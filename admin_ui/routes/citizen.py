@@ -128,9 +128,15 @@ def add_national_id(request: Request, form: CheckedForm, viewer: CurrentViewer, 
     return response
 
 
+def _case_number(text: str) -> int:
+    """A case number typed in an address or posted by a form; 0 (no case) for anything else, a number of
+    thousands of digits included."""
+    return int(text) if text.isascii() and text.isdecimal() and len(text) < 10 else 0
+
+
 @router.get("/citizen/cases/{case_id}", dependencies=[allow("citizen.own")])
 def my_case(request: Request, case_id: str, viewer: CurrentViewer, db: SessionDep) -> HTMLResponse:
-    number = int(case_id) if case_id.isascii() and case_id.isdecimal() and len(case_id) < 10 else 0
+    number = _case_number(case_id)
     _ = viewer.lang.gettext
     notices = {("answered", "1"): _("Your paper was sent. The department continues with your request."),
                ("applied", "1"): _("Your application was received. Keep its tracking number."),
@@ -161,7 +167,7 @@ async def answer_return(request: Request, task_id: str, form: CheckedForm, viewe
     settings = settings_of(request)
     _ = viewer.lang.gettext
     file = form.get("file")
-    case_id = int(str(form.get("case", "0"))) if str(form.get("case", "")).isdecimal() else 0
+    case_id = _case_number(str(form.get("case", "")))
 
     def answer() -> int:
         if not isinstance(file, UploadFile) or not file.filename:

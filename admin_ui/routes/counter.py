@@ -12,8 +12,7 @@ second submit of the same payment finds the bill paid and says so, it never pays
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -22,7 +21,7 @@ from sqlmodel import Session, col, select
 from admin_ui import session as cookie
 from admin_ui.i18n import N_, Lang, ltr
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render
-from admin_ui.params import PageId, PageQueryId
+from admin_ui.params import PageId, ShownRow
 from admin_ui.routes.reports import From, day_of
 from api.deps import SessionDep, settings_of
 from engine.cases import bills
@@ -47,8 +46,6 @@ COUNTER_METHODS = ("cash", "card")
 METHOD_WORDS = {"cash": N_("Cash"), "card": N_("Card"), "e_payment": N_("E-payment")}
 BILL_WORDS = {"open": N_("Due"), "paid": N_("Paid"), "lapsed": N_("Lapsed"), "refunded": N_("Refunded")}
 
-T = TypeVar("T")
-
 
 def reasons(exc: DomainError, lang: Lang) -> str:
     """The engine's refusal in the reader's words (each field's problem when it names them)."""
@@ -62,24 +59,6 @@ def refused(request: Request, db: Session, viewer: Viewer, exc: DomainError, bac
     db.rollback()
     cookie.flash(request, reasons(exc, viewer.lang), "error")
     return redirect(back)
-
-
-def act(request: Request, db: Session, viewer: Viewer, back: str, command: Callable[[], T],
-        said: Callable[[T], str], then: Callable[[T], str] | None = None) -> Response:
-    """One command of a page's form: refused, its reason is shown on ``back``; done, the words ``said`` of what
-    it did are shown on ``then`` of it (``back`` when not given)."""
-    try:
-        done = command()
-    except DomainError as exc:
-        return refused(request, db, viewer, exc, back)
-    cookie.flash(request, said(done))
-    return redirect(then(done) if then is not None else back)
-
-
-def _back(form: CheckedForm) -> tuple[str, str]:
-    """The counter's search the form was sent from, and the counter's address that shows it again."""
-    q = str(form.get("q", ""))[:40]
-    return q, f"/counter?q={q}" if q else "/counter"
 
 
 def find_case(db: Session, actor: Actor, query: str) -> Case | None:
@@ -110,8 +89,8 @@ def _amounts(values: dict[str, int] | None) -> dict[str, str]:
 
 
 @router.get("/counter", dependencies=[allow("cashier.work")])
-def counter_page(request: Request, viewer: SignedIn, db: SessionDep, q: str = "", closed: PageQueryId = 0,
-                 paid: PageQueryId = 0) -> HTMLResponse:
+def counter_page(request: Request, viewer: SignedIn, db: SessionDep, q: str = "", closed: ShownRow = 0,
+                 paid: ShownRow = 0) -> HTMLResponse:
     actor = viewer.signed_in
     drawer = drawers.open_of(db, actor.username)
     expected = _amounts(drawers.expected_of(db, drawer)) if drawer is not None else {}
@@ -142,41 +121,48 @@ def counter_page(request: Request, viewer: SignedIn, db: SessionDep, q: str = ""
 @router.post("/counter/open", dependencies=[allow("cashier.work")])
 def open_drawer(request: Request, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     opening = {m: str(form.get(f"float_{m}", "") or "0") for m in COUNTER_METHODS}
-    return act(request, db, viewer, "/counter",
-               lambda: drawers.open_session(session=db, actor=viewer.signed_in, opening=opening,
-                                            settings=settings_of(request)),
-               lambda _: viewer.lang.gettext("The drawer is open."))
+    try:
+        drawers.open_session(session=db, actor=viewer.signed_in, opening=opening, settings=settings_of(request))
+    except DomainError as exc:
+        return refused(request, db, viewer, exc, "/counter")
+    cookie.flash(request, viewer.lang.gettext("The drawer is open."))
+    return redirect("/counter")
 
 
 @router.post("/counter/bills/{bill_id}/pay", dependencies=[allow("cashier.work")])
 def take_payment(request: Request, bill_id: PageId, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
-    q, back = _back(form)
-
-    def said(payment: Payment) -> str:
-        return viewer.lang.gettext("Paid: receipt %(number)s. Change to give: %(change)s %(currency)s.",
-                                   number=ltr(payment.receipt_number or ""), change=money_text(payment.change),
-                                   currency=payment.currency)
-
-    return act(request, db, viewer, back,
-               lambda: payments.pay(session=db, bill_id=bill_id, method=str(form.get("method", ""))[:16],
-                                    amount=str(form.get("amount", ""))[:32],
-                                    reference=str(form.get("reference", ""))[:100] or None,
-                                    actor=viewer.signed_in, settings=settings_of(request)).payment,
-               said, lambda payment: f"{back}{'&' if q else '?'}paid={payment.id}")
+    q = str(form.get("q", ""))[:40]
+    back = f"/counter?q={q}" if q else "/counter"
+    try:
+        paid = payments.pay(session=db, bill_id=bill_id, method=str(form.get("method", ""))[:16],
+                            amount=str(form.get("amount", ""))[:32],
+                            reference=str(form.get("reference", ""))[:100] or None, actor=viewer.signed_in,
+                            settings=settings_of(request))
+    except DomainError as exc:
+        return refused(request, db, viewer, exc, back)
+    payment = paid.payment
+    lang = viewer.lang
+    cookie.flash(request, lang.gettext("Paid: receipt %(number)s. Change to give: %(change)s %(currency)s.",
+                                       number=ltr(payment.receipt_number or ""), change=money_text(payment.change),
+                                       currency=payment.currency))
+    return redirect(f"{back}{'&' if q else '?'}paid={payment.id}")
 
 
 @router.post("/counter/bills/{bill_id}/checkout", dependencies=[allow("cashier.work")])
 def checkout(request: Request, bill_id: PageId, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     """A payment reference of the open bill's amount due at the configured provider, for the citizen to pay
     there; the page shows it under the bill until the provider's callback pays the bill."""
-    _, back = _back(form)
-    return act(request, db, viewer, back,
-               lambda: epay.checkout(session=db, bill_id=bill_id, actor=viewer.signed_in,
-                                     settings=settings_of(request)),
-               lambda made: viewer.lang.gettext("Payment reference %(reference)s: the citizen pays %(amount)s "
-                                                "%(currency)s at %(provider)s.", reference=ltr(made.reference),
-                                                amount=money_text(made.amount), currency=made.currency,
-                                                provider=made.provider))
+    q = str(form.get("q", ""))[:40]
+    back = f"/counter?q={q}" if q else "/counter"
+    try:
+        made = epay.checkout(session=db, bill_id=bill_id, actor=viewer.signed_in, settings=settings_of(request))
+    except DomainError as exc:
+        return refused(request, db, viewer, exc, back)
+    cookie.flash(request, viewer.lang.gettext("Payment reference %(reference)s: the citizen pays %(amount)s "
+                                              "%(currency)s at %(provider)s.", reference=ltr(made.reference),
+                                              amount=money_text(made.amount), currency=made.currency,
+                                              provider=made.provider))
+    return redirect(back)
 
 
 @router.post("/counter/payments/{payment_id}/refund", dependencies=[allow("cashier.work")])
@@ -184,19 +170,20 @@ def ask_refund(request: Request, payment_id: PageId, form: CheckedForm, viewer: 
                db: SessionDep) -> Response:
     """Ask a supervisor to give back a payment (all that is left of it, or the amount typed), with the reason
     (engine/payments/refunds.py: charged to the drawer that took it)."""
-    _, back = _back(form)
-
-    def ask() -> Refund:
-        payment = db.get(Payment, payment_id)
+    q = str(form.get("q", ""))[:40]
+    back = f"/counter?q={q}" if q else "/counter"
+    payment = db.get(Payment, payment_id)
+    try:
         if payment is None or payment.kind != "payment":
             raise NotFound("receipt.not_found")
         amount = str(form.get("amount", "")).strip()[:32]
-        return refunds.request(session=db, bill_id=payment.bill_id, payment_id=payment_id,
-                               reason=str(form.get("reason", ""))[:1000], amount=amount or None,
-                               actor=viewer.signed_in, settings=settings_of(request))
-
-    return act(request, db, viewer, back, ask,
-               lambda _: viewer.lang.gettext("The refund is asked for: a supervisor of the center decides it."))
+        refunds.request(session=db, bill_id=payment.bill_id, payment_id=payment_id,
+                        reason=str(form.get("reason", ""))[:1000], amount=amount or None, actor=viewer.signed_in,
+                        settings=settings_of(request))
+    except DomainError as exc:
+        return refused(request, db, viewer, exc, back)
+    cookie.flash(request, viewer.lang.gettext("The refund is asked for: a supervisor of the center decides it."))
+    return redirect(back)
 
 
 @router.post("/counter/close", dependencies=[allow("cashier.work")])
@@ -207,11 +194,13 @@ def close_drawer(request: Request, form: CheckedForm, viewer: SignedIn, db: Sess
         cookie.flash(request, viewer.lang.gettext("Your drawer is not open."), "error")
         return redirect("/counter")
     counted = {m: str(form.get(f"counted_{m}", "") or "0") for m in money.METHODS}
-    session_id = drawer.id
-    return act(request, db, viewer, "/counter",
-               lambda: drawers.close(session=db, session_id=session_id, counted=counted, actor=actor,
-                                     settings=settings_of(request)),
-               lambda _: viewer.lang.gettext("The drawer is closed."), lambda done: f"/counter?closed={done.id}")
+    try:
+        done = drawers.close(session=db, session_id=drawer.id, counted=counted, actor=actor,
+                             settings=settings_of(request))
+    except DomainError as exc:
+        return refused(request, db, viewer, exc, "/counter")
+    cookie.flash(request, viewer.lang.gettext("The drawer is closed."))
+    return redirect(f"/counter?closed={done.id}")
 
 
 @router.post("/cases/{case_id}/payments/{payment_id}/receipt/print", dependencies=[allow("bills.read")])
@@ -254,34 +243,39 @@ def supervisor_page(request: Request, viewer: SignedIn, db: SessionDep) -> HTMLR
 def decide_refund(request: Request, refund_id: PageId, form: CheckedForm, viewer: SignedIn,
                   db: SessionDep) -> Response:
     approve = str(form.get("decision", "")) == "approve"
-    lang = viewer.lang
-    words = lang.gettext("The refund was approved.") if approve else lang.gettext("The refund was refused.")
-    return _decided(request, form, viewer, db, refunds.decide, words, refund_id=refund_id, approve=approve)
+    try:
+        refunds.decide(session=db, refund_id=refund_id, approve=approve, reason=str(form.get("reason", ""))[:1000],
+                       actor=viewer.signed_in, settings=settings_of(request))
+    except DomainError as exc:
+        return refused(request, db, viewer, exc, "/supervisor/payments")
+    cookie.flash(request, viewer.lang.gettext("The refund was approved.") if approve else
+                 viewer.lang.gettext("The refund was refused."))
+    return redirect("/supervisor/payments")
 
 
 @router.post("/supervisor/drawers/{session_id}/acknowledge", dependencies=[allow("payments.supervise")])
 def acknowledge(request: Request, session_id: PageId, form: CheckedForm, viewer: SignedIn,
                 db: SessionDep) -> Response:
-    return _decided(request, form, viewer, db, drawers.acknowledge,
-                    viewer.lang.gettext("The difference was acknowledged."), session_id=session_id)
+    try:
+        drawers.acknowledge(session=db, session_id=session_id, reason=str(form.get("reason", ""))[:1000],
+                            actor=viewer.signed_in, settings=settings_of(request))
+    except DomainError as exc:
+        return refused(request, db, viewer, exc, "/supervisor/payments")
+    cookie.flash(request, viewer.lang.gettext("The difference was acknowledged."))
+    return redirect("/supervisor/payments")
 
 
 @router.post("/supervisor/checkouts/{checkout_id}/clear", dependencies=[allow("payments.supervise")])
 def clear_flag(request: Request, checkout_id: PageId, form: CheckedForm, viewer: SignedIn,
                db: SessionDep) -> Response:
     """Take a flagged e-payment reference off the list, with the reason (engine/payments/epay.py)."""
-    return _decided(request, form, viewer, db, epay.clear_mismatch,
-                    viewer.lang.gettext("The payment reference is off the list."), checkout_id=checkout_id)
-
-
-def _decided(request: Request, form: CheckedForm, viewer: Viewer, db: Session, command: Callable[..., object],
-             words: str, **about: Any) -> Response:
-    """A supervisor's decision with the reason typed (an engine command taking ``session``, ``reason``,
-    ``actor``, ``settings`` and the ids in ``about``), back on the supervisor's page."""
-    return act(request, db, viewer, "/supervisor/payments",
-               lambda: command(session=db, reason=str(form.get("reason", ""))[:1000], actor=viewer.signed_in,
-                               settings=settings_of(request), **about),
-               lambda _: words)
+    try:
+        epay.clear_mismatch(session=db, checkout_id=checkout_id, reason=str(form.get("reason", ""))[:1000],
+                            actor=viewer.signed_in, settings=settings_of(request))
+    except DomainError as exc:
+        return refused(request, db, viewer, exc, "/supervisor/payments")
+    cookie.flash(request, viewer.lang.gettext("The payment reference is off the list."))
+    return redirect("/supervisor/payments")
 
 
 @router.get("/supervisor/collections.csv", dependencies=[allow("reports.read")])

@@ -143,7 +143,7 @@ def _register(request: Request, service_code: str, form: Any, actor: Actor, lang
                              settings=settings, ticket=ticket or None)
     case = opened.case
     assert case.id is not None
-    refused = documents.attach(db, case, scans, actor, settings)  # papers: the case's tasks stay as opened
+    refused = documents.attach(db, case, scans, actor, settings, lang)  # papers: the case's tasks stay as opened
     waiting = [t for t in opened.tasks if task is not None and t.name == task.name]
     if waiting:
         try:

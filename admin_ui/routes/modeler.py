@@ -235,7 +235,8 @@ def output_post(request: Request, code: str, kind: str, form: CheckedForm, viewe
         revision = str(form.get("revision") or "")
         try:
             drafts.save_draft(session=db, service_code=code, files=files,
-                              revision=int(revision) if revision.isdigit() else -1, actor=viewer.signed_in,
+                              revision=int(revision) if revision.isascii() and revision.isdigit()
+                              and len(revision) < 10 else -1, actor=viewer.signed_in,
                               settings=settings)
         except Conflict as exc:
             return _output_page(request, code, kind, draft, db, text=text, path=path,

@@ -66,7 +66,7 @@ async def attach(request: Request, case_id: PageId, form: CheckedForm, viewer: S
 
     def store() -> list[str]:
         case = cases.get_case(session=db, case_id=case_id, actor=viewer.signed_in, settings=settings)
-        return documents.attach(db, case, found, viewer.signed_in, settings)
+        return documents.attach(db, case, found, viewer.signed_in, settings, lang)
 
     refused = await run_in_threadpool(store)
     if refused:

@@ -116,7 +116,7 @@ def dashboard(request: Request, viewer: SignedIn, db: SessionDep, start: From = 
     collections = {by: [{**row, "payments": money_text(row["payments"]), "refunds": money_text(row["refunds"]),
                          "net": money_text(row["net"])}
                         for row in ledger.collections(session=db, actor=actor, settings=settings, start=scope.start,
-                                                      end=scope.end, by=by)]
+                                                      end=scope.end, by=by, center_ids=scope.center_ids)]
                    for by in ("day", "method", "cashier")}
     return render(request, "reports.html", tables=tables, counted_at=counted_at, counted_age=age,
                   collections=collections, method_words=METHOD_WORDS,
@@ -161,7 +161,8 @@ def _collections(db: Session, actor: Actor, settings: Settings, filters: dict[st
     reader's is refused as the other tables' is), amounts as exact decimals so a spreadsheet sums them."""
     scope = scope_for(session=db, actor=actor, settings=settings, start=filters["start"], end=filters["end"],
                       center=filters["center"])
-    rows = ledger.collections(session=db, actor=actor, settings=settings, start=scope.start, end=scope.end, by=by)
+    rows = ledger.collections(session=db, actor=actor, settings=settings, start=scope.start, end=scope.end, by=by,
+                              center_ids=scope.center_ids)
     return scope, [{by: row[by], "currency": row["currency"], "count": row["count"],
                     "payments": ledger.exact(row["payments"]), "refunds": ledger.exact(row["refunds"]),
                     "net": ledger.exact(row["net"])} for row in rows]

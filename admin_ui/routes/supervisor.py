@@ -14,6 +14,7 @@ from admin_ui import session as cookie
 from admin_ui.i18n import ltr
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render
+from admin_ui.params import PageId
 from api.deps import SessionDep, settings_of
 from engine.cases import distribution, escalation, incidents
 from engine.core import clock
@@ -139,7 +140,7 @@ def _incident_refused(request: Request, viewer: Viewer, exc: DomainError) -> Res
 
 
 @router.post("/supervisor/incidents/{incident_id}/retry", dependencies=[allow("incidents.act")])
-def retry_incident(request: Request, incident_id: int, form: CheckedForm, viewer: SignedIn,
+def retry_incident(request: Request, incident_id: PageId, form: CheckedForm, viewer: SignedIn,
                    db: SessionDep) -> Response:
     try:
         done = incidents.retry(session=db, incident_id=incident_id, actor=viewer.signed_in,
@@ -154,11 +155,11 @@ def retry_incident(request: Request, incident_id: int, form: CheckedForm, viewer
 
 
 @router.post("/supervisor/incidents/{incident_id}/skip", dependencies=[allow("incidents.skip")])
-def skip_incident(request: Request, incident_id: int, form: CheckedForm, viewer: SignedIn,
+def skip_incident(request: Request, incident_id: PageId, form: CheckedForm, viewer: SignedIn,
                   db: SessionDep) -> Response:
     try:
         done = incidents.skip(session=db, incident_id=incident_id, to_element=str(form.get("to", "")).strip(),
-                              reason=str(form.get("reason", "")), actor=viewer.signed_in,
+                              reason=str(form.get("reason", ""))[:1000], actor=viewer.signed_in,
                               settings=settings_of(request))
     except DomainError as exc:
         return _incident_refused(request, viewer, exc)
@@ -167,10 +168,10 @@ def skip_incident(request: Request, incident_id: int, form: CheckedForm, viewer:
 
 
 @router.post("/supervisor/incidents/{incident_id}/cancel", dependencies=[allow("incidents.act")])
-def cancel_incident(request: Request, incident_id: int, form: CheckedForm, viewer: SignedIn,
+def cancel_incident(request: Request, incident_id: PageId, form: CheckedForm, viewer: SignedIn,
                     db: SessionDep) -> Response:
     try:
-        case = incidents.cancel(session=db, incident_id=incident_id, reason=str(form.get("reason", "")),
+        case = incidents.cancel(session=db, incident_id=incident_id, reason=str(form.get("reason", ""))[:1000],
                                 actor=viewer.signed_in, settings=settings_of(request))
     except DomainError as exc:
         return _incident_refused(request, viewer, exc)

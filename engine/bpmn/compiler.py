@@ -34,6 +34,14 @@ from engine.core.refusals import Text, say
 from forms import schema as form_schema
 
 ALLOWED_SUFFIXES = (".bpmn", ".dmn", ".json", ".toml", ".html")
+
+
+def plain_file_name(name: str) -> bool:
+    """A name a package's file may have: no folder in it (neither ``/`` nor ``\\``, a folder to Windows and to
+    archive tools there: the case export's ZIP holds the files by name) and a known suffix."""
+    return PurePosixPath(name).name == name and "\\" not in name and name.lower().endswith(ALLOWED_SUFFIXES)
+
+
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 #: The analyst's test cases (engine/catalog/analyst_tests.py): part of the package's content, not of the diagram.
@@ -181,7 +189,7 @@ def compile_package(files: dict[str, bytes], *, max_xml_bytes: int, default_lane
         raise PackageRefused("deploy.too_many_files",
                              [_problem(None, None, say("deploy.at_most_files", max_files=max_files))])
     for name in files:
-        if PurePosixPath(name).name != name or not name.lower().endswith(ALLOWED_SUFFIXES):
+        if not plain_file_name(name):
             problems.append(_problem(name, None, say("deploy.file_names")))
     if problems:
         raise PackageRefused("deploy.unacceptable_files", problems)

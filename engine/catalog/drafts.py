@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import PurePosixPath
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine.bpmn.compiler import ALLOWED_SUFFIXES, PackageRefused, compile_package, content_hash
+from engine.bpmn.compiler import PackageRefused, compile_package, content_hash, plain_file_name
 from engine.catalog import processes
 from engine.core import clock
 from engine.core.errors import Conflict, Invalid, NotFound, TooLarge
@@ -85,7 +84,7 @@ def check_files(files: dict[str, bytes], settings: Settings) -> None:
     if len(files) > settings.max_files_per_deploy:
         raise TooLarge("draft.too_many_files", max_files_per_deploy=settings.max_files_per_deploy)
     bad = [{"file": name, "element_id": None, "message": say("deploy.file_names")} for name in files
-           if PurePosixPath(name).name != name or not name.lower().endswith(ALLOWED_SUFFIXES)]
+           if not plain_file_name(name)]
     if bad:
         raise Invalid("draft.file_names", bad)
     if not any(name.lower().endswith(".bpmn") for name in files):

@@ -114,10 +114,11 @@ GROUPS = ("day", "service", "center", "cashier", "method")
 
 
 def collections(*, session: Session, actor: Actor, settings: Settings, start: date, end: date,
-                by: str) -> list[dict[str, Any]]:
+                by: str, center_ids: frozenset[int] | None = None) -> list[dict[str, Any]]:
     """Collections between ``start`` and ``end`` (days in the display time zone, both included) grouped ``by``
-    one of :data:`GROUPS`, at the actor's centers: payments, refunds and their net, per currency. Days out of
-    range, a reversed or too long range are Invalid (the reports' rules: engine/reports/scope.py)."""
+    one of :data:`GROUPS`, at the actor's centers (of those, ``center_ids`` when given: a report's chosen
+    center): payments, refunds and their net, per currency. Days out of range, a reversed or too long range are
+    Invalid (the reports' rules: engine/reports/scope.py)."""
     zone = ZoneInfo(settings.display_timezone)
     scope = scope_for(session=session, actor=actor, settings=settings, start=start, end=end)
     since = datetime.combine(scope.start, time.min, zone)
@@ -125,6 +126,8 @@ def collections(*, session: Session, actor: Actor, settings: Settings, start: da
     query = select(Payment).where(col(Payment.at) >= since, col(Payment.at) < until)
     if scope.center_ids is not None:
         query = query.where(col(Payment.center_id).in_(scope.center_ids))
+    if center_ids is not None:
+        query = query.where(col(Payment.center_id).in_(center_ids))
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for payment in session.execute(query.order_by(col(Payment.at), col(Payment.id))).scalars():
         at = payment.at if payment.at.tzinfo else payment.at.replace(tzinfo=ZoneInfo("UTC"))

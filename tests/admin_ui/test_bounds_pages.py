@@ -32,3 +32,34 @@ def test_a_query_number_past_the_database_integer_is_a_422(pages: Pages, path: s
     for n in (DB_INT_MAX + 1, 2**63, 10**30):
         r = pages.client.get(path.format(n=n))
         assert r.status_code == 422, (path, n, r.status_code)
+
+
+def test_a_version_past_the_database_integer_on_the_analysts_pages_is_a_4xx(pages: Pages) -> None:
+    # The versions' diff, retiring, the migration's dry run and the migration itself.
+    pages.as_user("analyst")
+    for n in (DB_INT_MAX + 1, 10**30):
+        assert pages.client.get("/services/building_permit", params={"a": n, "b": 1}).status_code == 422
+        assert pages.client.get("/services/building_permit", params={"a": 1, "b": n}).status_code == 422
+        assert pages.client.get("/services/building_permit/migrations", params={"to": n}).status_code == 422
+        r = pages.post(f"/services/building_permit/versions/{n}/retire", {}, token_from="/services")
+        assert r.status_code == 422, n
+        r = pages.post("/services/building_permit/migrations", {"to": str(n)}, token_from="/services")
+        assert r.status_code == 404, n
+
+
+def test_the_cash_desk_sent_back_a_row_past_the_database_integer_is_a_422(pages: Pages) -> None:
+    # The counter page shows the drawer just closed and the payment just taken by their ids in its address.
+    pages.as_user("cashier")
+    assert pages.client.get("/counter").status_code == 200
+    for n in (DB_INT_MAX + 1, 10**30):
+        for name in ("closed", "paid"):
+            assert pages.client.get("/counter", params={name: n}).status_code == 422, (name, n)
+
+
+@pytest.mark.parametrize("action", ["retry", "skip", "cancel"])
+def test_an_incident_past_the_database_integer_is_a_422(pages: Pages, action: str) -> None:
+    pages.as_user("admin")
+    for n in (DB_INT_MAX + 1, 10**30):
+        r = pages.post(f"/supervisor/incidents/{n}/{action}", {"to": "review", "reason": "a reason long enough"},
+                       token_from="/supervisor/incidents")
+        assert r.status_code == 422, (action, n)

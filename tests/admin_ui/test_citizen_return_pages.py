@@ -100,3 +100,17 @@ def test_another_citizen_cannot_answer_and_a_form_without_csrf_is_refused(
     signed_out = _send(api, case, csrf_of(api.client.get("/citizen").text))
     assert signed_out.status_code in (303, 307) and signed_out.headers["location"] == "/citizen"
     assert _papers(api, case) == []
+
+
+def test_a_case_number_of_thousands_of_digits_is_no_request_not_a_server_error(
+        world: tuple[Api, dict[str, Any]]) -> None:
+    # The form's "case" says which request to show again when the answer is refused; past Python's longest
+    # integer text it was a 500.
+    api, case = world
+    token = _as(api, CITIZEN["phone"])
+    for number in ("9" * 5000, "9" * 30):
+        r = api.client.post(f"/citizen/tasks/{case['tasks'][0]['id']}/answer",
+                            data={"csrf_token": token, "case": number, "kind": "national_id_copy", "note": NOTE},
+                            files={"file": ("p.jpg", b"<html></html>", "image/jpeg")}, follow_redirects=False)
+        assert r.status_code == 404 and "ليس لك طلب بهذا الرقم" in r.text, number
+    assert _papers(api, case) == []

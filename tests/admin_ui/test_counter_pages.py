@@ -361,3 +361,17 @@ def test_the_cashier_asks_a_refund_at_the_counter_and_cannot_overdo_it(pages: Pa
     assert re.search(r"[\u0600-\u06FF]", _flash(pages))
     with Session(engine_for(pages.settings.database_url)) as session:
         assert len(session.exec(select(Refund)).all()) == 1
+
+
+def test_collections_keep_to_the_center_chosen_on_the_performance_page(pages: Pages) -> None:
+    # The governorate's supervisor sees both cities; choosing CITY-B shows and exports none of CITY-A's money.
+    hall = _hall(pages)
+    _sign_in(pages, _user(pages, "cash_a", "cashier", hall.centers["CITY-A"]))
+    _form(pages, "/counter/open", {"float_cash": "0"})
+    _form(pages, f"/counter/bills/{hall.bill_id}/pay", {"method": "cash", "amount": "150"})
+    _sign_in(pages, _user(pages, "boss_gov", "supervisor", hall.centers["GOV"]))
+    for center, shown in (("", True), ("CITY-A", True), ("CITY-B", False)):
+        page = pages.client.get("/reports", params={"center": center}).text
+        assert ('data-key="cash_a"' in page[page.index('id="collections"'):]) is shown, center
+        plain = pages.client.get("/reports/export/collections_cashier.csv", params={"center": center})
+        assert ("cash_a,EGP,1,150.00" in plain.content.decode("utf-8-sig")) is shown, center

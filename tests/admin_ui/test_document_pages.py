@@ -6,9 +6,12 @@ from __future__ import annotations
 import re
 
 import httpx
+from sqlmodel import Session
 
-from harness.pages import Pages
+from engine.cases.lifecycle import cancel_case
+from harness.pages import DEPLOYER, Pages
 from harness.scans import pdf
+from storage.db import engine_for
 from tests.admin_ui.test_desk_pages import CITIZEN_FORM, PERMIT
 
 REQUIRED = ["national_id_copy", "ownership_deed", "site_survey", "architectural_drawings", "structural_drawings",
@@ -106,3 +109,21 @@ def test_the_viewer_serves_scans_to_the_cases_lanes_only(pages: Pages) -> None:
     assert pages.client.get(first.group(1)).status_code == 403
     pages.sign_out()
     assert pages.client.get(first.group(1)).status_code == 303  # to the sign-in page
+
+
+def test_a_scan_refused_on_a_case_page_is_said_in_the_readers_language(pages: Pages) -> None:
+    # A scan sent to a case that ended meanwhile: the flash says why in Arabic, not in the engine's English.
+    pages.as_user("front_desk")
+    r = _register(pages, REQUIRED[:5])
+    task = r.headers["location"]
+    found = re.search(r'action="/cases/(\d+)/documents"', pages.client.get(task).text)
+    assert found is not None
+    case_id = int(found.group(1))
+    with Session(engine_for(pages.settings.database_url)) as session:
+        cancel_case(session=session, case_id=case_id, reason="طلب مكرر", actor=DEPLOYER, settings=pages.settings)
+    attached = pages.client.post(f"/cases/{case_id}/documents", files=_scans(REQUIRED[5:6]), data={
+        "csrf_token": pages.token("/cases"), "next": f"/cases/{case_id}"})
+    assert attached.status_code == 303
+    said = " ".join(re.findall(r'<p class="flash error"[^>]*>(.*?)</p>', pages.client.get(f"/cases/{case_id}").text,
+                               re.S))
+    assert "لا يمكن إضافة مستندات إليه" in said and "cannot" not in said, said

@@ -93,3 +93,13 @@ def test_the_form_needs_its_csrf_token_and_an_analyst(pages: Pages) -> None:
     pages.as_user("front_desk")
     assert pages.client.get(EDITOR).status_code == 403
     assert pages.post(EDITOR, {"template": "<p>x</p>", "action": "save"}, token_from="/track").status_code == 403
+
+
+def test_a_revision_that_is_no_number_is_a_conflict_not_a_server_error(pages: Pages) -> None:
+    # "²" passes str.isdigit() but not int(); thousands of digits pass it too, past Python's longest integer text.
+    pages.as_user("analyst")
+    edited = "<p>قرار معدل {{ data.review_notes }}</p>"
+    for revision in ("²", "9" * 5000):
+        r = pages.post(EDITOR, {"template": edited, "action": "save", "revision": revision}, token_from=EDITOR)
+        assert r.status_code == 409 and _template(r.text) == edited, revision
+    assert pages.client.get("/services/building_permit/draft.json").json()["revision"] == 0

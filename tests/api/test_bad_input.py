@@ -37,6 +37,7 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
     ("binary.bpmn", bytes(range(256)) * 4, ""),
     ("notes.txt", b"hello", "only plain"),
     ("../../etc/evil.bpmn", b"<x/>", "only plain"),
+    ("..\\..\\evil.bpmn", b"<x/>", "only plain"),  # a folder to Windows and its archive tools
 ])
 def test_unrunnable_uploads_are_422_within_a_second(sqlite_api: Api, name: str, content: bytes,
                                                      words: str) -> None:

@@ -55,6 +55,8 @@ def test_refusals_of_every_draft_route(api: Api) -> None:
     assert r.status_code == 404 and "no saved draft" in r.json()["detail"]
     bad = _save(api, analyst, {**_files(), "../evil.bpmn": "<x/>"}, 0)
     assert bad.status_code == 422 and bad.json()["detail"][0]["file"] == "../evil.bpmn"
+    bad = _save(api, analyst, {**_files(), "..\\evil.json": "{}"}, 0)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["file"] == "..\\evil.json"
     assert _save(api, analyst, {"service.toml": _files()["service.toml"]}, 0).status_code == 422
     assert api.client.put(URL, json={"files": _files()}, headers=analyst).status_code == 422  # no revision
 

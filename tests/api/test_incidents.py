@@ -371,3 +371,20 @@ def test_a_good_answer_later_closes_the_incident_at_the_next_round(world: World)
     assert still["case_id"] == stays["id"]
     [closed] = world.incidents(world.analyst, status="resolved").json()
     assert (closed["case_id"], closed["closed_by"]) == (case["id"], "system")
+
+
+def test_a_reason_longer_than_the_column_typed_on_the_page_is_cut_to_it(world: World) -> None:
+    # The API refuses a reason over 1000 characters; the page cuts it to those, as the cash desk's pages do,
+    # rather than a server error on PostgreSQL (after the case was already cancelled) or a longer reason kept.
+    case = world.failed_case()
+    world.page_supervisors()
+    [incident] = world.incidents(world.supervisor).json()
+    with TestClient(world.api.client.app, follow_redirects=False) as browser:
+        pages = Pages(browser, world.api.settings)
+        assert pages.sign_in("sup_a").status_code == 303
+        r = pages.post(f"/supervisor/incidents/{incident['id']}/cancel", {"reason": "مكرر " * 400},
+                       token_from="/supervisor/incidents")
+        assert r.status_code == 303, r.text
+    [closed] = world.incidents(world.analyst, status="cancelled").json()
+    assert closed["id"] == incident["id"] and closed["close_reason"] == ("مكرر " * 400)[:1000].strip()
+    assert world.api.client.get(f"/api/cases/{case['id']}", headers=world.admin).json()["status"] == "cancelled"
