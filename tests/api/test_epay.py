@@ -18,11 +18,10 @@ from api.app import create_app
 from engine.audit import verify
 from engine.cases import timers
 from engine.cases.replay import replay_case
-from engine.catalog.packages import read_package
 from engine.core.errors import DomainError
 from engine.payments import epay
 from harness.api import Api
-from harness.settings import TEST_PROCESSES, make_settings
+from harness.settings import make_settings
 from storage.db import engine_for, session_for
 from storage.models.payments import Checkout, GatewayCallback, Payment, Refund
 from tests.support.cash_desk import Counter, _counter
@@ -261,11 +260,7 @@ def test_a_late_callback_on_a_part_paid_bill_leaves_nothing_to_pay_until_its_ref
     out; the provider's payment comes late and waits for its refund. The bill owes nothing meanwhile: no payment
     of a negative amount with its change out of the drawer, no reference of a negative amount at the provider."""
     c = shop
-    files = read_package(TEST_PROCESSES / "pay_demo")
-    files["service.toml"] = files["service.toml"].replace(b"amount = 150", b"amount = 150\npartial = true")
-    r = c.client.post("/api/processes", files=[("files", (n, b)) for n, b in files.items()],
-                      headers=c.api.user("analyst"))
-    assert r.status_code == 201, r.text
+    c.take_part_payments()
     _case, bill, ref = _pending(c)
     c.open_drawer()
     assert c.pay(bill["id"], "100").status_code == 201

@@ -16,7 +16,6 @@ from api.app import create_app
 from engine.audit import ledger, verify
 from engine.cases import timers
 from engine.cases.replay import replay_case
-from engine.catalog.packages import read_package
 from engine.core.errors import Conflict
 from engine.core.settings import Settings
 from engine.payments import drawer, pay
@@ -356,11 +355,7 @@ def test_a_retried_drawer_opening_opens_one_drawer(sqlite_counter: Counter) -> N
 
 def test_a_service_that_takes_part_payments(sqlite_counter: Counter) -> None:
     c = sqlite_counter
-    files = read_package(TEST_PROCESSES / "pay_demo")
-    files["service.toml"] = files["service.toml"].replace(b"amount = 150", b"amount = 150\npartial = true")
-    r = c.client.post("/api/processes", files=[("files", (n, b)) for n, b in files.items()],
-                      headers=c.api.user("analyst"))
-    assert r.status_code == 201, r.text
+    c.take_part_payments()
     case, bill = c.billed_case(fee=150)
     assert bill["partial_allowed"] is True
     c.open_drawer()

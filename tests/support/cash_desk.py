@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from engine.catalog.packages import read_package
 from harness.api import Api
 from harness.pages import center_tree
 from harness.settings import TEST_PROCESSES
@@ -28,6 +29,14 @@ class Counter:
     @property
     def client(self) -> TestClient:
         return self.api.client
+
+    def take_part_payments(self) -> None:
+        """Deploy pay_demo again as a service whose bill may be paid in parts (``partial = true``)."""
+        files = read_package(TEST_PROCESSES / "pay_demo")
+        files["service.toml"] = files["service.toml"].replace(b"amount = 150", b"amount = 150\npartial = true")
+        r = self.client.post("/api/processes", files=[("files", (n, b)) for n, b in files.items()],
+                             headers=self.api.user("analyst"))
+        assert r.status_code == 201, r.text
 
     def billed_case(self, fee: Any = 150, **data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """A pay_demo case registered with ``fee``: (the case after registering, its bill)."""
