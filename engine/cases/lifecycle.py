@@ -112,7 +112,7 @@ def start_case(*, session: Session, version: ProcessVersion, process: CompiledPr
                         national_id=person.national_id, citizen_name=person.full_name, phone=person.phone,
                         created_by=actor.username, created_at=now, updated_at=now,
                         due_at=workflows.due(now, sla, settings, holidays), center_id=actor.center_id,
-                        channel=channel, **values)
+                        channel=channel, node=settings.node_center, **values)
             session.add(case)
             try:
                 session.flush()

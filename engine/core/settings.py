@@ -438,6 +438,12 @@ class Settings(BaseSettings):
     # 0 keeps every task. Replay prunes the same way: change it only with no replay to compare against.
     workflow_keep_finished: int = Field(default=40, ge=0)
 
+    # Center nodes (docs/center-nodes.md, storage/nodes.py): ``single`` is one database for everything (the
+    # default); ``central`` is the governorate's node, which centers' nodes replicate to and from; ``center`` is
+    # a center's own node, named by its center's code (``node_center``), which owns every case opened there.
+    node_role: Literal["single", "central", "center"] = "single"
+    node_center: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+
     @model_validator(mode="after")
     def _database_connections(self) -> Settings:
         if self.database_transaction_pooling and not self.leader_database_url and not self.broker_url:
@@ -454,6 +460,14 @@ class Settings(BaseSettings):
         if (self.leader_database_url and self.leader_database_url != self.database_url
                 and self.leader_database_url.startswith("postgresql")):
             configure_postgres(self.leader_database_url, direct)
+        return self
+
+    @model_validator(mode="after")
+    def _node(self) -> Settings:
+        if self.node_role == "center" and not self.node_center:
+            raise ValueError("SHUBBAK_NODE_CENTER: a center node is named by its center's code")
+        if self.node_role != "center" and self.node_center:
+            raise ValueError("SHUBBAK_NODE_CENTER: only a center node (SHUBBAK_NODE_ROLE=center) names a center")
         return self
 
     @model_validator(mode="after")

@@ -50,6 +50,9 @@ class Case(SQLModel, table=True):
     # How the request came in: ``counter`` (registered at the window) or ``citizen_portal`` (the citizen
     # applied from the phone, engine/citizen/apply.py).
     channel: str = Field(default="counter", max_length=16, sa_column_kwargs={"server_default": "counter"})
+    # The center node that owns the case (its center's code, storage/nodes.py): every write of the case happens
+    # there. NULL: the case belongs to the node it was opened on when that is central or the only one.
+    node: str | None = Field(default=None, max_length=32)
 
 
 class MessageWait(SQLModel, table=True):

@@ -19,3 +19,18 @@ def test_every_table_is_in_exactly_one_set() -> None:
                 assert not left & right, f"in both {a} and {b}: {sorted(left & right)}"
     unknown = (nodes.CENTRAL | nodes.CENTER | nodes.LOCAL) - tables
     assert not unknown, f"named in storage/nodes.py but not a table: {sorted(unknown)}"
+
+
+def test_a_center_node_is_named_by_its_center_and_only_it() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from engine.core.settings import Settings
+
+    with pytest.raises(ValidationError, match="SHUBBAK_NODE_CENTER"):
+        Settings(node_role="center")
+    with pytest.raises(ValidationError, match="SHUBBAK_NODE_CENTER"):
+        Settings(node_role="central", node_center="CAI01")
+    with pytest.raises(ValidationError):
+        Settings(node_role="center", node_center="no spaces")
+    assert Settings(node_role="center", node_center="CAI01").node_center == "CAI01"
