@@ -443,6 +443,9 @@ class Settings(BaseSettings):
     # a center's own node, named by its center's code (``node_center``), which owns every case opened there.
     node_role: Literal["single", "central", "center"] = "single"
     node_center: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    # ``shubbak node init-center`` waits this long for central's tables to be copied to the new center node
+    # before it gives up (and says which tables are not copied yet; run it again to go on waiting).
+    node_copy_wait_seconds: float = Field(default=600, gt=0, le=86_400)
 
     @model_validator(mode="after")
     def _database_connections(self) -> Settings:
