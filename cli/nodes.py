@@ -15,11 +15,11 @@ from typing import Literal
 from cli.refusals import tell
 from engine.core.settings import Settings
 from storage import replication
-from storage.replication import ReplicationRefused
+from storage.nodes import NodeRefused
 
 
-def _refused(settings: Settings, exc: ReplicationRefused) -> int:
-    tell(settings, exc.message_id, **exc.params)
+def _refused(settings: Settings, exc: NodeRefused) -> int:
+    tell(settings, exc)
     return 1
 
 
@@ -29,7 +29,7 @@ def _ready(settings: Settings, role: Literal["central", "center"] | None) -> boo
         tell(settings, "node.needs_postgresql")
         return False
     if role is not None and settings.node_role != role:
-        tell(settings, f"node.not_{role}", role=settings.node_role)
+        tell(settings, "node.not_central" if role == "central" else "node.not_center", role=settings.node_role)
         return False
     return True
 
@@ -40,7 +40,7 @@ def cmd_init_central(settings: Settings, _args: argparse.Namespace) -> int:
     try:
         done = replication.init_central(settings.database_url,
                                         connect_timeout=settings.database_connect_timeout_seconds)
-    except ReplicationRefused as exc:
+    except NodeRefused as exc:
         return _refused(settings, exc)
     for step in done.steps:
         print(step)
@@ -58,7 +58,7 @@ def cmd_init_center(settings: Settings, args: argparse.Namespace) -> int:
                                        replace_central_rows=args.replace_central_rows,
                                        copy_wait_seconds=settings.node_copy_wait_seconds,
                                        connect_timeout=settings.database_connect_timeout_seconds)
-    except ReplicationRefused as exc:
+    except NodeRefused as exc:
         return _refused(settings, exc)
     for step in done.steps:
         print(step)
@@ -73,7 +73,7 @@ def cmd_add_center(settings: Settings, args: argparse.Namespace) -> int:
     try:
         done = replication.add_center(settings.database_url, args.code, args.url,
                                       connect_timeout=settings.database_connect_timeout_seconds)
-    except ReplicationRefused as exc:
+    except NodeRefused as exc:
         return _refused(settings, exc)
     for step in done.steps:
         print(step)
@@ -86,7 +86,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     try:
         found = replication.status(settings.database_url, look_at_publishers=not args.here_only,
                                    connect_timeout=min(5, settings.database_connect_timeout_seconds))
-    except ReplicationRefused as exc:
+    except NodeRefused as exc:
         return _refused(settings, exc)
     print(f"node: {settings.node_role}" + (f" {settings.node_center}" if settings.node_center else "")
           + f"; tables at {found.head} (this version's: {found.code_head}); wal_level {found.wal_level}")

@@ -43,13 +43,9 @@ SUBSCRIPTION_PREFIX = "shubbak_center_"  # at central: one per center node, foll
 READY_STATES = ("r", "s")  # pg_subscription_rel: ready, or synchronised and handed to the apply worker
 
 
-class ReplicationRefused(Exception):
+class ReplicationRefused(nodes.NodeRefused):
     """Set-up refused, or a step that did not happen. ``message_id`` names its words (and what to do) in the
     refusal catalogs (``engine/locale/{en,ar}/LC_MESSAGES/refusals.po``), filled from ``params``."""
-
-    def __init__(self, message_id: str, /, **params: str) -> None:
-        super().__init__(message_id, params)
-        self.message_id, self.params = message_id, params
 
 
 # --- connections ---------------------------------------------------------------------------------------------
@@ -289,17 +285,21 @@ def init_center(url: str, central_url: str, code: str, *, replace_central_rows: 
         center_id = _center_id(here, code)
         if center_id is None:
             raise ReplicationRefused("node.center_unknown", code=code)
-        claim_ids(here, center_id)
-        done.steps.append(f"ids of center {code} (id {center_id}) claimed")
+        _claim_ids(url, center_id, connect_timeout)
+        done.steps.append(f"ids of center {code} (id {center_id}) claimed: this node numbers its rows from "
+                          f"{nodes.id_block(center_id)[0] + 1}")
     return done
 
 
-def claim_ids(conn: Connection, center_id: int) -> None:
-    """The center's block of ids for this node's sequences (storage/nodes.py)."""
-    claim = getattr(nodes, "claim_id_block", None)
-    if claim is None:
-        raise ReplicationRefused("node.ids_not_claimed")
-    claim(conn, center_id)
+def _claim_ids(url: str, center_id: int, connect_timeout: float) -> None:
+    """The center's block of ids for this node's sequences (``nodes.claim_id_block``, in a transaction of its
+    own: it locks the center's tables while it checks and moves them)."""
+    engine = create_engine(url, pool_pre_ping=False, connect_args={"connect_timeout": max(1, round(connect_timeout))})
+    try:
+        with engine.begin() as conn:
+            nodes.claim_id_block(conn, center_id)
+    finally:
+        engine.dispose()
 
 
 def add_center(url: str, code: str, center_url: str, *, connect_timeout: float = 10) -> Done:
