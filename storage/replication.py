@@ -163,11 +163,15 @@ def _center_id(conn: Connection, code: str) -> int | None:
 def _publish(conn: Connection, name: str, tables: frozenset[str]) -> bool:
     """Publication ``name`` of exactly ``tables``: created, or set to them. True when it was created."""
     listed = ", ".join(_ident(t) for t in sorted(tables))
-    if _has_publication(conn, name):
-        conn.execute(text(f"ALTER PUBLICATION {_ident(name)} SET TABLE {listed}"))
-        return False
-    conn.execute(text(f"CREATE PUBLICATION {_ident(name)} FOR TABLE {listed}"))
-    return True
+    exists = _has_publication(conn, name)
+    try:
+        if exists:
+            conn.execute(text(f"ALTER PUBLICATION {_ident(name)} SET TABLE {listed}"))
+        else:
+            conn.execute(text(f"CREATE PUBLICATION {_ident(name)} FOR TABLE {listed}"))
+    except DBAPIError as exc:  # not the tables' owner, most often
+        raise ReplicationRefused("node.publish_failed", publication=name, reason=_first_line(exc)) from exc
+    return not exists
 
 
 def _subscribe(conn: Connection, name: str, publisher_url: str, publication: str, slot: str) -> bool:
@@ -175,9 +179,13 @@ def _subscribe(conn: Connection, name: str, publisher_url: str, publication: str
     an existing one is left as it is (a second run of the command goes on where the first stopped)."""
     if _has_subscription(conn, name):
         return False
-    conn.execute(text(
-        f"CREATE SUBSCRIPTION {_ident(name)} CONNECTION {_literal(conninfo(publisher_url))} "
-        f"PUBLICATION {_ident(publication)} WITH (copy_data = true, slot_name = {_literal(slot)})"))
+    try:
+        conn.execute(text(
+            f"CREATE SUBSCRIPTION {_ident(name)} CONNECTION {_literal(conninfo(publisher_url))} "
+            f"PUBLICATION {_ident(publication)} WITH (copy_data = true, slot_name = {_literal(slot)})"))
+    except DBAPIError as exc:  # not a superuser; the publisher refused the slot (taken, none left)
+        raise ReplicationRefused("node.subscribe_failed", subscription=name, publisher=safe(publisher_url),
+                                 reason=_first_line(exc)) from exc
     return True
 
 
