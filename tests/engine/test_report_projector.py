@@ -291,3 +291,20 @@ def test_beat_runs_the_projector_when_a_broker_is_set() -> None:
     assert job.run is catch_up
     settings = make_settings("sqlite://", Path("."), report_project_seconds=3)
     assert beat_schedule(settings)["shubbak-reports"]["schedule"] == 3
+
+
+@pytest.mark.postgres
+def test_a_jump_of_ids_is_a_few_holes_not_a_hole_per_id(pg_settings: Settings) -> None:
+    """A center node numbers its events from its center's block (storage/nodes.py: 10^12 on): the first round
+    after the jump remembers at most report_gap_max holes below it, and ends at once."""
+    [first] = open_cases(pg_settings, 1)
+    assert catch_up(pg_settings) == 1
+    with engine_for(pg_settings.database_url).begin() as conn:
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('audit_event', 'id'), 7000000000000)"))
+    register(pg_settings, first)
+    with Session(engine_for(pg_settings.database_url)) as session:
+        done = project_round(session, pg_settings)
+    assert done is not None and done.counted == 1 and done.holes == pg_settings.report_gap_max
+    row = cursor(pg_settings)
+    assert row.high > 7000000000000 and len(row.holes) == pg_settings.report_gap_max
+    assert lane_completed(pg_settings) == 1
