@@ -108,15 +108,18 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
               f"latest {sub.latest_end_lsn or '-'}; last message {age}")
         if sub.tables_not_ready:
             print(f"  {sub.tables_not_ready} table(s) still being copied")
-        if sub.apply_errors or sub.sync_errors:
-            problems += 1
-            print(f"  errors so far: {sub.apply_errors} applying, {sub.sync_errors} copying (the server's log "
-                  "says which row)")
+        if sub.apply_errors or sub.sync_errors:  # a cut line counts too: a problem only if it goes on
+            print(f"  errors so far: {sub.apply_errors} applying, {sub.sync_errors} copying (a line that was cut "
+                  "counts too; this node's PostgreSQL log says what each was)")
         if sub.publisher_head is not None:
             same = "same as here" if sub.publisher_head == found.head else "DIFFERS from here"
             lag = f"{sub.publisher_lag_bytes} bytes" if sub.publisher_lag_bytes is not None else "unknown"
             print(f"  publisher: tables at {sub.publisher_head} ({same}); behind by {lag}")
             problems += sub.publisher_head != found.head
+            if sub.enabled and not sub.worker:
+                problems += 1
+                print("  the publisher answers and this subscription does not receive: its worker stops on an "
+                      "error (a row that conflicts with one here, most often); this node's PostgreSQL log names it")
         elif sub.publisher_problem:
             print(f"  publisher not reached: {sub.publisher_problem}")
         if not sub.enabled:
