@@ -55,8 +55,10 @@ from tests.support.sms_gateway import SmsGateway
 from tests.support.tcp_proxy import CuttableProxy
 
 CODE = "CAI01"
-CLIENTS = int(os.environ.get("SHUBBAK_TEST_CENTER_CLIENTS", "8"))
+CLIENTS = 8
 CUT_SECONDS = 10
+CUT_LINE = ("could not connect to the publisher", "could not receive data from WAL stream",
+            "could not send data to WAL stream", "connection to client lost", "terminating logical replication")
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(300)]
 
 
@@ -211,8 +213,9 @@ def test_a_center_node_works_through_a_cut_line_and_central_catches_up(tmp_path:
                   for table in ("case_file", "task", "audit_event", "outbox_message")}
         ids = list(versions(central_db))
         kept = {"center": versions(center_db), "central": versions(central_db)}
+        # The servers' own errors besides the cut line's (a row that conflicts stops a subscription: said here).
         server_errors = {side: [line for line in (server.dir / "log").read_text(errors="replace").splitlines()
-                                if "ERROR" in line or "CONTEXT" in line or "DETAIL" in line]
+                                if "ERROR" in line and not any(cut in line for cut in CUT_LINE)]
                          for side, (server, _url) in servers.items() if server.dir is not None}
 
     print(f"\n{len(ledger.finished)} lifecycles by {CLIENTS} clients; {opened_in_cut} cases opened and "
@@ -221,7 +224,8 @@ def test_a_center_node_works_through_a_cut_line_and_central_catches_up(tmp_path:
           f"the new version at the center {version_in:.1f} s after the line came back, central holding all "
           f"{totals} {caught_up_in:.1f} s after; retried: {dict(ledger.retried)}; CI={IN_CI}")
     print(cut_status.stdout, status_after.stdout, central_status.stdout, verify.stdout, sep="\n")
-    print("\n".join(f"{side}: {line}" for side, lines in server_errors.items() for line in lines[-20:]))
+    print("\n".join(f"{side}'s PostgreSQL: {line}" for side, lines in server_errors.items() for line in lines[-20:]))
+    assert not [line for line in server_errors["central"] if "duplicate key" in line], server_errors["central"]
     assert opened_in_cut > 0, "the center opened no case while the line was cut"
     assert at_central_in_cut < at_center_in_cut  # central did not see the cut's cases until the line came back
     assert "NOT CONNECTED" in cut_status.stdout, cut_status.stdout + cut_status.stderr
