@@ -147,10 +147,13 @@ def test_init_center_refuses_until_central_is_ready_and_names_what_is_missing(
     assert _run(monkeypatch, center, init) == 1  # no center CAI01 at central
     assert "[node.center_unknown]" in capsys.readouterr().err
     _with_center(central_url)
-    # A user made at the center node itself: central's copy of app_user would collide with it.
+    # A user made in this database while it was an installation of its own: central's copy of app_user would
+    # collide with it (a center node itself refuses to write central's tables).
+    single = make_settings(center_url, tmp_path)
     with Session(engine_for(center_url)) as session:
         create_user(session=session, username="local", password="correct horse", full_name="Local",
-                    roles=["front_desk"], settings=center, installation_wide=True)
+                    roles=["front_desk"], settings=single, installation_wide=True)
+    center = make_settings(center_url, tmp_path, node_role="center", node_center="CAI01")
     assert _run(monkeypatch, center, init) == 1
     err = capsys.readouterr().err
     assert "[node.central_rows_here]" in err and "app_user (1)" in err and "--replace-central-rows" in err
