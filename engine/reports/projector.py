@@ -101,6 +101,19 @@ def catch_up(settings: Settings, *, rounds: int = 1000) -> int:
     return total
 
 
+def _missing(high: int, new_high: int, seen: set[int], room: int) -> list[int]:
+    """The ids above ``high`` up to ``new_high`` no row was read with, at most ``room`` of them, the nearest to
+    ``new_high``, in order: walked down from the top, so a jump of ids (a center node numbers from its center's
+    block, 10^12 on) costs ``room`` steps, not one per id skipped."""
+    found: list[int] = []
+    candidate = new_high
+    while candidate > high and len(found) < room:
+        if candidate not in seen:
+            found.append(candidate)
+        candidate -= 1
+    return found[::-1]
+
+
 def project_round(session: Session, settings: Settings, *, now: datetime | None = None) -> Round | None:
     """One round in one transaction; None when another projector holds the cursor."""
     moment = now or datetime.now(UTC)
@@ -174,16 +187,10 @@ def _project_block(conn: Connection, settings: Settings, cursor: Any, block: int
             del holes[hole]
     new_high = max([high, *seen])
     room = max(0, settings.report_gap_max - len(holes))
-    # The ids not seen between the old high and the new one, the nearest ``room`` of them only, found from the top
-    # down: never a range of every id of a jump (a sequence moved by hand: millions of ids).
-    missing: list[int] = []
-    below = new_high
-    while below > high and len(missing) < room:
-        if below not in seen:
-            missing.append(below)
-        below -= 1
-    if new_high - high - len([i for i in seen if i > high]) > len(missing):
-        log.warning("report projector: event ids missing after %d, keeping %d", high, len(missing))
+    missing = _missing(high, new_high, seen, room)
+    gap = new_high - high - sum(1 for i in seen if i > high)
+    if gap > room:  # an id jump (a sequence moved by hand): the nearest ones only
+        log.warning("report projector: %d event ids missing, keeping %d", gap, room)
     stamp = clock.iso(moment)
     holes.update({str(i): stamp for i in missing})
     expired = moment - timedelta(seconds=settings.report_gap_seconds)
