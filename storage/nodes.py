@@ -15,8 +15,9 @@ row written on both sides of a subscription is a conflict that stops the subscri
   central these tables also hold central's own cases (those of centers without a node); central never writes a
   row of a case a center node owns.
 - ``LOCAL``: what is derived from the replicated rows (report aggregates, projection cursors, the ledger's seals,
-  computed again on each node), and each node's own short-lived state (idempotency keys, throttles, sign-in
-  codes, display-board leases, auditors' reads, analysts' drafts).
+  computed again on each node), each node's own short-lived state (idempotency keys, throttles, sign-in
+  codes, display-board leases, auditors' reads, analysts' drafts), and each node's own counters (receipts,
+  tickets, round-robin turns) and officers' days marked unavailable there.
 """
 
 from __future__ import annotations
@@ -62,12 +63,8 @@ CENTER: frozenset[str] = frozenset({
     "incident",
     "issued_output",
     "rating",
-    "receipt_counter",
     "queue_ticket",
     "queue_call",
-    "queue_sequence",
-    "assignment_turn",
-    "unavailable_day",
     "open311_request",
 })
 
@@ -88,6 +85,14 @@ LOCAL: frozenset[str] = frozenset({
     "citizen_code",
     "board_stream",
     "service_draft",
+    # Each node's own counters and marks, for what it numbers and assigns itself: central and a center node may both
+    # number receipts of one center in one year, tickets of one category on one day, turns of one lane, and an
+    # officer may mark one day on both; as rows of CENTER they would meet on their keys when they replicate
+    # (tests/storage/test_node_keys.py). What they produce (payments, tickets, tasks) is CENTER.
+    "receipt_counter",
+    "queue_sequence",
+    "assignment_turn",
+    "unavailable_day",
 })
 
 # Each center node draws the ids of the ``CENTER`` tables from a block of its own: center ``c`` (its ``center.id``

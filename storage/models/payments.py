@@ -46,12 +46,14 @@ class CashierSession(SQLModel, table=True):
     """A cashier's drawer from opening to counting. ``opening`` (the float), ``expected``, ``counted`` and
     ``difference`` map a method to an amount in minor units. ``audit_seq``/``audit_head`` are the head of the
     session's own hash chain (``cashier_event``), as a case row keeps its chain's head. At most one open
-    session per cashier: a partial unique index (``ux_cashier_session_open``) holds it in the database, whatever
-    two requests racing past the application's check do."""
+    session per cashier and node: a partial unique index (``ux_cashier_session_open``) holds it in the database,
+    whatever two requests racing past the application's check do. ``node``: the center node the drawer is open at
+    (its code), '' on central and on a single installation; a cashier may have one open at central and one at a
+    node, which neither can see (docs/center-nodes.md)."""
 
     __tablename__ = "cashier_session"
     __table_args__ = (Index("ix_cashier_session_cashier_status", "cashier", "status"),
-                      Index("ux_cashier_session_open", "cashier", unique=True,
+                      Index("ux_cashier_session_open", "cashier", "node", unique=True,
                             sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")))
 
     id: int | None = _big(default=None, primary_key=True)
@@ -70,6 +72,7 @@ class CashierSession(SQLModel, table=True):
     acknowledge_reason: str | None = Field(default=None, max_length=1000)
     audit_seq: int = 0
     audit_head: str = Field(default="", max_length=64)
+    node: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
 
 
 class CashierEvent(ChainLink, table=True):
