@@ -8,11 +8,12 @@ center through the other. The set-up is the operator's: ``shubbak node init-cent
 --central-url``, ``add-center CODE --url``, as processes of their own. Central deploys the service, which reaches
 the center; ``shubbak serve`` at the center (``SHUBBAK_NODE_ROLE=center``) serves clients running whole
 lifecycles (open, register, a one-second timer, review; their SMS to a gateway on loopback). Both relays are
-cut: the center goes on opening cases and completing steps, and central deploys a new version meanwhile. The
-relays come back; with no operator action central then holds every row of every table of the center's work
-exactly as the center does (cases, tasks, audit events, messages...: compared row by row), the new version has
-reached the center, the cases keep the version they were opened on, and ``shubbak audit verify`` at central
-passes. Every wait is bounded.
+cut: the center goes on opening cases and completing steps; central deploys a new version and deactivates a user
+meanwhile; both PostgreSQL servers and the center's Shubbak are restarted during the cut. The relays come back;
+with no operator action central then holds every row of every table of the center's work exactly as the center
+does (cases, tasks, audit events, messages...: compared row by row), the new version has reached the center, the
+cases keep the version they were opened on, the deactivated user is refused at the center, and ``shubbak audit
+verify`` at central passes. Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
@@ -34,7 +36,7 @@ from sqlmodel import Session
 from engine.catalog import processes
 from engine.catalog.packages import read_package
 from engine.people.centers import create_center
-from engine.people.users import Actor
+from engine.people.users import Actor, create_user, issue_token
 from harness.postgres import LocalPostgres, free_port
 from harness.settings import ROOT, make_settings
 from storage import nodes
@@ -56,7 +58,7 @@ from tests.support.tcp_proxy import CuttableProxy
 
 CODE = "CAI01"
 CLIENTS = 8
-CUT_SECONDS = 10
+CUT_SECONDS = 20
 CUT_LINE = ("could not connect to the publisher", "could not receive data from WAL stream",
             "could not send data to WAL stream", "connection to client lost", "terminating logical replication")
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(300)]
@@ -124,6 +126,9 @@ def test_a_center_node_works_through_a_cut_line_and_central_catches_up(tmp_path:
         central = make_settings(central_url, tmp_path / "central", node_role="central")
         clerk, reviewer = prepare(central, SERVICE)  # migrates, deploys fault_drill v1, a clerk and a reviewer
         with Session(engine_for(central_url)) as session:
+            leaving = create_user(session=session, username="leaver", password="correct horse", full_name="Leaver",
+                                  roles=["front_desk"], settings=central, installation_wide=True)
+            leaver = {"Authorization": f"Bearer {issue_token(leaving, central)}"}
             for code, level, parent in (("GOV", "governorate", None), ("CITY", "city", "GOV"),
                                         (CODE, "district", "CITY")):
                 create_center(session=session, code=code, name_ar=f"مركز {code}", name_en=f"Center {code}",
@@ -145,16 +150,17 @@ def test_a_center_node_works_through_a_cut_line_and_central_catches_up(tmp_path:
         assert "password" not in "".join(said.values())
         first, last = nodes.id_block(count(central_db, f"SELECT id FROM center WHERE code = '{CODE}'"))
         wait_for("central's catalog and people at the center",
-                 lambda: count(center_db, "SELECT count(*) FROM app_user") == 2, 30, logs)
+                 lambda: count(center_db, "SELECT count(*) FROM app_user") == 3, 30, logs)
         assert count(center_db, "SELECT max(version) FROM process_version WHERE service_code = 'fault_drill'") == 1
 
         # The center serves its counter from its own database.
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        api = stack.enter_context(process(["serve", "--port", str(port), "--no-access-log", "--log-level",
-                                           "warning"], {**center_env, "SHUBBAK_MESSAGE_LEASE_SECONDS": "3"},
-                                          logs / "center-api.log"))
+        serve = ["serve", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+        serve_env = {**center_env, "SHUBBAK_MESSAGE_LEASE_SECONDS": "3"}
+        api = stack.enter_context(process(serve, serve_env, logs / "center-api.log"))
         wait_for("the center's API to be ready", lambda: answers(f"{base}/readyz"), 60, logs)
+        assert httpx.get(f"{base}/api/me", headers=leaver, timeout=10).status_code == 200
         ledger = Ledger()
         clients, stop = run_clients(CLIENTS, base, clerk, reviewer, ledger)
         wait_for("a case to reach central", lambda: count(central_db, "SELECT count(*) FROM case_file") > 0,
@@ -175,6 +181,16 @@ def test_a_center_node_works_through_a_cut_line_and_central_catches_up(tmp_path:
                                            actor=Actor("test", frozenset({"admin"}), "Test"), settings=central)
             assert created and v2.version == 2
         cut_status = shubbak(["node", "status"], center_env)
+        # A user deactivated at central: the center node does not know yet.
+        deactivated = shubbak(["users", "deactivate", "leaver"], central_env)
+        assert deactivated.returncode == 0, deactivated.stdout + deactivated.stderr
+        assert httpx.get(f"{base}/api/me", headers=leaver, timeout=10).status_code == 200
+        # Both PostgreSQL servers restarted, and the center's Shubbak, all during the cut: the clients retry.
+        central_pg.restart()
+        center_pg.restart()
+        stop_group(api)
+        api = stack.enter_context(process(serve, serve_env, logs / "center-api.log"))
+        wait_for("the center's API to be ready again", lambda: answers(f"{base}/readyz"), 60, logs)
         time.sleep(max(0.0, CUT_SECONDS - (time.monotonic() - cut_at)))
         opened_in_cut = len(ledger.opened) - opened_before_cut
         finished_in_cut = len(ledger.finished)
@@ -190,6 +206,8 @@ def test_a_center_node_works_through_a_cut_line_and_central_catches_up(tmp_path:
         wait_for("the new version to reach the center", lambda: count(
             center_db, "SELECT max(version) FROM process_version WHERE service_code = 'fault_drill'") == 2, 60, logs)
         version_in = time.monotonic() - restored_at
+        wait_for("the deactivation to reach the center", lambda: httpx.get(
+            f"{base}/api/me", headers=leaver, timeout=10).status_code == 401, 60, logs)
         time.sleep(2)
         stop_clients(clients, stop)
         try:
