@@ -104,8 +104,12 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
                if sub.last_message_age_seconds is not None and sub.last_message_at is not None else "none yet")
         print(f"subscription {sub.name} to {sub.publisher or '(publisher not readable here)'} "
               f"[{', '.join(sub.publications)}]: {'enabled' if sub.enabled else 'DISABLED'}, "
-              f"{'receiving' if sub.worker else 'NOT CONNECTED'}; received {sub.received_lsn or '-'}, "
+              f"{'receiving' if sub.receiving else 'connecting' if sub.worker else 'NOT CONNECTED'}; "
+              f"received {sub.received_lsn or '-'}, "
               f"latest {sub.latest_end_lsn or '-'}; last message {age}")
+        if not sub.receiving and sub.applied_lsn:
+            print(f"  applied up to {sub.applied_lsn} of the publisher's changes (what arrived before the line went "
+                  "down); the rest waits in the publisher's slot")
         if sub.tables_not_ready:
             print(f"  {sub.tables_not_ready} table(s) still being copied")
         if sub.apply_errors or sub.sync_errors:  # a cut line counts too: a problem only if it goes on
@@ -116,7 +120,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
             lag = f"{sub.publisher_lag_bytes} bytes" if sub.publisher_lag_bytes is not None else "unknown"
             print(f"  publisher: tables at {sub.publisher_head} ({same}); behind by {lag}")
             problems += sub.publisher_head != found.head
-            if sub.enabled and not sub.worker:
+            if sub.enabled and not sub.receiving:
                 problems += 1
                 print("  the publisher answers and this subscription does not receive: its worker stops on an "
                       "error (a row that conflicts with one here, most often); this node's PostgreSQL log names it")

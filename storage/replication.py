@@ -40,7 +40,6 @@ PUBLICATION_CENTRAL = "shubbak_central"  # at central: its catalog and people
 PUBLICATION_CENTER = "shubbak_center"  # at a center node: its work
 SUBSCRIPTION_TO_CENTRAL = "shubbak_central"  # at a center node: central's publication
 SUBSCRIPTION_PREFIX = "shubbak_center_"  # at central: one per center node, followed by the center's code
-READY_STATES = ("r", "s")  # pg_subscription_rel: ready, or synchronised and handed to the apply worker
 
 
 class ReplicationRefused(nodes.NodeRefused):
@@ -355,7 +354,12 @@ class Subscription:
     enabled: bool
     publisher: str  # host:port/dbname, no password ("" when the connection string is not readable here)
     publications: list[str]
-    worker: bool  # an apply worker is running (it is not while the line is down)
+    worker: bool  # an apply worker is running (between its tries while the line is down, none is)
+
+    @property
+    def receiving(self) -> bool:
+        """Its worker is connected and has heard from the publisher (a worker still connecting has not)."""
+        return self.worker and self.received_lsn is not None
     received_lsn: str | None
     latest_end_lsn: str | None
     last_message_at: datetime | None
@@ -363,6 +367,7 @@ class Subscription:
     tables_not_ready: int
     apply_errors: int
     sync_errors: int
+    applied_lsn: str | None = None  # the publisher's position applied here, kept while no worker runs too
     publisher_head: str | None = None  # the publisher's migration head, when it could be read
     publisher_lag_bytes: int | None = None  # the publisher's WAL not yet confirmed by this subscription
     publisher_problem: str | None = None
@@ -438,6 +443,8 @@ def _status(conn: Connection) -> tuple[Status, dict[str, tuple[str | None, str |
             worker=bool(row[3]), received_lsn=row[4], latest_end_lsn=row[5], last_message_at=row[6],
             last_message_age_seconds=float(row[7]) if row[7] is not None else None,
             tables_not_ready=int(row[8]), apply_errors=int(row[9]), sync_errors=int(row[10])))
+    for sub in subscriptions:
+        sub.applied_lsn = _applied(conn, sub.name)
     senders = [Sender(name=row[0], state=row[1], sent_lsn=row[2], flush_lsn=row[3],
                       lag_bytes=int(row[4]) if row[4] is not None else None,
                       reply_age_seconds=float(row[5]) if row[5] is not None else None)
@@ -452,6 +459,19 @@ def _status(conn: Connection) -> tuple[Status, dict[str, tuple[str | None, str |
                  "FROM pg_replication_slots WHERE slot_type = 'logical' ORDER BY slot_name"))]
     return Status(head=head, code_head=", ".join(sorted(heads())), wal_level=level, publications=publications,
                   subscriptions=subscriptions, senders=senders, slots=slots), reach
+
+
+def _applied(conn: Connection, name: str) -> str | None:
+    """How far this subscription has applied the publisher's changes (its replication origin, which PostgreSQL
+    keeps through a cut and a restart, unlike the worker's statistics); None when not readable here."""
+    try:
+        found = conn.execute(text(
+            "SELECT o.remote_lsn::text FROM pg_replication_origin_status o JOIN pg_replication_origin r "
+            "ON r.roident = o.local_id JOIN pg_subscription s ON r.roname = 'pg_' || s.oid "
+            "WHERE s.subname = :n"), {"n": name}).scalar()
+    except DBAPIError:  # the origins' status is for superusers
+        return None
+    return str(found) if found and found != "0/0" else None  # 0/0: nothing applied since the first copy
 
 
 def _conninfo_of(conn: Connection, name: str) -> str | None:
