@@ -101,7 +101,8 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
         print(f"publication {pub.name}: {pub.tables} tables")
     for sub in found.subscriptions:
         age = (f"{sub.last_message_age_seconds:.0f} s ago ({sub.last_message_at:%Y-%m-%d %H:%M:%S %Z})"
-               if sub.last_message_age_seconds is not None and sub.last_message_at is not None else "none yet")
+               if sub.last_message_age_seconds is not None and sub.last_message_at is not None
+               else "none yet" if sub.worker else "not known while no worker runs")
         print(f"subscription {sub.name} to {sub.publisher or '(publisher not readable here)'} "
               f"[{', '.join(sub.publications)}]: {'enabled' if sub.enabled else 'DISABLED'}, "
               f"{'receiving' if sub.receiving else 'connecting' if sub.worker else 'NOT CONNECTED'}; "
