@@ -148,11 +148,16 @@ def test_a_center_node_works_through_a_cut_line_and_central_catches_up(tmp_path:
                 ("init-central", ["node", "init-central"], central_env),
                 ("init-center", ["node", "init-center", "--central-url", central_for_center], center_env),
                 ("add-center", ["node", "add-center", CODE, "--url", center_for_central], central_env),
+                # Run again, each goes on where it is: nothing is created twice.
+                ("init-center again", ["node", "init-center", "--central-url", central_for_center], center_env),
+                ("add-center again", ["node", "add-center", CODE, "--url", center_for_central], central_env),
                 ("status", ["node", "status"], central_env)):
             done = shubbak(argv, env)
             said[name] = done.stdout + done.stderr
             assert done.returncode == 0, said[name]
         assert secret not in "".join(said.values()), said
+        assert "subscription shubbak_central created" not in said["init-center again"], said
+        assert "claimed" in said["init-center again"] and "already there" in said["add-center again"], said
         first, last = nodes.id_block(count(central_db, f"SELECT id FROM center WHERE code = '{CODE}'"))
         wait_for("central's catalog and people at the center",
                  lambda: count(center_db, "SELECT count(*) FROM app_user") == 3, 30, logs)
