@@ -147,6 +147,11 @@ def claim_id_block(connection: Connection, center_id: int) -> None:
         raise NodeRefused("node.center_needs_postgresql", database=connection.dialect.name)
     first, last = id_block(center_id)
     sequences = id_sequences(connection)
+    for table_name, sequence in sequences.items():
+        kind = connection.exec_driver_sql("SELECT seqtypid::regtype::text FROM pg_sequence "
+                                          "WHERE seqrelid = %(s)s::regclass", {"s": sequence}).scalar()
+        if kind != "bigint":  # a database not migrated yet (migration 0032): its ids stop at INTEGER
+            raise NodeRefused("node.ids_not_bigint", table=table_name)
     # No row is written meanwhile (reads go on) until the caller's transaction ends: what is checked stays true.
     connection.exec_driver_sql(f"LOCK TABLE {', '.join(sequences)} IN EXCLUSIVE MODE")
     moves: list[tuple[str, str]] = []

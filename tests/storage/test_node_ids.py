@@ -165,3 +165,21 @@ def test_the_migration_keeps_every_id_and_lifts_the_int4_ceiling(request: pytest
         finally:
             engine.dispose()
             dispose(url)
+
+
+def test_a_database_not_migrated_to_bigint_is_refused(request: pytest.FixtureRequest) -> None:
+    from tests.conftest import _postgres_db, _reason, missing
+
+    server = request.getfixturevalue("postgres_server")
+    if server is None:
+        missing(_reason[0])
+    for url in _postgres_db(server, template="template0", prefix="m_"):
+        upgrade(url, "0031_case_node")
+        engine = create_engine(url)
+        try:
+            with engine.begin() as conn, pytest.raises(nodes.NodeRefused) as refused:
+                nodes.claim_id_block(conn, 7)
+            assert refused.value.message_id == "node.ids_not_bigint"
+        finally:
+            engine.dispose()
+            dispose(url)
