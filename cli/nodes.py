@@ -12,13 +12,23 @@ from __future__ import annotations
 import argparse
 from typing import Literal
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
 from cli.refusals import tell
 from engine.core.settings import Settings
 from storage import replication
 from storage.nodes import NodeRefused
 
 
-def _refused(settings: Settings, exc: NodeRefused) -> int:
+def _refused(settings: Settings, exc: NodeRefused | DBAPIError) -> int:
+    """A refusal of the set-up, or a statement the server refused (most often a user who is not a superuser):
+    said by id. A database that cannot be reached at all is main's ``cli.database_unreachable``."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        raise exc
+    if isinstance(exc, DBAPIError):
+        said = str(exc.orig or "").strip()
+        tell(settings, "node.server_refused", reason=said.splitlines()[0] if said else type(exc).__name__)
+        return 1
     tell(settings, exc)
     return 1
 
@@ -40,7 +50,7 @@ def cmd_init_central(settings: Settings, _args: argparse.Namespace) -> int:
     try:
         done = replication.init_central(settings.database_url,
                                         connect_timeout=settings.database_connect_timeout_seconds)
-    except NodeRefused as exc:
+    except (NodeRefused, DBAPIError) as exc:
         return _refused(settings, exc)
     for step in done.steps:
         print(step)
@@ -58,7 +68,7 @@ def cmd_init_center(settings: Settings, args: argparse.Namespace) -> int:
                                        replace_central_rows=args.replace_central_rows,
                                        copy_wait_seconds=settings.node_copy_wait_seconds,
                                        connect_timeout=settings.database_connect_timeout_seconds)
-    except NodeRefused as exc:
+    except (NodeRefused, DBAPIError) as exc:
         return _refused(settings, exc)
     for step in done.steps:
         print(step)
@@ -73,7 +83,7 @@ def cmd_add_center(settings: Settings, args: argparse.Namespace) -> int:
     try:
         done = replication.add_center(settings.database_url, args.code, args.url,
                                       connect_timeout=settings.database_connect_timeout_seconds)
-    except NodeRefused as exc:
+    except (NodeRefused, DBAPIError) as exc:
         return _refused(settings, exc)
     for step in done.steps:
         print(step)
@@ -86,7 +96,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     try:
         found = replication.status(settings.database_url, look_at_publishers=not args.here_only,
                                    connect_timeout=min(5, settings.database_connect_timeout_seconds))
-    except NodeRefused as exc:
+    except (NodeRefused, DBAPIError) as exc:
         return _refused(settings, exc)
     print(f"node: {settings.node_role}" + (f" {settings.node_center}" if settings.node_center else "")
           + f"; tables at {found.head} (this version's: {found.code_head}); wal_level {found.wal_level}")

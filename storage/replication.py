@@ -283,7 +283,12 @@ def init_center(url: str, central_url: str, code: str, *, replace_central_rows: 
         done.steps.append(f"publication {PUBLICATION_CENTER} {'created' if created else 'set'}: "
                           f"{len(nodes.CENTER)} tables")
         if fresh:
-            _empty_central_tables(here)
+            try:
+                _empty_central_tables(here)
+            except DBAPIError as exc:  # session_replication_role is a superuser's, as CREATE SUBSCRIPTION is
+                here.execute(text("ROLLBACK"))
+                raise ReplicationRefused("node.subscribe_failed", subscription=SUBSCRIPTION_TO_CENTRAL,
+                                         publisher=safe(central_url), reason=_first_line(exc)) from exc
             done.steps.append(f"emptied this node's copies of central's {len(nodes.CENTRAL)} tables")
         if _subscribe(here, SUBSCRIPTION_TO_CENTRAL, central_url, PUBLICATION_CENTRAL, _slot("shubbak_to_", code)):
             done.steps.append(f"subscription {SUBSCRIPTION_TO_CENTRAL} created: central at {safe(central_url)}")

@@ -208,3 +208,23 @@ def test_a_url_becomes_a_connection_string_and_is_printed_without_its_password()
     assert replication.safe(url) == "db.example:6432/shubbak"
     with pytest.raises(replication.ReplicationRefused, match="node.needs_postgresql"):
         replication.conninfo("sqlite:///x.db")
+
+
+def test_a_user_who_is_not_a_superuser_is_told_so_by_id(database: MakeDatabase, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    url = database()
+    name = "plain_" + uuid.uuid4().hex[:8]
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f"CREATE ROLE {name} LOGIN"))
+        plain = url.replace("//shubbak@", f"//{name}@")
+        assert _run(monkeypatch, make_settings(plain, tmp_path, node_role="central"), ["node", "init-central"]) == 1
+        err = capsys.readouterr().err
+        assert "[node.server_refused]" in err and "permission denied" in err and "superuser" in err
+        dispose(plain)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f"DROP ROLE IF EXISTS {name}"))
+        engine.dispose()
