@@ -142,6 +142,8 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     for sender in found.senders:
         reply = f", last reply {sender.reply_age_seconds:.0f} s ago" if sender.reply_age_seconds is not None else ""
         lag = f"{sender.lag_bytes} bytes" if sender.lag_bytes is not None else "unknown (not readable here)"
+        if sender.lag_seconds is not None:
+            lag += f" and {sender.lag_seconds:.1f} s"
         print(f"subscriber {sender.name} reading from here: {sender.state or 'unknown'}, behind by {lag}{reply}")
     for slot in found.slots:
         kept = f"{slot.retained_bytes} bytes of WAL kept" if slot.retained_bytes is not None else "WAL kept unknown"

@@ -388,6 +388,7 @@ class Sender:
     flush_lsn: str | None
     lag_bytes: int | None
     reply_age_seconds: float | None
+    lag_seconds: float | None = None  # how long ago the newest change it has applied was written here (None: idle)
 
 
 @dataclass
@@ -452,11 +453,12 @@ def _status(conn: Connection) -> tuple[Status, dict[str, tuple[str | None, str |
         sub.applied_lsn = _applied(conn, sub.name)
     senders = [Sender(name=row[0], state=row[1], sent_lsn=row[2], flush_lsn=row[3],
                       lag_bytes=int(row[4]) if row[4] is not None else None,
-                      reply_age_seconds=float(row[5]) if row[5] is not None else None)
+                      reply_age_seconds=float(row[5]) if row[5] is not None else None,
+                      lag_seconds=float(row[6]) if row[6] is not None else None)
                for row in conn.execute(text(
                    "SELECT application_name, state, sent_lsn::text, flush_lsn::text, "
                    "pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn)::bigint, "
-                   "extract(epoch FROM now() - reply_time) "
+                   "extract(epoch FROM now() - reply_time), extract(epoch FROM coalesce(replay_lag, flush_lag)) "
                    "FROM pg_stat_replication ORDER BY application_name"))]
     slots = [Slot(name=row[0], active=bool(row[1]), retained_bytes=int(row[2]) if row[2] is not None else None)
              for row in conn.execute(text(
