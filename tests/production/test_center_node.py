@@ -218,7 +218,8 @@ def test_a_center_node_works_through_a_cut_line_and_central_catches_up(tmp_path:
         version_in = time.monotonic() - restored_at
         wait_for("the deactivation to reach the center", lambda: httpx.get(
             f"{base}/api/me", headers=leaver, timeout=10).status_code == 401, 60, logs)
-        time.sleep(2)
+        # New cases take the new version; those opened before it came keep theirs (checked below).
+        wait_for("a case opened on the new version", lambda: 2 in versions(center_db).values(), 60, logs)
         stop_clients(clients, stop)
         try:
             wait_for("every message to be sent", lambda: count(
@@ -263,6 +264,7 @@ def test_a_center_node_works_through_a_cut_line_and_central_catches_up(tmp_path:
     assert pinned and all(version == 1 for version in pinned.values())
     for side, found in kept.items():
         assert {case: found[case] for case in pinned} == pinned, side
+        assert 2 in found.values(), side
     assert all(first < case_id <= last for case_id in ids), (first, ids[:3])  # the center's own block of ids
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert status_after.returncode == 0, status_after.stdout + status_after.stderr
