@@ -16,6 +16,7 @@ from sqlmodel import Session
 from cli import audit as audit_commands
 from cli import backup as backup_commands
 from cli import documents as document_commands
+from cli import nodes as node_commands
 from cli import open311 as open311_commands
 from cli import reports as report_commands
 from cli import users as user_commands
@@ -293,6 +294,7 @@ def parser() -> argparse.ArgumentParser:
     report_commands.add_commands(sub)
     backup_commands.add_commands(sub)
     open311_commands.add_commands(sub)
+    node_commands.add_commands(sub)
     return p
 
 

@@ -23,6 +23,7 @@ from engine.core import refusals
 from engine.core.errors import DomainError, Invalid
 from engine.core.settings import Settings
 from storage.backup import BackupFailed
+from storage.nodes import NodeRefused
 
 Label = Literal["error", "refused", "warning", "problem"]
 # The catalogs' general sentences around words that did not come from them (a tool's output, a library's message).
@@ -36,7 +37,7 @@ def languages(settings: Settings) -> tuple[str, ...]:
 
 def tell(
     settings: Settings,
-    refusal: str | DomainError | BackupFailed,
+    refusal: str | DomainError | BackupFailed | NodeRefused,
     /,
     *,
     label: Label = "error",
@@ -44,14 +45,15 @@ def tell(
     **params: Any,
 ) -> None:
     """Print ``refusal`` to stderr in the operator's language(s): a message id of the catalogs with its
-    ``params``, a :class:`~engine.core.refusals.Text`, a domain error (with its problems, for an ``Invalid``)
-    or a failed backup. ``where`` names what it is about (a package's folder)."""
+    ``params``, a :class:`~engine.core.refusals.Text`, a domain error (with its problems, for an ``Invalid``),
+    a failed backup or a node's set-up refused (storage/nodes.py). ``where`` names what it is about (a package's
+    folder)."""
     print("\n".join(lines(settings, refusal, label=label, where=where, **params)), file=sys.stderr)
 
 
 def lines(
     settings: Settings,
-    refusal: str | DomainError | BackupFailed,
+    refusal: str | DomainError | BackupFailed | NodeRefused,
     /,
     *,
     label: Label = "error",
@@ -63,7 +65,7 @@ def lines(
     if isinstance(refusal, DomainError):
         message: str = refusal.message
         details = refusal.details if isinstance(refusal, Invalid) else []
-    elif isinstance(refusal, BackupFailed):
+    elif isinstance(refusal, BackupFailed | NodeRefused):
         message = refusals.say(refusal.message_id, **refusal.params)
     elif refusals.is_id(refusal):
         message = refusals.say(refusal, **params)

@@ -19,11 +19,28 @@ def free_port() -> int:
 
 
 class LocalPostgres:
-    """Starts ``postgres`` from the machine's packages in a temporary folder, as the postgres user."""
+    """Starts ``postgres`` from the machine's packages in a temporary folder, as the postgres user.
 
-    def __init__(self) -> None:
+    ``logical=True``: a server that can publish and subscribe (center nodes, docs/center-nodes.md), with
+    ``wal_level=logical`` and room for a few subscriptions each way: replication slots and WAL senders for the
+    subscribers reading from it, logical replication workers (an apply worker per subscription, and the table
+    copies of a new one) for its own subscriptions."""
+
+    def __init__(self, *, logical: bool = False) -> None:
         self.dir: Path | None = None
         self.port = free_port()
+        self.logical = logical
+
+    def options(self) -> str:
+        """The server's ``-o`` options: loopback only, no durability (a test's data), and logical replication."""
+        base = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c full_page_writes=off -c synchronous_commit=off -c max_connections=200")
+        if not self.logical:
+            return base
+        return (base + " -c wal_level=logical -c max_replication_slots=16 -c max_wal_senders=16"
+                " -c max_worker_processes=32 -c max_logical_replication_workers=16"
+                " -c max_sync_workers_per_subscription=4 -c wal_sender_timeout=10s"
+                " -c wal_receiver_timeout=10s -c wal_retrieve_retry_interval=1s")
 
     @staticmethod
     def binaries() -> Path | None:
@@ -45,9 +62,7 @@ class LocalPostgres:
         subprocess.run([*run_as, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "shubbak",
                         "--no-sync"], check=True, capture_output=True)
         subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(self.dir / "log"),
-                        "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                              "-c full_page_writes=off -c synchronous_commit=off -c max_connections=200",
-                        "start"], check=True, capture_output=True)
+                        "-o", self.options(), "start"], check=True, capture_output=True)
         self._run_as = run_as
         self._bin = bin_dir
         return f"postgresql+psycopg://shubbak@127.0.0.1:{self.port}/postgres"

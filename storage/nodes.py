@@ -15,11 +15,14 @@ row written on both sides of a subscription is a conflict that stops the subscri
   central these tables also hold central's own cases (those of centers without a node); central never writes a
   row of a case a center node owns.
 - ``LOCAL``: what is derived from the replicated rows (report aggregates, projection cursors, the ledger's seals,
-  computed again on each node), and each node's own short-lived state (idempotency keys, throttles, sign-in
-  codes, display-board leases, auditors' reads, analysts' drafts).
+  computed again on each node), each node's own short-lived state (idempotency keys, throttles, sign-in
+  codes, display-board leases, auditors' reads, analysts' drafts), and each node's own counters (receipts,
+  tickets, round-robin turns) and officers' days marked unavailable there.
 """
 
 from __future__ import annotations
+
+from sqlalchemy.engine import Connection
 
 CENTRAL: frozenset[str] = frozenset({
     "process_version",
@@ -60,12 +63,8 @@ CENTER: frozenset[str] = frozenset({
     "incident",
     "issued_output",
     "rating",
-    "receipt_counter",
     "queue_ticket",
     "queue_call",
-    "queue_sequence",
-    "assignment_turn",
-    "unavailable_day",
     "open311_request",
 })
 
@@ -86,4 +85,89 @@ LOCAL: frozenset[str] = frozenset({
     "citizen_code",
     "board_stream",
     "service_draft",
+    # Each node's own counters and marks, for what it numbers and assigns itself: central and a center node may both
+    # number receipts of one center in one year, tickets of one category on one day, turns of one lane, and an
+    # officer may mark one day on both; as rows of CENTER they would meet on their keys when they replicate
+    # (tests/storage/test_node_keys.py). What they produce (payments, tickets, tasks) is CENTER.
+    "receipt_counter",
+    "queue_sequence",
+    "assignment_turn",
+    "unavailable_day",
 })
+
+# Each center node draws the ids of the ``CENTER`` tables from a block of its own: center ``c`` (its ``center.id``
+# at central) from ``c * ID_BLOCK`` up, central from 1 below ``ID_BLOCK``. No node asks another for an id, so the
+# rows of two nodes never collide when they replicate (a collision stops the subscription). 10^12 keeps the ids
+# readable (center 7's first case is 7000000000001: the center, then its count), leaves each node a million
+# million rows per table, and BIGINT (up to 9.2 x 10^18) room for 9 million centers.
+ID_BLOCK = 10**12
+_BIGINT_MAX = 2**63 - 1
+LAST_CENTER_ID = (_BIGINT_MAX + 1) // ID_BLOCK - 1  # the last center whose whole block fits in BIGINT
+
+
+class NodeRefused(Exception):
+    """Setting up a node is refused. ``message_id`` names its words (and what to do) in the refusal catalogs,
+    ``engine/locale/{en,ar}/LC_MESSAGES/refusals.po``, filled from ``params``; the command line says it in the
+    operator's language (cli/refusals.py). Storage sits below the engine: it names the id, it does not read it."""
+
+    def __init__(self, message_id: str, /, **params: str) -> None:
+        super().__init__(message_id, params)
+        self.message_id, self.params = message_id, params
+
+
+def id_block(center_id: int) -> tuple[int, int]:
+    """The first and the last id of center ``center_id``'s block."""
+    if not 1 <= center_id <= LAST_CENTER_ID:
+        raise NodeRefused("node.center_id_out_of_range", center_id=str(center_id), last=str(LAST_CENTER_ID))
+    return center_id * ID_BLOCK, (center_id + 1) * ID_BLOCK - 1
+
+
+def id_sequences(connection: Connection) -> dict[str, str]:
+    """``{table: sequence}``: the sequence behind the ``id`` of each ``CENTER`` table that has one (PostgreSQL)."""
+    found = {}
+    for table_name in sorted(CENTER):
+        has_id = connection.exec_driver_sql(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = %(t)s AND column_name = 'id'", {"t": table_name}).first()
+        sequence = connection.exec_driver_sql(
+            "SELECT pg_get_serial_sequence(%(t)s, 'id')", {"t": table_name}).scalar() if has_id else None
+        if sequence:
+            found[table_name] = sequence
+    return found
+
+
+def claim_id_block(connection: Connection, center_id: int) -> None:
+    """Move the sequence of every ``CENTER`` table's id into center ``center_id``'s block, so that this database
+    (a center node's) draws ids no other node draws. Idempotent: a sequence already inside the block stays where it
+    is (it never goes back). Refused, with nothing moved, on SQLite (a center node runs on PostgreSQL), when a
+    sequence is already in another center's block, or when a table already holds rows with ids below the block:
+    they were drawn from central's ids and would collide with central's own rows. The ``CENTER`` tables are
+    locked against writes until the caller's transaction ends."""
+    if connection.dialect.name != "postgresql":
+        raise NodeRefused("node.center_needs_postgresql", database=connection.dialect.name)
+    first, last = id_block(center_id)
+    sequences = id_sequences(connection)
+    for table_name, sequence in sequences.items():
+        kind = connection.exec_driver_sql("SELECT seqtypid::regtype::text FROM pg_sequence "
+                                          "WHERE seqrelid = %(s)s::regclass", {"s": sequence}).scalar()
+        if kind != "bigint":  # a database not migrated yet (migration 0032): its ids stop at INTEGER
+            raise NodeRefused("node.ids_not_bigint", table=table_name)
+    # No row is written meanwhile (reads go on) until the caller's transaction ends: what is checked stays true.
+    connection.exec_driver_sql(f"LOCK TABLE {', '.join(sequences)} IN EXCLUSIVE MODE")
+    moves: list[tuple[str, str]] = []
+    for table_name, sequence in sequences.items():
+        last_value, is_called = connection.exec_driver_sql(
+            f"SELECT last_value, is_called FROM {sequence}").one()  # noqa: S608 - a name PostgreSQL gave
+        drawn = last_value if is_called else last_value - 1  # the highest id drawn (0: none)
+        if drawn > last or ID_BLOCK <= drawn < first:
+            raise NodeRefused("node.sequence_in_another_block", table=table_name, value=str(drawn),
+                              center_id=str(center_id), first=str(first), last=str(last))
+        below = connection.exec_driver_sql(
+            f"SELECT min(id) FROM {table_name} WHERE id < %(first)s", {"first": first}).scalar()  # noqa: S608
+        if below is not None:
+            raise NodeRefused("node.rows_below_block", table=table_name, value=str(below), first=str(first))
+        if drawn < first:
+            moves.append((table_name, sequence))
+    for _table_name, sequence in moves:
+        # The next id is ``first + 1``: center 7's first case is 7000000000001.
+        connection.exec_driver_sql("SELECT setval(%(s)s, %(v)s, true)", {"s": sequence, "v": first})

@@ -36,6 +36,7 @@ from engine.citizen import apply, requests, returns, signin
 from engine.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from engine.people import centers
 from forms import fields as form_fields
+from storage.bounds import DB_ID_MAX
 
 router = APIRouter(route_class=PageRoute)
 
@@ -131,7 +132,8 @@ def add_national_id(request: Request, form: CheckedForm, viewer: CurrentViewer, 
 def _case_number(text: str) -> int:
     """A case number typed in an address or posted by a form; 0 (no case) for anything else, a number of
     thousands of digits included."""
-    return int(text) if text.isascii() and text.isdecimal() and len(text) < 10 else 0
+    number = int(text) if text.isascii() and text.isdecimal() and len(text) <= 19 else 0
+    return number if number <= DB_ID_MAX else 0
 
 
 @router.get("/citizen/cases/{case_id}", dependencies=[allow("citizen.own")])

@@ -92,7 +92,7 @@ def _amounts(values: dict[str, int] | None) -> dict[str, str]:
 def counter_page(request: Request, viewer: SignedIn, db: SessionDep, q: str = "", closed: ShownRow = 0,
                  paid: ShownRow = 0) -> HTMLResponse:
     actor = viewer.signed_in
-    drawer = drawers.open_of(db, actor.username)
+    drawer = drawers.open_of(db, actor.username, settings_of(request))
     expected = _amounts(drawers.expected_of(db, drawer)) if drawer is not None else {}
     case = find_case(db, actor, q) if q.strip() else None
     found = bills.of_case(db, case.id) if case is not None and case.id is not None else []
@@ -189,7 +189,7 @@ def ask_refund(request: Request, payment_id: PageId, form: CheckedForm, viewer: 
 @router.post("/counter/close", dependencies=[allow("cashier.work")])
 def close_drawer(request: Request, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     actor = viewer.signed_in
-    drawer = drawers.open_of(db, actor.username)
+    drawer = drawers.open_of(db, actor.username, settings_of(request))
     if drawer is None or drawer.id is None:
         cookie.flash(request, viewer.lang.gettext("Your drawer is not open."), "error")
         return redirect("/counter")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CurrentActor, SessionDep, SettingsDep, allow
-from api.params import IsoDate, RowId
+from api.params import IntRowId, IsoDate
 from engine.cases import bulk, distribution
 from engine.people import presence
 from storage.models.assignment import Absence, AssignmentRule
@@ -133,7 +133,7 @@ def list_absences(username: str, session: SessionDep, settings: SettingsDep,
 
 
 @router.delete("/users/{username}/absences/{absence_id}", dependencies=[allow("presence")], status_code=204)
-def cancel_absence(username: str, absence_id: RowId, session: SessionDep, settings: SettingsDep,
+def cancel_absence(username: str, absence_id: IntRowId, session: SessionDep, settings: SettingsDep,
                    actor: CurrentActor) -> Response:
     """Cancel an absence; one that had begun gives the officer back the tasks it handed over."""
     distribution.cancel_absence(session=session, username=username, absence_id=absence_id, actor=actor,

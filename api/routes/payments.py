@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
-from api.params import IsoDate, RowId
+from api.params import DB_ID_MAX, IsoDate, RowId
 from engine.cases import bills
 from engine.cases import lifecycle as cases
 from engine.core import xlsxfile
@@ -139,7 +139,7 @@ class PaymentPublic(BaseModel):
 class RefundIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=1000)
-    payment_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
+    payment_id: int | None = Field(default=None, ge=1, le=DB_ID_MAX)
     amount: Amount | None = Field(default=None, description="a part of the payment to give back (default: all "
                                   "that is left of it)")
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from api.deps import ClientAddress, CurrentActor, OptionalActor, SessionDep, SettingsDep, allow
-from api.params import DB_INT_MAX
+from api.params import DB_ID_MAX, DB_INT_MAX
 from api.schemas import utc
 from engine.core.errors import RateLimited
 from engine.core.settings import Settings
@@ -332,7 +332,7 @@ class EventStream(StreamingResponse):
             responses={200: {"description": "a stream of `call` events", "content": {"text/event-stream": {
                 "schema": {"type": "string"}}}}})
 async def board_events(request: Request, settings: SettingsDep, client: ClientAddress,
-                       after: Annotated[int | None, Query(ge=0, le=config.NUMBER_MAX)] = None,
+                       after: Annotated[int | None, Query(ge=0, le=DB_ID_MAX)] = None,
                        last_event_id: Annotated[str | None, Header()] = None,
                        center: CenterQuery = None) -> StreamingResponse:
     """Server-sent events: one ``call`` event per call or recall of the center, from ``Last-Event-ID`` (a
@@ -348,7 +348,8 @@ async def board_events(request: Request, settings: SettingsDep, client: ClientAd
         await _release(settings, stream_id)
         raise
     given = (last_event_id or "").strip()  # a browser sends back an id it was given; anything else is ignored
-    known = given.isascii() and given.isdigit() and len(given) <= 10 and int(given) <= config.NUMBER_MAX
+    # A call's id: BIGINT, a center node's from its block (storage/nodes.py ``ID_BLOCK``).
+    known = given.isascii() and given.isdigit() and len(given) <= 19 and int(given) <= DB_ID_MAX
     cursor = int(given) if known else after
     if cursor is None:
         cursor = now_id

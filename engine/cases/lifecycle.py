@@ -27,6 +27,7 @@ from storage.db import write_lock
 from storage.models.base import table
 from storage.models.cases import Case, Task
 from storage.models.catalog import ProcessVersion
+from storage.models.centers import Center
 
 _TRACKING_ATTEMPTS = 8
 
@@ -50,6 +51,17 @@ def process_failed(exc: runner.ProcessFailed, process: CompiledProcess | None = 
     return Invalid("case.process_failed",
                    [{"loc": ["process", exc.element_id or ""], "element_id": exc.element_id,
                      "msg": exc.message, "type": "process_failed"}], message=exc.message)
+
+
+def node_center_id(session: Session, settings: Settings) -> int | None:
+    """The id of a center node's center (its tracking numbers carry it, engine/core/tracking.py); None on central and
+    on a single installation. Refused while the center is not among the centers yet (they come from central)."""
+    if settings.node_role != "center" or settings.node_center is None:
+        return None
+    found = session.exec(select(Center.id).where(col(Center.code) == settings.node_center)).first()
+    if found is None:
+        raise Conflict("node.center_not_known", code=settings.node_center)
+    return found
 
 
 @dataclass(frozen=True)
@@ -105,9 +117,12 @@ def start_case(*, session: Session, version: ProcessVersion, process: CompiledPr
     sla = process.service.sla_days
     holidays = centers.holidays_of(session.connection(), actor.center_id) if sla else frozenset()
     ticket_id = queue_links.linkable(session, ticket, settings, actor.center_id) if ticket else None
+    node_center = node_center_id(session, settings)
     with write_lock(session):
         for _ in range(_TRACKING_ATTEMPTS):
-            case = Case(tracking_number=tracking.new_tracking_number(settings.tracking_digits),
+            number = tracking.new_tracking_number(settings.tracking_digits, center_id=node_center,
+                                                  random_min=settings.tracking_center_random_digits)
+            case = Case(tracking_number=number,
                         service_code=version.service_code, process_version_id=version.id,
                         national_id=person.national_id, citizen_name=person.full_name, phone=person.phone,
                         created_by=actor.username, created_at=now, updated_at=now,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 
+from engine.core import tracking
 from storage.models.base import table
 from storage.models.outputs import IssuedOutput
 
@@ -26,11 +27,16 @@ _OUTPUTS = table(IssuedOutput)
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32: no I, L, O, U to misread
 
 
-def new_number(year: int) -> str:
+def new_number(year: int, tracking_number: str = "") -> str:
     """A document number: the year and 60 random bits (``D2026-7KQ3-M9XF-A2C4``), so numbers cannot be guessed
-    one from another and the public page cannot be walked."""
+    one from another and the public page cannot be walked. A document of a case a center node opened (its
+    ``tracking_number`` carries the center, engine/core/tracking.py) has that center's id after the year
+    (``D2026-C7-7KQ3-M9XF-A2C4``): central's numbers have three groups after the year, a node's four, the first
+    naming the node, so no two nodes ever make the same number (only the case's own node writes it)."""
     body = "".join(secrets.choice(_ALPHABET) for _ in range(12))
-    return f"D{year}-{body[:4]}-{body[4:8]}-{body[8:]}"
+    center = tracking.center_of(tracking_number) if tracking_number else None
+    node = f"C{center}-" if center is not None else ""
+    return f"D{year}-{node}{body[:4]}-{body[4:8]}-{body[8:]}"
 
 
 def reached(written: Written) -> list[tuple[str, str]]:
@@ -65,8 +71,8 @@ def write_owed(written: Written) -> None:
     for kind, source in found:
         if (kind, source) in known:
             continue
-        rows.append({"number": new_number(written.at.year), "case_id": case.id, "center_id": case.center_id,
-                     "service_code": case.service_code, "kind": kind, "source": source, "status": "pending",
-                     "attempts": 0, "created_at": written.at})
+        rows.append({"number": new_number(written.at.year, case.tracking_number), "case_id": case.id,
+                     "center_id": case.center_id, "service_code": case.service_code, "kind": kind, "source": source,
+                     "status": "pending", "attempts": 0, "created_at": written.at})
     if rows:
         written.conn.execute(insert(_OUTPUTS), rows)

@@ -199,9 +199,13 @@ def _location(form: Mapping[str, Sequence[str]], problems: list[dict[str, Any]])
     return address, lat, long
 
 
-def _request_hash(form: Mapping[str, Sequence[str]]) -> str:
-    """What makes a retried POST the same request: every field but the key, in a fixed order."""
-    fields = {k: [v.strip() for v in vs] for k, vs in sorted(form.items()) if k != "api_key"}
+def _request_hash(form: Mapping[str, Sequence[str]], settings: Settings) -> str:
+    """What makes a retried POST the same request: every field but the key, in a fixed order; on a center node, the
+    node too (docs/center-nodes.md): the same POST sent to central and to a node (or to two nodes) opens a case on
+    each, which no node can know, and two rows of one key and hash would meet when they replicate."""
+    fields: dict[str, Any] = {k: [v.strip() for v in vs] for k, vs in sorted(form.items()) if k != "api_key"}
+    if settings.node_role == "center":
+        fields = {**fields, "": settings.node_center}  # "" is no field's name: the node is never a field's value
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
 
 
@@ -223,7 +227,7 @@ def file(*, session: Session, form: Mapping[str, Sequence[str]], settings: Setti
                                    window_seconds=settings.open311_window_seconds), str(app.id))
     throttle.check(settings, "open311.too_many", per_key)
     service, process = _service(session, _first(form, "service_code"), settings)
-    request_hash = _request_hash(form)
+    request_hash = _request_hash(form, settings)
     assert app.id is not None
     again = session.execute(select(col(Open311Request.case_id)).where(
         col(Open311Request.key_id) == app.id, col(Open311Request.request_hash) == request_hash)).scalar()

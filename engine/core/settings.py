@@ -63,8 +63,11 @@ class Settings(BaseSettings):
     national_id_check_egypt_birth_date: bool = True
     phone_pattern: str = r"^\+[1-9][0-9]{7,14}$"
 
-    # Tracking numbers: random digits plus one check digit.
+    # Tracking numbers: random digits plus one check digit. A center node's start with its center's digits, and
+    # keep at least ``tracking_center_random_digits`` random ones, longer than ``tracking_digits`` if need be
+    # (engine/core/tracking.py).
     tracking_digits: int = Field(default=10, ge=6, le=18)
+    tracking_center_random_digits: int = Field(default=7, ge=5, le=12)
     # Payments at the center (engine/payments/): the receipt prefix of a case that belongs to no center (a center's
     # receipts carry its code: CODE-2026-000123), and the largest amount a single payment may carry (main units).
     receipt_center_code: str = Field(default="MAIN", pattern=r"^[A-Za-z0-9_-]{1,32}$")
@@ -443,6 +446,9 @@ class Settings(BaseSettings):
     # a center's own node, named by its center's code (``node_center``), which owns every case opened there.
     node_role: Literal["single", "central", "center"] = "single"
     node_center: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    # ``shubbak node init-center`` waits this long for central's tables to be copied to the new center node
+    # before it gives up (and says which tables are not copied yet; run it again to go on waiting).
+    node_copy_wait_seconds: float = Field(default=600, gt=0, le=86_400)
 
     @model_validator(mode="after")
     def _database_connections(self) -> Settings:

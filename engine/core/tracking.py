@@ -4,6 +4,21 @@ A number is random digits and a Verhoeff check digit, grouped to be read over th
 
 Random (from ``secrets``), so one number says nothing about the next; the Verhoeff digit catches every
 single-digit mistake and every swap of two neighbouring digits, the errors people make reading numbers aloud.
+
+A single installation and central draw ``tracking_digits`` digits, the first never 0 (and never was): 4821-9135-567.
+
+A center node (docs/center-nodes.md) opens cases while it cannot reach central, so it cannot ask whether a number
+is free there: its numbers are ones central and the other center nodes never draw. They start with 0 (which
+central never draws first), then how many digits the center's id has, then the id, then random digits: center 7's
+are ``0 1 7`` and seven random digits, 0171-2345-678; center 42's ``0 2 42`` and seven, 0242-1234-5678. The count
+says where the id ends, so no center's start is the start of another's: two nodes can never draw the same number,
+whatever their random digits. The random part is what ``tracking_digits`` leaves after the center's digits, and
+never fewer than ``tracking_center_random_digits`` (ten million numbers per center by default): a center whose
+id needs more room gets a longer number rather than an easier one to guess or a crowded one to draw. Numbers are
+read as strings everywhere (the leading 0 stays), typed back with or without dashes, in either digits, and the
+check digit covers the whole number, the center's digits too; a center's number is never 8k + 1 digits long, so
+that one typed without its leading 0 fails the check rather than naming one of central's. ``center_of`` reads the
+center back from a number.
 """
 
 from __future__ import annotations
@@ -61,11 +76,52 @@ def is_valid(number: str) -> bool:
     return c == 0
 
 
-def new_tracking_number(length: int = 10) -> str:
-    """``length`` random digits (no leading zero) plus the check digit, in groups of four: 4821-9135-567."""
-    body = str(secrets.randbelow(9) + 1) + "".join(str(secrets.randbelow(10)) for _ in range(length - 1))
+#: The first digit of a center node's numbers, and only of theirs.
+CENTER_MARK = "0"
+
+
+def _random_digits(count: int) -> str:
+    return "".join(str(secrets.randbelow(10)) for _ in range(count))
+
+
+def center_prefix(center_id: int) -> str:
+    """The digits every number of center ``center_id``'s node starts with: 0, the id's length, the id (017, 0242)."""
+    digits = str(center_id)
+    if center_id < 1 or len(digits) > 9:
+        raise ValueError(f"a center's id from 1 to 999999999 makes a tracking number's digits, not {center_id}")
+    return CENTER_MARK + str(len(digits)) + digits
+
+
+def new_tracking_number(length: int = 10, *, center_id: int | None = None, random_min: int = 7) -> str:
+    """``length`` random digits (no leading zero) plus the check digit, in groups of four: 4821-9135-567. With
+    ``center_id`` (a center node's), :func:`center_prefix` and random digits instead: ``length`` digits in all, or
+    more when fewer than ``random_min`` random ones would be left (and one more when the whole would have 8k + 1
+    digits)."""
+    if center_id is None:
+        body = str(secrets.randbelow(9) + 1) + _random_digits(length - 1)
+    else:
+        prefix = center_prefix(center_id)
+        count = max(length - len(prefix), random_min)
+        # Dropping the leading 0 (a spreadsheet does) leaves the check digit right exactly when the whole number
+        # has 8k + 1 digits (Verhoeff's permutations repeat every 8 places): such a number is drawn one longer, so
+        # that a center's number without its 0 is never a valid number of central's.
+        if (len(prefix) + count + 1) % 8 == 1:
+            count += 1
+        body = prefix + _random_digits(count)
     full = body + check_digit(body)
     return "-".join(full[i:i + 4] for i in range(0, len(full), 4))
+
+
+def center_of(number: str) -> int | None:
+    """The id of the center whose node drew ``number`` (as typed: dashes, spaces, Arabic digits); None for a
+    number of central or of a single installation, and for anything that is not a valid tracking number."""
+    digits = _digits(number)
+    if not is_valid(digits) or not digits.startswith(CENTER_MARK) or len(digits) < 3 or digits[1] == "0":
+        return None
+    size = int(digits[1])
+    center = digits[2:2 + size]
+    # A center's digits, then at least one random digit, then the check digit.
+    return int(center) if len(digits) >= 2 + size + 2 and center[0] != "0" else None
 
 
 def normalise(number: str) -> str:

@@ -177,9 +177,9 @@ def correct(*, session: Session, number: str, reason: str, actor: Actor, setting
     moment = clock.now()
     with write_lock(session):
         case = workflows.lock_case(session, row.case_id)
-        new = IssuedOutput(number=new_number(moment.year), case_id=row.case_id, center_id=row.center_id,
-                           service_code=row.service_code, kind=row.kind, source=f"supersedes:{row.number}",
-                           supersedes=row.number, created_at=moment)
+        new = IssuedOutput(number=new_number(moment.year, case.tracking_number), case_id=row.case_id,
+                           center_id=row.center_id, service_code=row.service_code, kind=row.kind,
+                           source=f"supersedes:{row.number}", supersedes=row.number, created_at=moment)
         workflows.append_to_chain(session, case, actor=actor.username, events=[
             (CORRECTION, None, {"number": row.number, "new_number": new.number, "reason": text})])
         session.add(new)

@@ -84,10 +84,17 @@ def events_of(session: Session, session_id: int) -> list[CashierEvent]:
                                 .order_by(col(CashierEvent.seq))).scalars().all())
 
 
-def open_of(session: Session, username: str, *, lock: bool = False) -> CashierSession | None:
-    """The cashier's open session (locked against a close or another payment for the transaction when ``lock``)."""
+def node_of(settings: Settings) -> str:
+    """The node a drawer is open at: a center node's code, '' on central and on a single installation."""
+    return settings.node_center or "" if settings.node_role == "center" else ""
+
+
+def open_of(session: Session, username: str, settings: Settings, *, lock: bool = False) -> CashierSession | None:
+    """The cashier's open session on this node (locked against a close or another payment for the transaction
+    when ``lock``); one open at another node (its row replicated here) is that node's to use and close."""
     query = select(CashierSession).where(col(CashierSession.cashier) == username,
-                                         col(CashierSession.status) == "open")
+                                         col(CashierSession.status) == "open",
+                                         col(CashierSession.node) == node_of(settings))
     if lock:
         query = query.with_for_update()
     return session.execute(query.execution_options(populate_existing=True)).scalars().first()
@@ -103,11 +110,11 @@ def open_session(*, session: Session, actor: Actor, opening: Any, settings: Sett
     floats = money.by_method(opening, settings, field="float")
     now = clock.now()
     with write_lock(session):
-        if open_of(session, actor.username, lock=True) is not None:
+        if open_of(session, actor.username, settings, lock=True) is not None:
             session.rollback()
             raise Conflict("cashier.session_already_open")
         drawer = CashierSession(cashier=actor.username, center_id=actor.center_id, status="open", opening=floats,
-                                opened_at=now)
+                                opened_at=now, node=node_of(settings))
         session.add(drawer)
         try:
             session.flush()
@@ -147,7 +154,7 @@ def close(*, session: Session, session_id: int, counted: Any, actor: Actor, sett
         if drawer.cashier != actor.username:
             session.rollback()
             raise Forbidden("cashier.not_your_session")
-        locked = open_of(session, actor.username, lock=True)
+        locked = open_of(session, actor.username, settings, lock=True)
         if locked is None or locked.id != session_id:
             session.rollback()
             raise Conflict("cashier.session_closed")

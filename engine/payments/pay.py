@@ -81,7 +81,7 @@ def pay(*, session: Session, bill_id: int, method: str, amount: Any, reference: 
     now = clock.now()
     with write_lock(session):
         case = lock_case(session, case_id)
-        drawer = drawers.open_of(session, actor.username, lock=True)
+        drawer = drawers.open_of(session, actor.username, settings, lock=True)
         if drawer is None:
             session.rollback()
             raise Conflict("payment.no_open_session")

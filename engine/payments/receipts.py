@@ -1,4 +1,5 @@
-"""Receipt numbers without gaps per center and year: ``CODE-2026-000123``.
+"""Receipt numbers without gaps per center and year: ``CODE-2026-000123`` (on a center node, per node, center and
+year: ``CODE-N-2026-000123``, see :func:`series`).
 
 The next number comes from a counter row (``receipt_counter``) locked in the payment's own transaction:
 ``SELECT ... FOR UPDATE`` on PostgreSQL (a second cashier waits for the first one's commit or rollback), and on
@@ -45,4 +46,19 @@ def next_number(session: Session, center_id: int | None, at: datetime, settings:
     number = int(last) + 1
     conn.execute(update(_COUNTERS).where(_COUNTERS.c.center_code == code, _COUNTERS.c.year == year)
                  .values(last=number))
-    return f"{code}-{year}-{number:06d}"
+    return f"{series(code, settings)}-{year}-{number:06d}"
+
+
+def series(code: str, settings: Settings) -> str:
+    """What a receipt number starts with: the center's code, and on a center node that node's code and ``N``.
+
+    Central may still number receipts of a center that has a node (a case opened there before the node, paid
+    online), and every node those of cases of no center (``MAIN``): each node keeps its own counters
+    (``receipt_counter`` is LOCAL, storage/nodes.py), so the numbers must say whose series they are, or two nodes'
+    payments would meet on ``receipt_number`` when they replicate. ``CAI01-2026-000123`` is central's (or a
+    single installation's) series of center CAI01; ``CAI01-N-2026-000123`` node CAI01's own; ``MAIN.CAI01-N-2026-
+    000004`` node CAI01's series for cases of no center. Each series is gap-free on its own."""
+    node = settings.node_center if settings.node_role == "center" else None
+    if node is None:
+        return code
+    return f"{node}-N" if code == node else f"{code}.{node}-N"

@@ -30,7 +30,7 @@ from engine.core.errors import Forbidden, NotFound, Unauthorized
 from engine.core.settings import Settings
 from engine.people import centers
 from engine.people.users import BUILTIN_ROLES, Actor
-from storage.bounds import DB_INT_MAX
+from storage.bounds import DB_ID_MAX
 from storage.models.base import table
 from storage.models.cases import Case, Document, Task
 from storage.models.catalog import ProcessVersion
@@ -422,10 +422,10 @@ def authorize_path(*, session: Session, actor: Actor | None, action: str, settin
 
 def _number(value: Any) -> int | None:
     # A number the database cannot hold (storage/bounds.py) is left to the route's own parameter, a 422.
-    if not (isinstance(value, str) and value.isascii() and value.isdecimal() and len(value) < 19):
+    if not (isinstance(value, str) and value.isascii() and value.isdecimal() and len(value) <= 19):
         return None
     number = int(value)
-    return number if number <= DB_INT_MAX else None
+    return number if number <= DB_ID_MAX else None
 
 
 def _escalation(session: Session, action: str) -> set[str]:

@@ -49,7 +49,11 @@ def reminder_key(booking: Booking) -> str:
 
 def remind(session: Session, settings: Settings, now: datetime) -> int:
     """Write the SMS of every booked visit of tomorrow not reminded yet, once the center's clock has passed
-    ``SHUBBAK_BOOKING_REMINDER_FROM``."""
+    ``SHUBBAK_BOOKING_REMINDER_FROM``. Never on a center node: bookings are central's (storage/nodes.py), and a
+    reminder's key is the booking's, the same on every node, so a node's reminder would be a second SMS and a
+    second outbox row of one key, which stops replication when the two meet (docs/center-nodes.md)."""
+    if settings.node_role == "center":
+        return 0
     local = now.astimezone(zone(settings))
     if local.time() < settings.booking_reminder_from:
         return 0

@@ -22,6 +22,11 @@ transactions commit in any order: id 11 may be visible before id 10. An id missi
 ``SHUBBAK_REPORT_GAP_SECONDS`` is taken for a rolled-back transaction and forgotten. Later events never wait
 for a hole, so the figures lag by one round, not by the window.
 
+**Center nodes.** Central also counts the events of every center node (the aggregates are LOCAL: each node
+counts what it holds). A node numbers its events in a block of its own (storage/nodes.py ``ID_BLOCK``) and they
+arrive in its order, interleaved with central's: each block has a cursor of its own (``reports@<block>``), made
+at the block's start when its first event is seen; the main row (``reports``, block 0) is the lock of the round.
+
 **Rebuild.** ``shubbak reports rebuild`` counts everything from the rows and moves the cursor to the last event
 (engine/reports/rebuild.py).
 """
@@ -48,6 +53,7 @@ from storage.models.audit import AuditEvent
 from storage.models.base import tables
 from storage.models.cases import Case, Task
 from storage.models.reports import ProjectionCursor, ReportClaim
+from storage.nodes import ID_BLOCK
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +101,19 @@ def catch_up(settings: Settings, *, rounds: int = 1000) -> int:
     return total
 
 
+def _missing(high: int, new_high: int, seen: set[int], room: int) -> list[int]:
+    """The ids above ``high`` up to ``new_high`` no row was read with, at most ``room`` of them, the nearest to
+    ``new_high``, in order: walked down from the top, so a jump of ids (a center node numbers from its center's
+    block, 10^12 on) costs ``room`` steps, not one per id skipped."""
+    found: list[int] = []
+    candidate = new_high
+    while candidate > high and len(found) < room:
+        if candidate not in seen:
+            found.append(candidate)
+        candidate -= 1
+    return found[::-1]
+
+
 def project_round(session: Session, settings: Settings, *, now: datetime | None = None) -> Round | None:
     """One round in one transaction; None when another projector holds the cursor."""
     moment = now or datetime.now(UTC)
@@ -104,37 +123,84 @@ def project_round(session: Session, settings: Settings, *, now: datetime | None 
         if cursor is None:
             session.rollback()
             return None
-        position, high, holes = int(cursor.position), int(cursor.high), dict(cursor.holes or {})
-        wanted = [int(h) for h in holes]
-        query = (select(_EVENTS.c.id, _EVENTS.c.case_id, _EVENTS.c.kind, _EVENTS.c.at, _EVENTS.c.actor,
-                        _EVENTS.c.data["task_id"].as_string().label("task_id"),
-                        _EVENTS.c.data["to"].as_string().label("to"),
-                        _EVENTS.c.data["end_event"].as_string().label("end_event"))
-                 .where(or_(_EVENTS.c.id > high, _EVENTS.c.id.in_(wanted)) if wanted else _EVENTS.c.id > high)
-                 .order_by(_EVENTS.c.id).limit(settings.report_project_batch))
-        rows = list(conn.execute(query))
-        counted = apply(conn, [r for r in rows if r.kind in KINDS])
-        seen = {int(r.id) for r in rows}
-        for hole in list(holes):
-            if int(hole) in seen:
-                del holes[hole]
-        new_high = max([high, *seen])
-        missing = sorted(set(range(high + 1, new_high + 1)) - seen)
-        room = max(0, settings.report_gap_max - len(holes))
-        if len(missing) > room:  # an id jump (a sequence moved by hand): remember the nearest ones only
-            log.warning("report projector: %d event ids missing, keeping %d", len(missing), room)
-            missing = missing[len(missing) - room:]
-        stamp = clock.iso(moment)
-        holes.update({str(i): stamp for i in missing})
-        expired = moment - timedelta(seconds=settings.report_gap_seconds)
-        for hole, first in list(holes.items()):
-            if clock.parse(first) < expired:
-                log.warning("report projector: event %s never appeared; taken for a rolled-back one", hole)
-                del holes[hole]
-        position = min(int(h) for h in holes) - 1 if holes else new_high
-        conn.execute(update(_CURSORS).where(_CURSORS.c.name == NAME)
-                     .values(position=position, high=new_high, holes=holes, checked_at=moment))
+        read = counted = holes = 0
+        # Central holds the events of every center node, each numbered in its node's block (storage/nodes.py
+        # ID_BLOCK) and arriving in its node's order: each block is followed by a cursor of its own, the main one
+        # (block 0: central's own, and a single installation's only) by the row locked above.
+        for block in _blocks(conn):
+            row = cursor if block == 0 else _block_cursor(conn, block)
+            done = _project_block(conn, settings, row, block, moment, settings.report_project_batch - read)
+            read, counted, holes = read + done.read, counted + done.counted, holes + done.holes
+            if read >= settings.report_project_batch:
+                break
         session.commit()
+    return Round(read=read, counted=counted, holes=holes)
+
+
+def _cursor_name(block: int) -> str:
+    return NAME if block == 0 else f"{NAME}@{block}"
+
+
+def _blocks(conn: Connection) -> list[int]:
+    """Block 0, and every other block that holds events (one index lookup per block) or has a cursor already."""
+    found, start = {0}, ID_BLOCK
+    while True:
+        first = conn.execute(select(func.min(_EVENTS.c.id)).where(_EVENTS.c.id >= start)).scalar()
+        if first is None:
+            break
+        block = int(first) // ID_BLOCK
+        found.add(block)
+        start = (block + 1) * ID_BLOCK
+    names = conn.execute(select(_CURSORS.c.name).where(_CURSORS.c.name.like(f"{NAME}@%"))).scalars()
+    found |= {int(name.split("@", 1)[1]) for name in names}
+    return sorted(found)
+
+
+def _block_cursor(conn: Connection, block: int) -> Any:
+    """The cursor of a center node's block (made at its block's start the first time), locked with the main one."""
+    name = _cursor_name(block)
+    insert = postgresql.insert(_CURSORS) if conn.dialect.name == "postgresql" else sqlite.insert(_CURSORS)
+    start = block * ID_BLOCK
+    conn.execute(insert.values(name=name, position=start, high=start, holes={}).on_conflict_do_nothing())
+    return conn.execute(select(_CURSORS).where(_CURSORS.c.name == name)).first()
+
+
+def _project_block(conn: Connection, settings: Settings, cursor: Any, block: int, moment: datetime,
+                   batch: int) -> Round:
+    """Count the events of one block after its cursor (and its holes) and move the cursor: see the module's
+    "Out-of-order commits"."""
+    position, high, holes = int(cursor.position), int(cursor.high), dict(cursor.holes or {})
+    wanted = [int(h) for h in holes]
+    end = (block + 1) * ID_BLOCK
+    after = (_EVENTS.c.id > high) & (_EVENTS.c.id < end)
+    query = (select(_EVENTS.c.id, _EVENTS.c.case_id, _EVENTS.c.kind, _EVENTS.c.at, _EVENTS.c.actor,
+                    _EVENTS.c.data["task_id"].as_string().label("task_id"),
+                    _EVENTS.c.data["to"].as_string().label("to"),
+                    _EVENTS.c.data["end_event"].as_string().label("end_event"))
+             .where(or_(after, _EVENTS.c.id.in_(wanted)) if wanted else after)
+             .order_by(_EVENTS.c.id).limit(max(batch, 1)))
+    rows = list(conn.execute(query))
+    counted = apply(conn, [r for r in rows if r.kind in KINDS])
+    seen = {int(r.id) for r in rows}
+    for hole in list(holes):
+        if int(hole) in seen:
+            del holes[hole]
+    new_high = max([high, *seen])
+    room = max(0, settings.report_gap_max - len(holes))
+    missing = _missing(high, new_high, seen, room)
+    gap = new_high - high - sum(1 for i in seen if i > high)
+    if gap > room:  # an id jump (a sequence moved by hand): the nearest ones only
+        log.warning("report projector: %d event ids missing, keeping %d", gap, room)
+    stamp = clock.iso(moment)
+    holes.update({str(i): stamp for i in missing})
+    expired = moment - timedelta(seconds=settings.report_gap_seconds)
+    for hole, first in list(holes.items()):
+        if clock.parse(first) < expired:
+            log.warning("report projector: event %s never appeared; taken for a rolled-back one", hole)
+            del holes[hole]
+    position = min(int(h) for h in holes) - 1 if holes else new_high
+    conn.execute(update(_CURSORS).where(_CURSORS.c.name == _cursor_name(block))
+                 .values(position=position, high=new_high, holes=holes, checked_at=moment))
     return Round(read=len(rows), counted=counted, holes=len(holes))
 
 
@@ -159,25 +225,40 @@ def _create_cursor(conn: Connection) -> None:
 
 
 def move_to_end(conn: Connection) -> int:
-    """Put the cursor after the last event (the rebuild counted everything); returns that event id."""
-    last = int(conn.execute(select(func.coalesce(func.max(_EVENTS.c.id), 0))).scalar_one())
+    """Put the cursors after the last event of their blocks (the rebuild counted everything); returns the last
+    event id of block 0."""
     _create_cursor(conn)
-    conn.execute(update(_CURSORS).where(_CURSORS.c.name == NAME)
-                 .values(position=last, high=last, holes={}, checked_at=datetime.now(UTC)))
-    return last
+    first = 0
+    for block in _blocks(conn):
+        start, end = block * ID_BLOCK, (block + 1) * ID_BLOCK
+        last = int(conn.execute(select(func.coalesce(func.max(_EVENTS.c.id), start))
+                                .where(_EVENTS.c.id >= start, _EVENTS.c.id < end)).scalar_one())
+        if block:
+            _block_cursor(conn, block)
+        else:
+            first = last
+        conn.execute(update(_CURSORS).where(_CURSORS.c.name == _cursor_name(block))
+                     .values(position=last, high=last, holes={}, checked_at=datetime.now(UTC)))
+    return first
 
 
 def freshness(conn: Connection) -> tuple[datetime | None, int]:
-    """When the figures were last brought up to date, and how many committed events they do not count yet."""
+    """When the figures were last brought up to date, and how many committed events they do not count yet (of
+    every block: central's own and each center node's)."""
     row = conn.execute(select(_CURSORS.c.high, _CURSORS.c.holes, _CURSORS.c.checked_at)
                        .where(_CURSORS.c.name == NAME)).first()
     if row is None:
         return None, int(conn.execute(select(func.count()).select_from(_EVENTS)).scalar_one())
-    behind = int(conn.execute(select(func.count()).select_from(_EVENTS).where(_EVENTS.c.id > row.high))
-                 .scalar_one())
-    if row.holes:
-        behind += int(conn.execute(select(func.count()).select_from(_EVENTS)
-                                   .where(_EVENTS.c.id.in_([int(h) for h in row.holes]))).scalar_one())
+    behind = 0
+    for block in _blocks(conn):
+        cursor = row if block == 0 else conn.execute(select(_CURSORS.c.high, _CURSORS.c.holes).where(
+            _CURSORS.c.name == _cursor_name(block))).first()
+        high = int(cursor.high) if cursor is not None else block * ID_BLOCK
+        behind += int(conn.execute(select(func.count()).select_from(_EVENTS).where(
+            _EVENTS.c.id > high, _EVENTS.c.id < (block + 1) * ID_BLOCK)).scalar_one())
+        if cursor is not None and cursor.holes:
+            behind += int(conn.execute(select(func.count()).select_from(_EVENTS)
+                                       .where(_EVENTS.c.id.in_([int(h) for h in cursor.holes]))).scalar_one())
     checked = row.checked_at
     if checked is not None and checked.tzinfo is None:
         checked = checked.replace(tzinfo=UTC)

@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from storage.models.base import _big
+
 
 # The other hash chains' links are laid out like this one on purpose and kept apart in tables of their own
 # (UserEvent in storage/models/accounts.py, AssignmentRuleEvent in storage/models/assignment.py; ChainLink in
@@ -17,8 +19,8 @@ class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
     __table_args__ = (UniqueConstraint("case_id", "seq"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="case_file.id")
+    id: int | None = _big(default=None, primary_key=True)
+    case_id: int = _big(foreign_key="case_file.id")
     seq: int
     at: str = Field(max_length=40)
     actor: str = Field(max_length=64)
@@ -60,7 +62,7 @@ class AuditSealLeaf(SQLModel, table=True):
     __tablename__ = "audit_seal_leaf"
 
     seal_seq: int = Field(primary_key=True)
-    case_id: int = Field(primary_key=True)
+    case_id: int = _big(primary_key=True)
     tracking_number: str = Field(max_length=32)
     audit_seq: int
     audit_head: str = Field(max_length=64)
@@ -79,7 +81,7 @@ class AuditAccess(SQLModel, table=True):
     at: str = Field(max_length=40)
     actor: str = Field(max_length=64)
     action: str = Field(max_length=40)
-    case_id: int | None = Field(default=None, index=True)
+    case_id: int | None = _big(default=None, index=True)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)

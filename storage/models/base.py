@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Table
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, Table
 from sqlmodel import Field, SQLModel
 
 
@@ -23,6 +23,18 @@ def table(model: type[SQLModel]) -> Table:
 def tables(*models: type[SQLModel]) -> tuple[Table, ...]:
     """The models' Core tables, in order: ``_CASES, _TASKS = tables(Case, Task)``."""
     return tuple(table(model) for model in models)
+
+
+# The ids of the tables a center node writes (storage/nodes.py ``CENTER``) and every column that holds one: BIGINT
+# on PostgreSQL, so that each center node draws its ids from a block of its own (storage/nodes.py ``ID_BLOCK``).
+# SQLite's INTEGER already holds 64 bits, and only ``INTEGER PRIMARY KEY`` is its row id (numbered by itself), so
+# the type stays INTEGER there.
+BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _big(**kw: Any) -> Any:
+    """A field of type :data:`BIG_ID`: a center table's ``id``, or a column holding one."""
+    return Field(sa_type=BIG_ID, **kw)  # type: ignore[call-overload]
 
 
 def _ts(**kw: Any) -> Any:

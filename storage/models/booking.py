@@ -12,7 +12,7 @@ from datetime import date, datetime, time
 from sqlalchemy import JSON, Column, Date, Index, PrimaryKeyConstraint, Time, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.models.base import _ts, utcnow
+from storage.models.base import _big, _ts, utcnow
 
 __all__ = ["Booking", "BookingCalendar", "BookingPlan", "BookingSlot"]
 
@@ -84,5 +84,5 @@ class Booking(SQLModel, table=True):
     reminded_at: datetime | None = _ts(default=None, nullable=True)
     arrived_at: datetime | None = _ts(default=None, nullable=True)
     no_show_at: datetime | None = _ts(default=None, nullable=True)
-    ticket_id: int | None = Field(default=None, foreign_key="queue_ticket.id", nullable=True)
+    ticket_id: int | None = _big(default=None, foreign_key="queue_ticket.id", nullable=True)
     ticket_number: str | None = Field(default=None, max_length=16)

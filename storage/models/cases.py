@@ -11,14 +11,14 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.models.base import _ts, utcnow
+from storage.models.base import _big, _ts, utcnow
 
 
 class Case(SQLModel, table=True):
     __tablename__ = "case_file"
     __table_args__ = (Index("ix_case_status_service", "status", "service_code"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = _big(default=None, primary_key=True)
     tracking_number: str = Field(max_length=32, unique=True)
     service_code: str = Field(max_length=100)
     process_version_id: int = Field(foreign_key="process_version.id", index=True)
@@ -64,8 +64,8 @@ class MessageWait(SQLModel, table=True):
     __tablename__ = "message_wait"
     __table_args__ = (Index("ix_message_wait_key", "message", "correlation"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="case_file.id", index=True)
+    id: int | None = _big(default=None, primary_key=True)
+    case_id: int = _big(foreign_key="case_file.id", index=True)
     message: str = Field(max_length=255)
     correlation: str = Field(max_length=500)
     element: str = Field(max_length=255)
@@ -80,7 +80,7 @@ class Task(SQLModel, table=True):
                       Index("ix_task_claimed", "claimed_by", "state"))
 
     id: str = Field(primary_key=True, max_length=36)
-    case_id: int = Field(foreign_key="case_file.id", index=True)
+    case_id: int = _big(foreign_key="case_file.id", index=True)
     # Copied from the case (they never change) so the inbox answers from this table alone.
     tracking_number: str = Field(max_length=32)
     service_code: str = Field(max_length=100)
@@ -119,8 +119,8 @@ class Document(SQLModel, table=True):
     __tablename__ = "document"
     __table_args__ = (UniqueConstraint("case_id", "kind", "version"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="case_file.id", index=True)
+    id: int | None = _big(default=None, primary_key=True)
+    case_id: int = _big(foreign_key="case_file.id", index=True)
     kind: str = Field(max_length=64)
     version: int
     filename: str = Field(max_length=255)
@@ -138,8 +138,8 @@ class DocumentWaiver(SQLModel, table=True):
     __tablename__ = "document_waiver"
     __table_args__ = (UniqueConstraint("case_id", "kind"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="case_file.id")
+    id: int | None = _big(default=None, primary_key=True)
+    case_id: int = _big(foreign_key="case_file.id")
     kind: str = Field(max_length=64)
     reason: str = Field(sa_column=Column(Text, nullable=False))
     waived_by: str = Field(max_length=64)
@@ -154,8 +154,8 @@ class CustodyMove(SQLModel, table=True):
 
     __tablename__ = "custody_move"
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="case_file.id", index=True)
+    id: int | None = _big(default=None, primary_key=True)
+    case_id: int = _big(foreign_key="case_file.id", index=True)
     kind: str = Field(max_length=64)
     action: str = Field(max_length=16)
     location: str = Field(max_length=100)
@@ -174,9 +174,9 @@ class CaseMessage(SQLModel, table=True):
     __tablename__ = "case_message"
     __table_args__ = (Index("ix_case_message_status_sent", "status", "sent_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = _big(default=None, primary_key=True)
     key: str = Field(max_length=32, unique=True)  # also on the sender's ``message_sent`` and the receiver's event
-    sender_case_id: int = Field(foreign_key="case_file.id", index=True)
+    sender_case_id: int = _big(foreign_key="case_file.id", index=True)
     # Unbounded: the step that sends it has committed already, so no length of a diagram's message name or of
     # its key may fail the write (a key too long for ``message_wait`` finds no receiver: the sender's incident).
     message: str = Field(sa_column=Column(Text, nullable=False))
@@ -185,5 +185,5 @@ class CaseMessage(SQLModel, table=True):
     sent_by: str = Field(max_length=64)
     sent_at: datetime = _ts(default_factory=utcnow)
     status: str = Field(default="pending", max_length=16)  # pending, delivered, held
-    receiver_case_id: int | None = Field(default=None, foreign_key="case_file.id")
+    receiver_case_id: int | None = _big(default=None, foreign_key="case_file.id")
     settled_at: datetime | None = _ts(default=None, nullable=True)

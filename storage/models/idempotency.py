@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Column, LargeBinary, PrimaryKeyConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.models.base import _ts, utcnow
+from storage.models.base import _big, _ts, utcnow
 
 __all__ = ["IdempotencyKey"]
 
@@ -29,7 +29,7 @@ class IdempotencyKey(SQLModel, table=True):
     created_at: datetime = _ts(default_factory=utcnow, index=True)
     # The case the command wrote, when it wrote one: the answer of last resort if the process died between
     # the commit and recording the answer.
-    case_id: int | None = None
+    case_id: int | None = _big(default=None)
     status: int | None = None
     content_type: str | None = Field(default=None, max_length=100)
     body: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))

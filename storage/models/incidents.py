@@ -13,15 +13,15 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
-from storage.models.base import _ts, utcnow
+from storage.models.base import _big, _ts, utcnow
 
 
 class Incident(SQLModel, table=True):
     __table_args__ = (Index("ix_incident_status_center", "status", "center_id"),
                       Index("ix_incident_case", "case_id"))
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="case_file.id")
+    id: int | None = _big(default=None, primary_key=True)
+    case_id: int = _big(foreign_key="case_file.id")
     center_id: int | None = Field(default=None, foreign_key="center.id")
     service_code: str = Field(max_length=100)
     version: int

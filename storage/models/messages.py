@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Column, Index, Text
 from sqlmodel import Field, SQLModel
 
-from storage.models.base import _ts, utcnow
+from storage.models.base import _big, _ts, utcnow
 
 __all__ = ["OutboxMessage"]
 
@@ -24,10 +24,10 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox_message"
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = _big(default=None, primary_key=True)
     # The case the message is about; NULL for a citizen's sign-in code (engine/citizen/signin.py), which is about
     # no case and stays out of every case's list of messages.
-    case_id: int | None = Field(default=None, foreign_key="case_file.id", index=True)
+    case_id: int | None = _big(default=None, foreign_key="case_file.id", index=True)
     # The audit event (seq in the case's chain) whose transaction wrote the message; NULL with the case.
     event_seq: int | None = None
     stage: str = Field(max_length=32)
@@ -51,4 +51,4 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = _ts(default=None, nullable=True)
     # A failed message about a case opens an incident on it (engine/cases/undelivered.py); the incident's id,
     # once opened. Cleared when the message is put back to be sent again.
-    incident_id: int | None = None
+    incident_id: int | None = _big(default=None)

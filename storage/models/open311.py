@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.models.base import _ts, utcnow
+from storage.models.base import _big, _ts, utcnow
 
 __all__ = ["Open311Key", "Open311Request"]
 
@@ -35,10 +35,10 @@ class Open311Request(SQLModel, table=True):
     __tablename__ = "open311_request"
     __table_args__ = (UniqueConstraint("key_id", "request_hash"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = _big(default=None, primary_key=True)
     key_id: int = Field(foreign_key="open311_key.id", index=True)
     request_hash: str = Field(max_length=64)
-    case_id: int = Field(foreign_key="case_file.id", unique=True)
+    case_id: int = _big(foreign_key="case_file.id", unique=True)
     description: str | None = Field(default=None, max_length=4000)
     address: str | None = Field(default=None, max_length=300)
     lat: float | None = None

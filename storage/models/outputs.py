@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.models.base import _ts, utcnow
+from storage.models.base import _big, _ts, utcnow
 
 __all__ = ["IssuedOutput"]
 
@@ -22,9 +22,9 @@ class IssuedOutput(SQLModel, table=True):
     __tablename__ = "issued_output"
     __table_args__ = (UniqueConstraint("case_id", "kind", "source", name="uq_output_source"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = _big(default=None, primary_key=True)
     number: str = Field(max_length=40, unique=True)
-    case_id: int = Field(foreign_key="case_file.id", index=True)
+    case_id: int = _big(foreign_key="case_file.id", index=True)
     center_id: int | None = Field(default=None, foreign_key="center.id", index=True)
     service_code: str = Field(max_length=100)
     kind: str = Field(max_length=64)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, PrimaryKeyConstraint, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from storage.models.base import ChainLink, _ts, utcnow
+from storage.models.base import ChainLink, _big, _ts, utcnow
 
 
 class Bill(SQLModel, table=True):
@@ -24,9 +24,9 @@ class Bill(SQLModel, table=True):
     __tablename__ = "bill"
     __table_args__ = (Index("ix_bill_case", "case_id"), Index("ix_bill_status_center", "status", "center_id"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = _big(default=None, primary_key=True)
     number: str = Field(max_length=48, unique=True)
-    case_id: int = Field(foreign_key="case_file.id")
+    case_id: int = _big(foreign_key="case_file.id")
     center_id: int | None = Field(default=None, foreign_key="center.id")
     service_code: str = Field(max_length=100)
     task_id: str = Field(max_length=36)
@@ -46,15 +46,17 @@ class CashierSession(SQLModel, table=True):
     """A cashier's drawer from opening to counting. ``opening`` (the float), ``expected``, ``counted`` and
     ``difference`` map a method to an amount in minor units. ``audit_seq``/``audit_head`` are the head of the
     session's own hash chain (``cashier_event``), as a case row keeps its chain's head. At most one open
-    session per cashier: a partial unique index (``ux_cashier_session_open``) holds it in the database, whatever
-    two requests racing past the application's check do."""
+    session per cashier and node: a partial unique index (``ux_cashier_session_open``) holds it in the database,
+    whatever two requests racing past the application's check do. ``node``: the center node the drawer is open at
+    (its code), '' on central and on a single installation; a cashier may have one open at central and one at a
+    node, which neither can see (docs/center-nodes.md)."""
 
     __tablename__ = "cashier_session"
     __table_args__ = (Index("ix_cashier_session_cashier_status", "cashier", "status"),
-                      Index("ux_cashier_session_open", "cashier", unique=True,
+                      Index("ux_cashier_session_open", "cashier", "node", unique=True,
                             sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")))
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = _big(default=None, primary_key=True)
     cashier: str = Field(max_length=64)
     center_id: int | None = Field(default=None, foreign_key="center.id")
     status: str = Field(max_length=16, default="open")
@@ -70,6 +72,7 @@ class CashierSession(SQLModel, table=True):
     acknowledge_reason: str | None = Field(default=None, max_length=1000)
     audit_seq: int = 0
     audit_head: str = Field(default="", max_length=64)
+    node: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
 
 
 class CashierEvent(ChainLink, table=True):
@@ -78,8 +81,8 @@ class CashierEvent(ChainLink, table=True):
     __tablename__ = "cashier_event"
     __table_args__ = (UniqueConstraint("session_id", "seq"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    session_id: int = Field(foreign_key="cashier_session.id")
+    id: int | None = _big(default=None, primary_key=True)
+    session_id: int = _big(foreign_key="cashier_session.id")
 
 
 class Payment(SQLModel, table=True):
@@ -91,13 +94,13 @@ class Payment(SQLModel, table=True):
     __table_args__ = (Index("ix_payment_bill", "bill_id"), Index("ix_payment_at", "at"),
                       Index("ix_payment_session", "session_id"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = _big(default=None, primary_key=True)
     kind: str = Field(max_length=16, default="payment")
-    bill_id: int = Field(foreign_key="bill.id")
-    case_id: int = Field(foreign_key="case_file.id")
+    bill_id: int = _big(foreign_key="bill.id")
+    case_id: int = _big(foreign_key="case_file.id")
     center_id: int | None = Field(default=None, foreign_key="center.id")
     service_code: str = Field(max_length=100)
-    session_id: int | None = Field(default=None, foreign_key="cashier_session.id")
+    session_id: int | None = _big(default=None, foreign_key="cashier_session.id")
     cashier: str = Field(max_length=64)
     method: str = Field(max_length=16)
     currency: str = Field(max_length=3)
@@ -106,7 +109,7 @@ class Payment(SQLModel, table=True):
     change: int = Field(default=0, sa_type=BigInteger)  # type: ignore[call-overload]
     reference: str | None = Field(default=None, max_length=100)
     receipt_number: str | None = Field(default=None, max_length=40, unique=True)
-    refund_of: int | None = Field(default=None, foreign_key="payment.id")
+    refund_of: int | None = _big(default=None, foreign_key="payment.id")
     at: datetime = _ts(default_factory=utcnow)
 
 
@@ -129,10 +132,10 @@ class Refund(SQLModel, table=True):
     __tablename__ = "refund"
     __table_args__ = (Index("ix_refund_status_center", "status", "center_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    payment_id: int = Field(foreign_key="payment.id")
-    bill_id: int = Field(foreign_key="bill.id")
-    case_id: int = Field(foreign_key="case_file.id")
+    id: int | None = _big(default=None, primary_key=True)
+    payment_id: int = _big(foreign_key="payment.id")
+    bill_id: int = _big(foreign_key="bill.id")
+    case_id: int = _big(foreign_key="case_file.id")
     center_id: int | None = Field(default=None, foreign_key="center.id")
     amount: int = Field(sa_type=BigInteger)  # type: ignore[call-overload]
     reason: str = Field(max_length=1000)
@@ -142,7 +145,7 @@ class Refund(SQLModel, table=True):
     decided_by: str | None = Field(default=None, max_length=64)
     decided_at: datetime | None = _ts(default=None, nullable=True)
     decision_reason: str | None = Field(default=None, max_length=1000)
-    reversal_id: int | None = Field(default=None, foreign_key="payment.id")
+    reversal_id: int | None = _big(default=None, foreign_key="payment.id")
 
 
 class Checkout(SQLModel, table=True):
@@ -157,11 +160,11 @@ class Checkout(SQLModel, table=True):
     __tablename__ = "checkout"
     __table_args__ = (UniqueConstraint("provider", "reference"), Index("ix_checkout_bill", "bill_id"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = _big(default=None, primary_key=True)
     provider: str = Field(max_length=32)
     reference: str = Field(max_length=100)
-    bill_id: int = Field(foreign_key="bill.id")
-    case_id: int = Field(foreign_key="case_file.id")
+    bill_id: int = _big(foreign_key="bill.id")
+    case_id: int = _big(foreign_key="case_file.id")
     center_id: int | None = Field(default=None, foreign_key="center.id")
     amount: int = Field(sa_type=BigInteger)  # type: ignore[call-overload]
     currency: str = Field(max_length=3)
@@ -169,7 +172,7 @@ class Checkout(SQLModel, table=True):
     status: str = Field(max_length=16, default="pending")
     created_by: str = Field(max_length=64)
     created_at: datetime = _ts(default_factory=utcnow)
-    payment_id: int | None = Field(default=None, foreign_key="payment.id")
+    payment_id: int | None = _big(default=None, foreign_key="payment.id")
 
 
 class GatewayCallback(SQLModel, table=True):
@@ -180,10 +183,10 @@ class GatewayCallback(SQLModel, table=True):
     __tablename__ = "gateway_callback"
     __table_args__ = (Index("ix_gateway_callback_reference", "provider", "reference"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = _big(default=None, primary_key=True)
     provider: str = Field(max_length=32)
     reference: str = Field(max_length=100)
-    checkout_id: int | None = Field(default=None, foreign_key="checkout.id")
+    checkout_id: int | None = _big(default=None, foreign_key="checkout.id")
     status: str = Field(max_length=32)
     amount: int = Field(sa_type=BigInteger)  # type: ignore[call-overload]
     currency: str = Field(max_length=3)

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Column, Date, Index, PrimaryKeyConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.models.base import _ts, utcnow
+from storage.models.base import _big, _ts, utcnow
 
 
 class QueueCategory(SQLModel, table=True):
@@ -59,7 +59,7 @@ class QueueTicket(SQLModel, table=True):
     __table_args__ = (Index("ix_queue_ticket_day_number", "day", "number"),
                       Index("ix_queue_ticket_status_category", "status", "category_code"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = _big(default=None, primary_key=True)
     number: str = Field(max_length=16)
     day: date = Field(sa_type=Date)  # type: ignore[call-overload]
     seq: int
@@ -74,9 +74,9 @@ class QueueTicket(SQLModel, table=True):
     counter_id: int | None = Field(default=None, foreign_key="queue_counter.id", nullable=True)
     called_by: str | None = Field(default=None, max_length=64)
     recalls: int = 0
-    transferred_from_id: int | None = Field(default=None, foreign_key="queue_ticket.id", nullable=True)
+    transferred_from_id: int | None = _big(default=None, foreign_key="queue_ticket.id", nullable=True)
     transferred_to: str | None = Field(default=None, max_length=16)
-    case_id: int | None = Field(default=None, foreign_key="case_file.id", nullable=True, index=True)
+    case_id: int | None = _big(default=None, foreign_key="case_file.id", nullable=True, index=True)
     center_id: int | None = Field(default=None, nullable=True)
 
 
@@ -99,8 +99,8 @@ class QueueCall(SQLModel, table=True):
 
     __tablename__ = "queue_call"
 
-    id: int | None = Field(default=None, primary_key=True)
-    ticket_id: int = Field(foreign_key="queue_ticket.id")
+    id: int | None = _big(default=None, primary_key=True)
+    ticket_id: int = _big(foreign_key="queue_ticket.id")
     ticket_number: str = Field(max_length=16)
     category_code: str = Field(max_length=40)
     counter_number: int

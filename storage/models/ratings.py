@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Column, Text
 from sqlmodel import Field, SQLModel
 
-from storage.models.base import _ts, utcnow
+from storage.models.base import _big, _ts, utcnow
 
 __all__ = ["Rating"]
 
@@ -22,8 +22,8 @@ class Rating(SQLModel, table=True):
 
     __tablename__ = "rating"
 
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="case_file.id", unique=True)
+    id: int | None = _big(default=None, primary_key=True)
+    case_id: int = _big(foreign_key="case_file.id", unique=True)
     service_code: str = Field(max_length=100, index=True)
     center_id: int | None = Field(default=None, index=True)
     # The front-desk clerk who registered the case (the case's ``created_by``).

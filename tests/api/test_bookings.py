@@ -420,3 +420,18 @@ def test_citizens_of_today_who_come_early_or_late_do_not_lock_the_kiosk(api: Api
             arrived, ticket = arrivals.redeem(session=session, settings=settings, center_id=None,
                                               code=booking.code, client=kiosk)
         assert arrived.status == "arrived" and ticket.number.startswith("B-")
+
+
+def test_a_center_node_sends_no_booking_reminder(api: Api) -> None:
+    # Bookings are central's (storage/nodes.py): a node's reminder would be a second SMS, and an outbox row of the
+    # same key as central's, which stops replication when the two meet.
+    _open_all_day(api)
+    central = api.settings
+    node = central.model_copy(update={"node_role": "center", "node_center": "CAI01"})
+    slot = (_local(api) + timedelta(days=2)).replace(hour=9, minute=30, second=0, microsecond=0)
+    _booked_at(api, slot.astimezone(UTC))
+    noon = (slot - timedelta(days=1)).replace(hour=12).astimezone(UTC)
+    with Session(engine_for(central.database_url)) as session:
+        assert booking_rounds.run(session, node, noon).reminded == 0
+        assert not session.exec(select(OutboxMessage).where(OutboxMessage.stage == "booking_reminder")).all()
+        assert booking_rounds.run(session, central, noon).reminded == 1

@@ -33,8 +33,8 @@ def _race(settings: Any, opener: Any, monkeypatch: pytest.MonkeyPatch, *, both_p
     if both_past_the_check:  # both requests read "no open drawer" before either inserts its own
         real = drawer.open_of
 
-        def slow_check(session: Session, username: str, *, lock: bool = False) -> CashierSession | None:
-            found = real(session, username, lock=lock)
+        def slow_check(session: Session, username: str, settings: Any, *, lock: bool = False) -> CashierSession | None:
+            found = real(session, username, settings, lock=lock)
             checked.wait()
             return found
 

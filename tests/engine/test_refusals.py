@@ -18,10 +18,11 @@ from engine.core.errors import Conflict, DomainError, Invalid, NotFound
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"%\(\w+\)[sr]")
 # The domain errors by the names code raises them with (engine/core/errors.py and the engine's own subclasses),
-# and storage's failed backup (storage/backup.py), which names an id of the same catalogs.
+# storage's failed backup (storage/backup.py) and a node's set-up refused (storage/nodes.py,
+# storage/replication.py), which name ids of the same catalogs.
 ERRORS = {"DomainError", "NotFound", "Unauthorized", "Forbidden", "Conflict", "Invalid", "TooLarge", "Corrupted",
           "RateLimited", "ScriptOverLimit", "PackageRefused", "Throttled", "TooManyLogins", "TooManyAttempts",
-          "BackupFailed"}
+          "BackupFailed", "NodeRefused", "ReplicationRefused"}
 # What makes a refusal's words besides the errors, with the place of the message id among its arguments:
 # engine/core/refusals.py's own, the small per-field helpers of engine/people/identity.py and
 # engine/cases/citizen_correction.py, the multipart reader's (api/multipart.py) and the command line's

@@ -291,3 +291,35 @@ def test_beat_runs_the_projector_when_a_broker_is_set() -> None:
     assert job.run is catch_up
     settings = make_settings("sqlite://", Path("."), report_project_seconds=3)
     assert beat_schedule(settings)["shubbak-reports"]["schedule"] == 3
+
+
+def test_central_counts_each_center_nodes_events_by_their_own_block(pg_settings: Settings) -> None:
+    # Central holds its own events (block 0) and a center node's, numbered from the node's block (storage/nodes.py
+    # ID_BLOCK) and arriving between central's own: numbered here by moving the sequences there and back.
+    from storage import nodes
+
+    settings = pg_settings
+    open_cases(settings, 2)
+    catch_up(settings)
+    engine = engine_for(settings.database_url)
+    with engine.begin() as conn:
+        sequences = nodes.id_sequences(conn)
+        before = {s: conn.exec_driver_sql(f"SELECT last_value FROM {s}").scalar_one() for s in sequences.values()}
+        for sequence in sequences.values():
+            conn.exec_driver_sql(f"SELECT setval('{sequence}', {7 * nodes.ID_BLOCK})")
+    at_node = open_cases(settings, 3)
+    assert all(7 * nodes.ID_BLOCK < i < 8 * nodes.ID_BLOCK for i in at_node)
+    with engine.begin() as conn:
+        for sequence, value in before.items():
+            conn.exec_driver_sql(f"SELECT setval('{sequence}', {value})")
+    open_cases(settings, 1)  # central's own again, below the node's ids
+    assert catch_up(settings) == 4  # no range of seven million million ids was built on the way
+    with Session(engine) as session:
+        names = set(session.execute(select(ProjectionCursor.name)).scalars())  # type: ignore[call-overload]
+        assert names == {"reports", "reports@7"}
+        assert projector.freshness(session.connection())[1] == 0
+    projected = aggregates(settings)
+    assert sum(row[3] for row in projected["report_day"]) == 6  # every case opened, once
+    assert projected == rebuilt(settings)
+    open_cases(settings, 1)
+    assert catch_up(settings) == 1

@@ -17,7 +17,7 @@ CASHIER = Actor("cashier_t", frozenset({"cashier"}), "Cashier")
 def pay_bill(session: Session, settings: Settings, case_id: int | None, cashier: Actor = CASHIER) -> str:
     """Pay the case's open bill; returns the receipt number."""
     assert case_id is not None
-    if drawer.open_of(session, cashier.username) is None:
+    if drawer.open_of(session, cashier.username, settings) is None:
         session.rollback()
         drawer.open_session(session=session, actor=cashier, opening={"cash": "0"}, settings=settings)
     bill = next(b for b in bills.of_case(session, case_id) if b.status == "open")
