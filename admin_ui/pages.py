@@ -27,7 +27,7 @@ from admin_ui.i18n import ERROR_DEFAULT, ERROR_HEADINGS, INBOX_WORDS, N_, STATUS
 from api.deps import SessionDep, settings_of
 from engine.cases import intake
 from engine.citizen import signin
-from engine.core import refusals
+from engine.core import nodes, refusals
 from engine.core.client_address import client_address
 from engine.core.errors import DomainError, Forbidden, Invalid, Unauthorized
 from engine.core.refusals import problem
@@ -35,6 +35,7 @@ from engine.core.settings import Settings
 from engine.core.throttle import Throttled
 from engine.people import policy
 from engine.people.users import BUILTIN_ROLES, Actor, actor_of
+from storage import nodes as storage_nodes
 from storage.models.people import User
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -287,5 +288,7 @@ class PageRoute(APIRoute):
                     f"?{request.url.query}" if request.url.query else ""), safe="/?=&"))
             except DomainError as exc:
                 return refusal(request, exc)
+            except storage_nodes.CentralOnly as exc:  # a center node's guard (storage/nodes.py): where to go
+                return refusal(request, nodes.central_only(exc))
 
         return page_handler

@@ -1,0 +1,88 @@
+"""A case is written on the node that owns it only (engine/core/nodes.py): from the attacker's side, a user with
+every right on a case another node owns gets 409 ``node.case_elsewhere`` naming the owner, and nothing is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import Session
+
+from engine.people import centers
+from harness.api import Api
+from storage.db import engine_for
+from tests.api.test_documents import upload
+
+
+@pytest.fixture
+def permit(api: Api) -> Api:
+    return api.deployed("test_permit")
+
+
+def hand_to(api: Api, case_id: int, node: str) -> None:
+    """The case as a center node's case reaches central by replication: owned by ``node``."""
+    with Session(engine_for(api.settings.database_url)) as session:
+        session.connection().execute(text("UPDATE case_file SET node = :node WHERE id = :id"),
+                                     {"node": node, "id": case_id})
+        session.commit()
+
+
+def written(api: Api, case_id: int) -> tuple[Any, ...]:
+    with Session(engine_for(api.settings.database_url)) as session:
+        conn = session.connection()
+        case = conn.execute(text("SELECT version, audit_seq, status FROM case_file WHERE id = :id"),
+                            {"id": case_id}).one()
+        tasks = conn.execute(text("SELECT id, state, claimed_by FROM task WHERE case_id = :id ORDER BY id"),
+                             {"id": case_id}).all()
+        docs = conn.execute(text("SELECT count(*) FROM document WHERE case_id = :id"), {"id": case_id}).scalar()
+    return tuple(case), tuple(tuple(t) for t in tasks), docs
+
+
+def elsewhere(r: Any, owner: str) -> None:
+    assert r.status_code == 409, r.text
+    body = r.json()
+    assert body["message_id"] == "node.case_elsewhere"
+    assert owner in body["message"] and owner in body["message_ar"]
+
+
+def test_central_refuses_every_write_to_a_center_nodes_case(permit: Api) -> None:
+    with Session(engine_for(permit.settings.database_url)) as session:
+        centers.create_center(session=session, code="ASW01", name_ar="مركز أسوان", name_en="Aswan center",
+                              level="governorate")
+    clerk = permit.user("front_desk")
+    case = permit.past_first_step("test_permit", {"area": 120, "purpose": "family house"}, clerk)
+    task_id = case["tasks"][0]["id"]
+    hand_to(permit, case["id"], "ASW01")
+    before = written(permit, case["id"])
+    reviewer, supervisor = permit.user("reviewer"), permit.user("supervisor")
+
+    r = permit.complete(task_id, {"decision": "approve", "notes": "ok"}, reviewer)
+    elsewhere(r, "ASW01")
+    assert "Aswan center (ASW01)" in r.json()["message"]
+    assert "مركز أسوان" in r.json()["message_ar"]
+    elsewhere(permit.client.post(f"/api/tasks/{task_id}/claim", headers=reviewer), "ASW01")
+    elsewhere(permit.client.post(f"/api/cases/{case['id']}/cancel", json={"reason": "duplicate request"},
+                                 headers=supervisor), "ASW01")
+    permit.user("reviewer", username="rev_two")
+    elsewhere(permit.client.post(f"/api/supervisor/tasks/{task_id}/reassign", json={"to": "rev_two"},
+                                 headers=supervisor), "ASW01")
+    assert written(permit, case["id"]) == before
+    # Read there, as replicated: the case and its trail are still shown.
+    assert permit.read_case(case["id"])["status"] == "open"
+
+    # Back on its own node (here: the case owned by this one again), the same command is done.
+    hand_to(permit, case["id"], None)  # type: ignore[arg-type]
+    assert permit.complete(task_id, {"decision": "approve", "notes": "ok"}, reviewer).status_code == 200
+
+
+def test_papers_of_a_center_nodes_case_are_refused(doc_api: Api) -> None:
+    from harness.settings import TEST_PROCESSES
+
+    assert doc_api.deploy(TEST_PROCESSES / "papers", doc_api.user("analyst")).status_code == 201
+    clerk = doc_api.user("front_desk")
+    case = doc_api.open_case("papers", clerk).json()
+    hand_to(doc_api, case["id"], "ASW01")
+    before = written(doc_api, case["id"])
+    elsewhere(upload(doc_api, case["id"], clerk), "ASW01")
+    assert written(doc_api, case["id"]) == before
