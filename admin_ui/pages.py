@@ -33,7 +33,7 @@ from engine.core.errors import DomainError, Forbidden, Invalid, Unauthorized
 from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.core.throttle import Throttled
-from engine.people import policy
+from engine.people import policy, users
 from engine.people.users import BUILTIN_ROLES, Actor, actor_of
 from storage import nodes as storage_nodes
 from storage.models.people import User
@@ -102,7 +102,8 @@ def get_viewer(request: Request, db: SessionDep) -> Viewer:
         name, version = signed
         user = db.exec(select(User).where(User.username == name)).first()
         # Deactivated, or the cookie's session was ended (signed out, new password): out at this click.
-        if user is not None and (not user.active or user.session_version != version):
+        if user is not None and (not user.active
+                                 or users.session_version(db, user.username, user.session_version) != version):
             cookie.sign_out(request)
             user = None
     if user is None:

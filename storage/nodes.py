@@ -94,6 +94,7 @@ LOCAL: frozenset[str] = frozenset({
     "citizen_code",
     "board_stream",
     "service_draft",
+    "node_sign_out",
 })
 
 
@@ -120,6 +121,12 @@ def role_of_engine(engine: Engine) -> tuple[str, str | None]:
     """What the node of ``engine``'s database is (single for an engine the pools did not make)."""
     url = _urls.get(engine)
     return ("single", None) if url is None else role_of(url)
+
+
+def written_here(context: Any) -> str | None:
+    """A column default: the code of the center node whose database the row is inserted into (None: central or a
+    single node)."""
+    return role_of_engine(context.connection.engine)[1]
 
 
 class CentralOnly(Exception):

@@ -22,7 +22,8 @@ def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: Sessio
           settings: SettingsDep, client: ClientAddress) -> Token:
     user = users.authenticate(session=session, username=form.username, password=form.password,
                               settings=settings, client=client)
-    return Token(access_token=users.issue_token(user, settings))
+    return Token(access_token=users.issue_token(
+        user, settings, users.session_version(session, user.username, user.session_version)))
 
 
 @router.post("/users", dependencies=[allow("users.manage")], response_model=UserPublic, status_code=201)

@@ -19,7 +19,9 @@ from sqlmodel import Session
 
 from engine.core.errors import Conflict
 from engine.core.refusals import Words
+from engine.core.settings import Settings
 from storage import nodes
+from storage.models.cases import Case
 from storage.models.centers import Center
 
 
@@ -46,6 +48,16 @@ def owned(column: Any, node: str | None) -> ColumnElement[bool]:
     node (``node`` None), ``node = <its center's code>`` on a center node. Every background selection of cases
     (or of rows that carry their case's node) takes this condition."""
     return column.is_(None) if node is None else column == node
+
+
+def mine(column: Any, settings: Settings) -> ColumnElement[bool]:
+    """:func:`owned` for this node, by its settings (``node_center``)."""
+    return owned(column, settings.node_center)
+
+
+def of_my_cases(case_id: Any, node: str | None) -> ColumnElement[bool]:
+    """The rows of a table without a ``node`` of its own whose case (``case_id``) this node owns."""
+    return case_id.in_(select(Case.id).where(owned(Case.node, node)))  # type: ignore[arg-type]
 
 
 def is_mine(case_node: str | None, node: str | None) -> bool:
