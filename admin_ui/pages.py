@@ -110,7 +110,9 @@ def get_viewer(request: Request, db: SessionDep) -> Viewer:
         viewer = Viewer(Lang(choose(cookie.chosen_language(request)), "gregory", settings.display_timezone))
     else:
         actor = actor_of(user)
-        viewer = Viewer(Lang(choose(user.language), user.calendar, settings.display_timezone), user, actor,
+        # A center node keeps a signed-in user's choice of language in the session (the users' rows are central's).
+        chosen = cookie.chosen_language(request) if nodes.is_center(db) else None
+        viewer = Viewer(Lang(choose(chosen or user.language), user.calendar, settings.display_timezone), user, actor,
                         _nav(db, actor, settings))
     request.state.viewer = viewer
     return viewer
