@@ -57,7 +57,8 @@ def mine(column: Any, settings: Settings) -> ColumnElement[bool]:
 
 def of_my_cases(case_id: Any, node: str | None) -> ColumnElement[bool]:
     """The rows of a table without a ``node`` of its own whose case (``case_id``) this node owns."""
-    return case_id.in_(select(Case.id).where(owned(Case.node, node)))  # type: ignore[arg-type]
+    cases = Case.__table__.c  # type: ignore[attr-defined]
+    return case_id.in_(select(cases.id).where(owned(cases.node, node)))  # type: ignore[no-any-return]
 
 
 def is_mine(case_node: str | None, node: str | None) -> bool:
@@ -78,7 +79,8 @@ def _owner_words(session: Session | Connection, code: str | None) -> Words:
     if code is None:
         return Words("the governorate's node", "عقدة المحافظة")
     conn = session.connection() if isinstance(session, Session) else session
-    row = conn.execute(select(Center.name_en, Center.name_ar).where(Center.code == code)).first()  # type: ignore[call-overload]
+    centers = Center.__table__.c  # type: ignore[attr-defined]
+    row = conn.execute(select(centers.name_en, centers.name_ar).where(centers.code == code)).first()
     if row is None:
         return Words(f"the node of center {code}", f"عقدة المركز {code}")
     return Words(f"the node of {row.name_en} ({code})", f"عقدة {row.name_ar} ({code})")
