@@ -233,7 +233,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         request=request, viewer=viewer, lang=lang, _=lang.gettext, csrf=cookie.csrf_token(request),
         csrf_field=cookie.CSRF_FIELD, flashes=cookie.pop_flashes(request), path=request.url.path,
         current=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
-        status_words=STATUS_WORDS, track_words=TRACK_WORDS, inbox_words=INBOX_WORDS, ltr=ltr, **context)
+        status_words=STATUS_WORDS, track_words=TRACK_WORDS, inbox_words=INBOX_WORDS, ltr=ltr,
+        at_center_node=settings_of(request).node_role == "center", **context)
     return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 
 

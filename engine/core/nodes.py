@@ -75,6 +75,12 @@ def refuse_elsewhere(session: Session | Connection, case_node: str | None, *, no
     raise CaseElsewhere("node.case_elsewhere", owner=_owner_words(session, case_node))
 
 
+def owner_of(session: Session | Connection, case_node: str | None) -> Words | None:
+    """The node that owns a case whose ``node`` is ``case_node``, in both languages, when it is not this one
+    (None: the case is this node's)."""
+    return None if case_node == own_code(session) else _owner_words(session, case_node)
+
+
 def _owner_words(session: Session | Connection, code: str | None) -> Words:
     if code is None:
         return Words("the governorate's node", "عقدة المحافظة")
