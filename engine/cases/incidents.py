@@ -144,6 +144,8 @@ def _incident_for(session: Session, incident_id: int, actor: Actor, action: str)
         raise NotFound("incident.not_found", incident_id=incident_id)  # another center's: not even its existence
     if incident.status != "open":
         raise Conflict("incident.not_open", status=incident.status)
+    owner = session.execute(select(Case.node).where(col(Case.id) == incident.case_id)).scalar()
+    nodes.refuse_elsewhere(session, owner)  # another node's case: its incidents are dealt with there
     return incident
 
 

@@ -86,3 +86,35 @@ def test_papers_of_a_center_nodes_case_are_refused(doc_api: Api) -> None:
     before = written(doc_api, case["id"])
     elsewhere(upload(doc_api, case["id"], clerk), "ASW01")
     assert written(doc_api, case["id"]) == before
+
+
+def test_a_rating_and_an_incident_of_a_center_nodes_case_are_refused(permit: Api) -> None:
+    from engine.cases import incidents, ratings
+    from engine.core.nodes import CaseElsewhere
+    from engine.people.users import Actor
+
+    clerk = permit.user("front_desk")
+    case = permit.past_first_step("test_permit", {"area": 120, "purpose": "family house"}, clerk)
+    done = permit.complete(case["tasks"][0]["id"], {"decision": "reject"}, permit.user("reviewer"))
+    assert done.json()["status"] == "completed"
+    hand_to(permit, case["id"], "ASW01")
+    desk = Actor("desk", frozenset({"front_desk"}))
+    with Session(engine_for(permit.settings.database_url)) as session:
+        with pytest.raises(CaseElsewhere):
+            ratings.rate_at_desk(session=session, case_id=case["id"], rating=ratings.RatingInput("happy"),
+                                 actor=desk, settings=permit.settings)
+        from storage.models.incidents import Incident
+
+        row = Incident(case_id=case["id"], service_code="test_permit", version=1, element_id="review",
+                       reason="script_error", message="x")
+        session.add(row)
+        session.commit()
+        incident_id = row.id
+        admin = Actor("boss", frozenset({"admin"}))
+        with pytest.raises(CaseElsewhere):
+            incidents.cancel(session=session, incident_id=incident_id, reason="no longer needed", actor=admin,
+                             settings=permit.settings)
+    with Session(engine_for(permit.settings.database_url)) as session:
+        conn = session.connection()
+        assert conn.execute(text("SELECT count(*) FROM rating")).scalar() == 0
+        assert conn.execute(text("SELECT status FROM incident WHERE id = :id"), {"id": incident_id}).scalar() == "open"
