@@ -118,3 +118,36 @@ def test_a_rating_and_an_incident_of_a_center_nodes_case_are_refused(permit: Api
         conn = session.connection()
         assert conn.execute(text("SELECT count(*) FROM rating")).scalar() == 0
         assert conn.execute(text("SELECT status FROM incident WHERE id = :id"), {"id": incident_id}).scalar() == "open"
+
+
+def test_bulk_moves_refuse_another_nodes_tasks_item_by_item_and_version_moves_leave_its_cases(permit: Api) -> None:
+    clerk, supervisor = permit.user("front_desk"), permit.user("supervisor")
+    permit.user("reviewer", username="rev_bulk")
+    mine, other = (permit.past_first_step("test_permit", {"area": 120, "purpose": "family house"}, clerk)
+                   for _ in range(2))
+    hand_to(permit, other["id"], "ASW01")
+    body = {"action": "reassign", "filter": {"lane": "reviewer"}, "to": "rev_bulk"}
+    for dry_run in (True, False):
+        r = permit.client.post("/api/supervisor/bulk", json={**body, "dry_run": dry_run, "reason": "moving"},
+                               headers=supervisor)
+        assert r.status_code == 200, r.text
+        items = {i["case_id"]: i for i in r.json()["items"]}
+        assert items[mine["id"]]["ok"] and not items[other["id"]]["ok"]
+        assert "ASW01" in str(items[other["id"]])
+    assert written(permit, other["id"])[1][0][2] is None  # its task is still the lane's
+
+    from engine.cases import version_moves
+
+    with Session(engine_for(permit.settings.database_url)) as session:
+        open_ = version_moves._open_cases(session, _newest(session))
+    assert [c.id for c, _v in open_] == [mine["id"]]  # to a newer version: its own case only
+
+
+def _newest(session: Session) -> Any:
+    from sqlmodel import select
+
+    from storage.models.catalog import ProcessVersion
+
+    row = session.exec(select(ProcessVersion).where(ProcessVersion.service_code == "test_permit")).first()
+    assert row is not None
+    return row.model_copy(update={"version": row.version + 1})
