@@ -80,9 +80,8 @@ def due(session: Session, settings: Settings, now: datetime, after_id: int = 0) 
                                   col(Checkout.created_at))
                            .where(col(Checkout.status) == "pending", col(Checkout.created_at) <= cutoff,
                                   col(Checkout.id) > after_id,
-                                  # Only this node's cases' bills: another node settles its own (nodes.py).
-                                  col(Checkout.bill_id).in_(select(col(Bill.id)).where(
-                                      nodes.of_my_cases(col(Bill.case_id), settings.node_center))))
+                                  # this node's cases only: another node settles its own (engine/core/nodes.py)
+                                  nodes.of_my_cases(col(Checkout.case_id), settings.node_center))
                            .order_by(col(Checkout.id)).limit(settings.payment_reconcile_batch)).all()
     session.rollback()
     return [Due(int(i), str(p), str(r), _aware(made) <= oldest) for i, p, r, made in rows]

@@ -163,3 +163,47 @@ def test_the_orphan_sweep_keeps_another_nodes_papers(database_url: str, tmp_path
         assert swept.deleted == 1  # central's own; another node's, and an unknown case's, are kept
         left = {key for key, _ in store.listing("cases/")} | {key for key, _ in store.listing("outputs/")}
         assert left == set(keys[1:])
+
+
+def test_incidents_documents_to_issue_and_payments_to_reconcile_of_another_node_are_left(central: Api) -> None:
+    from engine.cases import incidents
+    from engine.outputs import issue
+    from engine.payments import reconcile
+    from storage.models.incidents import Incident
+    from storage.models.outputs import IssuedOutput
+    from storage.models.payments import Bill, Checkout
+
+    central.deploy(TEST_PROCESSES / "timer_demo", central.user("analyst"))
+    clerk = central.user("front_desk")
+    mine, other = (central.open_case("timer_demo", clerk).json() for _ in range(2))
+    hand_to(central, other["id"], "OTHER")
+    url = central.settings.database_url
+    with engine_for(url).begin() as conn:  # both cases ended: their open incidents are past
+        conn.execute(text("UPDATE case_file SET status = 'cancelled'"))
+    long_ago = clock.now() - timedelta(days=1)
+    with Session(engine_for(url)) as session:
+        for case in (mine, other):
+            n = case["id"]
+            session.add(Incident(case_id=n, service_code="timer_demo", version=1, element_id="x",
+                                 reason="script_error", message="x"))
+            session.add(IssuedOutput(number=f"D-{n}", case_id=n, service_code="timer_demo", kind="k", source="s"))
+            bill = Bill(number=f"B-{n}", case_id=n, service_code="timer_demo", task_id="t", element="e",
+                        currency="EGP", amount=100)
+            session.add(bill)
+            session.flush()
+            assert bill.id is not None
+            session.add(Checkout(provider="fawry", reference=f"R-{n}", bill_id=bill.id, case_id=n, amount=100,
+                                 currency="EGP", payment_url="https://pay.example/x", created_by="x",
+                                 created_at=long_ago))
+        session.commit()
+        assert incidents.close_passed(session) == 1
+        assert [d.reference for d in reconcile.due(session, central.settings, clock.now())] == [f"R-{mine['id']}"]
+        issue.issue_pending(session, central.settings)
+    with engine_for(url).connect() as conn:
+        assert conn.execute(text("SELECT status FROM incident WHERE case_id = :id"), {"id": other["id"]}).scalar() \
+            == "open"
+        assert conn.execute(text("SELECT status, attempts FROM issued_output WHERE case_id = :id"),
+                            {"id": other["id"]}).one() == ("pending", 0)
+        own = conn.execute(text("SELECT status, attempts FROM issued_output WHERE case_id = :id"),
+                           {"id": mine["id"]}).one()
+        assert own != ("pending", 0), own  # central's own was taken up (a made-up kind: it fails)
