@@ -155,3 +155,17 @@ def test_a_booked_visit_at_a_center_nodes_kiosk_is_refused_in_words_that_say_wha
     assert r.json()["message_id"] == "node.booking_at_central"
     with engine_for(center.settings.database_url).connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM queue_ticket")).scalar() == 0
+
+
+def test_the_command_line_of_a_center_node_says_users_are_changed_at_central(
+        center: CenterApi, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.main import main
+
+    monkeypatch.setattr("cli.main.get_settings", lambda: center.settings)
+    center.user("front_desk", username="samir")
+    assert main(["users", "deactivate", "samir"]) == 1
+    assert "node.central_only" in capsys.readouterr().err
+    assert main(["users", "sign-out", "samir"]) == 0  # counted on the node, as a sign-out there
+    with engine_for(center.settings.database_url).connect() as conn:
+        assert conn.execute(text("SELECT active, session_version FROM app_user WHERE username = 'samir'")).one() \
+            == (True, 0)
