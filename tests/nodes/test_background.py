@@ -92,7 +92,11 @@ def test_a_center_node_stamps_its_messages_and_sends_them(database_url: str, tmp
             stamped = conn.execute(text("SELECT node FROM outbox_message WHERE id = :id"), {"id": mine}).scalar()
         assert stamped == "ASW01"
         assert send.due_ids(settings=settings) == [mine]
-        assert central_s not in send.due_ids(settings=settings)
+        assert send.send_one(message_id=central_s, settings=settings).status == "skipped"
+        assert [a.message_id for a in send.drain(settings=settings)] == [mine]
+        with engine_for(settings.database_url).connect() as conn:
+            rows = dict(conn.execute(text("SELECT id, status FROM outbox_message")).all())
+        assert rows[central_s] == "pending" and rows[mine] != "pending"
     finally:
         make_settings(database_url, tmp_path)  # the database is a single node's again for the fixtures' clean-up
 
