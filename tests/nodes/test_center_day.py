@@ -169,3 +169,12 @@ def test_the_command_line_of_a_center_node_says_users_are_changed_at_central(
     with engine_for(center.settings.database_url).connect() as conn:
         assert conn.execute(text("SELECT active, session_version FROM app_user WHERE username = 'samir'")).one() \
             == (True, 0)
+
+
+def test_an_officer_marks_the_day_unavailable_at_a_center_node(center: CenterApi) -> None:
+    officer = center.user("reviewer", username="huda")
+    for available in (False, True, False):
+        r = center.client.put("/api/me/availability", json={"available": available}, headers=officer)
+        assert r.status_code == 200 and r.json()["available"] is available, r.text
+    with engine_for(center.settings.database_url).connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM unavailable_day WHERE username = 'huda'")).scalar() == 1
