@@ -65,14 +65,11 @@ def is_mine(case_node: str | None, node: str | None) -> bool:
     return case_node == node
 
 
-def refuse_elsewhere(session: Session | Connection, case_node: str | None, *, node: str | None = None,
-                     known: bool = False) -> None:
-    """CaseElsewhere (409 ``node.case_elsewhere``, naming the owning center node) when a case whose ``node`` is
-    ``case_node`` is not this node's. ``node``: this node's code when ``known`` (else read from the session)."""
-    mine = node if known else own_code(session)
-    if case_node == mine:
-        return
-    raise CaseElsewhere("node.case_elsewhere", owner=_owner_words(session, case_node))
+def refuse_elsewhere(session: Session | Connection, case_node: str | None) -> None:
+    """CaseElsewhere (409 ``node.case_elsewhere``, naming the owning node) when a case whose ``node`` is
+    ``case_node`` is not this node's."""
+    if case_node != own_code(session):
+        raise CaseElsewhere("node.case_elsewhere", owner=_owner_words(session, case_node))
 
 
 def owner_of(session: Session | Connection, case_node: str | None) -> Words | None:
