@@ -86,6 +86,9 @@ def test_papers_of_a_center_nodes_case_are_refused(doc_api: Api) -> None:
     before = written(doc_api, case["id"])
     elsewhere(upload(doc_api, case["id"], clerk), "ASW01")
     assert written(doc_api, case["id"]) == before
+    from tests.support.documents import stored_keys
+
+    assert [k for k in stored_keys(doc_api.settings) if k.startswith("cases/")] == []  # nor an object in the store
 
 
 def test_a_rating_and_an_incident_of_a_center_nodes_case_are_refused(permit: Api) -> None:
