@@ -27,14 +27,15 @@ from admin_ui.i18n import ERROR_DEFAULT, ERROR_HEADINGS, INBOX_WORDS, N_, STATUS
 from api.deps import SessionDep, settings_of
 from engine.cases import intake
 from engine.citizen import signin
-from engine.core import refusals
+from engine.core import nodes, refusals
 from engine.core.client_address import client_address
 from engine.core.errors import DomainError, Forbidden, Invalid, Unauthorized
 from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.core.throttle import Throttled
-from engine.people import policy
+from engine.people import policy, users
 from engine.people.users import BUILTIN_ROLES, Actor, actor_of
+from storage import nodes as storage_nodes
 from storage.models.people import User
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -101,14 +102,17 @@ def get_viewer(request: Request, db: SessionDep) -> Viewer:
         name, version = signed
         user = db.exec(select(User).where(User.username == name)).first()
         # Deactivated, or the cookie's session was ended (signed out, new password): out at this click.
-        if user is not None and (not user.active or user.session_version != version):
+        if user is not None and (not user.active
+                                 or users.session_version(db, user.username, user.session_version) != version):
             cookie.sign_out(request)
             user = None
     if user is None:
         viewer = Viewer(Lang(choose(cookie.chosen_language(request)), "gregory", settings.display_timezone))
     else:
         actor = actor_of(user)
-        viewer = Viewer(Lang(choose(user.language), user.calendar, settings.display_timezone), user, actor,
+        # A center node keeps a signed-in user's choice of language in the session (the users' rows are central's).
+        chosen = cookie.chosen_language(request) if nodes.is_center(db) else None
+        viewer = Viewer(Lang(choose(chosen or user.language), user.calendar, settings.display_timezone), user, actor,
                         _nav(db, actor, settings))
     request.state.viewer = viewer
     return viewer
@@ -229,7 +233,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         request=request, viewer=viewer, lang=lang, _=lang.gettext, csrf=cookie.csrf_token(request),
         csrf_field=cookie.CSRF_FIELD, flashes=cookie.pop_flashes(request), path=request.url.path,
         current=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
-        status_words=STATUS_WORDS, track_words=TRACK_WORDS, inbox_words=INBOX_WORDS, ltr=ltr, **context)
+        status_words=STATUS_WORDS, track_words=TRACK_WORDS, inbox_words=INBOX_WORDS, ltr=ltr,
+        at_center_node=settings_of(request).node_role == "center", **context)
     return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 
 
@@ -287,5 +292,7 @@ class PageRoute(APIRoute):
                     f"?{request.url.query}" if request.url.query else ""), safe="/?=&"))
             except DomainError as exc:
                 return refusal(request, exc)
+            except storage_nodes.CentralOnly as exc:  # a center node's guard (storage/nodes.py): where to go
+                return refusal(request, nodes.central_only(exc))
 
         return page_handler

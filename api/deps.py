@@ -15,6 +15,7 @@ from sqlmodel import Session
 from api import observability
 from engine.cases import documents
 from engine.citizen import signin
+from engine.core import nodes
 from engine.core.client_address import client_address as address_of
 from engine.core.errors import Unauthorized
 from engine.core.settings import Settings
@@ -181,3 +182,15 @@ def allow(action: str) -> Any:
         request.state.actor = await run_in_threadpool(check)
 
     return _declared(guard, action)
+
+
+def central_only() -> Any:
+    """A route of what only central does (deploys, users, centers' set-up): refused on a center node before it reads
+    its input, 409 ``node.central_only``, which says where to go (docs/center-nodes.md). The storage layer refuses
+    the write anyway (storage/nodes.py); this says it first, whatever else is wrong with the request."""
+
+    def at_central(request: Request) -> None:
+        if settings_of(request).node_role == "center":
+            raise nodes.CentralOnly("node.central_only")
+
+    return Depends(at_central)

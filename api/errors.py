@@ -25,9 +25,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from engine.core import nodes as engine_nodes
 from engine.core import refusals
 from engine.core.errors import DomainError, Invalid
 from engine.core.throttle import Throttled
+from storage import nodes
 
 
 def body(message: str, detail: Any = None) -> dict[str, Any]:
@@ -79,6 +81,12 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, Invalid):
             return JSONResponse(body(exc.message, exc.details), status_code=status)
         return JSONResponse(body(exc.message), status_code=status, headers=headers)
+
+    @app.exception_handler(nodes.CentralOnly)
+    async def central_only(_request: Request, exc: nodes.CentralOnly) -> JSONResponse:
+        # The storage guard of a center node (storage/nodes.py): central's tables come from central only.
+        refusal = engine_nodes.central_only(exc)
+        return JSONResponse(body(refusal.message), status_code=refusal.status)
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

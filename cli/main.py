@@ -26,12 +26,14 @@ from engine.bpmn.compiler import PATHS_FILE, compile_package
 from engine.cases import version_moves
 from engine.catalog import analyst_tests, processes
 from engine.catalog.packages import find_packages, read_package
+from engine.core import nodes as engine_nodes
 from engine.core import refusals
 from engine.core.errors import DomainError, Invalid
 from engine.core.refusals import Words
 from engine.core.settings import Settings, get_settings
 from engine.people import centers
 from engine.people.users import Actor, create_user
+from storage import nodes as storage_nodes
 from storage.db import session_for
 from storage.migrate import upgrade
 
@@ -312,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(settings, args))
     except DomainError as exc:  # a package refused (PackageRefused) included
         tell(settings, exc)
+        return 1
+    except storage_nodes.CentralOnly as exc:  # a center node writes none of central's tables (storage/nodes.py)
+        tell(settings, engine_nodes.central_only(exc))
         return 1
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         tell(settings, "cli.file_unreadable", path=str(exc.filename or ""), reason=exc.strerror or type(exc).__name__)

@@ -12,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
+from storage import nodes
 from storage.once import OnePerKey
 
 
@@ -87,9 +88,10 @@ def postgres_options(url: str) -> PostgresOptions:
 
 
 def _pool_for(url: str) -> Engine:
-    if not url.startswith("postgresql"):
-        return make_engine(url)
-    return make_engine(url, connect_args=postgres_options(url).connect_args())
+    engine = (make_engine(url) if not url.startswith("postgresql")
+              else make_engine(url, connect_args=postgres_options(url).connect_args()))
+    nodes.guard(engine, url)  # a center node writes no central table (storage/nodes.py)
+    return engine
 
 
 _engines: OnePerKey[str, Engine] = OnePerKey(_pool_for)
@@ -117,8 +119,10 @@ def session_for(url: str) -> Session:
 # The lock needs a session of its own on the server: SHUBBAK_LEADER_DATABASE_URL names a direct connection when
 # the requests' URL goes through a transaction pooler.
 def _leader_pool(url: str) -> Engine:
-    return make_engine(url, pool_size=2, max_overflow=16, pool_pre_ping=True,
-                       connect_args=postgres_options(url).connect_args())
+    engine = make_engine(url, pool_size=2, max_overflow=16, pool_pre_ping=True,
+                         connect_args=postgres_options(url).connect_args())
+    nodes.guard(engine, url)
+    return engine
 
 
 _leader_engines: OnePerKey[str, Engine] = OnePerKey(_leader_pool)

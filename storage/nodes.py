@@ -22,7 +22,13 @@ row written on both sides of a subscription is a conflict that stops the subscri
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Connection
+import re
+import weakref
+from typing import Any
+
+from sqlalchemy import Delete, Insert, Update, event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import TextClause
 
 CENTRAL: frozenset[str] = frozenset({
     "process_version",
@@ -93,6 +99,7 @@ LOCAL: frozenset[str] = frozenset({
     "queue_sequence",
     "assignment_turn",
     "unavailable_day",
+    "node_sign_out",
 })
 
 # Each center node draws the ids of the ``CENTER`` tables from a block of its own: center ``c`` (its ``center.id``
@@ -171,3 +178,72 @@ def claim_id_block(connection: Connection, center_id: int) -> None:
     for _table_name, sequence in moves:
         # The next id is ``first + 1``: center 7's first case is 7000000000001.
         connection.exec_driver_sql("SELECT setval(%(s)s, %(v)s, true)", {"s": sequence, "v": first})
+
+
+# What each node is, by database URL: set by the settings (engine/core/settings.py), read by the guard below and by
+# the engine (engine/core/nodes.py). A URL never configured is a single node.
+_roles: dict[str, tuple[str, str | None]] = {}
+
+
+def configure(url: str, role: str, center: str | None) -> None:
+    """Say that the database at ``url`` is a ``role`` node (single, central, center) of ``center`` (a center node's
+    own center code, else None)."""
+    _roles[url] = (role, center)
+
+
+def role_of(url: str) -> tuple[str, str | None]:
+    return _roles.get(url, ("single", None))
+
+
+# The URL each guarded engine (one per URL and pool, storage/db.py) was made for.
+_urls: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
+
+def role_of_engine(engine: Engine) -> tuple[str, str | None]:
+    """What the node of ``engine``'s database is (single for an engine the pools did not make)."""
+    url = _urls.get(engine)
+    return ("single", None) if url is None else role_of(url)
+
+
+def written_here(context: Any) -> str | None:
+    """A column default: the code of the center node whose database the row is inserted into (None: central or a
+    single node)."""
+    return role_of_engine(context.connection.engine)[1]
+
+
+class CentralOnly(Exception):
+    """A center node was asked to write a table only central writes (``CENTRAL``): users, the catalog, centers'
+    set-up. The faces answer 409 ``node.central_only`` (engine/core/nodes.py)."""
+
+    def __init__(self, table: str) -> None:
+        super().__init__(f"{table}: only the governorate's node writes this")
+        self.table = table
+
+
+def _written_table(statement: Any) -> str | None:
+    """The table an INSERT, UPDATE or DELETE writes (None for anything else)."""
+    if isinstance(statement, (Insert, Update, Delete)):
+        return str(getattr(statement.table, "name", "")) or None
+    return None
+
+
+_WRITES = re.compile(r"^\s*(?:insert\s+into|update|delete\s+from)\s+\"?(\w+)", re.IGNORECASE)
+
+
+def guard(engine: Engine, url: str) -> None:
+    """Refuse, on a center node, every statement of ``engine`` that writes a ``CENTRAL`` table, whatever wrote it
+    (the ORM's flush, a Core statement, a text one): such a row comes only from central, by replication, and one
+    written here would conflict with it. Checked at each statement, so a URL configured later is still guarded."""
+    _urls[engine] = url
+
+    @event.listens_for(engine, "before_execute")
+    def _before_execute(_conn: Any, statement: Any, *_args: Any) -> None:
+        if _roles.get(url, ("single", None))[0] != "center":
+            return
+        if isinstance(statement, TextClause):
+            match = _WRITES.match(statement.text)
+            name = match.group(1).lower() if match else None
+        else:
+            name = _written_table(statement)
+        if name is not None and name in CENTRAL:
+            raise CentralOnly(name)

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from admin_ui import session as cookie
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, client_of, redirect, render
-from api.deps import SessionDep, settings_of
+from api.deps import SessionDep, central_only, settings_of
 from engine.core.errors import Forbidden, Invalid, Unauthorized
 from engine.people import accounts, centers
 
@@ -32,7 +32,7 @@ def password_page(request: Request, viewer: SignedIn) -> HTMLResponse:
     return _password_page(request)
 
 
-@router.post("/account/password", dependencies=[allow("me")])
+@router.post("/account/password", dependencies=[allow("me"), central_only()])
 def change_password(request: Request, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     """A new password for the reader. Every other sign-in of theirs ends; this browser is signed in afresh."""
     settings = settings_of(request)
@@ -83,7 +83,7 @@ def _user(request: Request, db: SessionDep, username: str, status_code: int = 20
                   centers=sorted(codes.values()), errors=errors or [])
 
 
-@router.post("/admin/users/{username}", dependencies=[allow("users.manage")])
+@router.post("/admin/users/{username}", dependencies=[allow("users.manage"), central_only()])
 def update_user(request: Request, username: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     """The edit form (name, roles, center, a new password) or the one-button activate/deactivate form."""
     _admin(viewer)

@@ -15,7 +15,7 @@ from admin_ui.i18n import N_
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, analyst, redirect, render
 from admin_ui.params import VersionChosen, VersionNumber
-from api.deps import SessionDep, settings_of
+from api.deps import SessionDep, central_only, settings_of
 from engine.cases import version_moves
 from engine.catalog import processes, versions
 from engine.core.errors import NotFound
@@ -64,7 +64,7 @@ def service_page(request: Request, code: str, viewer: SignedIn, db: SessionDep, 
                   b=b if b is not None else numbers[-1], labels=load_labels(db))
 
 
-@router.post("/services/{code}/versions/{version}/retire", dependencies=[allow("services.deploy")])
+@router.post("/services/{code}/versions/{version}/retire", dependencies=[allow("services.deploy"), central_only()])
 def retire_version(request: Request, code: str, version: VersionNumber, form: CheckedForm, viewer: SignedIn,
                    db: SessionDep) -> Response:
     analyst(viewer)
@@ -74,7 +74,7 @@ def retire_version(request: Request, code: str, version: VersionNumber, form: Ch
     return redirect(f"/services/{code}")
 
 
-@router.post("/services/{code}/retire", dependencies=[allow("services.deploy")])
+@router.post("/services/{code}/retire", dependencies=[allow("services.deploy"), central_only()])
 def retire_service(request: Request, code: str, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     analyst(viewer)
     versions.retire_service(session=db, service_code=code, actor=viewer.signed_in)

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from admin_ui import session as cookie
 from admin_ui.pages import CheckedForm, CurrentViewer, PageRoute, Viewer, allow, client_of, redirect, render, safe_next
 from api.deps import SessionDep, settings_of
+from engine.core import nodes
 from engine.core.errors import Unauthorized
 from engine.core.throttle import Throttled
 from engine.people import accounts, users
@@ -49,7 +50,7 @@ def login(request: Request, form: CheckedForm, db: SessionDep, viewer: CurrentVi
                                                 seconds=viewer.lang.number(exc.retry_after)))
         page.headers["Retry-After"] = str(exc.retry_after)
         return page
-    cookie.sign_in(request, user.username, user.session_version)
+    cookie.sign_in(request, user.username, users.session_version(db, user.username, user.session_version))
     return redirect(target or "/")
 
 
@@ -68,8 +69,9 @@ def preferences(request: Request, form: CheckedForm, viewer: CurrentViewer, db: 
     """The language switch (and calendar): remembered on the user, or in the session before signing in."""
     language = str(form.get("language", "")) or None
     calendar = str(form.get("calendar", "")) or None
-    if viewer.user is not None:
+    if viewer.user is not None and not nodes.is_center(db):
         users.set_preferences(session=db, username=viewer.user.username, language=language, calendar=calendar)
-    elif language in users.LANGUAGES:
+    elif language in users.LANGUAGES:  # before signing in, or on a center node, which does not write the users
+        # (central's rows, storage/nodes.py): remembered in the session
         cookie.choose_language(request, language)
     return redirect(safe_next(str(form.get("next", "")), "/"))

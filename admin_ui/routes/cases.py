@@ -20,7 +20,7 @@ from engine.cases import citizen_correction
 from engine.cases import lifecycle as cases
 from engine.catalog import processes
 from engine.core import chain as audit
-from engine.core import tracking
+from engine.core import nodes, tracking
 from engine.core.errors import Forbidden, Invalid, NotFound
 from engine.core.settings import Settings
 from engine.messages import outbox
@@ -83,7 +83,9 @@ def _case_page(request: Request, case_id: int, viewer: Viewer, db: SessionDep, s
     lang = viewer.lang
     marks = cases.diagram_marks(db, case, settings)
     ready = cases.ready_tasks(db, case.id)
+    owner = nodes.owner_of(db, case.node)  # a case another node owns: shown as replicated, worked on there
     return render(request, "case.html", status_code=status_code, case=case,
+                  elsewhere=owner.lang(lang.code) if owner is not None else None,
                   service_name=labels.service(case.service_code, lang),
                   correction=_correction_form(case, actor, settings, lang, correction),
                   version=version, steps=labels.steps_of(case.service_code, [t.name for t in ready], lang),

@@ -32,7 +32,7 @@ from admin_ui.pages import (
     render,
     templates,
 )
-from api.deps import SessionDep, settings_of
+from api.deps import SessionDep, central_only, settings_of
 from engine.bpmn.compiler import PackageRefused
 from engine.catalog import deploy_checks, drafts, output_templates, processes
 from engine.core.errors import Conflict, Invalid, TooLarge
@@ -143,7 +143,7 @@ def _validate(request: Request, body: Any, viewer: Viewer) -> JSONResponse:
     return _json({"problems": found, "message": message})
 
 
-@router.post("/services/{code}/draft/publish", dependencies=[allow("services.deploy")])
+@router.post("/services/{code}/draft/publish", dependencies=[allow("services.deploy"), central_only()])
 async def publish(request: Request, code: str, viewer: SignedIn, db: SessionDep) -> JSONResponse:
     await _posted(request, viewer, 1024)
     return await run_in_threadpool(_publish, request, code, viewer, db)

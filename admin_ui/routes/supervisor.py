@@ -15,7 +15,7 @@ from admin_ui.i18n import ltr
 from admin_ui.labels import load as load_labels
 from admin_ui.pages import CheckedForm, PageRoute, SignedIn, Viewer, allow, redirect, render
 from admin_ui.params import PageId
-from api.deps import SessionDep, settings_of
+from api.deps import SessionDep, central_only, settings_of
 from engine.cases import distribution, escalation, incidents
 from engine.core import clock
 from engine.core.errors import DomainError, Invalid
@@ -77,7 +77,7 @@ def workload_page(request: Request, viewer: SignedIn, db: SessionDep) -> HTMLRes
                   today=presence.today(settings))
 
 
-@router.post("/supervisor/assignment", dependencies=[allow("assignment.configure")])
+@router.post("/supervisor/assignment", dependencies=[allow("assignment.configure"), central_only()])
 def set_rule(request: Request, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     lane, rule = str(form.get("lane", "")), str(form.get("rule", ""))
     distribution.set_rule(session=db, center_code=str(form.get("center", "")), lane=lane, rule=rule,
@@ -87,7 +87,7 @@ def set_rule(request: Request, form: CheckedForm, viewer: SignedIn, db: SessionD
     return redirect("/supervisor/workload")
 
 
-@router.post("/supervisor/absences", dependencies=[allow("presence")])
+@router.post("/supervisor/absences", dependencies=[allow("presence"), central_only()])
 def add_absence(request: Request, form: CheckedForm, viewer: SignedIn, db: SessionDep) -> Response:
     username = str(form.get("username", "")).strip()
     presence.add_absence(session=db, username=username, starts=_day(form.get("from")), ends=_day(form.get("to")),

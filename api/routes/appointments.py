@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
-from api.deps import CitizenPhone, ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
+from api.deps import CitizenPhone, ClientAddress, CurrentActor, SessionDep, SettingsDep, allow, central_only
 from api.routes.queue import TicketPublic, ticket_view
 from engine.core import clock
 from engine.core.settings import Settings
@@ -195,7 +195,8 @@ def list_plans(session: SessionDep) -> list[PlaceInfo]:
     return [PlaceInfo(**p) for p in _places(session, active_only=False)]
 
 
-@router.put("/api/appointments/plans/{category}", dependencies=[allow("queue.configure")], response_model=PlaceInfo,
+@router.put("/api/appointments/plans/{category}", dependencies=[allow("queue.configure"), central_only()],
+            response_model=PlaceInfo,
             tags=["queue"])
 def save_plan(category: str, body: PlanIn, session: SessionDep, settings: SettingsDep,
               actor: CurrentActor) -> PlaceInfo:
@@ -216,7 +217,8 @@ def get_calendar(session: SessionDep, settings: SettingsDep, center: CenterCode 
     return CalendarPublic(center=center, **found)
 
 
-@router.put("/api/appointments/calendar", dependencies=[allow("queue.configure")], response_model=CalendarPublic,
+@router.put("/api/appointments/calendar", dependencies=[allow("queue.configure"), central_only()],
+            response_model=CalendarPublic,
             tags=["queue"])
 def save_calendar(body: CalendarIn, session: SessionDep, settings: SettingsDep, actor: CurrentActor) -> CalendarPublic:
     """A center's hours for visits, its weekend days and the days it takes none (bookings made stay)."""

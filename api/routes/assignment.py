@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CurrentActor, SessionDep, SettingsDep, allow
+from api.deps import CurrentActor, SessionDep, SettingsDep, allow, central_only
 from api.params import IntRowId, IsoDate
 from engine.cases import bulk, distribution
 from engine.people import presence
@@ -95,7 +95,7 @@ class Workload(BaseModel):
     lanes: list[LaneWorkload]
 
 
-@router.put("/centers/{code}/assignment/{lane}", dependencies=[allow("assignment.configure")],
+@router.put("/centers/{code}/assignment/{lane}", dependencies=[allow("assignment.configure"), central_only()],
             response_model=RulePublic)
 def set_rule(code: str, lane: LaneName, body: RuleSet, session: SessionDep, actor: CurrentActor) -> RulePublic:
     """How the lane's tasks are given out at the center: ``pick`` (officers claim), ``round_robin``,
@@ -112,7 +112,8 @@ def rules(code: str, session: SessionDep, actor: CurrentActor) -> list[RulePubli
                                                                        actor=actor)]
 
 
-@router.post("/users/{username}/absences", dependencies=[allow("presence")], response_model=AbsencePublic,
+@router.post("/users/{username}/absences", dependencies=[allow("presence"), central_only()],
+             response_model=AbsencePublic,
              status_code=201)
 def add_absence(username: str, body: AbsenceCreate, response: Response, session: SessionDep,
                 settings: SettingsDep, actor: CurrentActor) -> AbsencePublic:
@@ -132,7 +133,8 @@ def list_absences(username: str, session: SessionDep, settings: SettingsDep,
                                                                settings=settings)]
 
 
-@router.delete("/users/{username}/absences/{absence_id}", dependencies=[allow("presence")], status_code=204)
+@router.delete("/users/{username}/absences/{absence_id}", dependencies=[allow("presence"), central_only()],
+               status_code=204)
 def cancel_absence(username: str, absence_id: IntRowId, session: SessionDep, settings: SettingsDep,
                    actor: CurrentActor) -> Response:
     """Cancel an absence; one that had begun gives the officer back the tasks it handed over."""

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlmodel import select
 
-from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
+from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow, central_only
 from api.schemas import Token, UserCreate, UserPublic
 from engine.core.errors import NotFound
 from engine.people import centers, users
@@ -22,10 +22,11 @@ def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: Sessio
           settings: SettingsDep, client: ClientAddress) -> Token:
     user = users.authenticate(session=session, username=form.username, password=form.password,
                               settings=settings, client=client)
-    return Token(access_token=users.issue_token(user, settings))
+    return Token(access_token=users.issue_token(
+        user, settings, users.session_version(session, user.username, user.session_version)))
 
 
-@router.post("/users", dependencies=[allow("users.manage")], response_model=UserPublic, status_code=201)
+@router.post("/users", dependencies=[allow("users.manage"), central_only()], response_model=UserPublic, status_code=201)
 def create_user(body: UserCreate, session: SessionDep, settings: SettingsDep) -> UserPublic:
     center_id = centers.by_code(session, body.center).id if body.center is not None else None
     user = users.create_user(session=session, username=body.username, password=body.password,

@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CurrentActor, SessionDep, allow
+from api.deps import CurrentActor, SessionDep, allow, central_only
 from api.params import IsoDate
 from engine.people import centers
 from storage.models.centers import Center
@@ -62,19 +62,22 @@ def list_centers(session: SessionDep, _actor: CurrentActor) -> list[CenterPublic
     return [CenterPublic.of(c) for c in centers.list_centers(session)]
 
 
-@router.post("/centers", dependencies=[allow("users.manage")], response_model=CenterPublic, status_code=201)
+@router.post("/centers", dependencies=[allow("users.manage"), central_only()], response_model=CenterPublic,
+             status_code=201)
 def create_center(body: CenterCreate, session: SessionDep) -> CenterPublic:
     return CenterPublic.of(centers.create_center(session=session, code=body.code, name_ar=body.name_ar,
                                                  name_en=body.name_en, level=body.level, parent_code=body.parent,
                                                  holidays=body.holidays))
 
 
-@router.put("/centers/{code}/holidays", dependencies=[allow("users.manage")], response_model=CenterPublic)
+@router.put("/centers/{code}/holidays", dependencies=[allow("users.manage"), central_only()],
+            response_model=CenterPublic)
 def set_holidays(code: str, body: Holidays, session: SessionDep) -> CenterPublic:
     return CenterPublic.of(centers.set_holidays(session=session, code=code, holidays=body.holidays))
 
 
-@router.put("/users/{username}/center", dependencies=[allow("users.manage")], response_model=UserCenterPublic)
+@router.put("/users/{username}/center", dependencies=[allow("users.manage"), central_only()],
+            response_model=UserCenterPublic)
 def set_user_center(username: str, body: UserCenter, session: SessionDep) -> UserCenterPublic:
     user = centers.set_user_center(session=session, username=username, center_code=body.center,
                                    installation_wide=body.installation_wide)

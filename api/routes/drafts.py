@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentActor, SessionDep, SettingsDep, allow
+from api.deps import CurrentActor, SessionDep, SettingsDep, allow, central_only
 from engine.catalog import deploy_checks, drafts, processes
 from engine.outputs import preview
 
@@ -79,7 +79,7 @@ def preview_output(code: str, kind: str, body: PreviewIn, settings: SettingsDep,
                     headers={"Content-Disposition": 'inline; filename="preview.pdf"'})
 
 
-@router.post("/{code}/draft/publish", dependencies=[allow("services.deploy")], status_code=201)
+@router.post("/{code}/draft/publish", dependencies=[allow("services.deploy"), central_only()], status_code=201)
 def publish(code: str, session: SessionDep, settings: SettingsDep, actor: CurrentActor,
             response: Response) -> dict[str, Any]:
     row, created = drafts.publish_draft(session=session, service_code=code, actor=actor, settings=settings)

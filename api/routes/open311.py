@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from lxml import etree
 from pydantic import BaseModel, Field
 
-from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
+from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow, central_only
 from engine.citizen import open311, open311_keys
 from engine.core.errors import DomainError, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from engine.core.settings import Settings
@@ -187,14 +187,15 @@ class KeyIssued(BaseModel):
     api_key: str
 
 
-@router.post("/api/open311/keys", dependencies=[allow("users.manage")], response_model=KeyIssued, status_code=201)
+@router.post("/api/open311/keys", dependencies=[allow("users.manage"), central_only()], response_model=KeyIssued,
+             status_code=201)
 def issue_key(body: KeyRequest, session: SessionDep, actor: CurrentActor) -> KeyIssued:
     """An ``api_key`` for an outside application (shown once; stored hashed)."""
     row, api_key = open311_keys.issue(session=session, name=body.name, actor=actor)
     return KeyIssued(name=row.name, api_key=api_key)
 
 
-@router.delete("/api/open311/keys/{name:path}", dependencies=[allow("users.manage")], status_code=204)
+@router.delete("/api/open311/keys/{name:path}", dependencies=[allow("users.manage"), central_only()], status_code=204)
 def revoke_key(name: Annotated[str, Path(max_length=100)], session: SessionDep, actor: CurrentActor) -> Response:
     """Revoke an application's key: its requests are refused with 403 from now on. The name is the rest of the
     path, so that a name with a ``/`` (``Madinati/iOS``) can be revoked too."""

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Response, UploadFile
 
-from api.deps import CurrentActor, SessionDep, SettingsDep, allow
+from api.deps import CurrentActor, SessionDep, SettingsDep, allow, central_only
 from api.schemas import ProcessPublic
 from engine.catalog import processes
 from engine.core.errors import Invalid
@@ -15,7 +15,7 @@ from engine.core.refusals import say
 router = APIRouter(prefix="/api", tags=["processes"])
 
 
-@router.post("/processes", dependencies=[allow("services.deploy")], status_code=201)
+@router.post("/processes", dependencies=[allow("services.deploy"), central_only()], status_code=201)
 def deploy(files: Annotated[list[UploadFile], File()], session: SessionDep, settings: SettingsDep,
            actor: CurrentActor, response: Response) -> dict[str, Any]:
     """A plain ``def``: compiling the diagram and running its paths takes seconds, in a worker thread, while the

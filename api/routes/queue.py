@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
-from api.deps import ClientAddress, CurrentActor, OptionalActor, SessionDep, SettingsDep, allow
+from api.deps import ClientAddress, CurrentActor, OptionalActor, SessionDep, SettingsDep, allow, central_only
 from api.params import DB_ID_MAX, DB_INT_MAX
 from api.schemas import utc
 from engine.core.errors import RateLimited
@@ -157,7 +157,8 @@ def list_categories(session: SessionDep, settings: SettingsDep, center: CenterQu
     return _categories(session, settings, config.center_id_of(session, center))
 
 
-@router.put("/categories/{code}", dependencies=[allow("queue.configure")], response_model=CategoryPublic)
+@router.put("/categories/{code}", dependencies=[allow("queue.configure"), central_only()],
+            response_model=CategoryPublic)
 def save_category(code: str, body: CategoryIn, session: SessionDep, settings: SettingsDep,
                   actor: CurrentActor) -> CategoryPublic:
     row = config.save_category(session=session, code=code, actor=actor, **body.model_dump())
@@ -171,7 +172,7 @@ def list_counters(session: SessionDep, settings: SettingsDep, center: CenterQuer
                                                            settings=settings)]
 
 
-@router.put("/counters/{number}", dependencies=[allow("queue.configure")], response_model=CounterPublic)
+@router.put("/counters/{number}", dependencies=[allow("queue.configure"), central_only()], response_model=CounterPublic)
 def save_counter(number: int, body: CounterIn, session: SessionDep, actor: CurrentActor) -> CounterPublic:
     row = config.save_counter(session=session, number=number, actor=actor, name=body.name,
                               categories=body.categories, open=body.open,

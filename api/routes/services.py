@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import CurrentActor, SessionDep, SettingsDep, allow
+from api.deps import CurrentActor, SessionDep, SettingsDep, allow, central_only
 from api.params import VersionNumber
 from api.schemas import CaseMovePublic, MigrationPublic, MigrationRequest, VersionPublic
 from engine.cases import version_moves
@@ -21,13 +21,15 @@ def diff(code: str, a: VersionNumber, b: VersionNumber, session: SessionDep, set
     return versions.diff_versions(session=session, service_code=code, a=a, b=b, actor=actor, settings=settings)
 
 
-@router.post("/{code}/versions/{version}/retire", dependencies=[allow("services.deploy")], response_model=VersionPublic)
+@router.post("/{code}/versions/{version}/retire", dependencies=[allow("services.deploy"), central_only()],
+             response_model=VersionPublic)
 def retire_version(code: str, version: VersionNumber, session: SessionDep, actor: CurrentActor) -> VersionPublic:
     return VersionPublic.of(versions.retire_version(session=session, service_code=code, version=version,
                                                     actor=actor))
 
 
-@router.post("/{code}/retire", dependencies=[allow("services.deploy")], response_model=list[VersionPublic])
+@router.post("/{code}/retire", dependencies=[allow("services.deploy"), central_only()],
+             response_model=list[VersionPublic])
 def retire_service(code: str, session: SessionDep, actor: CurrentActor) -> list[VersionPublic]:
     return [VersionPublic.of(row) for row in versions.retire_service(session=session, service_code=code,
                                                                      actor=actor)]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from sqlmodel import Session
 
-from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow
+from api.deps import ClientAddress, CurrentActor, SessionDep, SettingsDep, allow, central_only
 from api.schemas_accounts import PasswordChange, UserEventList, UserEventView, UserList, UserUpdate, UserView
 from engine.people import accounts, centers, user_events
 
@@ -29,7 +29,7 @@ def list_users(session: SessionDep, settings: SettingsDep,
     return UserList(items=[UserView.of(u, codes) for u in page.users], total=page.total, limit=limit, offset=offset)
 
 
-@router.patch("/users/{username}", dependencies=[allow("users.manage")], response_model=UserView)
+@router.patch("/users/{username}", dependencies=[allow("users.manage"), central_only()], response_model=UserView)
 def update_user(username: str, body: UserUpdate, session: SessionDep, settings: SettingsDep,
                 actor: CurrentActor) -> UserView:
     changes = body.model_dump(exclude_unset=True)
@@ -52,7 +52,7 @@ def user_event_list(username: str, session: SessionDep, settings: SettingsDep,
                          chain_intact=user_events.broken_link(whole) is None)
 
 
-@router.post("/me/password", dependencies=[allow("me")], status_code=204,
+@router.post("/me/password", dependencies=[allow("me"), central_only()], status_code=204,
              responses={429: {"description": "Too many wrong current passwords: wait (Retry-After)"}})
 def change_password(body: PasswordChange, session: SessionDep, settings: SettingsDep, actor: CurrentActor,
                     client: ClientAddress) -> Response:

@@ -18,7 +18,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session
 
 from engine.cases import assignment, escalation, lifecycle, tasks
-from engine.core import clock, refusals
+from engine.core import clock, nodes, refusals
 from engine.core.errors import DomainError, Forbidden, Invalid
 from engine.core.refusals import problem, say
 from engine.core.settings import Settings
@@ -26,10 +26,11 @@ from engine.people import policy
 from engine.people.users import Actor
 from forms.digits import ascii_digits
 from storage.models.base import table
-from storage.models.cases import Task
+from storage.models.cases import Case, Task
 
 Action = Literal["reassign", "return", "cancel"]
 _TASKS = table(Task)
+_CASES = table(Case)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,9 @@ class Result:
 
 def matching(session: Session, actor: Actor, wanted: Filter, settings: Settings, now: datetime) -> list[Any]:
     """The ready tasks of the actor's centers that ``wanted`` names, oldest first; Invalid beyond the limit."""
-    query = core_select(_TASKS).where(_TASKS.c.state == "ready")
+    # With the node that owns each task's case: another node's is refused item by item (engine/core/nodes.py).
+    query = (core_select(_TASKS, _CASES.c.node.label("case_node"))
+             .join_from(_TASKS, _CASES, _CASES.c.id == _TASKS.c.case_id).where(_TASKS.c.state == "ready"))
     seen = policy.centers_seen(session, actor)
     if seen is not None:
         query = query.where(_TASKS.c.center_id.in_(seen))
@@ -125,6 +128,7 @@ def run(*, session: Session, actor: Actor, action: Action, wanted: Filter, to: s
                     name=row.name, before=row.claimed_by, after=to if action == "reassign" else None)
         result.items.append(item)
         try:
+            nodes.refuse_elsewhere(session, row.case_node)  # a dry run says so too
             if action == "cancel":
                 item.after = None
                 if row.case_id in cases_done:

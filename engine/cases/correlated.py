@@ -47,7 +47,7 @@ from sqlmodel import Session, col, select
 from engine.bpmn import runner
 from engine.bpmn.compiler import PAYMENT_MESSAGE, CompiledProcess, MessageCatcher
 from engine.cases import incident_rows
-from engine.core import clock
+from engine.core import clock, nodes
 from engine.core.errors import Invalid
 from forms import ownership
 from forms.validation import checked
@@ -70,10 +70,11 @@ PAID_BY_BILL = f"{PAYMENT_MESSAGE} comes only from paying the case's bill, never
 def waits_for(session: Session, thrown: runner.Thrown, sender: Case) -> list[MessageWait]:
     """The waits for ``thrown`` with its correlation key at the sender's center, the oldest case first (not the
     sender's own): a case is written only where it was opened (center nodes), so a message never crosses to
-    another center's case."""
+    another center's case. Only the cases the sender's node owns (engine/core/nodes.py): a case owned by another
+    node takes its messages there, never here."""
     return list(session.exec(select(MessageWait).join(Case, col(Case.id) == col(MessageWait.case_id)).where(
         MessageWait.message == thrown.message, MessageWait.correlation == thrown.correlation,
-        MessageWait.case_id != sender.id, Case.center_id == sender.center_id)
+        MessageWait.case_id != sender.id, Case.center_id == sender.center_id, nodes.owned(Case.node, sender.node))
         .order_by(col(MessageWait.case_id), col(MessageWait.id))).all())
 
 
@@ -158,10 +159,12 @@ def settle(conn: Connection, key: str, status: str, at: datetime, receiver_id: i
 
 def pending(session: Session, older_than: datetime, limit: int, after_id: int = 0) -> list[CaseMessage]:
     """Messages still pending since before ``older_than`` (their sender's process died before delivering them),
-    oldest first, past ``after_id``."""
+    oldest first, past ``after_id``; only those of the cases this node owns (engine/core/nodes.py): another
+    node's are delivered there."""
+    mine = nodes.of_my_cases(col(CaseMessage.sender_case_id), nodes.own_code(session))
     return list(session.exec(select(CaseMessage).where(CaseMessage.status == "pending",
                                                        col(CaseMessage.sent_at) <= older_than,
-                                                       col(CaseMessage.id) > after_id)
+                                                       col(CaseMessage.id) > after_id, mine)
                              .order_by(col(CaseMessage.id)).limit(limit)).all())
 
 

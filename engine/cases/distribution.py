@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from engine.bpmn.service_info import Assignment
 from engine.cases import assignment, workflows
 from engine.catalog import processes
-from engine.core import clock
+from engine.core import clock, nodes
 from engine.core.chain import GENESIS, canonical, now_iso
 from engine.core.errors import Conflict, Invalid
 from engine.core.refusals import problem
@@ -180,6 +180,11 @@ def tick(*, session: Session, settings: Settings, now: datetime | None = None) -
     to the next round."""
     moment = now or clock.now()
     result = TickResult()
+    if settings.node_role == "center":
+        # The absences are central's rows (storage/nodes.py), which record their hand-over: a center node gives
+        # out its waiting tasks only (docs/center-nodes.md "Not yet").
+        result.assigned = _give_out_waiting(session, settings, moment)
+        return result
     day = presence.today(settings, moment)
     started = session.exec(select(Absence).where(col(Absence.handed_over_at).is_(None), col(Absence.starts) <= day)
                            .order_by(col(Absence.starts), col(Absence.id)).limit(settings.assignment_batch)).all()
@@ -245,13 +250,15 @@ def give_back(session: Session, absence_id: int, username: str, settings: Settin
         again = session.exec(select(Absence.id).where(col(Absence.username) == username, col(Absence.id) != absence_id,
                                                       col(Absence.starts) <= day, col(Absence.ends) >= day)).first()
         if again is not None:
-            session.execute(update(_TASKS).where(_TASKS.c.state == "ready", _TASKS.c.away_absence_id == absence_id)
+            session.execute(update(_TASKS).where(_TASKS.c.state == "ready", _TASKS.c.away_absence_id == absence_id,
+                                                 nodes.of_my_cases(_TASKS.c.case_id, settings.node_center))
                             .values(away_absence_id=again))
             session.commit()
             return 0
         session.rollback()
     rows = session.connection().execute(core_select(_TASKS).where(
-        _TASKS.c.state == "ready", _TASKS.c.away_absence_id == absence_id)
+        _TASKS.c.state == "ready", _TASKS.c.away_absence_id == absence_id,
+        nodes.of_my_cases(_TASKS.c.case_id, settings.node_center))
         .order_by(_TASKS.c.created_at, _TASKS.c.id)).all()
     session.rollback()
     back = 0
@@ -272,7 +279,8 @@ def give_back(session: Session, absence_id: int, username: str, settings: Settin
 
 def _ready_of(session: Session, username: str, settings: Settings) -> list[Any]:
     rows = session.connection().execute(core_select(_TASKS).where(
-        _TASKS.c.state == "ready", _TASKS.c.claimed_by == username)
+        _TASKS.c.state == "ready", _TASKS.c.claimed_by == username,
+        nodes.of_my_cases(_TASKS.c.case_id, settings.node_center))
         .order_by(_TASKS.c.created_at, _TASKS.c.id).limit(settings.assignment_batch)).all()
     session.rollback()
     return list(rows)
@@ -328,7 +336,8 @@ def _give_out_waiting(session: Session, settings: Settings, now: datetime) -> in
         return 0
     waiting = session.connection().execute(core_select(_TASKS).where(
         _TASKS.c.state == "ready", _TASKS.c.claimed_by.is_(None), _TASKS.c.center_id.is_not(None),
-        _TASKS.c.lane.in_(sorted(lanes))).order_by(_TASKS.c.created_at, _TASKS.c.id)
+        _TASKS.c.lane.in_(sorted(lanes)), nodes.of_my_cases(_TASKS.c.case_id, settings.node_center))
+        .order_by(_TASKS.c.created_at, _TASKS.c.id)
         .limit(settings.assignment_batch)).all()
     session.rollback()
     given = 0

@@ -33,7 +33,7 @@ from engine.bpmn.service_info import Escalation
 from engine.cases import assignment, distribution, sla_events, workflows
 from engine.cases.lifecycle import load_case
 from engine.catalog import processes
-from engine.core import calendars, clock
+from engine.core import calendars, clock, nodes
 from engine.core.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.core.refusals import problem
 from engine.core.settings import Settings
@@ -137,7 +137,8 @@ def _candidates(session: Session, settings: Settings, *conditions: Any) -> Itera
             core_select(_TASKS.c.id, _TASKS.c.case_id, _TASKS.c.due_at, _TASKS.c.escalation_level,
                         _TASKS.c.center_id, _CASES.c.process_version_id)
             .join_from(_TASKS, _CASES, _CASES.c.id == _TASKS.c.case_id)
-            .where(_TASKS.c.state == "ready", _TASKS.c.due_at.is_not(None), _TASKS.c.id > last_id, *conditions)
+            .where(_TASKS.c.state == "ready", _TASKS.c.due_at.is_not(None), _TASKS.c.id > last_id,
+                   nodes.mine(_CASES.c.node, settings), *conditions)
             .order_by(_TASKS.c.id).limit(settings.escalation_batch)).all()
         session.rollback()  # end the read transaction before each task's own
         if not rows:

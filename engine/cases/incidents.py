@@ -30,7 +30,7 @@ from engine.bpmn import runner
 from engine.cases import correlated, incident_rows, undelivered, workflows
 from engine.cases.lifecycle import Outcome, cancel_open, load_case, process_failed
 from engine.catalog import processes
-from engine.core import clock
+from engine.core import clock, nodes
 from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.refusals import problem
 from engine.core.settings import Settings
@@ -144,6 +144,8 @@ def _incident_for(session: Session, incident_id: int, actor: Actor, action: str)
         raise NotFound("incident.not_found", incident_id=incident_id)  # another center's: not even its existence
     if incident.status != "open":
         raise Conflict("incident.not_open", status=incident.status)
+    owner = session.execute(select(Case.node).where(col(Case.id) == incident.case_id)).scalar()
+    nodes.refuse_elsewhere(session, owner)  # another node's case: its incidents are dealt with there
     return incident
 
 
@@ -301,8 +303,10 @@ def close_passed(session: Session) -> int:
     # Nor is a message the case threw or was sent that nobody took: it is held by its incident until someone looks.
     ended = rows.c.case_id.in_(select(cases.c.id).where(cases.c.status != "open")) & (
         rows.c.reason.not_in([undelivered.MESSAGE, correlated.REASON]))
+    # Only this node's cases' incidents: another node's are its own to close (engine/core/nodes.py).
+    here = nodes.of_my_cases(rows.c.case_id, nodes.own_code(session))
     with write_lock(session):
-        closed = session.execute(update(rows).where(rows.c.status == "open", or_(done_task, ended)).values(
+        closed = session.execute(update(rows).where(rows.c.status == "open", or_(done_task, ended), here).values(
             status="resolved", closed_at=clock.now(), closed_by=SYSTEM.username,
             close_reason="the case went past the failed step"))
         session.commit()

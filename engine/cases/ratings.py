@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from engine.cases import lifecycle as cases
-from engine.core import clock, throttle, tracking
+from engine.core import clock, nodes, throttle, tracking
 from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.refusals import problem
 from engine.core.settings import Settings
@@ -115,6 +115,7 @@ def get_rating(*, session: Session, case_id: int, actor: Actor, settings: Settin
 
 def _store(session: Session, case: Case, given: RatingInput, *, channel: str, opened_by: str | None) -> Rating:
     assert case.id is not None
+    nodes.refuse_elsewhere(session, case.node)  # rated where the case is worked on (engine/core/nodes.py)
     check_rateable(session, case)
     row = Rating(case_id=case.id, service_code=case.service_code, center_id=getattr(case, "center_id", None),
                  clerk=case.created_by, score=given.score, reason_code=given.reason_code, reason=given.reason,

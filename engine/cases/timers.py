@@ -18,7 +18,7 @@ from engine.bpmn import runner
 from engine.cases import incidents, workflows
 from engine.cases.lifecycle import load_case
 from engine.catalog import processes
-from engine.core import clock
+from engine.core import clock, nodes
 from engine.core.errors import Conflict
 from engine.core.settings import Settings
 from engine.people.users import SYSTEM
@@ -38,7 +38,7 @@ def tick(*, session: Session, settings: Settings, batch: int = 500, now: datetim
     while True:
         # Keyset pages by id: each due case is visited once per tick, even one whose timer does not fire.
         ids = session.exec(select(Case.id).where(col(Case.timer_due_at) <= due_by, Case.status == "open",
-                                                 col(Case.id) > last_id)
+                                                 col(Case.id) > last_id, nodes.mine(Case.node, settings))
                            .order_by(col(Case.id)).limit(batch)).all()
         session.rollback()  # end the read transaction before the commands open their own
         if not ids:

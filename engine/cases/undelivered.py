@@ -23,7 +23,7 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from engine.cases import incident_rows, workflows
-from engine.core import clock
+from engine.core import clock, nodes
 from engine.core.errors import Conflict
 from engine.core.settings import Settings
 from engine.people.users import SYSTEM, Actor
@@ -45,7 +45,8 @@ def open_incidents(session: Session, settings: Settings) -> int:
     """Open (or count a repeat of) an incident for each failed message about a case that has none yet; how many
     messages were dealt with. A message whose case moved meanwhile is left to the next round."""
     failed = session.connection().execute(core_select(_OUTBOX).where(
-        _OUTBOX.c.status == "failed", _OUTBOX.c.case_id.is_not(None), _OUTBOX.c.incident_id.is_(None))
+        _OUTBOX.c.status == "failed", _OUTBOX.c.case_id.is_not(None), _OUTBOX.c.incident_id.is_(None),
+        nodes.mine(_OUTBOX.c.node, settings))
         .order_by(_OUTBOX.c.id).limit(settings.message_batch)).all()
     session.rollback()
     done = 0

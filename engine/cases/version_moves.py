@@ -19,7 +19,7 @@ from engine.bpmn import diff as bpmn_migrate
 from engine.bpmn import runner
 from engine.cases import workflows
 from engine.catalog import processes
-from engine.core import clock
+from engine.core import clock, nodes
 from engine.core.errors import Conflict, DomainError, NotFound
 from engine.core.refusals import Text, Words, say
 from engine.core.settings import Settings
@@ -58,7 +58,9 @@ def _open_cases(session: Session, target: ProcessVersion) -> list[tuple[Case, Pr
     rows = session.exec(select(Case, ProcessVersion)
                         .join(ProcessVersion, col(Case.process_version_id) == col(ProcessVersion.id))
                         .where(col(Case.service_code) == target.service_code, col(Case.status) == "open",
-                               col(ProcessVersion.version) < target.version)
+                               col(ProcessVersion.version) < target.version,
+                               # this node's cases: another node moves its own (engine/core/nodes.py)
+                               nodes.owned(col(Case.node), nodes.own_code(session)))
                         .order_by(col(Case.id))).all()
     return [(case, version) for case, version in rows]
 

@@ -32,7 +32,7 @@ from engine.bpmn.compiler import PAYMENT_MESSAGE, CompiledProcess
 from engine.bpmn.serializer import STATE_FORMAT
 from engine.cases import assignment, bills, correlated, hooks
 from engine.catalog import processes
-from engine.core import calendars, clock
+from engine.core import calendars, clock, nodes
 from engine.core import chain as audit
 from engine.core.errors import Conflict, NotFound
 from engine.core.settings import Settings
@@ -180,6 +180,7 @@ def save(session: Session, case: Case, workflow: runner.Workflow, process: Compi
     Raises Conflict, writing nothing, when the case moved on since it was loaded.
     """
     assert case.id is not None
+    here(session, case)  # a case is written on the node that owns it only
     now = at or clock.now()
     thrown = runner.thrown_messages(workflow)
     if process.collaboration is not None:
@@ -385,7 +386,17 @@ def lock_case(session: Session, case_id: int) -> Case:
         session.rollback()
         raise NotFound("case.not_found", case_id=case_id)
     session.expunge(case)
+    here(session, case)
     return case
+
+
+def here(session: Session, case: Case) -> None:
+    """Refuse (409 ``node.case_elsewhere``, naming the owner, nothing written: the transaction rolled back) a write
+    to a case another node owns (engine/core/nodes.py). Every write of a case passes here: its lock (``lock_case``)
+    and its versioned UPDATE (``save``, ``append_to_chain``)."""
+    if not nodes.is_mine(case.node, nodes.own_code(session)):
+        session.rollback()
+        nodes.refuse_elsewhere(session, case.node)
 
 
 def append_to_chain(session: Session, case: Case, *, actor: str,
@@ -394,6 +405,7 @@ def append_to_chain(session: Session, case: Case, *, actor: str,
     versioned case UPDATE first (Conflict, rolled back, when the case moved on since ``case`` was read), then
     the events. For commands that change no workflow state; the caller writes its rows and commits."""
     assert case.id is not None
+    here(session, case)
     version = case.version
     rows = [audit.build(case, actor=actor, kind=kind, task=task, data=data) for kind, task, data in events]
     claim_case(session, case.id, version, {"audit_seq": case.audit_seq, "audit_head": case.audit_head,

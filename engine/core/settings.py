@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.core.files import KNOWN_TYPES
 from engine.core.secret import development_secret
+from storage import nodes
 from storage.db import PostgresOptions, configure_postgres
 
 # The hall queue's priority classes, as the kiosk offers them: SHUBBAK_QUEUE_PRIORITY_WEIGHTS weighs each one
@@ -474,6 +475,9 @@ class Settings(BaseSettings):
             raise ValueError("SHUBBAK_NODE_CENTER: a center node is named by its center's code")
         if self.node_role != "center" and self.node_center:
             raise ValueError("SHUBBAK_NODE_CENTER: only a center node (SHUBBAK_NODE_ROLE=center) names a center")
+        # What this database is, for the guard that keeps a center node off central's tables (storage/nodes.py).
+        for url in {self.database_url, self.leader_database_url or self.database_url}:
+            nodes.configure(url, self.node_role, self.node_center)
         return self
 
     @model_validator(mode="after")

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, or_, select, update
 
+from engine.core import nodes
 from engine.core.settings import Settings
 from engine.messages import gateways
 from storage import leader
@@ -54,10 +55,14 @@ def _due(now: Any, max_attempts: Any) -> ColumnElement[bool]:
 
 # The statements sent for every message, built once with parameters (building an expression costs more than
 # running it here): the claim, with _due's condition, and the result of an attempt.
+# A message is sent by the node that wrote it only (its ``node``, engine/core/nodes.py): never by central for a
+# center node's message that replication brought, nor the other way round.
 _CLAIM = (update(_OUTBOX)
           .where(_OUTBOX.c.id == bindparam("m_id"),
                  _due(bindparam("m_now", type_=_OUTBOX.c.lease_until.type),
-                      bindparam("m_max", type_=_OUTBOX.c.attempts.type)))
+                      bindparam("m_max", type_=_OUTBOX.c.attempts.type)),
+                 or_(and_(_OUTBOX.c.node.is_(None), bindparam("m_node", type_=_OUTBOX.c.node.type).is_(None)),
+                     _OUTBOX.c.node == bindparam("m_node", type_=_OUTBOX.c.node.type)))
           .values(status="sending", attempts=_OUTBOX.c.attempts + 1,
                   lease_until=bindparam("m_lease", type_=_OUTBOX.c.lease_until.type))
           .returning(*_OUTBOX.c))
@@ -78,7 +83,8 @@ def give_up_abandoned(*, settings: Settings, now: datetime | None = None, conn: 
     with _connection(settings, conn) as db, write_lock(db):
         done = db.execute(
             update(_OUTBOX).where(_OUTBOX.c.status == "sending", _OUTBOX.c.lease_until < moment,
-                                  _OUTBOX.c.attempts >= settings.message_max_attempts)
+                                  _OUTBOX.c.attempts >= settings.message_max_attempts,
+                                  nodes.mine(_OUTBOX.c.node, settings))
             .values(status="failed", lease_until=None,
                     last_error="the sender stopped while sending, at every attempt"))
         db.commit()
@@ -100,7 +106,8 @@ def due_ids(*, settings: Settings, now: datetime | None = None, conn: Connection
     """Messages to send now (pending and due, or abandoned by a sender whose lease ran out), oldest first."""
     moment = now or datetime.now(UTC)
     with _connection(settings, conn) as db:
-        query = (select(_OUTBOX.c.id).where(_due(moment, settings.message_max_attempts)).order_by(_OUTBOX.c.id)
+        query = (select(_OUTBOX.c.id).where(_due(moment, settings.message_max_attempts),
+                                            nodes.mine(_OUTBOX.c.node, settings)).order_by(_OUTBOX.c.id)
                  .limit(settings.message_batch))
         found = [int(i) for i in db.execute(query).scalars()]
         db.rollback()  # a read: nothing to keep, and no transaction left open while the messages are sent
@@ -119,6 +126,7 @@ def send_one(*, message_id: int, settings: Settings, now: datetime | None = None
         with write_lock(db):
             # Claimed and read in one statement (UPDATE … RETURNING, PostgreSQL and SQLite alike).
             row = db.execute(_CLAIM, {"m_id": message_id, "m_now": moment, "m_max": settings.message_max_attempts,
+                                      "m_node": settings.node_center,
                                       "m_lease": moment + timedelta(seconds=settings.message_lease_seconds)}).first()
             if row is None:
                 db.rollback()

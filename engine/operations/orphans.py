@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from engine.cases import documents
 from engine.core import clock
 from engine.core.settings import Settings
-from storage.models.cases import Document
+from storage.models.cases import Case, Document
 from storage.models.outputs import IssuedOutput
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,25 @@ def _named(session: Session, keys: list[str]) -> set[str]:
     return {key for key in [*scans, *issued] if key}
 
 
+def _case_of(key: str) -> int | None:
+    """The case a key was written for (``cases/<id>/…``, ``outputs/<id>/…``)."""
+    parts = key.split("/")
+    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+
+
+def _not_mine(session: Session, settings: Settings, keys: list[str]) -> set[str]:
+    """Keys never to delete here: those of another node's cases (engine/core/nodes.py), whose papers this store may
+    hold before their rows arrive, or not at all yet. On central or a center node, a key whose case this node does
+    not know yet is kept too (its case's row may still be on its way)."""
+    ids = {key: _case_of(key) for key in keys}
+    wanted = sorted({i for i in ids.values() if i is not None})
+    known: dict[int, str | None] = dict(session.exec(  # type: ignore[arg-type]
+        select(Case.id, Case.node).where(col(Case.id).in_(wanted))).all()) if wanted else {}
+    single = settings.node_role == "single"
+    return {key for key, case_id in ids.items() if case_id is not None and (
+        (case_id in known and known[case_id] != settings.node_center) or (case_id not in known and not single))}
+
+
 def sweep(*, session: Session, settings: Settings, now: datetime | None = None) -> Swept:
     """One round: the objects older than the grace that no row names are deleted, unless there are more of them
     than ``orphan_sweep_max_deletes``. A process killed midway leaves one now and then; hundreds say that this
@@ -57,8 +76,10 @@ def sweep(*, session: Session, settings: Settings, now: datetime | None = None) 
 
     def settle() -> None:
         named = _named(session, batch)
+        left = [key for key in batch if key not in named]
+        foreign = _not_mine(session, settings, left) if left else set()
         session.rollback()  # end the read: the store's deletes are not in a transaction
-        unnamed.extend(key for key in batch if key not in named)
+        unnamed.extend(key for key in left if key not in foreign)
         batch.clear()
 
     for prefix in PREFIXES:

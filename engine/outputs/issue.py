@@ -33,7 +33,7 @@ from engine.bpmn.compiler import CompiledProcess
 from engine.bpmn.service_info import Output
 from engine.cases import documents, workflows
 from engine.catalog import output_templates, processes
-from engine.core import calendars, clock
+from engine.core import calendars, clock, nodes
 from engine.core.errors import Conflict
 from engine.core.settings import Settings
 from engine.outputs import pdf, seal
@@ -49,7 +49,8 @@ _BABEL = {"ar": "ar_EG", "en": "en_GB"}
 
 def issue_pending(session: Session, settings: Settings) -> int:
     """Issue the oldest pending documents (``document_issue_batch`` of them); how many became valid."""
-    ids = session.exec(select(IssuedOutput.id).where(IssuedOutput.status == "pending")
+    ids = session.exec(select(IssuedOutput.id).where(IssuedOutput.status == "pending",
+                                                     nodes.of_my_cases(col(IssuedOutput.case_id), settings.node_center))
                        .order_by(col(IssuedOutput.id)).limit(settings.document_issue_batch)).all()
     session.rollback()
     done = 0

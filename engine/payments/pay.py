@@ -63,6 +63,7 @@ def lock_case(session: Session, case_id: int) -> Case:
     case = session.get(Case, case_id, populate_existing=True)
     assert case is not None
     session.expunge(case)
+    workflows.here(session, case)
     return case
 
 

@@ -35,7 +35,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from engine.cases import workflows
-from engine.core import clock
+from engine.core import clock, nodes
 from engine.core.errors import DomainError
 from engine.core.settings import Settings
 from engine.payments import epay, gateways
@@ -79,7 +79,9 @@ def due(session: Session, settings: Settings, now: datetime, after_id: int = 0) 
     rows = session.execute(select(col(Checkout.id), col(Checkout.provider), col(Checkout.reference),
                                   col(Checkout.created_at))
                            .where(col(Checkout.status) == "pending", col(Checkout.created_at) <= cutoff,
-                                  col(Checkout.id) > after_id)
+                                  col(Checkout.id) > after_id,
+                                  # this node's cases only: another node settles its own (engine/core/nodes.py)
+                                  nodes.of_my_cases(col(Checkout.case_id), settings.node_center))
                            .order_by(col(Checkout.id)).limit(settings.payment_reconcile_batch)).all()
     session.rollback()
     return [Due(int(i), str(p), str(r), _aware(made) <= oldest) for i, p, r, made in rows]

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine.core import throttle
+from engine.core import clock, nodes, throttle
 from engine.core.errors import Conflict, Invalid, NotFound, Unauthorized
 from engine.core.refusals import problem
 from engine.core.settings import Settings
@@ -28,7 +29,8 @@ from engine.people.users import (
     valid_role,
     verify_password,
 )
-from storage.models.accounts import UserEvent
+from storage.db import write_lock
+from storage.models.accounts import NodeSignOut, UserEvent
 from storage.models.people import User
 
 # What an admin may change; ``center_code`` None means "no center" (installation-wide staff).
@@ -147,6 +149,7 @@ def change_password(*, session: Session, actor: Actor, current_password: str, ne
                     settings: Settings, client: str | None = None) -> User:
     """The signed-in user sets a new password, proving the current one. Wrong current passwords count like
     wrong sign-ins (this is no side door for guessing). Ends every other session of the user."""
+    nodes.require_central(session)  # the users' rows are central's: a new password is set there
     user = by_username(session, actor.username)
     by_user, by_address = login_rules(settings)
     pairs = [(by_user, user.username)] + ([(by_address, client)] if client else [])
@@ -172,11 +175,32 @@ def sign_out(*, session: Session, username: str, actor: str | None = None) -> Us
     """End every token and page cookie the user holds (all devices): raise the session version. ``actor`` is
     who did it when not the user themselves (the command line)."""
     user = by_username(session, username)
+    if nodes.is_center(session):
+        # The users' rows are central's (storage/nodes.py): counted here, on this node only, and added to the
+        # row's version wherever a token or a cookie is checked (engine/people/users.py ``session_version``).
+        _count_sign_out(session, user.username)
+        return user
     user.session_version += 1
     session.add(user)
     user_events.add(session, user, actor=actor or username, kind="signed_out")
     session.commit()
     return user
+
+
+def _count_sign_out(session: Session, username: str) -> None:
+    with write_lock(session):
+        row = session.exec(select(NodeSignOut).where(NodeSignOut.username == username).with_for_update()).first()
+        if row is None:
+            session.add(NodeSignOut(username=username, sign_outs=1, at=clock.now()))
+        else:
+            row.sign_outs += 1
+            row.at = clock.now()
+            session.add(row)
+        try:
+            session.commit()
+        except IntegrityError:  # two first sign-outs at once: the other one's row is there now
+            session.rollback()
+            _count_sign_out(session, username)
 
 
 def events(session: Session, username: str, *, limit: int, offset: int = 0) -> tuple[list[UserEvent], int]:

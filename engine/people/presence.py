@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine.core import clock
+from engine.core import clock, nodes
 from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.refusals import problem
 from engine.core.settings import Settings
@@ -170,8 +170,11 @@ def set_available(*, session: Session, actor: Actor, available: bool, settings: 
                                                   col(Unavailable.day) == day))
     else:
         session.add(Unavailable(username=actor.username, day=day, set_at=clock.now()))
-    user_events.add(session, user, actor=actor.username, kind="availability_set",
-                    data={"day": str(day), "available": available})
+    if not nodes.is_center(session):
+        # A center node writes none of the users' chains (central's rows, storage/nodes.py): there the day's row,
+        # which replication carries to central, is the whole record.
+        user_events.add(session, user, actor=actor.username, kind="availability_set",
+                        data={"day": str(day), "available": available})
     session.commit()
     return available
 

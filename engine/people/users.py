@@ -24,12 +24,13 @@ from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from engine.core import throttle
+from engine.core import nodes, throttle
 from engine.core.errors import Conflict, Invalid, NotFound, Unauthorized
 from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.core.throttle import Rule, Throttled
 from engine.people import user_events
+from storage.models.accounts import NodeSignOut
 from storage.models.base import table
 from storage.models.people import User
 
@@ -176,10 +177,11 @@ def verify_password(hasher: PasswordHasher, hashed: str, password: str) -> bool:
         return False
 
 
-def issue_token(user: User, settings: Settings) -> str:
-    """A bearer token carrying the user's session version: raising the version ends it (and every other)."""
+def issue_token(user: User, settings: Settings, version: int | None = None) -> str:
+    """A bearer token carrying the user's session version (``version``: the node's, ``session_version``, when it
+    is not the row's): raising the version ends it (and every other)."""
     now = datetime.now(UTC)
-    claims = {"sub": user.username, "sv": user.session_version, "iat": now,
+    claims = {"sub": user.username, "sv": user.session_version if version is None else version, "iat": now,
               "exp": now + timedelta(minutes=settings.token_minutes)}
     return jwt.encode(claims, settings.signing_secret, algorithm="HS256")
 
@@ -215,7 +217,7 @@ def actor_from_token(*, session: Session, token: str, settings: Settings) -> Act
     row = session.connection().execute(_ACTOR_BY_NAME, {"username": claims["sub"]}).first()
     if row is None or not row.active:
         raise Unauthorized("users.token_user_gone")
-    if row.session_version != claims["sv"]:
+    if session_version(session, row.username, row.session_version) != claims["sv"]:
         raise Unauthorized("users.session_ended")
     return Actor(username=row.username, roles=frozenset(row.roles), full_name=row.full_name,
                  center_id=row.center_id)
@@ -226,6 +228,21 @@ _USERS = table(User)
 _ACTOR_BY_NAME = core_select(_USERS.c.username, _USERS.c.roles, _USERS.c.active, _USERS.c.full_name,
                              _USERS.c.center_id, _USERS.c.session_version).where(
     _USERS.c.username == bindparam("username"))
+
+
+_SIGN_OUTS = table(NodeSignOut)
+_SIGNED_OUT = core_select(_SIGN_OUTS.c.sign_outs).where(_SIGN_OUTS.c.username == bindparam("username"))
+
+
+def session_version(session: Session, username: str, version: int) -> int:
+    """The user's session version on this node, from their row's ``version``: the same on central or a single
+    node; on a center node, which does not write the users' rows (central's), the row's plus the sign-outs it
+    counted itself (storage/models/accounts.py NodeSignOut). Both only rise: a raise on either side ends every
+    token and cookie issued before."""
+    if not nodes.is_center(session):
+        return version
+    local = session.connection().execute(_SIGNED_OUT, {"username": username}).scalar()
+    return version + int(local or 0)
 
 
 def actor_of(user: User) -> Actor:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from engine.core import clock, throttle
+from engine.core import clock, nodes, throttle
 from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.refusals import problem
 from engine.core.settings import Settings
@@ -80,6 +80,10 @@ def _check_time(booking: Booking, settings: Settings, now: datetime) -> None:
 def redeem(*, session: Session, settings: Settings, center_id: int | None, code: Any = None, phone: Any = None,
            priority: str = "normal", client: str | None = None) -> tuple[Booking, QueueTicket]:
     """The ticket of a booked visit at the kiosk of ``center_id`` (the same ticket when asked again)."""
+    if nodes.is_center(session):
+        # The bookings are central's rows (storage/nodes.py), which an arrival marks: not at a center node yet
+        # (docs/center-nodes.md "What each side may do").
+        raise nodes.CentralOnly("node.booking_at_central")
     rule = _misses(settings)
     if client is not None:
         throttle.check(settings, "booking.too_many_misses", (rule, client))

@@ -107,4 +107,6 @@ def release_no_shows(session: Session, settings: Settings, now: datetime) -> int
 
 def run(session: Session, settings: Settings, now: datetime | None = None) -> RoundResult:
     moment = now or clock.now()
+    if settings.node_role == "center":  # the bookings are central's rows (storage/nodes.py): its round, not ours
+        return RoundResult(reminded=0, no_shows=0)
     return RoundResult(reminded=remind(session, settings, moment), no_shows=release_no_shows(session, settings, moment))

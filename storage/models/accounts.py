@@ -3,12 +3,14 @@ attempts that slow down guessing (engine/core/throttle.py)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.models.base import ChainLink
+from storage.models.base import ChainLink, _ts, utcnow
 
-__all__ = ["ThrottleCounter", "UserEvent"]
+__all__ = ["NodeSignOut", "ThrottleCounter", "UserEvent"]
 
 
 # A chain link (storage/models/base.py ChainLink, as a drawer session's) laid out like storage/models/audit.py's
@@ -42,3 +44,16 @@ class ThrottleCounter(SQLModel, table=True):
     # No attempt of this key is looked at before this moment (seconds since the epoch).
     wait_until: float = 0.0
     expires_at: float = Field(index=True)
+
+
+class NodeSignOut(SQLModel, table=True):
+    """The sign-outs of a user at a center node, which does not write the users' rows (central's, replicated:
+    storage/nodes.py). The user's session version there is their row's plus ``sign_outs``: a raise on either side
+    (a sign-out here, a new password or a deactivation at central) ends every token and cookie issued before
+    (engine/people/users.py ``session_version``). Never leaves the node."""
+
+    __tablename__ = "node_sign_out"
+
+    username: str = Field(primary_key=True, max_length=64)
+    sign_outs: int
+    at: datetime = _ts(default_factory=utcnow)

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import Column, Index, Text
 from sqlmodel import Field, SQLModel
 
+from storage import nodes
 from storage.models.base import _big, _ts, utcnow
 
 __all__ = ["OutboxMessage"]
@@ -49,6 +50,9 @@ class OutboxMessage(SQLModel, table=True):
     gateway_ref: str | None = Field(default=None, max_length=255)
     created_at: datetime = _ts(default_factory=utcnow)
     sent_at: datetime | None = _ts(default=None, nullable=True)
+    # The center node that wrote the message (NULL: central or a single node): only that node sends it, wherever
+    # replication carries the row (storage/nodes.py). Filled in by the insert itself.
+    node: str | None = Field(default=None, max_length=32, sa_column_kwargs={"default": nodes.written_here})
     # A failed message about a case opens an incident on it (engine/cases/undelivered.py); the incident's id,
     # once opened. Cleared when the message is put back to be sent again.
     incident_id: int | None = _big(default=None)

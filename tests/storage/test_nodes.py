@@ -34,3 +34,38 @@ def test_a_center_node_is_named_by_its_center_and_only_it() -> None:
     with pytest.raises(ValidationError):
         Settings(node_role="center", node_center="no spaces")
     assert Settings(node_role="center", node_center="CAI01").node_center == "CAI01"
+
+
+def test_a_center_node_writes_none_of_centrals_tables_whatever_writes_them(sqlite_url: str) -> None:
+    import pytest
+    from sqlalchemy import text, update
+    from sqlmodel import Session
+
+    from storage.db import engine_for
+    from storage.models.centers import Center
+    from storage.models.people import User
+
+    with Session(engine_for(sqlite_url)) as session:  # what central made, replicated
+        session.add(Center(code="ASW01", name_ar="أسوان", name_en="Aswan", level="governorate"))
+        session.commit()
+    nodes.configure(sqlite_url, "center", "ASW01")
+    try:
+        with Session(engine_for(sqlite_url)) as session:
+            session.add(Center(code="NEW", name_ar="جديد", name_en="New", level="governorate"))
+            with pytest.raises(nodes.CentralOnly, match="center"):
+                session.commit()  # the ORM's flush
+            session.rollback()
+            with pytest.raises(nodes.CentralOnly, match="app_user"):
+                session.execute(update(User).values(full_name="x"))  # a Core statement
+            session.rollback()
+            for sql in ("DELETE FROM center", 'update "center" set name_en = \'x\'', "  INSERT INTO open311_key "
+                        "(name) VALUES ('x')"):
+                with pytest.raises(nodes.CentralOnly):
+                    session.execute(text(sql))
+                session.rollback()
+            # Its own tables and reads are its own.
+            assert session.execute(text("SELECT count(*) FROM center")).scalar() == 1
+            session.execute(text("DELETE FROM throttle_counter"))
+            session.commit()
+    finally:
+        nodes.configure(sqlite_url, "single", None)

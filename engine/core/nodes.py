@@ -1,0 +1,105 @@
+"""What this node may do to a case, and what only central does (docs/center-nodes.md "What each side may do").
+
+A case belongs to one node (``case_file.node``, storage/nodes.py): the center node that opened it (its center's
+code), else (NULL) the node it was opened on when that is central or the only one. Every write of a case happens
+on its owner: any other node refuses it (``node.case_elsewhere``, naming the owner), and its background work
+(timers, the outbox, deliveries, escalations, incident retries, reminders, sweeps) selects only its own cases
+(:func:`owned`). A center node writes none of central's tables (users, the catalog, centers' set-up): the storage
+guard refuses the statement (storage/nodes.py), and the faces say it as ``node.central_only``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session
+
+from engine.core.errors import Conflict
+from engine.core.refusals import Words
+from engine.core.settings import Settings
+from storage import nodes
+from storage.models.cases import Case
+from storage.models.centers import Center
+
+
+class CaseElsewhere(Conflict):
+    """A write to a case another node owns: it is done there (409)."""
+
+
+class CentralOnly(Conflict):
+    """Something only the governorate's node does, asked of a center node (409)."""
+
+
+def _role(bind: Session | Connection) -> tuple[str, str | None]:
+    engine = bind.get_bind() if isinstance(bind, Session) else bind
+    return nodes.role_of_engine(engine.engine)
+
+
+def own_code(bind: Session | Connection) -> str | None:
+    """The code of the center node this database is (None: central or a single node)."""
+    return _role(bind)[1]
+
+
+def owned(column: Any, node: str | None) -> ColumnElement[bool]:
+    """The rows of the cases this node owns, by their ``node`` column: ``node IS NULL`` on central or a single
+    node (``node`` None), ``node = <its center's code>`` on a center node. Every background selection of cases
+    (or of rows that carry their case's node) takes this condition."""
+    return column.is_(None) if node is None else column == node
+
+
+def mine(column: Any, settings: Settings) -> ColumnElement[bool]:
+    """:func:`owned` for this node, by its settings (``node_center``)."""
+    return owned(column, settings.node_center)
+
+
+def of_my_cases(case_id: Any, node: str | None) -> ColumnElement[bool]:
+    """The rows of a table without a ``node`` of its own whose case (``case_id``) this node owns."""
+    cases = Case.__table__.c  # type: ignore[attr-defined]
+    return case_id.in_(select(cases.id).where(owned(cases.node, node)))  # type: ignore[no-any-return]
+
+
+def is_mine(case_node: str | None, node: str | None) -> bool:
+    return case_node == node
+
+
+def refuse_elsewhere(session: Session | Connection, case_node: str | None) -> None:
+    """CaseElsewhere (409 ``node.case_elsewhere``, naming the owning node) when a case whose ``node`` is
+    ``case_node`` is not this node's."""
+    if case_node != own_code(session):
+        raise CaseElsewhere("node.case_elsewhere", owner=_owner_words(session, case_node))
+
+
+def owner_of(session: Session | Connection, case_node: str | None) -> Words | None:
+    """The node that owns a case whose ``node`` is ``case_node``, in both languages, when it is not this one
+    (None: the case is this node's)."""
+    return None if case_node == own_code(session) else _owner_words(session, case_node)
+
+
+def _owner_words(session: Session | Connection, code: str | None) -> Words:
+    if code is None:
+        return Words("the governorate's node", "عقدة المحافظة")
+    conn = session.connection() if isinstance(session, Session) else session
+    centers = Center.__table__.c  # type: ignore[attr-defined]
+    row = conn.execute(select(centers.name_en, centers.name_ar).where(centers.code == code)).first()
+    if row is None:
+        return Words(f"the node of center {code}", f"عقدة المركز {code}")
+    return Words(f"the node of {row.name_en} ({code})", f"عقدة {row.name_ar} ({code})")
+
+
+def is_center(bind: Session | Connection) -> bool:
+    return _role(bind)[0] == "center"
+
+
+def require_central(bind: Session | Connection) -> None:
+    """CentralOnly (409 ``node.central_only``) on a center node: deploys, users, centers' set-up are done at the
+    governorate's node and reach this one by replication."""
+    if is_center(bind):
+        raise CentralOnly("node.central_only")
+
+
+def central_only(exc: nodes.CentralOnly) -> CentralOnly:
+    """The refusal the faces give for the storage guard's (storage/nodes.py)."""
+    return CentralOnly("node.central_only")
