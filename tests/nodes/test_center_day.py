@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlmodel import Session
 
 from api.app import create_app
+from engine.people import centers
 from harness.api import Api
 from harness.settings import TEST_PROCESSES, make_settings
 from storage import nodes
@@ -58,6 +60,9 @@ class CenterApi(Api):
 @pytest.fixture
 def center(database_url: str, tmp_path: Path) -> Iterator[CenterApi]:
     settings = make_settings(database_url, tmp_path, node_role="center", node_center="ASW01")
+    with at_central(database_url), Session(engine_for(database_url)) as session:  # the center came from central
+        centers.create_center(session=session, code="ASW01", name_ar="مركز أسوان", name_en="Aswan center",
+                              level="governorate")
     try:
         with TestClient(create_app(settings)) as client:
             yield CenterApi(client, settings)
