@@ -86,4 +86,5 @@ LOCAL: frozenset[str] = frozenset({
     "citizen_code",
     "board_stream",
     "service_draft",
+    "copied_object",
 })

@@ -443,6 +443,14 @@ class Settings(BaseSettings):
     # a center's own node, named by its center's code (``node_center``), which owns every case opened there.
     node_role: Literal["single", "central", "center"] = "single"
     node_center: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    # A center node copies the stored objects of its documents (scans, issued documents) to central's document
+    # store (engine/operations/node_copy.py), every ``node_copy_seconds`` (0: only ``shubbak tick`` and beat),
+    # ``node_copy_batch`` objects a round. Unset: not copied (MinIO's bucket replication does it instead).
+    node_central_storage_url: str | None = None
+    node_central_storage_access_key: str | None = None
+    node_central_storage_secret_key: str | None = None
+    node_copy_seconds: float = Field(default=30.0, ge=0)
+    node_copy_batch: int = Field(default=100, ge=1)
 
     @model_validator(mode="after")
     def _database_connections(self) -> Settings:
@@ -468,6 +476,8 @@ class Settings(BaseSettings):
             raise ValueError("SHUBBAK_NODE_CENTER: a center node is named by its center's code")
         if self.node_role != "center" and self.node_center:
             raise ValueError("SHUBBAK_NODE_CENTER: only a center node (SHUBBAK_NODE_ROLE=center) names a center")
+        if self.node_role != "center" and self.node_central_storage_url:
+            raise ValueError("SHUBBAK_NODE_CENTRAL_STORAGE_URL: only a center node copies its documents to central")
         return self
 
     @model_validator(mode="after")
