@@ -87,4 +87,5 @@ LOCAL: frozenset[str] = frozenset({
     "board_stream",
     "service_draft",
     "copied_object",
+    "node_link",
 })

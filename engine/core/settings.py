@@ -451,6 +451,12 @@ class Settings(BaseSettings):
     node_central_storage_secret_key: str | None = None
     node_copy_seconds: float = Field(default=30.0, ge=0)
     node_copy_batch: int = Field(default=100, ge=1)
+    # How often a node reads what its subscriptions last heard (engine/operations/node_link.py), and how long
+    # without a word before the line counts as down: more than PostgreSQL's keep-alive (half of the publisher's
+    # wal_sender_timeout, 30 s by default). Pages read the result at most every ``node_link_cache_seconds``.
+    node_link_seconds: float = Field(default=10.0, ge=0)
+    node_offline_seconds: float = Field(default=75.0, gt=0)
+    node_link_cache_seconds: float = Field(default=5.0, ge=0)
 
     @model_validator(mode="after")
     def _database_connections(self) -> Settings:

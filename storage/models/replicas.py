@@ -19,3 +19,16 @@ class CopiedObject(SQLModel, table=True):
     storage_key: str = Field(primary_key=True, max_length=255)
     sha256: str = Field(max_length=64)
     copied_at: datetime = _ts(default_factory=utcnow)
+
+
+class NodeLink(SQLModel, table=True):
+    """What this node last heard through one of its subscriptions (a center node: from central; central: from
+    each center node), written by the ``node_link`` job from PostgreSQL's own statistics. Local to the node:
+    ``down_since`` survives a restart of the node during a cut, when PostgreSQL's statistics start empty."""
+
+    __tablename__ = "node_link"
+
+    name: str = Field(primary_key=True, max_length=63)  # the subscription's name
+    heard_at: datetime | None = _ts(default=None, nullable=True)
+    down_since: datetime | None = _ts(default=None, nullable=True)
+    checked_at: datetime = _ts(default_factory=utcnow)

@@ -151,5 +151,5 @@ def test_beat_schedules_every_periodic_job(sqlite_settings: Settings) -> None:
                                                                    "throttle_counters", "citizen_codes",
                                                                    "reports", "outputs", "orphans",
                                                                    "payment_reconciliation", "bookings",
-                                                                   "node_copy")}
+                                                                   "node_copy", "node_link")}
     assert schedule["shubbak-outbox"]["schedule"] == 2.0
