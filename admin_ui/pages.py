@@ -33,6 +33,7 @@ from engine.core.errors import DomainError, Forbidden, Invalid, Unauthorized
 from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.core.throttle import Throttled
+from engine.operations import node_link
 from engine.people import policy, users
 from engine.people.users import BUILTIN_ROLES, Actor, actor_of
 from storage import nodes as storage_nodes
@@ -229,7 +230,9 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     viewer: Viewer = getattr(request.state, "viewer", None) or Viewer(
         Lang(choose(cookie.chosen_language(request)), "gregory", settings_of(request).display_timezone))
     lang = viewer.lang
-    html = templates.get_template(template).render(
+    # On a center node whose line to central is down, a discreet word on every staff page (docs/center-nodes.md).
+    alone = node_link.working_locally_since(settings_of(request)) if viewer.actor else None
+    html = templates.get_template(template).render(working_locally_since=alone,
         request=request, viewer=viewer, lang=lang, _=lang.gettext, csrf=cookie.csrf_token(request),
         csrf_field=cookie.CSRF_FIELD, flashes=cookie.pop_flashes(request), path=request.url.path,
         current=request.url.path + (f"?{request.url.query}" if request.url.query else ""),

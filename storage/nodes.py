@@ -100,6 +100,8 @@ LOCAL: frozenset[str] = frozenset({
     "assignment_turn",
     "unavailable_day",
     "node_sign_out",
+    "copied_object",
+    "node_link",
 })
 
 # Each center node draws the ids of the ``CENTER`` tables from a block of its own: center ``c`` (its ``center.id``

@@ -18,12 +18,21 @@ from engine.core.settings import Settings
 from harness.api import Api
 from harness.postgres import LocalPostgres
 from harness.settings import make_settings
+from storage import nodes
 from storage.db import dispose
 from storage.migrate import upgrade
 
 pytest_plugins = ["tests.support.documents", "tests.support.cash_desk"]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(autouse=True)
+def _single_nodes_again() -> Iterator[None]:
+    """What a test's settings said a database is (a center node, storage/nodes.py) ends with the test: a later
+    test on the same URL is a single node unless its own settings say otherwise."""
+    yield
+    nodes._roles.clear()
 
 
 def missing(reason: str) -> None:

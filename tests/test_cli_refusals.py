@@ -233,6 +233,10 @@ def test_the_check_finds_a_bypass(tmp_path: Path) -> None:
 def test_settings_that_are_not_valid_are_named_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from engine.core.settings import get_settings
+
+    get_settings.cache_clear()  # read from the environment below, not what an earlier test left
+    monkeypatch.setattr("cli.main.get_settings", get_settings)
     monkeypatch.setenv("SHUBBAK_SCRIPT_SECONDS", "٢ ثانية")  # Arabic digits and a word: not a number
     monkeypatch.setenv("SHUBBAK_ENVIRONMENT", "staging")  # not one of the three
     monkeypatch.setenv("SHUBBAK_CLI_LANGUAGE", "ar")

@@ -22,6 +22,7 @@ from engine.core.amounts import text as money_text
 from engine.core.errors import Forbidden, Invalid, NotFound
 from engine.core.refusals import problem
 from engine.core.settings import Settings
+from engine.operations import node_link
 from engine.payments import ledger
 from engine.people import policy
 from engine.people.users import Actor
@@ -118,7 +119,9 @@ def dashboard(request: Request, viewer: SignedIn, db: SessionDep, start: From = 
                         for row in ledger.collections(session=db, actor=actor, settings=settings, start=scope.start,
                                                       end=scope.end, by=by, center_ids=scope.center_ids)]
                    for by in ("day", "method", "cashier")}
+    node_links = (node_link.links(db.connection()) if settings.node_role == "central" else [])
     return render(request, "reports.html", tables=tables, counted_at=counted_at, counted_age=age,
+                  node_links=[link for link in node_links if link.center is not None],
                   collections=collections, method_words=METHOD_WORDS,
                   behind=fresh["behind"], labels=labels, backlog=backlog, compliance=compliance,
                   daily=daily, heat=json.dumps(heat, ensure_ascii=False), has_diagram=has_diagram,

@@ -267,6 +267,8 @@ def open_content(*, session: Session, actor: Actor, settings: Settings, store: O
     if doc is None:
         raise NotFound("document.not_found", document_id=document_id)
     _readable_case(session, doc.case_id, actor, settings, uploaded_by=doc.uploaded_by)
+    if settings.node_role == "central":
+        _arrived(session, store, doc)
     if verify:
         download = _open(store, doc)
         digest = hashlib.sha256()
@@ -278,6 +280,14 @@ def open_content(*, session: Session, actor: Actor, settings: Settings, store: O
         _check(doc, digest.hexdigest())
     download = _open(store, doc)
     return doc, _checked(download, doc)
+
+
+def _arrived(session: Session, store: ObjectStore, doc: Document) -> None:
+    """At central, a scan recorded at a center node is served once its object was copied here
+    (engine/operations/node_copy.py): until then the row is here and the bytes are not, which is not damage."""
+    node = session.execute(select(col(Case.node)).where(col(Case.id) == doc.case_id)).scalar()
+    if node is not None and not store.exists(doc.storage_key):
+        raise Conflict("documents.not_copied_yet", center=node, document_id=doc.id)
 
 
 def _open(store: ObjectStore, doc: Document) -> Download:

@@ -450,6 +450,20 @@ class Settings(BaseSettings):
     # ``shubbak node init-center`` waits this long for central's tables to be copied to the new center node
     # before it gives up (and says which tables are not copied yet; run it again to go on waiting).
     node_copy_wait_seconds: float = Field(default=600, gt=0, le=86_400)
+    # A center node copies the stored objects of its documents (scans, issued documents) to central's document
+    # store (engine/operations/node_copy.py), every ``node_copy_seconds`` (0: only ``shubbak tick`` and beat),
+    # ``node_copy_batch`` objects a round. Unset: not copied (MinIO's bucket replication does it instead).
+    node_central_storage_url: str | None = None
+    node_central_storage_access_key: str | None = None
+    node_central_storage_secret_key: str | None = None
+    node_copy_seconds: float = Field(default=30.0, ge=0)
+    node_copy_batch: int = Field(default=100, ge=1)
+    # How often a node reads what its subscriptions last heard (engine/operations/node_link.py), and how long
+    # without a word before the line counts as down: more than PostgreSQL's keep-alive (half of the publisher's
+    # wal_sender_timeout, 30 s by default). Pages read the result at most every ``node_link_cache_seconds``.
+    node_link_seconds: float = Field(default=10.0, ge=0)
+    node_offline_seconds: float = Field(default=75.0, gt=0)
+    node_link_cache_seconds: float = Field(default=5.0, ge=0)
 
     @model_validator(mode="after")
     def _database_connections(self) -> Settings:
@@ -475,6 +489,8 @@ class Settings(BaseSettings):
             raise ValueError("SHUBBAK_NODE_CENTER: a center node is named by its center's code")
         if self.node_role != "center" and self.node_center:
             raise ValueError("SHUBBAK_NODE_CENTER: only a center node (SHUBBAK_NODE_ROLE=center) names a center")
+        if self.node_role != "center" and self.node_central_storage_url:
+            raise ValueError("SHUBBAK_NODE_CENTRAL_STORAGE_URL: only a center node copies its documents to central")
         # What this database is, for the guard that keeps a center node off central's tables (storage/nodes.py).
         for url in {self.database_url, self.leader_database_url or self.database_url}:
             nodes.configure(url, self.node_role, self.node_center)

@@ -21,7 +21,7 @@ from engine.citizen import signin
 from engine.core import idempotency, throttle
 from engine.core.settings import Settings
 from engine.messages import send
-from engine.operations import orphans
+from engine.operations import node_copy, node_link, orphans
 from engine.outputs import issue as outputs_issue
 from engine.payments import reconcile
 from engine.queue import booking_rounds
@@ -121,6 +121,12 @@ JOBS: list[Job] = [
     # back (engine/queue/booking_rounds.py).
     Job("bookings", lambda s: s.booking_round_seconds, 60.0, _in_a_session(booking_rounds.run),
         lambda r: f"{r.reminded} visit reminder(s) written, {r.no_shows} no-show(s) released"),
+    # A center node's documents, copied to central's document store (engine/operations/node_copy.py).
+    Job("node_copy", lambda s: s.node_copy_seconds, 30.0, _in_a_session(node_copy.copy_pending),
+        lambda r: f"{r.copied} document(s) copied to central, {r.present} already there, {r.failed} failed"),
+    # What each subscription between nodes last heard, and since when a line is down (engine/operations/node_link.py).
+    Job("node_link", lambda s: s.node_link_seconds, 10.0, _in_a_session(node_link.record),
+        lambda r: f"{r} line(s) between nodes down"),
 ]
 
 

@@ -25,5 +25,6 @@ from storage.models import (  # noqa: F401  (each module registers its tables)
     people,
     queue,
     ratings,
+    replicas,
     reports,
 )

@@ -29,7 +29,8 @@ from storage.models.messages import OutboxMessage
 from tests.support.audit import REGISTER, deploy, login, step
 
 NAMES = ["outbox", "timers", "case_messages", "escalation", "assignment", "ledger_seal", "idempotency_keys",
-         "throttle_counters", "citizen_codes", "reports", "outputs", "orphans", "payment_reconciliation", "bookings"]
+         "throttle_counters", "citizen_codes", "reports", "outputs", "orphans", "payment_reconciliation", "bookings",
+         "node_copy", "node_link"]
 
 
 @pytest.fixture
@@ -129,4 +130,5 @@ def test_beat_falls_back_to_its_defaults_and_follows_the_settings(tmp_path: Path
                         "shubbak-outputs": 2.0,  # the tests' settings turn its loop off: beat's default
                         "shubbak-orphans": 86_400.0,
                         "shubbak-payment_reconciliation": 300.0,
-                        "shubbak-bookings": 60.0}
+                        "shubbak-bookings": 60.0,
+                        "shubbak-node_copy": 30.0, "shubbak-node_link": 10.0}

@@ -150,5 +150,6 @@ def test_beat_schedules_every_periodic_job(sqlite_settings: Settings) -> None:
                                                                    "ledger_seal", "idempotency_keys",
                                                                    "throttle_counters", "citizen_codes",
                                                                    "reports", "outputs", "orphans",
-                                                                   "payment_reconciliation", "bookings")}
+                                                                   "payment_reconciliation", "bookings",
+                                                                   "node_copy", "node_link")}
     assert schedule["shubbak-outbox"]["schedule"] == 2.0

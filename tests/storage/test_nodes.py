@@ -33,7 +33,12 @@ def test_a_center_node_is_named_by_its_center_and_only_it() -> None:
         Settings(node_role="central", node_center="CAI01")
     with pytest.raises(ValidationError):
         Settings(node_role="center", node_center="no spaces")
-    assert Settings(node_role="center", node_center="CAI01").node_center == "CAI01"
+    url = "sqlite:///a-center-node-named-only.db"  # a URL of its own: the settings tell storage what it is
+    try:
+        assert Settings(node_role="center", node_center="CAI01", database_url=url).node_center == "CAI01"
+        assert nodes.role_of(url) == ("center", "CAI01")
+    finally:
+        nodes.configure(url, "single", None)
 
 
 def test_a_center_node_writes_none_of_centrals_tables_whatever_writes_them(sqlite_url: str) -> None:
