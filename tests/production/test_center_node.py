@@ -92,6 +92,18 @@ def versions(engine: Engine) -> dict[int, int]:
             "SELECT c.id, v.version FROM case_file c JOIN process_version v ON v.id = c.process_version_id"))}
 
 
+def link_noted(engine: Engine, name: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT 1 FROM node_link WHERE name LIKE :n"), {"n": name}).first() is not None
+
+
+def down_since(engine: Engine, name: str) -> bool:
+    """Whether the node's ``node_link`` job notes the subscription ``name`` (a LIKE pattern) as down."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT 1 FROM node_link WHERE name LIKE :n AND down_since IS NOT NULL"),
+                            {"n": name}).first() is not None
+
+
 def count(engine: Engine, query: str) -> int:
     with engine.connect() as conn:
         return int(conn.execute(text(query)).scalar_one())
@@ -133,12 +145,15 @@ def test_a_center_node_works_through_a_cut_line_and_central_catches_up(tmp_path:
                                         (CODE, "district", "CITY")):
                 create_center(session=session, code=code, name_ar=f"مركز {code}", name_en=f"Center {code}",
                               level=level, parent_code=parent)
+        # Each side notes what its subscriptions last heard every second, and a line silent 8 s as down (the
+        # servers' keep-alives come every 5 s: wal_sender_timeout is 10 s here).
+        line_watch = {"SHUBBAK_NODE_LINK_SECONDS": "1", "SHUBBAK_NODE_OFFLINE_SECONDS": "8"}
         central_env = {**served_env(central, gateway.url), "SHUBBAK_DATABASE_URL": central_url,
-                       "SHUBBAK_NODE_ROLE": "central"}
+                       "SHUBBAK_NODE_ROLE": "central", **line_watch}
         center = make_settings(center_url, tmp_path / "center", node_role="center", node_center=CODE)
         center_env = {**served_env(center, gateway.url), "SHUBBAK_DATABASE_URL": center_url,
                       "SHUBBAK_NODE_ROLE": "center", "SHUBBAK_NODE_CENTER": CODE,
-                      "SHUBBAK_NODE_COPY_WAIT_SECONDS": "60"}
+                      "SHUBBAK_NODE_COPY_WAIT_SECONDS": "60", **line_watch}
         said = {}
         # The URLs carry a password (the test servers trust loopback and never ask for it): never printed.
         secret = "s3cret-word"
@@ -170,6 +185,13 @@ def test_a_center_node_works_through_a_cut_line_and_central_catches_up(tmp_path:
         serve_env = {**center_env, "SHUBBAK_MESSAGE_LEASE_SECONDS": "3"}
         api = stack.enter_context(process(serve, serve_env, logs / "center-api.log"))
         wait_for("the center's API to be ready", lambda: answers(f"{base}/readyz"), 60, logs)
+        # Central serves too, with its background loops (timers, the outbox): they must leave the center's
+        # replicated cases and messages alone, so every SMS is still sent once.
+        central_port = free_port()
+        stack.enter_context(process(["serve", "--port", str(central_port), "--no-access-log", "--log-level",
+                                     "warning"], {**central_env, "SHUBBAK_MESSAGE_LEASE_SECONDS": "3"},
+                                    logs / "central-api.log"))
+        wait_for("central's API to be ready", lambda: answers(f"http://127.0.0.1:{central_port}/readyz"), 60, logs)
         assert httpx.get(f"{base}/api/me", headers=leaver, timeout=10).status_code == 200
         ledger = Ledger()
         clients, stop = run_clients(CLIENTS, base, clerk, reviewer, ledger)
@@ -202,6 +224,10 @@ def test_a_center_node_works_through_a_cut_line_and_central_catches_up(tmp_path:
         api = stack.enter_context(process(serve, serve_env, logs / "center-api.log"))
         wait_for("the center's API to be ready again", lambda: answers(f"{base}/readyz"), 60, logs)
         time.sleep(max(0.0, CUT_SECONDS - (time.monotonic() - cut_at)))
+        # Each side knows its line is down, and since when (the center's pages say so; central's dashboard too).
+        wait_for("the center node to note the line down", lambda: down_since(center_db, "shubbak_central"), 20, logs)
+        wait_for("central to note the center's line down", lambda: down_since(central_db, "shubbak_center_%"), 20,
+                 logs)
         opened_in_cut = len(ledger.opened) - opened_before_cut
         finished_in_cut = len(ledger.finished)
         at_center_in_cut = count(center_db, "SELECT count(*) FROM case_file")
@@ -216,6 +242,9 @@ def test_a_center_node_works_through_a_cut_line_and_central_catches_up(tmp_path:
         wait_for("the new version to reach the center", lambda: count(
             center_db, "SELECT max(version) FROM process_version WHERE service_code = 'fault_drill'") == 2, 60, logs)
         version_in = time.monotonic() - restored_at
+        wait_for("the center node to note the line up again",
+                 lambda: link_noted(center_db, "shubbak_central") and not down_since(center_db, "shubbak_central"),
+                 60, logs)
         wait_for("the deactivation to reach the center", lambda: httpx.get(
             f"{base}/api/me", headers=leaver, timeout=10).status_code == 401, 60, logs)
         # New cases take the new version; those opened before it came keep theirs (checked below).
