@@ -271,6 +271,17 @@ def test_a_center_node_works_through_a_cut_line_and_central_catches_up(tmp_path:
                   for table in ("case_file", "task", "audit_event", "outbox_message")}
         ids = list(versions(central_db))
         kept = {"center": versions(center_db), "central": versions(central_db)}
+        # A center that removes a whole case after it replicated (its rows deleted, every chain left holds): the
+        # deletes reach central, whose seal over the replicated heads finds the case missing.
+        sealed = shubbak(["audit", "seal"], central_env)
+        with center_db.begin() as conn:
+            case_id = conn.execute(text("SELECT min(id) FROM case_file")).scalar_one()
+            for table in conn.execute(text("SELECT table_name FROM information_schema.columns WHERE "
+                                           "column_name = 'case_id' AND table_schema = current_schema()")).scalars():
+                conn.execute(text(f'DELETE FROM "{table}" WHERE case_id = :c'), {"c": case_id})  # noqa: S608
+            conn.execute(text("DELETE FROM case_file WHERE id = :c"), {"c": case_id})
+        wait_for("the rewrite to reach central", lambda: not differences(central_db, center_db), 30, logs)
+        rewritten = shubbak(["audit", "verify"], central_env)
         # The servers' own errors besides the cut line's (a row that conflicts stops a subscription: said here).
         server_errors = {side: [line for line in (server.dir / "log").read_text(errors="replace").splitlines()
                                 if "ERROR" in line and not any(cut in line for cut in CUT_LINE)]
@@ -281,7 +292,7 @@ def test_a_center_node_works_through_a_cut_line_and_central_catches_up(tmp_path:
           f"{at_central_in_cut} of the center's {at_center_in_cut} cases then, {at_central_when_cut} at the cut); "
           f"the new version at the center {version_in:.1f} s after the line came back, central holding all "
           f"{totals} {caught_up_in:.1f} s after; retried: {dict(ledger.retried)}; CI={IN_CI}")
-    print(cut_status.stdout, status_after.stdout, central_status.stdout, verify.stdout, sep="\n")
+    print(cut_status.stdout, status_after.stdout, central_status.stdout, verify.stdout, rewritten.stdout, sep="\n")
     assert not any(secret in out for out in (cut_status.stdout, status_after.stdout, central_status.stdout))
     print("\n".join(f"{side}'s PostgreSQL: {line}" for side, lines in server_errors.items() for line in lines[-20:]))
     assert not [line for line in server_errors["central"] if "duplicate key" in line], server_errors["central"]
@@ -296,6 +307,8 @@ def test_a_center_node_works_through_a_cut_line_and_central_catches_up(tmp_path:
         assert 2 in found.values(), side
     assert all(first < case_id <= last for case_id in ids), (first, ids[:3])  # the center's own block of ids
     assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert sealed.returncode == 0, sealed.stdout + sealed.stderr
+    assert rewritten.returncode != 0 and str(case_id) in rewritten.stdout, rewritten.stdout + rewritten.stderr
     assert status_after.returncode == 0, status_after.stdout + status_after.stderr
 
 
