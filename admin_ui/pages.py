@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -80,6 +81,8 @@ class Viewer:
     user: User | None = None
     actor: Actor | None = None
     nav: list[tuple[str, str]] = field(default_factory=list)
+    # On a center node whose line to central is down: since when (docs/center-nodes.md), said on staff pages.
+    alone_since: datetime | None = None
 
     @property
     def signed_in(self) -> Actor:
@@ -114,7 +117,7 @@ def get_viewer(request: Request, db: SessionDep) -> Viewer:
         # A center node keeps a signed-in user's choice of language in the session (the users' rows are central's).
         chosen = cookie.chosen_language(request) if nodes.is_center(db) else None
         viewer = Viewer(Lang(choose(chosen or user.language), user.calendar, settings.display_timezone), user, actor,
-                        _nav(db, actor, settings))
+                        _nav(db, actor, settings), node_link.working_locally_since(settings))
     request.state.viewer = viewer
     return viewer
 
@@ -230,9 +233,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     viewer: Viewer = getattr(request.state, "viewer", None) or Viewer(
         Lang(choose(cookie.chosen_language(request)), "gregory", settings_of(request).display_timezone))
     lang = viewer.lang
-    # On a center node whose line to central is down, a discreet word on every staff page (docs/center-nodes.md).
-    alone = node_link.working_locally_since(settings_of(request)) if viewer.actor else None
-    html = templates.get_template(template).render(working_locally_since=alone,
+    html = templates.get_template(template).render(working_locally_since=viewer.alone_since,
         request=request, viewer=viewer, lang=lang, _=lang.gettext, csrf=cookie.csrf_token(request),
         csrf_field=cookie.CSRF_FIELD, flashes=cookie.pop_flashes(request), path=request.url.path,
         current=request.url.path + (f"?{request.url.query}" if request.url.query else ""),

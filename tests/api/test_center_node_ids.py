@@ -22,6 +22,7 @@ from harness.settings import TEST_PROCESSES, make_settings
 from storage import nodes
 from storage.db import engine_for
 from storage.models.cases import Case
+from tests.support.nodes import CenterApi, at_central
 
 CENTER_ID = 7
 
@@ -40,7 +41,7 @@ def center_node(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Api, Pages]
     engine.dispose()
     settings = make_settings(postgres_url, tmp_path, node_role="center", node_center="CAI01")
     with TestClient(create_app(settings), follow_redirects=False) as client:
-        yield Api(client, settings), Pages(client, settings)
+        yield CenterApi(client, settings), Pages(client, settings)
 
 
 def test_a_case_at_a_center_node_is_numbered_in_its_block_and_served_by_every_face(
@@ -59,7 +60,9 @@ def test_a_case_at_a_center_node_is_numbered_in_its_block_and_served_by_every_fa
     assert api.read_case(case["id"])["id"] == case["id"]
     api.assert_replays(case["id"])
     assert api.client.get(f"/api/cases/{case['id']}/documents", headers=clerk).status_code == 200
-    pages.as_user("admin")
+    with at_central(pages.settings.database_url):  # the user comes from central; signing in is the node's
+        admin = pages.user("admin")
+    pages.sign_in(admin)
     assert pages.client.get(f"/cases/{case['id']}").status_code == 200
     assert pages.client.get(f"/cases/{case['id']}/history").status_code == 200
 
@@ -70,7 +73,7 @@ def node_settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 def test_a_center_nodes_tracking_numbers_carry_its_center(node_settings: Settings) -> None:
-    with Session(engine_for(node_settings.database_url)) as session:
+    with at_central(node_settings.database_url), Session(engine_for(node_settings.database_url)) as session:
         # Other centers first: the node's center is not the first row, its id is what the numbers carry.
         for code in ("GOV", "ALX01"):
             centers.create_center(session=session, code=code, name_ar=code, name_en=code, level="governorate")
@@ -78,7 +81,7 @@ def test_a_center_nodes_tracking_numbers_carry_its_center(node_settings: Setting
                                           level="governorate").id
     assert center_id == 3
     with TestClient(create_app(node_settings)) as client:
-        api = Api(client, node_settings).deployed("test_permit")
+        api = CenterApi(client, node_settings).deployed("test_permit")
         clerk = api.user("front_desk")
         numbers = {api.open_case("test_permit", clerk).json()["tracking_number"] for _ in range(5)}
         assert len(numbers) == 5
@@ -92,7 +95,7 @@ def test_a_center_nodes_tracking_numbers_carry_its_center(node_settings: Setting
 
 def test_a_center_node_whose_center_has_not_arrived_opens_no_case(node_settings: Settings) -> None:
     with TestClient(create_app(node_settings)) as client:
-        api = Api(client, node_settings).deployed("test_permit")
+        api = CenterApi(client, node_settings).deployed("test_permit")
         r = api.open_case("test_permit", api.user("front_desk"))
         assert r.status_code == 409 and "CAI01" in r.json()["detail"], r.text
         with Session(engine_for(node_settings.database_url)) as session:
