@@ -79,6 +79,28 @@ def test_a_cashier_may_have_a_drawer_open_at_central_and_at_a_node_but_one_per_n
         session.rollback()
 
 
+def test_a_drawer_closed_at_a_node_is_acknowledged_there_only(settings: Settings) -> None:
+    # Central holds the node's drawer as replicated. Its acknowledgement at central was the drawer's next link
+    # (session, seq) written at central: the node's own supervisor acknowledging it there writes the same key,
+    # which stops central's subscription when it arrives.
+    supervisor = Actor("super_n", frozenset({"supervisor"}), "Supervisor")
+    with Session(engine_for(settings.database_url)) as session:
+        centers.create_center(session=session, code="CAI01", name_ar="مركز القاهرة", name_en="Cairo",
+                              level="governorate")
+        row = CashierSession(cashier=CASHIER.username, status="closed", opening={}, node="CAI01",
+                             difference={"cash": -500})
+        session.add(row)
+        session.commit()
+        assert row.id is not None
+        with pytest.raises(Conflict) as refused:
+            drawer.acknowledge(session=session, session_id=row.id, reason="counted twice", actor=supervisor,
+                               settings=settings)
+        assert refused.value.message_id == "node.drawer_elsewhere" and "Cairo (CAI01)" in str(refused.value)
+        session.rollback()
+        again = drawer.get(session, row.id)
+        assert again.acknowledged_by is None and again.audit_seq == 0
+
+
 def test_the_same_open311_post_at_two_nodes_is_two_requests(tmp_path: Path) -> None:
     single = make_settings("sqlite://", tmp_path)
     form = {"service_code": ["x"], "description": [" a hole "], "api_key": ["k"]}
