@@ -183,6 +183,10 @@ def issue_token(user: User, settings: Settings, version: int | None = None) -> s
     now = datetime.now(UTC)
     claims = {"sub": user.username, "sv": user.session_version if version is None else version, "iat": now,
               "exp": now + timedelta(minutes=settings.token_minutes)}
+    if settings.node_center is not None:
+        # A center node's version is central's plus its own sign-outs: the same number names another moment at
+        # central or at another node, so its tokens are its own (one without ``nd`` is central's or a single node's).
+        claims["nd"] = settings.node_center
     return jwt.encode(claims, settings.signing_secret, algorithm="HS256")
 
 
@@ -217,6 +221,8 @@ def actor_from_token(*, session: Session, token: str, settings: Settings) -> Act
     row = session.connection().execute(_ACTOR_BY_NAME, {"username": claims["sub"]}).first()
     if row is None or not row.active:
         raise Unauthorized("users.token_user_gone")
+    if claims.get("nd") != settings.node_center:  # issued by another node (issue_token)
+        raise Unauthorized("users.token_invalid")
     if session_version(session, row.username, row.session_version) != claims["sv"]:
         raise Unauthorized("users.session_ended")
     return Actor(username=row.username, roles=frozenset(row.roles), full_name=row.full_name,
