@@ -119,6 +119,18 @@ def test_an_object_central_already_holds_is_not_written_again(center: Settings) 
     assert waiting(center) == 0
 
 
+def test_a_wrong_object_left_at_central_is_copied_again_not_taken_as_copied(center: Settings) -> None:
+    # A copy that did not match its record, whose removal from central's store the line cut (or a process killed
+    # between the two): the next round found the key there and counted it copied, for good.
+    key = scan(center, b"the scan as recorded")
+    central = node_copy.central_store(center)
+    central.prepare()
+    central.put(key, io.BytesIO(b"another content"), content_type="application/pdf")
+    assert copy_round(center) == node_copy.Copied(copied=1)
+    assert central_bytes(center, key) == b"the scan as recorded"
+    assert waiting(center) == 0
+
+
 def test_a_cut_line_stops_the_round_and_the_next_goes_on(center: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     keys = [scan(center, f"scan {i}".encode()) for i in range(3)]
     real = node_copy.central_store
