@@ -57,13 +57,16 @@ def check_csrf(request: Request, submitted: object) -> None:
         raise CsrfRefused(N_("The form has expired or did not come from this site. Reload the page and try again."))
 
 
-def sign_in(request: Request, username: str, session_version: int) -> None:
+def sign_in(request: Request, username: str, session_version: int, node: str | None = None) -> None:
     """A fresh session for the user: a new CSRF token, nothing carried over (no session fixation). The user's
-    session version goes in too: raising it (sign-out, new password, deactivation) ends this cookie."""
+    session version goes in too: raising it (sign-out, new password, deactivation) ends this cookie. ``node``: the
+    center node's code that signs in (its versions are its own, engine/people/users.py ``issue_token``)."""
     language = _data(request).get("lang")
     data = _data(request)
     data.clear()
     data.update(user=username, sv=session_version, at=int(time.time()), csrf=secrets.token_urlsafe(32))
+    if node is not None:
+        data["nd"] = node
     if language:
         data["lang"] = language
 
@@ -82,6 +85,8 @@ def username(request: Request, settings: Settings) -> tuple[str, int] | None:
     at = data.get("at")
     version = data.get("sv")
     if not isinstance(name, str) or not isinstance(at, int) or not isinstance(version, int):
+        return None
+    if data.get("nd") != settings.node_center:  # signed in at another node: its session version is not ours
         return None
     if time.time() - at > settings.token_minutes * 60:  # the cookie is re-signed on use: expire on sign-in age
         data.clear()

@@ -229,7 +229,16 @@ def _written_table(statement: Any) -> str | None:
     return None
 
 
-_WRITES = re.compile(r"^\s*(?:insert\s+into|update|delete\s+from)\s+\"?(\w+)", re.IGNORECASE)
+# A write's words anywhere in a statement (after a comment, in a WITH, with ``OR IGNORE``, ``ONLY``, a schema),
+# followed by the table it writes: the last name of an optionally schema-qualified, optionally quoted name.
+_WRITES = re.compile(r"\b(?:insert(?:\s+or\s+\w+)?\s+into|replace\s+into|update(?:\s+or\s+\w+)?(?:\s+only)?"
+                     r"|delete\s+from(?:\s+only)?|merge\s+into|truncate(?:\s+table)?(?:\s+only)?)"
+                     r"\s+(?:\"?\w+\"?\s*\.\s*)?\"?(\w+)", re.IGNORECASE)
+
+
+def _text_writes(sql: str) -> set[str]:
+    """The tables a statement's text names after a write's words (lower case)."""
+    return {name.lower() for name in _WRITES.findall(sql)}
 
 
 def guard(engine: Engine, url: str) -> None:
@@ -243,9 +252,18 @@ def guard(engine: Engine, url: str) -> None:
         if _roles.get(url, ("single", None))[0] != "center":
             return
         if isinstance(statement, TextClause):
-            match = _WRITES.match(statement.text)
-            name = match.group(1).lower() if match else None
+            names = _text_writes(statement.text)
         else:
-            name = _written_table(statement)
-        if name is not None and name in CENTRAL:
+            written = _written_table(statement)
+            names = {written} if written is not None else set()
+        for name in sorted(names & CENTRAL):
+            raise CentralOnly(name)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before_cursor_execute(_conn: Any, _cursor: Any, statement: str, _parameters: Any, context: Any,
+                               _executemany: bool) -> None:
+        # A driver's string (exec_driver_sql) is not seen by before_execute: it has nothing compiled.
+        if context is None or context.compiled is not None or _roles.get(url, ("single", None))[0] != "center":
+            return
+        for name in sorted(_text_writes(statement) & CENTRAL):
             raise CentralOnly(name)

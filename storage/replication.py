@@ -88,8 +88,9 @@ def safe(url: str) -> str:
 
 
 def _literal(value: str) -> str:
-    """A SQL string literal (standard_conforming_strings: a quote doubled, backslashes as they are)."""
-    return "'" + value.replace("'", "''") + "'"
+    """A SQL string literal for a ``text()`` statement (standard_conforming_strings: a quote doubled, backslashes
+    as they are; a colon escaped, or ``!:word`` in a password would be read as a bind parameter)."""
+    return "'" + value.replace("'", "''").replace(":", "\\:") + "'"
 
 
 def _ident(name: str) -> str:

@@ -8,6 +8,7 @@ import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -208,6 +209,17 @@ def test_a_url_becomes_a_connection_string_and_is_printed_without_its_password()
     assert replication.safe(url) == "db.example:6432/shubbak"
     with pytest.raises(replication.ReplicationRefused, match="node.needs_postgresql"):
         replication.conninfo("sqlite:///x.db")
+
+
+def test_a_password_with_a_colon_is_a_subscription_refused_by_id_never_printed(database: MakeDatabase) -> None:
+    # The statement is SQL text: a colon after a sign (``!:``) read as a bind parameter was a traceback that
+    # printed the connection string, password and all.
+    url = database(None)
+    nowhere = f"postgresql+psycopg://shubbak:{quote('k9!:hidden%w', safe='')}@127.0.0.1:{free_port()}/central"
+    with replication._connect(url, 2) as conn, pytest.raises(replication.ReplicationRefused) as refused:
+        replication._subscribe(conn, "shubbak_central", nowhere, "shubbak_central", "shubbak_slot_x")
+    assert refused.value.message_id == "node.subscribe_failed"
+    assert "could not connect" in refused.value.params["reason"] and "hidden" not in str(refused.value)
 
 
 def test_a_user_who_is_not_a_superuser_is_told_so_by_id(database: MakeDatabase, tmp_path: Path,

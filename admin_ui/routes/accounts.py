@@ -45,7 +45,7 @@ def change_password(request: Request, form: CheckedForm, viewer: SignedIn, db: S
         return _password_page(request, 401, error=viewer.lang.gettext("The current password is wrong."))
     except Invalid as exc:
         return _password_page(request, 422, errors=[str(d.get("msg", "")) for d in exc.details])
-    cookie.sign_in(request, user.username, user.session_version)
+    cookie.sign_in(request, user.username, user.session_version, settings.node_center)
     cookie.flash(request, viewer.lang.gettext("Your password was changed. Every other sign-in has ended."))
     return redirect("/")
 

@@ -50,7 +50,8 @@ def login(request: Request, form: CheckedForm, db: SessionDep, viewer: CurrentVi
                                                 seconds=viewer.lang.number(exc.retry_after)))
         page.headers["Retry-After"] = str(exc.retry_after)
         return page
-    cookie.sign_in(request, user.username, users.session_version(db, user.username, user.session_version))
+    cookie.sign_in(request, user.username, users.session_version(db, user.username, user.session_version),
+                   settings_of(request).node_center)
     return redirect(target or "/")
 
 

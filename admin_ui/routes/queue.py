@@ -182,5 +182,5 @@ def board_page(request: Request, viewer: CurrentViewer, db: SessionDep, center: 
     center_id = config.center_id_of(db, _center(center))
     return render(request, "queue_board.html", calls=board.latest(db, settings.queue_board_calls, center_id),
                   counters=board.counters_now(db, center_id, settings=settings),
-                  categories=_categories(db, settings, viewer.lang, center_id), last_id=board.last_id(db),
+                  categories=_categories(db, settings, viewer.lang, center_id), last_id=board.last_id(db, center_id),
                   center=_center(center))

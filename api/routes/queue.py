@@ -255,7 +255,8 @@ def board_now(session: Session, settings: Settings, center_id: int | None = None
     latest = board.latest(session, settings.queue_board_calls, center_id)
     return BoardPublic(calls=[CallPublic(**board.call_view(c)) for c in latest],
                        counters=[CounterPublic(**c) for c in board.counters_now(session, center_id, settings=settings)],
-                       categories=_categories(session, settings, center_id), last_call_id=board.last_id(session))
+                       categories=_categories(session, settings, center_id),
+                       last_call_id=board.last_id(session, center_id))
 
 
 @router.get("/board", dependencies=[allow("public")], response_model=BoardPublic)
@@ -280,7 +281,8 @@ def _calls_after(settings: Settings, cursor: int, center_id: int | None) -> list
 
 def _start(settings: Settings, center: str | None) -> tuple[int | None, int]:
     with session_for(settings.database_url) as session:
-        return config.center_id_of(session, center), board.last_id(session)
+        center_id = config.center_id_of(session, center)
+        return center_id, board.last_id(session, center_id)
 
 
 async def _events(request: Request, settings: Settings, cursor: int, center_id: int | None,

@@ -8,7 +8,8 @@ The rows of a center's documents reach central by replication (storage/nodes.py)
   does not match is removed from central's store again, logged, and left for the next round (it is never
   recorded as copied, so ``shubbak node status`` keeps counting it);
 * **idempotent**: objects are written once under keys no other node makes (``cases/<case id>/…``, and case ids
-  come from the node's own block), so an object central already holds is not copied again; a round killed
+  come from the node's own block), so an object central already holds is not copied again (once its content
+  is the one recorded: another is removed and copied again); a round killed
   half-way copies the object it was writing again in the next one (a store keeps nothing of a cut write);
 * **through a cut line**: central's store unreachable ends the round, and the next one starts where it stopped.
 
@@ -113,7 +114,7 @@ def copy_pending(*, session: Session, settings: Settings) -> Copied:
     copied = present = failed = 0
     for row in rows:
         try:
-            if central.exists(row.key):
+            if central.exists(row.key) and _holds(central, row.key, row.sha256):
                 present += 1
             elif _copy(local, central, row.key, row.sha256, row.content_type):
                 copied += 1
@@ -126,6 +127,23 @@ def copy_pending(*, session: Session, settings: Settings) -> Copied:
         session.execute(_COPIED.insert().values(storage_key=row.key, sha256=row.sha256))
         session.commit()
     return Copied(copied=copied, present=present, failed=failed)
+
+
+def _holds(central: ObjectStore, key: str, sha256: str) -> bool:
+    """Whether central's object under ``key`` is the one recorded; one that is not (a copy that did not match,
+    whose removal a cut line or a killed process stopped) is removed, to be copied again."""
+    download = central.open(key)
+    try:
+        digest = hashlib.sha256()
+        for chunk in download:
+            digest.update(chunk)
+    finally:
+        download.close()
+    if digest.hexdigest() == sha256:
+        return True
+    log.error("node copy: central's %s does not match its recorded SHA-256; removed to be copied again", key)
+    central.delete(key)
+    return False
 
 
 def _copy(local: ObjectStore, central: ObjectStore, key: str, sha256: str, content_type: str) -> bool:

@@ -87,6 +87,11 @@ def pdf_of(*, session: Session, number: str, actor: Actor, settings: Settings) -
     try:
         download = documents.store_for(settings).open(row.storage_key)
     except ObjectMissing as exc:
+        node = session.execute(select(col(Case.node)).where(col(Case.id) == row.case_id)).scalar()
+        if settings.node_role == "central" and node is not None:
+            # Issued at a center node: its row came by replication, its PDF comes by the node's copy
+            # (engine/operations/node_copy.py), later. Not there yet is not damage.
+            raise Conflict("documents.not_copied_yet", center=node) from exc
         raise Corrupted("outputs.stored_file_missing", number=row.number) from exc
     try:
         content = b"".join(download)

@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from engine.core import clock
+from engine.core import clock, nodes
 from engine.core.amounts import text as money_text
 from engine.core.chain import GENESIS, canonical
 from engine.core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -181,6 +181,10 @@ def acknowledge(*, session: Session, session_id: int, reason: str, actor: Actor,
     with write_lock(session):
         drawer = get(session, session_id)
         policy.require_center(session, actor, drawer.center_id)
+        owner = nodes.owner_of(session, drawer.node or None)
+        if owner is not None:  # a drawer of another node, as replicated: its chain goes on there only
+            session.rollback()
+            raise nodes.CaseElsewhere("node.drawer_elsewhere", owner=owner)
         if drawer.status != "closed" or not any((drawer.difference or {}).values()):
             session.rollback()
             raise Conflict("cashier.no_difference")

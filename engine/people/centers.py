@@ -90,6 +90,11 @@ def create_center(*, session: Session, code: str, name_ar: str, name_en: str, le
     code = code.strip()
     if not code:
         problems.append(problem("code", "field.required"))
+    elif code.endswith("-N"):
+        # What a center node's receipt series look like (engine/payments/receipts.py ``series``): CAI01-N is node
+        # CAI01's, MAIN.CAI01-N its series for cases of no center. Central numbers a center's receipts under its
+        # bare code, so a center coded so would share a node's numbers, and the two would meet when they replicate.
+        problems.append(problem("code", "field.center_code_reserved"))
     if level not in CENTER_LEVELS:
         problems.append(problem("level", "field.one_of", choices=", ".join(CENTER_LEVELS)))
     if not name_ar.strip() or not name_en.strip():

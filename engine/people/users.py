@@ -183,6 +183,11 @@ def issue_token(user: User, settings: Settings, version: int | None = None) -> s
     now = datetime.now(UTC)
     claims = {"sub": user.username, "sv": user.session_version if version is None else version, "iat": now,
               "exp": now + timedelta(minutes=settings.token_minutes)}
+    if settings.node_center is not None:
+        # A center node's version is central's plus its own sign-outs: the same number names another moment at
+        # central or at another node, so its tokens are its own (one without ``nd`` is central's or a single
+        # node's, good at a center node only while the user never signed out there: actor_from_token).
+        claims["nd"] = settings.node_center
     return jwt.encode(claims, settings.signing_secret, algorithm="HS256")
 
 
@@ -217,7 +222,16 @@ def actor_from_token(*, session: Session, token: str, settings: Settings) -> Act
     row = session.connection().execute(_ACTOR_BY_NAME, {"username": claims["sub"]}).first()
     if row is None or not row.active:
         raise Unauthorized("users.token_user_gone")
-    if session_version(session, row.username, row.session_version) != claims["sv"]:
+    local = signed_out_here(session, row.username)
+    node = claims.get("nd")
+    if node == settings.node_center:  # signed in on this node
+        expected = row.session_version + local
+    elif node is None and local == 0:
+        # Central's token at a center node where the user never signed out: its version is central's alone.
+        expected = row.session_version
+    else:  # another node's (its version counts that node's sign-outs), or central's after a sign-out here
+        raise Unauthorized("users.token_invalid")
+    if expected != claims["sv"]:
         raise Unauthorized("users.session_ended")
     return Actor(username=row.username, roles=frozenset(row.roles), full_name=row.full_name,
                  center_id=row.center_id)
@@ -239,10 +253,14 @@ def session_version(session: Session, username: str, version: int) -> int:
     node; on a center node, which does not write the users' rows (central's), the row's plus the sign-outs it
     counted itself (storage/models/accounts.py NodeSignOut). Both only rise: a raise on either side ends every
     token and cookie issued before."""
+    return version + signed_out_here(session, username)
+
+
+def signed_out_here(session: Session, username: str) -> int:
+    """How many times the user signed out on this center node (0 on central and on a single node)."""
     if not nodes.is_center(session):
-        return version
-    local = session.connection().execute(_SIGNED_OUT, {"username": username}).scalar()
-    return version + int(local or 0)
+        return 0
+    return int(session.connection().execute(_SIGNED_OUT, {"username": username}).scalar() or 0)
 
 
 def actor_of(user: User) -> Actor:

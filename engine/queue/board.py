@@ -36,8 +36,11 @@ def after(session: Session, last_id: int, center_id: int | None = None, limit: i
                         .order_by(col(QueueCall.id)).limit(limit)).all()
 
 
-def last_id(session: Session) -> int:
-    return int(session.exec(select(func.coalesce(func.max(QueueCall.id), 0))).one() or 0)
+def last_id(session: Session, center_id: int | None = None) -> int:
+    """The newest call of ``center_id``'s hall (a board's "from now"). Of that hall only: at central, a center
+    node's calls arrive numbered from its block of ids (storage/nodes.py ``ID_BLOCK``), above central's own."""
+    return int(session.exec(select(func.coalesce(func.max(QueueCall.id), 0))
+                            .where(config.same_center(QueueCall.center_id, center_id))).one() or 0)
 
 
 def counters_now(session: Session, center_id: int | None = None, *, settings: Settings) -> list[dict[str, Any]]:

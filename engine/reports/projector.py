@@ -26,6 +26,8 @@ for a hole, so the figures lag by one round, not by the window.
 counts what it holds). A node numbers its events in a block of its own (storage/nodes.py ``ID_BLOCK``) and they
 arrive in its order, interleaved with central's: each block has a cursor of its own (``reports@<block>``), made
 at the block's start when its first event is seen; the main row (``reports``, block 0) is the lock of the round.
+A hole in a center node's block is judged by the node's own clock (its newest event here), not central's: one
+held back by a cut line longer than the window is still counted when it arrives.
 
 **Rebuild.** ``shubbak reports rebuild`` counts everything from the rows and moves the cursor to the last event
 (engine/reports/rebuild.py).
@@ -191,9 +193,13 @@ def _project_block(conn: Connection, settings: Settings, cursor: Any, block: int
     gap = new_high - high - sum(1 for i in seen if i > high)
     if gap > room:  # an id jump (a sequence moved by hand): the nearest ones only
         log.warning("report projector: %d event ids missing, keeping %d", gap, room)
-    stamp = clock.iso(moment)
+    # A center node's block is judged by that node's clock, its newest event here: its events arrive in its commit
+    # order, so one held back behind a later one, by a cut line, comes whatever central's clock says meanwhile.
+    # The window runs while the node's events move on; a rolled-back id is given up once they have.
+    now = moment if block == 0 else _newest(conn, new_high) or moment
+    stamp = clock.iso(now)
     holes.update({str(i): stamp for i in missing})
-    expired = moment - timedelta(seconds=settings.report_gap_seconds)
+    expired = now - timedelta(seconds=settings.report_gap_seconds)
     for hole, first in list(holes.items()):
         if clock.parse(first) < expired:
             log.warning("report projector: event %s never appeared; taken for a rolled-back one", hole)
@@ -202,6 +208,12 @@ def _project_block(conn: Connection, settings: Settings, cursor: Any, block: int
     conn.execute(update(_CURSORS).where(_CURSORS.c.name == _cursor_name(block))
                  .values(position=position, high=new_high, holes=holes, checked_at=moment))
     return Round(read=len(rows), counted=counted, holes=len(holes))
+
+
+def _newest(conn: Connection, event_id: int) -> datetime | None:
+    """The moment of event ``event_id`` (None when there is none)."""
+    at = conn.execute(select(_EVENTS.c.at).where(_EVENTS.c.id == event_id)).scalar()
+    return clock.parse(at) if at else None
 
 
 def _take_cursor(conn: Connection) -> Any:

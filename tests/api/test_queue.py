@@ -223,3 +223,41 @@ def test_kiosks_and_boards_of_a_center(api: Api) -> None:
     assert api.client.get("/api/queue/board").json()["calls"] == []  # the center-less hall heard nothing
     waiting = api.client.get("/api/queue/categories").json()
     assert next(c for c in waiting if c["code"] == "permits")["waiting"] == 1  # the center-less ticket
+
+
+def test_a_board_at_central_follows_its_hall_after_a_center_nodes_calls_arrive(tmp_path: Path,
+                                                                               database_url: str) -> None:
+    # A center node's calls reach central numbered from its block of ids (storage/nodes.py ID_BLOCK), above every
+    # call of central's own halls: a board starting "from now" at the highest call of every center skipped each
+    # call its own hall made after.
+    from sqlalchemy import text
+
+    from storage.db import engine_for
+    from storage.nodes import ID_BLOCK
+
+    settings = make_settings(database_url, tmp_path, queue_board_stream_seconds=0.5, queue_board_poll_ms=50)
+    with TestClient(create_app(settings)) as client:
+        api = Api(client, settings)
+        admin, clerk = api.user("admin"), api.user("front_desk")
+        assert client.post("/api/centers", json={"code": "ASW01", "name_ar": "أسوان", "name_en": "Aswan",
+                                                 "level": "governorate"}, headers=admin).status_code == 201
+        with engine_for(database_url).begin() as conn:  # the node's ticket and call, as replicated
+            aswan = conn.execute(text("SELECT id FROM center WHERE code = 'ASW01'")).scalar_one()
+            conn.execute(text(
+                "INSERT INTO queue_ticket (id, number, day, seq, category_code, priority, status, issued_at, "
+                "waiting_since, recalls, center_id) VALUES (:id, 'P-001', '2026-06-01', 1, 'permits', 'normal', "
+                "'called', '2026-06-01 08:00:00', '2026-06-01 08:00:00', 0, :c)"), {"id": 7 * ID_BLOCK + 1, "c": aswan})
+            conn.execute(text(
+                "INSERT INTO queue_call (id, ticket_id, ticket_number, category_code, counter_number, counter_name, "
+                "kind, at, center_id) VALUES (:id, :id, 'P-001', 'permits', 1, 'Aswan 1', 'call', "
+                "'2026-06-01 08:01:00', :c)"), {"id": 7 * ID_BLOCK + 1, "c": aswan})
+        issue(api)
+        start = client.get("/api/queue/board").json()["last_call_id"]
+        assert start < ID_BLOCK
+        client.post("/api/queue/counters/1/call-next", headers=clerk)
+        with client.stream("GET", "/api/queue/board/events") as stream:  # from now: its own hall's latest call
+            assert "data: " not in "".join(stream.iter_text())
+        with client.stream("GET", f"/api/queue/board/events?after={start}") as stream:
+            text_ = "".join(stream.iter_text())
+        assert [json.loads(line[6:])["ticket"] for line in text_.splitlines() if line.startswith("data: ")] == [
+            "P-001"]

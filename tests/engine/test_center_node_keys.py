@@ -13,7 +13,8 @@ from sqlmodel import Session
 from engine.cases.owed import new_number
 from engine.citizen.open311 import _request_hash
 from engine.core import tracking
-from engine.core.errors import Conflict
+from engine.core.errors import Conflict, Invalid
+from engine.core.refusals import problem
 from engine.core.settings import Settings
 from engine.payments import drawer, receipts
 from engine.people import centers
@@ -45,6 +46,18 @@ def test_receipt_series_name_the_node(settings: Settings) -> None:
         session.commit()
 
 
+@pytest.mark.parametrize("code", ["CAI01-N", "MAIN.CAI01-N"])
+def test_no_center_is_coded_like_a_nodes_receipt_series(settings: Settings, code: str) -> None:
+    # Central numbers a center's receipts under its bare code: a center coded CAI01-N would share node CAI01's
+    # series (CAI01-N-2026-000001 on both sides, one unique key: the subscription stops), one coded MAIN.CAI01-N
+    # node CAI01's series for cases of no center. A node's code has no dot (SHUBBAK_NODE_CENTER), so every
+    # node's series ends in -N and no two nodes' series meet.
+    assert receipts.series("CAI01-N", settings) == receipts.series("CAI01", _node(settings))
+    with Session(engine_for(settings.database_url)) as session, pytest.raises(Invalid) as refused:
+        centers.create_center(session=session, code=code, name_ar="ق", name_en="C", level="governorate")
+    assert refused.value.details == [problem("code", "field.center_code_reserved")]
+
+
 def test_a_cashier_may_have_a_drawer_open_at_central_and_at_a_node_but_one_per_node(settings: Settings) -> None:
     node = _node(settings)
     with Session(engine_for(settings.database_url)) as session:
@@ -64,6 +77,28 @@ def test_a_cashier_may_have_a_drawer_open_at_central_and_at_a_node_but_one_per_n
         with pytest.raises(IntegrityError):
             session.flush()
         session.rollback()
+
+
+def test_a_drawer_closed_at_a_node_is_acknowledged_there_only(settings: Settings) -> None:
+    # Central holds the node's drawer as replicated. Its acknowledgement at central was the drawer's next link
+    # (session, seq) written at central: the node's own supervisor acknowledging it there writes the same key,
+    # which stops central's subscription when it arrives.
+    supervisor = Actor("super_n", frozenset({"supervisor"}), "Supervisor")
+    with Session(engine_for(settings.database_url)) as session:
+        centers.create_center(session=session, code="CAI01", name_ar="مركز القاهرة", name_en="Cairo",
+                              level="governorate")
+        row = CashierSession(cashier=CASHIER.username, status="closed", opening={}, node="CAI01",
+                             difference={"cash": -500})
+        session.add(row)
+        session.commit()
+        assert row.id is not None
+        with pytest.raises(Conflict) as refused:
+            drawer.acknowledge(session=session, session_id=row.id, reason="counted twice", actor=supervisor,
+                               settings=settings)
+        assert refused.value.message_id == "node.drawer_elsewhere" and "Cairo (CAI01)" in str(refused.value)
+        session.rollback()
+        again = drawer.get(session, row.id)
+        assert again.acknowledged_by is None and again.audit_seq == 0
 
 
 def test_the_same_open311_post_at_two_nodes_is_two_requests(tmp_path: Path) -> None:

@@ -119,6 +119,18 @@ def test_an_object_central_already_holds_is_not_written_again(center: Settings) 
     assert waiting(center) == 0
 
 
+def test_a_wrong_object_left_at_central_is_copied_again_not_taken_as_copied(center: Settings) -> None:
+    # A copy that did not match its record, whose removal from central's store the line cut (or a process killed
+    # between the two): the next round found the key there and counted it copied, for good.
+    key = scan(center, b"the scan as recorded")
+    central = node_copy.central_store(center)
+    central.prepare()
+    central.put(key, io.BytesIO(b"another content"), content_type="application/pdf")
+    assert copy_round(center) == node_copy.Copied(copied=1)
+    assert central_bytes(center, key) == b"the scan as recorded"
+    assert waiting(center) == 0
+
+
 def test_a_cut_line_stops_the_round_and_the_next_goes_on(center: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     keys = [scan(center, f"scan {i}".encode()) for i in range(3)]
     real = node_copy.central_store
@@ -203,3 +215,28 @@ def test_central_says_a_centers_scan_has_not_arrived_rather_than_damaged(single:
     with Session(engine_for(single.database_url)) as session:
         _, chunks = open_content(session=session, actor=CLERK, settings=central, store=store, document_id=doc_id)
         assert b"".join(chunks) == body
+
+
+def test_central_says_a_centers_issued_document_has_not_arrived_rather_than_damaged(single: Settings) -> None:
+    from engine.core.errors import Conflict, Corrupted
+    from engine.outputs import manage
+
+    key = scan(single, b"a scan")
+    central = single.model_copy(update={"node_role": "central"})
+    reader = Actor("sup", frozenset({"supervisor", "admin"}))
+    with engine_for(single.database_url).begin() as conn:  # the row came by replication, the PDF is still there
+        case_id = conn.execute(text("SELECT case_id FROM document WHERE storage_key = :k"), {"k": key}).scalar_one()
+        conn.execute(text("INSERT INTO issued_output (number, case_id, service_code, kind, source, status, sha256, "
+                          "storage_key, size, attempts, prints, created_at, issued_at) VALUES ('D2026-C7-AAAA-BBBB-"
+                          "CCCC', :c, 'test_permit', 'certificate', 'end', 'valid', :sha, :key, 3, 0, 0, :now, :now)"),
+                     {"c": case_id, "sha": hashlib.sha256(b"pdf").hexdigest(), "key": f"cases/{case_id}/outputs/x",
+                      "now": "2026-12-06 10:00:00+00:00"})
+        conn.execute(text("UPDATE case_file SET node = 'CAI01'"))
+    with Session(engine_for(single.database_url)) as session:
+        with pytest.raises(Conflict) as refused:
+            manage.pdf_of(session=session, number="D2026-C7-AAAA-BBBB-CCCC", actor=reader, settings=central)
+        assert refused.value.message_id == "documents.not_copied_yet" and "CAI01" in refused.value.text("en")
+        session.execute(text("UPDATE case_file SET node = NULL"))
+        with pytest.raises(Corrupted):  # a central case's missing file is still damage
+            manage.pdf_of(session=session, number="D2026-C7-AAAA-BBBB-CCCC", actor=reader, settings=central)
+        session.rollback()

@@ -323,3 +323,33 @@ def test_central_counts_each_center_nodes_events_by_their_own_block(pg_settings:
     assert projected == rebuilt(settings)
     open_cases(settings, 1)
     assert catch_up(settings) == 1
+
+
+@pytest.mark.postgres
+def test_a_center_nodes_event_held_back_by_a_long_cut_is_still_counted(pg_settings: Settings) -> None:
+    # A center node's transactions reach central in their commit order: the later id first when the earlier one
+    # committed after it, and the line may be cut between the two for longer than the gap window. Central's clock
+    # says nothing of the node's rolled-back ids then: the node's own events do.
+    from storage import nodes
+    from storage.models.audit import AuditEvent
+
+    settings = pg_settings
+    engine = engine_for(settings.database_url)
+    with engine.begin() as conn:
+        for sequence in nodes.id_sequences(conn).values():
+            conn.exec_driver_sql(f"SELECT setval('{sequence}', {7 * nodes.ID_BLOCK})")
+    first, second = open_cases(settings, 2)
+    events = AuditEvent.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:  # the first case's transaction has not arrived yet
+        late = [dict(r) for r in conn.execute(events.select().where(events.c.case_id == first)).mappings()]
+        conn.execute(events.delete().where(events.c.case_id == first))
+    now = datetime.now(UTC)
+    with Session(engine) as session:
+        assert project_round(session, settings, now=now) is not None
+        cut = now + timedelta(seconds=settings.report_gap_seconds * 10)  # nothing else arrives meanwhile
+        assert project_round(session, settings, now=cut) is not None
+    with engine.begin() as conn:  # the line is back
+        conn.execute(events.insert(), late)
+    catch_up(settings)
+    assert sum(row[3] for row in aggregates(settings)["report_day"]) == 2  # both cases opened, each once
+    assert aggregates(settings) == rebuilt(settings)

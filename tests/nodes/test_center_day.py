@@ -96,6 +96,53 @@ def test_signing_out_at_a_center_node_is_counted_there_and_ends_every_token(cent
     central_only(r)
 
 
+def test_a_center_nodes_token_is_never_one_of_centrals(center: CenterApi) -> None:
+    # The node's session version is central's plus its own sign-outs: mona's token after one sign-out there says
+    # 1, which is what central's own version becomes at her next sign-out at central. A token stolen at the node
+    # (ended there by the sign-out) must not come back to life at central, whose secret may be the same.
+    from sqlmodel import select
+
+    from engine.core.errors import Unauthorized
+    from engine.people import users
+    from storage.models.people import User
+
+    center.user("front_desk", username="mona")
+    url = center.settings.database_url
+
+    def sign_in() -> str:
+        r = center.client.post("/api/auth/token", data={"username": "mona", "password": "correct horse"})
+        assert r.status_code == 200, r.text
+        return str(r.json()["access_token"])
+
+    assert center.client.post("/api/auth/logout", headers={"Authorization": f"Bearer {sign_in()}"}).status_code == 204
+    stolen = sign_in()  # the node's version: central's 0 and its one sign-out
+    central = center.settings.model_copy(update={"node_role": "central", "node_center": None})
+    with at_central(url), Session(engine_for(url)) as session:
+        session.connection().execute(text("UPDATE app_user SET session_version = 1 WHERE username = 'mona'"))
+        session.commit()
+        with pytest.raises(Unauthorized):  # mona signed out at central too: nothing of before is valid there
+            users.actor_from_token(session=session, token=stolen, settings=central)
+        user = session.exec(select(User).where(User.username == "mona")).one()
+        from_central = users.issue_token(user, central)
+    # Central's token is not good at the node either once she signed out there: its 1 is not the node's 1.
+    assert center.client.get("/api/me", headers={"Authorization": f"Bearer {from_central}"}).status_code == 401
+    center.user("front_desk", username="omar")
+    with Session(engine_for(url)) as session:
+        omar = session.exec(select(User).where(User.username == "omar")).one()
+        omar_central = users.issue_token(omar, central)
+    # Where the user never signed out, the node's version is central's alone: central's token is good there.
+    assert center.client.get("/api/me", headers={"Authorization": f"Bearer {omar_central}"}).status_code == 200
+    # The pages' cookie alike: one signed in at the node is not one of central's.
+    from types import SimpleNamespace
+
+    from admin_ui import session as cookie
+
+    request: Any = SimpleNamespace(session={})
+    cookie.sign_in(request, "mona", 1, center.settings.node_center)
+    assert cookie.username(request, center.settings) == ("mona", 1)
+    assert cookie.username(request, central) is None
+
+
 def test_a_center_nodes_pages_sign_in_and_out_and_keep_the_language_in_the_session(center: CenterApi) -> None:
     from harness.pages import Pages
 

@@ -40,7 +40,8 @@ EXPLAINED: dict[tuple[str, tuple[str, ...]], str] = {
     ("cashier_session", ("cashier", "node")): "one open drawer per cashier and node (migration 0033)",
     ("cashier_event", ("session_id", "seq")): "of one drawer session, whose id is its node's own",
     ("payment", ("receipt_number",)): "each node numbers its own series, named in the number "
-                                      "(engine/payments/receipts.py series)",
+                                      "(engine/payments/receipts.py series), and no center is coded like a node's "
+                                      "series (engine/people/centers.py create_center)",
     ("checkout", ("provider", "reference")): "the provider's own reference, unique at the provider whichever node "
                                              "asked for it (one merchant account per provider: docs/center-nodes.md)",
     ("task", ("id",)): "SpiffWorkflow's task id, a uuid4 drawn by the case's node",

@@ -74,3 +74,39 @@ def test_a_center_node_writes_none_of_centrals_tables_whatever_writes_them(sqlit
             session.commit()
     finally:
         nodes.configure(sqlite_url, "single", None)
+
+
+def test_the_guard_reads_what_a_write_of_centrals_tables_may_look_like(sqlite_url: str) -> None:
+    import pytest
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    from storage.db import engine_for
+    from storage.models.centers import Center
+
+    with Session(engine_for(sqlite_url)) as session:  # what central made, replicated
+        session.add(Center(code="ASW01", name_ar="أسوان", name_en="Aswan", level="governorate"))
+        session.commit()
+    nodes.configure(sqlite_url, "center", "ASW01")
+    try:
+        with Session(engine_for(sqlite_url)) as session:
+            for sql in ("UPDATE main.center SET name_en = 'x'", 'DELETE FROM "main"."center"',
+                        "/* a note */ DELETE FROM center", "-- a note\nUPDATE center SET name_en = 'x'",
+                        "WITH gone AS (SELECT 1) DELETE FROM center", "UPDATE OR IGNORE center SET name_en = 'x'",
+                        "INSERT OR REPLACE INTO center (id, code, name_ar, name_en, level, holidays) "
+                        "SELECT id, code, name_ar, 'x', level, holidays FROM center",
+                        "REPLACE INTO center (id, code, name_ar, name_en, level, holidays) "
+                        "SELECT id, code, name_ar, 'x', level, holidays FROM center"):
+                with pytest.raises(nodes.CentralOnly):
+                    session.execute(text(sql))
+                session.rollback()
+                with pytest.raises(nodes.CentralOnly):  # a driver's string, beside SQLAlchemy's text()
+                    session.connection().exec_driver_sql(sql)
+                session.rollback()
+            assert session.execute(text("SELECT name_en FROM center")).scalar() == "Aswan"
+            # Reads that name a write's words, and its own tables, are its own.
+            session.execute(text("SELECT 'delete from' AS said, count(*) FROM center"))
+            session.connection().exec_driver_sql("UPDATE throttle_counter SET count = count")
+            session.commit()
+    finally:
+        nodes.configure(sqlite_url, "single", None)
