@@ -29,7 +29,7 @@ from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import Actor
 from storage.db import write_lock
-from storage.documents import Download, ObjectMissing, ObjectStore, StoreConfig
+from storage.documents import Download, ObjectMissing, ObjectStore, StoreConfig, sha256_of
 from storage.documents import store_for as _store_for
 from storage.models.cases import Case, Document
 
@@ -270,14 +270,7 @@ def open_content(*, session: Session, actor: Actor, settings: Settings, store: O
     if settings.node_role == "central":
         _arrived(session, store, doc)
     if verify:
-        download = _open(store, doc)
-        digest = hashlib.sha256()
-        try:
-            for chunk in download:
-                digest.update(chunk)
-        finally:
-            download.close()
-        _check(doc, digest.hexdigest())
+        _check(doc, sha256_of(_open(store, doc)))
     download = _open(store, doc)
     return doc, _checked(download, doc)
 

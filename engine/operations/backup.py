@@ -40,7 +40,7 @@ from engine.core.errors import Conflict, Invalid
 from engine.core.settings import Settings
 from storage import backup as database
 from storage.db import dispose, session_for
-from storage.documents import check_key
+from storage.documents import check_key, sha256_of
 from storage.models.audit import AuditSeal
 from storage.models.base import tables
 from storage.models.cases import Document
@@ -319,14 +319,7 @@ def _already_there(store: Any, entry: dict[str, Any]) -> bool:
     """Whether the store holds this document already (the same bytes); a different object there is refused."""
     if not store.exists(entry["key"]):
         return False
-    digest = hashlib.sha256()
-    download = store.open(entry["key"])
-    try:
-        for chunk in download:
-            digest.update(chunk)
-    finally:
-        download.close()
-    if digest.hexdigest() != entry["sha256"]:
+    if sha256_of(store.open(entry["key"])) != entry["sha256"]:
         raise Conflict("backup.store_differs", key=entry["key"])
     return True
 

@@ -31,7 +31,15 @@ from sqlmodel import Session
 
 from engine.cases.documents import store_for
 from engine.core.settings import Settings
-from storage.documents import Download, ObjectMissing, ObjectStore, StorageError, StoreConfig, open_store
+from storage.documents import (
+    Download,
+    ObjectMissing,
+    ObjectStore,
+    StorageError,
+    StoreConfig,
+    open_store,
+    sha256_of,
+)
 from storage.models.base import tables
 from storage.models.cases import Document
 from storage.models.outputs import IssuedOutput
@@ -132,14 +140,7 @@ def copy_pending(*, session: Session, settings: Settings) -> Copied:
 def _holds(central: ObjectStore, key: str, sha256: str) -> bool:
     """Whether central's object under ``key`` is the one recorded; one that is not (a copy that did not match,
     whose removal a cut line or a killed process stopped) is removed, to be copied again."""
-    download = central.open(key)
-    try:
-        digest = hashlib.sha256()
-        for chunk in download:
-            digest.update(chunk)
-    finally:
-        download.close()
-    if digest.hexdigest() == sha256:
+    if sha256_of(central.open(key)) == sha256:
         return True
     log.error("node copy: central's %s does not match its recorded SHA-256; removed to be copied again", key)
     central.delete(key)

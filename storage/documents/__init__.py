@@ -8,6 +8,7 @@ the data is pulled from a reader a chunk at a time, and a failed write leaves no
 
 from __future__ import annotations
 
+import hashlib
 import re
 import weakref
 from abc import ABC, abstractmethod
@@ -65,6 +66,17 @@ class Download:
     def close(self) -> None:
         if self._finalizer is not None:
             self._finalizer()  # runs the close once, whoever calls first
+
+
+def sha256_of(download: Download) -> str:
+    """The SHA-256 of everything ``download`` holds, read to its end; the download is closed."""
+    digest = hashlib.sha256()
+    try:
+        for chunk in download:
+            digest.update(chunk)
+    finally:
+        download.close()
+    return digest.hexdigest()
 
 
 class ObjectStore(ABC):
