@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from sqlmodel import SQLModel
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import Session, SQLModel
 
 import storage.models  # noqa: F401  (registers every table)
 from storage import nodes
+from storage.db import engine_for
+from storage.models.centers import Center
 
 
 def test_every_table_is_in_exactly_one_set() -> None:
@@ -41,72 +47,59 @@ def test_a_center_node_is_named_by_its_center_and_only_it() -> None:
         nodes.configure(url, "single", None)
 
 
-def test_a_center_node_writes_none_of_centrals_tables_whatever_writes_them(sqlite_url: str) -> None:
-    import pytest
-    from sqlalchemy import text, update
-    from sqlmodel import Session
+@pytest.fixture
+def center_node(sqlite_url: str) -> Iterator[str]:
+    """A center node's database (SQLite: the guard does not depend on the server) holding its center, as central
+    made it and replication brought it; the URL."""
+    with Session(engine_for(sqlite_url)) as session:
+        session.add(Center(code="ASW01", name_ar="أسوان", name_en="Aswan", level="governorate"))
+        session.commit()
+    nodes.configure(sqlite_url, "center", "ASW01")
+    yield sqlite_url
+    nodes.configure(sqlite_url, "single", None)
 
-    from storage.db import engine_for
-    from storage.models.centers import Center
+
+def test_a_center_node_writes_none_of_centrals_tables_whatever_writes_them(center_node: str) -> None:
+    from sqlalchemy import update
+
     from storage.models.people import User
 
-    with Session(engine_for(sqlite_url)) as session:  # what central made, replicated
-        session.add(Center(code="ASW01", name_ar="أسوان", name_en="Aswan", level="governorate"))
-        session.commit()
-    nodes.configure(sqlite_url, "center", "ASW01")
-    try:
-        with Session(engine_for(sqlite_url)) as session:
-            session.add(Center(code="NEW", name_ar="جديد", name_en="New", level="governorate"))
-            with pytest.raises(nodes.CentralOnly, match="center"):
-                session.commit()  # the ORM's flush
+    with Session(engine_for(center_node)) as session:
+        session.add(Center(code="NEW", name_ar="جديد", name_en="New", level="governorate"))
+        with pytest.raises(nodes.CentralOnly, match="center"):
+            session.commit()  # the ORM's flush
+        session.rollback()
+        with pytest.raises(nodes.CentralOnly, match="app_user"):
+            session.execute(update(User).values(full_name="x"))  # a Core statement
+        session.rollback()
+        for sql in ("DELETE FROM center", 'update "center" set name_en = \'x\'', "  INSERT INTO open311_key "
+                    "(name) VALUES ('x')"):
+            with pytest.raises(nodes.CentralOnly):
+                session.execute(text(sql))
             session.rollback()
-            with pytest.raises(nodes.CentralOnly, match="app_user"):
-                session.execute(update(User).values(full_name="x"))  # a Core statement
-            session.rollback()
-            for sql in ("DELETE FROM center", 'update "center" set name_en = \'x\'', "  INSERT INTO open311_key "
-                        "(name) VALUES ('x')"):
-                with pytest.raises(nodes.CentralOnly):
-                    session.execute(text(sql))
-                session.rollback()
-            # Its own tables and reads are its own.
-            assert session.execute(text("SELECT count(*) FROM center")).scalar() == 1
-            session.execute(text("DELETE FROM throttle_counter"))
-            session.commit()
-    finally:
-        nodes.configure(sqlite_url, "single", None)
-
-
-def test_the_guard_reads_what_a_write_of_centrals_tables_may_look_like(sqlite_url: str) -> None:
-    import pytest
-    from sqlalchemy import text
-    from sqlmodel import Session
-
-    from storage.db import engine_for
-    from storage.models.centers import Center
-
-    with Session(engine_for(sqlite_url)) as session:  # what central made, replicated
-        session.add(Center(code="ASW01", name_ar="أسوان", name_en="Aswan", level="governorate"))
+        # Its own tables and reads are its own.
+        assert session.execute(text("SELECT count(*) FROM center")).scalar() == 1
+        session.execute(text("DELETE FROM throttle_counter"))
         session.commit()
-    nodes.configure(sqlite_url, "center", "ASW01")
-    try:
-        with Session(engine_for(sqlite_url)) as session:
-            for sql in ("UPDATE main.center SET name_en = 'x'", 'DELETE FROM "main"."center"',
-                        "/* a note */ DELETE FROM center", "-- a note\nUPDATE center SET name_en = 'x'",
-                        "WITH gone AS (SELECT 1) DELETE FROM center", "UPDATE OR IGNORE center SET name_en = 'x'",
-                        "INSERT OR REPLACE INTO center (id, code, name_ar, name_en, level, holidays) "
-                        "SELECT id, code, name_ar, 'x', level, holidays FROM center",
-                        "REPLACE INTO center (id, code, name_ar, name_en, level, holidays) "
-                        "SELECT id, code, name_ar, 'x', level, holidays FROM center"):
-                with pytest.raises(nodes.CentralOnly):
-                    session.execute(text(sql))
-                session.rollback()
-                with pytest.raises(nodes.CentralOnly):  # a driver's string, beside SQLAlchemy's text()
-                    session.connection().exec_driver_sql(sql)
-                session.rollback()
-            assert session.execute(text("SELECT name_en FROM center")).scalar() == "Aswan"
-            # Reads that name a write's words, and its own tables, are its own.
-            session.execute(text("SELECT 'delete from' AS said, count(*) FROM center"))
-            session.connection().exec_driver_sql("UPDATE throttle_counter SET count = count")
-            session.commit()
-    finally:
-        nodes.configure(sqlite_url, "single", None)
+
+
+def test_the_guard_reads_what_a_write_of_centrals_tables_may_look_like(center_node: str) -> None:
+    with Session(engine_for(center_node)) as session:
+        for sql in ("UPDATE main.center SET name_en = 'x'", 'DELETE FROM "main"."center"',
+                    "/* a note */ DELETE FROM center", "-- a note\nUPDATE center SET name_en = 'x'",
+                    "WITH gone AS (SELECT 1) DELETE FROM center", "UPDATE OR IGNORE center SET name_en = 'x'",
+                    "INSERT OR REPLACE INTO center (id, code, name_ar, name_en, level, holidays) "
+                    "SELECT id, code, name_ar, 'x', level, holidays FROM center",
+                    "REPLACE INTO center (id, code, name_ar, name_en, level, holidays) "
+                    "SELECT id, code, name_ar, 'x', level, holidays FROM center"):
+            with pytest.raises(nodes.CentralOnly):
+                session.execute(text(sql))
+            session.rollback()
+            with pytest.raises(nodes.CentralOnly):  # a driver's string, beside SQLAlchemy's text()
+                session.connection().exec_driver_sql(sql)
+            session.rollback()
+        assert session.execute(text("SELECT name_en FROM center")).scalar() == "Aswan"
+        # Reads that name a write's words, and its own tables, are its own.
+        session.execute(text("SELECT 'delete from' AS said, count(*) FROM center"))
+        session.connection().exec_driver_sql("UPDATE throttle_counter SET count = count")
+        session.commit()
