@@ -135,7 +135,9 @@ def test_a_center_node_on_sqlite_is_refused(sqlite_url: str) -> None:
         engine.dispose()
 
 
-def test_the_migration_keeps_every_id_and_lifts_the_int4_ceiling(request: pytest.FixtureRequest) -> None:
+def _before_bigint(request: pytest.FixtureRequest) -> Iterator[tuple[str, Engine]]:
+    """A fresh PostgreSQL database migrated up to the head before the ids became BIGINT (0031), with an engine on
+    it; both disposed of after the test's body."""
     from tests.conftest import _postgres_db, _reason, missing
 
     server = request.getfixturevalue("postgres_server")
@@ -145,41 +147,35 @@ def test_the_migration_keeps_every_id_and_lifts_the_int4_ceiling(request: pytest
         upgrade(url, "0031_case_node")
         engine = create_engine(url)
         try:
-            with engine.begin() as conn:
-                early = [_case(conn, "1"), _case(conn, "2")]
-                conn.exec_driver_sql(f"SELECT setval('case_file_id_seq', {INT4_MAX - 1})")
-                early.append(_case(conn, "3"))  # the last id INTEGER holds
-                drawer = _drawer(conn)
-                conn.execute(text("INSERT INTO audit_event (case_id, seq, at, actor, kind, data, prev_hash, hash) "
-                                  "VALUES (:c, 1, 'a', 'a', 'k', '{}', '', '')"), {"c": early[-1]})
-                with pytest.raises(DBAPIError, match="maximum value"), conn.begin_nested():
-                    _case(conn, "4")  # INTEGER's sequence ends there
-            engine.dispose()
-            upgrade(url)
-            with engine.begin() as conn:
-                kept = conn.execute(text("SELECT id, tracking_number FROM case_file ORDER BY id")).all()
-                assert kept == [(early[0], "1"), (early[1], "2"), (INT4_MAX, "3")]
-                assert conn.execute(text("SELECT case_id FROM audit_event")).scalar_one() == INT4_MAX
-                assert conn.execute(text("SELECT id FROM cashier_session")).scalar_one() == drawer
-                assert _case(conn, "5") == INT4_MAX + 1  # past INTEGER now
+            yield url, engine
         finally:
             engine.dispose()
             dispose(url)
+
+
+def test_the_migration_keeps_every_id_and_lifts_the_int4_ceiling(request: pytest.FixtureRequest) -> None:
+    for url, engine in _before_bigint(request):
+        with engine.begin() as conn:
+            early = [_case(conn, "1"), _case(conn, "2")]
+            conn.exec_driver_sql(f"SELECT setval('case_file_id_seq', {INT4_MAX - 1})")
+            early.append(_case(conn, "3"))  # the last id INTEGER holds
+            drawer = _drawer(conn)
+            conn.execute(text("INSERT INTO audit_event (case_id, seq, at, actor, kind, data, prev_hash, hash) "
+                              "VALUES (:c, 1, 'a', 'a', 'k', '{}', '', '')"), {"c": early[-1]})
+            with pytest.raises(DBAPIError, match="maximum value"), conn.begin_nested():
+                _case(conn, "4")  # INTEGER's sequence ends there
+        engine.dispose()
+        upgrade(url)
+        with engine.begin() as conn:
+            kept = conn.execute(text("SELECT id, tracking_number FROM case_file ORDER BY id")).all()
+            assert kept == [(early[0], "1"), (early[1], "2"), (INT4_MAX, "3")]
+            assert conn.execute(text("SELECT case_id FROM audit_event")).scalar_one() == INT4_MAX
+            assert conn.execute(text("SELECT id FROM cashier_session")).scalar_one() == drawer
+            assert _case(conn, "5") == INT4_MAX + 1  # past INTEGER now
 
 
 def test_a_database_not_migrated_to_bigint_is_refused(request: pytest.FixtureRequest) -> None:
-    from tests.conftest import _postgres_db, _reason, missing
-
-    server = request.getfixturevalue("postgres_server")
-    if server is None:
-        missing(_reason[0])
-    for url in _postgres_db(server, template="template0", prefix="m_"):
-        upgrade(url, "0031_case_node")
-        engine = create_engine(url)
-        try:
-            with engine.begin() as conn, pytest.raises(nodes.NodeRefused) as refused:
-                nodes.claim_id_block(conn, 7)
-            assert refused.value.message_id == "node.ids_not_bigint"
-        finally:
-            engine.dispose()
-            dispose(url)
+    for _url, engine in _before_bigint(request):
+        with engine.begin() as conn, pytest.raises(nodes.NodeRefused) as refused:
+            nodes.claim_id_block(conn, 7)
+        assert refused.value.message_id == "node.ids_not_bigint"
