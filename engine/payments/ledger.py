@@ -7,7 +7,7 @@ sum over any range is what was collected less what was given back."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -121,8 +121,7 @@ def collections(*, session: Session, actor: Actor, settings: Settings, start: da
     Invalid (the reports' rules: engine/reports/scope.py)."""
     zone = ZoneInfo(settings.display_timezone)
     scope = scope_for(session=session, actor=actor, settings=settings, start=start, end=end)
-    since = datetime.combine(scope.start, time.min, zone)
-    until = datetime.combine(scope.end + timedelta(days=1), time.min, zone)
+    since, until = _utc_days(scope.start, scope.end, zone)
     query = select(Payment).where(col(Payment.at) >= since, col(Payment.at) < until)
     if scope.center_ids is not None:
         query = query.where(col(Payment.center_id).in_(scope.center_ids))
@@ -181,8 +180,7 @@ def drawer_collections(*, session: Session, actor: Actor, settings: Settings, st
     if start is None and end is None:  # today where the center is, not in UTC
         start = end = clock.now().astimezone(zone).date()
     scope = scope_for(session=session, actor=actor, settings=settings, start=start, end=end, center=center)
-    since = datetime.combine(scope.start, time.min, zone)
-    until = datetime.combine(scope.end + timedelta(days=1), time.min, zone)
+    since, until = _utc_days(scope.start, scope.end, zone)
     query = (select(Payment, Center).outerjoin(Center, col(Center.id) == col(Payment.center_id))
              .where(col(Payment.at) >= since, col(Payment.at) < until))
     if scope.center_ids is not None:
@@ -220,6 +218,14 @@ def drawer_collections(*, session: Session, actor: Actor, settings: Settings, st
                      "count": total["count"], "payments": exact(total["payments"]),
                      "refunds": exact(total["refunds"]), "net": exact(total["payments"] - total["refunds"])})
     return rows
+
+
+def _utc_days(start: date, end: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The moments from the start of ``start`` to the end of ``end`` (days in ``zone``), in UTC: the zone the
+    payments were written in. SQLite compares timestamps as text and drops a bound's zone, so a bound left in
+    Cairo time would shift the days by its offset (a payment at 00:45 in Cairo counted on the day before)."""
+    return (datetime.combine(start, time.min, zone).astimezone(UTC),
+            datetime.combine(end + timedelta(days=1), time.min, zone).astimezone(UTC))
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> str:

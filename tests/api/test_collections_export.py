@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +25,7 @@ from harness.api import Api
 from harness.pages import Pages
 from storage.db import engine_for
 from storage.models.centers import Center
+from storage.models.payments import Payment
 from tests.support.arabic import assert_arabic
 from tests.support.cash_desk import Counter, _counter
 
@@ -116,6 +117,32 @@ def test_the_export_adds_up_exactly_per_center_and_drawer(desk: Counter) -> None
     assert read(c.client.get(URL, params=day_span(1, 1), headers=parent).content) == rows
     assert read(c.client.get(URL, params={**day_span(2, -1)}, headers=c.supervisor).content) == []
 
+
+
+def test_a_payment_after_midnight_in_cairo_is_counted_on_that_day_whatever_the_hour_now(desk: Counter) -> None:
+    """Days are the center's days: a payment at 22:30 UTC is 00:30 the next day in Cairo (UTC+2). SQLite compares
+    timestamps as text, so a day's bounds left in Cairo time once counted it on the day before (and the tests
+    above failed only when run between 22:00 and midnight UTC)."""
+    c = desk
+    c.cash_payment()
+    zone = ZoneInfo(Settings().display_timezone)
+    late = datetime(2026, 3, 10, 22, 30, tzinfo=UTC)  # 2026-03-11 00:30 in Cairo
+    with Session(engine_for(c.api.settings.database_url)) as session:
+        [payment] = session.exec(select(Payment)).all()
+        payment.at = late
+        session.add(payment)
+        session.commit()
+    local_day = late.astimezone(zone).date()
+    assert local_day.isoformat() == "2026-03-11"
+    day = {"from": local_day.isoformat(), "to": local_day.isoformat()}
+    before = {"from": "2026-03-10", "to": "2026-03-10"}
+    [line, _total] = read(c.client.get(URL, params=day, headers=c.supervisor).content)
+    assert (line["count"], line["payments"]) == ("1", "150.00")
+    assert read(c.client.get(URL, params=before, headers=c.supervisor).content) == []
+    report = c.client.get("/api/reports/collections", params={**day, "by": "day"}, headers=c.supervisor).json()
+    assert [(r["day"], r["payments"]) for r in report] == [("2026-03-11", "150.00")]
+    assert c.client.get("/api/reports/collections", params={**before, "by": "day"},
+                        headers=c.supervisor).json() == []
 
 @pytest.mark.parametrize("kind", ["csv", "xlsx"])
 def test_another_center_a_cashier_and_bad_dates_are_refused(desk: Counter, kind: str) -> None:
