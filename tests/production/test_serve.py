@@ -80,6 +80,7 @@ def test_workers_share_a_port_survive_kills_and_restart_without_refusing(sqlite_
         # SIGHUP: each worker replaced by a new one, which serves before the old one stops; nothing refused.
         before = children(api.pid)
         failures: list[str] = []
+        retried: list[int] = []
         served = 0
         stop = threading.Event()
 
@@ -88,7 +89,15 @@ def test_workers_share_a_port_survive_kills_and_restart_without_refusing(sqlite_
             with httpx.Client(base_url=base, timeout=10) as client:
                 while not stop.is_set():
                     try:
-                        r = client.get("/api/cases", headers=clerk)
+                        try:
+                            r = client.get("/api/cases", headers=clerk)
+                        except (httpx.ReadError, httpx.RemoteProtocolError):
+                            # A kept-alive connection closed by a stopping worker just as the next request
+                            # went out on it: the race every HTTP client meets, and answers as browsers and
+                            # proxies do for a GET (RFC 9110 9.2.2): once more, on a new connection. A refusal
+                            # on that one is a failure.
+                            retried.append(1)
+                            r = client.get("/api/cases", headers=clerk)
                         served += 1
                         if r.status_code != 200:
                             failures.append(f"{r.status_code} {r.text[:200]}")
@@ -104,6 +113,7 @@ def test_workers_share_a_port_survive_kills_and_restart_without_refusing(sqlite_
         stop.set()
         asker.join(timeout=20)
         assert served > 0 and failures == [], failures
+        assert len(retried) <= len(before), retried  # at most one closed connection per stopping worker
 
         # SIGTERM: the supervisor and its workers stop, within the grace period.
         os.kill(api.pid, signal.SIGTERM)
