@@ -174,11 +174,13 @@ def _publish(conn: Connection, name: str, tables: frozenset[str]) -> bool:
     return not exists
 
 
-def _subscribe(conn: Connection, name: str, publisher_url: str, publication: str, slot: str) -> bool:
-    """Subscription ``name`` to ``publication`` at ``publisher_url``, copying its rows first. True when created;
-    an existing one is left as it is (a second run of the command goes on where the first stopped)."""
+def _subscribe(conn: Connection, name: str, publisher_url: str, publication: str, slot: str) -> int | None:
+    """Subscription ``name`` to ``publication`` at ``publisher_url``, copying its rows first: None when it was
+    created. An existing one is refreshed (a second run of the command goes on where the first stopped): the
+    tables its publication gained since, after an upgrade whose migration added a table to ``nodes.CENTRAL`` or
+    ``nodes.CENTER``, are subscribed to and their rows copied; returns how many there were."""
     if _has_subscription(conn, name):
-        return False
+        return _refresh(conn, name)
     try:
         conn.execute(text(
             f"CREATE SUBSCRIPTION {_ident(name)} CONNECTION {_literal(conninfo(publisher_url))} "
@@ -186,7 +188,25 @@ def _subscribe(conn: Connection, name: str, publisher_url: str, publication: str
     except DBAPIError as exc:  # not a superuser; the publisher refused the slot (taken, none left)
         raise ReplicationRefused("node.subscribe_failed", subscription=name, publisher=safe(publisher_url),
                                  reason=_first_line(exc)) from exc
-    return True
+    return None
+
+
+def _subscribed_tables(conn: Connection, name: str) -> int:
+    return int(conn.execute(text(
+        "SELECT count(*) FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid "
+        "WHERE s.subname = :n"), {"n": name}).scalar_one())
+
+
+def _refresh(conn: Connection, name: str) -> int:
+    """``ALTER SUBSCRIPTION … REFRESH PUBLICATION``: the publisher is asked for its tables now; those new to the
+    subscription have their rows copied, the others go on as they were (nothing is copied twice). How many are
+    new. Refused when the publisher cannot be reached (the line down): run the command again when it is back."""
+    before = _subscribed_tables(conn, name)
+    try:
+        conn.execute(text(f"ALTER SUBSCRIPTION {_ident(name)} REFRESH PUBLICATION WITH (copy_data = true)"))
+    except DBAPIError as exc:
+        raise ReplicationRefused("node.refresh_failed", subscription=name, reason=_first_line(exc)) from exc
+    return max(0, _subscribed_tables(conn, name) - before)
 
 
 def _wait_copied(conn: Connection, name: str, wait_seconds: float) -> None:
@@ -226,12 +246,20 @@ def central_rows_here(center: Connection, central: Connection) -> dict[str, int]
     return differ
 
 
-def _empty_central_tables(conn: Connection) -> None:
-    """Delete this node's rows of central's tables before central's are copied in (without the foreign keys'
+def _not_subscribed(conn: Connection, name: str, tables: frozenset[str]) -> frozenset[str]:
+    """Of ``tables``, those subscription ``name`` does not follow yet (all of them when there is none)."""
+    followed = set(conn.execute(text(
+        "SELECT c.relname FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid "
+        "JOIN pg_class c ON c.oid = r.srrelid WHERE s.subname = :n"), {"n": name}).scalars())
+    return frozenset(tables - followed)
+
+
+def _empty_central_tables(conn: Connection, tables: frozenset[str] = nodes.CENTRAL) -> None:
+    """Delete this node's rows of central's ``tables`` before central's are copied in (without the foreign keys'
     triggers, as the copy itself runs: the rows that referenced them are central's again once copied)."""
     conn.execute(text("BEGIN"))
     conn.execute(text("SET LOCAL session_replication_role = replica"))
-    for table in sorted(nodes.CENTRAL):
+    for table in sorted(tables):
         conn.execute(text(f"DELETE FROM {_ident(table)}"))  # noqa: S608 - a name of storage/nodes.py
     conn.execute(text("COMMIT"))
 
@@ -291,8 +319,17 @@ def init_center(url: str, central_url: str, code: str, *, replace_central_rows: 
                 raise ReplicationRefused("node.subscribe_failed", subscription=SUBSCRIPTION_TO_CENTRAL,
                                          publisher=safe(central_url), reason=_first_line(exc)) from exc
             done.steps.append(f"emptied this node's copies of central's {len(nodes.CENTRAL)} tables")
-        if _subscribe(here, SUBSCRIPTION_TO_CENTRAL, central_url, PUBLICATION_CENTRAL, _slot("shubbak_to_", code)):
-            done.steps.append(f"subscription {SUBSCRIPTION_TO_CENTRAL} created: central at {safe(central_url)}")
+        else:
+            # After an upgrade, a table of central's that this node does not follow yet holds only what its
+            # migration wrote here; central's rows replace them when the refresh below copies it in.
+            added = _not_subscribed(here, SUBSCRIPTION_TO_CENTRAL, nodes.CENTRAL)
+            if added:
+                _empty_central_tables(here, added)
+                done.steps.append(f"emptied this node's copies of central's tables not followed yet: "
+                                  f"{', '.join(sorted(added))}")
+        new = _subscribe(here, SUBSCRIPTION_TO_CENTRAL, central_url, PUBLICATION_CENTRAL, _slot("shubbak_to_", code))
+        done.steps.append(f"subscription {SUBSCRIPTION_TO_CENTRAL} created: central at {safe(central_url)}"
+                          if new is None else _refreshed(SUBSCRIPTION_TO_CENTRAL, new))
         _wait_copied(here, SUBSCRIPTION_TO_CENTRAL, copy_wait_seconds)
         done.steps.append("central's tables are copied and followed")
         center_id = _center_id(here, code)
@@ -332,11 +369,14 @@ def add_center(url: str, code: str, center_url: str, *, connect_timeout: float =
             if not _has_publication(center, PUBLICATION_CENTER):
                 raise ReplicationRefused("node.center_not_initialised", code=code, center=safe(center_url))
         name = subscription_name(code)
-        if _subscribe(here, name, center_url, PUBLICATION_CENTER, _slot("shubbak_from_", code)):
-            done.steps.append(f"subscription {name} created: center node {code} at {safe(center_url)}")
-        else:
-            done.steps.append(f"subscription {name} was already there")
+        new = _subscribe(here, name, center_url, PUBLICATION_CENTER, _slot("shubbak_from_", code))
+        done.steps.append(f"subscription {name} created: center node {code} at {safe(center_url)}"
+                          if new is None else _refreshed(name, new))
     return done
+
+
+def _refreshed(name: str, new: int) -> str:
+    return f"subscription {name} was already there; refreshed: {new} new table(s) subscribed and copied"
 
 
 def _first_line(exc: BaseException) -> str:
