@@ -93,7 +93,7 @@ class DatabaseCollector(Collector):
     def _read(self) -> list[GaugeMetricFamily]:
         started = time.perf_counter()
         with session_for(self.settings.database_url) as session:
-            g = gauges.read(session)
+            g = gauges.read(session, replicates=self.settings.node_role != "single")
         open_cases = GaugeMetricFamily("shubbak_open_cases", "Open cases, by service", labels=["service"])
         for service, count in sorted(g.open_cases.items()):
             open_cases.add_metric([service], count)
@@ -108,8 +108,18 @@ class DatabaseCollector(Collector):
                                       "skip or cancel, by reason", labels=["reason"])
         for reason, count in sorted(g.open_incidents.items()):
             incidents.add_metric([reason], count)
+        heard = GaugeMetricFamily("shubbak_node_link_last_heard_seconds", "Time since a subscription of this node "
+                                  "last heard its publisher (+Inf: never); center is the center node's code at "
+                                  "central, empty for a center node's line to central",
+                                  labels=["subscription", "center"])
+        down = GaugeMetricFamily("shubbak_node_link_down", "1 while a subscription's line is down (silent longer "
+                                 "than node_offline_seconds), else 0", labels=["subscription", "center"])
+        for line in g.links:
+            labels = [line.subscription, line.center]
+            heard.add_metric(labels, line.heard_seconds)
+            down.add_metric(labels, 1 if line.down else 0)
         return [
-            open_cases, ready, outbox, incidents,
+            open_cases, ready, outbox, incidents, heard, down,
             GaugeMetricFamily("shubbak_outbox_oldest_due_seconds", "How long the oldest pending message has "
                               "been due to be sent (0 when none is due)", value=g.outbox_oldest_due_seconds),
             GaugeMetricFamily("shubbak_timers_due", "Open cases whose timer is due and has not fired yet",

@@ -8,13 +8,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 from sqlmodel import Session
 
 from api.app import create_app
 from engine.core.settings import Settings
 from engine.operations import node_link
 from engine.operations.node_link import Heard
+from harness.api import Api
 from harness.pages import Pages
+from harness.settings import TEST_PROCESSES
 from storage.db import engine_for
 
 T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
@@ -127,3 +131,46 @@ def test_centrals_dashboard_shows_each_center_nodes_last_word(sqlite_settings: S
     section = section[:section.index("</section>")]
     assert section.count("<li>") == 1 and "CAI01" in section
     assert "<strong>" in section  # silent for two hours: the line is down, said in bold
+
+
+def test_metrics_say_each_line_and_count_only_this_nodes_messages_and_timers(settings: Settings,
+                                                                             hearing: list[Heard]) -> None:
+    """/metrics at central: each center node's line (its last word, down or not), and the outbox and due timers
+    of central's own cases only: a center's replicated messages and timers are that node's to send and fire, so
+    counting them would raise "outbox stuck" and "timers late" at central whenever a center's line is down."""
+    central = settings.model_copy(update={"node_role": "central", "metrics_query_cache_seconds": 0,
+                                          "metrics_allowed_networks": ["127.0.0.1/32"]})
+    now = datetime.now(UTC)
+    hearing[:] = [Heard("shubbak_center_CAI01", None, now - timedelta(hours=2)),
+                  Heard("shubbak_center_GIZ02", 7, now - timedelta(seconds=3))]
+    round_at(central, now)
+    with TestClient(create_app(central), client=("127.0.0.1", 50000)) as client:
+        api = Api(client, central)
+        assert api.deploy(TEST_PROCESSES / "test_permit", api.user("analyst")).status_code == 201
+        clerk = api.user("front_desk")
+        opened = [api.open_case("test_permit", clerk).json() for _ in range(2)]
+        for case in opened:  # to review: the citizen is told the case moved on
+            assert api.complete(case["tasks"][0]["id"], {"area": 120, "purpose": "family house"},
+                                clerk).status_code == 200
+        theirs, ours = (case["id"] for case in opened)
+        with Session(engine_for(central.database_url)) as session:
+            due = {"t": now - timedelta(minutes=5)}
+            session.execute(text("UPDATE case_file SET timer_due_at = :t"), due)
+            session.execute(text("UPDATE outbox_message SET status = 'pending', next_attempt_at = :t"), due)
+            session.execute(text("UPDATE case_file SET node = 'CAI01' WHERE id = :c"), {"c": theirs})
+            session.execute(text("UPDATE outbox_message SET node = 'CAI01' WHERE case_id = :c"), {"c": theirs})
+            mine = session.execute(text("SELECT count(*) FROM outbox_message WHERE case_id = :c"),
+                                   {"c": ours}).scalar_one()
+            session.commit()
+        r = client.get("/metrics")
+        assert r.status_code == 200, r.text
+    found = {(s.name, tuple(sorted(s.labels.items()))): s.value
+             for family in text_string_to_metric_families(r.text) for s in family.samples}
+    assert mine >= 1
+    assert found[("shubbak_outbox_messages", (("status", "pending"),))] == mine
+    assert found[("shubbak_timers_due", ())] == 1
+    cai = (("center", "CAI01"), ("subscription", "shubbak_center_CAI01"))
+    giz = (("center", "GIZ02"), ("subscription", "shubbak_center_GIZ02"))
+    assert found[("shubbak_node_link_down", cai)] == 1 and found[("shubbak_node_link_down", giz)] == 0
+    assert found[("shubbak_node_link_last_heard_seconds", cai)] >= 7200
+    assert found[("shubbak_node_link_last_heard_seconds", giz)] < 3600
