@@ -141,6 +141,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         for username, roles in demo:
             print(f"  {username:<11} {', '.join(roles)}")
         print()
+    _malloc_arenas(settings)
     print(f"Shubbak on http://{args.host}:{args.port}  (API docs: /docs)"
           + (f", {args.workers} worker processes" if args.workers > 1 else ""))
     # One JSON line per request of our own (api/observability.py) instead of uvicorn's access log. uvicorn's own
@@ -162,6 +163,30 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     uvicorn.run("api.app:create_app", factory=True, workers=args.workers,
                 timeout_worker_healthcheck=settings.worker_healthcheck_seconds, **common)
     return 0
+
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
+
+
+def _malloc_arenas(settings: Settings) -> bool:
+    """At most ``malloc_arenas`` malloc arenas in this process (glibc's ``mallopt``, before the request threads
+    start) and in the workers it starts (MALLOC_ARENA_MAX in their environment, read by glibc as they start). An
+    operator's MALLOC_ARENA_MAX is left as it is. True when this process's arenas were bounded here."""
+    import ctypes
+    import ctypes.util
+    import os
+
+    if settings.malloc_arenas == 0 or "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    os.environ["MALLOC_ARENA_MAX"] = str(settings.malloc_arenas)
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to bound
+        return False
+    return bool(mallopt(M_ARENA_MAX, settings.malloc_arenas))
 
 
 def _fresh_metrics_dir(settings: Settings) -> None:

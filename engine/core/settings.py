@@ -403,6 +403,10 @@ class Settings(BaseSettings):
     # ``serve --workers N``: how long a new worker may take to start serving (a rolling restart waits for it)
     # and a running one to answer its supervisor's ping before it is taken for hung and replaced.
     worker_healthcheck_seconds: int = Field(default=30, ge=1)
+    # glibc's malloc arenas of each ``serve`` process (MALLOC_ARENA_MAX): the default, eight per core, lets the
+    # request threads' freed memory stay spread and held, so the server grew by ~12 KB a case (docs/performance.md);
+    # 2 keeps it flat at the same speed. 0 leaves glibc's default; an operator's MALLOC_ARENA_MAX wins.
+    malloc_arenas: int = Field(default=2, ge=0, le=64)
     # Operations: metrics, logs, backups (docs/deployment.md, docs/operations.md).
     # Who may read /metrics is said explicitly, never guessed (docs/deployment.md): a scraper sending
     # "Authorization: Bearer <metrics_token>", and/or one connecting straight from one of metrics_allowed_networks

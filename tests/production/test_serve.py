@@ -56,6 +56,8 @@ def test_workers_share_a_port_survive_kills_and_restart_without_refusing(sqlite_
         first = children(api.pid)
         # prometheus-client's multiprocess folder: the same for every worker, emptied of the last run's samples.
         assert {_environ(pid)["PROMETHEUS_MULTIPROC_DIR"] for pid in first} == {str(metrics)}
+        # glibc's malloc arenas bounded in each worker (settings.malloc_arenas): the server's memory stays flat.
+        assert {_environ(pid).get("MALLOC_ARENA_MAX") for pid in first} == {"2"}
         assert not (metrics / "counter_123.db").exists()
 
         # A case whose one-second timer the embedded loops (both workers, taking turns) fire once.
