@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
@@ -38,13 +39,15 @@ def scope_for(*, session: Session, actor: Actor, settings: Settings, start: date
               end: date | None = None, center: str | None = None, service_code: str | None = None,
               lane: str | None = None) -> Scope:
     """The checked scope: Forbidden for other roles or a center outside the actor's; Invalid for a reversed or
-    too long range. Without dates: the last ``report_default_days`` days up to today."""
+    too long range. Without dates: the last ``report_default_days`` days up to today in the display time zone."""
     policy.require(actor, "reports.read", settings)
     for field, day in (("from", start), ("to", end)):
         if day is not None and not EARLIEST <= day <= LATEST:
             raise Invalid("reports.dates_out_of_range", [problem(field, "field.date_between", loc=["query", field],
                                                                  kind="range", earliest=EARLIEST, latest=LATEST)])
-    end = end or clock.now().date()
+    # Today where the centers are: their collections are counted by their days (engine/payments/ledger.py), and a
+    # range ending on the UTC day would leave out what was paid after midnight there.
+    end = end or clock.now().astimezone(ZoneInfo(settings.display_timezone)).date()
     start = start or end - timedelta(days=settings.report_default_days - 1)
     if start > end:
         raise Invalid("reports.range_reversed",

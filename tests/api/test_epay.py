@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -103,7 +104,7 @@ def test_checkout_and_the_callback_pay_the_bill_once_and_the_case_moves_on(
         assert replay_case(session=session, case_id=case["id"], settings=c.api.settings).divergence is None
     # The receipt checks publicly like any other; the collections show it under the gateway, by e-payment.
     assert c.client.get(f"/api/public/receipts/CITY-A-{year}-000001").json()["status"] == "valid"
-    today = datetime.now(UTC).date().isoformat()
+    today = datetime.now(ZoneInfo(c.api.settings.display_timezone)).date().isoformat()  # the center's day
     by = c.client.get("/api/reports/collections", params={"from": today, "to": today, "by": "cashier"},
                       headers=c.supervisor).json()
     assert by == [{"cashier": "gateway:fake", "currency": "EGP", "payments": "150.00", "refunds": "0.00",

@@ -4,10 +4,16 @@ timeline (tests/support/reports.py), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from sqlmodel import Session
 
+from engine.core import clock
+from engine.people.users import Actor
+from engine.reports.scope import scope_for
 from harness.api import Api
+from storage.db import engine_for
 from tests.support import reports as data
 from tests.support.reports import BASE, NOW, Dataset, seed
 
@@ -68,5 +74,15 @@ def test_sla_and_steps_routes_give_the_timeline_figures(api: Api, dataset: Datas
 
 def test_the_default_range_is_the_last_thirty_days(api: Api, dataset: Dataset) -> None:
     rows = api.client.get("/api/reports/throughput", headers=api.user("admin")).json()
-    today = datetime.now(UTC).date()
+    today = datetime.now(ZoneInfo(api.settings.display_timezone)).date()  # the centers' today, not UTC's
     assert [r["day"] for r in rows] == [(today - timedelta(days=29 - i)).isoformat() for i in range(30)]
+
+
+def test_the_default_range_ends_on_the_centers_today_after_their_midnight(api: Api, dataset: Dataset) -> None:
+    """At 22:30 UTC it is already tomorrow in Cairo: the default range ends there, so what was paid or done since
+    the centers' midnight is in it (the collections count by the centers' days)."""
+    late = datetime(2026, 3, 10, 22, 30, tzinfo=UTC)
+    with Session(engine_for(api.settings.database_url)) as session, clock.frozen(late):
+        admin = Actor(username="admin", roles=frozenset({"admin"}))
+        scope = scope_for(session=session, actor=admin, settings=api.settings)
+    assert (scope.start.isoformat(), scope.end.isoformat()) == ("2026-02-10", "2026-03-11")
