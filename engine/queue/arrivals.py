@@ -171,7 +171,11 @@ def _own_center(session: Session, node: str) -> int:
 def _ticket(session: Session, ticket_id: int, booking: Booking | None = None) -> QueueTicket:
     found = session.get(QueueTicket, ticket_id, populate_existing=True)
     if found is None and booking is not None:
-        # Arrived at another node (central's kiosk): its ticket is that node's row, not replicated here.
-        raise Conflict("booking.arrived_elsewhere", ticket=booking.ticket_number or "-")
+        # The booking's row names a ticket of central's kiosk, which is not replicated here: this node's own
+        # arrival of it if there is one, else the ticket is central's.
+        arrival = arrivals_of(session, [booking.id]).get(booking.id) if booking.id is not None else None
+        found = session.get(QueueTicket, arrival.ticket_id) if arrival is not None else None
+        if found is None:
+            raise Conflict("booking.arrived_elsewhere", ticket=booking.ticket_number or "-")
     assert found is not None
     return found
