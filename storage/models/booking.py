@@ -64,7 +64,8 @@ class BookingSlot(SQLModel, table=True):
 class Booking(SQLModel, table=True):
     """One citizen's booked visit. ``status``: booked, cancelled, arrived (a ticket was issued from it at the
     kiosk), no_show (nobody came by the slot's start plus the grace). ``active_key`` is set while it is booked
-    or arrived and unique: one visit per citizen, category and day."""
+    or arrived and unique: one visit per citizen, category and day. An arrival at a center node's kiosk is that
+    node's row (:class:`BookingArrival`) until central's bookings round writes it here."""
 
     __tablename__ = "booking"
     __table_args__ = (Index("ix_booking_status_starts", "status", "starts_at"),

@@ -28,7 +28,7 @@ from engine.core.settings import Settings
 from engine.queue import arrivals, booking_rounds, bookings
 from engine.queue.appointments import local_day
 from harness.api import Api
-from harness.pages import center_tree
+from harness.pages import center_tree, csrf_of
 from harness.settings import make_settings
 from storage.db import engine_for
 from storage.models.booking import Booking, BookingArrival, BookingSlot
@@ -120,6 +120,11 @@ def test_a_booked_visit_checks_in_at_its_center_node_once(world: World) -> None:
         for body in ({"code": code}, {"phone": "01001234567"}, {"code": code, "center": NODE}):
             again = client.post("/api/queue/bookings/redeem", json=body)
             assert again.status_code == 200 and again.json()["ticket"]["number"] == ticket["number"], again.text
+        # The kiosk's page too: the same ticket.
+        kiosk = client.get(f"/queue/kiosk?center={NODE}")
+        page = client.post("/queue/kiosk/booking", data={"csrf_token": csrf_of(kiosk.text), "booking": code,
+                                                         "center": NODE}, follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"].startswith(f"/queue/ticket/{ticket['number']}")
         # The node's clerk reads the day's bookings with the arrival.
         day = client.get("/api/appointments", params={"day": first.json()["booking"]["day"]},
                          headers=world.clerk).json()
