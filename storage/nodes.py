@@ -11,13 +11,15 @@ row written on both sides of a subscription is a conflict that stops the subscri
 
 - ``CENTRAL``: the catalog and the people, which only central writes (a center node refuses deploys and user
   administration).
-- ``CENTER``: the work done at a center: its cases and everything a case owns, its desks' drawers and queue. On
+- ``CENTER``: the work done at a center: its cases and everything a case owns, its desks' drawers and queue, and
+  the arrivals of booked visits at its kiosk (the bookings themselves are central's). On
   central these tables also hold central's own cases (those of centers without a node); central never writes a
   row of a case a center node owns.
 - ``LOCAL``: what is derived from the replicated rows (report aggregates, projection cursors, the ledger's seals,
   computed again on each node), each node's own short-lived state (idempotency keys, throttles, sign-in
   codes, display-board leases, auditors' reads, analysts' drafts), and each node's own counters (receipts,
-  tickets, round-robin turns) and officers' days marked unavailable there.
+  tickets, round-robin turns), officers' days marked unavailable there, and what it handed over of absent
+  officers' tasks of its own cases.
 """
 
 from __future__ import annotations
@@ -42,8 +44,7 @@ CENTRAL: frozenset[str] = frozenset({
     "queue_counter",
     "booking_calendar",
     "booking_plan",
-    # Booked from the public site, at central; an arrival at a center node marks the booking (an open question,
-    # docs/center-nodes.md "Not yet").
+    # Booked from the public site, at central; an arrival at a center node is its own row (booking_arrival).
     "booking",
     "booking_slot",
     "open311_key",
@@ -72,6 +73,8 @@ CENTER: frozenset[str] = frozenset({
     "queue_ticket",
     "queue_call",
     "open311_request",
+    # A booked visit's arrival at a center node's kiosk: the booking is central's row, the arrival the node's.
+    "booking_arrival",
 })
 
 LOCAL: frozenset[str] = frozenset({
@@ -99,6 +102,8 @@ LOCAL: frozenset[str] = frozenset({
     "queue_sequence",
     "assignment_turn",
     "unavailable_day",
+    # What each node handed over of an absent officer's tasks of its own cases (the absence is central's row).
+    "absence_hand_over",
     "node_sign_out",
     "copied_object",
     "node_link",

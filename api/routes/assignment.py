@@ -55,11 +55,12 @@ class AbsencePublic(BaseModel):
     handed_over: bool  # the open tasks were handed over at the absence's start
 
     @classmethod
-    def of(cls, absence: Absence) -> AbsencePublic:
+    def of(cls, absence: Absence, handed_over: set[int] | None = None) -> AbsencePublic:
+        """``handed_over``: the absences this node handed over (distribution.handed_over); else the row says."""
         assert absence.id is not None
+        done = absence.handed_over_at is not None if handed_over is None else absence.id in handed_over
         return cls(id=absence.id, username=absence.username, starts=absence.starts, ends=absence.ends,
-                   delegate=absence.delegate, created_by=absence.created_by,
-                   handed_over=absence.handed_over_at is not None)
+                   delegate=absence.delegate, created_by=absence.created_by, handed_over=done)
 
 
 class Availability(BaseModel):
@@ -129,8 +130,9 @@ def add_absence(username: str, body: AbsenceCreate, response: Response, session:
 @router.get("/users/{username}/absences", dependencies=[allow("presence")], response_model=list[AbsencePublic])
 def list_absences(username: str, session: SessionDep, settings: SettingsDep,
                   actor: CurrentActor) -> list[AbsencePublic]:
-    return [AbsencePublic.of(a) for a in presence.absences_of(session=session, username=username, actor=actor,
-                                                               settings=settings)]
+    found = presence.absences_of(session=session, username=username, actor=actor, settings=settings)
+    done = distribution.handed_over(session, settings, found)
+    return [AbsencePublic.of(a, done) for a in found]
 
 
 @router.delete("/users/{username}/absences/{absence_id}", dependencies=[allow("presence"), central_only()],
@@ -161,11 +163,12 @@ def workload(session: SessionDep, settings: SettingsDep, actor: CurrentActor) ->
     """Per officer of one's centers: open tasks given to them, overdue, completed today, absences; per lane and
     center: tasks waiting for nobody, and the oldest."""
     officers, lanes = distribution.workload(session=session, actor=actor, settings=settings)
+    done = distribution.handed_over(session, settings, [a for o in officers for a in o.absences])
     return Workload(
         officers=[OfficerWorkload(username=o.username, full_name=o.full_name, center_id=o.center_id, lanes=o.lanes,
                                   open_assigned=o.open_assigned, overdue=o.overdue,
                                   completed_today=o.completed_today, unavailable_today=o.unavailable_today,
-                                  absences=[AbsencePublic.of(a) for a in o.absences]) for o in officers],
+                                  absences=[AbsencePublic.of(a, done) for a in o.absences]) for o in officers],
         lanes=[LaneWorkload(lane=lane.lane, center_id=lane.center_id, rule=lane.rule, waiting=lane.waiting,
                             open=lane.open, oldest=lane.oldest) for lane in lanes])
 

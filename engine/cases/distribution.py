@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import func, update
+from sqlalchemy import exists, func, or_, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
@@ -33,8 +33,8 @@ from engine.core.settings import Settings
 from engine.people import centers, policy, presence
 from engine.people.users import BUILTIN_ROLES, SYSTEM, Actor
 from storage.db import write_lock
-from storage.models.assignment import Absence, AssignmentRule, AssignmentRuleEvent, Unavailable
-from storage.models.base import tables
+from storage.models.assignment import Absence, AbsenceHandOver, AssignmentRule, AssignmentRuleEvent, Unavailable
+from storage.models.base import table, tables
 from storage.models.cases import Case, Task
 from storage.models.catalog import ProcessVersion
 from storage.models.people import User
@@ -181,8 +181,7 @@ def tick(*, session: Session, settings: Settings, now: datetime | None = None) -
     moment = now or clock.now()
     result = TickResult()
     if settings.node_role == "center":
-        # The absences are central's rows (storage/nodes.py), which record their hand-over: a center node gives
-        # out its waiting tasks only (docs/center-nodes.md "Not yet").
+        _absences_at_a_center_node(session, settings, moment, result)
         result.assigned = _give_out_waiting(session, settings, moment)
         return result
     day = presence.today(settings, moment)
@@ -212,6 +211,58 @@ def tick(*, session: Session, settings: Settings, now: datetime | None = None) -
         result.ended.append(absence.id)
     result.assigned = _give_out_waiting(session, settings, moment)
     return result
+
+
+def _absences_at_a_center_node(session: Session, settings: Settings, moment: datetime, result: TickResult) -> None:
+    """The same as central's round, on this center node's own cases. The absences are central's rows, which a
+    center node does not write (storage/nodes.py): what it did about each is its own row, ``absence_hand_over``
+    (never replicated), so that each node hands over its own cases' tasks once, and central its own. An absence
+    whose row is gone (cancelled at central, the deletion replicated) ends here as its end would: the tasks
+    come back to the officer."""
+    day = presence.today(settings, moment)
+    absences, done = table(Absence), table(AbsenceHandOver)
+    started = session.exec(select(Absence).where(
+        col(Absence.starts) <= day,
+        ~exists().where(done.c.absence_id == absences.c.id))
+        .order_by(col(Absence.starts), col(Absence.id)).limit(settings.assignment_batch)).all()
+    session.expunge_all()  # kept as read: each absence's hand-over is transactions of its own
+    session.rollback()
+    for absence in started:
+        assert absence.id is not None
+        if absence.ends >= day:
+            result.handed_over += _hand_over(session, absence, settings, moment)
+        with write_lock(session):
+            # Another round of this node may have recorded it meanwhile: the first record stays.
+            if session.get(AbsenceHandOver, absence.id) is None:
+                session.add(AbsenceHandOver(absence_id=absence.id, username=absence.username,
+                                            handed_over_at=moment))
+            session.commit()
+        result.absences.append(absence.id)
+    gone = ~exists().where(absences.c.id == done.c.absence_id)
+    ended_before = exists().where(absences.c.id == done.c.absence_id, absences.c.ends < day)
+    ended = session.exec(select(AbsenceHandOver).where(col(AbsenceHandOver.returned_at).is_(None),
+                                                       or_(gone, ended_before))
+                         .order_by(col(AbsenceHandOver.absence_id)).limit(settings.assignment_batch)).all()
+    session.expunge_all()
+    session.rollback()
+    for record in ended:
+        result.given_back += give_back(session, record.absence_id, record.username, settings, moment)
+        with write_lock(session):
+            session.execute(update(AbsenceHandOver).where(col(AbsenceHandOver.absence_id) == record.absence_id)
+                            .values(returned_at=moment))
+            session.commit()
+        result.ended.append(record.absence_id)
+
+
+def handed_over(session: Session, settings: Settings, absences: list[Absence]) -> set[int]:
+    """The ids of those ``absences`` whose officer's tasks this node has handed over: on central (and a single
+    node) as the absence's row says, on a center node as its own record says."""
+    if settings.node_role != "center":
+        return {a.id for a in absences if a.id is not None and a.handed_over_at is not None}
+    ids = [a.id for a in absences if a.id is not None]
+    if not ids:
+        return set()
+    return set(session.exec(select(AbsenceHandOver.absence_id).where(col(AbsenceHandOver.absence_id).in_(ids))).all())
 
 
 def cancel_absence(*, session: Session, username: str, absence_id: int, actor: Actor, settings: Settings) -> int:

@@ -117,10 +117,11 @@ JOBS: list[Job] = [
     Job("payment_reconciliation", lambda s: s.payment_reconcile_seconds, 300.0, _in_a_session(reconcile.reconcile),
         lambda r: f"{r.asked} payment reference(s) asked: {r.paid} paid, {r.late} late, {r.expired} expired, "
                   f"{r.pending} still pending, {r.failed} without an answer, {r.mismatch} flagged (another amount)"),
-    # Booked visits: the day-before SMS reminders (once per booking) and the no-shows, whose places are given
-    # back (engine/queue/booking_rounds.py).
+    # Booked visits: the day-before SMS reminders (once per booking), the arrivals recorded at center nodes
+    # written into their bookings, and the no-shows, whose places are given back (engine/queue/booking_rounds.py).
     Job("bookings", lambda s: s.booking_round_seconds, 60.0, _in_a_session(booking_rounds.run),
-        lambda r: f"{r.reminded} visit reminder(s) written, {r.no_shows} no-show(s) released"),
+        lambda r: f"{r.reminded} visit reminder(s) written, {r.no_shows} no-show(s) released, "
+                  f"{r.arrivals} arrival(s) at center nodes written"),
     # A center node's documents, copied to central's document store (engine/operations/node_copy.py).
     Job("node_copy", lambda s: s.node_copy_seconds, 30.0, _in_a_session(node_copy.copy_pending),
         lambda r: f"{r.copied} document(s) copied to central, {r.present} already there, {r.failed} failed"),

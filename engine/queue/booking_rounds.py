@@ -5,6 +5,13 @@ Idempotent: a booking is reminded once however often the round runs, even two ro
 ``UPDATE ... WHERE reminded_at IS NULL`` decides, and the outbox row's idempotency key is the booking's own, so
 the gateway would drop a repeat too). A booked visit nobody turned into a ticket by its slot's start plus
 ``SHUBBAK_BOOKING_GRACE_MINUTES`` becomes a ``no_show``, and its place in the slot is given back.
+
+A booked visit's arrival at a center node is that node's row (``booking_arrival``, engine/queue/arrivals.py),
+which reaches central by replication. The round first writes every such arrival into its booking's row (status
+arrived, the node's ticket), and never makes a booking with an arrival row a no-show. An arrival that reaches
+central late (the line was cut) after the round made the booking a no-show, or after the citizen cancelled it at
+central, wins: the citizen came and got a ticket. The booking becomes arrived, its place in the slot is taken
+again, and its ``no_show_at`` or ``cancelled_at`` stays as the record of what central had decided.
 """
 
 from __future__ import annotations
@@ -12,18 +19,19 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import exists, insert, update
 from sqlmodel import Session, col, select
 
 from engine.core import clock
 from engine.core.settings import Settings
 from engine.queue import config
 from engine.queue.appointments import local_day, local_time, zone
-from engine.queue.bookings import give_back
+from engine.queue.bookings import active_key, arrivals_of, give_back, retake
 from storage.db import write_lock
 from storage.models.base import table
-from storage.models.booking import Booking
+from storage.models.booking import Booking, BookingArrival
 from storage.models.centers import Center
 from storage.models.messages import OutboxMessage
 
@@ -41,6 +49,7 @@ BODIES = {
 class RoundResult:
     reminded: int
     no_shows: int
+    arrivals: int = 0  # arrivals recorded at center nodes written into their bookings' rows
 
 
 def reminder_key(booking: Booking) -> str:
@@ -87,16 +96,53 @@ def remind(session: Session, settings: Settings, now: datetime) -> int:
     return sent
 
 
+def _arrived_at_a_node() -> Any:
+    return exists().where(col(BookingArrival.booking_id) == col(Booking.id))
+
+
+def fold_arrivals(session: Session, settings: Settings, now: datetime) -> int:
+    """Write the arrivals recorded at center nodes into their bookings' rows (central's): arrived, with the
+    node's ticket. A booking central made a no-show or cancelled meanwhile (it had not heard of the arrival)
+    takes its place in the slot again, and its one-visit-a-day key when no other visit holds it now."""
+    pending = session.exec(select(Booking).where(col(Booking.status) != "arrived", _arrived_at_a_node())
+                           .order_by(col(Booking.id))).all()
+    found = arrivals_of(session, [b.id for b in pending])
+    session.rollback()
+    count = 0
+    for booking in pending:
+        arrival = found.get(booking.id) if booking.id is not None else None
+        if arrival is None:
+            continue
+        with write_lock(session):
+            values: dict[str, Any] = dict(status="arrived", arrived_at=arrival.arrived_at,
+                                          ticket_id=arrival.ticket_id, ticket_number=arrival.ticket_number)
+            given_back = booking.status in ("no_show", "cancelled")
+            if given_back:
+                key = active_key(booking.phone, booking.category_code, booking.day)
+                held = session.exec(select(Booking.id).where(Booking.active_key == key)).first()
+                values["active_key"] = key if held is None else booking.active_key
+            moved = session.execute(update(Booking).where(col(Booking.id) == booking.id,
+                                                          col(Booking.status) == booking.status).values(**values))
+            if moved.rowcount:  # type: ignore[attr-defined]
+                if given_back:
+                    retake(session, booking)
+                count += 1
+            session.commit()
+    return count
+
+
 def release_no_shows(session: Session, settings: Settings, now: datetime) -> int:
-    """Booked visits whose grace has ended without a ticket: ``no_show``, their places given back."""
+    """Booked visits whose grace has ended without a ticket: ``no_show``, their places given back. One whose
+    arrival a center node recorded is no no-show, whether or not its row says so yet."""
     limit = now - timedelta(minutes=settings.booking_grace_minutes)
-    late = session.exec(select(Booking).where(Booking.status == "booked", col(Booking.starts_at) < limit)
+    late = session.exec(select(Booking).where(Booking.status == "booked", col(Booking.starts_at) < limit,
+                                              ~_arrived_at_a_node())
                         .order_by(col(Booking.id))).all()
     count = 0
     for booking in late:
         with write_lock(session):
             moved = session.execute(update(Booking).where(col(Booking.id) == booking.id,
-                                                          col(Booking.status) == "booked")
+                                                          col(Booking.status) == "booked", ~_arrived_at_a_node())
                                     .values(status="no_show", no_show_at=now, active_key=None))
             if moved.rowcount:  # type: ignore[attr-defined]
                 give_back(session, booking)
@@ -109,4 +155,6 @@ def run(session: Session, settings: Settings, now: datetime | None = None) -> Ro
     moment = now or clock.now()
     if settings.node_role == "center":  # the bookings are central's rows (storage/nodes.py): its round, not ours
         return RoundResult(reminded=0, no_shows=0)
-    return RoundResult(reminded=remind(session, settings, moment), no_shows=release_no_shows(session, settings, moment))
+    arrived = fold_arrivals(session, settings, moment)
+    return RoundResult(reminded=remind(session, settings, moment), no_shows=release_no_shows(session, settings, moment),
+                       arrivals=arrived)

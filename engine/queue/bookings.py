@@ -6,6 +6,11 @@ row), so exactly one of them gets a row back; the other is told the slot is full
 One active visit per citizen, category and day is a unique ``active_key`` on the booking: a second booking,
 even one racing the first, fails on it. Sending the same booking again (a retried request) answers the visit
 already booked rather than a second one.
+
+A booked visit's arrival at a center node is a row of that node's (``booking_arrival``, the booking being
+central's): every reader here takes it into account (:func:`as_read`), so the booking reads as arrived, with the
+node's ticket, wherever the arrival has reached, before central's bookings round writes it into the booking's
+own row (engine/queue/booking_rounds.py).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from engine.queue.ordering import aware
 from forms.digits import ascii_digits
 from storage.db import write_lock
 from storage.models.base import table
-from storage.models.booking import Booking, BookingSlot
+from storage.models.booking import Booking, BookingArrival, BookingSlot
 from storage.models.queue import QueueCategory
 
 _SLOT = table(BookingSlot)
@@ -48,6 +53,41 @@ def normalise_code(text: Any) -> str | None:
         return None
     digits = "".join(ch for ch in ascii_digits(text) if ch not in " -")
     return digits if len(digits) == CODE_DIGITS and digits.isascii() and digits.isdigit() else None
+
+
+def arrivals_of(session: Session, booking_ids: Sequence[int | None]) -> dict[int, BookingArrival]:
+    """The arrivals recorded at center nodes of these bookings, by booking (the first one of each)."""
+    wanted = sorted({i for i in booking_ids if i is not None})
+    if not wanted:
+        return {}
+    found: dict[int, BookingArrival] = {}
+    for arrival in session.exec(select(BookingArrival).where(col(BookingArrival.booking_id).in_(wanted))
+                                .order_by(col(BookingArrival.arrived_at), col(BookingArrival.id))).all():
+        found.setdefault(arrival.booking_id, arrival)
+    return found
+
+
+def as_read(session: Session, rows: Sequence[Booking]) -> list[Booking]:
+    """The bookings as every reader sees them: one whose arrival a center node recorded reads as arrived, with
+    that node's ticket, whatever central's row says yet (booked, or no-show, cancelled when central decided so
+    without knowing of the arrival: the arrival wins, docs/center-nodes.md). Such a booking is a copy, never
+    written back; the others are the rows themselves."""
+    arrived = arrivals_of(session, [b.id for b in rows if b.status != "arrived"])
+    out = []
+    for booking in rows:
+        arrival = arrived.get(booking.id) if booking.id is not None else None
+        if arrival is None or booking.status == "arrived":
+            out.append(booking)
+            continue
+        out.append(Booking.model_validate({**booking.model_dump(), "status": "arrived",
+                                           "arrived_at": arrival.arrived_at, "ticket_id": arrival.ticket_id,
+                                           "ticket_number": arrival.ticket_number}))
+    return out
+
+
+def read_one(session: Session, booking: Booking) -> Booking:
+    """:func:`as_read` of one booking."""
+    return as_read(session, [booking])[0]
 
 
 def _take_place(session: Session, center_key: int, category_code: str, starts_at: datetime, capacity: int) -> bool:
@@ -68,6 +108,16 @@ def give_back(session: Session, booking: Booking) -> None:
                                         _SLOT.c.category_code == booking.category_code,
                                         _SLOT.c.starts_at == booking.starts_at, _SLOT.c.taken > 0)
                     .values(taken=_SLOT.c.taken - 1))
+
+
+def retake(session: Session, booking: Booking) -> None:
+    """The booking's place is taken again: a no-show or a cancelled booking whose arrival at a center node
+    reached central late (engine/queue/booking_rounds.py). Capacity is not checked: the citizen came, and a
+    place given to another citizen meanwhile (a cancelled booking's, before the slot started) is not taken from
+    them. The caller commits."""
+    session.execute(update(_SLOT).where(_SLOT.c.center_key == booking.center_key,
+                                        _SLOT.c.category_code == booking.category_code,
+                                        _SLOT.c.starts_at == booking.starts_at).values(taken=_SLOT.c.taken + 1))
 
 
 def _active(session: Session, key: str) -> Booking | None:
@@ -146,8 +196,9 @@ def _new_code(session: Session) -> str:
 
 def mine(*, session: Session, settings: Settings, phone: str) -> Sequence[Booking]:
     """The citizen's visits, the latest slot first."""
-    return session.exec(select(Booking).where(Booking.phone == phone).order_by(col(Booking.starts_at).desc())
-                        .limit(settings.booking_list_max)).all()
+    return as_read(session, session.exec(select(Booking).where(Booking.phone == phone)
+                                         .order_by(col(Booking.starts_at).desc())
+                                         .limit(settings.booking_list_max)).all())
 
 
 def one_of_mine(session: Session, phone: str, code: Any) -> Booking:
@@ -157,7 +208,7 @@ def one_of_mine(session: Session, phone: str, code: Any) -> Booking:
                          .execution_options(populate_existing=True)).first() if wanted else None
     if found is None or found.phone != phone:
         raise NotFound("booking.not_found")
-    return found
+    return read_one(session, found)
 
 
 def cancel(*, session: Session, settings: Settings, phone: str, code: Any, now: datetime | None = None) -> Booking:
@@ -195,8 +246,9 @@ def view(booking: Booking, settings: Settings, names: dict[int, dict[str, str]] 
 def of_day(*, session: Session, center_id: int | None, day: Any) -> tuple[Sequence[Booking], dict[str, int]]:
     """A center's bookings of a day, by slot, and how many are in each status (no-shows counted)."""
     wanted = appointments.parse_day(day)
-    rows = session.exec(select(Booking).where(Booking.center_key == key_of(center_id), Booking.day == wanted)
-                        .order_by(col(Booking.starts_at), col(Booking.id))).all()
+    rows = as_read(session, session.exec(select(Booking).where(Booking.center_key == key_of(center_id),
+                                                               Booking.day == wanted)
+                                         .order_by(col(Booking.starts_at), col(Booking.id))).all())
     counts = {s: 0 for s in ("booked", "arrived", "no_show", "cancelled")}
     for row in rows:
         counts[row.status] = counts.get(row.status, 0) + 1

@@ -80,6 +80,21 @@ class Absence(SQLModel, table=True):
     returned_at: datetime | None = _ts(default=None, nullable=True)
 
 
+class AbsenceHandOver(SQLModel, table=True):
+    """What a center node did about one absence on its own cases (the absence is central's row, which a center
+    node does not write: storage/nodes.py): ``handed_over_at``, when it handed over the officer's open tasks of
+    its cases; ``returned_at``, when it gave back those nobody took meanwhile, at the absence's end or once its
+    cancellation arrived. Central keeps the same on the absence's own row. Never replicated: each node hands over
+    its own cases once."""
+
+    __tablename__ = "absence_hand_over"
+
+    absence_id: int = Field(primary_key=True)
+    username: str = Field(max_length=64)  # the officer: still known once the absence's row is gone
+    handed_over_at: datetime = _ts(default_factory=utcnow)
+    returned_at: datetime | None = _ts(default=None, nullable=True, index=True)
+
+
 class Unavailable(SQLModel, table=True):
     """An officer who marked themselves unavailable for ``day`` (a break, training): no new work that day."""
 

@@ -1,6 +1,9 @@
 """Booked visits (engine/queue/appointments.py, bookings.py, arrivals.py, booking_rounds.py): each center's
 hours for visits, the slots of a queue category at a center, the places taken in each slot, and the bookings.
 
+A center node does not write the bookings (central's rows): a booked visit's arrival at its kiosk is a row of its
+own, ``booking_arrival``, which replicates to central (docs/center-nodes.md).
+
 ``center_key`` is the center's id, or 0 for the installation without centers (a primary key or a unique key
 cannot hold NULL the same way on both databases), as ``queue_sequence`` does.
 """
@@ -14,7 +17,7 @@ from sqlmodel import Field, SQLModel
 
 from storage.models.base import _big, _ts, utcnow
 
-__all__ = ["Booking", "BookingCalendar", "BookingPlan", "BookingSlot"]
+__all__ = ["Booking", "BookingArrival", "BookingCalendar", "BookingPlan", "BookingSlot"]
 
 
 class BookingCalendar(SQLModel, table=True):
@@ -61,7 +64,8 @@ class BookingSlot(SQLModel, table=True):
 class Booking(SQLModel, table=True):
     """One citizen's booked visit. ``status``: booked, cancelled, arrived (a ticket was issued from it at the
     kiosk), no_show (nobody came by the slot's start plus the grace). ``active_key`` is set while it is booked
-    or arrived and unique: one visit per citizen, category and day."""
+    or arrived and unique: one visit per citizen, category and day. An arrival at a center node's kiosk is that
+    node's row (:class:`BookingArrival`) until central's bookings round writes it here."""
 
     __tablename__ = "booking"
     __table_args__ = (Index("ix_booking_status_starts", "status", "starts_at"),
@@ -86,3 +90,21 @@ class Booking(SQLModel, table=True):
     no_show_at: datetime | None = _ts(default=None, nullable=True)
     ticket_id: int | None = _big(default=None, foreign_key="queue_ticket.id", nullable=True)
     ticket_number: str | None = Field(default=None, max_length=16)
+
+
+class BookingArrival(SQLModel, table=True):
+    """A booked visit's arrival at a center node's kiosk: the ticket it got there. The booking is central's row,
+    which a center node does not write (storage/nodes.py); this row is the node's own and replicates to central.
+    Every reader of a booking takes it into account (engine/queue/bookings.py ``as_read``): the booking reads as
+    arrived with this ticket, whatever central's row says meanwhile; central's bookings round writes it into the
+    booking's row when it arrives there (engine/queue/booking_rounds.py ``fold_arrivals``)."""
+
+    __tablename__ = "booking_arrival"
+    __table_args__ = (UniqueConstraint("booking_id", "node"),)
+
+    id: int | None = _big(default=None, primary_key=True)
+    booking_id: int = Field(foreign_key="booking.id", index=True)
+    node: str = Field(max_length=32)
+    ticket_id: int = _big(foreign_key="queue_ticket.id")
+    ticket_number: str = Field(max_length=16)
+    arrived_at: datetime = _ts(default_factory=utcnow)

@@ -165,14 +165,6 @@ def test_a_center_nodes_pages_sign_in_and_out_and_keep_the_language_in_the_sessi
     assert "governorate" in r.text
 
 
-def test_a_booked_visit_at_a_center_nodes_kiosk_is_refused_in_words_that_say_what_to_do(center: CenterApi) -> None:
-    r = center.client.post("/api/queue/bookings/redeem", json={"code": "12345678"})
-    assert r.status_code == 409, r.text
-    assert r.json()["message_id"] == "node.booking_at_central"
-    with engine_for(center.settings.database_url).connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM queue_ticket")).scalar() == 0
-
-
 def test_the_command_line_of_a_center_node_says_users_are_changed_at_central(
         center: CenterApi, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from cli.main import main

@@ -45,6 +45,9 @@ EXPLAINED: dict[tuple[str, tuple[str, ...]], str] = {
     ("checkout", ("provider", "reference")): "the provider's own reference, unique at the provider whichever node "
                                              "asked for it (one merchant account per provider: docs/center-nodes.md)",
     ("task", ("id",)): "SpiffWorkflow's task id, a uuid4 drawn by the case's node",
+    ("booking_arrival", ("booking_id", "node")): "the node's code is in the key: only a center node records an "
+                                                 "arrival, its own (central marks its own on the booking's row), "
+                                                 "and only of its own center's bookings (engine/queue/arrivals.py)",
 }
 ID = "the node's own ids: a center node's sequences start at its block (storage/nodes.py claim_id_block)"
 
