@@ -6,6 +6,7 @@ own cases."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
