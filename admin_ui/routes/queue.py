@@ -135,7 +135,7 @@ def counter_page(request: Request, viewer: SignedIn, db: SessionDep, counter: in
     names = {c.code: _name(viewer.lang, c) for c in config.categories(db)}
     waiting = [{"number": t.number, "category": names.get(t.category_code, t.category_code),
                 "priority": PRIORITY_WORDS.get(t.priority, t.priority), "since": t.waiting_since}
-               for t in tickets.waiting(db, settings, mine, actor.center_id)]
+               for t in tickets.waiting(db, settings, mine, actor.center_id, own_only=True)]
     return render(request, "queue_counter.html", counters=counters, chosen=chosen, ticket=current,
                   ticket_category=names.get(current.category_code, "") if current else "",
                   ticket_status=STATUS_WORDS.get(current.status, "") if current else "",

@@ -92,7 +92,10 @@ def test_central_refuses_every_hall_action_on_a_center_nodes_ticket(central: Api
               foreign_ticket(central, "P-051", ticket_id=block + 3, node="ASW01", status="called", counter=3)]
     before = rows(central, theirs)
 
-    # Calling the next one passes over the node's tickets, and the node's P-051 does not hold window 3 here.
+    # The counters' list holds central's own only; calling the next one passes over the node's tickets, and the
+    # node's P-051 does not hold window 3 here.
+    listed = central.client.get("/api/queue/tickets", headers=clerk)
+    assert [t["number"] for t in listed.json()] == ["P-001", "P-002"], listed.text
     for window, number in ((1, "P-001"), (3, "P-002")):
         called = central.client.post(f"/api/queue/counters/{window}/call-next", headers=clerk)
         assert called.status_code == 200 and called.json()["number"] == number, called.text
@@ -123,6 +126,7 @@ def test_central_refuses_every_hall_action_on_a_center_nodes_ticket(central: Api
 def test_the_counter_page_says_where_a_nodes_ticket_is_worked(central: Api) -> None:
     aswan = _center(central, "ASW01", "Aswan")
     foreign_ticket(central, "P-051", ticket_id=aswan * ID_BLOCK + 1, node="ASW01", status="called", counter=3)
+    foreign_ticket(central, "P-050", ticket_id=aswan * ID_BLOCK + 2, node="ASW01")
     with TestClient(create_app(central.settings), follow_redirects=False) as client:
         pages = Pages(client, central.settings)
         pages.as_user("front_desk")
@@ -130,6 +134,7 @@ def test_the_counter_page_says_where_a_nodes_ticket_is_worked(central: Api) -> N
         assert (r.status_code, r.headers["location"]) == (303, "/queue/counter?counter=3")
         shown = client.get("/queue/counter?counter=3").text
     assert "ASW01" in shown and "عقدة" in shown  # the refusal's own words, not "changed meanwhile"
+    assert "P-050" not in shown and "P-051" not in shown  # neither listed as waiting nor as at the window here
 
 
 def test_a_center_node_refuses_tickets_central_or_another_node_issued(center: CenterApi) -> None:  # noqa: F811
