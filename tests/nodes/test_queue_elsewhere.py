@@ -156,3 +156,31 @@ def test_a_center_node_refuses_tickets_central_or_another_node_issued(center: Ce
     assert center.client.post("/api/queue/counters/3/call-next", headers=clerk).status_code == 409  # busy: its own
     assert center.client.post(f"/api/queue/tickets/{own['number']}/done", headers=clerk).status_code == 200
     assert rows(center, theirs) == before
+
+
+def test_the_migration_names_the_node_of_each_ticket_already_there_by_its_ids_block(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine
+
+    from storage.db import dispose
+    from storage.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'before.db'}"
+    upgrade(url, "0035_node_links")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO center (id, code, name_ar, name_en, level, holidays) "
+                              "VALUES (7, 'ASW01', 'أسوان', 'Aswan', 'governorate', '[]')"))
+            for ticket_id in (5, 7 * ID_BLOCK + 1):
+                conn.execute(text("INSERT INTO queue_ticket (id, number, day, seq, category_code, priority, status, "
+                                  "issued_at, waiting_since, recalls) VALUES (:id, 'P-001', '2026-05-10', 1, "
+                                  "'permits', 'normal', 'waiting', '2026-05-10 09:00', '2026-05-10 09:00', 0)"),
+                             {"id": ticket_id})
+        engine.dispose()
+        upgrade(url)
+        with engine.connect() as conn:
+            named = conn.execute(text("SELECT id, node FROM queue_ticket ORDER BY id")).all()
+        assert [tuple(r) for r in named] == [(5, None), (7 * ID_BLOCK + 1, "ASW01")]
+    finally:
+        engine.dispose()
+        dispose(url)
