@@ -82,3 +82,21 @@ def test_central_refuses_a_callback_for_a_center_nodes_checkout_and_writes_nothi
     hand_to(c.api, case["id"], None)  # type: ignore[arg-type]
     paid = send(c, body, headers)
     assert paid.status_code == 200 and paid.json()["outcome"] == "paid", paid.text
+
+
+def test_flagged_references_are_listed_by_when_they_were_made_not_by_id(central: Counter,
+                                                                      provider: PaymentProvider) -> None:
+    c = central
+    made = []
+    for _ in range(2):
+        _case, bill = c.billed_case(fee=150)
+        reference = checkout(c, bill).json()["reference"]
+        body, headers = provider.callback(reference, amount="1.00")
+        assert send(c, body, headers).status_code == 422  # flagged mismatch
+        made.append(reference)
+    # The second was made first (as a center node's reference, of a higher id, made before central's).
+    with engine_for(c.api.settings.database_url).begin() as conn:
+        conn.execute(text("UPDATE checkout SET created_at = '2026-01-01 08:00:00' WHERE reference = :r"),
+                     {"r": made[1]})
+    listed = c.client.get("/api/checkouts/flagged", headers=c.supervisor)
+    assert [f["reference"] for f in listed.json()] == [made[1], made[0]], listed.text
