@@ -25,6 +25,8 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     print(f"backup written to {made.folder}: the database ({made.database_file}), {made.documents} document(s) "
           f"({made.document_bytes / 1e6:.1f} MB), " + (f"last seal {seal['seq']} of {seal['sealed_at']}"
                                                       if seal else "no seal yet"))
+    for center, count in sorted(made.not_copied_yet.items()):
+        tell(settings, "backup.not_copied_yet", label="note", count=count, center=center)
     for problem in made.problems:
         tell(settings, problem, label="problem")
     if made.problems:

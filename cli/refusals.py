@@ -25,7 +25,7 @@ from engine.core.settings import Settings
 from storage.backup import BackupFailed
 from storage.nodes import NodeRefused
 
-Label = Literal["error", "refused", "warning", "problem"]
+Label = Literal["error", "refused", "warning", "problem", "note"]
 # The catalogs' general sentences around words that did not come from them (a tool's output, a library's message).
 GENERAL, GENERAL_PROBLEM = "request.refused", "request.problem"
 

@@ -73,7 +73,8 @@ def find_case(db: Session, actor: Actor, query: str) -> Case | None:
         seen = policy.centers_seen(db, actor)
         if seen is not None:
             tickets = tickets.where(col(QueueTicket.center_id).in_(seen))
-        ticket = db.exec(tickets.order_by(col(QueueTicket.id).desc())).first()
+        # The latest by when it was issued: a center node's tickets carry ids of its block, above central's.
+        ticket = db.exec(tickets.order_by(col(QueueTicket.issued_at).desc(), col(QueueTicket.id).desc())).first()
         case = db.get(Case, ticket.case_id) if ticket is not None and ticket.case_id is not None else None
     else:
         number = tracking.normalise(typed)

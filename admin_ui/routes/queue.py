@@ -24,6 +24,7 @@ from admin_ui.pages import (
 )
 from api.deps import SessionDep, settings_of
 from engine.core.errors import Conflict, Invalid, NotFound, RateLimited
+from engine.core.nodes import TicketElsewhere
 from engine.core.refusals import problem
 from engine.core.settings import PRIORITIES, Settings
 from engine.queue import arrivals, board, bookings, calls, config, estimate, tickets
@@ -134,7 +135,7 @@ def counter_page(request: Request, viewer: SignedIn, db: SessionDep, counter: in
     names = {c.code: _name(viewer.lang, c) for c in config.categories(db)}
     waiting = [{"number": t.number, "category": names.get(t.category_code, t.category_code),
                 "priority": PRIORITY_WORDS.get(t.priority, t.priority), "since": t.waiting_since}
-               for t in tickets.waiting(db, settings, mine, actor.center_id)]
+               for t in tickets.waiting(db, settings, mine, actor.center_id, own_only=True)]
     return render(request, "queue_counter.html", counters=counters, chosen=chosen, ticket=current,
                   ticket_category=names.get(current.category_code, "") if current else "",
                   ticket_status=STATUS_WORDS.get(current.status, "") if current else "",
@@ -169,6 +170,9 @@ def counter_action(request: Request, number: int, form: CheckedForm, viewer: Sig
         if action != "call-next":
             raise
         cookie.flash(request, lang.gettext("Nobody is waiting for this counter."), "error")
+    except TicketElsewhere as exc:  # another node's ticket: its counters act on it, and the page says where
+        db.rollback()
+        cookie.flash(request, exc.text(lang.code), "error")
     except Conflict:
         # The page offers only what the ticket allows: a refusal means someone else acted meanwhile.
         cookie.flash(request, lang.gettext("The ticket or the counter changed meanwhile; this is how they are now."),

@@ -324,8 +324,9 @@ async def provider_callback(provider: Annotated[str, Path(max_length=32)], reque
                             session: SessionDep, settings: SettingsDep, client: ClientAddress) -> CallbackAnswer:
     """A payment provider's callback: the raw body signed with the provider's secret (docs/front-desk.md,
     "E-payment"). 200 paid, or already settled (the same callback again); 403 a signature or timestamp that
-    does not hold; 404 an unknown provider or reference; 422 an amount or currency that is not the reference's;
-    429 too many refused callbacks from one address."""
+    does not hold; 404 an unknown provider or reference; 409 a reference of a case another node owns (named:
+    the provider tries again, the node settles it, docs/center-nodes.md); 422 an amount or currency that is not
+    the reference's; 429 too many refused callbacks from one address."""
     raw = await request.body()
     headers = {k.lower(): v for k, v in request.headers.items()}
     done = await run_in_threadpool(lambda: epay.callback(session=session, provider=provider, raw=raw,

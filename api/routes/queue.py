@@ -192,9 +192,11 @@ def issue_ticket(body: TicketIssue, session: SessionDep, settings: SettingsDep, 
 @router.get("/tickets", dependencies=[allow("queue.work")], response_model=list[TicketPublic])
 def list_waiting(session: SessionDep, settings: SettingsDep, actor: CurrentActor,
                  category: Annotated[list[str] | None, Query()] = None) -> list[TicketPublic]:
-    """Today's waiting tickets (of the given categories), for the counters."""
+    """Today's waiting tickets (of the given categories) that this node's counters call (not those another node
+    issued, docs/center-nodes.md)."""
     calls.check_clerk(actor, settings)
-    return [ticket_view(session, t, settings) for t in tickets.waiting(session, settings, category, actor.center_id)]
+    return [ticket_view(session, t, settings)
+            for t in tickets.waiting(session, settings, category, actor.center_id, own_only=True)]
 
 
 @router.get("/tickets/{number}", dependencies=[allow("queue.ticket")], response_model=TicketPublic)

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from engine.audit import access_log, export
 from engine.cases import replay
-from engine.cases.lifecycle import CaseFilter
+from engine.cases.lifecycle import CaseFilter, newest_first
 from engine.core import tracking
 from engine.core.errors import Invalid, NotFound
 from engine.core.refusals import problem
@@ -118,7 +118,7 @@ def search(*, session: Session, actor: Actor, query: Search, settings: Settings)
     seen = policy.centers_seen(session, actor)
     if seen is not None:
         conditions.append(col(Case.center_id).in_(seen))
-    rows = session.exec(select(Case).where(*conditions).order_by(col(Case.id).desc())
+    rows = session.exec(select(Case).where(*conditions).order_by(*newest_first())
                         .offset(query.offset).limit(query.limit)).all()
     total = int(session.exec(select(func.count()).select_from(Case).where(*conditions)).one())
     ids = [c.id for c in rows]

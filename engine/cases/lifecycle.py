@@ -192,7 +192,16 @@ class CaseFilter:
     offset: int = 0
 
 
+def newest_first() -> tuple[Any, Any]:
+    """Cases newest first: by when they were opened, then by id (one order, so pages neither skip nor repeat a
+    case). Not by id alone: a center node's cases carry ids of its block (storage/nodes.py ``ID_BLOCK``), above
+    every case of central's, whenever they were opened (index ``ix_case_file_created``)."""
+    return col(Case.created_at).desc(), col(Case.id).desc()
+
+
 def list_cases(*, session: Session, actor: Actor, filters: CaseFilter, settings: Settings) -> tuple[list[Case], int]:
+    """The cases the actor sees that match ``filters``, newest first (:func:`newest_first`), a page of them and
+    how many there are."""
     query = select(Case)
     count = select(func.count()).select_from(Case)
     conditions = []
@@ -214,7 +223,7 @@ def list_cases(*, session: Session, actor: Actor, filters: CaseFilter, settings:
     for cond in conditions:
         query = query.where(cond)
         count = count.where(cond)
-    rows = session.exec(query.order_by(col(Case.id).desc()).offset(filters.offset).limit(filters.limit)).all()
+    rows = session.exec(query.order_by(*newest_first()).offset(filters.offset).limit(filters.limit)).all()
     return list(rows), int(session.exec(count).one())
 
 

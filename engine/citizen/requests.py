@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from engine.cases import bills, complaints
+from engine.cases.lifecycle import newest_first
 from engine.cases.public import documents
 from engine.catalog import processes
 from engine.citizen import returns
@@ -38,7 +39,7 @@ def list_cases(*, session: Session, settings: Settings, phone: str,
     query = select(Case).where(Case.phone == phone)
     if national_id is not None:
         query = query.where(Case.national_id == national_id)
-    cases = session.exec(query.order_by(col(Case.id).desc()).limit(settings.citizen_cases_max)).all()
+    cases = session.exec(query.order_by(*newest_first()).limit(settings.citizen_cases_max)).all()
     return [_summary(session, settings, case) for case in cases]
 
 

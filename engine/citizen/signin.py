@@ -30,6 +30,7 @@ import jwt
 from sqlalchemy import delete, insert, update
 from sqlmodel import Session, col, select
 
+from engine.cases.lifecycle import newest_first
 from engine.core import clock, throttle
 from engine.core.errors import Conflict, Invalid, Unauthorized
 from engine.core.refusals import problem
@@ -97,7 +98,7 @@ def request_code(*, session: Session, settings: Settings, phone: Any, client: st
     throttle.fail(settings, *pairs)  # every code asked for counts, sent or not
     moment = now or datetime.now(UTC)
     code = "".join(str(secrets.randbelow(10)) for _ in range(CODE_DIGITS))
-    latest = session.exec(select(Case).where(Case.phone == number).order_by(col(Case.id).desc()).limit(1)).first()
+    latest = session.exec(select(Case).where(Case.phone == number).order_by(*newest_first()).limit(1)).first()
     with write_lock(session):
         _store(session, settings, number, code, latest, moment)
 

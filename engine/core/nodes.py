@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
@@ -27,6 +27,10 @@ from storage.models.centers import Center
 
 class CaseElsewhere(Conflict):
     """A write to a case another node owns: it is done there (409)."""
+
+
+class TicketElsewhere(Conflict):
+    """A hall ticket another node issued, acted on here: its counters act on it there (409)."""
 
 
 class CentralOnly(Conflict):
@@ -87,6 +91,45 @@ def _owner_words(session: Session | Connection, code: str | None) -> Words:
     if row is None:
         return Words(f"the node of center {code}", f"عقدة المركز {code}")
     return Words(f"the node of {row.name_en} ({code})", f"عقدة {row.name_ar} ({code})")
+
+
+def block_owner(session: Session | Connection, row_id: int) -> str | None:
+    """The node that drew ``row_id`` from its block of ids (storage/nodes.py ``ID_BLOCK``): None for central's
+    block (and a single node's), else the code of the center whose id names the block."""
+    block = row_id // nodes.ID_BLOCK
+    if block == 0:
+        return None
+    conn = session.connection() if isinstance(session, Session) else session
+    centers = Center.__table__.c  # type: ignore[attr-defined]
+    code = conn.execute(select(centers.code).where(centers.id == block)).scalar()
+    return str(code) if code is not None else f"#{block}"
+
+
+def issued_by(session: Session | Connection, node: str | None, row_id: int) -> str | None:
+    """The node that wrote a row of a table that records it (``node``, filled in by the insert, storage/nodes.py
+    ``written_here``): a row without one (a center node's, written before its node was upgraded to record it)
+    is its block's (:func:`block_owner`)."""
+    return node if node is not None else block_owner(session, row_id)
+
+
+def issued_here(node_column: Any, id_column: Any, session: Session | Connection) -> ColumnElement[bool] | None:
+    """The rows :func:`issued_by` this node, as a condition: on central, those of no node in central's block; on a
+    center node, those of its code. None on a single node: every row is its own."""
+    role, code = _role(session)
+    if role == "single":
+        return None
+    if code is None:
+        return and_(node_column.is_(None), id_column < nodes.ID_BLOCK)
+    return node_column == code  # type: ignore[no-any-return]
+
+
+def refuse_ticket_elsewhere(session: Session | Connection, node: str | None, ticket_id: int) -> None:
+    """TicketElsewhere (409 ``node.ticket_elsewhere``, naming the node) when another node issued the hall's ticket
+    (its ``node`` and id): that node's counters call, recall, serve, finish and transfer it, and a change made here
+    would be overwritten by its next one when it replicates."""
+    owner = issued_by(session, node, ticket_id)
+    if owner != own_code(session):
+        raise TicketElsewhere("node.ticket_elsewhere", owner=_owner_words(session, owner))
 
 
 def is_center(bind: Session | Connection) -> bool:

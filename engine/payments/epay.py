@@ -19,7 +19,11 @@ that holds is recorded (``gateway_callback``) whatever comes of it:
 - ``late``: the bill lapsed, or was paid otherwise, before the provider's payment came: the money is recorded
   (a payment with its receipt, the bill not paid again and no message delivered) and a refund of it is asked
   in the two-person flow (engine/payments/refunds.py), by ``gateway:<provider>``, for a supervisor to decide;
-- ``unknown``: no such reference at this provider (404); ``not_paid``: a status other than ``paid`` (200).
+- ``unknown``: no such reference at this provider (404); ``not_paid``: a status other than ``paid`` (200);
+- ``elsewhere``: the reference of a case another node owns (a center node's case at central): refused (409
+  ``node.checkout_elsewhere``, naming that node, so that the provider tries again), nothing of that node's
+  written; the node settles it, from the callback sent to its own address (each reference names the address of
+  the node that made it, :func:`gateways.callback_url`) or from its reconciliation round.
 Locks, as paying at the counter: the case, the checkout, the bill, the receipt counter.
 """
 
@@ -35,7 +39,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from engine.cases import workflows
-from engine.core import clock, throttle
+from engine.core import clock, nodes, throttle
 from engine.core.amounts import text
 from engine.core.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from engine.core.refusals import problem
@@ -73,7 +77,8 @@ def checkout(*, session: Session, bill_id: int, actor: Actor, settings: Settings
     session.rollback()  # no transaction held while the provider is asked
     try:
         created = gateway.create(gateways.CheckoutRequest(bill_number=number, amount=due, currency=currency,
-                                                          idempotency_key=f"{number}:{due}"))
+                                                          idempotency_key=f"{number}:{due}",
+                                                          callback_url=gateways.callback_url(settings, name)))
     except gateways.ProviderFailed as exc:
         log.warning("payment provider %s made no reference for bill %s: %s", name, number, exc)
         raise Unavailable("epay.provider_failed", provider=name) from exc
@@ -187,7 +192,18 @@ def apply(*, session: Session, provider: str, notice: gateways.Notice, body: str
             session.commit()
         raise NotFound("epay.unknown_reference")
     case_id, checkout_id = found.case_id, found.id
+    case_node = session.execute(select(col(Case.node)).where(col(Case.id) == case_id)).scalar()
+    owner = nodes.owner_of(session, case_node)
     session.rollback()
+    if owner is not None:
+        # Another node's case (a center node's, replicated here, or the other way): settled there, by its own
+        # callback address or its reconciliation round. Kept here as heard, with no link to that node's rows.
+        with write_lock(session):
+            note("elsewhere", None)
+            session.commit()
+        log.warning("payment callback from %s for reference %s of another node's case (%s): not settled here",
+                    provider, notice.reference, case_node or "central")
+        raise nodes.CaseElsewhere("node.checkout_elsewhere", owner=owner)
     now = clock.now()
     with write_lock(session):
         case, ref = lock_checkout(session, case_id, checkout_id)

@@ -90,7 +90,8 @@ class Flagged:
 def flagged_references(*, session: Session, actor: Actor) -> list[Flagged]:
     """The references flagged ``mismatch`` at the actor's centers, oldest first, for a person to look into."""
     query = (select(Checkout, Bill).join(Bill, col(Bill.id) == col(Checkout.bill_id))
-             .where(col(Checkout.status) == "mismatch").order_by(col(Checkout.id)))
+             # By when each was made, not by id: a center node's ids (its block) are above every one of central's.
+             .where(col(Checkout.status) == "mismatch").order_by(col(Checkout.created_at), col(Checkout.id)))
     seen = policy.centers_seen(session, actor)
     if seen is not None:
         query = query.where(col(Checkout.center_id).in_(seen))

@@ -9,6 +9,10 @@ called at most once.
 A transfer ends the ticket (``transferred``) and issues a new one in the other category that keeps the
 priority class and the original ``waiting_since``: the citizen already waited, and goes on waiting from the
 same moment in the other line rather than starting again at its end.
+
+Each node acts on the tickets it issued only (``queue_ticket.node``, engine/core/nodes.py ``issued_by``): a ticket
+another node issued is refused with 409 ``node.ticket_elsewhere`` naming that node, calling the next one skips
+them, and they do not hold a counter here.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from engine.core import clock
+from engine.core import clock, nodes
 from engine.core.errors import Conflict, DomainError, Invalid, NotFound
 from engine.core.refusals import problem
 from engine.core.settings import Settings
@@ -101,7 +105,7 @@ def call_next(*, session: Session, counter_number: int, actor: Actor, settings: 
     with _command(session):
         counter = _counter(session, counter_number, actor.center_id)
         _free(session, counter, settings)
-        waiting = tickets.waiting(session, settings, counter.categories, counter.center_id)
+        waiting = tickets.waiting(session, settings, counter.categories, counter.center_id, own_only=True)
         weights = {c.code: c.weight for c in config.categories(session, active_only=False)}
         order = calling_order([Waiting(t.id, t.priority, t.waiting_since, weights.get(t.category_code, 1.0))
                                for t in waiting if t.id is not None],
@@ -123,6 +127,8 @@ def call_ticket(*, session: Session, number: str, counter_number: int, actor: Ac
     with _command(session):
         counter = _counter(session, counter_number, actor.center_id)
         ticket = tickets.by_number(session, number, settings, center_id=counter.center_id)
+        assert ticket.id is not None
+        nodes.refuse_ticket_elsewhere(session, ticket.node, ticket.id)
         if ticket.status != "waiting":
             raise Conflict("queue.ticket_called_already", number=ticket.number, status=ticket.status)
         if ticket.category_code not in counter.categories:
@@ -143,6 +149,8 @@ def _move(session: Session, number: str, settings: Settings, actor: Actor, allow
     now = clock.now()
     with _command(session):
         ticket = tickets.by_number(session, number, settings, center_id=actor.center_id, lock=True)
+        assert ticket.id is not None
+        nodes.refuse_ticket_elsewhere(session, ticket.node, ticket.id)
         if ticket.status not in allowed:
             raise Conflict("queue.ticket_wrong_status", number=ticket.number, status=ticket.status,
                            allowed=' or '.join(allowed))
@@ -196,6 +204,8 @@ def transfer(*, session: Session, number: str, category_code: str, actor: Actor,
     now = clock.now()
     with _command(session):
         old = tickets.by_number(session, number, settings, center_id=actor.center_id, lock=True)
+        assert old.id is not None
+        nodes.refuse_ticket_elsewhere(session, old.node, old.id)
         if old.status not in tickets.ACTIVE:
             raise Conflict("queue.ticket_not_transferable", number=old.number, status=old.status)
         if old.category_code == target.code:

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, col
 
+from engine.core import nodes
 from engine.core.errors import Conflict
 from engine.core.settings import Settings
 from engine.queue import tickets
@@ -17,6 +18,8 @@ def linkable(session: Session, number: str, settings: Settings, center_id: int |
     """The id of today's ticket ``number`` at the clerk's center when a case may be opened from it: called or
     being served, and not yet tied to a case. 404 for an unknown number, 409 otherwise."""
     ticket = tickets.by_number(session, number, settings, center_id=center_id)
+    assert ticket.id is not None
+    nodes.refuse_ticket_elsewhere(session, ticket.node, ticket.id)
     if ticket.status not in tickets.ACTIVE:
         raise Conflict("queue.ticket_not_called", number=ticket.number, status=ticket.status)
     if ticket.case_id is not None:

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import case
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from engine.core import clock, throttle
+from engine.core import clock, nodes, throttle
 from engine.core.errors import Invalid, NotFound
 from engine.core.refusals import problem
 from engine.core.settings import PRIORITIES, Settings
@@ -109,7 +110,11 @@ def by_number(session: Session, number: str, settings: Settings, *, center_id: i
     wanted = normalise(number)
     query = select(QueueTicket).where(QueueTicket.day == day_of(clock.now(), settings),
                                       QueueTicket.number == wanted, config.same_center(QueueTicket.center_id,
-                                                                                       center_id)).order_by(col(QueueTicket.id).desc())
+                                                                                       center_id))
+    here = nodes.issued_here(col(QueueTicket.node), col(QueueTicket.id), session)
+    if here is not None:  # central and a center node may both number a center's tickets of a day: this node's first
+        query = query.order_by(case((here, 0), else_=1))
+    query = query.order_by(col(QueueTicket.id).desc())
     query = query.execution_options(populate_existing=True)
     if lock:
         query = query.with_for_update()
@@ -120,8 +125,9 @@ def by_number(session: Session, number: str, settings: Settings, *, center_id: i
 
 
 def waiting(session: Session, settings: Settings, categories: Sequence[str] | None = None,
-            center_id: int | None = None) -> Sequence[QueueTicket]:
-    """Today's waiting tickets of a center (of ``categories`` when given), oldest first. A category that does
+            center_id: int | None = None, *, own_only: bool = False) -> Sequence[QueueTicket]:
+    """Today's waiting tickets of a center (of ``categories`` when given), oldest first; ``own_only``: those this
+    node issued (the ones its counters may call, docs/center-nodes.md). A category that does
     not exist is bad input (422 naming it), not an empty list: a mistyped filter must not look like no one waits."""
     if categories:
         known = set(session.exec(select(QueueCategory.code).where(col(QueueCategory.code).in_(list(categories)))))
@@ -134,12 +140,18 @@ def waiting(session: Session, settings: Settings, categories: Sequence[str] | No
                                       config.same_center(QueueTicket.center_id, center_id))
     if categories is not None:
         query = query.where(col(QueueTicket.category_code).in_(list(categories)))
+    if own_only and (here := nodes.issued_here(col(QueueTicket.node), col(QueueTicket.id), session)) is not None:
+        query = query.where(here)
     return session.exec(query.order_by(col(QueueTicket.waiting_since), col(QueueTicket.id))).all()
 
 
 def at_counter(session: Session, counter_id: int, settings: Settings) -> QueueTicket | None:
     """The ticket a counter is working on today (called or being served), if any. A ticket left open when the
-    center closed does not hold the counter the next day: its number is no longer today's to act on."""
-    return session.exec(select(QueueTicket).where(QueueTicket.counter_id == counter_id,
-                                                  QueueTicket.day == day_of(clock.now(), settings),
-                                                  col(QueueTicket.status).in_(ACTIVE))).first()
+    center closed does not hold the counter the next day: its number is no longer today's to act on. Only this
+    node's tickets count: another node's ticket at the same window is acted on there, not here."""
+    query = select(QueueTicket).where(QueueTicket.counter_id == counter_id,
+                                      QueueTicket.day == day_of(clock.now(), settings),
+                                      col(QueueTicket.status).in_(ACTIVE))
+    if (here := nodes.issued_here(col(QueueTicket.node), col(QueueTicket.id), session)) is not None:
+        query = query.where(here)
+    return session.exec(query).first()

@@ -16,7 +16,9 @@ from storage.models.base import _big, _ts, utcnow
 
 class Case(SQLModel, table=True):
     __tablename__ = "case_file"
-    __table_args__ = (Index("ix_case_status_service", "status", "service_code"),)
+    # ix_case_file_created: the lists of cases newest first (engine/cases/lifecycle.py ``newest_first``).
+    __table_args__ = (Index("ix_case_status_service", "status", "service_code"),
+                      Index("ix_case_file_created", "created_at", "id"))
 
     id: int | None = _big(default=None, primary_key=True)
     tracking_number: str = Field(max_length=32, unique=True)

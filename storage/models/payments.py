@@ -177,8 +177,8 @@ class Checkout(SQLModel, table=True):
 
 class GatewayCallback(SQLModel, table=True):
     """Every provider callback whose signature held, and what came of it (``outcome``: ``paid``,
-    ``duplicate``, ``mismatch``, ``late``, ``unknown``, ``not_paid``): the record of what the provider said,
-    also when it was refused."""
+    ``duplicate``, ``mismatch``, ``late``, ``unknown``, ``not_paid``, ``elsewhere``: another node's case): the
+    record of what the provider said, also when it was refused."""
 
     __tablename__ = "gateway_callback"
     __table_args__ = (Index("ix_gateway_callback_reference", "provider", "reference"),)

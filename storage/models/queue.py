@@ -11,6 +11,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Column, Date, Index, PrimaryKeyConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from storage import nodes
 from storage.models.base import _big, _ts, utcnow
 
 
@@ -78,6 +79,9 @@ class QueueTicket(SQLModel, table=True):
     transferred_to: str | None = Field(default=None, max_length=16)
     case_id: int | None = _big(default=None, foreign_key="case_file.id", nullable=True, index=True)
     center_id: int | None = Field(default=None, nullable=True)
+    # The center node that issued the ticket (NULL: central or a single node), filled in by the insert itself: only
+    # that node's counters act on it, wherever replication carries the row (engine/queue/calls.py).
+    node: str | None = Field(default=None, max_length=32, sa_column_kwargs={"default": nodes.written_here})
 
 
 class QueueSequence(SQLModel, table=True):

@@ -47,12 +47,15 @@ class BadCallback(Exception):
 
 @dataclass(frozen=True)
 class CheckoutRequest:
-    """What a provider is asked for: a reference for paying ``amount`` (minor units) in ``currency``."""
+    """What a provider is asked for: a reference for paying ``amount`` (minor units) in ``currency``, whose
+    callback goes to ``callback_url`` (this node's own address, :func:`callback_url`; None when the node's
+    public address is not set: the provider's account names one)."""
 
     bill_number: str
     amount: int
     currency: str
     idempotency_key: str
+    callback_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,14 @@ class ProviderOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     secret: SecretStr = Field(min_length=16)
+
+
+def callback_url(settings: Settings, provider: str) -> str | None:
+    """Where ``provider`` calls back about a reference this node makes: this node's public address
+    (``SHUBBAK_PUBLIC_URL``; a center node's is its own), so that the node whose case the bill is settles it
+    (docs/center-nodes.md). None when the address is not set."""
+    base = settings.public_base_url
+    return f"{base}/api/payments/{provider}/callback" if base else None
 
 
 def minor(text: Any) -> int:

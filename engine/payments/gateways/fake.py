@@ -50,8 +50,11 @@ class FakeProvider(Provider):
         if opts.url is None:
             reference = "fake-" + secrets.token_hex(8)
             return Created(reference=reference, payment_url=opts.pay_url.replace("{reference}", reference))
-        body = json.dumps({"merchant_reference": request.bill_number, "amount": text(request.amount),
-                           "currency": request.currency}).encode()
+        asked: dict[str, str] = {"merchant_reference": request.bill_number, "amount": text(request.amount),
+                                 "currency": request.currency}
+        if request.callback_url is not None:
+            asked["callback_url"] = request.callback_url
+        body = json.dumps(asked).encode()
         call = urllib.request.Request(opts.url.rstrip("/") + "/checkouts", data=body, method="POST",  # noqa: S310
                                       headers={"Content-Type": "application/json",
                                                "Idempotency-Key": request.idempotency_key})
