@@ -45,6 +45,9 @@ EXPLAINED: dict[tuple[str, tuple[str, ...]], str] = {
     ("checkout", ("provider", "reference")): "the provider's own reference, unique at the provider whichever node "
                                              "asked for it (one merchant account per provider: docs/center-nodes.md)",
     ("task", ("id",)): "SpiffWorkflow's task id, a uuid4 drawn by the case's node",
+    ("node_seal", ("node", "seq")): "the sealing center node's own code: only a center node writes its seals' copies "
+                                    "(engine/audit/ledger.py _copy_for_central)",
+    ("node_seal_leaf", ("node", "seal_seq", "case_id")): "the sealing center node's own code, as its seal's",
 }
 ID = "the node's own ids: a center node's sequences start at its block (storage/nodes.py claim_id_block)"
 
