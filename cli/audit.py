@@ -33,6 +33,8 @@ def cmd_verify(settings: Settings, _args: argparse.Namespace) -> int:
     took = time.perf_counter() - started
     print(f"checked {report.cases} cases, {report.events} events, {report.seals} seals and {report.reads} reads "
           f"in {took:.1f} s; {report.unsealed} case(s) moved since the last seal; {report.drawers} cashier drawer(s)")
+    for node, (seq, sealed_at) in sorted(report.node_seals.items()):
+        print(f"center node {node}: {seq} seal(s) here, the latest sealed at {sealed_at}")
     if report.findings:
         print(f"{len(report.findings)} problem(s) found; the first broken link of each is named above")
         return 1
