@@ -319,3 +319,20 @@ def test_a_single_node_seals_as_before(api: Any) -> None:
     report = verified(api.settings)
     assert report.ok and report.node_seals == {}
 
+
+
+def test_a_drawer_sealed_at_the_center_and_emptied_before_central_sealed_is_named(center: CenterApi,
+                                                                                 central: Settings) -> None:
+    cashier = center.user("cashier", username="cashier1")
+    r = center.client.post("/api/cashier/sessions", json={"float": {"cash": "500"}}, headers=cashier)
+    assert r.status_code == 201, r.text
+    drawer = r.json()["id"]
+    seal(center.settings)
+    replicate(center, central)
+    # The drawer's chain removed with its head: what is left holds by itself, and central seals it so.
+    at(central.database_url, "DELETE FROM cashier_event WHERE session_id = :d",
+       "UPDATE cashier_session SET audit_seq = 0, audit_head = :g WHERE id = :d", d=drawer, g=chain.GENESIS)
+    seal(central)
+    report = verified(central)
+    assert kinds(report) == [("drawer_altered", f"cashier session {drawer}, event 1")]
+    assert f"center node {NODE}'s seal 1" in str(report.findings[0])
