@@ -336,3 +336,15 @@ def test_a_drawer_sealed_at_the_center_and_emptied_before_central_sealed_is_name
     report = verified(central)
     assert kinds(report) == [("drawer_altered", f"cashier session {drawer}, event 1")]
     assert f"center node {NODE}'s seal 1" in str(report.findings[0])
+
+
+def test_a_center_node_whose_seals_stopped_arriving_is_noted(center: CenterApi, central: Settings,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    open_cases(center, 1)
+    seal(center.settings)
+    replicate(center, central)
+    resign(central.database_url, center.settings, 1, sealed_at="2026-01-01T00:00:00+00:00")  # as if long ago
+    assert audit_cli.cmd_verify(central, argparse.Namespace()) == 0  # noted, not a problem
+    said = capsys.readouterr().out
+    assert f"center node {NODE}: 1 seal(s) here, the latest sealed at 2026-01-01T00:00:00+00:00 (" in said
+    assert "its seals stopped arriving, or it stopped sealing" in said
