@@ -383,6 +383,7 @@ def verify_nodes(session: Session, report: Report) -> None:
     for node in sorted(set(ledger.sealing_nodes(session)) | set(pinned)):
         if node == own:
             _own_copy(session, node, report)
+            _node_chain(session, node, report, noted=False)  # the copies' leaves too
             continue
         held = {row.seq: row.hash for row in conn.execute(
             select(_NODE_SEALS.c.seq, _NODE_SEALS.c.hash).where(_NODE_SEALS.c.node == node))}
@@ -400,11 +401,13 @@ def verify_nodes(session: Session, report: Report) -> None:
         report.findings.extend(_node_drawers(session, node, good))
 
 
-def _node_chain(session: Session, node: str, report: Report) -> int | None:
-    """Center node ``node``'s chain of seals; its last seq (0: none), or None when a link is broken (named)."""
+def _node_chain(session: Session, node: str, report: Report, *, noted: bool = True) -> int | None:
+    """Center node ``node``'s chain of seals; its last seq (0: none), or None when a link is broken (named).
+    ``noted``: its latest seal goes into the report's ``node_seals``."""
     expected, prev, key = 1, audit.GENESIS, None
     for entry, roots, own in ledger.folded_node(session, node):
-        report.node_seals[node] = (entry.seq, entry.sealed_at)
+        if noted:
+            report.node_seals[node] = (entry.seq, entry.sealed_at)
         problem = _seal_problem(entry, roots, own, expected, prev, {entry.public_key})
         if problem is None and key is not None and entry.public_key != key:
             problem = (f"signed with key {entry.public_key[:16]}…, not the key of the node's seal {entry.seq - 1} "
@@ -419,16 +422,17 @@ def _node_chain(session: Session, node: str, report: Report) -> int | None:
 
 def _node_drawers(session: Session, node: str, up_to: int) -> Iterator[Finding]:
     """The drawer heads center node ``node`` sealed, still in this node's copy of each drawer's chain."""
+    drawers_leaves = (_NODE_LEAVES.c.node == node, _NODE_LEAVES.c.seal_seq <= up_to,
+                      _NODE_LEAVES.c.case_id < ledger.ACCESS_LOG_LEAF)
     sealed: dict[int, Any] = {}
-    for leaf in session.connection().execute(
-            select(_NODE_LEAVES).where(_NODE_LEAVES.c.node == node, _NODE_LEAVES.c.seal_seq <= up_to,
-                                       _NODE_LEAVES.c.case_id < ledger.ACCESS_LOG_LEAF)
-            .order_by(_NODE_LEAVES.c.seal_seq)):
-        sealed[-leaf.case_id] = leaf
+    for leaf in session.connection().execute(select(_NODE_LEAVES).where(*drawers_leaves)
+                                             .order_by(_NODE_LEAVES.c.seal_seq)):
+        sealed[-leaf.case_id] = leaf  # the latest seal of each drawer
     if not sealed:
         return
     by_session: dict[int, list[Any]] = {}
-    for ev in session.execute(select(CashierEvent).where(col(CashierEvent.session_id).in_(sorted(sealed)))
+    of_sealed = select(-_NODE_LEAVES.c.case_id).where(*drawers_leaves)
+    for ev in session.execute(select(CashierEvent).where(col(CashierEvent.session_id).in_(of_sealed))
                               .order_by(col(CashierEvent.session_id), col(CashierEvent.seq))).scalars():
         by_session.setdefault(ev.session_id, []).append(ev)
     for session_id, leaf in sorted(sealed.items()):

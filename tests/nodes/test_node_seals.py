@@ -296,10 +296,23 @@ def test_a_center_nodes_seal_missing_from_its_chain_is_named(center: CenterApi, 
 
 
 def test_a_center_nodes_copy_that_is_not_its_seal_is_named_there(center: CenterApi) -> None:
-    open_cases(center, 1)
+    case_id = open_cases(center, 1)[0]
     seal(center.settings)
-    resign(center.settings.database_url, center.settings, 1, sealed_at="2026-01-01T00:00:00+00:00")
-    assert kinds(verified(center.settings)) == [("node_ledger_edited", f"center node {NODE}, seal 1")]
+    seal(center.settings)
+    resign(center.settings.database_url, center.settings, 2, sealed_at="2026-01-01T00:00:00+00:00")
+    assert kinds(verified(center.settings)) == [("node_ledger_edited", f"center node {NODE}, seal 2")]
+    # A leaf removed from the copies (the case's rows deleted with it), the seals left as they are.
+    resign(center.settings.database_url, center.settings, 2, sealed_at=seal_row(center.settings, 2).sealed_at)
+    at(center.settings.database_url, "DELETE FROM node_seal_leaf WHERE case_id = :c", c=case_id)
+    report = verified(center.settings)
+    assert kinds(report) == [("node_ledger_edited", f"center node {NODE}, seal 1")]
+    assert "leaves were added or removed" in str(report.findings[0])
+    assert report.node_seals == {}  # a center node's own seals are not listed as a center's held here
+
+
+def seal_row(settings: Settings, seq: int) -> Any:
+    with engine_for(settings.database_url).connect() as conn:
+        return conn.execute(text("SELECT * FROM audit_seal WHERE seq = :s"), {"s": seq}).one()
 
 
 def test_a_single_node_seals_as_before(api: Any) -> None:
