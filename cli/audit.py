@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlmodel import Session, col, select
 
 from engine.audit import auditors, export, ledger, signing, verify
 from engine.cases import replay
+from engine.core import clock
 from engine.core.settings import Settings
 from engine.people.users import Actor
 from storage.db import session_for
@@ -33,6 +34,12 @@ def cmd_verify(settings: Settings, _args: argparse.Namespace) -> int:
     took = time.perf_counter() - started
     print(f"checked {report.cases} cases, {report.events} events, {report.seals} seals and {report.reads} reads "
           f"in {took:.1f} s; {report.unsealed} case(s) moved since the last seal; {report.drawers} cashier drawer(s)")
+    for node, (seq, sealed_at) in sorted(report.node_seals.items()):
+        age = clock.now() - clock.parse(sealed_at)
+        late = age > timedelta(hours=2 * settings.seal_interval_hours)
+        print(f"center node {node}: {seq} seal(s) here, the latest sealed at {sealed_at}"
+              + (f" ({age.total_seconds() / 3600:.0f} h ago: its seals stopped arriving, or it stopped sealing)"
+                 if late else ""))
     if report.findings:
         print(f"{len(report.findings)} problem(s) found; the first broken link of each is named above")
         return 1

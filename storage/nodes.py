@@ -12,7 +12,8 @@ row written on both sides of a subscription is a conflict that stops the subscri
 - ``CENTRAL``: the catalog and the people, which only central writes (a center node refuses deploys and user
   administration).
 - ``CENTER``: the work done at a center: its cases and everything a case owns, its desks' drawers and queue, and
-  the arrivals of booked visits at its kiosk (the bookings themselves are central's). On
+  the arrivals of booked visits at its kiosk (the bookings themselves are central's), and a copy of its ledger's
+  seals (``node_seal``: central checks them and pins the latest in its own seals). On
   central these tables also hold central's own cases (those of centers without a node); central never writes a
   row of a case a center node owns.
 - ``LOCAL``: what is derived from the replicated rows (report aggregates, projection cursors, the ledger's seals,
@@ -75,6 +76,9 @@ CENTER: frozenset[str] = frozenset({
     "open311_request",
     # A booked visit's arrival at a center node's kiosk: the booking is central's row, the arrival the node's.
     "booking_arrival",
+    # A center node's seals, copied as it seals, so that central's verify checks them (engine/audit/verify.py).
+    "node_seal",
+    "node_seal_leaf",
 })
 
 LOCAL: frozenset[str] = frozenset({
@@ -88,6 +92,7 @@ LOCAL: frozenset[str] = frozenset({
     "projection_cursor",
     "audit_seal",
     "audit_seal_leaf",
+    "audit_seal_node",
     "audit_access",
     "idempotency_key",
     "throttle_counter",

@@ -79,8 +79,11 @@ def _ledger_proof(session: Session, case_id: int) -> dict[str, Any] | None:
     order = sorted(roots.leaves)
     hashes = [ledger.leaf_hash(cid, roots.leaves[cid]) for cid in order]
     tracking, seq, head = roots.leaves[case_id]
-    return {"seal": {k: getattr(last, k) for k in ("seq", "sealed_at", "case_count", "leaf_count", "root",
-                                                  "prev_hash", "hash", "public_key", "signature")},
+    sealed = {k: getattr(last, k) for k in ("seq", "sealed_at", "case_count", "leaf_count", "root", "prev_hash",
+                                            "hash", "public_key", "signature")}
+    if last.nodes:  # central's seal pinning center nodes' seals: covered by its hash (engine/audit/ledger.py)
+        sealed["nodes"] = last.nodes
+    return {"seal": sealed,
             "leaf": {"case_id": case_id, "tracking_number": tracking, "audit_seq": seq, "audit_head": head},
             "proof": ledger.merkle_proof(hashes, order.index(case_id))}
 
@@ -303,7 +306,7 @@ def _check_ledger(case: dict[str, Any], events: list[dict[str, Any]], found: Any
                                                               leaf["audit_head"]))
         root = ledger.root_from_proof(leaf_bytes, proof)
         digest = ledger.seal_hash(**{k: seal[k] for k in ("seq", "sealed_at", "case_count", "leaf_count", "root",
-                                                            "prev_hash", "public_key")})
+                                                            "prev_hash", "public_key")}, nodes=seal.get("nodes", ""))
     except (KeyError, TypeError, ValueError):
         out.problems.append("ledger.json is not a seal with a proof")
         return

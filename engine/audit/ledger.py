@@ -11,6 +11,12 @@ seal gives back each seal's full set, whose root must be the recorded one. ``ver
 sealed head is still where it was: the case exists, its chain reaches that ``audit_seq``, and the event there
 has that hash. A seal is also appended to the anchor file (``settings.anchor_file``), outside the database, so
 a database restored to before a seal is noticed as well.
+
+Across nodes (docs/center-nodes.md "Audit across nodes"): a center node copies each of its seals and their leaves,
+in the sealing transaction, to ``node_seal`` and ``node_seal_leaf``, which replicate to central. Central's seal
+pins every center node's latest seal held there (``audit_seal_node``; their digest is the seal's ``nodes``, covered
+by its hash), so a center node's seal changed after central sealed is found at central, and central's verify
+checks each center node's seals and the heads they sealed against its own copy of the center's cases.
 """
 
 from __future__ import annotations
@@ -22,17 +28,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from engine.audit import access_log, signing
-from engine.core import clock
+from engine.core import clock, nodes
 from engine.core.chain import GENESIS
 from engine.core.errors import Conflict
 from engine.core.settings import Settings
 from storage.db import write_lock
-from storage.models.audit import AuditSeal, AuditSealLeaf
+from storage.models.audit import AuditSeal, AuditSealLeaf, AuditSealNode, NodeSeal, NodeSealLeaf
 from storage.models.base import tables
 from storage.models.cases import Case
 from storage.models.payments import CashierSession
@@ -40,6 +46,7 @@ from storage.models.payments import CashierSession
 ACCESS_LOG_LEAF = 0  # the access log's head is sealed as the leaf of "case" 0 (case ids start at 1)
 # A cashier's drawer session's chain head (engine/payments/drawer.py) is sealed as the leaf of "case" -<its id>.
 _SEALS, _LEAVES, _CASES, _DRAWERS = tables(AuditSeal, AuditSealLeaf, Case, CashierSession)
+_PINS, _NODE_SEALS, _NODE_LEAVES = tables(AuditSealNode, NodeSeal, NodeSealLeaf)
 
 Leaf = tuple[str, int, str]  # (tracking number, audit_seq, audit_head)
 
@@ -154,16 +161,59 @@ def root_from_proof(leaf: bytes, proof: list[list[str]]) -> str:
 
 
 def seal_hash(*, seq: int, sealed_at: str, case_count: int, leaf_count: int, root: str, prev_hash: str,
-              public_key: str) -> str:
-    body = json.dumps({"seq": seq, "sealed_at": sealed_at, "case_count": case_count, "leaf_count": leaf_count,
-                       "root": root, "prev_hash": prev_hash, "public_key": public_key},
-                      sort_keys=True, separators=(",", ":"))
+              public_key: str, nodes: str = "") -> str:
+    """The seal's hash; ``nodes`` (the center nodes' seals it pins, :func:`pins_digest`) only when there are any, so
+    a seal that pins none hashes as every seal did before center nodes."""
+    fields: dict[str, Any] = {"seq": seq, "sealed_at": sealed_at, "case_count": case_count,
+                              "leaf_count": leaf_count, "root": root, "prev_hash": prev_hash, "public_key": public_key}
+    if nodes:
+        fields["nodes"] = nodes
+    body = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-def hash_of(seal: AuditSeal) -> str:
+def hash_of(seal: Any) -> str:
+    """The hash of a seal's row: this node's (``AuditSeal``) or a center node's copy (``NodeSeal``)."""
     return seal_hash(seq=seal.seq, sealed_at=seal.sealed_at, case_count=seal.case_count, leaf_count=seal.leaf_count,
-                     root=seal.root, prev_hash=seal.prev_hash, public_key=seal.public_key)
+                     root=seal.root, prev_hash=seal.prev_hash, public_key=seal.public_key, nodes=seal.nodes or "")
+
+
+Pin = tuple[str, int, str]  # a center node's seal pinned by central's: (node, its seq, its hash)
+
+
+def pins_digest(pins: list[Pin]) -> str:
+    """What a seal's ``nodes`` records of the center nodes' seals it pins ("" for none)."""
+    if not pins:
+        return ""
+    body = json.dumps(sorted([node, seq, hash_] for node, seq, hash_ in pins), separators=(",", ":"))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def latest_node_seals(session: Session, *, but: str | None) -> list[Pin]:
+    """Each center node's latest seal held here (``node_seal``), but node ``but``'s (this node's own copy)."""
+    latest = (select(_NODE_SEALS.c.node, func.max(_NODE_SEALS.c.seq).label("seq"))
+              .group_by(_NODE_SEALS.c.node).subquery())
+    query = (select(_NODE_SEALS.c.node, _NODE_SEALS.c.seq, _NODE_SEALS.c.hash)
+             .join(latest, and_(latest.c.node == _NODE_SEALS.c.node, latest.c.seq == _NODE_SEALS.c.seq))
+             .order_by(_NODE_SEALS.c.node))
+    return [(row.node, row.seq, row.hash) for row in session.connection().execute(query) if row.node != but]
+
+
+def _copy_for_central(session: Session, node: str) -> None:
+    """This center node's seals and their leaves not copied to ``node_seal`` yet (the one being written, and those
+    of a node sealed before its copies began), copied as they are: replicated, central checks them."""
+    conn = session.connection()
+    copied = conn.execute(select(func.coalesce(func.max(_NODE_SEALS.c.seq), 0))
+                          .where(_NODE_SEALS.c.node == node)).scalar_one()
+    seal_columns = ["seq", "sealed_at", "case_count", "leaf_count", "root", "prev_hash", "hash", "public_key",
+                    "signature", "nodes"]
+    conn.execute(insert(_NODE_SEALS).from_select(
+        ["node", *seal_columns], select(literal(node), *(_SEALS.c[name] for name in seal_columns))
+        .where(_SEALS.c.seq > copied)))
+    leaf_columns = ["seal_seq", "case_id", "tracking_number", "audit_seq", "audit_head"]
+    conn.execute(insert(_NODE_LEAVES).from_select(
+        ["node", *leaf_columns], select(literal(node), *(_LEAVES.c[name] for name in leaf_columns))
+        .where(_LEAVES.c.seal_seq > copied)))
 
 
 def seals(session: Session) -> list[AuditSeal]:
@@ -174,12 +224,31 @@ def folded(session: Session) -> Iterator[tuple[AuditSeal, Roots, int]]:
     """Each seal in order with its full set of leaves (and root) as of it, and how many leaf rows it has itself.
 
     The ``Roots`` object is the same one throughout, updated seal by seal."""
-    roots = Roots()
     rows = session.connection().execute(select(_LEAVES).order_by(_LEAVES.c.seal_seq)).all()
+    yield from _fold(seals(session), rows)
+
+
+def folded_node(session: Session, node: str) -> Iterator[tuple[Any, Roots, int]]:
+    """:func:`folded` for center node ``node``'s seals as they reached this node (``node_seal``)."""
+    conn = session.connection()
+    entries = conn.execute(select(_NODE_SEALS).where(_NODE_SEALS.c.node == node).order_by(_NODE_SEALS.c.seq)).all()
+    rows = conn.execute(select(_NODE_LEAVES).where(_NODE_LEAVES.c.node == node)
+                        .order_by(_NODE_LEAVES.c.seal_seq)).all()
+    yield from _fold(entries, rows)
+
+
+def sealing_nodes(session: Session) -> list[str]:
+    """The center nodes whose seals this node holds (``node_seal``)."""
+    query = select(_NODE_SEALS.c.node).distinct().order_by(_NODE_SEALS.c.node)
+    return list(session.connection().execute(query).scalars())
+
+
+def _fold(entries: Any, rows: Any) -> Iterator[tuple[Any, Roots, int]]:
+    roots = Roots()
     by_seal: dict[int, dict[int, Leaf]] = {}
     for row in rows:
         by_seal.setdefault(row.seal_seq, {})[row.case_id] = (row.tracking_number, row.audit_seq, row.audit_head)
-    for entry in seals(session):
+    for entry in entries:
         own = by_seal.get(entry.seq, {})
         roots.update(own)
         yield entry, roots, len(own)
@@ -238,6 +307,9 @@ def _seal(session: Session, settings: Settings, *, unless_younger_than: timedelt
             "seq": seq, "sealed_at": at, "case_count": sum(1 for key in roots.leaves if key > 0),
             "leaf_count": len(changed), "root": roots.root(),
             "prev_hash": previous.hash if previous else GENESIS, "public_key": signing.public_hex(key)}
+        own = nodes.own_code(session)
+        pins = latest_node_seals(session, but=own)  # at central: every center node's latest seal
+        values["nodes"] = pins_digest(pins)
         values["hash"] = seal_hash(**values)
         values["signature"] = signing.sign(key, values["hash"].encode("ascii"))
         conn = session.connection()
@@ -246,6 +318,11 @@ def _seal(session: Session, settings: Settings, *, unless_younger_than: timedelt
             conn.execute(insert(_LEAVES), [{"seal_seq": seq, "case_id": case_id, "tracking_number": leaf[0],
                                             "audit_seq": leaf[1], "audit_head": leaf[2]}
                                            for case_id, leaf in changed.items()])
+        if pins:
+            conn.execute(insert(_PINS), [{"seal_seq": seq, "node": node, "node_seq": node_seq, "node_hash": hash_}
+                                         for node, node_seq, hash_ in pins])
+        if own is not None:
+            _copy_for_central(session, own)
         try:
             session.commit()
         except IntegrityError as exc:

@@ -16,6 +16,11 @@ head must still be in its case's chain (a **deleted case**, a chain **rolled bac
 history **rewritten** up to it); the anchor file's seals must all be in the database (a database **restored**
 to an earlier point). And the access log's own chain, and each cashier's drawer session's (engine/payments/drawer.py:
 its links and the head its session row records).
+
+Across nodes, at central: each center node's seals as they replicated (``node_seal``): their chain, hashes, key and
+signatures, those central's seals pinned still as pinned, and every head they sealed still in central's copy of the
+case's (or drawer's) chain, so a center that rewrote its history after sealing it is named at central even when the
+rewrite replicated whole and central sealed it (docs/center-nodes.md "Audit across nodes").
 """
 
 from __future__ import annotations
@@ -29,9 +34,18 @@ from sqlmodel import Session, col
 
 from engine.audit import access_log, ledger, signing
 from engine.core import chain as audit
+from engine.core import nodes
 from engine.core.settings import Settings
 from engine.payments import drawer as drawers
-from storage.models.audit import AuditAccess, AuditEvent, AuditSealLeaf
+from storage.models.audit import (
+    AuditAccess,
+    AuditEvent,
+    AuditSeal,
+    AuditSealLeaf,
+    AuditSealNode,
+    NodeSeal,
+    NodeSealLeaf,
+)
 from storage.models.base import tables
 from storage.models.cases import Case, Task
 from storage.models.payments import CashierEvent, CashierSession
@@ -52,9 +66,11 @@ KINDS = {
     "database_rolled_back": "the database was restored to before a seal",
     "access_log_altered": "the access log was altered",
     "drawer_altered": "a cashier's drawer record was altered",
+    "node_ledger_edited": "a center node's seals were altered",
 }
 
-_CASES, _EVENTS, _TASKS, _LEAVES = tables(Case, AuditEvent, Task, AuditSealLeaf)
+_CASES, _EVENTS, _TASKS, _LEAVES, _SEALS = tables(Case, AuditEvent, Task, AuditSealLeaf, AuditSeal)
+_PINS, _NODE_SEALS, _NODE_LEAVES = tables(AuditSealNode, NodeSeal, NodeSealLeaf)
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,8 @@ class Report:
     seals: int = 0
     reads: int = 0
     unsealed: int = 0  # cases opened or moved since the last seal: only their own chain vouches for them
+    # Each center node whose seals are held here (central): its latest seal's seq and when it was sealed.
+    node_seals: dict[str, tuple[int, str]] = field(default_factory=dict)
     heads: dict[int, tuple[int, str]] = field(default_factory=dict, repr=False)
 
     @property
@@ -207,9 +225,12 @@ def verify_ledger(session: Session, settings: Settings, report: Report,
     trusted = signing.trusted_keys(settings)
     expected, prev = 1, audit.GENESIS
     final: dict[int, ledger.Leaf] = {}
+    pins = _pins(session)
     for entry, roots, own in ledger.folded(session):
         report.seals += 1
         problem = _seal_problem(entry, roots, own, expected, prev, trusted)
+        if problem is None and ledger.pins_digest(pins.get(entry.seq, [])) != (entry.nodes or ""):
+            problem = "the center nodes' seals it pinned are no longer the ones it recorded"
         if problem is not None:
             report.findings.append(Finding("ledger_edited", f"ledger, seal {entry.seq}", problem, seal=entry.seq))
             return {}  # what follows a broken seal cannot be trusted either; the first broken link is named
@@ -244,36 +265,42 @@ def _seal_problem(entry: Any, roots: ledger.Roots, own: int, expected: int, prev
     return None
 
 
-def _sealed_heads(session: Session, broken_cases: dict[int, Finding]) -> Iterator[Finding]:
-    """Every head ever sealed must still be in its case's chain (one finding per case, the earliest seal)."""
+def _sealed_heads(session: Session, broken_cases: Any, node: str | None = None,
+                  up_to: int | None = None) -> Iterator[Finding]:
+    """Every head ever sealed must still be in its case's chain (one finding per case, the earliest seal): by this
+    node's seals, or (``node``) by center node ``node``'s seals held here, those up to its seal ``up_to``."""
     cases, events = _CASES, _EVENTS
-    query = (select(_LEAVES.c.seal_seq, _LEAVES.c.case_id, _LEAVES.c.tracking_number, _LEAVES.c.audit_seq,
-                    _LEAVES.c.audit_head, cases.c.id.label("present"), cases.c.audit_seq.label("case_seq"),
+    leaves = _LEAVES if node is None else _NODE_LEAVES
+    query = (select(leaves.c.seal_seq, leaves.c.case_id, leaves.c.tracking_number, leaves.c.audit_seq,
+                    leaves.c.audit_head, cases.c.id.label("present"), cases.c.audit_seq.label("case_seq"),
                     events.c.hash.label("event_hash"))
-             .select_from(_LEAVES.outerjoin(cases, cases.c.id == _LEAVES.c.case_id)
-                          .outerjoin(events, and_(events.c.case_id == _LEAVES.c.case_id,
-                                                  events.c.seq == _LEAVES.c.audit_seq)))
-             .where(_LEAVES.c.case_id > ledger.ACCESS_LOG_LEAF)  # cases; drawers (< 0): verify_drawers
-             .order_by(_LEAVES.c.case_id, _LEAVES.c.seal_seq))
+             .select_from(leaves.outerjoin(cases, cases.c.id == leaves.c.case_id)
+                          .outerjoin(events, and_(events.c.case_id == leaves.c.case_id,
+                                                  events.c.seq == leaves.c.audit_seq)))
+             .where(leaves.c.case_id > ledger.ACCESS_LOG_LEAF)  # cases; drawers (< 0): verify_drawers
+             .order_by(leaves.c.case_id, leaves.c.seal_seq))
+    if node is not None:
+        query = query.where(leaves.c.node == node, leaves.c.seal_seq <= (up_to or 0))
     named: set[int] = set(broken_cases)
+    seal_of = "seal" if node is None else f"center node {node}'s seal"
     for row in session.connection().execute(query):
         if row.case_id in named:
             continue
         where = f"case {row.tracking_number} (id {row.case_id})"
         if row.present is None:
             named.add(row.case_id)
-            yield Finding("deleted_case", f"{where}, head", f"sealed in seal {row.seal_seq} at event "
+            yield Finding("deleted_case", f"{where}, head", f"sealed in {seal_of} {row.seal_seq} at event "
                           f"{row.audit_seq}, the case no longer exists", row.case_id, row.audit_seq, row.seal_seq)
         elif row.case_seq < row.audit_seq:
             named.add(row.case_id)
-            yield Finding("rolled_back", f"{where}, event {row.audit_seq}", f"sealed in seal {row.seal_seq} at "
+            yield Finding("rolled_back", f"{where}, event {row.audit_seq}", f"sealed in {seal_of} {row.seal_seq} at "
                           f"event {row.audit_seq}, the chain now ends at event {row.case_seq}: "
                           f"{_span(row.case_seq + 1, row.audit_seq)} removed with the case's head",
                           row.case_id, row.audit_seq, row.seal_seq)
         elif row.event_hash != row.audit_head:
             named.add(row.case_id)
             yield Finding("rewritten_history", f"{where}, event {row.audit_seq}", f"this is not the event sealed "
-                          f"in seal {row.seal_seq}: the history up to it was rewritten", row.case_id,
+                          f"in {seal_of} {row.seal_seq}: the history up to it was rewritten", row.case_id,
                           row.audit_seq, row.seal_seq)
 
 
@@ -334,6 +361,100 @@ def verify_drawers(session: Session, report: Report) -> None:
                                            f"chain now has {len(events)} events and not that one"))
 
 
+def _pins(session: Session) -> dict[int, list[ledger.Pin]]:
+    """The center nodes' seals each of this node's seals pinned (central), by its seq."""
+    out: dict[int, list[ledger.Pin]] = {}
+    for row in session.connection().execute(select(_PINS).order_by(_PINS.c.seal_seq, _PINS.c.node)):
+        out.setdefault(row.seal_seq, []).append((row.node, row.node_seq, row.node_hash))
+    return out
+
+
+def verify_nodes(session: Session, report: Report) -> None:
+    """Each center node's seals as they reached this node (``node_seal``, central; docs/center-nodes.md "Audit across
+    nodes"): its chain of seals (seq without gaps, links, hashes, one key, its signatures, leaves and Merkle roots),
+    the seals this node's own seals pinned still there as pinned, and every head the center node sealed still in
+    this node's copy of its case's chain (or its drawer's). A center node checks its own copy against its seals."""
+    conn = session.connection()
+    pinned: dict[str, list[tuple[int, int, str]]] = {}
+    for seal_seq, pins in sorted(_pins(session).items()):
+        for node, node_seq, node_hash in pins:
+            pinned.setdefault(node, []).append((seal_seq, node_seq, node_hash))
+    own = nodes.own_code(session)
+    for node in sorted(set(ledger.sealing_nodes(session)) | set(pinned)):
+        if node == own:
+            _own_copy(session, node, report)
+            _node_chain(session, node, report, noted=False)  # the copies' leaves too
+            continue
+        held = {row.seq: row.hash for row in conn.execute(
+            select(_NODE_SEALS.c.seq, _NODE_SEALS.c.hash).where(_NODE_SEALS.c.node == node))}
+        for seal_seq, node_seq, node_hash in pinned.get(node, []):
+            if held.get(node_seq) != node_hash:
+                state = "is no longer here" if node_seq not in held else "was changed since"
+                report.findings.append(Finding("node_ledger_edited", f"center node {node}, seal {node_seq}",
+                                               f"pinned by this node's seal {seal_seq}, it {state}", seal=node_seq))
+                break
+        good = _node_chain(session, node, report)
+        if good is None:
+            continue  # the first broken link is named; what it sealed cannot be trusted
+        named = {f.case_id for f in report.findings if f.case_id is not None}
+        report.findings.extend(_sealed_heads(session, named, node, good))
+        report.findings.extend(_node_drawers(session, node, good))
+
+
+def _node_chain(session: Session, node: str, report: Report, *, noted: bool = True) -> int | None:
+    """Center node ``node``'s chain of seals; its last seq (0: none), or None when a link is broken (named).
+    ``noted``: its latest seal goes into the report's ``node_seals``."""
+    expected, prev, key = 1, audit.GENESIS, None
+    for entry, roots, own in ledger.folded_node(session, node):
+        if noted:
+            report.node_seals[node] = (entry.seq, entry.sealed_at)
+        problem = _seal_problem(entry, roots, own, expected, prev, {entry.public_key})
+        if problem is None and key is not None and entry.public_key != key:
+            problem = (f"signed with key {entry.public_key[:16]}…, not the key of the node's seal {entry.seq - 1} "
+                       f"({key[:16]}…)")
+        if problem is not None:
+            report.findings.append(Finding("node_ledger_edited", f"center node {node}, seal {entry.seq}", problem,
+                                           seal=entry.seq))
+            return None
+        expected, prev, key = expected + 1, entry.hash, entry.public_key
+    return expected - 1
+
+
+def _node_drawers(session: Session, node: str, up_to: int) -> Iterator[Finding]:
+    """The drawer heads center node ``node`` sealed, still in this node's copy of each drawer's chain."""
+    drawers_leaves = (_NODE_LEAVES.c.node == node, _NODE_LEAVES.c.seal_seq <= up_to,
+                      _NODE_LEAVES.c.case_id < ledger.ACCESS_LOG_LEAF)
+    sealed: dict[int, Any] = {}
+    for leaf in session.connection().execute(select(_NODE_LEAVES).where(*drawers_leaves)
+                                             .order_by(_NODE_LEAVES.c.seal_seq)):
+        sealed[-leaf.case_id] = leaf  # the latest seal of each drawer
+    if not sealed:
+        return
+    by_session: dict[int, list[Any]] = {}
+    of_sealed = select(-_NODE_LEAVES.c.case_id).where(*drawers_leaves)
+    for ev in session.execute(select(CashierEvent).where(col(CashierEvent.session_id).in_(of_sealed))
+                              .order_by(col(CashierEvent.session_id), col(CashierEvent.seq))).scalars():
+        by_session.setdefault(ev.session_id, []).append(ev)
+    for session_id, leaf in sorted(sealed.items()):
+        events = by_session.get(session_id, [])
+        if len(events) < leaf.audit_seq or (leaf.audit_seq and events[leaf.audit_seq - 1].hash != leaf.audit_head):
+            yield Finding("drawer_altered", f"cashier session {session_id}, event {leaf.audit_seq}",
+                          f"sealed in center node {node}'s seal {leaf.seal_seq} at event {leaf.audit_seq}; the "
+                          f"drawer's chain here now has {len(events)} events and not that one")
+
+
+def _own_copy(session: Session, node: str, report: Report) -> None:
+    """On a center node: its seals' copies for central (``node_seal``) are its seals as they are."""
+    conn = session.connection()
+    mine = {row.seq: row.hash for row in conn.execute(select(_SEALS.c.seq, _SEALS.c.hash))}
+    for row in conn.execute(select(_NODE_SEALS.c.seq, _NODE_SEALS.c.hash).where(_NODE_SEALS.c.node == node)
+                            .order_by(_NODE_SEALS.c.seq)):
+        if mine.get(row.seq) != row.hash:
+            report.findings.append(Finding("node_ledger_edited", f"center node {node}, seal {row.seq}",
+                                           "the copy for central is not this node's seal", seal=row.seq))
+            return
+
+
 def verify_all(*, session: Session, settings: Settings) -> Report:
     """Everything above, in one read-only pass. Writes nothing."""
     report = Report()
@@ -342,6 +463,7 @@ def verify_all(*, session: Session, settings: Settings) -> Report:
         final = verify_ledger(session, settings, report, broken).get(ledger.ACCESS_LOG_LEAF)
         verify_access_log(session, report, (final[1], final[2]) if final else None)
         verify_drawers(session, report)
+        verify_nodes(session, report)
     finally:
         session.rollback()
     return report

@@ -52,6 +52,55 @@ class AuditSeal(SQLModel, table=True):
     hash: str = Field(max_length=64)
     public_key: str = Field(max_length=64)
     signature: str = Field(max_length=128)
+    # At central: the SHA-256 of the center nodes' latest seals this seal pins (``AuditSealNode``), covered by
+    # the hash; "" when it pins none (a single node, a center node, central before any center node sealed).
+    nodes: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+
+
+class AuditSealNode(SQLModel, table=True):
+    """A center node's latest seal (``NodeSeal``) as central's seal ``seal_seq`` saw it: every center node's, at
+    each of central's seals. Its rows give that seal's ``nodes``, so a center's seal changed after central pinned
+    it is found at central (engine/audit/verify.py)."""
+
+    __tablename__ = "audit_seal_node"
+
+    seal_seq: int = Field(primary_key=True)
+    node: str = Field(primary_key=True, max_length=32)
+    node_seq: int
+    node_hash: str = Field(max_length=64)
+
+
+class NodeSeal(SQLModel, table=True):
+    """A center node's seal (``AuditSeal``) as the node sealed it, written with it in one transaction and
+    replicated to central, where ``shubbak audit verify`` checks each center node's chain of seals, and the heads
+    they sealed against central's copy of the center's cases (docs/center-nodes.md "Audit across nodes")."""
+
+    __tablename__ = "node_seal"
+
+    node: str = Field(primary_key=True, max_length=32)
+    seq: int = Field(primary_key=True)
+    sealed_at: str = Field(max_length=40)
+    case_count: int
+    leaf_count: int
+    root: str = Field(max_length=64)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+    public_key: str = Field(max_length=64)
+    signature: str = Field(max_length=128)
+    nodes: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+
+
+class NodeSealLeaf(SQLModel, table=True):
+    """A center node's seal's leaf (``AuditSealLeaf``), replicated to central with its seal."""
+
+    __tablename__ = "node_seal_leaf"
+
+    node: str = Field(primary_key=True, max_length=32)
+    seal_seq: int = Field(primary_key=True)
+    case_id: int = _big(primary_key=True)
+    tracking_number: str = Field(max_length=32)
+    audit_seq: int
+    audit_head: str = Field(max_length=64)
 
 
 class AuditSealLeaf(SQLModel, table=True):

@@ -294,7 +294,16 @@ def test_a_center_node_works_through_a_cut_line_and_central_catches_up(tmp_path:
         kept = {"center": versions(center_db), "central": versions(central_db)}
         # A center that removes a whole case after it replicated (its rows deleted, every chain left holds): the
         # deletes reach central, whose seal over the replicated heads finds the case missing.
+        # The center seals its own ledger; the seal reaches central with the center's work, and central's seal
+        # pins it (docs/center-nodes.md "Audit across nodes").
+        center_sealed = shubbak(["audit", "seal"], center_env)
+        wait_for("the center's seal to reach central", lambda: not differences(central_db, center_db), 30, logs)
         sealed = shubbak(["audit", "seal"], central_env)
+        with central_db.connect() as conn:  # central's latest seal pins the center's latest seal
+            pins = conn.execute(text("SELECT node, node_seq FROM audit_seal_node "
+                                     "WHERE seal_seq = (SELECT max(seq) FROM audit_seal)")).all()
+        with center_db.connect() as conn:
+            center_seals = conn.execute(text("SELECT max(seq) FROM audit_seal")).scalar()
         with center_db.begin() as conn:
             case_id = conn.execute(text("SELECT min(id) FROM case_file")).scalar_one()
             for table in conn.execute(text("SELECT table_name FROM information_schema.columns WHERE "
@@ -328,8 +337,12 @@ def test_a_center_node_works_through_a_cut_line_and_central_catches_up(tmp_path:
         assert 2 in found.values(), side
     assert all(first < case_id <= last for case_id in ids), (first, ids[:3])  # the center's own block of ids
     assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert center_sealed.returncode == 0, center_sealed.stdout + center_sealed.stderr
     assert sealed.returncode == 0, sealed.stdout + sealed.stderr
+    assert center_seals and [tuple(pin) for pin in pins] == [(CODE, center_seals)], (pins, center_seals)
     assert rewritten.returncode != 0 and str(case_id) in rewritten.stdout, rewritten.stdout + rewritten.stderr
+    # The case's rows deleted there included its leaf in the copies of the center's seals: named too.
+    assert f"center node {CODE}, seal" in rewritten.stdout, rewritten.stdout
     assert status_after.returncode == 0, status_after.stdout + status_after.stderr
 
 

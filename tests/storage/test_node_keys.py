@@ -48,6 +48,9 @@ EXPLAINED: dict[tuple[str, tuple[str, ...]], str] = {
     ("booking_arrival", ("booking_id", "node")): "the node's code is in the key: only a center node records an "
                                                  "arrival, its own (central marks its own on the booking's row), "
                                                  "and only of its own center's bookings (engine/queue/arrivals.py)",
+    ("node_seal", ("node", "seq")): "the sealing center node's own code: only a center node writes its seals' copies "
+                                    "(engine/audit/ledger.py _copy_for_central)",
+    ("node_seal_leaf", ("node", "seal_seq", "case_id")): "the sealing center node's own code, as its seal's",
 }
 ID = "the node's own ids: a center node's sequences start at its block (storage/nodes.py claim_id_block)"
 
