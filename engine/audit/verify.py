@@ -219,9 +219,11 @@ def verify_cases(session: Session, report: Report, batch: int = 1000) -> dict[in
         last_id = ids[-1]
 
 
-def verify_ledger(session: Session, settings: Settings, report: Report,
-                  broken_cases: dict[int, Finding]) -> dict[int, ledger.Leaf]:
-    """Seals, sealed heads and the anchor file; returns the leaves of the last good seal."""
+def verify_ledger(session: Session, settings: Settings, report: Report, broken_cases: dict[int, Finding],
+                  anchored: list[dict[str, Any]] | None = None) -> dict[int, ledger.Leaf]:
+    """Seals, sealed heads and the anchor file (``anchored``: its lines, read before the database's snapshot was
+    taken, so that a seal committed since is not one the database lost); returns the leaves of the last good
+    seal."""
     trusted = signing.trusted_keys(settings)
     expected, prev = 1, audit.GENESIS
     final: dict[int, ledger.Leaf] = {}
@@ -238,8 +240,9 @@ def verify_ledger(session: Session, settings: Settings, report: Report,
     report.findings.extend(_sealed_heads(session, broken_cases))
     report.unsealed = sum(1 for case_id, head in report.heads.items()
                           if case_id not in final or final[case_id][1:] != head)
-    for line in ledger.anchored(settings):
-        finding = _anchor_finding(session, line)
+    held = {entry.seq: entry for entry in ledger.seals(session)}
+    for line in ledger.anchored(settings) if anchored is None else anchored:
+        finding = _anchor_finding(held, line)
         if finding is not None:
             report.findings.append(finding)
             break
@@ -304,10 +307,10 @@ def _sealed_heads(session: Session, broken_cases: Any, node: str | None = None,
                           row.audit_seq, row.seal_seq)
 
 
-def _anchor_finding(session: Session, line: dict[str, Any]) -> Finding | None:
+def _anchor_finding(held: dict[int, AuditSeal], line: dict[str, Any]) -> Finding | None:
     if "seq" not in line:
         return Finding("database_rolled_back", "anchor file", f"line {line.get('line')} is not a seal record")
-    found = {entry.seq: entry for entry in ledger.seals(session)}.get(line["seq"])
+    found = held.get(line["seq"])
     where = f"ledger, seal {line['seq']}"
     if found is None:
         return Finding("database_rolled_back", where, f"sealed at {line.get('sealed_at')} and written to the anchor "
@@ -455,12 +458,26 @@ def _own_copy(session: Session, node: str, report: Report) -> None:
             return
 
 
+def _one_snapshot(session: Session) -> None:
+    """Verify reads in many statements; each sees what the previous one saw (a seal committed meanwhile by the
+    periodic round, or a center node's that replication applies, is not a seal whose leaves or pins are missing).
+    PostgreSQL: one REPEATABLE READ, read-only transaction. SQLite: one read transaction (the driver opens none
+    for a SELECT by itself); in WAL mode it keeps its snapshot while writers commit."""
+    session.rollback()
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True})
+    else:
+        session.connection().exec_driver_sql("BEGIN")
+
+
 def verify_all(*, session: Session, settings: Settings) -> Report:
-    """Everything above, in one read-only pass. Writes nothing."""
+    """Everything above, in one read-only pass over one snapshot of the database. Writes nothing."""
     report = Report()
+    anchored = ledger.anchored(settings)  # before the snapshot: every seal written there is committed in it
     try:
+        _one_snapshot(session)
         broken = verify_cases(session, report)
-        final = verify_ledger(session, settings, report, broken).get(ledger.ACCESS_LOG_LEAF)
+        final = verify_ledger(session, settings, report, broken, anchored).get(ledger.ACCESS_LOG_LEAF)
         verify_access_log(session, report, (final[1], final[2]) if final else None)
         verify_drawers(session, report)
         verify_nodes(session, report)

@@ -361,3 +361,31 @@ def test_a_center_node_whose_seals_stopped_arriving_is_noted(center: CenterApi, 
     said = capsys.readouterr().out
     assert f"center node {NODE}: 1 seal(s) here, the latest sealed at 2026-01-01T00:00:00+00:00 (" in said
     assert "its seals stopped arriving, or it stopped sealing" in said
+
+
+def test_a_seal_made_while_central_verifies_is_not_a_problem(center: CenterApi, central: Settings,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verify reads the ledger in several statements: a seal that commits between them (the periodic round, on
+    another process) is not a seal whose leaves or pins were removed. Verify reads one snapshot throughout."""
+    open_cases(center, 2)
+    seal(center.settings)
+    replicate(center, central)
+    seal(central)
+    open_cases(center, 1)
+    seal(center.settings)
+    replicate(center, central)
+    original, done, began = ledger.seals, [], []
+
+    def seals_after_another(session: Session) -> list[Any]:
+        if not began:
+            began.append(True)
+            done.append(seal(central))  # another process's seal, committed between verify's reads
+        return original(session)
+
+    monkeypatch.setattr(ledger, "seals", seals_after_another)
+    report = verified(central)
+    assert done and done[0].nodes and done[0].leaf_count > 0
+    assert report.ok, [str(f) for f in report.findings]
+    assert report.seals == 1  # the ledger as it was when verify began
+    monkeypatch.undo()
+    assert verified(central).ok
