@@ -37,6 +37,7 @@ from engine.core import chain as audit
 from engine.core import nodes
 from engine.core.settings import Settings
 from engine.payments import drawer as drawers
+from storage import nodes as storage_nodes
 from storage import replication
 from storage.models.audit import (
     AuditAccess,
@@ -483,7 +484,8 @@ def _one_snapshot(session: Session) -> None:
 
 def _copying(session: Session) -> list[str]:
     """At central (PostgreSQL): the center nodes whose subscription has a table not copied and followed yet."""
-    if session.get_bind().dialect.name != "postgresql" or nodes.own_code(session) is not None:
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql" or storage_nodes.role_of_engine(bind.engine)[0] != "central":
         return []
     prefix = replication.SUBSCRIPTION_PREFIX
     names = session.connection().execute(text(
