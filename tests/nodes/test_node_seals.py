@@ -426,3 +426,56 @@ def test_a_center_node_still_being_copied_is_noted_not_named(center: CenterApi, 
     finally:
         at(central.database_url, f"ALTER SUBSCRIPTION \"{name}\" SET (slot_name = NONE)")
         at(central.database_url, f"DROP SUBSCRIPTION \"{name}\"")
+
+
+def test_a_center_that_rewrites_its_seals_whole_after_central_pinned_them_is_named(center: CenterApi,
+                                                                                  central: Settings,
+                                                                                  tmp_path: Path) -> None:
+    """After central pinned the center's seal 2: the center's copies deleted (all of them), replayed (seal 1
+    alone, its chain whole), or the whole chain rewritten and signed again with a new key of the center's: each is
+    named at central by the pin."""
+    case_id = open_cases(center, 1)[0]
+    seal(center.settings)
+    open_cases(center, 1)
+    seal(center.settings)
+    replicate(center, central)
+    seal(central)
+    assert verified(central).ok
+    # Deleted, as the deletion would replicate.
+    at(central.database_url, "DELETE FROM node_seal_leaf", "DELETE FROM node_seal")
+    assert ("node_ledger_edited", f"center node {NODE}, seal 2") in kinds(verified(central))
+    # Replayed: seal 1 alone, as it was.
+    replicate(center, central)
+    at(central.database_url, "DELETE FROM node_seal_leaf WHERE seal_seq = 2", "DELETE FROM node_seal WHERE seq = 2")
+    report = verified(central)
+    assert kinds(report) == [("node_ledger_edited", f"center node {NODE}, seal 2")]
+    assert "it is no longer here" in str(report.findings[0])
+    # The history rewritten and every seal made again over it with a new key: a chain that holds by itself.
+    replicate(center, central)
+    rewrite_chain(central.database_url, case_id)
+    other = make_settings(central.database_url, tmp_path / "new-key", node_role="central")
+    with engine_for(central.database_url).connect() as conn:
+        head = conn.execute(text("SELECT audit_head FROM case_file WHERE id = :c"), {"c": case_id}).scalar_one()
+    at(central.database_url, "UPDATE node_seal_leaf SET audit_head = :h WHERE case_id = :c", h=head, c=case_id)
+    prev = chain.GENESIS
+    with engine_for(central.database_url).connect() as conn:
+        leaves = conn.execute(text("SELECT seal_seq, case_id, tracking_number, audit_seq, audit_head "
+                                   "FROM node_seal_leaf ORDER BY seal_seq")).all()
+    so_far: dict[int, ledger.Leaf] = {}
+    for seq in (1, 2):
+        so_far.update({row.case_id: (row.tracking_number, row.audit_seq, row.audit_head) for row in leaves
+                       if row.seal_seq == seq})
+        at(central.database_url, "UPDATE node_seal SET root = :r, prev_hash = :p WHERE seq = :s",
+           r=ledger.root_of(so_far), p=prev, s=seq)
+        resign(central.database_url, other, seq, public_key=signing.installation_public_key(other),
+               root=ledger.root_of(so_far), prev_hash=prev)
+        prev = seal_row_at(central.database_url, seq).hash
+    report = verified(central)  # central's own seal, which holds the case, names the rewrite too
+    assert [(f.kind, f.case_id) for f in report.findings] == [("rewritten_history", case_id),
+                                                              ("node_ledger_edited", None)]
+    assert "pinned by this node's seal 1, it was changed since" in str(report.findings[1])
+
+
+def seal_row_at(url: str, seq: int) -> Any:
+    with engine_for(url).connect() as conn:
+        return conn.execute(text("SELECT * FROM node_seal WHERE seq = :s"), {"s": seq}).one()
