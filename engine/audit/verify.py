@@ -355,8 +355,12 @@ def verify_drawers(session: Session, report: Report) -> None:
     for ev in session.execute(select(CashierEvent).order_by(col(CashierEvent.session_id),
                                                                col(CashierEvent.seq))).scalars():
         by_session.setdefault(ev.session_id, []).append(ev)
+    copying: set[int] = set()  # the drawers of center nodes still being copied (``report.copying``)
     for drawer in session.execute(select(CashierSession).order_by(col(CashierSession.id))).scalars():
         assert drawer.id is not None
+        if drawer.node in report.copying:
+            copying.add(drawer.id)
+            continue
         report.drawers += 1
         reason = drawers.broken_link(drawer, by_session.get(drawer.id, []))
         if reason is not None:
@@ -368,6 +372,8 @@ def verify_drawers(session: Session, report: Report) -> None:
         sealed[-leaf.case_id] = leaf  # the latest seal of each drawer
     for session_id, leaf in sorted(sealed.items()):
         events = by_session.get(session_id, [])
+        if session_id in copying:
+            continue
         if len(events) < leaf.audit_seq or (leaf.audit_seq and events[leaf.audit_seq - 1].hash != leaf.audit_head):
             report.findings.append(Finding("drawer_altered", f"cashier session {session_id}, event {leaf.audit_seq}",
                                            f"sealed in seal {leaf.seal_seq} at event {leaf.audit_seq}; the drawer's "

@@ -400,11 +400,14 @@ def test_a_center_node_still_being_copied_is_noted_not_named(center: CenterApi, 
     if not central.database_url.startswith("postgresql"):
         pytest.skip("subscriptions are PostgreSQL's")
     case_id = open_cases(center, 2)[0]
+    cashier = center.user("cashier", username="cashier1")
+    r = center.client.post("/api/cashier/sessions", json={"float": {"cash": "500"}}, headers=cashier)
+    assert r.status_code == 201, r.text
     seal(center.settings)
     replicate(center, central)
     # As a copy table by table leaves it for a moment: the seal's leaves not here yet, the case's last event
-    # neither.
-    at(central.database_url, "DELETE FROM node_seal_leaf",
+    # neither, nor the drawer's events.
+    at(central.database_url, "DELETE FROM node_seal_leaf", "DELETE FROM cashier_event",
        "DELETE FROM audit_event WHERE case_id = :c AND seq = (SELECT max(seq) FROM audit_event WHERE case_id = :c)",
        c=case_id)
     name = replication.subscription_name(NODE)
@@ -422,7 +425,7 @@ def test_a_center_node_still_being_copied_is_noted_not_named(center: CenterApi, 
         at(central.database_url, "UPDATE pg_subscription_rel SET srsubstate = 'r'")
         report = verified(central)
         assert report.copying == []
-        assert {f.kind for f in report.findings} == {"deleted_event", "node_ledger_edited"}
+        assert {f.kind for f in report.findings} == {"deleted_event", "drawer_altered", "node_ledger_edited"}
     finally:
         at(central.database_url, f"ALTER SUBSCRIPTION \"{name}\" SET (slot_name = NONE)")
         at(central.database_url, f"DROP SUBSCRIPTION \"{name}\"")
