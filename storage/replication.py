@@ -254,6 +254,23 @@ def _not_subscribed(conn: Connection, name: str, tables: frozenset[str]) -> froz
     return frozenset(tables - followed)
 
 
+def _to_replace(here: Connection, central: Connection) -> frozenset[str]:
+    """At a center node set up before: central's tables whose rows here the refresh will replace by central's,
+    those this node's subscription does not follow yet and central publishes now (one central has not published
+    yet, its ``init-central`` not run again, would stay empty). Refused, before anything is emptied, when the
+    subscription is disabled: its refresh would be refused (nothing copied into the emptied tables)."""
+    enabled = here.execute(text(
+        "SELECT subenabled FROM pg_subscription WHERE subname = :n "
+        "AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+        {"n": SUBSCRIPTION_TO_CENTRAL}).scalar()
+    if not enabled:
+        raise ReplicationRefused("node.refresh_failed", subscription=SUBSCRIPTION_TO_CENTRAL,
+                                 reason="the subscription is disabled (ALTER SUBSCRIPTION … ENABLE)")
+    published = set(central.execute(text("SELECT tablename FROM pg_publication_tables WHERE pubname = :p"),
+                                    {"p": PUBLICATION_CENTRAL}).scalars())
+    return frozenset(_not_subscribed(here, SUBSCRIPTION_TO_CENTRAL, nodes.CENTRAL) & published)
+
+
 def _empty_central_tables(conn: Connection, tables: frozenset[str] = nodes.CENTRAL) -> None:
     """Delete this node's rows of central's ``tables`` before central's are copied in (without the foreign keys'
     triggers, as the copy itself runs: the rows that referenced them are central's again once copied)."""
@@ -296,6 +313,7 @@ def init_center(url: str, central_url: str, code: str, *, replace_central_rows: 
         _wal_level(here, "center")
         _at_head(here, "center")
         fresh = not _has_subscription(here, SUBSCRIPTION_TO_CENTRAL)
+        added: frozenset[str] = frozenset()
         with _connect(central_url, connect_timeout, "node.central_unreachable", central=safe(central_url)) as central:
             _wal_level(central, "central")
             _at_head(central, "central")
@@ -308,6 +326,8 @@ def init_center(url: str, central_url: str, code: str, *, replace_central_rows: 
                 if differ and not replace_central_rows:
                     raise ReplicationRefused("node.central_rows_here", tables=", ".join(
                         f"{table} ({count})" for table, count in differ.items()))
+            else:
+                added = _to_replace(here, central)
         created = _publish(here, PUBLICATION_CENTER, nodes.CENTER)
         done.steps.append(f"publication {PUBLICATION_CENTER} {'created' if created else 'set'}: "
                           f"{len(nodes.CENTER)} tables")
@@ -322,7 +342,6 @@ def init_center(url: str, central_url: str, code: str, *, replace_central_rows: 
         else:
             # After an upgrade, a table of central's that this node does not follow yet holds only what its
             # migration wrote here; central's rows replace them when the refresh below copies it in.
-            added = _not_subscribed(here, SUBSCRIPTION_TO_CENTRAL, nodes.CENTRAL)
             if added:
                 _empty_central_tables(here, added)
                 done.steps.append(f"emptied this node's copies of central's tables not followed yet: "

@@ -240,3 +240,37 @@ def test_a_user_who_is_not_a_superuser_is_told_so_by_id(database: MakeDatabase, 
         with engine.connect() as conn:
             conn.execute(text(f"DROP ROLE IF EXISTS {name}"))
         engine.dispose()
+
+
+def test_init_center_again_empties_only_central_tables_it_will_copy_and_refuses_first(
+        database: MakeDatabase, tmp_path: Path) -> None:
+    """Run again after an upgrade, init-center empties this node's copies of central's tables that its
+    subscription does not follow yet, so that the refresh copies central's rows into them. Only those central
+    publishes now (central not set up again yet publishes none of its new tables: emptied, they would stay empty),
+    and not when the refresh cannot happen (a disabled subscription is refused by it): refused, nothing changed."""
+    central_url, center_url = database(), database()
+    _published(central_url)
+    _with_center(central_url)
+    engine = create_engine(center_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:  # as a node set up before, whose subscription is disabled
+            conn.execute(text("CREATE SUBSCRIPTION shubbak_central CONNECTION 'host=127.0.0.1 port=1 dbname=x' "
+                              "PUBLICATION shubbak_central WITH (connect = false)"))
+        before = _one(center_url, "SELECT count(*) FROM queue_category")
+        assert before  # what the migrations wrote
+        with pytest.raises(replication.ReplicationRefused) as refused:
+            replication.init_center(center_url, central_url, "CAI01", copy_wait_seconds=1)
+        assert refused.value.message_id == "node.refresh_failed"
+        assert _one(center_url, "SELECT count(*) FROM queue_category") == before
+        with engine.connect() as conn:  # enabled (its worker does not reach the made-up address: no matter)
+            conn.execute(text("ALTER SUBSCRIPTION shubbak_central ENABLE"))
+        with replication._connect(center_url, 5) as here, replication._connect(central_url, 5) as central:
+            central.execute(text("ALTER PUBLICATION shubbak_central DROP TABLE queue_category"))
+            assert "queue_category" not in replication._to_replace(here, central)
+            assert "app_user" in replication._to_replace(here, central)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text("ALTER SUBSCRIPTION shubbak_central DISABLE"))
+            conn.execute(text("ALTER SUBSCRIPTION shubbak_central SET (slot_name = NONE)"))
+            conn.execute(text("DROP SUBSCRIPTION shubbak_central"))
+        engine.dispose()

@@ -313,17 +313,17 @@ def _seal(session: Session, settings: Settings, *, unless_younger_than: timedelt
         values["hash"] = seal_hash(**values)
         values["signature"] = signing.sign(key, values["hash"].encode("ascii"))
         conn = session.connection()
-        conn.execute(insert(_SEALS), [values])
-        if changed:
-            conn.execute(insert(_LEAVES), [{"seal_seq": seq, "case_id": case_id, "tracking_number": leaf[0],
-                                            "audit_seq": leaf[1], "audit_head": leaf[2]}
-                                           for case_id, leaf in changed.items()])
-        if pins:
-            conn.execute(insert(_PINS), [{"seal_seq": seq, "node": node, "node_seq": node_seq, "node_hash": hash_}
-                                         for node, node_seq, hash_ in pins])
-        if own is not None:
-            _copy_for_central(session, own)
-        try:
+        try:  # another process's seal of the same seq, committed first, fails the insert (or the commit)
+            conn.execute(insert(_SEALS), [values])
+            if changed:
+                conn.execute(insert(_LEAVES), [{"seal_seq": seq, "case_id": case_id, "tracking_number": leaf[0],
+                                                "audit_seq": leaf[1], "audit_head": leaf[2]}
+                                               for case_id, leaf in changed.items()])
+            if pins:
+                conn.execute(insert(_PINS), [{"seal_seq": seq, "node": node, "node_seq": node_seq,
+                                              "node_hash": hash_} for node, node_seq, hash_ in pins])
+            if own is not None:
+                _copy_for_central(session, own)
             session.commit()
         except IntegrityError as exc:
             session.rollback()

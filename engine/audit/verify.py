@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select, text
 from sqlmodel import Session, col
 
 from engine.audit import access_log, ledger, signing
@@ -37,6 +37,8 @@ from engine.core import chain as audit
 from engine.core import nodes
 from engine.core.settings import Settings
 from engine.payments import drawer as drawers
+from storage import nodes as storage_nodes
+from storage import replication
 from storage.models.audit import (
     AuditAccess,
     AuditEvent,
@@ -97,6 +99,10 @@ class Report:
     unsealed: int = 0  # cases opened or moved since the last seal: only their own chain vouches for them
     # Each center node whose seals are held here (central): its latest seal's seq and when it was sealed.
     node_seals: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # Center nodes whose rows this node is still copying (a subscription's tables not all "ready"): their cases and
+    # seals are not checked this time, since each table is copied at a moment of its own (a seal without its
+    # leaves yet, a leaf whose case has not caught up).
+    copying: list[str] = field(default_factory=list)
     heads: dict[int, tuple[int, str]] = field(default_factory=dict, repr=False)
 
     @property
@@ -188,14 +194,18 @@ def stored_finding(case: Any, events: Sequence[Any], ready: list[list[str]]) -> 
 
 
 def verify_cases(session: Session, report: Report, batch: int = 1000) -> dict[int, Finding]:
-    """Chains and stored cases; returns the finding of each case that has one."""
+    """Chains and stored cases (but those of the center nodes still being copied, ``report.copying``); returns the
+    finding of each case that has one."""
     found: dict[int, Finding] = {}
     conn = session.connection()
     last_id = 0
     columns = (_CASES.c.id, _CASES.c.tracking_number, _CASES.c.audit_seq, _CASES.c.audit_head, _CASES.c.state,
                _CASES.c.data, _CASES.c.status, _CASES.c.outcome)
     while True:
-        cases = conn.execute(select(*columns).where(_CASES.c.id > last_id).order_by(_CASES.c.id).limit(batch)).all()
+        query = select(*columns).where(_CASES.c.id > last_id)
+        if report.copying:
+            query = query.where(or_(_CASES.c.node.is_(None), _CASES.c.node.not_in(report.copying)))
+        cases = conn.execute(query.order_by(_CASES.c.id).limit(batch)).all()
         if not cases:
             return found
         ids = [c.id for c in cases]
@@ -219,9 +229,11 @@ def verify_cases(session: Session, report: Report, batch: int = 1000) -> dict[in
         last_id = ids[-1]
 
 
-def verify_ledger(session: Session, settings: Settings, report: Report,
-                  broken_cases: dict[int, Finding]) -> dict[int, ledger.Leaf]:
-    """Seals, sealed heads and the anchor file; returns the leaves of the last good seal."""
+def verify_ledger(session: Session, settings: Settings, report: Report, broken_cases: dict[int, Finding],
+                  anchored: list[dict[str, Any]] | None = None) -> dict[int, ledger.Leaf]:
+    """Seals, sealed heads and the anchor file (``anchored``: its lines, read before the database's snapshot was
+    taken, so that a seal committed since is not one the database lost); returns the leaves of the last good
+    seal."""
     trusted = signing.trusted_keys(settings)
     expected, prev = 1, audit.GENESIS
     final: dict[int, ledger.Leaf] = {}
@@ -238,8 +250,9 @@ def verify_ledger(session: Session, settings: Settings, report: Report,
     report.findings.extend(_sealed_heads(session, broken_cases))
     report.unsealed = sum(1 for case_id, head in report.heads.items()
                           if case_id not in final or final[case_id][1:] != head)
-    for line in ledger.anchored(settings):
-        finding = _anchor_finding(session, line)
+    held = {entry.seq: entry for entry in ledger.seals(session)}
+    for line in ledger.anchored(settings) if anchored is None else anchored:
+        finding = _anchor_finding(held, line)
         if finding is not None:
             report.findings.append(finding)
             break
@@ -304,10 +317,10 @@ def _sealed_heads(session: Session, broken_cases: Any, node: str | None = None,
                           row.audit_seq, row.seal_seq)
 
 
-def _anchor_finding(session: Session, line: dict[str, Any]) -> Finding | None:
+def _anchor_finding(held: dict[int, AuditSeal], line: dict[str, Any]) -> Finding | None:
     if "seq" not in line:
         return Finding("database_rolled_back", "anchor file", f"line {line.get('line')} is not a seal record")
-    found = {entry.seq: entry for entry in ledger.seals(session)}.get(line["seq"])
+    found = held.get(line["seq"])
     where = f"ledger, seal {line['seq']}"
     if found is None:
         return Finding("database_rolled_back", where, f"sealed at {line.get('sealed_at')} and written to the anchor "
@@ -342,8 +355,12 @@ def verify_drawers(session: Session, report: Report) -> None:
     for ev in session.execute(select(CashierEvent).order_by(col(CashierEvent.session_id),
                                                                col(CashierEvent.seq))).scalars():
         by_session.setdefault(ev.session_id, []).append(ev)
+    copying: set[int] = set()  # the drawers of center nodes still being copied (``report.copying``)
     for drawer in session.execute(select(CashierSession).order_by(col(CashierSession.id))).scalars():
         assert drawer.id is not None
+        if drawer.node in report.copying:
+            copying.add(drawer.id)
+            continue
         report.drawers += 1
         reason = drawers.broken_link(drawer, by_session.get(drawer.id, []))
         if reason is not None:
@@ -355,6 +372,8 @@ def verify_drawers(session: Session, report: Report) -> None:
         sealed[-leaf.case_id] = leaf  # the latest seal of each drawer
     for session_id, leaf in sorted(sealed.items()):
         events = by_session.get(session_id, [])
+        if session_id in copying:
+            continue
         if len(events) < leaf.audit_seq or (leaf.audit_seq and events[leaf.audit_seq - 1].hash != leaf.audit_head):
             report.findings.append(Finding("drawer_altered", f"cashier session {session_id}, event {leaf.audit_seq}",
                                            f"sealed in seal {leaf.seal_seq} at event {leaf.audit_seq}; the drawer's "
@@ -381,6 +400,8 @@ def verify_nodes(session: Session, report: Report) -> None:
             pinned.setdefault(node, []).append((seal_seq, node_seq, node_hash))
     own = nodes.own_code(session)
     for node in sorted(set(ledger.sealing_nodes(session)) | set(pinned)):
+        if node in report.copying:
+            continue
         if node == own:
             _own_copy(session, node, report)
             _node_chain(session, node, report, noted=False)  # the copies' leaves too
@@ -455,12 +476,40 @@ def _own_copy(session: Session, node: str, report: Report) -> None:
             return
 
 
+def _one_snapshot(session: Session) -> None:
+    """Verify reads in many statements; each sees what the previous one saw (a seal committed meanwhile by the
+    periodic round, or a center node's that replication applies, is not a seal whose leaves or pins are missing).
+    PostgreSQL: one REPEATABLE READ, read-only transaction. SQLite: one read transaction (the driver opens none
+    for a SELECT by itself); in WAL mode it keeps its snapshot while writers commit."""
+    session.rollback()
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True})
+    else:
+        session.connection().exec_driver_sql("BEGIN")
+
+
+def _copying(session: Session) -> list[str]:
+    """At central (PostgreSQL): the center nodes whose subscription has a table not copied and followed yet."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql" or storage_nodes.role_of_engine(bind.engine)[0] != "central":
+        return []
+    prefix = replication.SUBSCRIPTION_PREFIX
+    names = session.connection().execute(text(
+        "SELECT DISTINCT s.subname FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid "
+        "WHERE r.srsubstate <> 'r' AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )).scalars()
+    return sorted(name[len(prefix):] for name in names if name.startswith(prefix))
+
+
 def verify_all(*, session: Session, settings: Settings) -> Report:
-    """Everything above, in one read-only pass. Writes nothing."""
+    """Everything above, in one read-only pass over one snapshot of the database. Writes nothing."""
     report = Report()
+    anchored = ledger.anchored(settings)  # before the snapshot: every seal written there is committed in it
     try:
+        _one_snapshot(session)
+        report.copying = _copying(session)
         broken = verify_cases(session, report)
-        final = verify_ledger(session, settings, report, broken).get(ledger.ACCESS_LOG_LEAF)
+        final = verify_ledger(session, settings, report, broken, anchored).get(ledger.ACCESS_LOG_LEAF)
         verify_access_log(session, report, (final[1], final[2]) if final else None)
         verify_drawers(session, report)
         verify_nodes(session, report)

@@ -6,12 +6,14 @@ import hashlib
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 from sqlmodel import Session
 
 from engine.audit import ledger, signing
+from engine.core.errors import Conflict
 from engine.core.settings import Settings
 from harness.api import Api
 from harness.settings import make_settings
@@ -79,6 +81,28 @@ def test_seal_if_due_seals_once_per_interval(api: Api) -> None:
     hourly = api.settings.model_copy(update={"seal_interval_hours": 1e-9})
     with Session(engine_for(api.settings.database_url)) as session:
         assert ledger.seal_if_due(session=session, settings=hourly) is not None
+
+
+def test_two_processes_sealing_at_the_same_moment_seal_once(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process seals after this one read the last seal and before it writes its own: this one is told
+    (Conflict), not a database error, and the periodic round gives way (None); one seal, the other's."""
+    hourly = api.settings.model_copy(update={"seal_interval_hours": 1e-9})
+    original, began = signing.sign, []
+
+    def another_seals_first(key: Any, message: bytes) -> str:
+        if not began:
+            began.append(True)
+            _seal(api)  # its own session, committed
+        return original(key, message)
+
+    monkeypatch.setattr(signing, "sign", another_seals_first)
+    with Session(engine_for(api.settings.database_url)) as session:
+        with pytest.raises(Conflict):
+            ledger.seal(session=session, settings=api.settings)
+        began.clear()
+        assert ledger.seal_if_due(session=session, settings=hourly) is None
+    with Session(engine_for(api.settings.database_url)) as session:
+        assert [entry.seq for entry in ledger.seals(session)] == [1, 2]
 
 
 def test_production_needs_a_real_signing_key_and_its_public_address(tmp_path: Path) -> None:

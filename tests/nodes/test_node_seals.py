@@ -30,7 +30,7 @@ from engine.core import chain
 from engine.core.settings import Settings
 from engine.people import centers
 from harness.settings import make_settings
-from storage import nodes
+from storage import nodes, replication
 from storage.db import engine_for
 from tests.support.nodes import CenterApi, at_central
 
@@ -361,3 +361,124 @@ def test_a_center_node_whose_seals_stopped_arriving_is_noted(center: CenterApi, 
     said = capsys.readouterr().out
     assert f"center node {NODE}: 1 seal(s) here, the latest sealed at 2026-01-01T00:00:00+00:00 (" in said
     assert "its seals stopped arriving, or it stopped sealing" in said
+
+
+def test_a_seal_made_while_central_verifies_is_not_a_problem(center: CenterApi, central: Settings,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verify reads the ledger in several statements: a seal that commits between them (the periodic round, on
+    another process) is not a seal whose leaves or pins were removed. Verify reads one snapshot throughout."""
+    open_cases(center, 2)
+    seal(center.settings)
+    replicate(center, central)
+    seal(central)
+    open_cases(center, 1)
+    seal(center.settings)
+    replicate(center, central)
+    original, done, began = ledger.seals, [], []
+
+    def seals_after_another(session: Session) -> list[Any]:
+        if not began:
+            began.append(True)
+            done.append(seal(central))  # another process's seal, committed between verify's reads
+        return original(session)
+
+    monkeypatch.setattr(ledger, "seals", seals_after_another)
+    report = verified(central)
+    assert done and done[0].nodes and done[0].leaf_count > 0
+    assert report.ok, [str(f) for f in report.findings]
+    assert report.seals == 1  # the ledger as it was when verify began
+    monkeypatch.undo()
+    assert verified(central).ok
+
+
+def test_a_center_node_still_being_copied_is_noted_not_named(center: CenterApi, central: Settings,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """The first copy of a subscription's tables (add-center, or the refresh after an upgrade that adds
+    node_seal) runs table by table, each at a moment of its own: a seal may be here before its leaves, a leaf
+    before its case's events. While a table of that center node's subscription is not copied and followed yet,
+    central's verify notes the node and checks its cases and seals the next time."""
+    if not central.database_url.startswith("postgresql"):
+        pytest.skip("subscriptions are PostgreSQL's")
+    case_id = open_cases(center, 2)[0]
+    cashier = center.user("cashier", username="cashier1")
+    r = center.client.post("/api/cashier/sessions", json={"float": {"cash": "500"}}, headers=cashier)
+    assert r.status_code == 201, r.text
+    seal(center.settings)
+    replicate(center, central)
+    # As a copy table by table leaves it for a moment: the seal's leaves not here yet, the case's last event
+    # neither, nor the drawer's events.
+    at(central.database_url, "DELETE FROM node_seal_leaf", "DELETE FROM cashier_event",
+       "DELETE FROM audit_event WHERE case_id = :c AND seq = (SELECT max(seq) FROM audit_event WHERE case_id = :c)",
+       c=case_id)
+    name = replication.subscription_name(NODE)
+    at(central.database_url,
+       f"CREATE SUBSCRIPTION \"{name}\" CONNECTION 'host=127.0.0.1 port=1 dbname=nowhere' "
+       "PUBLICATION shubbak_center WITH (connect = false)")
+    try:
+        at(central.database_url, "INSERT INTO pg_subscription_rel (srsubid, srrelid, srsubstate, srsublsn) "
+           "SELECT oid, 'node_seal_leaf'::regclass, 'd', NULL FROM pg_subscription WHERE subname = :n", n=name)
+        report = verified(central)
+        assert report.ok, [str(f) for f in report.findings]
+        assert report.copying == [NODE]
+        assert audit_cli.cmd_verify(central, argparse.Namespace()) == 0
+        assert f"center node {NODE}: its rows are still being copied here" in capsys.readouterr().out
+        at(central.database_url, "UPDATE pg_subscription_rel SET srsubstate = 'r'")
+        report = verified(central)
+        assert report.copying == []
+        assert {f.kind for f in report.findings} == {"deleted_event", "drawer_altered", "node_ledger_edited"}
+    finally:
+        at(central.database_url, f"ALTER SUBSCRIPTION \"{name}\" SET (slot_name = NONE)")
+        at(central.database_url, f"DROP SUBSCRIPTION \"{name}\"")
+
+
+def test_a_center_that_rewrites_its_seals_whole_after_central_pinned_them_is_named(center: CenterApi,
+                                                                                  central: Settings,
+                                                                                  tmp_path: Path) -> None:
+    """After central pinned the center's seal 2: the center's copies deleted (all of them), replayed (seal 1
+    alone, its chain whole), or the whole chain rewritten and signed again with a new key of the center's: each is
+    named at central by the pin."""
+    case_id = open_cases(center, 1)[0]
+    seal(center.settings)
+    open_cases(center, 1)
+    seal(center.settings)
+    replicate(center, central)
+    seal(central)
+    assert verified(central).ok
+    # Deleted, as the deletion would replicate.
+    at(central.database_url, "DELETE FROM node_seal_leaf", "DELETE FROM node_seal")
+    assert ("node_ledger_edited", f"center node {NODE}, seal 2") in kinds(verified(central))
+    # Replayed: seal 1 alone, as it was.
+    replicate(center, central)
+    at(central.database_url, "DELETE FROM node_seal_leaf WHERE seal_seq = 2", "DELETE FROM node_seal WHERE seq = 2")
+    report = verified(central)
+    assert kinds(report) == [("node_ledger_edited", f"center node {NODE}, seal 2")]
+    assert "it is no longer here" in str(report.findings[0])
+    # The history rewritten and every seal made again over it with a new key: a chain that holds by itself.
+    replicate(center, central)
+    rewrite_chain(central.database_url, case_id)
+    other = make_settings(central.database_url, tmp_path / "new-key", node_role="central")
+    with engine_for(central.database_url).connect() as conn:
+        head = conn.execute(text("SELECT audit_head FROM case_file WHERE id = :c"), {"c": case_id}).scalar_one()
+    at(central.database_url, "UPDATE node_seal_leaf SET audit_head = :h WHERE case_id = :c", h=head, c=case_id)
+    prev = chain.GENESIS
+    with engine_for(central.database_url).connect() as conn:
+        leaves = conn.execute(text("SELECT seal_seq, case_id, tracking_number, audit_seq, audit_head "
+                                   "FROM node_seal_leaf ORDER BY seal_seq")).all()
+    so_far: dict[int, ledger.Leaf] = {}
+    for seq in (1, 2):
+        so_far.update({row.case_id: (row.tracking_number, row.audit_seq, row.audit_head) for row in leaves
+                       if row.seal_seq == seq})
+        at(central.database_url, "UPDATE node_seal SET root = :r, prev_hash = :p WHERE seq = :s",
+           r=ledger.root_of(so_far), p=prev, s=seq)
+        resign(central.database_url, other, seq, public_key=signing.installation_public_key(other),
+               root=ledger.root_of(so_far), prev_hash=prev)
+        prev = seal_row_at(central.database_url, seq).hash
+    report = verified(central)  # central's own seal, which holds the case, names the rewrite too
+    assert [(f.kind, f.case_id) for f in report.findings] == [("rewritten_history", case_id),
+                                                              ("node_ledger_edited", None)]
+    assert "pinned by this node's seal 1, it was changed since" in str(report.findings[1])
+
+
+def seal_row_at(url: str, seq: int) -> Any:
+    with engine_for(url).connect() as conn:
+        return conn.execute(text("SELECT * FROM node_seal WHERE seq = :s"), {"s": seq}).one()
