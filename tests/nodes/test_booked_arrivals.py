@@ -321,3 +321,34 @@ def test_a_single_node_never_asks_for_arrivals_at_other_nodes(database_url: str,
     finally:
         event.remove(engine, "before_cursor_execute", note)
     assert seen and not [s for s in seen if "booking_arrival" in s]
+
+
+def test_a_booking_that_arrives_at_central_and_at_its_node_during_a_cut_keeps_centrals_ticket_there(
+        world: World) -> None:
+    """During a cut the citizen checks in at central's kiosk and at the node's: two tickets, one on each side (the
+    cut allows no better). Central's row names central's ticket and its round leaves it so; the node shows its
+    own ticket when the code is typed there again (central's tickets do not reach it: ``arrivals._ticket``);
+    neither writes the other's row."""
+    slot = datetime(2026, 12, 8, 8, 0, tzinfo=UTC)
+    code = _book(world, slot)
+    at = slot + timedelta(minutes=5)
+    theirs = _arrive(world, code, at)
+    with Session(engine_for(world.url)) as session:  # central has not seen the node's arrival yet
+        session.connection().execute(text("CREATE TABLE held AS SELECT * FROM booking_arrival"))
+        session.connection().execute(text("DELETE FROM booking_arrival"))
+        session.commit()
+    central = world.as_central()
+    with clock.frozen(at), Session(engine_for(world.url)) as session:
+        _, ours = arrivals.redeem(session=session, settings=central, center_id=world.ids[NODE], code=code)
+    assert ours.id != theirs.id
+    with Session(engine_for(world.url)) as session:  # the line is back
+        session.connection().execute(text("INSERT INTO booking_arrival SELECT * FROM held"))
+        session.connection().execute(text("DROP TABLE held"))
+        session.commit()
+    with Session(engine_for(world.url)) as session:
+        assert booking_rounds.run(session, central, at + timedelta(hours=1)).arrivals == 0
+        [mine] = bookings.mine(session=session, settings=central, phone=ME)
+        assert (mine.status, mine.ticket_number) == ("arrived", ours.number)
+    row = _row(world, code)
+    assert (row.status, row.ticket_id) == ("arrived", ours.id) and _taken(world) == 1
+    assert _count(world.url, "SELECT count(*) FROM booking_arrival") == 1
