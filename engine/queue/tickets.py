@@ -94,9 +94,10 @@ def issue(*, session: Session, category_code: str, priority: str, settings: Sett
 
 
 def _own_center_only(session: Session, center_id: int | None) -> None:
-    """A center node's kiosk issues its own center's tickets (or the hall's without a center): another center's
-    ticket issued here would wait for ever, since no counter of this node calls it and no other node holds it
-    (409, docs/center-nodes.md). Central and a single node: any center's, as before."""
+    """A center node's kiosk issues its own center's tickets (or the hall's without a center), as it takes its
+    own center's bookings only (engine/queue/arrivals.py): another center's hall is worked at that center's node
+    or at central, neither of which ever sees a ticket issued here (409, docs/center-nodes.md). Central and a
+    single node: any center's, as before."""
     node = nodes.own_code(session) if center_id is not None else None
     if node is None:
         return
