@@ -191,7 +191,7 @@ def _same_or_refuse(session: Session, already: Booking, slot: datetime, settings
     """A retried booking of the same slot is answered with the visit already booked; another slot is refused,
     naming the service's queue in the reader's language (its code only when it is gone)."""
     if aware(already.starts_at) == slot:
-        return already
+        return read_one(session, already)  # as every reader: arrived once a center node recorded its arrival
     named = session.exec(select(QueueCategory).where(QueueCategory.code == already.category_code)).first()
     category = Words(named.name_en, named.name_ar) if named is not None else already.category_code
     raise Conflict("booking.already_booked", category=category, day=already.day.isoformat(),

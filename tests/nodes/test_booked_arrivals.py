@@ -352,3 +352,26 @@ def test_a_booking_that_arrives_at_central_and_at_its_node_during_a_cut_keeps_ce
     row = _row(world, code)
     assert (row.status, row.ticket_id) == ("arrived", ours.id) and _taken(world) == 1
     assert _count(world.url, "SELECT count(*) FROM booking_arrival") == 1
+
+
+def test_booking_the_same_slot_again_answers_the_visit_as_it_arrived_at_the_node(world: World) -> None:
+    """A retried booking (the same slot again) answers the visit already booked: once it arrived at the node, as
+    arrived with the node's ticket, as every other reader says, not as central's row says yet."""
+    from tests.api.test_bookings import _open_all_day
+
+    central = world.as_central()
+    with TestClient(create_app(central)) as client:
+        _open_all_day(Api(client, central), center=NODE)
+    day = local_day(clock.now(), central) + timedelta(days=1)
+    with Session(engine_for(world.url)) as session:
+        booking, new = bookings.book(session=session, settings=central, phone=ME, center_id=world.ids[NODE],
+                                     category_code="permits", day=day.isoformat(), at="10:00")
+    assert new
+    slot = booking.starts_at if booking.starts_at.tzinfo else booking.starts_at.replace(tzinfo=UTC)
+    ticket = _arrive(world, booking.code, slot - timedelta(minutes=5))
+    central = world.as_central()
+    with Session(engine_for(world.url)) as session:
+        again, new = bookings.book(session=session, settings=central, phone=ME, center_id=world.ids[NODE],
+                                   category_code="permits", day=day.isoformat(), at="10:00",
+                                   now=slot - timedelta(minutes=4))
+    assert not new and (again.status, again.ticket_number) == ("arrived", ticket.number)
