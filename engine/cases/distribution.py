@@ -221,16 +221,17 @@ def _absences_at_a_center_node(session: Session, settings: Settings, moment: dat
     come back to the officer."""
     day = presence.today(settings, moment)
     absences, done = table(Absence), table(AbsenceHandOver)
+    # Under way today: one over before this round first saw it (a node set up since, or down all along) had
+    # nothing handed over here, so nothing is recorded or given back for it.
     started = session.exec(select(Absence).where(
-        col(Absence.starts) <= day,
+        col(Absence.starts) <= day, col(Absence.ends) >= day,
         ~exists().where(done.c.absence_id == absences.c.id))
         .order_by(col(Absence.starts), col(Absence.id)).limit(settings.assignment_batch)).all()
     session.expunge_all()  # kept as read: each absence's hand-over is transactions of its own
     session.rollback()
     for absence in started:
         assert absence.id is not None
-        if absence.ends >= day:
-            result.handed_over += _hand_over(session, absence, settings, moment)
+        result.handed_over += _hand_over(session, absence, settings, moment)
         with write_lock(session):
             # Another round of this node may have recorded it meanwhile: the first record stays.
             if session.get(AbsenceHandOver, absence.id) is None:

@@ -132,6 +132,11 @@ def refuse_ticket_elsewhere(session: Session | Connection, node: str | None, tic
         raise TicketElsewhere("node.ticket_elsewhere", owner=_owner_words(session, owner))
 
 
+def is_single(bind: Session | Connection) -> bool:
+    """A single installation: neither central nor a center node (no other node's rows are ever here)."""
+    return _role(bind)[0] == "single"
+
+
 def is_center(bind: Session | Connection) -> bool:
     return _role(bind)[0] == "center"
 

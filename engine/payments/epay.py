@@ -192,8 +192,10 @@ def apply(*, session: Session, provider: str, notice: gateways.Notice, body: str
             session.commit()
         raise NotFound("epay.unknown_reference")
     case_id, checkout_id = found.case_id, found.id
-    case_node = session.execute(select(col(Case.node)).where(col(Case.id) == case_id)).scalar()
-    owner = nodes.owner_of(session, case_node)
+    case_node, owner = None, None
+    if not nodes.is_single(session):  # a single installation has no other node's case: nothing more to ask
+        case_node = session.execute(select(col(Case.node)).where(col(Case.id) == case_id)).scalar()
+        owner = nodes.owner_of(session, case_node)
     session.rollback()
     if owner is not None:
         # Another node's case (a center node's, replicated here, or the other way): settled there, by its own

@@ -24,14 +24,14 @@ from typing import Any
 from sqlalchemy import exists, insert, update
 from sqlmodel import Session, col, select
 
-from engine.core import clock
+from engine.core import clock, nodes
 from engine.core.settings import Settings
 from engine.queue import config
 from engine.queue.appointments import local_day, local_time, zone
-from engine.queue.bookings import active_key, arrivals_of, give_back, retake
+from engine.queue.bookings import active_key, arrivals_of, by_its_centers_node, give_back, retake
 from storage.db import write_lock
 from storage.models.base import table
-from storage.models.booking import Booking, BookingArrival
+from storage.models.booking import Booking
 from storage.models.centers import Center
 from storage.models.messages import OutboxMessage
 
@@ -97,7 +97,8 @@ def remind(session: Session, settings: Settings, now: datetime) -> int:
 
 
 def _arrived_at_a_node() -> Any:
-    return exists().where(col(BookingArrival.booking_id) == col(Booking.id))
+    """The booking's arrival recorded by the node of its own center (bookings.by_its_centers_node)."""
+    return exists().where(*by_its_centers_node())
 
 
 def fold_arrivals(session: Session, settings: Settings, now: datetime) -> int:
@@ -135,14 +136,16 @@ def release_no_shows(session: Session, settings: Settings, now: datetime) -> int
     """Booked visits whose grace has ended without a ticket: ``no_show``, their places given back. One whose
     arrival a center node recorded is no no-show, whether or not its row says so yet."""
     limit = now - timedelta(minutes=settings.booking_grace_minutes)
+    # A single installation has no other node: its round asks what it asked before.
+    not_arrived = () if nodes.is_single(session) else (~_arrived_at_a_node(),)
     late = session.exec(select(Booking).where(Booking.status == "booked", col(Booking.starts_at) < limit,
-                                              ~_arrived_at_a_node())
+                                              *not_arrived)
                         .order_by(col(Booking.id))).all()
     count = 0
     for booking in late:
         with write_lock(session):
             moved = session.execute(update(Booking).where(col(Booking.id) == booking.id,
-                                                          col(Booking.status) == "booked", ~_arrived_at_a_node())
+                                                          col(Booking.status) == "booked", *not_arrived)
                                     .values(status="no_show", no_show_at=now, active_key=None))
             if moved.rowcount:  # type: ignore[attr-defined]
                 give_back(session, booking)
@@ -155,6 +158,6 @@ def run(session: Session, settings: Settings, now: datetime | None = None) -> Ro
     moment = now or clock.now()
     if settings.node_role == "center":  # the bookings are central's rows (storage/nodes.py): its round, not ours
         return RoundResult(reminded=0, no_shows=0)
-    arrived = fold_arrivals(session, settings, moment)
+    arrived = 0 if nodes.is_single(session) else fold_arrivals(session, settings, moment)
     return RoundResult(reminded=remind(session, settings, moment), no_shows=release_no_shows(session, settings, moment),
                        arrivals=arrived)

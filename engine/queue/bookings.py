@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine.core import clock
+from engine.core import clock, nodes
 from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.refusals import Words, problem
 from engine.core.settings import Settings
@@ -36,6 +36,7 @@ from forms.digits import ascii_digits
 from storage.db import write_lock
 from storage.models.base import table
 from storage.models.booking import Booking, BookingArrival, BookingSlot
+from storage.models.centers import Center
 from storage.models.queue import QueueCategory
 
 _SLOT = table(BookingSlot)
@@ -55,13 +56,25 @@ def normalise_code(text: Any) -> str | None:
     return digits if len(digits) == CODE_DIGITS and digits.isascii() and digits.isdigit() else None
 
 
+def by_its_centers_node() -> tuple[Any, ...]:
+    """The conditions (over ``booking``, ``booking_arrival`` and ``center``) of an arrival recorded by the node of
+    its booking's own center: the only node whose kiosk takes the booking (engine/queue/arrivals.py). A row naming
+    another node (a node's database written by hand, a node set up under another center's code) is no arrival:
+    it brings back no cancelled or missed visit, and keeps no visit from the no-show round."""
+    return (col(BookingArrival.booking_id) == col(Booking.id), col(Center.id) == col(Booking.center_key),
+            col(Center.code) == col(BookingArrival.node))
+
+
 def arrivals_of(session: Session, booking_ids: Sequence[int | None]) -> dict[int, BookingArrival]:
-    """The arrivals recorded at center nodes of these bookings, by booking (the first one of each)."""
+    """The arrivals recorded at center nodes of these bookings, by booking (the first one of each): those of the
+    node of the booking's own center (:func:`by_its_centers_node`). None on a single node, which has no other
+    node (and so asks nothing more than before)."""
     wanted = sorted({i for i in booking_ids if i is not None})
-    if not wanted:
+    if not wanted or nodes.is_single(session):
         return {}
     found: dict[int, BookingArrival] = {}
-    for arrival in session.exec(select(BookingArrival).where(col(BookingArrival.booking_id).in_(wanted))
+    for arrival in session.exec(select(BookingArrival).where(col(BookingArrival.booking_id).in_(wanted),
+                                                             *by_its_centers_node())
                                 .order_by(col(BookingArrival.arrived_at), col(BookingArrival.id))).all():
         found.setdefault(arrival.booking_id, arrival)
     return found
@@ -178,7 +191,7 @@ def _same_or_refuse(session: Session, already: Booking, slot: datetime, settings
     """A retried booking of the same slot is answered with the visit already booked; another slot is refused,
     naming the service's queue in the reader's language (its code only when it is gone)."""
     if aware(already.starts_at) == slot:
-        return already
+        return read_one(session, already)  # as every reader: arrived once a center node recorded its arrival
     named = session.exec(select(QueueCategory).where(QueueCategory.code == already.category_code)).first()
     category = Words(named.name_en, named.name_ar) if named is not None else already.category_code
     raise Conflict("booking.already_booked", category=category, day=already.day.isoformat(),

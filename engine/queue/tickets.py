@@ -17,13 +17,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from engine.core import clock, nodes, throttle
-from engine.core.errors import Invalid, NotFound
+from engine.core.errors import Conflict, Invalid, NotFound
 from engine.core.refusals import problem
 from engine.core.settings import PRIORITIES, Settings
 from engine.queue import config
 from forms.digits import ascii_digits
 from storage.db import write_lock
 from storage.models.base import table
+from storage.models.centers import Center
 from storage.models.queue import QueueCategory, QueueSequence, QueueTicket
 
 _NUMBER = re.compile(r"([A-Za-z]{1,3})-?([0-9]{1,4})")
@@ -78,6 +79,7 @@ def issue(*, session: Session, category_code: str, priority: str, settings: Sett
         throttle.check(settings, "queue.too_many_tickets",
                        (per_address, client))
     check_priority(priority)
+    _own_center_only(session, center_id)
     category = config.category(session, category_code)
     if not category.walk_in:
         raise Invalid("queue.no_walk_in", [problem("category", "queue.category_booked_only", code=category.code)])
@@ -89,6 +91,19 @@ def issue(*, session: Session, category_code: str, priority: str, settings: Sett
     if client is not None:
         throttle.fail(settings, (per_address, client))
     return ticket
+
+
+def _own_center_only(session: Session, center_id: int | None) -> None:
+    """A center node's kiosk issues its own center's tickets (or the hall's without a center), as it takes its
+    own center's bookings only (engine/queue/arrivals.py): another center's hall is worked at that center's node
+    or at central, neither of which ever sees a ticket issued here (409, docs/center-nodes.md). Central and a
+    single node: any center's, as before."""
+    node = nodes.own_code(session) if center_id is not None else None
+    if node is None:
+        return
+    center = session.get(Center, center_id)
+    if center is not None and center.code != node:
+        raise Conflict("queue.kiosk_other_center", center=f"{center.name_ar} / {center.name_en}")
 
 
 def new_ticket(session: Session, category: QueueCategory, priority: str, now: datetime, settings: Settings,

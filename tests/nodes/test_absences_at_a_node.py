@@ -143,3 +143,19 @@ def test_the_node_gives_back_its_tasks_at_the_absences_end(central: Api) -> None
     assert _tick(central, "center", later).given_back == 0
     assert _tick(central, "central", later).given_back == 1
     assert _holders(central, centrals, nodes_task) == {centrals: "rev_a", nodes_task: "rev_a"}
+
+
+def test_an_absence_that_ended_before_the_nodes_round_saw_it_is_not_said_handed_over(central: Api) -> None:
+    """An absence over before the node's round first saw it (a node set up since, or down the whole absence):
+    the node handed nothing over, so it records nothing, gives nothing back, and its absences do not say it
+    handed the officer's tasks over."""
+    _place, centrals, nodes_task = _world(central)
+    admin = central.user("admin")
+    later = clock.now() + timedelta(days=1)
+    result = _tick(central, "center", later)
+    assert (result.handed_over, result.absences, result.given_back, result.ended) == (0, [], 0, [])
+    assert _count(central, "SELECT count(*) FROM absence_hand_over") == 0
+    assert _holders(central, centrals, nodes_task) == {centrals: "rev_a", nodes_task: "rev_a"}
+    with TestClient(create_app(_as(central, "center"))) as client:
+        listed = client.get("/api/users/rev_a/absences", headers=admin)
+    assert listed.status_code == 200 and listed.json()[0]["handed_over"] is False, listed.text

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlmodel import Session, select
 
 from api.app import create_app
@@ -249,3 +249,129 @@ def test_an_arrival_on_a_single_node_is_on_the_booking_itself(database_url: str,
         assert booking_rounds.run(session, settings, slot + timedelta(hours=1)) == booking_rounds.RoundResult(0, 0, 0)
     assert _count(database_url, "SELECT count(*) FROM booking_arrival") == 0
     assert _count(database_url, "SELECT status FROM booking") == "arrived"
+
+
+def _forge_arrival(world: World, code: str, node: str, at: datetime) -> None:
+    """An arrival row naming ``node``, as replication would bring it from that node (a misbehaving or misconfigured
+    node's database): a ticket of that node's and the arrival of the booking ``code``."""
+    with Session(engine_for(world.url)) as session:
+        booking = session.exec(select(Booking).where(Booking.code == code)).one()
+        ticket_id = world.ids["CITY-B"] * 10**12 + 1
+        session.connection().execute(text(
+            "INSERT INTO queue_ticket (id, number, day, seq, category_code, priority, status, issued_at, "
+            "waiting_since, recalls, center_id, node) VALUES (:id, 'B-001', :day, 1, 'appointments', 'normal', "
+            "'waiting', :at, :at, 0, :center, :node)"),
+            dict(id=ticket_id, day=booking.day, at=at, center=booking.center_key or None, node=node))
+        session.add(BookingArrival(id=ticket_id, booking_id=booking.id, node=node, ticket_id=ticket_id,
+                                   ticket_number="B-001", arrived_at=at))
+        session.commit()
+
+
+@pytest.mark.parametrize("status", ["cancelled", "no_show", "booked"])
+def test_an_arrival_from_a_node_of_another_center_changes_nothing_at_central(world: World, status: str) -> None:
+    """Only the node of the booking's own center records its arrival (its kiosk takes no other): a row naming
+    another node (a node's database written by hand, a node set up with the wrong center) neither brings a
+    cancelled or missed visit back, nor retakes its place, nor keeps the no-show round from it."""
+    slot = datetime(2026, 12, 8, 8, 0, tzinfo=UTC)
+    code = _book(world, slot, status=status)
+    central = world.as_central()
+    if status != "booked":
+        with Session(engine_for(world.url)) as session:
+            session.connection().execute(text("UPDATE booking_slot SET taken = 0"))
+            session.commit()
+    _forge_arrival(world, code, "CITY-B", slot + timedelta(minutes=5))
+    after_grace = slot + timedelta(minutes=central.booking_grace_minutes + 1)
+    with Session(engine_for(world.url)) as session:
+        [mine] = bookings.mine(session=session, settings=central, phone=ME)
+        assert (mine.status, mine.ticket_number) == (status, None)
+        rows, counts = bookings.of_day(session=session, center_id=world.ids[NODE], day=slot.date().isoformat())
+        assert [b.status for b in rows] == [status] and counts["arrived"] == 0
+        result = booking_rounds.run(session, central, after_grace)
+        assert (result.arrivals, result.no_shows) == (0, 1 if status == "booked" else 0)
+    row = _row(world, code)
+    assert (row.status, row.ticket_id) == ("no_show" if status == "booked" else status, None)
+    assert _taken(world) == 0
+
+
+def test_a_single_node_never_asks_for_arrivals_at_other_nodes(database_url: str, tmp_path: Path) -> None:
+    """A single installation has no other node: its kiosk, its citizens' visits, its day list and a cancellation
+    ask the database what they asked before the arrivals at center nodes (no read of booking_arrival)."""
+    settings = make_settings(database_url, tmp_path)
+    slot = datetime(2026, 12, 8, 8, 0, tzinfo=UTC)
+    seen: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    engine = engine_for(database_url)
+    with Session(engine) as session:
+        for code, starts in (("12345678", slot), ("87654321", slot + timedelta(days=1))):
+            session.add(BookingSlot(center_key=0, category_code="permits", starts_at=starts, taken=1))
+            session.add(Booking(code=code, phone=ME, center_key=0, category_code="permits", day=starts.date(),
+                                starts_at=starts, ends_at=starts + timedelta(minutes=15), status="booked"))
+        session.commit()
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        with Session(engine) as session, clock.frozen(slot + timedelta(minutes=5)):
+            arrivals.redeem(session=session, settings=settings, center_id=None, code="12345678")
+            bookings.mine(session=session, settings=settings, phone=ME)
+            bookings.of_day(session=session, center_id=None, day=slot.date().isoformat())
+            bookings.cancel(session=session, settings=settings, phone=ME, code="87654321")
+            booking_rounds.run(session, settings, slot + timedelta(hours=1))
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert seen and not [s for s in seen if "booking_arrival" in s]
+
+
+def test_a_booking_that_arrives_at_central_and_at_its_node_during_a_cut_keeps_centrals_ticket_there(
+        world: World) -> None:
+    """During a cut the citizen checks in at central's kiosk and at the node's: two tickets, one on each side (the
+    cut allows no better). Central's row names central's ticket and its round leaves it so; the node shows its
+    own ticket when the code is typed there again (central's tickets do not reach it: ``arrivals._ticket``);
+    neither writes the other's row."""
+    slot = datetime(2026, 12, 8, 8, 0, tzinfo=UTC)
+    code = _book(world, slot)
+    at = slot + timedelta(minutes=5)
+    theirs = _arrive(world, code, at)
+    with Session(engine_for(world.url)) as session:  # central has not seen the node's arrival yet
+        session.connection().execute(text("CREATE TABLE held AS SELECT * FROM booking_arrival"))
+        session.connection().execute(text("DELETE FROM booking_arrival"))
+        session.commit()
+    central = world.as_central()
+    with clock.frozen(at), Session(engine_for(world.url)) as session:
+        _, ours = arrivals.redeem(session=session, settings=central, center_id=world.ids[NODE], code=code)
+    assert ours.id != theirs.id
+    with Session(engine_for(world.url)) as session:  # the line is back
+        session.connection().execute(text("INSERT INTO booking_arrival SELECT * FROM held"))
+        session.connection().execute(text("DROP TABLE held"))
+        session.commit()
+    with Session(engine_for(world.url)) as session:
+        assert booking_rounds.run(session, central, at + timedelta(hours=1)).arrivals == 0
+        [mine] = bookings.mine(session=session, settings=central, phone=ME)
+        assert (mine.status, mine.ticket_number) == ("arrived", ours.number)
+    row = _row(world, code)
+    assert (row.status, row.ticket_id) == ("arrived", ours.id) and _taken(world) == 1
+    assert _count(world.url, "SELECT count(*) FROM booking_arrival") == 1
+
+
+def test_booking_the_same_slot_again_answers_the_visit_as_it_arrived_at_the_node(world: World) -> None:
+    """A retried booking (the same slot again) answers the visit already booked: once it arrived at the node, as
+    arrived with the node's ticket, as every other reader says, not as central's row says yet."""
+    from tests.api.test_bookings import _open_all_day
+
+    central = world.as_central()
+    with TestClient(create_app(central)) as client:
+        _open_all_day(Api(client, central), center=NODE)
+    day = local_day(clock.now(), central) + timedelta(days=1)
+    with Session(engine_for(world.url)) as session:
+        booking, new = bookings.book(session=session, settings=central, phone=ME, center_id=world.ids[NODE],
+                                     category_code="permits", day=day.isoformat(), at="10:00")
+    assert new
+    slot = booking.starts_at if booking.starts_at.tzinfo else booking.starts_at.replace(tzinfo=UTC)
+    ticket = _arrive(world, booking.code, slot - timedelta(minutes=5))
+    central = world.as_central()
+    with Session(engine_for(world.url)) as session:
+        again, new = bookings.book(session=session, settings=central, phone=ME, center_id=world.ids[NODE],
+                                   category_code="permits", day=day.isoformat(), at="10:00",
+                                   now=slot - timedelta(minutes=4))
+    assert not new and (again.status, again.ticket_number) == ("arrived", ticket.number)

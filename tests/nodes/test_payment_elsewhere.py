@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlmodel import Session, select
 
 from engine.people import centers
@@ -100,3 +100,27 @@ def test_flagged_references_are_listed_by_when_they_were_made_not_by_id(central:
                      {"r": made[1]})
     listed = c.client.get("/api/checkouts/flagged", headers=c.supervisor)
     assert [f["reference"] for f in listed.json()] == [made[1], made[0]], listed.text
+
+
+def test_a_single_node_pays_a_callback_with_the_statements_it_used_before(database_url: str, tmp_path: Path,
+                                                                          provider: PaymentProvider) -> None:
+    """A single installation has no other node: a callback asks no case's node before it locks the case (the
+    same statements as before the check of another node's reference)."""
+    seen: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    for c in _world(database_url, tmp_path, provider):
+        _case, bill = c.billed_case(fee=150)
+        reference = checkout(c, bill).json()["reference"]
+        body, headers = provider.callback(reference)
+        engine = engine_for(c.api.settings.database_url)
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            paid = send(c, body, headers)
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+        assert paid.status_code == 200 and paid.json()["outcome"] == "paid", paid.text
+    asked = [s for s in seen if s.lstrip().startswith("SELECT case_file.node ")]
+    assert seen and not asked, asked

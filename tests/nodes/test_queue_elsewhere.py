@@ -22,7 +22,7 @@ from engine.core.nodes import TicketElsewhere
 from engine.people import centers
 from engine.queue import links, tickets
 from harness.api import Api
-from harness.pages import Pages
+from harness.pages import Pages, csrf_of
 from harness.settings import make_settings
 from storage.db import engine_for
 from storage.models.base import table
@@ -184,3 +184,24 @@ def test_the_migration_names_the_node_of_each_ticket_already_there_by_its_ids_bl
     finally:
         engine.dispose()
         dispose(url)
+
+
+def test_a_center_nodes_kiosk_issues_no_ticket_of_another_center(center: CenterApi) -> None:  # noqa: F811
+    """A kiosk of the node set up with another center's code would issue that center's tickets here, which no
+    counter of this node calls and no other node holds: refused (409), nothing issued. Its own center's and the
+    hall without a center are issued as before."""
+    with at_central(center.settings.database_url):
+        _center(center, "CAI01", "Cairo")
+    refused = center.client.post("/api/queue/tickets", json={"category": "permits", "center": "CAI01"})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["message_id"] == "queue.kiosk_other_center" and refused.json()["message_ar"]
+    assert "Cairo" in refused.json()["message"]
+    with TestClient(create_app(center.settings)) as client:
+        page = client.post("/queue/kiosk", data={"csrf_token": csrf_of(client.get("/queue/kiosk?center=CAI01").text),
+                                                 "category": "permits", "center": "CAI01"}, follow_redirects=False)
+        assert page.status_code in (303, 409) and "/queue/ticket/" not in page.headers.get("location", ""), page.text
+    with engine_for(center.settings.database_url).connect() as conn:
+        assert conn.execute(select(_TICKET.c.id)).first() is None
+    for body in ({"category": "permits", "center": "ASW01"}, {"category": "permits"}):
+        issued = center.client.post("/api/queue/tickets", json=body)
+        assert issued.status_code == 201, issued.text
