@@ -118,8 +118,13 @@ class DatabaseCollector(Collector):
             labels = [line.subscription, line.center]
             heard.add_metric(labels, line.heard_seconds)
             down.add_metric(labels, 1 if line.down else 0)
+        node_ledgers = GaugeMetricFamily("shubbak_node_ledger_age_seconds", "At central: time since each center "
+                                         "node's latest seal held here (its seals' copies, replicated)",
+                                         labels=["center"])
+        for node, age in sorted(g.node_ledger_age_seconds.items()):
+            node_ledgers.add_metric([node], age)
         return [
-            open_cases, ready, outbox, incidents, heard, down,
+            open_cases, ready, outbox, incidents, heard, down, node_ledgers,
             GaugeMetricFamily("shubbak_outbox_oldest_due_seconds", "How long the oldest pending message has "
                               "been due to be sent (0 when none is due)", value=g.outbox_oldest_due_seconds),
             GaugeMetricFamily("shubbak_timers_due", "Open cases whose timer is due and has not fired yet",

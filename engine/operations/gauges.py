@@ -21,13 +21,14 @@ from sqlmodel import Session
 
 from engine.core import clock, nodes
 from engine.operations import node_link
-from storage.models.audit import AuditSeal
+from storage.models.audit import AuditSeal, NodeSeal
 from storage.models.base import tables
 from storage.models.cases import Case, Task
 from storage.models.incidents import Incident
 from storage.models.messages import OutboxMessage
 
-_CASES, _TASKS, _OUTBOX, _SEALS, _INCIDENTS = tables(Case, Task, OutboxMessage, AuditSeal, Incident)
+_CASES, _TASKS, _OUTBOX, _SEALS, _INCIDENTS, _NODE_SEALS = tables(Case, Task, OutboxMessage, AuditSeal, Incident,
+                                                                  NodeSeal)
 UNSENT = ("pending", "sending", "failed")
 
 
@@ -43,6 +44,8 @@ class Gauges:
     seals: int = 0
     open_incidents: dict[str, int] = field(default_factory=dict)  # by reason (engine/cases/incidents.py)
     links: list[Line] = field(default_factory=list)  # this node's subscriptions, when it replicates
+    # At central: since each center node's latest seal held here (its copies, ``node_seal``), by its code.
+    node_ledger_age_seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,9 @@ def read(session: Session, now: datetime | None = None, *, replicates: bool = Fa
             .group_by(_INCIDENTS.c.reason)).all())
         last = conn.execute(select(_SEALS.c.seq, _SEALS.c.sealed_at).order_by(_SEALS.c.seq.desc()).limit(1)).first()
         links = node_link.links(conn) if replicates else []
+        node_sealed: dict[str, str] = dict(conn.execute(  # type: ignore[arg-type]
+            select(_NODE_SEALS.c.node, func.max(_NODE_SEALS.c.sealed_at)).group_by(_NODE_SEALS.c.node)).all()
+        ) if replicates and code is None else {}
     finally:
         session.rollback()
     return Gauges(
@@ -101,6 +107,7 @@ def read(session: Session, now: datetime | None = None, *, replicates: bool = Fa
         ledger_age_seconds=_age(now, clock.parse(last.sealed_at)) if last is not None else float("inf"),
         seals=int(last.seq) if last is not None else 0,
         open_incidents={str(k): int(v) for k, v in incidents.items()},
+        node_ledger_age_seconds={str(node): _age(now, clock.parse(at)) for node, at in node_sealed.items()},
         links=[Line(link.name, link.center or "", _age(now, link.heard_at) if link.heard_at else float("inf"),
                     link.down_since is not None) for link in links],
     )

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from api.app import create_app
+from engine.core import clock
 from engine.core.settings import Settings
 from engine.operations import node_link
 from engine.operations.node_link import Heard
@@ -161,6 +162,13 @@ def test_metrics_say_each_line_and_count_only_this_nodes_messages_and_timers(set
             session.execute(text("UPDATE outbox_message SET node = 'CAI01' WHERE case_id = :c"), {"c": theirs})
             mine = session.execute(text("SELECT count(*) FROM outbox_message WHERE case_id = :c"),
                                    {"c": ours}).scalar_one()
+            # Each center node's seals as they replicate (node_seal): CAI01's stopped three days ago.
+            for node, seq, ago in (("CAI01", 1, timedelta(days=4)), ("CAI01", 2, timedelta(days=3)),
+                                   ("GIZ02", 1, timedelta(hours=1))):
+                session.execute(text(
+                    "INSERT INTO node_seal (node, seq, sealed_at, case_count, leaf_count, root, prev_hash, hash, "
+                    "public_key, signature, nodes) VALUES (:n, :s, :at, 0, 0, '', '', '', '', '', '')"),
+                    {"n": node, "s": seq, "at": clock.iso(now - ago)})
             session.commit()
         r = client.get("/metrics")
         assert r.status_code == 200, r.text
@@ -174,3 +182,6 @@ def test_metrics_say_each_line_and_count_only_this_nodes_messages_and_timers(set
     assert found[("shubbak_node_link_down", cai)] == 1 and found[("shubbak_node_link_down", giz)] == 0
     assert found[("shubbak_node_link_last_heard_seconds", cai)] >= 7200
     assert found[("shubbak_node_link_last_heard_seconds", giz)] < 3600
+    # At central, since each center node's latest seal held here: the alert's figure for seals that stopped.
+    assert 3 * 86400 <= found[("shubbak_node_ledger_age_seconds", (("center", "CAI01"),))] < 4 * 86400
+    assert 3600 <= found[("shubbak_node_ledger_age_seconds", (("center", "GIZ02"),))] < 2 * 3600
