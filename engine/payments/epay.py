@@ -191,7 +191,7 @@ def apply(*, session: Session, provider: str, notice: gateways.Notice, body: str
             note("unknown", None)
             session.commit()
         raise NotFound("epay.unknown_reference")
-    case_id, checkout_id = found.case_id, found.id
+    case_id, checkout_id, found_status = found.case_id, found.id, found.status
     case_node, owner = None, None
     if not nodes.is_single(session):  # a single installation has no other node's case: nothing more to ask
         case_node = session.execute(select(col(Case.node)).where(col(Case.id) == case_id)).scalar()
@@ -203,6 +203,10 @@ def apply(*, session: Session, provider: str, notice: gateways.Notice, body: str
         with write_lock(session):
             note("elsewhere", None)
             session.commit()
+        if found_status not in OPEN:
+            # The owner settled it already (its callback or its reconciliation round; the row replicated): a
+            # provider that calls one address for every node hears it is done, rather than 409 until it gives up.
+            return Outcome("duplicate", notice.reference)
         log.warning("payment callback from %s for reference %s of another node's case (%s): not settled here",
                     provider, notice.reference, case_node or "central")
         raise nodes.CaseElsewhere("node.checkout_elsewhere", owner=owner)

@@ -84,6 +84,34 @@ def test_central_refuses_a_callback_for_a_center_nodes_checkout_and_writes_nothi
     assert paid.status_code == 200 and paid.json()["outcome"] == "paid", paid.text
 
 
+def test_a_callback_for_a_reference_the_owner_settled_already_is_answered_done_at_central(
+        central: Counter, provider: PaymentProvider) -> None:
+    """A provider that calls one address for every node (central's) hears that a center node's reference is done
+    once the node settled it and the row replicated, rather than 409 until its own policy gives up; still nothing
+    of the node's is written at central."""
+    c = central
+    with Session(engine_for(c.api.settings.database_url)) as session:
+        centers.create_center(session=session, code="ASW01", name_ar="مركز أسوان", name_en="Aswan center",
+                              level="governorate")
+    case, bill = c.billed_case(fee=150)
+    reference = checkout(c, bill).json()["reference"]
+    hand_to(c.api, case["id"], "ASW01")
+    body, headers = provider.callback(reference)
+    assert send(c, body, headers).status_code == 409  # not settled at the node yet
+    with engine_for(c.api.settings.database_url).begin() as conn:  # the node's reconciliation, replicated
+        conn.execute(text("UPDATE checkout SET status = 'paid' WHERE reference = :r"), {"r": reference})
+    before = written(c, case["id"])
+    r = send(c, body, headers)
+    assert r.status_code == 200 and r.json()["outcome"] == "duplicate", r.text
+    assert written(c, case["id"]) == before
+    with Session(engine_for(c.api.settings.database_url)) as session:
+        heard = session.exec(select(GatewayCallback)).all()
+    assert [(h.outcome, h.checkout_id) for h in heard] == [("elsewhere", None)] * 2
+    # A forged one still learns nothing.
+    forged, forged_headers = provider.callback(reference, secret="another-secret-0123456789")
+    assert send(c, forged, forged_headers).status_code == 403
+
+
 def test_flagged_references_are_listed_by_when_they_were_made_not_by_id(central: Counter,
                                                                       provider: PaymentProvider) -> None:
     c = central
