@@ -134,6 +134,9 @@ class DatabaseCollector(Collector):
             GaugeMetricFamily("shubbak_ledger_age_seconds", "Time since the ledger's last seal (+Inf: never "
                               "sealed)", value=g.ledger_age_seconds),
             GaugeMetricFamily("shubbak_ledger_seals", "Seals in the ledger", value=g.seals),
+            GaugeMetricFamily("shubbak_seal_interval_seconds", "How often the ledger is sealed "
+                              "(SHUBBAK_SEAL_INTERVAL_HOURS): what the alerts on the ledgers' age compare with",
+                              value=self.settings.seal_interval_hours * 3600),
             GaugeMetricFamily("shubbak_metrics_query_seconds", "Time the figures above took to read",
                               value=time.perf_counter() - started),
         ]

@@ -172,7 +172,7 @@ def set_available(*, session: Session, actor: Actor, available: bool, settings: 
         session.add(Unavailable(username=actor.username, day=day, set_at=clock.now()))
     if not nodes.is_center(session):
         # A center node writes none of the users' chains (central's rows, storage/nodes.py): there the day's row,
-        # which replication carries to central, is the whole record.
+        # the node's own (LOCAL, never replicated: it gives out that node's tasks only), is the whole record.
         user_events.add(session, user, actor=actor.username, kind="availability_set",
                         data={"day": str(day), "available": available})
     session.commit()
