@@ -34,15 +34,10 @@ class AuditEvent(SQLModel, table=True):
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
-class AuditSeal(SQLModel, table=True):
-    """One entry of the ledger: a Merkle root over the chain heads of every case at the moment of sealing.
+class SealBody(SQLModel):
+    """The columns of a seal that its hash and signature cover (engine/audit/ledger.py ``hash_of``), besides its
+    ``seq``: this node's seal (``AuditSeal``) and a center node's copy of its own (``NodeSeal``) hold the same."""
 
-    Entries are chained (``prev_hash``) and signed with the installation's key (engine/audit/ledger.py)."""
-
-    __tablename__ = "audit_seal"
-
-    id: int | None = Field(default=None, primary_key=True)
-    seq: int = Field(unique=True)
     sealed_at: str = Field(max_length=40)
     case_count: int
     # Leaves recorded with this seal: the cases opened or moved on since the previous seal.
@@ -55,6 +50,17 @@ class AuditSeal(SQLModel, table=True):
     # At central: the SHA-256 of the center nodes' latest seals this seal pins (``AuditSealNode``), covered by
     # the hash; "" when it pins none (a single node, a center node, central before any center node sealed).
     nodes: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+
+
+class AuditSeal(SealBody, table=True):
+    """One entry of the ledger: a Merkle root over the chain heads of every case at the moment of sealing.
+
+    Entries are chained (``prev_hash``) and signed with the installation's key (engine/audit/ledger.py)."""
+
+    __tablename__ = "audit_seal"
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(unique=True)
 
 
 class AuditSealNode(SQLModel, table=True):
@@ -70,7 +76,7 @@ class AuditSealNode(SQLModel, table=True):
     node_hash: str = Field(max_length=64)
 
 
-class NodeSeal(SQLModel, table=True):
+class NodeSeal(SealBody, table=True):
     """A center node's seal (``AuditSeal``) as the node sealed it, written with it in one transaction and
     replicated to central, where ``shubbak audit verify`` checks each center node's chain of seals, and the heads
     they sealed against central's copy of the center's cases (docs/center-nodes.md "Audit across nodes")."""
@@ -79,15 +85,6 @@ class NodeSeal(SQLModel, table=True):
 
     node: str = Field(primary_key=True, max_length=32)
     seq: int = Field(primary_key=True)
-    sealed_at: str = Field(max_length=40)
-    case_count: int
-    leaf_count: int
-    root: str = Field(max_length=64)
-    prev_hash: str = Field(max_length=64)
-    hash: str = Field(max_length=64)
-    public_key: str = Field(max_length=64)
-    signature: str = Field(max_length=128)
-    nodes: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
 
 
 class NodeSealLeaf(SQLModel, table=True):
