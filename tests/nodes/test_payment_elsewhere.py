@@ -45,6 +45,18 @@ def written(c: Counter, case_id: int) -> tuple[Any, ...]:
     return tuple(case), tuple(map(tuple, bills)), tuple(map(tuple, checkouts)), payments
 
 
+def at_the_aswan_node(c: Counter) -> tuple[dict[str, Any], str]:
+    """A case billed and checked out at central, then handed to center node ASW01 (its rows as they reach central):
+    the case and its payment reference."""
+    with Session(engine_for(c.api.settings.database_url)) as session:
+        centers.create_center(session=session, code="ASW01", name_ar="مركز أسوان", name_en="Aswan center",
+                              level="governorate")
+    case, bill = c.billed_case(fee=150)
+    reference = checkout(c, bill).json()["reference"]
+    hand_to(c.api, case["id"], "ASW01")
+    return case, reference
+
+
 def test_each_reference_names_the_callback_address_of_the_node_that_made_it(central: Counter,
                                                                           provider: PaymentProvider) -> None:
     _case, bill = central.billed_case(fee=150)
@@ -57,12 +69,7 @@ def test_each_reference_names_the_callback_address_of_the_node_that_made_it(cent
 def test_central_refuses_a_callback_for_a_center_nodes_checkout_and_writes_nothing_of_it(
         central: Counter, provider: PaymentProvider) -> None:
     c = central
-    with Session(engine_for(c.api.settings.database_url)) as session:
-        centers.create_center(session=session, code="ASW01", name_ar="مركز أسوان", name_en="Aswan center",
-                              level="governorate")
-    case, bill = c.billed_case(fee=150)
-    reference = checkout(c, bill).json()["reference"]
-    hand_to(c.api, case["id"], "ASW01")  # the case and its reference, as the node's rows reach central
+    case, reference = at_the_aswan_node(c)
     before = written(c, case["id"])
     body, headers = provider.callback(reference)
     for _ in range(2):  # the provider tries again: refused again, the same way
@@ -90,12 +97,7 @@ def test_a_callback_for_a_reference_the_owner_settled_already_is_answered_done_a
     once the node settled it and the row replicated, rather than 409 until its own policy gives up; still nothing
     of the node's is written at central."""
     c = central
-    with Session(engine_for(c.api.settings.database_url)) as session:
-        centers.create_center(session=session, code="ASW01", name_ar="مركز أسوان", name_en="Aswan center",
-                              level="governorate")
-    case, bill = c.billed_case(fee=150)
-    reference = checkout(c, bill).json()["reference"]
-    hand_to(c.api, case["id"], "ASW01")
+    case, reference = at_the_aswan_node(c)
     body, headers = provider.callback(reference)
     assert send(c, body, headers).status_code == 409  # not settled at the node yet
     with engine_for(c.api.settings.database_url).begin() as conn:  # the node's reconciliation, replicated
