@@ -69,8 +69,8 @@ def _count(api: Api, sql: str) -> Any:
         return conn.execute(text(sql)).scalar()
 
 
-def _world(central: Api, days: int = 0) -> tuple[Place, str, str]:
-    """rev_a holds two review tasks under round robin, one of a central case and one of the node's; she is away
+def officer_away(central: Api, days: int = 0, node: str = NODE) -> tuple[Place, str, str]:
+    """rev_a holds two review tasks under round robin, one of a central case and one of ``node``'s; she is away
     from today for ``days`` more days, rev_b her delegate. Her two tasks' ids: (central's, the node's)."""
     place = Place(central)
     officer = place.user("rev_a", "reviewer")
@@ -79,7 +79,7 @@ def _world(central: Api, days: int = 0) -> tuple[Place, str, str]:
     tasks = [review(place.register()) for _ in range(4)]
     hers = [t for t in tasks if t["assigned_to"] == "rev_a"]
     assert len(hers) == 2
-    hand_to(central, hers[1]["case_id"], NODE)
+    hand_to(central, hers[1]["case_id"], node)
     day = today(central.settings)
     r = central.client.post("/api/users/rev_a/absences", headers=officer,
                             json={"from": str(day), "to": str(day + timedelta(days=days)), "delegate": "rev_b"})
@@ -88,7 +88,7 @@ def _world(central: Api, days: int = 0) -> tuple[Place, str, str]:
 
 
 def test_a_center_node_hands_over_its_own_cases_tasks_once_and_central_its_own(central: Api) -> None:
-    _place, centrals, nodes_task = _world(central)
+    _place, centrals, nodes_task = officer_away(central)
     admin = central.user("admin")
     first = _tick(central, "center")
     assert first.handed_over == 1 and len(first.absences) == 1
@@ -108,7 +108,7 @@ def test_a_center_node_hands_over_its_own_cases_tasks_once_and_central_its_own(c
 
 
 def test_central_hands_over_first_and_the_node_still_hands_over_its_own(central: Api) -> None:
-    _place, centrals, nodes_task = _world(central)
+    _place, centrals, nodes_task = officer_away(central)
     assert _tick(central, "central").handed_over == 1
     assert _holders(central, centrals, nodes_task) == {centrals: "rev_b", nodes_task: "rev_a"}
     assert _tick(central, "center").handed_over == 1
@@ -117,7 +117,7 @@ def test_central_hands_over_first_and_the_node_still_hands_over_its_own(central:
 
 
 def test_the_node_gives_back_its_tasks_once_the_absences_cancellation_arrives(central: Api) -> None:
-    _place, centrals, nodes_task = _world(central, days=1)
+    _place, centrals, nodes_task = officer_away(central, days=1)
     admin = central.user("admin")
     assert _tick(central, "center").handed_over == 1
     # Central cancels the absence: it gives back its own (none handed over there yet); the deletion replicates.
@@ -133,7 +133,7 @@ def test_the_node_gives_back_its_tasks_once_the_absences_cancellation_arrives(ce
 
 
 def test_the_node_gives_back_its_tasks_at_the_absences_end(central: Api) -> None:
-    _place, centrals, nodes_task = _world(central)
+    _place, centrals, nodes_task = officer_away(central)
     assert _tick(central, "center").handed_over == 1
     assert _tick(central, "central").handed_over == 1
     later = clock.now() + timedelta(days=1)  # the absence (today only) has ended
@@ -149,7 +149,7 @@ def test_an_absence_that_ended_before_the_nodes_round_saw_it_is_not_said_handed_
     """An absence over before the node's round first saw it (a node set up since, or down the whole absence):
     the node handed nothing over, so it records nothing, gives nothing back, and its absences do not say it
     handed the officer's tasks over."""
-    _place, centrals, nodes_task = _world(central)
+    _place, centrals, nodes_task = officer_away(central)
     admin = central.user("admin")
     later = clock.now() + timedelta(days=1)
     result = _tick(central, "center", later)

@@ -214,23 +214,11 @@ def test_incidents_documents_to_issue_and_payments_to_reconcile_of_another_node_
 
 
 def test_an_absent_officers_tasks_of_another_nodes_case_are_not_handed_over_here(central: Api) -> None:
-    from engine.people.presence import today
-    from tests.support.assignment import Place, review
+    from tests.nodes.test_absences_at_a_node import officer_away
 
-    place = Place(central)
-    officer = place.user("rev_a", "reviewer")
-    place.user("rev_b", "reviewer")
-    place.rule("reviewer", "round_robin")
-    tasks = [review(place.register()) for _ in range(4)]
-    theirs = [t for t in tasks if t["assigned_to"] == "rev_a"]
-    assert len(theirs) == 2
-    hand_to(central, theirs[1]["case_id"], "OTHER")
-    day = str(today(central.settings))
-    r = central.client.post("/api/users/rev_a/absences", json={"from": day, "to": day, "delegate": "rev_b"},
-                            headers=officer)
-    assert r.status_code == 201, r.text
+    place, centrals, theirs = officer_away(central, node="OTHER")
     assert place.tick().handed_over == 1
     with engine_for(central.settings.database_url).connect() as conn:
         owners = dict(conn.execute(text("SELECT id, claimed_by FROM task WHERE id IN (:a, :b)"),
-                                   {"a": theirs[0]["id"], "b": theirs[1]["id"]}).all())
-    assert owners == {theirs[0]["id"]: "rev_b", theirs[1]["id"]: "rev_a"}
+                                   {"a": centrals, "b": theirs}).all())
+    assert owners == {centrals: "rev_b", theirs: "rev_a"}
