@@ -370,14 +370,18 @@ def verify_drawers(session: Session, report: Report) -> None:
     for leaf in session.connection().execute(select(_LEAVES).where(_LEAVES.c.case_id < ledger.ACCESS_LOG_LEAF)
                                              .order_by(_LEAVES.c.seal_seq)):
         sealed[-leaf.case_id] = leaf  # the latest seal of each drawer
+    report.findings.extend(_drawer_heads({k: v for k, v in sealed.items() if k not in copying}, by_session))
+
+
+def _drawer_heads(sealed: dict[int, Any], by_session: dict[int, list[Any]], seal_of: str = "seal",
+                  chain: str = "the drawer's chain") -> Iterator[Finding]:
+    """Each drawer head ``sealed`` (the latest leaf of each session, by its id) still in the session's events."""
     for session_id, leaf in sorted(sealed.items()):
         events = by_session.get(session_id, [])
-        if session_id in copying:
-            continue
         if len(events) < leaf.audit_seq or (leaf.audit_seq and events[leaf.audit_seq - 1].hash != leaf.audit_head):
-            report.findings.append(Finding("drawer_altered", f"cashier session {session_id}, event {leaf.audit_seq}",
-                                           f"sealed in seal {leaf.seal_seq} at event {leaf.audit_seq}; the drawer's "
-                                           f"chain now has {len(events)} events and not that one"))
+            yield Finding("drawer_altered", f"cashier session {session_id}, event {leaf.audit_seq}",
+                          f"sealed in {seal_of} {leaf.seal_seq} at event {leaf.audit_seq}; {chain} now has "
+                          f"{len(events)} events and not that one")
 
 
 def _pins(session: Session) -> dict[int, list[ledger.Pin]]:
@@ -456,12 +460,7 @@ def _node_drawers(session: Session, node: str, up_to: int) -> Iterator[Finding]:
     for ev in session.execute(select(CashierEvent).where(col(CashierEvent.session_id).in_(of_sealed))
                               .order_by(col(CashierEvent.session_id), col(CashierEvent.seq))).scalars():
         by_session.setdefault(ev.session_id, []).append(ev)
-    for session_id, leaf in sorted(sealed.items()):
-        events = by_session.get(session_id, [])
-        if len(events) < leaf.audit_seq or (leaf.audit_seq and events[leaf.audit_seq - 1].hash != leaf.audit_head):
-            yield Finding("drawer_altered", f"cashier session {session_id}, event {leaf.audit_seq}",
-                          f"sealed in center node {node}'s seal {leaf.seal_seq} at event {leaf.audit_seq}; the "
-                          f"drawer's chain here now has {len(events)} events and not that one")
+    yield from _drawer_heads(sealed, by_session, f"center node {node}'s seal", "the drawer's chain here")
 
 
 def _own_copy(session: Session, node: str, report: Report) -> None:
