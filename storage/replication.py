@@ -191,22 +191,23 @@ def _subscribe(conn: Connection, name: str, publisher_url: str, publication: str
     return None
 
 
-def _subscribed_tables(conn: Connection, name: str) -> int:
-    return int(conn.execute(text(
-        "SELECT count(*) FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid "
-        "WHERE s.subname = :n"), {"n": name}).scalar_one())
+def _followed(conn: Connection, name: str) -> set[str]:
+    """The tables subscription ``name`` follows (none when there is no such subscription)."""
+    return set(conn.execute(text(
+        "SELECT c.relname FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid "
+        "JOIN pg_class c ON c.oid = r.srrelid WHERE s.subname = :n"), {"n": name}).scalars())
 
 
 def _refresh(conn: Connection, name: str) -> int:
     """``ALTER SUBSCRIPTION … REFRESH PUBLICATION``: the publisher is asked for its tables now; those new to the
     subscription have their rows copied, the others go on as they were (nothing is copied twice). How many are
     new. Refused when the publisher cannot be reached (the line down): run the command again when it is back."""
-    before = _subscribed_tables(conn, name)
+    before = len(_followed(conn, name))
     try:
         conn.execute(text(f"ALTER SUBSCRIPTION {_ident(name)} REFRESH PUBLICATION WITH (copy_data = true)"))
     except DBAPIError as exc:
         raise ReplicationRefused("node.refresh_failed", subscription=name, reason=_first_line(exc)) from exc
-    return max(0, _subscribed_tables(conn, name) - before)
+    return max(0, len(_followed(conn, name)) - before)
 
 
 def _wait_copied(conn: Connection, name: str, wait_seconds: float) -> None:
@@ -246,14 +247,6 @@ def central_rows_here(center: Connection, central: Connection) -> dict[str, int]
     return differ
 
 
-def _not_subscribed(conn: Connection, name: str, tables: frozenset[str]) -> frozenset[str]:
-    """Of ``tables``, those subscription ``name`` does not follow yet (all of them when there is none)."""
-    followed = set(conn.execute(text(
-        "SELECT c.relname FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid "
-        "JOIN pg_class c ON c.oid = r.srrelid WHERE s.subname = :n"), {"n": name}).scalars())
-    return frozenset(tables - followed)
-
-
 def _to_replace(here: Connection, central: Connection) -> frozenset[str]:
     """At a center node set up before: central's tables whose rows here the refresh will replace by central's,
     those this node's subscription does not follow yet and central publishes now (one central has not published
@@ -268,7 +261,7 @@ def _to_replace(here: Connection, central: Connection) -> frozenset[str]:
                                  reason="the subscription is disabled (ALTER SUBSCRIPTION … ENABLE)")
     published = set(central.execute(text("SELECT tablename FROM pg_publication_tables WHERE pubname = :p"),
                                     {"p": PUBLICATION_CENTRAL}).scalars())
-    return frozenset(_not_subscribed(here, SUBSCRIPTION_TO_CENTRAL, nodes.CENTRAL) & published)
+    return frozenset((nodes.CENTRAL - _followed(here, SUBSCRIPTION_TO_CENTRAL)) & published)
 
 
 def _empty_central_tables(conn: Connection, tables: frozenset[str] = nodes.CENTRAL) -> None:
@@ -339,13 +332,12 @@ def init_center(url: str, central_url: str, code: str, *, replace_central_rows: 
                 raise ReplicationRefused("node.subscribe_failed", subscription=SUBSCRIPTION_TO_CENTRAL,
                                          publisher=safe(central_url), reason=_first_line(exc)) from exc
             done.steps.append(f"emptied this node's copies of central's {len(nodes.CENTRAL)} tables")
-        else:
+        elif added:
             # After an upgrade, a table of central's that this node does not follow yet holds only what its
             # migration wrote here; central's rows replace them when the refresh below copies it in.
-            if added:
-                _empty_central_tables(here, added)
-                done.steps.append(f"emptied this node's copies of central's tables not followed yet: "
-                                  f"{', '.join(sorted(added))}")
+            _empty_central_tables(here, added)
+            done.steps.append(f"emptied this node's copies of central's tables not followed yet: "
+                              f"{', '.join(sorted(added))}")
         new = _subscribe(here, SUBSCRIPTION_TO_CENTRAL, central_url, PUBLICATION_CENTRAL, _slot("shubbak_to_", code))
         done.steps.append(f"subscription {SUBSCRIPTION_TO_CENTRAL} created: central at {safe(central_url)}"
                           if new is None else _refreshed(SUBSCRIPTION_TO_CENTRAL, new))
