@@ -15,7 +15,7 @@ from engine.bpmn import runner
 from engine.bpmn.compiler import CompiledProcess
 from engine.cases import owners, workflows
 from engine.catalog import processes
-from engine.core import clock, metrics, tracking
+from engine.core import clock, metrics, nodes, tracking
 from engine.core.errors import Conflict, Invalid, NotFound, ScriptOverLimit
 from engine.core.refusals import problem
 from engine.core.settings import Settings
@@ -27,7 +27,6 @@ from storage.db import write_lock
 from storage.models.base import table
 from storage.models.cases import Case, Task
 from storage.models.catalog import ProcessVersion
-from storage.models.centers import Center
 
 _TRACKING_ATTEMPTS = 8
 
@@ -58,10 +57,7 @@ def node_center_id(session: Session, settings: Settings) -> int | None:
     on a single installation. Refused while the center is not among the centers yet (they come from central)."""
     if settings.node_role != "center" or settings.node_center is None:
         return None
-    found = session.exec(select(Center.id).where(col(Center.code) == settings.node_center)).first()
-    if found is None:
-        raise Conflict("node.center_not_known", code=settings.node_center)
-    return found
+    return nodes.center_id_of(session, settings.node_center)
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,16 @@ def refuse_ticket_elsewhere(session: Session | Connection, node: str | None, tic
         raise TicketElsewhere("node.ticket_elsewhere", owner=_owner_words(session, owner))
 
 
+def center_id_of(session: Session, code: str) -> int:
+    """The id of center node ``code``'s own center (central's row, replicated): refused (409
+    ``node.center_not_known``) while the center is not among the centers yet."""
+    centers = Center.__table__.c  # type: ignore[attr-defined]
+    found = session.connection().execute(select(centers.id).where(centers.code == code)).scalar()
+    if found is None:
+        raise Conflict("node.center_not_known", code=code)
+    return int(found)
+
+
 def is_single(bind: Session | Connection) -> bool:
     """A single installation: neither central nor a center node (no other node's rows are ever here)."""
     return _role(bind)[0] == "single"

@@ -94,7 +94,7 @@ def redeem(*, session: Session, settings: Settings, center_id: int | None, code:
     if node is not None:
         # A center node's kiosk is its own center's, whatever the kiosk says: only this node records arrivals of
         # its center's bookings (the key of booking_arrival, tests/storage/test_node_keys.py).
-        center_id = _own_center(session, node)
+        center_id = nodes.center_id_of(session, node)
     rule = _misses(settings)
     if client is not None:
         throttle.check(settings, "booking.too_many_misses", (rule, client))
@@ -158,14 +158,6 @@ def _arrive_at_node(session: Session, booking: Booking, ticket: QueueTicket, nod
     again = session.get(Booking, booking.id, populate_existing=True)
     assert again is not None
     return read_one(session, again), _ticket(session, arrival.ticket_id)
-
-
-def _own_center(session: Session, node: str) -> int:
-    """The id of this center node's own center (central's row, replicated)."""
-    found = session.exec(select(Center.id).where(Center.code == node)).first()
-    if found is None:
-        raise Conflict("node.center_not_known", code=node)
-    return found
 
 
 def _ticket(session: Session, ticket_id: int, booking: Booking | None = None) -> QueueTicket:
