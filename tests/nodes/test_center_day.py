@@ -186,3 +186,24 @@ def test_an_officer_marks_the_day_unavailable_at_a_center_node(center: CenterApi
         assert r.status_code == 200 and r.json()["available"] is available, r.text
     with engine_for(center.settings.database_url).connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM unavailable_day WHERE username = 'huda'")).scalar() == 1
+
+
+def test_a_center_node_whose_center_has_not_reached_it_yet_says_so(database_url: str, tmp_path: Path) -> None:
+    """The node is set up under CAI09, which central has not created (or whose row has not replicated yet): opening a
+    case and a booked visit's check-in at its kiosk are refused with what to do, never a 500, and nothing is written."""
+    settings = make_settings(database_url, tmp_path, node_role="center", node_center="CAI09")
+    try:
+        with TestClient(create_app(settings)) as client:
+            center = CenterApi(client, settings)
+            center.deploy(TEST_PROCESSES / "test_permit", {})
+            clerk = center.user("front_desk")
+            r = center.open_case("test_permit", clerk)
+            assert r.status_code == 409 and r.json()["message_id"] == "node.center_not_known", r.text
+            assert "CAI09" in r.json()["message"]
+            r = client.post("/api/queue/bookings/redeem", json={"code": "12345678"})
+            assert r.status_code == 409 and r.json()["message_id"] == "node.center_not_known", r.text
+        with engine_for(database_url).connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM case_file")).scalar() == 0
+            assert conn.execute(text("SELECT count(*) FROM queue_ticket")).scalar() == 0
+    finally:
+        make_settings(database_url, tmp_path)
