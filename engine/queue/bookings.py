@@ -115,12 +115,14 @@ def _take_place(session: Session, center_key: int, category_code: str, starts_at
     return bool(moved.rowcount)  # type: ignore[attr-defined]
 
 
+def _its_slot(booking: Booking) -> tuple[Any, ...]:
+    return (_SLOT.c.center_key == booking.center_key, _SLOT.c.category_code == booking.category_code,
+            _SLOT.c.starts_at == booking.starts_at)
+
+
 def give_back(session: Session, booking: Booking) -> None:
     """The booking's place is free again (cancelled or no-show; the caller commits)."""
-    session.execute(update(_SLOT).where(_SLOT.c.center_key == booking.center_key,
-                                        _SLOT.c.category_code == booking.category_code,
-                                        _SLOT.c.starts_at == booking.starts_at, _SLOT.c.taken > 0)
-                    .values(taken=_SLOT.c.taken - 1))
+    session.execute(update(_SLOT).where(*_its_slot(booking), _SLOT.c.taken > 0).values(taken=_SLOT.c.taken - 1))
 
 
 def retake(session: Session, booking: Booking) -> None:
@@ -128,9 +130,7 @@ def retake(session: Session, booking: Booking) -> None:
     reached central late (engine/queue/booking_rounds.py). Capacity is not checked: the citizen came, and a
     place given to another citizen meanwhile (a cancelled booking's, before the slot started) is not taken from
     them. The caller commits."""
-    session.execute(update(_SLOT).where(_SLOT.c.center_key == booking.center_key,
-                                        _SLOT.c.category_code == booking.category_code,
-                                        _SLOT.c.starts_at == booking.starts_at).values(taken=_SLOT.c.taken + 1))
+    session.execute(update(_SLOT).where(*_its_slot(booking)).values(taken=_SLOT.c.taken + 1))
 
 
 def _active(session: Session, key: str) -> Booking | None:
