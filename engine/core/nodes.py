@@ -123,11 +123,11 @@ def issued_here(node_column: Any, id_column: Any, session: Session | Connection)
     return node_column == code  # type: ignore[no-any-return]
 
 
-def refuse_ticket_elsewhere(session: Session | Connection, node: str | None, ticket_id: int) -> None:
-    """TicketElsewhere (409 ``node.ticket_elsewhere``, naming the node) when another node issued the hall's ticket
-    (its ``node`` and id): that node's counters call, recall, serve, finish and transfer it, and a change made here
-    would be overwritten by its next one when it replicates."""
-    owner = issued_by(session, node, ticket_id)
+def refuse_ticket_elsewhere(session: Session | Connection, ticket: Any) -> None:
+    """TicketElsewhere (409 ``node.ticket_elsewhere``, naming the node) when another node issued the hall's
+    ``ticket`` (by its ``node`` and id): that node's counters call, recall, serve, finish and transfer it, and a
+    change made here would be overwritten by its next one when it replicates."""
+    owner = issued_by(session, ticket.node, ticket.id)
     if owner != own_code(session):
         raise TicketElsewhere("node.ticket_elsewhere", owner=_owner_words(session, owner))
 

@@ -127,8 +127,7 @@ def call_ticket(*, session: Session, number: str, counter_number: int, actor: Ac
     with _command(session):
         counter = _counter(session, counter_number, actor.center_id)
         ticket = tickets.by_number(session, number, settings, center_id=counter.center_id)
-        assert ticket.id is not None
-        nodes.refuse_ticket_elsewhere(session, ticket.node, ticket.id)
+        nodes.refuse_ticket_elsewhere(session, ticket)
         if ticket.status != "waiting":
             raise Conflict("queue.ticket_called_already", number=ticket.number, status=ticket.status)
         if ticket.category_code not in counter.categories:
@@ -149,8 +148,7 @@ def _move(session: Session, number: str, settings: Settings, actor: Actor, allow
     now = clock.now()
     with _command(session):
         ticket = tickets.by_number(session, number, settings, center_id=actor.center_id, lock=True)
-        assert ticket.id is not None
-        nodes.refuse_ticket_elsewhere(session, ticket.node, ticket.id)
+        nodes.refuse_ticket_elsewhere(session, ticket)
         if ticket.status not in allowed:
             raise Conflict("queue.ticket_wrong_status", number=ticket.number, status=ticket.status,
                            allowed=' or '.join(allowed))
@@ -204,8 +202,7 @@ def transfer(*, session: Session, number: str, category_code: str, actor: Actor,
     now = clock.now()
     with _command(session):
         old = tickets.by_number(session, number, settings, center_id=actor.center_id, lock=True)
-        assert old.id is not None
-        nodes.refuse_ticket_elsewhere(session, old.node, old.id)
+        nodes.refuse_ticket_elsewhere(session, old)
         if old.status not in tickets.ACTIVE:
             raise Conflict("queue.ticket_not_transferable", number=old.number, status=old.status)
         if old.category_code == target.code:

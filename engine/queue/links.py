@@ -18,8 +18,7 @@ def linkable(session: Session, number: str, settings: Settings, center_id: int |
     """The id of today's ticket ``number`` at the clerk's center when a case may be opened from it: called or
     being served, and not yet tied to a case. 404 for an unknown number, 409 otherwise."""
     ticket = tickets.by_number(session, number, settings, center_id=center_id)
-    assert ticket.id is not None
-    nodes.refuse_ticket_elsewhere(session, ticket.node, ticket.id)
+    nodes.refuse_ticket_elsewhere(session, ticket)
     if ticket.status not in tickets.ACTIVE:
         raise Conflict("queue.ticket_not_called", number=ticket.number, status=ticket.status)
     if ticket.case_id is not None:
