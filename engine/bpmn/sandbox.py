@@ -1,8 +1,9 @@
 """Run untrusted scripts in child processes bounded in time and memory.
 
 Python offers no way to stop a single C-level operation (``10**10**10``, ``"a" * 10**10``) in the thread
-that runs it, nor to cap the memory of one piece of code. So the server hands every BPMN script, and every
-expression that ``scripts.is_bounded`` cannot prove cheap, to a child process:
+that runs it, nor to cap the memory of one piece of code. So the server hands every BPMN script (but one made
+only of constant assignments, see ``scripts._constants``), and every expression that ``scripts.is_bounded`` cannot
+prove cheap, to a child process:
 
 * the child (engine/bpmn/sandbox_child.py) runs with an address-space limit (``RLIMIT_AS``) of its
   starting size plus ``script_memory_mib``; an allocation beyond it fails there, never in the server;

@@ -16,8 +16,9 @@ real sandbox; this module narrows what a script can *say* and what it can *reach
 
 CPU and memory are bounded where scripts run (engine/bpmn/sandbox.py): every script, and every expression
 that :func:`is_bounded` cannot prove cheap, runs in a child process with a memory limit and a wall-clock
-limit, and gives back only JSON values (:func:`json_problem`). Constant exponents, shifts and repetitions
-over a bound are refused before anything runs, so a deploy names them.
+limit, and gives back only JSON values (:func:`json_problem`). A script made only of lines such as
+``outcome = "approved"`` computes nothing: the server sets its values itself (:func:`_constants`). Constant
+exponents, shifts and repetitions over a bound are refused before anything runs, so a deploy names them.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ MAX_REPEAT = 1_000_000  # items or characters made by repeating a literal, as in
 MAX_DATA_DEPTH = 100  # how deeply lists and dicts may nest in the data a script leaves
 _CACHE_LIMIT = 4096
 _CACHEABLE_CHARS = 4096  # longer scripts run once per task, not millions of times; don't hold them
+_CONSTANT_SCRIPT_CHARS = 4096  # a script of constant assignments set by the server itself is at most this long
 
 FORBIDDEN_CALLS = frozenset(
     {"open", "exec", "eval", "compile", "__import__", "getattr", "setattr", "delattr", "globals", "locals"}
@@ -123,6 +125,7 @@ class _Verdict:
     code: CodeType | None
     may_mutate: bool = False
     bounded: bool = False
+    constants: tuple[tuple[str, str | int | float | bool | None], ...] | None = None  # see _constants
     message: str = ""
     line: int | None = None
     syntax_error: bool = False
@@ -191,7 +194,41 @@ def _verdict(source: str, mode: str) -> _Verdict:
     kinds = {type(node) for node in ast.walk(tree)}
     # Changing task data from an expression takes a method (an attribute) and a call; see evaluate().
     return _Verdict(code, may_mutate=ast.Call in kinds and ast.Attribute in kinds,
-                    bounded=mode == "eval" and is_bounded(tree))
+                    bounded=mode == "eval" and is_bounded(tree),
+                    constants=_constants(tree) if mode == "exec" and len(source) <= _CONSTANT_SCRIPT_CHARS else None)
+
+
+_Literal = str | int | float | bool | None
+
+
+def _constants(tree: ast.AST) -> tuple[tuple[str, _Literal], ...] | None:
+    """The ``(name, value)`` assignments of a script made only of lines such as ``outcome = "approved"``, in
+    order; None for any other script.
+
+    Such a script reads nothing and costs no more than its own text, so the server sets its values itself
+    (see :meth:`RestrictedEnvironment.execute`) instead of a trip to the sandbox. Only one literal text, number,
+    true/false or None per line: a list or dict would be one object shared by every case that ran the script.
+    """
+    assert isinstance(tree, ast.Module)
+    pairs: list[tuple[str, _Literal]] = []
+    for statement in tree.body:
+        if isinstance(statement, ast.Pass):
+            continue  # (a text on a line of its own is not passed over: the first one sets `__doc__` there)
+        if not (isinstance(statement, ast.Assign) and all(isinstance(t, ast.Name) for t in statement.targets)):
+            return None
+        node = statement.value
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd) \
+                and isinstance(node.operand, ast.Constant) and type(node.operand.value) in (int, float):
+            number = cast(int | float, node.operand.value)
+            value: _Literal = -number if isinstance(node.op, ast.USub) else +number
+        elif isinstance(node, ast.Constant) and (node.value is None or type(node.value) in (str, int, float, bool)):
+            value = cast(_Literal, node.value)
+        else:
+            return None
+        if _value_problem(value) is not None:  # 1e999 is inf: the sandbox says why it cannot be kept
+            return None
+        pairs += [(cast(ast.Name, target).id, value) for target in statement.targets]
+    return tuple(pairs)
 
 
 def _first_problem(tree: ast.AST, where: Words) -> tuple[str, int | None] | None:
@@ -626,13 +663,61 @@ class RestrictedEnvironment(TaskDataEnvironment):
     def execute(
         self, script: str, context: dict[str, Any], external_context: Mapping[str, Any] | None = None
     ) -> bool:
-        _checked(script, "exec")  # before touching task data: a refused script runs no line
+        verdict = _checked(script, "exec")  # before touching task data: a refused script runs no line
         context.pop("__builtins__", None)  # SpiffWorkflow's exec() may have left the real ones in older data
+        if verdict.constants is not None and _sets_here(verdict.constants, context, external_context or {}):
+            return True
         _, changed = sandbox.run("exec", script, context, external_context or {}, want_context=True)
         assert changed is not None
         context.clear()
         context.update(changed)
         return True
+
+
+def _sets_here(constants: tuple[tuple[str, Any], ...], context: dict[str, Any], external: Mapping[str, Any]) -> bool:
+    """Set a constant script's values in ``context`` as the sandbox would leave them; False, touching nothing, when
+    the sandbox's answer could differ, so the script goes there.
+
+    The sandbox sends the data as JSON and takes it back: that is the same data only when the data is plain JSON
+    (no tuple, no object held twice, nothing JSON refuses) and no name is a helper's or the step's own
+    (``run_script`` refuses or drops those)."""
+    reserved = HELPERS.keys() | external.keys()
+    if any(name in reserved for name, _ in constants) or not reserved.isdisjoint(context) or not _plain(context):
+        return False
+    for name, value in constants:
+        context[name] = value
+    return True
+
+
+def _plain(data: dict[str, Any]) -> bool:
+    """Whether ``data`` comes back from ``json.loads(json.dumps(data))`` as it is: dicts with text keys, lists, text,
+    finite numbers, true/false and None, nothing held twice, within the depth and number sizes kept."""
+    seen: set[int] = set()
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if item.bit_length() > _MAX_INT_BITS:
+                return False
+        elif kind is float:
+            if not math.isfinite(item):
+                return False
+        elif kind is dict or kind is list:
+            if depth > MAX_DATA_DEPTH or id(item) in seen:
+                return False
+            seen.add(id(item))
+            if kind is dict:
+                if any(type(key) is not str for key in item):
+                    return False
+                stack.extend((value, depth + 1) for value in item.values())
+            else:
+                stack.extend((value, depth + 1) for value in item)
+        else:
+            return False
+    return True
 
 
 class RestrictedScriptEngine(PythonScriptEngine):

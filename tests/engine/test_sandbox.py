@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -136,3 +137,73 @@ def test_one_sandbox_serves_script_after_script() -> None:
                 "n": n, "total": 4_999_950_000 + n}
             pids.update(child.proc.pid for child in sandbox._pool.idle.get(96, []))
     assert len(pids) == 1
+
+
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The sources sent to the sandbox during the test (and run there as usual)."""
+    sent: list[str] = []
+    real = sandbox.run
+
+    def counted(mode: str, source: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append(source)
+        return real(mode, source, *args, **kwargs)
+
+    monkeypatch.setattr(sandbox, "run", counted)
+    return sent
+
+
+@pytest.mark.parametrize("script", [
+    'outcome = "approved"', "a = b = -1.5", "pass\nfee = 25\ndone = True\nnote = None",
+    "x = +3\ny = 'سداد'\nx = 'again'", "big = " + "9" * 4000,
+])
+def test_a_script_of_constants_is_set_by_the_server_as_the_sandbox_would(script: str, trips: list[str]) -> None:
+    data = {"keep": [1, {"k": "v"}], "x": 0}
+    expected = sandbox.run("exec", script, dict(data), {}, want_context=True)[1]
+    trips.clear()
+    RestrictedEnvironment().execute(script, data)
+    assert trips == []
+    assert data == expected and list(data) == list(expected)  # same values, same order of keys
+
+
+@pytest.mark.parametrize("script", [
+    "x = y", "x = [1]", "x = (1,)", "x = {'a': 1}", "x = 1e999", "x = b'a'", "x = 1j", "x = 2 ** 3", "x = -True",
+    "x['a'] = 1", "x, y = 1, 2", "x = 1\nx += 1", "if y:\n    x = 1", '"""Approve."""\nx = 1', "x = -'a'", "x = ...",
+    "x = 1\n" * 2048 + "y = 2",  # longer than a constant script may be for the server to set
+])
+def test_anything_else_goes_to_the_sandbox(script: str, trips: list[str]) -> None:
+    data: dict[str, Any] = {"x": {"a": 0}, "y": 1}
+    with suppress(Exception):  # what the sandbox says of it is tested elsewhere; here only that it was asked
+        RestrictedEnvironment().execute(script, data)
+    assert trips == [script]
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(("data", "external"), [
+    ({"pair": (1, 2)}, {}),  # the sandbox gives a list back
+    ({"a": (shared := [1]), "b": shared}, {}),  # the sandbox gives two lists back
+    ({"n": 10 ** 5000}, {}),  # too large to send: refused
+    ({"f": float("inf")}, {}),
+    ({1: "a"}, {}),
+    ({"today": "x"}, {}),  # named like a helper: refused
+    ({}, {"step": "s"}),  # the step's own names are dropped from what a script leaves
+    ({"deep": _nested(101)}, {}),  # deeper than data may nest
+])
+def test_constants_over_data_the_sandbox_would_change_go_to_the_sandbox(
+        data: dict[Any, Any], external: dict[str, Any], trips: list[str]) -> None:
+    script = 'step = "x"\noutcome = "approved"'
+    with suppress(ValueError):
+        RestrictedEnvironment().execute(script, data, external)
+    assert trips == [script]
+
+
+def test_a_constant_named_like_a_helper_is_dropped_as_in_the_sandbox(trips: list[str]) -> None:
+    data: dict[str, Any] = {}
+    RestrictedEnvironment().execute('today = "x"\noutcome = "approved"', data)
+    assert data == {"outcome": "approved"} and len(trips) == 1
