@@ -14,14 +14,16 @@ from dataclasses import dataclass
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, ExceptionContext
 
 # SQLSTATE classes and codes that mean "try again": connection exceptions (08), transaction rollback
 # (40: serialization failure 40001, deadlock 40P01), operator intervention (57P01 admin shutdown, 57P02 crash
 # shutdown, 57P03 cannot connect now, 57014 a statement cancelled: SHUBBAK_DATABASE_STATEMENT_TIMEOUT_SECONDS ran
 # out, or an administrator cancelled it), insufficient resources (53: too many connections).
+# 25006 (read_only_sql_transaction): after a failover, a connection that still reaches the old primary, now a
+# standby that refuses writes; it is dropped (see _failover below) and the request reaches the new primary.
 _RETRYABLE_CLASSES = ("08", "40", "53")
-_RETRYABLE_CODES = {"57P01", "57P02", "57P03", "57014"}
+_RETRYABLE_CODES = {"57P01", "57P02", "57P03", "57014", "25006"}
 _SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
 
 
@@ -82,3 +84,15 @@ def _counted(_conn: Connection) -> None:
     commits = _commits.get()
     if commits is not None:
         commits.count += 1
+
+
+# Pre-ping does not see a connection to a server demoted by a failover (a standby answers `SELECT 1`), so the pool
+# would hand it out again and again. A write it refused drops it, and with it the pool's other connections of that
+# time (SQLAlchemy's invalidate_pool_on_disconnect): the request run again, or the next one, reconnects.
+_DROPS_CONNECTION = frozenset({"25006"})
+
+
+@event.listens_for(Engine, "handle_error")
+def _failover(context: ExceptionContext) -> None:
+    if getattr(context.original_exception, "sqlstate", None) in _DROPS_CONNECTION:
+        context.is_disconnect = True

@@ -204,3 +204,35 @@ def test_trouble_after_the_commit_is_503_not_a_second_case(pg_settings: Settings
         again = client.post("/api/cases", json=OPEN, headers=keyed)  # the client's retry with its key
         assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
         assert _count(pg_settings, Case) == 1
+
+
+def _read_only(url: str, on: bool) -> None:
+    """Make every new session of the test's database refuse writes (a standby), or stop doing so (a primary)."""
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("SET default_transaction_read_only = off"))  # this session is the operator's
+        name = conn.dialect.identifier_preparer.quote(conn.execute(text("SELECT current_database()")).scalar_one())
+        setting = "SET default_transaction_read_only = on" if on else "RESET default_transaction_read_only"
+        conn.execute(text(f"ALTER DATABASE {name} {setting}"))
+    admin.dispose()
+
+
+@pytest.mark.postgres
+def test_a_failover_to_a_read_only_server_is_503_and_the_pool_reconnects(pg_settings: Settings) -> None:
+    """After a failover, the pool's connections may reach the old primary, now a standby that refuses writes
+    (SQLSTATE 25006), and pre-ping does not notice (a standby answers it). That is a 503 with Retry-After, never a
+    500, nothing written, and the pool drops those connections: once the new primary answers, so does the API."""
+    url = pg_settings.database_url
+    with TestClient(create_app(pg_settings), raise_server_exceptions=False) as client:
+        api, clerk = _ready(client, pg_settings)
+        _read_only(url, True)
+        _terminate_others(url)  # the sessions reconnect to a server that refuses every write
+        assert client.get("/api/cases", headers=clerk).status_code == 200  # reading still works
+        _assert_unavailable(client.post("/api/cases", json=OPEN, headers=clerk))
+        assert _count(pg_settings, Case) == 0
+        _read_only(url, False)
+        # The new primary answers: the connections opened read-only above must not be handed out again.
+        r = client.post("/api/cases", json=OPEN, headers=clerk)
+        assert r.status_code == 201, r.text
+        assert client.post("/api/cases", json=OPEN, headers=clerk).status_code == 201
+    assert _count(pg_settings, Case) == 2
