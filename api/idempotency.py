@@ -3,7 +3,8 @@
 For a signed-in ``POST /api/...`` carrying the header, keyed by user and key:
 - no answer recorded yet: the request runs; its command's transaction writes the key (engine/core/idempotency.py)
   and the answer, status and body, is recorded right after;
-- recorded, same method, path and body: the recorded answer, with ``Idempotent-Replayed: true``;
+- recorded, same method, path and body: the recorded answer, with ``Idempotent-Replayed: true`` (a multipart
+  body's boundary, drawn afresh by the client for every send, does not count: :class:`Fingerprint`);
 - recorded for another request: 422;
 - a second request while the first is still running: it waits for the first one's answer (up to
   ``SHUBBAK_IDEMPOTENCY_WAIT_SECONDS``) and gets it; if the first one committed but its process died before
@@ -70,8 +71,8 @@ class Idempotency:
             await self.app(scope, receive, send)
             return
         username = actor.username
-        hasher = hashlib.sha256(f"POST {scope['path']}?{scope.get('query_string', b'').decode('latin-1')}\n"
-                                .encode())
+        hasher = Fingerprint(f"POST {scope['path']}?{scope.get('query_string', b'').decode('latin-1')}\n".encode(),
+                             headers.get(b"content-type", b""))
         found = await run_in_threadpool(self._find, username, key)
         if found is not None:
             await _drain(receive, hasher)
@@ -189,7 +190,51 @@ class Idempotency:
             return case_view(session, case, self.settings).model_dump_json().encode()
 
 
-async def _drain(receive: Receive, hasher: Any) -> None:
+# A multipart boundary is 1 to 70 characters (RFC 2046), quoted or not; a NUL byte can be none of them, so the
+# fixed delimiter put in its place never makes a new one with the bytes around it.
+_BOUNDARY = re.compile(rb'(?i)^\s*multipart/[^;]*;(?:.*;)?\s*boundary=(?:"([^"]{1,70})"|([^\s;"]{1,70}))')
+_FIXED_DELIMITER = b"--\x00"
+
+
+class Fingerprint:
+    """SHA-256 of a request as its retry must repeat it: the method, path and query, then the body.
+
+    A multipart body (a scanned paper's upload) is delimited by a boundary that clients draw afresh for every send,
+    so the same upload sent twice differs in it alone: each of its delimiters is hashed as one fixed delimiter. The
+    parts themselves, their names, file names, types and bytes, count as sent. The body arrives in chunks, and a
+    delimiter may straddle two: the last bytes that could begin one wait for the next chunk."""
+
+    def __init__(self, head: bytes, content_type: bytes) -> None:
+        self._hash = hashlib.sha256(head)
+        found = _BOUNDARY.match(content_type)
+        self._delimiter = b"--" + (found.group(1) or found.group(2)) if found else b""
+        self._held = b""
+
+    def update(self, chunk: bytes) -> None:
+        if not self._delimiter:
+            self._hash.update(chunk)
+            return
+        data, start = self._held + chunk, 0
+        while (at := data.find(self._delimiter, start)) >= 0:
+            self._hash.update(data[start:at])
+            self._hash.update(_FIXED_DELIMITER)
+            start = at + len(self._delimiter)
+        held = min(len(data) - start, len(self._delimiter) - 1)
+        self._hash.update(data[start:len(data) - held])
+        self._held = data[len(data) - held:]
+
+    def copy(self) -> Fingerprint:
+        twin = Fingerprint.__new__(Fingerprint)
+        twin._hash, twin._delimiter, twin._held = self._hash.copy(), self._delimiter, self._held
+        return twin
+
+    def hexdigest(self) -> str:
+        final = self._hash.copy()
+        final.update(self._held)
+        return final.hexdigest()
+
+
+async def _drain(receive: Receive, hasher: Fingerprint) -> None:
     while True:
         message = await receive()
         if message["type"] != "http.request":

@@ -298,3 +298,21 @@ def test_a_file_exactly_at_the_limit_is_accepted(doc_api: Api, case: dict[str, A
     r = upload(doc_api, case["id"], doc_api.user("front_desk"), content=PDF + bytes(4096 - len(PDF)))
     assert r.status_code == 201, r.text
     assert r.json()["size"] == 4096
+
+
+def test_a_retried_upload_gets_its_first_answer_though_the_client_draws_a_new_boundary(
+        doc_api: Api, case: dict[str, Any]) -> None:
+    """Clients draw a new multipart boundary for every send: the same upload with the same Idempotency-Key is the
+    same request (one document, the first answer again); another file under that key is refused, writing nothing."""
+    headers = {**doc_api.user("front_desk"), "Idempotency-Key": "scan-1"}
+    first = upload(doc_api, case["id"], headers)
+    again = upload(doc_api, case["id"], headers)
+    assert first.status_code == 201, first.text
+    assert again.status_code == 201 and again.headers.get("idempotent-replayed") == "true"
+    assert again.json() == first.json()
+    other = upload(doc_api, case["id"], headers, content=PDF + b"%another scan")
+    assert other.status_code == 422 and other.json()["message_id"] == "idempotency.key_reused"
+    renamed = upload(doc_api, case["id"], headers, filename="other-name.pdf")
+    assert renamed.status_code == 422
+    with Session(engine_for(doc_api.settings.database_url)) as session:
+        assert len(session.exec(select(Document).where(Document.case_id == case["id"])).all()) == 1
