@@ -220,12 +220,36 @@ def _celery(settings: Settings, what: Words) -> Any:
     return app
 
 
+def _celery_logs(settings: Settings, level: str) -> None:
+    """Workers and beat log as the API does (``SHUBBAK_LOG_FORMAT``: one JSON object per line by default), not in
+    Celery's own format: Celery configures nothing when a receiver of its ``setup_logging`` signal does."""
+    import logging.config
+
+    from celery import signals
+
+    from api.observability import logging_config
+
+    def configure(**_: Any) -> None:
+        logging.config.dictConfig(logging_config(settings, level))
+        logging.captureWarnings(True)  # Python's warnings (Celery's about running as root) as log lines too
+
+    configure()  # now, for what comes before Celery's signal (its warning about running as root)
+    signals.setup_logging.connect(configure, weak=False)
+
+
+def _quiet(settings: Settings) -> list[str]:
+    """Celery's start-up banner is drawn on stdout in many lines: none of them is a JSON object."""
+    return ["--quiet"] if settings.log_format == "json" else []
+
+
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """A Celery worker: sends the outbox (and, with --beat, runs the periodic jobs too)."""
     app = _celery(settings, Words("worker", "العامل (worker)"))
     if app is None:
         return 2
-    argv = ["worker", f"--loglevel={args.log_level}", f"--concurrency={args.concurrency}", f"--pool={args.pool}"]
+    _celery_logs(settings, args.log_level)
+    argv = [*_quiet(settings), "worker", f"--loglevel={args.log_level}", f"--concurrency={args.concurrency}",
+            f"--pool={args.pool}"]
     if args.beat:
         argv += ["--beat", f"--schedule={settings.var_dir / 'celerybeat-schedule'}"]
     app.worker_main(argv)
@@ -237,8 +261,9 @@ def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
     app = _celery(settings, Words("beat", "المجدول (beat)"))
     if app is None:
         return 2
+    _celery_logs(settings, args.log_level)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    app.start(["beat", f"--loglevel={args.log_level}",
+    app.start([*_quiet(settings), "beat", f"--loglevel={args.log_level}",
                f"--schedule={settings.var_dir / 'celerybeat-schedule'}"])
     return 0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -140,6 +141,13 @@ def test_beat_in_the_worker_advances_due_timers_of_open_cases(redis_url: str, pg
         wait_for("beat to fire the due timer", moved, log)
     kinds = [e["kind"] for e in api.client.get(f"/api/cases/{case['id']}/events", headers=clerk).json()]
     assert kinds == ["case_opened", "timer_fired"]
+    # The worker and its beat log as the API does: every line one JSON object (SHUBBAK_LOG_FORMAT's default), but
+    # the notice Celery prints from its signal handler when stopped, where logging is not safe to call.
+    lines = [json.loads(line) for line in log.read_text().splitlines()
+             if line.strip() and not re.fullmatch(r"worker: (Warm|Cold) shutdown \(MainProcess\)", line)]
+    assert lines and all(isinstance(line, dict) and {"time", "level", "logger", "message"} <= line.keys()
+                         for line in lines)
+    assert any(line["logger"].startswith("celery") for line in lines)
 
 
 def test_beat_schedules_every_periodic_job(sqlite_settings: Settings) -> None:
