@@ -2,11 +2,14 @@
 
 PostgreSQL (a server this test owns), ``shubbak serve --workers 2``, a Celery worker and beat on Redis, an SMS
 gateway on loopback. Eight clients run whole lifecycles of a service (open, register, a one-second timer,
-review) with idempotency keys, retrying 503s and lost connections with the same key. Meanwhile: SIGKILL one
-API worker; ``pg_ctl restart -m fast``; SIGKILL the Celery worker in the middle of a send; Redis stopped for ten
-seconds. Afterwards every case and step a client was told succeeded is in the database exactly once, no case
-is duplicated, every message reached the gateway exactly once, every due timer fired once, ``shubbak audit
-verify`` passes, and no answer was a 500. Everything on 127.0.0.1; every wait is bounded.
+review) with idempotency keys, retrying 503s and lost connections with the same key, through a loopback proxy.
+Meanwhile: SIGKILL one API worker; ``pg_ctl restart -m fast``; SIGKILL the Celery worker in the middle of a send;
+Redis stopped for ten seconds; POSTs' answers lost on their way back (the proxy closes each connection as its
+answer arrives) until several were done by the server and never heard of by their clients. Afterwards every case
+and step a client was told succeeded is in the database exactly once, no case is duplicated, every message was
+delivered exactly once, every due timer fired once, ``shubbak audit verify`` passes, and no answer was a 500; and
+the faults did reach the clients' POSTs: some were retried, and some retries were answered from their
+Idempotency-Key. Everything on 127.0.0.1; every wait is bounded.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from tests.support.lifecycles import SERVICE, Ledger, assert_each_done_once, run
 from tests.support.redis import LocalRedis
 from tests.support.shubbak_processes import answers, children, prepare, process, served_env, wait_for
 from tests.support.sms_gateway import SmsGateway
+from tests.support.tcp_proxy import CuttableProxy
 
 CLIENTS = 8
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(240)]
@@ -79,8 +83,9 @@ def test_the_production_shape_survives_its_faults(tmp_path: Path) -> None:
         wait_for("the API to be ready", lambda: answers(f"{base}/readyz"), 60, logs)
         wait_for("two API workers", lambda: len(children(api.pid)) == 2, 30, logs)
 
+        proxy = stack.enter_context(CuttableProxy(port))  # the clients' line to the API
         ledger = Ledger()
-        clients, stop = run_clients(CLIENTS, base, clerk, reviewer, ledger)
+        clients, stop = run_clients(CLIENTS, f"http://127.0.0.1:{proxy.port}", clerk, reviewer, ledger)
         started = time.monotonic()
 
         # 1. SIGKILL one API worker: uvicorn starts another; its clients retry with their keys.
@@ -112,6 +117,13 @@ def test_the_production_shape_survives_its_faults(tmp_path: Path) -> None:
         time.sleep(10)
         redis.start()
 
+        # 5. Answers lost on the way back: the server did the work, the client never heard. It sends again with
+        # the same key and must get the first answer, not a second case or step.
+        time.sleep(2)
+        proxy.lose_post_answers.set()
+        wait_for("three POSTs' answers to be lost", lambda: proxy.lost_posts >= 3, 30, logs)
+        proxy.lose_post_answers.clear()
+
         time.sleep(3)
         stop_clients(clients, stop)
         ran = time.monotonic() - started
@@ -129,7 +141,10 @@ def test_the_production_shape_survives_its_faults(tmp_path: Path) -> None:
         # No 500, no 409, no other surprise; every case, step, timer and message a client was told about is in
         # the database (and at the gateway) exactly once, and nothing is half-written.
         assert_each_done_once(url, ledger, gateway.delivered)
+        # The faults reached the writes, not only the reads: POSTs were retried, and answered from their key.
+        assert sum(n for why, n in ledger.retried.items() if why.startswith("POST ")) >= 3, ledger.retried
+        assert ledger.replayed >= 1, ledger.retried
 
     assert verify.returncode == 0, verify.stdout + verify.stderr
     print(f"\n{len(ledger.finished)} lifecycles by {CLIENTS} clients in {ran:.0f} s; retried: {dict(ledger.retried)}"
-          f"; {len(gateway.delivered)} messages; CI={IN_CI}")
+          f"; answered from a key: {ledger.replayed}; {len(gateway.delivered)} messages; CI={IN_CI}")

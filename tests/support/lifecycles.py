@@ -25,7 +25,8 @@ class Ledger:
     completed_tasks: list[str] = field(default_factory=list)
     finished: list[int] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
-    retried: Counter[str] = field(default_factory=Counter)
+    retried: Counter[str] = field(default_factory=Counter)  # "METHOD why" -> how many times
+    replayed: int = 0  # answers given again from an Idempotency-Key (`Idempotent-Replayed: true`)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def note(self, what: str, value: Any) -> None:
@@ -61,14 +62,17 @@ class Client(threading.Thread):
                 r = self.http.request(method, path, json=body, headers=sent)
             except httpx.TransportError as exc:  # a killed worker, a restarting server: same key again
                 with self.ledger.lock:
-                    self.ledger.retried[type(exc).__name__] += 1
+                    self.ledger.retried[f"{method} {type(exc).__name__}"] += 1
                 time.sleep(0.2)
                 continue
             if r.status_code == 503:
                 with self.ledger.lock:
-                    self.ledger.retried["503"] += 1
+                    self.ledger.retried[f"{method} 503"] += 1
                 time.sleep(min(float(r.headers.get("retry-after", "1")), 1.0))
                 continue
+            if r.headers.get("idempotent-replayed") == "true":
+                with self.ledger.lock:
+                    self.ledger.replayed += 1
             return r
         self.ledger.note("unexpected", f"{method} {path}: no answer within 90 s")
         return None

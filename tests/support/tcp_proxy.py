@@ -1,6 +1,9 @@
 """A loopback TCP proxy a test can cut: 127.0.0.1:port forwards to a target port on 127.0.0.1 (PostgreSQL's),
 until ``cut()`` closes every connection through it (both sides, as a broken line does) and refuses new ones
 (the listening socket is closed: a connect is refused at once); ``restore()`` listens again on the same port.
+While ``lose_post_answers`` is set, a connection whose last request was an HTTP POST is closed as soon as the
+target's answer comes back, so the client never reads it though the target did the work (``lost_posts`` counts
+them); other requests are answered.
 Threads only, loopback only; every thread stops with ``close()``."""
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ import contextlib
 import socket
 import threading
 from typing import Any, Self
+
+_METHODS = {b"GET", b"HEAD", b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS"}
 
 
 class CuttableProxy:
@@ -20,6 +25,9 @@ class CuttableProxy:
         self._pairs: set[tuple[socket.socket, socket.socket]] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self.lose_post_answers = threading.Event()
+        self.lost_posts = 0
+        self._last_request: dict[socket.socket, bytes] = {}  # client socket -> the start of what it sent last
 
     def __enter__(self) -> Self:
         self._listen()
@@ -69,16 +77,28 @@ class CuttableProxy:
             threading.Thread(target=self._pump, args=(upstream, client, pair), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket, pair: tuple[socket.socket, socket.socket]) -> None:
+        client = pair[0]
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
+                if source is client:
+                    if data.split(b" ", 1)[0] in _METHODS:  # a request's first line, not the rest of a body
+                        with self._lock:
+                            self._last_request[client] = data[:8]
+                elif self.lose_post_answers.is_set():
+                    with self._lock:
+                        lost = self._last_request.get(client, b"").startswith(b"POST ")
+                        self.lost_posts += lost
+                    if lost:  # the target answered; the client will never read it
+                        break
                 sink.sendall(data)
         except OSError:
             pass
         with self._lock:
             self._pairs.discard(pair)
+            self._last_request.pop(client, None)
         _close(*pair)
 
     def cut(self) -> None:
