@@ -134,6 +134,10 @@ class DatabaseCollector(Collector):
             GaugeMetricFamily("shubbak_ledger_age_seconds", "Time since the ledger's last seal (+Inf: never "
                               "sealed)", value=g.ledger_age_seconds),
             GaugeMetricFamily("shubbak_ledger_seals", "Seals in the ledger", value=g.seals),
+            GaugeMetricFamily("shubbak_reports_events_behind", "Audit events committed and not yet counted into "
+                              "the reports (engine/reports/projector.py)", value=g.reports_behind),
+            GaugeMetricFamily("shubbak_reports_age_seconds", "Time since the reports' projector last ran a round "
+                              "(+Inf: never)", value=g.reports_age_seconds),
             GaugeMetricFamily("shubbak_seal_interval_seconds", "How often the ledger is sealed "
                               "(SHUBBAK_SEAL_INTERVAL_HOURS): what the alerts on the ledgers' age compare with",
                               value=self.settings.seal_interval_hours * 3600),

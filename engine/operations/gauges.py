@@ -3,7 +3,8 @@
 Read at scrape time (api/metrics.py), so each figure is one indexed aggregate: open cases by service
 (``ix_case_status_service``), ready tasks by lane (``ix_task_inbox``), the outbox by status and its oldest due
 message (``ix_outbox_due``), due timers (``case_file.timer_due_at``), the last seal (``audit_seal.seq``), open
-incidents by reason (``ix_incident_status_center``), and on a node that replicates, what each subscription last
+incidents by reason (``ix_incident_status_center``), how far the reports' projector is behind the audit trail
+(its cursors, ``engine/reports/projector.freshness``), and on a node that replicates, what each subscription last
 heard (``node_link``, kept by the ``node_link`` job).
 The outbox and the due timers are this node's own: central holds a center node's messages and cases too, which
 only that node sends and fires (docs/center-nodes.md), so counting them at central would raise "outbox stuck" and
@@ -21,6 +22,7 @@ from sqlmodel import Session
 
 from engine.core import clock, nodes
 from engine.operations import node_link
+from engine.reports import projector
 from storage.models.audit import AuditSeal, NodeSeal
 from storage.models.base import tables
 from storage.models.cases import Case, Task
@@ -46,6 +48,8 @@ class Gauges:
     links: list[Line] = field(default_factory=list)  # this node's subscriptions, when it replicates
     # At central: since each center node's latest seal held here (its copies, ``node_seal``), by its code.
     node_ledger_age_seconds: dict[str, float] = field(default_factory=dict)
+    reports_behind: int = 0  # committed audit events the reports do not count yet
+    reports_age_seconds: float = float("inf")  # since the projector's last round; infinite when it never ran
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ def read(session: Session, now: datetime | None = None, *, replicates: bool = Fa
         node_sealed: dict[str, str] = dict(conn.execute(  # type: ignore[arg-type]
             select(_NODE_SEALS.c.node, func.max(_NODE_SEALS.c.sealed_at)).group_by(_NODE_SEALS.c.node)).all()
         ) if replicates and code is None else {}
+        counted_at, behind = projector.freshness(conn)
     finally:
         session.rollback()
     return Gauges(
@@ -110,4 +115,6 @@ def read(session: Session, now: datetime | None = None, *, replicates: bool = Fa
         node_ledger_age_seconds={str(node): _age(now, clock.parse(at)) for node, at in node_sealed.items()},
         links=[Line(link.name, link.center or "", _age(now, link.heard_at) if link.heard_at else float("inf"),
                     link.down_since is not None) for link in links],
+        reports_behind=behind,
+        reports_age_seconds=_age(now, counted_at) if counted_at is not None else float("inf"),
     )

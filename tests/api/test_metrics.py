@@ -20,6 +20,7 @@ from sqlmodel import Session
 from api.app import create_app
 from engine.audit import ledger
 from engine.core.settings import Settings
+from engine.reports import projector
 from harness.api import Api
 from harness.settings import ROOT, TEST_PROCESSES, make_settings
 from storage.db import engine_for
@@ -118,6 +119,26 @@ def test_database_figures_follow_the_cases(ops: Api) -> None:
     assert value(body, "shubbak_ledger_seals") == 1
 
 
+def test_the_reports_lag_is_a_figure_of_its_own(ops: Api) -> None:
+    """Steps the reports have not counted yet, and the time since the projector's last round: what the alert
+    ShubbakReportsStalled watches (the tests' projector runs only when asked)."""
+    assert ops.deploy(TEST_PROCESSES / "test_permit", ops.user("analyst")).status_code == 201
+    clerk = ops.user("front_desk")
+    body = scrape(ops)
+    assert value(body, "shubbak_reports_age_seconds") == float("inf")  # never ran
+    for _ in range(2):
+        assert ops.open_case("test_permit", clerk).status_code == 201
+    body = scrape(ops)
+    behind = value(body, "shubbak_reports_events_behind")
+    assert behind is not None and behind >= 2  # each opening's events at least
+    assert projector.catch_up(ops.settings) >= 2
+    body = scrape(ops)
+    assert value(body, "shubbak_reports_events_behind") == 0
+    assert 0 <= (value(body, "shubbak_reports_age_seconds") or 99) < 60
+    assert ops.open_case("test_permit", clerk).status_code == 201
+    assert (value(scrape(ops), "shubbak_reports_events_behind") or 0) >= 1
+
+
 def test_the_scrape_reads_a_few_aggregates_and_caches_them(settings: Settings) -> None:
     """Each figure is one aggregate query (no rows are loaded), and a scrape within the cache window asks nothing."""
     settings = settings.model_copy(update={"metrics_query_cache_seconds": 3600, **SCRAPER_NET})
@@ -136,9 +157,10 @@ def test_the_scrape_reads_a_few_aggregates_and_caches_them(settings: Settings) -
             again = len(statements)
         finally:
             event.remove(engine, "before_cursor_execute", count)
-    assert 1 <= asked <= 7, statements
+    assert 1 <= asked <= 11, statements  # the reports lag: the cursor, its blocks, a count per block
     assert again == asked
-    assert all("count(" in s.lower() or "min(" in s.lower() or "audit_seal" in s for s in statements), statements
+    assert all("count(" in s.lower() or "min(" in s.lower() or "audit_seal" in s or "projection_cursor" in s
+               for s in statements), statements
     assert value(first, "shubbak_metrics_query_seconds") is not None
     assert value(first, "shubbak_metrics_database_up") == 1
 
