@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, Table
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlmodel import Field, SQLModel
 
@@ -44,6 +46,22 @@ def made(model: type[M], values: Mapping[str, Any]) -> M:
     if model.__pydantic_post_init__:  # pragma: no cover - no table model has private attributes
         made.model_post_init(None)
     return made
+
+
+def loaded(model: type[M], values: Mapping[Any, Any]) -> M:
+    """A table model's row read by a Core statement (``values``: every column, by field name) as ``Session.get``
+    then ``Session.expunge`` leave it: detached (its identity key set, its columns loaded and committed, no
+    history), without the ORM's query machinery. Only for models whose columns are their fields."""
+    row = manager_of_class(model).new_instance()
+    row.__dict__.update(values)
+    make_transient_to_detached(row)
+    return row
+
+
+def held(session: Session, model: type[SQLModel], ident: Any) -> bool:
+    """Whether ``session`` holds ``model``'s row ``ident`` (its primary key) already: ``Session.get`` answers that
+    one from the session, not from the database."""
+    return session.identity_map.get(sa_inspect(model).identity_key_from_primary_key((ident,))) is not None
 
 
 # The ids of the tables a center node writes (storage/nodes.py ``CENTER``) and every column that holds one: BIGINT
