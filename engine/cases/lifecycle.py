@@ -24,20 +24,40 @@ from engine.people.identity import check_citizen, normalise_national_id
 from engine.people.users import Actor
 from engine.queue import links as queue_links
 from storage.db import write_lock
-from storage.models.base import table
+from storage.models.base import held, loaded, made, table
 from storage.models.cases import Case, Task
 from storage.models.catalog import ProcessVersion
 
 _TRACKING_ATTEMPTS = 8
 
 
+_CASES = table(Case)
+_CASE = _CASES.select().where(_CASES.c.id == bindparam("case_id"))
+
+
 def load_case(session: Session, case_id: int) -> Case:
-    """The case row, detached: commands write it back only through ``workflows.save``'s versioned UPDATE."""
-    case = session.get(Case, case_id)
+    """The case row, detached: commands write it back only through ``workflows.save``'s versioned UPDATE.
+
+    Read with one Core statement built once (``Session.get``'s trip through the ORM's query machinery costs more
+    than the SELECT); a case the session holds already is taken out of it, as ``Session.get`` would answer."""
+    if held(session, Case, case_id):
+        case = session.get(Case, case_id)
+        if case is not None:
+            session.expunge(case)
+    else:
+        case = read_case(session, case_id)
     if case is None:
         raise NotFound("case.not_found", case_id=case_id)
-    session.expunge(case)
     return case
+
+
+def read_case(session: Session, case_id: int) -> Case | None:
+    """The case row read afresh, detached (None when there is none): pending changes flushed first, as
+    ``Session.get`` does."""
+    if session.autoflush:
+        session.flush()
+    row = session.connection().execute(_CASE, {"case_id": case_id}).mappings().first()
+    return loaded(Case, row) if row is not None else None
 
 
 def process_failed(exc: runner.ProcessFailed, process: CompiledProcess | None = None) -> Invalid | ScriptOverLimit:
@@ -118,12 +138,14 @@ def start_case(*, session: Session, version: ProcessVersion, process: CompiledPr
         for _ in range(_TRACKING_ATTEMPTS):
             number = tracking.new_tracking_number(settings.tracking_digits, center_id=node_center,
                                                   random_min=settings.tracking_center_random_digits)
-            case = Case(tracking_number=number,
-                        service_code=version.service_code, process_version_id=version.id,
-                        national_id=person.national_id, citizen_name=person.full_name, phone=person.phone,
-                        created_by=actor.username, created_at=now, updated_at=now,
-                        due_at=workflows.due(now, sla, settings, holidays), center_id=actor.center_id,
-                        channel=channel, node=settings.node_center, **values)
+            # As Case(...) makes it, without the ORM's per-field trip: the flush inserts what the object holds.
+            case = made(Case, {"tracking_number": number,
+                               "service_code": version.service_code, "process_version_id": version.id,
+                               "national_id": person.national_id, "citizen_name": person.full_name,
+                               "phone": person.phone, "created_by": actor.username, "created_at": now,
+                               "updated_at": now, "due_at": workflows.due(now, sla, settings, holidays),
+                               "center_id": actor.center_id, "channel": channel, "node": settings.node_center,
+                               **values})
             session.add(case)
             try:
                 session.flush()

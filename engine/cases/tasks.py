@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
@@ -26,7 +26,7 @@ from engine.people.users import Actor
 from forms import fields as form_fields
 from forms.validation import checked
 from storage.db import write_lock
-from storage.models.base import table
+from storage.models.base import held, loaded, table, tables
 from storage.models.cases import Case, Task
 from storage.models.catalog import ProcessVersion
 
@@ -50,10 +50,27 @@ def inbox(*, session: Session, actor: Actor, service_code: str | None = None, la
     return list(session.connection().execute(query).all())
 
 
+_TASKS, _CASES = tables(Task, Case)
+# Statements built once (a Core SELECT costs less than Session.get's trip through the ORM's query machinery).
+_TASK = _TASKS.select().where(_TASKS.c.id == bindparam("task_id"))
+# A step's task and its case in one statement, the task's columns then the case's (an outer join: a case that is
+# not there is refused as before).
+_TASK_AND_CASE = (_TASKS.outerjoin(_CASES, _CASES.c.id == _TASKS.c.case_id).select()
+                  .where(_TASKS.c.id == bindparam("task_id")))
+_TASK_KEYS, _CASE_KEYS = tuple(_TASKS.c.keys()), tuple(_CASES.c.keys())
+
+
 def task_for(*, session: Session, task_id: str, actor: Actor, settings: Settings | None = None,
              action: str = "task.act") -> Task:
-    """The task, if the policy lets the actor take ``action`` on it (engine/people/policy.py: its lane, its center)."""
-    task = session.get(Task, task_id)
+    """The task, if the policy lets the actor take ``action`` on it (engine/people/policy.py: its lane, its center).
+    Detached, as read (one the session holds already is the session's own, as ``Session.get`` answers)."""
+    if held(session, Task, task_id):
+        task = session.get(Task, task_id)
+    else:
+        if session.autoflush:
+            session.flush()  # as Session.get does before it reads
+        row = session.connection().execute(_TASK, {"task_id": task_id}).mappings().first()
+        task = loaded(Task, row) if row is not None else None
     if task is None:
         raise NotFound("task.not_found", task_id=task_id)
     policy.check_task(session, actor, action, task, settings)
@@ -76,9 +93,25 @@ class Step:
 
 
 def step_for(*, session: Session, task_id: str, actor: Actor, settings: Settings, action: str = "task.act") -> Step:
-    """The task (if the policy lets the actor take ``action`` on it), its case and process."""
-    task = task_for(session=session, task_id=task_id, actor=actor, settings=settings, action=action)
-    case = load_case(session, task.case_id)
+    """The task (if the policy lets the actor take ``action`` on it), its case and process: the task and the case
+    read in one statement, both detached (what the session holds already is taken from it, as ``task_for`` and
+    ``load_case`` do)."""
+    if held(session, Task, task_id):
+        task = task_for(session=session, task_id=task_id, actor=actor, settings=settings, action=action)
+        case = load_case(session, task.case_id)
+    else:
+        if session.autoflush:
+            session.flush()  # as Session.get does before it reads
+        row = session.connection().execute(_TASK_AND_CASE, {"task_id": task_id}).first()
+        if row is None:
+            raise NotFound("task.not_found", task_id=task_id)
+        width = len(_TASK_KEYS)
+        task = loaded(Task, dict(zip(_TASK_KEYS, row[:width], strict=True)))
+        policy.check_task(session, actor, action, task, settings)
+        if row[width] is None or held(session, Case, task.case_id):
+            case = load_case(session, task.case_id)  # no case: refused there; the session's own: taken from it
+        else:
+            case = loaded(Case, dict(zip(_CASE_KEYS, row[width:], strict=True)))
     return Step(task, case, processes.cache.get(session, case.process_version_id, settings))
 
 

@@ -4,11 +4,17 @@ module of this package."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, Table
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlmodel import Field, SQLModel
+
+M = TypeVar("M", bound=SQLModel)
 
 
 def utcnow() -> datetime:
@@ -23,6 +29,39 @@ def table(model: type[SQLModel]) -> Table:
 def tables(*models: type[SQLModel]) -> tuple[Table, ...]:
     """The models' Core tables, in order: ``_CASES, _TASKS = tables(Case, Task)``."""
     return tuple(table(model) for model in models)
+
+
+def made(model: type[M], values: Mapping[str, Any]) -> M:
+    """What ``model(**values)`` makes of a table model, transient (in no session), without its ``__init__``'s trip
+    through the ORM's instrumentation for each field: for objects that are only read, never added to a session
+    (an event built to be inserted by a Core statement, a row returned to a face). The fields given count as set,
+    the others take their defaults, as ``__init__`` leaves them."""
+    made = manager_of_class(model).new_instance()  # the class's __new__ and the ORM's state, as a load does
+    fields = model.model_fields
+    given = made.__dict__  # in __init__'s order: the given fields, then the defaults
+    given.update((name, values[name]) for name in fields if name in values)
+    given.update((name, info.get_default(call_default_factory=True)) for name, info in fields.items()
+                 if name not in values and not info.is_required())
+    object.__setattr__(made, "__pydantic_fields_set__", values.keys() & fields.keys())
+    if model.__pydantic_post_init__:  # pragma: no cover - no table model has private attributes
+        made.model_post_init(None)
+    return made
+
+
+def loaded(model: type[M], values: Mapping[Any, Any]) -> M:
+    """A table model's row read by a Core statement (``values``: every column, by field name) as ``Session.get``
+    then ``Session.expunge`` leave it: detached (its identity key set, its columns loaded and committed, no
+    history), without the ORM's query machinery. Only for models whose columns are their fields."""
+    row = manager_of_class(model).new_instance()
+    row.__dict__.update(values)
+    make_transient_to_detached(row)
+    return row
+
+
+def held(session: Session, model: type[SQLModel], ident: Any) -> bool:
+    """Whether ``session`` holds ``model``'s row ``ident`` (its primary key) already: ``Session.get`` answers that
+    one from the session, not from the database."""
+    return session.identity_map.get(sa_inspect(model).identity_key_from_primary_key((ident,))) is not None
 
 
 # The ids of the tables a center node writes (storage/nodes.py ``CENTER``) and every column that holds one: BIGINT
