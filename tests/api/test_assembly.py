@@ -97,3 +97,26 @@ def test_only_api_app_puts_the_application_together() -> None:
     # and one that does is caught
     assert _assembles(ast.parse("app.mount('/x', StaticFiles(directory='.'))")) == ["mount (line 1)"]
     assert inspect.getmodule(create_app).__name__ == "api.app"  # type: ignore[union-attr]
+
+
+def _gate_of(dependant: Dependant) -> Any:
+    """The route's gate (``allow``): the first of its dependencies that declares a policy action."""
+    return next((sub.call for sub in dependant.dependencies if hasattr(sub.call, "policy_action")), None)
+
+
+def test_a_route_that_takes_the_signed_in_actor_is_behind_a_staff_gate_that_runs_first() -> None:
+    # CurrentActor is the actor the staff gate left on the request (api/deps.current_actor): a route that took it
+    # behind another gate, or with its gate after it, would answer 401 to everyone; one like that fails here.
+    app = create_app(make_settings("sqlite:///unused.db", Path(tempfile.gettempdir())))
+    taking, wrong = 0, []
+    for method, path, route in routes(app):
+        dependant = getattr(route, "dependant", None)
+        if dependant is None or deps.current_actor not in set(_calls(dependant)):
+            continue
+        taking += 1
+        first = dependant.dependencies[0].call if dependant.dependencies else None
+        gate = _gate_of(dependant)
+        if gate is None or gate is not first or gate.__qualname__ != "allow.<locals>.guard":
+            wrong.append(f"{method} {path}")
+    assert taking > 50 and wrong == []
+
