@@ -129,4 +129,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # added last, so it is the outermost of the app's middlewares and sees every answer's final status.
     metrics_route.install(app, settings)
     app.add_middleware(observability.Observe, settings=settings)
+    api_openapi.tried_first(app, (tasks.router, cases.router))  # the hot path's routes, matched first
     return app

@@ -42,11 +42,13 @@ async def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_session(settings: SettingsDep) -> AsyncIterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     # Making a session touches no database (it connects when first used, in the endpoint's thread), so it is
     # made on the event loop; closing it may return a connection to the pool (a rollback): that goes to the
     # thread pool, unless the session never connected. One thread hop per request instead of two.
-    session = session_for(settings.database_url)
+    # The settings are read from the request, not asked for as a dependency: the session is asked for by the
+    # route, its gate and the actor's lookup, and FastAPI solves a dependency's own dependencies at each of them.
+    session = session_for(settings_of(request).database_url)
     try:
         yield session
     finally:
@@ -91,8 +93,13 @@ async def optional_actor(request: Request, session: SessionDep, settings: Settin
 OptionalActor = Annotated[Actor | None, Depends(optional_actor)]
 
 
-async def current_actor(actor: OptionalActor) -> Actor:
-    if actor is None:
+async def current_actor(request: Request) -> Actor:
+    """The signed-in actor of a staff route: its gate (``allow`` below) read the token, the user and the policy's
+    rows in its own trip to the thread pool, before anything else of the request, and left the actor on the
+    request. Every route that takes ``CurrentActor`` declares such a gate (tests/api/test_assembly.py); one that
+    did not would find no actor here and answer 401, never serve an unchecked caller."""
+    actor = getattr(request.state, "actor", None)
+    if not isinstance(actor, Actor):
         raise Unauthorized("api.sign_in_first")
     return actor
 
@@ -165,8 +172,9 @@ def allow(action: str) -> Any:
 
         return _declared(gate, action)
 
-    async def guard(request: Request, session: SessionDep, settings: SettingsDep,
-                    token: Annotated[str | None, Depends(oauth2)]) -> None:
+    async def guard(request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> None:
+        settings = settings_of(request)  # read here, not as a dependency: one fewer for FastAPI to solve
+
         def check() -> Actor:
             actor = _signed_in(session, settings, token)
             if actor is None:

@@ -43,6 +43,17 @@ REQUESTS = Counter("shubbak_http_requests_total", "HTTP requests answered, by me
 LATENCY = Histogram("shubbak_http_request_duration_seconds",
                     "Time to answer an HTTP request, by method, route template and status",
                     ["method", "route", "status"], buckets=LATENCY_BUCKETS)
+# Each (method, route template, status)'s two series, found once: the labels are bounded (the route's template,
+# never the path), so this holds no more than the two metrics hold themselves.
+_SERIES: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+
+
+def _series(method: str, route: str, code: str) -> tuple[Counter, Histogram]:
+    found = _SERIES.get((method, route, code))
+    if found is None:
+        found = _SERIES[(method, route, code)] = (REQUESTS.labels(method, route, code),
+                                                  LATENCY.labels(method, route, code))
+    return found
 
 
 def note_user(username: str) -> None:
@@ -102,11 +113,13 @@ class Observe(HttpMiddleware):
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
             route = route_template(scope)
             code = str(status[0])
-            REQUESTS.labels(method=method, route=route, status=code).inc()
-            LATENCY.labels(method=method, route=route, status=code).observe(took)
-            fields = {"user": context["user"] or _page_user(scope), "method": method, "route": route,
-                      "status": status[0], "duration_ms": round(took * 1000, 2)}
-            ACCESS.info("%s %s %s %.1f ms", method, route, code, took * 1000, extra=fields)
+            requests, latency = _series(method, route, code)
+            requests.inc()
+            latency.observe(took)
+            if ACCESS.isEnabledFor(logging.INFO):
+                fields = {"user": context["user"] or _page_user(scope), "method": method, "route": route,
+                          "status": status[0], "duration_ms": round(took * 1000, 2)}
+                ACCESS.info("%s %s %s %.1f ms", method, route, code, took * 1000, extra=fields)
             _REQUEST.reset(token)
 
 

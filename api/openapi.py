@@ -7,9 +7,10 @@ suite) checks each response against this document: a status or a body that is no
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 REFUSAL = "Refusal"
 _REFUSAL_SCHEMA: dict[str, Any] = {
@@ -78,6 +79,41 @@ def install(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = declare_refusals(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def tried_first(app: FastAPI, routers: Sequence[APIRouter]) -> None:
+    """Try ``routers`` (the hot path's) before the app's other routes, and keep the OpenAPI document in the
+    order the routes were declared.
+
+    A request is matched against the app's routes in their order, each included router's routes in turn: a
+    completion went past the documentation's pages and five routers (health, sign-in, deploys, the catalog, the
+    drafts) before it reached its own. Moving a router ahead changes no answer as long as no route it jumps over
+    can match a path of its (tests/api/test_assembly.py checks their paths' fixed beginnings). The document is
+    built with the routes put back where they were declared, so its paths keep their order."""
+    routes = app.router.routes
+    hot = [i for i, route in enumerate(routes) if getattr(route, "original_router", None) in routers]
+    declared = [(i, routes[i]) for i in hot]  # where each was declared
+    moved = set(hot)
+    routes[:] = [routes[i] for i in hot] + [route for i, route in enumerate(routes) if i not in moved]
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            served = app.router.routes
+            as_declared = [route for route in served if all(route is not r for _, r in declared)]
+            for i, route in declared:
+                as_declared.insert(i, route)
+            # Swapped only while the document is built: synchronous code on the event loop, no request is
+            # routed meanwhile (and both lists hold the same routes).
+            app.router.routes = as_declared
+            try:
+                build()
+            finally:
+                app.router.routes = served
+        assert app.openapi_schema is not None
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -91,9 +91,11 @@ class LogGateway(Gateway):
     options_schema = LogOptions
 
     def send(self, message: Outgoing) -> str:
-        # Masked: no full number, no link token, no code in the log (the outbox keeps the message itself).
-        log.info("message %s to %s (%s): %s", message.idempotency_key[:16], redact.recipient(message.recipient),
-                 message.channel, redact.text(message.body))
+        # Masked: no full number, no link token, no code in the log (the outbox keeps the message itself). The
+        # masking is done only when the line is written: a server logging warnings and up skips it.
+        if log.isEnabledFor(logging.INFO):
+            log.info("message %s to %s (%s): %s", message.idempotency_key[:16],
+                     redact.recipient(message.recipient), message.channel, redact.text(message.body))
         opts = self.options
         assert isinstance(opts, LogOptions)
         if opts.file:
