@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case as sql_case
 from sqlalchemy import exists, func, or_, update
 from sqlalchemy import select as core_select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from engine.bpmn.service_info import Assignment
@@ -92,7 +93,7 @@ def set_rule(*, session: Session, center_code: str, lane: str, rule: str, actor:
     _record(session, center.id, actor.username, {"lane": lane, "rule": rule, "previous": previous})
     try:
         session.commit()
-    except Exception as exc:  # two supervisors at the same moment: the unique (center, lane) or (center, seq)
+    except IntegrityError as exc:  # two supervisors at the same moment: the unique (center, lane) or (center, seq)
         session.rollback()
         raise Conflict("case.changed_at_same_moment") from exc
     return row

@@ -10,9 +10,11 @@ in the meantime, stays whole on its old version and is reported as not moved.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from engine.bpmn import diff as bpmn_migrate
@@ -25,8 +27,11 @@ from engine.core.refusals import Text, Words, say
 from engine.core.settings import Settings
 from engine.people import policy
 from engine.people.users import Actor
+from storage import trouble
 from storage.models.cases import Case
 from storage.models.catalog import ProcessVersion
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,13 @@ def migrate(*, session: Session, service_code: str, to_version: int, actor: Acto
             continue
         except Exception as exc:  # noqa: BLE001 - one case's failure must not stop (or half-move) the others
             session.rollback()
-            out.append(CaseMove(case_id, tracking_number, from_version, True, f"{type(exc).__name__}: {exc}"))
+            if trouble.is_trouble(exc):
+                raise  # the database's, not the case's: a 503, and the cases moved so far stay moved
+            log.exception("moving case %s to version %s failed", case_id, target.version)
+            # A database error's text holds its statement and values (citizens' details): the log has it, not the
+            # answer.
+            why = type(exc).__name__ if isinstance(exc, SQLAlchemyError) else f"{type(exc).__name__}: {exc}"
+            out.append(CaseMove(case_id, tracking_number, from_version, True, why))
             continue
         out.append(CaseMove(case_id, tracking_number, from_version, reason is None, reason, moved=reason is None))
     return out

@@ -5,11 +5,13 @@ eyes keep a case's registering clerk off its hand-over, and a supervisor of anot
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from engine.cases import distribution
@@ -378,3 +380,24 @@ def test_a_task_nobody_may_have_waits_in_the_lane_where_the_supervisor_sees_it(p
     assert client.get(f"/api/tasks/{task['id']}", headers=place.supervisor).json()["assigned_to"] == "rev_new"
     replay = client.get(f"/api/cases/{task['case_id']}/replay", headers=place.api.user("auditor")).json()
     assert replay["consistent"] is True, replay
+
+
+def test_database_trouble_while_a_rule_is_saved_is_not_a_conflict(place: Place,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lost connection or a locked file at the commit is database trouble (run again, else 503), not the 409 of
+    two supervisors setting the rule at the same moment."""
+    real = Session.commit
+    failed: list[bool] = []
+
+    def once(self: Session) -> None:
+        if not failed:
+            failed.append(True)
+            locked = sqlite3.OperationalError("database is locked")
+            raise OperationalError("COMMIT", {}, locked) from locked  # as SQLAlchemy raises it
+        real(self)
+
+    monkeypatch.setattr(Session, "commit", once)
+    r = place.rule("reviewer", "round_robin")
+    assert failed and r.status_code == 200, r.text  # run once more by the API, and saved
+    rules = place.api.client.get("/api/centers/CITY-A/assignment", headers=place.supervisor).json()
+    assert [(x["lane"], x["rule"]) for x in rules] == [("reviewer", "round_robin")]

@@ -3,11 +3,13 @@ or not at all, with an audit event; moved cases walk on the new version, the oth
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from cli.main import main
 from engine.bpmn import diff as bpmn_migrate
@@ -205,3 +207,41 @@ def test_a_case_changed_during_its_move_is_not_moved(api: Api, tmp_path: Path,
     case = _case(api, at_review["id"], people.clerk)
     assert (case["process_version"], [t["name"] for t in case["tasks"]]) == (1, ["hand_over"])
     assert [e["kind"] for e in events(api, at_review["id"], people.auditor)][-1] == "task_completed"
+
+
+def test_database_trouble_while_moving_is_a_503_and_a_database_error_names_no_values(
+        api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trouble (a locked file, a lost connection) is the database's, not the case's: the request is a 503 (after
+    one more try), never a "not moved" with the error's text. Another database error is named by its class only:
+    its text would carry the statement's values, citizens' details among them."""
+    deploy(api)
+    people = People(api)
+    analyst = api.user("analyst")
+    cases = _open_four(api, people)
+    second_version(api, tmp_path)
+    real_sync = workflows._sync_tasks
+    failure: list[BaseException] = []
+
+    def failing_sync(conn: Any, case: Any, *args: Any) -> None:
+        if case.id == cases["new"]["id"] and failure:
+            raise failure[0]
+        real_sync(conn, case, *args)
+
+    monkeypatch.setattr(workflows, "_sync_tasks", failing_sync)
+    locked = sqlite3.OperationalError("database is locked")
+    try:
+        raise OperationalError("UPDATE task", {"citizen": "Mona 01001234567"}, locked) from locked
+    except OperationalError as exc:
+        failure.append(exc)
+    r = _migrate(api, analyst, dry_run=False)
+    assert r.status_code == 503 and r.headers["retry-after"], r.text
+    assert "01001234567" not in r.text
+    assert _case(api, cases["new"]["id"], people.admin)["process_version"] == 1
+
+    failure[0] = IntegrityError("INSERT INTO task", {"citizen": "Mona 01001234567"}, Exception("duplicate"))
+    r = _migrate(api, analyst, dry_run=False)
+    assert r.status_code == 200, r.text
+    outcome = {c["case_id"]: (c["moved"], c["reason"]) for c in r.json()["cases"]}
+    assert outcome[cases["new"]["id"]] == (False, "IntegrityError")
+    assert outcome[cases["review"]["id"]] == (True, None)
+    assert "01001234567" not in r.text
