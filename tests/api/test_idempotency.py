@@ -159,6 +159,24 @@ def test_concurrent_requests_with_one_key_open_one_case(settings: Settings) -> N
     assert _count(settings, Case) == 1
 
 
+def test_concurrent_completions_with_one_key_complete_the_step_once(settings: Settings) -> None:
+    """Four copies of one completion at once (a client retrying while its first try still runs): one step, and
+    every copy gets its answer, the completed step's, never the next step completed or a 409 of the race."""
+    with TestClient(create_app(settings)) as client:
+        api = Api(client, settings)
+        assert api.deploy(TEST_PROCESSES / "test_permit", api.user("analyst")).status_code == 201
+        clerk = api.user("front_desk")
+        case = api.open_case("test_permit", clerk).json()
+        task = case["tasks"][0]["id"]
+        keyed = _keyed(clerk, "complete-race")
+    body = {"data": {"area": 120, "purpose": "family house"}}
+    with serving(create_app(settings)) as base:
+        answers = at_once(base, [(f"/api/tasks/{task}/complete", body, keyed)] * 4)
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    assert len({a.text for a in answers}) == 1  # the same answer, byte for byte
+    assert _count(settings, AuditEvent, AuditEvent.kind == "task_completed") == 1
+
+
 def test_the_periodic_sweep_forgets_expired_answers_only(permit: Api) -> None:
     from engine.core import idempotency
 
