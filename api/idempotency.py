@@ -27,11 +27,12 @@ from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import multipart
 from api.errors import body as refusal
 from engine.cases import lifecycle as cases
 from engine.citizen import signin
 from engine.core import idempotency
-from engine.core.errors import DomainError
+from engine.core.errors import DomainError, Invalid
 from engine.core.refusals import say
 from engine.core.settings import Settings
 from engine.people import policy
@@ -190,8 +191,6 @@ class Idempotency:
             return case_view(session, case, self.settings).model_dump_json().encode()
 
 
-# A multipart boundary is 1 to 70 characters (RFC 2046), quoted or not, never a line's end.
-_BOUNDARY = re.compile(rb'(?i)^\s*multipart/[^;]*;(?:.*;)?\s*boundary=(?:"([^"]{1,70})"|([^\s;"]{1,70}))')
 # What a delimiter is hashed as, and what a NUL byte of the parts is: a part's bytes can never be hashed as a
 # delimiter (a file holding the fixed delimiter's own bytes is another upload than one with a delimiter there).
 _FIXED_DELIMITER = b"\x00\x02"
@@ -213,9 +212,12 @@ class Fingerprint:
 
     def __init__(self, head: bytes, content_type: bytes) -> None:
         self._hash = hashlib.sha256(head)
-        found = _BOUNDARY.match(content_type)
-        self._delimiter = _LINE_START + b"--" + (found.group(1) or found.group(2)) if found else b""
-        self._held = _LINE_START if found else b""  # the body's first line starts a line, as the parser reads it
+        try:  # the boundary the routes read the body with (api/multipart.py), not one of their own reading
+            boundary = multipart.boundary_of(content_type.decode("latin-1"))
+        except Invalid:
+            boundary = b""  # not multipart: hashed as sent
+        self._delimiter = _LINE_START + b"--" + boundary if boundary else b""
+        self._held = _LINE_START if boundary else b""  # the body's first line starts a line, as the parser reads it
 
     def _parts(self, data: bytes) -> None:
         self._hash.update(data.replace(_NUL, _NUL_HASHED) if _NUL in data else data)

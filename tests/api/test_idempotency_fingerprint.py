@@ -115,3 +115,17 @@ def test_uploads_the_server_reads_differently_never_share_a_fingerprint(case: st
     assert _parts(first_boundary, first) != _parts(second_boundary, second)  # the server reads two uploads
     assert (_digest(f"multipart/form-data; boundary={first_boundary}", first, chunk)
             != _digest(f"multipart/form-data; boundary={second_boundary}", second, chunk))
+
+
+@pytest.mark.parametrize("chunk", [1, 10_000])
+def test_the_boundary_is_the_one_the_server_reads_whatever_else_the_content_type_says(chunk: int) -> None:
+    # A parameter's quoted value may hold "; boundary=...": the server reads the body with the boundary parameter
+    # itself ("real" here), so the text named in the quotes is a file's bytes, and two files differ by it.
+    first = _form("real", b"%PDF\r\n--fake1\r\n")
+    second = _form("real", b"%PDF\r\n--fake2\r\n")
+    assert _parts("real", first) != _parts("real", second)
+    assert (_digest('multipart/form-data; boundary=real; x="; boundary=fake1"', first, chunk)
+            != _digest('multipart/form-data; boundary=real; x="; boundary=fake2"', second, chunk))
+    # and the same upload under another boundary, however the header is written, is still the same request
+    assert (_digest('multipart/form-data; boundary=real; x="; boundary=fake1"', first, chunk)
+            == _digest('MULTIPART/FORM-DATA; BOUNDARY="other"', _form("other", b"%PDF\r\n--fake1\r\n"), chunk))
