@@ -27,11 +27,12 @@ from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import multipart
 from api.errors import body as refusal
 from engine.cases import lifecycle as cases
 from engine.citizen import signin
 from engine.core import idempotency
-from engine.core.errors import DomainError
+from engine.core.errors import DomainError, Invalid
 from engine.core.refusals import say
 from engine.core.settings import Settings
 from engine.people import policy
@@ -190,10 +191,14 @@ class Idempotency:
             return case_view(session, case, self.settings).model_dump_json().encode()
 
 
-# A multipart boundary is 1 to 70 characters (RFC 2046), quoted or not; a NUL byte can be none of them, so the
-# fixed delimiter put in its place never makes a new one with the bytes around it.
-_BOUNDARY = re.compile(rb'(?i)^\s*multipart/[^;]*;(?:.*;)?\s*boundary=(?:"([^"]{1,70})"|([^\s;"]{1,70}))')
-_FIXED_DELIMITER = b"--\x00"
+# What a delimiter is hashed as, and what a NUL byte of the parts is: a part's bytes can never be hashed as a
+# delimiter (a file holding the fixed delimiter's own bytes is another upload than one with a delimiter there).
+_FIXED_DELIMITER = b"\x00\x02"
+_NUL, _NUL_HASHED = b"\x00", b"\x00\x01"
+# A delimiter as the server's parser reads one: "--" and the boundary at the start of a line, then the line's end or
+# "--" (the last one). The boundary's text anywhere else is a part's bytes, and counts as sent.
+_LINE_START = b"\r\n"
+_DELIMITER_ENDS = (b"\r\n", b"--")
 
 
 class Fingerprint:
@@ -201,27 +206,39 @@ class Fingerprint:
 
     A multipart body (a scanned paper's upload) is delimited by a boundary that clients draw afresh for every send,
     so the same upload sent twice differs in it alone: each of its delimiters is hashed as one fixed delimiter. The
-    parts themselves, their names, file names, types and bytes, count as sent. The body arrives in chunks, and a
-    delimiter may straddle two: the last bytes that could begin one wait for the next chunk."""
+    parts themselves, their names, file names, types and bytes, count as sent, and only what the parser reads as a
+    delimiter is one: two uploads the server reads differently never share a fingerprint. The body arrives in
+    chunks, and a delimiter may straddle two: the last bytes that could begin one wait for the next chunk."""
 
     def __init__(self, head: bytes, content_type: bytes) -> None:
         self._hash = hashlib.sha256(head)
-        found = _BOUNDARY.match(content_type)
-        self._delimiter = b"--" + (found.group(1) or found.group(2)) if found else b""
-        self._held = b""
+        try:  # the boundary the routes read the body with (api/multipart.py), not one of their own reading
+            boundary = multipart.boundary_of(content_type.decode("latin-1"))
+        except Invalid:
+            boundary = b""  # not multipart: hashed as sent
+        self._delimiter = _LINE_START + b"--" + boundary if boundary else b""
+        self._held = _LINE_START if boundary else b""  # the body's first line starts a line, as the parser reads it
+
+    def _parts(self, data: bytes) -> None:
+        self._hash.update(data.replace(_NUL, _NUL_HASHED) if _NUL in data else data)
 
     def update(self, chunk: bytes) -> None:
         if not self._delimiter:
             self._hash.update(chunk)
             return
-        data, start = self._held + chunk, 0
-        while (at := data.find(self._delimiter, start)) >= 0:
-            self._hash.update(data[start:at])
-            self._hash.update(_FIXED_DELIMITER)
-            start = at + len(self._delimiter)
-        held = min(len(data) - start, len(self._delimiter) - 1)
-        self._hash.update(data[start:len(data) - held])
-        self._held = data[len(data) - held:]
+        data, start, size = self._held + chunk, 0, len(self._delimiter)
+        search = 0
+        while (at := data.find(self._delimiter, search)) >= 0 and at + size + 2 <= len(data):
+            if data[at + size:at + size + 2] in _DELIMITER_ENDS:
+                self._parts(data[start:at])
+                self._hash.update(_FIXED_DELIMITER)
+                start = search = at + size
+            else:
+                search = at + 1  # the boundary's text inside a part
+        # A delimiter that begins in the last size + 1 bytes is not told apart yet: they wait for the next chunk.
+        keep = max(start, len(data) - size - 1)
+        self._parts(data[start:keep])
+        self._held = data[keep:]
 
     def copy(self) -> Fingerprint:
         twin = Fingerprint.__new__(Fingerprint)
@@ -229,9 +246,9 @@ class Fingerprint:
         return twin
 
     def hexdigest(self) -> str:
-        final = self._hash.copy()
-        final.update(self._held)
-        return final.hexdigest()
+        final = self.copy()
+        final._parts(final._held)
+        return final._hash.hexdigest()
 
 
 async def _drain(receive: Receive, hasher: Fingerprint) -> None:

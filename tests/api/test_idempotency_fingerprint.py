@@ -60,3 +60,72 @@ def test_a_copy_taken_midway_goes_on_alone() -> None:
     whole.update(body[20:])
     twin.update(body[20:])
     assert twin.hexdigest() == whole.hexdigest() == _digest("multipart/form-data; boundary=abc", body, 4)
+
+
+def _parts(boundary: str, body: bytes) -> list[tuple[bytes, bytes]]:
+    """What the server's multipart parser reads from ``body``: each part's headers and bytes."""
+    from python_multipart.multipart import MultipartParser  # Starlette's parser
+
+    parts: list[tuple[bytes, bytes]] = []
+    current: dict[str, bytes] = {}
+
+    def part_begin() -> None:
+        current.update(head=b"", data=b"")
+
+    def header_field(data: bytes, start: int, end: int) -> None:
+        current["head"] += data[start:end] + b":"
+
+    def header_value(data: bytes, start: int, end: int) -> None:
+        current["head"] += data[start:end] + b"\n"
+
+    def part_data(data: bytes, start: int, end: int) -> None:
+        current["data"] += data[start:end]
+
+    def part_end() -> None:
+        parts.append((current["head"], current["data"]))
+
+    parser = MultipartParser(boundary.encode(), {"on_part_begin": part_begin, "on_header_field": header_field,
+                                                 "on_header_value": header_value, "on_part_data": part_data,
+                                                 "on_part_end": part_end})
+    parser.write(body)
+    parser.finalize()
+    return parts
+
+
+# Two uploads the server reads as different files (another file's bytes), each under a boundary of its own, that
+# the fingerprint must tell apart: the retry of one must not be answered with the other's recorded answer.
+_TOLD_APART = {
+    # the boundary's text inside a file, not at the start of a line: the parser reads it as the file's bytes
+    "boundary text inside a file": (("a", _form("a", b"%PDF x--a y")), ("b", _form("b", b"%PDF x--b y"))),
+    # at the start of a line, but not followed by a line's end or "--": still the file's bytes
+    "boundary line that does not end": (("abc", _form("abc", b"%PDF\r\n--abcdef")),
+                                        ("xyz", _form("xyz", b"%PDF\r\n--xyzdef"))),
+    # a file holding the very bytes the fingerprint puts where a delimiter was
+    "the fixed delimiter's bytes in a file": (
+        ("abc", _form("abc", b"%PDF-1.4 \x00") + _form("abc", b"2")),
+        ("xyz", _form("xyz", b"%PDF-1.4 \x00").replace(b"\r\n--xyz--\r\n", b"\r\n--\x00--\r\n")
+         + _form("xyz", b"2"))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_TOLD_APART))
+@pytest.mark.parametrize("chunk", [1, 5, 10_000])
+def test_uploads_the_server_reads_differently_never_share_a_fingerprint(case: str, chunk: int) -> None:
+    (first_boundary, first), (second_boundary, second) = _TOLD_APART[case]
+    assert _parts(first_boundary, first) != _parts(second_boundary, second)  # the server reads two uploads
+    assert (_digest(f"multipart/form-data; boundary={first_boundary}", first, chunk)
+            != _digest(f"multipart/form-data; boundary={second_boundary}", second, chunk))
+
+
+@pytest.mark.parametrize("chunk", [1, 10_000])
+def test_the_boundary_is_the_one_the_server_reads_whatever_else_the_content_type_says(chunk: int) -> None:
+    # A parameter's quoted value may hold "; boundary=...": the server reads the body with the boundary parameter
+    # itself ("real" here), so the text named in the quotes is a file's bytes, and two files differ by it.
+    first = _form("real", b"%PDF\r\n--fake1\r\n")
+    second = _form("real", b"%PDF\r\n--fake2\r\n")
+    assert _parts("real", first) != _parts("real", second)
+    assert (_digest('multipart/form-data; boundary=real; x="; boundary=fake1"', first, chunk)
+            != _digest('multipart/form-data; boundary=real; x="; boundary=fake2"', second, chunk))
+    # and the same upload under another boundary, however the header is written, is still the same request
+    assert (_digest('multipart/form-data; boundary=real; x="; boundary=fake1"', first, chunk)
+            == _digest('MULTIPART/FORM-DATA; BOUNDARY="other"', _form("other", b"%PDF\r\n--fake1\r\n"), chunk))
