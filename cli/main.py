@@ -232,9 +232,19 @@ def _celery_logs(settings: Settings, level: str) -> None:
     def configure(**_: Any) -> None:
         logging.config.dictConfig(logging_config(settings, level))
         logging.captureWarnings(True)  # Python's warnings (Celery's about running as root) as log lines too
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_without_task_data)
 
     configure()  # now, for what comes before Celery's signal (its warning about running as root)
     signals.setup_logging.connect(configure, weak=False)
+
+
+def _without_task_data(record: Any) -> bool:
+    """Celery puts a task's arguments and result on its lines as the extra ``data``, which its own format leaves out
+    and a JSON line would write: a task given a phone number or a message's text would log it. Dropped here."""
+    if record.name.startswith("celery") and hasattr(record, "data"):
+        del record.data
+    return True
 
 
 def _quiet(settings: Settings) -> list[str]:

@@ -161,3 +161,24 @@ def test_beat_schedules_every_periodic_job(sqlite_settings: Settings) -> None:
                                                                    "payment_reconciliation", "bookings",
                                                                    "node_copy", "node_link")}
     assert schedule["shubbak-outbox"]["schedule"] == 2.0
+
+
+def test_a_tasks_arguments_never_reach_a_json_log_line() -> None:
+    """Celery's lines about a task carry its arguments and result as the extra ``data``: its own format leaves them
+    out, a JSON line would write them, and a task given a phone number would log it. The workers' logging drops
+    them (cli/main.py)."""
+    import logging
+
+    from api.observability import json_formatter
+    from cli.main import _without_task_data
+
+    record = logging.LogRecord("celery.app.trace", logging.INFO, __file__, 1, "Task %(name)s succeeded", None, None)
+    record.data = {"name": "shubbak.send_message", "args": "('+201001234567',)", "return_value": "sent"}
+    record.request_id = None
+    assert "+201001234567" in json_formatter().format(record)  # what the line would say unfiltered
+    assert _without_task_data(record) is True
+    line = json.loads(json_formatter().format(record))
+    assert "data" not in line and "+201001234567" not in json.dumps(line)
+    ours = logging.LogRecord("shubbak.access", logging.INFO, __file__, 1, "kept", None, None)
+    ours.data = {"route": "/api/cases"}
+    assert _without_task_data(ours) is True and ours.data == {"route": "/api/cases"}  # only Celery's lines
