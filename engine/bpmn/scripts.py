@@ -680,9 +680,11 @@ def _sets_here(constants: tuple[tuple[str, Any], ...], context: dict[str, Any], 
 
     The sandbox sends the data as JSON and takes it back: that is the same data only when the data is plain JSON
     (no tuple, no object held twice, nothing JSON refuses) and no name is a helper's or the step's own
-    (``run_script`` refuses or drops those)."""
+    (``run_script`` refuses or drops those). The step's own values are sent too: one JSON refuses is refused
+    there, so it goes there."""
     reserved = HELPERS.keys() | external.keys()
-    if any(name in reserved for name, _ in constants) or not reserved.isdisjoint(context) or not _plain(context):
+    if any(name in reserved for name, _ in constants) or not reserved.isdisjoint(context) or not _plain(context) \
+            or (external and not _plain(dict(external))):
         return False
     for name, value in constants:
         context[name] = value

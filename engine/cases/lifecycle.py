@@ -24,7 +24,7 @@ from engine.people.identity import check_citizen, normalise_national_id
 from engine.people.users import Actor
 from engine.queue import links as queue_links
 from storage.db import write_lock
-from storage.models.base import held, loaded, made, table
+from storage.models.base import answered_from, loaded, made, table
 from storage.models.cases import Case, Task
 from storage.models.catalog import ProcessVersion
 
@@ -40,7 +40,7 @@ def load_case(session: Session, case_id: int) -> Case:
 
     Read with one Core statement built once (``Session.get``'s trip through the ORM's query machinery costs more
     than the SELECT); a case the session holds already is taken out of it, as ``Session.get`` would answer."""
-    if held(session, Case, case_id):
+    if answered_from(session, Case, case_id):
         case = session.get(Case, case_id)
         if case is not None:
             session.expunge(case)
@@ -52,10 +52,8 @@ def load_case(session: Session, case_id: int) -> Case:
 
 
 def read_case(session: Session, case_id: int) -> Case | None:
-    """The case row read afresh, detached (None when there is none): pending changes flushed first, as
-    ``Session.get`` does."""
-    if session.autoflush:
-        session.flush()
+    """The case row read afresh, detached (None when there is none); the caller flushed pending changes first, as
+    ``Session.get`` does (``load_case``: ``answered_from``)."""
     row = session.connection().execute(_CASE, {"case_id": case_id}).mappings().first()
     return loaded(Case, row) if row is not None else None
 

@@ -26,7 +26,7 @@ from engine.people.users import Actor
 from forms import fields as form_fields
 from forms.validation import checked
 from storage.db import write_lock
-from storage.models.base import held, loaded, table, tables
+from storage.models.base import answered_from, held, loaded, table, tables
 from storage.models.cases import Case, Task
 from storage.models.catalog import ProcessVersion
 
@@ -64,11 +64,9 @@ def task_for(*, session: Session, task_id: str, actor: Actor, settings: Settings
              action: str = "task.act") -> Task:
     """The task, if the policy lets the actor take ``action`` on it (engine/people/policy.py: its lane, its center).
     Detached, as read (one the session holds already is the session's own, as ``Session.get`` answers)."""
-    if held(session, Task, task_id):
+    if answered_from(session, Task, task_id):
         task = session.get(Task, task_id)
     else:
-        if session.autoflush:
-            session.flush()  # as Session.get does before it reads
         row = session.connection().execute(_TASK, {"task_id": task_id}).mappings().first()
         task = loaded(Task, row) if row is not None else None
     if task is None:
@@ -96,12 +94,10 @@ def step_for(*, session: Session, task_id: str, actor: Actor, settings: Settings
     """The task (if the policy lets the actor take ``action`` on it), its case and process: the task and the case
     read in one statement, both detached (what the session holds already is taken from it, as ``task_for`` and
     ``load_case`` do)."""
-    if held(session, Task, task_id):
+    if answered_from(session, Task, task_id):
         task = task_for(session=session, task_id=task_id, actor=actor, settings=settings, action=action)
         case = load_case(session, task.case_id)
     else:
-        if session.autoflush:
-            session.flush()  # as Session.get does before it reads
         row = session.connection().execute(_TASK_AND_CASE, {"task_id": task_id}).first()
         if row is None:
             raise NotFound("task.not_found", task_id=task_id)

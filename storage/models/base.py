@@ -64,6 +64,18 @@ def held(session: Session, model: type[SQLModel], ident: Any) -> bool:
     return session.identity_map.get(sa_inspect(model).identity_key_from_primary_key((ident,))) is not None
 
 
+def answered_from(session: Session, model: type[SQLModel], ident: Any) -> bool:
+    """Whether ``Session.get(model, ident)`` would answer with the session's own object: one it holds already, or
+    one it holds after the flush ``Session.get`` makes before it reads (an object added and not flushed yet is
+    the session's own after it). Flushes as ``Session.get`` does: only when the row is not held, and when the
+    session flushes by itself. False: the row is to be read from the database, pending changes written."""
+    if held(session, model, ident):
+        return True
+    if session.autoflush:
+        session.flush()
+    return held(session, model, ident)
+
+
 # The ids of the tables a center node writes (storage/nodes.py ``CENTER``) and every column that holds one: BIGINT
 # on PostgreSQL, so that each center node draws its ids from a block of its own (storage/nodes.py ``ID_BLOCK``).
 # SQLite's INTEGER already holds 64 bits, and only ``INTEGER PRIMARY KEY`` is its row id (numbered by itself), so

@@ -353,3 +353,64 @@ def test_a_center_nodes_event_held_back_by_a_long_cut_is_still_counted(pg_settin
     catch_up(settings)
     assert sum(row[3] for row in aggregates(settings)["report_day"]) == 2  # both cases opened, each once
     assert aggregates(settings) == rebuilt(settings)
+
+
+@pytest.mark.postgres
+def test_freshness_at_a_central_of_many_center_nodes_counts_each_block_in_the_same_few_statements(
+        pg_settings: Settings) -> None:
+    # Read at every scrape of the metrics: a central with a thousand center nodes must not make three trips per node.
+    from sqlalchemy import event
+
+    from storage import nodes
+    from storage.models.audit import AuditEvent
+
+    settings = pg_settings
+    open_cases(settings, 1)
+    catch_up(settings)
+    engine = engine_for(settings.database_url)
+    events = AuditEvent.__table__  # type: ignore[attr-defined]
+
+    def at_center(center: int, after: int = 0) -> None:
+        with engine.begin() as conn:
+            sequences = nodes.id_sequences(conn)
+            before = {s: conn.exec_driver_sql(f"SELECT last_value FROM {s}").scalar_one() for s in sequences.values()}
+            for sequence in sequences.values():
+                conn.exec_driver_sql(f"SELECT setval('{sequence}', {center * nodes.ID_BLOCK + after})")
+        open_cases(settings, 1)
+        with engine.begin() as conn:
+            for sequence, value in before.items():
+                conn.exec_driver_sql(f"SELECT setval('{sequence}', {value})")
+
+    def fresh() -> tuple[int, int]:
+        statements: list[str] = []
+
+        def seen(*args: Any) -> None:
+            statements.append(args[2])
+
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            with Session(engine) as session:
+                behind = projector.freshness(session.connection())[1]
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        return behind, len(statements)
+
+    def uncounted() -> int:  # every event at a center node, none counted yet: their blocks have no cursor
+        with engine.connect() as conn:
+            return len(conn.execute(events.select().where(events.c.id >= nodes.ID_BLOCK)).all())
+
+    at_center(7)
+    behind, one_node = fresh()
+    assert behind == uncounted() > 0
+    for center in (8, 9, 12):
+        at_center(center)
+    behind, four_nodes = fresh()
+    assert behind == uncounted()
+    assert four_nodes == one_node  # not a trip per node
+    catch_up(settings)
+    assert fresh()[0] == 0
+    at_center(8, after=1000)  # more of a node whose block has a cursor now
+    with engine.connect() as conn:
+        newest = conn.execute(events.select().where(events.c.id > 8 * nodes.ID_BLOCK + 1000,
+                                                    events.c.id < 9 * nodes.ID_BLOCK)).all()
+    assert fresh() == (len(newest), one_node) and newest

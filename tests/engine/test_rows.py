@@ -111,3 +111,23 @@ def test_a_missing_task_or_case_is_refused(settings: Settings) -> None:
         with pytest.raises(NotFound) as refused:
             cases.load_case(session, 10**9)
         assert refused.value.message_id == "case.not_found"
+
+
+def test_a_row_added_to_the_session_and_not_yet_flushed_is_its_own(settings: Settings) -> None:
+    """Session.get flushes what was added, then answers with that very object: so do the step and the task read."""
+    case_id, task_id = _opened(settings)
+    with Session(engine_for(settings.database_url)) as session:
+        twin = session.get(Task, task_id)
+        assert twin is not None
+        fields = twin.model_dump()
+        session.expunge(twin)
+        added = Task(**{**fields, "id": "added-not-flushed"})
+        session.add(added)
+        assert tasks.task_for(session=session, task_id="added-not-flushed", actor=READER,
+                              action="task.read") is added
+    with Session(engine_for(settings.database_url)) as session:
+        added = Task(**{**fields, "id": "added-not-flushed-2"})
+        session.add(added)
+        step = tasks.step_for(session=session, task_id="added-not-flushed-2", actor=READER, settings=settings,
+                              action="task.read")
+        assert step.task is added and step.case.id == case_id

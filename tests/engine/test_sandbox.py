@@ -207,3 +207,16 @@ def test_a_constant_named_like_a_helper_is_dropped_as_in_the_sandbox(trips: list
     data: dict[str, Any] = {}
     RestrictedEnvironment().execute('today = "x"\noutcome = "approved"', data)
     assert data == {"outcome": "approved"} and len(trips) == 1
+
+
+@pytest.mark.parametrize("external", [
+    {"moment": datetime(2026, 12, 7, tzinfo=UTC)},  # the sandbox cannot send it: refused there
+    {"ratio": float("nan")},
+])
+def test_constants_with_a_step_context_the_sandbox_would_refuse_go_to_the_sandbox(
+        external: dict[str, Any], trips: list[str]) -> None:
+    script = 'outcome = "approved"'
+    data: dict[str, Any] = {}
+    with suppress(ValueError):
+        RestrictedEnvironment().execute(script, data, external)
+    assert trips == [script]
