@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 import re
 import tempfile
 from collections.abc import Iterator
@@ -170,5 +171,5 @@ def test_the_openapi_document_keeps_the_declared_order_of_the_routes(monkeypatch
     declared = create_app(settings)
     assert getattr(served.router.routes[0], "original_router", None) is not None  # the hot routers come first
     assert list(served.openapi()["paths"]) == list(declared.openapi()["paths"])
-    assert served.openapi() == declared.openapi()
+    assert json.dumps(served.openapi()) == json.dumps(declared.openapi())  # the same bytes, every key in its order
     assert served.router.routes[0] is not declared.router.routes[0]
