@@ -93,8 +93,9 @@ def test_the_production_shape_survives_its_faults(tmp_path: Path) -> None:
         time.sleep(4)
         victim = min(children(api.pid))
         os.kill(victim, signal.SIGKILL)
-        # A worker starts by importing the whole app: on a loaded machine (the end of a long suite) that took more
-        # than 30 s once, so the bound is generous; it is a bound, not a sleep.
+        # A replacement usually serves within about 4 s. Once, at the end of a whole suite's run, none was seen
+        # within 30 s; why is not known (the log was at warning then and said nothing; uvicorn's lines at info will
+        # say when it died and when another started). The bound is generous; it is a bound, not a sleep.
         wait_for("a new API worker", lambda: victim not in children(api.pid) and len(children(api.pid)) == 2,
                  90, logs)
 
