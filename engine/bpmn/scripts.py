@@ -488,22 +488,26 @@ _KIND_NAMES = {"generator": "a generator", "map": "a map(...)", "range": "a rang
                "set": "a set", "frozenset": "a set", "filter": "a filter(...)", "zip": "a zip(...)"}
 
 
-def json_problem(data: Mapping[str, Any]) -> str | None:
+def json_problem(data: Mapping[str, Any], *, exact: bool = False) -> str | None:
     """Why ``data`` is not made of JSON values only, naming the top-level key; None when it is.
 
     This is what may remain in a case's data after a script: a generator, a ``range``, a set, bytes, a number
     too large to write or a list that holds itself would not survive saving the case, or would change meaning.
+    ``exact`` also refuses what JSON would give back changed, so that None means ``json.loads(json.dumps(data))``
+    is ``data`` as it is: a tuple (a list there) and a list or dict held twice (two copies there).
     """
+    seen: set[int] | None = set() if exact else None
     for key, value in data.items():
         if type(key) is not str:
             return f"the key {key!r} is not text"
-        problem = _value_problem(value)
+        problem = _value_problem(value, seen)
         if problem is not None:
             return f"'{key}' {problem}"
     return None
 
 
-def _value_problem(value: Any) -> str | None:
+def _value_problem(value: Any, seen: set[int] | None = None) -> str | None:
+    """See :func:`json_problem`; ``seen``: the lists and dicts met so far, when it is ``exact``."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
@@ -519,6 +523,12 @@ def _value_problem(value: Any) -> str | None:
         elif kind is list or kind is tuple or kind is dict:
             if depth >= MAX_DATA_DEPTH:
                 return f"nests lists or dicts deeper than {MAX_DATA_DEPTH} levels (or holds itself)"
+            if seen is not None:
+                if kind is tuple:
+                    return "holds a tuple, which JSON gives back as a list"
+                if id(item) in seen:
+                    return "holds one list or dict twice, which JSON gives back as two"
+                seen.add(id(item))
             if kind is dict:
                 if any(type(k) is not str for k in item):
                     return "holds a dict whose keys are not all text"
@@ -683,42 +693,11 @@ def _sets_here(constants: tuple[tuple[str, Any], ...], context: dict[str, Any], 
     (``run_script`` refuses or drops those). The step's own values are sent too: one JSON refuses is refused
     there, so it goes there."""
     reserved = HELPERS.keys() | external.keys()
-    if any(name in reserved for name, _ in constants) or not reserved.isdisjoint(context) or not _plain(context) \
-            or (external and not _plain(dict(external))):
+    if any(name in reserved for name, _ in constants) or not reserved.isdisjoint(context) \
+            or json_problem(context, exact=True) is not None or json_problem(external, exact=True) is not None:
         return False
     for name, value in constants:
         context[name] = value
-    return True
-
-
-def _plain(data: dict[str, Any]) -> bool:
-    """Whether ``data`` comes back from ``json.loads(json.dumps(data))`` as it is: dicts with text keys, lists, text,
-    finite numbers, true/false and None, nothing held twice, within the depth and number sizes kept."""
-    seen: set[int] = set()
-    stack: list[tuple[Any, int]] = [(data, 0)]
-    while stack:
-        item, depth = stack.pop()
-        kind = type(item)
-        if kind is str or kind is bool or item is None:
-            continue
-        if kind is int:
-            if item.bit_length() > _MAX_INT_BITS:
-                return False
-        elif kind is float:
-            if not math.isfinite(item):
-                return False
-        elif kind is dict or kind is list:
-            if depth > MAX_DATA_DEPTH or id(item) in seen:
-                return False
-            seen.add(id(item))
-            if kind is dict:
-                if any(type(key) is not str for key in item):
-                    return False
-                stack.extend((value, depth + 1) for value in item.values())
-            else:
-                stack.extend((value, depth + 1) for value in item)
-        else:
-            return False
     return True
 
 
