@@ -153,17 +153,13 @@ _FIRSTS = text(f"""WITH RECURSIVE found(first) AS (
 SELECT first FROM found WHERE first IS NOT NULL""").bindparams(size=ID_BLOCK)  # noqa: S608 - the model's table
 
 
-def _event_blocks(conn: Connection) -> set[int]:
-    """Block 0, and every other block that holds events (one index lookup per block)."""
-    return {0} | {int(first) // ID_BLOCK for (first,) in conn.execute(_FIRSTS)}
-
-
-def _blocks(conn: Connection) -> list[int]:
-    """Block 0, and every other block that holds events (one index lookup per block) or has a cursor already."""
-    found = _event_blocks(conn)
-    names = conn.execute(select(_CURSORS.c.name).where(_CURSORS.c.name.like(f"{NAME}@%"))).scalars()
-    found |= {int(name.split("@", 1)[1]) for name in names}
-    return sorted(found)
+def _blocks(conn: Connection, names: Iterable[str] | None = None) -> list[int]:
+    """Block 0, and every other block that holds events (one index lookup per block) or has a cursor already;
+    ``names``: the cursors' names, when the caller has read them."""
+    if names is None:
+        names = conn.execute(select(_CURSORS.c.name).where(_CURSORS.c.name.like(f"{NAME}@%"))).scalars()
+    found = {0} | {int(first) // ID_BLOCK for (first,) in conn.execute(_FIRSTS)}
+    return sorted(found | {int(name.split("@", 1)[1]) for name in names if name != NAME})
 
 
 def _block_cursor(conn: Connection, block: int) -> Any:
@@ -275,9 +271,8 @@ def freshness(conn: Connection) -> tuple[datetime | None, int]:
     row = cursors.get(NAME)
     if row is None:
         return None, int(conn.execute(select(func.count()).select_from(_EVENTS)).scalar_one())
-    blocks = sorted(_event_blocks(conn) | {int(name.split("@", 1)[1]) for name in cursors if name != NAME})
     ranges, behind = [], 0
-    for block in blocks:
+    for block in _blocks(conn, cursors):
         cursor = cursors.get(_cursor_name(block))
         high, holes = (cursor.high, cursor.holes) if cursor is not None else (block * ID_BLOCK, None)
         ranges.append(and_(_EVENTS.c.id > int(high), _EVENTS.c.id < (block + 1) * ID_BLOCK))
