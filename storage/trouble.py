@@ -22,8 +22,9 @@ from sqlalchemy.engine import Connection, Engine, ExceptionContext
 # out, or an administrator cancelled it), insufficient resources (53: too many connections).
 # 25006 (read_only_sql_transaction): after a failover, a connection that still reaches the old primary, now a
 # standby that refuses writes; it is dropped (see _failover below) and the request reaches the new primary.
+_DROPS_CONNECTION = frozenset({"25006"})
 _RETRYABLE_CLASSES = ("08", "40", "53")
-_RETRYABLE_CODES = {"57P01", "57P02", "57P03", "57014", "25006"}
+_RETRYABLE_CODES = {"57P01", "57P02", "57P03", "57014"} | _DROPS_CONNECTION
 _SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
 
 
@@ -89,7 +90,6 @@ def _counted(_conn: Connection) -> None:
 # Pre-ping does not see a connection to a server demoted by a failover (a standby answers `SELECT 1`), so the pool
 # would hand it out again and again. A write it refused drops it, and with it the pool's other connections of that
 # time (SQLAlchemy's invalidate_pool_on_disconnect): the request run again, or the next one, reconnects.
-_DROPS_CONNECTION = frozenset({"25006"})
 
 
 @event.listens_for(Engine, "handle_error")
